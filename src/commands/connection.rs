@@ -1,0 +1,516 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, AUTH and CLIENT.
+
+use super::args::{self, is};
+use super::flags::*;
+use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::protocol::Proto;
+use crate::server::client::ReplyMode;
+
+const C: &[&str] = &["connection"];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, FAST, ping)
+        .acl(C)
+        .group("connection")
+        .doc("1.0.0", "Returns the server's liveliness response."),
+    CommandSpec::new("echo", 2, FAST, echo).acl(C).group("connection").doc("1.0.0", "Returns the given string."),
+    CommandSpec::new("quit", -1, ALLOW_BUSY | NO_AUTH | FAST, quit)
+        .acl(C)
+        .group("connection")
+        .doc("1.0.0", "Closes the connection."),
+    CommandSpec::new("select", 2, LOADING | STALE | FAST, select)
+        .acl(C)
+        .group("connection")
+        .doc("1.0.0", "Changes the selected database."),
+    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, hello)
+        .acl(C)
+        .group("connection")
+        .doc("6.0.0", "Handshakes with the Redis server."),
+    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, reset)
+        .acl(C)
+        .group("connection")
+        .doc("6.2.0", "Resets the connection."),
+    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, auth)
+        .acl(C)
+        .group("connection")
+        .doc("1.0.0", "Authenticates the connection."),
+    CommandSpec::new("client", -2, 0, super::server::container_help)
+        .acl(&[])
+        .group("connection")
+        .doc("2.4.0", "A container for client connection commands.")
+        .subs(CLIENT_SUBS),
+];
+
+const CA: &[&str] = &["connection"];
+const CAD: &[&str] = &["admin", "dangerous", "connection"];
+
+static CLIENT_SUBS: &[CommandSpec] = &[
+    CommandSpec::new("id", 2, NOSCRIPT | LOADING | STALE, client_id)
+        .acl(CA)
+        .group("connection")
+        .doc("5.0.0", "Returns the unique client ID of the connection."),
+    CommandSpec::new("info", 2, NOSCRIPT | LOADING | STALE, client_info)
+        .acl(CA)
+        .group("connection")
+        .doc("6.2.0", "Returns information about the connection."),
+    CommandSpec::new("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, client_list)
+        .acl(CAD)
+        .group("connection")
+        .doc("2.4.0", "Lists open connections."),
+    CommandSpec::new("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_kill)
+        .acl(CAD)
+        .group("connection")
+        .doc("2.4.0", "Terminates open connections."),
+    CommandSpec::new("setname", 3, NOSCRIPT | LOADING | STALE, client_setname)
+        .acl(CA)
+        .group("connection")
+        .doc("2.6.9", "Sets the connection name."),
+    CommandSpec::new("getname", 2, NOSCRIPT | LOADING | STALE, client_getname)
+        .acl(CA)
+        .group("connection")
+        .doc("2.6.9", "Returns the name of the connection."),
+    CommandSpec::new("setinfo", 4, NOSCRIPT | LOADING | STALE, client_setinfo)
+        .acl(CA)
+        .group("connection")
+        .doc("7.2.0", "Sets information specific to the client or connection."),
+    CommandSpec::new("reply", 3, NOSCRIPT | LOADING | STALE, client_reply)
+        .acl(CA)
+        .group("connection")
+        .doc("3.2.0", "Instructs the server whether to reply to commands."),
+    CommandSpec::new("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client_no_evict)
+        .acl(CAD)
+        .group("connection")
+        .doc("7.0.0", "Sets the client eviction mode of the connection."),
+    CommandSpec::new("no-touch", 3, NOSCRIPT | LOADING | STALE, client_no_touch)
+        .acl(CA)
+        .group("connection")
+        .doc("7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys."),
+    CommandSpec::new("help", 2, LOADING | STALE, client_help)
+        .acl(CA)
+        .group("connection")
+        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+];
+
+fn ping(ctx: &mut Ctx) -> CmdResult {
+    match ctx.argc() {
+        1 => ctx.reply.simple("PONG"),
+        2 => ctx.reply.bulk(&ctx.args[1]),
+        _ => return Err(CmdError::new("wrong number of arguments for 'ping' command")),
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.bulk(&ctx.args[1]);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.ok();
+    ctx.action = Action::Close;
+    Ok(())
+}
+
+fn select(ctx: &mut Ctx) -> CmdResult {
+    let id = args::int(&ctx.args[1])?;
+    if id < i32::MIN as i64 || id > i32::MAX as i64 {
+        return Err(CmdError::new(errors::NOT_INTEGER));
+    }
+    if id < 0 || id as usize >= ctx.server.keyspace.databases() {
+        return Err(CmdError::new(errors::DB_INDEX));
+    }
+    ctx.client.db = id as usize;
+    ctx.reply.ok();
+    Ok(())
+}
+
+/// Client names may only hold printable characters other than space (Redis's clientSetName).
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
+    if !valid_name(name) {
+        return Err(CmdError::new("Client names cannot contain spaces, newlines or special characters."));
+    }
+    ctx.client.name = if name.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(name)) };
+    Ok(())
+}
+
+/// Check a password for a user. Only the `default` user exists until ACLs arrive.
+fn authenticate(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
+    let required = ctx.server.config.read().settings.requirepass.clone();
+    user == b"default"
+        && match required {
+            None => true,
+            Some(p) => p.as_bytes() == pass,
+        }
+}
+
+fn hello(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let mut ver = 0;
+    let mut j = 1;
+    if args.len() >= 2 {
+        ver = args::int_or(&args[1], "Protocol version is not an integer or out of range")?;
+        if !(2..=3).contains(&ver) {
+            return Err(CmdError::new("-NOPROTO unsupported protocol version"));
+        }
+        j = 2;
+    }
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(&args[j], "auth") && more >= 2 {
+            if !authenticate(ctx, &args[j + 1], &args[j + 2]) {
+                return Err(CmdError::new("-WRONGPASS invalid username-password pair or user is disabled."));
+            }
+            ctx.client.authenticated = true;
+            j += 3;
+        } else if is(&args[j], "setname") && more >= 1 {
+            set_name(ctx, &args[j + 1])?;
+            j += 2;
+        } else {
+            return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::text(&args[j]))));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::new("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if ver == 3 {
+        ctx.client.proto = Proto::Resp3;
+    } else if ver == 2 {
+        ctx.client.proto = Proto::Resp2;
+    }
+    // The reply is encoded in the protocol just selected.
+    ctx.reply.proto = ctx.client.proto;
+    let r = &mut *ctx.reply;
+    r.map(7);
+    r.bulk(b"server");
+    r.bulk(b"redis");
+    r.bulk(b"version");
+    r.bulk(crate::REDIS_VERSION.as_bytes());
+    r.bulk(b"proto");
+    r.int(if ctx.client.proto == Proto::Resp3 { 3 } else { 2 });
+    r.bulk(b"id");
+    r.int(ctx.client.id() as i64);
+    r.bulk(b"mode");
+    r.bulk(b"standalone");
+    r.bulk(b"role");
+    r.bulk(b"master");
+    r.bulk(b"modules");
+    r.array(0);
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx) -> CmdResult {
+    let c = &mut *ctx.client;
+    c.db = 0;
+    c.proto = Proto::Resp2;
+    c.authenticated = ctx.server.config.read().settings.requirepass.is_none();
+    c.name = None;
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    c.no_touch = false;
+    ctx.reply.proto = Proto::Resp2;
+    ctx.reply.simple("RESET");
+    Ok(())
+}
+
+fn auth(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() > 3 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    let has_pass = ctx.server.config.read().settings.requirepass.is_some();
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
+        if !has_pass {
+            return Err(CmdError::new("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+        }
+        (b"default", &args[1])
+    } else {
+        (&args[1], &args[2])
+    };
+    if authenticate(ctx, user, pass) {
+        ctx.client.authenticated = true;
+        ctx.reply.ok();
+        Ok(())
+    } else {
+        Err(CmdError::new("-WRONGPASS invalid username-password pair or user is disabled."))
+    }
+}
+
+fn client_id(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+fn client_info(ctx: &mut Ctx) -> CmdResult {
+    ctx.client.sync_view("client|info", 0);
+    let mut line = ctx.client.handle.info_line(Some("client|info"));
+    line.push('\n');
+    ctx.reply.verbatim("txt", line.as_bytes());
+    Ok(())
+}
+
+fn client_list(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let mut ids: Option<Vec<u64>> = None;
+    if args.len() > 2 {
+        if is(&args[2], "type") && args.len() == 4 {
+            let t = &args[3];
+            if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(t))));
+            }
+            if !is(t, "normal") {
+                ctx.reply.verbatim("txt", b"");
+                return Ok(());
+            }
+        } else if is(&args[2], "id") && args.len() >= 4 {
+            let mut v = Vec::new();
+            for a in &args[3..] {
+                match args::int(a) {
+                    Ok(n) if n > 0 => v.push(n as u64),
+                    _ => return Err(CmdError::new("Invalid client ID")),
+                }
+            }
+            ids = Some(v);
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+    }
+    ctx.client.sync_view("client|list", 0);
+    let me = ctx.client.id();
+    let mut handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    handles.sort_by_key(|h| h.id);
+    let mut out = String::new();
+    for h in handles {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
+            continue;
+        }
+        out.push_str(&h.info_line(if h.id == me { Some("client|list") } else { None }));
+        out.push('\n');
+    }
+    ctx.reply.verbatim("txt", out.as_bytes());
+    Ok(())
+}
+
+fn client_kill(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let me = ctx.client.id();
+    let handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    if args.len() == 3 {
+        // Old form: CLIENT KILL addr:port.
+        let addr = args::text(&args[2]);
+        let Some(h) = handles.iter().find(|h| h.addr == addr) else {
+            return Err(CmdError::new("No such client"));
+        };
+        h.kill();
+        if h.id == me {
+            ctx.action = Action::Close;
+        }
+        ctx.reply.ok();
+        return Ok(());
+    }
+    let (mut id, mut addr, mut laddr, mut user, mut skipme, mut maxage) = (None, None, None, None, true, None);
+    let mut type_normal = true;
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+        let v = &args[i + 1];
+        if is(&args[i], "id") {
+            match args::int(v) {
+                Ok(n) if n > 0 => id = Some(n as u64),
+                _ => return Err(CmdError::new("client-id should be greater than 0")),
+            }
+        } else if is(&args[i], "addr") {
+            addr = Some(args::text(v));
+        } else if is(&args[i], "laddr") {
+            laddr = Some(args::text(v));
+        } else if is(&args[i], "user") {
+            user = Some(args::text(v));
+        } else if is(&args[i], "type") {
+            if !(is(v, "normal") || is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub")) {
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(v))));
+            }
+            type_normal = is(v, "normal");
+        } else if is(&args[i], "skipme") {
+            if is(v, "yes") {
+                skipme = true;
+            } else if is(v, "no") {
+                skipme = false;
+            } else {
+                return Err(CmdError::new(errors::SYNTAX));
+            }
+        } else if is(&args[i], "maxage") {
+            maxage = Some(args::int(v)?);
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+        i += 2;
+    }
+    let mut killed = 0;
+    for h in &handles {
+        if id.is_some_and(|x| x != h.id)
+            || addr.as_ref().is_some_and(|a| *a != h.addr)
+            || laddr.as_ref().is_some_and(|a| *a != h.laddr)
+            || user.as_ref().is_some_and(|u| u != "default")
+            || !type_normal
+            || (skipme && h.id == me)
+            || maxage.is_some_and(|m| (h.created.elapsed().as_secs() as i64) < m)
+        {
+            continue;
+        }
+        h.kill();
+        if h.id == me {
+            ctx.action = Action::Close;
+        }
+        killed += 1;
+    }
+    ctx.reply.int(killed);
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    set_name(ctx, &args[2])?;
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx) -> CmdResult {
+    match &ctx.client.name {
+        Some(n) => ctx.reply.bulk(n),
+        None => ctx.reply.null(),
+    }
+    Ok(())
+}
+
+fn client_setinfo(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let (attr, val) = (&args[2], &args[3]);
+    let lib_name = is(attr, "lib-name");
+    if !lib_name && !is(attr, "lib-ver") {
+        return Err(CmdError::new(format!("Unrecognized option '{}'", args::text(attr))));
+    }
+    // Like client names, but lib-ver may not contain spaces either and lib-name not '-'.
+    if !valid_name(val) {
+        return Err(CmdError::new(format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            if lib_name { "lib-name" } else { "lib-ver" }
+        )));
+    }
+    let v = if val.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(val)) };
+    if lib_name {
+        ctx.client.lib_name = v;
+    } else {
+        ctx.client.lib_ver = v;
+    }
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn client_reply(ctx: &mut Ctx) -> CmdResult {
+    let a = &ctx.args[2];
+    if is(a, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.reply.ok();
+    } else if is(a, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(a, "skip") {
+        if ctx.client.reply_mode == ReplyMode::On {
+            ctx.client.reply_mode = ReplyMode::Skip;
+        }
+    } else {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    Ok(())
+}
+
+fn on_off(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(CmdError::new(errors::SYNTAX))
+    }
+}
+
+fn client_no_evict(ctx: &mut Ctx) -> CmdResult {
+    ctx.client.no_evict = on_off(&ctx.args[2])?;
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn client_no_touch(ctx: &mut Ctx) -> CmdResult {
+    ctx.client.no_touch = on_off(&ctx.args[2])?;
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn client_help(ctx: &mut Ctx) -> CmdResult {
+    super::server::reply_help(
+        ctx,
+        "CLIENT",
+        &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    );
+    Ok(())
+}

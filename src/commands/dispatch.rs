@@ -1,0 +1,146 @@
+//! The single dispatch path. Every request goes through [`execute`], which runs Redis's
+//! generic checks in Redis's order, driven by the command table's flags, before any handler:
+//! lookup (unknown command / subcommand), arity, protected commands (DEBUG), authentication.
+//! Later checks (MULTI queueing, cluster redirection, OOM, read-only replica, busy script) belong
+//! here too. Then it locks the shards of the command's keys, runs the handler, propagates the
+//! command's effect and records statistics.
+
+use bytes::Bytes;
+use std::time::Instant;
+
+use super::table::{table, Command};
+use super::{flags, Action, Ctx};
+use crate::protocol::ReplySink;
+use crate::server::client::{Client, ReplyMode};
+use crate::server::Server;
+
+/// Run one request and write its reply into `reply`.
+pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut ReplySink) -> Action {
+    if args.is_empty() {
+        return Action::None;
+    }
+    let mark = reply.len();
+    let errors_before = reply.errors.len();
+    let (action, name) = match check(client, args) {
+        Ok(cmd) => (run(server, client, cmd, args, reply), cmd.full_name.as_str()),
+        Err((cmd, err)) => {
+            if let Some(cmd) = cmd {
+                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            reply.error(&err);
+            (Action::None, cmd.map(|c| c.full_name.as_str()).unwrap_or(""))
+        }
+    };
+    for code in &reply.errors[errors_before..] {
+        server.count_error(code);
+    }
+    reply.errors.truncate(errors_before);
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => reply.buf.truncate(mark),
+        ReplyMode::Skip => {
+            // CLIENT REPLY SKIP itself is answered nothing; the command after it is skipped.
+            reply.buf.truncate(mark);
+            if !name.eq_ignore_ascii_case("client|reply") {
+                client.reply_mode = ReplyMode::On;
+            }
+        }
+    }
+    client.handle.touch();
+    client.sync_view(if name.is_empty() { "NULL" } else { name }, 0);
+    action
+}
+
+type Rejection = (Option<&'static Command>, String);
+
+/// Lookup, arity, protection and authentication checks.
+fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection> {
+    let Some(mut cmd) = table().lookup(&args[0]) else {
+        return Err((None, unknown_command(args)));
+    };
+    if cmd.is_container() && args.len() >= 2 {
+        match cmd.subcommand(&args[1]) {
+            Some(sub) => cmd = sub,
+            None => {
+                let sub = String::from_utf8_lossy(&args[1]);
+                let sub: String = sub.chars().take(128).collect();
+                return Err((
+                    None,
+                    format!(
+                        "unknown subcommand '{}'. Try {} HELP.",
+                        sub.replace(['\r', '\n'], " "),
+                        cmd.spec.name.to_ascii_uppercase()
+                    ),
+                ));
+            }
+        }
+    }
+    let arity = cmd.spec.arity;
+    let argc = args.len() as i32;
+    if (arity > 0 && arity != argc) || argc < -arity {
+        return Err((Some(cmd), format!("wrong number of arguments for '{}' command", cmd.full_name)));
+    }
+    if cmd.spec.has_flag(flags::PROTECTED) && cmd.spec.name == "debug" {
+        let mode = crate::server::client_protected_mode(client);
+        if !mode {
+            return Err((
+                Some(cmd),
+                "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".to_string(),
+            ));
+        }
+    }
+    if !client.authenticated && !cmd.spec.has_flag(flags::NO_AUTH) {
+        return Err((Some(cmd), super::errors::NOAUTH.to_string()));
+    }
+    Ok(cmd)
+}
+
+/// Redis's "unknown command" text, with up to 128 bytes of the arguments.
+fn unknown_command(args: &[Bytes]) -> String {
+    let mut rest = String::new();
+    for a in &args[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        rest.push_str(&format!("'{s}' "));
+    }
+    let name: String = String::from_utf8_lossy(&args[0]).chars().take(128).collect();
+    format!("unknown command '{name}', with args beginning with: {rest}").replace(['\r', '\n'], " ")
+}
+
+/// Lock what the command needs, run its handler, propagate and count.
+fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Bytes], reply: &mut ReplySink) -> Action {
+    let spec = cmd.spec;
+    let ks = &server.keyspace;
+    let db_index = client.db;
+    let mut db = if spec.has_flag(flags::ALL_KEYS) {
+        ks.lock_all(db_index)
+    } else {
+        let mask = spec.key_indices(args.len()).fold(0u32, |m, i| m | 1 << crate::keyspace::shard_of(&args[i]));
+        ks.lock_mask(db_index, mask)
+    };
+    db.no_touch = client.no_touch && spec.name != "touch";
+    let start = Instant::now();
+    let errors_before = reply.errors.len();
+    let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
+    if let Err(e) = (spec.handler)(&mut ctx) {
+        ctx.reply.error(&e.0);
+    }
+    if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() {
+        ctx.db.propagate(args.to_vec());
+    }
+    let action = std::mem::take(&mut ctx.action);
+    let failed = ctx.reply.errors.len() > errors_before;
+    drop(ctx);
+    let us = start.elapsed().as_micros() as u64;
+    let st = &cmd.stats;
+    st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.usec.fetch_add(us, std::sync::atomic::Ordering::Relaxed);
+    if failed {
+        st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    action
+}

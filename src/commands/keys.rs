@@ -1,0 +1,648 @@
+//! Generic keyspace commands (Redis's db.c and expire.c): deletion, existence, renaming,
+//! expiry, iteration (KEYS, SCAN, RANDOMKEY), databases (MOVE, COPY, SWAPDB, FLUSHDB/ALL) and
+//! OBJECT introspection.
+
+use bytes::Bytes;
+
+use super::args::{self, is};
+use super::flags::*;
+use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::keyspace::idle_seconds;
+use crate::types::{StrValue, Value};
+use crate::util::glob::glob_match;
+
+const K: &[&str] = &["keyspace"];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("del", -2, WRITE, del).keys(1, -1, 1).acl(K).doc("1.0.0", "Deletes one or more keys."),
+    CommandSpec::new("unlink", -2, WRITE | FAST, del)
+        .keys(1, -1, 1)
+        .acl(K)
+        .doc("4.0.0", "Asynchronously deletes one or more keys."),
+    CommandSpec::new("exists", -2, READONLY | FAST, exists)
+        .keys(1, -1, 1)
+        .acl(K)
+        .doc("1.0.0", "Determines whether one or more keys exist."),
+    CommandSpec::new("type", 2, READONLY | FAST, type_cmd)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("1.0.0", "Determines the type of value stored at a key."),
+    CommandSpec::new("touch", -2, READONLY | FAST, touch).keys(1, -1, 1).acl(K).doc(
+        "3.2.1",
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+    ),
+    CommandSpec::new("rename", 3, WRITE, rename)
+        .keys(1, 2, 1)
+        .acl(K)
+        .doc("1.0.0", "Renames a key and overwrites the destination."),
+    CommandSpec::new("renamenx", 3, WRITE | FAST, renamenx)
+        .keys(1, 2, 1)
+        .acl(K)
+        .doc("1.0.0", "Renames a key only when the target key name doesn't exist."),
+    CommandSpec::new("copy", -3, WRITE | DENYOOM, copy)
+        .keys(1, 2, 1)
+        .acl(K)
+        .doc("6.2.0", "Copies the value of a key to a new key."),
+    CommandSpec::new("move", 3, WRITE | FAST, move_cmd)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("1.0.0", "Moves a key to another database."),
+    CommandSpec::new("swapdb", 3, WRITE | FAST | ALL_KEYS, swapdb)
+        .acl(&["keyspace", "dangerous"])
+        .doc("4.0.0", "Swaps two Redis databases."),
+    CommandSpec::new("keys", 2, READONLY | ALL_KEYS, keys)
+        .acl(&["keyspace", "dangerous"])
+        .doc("1.0.0", "Returns all key names that match a pattern."),
+    CommandSpec::new("scan", -2, READONLY | ALL_KEYS, scan)
+        .acl(K)
+        .doc("2.8.0", "Iterates over the key names in the database."),
+    CommandSpec::new("randomkey", 1, READONLY | ALL_KEYS, randomkey)
+        .acl(K)
+        .doc("1.0.0", "Returns a random key name from the database."),
+    CommandSpec::new("dbsize", 1, READONLY | FAST | ALL_KEYS, dbsize)
+        .acl(K)
+        .group("server")
+        .doc("1.0.0", "Returns the number of keys in the database."),
+    CommandSpec::new("flushdb", -1, WRITE | ALL_KEYS, flushdb)
+        .acl(&["keyspace", "dangerous"])
+        .group("server")
+        .doc("1.0.0", "Remove all keys from the current database."),
+    CommandSpec::new("flushall", -1, WRITE | ALL_KEYS, flushall)
+        .acl(&["keyspace", "dangerous"])
+        .group("server")
+        .doc("1.0.0", "Removes all keys from all databases."),
+    CommandSpec::new("expire", -3, WRITE | FAST, expire)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("1.0.0", "Sets the expiration time of a key in seconds."),
+    CommandSpec::new("pexpire", -3, WRITE | FAST, pexpire)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("2.6.0", "Sets the expiration time of a key in milliseconds."),
+    CommandSpec::new("expireat", -3, WRITE | FAST, expireat)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
+    CommandSpec::new("pexpireat", -3, WRITE | FAST, pexpireat)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    CommandSpec::new("ttl", 2, READONLY | FAST, ttl)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("1.0.0", "Returns the expiration time in seconds of a key."),
+    CommandSpec::new("pttl", 2, READONLY | FAST, pttl)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("2.6.0", "Returns the expiration time in milliseconds of a key."),
+    CommandSpec::new("expiretime", 2, READONLY | FAST, expiretime)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
+    CommandSpec::new("pexpiretime", 2, READONLY | FAST, pexpiretime)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    CommandSpec::new("persist", 2, WRITE | FAST, persist)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("2.2.0", "Removes the expiration time of a key."),
+    CommandSpec::new("object", -2, 0, super::server::container_help)
+        .acl(&[])
+        .doc("2.2.3", "A container for object introspection commands.")
+        .subs(OBJECT_SUBS),
+];
+
+static OBJECT_SUBS: &[CommandSpec] = &[
+    CommandSpec::new("encoding", 3, READONLY, object_encoding)
+        .keys(2, 2, 1)
+        .acl(K)
+        .doc("2.2.3", "Returns the internal encoding of a Redis object."),
+    CommandSpec::new("freq", 3, READONLY, object_freq)
+        .keys(2, 2, 1)
+        .acl(K)
+        .doc("4.0.0", "Returns the logarithmic access frequency counter of a Redis object."),
+    CommandSpec::new("idletime", 3, READONLY, object_idletime)
+        .keys(2, 2, 1)
+        .acl(K)
+        .doc("2.2.3", "Returns the time since the last access to a Redis object."),
+    CommandSpec::new("refcount", 3, READONLY, object_refcount)
+        .keys(2, 2, 1)
+        .acl(K)
+        .doc("2.2.3", "Returns the reference count of a value of a key."),
+    CommandSpec::new("help", 2, LOADING | STALE, object_help)
+        .acl(K)
+        .doc("6.2.0", "Returns helpful text about the different subcommands."),
+];
+
+fn del(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let mut n = 0;
+    for k in &args[1..] {
+        if ctx.db.delete(k) {
+            n += 1;
+        }
+    }
+    ctx.db.touch_dirty(n as u64);
+    ctx.reply.int(n);
+    Ok(())
+}
+
+fn exists(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let n = args[1..].iter().filter(|k| ctx.db.exists(k)).count();
+    ctx.reply.int(n as i64);
+    Ok(())
+}
+
+fn touch(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let n = args[1..].iter().filter(|k| ctx.db.get(k).is_some()).count();
+    ctx.reply.int(n as i64);
+    Ok(())
+}
+
+fn type_cmd(ctx: &mut Ctx) -> CmdResult {
+    let name = ctx.db.peek(&ctx.args[1]).map_or("none", |e| e.value.type_name());
+    ctx.reply.simple(name);
+    Ok(())
+}
+
+fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
+    let args = ctx.args;
+    let (src, dst) = (&args[1], &args[2]);
+    if !ctx.db.exists(src) {
+        return Err(CmdError::new(errors::NO_KEY));
+    }
+    if src == dst {
+        if nx {
+            ctx.reply.int(0);
+        } else {
+            ctx.reply.ok();
+        }
+        return Ok(());
+    }
+    if ctx.db.exists(dst) {
+        if nx {
+            ctx.reply.int(0);
+            return Ok(());
+        }
+        ctx.db.delete(dst);
+    }
+    let (entry, ttl) = ctx.db.take(src).ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    ctx.db.insert_entry(dst, entry);
+    if let Some(when) = ttl {
+        ctx.db.set_expire(dst, when);
+    }
+    ctx.db.touch_dirty(1);
+    if nx {
+        ctx.reply.int(1);
+    } else {
+        ctx.reply.ok();
+    }
+    Ok(())
+}
+
+fn rename(ctx: &mut Ctx) -> CmdResult {
+    rename_generic(ctx, false)
+}
+
+fn renamenx(ctx: &mut Ctx) -> CmdResult {
+    rename_generic(ctx, true)
+}
+
+/// A database index argument: an int, within range.
+fn db_index(ctx: &Ctx, arg: &[u8], not_int: &str) -> Result<usize, CmdError> {
+    let id = args::int_or(arg, not_int)?;
+    if id < i32::MIN as i64 || id > i32::MAX as i64 {
+        return Err(CmdError::new(not_int));
+    }
+    if id < 0 || id as usize >= ctx.server.keyspace.databases() {
+        return Err(CmdError::new(errors::DB_INDEX));
+    }
+    Ok(id as usize)
+}
+
+fn copy(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let src_db = ctx.db.index;
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "db") && j + 1 < args.len() {
+            dst_db = db_index(ctx, &args[j + 1], errors::NOT_INTEGER)?;
+            j += 1;
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+        j += 1;
+    }
+    let (src, dst) = (&args[1], &args[2]);
+    if src_db == dst_db && src == dst {
+        return Err(CmdError::new("source and destination objects are the same"));
+    }
+    let Some(entry) = ctx.db.get(src).cloned() else {
+        ctx.reply.int(0);
+        return Ok(());
+    };
+    let ttl = ctx.db.expire_of(src);
+    ctx.db.index = dst_db;
+    let result = (|| {
+        if ctx.db.exists(dst) {
+            if !replace {
+                return 0;
+            }
+            ctx.db.delete(dst);
+        }
+        ctx.db.insert_entry(dst, entry);
+        if let Some(when) = ttl {
+            ctx.db.set_expire(dst, when);
+        }
+        ctx.db.touch_dirty(1);
+        1
+    })();
+    ctx.db.index = src_db;
+    ctx.reply.int(result);
+    Ok(())
+}
+
+fn move_cmd(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let key = &args[1];
+    let src_db = ctx.db.index;
+    let dst_db = db_index(ctx, &args[2], errors::NOT_INTEGER)?;
+    if src_db == dst_db {
+        return Err(CmdError::new("source and destination objects are the same"));
+    }
+    if !ctx.db.exists(key) {
+        ctx.reply.int(0);
+        return Ok(());
+    }
+    ctx.db.index = dst_db;
+    let taken = ctx.db.exists(key);
+    ctx.db.index = src_db;
+    if taken {
+        ctx.reply.int(0);
+        return Ok(());
+    }
+    let (entry, ttl) = ctx.db.take(key).ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    ctx.db.index = dst_db;
+    ctx.db.insert_entry(key, entry);
+    if let Some(when) = ttl {
+        ctx.db.set_expire(key, when);
+    }
+    ctx.db.index = src_db;
+    ctx.db.touch_dirty(1);
+    ctx.reply.int(1);
+    Ok(())
+}
+
+fn swapdb(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let a = db_index(ctx, &args[1], "invalid first DB index")?;
+    let b = db_index(ctx, &args[2], "invalid second DB index")?;
+    ctx.db.swap_dbs(a, b);
+    ctx.db.touch_dirty(1);
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn keys(ctx: &mut Ctx) -> CmdResult {
+    let pattern = &ctx.args[1][..];
+    let all = pattern == b"*";
+    let now = ctx.db.now_ms;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    ctx.db.all_keys(|k, ttl| {
+        if ttl.is_some_and(|t| t <= now) {
+            return;
+        }
+        if all || glob_match(pattern, k, false) {
+            out.push(k.to_vec());
+        }
+    });
+    ctx.reply.array(out.len());
+    for k in &out {
+        ctx.reply.bulk(k);
+    }
+    Ok(())
+}
+
+/// Parse a SCAN cursor like Redis (strtoul over the whole string).
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::new("invalid cursor");
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    if !arg.iter().all(|c| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    std::str::from_utf8(arg).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(invalid)
+}
+
+fn scan(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let cursor = parse_cursor(&args[1])?;
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_filter: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i;
+        if is(&args[i], "count") && more >= 2 {
+            let n = args::int(&args[i + 1])?;
+            if n < 1 {
+                return Err(CmdError::new(errors::SYNTAX));
+            }
+            count = n as usize;
+        } else if is(&args[i], "match") && more >= 2 {
+            pattern = Some(&args[i + 1]).filter(|p| &p[..] != b"*").map(|p| &p[..]);
+        } else if is(&args[i], "type") && more >= 2 {
+            type_filter = Some(&args[i + 1]);
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+        i += 2;
+    }
+    let mut found: Vec<(Vec<u8>, &'static str)> = Vec::new();
+    let next = ctx.db.scan(cursor, count, |k, e| found.push((k.to_vec(), e.value.type_name())));
+    let mut keys = Vec::with_capacity(found.len());
+    for (k, t) in found {
+        if pattern.is_some_and(|p| !glob_match(p, &k, false)) {
+            continue;
+        }
+        if type_filter.is_some_and(|tf| !tf.eq_ignore_ascii_case(t.as_bytes())) {
+            continue;
+        }
+        if ctx.db.expire_if_needed(&k) {
+            continue;
+        }
+        keys.push(k);
+    }
+    ctx.reply.array(2);
+    ctx.reply.bulk(next.to_string().as_bytes());
+    ctx.reply.array(keys.len());
+    for k in &keys {
+        ctx.reply.bulk(k);
+    }
+    Ok(())
+}
+
+fn randomkey(ctx: &mut Ctx) -> CmdResult {
+    match ctx.db.random_key() {
+        Some(k) => ctx.reply.bulk(&k),
+        None => ctx.reply.null(),
+    }
+    Ok(())
+}
+
+fn dbsize(ctx: &mut Ctx) -> CmdResult {
+    let n = ctx.db.len();
+    ctx.reply.int(n as i64);
+    Ok(())
+}
+
+/// FLUSHDB / FLUSHALL option: SYNC, ASYNC, or the lazyfree-lazy-user-flush default.
+fn flush_async(ctx: &Ctx) -> Result<bool, CmdError> {
+    match ctx.args.len() {
+        1 => Ok(ctx.server.config.read().get("lazyfree-lazy-user-flush") == Some("yes")),
+        2 if is(&ctx.args[1], "sync") => Ok(false),
+        2 if is(&ctx.args[1], "async") => Ok(true),
+        _ => Err(CmdError::new(errors::SYNTAX)),
+    }
+}
+
+fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
+    let lazy = flush_async(ctx)?;
+    let removed: usize = if all {
+        (0..ctx.server.keyspace.databases())
+            .map(|d| {
+                let cur = ctx.db.index;
+                ctx.db.index = d;
+                let n = ctx.db.len();
+                ctx.db.index = cur;
+                n
+            })
+            .sum()
+    } else {
+        ctx.db.len()
+    };
+    let old = ctx.db.flush(all);
+    if lazy {
+        // Free the old tables on another thread, as Redis's lazyfree does.
+        std::thread::spawn(move || drop(old));
+    } else {
+        drop(old);
+    }
+    ctx.db.touch_dirty(removed.max(1) as u64);
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn flushdb(ctx: &mut Ctx) -> CmdResult {
+    flush(ctx, false)
+}
+
+fn flushall(ctx: &mut Ctx) -> CmdResult {
+    flush(ctx, true)
+}
+
+#[derive(Clone, Copy)]
+enum Base {
+    Relative,
+    Absolute,
+}
+
+fn expire_generic(ctx: &mut Ctx, base: Base, seconds: bool, name: &str) -> CmdResult {
+    let args = ctx.args;
+    let key = &args[1];
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &args[3..] {
+        if is(opt, "nx") {
+            nx = true;
+        } else if is(opt, "xx") {
+            xx = true;
+        } else if is(opt, "gt") {
+            gt = true;
+        } else if is(opt, "lt") {
+            lt = true;
+        } else {
+            return Err(CmdError::new(format!("Unsupported option {}", args::text(opt))));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::new("NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(CmdError::new("GT and LT options at the same time are not compatible"));
+    }
+    let mut when = args::int(&args[2])?;
+    let invalid = || CmdError::new(format!("invalid expire time in '{name}' command"));
+    if seconds {
+        when = when.checked_mul(1000).ok_or_else(invalid)?;
+    }
+    if let Base::Relative = base {
+        when = when.checked_add(ctx.db.now_ms).ok_or_else(invalid)?;
+    }
+    if !ctx.db.exists(key) {
+        ctx.reply.int(0);
+        return Ok(());
+    }
+    let current = ctx.db.expire_of(key);
+    let refuse = (nx && current.is_some())
+        || (xx && current.is_none())
+        || (gt && current.is_none_or(|c| when <= c))
+        || (lt && current.is_some_and(|c| when >= c));
+    if refuse {
+        ctx.reply.int(0);
+        return Ok(());
+    }
+    if when <= ctx.db.now_ms {
+        ctx.db.delete(key);
+        ctx.db.touch_dirty(1);
+        ctx.db.propagate_effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+    } else {
+        ctx.db.set_expire(key, when);
+        ctx.db.touch_dirty(1);
+        if ctx.db.propagating() {
+            let mut argv = vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(when.to_string())];
+            argv.extend(args[3..].iter().cloned());
+            ctx.db.propagate_effect(argv);
+        }
+    }
+    ctx.reply.int(1);
+    Ok(())
+}
+
+fn expire(ctx: &mut Ctx) -> CmdResult {
+    expire_generic(ctx, Base::Relative, true, "expire")
+}
+
+fn pexpire(ctx: &mut Ctx) -> CmdResult {
+    expire_generic(ctx, Base::Relative, false, "pexpire")
+}
+
+fn expireat(ctx: &mut Ctx) -> CmdResult {
+    expire_generic(ctx, Base::Absolute, true, "expireat")
+}
+
+fn pexpireat(ctx: &mut Ctx) -> CmdResult {
+    expire_generic(ctx, Base::Absolute, false, "pexpireat")
+}
+
+/// TTL and friends: -2 missing, -1 no expiry, else the remaining or absolute time.
+fn ttl_generic(ctx: &mut Ctx, ms: bool, absolute: bool) -> CmdResult {
+    let key = &ctx.args[1];
+    if ctx.db.peek(key).is_none() {
+        ctx.reply.int(-2);
+        return Ok(());
+    }
+    match ctx.db.expire_of(key) {
+        None => ctx.reply.int(-1),
+        Some(when) => {
+            let t = if absolute { when } else { (when - ctx.db.now_ms).max(0) };
+            ctx.reply.int(if ms { t } else { (t + 500) / 1000 });
+        }
+    }
+    Ok(())
+}
+
+fn ttl(ctx: &mut Ctx) -> CmdResult {
+    ttl_generic(ctx, false, false)
+}
+
+fn pttl(ctx: &mut Ctx) -> CmdResult {
+    ttl_generic(ctx, true, false)
+}
+
+fn expiretime(ctx: &mut Ctx) -> CmdResult {
+    ttl_generic(ctx, false, true)
+}
+
+fn pexpiretime(ctx: &mut Ctx) -> CmdResult {
+    ttl_generic(ctx, true, true)
+}
+
+fn persist(ctx: &mut Ctx) -> CmdResult {
+    let key = &ctx.args[1];
+    let n = if ctx.db.exists(key) && ctx.db.persist(key) {
+        ctx.db.touch_dirty(1);
+        1
+    } else {
+        0
+    };
+    ctx.reply.int(n);
+    Ok(())
+}
+
+fn object_encoding(ctx: &mut Ctx) -> CmdResult {
+    match ctx.db.peek(&ctx.args[2]) {
+        Some(e) => ctx.reply.bulk(e.value.encoding().as_bytes()),
+        None => ctx.reply.null(),
+    }
+    Ok(())
+}
+
+fn lfu_policy(ctx: &Ctx) -> bool {
+    ctx.server.config.read().settings.maxmemory_policy.contains("lfu")
+}
+
+fn object_freq(ctx: &mut Ctx) -> CmdResult {
+    if ctx.db.peek(&ctx.args[2]).is_none() {
+        ctx.reply.null();
+        return Ok(());
+    }
+    if !lfu_policy(ctx) {
+        return Err(CmdError::new("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    ctx.reply.int(0);
+    Ok(())
+}
+
+fn object_idletime(ctx: &mut Ctx) -> CmdResult {
+    let Some(lru) = ctx.db.peek(&ctx.args[2]).map(|e| e.lru) else {
+        ctx.reply.null();
+        return Ok(());
+    };
+    if lfu_policy(ctx) {
+        return Err(CmdError::new("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    ctx.reply.int(idle_seconds(lru) as i64);
+    Ok(())
+}
+
+fn object_refcount(ctx: &mut Ctx) -> CmdResult {
+    match ctx.db.peek(&ctx.args[2]) {
+        None => ctx.reply.null(),
+        // Redis shares the objects of small integers (0..10000) and reports them as immortal.
+        Some(e) => match &e.value {
+            Value::Str(StrValue::Int(n)) if (0..10_000).contains(n) => ctx.reply.int(i32::MAX as i64),
+            _ => ctx.reply.int(1),
+        },
+    }
+    Ok(())
+}
+
+fn object_help(ctx: &mut Ctx) -> CmdResult {
+    super::server::reply_help(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
+    Ok(())
+}

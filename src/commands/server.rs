@@ -1,0 +1,358 @@
+//! Server commands: INFO, CONFIG, TIME, DEBUG, SHUTDOWN and FUNCTION FLUSH, plus the helpers for
+//! container commands' HELP replies.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::args::{self, is};
+use super::flags::*;
+use super::table::table;
+use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::protocol::Proto;
+use crate::server::Server;
+
+const A: &[&str] = &[];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("info", -1, LOADING | STALE, info)
+        .acl(&["dangerous"])
+        .group("server")
+        .doc("1.0.0", "Returns information and statistics about the server."),
+    CommandSpec::new("time", 1, LOADING | STALE | FAST, time)
+        .acl(A)
+        .group("server")
+        .doc("2.6.0", "Returns the server time."),
+    CommandSpec::new("config", -2, 0, container_help)
+        .acl(A)
+        .group("server")
+        .doc("2.0.0", "A container for server configuration commands.")
+        .subs(CONFIG_SUBS),
+    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, debug)
+        .acl(A)
+        .group("server")
+        .doc("1.0.0", "A container for debugging commands."),
+    CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
+        .acl(A)
+        .group("server")
+        .doc("1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    CommandSpec::new("function", -2, 0, container_help)
+        .acl(A)
+        .group("scripting")
+        .doc("7.0.0", "A container for function commands.")
+        .subs(FUNCTION_SUBS),
+];
+
+static CONFIG_SUBS: &[CommandSpec] = &[
+    CommandSpec::new("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config_get)
+        .acl(A)
+        .group("server")
+        .doc("2.0.0", "Returns the effective values of configuration parameters."),
+    CommandSpec::new("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config_set)
+        .acl(A)
+        .group("server")
+        .doc("2.0.0", "Sets configuration parameters in-flight."),
+    CommandSpec::new("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat)
+        .acl(A)
+        .group("server")
+        .doc("2.0.0", "Resets the server's statistics."),
+    CommandSpec::new("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_rewrite)
+        .acl(A)
+        .group("server")
+        .doc("2.8.0", "Persists the effective configuration to file."),
+    CommandSpec::new("help", 2, LOADING | STALE, config_help)
+        .acl(A)
+        .group("server")
+        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+];
+
+static FUNCTION_SUBS: &[CommandSpec] = &[CommandSpec::new("flush", -2, WRITE | NOSCRIPT, function_flush)
+    .acl(&["scripting"])
+    .group("scripting")
+    .doc("7.0.0", "Deletes all libraries and functions.")];
+
+/// Handler of a container command called without a subcommand it knows (the dispatcher
+/// normally answers these before any handler runs).
+pub fn container_help(ctx: &mut Ctx) -> CmdResult {
+    Err(CmdError::new(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        args::text(ctx.args.get(1).map(|a| &a[..]).unwrap_or(b"")),
+        args::text(&ctx.args[0]).to_ascii_uppercase()
+    )))
+}
+
+/// Redis's addReplyHelp: a header line, the given lines, and the HELP footer, as status replies.
+pub fn reply_help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
+    let r = &mut *ctx.reply;
+    r.array(lines.len() + 3);
+    r.simple(&format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for l in lines {
+        r.simple(l);
+    }
+    r.simple("HELP");
+    r.simple("    Prints this help.");
+}
+
+fn time(ctx: &mut Ctx) -> CmdResult {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    ctx.reply.array(2);
+    ctx.reply.bulk_int(now.as_secs() as i64);
+    ctx.reply.bulk_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+fn function_flush(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() == 3 && !(is(&args[2], "async") || is(&args[2], "sync")) {
+        return Err(CmdError::new("FUNCTION FLUSH only supports SYNC|ASYNC option"));
+    }
+    if args.len() > 3 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    // No function libraries exist until scripting is implemented: flushing leaves none.
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn shutdown(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for a in &args[1..] {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+    }
+    if (save && nosave) || (abort && args.len() > 2) {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    if abort {
+        return Err(CmdError::new("No shutdown in progress."));
+    }
+    // Nothing to persist yet: shut down straight away (the connection closes without a reply).
+    ctx.action = Action::Shutdown;
+    Ok(())
+}
+
+fn config_get(ctx: &mut Ctx) -> CmdResult {
+    let pats: Vec<&[u8]> = ctx.args[2..].iter().map(|a| &a[..]).collect();
+    let pairs = ctx.server.config.read().get_matching(&pats);
+    ctx.reply.map(pairs.len());
+    for (k, v) in pairs {
+        ctx.reply.bulk(k.as_bytes());
+        ctx.reply.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if !(args.len() - 2).is_multiple_of(2) {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
+    let mut cfg = ctx.server.config.write();
+    cfg.set_many(&pairs).map_err(CmdError::new)?;
+    let s = cfg.settings.clone();
+    drop(cfg);
+    let _ = crate::server::log::configure(s.loglevel, "");
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
+    reset_stats(ctx.server);
+    ctx.reply.ok();
+    Ok(())
+}
+
+/// CONFIG RESETSTAT: zero the counters INFO reports.
+pub fn reset_stats(server: &Server) {
+    let st = &server.stats;
+    for c in [
+        &st.total_connections_received,
+        &st.total_commands_processed,
+        &st.rejected_connections,
+        &st.net_input_bytes,
+        &st.net_output_bytes,
+        &st.total_error_replies,
+        &st.unexpected_error_replies,
+        &st.client_query_buffer_limit_disconnections,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    let ks = &server.keyspace.stats;
+    for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
+        c.store(0, Ordering::Relaxed);
+    }
+    server.error_stats.lock().clear();
+    for c in table().iter() {
+        c.stats.reset();
+        for s in c.subcommands.values() {
+            s.stats.reset();
+        }
+    }
+}
+
+fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
+    let cfg = ctx.server.config.read().clone();
+    let Some(path) = cfg.file.clone() else {
+        return Err(CmdError::new("The server is running without a config file"));
+    };
+    cfg.rewrite_file(&path).map_err(|e| CmdError::new(format!("Rewriting config file: {e}")))?;
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn config_help(ctx: &mut Ctx) -> CmdResult {
+    reply_help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+fn debug(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let sub = &args[1];
+    if is(sub, "help") && args.len() == 2 {
+        reply_help(
+            ctx,
+            "DEBUG",
+            &[
+                "CHANGE-REPL-ID",
+                "    Change the replication IDs of the instance.",
+                "JMAP",
+                "    No-op, kept for compatibility.",
+                "OBJECT <key>",
+                "    Show low level info about the `key` and associated value.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not accessed.",
+                "SLEEP <seconds>",
+                "    Stop this connection for <seconds> (float).",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Accepted for compatibility.",
+            ],
+        );
+    } else if is(sub, "sleep") && args.len() == 3 {
+        let secs = args::text(&args[2]).trim().parse::<f64>().unwrap_or(0.0);
+        ctx.action = Action::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9)));
+        ctx.reply.ok();
+    } else if is(sub, "set-active-expire") && args.len() == 3 {
+        let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
+        ctx.server.active_expire.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if ((is(sub, "jmap") || is(sub, "change-repl-id")) && args.len() == 2)
+        || (is(sub, "quicklist-packed-threshold") && args.len() == 3)
+    {
+        ctx.reply.ok();
+    } else if is(sub, "object") && args.len() == 3 {
+        debug_object(ctx)?;
+    } else if is(sub, "protocol") && args.len() == 3 {
+        debug_protocol(ctx)?;
+    } else {
+        return Err(CmdError::new(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            args::text(sub)
+        )));
+    }
+    Ok(())
+}
+
+fn debug_object(ctx: &mut Ctx) -> CmdResult {
+    let key = ctx.args[2].clone();
+    let mut db = ctx.server.keyspace.lock_keys(ctx.client.db, &[&key[..]]);
+    let Some(e) = db.peek(&key) else {
+        return Err(CmdError::new(errors::NO_KEY));
+    };
+    let (enc, len, lru) = (e.value.encoding(), e.value.as_str().map_or(0, |s| s.len()), e.lru);
+    let line = format!(
+        "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        e as *const _ as usize,
+        enc,
+        len + 1,
+        lru,
+        crate::keyspace::idle_seconds(lru)
+    );
+    drop(db);
+    ctx.reply.simple(&line);
+    Ok(())
+}
+
+fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
+    let name = &ctx.args[2];
+    let r = &mut *ctx.reply;
+    if is(name, "string") {
+        r.bulk(b"Hello World");
+    } else if is(name, "integer") {
+        r.int(12345);
+    } else if is(name, "double") {
+        #[allow(clippy::approx_constant)] // Redis's own test value, not pi.
+        r.double(3.141);
+    } else if is(name, "bignum") {
+        r.big_number("1234567999999999999999999999999999999");
+    } else if is(name, "null") {
+        r.null();
+    } else if is(name, "array") {
+        r.array(3);
+        (0..3).for_each(|j| r.int(j));
+    } else if is(name, "set") {
+        r.set(3);
+        (0..3).for_each(|j| r.int(j));
+    } else if is(name, "map") {
+        r.map(3);
+        for j in 0..3 {
+            r.int(j);
+            r.boolean(j == 1);
+        }
+    } else if is(name, "attrib") {
+        if r.proto == Proto::Resp3 {
+            r.attribute(1);
+            r.bulk(b"key-popularity");
+            r.array(2);
+            r.bulk(b"key:123");
+            r.int(90);
+        }
+        r.bulk(b"Some real reply following the attribute");
+    } else if is(name, "push") {
+        if r.proto != Proto::Resp3 {
+            return Err(CmdError::new("RESP2 is not supported by this command"));
+        }
+        r.push(2);
+        r.bulk(b"server-cpu-usage");
+        r.int(42);
+        r.bulk(b"Some real reply following the push reply");
+    } else if is(name, "true") {
+        r.boolean(true);
+    } else if is(name, "false") {
+        r.boolean(false);
+    } else if is(name, "verbatim") {
+        r.verbatim("txt", b"This is a verbatim\nstring");
+    } else {
+        return Err(CmdError::new("Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"));
+    }
+    Ok(())
+}
+
+fn info(ctx: &mut Ctx) -> CmdResult {
+    let text = crate::server::info::render(ctx.server, &ctx.args[1..]);
+    ctx.reply.verbatim("txt", text.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! A chained hash table with incremental rehashing and a stateless scan cursor, the structure
+//! Redis's keyspace is built on. Written by hand (instead of using `std`'s map) for two reasons
+//! the server depends on:
+//! - growing or shrinking never moves the whole table at once: a second table is allocated and
+//!   buckets migrate a few at a time on each operation (and from the server's cron), so a resize
+//!   of a 10M-key table causes no latency spike;
+//! - [`Dict::scan`] walks buckets in reverse-binary order, which guarantees that an element
+//!   present for the whole iteration is returned at least once even if the table is resized
+//!   between calls (SCAN's guarantee).
+
+use rand::Rng;
+
+struct Node<V> {
+    key: Box<[u8]>,
+    val: V,
+    next: Option<Box<Node<V>>>,
+}
+
+type Bucket<V> = Option<Box<Node<V>>>;
+
+struct Table<V> {
+    buckets: Vec<Bucket<V>>,
+    used: usize,
+}
+
+impl<V> Table<V> {
+    fn empty() -> Self {
+        Table { buckets: Vec::new(), used: 0 }
+    }
+    fn with_size(n: usize) -> Self {
+        let mut buckets = Vec::with_capacity(n);
+        buckets.resize_with(n, || None);
+        Table { buckets, used: 0 }
+    }
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+}
+
+const MIN_SIZE: usize = 4;
+
+/// A hash map from byte-string keys to `V` with incremental rehashing.
+pub struct Dict<V> {
+    ht: [Table<V>; 2],
+    /// Index of the next bucket of `ht[0]` to migrate, when a rehash is in progress.
+    rehash_idx: Option<usize>,
+    hasher: ahash::RandomState,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> Dict<V> {
+    pub fn new() -> Self {
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher: ahash::RandomState::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of buckets (both tables), for memory estimates and DEBUG output.
+    pub fn buckets(&self) -> usize {
+        self.ht[0].buckets.len() + self.ht[1].buckets.len()
+    }
+
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    fn hash(&self, key: &[u8]) -> usize {
+        self.hasher.hash_one(key) as usize
+    }
+
+    /// Migrate up to `n` buckets from the old table to the new one. Returns true if more work remains.
+    pub fn rehash(&mut self, n: usize) -> bool {
+        let Some(mut idx) = self.rehash_idx else {
+            return false;
+        };
+        let mut empty_visits = n * 10;
+        let mut n = n;
+        while n > 0 && self.ht[0].used > 0 {
+            while self.ht[0].buckets[idx].is_none() {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_idx = Some(idx);
+                    return true;
+                }
+            }
+            let mut chain = self.ht[0].buckets[idx].take();
+            let mask = self.ht[1].mask();
+            while let Some(mut node) = chain {
+                chain = node.next.take();
+                let h = self.hasher.hash_one(&*node.key) as usize & mask;
+                node.next = self.ht[1].buckets[h].take();
+                self.ht[1].buckets[h] = Some(node);
+                self.ht[0].used -= 1;
+                self.ht[1].used += 1;
+            }
+            idx += 1;
+            n -= 1;
+        }
+        if self.ht[0].used == 0 {
+            self.ht[0] = std::mem::replace(&mut self.ht[1], Table::empty());
+            self.rehash_idx = None;
+            return false;
+        }
+        self.rehash_idx = Some(idx);
+        true
+    }
+
+    /// Rehash for at most about `budget` of wall time (called from the server cron).
+    pub fn rehash_for(&mut self, budget: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.rehash(100) {
+            if start.elapsed() >= budget {
+                break;
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        if self.rehash_idx.is_some() {
+            self.rehash(1);
+        }
+    }
+
+    fn start_resize(&mut self, size: usize) {
+        let size = size.max(MIN_SIZE).next_power_of_two();
+        if self.ht[0].buckets.is_empty() {
+            self.ht[0] = Table::with_size(size);
+            return;
+        }
+        if size == self.ht[0].buckets.len() {
+            return;
+        }
+        self.ht[1] = Table::with_size(size);
+        self.rehash_idx = Some(0);
+    }
+
+    fn expand_if_needed(&mut self) {
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let t = &self.ht[0];
+        if t.buckets.is_empty() {
+            self.start_resize(MIN_SIZE);
+        } else if t.used >= t.buckets.len() {
+            self.start_resize(t.used + 1);
+        }
+    }
+
+    /// Shrink the table when it is less than 10% full (Redis's rule); called from the cron.
+    pub fn shrink_if_needed(&mut self) {
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let size = self.ht[0].buckets.len();
+        if size > MIN_SIZE && self.ht[0].used * 100 / size < 10 {
+            self.start_resize(self.ht[0].used);
+        }
+    }
+
+    fn find_in(&self, table: usize, h: usize, key: &[u8]) -> Option<&Node<V>> {
+        let t = &self.ht[table];
+        if t.buckets.is_empty() {
+            return None;
+        }
+        let mut cur = t.buckets[h & t.mask()].as_deref();
+        while let Some(n) = cur {
+            if &*n.key == key {
+                return Some(n);
+            }
+            cur = n.next.as_deref();
+        }
+        None
+    }
+
+    fn find_node(&self, key: &[u8]) -> Option<&Node<V>> {
+        if self.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        self.find_in(0, h, key).or_else(|| if self.rehash_idx.is_some() { self.find_in(1, h, key) } else { None })
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.find_node(key).map(|n| &n.val)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.find_node(key).is_some()
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let h = self.hash(key);
+        // Find the table first, then walk it mutably (one mutable borrow per call).
+        let table = if self.find_in(0, h, key).is_some() {
+            0
+        } else if self.rehash_idx.is_some() && self.find_in(1, h, key).is_some() {
+            1
+        } else {
+            return None;
+        };
+        let t = &mut self.ht[table];
+        let mask = t.mask();
+        let mut cur = t.buckets[h & mask].as_deref_mut();
+        while let Some(n) = cur {
+            if &*n.key == key {
+                return Some(&mut n.val);
+            }
+            cur = n.next.as_deref_mut();
+        }
+        None
+    }
+
+    /// Insert or replace; returns the previous value.
+    pub fn insert(&mut self, key: &[u8], val: V) -> Option<V> {
+        if let Some(slot) = self.get_mut(key) {
+            return Some(std::mem::replace(slot, val));
+        }
+        self.insert_new(key.into(), val);
+        None
+    }
+
+    /// Insert a key known to be absent (the caller checked).
+    pub fn insert_new(&mut self, key: Box<[u8]>, val: V) {
+        self.step();
+        self.expand_if_needed();
+        let table = if self.rehash_idx.is_some() { 1 } else { 0 };
+        let h = self.hash(&key);
+        let t = &mut self.ht[table];
+        let b = h & t.mask();
+        let next = t.buckets[b].take();
+        t.buckets[b] = Some(Box::new(Node { key, val, next }));
+        t.used += 1;
+    }
+
+    /// Remove a key, returning its stored key and value.
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let h = self.hash(key);
+        for table in 0..2 {
+            if table == 1 && self.rehash_idx.is_none() {
+                break;
+            }
+            let t = &mut self.ht[table];
+            if t.buckets.is_empty() {
+                continue;
+            }
+            let b = h & t.mask();
+            let mut link = &mut t.buckets[b];
+            loop {
+                match link {
+                    None => break,
+                    Some(n) if &*n.key == key => {
+                        let mut node = link.take().expect("matched node");
+                        *link = node.next.take();
+                        t.used -= 1;
+                        return Some((node.key, node.val));
+                    }
+                    Some(n) => link = &mut n.next,
+                }
+            }
+        }
+        None
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        self.remove_entry(key).map(|(_, v)| v)
+    }
+
+    /// Drop everything (the memory is released by the caller's choice of thread).
+    pub fn take_all(&mut self) -> Dict<V> {
+        let hasher = self.hasher.clone();
+        std::mem::replace(self, Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher })
+    }
+
+    /// Visit every entry.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
+        for t in &self.ht {
+            for b in &t.buckets {
+                let mut cur = b.as_deref();
+                while let Some(n) = cur {
+                    f(&n.key, &n.val);
+                    cur = n.next.as_deref();
+                }
+            }
+        }
+    }
+
+    /// Keys of every entry, copied.
+    pub fn keys(&self) -> Vec<Box<[u8]>> {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|k, _| out.push(k.into()));
+        out
+    }
+
+    /// A random entry (uniform over buckets, then over the chain, like Redis's dictGetRandomKey).
+    pub fn random_entry(&mut self) -> Option<(&[u8], &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let mut rng = rand::thread_rng();
+        let (table, bucket) = loop {
+            match self.rehash_idx {
+                Some(idx) => {
+                    let s0 = self.ht[0].buckets.len();
+                    let total = s0 + self.ht[1].buckets.len();
+                    // Buckets of ht[0] below idx are empty: skip them.
+                    let i = idx + rng.gen_range(0..total - idx);
+                    let (t, b) = if i >= s0 { (1, i - s0) } else { (0, i) };
+                    if self.ht[t].buckets[b].is_some() {
+                        break (t, b);
+                    }
+                }
+                None => {
+                    let b = rng.gen_range(0..self.ht[0].buckets.len());
+                    if self.ht[0].buckets[b].is_some() {
+                        break (0, b);
+                    }
+                }
+            }
+        };
+        let mut len = 0;
+        let mut cur = self.ht[table].buckets[bucket].as_deref();
+        while let Some(n) = cur {
+            len += 1;
+            cur = n.next.as_deref();
+        }
+        let pick = rng.gen_range(0..len);
+        let mut cur = self.ht[table].buckets[bucket].as_deref();
+        for _ in 0..pick {
+            cur = cur.and_then(|n| n.next.as_deref());
+        }
+        cur.map(|n| (&*n.key, &n.val))
+    }
+
+    /// Visit one step of a SCAN starting at `cursor`, calling `f` for each entry in the visited
+    /// bucket(s). Returns the next cursor; 0 means the iteration is complete.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let visit = |t: &Table<V>, idx: usize, f: &mut dyn FnMut(&[u8], &V)| {
+            let mut cur = t.buckets[idx].as_deref();
+            while let Some(n) = cur {
+                f(&n.key, &n.val);
+                cur = n.next.as_deref();
+            }
+        };
+        let mut v = cursor as usize;
+        if self.rehash_idx.is_none() {
+            let t0 = &self.ht[0];
+            let m0 = t0.mask();
+            visit(t0, v & m0, &mut f);
+            v |= !m0;
+            v = v.reverse_bits().wrapping_add(1).reverse_bits();
+        } else {
+            let (small, big) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() {
+                (&self.ht[0], &self.ht[1])
+            } else {
+                (&self.ht[1], &self.ht[0])
+            };
+            let m0 = small.mask();
+            let m1 = big.mask();
+            visit(small, v & m0, &mut f);
+            // Visit every bucket of the big table that expands from the small table's bucket.
+            loop {
+                visit(big, v & m1, &mut f);
+                v |= !m1;
+                v = v.reverse_bits().wrapping_add(1).reverse_bits();
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn insert_get_remove_through_resizes() {
+        let mut d: Dict<u32> = Dict::new();
+        for i in 0..10_000u32 {
+            assert!(d.insert(format!("k{i}").as_bytes(), i).is_none());
+        }
+        assert_eq!(d.len(), 10_000);
+        for i in 0..10_000u32 {
+            assert_eq!(d.get(format!("k{i}").as_bytes()), Some(&i));
+        }
+        assert_eq!(d.insert(b"k5", 55), Some(5));
+        for i in 0..9_990u32 {
+            assert!(d.remove(format!("k{i}").as_bytes()).is_some());
+            d.shrink_if_needed();
+        }
+        assert_eq!(d.len(), 10);
+        assert!(d.get(b"k0").is_none());
+        assert_eq!(d.get(b"k9995"), Some(&9995));
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_despite_resizes() {
+        let mut d: Dict<()> = Dict::new();
+        for i in 0..1000 {
+            d.insert(format!("stable{i}").as_bytes(), ());
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            // Grow and shrink the table while the scan is in progress.
+            round += 1;
+            if round % 3 == 0 {
+                for j in 0..200 {
+                    d.insert(format!("tmp{round}-{j}").as_bytes(), ());
+                }
+            } else if round % 3 == 1 {
+                for k in d.keys() {
+                    if k.starts_with(b"tmp") {
+                        d.remove(&k);
+                    }
+                }
+                d.shrink_if_needed();
+            }
+            d.rehash(1);
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000 {
+            assert!(seen.contains(format!("stable{i}").as_bytes()), "missing stable{i}");
+        }
+    }
+
+    #[test]
+    fn random_entry_hits_everything() {
+        let mut d: Dict<u8> = Dict::new();
+        for i in 0..8u8 {
+            d.insert(&[i], i);
+        }
+        let mut counts: HashMap<u8, u32> = HashMap::new();
+        for _ in 0..2000 {
+            let (_, v) = d.random_entry().unwrap();
+            *counts.entry(*v).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 8);
+    }
+
+    #[test]
+    fn rehash_is_incremental() {
+        let mut d: Dict<u32> = Dict::new();
+        for i in 0u32..(1 << 16) {
+            d.insert(&i.to_le_bytes(), i);
+        }
+        // The next insert that crosses the load factor starts a rehash, which must not finish in one go.
+        let mut saw_rehash = false;
+        for i in (1u32 << 16)..(1 << 16) + 10 {
+            d.insert(&i.to_le_bytes(), i);
+            saw_rehash |= d.is_rehashing();
+        }
+        assert!(saw_rehash);
+        assert_eq!(d.get(&5u32.to_le_bytes()), Some(&5));
+    }
+}

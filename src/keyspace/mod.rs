@@ -1,0 +1,546 @@
+//! The keyspace: `databases` logical databases, split into [`NSHARDS`] shards by hash slot.
+//! Each shard has its own lock and holds, for every database, a main dict (key → entry) and an
+//! expires dict (key → absolute unix time in ms), as Redis does.
+//!
+//! Concurrency: a command locks the shards of all its keys, in ascending shard order (so two
+//! commands can never deadlock), does its work, publishes its effects and unlocks. Commands on
+//! keys of different shards therefore run on different cores at the same time, while a
+//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...), and
+//! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
+//!
+//! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
+//! when touched, and a DEL effect is published), keeps the LRU clock and the hit/miss counters.
+
+pub mod dict;
+pub mod effects;
+pub mod expire;
+pub mod slot;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::types::{Entry, Value};
+pub use dict::Dict;
+pub use effects::{Effect, EffectStream};
+
+/// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
+pub const NSHARDS: usize = 16;
+pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
+
+/// One database's slice of a shard.
+#[derive(Default)]
+pub struct ShardDb {
+    pub main: Dict<Entry>,
+    pub expires: Dict<i64>,
+}
+
+/// One shard: its slice of every database.
+pub struct Shard {
+    pub dbs: Vec<ShardDb>,
+}
+
+/// Counters shared by all shards (INFO stats / keyspace).
+#[derive(Default)]
+pub struct KeyspaceStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub expired_keys: AtomicU64,
+    /// Changes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+}
+
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    ndbs: usize,
+    pub effects: EffectStream,
+    pub stats: KeyspaceStats,
+}
+
+/// The shard a key lives in.
+pub fn shard_of(key: &[u8]) -> usize {
+    slot::key_hash_slot(key) as usize & (NSHARDS - 1)
+}
+
+/// Current unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The LRU clock: unix seconds, truncated to 24 bits like Redis's.
+pub fn lru_clock() -> u32 {
+    ((now_ms() / 1000) & 0xFF_FFFF) as u32
+}
+
+/// Seconds since an LRU clock value (handles the 24-bit wrap-around).
+pub fn idle_seconds(lru: u32) -> u64 {
+    let now = lru_clock();
+    if now >= lru {
+        (now - lru) as u64
+    } else {
+        (now + 0x100_0000 - lru) as u64
+    }
+}
+
+impl Keyspace {
+    pub fn new(ndbs: usize) -> Self {
+        let shards =
+            (0..NSHARDS).map(|_| Mutex::new(Shard { dbs: (0..ndbs).map(|_| ShardDb::default()).collect() })).collect();
+        Keyspace { shards, ndbs, effects: EffectStream::default(), stats: KeyspaceStats::default() }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.ndbs
+    }
+
+    /// Lock the shards holding `keys` (in ascending order) and return a view of database `db`.
+    pub fn lock_keys<'a, K: AsRef<[u8]>>(&'a self, db: usize, keys: &[K]) -> Db<'a> {
+        let mut mask = 0u32;
+        for k in keys {
+            mask |= 1 << shard_of(k.as_ref());
+        }
+        self.lock_mask(db, mask)
+    }
+
+    /// Lock every shard: the caller is alone in the keyspace.
+    pub fn lock_all(&self, db: usize) -> Db<'_> {
+        self.lock_mask(db, u32::MAX)
+    }
+
+    /// Lock one shard by index (active expiry, incremental SCAN).
+    pub fn lock_shard(&self, db: usize, shard: usize) -> Db<'_> {
+        self.lock_mask(db, 1 << shard)
+    }
+
+    /// Lock the shards whose bits are set in `mask` (none for commands without keys).
+    pub fn lock_mask(&self, db: usize, mask: u32) -> Db<'_> {
+        let mut guards: [Option<MutexGuard<'_, Shard>>; NSHARDS] = Default::default();
+        for (i, g) in guards.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                *g = Some(self.shards[i].lock());
+            }
+        }
+        Db {
+            ks: self,
+            guards,
+            index: db,
+            now_ms: now_ms(),
+            lru: lru_clock(),
+            effects: Vec::new(),
+            dirty: 0,
+            custom_effect: false,
+            no_touch: false,
+            hits: 0,
+            misses: 0,
+            expired: 0,
+        }
+    }
+
+    /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking
+    /// more than one lock at a time.
+    pub fn db_counts(&self, db: usize) -> (usize, usize) {
+        let mut keys = 0;
+        let mut expires = 0;
+        for s in self.shards.iter() {
+            let s = s.lock();
+            keys += s.dbs[db].main.len();
+            expires += s.dbs[db].expires.len();
+        }
+        (keys, expires)
+    }
+
+    /// Cron work on one shard: a bounded slice of incremental rehashing and shrinking.
+    pub fn rehash_step(&self, budget: std::time::Duration) {
+        for s in self.shards.iter() {
+            let mut s = s.lock();
+            for d in s.dbs.iter_mut() {
+                d.main.shrink_if_needed();
+                d.expires.shrink_if_needed();
+                d.main.rehash_for(budget / NSHARDS as u32);
+                d.expires.rehash_for(budget / NSHARDS as u32);
+            }
+        }
+    }
+}
+
+/// A locked view of one database (plus the ability to switch to another one, for MOVE, COPY
+/// and SWAPDB). Dropping it publishes the collected effects, then releases the locks.
+pub struct Db<'a> {
+    ks: &'a Keyspace,
+    guards: [Option<MutexGuard<'a, Shard>>; NSHARDS],
+    /// The selected database.
+    pub index: usize,
+    /// The command's notion of "now" (one clock reading per command, as Redis).
+    pub now_ms: i64,
+    lru: u32,
+    effects: Vec<Effect>,
+    /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
+    /// non-zero and the handler published no effect of its own, the dispatcher propagates the
+    /// command as it was received.
+    pub dirty: u64,
+    custom_effect: bool,
+    /// CLIENT NO-TOUCH: reads do not update the LRU clock.
+    pub no_touch: bool,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+}
+
+impl Drop for Db<'_> {
+    fn drop(&mut self) {
+        let st = &self.ks.stats;
+        if self.hits > 0 {
+            st.hits.fetch_add(self.hits, Ordering::Relaxed);
+        }
+        if self.misses > 0 {
+            st.misses.fetch_add(self.misses, Ordering::Relaxed);
+        }
+        if self.expired > 0 {
+            st.expired_keys.fetch_add(self.expired, Ordering::Relaxed);
+        }
+        if self.dirty + self.expired > 0 {
+            st.dirty.fetch_add(self.dirty + self.expired, Ordering::Relaxed);
+        }
+        if !self.effects.is_empty() {
+            self.ks.effects.publish(std::mem::take(&mut self.effects));
+        }
+        // The guards are released after this, so the effects are ordered with the writes.
+    }
+}
+
+impl<'a> Db<'a> {
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
+        let s = shard_of(key);
+        let index = self.index;
+        let guard = self.guards[s]
+            .as_mut()
+            .expect("command touched a key whose shard it did not lock: its key specs are wrong");
+        &mut guard.dbs[index]
+    }
+
+    /// Iterate over the locked shards' slices of the selected database.
+    pub fn locked_shards(&mut self) -> impl Iterator<Item = (usize, &mut ShardDb)> + use<'_, 'a> {
+        let index = self.index;
+        self.guards.iter_mut().enumerate().filter_map(move |(i, g)| g.as_mut().map(|g| (i, &mut g.dbs[index])))
+    }
+
+    /// Whether every shard is locked (the view covers the whole keyspace).
+    pub fn is_all_locked(&self) -> bool {
+        self.guards.iter().all(|g| g.is_some())
+    }
+
+    /// Record an effect (a command to replay) in the selected database.
+    pub fn propagate(&mut self, argv: Vec<Bytes>) {
+        if self.ks.effects.is_active() {
+            self.effects.push(Effect::new(self.index, argv));
+        }
+    }
+
+    /// Record the effect of the current command as `argv` instead of the command itself
+    /// (Redis's rewriteClientCommandVector / alsoPropagate), e.g. SET EX as SET PXAT.
+    pub fn propagate_effect(&mut self, argv: Vec<Bytes>) {
+        self.custom_effect = true;
+        self.propagate(argv);
+    }
+
+    /// Whether the handler recorded its own effect (see [`Db::propagate_effect`]).
+    pub fn has_custom_effect(&self) -> bool {
+        self.custom_effect
+    }
+
+    /// Whether anyone consumes effects (so handlers can skip building rewritten commands).
+    pub fn propagating(&self) -> bool {
+        self.ks.effects.is_active()
+    }
+
+    /// Delete `key` if its expiry time has passed. Returns true if it was expired.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let now = self.now_ms;
+        let sd = self.shard_db(key);
+        if sd.expires.is_empty() {
+            return false;
+        }
+        match sd.expires.get(key) {
+            Some(&when) if when <= now => {
+                sd.expires.remove(key);
+                sd.main.remove(key);
+                self.expired += 1;
+                self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Look a key up for reading: applies lazy expiry, counts a hit or miss, updates the LRU.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.get_mut(key).map(|e| &*e)
+    }
+
+    /// Look a key up for writing (same bookkeeping as [`Db::get`]).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed(key);
+        let (lru, touch) = (self.lru, !self.no_touch);
+        let found = self.shard_db(key).main.contains_key(key);
+        if found {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+            return None;
+        }
+        let e = self.shard_db(key).main.get_mut(key)?;
+        if touch {
+            e.lru = lru;
+        }
+        Some(e)
+    }
+
+    /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        self.shard_db(key).main.get(key)
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed(key);
+        self.shard_db(key).main.contains_key(key)
+    }
+
+    /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let lru = self.lru;
+        let sd = self.shard_db(key);
+        match sd.main.get_mut(key) {
+            Some(e) => {
+                e.value = value;
+                e.lru = lru;
+            }
+            None => sd.main.insert_new(key.into(), Entry::new(value, lru)),
+        }
+        if !keep_ttl && !sd.expires.is_empty() {
+            sd.expires.remove(key);
+        }
+    }
+
+    /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        let sd = self.shard_db(key);
+        sd.main.insert(key, entry);
+        sd.expires.remove(key);
+    }
+
+    /// Delete a key. Returns whether it existed.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        if self.expire_if_needed(key) {
+            return false;
+        }
+        let sd = self.shard_db(key);
+        if sd.main.remove(key).is_some() {
+            sd.expires.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Remove a key and return its entry and expiry.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Entry, Option<i64>)> {
+        if self.expire_if_needed(key) {
+            return None;
+        }
+        let sd = self.shard_db(key);
+        let e = sd.main.remove(key)?;
+        let ttl = sd.expires.remove(key);
+        Some((e, ttl))
+    }
+
+    /// The absolute expiry (unix ms) of an existing key.
+    pub fn expire_of(&mut self, key: &[u8]) -> Option<i64> {
+        let sd = self.shard_db(key);
+        if sd.expires.is_empty() {
+            return None;
+        }
+        sd.expires.get(key).copied()
+    }
+
+    /// Set the absolute expiry (unix ms) of an existing key.
+    pub fn set_expire(&mut self, key: &[u8], when: i64) {
+        let sd = self.shard_db(key);
+        match sd.expires.get_mut(key) {
+            Some(w) => *w = when,
+            None => sd.expires.insert_new(key.into(), when),
+        }
+    }
+
+    /// Remove an expiry. Returns whether there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.shard_db(key).expires.remove(key).is_some()
+    }
+
+    /// Count a change (for `rdb_changes_since_last_save`).
+    pub fn touch_dirty(&mut self, n: u64) {
+        self.dirty += n;
+    }
+
+    /// Count an expired key deleted outside of lazy expiry (active expiry).
+    pub fn count_expired(&mut self, key: &[u8]) {
+        self.expired += 1;
+        self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+    }
+
+    /// Number of keys in the selected database over the locked shards.
+    pub fn len(&mut self) -> usize {
+        self.locked_shards().map(|(_, sd)| sd.main.len()).sum()
+    }
+
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// One SCAN step over the locked shards of the selected database. The cursor holds the
+    /// shard index in its low [`SHARD_BITS`] bits and the shard dict's cursor above them.
+    /// Visits at least `count` keys unless the iteration ends; returns the next cursor.
+    pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        let mut shard = (cursor & (NSHARDS as u64 - 1)) as usize;
+        let mut inner = cursor >> SHARD_BITS;
+        let index = self.index;
+        let mut visited = 0usize;
+        let mut iterations = count.saturating_mul(10).max(1);
+        loop {
+            let Some(g) = self.guards[shard].as_mut() else {
+                return 0;
+            };
+            inner = g.dbs[index].main.scan(inner, |k, e| {
+                visited += 1;
+                f(k, e)
+            });
+            if inner == 0 {
+                shard += 1;
+                if shard == NSHARDS {
+                    return 0;
+                }
+            }
+            iterations -= 1;
+            if visited >= count || iterations == 0 {
+                return (inner << SHARD_BITS) | shard as u64;
+            }
+        }
+    }
+
+    /// A random key of the selected database (over the locked shards), skipping expired keys.
+    pub fn random_key(&mut self) -> Option<Vec<u8>> {
+        use rand::Rng;
+        for _ in 0..100 {
+            let sizes: Vec<(usize, usize)> = self.locked_shards().map(|(i, sd)| (i, sd.main.len())).collect();
+            let total: usize = sizes.iter().map(|(_, n)| n).sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rand::thread_rng().gen_range(0..total);
+            let shard = sizes
+                .iter()
+                .find(|(_, n)| {
+                    if pick < *n {
+                        true
+                    } else {
+                        pick -= n;
+                        false
+                    }
+                })
+                .map(|(i, _)| *i)?;
+            let index = self.index;
+            let key = self.guards[shard].as_mut()?.dbs[index].main.random_entry().map(|(k, _)| k.to_vec())?;
+            if !self.expire_if_needed(&key) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Every key of the selected database over the locked shards (expired keys included; the
+    /// caller filters them with [`Db::is_expired`]).
+    pub fn all_keys(&mut self, mut f: impl FnMut(&[u8], Option<i64>)) {
+        for (_, sd) in self.locked_shards() {
+            let expires = &sd.expires;
+            sd.main.for_each(|k, _| f(k, if expires.is_empty() { None } else { expires.get(k).copied() }));
+        }
+    }
+
+    /// Swap two databases in every shard (requires all shards locked).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        for g in self.guards.iter_mut().flatten() {
+            g.dbs.swap(a, b);
+        }
+    }
+
+    /// Empty the selected database (or all of them), returning the old contents so the caller
+    /// can free them where it likes (FLUSHDB ASYNC frees on another thread).
+    pub fn flush(&mut self, all: bool) -> Vec<ShardDb> {
+        let index = self.index;
+        let mut old = Vec::new();
+        for g in self.guards.iter_mut().flatten() {
+            for (i, d) in g.dbs.iter_mut().enumerate() {
+                if all || i == index {
+                    old.push(std::mem::take(d));
+                }
+            }
+        }
+        old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::StrValue;
+
+    fn s(v: &str) -> Value {
+        Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn lazy_expiry_deletes_and_propagates_del() {
+        let ks = Keyspace::new(16);
+        let mut rx = ks.effects.subscribe();
+        {
+            let mut db = ks.lock_keys(0, &[b"k"]);
+            db.set(b"k", s("v"), false);
+            let past = db.now_ms - 1;
+            db.set_expire(b"k", past);
+        }
+        {
+            let mut db = ks.lock_keys(0, &[b"k"]);
+            assert!(db.get(b"k").is_none());
+        }
+        let batch = rx.try_recv().unwrap();
+        assert_eq!(batch, vec![Effect::new(0, vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"k")])]);
+        assert_eq!(ks.stats.expired_keys.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn databases_are_separate_and_swappable() {
+        let ks = Keyspace::new(16);
+        ks.lock_keys(0, &[b"a"]).set(b"a", s("zero"), false);
+        ks.lock_keys(1, &[b"a"]).set(b"a", s("one"), false);
+        ks.lock_all(0).swap_dbs(0, 1);
+        let mut db = ks.lock_keys(0, &[b"a"]);
+        assert_eq!(db.get(b"a").unwrap().value, s("one"));
+        drop(db);
+        assert_eq!(ks.db_counts(1).0, 1);
+    }
+
+    #[test]
+    fn keys_of_different_shards_lock_independently() {
+        let ks = Keyspace::new(1);
+        let (a, b) = (b"a".as_slice(), b"b".as_slice());
+        assert_ne!(shard_of(a), shard_of(b));
+        let _ga = ks.lock_keys(0, &[a]);
+        // Would deadlock if shards were not independent.
+        let mut gb = ks.lock_keys(0, &[b]);
+        gb.set(b, s("1"), false);
+    }
+}

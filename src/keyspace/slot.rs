@@ -1,0 +1,31 @@
+//! Redis Cluster's key → hash slot mapping (CRC16/XMODEM of the key, or of its `{hash tag}`,
+//! modulo 16384). The keyspace shards by slot so that, in cluster mode, a slot lives in one shard.
+
+use crc::{Crc, CRC_16_XMODEM};
+
+static CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_XMODEM);
+
+pub const SLOTS: usize = 16384;
+
+/// The hash slot of a key, honouring hash tags exactly as Redis's keyHashSlot.
+pub fn key_hash_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&c| c == b'{').and_then(|s| {
+        let rest = &key[s + 1..];
+        rest.iter().position(|&c| c == b'}').filter(|&e| e > 0).map(|e| &rest[..e])
+    });
+    CRC16.checksum(tagged.unwrap_or(key)) & (SLOTS as u16 - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_redis() {
+        assert_eq!(key_hash_slot(b"foo"), 12182);
+        assert_eq!(key_hash_slot(b"{user1000}.following"), key_hash_slot(b"user1000"));
+        // An empty tag means the whole key is hashed.
+        assert_eq!(key_hash_slot(b"foo{}{bar}"), CRC16.checksum(b"foo{}{bar}") & 16383);
+        assert_eq!(key_hash_slot(b"foo{{bar}}zap"), CRC16.checksum(b"{bar") & 16383);
+    }
+}

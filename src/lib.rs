@@ -1,0 +1,19 @@
+//! Ferrous: a Redis-compatible in-memory data server.
+//!
+//! Layout (see docs/ARCHITECTURE.md): `protocol` decodes requests and encodes replies,
+//! `server` owns connections and shared state, `commands` holds the command table, the dispatch
+//! path and one module per command family, `keyspace` the sharded databases, `types` the value
+//! types, `config` the configuration, `util` small shared helpers.
+
+pub mod commands;
+pub mod config;
+pub mod keyspace;
+pub mod protocol;
+pub mod server;
+pub mod types;
+pub mod util;
+
+/// Ferrous's own version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis version whose behaviour Ferrous implements, reported by INFO and HELLO.
+pub const REDIS_VERSION: &str = "7.2.4";

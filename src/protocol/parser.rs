@@ -1,0 +1,215 @@
+//! Incremental request decoder. A request is either a RESP multibulk (`*N\r\n$len\r\n...`) or an
+//! inline command (a line of words, as typed into telnet). The decoder first checks that a whole
+//! request is buffered, then hands out its arguments as zero-copy slices of the read buffer.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::util::num::parse_i64;
+use crate::util::split_args::split_args;
+
+/// Largest inline request, and largest header line of a multibulk, as Redis (`PROTO_INLINE_MAX_SIZE`).
+pub const INLINE_MAX_SIZE: usize = 64 * 1024;
+
+/// Limits the decoder enforces; they come from the server's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseLimits {
+    /// `proto-max-bulk-len`: the largest single argument.
+    pub max_bulk_len: i64,
+    /// Whether the client has not authenticated yet while a password is required (Redis then
+    /// refuses big multibulk / bulk lengths to protect itself from unauthenticated clients).
+    pub unauthenticated: bool,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits { max_bulk_len: 512 * 1024 * 1024, unauthenticated: false }
+    }
+}
+
+/// One decoded request: its arguments (possibly none, for an empty inline line or `*0`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    pub args: Vec<Bytes>,
+    /// Whether it came in inline form (affects nothing but statistics and MONITOR output).
+    pub inline: bool,
+}
+
+/// A malformed request. The text is Redis's exact error message (without the `-ERR ` prefix's
+/// `ERR`); the connection must reply with it and then close.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    fn new(s: &str) -> Self {
+        ParseError(format!("Protocol error: {s}"))
+    }
+}
+
+/// Try to decode one request from the front of `buf`. Returns `Ok(None)` when more bytes are
+/// needed, and removes the request's bytes from `buf` when one is returned.
+pub fn parse_request(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ParseError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf[0] == b'*' {
+        parse_multibulk(buf, limits)
+    } else {
+        parse_inline(buf)
+    }
+}
+
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        if buf.len() > INLINE_MAX_SIZE {
+            return Err(ParseError::new("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let args = split_args(&buf[..line_end]).ok_or_else(|| ParseError::new("unbalanced quotes in request"))?;
+    let _ = buf.split_to(nl + 1);
+    Ok(Some(Request { args: args.into_iter().map(Bytes::from).collect(), inline: true }))
+}
+
+/// Finds the `\r` ending a header line starting at `pos`; `Ok(None)` if the line (and its `\n`)
+/// is not complete yet.
+fn header_line(buf: &[u8], pos: usize, too_big: &str) -> Result<Option<usize>, ParseError> {
+    match memchr::memchr(b'\r', &buf[pos..]) {
+        None => {
+            if buf.len() - pos > INLINE_MAX_SIZE {
+                return Err(ParseError::new(too_big));
+            }
+            Ok(None)
+        }
+        Some(off) => {
+            let cr = pos + off;
+            if cr + 1 >= buf.len() {
+                return Ok(None);
+            }
+            Ok(Some(cr))
+        }
+    }
+}
+
+fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ParseError> {
+    let Some(cr) = header_line(buf, 0, "too big mbulk count string")? else {
+        return Ok(None);
+    };
+    let count = match parse_i64(&buf[1..cr]) {
+        Some(n) if n <= i32::MAX as i64 => n,
+        _ => return Err(ParseError::new("invalid multibulk length")),
+    };
+    if count > 10 && limits.unauthenticated {
+        return Err(ParseError::new("unauthenticated multibulk length"));
+    }
+    let mut pos = cr + 2;
+    if count <= 0 {
+        let _ = buf.split_to(pos);
+        return Ok(Some(Request { args: Vec::new(), inline: false }));
+    }
+    // First pass: find every argument's range, making sure the whole request is buffered.
+    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity((count as usize).min(1024));
+    for _ in 0..count {
+        if pos >= buf.len() {
+            return Ok(None);
+        }
+        let Some(cr) = header_line(buf, pos, "too big bulk count string")? else {
+            return Ok(None);
+        };
+        if buf[pos] != b'$' {
+            return Err(ParseError(format!("Protocol error: expected '$', got '{}'", buf[pos] as char)));
+        }
+        let len = match parse_i64(&buf[pos + 1..cr]) {
+            Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
+            _ => return Err(ParseError::new("invalid bulk length")),
+        };
+        if len > 16384 && limits.unauthenticated {
+            return Err(ParseError::new("unauthenticated bulk length"));
+        }
+        let start = cr + 2;
+        // Like Redis, the two bytes after the payload are skipped without being checked.
+        if buf.len() < start + len + 2 {
+            if buf.capacity() < start + len + 2 {
+                // Big argument: make room once instead of growing step by step.
+                buf.reserve(start + len + 2 - buf.len());
+            }
+            return Ok(None);
+        }
+        ranges.push((start, start + len));
+        pos = start + len + 2;
+    }
+    let frame = buf.split_to(pos).freeze();
+    Ok(Some(Request { args: ranges.into_iter().map(|(s, e)| frame.slice(s..e)).collect(), inline: false }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> (Result<Option<Request>, ParseError>, usize) {
+        let mut b = BytesMut::from(input);
+        let r = parse_request(&mut b, &ParseLimits::default());
+        (r, b.len())
+    }
+
+    fn args(r: Result<Option<Request>, ParseError>) -> Vec<Vec<u8>> {
+        r.unwrap().unwrap().args.into_iter().map(|b| b.to_vec()).collect()
+    }
+
+    #[test]
+    fn multibulk_complete_and_partial() {
+        let (r, left) = parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nextra");
+        assert_eq!(args(r), vec![b"GET".to_vec(), b"k".to_vec()]);
+        assert_eq!(left, 5);
+        for cut in 1..20 {
+            let full = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+            let (r, left) = parse(&full[..cut]);
+            assert_eq!(r, Ok(None), "cut at {cut}");
+            assert_eq!(left, cut);
+        }
+    }
+
+    #[test]
+    fn binary_argument() {
+        let (r, _) = parse(b"*1\r\n$4\r\n\r\n\0x\r\n");
+        assert_eq!(args(r), vec![b"\r\n\0x".to_vec()]);
+    }
+
+    #[test]
+    fn errors_have_redis_text() {
+        let (r, _) = parse(b"*x\r\n");
+        assert_eq!(r.unwrap_err().0, "Protocol error: invalid multibulk length");
+        let (r, _) = parse(b"*1\r\n$-1\r\n");
+        assert_eq!(r.unwrap_err().0, "Protocol error: invalid bulk length");
+        let (r, _) = parse(b"*1\r\n:1\r\n");
+        assert_eq!(r.unwrap_err().0, "Protocol error: expected '$', got ':'");
+        let (r, _) = parse(b"SET a \"b\r\n");
+        assert_eq!(r.unwrap_err().0, "Protocol error: unbalanced quotes in request");
+        let big = vec![b'a'; INLINE_MAX_SIZE + 1];
+        let (r, _) = parse(&big);
+        assert_eq!(r.unwrap_err().0, "Protocol error: too big inline request");
+        let mut mb = b"*1".to_vec();
+        mb.extend(vec![b'1'; INLINE_MAX_SIZE + 1]);
+        let (r, _) = parse(&mb);
+        assert_eq!(r.unwrap_err().0, "Protocol error: too big mbulk count string");
+    }
+
+    #[test]
+    fn bulk_limit_enforced() {
+        let mut b = BytesMut::from(&b"*1\r\n$11\r\nhello world\r\n"[..]);
+        let limits = ParseLimits { max_bulk_len: 10, unauthenticated: false };
+        assert!(parse_request(&mut b, &limits).is_err());
+    }
+
+    #[test]
+    fn inline_and_empty() {
+        let (r, left) = parse(b"SET a \"b c\"\r\nPING\n");
+        assert_eq!(args(r), vec![b"SET".to_vec(), b"a".to_vec(), b"b c".to_vec()]);
+        assert_eq!(left, 5);
+        let (r, _) = parse(b"\r\n");
+        assert!(args(r).is_empty());
+        let (r, left) = parse(b"*0\r\n");
+        assert!(args(r).is_empty());
+        assert_eq!(left, 0);
+    }
+}

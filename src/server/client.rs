@@ -1,0 +1,178 @@
+//! Per-connection state. [`Client`] is owned by the connection's task and passed to handlers;
+//! [`ClientHandle`] is the part other connections can see and act on (CLIENT LIST / KILL / INFO),
+//! registered in the server's client registry.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::protocol::Proto;
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+}
+
+/// What CLIENT LIST shows about a connection, updated by its task after every command.
+#[derive(Clone, Debug, Default)]
+pub struct ClientView {
+    pub name: Option<Bytes>,
+    pub db: usize,
+    pub last_cmd: String,
+    pub resp: u8,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub qbuf: usize,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub user: String,
+}
+
+/// The shared half of a connection.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i64,
+    pub created: Instant,
+    /// Milliseconds since `created` of the last command (for `idle=`).
+    pub last_interaction_ms: AtomicU64,
+    pub view: Mutex<ClientView>,
+    killed: AtomicBool,
+    kill_notify: tokio::sync::Notify,
+}
+
+impl ClientHandle {
+    pub fn new(id: u64, addr: String, laddr: String, fd: i64) -> Arc<Self> {
+        Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_interaction_ms: AtomicU64::new(0),
+            view: Mutex::new(ClientView { resp: 2, user: "default".into(), ..Default::default() }),
+            killed: AtomicBool::new(false),
+            kill_notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Ask the connection to close (CLIENT KILL); it closes at its next opportunity.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill_notify.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    pub async fn killed(&self) {
+        while !self.is_killed() {
+            self.kill_notify.notified().await;
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_interaction_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line (without the trailing newline), in Redis 7.0's format.
+    pub fn info_line(&self, current_cmd: Option<&str>) -> String {
+        let v = self.view.lock();
+        let mut flags = String::new();
+        if v.no_evict {
+            flags.push('e');
+        }
+        if v.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let name = v.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_name = v.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_ver = v.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            self.created.elapsed().as_secs(),
+            if current_cmd.is_some() { 0 } else { self.idle_secs() },
+            flags,
+            v.db,
+            v.qbuf,
+            current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
+            v.user,
+            v.resp,
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// The connection's own state, passed to handlers.
+pub struct Client {
+    pub handle: Arc<ClientHandle>,
+    pub db: usize,
+    pub proto: Proto,
+    pub authenticated: bool,
+    pub name: Option<Bytes>,
+    pub reply_mode: ReplyMode,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+}
+
+impl Client {
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Client {
+            handle,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated,
+            name: None,
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            no_touch: false,
+            lib_name: None,
+            lib_ver: None,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+
+    /// Publish the fields CLIENT LIST shows.
+    pub fn sync_view(&self, last_cmd: &str, qbuf: usize) {
+        let mut v = self.handle.view.lock();
+        v.name.clone_from(&self.name);
+        v.db = self.db;
+        if v.last_cmd != last_cmd {
+            v.last_cmd = last_cmd.to_string();
+        }
+        v.resp = if self.proto == Proto::Resp3 { 3 } else { 2 };
+        v.lib_name.clone_from(&self.lib_name);
+        v.lib_ver.clone_from(&self.lib_ver);
+        v.qbuf = qbuf;
+        v.no_evict = self.no_evict;
+        v.no_touch = self.no_touch;
+    }
+}

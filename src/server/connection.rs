@@ -1,0 +1,205 @@
+//! One client connection: read bytes, decode every complete request in the buffer, execute them
+//! in order through the dispatcher, and send all their replies in one write (pipelining).
+//! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
+//! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
+
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::client::{Client, ClientHandle};
+use super::{log, Server};
+use crate::commands::{dispatch, Action};
+use crate::protocol::{parse_request, ParseLimits, ReplySink};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+    server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    let _ = sock.set_nodelay(true);
+    let settings = server.config.read().settings.clone();
+    set_keepalive(&sock, settings.tcp_keepalive);
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let fd = raw_fd(&sock);
+    let id = server.next_client_id();
+    let handle = ClientHandle::new(id, peer.to_string(), laddr, fd);
+    let admitted = {
+        let mut clients = server.clients.lock();
+        let ok = clients.len() < settings.maxclients;
+        if ok {
+            clients.insert(id, handle.clone());
+        }
+        ok
+    };
+    if !admitted {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
+    let result = client_loop(&server, &mut sock, &mut client).await;
+    if let Err(why) = result {
+        log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
+    }
+    server.clients.lock().remove(&id);
+}
+
+async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client) -> Result<(), String> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = ReplySink::new(client.proto);
+    let handle = client.handle.clone();
+    loop {
+        let (timeout, limits, qb_limit) = {
+            let c = server.config.read();
+            let s = &c.settings;
+            (
+                s.timeout_secs,
+                ParseLimits { max_bulk_len: s.proto_max_bulk_len, unauthenticated: false },
+                s.query_buffer_limit,
+            )
+        };
+        // Read more input, unless the connection is killed or idle for too long.
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = async {
+            tokio::select! {
+                r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()),
+                _ = handle.killed() => Err("killed".to_string()),
+            }
+        };
+        let n = if timeout > 0 {
+            match tokio::time::timeout(Duration::from_secs(timeout), read).await {
+                Ok(r) => r?,
+                Err(_) => return Err("idle timeout".into()),
+            }
+        } else {
+            read.await?
+        };
+        if n == 0 {
+            return Err("connection closed by peer".into());
+        }
+        server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let limits = ParseLimits {
+            unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
+            ..limits
+        };
+        // Execute every complete request in the buffer.
+        let mut processed = 0u64;
+        let mut close = false;
+        loop {
+            if handle.is_killed() {
+                return Err("killed".into());
+            }
+            match parse_request(&mut buf, &limits) {
+                Ok(Some(req)) => {
+                    if req.args.is_empty() {
+                        continue;
+                    }
+                    out.proto = client.proto;
+                    processed += 1;
+                    match dispatch::execute(server, client, &req.args, &mut out) {
+                        Action::None => {}
+                        Action::Close => {
+                            close = true;
+                            break;
+                        }
+                        Action::Sleep(d) => {
+                            flush(server, sock, &mut out).await?;
+                            tokio::time::sleep(d).await;
+                        }
+                        Action::Shutdown => {
+                            flush(server, sock, &mut out).await?;
+                            server.request_shutdown();
+                            return Ok(());
+                        }
+                    }
+                    out.proto = client.proto;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.error(&e.0);
+                    for code in std::mem::take(&mut out.errors) {
+                        server.count_error(&code);
+                    }
+                    log::verbose(&format!("Protocol error ({}) from client id={}", e.0, client.id()));
+                    flush(server, sock, &mut out).await?;
+                    return Err("protocol error".into());
+                }
+            }
+        }
+        if processed > 0 {
+            server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
+        }
+        flush(server, sock, &mut out).await?;
+        if close {
+            return Ok(());
+        }
+        if buf.len() > qb_limit {
+            server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+            log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} (qbuf={})",
+                client.id(),
+                buf.len()
+            ));
+            return Err("query buffer limit".into());
+        }
+    }
+}
+
+async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Result<(), String> {
+    if out.buf.is_empty() {
+        return Ok(());
+    }
+    sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
+    server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    out.buf.clear();
+    if out.buf.capacity() > 1024 * 1024 {
+        out.buf.shrink_to(64 * 1024);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn raw_fd(sock: &TcpStream) -> i64 {
+    use std::os::fd::AsRawFd;
+    sock.as_raw_fd() as i64
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_sock: &TcpStream) -> i64 {
+    -1
+}
+
+/// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.
+#[cfg(target_os = "linux")]
+fn set_keepalive(sock: &TcpStream, secs: u64) {
+    use std::os::fd::AsRawFd;
+    if secs == 0 {
+        return;
+    }
+    let fd = sock.as_raw_fd();
+    let set = |level, opt, val: libc::c_int| unsafe {
+        // SAFETY: fd is a valid open socket for the duration of the call and the option value
+        // is a plain c_int whose size we pass.
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &val as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let interval = (secs / 3).max(1) as libc::c_int;
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs as libc::c_int);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, interval);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_keepalive(_sock: &TcpStream, _secs: u64) {}

@@ -1,0 +1,293 @@
+//! INFO: the report of the server's state, in Redis's sections and field names.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::Server;
+use crate::commands::table::table;
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
+
+/// Which sections INFO's arguments select (Redis's genInfoSectionDict).
+fn sections(args: &[bytes::Bytes]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        if !out.iter().any(|x| x == s) {
+            out.push(s.to_string());
+        }
+    };
+    if args.is_empty() {
+        DEFAULT.iter().for_each(|s| add(s));
+    }
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" => DEFAULT.iter().for_each(|s| add(s)),
+            "all" | "everything" => DEFAULT.iter().chain(ALL_EXTRA).for_each(|s| add(s)),
+            "modules" => add("module_list"),
+            other => add(other),
+        }
+    }
+    out
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn cpu_times() -> (f64, f64, f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut self_ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut child_ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, &mut self_ru);
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut child_ru);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(self_ru.ru_stime), t(self_ru.ru_utime), t(child_ru.ru_stime), t(child_ru.ru_utime))
+}
+
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = write!($out, $($arg)*);
+        $out.push_str("\r\n");
+    }};
+}
+
+/// Render the selected sections.
+pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
+    let mut out = String::with_capacity(4096);
+    for (n, sec) in sections(args).iter().enumerate() {
+        let before = out.len();
+        if n > 0 && !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let mark = out.len();
+        section(server, sec, &mut out);
+        if out.len() == mark {
+            out.truncate(before);
+        }
+    }
+    out
+}
+
+fn section(server: &Server, name: &str, out: &mut String) {
+    let cfg = server.config.read();
+    let st = &server.stats;
+    let ks = &server.keyspace.stats;
+    match name {
+        "server" => {
+            let up = server.started.elapsed().as_secs();
+            line!(out, "# Server");
+            line!(out, "redis_version:{}", crate::REDIS_VERSION);
+            line!(out, "ferrous_version:{}", crate::VERSION);
+            line!(out, "redis_git_sha1:00000000");
+            line!(out, "redis_git_dirty:0");
+            line!(out, "redis_build_id:0");
+            line!(out, "redis_mode:standalone");
+            line!(out, "os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
+            line!(out, "arch_bits:64");
+            line!(out, "monotonic_clock:POSIX clock_gettime");
+            line!(out, "multiplexing_api:epoll");
+            line!(out, "atomicvar_api:c11-builtin");
+            line!(out, "gcc_version:0.0.0");
+            line!(out, "process_id:{}", std::process::id());
+            line!(out, "process_supervised:no");
+            line!(out, "run_id:{}", server.run_id);
+            line!(out, "tcp_port:{}", server.port.load(Ordering::Relaxed));
+            line!(out, "server_time_usec:{}", crate::keyspace::now_ms() * 1000);
+            line!(out, "uptime_in_seconds:{}", up);
+            line!(out, "uptime_in_days:{}", up / 86400);
+            line!(out, "hz:{}", cfg.settings.hz);
+            line!(out, "configured_hz:{}", cfg.settings.hz);
+            line!(out, "lru_clock:{}", crate::keyspace::lru_clock());
+            line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            line!(out, "config_file:{}", cfg.file.clone().unwrap_or_default());
+            line!(out, "io_threads_active:0");
+        }
+        "clients" => {
+            line!(out, "# Clients");
+            line!(out, "connected_clients:{}", server.clients.lock().len());
+            line!(out, "cluster_connections:0");
+            line!(out, "maxclients:{}", cfg.settings.maxclients);
+            line!(out, "client_recent_max_input_buffer:0");
+            line!(out, "client_recent_max_output_buffer:0");
+            line!(out, "blocked_clients:0");
+            line!(out, "tracking_clients:0");
+            line!(out, "clients_in_timeout_table:0");
+        }
+        "memory" => {
+            let rss = rss_bytes();
+            let maxmemory: u64 = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
+            line!(out, "# Memory");
+            line!(out, "used_memory:{}", rss);
+            line!(out, "used_memory_human:{}", human(rss));
+            line!(out, "used_memory_rss:{}", rss);
+            line!(out, "used_memory_rss_human:{}", human(rss));
+            line!(out, "used_memory_peak:{}", rss);
+            line!(out, "used_memory_peak_human:{}", human(rss));
+            line!(out, "used_memory_lua:0");
+            line!(out, "maxmemory:{}", maxmemory);
+            line!(out, "maxmemory_human:{}", human(maxmemory));
+            line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
+            line!(out, "mem_fragmentation_ratio:1.00");
+            line!(out, "mem_allocator:mimalloc");
+            line!(out, "lazyfree_pending_objects:0");
+            line!(out, "lazyfreed_objects:0");
+        }
+        "persistence" => {
+            line!(out, "# Persistence");
+            line!(out, "loading:0");
+            line!(out, "async_loading:0");
+            line!(out, "current_cow_peak:0");
+            line!(out, "rdb_changes_since_last_save:{}", ks.dirty.load(Ordering::Relaxed));
+            line!(out, "rdb_bgsave_in_progress:0");
+            line!(
+                out,
+                "rdb_last_save_time:{}",
+                crate::keyspace::now_ms() / 1000 - server.started.elapsed().as_secs() as i64
+            );
+            line!(out, "rdb_last_bgsave_status:ok");
+            line!(out, "aof_enabled:0");
+            line!(out, "aof_rewrite_in_progress:0");
+            line!(out, "aof_rewrite_scheduled:0");
+            line!(out, "aof_last_write_status:ok");
+        }
+        "stats" => {
+            line!(out, "# Stats");
+            line!(out, "total_connections_received:{}", st.total_connections_received.load(Ordering::Relaxed));
+            line!(out, "total_commands_processed:{}", st.total_commands_processed.load(Ordering::Relaxed));
+            line!(out, "instantaneous_ops_per_sec:0");
+            line!(out, "total_net_input_bytes:{}", st.net_input_bytes.load(Ordering::Relaxed));
+            line!(out, "total_net_output_bytes:{}", st.net_output_bytes.load(Ordering::Relaxed));
+            line!(out, "rejected_connections:{}", st.rejected_connections.load(Ordering::Relaxed));
+            line!(out, "sync_full:0");
+            line!(out, "sync_partial_ok:0");
+            line!(out, "sync_partial_err:0");
+            line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
+            line!(out, "expired_stale_perc:0.00");
+            line!(out, "expired_time_cap_reached_count:0");
+            line!(out, "evicted_keys:0");
+            line!(out, "keyspace_hits:{}", ks.hits.load(Ordering::Relaxed));
+            line!(out, "keyspace_misses:{}", ks.misses.load(Ordering::Relaxed));
+            line!(out, "pubsub_channels:0");
+            line!(out, "pubsub_patterns:0");
+            line!(out, "latest_fork_usec:0");
+            line!(out, "total_forks:0");
+            line!(
+                out,
+                "client_query_buffer_limit_disconnections:{}",
+                st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed)
+            );
+            line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
+            line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
+        }
+        "replication" => {
+            line!(out, "# Replication");
+            line!(out, "role:master");
+            line!(out, "connected_slaves:0");
+            line!(out, "master_failover_state:no-failover");
+            line!(out, "master_replid:{}", server.run_id);
+            line!(out, "master_replid2:0000000000000000000000000000000000000000");
+            line!(out, "master_repl_offset:0");
+            line!(out, "second_repl_offset:-1");
+            line!(out, "repl_backlog_active:0");
+            line!(out, "repl_backlog_size:1048576");
+            line!(out, "repl_backlog_first_byte_offset:0");
+            line!(out, "repl_backlog_histlen:0");
+        }
+        "cpu" => {
+            let (sys, user, csys, cuser) = cpu_times();
+            line!(out, "# CPU");
+            line!(out, "used_cpu_sys:{:.6}", sys);
+            line!(out, "used_cpu_user:{:.6}", user);
+            line!(out, "used_cpu_sys_children:{:.6}", csys);
+            line!(out, "used_cpu_user_children:{:.6}", cuser);
+        }
+        "module_list" => {
+            line!(out, "# Modules");
+        }
+        "errorstats" => {
+            line!(out, "# Errorstats");
+            let mut errs: Vec<(String, u64)> = server.error_stats.lock().iter().map(|(k, v)| (k.clone(), *v)).collect();
+            errs.sort();
+            for (code, n) in errs {
+                line!(out, "errorstat_{}:count={}", code, n);
+            }
+        }
+        "cluster" => {
+            line!(out, "# Cluster");
+            line!(out, "cluster_enabled:0");
+        }
+        "keyspace" => {
+            line!(out, "# Keyspace");
+            drop(cfg);
+            for db in 0..server.keyspace.databases() {
+                let (keys, expires) = server.keyspace.db_counts(db);
+                if keys > 0 {
+                    line!(out, "db{}:keys={},expires={},avg_ttl=0", db, keys, expires);
+                }
+            }
+        }
+        "commandstats" => {
+            line!(out, "# Commandstats");
+            let mut rows = Vec::new();
+            for c in table().iter() {
+                for cmd in std::iter::once(c).chain(c.subcommands.values()) {
+                    let s = &cmd.stats;
+                    let calls = s.calls.load(Ordering::Relaxed);
+                    let rejected = s.rejected.load(Ordering::Relaxed);
+                    let failed = s.failed.load(Ordering::Relaxed);
+                    if calls == 0 && rejected == 0 && failed == 0 {
+                        continue;
+                    }
+                    let usec = s.usec.load(Ordering::Relaxed);
+                    let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                    rows.push(format!(
+                        "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                        cmd.full_name, calls, usec, per, rejected, failed
+                    ));
+                }
+            }
+            rows.sort();
+            for r in rows {
+                line!(out, "{}", r);
+            }
+        }
+        "latencystats" => {
+            line!(out, "# Latencystats");
+        }
+        _ => {}
+    }
+}

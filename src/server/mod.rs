@@ -1,0 +1,238 @@
+//! The server: shared state ([`Server`]), the TCP listener, the periodic cron (active expiry,
+//! incremental rehashing) and orderly shutdown. Each accepted connection runs as its own tokio
+//! task (see [`connection`]); tokio's multi-threaded runtime spreads them over all cores.
+
+pub mod client;
+pub mod connection;
+pub mod info;
+pub mod log;
+
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::keyspace::{expire::active_expire_cycle, Keyspace};
+use client::ClientHandle;
+
+/// Server-wide counters (INFO stats).
+#[derive(Default)]
+pub struct Stats {
+    pub total_connections_received: AtomicU64,
+    pub total_commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub expired_stale_perc: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+}
+
+/// Everything shared by all connections.
+pub struct Server {
+    pub config: RwLock<Config>,
+    pub keyspace: Keyspace,
+    pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    next_client_id: AtomicU64,
+    pub stats: Stats,
+    pub error_stats: Mutex<HashMap<String, u64>>,
+    pub started: Instant,
+    pub run_id: String,
+    /// Port actually bound (differs from the config when it was 0).
+    pub port: AtomicU64,
+    pub active_expire: AtomicBool,
+    pub shutdown: tokio::sync::Notify,
+    shutting_down: AtomicBool,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let dbs = config.settings.databases;
+        let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
+        Arc::new(Server {
+            config: RwLock::new(config),
+            keyspace: Keyspace::new(dbs),
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: Stats::default(),
+            error_stats: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            run_id,
+            port: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
+            shutdown: tokio::sync::Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Ask the server to stop (SHUTDOWN, signals).
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Count an error reply for INFO errorstats.
+    pub fn count_error(&self, code: &str) {
+        self.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        let mut m = self.error_stats.lock();
+        match m.get_mut(code) {
+            Some(n) => *n += 1,
+            None => {
+                // Redis stops tracking new error codes past 128 distinct ones.
+                if m.len() < 128 {
+                    m.insert(code.to_string(), 1);
+                }
+            }
+        }
+    }
+}
+
+/// The periodic background work, `hz` times a second.
+async fn cron(server: Arc<Server>) {
+    loop {
+        let hz = server.config.read().settings.hz.max(1);
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        if server.is_shutting_down() {
+            return;
+        }
+        let s = server.clone();
+        // The cron locks shards one at a time; run it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || {
+            if s.active_expire.load(Ordering::Relaxed) {
+                // Like Redis: at most 25% of the cron period goes to active expiry.
+                active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+            }
+            if s.config.read().get("activerehashing") == Some("yes") {
+                s.keyspace.rehash_step(Duration::from_millis(1));
+            }
+        })
+        .await;
+    }
+}
+
+/// Bind the listeners, then serve until shutdown. Returns the process exit code.
+pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender<u16>>) -> i32 {
+    let (binds, port) = {
+        let c = server.config.read();
+        (c.settings.bind.clone(), c.settings.port)
+    };
+    let mut listeners = Vec::new();
+    for addr in &binds {
+        let addr = addr.trim_start_matches('-');
+        let target = if addr == "*" { "0.0.0.0".to_string() } else { addr.to_string() };
+        let target = if target.contains(':') { format!("[{target}]:{port}") } else { format!("{target}:{port}") };
+        match tokio::net::TcpListener::bind(&target).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                log::warning(&format!("Warning: Could not create server TCP listening socket {target}: {e}"));
+                return 1;
+            }
+        }
+    }
+    let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
+    server.port.store(bound as u64, Ordering::Relaxed);
+    log::notice(&format!("Ferrous {} started, pid={}, port={}", crate::VERSION, std::process::id(), bound));
+    write_pidfile(&server);
+    log::notice("Ready to accept connections tcp");
+    if let Some(tx) = ready {
+        let _ = tx.send(bound);
+    }
+    tokio::spawn(cron(server.clone()));
+    for l in listeners {
+        let s = server.clone();
+        tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((sock, peer)) => {
+                        let s2 = s.clone();
+                        tokio::spawn(connection::serve(s2, sock, peer));
+                    }
+                    Err(e) => {
+                        log::warning(&format!("Accepting client connection: {e}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    let s = server.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        log::warning("Received SIGTERM scheduling shutdown...");
+        s.request_shutdown();
+    });
+    while !server.is_shutting_down() {
+        server.shutdown.notified().await;
+    }
+    log::warning("User requested shutdown...");
+    remove_pidfile(&server);
+    log::warning("Ferrous is now ready to exit, bye bye...");
+    0
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        let mut int = match signal(SignalKind::interrupt()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn write_pidfile(server: &Server) {
+    let path = server.config.read().settings.pidfile.clone();
+    if !path.is_empty() {
+        if let Err(e) = std::fs::write(&path, format!("{}\n", std::process::id())) {
+            log::warning(&format!("Failed to write PID file {path}: {e}"));
+        }
+    }
+}
+
+fn remove_pidfile(server: &Server) {
+    let path = server.config.read().settings.pidfile.clone();
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Whether a protected command (DEBUG) may run for this client, per `enable-debug-command`.
+pub fn client_protected_mode(client: &client::Client) -> bool {
+    // The setting is immutable, so it is read from the process-wide copy made at start-up.
+    match PROTECTED_DEBUG.get().map(String::as_str) {
+        Some("yes") => true,
+        Some("local") => {
+            let a = &client.handle.addr;
+            a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("/")
+        }
+        _ => false,
+    }
+}
+
+/// `enable-debug-command`, fixed at start-up.
+pub static PROTECTED_DEBUG: std::sync::OnceLock<String> = std::sync::OnceLock::new();

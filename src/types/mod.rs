@@ -1,0 +1,55 @@
+//! Value types stored in the keyspace, independent of the server and the protocol.
+//! Each type lives in its own module with its encodings; `Value` is the sum of them.
+
+pub mod string;
+
+pub use string::StrValue;
+
+/// A value stored under a key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(StrValue),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// The string inside, if this is a string.
+    pub fn as_str(&self) -> Option<&StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+}
+
+/// One keyspace entry: the value plus its access metadata (LRU clock, for OBJECT IDLETIME).
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Last access time in seconds since the server started, truncated (like Redis's LRU clock).
+    pub lru: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value, lru: u32) -> Self {
+        Entry { value, lru }
+    }
+}

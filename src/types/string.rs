@@ -1,0 +1,115 @@
+//! The string type and its three encodings, named as OBJECT ENCODING reports them:
+//! `int` (a canonical decimal integer held as an i64), `embstr` (an immutable short string,
+//! <= 44 bytes, as created by SET) and `raw` (any other string, or one modified in place by
+//! APPEND/SETRANGE, kept with spare capacity so appends are amortised O(1)).
+
+use crate::util::num::parse_i64;
+
+/// Longest string Redis stores with the `embstr` encoding.
+pub const EMBSTR_MAX: usize = 44;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrValue {
+    Int(i64),
+    Embstr(Box<[u8]>),
+    Raw(Vec<u8>),
+}
+
+impl StrValue {
+    /// Build a string value the way SET does (Redis's tryObjectEncoding): integers that
+    /// round-trip exactly become `int`, short strings `embstr`, the rest `raw`.
+    pub fn from_bytes(b: &[u8]) -> Self {
+        if b.len() <= 20 {
+            if let Some(n) = parse_i64(b) {
+                return StrValue::Int(n);
+            }
+        }
+        if b.len() <= EMBSTR_MAX {
+            StrValue::Embstr(b.into())
+        } else {
+            StrValue::Raw(b.to_vec())
+        }
+    }
+
+    /// A string as a mutated value is kept: always `raw`.
+    pub fn raw(b: Vec<u8>) -> Self {
+        StrValue::Raw(b)
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrValue::Int(_) => "int",
+            StrValue::Embstr(_) => "embstr",
+            StrValue::Raw(_) => "raw",
+        }
+    }
+
+    /// The bytes of the string (integers are formatted).
+    pub fn to_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            StrValue::Int(n) => std::borrow::Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+            StrValue::Embstr(b) => std::borrow::Cow::Borrowed(b),
+            StrValue::Raw(b) => std::borrow::Cow::Borrowed(b),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
+            StrValue::Embstr(b) => b.len(),
+            StrValue::Raw(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value as an integer, if it is one (Redis's getLongLongFromObject).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            StrValue::Int(n) => Some(*n),
+            StrValue::Embstr(b) => parse_i64(b),
+            StrValue::Raw(b) => parse_i64(b),
+        }
+    }
+
+    /// Turn into a mutable `raw` buffer (for APPEND and SETRANGE).
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, StrValue::Raw(_)) {
+            *self = StrValue::Raw(self.to_bytes().into_owned());
+        }
+        match self {
+            StrValue::Raw(v) => v,
+            _ => unreachable!("just converted to raw"),
+        }
+    }
+
+    /// Approximate heap bytes used, for MEMORY USAGE / INFO estimates.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            StrValue::Int(_) => 0,
+            StrValue::Embstr(b) => b.len(),
+            StrValue::Raw(v) => v.capacity(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(StrValue::from_bytes(b"123").encoding(), "int");
+        assert_eq!(StrValue::from_bytes(b"-9223372036854775808").encoding(), "int");
+        assert_eq!(StrValue::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(b" 1").encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding(), "raw");
+        let mut v = StrValue::from_bytes(b"12");
+        v.make_raw().extend_from_slice(b"3");
+        assert_eq!(v, StrValue::Raw(b"123".to_vec()));
+        assert_eq!(v.as_i64(), Some(123));
+    }
+}

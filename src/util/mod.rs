@@ -1,0 +1,4 @@
+//! Small, dependency-free helpers shared by the protocol, the keyspace and the commands.
+pub mod glob;
+pub mod num;
+pub mod split_args;
