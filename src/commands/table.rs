@@ -68,6 +68,7 @@ impl CommandTable {
     fn build() -> Self {
         let families: &[&'static [CommandSpec]] = &[
             super::strings::COMMANDS,
+            super::bitmaps::COMMANDS,
             super::keys::COMMANDS,
             super::connection::COMMANDS,
             super::server::COMMANDS,
