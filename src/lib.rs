@@ -8,7 +8,9 @@
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod persistence;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod types;
 pub mod util;

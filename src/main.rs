@@ -35,7 +35,9 @@ fn main() {
         }
     }
     let _ = server::PROTECTED_DEBUG.set(config.settings.enable_debug.clone());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // This runtime only accepts connections and runs the cron; commands run on the workers
+    // started by server::run.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Failed to start the runtime: {e}");

@@ -119,8 +119,11 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let mut db = if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)
     } else {
-        let mask = spec.key_indices(args.len()).fold(0u32, |m, i| m | 1 << crate::keyspace::shard_of(&args[i]));
-        ks.lock_mask(db_index, mask)
+        let mut set = crate::keyspace::ShardSet::default();
+        for i in spec.key_indices(args.len()) {
+            set.add_key(&args[i]);
+        }
+        ks.lock_set(db_index, set)
     };
     db.no_touch = client.no_touch && spec.name != "touch";
     let start = Instant::now();
@@ -129,7 +132,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     if let Err(e) = (spec.handler)(&mut ctx) {
         ctx.reply.error(&e.0);
     }
-    if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() {
+    if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
     let action = std::mem::take(&mut ctx.action);

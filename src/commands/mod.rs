@@ -9,6 +9,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod introspection;
 pub mod keys;
+pub mod replication;
 pub mod server;
 pub mod strings;
 pub mod table;
@@ -93,7 +94,7 @@ pub type CmdResult = Result<(), CmdError>;
 pub type Handler = fn(&mut Ctx) -> CmdResult;
 
 /// What the connection must do after the reply of a command is written.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 pub enum Action {
     #[default]
     None,
@@ -103,6 +104,8 @@ pub enum Action {
     Sleep(std::time::Duration),
     /// SHUTDOWN: stop the server.
     Shutdown,
+    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.
+    Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
 }
 
 /// The metadata and the handler of one command (or subcommand), one table row.

@@ -73,6 +73,7 @@ impl CommandTable {
             super::connection::COMMANDS,
             super::server::COMMANDS,
             super::introspection::COMMANDS,
+            super::replication::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

@@ -116,6 +116,8 @@ pub static PARAMS: &[Param] = &[
     fixed("enable-debug-command", Kind::Enum(PROTECTED), "no"),
     fixed("enable-protected-configs", Kind::Enum(PROTECTED), "no"),
     fixed("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
+    // Ferrous-specific: threads executing commands (0 = one per CPU core).
+    fixed("worker-threads", Kind::Int { min: 0, max: 1024 }, "0"),
     p("dir", Kind::Str, ""),
     p("timeout", INT, "0"),
     p("tcp-keepalive", INT, "300"),
@@ -156,6 +158,9 @@ pub static PARAMS: &[Param] = &[
     p("latency-tracking", YESNO, "yes"),
     aliased("busy-reply-threshold", "lua-time-limit", LL, "5000"),
     p("replica-read-only", YESNO, "yes"),
+    p("repl-ping-replica-period", Kind::Int { min: 1, max: i32::MAX as i64 }, "10"),
+    p("repl-timeout", Kind::Int { min: 1, max: i32::MAX as i64 }, "60"),
+    p("repl-backlog-size", MEM, "1048576"),
     p("list-max-listpack-size", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, "-2"),
     p("list-compress-depth", INT, "0"),
     aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "128"),

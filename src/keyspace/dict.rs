@@ -206,8 +206,9 @@ impl<V> Dict<V> {
         }
         self.step();
         let h = self.hash(key);
-        // Find the table first, then walk it mutably (one mutable borrow per call).
-        let table = if self.find_in(0, h, key).is_some() {
+        // Find the table first, then walk it mutably (one mutable borrow per call). Outside a
+        // rehash there is only one table, so a single walk suffices.
+        let table = if self.rehash_idx.is_none() || self.find_in(0, h, key).is_some() {
             0
         } else if self.rehash_idx.is_some() && self.find_in(1, h, key).is_some() {
             1

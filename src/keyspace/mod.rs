@@ -18,6 +18,7 @@ pub mod slot;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::types::{Entry, Value};
@@ -25,7 +26,9 @@ pub use dict::Dict;
 pub use effects::{Effect, EffectStream};
 
 /// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
-pub const NSHARDS: usize = 16;
+/// Many more shards than cores keep two multi-key commands (MSET of 10 random keys, say) from
+/// usually sharing a shard, so they rarely wait for each other.
+pub const NSHARDS: usize = 256;
 pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
 
 /// One database's slice of a shard.
@@ -55,6 +58,46 @@ pub struct Keyspace {
     ndbs: usize,
     pub effects: EffectStream,
     pub stats: KeyspaceStats,
+}
+
+/// A set of shard indices (which shards a command must lock).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct ShardSet([u64; NSHARDS / 64]);
+
+impl ShardSet {
+    pub fn all() -> Self {
+        ShardSet([u64::MAX; NSHARDS / 64])
+    }
+
+    pub fn single(shard: usize) -> Self {
+        let mut s = ShardSet::default();
+        s.insert(shard);
+        s
+    }
+
+    pub fn insert(&mut self, shard: usize) {
+        self.0[shard / 64] |= 1 << (shard % 64);
+    }
+
+    /// The key's shard.
+    pub fn add_key(&mut self, key: &[u8]) {
+        self.insert(shard_of(key));
+    }
+
+    /// Members in ascending order (the locking order).
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut b = bits;
+            std::iter::from_fn(move || {
+                if b == 0 {
+                    return None;
+                }
+                let i = b.trailing_zeros() as usize;
+                b &= b - 1;
+                Some(w * 64 + i)
+            })
+        })
+    }
 }
 
 /// The shard a key lives in.
@@ -95,31 +138,26 @@ impl Keyspace {
 
     /// Lock the shards holding `keys` (in ascending order) and return a view of database `db`.
     pub fn lock_keys<'a, K: AsRef<[u8]>>(&'a self, db: usize, keys: &[K]) -> Db<'a> {
-        let mut mask = 0u32;
+        let mut set = ShardSet::default();
         for k in keys {
-            mask |= 1 << shard_of(k.as_ref());
+            set.add_key(k.as_ref());
         }
-        self.lock_mask(db, mask)
+        self.lock_set(db, set)
     }
 
     /// Lock every shard: the caller is alone in the keyspace.
     pub fn lock_all(&self, db: usize) -> Db<'_> {
-        self.lock_mask(db, u32::MAX)
+        self.lock_set(db, ShardSet::all())
     }
 
     /// Lock one shard by index (active expiry, incremental SCAN).
     pub fn lock_shard(&self, db: usize, shard: usize) -> Db<'_> {
-        self.lock_mask(db, 1 << shard)
+        self.lock_set(db, ShardSet::single(shard))
     }
 
-    /// Lock the shards whose bits are set in `mask` (none for commands without keys).
-    pub fn lock_mask(&self, db: usize, mask: u32) -> Db<'_> {
-        let mut guards: [Option<MutexGuard<'_, Shard>>; NSHARDS] = Default::default();
-        for (i, g) in guards.iter_mut().enumerate() {
-            if mask & (1 << i) != 0 {
-                *g = Some(self.shards[i].lock());
-            }
-        }
+    /// Lock the shards in `set`, in ascending order (none for commands without keys).
+    pub fn lock_set(&self, db: usize, set: ShardSet) -> Db<'_> {
+        let guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
         Db {
             ks: self,
             guards,
@@ -163,11 +201,30 @@ impl Keyspace {
     }
 }
 
+type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
+
+/// The guard of shard `s`, if it is locked.
+fn guard_of<'g, 'a>(guards: &'g mut Guards<'a>, s: usize) -> Option<&'g mut MutexGuard<'a, Shard>> {
+    if guards.len() == NSHARDS {
+        return Some(&mut guards[s].1);
+    }
+    let pos = guards.iter().position(|(i, _)| *i == s)?;
+    Some(&mut guards[pos].1)
+}
+
+/// The slice of database `index` in the shard of `key` (which the command must have locked).
+fn shard_db_of<'g>(guards: &'g mut Guards<'_>, index: usize, key: &[u8]) -> &'g mut ShardDb {
+    let guard = guard_of(guards, shard_of(key))
+        .expect("command touched a key whose shard it did not lock: its key specs are wrong");
+    &mut guard.dbs[index]
+}
+
 /// A locked view of one database (plus the ability to switch to another one, for MOVE, COPY
 /// and SWAPDB). Dropping it publishes the collected effects, then releases the locks.
 pub struct Db<'a> {
     ks: &'a Keyspace,
-    guards: [Option<MutexGuard<'a, Shard>>; NSHARDS],
+    /// The locked shards, sorted by index.
+    guards: Guards<'a>,
     /// The selected database.
     pub index: usize,
     /// The command's notion of "now" (one clock reading per command, as Redis).
@@ -214,23 +271,18 @@ impl<'a> Db<'a> {
     }
 
     fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
-        let s = shard_of(key);
-        let index = self.index;
-        let guard = self.guards[s]
-            .as_mut()
-            .expect("command touched a key whose shard it did not lock: its key specs are wrong");
-        &mut guard.dbs[index]
+        shard_db_of(&mut self.guards, self.index, key)
     }
 
     /// Iterate over the locked shards' slices of the selected database.
     pub fn locked_shards(&mut self) -> impl Iterator<Item = (usize, &mut ShardDb)> + use<'_, 'a> {
         let index = self.index;
-        self.guards.iter_mut().enumerate().filter_map(move |(i, g)| g.as_mut().map(|g| (i, &mut g.dbs[index])))
+        self.guards.iter_mut().map(move |(i, g)| (*i, &mut g.dbs[index]))
     }
 
     /// Whether every shard is locked (the view covers the whole keyspace).
     pub fn is_all_locked(&self) -> bool {
-        self.guards.iter().all(|g| g.is_some())
+        self.guards.len() == NSHARDS
     }
 
     /// Record an effect (a command to replay) in the selected database.
@@ -284,19 +336,19 @@ impl<'a> Db<'a> {
     /// Look a key up for writing (same bookkeeping as [`Db::get`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed(key);
-        let (lru, touch) = (self.lru, !self.no_touch);
-        let found = self.shard_db(key).main.contains_key(key);
-        if found {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-            return None;
+        match shard_db_of(&mut self.guards, self.index, key).main.get_mut(key) {
+            Some(e) => {
+                self.hits += 1;
+                if !self.no_touch {
+                    e.lru = self.lru;
+                }
+                Some(e)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
         }
-        let e = self.shard_db(key).main.get_mut(key)?;
-        if touch {
-            e.lru = lru;
-        }
-        Some(e)
     }
 
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
@@ -411,10 +463,13 @@ impl<'a> Db<'a> {
         let mut visited = 0usize;
         let mut iterations = count.saturating_mul(10).max(1);
         loop {
-            let Some(g) = self.guards[shard].as_mut() else {
+            let Some(g) = guard_of(&mut self.guards, shard) else {
                 return 0;
             };
-            inner = g.dbs[index].main.scan(inner, |k, e| {
+            let dict = &g.dbs[index].main;
+            // Empty shards cost nothing: only visited buckets count against the budget.
+            let empty = dict.is_empty();
+            inner = dict.scan(inner, |k, e| {
                 visited += 1;
                 f(k, e)
             });
@@ -423,6 +478,9 @@ impl<'a> Db<'a> {
                 if shard == NSHARDS {
                     return 0;
                 }
+            }
+            if empty {
+                continue;
             }
             iterations -= 1;
             if visited >= count || iterations == 0 {
@@ -453,7 +511,7 @@ impl<'a> Db<'a> {
                 })
                 .map(|(i, _)| *i)?;
             let index = self.index;
-            let key = self.guards[shard].as_mut()?.dbs[index].main.random_entry().map(|(k, _)| k.to_vec())?;
+            let key = guard_of(&mut self.guards, shard)?.dbs[index].main.random_entry().map(|(k, _)| k.to_vec())?;
             if !self.expire_if_needed(&key) {
                 return Some(key);
             }
@@ -472,7 +530,7 @@ impl<'a> Db<'a> {
 
     /// Swap two databases in every shard (requires all shards locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
-        for g in self.guards.iter_mut().flatten() {
+        for (_, g) in self.guards.iter_mut() {
             g.dbs.swap(a, b);
         }
     }
@@ -482,7 +540,7 @@ impl<'a> Db<'a> {
     pub fn flush(&mut self, all: bool) -> Vec<ShardDb> {
         let index = self.index;
         let mut old = Vec::new();
-        for g in self.guards.iter_mut().flatten() {
+        for (_, g) in self.guards.iter_mut() {
             for (i, d) in g.dbs.iter_mut().enumerate() {
                 if all || i == index {
                     old.push(std::mem::take(d));

@@ -112,6 +112,11 @@ async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client)
                             flush(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
+                        Action::Replicate(effects) => {
+                            flush(server, sock, &mut out).await?;
+                            log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
+                            return crate::replication::stream_to_replica(sock, effects).await;
+                        }
                         Action::Shutdown => {
                             flush(server, sock, &mut out).await?;
                             server.request_shutdown();

@@ -150,15 +150,13 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let _ = tx.send(bound);
     }
     tokio::spawn(cron(server.clone()));
+    let workers = Arc::new(Workers::start(&server));
     for l in listeners {
-        let s = server.clone();
+        let workers = workers.clone();
         tokio::spawn(async move {
             loop {
                 match l.accept().await {
-                    Ok((sock, peer)) => {
-                        let s2 = s.clone();
-                        tokio::spawn(connection::serve(s2, sock, peer));
-                    }
+                    Ok((sock, peer)) => workers.hand_over(sock, peer),
                     Err(e) => {
                         log::warning(&format!("Accepting client connection: {e}"));
                         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -180,6 +178,67 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     remove_pidfile(&server);
     log::warning("Ferrous is now ready to exit, bye bye...");
     0
+}
+
+/// The command-executing threads. Each runs its own single-threaded tokio runtime and serves
+/// the connections handed to it for their whole life (thread-per-core): no work stealing and no
+/// cross-thread wake-ups on the hot path, while different connections still run on different
+/// cores at the same time. The shard locks make their keyspace accesses safe.
+struct Workers {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, std::net::SocketAddr)>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    fn start(server: &Arc<Server>) -> Workers {
+        let configured: usize = server.config.read().get("worker-threads").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let n = if configured > 0 {
+            configured
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        };
+        let senders = (0..n)
+            .map(|i| {
+                let (tx, mut rx) =
+                    tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, std::net::SocketAddr)>();
+                let server = server.clone();
+                let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            log::warning(&format!("Failed to start worker {i}: {e}"));
+                            return;
+                        }
+                    };
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, async move {
+                        while let Some((sock, peer)) = rx.recv().await {
+                            match tokio::net::TcpStream::from_std(sock) {
+                                Ok(sock) => {
+                                    tokio::task::spawn_local(connection::serve(server.clone(), sock, peer));
+                                }
+                                Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                            }
+                        }
+                    });
+                });
+                if let Err(e) = spawned {
+                    log::warning(&format!("Failed to start worker thread {i}: {e}"));
+                }
+                tx
+            })
+            .collect();
+        Workers { senders, next: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Give a new connection to the next worker (round robin).
+    fn hand_over(&self, sock: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+        let Ok(std_sock) = sock.into_std() else {
+            return;
+        };
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        let _ = self.senders[i].send((std_sock, peer));
+    }
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,45 @@
+//! Replication commands, master side: SYNC and PSYNC (always a full resynchronisation for now),
+//! REPLCONF (accepted).
+
+use super::flags::*;
+use super::{Action, CmdResult, CommandSpec, Ctx};
+use crate::persistence::rdb;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, sync)
+        .group("server")
+        .doc("1.0.0", "An internal command used in replication."),
+    CommandSpec::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, psync)
+        .group("server")
+        .doc("2.8.0", "An internal command used in replication."),
+    CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, replconf)
+        .group("server")
+        .doc("3.0.0", "An internal command for configuring the replication stream."),
+];
+
+/// Start a full synchronisation: snapshot every database and subscribe to the effect stream
+/// while all shards are locked, send `$<len>\r\n<rdb>`, then stream effects.
+fn full_sync(ctx: &mut Ctx, psync: bool) -> CmdResult {
+    let effects = ctx.server.keyspace.effects.subscribe();
+    let payload = rdb::snapshot(&mut ctx.db, ctx.server.keyspace.databases());
+    if psync {
+        ctx.reply.simple(&format!("FULLRESYNC {} 0", ctx.server.run_id));
+    }
+    ctx.reply.raw(format!("${}\r\n", payload.len()).as_bytes());
+    ctx.reply.raw(&payload);
+    ctx.action = Action::Replicate(effects);
+    Ok(())
+}
+
+fn sync(ctx: &mut Ctx) -> CmdResult {
+    full_sync(ctx, false)
+}
+
+fn psync(ctx: &mut Ctx) -> CmdResult {
+    full_sync(ctx, true)
+}
+
+fn replconf(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.ok();
+    Ok(())
+}
