@@ -609,7 +609,8 @@ fn mset_is_atomic_across_shards() {
     const WRITERS: usize = 8;
     const READERS: usize = 4;
     const MSETS: usize = 2000;
-    let server = Server::start(&[]);
+    // Several worker threads, whatever the machine's core count, so commands really overlap.
+    let server = Server::start(&["--worker-threads", "4"]);
     let keys = Arc::new(keys_on_distinct_shards());
     assert!(keys.len() >= 8, "keys should span many shards: {keys:?}");
     let done = Arc::new(AtomicBool::new(false));
@@ -668,7 +669,7 @@ fn mset_is_atomic_across_shards() {
 fn concurrent_incr_loses_no_update() {
     const THREADS: usize = 8;
     const INCRS: usize = 5000;
-    let server = Server::start(&[]);
+    let server = Server::start(&["--worker-threads", "4"]);
     let total = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {

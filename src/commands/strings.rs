@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
-use crate::types::{Entry, StrValue, Value};
+use crate::types::{Entry, SmallBytes, StrValue, Value};
 use crate::util::num::LongDouble;
 
 const S: &[&str] = &["string"];
@@ -244,8 +244,7 @@ fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &Bytes, val: &Bytes, cmd: &st
             Some(s) => ctx.reply.bulk(&s.to_bytes()),
         }
     }
-    let found = ctx.db.exists(key);
-    if (opts.nx && found) || (opts.xx && !found) {
+    if (opts.nx || opts.xx) && opts.nx == ctx.db.exists(key) {
         if !opts.get {
             if int_reply {
                 ctx.reply.int(0);
@@ -496,7 +495,7 @@ fn incrbyfloat(ctx: &mut Ctx) -> CmdResult {
     let mut text = Vec::with_capacity(32);
     new.format_human(&mut text);
     let value = if text.len() <= crate::types::string::EMBSTR_MAX {
-        StrValue::Embstr(text.clone().into_boxed_slice())
+        StrValue::Embstr(SmallBytes::new(&text))
     } else {
         StrValue::Raw(text.clone())
     };

@@ -15,6 +15,7 @@ pub enum Kind {
     },
     /// A byte count accepting suffixes (1k, 1kb, 1mb, 1gb...); CONFIG GET shows plain bytes.
     Memory {
+        min: i64,
         max: i64,
     },
     Str,
@@ -46,7 +47,7 @@ const fn aliased(name: &'static str, alias: &'static str, kind: Kind, default: &
 const INT: Kind = Kind::Int { min: 0, max: i32::MAX as i64 };
 const LL: Kind = Kind::Int { min: 0, max: i64::MAX };
 const YESNO: Kind = Kind::Bool;
-const MEM: Kind = Kind::Memory { max: i64::MAX };
+const MEM: Kind = Kind::Memory { min: 0, max: i64::MAX };
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
@@ -116,7 +117,7 @@ pub static PARAMS: &[Param] = &[
     fixed("enable-debug-command", Kind::Enum(PROTECTED), "no"),
     fixed("enable-protected-configs", Kind::Enum(PROTECTED), "no"),
     fixed("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
-    // Ferrous-specific: threads executing commands (0 = one per CPU core).
+    // Ferrous-specific: threads executing commands (0 = one per CPU core, less one).
     fixed("worker-threads", Kind::Int { min: 0, max: 1024 }, "0"),
     p("dir", Kind::Str, ""),
     p("timeout", INT, "0"),
@@ -127,8 +128,8 @@ pub static PARAMS: &[Param] = &[
     p("protected-mode", YESNO, "yes"),
     p("hz", Kind::Int { min: 0, max: i32::MAX as i64 }, "10"),
     p("dynamic-hz", YESNO, "yes"),
-    p("proto-max-bulk-len", Kind::Memory { max: i64::MAX }, "536870912"),
-    p("client-query-buffer-limit", Kind::Memory { max: i64::MAX }, "1073741824"),
+    p("proto-max-bulk-len", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "536870912"),
+    p("client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "1073741824"),
     p("maxmemory", MEM, "0"),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
     p("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
@@ -214,10 +215,10 @@ fn normalize(param: &Param, value: &str) -> Result<String, String> {
             }
             Ok(n.to_string())
         }
-        Kind::Memory { max } => {
+        Kind::Memory { min, max } => {
             let n = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
-            if n < 0 || n > max {
-                return Err(format!("argument must be between 0 and {max} inclusive"));
+            if n < min || n > max {
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             Ok(n.to_string())
         }

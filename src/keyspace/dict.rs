@@ -10,8 +10,10 @@
 
 use rand::Rng;
 
+use crate::types::SmallBytes;
+
 struct Node<V> {
-    key: Box<[u8]>,
+    key: SmallBytes,
     val: V,
     next: Option<Box<Node<V>>>,
 }
@@ -237,7 +239,7 @@ impl<V> Dict<V> {
     }
 
     /// Insert a key known to be absent (the caller checked).
-    pub fn insert_new(&mut self, key: Box<[u8]>, val: V) {
+    pub fn insert_new(&mut self, key: SmallBytes, val: V) {
         self.step();
         self.expand_if_needed();
         let table = if self.rehash_idx.is_some() { 1 } else { 0 };
@@ -250,7 +252,7 @@ impl<V> Dict<V> {
     }
 
     /// Remove a key, returning its stored key and value.
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(SmallBytes, V)> {
         if self.is_empty() {
             return None;
         }
@@ -306,7 +308,7 @@ impl<V> Dict<V> {
     }
 
     /// Keys of every entry, copied.
-    pub fn keys(&self) -> Vec<Box<[u8]>> {
+    pub fn keys(&self) -> Vec<SmallBytes> {
         let mut out = Vec::with_capacity(self.len());
         self.for_each(|k, _| out.push(k.into()));
         out

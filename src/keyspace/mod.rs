@@ -158,12 +158,13 @@ impl Keyspace {
     /// Lock the shards in `set`, in ascending order (none for commands without keys).
     pub fn lock_set(&self, db: usize, set: ShardSet) -> Db<'_> {
         let guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
+        let now = now_ms();
         Db {
             ks: self,
             guards,
             index: db,
-            now_ms: now_ms(),
-            lru: lru_clock(),
+            now_ms: now,
+            lru: ((now / 1000) & 0xFF_FFFF) as u32,
             effects: Vec::new(),
             dirty: 0,
             custom_effect: false,

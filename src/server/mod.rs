@@ -192,10 +192,12 @@ struct Workers {
 impl Workers {
     fn start(server: &Arc<Server>) -> Workers {
         let configured: usize = server.config.read().get("worker-threads").and_then(|v| v.parse().ok()).unwrap_or(0);
+        // By default one core is left to the kernel's network processing and to background work
+        // (cron, lazy freeing); on a 2-core machine that means one worker.
         let n = if configured > 0 {
             configured
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).saturating_sub(1).max(1)
         };
         let senders = (0..n)
             .map(|i| {

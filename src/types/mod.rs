@@ -1,8 +1,10 @@
 //! Value types stored in the keyspace, independent of the server and the protocol.
 //! Each type lives in its own module with its encodings; `Value` is the sum of them.
 
+pub mod small_bytes;
 pub mod string;
 
+pub use small_bytes::SmallBytes;
 pub use string::StrValue;
 
 /// A value stored under a key.

@@ -3,6 +3,7 @@
 //! <= 44 bytes, as created by SET) and `raw` (any other string, or one modified in place by
 //! APPEND/SETRANGE, kept with spare capacity so appends are amortised O(1)).
 
+use super::SmallBytes;
 use crate::util::num::parse_i64;
 
 /// Longest string Redis stores with the `embstr` encoding.
@@ -11,7 +12,7 @@ pub const EMBSTR_MAX: usize = 44;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StrValue {
     Int(i64),
-    Embstr(Box<[u8]>),
+    Embstr(SmallBytes),
     Raw(Vec<u8>),
 }
 
@@ -25,7 +26,7 @@ impl StrValue {
             }
         }
         if b.len() <= EMBSTR_MAX {
-            StrValue::Embstr(b.into())
+            StrValue::Embstr(SmallBytes::new(b))
         } else {
             StrValue::Raw(b.to_vec())
         }
@@ -89,7 +90,7 @@ impl StrValue {
     pub fn heap_size(&self) -> usize {
         match self {
             StrValue::Int(_) => 0,
-            StrValue::Embstr(b) => b.len(),
+            StrValue::Embstr(b) => b.heap_size(),
             StrValue::Raw(v) => v.capacity(),
         }
     }
