@@ -46,8 +46,8 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
             }
         }
     }
-    client.handle.touch();
-    client.sync_view(if name.is_empty() { "NULL" } else { name }, 0);
+    // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
+    client.last_cmd = if name.is_empty() { "NULL" } else { name };
     action
 }
 
@@ -116,6 +116,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let spec = cmd.spec;
     let ks = &server.keyspace;
     let db_index = client.db;
+    let start = Instant::now();
     let mut db = if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)
     } else {
@@ -123,10 +124,9 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         for i in spec.key_indices(args.len()) {
             set.add_key(&args[i]);
         }
-        ks.lock_set(db_index, set)
+        ks.lock_set_at(db_index, set, crate::keyspace::clock::unix_ms_at(start))
     };
     db.no_touch = client.no_touch && spec.name != "touch";
-    let start = Instant::now();
     let errors_before = reply.errors.len();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
     if let Err(e) = (spec.handler)(&mut ctx) {

@@ -443,15 +443,12 @@ fn strlen(ctx: &mut Ctx) -> CmdResult {
 
 fn incr_decr(ctx: &mut Ctx, by: i64) -> CmdResult {
     let key = &ctx.args[1];
-    let cur = match read(ctx.db.get(key))? {
-        None => 0,
-        Some(s) => s.as_i64().ok_or_else(|| CmdError::new(errors::NOT_INTEGER))?,
-    };
+    // One lookup: a missing key starts at 0 and is updated in place like an existing one.
+    let (e, _) = ctx.db.get_or_insert_with(key, || Value::Str(StrValue::Int(0)));
+    let s = e.value.as_str_mut().ok_or_else(|| CmdError::new(errors::WRONGTYPE))?;
+    let cur = s.as_i64().ok_or_else(|| CmdError::new(errors::NOT_INTEGER))?;
     let new = cur.checked_add(by).ok_or_else(|| CmdError::new(errors::OVERFLOW))?;
-    match ctx.db.get_mut(key).and_then(|e| e.value.as_str_mut()) {
-        Some(s) => *s = StrValue::Int(new),
-        None => ctx.db.set(key, Value::Str(StrValue::Int(new)), false),
-    }
+    *s = StrValue::Int(new);
     ctx.db.touch_dirty(1);
     ctx.reply.int(new);
     Ok(())

@@ -238,8 +238,8 @@ impl<V> Dict<V> {
         None
     }
 
-    /// Insert a key known to be absent (the caller checked).
-    pub fn insert_new(&mut self, key: SmallBytes, val: V) {
+    /// Insert a key known to be absent (the caller checked); returns the stored value.
+    pub fn insert_new(&mut self, key: SmallBytes, val: V) -> &mut V {
         self.step();
         self.expand_if_needed();
         let table = if self.rehash_idx.is_some() { 1 } else { 0 };
@@ -247,8 +247,18 @@ impl<V> Dict<V> {
         let t = &mut self.ht[table];
         let b = h & t.mask();
         let next = t.buckets[b].take();
-        t.buckets[b] = Some(Box::new(Node { key, val, next }));
         t.used += 1;
+        &mut t.buckets[b].insert(Box::new(Node { key, val, next })).val
+    }
+
+    /// The value of `key`, inserting `make()` first if it is absent. The flag tells whether it
+    /// was inserted. One hash-chain walk in the common case.
+    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> (&mut V, bool) {
+        if self.contains_key(key) {
+            // The bucket is in cache now: the second walk is cheap.
+            return (self.get_mut(key).expect("key just found"), false);
+        }
+        (self.insert_new(key.into(), make()), true)
     }
 
     /// Remove a key, returning its stored key and value.
@@ -488,5 +498,66 @@ mod tests {
         }
         assert!(saw_rehash);
         assert_eq!(d.get(&5u32.to_le_bytes()), Some(&5));
+    }
+
+    mod model {
+        use super::super::Dict;
+        use proptest::prelude::*;
+        use std::collections::{HashMap, HashSet};
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Insert(u16, u32),
+            Remove(u16),
+            Get(u16),
+            Rehash(u8),
+            Shrink,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u16..512, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+                3 => (0u16..512).prop_map(Op::Remove),
+                2 => (0u16..512).prop_map(Op::Get),
+                1 => any::<u8>().prop_map(Op::Rehash),
+                1 => Just(Op::Shrink),
+            ]
+        }
+
+        fn key(k: u16) -> Vec<u8> {
+            format!("key:{k}").into_bytes()
+        }
+
+        proptest! {
+            /// The dict behaves like a HashMap through any sequence of operations, resizes
+            /// included, and a full SCAN returns every key exactly as stored.
+            #[test]
+            fn behaves_like_a_hashmap(ops in proptest::collection::vec(op(), 1..600)) {
+                let mut d: Dict<u32> = Dict::new();
+                let mut m: HashMap<Vec<u8>, u32> = HashMap::new();
+                for op in ops {
+                    match op {
+                        Op::Insert(k, v) => prop_assert_eq!(d.insert(&key(k), v), m.insert(key(k), v)),
+                        Op::Remove(k) => prop_assert_eq!(d.remove(&key(k)), m.remove(&key(k))),
+                        Op::Get(k) => prop_assert_eq!(d.get(&key(k)), m.get(&key(k))),
+                        Op::Rehash(n) => { d.rehash(n as usize); }
+                        Op::Shrink => d.shrink_if_needed(),
+                    }
+                    prop_assert_eq!(d.len(), m.len());
+                }
+                let mut seen = HashSet::new();
+                let mut cursor = 0;
+                loop {
+                    cursor = d.scan(cursor, |k, v| {
+                        assert_eq!(m.get(k), Some(v));
+                        seen.insert(k.to_vec());
+                    });
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                prop_assert_eq!(seen.len(), m.len());
+            }
+        }
     }
 }

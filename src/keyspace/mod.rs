@@ -11,6 +11,7 @@
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
 //! when touched, and a DEL effect is published), keeps the LRU clock and the hit/miss counters.
 
+pub mod clock;
 pub mod dict;
 pub mod effects;
 pub mod expire;
@@ -157,8 +158,12 @@ impl Keyspace {
 
     /// Lock the shards in `set`, in ascending order (none for commands without keys).
     pub fn lock_set(&self, db: usize, set: ShardSet) -> Db<'_> {
+        self.lock_set_at(db, set, now_ms())
+    }
+
+    /// Like [`Keyspace::lock_set`], with the command's clock reading (unix ms) supplied.
+    pub fn lock_set_at(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
         let guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
-        let now = now_ms();
         Db {
             ks: self,
             guards,
@@ -352,6 +357,24 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// The entry of `key`, created with `make()` if absent (or expired); the flag tells whether
+    /// it was created. Counts a hit or a miss and touches the LRU like [`Db::get_mut`].
+    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> Value) -> (&mut Entry, bool) {
+        self.expire_if_needed(key);
+        let lru = self.lru;
+        let (e, created) =
+            shard_db_of(&mut self.guards, self.index, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
+        if created {
+            self.misses += 1;
+        } else {
+            self.hits += 1;
+            if !self.no_touch {
+                e.lru = lru;
+            }
+        }
+        (e, created)
+    }
+
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         self.expire_if_needed(key);
@@ -372,7 +395,9 @@ impl<'a> Db<'a> {
                 e.value = value;
                 e.lru = lru;
             }
-            None => sd.main.insert_new(key.into(), Entry::new(value, lru)),
+            None => {
+                sd.main.insert_new(key.into(), Entry::new(value, lru));
+            }
         }
         if !keep_ttl && !sd.expires.is_empty() {
             sd.expires.remove(key);
@@ -425,7 +450,9 @@ impl<'a> Db<'a> {
         let sd = self.shard_db(key);
         match sd.expires.get_mut(key) {
             Some(w) => *w = when,
-            None => sd.expires.insert_new(key.into(), when),
+            None => {
+                sd.expires.insert_new(key.into(), when);
+            }
         }
     }
 

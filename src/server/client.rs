@@ -138,6 +138,8 @@ pub struct Client {
     pub no_touch: bool,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
+    /// Full name of the last command run (published to CLIENT LIST once per batch).
+    pub last_cmd: &'static str,
 }
 
 impl Client {
@@ -153,6 +155,7 @@ impl Client {
             no_touch: false,
             lib_name: None,
             lib_ver: None,
+            last_cmd: "NULL",
         }
     }
 

@@ -139,6 +139,8 @@ async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client)
         }
         if processed > 0 {
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
+            handle.touch();
+            client.sync_view(client.last_cmd, buf.len());
         }
         flush(server, sock, &mut out).await?;
         if close {
