@@ -342,13 +342,19 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     std::str::from_utf8(arg).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(invalid)
 }
 
-fn scan(ctx: &mut Ctx) -> CmdResult {
-    let args = ctx.args;
-    let cursor = parse_cursor(&args[1])?;
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_filter: Option<&[u8]> = None;
-    let mut i = 2;
+/// Options of SCAN and its HSCAN/SSCAN/ZSCAN siblings (Redis's scanGenericCommand parsing).
+pub struct ScanOptions<'a> {
+    pub count: usize,
+    /// None when absent or exactly `*` (which matches everything).
+    pub pattern: Option<&'a [u8]>,
+    /// TYPE filter (SCAN only).
+    pub type_filter: Option<&'a [u8]>,
+}
+
+/// Parse `[MATCH pattern] [COUNT n] [TYPE t]` from `args[start..]`; TYPE only when `allow_type`.
+pub fn parse_scan_options(args: &[Bytes], start: usize, allow_type: bool) -> Result<ScanOptions<'_>, CmdError> {
+    let mut o = ScanOptions { count: 10, pattern: None, type_filter: None };
+    let mut i = start;
     while i < args.len() {
         let more = args.len() - i;
         if is(&args[i], "count") && more >= 2 {
@@ -356,16 +362,23 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
             if n < 1 {
                 return Err(CmdError::new(errors::SYNTAX));
             }
-            count = n as usize;
+            o.count = n as usize;
         } else if is(&args[i], "match") && more >= 2 {
-            pattern = Some(&args[i + 1]).filter(|p| &p[..] != b"*").map(|p| &p[..]);
-        } else if is(&args[i], "type") && more >= 2 {
-            type_filter = Some(&args[i + 1]);
+            o.pattern = Some(&args[i + 1]).filter(|p| &p[..] != b"*").map(|p| &p[..]);
+        } else if allow_type && is(&args[i], "type") && more >= 2 {
+            o.type_filter = Some(&args[i + 1]);
         } else {
             return Err(CmdError::new(errors::SYNTAX));
         }
         i += 2;
     }
+    Ok(o)
+}
+
+fn scan(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let cursor = parse_cursor(&args[1])?;
+    let ScanOptions { count, pattern, type_filter } = parse_scan_options(args, 2, true)?;
     let mut found: Vec<(Vec<u8>, &'static str)> = Vec::new();
     let next = ctx.db.scan(cursor, count, |k, e| found.push((k.to_vec(), e.value.type_name())));
     let mut keys = Vec::with_capacity(found.len());

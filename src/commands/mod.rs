@@ -7,12 +7,16 @@ pub mod args;
 pub mod bitmaps;
 pub mod connection;
 pub mod dispatch;
+pub mod hashes;
 pub mod introspection;
 pub mod keys;
+pub mod lists;
 pub mod replication;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use bytes::Bytes;
 

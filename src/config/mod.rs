@@ -253,6 +253,14 @@ pub struct Settings {
     pub pidfile: String,
     pub enable_debug: String,
     pub maxmemory_policy: String,
+    /// Compact-encoding thresholds of the collection types.
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
 }
 
 /// The whole configuration: one canonical string per parameter, plus the typed [`Settings`].
@@ -305,6 +313,13 @@ impl Config {
             pidfile: self.get("pidfile").unwrap_or("").to_string(),
             enable_debug: self.get("enable-debug-command").unwrap_or("no").to_string(),
             maxmemory_policy: self.get("maxmemory-policy").unwrap_or("noeviction").to_string(),
+            list_max_listpack_size: self.int("list-max-listpack-size"),
+            list_compress_depth: self.int("list-compress-depth"),
+            hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
+            set_max_intset_entries: self.int("set-max-intset-entries") as usize,
+            zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
+            zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
         };
         self.settings = s;
     }

@@ -76,7 +76,17 @@ fn write_entry(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 _ => write_string(out, &s.to_bytes()),
             }
         }
+        Value::List(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
+        Value::Hash(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
+        Value::Set(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
+        Value::ZSet(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
     }
+}
+
+fn typed(out: &mut Vec<u8>, key: &[u8], ty: u8, payload: impl FnOnce(&mut Vec<u8>)) {
+    out.push(ty);
+    write_string(out, key);
+    payload(out);
 }
 
 fn aux(out: &mut Vec<u8>, k: &str, v: &str) {

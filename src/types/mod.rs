@@ -1,16 +1,28 @@
 //! Value types stored in the keyspace, independent of the server and the protocol.
 //! Each type lives in its own module with its encodings; `Value` is the sum of them.
 
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod small_bytes;
 pub mod string;
+pub mod zset;
 
+pub use hash::HashValue;
+pub use list::ListValue;
+pub use set::SetValue;
 pub use small_bytes::SmallBytes;
 pub use string::StrValue;
+pub use zset::ZSetValue;
 
 /// A value stored under a key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -18,6 +30,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -25,12 +41,14 @@ impl Value {
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -38,6 +56,10 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
         }
     }
 }

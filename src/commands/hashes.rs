@@ -1,0 +1,5 @@
+//! Hash commands (skeleton: being implemented for issue 3).
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! Set commands (skeleton: being implemented for issue 3).
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];
