@@ -27,3 +27,22 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 pub fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
+
+/// A blocking command's timeout in seconds (Redis's getTimeoutFromObjectOrReply): a float, 0
+/// meaning forever, with millisecond precision (rounded up). Returns the deadline.
+pub fn timeout(arg: &[u8]) -> Result<Option<std::time::Instant>, CmdError> {
+    let err = || CmdError::new("timeout is not a float or out of range");
+    let secs = crate::util::num::LongDouble::parse(arg).ok_or_else(err)?.to_f64();
+    if !secs.is_finite() {
+        return Err(err());
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms < 0.0 {
+        return Err(CmdError::new("timeout is negative"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    // A deadline centuries away is as good as none.
+    Ok(std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms.min(1e15) as u64)))
+}

@@ -85,6 +85,10 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         .acl(CA)
         .group("connection")
         .doc("7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys."),
+    CommandSpec::new("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_unblock)
+        .acl(CAD)
+        .group("connection")
+        .doc("5.0.0", "Unblocks a client blocked by a blocking command from a different connection."),
     CommandSpec::new("help", 2, LOADING | STALE, client_help)
         .acl(CA)
         .group("connection")
@@ -369,6 +373,25 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         killed += 1;
     }
     ctx.reply.int(killed);
+    Ok(())
+}
+
+fn client_unblock(ctx: &mut Ctx) -> CmdResult {
+    use crate::server::blocking::Unblock;
+    let args = ctx.args;
+    if args.len() > 4 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    let how = match args.get(3) {
+        None => Unblock::Timeout,
+        Some(a) if is(a, "timeout") => Unblock::Timeout,
+        Some(a) if is(a, "error") => Unblock::Error,
+        Some(_) => return Err(CmdError::new("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let id = args::int(&args[2])?;
+    let target = ctx.server.clients.lock().get(&(id as u64)).cloned();
+    let done = target.is_some_and(|h| h.waiter.request_unblock(how));
+    ctx.reply.int(done as i64);
     Ok(())
 }
 

@@ -137,7 +137,18 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     }
     let action = std::mem::take(&mut ctx.action);
     let failed = ctx.reply.errors.len() > errors_before;
+    let wrote = ctx.db.dirty > 0;
     drop(ctx);
+    // Wake clients blocked on the keys this command wrote (after the locks are released).
+    if wrote && server.blocking.any() {
+        if spec.has_flag(flags::ALL_KEYS) || spec.name == "move" || spec.name == "copy" {
+            server.blocking.signal_all();
+        } else {
+            for i in spec.key_indices(args.len()) {
+                server.blocking.signal(db_index, &args[i]);
+            }
+        }
+    }
     let us = start.elapsed().as_micros() as u64;
     let st = &cmd.stats;
     st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -108,6 +108,8 @@ pub enum Action {
     Sleep(std::time::Duration),
     /// SHUTDOWN: stop the server.
     Shutdown,
+    /// A blocking command found nothing: wait for one of the keys (no reply was written).
+    Block(crate::server::blocking::BlockSpec),
     /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.
     Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
 }

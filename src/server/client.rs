@@ -45,6 +45,8 @@ pub struct ClientHandle {
     /// Milliseconds since `created` of the last command (for `idle=`).
     pub last_interaction_ms: AtomicU64,
     pub view: Mutex<ClientView>,
+    /// Wakes the connection when it is blocked on keys.
+    pub waiter: Arc<super::blocking::Waiter>,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
 }
@@ -59,6 +61,7 @@ impl ClientHandle {
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
             view: Mutex::new(ClientView { resp: 2, user: "default".into(), ..Default::default() }),
+            waiter: Arc::new(super::blocking::Waiter::default()),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
         })
@@ -98,6 +101,9 @@ impl ClientHandle {
         }
         if v.no_touch {
             flags.push('T');
+        }
+        if self.waiter.is_blocked() {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');
@@ -140,6 +146,9 @@ pub struct Client {
     pub lib_ver: Option<Bytes>,
     /// Full name of the last command run (published to CLIENT LIST once per batch).
     pub last_cmd: &'static str,
+    /// Set while a blocked command is re-run after a wake-up: a key of the wrong type then
+    /// means "not ready" (keep waiting), not WRONGTYPE, as in Redis.
+    pub block_retry: bool,
 }
 
 impl Client {
@@ -156,6 +165,7 @@ impl Client {
             lib_name: None,
             lib_ver: None,
             last_cmd: "NULL",
+            block_retry: false,
         }
     }
 

@@ -102,8 +102,16 @@ async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client)
                     }
                     out.proto = client.proto;
                     processed += 1;
-                    match dispatch::execute(server, client, &req.args, &mut out) {
-                        Action::None => {}
+                    let mut action = dispatch::execute(server, client, &req.args, &mut out);
+                    // A blocked command waits here (this client's later requests wait too, as in
+                    // Redis), then is run again when woken.
+                    let mut retry = false;
+                    while let Action::Block(spec) = action {
+                        action = block(server, sock, client, &req.args, &mut out, spec, retry).await?;
+                        retry = true;
+                    }
+                    match action {
+                        Action::None | Action::Block(_) => {}
                         Action::Close => {
                             close = true;
                             break;
@@ -156,6 +164,66 @@ async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client)
             return Err("query buffer limit".into());
         }
     }
+}
+
+/// Wait for one of the keys of a blocked command, its timeout, CLIENT UNBLOCK or a kill; then
+/// reply to the timeout / unblock, or run the command again.
+async fn block(
+    server: &Server,
+    sock: &mut TcpStream,
+    client: &mut Client,
+    args: &[bytes::Bytes],
+    out: &mut ReplySink,
+    spec: crate::server::blocking::BlockSpec,
+    retry: bool,
+) -> Result<Action, String> {
+    flush(server, sock, out).await?;
+    let waiter = client.handle.waiter.clone();
+    server.blocking.register(&waiter, &spec.keys, retry);
+    let handle = client.handle.clone();
+    let timed_out = tokio::select! {
+        _ = waiter.wait() => false,
+        _ = async {
+            match spec.deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        } => true,
+        _ = handle.killed() => {
+            server.blocking.unregister(&waiter, &spec.keys);
+            return Err("killed".into());
+        }
+    };
+    server.blocking.unregister(&waiter, &spec.keys);
+    let null = |out: &mut ReplySink| {
+        if spec.timeout_null_array {
+            out.null_array()
+        } else {
+            out.null()
+        }
+    };
+    match waiter.take_unblock() {
+        Some(crate::server::blocking::Unblock::Error) => {
+            out.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            for code in std::mem::take(&mut out.errors) {
+                server.count_error(&code);
+            }
+            return Ok(Action::None);
+        }
+        Some(crate::server::blocking::Unblock::Timeout) => {
+            null(out);
+            return Ok(Action::None);
+        }
+        None => {}
+    }
+    if timed_out {
+        null(out);
+        return Ok(Action::None);
+    }
+    client.block_retry = true;
+    let action = dispatch::execute(server, client, args, out);
+    client.block_retry = false;
+    Ok(action)
 }
 
 async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Result<(), String> {

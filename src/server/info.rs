@@ -143,7 +143,7 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "maxclients:{}", cfg.settings.maxclients);
             line!(out, "client_recent_max_input_buffer:0");
             line!(out, "client_recent_max_output_buffer:0");
-            line!(out, "blocked_clients:0");
+            line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
             line!(out, "tracking_clients:0");
             line!(out, "clients_in_timeout_table:0");
         }

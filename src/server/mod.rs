@@ -2,6 +2,7 @@
 //! incremental rehashing) and orderly shutdown. Each accepted connection runs as its own tokio
 //! task (see [`connection`]); tokio's multi-threaded runtime spreads them over all cores.
 
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod info;
@@ -35,6 +36,8 @@ pub struct Stats {
 pub struct Server {
     pub config: RwLock<Config>,
     pub keyspace: Keyspace,
+    /// Clients blocked on keys.
+    pub blocking: blocking::Blocking,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub stats: Stats,
@@ -55,6 +58,7 @@ impl Server {
         Arc::new(Server {
             config: RwLock::new(config),
             keyspace: Keyspace::new(dbs),
+            blocking: blocking::Blocking::default(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),

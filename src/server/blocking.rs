@@ -1,0 +1,186 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE...). A blocked client's task is simply
+//! suspended on its [`Waiter`]: it holds no thread and no lock. The registry keeps, per
+//! (database, key), the FIFO of clients waiting on it.
+//!
+//! Waking: after a write command, the dispatcher signals the keys it wrote. A signal wakes the
+//! first waiter of the key; that client re-runs its command. If it is served, its own pop is a
+//! write on the key, which signals the next waiter, and so on while data remains — so clients
+//! are served in FIFO order, and a waiter that finds nothing (someone else took the data)
+//! re-registers at the front of the queue, keeping its place.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How CLIENT UNBLOCK asked a client to stop waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if the timeout had expired.
+    Timeout,
+    /// With the error `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error,
+}
+
+/// A client's wake-up handle (one per connection).
+#[derive(Default)]
+pub struct Waiter {
+    notify: tokio::sync::Notify,
+    /// Set when a signal picked this waiter (so other keys' signals skip it).
+    woken: AtomicBool,
+    /// Whether the client is currently blocked.
+    blocked: AtomicBool,
+    /// 0 none, 1 unblock as timeout, 2 unblock with error.
+    unblock: AtomicU8,
+}
+
+impl Waiter {
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::SeqCst)
+    }
+
+    /// CLIENT UNBLOCK: returns false when the client is not blocked.
+    pub fn request_unblock(&self, how: Unblock) -> bool {
+        if !self.is_blocked() {
+            return false;
+        }
+        self.unblock.store(if how == Unblock::Timeout { 1 } else { 2 }, Ordering::SeqCst);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Take a pending CLIENT UNBLOCK request.
+    pub fn take_unblock(&self) -> Option<Unblock> {
+        match self.unblock.swap(0, Ordering::SeqCst) {
+            1 => Some(Unblock::Timeout),
+            2 => Some(Unblock::Error),
+            _ => None,
+        }
+    }
+
+    /// Wait until signalled (or until a CLIENT UNBLOCK request).
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// What a blocking command asks the connection to wait for.
+#[derive(Debug)]
+pub struct BlockSpec {
+    /// (database, key) pairs to wait on.
+    pub keys: Vec<(usize, Bytes)>,
+    /// When to give up; `None` waits forever.
+    pub deadline: Option<Instant>,
+    /// The reply on timeout: a null array (BLPOP, BZPOPMIN...) or a null bulk (BLMOVE...).
+    pub timeout_null_array: bool,
+}
+
+type Queue = VecDeque<Arc<Waiter>>;
+
+/// The registry of blocked clients.
+#[derive(Default)]
+pub struct Blocking {
+    queues: Mutex<HashMap<(usize, Bytes), Queue>>,
+    blocked: AtomicUsize,
+}
+
+impl Blocking {
+    /// Whether any client is blocked (writers skip signalling otherwise).
+    pub fn any(&self) -> bool {
+        self.blocked.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Register `w` on every key; `front` keeps the place of a client that was woken but found
+    /// nothing.
+    pub fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], front: bool) {
+        w.woken.store(false, Ordering::SeqCst);
+        if !w.blocked.swap(true, Ordering::SeqCst) {
+            self.blocked.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut q = self.queues.lock();
+        for k in keys {
+            let queue = q.entry(k.clone()).or_default();
+            if queue.iter().any(|x| Arc::ptr_eq(x, w)) {
+                continue;
+            }
+            if front {
+                queue.push_front(w.clone());
+            } else {
+                queue.push_back(w.clone());
+            }
+        }
+    }
+
+    /// Remove `w` from every key's queue.
+    pub fn unregister(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)]) {
+        if w.blocked.swap(false, Ordering::SeqCst) {
+            self.blocked.fetch_sub(1, Ordering::Relaxed);
+        }
+        let mut q = self.queues.lock();
+        for k in keys {
+            if let Some(queue) = q.get_mut(k) {
+                queue.retain(|x| !Arc::ptr_eq(x, w));
+                if queue.is_empty() {
+                    q.remove(k);
+                }
+            }
+        }
+    }
+
+    /// A key may have become ready: wake its first waiter not already woken.
+    pub fn signal(&self, db: usize, key: &[u8]) {
+        let q = self.queues.lock();
+        let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) else {
+            return;
+        };
+        for w in queue {
+            if !w.woken.swap(true, Ordering::SeqCst) {
+                w.notify.notify_one();
+                return;
+            }
+        }
+    }
+
+    /// Wake every blocked client (SWAPDB, FLUSHALL, MOVE...: they re-check their keys).
+    pub fn signal_all(&self) {
+        let q = self.queues.lock();
+        for queue in q.values() {
+            for w in queue {
+                if !w.woken.swap(true, Ordering::SeqCst) {
+                    w.notify.notify_one();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn signals_wake_in_fifo_order() {
+        let b = Blocking::default();
+        let (w1, w2) = (Arc::new(Waiter::default()), Arc::new(Waiter::default()));
+        let key = vec![(0, Bytes::from_static(b"k"))];
+        b.register(&w1, &key, false);
+        b.register(&w2, &key, false);
+        assert_eq!(b.blocked_clients(), 2);
+        b.signal(0, b"k");
+        // Only the first waiter was picked.
+        assert!(w1.woken.load(Ordering::SeqCst));
+        assert!(!w2.woken.load(Ordering::SeqCst));
+        w1.wait().await;
+        b.unregister(&w1, &key);
+        b.signal(0, b"k");
+        w2.wait().await;
+        b.unregister(&w2, &key);
+        assert!(!b.any());
+    }
+}
