@@ -691,6 +691,85 @@ fn concurrent_incr_loses_no_update() {
     assert_eq!(value, (THREADS * INCRS) as i64);
 }
 
+/// MULTI/EXEC transfers between accounts on different shards, from several connections on
+/// several worker threads, while readers check in every read that the total never changes: no
+/// reader ever sees half a transaction.
+#[test]
+fn transactions_are_atomic_across_shards() {
+    const ACCOUNTS: usize = 8;
+    const WRITERS: usize = 4;
+    const TRANSFERS: usize = 400;
+    let server = Server::start(&["--worker-threads", "4"]);
+    let keys: Vec<String> = keys_on_distinct_shards().into_iter().take(ACCOUNTS).collect();
+    assert_eq!(keys.len(), ACCOUNTS);
+    let mut con = server.conn();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg(1000).query(&mut con).expect("SET");
+    }
+    let total = (ACCOUNTS * 1000) as i64;
+    let done = Arc::new(AtomicBool::new(false));
+    let keys = Arc::new(keys);
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (mut con, keys, done) = (server.conn(), keys.clone(), done.clone());
+            thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let vals: Vec<i64> = redis::cmd("MGET").arg(&keys[..]).query(&mut con).expect("MGET");
+                    assert_eq!(vals.iter().sum::<i64>(), total, "a read saw half a transaction: {vals:?}");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (mut con, keys) = (server.conn(), keys.clone());
+            thread::spawn(move || {
+                for i in 0..TRANSFERS {
+                    let (from, to) = (&keys[(w + i) % ACCOUNTS], &keys[(w + 3 * i + 1) % ACCOUNTS]);
+                    let amount = (i % 7 + 1) as i64;
+                    let replies: Vec<i64> = redis::pipe()
+                        .atomic()
+                        .cmd("DECRBY")
+                        .arg(from)
+                        .arg(amount)
+                        .cmd("INCRBY")
+                        .arg(to)
+                        .arg(amount)
+                        .query(&mut con)
+                        .expect("MULTI/EXEC transfer");
+                    assert_eq!(replies.len(), 2);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().expect("reader") > 0);
+    }
+    let vals: Vec<i64> = redis::cmd("MGET").arg(&keys[..]).query(&mut con).expect("MGET");
+    assert_eq!(vals.iter().sum::<i64>(), total);
+}
+
+/// WATCH makes EXEC fail when another client changed the key in between.
+#[test]
+fn watch_detects_a_concurrent_change() {
+    let server = Server::start(&[]);
+    let (mut a, mut b) = (server.conn(), server.conn());
+    let _: () = redis::cmd("SET").arg("w").arg(1).query(&mut a).expect("SET");
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut a).expect("WATCH");
+    let _: () = redis::cmd("SET").arg("w").arg(2).query(&mut b).expect("SET from b");
+    let res: Option<Vec<i64>> = redis::pipe().atomic().cmd("INCR").arg("w").query(&mut a).expect("EXEC");
+    assert_eq!(res, None, "EXEC must fail after a watched key changed");
+    let res: Option<Vec<i64>> = redis::pipe().atomic().cmd("INCR").arg("w").query(&mut a).expect("EXEC");
+    assert_eq!(res, Some(vec![3]), "without WATCH the transaction runs");
+}
+
 // ---------------------------------------------------------------------------
 // 11. Active expiry.
 // ---------------------------------------------------------------------------

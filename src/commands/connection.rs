@@ -207,6 +207,8 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn reset(ctx: &mut Ctx) -> CmdResult {
+    ctx.client.multi = None;
+    super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;

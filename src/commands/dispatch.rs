@@ -22,8 +22,19 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     let mark = reply.len();
     let errors_before = reply.errors.len();
     let (action, name) = match check(client, args) {
+        Ok(cmd) if client.multi.is_some() && !is_transaction_control(cmd) => {
+            if let Some(m) = client.multi.as_mut() {
+                m.commands.push(args.to_vec());
+            }
+            reply.simple("QUEUED");
+            (Action::None, cmd.full_name.as_str())
+        }
         Ok(cmd) => (run(server, client, cmd, args, reply), cmd.full_name.as_str()),
         Err((cmd, err)) => {
+            // A refused command aborts the transaction being queued (Redis's flagTransaction).
+            if let Some(m) = client.multi.as_mut() {
+                m.aborted = true;
+            }
             if let Some(cmd) = cmd {
                 cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -92,7 +103,15 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection>
     if !client.authenticated && !cmd.spec.has_flag(flags::NO_AUTH) {
         return Err((Some(cmd), super::errors::NOAUTH.to_string()));
     }
+    if client.multi.is_some() && cmd.spec.has_flag(flags::NO_MULTI) {
+        return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
+    }
     Ok(cmd)
+}
+
+/// Commands that run immediately even inside MULTI.
+fn is_transaction_control(cmd: &Command) -> bool {
+    cmd.parent.is_none() && matches!(cmd.spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
 /// Redis's "unknown command" text, with up to 128 bytes of the arguments.
@@ -111,7 +130,29 @@ fn unknown_command(args: &[Bytes]) -> String {
     format!("unknown command '{name}', with args beginning with: {rest}").replace(['\r', '\n'], " ")
 }
 
-/// Lock what the command needs, run its handler, propagate and count.
+/// A write done inside EXEC, whose waiters and watchers are told after the locks are released.
+#[derive(Debug)]
+pub struct Queued {
+    pub cmd: &'static Command,
+    pub args: Vec<Bytes>,
+    pub db: usize,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.full_name)
+    }
+}
+
+/// What running a command produced, beyond its reply.
+pub struct Outcome {
+    pub action: Action,
+    /// Whether it changed the dataset.
+    pub wrote: bool,
+}
+
+/// Lock what the command needs, run it, release the locks (publishing its effects), then wake
+/// the clients waiting on what it wrote.
 fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Bytes], reply: &mut ReplySink) -> Action {
     let spec = cmd.spec;
     let ks = &server.keyspace;
@@ -126,6 +167,30 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         }
         ks.lock_set_at(db_index, set, crate::keyspace::clock::unix_ms_at(start))
     };
+    let outcome = run_locked(server, client, cmd, args, reply, &mut db, start);
+    drop(db);
+    if outcome.wrote {
+        after_write(server, cmd, args, db_index);
+    }
+    for q in std::mem::take(&mut client.after_exec) {
+        after_write(server, q.cmd, &q.args, q.db);
+    }
+    outcome.action
+}
+
+/// Run a command against an already locked view (EXEC runs all its commands on one): the
+/// handler, the propagation of its effect, its statistics.
+pub fn run_locked(
+    server: &Server,
+    client: &mut Client,
+    cmd: &'static Command,
+    args: &[Bytes],
+    reply: &mut ReplySink,
+    db: &mut crate::keyspace::Db<'_>,
+    start: Instant,
+) -> Outcome {
+    let spec = cmd.spec;
+    db.begin_command(client.db);
     db.no_touch = client.no_touch && spec.name != "touch";
     let errors_before = reply.errors.len();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
@@ -138,17 +203,6 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let action = std::mem::take(&mut ctx.action);
     let failed = ctx.reply.errors.len() > errors_before;
     let wrote = ctx.db.dirty > 0;
-    drop(ctx);
-    // Wake clients blocked on the keys this command wrote (after the locks are released).
-    if wrote && server.blocking.any() {
-        if spec.has_flag(flags::ALL_KEYS) || spec.name == "move" || spec.name == "copy" {
-            server.blocking.signal_all();
-        } else {
-            for i in spec.key_indices(args.len()) {
-                server.blocking.signal(db_index, &args[i]);
-            }
-        }
-    }
     let us = start.elapsed().as_micros() as u64;
     let st = &cmd.stats;
     st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -156,5 +210,29 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     if failed {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    action
+    Outcome { action, wrote }
+}
+
+/// After a write (and once its locks are released): wake the clients blocked on the keys it
+/// wrote and invalidate the transactions watching them.
+pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize) {
+    let spec = cmd.spec;
+    let everything = spec.has_flag(flags::ALL_KEYS) || spec.name == "move" || spec.name == "copy";
+    if server.blocking.any() {
+        if everything {
+            server.blocking.signal_all();
+        } else {
+            for i in spec.key_indices(args.len()) {
+                server.blocking.signal(db_index, &args[i]);
+            }
+        }
+    }
+    // Keyspace-wide commands (FLUSHDB, SWAPDB...) and the other database of MOVE/COPY touch
+    // the watched keys they affect themselves, while they hold the locks.
+    let watches = &server.keyspace.watches;
+    if watches.any() && !spec.has_flag(flags::ALL_KEYS) {
+        for i in spec.key_indices(args.len()) {
+            watches.touch(db_index, &args[i], false);
+        }
+    }
 }

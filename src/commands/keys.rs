@@ -3,6 +3,7 @@
 //! OBJECT introspection.
 
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
 
 use super::args::{self, is};
 use super::flags::*;
@@ -262,6 +263,9 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
             ctx.db.set_expire(dst, when);
         }
         ctx.db.touch_dirty(1);
+        if dst_db != src_db {
+            ctx.server.keyspace.watches.touch(dst_db, dst, false);
+        }
         1
     })();
     ctx.db.index = src_db;
@@ -295,6 +299,7 @@ fn move_cmd(ctx: &mut Ctx) -> CmdResult {
         ctx.db.set_expire(key, when);
     }
     ctx.db.index = src_db;
+    ctx.server.keyspace.watches.touch(dst_db, key, false);
     ctx.db.touch_dirty(1);
     ctx.reply.int(1);
     Ok(())
@@ -304,10 +309,64 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let a = db_index(ctx, &args[1], "invalid first DB index")?;
     let b = db_index(ctx, &args[2], "invalid second DB index")?;
+    // A watched key changes if it exists in either database before the swap.
+    touch_watched_existing(ctx, Some(a), Some(b));
+    touch_watched_existing(ctx, Some(b), Some(a));
     ctx.db.swap_dbs(a, b);
     ctx.db.touch_dirty(1);
     ctx.reply.ok();
     Ok(())
+}
+
+/// Touch the watched keys of database `db` (all databases when None) that exist there, or in
+/// `other` (the database swapped in by SWAPDB). Runs with every shard locked.
+fn touch_watched_existing(ctx: &mut Ctx, db: Option<usize>, other: Option<usize>) {
+    let watches = &ctx.server.keyspace.watches;
+    if !watches.any() {
+        return;
+    }
+    let home = ctx.db.index;
+    let dbs: Vec<usize> = match db {
+        Some(d) => vec![d],
+        None => (0..ctx.server.keyspace.databases()).collect(),
+    };
+    // The rules of Redis's touchAllWatchedKeysInDb, stale (expired, not yet deleted) keys included.
+    for d in dbs {
+        for key in watches.keys_in(d) {
+            ctx.db.index = d;
+            let here = ctx.db.contains_raw(&key);
+            let (there, there_stale) = match other {
+                Some(o) => {
+                    ctx.db.index = o;
+                    (ctx.db.contains_raw(&key), ctx.db.is_expired(&key))
+                }
+                None => (false, false),
+            };
+            if !here && !there {
+                continue;
+            }
+            watches.touch_with(d, &key, |expired| {
+                if other.is_none() {
+                    // Emptied, not replaced: a stale watched key simply goes away.
+                    return !expired.swap(false, Ordering::SeqCst);
+                }
+                if expired.load(Ordering::SeqCst) {
+                    if !there {
+                        expired.store(false, Ordering::SeqCst);
+                        return false;
+                    }
+                    !there_stale
+                } else if !here && there_stale {
+                    // Replaced by a stale key: still logically absent.
+                    expired.store(true, Ordering::SeqCst);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+    ctx.db.index = home;
 }
 
 fn keys(ctx: &mut Ctx) -> CmdResult {
@@ -442,6 +501,8 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
     } else {
         ctx.db.len()
     };
+    // Watched keys that exist in an emptied database are touched (Redis's touchAllWatchedKeysInDb).
+    touch_watched_existing(ctx, if all { None } else { Some(ctx.db.index) }, None);
     let old = ctx.db.flush(all);
     if lazy {
         // Free the old tables on another thread, as Redis's lazyfree does.

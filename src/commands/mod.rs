@@ -16,6 +16,7 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod transactions;
 pub mod zsets;
 
 use bytes::Bytes;
@@ -264,18 +265,19 @@ pub const ACL_CATEGORIES: &[&str] = &[
 ];
 
 /// Everything a handler works with.
-pub struct Ctx<'a> {
+pub struct Ctx<'a, 'k> {
     pub server: &'a Server,
     pub client: &'a mut Client,
     /// The arguments, the command name first.
     pub args: &'a [Bytes],
-    /// The locked view of the client's database (shards of the command's keys, or all of them).
-    pub db: Db<'a>,
+    /// The locked view of the client's database (shards of the command's keys, or all of them:
+    /// under EXEC, every queued command shares one all-shards view).
+    pub db: &'a mut Db<'k>,
     pub reply: &'a mut ReplySink,
     pub action: Action,
 }
 
-impl Ctx<'_> {
+impl Ctx<'_, '_> {
     pub fn arg(&self, i: usize) -> &[u8] {
         &self.args[i]
     }

@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("2.0.0", "A container for server configuration commands.")
         .subs(CONFIG_SUBS),
-    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, debug)
+    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED | ALL_KEYS, debug)
         .acl(A)
         .group("server")
         .doc("1.0.0", "A container for debugging commands."),
@@ -278,8 +278,7 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.args[2].clone();
-    let mut db = ctx.server.keyspace.lock_keys(ctx.client.db, &[&key[..]]);
-    let Some(e) = db.peek(&key) else {
+    let Some(e) = ctx.db.peek(&key) else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     let (enc, len, lru) = (e.value.encoding(), e.value.as_str().map_or(0, |s| s.len()), e.lru);
@@ -291,7 +290,6 @@ fn debug_object(ctx: &mut Ctx) -> CmdResult {
         lru,
         crate::keyspace::idle_seconds(lru)
     );
-    drop(db);
     ctx.reply.simple(&line);
     Ok(())
 }

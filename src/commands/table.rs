@@ -78,6 +78,7 @@ impl CommandTable {
             super::server::COMMANDS,
             super::introspection::COMMANDS,
             super::replication::COMMANDS,
+            super::transactions::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

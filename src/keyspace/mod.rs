@@ -16,6 +16,7 @@ pub mod dict;
 pub mod effects;
 pub mod expire;
 pub mod slot;
+pub mod watch;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
@@ -59,6 +60,8 @@ pub struct Keyspace {
     ndbs: usize,
     pub effects: EffectStream,
     pub stats: KeyspaceStats,
+    /// Keys watched by transactions (WATCH).
+    pub watches: watch::Watches,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -130,7 +133,13 @@ impl Keyspace {
     pub fn new(ndbs: usize) -> Self {
         let shards =
             (0..NSHARDS).map(|_| Mutex::new(Shard { dbs: (0..ndbs).map(|_| ShardDb::default()).collect() })).collect();
-        Keyspace { shards, ndbs, effects: EffectStream::default(), stats: KeyspaceStats::default() }
+        Keyspace {
+            shards,
+            ndbs,
+            effects: EffectStream::default(),
+            stats: KeyspaceStats::default(),
+            watches: watch::Watches::default(),
+        }
     }
 
     pub fn databases(&self) -> usize {
@@ -172,6 +181,7 @@ impl Keyspace {
             lru: ((now / 1000) & 0xFF_FFFF) as u32,
             effects: Vec::new(),
             dirty: 0,
+            dirty_before: 0,
             custom_effect: false,
             no_touch: false,
             hits: 0,
@@ -241,6 +251,8 @@ pub struct Db<'a> {
     /// non-zero and the handler published no effect of its own, the dispatcher propagates the
     /// command as it was received.
     pub dirty: u64,
+    /// Changes of the earlier commands run through this view (EXEC).
+    dirty_before: u64,
     custom_effect: bool,
     /// CLIENT NO-TOUCH: reads do not update the LRU clock.
     pub no_touch: bool,
@@ -261,8 +273,9 @@ impl Drop for Db<'_> {
         if self.expired > 0 {
             st.expired_keys.fetch_add(self.expired, Ordering::Relaxed);
         }
-        if self.dirty + self.expired > 0 {
-            st.dirty.fetch_add(self.dirty + self.expired, Ordering::Relaxed);
+        let dirty = self.dirty_before + self.dirty + self.expired;
+        if dirty > 0 {
+            st.dirty.fetch_add(dirty, Ordering::Relaxed);
         }
         if !self.effects.is_empty() {
             self.ks.effects.publish(std::mem::take(&mut self.effects));
@@ -272,6 +285,32 @@ impl Drop for Db<'_> {
 }
 
 impl<'a> Db<'a> {
+    /// Start the next command on this view (EXEC runs several): its change counter and
+    /// custom-effect flag start afresh; effects accumulate.
+    pub fn begin_command(&mut self, db: usize) {
+        self.dirty_before += self.dirty;
+        self.dirty = 0;
+        self.custom_effect = false;
+        self.index = db;
+    }
+
+    /// Number of effects recorded so far (to wrap a transaction's effects).
+    pub fn effects_len(&self) -> usize {
+        self.effects.len()
+    }
+
+    /// Wrap the effects recorded since `mark` in MULTI ... EXEC (a transaction or a script
+    /// that wrote more than once is replayed atomically).
+    pub fn wrap_effects_since(&mut self, mark: usize) {
+        if self.effects.len() - mark < 2 {
+            return;
+        }
+        let db = self.effects[mark].db;
+        self.effects.insert(mark, Effect::new(db, vec![Bytes::from_static(b"MULTI")]));
+        let last_db = self.effects.last().map_or(db, |e| e.db);
+        self.effects.push(Effect::new(last_db, vec![Bytes::from_static(b"EXEC")]));
+    }
+
     pub fn keyspace(&self) -> &'a Keyspace {
         self.ks
     }
@@ -328,6 +367,9 @@ impl<'a> Db<'a> {
                 sd.main.remove(key);
                 self.expired += 1;
                 self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+                if self.ks.watches.any() {
+                    self.ks.watches.touch(self.index, key, true);
+                }
                 true
             }
             _ => false,
@@ -379,6 +421,18 @@ impl<'a> Db<'a> {
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         self.expire_if_needed(key);
         self.shard_db(key).main.get(key)
+    }
+
+    /// Whether `key` is stored, expired or not (no lazy expiry, no statistics).
+    pub fn contains_raw(&mut self, key: &[u8]) -> bool {
+        self.shard_db(key).main.contains_key(key)
+    }
+
+    /// Whether `key` is present but past its expiry time (not yet reclaimed). Deletes nothing.
+    pub fn is_expired(&mut self, key: &[u8]) -> bool {
+        let now = self.now_ms;
+        let sd = self.shard_db(key);
+        sd.main.contains_key(key) && sd.expires.get(key).is_some_and(|&t| t <= now)
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {

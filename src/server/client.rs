@@ -149,6 +149,14 @@ pub struct Client {
     /// Set while a blocked command is re-run after a wake-up: a key of the wrong type then
     /// means "not ready" (keep waiting), not WRONGTYPE, as in Redis.
     pub block_retry: bool,
+    /// The transaction being queued (MULTI).
+    pub multi: Option<crate::commands::transactions::MultiState>,
+    /// Watched keys: (database, key, logically expired flag shared with the watch registry).
+    pub watched: Vec<(usize, Bytes, Arc<AtomicBool>)>,
+    /// Set when a watched key changes: EXEC will fail.
+    pub cas_dirty: Arc<AtomicBool>,
+    /// Writes done by the last EXEC, whose waiters and watchers are told once its locks are released.
+    pub after_exec: Vec<crate::commands::dispatch::Queued>,
 }
 
 impl Client {
@@ -166,6 +174,10 @@ impl Client {
             lib_ver: None,
             last_cmd: "NULL",
             block_retry: false,
+            multi: None,
+            watched: Vec::new(),
+            cas_dirty: Arc::new(AtomicBool::new(false)),
+            after_exec: Vec::new(),
         }
     }
 

@@ -42,6 +42,7 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     }
     let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
     let result = client_loop(&server, &mut sock, &mut client).await;
+    crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
