@@ -10,6 +10,7 @@ pub mod config;
 pub mod keyspace;
 pub mod persistence;
 pub mod protocol;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod types;

@@ -96,6 +96,13 @@ static CLIENT_SUBS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx) -> CmdResult {
+    if ctx.argc() <= 2 && ctx.client.subs.active() && ctx.client.proto == Proto::Resp2 {
+        // In RESP2 subscribed mode PING answers in the shape of a message.
+        ctx.reply.array(2);
+        ctx.reply.bulk(b"pong");
+        ctx.reply.bulk(ctx.args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match ctx.argc() {
         1 => ctx.reply.simple("PONG"),
         2 => ctx.reply.bulk(&ctx.args[1]),
@@ -208,6 +215,7 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
 
 fn reset(ctx: &mut Ctx) -> CmdResult {
     ctx.client.multi = None;
+    super::pubsub::unsubscribe_all(ctx.server, ctx.client);
     super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
     let c = &mut *ctx.client;
     c.db = 0;

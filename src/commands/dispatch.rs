@@ -46,7 +46,11 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
         server.count_error(code);
     }
     reply.errors.truncate(errors_before);
+    // Subscription notifications are pushes: CLIENT REPLY OFF/SKIP does not silence them.
+    let pushes =
+        matches!(name, "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe" | "sunsubscribe");
     match client.reply_mode {
+        _ if pushes => {}
         ReplyMode::On => {}
         ReplyMode::Off => reply.buf.truncate(mark),
         ReplyMode::Skip => {
@@ -102,6 +106,18 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection>
     }
     if !client.authenticated && !cmd.spec.has_flag(flags::NO_AUTH) {
         return Err((Some(cmd), super::errors::NOAUTH.to_string()));
+    }
+    if client.proto == crate::protocol::Proto::Resp2
+        && client.subs.active()
+        && !super::pubsub::allowed_when_subscribed(cmd.spec.name)
+    {
+        return Err((
+            Some(cmd),
+            format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.full_name
+            ),
+        ));
     }
     if client.multi.is_some() && cmd.spec.has_flag(flags::NO_MULTI) {
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));

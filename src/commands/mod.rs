@@ -11,6 +11,7 @@ pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;

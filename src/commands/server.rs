@@ -161,6 +161,7 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     let s = cfg.settings.clone();
     drop(cfg);
     let _ = crate::server::log::configure(s.loglevel, "");
+    ctx.server.apply_config();
     ctx.reply.ok();
     Ok(())
 }

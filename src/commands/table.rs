@@ -79,6 +79,7 @@ impl CommandTable {
             super::introspection::COMMANDS,
             super::replication::COMMANDS,
             super::transactions::COMMANDS,
+            super::pubsub::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

@@ -96,6 +96,38 @@ fn valid_events(v: &str) -> Result<String, String> {
     }
 }
 
+/// `client-output-buffer-limit <class> <hard> <soft> <seconds> [...]`: CONFIG SET may give some
+/// classes only; they replace the current values of those classes.
+fn valid_obuf_limits(v: &str) -> Result<String, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut classes: Vec<(String, [String; 3])> = vec![
+        ("normal".into(), ["0".into(), "0".into(), "0".into()]),
+        ("slave".into(), ["268435456".into(), "67108864".into(), "60".into()]),
+        ("pubsub".into(), ["33554432".into(), "8388608".into(), "60".into()]),
+    ];
+    for chunk in words.chunks(4) {
+        let class = match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let hard = parse_memory(chunk[1]);
+        let soft = parse_memory(chunk[2]);
+        let secs = chunk[3].parse::<i64>().ok();
+        match (hard, soft, secs) {
+            (Some(h), Some(s), Some(t)) if h >= 0 && s >= 0 && t >= 0 => {
+                classes[class].1 = [h.to_string(), s.to_string(), t.to_string()];
+            }
+            _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+        }
+    }
+    Ok(classes.iter().map(|(c, v)| format!("{c} {} {} {}", v[0], v[1], v[2])).collect::<Vec<_>>().join(" "))
+}
+
 fn valid_dbfilename(v: &str) -> Result<String, String> {
     if v.contains('/') {
         Err("dbfilename can't be a path, just a filename".into())
@@ -173,6 +205,11 @@ pub static PARAMS: &[Param] = &[
     p("stream-node-max-entries", LL, "100"),
     p("hll-sparse-max-bytes", MEM, "3000"),
     p("tracking-table-max-keys", LL, "1000000"),
+    p(
+        "client-output-buffer-limit",
+        Kind::Special(valid_obuf_limits),
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
 ];
 
 fn find_param(name: &str) -> Option<usize> {
@@ -329,7 +366,7 @@ impl Config {
         let Some(i) = find_param(name) else {
             return Err("Bad directive or wrong number of arguments".into());
         };
-        let value = if PARAMS[i].name == "save" || PARAMS[i].name == "bind" {
+        let value = if matches!(PARAMS[i].name, "save" | "bind" | "client-output-buffer-limit") {
             args.join(" ")
         } else if args.len() == 1 {
             args[0].clone()

@@ -33,6 +33,10 @@ pub struct ClientView {
     pub no_evict: bool,
     pub no_touch: bool,
     pub user: String,
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    pub multi: i64,
 }
 
 /// The shared half of a connection.
@@ -105,14 +109,27 @@ impl ClientHandle {
         if self.waiter.is_blocked() {
             flags.push('b');
         }
+        if v.sub + v.psub + v.ssub > 0 {
+            flags.push('P');
+        }
+        if v.multi >= 0 {
+            flags.push('x');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
+        let flags: String = {
+            // Redis prints its flag letters in this order.
+            let order = "bPxeT";
+            let mut f: Vec<char> = flags.chars().collect();
+            f.sort_by_key(|c| order.find(*c).unwrap_or(99));
+            f.into_iter().collect()
+        };
         let name = v.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_name = v.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = v.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -122,6 +139,10 @@ impl ClientHandle {
             if current_cmd.is_some() { 0 } else { self.idle_secs() },
             flags,
             v.db,
+            v.sub,
+            v.psub,
+            v.ssub,
+            v.multi,
             v.qbuf,
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,
@@ -157,6 +178,8 @@ pub struct Client {
     pub cas_dirty: Arc<AtomicBool>,
     /// Writes done by the last EXEC, whose waiters and watchers are told once its locks are released.
     pub after_exec: Vec<crate::commands::dispatch::Queued>,
+    /// Pub/Sub subscriptions.
+    pub subs: crate::commands::pubsub::Subscriptions,
 }
 
 impl Client {
@@ -178,6 +201,7 @@ impl Client {
             watched: Vec::new(),
             cas_dirty: Arc::new(AtomicBool::new(false)),
             after_exec: Vec::new(),
+            subs: Default::default(),
         }
     }
 
@@ -199,5 +223,9 @@ impl Client {
         v.qbuf = qbuf;
         v.no_evict = self.no_evict;
         v.no_touch = self.no_touch;
+        v.sub = self.subs.channels.len();
+        v.psub = self.subs.patterns.len();
+        v.ssub = self.subs.shard_channels.len();
+        v.multi = self.multi.as_ref().map_or(-1, |m| m.commands.len() as i64);
     }
 }

@@ -41,15 +41,50 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         return;
     }
     let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
-    let result = client_loop(&server, &mut sock, &mut client).await;
+    // Pub/Sub messages reach this connection through its push queue.
+    let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let killer = handle.clone();
+    client.subs.subscriber =
+        Some(crate::pubsub::Subscriber::new(id, push_tx, pending.clone(), Arc::new(move || killer.kill())));
+    let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
     crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
+    crate::commands::pubsub::unsubscribe_all(&server, &mut client);
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
     server.clients.lock().remove(&id);
 }
 
-async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client) -> Result<(), String> {
+type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
+
+/// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
+fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push) {
+    use crate::pubsub::Push;
+    match msg {
+        Push::Message { channel, payload } | Push::SMessage { channel, payload } => {
+            out.push(3);
+            out.bulk(if matches!(msg, Push::Message { .. }) { b"message" } else { b"smessage" });
+            out.bulk(channel);
+            out.bulk(payload);
+        }
+        Push::PMessage { pattern, channel, payload } => {
+            out.push(4);
+            out.bulk(b"pmessage");
+            out.bulk(pattern);
+            out.bulk(channel);
+            out.bulk(payload);
+        }
+    }
+}
+
+async fn client_loop(
+    server: &Server,
+    sock: &mut TcpStream,
+    client: &mut Client,
+    push_rx: &mut PushRx,
+    pending: &std::sync::atomic::AtomicUsize,
+) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = ReplySink::new(client.proto);
     let handle = client.handle.clone();
@@ -69,17 +104,33 @@ async fn client_loop(server: &Server, sock: &mut TcpStream, client: &mut Client)
         }
         let read = async {
             tokio::select! {
-                r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()),
+                r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
+                msg = push_rx.recv() => {
+                    // Deliver every queued Pub/Sub message, then go back to reading.
+                    let mut next = msg;
+                    while let Some(m) = next {
+                        out.proto = client.proto;
+                        encode_push(&mut out, &m);
+                        crate::pubsub::Subscriber::written(pending, &m);
+                        next = push_rx.try_recv().ok();
+                    }
+                    Ok(None)
+                }
                 _ = handle.killed() => Err("killed".to_string()),
             }
         };
-        let n = if timeout > 0 {
+        // Subscribers are not subject to the idle timeout, as in Redis.
+        let n = if timeout > 0 && !client.subs.active() {
             match tokio::time::timeout(Duration::from_secs(timeout), read).await {
                 Ok(r) => r?,
                 Err(_) => return Err("idle timeout".into()),
             }
         } else {
             read.await?
+        };
+        let Some(n) = n else {
+            flush(server, sock, &mut out).await?;
+            continue;
         };
         if n == 0 {
             return Err("connection closed by peer".into());

@@ -38,6 +38,8 @@ pub struct Server {
     pub keyspace: Keyspace,
     /// Clients blocked on keys.
     pub blocking: blocking::Blocking,
+    /// Pub/Sub subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub stats: Stats,
@@ -59,6 +61,7 @@ impl Server {
             config: RwLock::new(config),
             keyspace: Keyspace::new(dbs),
             blocking: blocking::Blocking::default(),
+            pubsub: crate::pubsub::PubSub::default(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
@@ -70,6 +73,12 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
+    pub fn apply_config(&self) {
+        let limits = crate::pubsub::parse_limits(self.config.read().get("client-output-buffer-limit").unwrap_or(""));
+        *self.pubsub.limits.write() = limits;
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -145,6 +154,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
             }
         }
     }
+    server.apply_config();
     let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
     server.port.store(bound as u64, Ordering::Relaxed);
     log::notice(&format!("Ferrous {} started, pid={}, port={}", crate::VERSION, std::process::id(), bound));

@@ -1,0 +1,244 @@
+//! Pub/Sub: the registry of channel, pattern and shard-channel subscriptions, and message
+//! delivery. Each subscribed connection has an unbounded queue of [`Push`] messages that its
+//! task drains and encodes for its protocol (RESP2 arrays, RESP3 pushes) between replies.
+//! Messages from one publisher reach each subscriber in publishing order.
+//!
+//! A slow subscriber cannot make the server's memory grow without bound: the bytes queued for
+//! it are counted, and past `client-output-buffer-limit`'s pubsub hard limit (or over the soft
+//! limit for too long) it is disconnected, as Redis does.
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::util::glob::glob_match;
+
+/// An out-of-band message for a subscriber.
+#[derive(Debug, Clone)]
+pub enum Push {
+    Message { channel: Bytes, payload: Bytes },
+    PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
+    SMessage { channel: Bytes, payload: Bytes },
+}
+
+impl Push {
+    fn size(&self) -> usize {
+        match self {
+            Push::Message { channel, payload } | Push::SMessage { channel, payload } => {
+                channel.len() + payload.len() + 32
+            }
+            Push::PMessage { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 40,
+        }
+    }
+}
+
+/// The sending side of a subscriber's queue, with its queued-bytes accounting.
+#[derive(Clone)]
+pub struct Subscriber {
+    pub id: u64,
+    tx: tokio::sync::mpsc::UnboundedSender<Push>,
+    /// Bytes queued and not yet written to the socket.
+    pub pending: Arc<AtomicUsize>,
+    /// Closes the subscriber when its buffer limit is exceeded.
+    kill: Arc<dyn Fn() + Send + Sync>,
+    soft_since: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Subscriber {
+    pub fn new(
+        id: u64,
+        tx: tokio::sync::mpsc::UnboundedSender<Push>,
+        pending: Arc<AtomicUsize>,
+        kill: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        Subscriber { id, tx, pending, kill, soft_since: Arc::new(Mutex::new(None)) }
+    }
+
+    fn deliver(&self, msg: Push, limits: &Limits) -> bool {
+        let size = msg.size();
+        let queued = self.pending.fetch_add(size, Ordering::Relaxed) + size;
+        if limits.hard > 0 && queued > limits.hard {
+            (self.kill)();
+            return false;
+        }
+        if limits.soft > 0 && queued > limits.soft {
+            let mut since = self.soft_since.lock();
+            let start = *since.get_or_insert_with(Instant::now);
+            if start.elapsed().as_secs() >= limits.soft_seconds {
+                (self.kill)();
+                return false;
+            }
+        } else {
+            *self.soft_since.lock() = None;
+        }
+        self.tx.send(msg).is_ok()
+    }
+
+    /// Account for a message written out by the connection.
+    pub fn written(pending: &AtomicUsize, msg: &Push) {
+        pending.fetch_sub(msg.size(), Ordering::Relaxed);
+    }
+}
+
+/// The pubsub class of `client-output-buffer-limit`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_seconds: u64,
+}
+
+type ChannelMap = HashMap<Bytes, Vec<Subscriber>>;
+
+#[derive(Default)]
+pub struct PubSub {
+    channels: RwLock<ChannelMap>,
+    shard_channels: RwLock<ChannelMap>,
+    patterns: RwLock<Vec<(Bytes, Subscriber)>>,
+    pub limits: RwLock<Limits>,
+}
+
+fn add(map: &RwLock<ChannelMap>, channel: &Bytes, sub: &Subscriber) {
+    let mut m = map.write();
+    let list = m.entry(channel.clone()).or_default();
+    if !list.iter().any(|s| s.id == sub.id) {
+        list.push(sub.clone());
+    }
+}
+
+fn remove(map: &RwLock<ChannelMap>, channel: &[u8], id: u64) {
+    let mut m = map.write();
+    if let Some(list) = m.get_mut(channel) {
+        list.retain(|s| s.id != id);
+        if list.is_empty() {
+            m.remove(channel);
+        }
+    }
+}
+
+impl PubSub {
+    pub fn subscribe(&self, channel: &Bytes, sub: &Subscriber, shard: bool) {
+        add(if shard { &self.shard_channels } else { &self.channels }, channel, sub);
+    }
+
+    pub fn unsubscribe(&self, channel: &[u8], id: u64, shard: bool) {
+        remove(if shard { &self.shard_channels } else { &self.channels }, channel, id);
+    }
+
+    pub fn psubscribe(&self, pattern: &Bytes, sub: &Subscriber) {
+        let mut p = self.patterns.write();
+        if !p.iter().any(|(pat, s)| s.id == sub.id && pat == pattern) {
+            p.push((pattern.clone(), sub.clone()));
+        }
+    }
+
+    pub fn punsubscribe(&self, pattern: &[u8], id: u64) {
+        self.patterns.write().retain(|(pat, s)| !(s.id == id && &pat[..] == pattern));
+    }
+
+    /// PUBLISH / SPUBLISH: deliver to channel subscribers (and, for PUBLISH, pattern
+    /// subscribers). Returns the number of receivers.
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes, shard: bool) -> usize {
+        let limits = *self.limits.read();
+        let mut n = 0;
+        let map = if shard { &self.shard_channels } else { &self.channels };
+        if let Some(list) = map.read().get(channel) {
+            for s in list {
+                let msg = if shard {
+                    Push::SMessage { channel: channel.clone(), payload: payload.clone() }
+                } else {
+                    Push::Message { channel: channel.clone(), payload: payload.clone() }
+                };
+                s.deliver(msg, &limits);
+                n += 1;
+            }
+        }
+        if !shard {
+            for (pattern, s) in self.patterns.read().iter() {
+                if glob_match(pattern, channel, false) {
+                    s.deliver(
+                        Push::PMessage { pattern: pattern.clone(), channel: channel.clone(), payload: payload.clone() },
+                        &limits,
+                    );
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Active channels (with at least one subscriber) matching `pattern`.
+    pub fn channels(&self, pattern: Option<&[u8]>, shard: bool) -> Vec<Bytes> {
+        let map = if shard { &self.shard_channels } else { &self.channels };
+        map.read().keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
+    }
+
+    pub fn numsub(&self, channel: &[u8], shard: bool) -> usize {
+        let map = if shard { &self.shard_channels } else { &self.channels };
+        map.read().get(channel).map_or(0, |l| l.len())
+    }
+
+    /// Number of distinct patterns subscribed to (PUBSUB NUMPAT).
+    pub fn numpat(&self) -> usize {
+        let p = self.patterns.read();
+        let mut pats: Vec<&Bytes> = p.iter().map(|(pat, _)| pat).collect();
+        pats.sort();
+        pats.dedup();
+        pats.len()
+    }
+}
+
+/// Parse `client-output-buffer-limit`'s pubsub class from its value
+/// (`normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`).
+pub fn parse_limits(config: &str) -> Limits {
+    let words: Vec<&str> = config.split_whitespace().collect();
+    for chunk in words.chunks(4) {
+        if chunk.len() == 4 && chunk[0].eq_ignore_ascii_case("pubsub") {
+            let mem = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as usize;
+            return Limits { hard: mem(chunk[1]), soft: mem(chunk[2]), soft_seconds: chunk[3].parse().unwrap_or(0) };
+        }
+    }
+    Limits::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_reaches_channel_and_pattern_subscribers() {
+        let ps = PubSub::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sub = Subscriber::new(1, tx, Arc::new(AtomicUsize::new(0)), Arc::new(|| {}));
+        ps.subscribe(&Bytes::from_static(b"news"), &sub, false);
+        ps.psubscribe(&Bytes::from_static(b"n*"), &sub);
+        assert_eq!(ps.publish(&Bytes::from_static(b"news"), &Bytes::from_static(b"hi"), false), 2);
+        assert!(matches!(rx.try_recv(), Ok(Push::Message { .. })));
+        assert!(matches!(rx.try_recv(), Ok(Push::PMessage { .. })));
+        assert_eq!(ps.publish(&Bytes::from_static(b"other"), &Bytes::from_static(b"x"), false), 0);
+        ps.unsubscribe(b"news", 1, false);
+        ps.punsubscribe(b"n*", 1);
+        assert_eq!(ps.numpat(), 0);
+        assert!(ps.channels(None, false).is_empty());
+    }
+
+    #[test]
+    fn hard_limit_disconnects_a_slow_subscriber() {
+        let ps = PubSub::default();
+        *ps.limits.write() = Limits { hard: 1000, soft: 0, soft_seconds: 0 };
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let k = killed.clone();
+        let sub =
+            Subscriber::new(1, tx, Arc::new(AtomicUsize::new(0)), Arc::new(move || k.store(true, Ordering::SeqCst)));
+        ps.subscribe(&Bytes::from_static(b"c"), &sub, false);
+        for _ in 0..20 {
+            ps.publish(&Bytes::from_static(b"c"), &Bytes::from(vec![b'x'; 100]), false);
+        }
+        assert!(killed.load(Ordering::SeqCst));
+        assert_eq!(parse_limits("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60").hard, 32 << 20);
+    }
+}
