@@ -100,7 +100,7 @@ fn valid_events(v: &str) -> Result<String, String> {
 /// classes only; they replace the current values of those classes.
 fn valid_obuf_limits(v: &str) -> Result<String, String> {
     let words: Vec<&str> = v.split_whitespace().collect();
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut classes: Vec<(String, [String; 3])> = vec![
