@@ -66,6 +66,7 @@ fn setbit(ctx: &mut Ctx) -> CmdResult {
     }
     if created || grew || old != (on == 1) {
         ctx.db.touch_dirty(1);
+        ctx.db.notify(crate::keyspace::notify::STRING, "setbit", key);
     }
     ctx.reply.int(old as i64);
     Ok(())

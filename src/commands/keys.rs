@@ -9,6 +9,7 @@ use super::args::{self, is};
 use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::idle_seconds;
+use crate::keyspace::notify as ev;
 use crate::types::{StrValue, Value};
 use crate::util::glob::glob_match;
 
@@ -141,6 +142,7 @@ fn del(ctx: &mut Ctx) -> CmdResult {
     let mut n = 0;
     for k in &args[1..] {
         if ctx.db.delete(k) {
+            ctx.db.notify(ev::GENERIC, "del", k);
             n += 1;
         }
     }
@@ -196,6 +198,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
         ctx.db.set_expire(dst, when);
     }
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::GENERIC, "rename_from", src);
+    ctx.db.notify(ev::GENERIC, "rename_to", dst);
     if nx {
         ctx.reply.int(1);
     } else {
@@ -263,6 +267,7 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
             ctx.db.set_expire(dst, when);
         }
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::GENERIC, "copy_to", dst);
         if dst_db != src_db {
             ctx.server.keyspace.watches.touch(dst_db, dst, false);
         }
@@ -293,7 +298,9 @@ fn move_cmd(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     }
     let (entry, ttl) = ctx.db.take(key).ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    ctx.db.notify(ev::GENERIC, "move_from", key);
     ctx.db.index = dst_db;
+    ctx.db.notify(ev::GENERIC, "move_to", key);
     ctx.db.insert_entry(key, entry);
     if let Some(when) = ttl {
         ctx.db.set_expire(key, when);
@@ -576,10 +583,12 @@ fn expire_generic(ctx: &mut Ctx, base: Base, seconds: bool, name: &str) -> CmdRe
     if when <= ctx.db.now_ms {
         ctx.db.delete(key);
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::GENERIC, "del", key);
         ctx.db.propagate_effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
     } else {
         ctx.db.set_expire(key, when);
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::GENERIC, "expire", key);
         if ctx.db.propagating() {
             let mut argv = vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(when.to_string())];
             argv.extend(args[3..].iter().cloned());
@@ -643,6 +652,7 @@ fn persist(ctx: &mut Ctx) -> CmdResult {
     let key = &ctx.args[1];
     let n = if ctx.db.exists(key) && ctx.db.persist(key) {
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::GENERIC, "persist", key);
         1
     } else {
         0

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::keyspace::notify as ev;
 use crate::types::{Entry, SmallBytes, StrValue, Value};
 use crate::util::num::LongDouble;
 
@@ -256,8 +257,10 @@ fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &Bytes, val: &Bytes, cmd: &st
     }
     ctx.db.set(key, Value::Str(StrValue::from_bytes(val)), opts.keepttl);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "set", key);
     if let Some(when) = expire {
         ctx.db.set_expire(key, when);
+        ctx.db.notify(ev::GENERIC, "expire", key);
         if ctx.db.propagating() {
             let ms = Bytes::from(when.to_string());
             ctx.db.propagate_effect(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
@@ -309,6 +312,7 @@ fn getset(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.db.set(&args[1], Value::Str(StrValue::from_bytes(&args[2])), false);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "set", &args[1]);
     ctx.db.propagate_effect(vec![b("SET"), args[1].clone(), args[2].clone()]);
     Ok(())
 }
@@ -324,6 +328,7 @@ fn getdel(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.db.delete(key);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::GENERIC, "del", key);
     ctx.db.propagate_effect(vec![b("DEL"), key.clone()]);
     Ok(())
 }
@@ -348,16 +353,19 @@ fn getex(ctx: &mut Ctx) -> CmdResult {
         Some((kind, when)) if matches!(kind, ExpireKind::ExAt | ExpireKind::PxAt) && when <= ctx.db.now_ms => {
             ctx.db.delete(key);
             ctx.db.touch_dirty(1);
+            ctx.db.notify(ev::GENERIC, "del", key);
             ctx.db.propagate_effect(vec![b("DEL"), key.clone()]);
         }
         Some((_, when)) => {
             ctx.db.set_expire(key, when);
             ctx.db.touch_dirty(1);
+            ctx.db.notify(ev::GENERIC, "expire", key);
             ctx.db.propagate_effect(vec![b("PEXPIREAT"), key.clone(), Bytes::from(when.to_string())]);
         }
         None => {
             if opts.persist && ctx.db.persist(key) {
                 ctx.db.touch_dirty(1);
+                ctx.db.notify(ev::GENERIC, "persist", key);
                 ctx.db.propagate_effect(vec![b("PERSIST"), key.clone()]);
             }
         }
@@ -391,6 +399,7 @@ fn mset_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
     }
     for kv in args[1..].chunks(2) {
         ctx.db.set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        ctx.db.notify(ev::STRING, "set", &kv[0]);
     }
     ctx.db.touch_dirty((args.len() as u64 - 1) / 2);
     if nx {
@@ -431,6 +440,7 @@ fn append(ctx: &mut Ctx) -> CmdResult {
         }
     };
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "append", key);
     ctx.reply.int(total as i64);
     Ok(())
 }
@@ -450,6 +460,7 @@ fn incr_decr(ctx: &mut Ctx, by: i64) -> CmdResult {
     let new = cur.checked_add(by).ok_or_else(|| CmdError::new(errors::OVERFLOW))?;
     *s = StrValue::Int(new);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "incrby", key);
     ctx.reply.int(new);
     Ok(())
 }
@@ -498,6 +509,7 @@ fn incrbyfloat(ctx: &mut Ctx) -> CmdResult {
     };
     ctx.db.set(key, Value::Str(value), true);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "incrbyfloat", key);
     ctx.reply.bulk(&text);
     ctx.db.propagate_effect(vec![b("SET"), key.clone(), Bytes::from(text), b("KEEPTTL")]);
     Ok(())
@@ -570,6 +582,7 @@ fn setrange(ctx: &mut Ctx) -> CmdResult {
     raw[off..off + value.len()].copy_from_slice(value);
     let n = raw.len();
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::STRING, "setrange", key);
     ctx.reply.int(n as i64);
     Ok(())
 }

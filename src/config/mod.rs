@@ -89,11 +89,8 @@ fn valid_daemonize(v: &str) -> Result<String, String> {
 }
 
 fn valid_events(v: &str) -> Result<String, String> {
-    if v.chars().all(|c| "Ag$lshzxeKEtmdn".contains(c)) {
-        Ok(v.to_string())
-    } else {
-        Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
-    }
+    use crate::keyspace::notify::{flags_to_string, parse_flags};
+    parse_flags(v).map(flags_to_string).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
 }
 
 /// `client-output-buffer-limit <class> <hard> <soft> <seconds> [...]`: CONFIG SET may give some

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dict;
 pub mod effects;
 pub mod expire;
+pub mod notify;
 pub mod slot;
 pub mod watch;
 
@@ -62,6 +63,8 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// Keys watched by transactions (WATCH).
     pub watches: watch::Watches,
+    /// Keyspace notifications.
+    pub notifier: notify::Notifier,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -139,6 +142,7 @@ impl Keyspace {
             effects: EffectStream::default(),
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
+            notifier: notify::Notifier::default(),
         }
     }
 
@@ -184,6 +188,7 @@ impl Keyspace {
             dirty_before: 0,
             custom_effect: false,
             no_touch: false,
+            events: Vec::new(),
             hits: 0,
             misses: 0,
             expired: 0,
@@ -256,6 +261,8 @@ pub struct Db<'a> {
     custom_effect: bool,
     /// CLIENT NO-TOUCH: reads do not update the LRU clock.
     pub no_touch: bool,
+    /// Keyspace events recorded by the command, emitted before the locks are released.
+    events: Vec<notify::Event>,
     hits: u64,
     misses: u64,
     expired: u64,
@@ -280,11 +287,22 @@ impl Drop for Db<'_> {
         if !self.effects.is_empty() {
             self.ks.effects.publish(std::mem::take(&mut self.effects));
         }
+        if !self.events.is_empty() {
+            self.ks.notifier.emit(&self.events);
+        }
         // The guards are released after this, so the effects are ordered with the writes.
     }
 }
 
 impl<'a> Db<'a> {
+    /// Record a keyspace event (Redis's notifyKeyspaceEvent) for `key` in the selected database.
+    /// Costs nothing unless notify-keyspace-events enables the class.
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.ks.notifier.wants(class) {
+            self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
+        }
+    }
+
     /// Start the next command on this view (EXEC runs several): its change counter and
     /// custom-effect flag start afresh; effects accumulate.
     pub fn begin_command(&mut self, db: usize) {
@@ -366,6 +384,7 @@ impl<'a> Db<'a> {
                 sd.expires.remove(key);
                 sd.main.remove(key);
                 self.expired += 1;
+                self.notify(notify::EXPIRED, "expired", key);
                 self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
                 if self.ks.watches.any() {
                     self.ks.watches.touch(self.index, key, true);
@@ -408,6 +427,11 @@ impl<'a> Db<'a> {
             shard_db_of(&mut self.guards, self.index, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
         if created {
             self.misses += 1;
+            if self.ks.notifier.wants(notify::NEW) {
+                let ev =
+                    notify::Event { db: self.index, class: notify::NEW, name: "new", key: Bytes::copy_from_slice(key) };
+                self.events.push(ev);
+            }
         } else {
             self.hits += 1;
             if !self.no_touch {
@@ -451,6 +475,11 @@ impl<'a> Db<'a> {
             }
             None => {
                 sd.main.insert_new(key.into(), Entry::new(value, lru));
+                if !keep_ttl && !sd.expires.is_empty() {
+                    sd.expires.remove(key);
+                }
+                self.notify(notify::NEW, "new", key);
+                return;
             }
         }
         if !keep_ttl && !sd.expires.is_empty() {

@@ -77,8 +77,32 @@ impl Server {
 
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
     pub fn apply_config(&self) {
-        let limits = crate::pubsub::parse_limits(self.config.read().get("client-output-buffer-limit").unwrap_or(""));
+        let cfg = self.config.read();
+        let limits = crate::pubsub::parse_limits(cfg.get("client-output-buffer-limit").unwrap_or(""));
         *self.pubsub.limits.write() = limits;
+        let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
+        self.keyspace.notifier.set_flags(events);
+    }
+
+    /// Publish keyspace events through Pub/Sub (installed once, at start-up).
+    fn install_notifications(server: &Arc<Server>) {
+        use crate::keyspace::notify::{KEYEVENT, KEYSPACE};
+        let weak = Arc::downgrade(server);
+        server.keyspace.notifier.install(Box::new(move |events| {
+            let Some(s) = weak.upgrade() else { return };
+            let flags = s.keyspace.notifier.flags();
+            for e in events {
+                if flags & KEYSPACE != 0 {
+                    let mut ch = format!("__keyspace@{}__:", e.db).into_bytes();
+                    ch.extend_from_slice(&e.key);
+                    s.pubsub.publish(&bytes::Bytes::from(ch), &bytes::Bytes::from_static(e.name.as_bytes()), false);
+                }
+                if flags & KEYEVENT != 0 {
+                    let ch = bytes::Bytes::from(format!("__keyevent@{}__:{}", e.db, e.name));
+                    s.pubsub.publish(&ch, &e.key, false);
+                }
+            }
+        }));
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -155,6 +179,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         }
     }
     server.apply_config();
+    Server::install_notifications(&server);
     let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
     server.port.store(bound as u64, Ordering::Relaxed);
     log::notice(&format!("Ferrous {} started, pid={}, port={}", crate::VERSION, std::process::id(), bound));
