@@ -193,7 +193,7 @@ pub static PARAMS: &[Param] = &[
     p("repl-backlog-size", MEM, "1048576"),
     p("list-max-listpack-size", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, "-2"),
     p("list-compress-depth", INT, "0"),
-    aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "128"),
+    aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "512"),
     aliased("hash-max-listpack-value", "hash-max-ziplist-value", LL, "64"),
     p("set-max-intset-entries", LL, "512"),
     aliased("zset-max-listpack-entries", "zset-max-ziplist-entries", LL, "128"),
