@@ -351,14 +351,13 @@ fn hrandfield(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
     match h.random_pair() {
-        Some((f, _)) => ctx.reply.bulk(f),
+        Some((f, _)) => ctx.reply.bulk(&f),
         None => ctx.reply.null(),
     }
     Ok(())
 }
 
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
-    use rand::seq::SliceRandom;
     let Some(e) = ctx.db.get_mut(&ctx.args[1]) else {
         ctx.reply.array(0);
         return Ok(());
@@ -366,14 +365,22 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
     let Value::Hash(h) = &mut e.value else {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
+    let count = l.unsigned_abs() as usize;
+    let pairs = if count == 0 {
+        Vec::new()
+    } else if l < 0 || count == 1 {
+        // Negative count (or 1): independent samples, repetitions allowed.
+        h.sample(count)
+    } else if count >= h.len() {
+        // The whole hash, in its order.
+        h.pairs()
+    } else {
+        h.sample_distinct(count)
+    };
     let reply = &mut *ctx.reply;
     let resp3 = reply.is_resp3();
-    let count = l.unsigned_abs() as usize;
-    if count == 0 {
-        reply.array(0);
-        return Ok(());
-    }
-    let emit = |reply: &mut crate::protocol::ReplySink, f: &[u8], v: &[u8]| {
+    reply.array(if withvalues && !resp3 { pairs.len() * 2 } else { pairs.len() });
+    for (f, v) in &pairs {
         if withvalues && resp3 {
             reply.array(2);
         }
@@ -381,31 +388,6 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
         if withvalues {
             reply.bulk(v);
         }
-    };
-    let header = |reply: &mut crate::protocol::ReplySink, n: usize| {
-        reply.array(if withvalues && !resp3 { n * 2 } else { n });
-    };
-    // Negative count (or 1): independent samples, repetitions allowed.
-    if l < 0 || count == 1 {
-        header(reply, count);
-        for _ in 0..count {
-            if let Some((f, v)) = h.random_pair() {
-                emit(reply, f, v);
-            }
-        }
-        return Ok(());
-    }
-    // Distinct fields: the whole hash when asking for at least its size, otherwise a random
-    // subset (in random order).
-    let size = h.len();
-    let mut pairs = h.pairs();
-    if count < size {
-        let (chosen, _) = pairs.partial_shuffle(&mut rand::thread_rng(), count);
-        pairs = chosen.to_vec();
-    }
-    header(reply, pairs.len());
-    for (f, v) in &pairs {
-        emit(reply, f, v);
     }
     Ok(())
 }

@@ -182,18 +182,66 @@ impl HashValue {
         out
     }
 
-    /// One random (field, value) pair; None when empty.
-    pub fn random_pair(&mut self) -> Option<(&[u8], &[u8])> {
+    /// One random (field, value) pair; None when empty. Uniform (a hash table of up to
+    /// [`crate::types::set::FAIR_MAX`] entries is walked to the chosen position; a larger one
+    /// samples a bucket, then a chain position).
+    pub fn random_pair(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let len = self.len();
+        if len == 0 {
+            return None;
+        }
         match self {
             HashValue::Listpack(v) => {
-                if v.is_empty() {
-                    return None;
-                }
-                let i = rand::thread_rng().gen_range(0..v.len());
-                Some((&v[i].0, &v[i].1))
+                let (f, val) = &v[rand::thread_rng().gen_range(0..len)];
+                Some((f.to_vec(), val.to_vec()))
             }
-            HashValue::Table(d) => d.random_entry().map(|(k, v)| (k, &**v)),
+            HashValue::Table(d) if len <= crate::types::set::FAIR_MAX => {
+                let mut i = rand::thread_rng().gen_range(0..len);
+                let mut out = None;
+                d.for_each(|k, val| {
+                    if i == 0 {
+                        out = Some((k.to_vec(), val.to_vec()));
+                    }
+                    i = i.wrapping_sub(1);
+                });
+                out
+            }
+            HashValue::Table(d) => d.random_entry().map(|(k, val)| (k.to_vec(), val.to_vec())),
         }
+    }
+
+    /// `k` random pairs, with repetitions (HRANDFIELD with a negative count).
+    pub fn sample(&mut self, k: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let len = self.len();
+        if len == 0 {
+            return Vec::new();
+        }
+        if matches!(self, HashValue::Table(_)) && len > crate::types::set::FAIR_MAX && k < len / 4 {
+            return (0..k).filter_map(|_| self.random_pair()).collect();
+        }
+        let all = self.pairs();
+        let mut rng = rand::thread_rng();
+        (0..k).map(|_| all[rng.gen_range(0..len)].clone()).collect()
+    }
+
+    /// `k` distinct random pairs (`k` < len), in random order.
+    pub fn sample_distinct(&mut self, k: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        use rand::seq::SliceRandom;
+        let len = self.len();
+        if len <= crate::types::set::FAIR_MAX || k * 3 > len {
+            let mut all = self.pairs();
+            let (chosen, _) = all.partial_shuffle(&mut rand::thread_rng(), k.min(len));
+            return chosen.to_vec();
+        }
+        let mut seen = std::collections::HashSet::with_capacity(k);
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k {
+            let Some(p) = self.random_pair() else { break };
+            if seen.insert(p.0.clone()) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// One step of HSCAN: visits at least `count` entries (a listpack is returned whole, with a
