@@ -292,15 +292,19 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
     }
     let remaining = size - count;
     let popped: Vec<Vec<u8>> = if remaining * 5 > count {
-        // Few members to pop: extract them one by one.
-        (0..count).filter_map(|_| s.pop_random()).collect()
+        // Few members to pop: pick them, remove them.
+        let popped = s.sample_distinct(count);
+        for m in &popped {
+            s.remove(m);
+        }
+        popped
     } else {
-        // Most of the set goes: move the members that stay into a new set, return the rest.
+        // Most of the set goes: the members that stay move into a new set (whose encoding is
+        // chosen afresh, as in Redis), the rest is returned.
         let mut kept = SetValue::default();
-        for _ in 0..remaining {
-            if let Some(m) = s.pop_random() {
-                kept.add(&m, max);
-            }
+        for m in s.sample_distinct(remaining) {
+            s.remove(&m);
+            kept.add(&m, max);
         }
         std::mem::replace(s, kept).members()
     };
