@@ -244,7 +244,7 @@ impl HashValue {
         out
     }
 
-    /// One step of HSCAN: visits at least `count` entries (a listpack is returned whole, with a
+    /// One step of HSCAN: visits at least `count` / 2 entries (a listpack is returned whole, with a
     /// zero cursor, as Redis does). Returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match self {
@@ -257,8 +257,9 @@ impl HashValue {
                 let mut visited = 0usize;
                 let mut iterations = count.saturating_mul(10);
                 loop {
+                    // Redis counts the reply's elements, two per entry, against COUNT.
                     cursor = d.scan(cursor, |k, v| {
-                        visited += 1;
+                        visited += 2;
                         f(k, v)
                     });
                     if cursor == 0 || iterations == 0 || visited >= count {
