@@ -1,5 +1,619 @@
-//! Set commands (skeleton: being implemented for issue 3).
+//! Set commands (Redis's t_set.c): membership, random access (SPOP, SRANDMEMBER), SMOVE, the
+//! algebra (SUNION, SINTER, SDIFF, their STORE variants, SINTERCARD) and SSCAN.
 
-use super::CommandSpec;
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+use super::args::{self, is};
+use super::flags::*;
+use super::hashes::scan_cursor;
+use super::keys::parse_scan_options;
+use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::types::{Entry, SetValue, Value};
+use crate::util::glob::glob_match;
+
+const S: &[&str] = &["set"];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, sadd)
+        .keys(1, 1, 1)
+        .key_spec(&["RW", "insert"], "")
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Add one or more members to a set"),
+    CommandSpec::new("srem", -3, WRITE | FAST, srem)
+        .keys(1, 1, 1)
+        .key_spec(&["RW", "delete"], "")
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Remove one or more members from a set"),
+    CommandSpec::new("smembers", 2, READONLY, smembers)
+        .keys(1, 1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Get all the members in a set"),
+    CommandSpec::new("sismember", 3, READONLY | FAST, sismember)
+        .keys(1, 1, 1)
+        .key_spec(&["RO"], "")
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Determine if a given value is a member of a set"),
+    CommandSpec::new("smismember", -3, READONLY | FAST, smismember)
+        .keys(1, 1, 1)
+        .acl(S)
+        .group("set")
+        .doc("6.2.0", "Returns the membership associated with the given elements for a set"),
+    CommandSpec::new("scard", 2, READONLY | FAST, scard)
+        .keys(1, 1, 1)
+        .key_spec(&["RO"], "")
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Get the number of members in a set"),
+    CommandSpec::new("spop", -2, WRITE | FAST, spop)
+        .keys(1, 1, 1)
+        .key_spec(&["RW", "access", "delete"], "")
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Remove and return one or multiple random members from a set"),
+    CommandSpec::new("srandmember", -2, READONLY, srandmember)
+        .keys(1, 1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Get one or multiple random members from a set"),
+    CommandSpec::new("smove", 4, WRITE | FAST, smove)
+        .keys(1, 2, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Move a member from one set to another"),
+    CommandSpec::new("sunion", -2, READONLY, sunion)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Add multiple sets"),
+    CommandSpec::new("sinter", -2, READONLY, sinter)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Intersect multiple sets"),
+    CommandSpec::new("sdiff", -2, READONLY, sdiff)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Subtract multiple sets"),
+    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, sunionstore)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Add multiple sets and store the resulting set in a key"),
+    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, sinterstore)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Intersect multiple sets and store the resulting set in a key"),
+    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, sdiffstore)
+        .keys(1, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("1.0.0", "Subtract multiple sets and store the resulting set in a key"),
+    // SINTERCARD numkeys key [key ...] [LIMIT limit]: Redis declares its keys with a numkeys
+    // key spec (movablekeys). The table has only ranges, so this one covers every argument
+    // after numkeys: the trailing LIMIT arguments get their shards locked too, which is
+    // harmless (a little more locking, never less).
+    CommandSpec::new("sintercard", -3, READONLY, sintercard)
+        .keys(2, -1, 1)
+        .acl(S)
+        .group("set")
+        .doc("7.0.0", "Intersect multiple sets and return the cardinality of the result"),
+    CommandSpec::new("sscan", -3, READONLY, sscan)
+        .keys(1, 1, 1)
+        .acl(S)
+        .group("set")
+        .doc("2.8.0", "Incrementally iterate Set elements"),
+];
+
+/// The set stored in an entry, or WRONGTYPE.
+fn as_set(e: &Entry) -> Result<&SetValue, CmdError> {
+    match &e.value {
+        Value::Set(s) => Ok(s),
+        _ => Err(CmdError::new(errors::WRONGTYPE)),
+    }
+}
+
+/// Read a set key: `Ok(None)` if missing, WRONGTYPE if another type.
+fn read(e: Option<&Entry>) -> Result<Option<&SetValue>, CmdError> {
+    e.map(as_set).transpose()
+}
+
+/// A set key for writing: `Ok(None)` if missing, WRONGTYPE if another type.
+fn write(e: Option<&mut Entry>) -> Result<Option<&mut SetValue>, CmdError> {
+    match e {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::Set(s) => Ok(Some(s)),
+            _ => Err(CmdError::new(errors::WRONGTYPE)),
+        },
+    }
+}
+
+/// `set-max-intset-entries`.
+fn max_intset(ctx: &Ctx) -> usize {
+    ctx.server.config.read().settings.set_max_intset_entries
+}
+
+fn b(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
+
+fn sadd(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let max = max_intset(ctx);
+    let (e, _) = ctx.db.get_or_insert_with(&args[1], || Value::Set(SetValue::default()));
+    let Value::Set(s) = &mut e.value else {
+        return Err(CmdError::new(errors::WRONGTYPE));
+    };
+    let added = args[2..].iter().filter(|m| s.add(m, max)).count();
+    ctx.db.touch_dirty(added as u64);
+    ctx.reply.int(added as i64);
+    Ok(())
+}
+
+fn srem(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let key = &args[1];
+    let Some(s) = write(ctx.db.get_mut(key))? else {
+        ctx.reply.int(0);
+        return Ok(());
+    };
+    let mut deleted = 0;
+    for m in &args[2..] {
+        if s.remove(m) {
+            deleted += 1;
+            if s.is_empty() {
+                break;
+            }
+        }
+    }
+    if s.is_empty() {
+        ctx.db.delete(key);
+    }
+    ctx.db.touch_dirty(deleted);
+    ctx.reply.int(deleted as i64);
+    Ok(())
+}
+
+fn smembers(ctx: &mut Ctx) -> CmdResult {
+    let Some(s) = read(ctx.db.get(&ctx.args[1]))? else {
+        ctx.reply.set(0);
+        return Ok(());
+    };
+    let reply = &mut *ctx.reply;
+    reply.set(s.len());
+    s.for_each(|m| reply.bulk(m));
+    Ok(())
+}
+
+fn sismember(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let found = read(ctx.db.get(&args[1]))?.is_some_and(|s| s.contains(&args[2]));
+    ctx.reply.int(found as i64);
+    Ok(())
+}
+
+fn smismember(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let s = read(ctx.db.get(&args[1]))?;
+    ctx.reply.array(args.len() - 2);
+    for m in &args[2..] {
+        ctx.reply.int(s.is_some_and(|s| s.contains(m)) as i64);
+    }
+    Ok(())
+}
+
+fn scard(ctx: &mut Ctx) -> CmdResult {
+    let n = read(ctx.db.get(&ctx.args[1]))?.map_or(0, |s| s.len());
+    ctx.reply.int(n as i64);
+    Ok(())
+}
+
+/// Redis's getPositiveLongFromObjectOrReply with its default message.
+fn positive(arg: &[u8], msg: &str) -> Result<usize, CmdError> {
+    match crate::util::num::parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err(CmdError::new(msg)),
+    }
+}
+
+/// Record the removal of `members` from `key` as SREM effects (batches of 1024 members).
+fn propagate_srem(ctx: &mut Ctx, key: &Bytes, members: &[Vec<u8>]) {
+    if !ctx.db.propagating() {
+        return;
+    }
+    for chunk in members.chunks(1024) {
+        let mut argv = Vec::with_capacity(chunk.len() + 2);
+        argv.push(b("SREM"));
+        argv.push(key.clone());
+        argv.extend(chunk.iter().map(|m| Bytes::copy_from_slice(m)));
+        ctx.db.propagate_effect(argv);
+    }
+}
+
+fn spop(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() == 3 {
+        return spop_count(ctx);
+    } else if args.len() > 3 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    let key = &args[1];
+    let Some(s) = write(ctx.db.get_mut(key))? else {
+        ctx.reply.null();
+        return Ok(());
+    };
+    let Some(m) = s.pop_random() else {
+        ctx.reply.null();
+        return Ok(());
+    };
+    let empty = s.is_empty();
+    ctx.reply.bulk(&m);
+    if empty {
+        ctx.db.delete(key);
+    }
+    ctx.db.touch_dirty(1);
+    ctx.db.propagate_effect(vec![b("SREM"), key.clone(), Bytes::from(m)]);
+    Ok(())
+}
+
+fn spop_count(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let key = &args[1];
+    let count = positive(&args[2], "value is out of range, must be positive")?;
+    let max = max_intset(ctx);
+    let Some(s) = write(ctx.db.get_mut(key))? else {
+        ctx.reply.set(0);
+        return Ok(());
+    };
+    if count == 0 {
+        ctx.reply.set(0);
+        return Ok(());
+    }
+    let size = s.len();
+    if count >= size {
+        // The whole set: returned as SUNION would, the key deleted, propagated as DEL.
+        let mut all = SetValue::default();
+        s.for_each(|m| {
+            all.add(m, max);
+        });
+        ctx.reply.set(all.len());
+        let reply = &mut *ctx.reply;
+        all.for_each(|m| reply.bulk(m));
+        ctx.db.delete(key);
+        ctx.db.touch_dirty(size as u64);
+        ctx.db.propagate_effect(vec![b("DEL"), key.clone()]);
+        return Ok(());
+    }
+    let remaining = size - count;
+    let popped: Vec<Vec<u8>> = if remaining * 5 > count {
+        // Few members to pop: pick them, remove them.
+        let popped = s.sample_distinct(count);
+        for m in &popped {
+            s.remove(m);
+        }
+        popped
+    } else {
+        // Most of the set goes: the members that stay move into a new set (whose encoding is
+        // chosen afresh, as in Redis), the rest is returned.
+        let mut kept = SetValue::default();
+        for m in s.sample_distinct(remaining) {
+            s.remove(&m);
+            kept.add(&m, max);
+        }
+        std::mem::replace(s, kept).members()
+    };
+    ctx.reply.set(popped.len());
+    for m in &popped {
+        ctx.reply.bulk(m);
+    }
+    ctx.db.touch_dirty(count as u64);
+    propagate_srem(ctx, key, &popped);
+    Ok(())
+}
+
+fn srandmember(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() > 3 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    if args.len() == 3 {
+        let l = args::int(&args[2])?;
+        if l == i64::MIN {
+            return Err(CmdError::new(format!(
+                "value is out of range, value must between {} and {}",
+                -i64::MAX,
+                i64::MAX
+            )));
+        }
+        let Some(s) = write(ctx.db.get_mut(&args[1]))? else {
+            ctx.reply.array(0);
+            return Ok(());
+        };
+        let count = l.unsigned_abs() as usize;
+        let members = if count == 0 {
+            Vec::new()
+        } else if l < 0 || count == 1 {
+            s.sample(count)
+        } else if count >= s.len() {
+            s.members()
+        } else {
+            s.sample_distinct(count)
+        };
+        ctx.reply.array(members.len());
+        for m in &members {
+            ctx.reply.bulk(m);
+        }
+        return Ok(());
+    }
+    match write(ctx.db.get_mut(&args[1]))?.and_then(|s| s.random_member()) {
+        Some(m) => ctx.reply.bulk(&m),
+        None => ctx.reply.null(),
+    }
+    Ok(())
+}
+
+fn smove(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    let max = max_intset(ctx);
+    let src_is_set = ctx.db.get(src).map(|e| matches!(e.value, Value::Set(_)));
+    let dst_ok = ctx.db.get(dst).is_none_or(|e| matches!(e.value, Value::Set(_)));
+    match src_is_set {
+        None => {
+            ctx.reply.int(0);
+            return Ok(());
+        }
+        Some(false) => return Err(CmdError::new(errors::WRONGTYPE)),
+        Some(true) if !dst_ok => return Err(CmdError::new(errors::WRONGTYPE)),
+        Some(true) => {}
+    }
+    let s = write(ctx.db.get_mut(src))?.ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    if src == dst {
+        let found = s.contains(member);
+        ctx.reply.int(found as i64);
+        return Ok(());
+    }
+    if !s.remove(member) {
+        ctx.reply.int(0);
+        return Ok(());
+    }
+    if s.is_empty() {
+        ctx.db.delete(src);
+    }
+    ctx.db.touch_dirty(1);
+    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(SetValue::default()));
+    if let Value::Set(d) = &mut e.value {
+        if d.add(member, max) {
+            ctx.db.touch_dirty(1);
+        }
+    }
+    ctx.reply.int(1);
+    Ok(())
+}
+
+/// The sizes of the sets at `keys` (None for missing keys), all type-checked before any work,
+/// as Redis's lookups do.
+fn sizes(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<usize>>, CmdError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        out.push(read(ctx.db.get(k))?.map(|s| s.len()));
+    }
+    Ok(out)
+}
+
+/// Run `f` on the set at `key` (which the caller checked to be a set).
+fn with_set<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&SetValue) -> R) -> Option<R> {
+    match ctx.db.peek(key) {
+        Some(Entry { value: Value::Set(s), .. }) => Some(f(s)),
+        _ => None,
+    }
+}
+
+/// The intersection of the sets at `keys`, in the order of the smallest set; None if a key is
+/// missing (an empty intersection). `limit` (0: none) stops early (SINTERCARD).
+fn intersect(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Vec<u8>>, CmdError> {
+    let sizes = sizes(ctx, keys)?;
+    if sizes.iter().any(|s| s.is_none()) {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let first = &keys[order[0]];
+    let mut result = with_set(ctx, first, |s| s.members()).unwrap_or_default();
+    for &i in &order[1..] {
+        if keys[i] == *first {
+            continue;
+        }
+        result =
+            with_set(ctx, &keys[i], |s| result.into_iter().filter(|m| s.contains(m)).collect()).unwrap_or_default();
+    }
+    if limit > 0 {
+        result.truncate(limit);
+    }
+    Ok(result)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Union,
+    Diff,
+}
+
+/// SUNION / SDIFF into a new set (Redis's sunionDiffGenericCommand, same algorithm choice so
+/// the result's encoding matches).
+fn union_diff(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<SetValue, CmdError> {
+    let max = max_intset(ctx);
+    let sizes = sizes(ctx, keys)?;
+    let mut out = SetValue::default();
+    match op {
+        Op::Union => {
+            for k in keys {
+                with_set(ctx, k, |s| {
+                    s.for_each(|m| {
+                        out.add(m, max);
+                    })
+                });
+            }
+        }
+        Op::Diff => {
+            if sizes[0].is_none() || keys[1..].iter().any(|k| *k == keys[0]) {
+                return Ok(out);
+            }
+            let first = sizes[0].unwrap_or(0);
+            let present = sizes.iter().flatten().count();
+            let algo_one = (first * present) / 2;
+            let algo_two: usize = sizes.iter().flatten().sum();
+            if algo_one <= algo_two {
+                let mut cand = with_set(ctx, &keys[0], |s| s.members()).unwrap_or_default();
+                for k in &keys[1..] {
+                    if let Some(c) = with_set(ctx, k, |s| cand.iter().filter(|m| !s.contains(m)).cloned().collect()) {
+                        cand = c;
+                    }
+                }
+                for m in &cand {
+                    out.add(m, max);
+                }
+            } else {
+                with_set(ctx, &keys[0], |s| {
+                    s.for_each(|m| {
+                        out.add(m, max);
+                    })
+                });
+                for k in &keys[1..] {
+                    if out.is_empty() {
+                        break;
+                    }
+                    with_set(ctx, k, |s| {
+                        s.for_each(|m| {
+                            out.remove(m);
+                        })
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn reply_set(ctx: &mut Ctx, s: &SetValue) {
+    let reply = &mut *ctx.reply;
+    reply.set(s.len());
+    s.for_each(|m| reply.bulk(m));
+}
+
+/// Store `s` at `dst` (or delete `dst` when empty) and reply with its size.
+fn store(ctx: &mut Ctx, dst: &[u8], s: SetValue) {
+    let n = s.len();
+    if n > 0 {
+        ctx.db.set(dst, Value::Set(s), false);
+        ctx.db.touch_dirty(1);
+    } else if ctx.db.delete(dst) {
+        ctx.db.touch_dirty(1);
+    }
+    ctx.reply.int(n as i64);
+}
+
+fn sunion(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let s = union_diff(ctx, &args[1..], Op::Union)?;
+    reply_set(ctx, &s);
+    Ok(())
+}
+
+fn sdiff(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let s = union_diff(ctx, &args[1..], Op::Diff)?;
+    reply_set(ctx, &s);
+    Ok(())
+}
+
+fn sunionstore(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let s = union_diff(ctx, &args[2..], Op::Union)?;
+    store(ctx, &args[1], s);
+    Ok(())
+}
+
+fn sdiffstore(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let s = union_diff(ctx, &args[2..], Op::Diff)?;
+    store(ctx, &args[1], s);
+    Ok(())
+}
+
+fn sinter(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let members = intersect(ctx, &args[1..], 0)?;
+    ctx.reply.set(members.len());
+    for m in &members {
+        ctx.reply.bulk(m);
+    }
+    Ok(())
+}
+
+fn sinterstore(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let max = max_intset(ctx);
+    let members = intersect(ctx, &args[2..], 0)?;
+    let mut s = SetValue::default();
+    for m in &members {
+        s.add(m, max);
+    }
+    store(ctx, &args[1], s);
+    Ok(())
+}
+
+fn sintercard(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let numkeys = match crate::util::num::parse_i64(&args[1]) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return Err(CmdError::new("numkeys should be greater than 0")),
+    };
+    if numkeys > args.len() - 2 {
+        return Err(CmdError::new("Number of keys can't be greater than number of args"));
+    }
+    let mut limit = 0;
+    let mut j = 2 + numkeys;
+    while j < args.len() {
+        if is(&args[j], "limit") && j + 1 < args.len() {
+            limit = positive(&args[j + 1], "LIMIT can't be negative")?;
+            j += 2;
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+    }
+    let members = intersect(ctx, &args[2..2 + numkeys], limit)?;
+    ctx.reply.int(members.len() as i64);
+    Ok(())
+}
+
+fn sscan(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let cursor = scan_cursor(&args[2])?;
+    let Some(s) = read(ctx.db.get(&args[1]))? else {
+        ctx.reply.array(2);
+        ctx.reply.bulk(b"0");
+        ctx.reply.array(0);
+        return Ok(());
+    };
+    let opts = parse_scan_options(args, 3, false)?;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let next = s.scan(cursor, opts.count, |m| {
+        if opts.pattern.is_none_or(|p| glob_match(p, m, false)) {
+            out.push(m.to_vec());
+        }
+    });
+    ctx.reply.array(2);
+    ctx.reply.bulk(next.to_string().as_bytes());
+    ctx.reply.array(out.len());
+    for m in &out {
+        ctx.reply.bulk(m);
+    }
+    Ok(())
+}

@@ -1,32 +1,352 @@
 //! A hash of field → value byte strings (Redis hashes): the representation and its encodings.
 //!
-//! Skeleton: the type is being implemented (issue 3). The interface the rest of the server uses
-//! is `encoding()`, `len()`, `rdb_type()` / `rdb_payload()` and `Clone` (COPY).
+//! Two encodings, as in Redis 7.0:
+//! - `listpack`: a small vector of (field, value) pairs in insertion order, used while the hash
+//!   has at most `hash-max-listpack-entries` entries and every field and value is at most
+//!   `hash-max-listpack-value` bytes;
+//! - `hashtable`: a [`Dict`], once either limit is exceeded. A hash never converts back.
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct HashValue {}
+use rand::Rng;
+
+use crate::keyspace::Dict;
+use crate::persistence::rdb::{write_len, write_string};
+use crate::types::SmallBytes;
+
+/// The conversion thresholds (from the configuration at the time of the write).
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+pub enum HashValue {
+    Listpack(Vec<(SmallBytes, SmallBytes)>),
+    Table(Dict<SmallBytes>),
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue::Listpack(Vec::new())
+    }
+}
+
+impl Clone for HashValue {
+    fn clone(&self) -> Self {
+        match self {
+            HashValue::Listpack(v) => HashValue::Listpack(v.clone()),
+            HashValue::Table(d) => {
+                let mut n = Dict::new();
+                d.for_each(|k, v| {
+                    n.insert_new(k.into(), v.clone());
+                });
+                HashValue::Table(n)
+            }
+        }
+    }
+}
+
+impl PartialEq for HashValue {
+    /// Same encoding and same field → value contents (the order of a listpack is ignored).
+    fn eq(&self, other: &Self) -> bool {
+        if self.encoding() != other.encoding() || self.len() != other.len() {
+            return false;
+        }
+        let mut eq = true;
+        self.for_each(|f, v| eq &= other.get(f) == Some(v));
+        eq
+    }
+}
+
+impl std::fmt::Debug for HashValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        self.for_each(|k, v| {
+            m.entry(&String::from_utf8_lossy(k), &String::from_utf8_lossy(v));
+        });
+        m.finish()
+    }
+}
 
 impl HashValue {
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match self {
+            HashValue::Listpack(_) => "listpack",
+            HashValue::Table(_) => "hashtable",
+        }
     }
 
     pub fn len(&self) -> usize {
-        0
+        match self {
+            HashValue::Listpack(v) => v.len(),
+            HashValue::Table(d) => d.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The RDB type byte this value is serialised with.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, v)| &**v),
+            HashValue::Table(d) => d.get(field).map(|v| &**v),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Convert to a hash table (no-op if already one).
+    pub fn convert_to_table(&mut self) {
+        if let HashValue::Listpack(v) = self {
+            let mut d = Dict::new();
+            for (f, val) in std::mem::take(v) {
+                d.insert_new(f, val);
+            }
+            *self = HashValue::Table(d);
+        }
+    }
+
+    /// Redis's hashTypeTryConversion: convert before a write if any of the strings about to be
+    /// written is longer than the listpack value limit.
+    pub fn try_conversion<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>, limits: HashLimits) {
+        if matches!(self, HashValue::Listpack(_)) && args.into_iter().any(|a| a.len() > limits.max_value) {
+            self.convert_to_table();
+        }
+    }
+
+    /// Set a field; returns true if the field is new (Redis's hashTypeSet, returning !update).
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        if matches!(self, HashValue::Listpack(_)) && (field.len() > limits.max_value || value.len() > limits.max_value)
+        {
+            self.convert_to_table();
+        }
+        match self {
+            HashValue::Listpack(v) => {
+                if let Some(slot) = v.iter_mut().find(|(f, _)| &**f == field) {
+                    slot.1 = SmallBytes::new(value);
+                    return false;
+                }
+                v.push((SmallBytes::new(field), SmallBytes::new(value)));
+                if v.len() > limits.max_entries {
+                    self.convert_to_table();
+                }
+                true
+            }
+            HashValue::Table(d) => {
+                if let Some(slot) = d.get_mut(field) {
+                    *slot = SmallBytes::new(value);
+                    false
+                } else {
+                    d.insert_new(SmallBytes::new(field), SmallBytes::new(value));
+                    true
+                }
+            }
+        }
+    }
+
+    /// Delete a field; returns whether it existed.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(d) => {
+                let found = d.remove(field).is_some();
+                if found {
+                    d.shrink_if_needed();
+                }
+                found
+            }
+        }
+    }
+
+    /// Visit every (field, value), in the encoding's order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        match self {
+            HashValue::Listpack(v) => v.iter().for_each(|(k, val)| f(k, val)),
+            HashValue::Table(d) => d.for_each(|k, val| f(k, val)),
+        }
+    }
+
+    /// Every (field, value) pair, copied, in the encoding's order.
+    pub fn pairs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|k, v| out.push((k.to_vec(), v.to_vec())));
+        out
+    }
+
+    /// One random (field, value) pair; None when empty. Uniform (a hash table of up to
+    /// [`crate::types::set::FAIR_MAX`] entries is walked to the chosen position; a larger one
+    /// samples a bucket, then a chain position).
+    pub fn random_pair(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let len = self.len();
+        if len == 0 {
+            return None;
+        }
+        match self {
+            HashValue::Listpack(v) => {
+                let (f, val) = &v[rand::thread_rng().gen_range(0..len)];
+                Some((f.to_vec(), val.to_vec()))
+            }
+            HashValue::Table(d) if len <= crate::types::set::FAIR_MAX => {
+                let mut i = rand::thread_rng().gen_range(0..len);
+                let mut out = None;
+                d.for_each(|k, val| {
+                    if i == 0 {
+                        out = Some((k.to_vec(), val.to_vec()));
+                    }
+                    i = i.wrapping_sub(1);
+                });
+                out
+            }
+            HashValue::Table(d) => d.random_entry().map(|(k, val)| (k.to_vec(), val.to_vec())),
+        }
+    }
+
+    /// `k` random pairs, with repetitions (HRANDFIELD with a negative count).
+    pub fn sample(&mut self, k: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let len = self.len();
+        if len == 0 {
+            return Vec::new();
+        }
+        if matches!(self, HashValue::Table(_)) && len > crate::types::set::FAIR_MAX && k < len / 4 {
+            return (0..k).filter_map(|_| self.random_pair()).collect();
+        }
+        let all = self.pairs();
+        let mut rng = rand::thread_rng();
+        (0..k).map(|_| all[rng.gen_range(0..len)].clone()).collect()
+    }
+
+    /// `k` distinct random pairs (`k` < len), in random order.
+    pub fn sample_distinct(&mut self, k: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        use rand::seq::SliceRandom;
+        let len = self.len();
+        if len <= crate::types::set::FAIR_MAX || k * 3 > len {
+            let mut all = self.pairs();
+            let (chosen, _) = all.partial_shuffle(&mut rand::thread_rng(), k.min(len));
+            return chosen.to_vec();
+        }
+        let mut seen = std::collections::HashSet::with_capacity(k);
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k {
+            let Some(p) = self.random_pair() else { break };
+            if seen.insert(p.0.clone()) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// One step of HSCAN: visits at least `count` / 2 entries (a listpack is returned whole, with a
+    /// zero cursor, as Redis does). Returns the next cursor.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            HashValue::Listpack(v) => {
+                v.iter().for_each(|(k, val)| f(k, val));
+                0
+            }
+            HashValue::Table(d) => {
+                let mut cursor = cursor;
+                let mut visited = 0usize;
+                let mut iterations = count.saturating_mul(10);
+                loop {
+                    // Redis counts the reply's elements, two per entry, against COUNT.
+                    cursor = d.scan(cursor, |k, v| {
+                        visited += 2;
+                        f(k, v)
+                    });
+                    if cursor == 0 || iterations == 0 || visited >= count {
+                        return cursor;
+                    }
+                    iterations -= 1;
+                }
+            }
+        }
+    }
+
+    /// The RDB type byte this value is serialised with (RDB_TYPE_HASH).
     pub fn rdb_type(&self) -> u8 {
         4
     }
 
-    /// The RDB payload (after the type byte and the key).
+    /// The RDB payload (after the type byte and the key): length, then field, value strings.
     pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        crate::persistence::rdb::write_len(out, 0);
+        write_len(out, self.len() as u64);
+        self.for_each(|k, v| {
+            write_string(out, k);
+            write_string(out, v);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: HashLimits = HashLimits { max_entries: 4, max_value: 8 };
+
+    #[test]
+    fn listpack_keeps_order_and_converts_on_entries() {
+        let mut h = HashValue::default();
+        for i in 0..4 {
+            assert!(h.set(format!("f{i}").as_bytes(), b"v", L));
+        }
+        assert_eq!(h.encoding(), "listpack");
+        assert!(!h.set(b"f0", b"new", L));
+        assert_eq!(h.pairs()[0], (b"f0".to_vec(), b"new".to_vec()));
+        assert!(h.set(b"f4", b"v", L));
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.get(b"f0"), Some(&b"new"[..]));
+        assert!(h.remove(b"f0"));
+        assert!(!h.remove(b"f0"));
+        assert_eq!(h.encoding(), "hashtable");
+        let c = h.clone();
+        assert_eq!(c, h);
+    }
+
+    #[test]
+    fn long_values_convert() {
+        let mut h = HashValue::default();
+        h.try_conversion([&b"short"[..], b"123456789"], L);
+        assert_eq!(h.encoding(), "hashtable");
+        let mut h = HashValue::default();
+        h.set(b"f", b"123456789", L);
+        assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn scan_covers_everything() {
+        let mut h = HashValue::default();
+        for i in 0..100 {
+            h.set(format!("f{i}").as_bytes(), b"v", L);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = h.scan(cursor, 5, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 100);
+    }
+
+    #[test]
+    fn rdb_payload_format() {
+        let mut h = HashValue::default();
+        h.set(b"a", b"bc", L);
+        let mut out = Vec::new();
+        h.rdb_payload(&mut out);
+        assert_eq!(out, b"\x01\x01a\x02bc");
     }
 }
