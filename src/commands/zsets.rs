@@ -260,10 +260,10 @@ pub fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
 
 /// getPositiveLongFromObjectOrReply.
 fn positive(arg: &[u8], msg: Option<&str>) -> Result<i64, CmdError> {
-    let err = |m: &str| CmdError::new(msg.unwrap_or(m));
-    let v = args::int(arg).map_err(|_| err(errors::NOT_INTEGER))?;
+    let err = || CmdError::new(msg.unwrap_or("value is out of range, must be positive"));
+    let v = args::int(arg).map_err(|_| err())?;
     if v < 0 {
-        return Err(err("value is out of range, must be positive"));
+        return Err(err());
     }
     Ok(v)
 }
@@ -955,8 +955,12 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
                     })
                     .collect()
             } else if l as usize >= size {
+                // The whole set, from the highest to the lowest, as Redis's iterator goes.
                 let mut v = Vec::with_capacity(size);
-                z.for_each(|m, s| v.push((m.to_vec(), s)));
+                z.walk(size - 1, true, |m, s| {
+                    v.push((m.to_vec(), s));
+                    true
+                });
                 v
             } else {
                 rand::seq::index::sample(&mut rng, size, l as usize)

@@ -251,6 +251,8 @@ impl ZSetValue {
     /// thresholds are crossed). Returns true if the member was added.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: Limits) -> bool {
         if let Repr::Listpack(v) = &mut self.repr {
+            // A listpack stores scores as text, and `-0` comes back as the integer 0.
+            let score = if score == 0.0 { 0.0 } else { score };
             match v.iter().position(|(m, _)| &**m == member) {
                 Some(i) => {
                     if v[i].1 == score {
