@@ -380,7 +380,8 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
         scores.push(args::float(&args[idx + 2 * j])?);
     }
     let lim = limits(ctx);
-    let exists = match ctx.db.get_mut(key) {
+    // Type check without counting a lookup: get_or_insert_with below counts it.
+    let exists = match ctx.db.peek(key) {
         Some(e) => {
             as_zset(e)?;
             true

@@ -535,6 +535,21 @@ mod tests {
         assert_eq!(z.range_by_rank(0, 1, true), vec![(b"e".to_vec(), 2.0), (b"d".to_vec(), 1.0)]);
     }
 
+    #[test]
+    fn rdb_payload_is_zset2() {
+        let mut z = ZSetValue::new();
+        z.insert(b"a", 1.0, SMALL);
+        z.insert(b"b", 2.5, SMALL);
+        let mut out = Vec::new();
+        z.rdb_payload(&mut out);
+        let mut want = vec![2u8, 1, b'b'];
+        want.extend_from_slice(&2.5f64.to_le_bytes());
+        want.extend_from_slice(&[1, b'a']);
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        assert_eq!(z.rdb_type(), 5);
+        assert_eq!(out, want);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Add(u8, i8),
