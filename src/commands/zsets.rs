@@ -13,6 +13,7 @@ use super::args::{self, is};
 use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::Db;
+use crate::protocol::ReplySink;
 use crate::types::zset::{LexBound, LexRange, Limits, ScoreRange};
 use crate::types::{Entry, SetValue, Value, ZSetValue};
 use crate::util::glob::glob_match;
@@ -889,26 +890,38 @@ pub fn parse_mpop(args: &[Bytes], numkeys_idx: usize) -> Result<(std::ops::Range
     Ok((numkeys_idx + 1..where_idx, max, count.unwrap_or(1) as usize))
 }
 
+/// The ZMPOP / BZMPOP reply (the same in RESP2 and RESP3): `[key, [[member, score], ...]]`.
+pub fn reply_mpop(reply: &mut ReplySink, key: &[u8], elems: &[Element]) {
+    reply.array(2);
+    reply.bulk(key);
+    reply.array(elems.len());
+    for (m, s) in elems {
+        reply.array(2);
+        reply.bulk(m);
+        reply.double(*s);
+    }
+}
+
+/// Record a pop's effect as Redis propagates ZMPOP / BZMPOP / BZPOPMIN / BZPOPMAX:
+/// `ZPOPMIN|ZPOPMAX key [count]`, with `count` the number popped for ZMPOP / BZMPOP and none
+/// for BZPOPMIN / BZPOPMAX.
+pub fn propagate_pop(db: &mut Db, key: &Bytes, max: bool, count: Option<usize>) {
+    let cmd: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+    let mut argv = vec![Bytes::from_static(cmd), key.clone()];
+    if let Some(n) = count {
+        argv.push(Bytes::from(n.to_string()));
+    }
+    db.propagate_effect(argv);
+}
+
 fn zmpop(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let (keys, max, count) = parse_mpop(args, 1)?;
     for k in keys {
         let key = &args[k][..];
         if let Some(elems) = pop(&mut ctx.db, key, count, max)? {
-            ctx.reply.array(2);
-            ctx.reply.bulk(key);
-            ctx.reply.array(elems.len());
-            for (m, s) in &elems {
-                ctx.reply.array(2);
-                ctx.reply.bulk(m);
-                ctx.reply.double(*s);
-            }
-            let cmd: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
-            ctx.db.propagate_effect(vec![
-                Bytes::from_static(cmd),
-                args[k].clone(),
-                Bytes::from(elems.len().to_string()),
-            ]);
+            reply_mpop(ctx.reply, key, &elems);
+            propagate_pop(&mut ctx.db, &args[k], max, Some(elems.len()));
             return Ok(());
         }
     }
