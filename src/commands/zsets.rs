@@ -960,7 +960,7 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
             let z = as_zset(e)?;
             let size = z.len();
             let mut rng = rand::thread_rng();
-            if l == 0 {
+            if l == 0 || size == 0 {
                 Vec::new()
             } else if l < 0 || l == 1 {
                 let n = l.unsigned_abs() as usize;

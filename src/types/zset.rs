@@ -586,6 +586,11 @@ mod tests {
                 prop_assert_eq!(z.get(i), Some((&m[..], *s)));
                 prop_assert_eq!(z.score(m), Some(*s));
             }
+            if !want.is_empty() {
+                let mut rev = want.clone();
+                rev.reverse();
+                prop_assert_eq!(z.range_by_rank(0, want.len() - 1, true), rev);
+            }
             let r = ScoreRange { min: -1.0, max: 2.0, minex: true, maxex: false };
             let (a, b) = z.score_range_ranks(&r);
             let expect: Vec<_> = want.iter().filter(|(_, s)| r.gte_min(*s) && r.lte_max(*s)).cloned().collect();
