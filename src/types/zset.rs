@@ -1,32 +1,606 @@
-//! A sorted set of members ordered by score (Redis sorted sets): the representation and its encodings.
+//! A sorted set of members ordered by score (Redis sorted sets): the representation and its
+//! encodings.
 //!
-//! Skeleton: the type is being implemented (issue 3). The interface the rest of the server uses
-//! is `encoding()`, `len()`, `rdb_type()` / `rdb_payload()` and `Clone` (COPY).
+//! - **listpack**: small sets (at most `zset-max-listpack-entries` members, none longer than
+//!   `zset-max-listpack-value` bytes) are one sorted `Vec` of `(member, score)`, like Redis's
+//!   listpack: compact, and linear scans are cheap at that size.
+//! - **skiplist**: beyond that, a member → score hash map (for O(1) ZSCORE and ZSCAN's cursor)
+//!   plus an indexable skiplist ([`skiplist::SkipList`]) giving O(log n) inserts, removals, ranks
+//!   and rank lookups.
+//!
+//! The order is Redis's: by score, then by member bytes. A set is converted to skiplist when an
+//! insertion crosses a threshold, and (as in Redis) only store commands build listpacks again.
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ZSetValue {}
+pub mod skiplist;
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use rand::Rng;
+
+use self::skiplist::{cmp_elem, SkipList};
+use crate::keyspace::Dict;
+use crate::types::SmallBytes;
+
+/// The encoding thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+enum Repr {
+    Listpack(Vec<(SmallBytes, f64)>),
+    Skiplist { dict: Dict<f64>, zsl: SkipList },
+}
+
+pub struct ZSetValue {
+    repr: Repr,
+}
+
+impl Default for ZSetValue {
+    fn default() -> Self {
+        ZSetValue { repr: Repr::Listpack(Vec::new()) }
+    }
+}
+
+impl Clone for ZSetValue {
+    fn clone(&self) -> Self {
+        let repr = match &self.repr {
+            Repr::Listpack(v) => Repr::Listpack(v.clone()),
+            Repr::Skiplist { dict, zsl } => {
+                let mut d = Dict::new();
+                dict.for_each(|k, v| {
+                    d.insert(k, *v);
+                });
+                Repr::Skiplist { dict: d, zsl: zsl.clone() }
+            }
+        };
+        ZSetValue { repr }
+    }
+}
+
+impl fmt::Debug for ZSetValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_list();
+        self.for_each(|m, s| {
+            l.entry(&(String::from_utf8_lossy(m), s));
+        });
+        l.finish()
+    }
+}
+
+impl PartialEq for ZSetValue {
+    fn eq(&self, other: &Self) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut a = Vec::with_capacity(self.len());
+        self.for_each(|m, s| a.push((m.to_vec(), s)));
+        let mut i = 0;
+        let mut same = true;
+        other.walk(0, false, |m, s| {
+            same = a[i].0 == m && (a[i].1 == s || (a[i].1.is_nan() && s.is_nan()));
+            i += 1;
+            same
+        });
+        same
+    }
+}
+
+/// A score range bound pair (Redis's zrangespec).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub max: f64,
+    pub minex: bool,
+    pub maxex: bool,
+}
+
+impl ScoreRange {
+    pub fn gte_min(&self, s: f64) -> bool {
+        if self.minex {
+            s > self.min
+        } else {
+            s >= self.min
+        }
+    }
+    pub fn lte_max(&self, s: f64) -> bool {
+        if self.maxex {
+            s < self.max
+        } else {
+            s <= self.max
+        }
+    }
+    /// Whether no score can be in the range.
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.minex || self.maxex))
+    }
+}
+
+/// One end of a lex range: `-`, `+`, `[x` or `(x`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LexBound {
+    Min,
+    Max,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+impl LexBound {
+    fn value(&self) -> LexVal<'_> {
+        match self {
+            LexBound::Min => LexVal::Min,
+            LexBound::Max => LexVal::Max,
+            LexBound::Incl(v) | LexBound::Excl(v) => LexVal::Str(v),
+        }
+    }
+    fn exclusive(&self) -> bool {
+        !matches!(self, LexBound::Incl(_))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LexVal<'a> {
+    Min,
+    Str(&'a [u8]),
+    Max,
+}
+
+/// A lex range (Redis's zlexrangespec).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LexRange {
+    pub min: LexBound,
+    pub max: LexBound,
+}
+
+impl LexRange {
+    pub fn gte_min(&self, m: &[u8]) -> bool {
+        let c = LexVal::Str(m).cmp(&self.min.value());
+        if self.min.exclusive() {
+            c == Ordering::Greater
+        } else {
+            c != Ordering::Less
+        }
+    }
+    pub fn lte_max(&self, m: &[u8]) -> bool {
+        let c = LexVal::Str(m).cmp(&self.max.value());
+        if self.max.exclusive() {
+            c == Ordering::Less
+        } else {
+            c != Ordering::Greater
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        let c = self.min.value().cmp(&self.max.value());
+        c == Ordering::Greater || (c == Ordering::Equal && (self.min.exclusive() || self.max.exclusive()))
+    }
+}
 
 impl ZSetValue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty set already in the skiplist encoding.
+    pub fn new_skiplist() -> Self {
+        ZSetValue { repr: Repr::Skiplist { dict: Dict::new(), zsl: SkipList::new() } }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match self.repr {
+            Repr::Listpack(_) => "listpack",
+            Repr::Skiplist { .. } => "skiplist",
+        }
     }
 
     pub fn len(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Listpack(v) => v.len(),
+            Repr::Skiplist { zsl, .. } => zsl.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The RDB type byte this value is serialised with.
+    /// The score of a member.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Listpack(v) => v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s),
+            Repr::Skiplist { dict, .. } => dict.get(member).copied(),
+        }
+    }
+
+    /// Convert to the skiplist encoding.
+    pub fn convert_to_skiplist(&mut self) {
+        if let Repr::Listpack(v) = &mut self.repr {
+            let mut dict = Dict::new();
+            let mut zsl = SkipList::new();
+            for (m, s) in v.drain(..) {
+                zsl.insert(s, &m);
+                dict.insert_new(m, s);
+            }
+            self.repr = Repr::Skiplist { dict, zsl };
+        }
+    }
+
+    /// Convert back to listpack if the set fits the thresholds (Redis's
+    /// zsetConvertToListpackIfNeeded, used by the store commands).
+    pub fn shrink_if_fits(&mut self, limits: Limits) {
+        if let Repr::Skiplist { .. } = self.repr {
+            if self.len() > limits.max_entries {
+                return;
+            }
+            let mut v = Vec::with_capacity(self.len());
+            let mut fits = true;
+            self.walk(0, false, |m, s| {
+                fits = m.len() <= limits.max_value;
+                v.push((SmallBytes::new(m), s));
+                fits
+            });
+            if fits {
+                self.repr = Repr::Listpack(v);
+            }
+        }
+    }
+
+    /// Set the score of a member, adding it if absent (converting the encoding when the
+    /// thresholds are crossed). Returns true if the member was added.
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: Limits) -> bool {
+        if let Repr::Listpack(v) = &mut self.repr {
+            // A listpack stores scores as text, and `-0` comes back as the integer 0.
+            let score = if score == 0.0 { 0.0 } else { score };
+            match v.iter().position(|(m, _)| &**m == member) {
+                Some(i) => {
+                    if v[i].1 == score {
+                        return false;
+                    }
+                    let (m, _) = v.remove(i);
+                    let at = v.partition_point(|(m2, s2)| cmp_elem(*s2, m2, score, member) == Ordering::Less);
+                    v.insert(at, (m, score));
+                    return false;
+                }
+                None => {
+                    if v.len() < limits.max_entries && member.len() <= limits.max_value {
+                        let at = v.partition_point(|(m2, s2)| cmp_elem(*s2, m2, score, member) == Ordering::Less);
+                        v.insert(at, (SmallBytes::new(member), score));
+                        return true;
+                    }
+                    self.convert_to_skiplist();
+                }
+            }
+        }
+        let Repr::Skiplist { dict, zsl } = &mut self.repr else { unreachable!() };
+        match dict.get_mut(member) {
+            Some(old) => {
+                if *old != score {
+                    zsl.remove(*old, member);
+                    zsl.insert(score, member);
+                    *old = score;
+                }
+                false
+            }
+            None => {
+                zsl.insert(score, member);
+                dict.insert_new(SmallBytes::new(member), score);
+                true
+            }
+        }
+    }
+
+    /// Remove a member. Returns whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Listpack(v) => match v.iter().position(|(m, _)| &**m == member) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Repr::Skiplist { dict, zsl } => match dict.remove(member) {
+                Some(s) => {
+                    zsl.remove(s, member);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// The 0-based rank of a member (ascending order) and its score.
+    pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
+        match &self.repr {
+            Repr::Listpack(v) => v.iter().position(|(m, _)| &**m == member).map(|i| (i, v[i].1)),
+            Repr::Skiplist { dict, zsl } => {
+                let s = *dict.get(member)?;
+                zsl.rank(s, member).map(|r| (r, s))
+            }
+        }
+    }
+
+    /// The element at a 0-based rank.
+    pub fn get(&self, rank: usize) -> Option<(&[u8], f64)> {
+        match &self.repr {
+            Repr::Listpack(v) => v.get(rank).map(|(m, s)| (&**m, *s)),
+            Repr::Skiplist { zsl, .. } => zsl.get(rank).map(|(s, m)| (m, s)),
+        }
+    }
+
+    /// The number of leading elements (in order) for which `pred(member, score)` holds; `pred`
+    /// must hold for a prefix of the order only.
+    pub fn count_while(&self, mut pred: impl FnMut(&[u8], f64) -> bool) -> usize {
+        match &self.repr {
+            Repr::Listpack(v) => v.partition_point(|(m, s)| pred(m, *s)),
+            Repr::Skiplist { zsl, .. } => zsl.count_while(|s, m| pred(m, s)),
+        }
+    }
+
+    /// The ranks `[start, end)` of the elements with a score in the range.
+    pub fn score_range_ranks(&self, r: &ScoreRange) -> (usize, usize) {
+        if r.is_empty() {
+            return (0, 0);
+        }
+        let start = self.count_while(|_, s| !r.gte_min(s));
+        let end = self.count_while(|_, s| r.lte_max(s));
+        (start, end.max(start))
+    }
+
+    /// The ranks `[start, end)` of the elements in the lex range (meaningful when all scores
+    /// are equal, as in Redis).
+    pub fn lex_range_ranks(&self, r: &LexRange) -> (usize, usize) {
+        if r.is_empty() {
+            return (0, 0);
+        }
+        let start = self.count_while(|m, _| !r.gte_min(m));
+        let end = self.count_while(|m, _| r.lte_max(m));
+        (start, end.max(start))
+    }
+
+    /// Visit elements from rank `start` forward (backward when `rev`) while `f` returns true.
+    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+        match &self.repr {
+            Repr::Listpack(v) => {
+                if start >= v.len() {
+                    return;
+                }
+                if rev {
+                    for (m, s) in v[..=start].iter().rev() {
+                        if !f(m, *s) {
+                            break;
+                        }
+                    }
+                } else {
+                    for (m, s) in &v[start..] {
+                        if !f(m, *s) {
+                            break;
+                        }
+                    }
+                }
+            }
+            Repr::Skiplist { zsl, .. } => zsl.walk(start, rev, |s, m| f(m, s)),
+        }
+    }
+
+    /// Visit every element in order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], f64)) {
+        self.walk(0, false, |m, s| {
+            f(m, s);
+            true
+        })
+    }
+
+    /// The elements of ranks `start..=end` (in reverse order when `rev`, counting ranks from
+    /// the end), copied.
+    pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<(Vec<u8>, f64)> {
+        let len = self.len();
+        if start > end || start >= len {
+            return Vec::new();
+        }
+        let end = end.min(len - 1);
+        let n = end - start + 1;
+        let mut out = Vec::with_capacity(n);
+        let first = if rev { len - 1 - start } else { start };
+        self.walk(first, rev, |m, s| {
+            out.push((m.to_vec(), s));
+            out.len() < n
+        });
+        out
+    }
+
+    /// A uniformly random element.
+    pub fn random(&self) -> Option<(&[u8], f64)> {
+        if self.is_empty() {
+            return None;
+        }
+        let r = rand::thread_rng().gen_range(0..self.len());
+        self.get(r)
+    }
+
+    /// One step of ZSCAN: a listpack returns everything with cursor 0; a skiplist walks its
+    /// hash map with SCAN's reverse-binary cursor. `f` gets each member and its score.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        match &self.repr {
+            Repr::Listpack(_) => {
+                self.for_each(f);
+                0
+            }
+            Repr::Skiplist { dict, .. } => {
+                let mut cursor = cursor;
+                let mut seen = 0;
+                let mut iterations = count * 10;
+                loop {
+                    cursor = dict.scan(cursor, |m, s| {
+                        f(m, *s);
+                        seen += 1;
+                    });
+                    if cursor == 0 || iterations == 0 || seen >= count {
+                        break;
+                    }
+                    iterations -= 1;
+                }
+                cursor
+            }
+        }
+    }
+
+    /// Whether the listpack encoding stores `score` as an integer (Redis's d2string), which
+    /// is how ZSCAN shows listpack scores.
+    pub fn listpack_score_text(score: f64, out: &mut Vec<u8>) {
+        let lim = (i64::MAX / 2) as f64;
+        if score.is_finite() && score != 0.0 && (-lim..=lim).contains(&score) && score.fract() == 0.0 {
+            out.extend_from_slice(itoa::Buffer::new().format(score as i64).as_bytes());
+        } else {
+            crate::util::num::format_double(score, out);
+        }
+    }
+
+    /// The RDB type byte this value is serialised with (RDB_TYPE_ZSET_2).
     pub fn rdb_type(&self) -> u8 {
         5
     }
 
-    /// The RDB payload (after the type byte and the key).
+    /// The RDB payload (after the type byte and the key): the length, then each member and its
+    /// score as a little-endian binary double, from the highest to the lowest (as Redis writes).
     pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        crate::persistence::rdb::write_len(out, 0);
+        use crate::persistence::rdb::{write_len, write_string};
+        let len = self.len();
+        write_len(out, len as u64);
+        if len == 0 {
+            return;
+        }
+        self.walk(len - 1, true, |m, s| {
+            write_string(out, m);
+            out.extend_from_slice(&s.to_le_bytes());
+            true
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const SMALL: Limits = Limits { max_entries: 8, max_value: 6 };
+
+    fn model_order(m: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
+        let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+        v.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
+        v
+    }
+
+    fn contents(z: &ZSetValue) -> Vec<(Vec<u8>, f64)> {
+        let mut v = Vec::new();
+        z.for_each(|m, s| v.push((m.to_vec(), s)));
+        v
+    }
+
+    #[test]
+    fn encodings_convert_at_thresholds() {
+        let mut z = ZSetValue::new();
+        for i in 0..8 {
+            assert!(z.insert(format!("m{i}").as_bytes(), i as f64, SMALL));
+        }
+        assert_eq!(z.encoding(), "listpack");
+        z.insert(b"m8", 8.0, SMALL);
+        assert_eq!(z.encoding(), "skiplist");
+        let mut z2 = ZSetValue::new();
+        z2.insert(b"a-long-member", 1.0, SMALL);
+        assert_eq!(z2.encoding(), "skiplist");
+        z2.shrink_if_fits(Limits { max_entries: 8, max_value: 64 });
+        assert_eq!(z2.encoding(), "listpack");
+        let c = z.clone();
+        assert_eq!(c, z);
+        assert_eq!(z.rank(b"m3"), Some((3, 3.0)));
+        assert_eq!(z.get(8), Some((&b"m8"[..], 8.0)));
+    }
+
+    #[test]
+    fn ranges() {
+        let mut z = ZSetValue::new();
+        for (i, m) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            z.insert(m.as_bytes(), (i / 2) as f64, SMALL);
+        }
+        let r = ScoreRange { min: 0.0, max: 1.0, minex: true, maxex: false };
+        assert_eq!(z.score_range_ranks(&r), (2, 4));
+        let l = LexRange { min: LexBound::Excl(b"a".to_vec()), max: LexBound::Max };
+        assert!(l.gte_min(b"b") && !l.gte_min(b"a") && l.lte_max(b"zzz"));
+        let e = LexRange { min: LexBound::Max, max: LexBound::Max };
+        assert!(e.is_empty());
+        assert_eq!(z.range_by_rank(0, 1, true), vec![(b"e".to_vec(), 2.0), (b"d".to_vec(), 1.0)]);
+    }
+
+    #[test]
+    fn rdb_payload_is_zset2() {
+        let mut z = ZSetValue::new();
+        z.insert(b"a", 1.0, SMALL);
+        z.insert(b"b", 2.5, SMALL);
+        let mut out = Vec::new();
+        z.rdb_payload(&mut out);
+        let mut want = vec![2u8, 1, b'b'];
+        want.extend_from_slice(&2.5f64.to_le_bytes());
+        want.extend_from_slice(&[1, b'a']);
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        assert_eq!(z.rdb_type(), 5);
+        assert_eq!(out, want);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8, i8),
+        Rem(u8),
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_model(ops in prop::collection::vec(
+            prop_oneof![
+                (0u8..40, -5i8..5).prop_map(|(m, s)| Op::Add(m, s)),
+                (0u8..40).prop_map(Op::Rem),
+            ], 1..300)) {
+            let mut z = ZSetValue::new();
+            let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Add(m, s) => {
+                        let key = format!("k{m}").into_bytes();
+                        let added = z.insert(&key, s as f64, SMALL);
+                        prop_assert_eq!(added, model.insert(key, s as f64).is_none());
+                    }
+                    Op::Rem(m) => {
+                        let key = format!("k{m}").into_bytes();
+                        prop_assert_eq!(z.remove(&key), model.remove(&key).is_some());
+                    }
+                }
+                prop_assert_eq!(z.len(), model.len());
+            }
+            let want = model_order(&model);
+            prop_assert_eq!(contents(&z), want.clone());
+            for (i, (m, s)) in want.iter().enumerate() {
+                prop_assert_eq!(z.rank(m), Some((i, *s)));
+                prop_assert_eq!(z.get(i), Some((&m[..], *s)));
+                prop_assert_eq!(z.score(m), Some(*s));
+            }
+            if !want.is_empty() {
+                let mut rev = want.clone();
+                rev.reverse();
+                prop_assert_eq!(z.range_by_rank(0, want.len() - 1, true), rev);
+            }
+            let r = ScoreRange { min: -1.0, max: 2.0, minex: true, maxex: false };
+            let (a, b) = z.score_range_ranks(&r);
+            let expect: Vec<_> = want.iter().filter(|(_, s)| r.gte_min(*s) && r.lte_max(*s)).cloned().collect();
+            prop_assert_eq!(b.saturating_sub(a), expect.len());
+            if a < b {
+                prop_assert_eq!(z.range_by_rank(a, b - 1, false), expect);
+            }
+            if let Repr::Skiplist { zsl, .. } = &z.repr {
+                zsl.check();
+            }
+        }
     }
 }
