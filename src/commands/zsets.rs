@@ -210,10 +210,9 @@ fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSetValue, CmdError> {
 /// The members of a plain set, for the set operations (a set member has score 1).
 /// The set type is being written in parallel: until `SetValue` exposes its members this
 /// returns None, and sets are treated as WRONGTYPE by ZUNION / ZINTER / ZDIFF.
-/// MERGE NOTE: with feat-hashsets' `SetValue::members()`, the body is `Some(s.members())`
-/// (checked: the zset TCL unit then passes everything but DEBUG RELOAD).
-fn set_members(_s: &SetValue) -> Option<Vec<Vec<u8>>> {
-    None
+/// The members of a plain set used as a ZUNION/ZINTER/ZDIFF input (score 1 each).
+fn set_members(s: &SetValue) -> Option<Vec<Vec<u8>>> {
+    Some(s.members())
 }
 
 /// Redis's strtod-based score bound parsing (zslParseRange): leading whitespace is skipped, an
@@ -776,7 +775,7 @@ fn zremrange_generic(ctx: &mut Ctx, rtype: RangeType) -> CmdResult {
         }
     }
     if deleted > 0 {
-        delete_if_empty(&mut ctx.db, key);
+        delete_if_empty(ctx.db, key);
         ctx.db.touch_dirty(deleted as u64);
     }
     ctx.reply.int(deleted as i64);
@@ -835,7 +834,7 @@ fn zpop_minmax(ctx: &mut Ctx, max: bool) -> CmdResult {
         return Err(CmdError::new(errors::SYNTAX));
     }
     let count = if args.len() == 3 { Some(positive(&args[2], None)?) } else { None };
-    let popped = pop(&mut ctx.db, &args[1], count.unwrap_or(1) as usize, max)?;
+    let popped = pop(ctx.db, &args[1], count.unwrap_or(1) as usize, max)?;
     let elems = popped.unwrap_or_default();
     let nested = ctx.reply.is_resp3() && count.is_some();
     if nested {
@@ -919,9 +918,9 @@ fn zmpop(ctx: &mut Ctx) -> CmdResult {
     let (keys, max, count) = parse_mpop(args, 1)?;
     for k in keys {
         let key = &args[k][..];
-        if let Some(elems) = pop(&mut ctx.db, key, count, max)? {
+        if let Some(elems) = pop(ctx.db, key, count, max)? {
             reply_mpop(ctx.reply, key, &elems);
-            propagate_pop(&mut ctx.db, &args[k], max, Some(elems.len()));
+            propagate_pop(ctx.db, &args[k], max, Some(elems.len()));
             return Ok(());
         }
     }
