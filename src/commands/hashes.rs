@@ -149,6 +149,7 @@ fn hset(ctx: &mut Ctx) -> CmdResult {
         }
     }
     ctx.db.touch_dirty((args.len() as u64 - 2) / 2);
+    ctx.db.notify(crate::keyspace::notify::HASH, "hset", &args[1]);
     if is(&args[0], "hset") {
         ctx.reply.int(created);
     } else {
@@ -168,6 +169,7 @@ fn hsetnx(ctx: &mut Ctx) -> CmdResult {
     h.try_conversion([&args[2][..], &args[3][..]], lim);
     h.set(&args[2], &args[3], lim);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(crate::keyspace::notify::HASH, "hset", &args[1]);
     ctx.reply.int(1);
     Ok(())
 }
@@ -252,8 +254,13 @@ fn hdel(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if deleted > 0 {
+        ctx.db.notify(crate::keyspace::notify::HASH, "hdel", key);
+    }
+    if emptied {
         ctx.db.delete(key);
+        ctx.db.notify(crate::keyspace::notify::GENERIC, "del", key);
     }
     ctx.db.touch_dirty(deleted);
     ctx.reply.int(deleted as i64);
@@ -292,6 +299,7 @@ fn hincrby(ctx: &mut Ctx) -> CmdResult {
     let new = cur.checked_add(incr).ok_or_else(|| CmdError::new("increment or decrement would overflow"))?;
     h.set(&args[2], new.to_string().as_bytes(), lim);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(crate::keyspace::notify::HASH, "hincrby", &args[1]);
     ctx.reply.int(new);
     Ok(())
 }
@@ -316,6 +324,7 @@ fn hincrbyfloat(ctx: &mut Ctx) -> CmdResult {
     new.format_human(&mut text);
     h.set(&args[2], &text, lim);
     ctx.db.touch_dirty(1);
+    ctx.db.notify(crate::keyspace::notify::HASH, "hincrbyfloat", &args[1]);
     ctx.reply.bulk(&text);
     // Replicated as HSET with the final value, so replicas never redo float arithmetic.
     ctx.db.propagate_effect(vec![Bytes::from_static(b"HSET"), args[1].clone(), args[2].clone(), Bytes::from(text)]);

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::keyspace::notify as ev;
+
 use super::args::{self, is};
 use super::flags::*;
 use super::hashes::scan_cursor;
@@ -152,6 +154,9 @@ fn sadd(ctx: &mut Ctx) -> CmdResult {
     };
     let added = args[2..].iter().filter(|m| s.add(m, max)).count();
     ctx.db.touch_dirty(added as u64);
+    if added > 0 {
+        ctx.db.notify(ev::SET, "sadd", &args[1]);
+    }
     ctx.reply.int(added as i64);
     Ok(())
 }
@@ -172,8 +177,13 @@ fn srem(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if deleted > 0 {
+        ctx.db.notify(ev::SET, "srem", key);
+    }
+    if emptied {
         ctx.db.delete(key);
+        ctx.db.notify(ev::GENERIC, "del", key);
     }
     ctx.db.touch_dirty(deleted);
     ctx.reply.int(deleted as i64);
@@ -254,8 +264,10 @@ fn spop(ctx: &mut Ctx) -> CmdResult {
     };
     let empty = s.is_empty();
     ctx.reply.bulk(&m);
+    ctx.db.notify(ev::SET, "spop", key);
     if empty {
         ctx.db.delete(key);
+        ctx.db.notify(ev::GENERIC, "del", key);
     }
     ctx.db.touch_dirty(1);
     ctx.db.propagate_effect(vec![b("SREM"), key.clone(), Bytes::from(m)]);
@@ -287,6 +299,8 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         all.for_each(|m| reply.bulk(m));
         ctx.db.delete(key);
         ctx.db.touch_dirty(size as u64);
+        ctx.db.notify(ev::SET, "spop", key);
+        ctx.db.notify(ev::GENERIC, "del", key);
         ctx.db.propagate_effect(vec![b("DEL"), key.clone()]);
         return Ok(());
     }
@@ -313,6 +327,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.bulk(m);
     }
     ctx.db.touch_dirty(count as u64);
+    ctx.db.notify(ev::SET, "spop", key);
     propagate_srem(ctx, key, &popped);
     Ok(())
 }
@@ -383,15 +398,21 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.int(0);
         return Ok(());
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    ctx.db.notify(ev::SET, "srem", src);
+    if emptied {
         ctx.db.delete(src);
+        ctx.db.notify(ev::GENERIC, "del", src);
     }
     ctx.db.touch_dirty(1);
     let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(SetValue::default()));
-    if let Value::Set(d) = &mut e.value {
-        if d.add(member, max) {
-            ctx.db.touch_dirty(1);
-        }
+    let added = match &mut e.value {
+        Value::Set(d) => d.add(member, max),
+        _ => false,
+    };
+    if added {
+        ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::SET, "sadd", dst);
     }
     ctx.reply.int(1);
     Ok(())
@@ -510,11 +531,18 @@ fn reply_set(ctx: &mut Ctx, s: &SetValue) {
 /// Store `s` at `dst` (or delete `dst` when empty) and reply with its size.
 fn store(ctx: &mut Ctx, dst: &[u8], s: SetValue) {
     let n = s.len();
+    let event = match &ctx.args[0][..] {
+        a if a.eq_ignore_ascii_case(b"sinterstore") => "sinterstore",
+        a if a.eq_ignore_ascii_case(b"sdiffstore") => "sdiffstore",
+        _ => "sunionstore",
+    };
     if n > 0 {
         ctx.db.set(dst, Value::Set(s), false);
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::SET, event, dst);
     } else if ctx.db.delete(dst) {
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::GENERIC, "del", dst);
     }
     ctx.reply.int(n as i64);
 }

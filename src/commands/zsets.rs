@@ -5,6 +5,7 @@
 //! The blocking variants (BZPOPMIN, BZPOPMAX, BZMPOP) live with the blocking machinery; they
 //! use [`pop`], the pop core shared with ZPOPMIN / ZPOPMAX / ZMPOP.
 
+use crate::keyspace::notify as ev;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -309,12 +310,14 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<
     if z.is_empty() {
         if ctx.db.delete(dst) {
             ctx.db.touch_dirty(1);
+            ctx.db.notify(ev::GENERIC, "del", dst);
         }
         ctx.reply.int(0);
     } else {
         let n = z.len();
         ctx.db.set(dst, Value::ZSet(z), false);
         ctx.db.touch_dirty(1);
+        ctx.db.notify(ev::ZSET, event_name(&ctx.args[0]), dst);
         ctx.reply.int(n as i64);
     }
 }
@@ -323,7 +326,23 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<
 fn delete_if_empty(db: &mut Db, key: &[u8]) {
     if matches!(db.peek(key).map(|e| &e.value), Some(Value::ZSet(z)) if z.is_empty()) {
         db.delete(key);
+        db.notify(ev::GENERIC, "del", key);
     }
+}
+
+/// The keyspace event named after the command (Redis uses the lower-case command name for
+/// the store and range-removal commands).
+fn event_name(cmd: &[u8]) -> &'static str {
+    const NAMES: &[&str] = &[
+        "zunionstore",
+        "zinterstore",
+        "zdiffstore",
+        "zrangestore",
+        "zremrangebyscore",
+        "zremrangebyrank",
+        "zremrangebylex",
+    ];
+    NAMES.iter().find(|n| cmd.eq_ignore_ascii_case(n.as_bytes())).copied().unwrap_or("zadd")
 }
 
 // ---------------------------------------------------------------------------
@@ -431,6 +450,9 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
         }
     }
     ctx.db.touch_dirty((added + updated) as u64);
+    if added + updated > 0 {
+        ctx.db.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, &ctx.args[1]);
+    }
     if incr {
         if processed > 0 {
             ctx.reply.double(last_score);
@@ -460,8 +482,12 @@ fn zrem(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
+    if deleted > 0 {
+        ctx.db.notify(ev::ZSET, "zrem", key);
+    }
     if emptied {
         ctx.db.delete(key);
+        ctx.db.notify(ev::GENERIC, "del", key);
     }
     ctx.db.touch_dirty(deleted);
     ctx.reply.int(deleted as i64);
@@ -775,6 +801,7 @@ fn zremrange_generic(ctx: &mut Ctx, rtype: RangeType) -> CmdResult {
         }
     }
     if deleted > 0 {
+        ctx.db.notify(ev::ZSET, event_name(&ctx.args[0]), key);
         delete_if_empty(ctx.db, key);
         ctx.db.touch_dirty(deleted as u64);
     }
@@ -821,8 +848,12 @@ pub fn pop(db: &mut Db, key: &[u8], count: usize, max: bool) -> Result<Option<Ve
         out.push((m, s));
     }
     let emptied = z.is_empty();
+    if !out.is_empty() {
+        db.notify(ev::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
     if emptied {
         db.delete(key);
+        db.notify(ev::GENERIC, "del", key);
     }
     db.touch_dirty(out.len() as u64);
     Ok(Some(out))
