@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod bitmaps;
+pub mod blocking;
 pub mod connection;
 pub mod dispatch;
 pub mod hashes;

@@ -80,6 +80,7 @@ impl CommandTable {
             super::replication::COMMANDS,
             super::transactions::COMMANDS,
             super::pubsub::COMMANDS,
+            super::blocking::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {
