@@ -304,7 +304,7 @@ pub fn parse_mpop(args: &[Bytes], numkeys_idx: usize) -> Result<MpopArgs, CmdErr
             if n < 1 {
                 return Err(CmdError::new(COUNT));
             }
-            count = Some(n.min(usize::MAX as i64) as usize);
+            count = Some(n as usize);
         } else {
             return Err(CmdError::new(errors::SYNTAX));
         }
