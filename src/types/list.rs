@@ -30,7 +30,10 @@ const MIN_SHRINK_CAPACITY: usize = 64;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListValue {
-    items: VecDeque<SmallBytes>,
+    /// Boxed so that a list costs one pointer in the keyspace entry: `Value` stays as small as
+    /// a string value (an unboxed ring would grow every entry of the keyspace by 8 bytes).
+    #[allow(clippy::box_collection)]
+    items: Box<VecDeque<SmallBytes>>,
 }
 
 /// Normalise Redis-style inclusive `[start, end]` indexes (negative ones count from the end)
@@ -77,7 +80,7 @@ impl ListValue {
     /// The RDB payload (after the type byte and the key): the length, then every element.
     pub fn rdb_payload(&self, out: &mut Vec<u8>) {
         crate::persistence::rdb::write_len(out, self.items.len() as u64);
-        for e in &self.items {
+        for e in self.items.iter() {
             crate::persistence::rdb::write_string(out, e);
         }
     }
@@ -265,7 +268,7 @@ impl ListValue {
 
 impl<T: AsRef<[u8]>> FromIterator<T> for ListValue {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        ListValue { items: iter.into_iter().map(|e| SmallBytes::new(e.as_ref())).collect() }
+        ListValue { items: Box::new(iter.into_iter().map(|e| SmallBytes::new(e.as_ref())).collect()) }
     }
 }
 
@@ -373,11 +376,153 @@ mod tests {
     }
 
     #[test]
+    fn one_pointer_in_the_entry() {
+        // The keyspace entry must not grow because of lists (see the field's comment).
+        assert_eq!(std::mem::size_of::<ListValue>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
     fn rdb_payload() {
         let x = l(&["12", "abc"]);
         let mut out = Vec::new();
         x.rdb_payload(&mut out);
         assert_eq!(out, [2, 0xC0, 12, 3, b'a', b'b', b'c']);
         assert_eq!(x.rdb_type(), 1);
+    }
+
+    mod model {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Push(u8, bool),
+            Pop(bool),
+            PopMany(u8, bool),
+            Set(i8, u8),
+            Insert(u8, u8, bool),
+            Remove(i8, u8),
+            Trim(i8, i8),
+            Rotate(bool, bool),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (any::<u8>(), any::<bool>()).prop_map(|(v, f)| Op::Push(v, f)),
+                2 => any::<bool>().prop_map(Op::Pop),
+                1 => (0u8..8, any::<bool>()).prop_map(|(n, f)| Op::PopMany(n, f)),
+                1 => (any::<i8>(), any::<u8>()).prop_map(|(i, v)| Op::Set(i, v)),
+                1 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(p, v, a)| Op::Insert(p, v, a)),
+                1 => (-3i8..4, any::<u8>()).prop_map(|(c, v)| Op::Remove(c, v)),
+                1 => (any::<i8>(), any::<i8>()).prop_map(|(a, b)| Op::Trim(a, b)),
+                1 => (any::<bool>(), any::<bool>()).prop_map(|(a, b)| Op::Rotate(a, b)),
+            ]
+        }
+
+        /// Elements from a small alphabet (so that searches match), some of them longer than
+        /// the inline capacity.
+        fn elem(v: u8) -> Vec<u8> {
+            let base = format!("e{}", v % 8).into_bytes();
+            if v >= 200 {
+                base.repeat(10)
+            } else {
+                base
+            }
+        }
+
+        /// Redis's index arithmetic, written the naive way.
+        fn model_range(start: i64, end: i64, len: usize) -> Vec<usize> {
+            (0..len)
+                .filter(|&i| {
+                    let (i, l) = (i as i64, len as i64);
+                    let s = if start < 0 { (l + start).max(0) } else { start };
+                    let e = if end < 0 { l + end } else { end };
+                    i >= s && i <= e
+                })
+                .collect()
+        }
+
+        proptest! {
+            /// ListValue behaves like a plain vector with Redis's list semantics.
+            #[test]
+            fn behaves_like_a_vec(ops in proptest::collection::vec(op(), 1..400)) {
+                let mut l = ListValue::new();
+                let mut m: Vec<Vec<u8>> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Push(v, front) => {
+                            l.push(&elem(v), front);
+                            if front { m.insert(0, elem(v)) } else { m.push(elem(v)) }
+                        }
+                        Op::Pop(front) => {
+                            let want = if m.is_empty() { None } else if front { Some(m.remove(0)) } else { m.pop() };
+                            prop_assert_eq!(l.pop(front).map(|e| e.to_vec()), want);
+                        }
+                        Op::PopMany(n, front) => {
+                            let got: Vec<Vec<u8>> = l.pop_many(n as usize, front).iter().map(|e| e.to_vec()).collect();
+                            let k = (n as usize).min(m.len());
+                            let want: Vec<Vec<u8>> = if front {
+                                m.drain(..k).collect()
+                            } else {
+                                let len = m.len();
+                                m.drain(len - k..).rev().collect()
+                            };
+                            prop_assert_eq!(got, want);
+                        }
+                        Op::Set(i, v) => {
+                            let idx = if i < 0 { m.len() as i64 + i as i64 } else { i as i64 };
+                            let ok = idx >= 0 && (idx as usize) < m.len();
+                            prop_assert_eq!(l.set(i as i64, &elem(v)), ok);
+                            if ok { m[idx as usize] = elem(v); }
+                        }
+                        Op::Insert(p, v, after) => {
+                            let pos = m.iter().position(|e| *e == elem(p));
+                            prop_assert_eq!(l.insert(&elem(p), &elem(v), after), pos.is_some());
+                            if let Some(i) = pos { m.insert(if after { i + 1 } else { i }, elem(v)); }
+                        }
+                        Op::Remove(c, v) => {
+                            let target = elem(v);
+                            let mut idxs: Vec<usize> = (0..m.len()).filter(|&i| m[i] == target).collect();
+                            if c < 0 { idxs.reverse(); }
+                            if c != 0 { idxs.truncate(c.unsigned_abs() as usize); }
+                            idxs.sort_unstable();
+                            for &i in idxs.iter().rev() { m.remove(i); }
+                            prop_assert_eq!(l.remove(c as i64, &target), idxs.len());
+                        }
+                        Op::Trim(a, b) => {
+                            let keep = model_range(a as i64, b as i64, m.len());
+                            let before = m.len();
+                            m = keep.iter().map(|&i| m[i].clone()).collect();
+                            prop_assert_eq!(l.trim(a as i64, b as i64), before - m.len());
+                        }
+                        Op::Rotate(from_front, to_front) => {
+                            let got = l.rotate(from_front, to_front).map(|e| e.to_vec());
+                            let want = if m.is_empty() {
+                                None
+                            } else {
+                                let e = if from_front { m.remove(0) } else { m.pop().unwrap() };
+                                if to_front { m.insert(0, e.clone()) } else { m.push(e.clone()) }
+                                Some(e)
+                            };
+                            prop_assert_eq!(got, want);
+                        }
+                    }
+                    prop_assert_eq!(l.len(), m.len());
+                    prop_assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), m.clone());
+                }
+                // Every range and index agrees with the naive arithmetic.
+                for a in -12i64..12 {
+                    prop_assert_eq!(l.get(a).map(|e| e.to_vec()), {
+                        let i = if a < 0 { m.len() as i64 + a } else { a };
+                        if i >= 0 && (i as usize) < m.len() { Some(m[i as usize].clone()) } else { None }
+                    });
+                    for b in -12i64..12 {
+                        let got: Vec<Vec<u8>> = l.range(a, b).map(|e| e.to_vec()).collect();
+                        let want: Vec<Vec<u8>> = model_range(a, b, m.len()).iter().map(|&i| m[i].clone()).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+        }
     }
 }
