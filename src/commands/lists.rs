@@ -4,7 +4,8 @@
 //! The blocking variants (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) live elsewhere and build on
 //! the `pub` cores here: [`pop_elements`], [`move_element`], [`mpop`], [`parse_end`] and
 //! [`parse_mpop`]. Those cores change the keyspace and count the change (`touch_dirty`) but
-//! write no reply; propagation is the caller's business except where documented.
+//! write no reply; propagation is the caller's business except where documented. Every list key
+//! is created through [`list_for_push`], the place to signal clients blocked on that key.
 //!
 //! Rules shared by every command, as in Redis: a key holding another type gives WRONGTYPE
 //! before anything changes, and a list left empty is deleted.
@@ -182,11 +183,6 @@ fn write<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut ListValue>, Cm
     }
 }
 
-/// Whether `key` holds something other than a list (a missing key is fine).
-fn is_wrong_type(db: &mut Db, key: &[u8]) -> bool {
-    db.get(key).is_some_and(|e| !matches!(e.value, Value::List(_)))
-}
-
 /// Delete `key` if its list is now empty.
 fn delete_if_empty(db: &mut Db, key: &[u8]) {
     if matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty())) {
@@ -237,10 +233,12 @@ pub fn pop_elements(db: &mut Db, key: &[u8], end: End, count: usize) -> Result<O
 /// source is deleted when emptied; counts one change. Propagation is the caller's (the
 /// dispatcher propagates LMOVE/RPOPLPUSH as received; BLMOVE must record `LMOVE src dst ..`).
 pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Option<SmallBytes>, CmdError> {
-    match read(db, src)? {
+    // Checks without touching the statistics, so each key is counted once below.
+    match db.peek(src).map(|e| &e.value) {
         None => return Ok(None),
-        Some(l) if l.is_empty() => return Ok(None),
-        Some(_) => {}
+        Some(Value::List(l)) if l.is_empty() => return Ok(None),
+        Some(Value::List(_)) => {}
+        Some(_) => return Err(wrongtype()),
     }
     if src == dst {
         let list = write(db, src)?.expect("source checked above");
@@ -248,24 +246,30 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
         db.touch_dirty(1);
         return Ok(v);
     }
-    if is_wrong_type(db, dst) {
+    if db.peek(dst).is_some_and(|e| !matches!(e.value, Value::List(_))) {
         return Err(wrongtype());
     }
     let list = write(db, src)?.expect("source checked above");
     let Some(v) = list.pop(from.front()) else {
         return Ok(None);
     };
-    let emptied = list.is_empty();
-    if emptied {
+    if list.is_empty() {
         db.delete(src);
     }
-    let (e, _) = db.get_or_insert_with(dst, || Value::List(ListValue::new()));
-    match &mut e.value {
-        Value::List(l) => l.push_elem(v.clone(), to.front()),
-        _ => unreachable!("destination type checked above"),
-    }
+    list_for_push(db, dst)?.push_elem(v.clone(), to.front());
     db.touch_dirty(1);
     Ok(Some(v))
+}
+
+/// The list at `key` for pushing, created empty when the key is missing; WRONGTYPE when it
+/// holds another type. This is the one place a list key is created (LPUSH/RPUSH and the
+/// destination of LMOVE/RPOPLPUSH): where clients blocked on the key are to be signalled.
+pub fn list_for_push<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut ListValue, CmdError> {
+    let (e, _) = db.get_or_insert_with(key, || Value::List(ListValue::new()));
+    match &mut e.value {
+        Value::List(l) => Ok(l),
+        _ => Err(wrongtype()),
+    }
 }
 
 /// The parsed arguments of LMPOP / BLMPOP.
@@ -347,11 +351,7 @@ fn push_generic(ctx: &mut Ctx, front: bool, xx: bool) -> CmdResult {
             }
         }
     } else {
-        let (e, _) = ctx.db.get_or_insert_with(key, || Value::List(ListValue::new()));
-        match &mut e.value {
-            Value::List(l) => l,
-            _ => return Err(wrongtype()),
-        }
+        list_for_push(&mut ctx.db, key)?
     };
     for v in &args[2..] {
         list.push(v, front);
