@@ -7,13 +7,41 @@
 use bytes::Bytes;
 
 use super::flags::*;
+use super::lists::{self, End};
 use super::zsets;
 use super::{args, errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::server::blocking::BlockSpec;
 
 const Z: &[&str] = &["sortedset"];
+const L: &[&str] = &["list"];
 
 pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("blpop", -3, WRITE | BLOCKING, blpop)
+        .keys(1, -2, 1)
+        .acl(L)
+        .group("list")
+        .doc("2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("brpop", -3, WRITE | BLOCKING, brpop)
+        .keys(1, -2, 1)
+        .acl(L)
+        .group("list")
+        .doc("2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, brpoplpush)
+        .keys(1, 2, 1)
+        .acl(L)
+        .group("list")
+        .doc("2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, blmove)
+        .keys(1, 2, 1)
+        .acl(L)
+        .group("list")
+        .doc("6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    // The keys are args[3..3+numkeys]: the range over-locks the trailing options, harmlessly.
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, blmpop)
+        .keys(3, -1, 1)
+        .acl(L)
+        .group("list")
+        .doc("7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
     CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, bzpopmin)
         .keys(1, -2, 1)
         .acl(Z)
@@ -91,5 +119,91 @@ fn bzmpop(ctx: &mut Ctx) -> CmdResult {
         }
     }
     block_on(ctx, keys, deadline, true);
+    Ok(())
+}
+
+fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
+    let argv = ctx.args;
+    let deadline = args::timeout(&argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    for key in keys {
+        let popped = not_ready_on_retry(ctx.client.block_retry, lists::pop_elements(ctx.db, key, end, 1))?;
+        if let Some(elem) = popped.and_then(|mut v| v.pop()) {
+            let cmd: &'static [u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
+            ctx.db.propagate_effect(vec![Bytes::from_static(cmd), key.clone()]);
+            ctx.reply.array(2);
+            ctx.reply.bulk(key);
+            ctx.reply.bulk(&elem);
+            return Ok(());
+        }
+    }
+    block_on(ctx, keys, deadline, true);
+    Ok(())
+}
+
+fn blpop(ctx: &mut Ctx) -> CmdResult {
+    bpop(ctx, End::Left)
+}
+
+fn brpop(ctx: &mut Ctx) -> CmdResult {
+    bpop(ctx, End::Right)
+}
+
+fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
+    let argv = ctx.args;
+    let deadline = args::timeout(&argv[timeout_arg])?;
+    let (src, dst) = (&argv[1], &argv[2]);
+    // After a wake-up, only a source that is not (or no longer) a list means "keep waiting"; a
+    // destination of the wrong type is an error for the client, as in Redis.
+    let src_not_list = ctx.db.peek(src).is_some_and(|e| !matches!(e.value, crate::types::Value::List(_)));
+    if ctx.client.block_retry && src_not_list {
+        block_on(ctx, std::slice::from_ref(src), deadline, false);
+        return Ok(());
+    }
+    let moved = lists::move_element(ctx.db, src, dst, from, to)?;
+    match moved {
+        Some(elem) => {
+            ctx.db.propagate_effect(vec![
+                Bytes::from_static(b"LMOVE"),
+                src.clone(),
+                dst.clone(),
+                Bytes::from_static(from.keyword().as_bytes()),
+                Bytes::from_static(to.keyword().as_bytes()),
+            ]);
+            ctx.reply.bulk(&elem);
+        }
+        None => block_on(ctx, std::slice::from_ref(src), deadline, false),
+    }
+    Ok(())
+}
+
+fn brpoplpush(ctx: &mut Ctx) -> CmdResult {
+    bmove(ctx, End::Right, End::Left, 3)
+}
+
+fn blmove(ctx: &mut Ctx) -> CmdResult {
+    let argv = ctx.args;
+    let from = lists::parse_end(&argv[3])?;
+    let to = lists::parse_end(&argv[4])?;
+    bmove(ctx, from, to, 5)
+}
+
+fn blmpop(ctx: &mut Ctx) -> CmdResult {
+    let argv = ctx.args;
+    let deadline = args::timeout(&argv[1])?;
+    let m = lists::parse_mpop(argv, 2)?;
+    let keys = &argv[m.first_key..m.first_key + m.numkeys];
+    let popped = not_ready_on_retry(ctx.client.block_retry, lists::mpop(ctx.db, keys, m.end, m.count))?;
+    match popped {
+        Some((key, elems)) => {
+            ctx.reply.array(2);
+            ctx.reply.bulk(&key);
+            ctx.reply.array(elems.len());
+            for e in &elems {
+                ctx.reply.bulk(e);
+            }
+        }
+        None => block_on(ctx, keys, deadline, true),
+    }
     Ok(())
 }

@@ -152,6 +152,7 @@ pub struct Queued {
     pub cmd: &'static Command,
     pub args: Vec<Bytes>,
     pub db: usize,
+    pub modified: Vec<(usize, Bytes)>,
 }
 
 impl std::fmt::Debug for Command {
@@ -165,6 +166,8 @@ pub struct Outcome {
     pub action: Action,
     /// Whether it changed the dataset.
     pub wrote: bool,
+    /// The keys it reported as modified (while transactions watch keys).
+    pub modified: Vec<(usize, Bytes)>,
 }
 
 /// Lock what the command needs, run it, release the locks (publishing its effects), then wake
@@ -185,11 +188,12 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     };
     let outcome = run_locked(server, client, cmd, args, reply, &mut db, start);
     drop(db);
+    client.last_wrote = outcome.wrote;
     if outcome.wrote {
-        after_write(server, cmd, args, db_index);
+        after_write(server, cmd, args, db_index, &outcome.modified);
     }
     for q in std::mem::take(&mut client.after_exec) {
-        after_write(server, q.cmd, &q.args, q.db);
+        after_write(server, q.cmd, &q.args, q.db, &q.modified);
     }
     outcome.action
 }
@@ -207,6 +211,8 @@ pub fn run_locked(
 ) -> Outcome {
     let spec = cmd.spec;
     db.begin_command(client.db);
+    // Inside EXEC each command sees the time it runs at (as Redis 7.0 does).
+    db.now_ms = crate::keyspace::clock::unix_ms_at(start);
     db.no_touch = client.no_touch && spec.name != "touch";
     let errors_before = reply.errors.len();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
@@ -226,12 +232,13 @@ pub fn run_locked(
     if failed {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    Outcome { action, wrote }
+    let modified = ctx.db.take_modified();
+    Outcome { action, wrote, modified }
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
 /// wrote and invalidate the transactions watching them.
-pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize) {
+pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize, modified: &[(usize, Bytes)]) {
     let spec = cmd.spec;
     let everything = spec.has_flag(flags::ALL_KEYS) || spec.name == "move" || spec.name == "copy";
     if server.blocking.any() {
@@ -245,10 +252,18 @@ pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usi
     }
     // Keyspace-wide commands (FLUSHDB, SWAPDB...) and the other database of MOVE/COPY touch
     // the watched keys they affect themselves, while they hold the locks.
+    // Keys reported as modified are exact (SMOVE that adds nothing leaves its destination
+    // untouched); a command that reported none falls back to all its key arguments.
     let watches = &server.keyspace.watches;
-    if watches.any() && !spec.has_flag(flags::ALL_KEYS) {
-        for i in spec.key_indices(args.len()) {
-            watches.touch(db_index, &args[i], false);
+    if watches.any() {
+        if !modified.is_empty() {
+            for (db, key) in modified {
+                watches.touch(*db, key, false);
+            }
+        } else if !spec.has_flag(flags::ALL_KEYS) {
+            for i in spec.key_indices(args.len()) {
+                watches.touch(db_index, &args[i], false);
+            }
         }
     }
 }

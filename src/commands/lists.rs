@@ -10,6 +10,7 @@
 //! Rules shared by every command, as in Redis: a key holding another type gives WRONGTYPE
 //! before anything changes, and a list left empty is deleted.
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::{self, is};
@@ -187,6 +188,23 @@ fn write<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut ListValue>, Cm
 fn delete_if_empty(db: &mut Db, key: &[u8]) {
     if matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty())) {
         db.delete(key);
+        db.notify(ev::GENERIC, "del", key);
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    if end == End::Left {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    if end == End::Left {
+        "lpush"
+    } else {
+        "rpush"
     }
 }
 
@@ -217,8 +235,12 @@ pub fn pop_elements(db: &mut Db, key: &[u8], end: End, count: usize) -> Result<O
     }
     let out = list.pop_many(count, end.front());
     let emptied = list.is_empty();
+    if !out.is_empty() {
+        db.notify(ev::LIST, pop_event(end), key);
+    }
     if emptied {
         db.delete(key);
+        db.notify(ev::GENERIC, "del", key);
     }
     db.touch_dirty(out.len() as u64);
     Ok(Some(out))
@@ -244,6 +266,8 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
         let list = write(db, src)?.expect("source checked above");
         let v = list.rotate(from.front(), to.front()).map(SmallBytes::new);
         db.touch_dirty(1);
+        db.notify(ev::LIST, pop_event(from), src);
+        db.notify(ev::LIST, push_event(to), dst);
         return Ok(v);
     }
     if db.peek(dst).is_some_and(|e| !matches!(e.value, Value::List(_))) {
@@ -253,10 +277,14 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
     let Some(v) = list.pop(from.front()) else {
         return Ok(None);
     };
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    db.notify(ev::LIST, pop_event(from), src);
+    if emptied {
         db.delete(src);
+        db.notify(ev::GENERIC, "del", src);
     }
     list_for_push(db, dst)?.push_elem(v.clone(), to.front());
+    db.notify(ev::LIST, push_event(to), dst);
     db.touch_dirty(1);
     Ok(Some(v))
 }
@@ -343,7 +371,7 @@ fn push_generic(ctx: &mut Ctx, front: bool, xx: bool) -> CmdResult {
     let args = ctx.args;
     let key = &args[1];
     let list = if xx {
-        match write(&mut ctx.db, key)? {
+        match write(ctx.db, key)? {
             Some(l) => l,
             None => {
                 ctx.reply.int(0);
@@ -351,13 +379,14 @@ fn push_generic(ctx: &mut Ctx, front: bool, xx: bool) -> CmdResult {
             }
         }
     } else {
-        list_for_push(&mut ctx.db, key)?
+        list_for_push(ctx.db, key)?
     };
     for v in &args[2..] {
         list.push(v, front);
     }
     let len = list.len();
     ctx.db.touch_dirty(args.len() as u64 - 2);
+    ctx.db.notify(ev::LIST, if front { "lpush" } else { "rpush" }, key);
     ctx.reply.int(len as i64);
     Ok(())
 }
@@ -392,11 +421,11 @@ fn pop_generic(ctx: &mut Ctx, end: End) -> CmdResult {
     };
     let key = &args[1];
     match count {
-        None => match pop_elements(&mut ctx.db, key, end, 1)? {
+        None => match pop_elements(ctx.db, key, end, 1)? {
             Some(v) => ctx.reply.bulk(&v[0]),
             None => ctx.reply.null(),
         },
-        Some(n) => match pop_elements(&mut ctx.db, key, end, n)? {
+        Some(n) => match pop_elements(ctx.db, key, end, n)? {
             // A zero count on an existing list gives an empty array (changing nothing).
             Some(v) => {
                 ctx.reply.array(v.len());
@@ -419,7 +448,7 @@ fn rpop(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn llen(ctx: &mut Ctx) -> CmdResult {
-    let n = read(&mut ctx.db, &ctx.args[1])?.map_or(0, |l| l.len());
+    let n = read(ctx.db, &ctx.args[1])?.map_or(0, |l| l.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -427,7 +456,7 @@ fn llen(ctx: &mut Ctx) -> CmdResult {
 fn lrange(ctx: &mut Ctx) -> CmdResult {
     let start = args::int(&ctx.args[2])?;
     let end = args::int(&ctx.args[3])?;
-    match read(&mut ctx.db, &ctx.args[1])? {
+    match read(ctx.db, &ctx.args[1])? {
         None => ctx.reply.array(0),
         Some(l) => {
             let it = l.range(start, end);
@@ -441,7 +470,7 @@ fn lrange(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn lindex(ctx: &mut Ctx) -> CmdResult {
-    let Some(l) = read(&mut ctx.db, &ctx.args[1])? else {
+    let Some(l) = read(ctx.db, &ctx.args[1])? else {
         ctx.reply.null();
         return Ok(());
     };
@@ -455,7 +484,7 @@ fn lindex(ctx: &mut Ctx) -> CmdResult {
 
 fn lset(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let Some(l) = write(&mut ctx.db, &args[1])? else {
+    let Some(l) = write(ctx.db, &args[1])? else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     let index = args::int(&args[2])?;
@@ -463,6 +492,7 @@ fn lset(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new(errors::OUT_OF_RANGE));
     }
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::LIST, "lset", &args[1]);
     ctx.reply.ok();
     Ok(())
 }
@@ -476,7 +506,7 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
     } else {
         return Err(CmdError::new(errors::SYNTAX));
     };
-    let Some(l) = write(&mut ctx.db, &args[1])? else {
+    let Some(l) = write(ctx.db, &args[1])? else {
         ctx.reply.int(0);
         return Ok(());
     };
@@ -486,6 +516,7 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
     }
     let len = l.len();
     ctx.db.touch_dirty(1);
+    ctx.db.notify(ev::LIST, "linsert", &args[1]);
     ctx.reply.int(len as i64);
     Ok(())
 }
@@ -493,13 +524,14 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
 fn lrem(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let count = args::int(&args[2])?;
-    let Some(l) = write(&mut ctx.db, &args[1])? else {
+    let Some(l) = write(ctx.db, &args[1])? else {
         ctx.reply.int(0);
         return Ok(());
     };
     let removed = l.remove(count, &args[3]);
     if removed > 0 {
-        delete_if_empty(&mut ctx.db, &args[1]);
+        ctx.db.notify(ev::LIST, "lrem", &args[1]);
+        delete_if_empty(ctx.db, &args[1]);
         ctx.db.touch_dirty(removed as u64);
     }
     ctx.reply.int(removed as i64);
@@ -510,10 +542,11 @@ fn ltrim(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let start = args::int(&args[2])?;
     let end = args::int(&args[3])?;
-    if let Some(l) = write(&mut ctx.db, &args[1])? {
+    if let Some(l) = write(ctx.db, &args[1])? {
         let removed = l.trim(start, end);
+        ctx.db.notify(ev::LIST, "ltrim", &args[1]);
         if removed > 0 {
-            delete_if_empty(&mut ctx.db, &args[1]);
+            delete_if_empty(ctx.db, &args[1]);
             ctx.db.touch_dirty(removed as u64);
         }
     }
@@ -556,7 +589,7 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
     if from_tail {
         rank = rank.wrapping_neg();
     }
-    let Some(l) = read(&mut ctx.db, &args[1])? else {
+    let Some(l) = read(ctx.db, &args[1])? else {
         match count {
             Some(_) => ctx.reply.array(0),
             None => ctx.reply.null(),
@@ -614,7 +647,7 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
 
 fn lmove_generic(ctx: &mut Ctx, from: End, to: End) -> CmdResult {
     let args = ctx.args;
-    match move_element(&mut ctx.db, &args[1], &args[2], from, to)? {
+    match move_element(ctx.db, &args[1], &args[2], from, to)? {
         Some(v) => ctx.reply.bulk(&v),
         None => ctx.reply.null(),
     }
@@ -635,7 +668,7 @@ fn lmpop(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let a = parse_mpop(args, 1)?;
     let keys = &args[a.first_key..a.first_key + a.numkeys];
-    match mpop(&mut ctx.db, keys, a.end, a.count)? {
+    match mpop(ctx.db, keys, a.end, a.count)? {
         Some((key, v)) => {
             ctx.reply.array(2);
             ctx.reply.bulk(&key);

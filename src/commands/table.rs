@@ -81,6 +81,7 @@ impl CommandTable {
             super::transactions::COMMANDS,
             super::pubsub::COMMANDS,
             super::blocking::COMMANDS,
+            super::sort::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

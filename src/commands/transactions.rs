@@ -140,10 +140,12 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 }
             }
             Action::Close => ctx.action = Action::Close,
+            // DEBUG SLEEP inside a transaction stalls everything, as it does in Redis.
+            Action::Sleep(d) => std::thread::sleep(d),
             _ => {}
         }
         if outcome.wrote {
-            ctx.client.after_exec.push(Queued { cmd, args: argv, db: ctx.db.index });
+            ctx.client.after_exec.push(Queued { cmd, args: argv, db: ctx.db.index, modified: outcome.modified });
         }
     }
     ctx.db.wrap_effects_since(mark);

@@ -191,7 +191,12 @@ pub static PARAMS: &[Param] = &[
     p("repl-ping-replica-period", Kind::Int { min: 1, max: i32::MAX as i64 }, "10"),
     p("repl-timeout", Kind::Int { min: 1, max: i32::MAX as i64 }, "60"),
     p("repl-backlog-size", MEM, "1048576"),
-    p("list-max-listpack-size", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, "-2"),
+    aliased(
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 },
+        "-2",
+    ),
     p("list-compress-depth", INT, "0"),
     aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "512"),
     aliased("hash-max-listpack-value", "hash-max-ziplist-value", LL, "64"),

@@ -189,6 +189,7 @@ impl Keyspace {
             custom_effect: false,
             no_touch: false,
             events: Vec::new(),
+            modified: Vec::new(),
             hits: 0,
             misses: 0,
             expired: 0,
@@ -263,6 +264,9 @@ pub struct Db<'a> {
     pub no_touch: bool,
     /// Keyspace events recorded by the command, emitted before the locks are released.
     events: Vec<notify::Event>,
+    /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
+    /// some transaction watches keys: WATCH is invalidated by exactly these.
+    modified: Vec<(usize, Bytes)>,
     hits: u64,
     misses: u64,
     expired: u64,
@@ -298,9 +302,17 @@ impl<'a> Db<'a> {
     /// Record a keyspace event (Redis's notifyKeyspaceEvent) for `key` in the selected database.
     /// Costs nothing unless notify-keyspace-events enables the class.
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.ks.watches.any() && class != notify::EXPIRED {
+            self.modified.push((self.index, Bytes::copy_from_slice(key)));
+        }
         if self.ks.notifier.wants(class) {
             self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
         }
+    }
+
+    /// The keys the current command reported as modified (see `modified`).
+    pub fn take_modified(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.modified)
     }
 
     /// Start the next command on this view (EXEC runs several): its change counter and

@@ -170,6 +170,8 @@ pub struct Client {
     /// Set while a blocked command is re-run after a wake-up: a key of the wrong type then
     /// means "not ready" (keep waiting), not WRONGTYPE, as in Redis.
     pub block_retry: bool,
+    /// Whether the last command run changed the dataset.
+    pub last_wrote: bool,
     /// The transaction being queued (MULTI).
     pub multi: Option<crate::commands::transactions::MultiState>,
     /// Watched keys: (database, key, logically expired flag shared with the watch registry).
@@ -197,6 +199,7 @@ impl Client {
             lib_ver: None,
             last_cmd: "NULL",
             block_retry: false,
+            last_wrote: false,
             multi: None,
             watched: Vec::new(),
             cas_dirty: Arc::new(AtomicBool::new(false)),

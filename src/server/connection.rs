@@ -273,8 +273,16 @@ async fn block(
         return Ok(Action::None);
     }
     client.block_retry = true;
+    client.last_wrote = false;
     let action = dispatch::execute(server, client, args, out);
     client.block_retry = false;
+    // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
+    // queued behind this one still see the data. (A served client's own write already did.)
+    if !matches!(action, Action::Block(_)) && !client.last_wrote {
+        for (db, key) in &spec.keys {
+            server.blocking.signal(*db, key);
+        }
+    }
     Ok(action)
 }
 
