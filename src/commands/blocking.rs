@@ -38,6 +38,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
     // The keys are args[3..3+numkeys]: the range over-locks the trailing options, harmlessly.
     CommandSpec::new("blmpop", -5, WRITE | BLOCKING, blmpop)
+        .movable(super::getkeys::numkeys2)
         .keys(3, -1, 1)
         .acl(L)
         .group("list")
@@ -53,6 +54,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .group("sorted-set")
         .doc("5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."),
     CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, bzmpop)
+        .movable(super::getkeys::numkeys2)
         .keys(3, -1, 1)
         .acl(Z)
         .group("sorted-set")

@@ -62,7 +62,12 @@ fn reply_info(r: &mut ReplySink, cmd: &Command) {
     r.array(10);
     r.bulk(cmd.full_name.as_bytes());
     r.int(s.arity as i64);
-    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| s.flags & f != 0).map(|(_, n)| *n).collect();
+    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| s.flags & f != 0).map(|(_, n)| *n).collect();
+    if s.getkeys.is_some() {
+        // Redis lists it before allow_busy.
+        let pos = names.iter().position(|n| *n == "allow_busy").unwrap_or(names.len());
+        names.insert(pos, "movablekeys");
+    }
     r.set(names.len());
     for n in names {
         r.simple(n);
@@ -257,7 +262,10 @@ fn getkeys_of(args: &[bytes::Bytes]) -> Result<(&'static Command, Vec<usize>), C
     if (arity > 0 && arity != argc) || argc < -arity {
         return Err(CmdError::new("Invalid number of arguments specified for command"));
     }
-    let keys: Vec<usize> = cmd.spec.key_indices(target.len()).collect();
+    let keys: Vec<usize> = match cmd.spec.getkeys {
+        Some(f) => f(target),
+        None => cmd.spec.key_indices(target.len()).collect(),
+    };
     if keys.is_empty() {
         return Err(CmdError::new("The command has no key arguments"));
     }

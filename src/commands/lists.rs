@@ -119,6 +119,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     // from 2 to the one before last: that covers all the keys and over-locks the trailing
     // LEFT/RIGHT/COUNT arguments' shards, which is harmless (locking an extra shard is safe).
     CommandSpec::new("lmpop", -4, WRITE, lmpop)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -2, 1)
         .key_spec(&["RW", "access", "delete"], "")
         .acl(L)

@@ -101,6 +101,9 @@ pub type CmdResult = Result<(), CmdError>;
 
 pub type Handler = fn(&mut Ctx) -> CmdResult;
 
+/// The exact key positions of a call, for commands with movable keys.
+pub type GetKeys = fn(&[Bytes]) -> Vec<usize>;
+
 /// What the connection must do after the reply of a command is written.
 #[derive(Debug, Default)]
 pub enum Action {
@@ -140,6 +143,10 @@ pub struct CommandSpec {
     /// (RW update for writes, RO access for reads), and the key spec's notes.
     pub key_flags: Option<&'static [&'static str]>,
     pub key_notes: &'static str,
+    /// For commands whose keys are not a fixed range (numkeys, SORT ... STORE): the exact key
+    /// positions of a call (COMMAND GETKEYS; COMMAND INFO then shows `movablekeys`). Locking
+    /// keeps using the range, which covers them.
+    pub getkeys: Option<GetKeys>,
 }
 
 impl CommandSpec {
@@ -159,7 +166,12 @@ impl CommandSpec {
             subcommands: &[],
             key_flags: None,
             key_notes: "",
+            getkeys: None,
         }
+    }
+    pub const fn movable(mut self, f: GetKeys) -> Self {
+        self.getkeys = Some(f);
+        self
     }
     pub const fn key_spec(mut self, flags: &'static [&'static str], notes: &'static str) -> Self {
         self.key_flags = Some(flags);
@@ -239,6 +251,53 @@ impl CommandSpec {
         // Redis lists categories in the order of its category table.
         cats.sort_by_key(|c| ACL_CATEGORIES.iter().position(|x| x == c).unwrap_or(usize::MAX));
         cats
+    }
+}
+
+/// Key extraction for commands with movable keys (see [`CommandSpec::getkeys`]).
+pub mod getkeys {
+    use bytes::Bytes;
+
+    fn numkeys_from(args: &[Bytes], idx: usize, mut keys: Vec<usize>) -> Vec<usize> {
+        let n = args.get(idx).and_then(|a| crate::util::num::parse_i64(a)).unwrap_or(0).max(0) as usize;
+        keys.extend((idx + 1..idx + 1 + n).filter(|&i| i < args.len()));
+        keys
+    }
+
+    /// `CMD numkeys key ...` (ZUNION, ZINTER, ZDIFF, ZINTERCARD, SINTERCARD, LMPOP, ZMPOP).
+    pub fn numkeys1(args: &[Bytes]) -> Vec<usize> {
+        numkeys_from(args, 1, Vec::new())
+    }
+
+    /// `CMD timeout numkeys key ...` (BLMPOP, BZMPOP).
+    pub fn numkeys2(args: &[Bytes]) -> Vec<usize> {
+        numkeys_from(args, 2, Vec::new())
+    }
+
+    /// `CMD destination numkeys key ...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
+    pub fn dest_numkeys(args: &[Bytes]) -> Vec<usize> {
+        numkeys_from(args, 2, vec![1])
+    }
+
+    /// `SORT key ... [STORE destination]` (only the last STORE counts, as in Redis).
+    pub fn sort(args: &[Bytes]) -> Vec<usize> {
+        let mut keys = vec![1];
+        let mut store = None;
+        let mut i = 2;
+        while i < args.len() {
+            let a = &args[i];
+            if a.eq_ignore_ascii_case(b"limit") {
+                i += 2;
+            } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                i += 1;
+            } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+                store = Some(i + 1);
+                i += 1;
+            }
+            i += 1;
+        }
+        keys.extend(store);
+        keys
     }
 }
 

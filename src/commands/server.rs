@@ -35,6 +35,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         .acl(A)
         .group("server")
         .doc("1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    CommandSpec::new("memory", -2, 0, container_help)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "A container for memory diagnostics commands.")
+        .subs(MEMORY_SUBS),
     CommandSpec::new("function", -2, 0, container_help)
         .acl(A)
         .group("scripting")
@@ -64,6 +69,75 @@ static CONFIG_SUBS: &[CommandSpec] = &[
         .group("server")
         .doc("5.0.0", "Returns helpful text about the different subcommands."),
 ];
+
+static MEMORY_SUBS: &[CommandSpec] = &[
+    CommandSpec::new("usage", -3, READONLY, memory_usage)
+        .keys(2, 2, 1)
+        .acl(&["read"])
+        .group("server")
+        .doc("4.0.0", "Estimates the memory usage of a key."),
+    CommandSpec::new("doctor", 2, 0, memory_doctor)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "Outputs a memory problems report."),
+    CommandSpec::new("purge", 2, 0, memory_purge)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "Asks the allocator to release memory."),
+    CommandSpec::new("help", 2, LOADING | STALE, memory_help)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "Returns helpful text about the different subcommands."),
+];
+
+fn memory_usage(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() != 3 && !(args.len() == 5 && is(&args[3], "samples")) {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    if args.len() == 5 {
+        args::int(&args[4])?;
+    }
+    let key = &args[2];
+    match ctx.db.peek(key) {
+        None => ctx.reply.null(),
+        // Entry node, key and value, as Redis counts the dict entry, key and object.
+        Some(e) => ctx.reply.int(
+            (80 + key.len().saturating_sub(crate::types::small_bytes::INLINE_CAP) + e.value.memory_usage()) as i64,
+        ),
+    }
+    Ok(())
+}
+
+fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.verbatim(
+        "txt",
+        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+    );
+    Ok(())
+}
+
+fn memory_purge(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn memory_help(ctx: &mut Ctx) -> CmdResult {
+    reply_help(
+        ctx,
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    );
+    Ok(())
+}
 
 static FUNCTION_SUBS: &[CommandSpec] = &[CommandSpec::new("flush", -2, WRITE | NOSCRIPT, function_flush)
     .acl(&["scripting"])

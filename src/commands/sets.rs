@@ -101,6 +101,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     // after numkeys: the trailing LIMIT arguments get their shards locked too, which is
     // harmless (a little more locking, never less).
     CommandSpec::new("sintercard", -3, READONLY, sintercard)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -1, 1)
         .acl(S)
         .group("set")

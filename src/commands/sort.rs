@@ -16,6 +16,7 @@ const S: &[&str] = &["set", "sortedset", "list", "dangerous"];
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", -2, WRITE | DENYOOM | ALL_KEYS, sort)
+        .movable(super::getkeys::sort)
         .keys(1, 1, 1)
         .acl(S)
         .group("generic")

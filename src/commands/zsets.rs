@@ -55,36 +55,43 @@ pub static COMMANDS: &[CommandSpec] = &[
     // The numkeys commands lock every argument from the first key on: the trailing options
     // (WEIGHTS, AGGREGATE, MIN|MAX, COUNT...) are locked too, which is harmless.
     CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, zunionstore)
+        .movable(super::getkeys::dest_numkeys)
         .keys(1, -1, 1)
         .acl(Z)
         .group(G)
         .doc("2.0.0", "Stores the union of multiple sorted sets in a key."),
     CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, zinterstore)
+        .movable(super::getkeys::dest_numkeys)
         .keys(1, -1, 1)
         .acl(Z)
         .group(G)
         .doc("2.0.0", "Stores the intersect of multiple sorted sets in a key."),
     CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, zdiffstore)
+        .movable(super::getkeys::dest_numkeys)
         .keys(1, -1, 1)
         .acl(Z)
         .group(G)
         .doc("6.2.0", "Stores the difference of multiple sorted sets in a key."),
     CommandSpec::new("zunion", -3, READONLY, zunion)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -1, 1)
         .acl(Z)
         .group(G)
         .doc("6.2.0", "Returns the union of multiple sorted sets."),
     CommandSpec::new("zinter", -3, READONLY, zinter)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -1, 1)
         .acl(Z)
         .group(G)
         .doc("6.2.0", "Returns the intersect of multiple sorted sets."),
     CommandSpec::new("zintercard", -3, READONLY, zintercard)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -1, 1)
         .acl(Z)
         .group(G)
         .doc("7.0.0", "Returns the number of members of the intersect of multiple sorted sets."),
     CommandSpec::new("zdiff", -3, READONLY, zdiff)
+        .movable(super::getkeys::numkeys1)
         .keys(2, -1, 1)
         .acl(Z)
         .group(G)
@@ -173,7 +180,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "5.0.0",
         "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
     ),
-    CommandSpec::new("zmpop", -4, WRITE, zmpop).keys(2, -1, 1).acl(Z).group(G).doc(
+    CommandSpec::new("zmpop", -4, WRITE, zmpop)
+        .movable(super::getkeys::numkeys1).keys(2, -1, 1).acl(Z).group(G).doc(
         "7.0.0",
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
     ),

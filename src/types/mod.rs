@@ -52,6 +52,32 @@ impl Value {
         }
     }
 
+    /// An estimate of the bytes this value occupies (MEMORY USAGE): payload plus per-element
+    /// bookkeeping of its representation.
+    pub fn memory_usage(&self) -> usize {
+        const SMALL: usize = small_bytes::INLINE_CAP;
+        let elem = |len: usize| if len <= SMALL { 24 } else { 24 + len };
+        match self {
+            Value::Str(s) => 16 + s.heap_size(),
+            Value::List(l) => 32 + l.iter().map(|e| elem(e.len())).sum::<usize>(),
+            Value::Hash(h) => {
+                let mut n = 48;
+                h.for_each(|f, v| n += elem(f.len()) + elem(v.len()) + 16);
+                n
+            }
+            Value::Set(s) => {
+                let mut n = 48;
+                s.for_each(|m| n += elem(m.len()) + 16);
+                n
+            }
+            Value::ZSet(z) => {
+                let mut n = 64;
+                z.for_each(|m, _| n += elem(m.len()) + 40);
+                n
+            }
+        }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {
