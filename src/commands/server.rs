@@ -1,6 +1,7 @@
 //! Server commands: INFO, CONFIG, TIME, DEBUG, SHUTDOWN and FUNCTION FLUSH, plus the helpers for
 //! container commands' HELP replies.
 
+use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -338,6 +339,34 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         || (is(sub, "quicklist-packed-threshold") && args.len() == 3)
     {
         ctx.reply.ok();
+    } else if is(sub, "digest-value") {
+        let keys: Vec<Bytes> = args[2..].to_vec();
+        ctx.reply.array(keys.len());
+        for k in &keys {
+            let d = ctx.db.peek(k).map(|e| e.value.digest()).unwrap_or([0; 20]);
+            ctx.reply.simple(&hex(&d));
+        }
+    } else if is(sub, "digest") && args.len() == 2 {
+        // XOR of every key's digest mixed with its name, per database: order-independent.
+        let mut total = [0u8; 20];
+        let mut any = false;
+        for db in 0..ctx.server.keyspace.databases() {
+            ctx.db.index = db;
+            let mut keys = Vec::new();
+            ctx.db.all_keys(|k, _| keys.push(k.to_vec()));
+            for k in keys {
+                if let Some(e) = ctx.db.peek(&k) {
+                    any = true;
+                    let d = e.value.digest();
+                    let kd = crate::types::Value::Str(crate::types::StrValue::from_bytes(&k)).digest();
+                    for i in 0..20 {
+                        total[i] ^= d[i].rotate_left(3) ^ kd[i] ^ (db as u8);
+                    }
+                }
+            }
+        }
+        ctx.db.index = ctx.client.db;
+        ctx.reply.simple(&hex(if any { &total } else { &[0; 20] }));
     } else if is(sub, "object") && args.len() == 3 {
         debug_object(ctx)?;
     } else if is(sub, "protocol") && args.len() == 3 {
@@ -349,6 +378,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         )));
     }
     Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {

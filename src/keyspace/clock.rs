@@ -7,22 +7,28 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 thread_local! {
+    /// (an Instant, the unix time in microseconds at that instant)
     static ANCHOR: Cell<Option<(Instant, i64)>> = const { Cell::new(None) };
 }
 
-/// Unix time in milliseconds at the moment `at` (an `Instant` taken just now).
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Unix time in milliseconds at the moment `at` (an `Instant` taken just now). Derived in
+/// microseconds, so it never lags the wall clock's millisecond.
 pub fn unix_ms_at(at: Instant) -> i64 {
     ANCHOR.with(|a| {
-        if let Some((base, ms)) = a.get() {
+        if let Some((base, us)) = a.get() {
             if let Some(d) = at.checked_duration_since(base) {
                 if d < Duration::from_secs(1) {
-                    return ms + d.as_millis() as i64;
+                    return (us + d.as_micros() as i64) / 1000;
                 }
             }
         }
-        let ms = super::now_ms();
-        a.set(Some((at, ms)));
-        ms
+        let us = now_us();
+        a.set(Some((at, us)));
+        us / 1000
     })
 }
 

@@ -233,17 +233,30 @@ async fn block(
     let waiter = client.handle.waiter.clone();
     server.blocking.register(&waiter, &spec.keys, retry);
     let handle = client.handle.clone();
-    let timed_out = tokio::select! {
-        _ = waiter.wait() => false,
-        _ = async {
-            match spec.deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
+    // Also watch the socket, so a client that disconnects while blocked is released at once
+    // (bytes it pipelines meanwhile are left for after the wait).
+    let mut input_pending = false;
+    let mut probe = [0u8; 1];
+    let timed_out = loop {
+        tokio::select! {
+            _ = waiter.wait() => break false,
+            _ = async {
+                match spec.deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => break true,
+            _ = handle.killed() => {
+                server.blocking.unregister(&waiter, &spec.keys);
+                return Err("killed".into());
             }
-        } => true,
-        _ = handle.killed() => {
-            server.blocking.unregister(&waiter, &spec.keys);
-            return Err("killed".into());
+            r = sock.peek(&mut probe), if !input_pending => match r {
+                Ok(0) | Err(_) => {
+                    server.blocking.unregister(&waiter, &spec.keys);
+                    return Err("closed while blocked".into());
+                }
+                Ok(_) => input_pending = true,
+            },
         }
     };
     server.blocking.unregister(&waiter, &spec.keys);

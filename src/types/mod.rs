@@ -78,6 +78,51 @@ impl Value {
         }
     }
 
+    /// A digest of the value's contents (DEBUG DIGEST-VALUE): equal contents give equal digests
+    /// whatever the encoding; order matters for strings, lists and sorted sets only.
+    pub fn digest(&self) -> [u8; 20] {
+        use std::hash::{Hash, Hasher};
+        fn h(parts: &[&[u8]]) -> u64 {
+            // A fixed-key hasher: digests must be stable across processes.
+            let mut s = std::collections::hash_map::DefaultHasher::new();
+            for p in parts {
+                p.hash(&mut s);
+            }
+            s.finish()
+        }
+        let (mut a, mut b) = (0u64, 0u64);
+        let mut ordered = |parts: &[&[u8]]| {
+            a = a.rotate_left(7) ^ h(parts);
+            b = b.wrapping_mul(31).wrapping_add(h(parts).rotate_left(13));
+        };
+        match self {
+            Value::Str(s) => ordered(&[b"string", &s.to_bytes()]),
+            Value::List(l) => {
+                ordered(&[b"list"]);
+                l.iter().for_each(|e| ordered(&[e]));
+            }
+            Value::ZSet(z) => {
+                ordered(&[b"zset"]);
+                z.for_each(|m, s| ordered(&[m, &s.to_bits().to_le_bytes()]));
+            }
+            Value::Set(s) => {
+                let mut x = h(&[b"set"]);
+                s.for_each(|m| x ^= h(&[m]));
+                ordered(&[&x.to_le_bytes()]);
+            }
+            Value::Hash(hv) => {
+                let mut x = h(&[b"hash"]);
+                hv.for_each(|f, v| x ^= h(&[f, v]));
+                ordered(&[&x.to_le_bytes()]);
+            }
+        }
+        let mut out = [0u8; 20];
+        out[..8].copy_from_slice(&a.to_le_bytes());
+        out[8..16].copy_from_slice(&b.to_le_bytes());
+        out[16..].copy_from_slice(&(a ^ b).to_le_bytes()[..4]);
+        out
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {
