@@ -1154,3 +1154,175 @@ fn harness_shapes_and_sorts() {
     assert_eq!(ab.sorted(), swapped.sorted());
     assert!(outcomes_match(Mode::Sorted, &Outcome::Reply(Vec::new(), a), &Outcome::Reply(Vec::new(), b)));
 }
+
+// ---------------------------------------------------------------------------
+// Randomized differential test: a seeded random sequence of collection commands.
+// ---------------------------------------------------------------------------
+
+/// Random commands over lists, hashes, sets and sorted sets (and across types, for WRONGTYPE),
+/// run on both servers and compared reply by reply, in RESP2 and RESP3. The seed is fixed in CI;
+/// `FERROUS_FUZZ_SEED` and `FERROUS_FUZZ_OPS` run other or longer sequences on demand.
+#[test]
+fn random_collections() {
+    let Some(redis) = redis_or_skip("random_collections") else {
+        return;
+    };
+    let seed: u64 = std::env::var("FERROUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261123);
+    let ops: usize = std::env::var("FERROUS_FUZZ_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
+    let text = random_script(seed, ops);
+    let cases = parse_case_file(&text).unwrap_or_else(|e| panic!("generated script: {e}"));
+    let file = format!("random_collections(seed={seed}, ops={ops})");
+    let mut report = Vec::new();
+    for proto in [Proto::Resp2, Proto::Resp3] {
+        run_pass(&file, "random", &redis, proto, &cases, &mut report);
+    }
+    if !report.is_empty() {
+        panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
+    }
+}
+
+/// A random command script in the case-file format (see tests/diff/README.md).
+fn random_script(seed: u64, ops: usize) -> String {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = String::new();
+    // Small thresholds so the compact encodings convert during the run.
+    out.push_str("CONFIG SET hash-max-listpack-entries 8\nCONFIG SET zset-max-listpack-entries 8\n");
+    out.push_str("CONFIG SET set-max-intset-entries 8\nFLUSHDB\n");
+    let pick = |rng: &mut StdRng, v: &[&str]| v[rng.gen_range(0..v.len())].to_string();
+    for _ in 0..ops {
+        // Mostly the key of the right type, sometimes any key (WRONGTYPE paths).
+        let any = rng.gen_bool(0.1);
+        let key = |rng: &mut StdRng, prefix: &str| {
+            if any {
+                pick(rng, &["l0", "l1", "h0", "h1", "s0", "s1", "z0", "z1", "str"])
+            } else {
+                format!("{prefix}{}", rng.gen_range(0..2))
+            }
+        };
+        let member = |rng: &mut StdRng| {
+            let m = if rng.gen_bool(0.5) {
+                rng.gen_range(-3..12).to_string()
+            } else {
+                pick(rng, &["a", "b", "c", "dd", "eee", "f", "g", "h", "i", "j", "k", ""])
+            };
+            format!("\"{m}\"")
+        };
+        let score =
+            |rng: &mut StdRng| pick(rng, &["0", "1", "2", "-1", "1.5", "-2.5", "3", "10", "inf", "-inf", "0.1"]);
+        let idx = |rng: &mut StdRng| rng.gen_range(-6..8).to_string();
+        let line = match rng.gen_range(0..40) {
+            0 => format!("LPUSH {} {} {}", key(&mut rng, "l"), member(&mut rng), member(&mut rng)),
+            1 => format!("RPUSH {} {}", key(&mut rng, "l"), member(&mut rng)),
+            2 => format!("LPOP {} {}", key(&mut rng, "l"), rng.gen_range(0..3)),
+            3 => format!("RPOP {}", key(&mut rng, "l")),
+            4 => format!("LRANGE {} {} {}", key(&mut rng, "l"), idx(&mut rng), idx(&mut rng)),
+            5 => format!("LINDEX {} {}", key(&mut rng, "l"), idx(&mut rng)),
+            6 => format!("LSET {} {} {}", key(&mut rng, "l"), idx(&mut rng), member(&mut rng)),
+            7 => format!("LREM {} {} {}", key(&mut rng, "l"), rng.gen_range(-2..3), member(&mut rng)),
+            8 => format!("LTRIM {} {} {}", key(&mut rng, "l"), idx(&mut rng), idx(&mut rng)),
+            9 => format!(
+                "LMOVE {} {} {} {}",
+                key(&mut rng, "l"),
+                key(&mut rng, "l"),
+                pick(&mut rng, &["LEFT", "RIGHT"]),
+                pick(&mut rng, &["LEFT", "RIGHT"])
+            ),
+            10 => format!(
+                "LINSERT {} {} {} {}",
+                key(&mut rng, "l"),
+                pick(&mut rng, &["BEFORE", "AFTER"]),
+                member(&mut rng),
+                member(&mut rng)
+            ),
+            11 => format!(
+                "LPOS {} {} RANK {} COUNT {}",
+                key(&mut rng, "l"),
+                member(&mut rng),
+                pick(&mut rng, &["1", "-1", "2"]),
+                rng.gen_range(0..3)
+            ),
+            12 => format!(
+                "HSET {} {} {} {} {}",
+                key(&mut rng, "h"),
+                member(&mut rng),
+                member(&mut rng),
+                member(&mut rng),
+                member(&mut rng)
+            ),
+            13 => format!("HDEL {} {} {}", key(&mut rng, "h"), member(&mut rng), member(&mut rng)),
+            14 => format!("HGET {} {}", key(&mut rng, "h"), member(&mut rng)),
+            15 => format!("HINCRBY {} {} {}", key(&mut rng, "h"), member(&mut rng), rng.gen_range(-5..5)),
+            16 => format!("HINCRBYFLOAT {} {} {}", key(&mut rng, "h"), member(&mut rng), score(&mut rng)),
+            17 => format!("?map HGETALL {}", key(&mut rng, "h")),
+            18 => format!("HMGET {} {} {}", key(&mut rng, "h"), member(&mut rng), member(&mut rng)),
+            19 => format!("HLEN {}", key(&mut rng, "h")),
+            20 => format!("SADD {} {} {} {}", key(&mut rng, "s"), member(&mut rng), member(&mut rng), member(&mut rng)),
+            21 => format!("SREM {} {} {}", key(&mut rng, "s"), member(&mut rng), member(&mut rng)),
+            22 => format!("?sorted SMEMBERS {}", key(&mut rng, "s")),
+            23 => format!("SMISMEMBER {} {} {}", key(&mut rng, "s"), member(&mut rng), member(&mut rng)),
+            24 => format!(
+                "?sorted {} {} {}",
+                pick(&mut rng, &["SINTER", "SUNION", "SDIFF"]),
+                key(&mut rng, "s"),
+                key(&mut rng, "s")
+            ),
+            25 => format!(
+                "{} s9 {} {}",
+                pick(&mut rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
+                key(&mut rng, "s"),
+                key(&mut rng, "s")
+            ),
+            26 => format!("SMOVE {} {} {}", key(&mut rng, "s"), key(&mut rng, "s"), member(&mut rng)),
+            27 => format!("SCARD {}", key(&mut rng, "s")),
+            28 => format!(
+                "ZADD {} {}{} {} {} {}",
+                key(&mut rng, "z"),
+                pick(&mut rng, &["", "", "NX ", "XX ", "GT ", "LT "]),
+                pick(&mut rng, &["", "", "CH "]),
+                score(&mut rng),
+                member(&mut rng),
+                format!("{} {}", score(&mut rng), member(&mut rng))
+            ),
+            29 => format!("ZINCRBY {} {} {}", key(&mut rng, "z"), score(&mut rng), member(&mut rng)),
+            30 => format!("ZREM {} {} {}", key(&mut rng, "z"), member(&mut rng), member(&mut rng)),
+            31 => format!("ZRANGE {} {} {} WITHSCORES", key(&mut rng, "z"), idx(&mut rng), idx(&mut rng)),
+            32 => format!(
+                "ZRANGEBYSCORE {} {} {} WITHSCORES LIMIT 0 {}",
+                key(&mut rng, "z"),
+                pick(&mut rng, &["-inf", "0", "(1", "-1"]),
+                pick(&mut rng, &["+inf", "2", "(3", "10"]),
+                rng.gen_range(1..6)
+            ),
+            33 => format!(
+                "{} {} {}",
+                pick(&mut rng, &["ZRANK", "ZREVRANK", "ZSCORE"]),
+                key(&mut rng, "z"),
+                member(&mut rng)
+            ),
+            34 => format!("{} {} {}", pick(&mut rng, &["ZPOPMIN", "ZPOPMAX"]), key(&mut rng, "z"), rng.gen_range(1..3)),
+            35 => format!(
+                "{} z9 2 {} {} WEIGHTS 1 2 AGGREGATE {}",
+                pick(&mut rng, &["ZUNIONSTORE", "ZINTERSTORE"]),
+                key(&mut rng, "z"),
+                key(&mut rng, "z"),
+                pick(&mut rng, &["SUM", "MIN", "MAX"])
+            ),
+            36 => format!("ZREMRANGEBYRANK {} {} {}", key(&mut rng, "z"), idx(&mut rng), idx(&mut rng)),
+            37 => format!(
+                "ZCOUNT {} {} {}",
+                key(&mut rng, "z"),
+                pick(&mut rng, &["-inf", "0", "(1"]),
+                pick(&mut rng, &["+inf", "2", "(3"])
+            ),
+            38 => {
+                format!("OBJECT ENCODING {}", pick(&mut rng, &["l0", "h0", "h1", "s0", "s1", "z0", "z1", "s9", "z9"]))
+            }
+            _ => format!("TYPE {}", key(&mut rng, "x")),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("CONFIG SET hash-max-listpack-entries 512\nCONFIG SET zset-max-listpack-entries 128\nCONFIG SET set-max-intset-entries 512\n");
+    out
+}
