@@ -1276,13 +1276,14 @@ fn random_script(seed: u64, ops: usize) -> String {
             26 => format!("SMOVE {} {} {}", key(&mut rng, "s"), key(&mut rng, "s"), member(&mut rng)),
             27 => format!("SCARD {}", key(&mut rng, "s")),
             28 => format!(
-                "ZADD {} {}{} {} {} {}",
+                "ZADD {} {}{} {} {} {} {}",
                 key(&mut rng, "z"),
                 pick(&mut rng, &["", "", "NX ", "XX ", "GT ", "LT "]),
                 pick(&mut rng, &["", "", "CH "]),
                 score(&mut rng),
                 member(&mut rng),
-                format!("{} {}", score(&mut rng), member(&mut rng))
+                score(&mut rng),
+                member(&mut rng)
             ),
             29 => format!("ZINCRBY {} {} {}", key(&mut rng, "z"), score(&mut rng), member(&mut rng)),
             30 => format!("ZREM {} {} {}", key(&mut rng, "z"), member(&mut rng), member(&mut rng)),

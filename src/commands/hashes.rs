@@ -126,7 +126,7 @@ fn limits(ctx: &Ctx) -> HashLimits {
 /// The hash at `key`, created empty if missing (Redis's hashTypeLookupWriteOrCreate). Callers
 /// only fail after this when the key already held fields, so no empty hash is ever left behind.
 fn write_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
-    let (e, _) = ctx.db.get_or_insert_with(key, || Value::Hash(HashValue::default()));
+    let (e, _) = ctx.db.get_or_insert_with(key, || Value::Hash(Box::default()));
     match &mut e.value {
         Value::Hash(h) => Ok(h),
         _ => Err(CmdError::new(errors::WRONGTYPE)),

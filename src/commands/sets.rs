@@ -149,7 +149,7 @@ fn b(s: &'static str) -> Bytes {
 fn sadd(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let max = max_intset(ctx);
-    let (e, _) = ctx.db.get_or_insert_with(&args[1], || Value::Set(SetValue::default()));
+    let (e, _) = ctx.db.get_or_insert_with(&args[1], || Value::Set(Box::default()));
     let Value::Set(s) = &mut e.value else {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
@@ -406,7 +406,7 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(ev::GENERIC, "del", src);
     }
     ctx.db.touch_dirty(1);
-    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(SetValue::default()));
+    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(Box::default()));
     let added = match &mut e.value {
         Value::Set(d) => d.add(member, max),
         _ => false,
@@ -538,7 +538,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], s: SetValue) {
         _ => "sunionstore",
     };
     if n > 0 {
-        ctx.db.set(dst, Value::Set(s), false);
+        ctx.db.set(dst, Value::Set(Box::new(s)), false);
         ctx.db.touch_dirty(1);
         ctx.db.notify(ev::SET, event, dst);
     } else if ctx.db.delete(dst) {

@@ -323,7 +323,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<
         ctx.reply.int(0);
     } else {
         let n = z.len();
-        ctx.db.set(dst, Value::ZSet(z), false);
+        ctx.db.set(dst, Value::ZSet(Box::new(z)), false);
         ctx.db.touch_dirty(1);
         ctx.db.notify(ev::ZSET, event_name(&ctx.args[0]), dst);
         ctx.reply.int(n as i64);
@@ -420,7 +420,7 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
     if exists || !xx {
-        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(ZSetValue::new()));
+        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(Box::new(ZSetValue::new())));
         let z = as_zset_mut(e)?;
         for (j, &score) in scores.iter().enumerate() {
             let member = &args[idx + 2 * j + 1][..];

@@ -10,6 +10,7 @@ use rand::Rng;
 
 use crate::keyspace::Dict;
 use crate::persistence::rdb::{write_len, write_string};
+use crate::types::packed::Packed;
 use crate::types::SmallBytes;
 
 /// The conversion thresholds (from the configuration at the time of the write).
@@ -20,13 +21,14 @@ pub struct HashLimits {
 }
 
 pub enum HashValue {
-    Listpack(Vec<(SmallBytes, SmallBytes)>),
+    /// Alternating field and value entries.
+    Listpack(Packed),
     Table(Dict<SmallBytes>),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Listpack(Vec::new())
+        HashValue::Listpack(Packed::new())
     }
 }
 
@@ -78,7 +80,7 @@ impl HashValue {
 
     pub fn len(&self) -> usize {
         match self {
-            HashValue::Listpack(v) => v.len(),
+            HashValue::Listpack(v) => v.len() / 2,
             HashValue::Table(d) => d.len(),
         }
     }
@@ -89,7 +91,7 @@ impl HashValue {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            HashValue::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, v)| &**v),
+            HashValue::Listpack(v) => v.pair_get(field),
             HashValue::Table(d) => d.get(field).map(|v| &**v),
         }
     }
@@ -102,8 +104,9 @@ impl HashValue {
     pub fn convert_to_table(&mut self) {
         if let HashValue::Listpack(v) = self {
             let mut d = Dict::new();
-            for (f, val) in std::mem::take(v) {
-                d.insert_new(f, val);
+            let mut it = v.iter();
+            while let (Some(f), Some(val)) = (it.next(), it.next()) {
+                d.insert_new(SmallBytes::new(f), SmallBytes::new(val));
             }
             *self = HashValue::Table(d);
         }
@@ -125,12 +128,10 @@ impl HashValue {
         }
         match self {
             HashValue::Listpack(v) => {
-                if let Some(slot) = v.iter_mut().find(|(f, _)| &**f == field) {
-                    slot.1 = SmallBytes::new(value);
+                if !v.pair_set(field, value) {
                     return false;
                 }
-                v.push((SmallBytes::new(field), SmallBytes::new(value)));
-                if v.len() > limits.max_entries {
+                if v.len() / 2 > limits.max_entries {
                     self.convert_to_table();
                 }
                 true
@@ -150,13 +151,7 @@ impl HashValue {
     /// Delete a field; returns whether it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashValue::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            HashValue::Listpack(v) => v.pair_remove(field),
             HashValue::Table(d) => {
                 let found = d.remove(field).is_some();
                 if found {
@@ -170,7 +165,12 @@ impl HashValue {
     /// Visit every (field, value), in the encoding's order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match self {
-            HashValue::Listpack(v) => v.iter().for_each(|(k, val)| f(k, val)),
+            HashValue::Listpack(v) => {
+                let mut it = v.iter();
+                while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                    f(k, val);
+                }
+            }
             HashValue::Table(d) => d.for_each(|k, val| f(k, val)),
         }
     }
@@ -192,8 +192,9 @@ impl HashValue {
         }
         match self {
             HashValue::Listpack(v) => {
-                let (f, val) = &v[rand::thread_rng().gen_range(0..len)];
-                Some((f.to_vec(), val.to_vec()))
+                let i = rand::thread_rng().gen_range(0..len);
+                let mut it = v.iter().skip(2 * i);
+                Some((it.next()?.to_vec(), it.next()?.to_vec()))
             }
             HashValue::Table(d) if len <= crate::types::set::FAIR_MAX => {
                 let mut i = rand::thread_rng().gen_range(0..len);
@@ -248,8 +249,8 @@ impl HashValue {
     /// zero cursor, as Redis does). Returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match self {
-            HashValue::Listpack(v) => {
-                v.iter().for_each(|(k, val)| f(k, val));
+            HashValue::Listpack(_) => {
+                self.for_each(f);
                 0
             }
             HashValue::Table(d) => {

@@ -3,6 +3,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod small_bytes;
 pub mod string;
@@ -20,9 +21,10 @@ pub use zset::ZSetValue;
 pub enum Value {
     Str(StrValue),
     List(ListValue),
-    Hash(HashValue),
-    Set(SetValue),
-    ZSet(ZSetValue),
+    // Collections live behind a pointer so that every entry (most of them strings) stays small.
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Value {
@@ -146,5 +148,21 @@ pub struct Entry {
 impl Entry {
     pub fn new(value: Value, lru: u32) -> Self {
         Entry { value, lru }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn values_stay_small() {
+        // Every key's entry embeds a Value: keep it at 32 bytes (collections live behind a pointer).
+        use std::mem::size_of;
+        let sizes = (
+            size_of::<super::Value>(),
+            size_of::<super::HashValue>(),
+            size_of::<super::SetValue>(),
+            size_of::<super::ZSetValue>(),
+        );
+        assert!(sizes.0 <= 32, "{sizes:?}");
     }
 }

@@ -1,0 +1,187 @@
+//! A compact sequence of byte strings in one allocation, the role Redis's listpack plays for
+//! small collections: each entry is a LEB128 length followed by its bytes, so a 2-byte field
+//! costs 3 bytes instead of a 24-byte slot. Lookups are linear scans, which is what small
+//! encodings are for (they convert to a hash table past the `*-max-listpack-*` limits).
+
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Packed {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        len |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            return (len, pos);
+        }
+        shift += 7;
+    }
+}
+
+fn encode(out: &mut Vec<u8>, s: &[u8]) {
+    let mut n = s.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(s);
+}
+
+/// Iterator over the entries.
+pub struct Iter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let (len, start) = read_len(self.buf, self.pos);
+        self.pos = start + len;
+        Some(&self.buf[start..start + len])
+    }
+}
+
+impl Packed {
+    pub fn new() -> Self {
+        Packed::default()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of payload (for memory accounting).
+    pub fn bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { buf: &self.buf, pos: 0 }
+    }
+
+    pub fn push(&mut self, s: &[u8]) {
+        encode(&mut self.buf, s);
+        self.count += 1;
+    }
+
+    /// Byte ranges (start of the length prefix, end) of every entry.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= self.buf.len() {
+                return None;
+            }
+            let (len, start) = read_len(&self.buf, pos);
+            let item = (pos, start, start + len);
+            pos = start + len;
+            Some(item)
+        })
+    }
+
+    /// Treating entries as (field, value) pairs: the value of `field`.
+    pub fn pair_get(&self, field: &[u8]) -> Option<&[u8]> {
+        let mut it = self.iter();
+        while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            if f == field {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Byte offsets of the pair whose field is `field`: (field start, value start, value end).
+    fn find_pair(&self, field: &[u8]) -> Option<(usize, usize, usize)> {
+        let mut spans = self.spans();
+        while let (Some((fstart, fs, fe)), Some((vstart, _, vend))) = (spans.next(), spans.next()) {
+            if &self.buf[fs..fe] == field {
+                return Some((fstart, vstart, vend));
+            }
+        }
+        None
+    }
+
+    /// Set a pair's value (appending the pair when new). Returns true if the field was new.
+    pub fn pair_set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        match self.find_pair(field) {
+            Some((_, vstart, vend)) => {
+                let mut enc = Vec::with_capacity(value.len() + 2);
+                encode(&mut enc, value);
+                self.buf.splice(vstart..vend, enc);
+                self.compact();
+                false
+            }
+            None => {
+                self.push(field);
+                self.push(value);
+                self.compact();
+                true
+            }
+        }
+    }
+
+    /// Remove a pair. Returns whether it existed.
+    pub fn pair_remove(&mut self, field: &[u8]) -> bool {
+        match self.find_pair(field) {
+            Some((a, _, b)) => {
+                self.buf.drain(a..b);
+                self.count -= 2;
+                self.compact();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keep the allocation tight: small collections are many, their slack adds up.
+    fn compact(&mut self) {
+        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 8 {
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_behave_like_a_map() {
+        let mut p = Packed::new();
+        assert!(p.pair_set(b"f", b"1"));
+        assert!(p.pair_set(b"g", &[b'x'; 300]));
+        assert!(!p.pair_set(b"f", b"22"));
+        assert_eq!(p.pair_get(b"f"), Some(&b"22"[..]));
+        assert_eq!(p.pair_get(b"g").map(|v| v.len()), Some(300));
+        assert_eq!(p.len(), 4);
+        assert!(p.pair_remove(b"f"));
+        assert!(!p.pair_remove(b"f"));
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b"g"[..], &[b'x'; 300][..]]);
+        assert!(p.pair_set(b"", b""));
+        assert_eq!(p.pair_get(b""), Some(&b""[..]));
+    }
+}
