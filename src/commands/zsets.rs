@@ -642,36 +642,54 @@ fn rank_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 }
 
 /// The elements of `z` selected by `range` (with Redis's LIMIT semantics for score and lex:
-/// a negative offset selects nothing, a negative count means all).
+/// a negative offset selects nothing, a negative count means all). Score and lex ranges find
+/// their first element with one descent and then walk while the range holds (the far bound is
+/// never searched for), as Redis does.
 fn select(z: &ZSetValue, range: &Range, rev: bool, offset: i64, limit: i64) -> Vec<(Vec<u8>, f64)> {
-    let (a, b) = match range {
+    let in_range = |m: &[u8], s: f64| match range {
+        Range::Score(r) => r.gte_min(s) && r.lte_max(s),
+        Range::Lex(r) => r.gte_min(m) && r.lte_max(m),
+        Range::Rank(..) => true,
+    };
+    let (empty, start) = match range {
         Range::Rank(start, end) => {
             return match rank_bounds(*start, *end, z.len()) {
                 Some((s, e)) => z.range_by_rank(s, e, rev),
                 None => Vec::new(),
             };
         }
-        Range::Score(r) => z.score_range_ranks(r),
-        Range::Lex(r) => z.lex_range_ranks(r),
+        Range::Score(r) => {
+            (r.is_empty(), if rev { z.count_while(|_, s| r.lte_max(s)) } else { z.count_while(|_, s| !r.gte_min(s)) })
+        }
+        Range::Lex(r) => {
+            (r.is_empty(), if rev { z.count_while(|m, _| r.lte_max(m)) } else { z.count_while(|m, _| !r.gte_min(m)) })
+        }
     };
-    if offset < 0 || a >= b {
+    if empty || offset < 0 {
         return Vec::new();
     }
-    let avail = (b - a) as u64;
-    if offset as u64 >= avail {
+    // Forward: `start` is the rank of the first element >= min. Reverse: the number of
+    // elements <= max, so the walk starts just below it.
+    let first = if rev {
+        match start.checked_sub(1 + offset as usize) {
+            Some(f) => f,
+            None => return Vec::new(),
+        }
+    } else {
+        start + offset as usize
+    };
+    if first >= z.len() {
         return Vec::new();
     }
-    let mut n = avail - offset as u64;
-    if limit >= 0 {
-        n = n.min(limit as u64);
-    }
+    let n = if limit < 0 { usize::MAX } else { limit as usize };
     if n == 0 {
         return Vec::new();
     }
-    let n = n as usize;
-    let first = if rev { b - 1 - offset as usize } else { a + offset as usize };
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::new();
     z.walk(first, rev, |m, s| {
+        if !in_range(m, s) {
+            return false;
+        }
         out.push((m.to_vec(), s));
         out.len() < n
     });

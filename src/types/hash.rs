@@ -23,7 +23,7 @@ pub struct HashLimits {
 pub enum HashValue {
     /// Alternating field and value entries.
     Listpack(Packed),
-    Table(Dict<SmallBytes>),
+    Table(Box<Dict<SmallBytes>>),
 }
 
 impl Default for HashValue {
@@ -41,7 +41,7 @@ impl Clone for HashValue {
                 d.for_each(|k, v| {
                     n.insert_new(k.into(), v.clone());
                 });
-                HashValue::Table(n)
+                HashValue::Table(Box::new(n))
             }
         }
     }
@@ -108,7 +108,7 @@ impl HashValue {
             while let (Some(f), Some(val)) = (it.next(), it.next()) {
                 d.insert_new(SmallBytes::new(f), SmallBytes::new(val));
             }
-            *self = HashValue::Table(d);
+            *self = HashValue::Table(Box::new(d));
         }
     }
 

@@ -22,7 +22,7 @@ pub const FAIR_MAX: usize = 4096;
 
 pub enum SetValue {
     Intset(Vec<i64>),
-    Table(Dict<()>),
+    Table(Box<Dict<()>>),
 }
 
 impl Default for SetValue {
@@ -41,7 +41,7 @@ impl Clone for SetValue {
                 d.for_each(|k, _| {
                     n.insert_new(k.into(), ());
                 });
-                SetValue::Table(n)
+                SetValue::Table(Box::new(n))
             }
         }
     }
@@ -109,7 +109,7 @@ impl SetValue {
             for n in std::mem::take(v) {
                 d.insert_new(SmallBytes::new(&int_text(n)), ());
             }
-            *self = SetValue::Table(d);
+            *self = SetValue::Table(Box::new(d));
         }
     }
 
