@@ -770,6 +770,33 @@ fn watch_detects_a_concurrent_change() {
     assert_eq!(res, Some(vec![3]), "without WATCH the transaction runs");
 }
 
+/// CLIENT PAUSE WRITE holds writes (they complete after UNPAUSE) but not reads.
+#[test]
+fn client_pause_write_holds_writes_until_unpause() {
+    let server = Server::start(&[]);
+    let mut admin = server.conn();
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(60_000).arg("WRITE").query(&mut admin).expect("PAUSE");
+    let mut reader = server.conn();
+    let got: Option<String> = redis::cmd("GET").arg("paused").query(&mut reader).expect("reads are not paused");
+    assert_eq!(got, None);
+    let mut writer = server.conn();
+    let handle = thread::spawn(move || {
+        let _: () = redis::cmd("SET").arg("paused").arg("v").query(&mut writer).expect("SET after unpause");
+    });
+    // The writer is held back: it shows up as a blocked client and its write has not happened.
+    let held = wait_until(Duration::from_secs(5), || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut admin).expect("INFO");
+        info.contains("blocked_clients:1")
+    });
+    assert!(held, "the paused writer never showed up as blocked");
+    let got: Option<String> = redis::cmd("GET").arg("paused").query(&mut reader).expect("GET");
+    assert_eq!(got, None, "a paused write must not run");
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).expect("UNPAUSE");
+    handle.join().expect("writer");
+    let got: Option<String> = redis::cmd("GET").arg("paused").query(&mut reader).expect("GET");
+    assert_eq!(got.as_deref(), Some("v"));
+}
+
 // ---------------------------------------------------------------------------
 // 11. Active expiry.
 // ---------------------------------------------------------------------------

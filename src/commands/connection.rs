@@ -89,6 +89,14 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         .acl(CAD)
         .group("connection")
         .doc("5.0.0", "Unblocks a client blocked by a blocking command from a different connection."),
+    CommandSpec::new("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_pause)
+        .acl(CAD)
+        .group("connection")
+        .doc("3.0.0", "Suspends commands processing."),
+    CommandSpec::new("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, client_unpause)
+        .acl(CAD)
+        .group("connection")
+        .doc("6.2.0", "Resumes processing commands from paused clients."),
     CommandSpec::new("help", 2, LOADING | STALE, client_help)
         .acl(CA)
         .group("connection")
@@ -402,6 +410,33 @@ fn client_unblock(ctx: &mut Ctx) -> CmdResult {
     let target = ctx.server.clients.lock().get(&(id as u64)).cloned();
     let done = target.is_some_and(|h| h.waiter.request_unblock(how));
     ctx.reply.int(done as i64);
+    Ok(())
+}
+
+fn client_pause(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if args.len() > 4 {
+        return Err(CmdError::new(errors::SYNTAX));
+    }
+    let all = match args.get(3) {
+        None => true,
+        Some(a) if is(a, "all") => true,
+        Some(a) if is(a, "write") => false,
+        Some(_) => return Err(CmdError::new("CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let ms = args::int_or(&args[2], "timeout is not an integer or out of range")?;
+    if ms < 0 {
+        return Err(CmdError::new("timeout is negative"));
+    }
+    let end = crate::keyspace::now_ms().saturating_add(ms);
+    ctx.server.pause.pause(all, end, &ctx.server.keyspace);
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx) -> CmdResult {
+    ctx.server.pause.unpause(&ctx.server.keyspace);
+    ctx.reply.ok();
     Ok(())
 }
 

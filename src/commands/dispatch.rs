@@ -22,6 +22,11 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     let mark = reply.len();
     let errors_before = reply.errors.len();
     let (action, name) = match check(client, args) {
+        Ok(cmd) if server.pause.blocks(may_write(client, cmd)) => {
+            // Nothing ran and nothing was answered: the connection waits and retries.
+            reply.errors.truncate(errors_before);
+            return Action::Paused;
+        }
         Ok(cmd) if client.multi.is_some() && !is_transaction_control(cmd) => {
             if let Some(m) = client.multi.as_mut() {
                 m.commands.push(args.to_vec());
@@ -123,6 +128,22 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection>
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
     }
     Ok(cmd)
+}
+
+/// Whether a command may write (CLIENT PAUSE WRITE holds it back): write and may-replicate
+/// commands, and an EXEC whose transaction holds one.
+fn may_write(client: &Client, cmd: &Command) -> bool {
+    if cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
+        return true;
+    }
+    if cmd.parent.is_none() && cmd.spec.name == "exec" {
+        if let Some(m) = &client.multi {
+            return m.commands.iter().any(|argv| {
+                table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE))
+            });
+        }
+    }
+    false
 }
 
 /// Commands that run immediately even inside MULTI.

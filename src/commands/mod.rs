@@ -115,6 +115,8 @@ pub enum Action {
     Sleep(std::time::Duration),
     /// SHUTDOWN: stop the server.
     Shutdown,
+    /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.
+    Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).
     Block(crate::server::blocking::BlockSpec),
     /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.

@@ -13,6 +13,9 @@ const STALE_PERCENT: usize = 10;
 /// One active-expiry cycle over every shard and database, within about `budget` of time.
 /// Returns the number of keys deleted.
 pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
+    if super::now_ms() < ks.expiry_paused_until.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
     let start = Instant::now();
     let per_shard = budget / NSHARDS as u32;
     let mut deleted = 0;

@@ -22,7 +22,7 @@ pub mod watch;
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::types::{Entry, Value};
 pub use dict::Dict;
@@ -65,6 +65,9 @@ pub struct Keyspace {
     pub watches: watch::Watches,
     /// Keyspace notifications.
     pub notifier: notify::Notifier,
+    /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
+    /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
+    pub expiry_paused_until: AtomicI64,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -143,6 +146,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
             notifier: notify::Notifier::default(),
+            expiry_paused_until: AtomicI64::new(0),
         }
     }
 
@@ -387,11 +391,16 @@ impl<'a> Db<'a> {
     /// Delete `key` if its expiry time has passed. Returns true if it was expired.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         let now = self.now_ms;
+        let paused_until = self.ks.expiry_paused_until.load(Ordering::Relaxed);
         let sd = self.shard_db(key);
         if sd.expires.is_empty() {
             return false;
         }
         match sd.expires.get(key) {
+            Some(&when) if when <= now && now < paused_until => {
+                // Paused: the key is gone for readers, but nothing is deleted or propagated.
+                true
+            }
             Some(&when) if when <= now => {
                 sd.expires.remove(key);
                 sd.main.remove(key);
@@ -414,7 +423,10 @@ impl<'a> Db<'a> {
 
     /// Look a key up for writing (same bookkeeping as [`Db::get`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            self.misses += 1;
+            return None;
+        }
         match shard_db_of(&mut self.guards, self.index, key).main.get_mut(key) {
             Some(e) => {
                 self.hits += 1;
@@ -455,7 +467,9 @@ impl<'a> Db<'a> {
 
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            return None;
+        }
         self.shard_db(key).main.get(key)
     }
 
@@ -472,7 +486,9 @@ impl<'a> Db<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.expire_if_needed(key);
+        if self.expire_if_needed(key) {
+            return false;
+        }
         self.shard_db(key).main.contains_key(key)
     }
 

@@ -84,6 +84,8 @@ type Queue = VecDeque<Arc<Waiter>>;
 pub struct Blocking {
     queues: Mutex<HashMap<(usize, Bytes), Queue>>,
     blocked: AtomicUsize,
+    /// Clients held back by CLIENT PAUSE (Redis counts them as blocked too).
+    postponed: AtomicUsize,
 }
 
 impl Blocking {
@@ -93,7 +95,16 @@ impl Blocking {
     }
 
     pub fn blocked_clients(&self) -> usize {
-        self.blocked.load(Ordering::Relaxed)
+        self.blocked.load(Ordering::Relaxed) + self.postponed.load(Ordering::Relaxed)
+    }
+
+    /// A client starts / stops waiting for CLIENT PAUSE to end.
+    pub fn postpone(&self, waiting: bool) {
+        if waiting {
+            self.postponed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.postponed.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Register `w` on every key; `front` keeps the place of a client that was woken but found

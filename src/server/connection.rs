@@ -155,15 +155,33 @@ async fn client_loop(
                     out.proto = client.proto;
                     processed += 1;
                     let mut action = dispatch::execute(server, client, &req.args, &mut out);
-                    // A blocked command waits here (this client's later requests wait too, as in
-                    // Redis), then is run again when woken.
+                    // A paused or blocked command waits here (this client's later requests wait
+                    // too, as in Redis), then is run again.
                     let mut retry = false;
-                    while let Action::Block(spec) = action {
-                        action = block(server, sock, client, &req.args, &mut out, spec, retry).await?;
-                        retry = true;
+                    loop {
+                        match action {
+                            Action::Paused => {
+                                flush(server, sock, &mut out).await?;
+                                server.blocking.postpone(true);
+                                let killed = tokio::select! {
+                                    _ = server.pause.released() => false,
+                                    _ = handle.killed() => true,
+                                };
+                                server.blocking.postpone(false);
+                                if killed {
+                                    return Err("killed".into());
+                                }
+                                action = dispatch::execute(server, client, &req.args, &mut out);
+                            }
+                            Action::Block(spec) => {
+                                action = block(server, sock, client, &req.args, &mut out, spec, retry).await?;
+                                retry = true;
+                            }
+                            _ => break,
+                        }
                     }
                     match action {
-                        Action::None | Action::Block(_) => {}
+                        Action::None | Action::Block(_) | Action::Paused => {}
                         Action::Close => {
                             close = true;
                             break;

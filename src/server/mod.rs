@@ -7,6 +7,7 @@ pub mod client;
 pub mod connection;
 pub mod info;
 pub mod log;
+pub mod pause;
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct Server {
     pub blocking: blocking::Blocking,
     /// Pub/Sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
+    /// CLIENT PAUSE state.
+    pub pause: pause::Pause,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub stats: Stats,
@@ -62,6 +65,7 @@ impl Server {
             keyspace: Keyspace::new(dbs),
             blocking: blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            pause: pause::Pause::default(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
