@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::args::{self, is};
 use super::flags::*;
-use super::keys::{parse_cursor, parse_scan_options};
+use super::keys::{parse_cursor, parse_scan_options, reply_scan};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::types::hash::{HashLimits, HashValue};
 use crate::types::{Entry, Value};
@@ -401,38 +401,21 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
     Ok(())
 }
 
-/// A cursor of HSCAN/SSCAN, parsed like Redis's strtoul: a leading `+` or `-` is accepted
-/// (`-1` wraps around to the largest cursor), everything else as [`parse_cursor`].
-pub(crate) fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    match arg.first() {
-        Some(b'-') if arg.len() > 1 => parse_cursor(&arg[1..]).map(u64::wrapping_neg),
-        Some(b'+') if arg.len() > 1 => parse_cursor(&arg[1..]),
-        _ => parse_cursor(arg),
-    }
-}
-
 fn hscan(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let cursor = scan_cursor(&args[2])?;
+    let cursor = parse_cursor(&args[2])?;
     let Some(h) = read(ctx.db.get(&args[1]))? else {
-        ctx.reply.array(2);
-        ctx.reply.bulk(b"0");
-        ctx.reply.array(0);
+        reply_scan::<&[u8]>(ctx.reply, 0, &[]);
         return Ok(());
     };
     let opts = parse_scan_options(args, 3, false)?;
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
     let next = h.scan(cursor, opts.count, |f, v| {
         if opts.pattern.is_none_or(|p| glob_match(p, f, false)) {
-            out.push((f.to_vec(), v.to_vec()));
+            out.push(f.to_vec());
+            out.push(v.to_vec());
         }
     });
-    ctx.reply.array(2);
-    ctx.reply.bulk(next.to_string().as_bytes());
-    ctx.reply.array(out.len() * 2);
-    for (f, v) in &out {
-        ctx.reply.bulk(f);
-        ctx.reply.bulk(v);
-    }
+    reply_scan(ctx.reply, next, &out);
     Ok(())
 }

@@ -397,15 +397,34 @@ fn keys(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// Parse a SCAN cursor like Redis (strtoul over the whole string).
+/// Like strtoul, a leading `+` is accepted and a leading `-` wraps around (`-1` is the largest
+/// cursor); an empty string is cursor 0.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::new("invalid cursor");
-    if arg.is_empty() {
-        return Ok(0);
+    let digits = |d: &[u8]| -> Result<u64, CmdError> {
+        if d.is_empty() {
+            return Ok(0);
+        }
+        if !d.iter().all(|c| c.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        std::str::from_utf8(d).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(invalid)
+    };
+    match arg.first() {
+        Some(b'-') if arg.len() > 1 => digits(&arg[1..]).map(u64::wrapping_neg),
+        Some(b'+') if arg.len() > 1 => digits(&arg[1..]),
+        _ => digits(arg),
     }
-    if !arg.iter().all(|c| c.is_ascii_digit()) {
-        return Err(invalid());
+}
+
+/// The reply of SCAN and its siblings: `[cursor, [items...]]`.
+pub fn reply_scan<T: AsRef<[u8]>>(reply: &mut crate::protocol::ReplySink, next: u64, items: &[T]) {
+    reply.array(2);
+    reply.bulk(next.to_string().as_bytes());
+    reply.array(items.len());
+    for i in items {
+        reply.bulk(i.as_ref());
     }
-    std::str::from_utf8(arg).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(invalid)
 }
 
 /// Options of SCAN and its HSCAN/SSCAN/ZSCAN siblings (Redis's scanGenericCommand parsing).
@@ -460,12 +479,7 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
         }
         keys.push(k);
     }
-    ctx.reply.array(2);
-    ctx.reply.bulk(next.to_string().as_bytes());
-    ctx.reply.array(keys.len());
-    for k in &keys {
-        ctx.reply.bulk(k);
-    }
+    reply_scan(ctx.reply, next, &keys);
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use crate::keyspace::notify as ev;
 
 use super::args::{self, is};
 use super::flags::*;
-use super::hashes::scan_cursor;
 use super::keys::parse_scan_options;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::types::{Entry, SetValue, Value};
@@ -624,11 +623,9 @@ fn sintercard(ctx: &mut Ctx) -> CmdResult {
 
 fn sscan(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let cursor = scan_cursor(&args[2])?;
+    let cursor = super::keys::parse_cursor(&args[2])?;
     let Some(s) = read(ctx.db.get(&args[1]))? else {
-        ctx.reply.array(2);
-        ctx.reply.bulk(b"0");
-        ctx.reply.array(0);
+        super::keys::reply_scan::<&[u8]>(ctx.reply, 0, &[]);
         return Ok(());
     };
     let opts = parse_scan_options(args, 3, false)?;
@@ -638,11 +635,6 @@ fn sscan(ctx: &mut Ctx) -> CmdResult {
             out.push(m.to_vec());
         }
     });
-    ctx.reply.array(2);
-    ctx.reply.bulk(next.to_string().as_bytes());
-    ctx.reply.array(out.len());
-    for m in &out {
-        ctx.reply.bulk(m);
-    }
+    super::keys::reply_scan(ctx.reply, next, &out);
     Ok(())
 }

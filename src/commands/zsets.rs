@@ -1294,12 +1294,7 @@ fn zscan(ctx: &mut Ctx) -> CmdResult {
             })
         }
     };
-    ctx.reply.array(2);
-    ctx.reply.bulk(next.to_string().as_bytes());
-    ctx.reply.array(found.len() * 2);
-    for (m, s) in &found {
-        ctx.reply.bulk(m);
-        ctx.reply.bulk(s);
-    }
+    let flat: Vec<&Vec<u8>> = found.iter().flat_map(|(m, s)| [m, s]).collect();
+    super::keys::reply_scan(ctx.reply, next, &flat);
     Ok(())
 }
