@@ -797,6 +797,65 @@ fn client_pause_write_holds_writes_until_unpause() {
     assert_eq!(got.as_deref(), Some("v"));
 }
 
+/// Wait until INFO reports `n` blocked clients.
+fn wait_blocked(server: &Server, n: usize) {
+    let mut con = server.conn();
+    let want = format!("blocked_clients:{n}\r");
+    let ok = wait_until(Duration::from_secs(5), || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut con).expect("INFO");
+        info.contains(&want)
+    });
+    assert!(ok, "never saw {n} blocked clients");
+}
+
+/// Clients blocked on the same list are served in the order they blocked, one element each.
+#[test]
+fn blocked_clients_are_served_fifo() {
+    let server = Server::start(&["--worker-threads", "2"]);
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        let mut raw = server.raw();
+        raw.send_cmd(&["BLPOP", "fifo", "0"]);
+        wait_blocked(&server, i + 1);
+        waiters.push(raw);
+    }
+    let mut con = server.conn();
+    let _: i64 = redis::cmd("RPUSH").arg("fifo").arg("a").arg("b").arg("c").query(&mut con).expect("RPUSH");
+    let got: Vec<String> = waiters.iter_mut().map(|w| String::from_utf8_lossy(&w.read_reply()).into_owned()).collect();
+    assert_eq!(
+        got,
+        ["*2\r\n$4\r\nfifo\r\n$1\r\na\r\n", "*2\r\n$4\r\nfifo\r\n$1\r\nb\r\n", "*2\r\n$4\r\nfifo\r\n$1\r\nc\r\n"]
+    );
+    let len: i64 = redis::cmd("LLEN").arg("fifo").query(&mut con).expect("LLEN");
+    assert_eq!(len, 0);
+}
+
+/// A client blocked on keys of different shards is served by a push to any of them, and a key
+/// renamed into place wakes it too.
+#[test]
+fn blocking_across_shards_and_rename() {
+    let server = Server::start(&["--worker-threads", "2"]);
+    let keys = keys_on_distinct_shards();
+    let (a, b) = (&keys[0], &keys[1]);
+    let mut waiter = server.raw();
+    waiter.send_cmd(&["BLPOP", a, b, "0"]);
+    wait_blocked(&server, 1);
+    let mut con = server.conn();
+    let _: i64 = redis::cmd("LPUSH").arg(b).arg("x").query(&mut con).expect("LPUSH");
+    assert_eq!(waiter.read_reply(), format!("*2\r\n${}\r\n{b}\r\n$1\r\nx\r\n", b.len()).into_bytes());
+    // RENAME a list into the watched key.
+    waiter.send_cmd(&["BLPOP", a, "0"]);
+    wait_blocked(&server, 1);
+    let _: i64 = redis::cmd("LPUSH").arg("elsewhere").arg("y").query(&mut con).expect("LPUSH");
+    let _: () = redis::cmd("RENAME").arg("elsewhere").arg(a).query(&mut con).expect("RENAME");
+    assert_eq!(waiter.read_reply(), format!("*2\r\n${}\r\n{a}\r\n$1\r\ny\r\n", a.len()).into_bytes());
+    // A key of the wrong type keeps the client waiting; the timeout then answers null.
+    waiter.send_cmd(&["BLPOP", a, "0.3"]);
+    wait_blocked(&server, 1);
+    let _: () = redis::cmd("SET").arg(a).arg("string").query(&mut con).expect("SET");
+    assert_eq!(waiter.read_reply(), b"*-1\r\n");
+}
+
 // ---------------------------------------------------------------------------
 // 11. Active expiry.
 // ---------------------------------------------------------------------------
