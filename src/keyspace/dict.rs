@@ -365,6 +365,25 @@ impl<V> Dict<V> {
         cur.map(|n| (&*n.key, &n.val))
     }
 
+    /// One SCAN call over this dict, as Redis's scanGenericCommand budgets it: scan steps until
+    /// the iteration ends, at least `count` reply elements were produced (`per_entry` elements
+    /// per visited entry: 2 for HSCAN's field and value), or `count * 10` steps were taken.
+    /// Returns the next cursor.
+    pub fn scan_budget(&self, mut cursor: u64, count: usize, per_entry: usize, mut f: impl FnMut(&[u8], &V)) -> u64 {
+        let mut produced = 0usize;
+        let mut iterations = count.saturating_mul(10);
+        loop {
+            cursor = self.scan(cursor, |k, v| {
+                produced += per_entry;
+                f(k, v)
+            });
+            if cursor == 0 || iterations == 0 || produced >= count {
+                return cursor;
+            }
+            iterations -= 1;
+        }
+    }
+
     /// Visit one step of a SCAN starting at `cursor`, calling `f` for each entry in the visited
     /// bucket(s). Returns the next cursor; 0 means the iteration is complete.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {

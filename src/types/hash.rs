@@ -253,22 +253,8 @@ impl HashValue {
                 self.for_each(f);
                 0
             }
-            HashValue::Table(d) => {
-                let mut cursor = cursor;
-                let mut visited = 0usize;
-                let mut iterations = count.saturating_mul(10);
-                loop {
-                    // Redis counts the reply's elements, two per entry, against COUNT.
-                    cursor = d.scan(cursor, |k, v| {
-                        visited += 2;
-                        f(k, v)
-                    });
-                    if cursor == 0 || iterations == 0 || visited >= count {
-                        return cursor;
-                    }
-                    iterations -= 1;
-                }
-            }
+            // Redis counts the reply's elements, two per entry, against COUNT.
+            HashValue::Table(d) => d.scan_budget(cursor, count, 2, |k, v| f(k, v)),
         }
     }
 

@@ -270,21 +270,7 @@ impl SetValue {
                 self.for_each(f);
                 0
             }
-            SetValue::Table(d) => {
-                let mut cursor = cursor;
-                let mut visited = 0usize;
-                let mut iterations = count.saturating_mul(10);
-                loop {
-                    cursor = d.scan(cursor, |k, _| {
-                        visited += 1;
-                        f(k)
-                    });
-                    if cursor == 0 || iterations == 0 || visited >= count {
-                        return cursor;
-                    }
-                    iterations -= 1;
-                }
-            }
+            SetValue::Table(d) => d.scan_budget(cursor, count, 1, |k, _| f(k)),
         }
     }
 

@@ -428,22 +428,7 @@ impl ZSetValue {
                 self.for_each(f);
                 0
             }
-            Repr::Skiplist { dict, .. } => {
-                let mut cursor = cursor;
-                let mut seen = 0;
-                let mut iterations = count * 10;
-                loop {
-                    cursor = dict.scan(cursor, |m, s| {
-                        f(m, *s);
-                        seen += 1;
-                    });
-                    if cursor == 0 || iterations == 0 || seen >= count {
-                        break;
-                    }
-                    iterations -= 1;
-                }
-                cursor
-            }
+            Repr::Skiplist { dict, .. } => dict.scan_budget(cursor, count, 1, |m, s| f(m, *s)),
         }
     }
 
