@@ -13,6 +13,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
+pub mod tracking;
 pub mod types;
 pub mod util;
 

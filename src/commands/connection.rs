@@ -1,6 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, AUTH and CLIENT.
 
 use super::args::{self, is};
+use super::client_tracking as ct;
 use super::flags::*;
 use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::Proto;
@@ -97,6 +98,22 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         .acl(CAD)
         .group("connection")
         .doc("6.2.0", "Resumes processing commands from paused clients."),
+    CommandSpec::new("tracking", -3, NOSCRIPT | LOADING | STALE, ct::client_tracking)
+        .acl(CA)
+        .group("connection")
+        .doc("6.0.0", "Controls server-assisted client-side caching for the connection."),
+    CommandSpec::new("caching", 3, NOSCRIPT | LOADING | STALE, ct::client_caching)
+        .acl(CA)
+        .group("connection")
+        .doc("6.0.0", "Instructs the server whether to track the keys in the next request."),
+    CommandSpec::new("getredir", 2, NOSCRIPT | LOADING | STALE, ct::client_getredir)
+        .acl(CA)
+        .group("connection")
+        .doc("6.0.0", "Returns the client ID to which the connection's tracking notifications are redirected."),
+    CommandSpec::new("trackinginfo", 2, NOSCRIPT | LOADING | STALE, ct::client_trackinginfo)
+        .acl(CA)
+        .group("connection")
+        .doc("6.2.0", "Returns information about server-assisted client-side caching for the connection."),
     CommandSpec::new("help", 2, LOADING | STALE, client_help)
         .acl(CA)
         .group("connection")
@@ -225,6 +242,9 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     ctx.client.multi = None;
     super::pubsub::unsubscribe_all(ctx.server, ctx.client);
     super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
+    if ctx.client.tracking.take().is_some() {
+        ctx.server.keyspace.tracking.disable(ctx.client.id());
+    }
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;

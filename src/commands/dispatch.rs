@@ -21,6 +21,7 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     }
     let mark = reply.len();
     let errors_before = reply.errors.len();
+    let tracking = &server.keyspace.tracking;
     let (action, name) = match check(client, args) {
         Ok(cmd) if server.pause.blocks(may_write(client, cmd)) => {
             // Nothing ran and nothing was answered: the connection waits and retries.
@@ -65,6 +66,15 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
                 client.reply_mode = ReplyMode::On;
             }
         }
+    }
+    if let Some(t) = client.tracking.as_mut() {
+        // CLIENT CACHING applies to the next command (or the next transaction) only.
+        if client.multi.is_none() && !name.starts_with("client|") {
+            t.caching = false;
+        }
+    }
+    if tracking.any() {
+        tracking.flush_bcast();
     }
     // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
     client.last_cmd = if name.is_empty() { "NULL" } else { name };
@@ -235,6 +245,7 @@ pub fn run_locked(
     // Inside EXEC each command sees the time it runs at (as Redis 7.0 does).
     db.now_ms = crate::keyspace::clock::unix_ms_at(start);
     db.no_touch = client.no_touch && spec.name != "touch";
+    db.client_id = client.id();
     let errors_before = reply.errors.len();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
     if let Err(e) = (spec.handler)(&mut ctx) {
@@ -244,6 +255,15 @@ pub fn run_locked(
         ctx.db.propagate(args.to_vec());
     }
     let action = std::mem::take(&mut ctx.action);
+    // Client-side caching: remember the keys a read-only command read, while its locks are
+    // still held (a concurrent write then always finds them and invalidates them).
+    if spec.has_flag(flags::READONLY) && !spec.has_flag(flags::PUBSUB) {
+        if let Some(t) = &ctx.client.tracking {
+            if t.remembers() {
+                remember_keys(server, ctx.client.id(), spec, args);
+            }
+        }
+    }
     let failed = ctx.reply.errors.len() > errors_before;
     let wrote = ctx.db.dirty > 0;
     let us = start.elapsed().as_micros() as u64;
@@ -255,6 +275,15 @@ pub fn run_locked(
     }
     let modified = ctx.db.take_modified();
     Outcome { action, wrote, modified }
+}
+
+/// Record the key arguments of a read-only command for a tracking client.
+fn remember_keys(server: &Server, id: u64, spec: &super::CommandSpec, args: &[Bytes]) {
+    let tracking = &server.keyspace.tracking;
+    match spec.getkeys {
+        Some(f) => tracking.remember(id, f(args).into_iter().filter_map(|i| args.get(i))),
+        None => tracking.remember(id, spec.key_indices(args.len()).map(|i| &args[i])),
+    }
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it

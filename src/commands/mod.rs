@@ -6,6 +6,7 @@
 pub mod args;
 pub mod bitmaps;
 pub mod blocking;
+pub mod client_tracking;
 pub mod connection;
 pub mod dispatch;
 pub mod hashes;

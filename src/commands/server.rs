@@ -323,6 +323,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                 "SLEEP <seconds>",
                 "    Stop this connection for <seconds> (float).",
+                "PAUSE-CRON <0|1>",
+                "    Stop periodic cron job processing.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    Accepted for compatibility.",
             ],
@@ -334,6 +336,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.active_expire.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if is(sub, "pause-cron") && args.len() == 3 {
+        let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
+        ctx.server.cron_paused.store(on, Ordering::Relaxed);
         ctx.reply.ok();
     } else if ((is(sub, "jmap") || is(sub, "change-repl-id")) && args.len() == 2)
         || (is(sub, "quicklist-packed-threshold") && args.len() == 3)

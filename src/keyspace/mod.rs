@@ -65,6 +65,8 @@ pub struct Keyspace {
     pub watches: watch::Watches,
     /// Keyspace notifications.
     pub notifier: notify::Notifier,
+    /// Client-side caching: who read which key, invalidated as keys change.
+    pub tracking: crate::tracking::Tracking,
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
@@ -145,6 +147,7 @@ impl Keyspace {
             effects: EffectStream::default(),
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
+            tracking: Default::default(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
         }
@@ -194,6 +197,7 @@ impl Keyspace {
             no_touch: false,
             events: Vec::new(),
             modified: Vec::new(),
+            client_id: 0,
             hits: 0,
             misses: 0,
             expired: 0,
@@ -271,6 +275,9 @@ pub struct Db<'a> {
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
     /// some transaction watches keys: WATCH is invalidated by exactly these.
     modified: Vec<(usize, Bytes)>,
+    /// The client running the command (0: none): invalidations it causes are not sent back
+    /// to it in NOLOOP mode.
+    pub client_id: u64,
     hits: u64,
     misses: u64,
     expired: u64,
@@ -306,8 +313,14 @@ impl<'a> Db<'a> {
     /// Record a keyspace event (Redis's notifyKeyspaceEvent) for `key` in the selected database.
     /// Costs nothing unless notify-keyspace-events enables the class.
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
-        if self.ks.watches.any() && class != notify::EXPIRED {
-            self.modified.push((self.index, Bytes::copy_from_slice(key)));
+        if class != notify::EXPIRED {
+            if self.ks.watches.any() {
+                self.modified.push((self.index, Bytes::copy_from_slice(key)));
+            }
+            // Redis's signalModifiedKey: every event but "expired" marks a modification.
+            if self.ks.tracking.any() {
+                self.ks.tracking.invalidate(key, self.client_id);
+            }
         }
         if self.ks.notifier.wants(class) {
             self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
@@ -409,6 +422,9 @@ impl<'a> Db<'a> {
                 self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
                 if self.ks.watches.any() {
                     self.ks.watches.touch(self.index, key, true);
+                }
+                if self.ks.tracking.any() {
+                    self.ks.tracking.invalidate(key, 0);
                 }
                 true
             }

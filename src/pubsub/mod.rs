@@ -22,6 +22,12 @@ pub enum Push {
     Message { channel: Bytes, payload: Bytes },
     PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
     SMessage { channel: Bytes, payload: Bytes },
+    /// Client-side caching: these keys (None: everything, after a flush) were invalidated.
+    /// `redirected`: sent on behalf of another client (RESP2 connections then receive it as a
+    /// `__redis__:invalidate` message, and only while subscribed).
+    Invalidate { keys: Option<Vec<Bytes>>, redirected: bool },
+    /// Client-side caching: the client invalidations were redirected to is gone.
+    RedirBroken { id: u64 },
 }
 
 impl Push {
@@ -31,6 +37,8 @@ impl Push {
                 channel.len() + payload.len() + 32
             }
             Push::PMessage { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 40,
+            Push::Invalidate { keys, .. } => keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 8).sum()) + 40,
+            Push::RedirBroken { .. } => 40,
         }
     }
 }
@@ -75,6 +83,17 @@ impl Subscriber {
             *self.soft_since.lock() = None;
         }
         self.tx.send(msg).is_ok()
+    }
+
+    /// Queue a message without the Pub/Sub buffer limits (client-side caching invalidations).
+    pub fn push(&self, msg: Push) {
+        self.pending.fetch_add(msg.size(), Ordering::Relaxed);
+        let _ = self.tx.send(msg);
+    }
+
+    /// Whether the connection behind this queue is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 
     /// Account for a message written out by the connection.

@@ -37,6 +37,8 @@ pub struct ClientView {
     pub psub: usize,
     pub ssub: usize,
     pub multi: i64,
+    /// (bcast, broken redirect, redirect id) while tracking is on.
+    pub tracking: Option<(bool, bool, u64)>,
 }
 
 /// The shared half of a connection.
@@ -51,6 +53,8 @@ pub struct ClientHandle {
     pub view: Mutex<ClientView>,
     /// Wakes the connection when it is blocked on keys.
     pub waiter: Arc<super::blocking::Waiter>,
+    /// The connection's push queue (Pub/Sub messages, tracking invalidations redirected here).
+    pub push: std::sync::OnceLock<crate::pubsub::Subscriber>,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
 }
@@ -66,6 +70,7 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(0),
             view: Mutex::new(ClientView { resp: 2, user: "default".into(), ..Default::default() }),
             waiter: Arc::new(super::blocking::Waiter::default()),
+            push: std::sync::OnceLock::new(),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
         })
@@ -106,6 +111,15 @@ impl ClientHandle {
         if v.no_touch {
             flags.push('T');
         }
+        if let Some((bcast, broken, _)) = v.tracking {
+            flags.push('t');
+            if broken {
+                flags.push('R');
+            }
+            if bcast {
+                flags.push('B');
+            }
+        }
         if self.waiter.is_blocked() {
             flags.push('b');
         }
@@ -120,7 +134,7 @@ impl ClientHandle {
         }
         let flags: String = {
             // Redis prints its flag letters in this order.
-            let order = "bPxeT";
+            let order = "PxbtRBeT";
             let mut f: Vec<char> = flags.chars().collect();
             f.sort_by_key(|c| order.find(*c).unwrap_or(99));
             f.into_iter().collect()
@@ -129,7 +143,7 @@ impl ClientHandle {
         let lib_name = v.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = v.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -146,6 +160,7 @@ impl ClientHandle {
             v.qbuf,
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,
+            v.tracking.map_or(-1, |t| t.2 as i64),
             v.resp,
             lib_name,
             lib_ver,
@@ -182,6 +197,8 @@ pub struct Client {
     pub after_exec: Vec<crate::commands::dispatch::Queued>,
     /// Pub/Sub subscriptions.
     pub subs: crate::commands::pubsub::Subscriptions,
+    /// Client-side caching (CLIENT TRACKING ON).
+    pub tracking: Option<crate::tracking::ClientTracking>,
 }
 
 impl Client {
@@ -205,6 +222,7 @@ impl Client {
             cas_dirty: Arc::new(AtomicBool::new(false)),
             after_exec: Vec::new(),
             subs: Default::default(),
+            tracking: None,
         }
     }
 
@@ -230,5 +248,6 @@ impl Client {
         v.psub = self.subs.patterns.len();
         v.ssub = self.subs.shard_channels.len();
         v.multi = self.multi.as_ref().map_or(-1, |m| m.commands.len() as i64);
+        v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
     }
 }

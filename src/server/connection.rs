@@ -44,12 +44,26 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let killer = handle.clone();
-    client.subs.subscriber =
-        Some(crate::pubsub::Subscriber::new(id, push_tx, pending.clone(), Arc::new(move || killer.kill())));
+    // A weak reference: the handle holds this subscriber (for CLIENT TRACKING REDIRECT).
+    let killer = Arc::downgrade(&handle);
+    let subscriber = crate::pubsub::Subscriber::new(
+        id,
+        push_tx,
+        pending.clone(),
+        Arc::new(move || {
+            if let Some(h) = killer.upgrade() {
+                h.kill()
+            }
+        }),
+    );
+    let _ = handle.push.set(subscriber.clone());
+    client.subs.subscriber = Some(subscriber);
     let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
     crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
     crate::commands::pubsub::unsubscribe_all(&server, &mut client);
+    if client.tracking.take().is_some() {
+        server.keyspace.tracking.disable(id);
+    }
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
@@ -59,9 +73,40 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
-fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push) {
+/// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
+/// that others redirect to and that is in Pub/Sub mode (Redis's sendTrackingMessage).
+fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool) {
     use crate::pubsub::Push;
+    let resp3 = out.proto == crate::protocol::Proto::Resp3;
     match msg {
+        Push::Invalidate { keys, redirected } => {
+            if resp3 {
+                out.push(2);
+                out.bulk(b"invalidate");
+            } else if *redirected && subscribed {
+                out.push(3);
+                out.bulk(b"message");
+                out.bulk(b"__redis__:invalidate");
+            } else {
+                return;
+            }
+            match keys {
+                Some(keys) => {
+                    out.array(keys.len());
+                    for k in keys {
+                        out.bulk(k);
+                    }
+                }
+                None => out.null(),
+            }
+        }
+        Push::RedirBroken { id } => {
+            if resp3 {
+                out.push(2);
+                out.bulk(b"tracking-redir-broken");
+                out.int(*id as i64);
+            }
+        }
         Push::Message { channel, payload } | Push::SMessage { channel, payload } => {
             out.push(3);
             out.bulk(if matches!(msg, Push::Message { .. }) { b"message" } else { b"smessage" });
@@ -75,6 +120,14 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push) {
             out.bulk(channel);
             out.bulk(payload);
         }
+    }
+}
+
+/// Encode every message already queued for this connection.
+fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::atomic::AtomicUsize, subscribed: bool) {
+    while let Ok(m) = push_rx.try_recv() {
+        encode_push(out, &m, subscribed);
+        crate::pubsub::Subscriber::written(pending, &m);
     }
 }
 
@@ -107,12 +160,11 @@ async fn client_loop(
                 r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
                 msg = push_rx.recv() => {
                     // Deliver every queued Pub/Sub message, then go back to reading.
-                    let mut next = msg;
-                    while let Some(m) = next {
+                    if let Some(m) = msg {
                         out.proto = client.proto;
-                        encode_push(&mut out, &m);
+                        encode_push(&mut out, &m, client.subs.active());
                         crate::pubsub::Subscriber::written(pending, &m);
-                        next = push_rx.try_recv().ok();
+                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
                     }
                     Ok(None)
                 }
@@ -154,6 +206,16 @@ async fn client_loop(
                     }
                     out.proto = client.proto;
                     processed += 1;
+                    // Keep the tracking table within tracking-table-max-keys before each
+                    // command (as Redis's processCommand does).
+                    if server.keyspace.tracking.any() {
+                        server.keyspace.tracking.enforce_limit();
+                    }
+                    // Messages queued before this command (an invalidation caused by the
+                    // previous one, say) go out before its reply, as in Redis.
+                    if pending.load(Ordering::Relaxed) > 0 {
+                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                    }
                     let mut action = dispatch::execute(server, client, &req.args, &mut out);
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.

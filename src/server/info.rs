@@ -144,7 +144,7 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "client_recent_max_input_buffer:0");
             line!(out, "client_recent_max_output_buffer:0");
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
-            line!(out, "tracking_clients:0");
+            line!(out, "tracking_clients:{}", server.keyspace.tracking.stats().0);
             line!(out, "clients_in_timeout_table:0");
         }
         "memory" => {
@@ -205,6 +205,10 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "pubsub_patterns:0");
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
+            let (_, tkeys, titems, tprefixes) = server.keyspace.tracking.stats();
+            line!(out, "tracking_total_keys:{}", tkeys);
+            line!(out, "tracking_total_items:{}", titems);
+            line!(out, "tracking_total_prefixes:{}", tprefixes);
             line!(
                 out,
                 "client_query_buffer_limit_disconnections:{}",

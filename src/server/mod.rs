@@ -52,6 +52,8 @@ pub struct Server {
     /// Port actually bound (differs from the config when it was 0).
     pub port: AtomicU64,
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: the periodic background work is suspended.
+    pub cron_paused: AtomicBool,
     pub shutdown: tokio::sync::Notify,
     shutting_down: AtomicBool,
 }
@@ -74,6 +76,7 @@ impl Server {
             run_id,
             port: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
+            cron_paused: AtomicBool::new(false),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
         })
@@ -86,6 +89,8 @@ impl Server {
         *self.pubsub.limits.write() = limits;
         let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
         self.keyspace.notifier.set_flags(events);
+        let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
     }
 
     /// Publish keyspace events through Pub/Sub (installed once, at start-up).
@@ -148,12 +153,21 @@ async fn cron(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
+        if server.cron_paused.load(Ordering::Relaxed) {
+            continue;
+        }
         let s = server.clone();
         // The cron locks shards one at a time; run it off the async workers.
         let _ = tokio::task::spawn_blocking(move || {
             if s.active_expire.load(Ordering::Relaxed) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
                 active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+            }
+            let tracking = &s.keyspace.tracking;
+            if tracking.any() {
+                // Invalidations caused by active expiry, and the tracking table's limit.
+                tracking.flush_bcast();
+                tracking.enforce_limit();
             }
             if s.config.read().get("activerehashing") == Some("yes") {
                 s.keyspace.rehash_step(Duration::from_millis(1));
