@@ -72,7 +72,22 @@ macro_rules! case_files {
     };
 }
 
-case_files!(strings, keys, expire, connection, server, protocol, lists, hashes, sets, zsets);
+case_files!(
+    strings,
+    keys,
+    expire,
+    connection,
+    server,
+    protocol,
+    lists,
+    hashes,
+    sets,
+    zsets,
+    transactions,
+    pubsub,
+    notifications,
+    tracking
+);
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,
 /// otherwise it would silently never run.
@@ -777,6 +792,8 @@ struct Side {
     server: Server,
     proto: Proto,
     conns: HashMap<String, Slot>,
+    /// CLIENT ID of each connection opened, for `$id:NAME` arguments.
+    ids: HashMap<String, Vec<u8>>,
 }
 
 /// One command the harness sent while opening a connection.
@@ -795,11 +812,12 @@ struct Executed {
 
 impl Side {
     fn new(server: Server, proto: Proto) -> Side {
-        Side { server, proto, conns: HashMap::new() }
+        Side { server, proto, conns: HashMap::new(), ids: HashMap::new() }
     }
 
-    /// Opens a connection: `HELLO 3` (RESP3 pass only), then `SELECT 9`.
-    fn open(&self) -> Result<(Conn, Vec<HandshakeStep>), Outcome> {
+    /// Opens a connection: `HELLO 3` (RESP3 pass only), then `SELECT 9`, then `CLIENT ID`
+    /// (compared by shape; remembered for `$id:NAME` arguments).
+    fn open(&self) -> Result<(Conn, Vec<HandshakeStep>, Vec<u8>), Outcome> {
         let stream = TcpStream::connect(("127.0.0.1", self.server.port))
             .map_err(|e| Outcome::Error(format!("connect failed: {e}")))?;
         let mut conn = Conn::new(stream, REPLY_TIMEOUT);
@@ -813,7 +831,14 @@ impl Side {
             conn.write(&encode_command(&[cmd.into(), arg.into()]))?;
             done.push(HandshakeStep { label: format!("{cmd} {arg}"), mode, outcome: conn.read_reply() });
         }
-        Ok((conn, done))
+        conn.write(&encode_command(&[b"CLIENT".to_vec(), b"ID".to_vec()]))?;
+        let outcome = conn.read_reply();
+        let id = match &outcome {
+            Outcome::Reply(raw, _) => raw.iter().copied().filter(u8::is_ascii_digit).collect(),
+            _ => b"0".to_vec(),
+        };
+        done.push(HandshakeStep { label: "CLIENT ID".into(), mode: Mode::Shape, outcome });
+        Ok((conn, done, id))
     }
 
     fn execute(&mut self, case: &Case) -> Executed {
@@ -824,18 +849,32 @@ impl Side {
         }
         if !self.conns.contains_key(&case.conn) {
             match self.open() {
-                Ok((conn, steps)) => {
+                Ok((conn, steps, id)) => {
                     handshake = Some(steps);
                     self.conns.insert(case.conn.clone(), Slot::Open(conn));
+                    self.ids.insert(case.conn.clone(), id);
                 }
                 Err(outcome) => return Executed { handshake, outcome },
             }
         }
+        let ids = &self.ids;
         let Some(Slot::Open(conn)) = self.conns.get_mut(&case.conn) else {
             return Executed { handshake, outcome: Outcome::Closed(Vec::new()) };
         };
         let (send, read) = match &case.action {
-            Action::Command(args) => (Some(encode_command(args)), case.mode != Mode::NoReply),
+            Action::Command(args) => {
+                // `$id:NAME` stands for the CLIENT ID of connection NAME on this server.
+                let args: Vec<Vec<u8>> = args
+                    .iter()
+                    .map(|a| match a.strip_prefix(b"$id:") {
+                        Some(name) => {
+                            ids.get(&*String::from_utf8_lossy(name)).cloned().unwrap_or_else(|| b"0".to_vec())
+                        }
+                        None => a.clone(),
+                    })
+                    .collect();
+                (Some(encode_command(&args)), case.mode != Mode::NoReply)
+            }
             Action::Raw(bytes) => (Some(bytes.clone()), true),
             Action::Send(bytes) => (Some(bytes.clone()), false),
             Action::Read => (None, true),

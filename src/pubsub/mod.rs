@@ -19,15 +19,30 @@ use crate::util::glob::glob_match;
 /// An out-of-band message for a subscriber.
 #[derive(Debug, Clone)]
 pub enum Push {
-    Message { channel: Bytes, payload: Bytes },
-    PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
-    SMessage { channel: Bytes, payload: Bytes },
+    Message {
+        channel: Bytes,
+        payload: Bytes,
+    },
+    PMessage {
+        pattern: Bytes,
+        channel: Bytes,
+        payload: Bytes,
+    },
+    SMessage {
+        channel: Bytes,
+        payload: Bytes,
+    },
     /// Client-side caching: these keys (None: everything, after a flush) were invalidated.
     /// `redirected`: sent on behalf of another client (RESP2 connections then receive it as a
     /// `__redis__:invalidate` message, and only while subscribed).
-    Invalidate { keys: Option<Vec<Bytes>>, redirected: bool },
+    Invalidate {
+        keys: Option<Vec<Bytes>>,
+        redirected: bool,
+    },
     /// Client-side caching: the client invalidations were redirected to is gone.
-    RedirBroken { id: u64 },
+    RedirBroken {
+        id: u64,
+    },
 }
 
 impl Push {
