@@ -49,7 +49,10 @@ impl ClientTracking {
     /// Whether the next read-only command's keys are remembered (OPTIN needs CACHING yes,
     /// OPTOUT is cancelled by CACHING no; BCAST remembers nothing).
     pub fn remembers(&self) -> bool {
-        !self.opts.bcast && !(self.opts.optin && !self.caching) && !(self.opts.optout && self.caching)
+        let o = &self.opts;
+        let optin_ok = !o.optin || self.caching;
+        let optout_ok = !o.optout || !self.caching;
+        !o.bcast && optin_ok && optout_ok
     }
 }
 
