@@ -7,10 +7,11 @@ use super::rdb_value::{read_value, Limits};
 use super::reader::Reader;
 use crate::types::Value;
 
-/// Serialise a value as DUMP does (always with LZF compression where worth it, as Redis).
-pub fn dump(v: &Value) -> Vec<u8> {
+/// Serialise a value as DUMP does (`rdbcompression` and the list node size apply, as in Redis;
+/// the checksum is always there).
+pub fn dump(v: &Value, opts: SaveOptions) -> Vec<u8> {
     let mut out = vec![value_type(v)];
-    write_value(&mut out, v, SaveOptions::default());
+    write_value(&mut out, v, opts);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -48,7 +49,7 @@ mod tests {
         // redis-cli: SET k hello; DUMP k
         let redis = b"\x00\x05hello\n\x00cr\xdfve4 \n";
         let v = Value::Str(StrValue::from_bytes(b"hello"));
-        assert_eq!(dump(&v), redis.to_vec());
+        assert_eq!(dump(&v, SaveOptions::default()), redis.to_vec());
         assert!(verify(redis));
         assert_eq!(restore(redis, &Limits::default()), Some(v));
     }
@@ -57,7 +58,7 @@ mod tests {
     fn bad_payloads() {
         let mut l = ListValue::new();
         l.push_back(b"a");
-        let good = dump(&Value::List(l));
+        let good = dump(&Value::List(l), SaveOptions::default());
         assert!(verify(&good));
         let mut v11 = good.clone();
         let n = v11.len();
@@ -72,7 +73,7 @@ mod tests {
         fn corrupt_payloads_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
             let mut l = ListValue::new();
             (0..50).for_each(|i| l.push_back(format!("item {i}").as_bytes()));
-            let mut p = dump(&Value::List(l));
+            let mut p = dump(&Value::List(l), SaveOptions::default());
             let n = p.len() - 10;
             for (pos, b) in flips {
                 p[pos % n] = b;

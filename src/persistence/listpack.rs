@@ -173,6 +173,20 @@ impl Builder {
         self.count += 1;
     }
 
+    /// Elements pushed so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes so far (the terminator excluded).
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The finished listpack bytes.
     pub fn finish(mut self) -> Vec<u8> {
         self.buf.push(0xff);

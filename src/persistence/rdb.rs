@@ -63,23 +63,23 @@ const ENC_INT16: u8 = 0xC1;
 const ENC_INT32: u8 = 0xC2;
 const ENC_LZF: u8 = 0xC3;
 
-/// A list node holds at most this many elements and bytes (Redis's default
-/// `list-max-listpack-size -2`: 8 KB nodes).
-const LIST_NODE_ENTRIES: usize = 128;
-const LIST_NODE_BYTES: usize = 8192;
+/// Redis's cap on a quicklist node's bytes when `list-max-listpack-size` counts entries.
+const LIST_NODE_SAFETY_BYTES: usize = 8192;
 
 pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
 
-/// The `rdbcompression` and `rdbchecksum` settings.
+/// The `rdbcompression` and `rdbchecksum` settings, and `list-max-listpack-size` (lists are
+/// written as quicklist nodes of that size, as Redis would hold them).
 #[derive(Clone, Copy, Debug)]
 pub struct SaveOptions {
     pub compression: bool,
     pub checksum: bool,
+    pub list_max_listpack_size: i64,
 }
 
 impl Default for SaveOptions {
     fn default() -> Self {
-        SaveOptions { compression: true, checksum: true }
+        SaveOptions { compression: true, checksum: true, list_max_listpack_size: -2 }
     }
 }
 
@@ -88,6 +88,15 @@ impl SaveOptions {
         SaveOptions {
             compression: cfg.get("rdbcompression") != Some("no"),
             checksum: cfg.get("rdbchecksum") != Some("no"),
+            list_max_listpack_size: cfg.settings.list_max_listpack_size,
+        }
+    }
+
+    /// A quicklist node's limits: (entries, bytes).
+    fn list_node_limits(&self) -> (usize, usize) {
+        match self.list_max_listpack_size {
+            n if n > 0 => (n as usize, LIST_NODE_SAFETY_BYTES),
+            n => (usize::MAX, 4096 << (n.unsigned_abs().clamp(1, 5) - 1)),
         }
     }
 }
@@ -172,20 +181,16 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
         Value::Str(StrValue::Int(n)) if write_int(out, *n) => {}
         Value::Str(s) => write_string(out, &s.to_bytes(), opts),
         Value::List(l) => {
+            let (max_entries, max_bytes) = opts.list_node_limits();
             let mut nodes: Vec<Vec<u8>> = Vec::new();
             let mut node = listpack::Builder::new();
-            let (mut entries, mut bytes) = (0, 0);
             for e in l.iter() {
-                if entries > 0 && (entries == LIST_NODE_ENTRIES || bytes + e.len() > LIST_NODE_BYTES) {
+                if !node.is_empty() && (node.len() >= max_entries || node.bytes() + e.len() + 11 > max_bytes) {
                     nodes.push(std::mem::take(&mut node).finish());
-                    node = listpack::Builder::new();
-                    (entries, bytes) = (0, 0);
                 }
                 node.push(e);
-                entries += 1;
-                bytes += e.len() + 2;
             }
-            if entries > 0 {
+            if !node.is_empty() {
                 nodes.push(node.finish());
             }
             write_len(out, nodes.len() as u64);
@@ -254,8 +259,8 @@ pub fn write_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<
 
 fn aux(out: &mut Vec<u8>, k: &str, v: &str) {
     out.push(OPCODE_AUX);
-    write_string(out, k.as_bytes(), SaveOptions { compression: false, checksum: true });
-    write_string(out, v.as_bytes(), SaveOptions { compression: false, checksum: true });
+    write_string(out, k.as_bytes(), SaveOptions { compression: false, ..SaveOptions::default() });
+    write_string(out, v.as_bytes(), SaveOptions { compression: false, ..SaveOptions::default() });
 }
 
 /// The magic, the version and the aux fields Redis writes.
@@ -389,7 +394,7 @@ mod tests {
         assert_eq!(on[0], ENC_LZF);
         assert!(on.len() < 20);
         let mut off = Vec::new();
-        write_string(&mut off, s, SaveOptions { compression: false, checksum: true });
+        write_string(&mut off, s, SaveOptions { compression: false, ..SaveOptions::default() });
         assert_eq!(off.len(), 2 + s.len()); // 64 bytes need the 14-bit length form
     }
 
@@ -420,7 +425,7 @@ mod tests {
         assert_eq!(write_by_shard(&ks, SaveOptions::default(), &mut by_shard).unwrap(), 1);
         let body = &by_shard[..by_shard.len() - 8];
         assert_eq!(CRC64.checksum(body).to_le_bytes(), by_shard[by_shard.len() - 8..]);
-        let nocrc = snapshot(&mut ks.lock_all(0), 16, SaveOptions { compression: true, checksum: false });
+        let nocrc = snapshot(&mut ks.lock_all(0), 16, SaveOptions { checksum: false, ..SaveOptions::default() });
         assert_eq!(nocrc[nocrc.len() - 8..], [0; 8]);
     }
 }

@@ -193,15 +193,18 @@ pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
     Ok(out)
 }
 
-/// Insert the loaded keys through `db`, which must hold every shard. Fails (having inserted
-/// some keys: the caller empties the keyspace again) on a key present twice.
-pub fn install(db: &mut Db, loaded: Loaded) -> std::result::Result<u64, String> {
+/// Insert the loaded keys through `db`, which must hold every shard. A key that already exists
+/// is replaced with `merge` (DEBUG RELOAD MERGE), otherwise it is an error (having inserted
+/// some keys: the caller empties the keyspace again).
+pub fn install(db: &mut Db, loaded: Loaded, merge: bool) -> std::result::Result<u64, String> {
     let lru_now = crate::keyspace::lru_clock();
     let mut n = 0;
     let current = db.index;
     for k in loaded.keys {
         db.index = k.db;
-        if db.contains_raw(&k.key) {
+        if merge {
+            db.delete(&k.key);
+        } else if db.contains_raw(&k.key) {
             db.index = current;
             return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
         }
@@ -255,7 +258,7 @@ mod tests {
         assert_eq!(loaded.keys.len(), 3);
         let ks = Keyspace::new(16);
         let mut db = ks.lock_all(0);
-        assert_eq!(install(&mut db, loaded).unwrap(), 3);
+        assert_eq!(install(&mut db, loaded, false).unwrap(), 3);
         assert_eq!(db.expire_of(b"n"), Some(4_000_000_000_000));
         db.index = 5;
         assert_eq!(db.get(b"h").unwrap().value.type_name(), "hash");
