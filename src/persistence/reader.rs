@@ -105,7 +105,7 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, min_item_bytes: usize) -> Result<usize> {
         let n = self.length()?;
         if n > (self.remaining() / min_item_bytes.max(1)) as u64 {
-            return self.err(format!("length {n} exceeds the data left ({} bytes)", self.remaining()));
+            return self.err(format!("unexpected end of data: length {n} exceeds the {} bytes left", self.remaining()));
         }
         Ok(n as usize)
     }
@@ -115,7 +115,10 @@ impl<'a> Reader<'a> {
         let (n, encoded) = self.len_or_enc()?;
         if !encoded {
             if n > self.remaining() as u64 {
-                return self.err(format!("string length {n} exceeds the data left ({} bytes)", self.remaining()));
+                return self.err(format!(
+                    "unexpected end of data: string length {n} exceeds the {} bytes left",
+                    self.remaining()
+                ));
             }
             return Ok(self.bytes(n as usize)?.to_vec());
         }
@@ -127,7 +130,10 @@ impl<'a> Reader<'a> {
                 let clen = self.length()?;
                 let ulen = self.length()?;
                 if clen > self.remaining() as u64 {
-                    return self.err(format!("LZF length {clen} exceeds the data left ({} bytes)", self.remaining()));
+                    return self.err(format!(
+                        "unexpected end of data: LZF length {clen} exceeds the {} bytes left",
+                        self.remaining()
+                    ));
                 }
                 let at = self.pos;
                 let data = self.bytes(clen as usize)?;

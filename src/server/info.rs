@@ -231,6 +231,7 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "pubsub_patterns:0");
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
+            line!(out, "migrate_cached_sockets:0");
             line!(
                 out,
                 "client_query_buffer_limit_disconnections:{}",

@@ -251,7 +251,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     }
     let start = Instant::now();
     let mut db = server.keyspace.lock_all(0);
-    let n = load_file(server, &mut db, &path, false)?;
+    let n = load_file(server, &mut db, &path, false).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
     // Loading is not a change to save again.
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
