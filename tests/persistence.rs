@@ -471,3 +471,35 @@ fn debug_reload_and_shutdown_save_keep_the_data() {
     let v: String = redis::cmd("GET").arg("after").query(&mut fc).expect("GET");
     assert_eq!(v, "reload");
 }
+
+#[test]
+fn bgsave_is_a_point_in_time_image_while_writes_continue() {
+    let dir = test_dir("bgsave-pit");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    let n = 20_000;
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("key:{i}")).arg("old").ignore();
+    }
+    let _: () = p.query(&mut fc).expect("fill");
+    let _: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
+    // Everything written after BGSAVE answered is after its point in time.
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("key:{i}")).arg("new").ignore();
+    }
+    p.cmd("SET").arg("late").arg("1").ignore();
+    let _: () = p.query(&mut fc).expect("overwrite");
+    assert!(wait_until(Duration::from_secs(20), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+    assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
+    drop(fc);
+    drop(ferrous);
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut fc).expect("DBSIZE"), n);
+    for i in (0..n).step_by(97) {
+        let v: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut fc).expect("GET");
+        assert_eq!(v, "old", "key:{i}");
+    }
+}

@@ -58,6 +58,12 @@ fn bgsave(ctx: &mut Ctx) -> CmdResult {
         _ => return Err(CmdError::new(errors::SYNTAX)),
     };
     let st = &ctx.server.saving;
+    // Inside EXEC every shard is locked here: like Redis in a transaction, schedule it.
+    if ctx.db.is_all_locked() {
+        st.scheduled.store(true, Ordering::Release);
+        ctx.reply.simple("Background saving scheduled");
+        return Ok(());
+    }
     if st.in_progress.load(Ordering::Acquire) {
         if schedule {
             st.scheduled.store(true, Ordering::Release);

@@ -8,17 +8,21 @@
 //! space; with `rdbchecksum no` the trailer is eight zero bytes (which loaders accept as
 //! "no checksum").
 //!
-//! Two snapshot shapes: [`snapshot`] serialises a view that holds every shard lock (SAVE,
-//! DEBUG RELOAD, replication: a point-in-time image, one section per database), and
-//! [`write_by_shard`] locks one shard at a time (BGSAVE), emitting a SELECTDB section per
-//! database present in each shard — see its documentation for the consistency it gives.
+//! Two snapshot shapes, both point-in-time images: [`snapshot`] serialises a view that holds
+//! every shard lock (SAVE, DEBUG RELOAD, replication; one section per database), and
+//! [`PointInTime`] captures the keyspace without stopping it (BGSAVE; one section per
+//! database present in each shard, shards serialised copy-on-write).
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crc::{Crc, Digest, CRC_64_REDIS};
 
 use super::{intset, listpack, lzf};
-use crate::keyspace::{Db, Keyspace, ShardDb, NSHARDS};
+use crate::keyspace::{Db, Keyspace, Shard, ShardCapture, ShardDb, NSHARDS};
 use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 
 pub const RDB_VERSION: u16 = 10;
@@ -319,52 +323,91 @@ pub fn snapshot(db: &mut Db, databases: usize, opts: SaveOptions) -> Vec<u8> {
     out
 }
 
-/// Write an RDB file of the whole keyspace to `w`, locking one shard at a time (the server
-/// keeps serving every other shard meanwhile). Each shard's slice of every database is
-/// serialised under its lock, as one SELECTDB section per non-empty database.
-///
-/// Consistency: each shard is captured atomically at the moment it is visited, so any set of
-/// keys sharing a shard (same hash slot modulo 256: every key of one `{hash tag}`) is
-/// consistent, a key is never written twice, and a command touching keys of several shards
-/// may appear half-applied (e.g. a RENAME across shards, seen before for one key and after for
-/// the other). It is not a point-in-time image of the whole keyspace: SAVE is.
-///
-/// Returns the number of keys written.
-pub fn write_by_shard(ks: &Keyspace, opts: SaveOptions, w: &mut impl Write) -> io::Result<u64> {
-    let mut digest: Digest<'_, u64> = CRC64.digest();
-    let mut buf = Vec::with_capacity(64 * 1024);
-    header(&mut buf);
-    let mut keys = 0u64;
-    fn emit(digest: &mut Digest<'_, u64>, buf: &mut Vec<u8>, w: &mut impl Write) -> io::Result<()> {
-        digest.update(buf);
-        w.write_all(buf)?;
-        buf.clear();
-        Ok(())
+/// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
+/// shard first (a command about to touch it, or [`write_point_in_time`]).
+struct CapturedShards {
+    opts: SaveOptions,
+    slots: Vec<Mutex<Option<Vec<u8>>>>,
+    keys: AtomicU64,
+    /// Set when the save failed: shards still pending are then skipped cheaply.
+    aborted: AtomicBool,
+}
+
+impl ShardCapture for CapturedShards {
+    fn capture(&self, shard: usize, contents: &Shard) {
+        if self.aborted.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut buf = Vec::new();
+        for (index, sd) in contents.dbs.iter().enumerate() {
+            if sd.main.is_empty() {
+                continue;
+            }
+            self.keys.fetch_add(sd.main.len() as u64, Ordering::Relaxed);
+            buf.push(OPCODE_SELECTDB);
+            write_len(&mut buf, index as u64);
+            write_shard_db(&mut buf, sd, self.opts);
+        }
+        *self.slots[shard].lock() = Some(buf);
     }
-    for shard in 0..NSHARDS {
-        {
-            let mut db = ks.lock_shard(0, shard);
-            for index in 0..ks.databases() {
-                db.index = index;
-                for (_, sd) in db.locked_shards() {
-                    if sd.main.is_empty() {
-                        continue;
-                    }
-                    keys += sd.main.len() as u64;
-                    buf.push(OPCODE_SELECTDB);
-                    write_len(&mut buf, index as u64);
-                    write_shard_db(&mut buf, sd, opts);
-                }
+}
+
+/// A point-in-time snapshot of the keyspace taken without stopping it (BGSAVE): started by
+/// [`PointInTime::begin`] (which marks every shard under all the locks for an instant), then
+/// written by [`PointInTime::write`] on any thread while the server keeps serving.
+///
+/// Consistency: the file holds the keyspace exactly as it was at `begin`. A command that
+/// touches a shard not yet written first serialises that shard as it was (copy-on-write at
+/// shard granularity: that command pays for one shard's serialisation, 1/256th of the data),
+/// then goes on. The file has one SELECTDB section per database present in each shard.
+pub struct PointInTime {
+    shards: Arc<CapturedShards>,
+}
+
+impl PointInTime {
+    /// Fix the point in time. The caller must hold no shard lock.
+    pub fn begin(ks: &Keyspace, opts: SaveOptions) -> PointInTime {
+        let shards = Arc::new(CapturedShards {
+            opts,
+            slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
+            keys: AtomicU64::new(0),
+            aborted: AtomicBool::new(false),
+        });
+        ks.begin_capture(shards.clone());
+        PointInTime { shards }
+    }
+
+    /// Write the RDB file to `w`. Returns the number of keys written.
+    pub fn write(self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
+        let result = self.write_all(ks, w);
+        if result.is_err() {
+            // Release the shards still pending without serialising them.
+            self.shards.aborted.store(true, Ordering::Relaxed);
+            for shard in 0..NSHARDS {
+                drop(ks.lock_shard(0, shard));
             }
         }
-        if buf.len() >= 64 * 1024 {
-            emit(&mut digest, &mut buf, w)?;
-        }
+        result
     }
-    buf.push(OPCODE_EOF);
-    emit(&mut digest, &mut buf, w)?;
-    w.write_all(&trailer(digest.finalize(), opts))?;
-    Ok(keys)
+
+    fn write_all(&self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
+        let mut digest: Digest<'_, u64> = CRC64.digest();
+        let mut head = Vec::new();
+        header(&mut head);
+        digest.update(&head);
+        w.write_all(&head)?;
+        for shard in 0..NSHARDS {
+            // Locking the shard captures it if nobody did yet.
+            drop(ks.lock_shard(0, shard));
+            let part = self.shards.slots[shard].lock().take().unwrap_or_default();
+            digest.update(&part);
+            w.write_all(&part)?;
+        }
+        digest.update(&[OPCODE_EOF]);
+        w.write_all(&[OPCODE_EOF])?;
+        w.write_all(&trailer(digest.finalize(), self.shards.opts))?;
+        Ok(self.shards.keys.load(Ordering::Relaxed))
+    }
 }
 
 #[cfg(test)]
@@ -422,9 +465,18 @@ mod tests {
         .concat();
         assert!(body.ends_with(&entry));
         let mut by_shard = Vec::new();
-        assert_eq!(write_by_shard(&ks, SaveOptions::default(), &mut by_shard).unwrap(), 1);
+        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        assert_eq!(pit.write(&ks, &mut by_shard).unwrap(), 1);
         let body = &by_shard[..by_shard.len() - 8];
         assert_eq!(CRC64.checksum(body).to_le_bytes(), by_shard[by_shard.len() - 8..]);
+        // Point in time: writes after `begin` are not in the file.
+        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        ks.lock_keys(3, &[b"k"]).set(b"k", Value::Str(StrValue::from_bytes(b"later")), false);
+        ks.lock_keys(3, &[b"new"]).set(b"new", Value::Str(StrValue::from_bytes(b"x")), false);
+        let mut pit_file = Vec::new();
+        assert_eq!(pit.write(&ks, &mut pit_file).unwrap(), 1);
+        assert!(pit_file.windows(5).any(|w| w == b"hello"));
+        assert!(!pit_file.windows(5).any(|w| w == b"later"));
         let nocrc = snapshot(&mut ks.lock_all(0), 16, SaveOptions { checksum: false, ..SaveOptions::default() });
         assert_eq!(nocrc[nocrc.len() - 8..], [0; 8]);
     }

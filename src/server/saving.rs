@@ -1,6 +1,6 @@
 //! RDB persistence of the running server: SAVE (synchronous, under every shard lock), BGSAVE
-//! (a background thread writing the keyspace shard by shard while the server keeps serving,
-//! see [`rdb::write_by_shard`] for the consistency that gives), the save points the cron
+//! (a point-in-time image written by a background thread while the server keeps serving, see
+//! [`rdb::PointInTime`]: shards are serialised copy-on-write), the save points the cron
 //! checks against the dirty counter, loading the file at start-up and DEBUG RELOAD, and the
 //! state INFO persistence reports.
 //!
@@ -135,7 +135,8 @@ pub fn save_locking(server: &Server) -> Result<(), String> {
     save(server, &mut db)
 }
 
-/// BGSAVE: start the background save. Errs when one is already running.
+/// BGSAVE: fix the point in time and start the background save. Errs when one is already
+/// running. The caller must hold no shard lock.
 pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     let st = &server.saving;
     if st.in_progress.swap(true, Ordering::AcqRel) {
@@ -147,15 +148,17 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     };
     st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
     st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
+    let (path, opts) = {
+        let cfg = server.config.read();
+        (rdb_path(&cfg), SaveOptions::from_config(&cfg))
+    };
+    let start = Instant::now();
+    // Read just before the point in time: changes in between stay counted (the safe side).
+    let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
+    let snapshot = rdb::PointInTime::begin(&server.keyspace, opts);
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
-        let (path, opts) = {
-            let cfg = server.config.read();
-            (rdb_path(&cfg), SaveOptions::from_config(&cfg))
-        };
-        let start = Instant::now();
-        let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
         let temp = format!("temp-bg-{}.rdb", std::process::id());
-        let result = write_atomically(&path, &temp, |w| rdb::write_by_shard(&server.keyspace, opts, w).map(|_| ()));
+        let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
         let st = &server.saving;
         match result {
             Ok(()) => {
