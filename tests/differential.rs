@@ -86,7 +86,8 @@ case_files!(
     transactions,
     pubsub,
     notifications,
-    tracking
+    tracking,
+    dump
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

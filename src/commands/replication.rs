@@ -21,7 +21,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// while all shards are locked, send `$<len>\r\n<rdb>`, then stream effects.
 fn full_sync(ctx: &mut Ctx, psync: bool) -> CmdResult {
     let effects = ctx.server.keyspace.effects.subscribe();
-    let payload = rdb::snapshot(ctx.db, ctx.server.keyspace.databases());
+    let payload = rdb::snapshot(
+        ctx.db,
+        ctx.server.keyspace.databases(),
+        rdb::SaveOptions::from_config(&ctx.server.config.read()),
+    );
     if psync {
         ctx.reply.simple(&format!("FULLRESYNC {} 0", ctx.server.run_id));
     }

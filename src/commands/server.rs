@@ -209,7 +209,19 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     if abort {
         return Err(CmdError::new("No shutdown in progress."));
     }
-    // Nothing to persist yet: shut down straight away (the connection closes without a reply).
+    let force = args[1..].iter().any(|a| is(a, "force"));
+    // Like Redis: save when asked to, or when save points are configured and NOSAVE is absent.
+    // SHUTDOWN holds no shard lock (it has no keys), so the save can lock them all.
+    let server = ctx.server;
+    if save || (!nosave && !crate::server::saving::save_points(&server.config.read()).is_empty()) {
+        if let Err(e) = crate::server::saving::save_locking(server) {
+            crate::server::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
+            if !force {
+                return Err(CmdError::new("Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
+    }
+    // The connection closes without a reply.
     ctx.action = Action::Shutdown;
     Ok(())
 }
@@ -317,6 +329,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    No-op, kept for compatibility.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Options: MERGE, NOFLUSH, NOSAVE.",
                 "PROTOCOL <type>",
                 "    Reply with a test value of the specified type.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -375,6 +389,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.simple(&hex(if any { &total } else { &[0; 20] }));
     } else if is(sub, "object") && args.len() == 3 {
         debug_object(ctx)?;
+    } else if is(sub, "reload") {
+        debug_reload(ctx)?;
     } else if is(sub, "protocol") && args.len() == 3 {
         debug_protocol(ctx)?;
     } else {
@@ -383,6 +399,41 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             args::text(sub)
         )));
     }
+    Ok(())
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB file (unless NOSAVE), empty the
+/// dataset (unless NOFLUSH), load the file back (MERGE: loaded keys replace existing ones).
+/// DEBUG holds every shard lock, so nothing runs in between.
+fn debug_reload(ctx: &mut Ctx) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for a in &ctx.args[2..] {
+        if is(a, "merge") {
+            merge = true;
+        } else if is(a, "noflush") {
+            flush = false;
+        } else if is(a, "nosave") {
+            save = false;
+        } else {
+            return Err(CmdError::new("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+        }
+    }
+    let server = ctx.server;
+    if save && crate::server::saving::save(server, ctx.db).is_err() {
+        return Err(CmdError::new("-ERR"));
+    }
+    if flush {
+        drop(ctx.db.flush(true));
+    }
+    let path = crate::server::saving::rdb_path(&server.config.read());
+    let loaded = crate::server::saving::load_file(server, ctx.db, &path, merge);
+    ctx.db.index = ctx.client.db;
+    if let Err(e) = loaded {
+        crate::server::log::warning(&format!("DEBUG RELOAD failed loading {}: {e}", path.display()));
+        return Err(CmdError::new("Error trying to load the RDB dump, check server logs."));
+    }
+    crate::server::log::warning("DB reloaded by DEBUG RELOAD");
+    ctx.reply.ok();
     Ok(())
 }
 

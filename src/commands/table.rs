@@ -82,6 +82,7 @@ impl CommandTable {
             super::pubsub::COMMANDS,
             super::blocking::COMMANDS,
             super::sort::COMMANDS,
+            super::persistence::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

@@ -125,6 +125,16 @@ fn valid_obuf_limits(v: &str) -> Result<String, String> {
     Ok(classes.iter().map(|(c, v)| format!("{c} {} {} {}", v[0], v[1], v[2])).collect::<Vec<_>>().join(" "))
 }
 
+/// `dir`: an existing directory, kept as its absolute path (Redis chdirs into it, and CONFIG
+/// GET dir shows the absolute path).
+fn valid_dir(v: &str) -> Result<String, String> {
+    match std::fs::canonicalize(v) {
+        Ok(p) if p.is_dir() => Ok(p.display().to_string()),
+        Ok(_) => Err("Not a directory".into()),
+        Err(_) => Err("No such file or directory".into()),
+    }
+}
+
 fn valid_dbfilename(v: &str) -> Result<String, String> {
     if v.contains('/') {
         Err("dbfilename can't be a path, just a filename".into())
@@ -148,7 +158,7 @@ pub static PARAMS: &[Param] = &[
     fixed("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
     // Ferrous-specific: threads executing commands (0 = one per CPU core, less one).
     fixed("worker-threads", Kind::Int { min: 0, max: 1024 }, "0"),
-    p("dir", Kind::Str, ""),
+    p("dir", Kind::Special(valid_dir), ""),
     p("timeout", INT, "0"),
     p("tcp-keepalive", INT, "300"),
     p("maxclients", Kind::Int { min: 1, max: u32::MAX as i64 }, "10000"),

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::types::{Entry, Value};
 pub use dict::Dict;
@@ -44,6 +45,17 @@ pub struct ShardDb {
 /// One shard: its slice of every database.
 pub struct Shard {
     pub dbs: Vec<ShardDb>,
+    /// A point-in-time capture (BGSAVE) that has not seen this shard yet.
+    capture: Option<Arc<dyn ShardCapture>>,
+}
+
+/// A point-in-time capture of the keyspace without fork: once started
+/// ([`Keyspace::begin_capture`], atomically over all shards), every shard is handed to
+/// [`ShardCapture::capture`] exactly once, under its lock, before anything else accesses it —
+/// by the first command (or cron step) to lock it, or by the capturing thread. So each shard is
+/// seen as it was when the capture began, and the whole capture is one point in time.
+pub trait ShardCapture: Send + Sync {
+    fn capture(&self, shard: usize, contents: &Shard);
 }
 
 /// Counters shared by all shards (INFO stats / keyspace).
@@ -139,8 +151,9 @@ pub fn idle_seconds(lru: u32) -> u64 {
 
 impl Keyspace {
     pub fn new(ndbs: usize) -> Self {
-        let shards =
-            (0..NSHARDS).map(|_| Mutex::new(Shard { dbs: (0..ndbs).map(|_| ShardDb::default()).collect() })).collect();
+        let shards = (0..NSHARDS)
+            .map(|_| Mutex::new(Shard { dbs: (0..ndbs).map(|_| ShardDb::default()).collect(), capture: None }))
+            .collect();
         Keyspace {
             shards,
             ndbs,
@@ -183,7 +196,12 @@ impl Keyspace {
 
     /// Like [`Keyspace::lock_set`], with the command's clock reading (unix ms) supplied.
     pub fn lock_set_at(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
-        let guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
+        let mut guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
+        for (i, g) in guards.iter_mut() {
+            if let Some(c) = g.capture.take() {
+                c.capture(*i, g);
+            }
+        }
         Db {
             ks: self,
             guards,
@@ -201,6 +219,15 @@ impl Keyspace {
             hits: 0,
             misses: 0,
             expired: 0,
+        }
+    }
+
+    /// Start a point-in-time capture (see [`ShardCapture`]). Takes every shard lock for the
+    /// moment it takes to mark them, so the caller must hold none.
+    pub fn begin_capture(&self, capture: Arc<dyn ShardCapture>) {
+        let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
+        for g in guards.iter_mut() {
+            g.capture = Some(capture.clone());
         }
     }
 

@@ -1,2 +1,14 @@
-//! Persistence formats. Today: the RDB snapshot writer used by full synchronisation (SYNC/PSYNC).
+//! Persistence formats: the RDB file format (writer in `rdb`, loader in `rdb_load` and
+//! `rdb_value`, over a bounds-checked `reader`), the compact encodings found inside RDB
+//! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
+//! (`dump`).
+pub mod dump;
+pub mod intset;
+pub mod listpack;
+pub mod lzf;
 pub mod rdb;
+pub mod rdb_load;
+pub mod rdb_value;
+pub mod reader;
+pub mod ziplist;
+pub mod zipmap;

@@ -1,24 +1,109 @@
 //! RDB serialisation (version 10, as Redis 7.0 writes it): header, aux fields, one section per
-//! non-empty database (SELECTDB, RESIZEDB, entries with their expiry), EOF and the CRC-64
-//! trailer. Only the string type exists so far; later types add their encodings here.
+//! database (SELECTDB, RESIZEDB, entries with their expiry), EOF and the CRC-64 trailer.
+//!
+//! Values use the encodings Redis 7.0 writes, so files (and DUMP payloads) look like Redis's:
+//! lists as a quicklist of listpacks, small hashes and sorted sets as one listpack, integer
+//! sets as an intset, larger ones as plain collections (sorted sets with binary scores).
+//! Strings longer than 20 bytes are LZF-compressed when `rdbcompression` is on and that saves
+//! space; with `rdbchecksum no` the trailer is eight zero bytes (which loaders accept as
+//! "no checksum").
+//!
+//! Two snapshot shapes, both point-in-time images: [`snapshot`] serialises a view that holds
+//! every shard lock (SAVE, DEBUG RELOAD, replication; one section per database), and
+//! [`PointInTime`] captures the keyspace without stopping it (BGSAVE; one section per
+//! database present in each shard, shards serialised copy-on-write).
 
-use crc::{Crc, CRC_64_REDIS};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::keyspace::Db;
-use crate::types::{StrValue, Value};
+use parking_lot::Mutex;
 
-const RDB_VERSION: &[u8] = b"REDIS0010";
-const OPCODE_AUX: u8 = 250;
-const OPCODE_RESIZEDB: u8 = 251;
-const OPCODE_EXPIRETIME_MS: u8 = 252;
-const OPCODE_SELECTDB: u8 = 254;
-const OPCODE_EOF: u8 = 255;
-const TYPE_STRING: u8 = 0;
+use crc::{Crc, Digest, CRC_64_REDIS};
+
+use super::{intset, listpack, lzf};
+use crate::keyspace::{Db, Keyspace, Shard, ShardCapture, ShardDb, NSHARDS};
+use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
+
+pub const RDB_VERSION: u16 = 10;
+pub const OPCODE_FUNCTION2: u8 = 245;
+pub const OPCODE_FUNCTION_PRE_GA: u8 = 246;
+pub const OPCODE_MODULE_AUX: u8 = 247;
+pub const OPCODE_IDLE: u8 = 248;
+pub const OPCODE_FREQ: u8 = 249;
+pub const OPCODE_AUX: u8 = 250;
+pub const OPCODE_RESIZEDB: u8 = 251;
+pub const OPCODE_EXPIRETIME_MS: u8 = 252;
+pub const OPCODE_EXPIRETIME: u8 = 253;
+pub const OPCODE_SELECTDB: u8 = 254;
+pub const OPCODE_EOF: u8 = 255;
+
+pub const TYPE_STRING: u8 = 0;
+pub const TYPE_LIST: u8 = 1;
+pub const TYPE_SET: u8 = 2;
+pub const TYPE_ZSET: u8 = 3;
+pub const TYPE_HASH: u8 = 4;
+pub const TYPE_ZSET_2: u8 = 5;
+pub const TYPE_MODULE: u8 = 6;
+pub const TYPE_MODULE_2: u8 = 7;
+pub const TYPE_HASH_ZIPMAP: u8 = 9;
+pub const TYPE_LIST_ZIPLIST: u8 = 10;
+pub const TYPE_SET_INTSET: u8 = 11;
+pub const TYPE_ZSET_ZIPLIST: u8 = 12;
+pub const TYPE_HASH_ZIPLIST: u8 = 13;
+pub const TYPE_LIST_QUICKLIST: u8 = 14;
+pub const TYPE_STREAM_LISTPACKS: u8 = 15;
+pub const TYPE_HASH_LISTPACK: u8 = 16;
+pub const TYPE_ZSET_LISTPACK: u8 = 17;
+pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
+pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
+
+/// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2).
+pub const QUICKLIST_NODE_PLAIN: u64 = 1;
+pub const QUICKLIST_NODE_PACKED: u64 = 2;
+
 const ENC_INT8: u8 = 0xC0;
 const ENC_INT16: u8 = 0xC1;
 const ENC_INT32: u8 = 0xC2;
+const ENC_LZF: u8 = 0xC3;
 
-static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
+/// Redis's cap on a quicklist node's bytes when `list-max-listpack-size` counts entries.
+const LIST_NODE_SAFETY_BYTES: usize = 8192;
+
+pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
+
+/// The `rdbcompression` and `rdbchecksum` settings, and `list-max-listpack-size` (lists are
+/// written as quicklist nodes of that size, as Redis would hold them).
+#[derive(Clone, Copy, Debug)]
+pub struct SaveOptions {
+    pub compression: bool,
+    pub checksum: bool,
+    pub list_max_listpack_size: i64,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions { compression: true, checksum: true, list_max_listpack_size: -2 }
+    }
+}
+
+impl SaveOptions {
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        SaveOptions {
+            compression: cfg.get("rdbcompression") != Some("no"),
+            checksum: cfg.get("rdbchecksum") != Some("no"),
+            list_max_listpack_size: cfg.settings.list_max_listpack_size,
+        }
+    }
+
+    /// A quicklist node's limits: (entries, bytes).
+    fn list_node_limits(&self) -> (usize, usize) {
+        match self.list_max_listpack_size {
+            n if n > 0 => (n as usize, LIST_NODE_SAFETY_BYTES),
+            n => (usize::MAX, 4096 << (n.unsigned_abs().clamp(1, 5) - 1)),
+        }
+    }
+}
 
 /// Append an RDB length (6, 14, 32 or 64 bit form).
 pub fn write_len(out: &mut Vec<u8>, len: u64) {
@@ -36,13 +121,24 @@ pub fn write_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-/// Append a string, integer-encoded when it is a small canonical integer (as Redis does).
-pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+/// Append a string, integer-encoded when it is a small canonical integer (as Redis does), else
+/// LZF-compressed when allowed and worth it, else raw.
+pub fn write_string(out: &mut Vec<u8>, s: &[u8], opts: SaveOptions) {
     if s.len() <= 11 {
         if let Some(n) = crate::util::num::parse_i64(s) {
             if write_int(out, n) {
                 return;
             }
+        }
+    }
+    // Redis compresses strings longer than 20 bytes when that saves more than 4 bytes.
+    if opts.compression && s.len() > 20 {
+        if let Some(c) = lzf::compress(s, s.len() - 4) {
+            out.push(ENC_LZF);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     write_len(out, s.len() as u64);
@@ -65,43 +161,144 @@ fn write_int(out: &mut Vec<u8>, n: i64) -> bool {
     true
 }
 
-/// One key/value pair: the type byte, the key, then the value's encoding.
-fn write_entry(out: &mut Vec<u8>, key: &[u8], v: &Value) {
+/// The RDB type byte a value is written with.
+pub fn value_type(v: &Value) -> u8 {
     match v {
-        Value::Str(s) => {
-            out.push(TYPE_STRING);
-            write_string(out, key);
-            match s {
-                StrValue::Int(n) if write_int(out, *n) => {}
-                _ => write_string(out, &s.to_bytes()),
-            }
-        }
-        Value::List(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
-        Value::Hash(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
-        Value::Set(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
-        Value::ZSet(v) => typed(out, key, v.rdb_type(), |o| v.rdb_payload(o)),
+        Value::Str(_) => TYPE_STRING,
+        Value::List(_) => TYPE_LIST_QUICKLIST_2,
+        Value::Hash(h) => match **h {
+            HashValue::Listpack(_) => TYPE_HASH_LISTPACK,
+            HashValue::Table(_) => TYPE_HASH,
+        },
+        Value::Set(s) => match **s {
+            SetValue::Intset(_) => TYPE_SET_INTSET,
+            SetValue::Table(_) => TYPE_SET,
+        },
+        Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
+        Value::ZSet(_) => TYPE_ZSET_2,
     }
 }
 
-fn typed(out: &mut Vec<u8>, key: &[u8], ty: u8, payload: impl FnOnce(&mut Vec<u8>)) {
-    out.push(ty);
-    write_string(out, key);
-    payload(out);
+/// Append a value's serialisation (what follows the type byte and the key).
+pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
+    match v {
+        Value::Str(StrValue::Int(n)) if write_int(out, *n) => {}
+        Value::Str(s) => write_string(out, &s.to_bytes(), opts),
+        Value::List(l) => {
+            let (max_entries, max_bytes) = opts.list_node_limits();
+            let mut nodes: Vec<Vec<u8>> = Vec::new();
+            let mut node = listpack::Builder::new();
+            for e in l.iter() {
+                if !node.is_empty() && (node.len() >= max_entries || node.bytes() + e.len() + 11 > max_bytes) {
+                    nodes.push(std::mem::take(&mut node).finish());
+                }
+                node.push(e);
+            }
+            if !node.is_empty() {
+                nodes.push(node.finish());
+            }
+            write_len(out, nodes.len() as u64);
+            for n in nodes {
+                write_len(out, QUICKLIST_NODE_PACKED);
+                write_string(out, &n, opts);
+            }
+        }
+        Value::Hash(h) => match &**h {
+            HashValue::Listpack(p) => {
+                let mut b = listpack::Builder::new();
+                p.iter().for_each(|e| b.push(e));
+                write_string(out, &b.finish(), opts);
+            }
+            HashValue::Table(_) => {
+                write_len(out, h.len() as u64);
+                h.for_each(|k, v| {
+                    write_string(out, k, opts);
+                    write_string(out, v, opts);
+                });
+            }
+        },
+        Value::Set(s) => match &**s {
+            SetValue::Intset(v) => write_string(out, &intset::encode(v), opts),
+            SetValue::Table(_) => {
+                write_len(out, s.len() as u64);
+                s.for_each(|m| write_string(out, m, opts));
+            }
+        },
+        Value::ZSet(z) if z.encoding() == "listpack" => {
+            let mut b = listpack::Builder::new();
+            let mut score = Vec::new();
+            z.for_each(|m, s| {
+                b.push(m);
+                score.clear();
+                crate::types::ZSetValue::listpack_score_text(s, &mut score);
+                b.push(&score);
+            });
+            write_string(out, &b.finish(), opts);
+        }
+        Value::ZSet(z) => {
+            // Highest score first, as Redis writes skiplists (so loading inserts at the head).
+            let len = z.len();
+            write_len(out, len as u64);
+            if len > 0 {
+                z.walk(len - 1, true, |m, s| {
+                    write_string(out, m, opts);
+                    out.extend_from_slice(&s.to_le_bytes());
+                    true
+                });
+            }
+        }
+    }
+}
+
+/// One key/value pair with its expiry: [EXPIRETIME_MS] type key value.
+pub fn write_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<i64>, opts: SaveOptions) {
+    if let Some(when) = expire {
+        out.push(OPCODE_EXPIRETIME_MS);
+        out.extend_from_slice(&when.to_le_bytes());
+    }
+    out.push(value_type(&entry.value));
+    write_string(out, key, opts);
+    write_value(out, &entry.value, opts);
 }
 
 fn aux(out: &mut Vec<u8>, k: &str, v: &str) {
     out.push(OPCODE_AUX);
-    write_string(out, k.as_bytes());
-    write_string(out, v.as_bytes());
+    write_string(out, k.as_bytes(), SaveOptions { compression: false, ..SaveOptions::default() });
+    write_string(out, v.as_bytes(), SaveOptions { compression: false, ..SaveOptions::default() });
+}
+
+/// The magic, the version and the aux fields Redis writes.
+fn header(out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+    aux(out, "redis-ver", crate::REDIS_VERSION);
+    aux(out, "redis-bits", "64");
+    aux(out, "ctime", &(crate::keyspace::now_ms() / 1000).to_string());
+    aux(out, "used-mem", "0");
+    aux(out, "aof-base", "0");
+}
+
+/// Every entry of one shard's slice of a database.
+fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
+    let expires = &sd.expires;
+    sd.main.for_each(|k, e| {
+        let when = if expires.is_empty() { None } else { expires.get(k).copied() };
+        write_entry(out, k, e, when, opts);
+    });
+}
+
+/// The trailer value: the CRC-64 of everything before it, or 0 when checksums are disabled.
+fn trailer(crc: u64, opts: SaveOptions) -> [u8; 8] {
+    if opts.checksum {
+        crc.to_le_bytes()
+    } else {
+        [0; 8]
+    }
 }
 
 /// Serialise every database visible through `db` (which must hold every shard locked).
-pub fn snapshot(db: &mut Db, databases: usize) -> Vec<u8> {
+pub fn snapshot(db: &mut Db, databases: usize, opts: SaveOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(RDB_VERSION);
-    aux(&mut out, "redis-ver", crate::REDIS_VERSION);
-    aux(&mut out, "redis-bits", "64");
-    aux(&mut out, "ctime", &(crate::keyspace::now_ms() / 1000).to_string());
+    header(&mut out);
     let current = db.index;
     for index in 0..databases {
         db.index = index;
@@ -116,27 +313,106 @@ pub fn snapshot(db: &mut Db, databases: usize) -> Vec<u8> {
         write_len(&mut out, keys as u64);
         write_len(&mut out, expires as u64);
         for (_, sd) in db.locked_shards() {
-            let expires = &sd.expires;
-            sd.main.for_each(|k, e| {
-                if let Some(&when) = expires.get(k) {
-                    out.push(OPCODE_EXPIRETIME_MS);
-                    out.extend_from_slice(&when.to_le_bytes());
-                }
-                write_entry(&mut out, k, &e.value);
-            });
+            write_shard_db(&mut out, sd, opts);
         }
     }
     db.index = current;
     out.push(OPCODE_EOF);
     let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&trailer(crc, opts));
     out
+}
+
+/// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
+/// shard first (a command about to touch it, or [`write_point_in_time`]).
+struct CapturedShards {
+    opts: SaveOptions,
+    slots: Vec<Mutex<Option<Vec<u8>>>>,
+    keys: AtomicU64,
+    /// Set when the save failed: shards still pending are then skipped cheaply.
+    aborted: AtomicBool,
+}
+
+impl ShardCapture for CapturedShards {
+    fn capture(&self, shard: usize, contents: &Shard) {
+        if self.aborted.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut buf = Vec::new();
+        for (index, sd) in contents.dbs.iter().enumerate() {
+            if sd.main.is_empty() {
+                continue;
+            }
+            self.keys.fetch_add(sd.main.len() as u64, Ordering::Relaxed);
+            buf.push(OPCODE_SELECTDB);
+            write_len(&mut buf, index as u64);
+            write_shard_db(&mut buf, sd, self.opts);
+        }
+        *self.slots[shard].lock() = Some(buf);
+    }
+}
+
+/// A point-in-time snapshot of the keyspace taken without stopping it (BGSAVE): started by
+/// [`PointInTime::begin`] (which marks every shard under all the locks for an instant), then
+/// written by [`PointInTime::write`] on any thread while the server keeps serving.
+///
+/// Consistency: the file holds the keyspace exactly as it was at `begin`. A command that
+/// touches a shard not yet written first serialises that shard as it was (copy-on-write at
+/// shard granularity: that command pays for one shard's serialisation, 1/256th of the data),
+/// then goes on. The file has one SELECTDB section per database present in each shard.
+pub struct PointInTime {
+    shards: Arc<CapturedShards>,
+}
+
+impl PointInTime {
+    /// Fix the point in time. The caller must hold no shard lock.
+    pub fn begin(ks: &Keyspace, opts: SaveOptions) -> PointInTime {
+        let shards = Arc::new(CapturedShards {
+            opts,
+            slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
+            keys: AtomicU64::new(0),
+            aborted: AtomicBool::new(false),
+        });
+        ks.begin_capture(shards.clone());
+        PointInTime { shards }
+    }
+
+    /// Write the RDB file to `w`. Returns the number of keys written.
+    pub fn write(self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
+        let result = self.write_all(ks, w);
+        if result.is_err() {
+            // Release the shards still pending without serialising them.
+            self.shards.aborted.store(true, Ordering::Relaxed);
+            for shard in 0..NSHARDS {
+                drop(ks.lock_shard(0, shard));
+            }
+        }
+        result
+    }
+
+    fn write_all(&self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
+        let mut digest: Digest<'_, u64> = CRC64.digest();
+        let mut head = Vec::new();
+        header(&mut head);
+        digest.update(&head);
+        w.write_all(&head)?;
+        for shard in 0..NSHARDS {
+            // Locking the shard captures it if nobody did yet.
+            drop(ks.lock_shard(0, shard));
+            let part = self.shards.slots[shard].lock().take().unwrap_or_default();
+            digest.update(&part);
+            w.write_all(&part)?;
+        }
+        digest.update(&[OPCODE_EOF]);
+        w.write_all(&[OPCODE_EOF])?;
+        w.write_all(&trailer(digest.finalize(), self.shards.opts))?;
+        Ok(self.shards.keys.load(Ordering::Relaxed))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyspace::Keyspace;
 
     #[test]
     fn lengths_and_integers_use_redis_encodings() {
@@ -146,10 +422,23 @@ mod tests {
         write_len(&mut v, 70000);
         assert_eq!(v, vec![10, 0x41, 0x2c, 0x80, 0, 1, 0x11, 0x70]);
         let mut v = Vec::new();
-        write_string(&mut v, b"-5");
-        write_string(&mut v, b"1000");
-        write_string(&mut v, b"007");
+        let o = SaveOptions::default();
+        write_string(&mut v, b"-5", o);
+        write_string(&mut v, b"1000", o);
+        write_string(&mut v, b"007", o);
         assert_eq!(v, vec![ENC_INT8, 0xfb, ENC_INT16, 0xe8, 0x03, 3, b'0', b'0', b'7']);
+    }
+
+    #[test]
+    fn long_strings_are_compressed_only_when_enabled() {
+        let s = b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let mut on = Vec::new();
+        write_string(&mut on, s, SaveOptions::default());
+        assert_eq!(on[0], ENC_LZF);
+        assert!(on.len() < 20);
+        let mut off = Vec::new();
+        write_string(&mut off, s, SaveOptions { compression: false, ..SaveOptions::default() });
+        assert_eq!(off.len(), 2 + s.len()); // 64 bytes need the 14-bit length form
     }
 
     #[test]
@@ -161,7 +450,8 @@ mod tests {
             db.set_expire(b"k", 1_900_000_000_000);
         }
         let mut db = ks.lock_all(0);
-        let rdb = snapshot(&mut db, 16);
+        let rdb = snapshot(&mut db, 16, SaveOptions::default());
+        drop(db);
         assert!(rdb.starts_with(b"REDIS0010"));
         let body = &rdb[..rdb.len() - 8];
         assert_eq!(CRC64.checksum(body).to_le_bytes(), rdb[rdb.len() - 8..]);
@@ -174,5 +464,20 @@ mod tests {
         ]
         .concat();
         assert!(body.ends_with(&entry));
+        let mut by_shard = Vec::new();
+        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        assert_eq!(pit.write(&ks, &mut by_shard).unwrap(), 1);
+        let body = &by_shard[..by_shard.len() - 8];
+        assert_eq!(CRC64.checksum(body).to_le_bytes(), by_shard[by_shard.len() - 8..]);
+        // Point in time: writes after `begin` are not in the file.
+        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        ks.lock_keys(3, &[b"k"]).set(b"k", Value::Str(StrValue::from_bytes(b"later")), false);
+        ks.lock_keys(3, &[b"new"]).set(b"new", Value::Str(StrValue::from_bytes(b"x")), false);
+        let mut pit_file = Vec::new();
+        assert_eq!(pit.write(&ks, &mut pit_file).unwrap(), 1);
+        assert!(pit_file.windows(5).any(|w| w == b"hello"));
+        assert!(!pit_file.windows(5).any(|w| w == b"later"));
+        let nocrc = snapshot(&mut ks.lock_all(0), 16, SaveOptions { checksum: false, ..SaveOptions::default() });
+        assert_eq!(nocrc[nocrc.len() - 8..], [0; 8]);
     }
 }

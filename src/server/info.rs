@@ -167,22 +167,48 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "lazyfreed_objects:0");
         }
         "persistence" => {
+            let sv = &server.saving;
+            let in_progress = sv.in_progress.load(Ordering::Relaxed);
+            let current = if in_progress {
+                (crate::keyspace::now_ms() - sv.bgsave_started_ms.load(Ordering::Relaxed)) / 1000
+            } else {
+                -1
+            };
             line!(out, "# Persistence");
             line!(out, "loading:0");
             line!(out, "async_loading:0");
             line!(out, "current_cow_peak:0");
+            line!(out, "current_cow_size:0");
+            line!(out, "current_cow_size_age:0");
+            line!(out, "current_fork_perc:0.00");
+            line!(out, "current_save_keys_processed:0");
+            line!(out, "current_save_keys_total:0");
             line!(out, "rdb_changes_since_last_save:{}", ks.dirty.load(Ordering::Relaxed));
-            line!(out, "rdb_bgsave_in_progress:0");
+            line!(out, "rdb_bgsave_in_progress:{}", in_progress as u8);
+            line!(out, "rdb_last_save_time:{}", sv.lastsave.load(Ordering::Relaxed));
             line!(
                 out,
-                "rdb_last_save_time:{}",
-                crate::keyspace::now_ms() / 1000 - server.started.elapsed().as_secs() as i64
+                "rdb_last_bgsave_status:{}",
+                if sv.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" }
             );
-            line!(out, "rdb_last_bgsave_status:ok");
+            line!(out, "rdb_last_bgsave_time_sec:{}", sv.last_bgsave_time_sec.load(Ordering::Relaxed));
+            line!(out, "rdb_current_bgsave_time_sec:{}", current);
+            line!(out, "rdb_saves:{}", sv.saves.load(Ordering::Relaxed));
+            line!(out, "rdb_last_cow_size:0");
+            line!(out, "rdb_last_load_keys_expired:{}", sv.last_load_keys_expired.load(Ordering::Relaxed));
+            line!(out, "rdb_last_load_keys_loaded:{}", sv.last_load_keys_loaded.load(Ordering::Relaxed));
             line!(out, "aof_enabled:0");
             line!(out, "aof_rewrite_in_progress:0");
             line!(out, "aof_rewrite_scheduled:0");
+            line!(out, "aof_last_rewrite_time_sec:-1");
+            line!(out, "aof_current_rewrite_time_sec:-1");
+            line!(out, "aof_last_bgrewrite_status:ok");
+            line!(out, "aof_rewrites:0");
+            line!(out, "aof_rewrites_consecutive_failures:0");
             line!(out, "aof_last_write_status:ok");
+            line!(out, "aof_last_cow_size:0");
+            line!(out, "module_fork_in_progress:0");
+            line!(out, "module_fork_last_cow_size:0");
         }
         "stats" => {
             line!(out, "# Stats");
@@ -205,6 +231,7 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "pubsub_patterns:0");
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
+            line!(out, "migrate_cached_sockets:0");
             let (_, tkeys, titems, tprefixes) = server.keyspace.tracking.stats();
             line!(out, "tracking_total_keys:{}", tkeys);
             line!(out, "tracking_total_items:{}", titems);

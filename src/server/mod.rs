@@ -8,11 +8,12 @@ pub mod connection;
 pub mod info;
 pub mod log;
 pub mod pause;
+pub mod saving;
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -56,13 +57,17 @@ pub struct Server {
     pub cron_paused: AtomicBool,
     pub shutdown: tokio::sync::Notify,
     shutting_down: AtomicBool,
+    /// RDB persistence state (SAVE, BGSAVE, save points, INFO persistence).
+    pub saving: saving::SaveState,
+    /// This server, for work that outlives a command (BGSAVE's thread).
+    pub me: Weak<Server>,
 }
 
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let dbs = config.settings.databases;
         let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
             config: RwLock::new(config),
             keyspace: Keyspace::new(dbs),
             blocking: blocking::Blocking::default(),
@@ -79,6 +84,8 @@ impl Server {
             cron_paused: AtomicBool::new(false),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
+            saving: saving::SaveState::default(),
+            me: me.clone(),
         })
     }
 
@@ -172,6 +179,7 @@ async fn cron(server: Arc<Server>) {
             if s.config.read().get("activerehashing") == Some("yes") {
                 s.keyspace.rehash_step(Duration::from_millis(1));
             }
+            saving::cron(&s);
         })
         .await;
     }
@@ -183,6 +191,10 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let c = server.config.read();
         (c.settings.bind.clone(), c.settings.port)
     };
+    if let Err(e) = saving::load_at_startup(&server) {
+        log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        return 1;
+    }
     let mut listeners = Vec::new();
     for addr in &binds {
         let addr = addr.trim_start_matches('-');
@@ -226,6 +238,15 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     tokio::spawn(async move {
         wait_for_signal().await;
         log::warning("Received SIGTERM scheduling shutdown...");
+        // Like Redis: with save points configured, save before exiting.
+        if !saving::save_points(&s.config.read()).is_empty() {
+            let s2 = s.clone();
+            let saved = tokio::task::spawn_blocking(move || saving::save_locking(&s2)).await;
+            if !matches!(saved, Ok(Ok(()))) {
+                log::warning("Error trying to save the DB, can't exit.");
+                return;
+            }
+        }
         s.request_shutdown();
     });
     while !server.is_shutting_down() {

@@ -9,7 +9,6 @@
 use rand::Rng;
 
 use crate::keyspace::Dict;
-use crate::persistence::rdb::{write_len, write_string};
 use crate::types::packed::Packed;
 use crate::types::SmallBytes;
 
@@ -257,20 +256,6 @@ impl HashValue {
             HashValue::Table(d) => d.scan_budget(cursor, count, 2, |k, v| f(k, v)),
         }
     }
-
-    /// The RDB type byte this value is serialised with (RDB_TYPE_HASH).
-    pub fn rdb_type(&self) -> u8 {
-        4
-    }
-
-    /// The RDB payload (after the type byte and the key): length, then field, value strings.
-    pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        write_len(out, self.len() as u64);
-        self.for_each(|k, v| {
-            write_string(out, k);
-            write_string(out, v);
-        });
-    }
 }
 
 #[cfg(test)]
@@ -326,14 +311,5 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 100);
-    }
-
-    #[test]
-    fn rdb_payload_format() {
-        let mut h = HashValue::default();
-        h.set(b"a", b"bc", L);
-        let mut out = Vec::new();
-        h.rdb_payload(&mut out);
-        assert_eq!(out, b"\x01\x01a\x02bc");
     }
 }

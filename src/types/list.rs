@@ -72,19 +72,6 @@ impl ListValue {
         self.items.is_empty()
     }
 
-    /// The RDB type byte this value is serialised with (RDB_TYPE_LIST).
-    pub fn rdb_type(&self) -> u8 {
-        1
-    }
-
-    /// The RDB payload (after the type byte and the key): the length, then every element.
-    pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        crate::persistence::rdb::write_len(out, self.items.len() as u64);
-        for e in self.items.iter() {
-            crate::persistence::rdb::write_string(out, e);
-        }
-    }
-
     /// Approximate heap bytes held (the ring plus out-of-line elements), for memory estimates.
     pub fn heap_size(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()
@@ -379,15 +366,6 @@ mod tests {
     fn one_pointer_in_the_entry() {
         // The keyspace entry must not grow because of lists (see the field's comment).
         assert_eq!(std::mem::size_of::<ListValue>(), std::mem::size_of::<usize>());
-    }
-
-    #[test]
-    fn rdb_payload() {
-        let x = l(&["12", "abc"]);
-        let mut out = Vec::new();
-        x.rdb_payload(&mut out);
-        assert_eq!(out, [2, 0xC0, 12, 3, b'a', b'b', b'c']);
-        assert_eq!(x.rdb_type(), 1);
     }
 
     mod model {

@@ -8,7 +8,6 @@
 use rand::Rng;
 
 use crate::keyspace::Dict;
-use crate::persistence::rdb::{write_len, write_string};
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
 
@@ -273,17 +272,6 @@ impl SetValue {
             SetValue::Table(d) => d.scan_budget(cursor, count, 1, |k, _| f(k)),
         }
     }
-
-    /// The RDB type byte this value is serialised with (RDB_TYPE_SET).
-    pub fn rdb_type(&self) -> u8 {
-        2
-    }
-
-    /// The RDB payload (after the type byte and the key): length, then the members.
-    pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        write_len(out, self.len() as u64);
-        self.for_each(|m| write_string(out, m));
-    }
 }
 
 #[cfg(test)]
@@ -347,14 +335,5 @@ mod tests {
         }
         assert_eq!(popped, seen);
         assert!(s.is_empty());
-    }
-
-    #[test]
-    fn rdb_payload_format() {
-        let mut s = SetValue::default();
-        s.add(b"1", 512);
-        let mut out = Vec::new();
-        s.rdb_payload(&mut out);
-        assert_eq!(out, b"\x01\xc0\x01");
     }
 }

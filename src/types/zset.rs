@@ -442,27 +442,6 @@ impl ZSetValue {
             crate::util::num::format_double(score, out);
         }
     }
-
-    /// The RDB type byte this value is serialised with (RDB_TYPE_ZSET_2).
-    pub fn rdb_type(&self) -> u8 {
-        5
-    }
-
-    /// The RDB payload (after the type byte and the key): the length, then each member and its
-    /// score as a little-endian binary double, from the highest to the lowest (as Redis writes).
-    pub fn rdb_payload(&self, out: &mut Vec<u8>) {
-        use crate::persistence::rdb::{write_len, write_string};
-        let len = self.len();
-        write_len(out, len as u64);
-        if len == 0 {
-            return;
-        }
-        self.walk(len - 1, true, |m, s| {
-            write_string(out, m);
-            out.extend_from_slice(&s.to_le_bytes());
-            true
-        });
-    }
 }
 
 #[cfg(test)]
@@ -518,21 +497,6 @@ mod tests {
         let e = LexRange { min: LexBound::Max, max: LexBound::Max };
         assert!(e.is_empty());
         assert_eq!(z.range_by_rank(0, 1, true), vec![(b"e".to_vec(), 2.0), (b"d".to_vec(), 1.0)]);
-    }
-
-    #[test]
-    fn rdb_payload_is_zset2() {
-        let mut z = ZSetValue::new();
-        z.insert(b"a", 1.0, SMALL);
-        z.insert(b"b", 2.5, SMALL);
-        let mut out = Vec::new();
-        z.rdb_payload(&mut out);
-        let mut want = vec![2u8, 1, b'b'];
-        want.extend_from_slice(&2.5f64.to_le_bytes());
-        want.extend_from_slice(&[1, b'a']);
-        want.extend_from_slice(&1.0f64.to_le_bytes());
-        assert_eq!(z.rdb_type(), 5);
-        assert_eq!(out, want);
     }
 
     #[derive(Debug, Clone)]

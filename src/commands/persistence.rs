@@ -1,0 +1,181 @@
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE (the file work lives in
+//! `server::saving`), and DUMP / RESTORE (payloads in `persistence::dump`).
+
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+use super::args::{self, is};
+use super::flags::*;
+use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::keyspace::notify;
+use crate::persistence::dump;
+use crate::persistence::rdb::SaveOptions;
+use crate::persistence::rdb_value::Limits;
+use crate::server::saving;
+use crate::types::Entry;
+
+const K: &[&str] = &["keyspace"];
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, save)
+        .group("server")
+        .doc("1.0.0", "Synchronously saves the database(s) to disk."),
+    CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
+        .group("server")
+        .doc("1.0.0", "Asynchronously saves the database(s) to disk."),
+    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
+        .acl(&["admin", "dangerous"])
+        .group("server")
+        .doc("1.0.0", "Returns the Unix timestamp of the last successful save to disk."),
+    CommandSpec::new("dump", 2, READONLY, dump_cmd)
+        .keys(1, 1, 1)
+        .acl(K)
+        .doc("2.6.0", "Returns a serialized representation of the value stored at a key."),
+    CommandSpec::new("restore", -4, WRITE | DENYOOM, restore)
+        .keys(1, 1, 1)
+        .acl(&["keyspace", "dangerous"])
+        .key_spec(&["OW", "update"], "")
+        .doc("2.6.0", "Creates a key from the serialized representation of a value."),
+];
+
+fn save(ctx: &mut Ctx) -> CmdResult {
+    if ctx.server.saving.in_progress.load(Ordering::Acquire) {
+        return Err(CmdError::new("Background save already in progress"));
+    }
+    match saving::save(ctx.server, ctx.db) {
+        Ok(()) => ctx.reply.ok(),
+        // Redis answers a bare "-ERR" (the reason is in the log).
+        Err(_) => return Err(CmdError::new("-ERR")),
+    }
+    Ok(())
+}
+
+fn bgsave(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let schedule = match args.len() {
+        1 => false,
+        2 if is(&args[1], "schedule") => true,
+        _ => return Err(CmdError::new(errors::SYNTAX)),
+    };
+    let st = &ctx.server.saving;
+    // Inside EXEC every shard is locked here: like Redis in a transaction, schedule it.
+    if ctx.db.is_all_locked() {
+        st.scheduled.store(true, Ordering::Release);
+        ctx.reply.simple("Background saving scheduled");
+        return Ok(());
+    }
+    if st.in_progress.load(Ordering::Acquire) {
+        if schedule {
+            st.scheduled.store(true, Ordering::Release);
+            ctx.reply.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::new("Background save already in progress"));
+    }
+    saving::bgsave(ctx.server).map_err(CmdError::new)?;
+    ctx.reply.simple("Background saving started");
+    Ok(())
+}
+
+fn lastsave(ctx: &mut Ctx) -> CmdResult {
+    ctx.reply.int(ctx.server.saving.lastsave.load(Ordering::Relaxed));
+    Ok(())
+}
+
+fn dump_cmd(ctx: &mut Ctx) -> CmdResult {
+    let opts = SaveOptions::from_config(&ctx.server.config.read());
+    match ctx.db.get(&ctx.args[1]) {
+        None => ctx.reply.null(),
+        Some(e) => {
+            let payload = dump::dump(&e.value, opts);
+            ctx.reply.bulk(&payload);
+        }
+    }
+    Ok(())
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], with
+/// Redis's checks in Redis's order.
+fn restore(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
+    let mut j = 4;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "absttl") {
+            absttl = true;
+        } else if is(&args[j], "idletime") && more && freq.is_none() {
+            let v = args::int(&args[j + 1])?;
+            if v < 0 {
+                return Err(CmdError::new("Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = Some(v);
+            j += 1;
+        } else if is(&args[j], "freq") && more && idle.is_none() {
+            let v = args::int(&args[j + 1])?;
+            if !(0..=255).contains(&v) {
+                return Err(CmdError::new("Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            freq = Some(v);
+            j += 1;
+        } else {
+            return Err(CmdError::new(errors::SYNTAX));
+        }
+        j += 1;
+    }
+    let key = &args[1];
+    if !replace && ctx.db.exists(key) {
+        return Err(CmdError::new("-BUSYKEY Target key name already exists."));
+    }
+    let mut ttl = args::int(&args[2])?;
+    if ttl < 0 {
+        return Err(CmdError::new("Invalid TTL value, must be >= 0"));
+    }
+    let payload = &args[3];
+    if !dump::verify(payload) {
+        return Err(CmdError::new("DUMP payload version or checksum are wrong"));
+    }
+    let limits = Limits::from_settings(&ctx.server.config.read().settings);
+    let Some(value) = dump::restore(payload, &limits) else {
+        return Err(CmdError::new("Bad data format"));
+    };
+    let deleted = replace && ctx.db.delete(key);
+    if ttl > 0 && !absttl {
+        ttl = ttl.saturating_add(ctx.db.now_ms);
+    }
+    if ttl > 0 && ttl <= ctx.db.now_ms {
+        // Already expired: nothing is created, an overwritten key is simply deleted.
+        if deleted {
+            ctx.db.notify(notify::GENERIC, "del", key);
+            ctx.db.touch_dirty(1);
+            ctx.db.propagate_effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        }
+        ctx.reply.ok();
+        return Ok(());
+    }
+    let lru = match idle {
+        Some(idle) => {
+            ((crate::keyspace::lru_clock() as u64 + 0x100_0000 - (idle as u64 % 0x100_0000)) % 0x100_0000) as u32
+        }
+        None => crate::keyspace::lru_clock(),
+    };
+    // FREQ is validated and accepted; LFU counters are not kept.
+    ctx.db.insert_entry(key, Entry::new(value, lru));
+    if ttl > 0 {
+        ctx.db.set_expire(key, ttl);
+        if !absttl {
+            // Propagate the TTL as an absolute time, as Redis does.
+            let mut argv = args.to_vec();
+            argv[2] = Bytes::from(ttl.to_string());
+            argv.push(Bytes::from_static(b"ABSTTL"));
+            ctx.db.propagate_effect(argv);
+        }
+    }
+    ctx.db.notify(notify::GENERIC, "restore", key);
+    ctx.db.touch_dirty(1);
+    ctx.reply.ok();
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! A bounds-checked cursor over RDB bytes: lengths, strings (plain, integer-encoded and LZF),
+//! doubles. Every read checks what is left first, so a truncated or lying file gives an
+//! [`RdbError`] naming the offset — never a panic, and never an allocation larger than the
+//! bytes that remain (a length field cannot make the loader reserve memory the file cannot
+//! fill).
+
+use std::fmt;
+
+use super::lzf;
+
+/// Why an RDB file or DUMP payload was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdbError {
+    pub offset: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for RdbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte offset {})", self.msg, self.offset)
+    }
+}
+
+impl std::error::Error for RdbError {}
+
+pub type Result<T> = std::result::Result<T, RdbError>;
+
+pub const ENC_INT8: u64 = 0;
+pub const ENC_INT16: u64 = 1;
+pub const ENC_INT32: u64 = 2;
+pub const ENC_LZF: u64 = 3;
+
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// An error at the current offset.
+    pub fn err<T>(&self, msg: impl Into<String>) -> Result<T> {
+        Err(RdbError { offset: self.pos, msg: msg.into() })
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return self.err(format!("unexpected end of data (needed {n} bytes, {} left)", self.remaining()));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    pub fn u32_le(&mut self) -> Result<u32> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64_le(&mut self) -> Result<u64> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.bytes(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// An RDB length, or (flag true) a special string encoding number.
+    pub fn len_or_enc(&mut self) -> Result<(u64, bool)> {
+        let b = self.u8()?;
+        Ok(match b >> 6 {
+            0 => ((b & 0x3f) as u64, false),
+            1 => ((((b & 0x3f) as u64) << 8) | self.u8()? as u64, false),
+            2 => match b {
+                0x80 => (u32::from_be_bytes(self.bytes(4)?.try_into().unwrap_or([0; 4])) as u64, false),
+                0x81 => (u64::from_be_bytes(self.bytes(8)?.try_into().unwrap_or([0; 8])), false),
+                _ => return self.err(format!("unknown length encoding {b:#04x}")),
+            },
+            _ => ((b & 0x3f) as u64, true),
+        })
+    }
+
+    /// A plain length.
+    pub fn length(&mut self) -> Result<u64> {
+        match self.len_or_enc()? {
+            (n, false) => Ok(n),
+            (_, true) => self.err("encoded value where a length was expected"),
+        }
+    }
+
+    /// A count of items that each take at least `min_item_bytes` bytes: refused when the data
+    /// left cannot hold that many (so callers may reserve `count` slots safely).
+    pub fn count(&mut self, min_item_bytes: usize) -> Result<usize> {
+        let n = self.length()?;
+        if n > (self.remaining() / min_item_bytes.max(1)) as u64 {
+            return self.err(format!("unexpected end of data: length {n} exceeds the {} bytes left", self.remaining()));
+        }
+        Ok(n as usize)
+    }
+
+    /// A string in any of its encodings (integer encodings come back as decimal text).
+    pub fn string(&mut self) -> Result<Vec<u8>> {
+        let (n, encoded) = self.len_or_enc()?;
+        if !encoded {
+            if n > self.remaining() as u64 {
+                return self.err(format!(
+                    "unexpected end of data: string length {n} exceeds the {} bytes left",
+                    self.remaining()
+                ));
+            }
+            return Ok(self.bytes(n as usize)?.to_vec());
+        }
+        let v: i64 = match n {
+            ENC_INT8 => self.u8()? as i8 as i64,
+            ENC_INT16 => i16::from_le_bytes([self.u8()?, self.u8()?]) as i64,
+            ENC_INT32 => self.u32_le()? as i32 as i64,
+            ENC_LZF => {
+                let clen = self.length()?;
+                let ulen = self.length()?;
+                if clen > self.remaining() as u64 {
+                    return self.err(format!(
+                        "unexpected end of data: LZF length {clen} exceeds the {} bytes left",
+                        self.remaining()
+                    ));
+                }
+                let at = self.pos;
+                let data = self.bytes(clen as usize)?;
+                if ulen > usize::MAX as u64 {
+                    return self.err("LZF length too large");
+                }
+                return lzf::decompress(data, ulen as usize)
+                    .map_err(|e| RdbError { offset: at, msg: format!("invalid LZF string: {e}") });
+            }
+            other => return self.err(format!("unknown string encoding {other}")),
+        };
+        Ok(v.to_string().into_bytes())
+    }
+
+    /// A score of the old ZSET type: a length byte then ASCII (253 nan, 254 +inf, 255 -inf).
+    pub fn text_double(&mut self) -> Result<f64> {
+        let n = self.u8()?;
+        Ok(match n {
+            253 => f64::NAN,
+            254 => f64::INFINITY,
+            255 => f64::NEG_INFINITY,
+            _ => {
+                let at = self.pos;
+                let s = self.bytes(n as usize)?;
+                match std::str::from_utf8(s).ok().and_then(|t| t.trim().parse::<f64>().ok()) {
+                    Some(v) => v,
+                    None => return Err(RdbError { offset: at, msg: "invalid double value".into() }),
+                }
+            }
+        })
+    }
+
+    /// A little-endian IEEE 754 double (ZSET_2 scores).
+    pub fn binary_double(&mut self) -> Result<f64> {
+        Ok(f64::from_bits(self.u64_le()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_and_strings() {
+        let data = [0x05, 0x41, 0x2c, 0x80, 0, 1, 0x11, 0x70, 0xc0, 0xfb, 0xc1, 0xe8, 0x03, 3, b'a', b'b', b'c'];
+        let mut r = Reader::new(&data);
+        assert_eq!(r.length().unwrap(), 5);
+        assert_eq!(r.length().unwrap(), 300);
+        assert_eq!(r.length().unwrap(), 70000);
+        assert_eq!(r.string().unwrap(), b"-5");
+        assert_eq!(r.string().unwrap(), b"1000");
+        assert_eq!(r.string().unwrap(), b"abc");
+        assert!(r.u8().is_err());
+    }
+
+    #[test]
+    fn lying_lengths_are_refused() {
+        assert!(Reader::new(&[0x80, 0xff, 0xff, 0xff, 0xff, 1, 2]).string().is_err());
+        assert!(Reader::new(&[0x81, 0xff, 0, 0, 0, 0, 0, 0, 0]).count(1).is_err());
+        // LZF: compressed length 2, declared 1 GB.
+        assert!(Reader::new(&[0xc3, 2, 0x80, 0x40, 0, 0, 0, 0, 0]).string().is_err());
+        assert!(Reader::new(&[0xc5]).string().is_err());
+    }
+}

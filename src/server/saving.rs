@@ -1,0 +1,267 @@
+//! RDB persistence of the running server: SAVE (synchronous, under every shard lock), BGSAVE
+//! (a point-in-time image written by a background thread while the server keeps serving, see
+//! [`rdb::PointInTime`]: shards are serialised copy-on-write), the save points the cron
+//! checks against the dirty counter, loading the file at start-up and DEBUG RELOAD, and the
+//! state INFO persistence reports.
+//!
+//! Files are written as Redis does: to `temp-<pid>.rdb` (`temp-bg-<pid>.rdb` for BGSAVE, so a
+//! SAVE during a BGSAVE never shares its temporary file) in `dir`, flushed, fsynced, then
+//! renamed over `dir/dbfilename`, and the directory is fsynced.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::{log, Server};
+use crate::config::Config;
+use crate::keyspace::{now_ms, Db};
+use crate::persistence::rdb::{self, SaveOptions};
+use crate::persistence::rdb_load::{self, LoadOptions};
+use crate::persistence::rdb_value::Limits;
+
+/// Redis waits this long after a failed BGSAVE before a save point may trigger another.
+const BGSAVE_RETRY_DELAY_S: i64 = 5;
+
+/// Persistence state (INFO persistence, LASTSAVE).
+pub struct SaveState {
+    /// Unix seconds of the last successful save (start-up time before the first).
+    pub lastsave: AtomicI64,
+    pub last_bgsave_ok: AtomicBool,
+    pub in_progress: AtomicBool,
+    /// BGSAVE SCHEDULE: run a BGSAVE as soon as none is in progress.
+    pub scheduled: AtomicBool,
+    /// Unix ms the running BGSAVE started at.
+    pub bgsave_started_ms: AtomicI64,
+    pub last_bgsave_time_sec: AtomicI64,
+    /// Unix seconds of the last BGSAVE attempt.
+    pub last_bgsave_try: AtomicI64,
+    pub saves: AtomicU64,
+    pub last_load_keys_loaded: AtomicU64,
+    pub last_load_keys_expired: AtomicU64,
+}
+
+impl Default for SaveState {
+    fn default() -> Self {
+        SaveState {
+            lastsave: AtomicI64::new(now_ms() / 1000),
+            last_bgsave_ok: AtomicBool::new(true),
+            in_progress: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            bgsave_started_ms: AtomicI64::new(0),
+            last_bgsave_time_sec: AtomicI64::new(-1),
+            last_bgsave_try: AtomicI64::new(0),
+            saves: AtomicU64::new(0),
+            last_load_keys_loaded: AtomicU64::new(0),
+            last_load_keys_expired: AtomicU64::new(0),
+        }
+    }
+}
+
+/// `dir/dbfilename`.
+pub fn rdb_path(cfg: &Config) -> PathBuf {
+    Path::new(cfg.get("dir").unwrap_or(".")).join(cfg.get("dbfilename").unwrap_or("dump.rdb"))
+}
+
+/// The configured save points: (seconds, changes) pairs.
+pub fn save_points(cfg: &Config) -> Vec<(i64, u64)> {
+    let words: Vec<&str> = cfg.get("save").unwrap_or("").split_whitespace().collect();
+    words.chunks(2).filter_map(|c| Some((c.first()?.parse().ok()?, c.get(1)?.parse().ok()?))).collect()
+}
+
+/// Write `path` atomically through the temporary file `temp_name` in the same directory.
+pub fn write_atomically(
+    path: &Path,
+    temp_name: &str,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = dir.join(temp_name);
+    let result = (|| {
+        let mut w = BufWriter::with_capacity(1 << 16, File::create(&temp)?);
+        write(&mut w)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        drop(w);
+        fs::rename(&temp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The dirty counter drops by what a save captured (changes made meanwhile stay counted).
+fn saved(server: &Server, dirty_before: u64) {
+    let d = &server.keyspace.stats.dirty;
+    let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(dirty_before)));
+    let st = &server.saving;
+    st.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
+    st.saves.fetch_add(1, Ordering::Relaxed);
+}
+
+/// SAVE: serialise through `db` (every shard locked: a point-in-time image) and write the file.
+pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
+    let (path, opts) = {
+        let cfg = server.config.read();
+        (rdb_path(&cfg), SaveOptions::from_config(&cfg))
+    };
+    let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
+    let data = rdb::snapshot(db, server.keyspace.databases(), opts);
+    let temp = format!("temp-{}.rdb", std::process::id());
+    match write_atomically(&path, &temp, |w| w.write_all(&data)) {
+        Ok(()) => {
+            saved(server, dirty_before);
+            server.saving.last_bgsave_ok.store(true, Ordering::Relaxed);
+            log::notice("DB saved on disk");
+            Ok(())
+        }
+        Err(e) => {
+            log::warning(&format!("Failed saving the DB to {}: {e}", path.display()));
+            Err(e.to_string())
+        }
+    }
+}
+
+/// SAVE from a context holding no shard lock (SHUTDOWN, signals).
+pub fn save_locking(server: &Server) -> Result<(), String> {
+    let mut db = server.keyspace.lock_all(0);
+    save(server, &mut db)
+}
+
+/// BGSAVE: fix the point in time and start the background save. Errs when one is already
+/// running. The caller must hold no shard lock.
+pub fn bgsave(server: &Server) -> Result<(), &'static str> {
+    let st = &server.saving;
+    if st.in_progress.swap(true, Ordering::AcqRel) {
+        return Err("Background save already in progress");
+    }
+    let Some(server) = server.me.upgrade() else {
+        st.in_progress.store(false, Ordering::Release);
+        return Err("Background save failed: the server is shutting down");
+    };
+    st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
+    st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
+    let (path, opts) = {
+        let cfg = server.config.read();
+        (rdb_path(&cfg), SaveOptions::from_config(&cfg))
+    };
+    let start = Instant::now();
+    // Read just before the point in time: changes in between stay counted (the safe side).
+    let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
+    let snapshot = rdb::PointInTime::begin(&server.keyspace, opts);
+    let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
+        let temp = format!("temp-bg-{}.rdb", std::process::id());
+        let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
+        let st = &server.saving;
+        match result {
+            Ok(()) => {
+                saved(&server, dirty_before);
+                st.last_bgsave_ok.store(true, Ordering::Relaxed);
+                log::notice("Background saving terminated with success");
+            }
+            Err(e) => {
+                st.last_bgsave_ok.store(false, Ordering::Relaxed);
+                log::warning(&format!("Background saving error: {} ({e})", path.display()));
+            }
+        }
+        st.last_bgsave_time_sec.store(start.elapsed().as_secs() as i64, Ordering::Relaxed);
+        st.in_progress.store(false, Ordering::Release);
+    });
+    match spawned {
+        Ok(_) => {
+            log::notice("Background saving started");
+            Ok(())
+        }
+        Err(e) => {
+            log::warning(&format!("Can't save in background: {e}"));
+            st.in_progress.store(false, Ordering::Release);
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            Err("Background save failed to start")
+        }
+    }
+}
+
+/// Cron step: a scheduled BGSAVE, or one triggered by a save point.
+pub fn cron(server: &Server) {
+    let st = &server.saving;
+    if st.in_progress.load(Ordering::Acquire) {
+        return;
+    }
+    if st.scheduled.swap(false, Ordering::AcqRel) {
+        let _ = bgsave(server);
+        return;
+    }
+    let points = save_points(&server.config.read());
+    let dirty = server.keyspace.stats.dirty.load(Ordering::Relaxed);
+    let now = now_ms() / 1000;
+    let since = now - st.lastsave.load(Ordering::Relaxed);
+    let may_retry = st.last_bgsave_ok.load(Ordering::Relaxed)
+        || now - st.last_bgsave_try.load(Ordering::Relaxed) > BGSAVE_RETRY_DELAY_S;
+    if let Some((secs, _)) = points.iter().find(|&&(secs, changes)| dirty >= changes && since > secs && may_retry) {
+        log::notice(&format!("{dirty} changes in {secs} seconds. Saving..."));
+        let _ = bgsave(server);
+    }
+}
+
+/// Options for loading with the server's configuration.
+fn load_options(server: &Server) -> LoadOptions {
+    LoadOptions {
+        databases: server.keyspace.databases(),
+        limits: Limits::from_settings(&server.config.read().settings),
+        now_ms: now_ms(),
+    }
+}
+
+/// Read and install the RDB file at `path` through `db` (every shard locked; the keyspace is
+/// expected empty). All or nothing: on any error the keyspace is emptied again.
+pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
+    let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
+    let loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    if !loaded.functions.is_empty() {
+        log::warning(&format!(
+            "The RDB file holds {} function librar{}: not loaded (Ferrous has no scripting engine yet)",
+            loaded.functions.len(),
+            if loaded.functions.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    let expired = loaded.expired_skipped;
+    match rdb_load::install(db, loaded, merge) {
+        Ok(n) => {
+            let st = &server.saving;
+            st.last_load_keys_loaded.store(n, Ordering::Relaxed);
+            st.last_load_keys_expired.store(expired, Ordering::Relaxed);
+            Ok(n)
+        }
+        Err(e) => {
+            drop(db.flush(true));
+            Err(e)
+        }
+    }
+}
+
+/// Load `dir/dbfilename` at start-up, if it exists.
+pub fn load_at_startup(server: &Server) -> Result<(), String> {
+    let path = rdb_path(&server.config.read());
+    if !path.exists() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut db = server.keyspace.lock_all(0);
+    let n = load_file(server, &mut db, &path, false).map_err(|e| format!("{}: {e}", path.display()))?;
+    drop(db);
+    // Loading is not a change to save again.
+    server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
+    log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+    log::notice(&format!(
+        "Done loading RDB, keys loaded: {n}, keys expired: {}.",
+        server.saving.last_load_keys_expired.load(Ordering::Relaxed)
+    ));
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! Persistence interchangeable with Redis: RDB files and DUMP payloads going both ways between
+//! Ferrous and a real `redis-server` (7.0), plus SAVE / BGSAVE / save points / DEBUG RELOAD and
+//! start-up refusal of corrupt files.
+//!
+//! The dataset covers every type and every encoding Redis 7.0 writes (the real server runs
+//! with small `*-max-listpack-*` / `set-max-intset-entries` / `list-max-listpack-size` limits so
+//! both the compact and the large encodings appear), expiries and several databases.
+//!
+//! Tests that need `redis-server` (from `$REDIS_SERVER` or `PATH`, with `redis-check-rdb` next
+//! to it) print `SKIPPED:` and pass when it is missing, unless `FERROUS_REQUIRE_REDIS=1`, in
+//! which case they fail — the same rule as `tests/differential.rs`.
+
+#[allow(dead_code)]
+mod common;
+
+use common::{free_port, run_to_exit, wait_until, work_dir, Server};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Small encoding limits so that both encodings of every type show up.
+const SMALL_LIMITS: &[&str] = &[
+    "--list-max-listpack-size",
+    "4",
+    "--hash-max-listpack-entries",
+    "4",
+    "--zset-max-listpack-entries",
+    "4",
+    "--set-max-intset-entries",
+    "4",
+];
+
+// ---------------------------------------------------------------------------
+// Helpers.
+// ---------------------------------------------------------------------------
+
+/// A fresh, empty directory for one test's files.
+fn test_dir(name: &str) -> PathBuf {
+    let d = work_dir().join(format!("persist-{name}"));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).expect("create the test directory");
+    d
+}
+
+fn find_redis() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join("redis-server"))
+        .find(|c| c.is_file())
+}
+
+/// The real `redis-server`, or `None` after printing why the test is skipped.
+fn redis_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(p) = find_redis() {
+        return Some(p);
+    }
+    if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found (set REDIS_SERVER or PATH)");
+    }
+    eprintln!("SKIPPED: persistence interop tests need redis-server (apt-get install redis-server) [{test}]");
+    None
+}
+
+/// A real redis-server process, killed when dropped.
+struct Redis {
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Redis {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir)
+                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut r = Redis { port, child };
+            let up = wait_until(Duration::from_secs(10), || {
+                r.child.try_wait().ok().flatten().is_none()
+                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                        .and_then(|c| c.get_connection())
+                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                        .is_ok()
+            });
+            if up {
+                return r;
+            }
+            let _ = r.child.kill();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to redis-server")
+    }
+}
+
+fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&args.concat())))
+}
+
+/// Build the dataset: every type and encoding, expiries, three databases.
+fn build_dataset(con: &mut redis::Connection) {
+    let long = "compressible ".repeat(40);
+    let many: Vec<String> = (0..50).map(|i| format!("item-{i}")).collect();
+    let mut run = |db: &str, args: Vec<Vec<u8>>| {
+        cmd(con, &[b"SELECT", db.as_bytes()]);
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        cmd(con, &refs);
+    };
+    let v = |parts: &[&str]| parts.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+    for db in ["0", "2", "15"] {
+        run(db, v(&["SET", "str:int", "12345"]));
+        run(db, v(&["SET", "str:negint", "-7000000000"]));
+        run(db, v(&["SET", "str:embstr", "hello world"]));
+        run(db, v(&["SET", "str:raw", &long]));
+        run(db, vec![b"SET".to_vec(), b"str:bin".to_vec(), b"a\x00b\r\n\xff".to_vec()]);
+        run(db, v(&["RPUSH", "list:small", "a", "1", "-2"]));
+        let mut big = v(&["RPUSH", "list:big"]);
+        big.extend(many.iter().map(|s| s.as_bytes().to_vec()));
+        big.push(long.as_bytes().to_vec());
+        run(db, big);
+        run(db, v(&["HSET", "hash:small", "f", "v", "n", "42"]));
+        let mut h = v(&["HSET", "hash:big"]);
+        many.iter().for_each(|s| h.extend([s.as_bytes().to_vec(), b"value".to_vec()]));
+        run(db, h);
+        run(db, v(&["SADD", "set:intset", "1", "-5", "100000"]));
+        run(db, v(&["SADD", "set:ints-big", "1", "2", "3", "4", "5", "6", "7"]));
+        run(db, v(&["SADD", "set:strings", "a", "b", "c"]));
+        run(db, v(&["ZADD", "zset:small", "1", "a", "2.5", "b", "-inf", "c"]));
+        let mut z = v(&["ZADD", "zset:big"]);
+        many.iter()
+            .enumerate()
+            .for_each(|(i, s)| z.extend([format!("{}", i as f64 / 7.0).into_bytes(), s.as_bytes().to_vec()]));
+        z.extend(v(&["inf", "top"]));
+        run(db, z);
+        run(db, v(&["SET", "exp:ms", "soon-ish", "PX", "500000000"]));
+        run(db, v(&["RPUSH", "exp:list", "x"]));
+        run(db, v(&["PEXPIREAT", "exp:list", "4102444800000"]));
+    }
+    cmd(con, &[b"SELECT", b"0"]);
+}
+
+/// One key as seen through commands: type, contents (unordered ones sorted), expiry time.
+type KeyView = (String, Vec<Vec<u8>>, i64);
+
+/// Every key of every database that has keys.
+fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView> {
+    let mut out = BTreeMap::new();
+    for db in 0..16u32 {
+        cmd(con, &[b"SELECT", db.to_string().as_bytes()]);
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
+        for k in keys {
+            let ty: String = redis::cmd("TYPE").arg(&k).query(con).expect("TYPE");
+            let mut items: Vec<Vec<u8>> = match ty.as_str() {
+                "string" => vec![redis::cmd("GET").arg(&k).query(con).expect("GET")],
+                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(con).expect("LRANGE"),
+                "hash" => redis::cmd("HGETALL").arg(&k).query(con).expect("HGETALL"),
+                "set" => redis::cmd("SMEMBERS").arg(&k).query(con).expect("SMEMBERS"),
+                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(con).expect("ZRANGE"),
+                other => panic!("unexpected type {other}"),
+            };
+            if ty == "hash" {
+                let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|c| c.concat()).collect();
+                pairs.sort();
+                items = pairs;
+            } else if ty == "set" {
+                items.sort();
+            }
+            let exp: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("PEXPIRETIME");
+            out.insert((db, k), (ty, items, exp));
+        }
+    }
+    cmd(con, &[b"SELECT", b"0"]);
+    out
+}
+
+fn encodings(con: &mut redis::Connection) -> BTreeMap<Vec<u8>, String> {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
+    keys.into_iter()
+        .map(|k| {
+            let e: String = redis::cmd("OBJECT").arg("ENCODING").arg(&k).query(con).expect("OBJECT ENCODING");
+            (k, e)
+        })
+        .collect()
+}
+
+fn info_field(con: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(con).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+}
+
+// ---------------------------------------------------------------------------
+// (a) Redis writes, Ferrous loads.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ferrous_loads_a_redis_rdb_with_every_encoding() {
+    let Some(bin) = redis_or_skip("ferrous_loads_a_redis_rdb_with_every_encoding") else { return };
+    let dir = test_dir("redis-to-ferrous");
+    let redis = Redis::start(&bin, &dir, SMALL_LIMITS);
+    let mut rc = redis.conn();
+    build_dataset(&mut rc);
+    let expected = contents(&mut rc);
+    let redis_enc = encodings(&mut rc);
+    let _: () = redis::cmd("SAVE").query(&mut rc).expect("SAVE");
+    drop(rc);
+    drop(redis);
+    // Every compact encoding really was in the file.
+    for (k, e) in [("list:big", "quicklist"), ("hash:small", "listpack"), ("hash:big", "hashtable")] {
+        assert_eq!(redis_enc[k.as_bytes()], e, "{k}");
+    }
+    for (k, e) in [("set:intset", "intset"), ("set:ints-big", "hashtable"), ("zset:small", "listpack")] {
+        assert_eq!(redis_enc[k.as_bytes()], e, "{k}");
+    }
+    assert_eq!(redis_enc[&b"zset:big"[..]], "skiplist");
+
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(SMALL_LIMITS);
+    let ferrous = Server::start(&args);
+    let mut fc = ferrous.conn();
+    assert_eq!(contents(&mut fc), expected);
+    // Loaded values take the encodings the configuration gives, like Redis.
+    assert_eq!(encodings(&mut fc), redis_enc);
+    assert_eq!(info_field(&mut fc, "rdb_last_load_keys_loaded"), expected.len().to_string());
+}
+
+// ---------------------------------------------------------------------------
+// (b) Ferrous writes, Redis loads.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn redis_loads_a_ferrous_rdb() {
+    let Some(bin) = redis_or_skip("redis_loads_a_ferrous_rdb") else { return };
+    for compression in ["yes", "no"] {
+        let dir = test_dir(&format!("ferrous-to-redis-{compression}"));
+        let mut args = vec!["--dir", dir.to_str().unwrap(), "--rdbcompression", compression];
+        args.extend_from_slice(SMALL_LIMITS);
+        let ferrous = Server::start(&args);
+        let mut fc = ferrous.conn();
+        build_dataset(&mut fc);
+        let expected = contents(&mut fc);
+        let _: () = redis::cmd("SAVE").query(&mut fc).expect("SAVE");
+        drop(ferrous);
+        let rdb = dir.join("dump.rdb");
+        let check = Command::new(bin.with_file_name("redis-check-rdb")).arg(&rdb).output();
+        if let Ok(out) = check {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.contains("RDB looks OK"), "redis-check-rdb: {text}");
+        }
+        let redis = Redis::start(&bin, &dir, SMALL_LIMITS);
+        let mut rc = redis.conn();
+        assert_eq!(contents(&mut rc), expected, "rdbcompression {compression}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (c) DUMP / RESTORE both ways.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn dump_restore_between_redis_and_ferrous() {
+    let Some(bin) = redis_or_skip("dump_restore_between_redis_and_ferrous") else { return };
+    let dir = test_dir("dump-restore");
+    let redis = Redis::start(&bin, &dir, SMALL_LIMITS);
+    let mut rc = redis.conn();
+    build_dataset(&mut rc);
+    let expected = contents(&mut rc);
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(SMALL_LIMITS);
+    let ferrous = Server::start(&args);
+    let mut fc = ferrous.conn();
+    // Redis → Ferrous, keeping the absolute expiry.
+    for ((db, key), (_, _, exp)) in &expected {
+        let dbs = db.to_string();
+        cmd(&mut rc, &[b"SELECT", dbs.as_bytes()]);
+        cmd(&mut fc, &[b"SELECT", dbs.as_bytes()]);
+        let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut rc).expect("DUMP");
+        let ttl = if *exp > 0 { exp.to_string() } else { "0".into() };
+        cmd(&mut fc, &[b"RESTORE", key, ttl.as_bytes(), &payload, b"ABSTTL"]);
+    }
+    assert_eq!(contents(&mut fc), expected);
+    assert_eq!(encodings(&mut fc), encodings(&mut rc));
+    // Ferrous → Redis, replacing what is there.
+    let _: () = redis::cmd("FLUSHALL").query(&mut rc).expect("FLUSHALL");
+    for ((db, key), (_, _, exp)) in &expected {
+        let dbs = db.to_string();
+        cmd(&mut rc, &[b"SELECT", dbs.as_bytes()]);
+        cmd(&mut fc, &[b"SELECT", dbs.as_bytes()]);
+        let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut fc).expect("DUMP");
+        let ttl = if *exp > 0 { exp.to_string() } else { "0".into() };
+        cmd(&mut rc, &[b"RESTORE", key, ttl.as_bytes(), &payload, b"ABSTTL", b"REPLACE"]);
+    }
+    assert_eq!(contents(&mut rc), expected);
+    // Payloads without LZF-compressed strings are byte-identical.
+    cmd(&mut rc, &[b"SELECT", b"0"]);
+    cmd(&mut fc, &[b"SELECT", b"0"]);
+    for key in ["str:int", "str:embstr", "list:small", "list:big", "hash:small", "set:intset", "zset:small", "zset:big"]
+    {
+        let a: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut rc).expect("DUMP");
+        let b: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut fc).expect("DUMP");
+        if key != "list:big" {
+            assert_eq!(a, b, "DUMP {key}");
+        }
+    }
+}
+
+#[test]
+fn restore_errors_are_redis_texts() {
+    let dir = test_dir("restore-errors");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut raw = ferrous.raw();
+    let payload = b"\x00\x05hello\n\x00cr\xdfve4 \n";
+    let mut restore = |args: &[&[u8]]| {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        raw.send(&req);
+        String::from_utf8_lossy(&raw.read_reply()).into_owned()
+    };
+    assert_eq!(restore(&[b"RESTORE", b"k", b"0", payload]), "+OK\r\n");
+    assert_eq!(restore(&[b"GET", b"k"]), "$5\r\nhello\r\n");
+    assert_eq!(restore(&[b"RESTORE", b"k", b"0", payload]), "-BUSYKEY Target key name already exists.\r\n");
+    assert_eq!(restore(&[b"RESTORE", b"k2", b"-1", payload]), "-ERR Invalid TTL value, must be >= 0\r\n");
+    assert_eq!(
+        restore(&[b"RESTORE", b"k2", b"0", b"\x00\x05hello\n\x00cr\xdfve4 X"]),
+        "-ERR DUMP payload version or checksum are wrong\r\n"
+    );
+    assert_eq!(restore(&[b"RESTORE", b"k2", b"0", payload, b"FOO"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        restore(&[b"RESTORE", b"k2", b"0", payload, b"IDLETIME", b"-1"]),
+        "-ERR Invalid IDLETIME value, must be >= 0\r\n"
+    );
+    // A valid footer around a malformed value.
+    let mut bad = vec![4u8, 1, 1, b'a'];
+    bad.extend_from_slice(&[10, 0]);
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&bad);
+    bad.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(restore(&[b"RESTORE", b"k2", b"0", &bad]), "-ERR Bad data format\r\n");
+    assert_eq!(restore(&[b"RESTORE", b"k", b"0", payload, b"REPLACE", b"IDLETIME", b"100"]), "+OK\r\n");
+    let idle = restore(&[b"OBJECT", b"IDLETIME", b"k"]);
+    let idle: i64 = idle.trim_start_matches(':').trim().parse().expect("an integer reply");
+    assert!((100..=102).contains(&idle), "{idle}");
+}
+
+// ---------------------------------------------------------------------------
+// (d) Corrupt files refuse to start; SAVE / BGSAVE / save points / DEBUG RELOAD.
+// ---------------------------------------------------------------------------
+
+/// A valid file saved by Ferrous itself.
+fn saved_file(name: &str) -> (PathBuf, Vec<u8>) {
+    let dir = test_dir(name);
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    build_dataset(&mut fc);
+    let _: () = redis::cmd("SAVE").query(&mut fc).expect("SAVE");
+    let data = fs::read(dir.join("dump.rdb")).expect("dump.rdb written");
+    (dir, data)
+}
+
+#[test]
+fn corrupt_rdb_files_stop_the_start_up_with_a_clear_error() {
+    let (dir, good) = saved_file("corrupt");
+    let path = dir.join("dump.rdb");
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x55;
+    let mut v11 = good.clone();
+    v11[5..9].copy_from_slice(b"0011");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (good[..good.len() / 3].to_vec(), "unexpected end"),
+        (flipped, ""),
+        (v11, "RDB format version 11"),
+        (b"NOTREDIS-at-all".to_vec(), "not an RDB file"),
+    ];
+    for (data, why) in cases {
+        fs::write(&path, &data).expect("write the corrupt file");
+        let done = run_to_exit(&["--port", &free_port().to_string(), "--dir", dir.to_str().unwrap()], EXIT_TIMEOUT);
+        assert!(!done.status.success(), "started on a corrupt file ({why})");
+        let log = format!("{}{}", done.stdout, done.stderr);
+        assert!(log.contains("Fatal error loading the DB"), "{log}");
+        assert!(log.contains(why), "expected '{why}' in: {log}");
+    }
+}
+
+#[test]
+fn save_bgsave_lastsave_and_restart() {
+    let dir = test_dir("bgsave");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    build_dataset(&mut fc);
+    let expected = contents(&mut fc);
+    assert_ne!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
+    let before: i64 = redis::cmd("LASTSAVE").query(&mut fc).expect("LASTSAVE");
+    let started: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
+    assert_eq!(started, "Background saving started");
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+    assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
+    let after: i64 = redis::cmd("LASTSAVE").query(&mut fc).expect("LASTSAVE");
+    assert!(after >= before);
+    let err = redis::cmd("BGSAVE").arg("NOW").query::<String>(&mut fc).unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    drop(fc);
+    drop(ferrous);
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    assert_eq!(contents(&mut ferrous.conn()), expected);
+}
+
+#[test]
+fn a_save_point_triggers_a_background_save() {
+    let dir = test_dir("save-point");
+    // `--save` again after the helper's `--save ""`: the last one wins.
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap(), "--save", "1 1"]);
+    let mut fc = ferrous.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut fc).expect("SET");
+    assert!(
+        wait_until(Duration::from_secs(10), || dir.join("dump.rdb").exists()
+            && info_field(&mut fc, "rdb_changes_since_last_save") == "0"),
+        "no save after the save point"
+    );
+}
+
+#[test]
+fn debug_reload_and_shutdown_save_keep_the_data() {
+    let dir = test_dir("reload");
+    let mut ferrous = Server::start(&["--dir", dir.to_str().unwrap(), "--enable-debug-command", "yes"]);
+    let mut fc = ferrous.conn();
+    build_dataset(&mut fc);
+    let expected = contents(&mut fc);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut fc).expect("DEBUG RELOAD");
+    assert_eq!(contents(&mut fc), expected);
+    let _: () = redis::cmd("SET").arg("after").arg("reload").query(&mut fc).expect("SET");
+    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut fc);
+    assert!(ferrous.wait_exit(EXIT_TIMEOUT).is_some_and(|s| s.success()));
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    let v: String = redis::cmd("GET").arg("after").query(&mut fc).expect("GET");
+    assert_eq!(v, "reload");
+}
+
+#[test]
+fn bgsave_is_a_point_in_time_image_while_writes_continue() {
+    let dir = test_dir("bgsave-pit");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    let n = 20_000;
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("key:{i}")).arg("old").ignore();
+    }
+    let _: () = p.query(&mut fc).expect("fill");
+    let _: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
+    // Everything written after BGSAVE answered is after its point in time.
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("key:{i}")).arg("new").ignore();
+    }
+    p.cmd("SET").arg("late").arg("1").ignore();
+    let _: () = p.query(&mut fc).expect("overwrite");
+    assert!(wait_until(Duration::from_secs(20), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+    assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
+    drop(fc);
+    drop(ferrous);
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut fc).expect("DBSIZE"), n);
+    for i in (0..n).step_by(97) {
+        let v: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut fc).expect("GET");
+        assert_eq!(v, "old", "key:{i}");
+    }
+}
