@@ -82,6 +82,8 @@ impl CommandTable {
             super::pubsub::COMMANDS,
             super::blocking::COMMANDS,
             super::sort::COMMANDS,
+            super::scripting::COMMANDS,
+            super::functions::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

@@ -43,6 +43,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// CLIENT PAUSE state.
     pub pause: pause::Pause,
+    /// Lua scripting: engines, script cache, function libraries, busy-script state.
+    pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub stats: Stats,
@@ -66,6 +68,7 @@ impl Server {
             blocking: blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             pause: pause::Pause::default(),
+            scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
