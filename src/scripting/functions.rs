@@ -193,13 +193,13 @@ fn register(lua: &Lua, registered: &std::cell::RefCell<BTreeMap<String, Function
         return fail_table(lua, "wrong number of arguments to redis.register_function");
     }
     let (name, desc, flags, func) = if a.len() == 2 {
-        let Value::String(name) = &a[0] else {
+        let Some(name) = string_arg(&a[0]) else {
             return fail_table(lua, "first argument to redis.register_function must be a string");
         };
         let Value::Function(f) = &a[1] else {
             return fail_table(lua, "second argument to redis.register_function must be a function");
         };
-        (name.as_bytes().to_vec(), None, 0, f.clone())
+        (name, None, 0, f.clone())
     } else {
         let Value::Table(t) = &a[0] else {
             return fail_table(
@@ -224,6 +224,11 @@ fn register(lua: &Lua, registered: &std::cell::RefCell<BTreeMap<String, Function
     ok(lua, ())
 }
 
+/// A string argument as luaGetStringSds takes it (strings and numbers).
+fn string_arg(v: &Value) -> Option<Vec<u8>> {
+    super::libs::arg_str(v)
+}
+
 type Named = (Vec<u8>, Option<Vec<u8>>, u32, Function);
 
 fn named_args(t: &Table) -> Result<Named, &'static str> {
@@ -235,13 +240,13 @@ fn named_args(t: &Table) -> Result<Named, &'static str> {
         };
         let key = k.to_string_lossy().to_ascii_lowercase();
         match key.as_str() {
-            "function_name" => match v {
-                Value::String(s) => name = Some(s.as_bytes().to_vec()),
-                _ => return Err("function_name argument given to redis.register_function must be a string"),
+            "function_name" => match string_arg(&v) {
+                Some(s) => name = Some(s),
+                None => return Err("function_name argument given to redis.register_function must be a string"),
             },
-            "description" => match v {
-                Value::String(s) => desc = Some(s.as_bytes().to_vec()),
-                _ => return Err("description argument given to redis.register_function must be a string"),
+            "description" => match string_arg(&v) {
+                Some(s) => desc = Some(s),
+                None => return Err("description argument given to redis.register_function must be a string"),
             },
             "callback" => match v {
                 Value::Function(f) => func = Some(f),

@@ -188,13 +188,13 @@ real.loadstring = load_text
 real.load = load_fn
 real.setmetatable = function(t, m)
   if readonly[t] then
-    error('Attempt to modify a readonly table', 2)
+    error('Attempt to modify a readonly table', 0)
   end
   return raw_setmetatable(t, m)
 end
 real.rawset = function(t, k, v)
   if readonly[t] then
-    error('Attempt to modify a readonly table', 2)
+    error('Attempt to modify a readonly table', 0)
   end
   return raw_rawset(t, k, v)
 end
@@ -234,6 +234,11 @@ if engine == 'functions' then
     end
     return f(...)
   end)
+  raw_setmetatable(lib_redis, {
+    __index = function(_, k)
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+  })
   lib_api.redis = protect(lib_redis)
   raw_setmetatable(lib_api, {
     __index = function(_, k)

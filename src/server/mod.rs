@@ -251,7 +251,12 @@ impl Workers {
                     tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, std::net::SocketAddr)>();
                 let server = server.clone();
                 let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    // Scripts run on this runtime's blocking pool: deep Lua results and libraries recurse.
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .thread_stack_size(64 << 20)
+                        .build()
+                    {
                         Ok(rt) => rt,
                         Err(e) => {
                             log::warning(&format!("Failed to start worker {i}: {e}"));
