@@ -163,6 +163,11 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
             let _ = lua.gc_collect();
         }
+        // Once killed, the hook fires everywhere, also in the runner after the script's frames
+        // are gone: the kill error then arrives here.
+        Err(_) if api.ctx.raw_get::<bool>("killed").unwrap_or(false) => {
+            ctx.reply.error("Script killed by user with SCRIPT KILL...");
+        }
         Err(e) => {
             let msg: String = e.to_string().chars().take(100).collect();
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
@@ -190,27 +195,18 @@ fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
 /// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
 /// line and instruction, so a script cannot swallow the error with pcall and carry on.
 pub fn install_hook(lua: &Lua, kill: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, dbg| {
-        if !kill.load(Ordering::SeqCst) || in_prelude(dbg) {
+    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
+        if !kill.load(Ordering::SeqCst) {
             return Ok(mlua::VmState::Continue);
         }
         crate::server::log::warning("Lua script killed by user with SCRIPT KILL.");
-        let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, dbg| {
-            if in_prelude(dbg) {
-                return Ok(mlua::VmState::Continue);
-            }
+        let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, _| {
             mark_killed(lua);
             Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
         });
         mark_killed(lua);
         Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
     });
-}
-
-/// Whether the hook fired in the sandbox's own code (the error handler, the runner): the kill
-/// error is raised in the script's code only, so it is always caught by the runner.
-fn in_prelude(dbg: &mlua::debug::Debug) -> bool {
-    dbg.source().source.as_deref() == Some("=ferrous")
 }
 
 fn mark_killed(lua: &Lua) {
