@@ -87,7 +87,9 @@ case_files!(
     pubsub,
     notifications,
     tracking,
-    dump
+    dump,
+    scripting,
+    functions
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -16,22 +16,22 @@ const Z: &[&str] = &["sortedset"];
 const L: &[&str] = &["list"];
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("blpop", -3, WRITE | BLOCKING, blpop)
+    CommandSpec::new("blpop", -3, WRITE | NOSCRIPT | BLOCKING, blpop)
         .keys(1, -2, 1)
         .acl(L)
         .group("list")
         .doc("2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpop", -3, WRITE | BLOCKING, brpop)
+    CommandSpec::new("brpop", -3, WRITE | NOSCRIPT | BLOCKING, brpop)
         .keys(1, -2, 1)
         .acl(L)
         .group("list")
         .doc("2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, brpoplpush)
+    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, brpoplpush)
         .keys(1, 2, 1)
         .acl(L)
         .group("list")
         .doc("2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmove", 6, WRITE | DENYOOM | BLOCKING, blmove)
+    CommandSpec::new("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove)
         .keys(1, 2, 1)
         .acl(L)
         .group("list")
@@ -43,12 +43,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         .acl(L)
         .group("list")
         .doc("7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("bzpopmin", -3, WRITE | FAST | BLOCKING, bzpopmin)
+    CommandSpec::new("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmin)
         .keys(1, -2, 1)
         .acl(Z)
         .group("sorted-set")
         .doc("5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzpopmax", -3, WRITE | FAST | BLOCKING, bzpopmax)
+    CommandSpec::new("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmax)
         .keys(1, -2, 1)
         .acl(Z)
         .group("sorted-set")

@@ -23,6 +23,23 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     let errors_before = reply.errors.len();
     let tracking = &server.keyspace.tracking;
     let (action, name) = match check(client, args) {
+        Ok(cmd) if !cmd.spec.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() => {
+            // A script holds every shard: never wait for a lock here. Past busy-reply-threshold
+            // the command is refused with BUSY; before it, the connection waits for the script.
+            let busy = &server.scripting.busy;
+            let threshold = busy_threshold(server);
+            if threshold.is_some_and(|t| busy.running_for().is_some_and(|d| d >= t)) {
+                if let Some(m) = client.multi.as_mut() {
+                    m.aborted = true;
+                }
+                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                reply.error(busy.error());
+                (Action::None, cmd.full_name.as_str())
+            } else {
+                reply.errors.truncate(errors_before);
+                return Action::WaitScript;
+            }
+        }
         Ok(cmd) if server.pause.blocks(may_write(client, cmd)) => {
             // Nothing ran and nothing was answered: the connection waits and retries.
             reply.errors.truncate(errors_before);
@@ -82,6 +99,20 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 }
 
 type Rejection = (Option<&'static Command>, String);
+
+/// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
+pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
+    let ms: u64 = server.config.read().get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
+/// Whether this request runs a Lua script outside a transaction (the connection then runs it
+/// off its worker thread, see [`flags::SCRIPT_RUN`]).
+pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
+    client.multi.is_none()
+        && !args.is_empty()
+        && table().lookup(&args[0]).is_some_and(|c| c.spec.has_flag(flags::SCRIPT_RUN))
+}
 
 /// Lookup, arity, protection and authentication checks.
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection> {
@@ -207,6 +238,11 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let spec = cmd.spec;
     let ks = &server.keyspace;
     let db_index = client.db;
+    // Scripts: one at a time, marked running before they wait for the shard locks, so other
+    // clients wait (or get BUSY) before taking any lock themselves.
+    let busy = &server.scripting.busy;
+    let _gate = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.gate());
+    let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
     let start = Instant::now();
     let mut db = if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)

@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
 pub mod dispatch;
+pub mod functions;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
@@ -16,6 +17,7 @@ pub mod lists;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -53,6 +55,10 @@ pub mod flags {
     /// Not a Redis flag: the command works on the whole selected database (or all of them), so
     /// the dispatcher locks every shard for it.
     pub const ALL_KEYS: u32 = 1 << 24;
+    /// Not a Redis flag: the command runs a Lua script (EVAL*, FCALL*). The dispatcher takes
+    /// the script gate and marks the script running before locking; the connection runs it
+    /// off its worker thread so the worker keeps answering other clients (BUSY, SCRIPT KILL).
+    pub const SCRIPT_RUN: u32 = 1 << 25;
 
     /// Names as COMMAND INFO reports them, in Redis's order (may_replicate and protected are
     /// hidden, as in Redis).
@@ -121,6 +127,9 @@ pub enum Action {
     Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).
     Block(crate::server::blocking::BlockSpec),
+    /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
+    /// end, then run the command.
+    WaitScript,
     /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.
     Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
 }

@@ -1,4 +1,4 @@
-//! Server commands: INFO, CONFIG, TIME, DEBUG, SHUTDOWN and FUNCTION FLUSH, plus the helpers for
+//! Server commands: INFO, CONFIG, TIME, DEBUG, SHUTDOWN, plus the helpers for
 //! container commands' HELP replies.
 
 use bytes::Bytes;
@@ -41,11 +41,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("4.0.0", "A container for memory diagnostics commands.")
         .subs(MEMORY_SUBS),
-    CommandSpec::new("function", -2, 0, container_help)
-        .acl(A)
-        .group("scripting")
-        .doc("7.0.0", "A container for function commands.")
-        .subs(FUNCTION_SUBS),
 ];
 
 static CONFIG_SUBS: &[CommandSpec] = &[
@@ -140,11 +135,6 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-static FUNCTION_SUBS: &[CommandSpec] = &[CommandSpec::new("flush", -2, WRITE | NOSCRIPT, function_flush)
-    .acl(&["scripting"])
-    .group("scripting")
-    .doc("7.0.0", "Deletes all libraries and functions.")];
-
 /// Handler of a container command called without a subcommand it knows (the dispatcher
 /// normally answers these before any handler runs).
 pub fn container_help(ctx: &mut Ctx) -> CmdResult {
@@ -172,19 +162,6 @@ fn time(ctx: &mut Ctx) -> CmdResult {
     ctx.reply.array(2);
     ctx.reply.bulk_int(now.as_secs() as i64);
     ctx.reply.bulk_int(now.subsec_micros() as i64);
-    Ok(())
-}
-
-fn function_flush(ctx: &mut Ctx) -> CmdResult {
-    let args = ctx.args;
-    if args.len() == 3 && !(is(&args[2], "async") || is(&args[2], "sync")) {
-        return Err(CmdError::new("FUNCTION FLUSH only supports SYNC|ASYNC option"));
-    }
-    if args.len() > 3 {
-        return Err(CmdError::new(errors::SYNTAX));
-    }
-    // No function libraries exist until scripting is implemented: flushing leaves none.
-    ctx.reply.ok();
     Ok(())
 }
 

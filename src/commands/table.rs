@@ -83,6 +83,8 @@ impl CommandTable {
             super::blocking::COMMANDS,
             super::sort::COMMANDS,
             super::persistence::COMMANDS,
+            super::scripting::COMMANDS,
+            super::functions::COMMANDS,
         ];
         let mut commands = HashMap::new();
         for fam in families {

@@ -373,6 +373,11 @@ impl<'a> Db<'a> {
         self.effects.len()
     }
 
+    /// Drop the effects recorded since `mark` (a script's writes under `redis.set_repl(REPL_NONE)`).
+    pub fn truncate_effects(&mut self, mark: usize) {
+        self.effects.truncate(mark);
+    }
+
     /// Wrap the effects recorded since `mark` in MULTI ... EXEC (a transaction or a script
     /// that wrote more than once is replayed atomically).
     pub fn wrap_effects_since(&mut self, mark: usize) {

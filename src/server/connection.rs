@@ -132,7 +132,7 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::
 }
 
 async fn client_loop(
-    server: &Server,
+    server: &Arc<Server>,
     sock: &mut TcpStream,
     client: &mut Client,
     push_rx: &mut PushRx,
@@ -216,7 +216,11 @@ async fn client_loop(
                     if pending.load(Ordering::Relaxed) > 0 {
                         drain_pushes(&mut out, push_rx, pending, client.subs.active());
                     }
-                    let mut action = dispatch::execute(server, client, &req.args, &mut out);
+                    let mut action = if dispatch::runs_script(client, &req.args) {
+                        run_script(server, client, &req.args, &mut out).await?
+                    } else {
+                        dispatch::execute(server, client, &req.args, &mut out)
+                    };
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.
                     let mut retry = false;
@@ -239,11 +243,29 @@ async fn client_loop(
                                 action = block(server, sock, client, &req.args, &mut out, spec, retry).await?;
                                 retry = true;
                             }
+                            Action::WaitScript => {
+                                // A script holds the keyspace: wait (without a lock) for it to
+                                // end or to run past busy-reply-threshold, then try again.
+                                flush(server, sock, &mut out).await?;
+                                let killed = tokio::select! {
+                                    _ = server.scripting.busy.done.notified() => false,
+                                    _ = tokio::time::sleep(Duration::from_millis(5)) => false,
+                                    _ = handle.killed() => true,
+                                };
+                                if killed {
+                                    return Err("killed".into());
+                                }
+                                action = if dispatch::runs_script(client, &req.args) {
+                                    run_script(server, client, &req.args, &mut out).await?
+                                } else {
+                                    dispatch::execute(server, client, &req.args, &mut out)
+                                };
+                            }
                             _ => break,
                         }
                     }
                     match action {
-                        Action::None | Action::Block(_) | Action::Paused => {}
+                        Action::None | Action::Block(_) | Action::Paused | Action::WaitScript => {}
                         Action::Close => {
                             close = true;
                             break;
@@ -295,6 +317,34 @@ async fn client_loop(
             ));
             return Err("query buffer limit".into());
         }
+    }
+}
+
+/// Run a script command (EVAL*, FCALL*) on a blocking-pool thread, so this worker keeps
+/// serving its other connections (they answer BUSY, SCRIPT KILL...) while the script runs.
+async fn run_script(
+    server: &Arc<Server>,
+    client: &mut Client,
+    args: &[bytes::Bytes],
+    out: &mut ReplySink,
+) -> Result<Action, String> {
+    let stand_in = Client::new(client.handle.clone(), client.authenticated);
+    let mut owned = std::mem::replace(client, stand_in);
+    let mut sink = std::mem::take(out);
+    let srv = server.clone();
+    let argv = args.to_vec();
+    let joined = tokio::task::spawn_blocking(move || {
+        let action = dispatch::execute(&srv, &mut owned, &argv, &mut sink);
+        (owned, sink, action)
+    })
+    .await;
+    match joined {
+        Ok((c, sink, action)) => {
+            *client = c;
+            *out = sink;
+            Ok(action)
+        }
+        Err(e) => Err(format!("script thread failed: {e}")),
     }
 }
 

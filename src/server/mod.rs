@@ -44,6 +44,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// CLIENT PAUSE state.
     pub pause: pause::Pause,
+    /// Lua scripting: engines, script cache, function libraries, busy-script state.
+    pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_client_id: AtomicU64,
     pub stats: Stats,
@@ -73,6 +75,7 @@ impl Server {
             blocking: blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             pause: pause::Pause::default(),
+            scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
@@ -283,7 +286,12 @@ impl Workers {
                     tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, std::net::SocketAddr)>();
                 let server = server.clone();
                 let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    // Scripts run on this runtime's blocking pool: deep Lua results and libraries recurse.
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .thread_stack_size(64 << 20)
+                        .build()
+                    {
                         Ok(rt) => rt,
                         Err(e) => {
                             log::warning(&format!("Failed to start worker {i}: {e}"));

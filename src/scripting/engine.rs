@@ -1,0 +1,289 @@
+//! A sandboxed Lua 5.1 state with Redis's script API: the standard libraries Redis keeps
+//! (base, table, string, math, coroutine; no os, io, package, debug), the `redis` table, the
+//! bundled cjson / cmsgpack / bit / struct, protected globals (`prelude.lua`), and the EVAL
+//! engine's script cache.
+
+use bytes::Bytes;
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use std::collections::HashMap;
+
+use super::libs::{self, arg_str, fail_table, ok, LResult};
+
+/// Lua heap limit per engine: a script that allocates without bound gets an error instead of
+/// taking the process down.
+pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// The Lua-side objects Rust needs to run code in an engine.
+pub struct Api {
+    /// Per-run slots (`exec`, `setresp`, ... set while a script runs; `killed`).
+    pub ctx: Table,
+    /// The protected environment scripts run in, and its metatable (whose `__index` FUNCTION
+    /// LOAD points at the library API while a library loads).
+    pub env: Table,
+    pub env_meta: Table,
+    /// The real global table (KEYS and ARGV are set there).
+    pub real: Table,
+    /// `run0(f)` (EVAL) and `run2(f, keys, args)` (functions): xpcall with Redis's error handler.
+    pub run0: Function,
+    pub run2: Function,
+    /// `runp(f)`: a plain pcall (library loading).
+    pub runp: Function,
+    /// The globals seen while a library loads (only `redis` with the library API).
+    pub lib_api: Table,
+}
+
+/// Create a sandboxed state. `functions` selects the function engine (with the library API).
+pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
+    // SAFETY: the debug library is loaded only for the prelude's error handler, which keeps it
+    // as a local and removes the global before any user code runs.
+    let lua = unsafe {
+        Lua::unsafe_new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+            LuaOptions::new().catch_rust_panics(false),
+        )
+    };
+    let r = lua.create_table()?;
+    r.raw_set("redis", redis_api(&lua)?)?;
+    r.raw_set("library", library_api(&lua)?)?;
+    r.raw_set("cjson", libs::cjson::table(&lua)?)?;
+    r.raw_set("cmsgpack", libs::cmsgpack::table(&lua)?)?;
+    r.raw_set("bit", libs::bit::table(&lua)?)?;
+    r.raw_set("struct", libs::structlib::table(&lua)?)?;
+    r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
+    let ctx = lua.create_table()?;
+    lua.set_named_registry_value("ferrous_ctx", ctx.clone())?;
+    let api: Table = lua.load(include_str!("prelude.lua")).set_name("=ferrous").call((
+        r,
+        ctx.clone(),
+        if functions { "functions" } else { "eval" },
+    ))?;
+    let api = Api {
+        ctx,
+        env: api.raw_get("env")?,
+        env_meta: api.raw_get("env_meta")?,
+        real: api.raw_get("real")?,
+        run0: api.raw_get("run0")?,
+        run2: api.raw_get("run2")?,
+        runp: api.raw_get("runp")?,
+        lib_api: api.raw_get("lib_api")?,
+    };
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    Ok((lua, api))
+}
+
+/// Constants and functions of the `redis` table that need no running script.
+fn redis_api(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    libs::add(lua, &t, "sha1hex", sha1hex)?;
+    libs::add(lua, &t, "error_reply", error_reply)?;
+    libs::add(lua, &t, "status_reply", status_reply)?;
+    add_log_and_version(lua, &t)?;
+    for (name, v) in [("REPL_NONE", 0), ("REPL_AOF", 1), ("REPL_SLAVE", 2), ("REPL_REPLICA", 2), ("REPL_ALL", 3)] {
+        t.raw_set(name, v)?;
+    }
+    Ok(t)
+}
+
+/// What library code sees of `redis` while FUNCTION LOAD runs it.
+fn library_api(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    add_log_and_version(lua, &t)?;
+    Ok(t)
+}
+
+fn add_log_and_version(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    libs::add(lua, t, "log", log)?;
+    for (name, v) in [("LOG_DEBUG", 0), ("LOG_VERBOSE", 1), ("LOG_NOTICE", 2), ("LOG_WARNING", 3)] {
+        t.raw_set(name, v)?;
+    }
+    t.raw_set("REDIS_VERSION", crate::REDIS_VERSION)?;
+    t.raw_set("REDIS_VERSION_NUM", version_num(crate::REDIS_VERSION))?;
+    Ok(())
+}
+
+/// "7.2.4" → 0x070204, as Redis's REDIS_VERSION_NUM.
+fn version_num(v: &str) -> i64 {
+    v.split('.').take(3).fold(0i64, |acc, p| (acc << 8) | p.parse::<i64>().unwrap_or(0))
+}
+
+fn sha1hex(lua: &Lua, args: MultiValue) -> LResult {
+    if args.len() != 1 {
+        return fail_table(lua, "wrong number of arguments");
+    }
+    let s = arg_str(&args[0]).unwrap_or_default();
+    ok(lua, super::sha1hex(&s))
+}
+
+/// Redis's luaPushErrorBuff: "-CODE msg" or "msg" → {err = "CODE msg"}.
+pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
+        Some(rest) => match rest.iter().position(|&c| c == b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (b"ERR", rest),
+        },
+        None => (b"ERR", text),
+    };
+    let mut end = msg.len();
+    while end > 0 && (msg[end - 1] == b'\r' || msg[end - 1] == b'\n') {
+        end -= 1;
+    }
+    let mut start = 0;
+    while start < end && (msg[start] == b'\r' || msg[start] == b'\n') {
+        start += 1;
+    }
+    let mut full = code.to_vec();
+    full.push(b' ');
+    full.extend_from_slice(&msg[start..end]);
+    let t = lua.create_table()?;
+    t.raw_set("err", lua.create_string(&full)?)?;
+    Ok(t)
+}
+
+fn error_reply(lua: &Lua, args: MultiValue) -> LResult {
+    let msg = match (args.len(), args.front()) {
+        (1, Some(Value::String(s))) => s.as_bytes().to_vec(),
+        _ => return ok(lua, error_table(lua, b"wrong number or type of arguments")?),
+    };
+    let text = if msg.starts_with(b"-") { msg } else { [b"-".as_slice(), &msg].concat() };
+    ok(lua, error_table(lua, &text)?)
+}
+
+fn status_reply(lua: &Lua, args: MultiValue) -> LResult {
+    let msg = match (args.len(), args.front()) {
+        (1, Some(Value::String(s))) => s.clone(),
+        _ => return ok(lua, error_table(lua, b"wrong number or type of arguments")?),
+    };
+    let t = lua.create_table()?;
+    t.raw_set("ok", msg)?;
+    ok(lua, t)
+}
+
+fn log(lua: &Lua, args: MultiValue) -> LResult {
+    if args.len() < 2 {
+        return fail_table(lua, "redis.log() requires two arguments or more.");
+    }
+    let Some(level) = libs::arg_num(&args[0]) else {
+        return fail_table(lua, "First argument must be a number (log level).");
+    };
+    let level = level as i64;
+    if !(0..=3).contains(&level) {
+        return fail_table(lua, "Invalid debug level.");
+    }
+    let mut msg = Vec::new();
+    for (i, a) in args.iter().skip(1).enumerate() {
+        if i > 0 {
+            msg.push(b' ');
+        }
+        if let Some(s) = arg_str(a) {
+            msg.extend_from_slice(&s);
+        }
+    }
+    crate::server::log::log(level as usize, &String::from_utf8_lossy(&msg));
+    ok(lua, ())
+}
+
+/// A compiled EVAL script.
+pub struct Script {
+    pub body: Bytes,
+    pub flags: u32,
+    pub func: Function,
+}
+
+/// The EVAL engine: its Lua state and the scripts it compiled (by SHA-1).
+pub struct EvalEngine {
+    pub lua: Lua,
+    pub api: Api,
+    pub scripts: HashMap<String, Script>,
+}
+
+impl EvalEngine {
+    pub fn new() -> mlua::Result<Self> {
+        let (lua, api) = new_state(false)?;
+        Ok(EvalEngine { lua, api, scripts: HashMap::new() })
+    }
+
+    /// Compile and cache `body` (SCRIPT LOAD, EVAL): its SHA-1, or Redis's error text.
+    pub fn load(&mut self, body: &Bytes) -> Result<String, String> {
+        let sha = super::sha1hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, shebang_len) = super::eval_shebang(body)?;
+        let func = self
+            .lua
+            .load(&body[shebang_len..])
+            .set_name("@user_script")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(self.api.env.clone())
+            .into_function()
+            .map_err(|e| format!("Error compiling script (new function): {}", compile_error(&e)))?;
+        self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
+        Ok(sha)
+    }
+
+    /// SCRIPT FLUSH: forget every script and start a fresh state.
+    pub fn flush(&mut self) -> mlua::Result<()> {
+        *self = EvalEngine::new()?;
+        Ok(())
+    }
+}
+
+/// The text of a Lua compilation error, as lua_tostring shows it.
+pub fn compile_error(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_number_like_redis() {
+        assert_eq!(version_num("7.0.15"), 458767);
+        assert_eq!(version_num("7.2.4"), 0x070204);
+    }
+
+    #[test]
+    fn sandbox_basics() {
+        let mut e = EvalEngine::new().unwrap();
+        let run = |e: &mut EvalEngine, src: &str| -> (bool, String) {
+            let sha = e.load(&Bytes::copy_from_slice(src.as_bytes())).unwrap();
+            let f = e.scripts[&sha].func.clone();
+            let (okv, v): (bool, Value) = e.api.run0.call(f).unwrap();
+            let s = match v {
+                Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
+                Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
+            };
+            (okv, s)
+        };
+        assert_eq!(
+            run(&mut e, "return a"),
+            (false, "ERR user_script:1: Script attempted to access nonexistent global variable 'a'".into())
+        );
+        assert_eq!(run(&mut e, "a = 1"), (false, "ERR user_script:1: Attempt to modify a readonly table".into()));
+        assert_eq!(
+            run(&mut e, "redis.call = 1"),
+            (false, "ERR user_script:1: Attempt to modify a readonly table".into())
+        );
+        assert_eq!(run(&mut e, "setmetatable(_G, {})"), (false, "ERR Attempt to modify a readonly table".into()));
+        assert_eq!(
+            run(&mut e, "local g = getmetatable(_G)\ng.__index = {}"),
+            (false, "ERR user_script:2: Attempt to modify a readonly table".into())
+        );
+        assert_eq!(run(&mut e, "return redis.sha1hex('')"), (true, "da39a3ee5e6b4b0d3255bfef95601890afd80709".into()));
+        assert_eq!(run(&mut e, "return _VERSION"), (true, "Lua 5.1".into()));
+        assert!(!run(&mut e, "return type(os)").0);
+        assert_eq!(
+            run(&mut e, "local ok, e = pcall(function() return foo end) return e"),
+            (true, "user_script:1: Script attempted to access nonexistent global variable 'foo'".into())
+        );
+        assert_eq!(run(&mut e, "error('boom')"), (false, "ERR user_script:1: boom".into()));
+        assert_eq!(run(&mut e, "return redis.sha1hex()"), (false, "ERR wrong number of arguments".into()));
+        assert_eq!(run(&mut e, "local t = redis.error_reply('My Error') return t.err"), (true, "My Error".into()));
+    }
+}

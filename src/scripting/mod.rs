@@ -1,0 +1,326 @@
+//! Lua scripting as Redis 7.0 has it: EVAL scripts and FUNCTION libraries, run by Lua 5.1
+//! (`mlua`, vendored). This module owns the shared state ([`Scripting`]): the two Lua engines
+//! (one for EVAL, one for functions, as in Redis), the script cache, the function libraries,
+//! and the "busy script" state other clients consult without taking any lock.
+//!
+//! - `engine.rs`: a sandboxed Lua state (protected globals, Redis's API table, bundled libraries).
+//! - `call.rs`: `redis.call` / `redis.pcall`: the per-command checks and the reply → Lua conversion.
+//! - `reply.rs`: a script's Lua result → RESP reply.
+//! - `run.rs`: running one script or function against the caller's all-shards view.
+//! - `functions.rs`: libraries, `#!lua name=` parsing, FUNCTION DUMP / RESTORE payloads.
+//! - `libs/`: cjson, cmsgpack, bit and struct, written in Rust (mlua ships none of them).
+//! - `rand.rs`: Redis's `redisLrand48`, behind `math.random`.
+//! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
+
+pub mod call;
+pub mod engine;
+pub mod functions;
+pub mod libs;
+pub mod rand;
+pub mod reply;
+pub mod run;
+pub mod trampoline;
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Script flags (shebang `flags=` and `redis.register_function` flags), as Redis's SCRIPT_FLAG_*.
+pub mod flags {
+    pub const NO_WRITES: u32 = 1 << 0;
+    pub const ALLOW_OOM: u32 = 1 << 1;
+    pub const ALLOW_STALE: u32 = 1 << 2;
+    pub const NO_CLUSTER: u32 = 1 << 3;
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+    /// An EVAL script without a shebang (Redis's backwards-compatible mode).
+    pub const EVAL_COMPAT: u32 = 1 << 5;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (NO_WRITES, "no-writes"),
+        (ALLOW_OOM, "allow-oom"),
+        (ALLOW_STALE, "allow-stale"),
+        (NO_CLUSTER, "no-cluster"),
+        (ALLOW_CROSS_SLOT, "allow-cross-slot-keys"),
+    ];
+
+    pub fn by_name(name: &[u8]) -> Option<u32> {
+        NAMES.iter().find(|(_, n)| n.as_bytes() == name).map(|(f, _)| *f)
+    }
+}
+
+/// The busy-script state: set while a script or function runs, read by every other client
+/// before it takes any shard lock (so BUSY and SCRIPT KILL never wait for the script).
+#[derive(Default)]
+pub struct Busy {
+    /// Microseconds since `epoch` at which the running script started; 0 = none running.
+    since_us: AtomicU64,
+    /// The running script is a function (FCALL): BUSY and KILL texts differ.
+    is_function: AtomicBool,
+    /// The running script has written (it can no longer be killed).
+    pub wrote: AtomicBool,
+    /// SCRIPT KILL / FUNCTION KILL asked the running script to stop (read by the Lua hook).
+    pub kill: std::sync::Arc<AtomicBool>,
+    /// Serialises script runs (taken before the shard locks).
+    gate: Mutex<()>,
+    /// Wakes the clients waiting for the running script to end.
+    pub done: tokio::sync::Notify,
+    epoch: std::sync::OnceLock<Instant>,
+    /// The running function's name and command (FUNCTION STATS).
+    pub info: Mutex<Option<(String, Vec<bytes::Bytes>)>>,
+}
+
+/// Marks a script as running while alive.
+pub struct Running<'a> {
+    busy: &'a Busy,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.busy.since_us.store(0, Ordering::SeqCst);
+        self.busy.done.notify_waiters();
+    }
+}
+
+impl Busy {
+    fn now_us(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
+    }
+
+    /// Take the script gate (one script at a time), before the script's shard locks.
+    pub fn gate(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.gate.lock()
+    }
+
+    /// Mark a script as running from now on (other clients then wait, or get BUSY past the
+    /// threshold); the mark goes when the returned guard is dropped.
+    pub fn mark(&self, is_function: bool) -> Running<'_> {
+        self.kill.store(false, Ordering::SeqCst);
+        self.wrote.store(false, Ordering::SeqCst);
+        self.is_function.store(is_function, Ordering::SeqCst);
+        self.since_us.store(self.now_us(), Ordering::SeqCst);
+        Running { busy: self }
+    }
+
+    /// How long the running script has run, if one is running.
+    pub fn running_for(&self) -> Option<std::time::Duration> {
+        let since = self.since_us.load(Ordering::SeqCst);
+        (since != 0).then(|| std::time::Duration::from_micros(self.now_us().saturating_sub(since)))
+    }
+
+    pub fn is_function(&self) -> bool {
+        self.is_function.load(Ordering::SeqCst)
+    }
+
+    /// The BUSY error for commands refused while a script runs past the threshold.
+    pub fn error(&self) -> &'static str {
+        if self.is_function() {
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        }
+    }
+
+    /// SCRIPT KILL (`is_eval`) / FUNCTION KILL: Redis's scriptKill.
+    pub fn kill(&self, is_eval: bool) -> Result<(), &'static str> {
+        if self.running_for().is_none() {
+            return Err("-NOTBUSY No scripts in execution right now.");
+        }
+        if self.wrote.load(Ordering::SeqCst) {
+            return Err("-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+        }
+        if is_eval && self.is_function() {
+            return Err("-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.");
+        }
+        if !is_eval && !self.is_function() {
+            return Err("-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        }
+        self.kill.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// All scripting state of a server.
+pub struct Scripting {
+    /// The EVAL engine (created on first use) and its script cache.
+    pub eval: Mutex<Option<engine::EvalEngine>>,
+    /// The function libraries and their engine.
+    pub functions: Mutex<Option<functions::Functions>>,
+    pub busy: Busy,
+    /// `redisLrand48`'s state, shared by every script (as in Redis, never reset per script).
+    pub rand: Mutex<rand::Lrand48>,
+    /// Scripts run since start (INFO).
+    pub calls: AtomicU64,
+    /// Library and function counts, readable while a function runs (FUNCTION STATS).
+    libraries: AtomicU64,
+    functions_count: AtomicU64,
+}
+
+impl Default for Scripting {
+    fn default() -> Self {
+        Scripting {
+            eval: Mutex::new(None),
+            functions: Mutex::new(None),
+            busy: Busy::default(),
+            rand: Mutex::new(rand::Lrand48::default()),
+            calls: AtomicU64::new(0),
+            libraries: AtomicU64::new(0),
+            functions_count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Scripting {
+    /// Run `f` with the EVAL engine, creating it on first use.
+    pub fn with_eval<R>(&self, f: impl FnOnce(&mut engine::EvalEngine) -> R) -> Result<R, String> {
+        let mut g = self.eval.lock();
+        if g.is_none() {
+            *g = Some(engine::EvalEngine::new().map_err(|e| format!("Lua engine failed to start: {e}"))?);
+        }
+        match g.as_mut() {
+            Some(e) => Ok(f(e)),
+            None => Err("Lua engine unavailable".into()),
+        }
+    }
+
+    /// Run `f` with the function registry, creating it on first use.
+    pub fn with_functions<R>(&self, f: impl FnOnce(&mut functions::Functions) -> R) -> Result<R, String> {
+        let mut g = self.functions.lock();
+        if g.is_none() {
+            *g = Some(functions::Functions::new().map_err(|e| format!("Lua engine failed to start: {e}"))?);
+        }
+        match g.as_mut() {
+            Some(e) => {
+                let r = f(e);
+                self.libraries.store(e.libraries.len() as u64, Ordering::Relaxed);
+                self.functions_count.store(e.function_count() as u64, Ordering::Relaxed);
+                Ok(r)
+            }
+            None => Err("Lua engine unavailable".into()),
+        }
+    }
+
+    /// FUNCTION FLUSH: drop every library (and the engine).
+    pub fn flush_functions(&self) {
+        *self.functions.lock() = None;
+        self.libraries.store(0, Ordering::Relaxed);
+        self.functions_count.store(0, Ordering::Relaxed);
+    }
+
+    /// (libraries, functions), without waiting for a running function.
+    pub fn function_counts(&self) -> (u64, u64) {
+        (self.libraries.load(Ordering::Relaxed), self.functions_count.load(Ordering::Relaxed))
+    }
+
+    /// The running function: name, command, milliseconds so far.
+    pub fn running_info(&self) -> Option<(String, Vec<bytes::Bytes>, u128)> {
+        let d = self.busy.running_for()?;
+        if !self.busy.is_function() {
+            return None;
+        }
+        let (name, argv) = self.busy.info.lock().clone()?;
+        Some((name, argv, d.as_millis()))
+    }
+
+    /// The sources of every function library (for RDB persistence: store them as Redis's
+    /// FUNCTION2 opcode payloads, and give them back to [`Scripting::load_library_sources`]).
+    pub fn library_sources(&self) -> Vec<String> {
+        self.with_functions(|f| f.sources()).unwrap_or_default()
+    }
+
+    /// Load library sources (from an RDB file); replaces libraries of the same name.
+    pub fn load_library_sources(&self, sources: &[String]) -> Result<(), String> {
+        self.with_functions(|f| {
+            for s in sources {
+                f.load(s.as_bytes(), true)?;
+            }
+            Ok(())
+        })?
+    }
+
+    /// Memory used by the Lua engines (INFO used_memory_lua / used_memory_vm_functions).
+    pub fn eval_memory(&self) -> usize {
+        self.eval.lock().as_ref().map_or(32 * 1024, |e| e.lua.used_memory())
+    }
+
+    pub fn cached_scripts(&self) -> usize {
+        self.eval.lock().as_ref().map_or(0, |e| e.scripts.len())
+    }
+}
+
+/// Lower-case hex SHA-1 of `body` (script ids, redis.sha1hex).
+pub fn sha1hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Parse an EVAL script's shebang (`#!lua flags=no-writes,allow-oom`): its flags and the
+/// shebang's length (the script is compiled without it, keeping the newline), or Redis's error.
+/// A script without shebang gets [`flags::EVAL_COMPAT`].
+pub fn eval_shebang(body: &[u8]) -> Result<(u32, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((flags::EVAL_COMPAT, 0));
+    }
+    let Some(end) = body.iter().position(|&c| c == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let parts = crate::util::split_args::split_args(&body[..end]).unwrap_or_default();
+    let Some(first) = parts.first() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if first.as_slice() != b"#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {}", String::from_utf8_lossy(first)));
+    }
+    let mut out = 0;
+    for p in &parts[1..] {
+        let Some(list) = p.strip_prefix(b"flags=") else {
+            return Err(format!("Unknown lua shebang option: {}", String::from_utf8_lossy(p)));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for f in list.split(|&c| c == b',') {
+            match flags::by_name(f) {
+                Some(v) => out |= v,
+                None => return Err(format!("Unexpected flag in script shebang: {}", String::from_utf8_lossy(f))),
+            }
+        }
+    }
+    Ok((out, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(eval_shebang(b"return 1"), Ok((flags::EVAL_COMPAT, 0)));
+        assert_eq!(eval_shebang(b"#!lua\nreturn 1"), Ok((0, 5)));
+        assert_eq!(
+            eval_shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1").map(|r| r.0),
+            Ok(flags::NO_WRITES | flags::ALLOW_OOM)
+        );
+        assert_eq!(eval_shebang(b"#!lua flags=bad\n").unwrap_err(), "Unexpected flag in script shebang: bad");
+        assert_eq!(eval_shebang(b"#!py\n").unwrap_err(), "Unexpected engine in script shebang: #!py");
+        assert_eq!(eval_shebang(b"#!lua").unwrap_err(), "Invalid script shebang");
+        assert_eq!(eval_shebang(b"#!lua x=1\n").unwrap_err(), "Unknown lua shebang option: x=1");
+    }
+
+    #[test]
+    fn sha1_matches_redis() {
+        assert_eq!(sha1hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(sha1hex(b"return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[test]
+    fn busy_kill_rules() {
+        let b = Busy::default();
+        assert!(b.kill(true).unwrap_err().starts_with("-NOTBUSY"));
+        let g = b.mark(false);
+        assert!(b.running_for().is_some());
+        assert!(b.kill(false).unwrap_err().contains("SCRIPT KILL"));
+        b.wrote.store(true, Ordering::SeqCst);
+        assert!(b.kill(true).unwrap_err().starts_with("-UNKILLABLE"));
+        drop(g);
+        assert!(b.running_for().is_none());
+    }
+}

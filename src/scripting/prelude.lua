@@ -1,0 +1,254 @@
+-- Ferrous's Lua prelude: Redis's script sandbox, built on stock Lua 5.1.
+--
+-- Redis patches its Lua with "readonly tables"; stock Lua has none, so every protected table
+-- (the globals, the libraries, `redis`) is reached through an empty proxy whose metatable reads
+-- from the real table and refuses writes with Redis's error text. Rust-implemented functions
+-- never raise: they return `ok, ...` and `check` raises at the caller's level (luaL_error's
+-- position), so errors stay plain Lua strings and tables, as Redis's are.
+local R, ctx, engine = ...
+local real = _G
+local error, type, tostring, select, rawget = error, type, tostring, select, rawget
+local raw_pcall, raw_xpcall, raw_setmetatable, raw_rawset = pcall, xpcall, setmetatable, rawset
+local raw_loadstring, raw_load, raw_setfenv = loadstring, load, setfenv
+local dbg = debug
+local INTERNAL = '=ferrous'
+
+local readonly = raw_setmetatable({}, { __mode = 'k' })
+
+local function ro_newindex()
+  error('Attempt to modify a readonly table', 2)
+end
+
+-- What getmetatable() shows of a protected table: itself read-only.
+local sealed = {}
+raw_setmetatable(sealed, { __newindex = ro_newindex, __metatable = sealed })
+readonly[sealed] = true
+
+local function protect(t)
+  local p = {}
+  raw_setmetatable(p, { __index = t, __newindex = ro_newindex, __metatable = sealed })
+  readonly[p] = true
+  return p
+end
+
+-- A C trampoline around f (see trampoline.rs): f returns `ok, ...`; on `false, err` the
+-- trampoline raises err at the caller's level.
+local wrap = R.trampoline
+
+local function wrap_all(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(v) == 'function' then
+      out[k] = wrap(v)
+    else
+      out[k] = v
+    end
+  end
+  return out
+end
+
+-- redis.call / redis.pcall: `ctx.exec` is the running script's executor (set by Rust).
+local NO_RUN = { err = 'ERR redis.call/pcall can only be called inside a script invocation' }
+local call = wrap(function(...)
+  local exec = ctx.exec
+  if not exec then
+    return false, NO_RUN
+  end
+  local r, failed = exec(true, ...)
+  if failed then
+    return false, r
+  end
+  return true, r
+end)
+
+local pcall_cmd = wrap(function(...)
+  local exec = ctx.exec
+  if not exec then
+    return false, NO_RUN
+  end
+  return true, (exec(false, ...))
+end)
+
+-- A function of the running script (set by Rust for each run). Outside a run: Redis's error,
+-- as a table for redis.* functions, as a positioned string for math.*.
+local function in_run(name, what)
+  return wrap(function(...)
+    local f = ctx[name]
+    if not f then
+      if what then
+        return false, what .. ' can only be called inside a script invocation'
+      end
+      return false, { err = 'ERR redis.' .. name .. ' can only be called inside a script invocation' }
+    end
+    return f(...)
+  end)
+end
+
+local redis = wrap_all(R.redis)
+redis.call = call
+redis.pcall = pcall_cmd
+redis.setresp = in_run('setresp')
+redis.set_repl = in_run('set_repl')
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = in_run('acl_check_cmd')
+
+-- pcall as Redis's luaRedisPcall: an error table with an `err` string gives that string.
+local function fix_pcall(ok, ...)
+  if ok then
+    return ok, ...
+  end
+  local e = ...
+  if type(e) == 'table' then
+    local m = e.err
+    if type(m) == 'string' or type(m) == 'number' then
+      return false, m
+    end
+  end
+  return false, e
+end
+local function safe_pcall(f, ...)
+  return fix_pcall(raw_pcall(f, ...))
+end
+
+-- The error handler of every script run: the error as a table with its source and line (the
+-- first frame that is the script's own code).
+local function handler(err)
+  if ctx.killed then
+    err = { err = 'ERR Script killed by user with SCRIPT KILL...' }
+  end
+  local level = 2
+  local i
+  while true do
+    i = dbg.getinfo(level, 'nSl')
+    if not i then
+      break
+    end
+    if i.what ~= 'C' and i.what ~= 'tail' and i.source ~= INTERNAL then
+      break
+    end
+    level = level + 1
+  end
+  if type(err) ~= 'table' then
+    err = { err = 'ERR ' .. tostring(err) }
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+local function run0(f)
+  return raw_xpcall(f, handler)
+end
+
+local function run2(f, keys, args)
+  return raw_xpcall(function()
+    return f(keys, args)
+  end, handler)
+end
+
+-- The environment every script and function sees.
+local env_meta = { __index = real, __newindex = ro_newindex, __metatable = sealed }
+local env = raw_setmetatable({}, env_meta)
+readonly[env] = true
+
+-- Compiled code takes the script environment (never the unprotected real globals).
+local function load_text(s, name)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return nil, 'binary chunks are not allowed'
+  end
+  local f, e = raw_loadstring(s, name)
+  if f then
+    raw_setfenv(f, env)
+  end
+  return f, e
+end
+
+local function load_fn(fn, name)
+  local f, e = raw_load(fn, name)
+  if f then
+    raw_setfenv(f, env)
+  end
+  return f, e
+end
+
+math.random = in_run('random', 'math.random')
+math.randomseed = in_run('randomseed', 'math.randomseed')
+
+for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'require', 'module', 'package', 'newproxy', 'setfenv',
+  'getfenv', 'debug', 'os', 'io' }) do
+  raw_rawset(real, name, nil)
+end
+
+real.pcall = safe_pcall
+real.loadstring = load_text
+real.load = load_fn
+real.setmetatable = function(t, m)
+  if readonly[t] then
+    error('Attempt to modify a readonly table', 0)
+  end
+  return raw_setmetatable(t, m)
+end
+real.rawset = function(t, k, v)
+  if readonly[t] then
+    error('Attempt to modify a readonly table', 0)
+  end
+  return raw_rawset(t, k, v)
+end
+
+real.cjson = protect(wrap_all(R.cjson))
+real.cmsgpack = protect(wrap_all(R.cmsgpack))
+real.bit = protect(wrap_all(R.bit))
+real.struct = protect(wrap_all(R.struct))
+real.string = protect(string)
+real.math = protect(math)
+real.table = protect(table)
+real.coroutine = protect(coroutine)
+real.redis = protect(redis)
+real.__redis__err__handler = handler
+real._G = env
+
+-- The string metatable (reached with getmetatable('')) is protected as well.
+local smt = getmetatable('')
+raw_rawset(smt, '__metatable', protect({ __index = real.string }))
+
+-- Reading a missing global is an error (Redis's luaSetErrorMetatable).
+raw_setmetatable(real, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __metatable = sealed,
+})
+
+-- The FUNCTION LOAD environment: only `redis` with the library API.
+local lib_api = {}
+if engine == 'functions' then
+  local lib_redis = wrap_all(R.library)
+  lib_redis.register_function = wrap(function(...)
+    local f = ctx.register
+    if not f then
+      return false, { err = 'ERR redis.register_function can only be called on FUNCTION LOAD command' }
+    end
+    return f(...)
+  end)
+  raw_setmetatable(lib_redis, {
+    __index = function(_, k)
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+  })
+  lib_api.redis = protect(lib_redis)
+  raw_setmetatable(lib_api, {
+    __index = function(_, k)
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+  })
+end
+
+local function runp(f)
+  return raw_pcall(f)
+end
+
+return { env = env, env_meta = env_meta, real = real, run0 = run0, run2 = run2, runp = runp, lib_api = lib_api }

@@ -1,0 +1,249 @@
+//! Running one script (EVAL) or function (FCALL) for a client: Redis's scriptPrepareForRun
+//! checks, the per-run Lua slots (`redis.call`'s executor, setresp, set_repl, math.random), the
+//! kill hook, the conversion of the result (or of the error, with its "script: ..." context)
+//! into the reply, and the publication of the script's effects as one MULTI/EXEC batch.
+
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, MultiValue, Value};
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::call::{self, RunState};
+use super::engine::Api;
+use super::flags;
+use super::libs;
+use crate::commands::{CmdError, CmdResult, Ctx};
+use crate::server::client::Client;
+
+/// What to run.
+pub struct Target<'a> {
+    pub lua: &'a Lua,
+    pub api: &'a Api,
+    pub func: Function,
+    /// The script's SHA-1 (EVAL) or the function's name, for error messages.
+    pub name: &'a str,
+    pub is_eval: bool,
+    pub flags: u32,
+    /// Called as EVAL_RO / EVALSHA_RO / FCALL_RO.
+    pub ro_command: bool,
+}
+
+/// Instructions between two checks of the kill flag (Redis uses the same period).
+const HOOK_PERIOD: u32 = 100_000;
+
+/// Run `t` with `keys` and `args`, writing its reply into the context.
+pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResult {
+    if t.flags & flags::EVAL_COMPAT == 0 && t.flags & flags::NO_WRITES == 0 && t.ro_command {
+        return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
+    }
+    let server = ctx.server;
+    let busy = &server.scripting.busy;
+    let _running = busy.mark(!t.is_eval);
+    *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
+    server.scripting.calls.fetch_add(1, Ordering::Relaxed);
+    let lua = t.lua;
+    let api = t.api;
+    let mut client = Client::new(ctx.client.handle.clone(), true);
+    client.db = ctx.client.db;
+    let start = Instant::now();
+    let state = RefCell::new(RunState {
+        server,
+        client,
+        resp3: false,
+        read_only: t.ro_command || t.flags & flags::NO_WRITES != 0,
+        repl: 3,
+        queued: Vec::new(),
+        start,
+    });
+    let mark = ctx.db.effects_len();
+    let db = RefCell::new(&mut *ctx.db);
+    api.ctx.raw_set("killed", false).map_err(lua_err)?;
+    install_hook(lua, busy.kill.clone());
+    let outcome = lua.scope(|scope| {
+        let exec = scope.create_function(|lua, a: MultiValue| {
+            let mut st = state.borrow_mut();
+            let mut db = db.borrow_mut();
+            call::exec(lua, &mut st, &mut db, a)
+        })?;
+        let setresp = scope.create_function(|lua, a: MultiValue| {
+            if a.len() != 1 {
+                return libs::fail_table(lua, "redis.setresp() requires one argument.");
+            }
+            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+                Some(2) => state.borrow_mut().resp3 = false,
+                Some(3) => state.borrow_mut().resp3 = true,
+                _ => return libs::fail_table(lua, "RESP version must be 2 or 3."),
+            }
+            libs::ok(lua, ())
+        })?;
+        let set_repl = scope.create_function(|lua, a: MultiValue| {
+            if a.len() != 1 {
+                return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
+            }
+            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+                Some(f @ 0..=3) => state.borrow_mut().repl = f as u8,
+                _ => {
+                    return libs::fail_table(
+                        lua,
+                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                    )
+                }
+            }
+            libs::ok(lua, ())
+        })?;
+        let random = scope.create_function(|lua, a: MultiValue| random(lua, server, a))?;
+        let randomseed = scope.create_function(|lua, a: MultiValue| {
+            let seed = a.front().and_then(libs::arg_num);
+            match seed {
+                Some(n) => server.scripting.rand.lock().seed(n as i64 as i32),
+                None => {
+                    return libs::bad_arg(
+                        lua,
+                        1,
+                        "randomseed",
+                        &format!("number expected, got {}", libs::type_name(a.front())),
+                    )
+                }
+            }
+            libs::ok(lua, ())
+        })?;
+        let acl_check_cmd = scope.create_function(|lua, _a: MultiValue| libs::ok(lua, true))?;
+        let c = &api.ctx;
+        c.raw_set("exec", exec)?;
+        c.raw_set("setresp", setresp)?;
+        c.raw_set("set_repl", set_repl)?;
+        c.raw_set("random", random)?;
+        c.raw_set("randomseed", randomseed)?;
+        c.raw_set("acl_check_cmd", acl_check_cmd)?;
+        let r = if t.is_eval {
+            api.real.raw_set("KEYS", array(lua, keys)?)?;
+            api.real.raw_set("ARGV", array(lua, args)?)?;
+            api.run0.call::<(bool, Value)>(t.func.clone())
+        } else {
+            api.run2.call::<(bool, Value)>((t.func.clone(), array(lua, keys)?, array(lua, args)?))
+        };
+        for k in ["exec", "setresp", "set_repl", "random", "randomseed", "acl_check_cmd"] {
+            c.raw_set(k, Value::Nil)?;
+        }
+        r
+    });
+    lua.remove_hook();
+    let st = state.into_inner();
+    let resp3 = st.resp3;
+    ctx.client.after_exec.extend(st.queued);
+    match outcome {
+        Ok((true, v)) => super::reply::write(&v, ctx.reply, resp3),
+        Ok((false, Value::Table(e))) => {
+            let msg: Option<mlua::LuaString> = e.raw_get("err").ok();
+            let msg = msg.map(|m| m.to_string_lossy()).unwrap_or_else(|| "ERR unknown error".into());
+            let mut text = format!("-{msg}");
+            let source: Option<String> = e.raw_get("source").ok();
+            let line: Value = e.raw_get("line").unwrap_or(Value::Nil);
+            let line = match line {
+                Value::Integer(i) => Some(i.to_string()),
+                Value::Number(n) => Some((n as i64).to_string()),
+                Value::String(s) => Some(s.to_string_lossy()),
+                _ => None,
+            };
+            if let (Some(source), Some(line)) = (source, line) {
+                text.push_str(&format!(" script: {}, on {}:{}.", t.name, source, line));
+            }
+            ctx.reply.error(&text);
+            if super::reply::ignores_stats(&e) {
+                ctx.reply.errors.pop();
+            }
+        }
+        Ok((false, other)) => {
+            let msg = match &other {
+                Value::String(s) => s.to_string_lossy(),
+                _ => "execution failure".into(),
+            };
+            let msg: String = msg.chars().take(100).collect();
+            ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
+            let _ = lua.gc_collect();
+        }
+        // Once killed, the hook fires everywhere, also in the runner after the script's frames
+        // are gone: the kill error then arrives here.
+        Err(_) if api.ctx.raw_get::<bool>("killed").unwrap_or(false) => {
+            ctx.reply.error("Script killed by user with SCRIPT KILL...");
+        }
+        Err(e) => {
+            let msg: String = e.to_string().chars().take(100).collect();
+            ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
+            let _ = lua.gc_collect();
+        }
+    }
+    // The script's writes replay atomically; the script command itself is not propagated.
+    ctx.db.wrap_effects_since(mark);
+    ctx.db.begin_command(ctx.client.db);
+    Ok(())
+}
+
+fn lua_err(e: mlua::Error) -> CmdError {
+    CmdError::new(format!("Error running script: {e}"))
+}
+
+fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, a) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(a)?)?;
+    }
+    Ok(t)
+}
+
+/// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
+/// line and instruction, so a script cannot swallow the error with pcall and carry on.
+pub fn install_hook(lua: &Lua, kill: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
+        if !kill.load(Ordering::SeqCst) {
+            return Ok(mlua::VmState::Continue);
+        }
+        crate::server::log::warning("Lua script killed by user with SCRIPT KILL.");
+        let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, _| {
+            mark_killed(lua);
+            Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
+        });
+        mark_killed(lua);
+        Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
+    });
+}
+
+fn mark_killed(lua: &Lua) {
+    if let Ok(ctx) = lua.named_registry_value::<mlua::Table>("ferrous_ctx") {
+        let _ = ctx.raw_set("killed", true);
+    }
+}
+
+/// math.random as Redis's redis_math_random (on the server-wide redisLrand48 state).
+fn random(lua: &Lua, server: &crate::server::Server, a: MultiValue) -> libs::LResult {
+    let r = server.scripting.rand.lock().next_unit();
+    let int = |i: usize| a.get(i).and_then(libs::arg_num).map(|n| n as i64 as i32);
+    match a.len() {
+        0 => libs::ok(lua, r),
+        1 => {
+            let Some(u) = int(0) else {
+                return libs::bad_arg(
+                    lua,
+                    1,
+                    "random",
+                    &format!("number expected, got {}", libs::type_name(a.front())),
+                );
+            };
+            if u < 1 {
+                return libs::bad_arg(lua, 1, "random", "interval is empty");
+            }
+            libs::ok(lua, (r * u as f64).floor() + 1.0)
+        }
+        2 => {
+            let (Some(l), Some(u)) = (int(0), int(1)) else {
+                return libs::bad_arg(lua, 2, "random", "number expected");
+            };
+            if l > u {
+                return libs::bad_arg(lua, 2, "random", "interval is empty");
+            }
+            libs::ok(lua, (r * (u as f64 - l as f64 + 1.0)).floor() + l as f64)
+        }
+        _ => libs::fail(lua, "wrong number of arguments"),
+    }
+}

@@ -1,0 +1,285 @@
+//! Integration tests of Lua scripting: busy scripts and SCRIPT KILL / FUNCTION KILL from
+//! another client, scripts that wrote being unkillable, and real-world scripts (token-bucket
+//! rate limiter, lock release by compare-and-delete, a BullMQ-like move-to-active) whose
+//! replies are compared with a real `redis-server` when one is installed (skipped with a
+//! printed reason otherwise, unless `FERROUS_REQUIRE_REDIS=1`).
+
+// Not every helper of the shared module is used here.
+#[allow(dead_code)]
+mod common;
+
+use common::{wait_until, Server};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn as_text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn busy_script_is_killed_by_script_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut runner = s.raw();
+    runner.send_cmd(&["EVAL", "while true do end", "0"]);
+    let mut other = s.raw();
+    // Past the threshold, other clients get BUSY (and are never stuck behind a shard lock).
+    assert!(wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")));
+    assert_eq!(
+        as_text(&other.cmd(&["GET", "x"])),
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    assert!(as_text(&other.cmd(&["FUNCTION", "KILL"])).starts_with("-BUSY"));
+    assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "+OK\r\n");
+    let reply = as_text(&runner.read_reply());
+    assert!(reply.starts_with("-ERR Script killed by user with SCRIPT KILL..."), "{reply}");
+    assert_eq!(as_text(&other.cmd(&["PING"])), "+PONG\r\n");
+    assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "-NOTBUSY No scripts in execution right now.\r\n");
+}
+
+#[test]
+fn pcall_cannot_swallow_the_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "50"]);
+    let mut runner = s.raw();
+    runner.send_cmd(&["EVAL", "while true do pcall(function() while true do end end) end", "0"]);
+    let mut other = s.raw();
+    assert!(wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")));
+    assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "+OK\r\n");
+    let started = Instant::now();
+    let reply = as_text(&runner.read_reply());
+    assert!(reply.contains("Script killed by user"), "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn script_that_wrote_is_unkillable() {
+    let s = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut runner = s.raw();
+    let script = "redis.call('set','k','v') local t = redis.call('time') local e = tonumber(t[1]) + 1 \
+                  while true do local n = redis.call('time') if tonumber(n[1]) > e then break end end return 'done'";
+    runner.send_cmd(&["EVAL", script, "0"]);
+    let mut other = s.raw();
+    assert!(wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")));
+    assert!(as_text(&other.cmd(&["SCRIPT", "KILL"])).starts_with("-UNKILLABLE Sorry the script already executed write"));
+    assert_eq!(as_text(&runner.read_reply()), "$4\r\ndone\r\n");
+    assert_eq!(as_text(&other.cmd(&["GET", "k"])), "$1\r\nv\r\n");
+}
+
+#[test]
+fn busy_function_is_killed_by_function_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut c = s.raw();
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(as_text(&c.cmd(&["FUNCTION", "LOAD", lib])), "$4\r\nspin\r\n");
+    c.send_cmd(&["FCALL", "spin", "0"]);
+    let mut other = s.raw();
+    assert!(wait_until(Duration::from_secs(5), || {
+        as_text(&other.cmd(&["PING"]))
+            == "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+    }));
+    assert!(as_text(&other.cmd(&["FUNCTION", "STATS"])).contains("spin"));
+    assert!(as_text(&other.cmd(&["SCRIPT", "KILL"])).starts_with("-BUSY"));
+    assert_eq!(as_text(&other.cmd(&["FUNCTION", "KILL"])), "+OK\r\n");
+    assert!(as_text(&c.read_reply()).contains("Script killed"));
+}
+
+#[test]
+fn clients_wait_for_a_short_script_instead_of_failing() {
+    let s = Server::start(&[]);
+    let mut runner = s.raw();
+    let script = "local t = redis.call('time') local e = tonumber(t[2]) + 300000 \
+                  while true do local n = redis.call('time') \
+                  if tonumber(n[1]) * 1000000 + tonumber(n[2]) > tonumber(t[1]) * 1000000 + e then break end end \
+                  return redis.call('incr', 'n')";
+    runner.send_cmd(&["EVAL", script, "0"]);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut other = s.raw();
+    // Under the (default 5 s) threshold the command waits for the script and sees its write.
+    assert_eq!(as_text(&other.cmd(&["GET", "n"])), "$1\r\n1\r\n");
+    assert_eq!(as_text(&runner.read_reply()), ":1\r\n");
+}
+
+// ---------------------------------------------------------------------------
+// Real-world scripts, compared with redis-server.
+// ---------------------------------------------------------------------------
+
+struct RealRedis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_redis() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join("redis-server"))
+        .find(|c| c.is_file())
+}
+
+fn real_redis(test: &str) -> Option<RealRedis> {
+    let Some(path) = find_redis() else {
+        if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found");
+        }
+        eprintln!("SKIPPED: comparison with Redis needs redis-server (apt-get install redis-server) [{test}]");
+        return None;
+    };
+    let port = common::free_port();
+    let child = Command::new(path)
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let ok = wait_until(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert!(ok, "redis-server did not start");
+    Some(RealRedis { child, port })
+}
+
+/// Run the same commands on Ferrous and on Redis; every reply must be byte-identical.
+fn compare(test: &str, commands: &[Vec<&str>]) {
+    let ferrous = Server::start(&[]);
+    let mut f = ferrous.raw();
+    let Some(redis) = real_redis(test) else {
+        // Without Redis, at least check that nothing fails.
+        for c in commands {
+            let r = f.cmd(c);
+            assert!(!r.starts_with(b"-"), "{c:?}: {}", as_text(&r));
+        }
+        return;
+    };
+    let mut r = common::Raw::new(TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to redis"));
+    for c in commands {
+        let want = r.cmd(c);
+        let got = f.cmd(c);
+        assert_eq!(as_text(&got), as_text(&want), "command {c:?}");
+    }
+}
+
+const TOKEN_BUCKET: &str = r#"
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local requested = tonumber(ARGV[4])
+local fill_time = capacity / rate
+local ttl = math.floor(fill_time * 2)
+local last_tokens = tonumber(redis.call("hget", key, "tokens"))
+if last_tokens == nil then last_tokens = capacity end
+local last_refreshed = tonumber(redis.call("hget", key, "ts"))
+if last_refreshed == nil then last_refreshed = 0 end
+local delta = math.max(0, now - last_refreshed)
+local filled = math.min(capacity, last_tokens + (delta * rate))
+local allowed = filled >= requested
+local new_tokens = filled
+if allowed then new_tokens = filled - requested end
+redis.call("hset", key, "tokens", new_tokens, "ts", now)
+redis.call("expire", key, ttl)
+return { allowed and 1 or 0, new_tokens }
+"#;
+
+#[test]
+fn token_bucket_rate_limiter_matches_redis() {
+    let mut cmds = Vec::new();
+    for (now, req) in [("100", "1"), ("100", "5"), ("100", "5"), ("101", "3"), ("110", "10")] {
+        cmds.push(vec!["EVAL", TOKEN_BUCKET, "1", "rl:user", "1", "10", now, req]);
+    }
+    cmds.push(vec!["HGETALL", "rl:user"]);
+    cmds.push(vec!["TTL", "rl:user"]);
+    compare("token_bucket", &cmds);
+}
+
+const RELEASE_LOCK: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+#[test]
+fn lock_release_compare_and_delete_matches_redis() {
+    compare(
+        "lock_release",
+        &[
+            vec!["SET", "lock:res", "token-1", "NX", "PX", "30000"],
+            vec!["EVAL", RELEASE_LOCK, "1", "lock:res", "token-2"],
+            vec!["EXISTS", "lock:res"],
+            vec!["EVAL", RELEASE_LOCK, "1", "lock:res", "token-1"],
+            vec!["EXISTS", "lock:res"],
+            vec!["EVAL", RELEASE_LOCK, "1", "lock:res", "token-1"],
+        ],
+    );
+}
+
+/// A BullMQ-like moveToActive: pop the next job id from wait, push it to active, lock it,
+/// stamp the job hash, and return the job's fields (packed options decoded with cmsgpack,
+/// data with cjson).
+const MOVE_TO_ACTIVE: &str = r#"
+local waitKey, activeKey, jobPrefix = KEYS[1], KEYS[2], KEYS[3]
+local token, lockDuration, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local jobId = redis.call("RPOPLPUSH", waitKey, activeKey)
+if not jobId then return {0, 0} end
+local jobKey = jobPrefix .. jobId
+redis.call("SET", jobKey .. ":lock", token, "PX", lockDuration)
+redis.call("HSET", jobKey, "processedOn", now)
+redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+local opts = cmsgpack.unpack(redis.call("HGET", jobKey, "opts"))
+local data = cjson.decode(redis.call("HGET", jobKey, "data"))
+data.seen = true
+redis.call("HSET", jobKey, "data", cjson.encode(data))
+return {jobId, opts.priority, opts.attempts, redis.call("HGET", jobKey, "data"), redis.call("LLEN", activeKey)}
+"#;
+
+#[test]
+fn bullmq_like_move_to_active_matches_redis() {
+    let opts = "local o = cmsgpack.pack({priority=3, attempts=5}) redis.call('HSET', KEYS[1], 'opts', o, 'data', ARGV[1]) return redis.call('LPUSH', KEYS[2], ARGV[2])";
+    compare(
+        "bullmq_move_to_active",
+        &[
+            vec!["EVAL", opts, "2", "bull:q:1", "bull:q:wait", "{\"n\":1}", "1"],
+            vec!["EVAL", opts, "2", "bull:q:2", "bull:q:wait", "{\"n\":2}", "2"],
+            vec![
+                "EVAL",
+                MOVE_TO_ACTIVE,
+                "3",
+                "bull:q:wait",
+                "bull:q:active",
+                "bull:q:",
+                "tok",
+                "30000",
+                "1700000000000",
+            ],
+            vec![
+                "EVAL",
+                MOVE_TO_ACTIVE,
+                "3",
+                "bull:q:wait",
+                "bull:q:active",
+                "bull:q:",
+                "tok",
+                "30000",
+                "1700000000001",
+            ],
+            vec![
+                "EVAL",
+                MOVE_TO_ACTIVE,
+                "3",
+                "bull:q:wait",
+                "bull:q:active",
+                "bull:q:",
+                "tok",
+                "30000",
+                "1700000000002",
+            ],
+            vec!["HGETALL", "bull:q:1"],
+            vec!["LRANGE", "bull:q:active", "0", "-1"],
+        ],
+    );
+}
