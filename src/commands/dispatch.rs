@@ -293,7 +293,8 @@ pub fn run_locked(
     let action = std::mem::take(&mut ctx.action);
     // Client-side caching: remember the keys a read-only command read, while its locks are
     // still held (a concurrent write then always finds them and invalidates them).
-    if spec.has_flag(flags::READONLY) && !spec.has_flag(flags::PUBSUB) {
+    // Scripts remember their declared keys themselves, and only if they ran a read command.
+    if spec.has_flag(flags::READONLY) && !spec.has_flag(flags::PUBSUB | flags::SCRIPT_RUN) {
         if let Some(t) = &ctx.client.tracking {
             if t.remembers() {
                 remember_keys(server, ctx.client.id(), spec, args);
@@ -314,7 +315,7 @@ pub fn run_locked(
 }
 
 /// Record the key arguments of a read-only command for a tracking client.
-fn remember_keys(server: &Server, id: u64, spec: &super::CommandSpec, args: &[Bytes]) {
+pub fn remember_keys(server: &Server, id: u64, spec: &super::CommandSpec, args: &[Bytes]) {
     let tracking = &server.keyspace.tracking;
     match spec.getkeys {
         Some(f) => tracking.remember(id, f(args).into_iter().filter_map(|i| args.get(i))),

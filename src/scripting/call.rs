@@ -31,6 +31,8 @@ pub struct RunState<'a> {
     pub queued: Vec<Queued>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
+    /// A read-only command was called: a tracking caller then remembers the declared keys.
+    pub read_called: bool,
 }
 
 fn error_value(lua: &Lua, msg: &str, counted: bool) -> mlua::Result<Value> {
@@ -98,6 +100,9 @@ pub fn exec(lua: &Lua, st: &mut RunState, db: &mut Db, args: MultiValue) -> mlua
     if st.read_only && cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
         cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return refuse("Write commands are not allowed from read-only scripts.");
+    }
+    if cmd.spec.has_flag(flags::READONLY) {
+        st.read_called = true;
     }
     if cmd.spec.has_flag(flags::WRITE) {
         st.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);

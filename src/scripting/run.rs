@@ -55,6 +55,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         repl: 3,
         queued: Vec::new(),
         start,
+        read_called: false,
     });
     let mark = ctx.db.effects_len();
     let db = RefCell::new(&mut *ctx.db);
@@ -131,6 +132,11 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     lua.remove_hook();
     let st = state.into_inner();
     let resp3 = st.resp3;
+    // Client-side caching: a script that read something makes its caller track the keys it
+    // declared (Redis's rule), while the locks are still held.
+    if st.read_called && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
+        server.keyspace.tracking.remember(ctx.client.id(), keys.iter());
+    }
     ctx.client.after_exec.extend(st.queued);
     match outcome {
         Ok((true, v)) => super::reply::write(&v, ctx.reply, resp3),
