@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod metrics;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;

@@ -3,8 +3,10 @@
 use ferrous::config::Config;
 use ferrous::server::{self, log, Server};
 
+/// mimalloc, with every allocation counted for `used_memory` / `maxmemory`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ferrous::metrics::memory::Counting<mimalloc::MiMalloc> =
+    ferrous::metrics::memory::Counting(mimalloc::MiMalloc);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

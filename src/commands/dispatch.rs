@@ -22,7 +22,7 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     let mark = reply.len();
     let errors_before = reply.errors.len();
     let tracking = &server.keyspace.tracking;
-    let (action, name) = match check(client, args) {
+    let (action, name) = match check(server, client, args) {
         Ok(cmd) if !cmd.spec.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() => {
             // A script holds every shard: never wait for a lock here. Past busy-reply-threshold
             // the command is refused with BUSY; before it, the connection waits for the script.
@@ -115,7 +115,7 @@ pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
 }
 
 /// Lookup, arity, protection and authentication checks.
-fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection> {
+fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection> {
     let Some(mut cmd) = table().lookup(&args[0]) else {
         return Err((None, unknown_command(args)));
     };
@@ -153,6 +153,9 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection>
     if !client.authenticated && !cmd.spec.has_flag(flags::NO_AUTH) {
         return Err((Some(cmd), super::errors::NOAUTH.to_string()));
     }
+    if server.out_of_memory.load(std::sync::atomic::Ordering::Relaxed) && rejected_on_oom(client, cmd) {
+        return Err((Some(cmd), "-OOM command not allowed when used memory > 'maxmemory'.".to_string()));
+    }
     if client.proto == crate::protocol::Proto::Resp2
         && client.subs.active()
         && !super::pubsub::allowed_when_subscribed(cmd.spec.name)
@@ -169,6 +172,25 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static Command, Rejection>
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
     }
     Ok(cmd)
+}
+
+/// Over maxmemory, Redis refuses `denyoom` commands, an EXEC whose transaction holds one, and
+/// anything queued inside MULTI (queueing itself uses memory) except EXEC, DISCARD, QUIT, RESET.
+fn rejected_on_oom(client: &Client, cmd: &Command) -> bool {
+    if cmd.spec.has_flag(flags::DENYOOM) {
+        return true;
+    }
+    let top = cmd.parent.is_none();
+    if let Some(m) = &client.multi {
+        if top && cmd.spec.name == "exec" {
+            return m
+                .commands
+                .iter()
+                .any(|argv| table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::DENYOOM)));
+        }
+        return !(top && matches!(cmd.spec.name, "discard" | "quit" | "reset"));
+    }
+    false
 }
 
 /// Whether a command may write (CLIENT PAUSE WRITE holds it back): write and may-replicate

@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod dict;
 pub mod effects;
+pub mod evict;
 pub mod expire;
 pub mod notify;
 pub mod slot;
@@ -64,6 +65,8 @@ pub struct KeyspaceStats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub expired_keys: AtomicU64,
+    /// Keys evicted by maxmemory (INFO's evicted_keys).
+    pub evicted_keys: AtomicU64,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
 }

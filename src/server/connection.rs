@@ -211,6 +211,9 @@ async fn client_loop(
                     if server.keyspace.tracking.any() {
                         server.keyspace.tracking.enforce_limit();
                     }
+                    // Evict keys over maxmemory before the command (evictions invalidate
+                    // tracked keys, whose messages then precede this reply, as in Redis).
+                    server.evict_before_command();
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
                     if pending.load(Ordering::Relaxed) > 0 {
@@ -307,6 +310,11 @@ async fn client_loop(
         flush(server, sock, &mut out).await?;
         if close {
             return Ok(());
+        }
+        // A big pipeline or value grew the input buffer: give the memory back once it is
+        // consumed (it counts in used_memory, and idle clients should not hold it).
+        if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
+            buf = BytesMut::with_capacity(READ_CHUNK);
         }
         if buf.len() > qb_limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);

@@ -151,17 +151,23 @@ fn section(server: &Server, name: &str, out: &mut String) {
             let rss = rss_bytes();
             let maxmemory: u64 = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
             line!(out, "# Memory");
-            line!(out, "used_memory:{}", rss);
-            line!(out, "used_memory_human:{}", human(rss));
+            let (used, peak) = if crate::metrics::memory::counting() {
+                (crate::metrics::memory::used() as u64, crate::metrics::memory::peak() as u64)
+            } else {
+                (rss, rss)
+            };
+            line!(out, "used_memory:{}", used);
+            line!(out, "used_memory_human:{}", human(used));
             line!(out, "used_memory_rss:{}", rss);
             line!(out, "used_memory_rss_human:{}", human(rss));
-            line!(out, "used_memory_peak:{}", rss);
-            line!(out, "used_memory_peak_human:{}", human(rss));
+            line!(out, "used_memory_peak:{}", peak);
+            line!(out, "used_memory_peak_human:{}", human(peak));
             line!(out, "used_memory_lua:0");
             line!(out, "maxmemory:{}", maxmemory);
             line!(out, "maxmemory_human:{}", human(maxmemory));
             line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
-            line!(out, "mem_fragmentation_ratio:1.00");
+            line!(out, "mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
+            line!(out, "mem_not_counted_for_evict:0");
             line!(out, "mem_allocator:mimalloc");
             line!(out, "lazyfree_pending_objects:0");
             line!(out, "lazyfreed_objects:0");
@@ -224,7 +230,7 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
             line!(out, "expired_stale_perc:0.00");
             line!(out, "expired_time_cap_reached_count:0");
-            line!(out, "evicted_keys:0");
+            line!(out, "evicted_keys:{}", ks.evicted_keys.load(Ordering::Relaxed));
             line!(out, "keyspace_hits:{}", ks.hits.load(Ordering::Relaxed));
             line!(out, "keyspace_misses:{}", ks.misses.load(Ordering::Relaxed));
             line!(out, "pubsub_channels:0");

@@ -57,6 +57,12 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic background work is suspended.
     pub cron_paused: AtomicBool,
+    /// `maxmemory` in bytes (0: no limit), kept outside the config lock for the hot path.
+    pub maxmemory: std::sync::atomic::AtomicUsize,
+    /// `maxmemory-policy` and `maxmemory-samples`.
+    pub eviction: parking_lot::RwLock<(crate::keyspace::evict::Policy, usize)>,
+    /// Over maxmemory with nothing left to evict: commands flagged `denyoom` are refused.
+    pub out_of_memory: AtomicBool,
     pub shutdown: tokio::sync::Notify,
     shutting_down: AtomicBool,
     /// RDB persistence state (SAVE, BGSAVE, save points, INFO persistence).
@@ -85,11 +91,33 @@ impl Server {
             port: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
+            maxmemory: Default::default(),
+            eviction: Default::default(),
+            out_of_memory: AtomicBool::new(false),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
             me: me.clone(),
         })
+    }
+
+    /// Before a command: evict keys while used memory is over `maxmemory` (Redis's
+    /// performEvictions), and note whether the server is out of memory for the dispatcher's
+    /// `denyoom` check. Skipped while a script holds the keyspace (its locks would be waited for).
+    pub fn evict_before_command(&self) {
+        let max = self.maxmemory.load(Ordering::Relaxed);
+        if max == 0 || self.scripting.busy.running_for().is_some() {
+            return;
+        }
+        let (policy, samples) = *self.eviction.read();
+        let result = crate::keyspace::evict::perform_evictions(
+            &self.keyspace,
+            max,
+            policy,
+            samples,
+            crate::metrics::memory::used,
+        );
+        self.out_of_memory.store(result == crate::keyspace::evict::Evict::Fail, Ordering::Relaxed);
     }
 
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
@@ -99,6 +127,14 @@ impl Server {
         *self.pubsub.limits.write() = limits;
         let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
         self.keyspace.notifier.set_flags(events);
+        let maxmemory = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.maxmemory.store(maxmemory, Ordering::Relaxed);
+        let policy = crate::keyspace::evict::Policy::parse(cfg.get("maxmemory-policy").unwrap_or(""));
+        let samples = cfg.get("maxmemory-samples").and_then(|v| v.parse().ok()).unwrap_or(5);
+        *self.eviction.write() = (policy, samples);
+        if maxmemory == 0 {
+            self.out_of_memory.store(false, Ordering::Relaxed);
+        }
         let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
         self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
     }

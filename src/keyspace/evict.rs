@@ -1,0 +1,171 @@
+//! maxmemory eviction (Redis's evict.c): when `used_memory` is over `maxmemory`, keys are
+//! evicted by the configured policy until it is not, before the next command runs.
+//!
+//! Like Redis the choice is approximate: for each eviction a random shard of a database is
+//! locked and `maxmemory-samples` of its keys (or of its keys with an expiry, for the
+//! `volatile-*` policies) are sampled; the best candidate (idlest for LRU, least used for LFU,
+//! nearest expiry for TTL, any for random) is deleted — propagated as DEL, announced as an
+//! `evicted` keyspace event, and invalidated for client-side caching. Only one shard is locked
+//! at a time, so eviction never stalls the whole server.
+
+use bytes::Bytes;
+use rand::Rng;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{idle_seconds, notify, Keyspace, NSHARDS};
+
+/// `maxmemory-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Policy {
+    #[default]
+    NoEviction,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    pub fn parse(name: &str) -> Policy {
+        match name {
+            "allkeys-lru" => Policy::AllKeysLru,
+            "volatile-lru" => Policy::VolatileLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => Policy::NoEviction,
+        }
+    }
+
+    fn volatile(self) -> bool {
+        matches!(self, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl)
+    }
+}
+
+/// The outcome of [`perform_evictions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evict {
+    /// Within the limit (possibly after evicting).
+    Ok,
+    /// Still over the limit and nothing more can be evicted: write commands get -OOM.
+    Fail,
+}
+
+/// How long one call may spend evicting (Redis bounds it the same way, 500 µs at the default
+/// maxmemory-eviction-tenacity);
+/// the next command carries on.
+const TIME_BUDGET: Duration = Duration::from_micros(500);
+
+/// Evict keys until `used()` is within `maxmemory`.
+pub fn perform_evictions(
+    ks: &Keyspace,
+    maxmemory: usize,
+    policy: Policy,
+    samples: usize,
+    used: fn() -> usize,
+) -> Evict {
+    if used() <= maxmemory {
+        return Evict::Ok;
+    }
+    if policy == Policy::NoEviction {
+        return Evict::Fail;
+    }
+    let start = Instant::now();
+    while used() > maxmemory {
+        if !evict_one(ks, policy, samples.max(1)) {
+            return Evict::Fail;
+        }
+        if start.elapsed() > TIME_BUDGET {
+            // Still over, but progress is being made: let the command run (Redis's
+            // EVICT_RUNNING), the next one evicts more.
+            break;
+        }
+    }
+    Evict::Ok
+}
+
+/// The database the last eviction happened in.
+static LAST_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Evict one key. Returns false when no key can be evicted under the policy.
+fn evict_one(ks: &Keyspace, policy: Policy, samples: usize) -> bool {
+    let mut rng = rand::thread_rng();
+    let ndbs = ks.databases();
+    // Start with the database the last eviction found keys in (usually the only one in use),
+    // so empty databases are not probed shard by shard every time.
+    let first_db = LAST_DB.load(Ordering::Relaxed) % ndbs;
+    for d in 0..ndbs {
+        let db = (first_db + d) % ndbs;
+        // Random shards first; then every shard in order, so a nearly empty keyspace is found.
+        let start = rng.gen_range(0..NSHARDS);
+        let order = (0..16)
+            .map(|_| rand::thread_rng().gen_range(0..NSHARDS))
+            .chain((0..NSHARDS).map(|i| (start + i) % NSHARDS));
+        for shard in order {
+            let mut view = ks.lock_shard(db, shard);
+            let Some(key) = pick(&mut view, policy, samples) else { continue };
+            view.evict(&key);
+            ks.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+            LAST_DB.store(db, Ordering::Relaxed);
+            return true;
+        }
+    }
+    false
+}
+
+/// The best candidate among `samples` keys of the (single) locked shard.
+fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Bytes> {
+    let (_, sd) = view.locked_shards().next()?;
+    let pool = if policy.volatile() { sd.expires.len() } else { sd.main.len() };
+    if pool == 0 {
+        return None;
+    }
+    let mut best: Option<(Bytes, u64)> = None;
+    for _ in 0..samples.min(pool.max(1)) {
+        // Score: higher is evicted first.
+        let (key, score) = if policy.volatile() {
+            let (k, &when) = sd.expires.random_entry()?;
+            let key = Bytes::copy_from_slice(k);
+            let score = match policy {
+                Policy::VolatileTtl => u64::MAX - when.max(0) as u64,
+                Policy::VolatileRandom => 0,
+                _ => sd.main.get(&key).map_or(0, |e| idle_seconds(e.lru)),
+            };
+            (key, score)
+        } else {
+            let (k, e) = sd.main.random_entry()?;
+            let score = if policy == Policy::AllKeysRandom { 0 } else { idle_seconds(e.lru) };
+            (Bytes::copy_from_slice(k), score)
+        };
+        if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {
+            return Some(key);
+        }
+        if best.as_ref().is_none_or(|(_, s)| score > *s) {
+            best = Some((key, score));
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
+impl super::Db<'_> {
+    /// Delete a key chosen for eviction: propagated as DEL, announced as `evicted`, and
+    /// invalidated for watchers and client-side caching.
+    pub fn evict(&mut self, key: &[u8]) {
+        let sd = self.shard_db(key);
+        if sd.main.remove(key).is_none() {
+            return;
+        }
+        sd.expires.remove(key);
+        self.notify(notify::EVICTED, "evicted", key);
+        self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+        if self.ks.watches.any() {
+            self.ks.watches.touch(self.index, key, false);
+        }
+    }
+}

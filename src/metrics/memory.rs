@@ -1,0 +1,89 @@
+//! Memory accounting: a global allocator wrapper that counts the bytes the process has
+//! allocated and not freed, like Redis's zmalloc `used_memory`. This is the figure `maxmemory`
+//! is compared with and eviction works against: unlike RSS it drops as soon as a key is freed.
+//!
+//! Hand-written rather than taken from a crate because it sits on the allocation hot path: one
+//! relaxed atomic add per allocation and per free, nothing else. The peak is updated lazily
+//! (when the figure is read), as Redis does from its cron.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+static USED: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Wraps an allocator and counts the bytes allocated through it.
+pub struct Counting<A>(pub A);
+
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { self.0.alloc(layout) };
+        if !p.is_null() {
+            USED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { self.0.alloc_zeroed(layout) };
+        if !p.is_null() {
+            USED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { self.0.dealloc(ptr, layout) };
+        USED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { self.0.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            USED.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+/// Whether the counting allocator is installed (it is in the server binary; unit tests run
+/// on the system allocator and see 0).
+pub fn counting() -> bool {
+    USED.load(Ordering::Relaxed) != 0
+}
+
+/// Bytes allocated and not yet freed.
+pub fn used() -> usize {
+    let used = USED.load(Ordering::Relaxed).max(0) as usize;
+    PEAK.fetch_max(used, Ordering::Relaxed);
+    used
+}
+
+/// The highest `used()` seen.
+pub fn peak() -> usize {
+    PEAK.load(Ordering::Relaxed).max(used())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_alloc_realloc_and_free() {
+        let a = Counting(std::alloc::System);
+        let before = USED.load(Ordering::Relaxed);
+        unsafe {
+            let layout = Layout::from_size_align(100, 8).unwrap();
+            let p = a.alloc(layout);
+            assert_eq!(USED.load(Ordering::Relaxed) - before, 100);
+            let p = a.realloc(p, layout, 300);
+            assert_eq!(USED.load(Ordering::Relaxed) - before, 300);
+            a.dealloc(p, Layout::from_size_align(300, 8).unwrap());
+        }
+        assert_eq!(USED.load(Ordering::Relaxed), before);
+    }
+}

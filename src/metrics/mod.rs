@@ -1,0 +1,3 @@
+//! Process metrics: memory accounting (`used_memory`, what maxmemory is measured against).
+
+pub mod memory;

@@ -1,0 +1,113 @@
+//! maxmemory: used-memory accounting, the OOM refusal of `denyoom` commands (also inside
+//! MULTI), and eviction by policy, against the real binary.
+
+mod common;
+
+use common::{wait_until, Server};
+use std::time::Duration;
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+}
+
+fn fill(con: &mut redis::Connection, prefix: &str, n: usize, ttl: bool) {
+    let value = "x".repeat(200);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        if ttl {
+            pipe.cmd("SET").arg(format!("{prefix}{i}")).arg(&value).arg("EX").arg(100_000).ignore();
+        } else {
+            pipe.cmd("SET").arg(format!("{prefix}{i}")).arg(&value).ignore();
+        }
+    }
+    let _: () = pipe.query(con).expect("fill");
+}
+
+/// used_memory follows the dataset: it grows with keys and falls back when they are deleted.
+#[test]
+fn used_memory_tracks_the_dataset() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let before = info_field(&mut con, "memory", "used_memory");
+    fill(&mut con, "k", 20_000, false);
+    let full = info_field(&mut con, "memory", "used_memory");
+    assert!(full > before + 20_000 * 200, "20k values of 200 bytes: {before} -> {full}");
+    let _: () = redis::cmd("FLUSHALL").arg("SYNC").query(&mut con).expect("FLUSHALL");
+    let after = info_field(&mut con, "memory", "used_memory");
+    assert!(after < before + (full - before) / 4, "memory comes back after FLUSHALL: {after}");
+}
+
+/// With noeviction, over the limit: denyoom commands get Redis's OOM error, reads and
+/// deletions still work, a transaction that queues a write is aborted.
+#[test]
+fn noeviction_refuses_writes_over_the_limit() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    fill(&mut con, "k", 1000, false);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query(&mut con).expect("CONFIG");
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["SET", "new", "v"]), b"-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+    assert_eq!(raw.cmd(&["STRLEN", "k1"]), b":200\r\n");
+    assert_eq!(raw.cmd(&["DEL", "k1"]), b":1\r\n");
+    assert_eq!(raw.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&["GET", "k2"]), b"-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+    assert_eq!(raw.cmd(&["EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query(&mut con).expect("CONFIG");
+    assert_eq!(raw.cmd(&["SET", "new", "v"]), b"+OK\r\n");
+    assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+}
+
+/// allkeys-lru brings used memory back under the limit by evicting keys.
+#[test]
+fn allkeys_lru_evicts_down_to_the_limit() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    fill(&mut con, "k", 20_000, false);
+    let used = info_field(&mut con, "memory", "used_memory");
+    let limit = used - 1_000_000;
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-lru").query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit).query(&mut con).unwrap();
+    let under = wait_until(Duration::from_secs(30), || {
+        let _: () = redis::cmd("SET").arg("probe").arg("v").query(&mut con).expect("writes are not refused");
+        // INFO's own reply is counted while it is built: allow it some slack.
+        info_field(&mut con, "memory", "used_memory") <= limit + 64 * 1024
+    });
+    assert!(under, "used memory never got under maxmemory");
+    let evicted = info_field(&mut con, "stats", "evicted_keys");
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert!(evicted > 0 && keys < 20_001, "evicted {evicted}, {keys} keys left");
+}
+
+/// volatile-* policies only evict keys with an expiry; with none left, writes get OOM.
+#[test]
+fn volatile_policies_keep_persistent_keys() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    fill(&mut con, "p", 5_000, false);
+    fill(&mut con, "v", 5_000, true);
+    let used = info_field(&mut con, "memory", "used_memory");
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("volatile-ttl").query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(used - 500_000).query(&mut con).unwrap();
+    let _: redis::RedisResult<()> = redis::cmd("SET").arg("probe").arg("v").query(&mut con);
+    let mut persistent = 0;
+    for i in 0..5_000 {
+        let e: bool = redis::cmd("EXISTS").arg(format!("p{i}")).query(&mut con).unwrap();
+        persistent += e as usize;
+    }
+    assert_eq!(persistent, 5_000, "a persistent key was evicted under volatile-ttl");
+    assert!(info_field(&mut con, "stats", "evicted_keys") > 0);
+    // With no volatile key left, nothing is evictable: writes get OOM.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query(&mut con).unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..5_000 {
+        pipe.cmd("DEL").arg(format!("v{i}")).ignore();
+    }
+    let _: () = pipe.query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query(&mut con).unwrap();
+    let err = redis::cmd("SET").arg("x").arg("y").query::<()>(&mut con).unwrap_err();
+    assert!(err.to_string().contains("OOM"), "{err}");
+}

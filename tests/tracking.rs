@@ -1,0 +1,82 @@
+//! Client-side caching against the real binary: RESP3 invalidation pushes, and no lost
+//! invalidation when reads and writes of the same keys race on several worker threads.
+
+mod common;
+
+use common::Server;
+use std::time::Duration;
+
+fn push_for(key: &str) -> Vec<u8> {
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len()).into_bytes()
+}
+
+/// A RESP3 client is sent an invalidation push after another client modifies a key it read,
+/// once; its own write is invalidated after the reply of that write.
+#[test]
+fn resp3_invalidation_pushes() {
+    let server = Server::start(&[]);
+    let mut tracker = server.raw();
+    let hello = tracker.cmd(&["HELLO", "3"]);
+    assert!(hello.starts_with(b"%"), "HELLO 3: {}", String::from_utf8_lossy(&hello));
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n");
+    let mut writer = server.raw();
+    assert_eq!(writer.cmd(&["SET", "k", "1"]), b"+OK\r\n");
+    assert_eq!(tracker.cmd(&["GET", "k"]), b"$1\r\n1\r\n");
+    assert_eq!(writer.cmd(&["SET", "k", "2"]), b"+OK\r\n");
+    assert_eq!(tracker.read_reply(), push_for("k"));
+    // Not tracked any more until read again.
+    assert_eq!(writer.cmd(&["SET", "k", "3"]), b"+OK\r\n");
+    assert_eq!(tracker.cmd(&["PING"]), b"+PONG\r\n");
+    // Its own write: the reply first, then the push.
+    assert_eq!(tracker.cmd(&["GET", "k"]), b"$1\r\n3\r\n");
+    assert_eq!(tracker.cmd(&["DEL", "k"]), b":1\r\n");
+    assert_eq!(tracker.read_reply(), push_for("k"));
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "OFF"]), b"+OK\r\n");
+}
+
+/// Reads and writes of the same keys run on different workers at once: every read that saw
+/// an old value is followed by an invalidation (keys are remembered while the read holds its
+/// shard lock).
+#[test]
+fn no_invalidation_is_lost_across_workers() {
+    let server = Server::start(&["--worker-threads", "2"]);
+    let mut tracker = server.raw();
+    tracker.cmd(&["HELLO", "3"]);
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n");
+    let port = server.port;
+    let writer = std::thread::spawn(move || {
+        let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        for round in 0..300 {
+            let _: () = redis::cmd("SET").arg(format!("key{}", round % 10)).arg(round).query(&mut con).unwrap();
+        }
+    });
+    let mut pending = std::collections::HashSet::new();
+    for round in 0..300 {
+        let key = format!("key{}", round % 10);
+        tracker.send_cmd(&["GET", &key]);
+        // Replies and pushes may interleave: collect pushes until the GET's reply arrives.
+        loop {
+            let r = tracker.read_reply();
+            if r.starts_with(b">") {
+                let text = String::from_utf8_lossy(&r).to_string();
+                pending.retain(|k: &String| !text.contains(&format!("\r\n{k}\r\n")));
+            } else {
+                break;
+            }
+        }
+        pending.insert(key);
+    }
+    writer.join().unwrap();
+    // The writer is done: one last write to every key must invalidate every key still tracked.
+    let mut con = server.conn();
+    for i in 0..10 {
+        let _: () = redis::cmd("SET").arg(format!("key{i}")).arg("final").query(&mut con).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !pending.is_empty() && std::time::Instant::now() < deadline {
+        let r = tracker.try_read_reply(Duration::from_millis(500)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&r).to_string();
+        pending.retain(|k| !text.contains(&format!("\r\n{k}\r\n")));
+    }
+    assert!(pending.is_empty(), "never invalidated: {pending:?}");
+}
