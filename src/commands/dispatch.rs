@@ -266,7 +266,11 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let _gate = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.gate());
     let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
     let start = Instant::now();
-    let mut db = if spec.has_flag(flags::ALL_KEYS) {
+    let exec_set =
+        if cmd.parent.is_none() && spec.name == "exec" { super::transactions::exec_shards(client) } else { None };
+    let mut db = if let Some(set) = exec_set {
+        ks.lock_set_at(db_index, set, crate::keyspace::clock::unix_ms_at(start))
+    } else if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)
     } else {
         let mut set = crate::keyspace::ShardSet::default();

@@ -1,9 +1,10 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
 //! While a client is in MULTI the dispatcher queues its commands (after the generic checks; a
-//! failed check marks the transaction aborted). EXEC locks every shard (it is flagged
-//! `ALL_KEYS`), so nothing runs on any core while the queued commands execute, one after the
-//! other, against that single view; their effects are published as one batch wrapped in
+//! failed check marks the transaction aborted). EXEC locks the shards of every key the queued
+//! commands and the watched keys name (every shard when one of them needs the whole keyspace,
+//! see [`exec_shards`]), so nothing touching those keys runs on any core while the queued
+//! commands execute, one after the other, against that single view; their effects are published as one batch wrapped in
 //! MULTI/EXEC before the locks are released.
 
 use bytes::Bytes;
@@ -152,6 +153,32 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     // EXEC itself is not propagated: its commands were (reset the per-command counters).
     ctx.db.begin_command(ctx.client.db);
     Ok(())
+}
+
+/// The shards EXEC must lock: those of the queued commands' keys and of the watched keys
+/// (checked for expiry), or None (every shard) when a queued command needs the whole keyspace
+/// (FLUSHALL, SCAN, a script...), names no key at all, or is unknown. Locking only these keeps a transaction as
+/// atomic as the commands it holds, without stopping the other cores.
+pub fn exec_shards(client: &Client) -> Option<crate::keyspace::ShardSet> {
+    let multi = client.multi.as_ref()?;
+    let mut set = crate::keyspace::ShardSet::default();
+    for argv in &multi.commands {
+        let cmd = lookup(argv)?;
+        if cmd.spec.has_flag(ALL_KEYS) {
+            return None;
+        }
+        // Keyless commands (INFO, BGSAVE, CONFIG...) may look at the whole server: take
+        // everything, as before, rather than reason about each one.
+        let mut keys = cmd.spec.key_indices(argv.len()).peekable();
+        keys.peek()?;
+        for i in keys {
+            set.add_key(&argv[i]);
+        }
+    }
+    for (_, key, _) in &client.watched {
+        set.add_key(key);
+    }
+    Some(set)
 }
 
 fn lookup(argv: &[Bytes]) -> Option<&'static super::table::Command> {
