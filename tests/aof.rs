@@ -478,3 +478,55 @@ fn kill_9_with_appendfsync_always_keeps_every_acknowledged_write() {
         drop(server);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Turning AOF on at runtime, rewrites with AOF off, automatic rewrites, no preamble.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn runtime_enable_standalone_and_automatic_rewrites() {
+    let dir = test_dir("runtime");
+    let d = dir.to_str().expect("utf-8 path");
+    let ferrous = Server::start(&["--dir", d, "--aof-use-rdb-preamble", "no", "--aof-timestamp-enabled", "yes"]);
+    let mut fc = ferrous.conn();
+    cmd(&mut fc, &[b"SET", b"before", b"1"]);
+    // AOF off: a rewrite writes a base (commands, without preamble) and a manifest only.
+    rewrite(&mut fc);
+    assert_eq!(manifest(&dir), "file appendonly.aof.1.base.aof seq 1 type b\n");
+    // Turning it on rewrites, then appends.
+    cmd(&mut fc, &[b"SET", b"mid", b"2"]);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("yes").query(&mut fc).expect("CONFIG SET");
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "aof_rewrite_in_progress") == "0"));
+    cmd(&mut fc, &[b"SET", b"after", b"3"]);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    // aof-timestamp-enabled: annotations before the commands (loaders skip them).
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    assert!(wait_until(Duration::from_secs(5), || fs::read_to_string(&incr)
+        .is_ok_and(|t| t.starts_with("#TS:") && t.contains("after"))));
+    // Automatic rewrite once the AOF doubled past the minimum size.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("auto-aof-rewrite-min-size")
+        .arg("1")
+        .arg("auto-aof-rewrite-percentage")
+        .arg("100")
+        .query(&mut fc)
+        .expect("CONFIG SET");
+    for i in 0..50 {
+        cmd(&mut fc, &[b"RPUSH", b"grow", i.to_string().as_bytes()]);
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || manifest(&dir).contains("appendonly.aof.3.base.aof")),
+        "{}",
+        manifest(&dir)
+    );
+    let expected = contents(&mut fc);
+    drop(fc);
+    shutdown_ferrous(ferrous);
+    let ferrous = Server::start(&["--dir", d, "--appendonly", "yes"]);
+    assert_eq!(contents(&mut ferrous.conn()), expected);
+    assert_eq!(expected.len(), 4);
+}

@@ -98,11 +98,6 @@ fn bgrewriteaof(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.simple("Background append only file rewriting scheduled");
         return Ok(());
     }
-    if !aof.on.load(Ordering::Acquire) {
-        // Like Redis with appendonly no: a one-off rewrite creates the AOF files, but nothing
-        // is appended afterwards. Ferrous starts the AOF for it and stops it when done.
-        return Err(CmdError::new("Background AOF rewrite needs appendonly yes in Ferrous"));
-    }
     match crate::server::aof::rewrite(server, false) {
         Ok(()) => ctx.reply.simple("Background append only file rewriting started"),
         Err(_) => {

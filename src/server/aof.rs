@@ -44,6 +44,8 @@ pub struct AofState {
     ctl: Mutex<Option<UnboundedSender<Ctl>>>,
     /// AOF enabled while it could not start (a BGSAVE was running): the cron retries.
     pub start_pending: AtomicBool,
+    /// On, but the first rewrite has not succeeded yet (writes go to a temporary incr file).
+    pub wait_rewrite: AtomicBool,
     pub rewrite_in_progress: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
     pub rewrite_started_ms: AtomicI64,
@@ -65,6 +67,7 @@ impl Default for AofState {
             synced: tokio::sync::watch::Sender::new(u64::MAX),
             ctl: Mutex::new(None),
             start_pending: AtomicBool::new(false),
+            wait_rewrite: AtomicBool::new(false),
             rewrite_in_progress: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
             rewrite_started_ms: AtomicI64::new(0),
@@ -314,6 +317,7 @@ impl Writer {
             return Err(e.to_string());
         }
         self.wait_rewrite = false;
+        self.server.aof.wait_rewrite.store(false, Ordering::Release);
         delete_history(&self.dir, &self.fname, &mut self.manifest);
         let base_size = file_size(&self.dir.join(&base));
         let incr_size = self.manifest.incrs.last().map_or(0, |i| file_size(&self.dir.join(&i.name)));
@@ -426,6 +430,7 @@ fn spawn_writer(
     let (tx, rx) = unbounded_channel();
     let st = &server.aof;
     st.synced.send_replace(seq);
+    st.wait_rewrite.store(wait_rewrite, Ordering::Release);
     *st.ctl.lock() = Some(tx);
     st.on.store(true, Ordering::Release);
     apply_config(server);
@@ -544,8 +549,12 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     let (dir, fname) = paths(&server);
     let opts = SaveOptions::from_config(&server.config.read());
     let preamble = config_yes(&server, "aof-use-rdb-preamble");
+    // With the AOF off (and not being turned on), a rewrite only writes a new base, as Redis.
+    let standalone = !enable && !st.on.load(Ordering::Acquire);
     let at_point = || -> Result<(), String> {
-        if enable {
+        if standalone {
+            fs::create_dir_all(&dir).map_err(|e| e.to_string())
+        } else if enable {
             fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let text = fs::read(dir.join(manifest_name(&fname))).ok();
             let manifest = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
@@ -575,7 +584,9 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
         if result.is_ok() {
             log::notice("Background AOF rewrite terminated with success");
         }
-        if !s.aof.send(Ctl::RewriteDone(result)) {
+        if standalone {
+            finish_standalone(&s, &dir, &fname, result);
+        } else if !s.aof.send(Ctl::RewriteDone(result)) {
             // The AOF was turned off meanwhile.
             let _ = fs::remove_file(&temp);
             s.aof.rewrite_in_progress.store(false, Ordering::SeqCst);
@@ -591,6 +602,35 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
             Err(e.to_string())
         }
     }
+}
+
+/// End of a rewrite with the AOF off: the new base replaces everything in the manifest.
+fn finish_standalone(server: &Server, dir: &Path, fname: &str, result: Result<(PathBuf, bool), String>) {
+    let st = &server.aof;
+    let result = result.and_then(|(temp, rdb)| {
+        let text = fs::read(dir.join(manifest_name(fname))).ok();
+        let mut m = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
+        let base = m.new_base(fname, rdb);
+        m.history.append(&mut m.incrs);
+        for h in m.history.iter_mut() {
+            h.kind = crate::persistence::aof::FileKind::History;
+        }
+        fs::rename(&temp, dir.join(&base)).map_err(|e| e.to_string())?;
+        persist_manifest(dir, fname, &m).map_err(|e| e.to_string())?;
+        delete_history(dir, fname, &mut m);
+        Ok(())
+    });
+    let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
+    st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
+    st.last_bgrewrite_ok.store(result.is_ok(), Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            st.rewrites.fetch_add(1, Ordering::Relaxed);
+            log::notice("Background AOF rewrite finished successfully");
+        }
+        Err(e) => log::warning(&format!("Background AOF rewrite failed: {e}")),
+    }
+    st.rewrite_in_progress.store(false, Ordering::SeqCst);
 }
 
 /// Ask the writer to write and fsync every effect published so far, and wait for it.
@@ -610,6 +650,7 @@ pub fn stop(server: &Server) {
     }
     *st.ctl.lock() = None;
     st.on.store(false, Ordering::Release);
+    st.wait_rewrite.store(false, Ordering::Release);
     st.fsync_always.store(false, Ordering::Release);
     st.synced.send_replace(u64::MAX);
 }
@@ -658,13 +699,19 @@ pub fn cron(server: &Server) {
         let n = |k| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
         (n("auto-aof-rewrite-percentage"), n("auto-aof-rewrite-min-size"))
     };
+    // A failed rewrite is retried at most every 60 seconds, like Redis.
+    let failed_recently = !st.last_bgrewrite_ok.load(Ordering::Relaxed)
+        && now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed) < 60_000;
+    if st.wait_rewrite.load(Ordering::Acquire) {
+        if !failed_recently {
+            let _ = rewrite(server, false);
+        }
+        return;
+    }
     let current = st.current_size.load(Ordering::Relaxed);
     if perc > 0 && current > min {
         let base = st.base_size.load(Ordering::Relaxed).max(1);
         let growth = (current.saturating_sub(base)) * 100 / base;
-        // A failed rewrite is retried at most every 60 seconds, like Redis.
-        let failed_recently = !st.last_bgrewrite_ok.load(Ordering::Relaxed)
-            && now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed) < 60_000;
         if growth >= perc && !failed_recently {
             log::notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
             let _ = rewrite(server, false);
