@@ -160,6 +160,8 @@ struct Writer {
     fname: String,
     manifest: Manifest,
     file: File,
+    /// Length of `file` when known (so a write costs no fstat); None after a switch.
+    file_len: Option<u64>,
     /// Waiting for the first rewrite (AOF turned on at runtime): `file` is a temporary incr
     /// file, not yet in the manifest.
     wait_rewrite: bool,
@@ -196,9 +198,10 @@ impl Writer {
     fn flush(&mut self, force: bool) {
         let st = &self.server.aof;
         if !self.buf.is_empty() {
-            let before = self.file.metadata().map(|m| m.len()).ok();
+            let before = self.file_len.or_else(|| self.file.metadata().map(|m| m.len()).ok());
             match self.file.write_all(&self.buf) {
                 Ok(()) => {
+                    self.file_len = before.map(|l| l + self.buf.len() as u64);
                     st.current_size.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
                     self.buf.clear();
                     self.needs_fsync = true;
@@ -208,6 +211,7 @@ impl Writer {
                 }
                 Err(e) => {
                     // Drop a partial write so the file never holds half a command; retry later.
+                    self.file_len = None;
                     if let Some(len) = before {
                         let _ = self.file.set_len(len);
                     }
@@ -258,15 +262,14 @@ impl Writer {
         }
     }
 
+    /// Open for appending (O_APPEND, so a write after a failed one's truncation never leaves
+    /// a hole); `truncate` empties the file first.
     fn open_append(path: &Path, truncate: bool) -> io::Result<File> {
-        let mut o = OpenOptions::new();
-        o.create(true);
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
         if truncate {
-            o.write(true).truncate(true);
-        } else {
-            o.append(true);
+            f.set_len(0)?;
         }
-        o.open(path)
+        Ok(f)
     }
 
     /// The rewrite point: continue in a new incr file (listed in the manifest now), or, while
@@ -275,6 +278,7 @@ impl Writer {
     fn switch(&mut self) -> Result<(), String> {
         self.flush(true);
         if self.wait_rewrite {
+            self.file_len = None;
             self.file =
                 Self::open_append(&self.dir.join(temp_incr_name(&self.fname)), true).map_err(|e| e.to_string())?;
             return Ok(());
@@ -285,6 +289,7 @@ impl Writer {
             .and_then(|f| persist_manifest(&self.dir, &self.fname, &self.manifest).map(|_| f));
         match opened {
             Ok(f) => {
+                self.file_len = None;
                 self.file = f;
                 self.selected = None;
                 log::notice(&format!("Creating AOF incr file {name} on background rewrite"));
@@ -440,6 +445,7 @@ fn spawn_writer(
         fname,
         manifest,
         file,
+        file_len: None,
         wait_rewrite,
         buf: Vec::with_capacity(64 * 1024),
         selected: None,
