@@ -1,5 +1,6 @@
 //! Persistence commands: SAVE, BGSAVE, LASTSAVE (the file work lives in
-//! `server::saving`), and DUMP / RESTORE (payloads in `persistence::dump`).
+//! `server::saving`), BGREWRITEAOF (`server::aof`), and DUMP / RESTORE (payloads in
+//! `persistence::dump`).
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -23,6 +24,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
         .group("server")
         .doc("1.0.0", "Asynchronously saves the database(s) to disk."),
+    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof)
+        .group("server")
+        .doc("1.0.0", "Asynchronously rewrites the append-only file to disk."),
     CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
         .acl(&["admin", "dangerous"])
         .group("server")
@@ -64,7 +68,12 @@ fn bgsave(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.simple("Background saving scheduled");
         return Ok(());
     }
-    if st.in_progress.load(Ordering::Acquire) {
+    if st.in_progress.load(Ordering::Acquire) || ctx.server.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        if !st.in_progress.load(Ordering::Acquire) && !schedule {
+            return Err(CmdError::new(
+                "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            ));
+        }
         if schedule {
             st.scheduled.store(true, Ordering::Release);
             ctx.reply.simple("Background saving scheduled");
@@ -74,6 +83,29 @@ fn bgsave(ctx: &mut Ctx) -> CmdResult {
     }
     saving::bgsave(ctx.server).map_err(CmdError::new)?;
     ctx.reply.simple("Background saving started");
+    Ok(())
+}
+
+/// BGREWRITEAOF: start a rewrite now, or schedule it while a BGSAVE runs (or inside EXEC).
+fn bgrewriteaof(ctx: &mut Ctx) -> CmdResult {
+    let server = ctx.server;
+    let aof = &server.aof;
+    if aof.rewrite_in_progress.load(Ordering::Acquire) {
+        return Err(CmdError::new("Background append only file rewriting already in progress"));
+    }
+    if ctx.db.is_all_locked() || server.saving.in_progress.load(Ordering::Acquire) {
+        aof.rewrite_scheduled.store(true, Ordering::Release);
+        ctx.reply.simple("Background append only file rewriting scheduled");
+        return Ok(());
+    }
+    match crate::server::aof::rewrite(server, false) {
+        Ok(()) => ctx.reply.simple("Background append only file rewriting started"),
+        Err(_) => {
+            return Err(CmdError::new(
+                "Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
+        }
+    }
     Ok(())
 }
 

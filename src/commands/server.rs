@@ -226,6 +226,7 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     drop(cfg);
     let _ = crate::server::log::configure(s.loglevel, "");
     ctx.server.apply_config();
+    crate::server::aof::config_changed(ctx.server, ctx.db.is_all_locked());
     ctx.reply.ok();
     Ok(())
 }
@@ -304,6 +305,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Change the replication IDs of the instance.",
                 "JMAP",
                 "    No-op, kept for compatibility.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
                 "RELOAD [option ...]",
@@ -368,6 +371,14 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         debug_object(ctx)?;
     } else if is(sub, "reload") {
         debug_reload(ctx)?;
+    } else if is(sub, "loadaof") && args.len() == 2 {
+        let loaded = crate::server::aof_load::debug_loadaof(ctx.server, ctx.db);
+        ctx.db.index = ctx.client.db;
+        if let Err(e) = loaded {
+            crate::server::log::warning(&format!("DEBUG LOADAOF failed: {e}"));
+            return Err(CmdError::new("Error loading the AOF, check server logs."));
+        }
+        ctx.reply.ok();
     } else if is(sub, "protocol") && args.len() == 3 {
         debug_protocol(ctx)?;
     } else {

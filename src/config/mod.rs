@@ -72,12 +72,12 @@ fn valid_save(v: &str) -> Result<String, String> {
     Ok(parts.join(" "))
 }
 
-fn valid_appendonly(v: &str) -> Result<String, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "no" => Ok("no".into()),
-        "yes" => Err("appendonly yes is not supported yet (no AOF in this build)".into()),
-        _ => Err("argument must be 'yes' or 'no'".into()),
+/// appendfilename / appenddirname: a plain file name (Redis's pathIsBaseName).
+fn valid_aof_name(v: &str) -> Result<String, String> {
+    if v.is_empty() || v.contains('/') || v.contains('\\') {
+        return Err("appendfilename can't be a path, just a filename".into());
     }
+    Ok(v.to_string())
 }
 
 fn valid_daemonize(v: &str) -> Result<String, String> {
@@ -187,10 +187,17 @@ pub static PARAMS: &[Param] = &[
     p("rdbcompression", YESNO, "yes"),
     p("rdbchecksum", YESNO, "yes"),
     p("stop-writes-on-bgsave-error", YESNO, "yes"),
-    p("appendonly", Kind::Special(valid_appendonly), "no"),
+    p("appendonly", YESNO, "no"),
     p("appendfsync", Kind::Enum(FSYNC), "everysec"),
-    p("appendfilename", Kind::Str, "appendonly.aof"),
-    p("appenddirname", Kind::Str, "appendonlydir"),
+    fixed("appendfilename", Kind::Special(valid_aof_name), "appendonly.aof"),
+    fixed("appenddirname", Kind::Special(valid_aof_name), "appendonlydir"),
+    p("no-appendfsync-on-rewrite", YESNO, "no"),
+    p("auto-aof-rewrite-percentage", INT, "100"),
+    p("auto-aof-rewrite-min-size", MEM, "67108864"),
+    p("aof-use-rdb-preamble", YESNO, "yes"),
+    p("aof-load-truncated", YESNO, "yes"),
+    p("aof-timestamp-enabled", YESNO, "no"),
+    p("aof-rewrite-incremental-fsync", YESNO, "yes"),
     p("notify-keyspace-events", Kind::Special(valid_events), ""),
     p("slowlog-log-slower-than", Kind::Int { min: -1, max: i64::MAX }, "10000"),
     p("slowlog-max-len", LL, "128"),

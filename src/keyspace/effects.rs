@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// One effect: a command to replay in a database.
@@ -30,6 +30,9 @@ pub type EffectBatch = Vec<Effect>;
 pub struct EffectStream {
     subscribers: Mutex<Vec<UnboundedSender<EffectBatch>>>,
     active: AtomicBool,
+    /// Number of batches published to subscribers so far (the AOF waits for its fsync of a
+    /// given sequence number before replies leave, with `appendfsync always`).
+    seq: AtomicU64,
 }
 
 impl EffectStream {
@@ -39,11 +42,22 @@ impl EffectStream {
     }
 
     pub fn subscribe(&self) -> UnboundedReceiver<EffectBatch> {
+        self.subscribe_at().1
+    }
+
+    /// Subscribe, also returning the sequence number of the last batch published before: the
+    /// n-th batch the receiver gets has sequence number `returned + n`.
+    pub fn subscribe_at(&self) -> (u64, UnboundedReceiver<EffectBatch>) {
         let (tx, rx) = unbounded_channel();
         let mut subs = self.subscribers.lock();
         subs.push(tx);
         self.active.store(true, Ordering::Relaxed);
-        rx
+        (self.seq.load(Ordering::Acquire), rx)
+    }
+
+    /// Sequence number of the last batch published.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
     pub fn publish(&self, batch: EffectBatch) {
@@ -51,6 +65,7 @@ impl EffectStream {
             return;
         }
         let mut subs = self.subscribers.lock();
+        self.seq.fetch_add(1, Ordering::AcqRel);
         subs.retain(|s| s.send(batch.clone()).is_ok());
         if subs.is_empty() {
             self.active.store(false, Ordering::Relaxed);

@@ -228,10 +228,17 @@ impl Keyspace {
     /// Start a point-in-time capture (see [`ShardCapture`]). Takes every shard lock for the
     /// moment it takes to mark them, so the caller must hold none.
     pub fn begin_capture(&self, capture: Arc<dyn ShardCapture>) {
+        self.begin_capture_then(capture, || ());
+    }
+
+    /// [`Keyspace::begin_capture`], running `at_point` while every shard is still locked: no
+    /// write can happen in between (the AOF switches to a new file at exactly this point).
+    pub fn begin_capture_then<R>(&self, capture: Arc<dyn ShardCapture>, at_point: impl FnOnce() -> R) -> R {
         let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
         for g in guards.iter_mut() {
             g.capture = Some(capture.clone());
         }
+        at_point()
     }
 
     /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking

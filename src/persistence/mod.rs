@@ -1,7 +1,10 @@
 //! Persistence formats: the RDB file format (writer in `rdb`, loader in `rdb_load` and
 //! `rdb_value`, over a bounds-checked `reader`), the compact encodings found inside RDB
 //! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
-//! (`dump`).
+//! (`dump`), and the append-only file formats (`aof`: manifest and command stream;
+//! `aof_rewrite`: a base file written as commands).
+pub mod aof;
+pub mod aof_rewrite;
 pub mod dump;
 pub mod intset;
 pub mod listpack;

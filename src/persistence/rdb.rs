@@ -367,14 +367,19 @@ pub struct PointInTime {
 impl PointInTime {
     /// Fix the point in time. The caller must hold no shard lock.
     pub fn begin(ks: &Keyspace, opts: SaveOptions) -> PointInTime {
+        Self::begin_then(ks, opts, || ()).0
+    }
+
+    /// [`PointInTime::begin`], running `at_point` at the point in time, every shard locked.
+    pub fn begin_then<R>(ks: &Keyspace, opts: SaveOptions, at_point: impl FnOnce() -> R) -> (PointInTime, R) {
         let shards = Arc::new(CapturedShards {
             opts,
             slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
             keys: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
         });
-        ks.begin_capture(shards.clone());
-        PointInTime { shards }
+        let r = ks.begin_capture_then(shards.clone(), at_point);
+        (PointInTime { shards }, r)
     }
 
     /// Write the RDB file to `w`. Returns the number of keys written.

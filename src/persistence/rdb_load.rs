@@ -77,6 +77,20 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
 
 /// Parse a whole RDB file.
 pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
+    let (out, used) = parse_prefix(data, opts)?;
+    if used < data.len() {
+        let r = Reader::new(&data[used..]);
+        return Err(RdbError {
+            offset: used,
+            msg: format!("{} unexpected bytes after the end of the RDB data", r.remaining()),
+        });
+    }
+    Ok(out)
+}
+
+/// Parse the RDB file at the start of `data` (an AOF with an RDB preamble goes on with
+/// commands after it). Returns the image and the number of bytes it took.
+pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> {
     let mut r = Reader::new(data);
     let magic = r.bytes(9).map_err(|_| RdbError { offset: 0, msg: "file too short to be an RDB file".into() })?;
     if &magic[..5] != b"REDIS" || !magic[5..].iter().all(u8::is_ascii_digit) {
@@ -187,10 +201,7 @@ pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
             }
         }
     }
-    if r.remaining() > 0 {
-        return r.err(format!("{} unexpected bytes after the end of the RDB data", r.remaining()));
-    }
-    Ok(out)
+    Ok((out, r.pos()))
 }
 
 /// Insert the loaded keys through `db`, which must hold every shard. A key that already exists

@@ -441,6 +441,8 @@ async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Re
     if out.buf.is_empty() {
         return Ok(());
     }
+    // appendfsync always: no reply leaves before the writes it may depend on are fsynced.
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
     server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
     out.buf.clear();

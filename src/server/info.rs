@@ -203,18 +203,10 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "rdb_last_cow_size:0");
             line!(out, "rdb_last_load_keys_expired:{}", sv.last_load_keys_expired.load(Ordering::Relaxed));
             line!(out, "rdb_last_load_keys_loaded:{}", sv.last_load_keys_loaded.load(Ordering::Relaxed));
-            line!(out, "aof_enabled:0");
-            line!(out, "aof_rewrite_in_progress:0");
-            line!(out, "aof_rewrite_scheduled:0");
-            line!(out, "aof_last_rewrite_time_sec:-1");
-            line!(out, "aof_current_rewrite_time_sec:-1");
-            line!(out, "aof_last_bgrewrite_status:ok");
-            line!(out, "aof_rewrites:0");
-            line!(out, "aof_rewrites_consecutive_failures:0");
-            line!(out, "aof_last_write_status:ok");
-            line!(out, "aof_last_cow_size:0");
+            super::aof::info(server, out);
             line!(out, "module_fork_in_progress:0");
             line!(out, "module_fork_last_cow_size:0");
+            super::aof::info_sizes(server, out);
         }
         "stats" => {
             line!(out, "# Stats");

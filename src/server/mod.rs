@@ -1,7 +1,9 @@
 //! The server: shared state ([`Server`]), the TCP listener, the periodic cron (active expiry,
-//! incremental rehashing) and orderly shutdown. Each accepted connection runs as its own tokio
+//! incremental rehashing, save points, AOF rewrites) and orderly shutdown. Each accepted connection runs as its own tokio
 //! task (see [`connection`]); tokio's multi-threaded runtime spreads them over all cores.
 
+pub mod aof;
+pub mod aof_load;
 pub mod blocking;
 pub mod client;
 pub mod connection;
@@ -67,6 +69,8 @@ pub struct Server {
     shutting_down: AtomicBool,
     /// RDB persistence state (SAVE, BGSAVE, save points, INFO persistence).
     pub saving: saving::SaveState,
+    /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
+    pub aof: aof::AofState,
     /// This server, for work that outlives a command (BGSAVE's thread).
     pub me: Weak<Server>,
 }
@@ -97,6 +101,7 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
+            aof: aof::AofState::default(),
             me: me.clone(),
         })
     }
@@ -137,6 +142,8 @@ impl Server {
         }
         let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
         self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
+        drop(cfg);
+        aof::apply_config(self);
     }
 
     /// Publish keyspace events through Pub/Sub (installed once, at start-up).
@@ -219,6 +226,7 @@ async fn cron(server: Arc<Server>) {
                 s.keyspace.rehash_step(Duration::from_millis(1));
             }
             saving::cron(&s);
+            aof::cron(&s);
         })
         .await;
     }
@@ -230,7 +238,12 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let c = server.config.read();
         (c.settings.bind.clone(), c.settings.port)
     };
-    if let Err(e) = saving::load_at_startup(&server) {
+    let loaded = match aof_load::load_at_startup(&server) {
+        Ok(true) => Ok(()),
+        Ok(false) => saving::load_at_startup(&server),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = loaded {
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
@@ -292,6 +305,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         server.shutdown.notified().await;
     }
     log::warning("User requested shutdown...");
+    if server.aof.on.load(Ordering::Acquire) {
+        log::notice("Calling fsync() on the AOF file.");
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || aof::stop(&s)).await;
+    }
     remove_pidfile(&server);
     log::warning("Ferrous is now ready to exit, bye bye...");
     0

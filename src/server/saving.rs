@@ -139,8 +139,13 @@ pub fn save_locking(server: &Server) -> Result<(), String> {
 /// running. The caller must hold no shard lock.
 pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     let st = &server.saving;
-    if st.in_progress.swap(true, Ordering::AcqRel) {
+    if st.in_progress.swap(true, Ordering::SeqCst) {
         return Err("Background save already in progress");
+    }
+    // One point-in-time capture at a time: an AOF rewrite uses the same machinery.
+    if server.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+        st.in_progress.store(false, Ordering::SeqCst);
+        return Err("Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.");
     }
     let Some(server) = server.me.upgrade() else {
         st.in_progress.store(false, Ordering::Release);
@@ -191,7 +196,7 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
 /// Cron step: a scheduled BGSAVE, or one triggered by a save point.
 pub fn cron(server: &Server) {
     let st = &server.saving;
-    if st.in_progress.load(Ordering::Acquire) {
+    if st.in_progress.load(Ordering::Acquire) || server.aof.rewrite_in_progress.load(Ordering::Acquire) {
         return;
     }
     if st.scheduled.swap(false, Ordering::AcqRel) {

@@ -1,0 +1,93 @@
+//! A base AOF without RDB preamble (`aof-use-rdb-preamble no`): the dataset written as the
+//! commands that rebuild it, as Redis's rewriteAppendOnlyFileRio does — SELECT per database,
+//! SET for strings, RPUSH / SADD / ZADD / HMSET in batches of 64 elements, PEXPIREAT for keys
+//! with an expiry.
+
+use super::rdb_load::Loaded;
+use crate::replication::encode_command;
+use crate::types::Value;
+
+/// Elements per command (Redis's AOF_REWRITE_ITEMS_PER_CMD).
+const ITEMS_PER_CMD: usize = 64;
+
+/// Emit `cmd key` followed by the items, in batches.
+fn batched(out: &mut Vec<u8>, cmd: &[u8], key: &[u8], items: Vec<Vec<u8>>, per_item: usize) {
+    for chunk in items.chunks(ITEMS_PER_CMD * per_item) {
+        let mut argv: Vec<&[u8]> = vec![cmd, key];
+        argv.extend(chunk.iter().map(Vec::as_slice));
+        encode_command(out, &argv);
+    }
+}
+
+/// The commands rebuilding `loaded` (keys grouped by database, in the image's order).
+pub fn commands(loaded: &Loaded) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keys: Vec<_> = loaded.keys.iter().collect();
+    keys.sort_by_key(|k| k.db);
+    let mut selected = None;
+    for k in keys {
+        if selected != Some(k.db) {
+            encode_command(&mut out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(k.db).as_bytes()]);
+            selected = Some(k.db);
+        }
+        let key = k.key.as_slice();
+        match &k.value {
+            Value::Str(s) => encode_command(&mut out, &[b"SET".as_slice(), key, &s.to_bytes()]),
+            Value::List(l) => batched(&mut out, b"RPUSH", key, l.iter().map(<[u8]>::to_vec).collect(), 1),
+            Value::Set(s) => batched(&mut out, b"SADD", key, s.members(), 1),
+            Value::Hash(h) => {
+                let items = h.pairs().into_iter().flat_map(|(f, v)| [f, v]).collect();
+                batched(&mut out, b"HMSET", key, items, 2);
+            }
+            Value::ZSet(z) => {
+                let mut items = Vec::with_capacity(z.len() * 2);
+                z.for_each(|m, s| {
+                    let mut score = Vec::new();
+                    crate::types::ZSetValue::listpack_score_text(s, &mut score);
+                    items.push(score);
+                    items.push(m.to_vec());
+                });
+                batched(&mut out, b"ZADD", key, items, 2);
+            }
+        }
+        if let Some(when) = k.expire {
+            encode_command(&mut out, &[b"PEXPIREAT".as_slice(), key, itoa::Buffer::new().format(when).as_bytes()]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::aof::{parse_commands, Ending};
+    use crate::persistence::rdb_load::LoadedKey;
+    use crate::types::{ListValue, StrValue};
+
+    #[test]
+    fn lists_are_batched_and_expiry_follows() {
+        let mut l = ListValue::default();
+        for i in 0..100 {
+            l.push_back(format!("e{i}").as_bytes());
+        }
+        let loaded = Loaded {
+            keys: vec![
+                LoadedKey { db: 2, key: b"l".to_vec(), value: Value::List(l), expire: None, idle: None },
+                LoadedKey {
+                    db: 0,
+                    key: b"s".to_vec(),
+                    value: Value::Str(StrValue::from_bytes(b"v")),
+                    expire: Some(5),
+                    idle: None,
+                },
+            ],
+            ..Loaded::default()
+        };
+        let out = commands(&loaded);
+        let c = parse_commands(&out, 0);
+        assert_eq!(c.ending, Ending::Clean);
+        let names: Vec<_> = c.commands.iter().map(|a| String::from_utf8_lossy(&a[0]).into_owned()).collect();
+        assert_eq!(names, ["SELECT", "SET", "PEXPIREAT", "SELECT", "RPUSH", "RPUSH"]);
+        assert_eq!(c.commands[4].len(), 2 + 64);
+    }
+}

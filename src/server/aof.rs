@@ -1,0 +1,768 @@
+//! The append-only file of the running server, in Redis 7.0's multi-part layout
+//! (`<dir>/<appenddirname>/`: a base file, incr files, the manifest; see `persistence::aof`).
+//!
+//! **Appending**: a dedicated writer thread subscribes to the effect stream and appends every
+//! batch as RESP commands (SELECT when the database changes, `#TS:` annotations with
+//! `aof-timestamp-enabled`) to the current incr file. `appendfsync always`: batches that
+//! arrived together are written and fsynced at once, then the writer publishes the sequence
+//! number it reached; a connection whose replies may depend on a write waits for that number
+//! (see [`AofState::wait_synced`]) before its replies leave. `everysec`: fsync once a second;
+//! `no`: the OS decides. With AOF off nothing subscribes and the hot path pays one atomic load.
+//!
+//! **Rewriting** (BGREWRITEAOF, auto rewrite, turning AOF on at runtime): the point in time is
+//! fixed with the BGSAVE capture machinery; while every shard is locked at that point the writer
+//! switches to a new incr file (listed in the manifest at once), so every later write lands in
+//! it and nothing is lost or doubled. A thread writes the new base (an RDB file, or commands
+//! with `aof-use-rdb-preamble no`) to a temporary file; the writer then renames it, makes the old
+//! base and incr files history in the manifest (written atomically) and deletes them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::{log, saving, Server};
+use crate::keyspace::effects::EffectBatch;
+use crate::keyspace::now_ms;
+use crate::persistence::aof::{manifest_name, temp_manifest_name, Manifest};
+use crate::persistence::rdb::{PointInTime, SaveOptions};
+use crate::replication::encode_command;
+
+/// Runtime state of the AOF (INFO persistence, the fsync handshake, the writer's mailbox).
+pub struct AofState {
+    /// A writer is running (the AOF is on, possibly waiting for its first rewrite).
+    pub on: AtomicBool,
+    /// `appendfsync always` while on: replies wait for the fsync of what preceded them.
+    pub fsync_always: AtomicBool,
+    /// Effect sequence number written (and, with `always`, fsynced) by the writer.
+    synced: tokio::sync::watch::Sender<u64>,
+    ctl: Mutex<Option<UnboundedSender<Ctl>>>,
+    /// AOF enabled while it could not start (a BGSAVE was running): the cron retries.
+    pub start_pending: AtomicBool,
+    /// On, but the first rewrite has not succeeded yet (writes go to a temporary incr file).
+    pub wait_rewrite: AtomicBool,
+    pub rewrite_in_progress: AtomicBool,
+    pub rewrite_scheduled: AtomicBool,
+    pub rewrite_started_ms: AtomicI64,
+    pub last_rewrite_time_sec: AtomicI64,
+    pub last_bgrewrite_ok: AtomicBool,
+    pub last_write_ok: AtomicBool,
+    pub rewrites: AtomicU64,
+    pub consecutive_failures: AtomicU64,
+    pub current_size: AtomicU64,
+    pub base_size: AtomicU64,
+    pub delayed_fsync: AtomicU64,
+}
+
+impl Default for AofState {
+    fn default() -> Self {
+        AofState {
+            on: AtomicBool::new(false),
+            fsync_always: AtomicBool::new(false),
+            synced: tokio::sync::watch::Sender::new(u64::MAX),
+            ctl: Mutex::new(None),
+            start_pending: AtomicBool::new(false),
+            wait_rewrite: AtomicBool::new(false),
+            rewrite_in_progress: AtomicBool::new(false),
+            rewrite_scheduled: AtomicBool::new(false),
+            rewrite_started_ms: AtomicI64::new(0),
+            last_rewrite_time_sec: AtomicI64::new(-1),
+            last_bgrewrite_ok: AtomicBool::new(true),
+            last_write_ok: AtomicBool::new(true),
+            rewrites: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            current_size: AtomicU64::new(0),
+            base_size: AtomicU64::new(0),
+            delayed_fsync: AtomicU64::new(0),
+        }
+    }
+}
+
+impl AofState {
+    /// With `appendfsync always`: wait until every effect published so far is fsynced (called
+    /// by connections before their replies leave). Costs one atomic load otherwise.
+    pub async fn wait_synced(&self, published: impl FnOnce() -> u64) {
+        if !self.fsync_always.load(Ordering::Acquire) {
+            return;
+        }
+        let target = published();
+        if *self.synced.borrow() >= target {
+            return;
+        }
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|&v| v >= target).await;
+    }
+
+    fn send(&self, c: Ctl) -> bool {
+        self.ctl.lock().as_ref().is_some_and(|tx| tx.send(c).is_ok())
+    }
+}
+
+/// Messages to the writer thread.
+enum Ctl {
+    /// Rewrite point (every shard locked): write everything up to `seq`, then continue in a
+    /// new incr file.
+    Switch { seq: u64, done: std::sync::mpsc::Sender<Result<(), String>> },
+    /// The new base is in `temp` (or the rewrite failed).
+    RewriteDone(Result<(PathBuf, bool), String>),
+    /// Write and fsync everything up to `seq`.
+    Sync { seq: u64, done: std::sync::mpsc::Sender<()> },
+    /// Write, fsync and stop.
+    Stop { done: std::sync::mpsc::Sender<()> },
+}
+
+/// `dir/appenddirname`, and `appendfilename`.
+pub fn paths(server: &Server) -> (PathBuf, String) {
+    let cfg = server.config.read();
+    let dir = Path::new(cfg.get("dir").unwrap_or(".")).join(cfg.get("appenddirname").unwrap_or("appendonlydir"));
+    (dir, cfg.get("appendfilename").unwrap_or("appendonly.aof").to_string())
+}
+
+fn config_yes(server: &Server, name: &str) -> bool {
+    server.config.read().get(name) == Some("yes")
+}
+
+/// Write the manifest atomically (temp file, fsync, rename, directory fsync), as Redis does.
+pub fn persist_manifest(dir: &Path, fname: &str, m: &Manifest) -> io::Result<()> {
+    let text = m.to_text();
+    saving::write_atomically(&dir.join(manifest_name(fname)), &temp_manifest_name(fname), |w| {
+        w.write_all(text.as_bytes())
+    })
+}
+
+/// Delete the history files and drop them from the manifest.
+fn delete_history(dir: &Path, fname: &str, m: &mut Manifest) {
+    if m.history.is_empty() {
+        return;
+    }
+    for h in m.history.drain(..) {
+        log::notice(&format!("Removing the history file {} in the background", h.name));
+        let _ = fs::remove_file(dir.join(&h.name));
+    }
+    if let Err(e) = persist_manifest(dir, fname, m) {
+        log::warning(&format!("Can't persist the AOF manifest after deleting history files: {e}"));
+    }
+}
+
+fn file_size(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The writer thread's state.
+struct Writer {
+    server: Arc<Server>,
+    dir: PathBuf,
+    fname: String,
+    manifest: Manifest,
+    file: File,
+    /// Length of `file` when known (so a write costs no fstat); None after a switch.
+    file_len: Option<u64>,
+    /// Waiting for the first rewrite (AOF turned on at runtime): `file` is a temporary incr
+    /// file, not yet in the manifest.
+    wait_rewrite: bool,
+    buf: Vec<u8>,
+    selected: Option<usize>,
+    /// Sequence number of the last batch encoded into `buf` / written to `file`.
+    processed: u64,
+    written: u64,
+    needs_fsync: bool,
+    last_fsync: Instant,
+    last_ts: i64,
+}
+
+impl Writer {
+    fn append(&mut self, batch: &EffectBatch) {
+        self.processed += 1;
+        if config_yes(&self.server, "aof-timestamp-enabled") {
+            let now = now_ms() / 1000;
+            if now != self.last_ts {
+                self.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+                self.last_ts = now;
+            }
+        }
+        for e in batch {
+            if self.selected != Some(e.db) {
+                encode_command(&mut self.buf, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
+                self.selected = Some(e.db);
+            }
+            encode_command(&mut self.buf, &e.argv);
+        }
+    }
+
+    /// Write the buffer; fsync if the policy says so now (or `force`).
+    fn flush(&mut self, force: bool) {
+        let st = &self.server.aof;
+        if !self.buf.is_empty() {
+            let before = self.file_len.or_else(|| self.file.metadata().map(|m| m.len()).ok());
+            match self.file.write_all(&self.buf) {
+                Ok(()) => {
+                    self.file_len = before.map(|l| l + self.buf.len() as u64);
+                    st.current_size.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+                    self.buf.clear();
+                    self.needs_fsync = true;
+                    if !st.last_write_ok.swap(true, Ordering::Relaxed) {
+                        log::warning("AOF write error looks solved, Redis can write again.");
+                    }
+                }
+                Err(e) => {
+                    // Drop a partial write so the file never holds half a command; retry later.
+                    self.file_len = None;
+                    if let Some(len) = before {
+                        let _ = self.file.set_len(len);
+                    }
+                    st.last_write_ok.store(false, Ordering::Relaxed);
+                    log::warning(&format!("Error writing to the AOF file: {e}"));
+                    if st.fsync_always.load(Ordering::Relaxed) {
+                        log::warning(
+                            "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...",
+                        );
+                        std::process::exit(1);
+                    }
+                    return;
+                }
+            }
+        }
+        self.written = self.processed;
+        let policy = self.server.config.read().get("appendfsync").unwrap_or("everysec").to_string();
+        let skip =
+            config_yes(&self.server, "no-appendfsync-on-rewrite") && st.rewrite_in_progress.load(Ordering::Relaxed);
+        let due = match policy.as_str() {
+            "always" => true,
+            "everysec" => self.last_fsync.elapsed() >= Duration::from_secs(1),
+            _ => false,
+        };
+        if self.needs_fsync && (force || (due && !skip)) {
+            if let Err(e) = self.file.sync_data() {
+                log::warning(&format!("Can't persist the AOF file (fsync): {e}"));
+                if policy == "always" {
+                    log::warning(
+                        "Can't recover from AOF fsync error when the AOF fsync policy is 'always'. Exiting...",
+                    );
+                    std::process::exit(1);
+                }
+            }
+            self.needs_fsync = false;
+            self.last_fsync = Instant::now();
+        }
+        st.synced.send_replace(self.written);
+    }
+
+    /// Drain the batches already published up to `seq` (they are queued: published before).
+    fn catch_up(&mut self, effects: &mut UnboundedReceiver<EffectBatch>, seq: u64) {
+        while self.processed < seq {
+            match effects.try_recv() {
+                Ok(b) => self.append(&b),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Open for appending (O_APPEND, so a write after a failed one's truncation never leaves
+    /// a hole); `truncate` empties the file first.
+    fn open_append(path: &Path, truncate: bool) -> io::Result<File> {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        if truncate {
+            f.set_len(0)?;
+        }
+        Ok(f)
+    }
+
+    /// The rewrite point: continue in a new incr file (listed in the manifest now), or, while
+    /// waiting for the first rewrite, start the temporary incr file afresh (the new base will
+    /// hold everything before this point).
+    fn switch(&mut self) -> Result<(), String> {
+        self.flush(true);
+        if self.wait_rewrite {
+            self.file_len = None;
+            self.file =
+                Self::open_append(&self.dir.join(temp_incr_name(&self.fname)), true).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        let before = self.manifest.clone();
+        let name = self.manifest.new_incr(&self.fname);
+        let opened = Self::open_append(&self.dir.join(&name), false)
+            .and_then(|f| persist_manifest(&self.dir, &self.fname, &self.manifest).map(|_| f));
+        match opened {
+            Ok(f) => {
+                self.file_len = None;
+                self.file = f;
+                self.selected = None;
+                log::notice(&format!("Creating AOF incr file {name} on background rewrite"));
+                Ok(())
+            }
+            Err(e) => {
+                self.manifest = before;
+                let _ = fs::remove_file(self.dir.join(&name));
+                Err(format!("can't open the new AOF incr file {name}: {e}"))
+            }
+        }
+    }
+
+    /// Install the new base written by a rewrite.
+    fn rewrite_done(&mut self, temp: &Path, rdb: bool) -> Result<(), String> {
+        self.flush(true);
+        let before = self.manifest.clone();
+        let base = self.manifest.new_base(&self.fname, rdb);
+        let result = (|| -> io::Result<()> {
+            fs::rename(temp, self.dir.join(&base))?;
+            if self.wait_rewrite {
+                let incr = self.manifest.new_incr(&self.fname);
+                fs::rename(self.dir.join(temp_incr_name(&self.fname)), self.dir.join(&incr))?;
+            }
+            self.manifest.incrs_to_history_but_last();
+            persist_manifest(&self.dir, &self.fname, &self.manifest)
+        })();
+        if let Err(e) = result {
+            self.manifest = before;
+            return Err(e.to_string());
+        }
+        self.wait_rewrite = false;
+        self.server.aof.wait_rewrite.store(false, Ordering::Release);
+        delete_history(&self.dir, &self.fname, &mut self.manifest);
+        let base_size = file_size(&self.dir.join(&base));
+        let incr_size = self.manifest.incrs.last().map_or(0, |i| file_size(&self.dir.join(&i.name)));
+        let st = &self.server.aof;
+        st.base_size.store(base_size, Ordering::Relaxed);
+        st.current_size.store(base_size + incr_size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Handle a control message; false to stop.
+    fn control(&mut self, c: Ctl, effects: &mut UnboundedReceiver<EffectBatch>) -> bool {
+        match c {
+            Ctl::Switch { seq, done } => {
+                self.catch_up(effects, seq);
+                let _ = done.send(self.switch());
+            }
+            Ctl::RewriteDone(result) => {
+                let result = result.and_then(|(temp, rdb)| {
+                    let r = self.rewrite_done(&temp, rdb);
+                    if r.is_err() {
+                        let _ = fs::remove_file(&temp);
+                    }
+                    r
+                });
+                let st = &self.server.aof;
+                let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
+                st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
+                match result {
+                    Ok(()) => {
+                        st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
+                        st.consecutive_failures.store(0, Ordering::Relaxed);
+                        st.rewrites.fetch_add(1, Ordering::Relaxed);
+                        log::notice("Background AOF rewrite finished successfully");
+                    }
+                    Err(e) => {
+                        st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+                        st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                        log::warning(&format!("Background AOF rewrite failed: {e}"));
+                    }
+                }
+                st.rewrite_in_progress.store(false, Ordering::Release);
+            }
+            Ctl::Sync { seq, done } => {
+                self.catch_up(effects, seq);
+                self.flush(true);
+                let _ = done.send(());
+            }
+            Ctl::Stop { done } => {
+                while let Ok(b) = effects.try_recv() {
+                    self.append(&b);
+                }
+                self.flush(true);
+                let _ = done.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The writer's loop, on its own thread.
+    fn run(mut self, mut effects: UnboundedReceiver<EffectBatch>, mut ctl: UnboundedReceiver<Ctl>) {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                log::warning(&format!("Can't start the AOF writer: {e}"));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    biased;
+                    c = ctl.recv() => {
+                        let Some(c) = c else { break };
+                        if !self.control(c, &mut effects) {
+                            break;
+                        }
+                    }
+                    b = effects.recv() => {
+                        let Some(b) = b else { break };
+                        self.append(&b);
+                        while let Ok(b) = effects.try_recv() {
+                            self.append(&b);
+                        }
+                        self.flush(false);
+                    }
+                    _ = tick.tick() => self.flush(false),
+                }
+            }
+        });
+    }
+}
+
+/// The temporary incr file of an AOF waiting for its first rewrite.
+fn temp_incr_name(fname: &str) -> String {
+    format!("temp-{fname}.incr")
+}
+
+/// Start the writer thread on `manifest`, appending to `file`, subscribed to the effect stream
+/// at `seq` with `effects`.
+fn spawn_writer(
+    server: &Arc<Server>,
+    manifest: Manifest,
+    file: File,
+    wait_rewrite: bool,
+    (seq, effects): (u64, UnboundedReceiver<EffectBatch>),
+) -> io::Result<()> {
+    let (dir, fname) = paths(server);
+    let (tx, rx) = unbounded_channel();
+    let st = &server.aof;
+    st.synced.send_replace(seq);
+    st.wait_rewrite.store(wait_rewrite, Ordering::Release);
+    *st.ctl.lock() = Some(tx);
+    st.on.store(true, Ordering::Release);
+    apply_config(server);
+    let w = Writer {
+        server: server.clone(),
+        dir,
+        fname,
+        manifest,
+        file,
+        file_len: None,
+        wait_rewrite,
+        buf: Vec::with_capacity(64 * 1024),
+        selected: None,
+        processed: seq,
+        written: seq,
+        needs_fsync: false,
+        last_fsync: Instant::now(),
+        last_ts: 0,
+    };
+    std::thread::Builder::new().name("ferrous-aof".into()).spawn(move || w.run(effects, rx)).map(|_| ())
+}
+
+/// Re-read `appendfsync` (after start-up or CONFIG SET).
+pub fn apply_config(server: &Server) {
+    let st = &server.aof;
+    let always = st.on.load(Ordering::Acquire) && server.config.read().get("appendfsync") == Some("always");
+    st.fsync_always.store(always, Ordering::Release);
+}
+
+/// Open the AOF for appending at start-up, after loading (nothing else runs yet): the last incr
+/// file of the manifest, or a new one; with no AOF at all, an empty base is created first.
+pub fn open_at_startup(server: &Arc<Server>, mut manifest: Manifest) -> Result<(), String> {
+    let (dir, fname) = paths(server);
+    fs::create_dir_all(&dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+    if manifest.base.is_none() && manifest.incrs.is_empty() {
+        let preamble = config_yes(server, "aof-use-rdb-preamble");
+        let name = manifest.new_base(&fname, preamble);
+        let pit = PointInTime::begin(&server.keyspace, SaveOptions::from_config(&server.config.read()));
+        write_base(server, pit, &dir.join(&name), preamble)?;
+        log::notice(&format!("Creating AOF base file {name} on server start"));
+    }
+    let created = manifest.incrs.is_empty();
+    if created {
+        manifest.new_incr(&fname);
+    }
+    let incr = manifest.incrs.last().map(|i| i.name.clone()).unwrap_or_default();
+    let file = Writer::open_append(&dir.join(&incr), false)
+        .map_err(|e| format!("Can't open the append-only file {incr}: {e}"))?;
+    persist_manifest(&dir, &fname, &manifest).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    log::notice(&format!("{} AOF incr file {incr} on server start", if created { "Creating" } else { "Opening" }));
+    delete_history(&dir, &fname, &mut manifest);
+    let st = &server.aof;
+    let base = manifest.base.as_ref().map_or(0, |b| file_size(&dir.join(&b.name)));
+    st.base_size.store(base, Ordering::Relaxed);
+    st.current_size.store(manifest.files().map(|f| file_size(&dir.join(&f.name))).sum(), Ordering::Relaxed);
+    let sub = server.keyspace.effects.subscribe_at();
+    spawn_writer(server, manifest, file, false, sub).map_err(|e| format!("Can't start the AOF writer: {e}"))
+}
+
+/// Write a base file from a point-in-time capture: the RDB itself, or the commands rebuilding
+/// it. The file is fsynced.
+fn write_base(server: &Server, pit: PointInTime, path: &Path, preamble: bool) -> Result<(), String> {
+    let result = (|| -> io::Result<()> {
+        let mut w = io::BufWriter::with_capacity(1 << 16, File::create(path)?);
+        if preamble {
+            pit.write(&server.keyspace, &mut w)?;
+        } else {
+            let mut rdb = Vec::new();
+            pit.write(&server.keyspace, &mut rdb)?;
+            let opts = crate::persistence::rdb_load::LoadOptions {
+                databases: server.keyspace.databases(),
+                limits: crate::persistence::rdb_value::Limits::from_settings(&server.config.read().settings),
+                now_ms: i64::MIN,
+            };
+            let loaded =
+                crate::persistence::rdb_load::parse(&rdb, &opts).map_err(|e| io::Error::other(e.to_string()))?;
+            w.write_all(&crate::persistence::aof_rewrite::commands(&loaded))?;
+        }
+        w.flush()?;
+        w.get_ref().sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result.map_err(|e| e.to_string())
+}
+
+/// A writer that fails at once: releases a capture without serialising it.
+struct Refuse;
+
+impl Write for Refuse {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("aborted"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Start a background rewrite (BGREWRITEAOF, auto rewrite, AOF turned on). With AOF off,
+/// `enable` starts the writer at the rewrite point, waiting for this first rewrite. The caller
+/// holds no shard lock.
+pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
+    let Some(server) = server.me.upgrade() else {
+        return Err("the server is shutting down".into());
+    };
+    let st = &server.aof;
+    if st.rewrite_in_progress.swap(true, Ordering::SeqCst) {
+        return Err("Background append only file rewriting already in progress".into());
+    }
+    if server.saving.in_progress.load(Ordering::SeqCst) {
+        st.rewrite_in_progress.store(false, Ordering::SeqCst);
+        return Err("a background save is in progress".into());
+    }
+    st.rewrite_scheduled.store(false, Ordering::Relaxed);
+    st.rewrite_started_ms.store(now_ms(), Ordering::Relaxed);
+    let (dir, fname) = paths(&server);
+    let opts = SaveOptions::from_config(&server.config.read());
+    let preamble = config_yes(&server, "aof-use-rdb-preamble");
+    // With the AOF off (and not being turned on), a rewrite only writes a new base, as Redis.
+    let standalone = !enable && !st.on.load(Ordering::Acquire);
+    let at_point = || -> Result<(), String> {
+        if standalone {
+            fs::create_dir_all(&dir).map_err(|e| e.to_string())
+        } else if enable {
+            fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let text = fs::read(dir.join(manifest_name(&fname))).ok();
+            let manifest = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
+            let file = Writer::open_append(&dir.join(temp_incr_name(&fname)), true).map_err(|e| e.to_string())?;
+            let sub = server.keyspace.effects.subscribe_at();
+            spawn_writer(&server, manifest, file, true, sub).map_err(|e| e.to_string())
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if !st.send(Ctl::Switch { seq: server.keyspace.effects.seq(), done: tx }) {
+                return Err("the AOF is off".into());
+            }
+            rx.recv().unwrap_or_else(|_| Err("the AOF writer stopped".into()))
+        }
+    };
+    let (pit, switched) = PointInTime::begin_then(&server.keyspace, opts, at_point);
+    if let Err(e) = switched {
+        let _ = pit.write(&server.keyspace, &mut Refuse);
+        st.rewrite_in_progress.store(false, Ordering::SeqCst);
+        st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+        log::warning(&format!("Can't rewrite append only file in background: {e}"));
+        return Err(e);
+    }
+    let s = server.clone();
+    let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
+        let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+        let result = write_base(&s, pit, &temp, preamble).map(|_| (temp.clone(), preamble));
+        if result.is_ok() {
+            log::notice("Background AOF rewrite terminated with success");
+        }
+        if standalone {
+            finish_standalone(&s, &dir, &fname, result);
+        } else if !s.aof.send(Ctl::RewriteDone(result)) {
+            // The AOF was turned off meanwhile.
+            let _ = fs::remove_file(&temp);
+            s.aof.rewrite_in_progress.store(false, Ordering::SeqCst);
+        }
+    });
+    match spawned {
+        Ok(_) => {
+            log::notice("Background append only file rewriting started");
+            Ok(())
+        }
+        Err(e) => {
+            st.rewrite_in_progress.store(false, Ordering::SeqCst);
+            Err(e.to_string())
+        }
+    }
+}
+
+/// End of a rewrite with the AOF off: the new base replaces everything in the manifest.
+fn finish_standalone(server: &Server, dir: &Path, fname: &str, result: Result<(PathBuf, bool), String>) {
+    let st = &server.aof;
+    let result = result.and_then(|(temp, rdb)| {
+        let text = fs::read(dir.join(manifest_name(fname))).ok();
+        let mut m = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
+        let base = m.new_base(fname, rdb);
+        m.history.append(&mut m.incrs);
+        for h in m.history.iter_mut() {
+            h.kind = crate::persistence::aof::FileKind::History;
+        }
+        fs::rename(&temp, dir.join(&base)).map_err(|e| e.to_string())?;
+        persist_manifest(dir, fname, &m).map_err(|e| e.to_string())?;
+        delete_history(dir, fname, &mut m);
+        Ok(())
+    });
+    let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
+    st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
+    st.last_bgrewrite_ok.store(result.is_ok(), Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            st.rewrites.fetch_add(1, Ordering::Relaxed);
+            log::notice("Background AOF rewrite finished successfully");
+        }
+        Err(e) => log::warning(&format!("Background AOF rewrite failed: {e}")),
+    }
+    st.rewrite_in_progress.store(false, Ordering::SeqCst);
+}
+
+/// Ask the writer to write and fsync every effect published so far, and wait for it.
+pub fn sync(server: &Server) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if server.aof.send(Ctl::Sync { seq: server.keyspace.effects.seq(), done: tx }) {
+        let _ = rx.recv();
+    }
+}
+
+/// Stop the writer after a last write and fsync (appendonly no, shutdown).
+pub fn stop(server: &Server) {
+    let st = &server.aof;
+    let (tx, rx) = std::sync::mpsc::channel();
+    if st.send(Ctl::Stop { done: tx }) {
+        let _ = rx.recv();
+    }
+    *st.ctl.lock() = None;
+    st.on.store(false, Ordering::Release);
+    st.wait_rewrite.store(false, Ordering::Release);
+    st.fsync_always.store(false, Ordering::Release);
+    st.synced.send_replace(u64::MAX);
+}
+
+/// CONFIG SET appendonly: start (with a rewrite) or stop the AOF. `locked`: the caller holds
+/// every shard lock (inside EXEC), so the start is left to the cron.
+pub fn config_changed(server: &Server, locked: bool) {
+    let want = config_yes(server, "appendonly");
+    let st = &server.aof;
+    if want && !st.on.load(Ordering::Acquire) {
+        if locked || rewrite(server, true).is_err() {
+            log::notice("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+            st.start_pending.store(true, Ordering::Release);
+        }
+    } else if !want {
+        st.start_pending.store(false, Ordering::Release);
+        if st.on.load(Ordering::Acquire) {
+            stop(server);
+            log::notice("Background append only file rewriting stopped: AOF turned off");
+        }
+    }
+    apply_config(server);
+}
+
+/// Cron step: a pending start, a scheduled rewrite, or an automatic one by growth.
+pub fn cron(server: &Server) {
+    let st = &server.aof;
+    if st.rewrite_in_progress.load(Ordering::Acquire) || server.saving.in_progress.load(Ordering::Acquire) {
+        return;
+    }
+    if st.start_pending.load(Ordering::Acquire) {
+        if config_yes(server, "appendonly") && rewrite(server, true).is_ok() {
+            st.start_pending.store(false, Ordering::Release);
+        }
+        return;
+    }
+    if !st.on.load(Ordering::Acquire) {
+        return;
+    }
+    if st.rewrite_scheduled.load(Ordering::Acquire) {
+        let _ = rewrite(server, false);
+        return;
+    }
+    let (perc, min): (u64, u64) = {
+        let c = server.config.read();
+        let n = |k| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (n("auto-aof-rewrite-percentage"), n("auto-aof-rewrite-min-size"))
+    };
+    // A failed rewrite is retried at most every 60 seconds, like Redis.
+    let failed_recently = !st.last_bgrewrite_ok.load(Ordering::Relaxed)
+        && now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed) < 60_000;
+    if st.wait_rewrite.load(Ordering::Acquire) {
+        if !failed_recently {
+            let _ = rewrite(server, false);
+        }
+        return;
+    }
+    let current = st.current_size.load(Ordering::Relaxed);
+    if perc > 0 && current > min {
+        let base = st.base_size.load(Ordering::Relaxed).max(1);
+        let growth = (current.saturating_sub(base)) * 100 / base;
+        if growth >= perc && !failed_recently {
+            log::notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
+            let _ = rewrite(server, false);
+        }
+    }
+}
+
+/// INFO persistence's AOF lines.
+pub fn info(server: &Server, out: &mut String) {
+    use std::fmt::Write as _;
+    let st = &server.aof;
+    let in_progress = st.rewrite_in_progress.load(Ordering::Relaxed);
+    let current = if in_progress { (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000 } else { -1 };
+    let ok = |b: &AtomicBool| if b.load(Ordering::Relaxed) { "ok" } else { "err" };
+    let _ = write!(
+        out,
+        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\n\
+         aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n\
+         aof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n",
+        config_yes(server, "appendonly") as u8,
+        in_progress as u8,
+        (st.rewrite_scheduled.load(Ordering::Relaxed) || st.start_pending.load(Ordering::Relaxed)) as u8,
+        st.last_rewrite_time_sec.load(Ordering::Relaxed),
+        current,
+        ok(&st.last_bgrewrite_ok),
+        st.rewrites.load(Ordering::Relaxed),
+        st.consecutive_failures.load(Ordering::Relaxed),
+        ok(&st.last_write_ok),
+    );
+}
+
+/// INFO persistence's AOF size lines (shown while appendonly is yes, after the module lines).
+pub fn info_sizes(server: &Server, out: &mut String) {
+    use std::fmt::Write as _;
+    if !config_yes(server, "appendonly") {
+        return;
+    }
+    let st = &server.aof;
+    let _ = write!(
+        out,
+        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:0\r\n\
+         aof_pending_bio_fsync:0\r\naof_delayed_fsync:{}\r\n",
+        st.current_size.load(Ordering::Relaxed),
+        st.base_size.load(Ordering::Relaxed),
+        st.rewrite_scheduled.load(Ordering::Relaxed) as u8,
+        st.delayed_fsync.load(Ordering::Relaxed),
+    );
+}

@@ -1,0 +1,231 @@
+//! Loading the AOF: at start-up with `appendonly yes` (instead of the RDB file) and for DEBUG
+//! LOADAOF. The manifest's base file (an RDB file, possibly followed by commands, or commands
+//! only) and incr files are read and parsed completely first — a malformed file, a missing
+//! file, an unknown command or a torn file that is not the last one stop everything before the
+//! dataset is touched — then installed and replayed through the normal command handlers on one
+//! all-shards view, without propagating anything. A torn last command (or a MULTI without its
+//! EXEC) at the end of the last file is dropped and the file truncated when `aof-load-truncated`
+//! is yes, with Redis's warnings; otherwise loading fails. An old-style single AOF in `dir` is
+//! moved into the AOF directory as its base, as Redis 7 does.
+
+use bytes::Bytes;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::aof::{self, paths};
+use super::client::{Client, ClientHandle};
+use super::{log, Server};
+use crate::commands::dispatch::run_locked;
+use crate::commands::table::{table, Command};
+use crate::keyspace::Db;
+use crate::persistence::aof::{manifest_name, parse_commands, Ending, Manifest};
+use crate::persistence::rdb_load::{self, LoadOptions, Loaded};
+use crate::persistence::rdb_value::Limits;
+use crate::protocol::ReplySink;
+
+/// One parsed file: its RDB part (if any) and its commands.
+struct Part {
+    rdb: Option<Loaded>,
+    commands: Vec<Vec<Bytes>>,
+}
+
+/// Read the manifest in the AOF directory (an empty one if there is none). With `upgrade`, an
+/// old-style `dir/appendfilename` becomes the base of a new manifest first.
+pub fn read_manifest(server: &Server, upgrade: bool) -> Result<Manifest, String> {
+    let (dir, fname) = paths(server);
+    let path = dir.join(manifest_name(&fname));
+    let mut m = match fs::read(&path) {
+        Ok(text) => Manifest::parse(&text).map_err(|e| format!("*** FATAL AOF MANIFEST FILE ERROR *** {e}"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        Err(e) => return Err(format!("can't open the AOF manifest file {}: {e}", path.display())),
+    };
+    let old = dir.parent().unwrap_or(Path::new(".")).join(&fname);
+    let only_old_base =
+        m.incrs.is_empty() && m.base.as_ref().is_some_and(|b| b.name == fname && !dir.join(&fname).exists());
+    if upgrade && old.is_file() && (m.base.is_none() && m.incrs.is_empty() || only_old_base) {
+        fs::create_dir_all(&dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+        m = Manifest::default();
+        m.base = Some(crate::persistence::aof::AofInfo {
+            name: fname.clone(),
+            seq: 1,
+            kind: crate::persistence::aof::FileKind::Base,
+        });
+        m.base_seq = 1;
+        aof::persist_manifest(&dir, &fname, &m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+        fs::rename(&old, dir.join(&fname))
+            .map_err(|e| format!("Error trying to move the old AOF file {fname} into dir {}: {e}", dir.display()))?;
+        log::notice(&format!(
+            "Successfully migrated an old-style AOF file ({fname}) into the AOF directory ({}).",
+            dir.display()
+        ));
+    }
+    Ok(m)
+}
+
+/// The command a replayed argv runs, checked like the dispatcher does (name, arity).
+fn command_of(argv: &[Bytes]) -> Option<&'static Command> {
+    let mut cmd = table().lookup(&argv[0])?;
+    if cmd.is_container() && argv.len() >= 2 {
+        cmd = cmd.subcommand(&argv[1])?;
+    }
+    let (arity, argc) = (cmd.spec.arity, argv.len() as i32);
+    ((arity > 0 && arity == argc) || (arity < 0 && argc >= -arity)).then_some(cmd)
+}
+
+/// Read and parse every file of the manifest. Torn tails are truncated (on disk too) only
+/// once every file has been read without any other problem.
+fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
+    let (dir, _) = paths(server);
+    let truncate_ok = server.config.read().get("aof-load-truncated") == Some("yes");
+    let opts = LoadOptions {
+        databases: server.keyspace.databases(),
+        limits: Limits::from_settings(&server.config.read().settings),
+        // Keys of an RDB preamble are loaded even if expired, as Redis does.
+        now_ms: i64::MIN,
+    };
+    let files: Vec<_> = manifest.files().collect();
+    let mut parts = Vec::new();
+    let mut truncate_at = None;
+    for (i, info) in files.iter().enumerate() {
+        let name = &info.name;
+        let path = dir.join(name);
+        let data = Bytes::from(
+            fs::read(&path)
+                .map_err(|e| format!("Fatal error: can't open the append log file {name} for reading: {e}"))?,
+        );
+        let mut part = Part { rdb: None, commands: Vec::new() };
+        let mut start = 0;
+        if data.starts_with(b"REDIS") {
+            let (loaded, used) = rdb_load::parse_prefix(&data, &opts)
+                .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
+            part.rdb = Some(loaded);
+            start = used;
+        }
+        let parsed = parse_commands(&data, start);
+        match parsed.ending {
+            Ending::Clean => {}
+            Ending::BadFormat { offset } => {
+                return Err(format!(
+                    "Bad file format reading the append only file {name} (offset {offset}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+                ));
+            }
+            Ending::Truncated { valid_up_to, multi } => {
+                if multi {
+                    log::warning(&format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"));
+                }
+                if i + 1 != files.len() {
+                    return Err(format!("Fatal error: the truncated file {name} is not the last file"));
+                }
+                if !truncate_ok {
+                    return Err(format!(
+                        "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+                    ));
+                }
+                truncate_at = Some((path.clone(), name.clone(), valid_up_to));
+            }
+        }
+        for argv in &parsed.commands {
+            if command_of(argv).is_none() && !is(argv, b"multi") && !is(argv, b"exec") {
+                return Err(format!(
+                    "Unknown command '{}' reading the append only file {name}",
+                    String::from_utf8_lossy(&argv[0])
+                ));
+            }
+        }
+        part.commands = parsed.commands;
+        parts.push(part);
+    }
+    if let Some((path, name, at)) = truncate_at {
+        log::warning(&format!("!!! Warning: short read while loading the AOF file {name}!!!"));
+        log::warning(&format!("!!! Truncating the AOF {name} at offset {at} !!!"));
+        let truncated = fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(at as u64));
+        match truncated {
+            Ok(()) => log::warning(&format!("AOF {name} loaded anyway because aof-load-truncated is enabled")),
+            Err(e) => return Err(format!("Error truncating the AOF file {name}: {e}")),
+        }
+    }
+    Ok(parts)
+}
+
+fn is(argv: &[Bytes], name: &[u8]) -> bool {
+    argv[0].eq_ignore_ascii_case(name)
+}
+
+/// Install the parsed files through `db` (every shard locked, the dataset empty): RDB parts
+/// are inserted, commands run through their handlers (MULTI/EXEC markers are skipped: the whole
+/// load is atomic already). Nothing is propagated. Returns the number of commands replayed.
+fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String> {
+    let mark = db.effects_len();
+    let handle = ClientHandle::new(0, "aof".into(), String::new(), -1);
+    let mut client = Client::new(handle, true);
+    let mut sink = ReplySink::new(crate::protocol::Proto::Resp2);
+    let mut n = 0;
+    let result = (|| {
+        for part in parts {
+            if let Some(loaded) = part.rdb {
+                rdb_load::install(db, loaded, false)?;
+            }
+            for argv in part.commands {
+                if is(&argv, b"multi") || is(&argv, b"exec") {
+                    continue;
+                }
+                let Some(cmd) = command_of(&argv) else { continue };
+                run_locked(server, &mut client, cmd, &argv, &mut sink, db, Instant::now());
+                sink.buf.clear();
+                sink.errors.clear();
+                n += 1;
+            }
+        }
+        Ok(n)
+    })();
+    db.truncate_effects(mark);
+    db.begin_command(0);
+    db.index = 0;
+    if result.is_err() {
+        drop(db.flush(true));
+    }
+    result
+}
+
+/// Load the AOF at start-up when `appendonly` is yes, then open it for appending. Returns
+/// false when AOF is off (the RDB file is loaded instead).
+pub fn load_at_startup(server: &Arc<Server>) -> Result<bool, String> {
+    if server.config.read().get("appendonly") != Some("yes") {
+        return Ok(false);
+    }
+    let manifest = read_manifest(server, true)?;
+    if manifest.files().next().is_some() {
+        let start = Instant::now();
+        let parts = read_all(server, &manifest)?;
+        let mut db = server.keyspace.lock_all(0);
+        let n = install(server, &mut db, parts)?;
+        drop(db);
+        server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
+        log::notice(&format!(
+            "DB loaded from append only file: {:.3} seconds ({n} commands replayed)",
+            start.elapsed().as_secs_f64()
+        ));
+    }
+    aof::open_at_startup(server, manifest)?;
+    Ok(true)
+}
+
+/// DEBUG LOADAOF, through the command's all-shards view: fsync the AOF, empty the dataset and
+/// load the AOF back. The files are checked before anything is emptied.
+pub fn debug_loadaof(server: &Server, db: &mut Db) -> Result<(), String> {
+    if server.aof.on.load(Ordering::Acquire) {
+        aof::sync(server);
+    }
+    let manifest = read_manifest(server, false)?;
+    let parts = read_all(server, &manifest)?;
+    let mark = db.effects_len();
+    drop(db.flush(true));
+    db.truncate_effects(mark);
+    install(server, db, parts)?;
+    server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
+    log::notice("Append Only File loaded by DEBUG LOADAOF");
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! The append-only file, interchangeable with Redis 7.0: Ferrous's multi-part AOF directory
+//! restarts Ferrous, passes `redis-check-aof` and loads in a real `redis-server`; Redis's AOF
+//! directories (with and without RDB preamble, with incr commands after a rewrite) load in
+//! Ferrous; torn tails follow `aof-load-truncated`; and with `appendfsync always` no
+//! acknowledged write is lost when the server is killed with SIGKILL.
+//!
+//! Tests that need `redis-server` print `SKIPPED:` and pass without it, unless
+//! `FERROUS_REQUIRE_REDIS=1` (the rule of `tests/persistence.rs`).
+
+#[allow(dead_code)]
+mod common;
+
+use common::{free_port, run_to_exit, wait_until, work_dir, Server};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Small encoding limits so that both encodings of every type show up.
+const SMALL_LIMITS: &[&str] = &[
+    "--list-max-listpack-size",
+    "4",
+    "--hash-max-listpack-entries",
+    "4",
+    "--zset-max-listpack-entries",
+    "4",
+    "--set-max-intset-entries",
+    "4",
+];
+
+fn test_dir(name: &str) -> PathBuf {
+    let d = work_dir().join(format!("aof-{name}"));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).expect("create the test directory");
+    d
+}
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|c| c.is_file())
+}
+
+fn redis_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REDIS_SERVER").map(PathBuf::from).or_else(|| find_tool("redis-server")) {
+        return Some(p);
+    }
+    if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found (set REDIS_SERVER or PATH)");
+    }
+    eprintln!("SKIPPED: AOF interop tests need redis-server (apt-get install redis-server) [{test}]");
+    None
+}
+
+/// A real redis-server process, killed when dropped.
+struct Redis {
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Redis {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir)
+                .args(["--save", "", "--bind", "127.0.0.1"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut r = Redis { port, child };
+            let up = wait_until(Duration::from_secs(10), || {
+                r.child.try_wait().ok().flatten().is_none()
+                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                        .and_then(|c| c.get_connection())
+                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                        .is_ok()
+            });
+            if up {
+                return r;
+            }
+            let _ = r.child.kill();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to redis-server")
+    }
+
+    /// SHUTDOWN NOSAVE (the AOF is fsynced) and wait for the exit.
+    fn shutdown(mut self) {
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut self.conn());
+        assert!(wait_until(EXIT_TIMEOUT, || self.child.try_wait().ok().flatten().is_some()), "redis did not exit");
+    }
+}
+
+fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&args.concat())))
+}
+
+/// Every type and encoding, expiries, three databases, a transaction and effects that are
+/// rewritten (relative expiry, INCRBYFLOAT, GETDEL).
+fn build_dataset(con: &mut redis::Connection) {
+    let many: Vec<String> = (0..50).map(|i| format!("item-{i}")).collect();
+    for db in ["0", "2", "15"] {
+        cmd(con, &[b"SELECT", db.as_bytes()]);
+        let mut run = |args: Vec<Vec<u8>>| {
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+            cmd(con, &refs);
+        };
+        let v = |parts: &[&str]| parts.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+        run(v(&["SET", "str:int", "12345"]));
+        run(v(&["SET", "str:raw", &"compressible ".repeat(40)]));
+        run(vec![b"SET".to_vec(), b"str:bin".to_vec(), b"a\x00b\r\n\xff".to_vec()]);
+        run(v(&["RPUSH", "list:small", "a", "1", "-2"]));
+        let mut big = v(&["RPUSH", "list:big"]);
+        big.extend(many.iter().map(|s| s.as_bytes().to_vec()));
+        run(big);
+        run(v(&["LPOP", "list:big"]));
+        run(v(&["HSET", "hash:small", "f", "v", "n", "42"]));
+        let mut h = v(&["HSET", "hash:big"]);
+        many.iter().for_each(|s| h.extend([s.as_bytes().to_vec(), b"value".to_vec()]));
+        run(h);
+        run(v(&["SADD", "set:intset", "1", "-5", "100000"]));
+        run(v(&["SADD", "set:strings", "a", "b", "c", "d", "e", "f"]));
+        run(v(&["ZADD", "zset:small", "1", "a", "2.5", "b", "-inf", "c"]));
+        let mut z = v(&["ZADD", "zset:big"]);
+        many.iter()
+            .enumerate()
+            .for_each(|(i, s)| z.extend([format!("{}", i as f64 / 7.0).into_bytes(), s.as_bytes().to_vec()]));
+        run(z);
+        run(v(&["SET", "exp:ex", "v", "EX", "100000"]));
+        run(v(&["RPUSH", "exp:list", "x"]));
+        run(v(&["EXPIRE", "exp:list", "200000"]));
+        run(v(&["SET", "float", "1.5"]));
+        run(v(&["INCRBYFLOAT", "float", "0.25"]));
+        run(v(&["SET", "gone", "x"]));
+        run(v(&["GETDEL", "gone"]));
+    }
+    cmd(con, &[b"SELECT", b"2"]);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("tx:counter")
+        .ignore()
+        .cmd("RPUSH")
+        .arg("tx:list")
+        .arg("a")
+        .ignore()
+        .cmd("SET")
+        .arg("tx:str")
+        .arg("v")
+        .arg("PX")
+        .arg("90000000")
+        .ignore()
+        .query(con)
+        .expect("MULTI/EXEC");
+    cmd(con, &[b"SELECT", b"0"]);
+}
+
+type KeyView = (String, Vec<Vec<u8>>, i64);
+
+/// Every key of every database: type, contents (unordered ones sorted), expiry time.
+fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView> {
+    let mut out = BTreeMap::new();
+    for db in 0..16u32 {
+        cmd(con, &[b"SELECT", db.to_string().as_bytes()]);
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
+        for k in keys {
+            let ty: String = redis::cmd("TYPE").arg(&k).query(con).expect("TYPE");
+            let mut items: Vec<Vec<u8>> = match ty.as_str() {
+                "string" => vec![redis::cmd("GET").arg(&k).query(con).expect("GET")],
+                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(con).expect("LRANGE"),
+                "hash" => redis::cmd("HGETALL").arg(&k).query(con).expect("HGETALL"),
+                "set" => redis::cmd("SMEMBERS").arg(&k).query(con).expect("SMEMBERS"),
+                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(con).expect("ZRANGE"),
+                other => panic!("unexpected type {other}"),
+            };
+            if ty == "hash" {
+                let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|c| c.concat()).collect();
+                pairs.sort();
+                items = pairs;
+            } else if ty == "set" {
+                items.sort();
+            }
+            let exp: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("PEXPIRETIME");
+            out.insert((db, k), (ty, items, exp));
+        }
+    }
+    cmd(con, &[b"SELECT", b"0"]);
+    out
+}
+
+fn info_field(con: &mut redis::Connection, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(con).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+}
+
+/// BGREWRITEAOF, then wait for it to finish successfully.
+fn rewrite(con: &mut redis::Connection) {
+    let _: String = redis::cmd("BGREWRITEAOF").query(con).expect("BGREWRITEAOF");
+    let done = wait_until(Duration::from_secs(10), || {
+        info_field(con, "aof_rewrite_in_progress") == "0" && info_field(con, "aof_rewrite_scheduled") == "0"
+    });
+    assert!(done, "the rewrite did not finish");
+    assert_eq!(info_field(con, "aof_last_bgrewrite_status"), "ok");
+}
+
+/// A few writes after a rewrite (they land in the new incr file).
+fn more_writes(con: &mut redis::Connection) {
+    cmd(con, &[b"SELECT", b"15"]);
+    cmd(con, &[b"INCRBY", b"after", b"5"]);
+    cmd(con, &[b"RPUSH", b"list:small", b"tail"]);
+    cmd(con, &[b"ZINCRBY", b"zset:small", b"10", b"a"]);
+    cmd(con, &[b"SELECT", b"0"]);
+    cmd(con, &[b"HDEL", b"hash:big", b"item-3"]);
+    cmd(con, &[b"SET", b"late", b"x", b"EXAT", b"4102444800"]);
+}
+
+fn ferrous_args<'a>(dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--dir", dir.to_str().expect("utf-8 path"), "--appendonly", "yes"];
+    a.extend_from_slice(SMALL_LIMITS);
+    a.extend_from_slice(extra);
+    a
+}
+
+fn shutdown_ferrous(mut s: Server) {
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut s.conn());
+    assert!(s.wait_exit(EXIT_TIMEOUT).is_some(), "ferrous did not exit");
+}
+
+fn manifest(dir: &Path) -> String {
+    fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).expect("manifest written")
+}
+
+// ---------------------------------------------------------------------------
+// (a) Ferrous writes: Ferrous restarts, redis-check-aof accepts it, Redis loads it.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ferrous_aof_restarts_passes_redis_check_aof_and_loads_in_redis() {
+    let dir = test_dir("ferrous-writes");
+    let ferrous = Server::start(&ferrous_args(&dir, &[]));
+    let mut fc = ferrous.conn();
+    build_dataset(&mut fc);
+    rewrite(&mut fc);
+    let m = manifest(&dir);
+    assert_eq!(m, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    assert!(!dir.join("appendonlydir/appendonly.aof.1.incr.aof").exists(), "history files are deleted");
+    more_writes(&mut fc);
+    let expected = contents(&mut fc);
+    drop(fc);
+    shutdown_ferrous(ferrous);
+
+    let ferrous = Server::start(&ferrous_args(&dir, &[]));
+    assert_eq!(contents(&mut ferrous.conn()), expected, "after a restart");
+    shutdown_ferrous(ferrous);
+
+    let Some(bin) = redis_or_skip("ferrous_aof_restarts_passes_redis_check_aof_and_loads_in_redis") else { return };
+    let check = bin.with_file_name("redis-check-aof");
+    let check = if check.is_file() { check } else { find_tool("redis-check-aof").expect("redis-check-aof") };
+    let out = Command::new(&check)
+        .arg(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .output()
+        .expect("run redis-check-aof");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("All AOF files and manifest are valid"), "{text}");
+
+    let mut extra = vec!["--appendonly", "yes"];
+    extra.extend_from_slice(SMALL_LIMITS);
+    let redis = Redis::start(&bin, &dir, &extra);
+    assert_eq!(contents(&mut redis.conn()), expected, "real Redis loading Ferrous's AOF");
+}
+
+// ---------------------------------------------------------------------------
+// (b) Redis writes, Ferrous loads.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ferrous_loads_redis_aof_directories_with_and_without_preamble() {
+    let Some(bin) = redis_or_skip("ferrous_loads_redis_aof_directories_with_and_without_preamble") else { return };
+    for preamble in ["yes", "no"] {
+        let dir = test_dir(&format!("redis-writes-{preamble}"));
+        let mut extra = vec!["--appendonly", "yes", "--aof-use-rdb-preamble", preamble];
+        extra.extend_from_slice(SMALL_LIMITS);
+        let redis = Redis::start(&bin, &dir, &extra);
+        let mut rc = redis.conn();
+        build_dataset(&mut rc);
+        rewrite(&mut rc);
+        more_writes(&mut rc);
+        let expected = contents(&mut rc);
+        drop(rc);
+        redis.shutdown();
+        let base = if preamble == "yes" { "rdb" } else { "aof" };
+        assert!(manifest(&dir).contains(&format!("appendonly.aof.2.base.{base}")), "{}", manifest(&dir));
+
+        let ferrous = Server::start(&ferrous_args(&dir, &["--aof-use-rdb-preamble", preamble]));
+        let mut fc = ferrous.conn();
+        assert_eq!(contents(&mut fc), expected, "preamble {preamble}");
+        // Ferrous appends to Redis's last incr file and rewrites in the same format.
+        cmd(&mut fc, &[b"SET", b"from-ferrous", b"1"]);
+        rewrite(&mut fc);
+        assert!(manifest(&dir).contains(&format!("appendonly.aof.3.base.{base}")), "{}", manifest(&dir));
+        let expected = contents(&mut fc);
+        drop(fc);
+        shutdown_ferrous(ferrous);
+        let ferrous = Server::start(&ferrous_args(&dir, &[]));
+        assert_eq!(contents(&mut ferrous.conn()), expected, "preamble {preamble}, after Ferrous's rewrite");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (c) Torn and corrupt files.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn torn_tail_follows_aof_load_truncated_and_corruption_stops_the_start() {
+    let dir = test_dir("torn");
+    let ferrous = Server::start(&ferrous_args(&dir, &[]));
+    let mut fc = ferrous.conn();
+    cmd(&mut fc, &[b"SET", b"a", b"1"]);
+    cmd(&mut fc, &[b"RPUSH", b"l", b"x", b"y"]);
+    drop(fc);
+    shutdown_ferrous(ferrous);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let good = fs::read(&incr).expect("incr file");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--port".to_string(), free_port().to_string(), "--save".into(), String::new()];
+        args.extend(ferrous_args(&dir, extra).into_iter().map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let done = run_to_exit(&args, EXIT_TIMEOUT);
+        (done.status.success(), format!("{}{}", done.stdout, done.stderr))
+    };
+
+    // A torn last command: refused with aof-load-truncated no...
+    fs::write(&incr, [&good[..], b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nva"].concat()).expect("write");
+    let (ok, log) = run(&["--aof-load-truncated", "no"]);
+    assert!(!ok && log.contains("Unexpected end of file reading the append only file"), "{log}");
+    // ...dropped (and the file truncated) with yes, the default.
+    let ferrous = Server::start(&ferrous_args(&dir, &[]));
+    let mut fc = ferrous.conn();
+    assert_eq!(redis::cmd("GET").arg("a").query::<String>(&mut fc).expect("GET"), "1");
+    assert_eq!(redis::cmd("EXISTS").arg("b").query::<i64>(&mut fc).expect("EXISTS"), 0);
+    assert!(ferrous.log().contains("!!! Warning: short read while loading the AOF file"), "{}", ferrous.log());
+    drop(fc);
+    shutdown_ferrous(ferrous);
+    assert!(fs::read(&incr).expect("incr").starts_with(&good));
+
+    // A MULTI without its EXEC at the end is a torn tail too.
+    let good = fs::read(&incr).expect("incr file");
+    fs::write(&incr, [&good[..], b"*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n"].concat()).expect("write");
+    let ferrous = Server::start(&ferrous_args(&dir, &[]));
+    assert_eq!(redis::cmd("EXISTS").arg("n").query::<i64>(&mut ferrous.conn()).expect("EXISTS"), 0);
+    assert!(ferrous.log().contains("Revert incomplete MULTI/EXEC transaction"), "{}", ferrous.log());
+    shutdown_ferrous(ferrous);
+    assert_eq!(fs::read(&incr).expect("incr"), good, "the open transaction was cut off");
+
+    // Garbage in the middle: a clear error, no start, nothing truncated.
+    let mid = good.len() / 2;
+    let corrupt = [&good[..mid], b"\r\n+garbage\r\n", &good[mid..]].concat();
+    fs::write(&incr, &corrupt).expect("write");
+    let (ok, log) = run(&[]);
+    assert!(!ok && log.contains("Bad file format reading the append only file"), "{log}");
+    assert_eq!(fs::read(&incr).expect("incr"), corrupt);
+    // An unknown command.
+    fs::write(&incr, [&good[..], b"*1\r\n$7\r\nNOTACMD\r\n"].concat()).expect("write");
+    let (ok, log) = run(&[]);
+    assert!(!ok && log.contains("Unknown command 'NOTACMD' reading the append only file"), "{log}");
+}
+
+// ---------------------------------------------------------------------------
+// (d) appendfsync always: kill -9 loses no acknowledged write.
+// ---------------------------------------------------------------------------
+
+/// Per writer thread: (acked counter, sent INCRs, acked list length, sent RPUSHes) — absolute.
+type Tally = (i64, i64, i64, i64);
+
+#[test]
+fn kill_9_with_appendfsync_always_keeps_every_acknowledged_write() {
+    const THREADS: usize = 4;
+    let dir = test_dir("kill9");
+    let args = ferrous_args(&dir, &["--appendfsync", "always"]);
+    // What the last incarnation is known to hold (counters and list lengths per thread).
+    let mut base: Vec<(i64, i64)> = vec![(0, 0); THREADS];
+    for round in 0..4 {
+        let server = Server::start(&args);
+        let mut con = server.conn();
+        // Check what survived the previous kill.
+        for (t, &(cnt, len)) in base.iter().enumerate() {
+            let got: Option<i64> = redis::cmd("GET").arg(format!("cnt:{t}")).query(&mut con).expect("GET");
+            assert_eq!(got.unwrap_or(0), cnt, "round {round} thread {t} counter");
+            let list: Vec<i64> =
+                redis::cmd("LRANGE").arg(format!("list:{t}")).arg(0).arg(-1).query(&mut con).expect("LRANGE");
+            assert_eq!(list, (0..len).collect::<Vec<_>>(), "round {round} thread {t} list");
+        }
+        if round == 3 {
+            break;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let tallies: Arc<Mutex<Vec<Tally>>> = Arc::new(Mutex::new(base.iter().map(|&(c, l)| (c, c, l, l)).collect()));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let client = server.client();
+                let (stop, tallies) = (stop.clone(), tallies.clone());
+                std::thread::spawn(move || {
+                    let Ok(mut c) = client.get_connection() else { return };
+                    while !stop.load(Ordering::Relaxed) {
+                        tallies.lock().unwrap()[t].1 += 1;
+                        let Ok(v) = redis::cmd("INCR").arg(format!("cnt:{t}")).query::<i64>(&mut c) else { return };
+                        tallies.lock().unwrap()[t].0 = v;
+                        let next = {
+                            let mut g = tallies.lock().unwrap();
+                            g[t].3 += 1;
+                            g[t].3 - 1
+                        };
+                        let Ok(n) = redis::cmd("RPUSH").arg(format!("list:{t}")).arg(next).query::<i64>(&mut c) else {
+                            return;
+                        };
+                        tallies.lock().unwrap()[t].2 = n;
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + rand::random::<u64>() % 300));
+        drop(con);
+        drop(server); // SIGKILL
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            let _ = w.join();
+        }
+        let tallies = tallies.lock().unwrap().clone();
+        let server = Server::start(&args);
+        let mut con = server.conn();
+        for (t, &(acked, sent, acked_len, sent_len)) in tallies.iter().enumerate() {
+            assert!(acked > base[t].0, "round {round} thread {t}: no write acknowledged");
+            let got: i64 = redis::cmd("GET").arg(format!("cnt:{t}")).query(&mut con).expect("GET");
+            assert!(got >= acked && got <= sent, "round {round} thread {t}: counter {got} not in [{acked}, {sent}]");
+            let list: Vec<i64> =
+                redis::cmd("LRANGE").arg(format!("list:{t}")).arg(0).arg(-1).query(&mut con).expect("LRANGE");
+            let len = list.len() as i64;
+            assert!(
+                len >= acked_len && len <= sent_len,
+                "round {round} thread {t}: list {len} not in [{acked_len}, {sent_len}]"
+            );
+            assert_eq!(list, (0..len).collect::<Vec<_>>(), "round {round} thread {t}: list contents");
+            base[t] = (got, len);
+        }
+        eprintln!("round {round}: {tallies:?} survived as {base:?}");
+        // Kill this one too before it wrote anything: the next round starts from `base`.
+        drop(con);
+        drop(server);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Turning AOF on at runtime, rewrites with AOF off, automatic rewrites, no preamble.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn runtime_enable_standalone_and_automatic_rewrites() {
+    let dir = test_dir("runtime");
+    let d = dir.to_str().expect("utf-8 path");
+    let ferrous = Server::start(&["--dir", d, "--aof-use-rdb-preamble", "no", "--aof-timestamp-enabled", "yes"]);
+    let mut fc = ferrous.conn();
+    cmd(&mut fc, &[b"SET", b"before", b"1"]);
+    // AOF off: a rewrite writes a base (commands, without preamble) and a manifest only.
+    rewrite(&mut fc);
+    assert_eq!(manifest(&dir), "file appendonly.aof.1.base.aof seq 1 type b\n");
+    // Turning it on rewrites, then appends.
+    cmd(&mut fc, &[b"SET", b"mid", b"2"]);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("yes").query(&mut fc).expect("CONFIG SET");
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "aof_rewrite_in_progress") == "0"));
+    cmd(&mut fc, &[b"SET", b"after", b"3"]);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    // aof-timestamp-enabled: annotations before the commands (loaders skip them).
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    assert!(wait_until(Duration::from_secs(5), || fs::read_to_string(&incr)
+        .is_ok_and(|t| t.starts_with("#TS:") && t.contains("after"))));
+    // Automatic rewrite once the AOF doubled past the minimum size.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("auto-aof-rewrite-min-size")
+        .arg("1")
+        .arg("auto-aof-rewrite-percentage")
+        .arg("100")
+        .query(&mut fc)
+        .expect("CONFIG SET");
+    for i in 0..50 {
+        cmd(&mut fc, &[b"RPUSH", b"grow", i.to_string().as_bytes()]);
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || manifest(&dir).contains("appendonly.aof.3.base.aof")),
+        "{}",
+        manifest(&dir)
+    );
+    let expected = contents(&mut fc);
+    drop(fc);
+    shutdown_ferrous(ferrous);
+    let ferrous = Server::start(&["--dir", d, "--appendonly", "yes"]);
+    assert_eq!(contents(&mut ferrous.conn()), expected);
+    assert_eq!(expected.len(), 4);
+}
