@@ -137,7 +137,9 @@ fn real_redis(test: &str) -> Option<RealRedis> {
     };
     let port = common::free_port();
     let child = Command::new(path)
+        // A file name that does not exist: never load a dump.rdb lying in the working directory.
         .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args(["--dbfilename", &format!("ferrous-scripting-test-{port}.rdb")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
