@@ -40,7 +40,7 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
                 return Action::WaitScript;
             }
         }
-        Ok(cmd) if server.pause.blocks(may_write(client, cmd)) => {
+        Ok(cmd) if server.pause.active() && server.pause.blocks(may_write(server, client, cmd, args)) => {
             // Nothing ran and nothing was answered: the connection waits and retries.
             reply.errors.truncate(errors_before);
             return Action::Paused;
@@ -194,15 +194,18 @@ fn rejected_on_oom(client: &Client, cmd: &Command) -> bool {
 }
 
 /// Whether a command may write (CLIENT PAUSE WRITE holds it back): write and may-replicate
-/// commands, and an EXEC whose transaction holds one.
-fn may_write(client: &Client, cmd: &Command) -> bool {
+/// commands, scripts that did not declare `no-writes`, and an EXEC whose transaction holds one.
+fn may_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
+    if cmd.spec.has_flag(flags::SCRIPT_RUN) {
+        return crate::scripting::declared::may_write(&server.scripting, cmd.spec.name, args);
+    }
     if cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
         return true;
     }
     if cmd.parent.is_none() && cmd.spec.name == "exec" {
         if let Some(m) = &client.multi {
             return m.commands.iter().any(|argv| {
-                table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE))
+                table().lookup(&argv[0]).is_some_and(|c| c.parent.is_none() && may_write(server, client, c, argv))
             });
         }
     }

@@ -13,6 +13,7 @@
 //! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
 
 pub mod call;
+pub mod declared;
 pub mod engine;
 pub mod functions;
 pub mod libs;

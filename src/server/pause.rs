@@ -44,6 +44,11 @@ impl Pause {
     }
 
     /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE.
+    /// Whether a pause is set at all (cheap; the command's write-ness is only worked out then).
+    pub fn active(&self) -> bool {
+        self.state.lock().is_some()
+    }
+
     pub fn blocks(&self, may_write: bool) -> bool {
         match *self.state.lock() {
             Some(p) if p.end_ms > now_ms() => p.all || may_write,

@@ -1,0 +1,38 @@
+//! The flags a script command declares before it runs — the shebang flags of an EVAL body or
+//! of a cached script, a function's registered flags — for the dispatcher's checks that come
+//! before execution (CLIENT PAUSE WRITE lets `no-writes` scripts through, as Redis does).
+
+use bytes::Bytes;
+
+use super::{eval_shebang, Scripting};
+
+/// The declared flags of EVAL / EVALSHA / FCALL (and their _RO forms), or None when unknown
+/// (not cached, no such function, or the engine is busy running a script right now).
+pub fn declared_flags(s: &Scripting, name: &str, args: &[Bytes]) -> Option<u32> {
+    let target = args.get(1)?;
+    match name {
+        "eval" | "eval_ro" => eval_shebang(target).ok().map(|(f, _)| f),
+        "evalsha" | "evalsha_ro" => {
+            let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
+            let guard = s.eval.try_lock()?;
+            guard.as_ref()?.scripts.get(&sha).map(|script| script.flags)
+        }
+        "fcall" | "fcall_ro" => {
+            let guard = s.functions.try_lock()?;
+            guard.as_ref()?.get(target).map(|f| f.flags)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a script command may write: the _RO forms never do; a script or function that
+/// declared `no-writes` does not either.
+pub fn may_write(s: &Scripting, name: &str, args: &[Bytes]) -> bool {
+    if name.ends_with("_ro") {
+        return false;
+    }
+    match declared_flags(s, name, args) {
+        Some(f) => f & super::flags::EVAL_COMPAT != 0 || f & super::flags::NO_WRITES == 0,
+        None => true,
+    }
+}
