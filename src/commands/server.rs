@@ -227,6 +227,10 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     let _ = crate::server::log::configure(s.loglevel, "");
     ctx.server.apply_config();
     crate::server::aof::config_changed(ctx.server, ctx.db.is_all_locked());
+    // A lower maxmemory takes effect at once, as in Redis (not inside EXEC: locks are held).
+    if !ctx.db.holds_locks() {
+        ctx.server.evict_before_command();
+    }
     ctx.reply.ok();
     Ok(())
 }

@@ -414,6 +414,11 @@ impl<'a> Db<'a> {
         self.guards.iter_mut().map(move |(i, g)| (*i, &mut g.dbs[index]))
     }
 
+    /// Whether this view holds any shard lock (a command without keys holds none).
+    pub fn holds_locks(&self) -> bool {
+        !self.guards.is_empty()
+    }
+
     /// Whether every shard is locked (the view covers the whole keyspace).
     pub fn is_all_locked(&self) -> bool {
         self.guards.len() == NSHARDS
