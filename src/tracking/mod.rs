@@ -277,7 +277,8 @@ impl Tracking {
     /// FLUSHDB / FLUSHALL / SWAPDB: every tracking client is told to drop its whole cache (a
     /// null invalidation) and the table is emptied.
     pub fn invalidate_all(&self) {
-        if !self.any() {
+        // Keys remembered for clients that have since turned tracking off are dropped too.
+        if !self.any() && self.keys.load(Ordering::Relaxed) == 0 {
             return;
         }
         let mut st = self.state.lock();
