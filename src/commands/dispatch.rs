@@ -33,7 +33,7 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
                     m.aborted = true;
                 }
                 cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                reply.error(busy.error());
+                reject(server, client, cmd, busy.error(), reply);
                 (Action::None, cmd.full_name.as_str())
             } else {
                 reply.errors.truncate(errors_before);
@@ -58,10 +58,13 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
             if let Some(m) = client.multi.as_mut() {
                 m.aborted = true;
             }
-            if let Some(cmd) = cmd {
-                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match cmd {
+                Some(cmd) => {
+                    cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    reject(server, client, cmd, &err, reply);
+                }
+                None => reply.error(&err),
             }
-            reply.error(&err);
             (Action::None, cmd.map(|c| c.full_name.as_str()).unwrap_or(""))
         }
     };
@@ -99,6 +102,19 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 }
 
 type Rejection = (Option<&'static Command>, String);
+
+/// Answer a refused command. A refused EXEC discards its transaction and says why, as
+/// Redis's execCommandAbort does (`-EXECABORT Transaction discarded because of: ...`).
+fn reject(server: &Server, client: &mut Client, cmd: &Command, err: &str, reply: &mut ReplySink) {
+    if cmd.parent.is_none() && cmd.spec.name == "exec" && client.multi.is_some() {
+        client.multi = None;
+        super::transactions::unwatch_all(&server.keyspace, client);
+        let why = err.strip_prefix('-').unwrap_or(err);
+        reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
+    } else {
+        reply.error(err);
+    }
+}
 
 /// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
 pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
@@ -156,6 +172,11 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
     if server.out_of_memory.load(std::sync::atomic::Ordering::Relaxed) && rejected_on_oom(client, cmd) {
         return Err((Some(cmd), "-OOM command not allowed when used memory > 'maxmemory'.".to_string()));
     }
+    // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
+    // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
+    if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0 && is_write(client, cmd) {
+        return Err((Some(cmd), "-NOREPLICAS Not enough good replicas to write.".to_string()));
+    }
     if client.proto == crate::protocol::Proto::Resp2
         && client.subs.active()
         && !super::pubsub::allowed_when_subscribed(cmd.spec.name)
@@ -172,6 +193,19 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
     }
     Ok(cmd)
+}
+
+/// A write command, or an EXEC whose transaction holds one (Redis's is_write_command).
+fn is_write(client: &Client, cmd: &Command) -> bool {
+    if cmd.spec.has_flag(flags::WRITE) {
+        return true;
+    }
+    match &client.multi {
+        Some(m) if cmd.parent.is_none() && cmd.spec.name == "exec" => {
+            m.commands.iter().any(|argv| table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::WRITE)))
+        }
+        _ => false,
+    }
 }
 
 /// Over maxmemory, Redis refuses `denyoom` commands, an EXEC whose transaction holds one, and

@@ -224,6 +224,8 @@ pub static PARAMS: &[Param] = &[
     p("stream-node-max-entries", LL, "100"),
     p("hll-sparse-max-bytes", MEM, "3000"),
     p("tracking-table-max-keys", LL, "1000000"),
+    aliased("min-replicas-to-write", "min-slaves-to-write", INT, "0"),
+    aliased("min-replicas-max-lag", "min-slaves-max-lag", INT, "10"),
     p(
         "client-output-buffer-limit",
         Kind::Special(valid_obuf_limits),

@@ -65,6 +65,8 @@ pub struct Server {
     pub eviction: parking_lot::RwLock<(crate::keyspace::evict::Policy, usize)>,
     /// Over maxmemory with nothing left to evict: commands flagged `denyoom` are refused.
     pub out_of_memory: AtomicBool,
+    /// `min-replicas-to-write`: writes are refused (NOREPLICAS) with fewer good replicas.
+    pub min_replicas_to_write: std::sync::atomic::AtomicUsize,
     pub shutdown: tokio::sync::Notify,
     shutting_down: AtomicBool,
     /// RDB persistence state (SAVE, BGSAVE, save points, INFO persistence).
@@ -98,6 +100,7 @@ impl Server {
             maxmemory: Default::default(),
             eviction: Default::default(),
             out_of_memory: AtomicBool::new(false),
+            min_replicas_to_write: Default::default(),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
@@ -140,6 +143,8 @@ impl Server {
         if maxmemory == 0 {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
+        let min_replicas = cfg.get("min-replicas-to-write").and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.min_replicas_to_write.store(min_replicas, Ordering::Relaxed);
         let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
         self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
         drop(cfg);
