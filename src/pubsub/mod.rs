@@ -125,7 +125,8 @@ pub struct Limits {
     pub soft_seconds: u64,
 }
 
-type ChannelMap = HashMap<Bytes, Vec<Subscriber>>;
+/// Channel → subscribers (aHash: PUBLISH looks a channel up on every message).
+type ChannelMap = HashMap<Bytes, Vec<Subscriber>, ahash::RandomState>;
 
 #[derive(Default)]
 pub struct PubSub {
