@@ -177,6 +177,20 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
     if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0 && is_write(client, cmd) {
         return Err((Some(cmd), "-NOREPLICAS Not enough good replicas to write.".to_string()));
     }
+    if !client.is_master && server.replica.is_replica() {
+        if is_write(client, cmd) && server.config.read().get("replica-read-only") == Some("yes") {
+            return Err((Some(cmd), "-READONLY You can't write against a read only replica.".to_string()));
+        }
+        if !server.replica.link_up.load(std::sync::atomic::Ordering::Relaxed)
+            && server.config.read().get("replica-serve-stale-data") == Some("no")
+            && denies_stale(client, cmd)
+        {
+            return Err((
+                Some(cmd),
+                "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".to_string(),
+            ));
+        }
+    }
     if client.proto == crate::protocol::Proto::Resp2
         && client.subs.active()
         && !super::pubsub::allowed_when_subscribed(cmd.spec.name)
@@ -193,6 +207,17 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
     }
     Ok(cmd)
+}
+
+/// A command not flagged `stale`, or an EXEC holding one: refused by a replica whose master link
+/// is down when replica-serve-stale-data is no.
+fn denies_stale(client: &Client, cmd: &Command) -> bool {
+    match &client.multi {
+        Some(m) if cmd.parent.is_none() && cmd.spec.name == "exec" => {
+            m.commands.iter().any(|argv| table().lookup(&argv[0]).is_some_and(|c| !c.spec.has_flag(flags::STALE)))
+        }
+        _ => !cmd.spec.has_flag(flags::STALE),
+    }
 }
 
 /// A write command, or an EXEC whose transaction holds one (Redis's is_write_command).

@@ -237,6 +237,8 @@ fn sunsubscribe(ctx: &mut Ctx) -> CmdResult {
 
 fn publish(ctx: &mut Ctx) -> CmdResult {
     let n = ctx.server.pubsub.publish(&ctx.args[1], &ctx.args[2], false);
+    // Replicas' subscribers get the message too (Redis propagates PUBLISH to replicas only).
+    ctx.db.propagate_to_replicas(ctx.args.to_vec());
     ctx.reply.int(n as i64);
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! Replication commands, master side: SYNC and PSYNC (always a full resynchronisation for now),
-//! REPLCONF (accepted).
+//! Replication commands. Master side: SYNC and PSYNC (always a full resynchronisation for now),
+//! REPLCONF (accepted). Replica side: REPLICAOF / SLAVEOF (see `crate::replication::replica`).
 
+use super::args::{self, is};
 use super::flags::*;
-use super::{Action, CmdResult, CommandSpec, Ctx};
+use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::persistence::rdb;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -12,6 +13,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, psync)
         .group("server")
         .doc("2.8.0", "An internal command used in replication."),
+    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
+        .group("server")
+        .doc("5.0.0", "Configures a server as replica of another, or promotes it to a master."),
+    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
+        .group("server")
+        .doc("1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master."),
     CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, replconf)
         .group("server")
         .doc("3.0.0", "An internal command for configuring the replication stream."),
@@ -41,6 +48,30 @@ fn sync(ctx: &mut Ctx) -> CmdResult {
 
 fn psync(ctx: &mut Ctx) -> CmdResult {
     full_sync(ctx, true)
+}
+
+/// REPLICAOF host port | NO ONE.
+fn replicaof(ctx: &mut Ctx) -> CmdResult {
+    let args = ctx.args;
+    if is(&args[1], "no") && is(&args[2], "one") {
+        crate::replication::replica::stop(ctx.server);
+        ctx.reply.ok();
+        return Ok(());
+    }
+    let port = args::int(&args[2])?;
+    if !(0..=65535).contains(&port) {
+        return Err(CmdError::new("Invalid master port"));
+    }
+    let Some(server) = ctx.server.me.upgrade() else {
+        return Err(CmdError::new("server is shutting down"));
+    };
+    let host = args::text(&args[1]);
+    if crate::replication::replica::start(&server, host, port as u16) {
+        ctx.reply.ok();
+    } else {
+        ctx.reply.simple("OK Already connected to specified master");
+    }
+    Ok(())
 }
 
 fn replconf(ctx: &mut Ctx) -> CmdResult {

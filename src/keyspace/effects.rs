@@ -14,11 +14,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 pub struct Effect {
     pub db: usize,
     pub argv: Vec<Bytes>,
+    /// For replicas only, not the AOF (PUBLISH: replicas' subscribers get the message, a
+    /// reload must not replay it), like Redis's PROPAGATE_REPL.
+    pub replicas_only: bool,
 }
 
 impl Effect {
     pub fn new(db: usize, argv: Vec<Bytes>) -> Self {
-        Effect { db, argv }
+        Effect { db, argv, replicas_only: false }
     }
 }
 

@@ -431,6 +431,15 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Propagate `argv` to replicas only (not to the AOF): PUBLISH.
+    pub fn propagate_to_replicas(&mut self, argv: Vec<Bytes>) {
+        if self.ks.effects.is_active() {
+            let mut e = Effect::new(self.index, argv);
+            e.replicas_only = true;
+            self.effects.push(e);
+        }
+    }
+
     /// Record the effect of the current command as `argv` instead of the command itself
     /// (Redis's rewriteClientCommandVector / alsoPropagate), e.g. SET EX as SET PXAT.
     pub fn propagate_effect(&mut self, argv: Vec<Bytes>) {

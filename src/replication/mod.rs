@@ -6,6 +6,8 @@
 //! shard is locked, and writers publish their effects before releasing their shard locks, so no
 //! write can fall between the snapshot and the stream, nor appear in both.
 
+pub mod replica;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;

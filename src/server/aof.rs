@@ -185,7 +185,7 @@ impl Writer {
                 self.last_ts = now;
             }
         }
-        for e in batch {
+        for e in batch.iter().filter(|e| !e.replicas_only) {
             if self.selected != Some(e.db) {
                 encode_command(&mut self.buf, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
                 self.selected = Some(e.db);

@@ -199,6 +199,8 @@ pub struct Client {
     pub subs: crate::commands::pubsub::Subscriptions,
     /// Client-side caching (CLIENT TRACKING ON).
     pub tracking: Option<crate::tracking::ClientTracking>,
+    /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
+    pub is_master: bool,
 }
 
 impl Client {
@@ -223,6 +225,7 @@ impl Client {
             after_exec: Vec::new(),
             subs: Default::default(),
             tracking: None,
+            is_master: false,
         }
     }
 

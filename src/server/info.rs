@@ -244,7 +244,27 @@ fn section(server: &Server, name: &str, out: &mut String) {
         }
         "replication" => {
             line!(out, "# Replication");
-            line!(out, "role:master");
+            let rs = &server.replica;
+            let master = rs.master.lock().clone();
+            match master {
+                None => line!(out, "role:master"),
+                Some((host, port)) => {
+                    let up = rs.link_up.load(Ordering::Relaxed);
+                    let offset = rs.offset.load(Ordering::Relaxed);
+                    line!(out, "role:slave");
+                    line!(out, "master_host:{}", host);
+                    line!(out, "master_port:{}", port);
+                    line!(out, "master_link_status:{}", if up { "up" } else { "down" });
+                    let io = crate::keyspace::now_ms() / 1000 - rs.last_io.load(Ordering::Relaxed);
+                    line!(out, "master_last_io_seconds_ago:{}", if up { io.max(0) } else { -1 });
+                    line!(out, "master_sync_in_progress:{}", rs.syncing.load(Ordering::Relaxed) as u8);
+                    line!(out, "slave_read_repl_offset:{}", offset);
+                    line!(out, "slave_repl_offset:{}", offset);
+                    line!(out, "slave_priority:100");
+                    line!(out, "slave_read_only:{}", (cfg.get("replica-read-only") == Some("yes")) as u8);
+                    line!(out, "replica_announced:1");
+                }
+            }
             line!(out, "connected_slaves:0");
             line!(out, "master_failover_state:no-failover");
             line!(out, "master_replid:{}", server.run_id);

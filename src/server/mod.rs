@@ -71,6 +71,8 @@ pub struct Server {
     shutting_down: AtomicBool,
     /// RDB persistence state (SAVE, BGSAVE, save points, INFO persistence).
     pub saving: saving::SaveState,
+    /// Replica side of replication (REPLICAOF).
+    pub replica: crate::replication::replica::ReplicaState,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
     /// This server, for work that outlives a command (BGSAVE's thread).
@@ -104,6 +106,7 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
+            replica: Default::default(),
             aof: aof::AofState::default(),
             me: me.clone(),
         })

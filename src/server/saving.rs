@@ -216,7 +216,7 @@ pub fn cron(server: &Server) {
 }
 
 /// Options for loading with the server's configuration.
-fn load_options(server: &Server) -> LoadOptions {
+pub fn load_options(server: &Server) -> LoadOptions {
     LoadOptions {
         databases: server.keyspace.databases(),
         limits: Limits::from_settings(&server.config.read().settings),

@@ -335,3 +335,60 @@ fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
         other => panic!("not a RESP reply type: {:?}", other as char),
     }
 }
+
+/// A real redis-server (the oracle), killed when dropped.
+pub struct RealRedis {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `redis-server` from `$REDIS_SERVER` or the PATH.
+pub fn find_redis_server() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join("redis-server"))
+        .find(|c| c.is_file())
+}
+
+/// Start a real redis-server (no persistence, never loading a stray dump), or None after
+/// printing why the test is skipped; FERROUS_REQUIRE_REDIS=1 turns a missing server into a
+/// failure.
+pub fn start_real_redis(test: &str) -> Option<RealRedis> {
+    let Some(path) = find_redis_server() else {
+        if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found");
+        }
+        eprintln!("SKIPPED: {test} needs redis-server (apt-get install redis-server)");
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(path)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--dbfilename", &format!("ferrous-test-nonexistent-{port}.rdb")])
+        .current_dir(work_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let redis = RealRedis { child, port };
+    let up = wait_until(Duration::from_secs(10), || {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    });
+    assert!(up, "redis-server did not start");
+    Some(redis)
+}
