@@ -3,6 +3,8 @@
 //! library (pipelining, protocol errors, connection closes).
 //!
 //! Every wait is a bounded poll loop: nothing sleeps for a fixed time hoping a condition holds.
+// Each test crate uses a different part of these helpers.
+#![allow(dead_code)]
 
 use std::cell::Cell;
 use std::fs::{self, File};
