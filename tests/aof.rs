@@ -7,7 +7,6 @@
 //! Tests that need `redis-server` print `SKIPPED:` and pass without it, unless
 //! `FERROUS_REQUIRE_REDIS=1` (the rule of `tests/persistence.rs`).
 
-#[allow(dead_code)]
 mod common;
 
 use common::{free_port, run_to_exit, wait_until, work_dir, Server};

@@ -1,7 +1,6 @@
 //! maxmemory: used-memory accounting, the OOM refusal of `denyoom` commands (also inside
 //! MULTI), and eviction by policy, against the real binary.
 
-#[allow(dead_code)]
 mod common;
 
 use common::{wait_until, Server};

@@ -10,7 +10,6 @@
 //! to it) print `SKIPPED:` and pass when it is missing, unless `FERROUS_REQUIRE_REDIS=1`, in
 //! which case they fail — the same rule as `tests/differential.rs`.
 
-#[allow(dead_code)]
 mod common;
 
 use common::{free_port, run_to_exit, wait_until, work_dir, Server};

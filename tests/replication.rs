@@ -1,7 +1,6 @@
 //! REPLICAOF: Ferrous as a replica of a real Redis master and of another Ferrous: full
 //! synchronisation, the command stream, READONLY, and promotion with REPLICAOF NO ONE.
 
-#[allow(dead_code)]
 mod common;
 
 use common::{start_real_redis, wait_until, Server};

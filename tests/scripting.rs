@@ -5,7 +5,6 @@
 //! printed reason otherwise, unless `FERROUS_REQUIRE_REDIS=1`).
 
 // Not every helper of the shared module is used here.
-#[allow(dead_code)]
 mod common;
 
 use common::{wait_until, Server};

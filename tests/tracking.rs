@@ -1,7 +1,6 @@
 //! Client-side caching against the real binary: RESP3 invalidation pushes, and no lost
 //! invalidation when reads and writes of the same keys race on several worker threads.
 
-#[allow(dead_code)]
 mod common;
 
 use common::Server;
