@@ -4,7 +4,6 @@
 //! replies are compared with a real `redis-server` when one is installed (skipped with a
 //! printed reason otherwise, unless `FERROUS_REQUIRE_REDIS=1`).
 
-// Not every helper of the shared module is used here.
 mod common;
 
 use common::{wait_until, Server};
