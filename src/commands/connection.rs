@@ -336,6 +336,16 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// A connection's type for CLIENT KILL TYPE: "pubsub" while it has subscriptions, else "normal".
+fn client_type(h: &crate::server::client::ClientHandle) -> &'static str {
+    let v = h.view.lock();
+    if v.sub + v.psub + v.ssub > 0 {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
 fn client_kill(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let me = ctx.client.id();
@@ -354,7 +364,9 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut user, mut skipme, mut maxage) = (None, None, None, None, true, None);
-    let mut type_normal = true;
+    // TYPE: normal, pubsub (subscribed), or replica/master (never matched: no such clients
+    // are registered yet).
+    let mut kind: Option<&str> = None;
     let mut i = 2;
     while i < args.len() {
         if i + 1 >= args.len() {
@@ -371,12 +383,22 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         } else if is(&args[i], "laddr") {
             laddr = Some(args::text(v));
         } else if is(&args[i], "user") {
+            // Only the default user exists until ACLs arrive.
+            if !is(v, "default") {
+                return Err(CmdError::new(format!("No such user '{}'", args::text(v))));
+            }
             user = Some(args::text(v));
         } else if is(&args[i], "type") {
             if !(is(v, "normal") || is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub")) {
                 return Err(CmdError::new(format!("Unknown client type '{}'", args::text(v))));
             }
-            type_normal = is(v, "normal");
+            kind = Some(if is(v, "normal") {
+                "normal"
+            } else if is(v, "pubsub") {
+                "pubsub"
+            } else {
+                "other"
+            });
         } else if is(&args[i], "skipme") {
             if is(v, "yes") {
                 skipme = true;
@@ -398,7 +420,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             || addr.as_ref().is_some_and(|a| *a != h.addr)
             || laddr.as_ref().is_some_and(|a| *a != h.laddr)
             || user.as_ref().is_some_and(|u| u != "default")
-            || !type_normal
+            || kind.is_some_and(|k| k != client_type(h))
             || (skipme && h.id == me)
             || maxage.is_some_and(|m| (h.created.elapsed().as_secs() as i64) < m)
         {
