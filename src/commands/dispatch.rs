@@ -241,7 +241,15 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     // Scripts: one at a time, marked running before they wait for the shard locks, so other
     // clients wait (or get BUSY) before taking any lock themselves.
     let busy = &server.scripting.busy;
-    let _gate = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.gate());
+    // Never block a worker thread on the gate: another worker's script may run for long.
+    let _gate = if spec.has_flag(flags::SCRIPT_RUN) {
+        match busy.try_gate() {
+            Some(g) => Some(g),
+            None => return Action::WaitScript,
+        }
+    } else {
+        None
+    };
     let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
     let start = Instant::now();
     let mut db = if spec.has_flag(flags::ALL_KEYS) {

@@ -9,11 +9,13 @@
 //! - `run.rs`: running one script or function against the caller's all-shards view.
 //! - `functions.rs`: libraries, `#!lua name=` parsing, FUNCTION DUMP / RESTORE payloads.
 //! - `libs/`: cjson, cmsgpack, bit and struct, written in Rust (mlua ships none of them).
+//! - `fiber.rs`: scripts run inline on their own stack and step aside while past the busy threshold.
 //! - `rand.rs`: Redis's `redisLrand48`, behind `math.random`.
 //! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
 
 pub mod call;
 pub mod engine;
+pub mod fiber;
 pub mod functions;
 pub mod libs;
 pub mod rand;
@@ -86,9 +88,10 @@ impl Busy {
         self.epoch.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
     }
 
-    /// Take the script gate (one script at a time), before the script's shard locks.
-    pub fn gate(&self) -> parking_lot::MutexGuard<'_, ()> {
-        self.gate.lock()
+    /// Take the script gate (one script at a time), before the script's shard locks; None while
+    /// another thread's script holds it (the caller then waits without blocking its thread).
+    pub fn try_gate(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        self.gate.try_lock()
     }
 
     /// Mark a script as running from now on (other clients then wait, or get BUSY past the

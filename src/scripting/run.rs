@@ -60,7 +60,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mark = ctx.db.effects_len();
     let db = RefCell::new(&mut *ctx.db);
     api.ctx.raw_set("killed", false).map_err(lua_err)?;
-    install_hook(lua, busy.kill.clone());
+    install_hook(lua, busy.kill.clone(), start, crate::commands::dispatch::busy_threshold(server));
     let outcome = lua.scope(|scope| {
         let exec = scope.create_function(|lua, a: MultiValue| {
             let mut st = state.borrow_mut();
@@ -200,8 +200,18 @@ fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
 
 /// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
 /// line and instruction, so a script cannot swallow the error with pcall and carry on.
-pub fn install_hook(lua: &Lua, kill: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+/// Past `threshold` (busy-reply-threshold) the script also steps aside at each check, so the
+/// other clients of its worker thread get BUSY and can send SCRIPT KILL (`fiber.rs`).
+pub fn install_hook(
+    lua: &Lua,
+    kill: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    start: Instant,
+    threshold: Option<std::time::Duration>,
+) {
     let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
+        if !kill.load(Ordering::SeqCst) && threshold.is_some_and(|t| start.elapsed() >= t) {
+            super::fiber::step_aside();
+        }
         if !kill.load(Ordering::SeqCst) {
             return Ok(mlua::VmState::Continue);
         }

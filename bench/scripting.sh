@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Lua scripting throughput, Ferrous vs real Redis in the same run.
+#
+#   bench/scripting.sh          (needs target/release/ferrous-server and Debian's redis-server)
+#
+# The same 3-command script runs as EVALSHA and, loaded as a library, as FCALL:
+#   redis.call('SET', KEYS[1], ARGV[1]); redis.call('INCR', 'counter:' .. KEYS[1]) -- roughly
+#   SET key arg / GET key / INCR counter, returning GET's reply.
+# It is loaded with redis-cli on both servers first, then redis-benchmark runs
+#   evalsha <sha> 1 key:__rand_int__ value   and   fcall bench3 1 key:__rand_int__ value
+# at each pipeline depth. Rows alternate which server goes first. Prints a Markdown table with
+# the ratios Ferrous/Redis (rps: higher is better). Talks to 127.0.0.1 only.
+#
+# Environment: REQUESTS (-n, default 200000), CLIENTS (-c, default 50), KEYSPACE (-r, default
+# 100000), PIPELINES (default "1 16"), FERROUS_BIN, REDIS_PORT / FERROUS_PORT (16511 / 16512).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FERROUS_BIN=${FERROUS_BIN:-target/release/ferrous-server}
+REQUESTS=${REQUESTS:-200000}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+PIPELINES=${PIPELINES:-"1 16"}
+REDIS_PORT=${REDIS_PORT:-16511}
+FERROUS_PORT=${FERROUS_PORT:-16512}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) local v = redis.call('GET', KEYS[1]) redis.call('INCR', 'counter') return v"
+LIBRARY="#!lua name=benchlib
+redis.register_function('bench3', function(keys, args) redis.call('SET', keys[1], args[1]) local v = redis.call('GET', keys[1]) redis.call('INCR', 'counter') return v end)"
+
+start() { # name port -> pid
+    local name=$1 port=$2
+    if [ "$name" = redis ]; then
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >/dev/null 2>&1 &
+    else
+        "$FERROUS_BIN" --port "$port" --bind 127.0.0.1 --save '' --dir "$WORK" >/dev/null 2>&1 &
+    fi
+    local pid=$!
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    echo "$pid"
+}
+
+rps() { # port pipeline args... -> requests per second
+    local port=$1 pl=$2
+    shift 2
+    redis-benchmark -p "$port" -n "$REQUESTS" -c "$CLIENTS" -r "$KEYSPACE" -P "$pl" --csv "$@" 2>/dev/null |
+        awk -F',' 'NR > 1 { gsub(/"/, "", $2); v = $2 } END { print v }'
+}
+
+PIDS+=("$(start redis "$REDIS_PORT")")
+PIDS+=("$(start ferrous "$FERROUS_PORT")")
+for port in "$REDIS_PORT" "$FERROUS_PORT"; do
+    sha=$(redis-cli -p "$port" script load "$SCRIPT")
+    redis-cli -p "$port" function load replace "$LIBRARY" >/dev/null
+done
+
+echo "| command | pipeline | Redis rps | Ferrous rps | ratio |"
+echo "|---|---:|---:|---:|---:|"
+row=0
+for kind in evalsha fcall; do
+    if [ "$kind" = evalsha ]; then cmd=(evalsha "$sha" 1 key:__rand_int__ value); else cmd=(fcall bench3 1 key:__rand_int__ value); fi
+    for pl in $PIPELINES; do
+        if (( row % 2 == 0 )); then
+            r=$(rps "$REDIS_PORT" "$pl" "${cmd[@]}"); f=$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}")
+        else
+            f=$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}"); r=$(rps "$REDIS_PORT" "$pl" "${cmd[@]}")
+        fi
+        row=$((row + 1))
+        ratio=$(awk -v a="$r" -v b="$f" 'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.2f", b / a }')
+        echo "| $kind | $pl | $r | $f | $ratio |"
+    done
+done
