@@ -104,7 +104,9 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> CmdResult {
         flags: info.flags,
         ro_command: ro,
     };
-    run::run(ctx, target, keys, argv)
+    let r = run::run(ctx, target, keys, argv);
+    server.scripting.note_functions(Some(f));
+    r
 }
 
 /// Run `op` on the libraries (created on first use).
@@ -247,7 +249,10 @@ fn function_restore(ctx: &mut Ctx) -> CmdResult {
 
 fn function_flush(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    if args.len() > 3 || (args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync")) {
+    if args.len() > 3 {
+        return Err(CmdError::new("unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP."));
+    }
+    if args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync") {
         return Err(CmdError::new("FUNCTION FLUSH only supports SYNC|ASYNC option"));
     }
     ctx.server.scripting.flush_functions();

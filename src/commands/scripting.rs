@@ -130,7 +130,9 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
         flags: script.flags,
         ro_command: ro,
     };
-    run::run(ctx, target, keys, argv)
+    let r = run::run(ctx, target, keys, argv);
+    server.scripting.note_eval(Some(engine));
+    r
 }
 
 fn script_load(ctx: &mut Ctx) -> CmdResult {
@@ -160,6 +162,7 @@ fn script_flush(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("SCRIPT FLUSH only support SYNC|ASYNC option"));
     }
     *ctx.server.scripting.eval.lock() = None;
+    ctx.server.scripting.note_eval(None);
     ctx.reply.ok();
     Ok(())
 }

@@ -314,6 +314,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                 "SLEEP <seconds>",
                 "    Stop this connection for <seconds> (float).",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    Allow scripts to call commands flagged noscript (for tests).",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
@@ -327,6 +329,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.active_expire.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
+        let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
+        ctx.server.scripting.disable_deny_scripts.store(on, Ordering::Relaxed);
         ctx.reply.ok();
     } else if is(sub, "pause-cron") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
@@ -420,7 +426,8 @@ fn hex(b: &[u8]) -> String {
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.args[2].clone();
-    let Some(e) = ctx.db.peek(&key) else {
+    // As Redis: the stored entry, even if expired (DEBUG OBJECT never expires a key).
+    let Some(e) = ctx.db.peek_raw(&key) else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     let (enc, len, lru) = (e.value.encoding(), e.value.as_str().map_or(0, |s| s.len()), e.lru);

@@ -521,6 +521,11 @@ impl<'a> Db<'a> {
         self.shard_db(key).main.get(key)
     }
 
+    /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
+    pub fn peek_raw(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.shard_db(key).main.get(key)
+    }
+
     /// Whether `key` is stored, expired or not (no lazy expiry, no statistics).
     pub fn contains_raw(&mut self, key: &[u8]) -> bool {
         self.shard_db(key).main.contains_key(key)

@@ -50,8 +50,14 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     r.raw_set("bit", libs::bit::table(&lua)?)?;
     r.raw_set("struct", libs::structlib::table(&lua)?)?;
     r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
+    // SAFETY: Lua-callable C functions that follow the Lua C API's rules (call.rs).
+    unsafe {
+        r.raw_set("call", lua.create_c_function(super::call::lua_redis_call)?)?;
+        r.raw_set("pcall", lua.create_c_function(super::call::lua_redis_pcall)?)?;
+    }
     let ctx = lua.create_table()?;
     lua.set_named_registry_value("ferrous_ctx", ctx.clone())?;
+    super::run::install_functions(&lua, &ctx)?;
     let api: Table = lua.load(include_str!("prelude.lua")).set_name("=ferrous").call((
         r,
         ctx.clone(),
@@ -194,12 +200,14 @@ pub struct EvalEngine {
     pub lua: Lua,
     pub api: Api,
     pub scripts: HashMap<String, Script>,
+    /// The cached scripts' source bytes (INFO).
+    pub bytes: usize,
 }
 
 impl EvalEngine {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(false)?;
-        Ok(EvalEngine { lua, api, scripts: HashMap::new() })
+        Ok(EvalEngine { lua, api, scripts: HashMap::new(), bytes: 0 })
     }
 
     /// Compile and cache `body` (SCRIPT LOAD, EVAL): its SHA-1, or Redis's error text.
@@ -217,6 +225,7 @@ impl EvalEngine {
             .set_environment(self.api.env.clone())
             .into_function()
             .map_err(|e| format!("Error compiling script (new function): {}", compile_error(&e)))?;
+        self.bytes += body.len();
         self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
         Ok(sha)
     }

@@ -105,7 +105,7 @@ mod tests {
         }));
         assert_eq!((r, n), (7, 3));
         step_aside(); // outside a script stack: nothing happens
-        // The stack is kept for the next run.
+                      // The stack is kept for the next run.
         assert_eq!(rt.block_on(run(|| 1)), 1);
     }
 }

@@ -33,7 +33,8 @@ pub struct Functions {
     pub lua: Lua,
     pub api: Api,
     pub libraries: BTreeMap<String, Library>,
-    /// Function name → library name.
+    /// Function name (lower-case: FCALL names are case-insensitive in Redis 7.0, as its
+    /// global function dictionary is) → library name.
     pub index: HashMap<String, String>,
 }
 
@@ -102,13 +103,13 @@ impl Functions {
             return Err("No functions registered".into());
         }
         for f in functions.keys() {
-            if self.index.get(f).is_some_and(|lib| *lib != name) {
+            if self.index.get(&f.to_ascii_lowercase()).is_some_and(|lib| *lib != name) {
                 return Err(format!("Function {f} already exists"));
             }
         }
         self.delete(&name);
         for f in functions.keys() {
-            self.index.insert(f.clone(), name.clone());
+            self.index.insert(f.to_ascii_lowercase(), name.clone());
         }
         self.libraries.insert(name.clone(), Library { name: name.clone(), code: code.to_vec(), functions });
         Ok(name)
@@ -119,7 +120,7 @@ impl Functions {
         match self.libraries.remove(name) {
             Some(lib) => {
                 for f in lib.functions.keys() {
-                    self.index.remove(f);
+                    self.index.remove(&f.to_ascii_lowercase());
                 }
                 true
             }
@@ -129,8 +130,10 @@ impl Functions {
 
     pub fn get(&self, function: &[u8]) -> Option<&FunctionInfo> {
         let name = std::str::from_utf8(function).ok()?;
-        let lib = self.index.get(name)?;
-        self.libraries.get(lib)?.functions.get(name)
+        let lib = self.libraries.get(self.index.get(&name.to_ascii_lowercase())?)?;
+        lib.functions
+            .get(name)
+            .or_else(|| lib.functions.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| f))
     }
 
     /// Compile and run library code with the library API, collecting registered functions.
@@ -172,6 +175,9 @@ impl Functions {
                 let msg = match &e {
                     Value::String(s) => format!("ERR {}", s.to_string_lossy()),
                     Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
+                    Value::Error(e) if e.to_string().contains("FUNCTION LOAD timeout") => {
+                        "ERR FUNCTION LOAD timeout".to_string()
+                    }
                     _ => "ERR unknown error".to_string(),
                 };
                 Err(format!("Error registering functions: {msg}"))

@@ -1,11 +1,10 @@
 //! Running one script (EVAL) or function (FCALL) for a client: Redis's scriptPrepareForRun
-//! checks, the per-run Lua slots (`redis.call`'s executor, setresp, set_repl, math.random), the
+//! checks, the functions that act on the running script (setresp, set_repl, math.random), the
 //! kill hook, the conversion of the result (or of the error, with its "script: ..." context)
 //! into the reply, and the publication of the script's effects as one MULTI/EXEC batch.
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, MultiValue, Value};
-use std::cell::RefCell;
+use mlua::{ffi, Function, HookTriggers, Lua, MultiValue, Table, Value};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -46,91 +45,27 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let api = t.api;
     let mut client = Client::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
+    client.script = true;
     let start = Instant::now();
-    let state = RefCell::new(RunState {
-        server,
-        client,
-        resp3: false,
-        read_only: t.ro_command || t.flags & flags::NO_WRITES != 0,
-        repl: 3,
-        queued: Vec::new(),
-        start,
-        read_called: false,
-    });
+    let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
-    let db = RefCell::new(&mut *ctx.db);
-    api.ctx.raw_set("killed", false).map_err(lua_err)?;
+    let mut state = RunState::new(server, client, read_only, start, ctx.db);
     install_hook(lua, busy.kill.clone(), start, crate::commands::dispatch::busy_threshold(server));
-    let outcome = lua.scope(|scope| {
-        let exec = scope.create_function(|lua, a: MultiValue| {
-            let mut st = state.borrow_mut();
-            let mut db = db.borrow_mut();
-            call::exec(lua, &mut st, &mut db, a)
-        })?;
-        let setresp = scope.create_function(|lua, a: MultiValue| {
-            if a.len() != 1 {
-                return libs::fail_table(lua, "redis.setresp() requires one argument.");
-            }
-            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
-                Some(2) => state.borrow_mut().resp3 = false,
-                Some(3) => state.borrow_mut().resp3 = true,
-                _ => return libs::fail_table(lua, "RESP version must be 2 or 3."),
-            }
-            libs::ok(lua, ())
-        })?;
-        let set_repl = scope.create_function(|lua, a: MultiValue| {
-            if a.len() != 1 {
-                return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
-            }
-            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
-                Some(f @ 0..=3) => state.borrow_mut().repl = f as u8,
-                _ => {
-                    return libs::fail_table(
-                        lua,
-                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-                    )
-                }
-            }
-            libs::ok(lua, ())
-        })?;
-        let random = scope.create_function(|lua, a: MultiValue| random(lua, server, a))?;
-        let randomseed = scope.create_function(|lua, a: MultiValue| {
-            let seed = a.front().and_then(libs::arg_num);
-            match seed {
-                Some(n) => server.scripting.rand.lock().seed(n as i64 as i32),
-                None => {
-                    return libs::bad_arg(
-                        lua,
-                        1,
-                        "randomseed",
-                        &format!("number expected, got {}", libs::type_name(a.front())),
-                    )
-                }
-            }
-            libs::ok(lua, ())
-        })?;
-        let acl_check_cmd = scope.create_function(|lua, _a: MultiValue| libs::ok(lua, true))?;
-        let c = &api.ctx;
-        c.raw_set("exec", exec)?;
-        c.raw_set("setresp", setresp)?;
-        c.raw_set("set_repl", set_repl)?;
-        c.raw_set("random", random)?;
-        c.raw_set("randomseed", randomseed)?;
-        c.raw_set("acl_check_cmd", acl_check_cmd)?;
-        let r = if t.is_eval {
-            api.real.raw_set("KEYS", array(lua, keys)?)?;
-            api.real.raw_set("ARGV", array(lua, args)?)?;
-            api.run0.call::<(bool, Value)>(t.func.clone())
+    let outcome = {
+        let _active = call::activate(&mut state);
+        let (keys_t, args_t) = arrays(lua, keys, args).map_err(lua_err)?;
+        if t.is_eval {
+            api.run0.call::<(bool, Value)>((t.func.clone(), keys_t, args_t))
         } else {
-            api.run2.call::<(bool, Value)>((t.func.clone(), array(lua, keys)?, array(lua, args)?))
-        };
-        for k in ["exec", "setresp", "set_repl", "random", "randomseed", "acl_check_cmd"] {
-            c.raw_set(k, Value::Nil)?;
+            api.run2.call::<(bool, Value)>((t.func.clone(), keys_t, args_t))
         }
-        r
-    });
+    };
+    if outcome.is_err() {
+        // Raised past the runner (a kill): the runner could not mark the run over.
+        let _ = api.ctx.raw_set("running", false);
+    }
     lua.remove_hook();
-    let st = state.into_inner();
+    let st = state;
     let resp3 = st.resp3;
     // Client-side caching: a script that read something makes its caller track the keys it
     // declared (Redis's rule), while the locks are still held.
@@ -190,12 +125,21 @@ fn lua_err(e: mlua::Error) -> CmdError {
     CmdError::new(format!("Error running script: {e}"))
 }
 
-fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, a) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(a)?)?;
+/// KEYS and ARGV as two Lua arrays, built in one protected call with the raw API.
+fn arrays(lua: &Lua, keys: &[Bytes], args: &[Bytes]) -> mlua::Result<(mlua::Table, mlua::Table)> {
+    // SAFETY: exec_raw runs the closure protected, with stack space checked; it pushes two
+    // tables, each built from borrowed slices (nothing here needs dropping if Lua raises).
+    unsafe {
+        lua.exec_raw::<(mlua::Table, mlua::Table)>((), |state| {
+            for items in [keys, args] {
+                ffi::lua_createtable(state, items.len().min(1 << 24) as std::os::raw::c_int, 0);
+                for (i, a) in items.iter().enumerate() {
+                    ffi::lua_pushlstring_(state, a.as_ptr() as *const std::os::raw::c_char, a.len());
+                    ffi::lua_rawseti_(state, -2, (i + 1) as std::os::raw::c_int);
+                }
+            }
+        })
     }
-    Ok(t)
 }
 
 /// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
@@ -210,7 +154,9 @@ pub fn install_hook(
 ) {
     let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
         if !kill.load(Ordering::SeqCst) && threshold.is_some_and(|t| start.elapsed() >= t) {
+            let active = call::deactivate();
             super::fiber::step_aside();
+            call::reactivate(active);
         }
         if !kill.load(Ordering::SeqCst) {
             return Ok(mlua::VmState::Continue);
@@ -231,9 +177,75 @@ fn mark_killed(lua: &Lua) {
     }
 }
 
+/// The functions that act on the running script, set once per engine in the prelude's `ctx`
+/// (its wrappers answer Redis's "can only be called inside a script invocation" outside runs).
+pub fn install_functions(lua: &Lua, ctx: &Table) -> mlua::Result<()> {
+    let outside = |lua: &Lua, name: &str| {
+        libs::fail_table(lua, &format!("redis.{name} can only be called inside a script invocation"))
+    };
+    let setresp = lua.create_function(move |lua, a: MultiValue| {
+        if a.len() != 1 {
+            return libs::fail_table(lua, "redis.setresp() requires one argument.");
+        }
+        let resp3 = match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+            Some(2) => false,
+            Some(3) => true,
+            _ => return libs::fail_table(lua, "RESP version must be 2 or 3."),
+        };
+        match call::with_active(|st| st.resp3 = resp3) {
+            Some(()) => libs::ok(lua, ()),
+            None => outside(lua, "setresp"),
+        }
+    })?;
+    let set_repl = lua.create_function(move |lua, a: MultiValue| {
+        if a.len() != 1 {
+            return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
+        }
+        let flags = match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+            Some(f @ 0..=3) => f as u8,
+            _ => {
+                return libs::fail_table(
+                    lua,
+                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                )
+            }
+        };
+        match call::with_active(|st| st.repl = flags) {
+            Some(()) => libs::ok(lua, ()),
+            None => outside(lua, "set_repl"),
+        }
+    })?;
+    let random = lua.create_function(|lua, a: MultiValue| {
+        match call::with_active(|st| st.server.scripting.rand.lock().next_unit()) {
+            Some(r) => random(lua, r, a),
+            None => libs::fail(lua, "math.random can only be called inside a script invocation"),
+        }
+    })?;
+    let randomseed = lua.create_function(|lua, a: MultiValue| {
+        let Some(seed) = a.front().and_then(libs::arg_num) else {
+            return libs::bad_arg(
+                lua,
+                1,
+                "randomseed",
+                &format!("number expected, got {}", libs::type_name(a.front())),
+            );
+        };
+        match call::with_active(|st| st.server.scripting.rand.lock().seed(seed as i64 as i32)) {
+            Some(()) => libs::ok(lua, ()),
+            None => libs::fail(lua, "math.randomseed can only be called inside a script invocation"),
+        }
+    })?;
+    let acl_check_cmd = lua.create_function(|lua, _a: MultiValue| libs::ok(lua, true))?;
+    ctx.raw_set("setresp", setresp)?;
+    ctx.raw_set("set_repl", set_repl)?;
+    ctx.raw_set("random", random)?;
+    ctx.raw_set("randomseed", randomseed)?;
+    ctx.raw_set("acl_check_cmd", acl_check_cmd)?;
+    Ok(())
+}
+
 /// math.random as Redis's redis_math_random (on the server-wide redisLrand48 state).
-fn random(lua: &Lua, server: &crate::server::Server, a: MultiValue) -> libs::LResult {
-    let r = server.scripting.rand.lock().next_unit();
+fn random(lua: &Lua, r: f64, a: MultiValue) -> libs::LResult {
     let int = |i: usize| a.get(i).and_then(libs::arg_num).map(|n| n as i64 as i32);
     match a.len() {
         0 => libs::ok(lua, r),

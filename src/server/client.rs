@@ -199,6 +199,8 @@ pub struct Client {
     pub subs: crate::commands::pubsub::Subscriptions,
     /// Client-side caching (CLIENT TRACKING ON).
     pub tracking: Option<crate::tracking::ClientTracking>,
+    /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
+    pub script: bool,
 }
 
 impl Client {
@@ -222,6 +224,7 @@ impl Client {
             cas_dirty: Arc::new(AtomicBool::new(false)),
             after_exec: Vec::new(),
             subs: Default::default(),
+            script: false,
             tracking: None,
         }
     }

@@ -157,7 +157,12 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "used_memory_rss_human:{}", human(rss));
             line!(out, "used_memory_peak:{}", rss);
             line!(out, "used_memory_peak_human:{}", human(rss));
-            line!(out, "used_memory_lua:0");
+            for (name, v) in server.scripting.info_memory() {
+                line!(out, "{}:{}", name, v);
+                if matches!(name, "used_memory_lua" | "used_memory_vm_total" | "used_memory_scripts") {
+                    line!(out, "{}_human:{}", name, human(v));
+                }
+            }
             line!(out, "maxmemory:{}", maxmemory);
             line!(out, "maxmemory_human:{}", human(maxmemory));
             line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
