@@ -41,6 +41,10 @@ pub struct RunState<'a> {
     pub start: Instant,
     /// A read-only command was called: a tracking caller then remembers the declared keys.
     pub read_called: bool,
+    /// busy-reply-threshold: past it the script steps aside now and then (see `fiber.rs`).
+    pub threshold: Option<std::time::Duration>,
+    /// The kill hook replaced the engine's hook: install it again after the run.
+    pub rehook: bool,
     /// The script's locked view (a `*mut Db`), valid for the whole run.
     db: *mut (),
     /// The last command's reply (reused).
@@ -60,6 +64,8 @@ impl<'a> RunState<'a> {
             queued: Vec::new(),
             start,
             read_called: false,
+            threshold: None,
+            rehook: false,
             db: db as *mut Db<'_> as *mut (),
             sink: ReplySink::new(Proto::Resp2),
             scratch: Vec::new(),

@@ -74,6 +74,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         lib_api: api.raw_get("lib_api")?,
     };
     lua.set_memory_limit(MEMORY_LIMIT)?;
+    super::run::install_hook(&lua);
     Ok((lua, api))
 }
 
@@ -199,7 +200,7 @@ pub struct Script {
 pub struct EvalEngine {
     pub lua: Lua,
     pub api: Api,
-    pub scripts: HashMap<String, Script>,
+    pub scripts: HashMap<String, Script, ahash::RandomState>,
     /// The cached scripts' source bytes (INFO).
     pub bytes: usize,
 }
@@ -207,7 +208,7 @@ pub struct EvalEngine {
 impl EvalEngine {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(false)?;
-        Ok(EvalEngine { lua, api, scripts: HashMap::new(), bytes: 0 })
+        Ok(EvalEngine { lua, api, scripts: HashMap::default(), bytes: 0 })
     }
 
     /// Compile and cache `body` (SCRIPT LOAD, EVAL): its SHA-1, or Redis's error text.

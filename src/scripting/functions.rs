@@ -167,7 +167,7 @@ impl Functions {
             api.ctx.raw_set("register", Value::Nil)?;
             r
         });
-        self.lua.remove_hook();
+        super::run::install_hook(&self.lua);
         api.env_meta.raw_set("__index", api.real.clone()).map_err(lua_err)?;
         match result {
             Ok((true, _)) => Ok(registered.into_inner()),

@@ -104,6 +104,11 @@ impl Busy {
         Running { busy: self }
     }
 
+    /// Whether a script is running (cheaper than [`Busy::running_for`]).
+    pub fn is_running(&self) -> bool {
+        self.since_us.load(Ordering::SeqCst) != 0
+    }
+
     /// How long the running script has run, if one is running.
     pub fn running_for(&self) -> Option<std::time::Duration> {
         let since = self.since_us.load(Ordering::SeqCst);

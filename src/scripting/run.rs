@@ -38,8 +38,11 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     }
     let server = ctx.server;
     let busy = &server.scripting.busy;
-    let _running = busy.mark(!t.is_eval);
-    *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
+    // Marked already by the dispatcher, except inside EXEC.
+    let _running = (!busy.is_running()).then(|| busy.mark(!t.is_eval));
+    if !t.is_eval {
+        *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
+    }
     server.scripting.calls.fetch_add(1, Ordering::Relaxed);
     let lua = t.lua;
     let api = t.api;
@@ -50,22 +53,20 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
-    install_hook(lua, busy.kill.clone(), start, crate::commands::dispatch::busy_threshold(server));
+    state.threshold = crate::commands::dispatch::busy_threshold(server);
     let outcome = {
         let _active = call::activate(&mut state);
-        let (keys_t, args_t) = arrays(lua, keys, args).map_err(lua_err)?;
-        if t.is_eval {
-            api.run0.call::<(bool, Value)>((t.func.clone(), keys_t, args_t))
-        } else {
-            api.run2.call::<(bool, Value)>((t.func.clone(), keys_t, args_t))
-        }
+        let runner = if t.is_eval { &api.run0 } else { &api.run2 };
+        call_runner(lua, runner, &t.func, keys, args)
     };
     if outcome.is_err() {
         // Raised past the runner (a kill): the runner could not mark the run over.
         let _ = api.ctx.raw_set("running", false);
     }
-    lua.remove_hook();
     let st = state;
+    if st.rehook {
+        install_hook(lua);
+    }
     let resp3 = st.resp3;
     // Client-side caching: a script that read something makes its caller track the keys it
     // declared (Redis's rule), while the locks are still held.
@@ -121,16 +122,19 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     Ok(())
 }
 
-fn lua_err(e: mlua::Error) -> CmdError {
-    CmdError::new(format!("Error running script: {e}"))
-}
-
-/// KEYS and ARGV as two Lua arrays, built in one protected call with the raw API.
-fn arrays(lua: &Lua, keys: &[Bytes], args: &[Bytes]) -> mlua::Result<(mlua::Table, mlua::Table)> {
-    // SAFETY: exec_raw runs the closure protected, with stack space checked; it pushes two
-    // tables, each built from borrowed slices (nothing here needs dropping if Lua raises).
+/// `runner(func, KEYS, ARGV)` in one protected call, the two arrays built with the raw API.
+fn call_runner(
+    lua: &Lua,
+    runner: &Function,
+    func: &Function,
+    keys: &[Bytes],
+    args: &[Bytes],
+) -> mlua::Result<(bool, Value)> {
+    // SAFETY: exec_raw runs the closure protected, with the runner and the function pushed; it
+    // pushes two tables built from borrowed slices (nothing to drop if Lua raises) and calls
+    // the runner, which returns (ok, result).
     unsafe {
-        lua.exec_raw::<(mlua::Table, mlua::Table)>((), |state| {
+        lua.exec_raw::<(bool, Value)>((runner, func), |state| {
             for items in [keys, args] {
                 ffi::lua_createtable(state, items.len().min(1 << 24) as std::os::raw::c_int, 0);
                 for (i, a) in items.iter().enumerate() {
@@ -138,30 +142,34 @@ fn arrays(lua: &Lua, keys: &[Bytes], args: &[Bytes]) -> mlua::Result<(mlua::Tabl
                     ffi::lua_rawseti_(state, -2, (i + 1) as std::os::raw::c_int);
                 }
             }
+            ffi::lua_call(state, 3, 2);
         })
     }
 }
 
-/// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
-/// line and instruction, so a script cannot swallow the error with pcall and carry on.
-/// Past `threshold` (busy-reply-threshold) the script also steps aside at each check, so the
-/// other clients of its worker thread get BUSY and can send SCRIPT KILL (`fiber.rs`).
-pub fn install_hook(
-    lua: &Lua,
-    kill: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    start: Instant,
-    threshold: Option<std::time::Duration>,
-) {
-    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
-        if !kill.load(Ordering::SeqCst) && threshold.is_some_and(|t| start.elapsed() >= t) {
+/// The kill check every [`HOOK_PERIOD`] instructions, installed once per engine (and again
+/// after a kill or a library load replaced it). Once killed, the hook fires on every line and
+/// instruction, so a script cannot swallow the error with pcall and carry on. Past
+/// busy-reply-threshold the script also steps aside at each check, so the other clients of its
+/// worker thread get BUSY and can send SCRIPT KILL (`fiber.rs`).
+pub fn install_hook(lua: &Lua) {
+    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), |lua, _| {
+        let killed = |st: &mut RunState| st.server.scripting.busy.kill.load(Ordering::SeqCst);
+        let Some((kill, past)) =
+            call::with_active(|st| (killed(st), st.threshold.is_some_and(|t| st.start.elapsed() >= t)))
+        else {
+            return Ok(mlua::VmState::Continue);
+        };
+        if !kill && past {
             let active = call::deactivate();
             super::fiber::step_aside();
             call::reactivate(active);
         }
-        if !kill.load(Ordering::SeqCst) {
+        if !call::with_active(|st| killed(st)).unwrap_or(false) {
             return Ok(mlua::VmState::Continue);
         }
         crate::server::log::warning("Lua script killed by user with SCRIPT KILL.");
+        call::with_active(|st| st.rehook = true);
         let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, _| {
             mark_killed(lua);
             Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
