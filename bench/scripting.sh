@@ -4,10 +4,9 @@
 #   bench/scripting.sh          (needs target/release/ferrous-server and Debian's redis-server)
 #
 # The same 3-command script runs as EVALSHA and, loaded as a library, as FCALL:
-#   redis.call('SET', KEYS[1], ARGV[1]); redis.call('INCR', 'counter:' .. KEYS[1]) -- roughly
-#   SET key arg / GET key / INCR counter, returning GET's reply.
+#   SET KEYS[1] ARGV[1]; GET KEYS[1]; INCR KEYS[2] — returning GET's reply.
 # It is loaded with redis-cli on both servers first, then redis-benchmark runs
-#   evalsha <sha> 1 key:__rand_int__ value   and   fcall bench3 1 key:__rand_int__ value
+#   evalsha <sha> 2 key:__rand_int__ counter value   and   fcall bench3 2 key:__rand_int__ counter value
 # at each pipeline depth. Rows alternate which server goes first. Prints a Markdown table with
 # the ratios Ferrous/Redis (rps: higher is better). Talks to 127.0.0.1 only.
 #
@@ -27,9 +26,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) local v = redis.call('GET', KEYS[1]) redis.call('INCR', 'counter') return v"
+SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) local v = redis.call('GET', KEYS[1]) redis.call('INCR', KEYS[2]) return v"
 LIBRARY="#!lua name=benchlib
-redis.register_function('bench3', function(keys, args) redis.call('SET', keys[1], args[1]) local v = redis.call('GET', keys[1]) redis.call('INCR', 'counter') return v end)"
+redis.register_function('bench3', function(keys, args) redis.call('SET', keys[1], args[1]) local v = redis.call('GET', keys[1]) redis.call('INCR', keys[2]) return v end)"
 
 start() { # name port -> pid
     local name=$1 port=$2
@@ -61,7 +60,7 @@ echo "| command | pipeline | Redis rps | Ferrous rps | ratio |"
 echo "|---|---:|---:|---:|---:|"
 row=0
 for kind in evalsha fcall; do
-    if [ "$kind" = evalsha ]; then cmd=(evalsha "$sha" 1 key:__rand_int__ value); else cmd=(fcall bench3 1 key:__rand_int__ value); fi
+    if [ "$kind" = evalsha ]; then cmd=(evalsha "$sha" 2 key:__rand_int__ counter value); else cmd=(fcall bench3 2 key:__rand_int__ counter value); fi
     for pl in $PIPELINES; do
         if (( row % 2 == 0 )); then
             r=$(rps "$REDIS_PORT" "$pl" "${cmd[@]}"); f=$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}")

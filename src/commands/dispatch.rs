@@ -252,7 +252,18 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     };
     let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
     let start = Instant::now();
-    let mut db = if spec.has_flag(flags::ALL_KEYS) {
+    let mut db = if spec.has_flag(flags::SCRIPT_RUN) {
+        // The declared keys now, any other shard when the script touches it.
+        let mut set = crate::keyspace::ShardSet::default();
+        if let Some(f) = spec.getkeys {
+            for i in f(args) {
+                if let Some(k) = args.get(i) {
+                    set.add_key(k);
+                }
+            }
+        }
+        ks.lock_lazy(db_index, set, crate::keyspace::clock::unix_ms_at(start))
+    } else if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)
     } else {
         let mut set = crate::keyspace::ShardSet::default();
