@@ -459,7 +459,8 @@ impl<'a> Db<'a> {
 
     fn guard(&mut self, s: usize) -> &mut MutexGuard<'a, Shard> {
         self.ensure(s);
-        guard_of(&mut self.guards, s).expect("command touched a key whose shard it did not lock: its key specs are wrong")
+        guard_of(&mut self.guards, s)
+            .expect("command touched a key whose shard it did not lock: its key specs are wrong")
     }
 
     /// A lazy view locks shard `s` if it has not yet.

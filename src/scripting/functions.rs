@@ -130,7 +130,12 @@ impl Functions {
 
     pub fn get(&self, function: &[u8]) -> Option<&FunctionInfo> {
         let name = std::str::from_utf8(function).ok()?;
-        let lib = self.libraries.get(self.index.get(&name.to_ascii_lowercase())?)?;
+        let lib = if name.bytes().any(|c| c.is_ascii_uppercase()) {
+            self.index.get(&name.to_ascii_lowercase())
+        } else {
+            self.index.get(name)
+        };
+        let lib = self.libraries.get(lib?)?;
         lib.functions
             .get(name)
             .or_else(|| lib.functions.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| f))
