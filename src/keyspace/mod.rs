@@ -474,7 +474,7 @@ impl<'a> Db<'a> {
     fn lock_more(&mut self, s: usize) {
         let mut g = self.ks.shards[s].lock();
         if let Some(c) = g.capture.take() {
-            c.capture(s, &mut g);
+            c.capture(s, &g);
         }
         let pos = self.guards.binary_search_by_key(&s, |(i, _)| *i).unwrap_or_else(|p| p);
         self.guards.insert(pos, (s, g));
@@ -850,6 +850,39 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn lazy_views_lock_on_first_touch_without_deadlock() {
+        let ks = Arc::new(Keyspace::new(16));
+        // Two keys in different shards; the view declares only the higher one.
+        let (a, b) = (0..1000).map(|i| format!("k{i}")).fold((None::<String>, None::<String>), |(lo, hi), k| {
+            let sh = shard_of(k.as_bytes());
+            match (&lo, &hi) {
+                (None, _) => (Some(k), hi),
+                (Some(l), None) if shard_of(l.as_bytes()) < sh => (lo, Some(k)),
+                _ => (lo, hi),
+            }
+        });
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut set = ShardSet::default();
+        set.add_key(b.as_bytes());
+        let mut view = ks.lock_lazy(0, set, now_ms());
+        view.set(b.as_bytes(), s("1"), false);
+        // Another thread locks both shards in order: it must back off while the view holds b.
+        let ks2 = ks.clone();
+        let (a2, b2) = (a.clone(), b.clone());
+        let other = std::thread::spawn(move || {
+            let mut db = ks2.lock_keys(0, &[a2.as_bytes(), b2.as_bytes()]);
+            db.get(b2.as_bytes()).is_some()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Out of order (a's shard is lower): locked on first touch.
+        view.set(a.as_bytes(), s("2"), false);
+        assert!(view.is_all_locked());
+        assert_eq!(view.locked_shards().count(), NSHARDS);
+        drop(view);
+        assert!(other.join().unwrap());
     }
 
     #[test]
