@@ -250,8 +250,8 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     } else {
         None
     };
-    let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
     let start = Instant::now();
+    let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark_at(spec.name.starts_with("fcall"), start));
     let mut db = if spec.has_flag(flags::SCRIPT_RUN) {
         // The declared keys now, any other shard when the script touches it.
         let mut set = crate::keyspace::ShardSet::default();

@@ -104,9 +104,7 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> CmdResult {
         flags: info.flags,
         ro_command: ro,
     };
-    let r = run::run(ctx, target, keys, argv);
-    server.scripting.note_functions(Some(f));
-    r
+    run::run(ctx, target, keys, argv)
 }
 
 /// Run `op` on the libraries (created on first use).

@@ -135,9 +135,7 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
         flags: script.flags,
         ro_command: ro,
     };
-    let r = run::run(ctx, target, keys, argv);
-    server.scripting.note_eval(Some(engine));
-    r
+    run::run(ctx, target, keys, argv)
 }
 
 fn script_load(ctx: &mut Ctx) -> CmdResult {

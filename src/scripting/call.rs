@@ -41,8 +41,9 @@ pub struct RunState<'a> {
     pub start: Instant,
     /// A read-only command was called: a tracking caller then remembers the declared keys.
     pub read_called: bool,
-    /// busy-reply-threshold: past it the script steps aside now and then (see `fiber.rs`).
-    pub threshold: Option<std::time::Duration>,
+    /// busy-reply-threshold (read when the hook first fires): past it the script steps aside
+    /// now and then (see `fiber.rs`).
+    pub threshold: Option<Option<std::time::Duration>>,
     /// The kill hook replaced the engine's hook: install it again after the run.
     pub rehook: bool,
     /// The script's locked view (a `*mut Db`), valid for the whole run.

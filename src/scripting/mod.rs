@@ -97,10 +97,16 @@ impl Busy {
     /// Mark a script as running from now on (other clients then wait, or get BUSY past the
     /// threshold); the mark goes when the returned guard is dropped.
     pub fn mark(&self, is_function: bool) -> Running<'_> {
+        self.mark_at(is_function, Instant::now())
+    }
+
+    /// [`Busy::mark`] with the start time already read.
+    pub fn mark_at(&self, is_function: bool, at: Instant) -> Running<'_> {
         self.kill.store(false, Ordering::SeqCst);
         self.wrote.store(false, Ordering::SeqCst);
         self.is_function.store(is_function, Ordering::SeqCst);
-        self.since_us.store(self.now_us(), Ordering::SeqCst);
+        let epoch = *self.epoch.get_or_init(|| at);
+        self.since_us.store(at.saturating_duration_since(epoch).as_micros() as u64 + 1, Ordering::SeqCst);
         Running { busy: self }
     }
 
@@ -150,7 +156,7 @@ impl Busy {
 /// A fresh Lua state's memory (what INFO shows before the first script, as Redis's 32K or so).
 const EMPTY_VM: u64 = 32 * 1024;
 
-/// Sizes INFO reports, recorded after each change (see [`Scripting::note_eval`]).
+/// Sizes INFO reports, recorded after loads and when INFO can look (see [`Scripting::note_eval`]).
 #[derive(Default)]
 pub struct MemoryStats {
     eval_vm: AtomicU64,
@@ -294,6 +300,13 @@ impl Scripting {
 
     /// INFO memory's scripting fields, as Redis 7.0 prints them.
     pub fn info_memory(&self) -> Vec<(&'static str, u64)> {
+        // Fresh figures unless an engine is in use (a running script, maybe the caller itself).
+        if let Some(g) = self.eval.try_lock() {
+            self.note_eval(g.as_ref());
+        }
+        if let Some(g) = self.functions.try_lock() {
+            self.note_functions(g.as_ref());
+        }
         let m = &self.memory;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (eval_vm, functions_vm) = (get(&m.eval_vm).max(EMPTY_VM), get(&m.functions_vm).max(EMPTY_VM));

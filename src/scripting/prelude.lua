@@ -137,12 +137,20 @@ local function run0(f, keys, args)
   return finish(raw_xpcall(f, handler))
 end
 
+-- xpcall passes no arguments in Lua 5.1: the function and its arguments wait in upvalues
+-- (no closure per call).
+local pending_f, pending_keys, pending_args
+local function call_pending()
+  local f, keys, args = pending_f, pending_keys, pending_args
+  pending_f, pending_keys, pending_args = nil, nil, nil
+  return f(keys, args)
+end
+
 local function run2(f, keys, args)
   ctx.killed = false
   ctx.running = true
-  return finish(raw_xpcall(function()
-    return f(keys, args)
-  end, handler))
+  pending_f, pending_keys, pending_args = f, keys, args
+  return finish(raw_xpcall(call_pending, handler))
 end
 
 -- The environment every script and function sees.

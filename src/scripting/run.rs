@@ -28,6 +28,9 @@ pub struct Target<'a> {
     pub ro_command: bool,
 }
 
+/// Scripts between two garbage collection steps (Redis's LUA_GC_CYCLE_PERIOD).
+const GC_PERIOD: u64 = 50;
+
 /// Instructions between two checks of the kill flag (Redis uses the same period).
 const HOOK_PERIOD: u32 = 100_000;
 
@@ -43,7 +46,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     if !t.is_eval {
         *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
     }
-    server.scripting.calls.fetch_add(1, Ordering::Relaxed);
+    let runs = server.scripting.calls.fetch_add(1, Ordering::Relaxed) + 1;
     let lua = t.lua;
     let api = t.api;
     let mut client = Client::new(ctx.client.handle.clone(), true);
@@ -53,7 +56,6 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
-    state.threshold = crate::commands::dispatch::busy_threshold(server);
     let outcome = {
         let _active = call::activate(&mut state);
         let runner = if t.is_eval { &api.run0 } else { &api.run2 };
@@ -66,6 +68,15 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let st = state;
     if st.rehook {
         install_hook(lua);
+    }
+    if runs % GC_PERIOD == 0 {
+        // As Redis: a GC step every GC_PERIOD scripts keeps the heap small without a full cycle.
+        // SAFETY: a protected call that only runs the collector.
+        let _ = unsafe {
+            lua.exec_raw::<()>((), |state| {
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_PERIOD as std::os::raw::c_int);
+            })
+        };
     }
     let resp3 = st.resp3;
     // Client-side caching: a script that read something makes its caller track the keys it
@@ -155,9 +166,10 @@ fn call_runner(
 pub fn install_hook(lua: &Lua) {
     let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), |lua, _| {
         let killed = |st: &mut RunState| st.server.scripting.busy.kill.load(Ordering::SeqCst);
-        let Some((kill, past)) =
-            call::with_active(|st| (killed(st), st.threshold.is_some_and(|t| st.start.elapsed() >= t)))
-        else {
+        let Some((kill, past)) = call::with_active(|st| {
+            let threshold = *st.threshold.get_or_insert_with(|| crate::commands::dispatch::busy_threshold(st.server));
+            (killed(st), threshold.is_some_and(|t| st.start.elapsed() >= t))
+        }) else {
             return Ok(mlua::VmState::Continue);
         };
         if !kill && past {
