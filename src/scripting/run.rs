@@ -69,7 +69,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     if st.rehook {
         install_hook(lua);
     }
-    if runs % GC_PERIOD == 0 {
+    if runs.is_multiple_of(GC_PERIOD) {
         // As Redis: a GC step every GC_PERIOD scripts keeps the heap small without a full cycle.
         // SAFETY: a protected call that only runs the collector.
         let _ = unsafe {
