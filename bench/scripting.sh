@@ -7,11 +7,14 @@
 #   SET KEYS[1] ARGV[1]; GET KEYS[1]; INCR KEYS[2] — returning GET's reply.
 # It is loaded with redis-cli on both servers first, then redis-benchmark runs
 #   evalsha <sha> 2 key:__rand_int__ counter value   and   fcall bench3 2 key:__rand_int__ counter value
-# at each pipeline depth. Rows alternate which server goes first. Prints a Markdown table with
-# the ratios Ferrous/Redis (rps: higher is better). Talks to 127.0.0.1 only.
+# at each pipeline depth. Each row is measured ROUNDS times, alternating which server goes
+# first, and reports the median of each side (the machine may be shared: single runs are noisy).
+# Prints a Markdown table with the ratios Ferrous/Redis (rps: higher is better). Talks to
+# 127.0.0.1 only.
 #
 # Environment: REQUESTS (-n, default 200000), CLIENTS (-c, default 50), KEYSPACE (-r, default
-# 100000), PIPELINES (default "1 16"), FERROUS_BIN, REDIS_PORT / FERROUS_PORT (16511 / 16512).
+# 100000), PIPELINES (default "1 16"), ROUNDS (default 3), FERROUS_BIN, REDIS_PORT /
+# FERROUS_PORT (16511 / 16512).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FERROUS_BIN=${FERROUS_BIN:-target/release/ferrous-server}
@@ -19,11 +22,19 @@ REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 PIPELINES=${PIPELINES:-"1 16"}
+ROUNDS=${ROUNDS:-3}
 REDIS_PORT=${REDIS_PORT:-16511}
 FERROUS_PORT=${FERROUS_PORT:-16512}
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The servers are not children of this shell: wait for them to be gone (ports free).
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    done
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) local v = redis.call('GET', KEYS[1]) redis.call('INCR', KEYS[2]) return v"
@@ -58,16 +69,20 @@ done
 
 echo "| command | pipeline | Redis rps | Ferrous rps | ratio |"
 echo "|---|---:|---:|---:|---:|"
-row=0
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'; }
+
 for kind in evalsha fcall; do
     if [ "$kind" = evalsha ]; then cmd=(evalsha "$sha" 2 key:__rand_int__ counter value); else cmd=(fcall bench3 2 key:__rand_int__ counter value); fi
     for pl in $PIPELINES; do
-        if (( row % 2 == 0 )); then
-            r=$(rps "$REDIS_PORT" "$pl" "${cmd[@]}"); f=$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}")
-        else
-            f=$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}"); r=$(rps "$REDIS_PORT" "$pl" "${cmd[@]}")
-        fi
-        row=$((row + 1))
+        rs=() fs=()
+        for round in $(seq "$ROUNDS"); do
+            if (( round % 2 == 1 )); then
+                rs+=("$(rps "$REDIS_PORT" "$pl" "${cmd[@]}")"); fs+=("$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}")")
+            else
+                fs+=("$(rps "$FERROUS_PORT" "$pl" "${cmd[@]}")"); rs+=("$(rps "$REDIS_PORT" "$pl" "${cmd[@]}")")
+            fi
+        done
+        r=$(printf '%s\n' "${rs[@]}" | median); f=$(printf '%s\n' "${fs[@]}" | median)
         ratio=$(awk -v a="$r" -v b="$f" 'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.2f", b / a }')
         echo "| $kind | $pl | $r | $f | $ratio |"
     done

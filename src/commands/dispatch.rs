@@ -109,8 +109,9 @@ pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
 /// Whether this request runs a Lua script outside a transaction (the connection then runs it
 /// off its worker thread, see [`flags::SCRIPT_RUN`]).
 pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
+    // EVAL*, FCALL*: a first-letter test spares every other command a table lookup.
     client.multi.is_none()
-        && !args.is_empty()
+        && matches!(args.first().and_then(|a| a.first()), Some(b'e' | b'E' | b'f' | b'F'))
         && table().lookup(&args[0]).is_some_and(|c| c.spec.has_flag(flags::SCRIPT_RUN))
 }
 

@@ -70,11 +70,12 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         install_hook(lua);
     }
     if runs.is_multiple_of(GC_PERIOD) {
-        // As Redis: a GC step every GC_PERIOD scripts keeps the heap small without a full cycle.
+        // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a
+        // larger one would finish a whole cycle of a small heap each time).
         // SAFETY: a protected call that only runs the collector.
         let _ = unsafe {
             lua.exec_raw::<()>((), |state| {
-                ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_PERIOD as std::os::raw::c_int);
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, 0);
             })
         };
     }
