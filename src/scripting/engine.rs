@@ -26,6 +26,8 @@ pub struct Api {
     /// `run0(f)` (EVAL) and `run2(f, keys, args)` (functions): xpcall with Redis's error handler.
     pub run0: Function,
     pub run2: Function,
+    /// The error handler of script runs (what run0 / run2 give xpcall), for runs made from Rust.
+    pub handler: Function,
     /// `runp(f)`: a plain pcall (library loading).
     pub runp: Function,
     /// The globals seen while a library loads (only `redis` with the library API).
@@ -70,6 +72,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         real: api.raw_get("real")?,
         run0: api.raw_get("run0")?,
         run2: api.raw_get("run2")?,
+        handler: api.raw_get("handler")?,
         runp: api.raw_get("runp")?,
         lib_api: api.raw_get("lib_api")?,
     };

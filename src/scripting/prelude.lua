@@ -254,4 +254,7 @@ local function runp(f)
   return raw_pcall(f)
 end
 
-return { env = env, env_meta = env_meta, real = real, run0 = run0, run2 = run2, runp = runp, lib_api = lib_api }
+return {
+  env = env, env_meta = env_meta, real = real, run0 = run0, run2 = run2, runp = runp, lib_api = lib_api,
+  handler = handler,
+}

@@ -58,8 +58,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
     let outcome = {
         let _active = call::activate(&mut state);
-        let runner = if t.is_eval { &api.run0 } else { &api.run2 };
-        call_runner(lua, runner, &t.func, keys, args)
+        call_runner(lua, api, &t.func, keys, args, t.is_eval)
     };
     if outcome.is_err() {
         // Raised past the runner (a kill): the runner could not mark the run over.
@@ -134,27 +133,66 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     Ok(())
 }
 
-/// `runner(func, KEYS, ARGV)` in one protected call, the two arrays built with the raw API.
+/// Run a script as the prelude's `run0` / `run2` do, in one protected call with the raw API:
+/// KEYS and ARGV (globals of an EVAL script, arguments of a function), `ctx.killed` and
+/// `ctx.running`, and `lua_pcall` with Redis's error handler. Returns (ok, result or error).
 fn call_runner(
     lua: &Lua,
-    runner: &Function,
+    api: &Api,
     func: &Function,
     keys: &[Bytes],
     args: &[Bytes],
+    is_eval: bool,
 ) -> mlua::Result<(bool, Value)> {
-    // SAFETY: exec_raw runs the closure protected, with the runner and the function pushed; it
-    // pushes two tables built from borrowed slices (nothing to drop if Lua raises) and calls
-    // the runner, which returns (ok, result).
+    use std::os::raw::{c_char, c_int};
+    // SAFETY: exec_raw runs the closure protected, with stack space checked and the four values
+    // pushed at 1-4; everything it builds comes from borrowed slices (nothing to drop if Lua
+    // raises); it leaves exactly (ok, result) on the stack.
     unsafe {
-        lua.exec_raw::<(bool, Value)>((runner, func), |state| {
+        lua.exec_raw::<(bool, Value)>((&api.handler, func, &api.ctx, &api.real), |state| {
+            const HANDLER: c_int = 1;
+            const FUNC: c_int = 2;
+            const CTX: c_int = 3;
+            const REAL: c_int = 4;
+            let set = |t: c_int, k: &[u8]| {
+                // value on top → t[k] = value (raw: these tables have no metatable)
+                ffi::lua_pushlstring_(state, k.as_ptr() as *const c_char, k.len());
+                ffi::lua_insert(state, -2);
+                ffi::lua_rawset(state, t);
+            };
+            ffi::lua_checkstack(state, 8);
+            ffi::lua_pushboolean(state, 0);
+            set(CTX, b"killed");
+            ffi::lua_pushboolean(state, 1);
+            set(CTX, b"running");
             for items in [keys, args] {
-                ffi::lua_createtable(state, items.len().min(1 << 24) as std::os::raw::c_int, 0);
+                ffi::lua_createtable(state, items.len().min(1 << 24) as c_int, 0);
                 for (i, a) in items.iter().enumerate() {
-                    ffi::lua_pushlstring_(state, a.as_ptr() as *const std::os::raw::c_char, a.len());
-                    ffi::lua_rawseti_(state, -2, (i + 1) as std::os::raw::c_int);
+                    ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
+                    ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
                 }
             }
-            ffi::lua_call(state, 3, 2);
+            // Stack: handler, func, ctx, real, keys (5), args (6).
+            let status = if is_eval {
+                ffi::lua_pushvalue(state, 5);
+                set(REAL, b"KEYS");
+                ffi::lua_pushvalue(state, 6);
+                set(REAL, b"ARGV");
+                ffi::lua_pushvalue(state, FUNC);
+                ffi::lua_pcall(state, 0, 1, HANDLER)
+            } else {
+                ffi::lua_pushvalue(state, FUNC);
+                ffi::lua_pushvalue(state, 5);
+                ffi::lua_pushvalue(state, 6);
+                ffi::lua_pcall(state, 2, 1, HANDLER)
+            };
+            // Stack: handler, func, ctx, real, keys, args, result (7).
+            ffi::lua_pushboolean(state, 0);
+            set(CTX, b"running");
+            ffi::lua_pushboolean(state, (status == 0) as c_int);
+            ffi::lua_replace(state, 1);
+            ffi::lua_replace(state, 2);
+            ffi::lua_settop(state, 2);
         })
     }
 }
