@@ -256,11 +256,11 @@ impl RunState<'_> {
                 _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
             }
         }
-        self.run(&argv)
+        self.run(argv)
     }
 
-    fn run(&mut self, argv: &[Bytes]) -> Left {
-        let Some(cmd) = lookup(argv) else {
+    fn run(&mut self, argv: Vec<Bytes>) -> Left {
+        let Some(cmd) = lookup(&argv) else {
             return self.fail("Unknown Redis command called from script", true);
         };
         let arity = cmd.spec.arity;
@@ -291,7 +291,7 @@ impl RunState<'_> {
         // SAFETY: the view outlives the run (see `RunState::new`) and only this run uses it.
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
         let mark = db.effects_len();
-        let outcome = run_locked(self.server, &mut self.client, cmd, argv, sink, db, self.start);
+        let outcome = run_locked(self.server, &mut self.client, cmd, &argv, sink, db, self.start);
         if self.repl == 0 {
             db.truncate_effects(mark);
         }
@@ -307,7 +307,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if outcome.wrote {
-            self.queued.push(Queued { cmd, args: argv.to_vec(), db: db.index, modified: outcome.modified });
+            self.queued.push(Queued { cmd, args: argv, db: db.index, modified: outcome.modified });
         }
         Left::Reply
     }
