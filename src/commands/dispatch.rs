@@ -255,13 +255,11 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark_at(spec.name.starts_with("fcall"), start));
     let mut db = if spec.has_flag(flags::SCRIPT_RUN) {
         // The declared keys now, any other shard when the script touches it.
+        // (EVAL*/FCALL* script numkeys key... arg...: a bad numkeys locks nothing up front.)
         let mut set = crate::keyspace::ShardSet::default();
-        if let Some(f) = spec.getkeys {
-            for i in f(args) {
-                if let Some(k) = args.get(i) {
-                    set.add_key(k);
-                }
-            }
+        let numkeys = args.get(2).and_then(|n| crate::util::num::parse_i64(n)).unwrap_or(0).max(0) as usize;
+        for k in args.iter().skip(3).take(numkeys) {
+            set.add_key(k);
         }
         ks.lock_lazy(db_index, set, crate::keyspace::clock::unix_ms_at(start))
     } else if spec.has_flag(flags::ALL_KEYS) {

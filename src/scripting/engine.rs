@@ -28,6 +28,8 @@ pub struct Api {
     pub run2: Function,
     /// The error handler of script runs (what run0 / run2 give xpcall), for runs made from Rust.
     pub handler: Function,
+    /// Field names a run sets, created once: [`names`] gives their indexes.
+    pub names: Table,
     /// `runp(f)`: a plain pcall (library loading).
     pub runp: Function,
     /// The globals seen while a library loads (only `redis` with the library API).
@@ -73,12 +75,22 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         run0: api.raw_get("run0")?,
         run2: api.raw_get("run2")?,
         handler: api.raw_get("handler")?,
+        names: lua.create_sequence_from(names::ALL.iter().copied())?,
         runp: api.raw_get("runp")?,
         lib_api: api.raw_get("lib_api")?,
     };
     lua.set_memory_limit(MEMORY_LIMIT)?;
     super::run::install_hook(&lua);
     Ok((lua, api))
+}
+
+/// The field names a run sets (as a Lua array, so they are pushed without interning them again).
+pub mod names {
+    pub const ALL: [&str; 4] = ["killed", "running", "KEYS", "ARGV"];
+    pub const KILLED: i32 = 1;
+    pub const RUNNING: i32 = 2;
+    pub const KEYS: i32 = 3;
+    pub const ARGV: i32 = 4;
 }
 
 /// Constants and functions of the `redis` table that need no running script.

@@ -145,26 +145,28 @@ fn call_runner(
     is_eval: bool,
 ) -> mlua::Result<(bool, Value)> {
     use std::os::raw::{c_char, c_int};
-    // SAFETY: exec_raw runs the closure protected, with stack space checked and the four values
-    // pushed at 1-4; everything it builds comes from borrowed slices (nothing to drop if Lua
+    // SAFETY: exec_raw runs the closure protected, with stack space checked and the five values
+    // pushed at 1-5; everything it builds comes from borrowed slices (nothing to drop if Lua
     // raises); it leaves exactly (ok, result) on the stack.
     unsafe {
-        lua.exec_raw::<(bool, Value)>((&api.handler, func, &api.ctx, &api.real), |state| {
+        lua.exec_raw::<(bool, Value)>((&api.handler, func, &api.ctx, &api.real, &api.names), |state| {
+            use super::engine::names;
             const HANDLER: c_int = 1;
             const FUNC: c_int = 2;
             const CTX: c_int = 3;
             const REAL: c_int = 4;
-            let set = |t: c_int, k: &[u8]| {
-                // value on top → t[k] = value (raw: these tables have no metatable)
-                ffi::lua_pushlstring_(state, k.as_ptr() as *const c_char, k.len());
+            const NAMES: c_int = 5;
+            let set = |t: c_int, name: i32| {
+                // value on top → t[name] = value (raw: these tables have no metatable)
+                ffi::lua_rawgeti(state, NAMES, name as _);
                 ffi::lua_insert(state, -2);
                 ffi::lua_rawset(state, t);
             };
             ffi::lua_checkstack(state, 8);
             ffi::lua_pushboolean(state, 0);
-            set(CTX, b"killed");
+            set(CTX, names::KILLED);
             ffi::lua_pushboolean(state, 1);
-            set(CTX, b"running");
+            set(CTX, names::RUNNING);
             for items in [keys, args] {
                 ffi::lua_createtable(state, items.len().min(1 << 24) as c_int, 0);
                 for (i, a) in items.iter().enumerate() {
@@ -172,23 +174,23 @@ fn call_runner(
                     ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
                 }
             }
-            // Stack: handler, func, ctx, real, keys (5), args (6).
+            // Stack: handler, func, ctx, real, names, keys (6), args (7).
             let status = if is_eval {
-                ffi::lua_pushvalue(state, 5);
-                set(REAL, b"KEYS");
                 ffi::lua_pushvalue(state, 6);
-                set(REAL, b"ARGV");
+                set(REAL, names::KEYS);
+                ffi::lua_pushvalue(state, 7);
+                set(REAL, names::ARGV);
                 ffi::lua_pushvalue(state, FUNC);
                 ffi::lua_pcall(state, 0, 1, HANDLER)
             } else {
                 ffi::lua_pushvalue(state, FUNC);
-                ffi::lua_pushvalue(state, 5);
                 ffi::lua_pushvalue(state, 6);
+                ffi::lua_pushvalue(state, 7);
                 ffi::lua_pcall(state, 2, 1, HANDLER)
             };
-            // Stack: handler, func, ctx, real, keys, args, result (7).
+            // Stack: handler, func, ctx, real, names, keys, args, result (8).
             ffi::lua_pushboolean(state, 0);
-            set(CTX, b"running");
+            set(CTX, names::RUNNING);
             ffi::lua_pushboolean(state, (status == 0) as c_int);
             ffi::lua_replace(state, 1);
             ffi::lua_replace(state, 2);
