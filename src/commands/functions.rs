@@ -94,12 +94,11 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> CmdResult {
         return Err(CmdError::new("Bad number of keys provided"));
     }
     let (keys, argv) = keys_and_args(args)?;
-    let name = info.name.clone();
     let target = Target {
         lua: &f.lua,
         api: &f.api,
         func: info.func.clone(),
-        name: &name,
+        name: &info.name,
         is_eval: false,
         flags: info.flags,
         ro_command: ro,

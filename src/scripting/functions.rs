@@ -35,7 +35,7 @@ pub struct Functions {
     pub libraries: BTreeMap<String, Library>,
     /// Function name (lower-case: FCALL names are case-insensitive in Redis 7.0, as its
     /// global function dictionary is) → library name.
-    pub index: HashMap<String, String>,
+    pub index: HashMap<String, String, ahash::RandomState>,
 }
 
 fn valid_name(n: &[u8]) -> bool {
@@ -75,7 +75,7 @@ fn metadata(code: &[u8]) -> Result<(String, String, &[u8]), String> {
 impl Functions {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(true)?;
-        Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::new() })
+        Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::default() })
     }
 
     pub fn sources(&self) -> Vec<String> {
