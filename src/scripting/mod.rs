@@ -110,6 +110,13 @@ impl Busy {
         Running { busy: self }
     }
 
+    /// When the running script started (from the mark: no clock read).
+    pub fn started_at(&self) -> Option<Instant> {
+        let since = self.since_us.load(Ordering::SeqCst);
+        let epoch = *self.epoch.get()?;
+        (since != 0).then(|| epoch + std::time::Duration::from_micros(since - 1))
+    }
+
     /// Whether a script is running (cheaper than [`Busy::running_for`]).
     pub fn is_running(&self) -> bool {
         self.since_us.load(Ordering::SeqCst) != 0

@@ -52,7 +52,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mut client = Client::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
     client.script = true;
-    let start = Instant::now();
+    let start = busy.started_at().unwrap_or_else(Instant::now);
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
