@@ -91,6 +91,22 @@ fn scripts_touching_undeclared_keys_do_not_deadlock_with_multi_key_commands() {
     assert!(writer.join().unwrap() > 0 && runs > 0);
 }
 
+/// INFO inside a script (or EXEC) counts keys through the caller's locked view instead of
+/// locking the shards again (which hung the worker thread).
+#[test]
+fn info_inside_a_script_or_exec_does_not_hang() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let script = "redis.call('SET', KEYS[1], '1') return redis.call('INFO', 'keyspace')";
+    let reply = as_text(&c.cmd(&["EVAL", script, "1", "a"]));
+    assert!(reply.contains("db0:keys=1,expires=0"), "{reply}");
+    assert_eq!(as_text(&c.cmd(&["MULTI"])), "+OK\r\n");
+    c.cmd(&["SET", "b", "1"]);
+    c.cmd(&["INFO", "keyspace"]);
+    let reply = as_text(&c.cmd(&["EXEC"]));
+    assert!(reply.contains("db0:keys=2,expires=0"), "{reply}");
+}
+
 #[test]
 fn pcall_cannot_swallow_the_kill() {
     let s = Server::start(&["--busy-reply-threshold", "50"]);

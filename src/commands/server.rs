@@ -499,7 +499,20 @@ fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn info(ctx: &mut Ctx) -> CmdResult {
-    let text = crate::server::info::render(ctx.server, &ctx.args[1..]);
+    // Inside EXEC or a script this thread holds the shard locks already: count the keys through
+    // its view (INFO's own shard-by-shard locking would wait for this very thread forever).
+    let counts: Option<Vec<(usize, usize)>> = ctx.db.is_all_locked().then(|| {
+        let selected = ctx.db.index;
+        let counts = (0..ctx.server.keyspace.databases())
+            .map(|i| {
+                ctx.db.index = i;
+                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+            })
+            .collect();
+        ctx.db.index = selected;
+        counts
+    });
+    let text = crate::server::info::render_with(ctx.server, &ctx.args[1..], counts.as_deref());
     ctx.reply.verbatim("txt", text.as_bytes());
     Ok(())
 }
