@@ -36,6 +36,75 @@ fn busy_script_is_killed_by_script_kill() {
     assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "-NOTBUSY No scripts in execution right now.\r\n");
 }
 
+/// Scripts run inline on their connection's worker thread: with a single worker, the other
+/// clients (all on that thread) must still get BUSY and be able to kill the script, and a
+/// script touching undeclared keys in other shards must not block anything afterwards.
+#[test]
+fn one_worker_thread_still_answers_busy_and_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "100", "--worker-threads", "1"]);
+    let mut other = s.raw();
+    let set = "for i = 1, 200 do redis.call('SET', 'undeclared:' .. i, i) end return redis.call('GET', KEYS[1])";
+    assert_eq!(as_text(&other.cmd(&["EVAL", set, "1", "undeclared:7"])), "$1\r\n7\r\n");
+    assert_eq!(as_text(&other.cmd(&["DBSIZE"])), ":200\r\n");
+    let mut runner = s.raw();
+    runner.send_cmd(&["EVAL", "local n = 0 while true do n = n + 1 end", "0"]);
+    assert!(wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")));
+    assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "+OK\r\n");
+    let reply = as_text(&runner.read_reply());
+    assert!(reply.starts_with("-ERR Script killed by user with SCRIPT KILL..."), "{reply}");
+    assert_eq!(as_text(&other.cmd(&["MGET", "undeclared:1", "undeclared:200"])), "*2\r\n$1\r\n1\r\n$3\r\n200\r\n");
+}
+
+/// A script locks undeclared keys' shards when it first touches them, in any order; multi-key
+/// commands on another worker thread back off meanwhile instead of deadlocking with it.
+#[test]
+fn scripts_touching_undeclared_keys_do_not_deadlock_with_multi_key_commands() {
+    let s = Server::start(&["--worker-threads", "2"]);
+    let keys: Vec<String> = (0..64).map(|i| format!("k:{i}")).collect();
+    let mut script_client = s.raw();
+    let mut mset_client = s.raw();
+    let mset_keys = keys.clone();
+    let deadline = Instant::now() + Duration::from_millis(800);
+    let writer = std::thread::spawn(move || {
+        let mut n = 0;
+        while Instant::now() < deadline {
+            let mut args = vec!["MSET".to_string()];
+            for k in &mset_keys {
+                args.push(k.clone());
+                args.push(n.to_string());
+            }
+            let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+            assert_eq!(as_text(&mset_client.cmd(&args)), "+OK\r\n");
+            n += 1;
+        }
+        n
+    });
+    // Touches the 64 keys from the last to the first: shards out of order.
+    let script = "local n = 0 for i = 63, 0, -1 do redis.call('INCR', 'k:' .. i) n = n + 1 end return n";
+    let mut runs = 0;
+    while Instant::now() < deadline {
+        assert_eq!(as_text(&script_client.cmd(&["EVAL", script, "1", "k:0"])), ":64\r\n");
+        runs += 1;
+    }
+    assert!(writer.join().unwrap() > 0 && runs > 0);
+}
+
+/// INFO inside a script (or EXEC) counts keys through the caller's locked view instead of
+/// locking the shards again (which hung the worker thread).
+#[test]
+fn info_inside_a_script_or_exec_does_not_hang() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let script = "redis.call('SET', KEYS[1], '1') return redis.call('INFO', 'keyspace')";
+    let reply = as_text(&c.cmd(&["EVAL", script, "1", "a"]));
+    assert!(reply.contains("db0:keys=1,expires=0"), "{reply}");
+    assert_eq!(as_text(&c.cmd(&["MULTI"])), "+OK\r\n");
+    c.cmd(&["SET", "b", "1"]);
+    c.cmd(&["INFO", "keyspace"]);
+    let reply = as_text(&c.cmd(&["EXEC"]));
+    assert!(reply.contains("db0:keys=2,expires=0"), "{reply}");
+}
+
 #[test]
 fn pcall_cannot_swallow_the_kill() {
     let s = Server::start(&["--busy-reply-threshold", "50"]);

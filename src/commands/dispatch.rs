@@ -125,8 +125,9 @@ pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
 /// Whether this request runs a Lua script outside a transaction (the connection then runs it
 /// off its worker thread, see [`flags::SCRIPT_RUN`]).
 pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
+    // EVAL*, FCALL*: a first-letter test spares every other command a table lookup.
     client.multi.is_none()
-        && !args.is_empty()
+        && matches!(args.first().and_then(|a| a.first()), Some(b'e' | b'E' | b'f' | b'F'))
         && table().lookup(&args[0]).is_some_and(|c| c.spec.has_flag(flags::SCRIPT_RUN))
 }
 
@@ -325,13 +326,30 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     // Scripts: one at a time, marked running before they wait for the shard locks, so other
     // clients wait (or get BUSY) before taking any lock themselves.
     let busy = &server.scripting.busy;
-    let _gate = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.gate());
-    let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark(spec.name.starts_with("fcall")));
+    // Never block a worker thread on the gate: another worker's script may run for long.
+    let _gate = if spec.has_flag(flags::SCRIPT_RUN) {
+        match busy.try_gate() {
+            Some(g) => Some(g),
+            None => return Action::WaitScript,
+        }
+    } else {
+        None
+    };
     let start = Instant::now();
+    let _running = spec.has_flag(flags::SCRIPT_RUN).then(|| busy.mark_at(spec.name.starts_with("fcall"), start));
     let exec_set =
         if cmd.parent.is_none() && spec.name == "exec" { super::transactions::exec_shards(client) } else { None };
     let mut db = if let Some(set) = exec_set {
         ks.lock_set_at(db_index, set, crate::keyspace::clock::unix_ms_at(start))
+    } else if spec.has_flag(flags::SCRIPT_RUN) {
+        // The declared keys now, any other shard when the script touches it.
+        // (EVAL*/FCALL* script numkeys key... arg...: a bad numkeys locks nothing up front.)
+        let mut set = crate::keyspace::ShardSet::default();
+        let numkeys = args.get(2).and_then(|n| crate::util::num::parse_i64(n)).unwrap_or(0).max(0) as usize;
+        for k in args.iter().skip(3).take(numkeys) {
+            set.add_key(k);
+        }
+        ks.lock_lazy(db_index, set, crate::keyspace::clock::unix_ms_at(start))
     } else if spec.has_flag(flags::ALL_KEYS) {
         ks.lock_all(db_index)
     } else {

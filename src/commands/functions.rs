@@ -94,12 +94,11 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> CmdResult {
         return Err(CmdError::new("Bad number of keys provided"));
     }
     let (keys, argv) = keys_and_args(args)?;
-    let name = info.name.clone();
     let target = Target {
         lua: &f.lua,
         api: &f.api,
         func: info.func.clone(),
-        name: &name,
+        name: &info.name,
         is_eval: false,
         flags: info.flags,
         ro_command: ro,
@@ -247,7 +246,10 @@ fn function_restore(ctx: &mut Ctx) -> CmdResult {
 
 fn function_flush(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    if args.len() > 3 || (args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync")) {
+    if args.len() > 3 {
+        return Err(CmdError::new("unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP."));
+    }
+    if args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync") {
         return Err(CmdError::new("FUNCTION FLUSH only supports SYNC|ASYNC option"));
     }
     ctx.server.scripting.flush_functions();

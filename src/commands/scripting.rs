@@ -109,23 +109,28 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let Some(engine) = guard.as_mut() else {
         return Err(CmdError::new("Lua engine unavailable"));
     };
-    let sha = if by_sha {
-        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        if !engine.scripts.contains_key(&sha) {
-            return Err(CmdError::new("-NOSCRIPT No matching script. Please use EVAL."));
+    let loaded;
+    let sha: &str = if by_sha {
+        // Usually given in lower case already: look it up without a copy.
+        match std::str::from_utf8(&args[1]) {
+            Ok(s) if !s.bytes().any(|c| c.is_ascii_uppercase()) => s,
+            _ => {
+                loaded = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+                &loaded
+            }
         }
-        sha
     } else {
-        engine.load(&args[1]).map_err(CmdError::new)?
+        loaded = engine.load(&args[1]).map_err(CmdError::new)?;
+        &loaded
     };
-    let Some(script) = engine.scripts.get(&sha) else {
+    let Some(script) = engine.scripts.get(sha) else {
         return Err(CmdError::new("-NOSCRIPT No matching script. Please use EVAL."));
     };
     let target = Target {
         lua: &engine.lua,
         api: &engine.api,
         func: script.func.clone(),
-        name: &sha,
+        name: sha,
         is_eval: true,
         flags: script.flags,
         ro_command: ro,
@@ -160,6 +165,7 @@ fn script_flush(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("SCRIPT FLUSH only support SYNC|ASYNC option"));
     }
     *ctx.server.scripting.eval.lock() = None;
+    ctx.server.scripting.note_eval(None);
     ctx.reply.ok();
     Ok(())
 }

@@ -321,6 +321,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                 "SLEEP <seconds>",
                 "    Stop this connection for <seconds> (float).",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    Allow scripts to call commands flagged noscript (for tests).",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
@@ -334,6 +336,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.active_expire.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
+        let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
+        ctx.server.scripting.disable_deny_scripts.store(on, Ordering::Relaxed);
         ctx.reply.ok();
     } else if is(sub, "pause-cron") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
@@ -435,7 +441,8 @@ fn hex(b: &[u8]) -> String {
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.args[2].clone();
-    let Some(e) = ctx.db.peek(&key) else {
+    // As Redis: the stored entry, even if expired (DEBUG OBJECT never expires a key).
+    let Some(e) = ctx.db.peek_raw(&key) else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     let (enc, len, lru) = (e.value.encoding(), e.value.as_str().map_or(0, |s| s.len()), e.lru);
@@ -507,7 +514,20 @@ fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn info(ctx: &mut Ctx) -> CmdResult {
-    let text = crate::server::info::render(ctx.server, &ctx.args[1..]);
+    // Inside EXEC or a script this thread holds the shard locks already: count the keys through
+    // its view (INFO's own shard-by-shard locking would wait for this very thread forever).
+    let counts: Option<Vec<(usize, usize)>> = ctx.db.is_all_locked().then(|| {
+        let selected = ctx.db.index;
+        let counts = (0..ctx.server.keyspace.databases())
+            .map(|i| {
+                ctx.db.index = i;
+                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+            })
+            .collect();
+        ctx.db.index = selected;
+        counts
+    });
+    let text = crate::server::info::render_with(ctx.server, &ctx.args[1..], counts.as_deref());
     ctx.reply.verbatim("txt", text.as_bytes());
     Ok(())
 }

@@ -131,8 +131,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         }
         Some(_) => return Err(CmdError::new(errors::WRONGTYPE)),
     };
-    // An unsorted set would give a different order on a replica: sort it when storing.
-    if dontsort && kind == 's' && store.is_some() {
+    // An unsorted set would give a different order on a replica (or to a script): sort it when
+    // storing or when a script asks (Redis's rule).
+    if dontsort && kind == 's' && (store.is_some() || ctx.client.script) {
         dontsort = false;
         alpha = true;
         by = None;

@@ -61,7 +61,7 @@ impl Command {
 }
 
 pub struct CommandTable {
-    commands: HashMap<String, Command>,
+    commands: HashMap<String, Command, ahash::RandomState>,
 }
 
 impl CommandTable {
@@ -86,7 +86,7 @@ impl CommandTable {
             super::scripting::COMMANDS,
             super::functions::COMMANDS,
         ];
-        let mut commands = HashMap::new();
+        let mut commands = HashMap::default();
         for fam in families {
             for spec in fam.iter() {
                 let prev = commands.insert(spec.name.to_string(), Command::new(spec, None));

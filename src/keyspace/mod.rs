@@ -85,6 +85,9 @@ pub struct Keyspace {
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
+    /// A lazy view (a running script, see [`Keyspace::lock_lazy`]) may be waiting for shards out
+    /// of order: multi-shard lockers then back off instead of waiting while holding shards.
+    lazy_view: std::sync::atomic::AtomicBool,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -166,6 +169,7 @@ impl Keyspace {
             tracking: Default::default(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
+            lazy_view: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -199,13 +203,60 @@ impl Keyspace {
 
     /// Like [`Keyspace::lock_set`], with the command's clock reading (unix ms) supplied.
     pub fn lock_set_at(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
-        let mut guards: Guards<'_> = set.iter().map(|i| (i, self.shards[i].lock())).collect();
+        let mut guards = self.acquire(set);
         for (i, g) in guards.iter_mut() {
             if let Some(c) = g.capture.take() {
                 c.capture(*i, g);
             }
         }
+        self.view(db, guards, now, false)
+    }
+
+    /// A running script's view: the shards of its declared keys are locked now (ascending, as
+    /// any command); any other shard is locked when the script first touches it, whatever its
+    /// order. That is deadlock-free because every multi-shard locker backs off (releases what
+    /// it holds and starts again) instead of waiting for a shard while a lazy view exists, and
+    /// only one script runs at a time. Scripts that touch few keys so skip locking all shards.
+    pub fn lock_lazy(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
+        let mut view = self.lock_set_at(db, set, now);
+        self.lazy_view.store(true, Ordering::SeqCst);
+        view.lazy = true;
+        view
+    }
+
+    /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
+    /// shard while holding another: release everything and start again.
+    fn acquire(&self, set: ShardSet) -> Guards<'_> {
+        'again: loop {
+            let mut guards: Guards<'_> = SmallVec::new();
+            for i in set.iter() {
+                let m = &self.shards[i];
+                let g = if guards.is_empty() {
+                    m.lock()
+                } else {
+                    match m.try_lock() {
+                        Some(g) => g,
+                        None => loop {
+                            if self.lazy_view.load(Ordering::SeqCst) {
+                                drop(guards);
+                                std::thread::sleep(std::time::Duration::from_micros(50));
+                                continue 'again;
+                            }
+                            if let Some(g) = m.try_lock_for(std::time::Duration::from_micros(100)) {
+                                break g;
+                            }
+                        },
+                    }
+                };
+                guards.push((i, g));
+            }
+            return guards;
+        }
+    }
+
+    fn view<'a>(&'a self, db: usize, guards: Guards<'a>, now: i64, lazy: bool) -> Db<'a> {
         Db {
+            lazy,
             ks: self,
             guards,
             index: db,
@@ -234,8 +285,8 @@ impl Keyspace {
     /// [`Keyspace::begin_capture`], running `at_point` while every shard is still locked: no
     /// write can happen in between (the AOF switches to a new file at exactly this point).
     pub fn begin_capture_then<R>(&self, capture: Arc<dyn ShardCapture>, at_point: impl FnOnce() -> R) -> R {
-        let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
-        for g in guards.iter_mut() {
+        let mut guards = self.acquire(ShardSet::all());
+        for (_, g) in guards.iter_mut() {
             g.capture = Some(capture.clone());
         }
         at_point()
@@ -270,15 +321,6 @@ impl Keyspace {
 
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
 
-/// The guard of shard `s`, if it is locked.
-fn guard_of<'g, 'a>(guards: &'g mut Guards<'a>, s: usize) -> Option<&'g mut MutexGuard<'a, Shard>> {
-    if guards.len() == NSHARDS {
-        return Some(&mut guards[s].1);
-    }
-    let pos = guards.iter().position(|(i, _)| *i == s)?;
-    Some(&mut guards[pos].1)
-}
-
 /// The slice of database `index` in the shard of `key` (which the command must have locked).
 fn shard_db_of<'g>(guards: &'g mut Guards<'_>, index: usize, key: &[u8]) -> &'g mut ShardDb {
     let guard = guard_of(guards, shard_of(key))
@@ -286,10 +328,21 @@ fn shard_db_of<'g>(guards: &'g mut Guards<'_>, index: usize, key: &[u8]) -> &'g 
     &mut guard.dbs[index]
 }
 
+/// The guard of shard `s`, if it is locked (the guards are sorted by shard).
+fn guard_of<'g, 'a>(guards: &'g mut Guards<'a>, s: usize) -> Option<&'g mut MutexGuard<'a, Shard>> {
+    if guards.len() == NSHARDS {
+        return Some(&mut guards[s].1);
+    }
+    let pos = guards.binary_search_by_key(&s, |(i, _)| *i).ok()?;
+    Some(&mut guards[pos].1)
+}
+
 /// A locked view of one database (plus the ability to switch to another one, for MOVE, COPY
 /// and SWAPDB). Dropping it publishes the collected effects, then releases the locks.
 pub struct Db<'a> {
     ks: &'a Keyspace,
+    /// A script's view: shards not yet locked are locked on first use (see [`Keyspace::lock_lazy`]).
+    lazy: bool,
     /// The locked shards, sorted by index.
     guards: Guards<'a>,
     /// The selected database.
@@ -322,6 +375,9 @@ pub struct Db<'a> {
 
 impl Drop for Db<'_> {
     fn drop(&mut self) {
+        if self.lazy {
+            self.ks.lazy_view.store(false, Ordering::SeqCst);
+        }
         let st = &self.ks.stats;
         if self.hits > 0 {
             st.hits.fetch_add(self.hits, Ordering::Relaxed);
@@ -404,24 +460,63 @@ impl<'a> Db<'a> {
         self.ks
     }
 
+    /// The slice of the selected database in the shard of `key` (which the command must have
+    /// locked, or which a lazy view locks now).
     fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
-        shard_db_of(&mut self.guards, self.index, key)
+        let index = self.index;
+        &mut self.guard(shard_of(key)).dbs[index]
     }
 
-    /// Iterate over the locked shards' slices of the selected database.
+    fn guard(&mut self, s: usize) -> &mut MutexGuard<'a, Shard> {
+        self.ensure(s);
+        guard_of(&mut self.guards, s)
+            .expect("command touched a key whose shard it did not lock: its key specs are wrong")
+    }
+
+    /// A lazy view locks shard `s` if it has not yet.
+    fn ensure(&mut self, s: usize) {
+        if self.lazy && guard_of(&mut self.guards, s).is_none() {
+            self.lock_more(s);
+        }
+    }
+
+    /// Lock shard `s` for a lazy view (out of order: see [`Keyspace::lock_lazy`]).
+    fn lock_more(&mut self, s: usize) {
+        let mut g = self.ks.shards[s].lock();
+        if let Some(c) = g.capture.take() {
+            c.capture(s, &g);
+        }
+        let pos = self.guards.binary_search_by_key(&s, |(i, _)| *i).unwrap_or_else(|p| p);
+        self.guards.insert(pos, (s, g));
+    }
+
+    /// A lazy view about to cover the whole keyspace (KEYS, SCAN, FLUSHALL...): lock the rest.
+    fn lock_everything(&mut self) {
+        if self.lazy && self.guards.len() < NSHARDS {
+            for s in 0..NSHARDS {
+                if guard_of(&mut self.guards, s).is_none() {
+                    self.lock_more(s);
+                }
+            }
+        }
+    }
+
+    /// Iterate over the locked shards' slices of the selected database (every shard, for a lazy
+    /// view).
     pub fn locked_shards(&mut self) -> impl Iterator<Item = (usize, &mut ShardDb)> + use<'_, 'a> {
+        self.lock_everything();
         let index = self.index;
         self.guards.iter_mut().map(move |(i, g)| (*i, &mut g.dbs[index]))
     }
 
-    /// Whether this view holds any shard lock (a command without keys holds none).
+    /// Whether this view holds any shard lock, or may take one (a lazy script view).
     pub fn holds_locks(&self) -> bool {
-        !self.guards.is_empty()
+        self.lazy || !self.guards.is_empty()
     }
 
-    /// Whether every shard is locked (the view covers the whole keyspace).
+    /// Whether every shard is locked, or can be (the view covers the whole keyspace).
     pub fn is_all_locked(&self) -> bool {
-        self.guards.len() == NSHARDS
+        self.lazy || self.guards.len() == NSHARDS
     }
 
     /// Record an effect (a command to replay) in the selected database.
@@ -499,6 +594,7 @@ impl<'a> Db<'a> {
             self.misses += 1;
             return None;
         }
+        self.ensure(shard_of(key));
         match shard_db_of(&mut self.guards, self.index, key).main.get_mut(key) {
             Some(e) => {
                 self.hits += 1;
@@ -519,6 +615,7 @@ impl<'a> Db<'a> {
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> Value) -> (&mut Entry, bool) {
         self.expire_if_needed(key);
         let lru = self.lru;
+        self.ensure(shard_of(key));
         let (e, created) =
             shard_db_of(&mut self.guards, self.index, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
         if created {
@@ -542,6 +639,11 @@ impl<'a> Db<'a> {
         if self.expire_if_needed(key) {
             return None;
         }
+        self.shard_db(key).main.get(key)
+    }
+
+    /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
+    pub fn peek_raw(&mut self, key: &[u8]) -> Option<&Entry> {
         self.shard_db(key).main.get(key)
     }
 
@@ -668,6 +770,7 @@ impl<'a> Db<'a> {
     /// shard index in its low [`SHARD_BITS`] bits and the shard dict's cursor above them.
     /// Visits at least `count` keys unless the iteration ends; returns the next cursor.
     pub fn scan(&mut self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        self.lock_everything();
         let mut shard = (cursor & (NSHARDS as u64 - 1)) as usize;
         let mut inner = cursor >> SHARD_BITS;
         let index = self.index;
@@ -741,6 +844,7 @@ impl<'a> Db<'a> {
 
     /// Swap two databases in every shard (requires all shards locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.lock_everything();
         for (_, g) in self.guards.iter_mut() {
             g.dbs.swap(a, b);
         }
@@ -749,6 +853,7 @@ impl<'a> Db<'a> {
     /// Empty the selected database (or all of them), returning the old contents so the caller
     /// can free them where it likes (FLUSHDB ASYNC frees on another thread).
     pub fn flush(&mut self, all: bool) -> Vec<ShardDb> {
+        self.lock_everything();
         let index = self.index;
         let mut old = Vec::new();
         for (_, g) in self.guards.iter_mut() {
@@ -769,6 +874,39 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn lazy_views_lock_on_first_touch_without_deadlock() {
+        let ks = Arc::new(Keyspace::new(16));
+        // Two keys in different shards; the view declares only the higher one.
+        let (a, b) = (0..1000).map(|i| format!("k{i}")).fold((None::<String>, None::<String>), |(lo, hi), k| {
+            let sh = shard_of(k.as_bytes());
+            match (&lo, &hi) {
+                (None, _) => (Some(k), hi),
+                (Some(l), None) if shard_of(l.as_bytes()) < sh => (lo, Some(k)),
+                _ => (lo, hi),
+            }
+        });
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut set = ShardSet::default();
+        set.add_key(b.as_bytes());
+        let mut view = ks.lock_lazy(0, set, now_ms());
+        view.set(b.as_bytes(), s("1"), false);
+        // Another thread locks both shards in order: it must back off while the view holds b.
+        let ks2 = ks.clone();
+        let (a2, b2) = (a.clone(), b.clone());
+        let other = std::thread::spawn(move || {
+            let mut db = ks2.lock_keys(0, &[a2.as_bytes(), b2.as_bytes()]);
+            db.get(b2.as_bytes()).is_some()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Out of order (a's shard is lower): locked on first touch.
+        view.set(a.as_bytes(), s("2"), false);
+        assert!(view.is_all_locked());
+        assert_eq!(view.locked_shards().count(), NSHARDS);
+        drop(view);
+        assert!(other.join().unwrap());
     }
 
     #[test]

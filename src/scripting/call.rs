@@ -2,9 +2,17 @@
 //! checks (unknown command, arity, NOSCRIPT, writes from read-only scripts) and then
 //! `dispatch::run_locked` on the script's all-shards view, as a command of a transaction does;
 //! its RESP reply is converted to Lua values as redisProtocolToLuaType does.
+//!
+//! Both are plain C functions, not mlua callbacks: the arguments are read straight off the Lua
+//! stack (any number, as in Redis; mlua's callbacks stop near 8000 values) and the reply is
+//! pushed with the raw API, without mlua's per-value protected calls. The running script's
+//! [`RunState`] is reached through a thread-local pointer ([`activate`]). Lua may raise (out
+//! of memory) while pushing: the frames it would unwind hold only borrowed data.
 
 use bytes::Bytes;
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::ffi;
+use std::cell::Cell;
+use std::os::raw::c_int;
 use std::time::Instant;
 
 use crate::commands::dispatch::{run_locked, Queued};
@@ -33,14 +41,81 @@ pub struct RunState<'a> {
     pub start: Instant,
     /// A read-only command was called: a tracking caller then remembers the declared keys.
     pub read_called: bool,
+    /// busy-reply-threshold (read when the hook first fires): past it the script steps aside
+    /// now and then (see `fiber.rs`).
+    pub threshold: Option<Option<std::time::Duration>>,
+    /// The kill hook replaced the engine's hook: install it again after the run.
+    pub rehook: bool,
+    /// The script's locked view (a `*mut Db`), valid for the whole run.
+    db: *mut (),
+    /// The last command's reply (reused).
+    sink: ReplySink,
+    /// The last error text handed to Lua.
+    scratch: Vec<u8>,
 }
 
-fn error_value(lua: &Lua, msg: &str, counted: bool) -> mlua::Result<Value> {
-    let t = super::engine::error_table(lua, msg.as_bytes())?;
-    if counted {
-        t.raw_set("ignore_error_stats_update", true)?;
+impl<'a> RunState<'a> {
+    pub fn new(server: &'a Server, client: Client, read_only: bool, start: Instant, db: &mut Db<'_>) -> Self {
+        RunState {
+            server,
+            client,
+            resp3: false,
+            read_only,
+            repl: 3,
+            queued: Vec::new(),
+            start,
+            read_called: false,
+            threshold: None,
+            rehook: false,
+            db: db as *mut Db<'_> as *mut (),
+            sink: ReplySink::new(Proto::Resp2),
+            scratch: Vec::new(),
+        }
     }
-    Ok(Value::Table(t))
+}
+
+thread_local! {
+    /// The running script's `RunState` on this thread (null outside a run, and while in use).
+    static ACTIVE: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Makes a run state the running script's until dropped.
+pub struct Activation {
+    prev: *mut (),
+}
+
+impl Drop for Activation {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| a.set(self.prev));
+    }
+}
+
+/// Make `st` the running script's state on this thread; it must outlive the activation.
+pub fn activate(st: &mut RunState<'_>) -> Activation {
+    Activation { prev: ACTIVE.with(|a| a.replace(st as *mut RunState<'_> as *mut ())) }
+}
+
+/// Take the running script's state away while it is suspended (other tasks of the thread run
+/// meanwhile); give it back with [`reactivate`].
+pub fn deactivate() -> *mut () {
+    ACTIVE.with(|a| a.replace(std::ptr::null_mut()))
+}
+
+pub fn reactivate(p: *mut ()) {
+    ACTIVE.with(|a| a.set(p));
+}
+
+/// Run `f` with the running script's state; None outside a script run.
+pub fn with_active<R>(f: impl FnOnce(&mut RunState<'_>) -> R) -> Option<R> {
+    let p = deactivate();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `activate` stored a live `&mut RunState` that outlives its activation, and the
+    // pointer is taken out while `f` runs, so this is the only reference.
+    let r = f(unsafe { &mut *(p as *mut RunState<'_>) });
+    reactivate(p);
+    Some(r)
 }
 
 fn lookup(argv: &[Bytes]) -> Option<&'static Command> {
@@ -51,100 +126,204 @@ fn lookup(argv: &[Bytes]) -> Option<&'static Command> {
     Some(cmd)
 }
 
-/// Build the argument vector: strings as they are, numbers as `%.17g`.
-fn argv_of(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
-    if args.len() <= 1 {
-        return Err("Please specify at least one argument for this redis lib call");
+/// What a command left for Lua: its RESP reply (in `sink`) or an error text (in `scratch`).
+enum Left {
+    Reply,
+    Error { counted: bool },
+}
+
+const NO_RUN: &[u8] = b"ERR redis.call/pcall can only be called inside a script invocation";
+
+/// `redis.call`: errors are raised.
+///
+/// # Safety
+/// Only to be called by the Lua VM, as a C function of the state it belongs to.
+pub unsafe extern "C-unwind" fn lua_redis_call(state: *mut ffi::lua_State) -> c_int {
+    command(state, true)
+}
+
+/// `redis.pcall`: errors are returned as error tables.
+///
+/// # Safety
+/// Only to be called by the Lua VM, as a C function of the state it belongs to.
+pub unsafe extern "C-unwind" fn lua_redis_pcall(state: *mut ffi::lua_State) -> c_int {
+    command(state, false)
+}
+
+/// SAFETY (for the Lua VM calling it): no value with a destructor is alive in this frame when
+/// the Lua API raises.
+unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
+    let left = with_active(|st| st.exec(state));
+    // The arguments are copied: drop them, so the reply has the whole stack (there may be
+    // thousands of arguments, and a C function gets no more than LUAI_MAXCSTACK slots).
+    ffi::lua_settop(state, 0);
+    let st = ACTIVE.with(|a| a.get()) as *const RunState<'_>;
+    let failed = match left {
+        None => {
+            push_error(state, NO_RUN, false);
+            ffi::lua_error(state)
+        }
+        Some(Left::Error { counted }) => {
+            push_error(state, &(*st).scratch, counted);
+            true
+        }
+        Some(Left::Reply) => {
+            let buf = &(*st).sink.buf;
+            let mut p = Parser { buf, pos: 0, state };
+            p.value();
+            buf.first() == Some(&b'-')
+        }
+    };
+    if raise && failed {
+        ffi::lua_error(state);
     }
-    let mut argv = Vec::with_capacity(args.len() - 1);
-    for a in args.iter().skip(1) {
-        match a {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(i) => argv.push(Bytes::from(i.to_string())),
-            Value::Number(n) => {
-                let mut b = Vec::new();
-                crate::util::num::format_double(*n, &mut b);
-                argv.push(Bytes::from(b));
+    1
+}
+
+/// Push `{err = text}` (with `ignore_error_stats_update = true` when already counted).
+unsafe fn push_error(state: *mut ffi::lua_State, text: &[u8], counted: bool) {
+    ffi::lua_createtable(state, 0, 2);
+    push_bytes(state, b"err");
+    push_bytes(state, text);
+    ffi::lua_rawset(state, -3);
+    if counted {
+        push_bytes(state, b"ignore_error_stats_update");
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_rawset(state, -3);
+    }
+}
+
+unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
+    ffi::lua_pushlstring_(state, b.as_ptr() as *const std::os::raw::c_char, b.len());
+}
+
+/// Redis's luaPushErrorBuff text: "-CODE msg" or "msg" → "CODE msg" (trimmed of CR/LF).
+pub fn error_text(text: &[u8], out: &mut Vec<u8>) {
+    let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
+        Some(rest) => match rest.iter().position(|&c| c == b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (b"ERR", rest),
+        },
+        None => (b"ERR", text),
+    };
+    let mut end = msg.len();
+    while end > 0 && (msg[end - 1] == b'\r' || msg[end - 1] == b'\n') {
+        end -= 1;
+    }
+    let mut start = 0;
+    while start < end && (msg[start] == b'\r' || msg[start] == b'\n') {
+        start += 1;
+    }
+    out.clear();
+    out.extend_from_slice(code);
+    out.push(b' ');
+    out.extend_from_slice(&msg[start..end]);
+}
+
+impl RunState<'_> {
+    fn fail(&mut self, msg: &str, counted: bool) -> Left {
+        if counted {
+            self.server.count_error(msg.strip_prefix('-').and_then(|m| m.split(' ').next()).unwrap_or("ERR"));
+        }
+        error_text(msg.as_bytes(), &mut self.scratch);
+        Left::Error { counted }
+    }
+
+    /// Read the command off the Lua stack and run it; nothing here calls Lua.
+    unsafe fn exec(&mut self, state: *mut ffi::lua_State) -> Left {
+        let n = ffi::lua_gettop(state);
+        if n < 1 {
+            return self.fail("Please specify at least one argument for this redis lib call", false);
+        }
+        let mut argv = Vec::with_capacity(n as usize);
+        for i in 1..=n {
+            match ffi::lua_type(state, i) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0;
+                    let p = ffi::lua_tolstring(state, i, &mut len);
+                    argv.push(Bytes::copy_from_slice(std::slice::from_raw_parts(p as *const u8, len)));
+                }
+                ffi::LUA_TNUMBER => {
+                    let x = ffi::lua_tonumber(state, i);
+                    let mut b = Vec::new();
+                    if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
+                        b.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
+                    } else {
+                        crate::util::num::format_double(x, &mut b);
+                    }
+                    argv.push(Bytes::from(b));
+                }
+                _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
             }
-            _ => return Err("Lua redis lib command arguments must be strings or integers"),
         }
+        self.run(argv)
     }
-    Ok(argv)
+
+    fn run(&mut self, argv: Vec<Bytes>) -> Left {
+        let Some(cmd) = lookup(&argv) else {
+            return self.fail("Unknown Redis command called from script", true);
+        };
+        let arity = cmd.spec.arity;
+        let argc = argv.len() as i32;
+        if (arity > 0 && arity != argc) || argc < -arity {
+            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.fail("Wrong number of args calling Redis command from script", true);
+        }
+        if cmd.spec.has_flag(flags::NOSCRIPT) && !self.server.scripting.allow_noscript() {
+            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.fail("This Redis command is not allowed from script", true);
+        }
+        if self.read_only && cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
+            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.fail("Write commands are not allowed from read-only scripts.", true);
+        }
+        if cmd.spec.has_flag(flags::READONLY) {
+            self.read_called = true;
+        }
+        if cmd.spec.has_flag(flags::WRITE) {
+            self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let sink = &mut self.sink;
+        sink.buf.clear();
+        sink.errors.clear();
+        sink.proto = if self.resp3 { Proto::Resp3 } else { Proto::Resp2 };
+        self.client.proto = sink.proto;
+        // SAFETY: the view outlives the run (see `RunState::new`) and only this run uses it.
+        let db = unsafe { &mut *(self.db as *mut Db<'_>) };
+        let mark = db.effects_len();
+        let outcome = run_locked(self.server, &mut self.client, cmd, &argv, sink, db, self.start);
+        if self.repl == 0 {
+            db.truncate_effects(mark);
+        }
+        match outcome.action {
+            // Blocking commands never block in a script: they answer as if timed out.
+            Action::Block(spec) if spec.timeout_null_array => sink.null_array(),
+            Action::Block(_) => sink.null(),
+            // DEBUG SLEEP (when scripts may call it) blocks the script, as in Redis.
+            Action::Sleep(d) => std::thread::sleep(d),
+            _ => {}
+        }
+        for code in sink.errors.drain(..) {
+            self.server.count_error(&code);
+        }
+        if outcome.wrote {
+            self.queued.push(Queued { cmd, args: argv, db: db.index, modified: outcome.modified });
+        }
+        Left::Reply
+    }
 }
 
-/// Run one command for the script. Returns the Lua result and whether it is an error that
-/// redis.call must raise.
-pub fn exec(lua: &Lua, st: &mut RunState, db: &mut Db, args: MultiValue) -> mlua::Result<(Value, bool)> {
-    let raise = matches!(args.front(), Some(Value::Boolean(true)));
-    let argv = match argv_of(&args) {
-        Ok(a) => a,
-        Err(e) => return Ok((error_value(lua, e, false)?, raise)),
-    };
-    let refuse = |msg: &str| -> mlua::Result<(Value, bool)> {
-        st.server.count_error(msg.strip_prefix('-').and_then(|m| m.split(' ').next()).unwrap_or("ERR"));
-        Ok((error_value(lua, msg, true)?, raise))
-    };
-    let Some(cmd) = lookup(&argv) else {
-        return refuse("Unknown Redis command called from script");
-    };
-    let arity = cmd.spec.arity;
-    let argc = argv.len() as i32;
-    if (arity > 0 && arity != argc) || argc < -arity {
-        cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return refuse("Wrong number of args calling Redis command from script");
-    }
-    if cmd.spec.has_flag(flags::NOSCRIPT) {
-        cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return refuse("This Redis command is not allowed from script");
-    }
-    if st.read_only && cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
-        cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return refuse("Write commands are not allowed from read-only scripts.");
-    }
-    if cmd.spec.has_flag(flags::READONLY) {
-        st.read_called = true;
-    }
-    if cmd.spec.has_flag(flags::WRITE) {
-        st.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    let mut sink = ReplySink::new(if st.resp3 { Proto::Resp3 } else { Proto::Resp2 });
-    st.client.proto = sink.proto;
-    let mark = db.effects_len();
-    let outcome = run_locked(st.server, &mut st.client, cmd, &argv, &mut sink, db, st.start);
-    if st.repl == 0 {
-        db.truncate_effects(mark);
-    }
-    if let Action::Block(spec) = outcome.action {
-        // Blocking commands never block in a script: they answer as if timed out.
-        if spec.timeout_null_array {
-            sink.null_array()
-        } else {
-            sink.null()
-        }
-    }
-    for code in sink.errors.drain(..) {
-        st.server.count_error(&code);
-    }
-    if outcome.wrote {
-        st.queued.push(Queued { cmd, args: argv, db: db.index, modified: outcome.modified });
-    }
-    let mut p = Parser { buf: &sink.buf, pos: 0, lua };
-    let v = p.value()?;
-    let is_err = matches!(&v, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|e| !e.is_nil()))
-        && sink.buf.first() == Some(&b'-');
-    Ok((v, raise && is_err))
-}
-
-/// RESP (as the script's protocol produced it) → Lua values.
+/// RESP (as the script's protocol produced it) → Lua values, pushed on the stack. Holds only
+/// borrowed data (the Lua API may raise while it runs).
 struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
-    lua: &'a Lua,
+    state: *mut ffi::lua_State,
 }
 
 impl Parser<'_> {
     fn line(&mut self) -> &[u8] {
-        let start = self.pos;
+        let start = self.pos.min(self.buf.len());
         let end = memchr::memchr(b'\r', &self.buf[start..]).map_or(self.buf.len(), |i| start + i);
         self.pos = (end + 2).min(self.buf.len());
         &self.buf[start..end]
@@ -154,109 +333,160 @@ impl Parser<'_> {
         crate::util::num::parse_i64(self.line()).unwrap_or(0)
     }
 
-    fn table1(&self, key: &str, v: impl mlua::IntoLua) -> mlua::Result<Value> {
-        let t = self.lua.create_table()?;
-        t.raw_set(key, v)?;
-        Ok(Value::Table(t))
+    /// Bulk payload of `n` bytes (and its CRLF).
+    fn payload(&mut self, n: usize) -> &[u8] {
+        let start = self.pos.min(self.buf.len());
+        let end = (start + n).min(self.buf.len());
+        self.pos = (end + 2).min(self.buf.len());
+        &self.buf[start..end]
     }
 
-    fn value(&mut self) -> mlua::Result<Value> {
+    /// Wrap the value on top of the stack as `{key = value}`.
+    unsafe fn wrap(&self, key: &[u8]) {
+        let l = self.state;
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_insert(l, -2);
+        push_bytes(l, key);
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, -3);
+    }
+
+    /// Push the next value (exactly one; nil at the end of the buffer).
+    unsafe fn value(&mut self) {
+        let l = self.state;
+        if ffi::lua_checkstack(l, 4) == 0 {
+            ffi::luaL_error(l, c"reached lua stack limit".as_ptr());
+        }
         let Some(&kind) = self.buf.get(self.pos) else {
-            return Ok(Value::Nil);
+            ffi::lua_pushnil(l);
+            return;
         };
         self.pos += 1;
         match kind {
             b'+' => {
-                let s = self.lua.create_string(self.line())?;
-                self.table1("ok", s)
+                let s = self.line();
+                push_bytes(l, s);
+                self.wrap(b"ok");
             }
             b'-' => {
-                let mut msg = b"-".to_vec();
-                msg.extend_from_slice(self.line());
-                let t: Table = super::engine::error_table(self.lua, &msg)?;
-                t.raw_set("ignore_error_stats_update", true)?;
-                Ok(Value::Table(t))
+                let line = self.line();
+                // "CODE msg" as luaPushErrorBuff makes it (the line is "CODE msg" already,
+                // trimmed of its CRLF; a code alone gets "ERR" in front).
+                match line.iter().position(|&c| c == b' ') {
+                    Some(_) => {
+                        ffi::lua_createtable(l, 0, 2);
+                        push_bytes(l, b"err");
+                        push_bytes(l, line);
+                        ffi::lua_rawset(l, -3);
+                    }
+                    None => {
+                        ffi::lua_createtable(l, 0, 2);
+                        push_bytes(l, b"err");
+                        push_bytes(l, b"ERR ");
+                        push_bytes(l, line);
+                        ffi::lua_concat(l, 2);
+                        ffi::lua_rawset(l, -3);
+                    }
+                }
+                push_bytes(l, b"ignore_error_stats_update");
+                ffi::lua_pushboolean(l, 1);
+                ffi::lua_rawset(l, -3);
             }
-            b':' => Ok(Value::Number(self.int() as f64)),
+            b':' => {
+                let n = self.int();
+                ffi::lua_pushnumber(l, n as f64);
+            }
             b'$' => {
                 let n = self.int();
                 if n < 0 {
-                    return Ok(Value::Boolean(false));
+                    ffi::lua_pushboolean(l, 0);
+                    return;
                 }
-                let end = (self.pos + n as usize).min(self.buf.len());
-                let s = self.lua.create_string(&self.buf[self.pos..end])?;
-                self.pos = (end + 2).min(self.buf.len());
-                Ok(Value::String(s))
+                let s = self.payload(n as usize);
+                push_bytes(l, s);
             }
             b'*' | b'~' | b'>' => {
                 let n = self.int();
                 if n < 0 {
-                    return Ok(Value::Boolean(false));
+                    ffi::lua_pushboolean(l, 0);
+                    return;
                 }
-                let t = self.lua.create_table_with_capacity(if kind == b'~' { 0 } else { n as usize }, 0)?;
+                let set = kind == b'~';
+                ffi::lua_createtable(l, if set { 0 } else { n.min(1 << 20) as c_int }, 0);
                 for i in 1..=n {
-                    let v = self.value()?;
-                    if kind == b'~' {
-                        t.raw_set(v, true)?;
+                    self.value();
+                    if set {
+                        if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+                            ffi::lua_pop(l, 1);
+                        } else {
+                            ffi::lua_pushboolean(l, 1);
+                            ffi::lua_rawset(l, -3);
+                        }
                     } else {
-                        t.raw_set(i, v)?;
+                        ffi::lua_rawseti_(l, -2, i as c_int);
                     }
                 }
-                if kind == b'~' {
-                    self.table1("set", t)
-                } else {
-                    Ok(Value::Table(t))
+                if set {
+                    self.wrap(b"set");
                 }
             }
             b'%' | b'|' => {
                 let n = self.int();
-                let t = self.lua.create_table()?;
+                ffi::lua_createtable(l, 0, n.clamp(0, 1 << 20) as c_int);
                 for _ in 0..n {
-                    let k = self.value()?;
-                    let v = self.value()?;
-                    if !k.is_nil() {
-                        t.raw_set(k, v)?;
+                    self.value();
+                    self.value();
+                    if ffi::lua_type(l, -2) == ffi::LUA_TNIL {
+                        ffi::lua_pop(l, 2);
+                    } else {
+                        ffi::lua_rawset(l, -3);
                     }
                 }
                 if kind == b'|' {
                     // Attributes are skipped; the reply follows them.
-                    return self.value();
+                    ffi::lua_pop(l, 1);
+                    self.value();
+                    return;
                 }
-                self.table1("map", t)
+                self.wrap(b"map");
             }
             b'_' => {
                 self.line();
-                Ok(Value::Nil)
+                ffi::lua_pushnil(l);
             }
             b'#' => {
                 let b = self.line() == b"t";
-                Ok(Value::Boolean(b))
+                ffi::lua_pushboolean(l, b as c_int);
             }
             b',' => {
-                let line = self.line().to_vec();
-                let d = crate::util::num::parse_f64(&line).unwrap_or_else(|| match &line[..] {
+                let line = self.line();
+                let d = crate::util::num::parse_f64(line).unwrap_or(match line {
                     b"inf" => f64::INFINITY,
                     b"-inf" => f64::NEG_INFINITY,
                     _ => f64::NAN,
                 });
-                self.table1("double", d)
+                ffi::lua_pushnumber(l, d);
+                self.wrap(b"double");
             }
             b'(' => {
-                let s = self.lua.create_string(self.line())?;
-                self.table1("big_number", s)
+                let s = self.line();
+                push_bytes(l, s);
+                self.wrap(b"big_number");
             }
             b'=' => {
                 let n = self.int().max(0) as usize;
-                let end = (self.pos + n).min(self.buf.len());
-                let body = &self.buf[self.pos..end];
+                let body = self.payload(n);
                 let (format, text) = if body.len() >= 4 { (&body[..3], &body[4..]) } else { (&b"txt"[..], body) };
-                let inner = self.lua.create_table()?;
-                inner.raw_set("format", self.lua.create_string(format)?)?;
-                inner.raw_set("string", self.lua.create_string(text)?)?;
-                self.pos = (end + 2).min(self.buf.len());
-                self.table1("verbatim_string", inner)
+                ffi::lua_createtable(l, 0, 2);
+                push_bytes(l, b"format");
+                push_bytes(l, format);
+                ffi::lua_rawset(l, -3);
+                push_bytes(l, b"string");
+                push_bytes(l, text);
+                ffi::lua_rawset(l, -3);
+                self.wrap(b"verbatim_string");
             }
-            _ => Ok(Value::Nil),
+            _ => ffi::lua_pushnil(l),
         }
     }
 }

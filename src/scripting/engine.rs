@@ -26,6 +26,10 @@ pub struct Api {
     /// `run0(f)` (EVAL) and `run2(f, keys, args)` (functions): xpcall with Redis's error handler.
     pub run0: Function,
     pub run2: Function,
+    /// The error handler of script runs (what run0 / run2 give xpcall), for runs made from Rust.
+    pub handler: Function,
+    /// Field names a run sets, created once: [`names`] gives their indexes.
+    pub names: Table,
     /// `runp(f)`: a plain pcall (library loading).
     pub runp: Function,
     /// The globals seen while a library loads (only `redis` with the library API).
@@ -50,8 +54,14 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     r.raw_set("bit", libs::bit::table(&lua)?)?;
     r.raw_set("struct", libs::structlib::table(&lua)?)?;
     r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
+    // SAFETY: Lua-callable C functions that follow the Lua C API's rules (call.rs).
+    unsafe {
+        r.raw_set("call", lua.create_c_function(super::call::lua_redis_call)?)?;
+        r.raw_set("pcall", lua.create_c_function(super::call::lua_redis_pcall)?)?;
+    }
     let ctx = lua.create_table()?;
     lua.set_named_registry_value("ferrous_ctx", ctx.clone())?;
+    super::run::install_functions(&lua, &ctx)?;
     let api: Table = lua.load(include_str!("prelude.lua")).set_name("=ferrous").call((
         r,
         ctx.clone(),
@@ -64,11 +74,23 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         real: api.raw_get("real")?,
         run0: api.raw_get("run0")?,
         run2: api.raw_get("run2")?,
+        handler: api.raw_get("handler")?,
+        names: lua.create_sequence_from(names::ALL.iter().copied())?,
         runp: api.raw_get("runp")?,
         lib_api: api.raw_get("lib_api")?,
     };
     lua.set_memory_limit(MEMORY_LIMIT)?;
+    super::run::install_hook(&lua);
     Ok((lua, api))
+}
+
+/// The field names a run sets (as a Lua array, so they are pushed without interning them again).
+pub mod names {
+    pub const ALL: [&str; 4] = ["killed", "running", "KEYS", "ARGV"];
+    pub const KILLED: i32 = 1;
+    pub const RUNNING: i32 = 2;
+    pub const KEYS: i32 = 3;
+    pub const ARGV: i32 = 4;
 }
 
 /// Constants and functions of the `redis` table that need no running script.
@@ -193,13 +215,15 @@ pub struct Script {
 pub struct EvalEngine {
     pub lua: Lua,
     pub api: Api,
-    pub scripts: HashMap<String, Script>,
+    pub scripts: HashMap<String, Script, ahash::RandomState>,
+    /// The cached scripts' source bytes (INFO).
+    pub bytes: usize,
 }
 
 impl EvalEngine {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(false)?;
-        Ok(EvalEngine { lua, api, scripts: HashMap::new() })
+        Ok(EvalEngine { lua, api, scripts: HashMap::default(), bytes: 0 })
     }
 
     /// Compile and cache `body` (SCRIPT LOAD, EVAL): its SHA-1, or Redis's error text.
@@ -217,6 +241,7 @@ impl EvalEngine {
             .set_environment(self.api.env.clone())
             .into_function()
             .map_err(|e| format!("Error compiling script (new function): {}", compile_error(&e)))?;
+        self.bytes += body.len();
         self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
         Ok(sha)
     }

@@ -33,8 +33,9 @@ pub struct Functions {
     pub lua: Lua,
     pub api: Api,
     pub libraries: BTreeMap<String, Library>,
-    /// Function name → library name.
-    pub index: HashMap<String, String>,
+    /// Function name (lower-case: FCALL names are case-insensitive in Redis 7.0, as its
+    /// global function dictionary is) → library name.
+    pub index: HashMap<String, String, ahash::RandomState>,
 }
 
 fn valid_name(n: &[u8]) -> bool {
@@ -74,7 +75,7 @@ fn metadata(code: &[u8]) -> Result<(String, String, &[u8]), String> {
 impl Functions {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(true)?;
-        Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::new() })
+        Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::default() })
     }
 
     pub fn sources(&self) -> Vec<String> {
@@ -102,13 +103,13 @@ impl Functions {
             return Err("No functions registered".into());
         }
         for f in functions.keys() {
-            if self.index.get(f).is_some_and(|lib| *lib != name) {
+            if self.index.get(&f.to_ascii_lowercase()).is_some_and(|lib| *lib != name) {
                 return Err(format!("Function {f} already exists"));
             }
         }
         self.delete(&name);
         for f in functions.keys() {
-            self.index.insert(f.clone(), name.clone());
+            self.index.insert(f.to_ascii_lowercase(), name.clone());
         }
         self.libraries.insert(name.clone(), Library { name: name.clone(), code: code.to_vec(), functions });
         Ok(name)
@@ -119,7 +120,7 @@ impl Functions {
         match self.libraries.remove(name) {
             Some(lib) => {
                 for f in lib.functions.keys() {
-                    self.index.remove(f);
+                    self.index.remove(&f.to_ascii_lowercase());
                 }
                 true
             }
@@ -129,8 +130,15 @@ impl Functions {
 
     pub fn get(&self, function: &[u8]) -> Option<&FunctionInfo> {
         let name = std::str::from_utf8(function).ok()?;
-        let lib = self.index.get(name)?;
-        self.libraries.get(lib)?.functions.get(name)
+        let lib = if name.bytes().any(|c| c.is_ascii_uppercase()) {
+            self.index.get(&name.to_ascii_lowercase())
+        } else {
+            self.index.get(name)
+        };
+        let lib = self.libraries.get(lib?)?;
+        lib.functions
+            .get(name)
+            .or_else(|| lib.functions.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| f))
     }
 
     /// Compile and run library code with the library API, collecting registered functions.
@@ -164,7 +172,7 @@ impl Functions {
             api.ctx.raw_set("register", Value::Nil)?;
             r
         });
-        self.lua.remove_hook();
+        super::run::install_hook(&self.lua);
         api.env_meta.raw_set("__index", api.real.clone()).map_err(lua_err)?;
         match result {
             Ok((true, _)) => Ok(registered.into_inner()),
@@ -172,6 +180,9 @@ impl Functions {
                 let msg = match &e {
                     Value::String(s) => format!("ERR {}", s.to_string_lossy()),
                     Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
+                    Value::Error(e) if e.to_string().contains("FUNCTION LOAD timeout") => {
+                        "ERR FUNCTION LOAD timeout".to_string()
+                    }
                     _ => "ERR unknown error".to_string(),
                 };
                 Err(format!("Error registering functions: {msg}"))

@@ -9,12 +9,14 @@
 //! - `run.rs`: running one script or function against the caller's all-shards view.
 //! - `functions.rs`: libraries, `#!lua name=` parsing, FUNCTION DUMP / RESTORE payloads.
 //! - `libs/`: cjson, cmsgpack, bit and struct, written in Rust (mlua ships none of them).
+//! - `fiber.rs`: scripts run inline on their own stack and step aside while past the busy threshold.
 //! - `rand.rs`: Redis's `redisLrand48`, behind `math.random`.
 //! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
 
 pub mod call;
 pub mod declared;
 pub mod engine;
+pub mod fiber;
 pub mod functions;
 pub mod libs;
 pub mod rand;
@@ -87,19 +89,38 @@ impl Busy {
         self.epoch.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
     }
 
-    /// Take the script gate (one script at a time), before the script's shard locks.
-    pub fn gate(&self) -> parking_lot::MutexGuard<'_, ()> {
-        self.gate.lock()
+    /// Take the script gate (one script at a time), before the script's shard locks; None while
+    /// another thread's script holds it (the caller then waits without blocking its thread).
+    pub fn try_gate(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        self.gate.try_lock()
     }
 
     /// Mark a script as running from now on (other clients then wait, or get BUSY past the
     /// threshold); the mark goes when the returned guard is dropped.
     pub fn mark(&self, is_function: bool) -> Running<'_> {
+        self.mark_at(is_function, Instant::now())
+    }
+
+    /// [`Busy::mark`] with the start time already read.
+    pub fn mark_at(&self, is_function: bool, at: Instant) -> Running<'_> {
         self.kill.store(false, Ordering::SeqCst);
         self.wrote.store(false, Ordering::SeqCst);
         self.is_function.store(is_function, Ordering::SeqCst);
-        self.since_us.store(self.now_us(), Ordering::SeqCst);
+        let epoch = *self.epoch.get_or_init(|| at);
+        self.since_us.store(at.saturating_duration_since(epoch).as_micros() as u64 + 1, Ordering::SeqCst);
         Running { busy: self }
+    }
+
+    /// When the running script started (from the mark: no clock read).
+    pub fn started_at(&self) -> Option<Instant> {
+        let since = self.since_us.load(Ordering::SeqCst);
+        let epoch = *self.epoch.get()?;
+        (since != 0).then(|| epoch + std::time::Duration::from_micros(since - 1))
+    }
+
+    /// Whether a script is running (cheaper than [`Busy::running_for`]).
+    pub fn is_running(&self) -> bool {
+        self.since_us.load(Ordering::SeqCst) != 0
     }
 
     /// How long the running script has run, if one is running.
@@ -140,6 +161,19 @@ impl Busy {
     }
 }
 
+/// A fresh Lua state's memory (what INFO shows before the first script, as Redis's 32K or so).
+const EMPTY_VM: u64 = 32 * 1024;
+
+/// Sizes INFO reports, recorded after loads and when INFO can look (see [`Scripting::note_eval`]).
+#[derive(Default)]
+pub struct MemoryStats {
+    eval_vm: AtomicU64,
+    eval_scripts: AtomicU64,
+    eval_bytes: AtomicU64,
+    functions_vm: AtomicU64,
+    functions_bytes: AtomicU64,
+}
+
 /// All scripting state of a server.
 pub struct Scripting {
     /// The EVAL engine (created on first use) and its script cache.
@@ -151,6 +185,10 @@ pub struct Scripting {
     pub rand: Mutex<rand::Lrand48>,
     /// Scripts run since start (INFO).
     pub calls: AtomicU64,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (tests).
+    pub disable_deny_scripts: AtomicBool,
+    /// Sizes for INFO memory.
+    pub memory: MemoryStats,
     /// Library and function counts, readable while a function runs (FUNCTION STATS).
     libraries: AtomicU64,
     functions_count: AtomicU64,
@@ -164,6 +202,8 @@ impl Default for Scripting {
             busy: Busy::default(),
             rand: Mutex::new(rand::Lrand48::default()),
             calls: AtomicU64::new(0),
+            disable_deny_scripts: AtomicBool::new(false),
+            memory: MemoryStats::default(),
             libraries: AtomicU64::new(0),
             functions_count: AtomicU64::new(0),
         }
@@ -171,6 +211,11 @@ impl Default for Scripting {
 }
 
 impl Scripting {
+    /// Whether scripts may call `noscript` commands (DEBUG SET-DISABLE-DENY-SCRIPTS 1).
+    pub fn allow_noscript(&self) -> bool {
+        self.disable_deny_scripts.load(Ordering::Relaxed)
+    }
+
     /// Run `f` with the EVAL engine, creating it on first use.
     pub fn with_eval<R>(&self, f: impl FnOnce(&mut engine::EvalEngine) -> R) -> Result<R, String> {
         let mut g = self.eval.lock();
@@ -178,7 +223,11 @@ impl Scripting {
             *g = Some(engine::EvalEngine::new().map_err(|e| format!("Lua engine failed to start: {e}"))?);
         }
         match g.as_mut() {
-            Some(e) => Ok(f(e)),
+            Some(e) => {
+                let r = f(e);
+                self.note_eval(Some(e));
+                Ok(r)
+            }
             None => Err("Lua engine unavailable".into()),
         }
     }
@@ -194,6 +243,7 @@ impl Scripting {
                 let r = f(e);
                 self.libraries.store(e.libraries.len() as u64, Ordering::Relaxed);
                 self.functions_count.store(e.function_count() as u64, Ordering::Relaxed);
+                self.note_functions(Some(e));
                 Ok(r)
             }
             None => Err("Lua engine unavailable".into()),
@@ -203,6 +253,7 @@ impl Scripting {
     /// FUNCTION FLUSH: drop every library (and the engine).
     pub fn flush_functions(&self) {
         *self.functions.lock() = None;
+        self.note_functions(None);
         self.libraries.store(0, Ordering::Relaxed);
         self.functions_count.store(0, Ordering::Relaxed);
     }
@@ -238,13 +289,52 @@ impl Scripting {
         })?
     }
 
-    /// Memory used by the Lua engines (INFO used_memory_lua / used_memory_vm_functions).
-    pub fn eval_memory(&self) -> usize {
-        self.eval.lock().as_ref().map_or(32 * 1024, |e| e.lua.used_memory())
+    /// Record the EVAL engine's sizes for INFO (which must not wait for the engine's lock: a
+    /// script may call INFO).
+    pub fn note_eval(&self, e: Option<&engine::EvalEngine>) {
+        let m = &self.memory;
+        m.eval_vm.store(e.map_or(EMPTY_VM, |e| e.lua.used_memory() as u64), Ordering::Relaxed);
+        m.eval_scripts.store(e.map_or(0, |e| e.scripts.len() as u64), Ordering::Relaxed);
+        m.eval_bytes.store(e.map_or(0, |e| e.bytes as u64), Ordering::Relaxed);
     }
 
-    pub fn cached_scripts(&self) -> usize {
-        self.eval.lock().as_ref().map_or(0, |e| e.scripts.len())
+    /// Record the function engine's sizes for INFO.
+    pub fn note_functions(&self, f: Option<&functions::Functions>) {
+        let m = &self.memory;
+        m.functions_vm.store(f.map_or(EMPTY_VM, |f| f.lua.used_memory() as u64), Ordering::Relaxed);
+        m.functions_bytes
+            .store(f.map_or(0, |f| f.libraries.values().map(|l| l.code.len() as u64).sum()), Ordering::Relaxed);
+    }
+
+    /// INFO memory's scripting fields, as Redis 7.0 prints them.
+    pub fn info_memory(&self) -> Vec<(&'static str, u64)> {
+        // Fresh figures unless an engine is in use (a running script, maybe the caller itself).
+        if let Some(g) = self.eval.try_lock() {
+            self.note_eval(g.as_ref());
+        }
+        if let Some(g) = self.functions.try_lock() {
+            self.note_functions(g.as_ref());
+        }
+        let m = &self.memory;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (eval_vm, functions_vm) = (get(&m.eval_vm).max(EMPTY_VM), get(&m.functions_vm).max(EMPTY_VM));
+        let scripts = get(&m.eval_scripts);
+        // The cache's dictionary and script objects, roughly as Redis counts them.
+        let eval_scripts = get(&m.eval_bytes) + scripts * 96;
+        let (libs, funcs) = self.function_counts();
+        let functions = get(&m.functions_bytes) + libs * 128 + funcs * 96;
+        vec![
+            ("used_memory_lua", eval_vm),
+            ("used_memory_vm_eval", eval_vm),
+            ("used_memory_scripts_eval", eval_scripts),
+            ("number_of_cached_scripts", scripts),
+            ("number_of_functions", funcs),
+            ("number_of_libraries", libs),
+            ("used_memory_vm_functions", functions_vm),
+            ("used_memory_vm_total", eval_vm + functions_vm),
+            ("used_memory_functions", functions),
+            ("used_memory_scripts", eval_scripts + functions),
+        ]
     }
 }
 

@@ -47,34 +47,17 @@ local function wrap_all(t)
   return out
 end
 
--- redis.call / redis.pcall: `ctx.exec` is the running script's executor (set by Rust).
-local NO_RUN = { err = 'ERR redis.call/pcall can only be called inside a script invocation' }
-local call = wrap(function(...)
-  local exec = ctx.exec
-  if not exec then
-    return false, NO_RUN
-  end
-  local r, failed = exec(true, ...)
-  if failed then
-    return false, r
-  end
-  return true, r
-end)
+-- redis.call / redis.pcall: C functions (call.rs) that reach the running script themselves.
+local call = R.call
+local pcall_cmd = R.pcall
 
-local pcall_cmd = wrap(function(...)
-  local exec = ctx.exec
-  if not exec then
-    return false, NO_RUN
-  end
-  return true, (exec(false, ...))
-end)
-
--- A function of the running script (set by Rust for each run). Outside a run: Redis's error,
--- as a table for redis.* functions, as a positioned string for math.*.
+-- A function of the running script (set once by Rust; it reaches the running script itself).
+-- Outside a run: Redis's error, as a table for redis.* functions, as a positioned string for
+-- math.*.
 local function in_run(name, what)
   return wrap(function(...)
     local f = ctx[name]
-    if not f then
+    if not ctx.running or not f then
       if what then
         return false, what .. ' can only be called inside a script invocation'
       end
@@ -140,14 +123,34 @@ local function handler(err)
   return err
 end
 
-local function run0(f)
-  return raw_xpcall(f, handler)
+-- Script runs: KEYS and ARGV are globals of EVAL scripts, arguments of functions.
+local function finish(...)
+  ctx.running = false
+  return ...
+end
+
+local function run0(f, keys, args)
+  real.KEYS = keys
+  real.ARGV = args
+  ctx.killed = false
+  ctx.running = true
+  return finish(raw_xpcall(f, handler))
+end
+
+-- xpcall passes no arguments in Lua 5.1: the function and its arguments wait in upvalues
+-- (no closure per call).
+local pending_f, pending_keys, pending_args
+local function call_pending()
+  local f, keys, args = pending_f, pending_keys, pending_args
+  pending_f, pending_keys, pending_args = nil, nil, nil
+  return f(keys, args)
 end
 
 local function run2(f, keys, args)
-  return raw_xpcall(function()
-    return f(keys, args)
-  end, handler)
+  ctx.killed = false
+  ctx.running = true
+  pending_f, pending_keys, pending_args = f, keys, args
+  return finish(raw_xpcall(call_pending, handler))
 end
 
 -- The environment every script and function sees.
@@ -251,4 +254,7 @@ local function runp(f)
   return raw_pcall(f)
 end
 
-return { env = env, env_meta = env_meta, real = real, run0 = run0, run2 = run2, runp = runp, lib_api = lib_api }
+return {
+  env = env, env_meta = env_meta, real = real, run0 = run0, run2 = run2, runp = runp, lib_api = lib_api,
+  handler = handler,
+}

@@ -1,11 +1,10 @@
 //! Running one script (EVAL) or function (FCALL) for a client: Redis's scriptPrepareForRun
-//! checks, the per-run Lua slots (`redis.call`'s executor, setresp, set_repl, math.random), the
+//! checks, the functions that act on the running script (setresp, set_repl, math.random), the
 //! kill hook, the conversion of the result (or of the error, with its "script: ..." context)
 //! into the reply, and the publication of the script's effects as one MULTI/EXEC batch.
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, MultiValue, Value};
-use std::cell::RefCell;
+use mlua::{ffi, Function, HookTriggers, Lua, MultiValue, Table, Value};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -29,6 +28,9 @@ pub struct Target<'a> {
     pub ro_command: bool,
 }
 
+/// Scripts between two garbage collection steps (Redis's LUA_GC_CYCLE_PERIOD).
+const GC_PERIOD: u64 = 50;
+
 /// Instructions between two checks of the kill flag (Redis uses the same period).
 const HOOK_PERIOD: u32 = 100_000;
 
@@ -39,98 +41,43 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     }
     let server = ctx.server;
     let busy = &server.scripting.busy;
-    let _running = busy.mark(!t.is_eval);
-    *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
-    server.scripting.calls.fetch_add(1, Ordering::Relaxed);
+    // Marked already by the dispatcher, except inside EXEC.
+    let _running = (!busy.is_running()).then(|| busy.mark(!t.is_eval));
+    if !t.is_eval {
+        *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
+    }
+    let runs = server.scripting.calls.fetch_add(1, Ordering::Relaxed) + 1;
     let lua = t.lua;
     let api = t.api;
     let mut client = Client::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
-    let start = Instant::now();
-    let state = RefCell::new(RunState {
-        server,
-        client,
-        resp3: false,
-        read_only: t.ro_command || t.flags & flags::NO_WRITES != 0,
-        repl: 3,
-        queued: Vec::new(),
-        start,
-        read_called: false,
-    });
+    client.script = true;
+    let start = busy.started_at().unwrap_or_else(Instant::now);
+    let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
-    let db = RefCell::new(&mut *ctx.db);
-    api.ctx.raw_set("killed", false).map_err(lua_err)?;
-    install_hook(lua, busy.kill.clone());
-    let outcome = lua.scope(|scope| {
-        let exec = scope.create_function(|lua, a: MultiValue| {
-            let mut st = state.borrow_mut();
-            let mut db = db.borrow_mut();
-            call::exec(lua, &mut st, &mut db, a)
-        })?;
-        let setresp = scope.create_function(|lua, a: MultiValue| {
-            if a.len() != 1 {
-                return libs::fail_table(lua, "redis.setresp() requires one argument.");
-            }
-            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
-                Some(2) => state.borrow_mut().resp3 = false,
-                Some(3) => state.borrow_mut().resp3 = true,
-                _ => return libs::fail_table(lua, "RESP version must be 2 or 3."),
-            }
-            libs::ok(lua, ())
-        })?;
-        let set_repl = scope.create_function(|lua, a: MultiValue| {
-            if a.len() != 1 {
-                return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
-            }
-            match a.front().and_then(libs::arg_num).map(|n| n as i64) {
-                Some(f @ 0..=3) => state.borrow_mut().repl = f as u8,
-                _ => {
-                    return libs::fail_table(
-                        lua,
-                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-                    )
-                }
-            }
-            libs::ok(lua, ())
-        })?;
-        let random = scope.create_function(|lua, a: MultiValue| random(lua, server, a))?;
-        let randomseed = scope.create_function(|lua, a: MultiValue| {
-            let seed = a.front().and_then(libs::arg_num);
-            match seed {
-                Some(n) => server.scripting.rand.lock().seed(n as i64 as i32),
-                None => {
-                    return libs::bad_arg(
-                        lua,
-                        1,
-                        "randomseed",
-                        &format!("number expected, got {}", libs::type_name(a.front())),
-                    )
-                }
-            }
-            libs::ok(lua, ())
-        })?;
-        let acl_check_cmd = scope.create_function(|lua, _a: MultiValue| libs::ok(lua, true))?;
-        let c = &api.ctx;
-        c.raw_set("exec", exec)?;
-        c.raw_set("setresp", setresp)?;
-        c.raw_set("set_repl", set_repl)?;
-        c.raw_set("random", random)?;
-        c.raw_set("randomseed", randomseed)?;
-        c.raw_set("acl_check_cmd", acl_check_cmd)?;
-        let r = if t.is_eval {
-            api.real.raw_set("KEYS", array(lua, keys)?)?;
-            api.real.raw_set("ARGV", array(lua, args)?)?;
-            api.run0.call::<(bool, Value)>(t.func.clone())
-        } else {
-            api.run2.call::<(bool, Value)>((t.func.clone(), array(lua, keys)?, array(lua, args)?))
+    let mut state = RunState::new(server, client, read_only, start, ctx.db);
+    let outcome = {
+        let _active = call::activate(&mut state);
+        call_runner(lua, api, &t.func, keys, args, t.is_eval)
+    };
+    if outcome.is_err() {
+        // Raised past the runner (a kill): the runner could not mark the run over.
+        let _ = api.ctx.raw_set("running", false);
+    }
+    let st = state;
+    if st.rehook {
+        install_hook(lua);
+    }
+    if runs.is_multiple_of(GC_PERIOD) {
+        // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a
+        // larger one would finish a whole cycle of a small heap each time).
+        // SAFETY: a protected call that only runs the collector.
+        let _ = unsafe {
+            lua.exec_raw::<()>((), |state| {
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, 0);
+            })
         };
-        for k in ["exec", "setresp", "set_repl", "random", "randomseed", "acl_check_cmd"] {
-            c.raw_set(k, Value::Nil)?;
-        }
-        r
-    });
-    lua.remove_hook();
-    let st = state.into_inner();
+    }
     let resp3 = st.resp3;
     // Client-side caching: a script that read something makes its caller track the keys it
     // declared (Redis's rule), while the locks are still held.
@@ -186,26 +133,96 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     Ok(())
 }
 
-fn lua_err(e: mlua::Error) -> CmdError {
-    CmdError::new(format!("Error running script: {e}"))
-}
-
-fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, a) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(a)?)?;
+/// Run a script as the prelude's `run0` / `run2` do, in one protected call with the raw API:
+/// KEYS and ARGV (globals of an EVAL script, arguments of a function), `ctx.killed` and
+/// `ctx.running`, and `lua_pcall` with Redis's error handler. Returns (ok, result or error).
+fn call_runner(
+    lua: &Lua,
+    api: &Api,
+    func: &Function,
+    keys: &[Bytes],
+    args: &[Bytes],
+    is_eval: bool,
+) -> mlua::Result<(bool, Value)> {
+    use std::os::raw::{c_char, c_int};
+    // SAFETY: exec_raw runs the closure protected, with stack space checked and the five values
+    // pushed at 1-5; everything it builds comes from borrowed slices (nothing to drop if Lua
+    // raises); it leaves exactly (ok, result) on the stack.
+    unsafe {
+        lua.exec_raw::<(bool, Value)>((&api.handler, func, &api.ctx, &api.real, &api.names), |state| {
+            use super::engine::names;
+            const HANDLER: c_int = 1;
+            const FUNC: c_int = 2;
+            const CTX: c_int = 3;
+            const REAL: c_int = 4;
+            const NAMES: c_int = 5;
+            let set = |t: c_int, name: i32| {
+                // value on top → t[name] = value (raw: these tables have no metatable)
+                ffi::lua_rawgeti(state, NAMES, name as _);
+                ffi::lua_insert(state, -2);
+                ffi::lua_rawset(state, t);
+            };
+            ffi::lua_checkstack(state, 8);
+            ffi::lua_pushboolean(state, 0);
+            set(CTX, names::KILLED);
+            ffi::lua_pushboolean(state, 1);
+            set(CTX, names::RUNNING);
+            for items in [keys, args] {
+                ffi::lua_createtable(state, items.len().min(1 << 24) as c_int, 0);
+                for (i, a) in items.iter().enumerate() {
+                    ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
+                    ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
+                }
+            }
+            // Stack: handler, func, ctx, real, names, keys (6), args (7).
+            let status = if is_eval {
+                ffi::lua_pushvalue(state, 6);
+                set(REAL, names::KEYS);
+                ffi::lua_pushvalue(state, 7);
+                set(REAL, names::ARGV);
+                ffi::lua_pushvalue(state, FUNC);
+                ffi::lua_pcall(state, 0, 1, HANDLER)
+            } else {
+                ffi::lua_pushvalue(state, FUNC);
+                ffi::lua_pushvalue(state, 6);
+                ffi::lua_pushvalue(state, 7);
+                ffi::lua_pcall(state, 2, 1, HANDLER)
+            };
+            // Stack: handler, func, ctx, real, names, keys, args, result (8).
+            ffi::lua_pushboolean(state, 0);
+            set(CTX, names::RUNNING);
+            ffi::lua_pushboolean(state, (status == 0) as c_int);
+            ffi::lua_replace(state, 1);
+            ffi::lua_replace(state, 2);
+            ffi::lua_settop(state, 2);
+        })
     }
-    Ok(t)
 }
 
-/// The kill check every [`HOOK_PERIOD`] instructions. Once killed, the hook fires on every
-/// line and instruction, so a script cannot swallow the error with pcall and carry on.
-pub fn install_hook(lua: &Lua, kill: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), move |lua, _| {
-        if !kill.load(Ordering::SeqCst) {
+/// The kill check every [`HOOK_PERIOD`] instructions, installed once per engine (and again
+/// after a kill or a library load replaced it). Once killed, the hook fires on every line and
+/// instruction, so a script cannot swallow the error with pcall and carry on. Past
+/// busy-reply-threshold the script also steps aside at each check, so the other clients of its
+/// worker thread get BUSY and can send SCRIPT KILL (`fiber.rs`).
+pub fn install_hook(lua: &Lua) {
+    let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), |lua, _| {
+        let killed = |st: &mut RunState| st.server.scripting.busy.kill.load(Ordering::SeqCst);
+        let Some((kill, past)) = call::with_active(|st| {
+            let threshold = *st.threshold.get_or_insert_with(|| crate::commands::dispatch::busy_threshold(st.server));
+            (killed(st), threshold.is_some_and(|t| st.start.elapsed() >= t))
+        }) else {
+            return Ok(mlua::VmState::Continue);
+        };
+        if !kill && past {
+            let active = call::deactivate();
+            super::fiber::step_aside();
+            call::reactivate(active);
+        }
+        if !call::with_active(|st| killed(st)).unwrap_or(false) {
             return Ok(mlua::VmState::Continue);
         }
         crate::server::log::warning("Lua script killed by user with SCRIPT KILL.");
+        call::with_active(|st| st.rehook = true);
         let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, _| {
             mark_killed(lua);
             Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
@@ -221,9 +238,75 @@ fn mark_killed(lua: &Lua) {
     }
 }
 
+/// The functions that act on the running script, set once per engine in the prelude's `ctx`
+/// (its wrappers answer Redis's "can only be called inside a script invocation" outside runs).
+pub fn install_functions(lua: &Lua, ctx: &Table) -> mlua::Result<()> {
+    let outside = |lua: &Lua, name: &str| {
+        libs::fail_table(lua, &format!("redis.{name} can only be called inside a script invocation"))
+    };
+    let setresp = lua.create_function(move |lua, a: MultiValue| {
+        if a.len() != 1 {
+            return libs::fail_table(lua, "redis.setresp() requires one argument.");
+        }
+        let resp3 = match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+            Some(2) => false,
+            Some(3) => true,
+            _ => return libs::fail_table(lua, "RESP version must be 2 or 3."),
+        };
+        match call::with_active(|st| st.resp3 = resp3) {
+            Some(()) => libs::ok(lua, ()),
+            None => outside(lua, "setresp"),
+        }
+    })?;
+    let set_repl = lua.create_function(move |lua, a: MultiValue| {
+        if a.len() != 1 {
+            return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
+        }
+        let flags = match a.front().and_then(libs::arg_num).map(|n| n as i64) {
+            Some(f @ 0..=3) => f as u8,
+            _ => {
+                return libs::fail_table(
+                    lua,
+                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                )
+            }
+        };
+        match call::with_active(|st| st.repl = flags) {
+            Some(()) => libs::ok(lua, ()),
+            None => outside(lua, "set_repl"),
+        }
+    })?;
+    let random = lua.create_function(|lua, a: MultiValue| {
+        match call::with_active(|st| st.server.scripting.rand.lock().next_unit()) {
+            Some(r) => random(lua, r, a),
+            None => libs::fail(lua, "math.random can only be called inside a script invocation"),
+        }
+    })?;
+    let randomseed = lua.create_function(|lua, a: MultiValue| {
+        let Some(seed) = a.front().and_then(libs::arg_num) else {
+            return libs::bad_arg(
+                lua,
+                1,
+                "randomseed",
+                &format!("number expected, got {}", libs::type_name(a.front())),
+            );
+        };
+        match call::with_active(|st| st.server.scripting.rand.lock().seed(seed as i64 as i32)) {
+            Some(()) => libs::ok(lua, ()),
+            None => libs::fail(lua, "math.randomseed can only be called inside a script invocation"),
+        }
+    })?;
+    let acl_check_cmd = lua.create_function(|lua, _a: MultiValue| libs::ok(lua, true))?;
+    ctx.raw_set("setresp", setresp)?;
+    ctx.raw_set("set_repl", set_repl)?;
+    ctx.raw_set("random", random)?;
+    ctx.raw_set("randomseed", randomseed)?;
+    ctx.raw_set("acl_check_cmd", acl_check_cmd)?;
+    Ok(())
+}
+
 /// math.random as Redis's redis_math_random (on the server-wide redisLrand48 state).
-fn random(lua: &Lua, server: &crate::server::Server, a: MultiValue) -> libs::LResult {
-    let r = server.scripting.rand.lock().next_unit();
+fn random(lua: &Lua, r: f64, a: MultiValue) -> libs::LResult {
     let int = |i: usize| a.get(i).and_then(libs::arg_num).map(|n| n as i64 as i32);
     match a.len() {
         0 => libs::ok(lua, r),

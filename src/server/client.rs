@@ -201,6 +201,8 @@ pub struct Client {
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
     pub is_master: bool,
+    /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
+    pub script: bool,
 }
 
 impl Client {
@@ -224,6 +226,7 @@ impl Client {
             cas_dirty: Arc::new(AtomicBool::new(false)),
             after_exec: Vec::new(),
             subs: Default::default(),
+            script: false,
             tracking: None,
             is_master: false,
         }

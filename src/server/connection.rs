@@ -328,32 +328,16 @@ async fn client_loop(
     }
 }
 
-/// Run a script command (EVAL*, FCALL*) on a blocking-pool thread, so this worker keeps
-/// serving its other connections (they answer BUSY, SCRIPT KILL...) while the script runs.
+/// Run a script command (EVAL*, FCALL*) inline, on a script stack: a script running past
+/// busy-reply-threshold steps aside now and then so this worker keeps serving its other
+/// connections (they answer BUSY, SCRIPT KILL...). See `scripting::fiber`.
 async fn run_script(
     server: &Arc<Server>,
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut ReplySink,
 ) -> Result<Action, String> {
-    let stand_in = Client::new(client.handle.clone(), client.authenticated);
-    let mut owned = std::mem::replace(client, stand_in);
-    let mut sink = std::mem::take(out);
-    let srv = server.clone();
-    let argv = args.to_vec();
-    let joined = tokio::task::spawn_blocking(move || {
-        let action = dispatch::execute(&srv, &mut owned, &argv, &mut sink);
-        (owned, sink, action)
-    })
-    .await;
-    match joined {
-        Ok((c, sink, action)) => {
-            *client = c;
-            *out = sink;
-            Ok(action)
-        }
-        Err(e) => Err(format!("script thread failed: {e}")),
-    }
+    Ok(crate::scripting::fiber::run(|| dispatch::execute(server, client, args, out)).await)
 }
 
 /// Wait for one of the keys of a blocked command, its timeout, CLIENT UNBLOCK or a kill; then

@@ -87,6 +87,12 @@ macro_rules! line {
 
 /// Render the selected sections.
 pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
+    render_with(server, args, None)
+}
+
+/// Render the selected sections; `counts` gives (keys, expires) per database when the caller
+/// already holds the shard locks (EXEC, a script), which INFO must not take again.
+pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usize, usize)]>) -> String {
     let mut out = String::with_capacity(4096);
     for (n, sec) in sections(args).iter().enumerate() {
         let before = out.len();
@@ -94,7 +100,7 @@ pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
             out.push_str("\r\n");
         }
         let mark = out.len();
-        section(server, sec, &mut out);
+        section(server, sec, &mut out, counts);
         if out.len() == mark {
             out.truncate(before);
         }
@@ -102,7 +108,7 @@ pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
     out
 }
 
-fn section(server: &Server, name: &str, out: &mut String) {
+fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usize, usize)]>) {
     let cfg = server.config.read();
     let st = &server.stats;
     let ks = &server.keyspace.stats;
@@ -162,7 +168,12 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "used_memory_rss_human:{}", human(rss));
             line!(out, "used_memory_peak:{}", peak);
             line!(out, "used_memory_peak_human:{}", human(peak));
-            line!(out, "used_memory_lua:0");
+            for (name, v) in server.scripting.info_memory() {
+                line!(out, "{}:{}", name, v);
+                if matches!(name, "used_memory_lua" | "used_memory_vm_total" | "used_memory_scripts") {
+                    line!(out, "{}_human:{}", name, human(v));
+                }
+            }
             line!(out, "maxmemory:{}", maxmemory);
             line!(out, "maxmemory_human:{}", human(maxmemory));
             line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
@@ -303,7 +314,10 @@ fn section(server: &Server, name: &str, out: &mut String) {
             line!(out, "# Keyspace");
             drop(cfg);
             for db in 0..server.keyspace.databases() {
-                let (keys, expires) = server.keyspace.db_counts(db);
+                let (keys, expires) = match counts {
+                    Some(c) => c.get(db).copied().unwrap_or((0, 0)),
+                    None => server.keyspace.db_counts(db),
+                };
                 if keys > 0 {
                     line!(out, "db{}:keys={},expires={},avg_ttl=0", db, keys, expires);
                 }

@@ -348,7 +348,7 @@ impl Workers {
                     tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, std::net::SocketAddr)>();
                 let server = server.clone();
                 let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
-                    // Scripts run on this runtime's blocking pool: deep Lua results and libraries recurse.
+                    // Deep Lua results and libraries recurse (scripts inside EXEC run on this stack).
                     let rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .thread_stack_size(64 << 20)

@@ -4,23 +4,64 @@
 //! errors read "Expected X but found Y at character N" exactly as lua-cjson words them.
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::{add, fail, fmt_g14, ok, type_name, LResult};
 
 const MAX_DEPTH: usize = 1000;
 
+/// The settings of one cjson instance (`cjson.encode_max_depth(n)`...), lua-cjson's defaults.
+struct Config {
+    encode_max_depth: AtomicUsize,
+    decode_max_depth: AtomicUsize,
+    /// NaN and Inf: 0 refused, 1 written as numbers, 2 written as `null`.
+    encode_invalid_numbers: AtomicUsize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            encode_max_depth: AtomicUsize::new(MAX_DEPTH),
+            decode_max_depth: AtomicUsize::new(MAX_DEPTH),
+            encode_invalid_numbers: AtomicUsize::new(0),
+        }
+    }
+}
+
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    add(lua, &t, "encode", encode)?;
-    add(lua, &t, "decode", decode)?;
-    // Configuration functions: Ferrous keeps lua-cjson's defaults and reports them.
+    let cfg = Arc::new(Config::default());
+    let c = cfg.clone();
+    add(lua, &t, "encode", move |l, a| encode(l, a, &c))?;
+    let c = cfg.clone();
+    add(lua, &t, "decode", move |l, a| decode(l, a, &c))?;
     add(lua, &t, "encode_keep_buffer", |l, _| ok(l, 1))?;
-    add(lua, &t, "encode_max_depth", |l, _| ok(l, MAX_DEPTH as i64))?;
-    add(lua, &t, "decode_max_depth", |l, _| ok(l, MAX_DEPTH as i64))?;
+    let c = cfg.clone();
+    add(lua, &t, "encode_max_depth", move |l, a| depth_setting(l, a, &c.encode_max_depth, "encode_max_depth"))?;
+    let c = cfg.clone();
+    add(lua, &t, "decode_max_depth", move |l, a| depth_setting(l, a, &c.decode_max_depth, "decode_max_depth"))?;
     add(lua, &t, "encode_number_precision", |l, _| ok(l, 14))?;
-    add(lua, &t, "encode_invalid_numbers", |l, _| ok(l, 0))?;
-    add(lua, &t, "decode_invalid_numbers", |l, _| ok(l, 1))?;
-    add(lua, &t, "encode_sparse_array", |l, _| ok(l, (0, 2, 10)))?;
+    let c = cfg.clone();
+    add(lua, &t, "encode_invalid_numbers", move |l, a| {
+        let v = &c.encode_invalid_numbers;
+        match a.front() {
+            None | Some(Value::Nil) => {}
+            Some(Value::Boolean(b)) => v.store(*b as usize, Ordering::Relaxed),
+            Some(Value::String(s)) if s.as_bytes().as_ref() == b"null" => v.store(2, Ordering::Relaxed),
+            Some(Value::String(s)) if s.as_bytes().as_ref() == b"on" => v.store(1, Ordering::Relaxed),
+            Some(Value::String(s)) if s.as_bytes().as_ref() == b"off" => v.store(0, Ordering::Relaxed),
+            Some(_) => {
+                return fail(l, "bad argument #1 to 'encode_invalid_numbers' (invalid option)");
+            }
+        }
+        match v.load(Ordering::Relaxed) {
+            2 => ok(l, "null"),
+            n => ok(l, n == 1),
+        }
+    })?;
+    add(lua, &t, "decode_invalid_numbers", |l, _| ok(l, true))?;
+    add(lua, &t, "encode_sparse_array", |l, _| ok(l, (false, 2, 10)))?;
     add(lua, &t, "new", |l, _| ok(l, table(l)?))?;
     t.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
     t.raw_set("_NAME", "cjson")?;
@@ -28,28 +69,40 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn encode(lua: &Lua, args: MultiValue) -> LResult {
+/// `cjson.encode_max_depth([n])` / `decode_max_depth([n])`: set (1 to 2^31-1), return the value.
+fn depth_setting(lua: &Lua, a: MultiValue, v: &AtomicUsize, name: &str) -> LResult {
+    match a.front() {
+        None | Some(Value::Nil) => {}
+        Some(x) => match super::arg_num(x) {
+            Some(n) if n >= 1.0 && n <= i32::MAX as f64 && n.floor() == n => v.store(n as usize, Ordering::Relaxed),
+            _ => return fail(lua, format!("bad argument #1 to '{name}' (expected integer between 1 and 2147483647)")),
+        },
+    }
+    ok(lua, v.load(Ordering::Relaxed) as i64)
+}
+
+fn encode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
     if args.len() != 1 {
         return fail(lua, "bad argument #1 to 'encode' (expected 1 argument)");
     }
     let mut out = Vec::new();
-    match encode_value(&args[0], &mut out, 0) {
+    match encode_value(&args[0], &mut out, 0, cfg) {
         Ok(()) => ok(lua, lua.create_string(&out)?),
         Err(e) => fail(lua, e),
     }
 }
 
-fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Config) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(i) => encode_number(*i as f64, out)?,
-        Value::Number(n) => encode_number(*n, out)?,
+        Value::Integer(i) => encode_number(*i as f64, out, cfg)?,
+        Value::Number(n) => encode_number(*n, out, cfg)?,
         Value::String(s) => encode_string(&s.as_bytes(), out),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > MAX_DEPTH {
+            if depth > cfg.encode_max_depth.load(Ordering::Relaxed) {
                 return Err(format!("Cannot serialise, excessive nesting ({depth})"));
             }
             match array_length(t)? {
@@ -60,7 +113,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String
                             out.push(b',');
                         }
                         let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                        encode_value(&v, out, depth)?;
+                        encode_value(&v, out, depth, cfg)?;
                     }
                     out.push(b']');
                 }
@@ -77,13 +130,13 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String
                             Value::String(s) => encode_string(&s.as_bytes(), out),
                             Value::Integer(_) | Value::Number(_) => {
                                 out.push(b'"');
-                                encode_number(super::arg_num(&k).unwrap_or(0.0), out)?;
+                                encode_number(super::arg_num(&k).unwrap_or(0.0), out, cfg)?;
                                 out.push(b'"');
                             }
                             _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                         }
                         out.push(b':');
-                        encode_value(&v, out, depth)?;
+                        encode_value(&v, out, depth, cfg)?;
                     }
                     out.push(b'}');
                 }
@@ -116,9 +169,16 @@ fn array_length(t: &Table) -> Result<Option<usize>, String> {
     Ok(Some(max))
 }
 
-fn encode_number(n: f64, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode_number(n: f64, out: &mut Vec<u8>, cfg: &Config) -> Result<(), String> {
     if !n.is_finite() {
-        return Err("Cannot serialise number: must not be NaN or Inf".into());
+        match cfg.encode_invalid_numbers.load(Ordering::Relaxed) {
+            0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+            2 => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+            _ => {}
+        }
     }
     out.extend_from_slice(fmt_g14(n).as_bytes());
     Ok(())
@@ -143,7 +203,7 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn decode(lua: &Lua, args: MultiValue) -> LResult {
+fn decode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
     let s = match args.front() {
         Some(Value::String(s)) if args.len() == 1 => s.as_bytes().to_vec(),
         Some(v @ (Value::Integer(_) | Value::Number(_))) if args.len() == 1 => super::arg_str(v).unwrap_or_default(),
@@ -154,7 +214,8 @@ fn decode(lua: &Lua, args: MultiValue) -> LResult {
     if s.len() >= 2 && (s[0] == 0 || s[1] == 0) {
         return fail(lua, "JSON parser does not support UTF-16 or UTF-32");
     }
-    let mut p = Parser { s: &s, pos: 0, lua, depth: 0 };
+    let max_depth = cfg.decode_max_depth.load(Ordering::Relaxed);
+    let mut p = Parser { s: &s, pos: 0, lua, depth: 0, max_depth };
     let r = (|| {
         let tok = p.next_token()?;
         let v = p.value(tok)?;
@@ -195,6 +256,7 @@ struct Parser<'a> {
     pos: usize,
     lua: &'a Lua,
     depth: usize,
+    max_depth: usize,
 }
 
 impl Parser<'_> {
@@ -408,7 +470,7 @@ impl Parser<'_> {
 
     fn nest(&mut self, t: &Token) -> Result<(), String> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > self.max_depth {
             return Err(format!("Found too many nested data structures ({}) at character {}", self.depth, t.index + 1));
         }
         Ok(())
@@ -486,7 +548,7 @@ mod tests {
     fn enc(lua: &Lua, src: &str) -> String {
         let v: Value = lua.load(src).eval().unwrap();
         let mut out = Vec::new();
-        match encode_value(&v, &mut out, 0) {
+        match encode_value(&v, &mut out, 0, &Config::default()) {
             Ok(()) => String::from_utf8_lossy(&out).into_owned(),
             Err(e) => e,
         }
@@ -503,14 +565,24 @@ mod tests {
         assert_eq!(enc(&lua, "return 'a/b\"\\1\\127'"), r#""a\/b\"\u0001\u007f""#);
         assert_eq!(enc(&lua, "return 0/0"), "Cannot serialise number: must not be NaN or Inf");
         assert_eq!(enc(&lua, "return {[1.5]=1}"), r#"{"1.5":1}"#);
+        let v: Value = lua.load("return {a={b=0/0}}").eval().unwrap();
+        let cfg = Config::default();
+        cfg.encode_max_depth.store(1, Ordering::Relaxed);
+        assert!(encode_value(&v, &mut Vec::new(), 0, &cfg).unwrap_err().contains("excessive nesting (2)"));
+        cfg.encode_max_depth.store(5, Ordering::Relaxed);
+        cfg.encode_invalid_numbers.store(2, Ordering::Relaxed);
+        let mut out = Vec::new();
+        encode_value(&v, &mut out, 0, &cfg).unwrap();
+        assert_eq!(out, br#"{"a":{"b":null}}"#);
     }
 
     fn dec(lua: &Lua, s: &str) -> String {
-        match decode(lua, MultiValue::from_vec(vec![Value::String(lua.create_string(s).unwrap())])) {
+        match decode(lua, MultiValue::from_vec(vec![Value::String(lua.create_string(s).unwrap())]), &Config::default())
+        {
             Ok(mv) => match (&mv[0], &mv[1]) {
                 (Value::Boolean(true), v) => {
                     let mut out = Vec::new();
-                    encode_value(v, &mut out, 0).unwrap();
+                    encode_value(v, &mut out, 0, &Config::default()).unwrap();
                     String::from_utf8_lossy(&out).into_owned()
                 }
                 (_, Value::String(e)) => e.to_string_lossy(),

@@ -117,7 +117,12 @@ fn trim_zeros(s: &str) -> &str {
 }
 
 /// Register a Rust function under `name` in `t`.
-pub fn add(lua: &Lua, t: &Table, name: &str, f: fn(&Lua, MultiValue) -> LResult) -> mlua::Result<()> {
+pub fn add(
+    lua: &Lua,
+    t: &Table,
+    name: &str,
+    f: impl Fn(&Lua, MultiValue) -> LResult + Send + 'static,
+) -> mlua::Result<()> {
     t.raw_set(name, lua.create_function(f)?)
 }
 
