@@ -170,16 +170,18 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
     if !client.authenticated && !cmd.spec.has_flag(flags::NO_AUTH) {
         return Err((Some(cmd), super::errors::NOAUTH.to_string()));
     }
-    if server.out_of_memory.load(std::sync::atomic::Ordering::Relaxed) && rejected_on_oom(client, cmd) {
+    if server.out_of_memory.load(std::sync::atomic::Ordering::Relaxed) && rejected_on_oom(server, client, cmd, args) {
         return Err((Some(cmd), "-OOM command not allowed when used memory > 'maxmemory'.".to_string()));
     }
     // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
     // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
-    if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0 && is_write(client, cmd) {
+    if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0
+        && is_write(server, client, cmd, args)
+    {
         return Err((Some(cmd), "-NOREPLICAS Not enough good replicas to write.".to_string()));
     }
     if !client.is_master && server.replica.is_replica() {
-        if is_write(client, cmd) && server.config.read().get("replica-read-only") == Some("yes") {
+        if is_write(server, client, cmd, args) && server.config.read().get("replica-read-only") == Some("yes") {
             return Err((Some(cmd), "-READONLY You can't write against a read only replica.".to_string()));
         }
         if !server.replica.link_up.load(std::sync::atomic::Ordering::Relaxed)
@@ -221,10 +223,29 @@ fn denies_stale(client: &Client, cmd: &Command) -> bool {
     }
 }
 
+/// The command flags a script with a shebang (or a function) stands for, from its declared
+/// flags (Redis's scriptFlagsToCmdFlags); None for scripts without one (they keep EVAL's own).
+struct ScriptCmdFlags {
+    denyoom: bool,
+    write: bool,
+}
+
+fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<ScriptCmdFlags> {
+    use crate::scripting::flags as sf;
+    let f = crate::scripting::declared::declared_flags(&server.scripting, cmd.spec.name, args)?;
+    if f & sf::EVAL_COMPAT != 0 {
+        return None;
+    }
+    Some(ScriptCmdFlags { denyoom: f & (sf::ALLOW_OOM | sf::NO_WRITES) == 0, write: f & sf::NO_WRITES == 0 })
+}
+
 /// A write command, or an EXEC whose transaction holds one (Redis's is_write_command).
-fn is_write(client: &Client, cmd: &Command) -> bool {
+fn is_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.spec.has_flag(flags::WRITE) {
         return true;
+    }
+    if cmd.spec.has_flag(flags::SCRIPT_RUN) && client.multi.is_none() {
+        return script_flags(server, cmd, args).is_some_and(|f| f.write);
     }
     match &client.multi {
         Some(m) if cmd.parent.is_none() && cmd.spec.name == "exec" => {
@@ -236,17 +257,23 @@ fn is_write(client: &Client, cmd: &Command) -> bool {
 
 /// Over maxmemory, Redis refuses `denyoom` commands, an EXEC whose transaction holds one, and
 /// anything queued inside MULTI (queueing itself uses memory) except EXEC, DISCARD, QUIT, RESET.
-fn rejected_on_oom(client: &Client, cmd: &Command) -> bool {
+fn rejected_on_oom(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.spec.has_flag(flags::DENYOOM) {
         return true;
+    }
+    if cmd.spec.has_flag(flags::SCRIPT_RUN) && client.multi.is_none() {
+        return script_flags(server, cmd, args).is_some_and(|f| f.denyoom);
     }
     let top = cmd.parent.is_none();
     if let Some(m) = &client.multi {
         if top && cmd.spec.name == "exec" {
-            return m
-                .commands
-                .iter()
-                .any(|argv| table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::DENYOOM)));
+            return m.commands.iter().any(|argv| {
+                table().lookup(&argv[0]).is_some_and(|c| {
+                    c.spec.has_flag(flags::DENYOOM)
+                        || (c.spec.has_flag(flags::SCRIPT_RUN)
+                            && script_flags(server, c, argv).is_some_and(|f| f.denyoom))
+                })
+            });
         }
         return !(top && matches!(cmd.spec.name, "discard" | "quit" | "reset"));
     }
@@ -389,6 +416,7 @@ pub fn run_locked(
     db.no_touch = client.no_touch && spec.name != "touch";
     db.client_id = client.id();
     let errors_before = reply.errors.len();
+    let uncounted_before = reply.uncounted_errors;
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
     if let Err(e) = (spec.handler)(&mut ctx) {
         ctx.reply.error(&e.0);
@@ -407,7 +435,7 @@ pub fn run_locked(
             }
         }
     }
-    let failed = ctx.reply.errors.len() > errors_before;
+    let failed = ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before;
     let wrote = ctx.db.dirty > 0;
     let us = start.elapsed().as_micros() as u64;
     let st = &cmd.stats;

@@ -19,11 +19,14 @@ pub struct ReplySink {
     pub proto: Proto,
     /// The first word of every error reply written (e.g. `ERR`, `WRONGTYPE`), for INFO errorstats.
     pub errors: Vec<String>,
+    /// Error replies already counted in errorstats elsewhere (a script returning the error of
+    /// a command it ran): the command still counts as failed.
+    pub uncounted_errors: usize,
 }
 
 impl ReplySink {
     pub fn new(proto: Proto) -> Self {
-        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new() }
+        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0 }
     }
 
     pub fn is_resp3(&self) -> bool {

@@ -46,6 +46,12 @@ pub struct RunState<'a> {
     pub threshold: Option<Option<std::time::Duration>>,
     /// The kill hook replaced the engine's hook: install it again after the run.
     pub rehook: bool,
+    /// The server was over maxmemory when the script started and the script did not declare
+    /// `allow-oom`: its first denyoom command is refused unless it already wrote (Redis's
+    /// scriptVerifyOOM).
+    pub deny_oom: bool,
+    /// The script has written (Redis's SCRIPT_WRITE_DIRTY).
+    pub dirty: bool,
     /// The script's locked view (a `*mut Db`), valid for the whole run.
     db: *mut (),
     /// The last command's reply (reused).
@@ -67,6 +73,8 @@ impl<'a> RunState<'a> {
             read_called: false,
             threshold: None,
             rehook: false,
+            deny_oom: false,
+            dirty: false,
             db: db as *mut Db<'_> as *mut (),
             sink: ReplySink::new(Proto::Resp2),
             scratch: Vec::new(),
@@ -276,6 +284,23 @@ impl RunState<'_> {
         if self.read_only && cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
             cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return self.fail("Write commands are not allowed from read-only scripts.", true);
+        }
+        if self.deny_oom && !self.dirty && cmd.spec.has_flag(flags::DENYOOM) {
+            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return self.fail("-OOM command not allowed when used memory > 'maxmemory'.", true);
+        }
+        if cmd.spec.has_flag(flags::WRITE) {
+            // Redis's scriptVerifyWriteCommandAllow: a read-only replica, or too few replicas.
+            let server = self.server;
+            if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return self.fail("-READONLY You can't write against a read only replica.", true);
+            }
+            if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return self.fail("-NOREPLICAS Not enough good replicas to write.", true);
+            }
+            self.dirty = true;
         }
         if cmd.spec.has_flag(flags::READONLY) {
             self.read_called = true;

@@ -57,7 +57,9 @@ fn write_table(t: &Table, out: &mut ReplySink, resp3: bool, depth: usize) {
         let msg = error_text(t, &e.as_bytes());
         out.error(&msg);
         if ignores_stats(t) {
+            // Counted in errorstats when the command failed; the script still fails.
             out.errors.pop();
+            out.uncounted_errors += 1;
         }
         return;
     }

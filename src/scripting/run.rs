@@ -40,6 +40,16 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
     }
     let server = ctx.server;
+    // The OOM state when the script starts (Redis's pre_command_oom_state). A script with a
+    // shebang that may write must declare allow-oom to run then (outside EXEC the dispatcher
+    // has already refused it, with the plain OOM error).
+    let oom = server.out_of_memory.load(Ordering::Relaxed) && server.maxmemory.load(Ordering::Relaxed) > 0;
+    let allow_oom = t.flags & (flags::ALLOW_OOM | flags::NO_WRITES) != 0;
+    if oom && !allow_oom && t.flags & flags::EVAL_COMPAT == 0 {
+        return Err(CmdError::new(
+            "-OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+        ));
+    }
     let busy = &server.scripting.busy;
     // Marked already by the dispatcher, except inside EXEC.
     let _running = (!busy.is_running()).then(|| busy.mark(!t.is_eval));
@@ -56,6 +66,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
+    state.deny_oom = oom && t.flags & flags::ALLOW_OOM == 0;
     let outcome = {
         let _active = call::activate(&mut state);
         call_runner(lua, api, &t.func, keys, args, t.is_eval)
@@ -105,6 +116,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
             ctx.reply.error(&text);
             if super::reply::ignores_stats(&e) {
                 ctx.reply.errors.pop();
+                ctx.reply.uncounted_errors += 1;
             }
         }
         Ok((false, other)) => {
