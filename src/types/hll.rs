@@ -196,8 +196,10 @@ pub fn sparse_to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
         if val == 0 {
             idx += run;
         } else {
+            // An overflowing run is corruption even when the count happens to end right
+            // (Redis with the CVE-2025-32023 fix rejects it).
             if run + idx > REGISTERS {
-                break;
+                return Err(Corrupt);
             }
             for j in idx..idx + run {
                 dense_put(&mut dense[HDR..], j, val);
@@ -444,7 +446,7 @@ pub fn merge_into(max: &mut [u8], b: &[u8]) -> Result<(), Corrupt> {
             i = i.saturating_add(run);
         } else {
             if run + i > REGISTERS {
-                break;
+                return Err(Corrupt);
             }
             for m in &mut max[i..i + run] {
                 if val > *m {
