@@ -93,8 +93,9 @@ fn pfadd(ctx: &mut Ctx) -> CmdResult {
     }
     {
         let buf = hll_mut(ctx.db, key)?.ok_or_else(|| CmdError::new(INVALID))?;
+        let mut ghost = 0u8;
         for ele in &args[2..] {
-            if hll::add(buf, ele, max).map_err(invalid)? {
+            if hll::add(buf, ele, max, &mut ghost).map_err(invalid)? {
                 updated += 1;
             }
         }
@@ -170,10 +171,11 @@ fn pfmerge(ctx: &mut Ctx) -> CmdResult {
         if use_dense {
             hll::sparse_to_dense(buf).map_err(invalid)?;
         }
+        let mut ghost = 0u8;
         for (j, &m) in max.iter().enumerate() {
             if m != 0 {
                 // As in Redis, a corrupt destination only loses the update.
-                let _ = hll::set_register(buf, j, m, smax);
+                let _ = hll::set_register(buf, j, m, smax, &mut ghost);
             }
         }
         hll::invalidate_cache(buf);

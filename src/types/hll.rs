@@ -121,11 +121,18 @@ fn at(b: &[u8], i: usize) -> u8 {
 
 /// One sparse opcode: (registers covered, value, opcode length).
 fn sparse_op(b: &[u8], i: usize) -> (usize, u8, usize) {
+    sparse_op_g(b, i, 0)
+}
+
+/// [`sparse_op`] where the byte just past the end of the string reads as `ghost` (an XZERO
+/// truncated by the end of the string reads its second byte there, as Redis does).
+fn sparse_op_g(b: &[u8], i: usize, ghost: u8) -> (usize, u8, usize) {
     let c = b[i];
     if c & 0xc0 == 0 {
         ((c & 0x3f) as usize + 1, 0, 1)
     } else if c & 0xc0 == 0x40 {
-        ((((c & 0x3f) as usize) << 8 | at(b, i + 1) as usize) + 1, 0, 2)
+        let second = if i + 1 == b.len() { ghost } else { at(b, i + 1) };
+        ((((c & 0x3f) as usize) << 8 | second as usize) + 1, 0, 2)
     } else {
         ((c & 3) as usize + 1, ((c >> 2) & 0x1f) + 1, 1)
     }
@@ -183,6 +190,11 @@ fn dense_set(r: &mut [u8], i: usize, count: u8) -> bool {
 /// Convert a sparse HLL to dense in place (a dense one is left alone). The header (cached
 /// cardinality included) is kept.
 pub fn sparse_to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
+    sparse_to_dense_g(b, 0)
+}
+
+/// [`sparse_to_dense`] reading `ghost` past the end of the string.
+fn sparse_to_dense_g(b: &mut Vec<u8>, ghost: u8) -> Result<(), Corrupt> {
     if b[4] == DENSE {
         return Ok(());
     }
@@ -192,7 +204,7 @@ pub fn sparse_to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
     let mut idx = 0usize;
     let mut p = HDR;
     while p < b.len() {
-        let (run, val, oplen) = sparse_op(b, p);
+        let (run, val, oplen) = sparse_op_g(b, p, ghost);
         if val == 0 {
             idx += run;
         } else {
@@ -218,9 +230,19 @@ pub fn sparse_to_dense(b: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Raise sparse register `index` to `count` (Redis's hllSparseSet), promoting to dense when the
 /// value does not fit a VAL opcode or the string would grow past `sparse_max`. Returns whether
 /// the register changed.
-pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+///
+/// `ghost` is the byte just past the end of the string (0 at the start of a command): Redis
+/// reads it for an XZERO cut by the end of a corrupt string, and splitting such an opcode
+/// leaves a byte there.
+pub fn sparse_set(
+    b: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    sparse_max: usize,
+    ghost: &mut u8,
+) -> Result<bool, Corrupt> {
     if count > SPARSE_VAL_MAX_VALUE {
-        return promote(b, index, count);
+        return promote(b, index, count, ghost);
     }
     // Step 1: find the opcode covering `index`.
     let end = b.len();
@@ -229,7 +251,7 @@ pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -
     let mut prev: Option<usize> = None;
     let mut span = 0usize;
     while p < end {
-        let (s, _, oplen) = sparse_op(b, p);
+        let (s, _, oplen) = sparse_op_g(b, p, *ghost);
         span = s;
         if index < first + span {
             break;
@@ -241,7 +263,7 @@ pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -
     if span == 0 || p >= end {
         return Err(Corrupt);
     }
-    let (runlen, curval, oldlen) = sparse_op(b, p);
+    let (runlen, curval, oldlen) = sparse_op_g(b, p, *ghost);
     let is_val = curval != 0;
     let next = if p + oldlen >= end { None } else { Some(p + oldlen) };
 
@@ -282,13 +304,15 @@ pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -
         }
         let delta = seq.len() as isize - oldlen as isize;
         if delta > 0 && (end as isize + delta) as usize > sparse_max {
-            return promote(b, index, count);
+            return promote(b, index, count, ghost);
         }
         let new_len = (end as isize + delta) as usize;
         let tail: Vec<u8> = next.map(|n| b[n..].to_vec()).unwrap_or_default();
         b.truncate(p);
         b.extend_from_slice(&seq);
         b.extend_from_slice(&tail);
+        // A split XZERO that was cut by the end of the string leaves its last byte past the end.
+        *ghost = b.get(new_len).copied().unwrap_or(0);
         b.truncate(new_len);
     }
 
@@ -311,6 +335,7 @@ pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -
             if v1 == v2 && l1 + l2 <= SPARSE_VAL_MAX_LEN {
                 b[p + 1] = val_byte(v1, l1 + l2);
                 b.remove(p);
+                *ghost = 0;
                 continue;
             }
         }
@@ -320,23 +345,31 @@ pub fn sparse_set(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -
     Ok(true)
 }
 
-fn promote(b: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
-    sparse_to_dense(b)?;
+fn promote(b: &mut Vec<u8>, index: usize, count: u8, ghost: &mut u8) -> Result<bool, Corrupt> {
+    sparse_to_dense_g(b, *ghost)?;
+    *ghost = 0;
     Ok(dense_set(&mut b[HDR..], index, count))
 }
 
 /// Add an element (Redis's hllAdd); whether a register changed. `sparse_max` is
-/// `hll-sparse-max-bytes`. The cached cardinality is left to the caller.
-pub fn add(b: &mut Vec<u8>, ele: &[u8], sparse_max: usize) -> Result<bool, Corrupt> {
+/// `hll-sparse-max-bytes`, `ghost` as for [`sparse_set`]. The cached cardinality is left to
+/// the caller.
+pub fn add(b: &mut Vec<u8>, ele: &[u8], sparse_max: usize, ghost: &mut u8) -> Result<bool, Corrupt> {
     let (index, count) = pat_len(ele);
-    set_register(b, index, count, sparse_max)
+    set_register(b, index, count, sparse_max, ghost)
 }
 
 /// Raise register `index` to `count` in either encoding.
-pub fn set_register(b: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+pub fn set_register(
+    b: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    sparse_max: usize,
+    ghost: &mut u8,
+) -> Result<bool, Corrupt> {
     match b[4] {
         DENSE => Ok(dense_set(&mut b[HDR..], index, count)),
-        SPARSE => sparse_set(b, index, count, sparse_max),
+        SPARSE => sparse_set(b, index, count, sparse_max, ghost),
         _ => Err(Corrupt),
     }
 }
@@ -517,8 +550,8 @@ pub fn self_test() -> Result<(), String> {
     let mut checkpoint = 1u64;
     for j in 1..=100_000u64 {
         let ele = (j ^ base).to_le_bytes();
-        let _ = add(&mut dense, &ele, 3000);
-        let _ = add(&mut sparse, &ele, 3000);
+        let _ = add(&mut dense, &ele, 3000, &mut 0);
+        let _ = add(&mut sparse, &ele, 3000, &mut 0);
         if j == checkpoint {
             let (cd, cs) = (count(&dense), count(&sparse));
             if cd != cs {
@@ -543,7 +576,7 @@ mod tests {
 
     fn add_all(b: &mut Vec<u8>, n: u32, max: usize) {
         for i in 0..n {
-            add(b, format!("ele:{i}").as_bytes(), max).unwrap();
+            add(b, format!("ele:{i}").as_bytes(), max, &mut 0).unwrap();
         }
     }
 
@@ -599,7 +632,7 @@ mod tests {
     #[test]
     fn large_value_promotes() {
         let mut s = new_sparse();
-        assert_eq!(sparse_set(&mut s, 5, 40, 3000), Ok(true));
+        assert_eq!(sparse_set(&mut s, 5, 40, 3000, &mut 0), Ok(true));
         assert_eq!(encoding(&s), DENSE);
         assert_eq!(dense_get(&s[HDR..], 5), 40);
     }
@@ -607,12 +640,12 @@ mod tests {
     #[test]
     fn sparse_opcodes_split_and_merge() {
         let mut s = new_sparse();
-        assert_eq!(sparse_set(&mut s, 100, 3, 3000), Ok(true));
+        assert_eq!(sparse_set(&mut s, 100, 3, 3000, &mut 0), Ok(true));
         assert_eq!(decode_sparse(&s), "Z:100 v:3,1 Z:16283");
-        assert_eq!(sparse_set(&mut s, 101, 3, 3000), Ok(true));
+        assert_eq!(sparse_set(&mut s, 101, 3, 3000, &mut 0), Ok(true));
         assert_eq!(decode_sparse(&s), "Z:100 v:3,2 Z:16282");
-        assert_eq!(sparse_set(&mut s, 101, 2, 3000), Ok(false));
-        assert_eq!(sparse_set(&mut s, 0, 1, 3000), Ok(true));
+        assert_eq!(sparse_set(&mut s, 101, 2, 3000, &mut 0), Ok(false));
+        assert_eq!(sparse_set(&mut s, 0, 1, 3000, &mut 0), Ok(true));
         assert_eq!(decode_sparse(&s), "v:1,1 Z:99 v:3,2 Z:16282");
         assert_eq!(cached_card(&s), None);
     }
@@ -640,10 +673,10 @@ mod tests {
         let mut t = new_sparse();
         t.truncate(HDR + 1);
         assert_eq!(count(&t), Err(Corrupt));
-        let _ = add(&mut t, b"x", 3000);
+        let _ = add(&mut t, b"x", 3000, &mut 0);
         let mut e = new_sparse();
         e.truncate(HDR);
-        assert_eq!(add(&mut e, b"x", 3000), Err(Corrupt));
+        assert_eq!(add(&mut e, b"x", 3000, &mut 0), Err(Corrupt));
         assert!(!is_valid_header(b"HYLL\x00short"));
         assert!(!is_valid_header(b"HYLL\x02\0\0\0\0\0\0\0\0\0\0\0"));
         // Every single-byte corruption of a small HLL is handled without panicking.
@@ -656,7 +689,7 @@ mod tests {
                 let _ = count(&c);
                 let _ = sparse_to_dense(&mut c.clone());
                 let _ = merge_into(&mut [0u8; REGISTERS], &c);
-                let _ = add(&mut c, b"zzz", 3000);
+                let _ = add(&mut c, b"zzz", 3000, &mut 0);
             }
         }
     }
