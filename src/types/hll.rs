@@ -666,6 +666,25 @@ mod tests {
     }
 
     #[test]
+    fn matches_redis_bytes_and_counts() {
+        // Reference values taken from redis-server 7.0.15.
+        let mut h = new_sparse();
+        for e in [b"a", b"b", b"c"] {
+            assert_eq!(add(&mut h, e, 3000, &mut 0), Ok(true));
+        }
+        invalidate_cache(&mut h);
+        let redis: &[u8] = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ";
+        assert_eq!(h, redis);
+        assert_eq!(count(&h), Ok(3));
+        let mut big = new_sparse();
+        for i in 0..10_000 {
+            add(&mut big, format!("ele:{i}").as_bytes(), 3000, &mut 0).unwrap();
+        }
+        assert_eq!(encoding(&big), DENSE);
+        assert_eq!(count(&big), Ok(10087));
+    }
+
+    #[test]
     fn corrupt_inputs_do_not_panic() {
         let mut h = new_sparse();
         h.extend_from_slice(b"hello");
