@@ -89,7 +89,8 @@ case_files!(
     tracking,
     dump,
     scripting,
-    functions
+    functions,
+    hyperloglog
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod functions;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;

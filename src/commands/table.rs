@@ -85,6 +85,7 @@ impl CommandTable {
             super::persistence::COMMANDS,
             super::scripting::COMMANDS,
             super::functions::COMMANDS,
+            super::hyperloglog::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
