@@ -8,8 +8,6 @@ mod common;
 
 use common::{wait_until, Server};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn as_text(b: &[u8]) -> String {
@@ -171,56 +169,11 @@ fn clients_wait_for_a_short_script_instead_of_failing() {
 // Real-world scripts, compared with redis-server.
 // ---------------------------------------------------------------------------
 
-struct RealRedis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_redis() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path_var)
-        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
-        .map(|d| d.join("redis-server"))
-        .find(|c| c.is_file())
-}
-
-fn real_redis(test: &str) -> Option<RealRedis> {
-    let Some(path) = find_redis() else {
-        if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found");
-        }
-        eprintln!("SKIPPED: comparison with Redis needs redis-server (apt-get install redis-server) [{test}]");
-        return None;
-    };
-    let port = common::free_port();
-    let child = Command::new(path)
-        // A file name that does not exist: never load a dump.rdb lying in the working directory.
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-        .args(["--dbfilename", &format!("ferrous-scripting-test-{port}.rdb")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let ok = wait_until(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok());
-    assert!(ok, "redis-server did not start");
-    Some(RealRedis { child, port })
-}
-
 /// Run the same commands on Ferrous and on Redis; every reply must be byte-identical.
 fn compare(test: &str, commands: &[Vec<&str>]) {
     let ferrous = Server::start(&[]);
     let mut f = ferrous.raw();
-    let Some(redis) = real_redis(test) else {
+    let Some(redis) = common::start_real_redis(test) else {
         // Without Redis, at least check that nothing fails.
         for c in commands {
             let r = f.cmd(c);
