@@ -9,12 +9,14 @@
 //! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
-//! when touched, and a DEL effect is published), keeps the LRU clock and the hit/miss counters.
+//! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
+//! see `lfu`) and the hit/miss counters.
 
 pub mod clock;
 pub mod dict;
 pub mod effects;
 pub mod expire;
+pub mod lfu;
 pub mod notify;
 pub mod slot;
 pub mod watch;
@@ -82,6 +84,8 @@ pub struct Keyspace {
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
+    /// Whether entries count accesses (an LFU maxmemory policy), and how.
+    pub lfu: lfu::LfuSettings,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -136,7 +140,12 @@ pub fn now_ms() -> i64 {
 
 /// The LRU clock: unix seconds, truncated to 24 bits like Redis's.
 pub fn lru_clock() -> u32 {
-    ((now_ms() / 1000) & 0xFF_FFFF) as u32
+    lru_clock_at(now_ms())
+}
+
+/// The LRU clock at unix ms `now`.
+pub fn lru_clock_at(now: i64) -> u32 {
+    ((now / 1000) & 0xFF_FFFF) as u32
 }
 
 /// Seconds since an LRU clock value (handles the 24-bit wrap-around).
@@ -163,6 +172,7 @@ impl Keyspace {
             tracking: Default::default(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
+            lfu: lfu::LfuSettings::default(),
         }
     }
 
@@ -202,12 +212,14 @@ impl Keyspace {
                 c.capture(*i, g);
             }
         }
+        let lfu = self.lfu.enabled();
         Db {
             ks: self,
             guards,
             index: db,
             now_ms: now,
-            lru: ((now / 1000) & 0xFF_FFFF) as u32,
+            lru: if lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) },
+            lfu,
             effects: Vec::new(),
             dirty: 0,
             dirty_before: 0,
@@ -258,6 +270,15 @@ impl Keyspace {
     }
 }
 
+/// An accessed entry's new metadata: the command's LRU clock, or its LFU counter updated.
+fn touched(ks: &Keyspace, lfu: bool, lru: u32, old: u32, now_ms: i64) -> u32 {
+    if lfu {
+        ks.lfu.touch(old, now_ms)
+    } else {
+        lru
+    }
+}
+
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
 
 /// The guard of shard `s`, if it is locked.
@@ -286,7 +307,10 @@ pub struct Db<'a> {
     pub index: usize,
     /// The command's notion of "now" (one clock reading per command, as Redis).
     pub now_ms: i64,
+    /// A new entry's metadata: the LRU clock, or (LFU) this minute with the initial counter.
     lru: u32,
+    /// Entries hold LFU counters (read once per command).
+    lfu: bool,
     effects: Vec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
     /// non-zero and the handler published no effect of its own, the dispatcher propagates the
@@ -409,6 +433,17 @@ impl<'a> Db<'a> {
         self.guards.len() == NSHARDS
     }
 
+    /// Metadata for an entry created now with a recorded idle time or access frequency
+    /// (RESTORE, RDB loading): see [`lfu::initial`].
+    pub fn entry_meta(&self, idle: Option<u64>, freq: Option<u8>) -> u32 {
+        lfu::initial(self.lfu, self.now_ms, idle, freq)
+    }
+
+    /// Whether entries hold LFU counters rather than LRU clocks.
+    pub fn lfu(&self) -> bool {
+        self.lfu
+    }
+
     /// Record an effect (a command to replay) in the selected database.
     pub fn propagate(&mut self, argv: Vec<Bytes>) {
         if self.ks.effects.is_active() {
@@ -479,7 +514,7 @@ impl<'a> Db<'a> {
             Some(e) => {
                 self.hits += 1;
                 if !self.no_touch {
-                    e.lru = self.lru;
+                    e.lru = touched(self.ks, self.lfu, self.lru, e.lru, self.now_ms);
                 }
                 Some(e)
             }
@@ -507,7 +542,7 @@ impl<'a> Db<'a> {
         } else {
             self.hits += 1;
             if !self.no_touch {
-                e.lru = lru;
+                e.lru = touched(self.ks, self.lfu, lru, e.lru, self.now_ms);
             }
         }
         (e, created)
@@ -542,12 +577,15 @@ impl<'a> Db<'a> {
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let lru = self.lru;
+        let (lru, lfu) = (self.lru, self.lfu);
         let sd = self.shard_db(key);
         match sd.main.get_mut(key) {
             Some(e) => {
                 e.value = value;
-                e.lru = lru;
+                // An overwritten key keeps its access counter (Redis's dbOverwrite under LFU).
+                if !lfu {
+                    e.lru = lru;
+                }
             }
             None => {
                 sd.main.insert_new(key.into(), Entry::new(value, lru));

@@ -101,6 +101,8 @@ impl Server {
         self.keyspace.notifier.set_flags(events);
         let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
         self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
+        let int = |name: &str| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, int("lfu-log-factor"), int("lfu-decay-time"));
     }
 
     /// Publish keyspace events through Pub/Sub (installed once, at start-up).
@@ -194,6 +196,8 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let c = server.config.read();
         (c.settings.bind.clone(), c.settings.port)
     };
+    // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
+    server.apply_config();
     if let Err(e) = saving::load_at_startup(&server) {
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
@@ -211,7 +215,6 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
             }
         }
     }
-    server.apply_config();
     Server::install_notifications(&server);
     let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
     server.port.store(bound as u64, Ordering::Relaxed);
