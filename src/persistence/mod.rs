@@ -1,7 +1,9 @@
 //! Persistence formats: the RDB file format (writer in `rdb`, loader in `rdb_load` and
 //! `rdb_value`, over a bounds-checked `reader`), the compact encodings found inside RDB
 //! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
-//! (`dump`).
+//! (`dump`). `corruption_tests` feeds both loaders damaged input of every type and encoding.
+#[cfg(test)]
+mod corruption_tests;
 pub mod dump;
 pub mod intset;
 pub mod listpack;
