@@ -266,7 +266,7 @@ measure_b ferrous
     read -r fs fsz fr fst frss <<<"$A_ferrous"
     echo "| SAVE (s) | $rs | $fs | $(ratio "$rs" "$fs") |"
     echo "| RDB file size (MB) | $(awk -v b="$rsz" 'BEGIN{printf "%.1f", b/1048576}') | $(awk -v b="$fsz" 'BEGIN{printf "%.1f", b/1048576}') | $(ratio "$rsz" "$fsz") |"
-    echo "| DEBUG RELOAD (s) | $rr | $fr | $(ratio "$rr" "$fr") |"
+    echo "| DEBUG RELOAD: SAVE + flush + load (s) | $rr | $fr | $(ratio "$rr" "$fr") |"
     echo "| start-up until PONG, loading the file (s) | $rst | $fst | $(ratio "$rst" "$fst") |"
     echo "| RSS holding the dataset (MB) | $((rrss / 1024)) | $((frss / 1024)) | $(ratio "$rrss" "$frss") |"
     echo

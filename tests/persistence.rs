@@ -691,3 +691,31 @@ fn lfu_and_lru_metadata_travel_in_rdb_files() {
         }
     }
 }
+
+#[test]
+fn a_full_synchronisation_snapshot_carries_the_libraries() {
+    use std::io::{Read, Write};
+    let ferrous = Server::start(&[]);
+    let mut fc = ferrous.conn();
+    load_libraries(&mut fc);
+    let mut raw = ferrous.raw();
+    raw.stream.write_all(b"SYNC\r\n").expect("SYNC");
+    raw.stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let payload = loop {
+        let n = raw.stream.read(&mut chunk).expect("read the snapshot");
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&chunk[..n]);
+        let Some(eol) = got.windows(2).position(|w| w == b"\r\n") else { continue };
+        let len: usize = std::str::from_utf8(&got[1..eol]).expect("length").parse().expect("length");
+        if got.len() >= eol + 2 + len {
+            break got[eol + 2..eol + 2 + len].to_vec();
+        }
+    };
+    use ferrous::persistence::rdb_load::{parse, LoadOptions};
+    let opts = LoadOptions { databases: 16, limits: Default::default(), now_ms: 0 };
+    let loaded = parse(&payload, &opts).expect("a valid snapshot");
+    assert_eq!(loaded.functions.len(), 2);
+    assert!(loaded.functions[0].starts_with(b"#!lua name=lib1\n"));
+}
