@@ -26,7 +26,7 @@ use crc::{Crc, Digest, CRC_64_REDIS};
 
 use super::{intset, listpack, lzf};
 use crate::keyspace::{Db, Keyspace, Shard, ShardCapture, ShardDb, NSHARDS};
-use crate::types::{Entry, HashValue, SetValue, SmallBytes, StrValue, Value};
+use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 
 pub const RDB_VERSION: u16 = 10;
 pub const OPCODE_FUNCTION2: u8 = 245;
@@ -369,28 +369,11 @@ pub fn snapshot(db: &mut Db, databases: usize, functions: &[Vec<u8>], opts: Save
     out
 }
 
-/// A copied entry: key, entry, expiry.
-type CopiedEntry = (SmallBytes, Entry, Option<i64>);
-
-/// One shard as captured: serialised by the saving thread itself, or copied by a command that
-/// reached it first (copying costs that command several times less than serialising; the
-/// saving thread serialises the copy later).
-enum Captured {
-    Bytes(Vec<u8>),
-    /// Per database present: its index and its (key, entry, expiry) triples.
-    Copy(Vec<(usize, Vec<CopiedEntry>)>),
-}
-
-thread_local! {
-    /// Set while the saving thread locks a shard: its captures serialise directly.
-    static SAVING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The shards of a point-in-time capture, filled by whoever reaches each shard first (a
-/// command about to touch it, or [`PointInTime::write`]).
+/// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
+/// shard first (a command about to touch it, or [`write_point_in_time`]).
 struct CapturedShards {
     opts: SaveOptions,
-    slots: Vec<Mutex<Option<Captured>>>,
+    slots: Vec<Mutex<Option<Vec<u8>>>>,
     keys: AtomicU64,
     /// Set when the save failed: shards still pending are then skipped cheaply.
     aborted: AtomicBool,
@@ -401,55 +384,17 @@ impl ShardCapture for CapturedShards {
         if self.aborted.load(Ordering::Relaxed) {
             return;
         }
-        let dbs = contents.dbs.iter().enumerate().filter(|(_, sd)| !sd.main.is_empty());
-        let captured = if SAVING_THREAD.with(|t| t.get()) {
-            let mut buf = Vec::new();
-            for (index, sd) in dbs {
-                self.keys.fetch_add(sd.main.len() as u64, Ordering::Relaxed);
-                buf.push(OPCODE_SELECTDB);
-                write_len(&mut buf, index as u64);
-                write_shard_db(&mut buf, sd, self.opts);
+        let mut buf = Vec::new();
+        for (index, sd) in contents.dbs.iter().enumerate() {
+            if sd.main.is_empty() {
+                continue;
             }
-            Captured::Bytes(buf)
-        } else {
-            let copy = dbs
-                .map(|(index, sd)| {
-                    let mut entries = Vec::with_capacity(sd.main.len());
-                    sd.main.for_each(|k, e| {
-                        let when = if sd.expires.is_empty() { None } else { sd.expires.get(k).copied() };
-                        entries.push((SmallBytes::new(k), e.clone(), when));
-                    });
-                    (index, entries)
-                })
-                .collect();
-            Captured::Copy(copy)
-        };
-        *self.slots[shard].lock() = Some(captured);
-    }
-}
-
-impl CapturedShards {
-    /// Shard `shard`'s serialisation (locking it captures it if nobody did yet).
-    fn serialised(&self, ks: &Keyspace, shard: usize) -> Vec<u8> {
-        SAVING_THREAD.with(|t| t.set(true));
-        drop(ks.lock_shard(0, shard));
-        SAVING_THREAD.with(|t| t.set(false));
-        match self.slots[shard].lock().take() {
-            Some(Captured::Bytes(b)) => b,
-            Some(Captured::Copy(dbs)) => {
-                let mut buf = Vec::new();
-                for (index, entries) in dbs {
-                    self.keys.fetch_add(entries.len() as u64, Ordering::Relaxed);
-                    buf.push(OPCODE_SELECTDB);
-                    write_len(&mut buf, index as u64);
-                    for (k, e, when) in &entries {
-                        write_entry(&mut buf, k, e, *when, self.opts);
-                    }
-                }
-                buf
-            }
-            None => Vec::new(),
+            self.keys.fetch_add(sd.main.len() as u64, Ordering::Relaxed);
+            buf.push(OPCODE_SELECTDB);
+            write_len(&mut buf, index as u64);
+            write_shard_db(&mut buf, sd, self.opts);
         }
+        *self.slots[shard].lock() = Some(buf);
     }
 }
 
@@ -458,9 +403,9 @@ impl CapturedShards {
 /// written by [`PointInTime::write`] on any thread while the server keeps serving.
 ///
 /// Consistency: the file holds the keyspace exactly as it was at `begin`. A command that
-/// touches a shard not yet written first copies that shard as it was (copy-on-write at shard
-/// granularity: that command pays for copying 1/256th of the data — several times cheaper than
-/// serialising it, which the saving thread does later), then goes on. The file has one SELECTDB section per database present in each shard.
+/// touches a shard not yet written first serialises that shard as it was (copy-on-write at
+/// shard granularity: that command pays for one shard's serialisation, 1/256th of the data),
+/// then goes on. The file has one SELECTDB section per database present in each shard.
 pub struct PointInTime {
     shards: Arc<CapturedShards>,
     /// The header with the function libraries as they were at `begin`.
@@ -501,7 +446,9 @@ impl PointInTime {
         digest.update(&self.head);
         w.write_all(&self.head)?;
         for shard in 0..NSHARDS {
-            let part = self.shards.serialised(ks, shard);
+            // Locking the shard captures it if nobody did yet.
+            drop(ks.lock_shard(0, shard));
+            let part = self.shards.slots[shard].lock().take().unwrap_or_default();
             digest.update(&part);
             w.write_all(&part)?;
         }
