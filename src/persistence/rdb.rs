@@ -341,11 +341,34 @@ fn trailer(crc: u64, opts: SaveOptions) -> [u8; 8] {
 }
 
 /// Serialise the function libraries (their sources) and every database visible through `db`
-/// (which must hold every shard locked).
+/// (which must hold every shard locked) into memory (replication, tests).
 pub fn snapshot(db: &mut Db, databases: usize, functions: &[Vec<u8>], opts: SaveOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    header(&mut out, functions, opts);
+    // Writing to a Vec cannot fail.
+    let _ = write_snapshot(db, databases, functions, opts, &mut out);
+    out
+}
+
+/// Stream the same serialisation as [`snapshot`] to `w`, a shard at a time (SAVE: the file is
+/// never held in memory as a whole).
+pub fn write_snapshot(
+    db: &mut Db,
+    databases: usize,
+    functions: &[Vec<u8>],
+    opts: SaveOptions,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let mut digest: Digest<'_, u64> = CRC64.digest();
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut flush = |buf: &mut Vec<u8>, w: &mut dyn Write| -> io::Result<()> {
+        digest.update(buf);
+        w.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    };
+    header(&mut buf, functions, opts);
     let current = db.index;
+    let mut result = Ok(());
     for index in 0..databases {
         db.index = index;
         let (keys, expires) =
@@ -353,20 +376,29 @@ pub fn snapshot(db: &mut Db, databases: usize, functions: &[Vec<u8>], opts: Save
         if keys == 0 {
             continue;
         }
-        out.push(OPCODE_SELECTDB);
-        write_len(&mut out, index as u64);
-        out.push(OPCODE_RESIZEDB);
-        write_len(&mut out, keys as u64);
-        write_len(&mut out, expires as u64);
+        buf.push(OPCODE_SELECTDB);
+        write_len(&mut buf, index as u64);
+        buf.push(OPCODE_RESIZEDB);
+        write_len(&mut buf, keys as u64);
+        write_len(&mut buf, expires as u64);
         for (_, sd) in db.locked_shards() {
-            write_shard_db(&mut out, sd, opts);
+            write_shard_db(&mut buf, sd, opts);
+            if buf.len() >= 1 << 16 {
+                result = flush(&mut buf, w);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            break;
         }
     }
     db.index = current;
-    out.push(OPCODE_EOF);
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&trailer(crc, opts));
-    out
+    result?;
+    buf.push(OPCODE_EOF);
+    flush(&mut buf, w)?;
+    w.write_all(&trailer(digest.finalize(), opts))
 }
 
 /// The shards' serialisations of a point-in-time capture, filled by whoever reaches each

@@ -115,9 +115,9 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     };
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
     let functions = server.scripting.library_sources();
-    let data = rdb::snapshot(db, server.keyspace.databases(), &functions, opts);
+    let databases = server.keyspace.databases();
     let temp = format!("temp-{}.rdb", std::process::id());
-    match write_atomically(&path, &temp, |w| w.write_all(&data)) {
+    match write_atomically(&path, &temp, |w| rdb::write_snapshot(db, databases, &functions, opts, w)) {
         Ok(()) => {
             saved(server, dirty_before);
             server.saving.last_bgsave_ok.store(true, Ordering::Relaxed);
