@@ -577,15 +577,14 @@ impl<'a> Db<'a> {
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let (lru, lfu) = (self.lru, self.lfu);
+        let (ks, lru, lfu, now) = (self.ks, self.lru, self.lfu, self.now_ms);
         let sd = self.shard_db(key);
         match sd.main.get_mut(key) {
             Some(e) => {
                 e.value = value;
-                // An overwritten key keeps its access counter (Redis's dbOverwrite under LFU).
-                if !lfu {
-                    e.lru = lru;
-                }
+                // Under LFU an overwritten key keeps its counter, counting this access (Redis's
+                // setKey: lookupKeyWrite, then dbOverwrite keeps the old `lru` field).
+                e.lru = touched(ks, lfu, lru, e.lru, now);
             }
             None => {
                 sd.main.insert_new(key.into(), Entry::new(value, lru));
