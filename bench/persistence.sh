@@ -163,6 +163,7 @@ measure_a() {
     t0="$(now)"; start "$which"; t1="$(now)"
     local start_s; start_s="$(elapsed "$t0" "$t1")"
     [[ "$(cli DBSIZE)" == "$N" ]] || die "$which lost keys over a restart"
+    stop_server
     eval "A_${which}=\"$save_s $size $reload_s $start_s $rss\""
 }
 
