@@ -502,3 +502,219 @@ fn bgsave_is_a_point_in_time_image_while_writes_continue() {
         assert_eq!(v, "old", "key:{i}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// (e) Function libraries in RDB files, both ways; LFU / LRU metadata.
+// ---------------------------------------------------------------------------
+
+/// Two libraries: one with flags and a description, one long enough to be LZF-compressed.
+fn load_libraries(con: &mut redis::Connection) {
+    let lib1 = "#!lua name=lib1\nredis.register_function{function_name='f1', \
+                callback=function(keys, args) return 'one' end, flags={'no-writes'}, description='first'}";
+    let filler = "-- padding padding padding padding padding\n".repeat(20);
+    let lib2 = format!(
+        "#!lua name=lib2\n{filler}redis.register_function('f2', function(keys, args) \
+         return redis.call('incrby', keys[1], args[1]) end)"
+    );
+    for code in [lib1, lib2.as_str()] {
+        let name: String = redis::cmd("FUNCTION").arg("LOAD").arg(code).query(con).expect("FUNCTION LOAD");
+        assert!(name.starts_with("lib"));
+    }
+}
+
+/// FUNCTION LIST WITHCODE, one entry per library, sorted (Redis lists them in hash order).
+fn function_list(con: &mut redis::Connection) -> Vec<String> {
+    let list: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").arg("WITHCODE").query(con).expect("FUNCTION LIST");
+    let mut libs: Vec<String> = list.iter().map(|l| format!("{l:?}")).collect();
+    libs.sort();
+    libs
+}
+
+fn fcalls_work(con: &mut redis::Connection) {
+    let one: String = redis::cmd("FCALL").arg("f1").arg(0).query(con).expect("FCALL f1");
+    assert_eq!(one, "one");
+    let n: i64 = redis::cmd("FCALL").arg("f2").arg(1).arg("counter").arg(5).query(con).expect("FCALL f2");
+    assert!(n >= 5);
+}
+
+#[test]
+fn function_libraries_travel_in_rdb_files_both_ways() {
+    let Some(bin) = redis_or_skip("function_libraries_travel_in_rdb_files_both_ways") else { return };
+    // Redis saves, Ferrous loads.
+    let dir = test_dir("functions-redis-to-ferrous");
+    let redis = Redis::start(&bin, &dir, &[]);
+    let mut rc = redis.conn();
+    load_libraries(&mut rc);
+    let _: () = redis::cmd("SET").arg("plain").arg("key").query(&mut rc).expect("SET");
+    let expected = function_list(&mut rc);
+    let _: () = redis::cmd("SAVE").query(&mut rc).expect("SAVE");
+    drop(rc);
+    drop(redis);
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut fc = ferrous.conn();
+    assert_eq!(function_list(&mut fc), expected);
+    fcalls_work(&mut fc);
+    let v: String = redis::cmd("GET").arg("plain").query(&mut fc).expect("GET");
+    assert_eq!(v, "key");
+    drop(fc);
+    drop(ferrous);
+
+    // Ferrous saves (SAVE and BGSAVE), Redis loads.
+    for how in ["SAVE", "BGSAVE"] {
+        let dir = test_dir(&format!("functions-ferrous-to-redis-{how}"));
+        let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+        let mut fc = ferrous.conn();
+        load_libraries(&mut fc);
+        let expected = function_list(&mut fc);
+        let _: String = redis::cmd(how).query(&mut fc).map(|_: redis::Value| "ok".to_string()).expect(how);
+        assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+        drop(fc);
+        drop(ferrous);
+        let rdb = dir.join("dump.rdb");
+        if let Ok(out) = Command::new(bin.with_file_name("redis-check-rdb")).arg(&rdb).output() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.contains("RDB looks OK"), "redis-check-rdb: {text}");
+        }
+        let redis = Redis::start(&bin, &dir, &[]);
+        let mut rc = redis.conn();
+        assert_eq!(function_list(&mut rc), expected, "{how}");
+        fcalls_work(&mut rc);
+    }
+}
+
+#[test]
+fn debug_reload_keeps_functions_and_refuses_duplicates_without_merge() {
+    let dir = test_dir("functions-reload");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap(), "--enable-debug-command", "yes"]);
+    let mut fc = ferrous.conn();
+    load_libraries(&mut fc);
+    let expected = function_list(&mut fc);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut fc).expect("DEBUG RELOAD");
+    assert_eq!(function_list(&mut fc), expected);
+    fcalls_work(&mut fc);
+    let err = redis::cmd("DEBUG").arg("RELOAD").arg("NOFLUSH").query::<()>(&mut fc).unwrap_err();
+    assert!(err.to_string().contains("Error trying to load the RDB dump"), "{err}");
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").arg("NOFLUSH").arg("MERGE").query(&mut fc).expect("MERGE");
+    assert_eq!(function_list(&mut fc), expected);
+    let stats: redis::Value = redis::cmd("FUNCTION").arg("STATS").query(&mut fc).expect("STATS");
+    assert!(format!("{stats:?}").contains("int(2)"), "{stats:?}");
+}
+
+/// An RDB file (no checksum) holding one function library and nothing else.
+fn rdb_with_library(code: &str) -> Vec<u8> {
+    let mut f = b"REDIS0010".to_vec();
+    f.push(245);
+    assert!(code.len() < 16384);
+    f.extend_from_slice(&(0x4000 | code.len() as u16).to_be_bytes());
+    f.extend_from_slice(code.as_bytes());
+    f.push(255);
+    f.extend_from_slice(&[0; 8]);
+    f
+}
+
+#[test]
+fn a_library_that_fails_to_load_stops_the_start_up() {
+    let dir = test_dir("functions-bad");
+    let path = dir.join("dump.rdb");
+    fs::write(&path, rdb_with_library("#!lua name=ok\nredis.register_function('g', function() return 7 end)"))
+        .expect("write");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let seven: i64 = redis::cmd("FCALL").arg("g").arg(0).query(&mut ferrous.conn()).expect("FCALL g");
+    assert_eq!(seven, 7);
+    drop(ferrous);
+    for (code, why) in [("#!lua name=bad\nthis is not lua", "Error compiling function"), ("#!lua\nx()", "name")] {
+        fs::write(&path, rdb_with_library(code)).expect("write");
+        let done = run_to_exit(&["--port", &free_port().to_string(), "--dir", dir.to_str().unwrap()], EXIT_TIMEOUT);
+        assert!(!done.status.success(), "started with a broken library ({code})");
+        let log = format!("{}{}", done.stdout, done.stderr);
+        assert!(log.contains("Failed loading library") && log.contains(why), "{log}");
+        assert!(log.contains("Fatal error loading the DB"), "{log}");
+    }
+}
+
+#[test]
+fn lfu_and_lru_metadata_travel_in_rdb_files() {
+    let Some(bin) = redis_or_skip("lfu_and_lru_metadata_travel_in_rdb_files") else { return };
+    let lfu = ["--maxmemory-policy", "allkeys-lfu"];
+    let lru = ["--maxmemory-policy", "allkeys-lru"];
+    // Redis (LFU) writes FREQ, Ferrous (LFU) reads it.
+    let dir = test_dir("lfu-redis-to-ferrous");
+    let redis = Redis::start(&bin, &dir, &lfu);
+    let mut rc = redis.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut rc).expect("SET");
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut rc).expect("DUMP");
+    let _: () = redis::cmd("RESTORE").arg("hot").arg(0).arg(&payload).arg("FREQ").arg(100).query(&mut rc).expect("R");
+    let _: () = redis::cmd("SAVE").query(&mut rc).expect("SAVE");
+    drop(rc);
+    drop(redis);
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(&lfu);
+    let ferrous = Server::start(&args);
+    let mut fc = ferrous.conn();
+    let freq: i64 = redis::cmd("OBJECT").arg("FREQ").arg("hot").query(&mut fc).expect("OBJECT FREQ");
+    assert_eq!(freq, 100);
+    let fresh: i64 = redis::cmd("OBJECT").arg("FREQ").arg("k").query(&mut fc).expect("OBJECT FREQ");
+    assert!((5..=6).contains(&fresh), "{fresh}");
+    // Accesses grow the counter (certainly, below LFU_INIT_VAL + 1... here logarithmically).
+    let _: () = redis::cmd("SET").arg("c").arg("v").query(&mut fc).expect("SET");
+    for _ in 0..200 {
+        let _: String = redis::cmd("GET").arg("c").query(&mut fc).expect("GET");
+    }
+    let grown: i64 = redis::cmd("OBJECT").arg("FREQ").arg("c").query(&mut fc).expect("OBJECT FREQ");
+    assert!(grown > 6, "{grown}");
+    drop(fc);
+    drop(ferrous);
+
+    // Ferrous writes FREQ (LFU) and IDLE (LRU), Redis reads them.
+    for (policy, dir_name) in [(lfu, "lfu-ferrous-to-redis"), (lru, "lru-ferrous-to-redis")] {
+        let dir = test_dir(dir_name);
+        let mut args = vec!["--dir", dir.to_str().unwrap()];
+        args.extend_from_slice(&policy);
+        let ferrous = Server::start(&args);
+        let mut fc = ferrous.conn();
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut fc).expect("SET");
+        let payload: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut fc).expect("DUMP");
+        let (opt, n) = if policy == lfu { ("FREQ", 77) } else { ("IDLETIME", 1000) };
+        let _: () = redis::cmd("RESTORE").arg("m").arg(0).arg(&payload).arg(opt).arg(n).query(&mut fc).expect("R");
+        let _: () = redis::cmd("SAVE").query(&mut fc).expect("SAVE");
+        drop(fc);
+        drop(ferrous);
+        let redis = Redis::start(&bin, &dir, &policy);
+        let mut rc = redis.conn();
+        if policy == lfu {
+            let freq: i64 = redis::cmd("OBJECT").arg("FREQ").arg("m").query(&mut rc).expect("OBJECT FREQ");
+            assert_eq!(freq, 77);
+        } else {
+            let idle: i64 = redis::cmd("OBJECT").arg("IDLETIME").arg("m").query(&mut rc).expect("OBJECT IDLETIME");
+            assert!((1000..1010).contains(&idle), "{idle}");
+        }
+    }
+}
+
+#[test]
+fn a_full_synchronisation_snapshot_carries_the_libraries() {
+    use std::io::{Read, Write};
+    let ferrous = Server::start(&[]);
+    let mut fc = ferrous.conn();
+    load_libraries(&mut fc);
+    let mut raw = ferrous.raw();
+    raw.stream.write_all(b"SYNC\r\n").expect("SYNC");
+    raw.stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let payload = loop {
+        let n = raw.stream.read(&mut chunk).expect("read the snapshot");
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&chunk[..n]);
+        let Some(eol) = got.windows(2).position(|w| w == b"\r\n") else { continue };
+        let len: usize = std::str::from_utf8(&got[1..eol]).expect("length").parse().expect("length");
+        if got.len() >= eol + 2 + len {
+            break got[eol + 2..eol + 2 + len].to_vec();
+        }
+    };
+    use ferrous::persistence::rdb_load::{parse, LoadOptions};
+    let opts = LoadOptions { databases: 16, limits: Default::default(), now_ms: 0 };
+    let loaded = parse(&payload, &opts).expect("a valid snapshot");
+    assert_eq!(loaded.functions.len(), 2);
+    assert!(loaded.functions[0].starts_with(b"#!lua name=lib1\n"));
+}

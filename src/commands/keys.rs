@@ -689,14 +689,15 @@ fn lfu_policy(ctx: &Ctx) -> bool {
 }
 
 fn object_freq(ctx: &mut Ctx) -> CmdResult {
-    if ctx.db.peek(&ctx.args[2]).is_none() {
+    let Some(meta) = ctx.db.peek(&ctx.args[2]).map(|e| e.lru) else {
         ctx.reply.null();
         return Ok(());
-    }
+    };
     if !lfu_policy(ctx) {
         return Err(CmdError::new("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    ctx.reply.int(0);
+    let decay = ctx.server.keyspace.lfu.decay_time();
+    ctx.reply.int(crate::keyspace::lfu::counter(meta, ctx.db.now_ms, decay) as i64);
     Ok(())
 }
 

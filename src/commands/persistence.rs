@@ -188,14 +188,9 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.ok();
         return Ok(());
     }
-    let lru = match idle {
-        Some(idle) => {
-            ((crate::keyspace::lru_clock() as u64 + 0x100_0000 - (idle as u64 % 0x100_0000)) % 0x100_0000) as u32
-        }
-        None => crate::keyspace::lru_clock(),
-    };
-    // FREQ is validated and accepted; LFU counters are not kept.
-    ctx.db.insert_entry(key, Entry::new(value, lru));
+    // Redis's objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
+    let meta = ctx.db.entry_meta(idle.map(|i| i as u64), freq.map(|f| f as u8));
+    ctx.db.insert_entry(key, Entry::new(value, meta));
     if ttl > 0 {
         ctx.db.set_expire(key, ttl);
         if !absttl {

@@ -31,6 +31,7 @@ fn full_sync(ctx: &mut Ctx, psync: bool) -> CmdResult {
     let payload = rdb::snapshot(
         ctx.db,
         ctx.server.keyspace.databases(),
+        &ctx.server.scripting.library_sources(),
         rdb::SaveOptions::from_config(&ctx.server.config.read()),
     );
     if psync {

@@ -401,7 +401,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save the RDB file (unless NOSAVE), empty the
-/// dataset (unless NOFLUSH), load the file back (MERGE: loaded keys replace existing ones).
+/// dataset and the function libraries (unless NOFLUSH), load the file back (MERGE: loaded keys
+/// and libraries replace existing ones).
 /// DEBUG holds every shard lock, so nothing runs in between.
 fn debug_reload(ctx: &mut Ctx) -> CmdResult {
     let (mut merge, mut flush, mut save) = (false, true, true);
@@ -421,7 +422,9 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("-ERR"));
     }
     if flush {
+        // Redis's emptyData: the keyspace and the function libraries.
         drop(ctx.db.flush(true));
+        server.scripting.flush_functions();
     }
     let path = crate::server::saving::rdb_path(&server.config.read());
     let loaded = crate::server::saving::load_file(server, ctx.db, &path, merge);

@@ -3,7 +3,8 @@
 //!
 //! Like Redis the choice is approximate: for each eviction a random shard of a database is
 //! locked and `maxmemory-samples` of its keys (or of its keys with an expiry, for the
-//! `volatile-*` policies) are sampled; the best candidate (idlest for LRU, least used for LFU,
+//! `volatile-*` policies) are sampled; the best candidate (idlest for LRU, least used for LFU
+//! by the decayed counter of `lfu.rs`,
 //! nearest expiry for TTL, any for random) is deleted — propagated as DEL, announced as an
 //! `evicted` keyspace event, and invalidated for client-side caching. Only one shard is locked
 //! at a time, so eviction never stalls the whole server.
@@ -119,8 +120,19 @@ fn evict_one(ks: &Keyspace, policy: Policy, samples: usize) -> bool {
     false
 }
 
+/// Eviction score of an entry under an LRU or LFU policy: higher is evicted first (idle
+/// seconds; 255 minus the decayed access counter, as Redis's evictionPoolPopulate).
+fn score(ks: &Keyspace, policy: Policy, meta: u32, now_ms: i64) -> u64 {
+    match policy {
+        Policy::AllKeysLfu | Policy::VolatileLfu => 255 - super::lfu::counter(meta, now_ms, ks.lfu.decay_time()) as u64,
+        _ => idle_seconds(meta),
+    }
+}
+
 /// The best candidate among `samples` keys of the (single) locked shard.
 fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Bytes> {
+    let now_ms = view.now_ms;
+    let ks = view.keyspace();
     let (_, sd) = view.locked_shards().next()?;
     let pool = if policy.volatile() { sd.expires.len() } else { sd.main.len() };
     if pool == 0 {
@@ -135,12 +147,12 @@ fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Byte
             let score = match policy {
                 Policy::VolatileTtl => u64::MAX - when.max(0) as u64,
                 Policy::VolatileRandom => 0,
-                _ => sd.main.get(&key).map_or(0, |e| idle_seconds(e.lru)),
+                _ => sd.main.get(&key).map_or(0, |e| score(ks, policy, e.lru, now_ms)),
             };
             (key, score)
         } else {
             let (k, e) = sd.main.random_entry()?;
-            let score = if policy == Policy::AllKeysRandom { 0 } else { idle_seconds(e.lru) };
+            let score = if policy == Policy::AllKeysRandom { 0 } else { score(ks, policy, e.lru, now_ms) };
             (Bytes::copy_from_slice(k), score)
         };
         if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {

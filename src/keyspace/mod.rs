@@ -9,13 +9,15 @@
 //! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
-//! when touched, and a DEL effect is published), keeps the LRU clock and the hit/miss counters.
+//! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
+//! see `lfu`) and the hit/miss counters.
 
 pub mod clock;
 pub mod dict;
 pub mod effects;
 pub mod evict;
 pub mod expire;
+pub mod lfu;
 pub mod notify;
 pub mod slot;
 pub mod watch;
@@ -88,6 +90,8 @@ pub struct Keyspace {
     /// A lazy view (a running script, see [`Keyspace::lock_lazy`]) may be waiting for shards out
     /// of order: multi-shard lockers then back off instead of waiting while holding shards.
     lazy_view: std::sync::atomic::AtomicBool,
+    /// Whether entries count accesses (an LFU maxmemory policy), and how.
+    pub lfu: lfu::LfuSettings,
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -142,7 +146,12 @@ pub fn now_ms() -> i64 {
 
 /// The LRU clock: unix seconds, truncated to 24 bits like Redis's.
 pub fn lru_clock() -> u32 {
-    ((now_ms() / 1000) & 0xFF_FFFF) as u32
+    lru_clock_at(now_ms())
+}
+
+/// The LRU clock at unix ms `now`.
+pub fn lru_clock_at(now: i64) -> u32 {
+    ((now / 1000) & 0xFF_FFFF) as u32
 }
 
 /// Seconds since an LRU clock value (handles the 24-bit wrap-around).
@@ -170,6 +179,7 @@ impl Keyspace {
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
             lazy_view: std::sync::atomic::AtomicBool::new(false),
+            lfu: lfu::LfuSettings::default(),
         }
     }
 
@@ -255,13 +265,15 @@ impl Keyspace {
     }
 
     fn view<'a>(&'a self, db: usize, guards: Guards<'a>, now: i64, lazy: bool) -> Db<'a> {
+        let lfu = self.lfu.enabled();
         Db {
             lazy,
             ks: self,
             guards,
             index: db,
             now_ms: now,
-            lru: ((now / 1000) & 0xFF_FFFF) as u32,
+            lru: if lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) },
+            lfu,
             effects: Vec::new(),
             dirty: 0,
             dirty_before: 0,
@@ -319,6 +331,15 @@ impl Keyspace {
     }
 }
 
+/// An accessed entry's new metadata: the command's LRU clock, or its LFU counter updated.
+fn touched(ks: &Keyspace, lfu: bool, lru: u32, old: u32, now_ms: i64) -> u32 {
+    if lfu {
+        ks.lfu.touch(old, now_ms)
+    } else {
+        lru
+    }
+}
+
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
 
 /// The slice of database `index` in the shard of `key` (which the command must have locked).
@@ -349,7 +370,10 @@ pub struct Db<'a> {
     pub index: usize,
     /// The command's notion of "now" (one clock reading per command, as Redis).
     pub now_ms: i64,
+    /// A new entry's metadata: the LRU clock, or (LFU) this minute with the initial counter.
     lru: u32,
+    /// Entries hold LFU counters (read once per command).
+    lfu: bool,
     effects: Vec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
     /// non-zero and the handler published no effect of its own, the dispatcher propagates the
@@ -519,6 +543,17 @@ impl<'a> Db<'a> {
         self.lazy || self.guards.len() == NSHARDS
     }
 
+    /// Metadata for an entry created now with a recorded idle time or access frequency
+    /// (RESTORE, RDB loading): see [`lfu::initial`].
+    pub fn entry_meta(&self, idle: Option<u64>, freq: Option<u8>) -> u32 {
+        lfu::initial(self.lfu, self.now_ms, idle, freq)
+    }
+
+    /// Whether entries hold LFU counters rather than LRU clocks.
+    pub fn lfu(&self) -> bool {
+        self.lfu
+    }
+
     /// Record an effect (a command to replay) in the selected database.
     pub fn propagate(&mut self, argv: Vec<Bytes>) {
         if self.ks.effects.is_active() {
@@ -599,7 +634,7 @@ impl<'a> Db<'a> {
             Some(e) => {
                 self.hits += 1;
                 if !self.no_touch {
-                    e.lru = self.lru;
+                    e.lru = touched(self.ks, self.lfu, self.lru, e.lru, self.now_ms);
                 }
                 Some(e)
             }
@@ -628,7 +663,7 @@ impl<'a> Db<'a> {
         } else {
             self.hits += 1;
             if !self.no_touch {
-                e.lru = lru;
+                e.lru = touched(self.ks, self.lfu, lru, e.lru, self.now_ms);
             }
         }
         (e, created)
@@ -668,12 +703,14 @@ impl<'a> Db<'a> {
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let lru = self.lru;
+        let (ks, lru, lfu, now) = (self.ks, self.lru, self.lfu, self.now_ms);
         let sd = self.shard_db(key);
         match sd.main.get_mut(key) {
             Some(e) => {
                 e.value = value;
-                e.lru = lru;
+                // Under LFU an overwritten key keeps its counter, counting this access (Redis's
+                // setKey: lookupKeyWrite, then dbOverwrite keeps the old `lru` field).
+                e.lru = touched(ks, lfu, lru, e.lru, now);
             }
             None => {
                 sd.main.insert_new(key.into(), Entry::new(value, lru));

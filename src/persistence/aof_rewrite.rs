@@ -72,13 +72,14 @@ mod tests {
         }
         let loaded = Loaded {
             keys: vec![
-                LoadedKey { db: 2, key: b"l".to_vec(), value: Value::List(l), expire: None, idle: None },
+                LoadedKey { db: 2, key: b"l".to_vec(), value: Value::List(l), expire: None, idle: None, freq: None },
                 LoadedKey {
                     db: 0,
                     key: b"s".to_vec(),
                     value: Value::Str(StrValue::from_bytes(b"v")),
                     expire: Some(5),
                     idle: None,
+                    freq: None,
                 },
             ],
             ..Loaded::default()

@@ -2,9 +2,12 @@
 //! `rdb_value`, over a bounds-checked `reader`), the compact encodings found inside RDB
 //! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
 //! (`dump`), and the append-only file formats (`aof`: manifest and command stream;
-//! `aof_rewrite`: a base file written as commands).
+//! `aof_rewrite`: a base file written as commands). `corruption_tests` feeds both loaders
+//! damaged input of every type and encoding.
 pub mod aof;
 pub mod aof_rewrite;
+#[cfg(test)]
+mod corruption_tests;
 pub mod dump;
 pub mod intset;
 pub mod listpack;

@@ -1,5 +1,8 @@
 //! RDB serialisation (version 10, as Redis 7.0 writes it): header, aux fields, one section per
 //! database (SELECTDB, RESIZEDB, entries with their expiry), EOF and the CRC-64 trailer.
+//! Function libraries come before the databases (FUNCTION2 + the library's source), and each
+//! entry carries its idle time (IDLE) under an LRU maxmemory policy or its access frequency
+//! (FREQ) under an LFU one, as Redis 7.0 writes them.
 //!
 //! Values use the encodings Redis 7.0 writes, so files (and DUMP payloads) look like Redis's:
 //! lists as a quicklist of listpacks, small hashes and sorted sets as one listpack, integer
@@ -72,27 +75,52 @@ const LIST_NODE_SAFETY_BYTES: usize = 8192;
 
 pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
 
-/// The `rdbcompression` and `rdbchecksum` settings, and `list-max-listpack-size` (lists are
-/// written as quicklist nodes of that size, as Redis would hold them).
+/// The access metadata written with each entry (Redis: IDLE only under an LRU maxmemory
+/// policy, FREQ only under an LFU one; DUMP payloads never carry either).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessInfo {
+    #[default]
+    None,
+    /// Idle seconds, from entries' LRU clocks, relative to this LRU clock reading.
+    Idle { clock: u32 },
+    /// Entries' LFU counters decayed as of unix ms `now_ms`.
+    Freq { now_ms: i64, decay_time: u32 },
+}
+
+/// The `rdbcompression` and `rdbchecksum` settings, `list-max-listpack-size` (lists are
+/// written as quicklist nodes of that size, as Redis would hold them) and the access metadata
+/// the `maxmemory-policy` calls for.
 #[derive(Clone, Copy, Debug)]
 pub struct SaveOptions {
     pub compression: bool,
     pub checksum: bool,
     pub list_max_listpack_size: i64,
+    pub access: AccessInfo,
 }
 
 impl Default for SaveOptions {
     fn default() -> Self {
-        SaveOptions { compression: true, checksum: true, list_max_listpack_size: -2 }
+        SaveOptions { compression: true, checksum: true, list_max_listpack_size: -2, access: AccessInfo::None }
     }
 }
 
 impl SaveOptions {
     pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let now = crate::keyspace::now_ms();
+        let policy = &cfg.settings.maxmemory_policy;
+        let access = if policy.ends_with("-lru") {
+            AccessInfo::Idle { clock: crate::keyspace::lru_clock_at(now) }
+        } else if policy.ends_with("-lfu") {
+            let decay_time = cfg.get("lfu-decay-time").and_then(|v| v.parse().ok()).unwrap_or(1);
+            AccessInfo::Freq { now_ms: now, decay_time }
+        } else {
+            AccessInfo::None
+        };
         SaveOptions {
             compression: cfg.get("rdbcompression") != Some("no"),
             checksum: cfg.get("rdbchecksum") != Some("no"),
             list_max_listpack_size: cfg.settings.list_max_listpack_size,
+            access,
         }
     }
 
@@ -250,11 +278,23 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
     }
 }
 
-/// One key/value pair with its expiry: [EXPIRETIME_MS] type key value.
+/// One key/value pair with its expiry and access metadata:
+/// [EXPIRETIME_MS ms] [IDLE seconds | FREQ counter] type key value.
 pub fn write_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<i64>, opts: SaveOptions) {
     if let Some(when) = expire {
         out.push(OPCODE_EXPIRETIME_MS);
         out.extend_from_slice(&when.to_le_bytes());
+    }
+    match opts.access {
+        AccessInfo::None => {}
+        AccessInfo::Idle { clock } => {
+            out.push(OPCODE_IDLE);
+            write_len(out, (clock as u64 + 0x100_0000 - (entry.lru as u64 & 0xFF_FFFF)) % 0x100_0000);
+        }
+        AccessInfo::Freq { now_ms, decay_time } => {
+            out.push(OPCODE_FREQ);
+            out.push(crate::keyspace::lfu::counter(entry.lru, now_ms, decay_time));
+        }
     }
     out.push(value_type(&entry.value));
     write_string(out, key, opts);
@@ -267,14 +307,19 @@ fn aux(out: &mut Vec<u8>, k: &str, v: &str) {
     write_string(out, v.as_bytes(), SaveOptions { compression: false, ..SaveOptions::default() });
 }
 
-/// The magic, the version and the aux fields Redis writes.
-fn header(out: &mut Vec<u8>) {
+/// The magic, the version, the aux fields Redis writes, then the function libraries (their
+/// source code, as Redis's rdbSaveFunctions).
+fn header(out: &mut Vec<u8>, functions: &[Vec<u8>], opts: SaveOptions) {
     out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
     aux(out, "redis-ver", crate::REDIS_VERSION);
     aux(out, "redis-bits", "64");
     aux(out, "ctime", &(crate::keyspace::now_ms() / 1000).to_string());
     aux(out, "used-mem", "0");
     aux(out, "aof-base", "0");
+    for code in functions {
+        out.push(OPCODE_FUNCTION2);
+        write_string(out, code, opts);
+    }
 }
 
 /// Every entry of one shard's slice of a database.
@@ -295,11 +340,35 @@ fn trailer(crc: u64, opts: SaveOptions) -> [u8; 8] {
     }
 }
 
-/// Serialise every database visible through `db` (which must hold every shard locked).
-pub fn snapshot(db: &mut Db, databases: usize, opts: SaveOptions) -> Vec<u8> {
+/// Serialise the function libraries (their sources) and every database visible through `db`
+/// (which must hold every shard locked) into memory (replication, tests).
+pub fn snapshot(db: &mut Db, databases: usize, functions: &[Vec<u8>], opts: SaveOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    header(&mut out);
+    // Writing to a Vec cannot fail.
+    let _ = write_snapshot(db, databases, functions, opts, &mut out);
+    out
+}
+
+/// Stream the same serialisation as [`snapshot`] to `w`, a shard at a time (SAVE: the file is
+/// never held in memory as a whole).
+pub fn write_snapshot(
+    db: &mut Db,
+    databases: usize,
+    functions: &[Vec<u8>],
+    opts: SaveOptions,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let mut digest: Digest<'_, u64> = CRC64.digest();
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut flush = |buf: &mut Vec<u8>, w: &mut dyn Write| -> io::Result<()> {
+        digest.update(buf);
+        w.write_all(buf)?;
+        buf.clear();
+        Ok(())
+    };
+    header(&mut buf, functions, opts);
     let current = db.index;
+    let mut result = Ok(());
     for index in 0..databases {
         db.index = index;
         let (keys, expires) =
@@ -307,20 +376,29 @@ pub fn snapshot(db: &mut Db, databases: usize, opts: SaveOptions) -> Vec<u8> {
         if keys == 0 {
             continue;
         }
-        out.push(OPCODE_SELECTDB);
-        write_len(&mut out, index as u64);
-        out.push(OPCODE_RESIZEDB);
-        write_len(&mut out, keys as u64);
-        write_len(&mut out, expires as u64);
+        buf.push(OPCODE_SELECTDB);
+        write_len(&mut buf, index as u64);
+        buf.push(OPCODE_RESIZEDB);
+        write_len(&mut buf, keys as u64);
+        write_len(&mut buf, expires as u64);
         for (_, sd) in db.locked_shards() {
-            write_shard_db(&mut out, sd, opts);
+            write_shard_db(&mut buf, sd, opts);
+            if buf.len() >= 1 << 16 {
+                result = flush(&mut buf, w);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            break;
         }
     }
     db.index = current;
-    out.push(OPCODE_EOF);
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&trailer(crc, opts));
-    out
+    result?;
+    buf.push(OPCODE_EOF);
+    flush(&mut buf, w)?;
+    w.write_all(&trailer(digest.finalize(), opts))
 }
 
 /// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
@@ -362,16 +440,26 @@ impl ShardCapture for CapturedShards {
 /// then goes on. The file has one SELECTDB section per database present in each shard.
 pub struct PointInTime {
     shards: Arc<CapturedShards>,
+    /// The header with the function libraries as they were at `begin`.
+    head: Vec<u8>,
 }
 
 impl PointInTime {
-    /// Fix the point in time. The caller must hold no shard lock.
-    pub fn begin(ks: &Keyspace, opts: SaveOptions) -> PointInTime {
-        Self::begin_then(ks, opts, || ()).0
+    /// Fix the point in time (of the keyspace; `functions` are the libraries' sources at that
+    /// time). The caller must hold no shard lock.
+    pub fn begin(ks: &Keyspace, functions: &[Vec<u8>], opts: SaveOptions) -> PointInTime {
+        Self::begin_then(ks, functions, opts, || ()).0
     }
 
     /// [`PointInTime::begin`], running `at_point` at the point in time, every shard locked.
-    pub fn begin_then<R>(ks: &Keyspace, opts: SaveOptions, at_point: impl FnOnce() -> R) -> (PointInTime, R) {
+    pub fn begin_then<R>(
+        ks: &Keyspace,
+        functions: &[Vec<u8>],
+        opts: SaveOptions,
+        at_point: impl FnOnce() -> R,
+    ) -> (PointInTime, R) {
+        let mut head = Vec::new();
+        header(&mut head, functions, opts);
         let shards = Arc::new(CapturedShards {
             opts,
             slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
@@ -379,7 +467,7 @@ impl PointInTime {
             aborted: AtomicBool::new(false),
         });
         let r = ks.begin_capture_then(shards.clone(), at_point);
-        (PointInTime { shards }, r)
+        (PointInTime { shards, head }, r)
     }
 
     /// Write the RDB file to `w`. Returns the number of keys written.
@@ -397,10 +485,8 @@ impl PointInTime {
 
     fn write_all(&self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
         let mut digest: Digest<'_, u64> = CRC64.digest();
-        let mut head = Vec::new();
-        header(&mut head);
-        digest.update(&head);
-        w.write_all(&head)?;
+        digest.update(&self.head);
+        w.write_all(&self.head)?;
         for shard in 0..NSHARDS {
             // Locking the shard captures it if nobody did yet.
             drop(ks.lock_shard(0, shard));
@@ -455,7 +541,7 @@ mod tests {
             db.set_expire(b"k", 1_900_000_000_000);
         }
         let mut db = ks.lock_all(0);
-        let rdb = snapshot(&mut db, 16, SaveOptions::default());
+        let rdb = snapshot(&mut db, 16, &[], SaveOptions::default());
         drop(db);
         assert!(rdb.starts_with(b"REDIS0010"));
         let body = &rdb[..rdb.len() - 8];
@@ -470,19 +556,19 @@ mod tests {
         .concat();
         assert!(body.ends_with(&entry));
         let mut by_shard = Vec::new();
-        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
         assert_eq!(pit.write(&ks, &mut by_shard).unwrap(), 1);
         let body = &by_shard[..by_shard.len() - 8];
         assert_eq!(CRC64.checksum(body).to_le_bytes(), by_shard[by_shard.len() - 8..]);
         // Point in time: writes after `begin` are not in the file.
-        let pit = PointInTime::begin(&ks, SaveOptions::default());
+        let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
         ks.lock_keys(3, &[b"k"]).set(b"k", Value::Str(StrValue::from_bytes(b"later")), false);
         ks.lock_keys(3, &[b"new"]).set(b"new", Value::Str(StrValue::from_bytes(b"x")), false);
         let mut pit_file = Vec::new();
         assert_eq!(pit.write(&ks, &mut pit_file).unwrap(), 1);
         assert!(pit_file.windows(5).any(|w| w == b"hello"));
         assert!(!pit_file.windows(5).any(|w| w == b"later"));
-        let nocrc = snapshot(&mut ks.lock_all(0), 16, SaveOptions { checksum: false, ..SaveOptions::default() });
+        let nocrc = snapshot(&mut ks.lock_all(0), 16, &[], SaveOptions { checksum: false, ..SaveOptions::default() });
         assert_eq!(nocrc[nocrc.len() - 8..], [0; 8]);
     }
 }

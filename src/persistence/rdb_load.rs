@@ -7,9 +7,11 @@
 //! partial dataset behind. Files of RDB version 11 or later (Redis 7.2+) are refused naming
 //! their version.
 //!
-//! Functions (RDB_OPCODE_FUNCTION2) are kept aside, as raw library sources, in
-//! [`Loaded::functions`]: Ferrous has no scripting engine yet, so they are reported in the log
-//! and not installed. Module aux data is self-describing and is skipped; keys holding module
+//! Functions (RDB_OPCODE_FUNCTION2) are returned as library sources in [`Loaded::functions`],
+//! for the server to install through the scripting engine (`server::saving::load_file`: a
+//! library that fails to load fails the whole load, as in Redis). Idle times and access
+//! frequencies become each entry's LRU clock or LFU counter, whichever the maxmemory policy
+//! keeps. Module aux data is self-describing and is skipped; keys holding module
 //! values are refused (the module is not there to decode them). As in Redis on a master, keys
 //! already expired are not loaded.
 
@@ -37,6 +39,8 @@ pub struct LoadedKey {
     pub expire: Option<i64>,
     /// Seconds since last access (RDB_OPCODE_IDLE), if the file recorded it.
     pub idle: Option<u64>,
+    /// LFU access counter (RDB_OPCODE_FREQ), if the file recorded it.
+    pub freq: Option<u8>,
 }
 
 /// A fully parsed file.
@@ -45,7 +49,7 @@ pub struct Loaded {
     pub version: u16,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     pub keys: Vec<LoadedKey>,
-    /// Function libraries (their source code), not installed: see the module documentation.
+    /// Function libraries (their source code), in file order.
     pub functions: Vec<Vec<u8>>,
     /// Keys skipped because they had already expired.
     pub expired_skipped: u64,
@@ -109,6 +113,7 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
     let mut db = 0usize;
     let mut expire: Option<i64> = None;
     let mut idle: Option<u64> = None;
+    let mut freq: Option<u8> = None;
     loop {
         let at = r.pos();
         let op = r.u8()?;
@@ -126,8 +131,7 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
                 continue;
             }
             OPCODE_FREQ => {
-                // LFU counters are not kept (no LFU eviction): read and dropped.
-                r.u8()?;
+                freq = Some(r.u8()?);
                 continue;
             }
             OPCODE_SELECTDB => {
@@ -181,11 +185,11 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
         // A key/value pair of type `op`.
         let key = r.string()?;
         let value = read_value(&mut r, op, &opts.limits)?;
-        let (when, idle_s) = (expire.take(), idle.take());
+        let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
         match value {
             None => out.empty_skipped += 1,
             Some(_) if when.is_some_and(|w| w <= opts.now_ms) => out.expired_skipped += 1,
-            Some(value) => out.keys.push(LoadedKey { db, key, value, expire: when, idle: idle_s }),
+            Some(value) => out.keys.push(LoadedKey { db, key, value, expire: when, idle, freq }),
         }
     }
     if version >= 5 {
@@ -207,8 +211,8 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
 /// Insert the loaded keys through `db`, which must hold every shard. A key that already exists
 /// is replaced with `merge` (DEBUG RELOAD MERGE), otherwise it is an error (having inserted
 /// some keys: the caller empties the keyspace again).
+/// Functions are not installed here (see [`Loaded::functions`]).
 pub fn install(db: &mut Db, loaded: Loaded, merge: bool) -> std::result::Result<u64, String> {
-    let lru_now = crate::keyspace::lru_clock();
     let mut n = 0;
     let current = db.index;
     for k in loaded.keys {
@@ -219,12 +223,8 @@ pub fn install(db: &mut Db, loaded: Loaded, merge: bool) -> std::result::Result<
             db.index = current;
             return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
         }
-        let lru = match k.idle {
-            // The 24-bit LRU clock wraps around, like Redis's.
-            Some(idle) => ((lru_now as u64 + 0x100_0000 - (idle % 0x100_0000)) % 0x100_0000) as u32,
-            None => lru_now,
-        };
-        db.insert_entry(&k.key, Entry::new(k.value, lru));
+        let meta = db.entry_meta(k.idle, k.freq);
+        db.insert_entry(&k.key, Entry::new(k.value, meta));
         if let Some(when) = k.expire {
             db.set_expire(&k.key, when);
         }
@@ -258,7 +258,7 @@ mod tests {
             db.set(b"h", Value::Hash(Box::new(h)), false);
         }
         let mut db = ks.lock_all(0);
-        snapshot(&mut db, 16, SaveOptions::default())
+        snapshot(&mut db, 16, &[], SaveOptions::default())
     }
 
     #[test]

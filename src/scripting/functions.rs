@@ -78,8 +78,8 @@ impl Functions {
         Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::default() })
     }
 
-    pub fn sources(&self) -> Vec<String> {
-        self.libraries.values().map(|l| String::from_utf8_lossy(&l.code).into_owned()).collect()
+    pub fn sources(&self) -> Vec<Vec<u8>> {
+        self.libraries.values().map(|l| l.code.clone()).collect()
     }
 
     pub fn function_count(&self) -> usize {

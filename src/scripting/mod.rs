@@ -192,6 +192,9 @@ pub struct Scripting {
     /// Library and function counts, readable while a function runs (FUNCTION STATS).
     libraries: AtomicU64,
     functions_count: AtomicU64,
+    /// The libraries' sources as of the last change, readable without waiting for a running
+    /// function (what SAVE, BGSAVE and full synchronisations write).
+    sources: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Default for Scripting {
@@ -206,6 +209,7 @@ impl Default for Scripting {
             memory: MemoryStats::default(),
             libraries: AtomicU64::new(0),
             functions_count: AtomicU64::new(0),
+            sources: Mutex::new(Vec::new()),
         }
     }
 }
@@ -244,6 +248,7 @@ impl Scripting {
                 self.libraries.store(e.libraries.len() as u64, Ordering::Relaxed);
                 self.functions_count.store(e.function_count() as u64, Ordering::Relaxed);
                 self.note_functions(Some(e));
+                *self.sources.lock() = e.sources();
                 Ok(r)
             }
             None => Err("Lua engine unavailable".into()),
@@ -256,6 +261,7 @@ impl Scripting {
         self.note_functions(None);
         self.libraries.store(0, Ordering::Relaxed);
         self.functions_count.store(0, Ordering::Relaxed);
+        self.sources.lock().clear();
     }
 
     /// (libraries, functions), without waiting for a running function.
@@ -273,20 +279,26 @@ impl Scripting {
         Some((name, argv, d.as_millis()))
     }
 
-    /// The sources of every function library (for RDB persistence: store them as Redis's
-    /// FUNCTION2 opcode payloads, and give them back to [`Scripting::load_library_sources`]).
-    pub fn library_sources(&self) -> Vec<String> {
-        self.with_functions(|f| f.sources()).unwrap_or_default()
+    /// The sources of every function library, in name order (for RDB persistence: written as
+    /// Redis's FUNCTION2 opcode payloads, given back to [`Scripting::load_library_sources`]).
+    /// Never waits for a running function.
+    pub fn library_sources(&self) -> Vec<Vec<u8>> {
+        self.sources.lock().clone()
     }
 
-    /// Load library sources (from an RDB file); replaces libraries of the same name.
-    pub fn load_library_sources(&self, sources: &[String]) -> Result<(), String> {
-        self.with_functions(|f| {
-            for s in sources {
-                f.load(s.as_bytes(), true)?;
-            }
-            Ok(())
-        })?
+    /// Install library sources read from an RDB file, all or nothing: on the first library
+    /// that fails to load (Redis's error text), nothing changes. A library that already exists
+    /// is an error unless `replace` (DEBUG RELOAD MERGE, Redis's RDBFLAGS_ALLOW_DUP).
+    pub fn load_library_sources(&self, sources: &[Vec<u8>], replace: bool) -> Result<(), String> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let current = self.library_sources();
+        let mut fresh = functions::Functions::new().map_err(|e| format!("Lua engine failed to start: {e}"))?;
+        for s in current.iter().chain(sources) {
+            fresh.load(s, replace)?;
+        }
+        self.with_functions(|f| *f = fresh)
     }
 
     /// Record the EVAL engine's sizes for INFO (which must not wait for the engine's lock: a

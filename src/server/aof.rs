@@ -473,7 +473,8 @@ pub fn open_at_startup(server: &Arc<Server>, mut manifest: Manifest) -> Result<(
     if manifest.base.is_none() && manifest.incrs.is_empty() {
         let preamble = config_yes(server, "aof-use-rdb-preamble");
         let name = manifest.new_base(&fname, preamble);
-        let pit = PointInTime::begin(&server.keyspace, SaveOptions::from_config(&server.config.read()));
+        let functions = server.scripting.library_sources();
+        let pit = PointInTime::begin(&server.keyspace, &functions, SaveOptions::from_config(&server.config.read()));
         write_base(server, pit, &dir.join(&name), preamble)?;
         log::notice(&format!("Creating AOF base file {name} on server start"));
     }
@@ -575,7 +576,8 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
             rx.recv().unwrap_or_else(|_| Err("the AOF writer stopped".into()))
         }
     };
-    let (pit, switched) = PointInTime::begin_then(&server.keyspace, opts, at_point);
+    let functions = server.scripting.library_sources();
+    let (pit, switched) = PointInTime::begin_then(&server.keyspace, &functions, opts, at_point);
     if let Err(e) = switched {
         let _ = pit.write(&server.keyspace, &mut Refuse);
         st.rewrite_in_progress.store(false, Ordering::SeqCst);

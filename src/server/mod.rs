@@ -150,6 +150,8 @@ impl Server {
         self.min_replicas_to_write.store(min_replicas, Ordering::Relaxed);
         let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
         self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
+        let int = |name: &str| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, int("lfu-log-factor"), int("lfu-decay-time"));
         drop(cfg);
         aof::apply_config(self);
     }
@@ -246,6 +248,8 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let c = server.config.read();
         (c.settings.bind.clone(), c.settings.port)
     };
+    // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
+    server.apply_config();
     let loaded = match aof_load::load_at_startup(&server) {
         Ok(true) => Ok(()),
         Ok(false) => saving::load_at_startup(&server),
@@ -268,7 +272,6 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
             }
         }
     }
-    server.apply_config();
     Server::install_notifications(&server);
     let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
     server.port.store(bound as u64, Ordering::Relaxed);

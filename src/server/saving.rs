@@ -2,7 +2,8 @@
 //! (a point-in-time image written by a background thread while the server keeps serving, see
 //! [`rdb::PointInTime`]: shards are serialised copy-on-write), the save points the cron
 //! checks against the dirty counter, loading the file at start-up and DEBUG RELOAD, and the
-//! state INFO persistence reports.
+//! state INFO persistence reports. Files carry the function libraries too (written before the
+//! databases, installed through the scripting engine when loading).
 //!
 //! Files are written as Redis does: to `temp-<pid>.rdb` (`temp-bg-<pid>.rdb` for BGSAVE, so a
 //! SAVE during a BGSAVE never shares its temporary file) in `dir`, flushed, fsynced, then
@@ -113,9 +114,10 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
-    let data = rdb::snapshot(db, server.keyspace.databases(), opts);
+    let functions = server.scripting.library_sources();
+    let databases = server.keyspace.databases();
     let temp = format!("temp-{}.rdb", std::process::id());
-    match write_atomically(&path, &temp, |w| w.write_all(&data)) {
+    match write_atomically(&path, &temp, |w| rdb::write_snapshot(db, databases, &functions, opts, w)) {
         Ok(()) => {
             saved(server, dirty_before);
             server.saving.last_bgsave_ok.store(true, Ordering::Relaxed);
@@ -160,7 +162,8 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     let start = Instant::now();
     // Read just before the point in time: changes in between stay counted (the safe side).
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
-    let snapshot = rdb::PointInTime::begin(&server.keyspace, opts);
+    let functions = server.scripting.library_sources();
+    let snapshot = rdb::PointInTime::begin(&server.keyspace, &functions, opts);
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         let temp = format!("temp-bg-{}.rdb", std::process::id());
         let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
@@ -225,16 +228,16 @@ pub fn load_options(server: &Server) -> LoadOptions {
 }
 
 /// Read and install the RDB file at `path` through `db` (every shard locked; the keyspace is
-/// expected empty). All or nothing: on any error the keyspace is emptied again.
+/// expected empty): its function libraries first (all or nothing; a library that fails to
+/// load, or exists already without `merge`, fails the load with nothing changed, as Redis
+/// refuses such a file), then its keys (on any error the keyspace is emptied again).
 pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
     let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    let loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
-    if !loaded.functions.is_empty() {
-        log::warning(&format!(
-            "The RDB file holds {} function librar{}: not loaded (Ferrous has no scripting engine yet)",
-            loaded.functions.len(),
-            if loaded.functions.len() == 1 { "y" } else { "ies" }
-        ));
+    let mut loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    let functions = std::mem::take(&mut loaded.functions);
+    if let Err(e) = server.scripting.load_library_sources(&functions, merge) {
+        log::warning(&format!("Failed loading library, {e}"));
+        return Err(format!("Failed loading library, {e}"));
     }
     let expired = loaded.expired_skipped;
     match rdb_load::install(db, loaded, merge) {

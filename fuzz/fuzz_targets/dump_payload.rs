@@ -1,0 +1,25 @@
+//! Fuzz target: an arbitrary byte string as a DUMP payload body (type byte + value). The RDB
+//! version and a valid CRC-64 are appended, so every input reaches the value decoders (the raw
+//! input is also tried as a whole payload). RESTORE's decoder must refuse it or give a value
+//! whose own DUMP restores to the same value.
+#![no_main]
+
+use ferrous::persistence::dump::{dump, restore, verify};
+use ferrous::persistence::rdb::{SaveOptions, CRC64, RDB_VERSION};
+use ferrous::persistence::rdb_value::Limits;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+    if verify(data) {
+        let _ = restore(data, &limits);
+    }
+    let mut payload = data.to_vec();
+    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    if let Some(value) = restore(&payload, &limits) {
+        let again = dump(&value, SaveOptions::default());
+        assert_eq!(restore(&again, &limits), Some(value), "a restored value's DUMP does not restore to it");
+    }
+});
