@@ -235,14 +235,22 @@ pub fn parse_commands(data: &[u8], start: usize) -> Commands {
     let mut pos = start;
     let mut valid_up_to = start;
     let mut multi_at: Option<(usize, usize)> = None; // (offset, index in commands)
-    let torn = |commands, valid_up_to| Commands { commands, ending: Ending::Truncated { valid_up_to, multi: false } };
+                                                     // A tear inside a transaction drops the whole transaction (never half of it): back to
+                                                     // before its MULTI.
+    let torn = |mut commands: Vec<Vec<Bytes>>, valid_up_to, multi_at: Option<(usize, usize)>| match multi_at {
+        Some((offset, index)) => {
+            commands.truncate(index);
+            Commands { commands, ending: Ending::Truncated { valid_up_to: offset, multi: true } }
+        }
+        None => Commands { commands, ending: Ending::Truncated { valid_up_to, multi: false } },
+    };
     while pos < data.len() {
         let Some((l, next)) = line(data, pos) else {
             // No line end: a torn count line, or garbage longer than any count line.
             if data.len() - pos >= LINE_MAX {
                 return Commands { commands, ending: Ending::BadFormat { offset: pos } };
             }
-            return torn(commands, valid_up_to);
+            return torn(commands, valid_up_to, multi_at);
         };
         if l.first() == Some(&b'#') {
             pos = next;
@@ -260,7 +268,7 @@ pub fn parse_commands(data: &[u8], start: usize) -> Commands {
         let mut argv = Vec::with_capacity((argc as usize).min(1024));
         for _ in 0..argc {
             let Some((l, next)) = line(data, pos) else {
-                return torn(commands, valid_up_to);
+                return torn(commands, valid_up_to, multi_at);
             };
             if l.first() != Some(&b'$') {
                 return Commands { commands, ending: Ending::BadFormat { offset: pos } };
@@ -268,7 +276,7 @@ pub fn parse_commands(data: &[u8], start: usize) -> Commands {
             let len = atoi(&l[1..]).max(0) as usize;
             pos = next;
             if data.len() - pos < len.saturating_add(2) {
-                return torn(commands, valid_up_to);
+                return torn(commands, valid_up_to, multi_at);
             }
             argv.push(Bytes::copy_from_slice(&data[pos..pos + len]));
             pos += len + 2;
