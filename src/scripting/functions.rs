@@ -294,142 +294,40 @@ fn named_args(t: &Table) -> Result<Named, &'static str> {
 
 // ---- FUNCTION DUMP / RESTORE payloads ----
 
-const RDB_OPCODE_FUNCTION2: u8 = 245;
-const RDB_VERSION: u16 = 10;
-
-fn crc64(data: &[u8]) -> u64 {
-    crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(data)
-}
-
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    if n < 64 {
-        out.push(n as u8);
-    } else if n < 16384 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as usize {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-}
+// The RDB pieces are the persistence module's: FUNCTION DUMP is the RDB FUNCTION2 opcode,
+// the RDB version footer and the same CRC-64 as DUMP.
+use crate::persistence::rdb::{write_len, CRC64, OPCODE_FUNCTION2, RDB_VERSION};
 
 /// FUNCTION DUMP's payload for these library sources.
 pub fn dump(sources: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for s in sources {
-        out.push(RDB_OPCODE_FUNCTION2);
-        put_len(&mut out, s.len());
+        out.push(OPCODE_FUNCTION2);
+        write_len(&mut out, s.len() as u64);
         out.extend_from_slice(s);
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(&out);
+    let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let c = *self.b.get(self.pos)?;
-        self.pos += 1;
-        Some(c)
-    }
-
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    /// An RDB length, or the special encoding number (Err) of a 0b11 prefix.
-    fn len(&mut self) -> Option<Result<usize, u8>> {
-        let c = self.byte()?;
-        Some(match c >> 6 {
-            0 => Ok((c & 0x3f) as usize),
-            1 => Ok((((c & 0x3f) as usize) << 8) | self.byte()? as usize),
-            2 if c == 0x80 => Ok(u32::from_be_bytes(self.take(4)?.try_into().ok()?) as usize),
-            2 if c == 0x81 => Ok(u64::from_be_bytes(self.take(8)?.try_into().ok()?) as usize),
-            2 => return None,
-            _ => Err(c & 0x3f),
-        })
-    }
-
-    /// An RDB string (plain, integer-encoded or LZF-compressed).
-    fn string(&mut self) -> Option<Vec<u8>> {
-        match self.len()? {
-            Ok(n) => Some(self.take(n)?.to_vec()),
-            Err(0) => Some((self.byte()? as i8).to_string().into_bytes()),
-            Err(1) => Some(i16::from_le_bytes(self.take(2)?.try_into().ok()?).to_string().into_bytes()),
-            Err(2) => Some(i32::from_le_bytes(self.take(4)?.try_into().ok()?).to_string().into_bytes()),
-            Err(3) => {
-                let clen = self.len()?.ok()?;
-                let len = self.len()?.ok()?;
-                let data = self.take(clen)?;
-                lzf_decompress(data, len)
-            }
-            Err(_) => None,
-        }
-    }
-}
-
-/// LZF decompression (liblzf's format, as Redis compresses RDB strings).
-pub fn lzf_decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_len);
-    let mut i = 0;
-    while i < input.len() {
-        let ctrl = input[i] as usize;
-        i += 1;
-        if ctrl < 32 {
-            let n = ctrl + 1;
-            out.extend_from_slice(input.get(i..i + n)?);
-            i += n;
-        } else {
-            let mut len = ctrl >> 5;
-            if len == 7 {
-                len += *input.get(i)? as usize;
-                i += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + *input.get(i)? as usize + 1;
-            i += 1;
-            let start = out.len().checked_sub(back)?;
-            for k in 0..len + 2 {
-                let c = out[start + k];
-                out.push(c);
-            }
-        }
-    }
-    (out.len() == out_len).then_some(out)
-}
-
 /// Parse a FUNCTION RESTORE payload into library sources, or Redis's error text.
 pub fn parse_dump(payload: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let bad = || "DUMP payload version or checksum are wrong".to_string();
-    if payload.len() < 10 {
-        return Err(bad());
+    if !crate::persistence::dump::verify(payload) {
+        return Err("DUMP payload version or checksum are wrong".to_string());
     }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let ver = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    if ver > RDB_VERSION || crc64(body) != u64::from_le_bytes(footer.try_into().map_err(|_| bad())?) {
-        return Err(bad());
-    }
-    let data = &body[..body.len() - 2];
-    let mut r = Reader { b: data, pos: 0 };
+    let data = &payload[..payload.len() - 10];
+    let mut r = crate::persistence::reader::Reader::new(data);
     let mut out = Vec::new();
-    while r.pos < data.len() {
-        let Some(t) = r.byte() else { return Err("can not read data type".into()) };
-        if t != RDB_OPCODE_FUNCTION2 {
+    while r.remaining() > 0 {
+        let Ok(t) = r.u8() else { return Err("can not read data type".into()) };
+        if t != OPCODE_FUNCTION2 {
             return Err("given type is not a function".into());
         }
         match r.string() {
-            Some(s) => out.push(s),
-            None => return Err("failed loading the given functions payload".into()),
+            Ok(s) => out.push(s),
+            Err(_) => return Err("failed loading the given functions payload".into()),
         }
     }
     Ok(out)
