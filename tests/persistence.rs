@@ -12,30 +12,13 @@
 
 mod common;
 
+use common::interop::*;
 use common::{free_port, run_to_exit, wait_until, work_dir, Server};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
-
-const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Small encoding limits so that both encodings of every type show up.
-const SMALL_LIMITS: &[&str] = &[
-    "--list-max-listpack-size",
-    "4",
-    "--hash-max-listpack-entries",
-    "4",
-    "--zset-max-listpack-entries",
-    "4",
-    "--set-max-intset-entries",
-    "4",
-];
-
-// ---------------------------------------------------------------------------
-// Helpers.
-// ---------------------------------------------------------------------------
 
 /// A fresh, empty directory for one test's files.
 fn test_dir(name: &str) -> PathBuf {
@@ -43,87 +26,6 @@ fn test_dir(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).expect("create the test directory");
     d
-}
-
-fn find_redis() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path_var)
-        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
-        .map(|d| d.join("redis-server"))
-        .find(|c| c.is_file())
-}
-
-/// The real `redis-server`, or `None` after printing why the test is skipped.
-fn redis_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(p) = find_redis() {
-        return Some(p);
-    }
-    if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
-        panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found (set REDIS_SERVER or PATH)");
-    }
-    eprintln!("SKIPPED: persistence interop tests need redis-server (apt-get install redis-server) [{test}]");
-    None
-}
-
-/// A real redis-server process, killed when dropped.
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Redis {
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new(bin)
-                .args(["--port", &port.to_string(), "--dir"])
-                .arg(dir)
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let mut r = Redis { port, child };
-            let up = wait_until(Duration::from_secs(10), || {
-                r.child.try_wait().ok().flatten().is_none()
-                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                        .and_then(|c| c.get_connection())
-                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                        .is_ok()
-            });
-            if up {
-                return r;
-            }
-            let _ = r.child.kill();
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn conn(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .and_then(|c| c.get_connection())
-            .expect("connect to redis-server")
-    }
-}
-
-fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
-    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&args.concat())))
 }
 
 /// Build the dataset: every type and encoding, expiries, three databases.
@@ -169,39 +71,6 @@ fn build_dataset(con: &mut redis::Connection) {
 }
 
 /// One key as seen through commands: type, contents (unordered ones sorted), expiry time.
-type KeyView = (String, Vec<Vec<u8>>, i64);
-
-/// Every key of every database that has keys.
-fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView> {
-    let mut out = BTreeMap::new();
-    for db in 0..16u32 {
-        cmd(con, &[b"SELECT", db.to_string().as_bytes()]);
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
-        for k in keys {
-            let ty: String = redis::cmd("TYPE").arg(&k).query(con).expect("TYPE");
-            let mut items: Vec<Vec<u8>> = match ty.as_str() {
-                "string" => vec![redis::cmd("GET").arg(&k).query(con).expect("GET")],
-                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(con).expect("LRANGE"),
-                "hash" => redis::cmd("HGETALL").arg(&k).query(con).expect("HGETALL"),
-                "set" => redis::cmd("SMEMBERS").arg(&k).query(con).expect("SMEMBERS"),
-                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(con).expect("ZRANGE"),
-                other => panic!("unexpected type {other}"),
-            };
-            if ty == "hash" {
-                let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|c| c.concat()).collect();
-                pairs.sort();
-                items = pairs;
-            } else if ty == "set" {
-                items.sort();
-            }
-            let exp: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("PEXPIRETIME");
-            out.insert((db, k), (ty, items, exp));
-        }
-    }
-    cmd(con, &[b"SELECT", b"0"]);
-    out
-}
-
 fn encodings(con: &mut redis::Connection) -> BTreeMap<Vec<u8>, String> {
     let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
     keys.into_iter()

@@ -6,6 +6,8 @@
 // Each test crate uses a different part of these helpers.
 #![allow(dead_code)]
 
+pub mod interop;
+
 use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

@@ -1,0 +1,143 @@
+//! Helpers for the interchange tests with the real `redis-server` (persistence, AOF): finding
+//! it (or skipping), starting it on a directory, sending raw commands, and reading back every
+//! key of every database so two servers' contents can be compared.
+
+use super::{find_redis_server, free_port, wait_until};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long a server may take to exit.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Small encoding limits so that both encodings of every type show up.
+pub const SMALL_LIMITS: &[&str] = &[
+    "--list-max-listpack-size",
+    "4",
+    "--hash-max-listpack-entries",
+    "4",
+    "--zset-max-listpack-entries",
+    "4",
+    "--set-max-intset-entries",
+    "4",
+];
+
+/// A program on the PATH (or in /usr/bin, /usr/local/bin), e.g. `redis-check-aof`.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain(["/usr/bin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|c| c.is_file())
+}
+
+/// The real `redis-server`, or `None` after printing why the test is skipped
+/// (FERROUS_REQUIRE_REDIS=1 makes a missing server a failure).
+pub fn redis_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(p) = find_redis_server() {
+        return Some(p);
+    }
+    if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("FERROUS_REQUIRE_REDIS=1 but no redis-server was found (set REDIS_SERVER or PATH)");
+    }
+    eprintln!("SKIPPED: interop test needs redis-server (apt-get install redis-server) [{test}]");
+    None
+}
+
+/// A real redis-server process, killed when dropped.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Redis {
+    pub fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Redis {
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir)
+                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut r = Redis { port, child };
+            let up = wait_until(Duration::from_secs(10), || {
+                r.child.try_wait().ok().flatten().is_none()
+                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                        .and_then(|c| c.get_connection())
+                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                        .is_ok()
+            });
+            if up {
+                return r;
+            }
+            let _ = r.child.kill();
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection())
+            .expect("connect to redis-server")
+    }
+
+    /// SHUTDOWN NOSAVE (the AOF is fsynced) and wait for the exit.
+    pub fn shutdown(mut self) {
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut self.conn());
+        assert!(wait_until(EXIT_TIMEOUT, || self.child.try_wait().ok().flatten().is_some()), "redis did not exit");
+    }
+}
+
+pub fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&args.concat())))
+}
+
+pub type KeyView = (String, Vec<Vec<u8>>, i64);
+
+/// Every key of every database: type, contents (unordered ones sorted), expiry time.
+pub fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView> {
+    let mut out = BTreeMap::new();
+    for db in 0..16u32 {
+        cmd(con, &[b"SELECT", db.to_string().as_bytes()]);
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
+        for k in keys {
+            let ty: String = redis::cmd("TYPE").arg(&k).query(con).expect("TYPE");
+            let mut items: Vec<Vec<u8>> = match ty.as_str() {
+                "string" => vec![redis::cmd("GET").arg(&k).query(con).expect("GET")],
+                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(con).expect("LRANGE"),
+                "hash" => redis::cmd("HGETALL").arg(&k).query(con).expect("HGETALL"),
+                "set" => redis::cmd("SMEMBERS").arg(&k).query(con).expect("SMEMBERS"),
+                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(con).expect("ZRANGE"),
+                other => panic!("unexpected type {other}"),
+            };
+            if ty == "hash" {
+                let mut pairs: Vec<Vec<u8>> = items.chunks(2).map(|c| c.concat()).collect();
+                pairs.sort();
+                items = pairs;
+            } else if ty == "set" {
+                items.sort();
+            }
+            let exp: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("PEXPIRETIME");
+            out.insert((db, k), (ty, items, exp));
+        }
+    }
+    cmd(con, &[b"SELECT", b"0"]);
+    out
+}
