@@ -138,24 +138,8 @@ fn sha1hex(lua: &Lua, args: MultiValue) -> LResult {
 
 /// Redis's luaPushErrorBuff: "-CODE msg" or "msg" → {err = "CODE msg"}.
 pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
-    let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
-        Some(rest) => match rest.iter().position(|&c| c == b' ') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (b"ERR", rest),
-        },
-        None => (b"ERR", text),
-    };
-    let mut end = msg.len();
-    while end > 0 && (msg[end - 1] == b'\r' || msg[end - 1] == b'\n') {
-        end -= 1;
-    }
-    let mut start = 0;
-    while start < end && (msg[start] == b'\r' || msg[start] == b'\n') {
-        start += 1;
-    }
-    let mut full = code.to_vec();
-    full.push(b' ');
-    full.extend_from_slice(&msg[start..end]);
+    let mut full = Vec::new();
+    super::call::error_text(text, &mut full);
     let t = lua.create_table()?;
     t.raw_set("err", lua.create_string(&full)?)?;
     Ok(t)
