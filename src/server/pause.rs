@@ -20,6 +20,8 @@ struct State {
 #[derive(Default)]
 pub struct Pause {
     state: Mutex<Option<State>>,
+    /// Whether `state` is set: the per-command check reads this, not the mutex.
+    set: std::sync::atomic::AtomicBool,
     changed: tokio::sync::Notify,
 }
 
@@ -32,6 +34,7 @@ impl Pause {
             _ => State { all, end_ms },
         };
         *s = Some(merged);
+        self.set.store(true, Ordering::Release);
         ks.expiry_paused_until.store(merged.end_ms, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
@@ -39,16 +42,18 @@ impl Pause {
     /// CLIENT UNPAUSE.
     pub fn unpause(&self, ks: &Keyspace) {
         *self.state.lock() = None;
+        self.set.store(false, Ordering::Release);
         ks.expiry_paused_until.store(0, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
 
-    /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE.
-    /// Whether a pause is set at all (cheap; the command's write-ness is only worked out then).
+    /// Whether a pause is set at all (one atomic load; the command's write-ness is only worked
+    /// out then).
     pub fn active(&self) -> bool {
-        self.state.lock().is_some()
+        self.set.load(Ordering::Acquire)
     }
 
+    /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE.
     pub fn blocks(&self, may_write: bool) -> bool {
         match *self.state.lock() {
             Some(p) if p.end_ms > now_ms() => p.all || may_write,
