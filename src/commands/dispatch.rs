@@ -212,72 +212,54 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
     Ok(cmd)
 }
 
+/// For an EXEC with a transaction queued: whether any queued command satisfies `pred`; None
+/// for any other command (the checks below then look at the command itself).
+fn exec_queued_any(client: &Client, cmd: &Command, pred: impl Fn(&'static Command, &[Bytes]) -> bool) -> Option<bool> {
+    let m = client.multi.as_ref()?;
+    if cmd.parent.is_some() || cmd.spec.name != "exec" {
+        return None;
+    }
+    Some(m.commands.iter().any(|argv| table().lookup(&argv[0]).is_some_and(|c| pred(c, argv))))
+}
+
 /// A command not flagged `stale`, or an EXEC holding one: refused by a replica whose master link
 /// is down when replica-serve-stale-data is no.
 fn denies_stale(client: &Client, cmd: &Command) -> bool {
-    match &client.multi {
-        Some(m) if cmd.parent.is_none() && cmd.spec.name == "exec" => {
-            m.commands.iter().any(|argv| table().lookup(&argv[0]).is_some_and(|c| !c.spec.has_flag(flags::STALE)))
-        }
-        _ => !cmd.spec.has_flag(flags::STALE),
-    }
+    let stale = |c: &Command| !c.spec.has_flag(flags::STALE);
+    exec_queued_any(client, cmd, |c, _| stale(c)).unwrap_or_else(|| stale(cmd))
 }
 
-/// The command flags a script with a shebang (or a function) stands for, from its declared
-/// flags (Redis's scriptFlagsToCmdFlags); None for scripts without one (they keep EVAL's own).
-struct ScriptCmdFlags {
-    denyoom: bool,
-    write: bool,
-}
-
-fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<ScriptCmdFlags> {
-    use crate::scripting::flags as sf;
-    let f = crate::scripting::declared::declared_flags(&server.scripting, cmd.spec.name, args)?;
-    if f & sf::EVAL_COMPAT != 0 {
-        return None;
-    }
-    Some(ScriptCmdFlags { denyoom: f & (sf::ALLOW_OOM | sf::NO_WRITES) == 0, write: f & sf::NO_WRITES == 0 })
-}
-
-/// A write command, or an EXEC whose transaction holds one (Redis's is_write_command).
+/// A write command, or an EXEC whose transaction holds one (Redis's is_write_command); a
+/// script with a shebang or a function unless it declared `no-writes`.
 fn is_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.spec.has_flag(flags::WRITE) {
         return true;
     }
-    if cmd.spec.has_flag(flags::SCRIPT_RUN) && client.multi.is_none() {
-        return script_flags(server, cmd, args).is_some_and(|f| f.write);
+    if let Some(any) = exec_queued_any(client, cmd, |c, _| c.spec.has_flag(flags::WRITE)) {
+        return any;
     }
-    match &client.multi {
-        Some(m) if cmd.parent.is_none() && cmd.spec.name == "exec" => {
-            m.commands.iter().any(|argv| table().lookup(&argv[0]).is_some_and(|c| c.spec.has_flag(flags::WRITE)))
-        }
-        _ => false,
-    }
+    cmd.spec.has_flag(flags::SCRIPT_RUN)
+        && client.multi.is_none()
+        && script_flags(server, cmd, args).is_some_and(|f| f.write)
+}
+
+/// A `denyoom` command, or a script with a shebang or a function that did not declare
+/// `allow-oom` or `no-writes`.
+fn is_denyoom(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
+    cmd.spec.has_flag(flags::DENYOOM)
+        || (cmd.spec.has_flag(flags::SCRIPT_RUN) && script_flags(server, cmd, args).is_some_and(|f| f.denyoom))
 }
 
 /// Over maxmemory, Redis refuses `denyoom` commands, an EXEC whose transaction holds one, and
 /// anything queued inside MULTI (queueing itself uses memory) except EXEC, DISCARD, QUIT, RESET.
 fn rejected_on_oom(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
-    if cmd.spec.has_flag(flags::DENYOOM) {
-        return true;
+    if let Some(any) = exec_queued_any(client, cmd, |c, argv| is_denyoom(server, c, argv)) {
+        return any;
     }
-    if cmd.spec.has_flag(flags::SCRIPT_RUN) && client.multi.is_none() {
-        return script_flags(server, cmd, args).is_some_and(|f| f.denyoom);
+    if client.multi.is_some() {
+        return !(cmd.parent.is_none() && matches!(cmd.spec.name, "discard" | "quit" | "reset"));
     }
-    let top = cmd.parent.is_none();
-    if let Some(m) = &client.multi {
-        if top && cmd.spec.name == "exec" {
-            return m.commands.iter().any(|argv| {
-                table().lookup(&argv[0]).is_some_and(|c| {
-                    c.spec.has_flag(flags::DENYOOM)
-                        || (c.spec.has_flag(flags::SCRIPT_RUN)
-                            && script_flags(server, c, argv).is_some_and(|f| f.denyoom))
-                })
-            });
-        }
-        return !(top && matches!(cmd.spec.name, "discard" | "quit" | "reset"));
-    }
-    false
+    is_denyoom(server, cmd, args)
 }
 
 /// Whether a command may write (CLIENT PAUSE WRITE holds it back): write and may-replicate
@@ -289,14 +271,13 @@ fn may_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) ->
     if cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
         return true;
     }
-    if cmd.parent.is_none() && cmd.spec.name == "exec" {
-        if let Some(m) = &client.multi {
-            return m.commands.iter().any(|argv| {
-                table().lookup(&argv[0]).is_some_and(|c| c.parent.is_none() && may_write(server, client, c, argv))
-            });
-        }
-    }
-    false
+    exec_queued_any(client, cmd, |c, argv| may_write(server, client, c, argv)).unwrap_or(false)
+}
+
+/// What a script command stands for, from its declared flags (see
+/// `scripting::declared::command_flags`).
+fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<crate::scripting::declared::CommandFlags> {
+    crate::scripting::declared::command_flags(&server.scripting, cmd.spec.name, args)
 }
 
 /// Commands that run immediately even inside MULTI.

@@ -105,9 +105,7 @@ fn evict_one(ks: &Keyspace, policy: Policy, samples: usize) -> bool {
         let db = (first_db + d) % ndbs;
         // Random shards first; then every shard in order, so a nearly empty keyspace is found.
         let start = rng.gen_range(0..NSHARDS);
-        let order = (0..16)
-            .map(|_| rand::thread_rng().gen_range(0..NSHARDS))
-            .chain((0..NSHARDS).map(|i| (start + i) % NSHARDS));
+        let order = (0..16).map(|_| rng.gen_range(0..NSHARDS)).chain((0..NSHARDS).map(|i| (start + i) % NSHARDS));
         for shard in order {
             let mut view = ks.lock_shard(db, shard);
             let Some(key) = pick(&mut view, policy, samples) else { continue };

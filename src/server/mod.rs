@@ -134,24 +134,25 @@ impl Server {
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
     pub fn apply_config(&self) {
         let cfg = self.config.read();
+        // A numeric parameter (the configuration holds validated values; `default` is a fallback).
+        fn num<T: std::str::FromStr>(cfg: &crate::config::Config, name: &str, default: T) -> T {
+            cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        }
         let limits = crate::pubsub::parse_limits(cfg.get("client-output-buffer-limit").unwrap_or(""));
         *self.pubsub.limits.write() = limits;
         let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
         self.keyspace.notifier.set_flags(events);
-        let maxmemory = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let maxmemory = num(&cfg, "maxmemory", 0);
         self.maxmemory.store(maxmemory, Ordering::Relaxed);
         let policy = crate::keyspace::evict::Policy::parse(cfg.get("maxmemory-policy").unwrap_or(""));
-        let samples = cfg.get("maxmemory-samples").and_then(|v| v.parse().ok()).unwrap_or(5);
-        *self.eviction.write() = (policy, samples);
+        *self.eviction.write() = (policy, num(&cfg, "maxmemory-samples", 5));
         if maxmemory == 0 {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
-        let min_replicas = cfg.get("min-replicas-to-write").and_then(|v| v.parse().ok()).unwrap_or(0);
-        self.min_replicas_to_write.store(min_replicas, Ordering::Relaxed);
-        let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse().ok()).unwrap_or(0);
-        self.keyspace.tracking.max_keys.store(max_keys, Ordering::Relaxed);
-        let int = |name: &str| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, int("lfu-log-factor"), int("lfu-decay-time"));
+        self.min_replicas_to_write.store(num(&cfg, "min-replicas-to-write", 0), Ordering::Relaxed);
+        self.keyspace.tracking.max_keys.store(num(&cfg, "tracking-table-max-keys", 0), Ordering::Relaxed);
+        let (log_factor, decay_time) = (num(&cfg, "lfu-log-factor", 0), num(&cfg, "lfu-decay-time", 0));
+        self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, log_factor, decay_time);
         drop(cfg);
         aof::apply_config(self);
     }

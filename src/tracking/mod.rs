@@ -163,10 +163,11 @@ impl Tracking {
                 redirect: 0,
                 own,
                 redirect_to: None,
-                broken: mode.broken.clone(),
+                broken: Default::default(),
                 prefixes: Vec::new(),
             }
         });
+        // A new entry, or CLIENT TRACKING ON again: the options given now apply.
         t.opts = mode.opts;
         t.redirect = mode.redirect;
         t.redirect_to = redirect_to;
