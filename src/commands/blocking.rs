@@ -71,6 +71,34 @@ pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Insta
     });
 }
 
+/// A client served on a re-run after a wake-up: remember how to put back what it took, in case
+/// its reply cannot be written (see `server::connection::block`).
+fn undo_on_retry(ctx: &mut Ctx, undo: impl FnOnce() -> Vec<Bytes>) {
+    if ctx.client.block_retry {
+        ctx.client.block_undo.push(undo());
+    }
+}
+
+/// `ZADD key score member ...` putting popped members back.
+fn zadd_back<M: AsRef<[u8]>>(key: &Bytes, elems: &[(M, f64)]) -> Vec<Bytes> {
+    let mut argv = vec![Bytes::from_static(b"ZADD"), key.clone()];
+    for (member, score) in elems {
+        let mut text = Vec::new();
+        crate::util::num::format_double(*score, &mut text);
+        argv.push(Bytes::from(text));
+        argv.push(Bytes::copy_from_slice(member.as_ref()));
+    }
+    argv
+}
+
+/// `LPUSH`/`RPUSH key ...` putting elements popped from `end` back in their order.
+fn push_back<E: AsRef<[u8]>>(key: &Bytes, end: End, popped: &[E]) -> Vec<Bytes> {
+    let cmd: &'static [u8] = if end == End::Left { b"LPUSH" } else { b"RPUSH" };
+    let mut argv = vec![Bytes::from_static(cmd), key.clone()];
+    argv.extend(popped.iter().rev().map(|e| Bytes::copy_from_slice(e.as_ref())));
+    argv
+}
+
 /// A WRONGTYPE met while re-running after a wake-up is "not ready yet".
 fn not_ready_on_retry<T>(retry: bool, r: Result<Option<T>, CmdError>) -> Result<Option<T>, CmdError> {
     match r {
@@ -88,6 +116,7 @@ fn bzpop(ctx: &mut Ctx, max: bool) -> CmdResult {
         if let Some(mut elems) = popped.filter(|e| !e.is_empty()) {
             let (member, score) = elems.remove(0);
             zsets::propagate_pop(ctx.db, key, max, None);
+            undo_on_retry(ctx, || zadd_back(key, &[(member.clone(), score)]));
             ctx.reply.array(3);
             ctx.reply.bulk(key);
             ctx.reply.bulk(&member);
@@ -116,6 +145,7 @@ fn bzmpop(ctx: &mut Ctx) -> CmdResult {
         let popped = not_ready_on_retry(ctx.client.block_retry, zsets::pop(ctx.db, key, count, max))?;
         if let Some(elems) = popped.filter(|e| !e.is_empty()) {
             zsets::propagate_pop(ctx.db, key, max, Some(elems.len()));
+            undo_on_retry(ctx, || zadd_back(key, &elems));
             zsets::reply_mpop(ctx.reply, key, &elems);
             return Ok(());
         }
@@ -133,6 +163,7 @@ fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
         if let Some(elem) = popped.and_then(|mut v| v.pop()) {
             let cmd: &'static [u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
             ctx.db.propagate_effect(vec![Bytes::from_static(cmd), key.clone()]);
+            undo_on_retry(ctx, || push_back(key, end, std::slice::from_ref(&elem)));
             ctx.reply.array(2);
             ctx.reply.bulk(key);
             ctx.reply.bulk(&elem);
@@ -172,6 +203,15 @@ fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
                 Bytes::from_static(from.keyword().as_bytes()),
                 Bytes::from_static(to.keyword().as_bytes()),
             ]);
+            undo_on_retry(ctx, || {
+                vec![
+                    Bytes::from_static(b"LMOVE"),
+                    dst.clone(),
+                    src.clone(),
+                    Bytes::from_static(to.keyword().as_bytes()),
+                    Bytes::from_static(from.keyword().as_bytes()),
+                ]
+            });
             ctx.reply.bulk(&elem);
         }
         None => block_on(ctx, std::slice::from_ref(src), deadline, false),
@@ -198,6 +238,7 @@ fn blmpop(ctx: &mut Ctx) -> CmdResult {
     let popped = not_ready_on_retry(ctx.client.block_retry, lists::mpop(ctx.db, keys, m.end, m.count))?;
     match popped {
         Some((key, elems)) => {
+            undo_on_retry(ctx, || push_back(&key, m.end, &elems));
             ctx.reply.array(2);
             ctx.reply.bulk(&key);
             ctx.reply.array(elems.len());

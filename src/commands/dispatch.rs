@@ -101,6 +101,14 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
     action
 }
 
+/// Run a command the server itself issues on a client's behalf (putting back what a blocked
+/// client took when its reply could not be written): no admission checks, only the lookup.
+pub fn execute_internal(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut ReplySink) {
+    if let Some(cmd) = args.first().and_then(|name| table().lookup(name)) {
+        run(server, client, cmd, args, reply);
+    }
+}
+
 type Rejection = (Option<&'static Command>, String);
 
 /// Answer a refused command. A refused EXEC discards its transaction and says why, as

@@ -144,6 +144,19 @@ impl Blocking {
         }
     }
 
+    /// Remove a client that leaves while blocked (it disconnected or was killed). If a signal
+    /// had already picked it, the signal goes on to the next waiter of its keys, so whatever
+    /// woke it is served to a client that is still there.
+    pub fn abandon(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)]) {
+        let was_woken = w.woken.swap(true, Ordering::SeqCst);
+        self.unregister(w, keys);
+        if was_woken {
+            for (db, key) in keys {
+                self.signal(*db, key);
+            }
+        }
+    }
+
     /// A key may have become ready: wake its first waiter not already woken.
     pub fn signal(&self, db: usize, key: &[u8]) {
         let q = self.queues.lock();
@@ -193,5 +206,28 @@ mod tests {
         w2.wait().await;
         b.unregister(&w2, &key);
         assert!(!b.any());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wakeup_passes_to_the_next_waiter() {
+        let b = Blocking::default();
+        let (w1, w2) = (Arc::new(Waiter::default()), Arc::new(Waiter::default()));
+        let key = vec![(0, Bytes::from_static(b"k"))];
+        b.register(&w1, &key, false);
+        b.register(&w2, &key, false);
+        b.signal(0, b"k");
+        assert!(!w2.woken.load(Ordering::SeqCst));
+        // The first client disconnects before it could use its wake-up.
+        b.abandon(&w1, &key);
+        assert!(w2.woken.load(Ordering::SeqCst));
+        w2.wait().await;
+        b.unregister(&w2, &key);
+        assert_eq!(b.blocked_clients(), 0);
+        // A client leaving without having been woken wakes nobody.
+        let w3 = Arc::new(Waiter::default());
+        b.register(&w3, &key, false);
+        b.register(&w1, &key, false);
+        b.abandon(&w1, &key);
+        assert!(!w3.woken.load(Ordering::SeqCst));
     }
 }

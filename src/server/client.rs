@@ -68,7 +68,7 @@ impl ClientHandle {
             fd,
             created: Instant::now(),
             last_interaction_ms: AtomicU64::new(0),
-            view: Mutex::new(ClientView { resp: 2, user: "default".into(), ..Default::default() }),
+            view: Mutex::new(ClientView { resp: 2, multi: -1, user: "default".into(), ..Default::default() }),
             waiter: Arc::new(super::blocking::Waiter::default()),
             push: std::sync::OnceLock::new(),
             killed: AtomicBool::new(false),
@@ -187,6 +187,9 @@ pub struct Client {
     pub block_retry: bool,
     /// Whether the last command run changed the dataset.
     pub last_wrote: bool,
+    /// Set by a blocking command served on a re-run after a wake-up: the commands that put
+    /// back what it took, run if its reply cannot be written (the client is gone).
+    pub block_undo: Vec<Vec<Bytes>>,
     /// The transaction being queued (MULTI).
     pub multi: Option<crate::commands::transactions::MultiState>,
     /// Watched keys: (database, key, logically expired flag shared with the watch registry).
@@ -221,6 +224,7 @@ impl Client {
             last_cmd: "NULL",
             block_retry: false,
             last_wrote: false,
+            block_undo: Vec::new(),
             multi: None,
             watched: Vec::new(),
             cas_dirty: Arc::new(AtomicBool::new(false)),

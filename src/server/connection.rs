@@ -243,7 +243,8 @@ async fn client_loop(
                                 action = dispatch::execute(server, client, &req.args, &mut out);
                             }
                             Action::Block(spec) => {
-                                action = block(server, sock, client, &req.args, &mut out, spec, retry).await?;
+                                let input = Input { buf: &mut buf, limit: qb_limit };
+                                action = block(server, sock, client, &req.args, &mut out, spec, retry, input).await?;
                                 retry = true;
                             }
                             Action::WaitScript => {
@@ -340,8 +341,58 @@ async fn run_script(
     Ok(crate::scripting::fiber::run(|| dispatch::execute(server, client, args, out)).await)
 }
 
+/// The connection's input buffer and its limit (`client-query-buffer-limit`), which a blocked
+/// client keeps filling.
+struct Input<'a> {
+    buf: &'a mut BytesMut,
+    limit: usize,
+}
+
+impl Input<'_> {
+    fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(READ_CHUNK);
+        }
+    }
+
+    /// Account `n` bytes just read; Err when the buffer went past its limit.
+    fn received(&mut self, server: &Server, id: u64, n: usize) -> Result<(), String> {
+        server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if self.buf.len() > self.limit {
+            server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+            log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} (qbuf={})",
+                id,
+                self.buf.len()
+            ));
+            return Err("query buffer limit".into());
+        }
+        Ok(())
+    }
+
+    /// Read whatever the socket holds without waiting; Err when the peer closed the connection
+    /// (or it failed, or the buffer went past its limit).
+    fn drain_ready(&mut self, server: &Server, sock: &TcpStream, id: u64) -> Result<(), String> {
+        loop {
+            self.make_room();
+            match sock.try_read_buf(self.buf) {
+                Ok(0) => return Err("connection closed by peer".into()),
+                Ok(n) => self.received(server, id, n)?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
 /// Wait for one of the keys of a blocked command, its timeout, CLIENT UNBLOCK or a kill; then
 /// reply to the timeout / unblock, or run the command again.
+///
+/// While blocked the socket is still read (into the input buffer, for after the wait), as
+/// Redis's event loop reads blocked clients: a client that disconnects is removed at once, and
+/// is checked once more before it is served, so nothing is handed to a client that is gone. If
+/// the reply to a served command cannot be written, what it took is put back.
+#[allow(clippy::too_many_arguments)]
 async fn block(
     server: &Server,
     sock: &mut TcpStream,
@@ -350,17 +401,18 @@ async fn block(
     out: &mut ReplySink,
     spec: crate::server::blocking::BlockSpec,
     retry: bool,
+    mut input: Input<'_>,
 ) -> Result<Action, String> {
+    // CLIENT LIST shows the command the client is blocked in.
+    client.sync_view(client.last_cmd, input.buf.len());
     flush(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register(&waiter, &spec.keys, retry);
     let handle = client.handle.clone();
-    // Also watch the socket, so a client that disconnects while blocked is released at once
-    // (bytes it pipelines meanwhile are left for after the wait).
-    let mut input_pending = false;
-    let mut probe = [0u8; 1];
+    let id = client.id();
     let timed_out = loop {
-        tokio::select! {
+        input.make_room();
+        let left = tokio::select! {
             _ = waiter.wait() => break false,
             _ = async {
                 match spec.deadline {
@@ -368,19 +420,26 @@ async fn block(
                     None => std::future::pending().await,
                 }
             } => break true,
-            _ = handle.killed() => {
-                server.blocking.unregister(&waiter, &spec.keys);
-                return Err("killed".into());
-            }
-            r = sock.peek(&mut probe), if !input_pending => match r {
-                Ok(0) | Err(_) => {
-                    server.blocking.unregister(&waiter, &spec.keys);
-                    return Err("closed while blocked".into());
-                }
-                Ok(_) => input_pending = true,
+            _ = handle.killed() => Err("killed".to_string()),
+            // Cancel-safe: when another branch wins, no data was read.
+            r = sock.read_buf(input.buf) => match r {
+                Ok(0) => Err("closed while blocked".to_string()),
+                Ok(n) => input.received(server, id, n),
+                Err(e) => Err(e.to_string()),
             },
+        };
+        if let Err(why) = left {
+            server.blocking.abandon(&waiter, &spec.keys);
+            return Err(why);
         }
     };
+    // Woken: make sure the client is still there before anything is handed to it.
+    if !timed_out {
+        if let Err(why) = input.drain_ready(server, sock, id) {
+            server.blocking.abandon(&waiter, &spec.keys);
+            return Err(why);
+        }
+    }
     server.blocking.unregister(&waiter, &spec.keys);
     let null = |out: &mut ReplySink| {
         if spec.timeout_null_array {
@@ -409,6 +468,7 @@ async fn block(
     }
     client.block_retry = true;
     client.last_wrote = false;
+    client.block_undo.clear();
     let action = dispatch::execute(server, client, args, out);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
@@ -416,6 +476,17 @@ async fn block(
     if !matches!(action, Action::Block(_)) && !client.last_wrote {
         for (db, key) in &spec.keys {
             server.blocking.signal(*db, key);
+        }
+    }
+    let undo = std::mem::take(&mut client.block_undo);
+    if !undo.is_empty() {
+        // Served: write the reply now; if the client is gone, put the elements back.
+        if let Err(why) = flush(server, sock, out).await {
+            let mut discard = ReplySink::new(client.proto);
+            for argv in &undo {
+                dispatch::execute_internal(server, client, argv, &mut discard);
+            }
+            return Err(why);
         }
     }
     Ok(action)

@@ -44,6 +44,12 @@ impl Deref for SmallBytes {
     }
 }
 
+impl AsRef<[u8]> for SmallBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl From<&[u8]> for SmallBytes {
     fn from(b: &[u8]) -> Self {
         SmallBytes::new(b)

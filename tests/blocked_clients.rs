@@ -1,0 +1,156 @@
+//! Clients that leave while blocked (BLPOP, BZPOPMIN, BLMOVE, BLMPOP...): they must be gone
+//! from CLIENT LIST and `blocked_clients` at once, and nothing pushed afterwards may be handed
+//! to them. Also what CLIENT LIST shows for a blocked and for a fresh connection (Redis's
+//! fields: `flags=b`, `cmd=blpop`, `multi=-1`).
+
+mod common;
+
+use common::{wait_until, Server};
+use std::io::Write;
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+/// How soon a disconnected blocked client must be gone.
+const GONE_WITHIN: Duration = Duration::from_millis(100);
+
+fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+fn blocked_clients(con: &mut redis::Connection) -> usize {
+    let info: String = query(con, &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("blocked_clients in INFO")
+}
+
+fn client_count(con: &mut redis::Connection) -> usize {
+    let list: String = query(con, &["CLIENT", "LIST"]);
+    list.lines().count()
+}
+
+/// Block a raw client with `request` (raw bytes, possibly with more pipelined after it), wait
+/// until the server counts it as blocked, then close it (and, with `reset`, make the close an
+/// RST). Returns the moment of the close.
+fn block_then_leave(server: &Server, con: &mut redis::Connection, request: &[u8], then: Option<&[u8]>) -> Instant {
+    let mut raw = server.raw();
+    raw.send(request);
+    assert!(
+        wait_until(Duration::from_secs(5), || blocked_clients(con) == 1),
+        "the client never blocked on {:?}",
+        String::from_utf8_lossy(request)
+    );
+    if let Some(more) = then {
+        raw.stream.write_all(more).expect("send more while blocked");
+    }
+    raw.stream.shutdown(Shutdown::Both).expect("close");
+    drop(raw);
+    Instant::now()
+}
+
+/// Wait (at most [`GONE_WITHIN`] after the close, with slack for a loaded test machine) for
+/// the blocked client to disappear; returns how long it took.
+fn wait_gone(con: &mut redis::Connection, clients_before: usize, closed_at: Instant) -> Duration {
+    let gone = wait_until(Duration::from_secs(2), || blocked_clients(con) == 0 && client_count(con) == clients_before);
+    assert!(gone, "the disconnected client is still blocked / listed");
+    closed_at.elapsed()
+}
+
+#[test]
+fn a_client_that_disconnects_while_blocked_takes_nothing() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let before = client_count(&mut con);
+    let cases: [(&str, &[u8], &[&str]); 6] = [
+        ("l", b"BLPOP l 0\r\n", &["RPUSH", "l", "x"]),
+        ("l", b"BRPOP l 0\r\n", &["RPUSH", "l", "x"]),
+        ("l", b"BLMOVE l dst LEFT RIGHT 0\r\n", &["RPUSH", "l", "x"]),
+        ("l", b"BLMPOP 0 1 l LEFT\r\n", &["RPUSH", "l", "x"]),
+        ("z", b"BZPOPMIN z 0\r\n", &["ZADD", "z", "1", "x"]),
+        ("z", b"BZMPOP 0 1 z MAX\r\n", &["ZADD", "z", "1", "x"]),
+    ];
+    let mut slowest = Duration::ZERO;
+    for (key, request, push) in cases {
+        // Alone, followed by a pipelined command in the same packet, and followed by a command
+        // sent while blocked.
+        let mut pipelined = request.to_vec();
+        pipelined.extend_from_slice(b"PING\r\n");
+        for (req, then) in [(request.to_vec(), None), (pipelined, None), (request.to_vec(), Some(&b"PING\r\n"[..]))] {
+            let closed_at = block_then_leave(&server, &mut con, &req, then);
+            slowest = slowest.max(wait_gone(&mut con, before, closed_at));
+            let _: i64 = query(&mut con, push);
+            let len: i64 = if key == "l" { query(&mut con, &["LLEN", "l"]) } else { query(&mut con, &["ZCARD", "z"]) };
+            assert_eq!(len, 1, "{}: the element went to the departed client", String::from_utf8_lossy(request));
+            let dst: i64 = query(&mut con, &["EXISTS", "dst"]);
+            assert_eq!(dst, 0);
+            let _: i64 = query(&mut con, &["DEL", key]);
+        }
+    }
+    assert!(slowest <= GONE_WITHIN * 5, "a departed blocked client lingered {slowest:?}");
+    eprintln!("slowest removal of a departed blocked client: {slowest:?}");
+}
+
+/// Two clients blocked on one key; the first leaves: a push goes to the second.
+#[test]
+fn the_next_waiter_is_served_when_the_first_has_left() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut first = server.raw();
+    first.send(b"BLPOP q 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    let mut second = server.raw();
+    second.send(b"BLPOP q 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 2));
+    first.stream.shutdown(Shutdown::Both).expect("close");
+    drop(first);
+    assert!(wait_until(Duration::from_secs(2), || blocked_clients(&mut con) == 1));
+    let _: i64 = query(&mut con, &["RPUSH", "q", "v"]);
+    assert_eq!(String::from_utf8_lossy(&second.read_reply()), "*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+    let len: i64 = query(&mut con, &["LLEN", "q"]);
+    assert_eq!(len, 0);
+}
+
+/// A command sent while blocked runs after the blocking command is served, in order.
+#[test]
+fn input_sent_while_blocked_runs_afterwards() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut raw = server.raw();
+    raw.send(b"BLPOP w 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    raw.send(b"ECHO after\r\n");
+    let _: i64 = query(&mut con, &["RPUSH", "w", "v"]);
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "*2\r\n$1\r\nw\r\n$1\r\nv\r\n");
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "$5\r\nafter\r\n");
+}
+
+/// CLIENT LIST as Redis 7 shows a blocked client and one that has not finished a command.
+#[test]
+fn client_list_shows_blocked_and_fresh_clients_as_redis() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut blocked = server.raw();
+    blocked.send(b"SET a b\r\nBLPOP nothing 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    let mut fresh = server.raw();
+    fresh.send(b"*3\r\n$3\r\nSET\r\n");
+    let fresh_listed = wait_until(Duration::from_secs(5), || client_count(&mut con) == 3);
+    assert!(fresh_listed);
+    let list: String = query(&mut con, &["CLIENT", "LIST"]);
+    let lines: Vec<&str> = list.lines().collect();
+    let field = |line: &str, name: &str| -> String {
+        let prefix = format!("{name}=");
+        line.split(' ').find_map(|f| f.strip_prefix(&prefix)).unwrap_or_default().to_string()
+    };
+    let blocked_line =
+        lines.iter().find(|l| l.contains("cmd=blpop")).unwrap_or_else(|| panic!("no blocked client in {list}"));
+    assert_eq!(field(blocked_line, "flags"), "b");
+    assert_eq!(field(blocked_line, "multi"), "-1");
+    let fresh_line =
+        lines.iter().find(|l| l.contains("cmd=NULL")).unwrap_or_else(|| panic!("no fresh client in {list}"));
+    assert_eq!(field(fresh_line, "flags"), "N");
+    assert_eq!(field(fresh_line, "multi"), "-1");
+    drop(fresh);
+    drop(blocked);
+}
