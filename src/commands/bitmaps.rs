@@ -2,24 +2,10 @@
 //! significant bit of the first byte.
 
 use super::args;
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::types::{StrValue, Value};
 
-const B: &[&str] = &["bitmap"];
-
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("setbit", 4, WRITE | DENYOOM, setbit)
-        .keys(1, 1, 1)
-        .acl(B)
-        .group("bitmap")
-        .doc("2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."),
-    CommandSpec::new("getbit", 3, READONLY | FAST, getbit)
-        .keys(1, 1, 1)
-        .acl(B)
-        .group("bitmap")
-        .doc("2.2.0", "Returns a bit value by offset."),
-];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("setbit", setbit), CommandSpec::new("getbit", getbit)];
 
 /// A bit offset argument, limited by proto-max-bulk-len (Redis's getBitOffsetFromArgument).
 fn bit_offset(ctx: &Ctx, arg: &[u8]) -> Result<u64, CmdError> {

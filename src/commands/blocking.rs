@@ -6,59 +6,21 @@
 
 use bytes::Bytes;
 
-use super::flags::*;
 use super::lists::{self, End};
 use super::zsets;
 use super::{args, errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::server::blocking::BlockSpec;
 
-const Z: &[&str] = &["sortedset"];
-const L: &[&str] = &["list"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("blpop", -3, WRITE | NOSCRIPT | BLOCKING, blpop)
-        .keys(1, -2, 1)
-        .acl(L)
-        .group("list")
-        .doc("2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpop", -3, WRITE | NOSCRIPT | BLOCKING, brpop)
-        .keys(1, -2, 1)
-        .acl(L)
-        .group("list")
-        .doc("2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, brpoplpush)
-        .keys(1, 2, 1)
-        .acl(L)
-        .group("list")
-        .doc("2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove)
-        .keys(1, 2, 1)
-        .acl(L)
-        .group("list")
-        .doc("6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    CommandSpec::new("blpop", blpop),
+    CommandSpec::new("brpop", brpop),
+    CommandSpec::new("brpoplpush", brpoplpush),
+    CommandSpec::new("blmove", blmove),
     // The keys are args[3..3+numkeys]: the range over-locks the trailing options, harmlessly.
-    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, blmpop)
-        .movable(super::getkeys::numkeys2)
-        .keys(3, -1, 1)
-        .acl(L)
-        .group("list")
-        .doc("7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
-    CommandSpec::new("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmin)
-        .keys(1, -2, 1)
-        .acl(Z)
-        .group("sorted-set")
-        .doc("5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmax)
-        .keys(1, -2, 1)
-        .acl(Z)
-        .group("sorted-set")
-        .doc("5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, bzmpop)
-        .movable(super::getkeys::numkeys2)
-        .keys(3, -1, 1)
-        .acl(Z)
-        .group("sorted-set")
-        .doc("7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    CommandSpec::new("blmpop", blmpop).getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("bzpopmin", bzpopmin),
+    CommandSpec::new("bzpopmax", bzpopmax),
+    CommandSpec::new("bzmpop", bzmpop).getkeys(super::key_specs::procs::numkeys_at_2),
 ];
 
 /// Ask the connection to wait on `keys` (in the client's database) until `deadline`.

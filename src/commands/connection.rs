@@ -7,117 +7,36 @@ use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::Proto;
 use crate::server::client::ReplyMode;
 
-const C: &[&str] = &["connection"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("ping", -1, FAST, ping)
-        .acl(C)
-        .group("connection")
-        .doc("1.0.0", "Returns the server's liveliness response."),
-    CommandSpec::new("echo", 2, FAST, echo).acl(C).group("connection").doc("1.0.0", "Returns the given string."),
-    CommandSpec::new("quit", -1, ALLOW_BUSY | NO_AUTH | FAST, quit)
-        .acl(C)
-        .group("connection")
-        .doc("1.0.0", "Closes the connection."),
-    CommandSpec::new("select", 2, LOADING | STALE | FAST, select)
-        .acl(C)
-        .group("connection")
-        .doc("1.0.0", "Changes the selected database."),
-    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, hello)
-        .acl(C)
-        .group("connection")
-        .doc("6.0.0", "Handshakes with the Redis server."),
-    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, reset)
-        .acl(C)
-        .group("connection")
-        .doc("6.2.0", "Resets the connection."),
-    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, auth)
-        .acl(C)
-        .group("connection")
-        .doc("1.0.0", "Authenticates the connection."),
-    CommandSpec::new("client", -2, 0, super::server::container_help)
-        .acl(&[])
-        .group("connection")
-        .doc("2.4.0", "A container for client connection commands.")
-        .subs(CLIENT_SUBS),
+    CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK),
+    CommandSpec::new("echo", echo),
+    CommandSpec::new("quit", quit).internal(TX_RUN_NOW | TX_END | SUBSCRIBED_OK),
+    CommandSpec::new("select", select),
+    CommandSpec::new("hello", hello),
+    CommandSpec::new("reset", reset).internal(TX_RUN_NOW | TX_END | SUBSCRIBED_OK),
+    CommandSpec::new("auth", auth),
+    CommandSpec::new("client", super::server::container_help).internal(KEEPS_CACHING).subs(CLIENT_SUBS),
 ];
 
-const CA: &[&str] = &["connection"];
-const CAD: &[&str] = &["admin", "dangerous", "connection"];
-
 static CLIENT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("id", 2, NOSCRIPT | LOADING | STALE, client_id)
-        .acl(CA)
-        .group("connection")
-        .doc("5.0.0", "Returns the unique client ID of the connection."),
-    CommandSpec::new("info", 2, NOSCRIPT | LOADING | STALE, client_info)
-        .acl(CA)
-        .group("connection")
-        .doc("6.2.0", "Returns information about the connection."),
-    CommandSpec::new("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, client_list)
-        .acl(CAD)
-        .group("connection")
-        .doc("2.4.0", "Lists open connections."),
-    CommandSpec::new("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_kill)
-        .acl(CAD)
-        .group("connection")
-        .doc("2.4.0", "Terminates open connections."),
-    CommandSpec::new("setname", 3, NOSCRIPT | LOADING | STALE, client_setname)
-        .acl(CA)
-        .group("connection")
-        .doc("2.6.9", "Sets the connection name."),
-    CommandSpec::new("getname", 2, NOSCRIPT | LOADING | STALE, client_getname)
-        .acl(CA)
-        .group("connection")
-        .doc("2.6.9", "Returns the name of the connection."),
-    CommandSpec::new("setinfo", 4, NOSCRIPT | LOADING | STALE, client_setinfo)
-        .acl(CA)
-        .group("connection")
-        .doc("7.2.0", "Sets information specific to the client or connection."),
-    CommandSpec::new("reply", 3, NOSCRIPT | LOADING | STALE, client_reply)
-        .acl(CA)
-        .group("connection")
-        .doc("3.2.0", "Instructs the server whether to reply to commands."),
-    CommandSpec::new("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client_no_evict)
-        .acl(CAD)
-        .group("connection")
-        .doc("7.0.0", "Sets the client eviction mode of the connection."),
-    CommandSpec::new("no-touch", 3, NOSCRIPT | LOADING | STALE, client_no_touch)
-        .acl(CA)
-        .group("connection")
-        .doc("7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys."),
-    CommandSpec::new("unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_unblock)
-        .acl(CAD)
-        .group("connection")
-        .doc("5.0.0", "Unblocks a client blocked by a blocking command from a different connection."),
-    CommandSpec::new("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_pause)
-        .acl(CAD)
-        .group("connection")
-        .doc("3.0.0", "Suspends commands processing."),
-    CommandSpec::new("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, client_unpause)
-        .acl(CAD)
-        .group("connection")
-        .doc("6.2.0", "Resumes processing commands from paused clients."),
-    CommandSpec::new("tracking", -3, NOSCRIPT | LOADING | STALE, ct::client_tracking)
-        .acl(CA)
-        .group("connection")
-        .doc("6.0.0", "Controls server-assisted client-side caching for the connection."),
-    CommandSpec::new("caching", 3, NOSCRIPT | LOADING | STALE, ct::client_caching)
-        .acl(CA)
-        .group("connection")
-        .doc("6.0.0", "Instructs the server whether to track the keys in the next request."),
-    CommandSpec::new("getredir", 2, NOSCRIPT | LOADING | STALE, ct::client_getredir)
-        .acl(CA)
-        .group("connection")
-        .doc("6.0.0", "Returns the client ID to which the connection's tracking notifications are redirected."),
-    CommandSpec::new("trackinginfo", 2, NOSCRIPT | LOADING | STALE, ct::client_trackinginfo)
-        .acl(CA)
-        .group("connection")
-        .doc("6.2.0", "Returns information about server-assisted client-side caching for the connection."),
-    CommandSpec::new("help", 2, LOADING | STALE, client_help)
-        .acl(CA)
-        .group("connection")
-        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("id", client_id),
+    CommandSpec::new("info", client_info),
+    CommandSpec::new("list", client_list),
+    CommandSpec::new("kill", client_kill),
+    CommandSpec::new("setname", client_setname),
+    CommandSpec::new("getname", client_getname),
+    CommandSpec::new("setinfo", client_setinfo),
+    CommandSpec::new("reply", client_reply),
+    CommandSpec::new("no-evict", client_no_evict),
+    CommandSpec::new("no-touch", client_no_touch),
+    CommandSpec::new("unblock", client_unblock),
+    CommandSpec::new("pause", client_pause),
+    CommandSpec::new("unpause", client_unpause),
+    CommandSpec::new("tracking", ct::client_tracking),
+    CommandSpec::new("caching", ct::client_caching),
+    CommandSpec::new("getredir", ct::client_getredir),
+    CommandSpec::new("trackinginfo", ct::client_trackinginfo),
+    CommandSpec::new("help", client_help),
 ];
 
 fn ping(ctx: &mut Ctx) -> CmdResult {
@@ -529,8 +448,8 @@ fn client_reply(ctx: &mut Ctx) -> CmdResult {
     } else if is(a, "off") {
         ctx.client.reply_mode = ReplyMode::Off;
     } else if is(a, "skip") {
-        if ctx.client.reply_mode == ReplyMode::On {
-            ctx.client.reply_mode = ReplyMode::Skip;
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
         }
     } else {
         return Err(CmdError::new(errors::SYNTAX));

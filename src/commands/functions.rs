@@ -6,67 +6,28 @@ use super::args::is;
 use super::flags::*;
 use super::scripting::keys_and_args;
 use super::server::reply_help;
-use super::{getkeys, CmdError, CmdResult, CommandSpec, Ctx};
+use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::scripting::functions::{dump, parse_dump, Functions};
 use crate::scripting::run::{self, Target};
 
-const S: &[&str] = &["scripting"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("fcall", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | ALL_KEYS | SCRIPT_RUN, fcall)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Invokes a function."),
-    CommandSpec::new("fcall_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | ALL_KEYS | SCRIPT_RUN, fcall_ro)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Invokes a read-only function."),
-    CommandSpec::new("function", -2, 0, super::server::container_help)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "A container for function commands.")
-        .subs(FUNCTION_SUBS),
+    CommandSpec::new("fcall", fcall).internal(ALL_KEYS | SCRIPT_RUN).getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("fcall_ro", fcall_ro)
+        .internal(ALL_KEYS | SCRIPT_RUN)
+        .getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("function", super::server::container_help).subs(FUNCTION_SUBS),
 ];
 
 static FUNCTION_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("load", -3, WRITE | DENYOOM | NOSCRIPT, function_load)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Creates a library."),
-    CommandSpec::new("delete", 3, WRITE | NOSCRIPT, function_delete)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Deletes a library and its functions."),
-    CommandSpec::new("list", -2, NOSCRIPT, function_list)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Returns information about all libraries."),
-    CommandSpec::new("dump", 2, NOSCRIPT, function_dump)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Dumps all libraries into a serialized binary payload."),
-    CommandSpec::new("restore", -3, WRITE | DENYOOM | NOSCRIPT, function_restore)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Restores all libraries from a payload."),
-    CommandSpec::new("flush", -2, WRITE | NOSCRIPT, function_flush)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Deletes all libraries and functions."),
-    CommandSpec::new("stats", 2, NOSCRIPT | ALLOW_BUSY, function_stats)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Returns information about a function during execution."),
-    CommandSpec::new("kill", 2, NOSCRIPT | ALLOW_BUSY, function_kill)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Terminates a function during execution."),
-    CommandSpec::new("help", 2, LOADING | STALE, function_help)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("load", function_load),
+    CommandSpec::new("delete", function_delete),
+    CommandSpec::new("list", function_list),
+    CommandSpec::new("dump", function_dump),
+    CommandSpec::new("restore", function_restore),
+    CommandSpec::new("flush", function_flush),
+    CommandSpec::new("stats", function_stats),
+    CommandSpec::new("kill", function_kill),
+    CommandSpec::new("help", function_help),
 ];
 
 fn fcall(ctx: &mut Ctx) -> CmdResult {

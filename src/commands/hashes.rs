@@ -4,7 +4,6 @@
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::keys::{parse_cursor, parse_scan_options, reply_scan};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::types::hash::{HashLimits, HashValue};
@@ -12,96 +11,23 @@ use crate::types::{Entry, Value};
 use crate::util::glob::glob_match;
 use crate::util::num::LongDouble;
 
-const H: &[&str] = &["hash"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, hset)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Set the string value of a hash field"),
-    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, hsetnx)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Set the value of a hash field, only if the field does not exist"),
-    CommandSpec::new("hget", 3, READONLY | FAST, hget)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get the value of a hash field"),
-    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, hset)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Set multiple hash fields to multiple values"),
-    CommandSpec::new("hmget", -3, READONLY | FAST, hmget)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get the values of all the given hash fields"),
-    CommandSpec::new("hgetall", 2, READONLY, hgetall)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get all the fields and values in a hash"),
-    CommandSpec::new("hdel", -3, WRITE | FAST, hdel)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "delete"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Delete one or more hash fields"),
-    CommandSpec::new("hlen", 2, READONLY | FAST, hlen)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get the number of fields in a hash"),
-    CommandSpec::new("hexists", 3, READONLY | FAST, hexists)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Determine if a hash field exists"),
-    CommandSpec::new("hkeys", 2, READONLY, hkeys)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get all the fields in a hash"),
-    CommandSpec::new("hvals", 2, READONLY, hvals)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Get all the values in a hash"),
-    CommandSpec::new("hincrby", 4, WRITE | DENYOOM | FAST, hincrby)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "update"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.0.0", "Increment the integer value of a hash field by the given number"),
-    CommandSpec::new("hincrbyfloat", 4, WRITE | DENYOOM | FAST, hincrbyfloat)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "update"], "")
-        .acl(H)
-        .group("hash")
-        .doc("2.6.0", "Increment the float value of a hash field by the given amount"),
-    CommandSpec::new("hstrlen", 3, READONLY | FAST, hstrlen)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(H)
-        .group("hash")
-        .doc("3.2.0", "Get the length of the value of a hash field"),
-    CommandSpec::new("hrandfield", -2, READONLY, hrandfield)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("6.2.0", "Get one or multiple random fields from a hash"),
-    CommandSpec::new("hscan", -3, READONLY, hscan)
-        .keys(1, 1, 1)
-        .acl(H)
-        .group("hash")
-        .doc("2.8.0", "Incrementally iterate hash fields and associated values"),
+    CommandSpec::new("hset", hset),
+    CommandSpec::new("hsetnx", hsetnx),
+    CommandSpec::new("hget", hget),
+    CommandSpec::new("hmset", hset),
+    CommandSpec::new("hmget", hmget),
+    CommandSpec::new("hgetall", hgetall),
+    CommandSpec::new("hdel", hdel),
+    CommandSpec::new("hlen", hlen),
+    CommandSpec::new("hexists", hexists),
+    CommandSpec::new("hkeys", hkeys),
+    CommandSpec::new("hvals", hvals),
+    CommandSpec::new("hincrby", hincrby),
+    CommandSpec::new("hincrbyfloat", hincrbyfloat),
+    CommandSpec::new("hstrlen", hstrlen),
+    CommandSpec::new("hrandfield", hrandfield),
+    CommandSpec::new("hscan", hscan),
 ];
 
 /// The hash stored in an entry, or WRONGTYPE.

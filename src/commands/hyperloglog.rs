@@ -2,7 +2,6 @@
 //! PFSELFTEST. An HLL is an ordinary string value holding Redis's exact `HYLL` layout (see
 //! [`crate::types::hll`]), so GET/SET/DUMP/RESTORE move it between servers unchanged.
 
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::config::parse_memory;
 use crate::keyspace::notify as ev;
@@ -10,39 +9,12 @@ use crate::keyspace::Db;
 use crate::types::hll::{self, Corrupt};
 use crate::types::{StrValue, Value};
 
-const H: &[&str] = &["hyperloglog"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("pfadd", -2, WRITE | DENYOOM | FAST, pfadd)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(H)
-        .group("hyperloglog")
-        .doc("2.8.9", "Adds the specified elements to the specified HyperLogLog."),
-    CommandSpec::new("pfcount", -2, READONLY | MAY_REPLICATE, pfcount)
-        .keys(1, -1, 1)
-        .key_spec(
-            &["RW", "access"],
-            "RW because it may change the internal representation of the key, and propagate to replicas",
-        )
-        .acl(H)
-        .group("hyperloglog")
-        .doc("2.8.9", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s)."),
-    CommandSpec::new("pfmerge", -2, WRITE | DENYOOM, pfmerge)
-        .keys(1, -1, 1)
-        .acl(H)
-        .group("hyperloglog")
-        .doc("2.8.9", "Merge N different HyperLogLogs into a single one."),
-    CommandSpec::new("pfdebug", 3, WRITE | DENYOOM | ADMIN, pfdebug)
-        .keys(2, 2, 1)
-        .key_spec(&["RW", "access"], "")
-        .acl(H)
-        .group("hyperloglog")
-        .doc("2.8.9", "Internal commands for debugging HyperLogLog values"),
-    CommandSpec::new("pfselftest", 1, ADMIN, pfselftest)
-        .acl(H)
-        .group("hyperloglog")
-        .doc("2.8.9", "An internal command for testing HyperLogLog values"),
+    CommandSpec::new("pfadd", pfadd),
+    CommandSpec::new("pfcount", pfcount),
+    CommandSpec::new("pfmerge", pfmerge),
+    CommandSpec::new("pfdebug", pfdebug),
+    CommandSpec::new("pfselftest", pfselftest),
 ];
 
 const NOT_HLL: &str = "-WRONGTYPE Key is not a valid HyperLogLog string value.";

@@ -1,150 +1,139 @@
 //! COMMAND and its subcommands, answered from the command table.
 
 use super::args::{self, is};
-use super::flags::{self, *};
+use super::flags;
+use super::key_specs::{self, BeginSearch, FindKeys, KeySpec, Keys};
 use super::table::{table, Command};
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::ReplySink;
 use crate::util::glob::glob_match;
 
-const CN: &[&str] = &["connection"];
-
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("command", -1, LOADING | STALE, command_all)
-    .acl(CN)
-    .group("server")
-    .doc("2.8.13", "Returns detailed information about all commands.")
-    .subs(COMMAND_SUBS)];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("command", command_all).subs(COMMAND_SUBS)];
 
 static COMMAND_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("count", 2, LOADING | STALE, command_count)
-        .acl(CN)
-        .group("server")
-        .doc("2.8.13", "Returns a count of commands."),
-    CommandSpec::new("info", -2, LOADING | STALE, command_info)
-        .acl(CN)
-        .group("server")
-        .doc("2.8.13", "Returns information about one, multiple or all commands."),
-    CommandSpec::new("docs", -2, LOADING | STALE, command_docs)
-        .acl(CN)
-        .group("server")
-        .doc("7.0.0", "Returns documentary information about one, multiple or all commands."),
-    CommandSpec::new("list", -2, LOADING | STALE, command_list)
-        .acl(CN)
-        .group("server")
-        .doc("7.0.0", "Returns a list of command names."),
-    CommandSpec::new("getkeys", -4, LOADING | STALE, command_getkeys)
-        .acl(CN)
-        .group("server")
-        .doc("2.8.13", "Extracts the key names from an arbitrary command."),
-    CommandSpec::new("getkeysandflags", -4, LOADING | STALE, command_getkeysandflags)
-        .acl(CN)
-        .group("server")
-        .doc("7.0.0", "Extracts the key names and access flags for an arbitrary command."),
-    CommandSpec::new("help", 2, LOADING | STALE, command_help)
-        .acl(CN)
-        .group("server")
-        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("count", command_count),
+    CommandSpec::new("info", command_info),
+    CommandSpec::new("docs", command_docs),
+    CommandSpec::new("list", command_list),
+    CommandSpec::new("getkeys", command_getkeys),
+    CommandSpec::new("getkeysandflags", command_getkeysandflags),
+    CommandSpec::new("help", command_help),
 ];
 
-/// Key-spec flags derived from the command flags (the table has one range spec per command).
-fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
-    if let Some(f) = spec.key_flags {
-        f
-    } else if spec.has_flag(flags::WRITE) {
-        &["RW", "update"]
-    } else {
-        &["RO", "access"]
-    }
-}
-
+/// COMMAND INFO's entry for a command (Redis's addReplyCommandInfo).
 fn reply_info(r: &mut ReplySink, cmd: &Command) {
-    let s = cmd.spec;
+    let m = cmd.meta;
     r.array(10);
     r.bulk(cmd.full_name.as_bytes());
-    r.int(s.arity as i64);
-    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| s.flags & f != 0).map(|(_, n)| *n).collect();
-    if s.getkeys.is_some() {
-        // Redis lists it before allow_busy.
-        let pos = names.iter().position(|n| *n == "allow_busy").unwrap_or(names.len());
-        names.insert(pos, "movablekeys");
-    }
+    r.int(m.arity as i64);
+    let shown = m.flags & !flags::HIDDEN;
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| shown & f != 0).map(|(_, n)| *n).collect();
     r.set(names.len());
     for n in names {
         r.simple(n);
     }
-    r.int(s.first_key as i64);
-    r.int(s.last_key as i64);
-    r.int(s.step as i64);
-    let cats = s.acl_categories();
+    for v in m.legacy_range {
+        r.int(v as i64);
+    }
+    let cats: Vec<&str> = cmd.acl_categories().collect();
     r.set(cats.len());
     for c in cats {
         r.simple(&format!("@{c}"));
     }
-    r.set(0);
-    if s.first_key > 0 {
-        r.set(1);
-        r.map(if s.key_notes.is_empty() { 3 } else { 4 });
-        if !s.key_notes.is_empty() {
-            r.bulk(b"notes");
-            r.bulk(s.key_notes.as_bytes());
-        }
-        r.bulk(b"flags");
-        let kf = key_flags(s);
-        r.set(kf.len());
-        for f in kf {
-            r.simple(f);
-        }
-        r.bulk(b"begin_search");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"index");
-        r.bulk(b"spec");
-        r.map(1);
-        r.bulk(b"index");
-        r.int(s.first_key as i64);
-        r.bulk(b"find_keys");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"range");
-        r.bulk(b"spec");
-        r.map(3);
-        r.bulk(b"lastkey");
-        r.int(if s.last_key < 0 { s.last_key as i64 } else { (s.last_key - s.first_key) as i64 });
-        r.bulk(b"keystep");
-        r.int(s.step as i64);
-        r.bulk(b"limit");
-        r.int(0);
-    } else {
-        r.set(0);
+    r.set(m.tips.len());
+    for t in &m.tips {
+        r.bulk(t.as_bytes());
     }
-    if cmd.subcommands.is_empty() {
-        r.set(0);
-    } else {
-        r.array(cmd.subcommands.len());
-        for sub in sorted(cmd.subcommands.values()) {
-            reply_info(r, sub);
+    r.set(m.key_specs.len());
+    for ks in &m.key_specs {
+        reply_key_spec(r, ks);
+    }
+    r.set(cmd.subcommands.len());
+    for sub in sorted(cmd.subcommands.values()) {
+        reply_info(r, sub);
+    }
+}
+
+fn reply_key_spec(r: &mut ReplySink, ks: &KeySpec) {
+    r.map(if ks.notes.is_some() { 4 } else { 3 });
+    if let Some(notes) = &ks.notes {
+        r.bulk(b"notes");
+        r.bulk(notes.as_bytes());
+    }
+    r.bulk(b"flags");
+    reply_key_flags(r, ks.flags);
+    r.bulk(b"begin_search");
+    r.map(2);
+    r.bulk(b"type");
+    match &ks.begin {
+        BeginSearch::Index(pos) => {
+            r.bulk(b"index");
+            r.bulk(b"spec");
+            r.map(1);
+            r.bulk(b"index");
+            r.int(*pos as i64);
+        }
+        BeginSearch::Keyword { keyword, startfrom } => {
+            r.bulk(b"keyword");
+            r.bulk(b"spec");
+            r.map(2);
+            r.bulk(b"keyword");
+            r.bulk(keyword.as_bytes());
+            r.bulk(b"startfrom");
+            r.int(*startfrom as i64);
+        }
+        BeginSearch::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
+    r.bulk(b"find_keys");
+    r.map(2);
+    r.bulk(b"type");
+    match &ks.find {
+        FindKeys::Range { lastkey, keystep, limit } => {
+            r.bulk(b"range");
+            r.bulk(b"spec");
+            r.map(3);
+            for (name, v) in [("lastkey", lastkey), ("keystep", keystep), ("limit", limit)] {
+                r.bulk(name.as_bytes());
+                r.int(*v as i64);
+            }
+        }
+        FindKeys::Keynum { keynumidx, firstkey, keystep } => {
+            r.bulk(b"keynum");
+            r.bulk(b"spec");
+            r.map(3);
+            for (name, v) in [("keynumidx", keynumidx), ("firstkey", firstkey), ("keystep", keystep)] {
+                r.bulk(name.as_bytes());
+                r.int(*v as i64);
+            }
+        }
+        FindKeys::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
         }
     }
 }
 
+fn reply_key_flags(r: &mut ReplySink, f: u32) {
+    let names: Vec<&str> = key_specs::flag_names(f).collect();
+    r.set(names.len());
+    for n in names {
+        r.simple(n);
+    }
+}
+
+/// COMMAND DOCS' entry: the documentation map, with the implemented subcommands added.
 fn reply_docs(r: &mut ReplySink, cmd: &Command) {
-    let s = cmd.spec;
-    let mut n = 2;
-    if !s.summary.is_empty() {
-        n += 1;
+    let entries = cmd.meta.docs.entries();
+    r.map(entries.len() + usize::from(!cmd.subcommands.is_empty()));
+    for (k, v) in entries {
+        k.reply(r);
+        v.reply(r);
     }
-    if !cmd.subcommands.is_empty() {
-        n += 1;
-    }
-    r.map(n);
-    if !s.summary.is_empty() {
-        r.bulk(b"summary");
-        r.bulk(s.summary.as_bytes());
-    }
-    r.bulk(b"since");
-    r.bulk(s.since.as_bytes());
-    r.bulk(b"group");
-    r.bulk(s.group.as_bytes());
     if !cmd.subcommands.is_empty() {
         r.bulk(b"subcommands");
         r.map(cmd.subcommands.len());
@@ -234,7 +223,7 @@ fn command_list(ctx: &mut Ctx) -> CmdResult {
             if is(&args[3], "module") {
             } else if is(&args[3], "aclcat") {
                 let cat = args::text(v).to_ascii_lowercase();
-                push_all(&mut names, &|c| c.spec.acl_categories().contains(&cat.as_str()));
+                push_all(&mut names, &|c| c.acl_categories().any(|x| x == cat));
             } else if is(&args[3], "pattern") {
                 push_all(&mut names, &|c| glob_match(v, c.full_name.as_bytes(), true));
             } else {
@@ -250,50 +239,44 @@ fn command_list(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Resolve the command named in COMMAND GETKEYS and return its key positions.
-fn getkeys_of(args: &[bytes::Bytes]) -> Result<(&'static Command, Vec<usize>), CmdError> {
+/// The command named by COMMAND GETKEYS[ANDFLAGS] and its keys (Redis's getKeysSubcommandImpl).
+fn getkeys_of(args: &[bytes::Bytes]) -> Result<Keys, CmdError> {
     let target = &args[2..];
     let mut cmd = table().lookup(&target[0]).ok_or_else(|| CmdError::new("Invalid command specified"))?;
     if cmd.is_container() && target.len() >= 2 {
         cmd = cmd.subcommand(&target[1]).ok_or_else(|| CmdError::new("Invalid command specified"))?;
     }
-    let arity = cmd.spec.arity;
-    let argc = target.len() as i32;
-    if (arity > 0 && arity != argc) || argc < -arity {
-        return Err(CmdError::new("Invalid number of arguments specified for command"));
-    }
-    let keys: Vec<usize> = match cmd.spec.getkeys {
-        Some(f) => f(target),
-        None => cmd.spec.key_indices(target.len()).collect(),
-    };
-    if keys.is_empty() {
+    if !key_specs::may_have_keys(&cmd.meta.key_specs, cmd.spec.getkeys) {
         return Err(CmdError::new("The command has no key arguments"));
     }
-    Ok((cmd, keys))
+    if !cmd.arity_ok(target.len()) {
+        return Err(CmdError::new("Invalid number of arguments specified for command"));
+    }
+    let keys = cmd.reported_keys(target);
+    if keys.is_empty() && !cmd.has_flag(flags::NO_MANDATORY_KEYS) {
+        return Err(CmdError::new("Invalid arguments specified for command"));
+    }
+    Ok(keys)
 }
 
 fn command_getkeys(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let (_, keys) = getkeys_of(args)?;
+    let keys = getkeys_of(args)?;
     ctx.reply.array(keys.len());
-    for i in keys {
-        ctx.reply.bulk(&args[2 + i]);
+    for k in keys {
+        ctx.reply.bulk(&args[2 + k.pos]);
     }
     Ok(())
 }
 
 fn command_getkeysandflags(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let (cmd, keys) = getkeys_of(args)?;
-    let kf = key_flags(cmd.spec);
+    let keys = getkeys_of(args)?;
     ctx.reply.array(keys.len());
-    for i in keys {
+    for k in keys {
         ctx.reply.array(2);
-        ctx.reply.bulk(&args[2 + i]);
-        ctx.reply.set(kf.len());
-        for f in kf {
-            ctx.reply.simple(f);
-        }
+        ctx.reply.bulk(&args[2 + k.pos]);
+        reply_key_flags(ctx.reply, k.flags);
     }
     Ok(())
 }

@@ -13,128 +13,41 @@ use crate::keyspace::notify as ev;
 use crate::types::{StrValue, Value};
 use crate::util::glob::glob_match;
 
-const K: &[&str] = &["keyspace"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("del", -2, WRITE, del).keys(1, -1, 1).acl(K).doc("1.0.0", "Deletes one or more keys."),
-    CommandSpec::new("unlink", -2, WRITE | FAST, del)
-        .keys(1, -1, 1)
-        .acl(K)
-        .doc("4.0.0", "Asynchronously deletes one or more keys."),
-    CommandSpec::new("exists", -2, READONLY | FAST, exists)
-        .keys(1, -1, 1)
-        .acl(K)
-        .doc("1.0.0", "Determines whether one or more keys exist."),
-    CommandSpec::new("type", 2, READONLY | FAST, type_cmd)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("1.0.0", "Determines the type of value stored at a key."),
-    CommandSpec::new("touch", -2, READONLY | FAST, touch).keys(1, -1, 1).acl(K).doc(
-        "3.2.1",
-        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-    ),
-    CommandSpec::new("rename", 3, WRITE, rename)
-        .keys(1, 2, 1)
-        .acl(K)
-        .doc("1.0.0", "Renames a key and overwrites the destination."),
-    CommandSpec::new("renamenx", 3, WRITE | FAST, renamenx)
-        .keys(1, 2, 1)
-        .acl(K)
-        .doc("1.0.0", "Renames a key only when the target key name doesn't exist."),
-    CommandSpec::new("copy", -3, WRITE | DENYOOM, copy)
-        .keys(1, 2, 1)
-        .acl(K)
-        .doc("6.2.0", "Copies the value of a key to a new key."),
-    CommandSpec::new("move", 3, WRITE | FAST, move_cmd)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("1.0.0", "Moves a key to another database."),
-    CommandSpec::new("swapdb", 3, WRITE | FAST | ALL_KEYS, swapdb)
-        .acl(&["keyspace", "dangerous"])
-        .doc("4.0.0", "Swaps two Redis databases."),
-    CommandSpec::new("keys", 2, READONLY | ALL_KEYS, keys)
-        .acl(&["keyspace", "dangerous"])
-        .doc("1.0.0", "Returns all key names that match a pattern."),
-    CommandSpec::new("scan", -2, READONLY | ALL_KEYS, scan)
-        .acl(K)
-        .doc("2.8.0", "Iterates over the key names in the database."),
-    CommandSpec::new("randomkey", 1, READONLY | ALL_KEYS, randomkey)
-        .acl(K)
-        .doc("1.0.0", "Returns a random key name from the database."),
-    CommandSpec::new("dbsize", 1, READONLY | FAST | ALL_KEYS, dbsize)
-        .acl(K)
-        .group("server")
-        .doc("1.0.0", "Returns the number of keys in the database."),
-    CommandSpec::new("flushdb", -1, WRITE | ALL_KEYS, flushdb)
-        .acl(&["keyspace", "dangerous"])
-        .group("server")
-        .doc("1.0.0", "Remove all keys from the current database."),
-    CommandSpec::new("flushall", -1, WRITE | ALL_KEYS, flushall)
-        .acl(&["keyspace", "dangerous"])
-        .group("server")
-        .doc("1.0.0", "Removes all keys from all databases."),
-    CommandSpec::new("expire", -3, WRITE | FAST, expire)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("1.0.0", "Sets the expiration time of a key in seconds."),
-    CommandSpec::new("pexpire", -3, WRITE | FAST, pexpire)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("2.6.0", "Sets the expiration time of a key in milliseconds."),
-    CommandSpec::new("expireat", -3, WRITE | FAST, expireat)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
-    CommandSpec::new("pexpireat", -3, WRITE | FAST, pexpireat)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
-    CommandSpec::new("ttl", 2, READONLY | FAST, ttl)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("1.0.0", "Returns the expiration time in seconds of a key."),
-    CommandSpec::new("pttl", 2, READONLY | FAST, pttl)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("2.6.0", "Returns the expiration time in milliseconds of a key."),
-    CommandSpec::new("expiretime", 2, READONLY | FAST, expiretime)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
-    CommandSpec::new("pexpiretime", 2, READONLY | FAST, pexpiretime)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
-    CommandSpec::new("persist", 2, WRITE | FAST, persist)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("2.2.0", "Removes the expiration time of a key."),
-    CommandSpec::new("object", -2, 0, super::server::container_help)
-        .acl(&[])
-        .doc("2.2.3", "A container for object introspection commands.")
-        .subs(OBJECT_SUBS),
+    CommandSpec::new("del", del),
+    CommandSpec::new("unlink", del),
+    CommandSpec::new("exists", exists),
+    CommandSpec::new("type", type_cmd),
+    CommandSpec::new("touch", touch),
+    CommandSpec::new("rename", rename),
+    CommandSpec::new("renamenx", renamenx),
+    CommandSpec::new("copy", copy).internal(OTHER_DB),
+    CommandSpec::new("move", move_cmd).internal(OTHER_DB),
+    CommandSpec::new("swapdb", swapdb).internal(ALL_KEYS),
+    CommandSpec::new("keys", keys).internal(ALL_KEYS),
+    CommandSpec::new("scan", scan).internal(ALL_KEYS),
+    CommandSpec::new("randomkey", randomkey).internal(ALL_KEYS),
+    CommandSpec::new("dbsize", dbsize).internal(ALL_KEYS),
+    CommandSpec::new("flushdb", flushdb).internal(ALL_KEYS),
+    CommandSpec::new("flushall", flushall).internal(ALL_KEYS),
+    CommandSpec::new("expire", expire),
+    CommandSpec::new("pexpire", pexpire),
+    CommandSpec::new("expireat", expireat),
+    CommandSpec::new("pexpireat", pexpireat),
+    CommandSpec::new("ttl", ttl),
+    CommandSpec::new("pttl", pttl),
+    CommandSpec::new("expiretime", expiretime),
+    CommandSpec::new("pexpiretime", pexpiretime),
+    CommandSpec::new("persist", persist),
+    CommandSpec::new("object", super::server::container_help).subs(OBJECT_SUBS),
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("encoding", 3, READONLY, object_encoding)
-        .keys(2, 2, 1)
-        .acl(K)
-        .doc("2.2.3", "Returns the internal encoding of a Redis object."),
-    CommandSpec::new("freq", 3, READONLY, object_freq)
-        .keys(2, 2, 1)
-        .acl(K)
-        .doc("4.0.0", "Returns the logarithmic access frequency counter of a Redis object."),
-    CommandSpec::new("idletime", 3, READONLY, object_idletime)
-        .keys(2, 2, 1)
-        .acl(K)
-        .doc("2.2.3", "Returns the time since the last access to a Redis object."),
-    CommandSpec::new("refcount", 3, READONLY, object_refcount)
-        .keys(2, 2, 1)
-        .acl(K)
-        .doc("2.2.3", "Returns the reference count of a value of a key."),
-    CommandSpec::new("help", 2, LOADING | STALE, object_help)
-        .acl(K)
-        .doc("6.2.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("encoding", object_encoding),
+    CommandSpec::new("freq", object_freq),
+    CommandSpec::new("idletime", object_idletime),
+    CommandSpec::new("refcount", object_refcount),
+    CommandSpec::new("help", object_help),
 ];
 
 fn del(ctx: &mut Ctx) -> CmdResult {
@@ -159,6 +72,8 @@ fn exists(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn touch(ctx: &mut Ctx) -> CmdResult {
+    // TOUCH updates the access time even for a CLIENT NO-TOUCH client (as Redis 7.2).
+    ctx.db.no_touch = false;
     let args = ctx.args;
     let n = args[1..].iter().filter(|k| ctx.db.get(k).is_some()).count();
     ctx.reply.int(n as i64);

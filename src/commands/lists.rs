@@ -14,117 +14,32 @@ use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::Db;
 use crate::types::{ListValue, SmallBytes, Value};
 
-const L: &[&str] = &["list"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("lpush", -3, WRITE | DENYOOM | FAST, lpush)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
-    CommandSpec::new("rpush", -3, WRITE | DENYOOM | FAST, rpush)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
-    CommandSpec::new("lpushx", -3, WRITE | DENYOOM | FAST, lpushx)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(L)
-        .group("list")
-        .doc("2.2.0", "Prepends one or more elements to a list only when the list exists."),
-    CommandSpec::new("rpushx", -3, WRITE | DENYOOM | FAST, rpushx)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(L)
-        .group("list")
-        .doc("2.2.0", "Appends an element to a list only when the list exists."),
-    CommandSpec::new("lpop", -2, WRITE | FAST, lpop)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
-    CommandSpec::new("rpop", -2, WRITE | FAST, rpop)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
-    CommandSpec::new("llen", 2, READONLY | FAST, llen)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Returns the length of a list."),
-    CommandSpec::new("lrange", 4, READONLY, lrange)
-        .keys(1, 1, 1)
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Returns a range of elements from a list."),
-    CommandSpec::new("lindex", 3, READONLY, lindex)
-        .keys(1, 1, 1)
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Returns an element from a list by its index."),
-    CommandSpec::new("lset", 4, WRITE | DENYOOM, lset)
-        .keys(1, 1, 1)
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Sets the value of an element in a list by its index."),
-    CommandSpec::new("linsert", 5, WRITE | DENYOOM, linsert)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(L)
-        .group("list")
-        .doc("2.2.0", "Inserts an element before or after another element in a list."),
-    CommandSpec::new("lrem", 4, WRITE, lrem)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Removes elements from a list. Deletes the list if the last element was removed."),
-    CommandSpec::new("ltrim", 4, WRITE, ltrim)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
-    CommandSpec::new("lpos", -3, READONLY, lpos)
-        .keys(1, 1, 1)
-        .acl(L)
-        .group("list")
-        .doc("6.0.6", "Returns the index of matching elements in a list."),
-    CommandSpec::new("lmove", 5, WRITE | DENYOOM, lmove)
-        .keys(1, 2, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
-    CommandSpec::new("rpoplpush", 3, WRITE | DENYOOM, rpoplpush)
-        .keys(1, 2, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
+    CommandSpec::new("lpush", lpush),
+    CommandSpec::new("rpush", rpush),
+    CommandSpec::new("lpushx", lpushx),
+    CommandSpec::new("rpushx", rpushx),
+    CommandSpec::new("lpop", lpop),
+    CommandSpec::new("rpop", rpop),
+    CommandSpec::new("llen", llen),
+    CommandSpec::new("lrange", lrange),
+    CommandSpec::new("lindex", lindex),
+    CommandSpec::new("lset", lset),
+    CommandSpec::new("linsert", linsert),
+    CommandSpec::new("lrem", lrem),
+    CommandSpec::new("ltrim", ltrim),
+    CommandSpec::new("lpos", lpos),
+    CommandSpec::new("lmove", lmove),
+    CommandSpec::new("rpoplpush", rpoplpush),
     // LMPOP's keys are args[2..2+numkeys], which the (first, last, step) triple cannot express
     // (Redis reports movablekeys with 0/0/0). The dispatcher locks the shards of every argument
     // from 2 to the one before last: that covers all the keys and over-locks the trailing
     // LEFT/RIGHT/COUNT arguments' shards, which is harmless (locking an extra shard is safe).
-    CommandSpec::new("lmpop", -4, WRITE, lmpop)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -2, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(L)
-        .group("list")
-        .doc("7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."),
+    CommandSpec::new("lmpop", lmpop).getkeys(super::key_specs::procs::numkeys_at_1),
 ];
 
 /// One end of a list: LEFT is the head, RIGHT the tail.

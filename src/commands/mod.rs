@@ -8,14 +8,17 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
-pub mod dispatch;
+
 pub mod functions;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;
+pub mod key_specs;
 pub mod keys;
 pub mod lists;
+pub mod meta;
 pub mod persistence;
+pub mod pipeline;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -34,39 +37,64 @@ use crate::protocol::ReplySink;
 use crate::server::client::Client;
 use crate::server::Server;
 
-/// Command flags (Redis's CMD_* flags, plus `ALL_KEYS` for keyspace-wide commands).
+/// Command flags: Redis's CMD_* flags (from the command metadata) in the low bits, and
+/// Ferrous's own properties of a command (declared where it is registered) from bit 32.
 pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_MONITOR: u32 = 1 << 9;
-    pub const SKIP_SLOWLOG: u32 = 1 << 10;
-    pub const FAST: u32 = 1 << 11;
-    pub const NO_AUTH: u32 = 1 << 12;
-    pub const MAY_REPLICATE: u32 = 1 << 13;
-    pub const NO_MULTI: u32 = 1 << 14;
-    pub const ALLOW_BUSY: u32 = 1 << 15;
-    pub const PROTECTED: u32 = 1 << 16;
-    /// Not a Redis flag: the command works on the whole selected database (or all of them), so
-    /// the dispatcher locks every shard for it.
-    pub const ALL_KEYS: u32 = 1 << 24;
-    /// Not a Redis flag: the command runs a Lua script (EVAL*, FCALL*). The dispatcher takes
-    /// the script gate and marks the script running before locking; the connection runs it
-    /// off its worker thread so the worker keeps answering other clients (BUSY, SCRIPT KILL).
-    pub const SCRIPT_RUN: u32 = 1 << 25;
+    pub const WRITE: u64 = 1 << 0;
+    pub const READONLY: u64 = 1 << 1;
+    pub const DENYOOM: u64 = 1 << 2;
+    pub const MODULE: u64 = 1 << 3;
+    pub const ADMIN: u64 = 1 << 4;
+    pub const PUBSUB: u64 = 1 << 5;
+    pub const NOSCRIPT: u64 = 1 << 6;
+    pub const BLOCKING: u64 = 1 << 7;
+    pub const LOADING: u64 = 1 << 8;
+    pub const STALE: u64 = 1 << 9;
+    pub const SKIP_MONITOR: u64 = 1 << 10;
+    pub const SKIP_SLOWLOG: u64 = 1 << 11;
+    pub const ASKING: u64 = 1 << 12;
+    pub const FAST: u64 = 1 << 13;
+    pub const NO_AUTH: u64 = 1 << 14;
+    pub const MAY_REPLICATE: u64 = 1 << 15;
+    pub const NO_MANDATORY_KEYS: u64 = 1 << 16;
+    pub const PROTECTED: u64 = 1 << 17;
+    pub const NO_ASYNC_LOADING: u64 = 1 << 18;
+    pub const NO_MULTI: u64 = 1 << 19;
+    pub const MOVABLE_KEYS: u64 = 1 << 20;
+    pub const ALLOW_BUSY: u64 = 1 << 21;
 
-    /// Names as COMMAND INFO reports them, in Redis's order (may_replicate and protected are
-    /// hidden, as in Redis).
-    pub const NAMES: &[(u32, &str)] = &[
+    // Ferrous's own properties.
+    /// Works on the whole selected database (or all of them): every shard is locked for it.
+    pub const ALL_KEYS: u64 = 1 << 32;
+    /// Runs a Lua script (EVAL*, FCALL*): the pipeline takes the script gate and marks the
+    /// script running before locking; the connection runs it on a script stack.
+    pub const SCRIPT_RUN: u64 = 1 << 33;
+    /// Runs at once inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH, QUIT,
+    /// RESET).
+    pub const TX_RUN_NOW: u64 = 1 << 34;
+    /// Ends or leaves a transaction: not refused inside MULTI over maxmemory (EXEC, DISCARD,
+    /// QUIT, RESET).
+    pub const TX_END: u64 = 1 << 35;
+    /// EXEC: admitted for what its queued commands do; a refusal discards the transaction.
+    pub const TX_EXEC: u64 = 1 << 36;
+    /// Its replies are pushes (the SUBSCRIBE family): CLIENT REPLY OFF/SKIP do not silence them.
+    pub const PUSH_REPLY: u64 = 1 << 37;
+    /// Allowed on a RESP2 connection in subscribed mode.
+    pub const SUBSCRIBED_OK: u64 = 1 << 38;
+    /// Writes keys of another database than the selected one (MOVE, COPY ... DB): clients
+    /// blocked anywhere re-check their keys.
+    pub const OTHER_DB: u64 = 1 << 39;
+    /// Keeps CLIENT CACHING's one-command window open (the CLIENT commands themselves).
+    pub const KEEPS_CACHING: u64 = 1 << 40;
+    /// Protected by `enable-debug-command` (DEBUG).
+    pub const DEBUG_COMMAND: u64 = 1 << 41;
+
+    /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
+    pub const NAMES: &[(u64, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
+        (MODULE, "module"),
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
@@ -75,11 +103,25 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
+        (MAY_REPLICATE, "may_replicate"),
+        (PROTECTED, "protected"),
     ];
+
+    /// Flags hidden from COMMAND INFO, as in Redis.
+    pub const HIDDEN: u64 = MAY_REPLICATE | PROTECTED;
+
+    /// A Redis flag by its name.
+    pub fn by_name(name: &str) -> Option<u64> {
+        NAMES.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
+    }
 }
 
 /// Error a handler returns; the dispatcher writes it as an error reply. Texts follow Redis's
@@ -110,8 +152,7 @@ pub type CmdResult = Result<(), CmdError>;
 
 pub type Handler = fn(&mut Ctx) -> CmdResult;
 
-/// The exact key positions of a call, for commands with movable keys.
-pub type GetKeys = fn(&[Bytes]) -> Vec<usize>;
+pub use key_specs::GetKeys;
 
 /// What the connection must do after the reply of a command is written.
 #[derive(Debug, Default)]
@@ -135,183 +176,37 @@ pub enum Action {
     Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
 }
 
-/// The metadata and the handler of one command (or subcommand), one table row.
+/// One command's registration: its name and handler, next to each other in the family's
+/// module. Everything Redis knows about the command (arity, flags, key specs, ACL categories,
+/// docs) is data, joined by name from [`meta`]; what is Ferrous's own (the `flags` from bit
+/// 32, a key finder where Redis has one) is declared here.
 pub struct CommandSpec {
     /// Lower-case name; subcommands have only their own name (the full name is `parent|sub`).
     pub name: &'static str,
-    /// Redis arity: positive = exact argument count, negative = at least -arity.
-    pub arity: i32,
-    pub flags: u32,
-    /// Key positions (first, last, step), as in COMMAND INFO; last < 0 counts from the end.
-    pub first_key: i32,
-    pub last_key: i32,
-    pub step: i32,
-    /// ACL categories beyond those implied by the flags (without `@`).
-    pub acl: &'static [&'static str],
-    pub group: &'static str,
-    pub summary: &'static str,
-    pub since: &'static str,
     pub handler: Handler,
-    pub subcommands: &'static [CommandSpec],
-    /// Key-spec flags (COMMAND INFO), when they differ from the defaults the command flags imply
-    /// (RW update for writes, RO access for reads), and the key spec's notes.
-    pub key_flags: Option<&'static [&'static str]>,
-    pub key_notes: &'static str,
-    /// For commands whose keys are not a fixed range (numkeys, SORT ... STORE): the exact key
-    /// positions of a call (COMMAND GETKEYS; COMMAND INFO then shows `movablekeys`). Locking
-    /// keeps using the range, which covers them.
+    /// Ferrous's own flags (`flags::ALL_KEYS`, `flags::TX_RUN_NOW`...).
+    pub internal: u64,
+    /// Where the key specs are incomplete or their flags depend on the arguments: the command's
+    /// key finder (Redis's getkeys_proc).
     pub getkeys: Option<GetKeys>,
+    pub subcommands: &'static [CommandSpec],
 }
 
 impl CommandSpec {
-    pub const fn new(name: &'static str, arity: i32, flags: u32, handler: Handler) -> Self {
-        CommandSpec {
-            name,
-            arity,
-            flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            acl: &[],
-            group: "generic",
-            summary: "",
-            since: "1.0.0",
-            handler,
-            subcommands: &[],
-            key_flags: None,
-            key_notes: "",
-            getkeys: None,
-        }
+    pub const fn new(name: &'static str, handler: Handler) -> Self {
+        CommandSpec { name, handler, internal: 0, getkeys: None, subcommands: &[] }
     }
-    pub const fn movable(mut self, f: GetKeys) -> Self {
+    pub const fn internal(mut self, flags: u64) -> Self {
+        self.internal = flags;
+        self
+    }
+    pub const fn getkeys(mut self, f: GetKeys) -> Self {
         self.getkeys = Some(f);
-        self
-    }
-    pub const fn key_spec(mut self, flags: &'static [&'static str], notes: &'static str) -> Self {
-        self.key_flags = Some(flags);
-        self.key_notes = notes;
-        self
-    }
-    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Self {
-        self.first_key = first;
-        self.last_key = last;
-        self.step = step;
-        self
-    }
-    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
-        self.acl = acl;
-        self
-    }
-    pub const fn group(mut self, group: &'static str) -> Self {
-        self.group = group;
-        self
-    }
-    pub const fn doc(mut self, since: &'static str, summary: &'static str) -> Self {
-        self.since = since;
-        self.summary = summary;
         self
     }
     pub const fn subs(mut self, subcommands: &'static [CommandSpec]) -> Self {
         self.subcommands = subcommands;
         self
-    }
-
-    pub fn has_flag(&self, f: u32) -> bool {
-        self.flags & f != 0
-    }
-
-    /// The key arguments of a call (indices into `args`), from the key positions.
-    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let first = self.first_key.max(0) as usize;
-        let last = if self.last_key < 0 { argc as i64 + self.last_key as i64 } else { self.last_key as i64 };
-        let step = self.step.max(1) as usize;
-        let end = if first == 0 { 0 } else { (last.min(argc as i64 - 1) + 1).max(0) as usize };
-        (first..end.max(first)).step_by(step)
-    }
-
-    /// ACL categories: the explicit ones plus those Redis derives from the flags.
-    pub fn acl_categories(&self) -> Vec<&'static str> {
-        let mut cats: Vec<&'static str> = Vec::new();
-        let mut add = |c: &'static str| {
-            if !cats.contains(&c) {
-                cats.push(c)
-            }
-        };
-        if self.has_flag(flags::WRITE) {
-            add("write");
-        }
-        if self.has_flag(flags::READONLY) && !self.acl.contains(&"scripting") {
-            add("read");
-        }
-        if self.has_flag(flags::ADMIN) {
-            add("admin");
-            add("dangerous");
-        }
-        if self.has_flag(flags::PUBSUB) {
-            add("pubsub");
-        }
-        if self.has_flag(flags::FAST) {
-            add("fast");
-        }
-        if self.has_flag(flags::BLOCKING) {
-            add("blocking");
-        }
-        if !self.has_flag(flags::FAST) {
-            add("slow");
-        }
-        for c in self.acl {
-            add(c);
-        }
-        // Redis lists categories in the order of its category table.
-        cats.sort_by_key(|c| ACL_CATEGORIES.iter().position(|x| x == c).unwrap_or(usize::MAX));
-        cats
-    }
-}
-
-/// Key extraction for commands with movable keys (see [`CommandSpec::getkeys`]).
-pub mod getkeys {
-    use bytes::Bytes;
-
-    fn numkeys_from(args: &[Bytes], idx: usize, mut keys: Vec<usize>) -> Vec<usize> {
-        let n = args.get(idx).and_then(|a| crate::util::num::parse_i64(a)).unwrap_or(0).max(0) as usize;
-        keys.extend((idx + 1..idx + 1 + n).filter(|&i| i < args.len()));
-        keys
-    }
-
-    /// `CMD numkeys key ...` (ZUNION, ZINTER, ZDIFF, ZINTERCARD, SINTERCARD, LMPOP, ZMPOP).
-    pub fn numkeys1(args: &[Bytes]) -> Vec<usize> {
-        numkeys_from(args, 1, Vec::new())
-    }
-
-    /// `CMD timeout numkeys key ...` (BLMPOP, BZMPOP).
-    pub fn numkeys2(args: &[Bytes]) -> Vec<usize> {
-        numkeys_from(args, 2, Vec::new())
-    }
-
-    /// `CMD destination numkeys key ...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
-    pub fn dest_numkeys(args: &[Bytes]) -> Vec<usize> {
-        numkeys_from(args, 2, vec![1])
-    }
-
-    /// `SORT key ... [STORE destination]` (only the last STORE counts, as in Redis).
-    pub fn sort(args: &[Bytes]) -> Vec<usize> {
-        let mut keys = vec![1];
-        let mut store = None;
-        let mut i = 2;
-        while i < args.len() {
-            let a = &args[i];
-            if a.eq_ignore_ascii_case(b"limit") {
-                i += 2;
-            } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
-                i += 1;
-            } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
-                store = Some(i + 1);
-                i += 1;
-            }
-            i += 1;
-        }
-        keys.extend(store);
-        keys
     }
 }
 

@@ -15,31 +15,13 @@ use crate::persistence::rdb_value::Limits;
 use crate::server::saving;
 use crate::types::Entry;
 
-const K: &[&str] = &["keyspace"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, save)
-        .group("server")
-        .doc("1.0.0", "Synchronously saves the database(s) to disk."),
-    CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
-        .group("server")
-        .doc("1.0.0", "Asynchronously saves the database(s) to disk."),
-    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof)
-        .group("server")
-        .doc("1.0.0", "Asynchronously rewrites the append-only file to disk."),
-    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
-        .acl(&["admin", "dangerous"])
-        .group("server")
-        .doc("1.0.0", "Returns the Unix timestamp of the last successful save to disk."),
-    CommandSpec::new("dump", 2, READONLY, dump_cmd)
-        .keys(1, 1, 1)
-        .acl(K)
-        .doc("2.6.0", "Returns a serialized representation of the value stored at a key."),
-    CommandSpec::new("restore", -4, WRITE | DENYOOM, restore)
-        .keys(1, 1, 1)
-        .acl(&["keyspace", "dangerous"])
-        .key_spec(&["OW", "update"], "")
-        .doc("2.6.0", "Creates a key from the serialized representation of a value."),
+    CommandSpec::new("save", save).internal(ALL_KEYS),
+    CommandSpec::new("bgsave", bgsave),
+    CommandSpec::new("bgrewriteaof", bgrewriteaof),
+    CommandSpec::new("lastsave", lastsave),
+    CommandSpec::new("dump", dump_cmd),
+    CommandSpec::new("restore", restore),
 ];
 
 fn save(ctx: &mut Ctx) -> CmdResult {

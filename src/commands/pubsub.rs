@@ -6,73 +6,25 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::pubsub::Subscriber;
 
-const P: &[&str] = &[];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, subscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.0.0", "Listens for messages published to channels."),
-    CommandSpec::new("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, unsubscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.0.0", "Stops listening to messages posted to channels."),
-    CommandSpec::new("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, psubscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.0.0", "Listens for messages published to channels that match one or more patterns."),
-    CommandSpec::new("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, punsubscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.0.0", "Stops listening to messages published to channels that match one or more patterns."),
-    CommandSpec::new("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, ssubscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("7.0.0", "Listens for messages published to shard channels."),
-    CommandSpec::new("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, sunsubscribe)
-        .acl(P)
-        .group("pubsub")
-        .doc("7.0.0", "Stops listening to messages posted to shard channels."),
-    CommandSpec::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, publish)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.0.0", "Posts a message to a channel."),
-    CommandSpec::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, spublish)
-        .acl(P)
-        .group("pubsub")
-        .doc("7.0.0", "Post a message to a shard channel"),
-    CommandSpec::new("pubsub", -2, 0, super::server::container_help)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.8.0", "A container for Pub/Sub commands.")
-        .subs(PUBSUB_SUBS),
+    CommandSpec::new("subscribe", subscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("unsubscribe", unsubscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("psubscribe", psubscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("punsubscribe", punsubscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("ssubscribe", ssubscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("sunsubscribe", sunsubscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
+    CommandSpec::new("publish", publish),
+    CommandSpec::new("spublish", spublish),
+    CommandSpec::new("pubsub", super::server::container_help).subs(PUBSUB_SUBS),
 ];
 
 static PUBSUB_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("channels", -2, PUBSUB | LOADING | STALE, pubsub_channels)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.8.0", "Returns the active channels."),
-    CommandSpec::new("numsub", -2, PUBSUB | LOADING | STALE, pubsub_numsub)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.8.0", "Returns a count of subscribers to channels."),
-    CommandSpec::new("numpat", 2, PUBSUB | LOADING | STALE, pubsub_numpat)
-        .acl(P)
-        .group("pubsub")
-        .doc("2.8.0", "Returns a count of unique pattern subscriptions."),
-    CommandSpec::new("shardchannels", -2, PUBSUB | LOADING | STALE, pubsub_shardchannels)
-        .acl(P)
-        .group("pubsub")
-        .doc("7.0.0", "Returns the active shard channels."),
-    CommandSpec::new("shardnumsub", -2, PUBSUB | LOADING | STALE, pubsub_shardnumsub)
-        .acl(P)
-        .group("pubsub")
-        .doc("7.0.0", "Returns the count of subscribers of shard channels."),
-    CommandSpec::new("help", 2, LOADING | STALE, pubsub_help)
-        .acl(P)
-        .group("pubsub")
-        .doc("6.2.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("channels", pubsub_channels),
+    CommandSpec::new("numsub", pubsub_numsub),
+    CommandSpec::new("numpat", pubsub_numpat),
+    CommandSpec::new("shardchannels", pubsub_shardchannels),
+    CommandSpec::new("shardnumsub", pubsub_shardnumsub),
+    CommandSpec::new("help", pubsub_help),
 ];
 
 /// A connection's subscriptions.

@@ -7,21 +7,11 @@ use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::persistence::rdb;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, sync)
-        .group("server")
-        .doc("1.0.0", "An internal command used in replication."),
-    CommandSpec::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI | ALL_KEYS, psync)
-        .group("server")
-        .doc("2.8.0", "An internal command used in replication."),
-    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
-        .group("server")
-        .doc("5.0.0", "Configures a server as replica of another, or promotes it to a master."),
-    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, replicaof)
-        .group("server")
-        .doc("1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master."),
-    CommandSpec::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, replconf)
-        .group("server")
-        .doc("3.0.0", "An internal command for configuring the replication stream."),
+    CommandSpec::new("sync", sync).internal(ALL_KEYS),
+    CommandSpec::new("psync", psync).internal(ALL_KEYS),
+    CommandSpec::new("replicaof", replicaof),
+    CommandSpec::new("slaveof", replicaof),
+    CommandSpec::new("replconf", replconf),
 ];
 
 /// Start a full synchronisation: snapshot every database and subscribe to the effect stream

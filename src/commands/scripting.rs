@@ -9,64 +9,26 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::flags::*;
 use super::server::reply_help;
-use super::{getkeys, CmdError, CmdResult, CommandSpec, Ctx};
+use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::scripting::run::{self, Target};
 
-const S: &[&str] = &["scripting"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("eval", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | ALL_KEYS | SCRIPT_RUN, eval)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Executes a server-side Lua script."),
-    CommandSpec::new("evalsha", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | ALL_KEYS | SCRIPT_RUN, evalsha)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Executes a server-side Lua script by SHA1 digest."),
-    CommandSpec::new("eval_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | ALL_KEYS | SCRIPT_RUN, eval_ro)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Executes a read-only server-side Lua script."),
-    CommandSpec::new("evalsha_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | ALL_KEYS | SCRIPT_RUN, evalsha_ro)
-        .movable(getkeys::numkeys2)
-        .acl(S)
-        .group("scripting")
-        .doc("7.0.0", "Executes a read-only server-side Lua script by SHA1 digest."),
-    CommandSpec::new("script", -2, 0, super::server::container_help)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "A container for Lua scripts management commands.")
-        .subs(SCRIPT_SUBS),
+    CommandSpec::new("eval", eval).internal(ALL_KEYS | SCRIPT_RUN).getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("evalsha", evalsha).internal(ALL_KEYS | SCRIPT_RUN).getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("eval_ro", eval_ro).internal(ALL_KEYS | SCRIPT_RUN).getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("evalsha_ro", evalsha_ro)
+        .internal(ALL_KEYS | SCRIPT_RUN)
+        .getkeys(super::key_specs::procs::numkeys_at_2),
+    CommandSpec::new("script", super::server::container_help).subs(SCRIPT_SUBS),
 ];
 
 static SCRIPT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("load", 3, NOSCRIPT | STALE, script_load)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Loads a server-side Lua script to the script cache."),
-    CommandSpec::new("exists", -3, NOSCRIPT, script_exists)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Determines whether server-side Lua scripts exist in the script cache."),
-    CommandSpec::new("flush", -2, NOSCRIPT, script_flush)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Removes all server-side Lua scripts from the script cache."),
-    CommandSpec::new("kill", 2, NOSCRIPT | ALLOW_BUSY, script_kill)
-        .acl(S)
-        .group("scripting")
-        .doc("2.6.0", "Terminates a server-side Lua script during execution."),
-    CommandSpec::new("debug", 3, NOSCRIPT, script_debug)
-        .acl(S)
-        .group("scripting")
-        .doc("3.2.0", "Sets the debug mode of server-side Lua scripts."),
-    CommandSpec::new("help", 2, LOADING | STALE, script_help)
-        .acl(S)
-        .group("scripting")
-        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("load", script_load),
+    CommandSpec::new("exists", script_exists),
+    CommandSpec::new("flush", script_flush),
+    CommandSpec::new("kill", script_kill),
+    CommandSpec::new("debug", script_debug),
+    CommandSpec::new("help", script_help),
 ];
 
 /// Parse `numkeys` and split the keys from the arguments (Redis's evalGenericCommand checks).

@@ -12,78 +12,28 @@ use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::Proto;
 use crate::server::Server;
 
-const A: &[&str] = &[];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("info", -1, LOADING | STALE, info)
-        .acl(&["dangerous"])
-        .group("server")
-        .doc("1.0.0", "Returns information and statistics about the server."),
-    CommandSpec::new("time", 1, LOADING | STALE | FAST, time)
-        .acl(A)
-        .group("server")
-        .doc("2.6.0", "Returns the server time."),
-    CommandSpec::new("config", -2, 0, container_help)
-        .acl(A)
-        .group("server")
-        .doc("2.0.0", "A container for server configuration commands.")
-        .subs(CONFIG_SUBS),
-    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED | ALL_KEYS, debug)
-        .acl(A)
-        .group("server")
-        .doc("1.0.0", "A container for debugging commands."),
-    CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
-        .acl(A)
-        .group("server")
-        .doc("1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
-    CommandSpec::new("memory", -2, 0, container_help)
-        .acl(A)
-        .group("server")
-        .doc("4.0.0", "A container for memory diagnostics commands.")
-        .subs(MEMORY_SUBS),
+    CommandSpec::new("info", info),
+    CommandSpec::new("time", time),
+    CommandSpec::new("config", container_help).subs(CONFIG_SUBS),
+    CommandSpec::new("debug", debug).internal(ALL_KEYS | DEBUG_COMMAND),
+    CommandSpec::new("shutdown", shutdown),
+    CommandSpec::new("memory", container_help).subs(MEMORY_SUBS),
 ];
 
 static CONFIG_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config_get)
-        .acl(A)
-        .group("server")
-        .doc("2.0.0", "Returns the effective values of configuration parameters."),
-    CommandSpec::new("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config_set)
-        .acl(A)
-        .group("server")
-        .doc("2.0.0", "Sets configuration parameters in-flight."),
-    CommandSpec::new("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat)
-        .acl(A)
-        .group("server")
-        .doc("2.0.0", "Resets the server's statistics."),
-    CommandSpec::new("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_rewrite)
-        .acl(A)
-        .group("server")
-        .doc("2.8.0", "Persists the effective configuration to file."),
-    CommandSpec::new("help", 2, LOADING | STALE, config_help)
-        .acl(A)
-        .group("server")
-        .doc("5.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("get", config_get),
+    CommandSpec::new("set", config_set),
+    CommandSpec::new("resetstat", config_resetstat),
+    CommandSpec::new("rewrite", config_rewrite),
+    CommandSpec::new("help", config_help),
 ];
 
 static MEMORY_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("usage", -3, READONLY, memory_usage)
-        .keys(2, 2, 1)
-        .acl(&["read"])
-        .group("server")
-        .doc("4.0.0", "Estimates the memory usage of a key."),
-    CommandSpec::new("doctor", 2, 0, memory_doctor)
-        .acl(A)
-        .group("server")
-        .doc("4.0.0", "Outputs a memory problems report."),
-    CommandSpec::new("purge", 2, 0, memory_purge)
-        .acl(A)
-        .group("server")
-        .doc("4.0.0", "Asks the allocator to release memory."),
-    CommandSpec::new("help", 2, LOADING | STALE, memory_help)
-        .acl(A)
-        .group("server")
-        .doc("4.0.0", "Returns helpful text about the different subcommands."),
+    CommandSpec::new("usage", memory_usage),
+    CommandSpec::new("doctor", memory_doctor),
+    CommandSpec::new("purge", memory_purge),
+    CommandSpec::new("help", memory_help),
 ];
 
 fn memory_usage(ctx: &mut Ctx) -> CmdResult {

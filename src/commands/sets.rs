@@ -6,110 +6,33 @@ use bytes::Bytes;
 use crate::keyspace::notify as ev;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::keys::parse_scan_options;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::types::{Entry, SetValue, Value};
 use crate::util::glob::glob_match;
 
-const S: &[&str] = &["set"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sadd", -3, WRITE | DENYOOM | FAST, sadd)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "insert"], "")
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Add one or more members to a set"),
-    CommandSpec::new("srem", -3, WRITE | FAST, srem)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "delete"], "")
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Remove one or more members from a set"),
-    CommandSpec::new("smembers", 2, READONLY, smembers)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Get all the members in a set"),
-    CommandSpec::new("sismember", 3, READONLY | FAST, sismember)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Determine if a given value is a member of a set"),
-    CommandSpec::new("smismember", -3, READONLY | FAST, smismember)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("set")
-        .doc("6.2.0", "Returns the membership associated with the given elements for a set"),
-    CommandSpec::new("scard", 2, READONLY | FAST, scard)
-        .keys(1, 1, 1)
-        .key_spec(&["RO"], "")
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Get the number of members in a set"),
-    CommandSpec::new("spop", -2, WRITE | FAST, spop)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "delete"], "")
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Remove and return one or multiple random members from a set"),
-    CommandSpec::new("srandmember", -2, READONLY, srandmember)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Get one or multiple random members from a set"),
-    CommandSpec::new("smove", 4, WRITE | FAST, smove)
-        .keys(1, 2, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Move a member from one set to another"),
-    CommandSpec::new("sunion", -2, READONLY, sunion)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Add multiple sets"),
-    CommandSpec::new("sinter", -2, READONLY, sinter)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Intersect multiple sets"),
-    CommandSpec::new("sdiff", -2, READONLY, sdiff)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Subtract multiple sets"),
-    CommandSpec::new("sunionstore", -3, WRITE | DENYOOM, sunionstore)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Add multiple sets and store the resulting set in a key"),
-    CommandSpec::new("sinterstore", -3, WRITE | DENYOOM, sinterstore)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Intersect multiple sets and store the resulting set in a key"),
-    CommandSpec::new("sdiffstore", -3, WRITE | DENYOOM, sdiffstore)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("1.0.0", "Subtract multiple sets and store the resulting set in a key"),
+    CommandSpec::new("sadd", sadd),
+    CommandSpec::new("srem", srem),
+    CommandSpec::new("smembers", smembers),
+    CommandSpec::new("sismember", sismember),
+    CommandSpec::new("smismember", smismember),
+    CommandSpec::new("scard", scard),
+    CommandSpec::new("spop", spop),
+    CommandSpec::new("srandmember", srandmember),
+    CommandSpec::new("smove", smove),
+    CommandSpec::new("sunion", sunion),
+    CommandSpec::new("sinter", sinter),
+    CommandSpec::new("sdiff", sdiff),
+    CommandSpec::new("sunionstore", sunionstore),
+    CommandSpec::new("sinterstore", sinterstore),
+    CommandSpec::new("sdiffstore", sdiffstore),
     // SINTERCARD numkeys key [key ...] [LIMIT limit]: Redis declares its keys with a numkeys
     // key spec (movablekeys). The table has only ranges, so this one covers every argument
     // after numkeys: the trailing LIMIT arguments get their shards locked too, which is
     // harmless (a little more locking, never less).
-    CommandSpec::new("sintercard", -3, READONLY, sintercard)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -1, 1)
-        .acl(S)
-        .group("set")
-        .doc("7.0.0", "Intersect multiple sets and return the cardinality of the result"),
-    CommandSpec::new("sscan", -3, READONLY, sscan)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("set")
-        .doc("2.8.0", "Incrementally iterate Set elements"),
+    CommandSpec::new("sintercard", sintercard).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("sscan", sscan),
 ];
 
 /// The set stored in an entry, or WRONGTYPE.

@@ -12,20 +12,9 @@ use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::types::{ListValue, Value};
 
-const S: &[&str] = &["set", "sortedset", "list", "dangerous"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sort", -2, WRITE | DENYOOM | ALL_KEYS, sort)
-        .movable(super::getkeys::sort)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("generic")
-        .doc("1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."),
-    CommandSpec::new("sort_ro", -2, READONLY | ALL_KEYS, sort_ro)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("generic")
-        .doc("7.0.0", "Returns the sorted elements of a list, a set, or a sorted set."),
+    CommandSpec::new("sort", sort).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort),
+    CommandSpec::new("sort_ro", sort_ro).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort_ro),
 ];
 
 fn sort(ctx: &mut Ctx) -> CmdResult {

@@ -3,119 +3,34 @@
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::types::{Entry, SmallBytes, StrValue, Value};
 use crate::util::num::LongDouble;
 
-const S: &[&str] = &["string"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("get", 2, READONLY | FAST, get)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Returns the string value of a key."),
-    CommandSpec::new("set", -3, WRITE | DENYOOM, set)
-        .keys(1, 1, 1)
-        .key_spec(&["RW", "access", "update", "variable_flags"], "RW and ACCESS due to the optional `GET` argument")
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
-    CommandSpec::new("setnx", 3, WRITE | DENYOOM | FAST, setnx)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Set the string value of a key only when the key doesn't exist."),
-    CommandSpec::new("setex", 4, WRITE | DENYOOM, setex)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
-    CommandSpec::new("psetex", 4, WRITE | DENYOOM, psetex).keys(1, 1, 1).acl(S).group("string").doc(
-        "2.6.0",
-        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
-    ),
-    CommandSpec::new("getset", 3, WRITE | DENYOOM | FAST, getset)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Returns the previous string value of a key after setting it to a new value."),
-    CommandSpec::new("getdel", 2, WRITE | FAST, getdel)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("6.2.0", "Returns the string value of a key after deleting the key."),
-    CommandSpec::new("getex", -2, WRITE | FAST, getex)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("6.2.0", "Returns the string value of a key after setting its expiration time."),
-    CommandSpec::new("mget", -2, READONLY | FAST, mget)
-        .keys(1, -1, 1)
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Atomically returns the string values of one or more keys."),
-    CommandSpec::new("mset", -3, WRITE | DENYOOM, mset)
-        .keys(1, -1, 2)
-        .acl(S)
-        .group("string")
-        .doc("1.0.1", "Atomically creates or modifies the string values of one or more keys."),
-    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, msetnx)
-        .keys(1, -1, 2)
-        .acl(S)
-        .group("string")
-        .doc("1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
-    CommandSpec::new("append", 3, WRITE | DENYOOM | FAST, append)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
-    CommandSpec::new("strlen", 2, READONLY | FAST, strlen)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("2.2.0", "Returns the length of a string value."),
-    CommandSpec::new("incr", 2, WRITE | DENYOOM | FAST, incr).keys(1, 1, 1).acl(S).group("string").doc(
-        "1.0.0",
-        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-    ),
-    CommandSpec::new("decr", 2, WRITE | DENYOOM | FAST, decr).keys(1, 1, 1).acl(S).group("string").doc(
-        "1.0.0",
-        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-    ),
-    CommandSpec::new("incrby", 3, WRITE | DENYOOM | FAST, incrby).keys(1, 1, 1).acl(S).group("string").doc(
-        "1.0.0",
-        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-    ),
-    CommandSpec::new("decrby", 3, WRITE | DENYOOM | FAST, decrby).keys(1, 1, 1).acl(S).group("string").doc(
-        "1.0.0",
-        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-    ),
-    CommandSpec::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, incrbyfloat).keys(1, 1, 1).acl(S).group("string").doc(
-        "2.6.0",
-        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-    ),
-    CommandSpec::new("getrange", 4, READONLY, getrange)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("2.4.0", "Returns a substring of the string stored at a key."),
-    CommandSpec::new("substr", 4, READONLY, getrange)
-        .keys(1, 1, 1)
-        .acl(S)
-        .group("string")
-        .doc("1.0.0", "Returns a substring from a string value."),
-    CommandSpec::new("setrange", 4, WRITE | DENYOOM, setrange).keys(1, 1, 1).acl(S).group("string").doc(
-        "2.2.0",
-        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-    ),
-    CommandSpec::new("lcs", -3, READONLY, lcs)
-        .keys(1, 2, 1)
-        .acl(S)
-        .group("string")
-        .doc("7.0.0", "Finds the longest common substring."),
+    CommandSpec::new("get", get),
+    CommandSpec::new("set", set).getkeys(super::key_specs::procs::set),
+    CommandSpec::new("setnx", setnx),
+    CommandSpec::new("setex", setex),
+    CommandSpec::new("psetex", psetex),
+    CommandSpec::new("getset", getset),
+    CommandSpec::new("getdel", getdel),
+    CommandSpec::new("getex", getex),
+    CommandSpec::new("mget", mget),
+    CommandSpec::new("mset", mset),
+    CommandSpec::new("msetnx", msetnx),
+    CommandSpec::new("append", append),
+    CommandSpec::new("strlen", strlen),
+    CommandSpec::new("incr", incr),
+    CommandSpec::new("decr", decr),
+    CommandSpec::new("incrby", incrby),
+    CommandSpec::new("decrby", decrby),
+    CommandSpec::new("incrbyfloat", incrbyfloat),
+    CommandSpec::new("getrange", getrange),
+    CommandSpec::new("substr", getrange),
+    CommandSpec::new("setrange", setrange),
+    CommandSpec::new("lcs", lcs),
 ];
 
 /// The string stored in an entry, or WRONGTYPE.

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use super::key_specs::{self, Keys};
+use super::meta::{self, Meta};
 use super::CommandSpec;
 
 /// Per-command counters (INFO commandstats).
@@ -24,11 +26,14 @@ impl CmdStats {
     }
 }
 
-/// A command as registered: its spec, its full name (`parent|sub` for subcommands), stats and
-/// subcommands.
+/// A command as registered: its handler and Ferrous flags (`spec`), its metadata (`meta`),
+/// full name (`parent|sub` for subcommands), stats and subcommands.
 pub struct Command {
     pub spec: &'static CommandSpec,
+    pub meta: &'static Meta,
     pub full_name: String,
+    /// Redis's flags from the metadata and Ferrous's own, together.
+    pub flags: u64,
     pub stats: CmdStats,
     pub subcommands: HashMap<String, Command>,
     pub parent: Option<&'static CommandSpec>,
@@ -40,13 +45,48 @@ impl Command {
             Some(p) => format!("{}|{}", p.name, spec.name),
             None => spec.name.to_string(),
         };
+        let meta = meta::get(&full_name).unwrap_or_else(|| panic!("no metadata for command {full_name}"));
+        // Subcommands inherit the Ferrous flags of their container (CLIENT's KEEPS_CACHING...).
+        let inherited = parent.map_or(0, |p| p.internal);
         Command {
             spec,
+            meta,
+            flags: meta.flags | spec.internal | inherited,
             full_name,
             stats: CmdStats::default(),
             subcommands: spec.subcommands.iter().map(|s| (s.name.to_string(), Command::new(s, Some(spec)))).collect(),
             parent,
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.full_name
+    }
+
+    pub fn arity(&self) -> i32 {
+        self.meta.arity
+    }
+
+    pub fn has_flag(&self, f: u64) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Whether `argc` arguments (the command name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let (arity, argc) = (self.meta.arity, argc as i64);
+        !((arity > 0 && arity as i64 != argc) || argc < -(arity as i64))
+    }
+
+    /// Every argument of a call that may be a key (locking, WATCH, blocking, tracking), from
+    /// the key specs and the command's key finder.
+    pub fn keys(&self, args: &[bytes::Bytes]) -> Keys {
+        key_specs::touched_keys(&self.meta.key_specs, self.spec.getkeys, self.meta.arity, args)
+    }
+
+    /// The keys of a call exactly as Redis reports them (COMMAND GETKEYS; later ACL and
+    /// cluster checks): empty when the call does not fit the specs.
+    pub fn reported_keys(&self, args: &[bytes::Bytes]) -> Keys {
+        key_specs::keys_of(&self.meta.key_specs, self.spec.getkeys, self.meta.arity, args)
     }
 
     pub fn is_container(&self) -> bool {
@@ -57,6 +97,11 @@ impl Command {
     pub fn subcommand(&self, name: &[u8]) -> Option<&Command> {
         let lower = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         self.subcommands.get(&lower)
+    }
+
+    /// ACL categories, in Redis's order.
+    pub fn acl_categories(&self) -> impl Iterator<Item = &'static str> + '_ {
+        super::ACL_CATEGORIES.iter().enumerate().filter(|(i, _)| self.meta.acl & (1 << i) != 0).map(|(_, c)| *c)
     }
 }
 
@@ -135,24 +180,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_command_is_well_formed() {
+    fn every_command_has_metadata_and_consistent_flags() {
         let t = table();
         assert!(t.lookup(b"GeT").is_some());
         assert!(t.lookup(b"nosuchcommand").is_none());
         for c in t.iter() {
-            let s = c.spec;
-            assert_eq!(s.name, s.name.to_ascii_lowercase());
-            assert!(s.arity != 0, "{} has arity 0", s.name);
-            // A command with keys names their positions consistently.
-            if s.first_key > 0 {
-                assert!(s.step > 0, "{}", s.name);
-                assert!(s.last_key != 0, "{}", s.name);
-            }
+            assert_eq!(c.spec.name, c.spec.name.to_ascii_lowercase());
+            assert!(c.arity() != 0, "{} has arity 0", c.full_name);
             assert!(
-                !(s.has_flag(crate::commands::flags::WRITE) && s.has_flag(crate::commands::flags::READONLY)),
+                !(c.has_flag(crate::commands::flags::WRITE) && c.has_flag(crate::commands::flags::READONLY)),
                 "{} is both write and readonly",
-                s.name
+                c.full_name
             );
+            // A key finder exactly where the specs cannot find every key or its flags (Redis's
+            // getkeys_proc): incomplete specs or variable flags.
+            use crate::commands::key_specs::kflags;
+            let needs = c.meta.key_specs.iter().any(|k| k.flags & (kflags::INCOMPLETE | kflags::VARIABLE_FLAGS) != 0);
+            if needs {
+                assert!(c.spec.getkeys.is_some(), "{} needs a key finder", c.full_name);
+            }
+            if c.spec.getkeys.is_some() {
+                assert!(needs || c.has_flag(crate::commands::flags::MOVABLE_KEYS), "{}", c.full_name);
+            }
             for sub in c.subcommands.values() {
                 assert!(sub.full_name.contains('|'));
             }
@@ -160,13 +209,14 @@ mod tests {
     }
 
     #[test]
-    fn key_indices_follow_specs() {
+    fn keys_follow_the_specs() {
         let t = table();
-        let mset = t.lookup(b"mset").unwrap().spec;
-        assert_eq!(mset.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
-        let del = t.lookup(b"del").unwrap().spec;
-        assert_eq!(del.key_indices(4).collect::<Vec<_>>(), vec![1, 2, 3]);
-        let ping = t.lookup(b"ping").unwrap().spec;
-        assert_eq!(ping.key_indices(2).count(), 0);
+        let args = |s: &str| s.split(' ').map(|w| bytes::Bytes::copy_from_slice(w.as_bytes())).collect::<Vec<_>>();
+        let pos =
+            |name: &[u8], a: &str| t.lookup(name).unwrap().keys(&args(a)).iter().map(|k| k.pos).collect::<Vec<_>>();
+        assert_eq!(pos(b"mset", "MSET a 1 b 2"), vec![1, 3]);
+        assert_eq!(pos(b"del", "DEL a b c"), vec![1, 2, 3]);
+        assert_eq!(pos(b"ping", "PING x"), Vec::<usize>::new());
+        assert_eq!(pos(b"zunionstore", "ZUNIONSTORE d 2 a b"), vec![1, 3, 4]);
     }
 }

@@ -11,36 +11,17 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::dispatch::{run_locked, Queued};
 use super::flags::*;
-use super::table::table;
+use super::pipeline::{call_locked, resolve, Caller, Queued};
 use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::server::client::Client;
 
-const T: &[&str] = &["transaction"];
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, multi)
-        .acl(T)
-        .group("transactions")
-        .doc("1.2.0", "Starts a transaction."),
-    CommandSpec::new("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | ALL_KEYS, exec)
-        .acl(T)
-        .group("transactions")
-        .doc("1.2.0", "Executes all commands in a transaction."),
-    CommandSpec::new("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, discard)
-        .acl(T)
-        .group("transactions")
-        .doc("2.0.0", "Discards a transaction."),
-    CommandSpec::new("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, watch)
-        .keys(1, -1, 1)
-        .acl(T)
-        .group("transactions")
-        .doc("2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
-    CommandSpec::new("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, unwatch)
-        .acl(T)
-        .group("transactions")
-        .doc("2.2.0", "Forgets about watched keys of a transaction."),
+    CommandSpec::new("multi", multi).internal(TX_RUN_NOW),
+    CommandSpec::new("exec", exec).internal(ALL_KEYS | TX_RUN_NOW | TX_END | TX_EXEC),
+    CommandSpec::new("discard", discard).internal(TX_RUN_NOW | TX_END),
+    CommandSpec::new("watch", watch).internal(TX_RUN_NOW),
+    CommandSpec::new("unwatch", unwatch),
 ];
 
 /// A transaction being queued.
@@ -125,12 +106,15 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     ctx.reply.array(state.commands.len());
     let mark = ctx.db.effects_len();
     for argv in state.commands {
-        let Some(cmd) = lookup(&argv) else {
-            // Queued commands were checked; a lookup cannot fail, but never panic.
-            ctx.reply.error("unknown command");
-            continue;
+        // Queued commands were resolved when queued; this cannot fail, but never panic.
+        let cmd = match resolve(&argv, Caller::Exec) {
+            Ok(cmd) => cmd,
+            Err((_, text)) => {
+                ctx.reply.error(&text);
+                continue;
+            }
         };
-        let outcome = run_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Instant::now());
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Instant::now());
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
@@ -163,28 +147,22 @@ pub fn exec_shards(client: &Client) -> Option<crate::keyspace::ShardSet> {
     let multi = client.multi.as_ref()?;
     let mut set = crate::keyspace::ShardSet::default();
     for argv in &multi.commands {
-        let cmd = lookup(argv)?;
-        if cmd.spec.has_flag(ALL_KEYS) {
+        let cmd = resolve(argv, Caller::Exec).ok()?;
+        if cmd.has_flag(ALL_KEYS) {
             return None;
         }
         // Keyless commands (INFO, BGSAVE, CONFIG...) may look at the whole server: take
         // everything, as before, rather than reason about each one.
-        let mut keys = cmd.spec.key_indices(argv.len()).peekable();
-        keys.peek()?;
-        for i in keys {
-            set.add_key(&argv[i]);
+        let keys = cmd.keys(argv);
+        if keys.is_empty() {
+            return None;
+        }
+        for k in keys {
+            set.add_key(&argv[k.pos]);
         }
     }
     for (_, key, _) in &client.watched {
         set.add_key(key);
     }
     Some(set)
-}
-
-fn lookup(argv: &[Bytes]) -> Option<&'static super::table::Command> {
-    let cmd = table().lookup(argv.first()?)?;
-    if cmd.is_container() && argv.len() >= 2 {
-        return cmd.subcommand(&argv[1]);
-    }
-    Some(cmd)
 }

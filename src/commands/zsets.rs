@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::Db;
 use crate::protocol::ReplySink;
@@ -23,173 +22,42 @@ use crate::util::num::{format_double, parse_f64, parse_long_double};
 /// A member and its score.
 pub type Element = (Vec<u8>, f64);
 
-const Z: &[&str] = &["sortedset"];
-const G: &str = "sorted-set";
-
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, zadd).keys(1, 1, 1).acl(Z).group(G).doc(
-        "1.2.0",
-        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
-    ),
-    CommandSpec::new("zincrby", 4, WRITE | DENYOOM | FAST, zincrby)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.2.0", "Increments the score of a member in a sorted set."),
-    CommandSpec::new("zrem", -3, WRITE | FAST, zrem).keys(1, 1, 1).acl(Z).group(G).doc(
-        "1.2.0",
-        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
-    ),
-    CommandSpec::new("zremrangebyscore", 4, WRITE, zremrangebyscore).keys(1, 1, 1).acl(Z).group(G).doc(
-        "1.2.0",
-        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
-    ),
-    CommandSpec::new("zremrangebyrank", 4, WRITE, zremrangebyrank).keys(1, 1, 1).acl(Z).group(G).doc(
-        "2.0.0",
-        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
-    ),
-    CommandSpec::new("zremrangebylex", 4, WRITE, zremrangebylex).keys(1, 1, 1).acl(Z).group(G).doc(
-        "2.8.9",
-        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
-    ),
+    CommandSpec::new("zadd", zadd),
+    CommandSpec::new("zincrby", zincrby),
+    CommandSpec::new("zrem", zrem),
+    CommandSpec::new("zremrangebyscore", zremrangebyscore),
+    CommandSpec::new("zremrangebyrank", zremrangebyrank),
+    CommandSpec::new("zremrangebylex", zremrangebylex),
     // The numkeys commands lock every argument from the first key on: the trailing options
     // (WEIGHTS, AGGREGATE, MIN|MAX, COUNT...) are locked too, which is harmless.
-    CommandSpec::new("zunionstore", -4, WRITE | DENYOOM, zunionstore)
-        .movable(super::getkeys::dest_numkeys)
-        .keys(1, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.0.0", "Stores the union of multiple sorted sets in a key."),
-    CommandSpec::new("zinterstore", -4, WRITE | DENYOOM, zinterstore)
-        .movable(super::getkeys::dest_numkeys)
-        .keys(1, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.0.0", "Stores the intersect of multiple sorted sets in a key."),
-    CommandSpec::new("zdiffstore", -4, WRITE | DENYOOM, zdiffstore)
-        .movable(super::getkeys::dest_numkeys)
-        .keys(1, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Stores the difference of multiple sorted sets in a key."),
-    CommandSpec::new("zunion", -3, READONLY, zunion)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Returns the union of multiple sorted sets."),
-    CommandSpec::new("zinter", -3, READONLY, zinter)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Returns the intersect of multiple sorted sets."),
-    CommandSpec::new("zintercard", -3, READONLY, zintercard)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("7.0.0", "Returns the number of members of the intersect of multiple sorted sets."),
-    CommandSpec::new("zdiff", -3, READONLY, zdiff)
-        .movable(super::getkeys::numkeys1)
-        .keys(2, -1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Returns the difference between multiple sorted sets."),
-    CommandSpec::new("zrange", -4, READONLY, zrange)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.2.0", "Returns members in a sorted set within a range of indexes."),
-    CommandSpec::new("zrangestore", -5, WRITE | DENYOOM, zrangestore)
-        .keys(1, 2, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Stores a range of members from sorted set in a key."),
-    CommandSpec::new("zrangebyscore", -4, READONLY, zrangebyscore)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.0.5", "Returns members in a sorted set within a range of scores."),
-    CommandSpec::new("zrevrangebyscore", -4, READONLY, zrevrangebyscore)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.2.0", "Returns members in a sorted set within a range of scores in reverse order."),
-    CommandSpec::new("zrangebylex", -4, READONLY, zrangebylex)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.8.9", "Returns members in a sorted set within a lexicographical range."),
-    CommandSpec::new("zrevrangebylex", -4, READONLY, zrevrangebylex)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order."),
-    CommandSpec::new("zcount", 4, READONLY | FAST, zcount)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.0.0", "Returns the count of members in a sorted set that have scores within a range."),
-    CommandSpec::new("zlexcount", 4, READONLY | FAST, zlexcount)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.8.9", "Returns the number of members in a sorted set within a lexicographical range."),
-    CommandSpec::new("zrevrange", -4, READONLY, zrevrange)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.2.0", "Returns members in a sorted set within a range of indexes in reverse order."),
-    CommandSpec::new("zcard", 2, READONLY | FAST, zcard)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.2.0", "Returns the number of members in a sorted set."),
-    CommandSpec::new("zscore", 3, READONLY | FAST, zscore)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("1.2.0", "Returns the score of a member in a sorted set."),
-    CommandSpec::new("zmscore", -3, READONLY | FAST, zmscore)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Returns the score of one or more members in a sorted set."),
+    CommandSpec::new("zunionstore", zunionstore).getkeys(super::key_specs::procs::store_numkeys),
+    CommandSpec::new("zinterstore", zinterstore).getkeys(super::key_specs::procs::store_numkeys),
+    CommandSpec::new("zdiffstore", zdiffstore).getkeys(super::key_specs::procs::store_numkeys),
+    CommandSpec::new("zunion", zunion).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("zinter", zinter).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("zintercard", zintercard).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("zdiff", zdiff).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("zrange", zrange),
+    CommandSpec::new("zrangestore", zrangestore),
+    CommandSpec::new("zrangebyscore", zrangebyscore),
+    CommandSpec::new("zrevrangebyscore", zrevrangebyscore),
+    CommandSpec::new("zrangebylex", zrangebylex),
+    CommandSpec::new("zrevrangebylex", zrevrangebylex),
+    CommandSpec::new("zcount", zcount),
+    CommandSpec::new("zlexcount", zlexcount),
+    CommandSpec::new("zrevrange", zrevrange),
+    CommandSpec::new("zcard", zcard),
+    CommandSpec::new("zscore", zscore),
+    CommandSpec::new("zmscore", zmscore),
     // Arity -3: WITHSCORE (Redis 7.2) is accepted.
-    CommandSpec::new("zrank", -3, READONLY | FAST, zrank)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores."),
-    CommandSpec::new("zrevrank", -3, READONLY | FAST, zrevrank)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.0.0", "Returns the index of a member in a sorted set ordered by descending scores."),
-    CommandSpec::new("zscan", -3, READONLY, zscan)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("2.8.0", "Iterates over members and scores of a sorted set."),
-    CommandSpec::new("zpopmin", -2, WRITE | FAST, zpopmin).keys(1, 1, 1).acl(Z).group(G).doc(
-        "5.0.0",
-        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    ),
-    CommandSpec::new("zpopmax", -2, WRITE | FAST, zpopmax).keys(1, 1, 1).acl(Z).group(G).doc(
-        "5.0.0",
-        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
-    ),
-    CommandSpec::new("zmpop", -4, WRITE, zmpop)
-        .movable(super::getkeys::numkeys1).keys(2, -1, 1).acl(Z).group(G).doc(
-        "7.0.0",
-        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-    ),
-    CommandSpec::new("zrandmember", -2, READONLY, zrandmember)
-        .keys(1, 1, 1)
-        .acl(Z)
-        .group(G)
-        .doc("6.2.0", "Returns one or more random members from a sorted set."),
+    CommandSpec::new("zrank", zrank),
+    CommandSpec::new("zrevrank", zrevrank),
+    CommandSpec::new("zscan", zscan),
+    CommandSpec::new("zpopmin", zpopmin),
+    CommandSpec::new("zpopmax", zpopmax),
+    CommandSpec::new("zmpop", zmpop).getkeys(super::key_specs::procs::numkeys_at_1),
+    CommandSpec::new("zrandmember", zrandmember),
 ];
 
 // ---------------------------------------------------------------------------

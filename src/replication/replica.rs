@@ -214,9 +214,13 @@ async fn stream(server: &Arc<Server>, sock: &mut TcpStream, buf: &mut BytesMut, 
                 && req.args[1].eq_ignore_ascii_case(b"getack");
             if !getack {
                 // CLIENT PAUSE holds the master's writes too; they run once it ends.
-                while let crate::commands::Action::Paused =
-                    crate::commands::dispatch::execute(server, &mut client, &req.args, &mut sink)
-                {
+                while let crate::commands::Action::Paused = crate::commands::pipeline::execute_as(
+                    server,
+                    &mut client,
+                    crate::commands::pipeline::Caller::Master,
+                    &req.args,
+                    &mut sink,
+                ) {
                     server.pause.released().await;
                 }
                 sink.buf.clear();

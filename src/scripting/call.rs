@@ -1,6 +1,7 @@
-//! `redis.call` / `redis.pcall`: Redis's scriptCall. The command goes through the generic
-//! checks (unknown command, arity, NOSCRIPT, writes from read-only scripts) and then
-//! `dispatch::run_locked` on the script's all-shards view, as a command of a transaction does;
+//! `redis.call` / `redis.pcall`: Redis's scriptCall. The command goes through the command
+//! pipeline as a script call (`pipeline::script_call`: lookup, arity, NOSCRIPT, stale replica,
+//! writes from read-only scripts, READONLY/NOREPLICAS before the first write, OOM) and runs on
+//! the script's view, as a command of a transaction does;
 //! its RESP reply is converted to Lua values as redisProtocolToLuaType does.
 //!
 //! Both are plain C functions, not mlua callbacks: the arguments are read straight off the Lua
@@ -15,8 +16,7 @@ use std::cell::Cell;
 use std::os::raw::c_int;
 use std::time::Instant;
 
-use crate::commands::dispatch::{run_locked, Queued};
-use crate::commands::table::{table, Command};
+use crate::commands::pipeline::{self, Queued, ScriptCall};
 use crate::commands::{flags, Action};
 use crate::keyspace::Db;
 use crate::protocol::{Proto, ReplySink};
@@ -124,14 +124,6 @@ pub fn with_active<R>(f: impl FnOnce(&mut RunState<'_>) -> R) -> Option<R> {
     let r = f(unsafe { &mut *(p as *mut RunState<'_>) });
     reactivate(p);
     Some(r)
-}
-
-fn lookup(argv: &[Bytes]) -> Option<&'static Command> {
-    let cmd = table().lookup(&argv[0])?;
-    if cmd.is_container() && argv.len() >= 2 {
-        return cmd.subcommand(&argv[1]);
-    }
-    Some(cmd)
 }
 
 /// What a command left for Lua: its RESP reply (in `sink`) or an error text (in `scratch`).
@@ -268,46 +260,6 @@ impl RunState<'_> {
     }
 
     fn run(&mut self, argv: Vec<Bytes>) -> Left {
-        let Some(cmd) = lookup(&argv) else {
-            return self.fail("Unknown Redis command called from script", true);
-        };
-        let arity = cmd.spec.arity;
-        let argc = argv.len() as i32;
-        if (arity > 0 && arity != argc) || argc < -arity {
-            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.fail("Wrong number of args calling Redis command from script", true);
-        }
-        if cmd.spec.has_flag(flags::NOSCRIPT) && !self.server.scripting.allow_noscript() {
-            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.fail("This Redis command is not allowed from script", true);
-        }
-        if self.read_only && cmd.spec.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
-            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.fail("Write commands are not allowed from read-only scripts.", true);
-        }
-        if self.deny_oom && !self.dirty && cmd.spec.has_flag(flags::DENYOOM) {
-            cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return self.fail("-OOM command not allowed when used memory > 'maxmemory'.", true);
-        }
-        if cmd.spec.has_flag(flags::WRITE) {
-            // Redis's scriptVerifyWriteCommandAllow: a read-only replica, or too few replicas.
-            let server = self.server;
-            if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
-                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return self.fail("-READONLY You can't write against a read only replica.", true);
-            }
-            if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-                cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return self.fail("-NOREPLICAS Not enough good replicas to write.", true);
-            }
-            self.dirty = true;
-        }
-        if cmd.spec.has_flag(flags::READONLY) {
-            self.read_called = true;
-        }
-        if cmd.spec.has_flag(flags::WRITE) {
-            self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
         let sink = &mut self.sink;
         sink.buf.clear();
         sink.errors.clear();
@@ -316,7 +268,19 @@ impl RunState<'_> {
         // SAFETY: the view outlives the run (see `RunState::new`) and only this run uses it.
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
         let mark = db.effects_len();
-        let outcome = run_locked(self.server, &mut self.client, cmd, &argv, sink, db, self.start);
+        let call = ScriptCall { read_only: self.read_only, deny_oom: self.deny_oom, wrote: self.dirty };
+        let (cmd, outcome) =
+            match pipeline::script_call(self.server, &mut self.client, call, &argv, sink, db, self.start) {
+                Ok(ran) => ran,
+                Err(text) => return self.fail(&text, true),
+            };
+        if cmd.has_flag(flags::WRITE) {
+            self.dirty = true;
+            self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if cmd.has_flag(flags::READONLY) {
+            self.read_called = true;
+        }
         if self.repl == 0 {
             db.truncate_effects(mark);
         }

@@ -220,7 +220,7 @@ pub fn install_hook(lua: &Lua) {
     let _ = lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), |lua, _| {
         let killed = |st: &mut RunState| st.server.scripting.busy.kill.load(Ordering::SeqCst);
         let Some((kill, past)) = call::with_active(|st| {
-            let threshold = *st.threshold.get_or_insert_with(|| crate::commands::dispatch::busy_threshold(st.server));
+            let threshold = *st.threshold.get_or_insert_with(|| crate::commands::pipeline::busy_threshold(st.server));
             (killed(st), threshold.is_some_and(|t| st.start.elapsed() >= t))
         }) else {
             return Ok(mlua::VmState::Continue);

@@ -18,8 +18,8 @@ use std::time::Instant;
 use super::aof::{self, paths};
 use super::client::{Client, ClientHandle};
 use super::{log, Server};
-use crate::commands::dispatch::run_locked;
-use crate::commands::table::{table, Command};
+use crate::commands::pipeline::{call_locked, resolve, Caller};
+use crate::commands::table::Command;
 use crate::keyspace::Db;
 use crate::persistence::aof::{manifest_name, parse_commands, Ending, Manifest};
 use crate::persistence::rdb_load::{self, LoadOptions, Loaded};
@@ -65,14 +65,10 @@ pub fn read_manifest(server: &Server, upgrade: bool) -> Result<Manifest, String>
     Ok(m)
 }
 
-/// The command a replayed argv runs, checked like the dispatcher does (name, arity).
+/// The command a replayed argv runs, resolved by the pipeline as the AOF loader (lookup and
+/// arity; no admission checks).
 fn command_of(argv: &[Bytes]) -> Option<&'static Command> {
-    let mut cmd = table().lookup(&argv[0])?;
-    if cmd.is_container() && argv.len() >= 2 {
-        cmd = cmd.subcommand(&argv[1])?;
-    }
-    let (arity, argc) = (cmd.spec.arity, argv.len() as i32);
-    ((arity > 0 && arity == argc) || (arity < 0 && argc >= -arity)).then_some(cmd)
+    resolve(argv, Caller::AofLoad).ok()
 }
 
 /// Read and parse every file of the manifest. Torn tails are truncated (on disk too) only
@@ -173,7 +169,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
                     continue;
                 }
                 let Some(cmd) = command_of(&argv) else { continue };
-                run_locked(server, &mut client, cmd, &argv, &mut sink, db, Instant::now());
+                call_locked(server, &mut client, cmd, &argv, &mut sink, db, Instant::now());
                 sink.buf.clear();
                 sink.errors.clear();
                 n += 1;

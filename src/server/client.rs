@@ -16,8 +16,10 @@ pub enum ReplyMode {
     #[default]
     On,
     Off,
-    /// Skip the reply of the next command only.
+    /// Skip the reply of this command only.
     Skip,
+    /// CLIENT REPLY SKIP was just run: the next command's reply is skipped.
+    SkipNext,
 }
 
 /// What CLIENT LIST shows about a connection, updated by its task after every command.
@@ -197,7 +199,7 @@ pub struct Client {
     /// Set when a watched key changes: EXEC will fail.
     pub cas_dirty: Arc<AtomicBool>,
     /// Writes done by the last EXEC, whose waiters and watchers are told once its locks are released.
-    pub after_exec: Vec<crate::commands::dispatch::Queued>,
+    pub after_exec: Vec<crate::commands::pipeline::Queued>,
     /// Pub/Sub subscriptions.
     pub subs: crate::commands::pubsub::Subscriptions,
     /// Client-side caching (CLIENT TRACKING ON).

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use super::client::{Client, ClientHandle};
 use super::{log, Server};
-use crate::commands::{dispatch, Action};
+use crate::commands::{pipeline, Action};
 use crate::protocol::{parse_request, ParseLimits, ReplySink};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -219,10 +219,10 @@ async fn client_loop(
                     if pending.load(Ordering::Relaxed) > 0 {
                         drain_pushes(&mut out, push_rx, pending, client.subs.active());
                     }
-                    let mut action = if dispatch::runs_script(client, &req.args) {
+                    let mut action = if pipeline::runs_script(client, &req.args) {
                         run_script(server, client, &req.args, &mut out).await?
                     } else {
-                        dispatch::execute(server, client, &req.args, &mut out)
+                        pipeline::execute(server, client, &req.args, &mut out)
                     };
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.
@@ -240,7 +240,7 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = dispatch::execute(server, client, &req.args, &mut out);
+                                action = pipeline::execute(server, client, &req.args, &mut out);
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: qb_limit };
@@ -259,10 +259,10 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = if dispatch::runs_script(client, &req.args) {
+                                action = if pipeline::runs_script(client, &req.args) {
                                     run_script(server, client, &req.args, &mut out).await?
                                 } else {
-                                    dispatch::execute(server, client, &req.args, &mut out)
+                                    pipeline::execute(server, client, &req.args, &mut out)
                                 };
                             }
                             _ => break,
@@ -338,7 +338,7 @@ async fn run_script(
     args: &[bytes::Bytes],
     out: &mut ReplySink,
 ) -> Result<Action, String> {
-    Ok(crate::scripting::fiber::run(|| dispatch::execute(server, client, args, out)).await)
+    Ok(crate::scripting::fiber::run(|| pipeline::execute(server, client, args, out)).await)
 }
 
 /// The connection's input buffer and its limit (`client-query-buffer-limit`), which a blocked
@@ -469,7 +469,7 @@ async fn block(
     client.block_retry = true;
     client.last_wrote = false;
     client.block_undo.clear();
-    let action = dispatch::execute(server, client, args, out);
+    let action = pipeline::execute(server, client, args, out);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
     // queued behind this one still see the data. (A served client's own write already did.)
@@ -484,7 +484,7 @@ async fn block(
         if let Err(why) = flush(server, sock, out).await {
             let mut discard = ReplySink::new(client.proto);
             for argv in &undo {
-                dispatch::execute_internal(server, client, argv, &mut discard);
+                pipeline::execute_internal(server, client, argv, &mut discard);
             }
             return Err(why);
         }

@@ -1,0 +1,268 @@
+//! Admission: every generic check a command passes before it runs, in Redis's order, driven by
+//! the command table's flags and by who is calling ([`Caller`]) — as Redis's processCommand
+//! does for clients and scriptCall for scripts. No check is written anywhere else, and no
+//! command is named here: what makes a command special is a flag.
+
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+use super::super::table::{table, Command};
+use super::super::{errors, flags, Action};
+use crate::server::client::Client;
+use crate::server::Server;
+
+/// Who issues a command. The caller decides which checks apply and how a refusal reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A client connection (Redis's processCommand).
+    Client,
+    /// A command queued in MULTI, run by EXEC (it was checked when queued; EXEC itself was
+    /// admitted for what the transaction holds).
+    Exec,
+    /// `redis.call`/`redis.pcall` inside a script (Redis's scriptCall).
+    Script(ScriptCall),
+    /// Our master's replication stream (obeyed: no READONLY, OOM, NOREPLICAS).
+    Master,
+    /// Replaying the AOF at start-up or DEBUG LOADAOF: nothing but lookup and arity.
+    AofLoad,
+}
+
+/// What a script call's checks depend on (Redis's scriptRunCtx flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ScriptCall {
+    /// EVAL_RO/FCALL_RO, or a script that declared `no-writes`.
+    pub read_only: bool,
+    /// The server was out of memory when the script started and the script did not declare
+    /// `allow-oom`: its first `denyoom` command is refused.
+    pub deny_oom: bool,
+    /// The script already wrote: it can no longer be stopped half-way by OOM or replica state.
+    pub wrote: bool,
+}
+
+/// The outcome of admission.
+#[derive(Debug)]
+pub enum Admitted {
+    /// Run the command now.
+    Run,
+    /// Queue it in the transaction (`+QUEUED`).
+    Queue,
+    /// Hold it back and retry later (CLIENT PAUSE, a running script).
+    Wait(Action),
+}
+
+/// A refused command: the error text, and the command when it was found (its rejected-calls
+/// counter then counts the refusal).
+pub type Refusal = (Option<&'static Command>, String);
+
+/// Find the command (or subcommand) an argument vector names and check its arity.
+pub fn resolve(args: &[Bytes], caller: Caller) -> Result<&'static Command, Refusal> {
+    let script = matches!(caller, Caller::Script(_));
+    let unknown =
+        |text: String| (None, if script { "Unknown Redis command called from script".to_string() } else { text });
+    let Some(mut cmd) = table().lookup(&args[0]) else {
+        return Err(unknown(unknown_command(args)));
+    };
+    if cmd.is_container() && args.len() >= 2 {
+        match cmd.subcommand(&args[1]) {
+            Some(sub) => cmd = sub,
+            None => {
+                let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
+                return Err(unknown(format!(
+                    "unknown subcommand '{}'. Try {} HELP.",
+                    sub.replace(['\r', '\n'], " "),
+                    cmd.spec.name.to_ascii_uppercase()
+                )));
+            }
+        }
+    }
+    if !cmd.arity_ok(args.len()) {
+        let text = if script {
+            "Wrong number of args calling Redis command from script".to_string()
+        } else {
+            format!("wrong number of arguments for '{}' command", cmd.full_name)
+        };
+        return Err((Some(cmd), text));
+    }
+    Ok(cmd)
+}
+
+/// Every check after lookup and arity, in Redis's order.
+pub fn admit(
+    server: &Server,
+    client: &Client,
+    caller: Caller,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Result<Admitted, Refusal> {
+    let refuse = |text: &str| Err((Some(cmd), text.to_string()));
+    match caller {
+        Caller::Exec | Caller::AofLoad => return Ok(Admitted::Run),
+        Caller::Script(call) => {
+            return admit_script(server, call, cmd).map(|_| Admitted::Run).map_err(|t| (Some(cmd), t))
+        }
+        Caller::Client | Caller::Master => {}
+    }
+    let obeyed = caller == Caller::Master;
+    let tx = TxView { client, cmd };
+    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::server::client_protected_mode(client) {
+        return refuse(
+            "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        );
+    }
+    if !client.authenticated && !cmd.has_flag(flags::NO_AUTH) {
+        return refuse(errors::NOAUTH);
+    }
+    if client.multi.is_some() && cmd.has_flag(flags::NO_MULTI) {
+        return refuse("Command not allowed inside a transaction");
+    }
+    if !obeyed && server.out_of_memory.load(Ordering::Relaxed) {
+        let in_multi = client.multi.is_some() && !cmd.has_flag(flags::TX_END);
+        if in_multi || tx.any(|c, a| is_denyoom(server, c, a), args) {
+            return refuse("-OOM command not allowed when used memory > 'maxmemory'.");
+        }
+    }
+    let write = tx.any(|c, a| is_write(server, client, c, a), args);
+    // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
+    // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
+    if !obeyed && write && server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
+        return refuse("-NOREPLICAS Not enough good replicas to write.");
+    }
+    if !obeyed && write && server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+        return refuse("-READONLY You can't write against a read only replica.");
+    }
+    if client.proto == crate::protocol::Proto::Resp2 && client.subs.active() && !cmd.has_flag(flags::SUBSCRIBED_OK) {
+        return Err((
+            Some(cmd),
+            format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.full_name
+            ),
+        ));
+    }
+    if server.replica.is_replica()
+        && !server.replica.link_up.load(Ordering::Relaxed)
+        && server.config.read().get("replica-serve-stale-data") == Some("no")
+        && tx.any(|c, _| !c.has_flag(flags::STALE), args)
+    {
+        return refuse("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+    }
+    if !cmd.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() {
+        // A script holds the keyspace: never wait for a lock. Past busy-reply-threshold the
+        // command is refused with BUSY (our master waits instead); before it, the caller waits.
+        let busy = &server.scripting.busy;
+        let past = busy_threshold(server).is_some_and(|t| busy.running_for().is_some_and(|d| d >= t));
+        if past && !obeyed {
+            return Err((Some(cmd), busy.error().to_string()));
+        }
+        return Ok(Admitted::Wait(Action::WaitScript));
+    }
+    if server.pause.active() && server.pause.blocks(tx.any(|c, a| may_write(server, client, c, a), args)) {
+        return Ok(Admitted::Wait(Action::Paused));
+    }
+    if client.multi.is_some() && !cmd.has_flag(flags::TX_RUN_NOW) {
+        return Ok(Admitted::Queue);
+    }
+    Ok(Admitted::Run)
+}
+
+/// Redis's scriptCall checks after lookup and arity.
+fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), String> {
+    if cmd.has_flag(flags::NOSCRIPT) && !server.scripting.allow_noscript() {
+        return Err("This Redis command is not allowed from script".into());
+    }
+    if server.replica.is_replica()
+        && !server.replica.link_up.load(Ordering::Relaxed)
+        && server.config.read().get("replica-serve-stale-data") == Some("no")
+        && !cmd.has_flag(flags::STALE)
+    {
+        return Err("Can not execute the command on a stale replica".into());
+    }
+    if call.read_only && cmd.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
+        return Err("Write commands are not allowed from read-only scripts.".into());
+    }
+    if cmd.has_flag(flags::WRITE) && !call.wrote {
+        if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+            return Err("-READONLY You can't write against a read only replica.".into());
+        }
+        if server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
+            return Err("-NOREPLICAS Not enough good replicas to write.".into());
+        }
+    }
+    if call.deny_oom && !call.wrote && cmd.has_flag(flags::DENYOOM) {
+        return Err("-OOM command not allowed when used memory > 'maxmemory'.".into());
+    }
+    Ok(())
+}
+
+/// A command, or — for EXEC with a transaction queued — the commands it holds: Redis decides
+/// EXEC's admission by the flags of what it will run (`mstate.cmd_flags`).
+struct TxView<'a> {
+    client: &'a Client,
+    cmd: &'static Command,
+}
+
+impl TxView<'_> {
+    fn any(&self, pred: impl Fn(&'static Command, &[Bytes]) -> bool, args: &[Bytes]) -> bool {
+        match &self.client.multi {
+            Some(m) if self.cmd.has_flag(flags::TX_EXEC) => {
+                m.commands.iter().any(|argv| resolve(argv, Caller::Exec).is_ok_and(|c| pred(c, argv)))
+            }
+            _ => pred(self.cmd, args),
+        }
+    }
+}
+
+/// A write command (Redis's is_write_command); a script with a shebang or a function unless it
+/// declared `no-writes`.
+fn is_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
+    if cmd.has_flag(flags::WRITE) {
+        return true;
+    }
+    cmd.has_flag(flags::SCRIPT_RUN)
+        && client.multi.is_none()
+        && script_flags(server, cmd, args).is_some_and(|f| f.write)
+}
+
+/// A `denyoom` command, or a script with a shebang or a function that did not declare
+/// `allow-oom` or `no-writes`.
+fn is_denyoom(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
+    cmd.has_flag(flags::DENYOOM)
+        || (cmd.has_flag(flags::SCRIPT_RUN) && script_flags(server, cmd, args).is_some_and(|f| f.denyoom))
+}
+
+/// Whether a command may write (CLIENT PAUSE WRITE holds it back): write and may-replicate
+/// commands, and scripts that did not declare `no-writes`.
+fn may_write(server: &Server, _client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
+    if cmd.has_flag(flags::SCRIPT_RUN) {
+        return crate::scripting::declared::may_write(&server.scripting, cmd.spec.name, args);
+    }
+    cmd.has_flag(flags::WRITE | flags::MAY_REPLICATE)
+}
+
+/// What a script command stands for, from its declared flags (see
+/// `scripting::declared::command_flags`).
+fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<crate::scripting::declared::CommandFlags> {
+    crate::scripting::declared::command_flags(&server.scripting, cmd.spec.name, args)
+}
+
+/// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
+pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
+    let ms: u64 = server.config.read().get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
+/// Redis's "unknown command" text, with up to 128 bytes of the arguments.
+fn unknown_command(args: &[Bytes]) -> String {
+    let mut rest = String::new();
+    for a in &args[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        rest.push_str(&format!("'{s}' "));
+    }
+    let name: String = String::from_utf8_lossy(&args[0]).chars().take(128).collect();
+    format!("unknown command '{name}', with args beginning with: {rest}").replace(['\r', '\n'], " ")
+}

@@ -1,0 +1,328 @@
+//! The command pipeline: the one path every command takes, whoever issues it — a client, EXEC,
+//! a script's `redis.call`, our master's stream or the AOF loader ([`Caller`]).
+//!
+//! 1. [`resolve`]: the command or subcommand, and its arity.
+//! 2. [`admit`]: every generic check, in Redis's order, driven by flags; the caller decides which
+//!    apply. A refusal is answered (and counted) in one place.
+//! 3. [`run`]: lock the shards of the command's keys (from its key specs), run the handler on the
+//!    locked view ([`call_locked`]: the handler, its effect, its statistics), release the locks,
+//!    then wake the clients blocked on what it wrote and invalidate the transactions watching it.
+//!
+//! EXEC and scripts call [`call_locked`] on the view they already hold.
+
+mod admit;
+
+pub use admit::{busy_threshold, resolve, Admitted, Caller, Refusal, ScriptCall};
+
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::table::Command;
+use super::{flags, Action, Ctx};
+use crate::protocol::ReplySink;
+use crate::server::client::{Client, ReplyMode};
+use crate::server::Server;
+
+/// Run one request from a client (or from our master: `caller`) and write its reply.
+pub fn execute_as(
+    server: &Server,
+    client: &mut Client,
+    caller: Caller,
+    args: &[Bytes],
+    reply: &mut ReplySink,
+) -> Action {
+    if args.is_empty() {
+        return Action::None;
+    }
+    let mark = reply.len();
+    let errors_before = reply.errors.len();
+    let skipped = client.reply_mode == ReplyMode::Skip;
+    let admitted =
+        resolve(args, caller).and_then(|cmd| admit::admit(server, client, caller, cmd, args).map(|a| (cmd, a)));
+    let (action, cmd) = match admitted {
+        Ok((cmd, Admitted::Run)) => (run(server, client, cmd, args, reply), Some(cmd)),
+        Ok((cmd, Admitted::Queue)) => {
+            if let Some(m) = client.multi.as_mut() {
+                m.commands.push(args.to_vec());
+            }
+            reply.simple("QUEUED");
+            (Action::None, Some(cmd))
+        }
+        Ok((_, Admitted::Wait(action))) => {
+            // Nothing ran and nothing was answered: the connection waits and retries.
+            reply.errors.truncate(errors_before);
+            return action;
+        }
+        Err((cmd, text)) => {
+            refuse(server, client, cmd, &text, reply);
+            (Action::None, cmd)
+        }
+    };
+    for code in &reply.errors[errors_before..] {
+        server.count_error(code);
+    }
+    reply.errors.truncate(errors_before);
+    // Subscription notifications are pushes: CLIENT REPLY OFF/SKIP does not silence them.
+    if !cmd.is_some_and(|c| c.has_flag(flags::PUSH_REPLY)) {
+        match client.reply_mode {
+            ReplyMode::On => {}
+            ReplyMode::Off => reply.buf.truncate(mark),
+            ReplyMode::Skip => {
+                reply.buf.truncate(mark);
+                client.reply_mode = ReplyMode::On;
+            }
+            // CLIENT REPLY SKIP itself (perhaps skipped too): the command after it is skipped.
+            ReplyMode::SkipNext => {
+                if skipped {
+                    reply.buf.truncate(mark);
+                }
+                client.reply_mode = ReplyMode::Skip;
+            }
+        }
+    }
+    if let Some(t) = client.tracking.as_mut() {
+        // CLIENT CACHING applies to the next command (or the next transaction) only.
+        if client.multi.is_none() && !cmd.is_some_and(|c| c.has_flag(flags::KEEPS_CACHING)) {
+            t.caching = false;
+        }
+    }
+    let tracking = &server.keyspace.tracking;
+    if tracking.any() {
+        tracking.flush_bcast();
+    }
+    // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
+    client.last_cmd = cmd.map_or("NULL", |c| c.full_name.as_str());
+    action
+}
+
+/// Run one request from a client connection.
+pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut ReplySink) -> Action {
+    execute_as(server, client, Caller::Client, args, reply)
+}
+
+/// Answer a refused command. A refusal inside MULTI aborts the transaction (Redis's
+/// flagTransaction); a refused EXEC discards it and says why (Redis's execCommandAbort).
+fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, text: &str, reply: &mut ReplySink) {
+    if let Some(cmd) = cmd {
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() {
+        client.multi = None;
+        super::transactions::unwatch_all(&server.keyspace, client);
+        let why = text.strip_prefix('-').unwrap_or(text);
+        reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
+        return;
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
+    }
+    reply.error(text);
+}
+
+/// Run a command the server itself issues on a client's behalf (putting back what a blocked
+/// client took when its reply could not be written): the lookup, no admission checks.
+pub fn execute_internal(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut ReplySink) {
+    if let Ok(cmd) = resolve(args, Caller::AofLoad) {
+        run(server, client, cmd, args, reply);
+    }
+}
+
+/// Whether this request runs a Lua script outside a transaction (the connection then runs it
+/// on a script stack, see [`flags::SCRIPT_RUN`]).
+pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
+    // EVAL*, FCALL*: a first-letter test spares every other command a table lookup.
+    client.multi.is_none()
+        && matches!(args.first().and_then(|a| a.first()), Some(b'e' | b'E' | b'f' | b'F'))
+        && super::table::table().lookup(&args[0]).is_some_and(|c| c.has_flag(flags::SCRIPT_RUN))
+}
+
+/// `redis.call` from a script: resolve and admit the command as a script call, then run it on
+/// the script's view. Err is the refusal's text.
+#[allow(clippy::too_many_arguments)]
+pub fn script_call(
+    server: &Server,
+    client: &mut Client,
+    call: ScriptCall,
+    args: &[Bytes],
+    reply: &mut ReplySink,
+    db: &mut crate::keyspace::Db<'_>,
+    start: Instant,
+) -> Result<(&'static Command, Outcome), String> {
+    let caller = Caller::Script(call);
+    let admitted = resolve(args, caller).and_then(|cmd| admit::admit(server, client, caller, cmd, args).map(|_| cmd));
+    let cmd = match admitted {
+        Ok(cmd) => cmd,
+        Err((cmd, text)) => {
+            if let Some(cmd) = cmd {
+                cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(text);
+        }
+    };
+    Ok((cmd, call_locked(server, client, cmd, args, reply, db, start)))
+}
+
+/// A write done inside EXEC or a script, whose waiters and watchers are told after the locks
+/// are released.
+#[derive(Debug)]
+pub struct Queued {
+    pub cmd: &'static Command,
+    pub args: Vec<Bytes>,
+    pub db: usize,
+    pub modified: Vec<(usize, Bytes)>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.full_name)
+    }
+}
+
+/// What running a command produced, beyond its reply.
+pub struct Outcome {
+    pub action: Action,
+    /// Whether it changed the dataset.
+    pub wrote: bool,
+    /// The keys it reported as modified (while transactions watch keys).
+    pub modified: Vec<(usize, Bytes)>,
+}
+
+/// The shards a command must lock: those of its keys (from its key specs), or every one.
+fn shards_of(client: &Client, cmd: &Command, args: &[Bytes]) -> Option<crate::keyspace::ShardSet> {
+    if cmd.has_flag(flags::TX_EXEC) {
+        return super::transactions::exec_shards(client);
+    }
+    if cmd.has_flag(flags::ALL_KEYS) && !cmd.has_flag(flags::SCRIPT_RUN) {
+        return None;
+    }
+    let mut set = crate::keyspace::ShardSet::default();
+    for k in cmd.keys(args) {
+        set.add_key(&args[k.pos]);
+    }
+    Some(set)
+}
+
+/// Lock what the command needs, run it, release the locks (publishing its effects), then wake
+/// the clients waiting on what it wrote.
+fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Bytes], reply: &mut ReplySink) -> Action {
+    let ks = &server.keyspace;
+    let db_index = client.db;
+    // Scripts: one at a time, marked running before they wait for the shard locks, so other
+    // clients wait (or get BUSY) before taking any lock themselves.
+    let busy = &server.scripting.busy;
+    // Never block a worker thread on the gate: another worker's script may run for long.
+    let script = cmd.has_flag(flags::SCRIPT_RUN);
+    let _gate = if script {
+        match busy.try_gate() {
+            Some(g) => Some(g),
+            None => return Action::WaitScript,
+        }
+    } else {
+        None
+    };
+    let start = Instant::now();
+    let _running = script.then(|| busy.mark_at(cmd.spec.name.starts_with("fcall"), start));
+    let now = crate::keyspace::clock::unix_ms_at(start);
+    let mut db = match shards_of(client, cmd, args) {
+        // A script locks its declared keys now and any other shard when it touches it.
+        Some(set) if script => ks.lock_lazy(db_index, set, now),
+        Some(set) => ks.lock_set_at(db_index, set, now),
+        None => ks.lock_all(db_index),
+    };
+    let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
+    drop(db);
+    client.last_wrote = outcome.wrote;
+    if outcome.wrote {
+        after_write(server, cmd, args, db_index, &outcome.modified);
+    }
+    for q in std::mem::take(&mut client.after_exec) {
+        after_write(server, q.cmd, &q.args, q.db, &q.modified);
+    }
+    outcome.action
+}
+
+/// Run a command against an already locked view (EXEC runs all its commands on one): the
+/// handler, the propagation of its effect, its statistics.
+pub fn call_locked(
+    server: &Server,
+    client: &mut Client,
+    cmd: &'static Command,
+    args: &[Bytes],
+    reply: &mut ReplySink,
+    db: &mut crate::keyspace::Db<'_>,
+    start: Instant,
+) -> Outcome {
+    db.begin_command(client.db);
+    // Inside EXEC each command sees the time it runs at (as Redis 7.0 does).
+    db.now_ms = crate::keyspace::clock::unix_ms_at(start);
+    db.no_touch = client.no_touch;
+    db.client_id = client.id();
+    let errors_before = reply.errors.len();
+    let uncounted_before = reply.uncounted_errors;
+    let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
+    if let Err(e) = (cmd.spec.handler)(&mut ctx) {
+        ctx.reply.error(&e.0);
+    }
+    if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
+        ctx.db.propagate(args.to_vec());
+    }
+    let action = std::mem::take(&mut ctx.action);
+    // Client-side caching: remember the keys a read-only command read, while its locks are
+    // still held (a concurrent write then always finds them and invalidates them).
+    // Scripts remember their declared keys themselves, and only if they ran a read command.
+    if cmd.has_flag(flags::READONLY) && !cmd.has_flag(flags::PUBSUB | flags::SCRIPT_RUN) {
+        if let Some(t) = &ctx.client.tracking {
+            if t.remembers() {
+                remember_keys(server, ctx.client.id(), cmd, args);
+            }
+        }
+    }
+    let failed = ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before;
+    let wrote = ctx.db.dirty > 0;
+    let us = start.elapsed().as_micros() as u64;
+    let st = &cmd.stats;
+    st.calls.fetch_add(1, Ordering::Relaxed);
+    st.usec.fetch_add(us, Ordering::Relaxed);
+    if failed {
+        st.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    let modified = ctx.db.take_modified();
+    Outcome { action, wrote, modified }
+}
+
+/// Record the keys of a read-only command for a tracking client.
+pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
+    server.keyspace.tracking.remember(id, cmd.keys(args).into_iter().filter_map(|k| args.get(k.pos)));
+}
+
+/// After a write (and once its locks are released): wake the clients blocked on the keys it
+/// wrote and invalidate the transactions watching them.
+pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize, modified: &[(usize, Bytes)]) {
+    let everything = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
+    if server.blocking.any() {
+        if everything {
+            server.blocking.signal_all();
+        } else {
+            for k in cmd.keys(args) {
+                server.blocking.signal(db_index, &args[k.pos]);
+            }
+        }
+    }
+    // Keyspace-wide commands (FLUSHDB, SWAPDB...) and the other database of MOVE/COPY touch
+    // the watched keys they affect themselves, while they hold the locks.
+    // Keys reported as modified are exact (SMOVE that adds nothing leaves its destination
+    // untouched); a command that reported none falls back to all its key arguments.
+    let watches = &server.keyspace.watches;
+    if watches.any() {
+        if !modified.is_empty() {
+            for (db, key) in modified {
+                watches.touch(*db, key, false);
+            }
+        } else if !cmd.has_flag(flags::ALL_KEYS) {
+            for k in cmd.keys(args) {
+                watches.touch(db_index, &args[k.pos], false);
+            }
+        }
+    }
+}
