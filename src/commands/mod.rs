@@ -4,6 +4,7 @@
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
 pub mod args;
+pub mod bitfield;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
