@@ -91,7 +91,8 @@ case_files!(
     scripting,
     functions,
     hyperloglog,
-    bitmaps
+    bitmaps,
+    geo
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -11,6 +11,7 @@ pub mod client_tracking;
 pub mod connection;
 pub mod dispatch;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;

@@ -3,6 +3,7 @@
 
 pub mod bitfield;
 pub mod bits;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod list;
