@@ -53,17 +53,19 @@ pub fn search(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
         }
         let min = cell.align52() as f64;
         let max = hash::HashBits { bits: cell.bits.wrapping_add(1), step: cell.step }.align52() as f64;
-        let start = z.count_while(|_, s| s < min);
-        z.walk(start, false, |m, s| {
-            if s >= max {
-                return false;
-            }
-            let xy = hash::decode_score(s);
-            if let Some(dist) = area::within(shape, xy) {
-                out.push(Point { lon: xy[0], lat: xy[1], dist, score: s, member: m.to_vec() });
-            }
-            !full(&out)
-        });
+        z.walk_after(
+            |_, s| s < min,
+            |m, s| {
+                if s >= max {
+                    return false;
+                }
+                let xy = hash::decode_score(s);
+                if let Some(dist) = area::within(shape, xy) {
+                    out.push(Point { lon: xy[0], lat: xy[1], dist, score: s, member: m.to_vec() });
+                }
+                !full(&out)
+            },
+        );
         last = Some(i);
     }
     out
