@@ -10,10 +10,13 @@ use std::cmp::Ordering;
 /// Sort `a` by `cmp` so that ranks `lrange..=rrange` hold the right elements in order
 /// (the rest is partitioned around them), exactly as Redis's `pqsort` does.
 pub fn pqsort<T>(a: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, lrange: usize, rrange: usize) {
-    if a.is_empty() {
-        return;
+    // Redis recurses into the left part and loops on the right one; the parts are disjoint,
+    // so sorting them in any order gives the same array: a work list instead of recursion
+    // keeps crafted inputs from exhausting the stack.
+    let mut work = vec![(0, a.len())];
+    while let Some((base, n)) = work.pop() {
+        partition(a, base, n, cmp, lrange, rrange, &mut work);
     }
-    partial(a, 0, a.len(), cmp, lrange, rrange);
 }
 
 fn med3<T>(a: &[T], i: usize, j: usize, k: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
@@ -41,81 +44,86 @@ fn vecswap<T>(a: &mut [T], i: usize, j: usize, n: usize) {
     }
 }
 
-fn partial<T>(a: &mut [T], mut base: usize, mut n: usize, cmp: &impl Fn(&T, &T) -> Ordering, l: usize, r: usize) {
-    loop {
-        if n < 7 {
-            for pm in base + 1..base + n {
-                let mut pl = pm;
-                while pl > base && cmp(&a[pl - 1], &a[pl]).is_gt() {
-                    a.swap(pl, pl - 1);
-                    pl -= 1;
-                }
+/// One step of the partial quicksort on `a[base..base + n]`: an insertion sort when short,
+/// otherwise a three-way partition whose parts overlapping the wanted ranks go to `work`.
+fn partition<T>(
+    a: &mut [T],
+    base: usize,
+    n: usize,
+    cmp: &impl Fn(&T, &T) -> Ordering,
+    l: usize,
+    r: usize,
+    work: &mut Vec<(usize, usize)>,
+) {
+    if n < 7 {
+        for pm in base + 1..base + n {
+            let mut pl = pm;
+            while pl > base && cmp(&a[pl - 1], &a[pl]).is_gt() {
+                a.swap(pl, pl - 1);
+                pl -= 1;
             }
-            return;
-        }
-        let mut pm = base + n / 2;
-        if n > 7 {
-            let mut pl = base;
-            let mut pn = base + n - 1;
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(a, pl, pl + d, pl + 2 * d, cmp);
-                pm = med3(a, pm - d, pm, pm + d, cmp);
-                pn = med3(a, pn - 2 * d, pn - d, pn, cmp);
-            }
-            pm = med3(a, pl, pm, pn, cmp);
-        }
-        a.swap(base, pm);
-        let (mut pa, mut pb) = (base + 1, base + 1);
-        let (mut pc, mut pd) = (base + n - 1, base + n - 1);
-        loop {
-            while pb <= pc {
-                let c = cmp(&a[pb], &a[base]);
-                if c.is_gt() {
-                    break;
-                }
-                if c.is_eq() {
-                    a.swap(pa, pb);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let c = cmp(&a[pc], &a[base]);
-                if c.is_lt() {
-                    break;
-                }
-                if c.is_eq() {
-                    a.swap(pc, pd);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            a.swap(pb, pc);
-            pb += 1;
-            pc -= 1;
-        }
-        let pn = base + n;
-        let s = (pa - base).min(pb - pa);
-        vecswap(a, base, pb - s, s);
-        let s = (pd - pc).min(pn - pd - 1);
-        vecswap(a, pb, pn - s, s);
-        // Recurse into a side only if it overlaps the wanted ranks.
-        let overlaps = |lo: usize, len: usize| !(r < lo || l >= lo + len);
-        let left = pb - pa;
-        if left > 1 && overlaps(base, left) {
-            partial(a, base, left, cmp, l, r);
-        }
-        let right = pd - pc;
-        if right > 1 && overlaps(pn - right, right) {
-            base = pn - right;
-            n = right;
-            continue;
         }
         return;
+    }
+    let mut pm = base + n / 2;
+    if n > 7 {
+        let mut pl = base;
+        let mut pn = base + n - 1;
+        if n > 40 {
+            let d = n / 8;
+            pl = med3(a, pl, pl + d, pl + 2 * d, cmp);
+            pm = med3(a, pm - d, pm, pm + d, cmp);
+            pn = med3(a, pn - 2 * d, pn - d, pn, cmp);
+        }
+        pm = med3(a, pl, pm, pn, cmp);
+    }
+    a.swap(base, pm);
+    let (mut pa, mut pb) = (base + 1, base + 1);
+    let (mut pc, mut pd) = (base + n - 1, base + n - 1);
+    loop {
+        while pb <= pc {
+            let c = cmp(&a[pb], &a[base]);
+            if c.is_gt() {
+                break;
+            }
+            if c.is_eq() {
+                a.swap(pa, pb);
+                pa += 1;
+            }
+            pb += 1;
+        }
+        while pb <= pc {
+            let c = cmp(&a[pc], &a[base]);
+            if c.is_lt() {
+                break;
+            }
+            if c.is_eq() {
+                a.swap(pc, pd);
+                pd -= 1;
+            }
+            pc -= 1;
+        }
+        if pb > pc {
+            break;
+        }
+        a.swap(pb, pc);
+        pb += 1;
+        pc -= 1;
+    }
+    let pn = base + n;
+    let s = (pa - base).min(pb - pa);
+    vecswap(a, base, pb - s, s);
+    let s = (pd - pc).min(pn - pd - 1);
+    vecswap(a, pb, pn - s, s);
+    // Only the parts that overlap the wanted ranks are sorted further.
+    let overlaps = |lo: usize, len: usize| !(r < lo || l >= lo + len);
+    let left = pb - pa;
+    if left > 1 && overlaps(base, left) {
+        work.push((base, left));
+    }
+    let right = pd - pc;
+    if right > 1 && overlaps(pn - right, right) {
+        work.push((pn - right, right));
     }
 }
 
