@@ -90,7 +90,9 @@ case_files!(
     dump,
     scripting,
     functions,
-    hyperloglog
+    hyperloglog,
+    bitmaps,
+    geo
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,
@@ -1368,5 +1370,219 @@ fn random_script(seed: u64, ops: usize) -> String {
         out.push('\n');
     }
     out.push_str("CONFIG SET hash-max-listpack-entries 512\nCONFIG SET zset-max-listpack-entries 128\nCONFIG SET set-max-intset-entries 512\n");
+    out
+}
+
+/// Random bitmap and geo commands (SETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, SETRANGE...;
+/// GEOADD, GEOSEARCH in every shape and order, GEORADIUS, the store variants...), run on both
+/// servers and compared reply by reply, in RESP2 and RESP3. Same seed variables as
+/// `random_collections`.
+#[test]
+fn random_bits_and_geo() {
+    let Some(redis) = redis_or_skip("random_bits_and_geo") else {
+        return;
+    };
+    let seed: u64 = std::env::var("FERROUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261203);
+    let ops: usize = std::env::var("FERROUS_FUZZ_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
+    let text = random_bitgeo_script(seed, ops);
+    let cases = parse_case_file(&text).unwrap_or_else(|e| panic!("generated script: {e}"));
+    let file = format!("random_bits_and_geo(seed={seed}, ops={ops})");
+    let mut report = Vec::new();
+    for proto in [Proto::Resp2, Proto::Resp3] {
+        run_pass(&file, "random", &redis, proto, &cases, &mut report);
+    }
+    if !report.is_empty() {
+        panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
+    }
+}
+
+/// A random bitmap/geo command script in the case-file format.
+fn random_bitgeo_script(seed: u64, ops: usize) -> String {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = String::from("CONFIG SET zset-max-listpack-entries 16\nFLUSHDB\n");
+    let pick = |rng: &mut StdRng, v: &[&str]| v[rng.gen_range(0..v.len())].to_string();
+    // Points cluster around a few centres (so searches find something), plus poles and the
+    // antimeridian.
+    let centres = [(13.36, 38.11), (179.9, 0.0), (-179.9, 0.3), (2.35, -84.9)];
+    let coord = |rng: &mut StdRng| -> (String, String) {
+        match rng.gen_range(0..20) {
+            0 => (pick(rng, &["180", "-180", "0", "179.9999999"]), pick(rng, &["85.05112878", "-85.05112878", "0"])),
+            1 => (pick(rng, &["180.0001", "-200", "abc"]), pick(rng, &["0", "86", "-85.06"])),
+            _ => {
+                let (x, y) = centres[rng.gen_range(0..centres.len())];
+                let dx: f64 = rng.gen_range(-0.5..0.5);
+                let dy: f64 = rng.gen_range(-0.5..0.5);
+                let lon = (x + dx).clamp(-180.0, 180.0);
+                let lat = (y + dy).clamp(-85.05, 85.05);
+                (format!("{lon:.6}"), format!("{lat:.6}"))
+            }
+        }
+    };
+    let unit = |rng: &mut StdRng| pick(rng, &["m", "km", "km", "mi", "ft", "KM"]);
+    let dist = |rng: &mut StdRng| pick(rng, &["0", "1", "20", "60", "150", "400", "5000", "50000", "1e7"]);
+    for _ in 0..ops {
+        let any = rng.gen_bool(0.08);
+        let bkey = |rng: &mut StdRng| {
+            if any {
+                pick(rng, &["g9", "l0", "b0"])
+            } else {
+                format!("b{}", rng.gen_range(0..4))
+            }
+        };
+        let gkey = |rng: &mut StdRng| {
+            if any {
+                pick(rng, &["b0", "l0", "g0", "nokey"])
+            } else {
+                format!("g{}", rng.gen_range(0..2))
+            }
+        };
+        let member = |rng: &mut StdRng| format!("m{}", rng.gen_range(0..12));
+        let idx = |rng: &mut StdRng| pick(rng, &["0", "1", "2", "-1", "-2", "5", "-7", "13", "100", "-100"]);
+        let offset = |rng: &mut StdRng| rng.gen_range(0..200).to_string();
+        let ty = |rng: &mut StdRng| {
+            let bits = rng.gen_range(1..=64);
+            if bits < 64 && rng.gen_bool(0.5) {
+                format!("u{bits}")
+            } else {
+                format!("i{bits}")
+            }
+        };
+        let val = |rng: &mut StdRng| {
+            pick(
+                rng,
+                &["0", "1", "-1", "7", "100", "255", "-128", "65535", "9223372036854775807", "-9223372036854775808"],
+            )
+        };
+        let line = match rng.gen_range(0..33) {
+            0 => format!("SETBIT {} {} {}", bkey(&mut rng), offset(&mut rng), rng.gen_range(0..2)),
+            1 => format!("GETBIT {} {}", bkey(&mut rng), offset(&mut rng)),
+            2 => format!("BITCOUNT {}", bkey(&mut rng)),
+            3 => format!(
+                "BITCOUNT {} {} {}{}",
+                bkey(&mut rng),
+                idx(&mut rng),
+                idx(&mut rng),
+                pick(&mut rng, &["", " BIT", " BYTE"])
+            ),
+            4 => format!("BITPOS {} {}", bkey(&mut rng), rng.gen_range(0..2)),
+            5 => format!(
+                "BITPOS {} {} {}{}",
+                bkey(&mut rng),
+                rng.gen_range(0..2),
+                idx(&mut rng),
+                pick(&mut rng, &["", " 3", " -1", " 40 BIT", " -3 BIT", " 2 BYTE"])
+            ),
+            6 => format!(
+                "BITOP {} {} {} {}",
+                pick(&mut rng, &["AND", "OR", "XOR"]),
+                bkey(&mut rng),
+                bkey(&mut rng),
+                bkey(&mut rng)
+            ),
+            7 => format!("BITOP NOT {} {}", bkey(&mut rng), bkey(&mut rng)),
+            8 | 9 => {
+                let mut s = format!("BITFIELD {}", bkey(&mut rng));
+                for _ in 0..rng.gen_range(1..4) {
+                    s.push_str(&match rng.gen_range(0..4) {
+                        0 => format!(" GET {} {}", ty(&mut rng), offset(&mut rng)),
+                        1 => format!(" SET {} {} {}", ty(&mut rng), offset(&mut rng), val(&mut rng)),
+                        2 => format!(" INCRBY {} #{} {}", ty(&mut rng), rng.gen_range(0..6), val(&mut rng)),
+                        _ => format!(" OVERFLOW {}", pick(&mut rng, &["WRAP", "SAT", "FAIL"])),
+                    });
+                }
+                s
+            }
+            10 => format!(
+                "BITFIELD_RO {} GET {} {} GET {} {}",
+                bkey(&mut rng),
+                ty(&mut rng),
+                offset(&mut rng),
+                ty(&mut rng),
+                offset(&mut rng)
+            ),
+            11 => format!("SETRANGE {} {} \"\\xff\\x0f\"", bkey(&mut rng), rng.gen_range(0..20)),
+            12 => format!("APPEND {} \"\\x80\\x01\"", bkey(&mut rng)),
+            13 => format!("GET {}", bkey(&mut rng)),
+            14..=16 | 31 => {
+                let mut s = format!(
+                    "GEOADD {}{}",
+                    gkey(&mut rng),
+                    pick(&mut rng, &["", "", "", " NX", " XX", " CH", " XX CH"])
+                );
+                for _ in 0..rng.gen_range(1..4) {
+                    let (x, y) = coord(&mut rng);
+                    s.push_str(&format!(" {x} {y} {}", member(&mut rng)));
+                }
+                s
+            }
+            17 => format!("GEODIST {} {} {} {}", gkey(&mut rng), member(&mut rng), member(&mut rng), unit(&mut rng)),
+            18 => format!("GEOPOS {} {} {}", gkey(&mut rng), member(&mut rng), member(&mut rng)),
+            19 => format!("GEOHASH {} {} {}", gkey(&mut rng), member(&mut rng), member(&mut rng)),
+            20..=24 => {
+                let store = rng.gen_range(0..5) == 0;
+                let mut s = if store {
+                    format!("GEOSEARCHSTORE g9 {}", gkey(&mut rng))
+                } else {
+                    format!("GEOSEARCH {}", gkey(&mut rng))
+                };
+                if rng.gen_bool(0.5) {
+                    s.push_str(&format!(" FROMMEMBER {}", member(&mut rng)));
+                } else {
+                    let (x, y) = coord(&mut rng);
+                    s.push_str(&format!(" FROMLONLAT {x} {y}"));
+                }
+                if rng.gen_bool(0.5) {
+                    s.push_str(&format!(" BYRADIUS {} {}", dist(&mut rng), unit(&mut rng)));
+                } else {
+                    s.push_str(&format!(" BYBOX {} {} {}", dist(&mut rng), dist(&mut rng), unit(&mut rng)));
+                }
+                s.push_str(&pick(&mut rng, &["", "", " ASC", " DESC"]));
+                s.push_str(&pick(&mut rng, &["", "", " COUNT 1", " COUNT 3", " COUNT 5 ANY", " COUNT 2 ANY"]));
+                if store {
+                    s.push_str(&pick(&mut rng, &["", " STOREDIST"]));
+                } else {
+                    s.push_str(&pick(
+                        &mut rng,
+                        &["", " WITHDIST", " WITHCOORD", " WITHHASH", " WITHDIST WITHCOORD WITHHASH"],
+                    ));
+                }
+                s
+            }
+            25 => {
+                let (x, y) = coord(&mut rng);
+                format!(
+                    "GEORADIUS {} {x} {y} {} {}{}{}",
+                    gkey(&mut rng),
+                    dist(&mut rng),
+                    unit(&mut rng),
+                    pick(&mut rng, &["", " ASC", " DESC COUNT 2"]),
+                    pick(&mut rng, &[" WITHDIST", " STORE g9", " STOREDIST g9", ""])
+                )
+            }
+            26 => format!(
+                "GEORADIUSBYMEMBER{} {} {} {} {}{}",
+                pick(&mut rng, &["", "_RO"]),
+                gkey(&mut rng),
+                member(&mut rng),
+                dist(&mut rng),
+                unit(&mut rng),
+                pick(&mut rng, &[" WITHDIST ASC", " COUNT 3 DESC WITHCOORD", " WITHHASH", ""])
+            ),
+            27 => format!("ZRANGE {} 0 -1 WITHSCORES", pick(&mut rng, &["g0", "g1", "g9"])),
+            28 => format!("ZREM {} {} {}", gkey(&mut rng), member(&mut rng), member(&mut rng)),
+            29 => format!("OBJECT ENCODING {}", pick(&mut rng, &["g0", "g1", "g9", "b0", "b1"])),
+            30 => format!(
+                "ZADD {} {} {}",
+                gkey(&mut rng),
+                pick(&mut rng, &["0", "-1", "1e20", "3479099956230698"]),
+                member(&mut rng)
+            ),
+            _ => format!("LPUSH l0 {}", member(&mut rng)),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("CONFIG SET zset-max-listpack-entries 128\n");
     out
 }

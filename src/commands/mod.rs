@@ -4,12 +4,14 @@
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
 pub mod args;
+pub mod bitfield;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
 
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;

@@ -131,6 +131,7 @@ impl CommandTable {
             super::scripting::COMMANDS,
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
+            super::geo::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {

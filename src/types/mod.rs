@@ -1,6 +1,9 @@
 //! Value types stored in the keyspace, independent of the server and the protocol.
 //! Each type lives in its own module with its encodings; `Value` is the sum of them.
 
+pub mod bitfield;
+pub mod bits;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod list;

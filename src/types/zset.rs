@@ -385,6 +385,23 @@ impl ZSetValue {
         }
     }
 
+    /// Visit, in order, the elements after the leading ones for which `skip(member, score)`
+    /// holds (true for a prefix of the order only), while `f` returns true. Cheaper than
+    /// [`ZSetValue::count_while`] followed by [`ZSetValue::walk`] on a skiplist (one descent).
+    pub fn walk_after(&self, mut skip: impl FnMut(&[u8], f64) -> bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+        match &self.repr {
+            Repr::Listpack(v) => {
+                let start = v.partition_point(|(m, s)| skip(m, *s));
+                for (m, s) in &v[start..] {
+                    if !f(m, *s) {
+                        break;
+                    }
+                }
+            }
+            Repr::Skiplist { zsl, .. } => zsl.walk_after(|s, m| skip(m, s), |s, m| f(m, s)),
+        }
+    }
+
     /// Visit every element in order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], f64)) {
         self.walk(0, false, |m, s| {
@@ -462,6 +479,29 @@ mod tests {
         let mut v = Vec::new();
         z.for_each(|m, s| v.push((m.to_vec(), s)));
         v
+    }
+
+    #[test]
+    fn walk_after_starts_at_the_first_element_past_the_prefix() {
+        for n in [0usize, 5, 300] {
+            let mut z = ZSetValue::new();
+            for i in 0..n {
+                z.insert(format!("m{i}").as_bytes(), (i % 50) as f64, SMALL);
+            }
+            for min in [-1.0, 0.0, 7.0, 7.5, 49.0, 60.0] {
+                let mut got = Vec::new();
+                z.walk_after(
+                    |_, s| s < min,
+                    |m, s| {
+                        got.push((m.to_vec(), s));
+                        got.len() < 20
+                    },
+                );
+                let start = z.count_while(|_, s| s < min);
+                let want: Vec<_> = contents(&z).into_iter().skip(start).take(20).collect();
+                assert_eq!(got, want, "n {n} min {min}");
+            }
+        }
     }
 
     #[test]

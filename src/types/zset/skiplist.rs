@@ -63,6 +63,23 @@ fn random_level() -> usize {
     level
 }
 
+/// Hint the CPU to bring `node` (both cache lines it may straddle) into the cache.
+#[inline(always)]
+fn prefetch(node: &Node) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = node as *const Node as *const i8;
+        // SAFETY: prefetching never faults and reads nothing; both addresses lie in `node`.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(std::mem::size_of::<Node>() - 1));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = node;
+}
+
 impl SkipList {
     pub fn new() -> Self {
         let head = Node {
@@ -237,6 +254,39 @@ impl SkipList {
             }
         }
         r
+    }
+
+    /// Visit, in order, the elements after the leading ones for which `skip(score, member)`
+    /// holds (`skip` must be true for a prefix of the order), while `f` returns true: one
+    /// descent, then a walk along level 0 (range scans, as Redis's zslFirstInRange).
+    pub fn walk_after(&self, mut skip: impl FnMut(f64, &[u8]) -> bool, mut f: impl FnMut(f64, &[u8]) -> bool) {
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let nx = self.next(x, i);
+                if nx != NIL && {
+                    let n = &self.nodes[nx as usize];
+                    skip(n.score, &n.member)
+                } {
+                    x = nx;
+                } else {
+                    break;
+                }
+            }
+        }
+        let mut x = self.next(x, 0);
+        while x != NIL {
+            let n = &self.nodes[x as usize];
+            let nx = n.links[0].next;
+            // The next node is a cache miss: start loading it while `f` works on this one.
+            if nx != NIL {
+                prefetch(&self.nodes[nx as usize]);
+            }
+            if !f(n.score, &n.member) {
+                break;
+            }
+            x = nx;
+        }
     }
 
     /// The 0-based rank of an element, if present.
