@@ -43,7 +43,8 @@ pub fn commands(loaded: &Loaded) -> Vec<u8> {
                 let mut items = Vec::with_capacity(z.len() * 2);
                 z.for_each(|m, s| {
                     let mut score = Vec::new();
-                    crate::types::ZSetValue::listpack_score_text(s, &mut score);
+                    // Redis 7.2's rioWriteBulkDouble: fpconv_dtoa.
+                    crate::util::dtoa::fpconv_dtoa(s, &mut score);
                     items.push(score);
                     items.push(m.to_vec());
                 });

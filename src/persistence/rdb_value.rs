@@ -1,8 +1,9 @@
 //! Decoding one RDB value (what follows the type byte and the key, in a file or in a DUMP
-//! payload) into a [`Value`], for every type and encoding Redis up to 7.0 writes.
+//! payload) into a [`Value`], for every type and encoding Redis up to 7.4 writes (streams and
+//! module values aside).
 //!
 //! Values are rebuilt through the types' own constructors with the *current* encoding limits
-//! (`hash-max-listpack-*`, `set-max-intset-entries`, `zset-max-listpack-*`), so a loaded value
+//! (`hash-max-listpack-*`, `set-max-*`, `zset-max-listpack-*`), so a loaded value
 //! gets the encoding Redis would give it, whatever encoding the file used. Duplicate members
 //! or fields, NaN scores, odd pair counts and malformed blobs are errors; an empty collection
 //! decodes to `None` (Redis skips such keys when loading).
@@ -12,6 +13,7 @@ use super::reader::{RdbError, Reader, Result};
 use super::{intset, listpack, ziplist, zipmap};
 use crate::config::Settings;
 use crate::types::hash::HashLimits;
+use crate::types::set::SetLimits;
 use crate::types::zset::Limits as ZLimits;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 
@@ -22,7 +24,7 @@ type Decoder = fn(&[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str>;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub hash: HashLimits,
-    pub set_max_intset: usize,
+    pub set: SetLimits,
     pub zset: ZLimits,
 }
 
@@ -30,7 +32,11 @@ impl Limits {
     pub fn from_settings(s: &Settings) -> Self {
         Limits {
             hash: HashLimits { max_entries: s.hash_max_listpack_entries, max_value: s.hash_max_listpack_value },
-            set_max_intset: s.set_max_intset_entries,
+            set: SetLimits {
+                max_intset_entries: s.set_max_intset_entries,
+                max_listpack_entries: s.set_max_listpack_entries,
+                max_listpack_value: s.set_max_listpack_value,
+            },
             zset: ZLimits { max_entries: s.zset_max_listpack_entries, max_value: s.zset_max_listpack_value },
         }
     }
@@ -41,7 +47,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             hash: HashLimits { max_entries: 512, max_value: 64 },
-            set_max_intset: 512,
+            set: SetLimits::default(),
             zset: ZLimits { max_entries: 128, max_value: 64 },
         }
     }
@@ -67,52 +73,50 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
         TYPE_LIST => {
             let n = r.count(1)?;
-            let mut l = ListValue::new();
+            let mut items = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                l.push_back(&r.string()?);
+                items.push(r.string()?);
             }
-            Value::List(l)
+            Value::List(ListValue::loaded(items))
         }
-        TYPE_LIST_ZIPLIST => list_from(blob(r, ziplist::decode)?),
+        TYPE_LIST_ZIPLIST => Value::List(ListValue::from_nodes(vec![blob(r, ziplist::decode)?])),
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = r.count(1)?;
-            let mut l = ListValue::new();
-            for _ in 0..nodes {
+            let n = r.count(1)?;
+            let mut nodes = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
                 let container = if ty == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
                 match container {
-                    QUICKLIST_NODE_PLAIN => l.push_back(&r.string()?),
+                    QUICKLIST_NODE_PLAIN => nodes.push(vec![r.string()?]),
                     QUICKLIST_NODE_PACKED => {
                         let decode = if ty == TYPE_LIST_QUICKLIST { ziplist::decode } else { listpack::decode };
                         // Empty nodes are skipped silently, as Redis does.
-                        for e in blob(r, decode)? {
-                            l.push_back(&e);
-                        }
+                        nodes.push(blob(r, decode)?);
                     }
                     _ => return r.err(format!("unknown quicklist node container {container}")),
                 }
             }
-            Value::List(l)
+            Value::List(ListValue::from_nodes(nodes))
         }
         TYPE_SET => {
             let n = r.count(1)?;
-            let mut s = SetValue::default();
+            let mut members = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                let m = r.string()?;
-                if !s.add(&m, lim.set_max_intset) {
-                    return fail("duplicate set member");
-                }
+                members.push(r.string()?);
             }
-            Value::Set(Box::new(s))
+            match SetValue::from_members(n, members, lim.set) {
+                Ok(s) => Value::Set(Box::new(s)),
+                Err(_) => return fail("duplicate set member"),
+            }
         }
         TYPE_SET_INTSET => {
             let b = r.string()?;
             let ints = intset::decode(&b).map_err(|e| RdbError { offset: at, msg: e.to_string() })?;
-            let mut s = SetValue::default();
-            for v in ints {
-                s.add(v.to_string().as_bytes(), lim.set_max_intset);
-            }
-            Value::Set(Box::new(s))
+            Value::Set(Box::new(SetValue::from_intset(ints, lim.set)))
         }
+        TYPE_SET_LISTPACK => match SetValue::from_listpack(blob(r, listpack::decode)?, lim.set) {
+            Ok(s) => Value::Set(Box::new(s)),
+            Err(_) => return fail("duplicate set member"),
+        },
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count(2)?;
             let mut pairs = Vec::with_capacity(n.min(1024));
@@ -184,14 +188,6 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
     Ok((!empty).then_some(value))
 }
 
-fn list_from(items: Vec<Vec<u8>>) -> Value {
-    let mut l = ListValue::new();
-    for e in items {
-        l.push_back(&e);
-    }
-    Value::List(l)
-}
-
 fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<Value> {
     let mut h = HashValue::default();
     if pairs.len() > lim.hash.max_entries {
@@ -225,8 +221,12 @@ mod tests {
     use crate::types::Entry;
 
     fn round_trip(v: &Value, lim: &Limits) -> Value {
-        let mut out = vec![value_type(v)];
-        write_value(&mut out, v, SaveOptions::default());
+        round_trip_as(v, lim, RDB_VERSION)
+    }
+
+    fn round_trip_as(v: &Value, lim: &Limits, version: u16) -> Value {
+        let mut out = vec![value_type(v, version)];
+        write_value(&mut out, v, SaveOptions { version, ..SaveOptions::default() });
         let mut r = Reader::new(&out[1..]);
         let back = read_value(&mut r, out[0], lim).unwrap().unwrap();
         assert_eq!(r.remaining(), 0);
@@ -251,10 +251,10 @@ mod tests {
             values.push(Value::Hash(Box::new(h)));
             let mut s = SetValue::default();
             (0..n).for_each(|i| {
-                s.add(format!("{}", i * 1000).as_bytes(), lim.set_max_intset);
+                s.add(format!("{}", i * 1000).as_bytes(), lim.set);
             });
             values.push(Value::Set(Box::new(s.clone())));
-            s.add(b"not-a-number", lim.set_max_intset);
+            s.add(b"not-a-number", lim.set);
             values.push(Value::Set(Box::new(s)));
             let mut z = ZSetValue::new();
             (0..n).for_each(|i| {
@@ -263,13 +263,39 @@ mod tests {
             z.insert(b"inf", f64::INFINITY, lim.zset);
             values.push(Value::ZSet(Box::new(z)));
         }
-        for v in &values {
-            let back = round_trip(v, &lim);
-            assert_eq!(&back, v);
-            assert_eq!(back.encoding(), v.encoding());
-            let _ = Entry::new(back, 0);
+        for version in [RDB_VERSION, 11, RDB_VERSION_MAX] {
+            for v in &values {
+                let back = round_trip_as(v, &lim, version);
+                assert_eq!(&back, v);
+                assert_eq!(back.encoding(), v.encoding());
+                let _ = Entry::new(back, 0);
+            }
         }
         let _ = now_ms();
+    }
+
+    #[test]
+    fn listpack_sets_are_type_20_from_version_11() {
+        let lim = Limits::default();
+        let mut s = SetValue::new_listpack();
+        for m in ["b", "1", "a"] {
+            s.add(m.as_bytes(), lim.set);
+        }
+        let v = Value::Set(Box::new(s));
+        assert_eq!(value_type(&v, 10), TYPE_SET);
+        assert_eq!(value_type(&v, 11), TYPE_SET_LISTPACK);
+        let back = round_trip_as(&v, &lim, 11);
+        assert_eq!(back.encoding(), "listpack");
+        let Value::Set(b) = &back else { panic!() };
+        assert_eq!(b.members(), vec![b"b".to_vec(), b"1".to_vec(), b"a".to_vec()]);
+        // What Redis 7.2 writes for SADD s b 1 a (DUMP without its footer): type 20, then the
+        // listpack as a string.
+        let mut out = vec![value_type(&v, 11)];
+        write_value(&mut out, &v, SaveOptions { version: 11, ..SaveOptions::default() });
+        assert_eq!(out, b"\x14\x0f\x0f\x00\x00\x00\x03\x00\x81b\x02\x01\x01\x81a\x02\xff".to_vec());
+        // A listpack set larger than set-max-listpack-entries loads as a hash table.
+        let small = Limits { set: SetLimits { max_listpack_entries: 2, ..SetLimits::default() }, ..Limits::default() };
+        assert_eq!(round_trip_as(&v, &small, 11).encoding(), "hashtable");
     }
 
     #[test]

@@ -253,12 +253,9 @@ impl RunState<'_> {
                 }
                 ffi::LUA_TNUMBER => {
                     let x = ffi::lua_tonumber(state, i);
+                    // Redis 7.2 formats Lua numbers with fpconv_dtoa (7.0: "%.17g").
                     let mut b = Vec::new();
-                    if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
-                        b.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
-                    } else {
-                        crate::util::num::format_double(x, &mut b);
-                    }
+                    crate::util::dtoa::fpconv_dtoa(x, &mut b);
                     argv.push(Bytes::from(b));
                 }
                 _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),

@@ -244,16 +244,15 @@ impl HashValue {
         out
     }
 
-    /// One step of HSCAN: visits at least `count` / 2 entries (a listpack is returned whole, with a
-    /// zero cursor, as Redis does). Returns the next cursor.
+    /// One step of HSCAN: visits at least `count` entries, i.e. about `count` field/value pairs
+    /// (a listpack is returned whole, with a zero cursor, as Redis does). Returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match self {
             HashValue::Listpack(_) => {
                 self.for_each(f);
                 0
             }
-            // Redis counts the reply's elements, two per entry, against COUNT.
-            HashValue::Table(d) => d.scan_budget(cursor, count, 2, |k, v| f(k, v)),
+            HashValue::Table(d) => d.scan_budget(cursor, count, |k, v| f(k, v)),
         }
     }
 }
@@ -311,5 +310,19 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 100);
+    }
+
+    #[test]
+    fn scan_page_is_count_pairs() {
+        // HSCAN h 0 COUNT 50 on a 100-field hashtable hash: at least 50 pairs, like Redis
+        // (an earlier version counted field and value separately and returned ~25).
+        let mut h = HashValue::default();
+        for i in 0..100 {
+            h.set(format!("field:{i}").as_bytes(), b"v", L);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        let mut pairs = 0;
+        let cursor = h.scan(0, 50, |_, _| pairs += 1);
+        assert!(pairs >= 50, "{pairs} pairs, cursor {cursor}");
     }
 }

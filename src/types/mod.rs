@@ -4,6 +4,7 @@
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod list_shape;
 pub mod packed;
 pub mod set;
 pub mod small_bytes;
