@@ -124,13 +124,16 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.reply.array(state.commands.len());
     let mark = ctx.db.effects_len();
+    // Redis 7.2 freezes the time for the whole transaction (#10300): every queued command sees
+    // EXEC's time, so a key cannot expire between two of them.
+    let exec_start = Instant::now();
     for argv in state.commands {
         let Some(cmd) = lookup(&argv) else {
             // Queued commands were checked; a lookup cannot fail, but never panic.
             ctx.reply.error("unknown command");
             continue;
         };
-        let outcome = run_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Instant::now());
+        let outcome = run_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, exec_start);
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {

@@ -48,7 +48,8 @@ const INT: Kind = Kind::Int { min: 0, max: i32::MAX as i64 };
 const LL: Kind = Kind::Int { min: 0, max: i64::MAX };
 const YESNO: Kind = Kind::Bool;
 const MEM: Kind = Kind::Memory { min: 0, max: i64::MAX };
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+/// `nothing` (Redis 7.2) silences every message.
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -186,6 +187,9 @@ pub static PARAMS: &[Param] = &[
     p("dbfilename", Kind::Special(valid_dbfilename), "dump.rdb"),
     p("rdbcompression", YESNO, "yes"),
     p("rdbchecksum", YESNO, "yes"),
+    // Redis 7.2: the LC_COLLATE locale of SORT ... ALPHA and Lua's string comparisons ("" = the
+    // environment's). Ferrous compares bytes, which is what the C/POSIX locale does.
+    p("locale-collate", Kind::Str, ""),
     // Ferrous's own: the RDB version SAVE/BGSAVE/DUMP/replication write. 10 (Redis 7.0's, the
     // default) keeps files loadable by Redis 7.0 and later; 11 is Redis 7.2's (listpack sets as
     // RDB type 20); 12 is Redis 7.4's.

@@ -39,8 +39,9 @@ pub struct RunState<'a> {
     pub queued: Vec<Queued>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
-    /// A read-only command was called: a tracking caller then remembers the declared keys.
-    pub read_called: bool,
+    /// The keys of the read-only commands the script called: a tracking caller remembers them
+    /// (Redis 7.2, #11770; 7.0 remembered the keys the caller declared).
+    pub read_keys: Vec<Bytes>,
     /// busy-reply-threshold (read when the hook first fires): past it the script steps aside
     /// now and then (see `fiber.rs`).
     pub threshold: Option<Option<std::time::Duration>>,
@@ -70,7 +71,7 @@ impl<'a> RunState<'a> {
             repl: 3,
             queued: Vec::new(),
             start,
-            read_called: false,
+            read_keys: Vec::new(),
             threshold: None,
             rehook: false,
             deny_oom: false,
@@ -300,7 +301,12 @@ impl RunState<'_> {
             self.dirty = true;
         }
         if cmd.spec.has_flag(flags::READONLY) {
-            self.read_called = true;
+            let spec = cmd.spec;
+            let keys: Vec<usize> = match spec.getkeys {
+                Some(f) => f(&argv),
+                None => spec.key_indices(argv.len()).collect(),
+            };
+            self.read_keys.extend(keys.into_iter().filter_map(|i| argv.get(i).cloned()));
         }
         if cmd.spec.has_flag(flags::WRITE) {
             self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);

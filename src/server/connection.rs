@@ -192,7 +192,8 @@ async fn client_loop(
             unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
             ..limits
         };
-        // Execute every complete request in the buffer.
+        // Execute every complete request in the buffer (one "event loop cycle" for INFO).
+        let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;
         let mut close = false;
         loop {
@@ -304,6 +305,8 @@ async fn client_loop(
             }
         }
         if processed > 0 {
+            server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
+            server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
             client.sync_view(client.last_cmd, buf.len());
@@ -405,6 +408,7 @@ async fn block(
 ) -> Result<Action, String> {
     // CLIENT LIST shows the command the client is blocked in.
     client.sync_view(client.last_cmd, input.buf.len());
+    dispatch::adjust_blocked_call_stats(args, -1, false);
     flush(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register(&waiter, &spec.keys, retry);
@@ -454,16 +458,19 @@ async fn block(
             for code in std::mem::take(&mut out.errors) {
                 server.count_error(&code);
             }
+            dispatch::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
         Some(crate::server::blocking::Unblock::Timeout) => {
             null(out);
+            dispatch::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);
         }
         None => {}
     }
     if timed_out {
         null(out);
+        dispatch::adjust_blocked_call_stats(args, 1, false);
         return Ok(Action::None);
     }
     client.block_retry = true;

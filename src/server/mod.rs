@@ -34,6 +34,12 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
+    /// metrics, with one connection's batch as a cycle).
+    pub eventloop_cycles: AtomicU64,
+    pub eventloop_duration_us: AtomicU64,
+    /// Failed AUTH / HELLO AUTH (Redis 7.2's acl_access_denied_auth).
+    pub acl_access_denied_auth: AtomicU64,
 }
 
 /// Everything shared by all connections.
