@@ -92,6 +92,7 @@ case_files!(
     functions,
     hyperloglog,
     lists_72,
+    hash_field_expiry,
     tracking_72,
     zsets_72,
     scripting_72

@@ -10,6 +10,7 @@ pub mod client_tracking;
 pub mod connection;
 pub mod dispatch;
 pub mod functions;
+pub mod hash_expire;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;

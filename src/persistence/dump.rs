@@ -10,6 +10,8 @@ use crate::types::Value;
 /// Serialise a value as DUMP does (`rdbcompression` and the list node size apply, as in Redis;
 /// the checksum is always there).
 pub fn dump(v: &Value, opts: SaveOptions) -> Vec<u8> {
+    // A hash with field TTLs needs RDB 12 (see `rdb::version_needed`).
+    let opts = SaveOptions { version: opts.version.max(super::rdb::version_needed(v)), ..opts };
     let mut out = vec![value_type(v, opts.version)];
     write_value(&mut out, v, opts);
     out.extend_from_slice(&opts.version.to_le_bytes());

@@ -68,6 +68,12 @@ pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 /// RDB 11 (Redis 7.2).
 pub const TYPE_SET_LISTPACK: u8 = 20;
+/// RDB 12 (Redis 7.4): hashes with field TTLs. The PRE_GA types (7.4 release candidates) kept
+/// absolute TTLs and no minimum; they are read, never written.
+pub const TYPE_HASH_METADATA_PRE_GA: u8 = 22;
+pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+pub const TYPE_HASH_METADATA: u8 = 24;
+pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
 
 /// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2).
 pub const QUICKLIST_NODE_PLAIN: u64 = 1;
@@ -187,15 +193,27 @@ fn write_int(out: &mut Vec<u8>, n: i64) -> bool {
     true
 }
 
+/// The RDB version a value needs at least: 12 for a hash with field TTLs (no older format
+/// can carry them, so a file holding one is written as version 12 whatever `rdb-version`
+/// says), else 0.
+pub fn version_needed(v: &Value) -> u16 {
+    match v {
+        Value::Hash(h) if h.has_ttls() => 12,
+        _ => 0,
+    }
+}
+
 /// The RDB type byte a value is written with in a file of RDB version `version` (a listpack
-/// set is a plain set before version 11).
+/// set is a plain set before version 11; a hash with field TTLs needs version 12).
 pub fn value_type(v: &Value, version: u16) -> u8 {
     match v {
         Value::Str(_) => TYPE_STRING,
         Value::List(_) => TYPE_LIST_QUICKLIST_2,
-        Value::Hash(h) => match **h {
-            HashValue::Listpack(_) => TYPE_HASH_LISTPACK,
-            HashValue::Table(_) => TYPE_HASH,
+        Value::Hash(h) => match (&**h, h.has_ttls() || version >= 12) {
+            (HashValue::ListpackEx(_), true) => TYPE_HASH_LISTPACK_EX,
+            (HashValue::TableEx(_), _) if h.has_ttls() => TYPE_HASH_METADATA,
+            (HashValue::Listpack(_) | HashValue::ListpackEx(_), _) => TYPE_HASH_LISTPACK,
+            (HashValue::Table(_) | HashValue::TableEx(_), _) => TYPE_HASH,
         },
         Value::Set(s) => match **s {
             SetValue::Intset(_) => TYPE_SET_INTSET,
@@ -224,13 +242,35 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
                 write_string(out, &node.finish(), opts);
             }
         }
-        Value::Hash(h) => match &**h {
-            HashValue::Listpack(p) => {
+        Value::Hash(h) => match value_type(v, opts.version) {
+            TYPE_HASH_LISTPACK | TYPE_HASH_LISTPACK_EX => {
+                let ex = value_type(v, opts.version) == TYPE_HASH_LISTPACK_EX;
+                if ex {
+                    out.extend_from_slice(&h.min_ttl().unwrap_or(0).to_le_bytes());
+                }
                 let mut b = listpack::Builder::new();
-                p.iter().for_each(|e| b.push(e));
+                let mut num = itoa::Buffer::new();
+                h.for_each_with_ttl(|k, v, t| {
+                    b.push(k);
+                    b.push(v);
+                    if ex {
+                        b.push(num.format(t.unwrap_or(0)).as_bytes());
+                    }
+                });
                 write_string(out, &b.finish(), opts);
             }
-            HashValue::Table(_) => {
+            TYPE_HASH_METADATA => {
+                // The earliest TTL, then each field's TTL relative to it (+1; 0 = none).
+                let min = h.min_ttl().unwrap_or(0);
+                out.extend_from_slice(&min.to_le_bytes());
+                write_len(out, h.len() as u64);
+                h.for_each_with_ttl(|k, v, t| {
+                    write_len(out, t.map_or(0, |t| (t - min + 1) as u64));
+                    write_string(out, k, opts);
+                    write_string(out, v, opts);
+                });
+            }
+            _ => {
                 write_len(out, h.len() as u64);
                 h.for_each(|k, v| {
                     write_string(out, k, opts);
@@ -364,8 +404,16 @@ pub fn write_snapshot(
         buf.clear();
         Ok(())
     };
-    header(&mut buf, functions, opts);
     let current = db.index;
+    let mut opts = opts;
+    for index in 0..databases {
+        db.index = index;
+        if db.locked_shards().any(|(_, sd)| sd.has_hash_field_ttls()) {
+            // Hashes with field TTLs exist only in RDB 12 (see `version_needed`).
+            opts.version = opts.version.max(12);
+        }
+    }
+    header(&mut buf, functions, opts);
     let mut result = Ok(());
     for index in 0..databases {
         db.index = index;
@@ -456,15 +504,17 @@ impl PointInTime {
         opts: SaveOptions,
         at_point: impl FnOnce() -> R,
     ) -> (PointInTime, R) {
-        let mut head = Vec::new();
-        header(&mut head, functions, opts);
         let shards = Arc::new(CapturedShards {
             opts,
             slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
             keys: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
         });
-        let r = ks.begin_capture_then(shards.clone(), at_point);
+        let (r, field_ttls) = ks.begin_capture_checked(shards.clone(), at_point);
+        // Hashes with field TTLs exist only in RDB 12: the file says so (see `version_needed`).
+        let version = if field_ttls { opts.version.max(12) } else { opts.version };
+        let mut head = Vec::new();
+        header(&mut head, functions, SaveOptions { version, ..opts });
         (PointInTime { shards, head }, r)
     }
 

@@ -166,6 +166,42 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             hash_from(pairs, lim, at)?
         }
+        TYPE_HASH_METADATA | TYPE_HASH_METADATA_PRE_GA => {
+            // [min TTL (ms, u64 LE)] count, then (TTL, field, value) per field: the TTL is
+            // relative to the minimum (+1, 0 = none), absolute in the pre-GA type.
+            let min = if ty == TYPE_HASH_METADATA { r.u64_le()? as i64 } else { 0 };
+            let n = r.count(3)?;
+            let mut entries = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let t = r.length()? as i64;
+                let ttl = match (t, ty) {
+                    (0, _) => 0,
+                    (t, TYPE_HASH_METADATA) => t.checked_add(min - 1).unwrap_or(-1),
+                    (t, _) => t,
+                };
+                entries.push((r.string()?, r.string()?, ttl));
+            }
+            hash_with_ttls_from(entries, lim, at)?
+        }
+        TYPE_HASH_LISTPACK_EX | TYPE_HASH_LISTPACK_EX_PRE_GA => {
+            // [min TTL (ms, u64 LE)] then a listpack of (field, value, TTL) triplets.
+            if ty == TYPE_HASH_LISTPACK_EX {
+                r.u64_le()?;
+            }
+            let items = blob(r, listpack::decode)?;
+            if items.len() % 3 != 0 {
+                return fail("hash listpackex blob whose length is not a multiple of 3");
+            }
+            let mut entries = Vec::with_capacity(items.len() / 3);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(v), Some(t)) = (it.next(), it.next(), it.next()) {
+                match crate::util::num::parse_i64(&t) {
+                    Some(ttl) => entries.push((f, v, ttl)),
+                    None => return fail("hash listpackex blob with an invalid TTL"),
+                }
+            }
+            hash_with_ttls_from(entries, lim, at)?
+        }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | 21 => {
             return fail(&format!("stream values (RDB type {ty}) are not supported by Ferrous yet"));
         }
@@ -196,6 +232,29 @@ fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<
     for (f, v) in pairs {
         if !h.set(&f, &v, lim.hash) {
             return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+        }
+    }
+    Ok(Value::Hash(Box::new(h)))
+}
+
+/// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
+/// else a hash table; TTLs of 0 mean none, and must not exceed Redis's EB_EXPIRE_TIME_MAX.
+fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: usize) -> Result<Value> {
+    const MAX_TTL: i64 = (1 << 48) - 1;
+    let mut h = HashValue::default();
+    if entries.len() > lim.hash.max_entries {
+        h.convert_to_table();
+    }
+    h.ensure_ttl_encoding();
+    for (f, v, ttl) in entries {
+        if !(0..=MAX_TTL).contains(&ttl) {
+            return Err(RdbError { offset: at, msg: format!("invalid hash field TTL {ttl}") });
+        }
+        if !h.set(&f, &v, lim.hash) {
+            return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+        }
+        if ttl != 0 {
+            h.put_ttl(&f, ttl);
         }
     }
     Ok(Value::Hash(Box::new(h)))

@@ -2,6 +2,7 @@
 //! Each type lives in its own module with its encodings; `Value` is the sum of them.
 
 pub mod hash;
+pub mod hash_ttl;
 pub mod hll;
 pub mod list;
 pub mod list_shape;
