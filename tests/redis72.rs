@@ -148,3 +148,48 @@ fn default_files_stay_version_10_and_dump_follows_rdb_version() {
     assert_eq!(m, vec!["1", "a", "b"]);
     assert_eq!(query::<i64>(&mut rc, &["SCARD", "set:table"]), 200);
 }
+
+#[test]
+fn wait_and_waitaof_count_acknowledgements_of_the_last_write() {
+    let dir = test_dir("waitaof");
+    let d = dir.to_str().unwrap();
+    let master = Server::start(&["--dir", d, "--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = master.conn();
+    // No replica: WAIT answers 0 at once for 0 replicas, after the timeout for more.
+    assert_eq!(query::<i64>(&mut c, &["WAIT", "0", "0"]), 0);
+    let _: () = query(&mut c, &["SET", "k", "v"]);
+    let start = std::time::Instant::now();
+    assert_eq!(query::<i64>(&mut c, &["WAIT", "1", "100"]), 0);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(90));
+    // The local AOF fsynced the write (appendfsync always).
+    assert_eq!(query::<Vec<i64>>(&mut c, &["WAITAOF", "1", "0", "0"]), vec![1, 0]);
+    // Inside MULTI nothing blocks.
+    let _: () = query(&mut c, &["MULTI"]);
+    let _: () = query(&mut c, &["WAIT", "5", "0"]);
+    assert_eq!(query::<Vec<i64>>(&mut c, &["EXEC"]), vec![0]);
+    // A replica acknowledges: WAIT returns as soon as it has the write.
+    let replica = Server::start(&[]);
+    let mut r = replica.conn();
+    let _: () = query(&mut r, &["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    assert!(common::wait_until(std::time::Duration::from_secs(10), || {
+        query::<Option<String>>(&mut r, &["GET", "k"]).is_some()
+    }));
+    let _: () = query(&mut c, &["SET", "k2", "v2"]);
+    assert_eq!(query::<i64>(&mut c, &["WAIT", "1", "5000"]), 1);
+    assert_eq!(query::<Option<String>>(&mut r, &["GET", "k2"]), Some("v2".into()));
+    // Errors, as Redis 7.2 words them.
+    for (args, want) in [
+        (&["WAITAOF", "2", "0", "0"][..], "value is out of range, value must between 0 and 1"),
+        (&["WAITAOF", "0", "-1", "0"][..], "value is out of range, must be positive"),
+        (&["WAIT", "0", "-1"][..], "timeout is negative"),
+    ] {
+        let e = redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(&mut c).unwrap_err().to_string();
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    let e = redis::cmd("WAIT").arg(0).arg(0).query::<redis::Value>(&mut r).unwrap_err().to_string();
+    assert!(e.contains("WAIT cannot be used with replica instances"), "{e}");
+    let plain = Server::start(&[]);
+    let e =
+        redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query::<redis::Value>(&mut plain.conn()).unwrap_err().to_string();
+    assert!(e.contains("appendonly is disabled"), "{e}");
+}

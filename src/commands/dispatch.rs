@@ -379,6 +379,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     drop(db);
     client.last_wrote = outcome.wrote;
     if outcome.wrote {
+        client.woff = server.keyspace.effects.seq();
         after_write(server, cmd, args, db_index, &outcome.modified);
     }
     for q in std::mem::take(&mut client.after_exec) {

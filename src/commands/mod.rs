@@ -132,8 +132,11 @@ pub enum Action {
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,
-    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.
-    Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
+    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica
+    /// (the number is the effect sequence number the snapshot covers).
+    Replicate(u64, tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
+    /// WAIT / WAITAOF that could not answer at once: wait for the acknowledgements, then reply.
+    WaitAcks(crate::replication::WaitSpec),
 }
 
 /// The metadata and the handler of one command (or subcommand), one table row.

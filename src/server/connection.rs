@@ -279,10 +279,18 @@ async fn client_loop(
                             flush(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
-                        Action::Replicate(effects) => {
+                        Action::Replicate(base_seq, effects) => {
                             flush(server, sock, &mut out).await?;
                             log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
-                            return crate::replication::stream_to_replica(sock, effects).await;
+                            return crate::replication::stream_to_replica(sock, &server.acks, base_seq, effects).await;
+                        }
+                        Action::WaitAcks(spec) => {
+                            flush(server, sock, &mut out).await?;
+                            let killed = handle.clone();
+                            tokio::select! {
+                                _ = crate::replication::wait_acks(server, &spec, &mut out) => {}
+                                _ = killed.killed() => return Err("killed".into()),
+                            }
                         }
                         Action::Shutdown => {
                             flush(server, sock, &mut out).await?;

@@ -79,6 +79,8 @@ pub struct Server {
     pub saving: saving::SaveState,
     /// Replica side of replication (REPLICAOF).
     pub replica: crate::replication::replica::ReplicaState,
+    /// Master side: the connected replicas' acknowledgements (WAIT, WAITAOF).
+    pub acks: crate::replication::Acks,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
     /// This server, for work that outlives a command (BGSAVE's thread).
@@ -113,6 +115,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
             replica: Default::default(),
+            acks: Default::default(),
             aof: aof::AofState::default(),
             me: me.clone(),
         })
