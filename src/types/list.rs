@@ -195,8 +195,7 @@ impl ListValue {
 
     fn pop_raw(&mut self, front: bool) -> Option<SmallBytes> {
         let v = if front { self.inner.items.pop_front()? } else { self.inner.items.pop_back()? };
-        let index = if front { 0 } else { self.len() };
-        self.inner.shape.remove_at(index, entry_size(&v));
+        self.inner.shape.pop_end(front, entry_size(&v));
         Some(v)
     }
 

@@ -231,6 +231,26 @@ impl Shape {
         (nodes.len().saturating_sub(1), 0)
     }
 
+    /// The head (`front`) or tail element (of entry size `es`) was popped: O(1).
+    pub fn pop_end(&mut self, front: bool, es: usize) {
+        match self {
+            Shape::Listpack { bytes } => *bytes -= es,
+            Shape::Quicklist { nodes, .. } => {
+                let n = if front { nodes.front_mut() } else { nodes.back_mut() };
+                let Some(n) = n else { return };
+                n.count -= 1;
+                n.bytes -= es;
+                if n.count == 0 {
+                    if front {
+                        nodes.pop_front();
+                    } else {
+                        nodes.pop_back();
+                    }
+                }
+            }
+        }
+    }
+
     /// The element at `index` (of entry size `es`) was deleted; an emptied node goes.
     pub fn remove_at(&mut self, index: usize, es: usize) {
         match self {
