@@ -81,6 +81,18 @@ fn encodings(con: &mut redis::Connection) -> BTreeMap<Vec<u8>, String> {
         .collect()
 }
 
+/// The encodings Redis 7.2 gives the values Redis 7.0 (the oracle here) reports: small sets
+/// of strings and small lists are listpacks since 7.2 (7.0: hashtable, quicklist).
+fn as_redis_7_2(mut enc: BTreeMap<Vec<u8>, String>) -> BTreeMap<Vec<u8>, String> {
+    for (key, was) in [("set:strings", "hashtable"), ("list:small", "quicklist"), ("exp:list", "quicklist")] {
+        if let Some(e) = enc.get_mut(key.as_bytes()) {
+            assert_eq!(e, was, "{key}");
+            *e = "listpack".into();
+        }
+    }
+    enc
+}
+
 fn info_field(con: &mut redis::Connection, field: &str) -> String {
     let info: String = redis::cmd("INFO").arg("persistence").query(con).expect("INFO");
     info.lines()
@@ -119,7 +131,7 @@ fn ferrous_loads_a_redis_rdb_with_every_encoding() {
     let mut fc = ferrous.conn();
     assert_eq!(contents(&mut fc), expected);
     // Loaded values take the encodings the configuration gives, like Redis.
-    assert_eq!(encodings(&mut fc), redis_enc);
+    assert_eq!(encodings(&mut fc), as_redis_7_2(redis_enc));
     assert_eq!(info_field(&mut fc, "rdb_last_load_keys_loaded"), expected.len().to_string());
 }
 
@@ -178,7 +190,7 @@ fn dump_restore_between_redis_and_ferrous() {
         cmd(&mut fc, &[b"RESTORE", key, ttl.as_bytes(), &payload, b"ABSTTL"]);
     }
     assert_eq!(contents(&mut fc), expected);
-    assert_eq!(encodings(&mut fc), encodings(&mut rc));
+    assert_eq!(encodings(&mut fc), as_redis_7_2(encodings(&mut rc)));
     // Ferrous → Redis, replacing what is there.
     let _: () = redis::cmd("FLUSHALL").query(&mut rc).expect("FLUSHALL");
     for ((db, key), (_, _, exp)) in &expected {
@@ -266,12 +278,12 @@ fn corrupt_rdb_files_stop_the_start_up_with_a_clear_error() {
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x55;
-    let mut v11 = good.clone();
-    v11[5..9].copy_from_slice(b"0011");
+    let mut v13 = good.clone();
+    v13[5..9].copy_from_slice(b"0013");
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (good[..good.len() / 3].to_vec(), "unexpected end"),
         (flipped, ""),
-        (v11, "RDB format version 11"),
+        (v13, "RDB format version 13"),
         (b"NOTREDIS-at-all".to_vec(), "not an RDB file"),
     ];
     for (data, why) in cases {

@@ -95,11 +95,15 @@ fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
 /// Check a password for a user. Only the `default` user exists until ACLs arrive.
 fn authenticate(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
     let required = ctx.server.config.read().settings.requirepass.clone();
-    user == b"default"
+    let ok = user == b"default"
         && match required {
             None => true,
             Some(p) => p.as_bytes() == pass,
-        }
+        };
+    if !ok {
+        ctx.server.stats.acl_access_denied_auth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    ok
 }
 
 fn hello(ctx: &mut Ctx) -> CmdResult {

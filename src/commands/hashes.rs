@@ -1,11 +1,13 @@
 //! Hash commands (Redis's t_hash.c): HSET and friends, counters, whole-hash reads, HRANDFIELD
-//! and HSCAN.
+//! and HSCAN. Fields whose TTL passed (hash-field expiry, see `hash_expire.rs`) are reclaimed
+//! when a command reads them, and never returned.
 
 use bytes::Bytes;
 
 use super::args::{self, is};
 use super::keys::{parse_cursor, parse_scan_options, reply_scan};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::keyspace::hfe::{FieldLookup, Lazy};
 use crate::types::hash::{HashLimits, HashValue};
 use crate::types::{Entry, Value};
 use crate::util::glob::glob_match;
@@ -44,14 +46,14 @@ fn read(e: Option<&Entry>) -> Result<Option<&HashValue>, CmdError> {
 }
 
 /// The current conversion thresholds.
-fn limits(ctx: &Ctx) -> HashLimits {
+pub(super) fn limits(ctx: &Ctx) -> HashLimits {
     let c = ctx.server.config.read();
     HashLimits { max_entries: c.settings.hash_max_listpack_entries, max_value: c.settings.hash_max_listpack_value }
 }
 
 /// The hash at `key`, created empty if missing (Redis's hashTypeLookupWriteOrCreate). Callers
 /// only fail after this when the key already held fields, so no empty hash is ever left behind.
-fn write_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
+pub(super) fn write_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
     let (e, _) = ctx.db.get_or_insert_with(key, || Value::Hash(Box::default()));
     match &mut e.value {
         Value::Hash(h) => Ok(h),
@@ -87,11 +89,17 @@ fn hset(ctx: &mut Ctx) -> CmdResult {
 fn hsetnx(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let lim = limits(ctx);
-    let h = write_or_create(ctx, &args[1])?;
-    if h.contains(&args[2]) {
-        ctx.reply.int(0);
-        return Ok(());
+    write_or_create(ctx, &args[1])?;
+    match ctx.db.hash_field(&args[1], &args[2], Lazy::NOW) {
+        FieldLookup::Found(_) => {
+            ctx.reply.int(0);
+            return Ok(());
+        }
+        // The field's TTL had passed and it was the last one: a new hash.
+        FieldLookup::ExpiredHash => ctx.db.set(&args[1], Value::Hash(Box::default()), false),
+        FieldLookup::NotFound | FieldLookup::Expired => {}
     }
+    let h = write_or_create(ctx, &args[1])?;
     h.try_conversion([&args[2][..], &args[3][..]], lim);
     h.set(&args[2], &args[3], lim);
     ctx.db.touch_dirty(1);
@@ -100,10 +108,22 @@ fn hsetnx(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// Look `field` up in the hash at `key` (already type-checked), reclaiming it if expired.
+fn field(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Option<Vec<u8>> {
+    match ctx.db.hash_field(key, field, Lazy::NOW) {
+        FieldLookup::Found(v) => Some(v),
+        _ => None,
+    }
+}
+
 fn hget(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    match read(ctx.db.get(&args[1]))?.and_then(|h| h.get(&args[2])) {
-        Some(v) => ctx.reply.bulk(v),
+    if read(ctx.db.get(&args[1]))?.is_none() {
+        ctx.reply.null();
+        return Ok(());
+    }
+    match field(ctx, &args[1], &args[2]) {
+        Some(v) => ctx.reply.bulk(&v),
         None => ctx.reply.null(),
     }
     Ok(())
@@ -111,12 +131,35 @@ fn hget(ctx: &mut Ctx) -> CmdResult {
 
 fn hmget(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let h = read(ctx.db.get(&args[1]))?;
+    let exists = read(ctx.db.get(&args[1]))?.is_some();
     ctx.reply.array(args.len() - 2);
+    let (mut expired, mut deleted) = (false, false);
     for f in &args[2..] {
-        match h.and_then(|h| h.get(f)) {
-            Some(v) => ctx.reply.bulk(v),
+        let found = if exists && !deleted {
+            match ctx.db.hash_field(&args[1], f, Lazy { notify: false, delete_empty: true }) {
+                FieldLookup::Found(v) => Some(v),
+                FieldLookup::Expired => {
+                    expired = true;
+                    None
+                }
+                FieldLookup::ExpiredHash => {
+                    (expired, deleted) = (true, true);
+                    None
+                }
+                FieldLookup::NotFound => None,
+            }
+        } else {
+            None
+        };
+        match found {
+            Some(v) => ctx.reply.bulk(&v),
             None => ctx.reply.null(),
+        }
+    }
+    if expired {
+        ctx.db.notify(crate::keyspace::notify::HASH, "hexpired", &args[1]);
+        if deleted {
+            ctx.db.notify(crate::keyspace::notify::GENERIC, "del", &args[1]);
         }
     }
     Ok(())
@@ -124,6 +167,7 @@ fn hmget(ctx: &mut Ctx) -> CmdResult {
 
 /// HGETALL / HKEYS / HVALS.
 fn getall_generic(ctx: &mut Ctx, keys: bool, vals: bool) -> CmdResult {
+    let now = ctx.db.now_ms;
     let Some(h) = read(ctx.db.get(&ctx.args[1]))? else {
         if keys && vals {
             ctx.reply.map(0);
@@ -132,13 +176,18 @@ fn getall_generic(ctx: &mut Ctx, keys: bool, vals: bool) -> CmdResult {
         }
         return Ok(());
     };
+    // Fields whose TTL passed are left out (and left for the expiry cycle).
+    let len = h.live_len(now);
     if keys && vals {
-        ctx.reply.map(h.len());
+        ctx.reply.map(len);
     } else {
-        ctx.reply.array(h.len());
+        ctx.reply.array(len);
     }
     let reply = &mut *ctx.reply;
     h.for_each(|f, v| {
+        if h.is_expired(f, now) {
+            return;
+        }
         if keys {
             reply.bulk(f);
         }
@@ -201,29 +250,44 @@ fn hlen(ctx: &mut Ctx) -> CmdResult {
 
 fn hexists(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let found = read(ctx.db.get(&args[1]))?.is_some_and(|h| h.contains(&args[2]));
+    let found = read(ctx.db.get(&args[1]))?.is_some() && field(ctx, &args[1], &args[2]).is_some();
     ctx.reply.int(found as i64);
     Ok(())
 }
 
 fn hstrlen(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let n = read(ctx.db.get(&args[1]))?.and_then(|h| h.get(&args[2])).map_or(0, |v| v.len());
+    let n =
+        if read(ctx.db.get(&args[1]))?.is_some() { field(ctx, &args[1], &args[2]).map_or(0, |v| v.len()) } else { 0 };
     ctx.reply.int(n as i64);
     Ok(())
+}
+
+/// The current value of a counter field for HINCRBY/HINCRBYFLOAT: the hash at `key` is
+/// created if missing (and again if reclaiming an expired field deleted it).
+fn counter_field(ctx: &mut Ctx, key: &[u8], f: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    write_or_create(ctx, key)?;
+    Ok(match ctx.db.hash_field(key, f, Lazy::NOW) {
+        FieldLookup::Found(v) => Some(v),
+        FieldLookup::ExpiredHash => {
+            ctx.db.set(key, Value::Hash(Box::default()), false);
+            None
+        }
+        FieldLookup::NotFound | FieldLookup::Expired => None,
+    })
 }
 
 fn hincrby(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let incr = args::int(&args[3])?;
     let lim = limits(ctx);
-    let h = write_or_create(ctx, &args[1])?;
-    let cur = match h.get(&args[2]) {
-        Some(v) => crate::util::num::parse_i64(v).ok_or_else(|| CmdError::new("hash value is not an integer"))?,
+    let cur = match counter_field(ctx, &args[1], &args[2])? {
+        Some(v) => crate::util::num::parse_i64(&v).ok_or_else(|| CmdError::new("hash value is not an integer"))?,
         None => 0,
     };
     let new = cur.checked_add(incr).ok_or_else(|| CmdError::new("increment or decrement would overflow"))?;
-    h.set(&args[2], new.to_string().as_bytes(), lim);
+    let h = write_or_create(ctx, &args[1])?;
+    h.set_keep_ttl(&args[2], new.to_string().as_bytes(), lim);
     ctx.db.touch_dirty(1);
     ctx.db.notify(crate::keyspace::notify::HASH, "hincrby", &args[1]);
     ctx.reply.int(new);
@@ -237,9 +301,8 @@ fn hincrbyfloat(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("value is NaN or Infinity"));
     }
     let lim = limits(ctx);
-    let h = write_or_create(ctx, &args[1])?;
-    let cur = match h.get(&args[2]) {
-        Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::new("hash value is not a float"))?,
+    let cur = match counter_field(ctx, &args[1], &args[2])? {
+        Some(v) => LongDouble::parse(&v).ok_or_else(|| CmdError::new("hash value is not a float"))?,
         None => LongDouble::ZERO,
     };
     let new = cur.add(incr);
@@ -248,12 +311,22 @@ fn hincrbyfloat(ctx: &mut Ctx) -> CmdResult {
     }
     let mut text = Vec::with_capacity(32);
     new.format_human(&mut text);
-    h.set(&args[2], &text, lim);
+    let h = write_or_create(ctx, &args[1])?;
+    h.set_keep_ttl(&args[2], &text, lim);
+    let has_ttl = h.ttl(&args[2]).is_some();
     ctx.db.touch_dirty(1);
     ctx.db.notify(crate::keyspace::notify::HASH, "hincrbyfloat", &args[1]);
     ctx.reply.bulk(&text);
-    // Replicated as HSET with the final value, so replicas never redo float arithmetic.
-    ctx.db.propagate_effect(vec![Bytes::from_static(b"HSET"), args[1].clone(), args[2].clone(), Bytes::from(text)]);
+    // Replicated with the final value, so replicas never redo float arithmetic: as HSET (what
+    // Redis 7.2 sends), or as HSETEX KEEPTTL (Redis 8's form) when the field has a TTL to keep.
+    let (k, f, v) = (args[1].clone(), args[2].clone(), Bytes::from(text));
+    let effect = if has_ttl {
+        let s = Bytes::from_static;
+        vec![s(b"HSETEX"), k, s(b"KEEPTTL"), s(b"FIELDS"), s(b"1"), f, v]
+    } else {
+        vec![Bytes::from_static(b"HSET"), k, f, v]
+    };
+    ctx.db.propagate_effect(effect);
     Ok(())
 }
 
@@ -278,12 +351,18 @@ fn hrandfield(ctx: &mut Ctx) -> CmdResult {
         }
         return hrandfield_count(ctx, l, withvalues);
     }
-    let Some(e) = ctx.db.get_mut(&args[1]) else {
+    if read(ctx.db.get(&args[1]))?.is_none() {
         ctx.reply.null();
         return Ok(());
-    };
-    let Value::Hash(h) = &mut e.value else {
-        return Err(CmdError::new(errors::WRONGTYPE));
+    }
+    // Fields whose TTL passed go first (Redis's hashTypeExpireIfNeeded).
+    if ctx.db.expire_hash_fields(&args[1], false, usize::MAX).1 {
+        ctx.reply.null();
+        return Ok(());
+    }
+    let Some(Entry { value: Value::Hash(h), .. }) = ctx.db.peek_mut(&args[1]) else {
+        ctx.reply.null();
+        return Ok(());
     };
     match h.random_pair() {
         Some((f, _)) => ctx.reply.bulk(&f),
@@ -293,12 +372,14 @@ fn hrandfield(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
-    let Some(e) = ctx.db.get_mut(&ctx.args[1]) else {
+    let key = &ctx.args[1];
+    if read(ctx.db.get(key))?.is_none() || ctx.db.expire_hash_fields(key, false, usize::MAX).1 {
         ctx.reply.array(0);
         return Ok(());
-    };
-    let Value::Hash(h) = &mut e.value else {
-        return Err(CmdError::new(errors::WRONGTYPE));
+    }
+    let Some(Entry { value: Value::Hash(h), .. }) = ctx.db.peek_mut(key) else {
+        ctx.reply.array(0);
+        return Ok(());
     };
     let count = l.unsigned_abs() as usize;
     let pairs = if count == 0 {
@@ -329,6 +410,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
 
 fn hscan(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    let now = ctx.db.now_ms;
     let cursor = parse_cursor(&args[2])?;
     let Some(h) = read(ctx.db.get(&args[1]))? else {
         reply_scan::<&[u8]>(ctx.reply, 0, &[]);
@@ -336,7 +418,7 @@ fn hscan(ctx: &mut Ctx) -> CmdResult {
     };
     let opts = parse_scan_options(args, 3, false)?;
     let mut out: Vec<Vec<u8>> = Vec::new();
-    let next = h.scan(cursor, opts.count, |f, v| {
+    let next = h.scan(cursor, opts.count, now, |f: &[u8], v: &[u8]| {
         if opts.pattern.is_none_or(|p| glob_match(p, f, false)) {
             out.push(f.to_vec());
             out.push(v.to_vec());

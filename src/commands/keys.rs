@@ -386,10 +386,12 @@ fn scan(ctx: &mut Ctx) -> CmdResult {
         if pattern.is_some_and(|p| !glob_match(p, &k, false)) {
             continue;
         }
-        if type_filter.is_some_and(|tf| !tf.eq_ignore_ascii_case(t.as_bytes())) {
+        // Expired keys are reclaimed whether or not a TYPE filter keeps them (Redis 7.2
+        // looks each key up for its type, which expires it).
+        if ctx.db.expire_if_needed(&k) {
             continue;
         }
-        if ctx.db.expire_if_needed(&k) {
+        if type_filter.is_some_and(|tf| !tf.eq_ignore_ascii_case(t.as_bytes())) {
             continue;
         }
         keys.push(k);

@@ -297,9 +297,7 @@ fn push_generic(ctx: &mut Ctx, front: bool, xx: bool) -> CmdResult {
     } else {
         list_for_push(ctx.db, key)?
     };
-    for v in &args[2..] {
-        list.push(v, front);
-    }
+    list.push_all(args[2..].iter().map(|v| &v[..]), front);
     let len = list.len();
     ctx.db.touch_dirty(args.len() as u64 - 2);
     ctx.db.notify(ev::LIST, if front { "lpush" } else { "rpush" }, key);
@@ -483,6 +481,14 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
         if is(opt, "rank") && more {
             j += 1;
             rank = args::int(&args[j])?;
+            // Redis 7.2 (#12167) reads RANK in [-LONG_MAX, LONG_MAX].
+            if rank == i64::MIN {
+                return Err(CmdError::new(format!(
+                    "value is out of range, value must between {} and {}",
+                    -i64::MAX,
+                    i64::MAX
+                )));
+            }
             if rank == 0 {
                 return Err(CmdError::new(
                     "RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
@@ -499,11 +505,10 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
         }
         j += 1;
     }
-    // A negative rank searches from the tail. (Redis negates LONG_MIN into itself: a negative
-    // rank that every match satisfies; wrapping_neg reproduces that.)
+    // A negative rank searches from the tail.
     let from_tail = rank < 0;
     if from_tail {
-        rank = rank.wrapping_neg();
+        rank = -rank;
     }
     let Some(l) = read(ctx.db, &args[1])? else {
         match count {

@@ -9,9 +9,9 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
-
 pub mod functions;
 pub mod geo;
+pub mod hash_expire;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;
@@ -174,8 +174,11 @@ pub enum Action {
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,
-    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica.
-    Replicate(tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
+    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica
+    /// (the number is the effect sequence number the snapshot covers).
+    Replicate(u64, tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
+    /// WAIT / WAITAOF that could not answer at once: wait for the acknowledgements, then reply.
+    WaitAcks(crate::replication::WaitSpec),
 }
 
 /// One command's registration: its name and handler, next to each other in the family's

@@ -165,7 +165,10 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
         if deleted {
             ctx.db.notify(notify::GENERIC, "del", key);
             ctx.db.touch_dirty(1);
-            ctx.db.propagate_effect(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            // Redis 7.2 (#12320): UNLINK when server deletes are lazy.
+            let lazy = ctx.server.config.read().get("lazyfree-lazy-server-del") == Some("yes");
+            let cmd: &'static [u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            ctx.db.propagate_effect(vec![Bytes::from_static(cmd), key.clone()]);
         }
         ctx.reply.ok();
         return Ok(());

@@ -8,6 +8,7 @@ use crate::keyspace::notify as ev;
 use super::args::{self, is};
 use super::keys::parse_scan_options;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::types::set::SetLimits;
 use crate::types::{Entry, SetValue, Value};
 use crate::util::glob::glob_match;
 
@@ -59,9 +60,14 @@ fn write(e: Option<&mut Entry>) -> Result<Option<&mut SetValue>, CmdError> {
     }
 }
 
-/// `set-max-intset-entries`.
-fn max_intset(ctx: &Ctx) -> usize {
-    ctx.server.config.read().settings.set_max_intset_entries
+/// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value`.
+pub(crate) fn limits(ctx: &Ctx) -> SetLimits {
+    let c = ctx.server.config.read();
+    SetLimits {
+        max_intset_entries: c.settings.set_max_intset_entries,
+        max_listpack_entries: c.settings.set_max_listpack_entries,
+        max_listpack_value: c.settings.set_max_listpack_value,
+    }
 }
 
 fn b(s: &'static str) -> Bytes {
@@ -70,12 +76,17 @@ fn b(s: &'static str) -> Bytes {
 
 fn sadd(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let max = max_intset(ctx);
-    let (e, _) = ctx.db.get_or_insert_with(&args[1], || Value::Set(Box::default()));
+    let lim = limits(ctx);
+    let hint = args.len() - 2;
+    let (e, created) =
+        ctx.db.get_or_insert_with(&args[1], || Value::Set(Box::new(SetValue::create(&args[2], hint, lim))));
     let Value::Set(s) = &mut e.value else {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
-    let added = args[2..].iter().filter(|m| s.add(m, max)).count();
+    if !created {
+        s.maybe_convert(hint, lim);
+    }
+    let added = args[2..].iter().filter(|m| s.add(m, lim)).count();
     ctx.db.touch_dirty(added as u64);
     if added > 0 {
         ctx.db.notify(ev::SET, "sadd", &args[1]);
@@ -201,7 +212,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let key = &args[1];
     let count = positive(&args[2], "value is out of range, must be positive")?;
-    let max = max_intset(ctx);
+    let lim = limits(ctx);
     let Some(s) = write(ctx.db.get_mut(key))? else {
         ctx.reply.set(0);
         return Ok(());
@@ -215,7 +226,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         // The whole set: returned as SUNION would, the key deleted, propagated as DEL.
         let mut all = SetValue::default();
         s.for_each(|m| {
-            all.add(m, max);
+            all.add(m, lim);
         });
         ctx.reply.set(all.len());
         let reply = &mut *ctx.reply;
@@ -224,27 +235,12 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         ctx.db.touch_dirty(size as u64);
         ctx.db.notify(ev::SET, "spop", key);
         ctx.db.notify(ev::GENERIC, "del", key);
-        ctx.db.propagate_effect(vec![b("DEL"), key.clone()]);
+        // Redis 7.2 (#12320): UNLINK when server deletes are lazy.
+        let lazy = ctx.server.config.read().get("lazyfree-lazy-server-del") == Some("yes");
+        ctx.db.propagate_effect(vec![b(if lazy { "UNLINK" } else { "DEL" }), key.clone()]);
         return Ok(());
     }
-    let remaining = size - count;
-    let popped: Vec<Vec<u8>> = if remaining * 5 > count {
-        // Few members to pop: pick them, remove them.
-        let popped = s.sample_distinct(count);
-        for m in &popped {
-            s.remove(m);
-        }
-        popped
-    } else {
-        // Most of the set goes: the members that stay move into a new set (whose encoding is
-        // chosen afresh, as in Redis), the rest is returned.
-        let mut kept = SetValue::default();
-        for m in s.sample_distinct(remaining) {
-            s.remove(&m);
-            kept.add(&m, max);
-        }
-        std::mem::replace(s, kept).members()
-    };
+    let popped = s.pop_count(count, lim);
     ctx.reply.set(popped.len());
     for m in &popped {
         ctx.reply.bulk(m);
@@ -299,7 +295,7 @@ fn srandmember(ctx: &mut Ctx) -> CmdResult {
 fn smove(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    let max = max_intset(ctx);
+    let lim = limits(ctx);
     let src_is_set = ctx.db.get(src).map(|e| matches!(e.value, Value::Set(_)));
     let dst_ok = ctx.db.get(dst).is_none_or(|e| matches!(e.value, Value::Set(_)));
     match src_is_set {
@@ -328,9 +324,9 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(ev::GENERIC, "del", src);
     }
     ctx.db.touch_dirty(1);
-    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(Box::default()));
+    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(Box::new(SetValue::create(member, 1, lim))));
     let added = match &mut e.value {
-        Value::Set(d) => d.add(member, max),
+        Value::Set(d) => d.add(member, lim),
         _ => false,
     };
     if added {
@@ -359,17 +355,19 @@ fn with_set<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&SetValue) -> R) -> Opt
     }
 }
 
-/// The intersection of the sets at `keys`, in the order of the smallest set; None if a key is
-/// missing (an empty intersection). `limit` (0: none) stops early (SINTERCARD).
-fn intersect(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Vec<u8>>, CmdError> {
+/// The intersection of the sets at `keys`, in the order of the smallest set (empty if a key is
+/// missing), and that smallest set's encoding (which SINTERSTORE's result starts from).
+/// `limit` (0: none) stops early (SINTERCARD).
+fn intersect(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<(Vec<Vec<u8>>, &'static str), CmdError> {
     let sizes = sizes(ctx, keys)?;
     if sizes.iter().any(|s| s.is_none()) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), "intset"));
     }
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by_key(|&i| sizes[i]);
     let first = &keys[order[0]];
-    let mut result = with_set(ctx, first, |s| s.members()).unwrap_or_default();
+    let (mut result, encoding) =
+        with_set(ctx, first, |s| (s.members(), s.encoding())).unwrap_or((Vec::new(), "intset"));
     for &i in &order[1..] {
         if keys[i] == *first {
             continue;
@@ -380,7 +378,7 @@ fn intersect(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Vec<u8>>
     if limit > 0 {
         result.truncate(limit);
     }
-    Ok(result)
+    Ok((result, encoding))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -392,7 +390,7 @@ enum Op {
 /// SUNION / SDIFF into a new set (Redis's sunionDiffGenericCommand, same algorithm choice so
 /// the result's encoding matches).
 fn union_diff(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<SetValue, CmdError> {
-    let max = max_intset(ctx);
+    let max = limits(ctx);
     let sizes = sizes(ctx, keys)?;
     let mut out = SetValue::default();
     match op {
@@ -500,7 +498,7 @@ fn sdiffstore(ctx: &mut Ctx) -> CmdResult {
 
 fn sinter(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let members = intersect(ctx, &args[1..], 0)?;
+    let (members, _) = intersect(ctx, &args[1..], 0)?;
     ctx.reply.set(members.len());
     for m in &members {
         ctx.reply.bulk(m);
@@ -508,13 +506,21 @@ fn sinter(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// SINTERSTORE's result set, as Redis 7.2 builds it: an intset when the smallest input is one,
+/// else a listpack (converting at the usual limits), made an intset at the end when every
+/// member is an integer and an intset can hold them.
 fn sinterstore(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let max = max_intset(ctx);
-    let members = intersect(ctx, &args[2..], 0)?;
-    let mut s = SetValue::default();
+    let lim = limits(ctx);
+    let (members, first_encoding) = intersect(ctx, &args[2..], 0)?;
+    let mut s = if first_encoding == "intset" { SetValue::default() } else { SetValue::new_listpack() };
+    let mut only_integers = true;
     for m in &members {
-        s.add(m, max);
+        only_integers &= crate::util::num::parse_i64(m).is_some();
+        s.add(m, lim);
+    }
+    if only_integers && !s.is_empty() {
+        s.maybe_convert_to_intset(lim);
     }
     store(ctx, &args[1], s);
     Ok(())
@@ -539,7 +545,7 @@ fn sintercard(ctx: &mut Ctx) -> CmdResult {
             return Err(CmdError::new(errors::SYNTAX));
         }
     }
-    let members = intersect(ctx, &args[2..2 + numkeys], limit)?;
+    let (members, _) = intersect(ctx, &args[2..2 + numkeys], limit)?;
     ctx.reply.int(members.len() as i64);
     Ok(())
 }

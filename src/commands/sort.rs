@@ -222,16 +222,17 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             }
         }
         Some(dst) => {
-            let mut list = ListValue::new();
+            let mut items: Vec<Vec<u8>> = Vec::new();
             for e in &elems {
                 if gets.is_empty() {
-                    list.push_back(e);
+                    items.push(e.to_vec());
                 }
                 for g in &gets {
-                    let v = lookup(ctx, g, e).unwrap_or_default();
-                    list.push_back(&v);
+                    items.push(lookup(ctx, g, e).unwrap_or_default());
                 }
             }
+            // Built as Redis builds it: a quicklist, converted at the end.
+            let list = ListValue::built(items);
             let n = list.len();
             let changed = if n > 0 {
                 ctx.db.set(&dst, Value::List(list), false);

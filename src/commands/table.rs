@@ -117,6 +117,7 @@ impl CommandTable {
             super::keys::COMMANDS,
             super::lists::COMMANDS,
             super::hashes::COMMANDS,
+            super::hash_expire::COMMANDS,
             super::sets::COMMANDS,
             super::zsets::COMMANDS,
             super::connection::COMMANDS,

@@ -105,6 +105,9 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.reply.array(state.commands.len());
     let mark = ctx.db.effects_len();
+    // Redis 7.2 freezes the time for the whole transaction (#10300): every queued command sees
+    // EXEC's time, so a key cannot expire between two of them.
+    let exec_start = Instant::now();
     for argv in state.commands {
         // Queued commands were resolved when queued; this cannot fail, but never panic.
         let cmd = match resolve(&argv, Caller::Exec) {
@@ -114,7 +117,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 continue;
             }
         };
-        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Instant::now());
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, exec_start);
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
@@ -125,6 +128,8 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 }
             }
             Action::Close => ctx.action = Action::Close,
+            // WAIT / WAITAOF never block inside a transaction (they answer what is acknowledged).
+            Action::WaitAcks(spec) => crate::replication::reply_acks(ctx.server, &spec, ctx.reply),
             // DEBUG SLEEP inside a transaction stalls everything, as it does in Redis.
             Action::Sleep(d) => std::thread::sleep(d),
             _ => {}

@@ -424,7 +424,11 @@ fn zrevrank(ctx: &mut Ctx) -> CmdResult {
 
 fn zrank_generic(ctx: &mut Ctx, rev: bool) -> CmdResult {
     let args = ctx.args;
-    if args.len() > 4 || (args.len() == 4 && !is(&args[3], "withscore")) {
+    if args.len() > 4 {
+        let name = if rev { "zrevrank" } else { "zrank" };
+        return Err(CmdError::new(format!("wrong number of arguments for '{name}' command")));
+    }
+    if args.len() == 4 && !is(&args[3], "withscore") {
         return Err(CmdError::new(errors::SYNTAX));
     }
     let withscore = args.len() == 4;

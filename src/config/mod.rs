@@ -48,7 +48,8 @@ const INT: Kind = Kind::Int { min: 0, max: i32::MAX as i64 };
 const LL: Kind = Kind::Int { min: 0, max: i64::MAX };
 const YESNO: Kind = Kind::Bool;
 const MEM: Kind = Kind::Memory { min: 0, max: i64::MAX };
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+/// `nothing` (Redis 7.2) silences every message.
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -186,6 +187,13 @@ pub static PARAMS: &[Param] = &[
     p("dbfilename", Kind::Special(valid_dbfilename), "dump.rdb"),
     p("rdbcompression", YESNO, "yes"),
     p("rdbchecksum", YESNO, "yes"),
+    // Redis 7.2: the LC_COLLATE locale of SORT ... ALPHA and Lua's string comparisons ("" = the
+    // environment's). Ferrous compares bytes, which is what the C/POSIX locale does.
+    p("locale-collate", Kind::Str, ""),
+    // Ferrous's own: the RDB version SAVE/BGSAVE/DUMP/replication write. 10 (Redis 7.0's, the
+    // default) keeps files loadable by Redis 7.0 and later; 11 is Redis 7.2's (listpack sets as
+    // RDB type 20); 12 is Redis 7.4's.
+    p("rdb-version", Kind::Int { min: 10, max: 12 }, "10"),
     p("stop-writes-on-bgsave-error", YESNO, "yes"),
     p("appendonly", YESNO, "no"),
     p("appendfsync", Kind::Enum(FSYNC), "everysec"),
@@ -220,6 +228,8 @@ pub static PARAMS: &[Param] = &[
     aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "512"),
     aliased("hash-max-listpack-value", "hash-max-ziplist-value", LL, "64"),
     p("set-max-intset-entries", LL, "512"),
+    p("set-max-listpack-entries", LL, "128"),
+    p("set-max-listpack-value", LL, "64"),
     aliased("zset-max-listpack-entries", "zset-max-ziplist-entries", LL, "128"),
     aliased("zset-max-listpack-value", "zset-max-ziplist-value", LL, "64"),
     p("stream-node-max-bytes", MEM, "4096"),
@@ -319,6 +329,8 @@ pub struct Settings {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
 }
@@ -378,9 +390,12 @@ impl Config {
             hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
             hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,
+            set_max_listpack_entries: self.int("set-max-listpack-entries") as usize,
+            set_max_listpack_value: self.int("set-max-listpack-value") as usize,
             zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
         };
+        crate::types::list_shape::set_max_listpack_size(s.list_max_listpack_size);
         self.settings = s;
     }
 

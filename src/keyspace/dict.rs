@@ -365,16 +365,16 @@ impl<V> Dict<V> {
         cur.map(|n| (&*n.key, &n.val))
     }
 
-    /// One SCAN call over this dict, as Redis's scanGenericCommand budgets it: scan steps until
-    /// the iteration ends, at least `count` reply elements were produced (`per_entry` elements
-    /// per visited entry: 2 for HSCAN's field and value), or `count * 10` steps were taken.
-    /// Returns the next cursor.
-    pub fn scan_budget(&self, mut cursor: u64, count: usize, per_entry: usize, mut f: impl FnMut(&[u8], &V)) -> u64 {
+    /// One SCAN call over this dict, as Redis 7.2's scanGenericCommand budgets it: scan steps
+    /// until the iteration ends, at least `count` entries were visited (before any MATCH
+    /// filter; one per entry, so HSCAN/ZSCAN return about `count` field/value pairs, as Redis
+    /// 7.0 did by doubling COUNT), or `count * 10` steps were taken. Returns the next cursor.
+    pub fn scan_budget(&self, mut cursor: u64, count: usize, mut f: impl FnMut(&[u8], &V)) -> u64 {
         let mut produced = 0usize;
         let mut iterations = count.saturating_mul(10);
         loop {
             cursor = self.scan(cursor, |k, v| {
-                produced += per_entry;
+                produced += 1;
                 f(k, v)
             });
             if cursor == 0 || iterations == 0 || produced >= count {

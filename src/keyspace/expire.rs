@@ -23,6 +23,11 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
         for db in 0..ks.databases() {
             let shard_start = Instant::now();
             let mut view = ks.lock_shard(db, shard);
+            // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
+            let has_field_ttls = view.locked_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
+            if has_field_ttls {
+                super::hfe::active_expire_fields(&mut view);
+            }
             loop {
                 let now = view.now_ms;
                 let mut expired_keys = Vec::new();

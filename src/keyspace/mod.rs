@@ -17,6 +17,7 @@ pub mod dict;
 pub mod effects;
 pub mod evict;
 pub mod expire;
+pub mod hfe;
 pub mod lfu;
 pub mod notify;
 pub mod slot;
@@ -43,6 +44,35 @@ pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
 pub struct ShardDb {
     pub main: Dict<Entry>,
     pub expires: Dict<i64>,
+    /// Keys whose hash has (or had) fields with a TTL: what the field-expiry cycle visits
+    /// (`hfe.rs`). Kept by `set`/`insert_entry`/`delete` and the field-expiry commands; a key
+    /// that no longer qualifies is dropped by the cycle.
+    pub hexpires: Dict<()>,
+}
+
+impl ShardDb {
+    /// Whether some key of this database holds a hash with field TTLs.
+    pub fn has_hash_field_ttls(&self) -> bool {
+        let mut any = false;
+        self.hexpires.for_each(|k, _| {
+            any = any || matches!(self.main.get(k), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
+        });
+        any
+    }
+
+    /// Note (or forget) `key` as holding a hash with field TTLs, after it got `value`.
+    fn track_hash_ttls(&mut self, key: &[u8], value: &Value) {
+        match value {
+            Value::Hash(h) if h.has_ttls() && !self.hexpires.contains_key(key) => {
+                self.hexpires.insert_new(key.into(), ());
+            }
+            Value::Hash(h) if h.has_ttls() => {}
+            _ if !self.hexpires.is_empty() => {
+                self.hexpires.remove(key);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One shard: its slice of every database.
@@ -297,11 +327,19 @@ impl Keyspace {
     /// [`Keyspace::begin_capture`], running `at_point` while every shard is still locked: no
     /// write can happen in between (the AOF switches to a new file at exactly this point).
     pub fn begin_capture_then<R>(&self, capture: Arc<dyn ShardCapture>, at_point: impl FnOnce() -> R) -> R {
+        self.begin_capture_checked(capture, at_point).0
+    }
+
+    /// [`Keyspace::begin_capture_then`], also telling whether the captured keyspace holds a
+    /// hash with field TTLs (an RDB file holding one must be version 12).
+    pub fn begin_capture_checked<R>(&self, capture: Arc<dyn ShardCapture>, at_point: impl FnOnce() -> R) -> (R, bool) {
         let mut guards = self.acquire(ShardSet::all());
+        let mut field_ttls = false;
         for (_, g) in guards.iter_mut() {
             g.capture = Some(capture.clone());
+            field_ttls = field_ttls || g.dbs.iter().any(ShardDb::has_hash_field_ttls);
         }
-        at_point()
+        (at_point(), field_ttls)
     }
 
     /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking
@@ -577,6 +615,12 @@ impl<'a> Db<'a> {
         self.propagate(argv);
     }
 
+    /// The command's own effect is what it already recorded (possibly nothing: HEXPIRE whose
+    /// fields were all deleted propagates only their HDELs), not the command itself.
+    pub fn suppress_command_effect(&mut self) {
+        self.custom_effect = true;
+    }
+
     /// Whether the handler recorded its own effect (see [`Db::propagate_effect`]).
     pub fn has_custom_effect(&self) -> bool {
         self.custom_effect
@@ -603,6 +647,9 @@ impl<'a> Db<'a> {
             Some(&when) if when <= now => {
                 sd.expires.remove(key);
                 sd.main.remove(key);
+                if !sd.hexpires.is_empty() {
+                    sd.hexpires.remove(key);
+                }
                 self.expired += 1;
                 self.notify(notify::EXPIRED, "expired", key);
                 self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
@@ -677,6 +724,15 @@ impl<'a> Db<'a> {
         self.shard_db(key).main.get(key)
     }
 
+    /// [`Db::peek`] for writing: lazy expiry, but no LRU or hit/miss bookkeeping (a command's
+    /// second look at a key it already looked up).
+    pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        if self.expire_if_needed(key) {
+            return None;
+        }
+        self.shard_db(key).main.get_mut(key)
+    }
+
     /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
     pub fn peek_raw(&mut self, key: &[u8]) -> Option<&Entry> {
         self.shard_db(key).main.get(key)
@@ -705,6 +761,7 @@ impl<'a> Db<'a> {
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         let (ks, lru, lfu, now) = (self.ks, self.lru, self.lfu, self.now_ms);
         let sd = self.shard_db(key);
+        sd.track_hash_ttls(key, &value);
         match sd.main.get_mut(key) {
             Some(e) => {
                 e.value = value;
@@ -729,6 +786,7 @@ impl<'a> Db<'a> {
     /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let sd = self.shard_db(key);
+        sd.track_hash_ttls(key, &entry.value);
         sd.main.insert(key, entry);
         sd.expires.remove(key);
     }
@@ -741,6 +799,9 @@ impl<'a> Db<'a> {
         let sd = self.shard_db(key);
         if sd.main.remove(key).is_some() {
             sd.expires.remove(key);
+            if !sd.hexpires.is_empty() {
+                sd.hexpires.remove(key);
+            }
             true
         } else {
             false
@@ -755,6 +816,9 @@ impl<'a> Db<'a> {
         let sd = self.shard_db(key);
         let e = sd.main.remove(key)?;
         let ttl = sd.expires.remove(key);
+        if !sd.hexpires.is_empty() {
+            sd.hexpires.remove(key);
+        }
         Some((e, ttl))
     }
 
@@ -781,6 +845,16 @@ impl<'a> Db<'a> {
     /// Remove an expiry. Returns whether there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         self.shard_db(key).expires.remove(key).is_some()
+    }
+
+    /// After a field-expiry command changed `key`'s hash in place: note it for the field-expiry
+    /// cycle if some field now has a TTL.
+    pub fn track_hash_ttls(&mut self, key: &[u8]) {
+        let sd = self.shard_db(key);
+        let volatile = matches!(sd.main.get(key), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
+        if volatile && !sd.hexpires.contains_key(key) {
+            sd.hexpires.insert_new(key.into(), ());
+        }
     }
 
     /// Count a change (for `rdb_changes_since_last_save`).

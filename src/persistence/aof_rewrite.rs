@@ -35,6 +35,15 @@ pub fn commands(loaded: &Loaded) -> Vec<u8> {
             Value::Str(s) => encode_command(&mut out, &[b"SET".as_slice(), key, &s.to_bytes()]),
             Value::List(l) => batched(&mut out, b"RPUSH", key, l.iter().map(<[u8]>::to_vec).collect(), 1),
             Value::Set(s) => batched(&mut out, b"SADD", key, s.members(), 1),
+            // A hash with field TTLs: one HMSET per field, each followed by the field's
+            // HPEXPIREAT (Redis 7.4's rewriteHashObject).
+            Value::Hash(h) if h.has_ttls() => h.for_each_with_ttl(|f, v, t| {
+                encode_command(&mut out, &[b"HMSET".as_slice(), key, f, v]);
+                if let Some(t) = t {
+                    let t = itoa::Buffer::new().format(t).as_bytes().to_vec();
+                    encode_command(&mut out, &[b"HPEXPIREAT".as_slice(), key, &t, b"FIELDS", b"1", f]);
+                }
+            }),
             Value::Hash(h) => {
                 let items = h.pairs().into_iter().flat_map(|(f, v)| [f, v]).collect();
                 batched(&mut out, b"HMSET", key, items, 2);
@@ -43,7 +52,8 @@ pub fn commands(loaded: &Loaded) -> Vec<u8> {
                 let mut items = Vec::with_capacity(z.len() * 2);
                 z.for_each(|m, s| {
                     let mut score = Vec::new();
-                    crate::types::ZSetValue::listpack_score_text(s, &mut score);
+                    // Redis 7.2's rioWriteBulkDouble: fpconv_dtoa.
+                    crate::util::dtoa::fpconv_dtoa(s, &mut score);
                     items.push(score);
                     items.push(m.to_vec());
                 });

@@ -14,6 +14,7 @@ use super::rdb_load::{install, parse, LoadOptions};
 use super::rdb_value::Limits;
 use crate::keyspace::Keyspace;
 use crate::types::hash::HashLimits;
+use crate::types::set::SetLimits;
 use crate::types::zset::Limits as ZLimits;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 
@@ -22,7 +23,7 @@ use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 fn limits() -> Limits {
     Limits {
         hash: HashLimits { max_entries: 4, max_value: 16 },
-        set_max_intset: 4,
+        set: SetLimits { max_intset_entries: 4, max_listpack_entries: 4, max_listpack_value: 16 },
         zset: ZLimits { max_entries: 4, max_value: 16 },
     }
 }
@@ -32,9 +33,11 @@ fn values() -> Vec<(&'static str, Value)> {
     let l = limits();
     let mut small_list = ListValue::new();
     (0..3).for_each(|i| small_list.push_back(format!("{i}").as_bytes()));
-    let mut big_list = ListValue::new(); // three quicklist nodes of 4 entries
-    (0..10).for_each(|i| big_list.push_back(format!("element {i}").as_bytes()));
-    big_list.push_back(&b"y".repeat(70));
+    // A quicklist of three nodes (4, 4 and 3 entries), as a file would carry it.
+    let mut elems: Vec<Vec<u8>> = (0..10).map(|i| format!("element {i}").into_bytes()).collect();
+    elems.push(b"y".repeat(70));
+    let big_list = ListValue::from_nodes(elems.chunks(4).map(<[Vec<u8>]>::to_vec).collect());
+    assert_eq!(big_list.encoding(), "quicklist");
     let mut small_hash = HashValue::default();
     small_hash.set(b"field", b"value", l.hash);
     small_hash.set(b"n", b"12345", l.hash);
@@ -44,11 +47,15 @@ fn values() -> Vec<(&'static str, Value)> {
     });
     let mut intset = SetValue::default();
     [-5i64, 70000, 5_000_000_000].iter().for_each(|n| {
-        intset.add(n.to_string().as_bytes(), l.set_max_intset);
+        intset.add(n.to_string().as_bytes(), l.set);
+    });
+    let mut listpack_set = SetValue::default();
+    ["a", "-7", "bcd"].iter().for_each(|m| {
+        listpack_set.add(m.as_bytes(), l.set);
     });
     let mut table_set = SetValue::default();
     (0..6).for_each(|i| {
-        table_set.add(format!("member-{i}").as_bytes(), l.set_max_intset);
+        table_set.add(format!("member-{i}").as_bytes(), l.set);
     });
     let mut small_z = ZSetValue::new();
     small_z.insert(b"a", 1.5, l.zset);
@@ -68,6 +75,7 @@ fn values() -> Vec<(&'static str, Value)> {
         ("hash:listpack", Value::Hash(Box::new(small_hash))),
         ("hash:table", Value::Hash(Box::new(big_hash))),
         ("set:intset", Value::Set(Box::new(intset))),
+        ("set:listpack", Value::Set(Box::new(listpack_set))),
         ("set:table", Value::Set(Box::new(table_set))),
         ("zset:listpack", Value::ZSet(Box::new(small_z))),
         ("zset:skiplist", Value::ZSet(Box::new(big_z))),
@@ -76,7 +84,7 @@ fn values() -> Vec<(&'static str, Value)> {
 
 /// A valid file holding every value, with functions, expiries, three databases and the given
 /// compression and access metadata; no checksum.
-fn sample(compression: bool, access: AccessInfo) -> Vec<u8> {
+fn sample(compression: bool, access: AccessInfo, version: u16) -> Vec<u8> {
     let ks = Keyspace::new(16);
     {
         let mut db = ks.lock_all(0);
@@ -89,16 +97,16 @@ fn sample(compression: bool, access: AccessInfo) -> Vec<u8> {
         }
     }
     let functions = vec![b"#!lua name=lib\nredis.register_function('f', function() return 1 end)".to_vec()];
-    let opts = SaveOptions { compression, checksum: false, list_max_listpack_size: 4, access };
+    let opts = SaveOptions { compression, checksum: false, access, version };
     let mut db = ks.lock_all(0);
     snapshot(&mut db, 16, &functions, opts)
 }
 
 fn samples() -> Vec<Vec<u8>> {
     vec![
-        sample(true, AccessInfo::None),
-        sample(false, AccessInfo::Idle { clock: 1000 }),
-        sample(true, AccessInfo::Freq { now_ms: 1_700_000_000_000, decay_time: 1 }),
+        sample(true, AccessInfo::None, 10),
+        sample(false, AccessInfo::Idle { clock: 1000 }, 11),
+        sample(true, AccessInfo::Freq { now_ms: 1_700_000_000_000, decay_time: 1 }, 10),
     ]
 }
 
@@ -246,13 +254,13 @@ fn mutated_dump_payloads() {
     let mut rng = Rng(42);
     let with_crc = |body: &[u8]| {
         let mut p = body.to_vec();
-        p.extend_from_slice(&super::rdb::RDB_VERSION.to_le_bytes());
+        p.extend_from_slice(&11u16.to_le_bytes());
         let crc = CRC64.checksum(&p);
         p.extend_from_slice(&crc.to_le_bytes());
         p
     };
     for (name, v) in values() {
-        let dump_opts = SaveOptions { list_max_listpack_size: 4, ..SaveOptions::default() };
+        let dump_opts = SaveOptions { version: 11, ..SaveOptions::default() };
         let good = dump::dump(&v, dump_opts);
         let body = &good[..good.len() - 10];
         assert_eq!(dump::restore(&good, &limits()).as_ref(), Some(&v), "{name}");

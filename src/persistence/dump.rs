@@ -2,7 +2,7 @@
 //! (type byte, then the value), the RDB version as 2 bytes little endian, and the CRC-64 of
 //! everything before it, 8 bytes little endian.
 
-use super::rdb::{value_type, write_value, SaveOptions, CRC64, RDB_VERSION};
+use super::rdb::{value_type, write_value, SaveOptions, CRC64, RDB_VERSION_MAX};
 use super::rdb_value::{read_value, Limits};
 use super::reader::Reader;
 use crate::types::Value;
@@ -10,21 +10,24 @@ use crate::types::Value;
 /// Serialise a value as DUMP does (`rdbcompression` and the list node size apply, as in Redis;
 /// the checksum is always there).
 pub fn dump(v: &Value, opts: SaveOptions) -> Vec<u8> {
-    let mut out = vec![value_type(v)];
+    // A hash with field TTLs needs RDB 12 (see `rdb::version_needed`).
+    let opts = SaveOptions { version: opts.version.max(super::rdb::version_needed(v)), ..opts };
+    let mut out = vec![value_type(v, opts.version)];
     write_value(&mut out, v, opts);
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    out.extend_from_slice(&opts.version.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Redis's verifyDumpPayload: long enough, a version this server reads, a matching CRC.
+/// Redis's verifyDumpPayload: long enough, a version this server reads (up to Redis 7.4's 12),
+/// a matching CRC.
 pub fn verify(payload: &[u8]) -> bool {
     if payload.len() < 10 {
         return false;
     }
     let footer = &payload[payload.len() - 10..];
-    if u16::from_le_bytes([footer[0], footer[1]]) > RDB_VERSION {
+    if u16::from_le_bytes([footer[0], footer[1]]) > RDB_VERSION_MAX {
         return false;
     }
     CRC64.checksum(&payload[..payload.len() - 8]).to_le_bytes() == footer[2..]

@@ -28,7 +28,13 @@ use super::{intset, listpack, lzf};
 use crate::keyspace::{Db, Keyspace, Shard, ShardCapture, ShardDb, NSHARDS};
 use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 
+/// The RDB version written by default (`rdb-version`): Redis 7.0's, which every Redis from 7.0
+/// on loads.
 pub const RDB_VERSION: u16 = 10;
+/// The newest RDB version whose files and DUMP payloads Ferrous reads (Redis 7.4's: 11 added
+/// listpack sets, 12 hashes with field TTLs).
+pub const RDB_VERSION_MAX: u16 = 12;
+pub const OPCODE_SLOT_INFO: u8 = 244;
 pub const OPCODE_FUNCTION2: u8 = 245;
 pub const OPCODE_FUNCTION_PRE_GA: u8 = 246;
 pub const OPCODE_MODULE_AUX: u8 = 247;
@@ -60,6 +66,14 @@ pub const TYPE_HASH_LISTPACK: u8 = 16;
 pub const TYPE_ZSET_LISTPACK: u8 = 17;
 pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
+/// RDB 11 (Redis 7.2).
+pub const TYPE_SET_LISTPACK: u8 = 20;
+/// RDB 12 (Redis 7.4): hashes with field TTLs. The PRE_GA types (7.4 release candidates) kept
+/// absolute TTLs and no minimum; they are read, never written.
+pub const TYPE_HASH_METADATA_PRE_GA: u8 = 22;
+pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+pub const TYPE_HASH_METADATA: u8 = 24;
+pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
 
 /// Quicklist node containers (RDB_TYPE_LIST_QUICKLIST_2).
 pub const QUICKLIST_NODE_PLAIN: u64 = 1;
@@ -69,9 +83,6 @@ const ENC_INT8: u8 = 0xC0;
 const ENC_INT16: u8 = 0xC1;
 const ENC_INT32: u8 = 0xC2;
 const ENC_LZF: u8 = 0xC3;
-
-/// Redis's cap on a quicklist node's bytes when `list-max-listpack-size` counts entries.
-const LIST_NODE_SAFETY_BYTES: usize = 8192;
 
 pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
 
@@ -87,20 +98,21 @@ pub enum AccessInfo {
     Freq { now_ms: i64, decay_time: u32 },
 }
 
-/// The `rdbcompression` and `rdbchecksum` settings, `list-max-listpack-size` (lists are
-/// written as quicklist nodes of that size, as Redis would hold them) and the access metadata
-/// the `maxmemory-policy` calls for.
+/// The `rdbcompression` and `rdbchecksum` settings (lists are written as the quicklist nodes
+/// Redis would hold them in, see `types::list_shape`), the access metadata
+/// the `maxmemory-policy` calls for and the RDB version to write (`rdb-version`: 10 by
+/// default, so that Redis 7.0 loads the files; 11 writes listpack sets as Redis 7.2 does).
 #[derive(Clone, Copy, Debug)]
 pub struct SaveOptions {
     pub compression: bool,
     pub checksum: bool,
-    pub list_max_listpack_size: i64,
     pub access: AccessInfo,
+    pub version: u16,
 }
 
 impl Default for SaveOptions {
     fn default() -> Self {
-        SaveOptions { compression: true, checksum: true, list_max_listpack_size: -2, access: AccessInfo::None }
+        SaveOptions { compression: true, checksum: true, access: AccessInfo::None, version: RDB_VERSION }
     }
 }
 
@@ -119,16 +131,8 @@ impl SaveOptions {
         SaveOptions {
             compression: cfg.get("rdbcompression") != Some("no"),
             checksum: cfg.get("rdbchecksum") != Some("no"),
-            list_max_listpack_size: cfg.settings.list_max_listpack_size,
             access,
-        }
-    }
-
-    /// A quicklist node's limits: (entries, bytes).
-    fn list_node_limits(&self) -> (usize, usize) {
-        match self.list_max_listpack_size {
-            n if n > 0 => (n as usize, LIST_NODE_SAFETY_BYTES),
-            n => (usize::MAX, 4096 << (n.unsigned_abs().clamp(1, 5) - 1)),
+            version: cfg.get("rdb-version").and_then(|v| v.parse().ok()).unwrap_or(RDB_VERSION),
         }
     }
 }
@@ -189,18 +193,32 @@ fn write_int(out: &mut Vec<u8>, n: i64) -> bool {
     true
 }
 
-/// The RDB type byte a value is written with.
-pub fn value_type(v: &Value) -> u8 {
+/// The RDB version a value needs at least: 12 for a hash with field TTLs (no older format
+/// can carry them, so a file holding one is written as version 12 whatever `rdb-version`
+/// says), else 0.
+pub fn version_needed(v: &Value) -> u16 {
+    match v {
+        Value::Hash(h) if h.has_ttls() => 12,
+        _ => 0,
+    }
+}
+
+/// The RDB type byte a value is written with in a file of RDB version `version` (a listpack
+/// set is a plain set before version 11; a hash with field TTLs needs version 12).
+pub fn value_type(v: &Value, version: u16) -> u8 {
     match v {
         Value::Str(_) => TYPE_STRING,
         Value::List(_) => TYPE_LIST_QUICKLIST_2,
-        Value::Hash(h) => match **h {
-            HashValue::Listpack(_) => TYPE_HASH_LISTPACK,
-            HashValue::Table(_) => TYPE_HASH,
+        Value::Hash(h) => match (&**h, h.has_ttls() || version >= 12) {
+            (HashValue::ListpackEx(_), true) => TYPE_HASH_LISTPACK_EX,
+            (HashValue::TableEx(_), _) if h.has_ttls() => TYPE_HASH_METADATA,
+            (HashValue::Listpack(_) | HashValue::ListpackEx(_), _) => TYPE_HASH_LISTPACK,
+            (HashValue::Table(_) | HashValue::TableEx(_), _) => TYPE_HASH,
         },
         Value::Set(s) => match **s {
             SetValue::Intset(_) => TYPE_SET_INTSET,
-            SetValue::Table(_) => TYPE_SET,
+            SetValue::Listpack(_) if version >= 11 => TYPE_SET_LISTPACK,
+            SetValue::Listpack(_) | SetValue::Table(_) => TYPE_SET,
         },
         Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
@@ -213,31 +231,46 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
         Value::Str(StrValue::Int(n)) if write_int(out, *n) => {}
         Value::Str(s) => write_string(out, &s.to_bytes(), opts),
         Value::List(l) => {
-            let (max_entries, max_bytes) = opts.list_node_limits();
-            let mut nodes: Vec<Vec<u8>> = Vec::new();
-            let mut node = listpack::Builder::new();
-            for e in l.iter() {
-                if !node.is_empty() && (node.len() >= max_entries || node.bytes() + e.len() + 11 > max_bytes) {
-                    nodes.push(std::mem::take(&mut node).finish());
-                }
-                node.push(e);
-            }
-            if !node.is_empty() {
-                nodes.push(node.finish());
-            }
-            write_len(out, nodes.len() as u64);
-            for n in nodes {
+            // The quicklist nodes Redis would hold (one for a listpack-encoded list).
+            let counts = l.node_counts();
+            write_len(out, counts.len() as u64);
+            let mut it = l.iter();
+            for n in counts {
+                let mut node = listpack::Builder::new();
+                it.by_ref().take(n).for_each(|e| node.push(e));
                 write_len(out, QUICKLIST_NODE_PACKED);
-                write_string(out, &n, opts);
+                write_string(out, &node.finish(), opts);
             }
         }
-        Value::Hash(h) => match &**h {
-            HashValue::Listpack(p) => {
+        Value::Hash(h) => match value_type(v, opts.version) {
+            TYPE_HASH_LISTPACK | TYPE_HASH_LISTPACK_EX => {
+                let ex = value_type(v, opts.version) == TYPE_HASH_LISTPACK_EX;
+                if ex {
+                    out.extend_from_slice(&h.min_ttl().unwrap_or(0).to_le_bytes());
+                }
                 let mut b = listpack::Builder::new();
-                p.iter().for_each(|e| b.push(e));
+                let mut num = itoa::Buffer::new();
+                h.for_each_with_ttl(|k, v, t| {
+                    b.push(k);
+                    b.push(v);
+                    if ex {
+                        b.push(num.format(t.unwrap_or(0)).as_bytes());
+                    }
+                });
                 write_string(out, &b.finish(), opts);
             }
-            HashValue::Table(_) => {
+            TYPE_HASH_METADATA => {
+                // The earliest TTL, then each field's TTL relative to it (+1; 0 = none).
+                let min = h.min_ttl().unwrap_or(0);
+                out.extend_from_slice(&min.to_le_bytes());
+                write_len(out, h.len() as u64);
+                h.for_each_with_ttl(|k, v, t| {
+                    write_len(out, t.map_or(0, |t| (t - min + 1) as u64));
+                    write_string(out, k, opts);
+                    write_string(out, v, opts);
+                });
+            }
+            _ => {
                 write_len(out, h.len() as u64);
                 h.for_each(|k, v| {
                     write_string(out, k, opts);
@@ -247,7 +280,12 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
         },
         Value::Set(s) => match &**s {
             SetValue::Intset(v) => write_string(out, &intset::encode(v), opts),
-            SetValue::Table(_) => {
+            SetValue::Listpack(p) if opts.version >= 11 => {
+                let mut b = listpack::Builder::new();
+                p.iter().for_each(|e| b.push(e));
+                write_string(out, &b.finish(), opts);
+            }
+            SetValue::Listpack(_) | SetValue::Table(_) => {
                 write_len(out, s.len() as u64);
                 s.for_each(|m| write_string(out, m, opts));
             }
@@ -296,7 +334,7 @@ pub fn write_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry, expire: Option<
             out.push(crate::keyspace::lfu::counter(entry.lru, now_ms, decay_time));
         }
     }
-    out.push(value_type(&entry.value));
+    out.push(value_type(&entry.value, opts.version));
     write_string(out, key, opts);
     write_value(out, &entry.value, opts);
 }
@@ -310,7 +348,7 @@ fn aux(out: &mut Vec<u8>, k: &str, v: &str) {
 /// The magic, the version, the aux fields Redis writes, then the function libraries (their
 /// source code, as Redis's rdbSaveFunctions).
 fn header(out: &mut Vec<u8>, functions: &[Vec<u8>], opts: SaveOptions) {
-    out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+    out.extend_from_slice(format!("REDIS{:04}", opts.version).as_bytes());
     aux(out, "redis-ver", crate::REDIS_VERSION);
     aux(out, "redis-bits", "64");
     aux(out, "ctime", &(crate::keyspace::now_ms() / 1000).to_string());
@@ -366,8 +404,16 @@ pub fn write_snapshot(
         buf.clear();
         Ok(())
     };
-    header(&mut buf, functions, opts);
     let current = db.index;
+    let mut opts = opts;
+    for index in 0..databases {
+        db.index = index;
+        if db.locked_shards().any(|(_, sd)| sd.has_hash_field_ttls()) {
+            // Hashes with field TTLs exist only in RDB 12 (see `version_needed`).
+            opts.version = opts.version.max(12);
+        }
+    }
+    header(&mut buf, functions, opts);
     let mut result = Ok(());
     for index in 0..databases {
         db.index = index;
@@ -458,15 +504,17 @@ impl PointInTime {
         opts: SaveOptions,
         at_point: impl FnOnce() -> R,
     ) -> (PointInTime, R) {
-        let mut head = Vec::new();
-        header(&mut head, functions, opts);
         let shards = Arc::new(CapturedShards {
             opts,
             slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
             keys: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
         });
-        let r = ks.begin_capture_then(shards.clone(), at_point);
+        let (r, field_ttls) = ks.begin_capture_checked(shards.clone(), at_point);
+        // Hashes with field TTLs exist only in RDB 12: the file says so (see `version_needed`).
+        let version = if field_ttls { opts.version.max(12) } else { opts.version };
+        let mut head = Vec::new();
+        header(&mut head, functions, SaveOptions { version, ..opts });
         (PointInTime { shards, head }, r)
     }
 

@@ -1,11 +1,11 @@
-//! Loading an RDB file (versions 1 to 10, i.e. everything up to Redis 7.0) into the keyspace.
+//! Loading an RDB file (versions 1 to 12, i.e. everything up to Redis 7.4) into the keyspace.
 //!
 //! [`parse`] reads the whole file into a [`Loaded`] image first — header, aux fields,
 //! SELECTDB / RESIZEDB, expiry, idle and frequency opcodes, module aux data, functions, every
 //! value, EOF and the CRC-64 trailer (0 means the writer disabled checksums) — and only a
 //! completely valid file is then [`install`]ed, so a corrupt or truncated file never leaves a
-//! partial dataset behind. Files of RDB version 11 or later (Redis 7.2+) are refused naming
-//! their version.
+//! partial dataset behind. Files of a newer RDB version than 12 are refused naming their
+//! version.
 //!
 //! Functions (RDB_OPCODE_FUNCTION2) are returned as library sources in [`Loaded::functions`],
 //! for the server to install through the scripting engine (`server::saving::load_file`: a
@@ -101,11 +101,11 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
         return Err(RdbError { offset: 0, msg: "wrong signature: not an RDB file".into() });
     }
     let version: u16 = std::str::from_utf8(&magic[5..]).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    if version == 0 || version > RDB_VERSION {
+    if version == 0 || version > RDB_VERSION_MAX {
         return Err(RdbError {
             offset: 5,
             msg: format!(
-                "can't handle RDB format version {version} (Ferrous reads versions 1 to {RDB_VERSION}, i.e. Redis up to 7.0)"
+                "can't handle RDB format version {version} (Ferrous reads versions 1 to {RDB_VERSION_MAX}, i.e. Redis up to 7.4)"
             ),
         });
     }
@@ -149,6 +149,13 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
                 continue;
             }
             OPCODE_RESIZEDB => {
+                r.length()?;
+                r.length()?;
+                continue;
+            }
+            OPCODE_SLOT_INFO if version >= 12 => {
+                // Cluster mode's per-slot sizes (slot, keys, expiring keys): resize hints only.
+                r.length()?;
                 r.length()?;
                 r.length()?;
                 continue;
@@ -278,9 +285,9 @@ mod tests {
     #[test]
     fn version_checksum_and_truncation_errors() {
         let data = sample();
-        let mut v11 = data.clone();
-        v11[5..9].copy_from_slice(b"0011");
-        assert!(parse(&v11, &opts()).unwrap_err().msg.contains("version 11"));
+        let mut v13 = data.clone();
+        v13[5..9].copy_from_slice(b"0013");
+        assert!(parse(&v13, &opts()).unwrap_err().msg.contains("version 13"));
         let mut bad_crc = data.clone();
         let n = bad_crc.len();
         bad_crc[n - 1] ^= 1;

@@ -1,8 +1,9 @@
 //! Decoding one RDB value (what follows the type byte and the key, in a file or in a DUMP
-//! payload) into a [`Value`], for every type and encoding Redis up to 7.0 writes.
+//! payload) into a [`Value`], for every type and encoding Redis up to 7.4 writes (streams and
+//! module values aside).
 //!
 //! Values are rebuilt through the types' own constructors with the *current* encoding limits
-//! (`hash-max-listpack-*`, `set-max-intset-entries`, `zset-max-listpack-*`), so a loaded value
+//! (`hash-max-listpack-*`, `set-max-*`, `zset-max-listpack-*`), so a loaded value
 //! gets the encoding Redis would give it, whatever encoding the file used. Duplicate members
 //! or fields, NaN scores, odd pair counts and malformed blobs are errors; an empty collection
 //! decodes to `None` (Redis skips such keys when loading).
@@ -12,6 +13,7 @@ use super::reader::{RdbError, Reader, Result};
 use super::{intset, listpack, ziplist, zipmap};
 use crate::config::Settings;
 use crate::types::hash::HashLimits;
+use crate::types::set::SetLimits;
 use crate::types::zset::Limits as ZLimits;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 
@@ -22,7 +24,7 @@ type Decoder = fn(&[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str>;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub hash: HashLimits,
-    pub set_max_intset: usize,
+    pub set: SetLimits,
     pub zset: ZLimits,
 }
 
@@ -30,7 +32,11 @@ impl Limits {
     pub fn from_settings(s: &Settings) -> Self {
         Limits {
             hash: HashLimits { max_entries: s.hash_max_listpack_entries, max_value: s.hash_max_listpack_value },
-            set_max_intset: s.set_max_intset_entries,
+            set: SetLimits {
+                max_intset_entries: s.set_max_intset_entries,
+                max_listpack_entries: s.set_max_listpack_entries,
+                max_listpack_value: s.set_max_listpack_value,
+            },
             zset: ZLimits { max_entries: s.zset_max_listpack_entries, max_value: s.zset_max_listpack_value },
         }
     }
@@ -41,7 +47,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             hash: HashLimits { max_entries: 512, max_value: 64 },
-            set_max_intset: 512,
+            set: SetLimits::default(),
             zset: ZLimits { max_entries: 128, max_value: 64 },
         }
     }
@@ -67,52 +73,50 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
         TYPE_LIST => {
             let n = r.count(1)?;
-            let mut l = ListValue::new();
+            let mut items = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                l.push_back(&r.string()?);
+                items.push(r.string()?);
             }
-            Value::List(l)
+            Value::List(ListValue::loaded(items))
         }
-        TYPE_LIST_ZIPLIST => list_from(blob(r, ziplist::decode)?),
+        TYPE_LIST_ZIPLIST => Value::List(ListValue::from_nodes(vec![blob(r, ziplist::decode)?])),
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = r.count(1)?;
-            let mut l = ListValue::new();
-            for _ in 0..nodes {
+            let n = r.count(1)?;
+            let mut nodes = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
                 let container = if ty == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
                 match container {
-                    QUICKLIST_NODE_PLAIN => l.push_back(&r.string()?),
+                    QUICKLIST_NODE_PLAIN => nodes.push(vec![r.string()?]),
                     QUICKLIST_NODE_PACKED => {
                         let decode = if ty == TYPE_LIST_QUICKLIST { ziplist::decode } else { listpack::decode };
                         // Empty nodes are skipped silently, as Redis does.
-                        for e in blob(r, decode)? {
-                            l.push_back(&e);
-                        }
+                        nodes.push(blob(r, decode)?);
                     }
                     _ => return r.err(format!("unknown quicklist node container {container}")),
                 }
             }
-            Value::List(l)
+            Value::List(ListValue::from_nodes(nodes))
         }
         TYPE_SET => {
             let n = r.count(1)?;
-            let mut s = SetValue::default();
+            let mut members = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                let m = r.string()?;
-                if !s.add(&m, lim.set_max_intset) {
-                    return fail("duplicate set member");
-                }
+                members.push(r.string()?);
             }
-            Value::Set(Box::new(s))
+            match SetValue::from_members(n, members, lim.set) {
+                Ok(s) => Value::Set(Box::new(s)),
+                Err(_) => return fail("duplicate set member"),
+            }
         }
         TYPE_SET_INTSET => {
             let b = r.string()?;
             let ints = intset::decode(&b).map_err(|e| RdbError { offset: at, msg: e.to_string() })?;
-            let mut s = SetValue::default();
-            for v in ints {
-                s.add(v.to_string().as_bytes(), lim.set_max_intset);
-            }
-            Value::Set(Box::new(s))
+            Value::Set(Box::new(SetValue::from_intset(ints, lim.set)))
         }
+        TYPE_SET_LISTPACK => match SetValue::from_listpack(blob(r, listpack::decode)?, lim.set) {
+            Ok(s) => Value::Set(Box::new(s)),
+            Err(_) => return fail("duplicate set member"),
+        },
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count(2)?;
             let mut pairs = Vec::with_capacity(n.min(1024));
@@ -162,6 +166,42 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             hash_from(pairs, lim, at)?
         }
+        TYPE_HASH_METADATA | TYPE_HASH_METADATA_PRE_GA => {
+            // [min TTL (ms, u64 LE)] count, then (TTL, field, value) per field: the TTL is
+            // relative to the minimum (+1, 0 = none), absolute in the pre-GA type.
+            let min = if ty == TYPE_HASH_METADATA { r.u64_le()? as i64 } else { 0 };
+            let n = r.count(3)?;
+            let mut entries = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let t = r.length()? as i64;
+                let ttl = match (t, ty) {
+                    (0, _) => 0,
+                    (t, TYPE_HASH_METADATA) => t.checked_add(min - 1).unwrap_or(-1),
+                    (t, _) => t,
+                };
+                entries.push((r.string()?, r.string()?, ttl));
+            }
+            hash_with_ttls_from(entries, lim, at)?
+        }
+        TYPE_HASH_LISTPACK_EX | TYPE_HASH_LISTPACK_EX_PRE_GA => {
+            // [min TTL (ms, u64 LE)] then a listpack of (field, value, TTL) triplets.
+            if ty == TYPE_HASH_LISTPACK_EX {
+                r.u64_le()?;
+            }
+            let items = blob(r, listpack::decode)?;
+            if items.len() % 3 != 0 {
+                return fail("hash listpackex blob whose length is not a multiple of 3");
+            }
+            let mut entries = Vec::with_capacity(items.len() / 3);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(v), Some(t)) = (it.next(), it.next(), it.next()) {
+                match crate::util::num::parse_i64(&t) {
+                    Some(ttl) => entries.push((f, v, ttl)),
+                    None => return fail("hash listpackex blob with an invalid TTL"),
+                }
+            }
+            hash_with_ttls_from(entries, lim, at)?
+        }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | 21 => {
             return fail(&format!("stream values (RDB type {ty}) are not supported by Ferrous yet"));
         }
@@ -184,14 +224,6 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
     Ok((!empty).then_some(value))
 }
 
-fn list_from(items: Vec<Vec<u8>>) -> Value {
-    let mut l = ListValue::new();
-    for e in items {
-        l.push_back(&e);
-    }
-    Value::List(l)
-}
-
 fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<Value> {
     let mut h = HashValue::default();
     if pairs.len() > lim.hash.max_entries {
@@ -200,6 +232,29 @@ fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<
     for (f, v) in pairs {
         if !h.set(&f, &v, lim.hash) {
             return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+        }
+    }
+    Ok(Value::Hash(Box::new(h)))
+}
+
+/// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
+/// else a hash table; TTLs of 0 mean none, and must not exceed Redis's EB_EXPIRE_TIME_MAX.
+fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: usize) -> Result<Value> {
+    const MAX_TTL: i64 = (1 << 48) - 1;
+    let mut h = HashValue::default();
+    if entries.len() > lim.hash.max_entries {
+        h.convert_to_table();
+    }
+    h.ensure_ttl_encoding();
+    for (f, v, ttl) in entries {
+        if !(0..=MAX_TTL).contains(&ttl) {
+            return Err(RdbError { offset: at, msg: format!("invalid hash field TTL {ttl}") });
+        }
+        if !h.set(&f, &v, lim.hash) {
+            return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+        }
+        if ttl != 0 {
+            h.put_ttl(&f, ttl);
         }
     }
     Ok(Value::Hash(Box::new(h)))
@@ -225,8 +280,12 @@ mod tests {
     use crate::types::Entry;
 
     fn round_trip(v: &Value, lim: &Limits) -> Value {
-        let mut out = vec![value_type(v)];
-        write_value(&mut out, v, SaveOptions::default());
+        round_trip_as(v, lim, RDB_VERSION)
+    }
+
+    fn round_trip_as(v: &Value, lim: &Limits, version: u16) -> Value {
+        let mut out = vec![value_type(v, version)];
+        write_value(&mut out, v, SaveOptions { version, ..SaveOptions::default() });
         let mut r = Reader::new(&out[1..]);
         let back = read_value(&mut r, out[0], lim).unwrap().unwrap();
         assert_eq!(r.remaining(), 0);
@@ -251,10 +310,10 @@ mod tests {
             values.push(Value::Hash(Box::new(h)));
             let mut s = SetValue::default();
             (0..n).for_each(|i| {
-                s.add(format!("{}", i * 1000).as_bytes(), lim.set_max_intset);
+                s.add(format!("{}", i * 1000).as_bytes(), lim.set);
             });
             values.push(Value::Set(Box::new(s.clone())));
-            s.add(b"not-a-number", lim.set_max_intset);
+            s.add(b"not-a-number", lim.set);
             values.push(Value::Set(Box::new(s)));
             let mut z = ZSetValue::new();
             (0..n).for_each(|i| {
@@ -263,13 +322,39 @@ mod tests {
             z.insert(b"inf", f64::INFINITY, lim.zset);
             values.push(Value::ZSet(Box::new(z)));
         }
-        for v in &values {
-            let back = round_trip(v, &lim);
-            assert_eq!(&back, v);
-            assert_eq!(back.encoding(), v.encoding());
-            let _ = Entry::new(back, 0);
+        for version in [RDB_VERSION, 11, RDB_VERSION_MAX] {
+            for v in &values {
+                let back = round_trip_as(v, &lim, version);
+                assert_eq!(&back, v);
+                assert_eq!(back.encoding(), v.encoding());
+                let _ = Entry::new(back, 0);
+            }
         }
         let _ = now_ms();
+    }
+
+    #[test]
+    fn listpack_sets_are_type_20_from_version_11() {
+        let lim = Limits::default();
+        let mut s = SetValue::new_listpack();
+        for m in ["b", "1", "a"] {
+            s.add(m.as_bytes(), lim.set);
+        }
+        let v = Value::Set(Box::new(s));
+        assert_eq!(value_type(&v, 10), TYPE_SET);
+        assert_eq!(value_type(&v, 11), TYPE_SET_LISTPACK);
+        let back = round_trip_as(&v, &lim, 11);
+        assert_eq!(back.encoding(), "listpack");
+        let Value::Set(b) = &back else { panic!() };
+        assert_eq!(b.members(), vec![b"b".to_vec(), b"1".to_vec(), b"a".to_vec()]);
+        // What Redis 7.2 writes for SADD s b 1 a (DUMP without its footer): type 20, then the
+        // listpack as a string.
+        let mut out = vec![value_type(&v, 11)];
+        write_value(&mut out, &v, SaveOptions { version: 11, ..SaveOptions::default() });
+        assert_eq!(out, b"\x14\x0f\x0f\x00\x00\x00\x03\x00\x81b\x02\x01\x01\x81a\x02\xff".to_vec());
+        // A listpack set larger than set-max-listpack-entries loads as a hash table.
+        let small = Limits { set: SetLimits { max_listpack_entries: 2, ..SetLimits::default() }, ..Limits::default() };
+        assert_eq!(round_trip_as(&v, &small, 11).encoding(), "hashtable");
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! connection's protocol version the way Redis does: RESP3 types (null, double, map, set, boolean,
 //! verbatim, big number, push) degrade to their RESP2 equivalents on RESP2 connections.
 
-use crate::util::num::format_double;
-
 /// The protocol version a connection speaks (chosen with HELLO).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Proto {
@@ -142,10 +140,11 @@ impl ReplySink {
         self.header(b'|', n as i64);
     }
 
-    /// A double: RESP3 `,` type, or a bulk string in RESP2, formatted as Redis does (`%.17g`).
+    /// A double: RESP3 `,` type, or a bulk string in RESP2, formatted as Redis 7.2's
+    /// addReplyDouble does (d2string: integers as such, else Grisu2's digits).
     pub fn double(&mut self, d: f64) {
         let mut s = Vec::with_capacity(24);
-        format_double(d, &mut s);
+        crate::util::dtoa::d2string(d, &mut s);
         match self.proto {
             Proto::Resp2 => self.bulk(&s),
             Proto::Resp3 => self.line(b',', &s),

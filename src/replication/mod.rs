@@ -5,9 +5,17 @@
 //! Consistency: the snapshot is taken and the effect-stream subscription opened while every
 //! shard is locked, and writers publish their effects before releasing their shard locks, so no
 //! write can fall between the snapshot and the stream, nor appear in both.
+//!
+//! Acknowledgements (`REPLCONF ACK <offset> [FACK <aof-offset>]`) are mapped back to effect
+//! sequence numbers ([`Acks`]), which WAIT and WAITAOF compare with the client's last write.
 
 pub mod replica;
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -40,31 +48,204 @@ fn encode_batch(out: &mut Vec<u8>, batch: &EffectBatch, selected: &mut Option<us
     }
 }
 
-/// Stream effects to a replica connection until it closes (or the stream ends). Whatever the
-/// replica sends (REPLCONF ACK...) is read and ignored.
+/// Master side: what each connected replica was sent and has acknowledged, for WAIT and
+/// WAITAOF. Offsets are bytes of the stream after the snapshot (the replica's offset, as
+/// FULLRESYNC starts it at 0); each is mapped back to the effect sequence number it covers.
+#[derive(Default)]
+pub struct Acks {
+    links: Mutex<Vec<Arc<Link>>>,
+    /// Woken whenever a replica acknowledges something.
+    pub changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Link {
+    /// (effect sequence number, stream offset just after it), oldest first.
+    sent: Mutex<VecDeque<(u64, u64)>>,
+    /// The last effect the replica has received and applied (REPLCONF ACK).
+    acked_seq: AtomicU64,
+    /// ... and fsynced to its AOF (REPLCONF ACK .. FACK), once it ever reported one.
+    facked_seq: AtomicU64,
+    sends_fack: AtomicBool,
+    /// Ask the replica for an acknowledgement now (REPLCONF GETACK).
+    getack: tokio::sync::Notify,
+}
+
+impl Link {
+    /// The last sequence number fully sent at or before `offset`.
+    fn seq_at(sent: &VecDeque<(u64, u64)>, offset: u64) -> Option<u64> {
+        sent.iter().take_while(|&&(_, o)| o <= offset).last().map(|&(s, _)| s)
+    }
+
+    fn acked(&self, offset: u64, fack: Option<u64>) {
+        let mut sent = self.sent.lock();
+        if let Some(s) = Self::seq_at(&sent, offset) {
+            self.acked_seq.fetch_max(s, Ordering::SeqCst);
+        }
+        if let Some(f) = fack {
+            self.sends_fack.store(true, Ordering::SeqCst);
+            if let Some(s) = Self::seq_at(&sent, f) {
+                self.facked_seq.fetch_max(s, Ordering::SeqCst);
+            }
+        }
+        // Forget what both counters are past (keep the last entry: it maps later offsets).
+        let keep = if self.sends_fack.load(Ordering::SeqCst) { offset.min(fack.unwrap_or(0)) } else { offset };
+        while sent.len() > 1 && sent[1].1 <= keep {
+            sent.pop_front();
+        }
+    }
+}
+
+impl Acks {
+    fn register(&self, base_seq: u64) -> Arc<Link> {
+        let link = Arc::new(Link::default());
+        link.sent.lock().push_back((base_seq, 0));
+        link.acked_seq.store(base_seq, Ordering::SeqCst);
+        link.facked_seq.store(base_seq, Ordering::SeqCst);
+        self.links.lock().push(link.clone());
+        link
+    }
+
+    fn unregister(&self, link: &Arc<Link>) {
+        self.links.lock().retain(|l| !Arc::ptr_eq(l, link));
+        self.changed.notify_waiters();
+    }
+
+    /// Replicas that acknowledged every effect up to `seq` (fsynced to their AOF, with `aof`).
+    pub fn count(&self, seq: u64, aof: bool) -> usize {
+        self.links
+            .lock()
+            .iter()
+            .filter(|l| {
+                if aof {
+                    l.sends_fack.load(Ordering::SeqCst) && l.facked_seq.load(Ordering::SeqCst) >= seq
+                } else {
+                    l.acked_seq.load(Ordering::SeqCst) >= seq
+                }
+            })
+            .count()
+    }
+
+    /// Ask every replica for an acknowledgement (Redis's replicationRequestAckFromSlaves).
+    pub fn request(&self) {
+        for l in self.links.lock().iter() {
+            l.getack.notify_one();
+        }
+    }
+}
+
+/// A WAIT / WAITAOF that blocks: what it waits for.
+#[derive(Debug)]
+pub struct WaitSpec {
+    /// The effect sequence number of the client's last write.
+    pub target: u64,
+    pub numreplicas: u64,
+    /// WAITAOF: the local fsync wanted (0 or 1); None for WAIT.
+    pub numlocal: Option<u64>,
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Whether the local AOF has fsynced everything up to `seq` (WAITAOF's local count).
+pub fn local_fsynced(server: &crate::server::Server, seq: u64) -> bool {
+    server.aof.on.load(Ordering::Acquire) && server.aof.fsynced() >= seq
+}
+
+/// The reply of WAIT (the replicas count) or WAITAOF ([local, replicas]).
+pub fn reply_acks(server: &crate::server::Server, spec: &WaitSpec, out: &mut crate::protocol::ReplySink) {
+    match spec.numlocal {
+        None => out.int(server.acks.count(spec.target, false) as i64),
+        Some(_) => {
+            out.array(2);
+            out.int(local_fsynced(server, spec.target) as i64);
+            out.int(server.acks.count(spec.target, true) as i64);
+        }
+    }
+}
+
+/// Block until the acknowledgements WAIT / WAITAOF asked for arrived or the timeout passed,
+/// then write the reply.
+pub async fn wait_acks(server: &crate::server::Server, spec: &WaitSpec, out: &mut crate::protocol::ReplySink) {
+    let aof = spec.numlocal.is_some();
+    loop {
+        let done = server.acks.count(spec.target, aof) as u64 >= spec.numreplicas
+            && (spec.numlocal.unwrap_or(0) == 0 || local_fsynced(server, spec.target));
+        if done || spec.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
+        server.acks.request();
+        // Woken by an acknowledgement; the AOF's fsync and the deadline are polled.
+        let tick = std::time::Duration::from_millis(10);
+        let _ = tokio::time::timeout(tick, server.acks.changed.notified()).await;
+    }
+    reply_acks(server, spec, out);
+}
+
+/// Stream effects to a replica connection until it closes (or the stream ends). The replica's
+/// `REPLCONF ACK <offset> [FACK <aof-offset>]` are recorded in `acks`; `base_seq` is the effect
+/// sequence number the snapshot covers.
 pub async fn stream_to_replica(
     sock: &mut TcpStream,
+    acks: &Acks,
+    base_seq: u64,
     mut effects: UnboundedReceiver<EffectBatch>,
+) -> Result<(), String> {
+    let link = acks.register(base_seq);
+    let result = stream_loop(sock, acks, &link, base_seq, &mut effects).await;
+    acks.unregister(&link);
+    result
+}
+
+async fn stream_loop(
+    sock: &mut TcpStream,
+    acks: &Acks,
+    link: &Link,
+    base_seq: u64,
+    effects: &mut UnboundedReceiver<EffectBatch>,
 ) -> Result<(), String> {
     let mut selected: Option<usize> = None;
     let mut out = Vec::with_capacity(16 * 1024);
-    let mut inbuf = vec![0u8; 4096];
+    let mut inbuf = bytes::BytesMut::with_capacity(4096);
+    let (mut seq, mut offset) = (base_seq, 0u64);
     loop {
         tokio::select! {
             batch = effects.recv() => {
                 let Some(batch) = batch else { return Ok(()) };
                 out.clear();
                 encode_batch(&mut out, &batch, &mut selected);
+                seq += 1;
                 // Drain what else is ready so a burst of writes leaves in one syscall.
                 while let Ok(more) = effects.try_recv() {
                     encode_batch(&mut out, &more, &mut selected);
+                    seq += 1;
                 }
                 sock.write_all(&out).await.map_err(|e| e.to_string())?;
+                offset += out.len() as u64;
+                link.sent.lock().push_back((seq, offset));
             }
-            n = sock.read(&mut inbuf) => {
+            _ = link.getack.notified() => {
+                out.clear();
+                encode_command(&mut out, &[b"REPLCONF".as_slice(), b"GETACK", b"*"]);
+                sock.write_all(&out).await.map_err(|e| e.to_string())?;
+                offset += out.len() as u64;
+                link.sent.lock().push_back((seq, offset));
+            }
+            n = sock.read_buf(&mut inbuf) => {
                 match n {
                     Ok(0) | Err(_) => return Ok(()),
                     Ok(_) => {}
+                }
+                let limits = crate::protocol::ParseLimits::default();
+                while let Ok(Some(req)) = crate::protocol::parse_request(&mut inbuf, &limits) {
+                    let a = &req.args;
+                    let is = |i: usize, w: &str| a.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w.as_bytes()));
+                    if is(0, "replconf") && is(1, "ack") {
+                        let num = |i: usize| a.get(i).and_then(|x| crate::util::num::parse_i64(x)).map(|v| v.max(0) as u64);
+                        if let Some(off) = num(2) {
+                            let fack = if is(3, "fack") { num(4) } else { None };
+                            link.acked(off, fack);
+                            acks.changed.notify_waiters();
+                        }
+                    }
                 }
             }
         }

@@ -39,8 +39,9 @@ pub struct RunState<'a> {
     pub queued: Vec<Queued>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
-    /// A read-only command was called: a tracking caller then remembers the declared keys.
-    pub read_called: bool,
+    /// The keys of the read-only commands the script called: a tracking caller remembers them
+    /// (Redis 7.2, #11770; 7.0 remembered the keys the caller declared).
+    pub read_keys: Vec<Bytes>,
     /// busy-reply-threshold (read when the hook first fires): past it the script steps aside
     /// now and then (see `fiber.rs`).
     pub threshold: Option<Option<std::time::Duration>>,
@@ -70,7 +71,7 @@ impl<'a> RunState<'a> {
             repl: 3,
             queued: Vec::new(),
             start,
-            read_called: false,
+            read_keys: Vec::new(),
             threshold: None,
             rehook: false,
             deny_oom: false,
@@ -245,12 +246,9 @@ impl RunState<'_> {
                 }
                 ffi::LUA_TNUMBER => {
                     let x = ffi::lua_tonumber(state, i);
+                    // Redis 7.2 formats Lua numbers with fpconv_dtoa (7.0: "%.17g").
                     let mut b = Vec::new();
-                    if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
-                        b.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
-                    } else {
-                        crate::util::num::format_double(x, &mut b);
-                    }
+                    crate::util::dtoa::fpconv_dtoa(x, &mut b);
                     argv.push(Bytes::from(b));
                 }
                 _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
@@ -279,7 +277,7 @@ impl RunState<'_> {
             self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         if cmd.has_flag(flags::READONLY) {
-            self.read_called = true;
+            self.read_keys.extend(cmd.keys(&argv).iter().filter_map(|k| argv.get(k.pos).cloned()));
         }
         if self.repl == 0 {
             db.truncate_effects(mark);

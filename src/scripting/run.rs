@@ -90,10 +90,10 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         };
     }
     let resp3 = st.resp3;
-    // Client-side caching: a script that read something makes its caller track the keys it
-    // declared (Redis's rule), while the locks are still held.
-    if st.read_called && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
-        server.keyspace.tracking.remember(ctx.client.id(), keys.iter());
+    // Client-side caching: the caller tracks the keys the script's read commands read (Redis
+    // 7.2's rule), while the locks are still held.
+    if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
+        server.keyspace.tracking.remember(ctx.client.id(), st.read_keys.iter());
     }
     ctx.client.after_exec.extend(st.queued);
     match outcome {

@@ -41,6 +41,8 @@ pub struct AofState {
     pub fsync_always: AtomicBool,
     /// Effect sequence number written (and, with `always`, fsynced) by the writer.
     synced: tokio::sync::watch::Sender<u64>,
+    /// Effect sequence number fsynced to the file (WAITAOF's local acknowledgement).
+    fsynced: AtomicU64,
     ctl: Mutex<Option<UnboundedSender<Ctl>>>,
     /// AOF enabled while it could not start (a BGSAVE was running): the cron retries.
     pub start_pending: AtomicBool,
@@ -65,6 +67,7 @@ impl Default for AofState {
             on: AtomicBool::new(false),
             fsync_always: AtomicBool::new(false),
             synced: tokio::sync::watch::Sender::new(u64::MAX),
+            fsynced: AtomicU64::new(0),
             ctl: Mutex::new(None),
             start_pending: AtomicBool::new(false),
             wait_rewrite: AtomicBool::new(false),
@@ -96,6 +99,11 @@ impl AofState {
         }
         let mut rx = self.synced.subscribe();
         let _ = rx.wait_for(|&v| v >= target).await;
+    }
+
+    /// The effect sequence number the AOF has fsynced up to (WAITAOF).
+    pub fn fsynced(&self) -> u64 {
+        self.fsynced.load(Ordering::Acquire)
     }
 
     fn send(&self, c: Ctl) -> bool {
@@ -248,6 +256,9 @@ impl Writer {
             }
             self.needs_fsync = false;
             self.last_fsync = Instant::now();
+        }
+        if !self.needs_fsync {
+            st.fsynced.store(self.written, Ordering::Release);
         }
         st.synced.send_replace(self.written);
     }
@@ -435,6 +446,7 @@ fn spawn_writer(
     let (tx, rx) = unbounded_channel();
     let st = &server.aof;
     st.synced.send_replace(seq);
+    st.fsynced.store(seq, Ordering::Release);
     st.wait_rewrite.store(wait_rewrite, Ordering::Release);
     *st.ctl.lock() = Some(tx);
     st.on.store(true, Ordering::Release);

@@ -94,6 +94,11 @@ impl Blocking {
         self.blocked.load(Ordering::Relaxed) > 0
     }
 
+    /// Keys some client is blocked on (INFO's total_blocking_keys).
+    pub fn blocking_keys(&self) -> usize {
+        self.queues.lock().len()
+    }
+
     pub fn blocked_clients(&self) -> usize {
         self.blocked.load(Ordering::Relaxed) + self.postponed.load(Ordering::Relaxed)
     }

@@ -189,6 +189,8 @@ pub struct Client {
     pub block_retry: bool,
     /// Whether the last command run changed the dataset.
     pub last_wrote: bool,
+    /// The effect sequence number of the client's last write (what WAIT / WAITAOF wait for).
+    pub woff: u64,
     /// Set by a blocking command served on a re-run after a wake-up: the commands that put
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
@@ -226,6 +228,7 @@ impl Client {
             last_cmd: "NULL",
             block_retry: false,
             last_wrote: false,
+            woff: 0,
             block_undo: Vec::new(),
             multi: None,
             watched: Vec::new(),

@@ -192,7 +192,8 @@ async fn client_loop(
             unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
             ..limits
         };
-        // Execute every complete request in the buffer.
+        // Execute every complete request in the buffer (one "event loop cycle" for INFO).
+        let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;
         let mut close = false;
         loop {
@@ -278,10 +279,18 @@ async fn client_loop(
                             flush(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
-                        Action::Replicate(effects) => {
+                        Action::Replicate(base_seq, effects) => {
                             flush(server, sock, &mut out).await?;
                             log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
-                            return crate::replication::stream_to_replica(sock, effects).await;
+                            return crate::replication::stream_to_replica(sock, &server.acks, base_seq, effects).await;
+                        }
+                        Action::WaitAcks(spec) => {
+                            flush(server, sock, &mut out).await?;
+                            let killed = handle.clone();
+                            tokio::select! {
+                                _ = crate::replication::wait_acks(server, &spec, &mut out) => {}
+                                _ = killed.killed() => return Err("killed".into()),
+                            }
                         }
                         Action::Shutdown => {
                             flush(server, sock, &mut out).await?;
@@ -304,6 +313,8 @@ async fn client_loop(
             }
         }
         if processed > 0 {
+            server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
+            server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
             client.sync_view(client.last_cmd, buf.len());
@@ -405,6 +416,7 @@ async fn block(
 ) -> Result<Action, String> {
     // CLIENT LIST shows the command the client is blocked in.
     client.sync_view(client.last_cmd, input.buf.len());
+    pipeline::adjust_blocked_call_stats(args, -1, false);
     flush(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register(&waiter, &spec.keys, retry);
@@ -454,16 +466,19 @@ async fn block(
             for code in std::mem::take(&mut out.errors) {
                 server.count_error(&code);
             }
+            pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
         Some(crate::server::blocking::Unblock::Timeout) => {
             null(out);
+            pipeline::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);
         }
         None => {}
     }
     if timed_out {
         null(out);
+        pipeline::adjust_blocked_call_stats(args, 1, false);
         return Ok(Action::None);
     }
     client.block_retry = true;

@@ -108,6 +108,42 @@ pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usi
     out
 }
 
+/// Redis 7.2's `listener<n>` lines (INFO server, #9320): one per connection type listening.
+fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut String) {
+    let mut line = String::from("listener0:name=tcp");
+    for addr in &cfg.settings.bind {
+        line.push_str(",bind=");
+        line.push_str(addr);
+    }
+    line.push_str(&format!(",port={}", server.port.load(Ordering::Relaxed)));
+    line!(out, "{line}");
+    if let Some(path) = cfg.get("unixsocket").filter(|p| !p.is_empty()) {
+        line!(out, "listener1:name=unix,bind={path}");
+    }
+}
+
+/// Redis 7.2's event-loop metrics (#11963) and ACL denial counters (#11288), at the end of
+/// INFO stats. Ferrous has no single event loop: a cycle is one batch of requests a connection
+/// processed, its duration the time the batch took; the instantaneous rates are not sampled
+/// (like instantaneous_ops_per_sec). Without ACLs only AUTH failures are denials.
+fn redis72_stats_fields(server: &Server, out: &mut String) {
+    let st = &server.stats;
+    let cmd_us: u64 = table()
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
+        .map(|c| c.stats.usec.load(Ordering::Relaxed))
+        .sum();
+    line!(out, "eventloop_cycles:{}", st.eventloop_cycles.load(Ordering::Relaxed));
+    line!(out, "eventloop_duration_sum:{}", st.eventloop_duration_us.load(Ordering::Relaxed));
+    line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
+    line!(out, "instantaneous_eventloop_cycles_per_sec:0");
+    line!(out, "instantaneous_eventloop_duration_usec:0");
+    line!(out, "acl_access_denied_auth:{}", st.acl_access_denied_auth.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_cmd:0");
+    line!(out, "acl_access_denied_key:0");
+    line!(out, "acl_access_denied_channel:0");
+}
+
 fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usize, usize)]>) {
     let cfg = server.config.read();
     let st = &server.stats;
@@ -141,6 +177,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
             line!(out, "config_file:{}", cfg.file.clone().unwrap_or_default());
             line!(out, "io_threads_active:0");
+            redis72_server_fields(&cfg, server, out);
         }
         "clients" => {
             line!(out, "# Clients");
@@ -152,6 +189,10 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
             line!(out, "tracking_clients:{}", server.keyspace.tracking.stats().0);
             line!(out, "clients_in_timeout_table:0");
+            // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
+            // XREADGROUP's: none here yet).
+            line!(out, "total_blocking_keys:{}", server.blocking.blocking_keys());
+            line!(out, "total_blocking_keys_on_nokey:0");
         }
         "memory" => {
             let rss = rss_bytes();
@@ -252,6 +293,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             );
             line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
             line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
+            redis72_stats_fields(server, out);
         }
         "replication" => {
             line!(out, "# Replication");

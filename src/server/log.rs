@@ -13,6 +13,8 @@ pub const DEBUG: usize = 0;
 pub const VERBOSE: usize = 1;
 pub const NOTICE: usize = 2;
 pub const WARNING: usize = 3;
+/// `loglevel nothing` (Redis 7.2): above every level, so nothing is written.
+pub const NOTHING: usize = 4;
 
 /// Apply `loglevel` and `logfile` (empty = stdout).
 pub fn configure(level: usize, logfile: &str) -> std::io::Result<()> {

@@ -34,6 +34,12 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
+    /// metrics, with one connection's batch as a cycle).
+    pub eventloop_cycles: AtomicU64,
+    pub eventloop_duration_us: AtomicU64,
+    /// Failed AUTH / HELLO AUTH (Redis 7.2's acl_access_denied_auth).
+    pub acl_access_denied_auth: AtomicU64,
 }
 
 /// Everything shared by all connections.
@@ -73,6 +79,8 @@ pub struct Server {
     pub saving: saving::SaveState,
     /// Replica side of replication (REPLICAOF).
     pub replica: crate::replication::replica::ReplicaState,
+    /// Master side: the connected replicas' acknowledgements (WAIT, WAITAOF).
+    pub acks: crate::replication::Acks,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
     /// This server, for work that outlives a command (BGSAVE's thread).
@@ -107,6 +115,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
             replica: Default::default(),
+            acks: Default::default(),
             aof: aof::AofState::default(),
             me: me.clone(),
         })

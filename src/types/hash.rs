@@ -1,13 +1,21 @@
 //! A hash of field → value byte strings (Redis hashes): the representation and its encodings.
 //!
-//! Two encodings, as in Redis 7.0:
+//! Encodings, as in Redis 7.4+:
 //! - `listpack`: a small vector of (field, value) pairs in insertion order, used while the hash
 //!   has at most `hash-max-listpack-entries` entries and every field and value is at most
 //!   `hash-max-listpack-value` bytes;
-//! - `hashtable`: a [`Dict`], once either limit is exceeded. A hash never converts back.
+//! - `listpackex`: the same once a field-expiry command touched the hash, with a TTL per pair
+//!   (see `hash_ttl.rs`);
+//! - `hashtable`: a [`Dict`], once either limit is exceeded (with the fields' TTLs beside it
+//!   when some field has one). A hash never converts back.
+//!
+//! Field TTLs (hash-field expiry, HEXPIRE and friends) live in `hash_ttl.rs`; the plain
+//! operations here keep working on every encoding, seeing every field, expired or not (the
+//! commands decide when a field whose time has passed is reclaimed).
 
 use rand::Rng;
 
+pub use super::hash_ttl::{LpEx, TableEx};
 use crate::keyspace::Dict;
 use crate::types::packed::Packed;
 use crate::types::SmallBytes;
@@ -22,7 +30,11 @@ pub struct HashLimits {
 pub enum HashValue {
     /// Alternating field and value entries.
     Listpack(Packed),
+    /// Pairs with a TTL each, in Redis's listpackex order.
+    ListpackEx(Box<LpEx>),
     Table(Box<Dict<SmallBytes>>),
+    /// A hash table with some field TTLs.
+    TableEx(Box<TableEx>),
 }
 
 impl Default for HashValue {
@@ -31,29 +43,38 @@ impl Default for HashValue {
     }
 }
 
+fn clone_dict(d: &Dict<SmallBytes>) -> Dict<SmallBytes> {
+    let mut n = Dict::new();
+    d.for_each(|k, v| {
+        n.insert_new(k.into(), v.clone());
+    });
+    n
+}
+
 impl Clone for HashValue {
     fn clone(&self) -> Self {
         match self {
             HashValue::Listpack(v) => HashValue::Listpack(v.clone()),
-            HashValue::Table(d) => {
-                let mut n = Dict::new();
-                d.for_each(|k, v| {
-                    n.insert_new(k.into(), v.clone());
-                });
-                HashValue::Table(Box::new(n))
-            }
+            HashValue::ListpackEx(v) => HashValue::ListpackEx(v.clone()),
+            HashValue::Table(d) => HashValue::Table(Box::new(clone_dict(d))),
+            HashValue::TableEx(t) => HashValue::TableEx(Box::new(TableEx {
+                dict: clone_dict(&t.dict),
+                ttls: t.ttls.clone(),
+                by_time: t.by_time.clone(),
+            })),
         }
     }
 }
 
 impl PartialEq for HashValue {
-    /// Same encoding and same field → value contents (the order of a listpack is ignored).
+    /// Same encoding and same field → (value, TTL) contents (the order of a listpack is
+    /// ignored).
     fn eq(&self, other: &Self) -> bool {
         if self.encoding() != other.encoding() || self.len() != other.len() {
             return false;
         }
         let mut eq = true;
-        self.for_each(|f, v| eq &= other.get(f) == Some(v));
+        self.for_each(|f, v| eq &= other.get(f) == Some(v) && self.ttl(f) == other.ttl(f));
         eq
     }
 }
@@ -73,14 +94,19 @@ impl HashValue {
     pub fn encoding(&self) -> &'static str {
         match self {
             HashValue::Listpack(_) => "listpack",
-            HashValue::Table(_) => "hashtable",
+            HashValue::ListpackEx(_) => "listpackex",
+            HashValue::Table(_) | HashValue::TableEx(_) => "hashtable",
         }
     }
 
+    /// Number of fields, expired ones not yet reclaimed included (Redis's hashTypeLength(o, 0),
+    /// what HLEN answers).
     pub fn len(&self) -> usize {
         match self {
             HashValue::Listpack(v) => v.len() / 2,
+            HashValue::ListpackEx(v) => v.entries.len(),
             HashValue::Table(d) => d.len(),
+            HashValue::TableEx(t) => t.dict.len(),
         }
     }
 
@@ -88,10 +114,13 @@ impl HashValue {
         self.len() == 0
     }
 
+    /// A field's value, whether its TTL has passed or not.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
             HashValue::Listpack(v) => v.pair_get(field),
+            HashValue::ListpackEx(v) => v.entries.iter().find(|e| *e.0 == *field).map(|e| &*e.1),
             HashValue::Table(d) => d.get(field).map(|v| &**v),
+            HashValue::TableEx(t) => t.dict.get(field).map(|v| &**v),
         }
     }
 
@@ -99,42 +128,52 @@ impl HashValue {
         self.get(field).is_some()
     }
 
-    /// Convert to a hash table (no-op if already one).
+    /// Convert to a hash table (no-op if already one); field TTLs are kept.
     pub fn convert_to_table(&mut self) {
-        if let HashValue::Listpack(v) = self {
-            let mut d = Dict::new();
-            let mut it = v.iter();
-            while let (Some(f), Some(val)) = (it.next(), it.next()) {
-                d.insert_new(SmallBytes::new(f), SmallBytes::new(val));
+        match self {
+            HashValue::Listpack(v) => {
+                let mut d = Dict::new();
+                let mut it = v.iter();
+                while let (Some(f), Some(val)) = (it.next(), it.next()) {
+                    d.insert_new(SmallBytes::new(f), SmallBytes::new(val));
+                }
+                *self = HashValue::Table(Box::new(d));
             }
-            *self = HashValue::Table(Box::new(d));
+            HashValue::ListpackEx(v) => *self = HashValue::TableEx(Box::new(v.to_table())),
+            HashValue::Table(_) | HashValue::TableEx(_) => {}
         }
+    }
+
+    fn is_listpack(&self) -> bool {
+        matches!(self, HashValue::Listpack(_) | HashValue::ListpackEx(_))
     }
 
     /// Redis's hashTypeTryConversion: convert before a write if any of the strings about to be
     /// written is longer than the listpack value limit.
     pub fn try_conversion<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>, limits: HashLimits) {
-        if matches!(self, HashValue::Listpack(_)) && args.into_iter().any(|a| a.len() > limits.max_value) {
+        if self.is_listpack() && args.into_iter().any(|a| a.len() > limits.max_value) {
             self.convert_to_table();
         }
     }
 
-    /// Set a field; returns true if the field is new (Redis's hashTypeSet, returning !update).
+    /// Set a field, dropping any TTL it had (HSET); returns true if the field is new (Redis's
+    /// hashTypeSet, returning !update).
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
-        if matches!(self, HashValue::Listpack(_)) && (field.len() > limits.max_value || value.len() > limits.max_value)
-        {
+        self.set_with(field, value, limits, false)
+    }
+
+    /// Set a field keeping the TTL it had (HINCRBY, HSETEX KEEPTTL...); returns true if new.
+    pub fn set_keep_ttl(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        self.set_with(field, value, limits, true)
+    }
+
+    fn set_with(&mut self, field: &[u8], value: &[u8], limits: HashLimits, keep_ttl: bool) -> bool {
+        if self.is_listpack() && (field.len() > limits.max_value || value.len() > limits.max_value) {
             self.convert_to_table();
         }
-        match self {
-            HashValue::Listpack(v) => {
-                if !v.pair_set(field, value) {
-                    return false;
-                }
-                if v.len() / 2 > limits.max_entries {
-                    self.convert_to_table();
-                }
-                true
-            }
+        let new = match self {
+            HashValue::Listpack(v) => v.pair_set(field, value),
+            HashValue::ListpackEx(v) => v.set(field, value, keep_ttl),
             HashValue::Table(d) => {
                 if let Some(slot) = d.get_mut(field) {
                     *slot = SmallBytes::new(value);
@@ -144,13 +183,19 @@ impl HashValue {
                     true
                 }
             }
+            HashValue::TableEx(t) => t.set(field, value, keep_ttl),
+        };
+        if self.is_listpack() && self.len() > limits.max_entries {
+            self.convert_to_table();
         }
+        new
     }
 
     /// Delete a field; returns whether it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
             HashValue::Listpack(v) => v.pair_remove(field),
+            HashValue::ListpackEx(v) => v.remove(field),
             HashValue::Table(d) => {
                 let found = d.remove(field).is_some();
                 if found {
@@ -158,10 +203,11 @@ impl HashValue {
                 }
                 found
             }
+            HashValue::TableEx(t) => t.remove(field),
         }
     }
 
-    /// Visit every (field, value), in the encoding's order.
+    /// Visit every (field, value), in the encoding's order (expired fields included).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match self {
             HashValue::Listpack(v) => {
@@ -170,7 +216,9 @@ impl HashValue {
                     f(k, val);
                 }
             }
+            HashValue::ListpackEx(v) => v.entries.iter().for_each(|(k, val, _)| f(k, val)),
             HashValue::Table(d) => d.for_each(|k, val| f(k, val)),
+            HashValue::TableEx(t) => t.dict.for_each(|k, val| f(k, val)),
         }
     }
 
@@ -181,6 +229,14 @@ impl HashValue {
         out
     }
 
+    fn dict_mut(&mut self) -> Option<&mut Dict<SmallBytes>> {
+        match self {
+            HashValue::Table(d) => Some(d),
+            HashValue::TableEx(t) => Some(&mut t.dict),
+            _ => None,
+        }
+    }
+
     /// One random (field, value) pair; None when empty. Uniform (a hash table of up to
     /// [`crate::types::set::FAIR_MAX`] entries is walked to the chosen position; a larger one
     /// samples a bucket, then a chain position).
@@ -189,25 +245,18 @@ impl HashValue {
         if len == 0 {
             return None;
         }
-        match self {
-            HashValue::Listpack(v) => {
-                let i = rand::thread_rng().gen_range(0..len);
-                let mut it = v.iter().skip(2 * i);
-                Some((it.next()?.to_vec(), it.next()?.to_vec()))
-            }
-            HashValue::Table(d) if len <= crate::types::set::FAIR_MAX => {
-                let mut i = rand::thread_rng().gen_range(0..len);
-                let mut out = None;
-                d.for_each(|k, val| {
-                    if i == 0 {
-                        out = Some((k.to_vec(), val.to_vec()));
-                    }
-                    i = i.wrapping_sub(1);
-                });
-                out
-            }
-            HashValue::Table(d) => d.random_entry().map(|(k, val)| (k.to_vec(), val.to_vec())),
+        if self.is_listpack() || len <= crate::types::set::FAIR_MAX {
+            let mut i = rand::thread_rng().gen_range(0..len);
+            let mut out = None;
+            self.for_each(|k, val| {
+                if i == 0 {
+                    out = Some((k.to_vec(), val.to_vec()));
+                }
+                i = i.wrapping_sub(1);
+            });
+            return out;
         }
+        self.dict_mut()?.random_entry().map(|(k, val)| (k.to_vec(), val.to_vec()))
     }
 
     /// `k` random pairs, with repetitions (HRANDFIELD with a negative count).
@@ -216,7 +265,7 @@ impl HashValue {
         if len == 0 {
             return Vec::new();
         }
-        if matches!(self, HashValue::Table(_)) && len > crate::types::set::FAIR_MAX && k < len / 4 {
+        if !self.is_listpack() && len > crate::types::set::FAIR_MAX && k < len / 4 {
             return (0..k).filter_map(|_| self.random_pair()).collect();
         }
         let all = self.pairs();
@@ -244,16 +293,26 @@ impl HashValue {
         out
     }
 
-    /// One step of HSCAN: visits at least `count` / 2 entries (a listpack is returned whole, with a
-    /// zero cursor, as Redis does). Returns the next cursor.
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+    /// One step of HSCAN: visits at least `count` entries, i.e. about `count` field/value pairs
+    /// (a listpack is returned whole, with a zero cursor, as Redis does). Fields whose TTL is
+    /// before `now` are skipped (but counted against `count`, as Redis samples them). Returns
+    /// the next cursor.
+    pub fn scan(&self, cursor: u64, count: usize, now: i64, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match self {
-            HashValue::Listpack(_) => {
-                self.for_each(f);
+            HashValue::Listpack(_) | HashValue::ListpackEx(_) => {
+                self.for_each(|k, v| {
+                    if !self.is_expired(k, now) {
+                        f(k, v)
+                    }
+                });
                 0
             }
-            // Redis counts the reply's elements, two per entry, against COUNT.
-            HashValue::Table(d) => d.scan_budget(cursor, count, 2, |k, v| f(k, v)),
+            HashValue::Table(d) => d.scan_budget(cursor, count, |k, v| f(k, v)),
+            HashValue::TableEx(t) => t.dict.scan_budget(cursor, count, |k, v| {
+                if !t.expired(k, now) {
+                    f(k, v)
+                }
+            }),
         }
     }
 }
@@ -303,7 +362,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;
         loop {
-            cursor = h.scan(cursor, 5, |k, _| {
+            cursor = h.scan(cursor, 5, 0, |k, _| {
                 seen.insert(k.to_vec());
             });
             if cursor == 0 {
@@ -311,5 +370,19 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 100);
+    }
+
+    #[test]
+    fn scan_page_is_count_pairs() {
+        // HSCAN h 0 COUNT 50 on a 100-field hashtable hash: at least 50 pairs, like Redis
+        // (an earlier version counted field and value separately and returned ~25).
+        let mut h = HashValue::default();
+        for i in 0..100 {
+            h.set(format!("field:{i}").as_bytes(), b"v", L);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        let mut pairs = 0;
+        let cursor = h.scan(0, 50, 0, |_, _| pairs += 1);
+        assert!(pairs >= 50, "{pairs} pairs, cursor {cursor}");
     }
 }

@@ -19,21 +19,36 @@
 //! The ring's capacity is given back when a list shrinks to a quarter of it, so a queue that was
 //! once long does not keep its peak memory forever.
 //!
-//! OBJECT ENCODING reports "quicklist", as Redis 7.0 does for every list.
+//! OBJECT ENCODING reports what Redis 7.2 would hold: "listpack" for small lists, "quicklist"
+//! past `list-max-listpack-size` ([`Shape`] keeps the bookkeeping those conversions, and the
+//! quicklist's node layout written to RDB files, depend on).
 
 use std::collections::VecDeque;
 
+use super::list_shape::{entry_size, Shape};
 use super::SmallBytes;
 
 /// Capacity below which the ring is never shrunk.
 const MIN_SHRINK_CAPACITY: usize = 64;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
+struct Inner {
+    items: VecDeque<SmallBytes>,
+    shape: Shape,
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct ListValue {
     /// Boxed so that a list costs one pointer in the keyspace entry: `Value` stays as small as
     /// a string value (an unboxed ring would grow every entry of the keyspace by 8 bytes).
-    #[allow(clippy::box_collection)]
-    items: Box<VecDeque<SmallBytes>>,
+    inner: Box<Inner>,
+}
+
+impl PartialEq for ListValue {
+    /// Same elements in the same order (the encoding is compared separately where it matters).
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.items == other.inner.items
+    }
 }
 
 /// Normalise Redis-style inclusive `[start, end]` indexes (negative ones count from the end)
@@ -59,110 +74,189 @@ impl ListValue {
         Self::default()
     }
 
+    /// A list built whole and converted afterwards, as Redis builds SORT ... STORE's result
+    /// (a quicklist with the default fill, then LIST_CONV_AUTO).
+    pub fn built<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Self {
+        Self::build(Shape::quicklist_default(), items)
+    }
+
+    /// A list loaded element by element from an RDB file (a quicklist with the configured
+    /// fill, then LIST_CONV_AUTO).
+    pub fn loaded<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Self {
+        Self::build(Shape::quicklist_configured(), items)
+    }
+
+    fn build<T: AsRef<[u8]>>(shape: Shape, items: impl IntoIterator<Item = T>) -> Self {
+        let mut l = ListValue { inner: Box::new(Inner { items: VecDeque::new(), shape }) };
+        for e in items {
+            let e = e.as_ref();
+            l.inner.shape.push(false, e.len(), entry_size(e));
+            l.inner.items.push_back(SmallBytes::new(e));
+        }
+        let len = l.len();
+        l.inner.shape.after_change(len, false);
+        l
+    }
+
+    /// A list loaded from an RDB quicklist, node by node (each node as in the file), then
+    /// converted as Redis's loader does (LIST_CONV_AUTO).
+    pub fn from_nodes(nodes: Vec<Vec<Vec<u8>>>) -> Self {
+        let mut l =
+            ListValue { inner: Box::new(Inner { items: VecDeque::new(), shape: Shape::quicklist_configured() }) };
+        for node in nodes {
+            if node.is_empty() {
+                continue;
+            }
+            let bytes = super::list_shape::LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>();
+            l.inner.shape.append_node(node.len(), bytes);
+            l.inner.items.extend(node.iter().map(|e| SmallBytes::new(e)));
+        }
+        let len = l.len();
+        l.inner.shape.after_change(len, false);
+        l
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "quicklist"
+        self.inner.shape.encoding()
+    }
+
+    /// The element counts of the quicklist nodes Redis would hold (one node for a listpack).
+    pub fn node_counts(&self) -> Vec<usize> {
+        match self.inner.shape.nodes() {
+            Some(nodes) => nodes.iter().map(|n| n.count).collect(),
+            None => vec![self.len()],
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.inner.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.inner.items.is_empty()
     }
 
     /// Approximate heap bytes held (the ring plus out-of-line elements), for memory estimates.
     pub fn heap_size(&self) -> usize {
-        self.items.capacity() * std::mem::size_of::<SmallBytes>()
-            + self.items.iter().map(|e| e.heap_size()).sum::<usize>()
+        self.inner.items.capacity() * std::mem::size_of::<SmallBytes>()
+            + self.inner.items.iter().map(|e| e.heap_size()).sum::<usize>()
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.items.push_front(SmallBytes::new(v));
+        self.push(v, true)
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
-        self.items.push_back(SmallBytes::new(v));
+        self.push(v, false)
     }
 
     /// Push at the head (`front`) or the tail.
     pub fn push(&mut self, v: &[u8], front: bool) {
-        if front {
-            self.push_front(v)
-        } else {
-            self.push_back(v)
+        self.push_elem(SmallBytes::new(v), front)
+    }
+
+    /// Push several elements, one after the other, at the head (`front`) or the tail
+    /// (LPUSH/RPUSH: the conversion is decided once, for all of them).
+    pub fn push_all<'a>(&mut self, vals: impl IntoIterator<Item = &'a [u8]> + Clone, front: bool) {
+        let (bytes, count) = vals.clone().into_iter().fold((0, 0), |(b, c), v| (b + v.len(), c + 1));
+        let len = self.len();
+        self.inner.shape.before_growing(len, bytes, count);
+        for v in vals {
+            self.push_raw(SmallBytes::new(v), front);
         }
     }
 
     /// Push an element that is already a [`SmallBytes`] (LMOVE moves it without copying).
     pub fn push_elem(&mut self, v: SmallBytes, front: bool) {
+        let len = self.len();
+        self.inner.shape.before_growing(len, v.len(), 1);
+        self.push_raw(v, front);
+    }
+
+    fn push_raw(&mut self, v: SmallBytes, front: bool) {
+        self.inner.shape.push(front, v.len(), entry_size(&v));
         if front {
-            self.items.push_front(v)
+            self.inner.items.push_front(v)
         } else {
-            self.items.push_back(v)
+            self.inner.items.push_back(v)
         }
     }
 
-    pub fn pop_front(&mut self) -> Option<SmallBytes> {
-        let v = self.items.pop_front();
+    /// After elements were removed: the shrinking conversion, unless the list is empty (its
+    /// key goes away).
+    fn removed(&mut self) {
+        let len = self.len();
+        if len > 0 {
+            self.inner.shape.after_change(len, true);
+        }
         self.maybe_shrink();
-        v
+    }
+
+    fn pop_raw(&mut self, front: bool) -> Option<SmallBytes> {
+        let v = if front { self.inner.items.pop_front()? } else { self.inner.items.pop_back()? };
+        self.inner.shape.pop_end(front, entry_size(&v));
+        Some(v)
+    }
+
+    pub fn pop_front(&mut self) -> Option<SmallBytes> {
+        self.pop(true)
     }
 
     pub fn pop_back(&mut self) -> Option<SmallBytes> {
-        let v = self.items.pop_back();
-        self.maybe_shrink();
-        v
+        self.pop(false)
     }
 
     /// Pop from the head (`front`) or the tail.
     pub fn pop(&mut self, front: bool) -> Option<SmallBytes> {
-        if front {
-            self.pop_front()
-        } else {
-            self.pop_back()
-        }
+        let v = self.pop_raw(front);
+        self.removed();
+        v
     }
 
     /// Pop up to `count` elements from the head (`front`) or the tail, in popping order.
     pub fn pop_many(&mut self, count: usize, front: bool) -> Vec<SmallBytes> {
-        let n = count.min(self.items.len());
-        let out: Vec<SmallBytes> = if front {
-            self.items.drain(..n).collect()
-        } else {
-            let len = self.items.len();
-            self.items.drain(len - n..).rev().collect()
-        };
-        self.maybe_shrink();
+        let n = count.min(self.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        let out = (0..n).filter_map(|_| self.pop_raw(front)).collect();
+        self.removed();
         out
     }
 
     /// Give memory back when the list is much smaller than its ring.
     fn maybe_shrink(&mut self) {
-        let cap = self.items.capacity();
-        if cap > MIN_SHRINK_CAPACITY && self.items.len() < cap / 4 {
-            self.items.shrink_to((self.items.len() * 2).max(MIN_SHRINK_CAPACITY / 2));
+        let items = &mut self.inner.items;
+        let cap = items.capacity();
+        if cap > MIN_SHRINK_CAPACITY && items.len() < cap / 4 {
+            items.shrink_to((items.len() * 2).max(MIN_SHRINK_CAPACITY / 2));
         }
     }
 
     /// Resolve a Redis index (negative counts from the tail) to a position.
     fn position(&self, index: i64) -> Option<usize> {
-        let len = self.items.len() as i64;
+        let len = self.len() as i64;
         let i = if index < 0 { len.checked_add(index)? } else { index };
         (0..len).contains(&i).then_some(i as usize)
     }
 
     /// The element at a Redis index (negative counts from the tail).
     pub fn get(&self, index: i64) -> Option<&[u8]> {
-        self.position(index).map(|i| &*self.items[i])
+        self.position(index).map(|i| &*self.inner.items[i])
     }
 
-    /// Replace the element at a Redis index; false when out of range.
+    /// Replace the element at a Redis index; false when out of range (LSET: the growing
+    /// conversion is checked first, the shrinking one after).
     pub fn set(&mut self, index: i64, v: &[u8]) -> bool {
+        let len = self.len();
+        self.inner.shape.before_growing(len, v.len(), 1);
         match self.position(index) {
             Some(i) => {
-                self.items[i] = SmallBytes::new(v);
+                let old = entry_size(&self.inner.items[i]);
+                self.inner.shape.replace(i, old, entry_size(v));
+                self.inner.items[i] = SmallBytes::new(v);
+                self.removed();
                 true
             }
             None => false,
@@ -171,91 +265,93 @@ impl ListValue {
 
     /// Elements from head to tail.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
-        self.items.iter().map(|e| &**e)
+        self.inner.items.iter().map(|e| &**e)
     }
 
     /// The elements of a Redis inclusive range (see [`normalize_range`]), head to tail.
     pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
-        let (first, n) = normalize_range(start, end, self.items.len()).unwrap_or((0, 0));
-        self.items.range(first..first + n).map(|e| &**e)
+        let (first, n) = normalize_range(start, end, self.len()).unwrap_or((0, 0));
+        self.inner.items.range(first..first + n).map(|e| &**e)
     }
 
     /// Insert `v` before (or `after`) the first occurrence of `pivot`, searching from the head.
-    /// Returns false when the pivot is not found.
+    /// Returns false when the pivot is not found (the growing conversion happens anyway, as
+    /// in Redis, which checks it before searching).
     pub fn insert(&mut self, pivot: &[u8], v: &[u8], after: bool) -> bool {
-        match self.items.iter().position(|e| **e == *pivot) {
-            Some(i) => {
-                self.items.insert(if after { i + 1 } else { i }, SmallBytes::new(v));
-                true
-            }
-            None => false,
-        }
+        let len = self.len();
+        self.inner.shape.before_growing(len, v.len(), 1);
+        let Some(i) = self.inner.items.iter().position(|e| **e == *pivot) else {
+            return false;
+        };
+        let Inner { items, shape } = &mut *self.inner;
+        shape.insert(i, after, v.len(), entry_size(v), |j| entry_size(&items[j]));
+        items.insert(if after { i + 1 } else { i }, SmallBytes::new(v));
+        true
     }
 
     /// LREM: remove up to `count` occurrences of `v` (all when 0) from the head, or from the
     /// tail when `count` is negative. Returns the number removed.
     pub fn remove(&mut self, count: i64, v: &[u8]) -> usize {
         let limit = if count == 0 { usize::MAX } else { count.unsigned_abs().min(usize::MAX as u64) as usize };
-        let keep_first = if count < 0 {
-            // Remove the last `limit` matches: keep the earlier ones.
-            let matches = self.items.iter().filter(|e| ***e == *v).count();
-            matches.saturating_sub(limit)
+        let mut matches: Vec<usize> =
+            self.inner.items.iter().enumerate().filter(|(_, e)| ***e == *v).map(|(i, _)| i).collect();
+        if count < 0 {
+            // Remove the last `limit` matches.
+            let keep = matches.len().saturating_sub(limit);
+            matches.drain(..keep);
         } else {
-            0
-        };
-        let mut seen = 0usize;
-        let mut removed = 0usize;
-        self.items.retain(|e| {
-            if **e != *v {
-                return true;
-            }
-            seen += 1;
-            if seen <= keep_first || removed == limit {
-                return true;
-            }
-            removed += 1;
-            false
-        });
-        if removed > 0 {
-            self.maybe_shrink();
+            matches.truncate(limit);
         }
-        removed
+        if matches.is_empty() {
+            return 0;
+        }
+        let es = entry_size(v);
+        let Inner { items, shape } = &mut *self.inner;
+        for &i in matches.iter().rev() {
+            items.remove(i);
+            shape.remove_at(i, es);
+        }
+        self.removed();
+        matches.len()
     }
 
     /// LTRIM: keep only the inclusive Redis range. Returns the number of elements removed.
     pub fn trim(&mut self, start: i64, end: i64) -> usize {
-        let len = self.items.len();
-        match normalize_range(start, end, len) {
-            None => {
-                self.items.clear();
-                self.maybe_shrink();
-                len
-            }
-            Some((first, n)) => {
-                self.items.truncate(first + n);
-                self.items.drain(..first);
-                self.maybe_shrink();
-                len - n
-            }
+        let len = self.len();
+        let (first, n) = normalize_range(start, end, len).unwrap_or((0, 0));
+        // The tail beyond the range, then the head before it (Redis deletes both ranges).
+        for _ in first + n..len {
+            self.pop_raw(false);
         }
+        for _ in 0..first.min(len - n) {
+            self.pop_raw(true);
+        }
+        self.removed();
+        len - n
     }
 
     /// Move the element at one end to the other end (LMOVE with the same source and
     /// destination). Returns the moved element.
     pub fn rotate(&mut self, from_front: bool, to_front: bool) -> Option<&[u8]> {
-        let e = if from_front { self.items.pop_front()? } else { self.items.pop_back()? };
+        let e = self.pop_raw(from_front)?;
         self.push_elem(e, to_front);
+        self.removed();
         if to_front {
-            self.items.front().map(|e| &**e)
+            self.inner.items.front().map(|e| &**e)
         } else {
-            self.items.back().map(|e| &**e)
+            self.inner.items.back().map(|e| &**e)
         }
     }
 }
 
 impl<T: AsRef<[u8]>> FromIterator<T> for ListValue {
+    /// Elements pushed at the tail one by one, as RPUSH of each would.
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        ListValue { items: Box::new(iter.into_iter().map(|e| SmallBytes::new(e.as_ref())).collect()) }
+        let mut l = ListValue::new();
+        for e in iter {
+            l.push_back(e.as_ref());
+        }
+        l
     }
 }
 
@@ -284,7 +380,7 @@ mod tests {
         assert_eq!(x.len(), 1);
         assert_eq!(&*x.pop_back().unwrap(), b"b");
         assert!(x.pop_front().is_none());
-        assert_eq!(x.encoding(), "quicklist");
+        assert_eq!(x.encoding(), "listpack");
     }
 
     #[test]
@@ -358,7 +454,7 @@ mod tests {
             x.push_back(i.to_string().as_bytes());
         }
         let _ = x.pop_many(9_990, true);
-        assert!(x.items.capacity() < 1_000);
+        assert!(x.inner.items.capacity() < 1_000);
         assert_eq!(x.len(), 10);
     }
 

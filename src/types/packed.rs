@@ -97,6 +97,48 @@ impl Packed {
         })
     }
 
+    /// The entry at `index`, if any.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        self.iter().nth(index)
+    }
+
+    /// Whether some entry equals `s`.
+    pub fn contains(&self, s: &[u8]) -> bool {
+        self.iter().any(|e| e == s)
+    }
+
+    /// Remove the first entry equal to `s`. Returns whether there was one.
+    pub fn remove(&mut self, s: &[u8]) -> bool {
+        let found = self.spans().find(|&(_, a, b)| &self.buf[a..b] == s);
+        match found {
+            Some((start, _, end)) => {
+                self.buf.drain(start..end);
+                self.count -= 1;
+                self.compact();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove the entries at `indexes` (ascending, distinct), keeping the others in order.
+    pub fn remove_indexes(&mut self, indexes: &[usize]) {
+        if indexes.is_empty() {
+            return;
+        }
+        let mut out = Packed::new();
+        let mut next = indexes.iter().peekable();
+        for (i, e) in self.iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                next.next();
+            } else {
+                out.push(e);
+            }
+        }
+        out.compact();
+        *self = out;
+    }
+
     /// Treating entries as (field, value) pairs: the value of `field`.
     pub fn pair_get(&self, field: &[u8]) -> Option<&[u8]> {
         let mut it = self.iter();
@@ -183,5 +225,21 @@ mod tests {
         assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b"g"[..], &[b'x'; 300][..]]);
         assert!(p.pair_set(b"", b""));
         assert_eq!(p.pair_get(b""), Some(&b""[..]));
+    }
+
+    #[test]
+    fn single_entries() {
+        let mut p = Packed::new();
+        for e in ["a", "bb", "", "ccc", "bb"] {
+            p.push(e.as_bytes());
+        }
+        assert!(p.contains(b"") && p.contains(b"ccc") && !p.contains(b"c"));
+        assert_eq!(p.get(3), Some(&b"ccc"[..]));
+        assert!(p.remove(b"bb"));
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"", b"ccc", b"bb"]);
+        p.remove_indexes(&[0, 2]);
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b""[..], b"bb"]);
+        assert_eq!(p.len(), 2);
+        assert!(!p.remove(b"zz"));
     }
 }

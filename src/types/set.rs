@@ -1,26 +1,62 @@
 //! A set of byte strings (Redis sets): the representation and its encodings.
 //!
-//! Two encodings, as in Redis 7.0 (which has no set listpack):
+//! Three encodings, as in Redis 7.2 (t_set.c):
 //! - `intset`: a sorted vector of integers, used while every member is a canonical 64-bit
 //!   integer (Redis's string2ll) and the set has at most `set-max-intset-entries` members;
-//! - `hashtable`: a [`Dict`] otherwise. A set never converts back.
+//! - `listpack`: members in insertion order in one [`Packed`] buffer, for sets of at most
+//!   `set-max-listpack-entries` members of at most `set-max-listpack-value` bytes;
+//! - `hashtable`: a [`Dict`] otherwise.
+//!
+//! An intset that gets a non-integer member becomes a listpack when the result fits in one,
+//! else a hash table; a listpack becomes a hash table past its limits. Sets never convert
+//! back on removal; only SINTERSTORE's result may become an intset again (Redis's
+//! maybeConvertToIntset).
 
 use rand::Rng;
 
 use crate::keyspace::Dict;
+use crate::types::packed::Packed;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
 
 /// Redis caps intsets at 2^30 entries whatever the configuration says.
 const INTSET_HARD_MAX: usize = 1 << 30;
 
+/// Redis's LISTPACK_MAX_SAFETY_SIZE: a listpack never grows past 1 GiB.
+const LISTPACK_SAFETY: usize = 1 << 30;
+
 /// Up to this size a hash-table set picks random members exactly uniformly by walking to a
 /// random position; beyond it, the dict's bucket-then-chain sampling is used (cheaper, slightly
 /// biased towards members alone in their bucket, like Redis's dictGetRandomKey).
 pub const FAIR_MAX: usize = 4096;
 
+/// The conversion thresholds (from the configuration at the time of the write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetLimits {
+    /// `set-max-intset-entries`.
+    pub max_intset_entries: usize,
+    /// `set-max-listpack-entries`.
+    pub max_listpack_entries: usize,
+    /// `set-max-listpack-value`.
+    pub max_listpack_value: usize,
+}
+
+impl Default for SetLimits {
+    /// Redis 7.2's defaults.
+    fn default() -> Self {
+        SetLimits { max_intset_entries: 512, max_listpack_entries: 128, max_listpack_value: 64 }
+    }
+}
+
+impl SetLimits {
+    fn intset_max(&self) -> usize {
+        self.max_intset_entries.min(INTSET_HARD_MAX)
+    }
+}
+
 pub enum SetValue {
     Intset(Vec<i64>),
+    Listpack(Packed),
     Table(Box<Dict<()>>),
 }
 
@@ -35,6 +71,7 @@ impl Clone for SetValue {
     fn clone(&self) -> Self {
         match self {
             SetValue::Intset(v) => SetValue::Intset(v.clone()),
+            SetValue::Listpack(p) => SetValue::Listpack(p.clone()),
             SetValue::Table(d) => {
                 let mut n = Dict::new();
                 d.for_each(|k, _| {
@@ -74,11 +111,61 @@ fn int_text(v: i64) -> Vec<u8> {
     out
 }
 
+/// Decimal digits of `v`, the minus sign included (Redis's sdigits10).
+fn digits(v: i64) -> usize {
+    let mut buf = itoa::Buffer::new();
+    buf.format(v).len()
+}
+
+/// `k` distinct indexes of `0..len`, chosen uniformly, in ascending order (what Redis's
+/// lpNextRandom walk yields: a random subset, in listpack order).
+fn ordered_sample(len: usize, k: usize) -> Vec<usize> {
+    let mut picked = rand::seq::index::sample(&mut rand::thread_rng(), len, k.min(len)).into_vec();
+    picked.sort_unstable();
+    picked
+}
+
+/// The outcome of a duplicate member while loading a set from a file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DuplicateMember;
+
 impl SetValue {
+    /// An empty listpack set (Redis's createSetListpackObject).
+    pub fn new_listpack() -> Self {
+        SetValue::Listpack(Packed::new())
+    }
+
+    /// An empty set that can hold `first` and about `size_hint` members (Redis's setTypeCreate):
+    /// an intset for an integer when the hint fits one, else a listpack when the hint fits one,
+    /// else a hash table.
+    pub fn create(first: &[u8], size_hint: usize, lim: SetLimits) -> Self {
+        if parse_i64(first).is_some() && size_hint <= lim.max_intset_entries {
+            SetValue::Intset(Vec::new())
+        } else if size_hint <= lim.max_listpack_entries {
+            SetValue::new_listpack()
+        } else {
+            SetValue::Table(Box::default())
+        }
+    }
+
+    /// Redis's setTypeMaybeConvert: a compact set about to receive `size_hint` members whose
+    /// encoding cannot hold that many becomes a hash table first.
+    pub fn maybe_convert(&mut self, size_hint: usize, lim: SetLimits) {
+        let too_many = match self {
+            SetValue::Listpack(_) => size_hint > lim.max_listpack_entries,
+            SetValue::Intset(_) => size_hint > lim.max_intset_entries,
+            SetValue::Table(_) => false,
+        };
+        if too_many {
+            self.convert_to_table();
+        }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {
             SetValue::Intset(_) => "intset",
+            SetValue::Listpack(_) => "listpack",
             SetValue::Table(_) => "hashtable",
         }
     }
@@ -86,6 +173,7 @@ impl SetValue {
     pub fn len(&self) -> usize {
         match self {
             SetValue::Intset(v) => v.len(),
+            SetValue::Listpack(p) => p.len(),
             SetValue::Table(d) => d.len(),
         }
     }
@@ -97,41 +185,100 @@ impl SetValue {
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
             SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            SetValue::Listpack(p) => p.contains(member),
             SetValue::Table(d) => d.contains_key(member),
         }
     }
 
     /// Convert to a hash table (no-op if already one).
     pub fn convert_to_table(&mut self) {
-        if let SetValue::Intset(v) = self {
-            let mut d = Dict::new();
-            for n in std::mem::take(v) {
-                d.insert_new(SmallBytes::new(&int_text(n)), ());
-            }
-            *self = SetValue::Table(Box::new(d));
+        if matches!(self, SetValue::Table(_)) {
+            return;
         }
+        let mut d = Dict::new();
+        self.for_each(|m| {
+            d.insert_new(SmallBytes::new(m), ());
+        });
+        *self = SetValue::Table(Box::new(d));
     }
 
-    /// Add a member; returns whether it was new (Redis's setTypeAdd). `max_intset` is
-    /// `set-max-intset-entries`.
-    pub fn add(&mut self, member: &[u8], max_intset: usize) -> bool {
+    /// Convert to a listpack, keeping the current iteration order (no-op if already one).
+    fn convert_to_listpack(&mut self) {
+        if matches!(self, SetValue::Listpack(_)) {
+            return;
+        }
+        let mut p = Packed::new();
+        self.for_each(|m| p.push(m));
+        *self = SetValue::Listpack(p);
+    }
+
+    /// Redis's maybeConvertToIntset, for a set whose members are all integers: becomes an
+    /// intset unless it has too many members for one.
+    pub fn maybe_convert_to_intset(&mut self, lim: SetLimits) {
+        if matches!(self, SetValue::Intset(_)) || self.len() > lim.intset_max() {
+            return;
+        }
+        let mut v: Vec<i64> = Vec::with_capacity(self.len());
+        self.for_each(|m| v.extend(parse_i64(m)));
+        v.sort_unstable();
+        v.dedup();
+        *self = SetValue::Intset(v);
+    }
+
+    /// Whether an intset can become a listpack on receiving a `len`-byte non-integer member
+    /// (Redis's estimate: every integer as long as the widest of its min and max).
+    fn intset_fits_listpack(v: &[i64], len: usize, lim: SetLimits) -> bool {
+        let (widest, total) = match (v.first(), v.last()) {
+            (Some(&lo), Some(&hi)) => {
+                let w = digits(lo).max(digits(hi));
+                (w, v.len() * 11)
+            }
+            _ => (0, 0),
+        };
+        v.len() < lim.max_listpack_entries
+            && len <= lim.max_listpack_value
+            && widest <= lim.max_listpack_value
+            && total + len <= LISTPACK_SAFETY
+    }
+
+    /// Add a member; returns whether it was new (Redis's setTypeAdd).
+    pub fn add(&mut self, member: &[u8], lim: SetLimits) -> bool {
         match self {
             SetValue::Intset(v) => match parse_i64(member) {
                 Some(n) => match v.binary_search(&n) {
                     Ok(_) => false,
                     Err(pos) => {
                         v.insert(pos, n);
-                        if v.len() > max_intset.min(INTSET_HARD_MAX) {
+                        if v.len() > lim.intset_max() {
                             self.convert_to_table();
                         }
                         true
                     }
                 },
                 None => {
-                    self.convert_to_table();
-                    self.add(member, max_intset)
+                    if Self::intset_fits_listpack(v, member.len(), lim) {
+                        self.convert_to_listpack();
+                    } else {
+                        self.convert_to_table();
+                    }
+                    self.add(member, lim)
                 }
             },
+            SetValue::Listpack(p) => {
+                if p.contains(member) {
+                    return false;
+                }
+                if p.len() < lim.max_listpack_entries
+                    && member.len() <= lim.max_listpack_value
+                    && p.bytes() + member.len() <= LISTPACK_SAFETY
+                {
+                    p.push(member);
+                } else {
+                    self.convert_to_table();
+                    self.add(member, lim);
+                }
+                true
+            }
             SetValue::Table(d) => {
                 if d.contains_key(member) {
                     false
@@ -153,6 +300,7 @@ impl SetValue {
                 }
                 _ => false,
             },
+            SetValue::Listpack(p) => p.remove(member),
             SetValue::Table(d) => {
                 let found = d.remove(member).is_some();
                 if found {
@@ -163,7 +311,8 @@ impl SetValue {
         }
     }
 
-    /// Visit every member, in the encoding's order (ascending for an intset).
+    /// Visit every member, in the encoding's order (ascending for an intset, insertion order
+    /// for a listpack).
     pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
         match self {
             SetValue::Intset(v) => {
@@ -174,6 +323,7 @@ impl SetValue {
                     f(&buf);
                 }
             }
+            SetValue::Listpack(p) => p.iter().for_each(f),
             SetValue::Table(d) => d.for_each(|k, _| f(k)),
         }
     }
@@ -194,6 +344,7 @@ impl SetValue {
         }
         match self {
             SetValue::Intset(v) => Some(int_text(v[rand::thread_rng().gen_range(0..len)])),
+            SetValue::Listpack(p) => p.get(rand::thread_rng().gen_range(0..len)).map(<[u8]>::to_vec),
             SetValue::Table(d) if len <= FAIR_MAX => {
                 let mut i = rand::thread_rng().gen_range(0..len);
                 let mut out = None;
@@ -223,10 +374,23 @@ impl SetValue {
         (0..k).map(|_| all[rng.gen_range(0..len)].clone()).collect()
     }
 
-    /// `k` distinct random members (`k` < len), in random order.
+    /// `k` distinct random members (`k` < len): in random order, except from a listpack, whose
+    /// chosen members keep their listpack order (as Redis's lpNextRandom walk returns them).
     pub fn sample_distinct(&mut self, k: usize) -> Vec<Vec<u8>> {
         use rand::seq::SliceRandom;
         let len = self.len();
+        if let SetValue::Listpack(p) = self {
+            let picked = ordered_sample(len, k);
+            let mut next = picked.iter().peekable();
+            let mut out = Vec::with_capacity(picked.len());
+            for (i, m) in p.iter().enumerate() {
+                if next.peek() == Some(&&i) {
+                    next.next();
+                    out.push(m.to_vec());
+                }
+            }
+            return out;
+        }
         if len <= FAIR_MAX || k * 3 > len {
             let mut all = self.members();
             let (chosen, _) = all.partial_shuffle(&mut rand::thread_rng(), k.min(len));
@@ -253,7 +417,7 @@ impl SetValue {
                 let i = rand::thread_rng().gen_range(0..v.len());
                 Some(int_text(v.remove(i)))
             }
-            SetValue::Table(_) => {
+            SetValue::Listpack(_) | SetValue::Table(_) => {
                 let m = self.random_member()?;
                 self.remove(&m);
                 Some(m)
@@ -261,15 +425,138 @@ impl SetValue {
         }
     }
 
-    /// One step of SSCAN: visits at least `count` members (an intset is returned whole, with a
-    /// zero cursor, as Redis does). Returns the next cursor.
+    /// SPOP with a count smaller than the set (Redis's spopWithCountCommand, cases 2 and 3):
+    /// removes and returns `count` random members. When few members are popped they are
+    /// picked one by one; when most of the set goes, the members that stay are moved into a
+    /// new set (a listpack, or an intset for an intset: its encoding is chosen afresh) and
+    /// what is left of the old one is returned. From a listpack, the popped members come in
+    /// listpack order.
+    pub fn pop_count(&mut self, count: usize, lim: SetLimits) -> Vec<Vec<u8>> {
+        let size = self.len();
+        debug_assert!(count < size);
+        let remaining = size - count;
+        if remaining * 5 > count {
+            if let SetValue::Listpack(p) = self {
+                let picked = ordered_sample(size, count);
+                let out = picked.iter().filter_map(|&i| p.get(i).map(<[u8]>::to_vec)).collect();
+                p.remove_indexes(&picked);
+                return out;
+            }
+            return (0..count).filter_map(|_| self.pop_random()).collect();
+        }
+        let mut kept = match self {
+            SetValue::Intset(_) => SetValue::Intset(Vec::new()),
+            _ => SetValue::new_listpack(),
+        };
+        if let SetValue::Listpack(p) = self {
+            let picked = ordered_sample(size, remaining);
+            for &i in &picked {
+                if let Some(m) = p.get(i) {
+                    kept.add(m, lim);
+                }
+            }
+            p.remove_indexes(&picked);
+        } else {
+            for m in self.sample_distinct(remaining) {
+                self.remove(&m);
+                kept.add(&m, lim);
+            }
+        }
+        std::mem::replace(self, kept).members()
+    }
+
+    /// Rebuild a set stored as a plain list of members (RDB_TYPE_SET), the way Redis 7.2's
+    /// loader does: a hash table straight away when there are more members than an intset may
+    /// hold, else an intset that becomes a listpack or a hash table at the first non-integer.
+    pub fn from_members<I>(len: usize, members: I, lim: SetLimits) -> Result<Self, DuplicateMember>
+    where
+        I: IntoIterator<Item = Vec<u8>>,
+    {
+        let mut s = if len > lim.intset_max() { SetValue::Table(Box::default()) } else { SetValue::Intset(Vec::new()) };
+        let (mut widest, mut total) = (0usize, 0usize);
+        for m in members {
+            widest = widest.max(m.len());
+            total += m.len();
+            if let SetValue::Intset(v) = &mut s {
+                match parse_i64(&m) {
+                    Some(n) => match v.binary_search(&n) {
+                        Ok(_) => return Err(DuplicateMember),
+                        Err(pos) => {
+                            v.insert(pos, n);
+                            continue;
+                        }
+                    },
+                    None if v.len() < lim.max_listpack_entries
+                        && widest <= lim.max_listpack_value
+                        && total <= LISTPACK_SAFETY =>
+                    {
+                        s.convert_to_listpack()
+                    }
+                    None => s.convert_to_table(),
+                }
+            }
+            if let SetValue::Listpack(p) = &mut s {
+                if p.len() < lim.max_listpack_entries
+                    && m.len() <= lim.max_listpack_value
+                    && p.bytes() + m.len() <= LISTPACK_SAFETY
+                {
+                    if p.contains(&m) {
+                        return Err(DuplicateMember);
+                    }
+                    p.push(&m);
+                    continue;
+                }
+                s.convert_to_table();
+            }
+            if let SetValue::Table(d) = &mut s {
+                if d.contains_key(&m) {
+                    return Err(DuplicateMember);
+                }
+                d.insert_new(SmallBytes::new(&m), ());
+            }
+        }
+        Ok(s)
+    }
+
+    /// A set stored as one listpack (RDB_TYPE_SET_LISTPACK): kept as a listpack unless it has
+    /// more members than `set-max-listpack-entries`.
+    pub fn from_listpack(members: Vec<Vec<u8>>, lim: SetLimits) -> Result<Self, DuplicateMember> {
+        let mut seen = std::collections::HashSet::with_capacity(members.len());
+        let mut p = Packed::new();
+        for m in &members {
+            if !seen.insert(&m[..]) {
+                return Err(DuplicateMember);
+            }
+            p.push(m);
+        }
+        let mut s = SetValue::Listpack(p);
+        if s.len() > lim.max_listpack_entries {
+            s.convert_to_table();
+        }
+        Ok(s)
+    }
+
+    /// A set stored as an intset (RDB_TYPE_SET_INTSET): kept as an intset unless it has more
+    /// members than `set-max-intset-entries`.
+    pub fn from_intset(mut ints: Vec<i64>, lim: SetLimits) -> Self {
+        ints.sort_unstable();
+        ints.dedup();
+        let mut s = SetValue::Intset(ints);
+        if s.len() > lim.max_intset_entries {
+            s.convert_to_table();
+        }
+        s
+    }
+
+    /// One step of SSCAN: visits at least `count` members (an intset or a listpack is returned
+    /// whole, with a zero cursor, as Redis does). Returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8])) -> u64 {
         match self {
-            SetValue::Intset(_) => {
+            SetValue::Intset(_) | SetValue::Listpack(_) => {
                 self.for_each(f);
                 0
             }
-            SetValue::Table(d) => d.scan_budget(cursor, count, 1, |k, _| f(k)),
+            SetValue::Table(d) => d.scan_budget(cursor, count, |k, _| f(k)),
         }
     }
 }
@@ -278,46 +565,143 @@ impl SetValue {
 mod tests {
     use super::*;
 
+    const L: SetLimits = SetLimits { max_intset_entries: 4, max_listpack_entries: 3, max_listpack_value: 5 };
+
     #[test]
     fn intset_sorted_and_converts() {
         let mut s = SetValue::default();
         for m in ["5", "-3", "10", "5"] {
-            s.add(m.as_bytes(), 4);
+            s.add(m.as_bytes(), L);
         }
         assert_eq!(s.encoding(), "intset");
         assert_eq!(s.members(), vec![b"-3".to_vec(), b"5".to_vec(), b"10".to_vec()]);
         assert!(!s.contains(b"05"));
         assert!(s.contains(b"-3"));
-        s.add(b"7", 4);
+        s.add(b"7", L);
         assert_eq!(s.encoding(), "intset");
-        s.add(b"8", 4);
+        s.add(b"8", L);
         assert_eq!(s.encoding(), "hashtable");
         assert_eq!(s.len(), 5);
         assert!(s.contains(b"8") && s.contains(b"-3"));
         let mut t = SetValue::default();
-        t.add(b"1", 512);
-        t.add(b"a", 512);
-        assert_eq!(t.encoding(), "hashtable");
+        t.add(b"1", L);
+        t.add(b"a", L);
+        assert_eq!(t.encoding(), "listpack");
+        assert_eq!(t.members(), vec![b"1".to_vec(), b"a".to_vec()]);
         assert!(t.remove(b"1"));
         assert!(!t.remove(b"1"));
-        assert_eq!(t.encoding(), "hashtable");
+        assert_eq!(t.encoding(), "listpack");
         assert_eq!(t.clone(), t);
+    }
+
+    #[test]
+    fn listpack_keeps_insertion_order_and_converts_at_its_limits() {
+        let mut s = SetValue::create(b"b", 1, L);
+        assert_eq!(s.encoding(), "listpack");
+        for m in ["b", "a", "c", "a"] {
+            s.add(m.as_bytes(), L);
+        }
+        assert_eq!(s.members(), vec![b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
+        s.add(b"d", L);
+        assert_eq!(s.encoding(), "hashtable");
+        let mut long = SetValue::create(b"x", 1, L);
+        long.add(b"12345", L);
+        assert_eq!(long.encoding(), "listpack");
+        long.add(b"123456", L);
+        assert_eq!(long.encoding(), "hashtable");
+        // An intset whose widest integer is longer than the value limit goes to a hash table.
+        let mut wide = SetValue::default();
+        wide.add(b"1234567", L);
+        wide.add(b"x", L);
+        assert_eq!(wide.encoding(), "hashtable");
+        // Too many integers for a listpack (3 already, limit 3 entries): hash table.
+        let mut many = SetValue::default();
+        for m in ["1", "2", "3"] {
+            many.add(m.as_bytes(), L);
+        }
+        many.add(b"x", L);
+        assert_eq!(many.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn create_and_maybe_convert_follow_the_size_hint() {
+        assert_eq!(SetValue::create(b"1", 4, L).encoding(), "intset");
+        assert_eq!(SetValue::create(b"1", 5, L).encoding(), "hashtable");
+        assert_eq!(SetValue::create(b"a", 3, L).encoding(), "listpack");
+        assert_eq!(SetValue::create(b"a", 4, L).encoding(), "hashtable");
+        let mut s = SetValue::create(b"a", 1, L);
+        s.add(b"a", L);
+        s.maybe_convert(4, L);
+        assert_eq!(s.encoding(), "hashtable");
+        let mut i = SetValue::default();
+        i.maybe_convert(4, L);
+        assert_eq!(i.encoding(), "intset");
+        i.maybe_convert(5, L);
+        assert_eq!(i.encoding(), "hashtable");
     }
 
     #[test]
     fn non_canonical_integers_are_strings() {
         let mut s = SetValue::default();
-        s.add(b"007", 512);
-        assert_eq!(s.encoding(), "hashtable");
+        s.add(b"007", L);
+        assert_eq!(s.encoding(), "listpack");
         assert!(s.contains(b"007") && !s.contains(b"7"));
+        s.maybe_convert_to_intset(L);
+        let mut ints = SetValue::new_listpack();
+        ints.add(b"3", L);
+        ints.add(b"-1", L);
+        ints.maybe_convert_to_intset(L);
+        assert_eq!(ints.encoding(), "intset");
+        assert_eq!(ints.members(), vec![b"-1".to_vec(), b"3".to_vec()]);
+    }
+
+    #[test]
+    fn loading_follows_redis_7_2() {
+        let m = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        let s = SetValue::from_members(3, m(&["1", "a", "2"]), L).unwrap();
+        assert_eq!((s.encoding(), s.members()), ("listpack", m(&["1", "a", "2"])));
+        let s = SetValue::from_members(2, m(&["2", "1"]), L).unwrap();
+        assert_eq!((s.encoding(), s.members()), ("intset", m(&["1", "2"])));
+        assert_eq!(SetValue::from_members(5, m(&["1", "2", "3", "4", "5"]), L).unwrap().encoding(), "hashtable");
+        assert_eq!(SetValue::from_members(4, m(&["a", "b", "c", "d"]), L).unwrap().encoding(), "hashtable");
+        assert!(SetValue::from_members(2, m(&["a", "a"]), L).is_err());
+        assert!(SetValue::from_members(2, m(&["1", "1"]), L).is_err());
+        assert!(SetValue::from_listpack(m(&["a", "a"]), L).is_err());
+        assert_eq!(SetValue::from_listpack(m(&["a", "1"]), L).unwrap().encoding(), "listpack");
+        assert_eq!(SetValue::from_listpack(m(&["a", "1", "b", "c"]), L).unwrap().encoding(), "hashtable");
+        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4], L).encoding(), "intset");
+        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4, 5], L).encoding(), "hashtable");
+    }
+
+    #[test]
+    fn random_picks_from_a_listpack_keep_its_order() {
+        let big = SetLimits { max_listpack_entries: 128, ..L };
+        let mut s = SetValue::create(b"m", 1, big);
+        for i in 0..50 {
+            s.add(format!("m{i}").as_bytes(), big);
+        }
+        let order = s.members();
+        let pos = |m: &Vec<u8>| order.iter().position(|o| o == m).unwrap();
+        let picked = s.sample_distinct(10);
+        assert_eq!(picked.len(), 10);
+        assert!(picked.windows(2).all(|w| pos(&w[0]) < pos(&w[1])));
+        let popped = s.pop_count(5, big);
+        assert!(popped.windows(2).all(|w| pos(&w[0]) < pos(&w[1])));
+        assert_eq!(s.len(), 45);
+        let rest = s.pop_count(44, big);
+        assert_eq!(rest.len(), 44);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.encoding(), "listpack");
     }
 
     #[test]
     fn pop_empties_and_scan_covers() {
         let mut s = SetValue::default();
         for i in 0..100 {
-            s.add(format!("m{i}").as_bytes(), 512);
+            s.add(format!("m{i}").as_bytes(), SetLimits::default());
         }
+        assert_eq!(s.encoding(), "listpack");
+        s.convert_to_table();
         let mut seen = std::collections::HashSet::new();
         let mut cursor = 0;
         loop {

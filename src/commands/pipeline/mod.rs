@@ -234,6 +234,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     drop(db);
     client.last_wrote = outcome.wrote;
     if outcome.wrote {
+        client.woff = server.keyspace.effects.seq();
         after_write(server, cmd, args, db_index, &outcome.modified);
     }
     for q in std::mem::take(&mut client.after_exec) {
@@ -254,7 +255,7 @@ pub fn call_locked(
     start: Instant,
 ) -> Outcome {
     db.begin_command(client.db);
-    // Inside EXEC each command sees the time it runs at (as Redis 7.0 does).
+    // The time the command sees: its own, or its EXEC's / script's (Redis 7.2 freezes it for both).
     db.now_ms = crate::keyspace::clock::unix_ms_at(start);
     db.no_touch = client.no_touch;
     db.client_id = client.id();
@@ -289,6 +290,25 @@ pub fn call_locked(
     }
     let modified = ctx.db.take_modified();
     Outcome { action, wrote, modified }
+}
+
+/// Redis 7.2 counts a blocking command in INFO commandstats once, when it finally runs, times
+/// out or is unblocked (#11012), not for the attempt that blocked: `delta` -1 undoes the count
+/// of that attempt, +1 counts the timeout or CLIENT UNBLOCK ERROR reply (`failed` for the
+/// latter).
+pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Ok(cmd) = resolve(args, Caller::AofLoad) else {
+        return;
+    };
+    if delta < 0 {
+        let _ = cmd.stats.calls.fetch_update(Relaxed, Relaxed, |c| c.checked_sub(1));
+    } else {
+        cmd.stats.calls.fetch_add(1, Relaxed);
+        if failed {
+            cmd.stats.failed.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// Record the keys of a read-only command for a tracking client.

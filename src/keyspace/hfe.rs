@@ -1,0 +1,148 @@
+//! Hash-field expiry in the keyspace: reclaiming fields whose TTL passed, lazily when a command
+//! reaches them and actively from the cron, each deletion propagated as `HDEL key field` and
+//! announced with a `hexpired` event (a hash left empty is deleted, with a `del` event), as
+//! Redis 7.4+ does. The TTLs themselves live with the hash (`types::hash_ttl`).
+
+use bytes::Bytes;
+
+use super::{notify, Db};
+use crate::types::{Entry, Value};
+
+/// What a command finds when it reads a field (Redis's GetFieldRes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldLookup {
+    Found(Vec<u8>),
+    NotFound,
+    /// The field's TTL had passed: it was reclaimed.
+    Expired,
+    /// ... and it was the hash's last field: the key was deleted too.
+    ExpiredHash,
+}
+
+/// How a lazy reclaim announces itself (Redis's HFE_LAZY_* flags).
+#[derive(Clone, Copy, Debug)]
+pub struct Lazy {
+    /// Fire `hexpired` (and `del`) now; commands reading several fields fire them once, at
+    /// the end.
+    pub notify: bool,
+    /// Delete a hash left empty (else the command does it at its end).
+    pub delete_empty: bool,
+}
+
+impl Lazy {
+    /// HGET, HEXISTS, HSTRLEN, HINCRBY...: announce and delete at once.
+    pub const NOW: Lazy = Lazy { notify: true, delete_empty: true };
+    /// HGETDEL, HGETEX, HSETEX: the command announces and deletes at its end.
+    pub const DEFERRED: Lazy = Lazy { notify: false, delete_empty: false };
+}
+
+impl Db<'_> {
+    fn hash_mut(&mut self, key: &[u8]) -> Option<&mut crate::types::HashValue> {
+        match self.peek_mut(key) {
+            Some(Entry { value: Value::Hash(h), .. }) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Read `field` of the hash at `key` (which the caller already looked up and type-checked),
+    /// reclaiming it if its TTL has passed (Redis's hashTypeGetValue).
+    pub fn hash_field(&mut self, key: &[u8], field: &[u8], how: Lazy) -> FieldLookup {
+        let now = self.now_ms;
+        let Some(h) = self.hash_mut(key) else {
+            return FieldLookup::NotFound;
+        };
+        let Some(value) = h.get(field) else {
+            return FieldLookup::NotFound;
+        };
+        if !h.is_expired(field, now) {
+            return FieldLookup::Found(value.to_vec());
+        }
+        h.remove(field);
+        let emptied = h.is_empty();
+        self.propagate(vec![Bytes::from_static(b"HDEL"), Bytes::copy_from_slice(key), Bytes::copy_from_slice(field)]);
+        if how.notify {
+            self.notify(notify::HASH, "hexpired", key);
+        }
+        if emptied && how.delete_empty {
+            if how.notify {
+                self.notify(notify::GENERIC, "del", key);
+            }
+            self.delete(key);
+            return FieldLookup::ExpiredHash;
+        }
+        FieldLookup::Expired
+    }
+
+    /// Reclaim every field of the hash at `key` whose TTL passed (before `now`; with
+    /// `inclusive` also at it, as the active cycle counts), at most `max`. Announces `hexpired`
+    /// once, deletes an emptied hash (`del`). Returns (fields reclaimed, key deleted).
+    pub fn expire_hash_fields(&mut self, key: &[u8], inclusive: bool, max: usize) -> (usize, bool) {
+        let now = self.now_ms;
+        let Some(h) = self.hash_mut(key) else {
+            return (0, false);
+        };
+        let due = h.due_fields(now, inclusive, max);
+        if due.is_empty() {
+            return (0, false);
+        }
+        for f in &due {
+            h.remove(f);
+        }
+        let emptied = h.is_empty();
+        let k = Bytes::copy_from_slice(key);
+        for f in &due {
+            self.propagate(vec![Bytes::from_static(b"HDEL"), k.clone(), Bytes::copy_from_slice(f)]);
+        }
+        self.notify(notify::HASH, "hexpired", key);
+        if emptied {
+            self.notify(notify::GENERIC, "del", key);
+            self.delete(key);
+        }
+        (due.len(), emptied)
+    }
+}
+
+/// Fields reclaimed per hash and cycle at most (Redis's active field-expiry quota).
+const FIELDS_PER_HASH: usize = 1000;
+/// Hashes looked at per database, shard and round.
+const SAMPLE: usize = 20;
+
+/// The field part of an active-expiry round over the shard `view` locks: sample the hashes
+/// noted as having field TTLs, reclaim their due fields, forget those that have no TTL left.
+/// Returns the number of fields reclaimed.
+pub fn active_expire_fields(view: &mut Db) -> usize {
+    let mut keys = Vec::new();
+    {
+        let Some((_, sd)) = view.locked_shards().next() else {
+            return 0;
+        };
+        let n = sd.hexpires.len().min(SAMPLE);
+        if n == sd.hexpires.len() {
+            sd.hexpires.for_each(|k, _| keys.push(k.to_vec()));
+        } else {
+            for _ in 0..n {
+                if let Some((k, _)) = sd.hexpires.random_entry() {
+                    keys.push(k.to_vec());
+                }
+            }
+            keys.sort();
+            keys.dedup();
+        }
+    }
+    let mut reclaimed = 0;
+    for k in &keys {
+        let (n, deleted) = view.expire_hash_fields(k, true, FIELDS_PER_HASH);
+        reclaimed += n;
+        if deleted {
+            continue;
+        }
+        // Forget a key that no longer holds a hash with field TTLs.
+        let volatile = matches!(view.peek_raw(k), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
+        if !volatile {
+            if let Some((_, sd)) = view.locked_shards().next() {
+                sd.hexpires.remove(k);
+            }
+        }
+    }
+    reclaimed
+}
