@@ -15,6 +15,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
+pub mod session;
 pub mod tracking;
 pub mod types;
 pub mod util;

@@ -36,7 +36,7 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let _ = server::PROTECTED_DEBUG.set(config.settings.enable_debug.clone());
+    let _ = ferrous::session::PROTECTED_DEBUG.set(config.settings.enable_debug.clone());
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::lists::{self, End};
 use super::zsets;
 use super::{args, errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
-use crate::server::blocking::BlockSpec;
+use crate::session::blocking::BlockSpec;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("blpop", blpop),

@@ -5,7 +5,7 @@ use super::client_tracking as ct;
 use super::flags::*;
 use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::Proto;
-use crate::server::client::ReplyMode;
+use crate::session::client::ReplyMode;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK),
@@ -166,7 +166,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     super::pubsub::unsubscribe_all(ctx.server, ctx.client);
     super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
     if ctx.client.tracking.take().is_some() {
-        ctx.server.keyspace.tracking.disable(ctx.client.id());
+        ctx.server.tracking.disable(ctx.client.id());
     }
     let c = &mut *ctx.client;
     c.db = 0;
@@ -260,7 +260,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// A connection's type for CLIENT KILL TYPE: "pubsub" while it has subscriptions, else "normal".
-fn client_type(h: &crate::server::client::ClientHandle) -> &'static str {
+fn client_type(h: &crate::session::client::ClientHandle) -> &'static str {
     let v = h.view.lock();
     if v.sub + v.psub + v.ssub > 0 {
         "pubsub"
@@ -360,7 +360,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_unblock(ctx: &mut Ctx) -> CmdResult {
-    use crate::server::blocking::Unblock;
+    use crate::session::blocking::Unblock;
     let args = ctx.args;
     if args.len() > 4 {
         return Err(CmdError::new(errors::SYNTAX));

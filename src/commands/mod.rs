@@ -36,8 +36,8 @@ use bytes::Bytes;
 
 use crate::keyspace::Db;
 use crate::protocol::ReplySink;
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
 
 /// Command flags: Redis's CMD_* flags (from the command metadata) in the low bits, and
 /// Ferrous's own properties of a command (declared where it is registered) from bit 32.
@@ -170,7 +170,7 @@ pub enum Action {
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.
     Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).
-    Block(crate::server::blocking::BlockSpec),
+    Block(crate::session::blocking::BlockSpec),
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,

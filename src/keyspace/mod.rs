@@ -13,7 +13,6 @@
 //! see `lfu`) and the hit/miss counters.
 
 pub mod clock;
-pub mod dict;
 pub mod effects;
 pub mod evict;
 pub mod expire;
@@ -29,8 +28,8 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use crate::types::Dict;
 use crate::types::{Entry, Value};
-pub use dict::Dict;
 pub use effects::{Effect, EffectStream};
 
 /// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
@@ -112,8 +111,9 @@ pub struct Keyspace {
     pub watches: watch::Watches,
     /// Keyspace notifications.
     pub notifier: notify::Notifier,
-    /// Client-side caching: who read which key, invalidated as keys change.
-    pub tracking: crate::tracking::Tracking,
+    /// Client-side caching, told of every modified key (installed by the server; see
+    /// [`KeyObserver`]).
+    observer: std::sync::OnceLock<Arc<dyn KeyObserver>>,
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
@@ -122,6 +122,17 @@ pub struct Keyspace {
     lazy_view: std::sync::atomic::AtomicBool,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
     pub lfu: lfu::LfuSettings,
+}
+
+/// Client-side caching as the keyspace sees it: told of every modified key (Redis's
+/// signalModifiedKey → trackingInvalidateKey), while a view still holds the key's lock. The
+/// server installs its tracking table ([`Keyspace::observe`]); the keyspace knows nothing more
+/// of it.
+pub trait KeyObserver: Send + Sync {
+    /// Whether anything must be told (no client tracks keys: every hook is free).
+    fn active(&self) -> bool;
+    /// `key` changed, by client `by` (0: the server itself, e.g. expiry or eviction).
+    fn key_modified(&self, key: &[u8], by: u64);
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -205,11 +216,25 @@ impl Keyspace {
             effects: EffectStream::default(),
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
-            tracking: Default::default(),
+            observer: std::sync::OnceLock::new(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
             lazy_view: std::sync::atomic::AtomicBool::new(false),
             lfu: lfu::LfuSettings::default(),
+        }
+    }
+
+    /// Install the observer of modified keys (once, at start-up).
+    pub fn observe(&self, observer: Arc<dyn KeyObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Tell the observer (if any client tracks keys) that `key` changed.
+    pub fn key_modified(&self, key: &[u8], by: u64) {
+        if let Some(o) = self.observer.get() {
+            if o.active() {
+                o.key_modified(key, by);
+            }
         }
     }
 
@@ -473,9 +498,7 @@ impl<'a> Db<'a> {
                 self.modified.push((self.index, Bytes::copy_from_slice(key)));
             }
             // Redis's signalModifiedKey: every event but "expired" marks a modification.
-            if self.ks.tracking.any() {
-                self.ks.tracking.invalidate(key, self.client_id);
-            }
+            self.ks.key_modified(key, self.client_id);
         }
         if self.ks.notifier.wants(class) {
             self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
@@ -656,9 +679,7 @@ impl<'a> Db<'a> {
                 if self.ks.watches.any() {
                     self.ks.watches.touch(self.index, key, true);
                 }
-                if self.ks.tracking.any() {
-                    self.ks.tracking.invalidate(key, 0);
-                }
+                self.ks.key_modified(key, 0);
                 true
             }
             _ => false,

@@ -4,7 +4,7 @@
 //! with an expiry.
 
 use super::rdb_load::Loaded;
-use crate::replication::encode_command;
+use crate::protocol::encode_command;
 use crate::types::Value;
 
 /// Elements per command (Redis's AOF_REWRITE_ITEMS_PER_CMD).

@@ -309,7 +309,7 @@ fn aof_sample() -> Vec<u8> {
         vec![b"DEL", b"k"],
     ];
     for c in &cmds {
-        crate::replication::encode_command(&mut out, c);
+        crate::protocol::encode_command(&mut out, c);
     }
     out
 }

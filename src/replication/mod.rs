@@ -21,21 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::keyspace::effects::EffectBatch;
-
-/// Encode one command as a RESP multibulk.
-pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
+use crate::protocol::encode_command;
 
 /// Encode a batch, preceded by SELECT when it targets another database than the last one.
 fn encode_batch(out: &mut Vec<u8>, batch: &EffectBatch, selected: &mut Option<usize>) {

@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
-use crate::server::{client::Client, log, Server};
+use crate::server::{log, Server};
+use crate::session::Client;
 
 /// The replica state: who the master is and how the link is doing.
 #[derive(Default)]
@@ -189,7 +190,7 @@ fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
 
 /// Apply the master's command stream until the link drops or REPLICAOF changes.
 async fn stream(server: &Arc<Server>, sock: &mut TcpStream, buf: &mut BytesMut, generation: u64) -> Result<(), String> {
-    let handle = crate::server::client::ClientHandle::new(0, "master".into(), String::new(), -1);
+    let handle = crate::session::client::ClientHandle::new(0, "master".into(), String::new(), -1);
     let mut client = Client::new(handle, true);
     client.is_master = true;
     let mut sink = ReplySink::new(Proto::Resp2);

@@ -16,12 +16,13 @@ use std::cell::Cell;
 use std::os::raw::c_int;
 use std::time::Instant;
 
-use crate::commands::pipeline::{self, Queued, ScriptCall};
+use crate::commands::pipeline::{self, ScriptCall};
 use crate::commands::{flags, Action};
 use crate::keyspace::Db;
 use crate::protocol::{Proto, ReplySink};
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
+use crate::session::Written;
 
 /// The state of one script run that redis.call and friends share.
 pub struct RunState<'a> {
@@ -36,7 +37,7 @@ pub struct RunState<'a> {
     /// redis.set_repl flags (REPL_ALL by default).
     pub repl: u8,
     /// Writes whose waiters and watchers are told once the locks are released.
-    pub queued: Vec<Queued>,
+    pub queued: Vec<Written>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
     /// The keys of the read-only commands the script called: a tracking caller remembers them
@@ -294,7 +295,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if outcome.wrote {
-            self.queued.push(Queued { cmd, args: argv, db: db.index, modified: outcome.modified });
+            self.queued.push(pipeline::written(cmd, &argv, db.index, outcome.modified));
         }
         Left::Reply
     }

@@ -13,7 +13,7 @@ use super::engine::Api;
 use super::flags;
 use super::libs;
 use crate::commands::{CmdError, CmdResult, Ctx};
-use crate::server::client::Client;
+use crate::session::client::Client;
 
 /// What to run.
 pub struct Target<'a> {
@@ -93,7 +93,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     // Client-side caching: the caller tracks the keys the script's read commands read (Redis
     // 7.2's rule), while the locks are still held.
     if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
-        server.keyspace.tracking.remember(ctx.client.id(), st.read_keys.iter());
+        server.tracking.remember(ctx.client.id(), st.read_keys.iter());
     }
     ctx.client.after_exec.extend(st.queued);
     match outcome {

@@ -31,7 +31,7 @@ use crate::keyspace::effects::EffectBatch;
 use crate::keyspace::now_ms;
 use crate::persistence::aof::{manifest_name, temp_manifest_name, Manifest};
 use crate::persistence::rdb::{PointInTime, SaveOptions};
-use crate::replication::encode_command;
+use crate::protocol::encode_command;
 
 /// Runtime state of the AOF (INFO persistence, the fsync handshake, the writer's mailbox).
 pub struct AofState {

@@ -16,15 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::aof::{self, paths};
-use super::client::{Client, ClientHandle};
 use super::{log, Server};
-use crate::commands::pipeline::{call_locked, resolve, Caller};
-use crate::commands::table::Command;
+use crate::commands::pipeline::{call_locked, resolve, Caller, Command};
 use crate::keyspace::Db;
 use crate::persistence::aof::{manifest_name, parse_commands, Ending, Manifest};
 use crate::persistence::rdb_load::{self, LoadOptions, Loaded};
 use crate::persistence::rdb_value::Limits;
 use crate::protocol::ReplySink;
+use crate::session::{Client, ClientHandle};
 
 /// One parsed file: its RDB part (if any) and its commands.
 struct Part {

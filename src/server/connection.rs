@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::client::{Client, ClientHandle};
 use super::{log, Server};
-use crate::commands::{pipeline, Action};
+use crate::commands::pipeline::{self, Action};
 use crate::protocol::{parse_request, ParseLimits, ReplySink};
+use crate::session::{Client, ClientHandle};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -59,10 +59,9 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
     let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
-    crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
-    crate::commands::pubsub::unsubscribe_all(&server, &mut client);
+    pipeline::client_closed(&server, &mut client);
     if client.tracking.take().is_some() {
-        server.keyspace.tracking.disable(id);
+        server.tracking.disable(id);
     }
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
@@ -209,8 +208,8 @@ async fn client_loop(
                     processed += 1;
                     // Keep the tracking table within tracking-table-max-keys before each
                     // command (as Redis's processCommand does).
-                    if server.keyspace.tracking.any() {
-                        server.keyspace.tracking.enforce_limit();
+                    if server.tracking.any() {
+                        server.tracking.enforce_limit();
                     }
                     // Evict keys over maxmemory before the command (evictions invalidate
                     // tracked keys, whose messages then precede this reply, as in Redis).
@@ -410,7 +409,7 @@ async fn block(
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut ReplySink,
-    spec: crate::server::blocking::BlockSpec,
+    spec: crate::session::blocking::BlockSpec,
     retry: bool,
     mut input: Input<'_>,
 ) -> Result<Action, String> {
@@ -461,7 +460,7 @@ async fn block(
         }
     };
     match waiter.take_unblock() {
-        Some(crate::server::blocking::Unblock::Error) => {
+        Some(crate::session::blocking::Unblock::Error) => {
             out.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
             for code in std::mem::take(&mut out.errors) {
                 server.count_error(&code);
@@ -469,7 +468,7 @@ async fn block(
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
-        Some(crate::server::blocking::Unblock::Timeout) => {
+        Some(crate::session::blocking::Unblock::Timeout) => {
             null(out);
             pipeline::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::Server;
-use crate::commands::table::table;
+use crate::commands::pipeline::all_commands;
 
 const DEFAULT: &[&str] = &[
     "server",
@@ -128,11 +128,7 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 /// (like instantaneous_ops_per_sec). Without ACLs only AUTH failures are denials.
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
-    let cmd_us: u64 = table()
-        .iter()
-        .flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
-        .map(|c| c.stats.usec.load(Ordering::Relaxed))
-        .sum();
+    let cmd_us: u64 = all_commands().map(|c| c.stats.usec.load(Ordering::Relaxed)).sum();
     line!(out, "eventloop_cycles:{}", st.eventloop_cycles.load(Ordering::Relaxed));
     line!(out, "eventloop_duration_sum:{}", st.eventloop_duration_us.load(Ordering::Relaxed));
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
@@ -187,7 +183,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "client_recent_max_input_buffer:0");
             line!(out, "client_recent_max_output_buffer:0");
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
-            line!(out, "tracking_clients:{}", server.keyspace.tracking.stats().0);
+            line!(out, "tracking_clients:{}", server.tracking.stats().0);
             line!(out, "clients_in_timeout_table:0");
             // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
             // XREADGROUP's: none here yet).
@@ -282,7 +278,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
             line!(out, "migrate_cached_sockets:0");
-            let (_, tkeys, titems, tprefixes) = server.keyspace.tracking.stats();
+            let (_, tkeys, titems, tprefixes) = server.tracking.stats();
             line!(out, "tracking_total_keys:{}", tkeys);
             line!(out, "tracking_total_items:{}", titems);
             line!(out, "tracking_total_prefixes:{}", tprefixes);
@@ -368,22 +364,20 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         "commandstats" => {
             line!(out, "# Commandstats");
             let mut rows = Vec::new();
-            for c in table().iter() {
-                for cmd in std::iter::once(c).chain(c.subcommands.values()) {
-                    let s = &cmd.stats;
-                    let calls = s.calls.load(Ordering::Relaxed);
-                    let rejected = s.rejected.load(Ordering::Relaxed);
-                    let failed = s.failed.load(Ordering::Relaxed);
-                    if calls == 0 && rejected == 0 && failed == 0 {
-                        continue;
-                    }
-                    let usec = s.usec.load(Ordering::Relaxed);
-                    let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
-                    rows.push(format!(
-                        "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
-                        cmd.full_name, calls, usec, per, rejected, failed
-                    ));
+            for cmd in all_commands() {
+                let s = &cmd.stats;
+                let calls = s.calls.load(Ordering::Relaxed);
+                let rejected = s.rejected.load(Ordering::Relaxed);
+                let failed = s.failed.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 && failed == 0 {
+                    continue;
                 }
+                let usec = s.usec.load(Ordering::Relaxed);
+                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                rows.push(format!(
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                    cmd.full_name, calls, usec, per, rejected, failed
+                ));
             }
             rows.sort();
             for r in rows {

@@ -4,8 +4,6 @@
 
 pub mod aof;
 pub mod aof_load;
-pub mod blocking;
-pub mod client;
 pub mod connection;
 pub mod info;
 pub mod log;
@@ -20,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::keyspace::{expire::active_expire_cycle, Keyspace};
-use client::ClientHandle;
+use crate::session::{blocking, ClientHandle};
 
 /// Server-wide counters (INFO stats).
 #[derive(Default)]
@@ -46,6 +44,9 @@ pub struct Stats {
 pub struct Server {
     pub config: RwLock<Config>,
     pub keyspace: Keyspace,
+    /// Client-side caching: who read which key, invalidated as keys change (the keyspace
+    /// tells it of every modified key).
+    pub tracking: Arc<crate::tracking::Tracking>,
     /// Clients blocked on keys.
     pub blocking: blocking::Blocking,
     /// Pub/Sub subscriptions.
@@ -91,9 +92,13 @@ impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let dbs = config.settings.databases;
         let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
+        let keyspace = Keyspace::new(dbs);
+        let tracking = Arc::new(crate::tracking::Tracking::default());
+        keyspace.observe(tracking.clone());
         Arc::new_cyclic(|me| Server {
             config: RwLock::new(config),
-            keyspace: Keyspace::new(dbs),
+            keyspace,
+            tracking,
             blocking: blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             pause: pause::Pause::default(),
@@ -159,7 +164,7 @@ impl Server {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
         self.min_replicas_to_write.store(num(&cfg, "min-replicas-to-write", 0), Ordering::Relaxed);
-        self.keyspace.tracking.max_keys.store(num(&cfg, "tracking-table-max-keys", 0), Ordering::Relaxed);
+        self.tracking.max_keys.store(num(&cfg, "tracking-table-max-keys", 0), Ordering::Relaxed);
         let (log_factor, decay_time) = (num(&cfg, "lfu-log-factor", 0), num(&cfg, "lfu-decay-time", 0));
         self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, log_factor, decay_time);
         drop(cfg);
@@ -236,7 +241,7 @@ async fn cron(server: Arc<Server>) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
                 active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
             }
-            let tracking = &s.keyspace.tracking;
+            let tracking = &s.tracking;
             if tracking.any() {
                 // Invalidations caused by active expiry, and the tracking table's limit.
                 tracking.flush_bcast();
@@ -442,19 +447,3 @@ fn remove_pidfile(server: &Server) {
         let _ = std::fs::remove_file(&path);
     }
 }
-
-/// Whether a protected command (DEBUG) may run for this client, per `enable-debug-command`.
-pub fn client_protected_mode(client: &client::Client) -> bool {
-    // The setting is immutable, so it is read from the process-wide copy made at start-up.
-    match PROTECTED_DEBUG.get().map(String::as_str) {
-        Some("yes") => true,
-        Some("local") => {
-            let a = &client.handle.addr;
-            a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("/")
-        }
-        _ => false,
-    }
-}
-
-/// `enable-debug-command`, fixed at start-up.
-pub static PROTECTED_DEBUG: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -3,6 +3,7 @@
 
 pub mod bitfield;
 pub mod bits;
+pub mod dict;
 pub mod geo;
 pub mod hash;
 pub mod hash_ttl;
@@ -15,6 +16,7 @@ pub mod small_bytes;
 pub mod string;
 pub mod zset;
 
+pub use dict::Dict;
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;

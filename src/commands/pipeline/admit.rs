@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use super::super::table::{table, Command};
 use super::super::{errors, flags, Action};
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
 
 /// Who issues a command. The caller decides which checks apply and how a refusal reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub fn admit(
     }
     let obeyed = caller == Caller::Master;
     let tx = TxView { client, cmd };
-    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::server::client_protected_mode(client) {
+    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::session::client_protected_mode(client) {
         return refuse(
             "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
         );

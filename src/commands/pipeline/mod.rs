@@ -12,17 +12,19 @@
 
 mod admit;
 
+pub use super::table::Command;
+pub use super::Action;
 pub use admit::{busy_threshold, resolve, Admitted, Caller, Refusal, ScriptCall};
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::table::Command;
-use super::{flags, Action, Ctx};
+use super::{flags, Ctx};
 use crate::protocol::ReplySink;
-use crate::server::client::{Client, ReplyMode};
 use crate::server::Server;
+use crate::session::client::{Client, ReplyMode};
+use crate::session::Written;
 
 /// Run one request from a client (or from our master: `caller`) and write its reply.
 pub fn execute_as(
@@ -87,13 +89,24 @@ pub fn execute_as(
             t.caching = false;
         }
     }
-    let tracking = &server.keyspace.tracking;
+    let tracking = &server.tracking;
     if tracking.any() {
         tracking.flush_bcast();
     }
     // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
     client.last_cmd = cmd.map_or("NULL", |c| c.full_name.as_str());
     action
+}
+
+/// Every command and subcommand of the table (INFO commandstats).
+pub fn all_commands() -> impl Iterator<Item = &'static Command> {
+    super::table::table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
+}
+
+/// A connection is closing: leave its transaction's watches and its subscriptions.
+pub fn client_closed(server: &Server, client: &mut Client) {
+    super::transactions::unwatch_all(&server.keyspace, client);
+    super::pubsub::unsubscribe_all(server, client);
 }
 
 /// Run one request from a client connection.
@@ -163,14 +176,15 @@ pub fn script_call(
     Ok((cmd, call_locked(server, client, cmd, args, reply, db, start)))
 }
 
-/// A write done inside EXEC or a script, whose waiters and watchers are told after the locks
-/// are released.
-#[derive(Debug)]
-pub struct Queued {
-    pub cmd: &'static Command,
-    pub args: Vec<Bytes>,
-    pub db: usize,
-    pub modified: Vec<(usize, Bytes)>,
+/// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
+pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, Bytes)>) -> Written {
+    Written {
+        db,
+        keys: cmd.keys(args).iter().map(|k| args[k.pos].clone()).collect(),
+        everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
+        keyspace_wide: cmd.has_flag(flags::ALL_KEYS),
+        modified,
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -235,10 +249,10 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     client.last_wrote = outcome.wrote;
     if outcome.wrote {
         client.woff = server.keyspace.effects.seq();
-        after_write(server, cmd, args, db_index, &outcome.modified);
+        after_write(server, &written(cmd, args, db_index, outcome.modified));
     }
-    for q in std::mem::take(&mut client.after_exec) {
-        after_write(server, q.cmd, &q.args, q.db, &q.modified);
+    for w in std::mem::take(&mut client.after_exec) {
+        after_write(server, &w);
     }
     outcome.action
 }
@@ -313,19 +327,18 @@ pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
 
 /// Record the keys of a read-only command for a tracking client.
 pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
-    server.keyspace.tracking.remember(id, cmd.keys(args).into_iter().filter_map(|k| args.get(k.pos)));
+    server.tracking.remember(id, cmd.keys(args).into_iter().filter_map(|k| args.get(k.pos)));
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
 /// wrote and invalidate the transactions watching them.
-pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize, modified: &[(usize, Bytes)]) {
-    let everything = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
+pub fn after_write(server: &Server, w: &Written) {
     if server.blocking.any() {
-        if everything {
+        if w.everywhere {
             server.blocking.signal_all();
         } else {
-            for k in cmd.keys(args) {
-                server.blocking.signal(db_index, &args[k.pos]);
+            for key in &w.keys {
+                server.blocking.signal(w.db, key);
             }
         }
     }
@@ -335,13 +348,13 @@ pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usi
     // untouched); a command that reported none falls back to all its key arguments.
     let watches = &server.keyspace.watches;
     if watches.any() {
-        if !modified.is_empty() {
-            for (db, key) in modified {
+        if !w.modified.is_empty() {
+            for (db, key) in &w.modified {
                 watches.touch(*db, key, false);
             }
-        } else if !cmd.has_flag(flags::ALL_KEYS) {
-            for k in cmd.keys(args) {
-                watches.touch(db_index, &args[k.pos], false);
+        } else if !w.keyspace_wide {
+            for key in &w.keys {
+                watches.touch(w.db, key, false);
             }
         }
     }

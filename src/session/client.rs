@@ -195,15 +195,15 @@ pub struct Client {
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
     /// The transaction being queued (MULTI).
-    pub multi: Option<crate::commands::transactions::MultiState>,
+    pub multi: Option<crate::session::MultiState>,
     /// Watched keys: (database, key, logically expired flag shared with the watch registry).
     pub watched: Vec<(usize, Bytes, Arc<AtomicBool>)>,
     /// Set when a watched key changes: EXEC will fail.
     pub cas_dirty: Arc<AtomicBool>,
     /// Writes done by the last EXEC, whose waiters and watchers are told once its locks are released.
-    pub after_exec: Vec<crate::commands::pipeline::Queued>,
+    pub after_exec: Vec<super::Written>,
     /// Pub/Sub subscriptions.
-    pub subs: crate::commands::pubsub::Subscriptions,
+    pub subs: crate::session::Subscriptions,
     /// Client-side caching (CLIENT TRACKING ON).
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
