@@ -29,6 +29,8 @@ pub mod sets;
 pub mod sort;
 pub mod strings;
 pub mod table;
+#[cfg(test)]
+pub mod testing;
 pub mod transactions;
 pub mod zsets;
 

@@ -18,6 +18,8 @@ pub mod evict;
 pub mod expire;
 pub mod hfe;
 pub mod lfu;
+#[cfg(test)]
+mod model_tests;
 pub mod notify;
 pub mod slot;
 pub mod watch;

@@ -359,3 +359,6 @@ pub fn after_write(server: &Server, w: &Written) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
