@@ -25,7 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 fn bit_offset(ctx: &Ctx, arg: &[u8]) -> Result<u64, CmdError> {
     let err = || CmdError::new("bit offset is not an integer or out of range");
     let off = args::int(arg).map_err(|_| err())?;
-    let max = ctx.server.config.read().settings.proto_max_bulk_len;
+    let max = ctx.server.config.load().proto_max_bulk_len;
     if off < 0 || (off >> 3) >= max {
         return Err(err());
     }

@@ -175,7 +175,7 @@ fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
 
 /// Check a password for a user. Only the `default` user exists until ACLs arrive.
 fn authenticate(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.server.config.read().settings.requirepass.clone();
+    let required = ctx.server.config.load().password().map(String::from);
     user == b"default"
         && match required {
             None => true,
@@ -248,7 +248,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;
-    c.authenticated = ctx.server.config.read().settings.requirepass.is_none();
+    c.authenticated = ctx.server.config.load().password().is_none();
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
@@ -263,7 +263,7 @@ fn auth(ctx: &mut Ctx) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::new(errors::SYNTAX));
     }
-    let has_pass = ctx.server.config.read().settings.requirepass.is_some();
+    let has_pass = ctx.server.config.load().password().is_some();
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
         if !has_pass {
             return Err(CmdError::new("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));

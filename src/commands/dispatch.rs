@@ -126,7 +126,7 @@ fn reject(server: &Server, client: &mut Client, cmd: &Command, err: &str, reply:
 
 /// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
 pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
-    let ms: u64 = server.config.read().get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let ms = server.config.load().busy_reply_threshold as u64;
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 
@@ -189,11 +189,11 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
         return Err((Some(cmd), "-NOREPLICAS Not enough good replicas to write.".to_string()));
     }
     if !client.is_master && server.replica.is_replica() {
-        if is_write(server, client, cmd, args) && server.config.read().get("replica-read-only") == Some("yes") {
+        if is_write(server, client, cmd, args) && server.config.load().replica_read_only {
             return Err((Some(cmd), "-READONLY You can't write against a read only replica.".to_string()));
         }
         if !server.replica.link_up.load(std::sync::atomic::Ordering::Relaxed)
-            && server.config.read().get("replica-serve-stale-data") == Some("no")
+            && !server.config.load().replica_serve_stale_data
             && denies_stale(client, cmd)
         {
             return Err((

@@ -115,7 +115,7 @@ fn lastsave(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn dump_cmd(ctx: &mut Ctx) -> CmdResult {
-    let opts = SaveOptions::from_config(&ctx.server.config.read());
+    let opts = SaveOptions::from_config(&ctx.server.config.load());
     match ctx.db.get(&ctx.args[1]) {
         None => ctx.reply.null(),
         Some(e) => {
@@ -170,7 +170,7 @@ fn restore(ctx: &mut Ctx) -> CmdResult {
     if !dump::verify(payload) {
         return Err(CmdError::new("DUMP payload version or checksum are wrong"));
     }
-    let limits = Limits::from_settings(&ctx.server.config.read().settings);
+    let limits = Limits::from_config(&ctx.server.config.load());
     let Some(value) = dump::restore(payload, &limits) else {
         return Err(CmdError::new("Bad data format"));
     };

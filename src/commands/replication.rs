@@ -32,7 +32,7 @@ fn full_sync(ctx: &mut Ctx, psync: bool) -> CmdResult {
         ctx.db,
         ctx.server.keyspace.databases(),
         &ctx.server.scripting.library_sources(),
-        rdb::SaveOptions::from_config(&ctx.server.config.read()),
+        rdb::SaveOptions::from_config(&ctx.server.config.load()),
     );
     if psync {
         ctx.reply.simple(&format!("FULLRESYNC {} 0", ctx.server.run_id));

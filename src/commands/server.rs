@@ -190,7 +190,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     // Like Redis: save when asked to, or when save points are configured and NOSAVE is absent.
     // SHUTDOWN holds no shard lock (it has no keys), so the save can lock them all.
     let server = ctx.server;
-    if save || (!nosave && !crate::server::saving::save_points(&server.config.read()).is_empty()) {
+    if save || (!nosave && !crate::server::saving::save_points(&server.config.load()).is_empty()) {
         if let Err(e) = crate::server::saving::save_locking(server) {
             crate::server::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
             if !force {
@@ -205,7 +205,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
 
 fn config_get(ctx: &mut Ctx) -> CmdResult {
     let pats: Vec<&[u8]> = ctx.args[2..].iter().map(|a| &a[..]).collect();
-    let pairs = ctx.server.config.read().get_matching(&pats);
+    let pairs = crate::config::get_matching(&ctx.server.config.load(), &pats);
     ctx.reply.map(pairs.len());
     for (k, v) in pairs {
         ctx.reply.bulk(k.as_bytes());
@@ -220,12 +220,16 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new(errors::SYNTAX));
     }
     let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
-    let mut cfg = ctx.server.config.write();
-    cfg.set_many(&pairs).map_err(CmdError::new)?;
-    let s = cfg.settings.clone();
-    drop(cfg);
-    let _ = crate::server::log::configure(s.loglevel, "");
-    ctx.server.apply_config();
+    let server = ctx.server;
+    let set_ctx = crate::config::SetContext {
+        loading: false,
+        protected_allowed: crate::server::allows_protected(server.config.load().enable_protected_configs, ctx.client),
+    };
+    let log = |warning: bool, line: &str| crate::server::log::log(if warning { 3 } else { 2 }, line);
+    server
+        .config
+        .set(&pairs, &set_ctx, |old, new| crate::server::config_apply::apply(server, old, new), &log)
+        .map_err(CmdError::new)?;
     crate::server::aof::config_changed(ctx.server, ctx.db.is_all_locked());
     // A lower maxmemory takes effect at once, as in Redis (not inside EXEC: locks are held).
     if !ctx.db.holds_locks() {
@@ -270,11 +274,16 @@ pub fn reset_stats(server: &Server) {
 }
 
 fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
-    let cfg = ctx.server.config.read().clone();
-    let Some(path) = cfg.file.clone() else {
+    let Some(path) = ctx.server.config.file.clone() else {
         return Err(CmdError::new("The server is running without a config file"));
     };
-    cfg.rewrite_file(&path).map_err(|e| CmdError::new(format!("Rewriting config file: {e}")))?;
+    let cfg = ctx.server.config.snapshot();
+    if let Err(e) = crate::config::rewrite_file(&cfg, &path, false) {
+        let why = crate::config::kinds::strerror(&e);
+        crate::server::log::warning(&format!("CONFIG REWRITE failed: {why}"));
+        return Err(CmdError::new(format!("Rewriting config file: {why}")));
+    }
+    crate::server::log::notice("CONFIG REWRITE executed with success.");
     ctx.reply.ok();
     Ok(())
 }
@@ -426,7 +435,7 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
         drop(ctx.db.flush(true));
         server.scripting.flush_functions();
     }
-    let path = crate::server::saving::rdb_path(&server.config.read());
+    let path = crate::server::saving::rdb_path(&server.config.load());
     let loaded = crate::server::saving::load_file(server, ctx.db, &path, merge);
     ctx.db.index = ctx.client.db;
     if let Err(e) = loaded {

@@ -138,7 +138,7 @@ fn write(e: Option<&mut Entry>) -> Result<Option<&mut SetValue>, CmdError> {
 
 /// `set-max-intset-entries`.
 fn max_intset(ctx: &Ctx) -> usize {
-    ctx.server.config.read().settings.set_max_intset_entries
+    ctx.server.config.load().set_max_intset_entries as usize
 }
 
 fn b(s: &'static str) -> Bytes {

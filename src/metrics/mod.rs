@@ -1,3 +1,5 @@
-//! Process metrics: memory accounting (`used_memory`, what maxmemory is measured against).
+//! Process metrics: memory accounting (`used_memory`, what maxmemory is measured against) and
+//! the optional Prometheus endpoint (`metrics-port`).
 
 pub mod memory;
+pub mod prometheus;

@@ -10,7 +10,7 @@
 use super::rdb::*;
 use super::reader::{RdbError, Reader, Result};
 use super::{intset, listpack, ziplist, zipmap};
-use crate::config::Settings;
+use crate::config::Config;
 use crate::types::hash::HashLimits;
 use crate::types::zset::Limits as ZLimits;
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
@@ -27,11 +27,17 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_config(c: &Config) -> Self {
         Limits {
-            hash: HashLimits { max_entries: s.hash_max_listpack_entries, max_value: s.hash_max_listpack_value },
-            set_max_intset: s.set_max_intset_entries,
-            zset: ZLimits { max_entries: s.zset_max_listpack_entries, max_value: s.zset_max_listpack_value },
+            hash: HashLimits {
+                max_entries: c.hash_max_listpack_entries as usize,
+                max_value: c.hash_max_listpack_value as usize,
+            },
+            set_max_intset: c.set_max_intset_entries as usize,
+            zset: ZLimits {
+                max_entries: c.zset_max_listpack_entries as usize,
+                max_value: c.zset_max_listpack_value as usize,
+            },
         }
     }
 }

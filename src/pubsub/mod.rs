@@ -226,19 +226,6 @@ impl PubSub {
     }
 }
 
-/// Parse `client-output-buffer-limit`'s pubsub class from its value
-/// (`normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`).
-pub fn parse_limits(config: &str) -> Limits {
-    let words: Vec<&str> = config.split_whitespace().collect();
-    for chunk in words.chunks(4) {
-        if chunk.len() == 4 && chunk[0].eq_ignore_ascii_case("pubsub") {
-            let mem = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as usize;
-            return Limits { hard: mem(chunk[1]), soft: mem(chunk[2]), soft_seconds: chunk[3].parse().unwrap_or(0) };
-        }
-    }
-    Limits::default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +261,5 @@ mod tests {
             ps.publish(&Bytes::from_static(b"c"), &Bytes::from(vec![b'x'; 100]), false);
         }
         assert!(killed.load(Ordering::SeqCst));
-        assert_eq!(parse_limits("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60").hard, 32 << 20);
     }
 }

@@ -9,7 +9,6 @@
 pub mod replica;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::keyspace::effects::EffectBatch;
@@ -42,8 +41,8 @@ fn encode_batch(out: &mut Vec<u8>, batch: &EffectBatch, selected: &mut Option<us
 
 /// Stream effects to a replica connection until it closes (or the stream ends). Whatever the
 /// replica sends (REPLCONF ACK...) is read and ignored.
-pub async fn stream_to_replica(
-    sock: &mut TcpStream,
+pub async fn stream_to_replica<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    sock: &mut S,
     mut effects: UnboundedReceiver<EffectBatch>,
 ) -> Result<(), String> {
     let mut selected: Option<usize> = None;

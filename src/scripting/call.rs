@@ -292,7 +292,7 @@ impl RunState<'_> {
         if cmd.spec.has_flag(flags::WRITE) {
             // Redis's scriptVerifyWriteCommandAllow: a read-only replica, or too few replicas.
             let server = self.server;
-            if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+            if server.replica.is_replica() && server.config.load().replica_read_only {
                 cmd.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return self.fail("-READONLY You can't write against a read only replica.", true);
             }

@@ -3,13 +3,12 @@
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
 //! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
 
+use super::listen::Stream;
 use bytes::BytesMut;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::client::{Client, ClientHandle};
 use super::{log, Server};
@@ -18,18 +17,26 @@ use crate::protocol::{parse_request, ParseLimits, ReplySink};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+/// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
+/// `local`: the peer is on this machine (protected mode lets it in).
+pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-    let _ = sock.set_nodelay(true);
-    let settings = server.config.read().settings.clone();
-    set_keepalive(&sock, settings.tcp_keepalive);
-    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let fd = raw_fd(&sock);
+    let settings = server.config.snapshot();
+    if let Stream::Tcp(tcp) = &sock {
+        set_keepalive(tcp, settings.tcp_keepalive as u64);
+    }
+    if !local && protected_mode_denies(&settings) {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
+        return;
+    }
+    let fd = sock.raw_fd();
     let id = server.next_client_id();
-    let handle = ClientHandle::new(id, peer.to_string(), laddr, fd);
+    let peer = addr.clone();
+    let handle = ClientHandle::new(id, addr, laddr, fd);
     let admitted = {
         let mut clients = server.clients.lock();
-        let ok = clients.len() < settings.maxclients;
+        let ok = clients.len() < settings.maxclients as usize;
         if ok {
             clients.insert(id, handle.clone());
         }
@@ -40,7 +47,7 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
+    let mut client = Client::new(handle.clone(), settings.password().is_none());
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -69,6 +76,14 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     }
     server.clients.lock().remove(&id);
 }
+
+/// Redis's protected mode: with `protected-mode yes`, the default `bind` and no password, only
+/// local clients are served.
+fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
+    cfg.protected_mode && cfg.password().is_none() && cfg.bind.len() == 2 && cfg.bind[0] == "*" && cfg.bind[1] == "-::*"
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 
@@ -133,7 +148,7 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::
 
 async fn client_loop(
     server: &Arc<Server>,
-    sock: &mut TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     push_rx: &mut PushRx,
     pending: &std::sync::atomic::AtomicUsize,
@@ -143,12 +158,11 @@ async fn client_loop(
     let handle = client.handle.clone();
     loop {
         let (timeout, limits, qb_limit) = {
-            let c = server.config.read();
-            let s = &c.settings;
+            let c = server.config.load();
             (
-                s.timeout_secs,
-                ParseLimits { max_bulk_len: s.proto_max_bulk_len, unauthenticated: false },
-                s.query_buffer_limit,
+                c.timeout as u64,
+                ParseLimits { max_bulk_len: c.proto_max_bulk_len, unauthenticated: false },
+                c.client_query_buffer_limit as usize,
             )
         };
         // Read more input, unless the connection is killed or idle for too long.
@@ -189,7 +203,7 @@ async fn client_loop(
         }
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
+            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
             ..limits
         };
         // Execute every complete request in the buffer.
@@ -372,7 +386,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &TcpStream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
@@ -395,7 +409,7 @@ impl Input<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn block(
     server: &Server,
-    sock: &mut TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut ReplySink,
@@ -492,7 +506,7 @@ async fn block(
     Ok(action)
 }
 
-async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Result<(), String> {
+async fn flush(server: &Server, sock: &mut Stream, out: &mut ReplySink) -> Result<(), String> {
     if out.buf.is_empty() {
         return Ok(());
     }
@@ -507,20 +521,9 @@ async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Re
     Ok(())
 }
 
-#[cfg(unix)]
-fn raw_fd(sock: &TcpStream) -> i64 {
-    use std::os::fd::AsRawFd;
-    sock.as_raw_fd() as i64
-}
-
-#[cfg(not(unix))]
-fn raw_fd(_sock: &TcpStream) -> i64 {
-    -1
-}
-
 /// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.
 #[cfg(target_os = "linux")]
-fn set_keepalive(sock: &TcpStream, secs: u64) {
+fn set_keepalive(sock: &tokio::net::TcpStream, secs: u64) {
     use std::os::fd::AsRawFd;
     if secs == 0 {
         return;
@@ -545,4 +548,4 @@ fn set_keepalive(sock: &TcpStream, secs: u64) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_keepalive(_sock: &TcpStream, _secs: u64) {}
+fn set_keepalive(_sock: &tokio::net::TcpStream, _secs: u64) {}

@@ -109,7 +109,7 @@ pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usi
 }
 
 fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usize, usize)]>) {
-    let cfg = server.config.read();
+    let cfg = server.config.load();
     let st = &server.stats;
     let ks = &server.keyspace.stats;
     match name {
@@ -135,18 +135,18 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "server_time_usec:{}", crate::keyspace::now_ms() * 1000);
             line!(out, "uptime_in_seconds:{}", up);
             line!(out, "uptime_in_days:{}", up / 86400);
-            line!(out, "hz:{}", cfg.settings.hz);
-            line!(out, "configured_hz:{}", cfg.settings.hz);
+            line!(out, "hz:{}", cfg.hz_clamped());
+            line!(out, "configured_hz:{}", cfg.hz_clamped());
             line!(out, "lru_clock:{}", crate::keyspace::lru_clock());
             line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-            line!(out, "config_file:{}", cfg.file.clone().unwrap_or_default());
+            line!(out, "config_file:{}", server.config.file.clone().unwrap_or_default());
             line!(out, "io_threads_active:0");
         }
         "clients" => {
             line!(out, "# Clients");
             line!(out, "connected_clients:{}", server.clients.lock().len());
             line!(out, "cluster_connections:0");
-            line!(out, "maxclients:{}", cfg.settings.maxclients);
+            line!(out, "maxclients:{}", cfg.maxclients);
             line!(out, "client_recent_max_input_buffer:0");
             line!(out, "client_recent_max_output_buffer:0");
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
@@ -155,7 +155,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         }
         "memory" => {
             let rss = rss_bytes();
-            let maxmemory: u64 = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let maxmemory = cfg.maxmemory as u64;
             line!(out, "# Memory");
             let (used, peak) = if crate::metrics::memory::counting() {
                 (crate::metrics::memory::used() as u64, crate::metrics::memory::peak() as u64)
@@ -176,7 +176,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             }
             line!(out, "maxmemory:{}", maxmemory);
             line!(out, "maxmemory_human:{}", human(maxmemory));
-            line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
+            line!(out, "maxmemory_policy:{}", cfg.maxmemory_policy_name());
             line!(out, "mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
             line!(out, "mem_not_counted_for_evict:0");
             line!(out, "mem_allocator:mimalloc");
@@ -272,7 +272,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                     line!(out, "slave_read_repl_offset:{}", offset);
                     line!(out, "slave_repl_offset:{}", offset);
                     line!(out, "slave_priority:100");
-                    line!(out, "slave_read_only:{}", (cfg.get("replica-read-only") == Some("yes")) as u8);
+                    line!(out, "slave_read_only:{}", cfg.replica_read_only as u8);
                     line!(out, "replica_announced:1");
                 }
             }

@@ -62,13 +62,12 @@ impl Default for SaveState {
 
 /// `dir/dbfilename`.
 pub fn rdb_path(cfg: &Config) -> PathBuf {
-    Path::new(cfg.get("dir").unwrap_or(".")).join(cfg.get("dbfilename").unwrap_or("dump.rdb"))
+    Path::new(&cfg.dir).join(&cfg.dbfilename)
 }
 
 /// The configured save points: (seconds, changes) pairs.
 pub fn save_points(cfg: &Config) -> Vec<(i64, u64)> {
-    let words: Vec<&str> = cfg.get("save").unwrap_or("").split_whitespace().collect();
-    words.chunks(2).filter_map(|c| Some((c.first()?.parse().ok()?, c.get(1)?.parse().ok()?))).collect()
+    cfg.save.iter().map(|&(s, c)| (s, c.max(0) as u64)).collect()
 }
 
 /// Write `path` atomically through the temporary file `temp_name` in the same directory.
@@ -110,7 +109,7 @@ fn saved(server: &Server, dirty_before: u64) {
 /// SAVE: serialise through `db` (every shard locked: a point-in-time image) and write the file.
 pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     let (path, opts) = {
-        let cfg = server.config.read();
+        let cfg = server.config.load();
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
@@ -156,7 +155,7 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
     st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
     let (path, opts) = {
-        let cfg = server.config.read();
+        let cfg = server.config.load();
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let start = Instant::now();
@@ -206,7 +205,7 @@ pub fn cron(server: &Server) {
         let _ = bgsave(server);
         return;
     }
-    let points = save_points(&server.config.read());
+    let points = save_points(&server.config.load());
     let dirty = server.keyspace.stats.dirty.load(Ordering::Relaxed);
     let now = now_ms() / 1000;
     let since = now - st.lastsave.load(Ordering::Relaxed);
@@ -222,7 +221,7 @@ pub fn cron(server: &Server) {
 pub fn load_options(server: &Server) -> LoadOptions {
     LoadOptions {
         databases: server.keyspace.databases(),
-        limits: Limits::from_settings(&server.config.read().settings),
+        limits: Limits::from_config(&server.config.load()),
         now_ms: now_ms(),
     }
 }
@@ -256,7 +255,7 @@ pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Resu
 
 /// Load `dir/dbfilename` at start-up, if it exists.
 pub fn load_at_startup(server: &Server) -> Result<(), String> {
-    let path = rdb_path(&server.config.read());
+    let path = rdb_path(&server.config.load());
     if !path.exists() {
         return Ok(());
     }

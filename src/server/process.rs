@@ -1,0 +1,116 @@
+//! The process around the server, as redis-server manages it: `daemonize yes` (fork, new
+//! session, standard streams to /dev/null), the pidfile, `supervised systemd` readiness
+//! notifications (sd_notify over $NOTIFY_SOCKET), and `oom-score-adj` (the kernel's OOM killer
+//! preference in /proc/self/oom_score_adj).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::config::Config;
+
+/// Fork into the background like Redis's daemonize(): the parent exits at once, the child
+/// starts a new session and points its standard streams at /dev/null. Call before any thread
+/// is started.
+#[cfg(unix)]
+pub fn daemonize(_logfile: &str) -> Result<(), String> {
+    // SAFETY: called from main before any other thread exists; the child continues with a
+    // copy of this single-threaded process.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error().to_string()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null != -1 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn daemonize(_logfile: &str) -> Result<(), String> {
+    Err("daemonize is only supported on Unix".into())
+}
+
+/// Write the pidfile (with `daemonize yes` and no pidfile, Redis writes /var/run/redis.pid).
+pub fn write_pidfile(cfg: &Config) {
+    let path = pidfile_path(cfg);
+    if let Some(path) = path {
+        if let Err(e) = std::fs::write(&path, format!("{}\n", std::process::id())) {
+            super::log::warning(&format!("Failed to write PID file: {e}"));
+        }
+    }
+}
+
+pub fn remove_pidfile(cfg: &Config) {
+    if let Some(path) = pidfile_path(cfg) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn pidfile_path(cfg: &Config) -> Option<String> {
+    if !cfg.pidfile.is_empty() {
+        Some(cfg.pidfile.clone())
+    } else if cfg.daemonize {
+        Some("/var/run/redis.pid".into())
+    } else {
+        None
+    }
+}
+
+/// `supervised systemd` (or `auto` under systemd): send `state` to $NOTIFY_SOCKET.
+pub fn notify_supervisor(cfg: &Config, state: &str) {
+    let systemd = match cfg.supervised {
+        2 => true,
+        3 => std::env::var_os("NOTIFY_SOCKET").is_some(),
+        _ => false,
+    };
+    if !systemd {
+        return;
+    }
+    #[cfg(unix)]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        let path = std::path::PathBuf::from(path);
+        if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
+            let _ = sock.send_to(state.as_bytes(), &path);
+        }
+    }
+}
+
+/// The oom_score_adj the process had before Ferrous changed it (i64::MIN: not read yet).
+static BASE_OOM_SCORE: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// Apply `oom-score-adj` / `oom-score-adj-values` for this process's role (0 master, 1
+/// replica), as Redis's setOOMScoreAdj. Err when the kernel refuses the value.
+pub fn set_oom_score_adj(cfg: &Config, replica: bool) -> Result<(), String> {
+    const PATH: &str = "/proc/self/oom_score_adj";
+    let read = || std::fs::read_to_string(PATH).ok().and_then(|s| s.trim().parse::<i64>().ok());
+    if BASE_OOM_SCORE.load(Ordering::Relaxed) == i64::MIN {
+        match read() {
+            Some(v) => BASE_OOM_SCORE.store(v, Ordering::Relaxed),
+            None => return Ok(()),
+        }
+    }
+    let base = BASE_OOM_SCORE.load(Ordering::Relaxed);
+    let class = cfg.oom_score_adj_values[replica as usize];
+    let value = match cfg.oom_score_adj {
+        0 => base,
+        1 => base + class,
+        _ => class,
+    }
+    .clamp(-1000, 1000);
+    if read() == Some(value) {
+        return Ok(());
+    }
+    std::fs::write(PATH, value.to_string()).map_err(|e| {
+        super::log::warning(&format!("Unable to write oom_score_adj: {e}"));
+        "Failed to set current oom_score_adj. Check server logs.".to_string()
+    })
+}
