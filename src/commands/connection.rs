@@ -245,6 +245,10 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     if ctx.client.tracking.take().is_some() {
         ctx.server.keyspace.tracking.disable(ctx.client.id());
     }
+    if ctx.client.monitor {
+        ctx.server.monitors.remove(ctx.client.id());
+        ctx.client.monitor = false;
+    }
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;

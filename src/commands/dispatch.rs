@@ -119,6 +119,7 @@ fn reject(server: &Server, client: &mut Client, cmd: &Command, err: &str, reply:
         super::transactions::unwatch_all(&server.keyspace, client);
         let why = err.strip_prefix('-').unwrap_or(err);
         reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
+        crate::server::monitor::exec_aborted(server, client, &[bytes::Bytes::from_static(b"exec")]);
     } else {
         reply.error(err);
     }
@@ -406,10 +407,13 @@ pub fn run_locked(
     db.client_id = client.id();
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;
+    crate::server::monitor::before(server, client, cmd, args);
+    let began = Instant::now();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
     if let Err(e) = (spec.handler)(&mut ctx) {
         ctx.reply.error(&e.0);
     }
+    let took = began.elapsed();
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
@@ -434,6 +438,7 @@ pub fn run_locked(
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     let modified = ctx.db.take_modified();
+    crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
     Outcome { action, wrote, modified }
 }
 

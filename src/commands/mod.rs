@@ -15,6 +15,8 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod lolwut;
+pub mod observability;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;

@@ -14,6 +14,8 @@ pub struct CmdStats {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// LATENCY HISTOGRAM / INFO latencystats.
+    pub latency: crate::metrics::latency::CommandHistogram,
 }
 
 impl CmdStats {
@@ -21,6 +23,7 @@ impl CmdStats {
         for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
             c.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 
@@ -86,6 +89,7 @@ impl CommandTable {
             super::scripting::COMMANDS,
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
+            super::observability::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {

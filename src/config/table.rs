@@ -340,9 +340,10 @@ params! {
     replicaof: Option<(String, u16)> = "replicaof" | "slaveof", ReplicaOf, None, IMMUTABLE;
     latency_tracking_info_percentiles: Vec<f64> = "latency-tracking-info-percentiles", Percentiles, vec![50.0, 99.0, 99.9], M;
 
-    // Ferrous's own.
+    // Ferrous's own (hidden: CONFIG GET needs their exact names, so Redis tools that walk
+    // `CONFIG GET *` see only Redis's parameters).
     // Threads executing commands (0: one per CPU core, less one).
-    worker_threads: i64 = "worker-threads", int(0, 1024), 0, IMMUTABLE;
+    worker_threads: i64 = "worker-threads", int(0, 1024), 0, IMMUTABLE | HIDDEN;
     // A Prometheus exposition endpoint (0: off).
-    metrics_port: i64 = "metrics-port", int(0, 65535), 0, IMMUTABLE;
+    metrics_port: i64 = "metrics-port", int(0, 65535), 0, IMMUTABLE | HIDDEN;
 }

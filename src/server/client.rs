@@ -206,6 +206,8 @@ pub struct Client {
     pub is_master: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub script: bool,
+    /// In MONITOR mode.
+    pub monitor: bool,
 }
 
 impl Client {
@@ -233,6 +235,7 @@ impl Client {
             script: false,
             tracking: None,
             is_master: false,
+            monitor: false,
         }
     }
 

@@ -66,6 +66,9 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
     let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
+    if client.monitor {
+        server.monitors.remove(id);
+    }
     crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
     crate::commands::pubsub::unsubscribe_all(&server, &mut client);
     if client.tracking.take().is_some() {
@@ -127,6 +130,11 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.bulk(if matches!(msg, Push::Message { .. }) { b"message" } else { b"smessage" });
             out.bulk(channel);
             out.bulk(payload);
+        }
+        Push::Monitor(line) => {
+            out.buf.push(b'+');
+            out.buf.extend_from_slice(line);
+            out.buf.extend_from_slice(b"\r\n");
         }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);

@@ -11,6 +11,8 @@ pub mod connection;
 pub mod info;
 pub mod listen;
 pub mod log;
+pub mod monitor;
+pub mod observe;
 pub mod pause;
 pub mod process;
 pub mod saving;
@@ -78,6 +80,12 @@ pub struct Server {
     pub replica: crate::replication::replica::ReplicaState,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
+    /// SLOWLOG.
+    pub slowlog: crate::metrics::slowlog::SlowLog,
+    /// LATENCY events.
+    pub latency: crate::metrics::latency::LatencyMonitor,
     /// The accept loops (CONFIG SET port/bind replaces the TCP ones).
     pub listeners: listen::Listeners,
     /// This server, for work that outlives a command (BGSAVE's thread).
@@ -113,6 +121,9 @@ impl Server {
             saving: saving::SaveState::default(),
             replica: Default::default(),
             aof: aof::AofState::default(),
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
             listeners: Default::default(),
             me: me.clone(),
         })
