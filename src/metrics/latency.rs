@@ -218,7 +218,7 @@ impl CommandHistogram {
     /// The values (µs) at these percentiles, for INFO latencystats.
     pub fn percentiles(&self, ps: &[f64]) -> Option<Vec<f64>> {
         let g = self.0.lock();
-        let h = g.as_ref().filter(|h| h.len() > 0)?;
+        let h = g.as_ref().filter(|h| !h.is_empty())?;
         Some(ps.iter().map(|p| h.value_at_percentile(*p) as f64 / 1000.0).collect())
     }
 
