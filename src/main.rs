@@ -75,6 +75,9 @@ fn main() {
     } else {
         log::warning("Configuration loaded");
     }
+    if cfg.crash_log_enabled {
+        server::process::install_crash_handlers();
+    }
     for n in &startup.notices {
         log::notice(n);
     }

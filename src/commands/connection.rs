@@ -291,7 +291,7 @@ fn client_id(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_info(ctx: &mut Ctx) -> CmdResult {
-    ctx.client.sync_view("client|info", 0);
+    ctx.client.sync_current("client|info", ctx.args);
     let mut line = ctx.client.handle.info_line(Some("client|info"));
     line.push('\n');
     ctx.reply.verbatim("txt", line.as_bytes());
@@ -301,16 +301,18 @@ fn client_info(ctx: &mut Ctx) -> CmdResult {
 fn client_list(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let mut ids: Option<Vec<u64>> = None;
+    let mut ctype: Option<&str> = None;
     if args.len() > 2 {
         if is(&args[2], "type") && args.len() == 4 {
             let t = &args[3];
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
                 return Err(CmdError::new(format!("Unknown client type '{}'", args::text(t))));
             }
-            if !is(t, "normal") {
+            if !is(t, "normal") && !is(t, "pubsub") {
                 ctx.reply.verbatim("txt", b"");
                 return Ok(());
             }
+            ctype = Some(if is(t, "pubsub") { "pubsub" } else { "normal" });
         } else if is(&args[2], "id") && args.len() >= 4 {
             let mut v = Vec::new();
             for a in &args[3..] {
@@ -324,13 +326,13 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
             return Err(CmdError::new(errors::SYNTAX));
         }
     }
-    ctx.client.sync_view("client|list", 0);
+    ctx.client.sync_current("client|list", ctx.args);
     let me = ctx.client.id();
     let mut handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     handles.sort_by_key(|h| h.id);
     let mut out = String::new();
     for h in handles {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) || ctype.is_some_and(|t| client_type(&h) != t) {
             continue;
         }
         out.push_str(&h.info_line(if h.id == me { Some("client|list") } else { None }));

@@ -8,6 +8,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
+pub mod debug_extra;
 pub mod dispatch;
 pub mod functions;
 pub mod hashes;

@@ -337,3 +337,134 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
     ctx.reply.verbatim("txt", text.as_bytes());
     Ok(())
 }
+
+/// MEMORY STATS, in Redis 7.0's order and names.
+pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
+    let server = ctx.server;
+    let counts: Vec<(usize, usize)> = if ctx.db.is_all_locked() {
+        let selected = ctx.db.index;
+        let c = (0..server.keyspace.databases())
+            .map(|i| {
+                ctx.db.index = i;
+                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+            })
+            .collect();
+        ctx.db.index = selected;
+        c
+    } else {
+        (0..server.keyspace.databases()).map(|d| server.keyspace.db_counts(d)).collect()
+    };
+    let keys: u64 = counts.iter().map(|(k, _)| *k as u64).sum();
+    let m = crate::server::info::memory_figures(server, keys);
+    let r = &mut *ctx.reply;
+    let dbs: Vec<(usize, usize, usize)> =
+        counts.iter().enumerate().filter(|(_, (k, _))| *k > 0).map(|(i, (k, e))| (i, *k, *e)).collect();
+    r.map(25 + dbs.len());
+    let pair_int = |r: &mut crate::protocol::ReplySink, k: &str, v: i64| {
+        r.bulk(k.as_bytes());
+        r.int(v);
+    };
+    pair_int(r, "peak.allocated", m.peak as i64);
+    pair_int(r, "total.allocated", m.used as i64);
+    pair_int(r, "startup.allocated", m.startup as i64);
+    pair_int(r, "replication.backlog", 0);
+    pair_int(r, "clients.slaves", 0);
+    pair_int(r, "clients.normal", m.clients_normal as i64);
+    pair_int(r, "cluster.links", 0);
+    pair_int(r, "aof.buffer", 0);
+    pair_int(r, "lua.caches", m.scripts as i64);
+    pair_int(r, "functions.caches", m.functions as i64);
+    for (i, k, e) in &dbs {
+        r.bulk(format!("db.{i}").as_bytes());
+        r.map(3);
+        pair_int(r, "overhead.hashtable.main", (*k * 24 + k.next_power_of_two() * 8) as i64);
+        pair_int(
+            r,
+            "overhead.hashtable.expires",
+            (*e * 24 + if *e > 0 { e.next_power_of_two() * 8 } else { 0 }) as i64,
+        );
+        pair_int(r, "overhead.hashtable.slot-to-keys", 0);
+    }
+    pair_int(r, "overhead.total", m.overhead as i64);
+    pair_int(r, "keys.count", keys as i64);
+    pair_int(r, "keys.bytes-per-key", m.used.saturating_sub(m.startup).checked_div(keys).unwrap_or(0) as i64);
+    pair_int(r, "dataset.bytes", m.dataset as i64);
+    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
+    r.bulk(b"dataset.percentage");
+    r.double(pct(m.dataset, m.used.saturating_sub(m.startup)));
+    r.bulk(b"peak.percentage");
+    r.double(pct(m.used, m.peak));
+    pair_int(r, "allocator.allocated", m.used as i64);
+    pair_int(r, "allocator.active", m.used as i64);
+    pair_int(r, "allocator.resident", m.rss as i64);
+    r.bulk(b"allocator-fragmentation.ratio");
+    r.double(1.0);
+    pair_int(r, "allocator-fragmentation.bytes", 0);
+    r.bulk(b"allocator.rss-ratio");
+    r.double(m.rss as f64 / m.used.max(1) as f64);
+    pair_int(r, "allocator.rss-bytes", m.rss as i64 - m.used as i64);
+    r.bulk(b"rss-overhead.ratio");
+    r.double(1.0);
+    pair_int(r, "rss-overhead.bytes", 0);
+    r.bulk(b"fragmentation");
+    r.double(m.rss as f64 / m.used.max(1) as f64);
+    pair_int(r, "fragmentation.bytes", m.rss as i64 - m.used as i64);
+    Ok(())
+}
+
+/// MEMORY DOCTOR: Redis's report on the figures MEMORY STATS shows.
+pub fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
+    let keys: u64 = (0..ctx.server.keyspace.databases()).map(|d| ctx.server.keyspace.db_counts(d).0 as u64).sum();
+    let m = crate::server::info::memory_figures(ctx.server, keys);
+    let text: String = if m.used < 5 * 1024 * 1024 {
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".into()
+    } else {
+        let mut issues = Vec::new();
+        if m.peak > m.used * 3 / 2 {
+            issues.push(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n".to_string());
+        }
+        if m.rss > m.used * 14 / 10 && m.rss - m.used > 10 << 20 {
+            issues.push(" * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n".to_string());
+        }
+        if m.clients_normal > 200 << 20 {
+            issues.push(" * Big client buffers: The clients output buffers in this instance are greater than 200MB (or 10% of the dataset) in total. Use the CLIENT LIST command to check the clients' buffers.\n\n".into());
+        }
+        if issues.is_empty() {
+            "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+                .into()
+        } else {
+            format!(
+                "Sam, I detected a few issues in this Redis instance memory implants:\n\n{}I'm here to keep you safe, Sam. I want to help you.\n",
+                issues.concat()
+            )
+        }
+    };
+    ctx.reply.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// MEMORY MALLOC-STATS: what the allocator (mimalloc) and the process tell.
+pub fn memory_malloc_stats(ctx: &mut Ctx) -> CmdResult {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut text = String::from("___ Begin mimalloc statistics ___\n");
+    text.push_str(&format!(
+        "allocated: {}\npeak: {}\n",
+        crate::metrics::memory::used(),
+        crate::metrics::memory::peak()
+    ));
+    for l in status.lines().filter(|l| l.starts_with("Vm") || l.starts_with("Rss")) {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text.push_str("--- End mimalloc statistics ---\n");
+    ctx.reply.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+/// MEMORY PURGE: ask the allocator to return freed memory to the system.
+pub fn memory_purge(ctx: &mut Ctx) -> CmdResult {
+    // SAFETY: mi_collect takes no pointers and only walks the allocator's own heaps.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+    ctx.reply.ok();
+    Ok(())
+}

@@ -80,6 +80,14 @@ static MEMORY_SUBS: &[CommandSpec] = &[
         .acl(A)
         .group("server")
         .doc("4.0.0", "Asks the allocator to release memory."),
+    CommandSpec::new("stats", 2, 0, super::observability::memory_stats)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "Show memory usage details"),
+    CommandSpec::new("malloc-stats", 2, 0, super::observability::memory_malloc_stats)
+        .acl(A)
+        .group("server")
+        .doc("4.0.0", "Show allocator internal stats"),
     CommandSpec::new("help", 2, LOADING | STALE, memory_help)
         .acl(A)
         .group("server")
@@ -106,16 +114,11 @@ fn memory_usage(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
-    ctx.reply.verbatim(
-        "txt",
-        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
-    );
-    Ok(())
+    super::observability::memory_doctor(ctx)
 }
 
 fn memory_purge(ctx: &mut Ctx) -> CmdResult {
-    ctx.reply.ok();
-    Ok(())
+    super::observability::memory_purge(ctx)
 }
 
 fn memory_help(ctx: &mut Ctx) -> CmdResult {
@@ -125,8 +128,12 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
@@ -260,10 +267,16 @@ pub fn reset_stats(server: &Server) {
     ] {
         c.store(0, Ordering::Relaxed);
     }
-    let ks = &server.keyspace.stats;
-    for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
+    for c in [&st.reads_processed, &st.writes_processed, &st.expire_cycle_us, &st.expired_stale_perc] {
         c.store(0, Ordering::Relaxed);
     }
+    st.rates.reset();
+    let ks = &server.keyspace.stats;
+    for c in [&ks.hits, &ks.misses, &ks.expired_keys, &ks.evicted_keys] {
+        c.store(0, Ordering::Relaxed);
+    }
+    server.aof.delayed_fsync.store(0, Ordering::Relaxed);
+    crate::metrics::memory::reset_peak();
     server.error_stats.lock().clear();
     for c in table().iter() {
         c.stats.reset();
@@ -316,8 +329,22 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             &[
                 "CHANGE-REPL-ID",
                 "    Change the replication IDs of the instance.",
-                "JMAP",
-                "    No-op, kept for compatibility.",
+                "CONFIG-REWRITE-FORCE-ALL",
+                "    Like CONFIG REWRITE but writes all configuration options, including keywords not listed in original configuration file or default values.",
+                "HTSTATS <dbid> [full]",
+                "    Return hash table statistics of the specified Redis database.",
+                "HTSTATS-KEY <key> [full]",
+                "    Like HTSTATS but for the hash table stored at <key>'s value.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then it is used instead of the 'key' prefix. These are not propagated to replicas. Cluster slots are not respected so keys not belonging to the current node can be created in cluster mode.",
+                "SEGFAULT",
+                "    Crash the server with sigsegv.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+                "REPLYBUFFER PEAK-RESET-TIME <never||reset|time>",
+                "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
                 "LOADAOF",
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
@@ -354,10 +381,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.cron_paused.store(on, Ordering::Relaxed);
         ctx.reply.ok();
-    } else if ((is(sub, "jmap") || is(sub, "change-repl-id")) && args.len() == 2)
-        || (is(sub, "quicklist-packed-threshold") && args.len() == 3)
-    {
-        ctx.reply.ok();
+    } else if let Some(done) = super::debug_extra::run(ctx) {
+        return done;
     } else if is(sub, "digest-value") {
         let keys: Vec<Bytes> = args[2..].to_vec();
         ctx.reply.array(keys.len());

@@ -188,7 +188,7 @@ params! {
     appendonly: bool = "appendonly", Bool, false, DENY_LOADING;
     cluster_allow_reads_when_down: bool = "cluster-allow-reads-when-down", Bool, false, NA;
     cluster_allow_pubsubshard_when_down: bool = "cluster-allow-pubsubshard-when-down", Bool, true, NA;
-    crash_log_enabled: bool = "crash-log-enabled", Bool, true, NA;
+    crash_log_enabled: bool = "crash-log-enabled", Bool, true, M;
     crash_memcheck_enabled: bool = "crash-memcheck-enabled", Bool, true, NA;
     use_exit_on_panic: bool = "use-exit-on-panic", Bool, false, HIDDEN | NA;
     disable_thp: bool = "disable-thp", Bool, true, IMMUTABLE | NA;

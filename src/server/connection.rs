@@ -210,6 +210,7 @@ async fn client_loop(
             return Err("connection closed by peer".into());
         }
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
             unauthenticated: !client.authenticated && server.config.load().password().is_some(),
             ..limits
@@ -329,6 +330,7 @@ async fn client_loop(
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
             client.sync_view(client.last_cmd, buf.len());
+            handle.set_buffers(buf.capacity() - buf.len(), out.buf.capacity(), out.buf.len());
         }
         flush(server, sock, &mut out).await?;
         if close {
@@ -522,6 +524,7 @@ async fn flush(server: &Server, sock: &mut Stream, out: &mut ReplySink) -> Resul
     server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
     server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    server.stats.writes_processed.fetch_add(1, Ordering::Relaxed);
     out.buf.clear();
     if out.buf.capacity() > 1024 * 1024 {
         out.buf.shrink_to(64 * 1024);

@@ -39,6 +39,13 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Socket reads and writes (total_reads_processed / total_writes_processed).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    /// Time spent in active expiry (expire_cycle_cpu_milliseconds).
+    pub expire_cycle_us: AtomicU64,
+    /// ops/sec and kbps, sampled by the cron.
+    pub rates: crate::metrics::instantaneous::Rates,
 }
 
 /// Everything shared by all connections.
@@ -138,6 +145,8 @@ impl Server {
             return;
         }
         let (policy, samples) = *self.eviction.read();
+        let started = Instant::now();
+        let evicted_before = self.keyspace.stats.evicted_keys.load(Ordering::Relaxed);
         let result = crate::keyspace::evict::perform_evictions(
             &self.keyspace,
             max,
@@ -145,6 +154,12 @@ impl Server {
             samples,
             crate::metrics::memory::used,
         );
+        if result != crate::keyspace::evict::Evict::Ok
+            || self.keyspace.stats.evicted_keys.load(Ordering::Relaxed) != evicted_before
+        {
+            let threshold = self.config.load().latency_monitor_threshold;
+            self.latency.add_if_needed(threshold, "eviction-cycle", started.elapsed().as_millis() as u64);
+        }
         self.out_of_memory.store(result == crate::keyspace::evict::Evict::Fail, Ordering::Relaxed);
     }
 
@@ -189,6 +204,16 @@ impl Server {
                 }
             }
         }));
+    }
+
+    /// Sample the instantaneous rates (at most every 100 ms, as Redis's cron does).
+    fn track_rates(&self) {
+        use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
+        let now = crate::keyspace::now_ms();
+        let r = &self.stats.rates;
+        r.track(OPS, now, self.stats.total_commands_processed.load(Ordering::Relaxed));
+        r.track(NET_INPUT, now, self.stats.net_input_bytes.load(Ordering::Relaxed));
+        r.track(NET_OUTPUT, now, self.stats.net_output_bytes.load(Ordering::Relaxed));
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -238,8 +263,17 @@ async fn cron(server: Arc<Server>) {
         let _ = tokio::task::spawn_blocking(move || {
             if s.active_expire.load(Ordering::Relaxed) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
+                let t = Instant::now();
                 active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+                let took = t.elapsed();
+                s.stats.expire_cycle_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                s.latency.add_if_needed(
+                    s.config.load().latency_monitor_threshold,
+                    "expire-cycle",
+                    took.as_millis() as u64,
+                );
             }
+            s.track_rates();
             let tracking = &s.keyspace.tracking;
             if tracking.any() {
                 // Invalidations caused by active expiry, and the tracking table's limit.
@@ -284,6 +318,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::notice(&format!("Running mode=standalone, port={bound}."));
     }
     log::warning("Server initialized");
+    crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());

@@ -114,3 +114,45 @@ pub fn set_oom_score_adj(cfg: &Config, replica: bool) -> Result<(), String> {
         "Failed to set current oom_score_adj. Check server logs.".to_string()
     })
 }
+
+/// Log Redis's crash report (the signal and a stack trace) and die of the same signal:
+/// installed for SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT when `crash-log-enabled` is yes.
+#[cfg(unix)]
+pub fn install_crash_handlers() {
+    extern "C" fn on_crash(sig: libc::c_int) {
+        crash_report(sig);
+        // SAFETY: restoring the default action and re-raising is what the handler is for.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGABRT] {
+        // SAFETY: installs a handler with the C signature signal() expects.
+        unsafe {
+            libc::signal(sig, on_crash as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn install_crash_handlers() {}
+
+/// The crash report: "crashed by signal", then the STACK TRACE of the crashing thread.
+fn crash_report(sig: i32) {
+    super::log::raw("\n\n=== REDIS BUG REPORT START: Cut & paste starting from here ===\n");
+    super::log::warning(&format!("Redis {} crashed by signal: {sig}, si_code: 0", crate::REDIS_VERSION));
+    let trace = std::backtrace::Backtrace::force_capture();
+    super::log::raw(&format!("\n------ STACK TRACE ------\n\nBacktrace:\n{trace}\n"));
+    super::log::raw("\n=== REDIS BUG REPORT END. Make sure to include from START to END. ===\n\n");
+}
+
+/// DEBUG SEGFAULT / DEBUG PANIC: crash on purpose (the crash handler reports it).
+pub fn crash_now(segfault: bool) -> ! {
+    #[cfg(unix)]
+    // SAFETY: raising a signal at ourselves; the installed handler logs and re-raises.
+    unsafe {
+        libc::raise(if segfault { libc::SIGSEGV } else { libc::SIGABRT });
+    }
+    std::process::abort()
+}
