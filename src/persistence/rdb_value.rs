@@ -178,6 +178,15 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
                 module_name(id)
             ));
         }
+        // Types of newer servers (named, so the operator knows which key and what it holds).
+        20 => {
+            return fail("set values in listpack encoding (RDB type 20, Redis 7.2+) are not supported by Ferrous yet")
+        }
+        22..=25 => {
+            return fail(&format!(
+                "hash values with field expiration (RDB type {ty}, Redis 7.4+) are not supported by Ferrous yet"
+            ))
+        }
         _ => return fail(&format!("unknown RDB value type {ty}")),
     };
     let empty = match &value {

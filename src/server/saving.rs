@@ -233,6 +233,13 @@ pub fn load_options(server: &Server) -> LoadOptions {
 pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
     let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
     let mut loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
+    if let Some(age) = loaded.age_secs(now_ms()) {
+        log::notice(&format!("RDB age {age} seconds"));
+    }
+    if let Some(mem) = loaded.used_mem() {
+        log::notice(&format!("RDB memory usage when created {:.2} Mb", mem as f64 / (1024.0 * 1024.0)));
+    }
     let functions = std::mem::take(&mut loaded.functions);
     if let Err(e) = server.scripting.load_library_sources(&functions, merge) {
         log::warning(&format!("Failed loading library, {e}"));
