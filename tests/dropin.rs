@@ -327,3 +327,26 @@ fn loads_redis_7_2_and_7_4_rdb_formats() {
         assert!(log.contains(&format!("Loading RDB produced by Redis {ver} (RDB format version {version})")), "{log}");
     }
 }
+
+#[test]
+fn metrics_port_serves_prometheus_text() {
+    let mport = common::free_port().to_string();
+    let server = Server::start(&["--metrics-port", &mport]);
+    let mut con = server.conn();
+    redis::cmd("SET").arg(&["k", "v"]).query::<()>(&mut con).unwrap();
+    let _ = redis::cmd("GET").arg("k").query::<String>(&mut con).unwrap();
+    let _ = redis::cmd("NOSUCHCMD").query::<()>(&mut con);
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", mport.parse::<u16>().unwrap())).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    assert!(body.contains("\nredis_connected_clients 1"), "{body}");
+    assert!(body.contains("redis_commands_total{cmd=\"set\"} 1"), "{body}");
+    assert!(body.contains("redis_db_keys{db=\"db0\"} 1"), "{body}");
+    assert!(body.contains("redis_errors_total{err=\"ERR\"} 1"), "{body}");
+    assert!(body.contains("redis_command_latency_seconds_count{cmd=\"get\"} 1"), "{body}");
+    assert!(body.contains("redis_command_latency_seconds_bucket{cmd=\"get\",le=\"+Inf\"} 1"), "{body}");
+    assert!(body.contains("role=\"master\""), "{body}");
+}
