@@ -350,3 +350,41 @@ fn metrics_port_serves_prometheus_text() {
     assert!(body.contains("redis_command_latency_seconds_bucket{cmd=\"get\",le=\"+Inf\"} 1"), "{body}");
     assert!(body.contains("role=\"master\""), "{body}");
 }
+
+#[test]
+fn migrate_moves_keys_to_another_server() {
+    let source = Server::start(&[]);
+    let target = Server::start(&[]);
+    let mut s = source.conn();
+    let mut t = target.conn();
+    let port = target.port.to_string();
+    let nokey: String = redis::cmd("MIGRATE").arg(&["127.0.0.1", &port, "nokey", "0", "5000"]).query(&mut s).unwrap();
+    assert_eq!(nokey, "NOKEY");
+    redis::cmd("SET").arg(&["a", "1", "PX", "600000"]).query::<()>(&mut s).unwrap();
+    redis::cmd("RPUSH").arg(&["b", "x", "y"]).query::<()>(&mut s).unwrap();
+    redis::cmd("SET").arg(&["c", "3"]).query::<()>(&mut s).unwrap();
+    let ok: String = redis::cmd("MIGRATE").arg(&["127.0.0.1", &port, "a", "3", "5000"]).query(&mut s).unwrap();
+    assert_eq!(ok, "OK");
+    let ok: String = redis::cmd("MIGRATE")
+        .arg(&["127.0.0.1", &port, "", "3", "5000", "COPY", "KEYS", "b", "c"])
+        .query(&mut s)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let left: i64 = redis::cmd("EXISTS").arg(&["a", "b", "c"]).query(&mut s).unwrap();
+    assert_eq!(left, 2, "a moved, b and c copied");
+    redis::cmd("SELECT").arg(3).query::<()>(&mut t).unwrap();
+    let a: String = redis::cmd("GET").arg("a").query(&mut t).unwrap();
+    assert_eq!(a, "1");
+    let ttl: i64 = redis::cmd("PTTL").arg("a").query(&mut t).unwrap();
+    assert!(ttl > 500_000, "the TTL travels: {ttl}");
+    let b: Vec<String> = redis::cmd("LRANGE").arg(&["b", "0", "-1"]).query(&mut t).unwrap();
+    assert_eq!(b, ["x", "y"]);
+    // Without REPLACE the target refuses an existing key.
+    let err = redis::cmd("MIGRATE").arg(&["127.0.0.1", &port, "c", "3", "5000"]).query::<()>(&mut s).unwrap_err();
+    assert!(err.to_string().contains("Target instance replied with error: BUSYKEY"), "{err}");
+    let ok: String =
+        redis::cmd("MIGRATE").arg(&["127.0.0.1", &port, "c", "3", "5000", "REPLACE"]).query(&mut s).unwrap();
+    assert_eq!(ok, "OK");
+    let err = redis::cmd("MIGRATE").arg(&["127.0.0.1", "1", "b", "0", "100"]).query::<()>(&mut s).unwrap_err();
+    assert!(err.to_string().contains("IOERR"), "{err}");
+}

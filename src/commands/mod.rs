@@ -17,6 +17,7 @@ pub mod introspection;
 pub mod keys;
 pub mod lists;
 pub mod lolwut;
+pub mod migrate;
 pub mod observability;
 pub mod persistence;
 pub mod pubsub;

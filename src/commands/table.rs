@@ -90,6 +90,7 @@ impl CommandTable {
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
             super::observability::COMMANDS,
+            super::migrate::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
