@@ -13,7 +13,9 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
     if old.dir != new.dir {
         std::env::set_current_dir(&new.dir).map_err(|e| ("dir".to_string(), crate::config::kinds::strerror(&e)))?;
     }
-    if old.port != new.port || old.bind != new.bind {
+    // The listeners follow `port`/`bind` (a rollback back to the port still bound needs nothing).
+    let bound = server.port.load(Ordering::Relaxed) as i64;
+    if old.bind != new.bind || (old.port != new.port && new.port != bound) {
         let bind_changed = old.bind != new.bind;
         let param = if bind_changed { "bind" } else { "port" };
         let port =

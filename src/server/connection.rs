@@ -478,6 +478,10 @@ async fn block(
             for code in std::mem::take(&mut out.errors) {
                 server.count_error(&code);
             }
+            // The blocked call failed (INFO commandstats' failed_calls).
+            if let Some(cmd) = args.first().and_then(|n| crate::commands::table::table().lookup(n)) {
+                cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
             return Ok(Action::None);
         }
         Some(crate::server::blocking::Unblock::Timeout) => {
