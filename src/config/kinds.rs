@@ -340,7 +340,8 @@ pub fn valid_proc_title(v: &str) -> Result<(), &'static str> {
         }
         rest = &rest[open + close + 1..];
     }
-    if rest.contains('}') || !v.contains("{title}") {
+    // Redis only asks the expanded template not to be empty.
+    if rest.contains('}') || v.is_empty() {
         return Err("template format is invalid or contains unknown variables");
     }
     Ok(())

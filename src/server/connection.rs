@@ -80,10 +80,10 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     server.clients.lock().remove(&id);
 }
 
-/// Redis's protected mode: with `protected-mode yes`, the default `bind` and no password, only
-/// local clients are served.
+/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
+/// served (whatever `bind` says).
 fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
-    cfg.protected_mode && cfg.password().is_none() && cfg.bind.len() == 2 && cfg.bind[0] == "*" && cfg.bind[1] == "-::*"
+    cfg.protected_mode && cfg.password().is_none()
 }
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
