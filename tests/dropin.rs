@@ -388,3 +388,27 @@ fn migrate_moves_keys_to_another_server() {
     let err = redis::cmd("MIGRATE").arg(&["127.0.0.1", "1", "b", "0", "100"]).query::<()>(&mut s).unwrap_err();
     assert!(err.to_string().contains("IOERR"), "{err}");
 }
+
+#[test]
+fn a_failed_bgsave_stops_writes_with_misconf() {
+    let dir = temp_path("misconf");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(&["--dir", &dir, "--save", "3600 1"]);
+    let mut con = server.conn();
+    redis::cmd("SET").arg(&["k", "v"]).query::<()>(&mut con).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    let info = |con: &mut redis::Connection| -> String { redis::cmd("INFO").arg("persistence").query(con).unwrap() };
+    assert!(wait_until(Duration::from_secs(10), || info(&mut con).contains("rdb_last_bgsave_status:err")));
+    let err = redis::cmd("SET").arg(&["k", "v2"]).query::<()>(&mut con).unwrap_err().to_string();
+    assert!(err.contains("MISCONF"), "{err}");
+    let _: String = redis::cmd("GET").arg("k").query(&mut con).expect("reads still work");
+    redis::cmd("CONFIG").arg(&["SET", "stop-writes-on-bgsave-error", "no"]).query::<()>(&mut con).unwrap();
+    redis::cmd("SET").arg(&["k", "v3"]).query::<()>(&mut con).expect("allowed when the option is off");
+    redis::cmd("CONFIG").arg(&["SET", "stop-writes-on-bgsave-error", "yes"]).query::<()>(&mut con).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || info(&mut con).contains("rdb_last_bgsave_status:ok")));
+    redis::cmd("SET").arg(&["k", "v4"]).query::<()>(&mut con).expect("a good save allows writes again");
+}

@@ -182,6 +182,14 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
     if server.out_of_memory.load(std::sync::atomic::Ordering::Relaxed) && rejected_on_oom(server, client, cmd, args) {
         return Err((Some(cmd), "-OOM command not allowed when used memory > 'maxmemory'.".to_string()));
     }
+    // MISCONF: persistence failing (stop-writes-on-bgsave-error); PING reports it too, as in Redis.
+    if !client.is_master {
+        if let Some(e) = crate::server::saving::disk_error(server) {
+            if is_write(server, client, cmd, args) || (cmd.parent.is_none() && cmd.spec.name == "ping") {
+                return Err((Some(cmd), e));
+            }
+        }
+    }
     // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
     // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
     if server.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed) > 0

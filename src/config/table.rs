@@ -159,7 +159,7 @@ params! {
     rdbcompression: bool = "rdbcompression", Bool, true, M;
     rdb_del_sync_files: bool = "rdb-del-sync-files", Bool, false, NA;
     activerehashing: bool = "activerehashing", Bool, true, M;
-    stop_writes_on_bgsave_error: bool = "stop-writes-on-bgsave-error", Bool, true, NA;
+    stop_writes_on_bgsave_error: bool = "stop-writes-on-bgsave-error", Bool, true, M;
     set_proc_title: bool = "set-proc-title", Bool, true, IMMUTABLE | NA;
     dynamic_hz: bool = "dynamic-hz", Bool, true, NA;
     lazyfree_lazy_eviction: bool = "lazyfree-lazy-eviction", Bool, false, DEBUG | NA;

@@ -230,7 +230,7 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
             if crc != stored {
                 return Err(RdbError {
                     offset: at,
-                    msg: format!("wrong RDB checksum: expected {stored:016x}, got {crc:016x}"),
+                    msg: format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error"),
                 });
             }
         }

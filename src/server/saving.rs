@@ -279,3 +279,21 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     ));
     Ok(())
 }
+
+/// Redis's writeCommandsDeniedByDiskError: with `stop-writes-on-bgsave-error yes`, save points
+/// configured and the last background save failed (or the AOF cannot be written), writes are
+/// refused with this MISCONF error until a save succeeds.
+pub fn disk_error(server: &Server) -> Option<String> {
+    if server.saving.last_bgsave_ok.load(Ordering::Relaxed) && server.aof.last_write_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    let cfg = server.config.load();
+    if cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty() && !server.saving.last_bgsave_ok.load(Ordering::Relaxed)
+    {
+        return Some("-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".into());
+    }
+    if cfg.appendonly && !server.aof.last_write_ok.load(Ordering::Relaxed) {
+        return Some("-MISCONF Errors writing to the AOF file: check the server logs".into());
+    }
+    None
+}
