@@ -90,7 +90,8 @@ case_files!(
     dump,
     scripting,
     functions,
-    hyperloglog
+    hyperloglog,
+    config
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -109,7 +109,7 @@ fn slowlog_get(ctx: &mut Ctx) -> CmdResult {
             Some(-1) => None,
             Some(n) if n >= 0 => Some(n as usize),
             Some(_) => return Err(CmdError::new("count should be greater than or equal to -1")),
-            None => return Err(CmdError::new(super::errors::NOT_INTEGER)),
+            None => return Err(CmdError::new("count should be greater than or equal to -1")),
         },
     };
     let entries = ctx.server.slowlog.get(count);
@@ -417,7 +417,7 @@ pub fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
     let keys: u64 = (0..ctx.server.keyspace.databases()).map(|d| ctx.server.keyspace.db_counts(d).0 as u64).sum();
     let m = crate::server::info::memory_figures(ctx.server, keys);
     let text: String = if m.used < 5 * 1024 * 1024 {
-        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".into()
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into()
     } else {
         let mut issues = Vec::new();
         if m.peak > m.used * 3 / 2 {

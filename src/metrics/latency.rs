@@ -138,8 +138,11 @@ impl LatencyMonitor {
     /// LATENCY DOCTOR: a human report of the events and what may cause them.
     pub fn doctor(&self, threshold: i64) -> String {
         let events = self.events.lock();
+        if threshold == 0 && events.is_empty() {
+            return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".into();
+        }
         if events.is_empty() {
-            return "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sleep tonight.\n".into();
+            return "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n".into();
         }
         let mut r = String::from(
             "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n",
