@@ -412,3 +412,50 @@ fn a_failed_bgsave_stops_writes_with_misconf() {
     assert!(wait_until(Duration::from_secs(10), || info(&mut con).contains("rdb_last_bgsave_status:ok")));
     redis::cmd("SET").arg(&["k", "v4"]).query::<()>(&mut con).expect("a good save allows writes again");
 }
+
+/// While the data loads, clients are served: commands without the `loading` flag answer
+/// -LOADING, INFO says loading:1, CONFIG SET refuses the parameters Redis refuses then.
+#[test]
+fn clients_are_answered_loading_while_the_data_loads() {
+    let dir = temp_path("loading");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    {
+        let server = Server::start(&["--dir", &dir, "--enable-debug-command", "yes"]);
+        let mut con = server.conn();
+        redis::cmd("DEBUG").arg(&["POPULATE", "20000"]).query::<()>(&mut con).unwrap();
+        redis::cmd("SAVE").query::<()>(&mut con).unwrap();
+    }
+    let port = common::free_port().to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrous-server"))
+        .args(["--port", &port, "--dir", &dir, "--save", "", "--key-load-delay", "200"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Killed however the test ends.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || client.get_connection().is_ok()));
+    let mut con = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
+    assert!(info.contains("loading:1"), "{info}");
+    let err = redis::cmd("GET").arg("key:1").query::<Option<String>>(&mut con).unwrap_err().to_string();
+    assert!(err.contains("loading the dataset"), "{err}");
+    redis::cmd("CONFIG").arg(&["SET", "loglevel", "debug"]).query::<()>(&mut con).expect("allowed while loading");
+    let err = redis::cmd("CONFIG").arg(&["SET", "appendonly", "yes"]).query::<()>(&mut con).unwrap_err().to_string();
+    assert!(err.contains("loading the dataset"), "{err}");
+    redis::cmd("CONFIG").arg(&["SET", "key-load-delay", "0"]).query::<()>(&mut con).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || {
+        redis::cmd("GET").arg("key:1").query::<Option<String>>(&mut con).is_ok()
+    }));
+    let v: String = redis::cmd("GET").arg("key:19999").query(&mut con).unwrap();
+    assert_eq!(v, "value:19999");
+}

@@ -223,6 +223,9 @@ fn check(server: &Server, client: &Client, args: &[Bytes]) -> Result<&'static Co
             ),
         ));
     }
+    if server.stats.loading.load(std::sync::atomic::Ordering::Relaxed) && !cmd.spec.has_flag(flags::LOADING) {
+        return Err((Some(cmd), "-LOADING Redis is loading the dataset in memory".to_string()));
+    }
     if client.multi.is_some() && cmd.spec.has_flag(flags::NO_MULTI) {
         return Err((Some(cmd), "Command not allowed inside a transaction".to_string()));
     }

@@ -229,7 +229,7 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
     let server = ctx.server;
     let set_ctx = crate::config::SetContext {
-        loading: false,
+        loading: server.stats.loading.load(Ordering::Relaxed),
         protected_allowed: crate::server::allows_protected(server.config.load().enable_protected_configs, ctx.client),
     };
     let log = |warning: bool, line: &str| crate::server::log::log(if warning { 3 } else { 2 }, line);

@@ -270,7 +270,7 @@ params! {
     repl_ping_replica_period: i64 = "repl-ping-replica-period" | "repl-ping-slave-period", int(1, INT_MAX), 10, M;
     list_compress_depth: i64 = "list-compress-depth", int(0, INT_MAX), 0, DEBUG;
     rdb_key_save_delay: i64 = "rdb-key-save-delay", int(INT_MIN, INT_MAX), 0, HIDDEN | NA;
-    key_load_delay: i64 = "key-load-delay", int(INT_MIN, INT_MAX), 0, HIDDEN | NA;
+    key_load_delay: i64 = "key-load-delay", int(INT_MIN, INT_MAX), 0, HIDDEN;
     active_expire_effort: i64 = "active-expire-effort", int(1, 10), 1, M;
     hz: i64 = "hz", int(0, INT_MAX), 10, M;
     min_replicas_to_write: i64 = "min-replicas-to-write" | "min-slaves-to-write", int(0, INT_MAX), 0, M;

@@ -46,6 +46,10 @@ pub struct LoadedKey {
     pub freq: Option<u8>,
 }
 
+/// `key-load-delay` (a debugging knob of Redis's test suite): microseconds to wait after each
+/// key read, so tests can watch a server while it loads. Set from the configuration.
+pub static KEY_LOAD_DELAY_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Redis 7.4's RDB version (RDB 11 is Redis 7.2's).
 pub const RDB_VERSION_MAX_REDIS: u16 = 12;
 /// Valkey 9's RDB version (its files start with `VALKEY080`).
@@ -215,6 +219,10 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
             e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
             e
         })?;
+        let delay = KEY_LOAD_DELAY_US.load(std::sync::atomic::Ordering::Relaxed);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay as u64));
+        }
         let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
         match value {
             None => out.empty_skipped += 1,

@@ -327,8 +327,18 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 -1
             };
             line!(out, "# Persistence");
-            line!(out, "loading:0");
+            let loading = st.loading.load(Ordering::Relaxed);
+            line!(out, "loading:{}", loading as u8);
             line!(out, "async_loading:0");
+            if loading {
+                let total = st.loading_total_bytes.load(Ordering::Relaxed);
+                line!(out, "loading_start_time:{}", st.loading_start.load(Ordering::Relaxed));
+                line!(out, "loading_total_bytes:{}", total);
+                line!(out, "loading_rdb_used_mem:0");
+                line!(out, "loading_loaded_bytes:0");
+                line!(out, "loading_loaded_perc:0.00");
+                line!(out, "loading_eta_seconds:1");
+            }
             line!(out, "current_cow_peak:0");
             line!(out, "current_cow_size:0");
             line!(out, "current_cow_size_age:0");

@@ -46,6 +46,11 @@ pub struct Stats {
     pub expire_cycle_us: AtomicU64,
     /// ops/sec and kbps, sampled by the cron.
     pub rates: crate::metrics::instantaneous::Rates,
+    /// Loading the data at start-up: commands without the `loading` flag get -LOADING.
+    pub loading: AtomicBool,
+    /// Unix seconds when loading started, and the size of what is loaded (INFO persistence).
+    pub loading_start: std::sync::atomic::AtomicI64,
+    pub loading_total_bytes: AtomicU64,
 }
 
 /// Everything shared by all connections.
@@ -180,6 +185,7 @@ impl Server {
         self.min_replicas_to_write.store(cfg.min_replicas_to_write as usize, Ordering::Relaxed);
         self.keyspace.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
         self.keyspace.lfu.configure(cfg.maxmemory_policy_name(), cfg.lfu_log_factor as u32, cfg.lfu_decay_time as u32);
+        crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);
         log::set_level(cfg.loglevel as usize);
         drop(cfg);
         aof::apply_config(self);
@@ -322,22 +328,30 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
-    let started = std::time::Instant::now();
-    let loaded = match aof_load::load_at_startup(&server) {
-        Ok(true) => Ok(()),
-        Ok(false) => saving::load_at_startup(&server),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = loaded {
-        log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
-        return 1;
-    }
-    log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
     Server::install_notifications(&server);
+    // Clients are served while the data loads, as in Redis: commands without the `loading`
+    // flag answer -LOADING until it is done.
+    server.stats.loading.store(true, Ordering::SeqCst);
+    server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
     if let Err(e) = server.listeners.start(&server, listeners) {
         log::warning(&e);
         return 1;
     }
+    let started = std::time::Instant::now();
+    let s = server.clone();
+    let loaded = tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
+        Ok(true) => Ok(()),
+        Ok(false) => saving::load_at_startup(&s),
+        Err(e) => Err(e),
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    if let Err(e) = loaded {
+        log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        return 1;
+    }
+    server.stats.loading.store(false, Ordering::SeqCst);
+    log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
     if let Some((host, port)) = cfg.replicaof.clone() {
         crate::replication::replica::start(&server, host, port);
     }

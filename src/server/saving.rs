@@ -267,6 +267,9 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         return Ok(());
     }
     let start = Instant::now();
+    if let Ok(m) = fs::metadata(&path) {
+        server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
+    }
     let mut db = server.keyspace.lock_all(0);
     let n = load_file(server, &mut db, &path, false).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
