@@ -126,15 +126,6 @@ impl ClientHandle {
         Self::memory_of(&self.view.lock(), omem)
     }
 
-    /// The connection's buffers after a batch: unused input capacity, reply buffer capacity and
-    /// the most it held.
-    pub fn set_buffers(&self, qbuf_free: usize, rbs: usize, rbp: usize) {
-        let mut v = self.view.lock();
-        v.qbuf_free = qbuf_free;
-        v.rbs = rbs;
-        v.rbp = rbp;
-    }
-
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline), in Redis 7.0's format.
     pub fn info_line(&self, current_cmd: Option<&str>) -> String {
         let v = self.view.lock();
@@ -302,7 +293,18 @@ impl Client {
 
     /// Publish the fields CLIENT LIST shows.
     pub fn sync_view(&self, last_cmd: &str, qbuf: usize) {
+        self.sync_view_with(last_cmd, qbuf, None);
+    }
+
+    /// [`Self::sync_view`], with the connection's buffer figures after a batch: unused input
+    /// capacity, reply buffer capacity and the most it held.
+    pub fn sync_view_with(&self, last_cmd: &str, qbuf: usize, buffers: Option<(usize, usize, usize)>) {
         let mut v = self.handle.view.lock();
+        if let Some((qbuf_free, rbs, rbp)) = buffers {
+            v.qbuf_free = qbuf_free;
+            v.rbs = rbs;
+            v.rbp = rbp;
+        }
         v.name.clone_from(&self.name);
         v.db = self.db;
         if v.last_cmd != last_cmd {

@@ -329,8 +329,8 @@ async fn client_loop(
         if processed > 0 {
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
-            client.sync_view(client.last_cmd, buf.len());
-            handle.set_buffers(buf.capacity() - buf.len(), out.buf.capacity(), out.buf.len());
+            let buffers = (buf.capacity() - buf.len(), out.buf.capacity(), out.buf.len());
+            client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }
         flush(server, sock, &mut out).await?;
         if close {

@@ -32,7 +32,8 @@ pub fn command_done(server: &Server, client: &Client, cmd: &Command, args: &[Byt
     let cfg = server.config.load();
     let event = if cmd.spec.has_flag(flags::FAST) { "fast-command" } else { "command" };
     server.latency.add_if_needed(cfg.latency_monitor_threshold, event, us / 1000);
-    if !cmd.spec.has_flag(flags::SKIP_SLOWLOG) && cfg.slowlog_log_slower_than >= 0 {
+    let slower_than = cfg.slowlog_log_slower_than;
+    if slower_than >= 0 && us >= slower_than as u64 && !cmd.spec.has_flag(flags::SKIP_SLOWLOG) {
         let redact = super::monitor::redacted_args(args);
         let name = client.name.as_deref().unwrap_or(b"");
         server.slowlog.push_if_needed(
