@@ -325,7 +325,6 @@ pub fn from_text(text: &str) -> Result<Startup, String> {
 /// without glob characters is looked up directly (hidden parameters too) and echoed as given.
 pub fn get_matching(cfg: &Config, patterns: &[&[u8]]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut seen: Vec<*const Param> = Vec::new();
     let mut names_seen: Vec<String> = Vec::new();
     for pat in patterns {
         if pat.iter().any(|c| b"[*?".contains(c)) {
@@ -350,7 +349,6 @@ pub fn get_matching(cfg: &Config, patterns: &[&[u8]]) -> Vec<(String, String)> {
         if let Some(p) = find_param(&name) {
             if p.alias.is_some_and(|a| a.eq_ignore_ascii_case(&name)) || p.name.eq_ignore_ascii_case(&name) {
                 names_seen.push(name.clone());
-                seen.push(p as *const Param);
                 out.push((name, (p.get)(cfg)));
             }
         }
