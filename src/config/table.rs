@@ -1,4 +1,5 @@
-//! The one parameter table: every directive of Redis 7.0's redis.conf (plus Ferrous's own
+//! The one parameter table: every directive of Redis 7.0's redis.conf, those Redis 7.2 added
+//! (Ferrous reports 7.2.4), plus Ferrous's own
 //! `worker-threads` and `metrics-port`), one row each. The [`params!`] macro turns the rows
 //! into the typed [`Config`] struct (one field per parameter, read directly on hot paths) and
 //! the [`PARAMS`] descriptors that parsing, CONFIG GET/SET and CONFIG REWRITE walk.
@@ -339,6 +340,16 @@ params! {
     bind: Vec<String> = "bind", Bind, vec![s("*"), s("-::*")], M;
     replicaof: Option<(String, u16)> = "replicaof" | "slaveof", ReplicaOf, None, IMMUTABLE;
     latency_tracking_info_percentiles: Vec<f64> = "latency-tracking-info-percentiles", Percentiles, vec![50.0, 99.0, 99.9], M;
+
+    // Added by Redis 7.2 (the version Ferrous reports). The set-max-listpack-* limits are read
+    // by listpack-encoded sets, which come with the 7.2 set work.
+    set_max_listpack_entries: i64 = "set-max-listpack-entries", uint(0, LONG_MAX), 128, NA;
+    set_max_listpack_value: i64 = "set-max-listpack-value", uint(0, LONG_MAX), 64, NA;
+    locale_collate: String = "locale-collate", STR, s(""), NA;
+    cluster_announce_human_nodename: String = "cluster-announce-human-nodename", HOSTNAME, s(""), NA;
+    client_default_resp: i64 = "client-default-resp", uint(2, 3), 2, IMMUTABLE | HIDDEN | NA;
+    cluster_ping_interval: i64 = "cluster-ping-interval", int(0, LONG_MAX), 0, HIDDEN | NA;
+    req_res_logfile: String = "req-res-logfile", NSTR, s(""), IMMUTABLE | HIDDEN | NA;
 
     // Ferrous's own (hidden: CONFIG GET needs their exact names, so Redis tools that walk
     // `CONFIG GET *` see only Redis's parameters).
