@@ -415,7 +415,6 @@ async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
             log::warning("Error trying to save the DB, can't exit.");
             return false;
         }
-        log::notice("DB saved on disk");
     }
     s.request_shutdown();
     true

@@ -231,8 +231,15 @@ pub fn load_options(server: &Server) -> LoadOptions {
 /// load, or exists already without `merge`, fails the load with nothing changed, as Redis
 /// refuses such a file), then its keys (on any error the keyspace is emptied again).
 pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
+    let loaded = read_file(server, path)?;
+    install_loaded(server, db, loaded, merge)
+}
+
+/// Read and parse the RDB file at `path` (no lock held: the keyspace stays readable meanwhile),
+/// logging which server wrote it.
+fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    let mut loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    let loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
     log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
     if let Some(age) = loaded.age_secs(now_ms()) {
         log::notice(&format!("RDB age {age} seconds"));
@@ -240,6 +247,11 @@ pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Resu
     if let Some(mem) = loaded.used_mem() {
         log::notice(&format!("RDB memory usage when created {:.2} Mb", mem as f64 / (1024.0 * 1024.0)));
     }
+    Ok(loaded)
+}
+
+/// Install a parsed file through `db` (see [`load_file`]).
+fn install_loaded(server: &Server, db: &mut Db, mut loaded: rdb_load::Loaded, merge: bool) -> Result<u64, String> {
     let functions = std::mem::take(&mut loaded.functions);
     if let Err(e) = server.scripting.load_library_sources(&functions, merge) {
         log::warning(&format!("Failed loading library, {e}"));
@@ -270,8 +282,10 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if let Ok(m) = fs::metadata(&path) {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
     }
+    // Parse first, then take every shard only to install.
+    let loaded = read_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut db = server.keyspace.lock_all(0);
-    let n = load_file(server, &mut db, &path, false).map_err(|e| format!("{}: {e}", path.display()))?;
+    let n = install_loaded(server, &mut db, loaded, false).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
     // Loading is not a change to save again.
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
