@@ -252,9 +252,13 @@ fn a_value_type_not_supported_yet_is_named_with_its_key() {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut child = child;
     let mut status = None;
+    // Connections are accepted while the file loads: wait for a PONG (loaded) or the exit.
+    let loaded = |client: &redis::Client| {
+        client.get_connection().is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+    };
     let up = wait_until(Duration::from_secs(10), || {
         status = child.try_wait().unwrap();
-        status.is_some() || client.get_connection().is_ok()
+        status.is_some() || loaded(&client)
     });
     assert!(up, "neither started nor refused");
     if status.is_some() {
