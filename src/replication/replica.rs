@@ -56,6 +56,7 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
     }
     server.config.update(|c| c.replicaof = Some((host.clone(), port)));
     log::set_role(true);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), true);
     st.link_up.store(false, Ordering::SeqCst);
     let generation = st.generation.fetch_add(1, Ordering::SeqCst) + 1;
     log::notice(&format!("Connecting to MASTER {host}:{port}"));
@@ -69,6 +70,7 @@ pub fn stop(server: &Server) {
     let st = &server.replica;
     server.config.update(|c| c.replicaof = None);
     log::set_role(false);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), false);
     if st.master.lock().take().is_some() {
         st.generation.fetch_add(1, Ordering::SeqCst);
         st.link_up.store(false, Ordering::SeqCst);

@@ -84,31 +84,30 @@ pub fn notify_supervisor(cfg: &Config, state: &str) {
     }
 }
 
-/// The oom_score_adj the process had before Ferrous changed it (i64::MIN: not read yet).
-static BASE_OOM_SCORE: AtomicI64 = AtomicI64::new(i64::MIN);
+/// The oom_score_adj the process had before Ferrous took control of it (read each time
+/// `oom-score-adj` is switched on), and whether Ferrous changed it since.
+static BASE_OOM_SCORE: AtomicI64 = AtomicI64::new(0);
+static OOM_ADJUSTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Apply `oom-score-adj` / `oom-score-adj-values` for this process's role (0 master, 1
-/// replica), as Redis's setOOMScoreAdj. Err when the kernel refuses the value.
+/// replica), as Redis's setOOMScoreAdj: switching it on saves the current score as the base
+/// (relative values add to it), switching it off restores that base, and while it is off the
+/// score is left alone. Err when the kernel refuses the value.
 pub fn set_oom_score_adj(cfg: &Config, replica: bool) -> Result<(), String> {
     const PATH: &str = "/proc/self/oom_score_adj";
     let read = || std::fs::read_to_string(PATH).ok().and_then(|s| s.trim().parse::<i64>().ok());
-    if BASE_OOM_SCORE.load(Ordering::Relaxed) == i64::MIN {
-        match read() {
-            Some(v) => BASE_OOM_SCORE.store(v, Ordering::Relaxed),
-            None => return Ok(()),
+    let value = if cfg.oom_score_adj != 0 {
+        if !OOM_ADJUSTED.swap(true, Ordering::Relaxed) {
+            BASE_OOM_SCORE.store(read().unwrap_or(0), Ordering::Relaxed);
         }
-    }
-    let base = BASE_OOM_SCORE.load(Ordering::Relaxed);
-    let class = cfg.oom_score_adj_values[replica as usize];
-    let value = match cfg.oom_score_adj {
-        0 => base,
-        1 => base + class,
-        _ => class,
-    }
-    .clamp(-1000, 1000);
-    if read() == Some(value) {
+        let class = cfg.oom_score_adj_values[replica as usize];
+        let relative = cfg.oom_score_adj == 1;
+        (if relative { class + BASE_OOM_SCORE.load(Ordering::Relaxed) } else { class }).clamp(-1000, 1000)
+    } else if OOM_ADJUSTED.swap(false, Ordering::Relaxed) {
+        BASE_OOM_SCORE.load(Ordering::Relaxed)
+    } else {
         return Ok(());
-    }
+    };
     std::fs::write(PATH, value.to_string()).map_err(|e| {
         super::log::warning(&format!("Unable to write oom_score_adj: {e}"));
         "Failed to set current oom_score_adj. Check server logs.".to_string()
