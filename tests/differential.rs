@@ -99,7 +99,9 @@ case_files!(
     hash_field_expiry,
     tracking_72,
     zsets_72,
-    scripting_72
+    scripting_72,
+    config,
+    config_72
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -185,8 +185,8 @@ fn geoadd(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn limits(ctx: &Ctx) -> Limits {
-    let c = ctx.server.config.read();
-    Limits { max_entries: c.settings.zset_max_listpack_entries, max_value: c.settings.zset_max_listpack_value }
+    let c = ctx.server.config.load();
+    Limits { max_entries: c.zset_max_listpack_entries as usize, max_value: c.zset_max_listpack_value as usize }
 }
 
 /// GEODIST key member1 member2 [M|KM|FT|MI]

@@ -47,8 +47,8 @@ fn read(e: Option<&Entry>) -> Result<Option<&HashValue>, CmdError> {
 
 /// The current conversion thresholds.
 pub(super) fn limits(ctx: &Ctx) -> HashLimits {
-    let c = ctx.server.config.read();
-    HashLimits { max_entries: c.settings.hash_max_listpack_entries, max_value: c.settings.hash_max_listpack_value }
+    let c = ctx.server.config.load();
+    HashLimits { max_entries: c.hash_max_listpack_entries as usize, max_value: c.hash_max_listpack_value as usize }
 }
 
 /// The hash at `key`, created empty if missing (Redis's hashTypeLookupWriteOrCreate). Callers

@@ -417,7 +417,7 @@ fn dbsize(ctx: &mut Ctx) -> CmdResult {
 /// FLUSHDB / FLUSHALL option: SYNC, ASYNC, or the lazyfree-lazy-user-flush default.
 fn flush_async(ctx: &Ctx) -> Result<bool, CmdError> {
     match ctx.args.len() {
-        1 => Ok(ctx.server.config.read().get("lazyfree-lazy-user-flush") == Some("yes")),
+        1 => Ok(ctx.server.config.load().lazyfree_lazy_user_flush),
         2 if is(&ctx.args[1], "sync") => Ok(false),
         2 if is(&ctx.args[1], "async") => Ok(true),
         _ => Err(CmdError::new(errors::SYNTAX)),
@@ -602,7 +602,7 @@ fn object_encoding(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.server.config.read().settings.maxmemory_policy.contains("lfu")
+    ctx.server.config.load().maxmemory_policy_name().contains("lfu")
 }
 
 fn object_freq(ctx: &mut Ctx) -> CmdResult {

@@ -9,6 +9,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
+pub mod debug_extra;
 pub mod functions;
 pub mod geo;
 pub mod hash_expire;
@@ -18,7 +19,10 @@ pub mod introspection;
 pub mod key_specs;
 pub mod keys;
 pub mod lists;
+pub mod lolwut;
 pub mod meta;
+pub mod migrate;
+pub mod observability;
 pub mod persistence;
 pub mod pipeline;
 pub mod pubsub;
@@ -92,6 +96,8 @@ pub mod flags {
     pub const KEEPS_CACHING: u64 = 1 << 40;
     /// Protected by `enable-debug-command` (DEBUG).
     pub const DEBUG_COMMAND: u64 = 1 << 41;
+    /// Answered with the persistence error (MISCONF) like a write command (PING, as Redis).
+    pub const REPORTS_DISK_ERROR: u64 = 1 << 42;
 
     /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
     pub const NAMES: &[(u64, &str)] = &[

@@ -62,11 +62,11 @@ fn write(e: Option<&mut Entry>) -> Result<Option<&mut SetValue>, CmdError> {
 
 /// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value`.
 pub(crate) fn limits(ctx: &Ctx) -> SetLimits {
-    let c = ctx.server.config.read();
+    let c = ctx.server.config.load();
     SetLimits {
-        max_intset_entries: c.settings.set_max_intset_entries,
-        max_listpack_entries: c.settings.set_max_listpack_entries,
-        max_listpack_value: c.settings.set_max_listpack_value,
+        max_intset_entries: c.set_max_intset_entries as usize,
+        max_listpack_entries: c.set_max_listpack_entries as usize,
+        max_listpack_value: c.set_max_listpack_value as usize,
     }
 }
 
@@ -236,7 +236,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(ev::SET, "spop", key);
         ctx.db.notify(ev::GENERIC, "del", key);
         // Redis 7.2 (#12320): UNLINK when server deletes are lazy.
-        let lazy = ctx.server.config.read().get("lazyfree-lazy-server-del") == Some("yes");
+        let lazy = ctx.server.config.load().lazyfree_lazy_server_del;
         ctx.db.propagate_effect(vec![b(if lazy { "UNLINK" } else { "DEL" }), key.clone()]);
         return Ok(());
     }

@@ -48,7 +48,7 @@ fn b(s: &'static str) -> Bytes {
 }
 
 fn max_bulk(ctx: &Ctx) -> i64 {
-    ctx.server.config.read().settings.proto_max_bulk_len
+    ctx.server.config.load().proto_max_bulk_len
 }
 
 /// Redis's checkStringLength.

@@ -16,6 +16,8 @@ pub struct CmdStats {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// LATENCY HISTOGRAM / INFO latencystats.
+    pub latency: crate::metrics::latency::CommandHistogram,
 }
 
 impl CmdStats {
@@ -23,6 +25,7 @@ impl CmdStats {
         for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
             c.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 
@@ -133,12 +136,20 @@ impl CommandTable {
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
             super::geo::COMMANDS,
+            super::observability::COMMANDS,
+            super::migrate::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
             for spec in fam.iter() {
                 let prev = commands.insert(spec.name.to_string(), Command::new(spec, None));
                 assert!(prev.is_none(), "command {} registered twice", spec.name);
+            }
+        }
+        for (from, to) in RENAMES.get().into_iter().flatten() {
+            if let Err(e) = rename(&mut commands, from, to) {
+                let _ = RENAME_ERROR.set(e);
+                break;
             }
         }
         CommandTable { commands }
@@ -169,6 +180,31 @@ impl CommandTable {
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }
+}
+
+/// `rename-command` directives, set once at start-up before the table is built.
+static RENAMES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+static RENAME_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Apply `rename-command <from> <to>` directives (an empty `to` removes the command); Err with
+/// Redis's text when one cannot be applied.
+pub fn apply_renames(renames: &[(String, String)]) -> Result<(), String> {
+    let _ = RENAMES.set(renames.to_vec());
+    table();
+    match RENAME_ERROR.get() {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
+    }
+}
+
+fn rename(commands: &mut HashMap<String, Command, ahash::RandomState>, from: &str, to: &str) -> Result<(), String> {
+    let Some(cmd) = commands.remove(&from.to_ascii_lowercase()) else {
+        return Err(format!("No such command in rename-command: {from}"));
+    };
+    if !to.is_empty() && commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
+        return Err(format!("Target command name already exists: {to}"));
+    }
+    Ok(())
 }
 
 /// The process-wide command table.

@@ -18,7 +18,7 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        let server = Server::new(crate::config::Config::default());
+        let server = Server::new(crate::config::Config::defaults(), None);
         let handle = ClientHandle::new(1, "127.0.0.1:40000".into(), "127.0.0.1:6379".into(), -1);
         Harness { server, client: Client::new(handle, true) }
     }

@@ -65,8 +65,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------
 
 fn limits(ctx: &Ctx) -> Limits {
-    let c = ctx.server.config.read();
-    Limits { max_entries: c.settings.zset_max_listpack_entries, max_value: c.settings.zset_max_listpack_value }
+    let c = ctx.server.config.load();
+    Limits { max_entries: c.zset_max_listpack_entries as usize, max_value: c.zset_max_listpack_value as usize }
 }
 
 /// The sorted set stored in an entry, or WRONGTYPE.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 static USED: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
 
 /// Wraps an allocator and counts the bytes allocated through it.
 pub struct Counting<A>(pub A);
@@ -66,6 +67,20 @@ pub fn used() -> usize {
 /// The highest `used()` seen.
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed).max(used())
+}
+
+/// Note the memory used once the server is initialised (INFO's used_memory_startup).
+pub fn mark_startup() {
+    STARTUP.store(used(), Ordering::Relaxed);
+}
+
+pub fn startup() -> usize {
+    STARTUP.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT: the peak restarts from the current figure.
+pub fn reset_peak() {
+    PEAK.store(used(), Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -119,20 +119,20 @@ impl Default for SaveOptions {
 impl SaveOptions {
     pub fn from_config(cfg: &crate::config::Config) -> Self {
         let now = crate::keyspace::now_ms();
-        let policy = &cfg.settings.maxmemory_policy;
+        let policy = cfg.maxmemory_policy_name();
         let access = if policy.ends_with("-lru") {
             AccessInfo::Idle { clock: crate::keyspace::lru_clock_at(now) }
         } else if policy.ends_with("-lfu") {
-            let decay_time = cfg.get("lfu-decay-time").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let decay_time = cfg.lfu_decay_time as u32;
             AccessInfo::Freq { now_ms: now, decay_time }
         } else {
             AccessInfo::None
         };
         SaveOptions {
-            compression: cfg.get("rdbcompression") != Some("no"),
-            checksum: cfg.get("rdbchecksum") != Some("no"),
+            compression: cfg.rdbcompression,
+            checksum: cfg.rdbchecksum,
             access,
-            version: cfg.get("rdb-version").and_then(|v| v.parse().ok()).unwrap_or(RDB_VERSION),
+            version: cfg.rdb_version as u16,
         }
     }
 }

@@ -11,7 +11,7 @@
 use super::rdb::*;
 use super::reader::{RdbError, Reader, Result};
 use super::{intset, listpack, ziplist, zipmap};
-use crate::config::Settings;
+use crate::config::Config;
 use crate::types::hash::HashLimits;
 use crate::types::set::SetLimits;
 use crate::types::zset::Limits as ZLimits;
@@ -29,15 +29,21 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_config(c: &Config) -> Self {
         Limits {
-            hash: HashLimits { max_entries: s.hash_max_listpack_entries, max_value: s.hash_max_listpack_value },
-            set: SetLimits {
-                max_intset_entries: s.set_max_intset_entries,
-                max_listpack_entries: s.set_max_listpack_entries,
-                max_listpack_value: s.set_max_listpack_value,
+            hash: HashLimits {
+                max_entries: c.hash_max_listpack_entries as usize,
+                max_value: c.hash_max_listpack_value as usize,
             },
-            zset: ZLimits { max_entries: s.zset_max_listpack_entries, max_value: s.zset_max_listpack_value },
+            set: SetLimits {
+                max_intset_entries: c.set_max_intset_entries as usize,
+                max_listpack_entries: c.set_max_listpack_entries as usize,
+                max_listpack_value: c.set_max_listpack_value as usize,
+            },
+            zset: ZLimits {
+                max_entries: c.zset_max_listpack_entries as usize,
+                max_value: c.zset_max_listpack_value as usize,
+            },
         }
     }
 }

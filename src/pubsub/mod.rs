@@ -43,6 +43,8 @@ pub enum Push {
     RedirBroken {
         id: u64,
     },
+    /// A MONITOR line, sent as a status reply.
+    Monitor(Bytes),
 }
 
 impl Push {
@@ -54,6 +56,7 @@ impl Push {
             Push::PMessage { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 40,
             Push::Invalidate { keys, .. } => keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 8).sum()) + 40,
             Push::RedirBroken { .. } => 40,
+            Push::Monitor(line) => line.len() + 3,
         }
     }
 }
@@ -226,19 +229,6 @@ impl PubSub {
     }
 }
 
-/// Parse `client-output-buffer-limit`'s pubsub class from its value
-/// (`normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`).
-pub fn parse_limits(config: &str) -> Limits {
-    let words: Vec<&str> = config.split_whitespace().collect();
-    for chunk in words.chunks(4) {
-        if chunk.len() == 4 && chunk[0].eq_ignore_ascii_case("pubsub") {
-            let mem = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as usize;
-            return Limits { hard: mem(chunk[1]), soft: mem(chunk[2]), soft_seconds: chunk[3].parse().unwrap_or(0) };
-        }
-    }
-    Limits::default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +264,5 @@ mod tests {
             ps.publish(&Bytes::from_static(b"c"), &Bytes::from(vec![b'x'; 100]), false);
         }
         assert!(killed.load(Ordering::SeqCst));
-        assert_eq!(parse_limits("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60").hard, 32 << 20);
     }
 }

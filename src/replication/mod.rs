@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::keyspace::effects::EffectBatch;
@@ -169,8 +168,8 @@ pub async fn wait_acks(server: &crate::server::Server, spec: &WaitSpec, out: &mu
 /// Stream effects to a replica connection until it closes (or the stream ends). The replica's
 /// `REPLCONF ACK <offset> [FACK <aof-offset>]` are recorded in `acks`; `base_seq` is the effect
 /// sequence number the snapshot covers.
-pub async fn stream_to_replica(
-    sock: &mut TcpStream,
+pub async fn stream_to_replica<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    sock: &mut S,
     acks: &Acks,
     base_seq: u64,
     mut effects: UnboundedReceiver<EffectBatch>,
@@ -181,8 +180,8 @@ pub async fn stream_to_replica(
     result
 }
 
-async fn stream_loop(
-    sock: &mut TcpStream,
+async fn stream_loop<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    sock: &mut S,
     acks: &Acks,
     link: &Link,
     base_seq: u64,

@@ -55,6 +55,9 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
         }
         *m = Some((host.clone(), port));
     }
+    server.config.update(|c| c.replicaof = Some((host.clone(), port)));
+    log::set_role(true);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), true);
     st.link_up.store(false, Ordering::SeqCst);
     let generation = st.generation.fetch_add(1, Ordering::SeqCst) + 1;
     log::notice(&format!("Connecting to MASTER {host}:{port}"));
@@ -66,6 +69,9 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
 /// REPLICAOF NO ONE: stop replicating (the data stays).
 pub fn stop(server: &Server) {
     let st = &server.replica;
+    server.config.update(|c| c.replicaof = None);
+    log::set_role(false);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), false);
     if st.master.lock().take().is_some() {
         st.generation.fetch_add(1, Ordering::SeqCst);
         st.link_up.store(false, Ordering::SeqCst);
@@ -135,7 +141,7 @@ async fn sync_and_stream(server: &Arc<Server>, host: &str, port: u16, generation
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("master answered PING with {pong}"));
     }
-    let pass = server.config.read().get("masterauth").unwrap_or("").to_string();
+    let pass = server.config.load().masterauth.clone();
     if !pass.is_empty() {
         let r = command(&mut sock, &mut buf, &["AUTH", &pass]).await?;
         if r.starts_with('-') {

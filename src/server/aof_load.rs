@@ -74,10 +74,10 @@ fn command_of(argv: &[Bytes]) -> Option<&'static Command> {
 /// once every file has been read without any other problem.
 fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
     let (dir, _) = paths(server);
-    let truncate_ok = server.config.read().get("aof-load-truncated") == Some("yes");
+    let truncate_ok = server.config.load().aof_load_truncated;
     let opts = LoadOptions {
         databases: server.keyspace.databases(),
-        limits: Limits::from_settings(&server.config.read().settings),
+        limits: Limits::from_config(&server.config.load()),
         // Keys of an RDB preamble are loaded even if expired, as Redis does.
         now_ms: i64::MIN,
     };
@@ -188,7 +188,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
 /// Load the AOF at start-up when `appendonly` is yes, then open it for appending. Returns
 /// false when AOF is off (the RDB file is loaded instead).
 pub fn load_at_startup(server: &Arc<Server>) -> Result<bool, String> {
-    if server.config.read().get("appendonly") != Some("yes") {
+    if !server.config.load().appendonly {
         return Ok(false);
     }
     let manifest = read_manifest(server, true)?;

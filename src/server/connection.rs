@@ -3,13 +3,12 @@
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
 //! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
 
+use super::listen::Stream;
 use bytes::BytesMut;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
@@ -18,18 +17,26 @@ use crate::session::{Client, ClientHandle};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+/// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
+/// `local`: the peer is on this machine (protected mode lets it in).
+pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-    let _ = sock.set_nodelay(true);
-    let settings = server.config.read().settings.clone();
-    set_keepalive(&sock, settings.tcp_keepalive);
-    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let fd = raw_fd(&sock);
+    let settings = server.config.snapshot();
+    if let Stream::Tcp(tcp) = &sock {
+        set_keepalive(tcp, settings.tcp_keepalive as u64);
+    }
+    if !local && protected_mode_denies(&settings) {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
+        return;
+    }
+    let fd = sock.raw_fd();
     let id = server.next_client_id();
-    let handle = ClientHandle::new(id, peer.to_string(), laddr, fd);
+    let peer = addr.clone();
+    let handle = ClientHandle::new(id, addr, laddr, fd);
     let admitted = {
         let mut clients = server.clients.lock();
-        let ok = clients.len() < settings.maxclients;
+        let ok = clients.len() < settings.maxclients as usize;
         if ok {
             clients.insert(id, handle.clone());
         }
@@ -40,7 +47,7 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
+    let mut client = Client::new(handle.clone(), settings.password().is_none());
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -59,6 +66,9 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
     let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
+    if client.monitor {
+        server.monitors.remove(id);
+    }
     pipeline::client_closed(&server, &mut client);
     if client.tracking.take().is_some() {
         server.tracking.disable(id);
@@ -68,6 +78,14 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     }
     server.clients.lock().remove(&id);
 }
+
+/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
+/// served (whatever `bind` says).
+fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
+    cfg.protected_mode && cfg.password().is_none()
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 
@@ -112,6 +130,11 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.bulk(channel);
             out.bulk(payload);
         }
+        Push::Monitor(line) => {
+            out.buf.push(b'+');
+            out.buf.extend_from_slice(line);
+            out.buf.extend_from_slice(b"\r\n");
+        }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -132,7 +155,7 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::
 
 async fn client_loop(
     server: &Arc<Server>,
-    sock: &mut TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     push_rx: &mut PushRx,
     pending: &std::sync::atomic::AtomicUsize,
@@ -142,12 +165,11 @@ async fn client_loop(
     let handle = client.handle.clone();
     loop {
         let (timeout, limits, qb_limit) = {
-            let c = server.config.read();
-            let s = &c.settings;
+            let c = server.config.load();
             (
-                s.timeout_secs,
-                ParseLimits { max_bulk_len: s.proto_max_bulk_len, unauthenticated: false },
-                s.query_buffer_limit,
+                c.timeout as u64,
+                ParseLimits { max_bulk_len: c.proto_max_bulk_len, unauthenticated: false },
+                c.client_query_buffer_limit as usize,
             )
         };
         // Read more input, unless the connection is killed or idle for too long.
@@ -187,8 +209,9 @@ async fn client_loop(
             return Err("connection closed by peer".into());
         }
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
+            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
@@ -316,7 +339,8 @@ async fn client_loop(
             server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
-            client.sync_view(client.last_cmd, buf.len());
+            let buffers = (buf.capacity() - buf.len(), out.buf.capacity(), out.buf.len());
+            client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }
         flush(server, sock, &mut out).await?;
         if close {
@@ -382,7 +406,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &TcpStream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
@@ -405,7 +429,7 @@ impl Input<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn block(
     server: &Server,
-    sock: &mut TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut ReplySink,
@@ -506,7 +530,7 @@ async fn block(
     Ok(action)
 }
 
-async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Result<(), String> {
+async fn flush(server: &Server, sock: &mut Stream, out: &mut ReplySink) -> Result<(), String> {
     if out.buf.is_empty() {
         return Ok(());
     }
@@ -514,6 +538,7 @@ async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Re
     server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
     server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    server.stats.writes_processed.fetch_add(1, Ordering::Relaxed);
     out.buf.clear();
     if out.buf.capacity() > 1024 * 1024 {
         out.buf.shrink_to(64 * 1024);
@@ -521,20 +546,9 @@ async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Re
     Ok(())
 }
 
-#[cfg(unix)]
-fn raw_fd(sock: &TcpStream) -> i64 {
-    use std::os::fd::AsRawFd;
-    sock.as_raw_fd() as i64
-}
-
-#[cfg(not(unix))]
-fn raw_fd(_sock: &TcpStream) -> i64 {
-    -1
-}
-
 /// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.
 #[cfg(target_os = "linux")]
-fn set_keepalive(sock: &TcpStream, secs: u64) {
+fn set_keepalive(sock: &tokio::net::TcpStream, secs: u64) {
     use std::os::fd::AsRawFd;
     if secs == 0 {
         return;
@@ -559,4 +573,4 @@ fn set_keepalive(sock: &TcpStream, secs: u64) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_keepalive(_sock: &TcpStream, _secs: u64) {}
+fn set_keepalive(_sock: &tokio::net::TcpStream, _secs: u64) {}

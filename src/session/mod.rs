@@ -38,10 +38,13 @@ pub fn client_protected_mode(client: &Client) -> bool {
     // The setting is immutable, so it is read from the process-wide copy made at start-up.
     match PROTECTED_DEBUG.get().map(String::as_str) {
         Some("yes") => true,
-        Some("local") => {
-            let a = &client.handle.addr;
-            a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("/")
-        }
+        Some("local") => is_local(client),
         _ => false,
     }
+}
+
+/// A client on the loopback interface or a Unix socket (Redis's islocalClient).
+pub fn is_local(client: &Client) -> bool {
+    let a = &client.handle.addr;
+    a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with('/') || a.ends_with(":0") && !a.contains('.')
 }

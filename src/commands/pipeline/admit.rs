@@ -122,12 +122,18 @@ pub fn admit(
         }
     }
     let write = tx.any(|c, a| is_write(server, client, c, a), args);
+    // MISCONF: persistence is failing (stop-writes-on-bgsave-error); PING reports it too.
+    if !obeyed && (write || cmd.has_flag(flags::REPORTS_DISK_ERROR)) {
+        if let Some(e) = crate::server::saving::disk_error(server) {
+            return Err((Some(cmd), e));
+        }
+    }
     // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
     // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
     if !obeyed && write && server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
         return refuse("-NOREPLICAS Not enough good replicas to write.");
     }
-    if !obeyed && write && server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+    if !obeyed && write && server.replica.is_replica() && server.config.load().replica_read_only {
         return refuse("-READONLY You can't write against a read only replica.");
     }
     if client.proto == crate::protocol::Proto::Resp2 && client.subs.active() && !cmd.has_flag(flags::SUBSCRIBED_OK) {
@@ -141,10 +147,13 @@ pub fn admit(
     }
     if server.replica.is_replica()
         && !server.replica.link_up.load(Ordering::Relaxed)
-        && server.config.read().get("replica-serve-stale-data") == Some("no")
+        && !server.config.load().replica_serve_stale_data
         && tx.any(|c, _| !c.has_flag(flags::STALE), args)
     {
         return refuse("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+    }
+    if server.stats.loading.load(Ordering::Relaxed) && tx.any(|c, _| !c.has_flag(flags::LOADING), args) {
+        return refuse("-LOADING Redis is loading the dataset in memory");
     }
     if !cmd.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() {
         // A script holds the keyspace: never wait for a lock. Past busy-reply-threshold the
@@ -172,7 +181,7 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
     }
     if server.replica.is_replica()
         && !server.replica.link_up.load(Ordering::Relaxed)
-        && server.config.read().get("replica-serve-stale-data") == Some("no")
+        && !server.config.load().replica_serve_stale_data
         && !cmd.has_flag(flags::STALE)
     {
         return Err("Can not execute the command on a stale replica".into());
@@ -181,7 +190,7 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
     if cmd.has_flag(flags::WRITE) && !call.wrote {
-        if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+        if server.replica.is_replica() && server.config.load().replica_read_only {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
         if server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
@@ -247,7 +256,7 @@ fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<crate:
 
 /// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
 pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
-    let ms: u64 = server.config.read().get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let ms = server.config.load().busy_reply_threshold as u64;
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 

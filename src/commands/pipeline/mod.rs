@@ -125,6 +125,7 @@ fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, t
         super::transactions::unwatch_all(&server.keyspace, client);
         let why = text.strip_prefix('-').unwrap_or(text);
         reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
+        crate::server::monitor::exec_aborted(server, client, &[Bytes::from_static(b"exec")]);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
@@ -275,10 +276,13 @@ pub fn call_locked(
     db.client_id = client.id();
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;
+    crate::server::monitor::before(server, client, cmd, args);
+    let began = Instant::now();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
     if let Err(e) = (cmd.spec.handler)(&mut ctx) {
         ctx.reply.error(&e.0);
     }
+    let took = began.elapsed();
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
@@ -303,6 +307,7 @@ pub fn call_locked(
         st.failed.fetch_add(1, Ordering::Relaxed);
     }
     let modified = ctx.db.take_modified();
+    crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
     Outcome { action, wrote, modified }
 }
 
