@@ -90,7 +90,10 @@ case_files!(
     dump,
     scripting,
     functions,
-    hyperloglog
+    hyperloglog,
+    streams,
+    streams_groups,
+    streams_read
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -86,6 +86,7 @@ impl CommandTable {
             super::scripting::COMMANDS,
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
+            super::streams::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {

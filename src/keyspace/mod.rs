@@ -577,6 +577,12 @@ impl<'a> Db<'a> {
         self.propagate(argv);
     }
 
+    /// Propagate nothing for the current command, even if it changed the dataset (Redis's
+    /// preventCommandPropagation): its effects, if any, are recorded explicitly.
+    pub fn prevent_propagation(&mut self) {
+        self.custom_effect = true;
+    }
+
     /// Whether the handler recorded its own effect (see [`Db::propagate_effect`]).
     pub fn has_custom_effect(&self) -> bool {
         self.custom_effect

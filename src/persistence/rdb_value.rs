@@ -162,8 +162,9 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             hash_from(pairs, lim, at)?
         }
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | 21 => {
-            return fail(&format!("stream values (RDB type {ty}) are not supported by Ferrous yet"));
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | super::rdb_stream::TYPE_STREAM_LISTPACKS_3 => {
+            // Streams are kept even when empty (as Redis does).
+            return Ok(Some(Value::Stream(Box::new(super::rdb_stream::read(r, ty)?))));
         }
         TYPE_MODULE | TYPE_MODULE_2 => {
             let id = r.length()?;
@@ -180,6 +181,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         Value::Hash(h) => h.is_empty(),
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
+        Value::Stream(_) => false,
     };
     Ok((!empty).then_some(value))
 }
