@@ -428,7 +428,11 @@ pub fn run_locked(
     let wrote = ctx.db.dirty > 0;
     let us = start.elapsed().as_micros() as u64;
     let st = &cmd.stats;
-    st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A command that blocked is counted once, when it is finally served (Redis counts a
+    // blocked call at unblock time).
+    if !matches!(action, Action::Block(_)) {
+        st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     st.usec.fetch_add(us, std::sync::atomic::Ordering::Relaxed);
     if failed {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -448,8 +448,18 @@ async fn block(
             out.null()
         }
     };
+    // A command that blocked is counted when it ends (served, timed out or unblocked).
+    let count_call = |failed: bool| {
+        if let Some(cmd) = crate::commands::table::table().lookup(&args[0]) {
+            cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
     match waiter.take_unblock() {
         Some(crate::server::blocking::Unblock::Error) => {
+            count_call(true);
             out.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
             for code in std::mem::take(&mut out.errors) {
                 server.count_error(&code);
@@ -457,12 +467,14 @@ async fn block(
             return Ok(Action::None);
         }
         Some(crate::server::blocking::Unblock::Timeout) => {
+            count_call(false);
             null(out);
             return Ok(Action::None);
         }
         None => {}
     }
     if timed_out {
+        count_call(false);
         null(out);
         return Ok(Action::None);
     }
