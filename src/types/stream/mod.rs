@@ -395,6 +395,21 @@ impl StreamValue {
         n
     }
 
+    /// Walk every entry forwards and backwards, reading every field (for fuzzing and checks of
+    /// loaded values): returns the number of live entries seen in each direction.
+    pub fn walk(&self) -> (u64, u64) {
+        let mut counts = [0u64; 2];
+        for (i, rev) in [false, true].into_iter().enumerate() {
+            for e in self.range(StreamId::MIN, StreamId::MAX, rev) {
+                counts[i] += 1;
+                for (f, v) in e.fields() {
+                    std::hint::black_box((f.text_len(), v.text_len()));
+                }
+            }
+        }
+        (counts[0], counts[1])
+    }
+
     /// Redis's lazyfree effort for this value: nodes, plus groups times the first group's PEL.
     pub fn free_effort(&self) -> usize {
         let mut effort = self.rax_nodes();
