@@ -187,11 +187,7 @@ pub fn c_str(arg: &[u8]) -> String {
 /// The server's stream-node-max-bytes / stream-node-max-entries.
 pub fn node_limits(ctx: &Ctx) -> NodeLimits {
     let c = ctx.server.config.read();
-    let num = |name: &str, dflt: i64| c.get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(dflt);
-    NodeLimits {
-        max_bytes: num("stream-node-max-bytes", 4096).max(0) as usize,
-        max_entries: num("stream-node-max-entries", 100),
-    }
+    NodeLimits { max_bytes: c.settings.stream_node_max_bytes, max_entries: c.settings.stream_node_max_entries }
 }
 
 /// Whether the command comes from our master or the AOF (Redis's mustObeyClient): trimming
@@ -354,6 +350,7 @@ fn xadd(ctx: &mut Ctx) -> CmdResult {
     let key = &a[1];
     let limits = node_limits(ctx);
     let now = ctx.db.now_ms.max(0) as u64;
+    let propagating = ctx.db.propagating();
     let s = match ctx.db.get_mut(key) {
         Some(e) => match &mut e.value {
             Value::Stream(s) => s,
@@ -386,14 +383,17 @@ fn xadd(ctx: &mut Ctx) -> CmdResult {
     if let Some(how) = p.trim {
         trimmed = s.trim(how, p.approx, p.limit);
     }
+    // The effect: the chosen ID instead of `*` / `ms-*`, an approximate trim made exact.
     let mut argv: Option<Vec<Bytes>> = None;
-    if p.trim.is_some() && p.approx {
-        let mut v = a.to_vec();
-        rewrite_trim(&mut v, &p, s);
-        argv = Some(v);
-    }
-    if p.id.is_none_or(|i| !i.seq_given) {
-        argv.get_or_insert_with(|| a.to_vec())[p.id_pos] = id_arg(id);
+    if propagating {
+        if p.trim.is_some() && p.approx {
+            let mut v = a.to_vec();
+            rewrite_trim(&mut v, &p, s);
+            argv = Some(v);
+        }
+        if p.id.is_none_or(|i| !i.seq_given) {
+            argv.get_or_insert_with(|| a.to_vec())[p.id_pos] = id_arg(id);
+        }
     }
     reply_id(ctx.reply, id);
     ctx.db.notify(notify::STREAM, "xadd", key);

@@ -321,6 +321,9 @@ pub struct Settings {
     pub set_max_intset_entries: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// stream-node-max-bytes / stream-node-max-entries (read by every XADD).
+    pub stream_node_max_bytes: usize,
+    pub stream_node_max_entries: i64,
 }
 
 /// The whole configuration: one canonical string per parameter, plus the typed [`Settings`].
@@ -380,6 +383,8 @@ impl Config {
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,
             zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
+            stream_node_max_bytes: self.int("stream-node-max-bytes").max(0) as usize,
+            stream_node_max_entries: self.int("stream-node-max-entries"),
         };
         self.settings = s;
     }

@@ -165,7 +165,11 @@ impl StreamValue {
                 false
             };
             if full {
-                lp.shrink_to_fit();
+                // A fresh exact-size copy rather than shrink_to_fit: allocators often shrink
+                // in place, keeping the whole preallocated block.
+                if lp.capacity() > lp.len() {
+                    **lp = lp.as_slice().to_vec();
+                }
                 tail = None;
             }
         }
