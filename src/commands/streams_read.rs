@@ -5,7 +5,10 @@
 //! Blocking uses the shared machinery (`server/blocking.rs`): a read that finds nothing returns
 //! `Action::Block` on its keys, marked `wake_all` (a write wakes every stream reader of the
 //! key, in the order they blocked, since all of them may be served) with `$` replaced by the
-//! resolved ID, and is re-run on a wake-up. A re-run (`client.block_retry`) behaves as Redis
+//! resolved ID, and is re-run on a wake-up. Readers on one worker thread re-run in that order
+//! (so consumers of a group are served first come, first served, as in Redis); readers on
+//! different workers run concurrently and race for a group's new entries (each entry is still
+//! delivered once). A re-run (`client.block_retry`) behaves as Redis
 //! 7.0's serving of blocked stream clients: it serves when the stream's last ID passed the
 //! requested one (XREADGROUP: the group's last delivered ID), at most COUNT (default 1000)
 //! entries; a key that is no longer a stream keeps an XREAD waiting but fails an XREADGROUP
