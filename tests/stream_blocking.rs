@@ -69,9 +69,11 @@ fn consumers_of_a_group_share_the_entries_in_blocking_order() {
     let server = Server::start(&["--worker-threads", "1"]);
     let mut con = server.conn();
     let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
-    let mut first = blocked(&server, &["XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", ">"]);
+    let mut first =
+        blocked(&server, &["XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", ">"]);
     wait_blocked(&mut con, 1);
-    let mut second = blocked(&server, &["XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", ">"]);
+    let mut second =
+        blocked(&server, &["XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", ">"]);
     // Another group's reader is served by the same entry.
     let mut other = blocked(&server, &["XREADGROUP", "GROUP", "h", "c3", "BLOCK", "0", "STREAMS", "s", ">"]);
     // (h does not exist yet: that reader fails at once.)

@@ -17,6 +17,7 @@ pub mod dict;
 pub mod effects;
 pub mod evict;
 pub mod expire;
+pub mod lazyfree;
 pub mod lfu;
 pub mod notify;
 pub mod slot;

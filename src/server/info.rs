@@ -180,8 +180,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
             line!(out, "mem_not_counted_for_evict:0");
             line!(out, "mem_allocator:mimalloc");
-            line!(out, "lazyfree_pending_objects:0");
-            line!(out, "lazyfreed_objects:0");
+            line!(out, "lazyfree_pending_objects:{}", crate::keyspace::lazyfree::pending());
+            line!(out, "lazyfreed_objects:{}", crate::keyspace::lazyfree::freed());
         }
         "persistence" => {
             let sv = &server.saving;

@@ -59,6 +59,20 @@ impl Value {
         }
     }
 
+    /// How many allocations freeing this value takes, as Redis's lazyfreeGetFreeEffort counts
+    /// them (compact encodings are one block; a list counts its nodes).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len().div_ceil(128).max(1),
+            Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+            Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+            Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+            Value::Stream(s) => s.free_effort(),
+            _ => 1,
+        }
+    }
+
     /// An estimate of the bytes this value occupies (MEMORY USAGE): payload plus per-element
     /// bookkeeping of its representation.
     pub fn memory_usage(&self) -> usize {
