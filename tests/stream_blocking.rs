@@ -139,7 +139,7 @@ fn a_reader_that_disconnects_while_blocked_gets_nothing() {
     let server = Server::start(&[]);
     let mut con = server.conn();
     let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
-    let mut leaving = blocked(&server, &["XREADGROUP", "GROUP", "g", "gone", "BLOCK", "0", "STREAMS", "s", ">"]);
+    let leaving = blocked(&server, &["XREADGROUP", "GROUP", "g", "gone", "BLOCK", "0", "STREAMS", "s", ">"]);
     wait_blocked(&mut con, 1);
     let mut staying = blocked(&server, &["XREADGROUP", "GROUP", "g", "here", "BLOCK", "0", "STREAMS", "s", ">"]);
     wait_blocked(&mut con, 2);
