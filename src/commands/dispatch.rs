@@ -455,7 +455,10 @@ pub fn remember_keys(server: &Server, id: u64, spec: &super::CommandSpec, args: 
 pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize, modified: &[(usize, Bytes)]) {
     let spec = cmd.spec;
     let everything = spec.has_flag(flags::ALL_KEYS) || spec.name == "move" || spec.name == "copy";
-    if server.blocking.any() {
+    // Of the stream commands only XADD and XGROUP DESTROY can make a blocked reader servable
+    // (as in Redis, which signals only those): XACK, XCLAIM, XREADGROUP... wake nobody.
+    let signals = spec.group != "stream" || matches!(spec.name, "xadd" | "destroy");
+    if signals && server.blocking.any() {
         if everything {
             server.blocking.signal_all();
         } else {
