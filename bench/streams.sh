@@ -64,11 +64,16 @@ out.write(b"".join(chunk))
 PY
 }
 
-xadd_rps() { # name pipeline -> requests/s
-    local port; port=$(port_of "$1")
-    redis-cli -p "$port" del bench:xadd >/dev/null
-    redis-benchmark -p "$port" -c 50 -n "$REQS" -P "$2" -q XADD bench:xadd '*' field value 2>/dev/null \
-        | tr '\r' '\n' | awk '/requests per second/ {for (i=1;i<=NF;i++) if ($i=="requests") print $(i-1)}' | tail -1
+xadd_rps() { # name pipeline -> requests/s (one retry: a shared machine sometimes fails a run)
+    local port out; port=$(port_of "$1")
+    for _ in 1 2; do
+        redis-cli -p "$port" del bench:xadd >/dev/null
+        out=$(redis-benchmark -p "$port" -c 50 -n "$REQS" -P "$2" -q XADD bench:xadd '*' field value 2>/dev/null \
+            | tr '\r' '\n' | awk '/requests per second/ {for (i=1;i<=NF;i++) if ($i=="requests") print $(i-1)}' \
+            | tail -1) || true
+        [ -n "$out" ] && break
+    done
+    echo "${out:-0}"
 }
 
 declare -A R
@@ -85,7 +90,7 @@ for round in $(seq "$ROUNDS"); do
         after=$(rss_kb "$pid")
         R[$name,rss]+="$(awk -v a="$after" -v b="$before" 'BEGIN{printf "%.1f", (a-b)/1024}') "
         redis-cli -p "$port" xgroup create bench:stream g 0 >/dev/null
-        R[$name,consume]+="$("$LOADGEN" xconsume "$port" 50 "$SECS" 10 | awk '{print $2}') "
+        R[$name,consume]+="$( ("$LOADGEN" xconsume "$port" 50 "$SECS" 10 || true) | awk '{print $2}') "
         stop "$pid"
     done
 done

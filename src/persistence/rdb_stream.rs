@@ -173,7 +173,34 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::stream::NodeLimits;
+    use crate::types::stream::{NodeLimits, INVALID_ENTRIES_READ};
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_a_valkey_stream_listpacks_3_value() {
+        // DUMP of a stream from Valkey 9.1 (rdbcompression no): type 21, then the value, the
+        // RDB version and the CRC. Consumers carry an active time (-1: never active).
+        let dump = unhex("150110000000000000000100000000000000013131000000110002010001010181610200010201000100010101040100010101dfff0201018162028568656c6c6f060601ff0202000101000002010167000081ffffffffffffffff01000000000000000100000000000000010068e5cf8b010000010205616c696365560cf439a2010000560cf439a2010000010000000000000001000000000000000103626f625a0cf439a2010000ffffffffffffffff0050006992a269c6c83d8a");
+        assert_eq!(dump[0], TYPE_STREAM_LISTPACKS_3);
+        let body = &dump[1..dump.len() - 10];
+        let s = read(&mut Reader::new(body), TYPE_STREAM_LISTPACKS_3).unwrap();
+        assert_eq!(s.len(), 2);
+        let ids: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, false).map(|e| e.id.to_string()).collect();
+        assert_eq!(ids, ["1-1", "2-0"]);
+        let g = &s.groups[&b"g"[..]];
+        assert_eq!(g.entries_read, INVALID_ENTRIES_READ);
+        assert_eq!(g.pel[&StreamId::new(1, 1)].delivery_time, 1_700_000_000_000);
+        assert_eq!(g.consumers[&b"alice"[..]].active_time, g.consumers[&b"alice"[..]].seen_time);
+        assert_eq!(g.consumers[&b"bob"[..]].active_time, -1);
+        assert!(g.consumers[&b"bob"[..]].pel.is_empty());
+        // Every truncation is refused.
+        for n in 0..body.len() {
+            assert!(read(&mut Reader::new(&body[..n]), TYPE_STREAM_LISTPACKS_3).is_err(), "{n}");
+        }
+    }
 
     #[test]
     fn round_trip_with_groups() {
