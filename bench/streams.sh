@@ -39,10 +39,14 @@ start() { # name -> pid on stdout
         "$FERROUS_BIN" --port "$port" --bind 127.0.0.1 --save '' --dir "$WORK" >/dev/null 2>&1 &
     fi
     local pid=$!
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 400); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "$name did not start on port $port" >&2; exit 1; }
     echo "$pid"
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() { # the server was started in a subshell: wait for it to be gone (its port free)
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 400); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+}
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v f="$1" -v r="$2" 'BEGIN{printf "%.2f", f/r}'; }
@@ -80,6 +84,7 @@ declare -A R
 for round in $(seq "$ROUNDS"); do
     order="redis ferrous"; [ $((round % 2)) -eq 0 ] && order="ferrous redis"
     for name in $order; do
+        echo "round $round: $name" >&2
         pid=$(start "$name"); PIDS+=("$pid")
         port=$(port_of "$name")
         R[$name,xadd]+="$(xadd_rps "$name" 1) "
