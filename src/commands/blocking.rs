@@ -30,6 +30,8 @@ pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Insta
         keys: keys.iter().map(|k| (db, k.clone())).collect(),
         deadline,
         timeout_null_array: null_array,
+        rerun_args: None,
+        wake_all: false,
     });
 }
 

@@ -52,9 +52,16 @@ static OBJECT_SUBS: &[CommandSpec] = &[
 
 fn del(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    // UNLINK frees big values in the background.
+    let lazy = is(&args[0], "unlink");
     let mut n = 0;
     for k in &args[1..] {
-        if ctx.db.delete(k) {
+        let deleted = if lazy {
+            ctx.db.take(k).map(|(e, _)| crate::keyspace::lazyfree::free(e.value)).is_some()
+        } else {
+            ctx.db.delete(k)
+        };
+        if deleted {
             ctx.db.notify(ev::GENERIC, "del", k);
             n += 1;
         }

@@ -31,6 +31,10 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
+pub mod streams_groups;
+pub mod streams_info;
+pub mod streams_read;
 pub mod strings;
 pub mod table;
 #[cfg(test)]
@@ -98,6 +102,10 @@ pub mod flags {
     pub const DEBUG_COMMAND: u64 = 1 << 41;
     /// Answered with the persistence error (MISCONF) like a write command (PING, as Redis).
     pub const REPORTS_DISK_ERROR: u64 = 1 << 42;
+    /// Its writes cannot make a blocked client servable (stream group bookkeeping: XACK,
+    /// XCLAIM, XREADGROUP...): blocked clients are not woken, as Redis signals only XADD and
+    /// XGROUP DESTROY on streams.
+    pub const NO_WAKE: u64 = 1 << 43;
 
     /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
     pub const NAMES: &[(u64, &str)] = &[

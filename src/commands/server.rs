@@ -198,6 +198,7 @@ fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
 
 /// CONFIG RESETSTAT: zero the counters INFO reports.
 pub fn reset_stats(server: &Server) {
+    crate::keyspace::lazyfree::reset_stats();
     let st = &server.stats;
     for c in [
         &st.total_connections_received,

@@ -17,6 +17,7 @@ pub mod effects;
 pub mod evict;
 pub mod expire;
 pub mod hfe;
+pub mod lazyfree;
 pub mod lfu;
 #[cfg(test)]
 mod model_tests;
@@ -641,7 +642,8 @@ impl<'a> Db<'a> {
     }
 
     /// The command's own effect is what it already recorded (possibly nothing: HEXPIRE whose
-    /// fields were all deleted propagates only their HDELs), not the command itself.
+    /// fields were all deleted propagates only their HDELs, XREADGROUP its XCLAIMs), not the
+    /// command itself (Redis's preventCommandPropagation).
     pub fn suppress_command_effect(&mut self) {
         self.custom_effect = true;
     }

@@ -222,12 +222,14 @@ pub fn value_type(v: &Value, version: u16) -> u8 {
         },
         Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
+        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
 }
 
 /// Append a value's serialisation (what follows the type byte and the key).
 pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
     match v {
+        Value::Stream(s) => super::rdb_stream::write(out, s, opts),
         Value::Str(StrValue::Int(n)) if write_int(out, *n) => {}
         Value::Str(s) => write_string(out, &s.to_bytes(), opts),
         Value::List(l) => {

@@ -442,7 +442,7 @@ async fn block(
     pipeline::adjust_blocked_call_stats(args, -1, false);
     flush(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
-    server.blocking.register(&waiter, &spec.keys, retry);
+    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = loop {
@@ -507,11 +507,13 @@ async fn block(
     client.block_retry = true;
     client.last_wrote = false;
     client.block_undo.clear();
+    let args = spec.rerun_args.as_deref().unwrap_or(args);
     let action = pipeline::execute(server, client, args, out);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
-    // queued behind this one still see the data. (A served client's own write already did.)
-    if !matches!(action, Action::Block(_)) && !client.last_wrote {
+    // queued behind this one still see the data. (A served client's own write already did;
+    // `wake_all` waiters were all woken by the signal itself.)
+    if !matches!(action, Action::Block(_)) && !client.last_wrote && !spec.wake_all {
         for (db, key) in &spec.keys {
             server.blocking.signal(*db, key);
         }

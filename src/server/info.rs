@@ -352,8 +352,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "mem_aof_buffer:0");
             line!(out, "mem_allocator:mimalloc");
             line!(out, "active_defrag_running:0");
-            line!(out, "lazyfree_pending_objects:0");
-            line!(out, "lazyfreed_objects:0");
+            line!(out, "lazyfree_pending_objects:{}", crate::keyspace::lazyfree::pending());
+            line!(out, "lazyfreed_objects:{}", crate::keyspace::lazyfree::freed());
         }
         "persistence" => {
             let sv = &server.saving;

@@ -24,6 +24,8 @@ pub struct Written {
     /// It may have written anywhere (keyspace-wide, or another database): every blocked client
     /// re-checks its keys.
     pub everywhere: bool,
+    /// It cannot make a blocked client servable: nobody is woken.
+    pub wakes_nobody: bool,
     /// Keyspace-wide: it touched the watched keys it affected itself.
     pub keyspace_wide: bool,
     /// The keys it reported as modified (while transactions watch keys).

@@ -183,6 +183,7 @@ pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, B
         db,
         keys: cmd.keys(args).iter().map(|k| args[k.pos].clone()).collect(),
         everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
+        wakes_nobody: cmd.has_flag(flags::NO_WAKE),
         keyspace_wide: cmd.has_flag(flags::ALL_KEYS),
         modified,
     }
@@ -338,7 +339,7 @@ pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
 /// wrote and invalidate the transactions watching them.
 pub fn after_write(server: &Server, w: &Written) {
-    if server.blocking.any() {
+    if server.blocking.any() && !w.wakes_nobody {
         if w.everywhere {
             server.blocking.signal_all();
         } else {
