@@ -166,6 +166,12 @@ pub mod errors {
     pub const NOAUTH: &str = "-NOAUTH Authentication required.";
 }
 
+impl From<crate::types::WrongType> for CmdError {
+    fn from(_: crate::types::WrongType) -> Self {
+        CmdError::new(errors::WRONGTYPE)
+    }
+}
+
 pub type CmdResult = Result<(), CmdError>;
 
 pub type Handler = fn(&mut Ctx) -> CmdResult;

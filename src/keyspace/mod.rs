@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use crate::types::Dict;
-use crate::types::{Entry, Value};
+use crate::types::{Entry, Kind, Value, WrongType};
 pub use effects::{Effect, EffectStream};
 
 /// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
@@ -688,6 +688,35 @@ impl<'a> Db<'a> {
             }
             _ => false,
         }
+    }
+
+    /// A key's value as type `T` for reading (lazy expiry, hit/miss, LRU as [`Db::get`]):
+    /// None when missing, WRONGTYPE when it holds another type.
+    pub fn read<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
+        self.get(key).map(|e| e.value.kind::<T>()).transpose()
+    }
+
+    /// A key's value as type `T` for writing (as [`Db::get_mut`]).
+    pub fn write<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&mut T>, WrongType> {
+        self.get_mut(key).map(|e| e.value.kind_mut::<T>()).transpose()
+    }
+
+    /// A key's value as type `T`, created empty when missing (Redis's lookupKeyWrite +
+    /// create). A caller that then fails must leave no empty value behind (see
+    /// [`Db::remove_if_empty`]).
+    pub fn write_or_create<T: Kind>(&mut self, key: &[u8]) -> Result<&mut T, WrongType> {
+        self.get_or_insert_with(key, T::empty).0.value.kind_mut::<T>()
+    }
+
+    /// The epilogue of every command that removes from a collection: a key whose value of
+    /// type `T` is now empty is deleted, with Redis's `del` event. Returns whether it was.
+    pub fn remove_if_empty<T: Kind>(&mut self, key: &[u8]) -> bool {
+        let spent = self.peek(key).is_some_and(|e| T::of(&e.value).is_some_and(T::is_spent));
+        if spent {
+            self.delete(key);
+            self.notify(notify::GENERIC, "del", key);
+        }
+        spent
     }
 
     /// Look a key up for reading: applies lazy expiry, counts a hit or miss, updates the LRU.
