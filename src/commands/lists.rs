@@ -35,10 +35,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpos", lpos),
     CommandSpec::new("lmove", lmove),
     CommandSpec::new("rpoplpush", rpoplpush),
-    // LMPOP's keys are args[2..2+numkeys], which the (first, last, step) triple cannot express
-    // (Redis reports movablekeys with 0/0/0). The dispatcher locks the shards of every argument
-    // from 2 to the one before last: that covers all the keys and over-locks the trailing
-    // LEFT/RIGHT/COUNT arguments' shards, which is harmless (locking an extra shard is safe).
     CommandSpec::new("lmpop", lmpop).getkeys(super::key_specs::procs::numkeys_at_1),
 ];
 
@@ -110,7 +106,7 @@ fn non_negative(arg: &[u8], msg: &str) -> Result<i64, CmdError> {
 /// WRONGTYPE when it holds another type, otherwise the popped elements in popping order (head
 /// first for [`End::Left`], tail first for [`End::Right`]); `count == 0` returns an empty vector
 /// and changes nothing. The key is deleted when emptied and every popped element counts as one
-/// change (`touch_dirty`). Nothing is propagated here: the dispatcher propagates the command as
+/// change (`touch_dirty`). Nothing is propagated here: the pipeline propagates the command as
 /// received; a blocking caller records its effect (`LPOP key n`, say) itself.
 pub fn pop_elements(db: &mut Db, key: &[u8], end: End, count: usize) -> Result<Option<Vec<SmallBytes>>, CmdError> {
     let Some(list) = db.write::<ListValue>(key)? else {

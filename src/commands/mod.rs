@@ -1,5 +1,5 @@
 //! Commands: the command table (one [`CommandSpec`] per command, with its metadata and its
-//! handler), the single dispatch path that runs the generic checks, and one module per
+//! handler), the one command pipeline that runs the generic checks, and one module per
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
@@ -142,7 +142,7 @@ pub mod flags {
     }
 }
 
-/// Error a handler returns; the dispatcher writes it as an error reply. Texts follow Redis's
+/// Error a handler returns; the pipeline writes it as an error reply. Texts follow Redis's
 /// addReplyError convention: a leading `-CODE` sets the error code, otherwise `ERR` is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmdError(pub String);

@@ -1,6 +1,6 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
-//! While a client is in MULTI the dispatcher queues its commands (after the generic checks; a
+//! While a client is in MULTI the pipeline queues its commands (after the generic checks; a
 //! failed check marks the transaction aborted). EXEC locks the shards of every key the queued
 //! commands and the watched keys name (every shard when one of them needs the whole keyspace,
 //! see [`exec_shards`]), so nothing touching those keys runs on any core while the queued

@@ -5,8 +5,9 @@
 //! Concurrency: a command locks the shards of all its keys, in ascending shard order (so two
 //! commands can never deadlock), does its work, publishes its effects and unlocks. Commands on
 //! keys of different shards therefore run on different cores at the same time, while a
-//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...), and
-//! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
+//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...) lock
+//! every shard; EXEC locks the shards of its queued commands and watched keys, and a script its
+//! declared keys up front and any other shard when it first touches it ([`Keyspace::lock_lazy`]).
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
 //! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
@@ -442,7 +443,7 @@ pub struct Db<'a> {
     lfu: bool,
     effects: Vec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
-    /// non-zero and the handler published no effect of its own, the dispatcher propagates the
+    /// non-zero and the handler published no effect of its own, the pipeline propagates the
     /// command as it was received.
     pub dirty: u64,
     /// Changes of the earlier commands run through this view (EXEC).

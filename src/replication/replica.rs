@@ -2,7 +2,7 @@
 //! performs the handshake (PING, REPLCONF listening-port / capa psync2, PSYNC ? -1), loads the
 //! RDB snapshot of the full resynchronisation (length-prefixed; Ferrous does not announce
 //! `capa eof`, so a diskless master falls back to sending its file), then applies the command
-//! stream through the dispatch path as the master client (exempt from READONLY, replies
+//! stream through the pipeline as the master client (exempt from READONLY, replies
 //! discarded), acknowledging its offset every second and on `REPLCONF GETACK`. A lost link is
 //! retried every second; REPLICAOF NO ONE ends the task.
 //!

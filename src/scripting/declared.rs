@@ -1,5 +1,5 @@
 //! The flags a script command declares before it runs — the shebang flags of an EVAL body or
-//! of a cached script, a function's registered flags — for the dispatcher's checks that come
+//! of a cached script, a function's registered flags — for the pipeline's checks that come
 //! before execution (CLIENT PAUSE WRITE lets `no-writes` scripts through, OOM / NOREPLICAS /
 //! READONLY treat them as the command flags they declare, as Redis does).
 

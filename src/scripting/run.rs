@@ -41,7 +41,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     }
     let server = ctx.server;
     // The OOM state when the script starts (Redis's pre_command_oom_state). A script with a
-    // shebang that may write must declare allow-oom to run then (outside EXEC the dispatcher
+    // shebang that may write must declare allow-oom to run then (outside EXEC the pipeline
     // has already refused it, with the plain OOM error).
     let oom = server.out_of_memory.load(Ordering::Relaxed) && server.maxmemory.load(Ordering::Relaxed) > 0;
     let allow_oom = t.flags & (flags::ALLOW_OOM | flags::NO_WRITES) != 0;
@@ -51,7 +51,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         ));
     }
     let busy = &server.scripting.busy;
-    // Marked already by the dispatcher, except inside EXEC.
+    // Marked already by the pipeline, except inside EXEC.
     let _running = (!busy.is_running()).then(|| busy.mark(!t.is_eval));
     if !t.is_eval {
         *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
