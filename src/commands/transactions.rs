@@ -108,7 +108,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 continue;
             }
         };
-        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, exec_start);
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
