@@ -509,6 +509,13 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Set the command's clock reading (unix ms): what expiry compares with, and the access
+    /// time (LRU clock or LFU minute) entries get.
+    pub fn set_time(&mut self, now: i64) {
+        self.now_ms = now;
+        self.lru = if self.lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) };
+    }
+
     /// The keys the current command reported as modified (see `modified`).
     pub fn take_modified(&mut self) -> Vec<(usize, Bytes)> {
         std::mem::take(&mut self.modified)

@@ -274,7 +274,7 @@ pub fn call_locked(
 ) -> Outcome {
     let began = Instant::now();
     db.begin_command(client.db);
-    db.now_ms = crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began));
+    db.set_time(crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began)));
     db.no_touch = client.no_touch;
     db.client_id = client.id();
     let errors_before = reply.errors.len();
