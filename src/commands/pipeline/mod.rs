@@ -281,9 +281,13 @@ pub fn call_locked(
     let uncounted_before = reply.uncounted_errors;
     crate::server::monitor::before(server, client, cmd, args);
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
-    if let Err(e) = (cmd.spec.handler)(&mut ctx) {
-        ctx.reply.error(&e.0);
-    }
+    let handler_failed = match (cmd.spec.handler)(&mut ctx) {
+        Err(e) => {
+            ctx.reply.error(&e.0);
+            true
+        }
+        Ok(()) => false,
+    };
     let took = began.elapsed();
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
@@ -299,7 +303,12 @@ pub fn call_locked(
             }
         }
     }
-    let failed = ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before;
+    // EXEC fails only by its own error: its queued commands' errors are theirs.
+    let failed = if cmd.has_flag(flags::TX_EXEC) {
+        handler_failed
+    } else {
+        ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before
+    };
     let wrote = ctx.db.dirty > 0;
     let us = took.as_micros() as u64;
     let st = &cmd.stats;
