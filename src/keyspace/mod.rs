@@ -535,6 +535,15 @@ impl<'a> Db<'a> {
         self.effects.len()
     }
 
+    /// Send the effects recorded since `mark` to the AOF only or to replicas only (a script's
+    /// writes under `redis.set_repl(REPL_AOF)` / `REPL_REPLICA`).
+    pub fn restrict_effects_since(&mut self, mark: usize, aof: bool, replicas: bool) {
+        for e in &mut self.effects[mark..] {
+            e.aof_only |= aof && !replicas;
+            e.replicas_only |= replicas && !aof;
+        }
+    }
+
     /// Drop the effects recorded since `mark` (a script's writes under `redis.set_repl(REPL_NONE)`).
     pub fn truncate_effects(&mut self, mark: usize) {
         self.effects.truncate(mark);

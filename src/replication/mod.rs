@@ -24,7 +24,7 @@ use crate::protocol::encode_command;
 
 /// Encode a batch, preceded by SELECT when it targets another database than the last one.
 fn encode_batch(out: &mut Vec<u8>, batch: &EffectBatch, selected: &mut Option<usize>) {
-    for e in batch {
+    for e in batch.iter().filter(|e| !e.aof_only) {
         if *selected != Some(e.db) {
             encode_command(out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
             *selected = Some(e.db);
