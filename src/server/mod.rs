@@ -244,6 +244,7 @@ impl Server {
 
     /// Ask the server to stop (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
+        self.listeners.stop_accepting();
         self.shutting_down.store(true, Ordering::SeqCst);
         self.shutdown.notify_waiters();
         self.shutdown.notify_one();
