@@ -49,6 +49,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let user_words: Vec<Vec<Vec<u8>>> = startup.users.iter().map(|u| u.words.clone()).collect();
+    if let Err((i, msg)) = ferrous::commands::acl::check_config_users(&user_words) {
+        eprintln!("{}", startup.users[i].fatal(&msg));
+        std::process::exit(1);
+    }
     let cfg = &startup.config;
     let daemonized = cfg.daemonize && cfg.supervised == 0;
     if daemonized {
@@ -105,7 +110,15 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let _ = ferrous::acl::WARN.set(log::warning);
     let server = Server::new(startup.config, startup.file);
+    match ferrous::commands::acl::load_at_startup(&server, &user_words) {
+        Ok(notices) => notices.iter().for_each(|n| log::notice(n)),
+        Err(e) => {
+            e.lines().for_each(log::warning);
+            std::process::exit(1);
+        }
+    }
     let code = runtime.block_on(server::run(server, None));
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);

@@ -3,6 +3,7 @@
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
+pub mod acl;
 pub mod args;
 pub mod bitfield;
 pub mod bitmaps;

@@ -40,6 +40,9 @@ pub struct Command {
     pub stats: CmdStats,
     pub subcommands: HashMap<String, Command>,
     pub parent: Option<&'static CommandSpec>,
+    /// The command's bit in ACL command bitmaps: its rank by full name among every command
+    /// and subcommand (see `acl::Catalog`).
+    pub acl_id: usize,
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
             stats: CmdStats::default(),
             subcommands: spec.subcommands.iter().map(|s| (s.name.to_string(), Command::new(s, Some(spec)))).collect(),
             parent,
+            acl_id: 0,
         }
     }
 
@@ -139,12 +143,28 @@ impl CommandTable {
             super::observability::COMMANDS,
             super::migrate::COMMANDS,
             super::streams::COMMANDS,
+            super::acl::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
             for spec in fam.iter() {
                 let prev = commands.insert(spec.name.to_string(), Command::new(spec, None));
                 assert!(prev.is_none(), "command {} registered twice", spec.name);
+            }
+        }
+        // ACL ids: every full name's rank, as acl::Catalog numbers them.
+        let mut names: Vec<String> = commands
+            .values()
+            .flat_map(|c: &Command| {
+                std::iter::once(c.full_name.clone()).chain(c.subcommands.values().map(|s| s.full_name.clone()))
+            })
+            .collect();
+        names.sort();
+        let rank = |n: &str| names.binary_search_by(|x| x.as_str().cmp(n)).unwrap_or(0);
+        for c in commands.values_mut() {
+            c.acl_id = rank(&c.full_name);
+            for s in c.subcommands.values_mut() {
+                s.acl_id = rank(&s.full_name);
             }
         }
         for (from, to) in RENAMES.get().into_iter().flatten() {

@@ -201,11 +201,11 @@ params! {
     replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, NA;
 
     // Strings.
-    aclfile: String = "aclfile", STR, s(""), IMMUTABLE | NA;
+    aclfile: String = "aclfile", STR, s(""), IMMUTABLE;
     unixsocket: String = "unixsocket", NSTR, s(""), IMMUTABLE;
     pidfile: String = "pidfile", NSTR, s(""), IMMUTABLE;
     replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", NSTR, s(""), NA;
-    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE | NA;
+    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE;
     cluster_announce_ip: String = "cluster-announce-ip", NSTR, s(""), NA;
     cluster_config_file: String = "cluster-config-file", STR, s("nodes.conf"), IMMUTABLE | NA;
     cluster_announce_hostname: String = "cluster-announce-hostname", HOSTNAME, s(""), NA;
@@ -232,7 +232,7 @@ params! {
     maxmemory_policy: u32 = "maxmemory-policy", POLICIES, 7, M;
     appendfsync: u32 = "appendfsync", FSYNC, 1, M;
     oom_score_adj: u32 = "oom-score-adj", OOM_ADJ, 0, M;
-    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, NA;
+    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, M;
     sanitize_dump_payload: u32 = "sanitize-dump-payload", SANITIZE, 0, DEBUG;
     enable_protected_configs: u32 = "enable-protected-configs", PROTECTED_ACTION, 0, IMMUTABLE;
     enable_debug_command: u32 = "enable-debug-command", PROTECTED_ACTION, 0, IMMUTABLE;
@@ -285,7 +285,7 @@ params! {
     socket_mark_id: i64 = "socket-mark-id", uint(0, UINT_MAX), 0, IMMUTABLE | NA;
     active_defrag_max_scan_fields: i64 = "active-defrag-max-scan-fields", uint(1, LONG_MAX), 1000, NA;
     slowlog_max_len: i64 = "slowlog-max-len", uint(0, LONG_MAX), 128, M;
-    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, NA;
+    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, M;
     busy_reply_threshold: i64 = "busy-reply-threshold" | "lua-time-limit", int(0, LONG_MAX), 5000, M;
     cluster_node_timeout: i64 = "cluster-node-timeout", int(0, LONG_MAX), 15000, NA;
     slowlog_log_slower_than: i64 = "slowlog-log-slower-than", int(-1, LONG_MAX), 10000, M;

@@ -141,10 +141,16 @@ async fn sync_and_stream(server: &Arc<Server>, host: &str, port: u16, generation
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("master answered PING with {pong}"));
     }
-    let pass = server.config.load().masterauth.clone();
+    let (user, pass) = {
+        let cfg = server.config.load();
+        (cfg.masteruser.clone(), cfg.masterauth.clone())
+    };
     if !pass.is_empty() {
-        let r = command(&mut sock, &mut buf, &["AUTH", &pass]).await?;
+        // AUTH <masteruser> <masterauth> when a user is configured (ACL), as Redis.
+        let argv: Vec<&str> = if user.is_empty() { vec!["AUTH", &pass] } else { vec!["AUTH", &user, &pass] };
+        let r = command(&mut sock, &mut buf, &argv).await?;
         if r.starts_with('-') {
+            log::warning(&format!("Unable to AUTH to MASTER: {r}"));
             return Err(format!("AUTH: {r}"));
         }
     }

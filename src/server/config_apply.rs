@@ -41,6 +41,9 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
             server.clients.lock().len()
         ));
     }
+    if old.requirepass != new.requirepass {
+        crate::commands::acl::apply_requirepass(server, &new.requirepass);
+    }
     server.apply_config();
     Ok(())
 }

@@ -82,6 +82,14 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// Redis 7.0's islocalClient for TCP: exactly 127.0.0.1 or ::1 (not the rest of 127.0.0.0/8).
+pub fn is_local_peer(peer: &SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(a) => a == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(a) => a == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
 /// An accepted connection on its way to a worker.
 enum Incoming {
     Tcp(std::net::TcpStream, SocketAddr),
@@ -139,7 +147,7 @@ impl Workers {
                                             s,
                                             peer.to_string(),
                                             laddr,
-                                            peer.ip().is_loopback(),
+                                            is_local_peer(&peer),
                                         ));
                                     }
                                     Err(e) => log::warning(&format!("Registering client connection: {e}")),

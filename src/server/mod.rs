@@ -41,8 +41,6 @@ pub struct Stats {
     /// metrics, with one connection's batch as a cycle).
     pub eventloop_cycles: AtomicU64,
     pub eventloop_duration_us: AtomicU64,
-    /// Failed AUTH / HELLO AUTH (Redis 7.2's acl_access_denied_auth).
-    pub acl_access_denied_auth: AtomicU64,
     /// Socket reads and writes (total_reads_processed / total_writes_processed).
     pub reads_processed: AtomicU64,
     pub writes_processed: AtomicU64,
@@ -73,6 +71,8 @@ pub struct Server {
     /// Lua scripting: engines, script cache, function libraries, busy-script state.
     pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    /// ACL users, the ACL LOG and the permission checks' catalog of commands.
+    pub acl: crate::acl::Acl,
     next_client_id: AtomicU64,
     pub stats: Stats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -129,6 +129,7 @@ impl Server {
             pause: pause::Pause::default(),
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
+            acl: crate::acl::Acl::new(Arc::new(crate::commands::acl::catalog())),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             error_stats: Mutex::new(HashMap::new()),

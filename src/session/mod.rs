@@ -45,8 +45,11 @@ pub fn client_protected_mode(client: &Client) -> bool {
     }
 }
 
-/// A client on the loopback interface or a Unix socket (Redis's islocalClient).
+/// A client from 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient).
 pub fn is_local(client: &Client) -> bool {
     let a = &client.handle.addr;
-    a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with('/') || a.ends_with(":0") && !a.contains('.')
+    a.starts_with("127.0.0.1:")
+        || a.starts_with("[::1]:")
+        || a.starts_with('/')
+        || a.ends_with(":0") && !a.contains('.')
 }
