@@ -105,7 +105,8 @@ case_files!(
     streams,
     streams_groups,
     streams_read,
-    acl
+    acl,
+    security
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

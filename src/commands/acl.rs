@@ -39,7 +39,7 @@ static ACL_SUBS: &[CommandSpec] = &[
 /// The ACL catalog of the command table: every command and subcommand by its original name.
 pub fn catalog() -> Catalog {
     let entries = table()
-        .iter()
+        .originals()
         .flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
         .map(|c| (c.full_name.clone(), c.meta.acl, c.has_flag(NO_AUTH)));
     Catalog::new(entries)

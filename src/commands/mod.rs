@@ -23,6 +23,7 @@ pub mod lists;
 pub mod lolwut;
 pub mod meta;
 pub mod migrate;
+pub mod module;
 pub mod observability;
 pub mod persistence;
 pub mod pipeline;

@@ -114,6 +114,8 @@ impl Command {
 
 pub struct CommandTable {
     commands: HashMap<String, Command, ahash::RandomState>,
+    /// Commands `rename-command` removed (renamed to ""): ACL rules still name them.
+    removed: Vec<Command>,
 }
 
 impl CommandTable {
@@ -144,6 +146,7 @@ impl CommandTable {
             super::migrate::COMMANDS,
             super::streams::COMMANDS,
             super::acl::COMMANDS,
+            super::module::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
@@ -167,13 +170,24 @@ impl CommandTable {
                 s.acl_id = rank(&s.full_name);
             }
         }
+        let mut removed = Vec::new();
         for (from, to) in RENAMES.get().into_iter().flatten() {
-            if let Err(e) = rename(&mut commands, from, to) {
-                let _ = RENAME_ERROR.set(e);
-                break;
+            match rename(&mut commands, from, to) {
+                Ok(Some(gone)) => removed.push(gone),
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = RENAME_ERROR.set(e);
+                    break;
+                }
             }
         }
-        CommandTable { commands }
+        CommandTable { commands, removed }
+    }
+
+    /// Every command as registered, under its original name, renamed away or not (what ACL
+    /// rules name: Redis's `orig_commands`).
+    pub fn originals(&self) -> impl Iterator<Item = &Command> {
+        self.commands.values().chain(self.removed.iter())
     }
 
     /// Look a command up by its name, case-insensitively, without allocating for short names.
@@ -218,14 +232,22 @@ pub fn apply_renames(renames: &[(String, String)]) -> Result<(), String> {
     }
 }
 
-fn rename(commands: &mut HashMap<String, Command, ahash::RandomState>, from: &str, to: &str) -> Result<(), String> {
+/// Ok(Some(command)) when the command was removed (renamed to "").
+fn rename(
+    commands: &mut HashMap<String, Command, ahash::RandomState>,
+    from: &str,
+    to: &str,
+) -> Result<Option<Command>, String> {
     let Some(cmd) = commands.remove(&from.to_ascii_lowercase()) else {
         return Err(format!("No such command in rename-command: {from}"));
     };
-    if !to.is_empty() && commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
+    if to.is_empty() {
+        return Ok(Some(cmd));
+    }
+    if commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
         return Err(format!("Target command name already exists: {to}"));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The process-wide command table.

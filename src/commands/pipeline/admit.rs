@@ -106,10 +106,17 @@ pub fn admit(
     }
     let obeyed = caller == Caller::Master;
     let tx = TxView { client, cmd };
-    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::session::client_protected_mode(client) {
-        return refuse(
-            "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
-        );
+    if cmd.has_flag(flags::DEBUG_COMMAND | flags::PROTECTED) {
+        // Protected commands: DEBUG (enable-debug-command), MODULE LOAD/UNLOAD
+        // (enable-module-command): no, yes, or only from a local connection.
+        let debug = cmd.has_flag(flags::DEBUG_COMMAND);
+        let cfg = server.config.load();
+        let setting = if debug { cfg.enable_debug_command } else { cfg.enable_module_command };
+        if !crate::server::allows_protected(setting, client) {
+            let (name, option) =
+                if debug { ("DEBUG", "enable-debug-command") } else { ("MODULE", "enable-module-command") };
+            return Err((Some(cmd), format!("{name} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.")));
+        }
     }
     if crate::commands::acl::auth_required(server, client) && !cmd.has_flag(flags::NO_AUTH) {
         return refuse(errors::NOAUTH);
