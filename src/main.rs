@@ -97,10 +97,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if cfg.tls_port != 0 {
-        log::warning("Ferrous does not serve TLS yet: tls-port must be 0. Exiting.");
-        std::process::exit(1);
-    }
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {

@@ -66,7 +66,10 @@ fn text(r: Vec<u8>) -> String {
 
 #[test]
 fn protected_configs_are_refused() {
-    let s = Server::start(&[]);
+    // Its own directory: the SAVE below must not leave a dump.rdb where other tests start.
+    let home = work_dir().join("protected-configs");
+    std::fs::create_dir_all(&home).unwrap();
+    let s = Server::start(&["--dir", home.to_str().unwrap()]);
     let mut c = s.raw();
     for name in ["dir", "dbfilename"] {
         assert_eq!(
@@ -93,6 +96,7 @@ fn protected_configs_are_refused() {
     assert_eq!(text(c.cmd(&["SAVE"])), "+OK\r\n");
     assert!(!attack.join("authorized_keys").exists());
     assert_eq!(std::fs::read_dir(&attack).unwrap().count(), 0);
+    assert!(home.join("dump.rdb").exists(), "saved where the configuration says");
 }
 
 #[test]

@@ -168,6 +168,20 @@ pub fn set_default_auth(server: &Server, client: &mut Client) {
     set_user(client, cell, open);
 }
 
+/// A TLS client's verified certificate: with `tls-auth-clients-user CN`, the client starts
+/// authenticated as the enabled ACL user its subject Common Name names (Redis 8.6's feature).
+pub fn authenticate_certificate(server: &Server, client: &mut Client, der: &[u8]) {
+    if server.config.load().tls_auth_clients_user != 1 {
+        return;
+    }
+    let Some(cn) = crate::server::tls::subject_common_name(der) else { return };
+    if let Some(cell) = server.acl.get(&cn) {
+        if !cell.rules().has(crate::acl::user::DISABLED) {
+            set_user(client, cell, true);
+        }
+    }
+}
+
 /// Whether this client must authenticate before running anything but AUTH/HELLO (Redis's
 /// authRequired).
 pub fn auth_required(server: &Server, client: &Client) -> bool {

@@ -142,6 +142,7 @@ const SHUTDOWN_ON_SIG: Enum = Enum {
     bitflags: true,
 };
 const TLS_AUTH: Enum = choice(&[("no", 0), ("yes", 1), ("optional", 2)]);
+const TLS_CERT_USER: Enum = choice(&[("off", 0), ("CN", 1)]);
 
 const HOSTNAME: Str = Str { validate: Some(valid_hostname), null_default: true };
 const DBFILENAME: Str = Str { validate: Some(valid_dbfilename), null_default: false };
@@ -310,27 +311,30 @@ params! {
     auto_aof_rewrite_min_size: i64 = "auto-aof-rewrite-min-size", mem(0, LONG_MAX), 64 << 20, M;
     loading_process_events_interval_bytes: i64 = "loading-process-events-interval-bytes", int(1024, INT_MAX), 2 << 20, HIDDEN | NA;
 
-    // TLS (Ferrous serves no TLS yet: setting a TLS port is refused at start-up).
-    tls_port: i64 = "tls-port", int(0, 65535), 0, NA;
-    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, NA;
+    // TLS (rustls; see server/tls.rs for what OpenSSL has and rustls has not).
+    tls_port: i64 = "tls-port", int(0, 65535), 0, M;
+    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, M;
     tls_session_cache_timeout: i64 = "tls-session-cache-timeout", int(0, INT_MAX), 300, NA;
     tls_cluster: bool = "tls-cluster", Bool, false, NA;
-    tls_replication: bool = "tls-replication", Bool, false, NA;
-    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, NA;
-    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, NA;
-    tls_session_caching: bool = "tls-session-caching", Bool, true, NA;
-    tls_cert_file: String = "tls-cert-file", NSTR, s(""), NA;
-    tls_key_file: String = "tls-key-file", NSTR, s(""), NA;
-    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), NA;
-    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), NA;
-    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), NA;
-    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), NA;
+    tls_replication: bool = "tls-replication", Bool, false, M;
+    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, M;
+    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, M;
+    tls_session_caching: bool = "tls-session-caching", Bool, true, M;
+    tls_cert_file: String = "tls-cert-file", NSTR, s(""), M;
+    tls_key_file: String = "tls-key-file", NSTR, s(""), M;
+    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), M;
+    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), M;
+    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), M;
+    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), M;
     tls_dh_params_file: String = "tls-dh-params-file", NSTR, s(""), NA;
-    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), NA;
-    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), NA;
-    tls_protocols: String = "tls-protocols", NSTR, s(""), NA;
-    tls_ciphers: String = "tls-ciphers", NSTR, s(""), NA;
-    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), NA;
+    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), M;
+    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), M;
+    tls_protocols: String = "tls-protocols", NSTR, s(""), M;
+    tls_ciphers: String = "tls-ciphers", NSTR, s(""), M;
+    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), M;
+    // Ferrous's (Redis 8.6's directive): `CN` authenticates a TLS client whose verified
+    // certificate's subject Common Name names an enabled ACL user as that user.
+    tls_auth_clients_user: u32 = "tls-auth-clients-user", TLS_CERT_USER, 0, HIDDEN;
 
     // Special parameters.
     dir: String = "dir", Dir, cwd(), PROTECTED | DENY_LOADING;

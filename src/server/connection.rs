@@ -23,7 +23,7 @@ const READ_CHUNK: usize = 16 * 1024;
 pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let settings = server.config.snapshot();
-    if let Stream::Tcp(tcp) = &sock {
+    if let Some(tcp) = sock.tcp() {
         set_keepalive(tcp, settings.tcp_keepalive as u64);
     }
     if !local && settings.protected_mode && server.acl.default_nopass() {
@@ -50,6 +50,9 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     }
     let mut client = Client::new(handle.clone(), false);
     crate::commands::acl::set_default_auth(&server, &mut client);
+    if let Some(cert) = sock.peer_certificate() {
+        crate::commands::acl::authenticate_certificate(&server, &mut client, &cert);
+    }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -399,7 +402,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
