@@ -10,15 +10,15 @@
 use super::catalog::{Catalog, CATEGORIES};
 use super::selector::Selector;
 
-pub fn describe_commands(cat: &Catalog, s: &Selector) -> String {
-    let mut rules = String::new();
+pub fn describe_commands(cat: &Catalog, s: &Selector) -> Vec<u8> {
+    let mut rules: Vec<u8> = Vec::new();
     let mut fake = Selector::new(false, false);
     let additive = !s.future_commands();
     if additive {
-        rules.push_str("-@all ");
+        rules.extend_from_slice(b"-@all ");
         let _ = fake.apply(cat, b"-@all");
     } else {
-        rules.push_str("+@all ");
+        rules.extend_from_slice(b"+@all ");
         let _ = fake.apply(cat, b"+@all");
     }
     // Categories, best fit first, each applied once; `temp` tracks what is left to explain.
@@ -43,9 +43,9 @@ pub fn describe_commands(cat: &Catalog, s: &Selector) -> String {
         let Some(j) = best else { break };
         fake.set_category(cat, 1 << j, additive);
         temp.set_category(cat, 1 << j, !additive);
-        rules.push_str(if additive { "+@" } else { "-@" });
-        rules.push_str(CATEGORIES[j]);
-        rules.push(' ');
+        rules.extend_from_slice(if additive { b"+@" } else { b"-@" });
+        rules.extend_from_slice(CATEGORIES[j].as_bytes());
+        rules.push(b' ');
         applied[j] = true;
     }
     // Single commands (a container before its subcommands), then first arguments.
@@ -55,19 +55,19 @@ pub fn describe_commands(cat: &Catalog, s: &Selector) -> String {
             let c = cat.get(id);
             let (user, f) = (s.bit(id), fake.bit(id));
             if user != f {
-                rules.push(if user { '+' } else { '-' });
-                rules.push_str(&c.full_name);
-                rules.push(' ');
+                rules.push(if user { b'+' } else { b'-' });
+                rules.extend_from_slice(c.full_name.as_bytes());
+                rules.push(b' ');
                 fake.change_perm(cat, id, user);
             }
             if !user {
                 if let Some(args) = s.firstargs.get(&id) {
                     for a in args {
-                        rules.push('+');
-                        rules.push_str(&c.full_name);
-                        rules.push('|');
-                        rules.push_str(&String::from_utf8_lossy(a));
-                        rules.push(' ');
+                        rules.push(b'+');
+                        rules.extend_from_slice(c.full_name.as_bytes());
+                        rules.push(b'|');
+                        rules.extend_from_slice(a);
+                        rules.push(b' ');
                     }
                 }
             }
@@ -76,7 +76,10 @@ pub fn describe_commands(cat: &Catalog, s: &Selector) -> String {
     rules.pop();
     if fake.allowed != s.allowed {
         // Redis panics here; the bitmap is still what the user has, only its description is off.
-        crate::acl::warn(&format!("CRITICAL ERROR: User ACLs don't match final bitmap: '{rules}'"));
+        crate::acl::warn(&format!(
+            "CRITICAL ERROR: User ACLs don't match final bitmap: '{}'",
+            String::from_utf8_lossy(&rules)
+        ));
     }
     rules
 }

@@ -233,7 +233,7 @@ pub fn describe_selector(cat: &Catalog, s: &Selector, out: &mut Vec<u8>) {
             out.push(b' ');
         }
     }
-    out.extend_from_slice(describe_commands(cat, s).as_bytes());
+    out.extend_from_slice(&describe_commands(cat, s));
 }
 
 /// Join selector definitions spread over several arguments (`(~key` `+get)`) into one

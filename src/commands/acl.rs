@@ -302,7 +302,7 @@ fn reply_selector(ctx: &mut Ctx, s: &crate::acl::selector::Selector) {
     let cat = &ctx.server.acl.catalog;
     let r = &mut *ctx.reply;
     r.bulk(b"commands");
-    r.bulk(crate::acl::describe::describe_commands(cat, s).as_bytes());
+    r.bulk(&crate::acl::describe::describe_commands(cat, s));
     r.bulk(b"keys");
     if s.all_keys {
         r.bulk(b"~*");
