@@ -72,7 +72,12 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
         let Some(path) = ctx.server.config.file.clone() else {
             return Some(Err(CmdError::new("CONFIG-REWRITE-FORCE-ALL failed: Bad address")));
         };
-        match crate::config::rewrite_file(&ctx.server.config.snapshot(), &path, true) {
+        match crate::config::rewrite_file(
+            &ctx.server.config.snapshot(),
+            &path,
+            true,
+            super::acl::config_rewrite_lines(ctx.server).as_deref(),
+        ) {
             Ok(()) => {
                 ctx.reply.ok();
                 Ok(())

@@ -3,6 +3,7 @@
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
+pub mod acl;
 pub mod args;
 pub mod bitfield;
 pub mod bitmaps;
@@ -22,6 +23,7 @@ pub mod lists;
 pub mod lolwut;
 pub mod meta;
 pub mod migrate;
+pub mod module;
 pub mod observability;
 pub mod persistence;
 pub mod pipeline;

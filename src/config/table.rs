@@ -142,6 +142,7 @@ const SHUTDOWN_ON_SIG: Enum = Enum {
     bitflags: true,
 };
 const TLS_AUTH: Enum = choice(&[("no", 0), ("yes", 1), ("optional", 2)]);
+const TLS_CERT_USER: Enum = choice(&[("off", 0), ("CN", 1)]);
 
 const HOSTNAME: Str = Str { validate: Some(valid_hostname), null_default: true };
 const DBFILENAME: Str = Str { validate: Some(valid_dbfilename), null_default: false };
@@ -201,11 +202,11 @@ params! {
     replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, NA;
 
     // Strings.
-    aclfile: String = "aclfile", STR, s(""), IMMUTABLE | NA;
+    aclfile: String = "aclfile", STR, s(""), IMMUTABLE;
     unixsocket: String = "unixsocket", NSTR, s(""), IMMUTABLE;
     pidfile: String = "pidfile", NSTR, s(""), IMMUTABLE;
     replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", NSTR, s(""), NA;
-    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE | NA;
+    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE;
     cluster_announce_ip: String = "cluster-announce-ip", NSTR, s(""), NA;
     cluster_config_file: String = "cluster-config-file", STR, s("nodes.conf"), IMMUTABLE | NA;
     cluster_announce_hostname: String = "cluster-announce-hostname", HOSTNAME, s(""), NA;
@@ -232,7 +233,7 @@ params! {
     maxmemory_policy: u32 = "maxmemory-policy", POLICIES, 7, M;
     appendfsync: u32 = "appendfsync", FSYNC, 1, M;
     oom_score_adj: u32 = "oom-score-adj", OOM_ADJ, 0, M;
-    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, NA;
+    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, M;
     sanitize_dump_payload: u32 = "sanitize-dump-payload", SANITIZE, 0, DEBUG;
     enable_protected_configs: u32 = "enable-protected-configs", PROTECTED_ACTION, 0, IMMUTABLE;
     enable_debug_command: u32 = "enable-debug-command", PROTECTED_ACTION, 0, IMMUTABLE;
@@ -285,7 +286,7 @@ params! {
     socket_mark_id: i64 = "socket-mark-id", uint(0, UINT_MAX), 0, IMMUTABLE | NA;
     active_defrag_max_scan_fields: i64 = "active-defrag-max-scan-fields", uint(1, LONG_MAX), 1000, NA;
     slowlog_max_len: i64 = "slowlog-max-len", uint(0, LONG_MAX), 128, M;
-    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, NA;
+    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, M;
     busy_reply_threshold: i64 = "busy-reply-threshold" | "lua-time-limit", int(0, LONG_MAX), 5000, M;
     cluster_node_timeout: i64 = "cluster-node-timeout", int(0, LONG_MAX), 15000, NA;
     slowlog_log_slower_than: i64 = "slowlog-log-slower-than", int(-1, LONG_MAX), 10000, M;
@@ -310,27 +311,30 @@ params! {
     auto_aof_rewrite_min_size: i64 = "auto-aof-rewrite-min-size", mem(0, LONG_MAX), 64 << 20, M;
     loading_process_events_interval_bytes: i64 = "loading-process-events-interval-bytes", int(1024, INT_MAX), 2 << 20, HIDDEN | NA;
 
-    // TLS (Ferrous serves no TLS yet: setting a TLS port is refused at start-up).
-    tls_port: i64 = "tls-port", int(0, 65535), 0, NA;
-    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, NA;
+    // TLS (rustls; see server/tls.rs for what OpenSSL has and rustls has not).
+    tls_port: i64 = "tls-port", int(0, 65535), 0, M;
+    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, M;
     tls_session_cache_timeout: i64 = "tls-session-cache-timeout", int(0, INT_MAX), 300, NA;
     tls_cluster: bool = "tls-cluster", Bool, false, NA;
-    tls_replication: bool = "tls-replication", Bool, false, NA;
-    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, NA;
-    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, NA;
-    tls_session_caching: bool = "tls-session-caching", Bool, true, NA;
-    tls_cert_file: String = "tls-cert-file", NSTR, s(""), NA;
-    tls_key_file: String = "tls-key-file", NSTR, s(""), NA;
-    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), NA;
-    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), NA;
-    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), NA;
-    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), NA;
+    tls_replication: bool = "tls-replication", Bool, false, M;
+    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, M;
+    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, M;
+    tls_session_caching: bool = "tls-session-caching", Bool, true, M;
+    tls_cert_file: String = "tls-cert-file", NSTR, s(""), M;
+    tls_key_file: String = "tls-key-file", NSTR, s(""), M;
+    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), M;
+    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), M;
+    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), M;
+    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), M;
     tls_dh_params_file: String = "tls-dh-params-file", NSTR, s(""), NA;
-    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), NA;
-    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), NA;
-    tls_protocols: String = "tls-protocols", NSTR, s(""), NA;
-    tls_ciphers: String = "tls-ciphers", NSTR, s(""), NA;
-    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), NA;
+    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), M;
+    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), M;
+    tls_protocols: String = "tls-protocols", NSTR, s(""), M;
+    tls_ciphers: String = "tls-ciphers", NSTR, s(""), M;
+    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), M;
+    // Ferrous's (Redis 8.6's directive): `CN` authenticates a TLS client whose verified
+    // certificate's subject Common Name names an enabled ACL user as that user.
+    tls_auth_clients_user: u32 = "tls-auth-clients-user", TLS_CERT_USER, 0, HIDDEN;
 
     // Special parameters.
     dir: String = "dir", Dir, cwd(), PROTECTED | DENY_LOADING;

@@ -208,6 +208,28 @@ impl PubSub {
         n
     }
 
+    /// A subscriber's channels and shard channels, and its patterns (ACL changes check them).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Bytes>, Vec<Bytes>) {
+        let mut channels = Vec::new();
+        for map in [&self.channels, &self.shard_channels] {
+            channels.extend(map.read().iter().filter(|(_, l)| l.iter().any(|s| s.id == id)).map(|(c, _)| c.clone()));
+        }
+        let patterns = self.patterns.read().iter().filter(|(_, s)| s.id == id).map(|(p, _)| p.clone()).collect();
+        (channels, patterns)
+    }
+
+    /// Drop every subscription of a subscriber at once (a client disconnected by an ACL
+    /// change receives nothing more).
+    pub fn remove_subscriber(&self, id: u64) {
+        for map in [&self.channels, &self.shard_channels] {
+            map.write().retain(|_, l| {
+                l.retain(|s| s.id != id);
+                !l.is_empty()
+            });
+        }
+        self.patterns.write().retain(|(_, s)| s.id != id);
+    }
+
     /// Active channels (with at least one subscriber) matching `pattern`.
     pub fn channels(&self, pattern: Option<&[u8]>, shard: bool) -> Vec<Bytes> {
         let map = if shard { &self.shard_channels } else { &self.channels };

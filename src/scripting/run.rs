@@ -83,6 +83,8 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let lua = t.lua;
     let api = t.api;
     let mut client = Client::new(ctx.client.handle.clone(), true);
+    // The script's commands run as the caller's ACL user (Redis's scriptCall).
+    client.user = ctx.client.user.clone();
     client.db = ctx.client.db;
     client.script = true;
     let start = busy.started_at().unwrap_or_else(Instant::now);

@@ -18,14 +18,15 @@ use crate::session::{Client, ClientHandle};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
-/// `local`: the peer is on this machine (protected mode lets it in).
+/// `local`: the peer is 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient: protected
+/// mode serves only those while the default user has no password).
 pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let settings = server.config.snapshot();
-    if let Stream::Tcp(tcp) = &sock {
+    if let Some(tcp) = sock.tcp() {
         set_keepalive(tcp, settings.tcp_keepalive as u64);
     }
-    if !local && protected_mode_denies(&settings) {
+    if !local && settings.protected_mode && server.acl.default_nopass() {
         server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
         return;
@@ -47,7 +48,11 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.password().is_none());
+    let mut client = Client::new(handle.clone(), false);
+    crate::commands::acl::set_default_auth(&server, &mut client);
+    if let Some(cert) = sock.peer_certificate() {
+        crate::commands::acl::authenticate_certificate(&server, &mut client, &cert);
+    }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -77,12 +82,6 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
     server.clients.lock().remove(&id);
-}
-
-/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
-/// served (whatever `bind` says).
-fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
-    cfg.protected_mode && cfg.password().is_none()
 }
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -210,10 +209,7 @@ async fn client_loop(
         }
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
-        let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
-            ..limits
-        };
+        let limits = ParseLimits { unauthenticated: crate::commands::acl::auth_required(server, client), ..limits };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
         let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;
@@ -406,7 +402,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {

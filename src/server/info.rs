@@ -145,7 +145,7 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 /// Redis 7.2's event-loop metrics (#11963) and ACL denial counters (#11288), at the end of
 /// INFO stats. Ferrous has no single event loop: a cycle is one batch of requests a connection
 /// processed, its duration the time the batch took; the instantaneous rates are not sampled
-/// (like instantaneous_ops_per_sec). Without ACLs only AUTH failures are denials.
+/// (like instantaneous_ops_per_sec).
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
     let cmd_us: u64 = all_commands().map(|c| c.stats.usec.load(Ordering::Relaxed)).sum();
@@ -154,10 +154,11 @@ fn redis72_stats_fields(server: &Server, out: &mut String) {
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
     line!(out, "instantaneous_eventloop_cycles_per_sec:0");
     line!(out, "instantaneous_eventloop_duration_usec:0");
-    line!(out, "acl_access_denied_auth:{}", st.acl_access_denied_auth.load(Ordering::Relaxed));
-    line!(out, "acl_access_denied_cmd:0");
-    line!(out, "acl_access_denied_key:0");
-    line!(out, "acl_access_denied_channel:0");
+    let denials = &server.acl.denials;
+    line!(out, "acl_access_denied_auth:{}", denials.auth.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_cmd:{}", denials.cmd.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_key:{}", denials.key.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_channel:{}", denials.channel.load(Ordering::Relaxed));
 }
 
 /// The system's name, release and machine, as uname(2) gives them.

@@ -215,6 +215,9 @@ pub struct Client {
     pub db: usize,
     pub proto: Proto,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (None: no restriction, as our master's link, the
+    /// AOF loader and the server's own clients).
+    pub user: Option<Arc<crate::acl::UserCell>>,
     pub name: Option<Bytes>,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
@@ -260,6 +263,7 @@ impl Client {
             db: 0,
             proto: Proto::Resp2,
             authenticated,
+            user: None,
             name: None,
             reply_mode: ReplyMode::On,
             no_evict: false,

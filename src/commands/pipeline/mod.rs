@@ -177,6 +177,12 @@ pub fn script_call(
     Ok((cmd, call_locked(server, client, cmd, args, reply, db, Some(start))))
 }
 
+/// A command queued in MULTI, about to be run by EXEC: what admission still checks at that
+/// moment (ACL permissions, which may have changed since it was queued). Err is the reply.
+pub fn admit_queued(server: &Server, client: &Client, cmd: &'static Command, args: &[Bytes]) -> Result<(), String> {
+    admit::admit(server, client, Caller::Exec, cmd, args).map(|_| ()).map_err(|(_, text)| text)
+}
+
 /// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
 pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, Bytes)>) -> Written {
     Written {
