@@ -5,6 +5,7 @@
 //! path and one module per command family, `keyspace` the sharded databases, `types` the value
 //! types, `config` the configuration, `util` small shared helpers.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

@@ -138,6 +138,7 @@ impl CommandTable {
             super::geo::COMMANDS,
             super::observability::COMMANDS,
             super::migrate::COMMANDS,
+            super::cluster::COMMANDS,
             super::streams::COMMANDS,
         ];
         let mut commands = HashMap::default();

@@ -62,6 +62,10 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mut client = Client::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
     client.script = true;
+    client.readonly = ctx.client.readonly;
+    client.asking = ctx.client.asking;
+    client.slot = crate::commands::cluster::declared_slot(server, keys);
+    client.cross_slot = t.flags & flags::ALLOW_CROSS_SLOT != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
