@@ -55,9 +55,12 @@ impl State {
     pub fn send_raw(&mut self, link: LinkId, bytes: Vec<u8>, mtype: u16) {
         let Some(l) = self.links.get_mut(&link) else { return };
         let len = bytes.len();
+        // Counted before the writer can see (and subtract) it.
+        let now = l.queued.fetch_add(len, Ordering::Relaxed) + len;
         if l.tx.send(bytes).is_ok() {
-            let now = l.queued.fetch_add(len, Ordering::Relaxed) + len;
             l.queued_peak = l.queued_peak.max(now);
+        } else {
+            l.queued.fetch_sub(len, Ordering::Relaxed);
         }
         if (mtype as usize) < types::COUNT {
             self.stats_sent[mtype as usize] += 1;

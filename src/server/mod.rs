@@ -309,6 +309,7 @@ async fn cron(server: Arc<Server>) {
             }
             saving::cron(&s);
             aof::cron(&s);
+            crate::commands::migrate::close_timed_out_sockets();
         })
         .await;
     }
