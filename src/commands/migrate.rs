@@ -20,8 +20,7 @@ use crate::keyspace::notify;
 use crate::persistence::dump;
 use crate::persistence::rdb::SaveOptions;
 
-pub static COMMANDS: &[CommandSpec] =
-    &[CommandSpec::new("migrate", migrate).getkeys(super::key_specs::procs::migrate)];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", migrate).getkeys(super::key_specs::procs::migrate)];
 
 /// Cached connections live this long without use; at most this many are kept.
 const CACHE_TTL: Duration = Duration::from_secs(10);
