@@ -415,11 +415,8 @@ fn mixed_ferrous_and_redis_cluster_forms_serves_and_fails_over() {
     let timeout = 3000;
     // Masters: Ferrous, Redis, Ferrous; then a Redis replica for the first Ferrous master and
     // a Ferrous replica for the Redis master, added with add-node.
-    let mut m = [
-        Node::start(Kind::Ferrous, timeout),
-        Node::start(Kind::Redis, timeout),
-        Node::start(Kind::Ferrous, timeout),
-    ];
+    let mut m =
+        [Node::start(Kind::Ferrous, timeout), Node::start(Kind::Redis, timeout), Node::start(Kind::Ferrous, timeout)];
     create(&m.iter().collect::<Vec<_>>(), 0);
     let r0 = Node::start(Kind::Redis, timeout);
     let r1 = Node::start(Kind::Ferrous, timeout);

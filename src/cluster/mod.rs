@@ -141,6 +141,7 @@ impl Cluster {
     /// Run `f` on the state, then the before-sleep work, then the deferred effects.
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let server = self.server.upgrade();
+        let mut wake_blocked = false;
         let (r, pending) = {
             let mut st = self.state.lock();
             if let Some(s) = &server {
@@ -153,24 +154,27 @@ impl Cluster {
             st.before_sleep();
             if st.route_dirty {
                 st.route_dirty = false;
-                self.route.store(Arc::new(Route::build(&st)));
+                let new = Route::build(&st);
+                wake_blocked = self.route.load().serving_changed(&new);
+                self.route.store(Arc::new(new));
             }
             (r, std::mem::take(&mut st.pending))
         };
         if let Some(s) = server {
+            // Clients blocked on keys of slots that moved (or while the cluster went down)
+            // run their command again: it answers the redirection (or CLUSTERDOWN).
+            if wake_blocked && s.blocking.any() {
+                s.blocking.signal_all();
+            }
             self.run_deferred(&s, pending);
         }
         r
     }
 
-    /// Read-only access (no before-sleep work).
+    /// Read the state (after the same refresh and before-sleep work as [`Cluster::with`], so
+    /// a configuration change, say of an announced port, shows at once).
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        let server = self.server.upgrade();
-        let mut st = self.state.lock();
-        if let Some(s) = &server {
-            st.repl = repl_view(s);
-        }
-        f(&st)
+        self.with(|st| f(st))
     }
 
     fn run_deferred(self: &Cluster, server: &Arc<Server>, pending: Vec<Deferred>) {

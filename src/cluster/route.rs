@@ -87,6 +87,12 @@ impl Route {
         }
     }
 
+    /// Whether the cluster state or the slots this node (or its master) serves differ.
+    pub fn serving_changed(&self, new: &Route) -> bool {
+        let mine = |r: &Route, s: usize| r.slots[s] == r.myself || r.my_master.is_some_and(|m| r.slots[s] == m);
+        self.ok != new.ok || (0..SLOTS).any(|s| mine(self, s) != mine(new, s))
+    }
+
     /// Whether this node serves `slot` for a plain command (the common, fast case).
     pub fn serves(&self, slot: u16) -> bool {
         let s = slot as usize;
