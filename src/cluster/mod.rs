@@ -186,12 +186,6 @@ impl Cluster {
                     }
                 }
                 Deferred::UnsetMaster => crate::replication::replica::stop(server),
-                Deferred::FlushAll => {
-                    let mut db = server.keyspace.lock_all(0);
-                    let old = db.flush(true);
-                    drop(db);
-                    drop(old);
-                }
                 Deferred::DelKeysInSlots(slots) => {
                     let s = server.clone();
                     self.rt.spawn_blocking(move || {

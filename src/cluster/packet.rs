@@ -26,6 +26,10 @@ impl State {
         if (mtype as usize) < types::COUNT {
             self.stats_received[mtype as usize] += 1;
         }
+        if mtype as i64 == self.drop_filter {
+            log::warning("Dropping packet that matches debug drop filter");
+            return true;
+        }
         let now = now_ms();
         let hdr = &m.hdr;
         let sender = self.sender_of(link, link_node, hdr);

@@ -54,8 +54,6 @@ pub enum Deferred {
     },
     /// Stop replicating, keep the data (replicationUnsetMaster).
     UnsetMaster,
-    /// Empty the dataset (a replica reset into a master).
-    FlushAll,
     /// Delete the keys of slots this node no longer serves.
     DelKeysInSlots(Vec<u16>),
     /// Unsubscribe the shard channels of a slot this shard no longer serves.
@@ -198,6 +196,8 @@ pub struct State {
     pub(super) cron_iteration: u64,
     /// The routing snapshot must be rebuilt.
     pub route_dirty: bool,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped (-1: none).
+    pub drop_filter: i64,
 }
 
 impl State {
@@ -243,6 +243,7 @@ impl State {
             pings_sent: 0,
             cron_iteration: 0,
             route_dirty: true,
+            drop_filter: -1,
         };
         let me = st.create_node(None, flag::MYSELF | flag::MASTER);
         st.myself = me;
@@ -791,13 +792,14 @@ impl State {
         }
     }
 
-    /// CLUSTER RESET (clusterReset).
-    pub fn reset(&mut self, hard: bool) {
-        if self.me().is_slave() {
+    /// CLUSTER RESET (clusterReset). Returns true when this node was a replica: the caller
+    /// then empties the dataset.
+    pub fn reset(&mut self, hard: bool) -> bool {
+        let was_replica = self.me().is_slave();
+        if was_replica {
             let me = self.myself;
             self.set_node_as_master(me);
             self.pending.push(Deferred::UnsetMaster);
-            self.pending.push(Deferred::FlushAll);
         }
         self.close_all_slots();
         self.reset_manual_failover();
@@ -820,6 +822,7 @@ impl State {
         }
         self.route_dirty = true;
         self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
+        was_replica
     }
 
     /// The replicas that count as available in CLUSTER SLOTS (isReplicaAvailable).

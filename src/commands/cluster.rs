@@ -782,13 +782,17 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
         Some(_) => return Err(CmdError::new(errors::SYNTAX)),
     };
     let keys = db0_size(ctx);
-    c.with(|st| {
+    let was_replica = c.with(|st| {
         if st.me().is_master() && keys != 0 {
             return Err(CmdError::new("CLUSTER RESET can't be called with master nodes containing keys"));
         }
-        st.reset(hard);
-        Ok(())
+        Ok(st.reset(hard))
     })?;
+    if was_replica {
+        // A replica turned master starts empty (Redis's emptyData), through this command's
+        // view (which may hold every lock already, under EXEC).
+        drop(ctx.db.flush(true));
+    }
     ctx.reply.ok();
     Ok(())
 }

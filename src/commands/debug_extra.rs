@@ -51,6 +51,13 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
         htstats(ctx)
     } else if is(sub, "htstats-key") && n == 3 {
         htstats_key(ctx)
+    } else if is(sub, "drop-cluster-packet-filter") && n == 3 {
+        args::int(&args[2]).map(|t| {
+            if let Some(c) = ctx.server.cluster.get() {
+                c.with(|st| st.drop_filter = t);
+            }
+            ctx.reply.ok();
+        })
     } else if is(sub, "clusterlink") && n == 5 && is(&args[2], "kill") {
         clusterlink_kill(ctx)
     } else if is(sub, "leak") && n == 3 {

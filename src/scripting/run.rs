@@ -36,6 +36,9 @@ const HOOK_PERIOD: u32 = 100_000;
 
 /// Run `t` with `keys` and `args`, writing its reply into the context.
 pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResult {
+    if t.flags & (flags::EVAL_COMPAT | flags::NO_CLUSTER) == flags::NO_CLUSTER && ctx.server.cluster.get().is_some() {
+        return Err(CmdError::new("Can not run script on cluster, 'no-cluster' flag is set."));
+    }
     if t.flags & flags::EVAL_COMPAT == 0 && t.flags & flags::NO_WRITES == 0 && t.ro_command {
         return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
     }
