@@ -194,9 +194,10 @@ impl Cluster {
                         }
                     });
                 }
-                // Redis unsubscribes the shard channels of a slot its shard lost; Ferrous keeps
-                // them (their subscribers get nothing more from this node).
-                Deferred::RemoveChannelsInSlot(_) => {}
+                // The shard channels of a slot this shard lost: their subscribers are told.
+                Deferred::RemoveChannelsInSlot(slot) => {
+                    server.pubsub.unsubscribe_shard_channels(|c| crate::keyspace::slot::key_hash_slot(c) == slot);
+                }
                 Deferred::Publish { channel, message, shard } => {
                     server.pubsub.publish(&bytes::Bytes::from(channel), &bytes::Bytes::from(message), shard);
                 }
