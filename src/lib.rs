@@ -7,6 +7,7 @@
 //! `persistence` the file formats, `config` the configuration, `util` small shared helpers.
 
 pub mod acl;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

@@ -106,7 +106,8 @@ case_files!(
     streams_groups,
     streams_read,
     acl,
-    security
+    security,
+    cluster
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

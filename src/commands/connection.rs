@@ -71,6 +71,9 @@ fn select(ctx: &mut Ctx) -> CmdResult {
     if id < i32::MIN as i64 || id > i32::MAX as i64 {
         return Err(CmdError::new(errors::NOT_INTEGER));
     }
+    if ctx.server.cluster.get().is_some() && id != 0 {
+        return Err(CmdError::new("SELECT is not allowed in cluster mode"));
+    }
     if id < 0 || id as usize >= ctx.server.keyspace.databases() {
         return Err(CmdError::new(errors::DB_INDEX));
     }

@@ -9,6 +9,7 @@ pub mod bitfield;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
+pub mod cluster;
 pub mod connection;
 pub mod debug_extra;
 pub mod functions;

@@ -182,6 +182,7 @@ impl CommandTable {
             super::geo::COMMANDS,
             super::observability::COMMANDS,
             super::migrate::COMMANDS,
+            super::cluster::COMMANDS,
             super::streams::COMMANDS,
             super::acl::COMMANDS,
             super::module::COMMANDS,

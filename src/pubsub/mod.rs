@@ -45,6 +45,9 @@ pub enum Push {
     },
     /// A MONITOR line, sent as a status reply.
     Monitor(Bytes),
+    /// The server unsubscribed the connection from a shard channel (its slot moved to
+    /// another shard of a cluster): the connection drops it and tells the client.
+    SUnsubscribed(Bytes),
 }
 
 impl Push {
@@ -57,6 +60,7 @@ impl Push {
             Push::Invalidate { keys, .. } => keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 8).sum()) + 40,
             Push::RedirBroken { .. } => 40,
             Push::Monitor(line) => line.len() + 3,
+            Push::SUnsubscribed(channel) => channel.len() + 32,
         }
     }
 }
@@ -228,6 +232,21 @@ impl PubSub {
             });
         }
         self.patterns.write().retain(|(_, s)| s.id != id);
+    }
+
+    /// Unsubscribe everyone from the shard channels `pick` selects (Redis's
+    /// pubsubUnsubscribeShardChannels): each subscriber is told with a `sunsubscribe` push.
+    pub fn unsubscribe_shard_channels(&self, pick: impl Fn(&[u8]) -> bool) {
+        let taken: Vec<(Bytes, Vec<Subscriber>)> = {
+            let mut m = self.shard_channels.write();
+            let names: Vec<Bytes> = m.keys().filter(|c| pick(c)).cloned().collect();
+            names.into_iter().filter_map(|c| m.remove(&c).map(|subs| (c, subs))).collect()
+        };
+        for (channel, subs) in taken {
+            for s in subs {
+                s.push(Push::SUnsubscribed(channel.clone()));
+            }
+        }
     }
 
     /// Active channels (with at least one subscriber) matching `pattern`.

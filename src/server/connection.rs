@@ -91,9 +91,10 @@ type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
 /// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
 /// that others redirect to and that is in Pub/Sub mode (Redis's sendTrackingMessage).
-fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool) {
+fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate::session::Subscriptions) {
     use crate::pubsub::Push;
     let resp3 = out.proto == crate::protocol::Proto::Resp3;
+    let subscribed = subs.active();
     match msg {
         Push::Invalidate { keys, redirected } => {
             if resp3 {
@@ -134,6 +135,13 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.buf.extend_from_slice(line);
             out.buf.extend_from_slice(b"\r\n");
         }
+        Push::SUnsubscribed(channel) => {
+            subs.shard_channels.retain(|c| c != channel);
+            out.push(3);
+            out.bulk(b"sunsubscribe");
+            out.bulk(channel);
+            out.int(subs.shard_channels.len() as i64);
+        }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -145,9 +153,14 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
 }
 
 /// Encode every message already queued for this connection.
-fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::atomic::AtomicUsize, subscribed: bool) {
+fn drain_pushes(
+    out: &mut ReplySink,
+    push_rx: &mut PushRx,
+    pending: &std::sync::atomic::AtomicUsize,
+    subs: &mut crate::session::Subscriptions,
+) {
     while let Ok(m) = push_rx.try_recv() {
-        encode_push(out, &m, subscribed);
+        encode_push(out, &m, subs);
         crate::pubsub::Subscriber::written(pending, &m);
     }
 }
@@ -175,6 +188,8 @@ async fn client_loop(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
+        // Subscribers are not subject to the idle timeout, as in Redis.
+        let idle_timeout = timeout > 0 && !client.subs.active();
         let read = async {
             tokio::select! {
                 r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
@@ -182,17 +197,16 @@ async fn client_loop(
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     if let Some(m) = msg {
                         out.proto = client.proto;
-                        encode_push(&mut out, &m, client.subs.active());
+                        encode_push(&mut out, &m, &mut client.subs);
                         crate::pubsub::Subscriber::written(pending, &m);
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
                     }
                     Ok(None)
                 }
                 _ = handle.killed() => Err("killed".to_string()),
             }
         };
-        // Subscribers are not subject to the idle timeout, as in Redis.
-        let n = if timeout > 0 && !client.subs.active() {
+        let n = if idle_timeout {
             match tokio::time::timeout(Duration::from_secs(timeout), read).await {
                 Ok(r) => r?,
                 Err(_) => return Err("idle timeout".into()),
@@ -236,7 +250,7 @@ async fn client_loop(
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
                     if pending.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
                     }
                     let mut action = if pipeline::runs_script(client, &req.args) {
                         run_script(server, client, &req.args, &mut out).await?

@@ -290,7 +290,11 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             };
             line!(out, "# Clients");
             line!(out, "connected_clients:{}", n);
-            line!(out, "cluster_connections:0");
+            line!(
+                out,
+                "cluster_connections:{}",
+                server.cluster.get().map_or(0, |c| c.read(|st| st.nodes.len() - 1) * 2)
+            );
             line!(out, "maxclients:{}", cfg.maxclients);
             line!(out, "client_recent_max_input_buffer:{}", max_in);
             line!(out, "client_recent_max_output_buffer:{}", max_out);
@@ -436,7 +440,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "pubsubshard_channels:{}", server.pubsub.channels(None, true).len());
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
-            line!(out, "migrate_cached_sockets:0");
+            line!(out, "migrate_cached_sockets:{}", crate::commands::migrate::cached_sockets());
             line!(out, "slave_expires_tracked_keys:0");
             line!(out, "active_defrag_hits:0");
             line!(out, "active_defrag_misses:0");
@@ -522,7 +526,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         }
         "cluster" => {
             line!(out, "# Cluster");
-            line!(out, "cluster_enabled:0");
+            line!(out, "cluster_enabled:{}", server.cluster.get().is_some() as u8);
         }
         "keyspace" => {
             line!(out, "# Keyspace");

@@ -115,6 +115,8 @@ pub struct Server {
     pub tls: tls::Tls,
     /// This server, for work that outlives a command (BGSAVE's thread).
     pub me: Weak<Server>,
+    /// Cluster mode (`cluster-enabled yes`): set once at start-up.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Server {
@@ -158,6 +160,7 @@ impl Server {
             listeners: Default::default(),
             tls: Default::default(),
             me: me.clone(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -313,6 +316,7 @@ async fn cron(server: Arc<Server>) {
             }
             saving::cron(&s);
             aof::cron(&s);
+            crate::commands::migrate::close_timed_out_sockets();
         })
         .await;
     }
@@ -367,9 +371,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         std::io::stdout().is_terminal()
     };
     if cfg.always_show_logo || (cfg.logfile.is_empty() && !cfg.syslog_enabled && tty) {
-        log::raw(&log::logo(bound));
+        let logo = log::logo(bound);
+        log::raw(&if cfg.cluster_enabled { logo.replace("in standalone mode", "in cluster mode   ") } else { logo });
     } else {
-        log::notice(&format!("Running mode=standalone, port={bound}."));
+        let mode = if cfg.cluster_enabled { "cluster" } else { "standalone" };
+        log::notice(&format!("Running mode={mode}, port={bound}."));
     }
     log::warning("Server initialized");
     crate::metrics::memory::mark_startup();
@@ -377,6 +383,12 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     server.apply_config();
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
     Server::install_notifications(&server);
+    if cfg.cluster_enabled {
+        if let Err(line) = crate::cluster::Cluster::start(&server).await {
+            log::warning(&line);
+            return 1;
+        }
+    }
     // Clients are served while the data loads, as in Redis: commands without the `loading`
     // flag answer -LOADING until it is done.
     server.stats.loading.store(true, Ordering::SeqCst);
@@ -399,8 +411,14 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
-    server.stats.loading.store(false, Ordering::SeqCst);
     log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
+    if let Some(c) = server.cluster.get() {
+        if let Err(e) = c.verify_config_with_data(&server) {
+            log::warning(&e);
+            return 1;
+        }
+    }
+    server.stats.loading.store(false, Ordering::SeqCst);
     if let Some((host, port)) = cfg.replicaof.clone() {
         crate::replication::replica::start(&server, host, port);
     }

@@ -254,6 +254,13 @@ pub struct Client {
     pub script: bool,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// Cluster: READONLY (reads served by a replica), ASKING (for the next command only).
+    pub readonly: bool,
+    pub asking: bool,
+    /// Cluster, a script's client: the slot its keys are in so far, and whether it may use
+    /// keys of several slots (`allow-cross-slot-keys`).
+    pub slot: Option<u16>,
+    pub cross_slot: bool,
 }
 
 impl Client {
@@ -284,6 +291,10 @@ impl Client {
             tracking: None,
             is_master: false,
             monitor: false,
+            readonly: false,
+            asking: false,
+            slot: None,
+            cross_slot: false,
         }
     }
 

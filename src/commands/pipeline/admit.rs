@@ -125,6 +125,10 @@ pub fn admit(
         return refuse("Command not allowed inside a transaction");
     }
     acl(server, client, caller, cmd, args)?;
+    // Cluster redirection (after ACL, before OOM), never for our master.
+    if !obeyed && server.cluster.get().is_some() {
+        super::super::cluster::admission(server, client, cmd, args).map_err(|text| (Some(cmd), text))?;
+    }
     if !obeyed && server.out_of_memory.load(Ordering::Relaxed) {
         let in_multi = client.multi.is_some() && !cmd.has_flag(flags::TX_END);
         if in_multi || tx.any(|c, a| is_denyoom(server, c, a), args) {

@@ -93,6 +93,9 @@ pub fn execute_as(
     if tracking.any() {
         tracking.flush_bcast();
     }
+    if client.asking {
+        super::cluster::after_command(client, cmd);
+    }
     // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
     client.last_cmd = cmd.map_or("NULL", |c| c.full_name.as_str());
     action
@@ -119,6 +122,13 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, text: &str, reply: &mut ReplySink) {
     if let Some(cmd) = cmd {
         cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() && super::cluster::is_redirect(text) {
+        // A cluster redirection discards the transaction and is the answer itself.
+        client.multi = None;
+        super::transactions::unwatch_all(&server.keyspace, client);
+        reply.error(text);
+        return;
     }
     if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() {
         client.multi = None;
@@ -165,6 +175,9 @@ pub fn script_call(
 ) -> Result<(&'static Command, Outcome), String> {
     let caller = Caller::Script(call);
     let admitted = resolve(args, caller).and_then(|cmd| admit::admit(server, client, caller, cmd, args).map(|_| cmd));
+    let admitted = admitted.and_then(|cmd| {
+        super::cluster::script_check(server, client, cmd, args, db).map(|_| cmd).map_err(|t| (Some(cmd), t))
+    });
     let cmd = match admitted {
         Ok(cmd) => cmd,
         Err((cmd, text)) => {
