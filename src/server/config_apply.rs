@@ -67,7 +67,7 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
         ));
     }
     if old.requirepass != new.requirepass {
-        crate::commands::acl::apply_requirepass(server, &new.requirepass);
+        crate::commands::pipeline::services::apply_requirepass(server, &new.requirepass);
     }
     server.apply_config();
     Ok(())

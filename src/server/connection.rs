@@ -49,9 +49,9 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         return;
     }
     let mut client = Client::new(handle.clone(), false);
-    crate::commands::acl::set_default_auth(&server, &mut client);
+    crate::commands::pipeline::services::set_default_auth(&server, &mut client);
     if let Some(cert) = sock.peer_certificate() {
-        crate::commands::acl::authenticate_certificate(&server, &mut client, &cert);
+        crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
     }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -223,7 +223,10 @@ async fn client_loop(
         }
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
-        let limits = ParseLimits { unauthenticated: crate::commands::acl::auth_required(server, client), ..limits };
+        let limits = ParseLimits {
+            unauthenticated: crate::commands::pipeline::services::auth_required(server, client),
+            ..limits
+        };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
         let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;

@@ -440,7 +440,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "pubsubshard_channels:{}", server.pubsub.channels(None, true).len());
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
-            line!(out, "migrate_cached_sockets:{}", crate::commands::migrate::cached_sockets());
+            line!(out, "migrate_cached_sockets:{}", crate::commands::pipeline::services::migrate_cached_sockets());
             line!(out, "slave_expires_tracked_keys:0");
             line!(out, "active_defrag_hits:0");
             line!(out, "active_defrag_misses:0");

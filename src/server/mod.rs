@@ -135,7 +135,7 @@ impl Server {
             pause: pause::Pause::default(),
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
-            acl: crate::acl::Acl::new(Arc::new(crate::commands::acl::catalog())),
+            acl: crate::acl::Acl::new(Arc::new(crate::commands::pipeline::services::acl_catalog())),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             error_stats: Mutex::new(HashMap::new()),
@@ -316,7 +316,7 @@ async fn cron(server: Arc<Server>) {
             }
             saving::cron(&s);
             aof::cron(&s);
-            crate::commands::migrate::close_timed_out_sockets();
+            crate::commands::pipeline::services::close_timed_out_sockets();
         })
         .await;
     }

@@ -12,15 +12,27 @@
 
 mod admit;
 
+pub use super::flags;
 pub use super::table::Command;
 pub use super::Action;
 pub use admit::{busy_threshold, resolve, Admitted, Caller, Refusal, ScriptCall};
+
+/// What the server needs from the command layer besides running commands: the ACL hooks of a
+/// connection's life (its default user, TLS client certificates, requirepass, the command
+/// catalog ACL rules are written against) and MIGRATE's cached connections. The server reaches
+/// the command layer only through this module.
+pub mod services {
+    pub use crate::commands::acl::{
+        apply_requirepass, auth_required, authenticate_certificate, catalog as acl_catalog, set_default_auth,
+    };
+    pub use crate::commands::migrate::{cached_sockets as migrate_cached_sockets, close_timed_out_sockets};
+}
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{flags, Ctx};
+use super::Ctx;
 use crate::protocol::ReplySink;
 use crate::server::Server;
 use crate::session::client::{Client, ReplyMode};
