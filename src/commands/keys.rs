@@ -468,10 +468,9 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
     ctx.db.touch_dirty(removed.max(1) as u64);
     // FLUSHALL with save points saves the empty dataset at once (Redis's
     // flushAllDataAndResetRDB), so a restart cannot bring the old data back; nothing is left
-    // unsaved, yet the command is still propagated (Redis's forceCommandPropagation).
+    // unsaved, yet the command still counts as a write: it is propagated and wakes the clients
+    // blocked on the keys it deleted.
     if all && !crate::server::saving::save_points(&ctx.server.config.load()).is_empty() {
-        ctx.db.propagate_effect(ctx.args.to_vec());
-        ctx.db.dirty = 0;
         if let Err(e) = crate::server::saving::save(ctx.server, ctx.db) {
             crate::server::log::warning(&format!("Error saving the empty dataset after FLUSHALL: {e}"));
         }
