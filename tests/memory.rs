@@ -126,7 +126,7 @@ fn used_memory_stays_within_the_limit_as_info_reports_it() {
         let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit).query(&mut con).unwrap();
         let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg(policy).query(&mut con).unwrap();
         let mut n = 0;
-        let mut set = |con: &mut redis::Connection, i: usize| {
+        let set = |con: &mut redis::Connection, i: usize| {
             let _: () = redis::cmd("SETEX").arg(format!("k{i}")).arg(10_000).arg("x").query(con).unwrap();
         };
         while info_field(&mut con, "default", "used_memory") + 4096 <= limit {
