@@ -23,7 +23,9 @@ fn replicate_from(master_port: u16) {
     let _: () = redis::cmd("RPUSH").arg("l").arg("x").arg("y").query(&mut m).unwrap();
     let _: () = redis::cmd("SET").arg("e").arg("v").arg("EX").arg(1000).query(&mut m).unwrap();
 
-    let replica = Server::start(&[]);
+    // A replica writes the snapshot it receives to its RDB file: not the shared dump.rdb.
+    let rdb = format!("replica-of-{master_port}.rdb");
+    let replica = Server::start(&["--dbfilename", &rdb]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(
@@ -110,7 +112,8 @@ fn replicate_streams(master_port: u16) {
         },
         true,
     );
-    let replica = Server::start(&[]);
+    let rdb = format!("streams-replica-of-{master_port}.rdb");
+    let replica = Server::start(&["--dbfilename", &rdb]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(

@@ -221,6 +221,12 @@ pub fn reset_stats(server: &Server) {
         c.store(0, Ordering::Relaxed);
     }
     server.aof.delayed_fsync.store(0, Ordering::Relaxed);
+    let rs = &server.repl.stats;
+    for c in
+        [&rs.sync_full, &rs.sync_partial_ok, &rs.sync_partial_err, &rs.net_repl_input_bytes, &rs.net_repl_output_bytes]
+    {
+        c.store(0, Ordering::Relaxed);
+    }
     crate::metrics::memory::reset_peak();
     server.error_stats.lock().clear();
     for c in table().iter() {
