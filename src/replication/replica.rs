@@ -631,11 +631,13 @@ fn load(
         return Ok(());
     }
     if !swapdb {
+        // Loading from here on: clients never see the emptied dataset (Redis loads on its
+        // only thread).
+        server.stats.loading.store(true, Ordering::SeqCst);
         attach_to_new_master(server);
         log::notice("MASTER <-> REPLICA sync: Flushing old data");
         flush_all(server);
         if !diskless {
-            server.stats.loading.store(true, Ordering::SeqCst);
             log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
         }
     }
@@ -665,11 +667,15 @@ fn load(
         log::notice("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
     }
     let functions = std::mem::take(&mut loaded.functions);
-    if swapdb {
-        flush_all(server);
-    }
     {
+        // One lock for the swap: the old data is replaced at once.
         let mut db = server.keyspace.lock_all(0);
+        let old = db.flush(true);
+        if server.config.load().replica_lazy_flush || swapdb {
+            std::thread::spawn(move || drop(old));
+        } else {
+            drop(old);
+        }
         server.scripting.flush_functions();
         if let Err(e) = server.scripting.load_library_sources(&functions, false) {
             log::warning(&format!("Failed loading library, {e}"));
