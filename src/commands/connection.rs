@@ -289,7 +289,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         let Some(h) = handles.iter().find(|h| h.addr == addr) else {
             return Err(CmdError::new("No such client"));
         };
-        h.kill();
+        ctx.client.kill_after.push(h.clone());
         if h.id == me {
             ctx.action = Action::Close;
         }
@@ -352,7 +352,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         {
             continue;
         }
-        h.kill();
+        ctx.client.kill_after.push(h.clone());
         if h.id == me {
             ctx.action = Action::Close;
         }

@@ -466,7 +466,10 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx) -> CmdResult {
-    flush(ctx, true)
+    flush(ctx, true)?;
+    // As Redis's flushAllDataAndResetRDB: a background save of the old data is stopped.
+    crate::server::saving::kill_child(ctx.server);
+    Ok(())
 }
 
 #[derive(Clone, Copy)]

@@ -211,6 +211,18 @@ fn start_disk(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>, S
         done: Some(Box::new(move |ok| {
             if !ok {
                 log::warning("SYNC failed. BGSAVE child returned an error");
+            } else {
+                // Open the file for each replica now: the next save may replace it.
+                let path = crate::server::saving::rdb_path(&s2.config.load());
+                for l in links_where(&s2, |l| l.state() == WAIT_BGSAVE_END && same_job(l, &j2)) {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => *l.rdb_file.lock() = Some(f),
+                        Err(e) => {
+                            log::warning(&format!("SYNC failed. Can't open/stat DB after BGSAVE: {e}"));
+                            l.handle.kill();
+                        }
+                    }
+                }
             }
             j2.finish(ok);
             finished(&s2, &j2);
@@ -225,6 +237,10 @@ fn finished(server: &Server, job: &Arc<Job>) {
     if cur.as_ref().is_some_and(|j| Arc::ptr_eq(j, job)) {
         *cur = None;
     }
+}
+
+fn attached(server: &Server, link: &Arc<Link>) -> bool {
+    !link.handle.is_killed() && server.repl.replicas.lock().iter().any(|l| Arc::ptr_eq(l, link))
 }
 
 /// The EOF mark of a diskless transfer: 40 random characters.
@@ -256,6 +272,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     snapshot.set_repl(repl);
     snapshot.key_delay_us = key_delay;
     let abort = snapshot.abort.clone();
+    *st.child_abort.lock() = Some(abort.clone());
     let (server, job) = (server.clone(), job.clone());
     let spawned = std::thread::Builder::new().name("ferrous-replsync".into()).spawn(move || {
         let mark = eof_mark();
@@ -266,7 +283,8 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
             io::Write::write_all(&mut w, mark.as_bytes())?;
             io::Write::flush(&mut w)
         })();
-        let up = w.targets.len();
+        // Replicas still attached (one that went away may not have closed its channel yet).
+        let up = w.targets.iter().filter(|(l, _)| attached(&server, l)).count();
         drop(w);
         let ok = result.is_ok() && up > 0;
         if ok {
@@ -278,6 +296,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         } else {
             log::warning("Background transfer error");
         }
+        *server.saving.child_abort.lock() = None;
         server.saving.in_progress.store(false, Ordering::Release);
         job.finish(ok);
         finished(&server, &job);

@@ -47,6 +47,7 @@ pub fn new_link(client: &Client, pre_psync: bool) -> Arc<Link> {
         wake: Notify::new(),
         job: Mutex::new(None),
         rdb_rx: Mutex::new(None),
+        rdb_file: Mutex::new(None),
     })
 }
 
@@ -286,6 +287,7 @@ async fn writer<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &
 }
 
 async fn write<W: AsyncWrite + Unpin>(server: &Server, wr: &mut W, data: &[u8]) -> Result<(), String> {
+    server.repl.wait_unstalled().await;
     wr.write_all(data).await.map_err(|e| e.to_string())?;
     server.repl.stats.net_repl_output_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
     Ok(())
@@ -321,9 +323,8 @@ async fn send_file<W: AsyncWrite + Unpin>(
     if !ok {
         return Err("SYNC failed: the background save failed".into());
     }
-    let path = crate::server::saving::rdb_path(&server.config.load());
-    let mut file =
-        tokio::fs::File::open(&path).await.map_err(|e| format!("SYNC failed. Can't open/stat DB after BGSAVE: {e}"))?;
+    let file = link.rdb_file.lock().take().ok_or("SYNC failed. Can't open/stat DB after BGSAVE")?;
+    let mut file = tokio::fs::File::from_std(file);
     let len = file.metadata().await.map_err(|e| e.to_string())?.len();
     link.set_state(SEND_BULK);
     write(server, wr, format!("${len}\r\n").as_bytes()).await?;

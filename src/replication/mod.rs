@@ -120,6 +120,9 @@ pub struct Link {
     pub job: Mutex<Option<Arc<fullsync::Job>>>,
     /// A diskless transfer: the snapshot's bytes, as they are serialised.
     pub rdb_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Bytes>>>,
+    /// A disk transfer: the file, opened as soon as it was written (a later save may replace
+    /// it before the link gets to send it).
+    pub rdb_file: Mutex<Option<std::fs::File>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -192,6 +195,8 @@ pub struct Repl {
     pub getack_notify: Notify,
     /// Seconds the replication cron ran (PINGs every repl-ping-replica-period of them).
     pub cron_loops: AtomicU64,
+    /// Unix ms until which the links stand still (DEBUG SLEEP: Redis sleeps whole).
+    stalled_until: AtomicI64,
     pub full: fullsync::FullSync,
     pub failover: failover::Failover,
 }
@@ -213,6 +218,7 @@ impl Default for Repl {
             getack: AtomicBool::new(false),
             getack_notify: Notify::new(),
             cron_loops: AtomicU64::new(0),
+            stalled_until: AtomicI64::new(0),
             full: fullsync::FullSync::default(),
             failover: failover::Failover::default(),
         }
@@ -476,8 +482,7 @@ impl Repl {
                     "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
                     l.handle.info_line(None)
                 ));
-                l.handle.kill();
-                l.wake.notify_one();
+                self.kill_link(&l);
             }
         }
     }
@@ -522,6 +527,23 @@ impl Repl {
     /// The newest bytes of the stream, for a log line.
     pub fn latest(&self, n: usize) -> Vec<u8> {
         self.stream.lock().buf.as_ref().map(|b| b.tail(n)).unwrap_or_default()
+    }
+
+    /// DEBUG SLEEP: the replication links stand still for `d` (neither side sends or applies).
+    pub fn stall_for(&self, d: std::time::Duration) {
+        let until = crate::keyspace::now_ms().saturating_add(d.as_millis().min(i64::MAX as u128) as i64);
+        self.stalled_until.fetch_max(until, Ordering::SeqCst);
+    }
+
+    /// Wait while the links are stalled.
+    pub async fn wait_unstalled(&self) {
+        loop {
+            let left = self.stalled_until.load(Ordering::SeqCst) - crate::keyspace::now_ms();
+            if left <= 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(left as u64)).await;
+        }
     }
 
     /// Ask the replicas for an acknowledgement (sent by the replication task unless clients
@@ -596,14 +618,56 @@ impl Repl {
 
     /// Disconnect every replica (our history changed: they must resynchronise with us).
     pub fn disconnect_replicas(&self) {
-        for l in self.replicas.lock().iter() {
-            l.handle.kill();
-            l.wake.notify_one();
+        let links: Vec<Arc<Link>> = self.replicas.lock().clone();
+        for l in links {
+            self.kill_link(&l);
+        }
+    }
+
+    /// Close a replica's link now: it is detached at once (its share of the buffer is released
+    /// before anyone else is served, as Redis frees it), its task ends soon after.
+    pub fn kill_link(&self, link: &Arc<Link>) {
+        link.handle.kill();
+        link.wake.notify_one();
+        self.detach(link);
+    }
+
+    /// CLIENT KILL of a connection that may be a replica's link.
+    pub fn kill_client(&self, handle: &ClientHandle) {
+        let link = self.replicas.lock().iter().find(|l| l.handle.id == handle.id).cloned();
+        match link {
+            Some(l) => self.kill_link(&l),
+            None => handle.kill(),
         }
     }
 
     pub fn replica_count(&self) -> usize {
         self.replicas.lock().len()
+    }
+}
+
+/// At shutdown: give the online replicas' links a moment to send what the stream holds (Redis
+/// flushes its replicas' output buffers before exiting), so a replica restarting from the same
+/// history continues it.
+pub async fn flush_on_shutdown(server: &Server) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < deadline {
+        let pending = {
+            let links: Vec<Arc<Link>> = server.repl.replicas.lock().clone();
+            let st = server.repl.stream.lock();
+            match st.buf.as_ref() {
+                Some(b) => links.iter().any(|l| {
+                    l.state() == ONLINE
+                        && !l.start_on_ack.load(Ordering::SeqCst)
+                        && b.reader_pos(l.reader.load(Ordering::SeqCst)).is_some_and(|p| p <= b.end)
+                }),
+                None => false,
+            }
+        };
+        if !pending {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
@@ -840,20 +904,17 @@ fn second(server: &Server) {
         let st = l.state();
         if st == ONLINE && !l.pre_psync && now - l.ack_time.load(Ordering::SeqCst) > cfg.repl_timeout {
             log::warning(&format!("Disconnecting timedout replica (streaming sync): {}", l.name()));
-            l.handle.kill();
-            l.wake.notify_one();
+            repl.kill_link(l);
             continue;
         }
         if st == WAIT_BGSAVE_END && l.job.lock().as_ref().is_some_and(|j| !j.disk) {
             let lp = l.last_partial_write.load(Ordering::SeqCst);
             if lp != 0 && now - lp > cfg.repl_timeout {
                 log::warning(&format!("Disconnecting timedout replica (full sync): {}", l.name()));
-                l.handle.kill();
-                l.wake.notify_one();
+                fullsync::replica_left(server, l);
+                repl.kill_link(l);
             }
         }
-        // Pre-synchronisation keep-alive: a newline (written by the link's task).
-        l.wake.notify_one();
     }
     // A master without replicas frees its backlog after repl-backlog-ttl.
     if links.is_empty()

@@ -74,6 +74,8 @@ pub struct ReplicaState {
     /// lock, checking its generation; REPLICAOF takes the write lock to change it, so no
     /// command of an old link is applied once the role or the master changed.
     gate: parking_lot::RwLock<()>,
+    /// Woken when the generation changes (a link of an older one closes at once).
+    changed: tokio::sync::Notify,
 }
 
 impl ReplicaState {
@@ -131,6 +133,7 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
         was
     };
     let generation = st.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    st.changed.notify_waiters();
     server.config.update(|c| c.replicaof = Some((host.clone(), port)));
     log::set_role(true);
     let _ = crate::server::process::set_oom_score_adj(&server.config.load(), true);
@@ -152,6 +155,7 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
 pub fn start_at_boot(server: &Arc<Server>, host: String, port: u16) {
     let _gate = server.replica.gate.write();
     let generation = server.replica.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    server.replica.changed.notify_waiters();
     server.replica.set_master(Some((host.clone(), port)));
     server.repl.set_proxying(&server.keyspace.effects, true);
     spawn_link(server, host, port, generation);
@@ -190,6 +194,7 @@ pub fn stop(server: &Server) {
     server.keyspace.replica_local_expires.lock().clear();
     server.config.update(|c| c.replicaof = None);
     st.generation.fetch_add(1, Ordering::SeqCst);
+    st.changed.notify_waiters();
     st.link_up.store(false, Ordering::SeqCst);
     st.discard_history();
     st.state.store(NONE, Ordering::SeqCst);
@@ -212,6 +217,19 @@ fn current(server: &Server, generation: u64) -> bool {
     server.replica.generation.load(Ordering::SeqCst) == generation
 }
 
+/// Resolves once `generation` is no longer the current link's.
+async fn superseded(server: &Server, generation: u64) {
+    loop {
+        let changed = server.replica.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if !current(server, generation) {
+            return;
+        }
+        changed.await;
+    }
+}
+
 /// Once a second: nothing to do here (acknowledgements and timeouts live in the link task).
 pub fn cron(_server: &Server) {}
 
@@ -219,7 +237,11 @@ async fn link(server: Arc<Server>, host: String, port: u16, generation: u64) {
     let st = &server.replica;
     let mut was_up = false;
     while current(&server, generation) {
-        let result = sync_and_stream(&server, &host, port, generation, &mut was_up).await;
+        // REPLICAOF closes the link at once, whatever it is doing.
+        let result = tokio::select! {
+            r = sync_and_stream(&server, &host, port, generation, &mut was_up) => r,
+            _ = superseded(&server, generation) => return,
+        };
         if !current(&server, generation) {
             return;
         }
@@ -537,6 +559,10 @@ async fn transfer(
         Err(e) => {
             finish_loading();
             if diskless {
+                // What Redis's loader reports when the socket ends mid-file.
+                log::warning(
+                    "Internal error in RDB reading offset 0, function at rdb.c:0 -> Unexpected EOF reading RDB file",
+                );
                 log::warning(&format!("Failed trying to load the MASTER synchronization DB from socket: {e}"));
             }
             return Err(format!("I/O error trying to sync with MASTER: {e}"));
@@ -731,16 +757,23 @@ async fn stream(server: &Arc<Server>, mut c: Conn, host: &str, port: u16, genera
     st.down_since.store(0, Ordering::SeqCst);
     st.history.store(true, Ordering::SeqCst);
     st.last_io.store(now_s(), Ordering::Relaxed);
+    // The master client leaves the client list however the link ends (REPLICAOF drops this
+    // future).
+    struct Registered<'a>(&'a Server, u64);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            self.0.clients.lock().remove(&self.1);
+            self.0.replica.unapplied.store(0, Ordering::SeqCst);
+        }
+    }
+    let _registered = Registered(server, handle.id);
     let result = apply_loop(server, &mut c, &mut client, generation).await;
-    server.clients.lock().remove(&handle.id);
     crate::commands::pipeline::client_closed(server, &mut client);
-    st.stream_db.store(client.db, Ordering::SeqCst);
-    st.unapplied.store(0, Ordering::SeqCst);
     if current(server, generation) {
         st.link_up.store(false, Ordering::SeqCst);
         st.down_since.store(now_s(), Ordering::SeqCst);
         log::notice("Connection with master lost.");
-        log::notice("* Caching the disconnected master state.");
+        log::notice("Caching the disconnected master state.");
         let _ = repl;
     }
     result
@@ -787,6 +820,7 @@ impl Fsynced {
 }
 
 async fn send_ack(server: &Server, c: &mut Conn, offset: i64, fsynced: &mut Fsynced) -> Result<(), String> {
+    server.repl.wait_unstalled().await;
     let off = offset.to_string();
     let out = match fsynced.fack(server, offset) {
         Some(f) => super::encode(&["REPLCONF", "ACK", &off, "FACK", &f.to_string()]),
@@ -806,6 +840,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
     // The first acknowledgement goes at once (a diskless master starts streaming on it).
     send_ack(server, c, repl.offset(), &mut fsynced).await?;
     loop {
+        server.repl.wait_unstalled().await;
         // The bytes of this batch, to proxy each applied command exactly as received.
         let raw = Bytes::copy_from_slice(&c.buf);
         let mut at = 0usize;
@@ -880,6 +915,8 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
             }
             sink.buf.clear();
             sink.errors.clear();
+            // The database the stream has selected (PSYNC continues there).
+            st.stream_db.store(client.db, Ordering::Relaxed);
             fsynced.applied(server, seq_before, repl.offset());
         }
         st.unapplied.store(c.buf.len() as i64, Ordering::Relaxed);

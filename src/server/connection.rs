@@ -303,6 +303,9 @@ async fn client_loop(
                         }
                         Action::Replicate(link) => {
                             flush(server, sock, &mut out).await?;
+                            if let Stream::Tcp(t) = &*sock {
+                                let _ = t.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
+                            }
                             let input = std::mem::take(&mut buf);
                             return crate::replication::master::serve(server, sock, client, link, input).await;
                         }

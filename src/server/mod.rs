@@ -163,6 +163,11 @@ impl Server {
         if max == 0 || self.scripting.busy.running_for().is_some() {
             return;
         }
+        // replica-ignore-maxmemory: a replica leaves eviction to its master.
+        if self.replica.is_replica() && self.config.load().replica_ignore_maxmemory {
+            self.out_of_memory.store(false, Ordering::Relaxed);
+            return;
+        }
         let (policy, samples) = *self.eviction.read();
         let started = Instant::now();
         let evicted_before = self.keyspace.stats.evicted_keys.load(Ordering::Relaxed);
@@ -413,6 +418,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         server.shutdown.notified().await;
     }
     log::warning("User requested shutdown...");
+    crate::replication::flush_on_shutdown(&server).await;
     if server.aof.on.load(Ordering::Acquire) {
         log::notice("Calling fsync() on the AOF file.");
         let s = server.clone();

@@ -41,6 +41,8 @@ pub struct SaveState {
     pub saves: AtomicU64,
     pub last_load_keys_loaded: AtomicU64,
     pub last_load_keys_expired: AtomicU64,
+    /// Stops the running background save (Redis kills its RDB child).
+    pub child_abort: parking_lot::Mutex<Option<std::sync::Arc<AtomicBool>>>,
 }
 
 impl Default for SaveState {
@@ -56,6 +58,7 @@ impl Default for SaveState {
             saves: AtomicU64::new(0),
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
+            child_abort: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -190,6 +193,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     snapshot.set_repl(repl);
     snapshot.key_delay_us = key_delay;
     let abort = snapshot.abort.clone();
+    *st.child_abort.lock() = Some(abort.clone());
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         let temp = format!("temp-bg-{}.rdb", std::process::id());
         let abort = snapshot.abort.clone();
@@ -211,10 +215,12 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
             }
         }
         st.last_bgsave_time_sec.store(start.elapsed().as_secs() as i64, Ordering::Relaxed);
-        st.in_progress.store(false, Ordering::Release);
+        // Before another save may replace the file (replicas open it here).
         if let Some(f) = done {
             f(ok);
         }
+        *st.child_abort.lock() = None;
+        st.in_progress.store(false, Ordering::Release);
     });
     match spawned {
         Ok(_) => {
@@ -227,6 +233,13 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
             st.last_bgsave_ok.store(false, Ordering::Relaxed);
             Err("Background save failed to start")
         }
+    }
+}
+
+/// Stop the background save in progress, if any (FLUSHALL: Redis kills its RDB child).
+pub fn kill_child(server: &Server) {
+    if let Some(a) = server.saving.child_abort.lock().as_ref() {
+        a.store(true, Ordering::SeqCst);
     }
 }
 

@@ -283,6 +283,9 @@ pub struct Client {
     pub repl_woff: i64,
     /// What REPLCONF told us before SYNC / PSYNC (a replica connecting to us).
     pub replconf: ReplConf,
+    /// Connections CLIENT KILL closes once the command (an EXEC, a script) has finished and its
+    /// effects are published, as Redis frees them before serving anyone else.
+    pub kill_after: Vec<Arc<ClientHandle>>,
     /// Set by a blocking command served on a re-run after a wake-up: the commands that put
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
@@ -327,6 +330,7 @@ impl Client {
             woff: 0,
             repl_woff: 0,
             replconf: ReplConf::default(),
+            kill_after: Vec::new(),
             block_undo: Vec::new(),
             multi: None,
             watched: Vec::new(),

@@ -154,6 +154,11 @@ pub fn admit(
     if server.stats.loading.load(Ordering::Relaxed) && tx.any(|c, _| !c.has_flag(flags::LOADING), args) {
         return refuse("-LOADING Redis is loading the dataset in memory");
     }
+    // A replica loading its master's snapshot while serving the old data (swapdb).
+    if server.replica.async_loading.load(Ordering::Relaxed) && tx.any(|c, _| c.has_flag(flags::NO_ASYNC_LOADING), args)
+    {
+        return refuse("-LOADING Redis is loading the dataset in memory");
+    }
     if !cmd.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() {
         // A script holds the keyspace: never wait for a lock. Past busy-reply-threshold the
         // command is refused with BUSY (our master waits instead); before it, the caller waits.

@@ -249,6 +249,9 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
     let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
     drop(db);
+    for h in client.kill_after.drain(..) {
+        server.repl.kill_client(&h);
+    }
     client.last_wrote = outcome.wrote;
     // What WAIT / WAITAOF wait for: the stream position after the last command that
     // propagated something (an EXEC or script too, whatever its last command did).
