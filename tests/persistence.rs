@@ -342,6 +342,25 @@ fn save_bgsave_lastsave_and_restart() {
     assert_eq!(contents(&mut ferrous.conn()), expected);
 }
 
+/// FLUSHALL with save points saves the empty dataset at once (as Redis), so the flushed keys
+/// do not come back at the next start; nothing is left unsaved.
+#[test]
+fn flushall_with_save_points_is_not_undone_by_a_restart() {
+    let dir = test_dir("flushall-save");
+    let args = ["--dir", dir.to_str().unwrap(), "--save", "3600 1"];
+    let ferrous = Server::start(&args);
+    let mut fc = ferrous.conn();
+    build_dataset(&mut fc);
+    let _: () = redis::cmd("SAVE").query(&mut fc).expect("SAVE");
+    let _: () = redis::cmd("FLUSHALL").query(&mut fc).expect("FLUSHALL");
+    assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
+    drop(fc);
+    drop(ferrous);
+    let ferrous = Server::start(&args);
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut ferrous.conn()).expect("DBSIZE");
+    assert_eq!(keys, 0, "the flushed keys came back after a restart");
+}
+
 #[test]
 fn a_save_point_triggers_a_background_save() {
     let dir = test_dir("save-point");

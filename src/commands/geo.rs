@@ -8,7 +8,6 @@ use bytes::Bytes;
 
 use super::args;
 use super::bitmaps::kw;
-use super::zsets::as_zset;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::protocol::ReplySink;
@@ -77,10 +76,7 @@ fn member_xy(z: &ZSetValue, member: &[u8]) -> Result<[f64; 2], CmdError> {
 
 /// The source sorted set of a geo read: None if missing, WRONGTYPE if not a sorted set.
 fn lookup<'d>(db: &'d mut crate::keyspace::Db, key: &[u8]) -> Result<Option<&'d ZSetValue>, CmdError> {
-    match db.get(key) {
-        Some(e) => as_zset(e).map(Some),
-        None => Ok(None),
-    }
+    Ok(db.read::<ZSetValue>(key)?)
 }
 
 /// A coordinate reply (addReplyHumanLongDouble): a bulk string in RESP2, a double in RESP3.
@@ -137,7 +133,7 @@ fn geoadd(ctx: &mut Ctx) -> CmdResult {
     let lim = limits(ctx);
     let exists = match ctx.db.peek(key) {
         Some(e) => {
-            as_zset(e)?;
+            e.value.kind::<ZSetValue>()?;
             true
         }
         None => false,

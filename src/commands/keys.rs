@@ -457,6 +457,21 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
         drop(old);
     }
     ctx.db.touch_dirty(removed.max(1) as u64);
+    if all {
+        // As Redis's flushAllDataAndResetRDB: a background save of the old data is stopped
+        // (before the empty dataset is saved, so it cannot replace that file).
+        crate::server::saving::kill_child(ctx.server);
+    }
+    // FLUSHALL with save points saves the empty dataset at once (Redis's
+    // flushAllDataAndResetRDB), so a restart cannot bring the old data back; nothing is left
+    // unsaved, yet the command is still propagated (Redis's forceCommandPropagation).
+    if all && !crate::server::saving::save_points(&ctx.server.config.load()).is_empty() {
+        ctx.db.propagate_effect(ctx.args.to_vec());
+        ctx.db.dirty = 0;
+        if let Err(e) = crate::server::saving::save(ctx.server, ctx.db) {
+            crate::server::log::warning(&format!("Error saving the empty dataset after FLUSHALL: {e}"));
+        }
+    }
     ctx.reply.ok();
     Ok(())
 }
@@ -466,10 +481,7 @@ fn flushdb(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx) -> CmdResult {
-    flush(ctx, true)?;
-    // As Redis's flushAllDataAndResetRDB: a background save of the old data is stopped.
-    crate::server::saving::kill_child(ctx.server);
-    Ok(())
+    flush(ctx, true)
 }
 
 #[derive(Clone, Copy)]

@@ -1,5 +1,5 @@
 //! Commands: the command table (one [`CommandSpec`] per command, with its metadata and its
-//! handler), the single dispatch path that runs the generic checks, and one module per
+//! handler), the one command pipeline that runs the generic checks, and one module per
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
@@ -142,7 +142,7 @@ pub mod flags {
     }
 }
 
-/// Error a handler returns; the dispatcher writes it as an error reply. Texts follow Redis's
+/// Error a handler returns; the pipeline writes it as an error reply. Texts follow Redis's
 /// addReplyError convention: a leading `-CODE` sets the error code, otherwise `ERR` is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmdError(pub String);
@@ -153,17 +153,59 @@ impl CmdError {
     }
 }
 
-/// Redis's shared error replies.
+/// Redis's shared error replies: one code per error that several commands answer, mapped to
+/// Redis's text in one place ([`errors::Code::text`]; the constants are the same texts).
 pub mod errors {
-    pub const SYNTAX: &str = "syntax error";
-    pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
-    pub const NOT_INTEGER: &str = "value is not an integer or out of range";
-    pub const NOT_FLOAT: &str = "value is not a valid float";
-    pub const NO_KEY: &str = "no such key";
-    pub const OUT_OF_RANGE: &str = "index out of range";
-    pub const OVERFLOW: &str = "increment or decrement would overflow";
-    pub const DB_INDEX: &str = "DB index is out of range";
-    pub const NOAUTH: &str = "-NOAUTH Authentication required.";
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Code {
+        Syntax,
+        WrongType,
+        NotInteger,
+        NotFloat,
+        NoKey,
+        OutOfRange,
+        Overflow,
+        DbIndex,
+        NoAuth,
+    }
+
+    impl Code {
+        pub const fn text(self) -> &'static str {
+            match self {
+                Code::Syntax => "syntax error",
+                Code::WrongType => "-WRONGTYPE Operation against a key holding the wrong kind of value",
+                Code::NotInteger => "value is not an integer or out of range",
+                Code::NotFloat => "value is not a valid float",
+                Code::NoKey => "no such key",
+                Code::OutOfRange => "index out of range",
+                Code::Overflow => "increment or decrement would overflow",
+                Code::DbIndex => "DB index is out of range",
+                Code::NoAuth => "-NOAUTH Authentication required.",
+            }
+        }
+    }
+
+    pub const SYNTAX: &str = Code::Syntax.text();
+    pub const WRONGTYPE: &str = Code::WrongType.text();
+    pub const NOT_INTEGER: &str = Code::NotInteger.text();
+    pub const NOT_FLOAT: &str = Code::NotFloat.text();
+    pub const NO_KEY: &str = Code::NoKey.text();
+    pub const OUT_OF_RANGE: &str = Code::OutOfRange.text();
+    pub const OVERFLOW: &str = Code::Overflow.text();
+    pub const DB_INDEX: &str = Code::DbIndex.text();
+    pub const NOAUTH: &str = Code::NoAuth.text();
+}
+
+impl From<errors::Code> for CmdError {
+    fn from(code: errors::Code) -> Self {
+        CmdError::new(code.text())
+    }
+}
+
+impl From<crate::types::WrongType> for CmdError {
+    fn from(_: crate::types::WrongType) -> Self {
+        errors::Code::WrongType.into()
+    }
 }
 
 pub type CmdResult = Result<(), CmdError>;

@@ -86,7 +86,7 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Handler of a container command called without a subcommand it knows (the dispatcher
+/// Handler of a container command called without a subcommand it knows (the pipeline
 /// normally answers these before any handler runs).
 pub fn container_help(ctx: &mut Ctx) -> CmdResult {
     Err(CmdError::new(format!(

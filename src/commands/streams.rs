@@ -9,11 +9,11 @@ use super::args::{self, is};
 use super::flags::NO_WAKE;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use super::{streams_groups as groups, streams_info as info, streams_read as read};
-use crate::keyspace::{notify, Db};
+use crate::keyspace::notify;
 use crate::protocol::ReplySink;
 use crate::types::stream::id::{self, IdSyntax, ParsedId};
 use crate::types::stream::{AddError, EntryRef, NodeLimits, StreamId, StreamValue, Trim};
-use crate::types::{Entry, Value};
+use crate::types::Value;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xadd", xadd),
@@ -79,30 +79,6 @@ pub fn parse_range_end(arg: &[u8]) -> Result<StreamId, CmdError> {
         return id.decr().ok_or_else(|| CmdError::new("invalid end ID for the interval"));
     }
     Ok(id)
-}
-
-/// The stream stored in an entry, or WRONGTYPE.
-pub fn as_stream(e: &Entry) -> Result<&StreamValue, CmdError> {
-    match &e.value {
-        Value::Stream(s) => Ok(s),
-        _ => Err(CmdError::new(errors::WRONGTYPE)),
-    }
-}
-
-/// Read a stream key (lookupKeyRead + checkType): None if missing.
-pub fn read_stream<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a StreamValue>, CmdError> {
-    db.get(key).map(as_stream).transpose()
-}
-
-/// A stream key for writing (lookupKeyWrite + checkType): None if missing.
-pub fn write_stream<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut StreamValue>, CmdError> {
-    match db.get_mut(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Stream(s) => Ok(Some(s)),
-            _ => Err(CmdError::new(errors::WRONGTYPE)),
-        },
-    }
 }
 
 /// A NOGROUP-style error naming arguments as Redis's `%s` does (up to a NUL byte).
@@ -336,7 +312,7 @@ fn xadd(ctx: &mut Ctx) -> CmdResult {
 
 fn xlen(ctx: &mut Ctx) -> CmdResult {
     let key = &ctx.args[1];
-    let n = read_stream(ctx.db, key)?.map_or(0, |s| s.len());
+    let n = ctx.db.read::<StreamValue>(key)?.map_or(0, |s| s.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -356,7 +332,7 @@ fn xrange_generic(ctx: &mut Ctx, rev: bool) -> CmdResult {
             return Err(CmdError::new(errors::SYNTAX));
         }
     }
-    let Some(s) = read_stream(ctx.db, &a[1])? else {
+    let Some(s) = ctx.db.read::<StreamValue>(&a[1])? else {
         ctx.reply.array(0);
         return Ok(());
     };
@@ -381,13 +357,13 @@ fn xrevrange(ctx: &mut Ctx) -> CmdResult {
 fn xdel(ctx: &mut Ctx) -> CmdResult {
     let a = ctx.args;
     let key = &a[1];
-    if write_stream(ctx.db, key)?.is_none() {
+    if ctx.db.write::<StreamValue>(key)?.is_none() {
         ctx.reply.int(0);
         return Ok(());
     }
     // All IDs are checked before anything is deleted.
     let ids = a[2..].iter().map(|x| parse_strict_id(x)).collect::<Result<Vec<_>, _>>()?;
-    let Some(s) = write_stream(ctx.db, key)? else { return Ok(()) };
+    let Some(s) = ctx.db.write::<StreamValue>(key)? else { return Ok(()) };
     let deleted = s.delete(&ids);
     if deleted > 0 {
         ctx.db.notify(notify::STREAM, "xdel", key);
@@ -401,7 +377,7 @@ fn xtrim(ctx: &mut Ctx) -> CmdResult {
     let p = parse_add_trim(ctx, false)?;
     let a = ctx.args;
     let key = &a[1];
-    let Some(s) = write_stream(ctx.db, key)? else {
+    let Some(s) = ctx.db.write::<StreamValue>(key)? else {
         ctx.reply.int(0);
         return Ok(());
     };
@@ -450,7 +426,7 @@ fn xsetid(ctx: &mut Ctx) -> CmdResult {
         }
     }
     let key = &a[1];
-    let Some(s) = write_stream(ctx.db, key)? else {
+    let Some(s) = ctx.db.write::<StreamValue>(key)? else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     if !s.is_empty() {

@@ -77,9 +77,9 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         }
     }
     let (key, group) = (&a[2], &a[3]);
-    let exists = streams::write_stream(ctx.db, key)?.is_some();
+    let exists = ctx.db.write::<StreamValue>(key)?.is_some();
     if !mkstream {
-        let Some(s) = streams::write_stream(ctx.db, key)? else {
+        let Some(s) = ctx.db.write::<StreamValue>(key)? else {
             return Err(CmdError::new("The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
         };
         if !s.groups.contains_key(&group[..]) && !create && !is(sub, "destroy") {
@@ -92,12 +92,12 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
     }
     let now = ctx.db.now_ms;
     if create && a.len() <= 8 {
-        let last = streams::write_stream(ctx.db, key)?.map(|s| s.last_id);
+        let last = ctx.db.write::<StreamValue>(key)?.map(|s| s.last_id);
         let id = if &a[4][..] == b"$" { last.unwrap_or(StreamId::MIN) } else { parse_strict_id(&a[4])? };
         if !exists {
             ctx.db.get_or_insert_with(key, || Value::Stream(Box::default()));
         }
-        let s = streams::write_stream(ctx.db, key)?.expect("created above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("created above");
         if s.groups.contains_key(&group[..]) {
             return Err(CmdError::new("-BUSYGROUP Consumer Group name already exists"));
         }
@@ -106,7 +106,7 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         ctx.db.touch_dirty(1);
         ctx.db.notify(notify::STREAM, "xgroup-create", key);
     } else if setid && (a.len() == 5 || a.len() == 7) {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let id = if &a[4][..] == b"$" { s.last_id } else { parse_id(&a[4], 0)? };
         if let Some(g) = s.groups.get_mut(&group[..]) {
             g.last_id = id;
@@ -116,7 +116,7 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         ctx.db.touch_dirty(1);
         ctx.db.notify(notify::STREAM, "xgroup-setid", key);
     } else if is(sub, "destroy") && a.len() == 4 {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         if s.groups.remove(&group[..]).is_some() {
             ctx.reply.int(1);
             ctx.db.touch_dirty(1);
@@ -125,7 +125,7 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.int(0);
         }
     } else if is(sub, "createconsumer") && a.len() == 5 {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let created = s.groups.get_mut(&group[..]).is_some_and(|g| g.create_consumer(&a[4], now));
         ctx.reply.int(created as i64);
         if created {
@@ -133,7 +133,7 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
             ctx.db.notify(notify::STREAM, "xgroup-createconsumer", key);
         }
     } else if is(sub, "delconsumer") && a.len() == 5 {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let pending = s.groups.get_mut(&group[..]).and_then(|g| g.delete_consumer(&a[4]));
         if pending.is_some() {
             ctx.db.touch_dirty(1);
@@ -149,14 +149,14 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
 pub fn xack(ctx: &mut Ctx) -> CmdResult {
     let a = ctx.args;
     let (key, group) = (&a[1], &a[2]);
-    let has_group = streams::read_stream(ctx.db, key)?.is_some_and(|s| s.groups.contains_key(&group[..]));
+    let has_group = ctx.db.read::<StreamValue>(key)?.is_some_and(|s| s.groups.contains_key(&group[..]));
     if !has_group {
         ctx.reply.int(0);
         return Ok(());
     }
     // All IDs are checked first: the reply cannot be an error once something was acknowledged.
     let ids = a[3..].iter().map(|x| parse_strict_id(x)).collect::<Result<Vec<_>, _>>()?;
-    let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+    let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
     let g = s.groups.get_mut(&group[..]).expect("checked above");
     let acked = ids.iter().filter(|&&id| g.ack(id)).count();
     ctx.db.touch_dirty(acked as u64);
@@ -189,7 +189,7 @@ pub fn xpending(ctx: &mut Ctx) -> CmdResult {
     }
     let now = ctx.db.now_ms;
     let r = &mut *ctx.reply;
-    let Some(s) = streams::read_stream(ctx.db, key)? else { return Err(nogroup(key, group)) };
+    let Some(s) = ctx.db.read::<StreamValue>(key)? else { return Err(nogroup(key, group)) };
     let Some(g) = s.groups.get(&group[..]) else { return Err(nogroup(key, group)) };
     let Some((start, end, mut count, minidle, consumer)) = range else {
         r.array(4);
@@ -253,7 +253,7 @@ pub fn xpending(ctx: &mut Ctx) -> CmdResult {
 fn claim_group(ctx: &mut Ctx) -> Result<(), CmdError> {
     let a = ctx.args;
     let (key, group) = (&a[1], &a[2]);
-    match streams::read_stream(ctx.db, key)? {
+    match ctx.db.read::<StreamValue>(key)? {
         Some(s) if s.groups.contains_key(&group[..]) => Ok(()),
         _ => Err(nogroup(key, group)),
     }
@@ -264,7 +264,7 @@ fn claimer(ctx: &mut Ctx, s_key: &Bytes, create: bool) -> bool {
     let a = ctx.args;
     let (group, name) = (&a[2], &a[3]);
     let now = ctx.db.now_ms;
-    let Some(s) = streams::write_stream(ctx.db, s_key).ok().flatten() else { return false };
+    let Some(s) = ctx.db.write::<StreamValue>(s_key).ok().flatten() else { return false };
     let Some(g) = s.groups.get_mut(&group[..]) else { return false };
     let created = create && g.create_consumer(name, now);
     if let Some(c) = g.consumers.get_mut(&name[..]) {
@@ -325,7 +325,7 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
         j += 1;
     }
     ctx.db.suppress_command_effect();
-    let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+    let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
     let mut propagate_last_id = false;
     let g = group_mut(s, group);
     if last_id > g.last_id {
@@ -335,7 +335,7 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
     if deliverytime == -1 || deliverytime < 0 || deliverytime > now {
         deliverytime = now;
     }
-    if streams::write_stream(ctx.db, key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
+    if ctx.db.write::<StreamValue>(key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
         claimer(ctx, key, false);
     }
     let mut out = crate::protocol::ReplySink::new(ctx.reply.proto);
@@ -343,7 +343,7 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
     let mut effects = Vec::new();
     let mut have_consumer = false;
     for (id, pos) in ids {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let existing = s.groups[&group[..]].pel.get(&id).cloned();
         if s.get(id).is_none() {
             // The entry is gone: its pending entry goes too.
@@ -370,7 +370,7 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
             claimer(ctx, key, true);
             have_consumer = true;
         }
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let g = group_mut(s, group);
         if existing.is_none() {
             g.pel.insert(id, Nack { delivery_time: now, delivery_count: 1, consumer: name.clone() });
@@ -400,7 +400,7 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
         ctx.db.touch_dirty(1);
     }
     if propagate_last_id {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let g = &s.groups[&group[..]];
         effects.push(setid_effect(key, group, g));
         ctx.db.touch_dirty(1);
@@ -453,7 +453,7 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
     claim_group(ctx)?;
     ctx.db.suppress_command_effect();
     let now = ctx.db.now_ms;
-    if streams::write_stream(ctx.db, key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
+    if ctx.db.write::<StreamValue>(key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
         claimer(ctx, key, false);
     }
     let mut attempts = count.saturating_mul(10);
@@ -465,7 +465,7 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
     let mut cursor = start;
     let mut next: Option<StreamId>;
     loop {
-        let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+        let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         next = s.groups[&group[..]].pel.range(cursor..).next().map(|(id, _)| *id);
         if attempts == 0 || count == 0 {
             break;
@@ -492,7 +492,7 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
                 claimer(ctx, key, true);
                 have_consumer = true;
             }
-            let s = streams::write_stream(ctx.db, key)?.expect("checked above");
+            let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
             let g = group_mut(s, group);
             let n = g.assign(id, name).expect("pending entry present");
             n.delivery_time = now;

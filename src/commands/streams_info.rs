@@ -33,13 +33,13 @@ fn xinfo_help(ctx: &mut Ctx) -> CmdResult {
 
 fn stream<'a>(ctx: &'a mut Ctx) -> Result<&'a StreamValue, CmdError> {
     let key = &ctx.args[2];
-    streams::read_stream(ctx.db, key)?.ok_or_else(|| CmdError::new(errors::NO_KEY))
+    ctx.db.read::<StreamValue>(key)?.ok_or_else(|| CmdError::new(errors::NO_KEY))
 }
 
 /// The stream and the reply sink, borrowed together.
 fn stream_and_reply<'a>(ctx: &'a mut Ctx) -> Result<(&'a StreamValue, &'a mut ReplySink), CmdError> {
     let key = &ctx.args[2];
-    let s = streams::read_stream(ctx.db, key)?.ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    let s = ctx.db.read::<StreamValue>(key)?.ok_or_else(|| CmdError::new(errors::NO_KEY))?;
     Ok((s, &mut *ctx.reply))
 }
 

@@ -152,7 +152,7 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
     // Resolve the IDs (and check keys and groups) before serving anything.
     let mut from = Vec::with_capacity(r.nstreams);
     for (key, id_arg) in keys.iter().zip(id_args) {
-        let s = match streams::read_stream(ctx.db, key) {
+        let s = match ctx.db.read::<StreamValue>(key) {
             Ok(s) => s,
             Err(_) if retry && readgroup => return Err(CmdError::new("-UNBLOCKED the stream key no longer exists")),
             // A key that stopped being a stream keeps a blocked XREAD waiting.
@@ -160,7 +160,7 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
                 from.push(From::Skip);
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if let Some((group, _)) = &r.group {
             match s {
@@ -280,7 +280,7 @@ fn serve_read(
     out: &mut ReplySink,
 ) -> Result<bool, CmdError> {
     let From::Id(gt) = from else { return Ok(false) };
-    let Some(s) = streams::read_stream(ctx.db, key)? else { return Ok(false) };
+    let Some(s) = ctx.db.read::<StreamValue>(key)? else { return Ok(false) };
     // A fresh call serves only when a live entry is newer; a woken one when the last ID moved
     // (as Redis 7.0 serves blocked clients: possibly with no entries left).
     let ready = if retry { s.last_id > gt } else { !s.is_empty() && s.last_valid_id() > gt };
@@ -304,7 +304,7 @@ struct GroupRead<'a> {
 }
 
 fn stream_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut StreamValue> {
-    streams::write_stream(ctx.db, key).ok().flatten()
+    ctx.db.write::<StreamValue>(key).ok().flatten()
 }
 
 /// XREADGROUP on one key: new entries (`>`) or the consumer's history.

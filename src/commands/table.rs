@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use super::key_specs::{self, Keys};
+use super::key_specs::{self, kflags, BeginSearch, FindKeys, Keys};
 use super::meta::{self, Meta};
 use super::CommandSpec;
 
@@ -37,6 +37,9 @@ pub struct Command {
     pub full_name: String,
     /// Redis's flags from the metadata and Ferrous's own, together.
     pub flags: u64,
+    /// Every key spec is a fixed index and range (most commands): keys are found by arithmetic
+    /// on the hot path, without building a list (see [`Command::for_each_key`]).
+    simple_keys: bool,
     pub stats: CmdStats,
     pub subcommands: HashMap<String, Command>,
     pub parent: Option<&'static CommandSpec>,
@@ -51,9 +54,16 @@ impl Command {
         let meta = meta::get(&full_name).unwrap_or_else(|| panic!("no metadata for command {full_name}"));
         // Subcommands inherit the Ferrous flags of their container (CLIENT's KEEPS_CACHING...).
         let inherited = parent.map_or(0, |p| p.internal);
+        // (A key finder that only refines flags — SET, BITFIELD — finds no other positions.)
+        let simple_keys = meta.key_specs.iter().all(|k| {
+            k.flags & (kflags::NOT_KEY | kflags::INCOMPLETE) == 0
+                && matches!(k.begin, BeginSearch::Index(_))
+                && matches!(k.find, FindKeys::Range { limit: 0, .. })
+        });
         Command {
             spec,
             meta,
+            simple_keys,
             flags: meta.flags | spec.internal | inherited,
             full_name,
             stats: CmdStats::default(),
@@ -84,6 +94,34 @@ impl Command {
     /// the key specs and the command's key finder.
     pub fn keys(&self, args: &[bytes::Bytes]) -> Keys {
         key_specs::touched_keys(&self.meta.key_specs, self.spec.getkeys, self.meta.arity, args)
+    }
+
+    /// Call `f` with the position of every argument that may be a key (the same as
+    /// [`Command::keys`], without building a list when the specs are fixed ranges).
+    #[inline]
+    pub fn for_each_key(&self, args: &[bytes::Bytes], mut f: impl FnMut(usize)) {
+        if !self.simple_keys {
+            self.keys(args).iter().for_each(|k| f(k.pos));
+            return;
+        }
+        let argc = args.len() as i64;
+        for spec in &self.meta.key_specs {
+            let (BeginSearch::Index(first), FindKeys::Range { lastkey, keystep, .. }) = (&spec.begin, &spec.find)
+            else {
+                continue;
+            };
+            let first = *first as i64;
+            let last = if *lastkey >= 0 { first + *lastkey as i64 } else { argc + *lastkey as i64 };
+            // A spec that does not fit the call is skipped, as key_specs::touched_keys does.
+            if last >= argc || last < first || first >= argc {
+                continue;
+            }
+            let mut i = first;
+            while i <= last {
+                f(i as usize);
+                i += (*keystep as i64).max(1);
+            }
+        }
     }
 
     /// The keys of a call exactly as Redis reports them (COMMAND GETKEYS; later ACL and
@@ -243,6 +281,20 @@ mod tests {
             }
             for sub in c.subcommands.values() {
                 assert!(sub.full_name.contains('|'));
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_key_path_finds_what_the_specs_find() {
+        for c in table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.values())) {
+            for argc in (1..10).filter(|&n| c.arity_ok(n)) {
+                let args: Vec<bytes::Bytes> =
+                    (0..argc).map(|i| bytes::Bytes::from(format!("a{i}"))).collect::<Vec<_>>();
+                let mut fast = Vec::new();
+                c.for_each_key(&args, |i| fast.push(i));
+                let slow: Vec<usize> = c.keys(&args).iter().map(|k| k.pos).collect();
+                assert_eq!(fast, slow, "{} with {argc} arguments", c.full_name);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
-//! While a client is in MULTI the dispatcher queues its commands (after the generic checks; a
+//! While a client is in MULTI the pipeline queues its commands (after the generic checks; a
 //! failed check marks the transaction aborted). EXEC locks the shards of every key the queued
 //! commands and the watched keys name (every shard when one of them needs the whole keyspace,
 //! see [`exec_shards`]), so nothing touching those keys runs on any core while the queued
@@ -108,7 +108,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 continue;
             }
         };
-        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, exec_start);
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {

@@ -5,8 +5,9 @@
 //! Concurrency: a command locks the shards of all its keys, in ascending shard order (so two
 //! commands can never deadlock), does its work, publishes its effects and unlocks. Commands on
 //! keys of different shards therefore run on different cores at the same time, while a
-//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...), and
-//! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
+//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...) lock
+//! every shard; EXEC locks the shards of its queued commands and watched keys, and a script its
+//! declared keys up front and any other shard when it first touches it ([`Keyspace::lock_lazy`]).
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
 //! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use crate::types::Dict;
-use crate::types::{Entry, Value};
+use crate::types::{Entry, Kind, Value, WrongType};
 pub use effects::{Effect, EffectStream};
 
 /// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
@@ -463,7 +464,7 @@ pub struct Db<'a> {
     lfu: bool,
     effects: Vec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
-    /// non-zero and the handler published no effect of its own, the dispatcher propagates the
+    /// non-zero and the handler published no effect of its own, the pipeline propagates the
     /// command as it was received.
     pub dirty: u64,
     /// Changes of the earlier commands run through this view (EXEC).
@@ -531,6 +532,13 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Set the command's clock reading (unix ms): what expiry compares with, and the access
+    /// time (LRU clock or LFU minute) entries get.
+    pub fn set_time(&mut self, now: i64) {
+        self.now_ms = now;
+        self.lru = if self.lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) };
+    }
+
     /// The keys the current command reported as modified (see `modified`).
     pub fn take_modified(&mut self) -> Vec<(usize, Bytes)> {
         std::mem::take(&mut self.modified)
@@ -548,6 +556,15 @@ impl<'a> Db<'a> {
     /// Number of effects recorded so far (to wrap a transaction's effects).
     pub fn effects_len(&self) -> usize {
         self.effects.len()
+    }
+
+    /// Send the effects recorded since `mark` to the AOF only or to replicas only (a script's
+    /// writes under `redis.set_repl(REPL_AOF)` / `REPL_REPLICA`).
+    pub fn restrict_effects_since(&mut self, mark: usize, aof: bool, replicas: bool) {
+        for e in &mut self.effects[mark..] {
+            e.aof_only |= aof && !replicas;
+            e.replicas_only |= replicas && !aof;
+        }
     }
 
     /// Drop the effects recorded since `mark` (a script's writes under `redis.set_repl(REPL_NONE)`).
@@ -712,6 +729,35 @@ impl<'a> Db<'a> {
             }
             _ => false,
         }
+    }
+
+    /// A key's value as type `T` for reading (lazy expiry, hit/miss, LRU as [`Db::get`]):
+    /// None when missing, WRONGTYPE when it holds another type.
+    pub fn read<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
+        self.get(key).map(|e| e.value.kind::<T>()).transpose()
+    }
+
+    /// A key's value as type `T` for writing (as [`Db::get_mut`]).
+    pub fn write<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&mut T>, WrongType> {
+        self.get_mut(key).map(|e| e.value.kind_mut::<T>()).transpose()
+    }
+
+    /// A key's value as type `T`, created empty when missing (Redis's lookupKeyWrite +
+    /// create). A caller that then fails must leave no empty value behind (see
+    /// [`Db::remove_if_empty`]).
+    pub fn write_or_create<T: Kind>(&mut self, key: &[u8]) -> Result<&mut T, WrongType> {
+        self.get_or_insert_with(key, T::empty).0.value.kind_mut::<T>()
+    }
+
+    /// The epilogue of every command that removes from a collection: a key whose value of
+    /// type `T` is now empty is deleted, with Redis's `del` event. Returns whether it was.
+    pub fn remove_if_empty<T: Kind>(&mut self, key: &[u8]) -> bool {
+        let spent = self.peek(key).is_some_and(|e| T::of(&e.value).is_some_and(T::is_spent));
+        if spent {
+            self.delete(key);
+            self.notify(notify::GENERIC, "del", key);
+        }
+        spent
     }
 
     /// Look a key up for reading: applies lazy expiry, counts a hit or miss, updates the LRU.

@@ -387,7 +387,8 @@ impl Repl {
             }
             let mut out = std::mem::take(&mut st.scratch);
             out.clear();
-            for e in batch {
+            // A script's writes under redis.set_repl(REPL_AOF) go to the AOF only.
+            for e in batch.iter().filter(|e| !e.aof_only) {
                 if st.seldb != e.db as i64 {
                     encode_command(&mut out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
                     st.seldb = e.db as i64;

@@ -280,8 +280,12 @@ impl RunState<'_> {
         if cmd.has_flag(flags::READONLY) {
             self.read_keys.extend(cmd.keys(&argv).iter().filter_map(|k| argv.get(k.pos).cloned()));
         }
-        if self.repl == 0 {
-            db.truncate_effects(mark);
+        // redis.set_repl: REPL_NONE (0) drops the command's effects, REPL_AOF (1) and
+        // REPL_REPLICA (2) send them to one side only, REPL_ALL (3) to both.
+        match self.repl {
+            0 => db.truncate_effects(mark),
+            1 | 2 => db.restrict_effects_since(mark, self.repl & 1 != 0, self.repl & 2 != 0),
+            _ => {}
         }
         match outcome.action {
             // Blocking commands never block in a script: they answer as if timed out.

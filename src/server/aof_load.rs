@@ -168,7 +168,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
                     continue;
                 }
                 let Some(cmd) = command_of(&argv) else { continue };
-                call_locked(server, &mut client, cmd, &argv, &mut sink, db, Instant::now());
+                call_locked(server, &mut client, cmd, &argv, &mut sink, db, None);
                 sink.buf.clear();
                 sink.errors.clear();
                 n += 1;

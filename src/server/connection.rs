@@ -1,5 +1,5 @@
 //! One client connection: read bytes, decode every complete request in the buffer, execute them
-//! in order through the dispatcher, and send all their replies in one write (pipelining).
+//! in order through the pipeline, and send all their replies in one write (pipelining).
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
 //! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
 

@@ -278,6 +278,14 @@ impl Listeners {
         Ok(())
     }
 
+    /// Stop accepting TCP connections and close the listening sockets (shutting down: a client
+    /// that connects after SHUTDOWN is refused, as by Redis, which exits inside the command).
+    pub fn stop_accepting(&self) {
+        for t in self.tcp.lock().drain(..) {
+            t.abort();
+        }
+    }
+
     /// Serve these TCP listeners instead of the current ones.
     pub fn replace_tcp(&self, listeners: Vec<tokio::net::TcpListener>) {
         let (Some(workers), Some(handle)) = (self.workers.get(), self.handle.get()) else {

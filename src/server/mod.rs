@@ -1,6 +1,7 @@
 //! The server: shared state ([`Server`]), the TCP listener, the periodic cron (active expiry,
-//! incremental rehashing, save points, AOF rewrites) and orderly shutdown. Each accepted connection runs as its own tokio
-//! task (see [`connection`]); tokio's multi-threaded runtime spreads them over all cores.
+//! incremental rehashing, save points, AOF rewrites) and orderly shutdown. Each accepted
+//! connection runs as its own tokio task (see [`connection`]) on one of the worker threads, each
+//! a single-threaded runtime: a connection stays on its worker for its whole life.
 
 pub mod aof;
 pub mod aof_load;
@@ -156,7 +157,7 @@ impl Server {
     }
 
     /// Before a command: evict keys while used memory is over `maxmemory` (Redis's
-    /// performEvictions), and note whether the server is out of memory for the dispatcher's
+    /// performEvictions), and note whether the server is out of memory for the pipeline's
     /// `denyoom` check. Skipped while a script holds the keyspace (its locks would be waited for).
     pub fn evict_before_command(&self) {
         let max = self.maxmemory.load(Ordering::Relaxed);
@@ -252,6 +253,7 @@ impl Server {
 
     /// Ask the server to stop (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
+        self.listeners.stop_accepting();
         self.shutting_down.store(true, Ordering::SeqCst);
         self.shutdown.notify_waiters();
         self.shutdown.notify_one();

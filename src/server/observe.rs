@@ -1,6 +1,6 @@
 //! What the server records about every command it ran (Redis's call() epilogue): the MONITOR
 //! feed, the slow log, the "command"/"fast-command" latency events and the per-command latency
-//! histogram. [`command_done`] is the one hook the dispatch path calls after a handler.
+//! histogram. [`command_done`] is the one hook the pipeline calls after a handler.
 
 use bytes::Bytes;
 use std::time::Duration;

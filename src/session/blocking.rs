@@ -2,7 +2,7 @@
 //! suspended on its [`Waiter`]: it holds no thread and no lock. The registry keeps, per
 //! (database, key), the FIFO of clients waiting on it.
 //!
-//! Waking: after a write command, the dispatcher signals the keys it wrote. A signal wakes the
+//! Waking: after a write command, the pipeline signals the keys it wrote. A signal wakes the
 //! first waiter of the key; that client re-runs its command. If it is served, its own pop is a
 //! write on the key, which signals the next waiter, and so on while data remains — so clients
 //! are served in FIFO order, and a waiter that finds nothing (someone else took the data)

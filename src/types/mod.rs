@@ -26,6 +26,54 @@ pub use stream::StreamValue;
 pub use string::StrValue;
 pub use zset::ZSetValue;
 
+/// A key holds a value of another type than the command works on (Redis's WRONGTYPE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// The value types a key can hold, for typed access to the keyspace
+/// (`db.read::<HashValue>(key)`, `value.kind::<ZSetValue>()`).
+pub trait Kind: Sized {
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    /// An empty value of this type, for a key a write creates.
+    fn empty() -> Value;
+    /// Whether a key holding this value must be deleted (an emptied collection).
+    fn is_spent(&self) -> bool;
+}
+
+macro_rules! kind {
+    ($ty:ty, $variant:ident, $empty:expr, $spent:expr) => {
+        impl Kind for $ty {
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn empty() -> Value {
+                $empty
+            }
+            fn is_spent(&self) -> bool {
+                $spent(self)
+            }
+        }
+    };
+}
+
+kind!(StrValue, Str, Value::Str(StrValue::from_bytes(b"")), |_: &StrValue| false);
+kind!(ListValue, List, Value::List(ListValue::default()), |l: &ListValue| l.is_empty());
+kind!(HashValue, Hash, Value::Hash(Box::default()), |h: &HashValue| h.is_empty());
+kind!(SetValue, Set, Value::Set(Box::default()), |s: &SetValue| s.is_empty());
+kind!(ZSetValue, ZSet, Value::ZSet(Box::default()), |z: &ZSetValue| z.is_empty());
+// Streams are kept when empty, as in Redis.
+kind!(stream::StreamValue, Stream, Value::Stream(Box::default()), |_: &stream::StreamValue| false);
+
 /// A value stored under a key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -39,6 +87,15 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as type `T`, or WRONGTYPE.
+    pub fn kind<T: Kind>(&self) -> Result<&T, WrongType> {
+        T::of(self).ok_or(WrongType)
+    }
+
+    pub fn kind_mut<T: Kind>(&mut self) -> Result<&mut T, WrongType> {
+        T::of_mut(self).ok_or(WrongType)
+    }
+
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {

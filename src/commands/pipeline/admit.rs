@@ -147,7 +147,7 @@ pub fn admit(
     if server.replica.is_replica()
         && !server.replica.link_up.load(Ordering::Relaxed)
         && !server.config.load().replica_serve_stale_data
-        && tx.any(|c, _| !c.has_flag(flags::STALE), args)
+        && tx.any(|c, a| !allowed_stale(server, c, a), args)
     {
         return refuse("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
     }
@@ -229,6 +229,15 @@ impl TxView<'_> {
             }
             _ => pred(self.cmd, args),
         }
+    }
+}
+
+/// A `stale` command (served by a replica whose master link is down); a script with a shebang
+/// or a function only if it declared `allow-stale` (Redis's scriptFlagsToCmdFlags).
+fn allowed_stale(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
+    match cmd.has_flag(flags::SCRIPT_RUN).then(|| script_flags(server, cmd, args)).flatten() {
+        Some(f) => f.stale,
+        None => cmd.has_flag(flags::STALE),
     }
 }
 

@@ -174,7 +174,7 @@ pub fn script_call(
             return Err(text);
         }
     };
-    Ok((cmd, call_locked(server, client, cmd, args, reply, db, start)))
+    Ok((cmd, call_locked(server, client, cmd, args, reply, db, Some(start))))
 }
 
 /// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
@@ -213,9 +213,7 @@ fn shards_of(client: &Client, cmd: &Command, args: &[Bytes]) -> Option<crate::ke
         return None;
     }
     let mut set = crate::keyspace::ShardSet::default();
-    for k in cmd.keys(args) {
-        set.add_key(&args[k.pos]);
-    }
+    cmd.for_each_key(args, |i| set.add_key(&args[i]));
     Some(set)
 }
 
@@ -237,9 +235,12 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     } else {
         None
     };
-    let start = Instant::now();
-    let _running = script.then(|| busy.mark_at(cmd.spec.name.starts_with("fcall"), start));
-    let now = crate::keyspace::clock::unix_ms_at(start);
+    // Only a script reads the clock here (its run is timed from before it waits for locks);
+    // any other command's time is read once, by call_locked.
+    let start = script.then(Instant::now);
+    let _running = start.map(|t| busy.mark_at(cmd.spec.name.starts_with("fcall"), t));
+    // The view's time is set by call_locked.
+    let now = 0;
     let mut db = match shards_of(client, cmd, args) {
         // A script locks its declared keys now and any other shard when it touches it.
         Some(set) if script => ks.lock_lazy(db_index, set, now),
@@ -262,7 +263,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         client.repl_woff = server.repl.offset();
     }
     if outcome.wrote {
-        after_write(server, &written(cmd, args, db_index, outcome.modified));
+        after_write_of(server, cmd, args, db_index, &outcome.modified);
     }
     for w in std::mem::take(&mut client.after_exec) {
         after_write(server, &w);
@@ -271,7 +272,8 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
 }
 
 /// Run a command against an already locked view (EXEC runs all its commands on one): the
-/// handler, the propagation of its effect, its statistics.
+/// handler, the propagation of its effect, its statistics. `frozen` is the time the command
+/// sees when it is not its own start (Redis 7.2 freezes the time for a whole EXEC or script).
 pub fn call_locked(
     server: &Server,
     client: &mut Client,
@@ -279,22 +281,25 @@ pub fn call_locked(
     args: &[Bytes],
     reply: &mut ReplySink,
     db: &mut crate::keyspace::Db<'_>,
-    start: Instant,
+    frozen: Option<Instant>,
 ) -> Outcome {
+    let began = Instant::now();
     db.begin_command(client.db);
-    // The time the command sees: its own, or its EXEC's / script's (Redis 7.2 freezes it for both).
-    db.now_ms = crate::keyspace::clock::unix_ms_at(start);
+    db.set_time(crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began)));
     db.no_touch = client.no_touch;
     db.expire_mode = crate::replication::expire_mode(server, client, cmd);
     db.client_id = client.id();
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;
     crate::server::monitor::before(server, client, cmd, args);
-    let began = Instant::now();
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
-    if let Err(e) = (cmd.spec.handler)(&mut ctx) {
-        ctx.reply.error(&e.0);
-    }
+    let handler_failed = match (cmd.spec.handler)(&mut ctx) {
+        Err(e) => {
+            ctx.reply.error(&e.0);
+            true
+        }
+        Ok(()) => false,
+    };
     let took = began.elapsed();
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
@@ -310,9 +315,14 @@ pub fn call_locked(
             }
         }
     }
-    let failed = ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before;
+    // EXEC fails only by its own error: its queued commands' errors are theirs.
+    let failed = if cmd.has_flag(flags::TX_EXEC) {
+        handler_failed
+    } else {
+        ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before
+    };
     let wrote = ctx.db.dirty > 0;
-    let us = start.elapsed().as_micros() as u64;
+    let us = took.as_micros() as u64;
     let st = &cmd.stats;
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec.fetch_add(us, Ordering::Relaxed);
@@ -345,18 +355,41 @@ pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
 
 /// Record the keys of a read-only command for a tracking client.
 pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
-    server.tracking.remember(id, cmd.keys(args).into_iter().filter_map(|k| args.get(k.pos)));
+    let mut keys = smallvec::SmallVec::<[&Bytes; 4]>::new();
+    cmd.for_each_key(args, |i| keys.push(&args[i]));
+    server.tracking.remember(id, keys.into_iter());
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
 /// wrote and invalidate the transactions watching them.
 pub fn after_write(server: &Server, w: &Written) {
-    if server.blocking.any() && !w.wakes_nobody {
-        if w.everywhere {
+    tell(server, w.db, w.keys.iter().map(|k| &k[..]), w.everywhere, w.wakes_nobody, w.keyspace_wide, &w.modified);
+}
+
+/// [`after_write`] for a command that just ran on its own (no `Written` built).
+fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, modified: &[(usize, Bytes)]) {
+    let mut positions = smallvec::SmallVec::<[usize; 4]>::new();
+    cmd.for_each_key(args, |i| positions.push(i));
+    let keys = positions.iter().map(|&i| &args[i][..]);
+    let everywhere = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
+    tell(server, db, keys, everywhere, cmd.has_flag(flags::NO_WAKE), cmd.has_flag(flags::ALL_KEYS), modified);
+}
+
+fn tell<'a>(
+    server: &Server,
+    db: usize,
+    keys: impl Iterator<Item = &'a [u8]> + Clone,
+    everywhere: bool,
+    wakes_nobody: bool,
+    keyspace_wide: bool,
+    modified: &[(usize, Bytes)],
+) {
+    if server.blocking.any() && !wakes_nobody {
+        if everywhere {
             server.blocking.signal_all();
         } else {
-            for key in &w.keys {
-                server.blocking.signal(w.db, key);
+            for key in keys.clone() {
+                server.blocking.signal(db, key);
             }
         }
     }
@@ -366,13 +399,13 @@ pub fn after_write(server: &Server, w: &Written) {
     // untouched); a command that reported none falls back to all its key arguments.
     let watches = &server.keyspace.watches;
     if watches.any() {
-        if !w.modified.is_empty() {
-            for (db, key) in &w.modified {
+        if !modified.is_empty() {
+            for (db, key) in modified {
                 watches.touch(*db, key, false);
             }
-        } else if !w.keyspace_wide {
-            for key in &w.keys {
-                watches.touch(w.db, key, false);
+        } else if !keyspace_wide {
+            for key in keys {
+                watches.touch(db, key, false);
             }
         }
     }
