@@ -160,6 +160,9 @@ fn sync_or_psync(ctx: &mut Ctx, psync: bool) -> CmdResult {
 fn replicaof(ctx: &mut Ctx) -> CmdResult {
     let server = ctx.server;
     let args = ctx.args;
+    if server.cluster.get().is_some() {
+        return Err(CmdError::new("REPLICAOF not allowed in cluster mode."));
+    }
     if server.repl.failover.active() {
         return Err(CmdError::new("REPLICAOF not allowed while failing over."));
     }

@@ -17,6 +17,7 @@
 //! offset, Redis 7.2's FACK, while the AOF is on). A lost link reconnects at once, then every
 //! second; REPLICAOF NO ONE ends the task and keeps the data and the history.
 
+use crate::server::listen::Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -24,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize,
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::now_s;
 use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
@@ -267,7 +267,7 @@ async fn link(server: Arc<Server>, host: String, port: u16, generation: u64) {
 
 /// The socket to the master and what was read from it.
 struct Conn {
-    sock: TcpStream,
+    sock: Stream,
     buf: BytesMut,
 }
 
@@ -332,11 +332,13 @@ async fn sync_and_stream(
     let st = &server.replica;
     st.state.store(CONNECTING, Ordering::SeqCst);
     log::notice("MASTER <-> REPLICA sync started");
-    let sock = tokio::time::timeout(Conn::timeout(server), TcpStream::connect((host, port)))
+    let sock = tokio::time::timeout(Conn::timeout(server), tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| HANDSHAKE_TIMEOUT.to_string())?
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
     let _ = sock.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
+    // tls-replication: the link is TLS.
+    let sock = crate::server::tls::secure_master_link(server, host, sock).await?;
     let mut c = Conn { sock, buf: BytesMut::new() };
     log::notice("Non blocking connect for SYNC fired the event.");
     st.state.store(HANDSHAKE, Ordering::SeqCst);
@@ -744,8 +746,9 @@ fn attach_to_new_master(server: &Server) {
 async fn stream(server: &Arc<Server>, mut c: Conn, host: &str, port: u16, generation: u64) -> Result<(), String> {
     let st = &server.replica;
     let repl = &server.repl;
-    let peer = c.sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| format!("{host}:{port}"));
-    let local = c.sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let tcp = c.sock.tcp();
+    let peer = tcp.and_then(|t| t.peer_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| format!("{host}:{port}"));
+    let local = tcp.and_then(|t| t.local_addr().ok()).map(|a| a.to_string()).unwrap_or_default();
     let handle = ClientHandle::new(server.next_client_id(), peer, local, -1);
     handle.repl_kind.store(REPL_MASTER, Ordering::SeqCst);
     server.clients.lock().insert(handle.id, handle.clone());

@@ -18,14 +18,15 @@ use crate::session::{Client, ClientHandle};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
-/// `local`: the peer is on this machine (protected mode lets it in).
+/// `local`: the peer is 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient: protected
+/// mode serves only those while the default user has no password).
 pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let settings = server.config.snapshot();
-    if let Stream::Tcp(tcp) = &sock {
+    if let Some(tcp) = sock.tcp() {
         set_keepalive(tcp, settings.tcp_keepalive as u64);
     }
-    if !local && protected_mode_denies(&settings) {
+    if !local && settings.protected_mode && server.acl.default_nopass() {
         server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
         return;
@@ -47,7 +48,11 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.password().is_none());
+    let mut client = Client::new(handle.clone(), false);
+    crate::commands::pipeline::services::set_default_auth(&server, &mut client);
+    if let Some(cert) = sock.peer_certificate() {
+        crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
+    }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -79,12 +84,6 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     server.clients.lock().remove(&id);
 }
 
-/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
-/// served (whatever `bind` says).
-fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
-    cfg.protected_mode && cfg.password().is_none()
-}
-
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
@@ -92,9 +91,10 @@ type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
 /// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
 /// that others redirect to and that is in Pub/Sub mode (Redis's sendTrackingMessage).
-fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool) {
+fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate::session::Subscriptions) {
     use crate::pubsub::Push;
     let resp3 = out.proto == crate::protocol::Proto::Resp3;
+    let subscribed = subs.active();
     match msg {
         Push::Invalidate { keys, redirected } => {
             if resp3 {
@@ -135,6 +135,13 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.buf.extend_from_slice(line);
             out.buf.extend_from_slice(b"\r\n");
         }
+        Push::SUnsubscribed(channel) => {
+            subs.shard_channels.retain(|c| c != channel);
+            out.push(3);
+            out.bulk(b"sunsubscribe");
+            out.bulk(channel);
+            out.int(subs.shard_channels.len() as i64);
+        }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -146,9 +153,14 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
 }
 
 /// Encode every message already queued for this connection.
-fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::atomic::AtomicUsize, subscribed: bool) {
+fn drain_pushes(
+    out: &mut ReplySink,
+    push_rx: &mut PushRx,
+    pending: &std::sync::atomic::AtomicUsize,
+    subs: &mut crate::session::Subscriptions,
+) {
     while let Ok(m) = push_rx.try_recv() {
-        encode_push(out, &m, subscribed);
+        encode_push(out, &m, subs);
         crate::pubsub::Subscriber::written(pending, &m);
     }
 }
@@ -176,6 +188,8 @@ async fn client_loop(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
+        // Subscribers are not subject to the idle timeout, as in Redis.
+        let idle_timeout = timeout > 0 && !client.subs.active();
         let read = async {
             tokio::select! {
                 r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
@@ -183,17 +197,16 @@ async fn client_loop(
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     if let Some(m) = msg {
                         out.proto = client.proto;
-                        encode_push(&mut out, &m, client.subs.active());
+                        encode_push(&mut out, &m, &mut client.subs);
                         crate::pubsub::Subscriber::written(pending, &m);
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
                     }
                     Ok(None)
                 }
                 _ = handle.killed() => Err("killed".to_string()),
             }
         };
-        // Subscribers are not subject to the idle timeout, as in Redis.
-        let n = if timeout > 0 && !client.subs.active() {
+        let n = if idle_timeout {
             match tokio::time::timeout(Duration::from_secs(timeout), read).await {
                 Ok(r) => r?,
                 Err(_) => return Err("idle timeout".into()),
@@ -211,7 +224,7 @@ async fn client_loop(
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
+            unauthenticated: crate::commands::pipeline::services::auth_required(server, client),
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
@@ -240,7 +253,7 @@ async fn client_loop(
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
                     if pending.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
                     }
                     let mut action = if pipeline::runs_script(client, &req.args) {
                         run_script(server, client, &req.args, &mut out).await?
@@ -303,7 +316,7 @@ async fn client_loop(
                         }
                         Action::Replicate(link) => {
                             flush(server, sock, &mut out).await?;
-                            if let Stream::Tcp(t) = &*sock {
+                            if let Some(t) = sock.tcp() {
                                 let _ = t.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
                             }
                             let input = std::mem::take(&mut buf);
@@ -409,7 +422,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
