@@ -616,7 +616,10 @@ fn lfu_and_lru_metadata_travel_in_rdb_files() {
 #[test]
 fn a_full_synchronisation_snapshot_carries_the_libraries() {
     use std::io::{Read, Write};
-    let ferrous = Server::start(&[]);
+    // SYNC (no `capa eof`) is served from a BGSAVE's file: not the shared dump.rdb (and not
+    // the file of an earlier run).
+    let _ = std::fs::remove_file(common::work_dir().join("full-sync-libraries.rdb"));
+    let ferrous = Server::start(&["--dbfilename", "full-sync-libraries.rdb"]);
     let mut fc = ferrous.conn();
     load_libraries(&mut fc);
     let mut raw = ferrous.raw();

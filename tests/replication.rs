@@ -23,7 +23,9 @@ fn replicate_from(master_port: u16) {
     let _: () = redis::cmd("RPUSH").arg("l").arg("x").arg("y").query(&mut m).unwrap();
     let _: () = redis::cmd("SET").arg("e").arg("v").arg("EX").arg(1000).query(&mut m).unwrap();
 
-    let replica = Server::start(&[]);
+    // A replica writes the snapshot it receives to its RDB file: not the shared dump.rdb.
+    let rdb = format!("replica-of-{master_port}.rdb");
+    let replica = Server::start(&["--dbfilename", &rdb]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(
@@ -110,7 +112,8 @@ fn replicate_streams(master_port: u16) {
         },
         true,
     );
-    let replica = Server::start(&[]);
+    let rdb = format!("streams-replica-of-{master_port}.rdb");
+    let replica = Server::start(&["--dbfilename", &rdb]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(
@@ -179,4 +182,38 @@ fn streams_replicate_from_ferrous() {
 fn streams_replicate_from_real_redis() {
     let Some(master) = start_real_redis("streams_replicate_from_real_redis") else { return };
     replicate_streams(master.port);
+}
+
+/// redis.set_repl: a script's writes under REPL_AOF reach the AOF but not the replicas, those
+/// under REPL_REPLICA the replicas but not the AOF (the stream sink skips `aof_only` effects).
+#[test]
+fn script_set_repl_targets_reach_one_side_only() {
+    // Its own directory: the AOF is loaded back below.
+    let dir = common::work_dir().join(format!("set-repl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let master =
+        Server::start(&["--dir", dir.to_str().unwrap(), "--appendonly", "yes", "--enable-debug-command", "yes"]);
+    let replica = Server::start(&["--dbfilename", "set-repl-replica.rdb"]);
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        "the link never came up: {}",
+        info(&mut r)
+    );
+    let script = "redis.set_repl(redis.REPL_AOF); redis.call('set', 'aof-only', '1'); \
+                  redis.set_repl(redis.REPL_REPLICA); redis.call('set', 'replica-only', '1'); \
+                  redis.set_repl(redis.REPL_ALL); redis.call('set', 'both', '1')";
+    let _: () = redis::cmd("EVAL").arg(script).arg(0).query(&mut m).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut m).unwrap();
+    assert_eq!(acked, 1);
+    let on_replica: Vec<Option<String>> =
+        redis::cmd("MGET").arg("aof-only").arg("replica-only").arg("both").query(&mut r).unwrap();
+    assert_eq!(on_replica, vec![None, Some("1".into()), Some("1".into())]);
+    // The AOF replayed: what the master itself comes back with.
+    let _: () = redis::cmd("DEBUG").arg("LOADAOF").query(&mut m).unwrap();
+    let on_master: Vec<Option<String>> =
+        redis::cmd("MGET").arg("aof-only").arg("replica-only").arg("both").query(&mut m).unwrap();
+    assert_eq!(on_master, vec![Some("1".into()), None, Some("1".into())]);
 }

@@ -279,3 +279,32 @@ fn encrypted_private_keys_need_their_password() {
     set(&mut admin, "tls-key-file", &pki.path("server.key.encrypted")).unwrap();
     assert_eq!(server_cn(&pki, port), "Server");
 }
+
+/// tls-replication: a replica connects to its master's TLS port (with the server certificate as
+/// its client certificate), gets the snapshot and the stream over TLS.
+#[test]
+fn a_replica_syncs_over_tls_with_tls_replication() {
+    let pki = Pki::new("replication");
+    let master_tls = tls_port();
+    let args = pki.server_args(master_tls);
+    let master = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut m = master.conn();
+    let _: () = redis::cmd("SET").arg("before").arg("snapshot").query(&mut m).unwrap();
+    let mut args = pki.server_args(tls_port());
+    args.extend(["--tls-replication", "yes", "--dbfilename", "tls-replica.rdb"].map(String::from));
+    let replica = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(&mut r).unwrap();
+    let info = |c: &mut redis::Connection| redis::cmd("INFO").arg("replication").query::<String>(c).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        "the link never came up: {}\n{}",
+        info(&mut r),
+        replica.log()
+    );
+    let _: () = redis::cmd("SET").arg("after").arg("stream").query(&mut m).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut m).unwrap();
+    assert_eq!(acked, 1);
+    let got: Vec<String> = redis::cmd("MGET").arg("before").arg("after").query(&mut r).unwrap();
+    assert_eq!(got, ["snapshot", "stream"]);
+}

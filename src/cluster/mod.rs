@@ -78,8 +78,9 @@ fn repl_view(server: &Server) -> state::ReplView {
     state::ReplView {
         configured: r.is_replica(),
         connected: r.link_up.load(Ordering::Relaxed),
-        replica_offset: r.offset.load(Ordering::Relaxed),
-        master_offset: server.acks.max_offset() as i64,
+        // Both sides of the stream count the same offsets (a replica's is its master's).
+        replica_offset: server.repl.offset(),
+        master_offset: server.repl.offset(),
         last_io: r.last_io.load(Ordering::Relaxed),
     }
 }

@@ -217,11 +217,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
                 return Err(CmdError::new(format!("Unknown client type '{}'", args::text(t))));
             }
-            if !is(t, "normal") && !is(t, "pubsub") {
-                ctx.reply.verbatim("txt", b"");
-                return Ok(());
-            }
-            ctype = Some(if is(t, "pubsub") { "pubsub" } else { "normal" });
+            ctype = Some(client_kind_arg(t));
         } else if is(&args[2], "id") && args.len() >= 4 {
             let mut v = Vec::new();
             for a in &args[3..] {
@@ -251,13 +247,21 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// A connection's type for CLIENT KILL TYPE: "pubsub" while it has subscriptions, else "normal".
+/// A connection's type for CLIENT KILL / LIST TYPE: master, replica, pubsub or normal.
 fn client_type(h: &crate::session::client::ClientHandle) -> &'static str {
-    let v = h.view.lock();
-    if v.sub + v.psub + v.ssub > 0 {
-        "pubsub"
-    } else {
+    h.kind()
+}
+
+/// The TYPE argument (already validated) as [`client_type`] names it.
+fn client_kind_arg(t: &[u8]) -> &'static str {
+    if is(t, "normal") {
         "normal"
+    } else if is(t, "pubsub") {
+        "pubsub"
+    } else if is(t, "master") {
+        "master"
+    } else {
+        "replica"
     }
 }
 
@@ -271,7 +275,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         let Some(h) = handles.iter().find(|h| h.addr == addr) else {
             return Err(CmdError::new("No such client"));
         };
-        h.kill();
+        ctx.client.kill_after.push(h.clone());
         if h.id == me {
             ctx.action = Action::Close;
         }
@@ -279,8 +283,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut user, mut skipme, mut maxage) = (None, None, None, None, true, None);
-    // TYPE: normal, pubsub (subscribed), or replica/master (never matched: no such clients
-    // are registered yet).
+    // TYPE: normal, pubsub (subscribed), replica or master.
     let mut kind: Option<&str> = None;
     let mut i = 2;
     while i < args.len() {
@@ -306,13 +309,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             if !(is(v, "normal") || is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub")) {
                 return Err(CmdError::new(format!("Unknown client type '{}'", args::text(v))));
             }
-            kind = Some(if is(v, "normal") {
-                "normal"
-            } else if is(v, "pubsub") {
-                "pubsub"
-            } else {
-                "other"
-            });
+            kind = Some(client_kind_arg(v));
         } else if is(&args[i], "skipme") {
             if is(v, "yes") {
                 skipme = true;
@@ -340,7 +337,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         {
             continue;
         }
-        h.kill();
+        ctx.client.kill_after.push(h.clone());
         if h.id == me {
             ctx.action = Action::Close;
         }

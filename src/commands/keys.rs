@@ -466,6 +466,11 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
         drop(old);
     }
     ctx.db.touch_dirty(removed.max(1) as u64);
+    if all {
+        // As Redis's flushAllDataAndResetRDB: a background save of the old data is stopped
+        // (before the empty dataset is saved, so it cannot replace that file).
+        crate::server::saving::kill_child(ctx.server);
+    }
     // FLUSHALL with save points saves the empty dataset at once (Redis's
     // flushAllDataAndResetRDB), so a restart cannot bring the old data back; nothing is left
     // unsaved, yet the command still counts as a write: it is propagated and wakes the clients

@@ -235,9 +235,9 @@ pub enum Action {
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,
-    /// SYNC/PSYNC: after the snapshot, the connection streams these effects to the replica
-    /// (the number is the effect sequence number the snapshot covers).
-    Replicate(u64, tokio::sync::mpsc::UnboundedReceiver<crate::keyspace::effects::EffectBatch>),
+    /// SYNC/PSYNC: the connection is now this replica's link (its full synchronisation or
+    /// the rest of the stream; see `replication::master`).
+    Replicate(std::sync::Arc<crate::replication::Link>),
     /// WAIT / WAITAOF that could not answer at once: wait for the acknowledgements, then reply.
     WaitAcks(crate::replication::WaitSpec),
 }

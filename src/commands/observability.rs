@@ -2,8 +2,6 @@
 //! MEMORY STATS/DOCTOR/MALLOC-STATS/PURGE (registered under MEMORY in `server.rs`). The data
 //! they show is kept by `server::monitor`, `metrics::slowlog` and `metrics::latency`.
 
-use std::sync::atomic::Ordering;
-
 use super::args::{self, is};
 use super::server::reply_help;
 use super::table::table;
@@ -237,34 +235,7 @@ fn latency_help(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn role(ctx: &mut Ctx) -> CmdResult {
-    let rs = &ctx.server.replica;
-    let master = rs.master.lock().clone();
-    let r = &mut *ctx.reply;
-    match master {
-        None => {
-            r.array(3);
-            r.bulk(b"master");
-            // Replicas do not acknowledge offsets to Ferrous yet: none is listed (as INFO's
-            // connected_slaves).
-            r.int(0);
-            r.array(0);
-        }
-        Some((host, port)) => {
-            let state = if rs.link_up.load(Ordering::Relaxed) {
-                "connected"
-            } else if rs.syncing.load(Ordering::Relaxed) {
-                "sync"
-            } else {
-                "connect"
-            };
-            r.array(5);
-            r.bulk(b"slave");
-            r.bulk(host.as_bytes());
-            r.int(port as i64);
-            r.bulk(state.as_bytes());
-            r.int(if rs.link_up.load(Ordering::Relaxed) { rs.offset.load(Ordering::Relaxed) } else { -1 });
-        }
-    }
+    crate::replication::status::role(ctx.server, ctx.reply);
     Ok(())
 }
 

@@ -178,7 +178,7 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
     let server = ctx.server;
     let set_ctx = crate::config::SetContext {
-        loading: server.stats.loading.load(Ordering::Relaxed),
+        loading: server.stats.loading.load(Ordering::Relaxed) || server.replica.async_loading.load(Ordering::Relaxed),
         protected_allowed: crate::server::allows_protected(server.config.load().enable_protected_configs, ctx.client),
     };
     let log = |warning: bool, line: &str| crate::server::log::log(if warning { 3 } else { 2 }, line);
@@ -226,6 +226,12 @@ pub fn reset_stats(server: &Server) {
         c.store(0, Ordering::Relaxed);
     }
     server.aof.delayed_fsync.store(0, Ordering::Relaxed);
+    let rs = &server.repl.stats;
+    for c in
+        [&rs.sync_full, &rs.sync_partial_ok, &rs.sync_partial_err, &rs.net_repl_input_bytes, &rs.net_repl_output_bytes]
+    {
+        c.store(0, Ordering::Relaxed);
+    }
     crate::metrics::memory::reset_peak();
     server.error_stats.lock().clear();
     for c in table().iter() {
@@ -319,7 +325,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         );
     } else if is(sub, "sleep") && args.len() == 3 {
         let secs = args::text(&args[2]).trim().parse::<f64>().unwrap_or(0.0);
-        ctx.action = Action::Sleep(Duration::from_secs_f64(secs.clamp(0.0, 1e9)));
+        let d = Duration::from_secs_f64(secs.clamp(0.0, 1e9));
+        ctx.action = Action::Sleep(d);
+        // Redis sleeps whole: its replication links stand still meanwhile too.
+        ctx.server.repl.stall_for(d);
         ctx.reply.ok();
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;

@@ -170,8 +170,8 @@ params! {
     lazyfree_lazy_server_del: bool = "lazyfree-lazy-server-del", Bool, false, DEBUG | NA;
     lazyfree_lazy_user_del: bool = "lazyfree-lazy-user-del", Bool, false, DEBUG | NA;
     lazyfree_lazy_user_flush: bool = "lazyfree-lazy-user-flush", Bool, false, DEBUG;
-    repl_disable_tcp_nodelay: bool = "repl-disable-tcp-nodelay", Bool, false, NA;
-    repl_diskless_sync: bool = "repl-diskless-sync", Bool, true, DEBUG | NA;
+    repl_disable_tcp_nodelay: bool = "repl-disable-tcp-nodelay", Bool, false, M;
+    repl_diskless_sync: bool = "repl-diskless-sync", Bool, true, DEBUG;
     aof_rewrite_incremental_fsync: bool = "aof-rewrite-incremental-fsync", Bool, true, NA;
     no_appendfsync_on_rewrite: bool = "no-appendfsync-on-rewrite", Bool, false, M;
     cluster_require_full_coverage: bool = "cluster-require-full-coverage", Bool, true, M;
@@ -180,10 +180,10 @@ params! {
     aof_use_rdb_preamble: bool = "aof-use-rdb-preamble", Bool, true, M;
     aof_timestamp_enabled: bool = "aof-timestamp-enabled", Bool, false, M;
     cluster_replica_no_failover: bool = "cluster-replica-no-failover" | "cluster-slave-no-failover", Bool, false, M;
-    replica_lazy_flush: bool = "replica-lazy-flush" | "slave-lazy-flush", Bool, false, NA;
+    replica_lazy_flush: bool = "replica-lazy-flush" | "slave-lazy-flush", Bool, false, M;
     replica_serve_stale_data: bool = "replica-serve-stale-data" | "slave-serve-stale-data", Bool, true, M;
     replica_read_only: bool = "replica-read-only" | "slave-read-only", Bool, true, DEBUG;
-    replica_ignore_maxmemory: bool = "replica-ignore-maxmemory" | "slave-ignore-maxmemory", Bool, true, NA;
+    replica_ignore_maxmemory: bool = "replica-ignore-maxmemory" | "slave-ignore-maxmemory", Bool, true, M;
     jemalloc_bg_thread: bool = "jemalloc-bg-thread", Bool, true, NA;
     activedefrag: bool = "activedefrag", Bool, false, DEBUG | NA;
     syslog_enabled: bool = "syslog-enabled", Bool, false, IMMUTABLE | NA;
@@ -205,7 +205,7 @@ params! {
     aclfile: String = "aclfile", STR, s(""), IMMUTABLE;
     unixsocket: String = "unixsocket", NSTR, s(""), IMMUTABLE;
     pidfile: String = "pidfile", NSTR, s(""), IMMUTABLE;
-    replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", NSTR, s(""), NA;
+    replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", NSTR, s(""), M;
     masteruser: String = "masteruser", NSTR, s(""), SENSITIVE;
     cluster_announce_ip: String = "cluster-announce-ip", NSTR, s(""), M;
     cluster_config_file: String = "cluster-config-file", STR, s("nodes.conf"), IMMUTABLE;
@@ -228,7 +228,7 @@ params! {
     // Enums.
     supervised: u32 = "supervised", SUPERVISED, 0, IMMUTABLE;
     syslog_facility: u32 = "syslog-facility", FACILITY, 128, IMMUTABLE | NA;
-    repl_diskless_load: u32 = "repl-diskless-load", DISKLESS_LOAD, 0, DEBUG | DENY_LOADING | NA;
+    repl_diskless_load: u32 = "repl-diskless-load", DISKLESS_LOAD, 0, DEBUG | DENY_LOADING;
     loglevel: u32 = "loglevel", LOGLEVELS, 2, M;
     maxmemory_policy: u32 = "maxmemory-policy", POLICIES, 7, M;
     appendfsync: u32 = "appendfsync", FSYNC, 1, M;
@@ -259,11 +259,11 @@ params! {
     lfu_log_factor: i64 = "lfu-log-factor", int(0, INT_MAX), 10, M;
     lfu_decay_time: i64 = "lfu-decay-time", int(0, INT_MAX), 1, M;
     replica_priority: i64 = "replica-priority" | "slave-priority", int(0, INT_MAX), 100, M;
-    repl_diskless_sync_delay: i64 = "repl-diskless-sync-delay", int(0, INT_MAX), 5, NA;
+    repl_diskless_sync_delay: i64 = "repl-diskless-sync-delay", int(0, INT_MAX), 5, M;
     maxmemory_samples: i64 = "maxmemory-samples", int(1, INT_MAX), 5, M;
     maxmemory_eviction_tenacity: i64 = "maxmemory-eviction-tenacity", int(0, 100), 10, NA;
     timeout: i64 = "timeout", int(0, INT_MAX), 0, M;
-    replica_announce_port: i64 = "replica-announce-port" | "slave-announce-port", int(0, 65535), 0, NA;
+    replica_announce_port: i64 = "replica-announce-port" | "slave-announce-port", int(0, 65535), 0, M;
     tcp_backlog: i64 = "tcp-backlog", int(0, INT_MAX), 511, IMMUTABLE;
     cluster_port: i64 = "cluster-port", int(0, 65535), 0, IMMUTABLE;
     cluster_announce_bus_port: i64 = "cluster-announce-bus-port", int(0, 65535), 0, M;
@@ -272,7 +272,7 @@ params! {
     repl_timeout: i64 = "repl-timeout", int(1, INT_MAX), 60, M;
     repl_ping_replica_period: i64 = "repl-ping-replica-period" | "repl-ping-slave-period", int(1, INT_MAX), 10, M;
     list_compress_depth: i64 = "list-compress-depth", int(0, INT_MAX), 0, DEBUG;
-    rdb_key_save_delay: i64 = "rdb-key-save-delay", int(INT_MIN, INT_MAX), 0, HIDDEN | NA;
+    rdb_key_save_delay: i64 = "rdb-key-save-delay", int(INT_MIN, INT_MAX), 0, HIDDEN;
     key_load_delay: i64 = "key-load-delay", int(INT_MIN, INT_MAX), 0, HIDDEN;
     active_expire_effort: i64 = "active-expire-effort", int(1, 10), 1, M;
     hz: i64 = "hz", int(0, INT_MAX), 10, M;
@@ -280,7 +280,7 @@ params! {
     min_replicas_max_lag: i64 = "min-replicas-max-lag" | "min-slaves-max-lag", int(0, INT_MAX), 10, M;
     watchdog_period: i64 = "watchdog-period", int(0, INT_MAX), 0, HIDDEN | NA;
     shutdown_timeout: i64 = "shutdown-timeout", int(0, INT_MAX), 10, M;
-    repl_diskless_sync_max_replicas: i64 = "repl-diskless-sync-max-replicas", int(0, INT_MAX), 0, NA;
+    repl_diskless_sync_max_replicas: i64 = "repl-diskless-sync-max-replicas", int(0, INT_MAX), 0, M;
     maxclients: i64 = "maxclients", uint(1, UINT_MAX), 10000, M;
     unixsocketperm: i64 = "unixsocketperm", OCTAL_PERM, 0, IMMUTABLE;
     socket_mark_id: i64 = "socket-mark-id", uint(0, UINT_MAX), 0, IMMUTABLE | NA;
@@ -307,7 +307,7 @@ params! {
     tracking_table_max_keys: i64 = "tracking-table-max-keys", uint(0, LONG_MAX), 1000000, M;
     client_query_buffer_limit: i64 = "client-query-buffer-limit", umem(1024 * 1024, LONG_MAX), 1 << 30, DEBUG;
     maxmemory_clients: i64 = "maxmemory-clients", PERCENT_MEM, 0, NA;
-    repl_backlog_ttl: i64 = "repl-backlog-ttl", int(0, LONG_MAX), 3600, NA;
+    repl_backlog_ttl: i64 = "repl-backlog-ttl", int(0, LONG_MAX), 3600, M;
     auto_aof_rewrite_min_size: i64 = "auto-aof-rewrite-min-size", mem(0, LONG_MAX), 64 << 20, M;
     loading_process_events_interval_bytes: i64 = "loading-process-events-interval-bytes", int(1024, INT_MAX), 2 << 20, HIDDEN | NA;
 

@@ -126,6 +126,25 @@ pub struct Keyspace {
     lazy_view: std::sync::atomic::AtomicBool,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
     pub lfu: lfu::LfuSettings,
+    /// On a writable replica: keys given an expiry by its own clients (Redis's
+    /// slaveKeysWithExpire), the only ones a replica expires by itself.
+    pub replica_local_expires: Mutex<std::collections::HashSet<(usize, Bytes)>>,
+}
+
+/// How a command sees expired keys (Redis's expireIfNeeded on masters and replicas).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpireMode {
+    /// A master: an expired key is deleted (and DEL propagated).
+    #[default]
+    Delete,
+    /// A replica's client: an expired key is reported missing but kept (its master's DEL
+    /// removes it).
+    Hide,
+    /// A replica applying its master's stream: keys never expire on their own.
+    Keep,
+    /// A write on a writable replica: expired keys are deleted, and keys it gives an expiry are
+    /// remembered as the replica's own.
+    LocalWrite,
 }
 
 /// Client-side caching as the keyspace sees it: told of every modified key (Redis's
@@ -223,6 +242,7 @@ impl Keyspace {
             observer: std::sync::OnceLock::new(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
+            replica_local_expires: Mutex::new(std::collections::HashSet::new()),
             lazy_view: std::sync::atomic::AtomicBool::new(false),
             lfu: lfu::LfuSettings::default(),
         }
@@ -339,6 +359,7 @@ impl Keyspace {
             saved_total: 0,
             custom_effect: false,
             no_touch: false,
+            expire_mode: ExpireMode::Delete,
             events: Vec::new(),
             modified: Vec::new(),
             client_id: 0,
@@ -454,6 +475,8 @@ pub struct Db<'a> {
     custom_effect: bool,
     /// CLIENT NO-TOUCH: reads do not update the LRU clock.
     pub no_touch: bool,
+    /// How expired keys look to the current command.
+    pub expire_mode: ExpireMode,
     /// Keyspace events recorded by the command, emitted before the locks are released.
     events: Vec<notify::Event>,
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
@@ -682,12 +705,13 @@ impl<'a> Db<'a> {
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         let now = self.now_ms;
         let paused_until = self.ks.expiry_paused_until.load(Ordering::Relaxed);
+        let mode = self.expire_mode;
         let sd = self.shard_db(key);
-        if sd.expires.is_empty() {
+        if sd.expires.is_empty() || mode == ExpireMode::Keep {
             return false;
         }
         match sd.expires.get(key) {
-            Some(&when) if when <= now && now < paused_until => {
+            Some(&when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
                 // Paused: the key is gone for readers, but nothing is deleted or propagated.
                 true
             }
@@ -907,6 +931,9 @@ impl<'a> Db<'a> {
 
     /// Set the absolute expiry (unix ms) of an existing key.
     pub fn set_expire(&mut self, key: &[u8], when: i64) {
+        if self.expire_mode == ExpireMode::LocalWrite {
+            self.ks.replica_local_expires.lock().insert((self.index, Bytes::copy_from_slice(key)));
+        }
         let sd = self.shard_db(key);
         match sd.expires.get_mut(key) {
             Some(w) => *w = when,

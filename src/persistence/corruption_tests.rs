@@ -157,7 +157,7 @@ fn sample(compression: bool, access: AccessInfo, version: u16) -> Vec<u8> {
         }
     }
     let functions = vec![b"#!lua name=lib\nredis.register_function('f', function() return 1 end)".to_vec()];
-    let opts = SaveOptions { compression, checksum: false, access, version };
+    let opts = SaveOptions { compression, checksum: false, access, version, repl: None };
     let mut db = ks.lock_all(0);
     snapshot(&mut db, 16, &functions, opts)
 }

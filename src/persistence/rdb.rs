@@ -108,11 +108,23 @@ pub struct SaveOptions {
     pub checksum: bool,
     pub access: AccessInfo,
     pub version: u16,
+    /// The replication state the file records (files only, not DUMP payloads).
+    pub repl: Option<ReplAux>,
+}
+
+/// The replication aux fields of a file (Redis's rdbSaveInfo): the database the replication
+/// stream has selected, the replication ID and offset the data corresponds to. A server
+/// restarted from the file can then continue that history (PSYNC instead of a full sync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplAux {
+    pub stream_db: i64,
+    pub id: [u8; 40],
+    pub offset: i64,
 }
 
 impl Default for SaveOptions {
     fn default() -> Self {
-        SaveOptions { compression: true, checksum: true, access: AccessInfo::None, version: RDB_VERSION }
+        SaveOptions { compression: true, checksum: true, access: AccessInfo::None, version: RDB_VERSION, repl: None }
     }
 }
 
@@ -133,6 +145,7 @@ impl SaveOptions {
             checksum: cfg.rdbchecksum,
             access,
             version: cfg.rdb_version as u16,
+            repl: None,
         }
     }
 }
@@ -355,6 +368,11 @@ fn header(out: &mut Vec<u8>, functions: &[Vec<u8>], opts: SaveOptions) {
     aux(out, "redis-bits", "64");
     aux(out, "ctime", &(crate::keyspace::now_ms() / 1000).to_string());
     aux(out, "used-mem", "0");
+    if let Some(r) = opts.repl {
+        aux(out, "repl-stream-db", &r.stream_db.to_string());
+        aux(out, "repl-id", &String::from_utf8_lossy(&r.id));
+        aux(out, "repl-offset", &r.offset.to_string());
+    }
     aux(out, "aof-base", "0");
     for code in functions {
         out.push(OPCODE_FUNCTION2);
@@ -449,11 +467,15 @@ pub fn write_snapshot(
     w.write_all(&trailer(digest.finalize(), opts))
 }
 
+/// One shard's serialisation and its number of keys.
+type CapturedShard = (Vec<u8>, u64);
+
 /// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
 /// shard first (a command about to touch it, or [`write_point_in_time`]).
 struct CapturedShards {
     opts: SaveOptions,
-    slots: Vec<Mutex<Option<Vec<u8>>>>,
+    /// Each shard's serialisation and its number of keys.
+    slots: Vec<Mutex<Option<CapturedShard>>>,
     keys: AtomicU64,
     /// Set when the save failed: shards still pending are then skipped cheaply.
     aborted: AtomicBool,
@@ -465,16 +487,18 @@ impl ShardCapture for CapturedShards {
             return;
         }
         let mut buf = Vec::new();
+        let mut keys = 0;
         for (index, sd) in contents.dbs.iter().enumerate() {
             if sd.main.is_empty() {
                 continue;
             }
-            self.keys.fetch_add(sd.main.len() as u64, Ordering::Relaxed);
+            keys += sd.main.len() as u64;
             buf.push(OPCODE_SELECTDB);
             write_len(&mut buf, index as u64);
             write_shard_db(&mut buf, sd, self.opts);
         }
-        *self.slots[shard].lock() = Some(buf);
+        self.keys.fetch_add(keys, Ordering::Relaxed);
+        *self.slots[shard].lock() = Some((buf, keys));
     }
 }
 
@@ -488,8 +512,14 @@ impl ShardCapture for CapturedShards {
 /// then goes on. The file has one SELECTDB section per database present in each shard.
 pub struct PointInTime {
     shards: Arc<CapturedShards>,
-    /// The header with the function libraries as they were at `begin`.
-    head: Vec<u8>,
+    /// The function libraries as they were at `begin`, and the header's options (written when
+    /// the file is, see [`PointInTime::set_repl`]).
+    functions: Vec<Vec<u8>>,
+    head_opts: SaveOptions,
+    /// Microseconds to sleep per key written (`rdb-key-save-delay`, a testing aid).
+    pub key_delay_us: i64,
+    /// Set to stop the write early (nobody wants the file any more).
+    pub abort: Arc<AtomicBool>,
 }
 
 impl PointInTime {
@@ -515,9 +545,19 @@ impl PointInTime {
         let (r, field_ttls) = ks.begin_capture_checked(shards.clone(), at_point);
         // Hashes with field TTLs exist only in RDB 12: the file says so (see `version_needed`).
         let version = if field_ttls { opts.version.max(12) } else { opts.version };
-        let mut head = Vec::new();
-        header(&mut head, functions, SaveOptions { version, ..opts });
-        (PointInTime { shards, head }, r)
+        let pit = PointInTime {
+            shards,
+            functions: functions.to_vec(),
+            head_opts: SaveOptions { version, ..opts },
+            key_delay_us: 0,
+            abort: Arc::new(AtomicBool::new(false)),
+        };
+        (pit, r)
+    }
+
+    /// Record the replication state of the point in time in the file's aux fields.
+    pub fn set_repl(&mut self, repl: Option<ReplAux>) {
+        self.head_opts.repl = repl;
     }
 
     /// Write the RDB file to `w`. Returns the number of keys written.
@@ -535,12 +575,30 @@ impl PointInTime {
 
     fn write_all(&self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
         let mut digest: Digest<'_, u64> = CRC64.digest();
-        digest.update(&self.head);
-        w.write_all(&self.head)?;
+        let mut head = Vec::new();
+        header(&mut head, &self.functions, self.head_opts);
+        digest.update(&head);
+        w.write_all(&head)?;
+        let aborted = || io::Error::other("the save was aborted");
         for shard in 0..NSHARDS {
+            if self.abort.load(Ordering::Relaxed) {
+                return Err(aborted());
+            }
             // Locking the shard captures it if nobody did yet.
             drop(ks.lock_shard(0, shard));
-            let part = self.shards.slots[shard].lock().take().unwrap_or_default();
+            let (part, keys) = self.shards.slots[shard].lock().take().unwrap_or_default();
+            if self.key_delay_us > 0 && keys > 0 {
+                // rdb-key-save-delay: sleep per key, in slices so an abort stops it quickly.
+                let mut left = std::time::Duration::from_micros(self.key_delay_us as u64 * keys);
+                while !left.is_zero() {
+                    if self.abort.load(Ordering::Relaxed) {
+                        return Err(aborted());
+                    }
+                    let step = left.min(std::time::Duration::from_millis(20));
+                    std::thread::sleep(step);
+                    left -= step;
+                }
+            }
             digest.update(&part);
             w.write_all(&part)?;
         }

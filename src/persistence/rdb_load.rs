@@ -69,6 +69,9 @@ pub struct Loaded {
     pub functions: Vec<Vec<u8>>,
     /// Keys skipped because they had already expired.
     pub expired_skipped: u64,
+    /// Those keys (database, name): a master restarting from the file propagates their
+    /// deletion to its replicas, as Redis does.
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
     /// Keys skipped because their collection was empty.
     pub empty_skipped: u64,
 }
@@ -226,7 +229,10 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
         let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
         match value {
             None => out.empty_skipped += 1,
-            Some(_) if when.is_some_and(|w| w <= opts.now_ms) => out.expired_skipped += 1,
+            Some(_) if when.is_some_and(|w| w <= opts.now_ms) => {
+                out.expired_skipped += 1;
+                out.expired_keys.push((db, key));
+            }
             Some(value) => out.keys.push(LoadedKey { db, key, value, expire: when, idle, freq }),
         }
     }

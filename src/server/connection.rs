@@ -314,10 +314,13 @@ async fn client_loop(
                             flush(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
-                        Action::Replicate(base_seq, effects) => {
+                        Action::Replicate(link) => {
                             flush(server, sock, &mut out).await?;
-                            log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
-                            return crate::replication::stream_to_replica(sock, &server.acks, base_seq, effects).await;
+                            if let Some(t) = sock.tcp() {
+                                let _ = t.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
+                            }
+                            let input = std::mem::take(&mut buf);
+                            return crate::replication::master::serve(server, sock, client, link, input).await;
                         }
                         Action::WaitAcks(spec) => {
                             flush(server, sock, &mut out).await?;
@@ -504,6 +507,14 @@ async fn block(
             }
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
+        }
+        Some(crate::session::blocking::Unblock::StateChanged) => {
+            out.error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
+            for code in std::mem::take(&mut out.errors) {
+                server.count_error(&code);
+            }
+            pipeline::adjust_blocked_call_stats(args, 1, true);
+            return Ok(Action::Close);
         }
         Some(crate::session::blocking::Unblock::Timeout) => {
             null(out);

@@ -355,9 +355,10 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "mem_fragmentation_ratio:{:.2}", m.rss as f64 / m.used.max(1) as f64);
             line!(out, "mem_fragmentation_bytes:{}", m.rss as i64 - m.used as i64);
             line!(out, "mem_not_counted_for_evict:0");
-            line!(out, "mem_replication_backlog:0");
-            line!(out, "mem_total_replication_buffers:0");
-            line!(out, "mem_clients_slaves:0");
+            let (repl_total, repl_backlog, repl_clients) = crate::replication::status::memory(server);
+            line!(out, "mem_replication_backlog:{}", repl_backlog);
+            line!(out, "mem_total_replication_buffers:{}", repl_total);
+            line!(out, "mem_clients_slaves:{}", repl_clients);
             line!(out, "mem_clients_normal:{}", m.clients_normal);
             line!(out, "mem_cluster_links:0");
             line!(out, "mem_aof_buffer:0");
@@ -377,7 +378,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "# Persistence");
             let loading = st.loading.load(Ordering::Relaxed);
             line!(out, "loading:{}", loading as u8);
-            line!(out, "async_loading:0");
+            line!(out, "async_loading:{}", server.replica.async_loading.load(Ordering::Relaxed) as u8);
             if loading {
                 let total = st.loading_total_bytes.load(Ordering::Relaxed);
                 line!(out, "loading_start_time:{}", st.loading_start.load(Ordering::Relaxed));
@@ -421,16 +422,17 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "instantaneous_ops_per_sec:{}", r.get(OPS) as u64);
             line!(out, "total_net_input_bytes:{}", st.net_input_bytes.load(Ordering::Relaxed));
             line!(out, "total_net_output_bytes:{}", st.net_output_bytes.load(Ordering::Relaxed));
-            line!(out, "total_net_repl_input_bytes:0");
-            line!(out, "total_net_repl_output_bytes:0");
+            let rs = &server.repl.stats;
+            line!(out, "total_net_repl_input_bytes:{}", rs.net_repl_input_bytes.load(Ordering::Relaxed));
+            line!(out, "total_net_repl_output_bytes:{}", rs.net_repl_output_bytes.load(Ordering::Relaxed));
             line!(out, "instantaneous_input_kbps:{:.2}", r.get(NET_INPUT) / 1024.0);
             line!(out, "instantaneous_output_kbps:{:.2}", r.get(NET_OUTPUT) / 1024.0);
             line!(out, "instantaneous_input_repl_kbps:0.00");
             line!(out, "instantaneous_output_repl_kbps:0.00");
             line!(out, "rejected_connections:{}", st.rejected_connections.load(Ordering::Relaxed));
-            line!(out, "sync_full:0");
-            line!(out, "sync_partial_ok:0");
-            line!(out, "sync_partial_err:0");
+            line!(out, "sync_full:{}", rs.sync_full.load(Ordering::Relaxed));
+            line!(out, "sync_partial_ok:{}", rs.sync_partial_ok.load(Ordering::Relaxed));
+            line!(out, "sync_partial_err:{}", rs.sync_partial_err.load(Ordering::Relaxed));
             line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
             line!(out, "expired_stale_perc:0.00");
             line!(out, "expired_time_cap_reached_count:0");
@@ -475,38 +477,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             );
         }
         "replication" => {
-            line!(out, "# Replication");
-            let rs = &server.replica;
-            let master = rs.master.lock().clone();
-            match master {
-                None => line!(out, "role:master"),
-                Some((host, port)) => {
-                    let up = rs.link_up.load(Ordering::Relaxed);
-                    let offset = rs.offset.load(Ordering::Relaxed);
-                    line!(out, "role:slave");
-                    line!(out, "master_host:{}", host);
-                    line!(out, "master_port:{}", port);
-                    line!(out, "master_link_status:{}", if up { "up" } else { "down" });
-                    let io = crate::keyspace::now_ms() / 1000 - rs.last_io.load(Ordering::Relaxed);
-                    line!(out, "master_last_io_seconds_ago:{}", if up { io.max(0) } else { -1 });
-                    line!(out, "master_sync_in_progress:{}", rs.syncing.load(Ordering::Relaxed) as u8);
-                    line!(out, "slave_read_repl_offset:{}", offset);
-                    line!(out, "slave_repl_offset:{}", offset);
-                    line!(out, "slave_priority:{}", cfg.replica_priority);
-                    line!(out, "slave_read_only:{}", cfg.replica_read_only as u8);
-                    line!(out, "replica_announced:{}", cfg.replica_announced as u8);
-                }
-            }
-            line!(out, "connected_slaves:0");
-            line!(out, "master_failover_state:no-failover");
-            line!(out, "master_replid:{}", server.run_id);
-            line!(out, "master_replid2:0000000000000000000000000000000000000000");
-            line!(out, "master_repl_offset:0");
-            line!(out, "second_repl_offset:-1");
-            line!(out, "repl_backlog_active:0");
-            line!(out, "repl_backlog_size:{}", cfg.repl_backlog_size);
-            line!(out, "repl_backlog_first_byte_offset:0");
-            line!(out, "repl_backlog_histlen:0");
+            out.push_str(&crate::replication::status::info(server));
         }
         "cpu" => {
             let (sys, user, csys, cuser) = cpu_times();

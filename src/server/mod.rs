@@ -102,8 +102,8 @@ pub struct Server {
     pub saving: saving::SaveState,
     /// Replica side of replication (REPLICAOF).
     pub replica: crate::replication::replica::ReplicaState,
-    /// Master side: the connected replicas' acknowledgements (WAIT, WAITAOF).
-    pub acks: crate::replication::Acks,
+    /// Master side: the stream, its backlog, the attached replicas (WAIT, PSYNC, FAILOVER).
+    pub repl: Arc<crate::replication::Repl>,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
     /// MONITOR clients.
@@ -156,7 +156,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             saving: saving::SaveState::default(),
             replica: Default::default(),
-            acks: Default::default(),
+            repl: Default::default(),
             aof: aof::AofState::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
@@ -174,6 +174,11 @@ impl Server {
     pub fn evict_before_command(&self) {
         let max = self.maxmemory.load(Ordering::Relaxed);
         if max == 0 || self.scripting.busy.running_for().is_some() {
+            return;
+        }
+        // replica-ignore-maxmemory: a replica leaves eviction to its master.
+        if self.replica.is_replica() && self.config.load().replica_ignore_maxmemory {
+            self.out_of_memory.store(false, Ordering::Relaxed);
             return;
         }
         let (policy, samples) = *self.eviction.read();
@@ -210,6 +215,10 @@ impl Server {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
         self.min_replicas_to_write.store(cfg.min_replicas_to_write as usize, Ordering::Relaxed);
+        let (hard, soft, secs) = cfg.client_output_buffer_limit[1];
+        self.repl.set_obuf_limit(crate::replication::backlog::ObufLimit { hard, soft, soft_seconds: secs });
+        self.repl.resize_backlog(cfg.repl_backlog_size);
+        self.repl.refresh_good(cfg.min_replicas_max_lag);
         self.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
         self.keyspace.lfu.configure(cfg.maxmemory_policy_name(), cfg.lfu_log_factor as u32, cfg.lfu_decay_time as u32);
         crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);
@@ -299,7 +308,13 @@ async fn cron(server: Arc<Server>) {
             if s.active_expire.load(Ordering::Relaxed) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
                 let t = Instant::now();
-                active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+                // A replica expires only the keys its own clients gave a TTL (its master's
+                // DELs expire the rest).
+                if s.replica.is_replica() {
+                    crate::replication::expire_replica_keys(&s);
+                } else {
+                    active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+                }
                 let took = t.elapsed();
                 s.stats.expire_cycle_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
                 s.latency.add_if_needed(
@@ -385,6 +400,12 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
+    server.repl.install(&server.keyspace.effects);
+    if cfg.replicaof.is_some() {
+        // Until the link starts, a replica's stream is its master's.
+        server.replica.set_master(cfg.replicaof.clone());
+        server.repl.set_proxying(&server.keyspace.effects, true);
+    }
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
     Server::install_notifications(&server);
     if cfg.cluster_enabled {
@@ -424,8 +445,9 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     }
     server.stats.loading.store(false, Ordering::SeqCst);
     if let Some((host, port)) = cfg.replicaof.clone() {
-        crate::replication::replica::start(&server, host, port);
+        crate::replication::replica::start_at_boot(&server, host, port);
     }
+    tokio::spawn(crate::replication::cron(server.clone()));
     if cfg.metrics_port != 0 {
         if let Err(e) = crate::metrics::prometheus::start(&server, &cfg.bind, cfg.metrics_port as u16).await {
             log::warning(&e);
@@ -457,6 +479,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         server.shutdown.notified().await;
     }
     log::warning("User requested shutdown...");
+    crate::replication::flush_on_shutdown(&server).await;
     if server.aof.on.load(Ordering::Acquire) {
         log::notice("Calling fsync() on the AOF file.");
         let s = server.clone();

@@ -22,6 +22,9 @@ pub struct Pause {
     state: Mutex<Option<State>>,
     /// Whether `state` is set: the per-command check reads this, not the mutex.
     set: std::sync::atomic::AtomicBool,
+    /// FAILOVER holds the writes (Redis's PAUSE_DURING_FAILOVER: independent of CLIENT
+    /// PAUSE / UNPAUSE).
+    failover: std::sync::atomic::AtomicBool,
     changed: tokio::sync::Notify,
 }
 
@@ -43,18 +46,31 @@ impl Pause {
     pub fn unpause(&self, ks: &Keyspace) {
         *self.state.lock() = None;
         self.set.store(false, Ordering::Release);
-        ks.expiry_paused_until.store(0, Ordering::Relaxed);
+        let failover = self.failover.load(Ordering::Acquire);
+        ks.expiry_paused_until.store(if failover { i64::MAX } else { 0 }, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+
+    /// FAILOVER: hold (or release) every write until the failover ends.
+    pub fn set_failover(&self, on: bool, ks: &Keyspace) {
+        self.failover.store(on, Ordering::Release);
+        let until = if on { i64::MAX } else { self.state.lock().map_or(0, |p| p.end_ms) };
+        ks.expiry_paused_until.store(until, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
 
     /// Whether a pause is set at all (one atomic load; the command's write-ness is only worked
     /// out then).
     pub fn active(&self) -> bool {
-        self.set.load(Ordering::Acquire)
+        self.set.load(Ordering::Acquire) || self.failover.load(Ordering::Acquire)
     }
 
-    /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE.
+    /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE and
+    /// during a failover.
     pub fn blocks(&self, may_write: bool) -> bool {
+        if may_write && self.failover.load(Ordering::Acquire) {
+            return true;
+        }
         match *self.state.lock() {
             Some(p) if p.end_ms > now_ms() => p.all || may_write,
             _ => false,
@@ -63,12 +79,15 @@ impl Pause {
 
     /// Wait until the pause in force ends or changes (the caller checks again).
     pub async fn released(&self) {
+        let changed = self.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let end = match *self.state.lock() {
             Some(p) => p.end_ms,
+            None if self.failover.load(Ordering::Acquire) => i64::MAX / 2,
             None => return,
         };
-        let wait = Duration::from_millis((end - now_ms()).max(0) as u64 + 1);
-        let changed = self.changed.notified();
+        let wait = Duration::from_millis(((end - now_ms()).max(0) as u64).min(1 << 40) + 1);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = changed => {}

@@ -41,6 +41,8 @@ pub struct SaveState {
     pub saves: AtomicU64,
     pub last_load_keys_loaded: AtomicU64,
     pub last_load_keys_expired: AtomicU64,
+    /// Stops the running background save (Redis kills its RDB child).
+    pub child_abort: parking_lot::Mutex<Option<std::sync::Arc<AtomicBool>>>,
 }
 
 impl Default for SaveState {
@@ -56,6 +58,7 @@ impl Default for SaveState {
             saves: AtomicU64::new(0),
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
+            child_abort: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -108,10 +111,11 @@ fn saved(server: &Server, dirty_before: u64) {
 
 /// SAVE: serialise through `db` (every shard locked: a point-in-time image) and write the file.
 pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
-    let (path, opts) = {
+    let (path, mut opts) = {
         let cfg = server.config.load();
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
+    opts.repl = crate::replication::save_info(server);
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
     let functions = server.scripting.library_sources();
     let databases = server.keyspace.databases();
@@ -140,6 +144,22 @@ pub fn save_locking(server: &Server) -> Result<(), String> {
 /// BGSAVE: fix the point in time and start the background save. Errs when one is already
 /// running. The caller must hold no shard lock.
 pub fn bgsave(server: &Server) -> Result<(), &'static str> {
+    bgsave_with(server, BgHooks::default()).map(|_| ())
+}
+
+/// What a background save does besides writing the file (a save for replicas: note the
+/// replication offset at the point in time, hand the file to the replicas when done).
+#[derive(Default)]
+pub struct BgHooks {
+    /// Run at the point in time, every shard locked.
+    pub at_point: Option<Box<dyn FnOnce() + Send>>,
+    /// Run on the saving thread once the file is written (true) or the save failed (false).
+    pub done: Option<Box<dyn FnOnce(bool) + Send>>,
+}
+
+/// [`bgsave`] with hooks. Returns the flag that stops the save early (Redis kills its child
+/// when no replica wants the file any more and no save point asked for it).
+pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<AtomicBool>, &'static str> {
     let st = &server.saving;
     if st.in_progress.swap(true, Ordering::SeqCst) {
         return Err("Background save already in progress");
@@ -155,24 +175,40 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     };
     st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
     st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
-    let (path, opts) = {
+    let (path, opts, key_delay) = {
         let cfg = server.config.load();
-        (rdb_path(&cfg), SaveOptions::from_config(&cfg))
+        (rdb_path(&cfg), SaveOptions::from_config(&cfg), cfg.rdb_key_save_delay)
     };
     let start = Instant::now();
     // Read just before the point in time: changes in between stay counted (the safe side).
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
     let functions = server.scripting.library_sources();
-    let snapshot = rdb::PointInTime::begin(&server.keyspace, &functions, opts);
+    let BgHooks { at_point, done } = hooks;
+    let (mut snapshot, repl) = rdb::PointInTime::begin_then(&server.keyspace, &functions, opts, || {
+        let repl = crate::replication::save_info(&server);
+        if let Some(f) = at_point {
+            f();
+        }
+        repl
+    });
+    snapshot.set_repl(repl);
+    snapshot.key_delay_us = key_delay;
+    let abort = snapshot.abort.clone();
+    *st.child_abort.lock() = Some(abort.clone());
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         let temp = format!("temp-bg-{}.rdb", std::process::id());
+        let abort = snapshot.abort.clone();
         let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
         let st = &server.saving;
+        let ok = result.is_ok();
         match result {
             Ok(()) => {
                 saved(&server, dirty_before);
                 st.last_bgsave_ok.store(true, Ordering::Relaxed);
                 log::notice("Background saving terminated with success");
+            }
+            Err(_) if abort.load(Ordering::Relaxed) => {
+                log::warning("Background saving terminated by signal 10");
             }
             Err(e) => {
                 st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -180,12 +216,17 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
             }
         }
         st.last_bgsave_time_sec.store(start.elapsed().as_secs() as i64, Ordering::Relaxed);
+        // Before another save may replace the file (replicas open it here).
+        if let Some(f) = done {
+            f(ok);
+        }
+        *st.child_abort.lock() = None;
         st.in_progress.store(false, Ordering::Release);
     });
     match spawned {
         Ok(_) => {
             log::notice("Background saving started");
-            Ok(())
+            Ok(abort)
         }
         Err(e) => {
             log::warning(&format!("Can't save in background: {e}"));
@@ -193,6 +234,13 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
             st.last_bgsave_ok.store(false, Ordering::Relaxed);
             Err("Background save failed to start")
         }
+    }
+}
+
+/// Stop the background save in progress, if any (FLUSHALL: Redis kills its RDB child).
+pub fn kill_child(server: &Server) {
+    if let Some(a) = server.saving.child_abort.lock().as_ref() {
+        a.store(true, Ordering::SeqCst);
     }
 }
 
@@ -284,10 +332,14 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
     }
     // Parse first, then take every shard only to install.
-    let loaded = read_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut loaded = read_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let aux = loaded.aux.clone();
+    let expired = std::mem::take(&mut loaded.expired_keys);
     let mut db = server.keyspace.lock_all(0);
     let n = install_loaded(server, &mut db, loaded, false).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
+    // The file's replication history: PSYNC can continue it.
+    crate::replication::restore(server, &aux, &expired);
     // Loading is not a change to save again.
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
     log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));

@@ -468,14 +468,12 @@ pub fn subject_common_name(der: &[u8]) -> Option<Vec<u8>> {
     found
 }
 
-/// Connect to our master (REPLICAOF), over TLS with `tls-replication yes`.
-pub async fn connect_to_master(
+/// The link to our master (REPLICAOF), connected: over TLS with `tls-replication yes`.
+pub async fn secure_master_link(
     server: &crate::server::Server,
     host: &str,
-    port: u16,
+    tcp: tokio::net::TcpStream,
 ) -> Result<super::listen::Stream, String> {
-    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("connect: {e}"))?;
-    let _ = tcp.set_nodelay(true);
     if !server.config.load().tls_replication {
         return Ok(super::listen::Stream::Tcp(tcp));
     }

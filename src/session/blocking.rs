@@ -22,6 +22,9 @@ pub enum Unblock {
     Timeout,
     /// With the error `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
     Error,
+    /// The server became a replica: `-UNBLOCKED force unblock from blocking operation,
+    /// instance state changed (master -> replica?)`, then the connection closes.
+    StateChanged,
 }
 
 /// A client's wake-up handle (one per connection).
@@ -51,7 +54,12 @@ impl Waiter {
         if !self.is_blocked() {
             return false;
         }
-        self.unblock.store(if how == Unblock::Timeout { 1 } else { 2 }, Ordering::SeqCst);
+        let code = match how {
+            Unblock::Timeout => 1,
+            Unblock::Error => 2,
+            Unblock::StateChanged => 3,
+        };
+        self.unblock.store(code, Ordering::SeqCst);
         self.notify.notify_one();
         true
     }
@@ -61,6 +69,7 @@ impl Waiter {
         match self.unblock.swap(0, Ordering::SeqCst) {
             1 => Some(Unblock::Timeout),
             2 => Some(Unblock::Error),
+            3 => Some(Unblock::StateChanged),
             _ => None,
         }
     }

@@ -69,7 +69,16 @@ pub struct ClientHandle {
     pub push: std::sync::OnceLock<crate::pubsub::Subscriber>,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
+    /// Replication role of the connection: [`REPL_NONE`], [`REPL_REPLICA`] (a replica attached
+    /// to us, flag `S`) or [`REPL_MASTER`] (our master's link, flag `M`).
+    pub repl_kind: std::sync::atomic::AtomicU8,
+    /// A replica's share of the replication buffer (its output buffer, for `omem`).
+    pub repl_omem: std::sync::atomic::AtomicUsize,
 }
+
+pub const REPL_NONE: u8 = 0;
+pub const REPL_REPLICA: u8 = 1;
+pub const REPL_MASTER: u8 = 2;
 
 impl ClientHandle {
     pub fn new(id: u64, addr: String, laddr: String, fd: i64) -> Arc<Self> {
@@ -85,6 +94,8 @@ impl ClientHandle {
             push: std::sync::OnceLock::new(),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
+            repl_kind: std::sync::atomic::AtomicU8::new(REPL_NONE),
+            repl_omem: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -115,7 +126,23 @@ impl ClientHandle {
 
     /// Bytes queued for this connection and not yet written (Pub/Sub messages, invalidations).
     pub fn output_len(&self) -> usize {
-        self.push.get().map_or(0, |s| s.pending.load(Ordering::Relaxed))
+        self.push.get().map_or(0, |s| s.pending.load(Ordering::Relaxed)) + self.repl_omem.load(Ordering::Relaxed)
+    }
+
+    /// CLIENT KILL / LIST TYPE: "master", "replica", "pubsub" (subscribed) or "normal".
+    pub fn kind(&self) -> &'static str {
+        match self.repl_kind.load(Ordering::Relaxed) {
+            REPL_REPLICA => "replica",
+            REPL_MASTER => "master",
+            _ => {
+                let v = self.view.lock();
+                if v.sub + v.psub + v.ssub > 0 {
+                    "pubsub"
+                } else {
+                    "normal"
+                }
+            }
+        }
     }
 
     fn memory_of(v: &ClientView, omem: usize) -> usize {
@@ -132,6 +159,11 @@ impl ClientHandle {
     pub fn info_line(&self, current_cmd: Option<&str>) -> String {
         let v = self.view.lock();
         let mut flags = String::new();
+        match self.repl_kind.load(Ordering::Relaxed) {
+            REPL_REPLICA => flags.push('S'),
+            REPL_MASTER => flags.push('M'),
+            _ => {}
+        }
         if v.no_evict {
             flags.push('e');
         }
@@ -164,7 +196,7 @@ impl ClientHandle {
         }
         let flags: String = {
             // Redis prints its flag letters in this order.
-            let order = "OPxbtRBeT";
+            let order = "SMOPxbtRBeT";
             let mut f: Vec<char> = flags.chars().collect();
             f.sort_by_key(|c| order.find(*c).unwrap_or(99));
             f.into_iter().collect()
@@ -209,6 +241,21 @@ impl ClientHandle {
     }
 }
 
+/// REPLCONF options a replica sends before SYNC / PSYNC.
+#[derive(Clone, Debug, Default)]
+pub struct ReplConf {
+    /// `listening-port` (0 until told).
+    pub listening_port: i64,
+    /// `ip-address` (the announced address, else the peer's).
+    pub ip_address: Option<String>,
+    /// `capa eof`: it reads a diskless transfer (`$EOF:<mark>`).
+    pub capa_eof: bool,
+    /// `capa psync2`: it understands `+CONTINUE <replid>`.
+    pub capa_psync2: bool,
+    /// `rdb-only 1`: it wants the snapshot only.
+    pub rdb_only: bool,
+}
+
 /// The connection's own state, passed to handlers.
 pub struct Client {
     pub handle: Arc<ClientHandle>,
@@ -231,8 +278,17 @@ pub struct Client {
     pub block_retry: bool,
     /// Whether the last command run changed the dataset.
     pub last_wrote: bool,
-    /// The effect sequence number of the client's last write (what WAIT / WAITAOF wait for).
+    /// The effect sequence number of the client's last write (what WAITAOF's local fsync
+    /// waits for).
     pub woff: u64,
+    /// The replication offset after the client's last write (what WAIT / WAITAOF wait for the
+    /// replicas to acknowledge).
+    pub repl_woff: i64,
+    /// What REPLCONF told us before SYNC / PSYNC (a replica connecting to us).
+    pub replconf: ReplConf,
+    /// Connections CLIENT KILL closes once the command (an EXEC, a script) has finished and its
+    /// effects are published, as Redis frees them before serving anyone else.
+    pub kill_after: Vec<Arc<ClientHandle>>,
     /// Set by a blocking command served on a re-run after a wake-up: the commands that put
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
@@ -250,6 +306,8 @@ pub struct Client {
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
     pub is_master: bool,
+    /// A replica attached to us (after SYNC / PSYNC): it may not touch the keyspace.
+    pub is_replica: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub script: bool,
     /// In MONITOR mode.
@@ -281,6 +339,9 @@ impl Client {
             block_retry: false,
             last_wrote: false,
             woff: 0,
+            repl_woff: 0,
+            replconf: ReplConf::default(),
+            kill_after: Vec::new(),
             block_undo: Vec::new(),
             multi: None,
             watched: Vec::new(),
@@ -290,6 +351,7 @@ impl Client {
             script: false,
             tracking: None,
             is_master: false,
+            is_replica: false,
             monitor: false,
             readonly: false,
             asking: false,

@@ -142,9 +142,8 @@ pub fn admit(
             return Err((Some(cmd), e));
         }
     }
-    // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
-    // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
-    if !obeyed && write && server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
+    // min-replicas-to-write: replicas that acknowledged within min-replicas-max-lag seconds.
+    if !obeyed && write && !crate::replication::good_replicas_ok(server) {
         return refuse("-NOREPLICAS Not enough good replicas to write.");
     }
     if !obeyed && write && server.replica.is_replica() && server.config.load().replica_read_only {
@@ -169,6 +168,11 @@ pub fn admit(
     if server.stats.loading.load(Ordering::Relaxed) && tx.any(|c, _| !c.has_flag(flags::LOADING), args) {
         return refuse("-LOADING Redis is loading the dataset in memory");
     }
+    // A replica loading its master's snapshot while serving the old data (swapdb).
+    if server.replica.async_loading.load(Ordering::Relaxed) && tx.any(|c, _| c.has_flag(flags::NO_ASYNC_LOADING), args)
+    {
+        return refuse("-LOADING Redis is loading the dataset in memory");
+    }
     if !cmd.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() {
         // A script holds the keyspace: never wait for a lock. Past busy-reply-threshold the
         // command is refused with BUSY (our master waits instead); before it, the caller waits.
@@ -179,7 +183,14 @@ pub fn admit(
         }
         return Ok(Admitted::Wait(Action::WaitScript));
     }
-    if server.pause.active() && server.pause.blocks(tx.any(|c, a| may_write(server, client, c, a), args)) {
+    // A replica's link may send REPLCONF and the like, never touch the keyspace.
+    if client.is_replica && cmd.has_flag(flags::READONLY | flags::WRITE | flags::MAY_REPLICATE) {
+        return refuse("Replica can't interact with the keyspace");
+    }
+    if server.pause.active()
+        && !client.is_replica
+        && server.pause.blocks(tx.any(|c, a| may_write(server, client, c, a), args))
+    {
         return Ok(Admitted::Wait(Action::Paused));
     }
     if client.multi.is_some() && !cmd.has_flag(flags::TX_RUN_NOW) {
@@ -231,7 +242,7 @@ fn admit_script(
         if server.replica.is_replica() && server.config.load().replica_read_only {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
-        if server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
+        if !crate::replication::good_replicas_ok(server) {
             return Err("-NOREPLICAS Not enough good replicas to write.".into());
         }
     }

@@ -278,11 +278,22 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         Some(set) => ks.lock_set_at(db_index, set, now),
         None => ks.lock_all(db_index),
     };
+    let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
     let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
     drop(db);
+    for h in client.kill_after.drain(..) {
+        server.repl.kill_client(&h);
+    }
     client.last_wrote = outcome.wrote;
+    // What WAIT / WAITAOF wait for: the stream position after the last command that
+    // propagated something (an EXEC or script too, whatever its last command did).
+    if ks.effects.seq() != seq_before || outcome.wrote {
+        client.woff = ks.effects.seq();
+    }
+    if server.repl.offset() != offset_before {
+        client.repl_woff = server.repl.offset();
+    }
     if outcome.wrote {
-        client.woff = server.keyspace.effects.seq();
         after_write_of(server, cmd, args, db_index, &outcome.modified);
     }
     for w in std::mem::take(&mut client.after_exec) {
@@ -307,6 +318,7 @@ pub fn call_locked(
     db.begin_command(client.db);
     db.set_time(crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began)));
     db.no_touch = client.no_touch;
+    db.expire_mode = crate::replication::expire_mode(server, client, cmd);
     db.client_id = client.id();
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;

@@ -54,7 +54,7 @@ fn out_of_memory_for_every_caller() {
 #[test]
 fn read_only_replica_for_every_caller() {
     let mut h = Harness::new();
-    *h.server.replica.master.lock() = Some(("127.0.0.1".into(), 1));
+    h.server.replica.set_master(Some(("127.0.0.1".into(), 1)));
     let ro = "-READONLY You can't write against a read only replica.\r\n";
     assert_eq!(h.run(&["SET", "a", "b"]), ro);
     assert_eq!(h.run(&["EVAL", "return redis.pcall('set','a','b')", "0"]), ro);
