@@ -8,7 +8,7 @@ use crate::protocol::Proto;
 use crate::server::client::ReplyMode;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK),
+    CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK | DISK_HEALTH),
     CommandSpec::new("echo", echo),
     CommandSpec::new("quit", quit).internal(TX_RUN_NOW | TX_END | SUBSCRIBED_OK),
     CommandSpec::new("select", select),

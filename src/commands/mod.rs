@@ -90,6 +90,9 @@ pub mod flags {
     pub const KEEPS_CACHING: u64 = 1 << 40;
     /// Protected by `enable-debug-command` (DEBUG).
     pub const DEBUG_COMMAND: u64 = 1 << 41;
+    /// Refused with MISCONF like a write while persistence fails, so health checks notice
+    /// (PING, as Redis's processCommand singles it out).
+    pub const DISK_HEALTH: u64 = 1 << 42;
 
     /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
     pub const NAMES: &[(u64, &str)] = &[

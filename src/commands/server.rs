@@ -277,6 +277,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Stop periodic cron job processing.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    Accepted for compatibility.",
+                "FAULT-INJECT <aof-write|aof-fsync|rdb-save> <errno|OFF>",
+                "    Make that disk operation fail with errno (ENOSPC, EIO...) until OFF (Ferrous, for tests).",
             ],
         );
     } else if is(sub, "sleep") && args.len() == 3 {
@@ -290,6 +292,15 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.scripting.disable_deny_scripts.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if is(sub, "fault-inject") && args.len() == 4 {
+        use crate::util::fault;
+        let point = fault::Point::by_name(&args::text(&args[2]));
+        let errno = fault::errno_by_name(&args::text(&args[3]));
+        let (Some(point), Some(errno)) = (point, errno) else {
+            return Err(CmdError::new(errors::SYNTAX));
+        };
+        fault::arm(point, errno);
         ctx.reply.ok();
     } else if is(sub, "pause-cron") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;

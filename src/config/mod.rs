@@ -195,6 +195,7 @@ pub static PARAMS: &[Param] = &[
     // RDB type 20); 12 is Redis 7.4's.
     p("rdb-version", Kind::Int { min: 10, max: 12 }, "10"),
     p("stop-writes-on-bgsave-error", YESNO, "yes"),
+    p("replica-ignore-disk-write-errors", YESNO, "no"),
     p("appendonly", YESNO, "no"),
     p("appendfsync", Kind::Enum(FSYNC), "everysec"),
     fixed("appendfilename", Kind::Special(valid_aof_name), "appendonly.aof"),

@@ -36,6 +36,12 @@ const HOOK_PERIOD: u32 = 100_000;
 
 /// Run `t` with `keys` and `args`, writing its reply into the context.
 pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResult {
+    // A script that may write while persistence fails (scriptPrepareForRun).
+    if t.flags & (flags::EVAL_COMPAT | flags::NO_WRITES) == 0 && !ctx.client.is_master {
+        if let Some(e) = crate::server::disk::write_denied(ctx.server) {
+            return Err(CmdError::new(e.script_message()));
+        }
+    }
     if t.flags & flags::EVAL_COMPAT == 0 && t.flags & flags::NO_WRITES == 0 && t.ro_command {
         return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
     }

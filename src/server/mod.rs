@@ -7,6 +7,7 @@ pub mod aof_load;
 pub mod blocking;
 pub mod client;
 pub mod connection;
+pub mod disk;
 pub mod info;
 pub mod log;
 pub mod pause;
@@ -159,6 +160,9 @@ impl Server {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
         self.min_replicas_to_write.store(num(&cfg, "min-replicas-to-write", 0), Ordering::Relaxed);
+        let stop_writes =
+            cfg.get("stop-writes-on-bgsave-error") == Some("yes") && !saving::save_points(&cfg).is_empty();
+        self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);
         self.keyspace.tracking.max_keys.store(num(&cfg, "tracking-table-max-keys", 0), Ordering::Relaxed);
         let (log_factor, decay_time) = (num(&cfg, "lfu-log-factor", 0), num(&cfg, "lfu-decay-time", 0));
         self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, log_factor, decay_time);

@@ -30,6 +30,9 @@ pub struct SaveState {
     /// Unix seconds of the last successful save (start-up time before the first).
     pub lastsave: AtomicI64,
     pub last_bgsave_ok: AtomicBool,
+    /// `stop-writes-on-bgsave-error yes` with save points configured: a failed BGSAVE refuses
+    /// writes (MISCONF) until one succeeds.
+    pub stop_writes_on_error: AtomicBool,
     pub in_progress: AtomicBool,
     /// BGSAVE SCHEDULE: run a BGSAVE as soon as none is in progress.
     pub scheduled: AtomicBool,
@@ -48,6 +51,7 @@ impl Default for SaveState {
         SaveState {
             lastsave: AtomicI64::new(now_ms() / 1000),
             last_bgsave_ok: AtomicBool::new(true),
+            stop_writes_on_error: AtomicBool::new(true),
             in_progress: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             bgsave_started_ms: AtomicI64::new(0),
@@ -117,7 +121,11 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     let functions = server.scripting.library_sources();
     let databases = server.keyspace.databases();
     let temp = format!("temp-{}.rdb", std::process::id());
-    match write_atomically(&path, &temp, |w| rdb::write_snapshot(db, databases, &functions, opts, w)) {
+    let write = |w: &mut BufWriter<File>| {
+        crate::util::fault::check(crate::util::fault::Point::RdbSave)?;
+        rdb::write_snapshot(db, databases, &functions, opts, w)
+    };
+    match write_atomically(&path, &temp, write) {
         Ok(()) => {
             saved(server, dirty_before);
             server.saving.last_bgsave_ok.store(true, Ordering::Relaxed);
@@ -166,7 +174,14 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     let snapshot = rdb::PointInTime::begin(&server.keyspace, &functions, opts);
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         let temp = format!("temp-bg-{}.rdb", std::process::id());
-        let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
+        let result = write_atomically(&path, &temp, |w| {
+            let written = match crate::util::fault::check(crate::util::fault::Point::RdbSave) {
+                Ok(()) => snapshot.write(&server.keyspace, w),
+                // An injected failure still releases the capture (through a failing writer).
+                Err(e) => snapshot.write(&server.keyspace, &mut crate::util::fault::Failing(e.kind())),
+            };
+            written.map(|_| ())
+        });
         let st = &server.saving;
         match result {
             Ok(()) => {

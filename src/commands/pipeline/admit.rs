@@ -122,6 +122,15 @@ pub fn admit(
         }
     }
     let write = tx.any(|c, a| is_write(server, client, c, a), args);
+    // Writes (and PING) while persistence fails: MISCONF (our master's are applied anyway).
+    if write || cmd.has_flag(flags::DISK_HEALTH) {
+        if let Some(e) = crate::server::disk::write_denied(server) {
+            if !obeyed {
+                return refuse(&e.message());
+            }
+            crate::server::disk::master_write_denied(server, !write);
+        }
+    }
     // Replicas never acknowledge their offset to Ferrous yet, so none counts as good: with
     // min-replicas-to-write set, writes are refused as Redis refuses them without good replicas.
     if !obeyed && write && server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
@@ -183,6 +192,9 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
     if cmd.has_flag(flags::WRITE) && !call.wrote {
         if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
             return Err("-READONLY You can't write against a read only replica.".into());
+        }
+        if let Some(e) = crate::server::disk::write_denied(server) {
+            return Err(e.message());
         }
         if server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
             return Err("-NOREPLICAS Not enough good replicas to write.".into());
