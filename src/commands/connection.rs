@@ -272,7 +272,9 @@ fn client_type(h: &crate::server::client::ClientHandle) -> &'static str {
 fn client_kill(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let me = ctx.client.id();
-    let handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    // A client already killed is gone for Redis (freed at once); its task may still be
+    // finishing here.
+    let handles: Vec<_> = ctx.server.clients.lock().values().filter(|h| !h.is_killed()).cloned().collect();
     if args.len() == 3 {
         // Old form: CLIENT KILL addr:port.
         let addr = args::text(&args[2]);

@@ -203,6 +203,7 @@ pub fn reset_stats(server: &Server) {
         &st.total_error_replies,
         &st.unexpected_error_replies,
         &st.client_query_buffer_limit_disconnections,
+        &st.client_output_buffer_limit_disconnections,
     ] {
         c.store(0, Ordering::Relaxed);
     }

@@ -1,3 +1,5 @@
-//! Process metrics: memory accounting (`used_memory`, what maxmemory is measured against).
+//! Process metrics: memory accounting (`used_memory`, what maxmemory is measured against) and
+//! per-client output buffers (`client-output-buffer-limit`).
 
 pub mod memory;
+pub mod obuf;

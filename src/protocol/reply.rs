@@ -20,11 +20,15 @@ pub struct ReplySink {
     /// Error replies already counted in errorstats elsewhere (a script returning the error of
     /// a command it ran): the command still counts as failed.
     pub uncounted_errors: usize,
+    /// Bytes this sink may hold before its client is over its output-buffer hard limit (0: no
+    /// limit). Handlers that can produce huge replies stop early past it, as Redis's stop when
+    /// the client is flagged to close: the reply is never sent then.
+    pub limit: usize,
 }
 
 impl ReplySink {
     pub fn new(proto: Proto) -> Self {
-        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0 }
+        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0, limit: 0 }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -183,6 +187,11 @@ impl ReplySink {
     /// Bytes already encoded for this connection (used for shared replies).
     pub fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
+    }
+
+    /// Whether the reply went past the client's output-buffer limit (see [`ReplySink::limit`]).
+    pub fn over_limit(&self) -> bool {
+        self.limit != 0 && self.buf.len() > self.limit
     }
 
     pub fn len(&self) -> usize {

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -184,55 +183,96 @@ pub async fn wait_acks(server: &crate::server::Server, spec: &WaitSpec, out: &mu
 /// `REPLCONF ACK <offset> [FACK <aof-offset>]` are recorded in `acks`; `base_seq` is the effect
 /// sequence number the snapshot covers.
 pub async fn stream_to_replica(
-    sock: &mut TcpStream,
-    acks: &Acks,
+    server: &crate::server::Server,
+    sock: &TcpStream,
+    handle: &crate::server::client::ClientHandle,
     base_seq: u64,
     mut effects: UnboundedReceiver<EffectBatch>,
 ) -> Result<(), String> {
+    let acks = &server.acks;
     let link = acks.register(base_seq);
-    let result = stream_loop(sock, acks, &link, base_seq, &mut effects).await;
+    let result = stream_loop(server, sock, handle, &link, base_seq, &mut effects).await;
     acks.unregister(&link);
     result
 }
 
+/// The replica class of `client-output-buffer-limit`; as Redis, a hard limit below
+/// `repl-backlog-size` is raised to it.
+fn replica_limit(server: &crate::server::Server) -> crate::metrics::obuf::ClassLimit {
+    let mut limit = server.obuf_limits.read().replica;
+    let backlog: usize = server.config.read().get("repl-backlog-size").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if limit.hard > 0 && limit.hard < backlog {
+        limit.hard = backlog;
+    }
+    limit
+}
+
+/// Stream effects to the replica without ever waiting for its socket: what it has not taken
+/// yet is queued (the replica's output buffer) and the link is cut, with Redis's log line,
+/// when that goes past the replica class of `client-output-buffer-limit`.
 async fn stream_loop(
-    sock: &mut TcpStream,
-    acks: &Acks,
+    server: &crate::server::Server,
+    sock: &TcpStream,
+    handle: &crate::server::client::ClientHandle,
     link: &Link,
     base_seq: u64,
     effects: &mut UnboundedReceiver<EffectBatch>,
 ) -> Result<(), String> {
+    use crate::server::outbox::Outbox;
+    let acks = &server.acks;
     let mut selected: Option<usize> = None;
-    let mut out = Vec::with_capacity(16 * 1024);
+    let mut out = Outbox::new(crate::protocol::ReplySink::default(), handle.meter.clone());
     let mut inbuf = bytes::BytesMut::with_capacity(4096);
     let (mut seq, mut offset) = (base_seq, 0u64);
     loop {
+        let limit = replica_limit(server);
+        let soft_deadline = out.meter.soft_deadline_ms(limit);
+        let pending = out.has_pending();
         tokio::select! {
             batch = effects.recv() => {
                 let Some(batch) = batch else { return Ok(()) };
-                out.clear();
-                encode_batch(&mut out, &batch, &mut selected);
+                let before = out.sink.buf.len();
+                encode_batch(&mut out.sink.buf, &batch, &mut selected);
                 seq += 1;
                 // Drain what else is ready so a burst of writes leaves in one syscall.
                 while let Ok(more) = effects.try_recv() {
-                    encode_batch(&mut out, &more, &mut selected);
+                    encode_batch(&mut out.sink.buf, &more, &mut selected);
                     seq += 1;
                 }
-                sock.write_all(&out).await.map_err(|e| e.to_string())?;
-                offset += out.len() as u64;
+                offset += (out.sink.buf.len() - before) as u64;
                 link.sent.lock().push_back((seq, offset));
+                if out.over(limit) {
+                    return Err(crate::server::outbox::obuf_closed(server, handle, true));
+                }
+                out.pump(sock).map_err(|e| e.to_string())?;
             }
             _ = link.getack.notified() => {
-                out.clear();
-                encode_command(&mut out, &[b"REPLCONF".as_slice(), b"GETACK", b"*"]);
-                sock.write_all(&out).await.map_err(|e| e.to_string())?;
-                offset += out.len() as u64;
+                let before = out.sink.buf.len();
+                encode_command(&mut out.sink.buf, &[b"REPLCONF".as_slice(), b"GETACK", b"*"]);
+                offset += (out.sink.buf.len() - before) as u64;
                 link.sent.lock().push_back((seq, offset));
+                out.pump(sock).map_err(|e| e.to_string())?;
             }
-            n = sock.read_buf(&mut inbuf) => {
-                match n {
-                    Ok(0) | Err(_) => return Ok(()),
+            r = sock.writable(), if pending => {
+                r.map_err(|e| e.to_string())?;
+                out.pump(sock).map_err(|e| e.to_string())?;
+            }
+            _ = handle.killed() => return Err("killed".into()),
+            _ = async {
+                let wait = soft_deadline.map_or(0, |d| (d - crate::keyspace::now_ms()).max(0) as u64);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await
+            }, if soft_deadline.is_some() => {
+                if out.over(limit) {
+                    return Err(crate::server::outbox::obuf_closed(server, handle, false));
+                }
+            }
+            r = sock.readable() => {
+                r.map_err(|e| e.to_string())?;
+                match sock.try_read_buf(&mut inbuf) {
+                    Ok(0) => return Ok(()),
                     Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Ok(()),
                 }
                 let limits = crate::protocol::ParseLimits::default();
                 while let Ok(Some(req)) = crate::protocol::parse_request(&mut inbuf, &limits) {

@@ -57,6 +57,8 @@ pub struct ClientHandle {
     pub waiter: Arc<super::blocking::Waiter>,
     /// The connection's push queue (Pub/Sub messages, tracking invalidations redirected here).
     pub push: std::sync::OnceLock<crate::pubsub::Subscriber>,
+    /// What the connection has yet to send (output-buffer limits, CLIENT LIST's omem).
+    pub meter: Arc<crate::metrics::obuf::Meter>,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
 }
@@ -73,15 +75,18 @@ impl ClientHandle {
             view: Mutex::new(ClientView { resp: 2, multi: -1, user: "default".into(), ..Default::default() }),
             waiter: Arc::new(super::blocking::Waiter::default()),
             push: std::sync::OnceLock::new(),
+            meter: Arc::default(),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
         })
     }
 
-    /// Ask the connection to close (CLIENT KILL); it closes at its next opportunity.
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
+    /// Ask the connection to close (CLIENT KILL); it closes at its next opportunity. True for
+    /// the call that killed it (false if it was killed already).
+    pub fn kill(&self) -> bool {
+        let first = !self.killed.swap(true, Ordering::SeqCst);
         self.kill_notify.notify_one();
+        first
     }
 
     pub fn is_killed(&self) -> bool {
@@ -144,8 +149,14 @@ impl ClientHandle {
         let name = v.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_name = v.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = v.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        // Output as Redis accounts it: the first 16 KB in the static buffer (obl), the rest
+        // in reply blocks (oll, omem).
+        let pending = self.meter.pending();
+        let obl = pending.min(crate::metrics::obuf::REPLY_CHUNK_BYTES);
+        let omem = crate::metrics::obuf::omem(pending);
+        let oll = crate::metrics::obuf::blocks(pending);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -160,6 +171,11 @@ impl ClientHandle {
             v.ssub,
             v.multi,
             v.qbuf,
+            obl,
+            oll,
+            omem,
+            1024 + v.qbuf + pending,
+            if pending > 0 { "rw" } else { "r" },
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,
             v.tracking.map_or(-1, |t| t.2 as i64),

@@ -1,19 +1,28 @@
 //! One client connection: read bytes, decode every complete request in the buffer, execute them
 //! in order through the dispatcher, and send all their replies in one write (pipelining).
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
-//! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
+//! `client-query-buffer-limit`, `client-output-buffer-limit` (checked after every command and
+//! every Pub/Sub message, as Redis checks when a reply is added, and without traffic when a
+//! soft limit runs out), and closes after a protocol error (after replying to it).
+//!
+//! Replies leave through the connection's [`Outbox`], which never waits for the socket: a
+//! client that does not read keeps its replies queued (up to its limit) while the task goes
+//! on reading it and serving it, as Redis's event loop does, and nothing else on the worker
+//! waits for it.
 
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::client::{Client, ClientHandle};
+use super::outbox::Outbox;
 use super::{log, Server};
 use crate::commands::{pipeline, Action};
+use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request, ParseLimits, ReplySink};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -43,22 +52,24 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
-    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    // A weak reference: the handle holds this subscriber (for CLIENT TRACKING REDIRECT).
+    // Weak references: the handle holds this subscriber (for CLIENT TRACKING REDIRECT), and
+    // the server holds the handle.
     let killer = Arc::downgrade(&handle);
+    let weak_server = server.me.clone();
     let subscriber = crate::pubsub::Subscriber::new(
         id,
         push_tx,
-        pending.clone(),
+        handle.meter.clone(),
         Arc::new(move || {
-            if let Some(h) = killer.upgrade() {
-                h.kill()
+            // A publisher found this subscriber over its output-buffer limit.
+            if let (Some(h), Some(s)) = (killer.upgrade(), weak_server.upgrade()) {
+                super::outbox::obuf_closed(&s, &h, true);
             }
         }),
     );
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
-    let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
+    let result = client_loop(&server, &sock, &mut client, &mut push_rx).await;
     crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
     crate::commands::pubsub::unsubscribe_all(&server, &mut client);
     if client.tracking.take().is_some() {
@@ -67,10 +78,21 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
+    handle.meter.unsent.store(0, Ordering::Relaxed);
     server.clients.lock().remove(&id);
 }
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
+
+/// The output-buffer class of a client (Redis's getClientType; a replica link streams through
+/// `replication::stream_to_replica` with its own class).
+fn class_of(client: &Client) -> Class {
+    if client.subs.active() {
+        Class::Pubsub
+    } else {
+        Class::Normal
+    }
+}
 
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
 /// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
@@ -124,22 +146,36 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
 }
 
 /// Encode every message already queued for this connection.
-fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, pending: &std::sync::atomic::AtomicUsize, subscribed: bool) {
+fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subscribed: bool) {
     while let Ok(m) = push_rx.try_recv() {
         encode_push(out, &m, subscribed);
-        crate::pubsub::Subscriber::written(pending, &m);
+        crate::pubsub::Subscriber::written(meter, &m);
     }
 }
 
+/// What woke the connection up.
+enum Event {
+    Readable,
+    Writable,
+    Push(Option<crate::pubsub::Push>),
+    SoftLimit,
+}
+
+/// Requests run back to back (or reply bytes produced) before the connection lets the
+/// worker's other tasks run.
+const BATCH_SLICE: u64 = 64;
+const SLICE_BYTES: usize = 512 * 1024;
+/// Without an output-buffer limit, replies past this are sent during a long batch.
+const SEND_DURING_BATCH: usize = 1 << 20;
+
 async fn client_loop(
     server: &Arc<Server>,
-    sock: &mut TcpStream,
+    sock: &TcpStream,
     client: &mut Client,
     push_rx: &mut PushRx,
-    pending: &std::sync::atomic::AtomicUsize,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out = ReplySink::new(client.proto);
+    let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     loop {
         let (timeout, limits, qb_limit) = {
@@ -151,42 +187,68 @@ async fn client_loop(
                 s.query_buffer_limit,
             )
         };
+        let obuf_limits = *server.obuf_limits.read();
         // Read more input, unless the connection is killed or idle for too long.
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
-        let read = async {
+        let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
+        let pending = out.has_pending();
+        let wait = async {
             tokio::select! {
-                r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
-                msg = push_rx.recv() => {
-                    // Deliver every queued Pub/Sub message, then go back to reading.
-                    if let Some(m) = msg {
-                        out.proto = client.proto;
-                        encode_push(&mut out, &m, client.subs.active());
-                        crate::pubsub::Subscriber::written(pending, &m);
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
-                    }
-                    Ok(None)
-                }
+                r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
+                r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
+                msg = push_rx.recv() => Ok(Event::Push(msg)),
                 _ = handle.killed() => Err("killed".to_string()),
+                _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
             }
         };
         // Subscribers are not subject to the idle timeout, as in Redis.
-        let n = if timeout > 0 && !client.subs.active() {
-            match tokio::time::timeout(Duration::from_secs(timeout), read).await {
+        let event = if timeout > 0 && !client.subs.active() {
+            match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
                 Ok(r) => r?,
                 Err(_) => return Err("idle timeout".into()),
             }
         } else {
-            read.await?
+            wait.await?
         };
-        let Some(n) = n else {
-            flush(server, sock, &mut out).await?;
-            continue;
-        };
-        if n == 0 {
-            return Err("connection closed by peer".into());
+        match event {
+            Event::Readable => {}
+            Event::Writable => {
+                send(server, sock, &mut out).await?;
+                if !out.has_pending() {
+                    out.shrink();
+                }
+                continue;
+            }
+            Event::SoftLimit => {
+                // Over the soft limit for too long without traffic (Redis's clientsCron check).
+                if out.over(obuf_limits.of(class_of(client))) {
+                    return Err(super::outbox::obuf_closed(server, &handle, false));
+                }
+                continue;
+            }
+            Event::Push(msg) => {
+                // Deliver every queued Pub/Sub message, then go back to reading.
+                if let Some(m) = msg {
+                    out.sink.proto = client.proto;
+                    encode_push(&mut out.sink, &m, client.subs.active());
+                    crate::pubsub::Subscriber::written(&out.meter, &m);
+                    drain_pushes(&mut out.sink, push_rx, &out.meter, client.subs.active());
+                }
+                if out.over(obuf_limits.of(class_of(client))) {
+                    return Err(super::outbox::obuf_closed(server, &handle, true));
+                }
+                send(server, sock, &mut out).await?;
+                continue;
+            }
         }
+        let n = match sock.try_read_buf(&mut buf) {
+            Ok(0) => return Err("connection closed by peer".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.to_string()),
+        };
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         let limits = ParseLimits {
             unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
@@ -196,6 +258,7 @@ async fn client_loop(
         let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;
         let mut close = false;
+        let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
         loop {
             if handle.is_killed() {
                 return Err("killed".into());
@@ -205,7 +268,7 @@ async fn client_loop(
                     if req.args.is_empty() {
                         continue;
                     }
-                    out.proto = client.proto;
+                    out.sink.proto = client.proto;
                     processed += 1;
                     // Keep the tracking table within tracking-table-max-keys before each
                     // command (as Redis's processCommand does).
@@ -217,13 +280,14 @@ async fn client_loop(
                     server.evict_before_command();
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
-                    if pending.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out, push_rx, pending, client.subs.active());
+                    if out.meter.queued.load(Ordering::Relaxed) > 0 {
+                        drain_pushes(&mut out.sink, push_rx, &out.meter, client.subs.active());
                     }
+                    out.set_limit(obuf_limits.of(class_of(client)));
                     let mut action = if pipeline::runs_script(client, &req.args) {
-                        run_script(server, client, &req.args, &mut out).await?
+                        run_script(server, client, &req.args, &mut out.sink).await?
                     } else {
-                        pipeline::execute(server, client, &req.args, &mut out)
+                        pipeline::execute(server, client, &req.args, &mut out.sink)
                     };
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.
@@ -231,7 +295,7 @@ async fn client_loop(
                     loop {
                         match action {
                             Action::Paused => {
-                                flush(server, sock, &mut out).await?;
+                                send(server, sock, &mut out).await?;
                                 server.blocking.postpone(true);
                                 let killed = tokio::select! {
                                     _ = server.pause.released() => false,
@@ -241,7 +305,7 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = pipeline::execute(server, client, &req.args, &mut out);
+                                action = pipeline::execute(server, client, &req.args, &mut out.sink);
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: qb_limit };
@@ -251,7 +315,7 @@ async fn client_loop(
                             Action::WaitScript => {
                                 // A script holds the keyspace: wait (without a lock) for it to
                                 // end or to run past busy-reply-threshold, then try again.
-                                flush(server, sock, &mut out).await?;
+                                send(server, sock, &mut out).await?;
                                 let killed = tokio::select! {
                                     _ = server.scripting.busy.done.notified() => false,
                                     _ = tokio::time::sleep(Duration::from_millis(5)) => false,
@@ -261,13 +325,20 @@ async fn client_loop(
                                     return Err("killed".into());
                                 }
                                 action = if pipeline::runs_script(client, &req.args) {
-                                    run_script(server, client, &req.args, &mut out).await?
+                                    run_script(server, client, &req.args, &mut out.sink).await?
                                 } else {
-                                    pipeline::execute(server, client, &req.args, &mut out)
+                                    pipeline::execute(server, client, &req.args, &mut out.sink)
                                 };
                             }
                             _ => break,
                         }
+                    }
+                    // Redis checks the output-buffer limit as each reply is added: a client over
+                    // it is closed before anything more is sent to it (a reply over the hard
+                    // limit is never sent at all).
+                    let limit = obuf_limits.of(class_of(client));
+                    if out.over(limit) {
+                        return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     match action {
                         Action::None | Action::Block(_) | Action::Paused | Action::WaitScript => {}
@@ -276,38 +347,50 @@ async fn client_loop(
                             break;
                         }
                         Action::Sleep(d) => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
                         Action::Replicate(base_seq, effects) => {
-                            flush(server, sock, &mut out).await?;
+                            flush_all(server, sock, &mut out, &handle).await?;
                             log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
-                            return crate::replication::stream_to_replica(sock, &server.acks, base_seq, effects).await;
+                            return crate::replication::stream_to_replica(server, sock, &handle, base_seq, effects)
+                                .await;
                         }
                         Action::WaitAcks(spec) => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             let killed = handle.clone();
                             tokio::select! {
-                                _ = crate::replication::wait_acks(server, &spec, &mut out) => {}
+                                _ = crate::replication::wait_acks(server, &spec, &mut out.sink) => {}
                                 _ = killed.killed() => return Err("killed".into()),
                             }
                         }
                         Action::Shutdown => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             server.request_shutdown();
                             return Ok(());
                         }
                     }
-                    out.proto = client.proto;
+                    out.sink.proto = client.proto;
+                    out.spill();
+                    if processed - slice_start >= BATCH_SLICE || out.pending() > slice_bytes + SLICE_BYTES {
+                        // A long pipeline: without a limit, big replies start leaving now;
+                        // and the worker's other connections get their turn.
+                        if limit.hard == 0 && limit.soft == 0 && out.pending() > SEND_DURING_BATCH {
+                            send(server, sock, &mut out).await?;
+                        }
+                        tokio::task::yield_now().await;
+                        slice_start = processed;
+                        slice_bytes = out.pending();
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    out.error(&e.0);
-                    for code in std::mem::take(&mut out.errors) {
+                    out.sink.error(&e.0);
+                    for code in std::mem::take(&mut out.sink.errors) {
                         server.count_error(&code);
                     }
                     log::verbose(&format!("Protocol error ({}) from client id={}", e.0, client.id()));
-                    flush(server, sock, &mut out).await?;
+                    flush_all(server, sock, &mut out, &handle).await?;
                     return Err("protocol error".into());
                 }
             }
@@ -319,10 +402,11 @@ async fn client_loop(
             handle.touch();
             client.sync_view(client.last_cmd, buf.len());
         }
-        flush(server, sock, &mut out).await?;
         if close {
+            flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
         }
+        send(server, sock, &mut out).await?;
         // A big pipeline or value grew the input buffer: give the memory back once it is
         // consumed (it counts in used_memory, and idle clients should not hold it).
         if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
@@ -338,6 +422,42 @@ async fn client_loop(
             return Err("query buffer limit".into());
         }
     }
+}
+
+/// How long the last reply of a client that killed itself may take to leave.
+const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Sleep until a unix time in milliseconds.
+async fn sleep_until_ms(at_ms: i64) {
+    let wait = (at_ms - crate::keyspace::now_ms()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
+/// until the writes they may reflect were handed to it (see `aof::AofState::wait_synced`).
+async fn send(server: &Server, sock: &TcpStream, out: &mut Outbox) -> Result<(), String> {
+    if !out.has_pending() {
+        return Ok(());
+    }
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    let r = out.pump(sock);
+    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    r.map_err(|e| e.to_string())
+}
+
+/// Send everything, waiting for the socket (before the connection closes or changes hands),
+/// unless the client is killed meanwhile. A client that killed itself (CLIENT KILL of its own
+/// id) still gets its reply, for as long as [`LAST_REPLY_WAIT`].
+async fn flush_all(server: &Server, sock: &TcpStream, out: &mut Outbox, handle: &ClientHandle) -> Result<(), String> {
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    let killed_before = handle.is_killed();
+    let r = tokio::select! {
+        r = out.flush_all(sock) => r.map_err(|e| e.to_string()),
+        _ = handle.killed(), if !killed_before => Err("killed".to_string()),
+        _ = tokio::time::sleep(LAST_REPLY_WAIT), if killed_before => Err("killed".to_string()),
+    };
+    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    r
 }
 
 /// Run a script command (EVAL*, FCALL*) inline, on a script stack: a script running past
@@ -406,10 +526,10 @@ impl Input<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn block(
     server: &Server,
-    sock: &mut TcpStream,
+    sock: &TcpStream,
     client: &mut Client,
     args: &[bytes::Bytes],
-    out: &mut ReplySink,
+    out: &mut Outbox,
     spec: crate::server::blocking::BlockSpec,
     retry: bool,
     mut input: Input<'_>,
@@ -417,13 +537,14 @@ async fn block(
     // CLIENT LIST shows the command the client is blocked in.
     client.sync_view(client.last_cmd, input.buf.len());
     pipeline::adjust_blocked_call_stats(args, -1, false);
-    flush(server, sock, out).await?;
+    send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register(&waiter, &spec.keys, retry);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = loop {
         input.make_room();
+        let pending = out.has_pending();
         let left = tokio::select! {
             _ = waiter.wait() => break false,
             _ = async {
@@ -433,10 +554,18 @@ async fn block(
                 }
             } => break true,
             _ = handle.killed() => Err("killed".to_string()),
-            // Cancel-safe: when another branch wins, no data was read.
-            r = sock.read_buf(input.buf) => match r {
-                Ok(0) => Err("closed while blocked".to_string()),
-                Ok(n) => input.received(server, id, n),
+            r = sock.readable() => match r {
+                Ok(()) => match sock.try_read_buf(input.buf) {
+                    Ok(0) => Err("closed while blocked".to_string()),
+                    Ok(n) => input.received(server, id, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            // Replies queued before the blocking command keep leaving while it waits.
+            r = sock.writable(), if pending => match r {
+                Ok(()) => send(server, sock, out).await,
                 Err(e) => Err(e.to_string()),
             },
         };
@@ -453,6 +582,7 @@ async fn block(
         }
     }
     server.blocking.unregister(&waiter, &spec.keys);
+    let out_sink = &mut out.sink;
     let null = |out: &mut ReplySink| {
         if spec.timeout_null_array {
             out.null_array()
@@ -462,29 +592,29 @@ async fn block(
     };
     match waiter.take_unblock() {
         Some(crate::server::blocking::Unblock::Error) => {
-            out.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
-            for code in std::mem::take(&mut out.errors) {
+            out_sink.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            for code in std::mem::take(&mut out_sink.errors) {
                 server.count_error(&code);
             }
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
         Some(crate::server::blocking::Unblock::Timeout) => {
-            null(out);
+            null(out_sink);
             pipeline::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);
         }
         None => {}
     }
     if timed_out {
-        null(out);
+        null(out_sink);
         pipeline::adjust_blocked_call_stats(args, 1, false);
         return Ok(Action::None);
     }
     client.block_retry = true;
     client.last_wrote = false;
     client.block_undo.clear();
-    let action = pipeline::execute(server, client, args, out);
+    let action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
     // queued behind this one still see the data. (A served client's own write already did.)
@@ -496,7 +626,7 @@ async fn block(
     let undo = std::mem::take(&mut client.block_undo);
     if !undo.is_empty() {
         // Served: write the reply now; if the client is gone, put the elements back.
-        if let Err(why) = flush(server, sock, out).await {
+        if let Err(why) = send(server, sock, out).await {
             let mut discard = ReplySink::new(client.proto);
             for argv in &undo {
                 pipeline::execute_internal(server, client, argv, &mut discard);
@@ -505,21 +635,6 @@ async fn block(
         }
     }
     Ok(action)
-}
-
-async fn flush(server: &Server, sock: &mut TcpStream, out: &mut ReplySink) -> Result<(), String> {
-    if out.buf.is_empty() {
-        return Ok(());
-    }
-    // appendfsync always: no reply leaves before the writes it may depend on are fsynced.
-    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
-    sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
-    server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > 1024 * 1024 {
-        out.buf.shrink_to(64 * 1024);
-    }
-    Ok(())
 }
 
 #[cfg(unix)]

@@ -291,6 +291,11 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 "client_query_buffer_limit_disconnections:{}",
                 st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed)
             );
+            line!(
+                out,
+                "client_output_buffer_limit_disconnections:{}",
+                st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed)
+            );
             line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
             line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
             redis72_stats_fields(server, out);

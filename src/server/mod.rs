@@ -10,6 +10,7 @@ pub mod connection;
 pub mod disk;
 pub mod info;
 pub mod log;
+pub mod outbox;
 pub mod pause;
 pub mod saving;
 
@@ -35,6 +36,8 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Clients closed for going over their `client-output-buffer-limit` (Redis 8's field).
+    pub client_output_buffer_limit_disconnections: AtomicU64,
     /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
     /// metrics, with one connection's batch as a cycle).
     pub eventloop_cycles: AtomicU64,
@@ -56,6 +59,8 @@ pub struct Server {
     /// Lua scripting: engines, script cache, function libraries, busy-script state.
     pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    /// `client-output-buffer-limit`, per client class.
+    pub obuf_limits: RwLock<crate::metrics::obuf::Limits>,
     next_client_id: AtomicU64,
     pub stats: Stats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -100,6 +105,7 @@ impl Server {
             pause: pause::Pause::default(),
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
+            obuf_limits: Default::default(),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             error_stats: Mutex::new(HashMap::new()),
@@ -148,8 +154,9 @@ impl Server {
         fn num<T: std::str::FromStr>(cfg: &crate::config::Config, name: &str, default: T) -> T {
             cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
         }
-        let limits = crate::pubsub::parse_limits(cfg.get("client-output-buffer-limit").unwrap_or(""));
-        *self.pubsub.limits.write() = limits;
+        let limits = crate::metrics::obuf::Limits::parse(cfg.get("client-output-buffer-limit").unwrap_or(""));
+        *self.pubsub.limits.write() = limits.pubsub;
+        *self.obuf_limits.write() = limits;
         let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
         self.keyspace.notifier.set_flags(events);
         let maxmemory = num(&cfg, "maxmemory", 0);

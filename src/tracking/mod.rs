@@ -322,7 +322,7 @@ mod tests {
 
     fn subscriber(id: u64) -> (Subscriber, tokio::sync::mpsc::UnboundedReceiver<Push>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Subscriber::new(id, tx, Arc::new(AtomicUsize::new(0)), Arc::new(|| {})), rx)
+        (Subscriber::new(id, tx, Arc::new(crate::metrics::obuf::Meter::default()), Arc::new(|| {})), rx)
     }
 
     fn keys_of(p: Push) -> Option<Vec<Bytes>> {
