@@ -95,6 +95,13 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
             })
         };
     }
+    // The heap the script grew (or left garbage in) stays out of used_memory and maxmemory.
+    let heap = if t.is_eval {
+        crate::metrics::memory::ScriptHeap::Eval
+    } else {
+        crate::metrics::memory::ScriptHeap::Functions
+    };
+    crate::metrics::memory::set_script_heap(heap, lua.used_memory());
     let resp3 = st.resp3;
     // Client-side caching: the caller tracks the keys the script's read commands read (Redis
     // 7.2's rule), while the locks are still held.
