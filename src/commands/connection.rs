@@ -129,7 +129,7 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
             set_name(ctx, &args[j + 1])?;
             j += 2;
         } else {
-            return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::text(&args[j]))));
+            return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::echo(&args[j]))));
         }
     }
     if !ctx.client.authenticated {
@@ -224,7 +224,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
         if is(&args[2], "type") && args.len() == 4 {
             let t = &args[3];
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
-                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(t))));
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::echo(t))));
             }
             if !is(t, "normal") {
                 ctx.reply.verbatim("txt", b"");
@@ -310,12 +310,12 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         } else if is(&args[i], "user") {
             // Only the default user exists until ACLs arrive.
             if !is(v, "default") {
-                return Err(CmdError::new(format!("No such user '{}'", args::text(v))));
+                return Err(CmdError::new(format!("No such user '{}'", args::echo(v))));
             }
             user = Some(args::text(v));
         } else if is(&args[i], "type") {
             if !(is(v, "normal") || is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub")) {
-                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(v))));
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::echo(v))));
             }
             kind = Some(if is(v, "normal") {
                 "normal"
@@ -427,7 +427,7 @@ fn client_setinfo(ctx: &mut Ctx) -> CmdResult {
     let (attr, val) = (&args[2], &args[3]);
     let lib_name = is(attr, "lib-name");
     if !lib_name && !is(attr, "lib-ver") {
-        return Err(CmdError::new(format!("Unrecognized option '{}'", args::text(attr))));
+        return Err(CmdError::new(format!("Unrecognized option '{}'", args::echo(attr))));
     }
     // Like client names, but lib-ver may not contain spaces either and lib-name not '-'.
     if !valid_name(val) {

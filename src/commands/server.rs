@@ -90,8 +90,8 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
 pub fn container_help(ctx: &mut Ctx) -> CmdResult {
     Err(CmdError::new(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        args::text(ctx.args.get(1).map(|a| &a[..]).unwrap_or(b"")),
-        args::text(&ctx.args[0]).to_ascii_uppercase()
+        args::echo(ctx.args.get(1).map(|a| &a[..]).unwrap_or(b"")),
+        args::echo(&ctx.args[0]).to_ascii_uppercase()
     )))
 }
 
@@ -169,7 +169,8 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     if !(args.len() - 2).is_multiple_of(2) {
         return Err(CmdError::new(errors::SYNTAX));
     }
-    let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
+    // Names as Redis looks them up and echoes them: C strings.
+    let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::echo(&kv[0]), args::text(&kv[1]))).collect();
     let mut cfg = ctx.server.config.write();
     cfg.set_many(&pairs).map_err(CmdError::new)?;
     let s = cfg.settings.clone();
@@ -356,7 +357,7 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else {
         return Err(CmdError::new(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            args::text(sub)
+            args::echo(sub)
         )));
     }
     Ok(())

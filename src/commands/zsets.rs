@@ -103,7 +103,9 @@ fn strtod_full(s: &[u8]) -> Option<f64> {
     parse_f64(t).or_else(|| parse_long_double(t)).filter(|v| !v.is_nan())
 }
 
+/// A score bound as zslParseRange reads it: a C string (up to a NUL), `(` for exclusive.
 fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
+    let arg = crate::util::bytetext::c_bytes(arg, usize::MAX);
     match arg.first() {
         Some(b'(') => strtod_full(&arg[1..]).map(|v| (v, true)),
         _ => strtod_full(arg).map(|v| (v, false)),

@@ -57,12 +57,22 @@ impl ReplySink {
         }
     }
 
+    /// A status reply of raw bytes (newlines replaced by spaces).
+    pub fn simple_bytes(&mut self, s: &[u8]) {
+        self.buf.push(b'+');
+        for &c in s {
+            self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
+        }
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     pub fn ok(&mut self) {
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
     /// An error reply, as Redis's addReplyError: a message starting with `-` carries its own
-    /// error code (`-WRONGTYPE ...`); any other message gets the `ERR ` code prepended.
+    /// error code (`-WRONGTYPE ...`); any other message gets the `ERR ` code prepended. Raw
+    /// bytes embedded with `util::bytetext` are written as the bytes they stand for.
     pub fn error(&mut self, msg: &str) {
         let (code, body) = match msg.strip_prefix('-') {
             Some(rest) => (rest.split(' ').next().unwrap_or("ERR"), rest),
@@ -73,7 +83,16 @@ impl ReplySink {
         if !msg.starts_with('-') {
             self.buf.extend_from_slice(b"ERR ");
         }
-        for c in body.bytes() {
+        let decoded;
+        let body = if crate::util::bytetext::has_escapes(body) {
+            let mut b = Vec::with_capacity(body.len());
+            crate::util::bytetext::decode_into(body, &mut b);
+            decoded = b;
+            &decoded[..]
+        } else {
+            body.as_bytes()
+        };
+        for &c in body {
             self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");

@@ -113,7 +113,10 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         Ok((true, v)) => super::reply::write(&v, ctx.reply, resp3),
         Ok((false, Value::Table(e))) => {
             let msg: Option<mlua::LuaString> = e.raw_get("err").ok();
-            let msg = msg.map(|m| m.to_string_lossy()).unwrap_or_else(|| "ERR unknown error".into());
+            // Redis formats it with %s: its bytes, up to a NUL (util::bytetext).
+            let msg = msg
+                .map(|m| crate::util::bytetext::c_string(&m.as_bytes(), usize::MAX))
+                .unwrap_or_else(|| "ERR unknown error".into());
             let mut text = format!("-{msg}");
             let source: Option<String> = e.raw_get("source").ok();
             let line: Value = e.raw_get("line").unwrap_or(Value::Nil);
@@ -134,10 +137,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         }
         Ok((false, other)) => {
             let msg = match &other {
-                Value::String(s) => s.to_string_lossy(),
+                Value::String(s) => crate::util::bytetext::c_string(&s.as_bytes(), 100),
                 _ => "execution failure".into(),
             };
-            let msg: String = msg.chars().take(100).collect();
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
             let _ = lua.gc_collect();
         }

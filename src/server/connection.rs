@@ -583,13 +583,8 @@ async fn block(
     }
     server.blocking.unregister(&waiter, &spec.keys);
     let out_sink = &mut out.sink;
-    let null = |out: &mut ReplySink| {
-        if spec.timeout_null_array {
-            out.null_array()
-        } else {
-            out.null()
-        }
-    };
+    // Timed out (or CLIENT UNBLOCK ... TIMEOUT): a null array whatever the command, as Redis.
+    let null = |out: &mut ReplySink| out.null_array();
     match waiter.take_unblock() {
         Some(crate::server::blocking::Unblock::Error) => {
             out_sink.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");

@@ -66,10 +66,10 @@ pub fn resolve(args: &[Bytes], caller: Caller) -> Result<&'static Command, Refus
         match cmd.subcommand(&args[1]) {
             Some(sub) => cmd = sub,
             None => {
-                let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
+                let sub = crate::util::bytetext::c_string(&args[1], 128);
                 return Err(unknown(format!(
                     "unknown subcommand '{}'. Try {} HELP.",
-                    sub.replace(['\r', '\n'], " "),
+                    sub,
                     cmd.spec.name.to_ascii_uppercase()
                 )));
             }
@@ -265,16 +265,21 @@ pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
 
 /// Redis's "unknown command" text, with up to 128 bytes of the arguments.
 fn unknown_command(args: &[Bytes]) -> String {
-    let mut rest = String::new();
+    use crate::util::bytetext::{c_bytes, encode};
+    // As Redis builds it: C strings (up to a NUL), 128 bytes of the name and of the arguments.
+    let mut rest: Vec<u8> = Vec::new();
     for a in &args[1..] {
         if rest.len() >= 128 {
             break;
         }
         let room = 128 - rest.len();
-        let s = String::from_utf8_lossy(a);
-        let s: String = s.chars().take(room).collect();
-        rest.push_str(&format!("'{s}' "));
+        rest.push(b'\'');
+        rest.extend_from_slice(c_bytes(a, room));
+        rest.extend_from_slice(b"' ");
     }
-    let name: String = String::from_utf8_lossy(&args[0]).chars().take(128).collect();
-    format!("unknown command '{name}', with args beginning with: {rest}").replace(['\r', '\n'], " ")
+    let mut msg = b"unknown command '".to_vec();
+    msg.extend_from_slice(c_bytes(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&rest);
+    encode(&msg)
 }
