@@ -205,6 +205,7 @@ pub fn reset_stats(server: &Server) {
         &st.unexpected_error_replies,
         &st.client_query_buffer_limit_disconnections,
         &st.client_output_buffer_limit_disconnections,
+        &st.evicted_clients,
     ] {
         c.store(0, Ordering::Relaxed);
     }

@@ -126,6 +126,21 @@ fn valid_obuf_limits(v: &str) -> Result<String, String> {
     Ok(classes.iter().map(|(c, v)| format!("{c} {} {} {}", v[0], v[1], v[2])).collect::<Vec<_>>().join(" "))
 }
 
+/// `maxmemory-clients`: a memory amount, or a percentage of maxmemory (`10%`, at most 100%),
+/// kept as given (CONFIG GET shows `10%`), as Redis's PERCENT_CONFIG.
+fn valid_maxmemory_clients(v: &str) -> Result<String, String> {
+    if let Some(pct) = v.strip_suffix('%') {
+        return match pct.parse::<i64>() {
+            Ok(n) if (0..=100).contains(&n) => Ok(format!("{n}%")),
+            _ => Err("argument must be a memory or percent value".into()),
+        };
+    }
+    match parse_memory(v) {
+        Some(n) if n >= 0 => Ok(n.to_string()),
+        _ => Err("argument must be a memory or percent value".into()),
+    }
+}
+
 /// `dir`: an existing directory, kept as its absolute path (Redis chdirs into it, and CONFIG
 /// GET dir shows the absolute path).
 fn valid_dir(v: &str) -> Result<String, String> {
@@ -173,6 +188,7 @@ pub static PARAMS: &[Param] = &[
     p("maxmemory", MEM, "0"),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
     p("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
+    p("maxmemory-clients", Kind::Special(valid_maxmemory_clients), "0"),
     p("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
     p("lfu-log-factor", INT, "10"),
     p("lfu-decay-time", INT, "1"),

@@ -59,6 +59,8 @@ pub struct ClientHandle {
     pub push: std::sync::OnceLock<crate::pubsub::Subscriber>,
     /// What the connection has yet to send (output-buffer limits, CLIENT LIST's omem).
     pub meter: Arc<crate::metrics::obuf::Meter>,
+    /// Everything the connection holds (CLIENT LIST's tot-mem, client eviction).
+    pub mem: std::sync::atomic::AtomicUsize,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
 }
@@ -76,6 +78,7 @@ impl ClientHandle {
             waiter: Arc::new(super::blocking::Waiter::default()),
             push: std::sync::OnceLock::new(),
             meter: Arc::default(),
+            mem: std::sync::atomic::AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
         })
@@ -174,7 +177,7 @@ impl ClientHandle {
             obl,
             oll,
             omem,
-            1024 + v.qbuf + pending,
+            self.mem.load(Ordering::Relaxed).max(super::client_eviction::fixed_cost() + v.qbuf + pending),
             if pending > 0 { "rw" } else { "r" },
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,

@@ -79,6 +79,7 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
     handle.meter.unsent.store(0, Ordering::Relaxed);
+    super::client_eviction::forget(&server, &handle);
     server.clients.lock().remove(&id);
 }
 
@@ -219,6 +220,7 @@ async fn client_loop(
                 if !out.has_pending() {
                     out.shrink();
                 }
+                super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
                 continue;
             }
             Event::SoftLimit => {
@@ -240,6 +242,7 @@ async fn client_loop(
                     return Err(super::outbox::obuf_closed(server, &handle, true));
                 }
                 send(server, sock, &mut out).await?;
+                super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
                 continue;
             }
         }
@@ -353,6 +356,9 @@ async fn client_loop(
                         Action::Replicate(base_seq, effects) => {
                             flush_all(server, sock, &mut out, &handle).await?;
                             log::notice(&format!("Replica {} asks for synchronization", client.handle.addr));
+                            // Replica links are never evicted (Redis evicts normal and Pub/Sub
+                            // clients only).
+                            handle.view.lock().no_evict = true;
                             return crate::replication::stream_to_replica(server, sock, &handle, base_seq, effects)
                                 .await;
                         }
@@ -412,6 +418,12 @@ async fn client_loop(
         if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
             buf = BytesMut::with_capacity(READ_CHUNK);
         }
+        // What it holds now (a big argument being read counts): maybe over maxmemory-clients
+        // (checked after the batch, as Redis evicts before its event loop sleeps).
+        super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
+        if handle.is_killed() {
+            return Err("evicted".into());
+        }
         if buf.len() > qb_limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
             log::warning(&format!(
@@ -426,6 +438,11 @@ async fn client_loop(
 
 /// How long the last reply of a client that killed itself may take to leave.
 const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// What a connection holds (see `client_eviction`).
+fn client_memory(buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
+    super::client_eviction::client_memory(buf.capacity(), out, client)
+}
 
 /// Sleep until a unix time in milliseconds.
 async fn sleep_until_ms(at_ms: i64) {

@@ -275,6 +275,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "expired_stale_perc:0.00");
             line!(out, "expired_time_cap_reached_count:0");
             line!(out, "evicted_keys:{}", ks.evicted_keys.load(Ordering::Relaxed));
+            line!(out, "evicted_clients:{}", st.evicted_clients.load(Ordering::Relaxed));
             line!(out, "keyspace_hits:{}", ks.hits.load(Ordering::Relaxed));
             line!(out, "keyspace_misses:{}", ks.misses.load(Ordering::Relaxed));
             line!(out, "pubsub_channels:0");

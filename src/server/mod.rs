@@ -6,6 +6,7 @@ pub mod aof;
 pub mod aof_load;
 pub mod blocking;
 pub mod client;
+pub mod client_eviction;
 pub mod connection;
 pub mod disk;
 pub mod info;
@@ -38,6 +39,8 @@ pub struct Stats {
     pub client_query_buffer_limit_disconnections: AtomicU64,
     /// Clients closed for going over their `client-output-buffer-limit` (Redis 8's field).
     pub client_output_buffer_limit_disconnections: AtomicU64,
+    /// Clients closed by client eviction (`maxmemory-clients`).
+    pub evicted_clients: AtomicU64,
     /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
     /// metrics, with one connection's batch as a cycle).
     pub eventloop_cycles: AtomicU64,
@@ -61,6 +64,10 @@ pub struct Server {
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// `client-output-buffer-limit`, per client class.
     pub obuf_limits: RwLock<crate::metrics::obuf::Limits>,
+    /// Memory all connections hold (see `client_eviction`), and `maxmemory-clients` in bytes
+    /// (0: no client eviction).
+    pub clients_mem: std::sync::atomic::AtomicUsize,
+    pub maxmemory_clients: std::sync::atomic::AtomicUsize,
     next_client_id: AtomicU64,
     pub stats: Stats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -106,6 +113,8 @@ impl Server {
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
             obuf_limits: Default::default(),
+            clients_mem: Default::default(),
+            maxmemory_clients: Default::default(),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             error_stats: Mutex::new(HashMap::new()),
@@ -167,6 +176,8 @@ impl Server {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
         self.min_replicas_to_write.store(num(&cfg, "min-replicas-to-write", 0), Ordering::Relaxed);
+        let clients_limit = client_eviction::limit_of(cfg.get("maxmemory-clients").unwrap_or("0"), maxmemory);
+        self.maxmemory_clients.store(clients_limit, Ordering::Relaxed);
         let stop_writes =
             cfg.get("stop-writes-on-bgsave-error") == Some("yes") && !saving::save_points(&cfg).is_empty();
         self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);

@@ -52,6 +52,11 @@ impl Outbox {
         self.queued + self.sink.len()
     }
 
+    /// Memory held for output: the reply buffer's allocation and what waits in the queue.
+    pub fn memory(&self) -> usize {
+        self.sink.buf.capacity() + self.queued + self.queue.capacity() * std::mem::size_of::<Bytes>()
+    }
+
     pub fn has_pending(&self) -> bool {
         self.queued > 0 || !self.sink.is_empty()
     }
