@@ -4,11 +4,16 @@
 //! ```text
 //! cargo run --release --example loadgen -- multi  PORT CLIENTS SECONDS
 //! cargo run --release --example loadgen -- pubsub PORT SUBSCRIBERS PUBLISHERS SECONDS
+//! cargo run --release --example loadgen -- xconsume PORT CLIENTS SECONDS COUNT
 //! ```
 //! `multi`: each client loops on MULTI, 5 × INCR, EXEC (sent as one write, like a client
 //! library's transaction pipeline) and waits for the 7 replies; prints transactions/s.
 //! `pubsub`: subscribers on one channel, publishers sending PUBLISH (16 in flight each);
 //! prints messages published/s and delivered/s (deliveries counted by the subscribers).
+//! `xconsume`: consumers of group `g` on the stream `bench:stream` (filled and the group
+//! created beforehand), each looping on XREADGROUP ... COUNT n STREAMS bench:stream > and an
+//! XACK of the IDs it got; prints entries consumed (read and acknowledged)/s. Stops early when
+//! the stream is exhausted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,6 +179,77 @@ async fn pubsub(port: u16, subscribers: usize, publishers: usize, secs: u64) {
     );
 }
 
+/// The IDs in an XREADGROUP reply for one stream (`*1 [key, [[id, fields]...]]`); empty for a
+/// null reply.
+fn entry_ids(reply: &[u8]) -> Vec<String> {
+    // Skip `*1\r\n*2\r\n$<key>`, then walk the entries array.
+    let skip_header = |b: &[u8]| -> usize { b.windows(2).position(|w| w == b"\r\n").expect("header") + 2 };
+    if reply.starts_with(b"*-1") || reply.starts_with(b"_") {
+        return Vec::new();
+    }
+    let mut pos = skip_header(reply); // *1
+    pos += skip_header(&reply[pos..]); // *2
+    pos += value_len(&reply[pos..]).expect("key"); // key
+    let head_end = pos + skip_header(&reply[pos..]);
+    let n: usize = std::str::from_utf8(&reply[pos + 1..head_end - 2]).expect("count").parse().expect("count");
+    pos = head_end;
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let entry_len = value_len(&reply[pos..]).expect("entry");
+        let mut p = pos + skip_header(&reply[pos..]); // *2
+        let id_head = skip_header(&reply[p..]);
+        let id_len: usize = std::str::from_utf8(&reply[p + 1..p + id_head - 2]).expect("len").parse().expect("len");
+        p += id_head;
+        ids.push(String::from_utf8_lossy(&reply[p..p + id_len]).into_owned());
+        pos += entry_len;
+    }
+    ids
+}
+
+async fn xconsume(port: u16, clients: usize, secs: u64, count: usize) {
+    let consumed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let stop = start + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let consumed = consumed.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sock = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+            sock.set_nodelay(true).ok();
+            let (name, n) = (format!("c{c}"), count.to_string());
+            let read = encode(&["XREADGROUP", "GROUP", "g", &name, "COUNT", &n, "STREAMS", "bench:stream", ">"]);
+            let mut buf = Vec::new();
+            let mut chunk = vec![0u8; 256 * 1024];
+            while Instant::now() < stop {
+                sock.write_all(&read).await.expect("write");
+                let len = loop {
+                    if let Some(len) = value_len(&buf) {
+                        break len;
+                    }
+                    let r = sock.read(&mut chunk).await.expect("read");
+                    assert!(r > 0, "connection closed");
+                    buf.extend_from_slice(&chunk[..r]);
+                };
+                let ids = entry_ids(&buf[..len]);
+                buf.drain(..len);
+                if ids.is_empty() {
+                    return;
+                }
+                let mut ack = vec!["XACK", "bench:stream", "g"];
+                ack.extend(ids.iter().map(String::as_str));
+                sock.write_all(&encode(&ack)).await.expect("write");
+                read_replies(&mut sock, &mut buf, 1).await.expect("read");
+                consumed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("consumer");
+    }
+    let elapsed = start.elapsed().as_secs_f64().min(secs as f64);
+    println!("consumed_per_sec {:.0}", consumed.load(Ordering::Relaxed) as f64 / elapsed);
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -181,8 +257,11 @@ async fn main() {
     match args.first().map(String::as_str) {
         Some("multi") => multi(num(1) as u16, num(2) as usize, num(3)).await,
         Some("pubsub") => pubsub(num(1) as u16, num(2) as usize, num(3) as usize, num(4)).await,
+        Some("xconsume") => xconsume(num(1) as u16, num(2) as usize, num(3), num(4) as usize).await,
         _ => {
-            eprintln!("usage: loadgen multi PORT CLIENTS SECONDS | pubsub PORT SUBSCRIBERS PUBLISHERS SECONDS");
+            eprintln!(
+                "usage: loadgen multi PORT CLIENTS SECONDS | pubsub PORT SUBSCRIBERS PUBLISHERS SECONDS | xconsume PORT CLIENTS SECONDS COUNT"
+            );
             std::process::exit(2);
         }
     }

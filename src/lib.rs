@@ -1,9 +1,10 @@
 //! Ferrous: a Redis-compatible in-memory data server.
 //!
-//! Layout (see docs/ARCHITECTURE.md): `protocol` decodes requests and encodes replies,
-//! `server` owns connections and shared state, `commands` holds the command table, the dispatch
-//! path and one module per command family, `keyspace` the sharded databases, `types` the value
-//! types, `config` the configuration, `util` small shared helpers.
+//! Layout and layers (see docs/ARCHITECTURE.md): `protocol` decodes requests and encodes
+//! replies, `server` owns connections and shared state, `commands` holds the command table (its
+//! metadata as data), the one command pipeline and one module per command family, `session`
+//! the per-connection state, `keyspace` the sharded databases, `types` the value types,
+//! `persistence` the file formats, `config` the configuration, `util` small shared helpers.
 
 pub mod commands;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
+pub mod session;
 pub mod tracking;
 pub mod types;
 pub mod util;

@@ -1,6 +1,6 @@
-//! `ferrous-server [config-file] [--option value ...]`: start the server, like redis-server.
+//! `ferrous-server [config-file | -] [--option value ...]`: start the server, like redis-server.
 
-use ferrous::config::Config;
+use ferrous::config;
 use ferrous::server::{self, log, Server};
 
 /// mimalloc, with every allocation counted for `used_memory` / `maxmemory`.
@@ -8,45 +8,104 @@ use ferrous::server::{self, log, Server};
 static GLOBAL: ferrous::metrics::memory::Counting<mimalloc::MiMalloc> =
     ferrous::metrics::memory::Counting(mimalloc::MiMalloc);
 
+fn usage() -> ! {
+    eprintln!(
+        "Usage: ./ferrous-server [/path/to/redis.conf] [options] [-]\n       ./ferrous-server - (read config from stdin)\n       ./ferrous-server -v or --version\n       ./ferrous-server -h or --help\n       ./ferrous-server --test-memory <megabytes>\n\nExamples:\n       ./ferrous-server (run the server with default conf)\n       echo 'maxmemory 128mb' | ./ferrous-server -\n       ./ferrous-server /etc/redis/6379.conf\n       ./ferrous-server --port 7777\n       ./ferrous-server --port 7777 --replicaof 127.0.0.1 8888\n       ./ferrous-server /etc/myredis.conf --loglevel verbose -\n       ./ferrous-server /etc/myredis.conf --loglevel verbose\n"
+    );
+    std::process::exit(1);
+}
+
 fn main() {
+    let argv0 = std::env::args().next().unwrap_or_else(|| "ferrous-server".into());
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!("Ferrous server v={} (Redis {} compatible)", ferrous::VERSION, ferrous::REDIS_VERSION);
-        return;
+    match args.first().map(String::as_str) {
+        Some("-v" | "--version") => {
+            println!(
+                "Redis server v={} sha=00000000:0 malloc=mimalloc bits=64 build=0 (Ferrous {})",
+                ferrous::REDIS_VERSION,
+                ferrous::VERSION
+            );
+            return;
+        }
+        Some("-h" | "--help") => usage(),
+        Some("--test-memory") => {
+            // Redis's memtest is a stand-alone RAM test; Ferrous does not carry one.
+            eprintln!(
+                "--test-memory is not supported by Ferrous: use a dedicated memory tester (memtester, memtest86+)."
+            );
+            std::process::exit(1);
+        }
+        Some("--check-system") => std::process::exit(0),
+        Some("--sentinel") => {
+            eprintln!("Sentinel mode is not supported by Ferrous.");
+            std::process::exit(1);
+        }
+        _ => {}
     }
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("Usage: ferrous-server [/path/to/redis.conf] [options]\n       ferrous-server -v or --version\n       ferrous-server -h or --help\n\nExamples:\n       ferrous-server (run the server with default conf)\n       ferrous-server /etc/redis/6379.conf\n       ferrous-server --port 7777\n       ferrous-server /etc/myredis.conf --loglevel verbose");
-        return;
-    }
-    let config = match Config::from_args(&args) {
-        Ok(c) => c,
+    let startup = match config::from_args(&args) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
-    if let Err(e) = log::configure(config.settings.loglevel, &config.settings.logfile) {
-        eprintln!("Can't open the log file: {e}");
-        std::process::exit(1);
-    }
-    let dir = config.get("dir").unwrap_or("").to_string();
-    if !dir.is_empty() {
-        if let Err(e) = std::env::set_current_dir(&dir) {
-            eprintln!("Can't chdir to '{dir}': {e}");
+    let cfg = &startup.config;
+    let daemonized = cfg.daemonize && cfg.supervised == 0;
+    if daemonized {
+        if let Err(e) = server::process::daemonize(&cfg.logfile) {
+            eprintln!("Can't daemonize: {e}");
             std::process::exit(1);
         }
     }
-    let _ = server::PROTECTED_DEBUG.set(config.settings.enable_debug.clone());
+    if let Err(e) = log::configure(cfg.loglevel as usize, &cfg.logfile) {
+        eprintln!("Can't open the log file: {e}");
+        std::process::exit(1);
+    }
+    log::warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+    log::warning(&format!(
+        "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (Ferrous {})",
+        ferrous::REDIS_VERSION,
+        std::process::id(),
+        ferrous::VERSION
+    ));
+    if args.is_empty() {
+        log::warning(&format!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use {argv0} /path/to/redis.conf"
+        ));
+    } else {
+        log::warning("Configuration loaded");
+    }
+    if cfg.crash_log_enabled {
+        server::process::install_crash_handlers();
+    }
+    for n in &startup.notices {
+        log::notice(n);
+    }
+    if let Err(e) = ferrous::commands::table::apply_renames(&startup.renames) {
+        log::warning(&e);
+        std::process::exit(1);
+    }
+    if !cfg.dir.is_empty() {
+        if let Err(e) = std::env::set_current_dir(&cfg.dir) {
+            log::warning(&format!("Can't chdir to '{}': {e}", cfg.dir));
+            std::process::exit(1);
+        }
+    }
+    if cfg.tls_port != 0 {
+        log::warning("Ferrous does not serve TLS yet: tls-port must be 0. Exiting.");
+        std::process::exit(1);
+    }
+    let _ = ferrous::session::PROTECTED_DEBUG.set(cfg.enable_debug_name().to_string());
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Failed to start the runtime: {e}");
+            log::warning(&format!("Failed to start the runtime: {e}"));
             std::process::exit(1);
         }
     };
-    let server = Server::new(config);
+    let server = Server::new(startup.config, startup.file);
     let code = runtime.block_on(server::run(server, None));
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);

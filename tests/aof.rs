@@ -64,6 +64,7 @@ fn build_dataset(con: &mut redis::Connection) {
         run(v(&["INCRBYFLOAT", "float", "0.25"]));
         run(v(&["SET", "gone", "x"]));
         run(v(&["GETDEL", "gone"]));
+        build_streams(&mut run, false);
     }
     cmd(con, &[b"SELECT", b"2"]);
     let _: () = redis::pipe()

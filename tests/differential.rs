@@ -99,7 +99,12 @@ case_files!(
     hash_field_expiry,
     tracking_72,
     zsets_72,
-    scripting_72
+    scripting_72,
+    config,
+    config_72,
+    streams,
+    streams_groups,
+    streams_read
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,
@@ -1693,5 +1698,155 @@ fn random_bitgeo_script(seed: u64, ops: usize) -> String {
         out.push('\n');
     }
     out.push_str("CONFIG SET zset-max-listpack-entries 128\n");
+    out
+}
+
+/// Random stream commands (entries, trimming, consumer groups, claims, reads; explicit IDs and
+/// TIME arguments keep every reply deterministic), compared like `random_collections`. Small
+/// nodes (`stream-node-max-entries 4`) exercise node splits, tombstones and the radix-tree
+/// shape XINFO STREAM reports.
+#[test]
+fn random_streams() {
+    let Some(redis) = oracle_or_skip(Oracle::Redis, "random_streams") else {
+        return;
+    };
+    let seed: u64 = std::env::var("FERROUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261209);
+    let ops: usize = std::env::var("FERROUS_FUZZ_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
+    let text = random_stream_script(seed, ops);
+    let cases = parse_case_file(&text).unwrap_or_else(|e| panic!("generated script: {e}"));
+    let file = format!("random_streams(seed={seed}, ops={ops})");
+    let mut report = Vec::new();
+    for proto in [Proto::Resp2, Proto::Resp3] {
+        run_pass(&file, "random", Oracle::Redis, &redis, proto, &cases, &mut report);
+    }
+    if !report.is_empty() {
+        panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
+    }
+}
+
+/// A random stream command script in the case-file format (see tests/diff/README.md).
+fn random_stream_script(seed: u64, ops: usize) -> String {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = String::from("CONFIG SET stream-node-max-entries 4\nFLUSHDB\nSET str v\n");
+    let pick = |rng: &mut StdRng, v: &[&str]| v[rng.gen_range(0..v.len())].to_string();
+    // IDs grow over the run (most XADDs succeed); others are drawn below the current top.
+    let mut top: u64 = 1;
+    for _ in 0..ops {
+        top += rng.gen_range(0..3);
+        let key =
+            |rng: &mut StdRng| if rng.gen_bool(0.05) { "str".to_string() } else { format!("s{}", rng.gen_range(0..2)) };
+        let id = |rng: &mut StdRng| match rng.gen_range(0..10) {
+            0 => "-".to_string(),
+            1 => "+".to_string(),
+            2 => format!("{}", rng.gen_range(0..=top)),
+            3 => format!("({}-{}", rng.gen_range(0..=top), rng.gen_range(0..3)),
+            _ => format!("{}-{}", rng.gen_range(0..=top), rng.gen_range(0..3)),
+        };
+        let strict =
+            |rng: &mut StdRng| format!("{}-{}", rng.gen_range(top.saturating_sub(40)..=top), rng.gen_range(0..3));
+        let group = |rng: &mut StdRng| format!("g{}", rng.gen_range(0..2));
+        let consumer = |rng: &mut StdRng| pick(rng, &["alice", "bob", "carol"]);
+        let fields = |rng: &mut StdRng| match rng.gen_range(0..4) {
+            0 => "f v".to_string(),
+            1 => format!("f {}", rng.gen_range(0..1000)),
+            2 => format!("f {} g \"x y\"", rng.gen_range(-5..5)),
+            _ => format!("h {}", rng.gen_range(0..3)),
+        };
+        let line = match rng.gen_range(0..30) {
+            0..=5 => {
+                let trim = match rng.gen_range(0..6) {
+                    0 => format!("MAXLEN {} ", rng.gen_range(0..30)),
+                    1 => format!("MAXLEN ~ {} ", rng.gen_range(0..30)),
+                    2 => format!("MINID = {} ", strict(&mut rng)),
+                    3 => format!("MINID ~ {} LIMIT {} ", strict(&mut rng), rng.gen_range(0..6)),
+                    _ => String::new(),
+                };
+                let nomk = if rng.gen_bool(0.1) { "NOMKSTREAM " } else { "" };
+                let new_id = match rng.gen_range(0..6) {
+                    0 => format!("{}-*", top),
+                    1 => strict(&mut rng),
+                    _ => format!("{}-{}", top, rng.gen_range(0..3)),
+                };
+                format!("XADD {} {trim}{nomk}{new_id} {}", key(&mut rng), fields(&mut rng))
+            }
+            6 => format!("XDEL {} {} {}", key(&mut rng), strict(&mut rng), strict(&mut rng)),
+            7 => format!(
+                "XTRIM {} {} {} {}",
+                key(&mut rng),
+                pick(&mut rng, &["MAXLEN", "MINID"]),
+                pick(&mut rng, &["", "=", "~"]),
+                if rng.gen_bool(0.5) { rng.gen_range(0..8).to_string() } else { strict(&mut rng) }
+            ),
+            8 => format!("XRANGE {} {} {} COUNT {}", key(&mut rng), id(&mut rng), id(&mut rng), rng.gen_range(0..6)),
+            9 => format!("XREVRANGE {} {} {}", key(&mut rng), id(&mut rng), id(&mut rng)),
+            10 => format!("XLEN {}", key(&mut rng)),
+            11 => format!("XINFO STREAM {}", key(&mut rng)),
+            12 => format!(
+                "XGROUP CREATE {} {} {} {}",
+                key(&mut rng),
+                group(&mut rng),
+                pick(&mut rng, &["$", "0", "0", "30-1"]),
+                pick(&mut rng, &["MKSTREAM", "MKSTREAM", "ENTRIESREAD 3", "MKSTREAM ENTRIESREAD 0"])
+            ),
+            13 => format!("XGROUP SETID {} {} {}", key(&mut rng), group(&mut rng), pick(&mut rng, &["$", "0", "20-0"])),
+            14 if rng.gen_bool(0.2) => format!("XGROUP DESTROY {} {}", key(&mut rng), group(&mut rng)),
+            15 => format!(
+                "XGROUP {} {} {} {}",
+                pick(&mut rng, &["CREATECONSUMER", "DELCONSUMER"]),
+                key(&mut rng),
+                group(&mut rng),
+                consumer(&mut rng)
+            ),
+            16..=18 => format!(
+                "XREADGROUP GROUP {} {} COUNT {} {}STREAMS {} {}",
+                group(&mut rng),
+                consumer(&mut rng),
+                rng.gen_range(0..4),
+                if rng.gen_bool(0.2) { "NOACK " } else { "" },
+                key(&mut rng),
+                pick(&mut rng, &[">", ">", "0", "20-0"])
+            ),
+            19 => format!("XACK {} {} {} {}", key(&mut rng), group(&mut rng), strict(&mut rng), strict(&mut rng)),
+            20 => format!("XPENDING {} {}", key(&mut rng), group(&mut rng)),
+            21 => format!(
+                "XCLAIM {} {} {} 0 {} {} TIME 1000 JUSTID{}",
+                key(&mut rng),
+                group(&mut rng),
+                consumer(&mut rng),
+                strict(&mut rng),
+                strict(&mut rng),
+                pick(&mut rng, &["", " FORCE", " RETRYCOUNT 5", " LASTID 40-0"])
+            ),
+            22 => format!(
+                "XAUTOCLAIM {} {} {} 0 {} COUNT {} JUSTID",
+                key(&mut rng),
+                group(&mut rng),
+                consumer(&mut rng),
+                id(&mut rng),
+                rng.gen_range(1..4)
+            ),
+            23 => format!("XINFO GROUPS {}", key(&mut rng)),
+            24 => format!("XSETID {} {}", key(&mut rng), strict(&mut rng)),
+            25 => format!(
+                "XREAD COUNT {} STREAMS s0 s1 {} {}",
+                rng.gen_range(0..4),
+                strict(&mut rng),
+                pick(&mut rng, &["$", "0", "25-0"])
+            ),
+            26 => format!(
+                "XCLAIM {} {} {} 0 {} TIME 1000",
+                key(&mut rng),
+                group(&mut rng),
+                consumer(&mut rng),
+                strict(&mut rng)
+            ),
+            27 if rng.gen_bool(0.2) => format!("DEL {}", key(&mut rng)),
+            _ => format!("TYPE {}", key(&mut rng)),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("CONFIG SET stream-node-max-entries 100\n");
     out
 }

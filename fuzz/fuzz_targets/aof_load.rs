@@ -22,7 +22,7 @@ fn world() -> &'static World {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::env::set_current_dir(&dir);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = ferrous::server::Server::new(ferrous::config::Config::default());
+        let server = ferrous::server::Server::new(ferrous::config::Config::defaults(), None);
         server.apply_config();
         World { server, rt }
     })

@@ -1,7 +1,7 @@
 //! Fuzz target: an arbitrary byte string as a DUMP payload body (type byte + value). The RDB
 //! version and a valid CRC-64 are appended, so every input reaches the value decoders (the raw
 //! input is also tried as a whole payload). RESTORE's decoder must refuse it or give a value
-//! whose own DUMP restores to the same value.
+//! whose own DUMP restores to the same value (a stream is also walked entry by entry).
 #![no_main]
 
 use ferrous::persistence::dump::{dump, restore, verify};
@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let crc = CRC64.checksum(&payload);
     payload.extend_from_slice(&crc.to_le_bytes());
     if let Some(value) = restore(&payload, &limits) {
+        // A restored stream is walked both ways, every field read; its length is its entries.
+        if let ferrous::types::Value::Stream(s) = &value {
+            assert_eq!(s.walk(), (s.len(), s.len()), "a restored stream's length differs from its entries");
+        }
         let again = dump(&value, SaveOptions::default());
         assert_eq!(restore(&again, &limits), Some(value), "a restored value's DUMP does not restore to it");
     }

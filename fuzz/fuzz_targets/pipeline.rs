@@ -9,9 +9,10 @@
 #![no_main]
 
 use bytes::Bytes;
-use ferrous::commands::{flags, pipeline, table::table, Action};
+use ferrous::commands::pipeline::{self, Action};
+use ferrous::commands::{flags, table::table};
 use ferrous::protocol::{Proto, ReplySink};
-use ferrous::server::client::{Client, ClientHandle};
+use ferrous::session::{Client, ClientHandle};
 use ferrous::server::Server;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
@@ -29,7 +30,7 @@ fn world() -> &'static World {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::env::set_current_dir(&dir);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = Server::new(ferrous::config::Config::default());
+        let server = Server::new(ferrous::config::Config::defaults(), None);
         server.apply_config();
         let deny = [
             "shutdown",

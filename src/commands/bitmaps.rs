@@ -37,7 +37,7 @@ pub(super) fn bit_offset(ctx: &Ctx, arg: &[u8], hash_bits: Option<u32>) -> Resul
     if let Some(bits) = hash {
         off = off.wrapping_mul(i64::from(bits));
     }
-    let max = ctx.server.config.read().settings.proto_max_bulk_len;
+    let max = ctx.server.config.load().proto_max_bulk_len;
     if off < 0 || (!ctx.client.is_master && (off >> 3) >= max) {
         return Err(err());
     }

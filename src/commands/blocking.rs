@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::lists::{self, End};
 use super::zsets;
 use super::{args, errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
-use crate::server::blocking::BlockSpec;
+use crate::session::blocking::BlockSpec;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("blpop", blpop),
@@ -30,6 +30,8 @@ pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Insta
         keys: keys.iter().map(|k| (db, k.clone())).collect(),
         deadline,
         timeout_null_array: null_array,
+        rerun_args: None,
+        wake_all: false,
     });
 }
 

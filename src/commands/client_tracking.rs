@@ -47,7 +47,7 @@ pub fn client_tracking(ctx: &mut Ctx) -> CmdResult {
         }
         j += 1;
     }
-    let tracking = &ctx.server.keyspace.tracking;
+    let tracking = &ctx.server.tracking;
     let id = ctx.client.id();
     if is(&args[2], "on") {
         if !opts.bcast && !prefixes.is_empty() {
@@ -137,7 +137,7 @@ pub fn client_trackinginfo(ctx: &mut Ctx) -> CmdResult {
     if let Some(t) = t {
         if t.opts.bcast {
             flags.push("bcast");
-            prefixes = ctx.server.keyspace.tracking.prefixes_of(ctx.client.id());
+            prefixes = ctx.server.tracking.prefixes_of(ctx.client.id());
         }
         if t.opts.optin {
             flags.push("optin");

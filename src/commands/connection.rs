@@ -5,10 +5,10 @@ use super::client_tracking as ct;
 use super::flags::*;
 use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::Proto;
-use crate::server::client::ReplyMode;
+use crate::session::client::ReplyMode;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK | DISK_HEALTH),
+    CommandSpec::new("ping", ping).internal(SUBSCRIBED_OK | REPORTS_DISK_ERROR),
     CommandSpec::new("echo", echo),
     CommandSpec::new("quit", quit).internal(TX_RUN_NOW | TX_END | SUBSCRIBED_OK),
     CommandSpec::new("select", select),
@@ -94,7 +94,7 @@ fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
 
 /// Check a password for a user. Only the `default` user exists until ACLs arrive.
 fn authenticate(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.server.config.read().settings.requirepass.clone();
+    let required = ctx.server.config.load().password().map(String::from);
     let ok = user == b"default"
         && match required {
             None => true,
@@ -166,12 +166,16 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     super::pubsub::unsubscribe_all(ctx.server, ctx.client);
     super::transactions::unwatch_all(&ctx.server.keyspace, ctx.client);
     if ctx.client.tracking.take().is_some() {
-        ctx.server.keyspace.tracking.disable(ctx.client.id());
+        ctx.server.tracking.disable(ctx.client.id());
+    }
+    if ctx.client.monitor {
+        ctx.server.monitors.remove(ctx.client.id());
+        ctx.client.monitor = false;
     }
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;
-    c.authenticated = ctx.server.config.read().settings.requirepass.is_none();
+    c.authenticated = ctx.server.config.load().password().is_none();
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
@@ -186,7 +190,7 @@ fn auth(ctx: &mut Ctx) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::new(errors::SYNTAX));
     }
-    let has_pass = ctx.server.config.read().settings.requirepass.is_some();
+    let has_pass = ctx.server.config.load().password().is_some();
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
         if !has_pass {
             return Err(CmdError::new("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
@@ -210,7 +214,7 @@ fn client_id(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_info(ctx: &mut Ctx) -> CmdResult {
-    ctx.client.sync_view("client|info", 0);
+    ctx.client.sync_current("client|info", ctx.args);
     let mut line = ctx.client.handle.info_line(Some("client|info"));
     line.push('\n');
     ctx.reply.verbatim("txt", line.as_bytes());
@@ -220,16 +224,18 @@ fn client_info(ctx: &mut Ctx) -> CmdResult {
 fn client_list(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let mut ids: Option<Vec<u64>> = None;
+    let mut ctype: Option<&str> = None;
     if args.len() > 2 {
         if is(&args[2], "type") && args.len() == 4 {
             let t = &args[3];
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
                 return Err(CmdError::new(format!("Unknown client type '{}'", args::echo(t))));
             }
-            if !is(t, "normal") {
+            if !is(t, "normal") && !is(t, "pubsub") {
                 ctx.reply.verbatim("txt", b"");
                 return Ok(());
             }
+            ctype = Some(if is(t, "pubsub") { "pubsub" } else { "normal" });
         } else if is(&args[2], "id") && args.len() >= 4 {
             let mut v = Vec::new();
             for a in &args[3..] {
@@ -243,13 +249,13 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
             return Err(CmdError::new(errors::SYNTAX));
         }
     }
-    ctx.client.sync_view("client|list", 0);
+    ctx.client.sync_current("client|list", ctx.args);
     let me = ctx.client.id();
     let mut handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     handles.sort_by_key(|h| h.id);
     let mut out = String::new();
     for h in handles {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) || ctype.is_some_and(|t| client_type(&h) != t) {
             continue;
         }
         out.push_str(&h.info_line(if h.id == me { Some("client|list") } else { None }));
@@ -260,7 +266,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
 }
 
 /// A connection's type for CLIENT KILL TYPE: "pubsub" while it has subscriptions, else "normal".
-fn client_type(h: &crate::server::client::ClientHandle) -> &'static str {
+fn client_type(h: &crate::session::client::ClientHandle) -> &'static str {
     let v = h.view.lock();
     if v.sub + v.psub + v.ssub > 0 {
         "pubsub"
@@ -362,7 +368,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_unblock(ctx: &mut Ctx) -> CmdResult {
-    use crate::server::blocking::Unblock;
+    use crate::session::blocking::Unblock;
     let args = ctx.args;
     if args.len() > 4 {
         return Err(CmdError::new(errors::SYNTAX));

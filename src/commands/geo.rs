@@ -8,7 +8,6 @@ use bytes::Bytes;
 
 use super::args;
 use super::bitmaps::kw;
-use super::zsets::as_zset;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::protocol::ReplySink;
@@ -77,10 +76,7 @@ fn member_xy(z: &ZSetValue, member: &[u8]) -> Result<[f64; 2], CmdError> {
 
 /// The source sorted set of a geo read: None if missing, WRONGTYPE if not a sorted set.
 fn lookup<'d>(db: &'d mut crate::keyspace::Db, key: &[u8]) -> Result<Option<&'d ZSetValue>, CmdError> {
-    match db.get(key) {
-        Some(e) => as_zset(e).map(Some),
-        None => Ok(None),
-    }
+    Ok(db.read::<ZSetValue>(key)?)
 }
 
 /// A coordinate reply (addReplyHumanLongDouble): a bulk string in RESP2, a double in RESP3.
@@ -137,7 +133,7 @@ fn geoadd(ctx: &mut Ctx) -> CmdResult {
     let lim = limits(ctx);
     let exists = match ctx.db.peek(key) {
         Some(e) => {
-            as_zset(e)?;
+            e.value.kind::<ZSetValue>()?;
             true
         }
         None => false,
@@ -185,8 +181,8 @@ fn geoadd(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn limits(ctx: &Ctx) -> Limits {
-    let c = ctx.server.config.read();
-    Limits { max_entries: c.settings.zset_max_listpack_entries, max_value: c.settings.zset_max_listpack_value }
+    let c = ctx.server.config.load();
+    Limits { max_entries: c.zset_max_listpack_entries as usize, max_value: c.zset_max_listpack_value as usize }
 }
 
 /// GEODIST key member1 member2 [M|KM|FT|MI]

@@ -102,14 +102,6 @@ fn parse_fields<'a>(args: &'a [Bytes], at: usize, positive_msg: &str) -> Result<
     Ok(&args[at + 2..])
 }
 
-/// Delete the key if its hash is now empty (with a `del` event).
-fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
-    if hash(ctx, key).is_some_and(|h| h.is_empty()) {
-        ctx.db.delete(key);
-        ctx.db.notify(notify::GENERIC, "del", key);
-    }
-}
-
 fn hdel_effect(key: &Bytes, field: &[u8]) -> Vec<Bytes> {
     vec![Bytes::from_static(b"HDEL"), key.clone(), Bytes::copy_from_slice(field)]
 }
@@ -180,7 +172,7 @@ fn hexpire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
         ctx.db.touch_dirty(updated + deleted);
         ctx.db.notify(notify::HASH, if deleted > 0 { "hdel" } else { "hexpire" }, key);
     }
-    delete_if_empty(ctx, key);
+    ctx.db.remove_if_empty::<HashValue>(key);
     ctx.db.track_hash_ttls(key);
     // Propagated as HPEXPIREAT with the absolute time and only the fields that were set.
     if updated == 0 {
@@ -312,7 +304,7 @@ fn hgetdel(ctx: &mut Ctx) -> CmdResult {
         argv.extend(fields.iter().cloned());
         ctx.db.propagate_effect(argv);
     }
-    delete_if_empty(ctx, key);
+    ctx.db.remove_if_empty::<HashValue>(key);
     Ok(())
 }
 
@@ -411,7 +403,7 @@ fn hgetex(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(notify::HASH, "hdel", key);
         ctx.db.suppress_command_effect();
     }
-    delete_if_empty(ctx, key);
+    ctx.db.remove_if_empty::<HashValue>(key);
     ctx.db.track_hash_ttls(key);
     Ok(())
 }
@@ -521,7 +513,7 @@ fn hsetex(ctx: &mut Ctx) -> CmdResult {
             if expired {
                 ctx.db.notify(notify::HASH, "hexpired", key);
             }
-            delete_if_empty(ctx, key);
+            ctx.db.remove_if_empty::<HashValue>(key);
             return Ok(());
         }
     }
@@ -573,7 +565,7 @@ fn hsetex(ctx: &mut Ctx) -> CmdResult {
     if deleted > 0 || updated > 0 {
         ctx.db.notify(notify::HASH, if deleted > 0 { "hdel" } else { "hexpire" }, key);
     }
-    delete_if_empty(ctx, key);
+    ctx.db.remove_if_empty::<HashValue>(key);
     ctx.db.track_hash_ttls(key);
     Ok(())
 }

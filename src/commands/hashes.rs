@@ -32,23 +32,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hscan", hscan),
 ];
 
-/// The hash stored in an entry, or WRONGTYPE.
-fn as_hash(e: &Entry) -> Result<&HashValue, CmdError> {
-    match &e.value {
-        Value::Hash(h) => Ok(h),
-        _ => Err(CmdError::new(errors::WRONGTYPE)),
-    }
-}
-
-/// Read a hash key: `Ok(None)` if missing, WRONGTYPE if another type.
-fn read(e: Option<&Entry>) -> Result<Option<&HashValue>, CmdError> {
-    e.map(as_hash).transpose()
-}
-
 /// The current conversion thresholds.
 pub(super) fn limits(ctx: &Ctx) -> HashLimits {
-    let c = ctx.server.config.read();
-    HashLimits { max_entries: c.settings.hash_max_listpack_entries, max_value: c.settings.hash_max_listpack_value }
+    let c = ctx.server.config.load();
+    HashLimits { max_entries: c.hash_max_listpack_entries as usize, max_value: c.hash_max_listpack_value as usize }
 }
 
 /// The hash at `key`, created empty if missing (Redis's hashTypeLookupWriteOrCreate). Callers
@@ -118,7 +105,7 @@ fn field(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Option<Vec<u8>> {
 
 fn hget(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    if read(ctx.db.get(&args[1]))?.is_none() {
+    if ctx.db.read::<HashValue>(&args[1])?.is_none() {
         ctx.reply.null();
         return Ok(());
     }
@@ -131,7 +118,7 @@ fn hget(ctx: &mut Ctx) -> CmdResult {
 
 fn hmget(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let exists = read(ctx.db.get(&args[1]))?.is_some();
+    let exists = ctx.db.read::<HashValue>(&args[1])?.is_some();
     ctx.reply.array(args.len() - 2);
     let (mut expired, mut deleted) = (false, false);
     for f in &args[2..] {
@@ -168,7 +155,7 @@ fn hmget(ctx: &mut Ctx) -> CmdResult {
 /// HGETALL / HKEYS / HVALS.
 fn getall_generic(ctx: &mut Ctx, keys: bool, vals: bool) -> CmdResult {
     let now = ctx.db.now_ms;
-    let Some(h) = read(ctx.db.get(&ctx.args[1]))? else {
+    let Some(h) = ctx.db.read::<HashValue>(&ctx.args[1])? else {
         if keys && vals {
             ctx.reply.map(0);
         } else {
@@ -243,22 +230,25 @@ fn hdel(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn hlen(ctx: &mut Ctx) -> CmdResult {
-    let n = read(ctx.db.get(&ctx.args[1]))?.map_or(0, |h| h.len());
+    let n = ctx.db.read::<HashValue>(&ctx.args[1])?.map_or(0, |h| h.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
 
 fn hexists(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let found = read(ctx.db.get(&args[1]))?.is_some() && field(ctx, &args[1], &args[2]).is_some();
+    let found = ctx.db.read::<HashValue>(&args[1])?.is_some() && field(ctx, &args[1], &args[2]).is_some();
     ctx.reply.int(found as i64);
     Ok(())
 }
 
 fn hstrlen(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let n =
-        if read(ctx.db.get(&args[1]))?.is_some() { field(ctx, &args[1], &args[2]).map_or(0, |v| v.len()) } else { 0 };
+    let n = if ctx.db.read::<HashValue>(&args[1])?.is_some() {
+        field(ctx, &args[1], &args[2]).map_or(0, |v| v.len())
+    } else {
+        0
+    };
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -351,7 +341,7 @@ fn hrandfield(ctx: &mut Ctx) -> CmdResult {
         }
         return hrandfield_count(ctx, l, withvalues);
     }
-    if read(ctx.db.get(&args[1]))?.is_none() {
+    if ctx.db.read::<HashValue>(&args[1])?.is_none() {
         ctx.reply.null();
         return Ok(());
     }
@@ -376,7 +366,7 @@ pub const SAMPLE_CHUNK: usize = 1024;
 
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
     let key = &ctx.args[1];
-    if read(ctx.db.get(key))?.is_none() || ctx.db.expire_hash_fields(key, false, usize::MAX).1 {
+    if ctx.db.read::<HashValue>(key)?.is_none() || ctx.db.expire_hash_fields(key, false, usize::MAX).1 {
         ctx.reply.array(0);
         return Ok(());
     }
@@ -437,7 +427,7 @@ fn hscan(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let now = ctx.db.now_ms;
     let cursor = parse_cursor(&args[2])?;
-    let Some(h) = read(ctx.db.get(&args[1]))? else {
+    let Some(h) = ctx.db.read::<HashValue>(&args[1])? else {
         reply_scan::<&[u8]>(ctx.reply, 0, &[]);
         return Ok(());
     };

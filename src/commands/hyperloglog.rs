@@ -3,7 +3,6 @@
 //! [`crate::types::hll`]), so GET/SET/DUMP/RESTORE move it between servers unchanged.
 
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
-use crate::config::parse_memory;
 use crate::keyspace::notify as ev;
 use crate::keyspace::Db;
 use crate::types::hll::{self, Corrupt};
@@ -26,8 +25,7 @@ fn invalid(_: Corrupt) -> CmdError {
 
 /// `hll-sparse-max-bytes`.
 fn sparse_max(ctx: &Ctx) -> usize {
-    let cfg = ctx.server.config.read();
-    cfg.get("hll-sparse-max-bytes").and_then(parse_memory).unwrap_or(3000).max(0) as usize
+    ctx.server.config.load().hll_sparse_max_bytes.max(0) as usize
 }
 
 /// Redis's isHLLObjectOrReply: WRONGTYPE for another type, the HLL-specific WRONGTYPE for a

@@ -52,9 +52,16 @@ static OBJECT_SUBS: &[CommandSpec] = &[
 
 fn del(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    // UNLINK frees big values in the background.
+    let lazy = is(&args[0], "unlink");
     let mut n = 0;
     for k in &args[1..] {
-        if ctx.db.delete(k) {
+        let deleted = if lazy {
+            ctx.db.take(k).map(|(e, _)| crate::keyspace::lazyfree::free(e.value)).is_some()
+        } else {
+            ctx.db.delete(k)
+        };
+        if deleted {
             ctx.db.notify(ev::GENERIC, "del", k);
             n += 1;
         }
@@ -418,7 +425,7 @@ fn dbsize(ctx: &mut Ctx) -> CmdResult {
 /// FLUSHDB / FLUSHALL option: SYNC, ASYNC, or the lazyfree-lazy-user-flush default.
 fn flush_async(ctx: &Ctx) -> Result<bool, CmdError> {
     match ctx.args.len() {
-        1 => Ok(ctx.server.config.read().get("lazyfree-lazy-user-flush") == Some("yes")),
+        1 => Ok(ctx.server.config.load().lazyfree_lazy_user_flush),
         2 if is(&ctx.args[1], "sync") => Ok(false),
         2 if is(&ctx.args[1], "async") => Ok(true),
         _ => Err(CmdError::new(errors::SYNTAX)),
@@ -443,7 +450,7 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
     // Watched keys that exist in an emptied database are touched (Redis's touchAllWatchedKeysInDb).
     touch_watched_existing(ctx, if all { None } else { Some(ctx.db.index) }, None);
     let old = ctx.db.flush(all);
-    ctx.server.keyspace.tracking.invalidate_all();
+    ctx.server.tracking.invalidate_all();
     if lazy {
         // Free the old tables on another thread, as Redis's lazyfree does.
         std::thread::spawn(move || drop(old));
@@ -451,6 +458,16 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
         drop(old);
     }
     ctx.db.touch_dirty(removed.max(1) as u64);
+    // FLUSHALL with save points saves the empty dataset at once (Redis's
+    // flushAllDataAndResetRDB), so a restart cannot bring the old data back; nothing is left
+    // unsaved, yet the command is still propagated (Redis's forceCommandPropagation).
+    if all && !crate::server::saving::save_points(&ctx.server.config.load()).is_empty() {
+        ctx.db.propagate_effect(ctx.args.to_vec());
+        ctx.db.dirty = 0;
+        if let Err(e) = crate::server::saving::save(ctx.server, ctx.db) {
+            crate::server::log::warning(&format!("Error saving the empty dataset after FLUSHALL: {e}"));
+        }
+    }
     ctx.reply.ok();
     Ok(())
 }
@@ -603,7 +620,7 @@ fn object_encoding(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.server.config.read().settings.maxmemory_policy.contains("lfu")
+    ctx.server.config.load().maxmemory_policy_name().contains("lfu")
 }
 
 fn object_freq(ctx: &mut Ctx) -> CmdResult {

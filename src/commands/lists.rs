@@ -35,10 +35,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpos", lpos),
     CommandSpec::new("lmove", lmove),
     CommandSpec::new("rpoplpush", rpoplpush),
-    // LMPOP's keys are args[2..2+numkeys], which the (first, last, step) triple cannot express
-    // (Redis reports movablekeys with 0/0/0). The dispatcher locks the shards of every argument
-    // from 2 to the one before last: that covers all the keys and over-locks the trailing
-    // LEFT/RIGHT/COUNT arguments' shards, which is harmless (locking an extra shard is safe).
     CommandSpec::new("lmpop", lmpop).getkeys(super::key_specs::procs::numkeys_at_1),
 ];
 
@@ -78,36 +74,6 @@ fn wrongtype() -> CmdError {
     CmdError::new(errors::WRONGTYPE)
 }
 
-/// Read a list key: `Ok(None)` if missing, WRONGTYPE if another type.
-fn read<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(wrongtype()),
-        },
-    }
-}
-
-/// A list key for writing: `Ok(None)` if missing, WRONGTYPE if another type.
-fn write<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut ListValue>, CmdError> {
-    match db.get_mut(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(wrongtype()),
-        },
-    }
-}
-
-/// Delete `key` if its list is now empty.
-fn delete_if_empty(db: &mut Db, key: &[u8]) {
-    if matches!(db.peek(key), Some(e) if matches!(&e.value, Value::List(l) if l.is_empty())) {
-        db.delete(key);
-        db.notify(ev::GENERIC, "del", key);
-    }
-}
-
 fn pop_event(end: End) -> &'static str {
     if end == End::Left {
         "lpop"
@@ -140,10 +106,10 @@ fn non_negative(arg: &[u8], msg: &str) -> Result<i64, CmdError> {
 /// WRONGTYPE when it holds another type, otherwise the popped elements in popping order (head
 /// first for [`End::Left`], tail first for [`End::Right`]); `count == 0` returns an empty vector
 /// and changes nothing. The key is deleted when emptied and every popped element counts as one
-/// change (`touch_dirty`). Nothing is propagated here: the dispatcher propagates the command as
+/// change (`touch_dirty`). Nothing is propagated here: the pipeline propagates the command as
 /// received; a blocking caller records its effect (`LPOP key n`, say) itself.
 pub fn pop_elements(db: &mut Db, key: &[u8], end: End, count: usize) -> Result<Option<Vec<SmallBytes>>, CmdError> {
-    let Some(list) = write(db, key)? else {
+    let Some(list) = db.write::<ListValue>(key)? else {
         return Ok(None);
     };
     if list.is_empty() {
@@ -179,7 +145,7 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
         Some(_) => return Err(wrongtype()),
     }
     if src == dst {
-        let list = write(db, src)?.expect("source checked above");
+        let list = db.write::<ListValue>(src)?.expect("source checked above");
         let v = list.rotate(from.front(), to.front()).map(SmallBytes::new);
         db.touch_dirty(1);
         db.notify(ev::LIST, pop_event(from), src);
@@ -189,7 +155,7 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
     if db.peek(dst).is_some_and(|e| !matches!(e.value, Value::List(_))) {
         return Err(wrongtype());
     }
-    let list = write(db, src)?.expect("source checked above");
+    let list = db.write::<ListValue>(src)?.expect("source checked above");
     let Some(v) = list.pop(from.front()) else {
         return Ok(None);
     };
@@ -287,7 +253,7 @@ fn push_generic(ctx: &mut Ctx, front: bool, xx: bool) -> CmdResult {
     let args = ctx.args;
     let key = &args[1];
     let list = if xx {
-        match write(ctx.db, key)? {
+        match ctx.db.write::<ListValue>(key)? {
             Some(l) => l,
             None => {
                 ctx.reply.int(0);
@@ -362,7 +328,7 @@ fn rpop(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn llen(ctx: &mut Ctx) -> CmdResult {
-    let n = read(ctx.db, &ctx.args[1])?.map_or(0, |l| l.len());
+    let n = ctx.db.read::<ListValue>(&ctx.args[1])?.map_or(0, |l| l.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -370,7 +336,7 @@ fn llen(ctx: &mut Ctx) -> CmdResult {
 fn lrange(ctx: &mut Ctx) -> CmdResult {
     let start = args::int(&ctx.args[2])?;
     let end = args::int(&ctx.args[3])?;
-    match read(ctx.db, &ctx.args[1])? {
+    match ctx.db.read::<ListValue>(&ctx.args[1])? {
         None => ctx.reply.array(0),
         Some(l) => {
             let it = l.range(start, end);
@@ -384,7 +350,7 @@ fn lrange(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn lindex(ctx: &mut Ctx) -> CmdResult {
-    let Some(l) = read(ctx.db, &ctx.args[1])? else {
+    let Some(l) = ctx.db.read::<ListValue>(&ctx.args[1])? else {
         ctx.reply.null();
         return Ok(());
     };
@@ -398,7 +364,7 @@ fn lindex(ctx: &mut Ctx) -> CmdResult {
 
 fn lset(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let Some(l) = write(ctx.db, &args[1])? else {
+    let Some(l) = ctx.db.write::<ListValue>(&args[1])? else {
         return Err(CmdError::new(errors::NO_KEY));
     };
     let index = args::int(&args[2])?;
@@ -420,7 +386,7 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
     } else {
         return Err(CmdError::new(errors::SYNTAX));
     };
-    let Some(l) = write(ctx.db, &args[1])? else {
+    let Some(l) = ctx.db.write::<ListValue>(&args[1])? else {
         ctx.reply.int(0);
         return Ok(());
     };
@@ -438,14 +404,14 @@ fn linsert(ctx: &mut Ctx) -> CmdResult {
 fn lrem(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let count = args::int(&args[2])?;
-    let Some(l) = write(ctx.db, &args[1])? else {
+    let Some(l) = ctx.db.write::<ListValue>(&args[1])? else {
         ctx.reply.int(0);
         return Ok(());
     };
     let removed = l.remove(count, &args[3]);
     if removed > 0 {
         ctx.db.notify(ev::LIST, "lrem", &args[1]);
-        delete_if_empty(ctx.db, &args[1]);
+        ctx.db.remove_if_empty::<ListValue>(&args[1]);
         ctx.db.touch_dirty(removed as u64);
     }
     ctx.reply.int(removed as i64);
@@ -456,11 +422,11 @@ fn ltrim(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let start = args::int(&args[2])?;
     let end = args::int(&args[3])?;
-    if let Some(l) = write(ctx.db, &args[1])? {
+    if let Some(l) = ctx.db.write::<ListValue>(&args[1])? {
         let removed = l.trim(start, end);
         ctx.db.notify(ev::LIST, "ltrim", &args[1]);
         if removed > 0 {
-            delete_if_empty(ctx.db, &args[1]);
+            ctx.db.remove_if_empty::<ListValue>(&args[1]);
             ctx.db.touch_dirty(removed as u64);
         }
     }
@@ -510,7 +476,7 @@ fn lpos(ctx: &mut Ctx) -> CmdResult {
     if from_tail {
         rank = -rank;
     }
-    let Some(l) = read(ctx.db, &args[1])? else {
+    let Some(l) = ctx.db.read::<ListValue>(&args[1])? else {
         match count {
             Some(_) => ctx.reply.array(0),
             None => ctx.reply.null(),

@@ -1,5 +1,5 @@
 //! Commands: the command table (one [`CommandSpec`] per command, with its metadata and its
-//! handler), the single dispatch path that runs the generic checks, and one module per
+//! handler), the one command pipeline that runs the generic checks, and one module per
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
@@ -9,6 +9,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
 pub mod connection;
+pub mod debug_extra;
 pub mod functions;
 pub mod geo;
 pub mod hash_expire;
@@ -18,7 +19,10 @@ pub mod introspection;
 pub mod key_specs;
 pub mod keys;
 pub mod lists;
+pub mod lolwut;
 pub mod meta;
+pub mod migrate;
+pub mod observability;
 pub mod persistence;
 pub mod pipeline;
 pub mod pubsub;
@@ -27,8 +31,14 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
+pub mod streams_groups;
+pub mod streams_info;
+pub mod streams_read;
 pub mod strings;
 pub mod table;
+#[cfg(test)]
+pub mod testing;
 pub mod transactions;
 pub mod zsets;
 
@@ -36,8 +46,8 @@ use bytes::Bytes;
 
 use crate::keyspace::Db;
 use crate::protocol::ReplySink;
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
 
 /// Command flags: Redis's CMD_* flags (from the command metadata) in the low bits, and
 /// Ferrous's own properties of a command (declared where it is registered) from bit 32.
@@ -90,9 +100,12 @@ pub mod flags {
     pub const KEEPS_CACHING: u64 = 1 << 40;
     /// Protected by `enable-debug-command` (DEBUG).
     pub const DEBUG_COMMAND: u64 = 1 << 41;
-    /// Refused with MISCONF like a write while persistence fails, so health checks notice
-    /// (PING, as Redis's processCommand singles it out).
-    pub const DISK_HEALTH: u64 = 1 << 42;
+    /// Answered with the persistence error (MISCONF) like a write command (PING, as Redis).
+    pub const REPORTS_DISK_ERROR: u64 = 1 << 42;
+    /// Its writes cannot make a blocked client servable (stream group bookkeeping: XACK,
+    /// XCLAIM, XREADGROUP...): blocked clients are not woken, as Redis signals only XADD and
+    /// XGROUP DESTROY on streams.
+    pub const NO_WAKE: u64 = 1 << 43;
 
     /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
     pub const NAMES: &[(u64, &str)] = &[
@@ -129,7 +142,7 @@ pub mod flags {
     }
 }
 
-/// Error a handler returns; the dispatcher writes it as an error reply. Texts follow Redis's
+/// Error a handler returns; the pipeline writes it as an error reply. Texts follow Redis's
 /// addReplyError convention: a leading `-CODE` sets the error code, otherwise `ERR` is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmdError(pub String);
@@ -140,17 +153,59 @@ impl CmdError {
     }
 }
 
-/// Redis's shared error replies.
+/// Redis's shared error replies: one code per error that several commands answer, mapped to
+/// Redis's text in one place ([`errors::Code::text`]; the constants are the same texts).
 pub mod errors {
-    pub const SYNTAX: &str = "syntax error";
-    pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
-    pub const NOT_INTEGER: &str = "value is not an integer or out of range";
-    pub const NOT_FLOAT: &str = "value is not a valid float";
-    pub const NO_KEY: &str = "no such key";
-    pub const OUT_OF_RANGE: &str = "index out of range";
-    pub const OVERFLOW: &str = "increment or decrement would overflow";
-    pub const DB_INDEX: &str = "DB index is out of range";
-    pub const NOAUTH: &str = "-NOAUTH Authentication required.";
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Code {
+        Syntax,
+        WrongType,
+        NotInteger,
+        NotFloat,
+        NoKey,
+        OutOfRange,
+        Overflow,
+        DbIndex,
+        NoAuth,
+    }
+
+    impl Code {
+        pub const fn text(self) -> &'static str {
+            match self {
+                Code::Syntax => "syntax error",
+                Code::WrongType => "-WRONGTYPE Operation against a key holding the wrong kind of value",
+                Code::NotInteger => "value is not an integer or out of range",
+                Code::NotFloat => "value is not a valid float",
+                Code::NoKey => "no such key",
+                Code::OutOfRange => "index out of range",
+                Code::Overflow => "increment or decrement would overflow",
+                Code::DbIndex => "DB index is out of range",
+                Code::NoAuth => "-NOAUTH Authentication required.",
+            }
+        }
+    }
+
+    pub const SYNTAX: &str = Code::Syntax.text();
+    pub const WRONGTYPE: &str = Code::WrongType.text();
+    pub const NOT_INTEGER: &str = Code::NotInteger.text();
+    pub const NOT_FLOAT: &str = Code::NotFloat.text();
+    pub const NO_KEY: &str = Code::NoKey.text();
+    pub const OUT_OF_RANGE: &str = Code::OutOfRange.text();
+    pub const OVERFLOW: &str = Code::Overflow.text();
+    pub const DB_INDEX: &str = Code::DbIndex.text();
+    pub const NOAUTH: &str = Code::NoAuth.text();
+}
+
+impl From<errors::Code> for CmdError {
+    fn from(code: errors::Code) -> Self {
+        CmdError::new(code.text())
+    }
+}
+
+impl From<crate::types::WrongType> for CmdError {
+    fn from(_: crate::types::WrongType) -> Self {
+        errors::Code::WrongType.into()
+    }
 }
 
 pub type CmdResult = Result<(), CmdError>;
@@ -173,7 +228,7 @@ pub enum Action {
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.
     Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).
-    Block(crate::server::blocking::BlockSpec),
+    Block(crate::session::blocking::BlockSpec),
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,

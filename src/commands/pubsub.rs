@@ -4,7 +4,6 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
-use crate::pubsub::Subscriber;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("subscribe", subscribe).internal(PUSH_REPLY | SUBSCRIBED_OK),
@@ -26,28 +25,6 @@ static PUBSUB_SUBS: &[CommandSpec] = &[
     CommandSpec::new("shardnumsub", pubsub_shardnumsub),
     CommandSpec::new("help", pubsub_help),
 ];
-
-/// A connection's subscriptions.
-#[derive(Default)]
-pub struct Subscriptions {
-    /// The queue messages reach this connection through (set when the connection starts).
-    pub subscriber: Option<Subscriber>,
-    pub channels: Vec<Bytes>,
-    pub patterns: Vec<Bytes>,
-    pub shard_channels: Vec<Bytes>,
-}
-
-impl Subscriptions {
-    /// Channels + patterns (what SUBSCRIBE and PSUBSCRIBE replies count).
-    pub fn count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
-    }
-
-    /// Whether the connection is in subscribed mode.
-    pub fn active(&self) -> bool {
-        self.count() + self.shard_channels.len() > 0
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -143,7 +120,7 @@ fn unsub_generic(ctx: &mut Ctx, kind: Kind, names: &[Bytes], notify: bool) {
 }
 
 /// Drop every subscription of a connection (RESET, disconnection).
-pub fn unsubscribe_all(server: &crate::server::Server, client: &mut crate::server::client::Client) {
+pub fn unsubscribe_all(server: &crate::server::Server, client: &mut crate::session::client::Client) {
     let id = client.id();
     let s = &mut client.subs;
     for c in s.channels.drain(..) {

@@ -79,7 +79,7 @@ fn waitaof(ctx: &mut Ctx) -> CmdResult {
     if ctx.server.replica.is_replica() {
         return Err(CmdError::new("WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."));
     }
-    if numlocal > 0 && ctx.server.config.read().get("appendonly") != Some("yes") {
+    if numlocal > 0 && !ctx.server.config.load().appendonly {
         return Err(CmdError::new("WAITAOF cannot be used when numlocal is set but appendonly is disabled."));
     }
     let spec = crate::replication::WaitSpec {
@@ -100,7 +100,7 @@ fn full_sync(ctx: &mut Ctx, psync: bool) -> CmdResult {
         ctx.db,
         ctx.server.keyspace.databases(),
         &ctx.server.scripting.library_sources(),
-        rdb::SaveOptions::from_config(&ctx.server.config.read()),
+        rdb::SaveOptions::from_config(&ctx.server.config.load()),
     );
     if psync {
         ctx.reply.simple(&format!("FULLRESYNC {} 0", ctx.server.run_id));

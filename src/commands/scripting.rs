@@ -1,5 +1,5 @@
 //! EVAL scripts: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD / EXISTS / FLUSH / KILL /
-//! DEBUG. The script commands are flagged `ALL_KEYS | SCRIPT_RUN`: the dispatcher takes the
+//! DEBUG. The script commands are flagged `ALL_KEYS | SCRIPT_RUN`: the pipeline takes the
 //! script gate and marks the script running before locking every shard, so the script runs
 //! atomically and other clients can be told BUSY without waiting for a lock. The Lua side
 //! lives in `crate::scripting`.

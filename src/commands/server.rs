@@ -33,6 +33,8 @@ static MEMORY_SUBS: &[CommandSpec] = &[
     CommandSpec::new("usage", memory_usage),
     CommandSpec::new("doctor", memory_doctor),
     CommandSpec::new("purge", memory_purge),
+    CommandSpec::new("stats", super::observability::memory_stats),
+    CommandSpec::new("malloc-stats", super::observability::memory_malloc_stats),
     CommandSpec::new("help", memory_help),
 ];
 
@@ -56,16 +58,11 @@ fn memory_usage(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
-    ctx.reply.verbatim(
-        "txt",
-        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
-    );
-    Ok(())
+    super::observability::memory_doctor(ctx)
 }
 
 fn memory_purge(ctx: &mut Ctx) -> CmdResult {
-    ctx.reply.ok();
-    Ok(())
+    super::observability::memory_purge(ctx)
 }
 
 fn memory_help(ctx: &mut Ctx) -> CmdResult {
@@ -75,8 +72,12 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
@@ -85,7 +86,7 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Handler of a container command called without a subcommand it knows (the dispatcher
+/// Handler of a container command called without a subcommand it knows (the pipeline
 /// normally answers these before any handler runs).
 pub fn container_help(ctx: &mut Ctx) -> CmdResult {
     Err(CmdError::new(format!(
@@ -140,7 +141,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
     // Like Redis: save when asked to, or when save points are configured and NOSAVE is absent.
     // SHUTDOWN holds no shard lock (it has no keys), so the save can lock them all.
     let server = ctx.server;
-    if save || (!nosave && !crate::server::saving::save_points(&server.config.read()).is_empty()) {
+    if save || (!nosave && !crate::server::saving::save_points(&server.config.load()).is_empty()) {
         if let Err(e) = crate::server::saving::save_locking(server) {
             crate::server::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
             if !force {
@@ -155,7 +156,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
 
 fn config_get(ctx: &mut Ctx) -> CmdResult {
     let pats: Vec<&[u8]> = ctx.args[2..].iter().map(|a| &a[..]).collect();
-    let pairs = ctx.server.config.read().get_matching(&pats);
+    let pairs = crate::config::get_matching(&ctx.server.config.load(), &pats);
     ctx.reply.map(pairs.len());
     for (k, v) in pairs {
         ctx.reply.bulk(k.as_bytes());
@@ -171,12 +172,16 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     }
     // Names as Redis looks them up and echoes them: C strings.
     let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::echo(&kv[0]), args::text(&kv[1]))).collect();
-    let mut cfg = ctx.server.config.write();
-    cfg.set_many(&pairs).map_err(CmdError::new)?;
-    let s = cfg.settings.clone();
-    drop(cfg);
-    let _ = crate::server::log::configure(s.loglevel, "");
-    ctx.server.apply_config();
+    let server = ctx.server;
+    let set_ctx = crate::config::SetContext {
+        loading: server.stats.loading.load(Ordering::Relaxed),
+        protected_allowed: crate::server::allows_protected(server.config.load().enable_protected_configs, ctx.client),
+    };
+    let log = |warning: bool, line: &str| crate::server::log::log(if warning { 3 } else { 2 }, line);
+    server
+        .config
+        .set(&pairs, &set_ctx, |old, new| crate::server::config_apply::apply(server, old, new), &log)
+        .map_err(CmdError::new)?;
     crate::server::aof::config_changed(ctx.server, ctx.db.is_all_locked());
     // A lower maxmemory takes effect at once, as in Redis (not inside EXEC: locks are held).
     if !ctx.db.holds_locks() {
@@ -194,6 +199,7 @@ fn config_resetstat(ctx: &mut Ctx) -> CmdResult {
 
 /// CONFIG RESETSTAT: zero the counters INFO reports.
 pub fn reset_stats(server: &Server) {
+    crate::keyspace::lazyfree::reset_stats();
     let st = &server.stats;
     for c in [
         &st.total_connections_received,
@@ -209,10 +215,16 @@ pub fn reset_stats(server: &Server) {
     ] {
         c.store(0, Ordering::Relaxed);
     }
-    let ks = &server.keyspace.stats;
-    for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
+    for c in [&st.reads_processed, &st.writes_processed, &st.expire_cycle_us, &st.expired_stale_perc] {
         c.store(0, Ordering::Relaxed);
     }
+    st.rates.reset();
+    let ks = &server.keyspace.stats;
+    for c in [&ks.hits, &ks.misses, &ks.expired_keys, &ks.evicted_keys] {
+        c.store(0, Ordering::Relaxed);
+    }
+    server.aof.delayed_fsync.store(0, Ordering::Relaxed);
+    crate::metrics::memory::reset_peak();
     server.error_stats.lock().clear();
     for c in table().iter() {
         c.stats.reset();
@@ -223,11 +235,16 @@ pub fn reset_stats(server: &Server) {
 }
 
 fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
-    let cfg = ctx.server.config.read().clone();
-    let Some(path) = cfg.file.clone() else {
+    let Some(path) = ctx.server.config.file.clone() else {
         return Err(CmdError::new("The server is running without a config file"));
     };
-    cfg.rewrite_file(&path).map_err(|e| CmdError::new(format!("Rewriting config file: {e}")))?;
+    let cfg = ctx.server.config.snapshot();
+    if let Err(e) = crate::config::rewrite_file(&cfg, &path, false) {
+        let why = crate::config::kinds::strerror(&e);
+        crate::server::log::warning(&format!("CONFIG REWRITE failed: {why}"));
+        return Err(CmdError::new(format!("Rewriting config file: {why}")));
+    }
+    crate::server::log::notice("CONFIG REWRITE executed with success.");
     ctx.reply.ok();
     Ok(())
 }
@@ -260,8 +277,22 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
             &[
                 "CHANGE-REPL-ID",
                 "    Change the replication IDs of the instance.",
-                "JMAP",
-                "    No-op, kept for compatibility.",
+                "CONFIG-REWRITE-FORCE-ALL",
+                "    Like CONFIG REWRITE but writes all configuration options, including keywords not listed in original configuration file or default values.",
+                "HTSTATS <dbid> [full]",
+                "    Return hash table statistics of the specified Redis database.",
+                "HTSTATS-KEY <key> [full]",
+                "    Like HTSTATS but for the hash table stored at <key>'s value.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then it is used instead of the 'key' prefix. These are not propagated to replicas. Cluster slots are not respected so keys not belonging to the current node can be created in cluster mode.",
+                "SEGFAULT",
+                "    Crash the server with sigsegv.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+                "REPLYBUFFER PEAK-RESET-TIME <never||reset|time>",
+                "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
                 "LOADAOF",
                 "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "OBJECT <key>",
@@ -309,10 +340,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.cron_paused.store(on, Ordering::Relaxed);
         ctx.reply.ok();
-    } else if ((is(sub, "jmap") || is(sub, "change-repl-id")) && args.len() == 2)
-        || (is(sub, "quicklist-packed-threshold") && args.len() == 3)
-    {
-        ctx.reply.ok();
+    } else if let Some(done) = super::debug_extra::run(ctx) {
+        return done;
     } else if is(sub, "digest-value") {
         let keys: Vec<Bytes> = args[2..].to_vec();
         ctx.reply.array(keys.len());
@@ -390,7 +419,7 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
         drop(ctx.db.flush(true));
         server.scripting.flush_functions();
     }
-    let path = crate::server::saving::rdb_path(&server.config.read());
+    let path = crate::server::saving::rdb_path(&server.config.load());
     let loaded = crate::server::saving::load_file(server, ctx.db, &path, merge);
     ctx.db.index = ctx.client.db;
     if let Err(e) = loaded {

@@ -36,37 +36,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sscan", sscan),
 ];
 
-/// The set stored in an entry, or WRONGTYPE.
-fn as_set(e: &Entry) -> Result<&SetValue, CmdError> {
-    match &e.value {
-        Value::Set(s) => Ok(s),
-        _ => Err(CmdError::new(errors::WRONGTYPE)),
-    }
-}
-
-/// Read a set key: `Ok(None)` if missing, WRONGTYPE if another type.
-fn read(e: Option<&Entry>) -> Result<Option<&SetValue>, CmdError> {
-    e.map(as_set).transpose()
-}
-
-/// A set key for writing: `Ok(None)` if missing, WRONGTYPE if another type.
-fn write(e: Option<&mut Entry>) -> Result<Option<&mut SetValue>, CmdError> {
-    match e {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Set(s) => Ok(Some(s)),
-            _ => Err(CmdError::new(errors::WRONGTYPE)),
-        },
-    }
-}
-
 /// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value`.
 pub(crate) fn limits(ctx: &Ctx) -> SetLimits {
-    let c = ctx.server.config.read();
+    let c = ctx.server.config.load();
     SetLimits {
-        max_intset_entries: c.settings.set_max_intset_entries,
-        max_listpack_entries: c.settings.set_max_listpack_entries,
-        max_listpack_value: c.settings.set_max_listpack_value,
+        max_intset_entries: c.set_max_intset_entries as usize,
+        max_listpack_entries: c.set_max_listpack_entries as usize,
+        max_listpack_value: c.set_max_listpack_value as usize,
     }
 }
 
@@ -98,7 +74,7 @@ fn sadd(ctx: &mut Ctx) -> CmdResult {
 fn srem(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let key = &args[1];
-    let Some(s) = write(ctx.db.get_mut(key))? else {
+    let Some(s) = ctx.db.write::<SetValue>(key)? else {
         ctx.reply.int(0);
         return Ok(());
     };
@@ -125,7 +101,7 @@ fn srem(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx) -> CmdResult {
-    let Some(s) = read(ctx.db.get(&ctx.args[1]))? else {
+    let Some(s) = ctx.db.read::<SetValue>(&ctx.args[1])? else {
         ctx.reply.set(0);
         return Ok(());
     };
@@ -137,14 +113,14 @@ fn smembers(ctx: &mut Ctx) -> CmdResult {
 
 fn sismember(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let found = read(ctx.db.get(&args[1]))?.is_some_and(|s| s.contains(&args[2]));
+    let found = ctx.db.read::<SetValue>(&args[1])?.is_some_and(|s| s.contains(&args[2]));
     ctx.reply.int(found as i64);
     Ok(())
 }
 
 fn smismember(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    let s = read(ctx.db.get(&args[1]))?;
+    let s = ctx.db.read::<SetValue>(&args[1])?;
     ctx.reply.array(args.len() - 2);
     for m in &args[2..] {
         ctx.reply.int(s.is_some_and(|s| s.contains(m)) as i64);
@@ -153,7 +129,7 @@ fn smismember(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn scard(ctx: &mut Ctx) -> CmdResult {
-    let n = read(ctx.db.get(&ctx.args[1]))?.map_or(0, |s| s.len());
+    let n = ctx.db.read::<SetValue>(&ctx.args[1])?.map_or(0, |s| s.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -188,7 +164,7 @@ fn spop(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new(errors::SYNTAX));
     }
     let key = &args[1];
-    let Some(s) = write(ctx.db.get_mut(key))? else {
+    let Some(s) = ctx.db.write::<SetValue>(key)? else {
         ctx.reply.null();
         return Ok(());
     };
@@ -213,7 +189,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
     let key = &args[1];
     let count = positive(&args[2], "value is out of range, must be positive")?;
     let lim = limits(ctx);
-    let Some(s) = write(ctx.db.get_mut(key))? else {
+    let Some(s) = ctx.db.write::<SetValue>(key)? else {
         ctx.reply.set(0);
         return Ok(());
     };
@@ -236,7 +212,7 @@ fn spop_count(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(ev::SET, "spop", key);
         ctx.db.notify(ev::GENERIC, "del", key);
         // Redis 7.2 (#12320): UNLINK when server deletes are lazy.
-        let lazy = ctx.server.config.read().get("lazyfree-lazy-server-del") == Some("yes");
+        let lazy = ctx.server.config.load().lazyfree_lazy_server_del;
         ctx.db.propagate_effect(vec![b(if lazy { "UNLINK" } else { "DEL" }), key.clone()]);
         return Ok(());
     }
@@ -265,7 +241,7 @@ fn srandmember(ctx: &mut Ctx) -> CmdResult {
                 i64::MAX
             )));
         }
-        let Some(s) = write(ctx.db.get_mut(&args[1]))? else {
+        let Some(s) = ctx.db.write::<SetValue>(&args[1])? else {
             ctx.reply.array(0);
             return Ok(());
         };
@@ -298,7 +274,7 @@ fn srandmember(ctx: &mut Ctx) -> CmdResult {
         }
         return Ok(());
     }
-    match write(ctx.db.get_mut(&args[1]))?.and_then(|s| s.random_member()) {
+    match ctx.db.write::<SetValue>(&args[1])?.and_then(|s| s.random_member()) {
         Some(m) => ctx.reply.bulk(&m),
         None => ctx.reply.null(),
     }
@@ -320,7 +296,7 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
         Some(true) if !dst_ok => return Err(CmdError::new(errors::WRONGTYPE)),
         Some(true) => {}
     }
-    let s = write(ctx.db.get_mut(src))?.ok_or_else(|| CmdError::new(errors::NO_KEY))?;
+    let s = ctx.db.write::<SetValue>(src)?.ok_or_else(|| CmdError::new(errors::NO_KEY))?;
     if src == dst {
         let found = s.contains(member);
         ctx.reply.int(found as i64);
@@ -355,7 +331,7 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
 fn sizes(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<usize>>, CmdError> {
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
-        out.push(read(ctx.db.get(k))?.map(|s| s.len()));
+        out.push(ctx.db.read::<SetValue>(k)?.map(|s| s.len()));
     }
     Ok(out)
 }
@@ -566,7 +542,7 @@ fn sintercard(ctx: &mut Ctx) -> CmdResult {
 fn sscan(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let cursor = super::keys::parse_cursor(&args[2])?;
-    let Some(s) = read(ctx.db.get(&args[1]))? else {
+    let Some(s) = ctx.db.read::<SetValue>(&args[1])? else {
         super::keys::reply_scan::<&[u8]>(ctx.reply, 0, &[]);
         return Ok(());
     };

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
-use crate::types::{Entry, SmallBytes, StrValue, Value};
+use crate::types::{SmallBytes, StrValue, Value};
 use crate::util::num::LongDouble;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -33,22 +33,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lcs", lcs),
 ];
 
-/// The string stored in an entry, or WRONGTYPE.
-pub fn as_string(e: &Entry) -> Result<&StrValue, CmdError> {
-    e.value.as_str().ok_or_else(|| CmdError::new(errors::WRONGTYPE))
-}
-
-/// Read a string key: `Ok(None)` if missing, WRONGTYPE if another type.
-fn read(e: Option<&Entry>) -> Result<Option<&StrValue>, CmdError> {
-    e.map(as_string).transpose()
-}
-
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
 }
 
 fn max_bulk(ctx: &Ctx) -> i64 {
-    ctx.server.config.read().settings.proto_max_bulk_len
+    ctx.server.config.load().proto_max_bulk_len
 }
 
 /// Redis's checkStringLength.
@@ -141,7 +131,7 @@ fn expire_at_ms(ctx: &Ctx, kind: ExpireKind, arg: &[u8], cmd: &str) -> Result<i6
 }
 
 fn get(ctx: &mut Ctx) -> CmdResult {
-    match read(ctx.db.get(&ctx.args[1]))? {
+    match ctx.db.read::<StrValue>(&ctx.args[1])? {
         None => ctx.reply.null(),
         Some(s) => ctx.reply.bulk(&s.to_bytes()),
     }
@@ -155,7 +145,7 @@ fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &Bytes, val: &Bytes, cmd: &st
         None => None,
     };
     if opts.get {
-        match read(ctx.db.get(key))? {
+        match ctx.db.read::<StrValue>(key)? {
             None => ctx.reply.null(),
             Some(s) => ctx.reply.bulk(&s.to_bytes()),
         }
@@ -221,7 +211,7 @@ fn psetex(ctx: &mut Ctx) -> CmdResult {
 
 fn getset(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
-    match read(ctx.db.get(&args[1]))? {
+    match ctx.db.read::<StrValue>(&args[1])? {
         None => ctx.reply.null(),
         Some(s) => ctx.reply.bulk(&s.to_bytes()),
     }
@@ -234,7 +224,7 @@ fn getset(ctx: &mut Ctx) -> CmdResult {
 
 fn getdel(ctx: &mut Ctx) -> CmdResult {
     let key = &ctx.args[1];
-    match read(ctx.db.get(key))? {
+    match ctx.db.read::<StrValue>(key)? {
         None => {
             ctx.reply.null();
             return Ok(());
@@ -252,7 +242,7 @@ fn getex(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let key = &args[1];
     let opts = parse_set_opts(args, 2, false)?;
-    let val = match read(ctx.db.get(key))? {
+    let val = match ctx.db.read::<StrValue>(key)? {
         None => {
             ctx.reply.null();
             return Ok(());
@@ -336,7 +326,7 @@ fn msetnx(ctx: &mut Ctx) -> CmdResult {
 fn append(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let (key, tail) = (&args[1], &args[2]);
-    let cur_len = read(ctx.db.get(key))?.map(|s| s.len());
+    let cur_len = ctx.db.read::<StrValue>(key)?.map(|s| s.len());
     let total = match cur_len {
         None => {
             ctx.db.set(key, Value::Str(StrValue::from_bytes(tail)), false);
@@ -361,7 +351,7 @@ fn append(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx) -> CmdResult {
-    let n = read(ctx.db.get(&ctx.args[1]))?.map_or(0, |s| s.len());
+    let n = ctx.db.read::<StrValue>(&ctx.args[1])?.map_or(0, |s| s.len());
     ctx.reply.int(n as i64);
     Ok(())
 }
@@ -406,7 +396,7 @@ fn incrbyfloat(ctx: &mut Ctx) -> CmdResult {
     let key = &args[1];
     // Computed in 80-bit extended precision, like Redis's long double, so results and their
     // formatting match Redis digit for digit.
-    let cur = match read(ctx.db.get(key))? {
+    let cur = match ctx.db.read::<StrValue>(key)? {
         None => LongDouble::ZERO,
         Some(s) => LongDouble::parse(&s.to_bytes()).ok_or_else(|| CmdError::new(errors::NOT_FLOAT))?,
     };
@@ -434,7 +424,7 @@ fn getrange(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let mut start = args::int(&args[2])?;
     let mut end = args::int(&args[3])?;
-    let Some(s) = read(ctx.db.get(&args[1]))? else {
+    let Some(s) = ctx.db.read::<StrValue>(&args[1])? else {
         ctx.reply.bulk(b"");
         return Ok(());
     };
@@ -470,7 +460,7 @@ fn setrange(ctx: &mut Ctx) -> CmdResult {
     if offset < 0 {
         return Err(CmdError::new("offset is out of range"));
     }
-    let cur_len = read(ctx.db.get(key))?.map(|s| s.len());
+    let cur_len = ctx.db.read::<StrValue>(key)?.map(|s| s.len());
     match cur_len {
         None => {
             if value.is_empty() {

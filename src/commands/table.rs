@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use super::key_specs::{self, Keys};
+use super::key_specs::{self, kflags, BeginSearch, FindKeys, Keys};
 use super::meta::{self, Meta};
 use super::CommandSpec;
 
@@ -16,6 +16,8 @@ pub struct CmdStats {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// LATENCY HISTOGRAM / INFO latencystats.
+    pub latency: crate::metrics::latency::CommandHistogram,
 }
 
 impl CmdStats {
@@ -23,6 +25,7 @@ impl CmdStats {
         for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
             c.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 
@@ -34,6 +37,9 @@ pub struct Command {
     pub full_name: String,
     /// Redis's flags from the metadata and Ferrous's own, together.
     pub flags: u64,
+    /// Every key spec is a fixed index and range (most commands): keys are found by arithmetic
+    /// on the hot path, without building a list (see [`Command::for_each_key`]).
+    simple_keys: bool,
     pub stats: CmdStats,
     pub subcommands: HashMap<String, Command>,
     pub parent: Option<&'static CommandSpec>,
@@ -48,9 +54,16 @@ impl Command {
         let meta = meta::get(&full_name).unwrap_or_else(|| panic!("no metadata for command {full_name}"));
         // Subcommands inherit the Ferrous flags of their container (CLIENT's KEEPS_CACHING...).
         let inherited = parent.map_or(0, |p| p.internal);
+        // (A key finder that only refines flags — SET, BITFIELD — finds no other positions.)
+        let simple_keys = meta.key_specs.iter().all(|k| {
+            k.flags & (kflags::NOT_KEY | kflags::INCOMPLETE) == 0
+                && matches!(k.begin, BeginSearch::Index(_))
+                && matches!(k.find, FindKeys::Range { limit: 0, .. })
+        });
         Command {
             spec,
             meta,
+            simple_keys,
             flags: meta.flags | spec.internal | inherited,
             full_name,
             stats: CmdStats::default(),
@@ -81,6 +94,34 @@ impl Command {
     /// the key specs and the command's key finder.
     pub fn keys(&self, args: &[bytes::Bytes]) -> Keys {
         key_specs::touched_keys(&self.meta.key_specs, self.spec.getkeys, self.meta.arity, args)
+    }
+
+    /// Call `f` with the position of every argument that may be a key (the same as
+    /// [`Command::keys`], without building a list when the specs are fixed ranges).
+    #[inline]
+    pub fn for_each_key(&self, args: &[bytes::Bytes], mut f: impl FnMut(usize)) {
+        if !self.simple_keys {
+            self.keys(args).iter().for_each(|k| f(k.pos));
+            return;
+        }
+        let argc = args.len() as i64;
+        for spec in &self.meta.key_specs {
+            let (BeginSearch::Index(first), FindKeys::Range { lastkey, keystep, .. }) = (&spec.begin, &spec.find)
+            else {
+                continue;
+            };
+            let first = *first as i64;
+            let last = if *lastkey >= 0 { first + *lastkey as i64 } else { argc + *lastkey as i64 };
+            // A spec that does not fit the call is skipped, as key_specs::touched_keys does.
+            if last >= argc || last < first || first >= argc {
+                continue;
+            }
+            let mut i = first;
+            while i <= last {
+                f(i as usize);
+                i += (*keystep as i64).max(1);
+            }
+        }
     }
 
     /// The keys of a call exactly as Redis reports them (COMMAND GETKEYS; later ACL and
@@ -133,12 +174,21 @@ impl CommandTable {
             super::functions::COMMANDS,
             super::hyperloglog::COMMANDS,
             super::geo::COMMANDS,
+            super::observability::COMMANDS,
+            super::migrate::COMMANDS,
+            super::streams::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
             for spec in fam.iter() {
                 let prev = commands.insert(spec.name.to_string(), Command::new(spec, None));
                 assert!(prev.is_none(), "command {} registered twice", spec.name);
+            }
+        }
+        for (from, to) in RENAMES.get().into_iter().flatten() {
+            if let Err(e) = rename(&mut commands, from, to) {
+                let _ = RENAME_ERROR.set(e);
+                break;
             }
         }
         CommandTable { commands }
@@ -169,6 +219,31 @@ impl CommandTable {
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }
+}
+
+/// `rename-command` directives, set once at start-up before the table is built.
+static RENAMES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+static RENAME_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Apply `rename-command <from> <to>` directives (an empty `to` removes the command); Err with
+/// Redis's text when one cannot be applied.
+pub fn apply_renames(renames: &[(String, String)]) -> Result<(), String> {
+    let _ = RENAMES.set(renames.to_vec());
+    table();
+    match RENAME_ERROR.get() {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
+    }
+}
+
+fn rename(commands: &mut HashMap<String, Command, ahash::RandomState>, from: &str, to: &str) -> Result<(), String> {
+    let Some(cmd) = commands.remove(&from.to_ascii_lowercase()) else {
+        return Err(format!("No such command in rename-command: {from}"));
+    };
+    if !to.is_empty() && commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
+        return Err(format!("Target command name already exists: {to}"));
+    }
+    Ok(())
 }
 
 /// The process-wide command table.
@@ -206,6 +281,20 @@ mod tests {
             }
             for sub in c.subcommands.values() {
                 assert!(sub.full_name.contains('|'));
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_key_path_finds_what_the_specs_find() {
+        for c in table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.values())) {
+            for argc in (1..10).filter(|&n| c.arity_ok(n)) {
+                let args: Vec<bytes::Bytes> =
+                    (0..argc).map(|i| bytes::Bytes::from(format!("a{i}"))).collect::<Vec<_>>();
+                let mut fast = Vec::new();
+                c.for_each_key(&args, |i| fast.push(i));
+                let slow: Vec<usize> = c.keys(&args).iter().map(|k| k.pos).collect();
+                assert_eq!(fast, slow, "{} with {argc} arguments", c.full_name);
             }
         }
     }

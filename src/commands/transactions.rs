@@ -1,20 +1,19 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
-//! While a client is in MULTI the dispatcher queues its commands (after the generic checks; a
+//! While a client is in MULTI the pipeline queues its commands (after the generic checks; a
 //! failed check marks the transaction aborted). EXEC locks the shards of every key the queued
 //! commands and the watched keys name (every shard when one of them needs the whole keyspace,
 //! see [`exec_shards`]), so nothing touching those keys runs on any core while the queued
 //! commands execute, one after the other, against that single view; their effects are published as one batch wrapped in
 //! MULTI/EXEC before the locks are released.
 
-use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::flags::*;
-use super::pipeline::{call_locked, resolve, Caller, Queued};
+use super::pipeline::{call_locked, resolve, written, Caller};
 use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
-use crate::server::client::Client;
+use crate::session::client::Client;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("multi", multi).internal(TX_RUN_NOW),
@@ -23,14 +22,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("watch", watch).internal(TX_RUN_NOW),
     CommandSpec::new("unwatch", unwatch),
 ];
-
-/// A transaction being queued.
-#[derive(Default, Debug)]
-pub struct MultiState {
-    pub commands: Vec<Vec<Bytes>>,
-    /// A queued command was refused (unknown, wrong arity...): EXEC will fail with EXECABORT.
-    pub aborted: bool,
-}
 
 /// Forget every watched key of `client` and clear its dirty flag.
 pub fn unwatch_all(ks: &crate::keyspace::Keyspace, client: &mut Client) {
@@ -44,7 +35,7 @@ fn multi(ctx: &mut Ctx) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err(CmdError::new("MULTI calls can not be nested"));
     }
-    ctx.client.multi = Some(MultiState::default());
+    ctx.client.multi = Some(crate::session::MultiState::default());
     ctx.reply.ok();
     Ok(())
 }
@@ -117,7 +108,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 continue;
             }
         };
-        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, exec_start);
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
@@ -135,7 +126,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             _ => {}
         }
         if outcome.wrote {
-            ctx.client.after_exec.push(Queued { cmd, args: argv, db: ctx.db.index, modified: outcome.modified });
+            ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified));
         }
     }
     ctx.db.wrap_effects_since(mark);

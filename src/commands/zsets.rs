@@ -15,7 +15,7 @@ use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::Db;
 use crate::protocol::ReplySink;
 use crate::types::zset::{LexBound, LexRange, Limits, ScoreRange};
-use crate::types::{Entry, SetValue, Value, ZSetValue};
+use crate::types::{SetValue, Value, ZSetValue};
 use crate::util::glob::glob_match;
 use crate::util::num::{format_double, parse_f64, parse_long_double};
 
@@ -65,23 +65,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------
 
 fn limits(ctx: &Ctx) -> Limits {
-    let c = ctx.server.config.read();
-    Limits { max_entries: c.settings.zset_max_listpack_entries, max_value: c.settings.zset_max_listpack_value }
-}
-
-/// The sorted set stored in an entry, or WRONGTYPE.
-pub fn as_zset(e: &Entry) -> Result<&ZSetValue, CmdError> {
-    match &e.value {
-        Value::ZSet(z) => Ok(z),
-        _ => Err(CmdError::new(errors::WRONGTYPE)),
-    }
-}
-
-fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSetValue, CmdError> {
-    match &mut e.value {
-        Value::ZSet(z) => Ok(z),
-        _ => Err(CmdError::new(errors::WRONGTYPE)),
-    }
+    let c = ctx.server.config.load();
+    Limits { max_entries: c.zset_max_listpack_entries as usize, max_value: c.zset_max_listpack_value as usize }
 }
 
 /// The members of a plain set, for the set operations (a set member has score 1).
@@ -200,14 +185,6 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<
     }
 }
 
-/// Delete `key` if its sorted set is now empty.
-fn delete_if_empty(db: &mut Db, key: &[u8]) {
-    if matches!(db.peek(key).map(|e| &e.value), Some(Value::ZSet(z)) if z.is_empty()) {
-        db.delete(key);
-        db.notify(ev::GENERIC, "del", key);
-    }
-}
-
 /// The keyspace event named after the command (Redis uses the lower-case command name for
 /// the store and range-removal commands).
 fn event_name(cmd: &[u8]) -> &'static str {
@@ -282,7 +259,7 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
     // Type check without counting a lookup: get_or_insert_with below counts it.
     let exists = match ctx.db.peek(key) {
         Some(e) => {
-            as_zset(e)?;
+            e.value.kind::<ZSetValue>()?;
             true
         }
         None => false,
@@ -291,7 +268,7 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
     let mut last_score = 0.0;
     if exists || !xx {
         let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(Box::new(ZSetValue::new())));
-        let z = as_zset_mut(e)?;
+        let z = e.value.kind_mut::<ZSetValue>()?;
         for (j, &score) in scores.iter().enumerate() {
             let member = &args[idx + 2 * j + 1][..];
             match z.score(member) {
@@ -349,7 +326,7 @@ fn zrem(ctx: &mut Ctx) -> CmdResult {
     let mut deleted = 0;
     let mut emptied = false;
     if let Some(e) = ctx.db.get_mut(key) {
-        let z = as_zset_mut(e)?;
+        let z = e.value.kind_mut::<ZSetValue>()?;
         for m in &args[2..] {
             if z.remove(m) {
                 deleted += 1;
@@ -378,7 +355,7 @@ fn zrem(ctx: &mut Ctx) -> CmdResult {
 
 fn zcard(ctx: &mut Ctx) -> CmdResult {
     let n = match ctx.db.get(&ctx.args[1]) {
-        Some(e) => as_zset(e)?.len(),
+        Some(e) => e.value.kind::<ZSetValue>()?.len(),
         None => 0,
     };
     ctx.reply.int(n as i64);
@@ -387,7 +364,7 @@ fn zcard(ctx: &mut Ctx) -> CmdResult {
 
 fn zscore(ctx: &mut Ctx) -> CmdResult {
     let s = match ctx.db.get(&ctx.args[1]) {
-        Some(e) => as_zset(e)?.score(&ctx.args[2]),
+        Some(e) => e.value.kind::<ZSetValue>()?.score(&ctx.args[2]),
         None => None,
     };
     match s {
@@ -401,7 +378,7 @@ fn zmscore(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let scores: Vec<Option<f64>> = match ctx.db.get(&args[1]) {
         Some(e) => {
-            let z = as_zset(e)?;
+            let z = e.value.kind::<ZSetValue>()?;
             args[2..].iter().map(|m| z.score(m)).collect()
         }
         None => vec![None; args.len() - 2],
@@ -436,7 +413,7 @@ fn zrank_generic(ctx: &mut Ctx, rev: bool) -> CmdResult {
     let withscore = args.len() == 4;
     let found = match ctx.db.get(&args[1]) {
         Some(e) => {
-            let z = as_zset(e)?;
+            let z = e.value.kind::<ZSetValue>()?;
             z.rank(&args[2]).map(|(r, s)| (if rev { z.len() - 1 - r } else { r }, s))
         }
         None => None,
@@ -458,7 +435,7 @@ fn zcount(ctx: &mut Ctx) -> CmdResult {
     let range = parse_score_range(&ctx.args[2], &ctx.args[3])?;
     let n = match ctx.db.get(&ctx.args[1]) {
         Some(e) => {
-            let (a, b) = as_zset(e)?.score_range_ranks(&range);
+            let (a, b) = e.value.kind::<ZSetValue>()?.score_range_ranks(&range);
             b - a
         }
         None => 0,
@@ -471,7 +448,7 @@ fn zlexcount(ctx: &mut Ctx) -> CmdResult {
     let range = parse_lex_range(&ctx.args[2], &ctx.args[3])?;
     let n = match ctx.db.get(&ctx.args[1]) {
         Some(e) => {
-            let (a, b) = as_zset(e)?.lex_range_ranks(&range);
+            let (a, b) = e.value.kind::<ZSetValue>()?.lex_range_ranks(&range);
             b - a
         }
         None => 0,
@@ -631,7 +608,7 @@ fn zrange_generic(
         _ => Range::Rank(args::int(&args[minidx])?, args::int(&args[maxidx])?),
     };
     let elems = match ctx.db.get(key) {
-        Some(e) => select(as_zset(e)?, &range, rev, offset, limit),
+        Some(e) => select(e.value.kind::<ZSetValue>()?, &range, rev, offset, limit),
         None => Vec::new(),
     };
     match dst {
@@ -683,7 +660,7 @@ fn zremrange_generic(ctx: &mut Ctx, rtype: RangeType) -> CmdResult {
     };
     let mut deleted = 0usize;
     if let Some(e) = ctx.db.get_mut(key) {
-        let z = as_zset_mut(e)?;
+        let z = e.value.kind_mut::<ZSetValue>()?;
         let (a, b) = match &range {
             Range::Rank(s, e) => match rank_bounds(*s, *e, z.len()) {
                 Some((s, e)) => (s, e + 1),
@@ -702,7 +679,7 @@ fn zremrange_generic(ctx: &mut Ctx, rtype: RangeType) -> CmdResult {
     }
     if deleted > 0 {
         ctx.db.notify(ev::ZSET, event_name(&ctx.args[0]), key);
-        delete_if_empty(ctx.db, key);
+        ctx.db.remove_if_empty::<ZSetValue>(key);
         ctx.db.touch_dirty(deleted as u64);
     }
     ctx.reply.int(deleted as i64);
@@ -738,7 +715,7 @@ fn zremrangebylex(ctx: &mut Ctx) -> CmdResult {
 /// commands must record `ZPOPMIN|ZPOPMAX key <number popped>` with [`Db::propagate_effect`].
 pub fn pop(db: &mut Db, key: &[u8], count: usize, max: bool) -> Result<Option<Vec<Element>>, CmdError> {
     let Some(e) = db.get_mut(key) else { return Ok(None) };
-    let z = as_zset_mut(e)?;
+    let z = e.value.kind_mut::<ZSetValue>()?;
     let n = count.min(z.len());
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -867,7 +844,7 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     if args.len() == 2 {
         let pick = match ctx.db.get(&args[1]) {
-            Some(e) => as_zset(e)?.random().map(|(m, _)| m.to_vec()),
+            Some(e) => e.value.kind::<ZSetValue>()?.random().map(|(m, _)| m.to_vec()),
             None => None,
         };
         match pick {
@@ -890,7 +867,7 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.array(0);
             return Ok(());
         };
-        let z = as_zset(e)?;
+        let z = e.value.kind::<ZSetValue>()?;
         let size = z.len();
         let n = if size == 0 { 0 } else { l.unsigned_abs() as usize };
         let reply = &mut *ctx.reply;
@@ -917,7 +894,7 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
     let elems: Vec<(Vec<u8>, f64)> = match ctx.db.get(&args[1]) {
         None => Vec::new(),
         Some(e) => {
-            let z = as_zset(e)?;
+            let z = e.value.kind::<ZSetValue>()?;
             let size = z.len();
             let mut rng = rand::thread_rng();
             if l == 0 || size == 0 {
@@ -1181,7 +1158,7 @@ fn zscan(ctx: &mut Ctx) -> CmdResult {
     let next = match ctx.db.get(&args[1]) {
         None => 0,
         Some(e) => {
-            let z = as_zset(e)?;
+            let z = e.value.kind::<ZSetValue>()?;
             let opts = super::keys::parse_scan_options(args, 3, false)?;
             let listpack = z.encoding() == "listpack";
             z.scan(cursor, opts.count, |m, s| {

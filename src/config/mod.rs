@@ -1,449 +1,117 @@
-//! Server configuration: the redis.conf directives Ferrous implements, their defaults, parsing
-//! of config files and `--option value` arguments (same syntax and error style as Redis), and
-//! the CONFIG GET/SET view of them. Every parameter is one row of [`PARAMS`].
+//! Server configuration. Every parameter is one row of the table in [`table`], from which the
+//! typed [`Config`] struct and the [`PARAMS`] descriptors are generated; [`kinds`] holds the
+//! parsing/validation rules per kind of parameter, [`rewrite`] CONFIG REWRITE. This module
+//! reads config files and `--option value` arguments (redis-server's syntax, `include`,
+//! `rename-command`, Redis's error texts) and implements CONFIG GET/SET semantics over the live
+//! configuration ([`LiveConfig`]: a snapshot hot paths read without a lock).
+
+pub mod kinds;
+pub mod rewrite;
+pub mod table;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+pub use kinds::parse_memory;
+pub use table::{Config, Param, PARAMS};
+use table::{DENY_LOADING, HIDDEN, IMMUTABLE, NA, PROTECTED};
 
 use crate::util::glob::glob_match;
 use crate::util::split_args::split_args;
 
-/// How a parameter's value is validated and shown.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    Bool,
-    Int {
-        min: i64,
-        max: i64,
-    },
-    /// A byte count accepting suffixes (1k, 1kb, 1mb, 1gb...); CONFIG GET shows plain bytes.
-    Memory {
-        min: i64,
-        max: i64,
-    },
-    Str,
-    Enum(&'static [&'static str]),
-    /// Free-form string validated by a dedicated function.
-    Special(fn(&str) -> Result<String, String>),
-}
-
-pub struct Param {
-    pub name: &'static str,
-    pub alias: Option<&'static str>,
-    pub kind: Kind,
-    pub default: &'static str,
-    pub immutable: bool,
-}
-
-const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, alias: None, kind, default, immutable: false }
-}
-
-const fn fixed(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, alias: None, kind, default, immutable: true }
-}
-
-const fn aliased(name: &'static str, alias: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, alias: Some(alias), kind, default, immutable: false }
-}
-
-const INT: Kind = Kind::Int { min: 0, max: i32::MAX as i64 };
-const LL: Kind = Kind::Int { min: 0, max: i64::MAX };
-const YESNO: Kind = Kind::Bool;
-const MEM: Kind = Kind::Memory { min: 0, max: i64::MAX };
-/// `nothing` (Redis 7.2) silences every message.
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
-const POLICIES: &[&str] = &[
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "noeviction",
-];
-const PROTECTED: &[&str] = &["no", "yes", "local"];
-const FSYNC: &[&str] = &["always", "everysec", "no"];
-
-fn valid_save(v: &str) -> Result<String, String> {
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    if !parts.len().is_multiple_of(2)
-        || parts.iter().any(|p| p.parse::<i64>().is_ok_and(|n| n < 0) || p.parse::<i64>().is_err())
-    {
-        return Err("Invalid save parameters".into());
-    }
-    Ok(parts.join(" "))
-}
-
-/// appendfilename / appenddirname: a plain file name (Redis's pathIsBaseName).
-fn valid_aof_name(v: &str) -> Result<String, String> {
-    if v.is_empty() || v.contains('/') || v.contains('\\') {
-        return Err("appendfilename can't be a path, just a filename".into());
-    }
-    Ok(v.to_string())
-}
-
-fn valid_daemonize(v: &str) -> Result<String, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "no" => Ok("no".into()),
-        "yes" => Err("daemonize yes is not supported: run ferrous-server under a supervisor".into()),
-        _ => Err("argument must be 'yes' or 'no'".into()),
-    }
-}
-
-fn valid_events(v: &str) -> Result<String, String> {
-    use crate::keyspace::notify::{flags_to_string, parse_flags};
-    parse_flags(v).map(flags_to_string).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
-}
-
-/// `client-output-buffer-limit <class> <hard> <soft> <seconds> [...]`: CONFIG SET may give some
-/// classes only; they replace the current values of those classes.
-fn valid_obuf_limits(v: &str) -> Result<String, String> {
-    let words: Vec<&str> = v.split_whitespace().collect();
-    if !words.len().is_multiple_of(4) {
-        return Err("Wrong number of arguments in buffer limit configuration.".into());
-    }
-    let mut classes: Vec<(String, [String; 3])> = vec![
-        ("normal".into(), ["0".into(), "0".into(), "0".into()]),
-        ("slave".into(), ["268435456".into(), "67108864".into(), "60".into()]),
-        ("pubsub".into(), ["33554432".into(), "8388608".into(), "60".into()]),
-    ];
-    for chunk in words.chunks(4) {
-        let class = match chunk[0].to_ascii_lowercase().as_str() {
-            "normal" => 0,
-            "slave" | "replica" => 1,
-            "pubsub" => 2,
-            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
-        };
-        let hard = parse_memory(chunk[1]);
-        let soft = parse_memory(chunk[2]);
-        let secs = chunk[3].parse::<i64>().ok();
-        match (hard, soft, secs) {
-            (Some(h), Some(s), Some(t)) if h >= 0 && s >= 0 && t >= 0 => {
-                classes[class].1 = [h.to_string(), s.to_string(), t.to_string()];
-            }
-            _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
-        }
-    }
-    Ok(classes.iter().map(|(c, v)| format!("{c} {} {} {}", v[0], v[1], v[2])).collect::<Vec<_>>().join(" "))
-}
-
-/// `maxmemory-clients`: a memory amount, or a percentage of maxmemory (`10%`, at most 100%),
-/// kept as given (CONFIG GET shows `10%`), as Redis's PERCENT_CONFIG.
-fn valid_maxmemory_clients(v: &str) -> Result<String, String> {
-    if let Some(pct) = v.strip_suffix('%') {
-        return match pct.parse::<i64>() {
-            Ok(n) if (0..=100).contains(&n) => Ok(format!("{n}%")),
-            _ => Err("argument must be a memory or percent value".into()),
-        };
-    }
-    match parse_memory(v) {
-        Some(n) if n >= 0 => Ok(n.to_string()),
-        _ => Err("argument must be a memory or percent value".into()),
-    }
-}
-
-/// `dir`: an existing directory, kept as its absolute path (Redis chdirs into it, and CONFIG
-/// GET dir shows the absolute path).
-fn valid_dir(v: &str) -> Result<String, String> {
-    match std::fs::canonicalize(v) {
-        Ok(p) if p.is_dir() => Ok(p.display().to_string()),
-        Ok(_) => Err("Not a directory".into()),
-        Err(_) => Err("No such file or directory".into()),
-    }
-}
-
-fn valid_dbfilename(v: &str) -> Result<String, String> {
-    if v.contains('/') {
-        Err("dbfilename can't be a path, just a filename".into())
-    } else {
-        Ok(v.to_string())
-    }
-}
-
-/// Every implemented parameter. Parameters accepted for later features (data-type encodings,
-/// persistence, scripting) are validated and stored so that configs and CONFIG SET work.
-pub static PARAMS: &[Param] = &[
-    fixed("port", Kind::Int { min: 0, max: 65535 }, "6379"),
-    fixed("bind", Kind::Str, "127.0.0.1"),
-    fixed("tcp-backlog", INT, "511"),
-    fixed("databases", Kind::Int { min: 1, max: i32::MAX as i64 }, "16"),
-    fixed("daemonize", Kind::Special(valid_daemonize), "no"),
-    fixed("logfile", Kind::Str, ""),
-    fixed("pidfile", Kind::Str, ""),
-    fixed("enable-debug-command", Kind::Enum(PROTECTED), "no"),
-    fixed("enable-protected-configs", Kind::Enum(PROTECTED), "no"),
-    fixed("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
-    // Ferrous-specific: threads executing commands (0 = one per CPU core, less one).
-    fixed("worker-threads", Kind::Int { min: 0, max: 1024 }, "0"),
-    p("dir", Kind::Special(valid_dir), ""),
-    p("timeout", INT, "0"),
-    p("tcp-keepalive", INT, "300"),
-    p("maxclients", Kind::Int { min: 1, max: u32::MAX as i64 }, "10000"),
-    p("loglevel", Kind::Enum(LOGLEVELS), "notice"),
-    p("requirepass", Kind::Str, ""),
-    p("protected-mode", YESNO, "yes"),
-    p("hz", Kind::Int { min: 0, max: i32::MAX as i64 }, "10"),
-    p("dynamic-hz", YESNO, "yes"),
-    p("proto-max-bulk-len", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "536870912"),
-    p("client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "1073741824"),
-    p("maxmemory", MEM, "0"),
-    p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
-    p("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
-    p("maxmemory-clients", Kind::Special(valid_maxmemory_clients), "0"),
-    p("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
-    p("lfu-log-factor", INT, "10"),
-    p("lfu-decay-time", INT, "1"),
-    p("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
-    p("activerehashing", YESNO, "yes"),
-    p("lazyfree-lazy-eviction", YESNO, "no"),
-    p("lazyfree-lazy-expire", YESNO, "no"),
-    p("lazyfree-lazy-server-del", YESNO, "no"),
-    p("lazyfree-lazy-user-del", YESNO, "no"),
-    p("lazyfree-lazy-user-flush", YESNO, "no"),
-    p("save", Kind::Special(valid_save), "3600 1 300 100 60 10000"),
-    p("dbfilename", Kind::Special(valid_dbfilename), "dump.rdb"),
-    p("rdbcompression", YESNO, "yes"),
-    p("rdbchecksum", YESNO, "yes"),
-    // Redis 7.2: the LC_COLLATE locale of SORT ... ALPHA and Lua's string comparisons ("" = the
-    // environment's). Ferrous compares bytes, which is what the C/POSIX locale does.
-    p("locale-collate", Kind::Str, ""),
-    // Ferrous's own: the RDB version SAVE/BGSAVE/DUMP/replication write. 10 (Redis 7.0's, the
-    // default) keeps files loadable by Redis 7.0 and later; 11 is Redis 7.2's (listpack sets as
-    // RDB type 20); 12 is Redis 7.4's.
-    p("rdb-version", Kind::Int { min: 10, max: 12 }, "10"),
-    p("stop-writes-on-bgsave-error", YESNO, "yes"),
-    p("replica-ignore-disk-write-errors", YESNO, "no"),
-    p("appendonly", YESNO, "no"),
-    p("appendfsync", Kind::Enum(FSYNC), "everysec"),
-    fixed("appendfilename", Kind::Special(valid_aof_name), "appendonly.aof"),
-    fixed("appenddirname", Kind::Special(valid_aof_name), "appendonlydir"),
-    p("no-appendfsync-on-rewrite", YESNO, "no"),
-    p("auto-aof-rewrite-percentage", INT, "100"),
-    p("auto-aof-rewrite-min-size", MEM, "67108864"),
-    p("aof-use-rdb-preamble", YESNO, "yes"),
-    p("aof-load-truncated", YESNO, "yes"),
-    p("aof-timestamp-enabled", YESNO, "no"),
-    p("aof-rewrite-incremental-fsync", YESNO, "yes"),
-    p("notify-keyspace-events", Kind::Special(valid_events), ""),
-    p("slowlog-log-slower-than", Kind::Int { min: -1, max: i64::MAX }, "10000"),
-    p("slowlog-max-len", LL, "128"),
-    p("latency-monitor-threshold", LL, "0"),
-    p("latency-tracking", YESNO, "yes"),
-    aliased("busy-reply-threshold", "lua-time-limit", LL, "5000"),
-    aliased("replica-read-only", "slave-read-only", YESNO, "yes"),
-    aliased("replica-serve-stale-data", "slave-serve-stale-data", YESNO, "yes"),
-    p("masterauth", Kind::Str, ""),
-    p("repl-ping-replica-period", Kind::Int { min: 1, max: i32::MAX as i64 }, "10"),
-    p("repl-timeout", Kind::Int { min: 1, max: i32::MAX as i64 }, "60"),
-    p("repl-backlog-size", MEM, "1048576"),
-    aliased(
-        "list-max-listpack-size",
-        "list-max-ziplist-size",
-        Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 },
-        "-2",
-    ),
-    p("list-compress-depth", INT, "0"),
-    aliased("hash-max-listpack-entries", "hash-max-ziplist-entries", LL, "512"),
-    aliased("hash-max-listpack-value", "hash-max-ziplist-value", LL, "64"),
-    p("set-max-intset-entries", LL, "512"),
-    p("set-max-listpack-entries", LL, "128"),
-    p("set-max-listpack-value", LL, "64"),
-    aliased("zset-max-listpack-entries", "zset-max-ziplist-entries", LL, "128"),
-    aliased("zset-max-listpack-value", "zset-max-ziplist-value", LL, "64"),
-    p("stream-node-max-bytes", MEM, "4096"),
-    p("stream-node-max-entries", LL, "100"),
-    p("hll-sparse-max-bytes", MEM, "3000"),
-    p("tracking-table-max-keys", LL, "1000000"),
-    aliased("min-replicas-to-write", "min-slaves-to-write", INT, "0"),
-    aliased("min-replicas-max-lag", "min-slaves-max-lag", INT, "10"),
-    p(
-        "client-output-buffer-limit",
-        Kind::Special(valid_obuf_limits),
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
-];
-
-fn find_param(name: &str) -> Option<usize> {
-    PARAMS
-        .iter()
-        .position(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
-}
-
-/// Parse a memory amount like Redis's memtoull: digits with an optional k/kb/m/mb/g/gb suffix.
-pub fn parse_memory(s: &str) -> Option<i64> {
-    let lower = s.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(split);
-    let mul: i64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    let n: i64 = num.parse().ok()?;
-    n.checked_mul(mul)
-}
-
-/// Validate `value` for `param` and return its canonical form (as CONFIG GET shows it).
-fn normalize(param: &Param, value: &str) -> Result<String, String> {
-    match param.kind {
-        Kind::Bool => match value.to_ascii_lowercase().as_str() {
-            "yes" => Ok("yes".into()),
-            "no" => Ok("no".into()),
-            _ => Err("argument must be 'yes' or 'no'".into()),
-        },
-        Kind::Int { min, max } => {
-            let n: i64 = value.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-            if n < min || n > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
-            }
-            Ok(n.to_string())
-        }
-        Kind::Memory { min, max } => {
-            let n = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
-            if n < min || n > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
-            }
-            Ok(n.to_string())
-        }
-        Kind::Str => Ok(value.to_string()),
-        Kind::Enum(allowed) => {
-            let v = value.to_ascii_lowercase();
-            if allowed.contains(&v.as_str()) {
-                Ok(v)
-            } else {
-                Err(format!("argument(s) must be one of the following: {}", allowed.join(", ")))
+/// Look a parameter up by name or alias, case-insensitively.
+pub fn find_param(name: &str) -> Option<&'static Param> {
+    static INDEX: OnceLock<HashMap<String, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        for (i, p) in PARAMS.iter().enumerate() {
+            m.insert(p.name.to_string(), i);
+            if let Some(a) = p.alias {
+                m.insert(a.to_string(), i);
             }
         }
-        Kind::Special(f) => f(value),
+        m
+    });
+    index.get(&name.to_ascii_lowercase()).map(|&i| &PARAMS[i])
+}
+
+impl Config {
+    /// `hz` as the server runs it (Redis clamps it to 1..=500).
+    pub fn hz_clamped(&self) -> u64 {
+        self.hz.clamp(1, 500) as u64
+    }
+
+    /// `requirepass`, None when unset.
+    pub fn password(&self) -> Option<&str> {
+        Some(self.requirepass.as_str()).filter(|p| !p.is_empty())
+    }
+
+    /// `maxmemory-policy` by name.
+    pub fn maxmemory_policy_name(&self) -> &'static str {
+        name_of(&table::POLICIES, self.maxmemory_policy)
+    }
+
+    /// `appendfsync` by name (always, everysec, no).
+    pub fn appendfsync_name(&self) -> &'static str {
+        name_of(&table::FSYNC, self.appendfsync)
+    }
+
+    /// `enable-debug-command` by name (no, yes, local).
+    pub fn enable_debug_name(&self) -> &'static str {
+        ["no", "yes", "local"][self.enable_debug_command.min(2) as usize]
+    }
+
+    /// The value CONFIG GET shows for a parameter (by name or alias).
+    pub fn get(&self, name: &str) -> Option<String> {
+        find_param(name).map(|p| (p.get)(self))
     }
 }
 
-/// Typed copies of the values the hot paths read, rebuilt after every change.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    pub port: u16,
-    pub bind: Vec<String>,
-    pub databases: usize,
-    pub timeout_secs: u64,
-    pub tcp_keepalive: u64,
-    pub maxclients: usize,
-    pub requirepass: Option<String>,
-    pub proto_max_bulk_len: i64,
-    pub query_buffer_limit: usize,
-    pub hz: u64,
-    pub loglevel: usize,
-    pub logfile: String,
-    pub pidfile: String,
-    pub enable_debug: String,
-    pub maxmemory_policy: String,
-    /// Compact-encoding thresholds of the collection types.
-    pub list_max_listpack_size: i64,
-    pub list_compress_depth: i64,
-    pub hash_max_listpack_entries: usize,
-    pub hash_max_listpack_value: usize,
-    pub set_max_intset_entries: usize,
-    pub set_max_listpack_entries: usize,
-    pub set_max_listpack_value: usize,
-    pub zset_max_listpack_entries: usize,
-    pub zset_max_listpack_value: usize,
+fn name_of(e: &kinds::Enum, v: u32) -> &'static str {
+    e.names.iter().find(|(_, x)| *x == v).map(|(n, _)| *n).unwrap_or("unknown")
 }
 
-/// The whole configuration: one canonical string per parameter, plus the typed [`Settings`].
-#[derive(Clone, Debug)]
-pub struct Config {
-    values: Vec<String>,
-    pub settings: Settings,
-    /// The config file the server was started with, if any.
+/// What start-up parsing produced besides the values.
+#[derive(Debug, Default)]
+pub struct Startup {
+    pub config: Config,
+    /// The config file, as an absolute path.
     pub file: Option<String>,
+    /// One line per directive that is accepted but not applied (logged once the log is open).
+    pub notices: Vec<String>,
+    /// `rename-command <from> <to>` directives, in order.
+    pub renames: Vec<(String, String)>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let mut c = Config {
-            values: PARAMS.iter().map(|p| p.default.to_string()).collect(),
-            settings: Settings::default(),
-            file: None,
-        };
-        let dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
-        let i = find_param("dir").expect("dir param");
-        c.values[i] = dir;
-        c.rebuild();
-        c
+        Config::defaults()
     }
 }
 
-impl Config {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        find_param(name).map(|i| self.values[i].as_str())
-    }
+/// Reading one config text.
+struct Loader<'a> {
+    st: &'a mut Startup,
+    save_seen: bool,
+    depth: usize,
+}
 
-    fn int(&self, name: &str) -> i64 {
-        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
+const DEPRECATED: &[&str] = &["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"];
 
-    fn rebuild(&mut self) {
-        let s = Settings {
-            port: self.int("port") as u16,
-            bind: self.get("bind").unwrap_or("").split_whitespace().map(String::from).collect(),
-            databases: self.int("databases") as usize,
-            timeout_secs: self.int("timeout") as u64,
-            tcp_keepalive: self.int("tcp-keepalive") as u64,
-            maxclients: self.int("maxclients") as usize,
-            requirepass: self.get("requirepass").filter(|p| !p.is_empty()).map(String::from),
-            proto_max_bulk_len: self.int("proto-max-bulk-len"),
-            query_buffer_limit: self.int("client-query-buffer-limit") as usize,
-            hz: self.int("hz").clamp(1, 500) as u64,
-            loglevel: LOGLEVELS.iter().position(|l| Some(*l) == self.get("loglevel")).unwrap_or(2),
-            logfile: self.get("logfile").unwrap_or("").to_string(),
-            pidfile: self.get("pidfile").unwrap_or("").to_string(),
-            enable_debug: self.get("enable-debug-command").unwrap_or("no").to_string(),
-            maxmemory_policy: self.get("maxmemory-policy").unwrap_or("noeviction").to_string(),
-            list_max_listpack_size: self.int("list-max-listpack-size"),
-            list_compress_depth: self.int("list-compress-depth"),
-            hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
-            hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
-            set_max_intset_entries: self.int("set-max-intset-entries") as usize,
-            set_max_listpack_entries: self.int("set-max-listpack-entries") as usize,
-            set_max_listpack_value: self.int("set-max-listpack-value") as usize,
-            zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
-            zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
-        };
-        crate::types::list_shape::set_max_listpack_size(s.list_max_listpack_size);
-        self.settings = s;
-    }
-
-    /// Set one parameter at start-up (immutable ones allowed).
-    fn set_startup(&mut self, name: &str, args: &[String]) -> Result<(), String> {
-        let Some(i) = find_param(name) else {
-            return Err("Bad directive or wrong number of arguments".into());
-        };
-        let value = if matches!(PARAMS[i].name, "save" | "bind" | "client-output-buffer-limit") {
-            args.join(" ")
-        } else if args.len() == 1 {
-            args[0].clone()
-        } else {
-            return Err("wrong number of arguments".into());
-        };
-        self.values[i] = normalize(&PARAMS[i], &value)?;
-        self.rebuild();
-        Ok(())
-    }
-
-    /// Load a configuration from redis.conf-style text. Errors name the line like Redis does.
-    pub fn load_text(&mut self, text: &str) -> Result<(), String> {
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
+impl Loader<'_> {
+    fn load_text(&mut self, text: &str) -> Result<(), String> {
+        for (n, raw) in text.split('\n').enumerate() {
+            let line = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let fail = |err: &str| {
                 format!(
-                    "\n*** FATAL CONFIG FILE ERROR (Ferrous {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
-                    crate::VERSION,
+                    "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+                    crate::REDIS_VERSION,
                     n + 1,
                     line,
                     err
@@ -456,164 +124,391 @@ impl Config {
                 continue;
             }
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
-            if words.len() < 2 {
-                return Err(fail("wrong number of arguments"));
-            }
-            self.set_startup(&words[0], &words[1..]).map_err(|e| fail(&e))?;
+            self.directive(&words).map_err(|e| if e.starts_with('\n') { e } else { fail(&e) })?;
         }
         Ok(())
     }
 
-    /// Parse the command line: `[config-file] [--option value ...]`, like redis-server. The
-    /// options are turned into config-file lines and loaded after the file.
-    pub fn from_args(args: &[String]) -> Result<Config, String> {
-        let mut cfg = Config::default();
-        let mut rest = args;
-        let mut text = String::new();
-        if let Some(first) = rest.first() {
-            if !first.starts_with("--") {
-                let body = std::fs::read_to_string(first)
-                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
-                cfg.file = Some(first.clone());
-                text.push_str(&body);
-                text.push('\n');
-                rest = &rest[1..];
+    fn directive(&mut self, words: &[String]) -> Result<(), String> {
+        let name = words[0].to_ascii_lowercase();
+        let args = &words[1..];
+        if let Some(p) = find_param(&name) {
+            if !(p.multi_arg)() && args.len() != 1 {
+                return Err("wrong number of arguments".into());
             }
-        }
-        let mut i = 0;
-        let mut line = String::new();
-        while i < rest.len() {
-            let a = &rest[i];
-            if let Some(opt) = a.strip_prefix("--") {
-                if !line.is_empty() {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-                line = opt.to_string();
+            let split: Vec<String>;
+            let args: &[String] = if (p.multi_arg)() && args.len() == 1 && !args[0].is_empty() {
+                split = split_args(args[0].as_bytes())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|w| String::from_utf8_lossy(&w).into_owned())
+                    .collect();
+                &split
             } else {
-                if line.is_empty() {
-                    return Err(format!("Invalid argument '{a}': options must start with --"));
+                args
+            };
+            let cfg = &mut self.st.config;
+            if p.name == "save" {
+                // Save lines add up within a file; the first one (or `save ""`) replaces the
+                // defaults.
+                let before = cfg.save.clone();
+                (p.set)(cfg, args)?;
+                let reset = !self.save_seen || (args.len() == 1 && args[0].is_empty());
+                if !reset {
+                    let mut all = before;
+                    all.extend(cfg.save.iter().copied());
+                    cfg.save = all;
                 }
-                line.push(' ');
-                line.push_str(&quote(a));
+                self.save_seen = true;
+            } else {
+                (p.set)(cfg, args)?;
             }
-            i += 1;
+            if p.has(NA) && !(p.is_default)(cfg, &Config::defaults()) {
+                let note = not_applied_notice(p.name);
+                if !self.st.notices.contains(&note) {
+                    self.st.notices.push(note);
+                }
+            }
+            return Ok(());
         }
-        if !line.is_empty() {
-            text.push_str(&line);
-            text.push('\n');
+        if DEPRECATED.contains(&name.as_str()) && words.len() == 2 {
+            return Ok(());
         }
-        cfg.load_text(&text)?;
-        Ok(cfg)
+        match name.as_str() {
+            "include" if words.len() == 2 => self.include(&words[1]),
+            "rename-command" if words.len() == 3 => {
+                self.st.renames.push((words[1].clone(), words[2].clone()));
+                Ok(())
+            }
+            "user" if words.len() >= 2 => {
+                let note = "Ferrous has no ACL users yet: 'user' directives are accepted but not applied".to_string();
+                if !self.st.notices.contains(&note) {
+                    self.st.notices.push(note);
+                }
+                Ok(())
+            }
+            "loadmodule" if words.len() >= 2 => Err("Ferrous cannot load Redis modules (loadmodule)".into()),
+            "sentinel" => {
+                if words.len() != 1 {
+                    Err("sentinel directive while not in sentinel mode".into())
+                } else {
+                    Ok(())
+                }
+            }
+            n if n.contains('.') => {
+                if words.len() < 2 {
+                    Err("Module config specified without value".into())
+                } else {
+                    Err(format!("Module configuration '{n}' given, but Ferrous cannot load modules"))
+                }
+            }
+            _ => Err("Bad directive or wrong number of arguments".into()),
+        }
     }
 
-    /// CONFIG GET: every (name, value) pair whose name (or alias) matches one of the patterns.
-    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        // A name without glob characters is looked up directly and echoed as the client wrote it.
-        for pat in patterns {
-            if pat.iter().any(|c| b"[*?".contains(c)) {
+    /// `include <path>` (a glob pattern may match no file at all).
+    fn include(&mut self, path: &str) -> Result<(), String> {
+        if self.depth > 16 {
+            return Err("Too many nested include directives".into());
+        }
+        let files: Vec<String> = if path.contains(['*', '?', '[']) {
+            let (dir, pat) = match path.rfind('/') {
+                Some(i) => (&path[..i.max(1)], &path[i + 1..]),
+                None => (".", path),
+            };
+            let mut found: Vec<String> = std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter(|e| glob_match(pat.as_bytes(), e.file_name().as_encoded_bytes(), false))
+                        .map(|e| e.path().display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            found
+        } else {
+            vec![path.to_string()]
+        };
+        for f in files {
+            let body = std::fs::read_to_string(&f)
+                .map_err(|e| format!("\nFatal error, can't open config file '{f}': {}", kinds::strerror(&e)))?;
+            self.depth += 1;
+            let r = self.load_text(&body);
+            self.depth -= 1;
+            r?;
+        }
+        Ok(())
+    }
+}
+
+fn not_applied_notice(name: &str) -> String {
+    format!("Ferrous accepts '{name}' but does not apply it (the feature does not exist yet)")
+}
+
+/// Parse the command line: `[config-file | -] [--option value ...]`, like redis-server. The
+/// options become config lines loaded after the file (and standard input with `-`).
+pub fn from_args(args: &[String]) -> Result<Startup, String> {
+    let mut st = Startup { config: Config::defaults(), ..Default::default() };
+    let mut j = 0;
+    let mut text = String::new();
+    if let Some(first) = args.first() {
+        if !first.starts_with('-') {
+            let abs = std::path::absolute(first).map(|p| p.display().to_string()).unwrap_or(first.clone());
+            let body = std::fs::read_to_string(first)
+                .map_err(|e| format!("Fatal error, can't open config file '{abs}': {}", kinds::strerror(&e)))?;
+            st.file = Some(abs);
+            text.push_str(&body);
+            j = 1;
+        }
+    }
+    let mut options = String::new();
+    let mut from_stdin = false;
+    let mut handled_last = true;
+    while j < args.len() {
+        let a = &args[j];
+        if a == "-" && (j == 0 || j == args.len() - 1) {
+            from_stdin = true;
+        } else if handled_last && a.starts_with("--") {
+            if !options.is_empty() {
+                options.push('\n');
+            }
+            options.push_str(&a[2..]);
+            options.push(' ');
+            let words = split_args(a.as_bytes()).map(|w| w.len()).unwrap_or(1);
+            if words == 1 {
+                handled_last = false;
+                let next_is_opt = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+                if a.eq_ignore_ascii_case("--save") && (next_is_opt || j == args.len() - 1) {
+                    options.push_str("\"\"");
+                    handled_last = true;
+                }
+            } else {
+                handled_last = true;
+            }
+        } else {
+            options.push_str(&rewrite::repr(a.as_bytes()));
+            options.push(' ');
+            handled_last = true;
+        }
+        j += 1;
+    }
+    if from_stdin {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).map_err(|e| e.to_string())?;
+        text.push_str(&input);
+    }
+    if !options.is_empty() {
+        text.push('\n');
+        text.push_str(&options);
+    }
+    Loader { st: &mut st, save_seen: false, depth: 0 }.load_text(&text)?;
+    if !st.config.logfile.is_empty() {
+        if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&st.config.logfile) {
+            return Err(format!(
+                "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nCan't open the log file: {}",
+                crate::REDIS_VERSION,
+                kinds::strerror(&e)
+            ));
+        }
+    }
+    Ok(st)
+}
+
+/// Load redis.conf-style text over the defaults (tests, tools).
+pub fn from_text(text: &str) -> Result<Startup, String> {
+    let mut st = Startup { config: Config::defaults(), ..Default::default() };
+    Loader { st: &mut st, save_seen: false, depth: 0 }.load_text(text)?;
+    Ok(st)
+}
+
+/// CONFIG GET: every (name, value) whose name (or alias) matches one of the patterns. A name
+/// without glob characters is looked up directly (hidden parameters too) and echoed as given.
+pub fn get_matching(cfg: &Config, patterns: &[&[u8]]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut names_seen: Vec<String> = Vec::new();
+    for pat in patterns {
+        if pat.iter().any(|c| b"[*?".contains(c)) {
+            for p in PARAMS {
+                if p.has(HIDDEN) {
+                    continue;
+                }
+                for name in std::iter::once(p.name).chain(p.alias) {
+                    if names_seen.iter().any(|n| n == name) || !glob_match(pat, name.as_bytes(), true) {
+                        continue;
+                    }
+                    names_seen.push(name.to_string());
+                    out.push((name.to_string(), (p.get)(cfg)));
+                }
+            }
+            continue;
+        }
+        let name = String::from_utf8_lossy(pat).into_owned();
+        if names_seen.contains(&name) {
+            continue;
+        }
+        if let Some(p) = find_param(&name) {
+            if p.alias.is_some_and(|a| a.eq_ignore_ascii_case(&name)) || p.name.eq_ignore_ascii_case(&name) {
+                names_seen.push(name.clone());
+                out.push((name, (p.get)(cfg)));
+            }
+        }
+    }
+    out
+}
+
+/// How CONFIG SET is being run.
+pub struct SetContext {
+    /// The server is loading data (DENY_LOADING parameters are refused).
+    pub loading: bool,
+    /// `enable-protected-configs` allows this client to change protected parameters.
+    pub protected_allowed: bool,
+}
+
+/// The live configuration. Readers take a snapshot (`load()`: no lock, no allocation); CONFIG
+/// SET builds a new [`Config`], applies it, and swaps it in (or rolls back).
+pub struct LiveConfig {
+    current: ArcSwap<Config>,
+    writer: Mutex<()>,
+    /// The config file the server was started with (absolute path).
+    pub file: Option<String>,
+}
+
+impl LiveConfig {
+    pub fn new(config: Config, file: Option<String>) -> LiveConfig {
+        LiveConfig { current: ArcSwap::from_pointee(config), writer: Mutex::new(()), file }
+    }
+
+    /// The current values.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.current.load()
+    }
+
+    /// An owned snapshot.
+    pub fn snapshot(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
+    /// Change values outside CONFIG SET (REPLICAOF, CONFIG SET's apply steps).
+    pub fn update(&self, f: impl FnOnce(&mut Config)) {
+        let _w = self.writer.lock();
+        let mut next = (**self.current.load()).clone();
+        f(&mut next);
+        self.current.store(Arc::new(next));
+    }
+
+    /// CONFIG SET of `pairs`, all or nothing, with Redis's checks and error texts. The new
+    /// values are stored, then `apply(old, new)` makes them take effect; if it fails (naming
+    /// the parameter), the old values are restored and applied again. `log(warning, line)`
+    /// receives the log lines (rollbacks, notices for parameters not applied).
+    pub fn set(
+        &self,
+        pairs: &[(String, String)],
+        ctx: &SetContext,
+        apply: impl Fn(&Config, &Config) -> Result<(), (String, String)>,
+        log: &dyn Fn(bool, &str),
+    ) -> Result<(), String> {
+        let _w = self.writer.lock();
+        let old = self.current.load_full();
+        let mut params: Vec<&'static Param> = Vec::new();
+        let mut error: Option<(String, String)> = None;
+        let mut unknown: Option<String> = None;
+        let mut deny_loading = false;
+        for (name, _) in pairs {
+            let Some(p) = find_param(name) else {
+                unknown.get_or_insert_with(|| name.clone());
+                continue;
+            };
+            if unknown.is_some() || error.is_some() || deny_loading {
                 continue;
             }
-            let name = String::from_utf8_lossy(pat).into_owned();
-            if let Some(i) = find_param(&name) {
-                if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                    out.push((name, self.values[i].clone()));
-                }
+            if p.has(IMMUTABLE) || (p.has(PROTECTED) && !ctx.protected_allowed) {
+                let why = if p.has(IMMUTABLE) { "can't set immutable config" } else { "can't set protected config" };
+                error = Some((name.clone(), why.into()));
+                continue;
+            }
+            if ctx.loading && p.has(DENY_LOADING) {
+                deny_loading = true;
+                continue;
+            }
+            if params.iter().any(|q| std::ptr::eq(*q, p)) {
+                error = Some((name.clone(), "duplicate parameter".into()));
+            }
+            params.push(p);
+        }
+        if deny_loading {
+            return Err("-LOADING Redis is loading the dataset in memory".into());
+        }
+        if let Some(name) = unknown {
+            return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+        }
+        if let Some((name, why)) = error {
+            return Err(format!("CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+        }
+        let mut next = (*old).clone();
+        for (p, (_, value)) in params.iter().zip(pairs) {
+            let args: Vec<String> =
+                if (p.multi_arg)() { value.split(' ').map(String::from).collect() } else { vec![value.clone()] };
+            if let Err(why) = (p.set)(&mut next, &args) {
+                return Err(format!("CONFIG SET failed (possibly related to argument '{}') - {why}", p.name));
             }
         }
-        for (i, p) in PARAMS.iter().enumerate() {
-            for name in std::iter::once(p.name).chain(p.alias) {
-                if patterns
-                    .iter()
-                    .any(|pat| pat.iter().any(|c| b"[*?".contains(c)) && glob_match(pat, name.as_bytes(), true))
-                    && !out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-                {
-                    out.push((name.to_string(), self.values[i].clone()));
-                }
+        self.current.store(Arc::new(next.clone()));
+        if let Err((name, why)) = apply(&old, &next) {
+            log(true, &format!(
+                "Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings."
+            ));
+            self.current.store(old.clone());
+            if let Err((_, e)) = apply(&next, &old) {
+                log(true, &format!("Failed applying restored failed CONFIG SET command: {e}"));
+            }
+            return Err(format!("CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+        }
+        let defaults = Config::defaults();
+        for p in &params {
+            if p.has(NA) && !(p.is_default)(&next, &defaults) {
+                log(false, &not_applied_notice(p.name));
             }
         }
-        out
-    }
-
-    /// CONFIG SET of several pairs, atomically: all are validated before any is applied.
-    /// Errors are Redis's exact texts.
-    pub fn set_many(&mut self, pairs: &[(String, String)]) -> Result<(), String> {
-        let mut staged = self.values.clone();
-        let mut seen = Vec::new();
-        for (name, value) in pairs {
-            let Some(i) = find_param(name) else {
-                return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
-            };
-            let param = &PARAMS[i];
-            let fail = |e: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {e}");
-            if param.immutable {
-                return Err(fail("can't set immutable config"));
-            }
-            if seen.contains(&i) {
-                return Err(fail("duplicate parameter"));
-            }
-            seen.push(i);
-            staged[i] = normalize(param, value).map_err(|e| fail(&e))?;
-        }
-        self.values = staged;
-        self.rebuild();
         Ok(())
     }
 }
 
-/// Quote an argument so split_args gives it back unchanged.
-fn quote(a: &str) -> String {
-    let mut s = String::from("\"");
-    for c in a.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            c => s.push(c),
+/// CONFIG REWRITE's new text for the file at `path` (`renames`: rename-command lines kept).
+pub fn rewrite_text(cfg: &Config, old_text: &str, force_all: bool) -> String {
+    let canonical = |n: &str| -> Option<String> {
+        match find_param(n) {
+            Some(p) => Some(p.name.to_string()),
+            None if matches!(n, "include" | "rename-command" | "user" | "loadmodule" | "sentinel") => {
+                Some(n.to_string())
+            }
+            None => None,
         }
+    };
+    let mut st = rewrite::Rewrite::from_text(old_text, canonical);
+    st.force_all = force_all;
+    let defaults = Config::defaults();
+    for p in PARAMS {
+        (p.rewrite)(cfg, &defaults, &mut st);
     }
-    s.push('"');
-    s
+    st.finish()
 }
 
-impl Config {
-    /// CONFIG REWRITE: rewrite the config file so it reflects the current values. Lines of
-    /// known parameters are replaced in place; changed parameters missing from the file are
-    /// appended; everything else (comments, unknown lines) is kept. Written atomically.
-    pub fn rewrite_file(&self, path: &str) -> std::io::Result<()> {
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        let mut written = vec![false; PARAMS.len()];
-        let mut out = String::new();
-        for line in old.lines() {
-            let name = line.split_whitespace().next().unwrap_or("");
-            match find_param(name).filter(|_| !line.trim_start().starts_with('#')) {
-                Some(i) if !written[i] => {
-                    written[i] = true;
-                    out.push_str(&format!("{} {}\n", PARAMS[i].name, quote(&self.values[i])));
-                }
-                Some(_) => {}
-                None => {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-        }
-        for (i, p) in PARAMS.iter().enumerate() {
-            if !written[i] && self.values[i] != p.default && p.name != "dir" {
-                out.push_str(&format!("{} {}\n", p.name, quote(&self.values[i])));
-            }
-        }
-        let tmp = format!("{path}.tmp-{}", std::process::id());
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(out.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+/// CONFIG REWRITE: rewrite the config file (written to a temporary file, fsynced, renamed).
+pub fn rewrite_file(cfg: &Config, path: &str, force_all: bool) -> std::io::Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let text = rewrite_text(cfg, &old, force_all);
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
     }
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -626,41 +521,96 @@ mod tests {
 
     #[test]
     fn defaults_and_command_line() {
-        let c = Config::from_args(&args(&["--port", "7000", "--save", "", "--maxmemory", "1mb"])).unwrap();
-        assert_eq!(c.settings.port, 7000);
-        assert_eq!(c.get("save"), Some(""));
-        assert_eq!(c.get("maxmemory"), Some("1048576"));
-        assert_eq!(c.settings.databases, 16);
-        let c = Config::from_args(&args(&["--save", "60", "1", "300", "10"])).unwrap();
-        assert_eq!(c.get("save"), Some("60 1 300 10"));
+        let c = from_args(&args(&["--port", "7000", "--save", "", "--maxmemory", "1mb"])).unwrap().config;
+        assert_eq!(c.port, 7000);
+        assert!(c.save.is_empty());
+        assert_eq!(c.maxmemory, 1 << 20);
+        assert_eq!(c.databases, 16);
+        let c = from_args(&args(&["--save", "60", "1", "300", "10"])).unwrap().config;
+        assert_eq!(c.get("save").unwrap(), "60 1 300 10");
+        let c = from_args(&args(&["--save", "--port", "7001"])).unwrap().config;
+        assert!(c.save.is_empty());
+        assert_eq!(c.port, 7001);
+        let c = from_text("save 900 1\nsave 300 10\n").unwrap().config;
+        assert_eq!(c.save, vec![(900, 1), (300, 10)]);
     }
 
     #[test]
     fn bad_options_name_the_line() {
-        let err = Config::from_args(&args(&["--port", "7000", "--nosuch", "1"])).unwrap_err();
-        assert!(err.contains("at line 2"), "{err}");
+        let err = from_args(&args(&["--port", "7000", "--nosuch", "1"])).unwrap_err();
+        assert!(err.contains("at line 3"), "{err}");
         assert!(err.contains("'nosuch \"1\"'"), "{err}");
         assert!(err.contains("Bad directive"), "{err}");
-        let err = Config::from_args(&args(&["--port", "notanumber"])).unwrap_err();
+        let err = from_args(&args(&["--port", "notanumber"])).unwrap_err();
         assert!(err.contains("argument couldn't be parsed into an integer"), "{err}");
+        let err = from_text("port 1 2\n").unwrap_err();
+        assert!(err.contains("wrong number of arguments"), "{err}");
     }
 
     #[test]
-    fn config_set_errors_are_redis_texts() {
-        let mut c = Config::default();
+    fn aliases_and_hidden() {
+        let c = from_text("slaveof 127.0.0.1 6380\nslave-read-only no\nkey-load-delay 10\n").unwrap().config;
+        assert_eq!(c.replicaof, Some(("127.0.0.1".into(), 6380)));
+        assert!(!c.replica_read_only);
+        let got = get_matching(&c, &[b"key-load-*"]);
+        assert!(got.is_empty(), "hidden configs need an exact name");
+        assert_eq!(get_matching(&c, &[b"key-load-delay"]), vec![("key-load-delay".into(), "10".into())]);
+        assert_eq!(get_matching(&c, &[b"slaveof"]), vec![("slaveof".into(), "127.0.0.1 6380".into())]);
+    }
+
+    #[test]
+    fn config_set_is_atomic() {
+        let live = LiveConfig::new(Config::defaults(), None);
+        let ctx = SetContext { loading: false, protected_allowed: false };
+        let ok = |_: &Config, _: &Config| Ok(());
+        let nolog = |_: bool, _: &str| {};
         assert_eq!(
-            c.set_many(&[("nosuch".into(), "1".into())]).unwrap_err(),
+            live.set(&[("nosuch".into(), "1".into())], &ctx, ok, &nolog).unwrap_err(),
             "Unknown option or number of arguments for CONFIG SET - 'nosuch'"
         );
         assert_eq!(
-            c.set_many(&[("maxmemory-policy".into(), "bad".into())]).unwrap_err(),
+            live.set(&[("maxmemory-policy".into(), "bad".into())], &ctx, ok, &nolog).unwrap_err(),
             "CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
         );
-        assert!(c.set_many(&[("timeout".into(), "5".into()), ("port".into(), "1".into())]).is_err());
-        assert_eq!(c.get("timeout"), Some("0"), "a failed multi-set applies nothing");
-        c.set_many(&[("lua-time-limit".into(), "100".into())]).unwrap();
-        assert_eq!(c.get("busy-reply-threshold"), Some("100"));
-        let got = c.get_matching(&[b"maxmemory-p*"]);
-        assert_eq!(got, vec![("maxmemory-policy".to_string(), "noeviction".to_string())]);
+        assert!(live
+            .set(&[("timeout".into(), "5".into()), ("maxmemory".into(), "x".into())], &ctx, ok, &nolog)
+            .is_err());
+        assert_eq!(live.load().timeout, 0, "a failed multi-set applies nothing");
+        // A failing apply step rolls everything back.
+        let fail =
+            |_: &Config, new: &Config| if new.timeout == 7 { Err(("timeout".into(), "nope".into())) } else { Ok(()) };
+        let err =
+            live.set(&[("hz".into(), "20".into()), ("timeout".into(), "7".into())], &ctx, fail, &nolog).unwrap_err();
+        assert_eq!(err, "CONFIG SET failed (possibly related to argument 'timeout') - nope");
+        assert_eq!(live.load().hz, 10);
+        live.set(&[("lua-time-limit".into(), "100".into())], &ctx, ok, &nolog).unwrap();
+        assert_eq!(live.load().busy_reply_threshold, 100);
+        assert!(live
+            .set(&[("dir".into(), "/".into())], &ctx, ok, &nolog)
+            .unwrap_err()
+            .contains("can't set protected config"));
+        assert_eq!(
+            get_matching(&live.load(), &[b"maxmemory-p*"]),
+            vec![("maxmemory-policy".to_string(), "noeviction".to_string())]
+        );
+    }
+
+    #[test]
+    fn every_param_round_trips() {
+        let c = Config::defaults();
+        for p in PARAMS {
+            let shown = (p.get)(&c);
+            let mut d = Config::defaults();
+            let args: Vec<String> = if (p.multi_arg)() && !shown.is_empty() {
+                shown.split(' ').map(String::from).collect()
+            } else {
+                vec![shown.clone()]
+            };
+            if matches!(p.name, "latency-tracking-info-percentiles" | "bind" | "replicaof") {
+                continue;
+            }
+            (p.set)(&mut d, &args).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert_eq!((p.get)(&d), shown, "{}", p.name);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! A cheap unix-time clock for the hot path: the wall clock is read once per thread and then
-//! derived from the monotonic `Instant` the dispatcher reads anyway, so a command costs no extra
+//! derived from the monotonic `Instant` the pipeline reads anyway, so a command costs no extra
 //! clock system call. The anchor is refreshed every second so wall-clock adjustments are picked
 //! up quickly.
 

@@ -17,11 +17,14 @@ pub struct Effect {
     /// For replicas only, not the AOF (PUBLISH: replicas' subscribers get the message, a
     /// reload must not replay it), like Redis's PROPAGATE_REPL.
     pub replicas_only: bool,
+    /// For the AOF only, not replicas (a script's writes under `redis.set_repl(REPL_AOF)`),
+    /// like Redis's PROPAGATE_AOF.
+    pub aof_only: bool,
 }
 
 impl Effect {
     pub fn new(db: usize, argv: Vec<Bytes>) -> Self {
-        Effect { db, argv, replicas_only: false }
+        Effect { db, argv, replicas_only: false, aof_only: false }
     }
 }
 

@@ -5,20 +5,23 @@
 //! Concurrency: a command locks the shards of all its keys, in ascending shard order (so two
 //! commands can never deadlock), does its work, publishes its effects and unlocks. Commands on
 //! keys of different shards therefore run on different cores at the same time, while a
-//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...), and
-//! later MULTI/EXEC and scripts, lock every shard: they are atomic with respect to everything.
+//! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...) lock
+//! every shard; EXEC locks the shards of its queued commands and watched keys, and a script its
+//! declared keys up front and any other shard when it first touches it ([`Keyspace::lock_lazy`]).
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
 //! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
 //! see `lfu`) and the hit/miss counters.
 
 pub mod clock;
-pub mod dict;
 pub mod effects;
 pub mod evict;
 pub mod expire;
 pub mod hfe;
+pub mod lazyfree;
 pub mod lfu;
+#[cfg(test)]
+mod model_tests;
 pub mod notify;
 pub mod slot;
 pub mod watch;
@@ -29,8 +32,8 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::types::{Entry, Value};
-pub use dict::Dict;
+pub use crate::types::Dict;
+use crate::types::{Entry, Kind, Value, WrongType};
 pub use effects::{Effect, EffectStream};
 
 /// Number of shards. A power of two; SCAN cursors carry the shard index in their low bits.
@@ -112,8 +115,9 @@ pub struct Keyspace {
     pub watches: watch::Watches,
     /// Keyspace notifications.
     pub notifier: notify::Notifier,
-    /// Client-side caching: who read which key, invalidated as keys change.
-    pub tracking: crate::tracking::Tracking,
+    /// Client-side caching, told of every modified key (installed by the server; see
+    /// [`KeyObserver`]).
+    observer: std::sync::OnceLock<Arc<dyn KeyObserver>>,
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
@@ -122,6 +126,17 @@ pub struct Keyspace {
     lazy_view: std::sync::atomic::AtomicBool,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
     pub lfu: lfu::LfuSettings,
+}
+
+/// Client-side caching as the keyspace sees it: told of every modified key (Redis's
+/// signalModifiedKey → trackingInvalidateKey), while a view still holds the key's lock. The
+/// server installs its tracking table ([`Keyspace::observe`]); the keyspace knows nothing more
+/// of it.
+pub trait KeyObserver: Send + Sync {
+    /// Whether anything must be told (no client tracks keys: every hook is free).
+    fn active(&self) -> bool;
+    /// `key` changed, by client `by` (0: the server itself, e.g. expiry or eviction).
+    fn key_modified(&self, key: &[u8], by: u64);
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -205,11 +220,25 @@ impl Keyspace {
             effects: EffectStream::default(),
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
-            tracking: Default::default(),
+            observer: std::sync::OnceLock::new(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
             lazy_view: std::sync::atomic::AtomicBool::new(false),
             lfu: lfu::LfuSettings::default(),
+        }
+    }
+
+    /// Install the observer of modified keys (once, at start-up).
+    pub fn observe(&self, observer: Arc<dyn KeyObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Tell the observer (if any client tracks keys) that `key` changed.
+    pub fn key_modified(&self, key: &[u8], by: u64) {
+        if let Some(o) = self.observer.get() {
+            if o.active() {
+                o.key_modified(key, by);
+            }
         }
     }
 
@@ -414,7 +443,7 @@ pub struct Db<'a> {
     lfu: bool,
     effects: Vec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
-    /// non-zero and the handler published no effect of its own, the dispatcher propagates the
+    /// non-zero and the handler published no effect of its own, the pipeline propagates the
     /// command as it was received.
     pub dirty: u64,
     /// Changes of the earlier commands run through this view (EXEC).
@@ -473,13 +502,18 @@ impl<'a> Db<'a> {
                 self.modified.push((self.index, Bytes::copy_from_slice(key)));
             }
             // Redis's signalModifiedKey: every event but "expired" marks a modification.
-            if self.ks.tracking.any() {
-                self.ks.tracking.invalidate(key, self.client_id);
-            }
+            self.ks.key_modified(key, self.client_id);
         }
         if self.ks.notifier.wants(class) {
             self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
         }
+    }
+
+    /// Set the command's clock reading (unix ms): what expiry compares with, and the access
+    /// time (LRU clock or LFU minute) entries get.
+    pub fn set_time(&mut self, now: i64) {
+        self.now_ms = now;
+        self.lru = if self.lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) };
     }
 
     /// The keys the current command reported as modified (see `modified`).
@@ -499,6 +533,15 @@ impl<'a> Db<'a> {
     /// Number of effects recorded so far (to wrap a transaction's effects).
     pub fn effects_len(&self) -> usize {
         self.effects.len()
+    }
+
+    /// Send the effects recorded since `mark` to the AOF only or to replicas only (a script's
+    /// writes under `redis.set_repl(REPL_AOF)` / `REPL_REPLICA`).
+    pub fn restrict_effects_since(&mut self, mark: usize, aof: bool, replicas: bool) {
+        for e in &mut self.effects[mark..] {
+            e.aof_only |= aof && !replicas;
+            e.replicas_only |= replicas && !aof;
+        }
     }
 
     /// Drop the effects recorded since `mark` (a script's writes under `redis.set_repl(REPL_NONE)`).
@@ -616,7 +659,8 @@ impl<'a> Db<'a> {
     }
 
     /// The command's own effect is what it already recorded (possibly nothing: HEXPIRE whose
-    /// fields were all deleted propagates only their HDELs), not the command itself.
+    /// fields were all deleted propagates only their HDELs, XREADGROUP its XCLAIMs), not the
+    /// command itself (Redis's preventCommandPropagation).
     pub fn suppress_command_effect(&mut self) {
         self.custom_effect = true;
     }
@@ -656,13 +700,40 @@ impl<'a> Db<'a> {
                 if self.ks.watches.any() {
                     self.ks.watches.touch(self.index, key, true);
                 }
-                if self.ks.tracking.any() {
-                    self.ks.tracking.invalidate(key, 0);
-                }
+                self.ks.key_modified(key, 0);
                 true
             }
             _ => false,
         }
+    }
+
+    /// A key's value as type `T` for reading (lazy expiry, hit/miss, LRU as [`Db::get`]):
+    /// None when missing, WRONGTYPE when it holds another type.
+    pub fn read<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&T>, WrongType> {
+        self.get(key).map(|e| e.value.kind::<T>()).transpose()
+    }
+
+    /// A key's value as type `T` for writing (as [`Db::get_mut`]).
+    pub fn write<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&mut T>, WrongType> {
+        self.get_mut(key).map(|e| e.value.kind_mut::<T>()).transpose()
+    }
+
+    /// A key's value as type `T`, created empty when missing (Redis's lookupKeyWrite +
+    /// create). A caller that then fails must leave no empty value behind (see
+    /// [`Db::remove_if_empty`]).
+    pub fn write_or_create<T: Kind>(&mut self, key: &[u8]) -> Result<&mut T, WrongType> {
+        self.get_or_insert_with(key, T::empty).0.value.kind_mut::<T>()
+    }
+
+    /// The epilogue of every command that removes from a collection: a key whose value of
+    /// type `T` is now empty is deleted, with Redis's `del` event. Returns whether it was.
+    pub fn remove_if_empty<T: Kind>(&mut self, key: &[u8]) -> bool {
+        let spent = self.peek(key).is_some_and(|e| T::of(&e.value).is_some_and(T::is_spent));
+        if spent {
+            self.delete(key);
+            self.notify(notify::GENERIC, "del", key);
+        }
+        spent
     }
 
     /// Look a key up for reading: applies lazy expiry, counts a hit or miss, updates the LRU.

@@ -15,6 +15,7 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// `USED` but Redis does not: its Lua allocates outside zmalloc, so scripts never count toward
 /// `used_memory` or maxmemory (INFO reports them apart, as used_memory_lua / _vm_*).
 static SCRIPT_HEAPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
 
 /// Wraps an allocator and counts the bytes allocated through it.
 pub struct Counting<A>(pub A);
@@ -84,6 +85,20 @@ pub fn used() -> usize {
 /// The highest `used()` seen.
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed).max(used())
+}
+
+/// Note the memory used once the server is initialised (INFO's used_memory_startup).
+pub fn mark_startup() {
+    STARTUP.store(used(), Ordering::Relaxed);
+}
+
+pub fn startup() -> usize {
+    STARTUP.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT: the peak restarts from the current figure.
+pub fn reset_peak() {
+    PEAK.store(used(), Ordering::Relaxed);
 }
 
 #[cfg(test)]

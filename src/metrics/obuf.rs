@@ -35,23 +35,15 @@ pub enum Class {
 }
 
 impl Limits {
-    /// From the configuration's canonical value
-    /// (`normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`).
-    pub fn parse(config: &str) -> Limits {
-        let mut limits = Limits::default();
-        let words: Vec<&str> = config.split_whitespace().collect();
-        for chunk in words.chunks(4) {
-            let [class, hard, soft, secs] = chunk else { continue };
-            let num = |s: &str| s.parse::<u64>().unwrap_or(0);
-            let l = ClassLimit { hard: num(hard) as usize, soft: num(soft) as usize, soft_seconds: num(secs) };
-            match class.to_ascii_lowercase().as_str() {
-                "normal" => limits.normal = l,
-                "slave" | "replica" => limits.replica = l,
-                "pubsub" => limits.pubsub = l,
-                _ => {}
-            }
-        }
-        limits
+    /// From the configuration's classes (normal, replica, pubsub: hard bytes, soft bytes, soft
+    /// seconds).
+    pub fn from_classes(classes: [(u64, u64, i64); 3]) -> Limits {
+        let l = |(hard, soft, secs): (u64, u64, i64)| ClassLimit {
+            hard: hard as usize,
+            soft: soft as usize,
+            soft_seconds: secs.max(0) as u64,
+        };
+        Limits { normal: l(classes[0]), replica: l(classes[1]), pubsub: l(classes[2]) }
     }
 
     pub fn of(&self, class: Class) -> ClassLimit {
@@ -142,7 +134,7 @@ mod tests {
 
     #[test]
     fn parses_the_canonical_value() {
-        let l = Limits::parse("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+        let l = Limits::from_classes([(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)]);
         assert_eq!(l.normal, ClassLimit::default());
         assert_eq!(l.replica, ClassLimit { hard: 268435456, soft: 67108864, soft_seconds: 60 });
         assert_eq!(l.of(Class::Pubsub).hard, 32 << 20);

@@ -4,7 +4,7 @@
 //! with an expiry.
 
 use super::rdb_load::Loaded;
-use crate::replication::encode_command;
+use crate::protocol::encode_command;
 use crate::types::Value;
 
 /// Elements per command (Redis's AOF_REWRITE_ITEMS_PER_CMD).
@@ -59,12 +59,73 @@ pub fn commands(loaded: &Loaded) -> Vec<u8> {
                 });
                 batched(&mut out, b"ZADD", key, items, 2);
             }
+            Value::Stream(st) => rewrite_stream(&mut out, key, st),
         }
         if let Some(when) = k.expire {
             encode_command(&mut out, &[b"PEXPIREAT".as_slice(), key, itoa::Buffer::new().format(when).as_bytes()]);
         }
     }
     out
+}
+
+/// A stream as Redis's rewriteStreamObject writes it: XADD per entry (or `XADD key MAXLEN 0
+/// 0-1 x y` for an empty stream), XSETID with the last ID, entries added and maximal deleted
+/// ID, then per group XGROUP CREATE ... ENTRIESREAD, and per consumer XCLAIM ... TIME
+/// RETRYCOUNT JUSTID FORCE for each pending entry (XGROUP CREATECONSUMER when it has none).
+fn rewrite_stream(out: &mut Vec<u8>, key: &[u8], st: &crate::types::StreamValue) {
+    use crate::types::stream::StreamId;
+    let num = |n: i64| itoa::Buffer::new().format(n).as_bytes().to_vec();
+    if st.is_empty() {
+        encode_command(out, &[b"XADD".as_slice(), key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
+    } else {
+        for e in st.range(StreamId::MIN, StreamId::MAX, false) {
+            let id = e.id.to_bytes();
+            let mut items: Vec<Vec<u8>> = Vec::with_capacity(e.nfields * 2);
+            for (f, v) in e.fields() {
+                items.push(f.to_vec());
+                items.push(v.to_vec());
+            }
+            let mut argv: Vec<&[u8]> = vec![b"XADD", key, &id];
+            argv.extend(items.iter().map(Vec::as_slice));
+            encode_command(out, &argv);
+        }
+    }
+    let last = st.last_id.to_bytes();
+    let added = num(st.entries_added as i64);
+    let maxdel = st.max_deleted_entry_id.to_bytes();
+    encode_command(out, &[b"XSETID".as_slice(), key, &last, b"ENTRIESADDED", &added, b"MAXDELETEDID", &maxdel]);
+    for (name, g) in &st.groups {
+        let last = g.last_id.to_bytes();
+        let read = num(g.entries_read);
+        encode_command(out, &[b"XGROUP".as_slice(), b"CREATE", key, name, &last, b"ENTRIESREAD", &read]);
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                encode_command(out, &[b"XGROUP".as_slice(), b"CREATECONSUMER", key, name, cname]);
+                continue;
+            }
+            for id in &c.pel {
+                let Some(nack) = g.pel.get(id) else { continue };
+                let (id, time, count) = (id.to_bytes(), num(nack.delivery_time), num(nack.delivery_count as i64));
+                encode_command(
+                    out,
+                    &[
+                        b"XCLAIM".as_slice(),
+                        key,
+                        name,
+                        cname,
+                        b"0",
+                        &id,
+                        b"TIME",
+                        &time,
+                        b"RETRYCOUNT",
+                        &count,
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! encoding the writer produces (strings raw / integer / LZF, quicklists of several nodes,
 //! listpack and table hashes, intset and table sets, listpack and skiplist sorted sets),
 //! expiries, several databases, function libraries and IDLE / FREQ opcodes, with compression on
-//! and off. Each file is truncated at every length, has a bit flipped at every offset, has a
+//! and off, and a stream with groups and pending entries (each loaded stream is then used
+//! as commands use it: ranges both ways, appends, deletes, trims). Each file is truncated at every length, has a bit flipped at every offset, has a
 //! huge length field inserted at every offset, and gets a few thousand pseudo-random
 //! multi-byte mutations; the loader must answer each with an error or a complete load — never
 //! a panic, an unbounded allocation or a hang. Checksums are disabled (or recomputed) so the
@@ -66,6 +67,7 @@ fn values() -> Vec<(&'static str, Value)> {
         big_z.insert(format!("m{i}").as_bytes(), i as f64 * 0.25, l.zset);
     });
     vec![
+        ("stream", Value::Stream(Box::new(stream_sample()))),
         ("str:raw", Value::Str(StrValue::from_bytes(b"hello world"))),
         ("str:int", Value::Str(StrValue::from_bytes(b"-123456789"))),
         ("str:i64", Value::Str(StrValue::from_bytes(b"9223372036854775807"))),
@@ -80,6 +82,64 @@ fn values() -> Vec<(&'static str, Value)> {
         ("zset:listpack", Value::ZSet(Box::new(small_z))),
         ("zset:skiplist", Value::ZSet(Box::new(big_z))),
     ]
+}
+
+/// A stream of two nodes with a tombstone, mixed fields, two groups with pending entries and
+/// consumers (one without pending entries).
+fn stream_sample() -> crate::types::StreamValue {
+    use crate::types::stream::id::ParsedId;
+    use crate::types::stream::{ConsumerGroup, NodeLimits, StreamId};
+    let mut s = crate::types::StreamValue::new();
+    let lim = NodeLimits { max_bytes: 4096, max_entries: 3 };
+    for i in 1..=5u64 {
+        let id = Some(ParsedId { id: StreamId::new(i, i), seq_given: true });
+        let v = format!("{}", i * 1000);
+        let pairs: Vec<&[u8]> = if i == 4 { vec![b"other", b"x"] } else { vec![b"f", v.as_bytes()] };
+        s.add(&pairs, id, 0, lim).expect("increasing IDs");
+    }
+    s.delete(&[StreamId::new(2, 2)]);
+    let mut g = ConsumerGroup::new(StreamId::new(3, 3), 3);
+    g.create_consumer(b"alice", 1_700_000_000_000);
+    g.create_consumer(b"bob", 1_700_000_000_001);
+    let alice = bytes::Bytes::from_static(b"alice");
+    g.deliver(StreamId::new(1, 1), &alice, 1_700_000_000_002);
+    g.deliver(StreamId::new(3, 3), &alice, 1_700_000_000_003);
+    // RDB type 19 keeps no active time: it loads as the seen time.
+    for c in g.consumers.values_mut() {
+        c.active_time = c.seen_time;
+    }
+    s.groups.insert(bytes::Bytes::from_static(b"g"), g);
+    s.groups.insert(bytes::Bytes::from_static(b"h"), ConsumerGroup::new(StreamId::MIN, -1));
+    s
+}
+
+/// Use a loaded stream the way commands do (both directions, lookups, appends, deletes,
+/// trims, the radix-tree shape): whatever the loader accepted must be safe to use.
+fn exercise(v: &Value) {
+    use crate::types::stream::{NodeLimits, StreamId, Trim};
+    let Value::Stream(s) = v else { return };
+    let mut s = (**s).clone();
+    assert_eq!(s.walk(), (s.len(), s.len()), "a loaded stream's length matches its entries");
+    let mut ids = Vec::new();
+    for rev in [false, true] {
+        for e in s.range(StreamId::MIN, StreamId::MAX, rev) {
+            ids.push(e.id);
+            for (f, v) in e.fields() {
+                let _ = (f.to_vec(), v.to_vec());
+            }
+        }
+    }
+    for id in ids.iter().take(4) {
+        let _ = s.get(*id);
+    }
+    let _ = (s.rax_nodes(), s.last_valid_id(), s.edge_id(true, false), s.free_effort());
+    for g in s.groups.values() {
+        let _ = s.lag(g);
+    }
+    let _ = s.add(&[b"f", b"v"], None, u64::MAX - 1, NodeLimits::default());
+    s.delete(&ids);
+    s.trim(Trim::MaxLen(1), false, 0);
+    s.trim(Trim::MinId(StreamId::MAX), true, 10);
 }
 
 /// A valid file holding every value, with functions, expiries, three databases and the given
@@ -124,6 +184,7 @@ thread_local! {
 fn load(data: &[u8]) -> bool {
     match parse(data, &opts()) {
         Ok(loaded) => {
+            loaded.keys.iter().for_each(|k| exercise(&k.value));
             KS.with(|ks| {
                 let mut db = ks.lock_all(0);
                 let _ = install(&mut db, loaded, true);
@@ -164,7 +225,7 @@ const INFLATED: &[&[u8]] = &[
 #[test]
 fn the_samples_load() {
     let encodings: std::collections::BTreeSet<&str> = values().iter().map(|(_, v)| v.encoding()).collect();
-    for e in ["int", "embstr", "raw", "quicklist", "listpack", "hashtable", "intset", "skiplist"] {
+    for e in ["int", "embstr", "raw", "quicklist", "listpack", "hashtable", "intset", "skiplist", "stream"] {
         assert!(encodings.contains(e), "no {e} value in the samples: {encodings:?}");
     }
     for s in samples() {
@@ -286,6 +347,7 @@ fn mutated_dump_payloads() {
             let p = with_crc(&c);
             assert!(dump::verify(&p));
             if let Some(back) = dump::restore(&p, &limits()) {
+                exercise(&back);
                 let again = dump::dump(&back, dump_opts);
                 assert_eq!(dump::restore(&again, &limits()), Some(back), "{name}: re-dump differs");
             }
@@ -309,7 +371,7 @@ fn aof_sample() -> Vec<u8> {
         vec![b"DEL", b"k"],
     ];
     for c in &cmds {
-        crate::replication::encode_command(&mut out, c);
+        crate::protocol::encode_command(&mut out, c);
     }
     out
 }

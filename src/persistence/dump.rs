@@ -23,6 +23,11 @@ pub fn dump(v: &Value, opts: SaveOptions) -> Vec<u8> {
 /// Redis's verifyDumpPayload: long enough, a version this server reads (up to Redis 7.4's 12),
 /// a matching CRC.
 pub fn verify(payload: &[u8]) -> bool {
+    verify_with(payload, false)
+}
+
+/// [`verify`], without the CRC check when `skip_checksum` (DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+pub fn verify_with(payload: &[u8], skip_checksum: bool) -> bool {
     if payload.len() < 10 {
         return false;
     }
@@ -30,7 +35,7 @@ pub fn verify(payload: &[u8]) -> bool {
     if u16::from_le_bytes([footer[0], footer[1]]) > RDB_VERSION_MAX {
         return false;
     }
-    CRC64.checksum(&payload[..payload.len() - 8]).to_le_bytes() == footer[2..]
+    skip_checksum || CRC64.checksum(&payload[..payload.len() - 8]).to_le_bytes() == footer[2..]
 }
 
 /// Decode a verified payload's value (`None`: malformed, or an empty collection — both are

@@ -1,5 +1,5 @@
 //! Persistence formats: the RDB file format (writer in `rdb`, loader in `rdb_load` and
-//! `rdb_value`, over a bounds-checked `reader`), the compact encodings found inside RDB
+//! `rdb_value`, over a bounds-checked `reader`; streams in `rdb_stream`), the compact encodings found inside RDB
 //! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
 //! (`dump`), and the append-only file formats (`aof`: manifest and command stream;
 //! `aof_rewrite`: a base file written as commands). `corruption_tests` feeds both loaders
@@ -14,6 +14,7 @@ pub mod listpack;
 pub mod lzf;
 pub mod rdb;
 pub mod rdb_load;
+pub mod rdb_stream;
 pub mod rdb_value;
 pub mod reader;
 pub mod ziplist;

@@ -119,20 +119,20 @@ impl Default for SaveOptions {
 impl SaveOptions {
     pub fn from_config(cfg: &crate::config::Config) -> Self {
         let now = crate::keyspace::now_ms();
-        let policy = &cfg.settings.maxmemory_policy;
+        let policy = cfg.maxmemory_policy_name();
         let access = if policy.ends_with("-lru") {
             AccessInfo::Idle { clock: crate::keyspace::lru_clock_at(now) }
         } else if policy.ends_with("-lfu") {
-            let decay_time = cfg.get("lfu-decay-time").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let decay_time = cfg.lfu_decay_time as u32;
             AccessInfo::Freq { now_ms: now, decay_time }
         } else {
             AccessInfo::None
         };
         SaveOptions {
-            compression: cfg.get("rdbcompression") != Some("no"),
-            checksum: cfg.get("rdbchecksum") != Some("no"),
+            compression: cfg.rdbcompression,
+            checksum: cfg.rdbchecksum,
             access,
-            version: cfg.get("rdb-version").and_then(|v| v.parse().ok()).unwrap_or(RDB_VERSION),
+            version: cfg.rdb_version as u16,
         }
     }
 }
@@ -222,12 +222,14 @@ pub fn value_type(v: &Value, version: u16) -> u8 {
         },
         Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
+        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
 }
 
 /// Append a value's serialisation (what follows the type byte and the key).
 pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
     match v {
+        Value::Stream(s) => super::rdb_stream::write(out, s, opts),
         Value::Str(StrValue::Int(n)) if write_int(out, *n) => {}
         Value::Str(s) => write_string(out, &s.to_bytes(), opts),
         Value::List(l) => {

@@ -11,7 +11,7 @@
 use super::rdb::*;
 use super::reader::{RdbError, Reader, Result};
 use super::{intset, listpack, ziplist, zipmap};
-use crate::config::Settings;
+use crate::config::Config;
 use crate::types::hash::HashLimits;
 use crate::types::set::SetLimits;
 use crate::types::zset::Limits as ZLimits;
@@ -29,15 +29,21 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub fn from_config(c: &Config) -> Self {
         Limits {
-            hash: HashLimits { max_entries: s.hash_max_listpack_entries, max_value: s.hash_max_listpack_value },
-            set: SetLimits {
-                max_intset_entries: s.set_max_intset_entries,
-                max_listpack_entries: s.set_max_listpack_entries,
-                max_listpack_value: s.set_max_listpack_value,
+            hash: HashLimits {
+                max_entries: c.hash_max_listpack_entries as usize,
+                max_value: c.hash_max_listpack_value as usize,
             },
-            zset: ZLimits { max_entries: s.zset_max_listpack_entries, max_value: s.zset_max_listpack_value },
+            set: SetLimits {
+                max_intset_entries: c.set_max_intset_entries as usize,
+                max_listpack_entries: c.set_max_listpack_entries as usize,
+                max_listpack_value: c.set_max_listpack_value as usize,
+            },
+            zset: ZLimits {
+                max_entries: c.zset_max_listpack_entries as usize,
+                max_value: c.zset_max_listpack_value as usize,
+            },
         }
     }
 }
@@ -202,8 +208,9 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             hash_with_ttls_from(entries, lim, at)?
         }
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | 21 => {
-            return fail(&format!("stream values (RDB type {ty}) are not supported by Ferrous yet"));
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | super::rdb_stream::TYPE_STREAM_LISTPACKS_3 => {
+            // Streams are kept even when empty (as Redis does).
+            return Ok(Some(Value::Stream(Box::new(super::rdb_stream::read(r, ty)?))));
         }
         TYPE_MODULE | TYPE_MODULE_2 => {
             let id = r.length()?;
@@ -220,6 +227,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         Value::Hash(h) => h.is_empty(),
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
+        Value::Stream(_) => false,
     };
     Ok((!empty).then_some(value))
 }
@@ -372,8 +380,11 @@ mod tests {
         // A plain hash with the same field twice.
         let dup = [TYPE_HASH, 2, 1, b'a', 1, b'b', 1, b'a', 1, b'c'];
         assert!(read_value(&mut Reader::new(&dup[1..]), dup[0], &Limits::default()).is_err());
-        let e = read_value(&mut Reader::new(&[]), TYPE_STREAM_LISTPACKS_2, &Limits::default()).unwrap_err();
-        assert!(e.msg.contains("stream") && e.msg.contains("19"), "{e}");
+        // A truncated stream is an error; an empty one (no nodes, no groups) is a value.
+        assert!(read_value(&mut Reader::new(&[]), TYPE_STREAM_LISTPACKS_2, &Limits::default()).is_err());
+        let empty = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let v = read_value(&mut Reader::new(&empty), TYPE_STREAM_LISTPACKS_2, &Limits::default()).unwrap();
+        assert_eq!(v.map(|v| v.type_name()), Some("stream"));
         assert!(read_value(&mut Reader::new(&[0]), 42, &Limits::default()).is_err());
         // An empty set is valid and skipped.
         assert!(read_value(&mut Reader::new(&[0]), TYPE_SET, &Limits::default()).unwrap().is_none());

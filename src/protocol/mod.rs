@@ -7,3 +7,18 @@ pub mod reply;
 
 pub use parser::{parse_request, ParseError, ParseLimits, Request};
 pub use reply::{Proto, ReplySink};
+
+/// Encode one command as a RESP multibulk.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}

@@ -44,6 +44,8 @@ pub enum Push {
     RedirBroken {
         id: u64,
     },
+    /// A MONITOR line, sent as a status reply.
+    Monitor(Bytes),
 }
 
 impl Push {
@@ -55,6 +57,7 @@ impl Push {
             Push::PMessage { pattern, channel, payload } => pattern.len() + channel.len() + payload.len() + 40,
             Push::Invalidate { keys, .. } => keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 8).sum()) + 40,
             Push::RedirBroken { .. } => 40,
+            Push::Monitor(line) => line.len() + 3,
         }
     }
 }

@@ -15,30 +15,16 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::server::listen::Stream;
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::keyspace::effects::EffectBatch;
-
-/// Encode one command as a RESP multibulk.
-pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
+use crate::protocol::encode_command;
 
 /// Encode a batch, preceded by SELECT when it targets another database than the last one.
 fn encode_batch(out: &mut Vec<u8>, batch: &EffectBatch, selected: &mut Option<usize>) {
-    for e in batch {
+    for e in batch.iter().filter(|e| !e.aof_only) {
         if *selected != Some(e.db) {
             encode_command(out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
             *selected = Some(e.db);
@@ -184,8 +170,8 @@ pub async fn wait_acks(server: &crate::server::Server, spec: &WaitSpec, out: &mu
 /// sequence number the snapshot covers.
 pub async fn stream_to_replica(
     server: &crate::server::Server,
-    sock: &TcpStream,
-    handle: &crate::server::client::ClientHandle,
+    sock: &mut Stream,
+    handle: &crate::session::ClientHandle,
     base_seq: u64,
     mut effects: UnboundedReceiver<EffectBatch>,
 ) -> Result<(), String> {
@@ -200,7 +186,7 @@ pub async fn stream_to_replica(
 /// `repl-backlog-size` is raised to it.
 fn replica_limit(server: &crate::server::Server) -> crate::metrics::obuf::ClassLimit {
     let mut limit = server.obuf_limits.read().replica;
-    let backlog: usize = server.config.read().get("repl-backlog-size").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let backlog = server.config.load().repl_backlog_size as usize;
     if limit.hard > 0 && limit.hard < backlog {
         limit.hard = backlog;
     }
@@ -212,8 +198,8 @@ fn replica_limit(server: &crate::server::Server) -> crate::metrics::obuf::ClassL
 /// when that goes past the replica class of `client-output-buffer-limit`.
 async fn stream_loop(
     server: &crate::server::Server,
-    sock: &TcpStream,
-    handle: &crate::server::client::ClientHandle,
+    sock: &mut Stream,
+    handle: &crate::session::ClientHandle,
     link: &Link,
     base_seq: u64,
     effects: &mut UnboundedReceiver<EffectBatch>,
@@ -227,7 +213,7 @@ async fn stream_loop(
     loop {
         let limit = replica_limit(server);
         let soft_deadline = out.meter.soft_deadline_ms(limit);
-        let pending = out.has_pending();
+        let pending = out.has_pending() || sock.has_unflushed();
         tokio::select! {
             batch = effects.recv() => {
                 let Some(batch) = batch else { return Ok(()) };

@@ -2,7 +2,7 @@
 //! performs the handshake (PING, REPLCONF listening-port / capa psync2, PSYNC ? -1), loads the
 //! RDB snapshot of the full resynchronisation (length-prefixed; Ferrous does not announce
 //! `capa eof`, so a diskless master falls back to sending its file), then applies the command
-//! stream through the dispatch path as the master client (exempt from READONLY, replies
+//! stream through the pipeline as the master client (exempt from READONLY, replies
 //! discarded), acknowledging its offset every second and on `REPLCONF GETACK`. A lost link is
 //! retried every second; REPLICAOF NO ONE ends the task.
 //!
@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
-use crate::server::{client::Client, log, Server};
+use crate::server::{log, Server};
+use crate::session::Client;
 
 /// The replica state: who the master is and how the link is doing.
 #[derive(Default)]
@@ -54,6 +55,9 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
         }
         *m = Some((host.clone(), port));
     }
+    server.config.update(|c| c.replicaof = Some((host.clone(), port)));
+    log::set_role(true);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), true);
     st.link_up.store(false, Ordering::SeqCst);
     let generation = st.generation.fetch_add(1, Ordering::SeqCst) + 1;
     log::notice(&format!("Connecting to MASTER {host}:{port}"));
@@ -65,6 +69,9 @@ pub fn start(server: &Arc<Server>, host: String, port: u16) -> bool {
 /// REPLICAOF NO ONE: stop replicating (the data stays).
 pub fn stop(server: &Server) {
     let st = &server.replica;
+    server.config.update(|c| c.replicaof = None);
+    log::set_role(false);
+    let _ = crate::server::process::set_oom_score_adj(&server.config.load(), false);
     if st.master.lock().take().is_some() {
         st.generation.fetch_add(1, Ordering::SeqCst);
         st.link_up.store(false, Ordering::SeqCst);
@@ -134,7 +141,7 @@ async fn sync_and_stream(server: &Arc<Server>, host: &str, port: u16, generation
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("master answered PING with {pong}"));
     }
-    let pass = server.config.read().get("masterauth").unwrap_or("").to_string();
+    let pass = server.config.load().masterauth.clone();
     if !pass.is_empty() {
         let r = command(&mut sock, &mut buf, &["AUTH", &pass]).await?;
         if r.starts_with('-') {
@@ -189,7 +196,7 @@ fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
 
 /// Apply the master's command stream until the link drops or REPLICAOF changes.
 async fn stream(server: &Arc<Server>, sock: &mut TcpStream, buf: &mut BytesMut, generation: u64) -> Result<(), String> {
-    let handle = crate::server::client::ClientHandle::new(0, "master".into(), String::new(), -1);
+    let handle = crate::session::client::ClientHandle::new(0, "master".into(), String::new(), -1);
     let mut client = Client::new(handle, true);
     client.is_master = true;
     let mut sink = ReplySink::new(Proto::Resp2);

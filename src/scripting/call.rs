@@ -16,12 +16,13 @@ use std::cell::Cell;
 use std::os::raw::c_int;
 use std::time::Instant;
 
-use crate::commands::pipeline::{self, Queued, ScriptCall};
+use crate::commands::pipeline::{self, ScriptCall};
 use crate::commands::{flags, Action};
 use crate::keyspace::Db;
 use crate::protocol::{Proto, ReplySink};
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
+use crate::session::Written;
 
 /// The state of one script run that redis.call and friends share.
 pub struct RunState<'a> {
@@ -36,7 +37,7 @@ pub struct RunState<'a> {
     /// redis.set_repl flags (REPL_ALL by default).
     pub repl: u8,
     /// Writes whose waiters and watchers are told once the locks are released.
-    pub queued: Vec<Queued>,
+    pub queued: Vec<Written>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
     /// The keys of the read-only commands the script called: a tracking caller remembers them
@@ -279,8 +280,12 @@ impl RunState<'_> {
         if cmd.has_flag(flags::READONLY) {
             self.read_keys.extend(cmd.keys(&argv).iter().filter_map(|k| argv.get(k.pos).cloned()));
         }
-        if self.repl == 0 {
-            db.truncate_effects(mark);
+        // redis.set_repl: REPL_NONE (0) drops the command's effects, REPL_AOF (1) and
+        // REPL_REPLICA (2) send them to one side only, REPL_ALL (3) to both.
+        match self.repl {
+            0 => db.truncate_effects(mark),
+            1 | 2 => db.restrict_effects_since(mark, self.repl & 1 != 0, self.repl & 2 != 0),
+            _ => {}
         }
         match outcome.action {
             // Blocking commands never block in a script: they answer as if timed out.
@@ -294,7 +299,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if outcome.wrote {
-            self.queued.push(Queued { cmd, args: argv, db: db.index, modified: outcome.modified });
+            self.queued.push(pipeline::written(cmd, &argv, db.index, outcome.modified));
         }
         Left::Reply
     }

@@ -1,5 +1,5 @@
 //! The flags a script command declares before it runs — the shebang flags of an EVAL body or
-//! of a cached script, a function's registered flags — for the dispatcher's checks that come
+//! of a cached script, a function's registered flags — for the pipeline's checks that come
 //! before execution (CLIENT PAUSE WRITE lets `no-writes` scripts through, OOM / NOREPLICAS /
 //! READONLY treat them as the command flags they declare, as Redis does).
 
@@ -33,17 +33,23 @@ pub struct CommandFlags {
     pub denyoom: bool,
     /// A write command: it did not declare `no-writes`.
     pub write: bool,
+    /// Allowed on a stale replica: it declared `allow-stale`.
+    pub stale: bool,
 }
 
 /// [`CommandFlags`] of EVAL / EVALSHA / FCALL; None for scripts without a shebang (they keep
 /// EVAL's own flags) and when the flags are unknown.
 pub fn command_flags(s: &Scripting, name: &str, args: &[Bytes]) -> Option<CommandFlags> {
-    use super::flags::{ALLOW_OOM, EVAL_COMPAT, NO_WRITES};
+    use super::flags::{ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT, NO_WRITES};
     let f = declared_flags(s, name, args)?;
     if f & EVAL_COMPAT != 0 {
         return None;
     }
-    Some(CommandFlags { denyoom: f & (ALLOW_OOM | NO_WRITES) == 0, write: f & NO_WRITES == 0 })
+    Some(CommandFlags {
+        denyoom: f & (ALLOW_OOM | NO_WRITES) == 0,
+        write: f & NO_WRITES == 0,
+        stale: f & ALLOW_STALE != 0,
+    })
 }
 
 /// Whether a script command may write: the _RO forms never do; a script or function that

@@ -13,7 +13,7 @@
 //! coroutine suspends, the connection task yields to its runtime (the worker serves its other
 //! connections: they see the script running before taking any lock and answer BUSY; SCRIPT KILL
 //! sets the kill flag) and then resumes the script where it stopped. Locks held by the script
-//! stay held on the same thread, and no other task on it takes them: the dispatch path checks
+//! stay held on the same thread, and no other task on it takes them: the pipeline checks
 //! the busy state before any lock, and the commands allowed while busy take none.
 
 use corosensei::stack::DefaultStack;

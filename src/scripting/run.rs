@@ -13,7 +13,7 @@ use super::engine::Api;
 use super::flags;
 use super::libs;
 use crate::commands::{CmdError, CmdResult, Ctx};
-use crate::server::client::Client;
+use crate::session::client::Client;
 
 /// What to run.
 pub struct Target<'a> {
@@ -36,18 +36,41 @@ const HOOK_PERIOD: u32 = 100_000;
 
 /// Run `t` with `keys` and `args`, writing its reply into the context.
 pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResult {
-    // A script that may write while persistence fails (scriptPrepareForRun).
-    if t.flags & (flags::EVAL_COMPAT | flags::NO_WRITES) == 0 && !ctx.client.is_master {
-        if let Some(e) = crate::server::disk::write_denied(ctx.server) {
-            return Err(CmdError::new(e.script_message()));
+    let server = ctx.server;
+    // Redis's scriptPrepareForRun: the replica checks the command pipeline could not make from
+    // the declared flags (inside EXEC, from our master).
+    let stale = server.replica.is_replica()
+        && !server.replica.link_up.load(Ordering::Relaxed)
+        && !server.config.load().replica_serve_stale_data;
+    if t.flags & flags::EVAL_COMPAT != 0 {
+        if stale {
+            return Err(CmdError::new(
+                "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
+    } else {
+        if stale && t.flags & flags::ALLOW_STALE == 0 {
+            return Err(CmdError::new("-MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script."));
+        }
+        if t.flags & flags::NO_WRITES == 0
+            && server.replica.is_replica()
+            && server.config.load().replica_read_only
+            && !ctx.client.is_master
+        {
+            return Err(CmdError::new("-READONLY Can not run script with write flag on readonly replica"));
+        }
+        // A script that may write while persistence fails.
+        if t.flags & flags::NO_WRITES == 0 && !ctx.client.is_master {
+            if let Some(e) = crate::server::disk::write_denied(server) {
+                return Err(CmdError::new(e.script_message()));
+            }
+        }
+        if t.flags & flags::NO_WRITES == 0 && t.ro_command {
+            return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
         }
     }
-    if t.flags & flags::EVAL_COMPAT == 0 && t.flags & flags::NO_WRITES == 0 && t.ro_command {
-        return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
-    }
-    let server = ctx.server;
     // The OOM state when the script starts (Redis's pre_command_oom_state). A script with a
-    // shebang that may write must declare allow-oom to run then (outside EXEC the dispatcher
+    // shebang that may write must declare allow-oom to run then (outside EXEC the pipeline
     // has already refused it, with the plain OOM error).
     let oom = server.out_of_memory.load(Ordering::Relaxed) && server.maxmemory.load(Ordering::Relaxed) > 0;
     let allow_oom = t.flags & (flags::ALLOW_OOM | flags::NO_WRITES) != 0;
@@ -57,7 +80,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         ));
     }
     let busy = &server.scripting.busy;
-    // Marked already by the dispatcher, except inside EXEC.
+    // Marked already by the pipeline, except inside EXEC.
     let _running = (!busy.is_running()).then(|| busy.mark(!t.is_eval));
     if !t.is_eval {
         *busy.info.lock() = Some((t.name.to_string(), ctx.args.to_vec()));
@@ -106,7 +129,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     // Client-side caching: the caller tracks the keys the script's read commands read (Redis
     // 7.2's rule), while the locks are still held.
     if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
-        server.keyspace.tracking.remember(ctx.client.id(), st.read_keys.iter());
+        server.tracking.remember(ctx.client.id(), st.read_keys.iter());
     }
     ctx.client.after_exec.extend(st.queued);
     match outcome {

@@ -37,7 +37,7 @@ use crate::keyspace::effects::EffectBatch;
 use crate::keyspace::now_ms;
 use crate::persistence::aof::{manifest_name, temp_manifest_name, Manifest};
 use crate::persistence::rdb::{PointInTime, SaveOptions};
-use crate::replication::encode_command;
+use crate::protocol::encode_command;
 
 /// Runtime state of the AOF (INFO persistence, the fsync handshake, the writer's mailbox).
 pub struct AofState {
@@ -156,13 +156,9 @@ enum Ctl {
 
 /// `dir/appenddirname`, and `appendfilename`.
 pub fn paths(server: &Server) -> (PathBuf, String) {
-    let cfg = server.config.read();
-    let dir = Path::new(cfg.get("dir").unwrap_or(".")).join(cfg.get("appenddirname").unwrap_or("appendonlydir"));
-    (dir, cfg.get("appendfilename").unwrap_or("appendonly.aof").to_string())
-}
-
-fn config_yes(server: &Server, name: &str) -> bool {
-    server.config.read().get(name) == Some("yes")
+    let cfg = server.config.load();
+    let dir = Path::new(&cfg.dir).join(&cfg.appenddirname);
+    (dir, cfg.appendfilename.clone())
 }
 
 /// Write the manifest atomically (temp file, fsync, rename, directory fsync), as Redis does.
@@ -216,7 +212,7 @@ struct Writer {
 impl Writer {
     fn append(&mut self, batch: &EffectBatch) {
         self.processed += 1;
-        if config_yes(&self.server, "aof-timestamp-enabled") {
+        if self.server.config.load().aof_timestamp_enabled {
             let now = now_ms() / 1000;
             if now != self.last_ts {
                 self.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
@@ -239,7 +235,7 @@ impl Writer {
     fn flush(&mut self, force: bool) {
         let server = self.server.clone();
         let st = &server.aof;
-        let policy = self.server.config.read().get("appendfsync").unwrap_or("everysec").to_string();
+        let policy = self.server.config.load().appendfsync_name().to_string();
         if !self.buf.is_empty() {
             if let Err(errno) = self.write_buf() {
                 st.last_errno.store(errno, Ordering::Relaxed);
@@ -268,7 +264,7 @@ impl Writer {
         }
         self.written = self.processed;
         let skip =
-            config_yes(&self.server, "no-appendfsync-on-rewrite") && st.rewrite_in_progress.load(Ordering::Relaxed);
+            self.server.config.load().no_appendfsync_on_rewrite && st.rewrite_in_progress.load(Ordering::Relaxed);
         let due = match policy.as_str() {
             "always" => true,
             "everysec" => self.last_fsync.elapsed() >= Duration::from_secs(1),
@@ -596,7 +592,7 @@ fn spawn_writer(
 /// Re-read `appendfsync` (after start-up or CONFIG SET).
 pub fn apply_config(server: &Server) {
     let st = &server.aof;
-    let always = st.on.load(Ordering::Acquire) && server.config.read().get("appendfsync") == Some("always");
+    let always = st.on.load(Ordering::Acquire) && server.config.load().appendfsync_name() == "always";
     st.fsync_always.store(always, Ordering::Release);
 }
 
@@ -606,10 +602,10 @@ pub fn open_at_startup(server: &Arc<Server>, mut manifest: Manifest) -> Result<(
     let (dir, fname) = paths(server);
     fs::create_dir_all(&dir).map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
     if manifest.base.is_none() && manifest.incrs.is_empty() {
-        let preamble = config_yes(server, "aof-use-rdb-preamble");
+        let preamble = server.config.load().aof_use_rdb_preamble;
         let name = manifest.new_base(&fname, preamble);
         let functions = server.scripting.library_sources();
-        let pit = PointInTime::begin(&server.keyspace, &functions, SaveOptions::from_config(&server.config.read()));
+        let pit = PointInTime::begin(&server.keyspace, &functions, SaveOptions::from_config(&server.config.load()));
         write_base(server, pit, &dir.join(&name), preamble)?;
         log::notice(&format!("Creating AOF base file {name} on server start"));
     }
@@ -643,7 +639,7 @@ fn write_base(server: &Server, pit: PointInTime, path: &Path, preamble: bool) ->
             pit.write(&server.keyspace, &mut rdb)?;
             let opts = crate::persistence::rdb_load::LoadOptions {
                 databases: server.keyspace.databases(),
-                limits: crate::persistence::rdb_value::Limits::from_settings(&server.config.read().settings),
+                limits: crate::persistence::rdb_value::Limits::from_config(&server.config.load()),
                 now_ms: i64::MIN,
             };
             let loaded =
@@ -689,8 +685,8 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     st.rewrite_scheduled.store(false, Ordering::Relaxed);
     st.rewrite_started_ms.store(now_ms(), Ordering::Relaxed);
     let (dir, fname) = paths(&server);
-    let opts = SaveOptions::from_config(&server.config.read());
-    let preamble = config_yes(&server, "aof-use-rdb-preamble");
+    let opts = SaveOptions::from_config(&server.config.load());
+    let preamble = server.config.load().aof_use_rdb_preamble;
     // With the AOF off (and not being turned on), a rewrite only writes a new base, as Redis.
     let standalone = !enable && !st.on.load(Ordering::Acquire);
     let at_point = || -> Result<(), String> {
@@ -801,7 +797,7 @@ pub fn stop(server: &Server) {
 /// CONFIG SET appendonly: start (with a rewrite) or stop the AOF. `locked`: the caller holds
 /// every shard lock (inside EXEC), so the start is left to the cron.
 pub fn config_changed(server: &Server, locked: bool) {
-    let want = config_yes(server, "appendonly");
+    let want = server.config.load().appendonly;
     let st = &server.aof;
     if want && !st.on.load(Ordering::Acquire) {
         if locked || rewrite(server, true).is_err() {
@@ -825,7 +821,7 @@ pub fn cron(server: &Server) {
         return;
     }
     if st.start_pending.load(Ordering::Acquire) {
-        if config_yes(server, "appendonly") && rewrite(server, true).is_ok() {
+        if server.config.load().appendonly && rewrite(server, true).is_ok() {
             st.start_pending.store(false, Ordering::Release);
         }
         return;
@@ -838,9 +834,8 @@ pub fn cron(server: &Server) {
         return;
     }
     let (perc, min): (u64, u64) = {
-        let c = server.config.read();
-        let n = |k| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (n("auto-aof-rewrite-percentage"), n("auto-aof-rewrite-min-size"))
+        let c = server.config.load();
+        (c.auto_aof_rewrite_percentage as u64, c.auto_aof_rewrite_min_size as u64)
     };
     // A failed rewrite is retried at most every 60 seconds, like Redis.
     let failed_recently = !st.last_bgrewrite_ok.load(Ordering::Relaxed)
@@ -874,7 +869,7 @@ pub fn info(server: &Server, out: &mut String) {
         "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\n\
          aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n\
          aof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n",
-        config_yes(server, "appendonly") as u8,
+        server.config.load().appendonly as u8,
         in_progress as u8,
         (st.rewrite_scheduled.load(Ordering::Relaxed) || st.start_pending.load(Ordering::Relaxed)) as u8,
         st.last_rewrite_time_sec.load(Ordering::Relaxed),
@@ -889,7 +884,7 @@ pub fn info(server: &Server, out: &mut String) {
 /// INFO persistence's AOF size lines (shown while appendonly is yes, after the module lines).
 pub fn info_sizes(server: &Server, out: &mut String) {
     use std::fmt::Write as _;
-    if !config_yes(server, "appendonly") {
+    if !server.config.load().appendonly {
         return;
     }
     let st = &server.aof;

@@ -16,15 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::aof::{self, paths};
-use super::client::{Client, ClientHandle};
 use super::{log, Server};
-use crate::commands::pipeline::{call_locked, resolve, Caller};
-use crate::commands::table::Command;
+use crate::commands::pipeline::{call_locked, resolve, Caller, Command};
 use crate::keyspace::Db;
 use crate::persistence::aof::{manifest_name, parse_commands, Ending, Manifest};
 use crate::persistence::rdb_load::{self, LoadOptions, Loaded};
 use crate::persistence::rdb_value::Limits;
 use crate::protocol::ReplySink;
+use crate::session::{Client, ClientHandle};
 
 /// One parsed file: its RDB part (if any) and its commands.
 struct Part {
@@ -75,7 +74,7 @@ fn command_of(argv: &[Bytes]) -> Option<&'static Command> {
 /// once every file has been read without any other problem.
 fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
     let (dir, _) = paths(server);
-    let truncate_ok = server.config.read().get("aof-load-truncated") == Some("yes");
+    let truncate_ok = server.config.load().aof_load_truncated;
     let opts = load_options(server);
     let files: Vec<_> = manifest.files().collect();
     let mut parts = Vec::new();
@@ -108,7 +107,7 @@ fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
 fn load_options(server: &Server) -> LoadOptions {
     LoadOptions {
         databases: server.keyspace.databases(),
-        limits: Limits::from_settings(&server.config.read().settings),
+        limits: Limits::from_config(&server.config.load()),
         // Keys of an RDB preamble are loaded even if expired, as Redis does.
         now_ms: i64::MIN,
     }
@@ -200,7 +199,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
                     continue;
                 }
                 let Some(cmd) = command_of(&argv) else { continue };
-                call_locked(server, &mut client, cmd, &argv, &mut sink, db, Instant::now());
+                call_locked(server, &mut client, cmd, &argv, &mut sink, db, None);
                 sink.buf.clear();
                 sink.errors.clear();
                 n += 1;
@@ -220,7 +219,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
 /// Load the AOF at start-up when `appendonly` is yes, then open it for appending. Returns
 /// false when AOF is off (the RDB file is loaded instead).
 pub fn load_at_startup(server: &Arc<Server>) -> Result<bool, String> {
-    if server.config.read().get("appendonly") != Some("yes") {
+    if !server.config.load().appendonly {
         return Ok(false);
     }
     let manifest = read_manifest(server, true)?;

@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::client::{Client, ClientHandle};
 use super::outbox::Outbox;
 use super::{log, Server};
+use crate::session::{Client, ClientHandle};
 
 /// Redis never lets the limit go under 128 KB, so a bad setting cannot lock everyone out.
 const MIN_LIMIT: usize = 128 * 1024;
@@ -21,17 +21,16 @@ pub fn fixed_cost() -> usize {
     std::mem::size_of::<Client>() + std::mem::size_of::<ClientHandle>() + 1024
 }
 
-/// The limit in bytes for the configured value (`0`, bytes, or `N%` of maxmemory); 0: off.
-pub fn limit_of(value: &str, maxmemory: usize) -> usize {
-    let limit = match value.strip_suffix('%') {
-        Some(pct) => {
-            let pct: f64 = pct.parse().unwrap_or(0.0);
-            if maxmemory == 0 || pct <= 0.0 {
-                return 0;
-            }
-            (maxmemory as f64 * pct / 100.0) as usize
+/// The limit in bytes for the configured value (bytes, or a percentage of maxmemory stored
+/// negated, as the configuration keeps `N%`); 0: off.
+pub fn limit_of(value: i64, maxmemory: usize) -> usize {
+    let limit = if value < 0 {
+        if maxmemory == 0 {
+            return 0;
         }
-        None => value.parse().unwrap_or(0),
+        (maxmemory as f64 * (-value) as f64 / 100.0) as usize
+    } else {
+        value as usize
     };
     if limit == 0 {
         0
@@ -108,11 +107,11 @@ mod tests {
 
     #[test]
     fn limits_as_redis_reads_them() {
-        assert_eq!(limit_of("0", 0), 0);
-        assert_eq!(limit_of("1000", 0), MIN_LIMIT);
-        assert_eq!(limit_of("1048576", 0), 1 << 20);
-        assert_eq!(limit_of("10%", 0), 0);
-        assert_eq!(limit_of("10%", 100 << 20), 10 << 20);
-        assert_eq!(limit_of("1%", 1 << 20), MIN_LIMIT);
+        assert_eq!(limit_of(0, 0), 0);
+        assert_eq!(limit_of(1000, 0), MIN_LIMIT);
+        assert_eq!(limit_of(1048576, 0), 1 << 20);
+        assert_eq!(limit_of(-10, 0), 0);
+        assert_eq!(limit_of(-10, 100 << 20), 10 << 20);
+        assert_eq!(limit_of(-1, 1 << 20), MIN_LIMIT);
     }
 }

@@ -1,5 +1,5 @@
 //! One client connection: read bytes, decode every complete request in the buffer, execute them
-//! in order through the dispatcher, and send all their replies in one write (pipelining).
+//! in order through the pipeline, and send all their replies in one write (pipelining).
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
 //! `client-query-buffer-limit`, `client-output-buffer-limit` (checked after every command and
 //! every Pub/Sub message, as Redis checks when a reply is added, and without traffic when a
@@ -10,35 +10,42 @@
 //! on reading it and serving it, as Redis's event loop does, and nothing else on the worker
 //! waits for it.
 
+use super::listen::Stream;
 use bytes::BytesMut;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use super::client::{Client, ClientHandle};
 use super::outbox::Outbox;
 use super::{log, Server};
-use crate::commands::{pipeline, Action};
+use crate::commands::pipeline::{self, Action};
 use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request, ParseLimits, ReplySink};
+use crate::session::{Client, ClientHandle};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+/// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
+/// `local`: the peer is on this machine (protected mode lets it in).
+pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-    let _ = sock.set_nodelay(true);
-    let settings = server.config.read().settings.clone();
-    set_keepalive(&sock, settings.tcp_keepalive);
-    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let fd = raw_fd(&sock);
+    let settings = server.config.snapshot();
+    if let Stream::Tcp(tcp) = &sock {
+        set_keepalive(tcp, settings.tcp_keepalive as u64);
+    }
+    if !local && protected_mode_denies(&settings) {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
+        return;
+    }
+    let fd = sock.raw_fd();
     let id = server.next_client_id();
-    let handle = ClientHandle::new(id, peer.to_string(), laddr, fd);
+    let peer = addr.clone();
+    let handle = ClientHandle::new(id, addr, laddr, fd);
     let admitted = {
         let mut clients = server.clients.lock();
-        let ok = clients.len() < settings.maxclients;
+        let ok = clients.len() < settings.maxclients as usize;
         if ok {
             clients.insert(id, handle.clone());
         }
@@ -49,7 +56,7 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.requirepass.is_none());
+    let mut client = Client::new(handle.clone(), settings.password().is_none());
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     // Weak references: the handle holds this subscriber (for CLIENT TRACKING REDIRECT), and
@@ -69,11 +76,13 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     );
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
-    let result = client_loop(&server, &sock, &mut client, &mut push_rx).await;
-    crate::commands::transactions::unwatch_all(&server.keyspace, &mut client);
-    crate::commands::pubsub::unsubscribe_all(&server, &mut client);
+    let result = client_loop(&server, &mut sock, &mut client, &mut push_rx).await;
+    if client.monitor {
+        server.monitors.remove(id);
+    }
+    pipeline::client_closed(&server, &mut client);
     if client.tracking.take().is_some() {
-        server.keyspace.tracking.disable(id);
+        server.tracking.disable(id);
     }
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
@@ -82,6 +91,14 @@ pub async fn serve(server: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     super::client_eviction::forget(&server, &handle);
     server.clients.lock().remove(&id);
 }
+
+/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
+/// served (whatever `bind` says).
+fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
+    cfg.protected_mode && cfg.password().is_none()
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
 
@@ -136,6 +153,11 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.bulk(channel);
             out.bulk(payload);
         }
+        Push::Monitor(line) => {
+            out.buf.push(b'+');
+            out.buf.extend_from_slice(line);
+            out.buf.extend_from_slice(b"\r\n");
+        }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -171,7 +193,7 @@ const SEND_DURING_BATCH: usize = 1 << 20;
 
 async fn client_loop(
     server: &Arc<Server>,
-    sock: &TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     push_rx: &mut PushRx,
 ) -> Result<(), String> {
@@ -180,12 +202,11 @@ async fn client_loop(
     let handle = client.handle.clone();
     loop {
         let (timeout, limits, qb_limit) = {
-            let c = server.config.read();
-            let s = &c.settings;
+            let c = server.config.load();
             (
-                s.timeout_secs,
-                ParseLimits { max_bulk_len: s.proto_max_bulk_len, unauthenticated: false },
-                s.query_buffer_limit,
+                c.timeout as u64,
+                ParseLimits { max_bulk_len: c.proto_max_bulk_len, unauthenticated: false },
+                c.client_query_buffer_limit as usize,
             )
         };
         let obuf_limits = *server.obuf_limits.read();
@@ -194,7 +215,7 @@ async fn client_loop(
             buf.reserve(READ_CHUNK);
         }
         let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
-        let pending = out.has_pending();
+        let pending = out.has_pending() || sock.has_unflushed();
         let wait = async {
             tokio::select! {
                 r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
@@ -253,8 +274,9 @@ async fn client_loop(
             Err(e) => return Err(e.to_string()),
         };
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.read().settings.requirepass.is_some(),
+            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
@@ -275,8 +297,8 @@ async fn client_loop(
                     processed += 1;
                     // Keep the tracking table within tracking-table-max-keys before each
                     // command (as Redis's processCommand does).
-                    if server.keyspace.tracking.any() {
-                        server.keyspace.tracking.enforce_limit();
+                    if server.tracking.any() {
+                        server.tracking.enforce_limit();
                     }
                     // Evict keys over maxmemory before the command (evictions invalidate
                     // tracked keys, whose messages then precede this reply, as in Redis).
@@ -406,7 +428,8 @@ async fn client_loop(
             server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
-            client.sync_view(client.last_cmd, buf.len());
+            let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
+            client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
@@ -452,8 +475,8 @@ async fn sleep_until_ms(at_ms: i64) {
 
 /// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
 /// until the writes they may reflect were handed to it (see `aof::AofState::wait_synced`).
-async fn send(server: &Server, sock: &TcpStream, out: &mut Outbox) -> Result<(), String> {
-    if !out.has_pending() {
+async fn send(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), String> {
+    if !out.has_pending() && !sock.has_unflushed() {
         return Ok(());
     }
     server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
@@ -465,7 +488,7 @@ async fn send(server: &Server, sock: &TcpStream, out: &mut Outbox) -> Result<(),
 /// Send everything, waiting for the socket (before the connection closes or changes hands),
 /// unless the client is killed meanwhile. A client that killed itself (CLIENT KILL of its own
 /// id) still gets its reply, for as long as [`LAST_REPLY_WAIT`].
-async fn flush_all(server: &Server, sock: &TcpStream, out: &mut Outbox, handle: &ClientHandle) -> Result<(), String> {
+async fn flush_all(server: &Server, sock: &mut Stream, out: &mut Outbox, handle: &ClientHandle) -> Result<(), String> {
     server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     let killed_before = handle.is_killed();
     let r = tokio::select! {
@@ -520,7 +543,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &TcpStream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
@@ -543,11 +566,11 @@ impl Input<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn block(
     server: &Server,
-    sock: &TcpStream,
+    sock: &mut Stream,
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut Outbox,
-    spec: crate::server::blocking::BlockSpec,
+    spec: crate::session::blocking::BlockSpec,
     retry: bool,
     mut input: Input<'_>,
 ) -> Result<Action, String> {
@@ -556,12 +579,12 @@ async fn block(
     pipeline::adjust_blocked_call_stats(args, -1, false);
     send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
-    server.blocking.register(&waiter, &spec.keys, retry);
+    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = loop {
         input.make_room();
-        let pending = out.has_pending();
+        let pending = out.has_pending() || sock.has_unflushed();
         let left = tokio::select! {
             _ = waiter.wait() => break false,
             _ = async {
@@ -603,7 +626,7 @@ async fn block(
     // Timed out (or CLIENT UNBLOCK ... TIMEOUT): a null array whatever the command, as Redis.
     let null = |out: &mut ReplySink| out.null_array();
     match waiter.take_unblock() {
-        Some(crate::server::blocking::Unblock::Error) => {
+        Some(crate::session::blocking::Unblock::Error) => {
             out_sink.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
             for code in std::mem::take(&mut out_sink.errors) {
                 server.count_error(&code);
@@ -611,7 +634,7 @@ async fn block(
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
-        Some(crate::server::blocking::Unblock::Timeout) => {
+        Some(crate::session::blocking::Unblock::Timeout) => {
             null(out_sink);
             pipeline::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);
@@ -626,11 +649,13 @@ async fn block(
     client.block_retry = true;
     client.last_wrote = false;
     client.block_undo.clear();
+    let args = spec.rerun_args.as_deref().unwrap_or(args);
     let action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
-    // queued behind this one still see the data. (A served client's own write already did.)
-    if !matches!(action, Action::Block(_)) && !client.last_wrote {
+    // queued behind this one still see the data. (A served client's own write already did;
+    // `wake_all` waiters were all woken by the signal itself.)
+    if !matches!(action, Action::Block(_)) && !client.last_wrote && !spec.wake_all {
         for (db, key) in &spec.keys {
             server.blocking.signal(*db, key);
         }
@@ -649,20 +674,9 @@ async fn block(
     Ok(action)
 }
 
-#[cfg(unix)]
-fn raw_fd(sock: &TcpStream) -> i64 {
-    use std::os::fd::AsRawFd;
-    sock.as_raw_fd() as i64
-}
-
-#[cfg(not(unix))]
-fn raw_fd(_sock: &TcpStream) -> i64 {
-    -1
-}
-
 /// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.
 #[cfg(target_os = "linux")]
-fn set_keepalive(sock: &TcpStream, secs: u64) {
+fn set_keepalive(sock: &tokio::net::TcpStream, secs: u64) {
     use std::os::fd::AsRawFd;
     if secs == 0 {
         return;
@@ -687,4 +701,4 @@ fn set_keepalive(sock: &TcpStream, secs: u64) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_keepalive(_sock: &TcpStream, _secs: u64) {}
+fn set_keepalive(_sock: &tokio::net::TcpStream, _secs: u64) {}

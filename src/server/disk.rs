@@ -54,7 +54,7 @@ pub fn write_denied(server: &Server) -> Option<DiskError> {
 pub fn master_write_denied(server: &Server, ping: bool) {
     use std::sync::atomic::AtomicI64;
     static LAST_LOG_MS: AtomicI64 = AtomicI64::new(0);
-    let ignore = server.config.read().get("replica-ignore-disk-write-errors") == Some("yes");
+    let ignore = server.config.load().replica_ignore_disk_write_errors;
     if !ignore && !ping {
         super::log::warning("Guru Meditation: Replica was unable to write command to disk. #disk");
         std::process::abort();

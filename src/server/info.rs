@@ -4,8 +4,25 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::Server;
-use crate::commands::table::table;
+use crate::commands::pipeline::all_commands;
 
+/// Every section, in the order INFO prints them (Redis's genRedisInfoString order, whatever
+/// order they were asked in).
+const ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
 const DEFAULT: &[&str] = &[
     "server",
     "clients",
@@ -19,14 +36,13 @@ const DEFAULT: &[&str] = &[
     "cluster",
     "keyspace",
 ];
-const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
 
-/// Which sections INFO's arguments select (Redis's genInfoSectionDict).
-fn sections(args: &[bytes::Bytes]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |s: &str| {
-        if !out.iter().any(|x| x == s) {
-            out.push(s.to_string());
+/// Which sections INFO's arguments select (Redis's genInfoSectionDict), in printing order.
+fn sections(args: &[bytes::Bytes]) -> Vec<&'static str> {
+    let mut want: Vec<&'static str> = Vec::new();
+    let mut add = |s: &'static str| {
+        if !want.contains(&s) {
+            want.push(s)
         }
     };
     if args.is_empty() {
@@ -36,12 +52,16 @@ fn sections(args: &[bytes::Bytes]) -> Vec<String> {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
             "default" => DEFAULT.iter().for_each(|s| add(s)),
-            "all" | "everything" => DEFAULT.iter().chain(ALL_EXTRA).for_each(|s| add(s)),
+            "all" | "everything" => ORDER.iter().for_each(|s| add(s)),
             "modules" => add("module_list"),
-            other => add(other),
+            other => {
+                if let Some(s) = ORDER.iter().find(|s| **s == other) {
+                    add(s)
+                }
+            }
         }
     }
-    out
+    ORDER.iter().copied().filter(|s| want.contains(s)).collect()
 }
 
 fn human(bytes: u64) -> String {
@@ -94,7 +114,7 @@ pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
 /// already holds the shard locks (EXEC, a script), which INFO must not take again.
 pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usize, usize)]>) -> String {
     let mut out = String::with_capacity(4096);
-    for (n, sec) in sections(args).iter().enumerate() {
+    for (n, sec) in sections(args).into_iter().enumerate() {
         let before = out.len();
         if n > 0 && !out.is_empty() {
             out.push_str("\r\n");
@@ -111,13 +131,13 @@ pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usi
 /// Redis 7.2's `listener<n>` lines (INFO server, #9320): one per connection type listening.
 fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut String) {
     let mut line = String::from("listener0:name=tcp");
-    for addr in &cfg.settings.bind {
+    for addr in &cfg.bind {
         line.push_str(",bind=");
         line.push_str(addr);
     }
     line.push_str(&format!(",port={}", server.port.load(Ordering::Relaxed)));
     line!(out, "{line}");
-    if let Some(path) = cfg.get("unixsocket").filter(|p| !p.is_empty()) {
+    if let Some(path) = Some(&cfg.unixsocket).filter(|p| !p.is_empty()) {
         line!(out, "listener1:name=unix,bind={path}");
     }
 }
@@ -128,11 +148,7 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 /// (like instantaneous_ops_per_sec). Without ACLs only AUTH failures are denials.
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
-    let cmd_us: u64 = table()
-        .iter()
-        .flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
-        .map(|c| c.stats.usec.load(Ordering::Relaxed))
-        .sum();
+    let cmd_us: u64 = all_commands().map(|c| c.stats.usec.load(Ordering::Relaxed)).sum();
     line!(out, "eventloop_cycles:{}", st.eventloop_cycles.load(Ordering::Relaxed));
     line!(out, "eventloop_duration_sum:{}", st.eventloop_duration_us.load(Ordering::Relaxed));
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
@@ -144,8 +160,87 @@ fn redis72_stats_fields(server: &Server, out: &mut String) {
     line!(out, "acl_access_denied_channel:0");
 }
 
+/// The system's name, release and machine, as uname(2) gives them.
+fn uname() -> String {
+    // SAFETY: uname only writes into the zeroed struct we pass.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    }
+    let f = |b: &[libc::c_char]| {
+        let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
+}
+
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages.max(0) as u64) * (size.max(0) as u64)
+}
+
+/// CPU time of the calling thread (a worker: Redis's "main thread" figures).
+fn thread_cpu() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+/// Memory figures shared by INFO memory and MEMORY STATS.
+pub struct MemoryFigures {
+    pub used: u64,
+    pub peak: u64,
+    pub startup: u64,
+    pub rss: u64,
+    pub clients_normal: u64,
+    pub overhead: u64,
+    pub dataset: u64,
+    pub keys: u64,
+    pub scripts: u64,
+    pub functions: u64,
+}
+
+pub fn memory_figures(server: &Server, keys: u64) -> MemoryFigures {
+    let rss = rss_bytes();
+    let (used, peak) = if crate::metrics::memory::counting() {
+        (crate::metrics::memory::used() as u64, crate::metrics::memory::peak() as u64)
+    } else {
+        (rss, rss)
+    };
+    let startup = (crate::metrics::memory::startup() as u64).min(used);
+    // Each connection's buffers and state, as Redis counts a client's memory.
+    let clients_normal: u64 = server.clients.lock().values().map(|h| h.memory() as u64).sum();
+    let mem = server.scripting.info_memory();
+    let get = |n: &str| mem.iter().find(|(k, _)| *k == n).map_or(0, |(_, v)| *v);
+    let (scripts, functions) = (get("used_memory_scripts_eval"), get("used_memory_functions"));
+    // The main and expires dictionaries' tables and entries.
+    let dict_overhead = keys * 32;
+    let overhead = startup + clients_normal + scripts + functions + dict_overhead;
+    MemoryFigures {
+        used,
+        peak,
+        startup,
+        rss,
+        clients_normal,
+        overhead,
+        dataset: used.saturating_sub(overhead),
+        keys,
+        scripts,
+        functions,
+    }
+}
+
+fn perc(a: u64, b: u64) -> String {
+    format!("{:.2}%", if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 })
+}
+
 fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usize, usize)]>) {
-    let cfg = server.config.read();
+    let cfg = server.config.load();
     let st = &server.stats;
     let ks = &server.keyspace.stats;
     match name {
@@ -156,59 +251,81 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "ferrous_version:{}", crate::VERSION);
             line!(out, "redis_git_sha1:00000000");
             line!(out, "redis_git_dirty:0");
-            line!(out, "redis_build_id:0");
+            line!(out, "redis_build_id:{}", &crate::VERSION.replace('.', "")[..]);
             line!(out, "redis_mode:standalone");
-            line!(out, "os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
+            line!(out, "os:{}", uname());
             line!(out, "arch_bits:64");
             line!(out, "monotonic_clock:POSIX clock_gettime");
             line!(out, "multiplexing_api:epoll");
             line!(out, "atomicvar_api:c11-builtin");
             line!(out, "gcc_version:0.0.0");
             line!(out, "process_id:{}", std::process::id());
-            line!(out, "process_supervised:no");
+            let supervised = match cfg.supervised {
+                1 => "upstart",
+                2 => "systemd",
+                3 if std::env::var_os("NOTIFY_SOCKET").is_some() => "systemd",
+                _ => "no",
+            };
+            line!(out, "process_supervised:{}", supervised);
             line!(out, "run_id:{}", server.run_id);
             line!(out, "tcp_port:{}", server.port.load(Ordering::Relaxed));
             line!(out, "server_time_usec:{}", crate::keyspace::now_ms() * 1000);
             line!(out, "uptime_in_seconds:{}", up);
             line!(out, "uptime_in_days:{}", up / 86400);
-            line!(out, "hz:{}", cfg.settings.hz);
-            line!(out, "configured_hz:{}", cfg.settings.hz);
+            line!(out, "hz:{}", cfg.hz_clamped());
+            line!(out, "configured_hz:{}", cfg.hz_clamped());
             line!(out, "lru_clock:{}", crate::keyspace::lru_clock());
             line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-            line!(out, "config_file:{}", cfg.file.clone().unwrap_or_default());
+            line!(out, "config_file:{}", server.config.file.clone().unwrap_or_default());
             line!(out, "io_threads_active:0");
             redis72_server_fields(&cfg, server, out);
         }
         "clients" => {
+            let (n, max_in, max_out) = {
+                let c = server.clients.lock();
+                let max_in = c.values().map(|h| h.view.lock().qbuf).max().unwrap_or(0);
+                let max_out = c.values().map(|h| h.output_len()).max().unwrap_or(0);
+                (c.len(), max_in, max_out)
+            };
             line!(out, "# Clients");
-            line!(out, "connected_clients:{}", server.clients.lock().len());
+            line!(out, "connected_clients:{}", n);
             line!(out, "cluster_connections:0");
-            line!(out, "maxclients:{}", cfg.settings.maxclients);
-            line!(out, "client_recent_max_input_buffer:0");
-            line!(out, "client_recent_max_output_buffer:0");
+            line!(out, "maxclients:{}", cfg.maxclients);
+            line!(out, "client_recent_max_input_buffer:{}", max_in);
+            line!(out, "client_recent_max_output_buffer:{}", max_out);
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
-            line!(out, "tracking_clients:{}", server.keyspace.tracking.stats().0);
-            line!(out, "clients_in_timeout_table:0");
+            line!(out, "tracking_clients:{}", server.tracking.stats().0);
+            line!(out, "clients_in_timeout_table:{}", server.blocking.blocked_clients());
             // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
             // XREADGROUP's: none here yet).
             line!(out, "total_blocking_keys:{}", server.blocking.blocking_keys());
             line!(out, "total_blocking_keys_on_nokey:0");
         }
         "memory" => {
-            let rss = rss_bytes();
-            let maxmemory: u64 = cfg.get("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0);
-            line!(out, "# Memory");
-            let (used, peak) = if crate::metrics::memory::counting() {
-                (crate::metrics::memory::used() as u64, crate::metrics::memory::peak() as u64)
-            } else {
-                (rss, rss)
+            let keys: u64 = match counts {
+                Some(c) => c.iter().map(|(k, _)| *k as u64).sum(),
+                None => (0..server.keyspace.databases()).map(|d| server.keyspace.db_counts(d).0 as u64).sum(),
             };
-            line!(out, "used_memory:{}", used);
-            line!(out, "used_memory_human:{}", human(used));
-            line!(out, "used_memory_rss:{}", rss);
-            line!(out, "used_memory_rss_human:{}", human(rss));
-            line!(out, "used_memory_peak:{}", peak);
-            line!(out, "used_memory_peak_human:{}", human(peak));
+            let m = memory_figures(server, keys);
+            let maxmemory = cfg.maxmemory as u64;
+            line!(out, "# Memory");
+            line!(out, "used_memory:{}", m.used);
+            line!(out, "used_memory_human:{}", human(m.used));
+            line!(out, "used_memory_rss:{}", m.rss);
+            line!(out, "used_memory_rss_human:{}", human(m.rss));
+            line!(out, "used_memory_peak:{}", m.peak);
+            line!(out, "used_memory_peak_human:{}", human(m.peak));
+            line!(out, "used_memory_peak_perc:{}", perc(m.used, m.peak));
+            line!(out, "used_memory_overhead:{}", m.overhead);
+            line!(out, "used_memory_startup:{}", m.startup);
+            line!(out, "used_memory_dataset:{}", m.dataset);
+            line!(out, "used_memory_dataset_perc:{}", perc(m.dataset, m.used.saturating_sub(m.startup)));
+            line!(out, "allocator_allocated:{}", m.used);
+            line!(out, "allocator_active:{}", m.used);
+            line!(out, "allocator_resident:{}", m.rss);
+            let total = total_system_memory();
+            line!(out, "total_system_memory:{}", total);
+            line!(out, "total_system_memory_human:{}", human(total));
             for (name, v) in server.scripting.info_memory() {
                 line!(out, "{}:{}", name, v);
                 if matches!(name, "used_memory_lua" | "used_memory_vm_total" | "used_memory_scripts") {
@@ -217,12 +334,26 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             }
             line!(out, "maxmemory:{}", maxmemory);
             line!(out, "maxmemory_human:{}", human(maxmemory));
-            line!(out, "maxmemory_policy:{}", cfg.settings.maxmemory_policy);
-            line!(out, "mem_fragmentation_ratio:{:.2}", rss as f64 / used.max(1) as f64);
+            line!(out, "maxmemory_policy:{}", cfg.maxmemory_policy_name());
+            line!(out, "allocator_frag_ratio:1.00");
+            line!(out, "allocator_frag_bytes:0");
+            line!(out, "allocator_rss_ratio:{:.2}", m.rss as f64 / m.used.max(1) as f64);
+            line!(out, "allocator_rss_bytes:{}", m.rss as i64 - m.used as i64);
+            line!(out, "rss_overhead_ratio:1.00");
+            line!(out, "rss_overhead_bytes:0");
+            line!(out, "mem_fragmentation_ratio:{:.2}", m.rss as f64 / m.used.max(1) as f64);
+            line!(out, "mem_fragmentation_bytes:{}", m.rss as i64 - m.used as i64);
             line!(out, "mem_not_counted_for_evict:0");
+            line!(out, "mem_replication_backlog:0");
+            line!(out, "mem_total_replication_buffers:0");
+            line!(out, "mem_clients_slaves:0");
+            line!(out, "mem_clients_normal:{}", m.clients_normal);
+            line!(out, "mem_cluster_links:0");
+            line!(out, "mem_aof_buffer:0");
             line!(out, "mem_allocator:mimalloc");
-            line!(out, "lazyfree_pending_objects:0");
-            line!(out, "lazyfreed_objects:0");
+            line!(out, "active_defrag_running:0");
+            line!(out, "lazyfree_pending_objects:{}", crate::keyspace::lazyfree::pending());
+            line!(out, "lazyfreed_objects:{}", crate::keyspace::lazyfree::freed());
         }
         "persistence" => {
             let sv = &server.saving;
@@ -233,8 +364,18 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 -1
             };
             line!(out, "# Persistence");
-            line!(out, "loading:0");
+            let loading = st.loading.load(Ordering::Relaxed);
+            line!(out, "loading:{}", loading as u8);
             line!(out, "async_loading:0");
+            if loading {
+                let total = st.loading_total_bytes.load(Ordering::Relaxed);
+                line!(out, "loading_start_time:{}", st.loading_start.load(Ordering::Relaxed));
+                line!(out, "loading_total_bytes:{}", total);
+                line!(out, "loading_rdb_used_mem:0");
+                line!(out, "loading_loaded_bytes:0");
+                line!(out, "loading_loaded_perc:0.00");
+                line!(out, "loading_eta_seconds:1");
+            }
             line!(out, "current_cow_peak:0");
             line!(out, "current_cow_size:0");
             line!(out, "current_cow_size_age:0");
@@ -261,12 +402,20 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             super::aof::info_sizes(server, out);
         }
         "stats" => {
+            use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
+            let r = &st.rates;
             line!(out, "# Stats");
             line!(out, "total_connections_received:{}", st.total_connections_received.load(Ordering::Relaxed));
             line!(out, "total_commands_processed:{}", st.total_commands_processed.load(Ordering::Relaxed));
-            line!(out, "instantaneous_ops_per_sec:0");
+            line!(out, "instantaneous_ops_per_sec:{}", r.get(OPS) as u64);
             line!(out, "total_net_input_bytes:{}", st.net_input_bytes.load(Ordering::Relaxed));
             line!(out, "total_net_output_bytes:{}", st.net_output_bytes.load(Ordering::Relaxed));
+            line!(out, "total_net_repl_input_bytes:0");
+            line!(out, "total_net_repl_output_bytes:0");
+            line!(out, "instantaneous_input_kbps:{:.2}", r.get(NET_INPUT) / 1024.0);
+            line!(out, "instantaneous_output_kbps:{:.2}", r.get(NET_OUTPUT) / 1024.0);
+            line!(out, "instantaneous_input_repl_kbps:0.00");
+            line!(out, "instantaneous_output_repl_kbps:0.00");
             line!(out, "rejected_connections:{}", st.rejected_connections.load(Ordering::Relaxed));
             line!(out, "sync_full:0");
             line!(out, "sync_partial_ok:0");
@@ -274,19 +423,40 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
             line!(out, "expired_stale_perc:0.00");
             line!(out, "expired_time_cap_reached_count:0");
+            line!(out, "expire_cycle_cpu_milliseconds:{}", st.expire_cycle_us.load(Ordering::Relaxed) / 1000);
             line!(out, "evicted_keys:{}", ks.evicted_keys.load(Ordering::Relaxed));
             line!(out, "evicted_clients:{}", st.evicted_clients.load(Ordering::Relaxed));
+            line!(out, "total_eviction_exceeded_time:0");
+            line!(out, "current_eviction_exceeded_time:0");
             line!(out, "keyspace_hits:{}", ks.hits.load(Ordering::Relaxed));
             line!(out, "keyspace_misses:{}", ks.misses.load(Ordering::Relaxed));
-            line!(out, "pubsub_channels:0");
-            line!(out, "pubsub_patterns:0");
+            line!(out, "pubsub_channels:{}", server.pubsub.channels(None, false).len());
+            line!(out, "pubsub_patterns:{}", server.pubsub.numpat());
+            line!(out, "pubsubshard_channels:{}", server.pubsub.channels(None, true).len());
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
             line!(out, "migrate_cached_sockets:0");
-            let (_, tkeys, titems, tprefixes) = server.keyspace.tracking.stats();
+            line!(out, "slave_expires_tracked_keys:0");
+            line!(out, "active_defrag_hits:0");
+            line!(out, "active_defrag_misses:0");
+            line!(out, "active_defrag_key_hits:0");
+            line!(out, "active_defrag_key_misses:0");
+            line!(out, "total_active_defrag_time:0");
+            line!(out, "current_active_defrag_time:0");
+            let (_, tkeys, titems, tprefixes) = server.tracking.stats();
             line!(out, "tracking_total_keys:{}", tkeys);
             line!(out, "tracking_total_items:{}", titems);
             line!(out, "tracking_total_prefixes:{}", tprefixes);
+            line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
+            line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
+            line!(out, "dump_payload_sanitizations:0");
+            line!(out, "total_reads_processed:{}", st.reads_processed.load(Ordering::Relaxed));
+            line!(out, "total_writes_processed:{}", st.writes_processed.load(Ordering::Relaxed));
+            line!(out, "io_threaded_reads_processed:0");
+            line!(out, "io_threaded_writes_processed:0");
+            line!(out, "reply_buffer_shrinks:0");
+            line!(out, "reply_buffer_expands:0");
+            redis72_stats_fields(server, out);
             line!(
                 out,
                 "client_query_buffer_limit_disconnections:{}",
@@ -297,9 +467,6 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 "client_output_buffer_limit_disconnections:{}",
                 st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed)
             );
-            line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
-            line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
-            redis72_stats_fields(server, out);
         }
         "replication" => {
             line!(out, "# Replication");
@@ -319,9 +486,9 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                     line!(out, "master_sync_in_progress:{}", rs.syncing.load(Ordering::Relaxed) as u8);
                     line!(out, "slave_read_repl_offset:{}", offset);
                     line!(out, "slave_repl_offset:{}", offset);
-                    line!(out, "slave_priority:100");
-                    line!(out, "slave_read_only:{}", (cfg.get("replica-read-only") == Some("yes")) as u8);
-                    line!(out, "replica_announced:1");
+                    line!(out, "slave_priority:{}", cfg.replica_priority);
+                    line!(out, "slave_read_only:{}", cfg.replica_read_only as u8);
+                    line!(out, "replica_announced:{}", cfg.replica_announced as u8);
                 }
             }
             line!(out, "connected_slaves:0");
@@ -331,17 +498,20 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "master_repl_offset:0");
             line!(out, "second_repl_offset:-1");
             line!(out, "repl_backlog_active:0");
-            line!(out, "repl_backlog_size:1048576");
+            line!(out, "repl_backlog_size:{}", cfg.repl_backlog_size);
             line!(out, "repl_backlog_first_byte_offset:0");
             line!(out, "repl_backlog_histlen:0");
         }
         "cpu" => {
             let (sys, user, csys, cuser) = cpu_times();
+            let (tsys, tuser) = thread_cpu();
             line!(out, "# CPU");
             line!(out, "used_cpu_sys:{:.6}", sys);
             line!(out, "used_cpu_user:{:.6}", user);
             line!(out, "used_cpu_sys_children:{:.6}", csys);
             line!(out, "used_cpu_user_children:{:.6}", cuser);
+            line!(out, "used_cpu_sys_main_thread:{:.6}", tsys);
+            line!(out, "used_cpu_user_main_thread:{:.6}", tuser);
         }
         "module_list" => {
             line!(out, "# Modules");
@@ -374,22 +544,20 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         "commandstats" => {
             line!(out, "# Commandstats");
             let mut rows = Vec::new();
-            for c in table().iter() {
-                for cmd in std::iter::once(c).chain(c.subcommands.values()) {
-                    let s = &cmd.stats;
-                    let calls = s.calls.load(Ordering::Relaxed);
-                    let rejected = s.rejected.load(Ordering::Relaxed);
-                    let failed = s.failed.load(Ordering::Relaxed);
-                    if calls == 0 && rejected == 0 && failed == 0 {
-                        continue;
-                    }
-                    let usec = s.usec.load(Ordering::Relaxed);
-                    let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
-                    rows.push(format!(
-                        "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
-                        cmd.full_name, calls, usec, per, rejected, failed
-                    ));
+            for cmd in all_commands() {
+                let s = &cmd.stats;
+                let calls = s.calls.load(Ordering::Relaxed);
+                let rejected = s.rejected.load(Ordering::Relaxed);
+                let failed = s.failed.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 && failed == 0 {
+                    continue;
                 }
+                let usec = s.usec.load(Ordering::Relaxed);
+                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                rows.push(format!(
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                    cmd.full_name, calls, usec, per, rejected, failed
+                ));
             }
             rows.sort();
             for r in rows {
@@ -398,6 +566,23 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         }
         "latencystats" => {
             line!(out, "# Latencystats");
+            let ps = &cfg.latency_tracking_info_percentiles;
+            let mut rows = Vec::new();
+            for cmd in all_commands() {
+                {
+                    let Some(vals) = cmd.stats.latency.percentiles(ps) else { continue };
+                    let parts: Vec<String> = ps
+                        .iter()
+                        .zip(vals)
+                        .map(|(p, v)| format!("p{}={:.3}", crate::config::kinds::trim_double(*p), v))
+                        .collect();
+                    rows.push(format!("latency_percentiles_usec_{}:{}", cmd.full_name, parts.join(",")));
+                }
+            }
+            rows.sort();
+            for r in rows {
+                line!(out, "{}", r);
+            }
         }
         _ => {}
     }

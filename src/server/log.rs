@@ -1,13 +1,16 @@
-//! Logging in Redis's format: `pid:role dd Mon yyyy hh:mm:ss.mmm <level-char> message`, where the
+//! Logging in Redis's format: `pid:role dd Mon yyyy hh:mm:ss.mmm <level-char> message`, where
+//! the role is `C` before the server is initialised, `M` for a master, `S` for a replica, and the
 //! level character is `.` debug, `-` verbose, `*` notice, `#` warning. Messages go to stdout or
-//! to the configured logfile, filtered by loglevel.
+//! to the configured logfile (reopened for every line, as Redis does, so log rotation and
+//! truncation by tests work), filtered by loglevel.
 
 use parking_lot::Mutex;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 static LEVEL: AtomicUsize = AtomicUsize::new(2);
-static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+static FILE: Mutex<Option<String>> = Mutex::new(None);
+static ROLE: AtomicU8 = AtomicU8::new(b'C');
 
 pub const DEBUG: usize = 0;
 pub const VERBOSE: usize = 1;
@@ -20,10 +23,36 @@ pub const NOTHING: usize = 4;
 pub fn configure(level: usize, logfile: &str) -> std::io::Result<()> {
     LEVEL.store(level, Ordering::Relaxed);
     if !logfile.is_empty() {
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(logfile)?;
-        *FILE.lock() = Some(f);
+        std::fs::OpenOptions::new().create(true).append(true).open(logfile)?;
+        *FILE.lock() = Some(logfile.to_string());
     }
     Ok(())
+}
+
+/// Change `loglevel` (CONFIG SET).
+pub fn set_level(level: usize) {
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+/// The role letter of later lines: `M` (master) or `S` (replica).
+pub fn set_role(replica: bool) {
+    ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+}
+
+fn write_out(text: &str) {
+    let path = FILE.lock().clone();
+    match path {
+        Some(p) => {
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&p) {
+                let _ = f.write_all(text.as_bytes());
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
 }
 
 pub fn log(level: usize, msg: &str) {
@@ -37,8 +66,9 @@ pub fn log(level: usize, msg: &str) {
     let tod = secs.rem_euclid(86400);
     let mark = ['.', '-', '*', '#'][level.min(3)];
     let line = format!(
-        "{}:M {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}\n",
+        "{}:{} {:02} {} {} {:02}:{:02}:{:02}.{:03} {} {}\n",
         std::process::id(),
+        ROLE.load(Ordering::Relaxed) as char,
         d,
         MONTHS[(m - 1) as usize],
         y,
@@ -49,14 +79,13 @@ pub fn log(level: usize, msg: &str) {
         mark,
         msg
     );
-    let mut f = FILE.lock();
-    match f.as_mut() {
-        Some(f) => {
-            let _ = f.write_all(line.as_bytes());
-        }
-        None => {
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
-        }
+    write_out(&line);
+}
+
+/// Write text as it is (the start-up logo), at notice level.
+pub fn raw(text: &str) {
+    if NOTICE >= LEVEL.load(Ordering::Relaxed) {
+        write_out(text);
     }
 }
 
@@ -86,11 +115,45 @@ pub fn verbose(msg: &str) {
     log(VERBOSE, msg);
 }
 
+pub fn debug(msg: &str) {
+    log(DEBUG, msg);
+}
+
+/// The start-up banner (shown with `always-show-logo yes`, or when stdout is a terminal): the
+/// version, mode, port and ` PID: <pid>`, which tools (Redis's test suite) wait for.
+pub fn logo(port: u16) -> String {
+    format!(
+        "                _._                                                  \n\
+         \x20          _.-``__ ''-._                                             \n\
+         \x20     _.-``    `.  `_.  ''-._           Ferrous {ferrous} (Redis {redis} compatible) 64 bit\n\
+         \x20 .-`` .-```.  ```\\/    _.,_ ''-._                                  \n\
+         \x20(    '      ,       .-`  | `,    )     Running in standalone mode\n\
+         \x20|`-._`-...-` __...-.``-._|'` _.-'|     Port: {port}\n\
+         \x20|    `-._   `._    /     _.-'    |     PID: {pid}\n\
+         \x20 `-._    `-._  `-./  _.-'    _.-'                                   \n\
+         \x20|`-._`-._    `-.__.-'    _.-'_.-'|                                  \n\
+         \x20|    `-._`-._        _.-'_.-'    |                                  \n\
+         \x20 `-._    `-._`-.__.-'_.-'    _.-'                                   \n\
+         \x20     `-._    `-.__.-'    _.-'                                       \n\
+         \x20         `-._        _.-'                                           \n\
+         \x20             `-.__.-'                                               \n\n",
+        ferrous = crate::VERSION,
+        redis = crate::REDIS_VERSION,
+        port = port,
+        pid = std::process::id()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn dates() {
         assert_eq!(super::civil_from_days(0), (1970, 1, 1));
         assert_eq!(super::civil_from_days(20_415), (2025, 11, 23));
+    }
+
+    #[test]
+    fn logo_names_the_pid() {
+        assert!(super::logo(6379).contains(&format!(" PID: {}\n", std::process::id())));
     }
 }

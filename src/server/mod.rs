@@ -1,29 +1,34 @@
 //! The server: shared state ([`Server`]), the TCP listener, the periodic cron (active expiry,
-//! incremental rehashing, save points, AOF rewrites) and orderly shutdown. Each accepted connection runs as its own tokio
-//! task (see [`connection`]); tokio's multi-threaded runtime spreads them over all cores.
+//! incremental rehashing, save points, AOF rewrites) and orderly shutdown. Each accepted
+//! connection runs as its own tokio task (see [`connection`]) on one of the worker threads, each
+//! a single-threaded runtime: a connection stays on its worker for its whole life.
 
 pub mod aof;
 pub mod aof_load;
-pub mod blocking;
-pub mod client;
 pub mod client_eviction;
+pub mod config_apply;
 pub mod connection;
 pub mod disk;
 pub mod info;
+pub mod listen;
 pub mod log;
+pub mod monitor;
+pub mod observe;
 pub mod outbox;
 pub mod pause;
+pub mod process;
 pub mod saving;
+pub mod stream_io;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::keyspace::{expire::active_expire_cycle, Keyspace};
-use client::ClientHandle;
+use crate::session::{blocking, ClientHandle};
 
 /// Server-wide counters (INFO stats).
 #[derive(Default)]
@@ -47,12 +52,27 @@ pub struct Stats {
     pub eventloop_duration_us: AtomicU64,
     /// Failed AUTH / HELLO AUTH (Redis 7.2's acl_access_denied_auth).
     pub acl_access_denied_auth: AtomicU64,
+    /// Socket reads and writes (total_reads_processed / total_writes_processed).
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    /// Time spent in active expiry (expire_cycle_cpu_milliseconds).
+    pub expire_cycle_us: AtomicU64,
+    /// ops/sec and kbps, sampled by the cron.
+    pub rates: crate::metrics::instantaneous::Rates,
+    /// Loading the data at start-up: commands without the `loading` flag get -LOADING.
+    pub loading: AtomicBool,
+    /// Unix seconds when loading started, and the size of what is loaded (INFO persistence).
+    pub loading_start: std::sync::atomic::AtomicI64,
+    pub loading_total_bytes: AtomicU64,
 }
 
 /// Everything shared by all connections.
 pub struct Server {
-    pub config: RwLock<Config>,
+    pub config: LiveConfig,
     pub keyspace: Keyspace,
+    /// Client-side caching: who read which key, invalidated as keys change (the keyspace
+    /// tells it of every modified key).
+    pub tracking: Arc<crate::tracking::Tracking>,
     /// Clients blocked on keys.
     pub blocking: blocking::Blocking,
     /// Pub/Sub subscriptions.
@@ -63,7 +83,7 @@ pub struct Server {
     pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// `client-output-buffer-limit`, per client class.
-    pub obuf_limits: RwLock<crate::metrics::obuf::Limits>,
+    pub obuf_limits: parking_lot::RwLock<crate::metrics::obuf::Limits>,
     /// Memory all connections hold (see `client_eviction`), and `maxmemory-clients` in bytes
     /// (0: no client eviction).
     pub clients_mem: std::sync::atomic::AtomicUsize,
@@ -96,17 +116,29 @@ pub struct Server {
     pub acks: crate::replication::Acks,
     /// AOF state (writer thread mailbox, fsync handshake, INFO persistence).
     pub aof: aof::AofState,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
+    /// SLOWLOG.
+    pub slowlog: crate::metrics::slowlog::SlowLog,
+    /// LATENCY events.
+    pub latency: crate::metrics::latency::LatencyMonitor,
+    /// The accept loops (CONFIG SET port/bind replaces the TCP ones).
+    pub listeners: listen::Listeners,
     /// This server, for work that outlives a command (BGSAVE's thread).
     pub me: Weak<Server>,
 }
 
 impl Server {
-    pub fn new(config: Config) -> Arc<Server> {
-        let dbs = config.settings.databases;
+    pub fn new(config: Config, file: Option<String>) -> Arc<Server> {
+        let dbs = config.databases as usize;
         let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0')).collect();
+        let keyspace = Keyspace::new(dbs);
+        let tracking = Arc::new(crate::tracking::Tracking::default());
+        keyspace.observe(tracking.clone());
         Arc::new_cyclic(|me| Server {
-            config: RwLock::new(config),
-            keyspace: Keyspace::new(dbs),
+            config: LiveConfig::new(config, file),
+            keyspace,
+            tracking,
             blocking: blocking::Blocking::default(),
             pubsub: crate::pubsub::PubSub::default(),
             pause: pause::Pause::default(),
@@ -133,12 +165,16 @@ impl Server {
             replica: Default::default(),
             acks: Default::default(),
             aof: aof::AofState::default(),
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
+            listeners: Default::default(),
             me: me.clone(),
         })
     }
 
     /// Before a command: evict keys while used memory is over `maxmemory` (Redis's
-    /// performEvictions), and note whether the server is out of memory for the dispatcher's
+    /// performEvictions), and note whether the server is out of memory for the pipeline's
     /// `denyoom` check. Skipped while a script holds the keyspace (its locks would be waited for).
     pub fn evict_before_command(&self) {
         let max = self.maxmemory.load(Ordering::Relaxed);
@@ -146,6 +182,8 @@ impl Server {
             return;
         }
         let (policy, samples) = *self.eviction.read();
+        let started = Instant::now();
+        let evicted_before = self.keyspace.stats.evicted_keys.load(Ordering::Relaxed);
         let result = crate::keyspace::evict::perform_evictions(
             &self.keyspace,
             max,
@@ -153,37 +191,39 @@ impl Server {
             samples,
             crate::metrics::memory::used,
         );
+        if result != crate::keyspace::evict::Evict::Ok
+            || self.keyspace.stats.evicted_keys.load(Ordering::Relaxed) != evicted_before
+        {
+            let threshold = self.config.load().latency_monitor_threshold;
+            self.latency.add_if_needed(threshold, "eviction-cycle", started.elapsed().as_millis() as u64);
+        }
         self.out_of_memory.store(result == crate::keyspace::evict::Evict::Fail, Ordering::Relaxed);
     }
 
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
     pub fn apply_config(&self) {
-        let cfg = self.config.read();
-        // A numeric parameter (the configuration holds validated values; `default` is a fallback).
-        fn num<T: std::str::FromStr>(cfg: &crate::config::Config, name: &str, default: T) -> T {
-            cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-        }
-        let limits = crate::metrics::obuf::Limits::parse(cfg.get("client-output-buffer-limit").unwrap_or(""));
+        let cfg = self.config.load();
+        let limits = crate::metrics::obuf::Limits::from_classes(cfg.client_output_buffer_limit);
         *self.pubsub.limits.write() = limits.pubsub;
         *self.obuf_limits.write() = limits;
-        let events = crate::keyspace::notify::parse_flags(cfg.get("notify-keyspace-events").unwrap_or("")).unwrap_or(0);
-        self.keyspace.notifier.set_flags(events);
-        let maxmemory = num(&cfg, "maxmemory", 0);
+        self.keyspace.notifier.set_flags(cfg.notify_keyspace_events);
+        let maxmemory = cfg.maxmemory as u64 as usize;
         self.maxmemory.store(maxmemory, Ordering::Relaxed);
-        let policy = crate::keyspace::evict::Policy::parse(cfg.get("maxmemory-policy").unwrap_or(""));
-        *self.eviction.write() = (policy, num(&cfg, "maxmemory-samples", 5));
+        let policy = crate::keyspace::evict::Policy::parse(cfg.maxmemory_policy_name());
+        *self.eviction.write() = (policy, cfg.maxmemory_samples as usize);
         if maxmemory == 0 {
             self.out_of_memory.store(false, Ordering::Relaxed);
         }
-        self.min_replicas_to_write.store(num(&cfg, "min-replicas-to-write", 0), Ordering::Relaxed);
-        let clients_limit = client_eviction::limit_of(cfg.get("maxmemory-clients").unwrap_or("0"), maxmemory);
+        self.min_replicas_to_write.store(cfg.min_replicas_to_write as usize, Ordering::Relaxed);
+        let clients_limit = client_eviction::limit_of(cfg.maxmemory_clients, maxmemory);
         self.maxmemory_clients.store(clients_limit, Ordering::Relaxed);
-        let stop_writes =
-            cfg.get("stop-writes-on-bgsave-error") == Some("yes") && !saving::save_points(&cfg).is_empty();
+        let stop_writes = cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty();
         self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);
-        self.keyspace.tracking.max_keys.store(num(&cfg, "tracking-table-max-keys", 0), Ordering::Relaxed);
-        let (log_factor, decay_time) = (num(&cfg, "lfu-log-factor", 0), num(&cfg, "lfu-decay-time", 0));
-        self.keyspace.lfu.configure(&cfg.settings.maxmemory_policy, log_factor, decay_time);
+        self.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
+        self.keyspace.lfu.configure(cfg.maxmemory_policy_name(), cfg.lfu_log_factor as u32, cfg.lfu_decay_time as u32);
+        crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);
+        crate::types::list_shape::set_max_listpack_size(cfg.list_max_listpack_size);
+        log::set_level(cfg.loglevel as usize);
         drop(cfg);
         aof::apply_config(self);
     }
@@ -209,12 +249,23 @@ impl Server {
         }));
     }
 
+    /// Sample the instantaneous rates (at most every 100 ms, as Redis's cron does).
+    fn track_rates(&self) {
+        use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
+        let now = crate::keyspace::now_ms();
+        let r = &self.stats.rates;
+        r.track(OPS, now, self.stats.total_commands_processed.load(Ordering::Relaxed));
+        r.track(NET_INPUT, now, self.stats.net_input_bytes.load(Ordering::Relaxed));
+        r.track(NET_OUTPUT, now, self.stats.net_output_bytes.load(Ordering::Relaxed));
+    }
+
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Ask the server to stop (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
+        self.listeners.stop_accepting();
         self.shutting_down.store(true, Ordering::SeqCst);
         self.shutdown.notify_waiters();
         self.shutdown.notify_one();
@@ -243,7 +294,7 @@ impl Server {
 /// The periodic background work, `hz` times a second.
 async fn cron(server: Arc<Server>) {
     loop {
-        let hz = server.config.read().settings.hz.max(1);
+        let hz = server.config.load().hz_clamped();
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         if server.is_shutting_down() {
             return;
@@ -256,15 +307,24 @@ async fn cron(server: Arc<Server>) {
         let _ = tokio::task::spawn_blocking(move || {
             if s.active_expire.load(Ordering::Relaxed) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
+                let t = Instant::now();
                 active_expire_cycle(&s.keyspace, Duration::from_millis(250 / hz));
+                let took = t.elapsed();
+                s.stats.expire_cycle_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                s.latency.add_if_needed(
+                    s.config.load().latency_monitor_threshold,
+                    "expire-cycle",
+                    took.as_millis() as u64,
+                );
             }
-            let tracking = &s.keyspace.tracking;
+            s.track_rates();
+            let tracking = &s.tracking;
             if tracking.any() {
                 // Invalidations caused by active expiry, and the tracking table's limit.
                 tracking.flush_bcast();
                 tracking.enforce_limit();
             }
-            if s.config.read().get("activerehashing") == Some("yes") {
+            if s.config.load().activerehashing {
                 s.keyspace.rehash_step(Duration::from_millis(1));
             }
             saving::cron(&s);
@@ -274,76 +334,87 @@ async fn cron(server: Arc<Server>) {
     }
 }
 
-/// Bind the listeners, then serve until shutdown. Returns the process exit code.
+/// Bind the listeners, load the data, then serve until shutdown. Returns the process exit code.
+/// The log follows redis-server's start-up lines (the banner with ` PID: <pid>`, "Server
+/// initialized", "Ready to accept connections").
 pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender<u16>>) -> i32 {
-    let (binds, port) = {
-        let c = server.config.read();
-        (c.settings.bind.clone(), c.settings.port)
+    let cfg = server.config.snapshot();
+    log::set_role(cfg.replicaof.is_some());
+    log::notice("monotonic clock: POSIX clock_gettime");
+    let listeners = match listen::bind_tcp(&cfg.bind, cfg.port as u16).await {
+        Ok(l) => l,
+        Err(line) => {
+            log::warning(&line);
+            log::warning(&format!("Failed listening on port {} (TCP), aborting.", cfg.port));
+            return 1;
+        }
     };
+    let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(cfg.port as u16);
+    server.port.store(bound as u64, Ordering::Relaxed);
+    process::write_pidfile(&cfg);
+    let tty = {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal()
+    };
+    if cfg.always_show_logo || (cfg.logfile.is_empty() && !cfg.syslog_enabled && tty) {
+        log::raw(&log::logo(bound));
+    } else {
+        log::notice(&format!("Running mode=standalone, port={bound}."));
+    }
+    log::warning("Server initialized");
+    crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
-    let loaded = match aof_load::load_at_startup(&server) {
+    let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
+    Server::install_notifications(&server);
+    // Clients are served while the data loads, as in Redis: commands without the `loading`
+    // flag answer -LOADING until it is done.
+    server.stats.loading.store(true, Ordering::SeqCst);
+    server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
+    if let Err(e) = server.listeners.start(&server, listeners) {
+        log::warning(&e);
+        return 1;
+    }
+    let started = std::time::Instant::now();
+    let s = server.clone();
+    let loaded = tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
         Ok(true) => Ok(()),
-        Ok(false) => saving::load_at_startup(&server),
+        Ok(false) => saving::load_at_startup(&s),
         Err(e) => Err(e),
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
     if let Err(e) = loaded {
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
-    let mut listeners = Vec::new();
-    for addr in &binds {
-        let addr = addr.trim_start_matches('-');
-        let target = if addr == "*" { "0.0.0.0".to_string() } else { addr.to_string() };
-        let target = if target.contains(':') { format!("[{target}]:{port}") } else { format!("{target}:{port}") };
-        match tokio::net::TcpListener::bind(&target).await {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                log::warning(&format!("Warning: Could not create server TCP listening socket {target}: {e}"));
-                return 1;
-            }
+    server.stats.loading.store(false, Ordering::SeqCst);
+    log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
+    if let Some((host, port)) = cfg.replicaof.clone() {
+        crate::replication::replica::start(&server, host, port);
+    }
+    if cfg.metrics_port != 0 {
+        if let Err(e) = crate::metrics::prometheus::start(&server, &cfg.bind, cfg.metrics_port as u16).await {
+            log::warning(&e);
+            return 1;
         }
     }
-    Server::install_notifications(&server);
-    let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
-    server.port.store(bound as u64, Ordering::Relaxed);
-    log::notice(&format!("Ferrous {} started, pid={}, port={}", crate::VERSION, std::process::id(), bound));
-    write_pidfile(&server);
     log::notice("Ready to accept connections tcp");
+    if !cfg.unixsocket.is_empty() {
+        log::notice("Ready to accept connections unix");
+    }
+    process::notify_supervisor(&cfg, "STATUS=Ready to accept connections\nREADY=1\n");
+    if cfg.maxmemory > 0 && cfg.maxmemory < 1024 * 1024 {
+        log::warning(&format!(
+            "WARNING: You specified a maxmemory value that is less than 1MB (current value is {} bytes). Are you sure this is what you really want?",
+            cfg.maxmemory
+        ));
+    }
     if let Some(tx) = ready {
         let _ = tx.send(bound);
     }
     tokio::spawn(cron(server.clone()));
-    let workers = Arc::new(Workers::start(&server));
-    for l in listeners {
-        let workers = workers.clone();
-        tokio::spawn(async move {
-            loop {
-                match l.accept().await {
-                    Ok((sock, peer)) => workers.hand_over(sock, peer),
-                    Err(e) => {
-                        log::warning(&format!("Accepting client connection: {e}"));
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
-    let s = server.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        log::warning("Received SIGTERM scheduling shutdown...");
-        // Like Redis: with save points configured, save before exiting.
-        if !saving::save_points(&s.config.read()).is_empty() {
-            let s2 = s.clone();
-            let saved = tokio::task::spawn_blocking(move || saving::save_locking(&s2)).await;
-            if !matches!(saved, Ok(Ok(()))) {
-                log::warning("Error trying to save the DB, can't exit.");
-                return;
-            }
-        }
-        s.request_shutdown();
-    });
+    tokio::spawn(signal_loop(server.clone()));
     while !server.is_shutting_down() {
         server.shutdown.notified().await;
     }
@@ -353,130 +424,71 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         let s = server.clone();
         let _ = tokio::task::spawn_blocking(move || aof::stop(&s)).await;
     }
-    remove_pidfile(&server);
-    log::warning("Ferrous is now ready to exit, bye bye...");
+    let cfg = server.config.load();
+    process::remove_pidfile(&cfg);
+    if !cfg.unixsocket.is_empty() {
+        log::notice("Removing the unix socket file.");
+        let _ = std::fs::remove_file(&cfg.unixsocket);
+    }
+    log::warning("Redis is now ready to exit, bye bye...");
     0
 }
 
-/// The command-executing threads. Each runs its own single-threaded tokio runtime and serves
-/// the connections handed to it for their whole life (thread-per-core): no work stealing and no
-/// cross-thread wake-ups on the hot path, while different connections still run on different
-/// cores at the same time. The shard locks make their keyspace accesses safe.
-struct Workers {
-    senders: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, std::net::SocketAddr)>>,
-    next: std::sync::atomic::AtomicUsize,
+/// SIGTERM / SIGINT: shut down as `shutdown-on-sigterm` / `shutdown-on-sigint` say (by
+/// default saving first when save points are configured). Returns whether shutdown began.
+async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
+    use crate::config::table::{SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE};
+    let cfg = s.config.snapshot();
+    let (flags, name) = match sig {
+        Signal::Term => (cfg.shutdown_on_sigterm, "SIGTERM"),
+        Signal::Int => (cfg.shutdown_on_sigint, "SIGINT"),
+    };
+    log::warning(&format!("Received {name} scheduling shutdown..."));
+    let save = flags & SHUTDOWN_SAVE != 0 || (flags & SHUTDOWN_NOSAVE == 0 && !saving::save_points(&cfg).is_empty());
+    if save {
+        log::notice("Saving the final RDB snapshot before exiting.");
+        let s2 = s.clone();
+        let saved = tokio::task::spawn_blocking(move || saving::save_locking(&s2)).await;
+        if !matches!(saved, Ok(Ok(()))) && flags & SHUTDOWN_FORCE == 0 {
+            log::warning("Error trying to save the DB, can't exit.");
+            return false;
+        }
+    }
+    s.request_shutdown();
+    true
 }
 
-impl Workers {
-    fn start(server: &Arc<Server>) -> Workers {
-        let configured: usize = server.config.read().get("worker-threads").and_then(|v| v.parse().ok()).unwrap_or(0);
-        // By default one core is left to the kernel's network processing and to background work
-        // (cron, lazy freeing); on a 2-core machine that means one worker.
-        let n = if configured > 0 {
-            configured
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).saturating_sub(1).max(1)
-        };
-        let senders = (0..n)
-            .map(|i| {
-                let (tx, mut rx) =
-                    tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, std::net::SocketAddr)>();
-                let server = server.clone();
-                let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
-                    // Deep Lua results and libraries recurse (scripts inside EXEC run on this stack).
-                    let rt = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .thread_stack_size(64 << 20)
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            log::warning(&format!("Failed to start worker {i}: {e}"));
-                            return;
-                        }
-                    };
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, async move {
-                        while let Some((sock, peer)) = rx.recv().await {
-                            match tokio::net::TcpStream::from_std(sock) {
-                                Ok(sock) => {
-                                    tokio::task::spawn_local(connection::serve(server.clone(), sock, peer));
-                                }
-                                Err(e) => log::warning(&format!("Registering client connection: {e}")),
-                            }
-                        }
-                    });
-                });
-                if let Err(e) = spawned {
-                    log::warning(&format!("Failed to start worker thread {i}: {e}"));
-                }
-                tx
-            })
-            .collect();
-        Workers { senders, next: std::sync::atomic::AtomicUsize::new(0) }
-    }
-
-    /// Give a new connection to the next worker (round robin).
-    fn hand_over(&self, sock: tokio::net::TcpStream, peer: std::net::SocketAddr) {
-        let Ok(std_sock) = sock.into_std() else {
-            return;
-        };
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        let _ = self.senders[i].send((std_sock, peer));
-    }
+enum Signal {
+    Term,
+    Int,
 }
 
-async fn wait_for_signal() {
+/// Wait for SIGTERM or SIGINT, repeatedly (a refused shutdown leaves the handlers in place).
+async fn signal_loop(s: Arc<Server>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
         };
-        let mut int = match signal(SignalKind::interrupt()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            let sig = tokio::select! {
+                _ = term.recv() => Signal::Term,
+                _ = int.recv() => Signal::Int,
+            };
+            if shutdown_on_signal(&s, sig).await {
+                return;
+            }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        shutdown_on_signal(&s, Signal::Int).await;
     }
 }
 
-fn write_pidfile(server: &Server) {
-    let path = server.config.read().settings.pidfile.clone();
-    if !path.is_empty() {
-        if let Err(e) = std::fs::write(&path, format!("{}\n", std::process::id())) {
-            log::warning(&format!("Failed to write PID file {path}: {e}"));
-        }
-    }
+/// Redis's allowProtectedAction for an `enable-*` setting (0 no, 1 yes, 2 local).
+pub fn allows_protected(setting: u32, client: &crate::session::Client) -> bool {
+    setting == 1 || (setting == 2 && crate::session::is_local(client))
 }
-
-fn remove_pidfile(server: &Server) {
-    let path = server.config.read().settings.pidfile.clone();
-    if !path.is_empty() {
-        let _ = std::fs::remove_file(&path);
-    }
-}
-
-/// Whether a protected command (DEBUG) may run for this client, per `enable-debug-command`.
-pub fn client_protected_mode(client: &client::Client) -> bool {
-    // The setting is immutable, so it is read from the process-wide copy made at start-up.
-    match PROTECTED_DEBUG.get().map(String::as_str) {
-        Some("yes") => true,
-        Some("local") => {
-            let a = &client.handle.addr;
-            a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with("/")
-        }
-        _ => false,
-    }
-}
-
-/// `enable-debug-command`, fixed at start-up.
-pub static PROTECTED_DEBUG: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -8,17 +8,16 @@
 //! written straight from the sink's buffer, which is then reused. Only what is left over moves
 //! (without a copy) into the queue.
 
+use super::listen::Stream;
+use super::Server;
+use crate::metrics::obuf::{ClassLimit, Meter};
+use crate::protocol::ReplySink;
+use crate::session::ClientHandle;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::net::TcpStream;
-
-use super::client::ClientHandle;
-use super::Server;
-use crate::metrics::obuf::{ClassLimit, Meter};
-use crate::protocol::ReplySink;
 
 /// Initial capacity of a connection's reply buffer.
 const SINK_CAPACITY: usize = 256;
@@ -90,7 +89,12 @@ impl Outbox {
     }
 
     /// Write what the socket takes now, without waiting. Err only when the socket failed.
-    pub fn pump(&mut self, sock: &TcpStream) -> io::Result<()> {
+    pub fn pump(&mut self, sock: &mut Stream) -> io::Result<()> {
+        let r = self.pump_replies(sock);
+        r.and_then(|()| sock.try_flush())
+    }
+
+    fn pump_replies(&mut self, sock: &mut Stream) -> io::Result<()> {
         if self.queue.is_empty() {
             let buf = &self.sink.buf;
             let mut off = 0;
@@ -172,10 +176,10 @@ impl Outbox {
     }
 
     /// Write everything, waiting for the socket as long as it takes.
-    pub async fn flush_all(&mut self, sock: &TcpStream) -> io::Result<()> {
+    pub async fn flush_all(&mut self, sock: &mut Stream) -> io::Result<()> {
         loop {
             self.pump(sock)?;
-            if !self.has_pending() {
+            if !self.has_pending() && !sock.has_unflushed() {
                 return Ok(());
             }
             sock.writable().await?;

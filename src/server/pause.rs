@@ -1,6 +1,6 @@
 //! CLIENT PAUSE: while a pause is in force, commands from clients (all of them, or only those
 //! that may write) wait before running, and expiry is suspended (expired keys are hidden, not
-//! deleted). The dispatcher asks [`Pause::blocks`]; the connection then waits on
+//! deleted). The pipeline asks [`Pause::blocks`]; the connection then waits on
 //! [`Pause::released`] and runs the command again.
 
 use parking_lot::Mutex;

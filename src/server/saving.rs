@@ -66,13 +66,12 @@ impl Default for SaveState {
 
 /// `dir/dbfilename`.
 pub fn rdb_path(cfg: &Config) -> PathBuf {
-    Path::new(cfg.get("dir").unwrap_or(".")).join(cfg.get("dbfilename").unwrap_or("dump.rdb"))
+    Path::new(&cfg.dir).join(&cfg.dbfilename)
 }
 
 /// The configured save points: (seconds, changes) pairs.
 pub fn save_points(cfg: &Config) -> Vec<(i64, u64)> {
-    let words: Vec<&str> = cfg.get("save").unwrap_or("").split_whitespace().collect();
-    words.chunks(2).filter_map(|c| Some((c.first()?.parse().ok()?, c.get(1)?.parse().ok()?))).collect()
+    cfg.save.iter().map(|&(s, c)| (s, c.max(0) as u64)).collect()
 }
 
 /// Write `path` atomically through the temporary file `temp_name` in the same directory.
@@ -114,7 +113,7 @@ fn saved(server: &Server, dirty_before: u64) {
 /// SAVE: serialise through `db` (every shard locked: a point-in-time image) and write the file.
 pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     let (path, opts) = {
-        let cfg = server.config.read();
+        let cfg = server.config.load();
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let dirty_before = server.keyspace.stats.dirty.load(Ordering::Relaxed);
@@ -164,7 +163,7 @@ pub fn bgsave(server: &Server) -> Result<(), &'static str> {
     st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
     st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
     let (path, opts) = {
-        let cfg = server.config.read();
+        let cfg = server.config.load();
         (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let start = Instant::now();
@@ -221,7 +220,7 @@ pub fn cron(server: &Server) {
         let _ = bgsave(server);
         return;
     }
-    let points = save_points(&server.config.read());
+    let points = save_points(&server.config.load());
     let dirty = server.keyspace.stats.dirty.load(Ordering::Relaxed);
     let now = now_ms() / 1000;
     let since = now - st.lastsave.load(Ordering::Relaxed);
@@ -237,7 +236,7 @@ pub fn cron(server: &Server) {
 pub fn load_options(server: &Server) -> LoadOptions {
     LoadOptions {
         databases: server.keyspace.databases(),
-        limits: Limits::from_settings(&server.config.read().settings),
+        limits: Limits::from_config(&server.config.load()),
         now_ms: now_ms(),
     }
 }
@@ -247,8 +246,27 @@ pub fn load_options(server: &Server) -> LoadOptions {
 /// load, or exists already without `merge`, fails the load with nothing changed, as Redis
 /// refuses such a file), then its keys (on any error the keyspace is emptied again).
 pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
+    let loaded = read_file(server, path)?;
+    install_loaded(server, db, loaded, merge)
+}
+
+/// Read and parse the RDB file at `path` (no lock held: the keyspace stays readable meanwhile),
+/// logging which server wrote it.
+fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    let mut loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    let loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
+    if let Some(age) = loaded.age_secs(now_ms()) {
+        log::notice(&format!("RDB age {age} seconds"));
+    }
+    if let Some(mem) = loaded.used_mem() {
+        log::notice(&format!("RDB memory usage when created {:.2} Mb", mem as f64 / (1024.0 * 1024.0)));
+    }
+    Ok(loaded)
+}
+
+/// Install a parsed file through `db` (see [`load_file`]).
+fn install_loaded(server: &Server, db: &mut Db, mut loaded: rdb_load::Loaded, merge: bool) -> Result<u64, String> {
     let functions = std::mem::take(&mut loaded.functions);
     if let Err(e) = server.scripting.load_library_sources(&functions, merge) {
         log::warning(&format!("Failed loading library, {e}"));
@@ -271,13 +289,18 @@ pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Resu
 
 /// Load `dir/dbfilename` at start-up, if it exists.
 pub fn load_at_startup(server: &Server) -> Result<(), String> {
-    let path = rdb_path(&server.config.read());
+    let path = rdb_path(&server.config.load());
     if !path.exists() {
         return Ok(());
     }
     let start = Instant::now();
+    if let Ok(m) = fs::metadata(&path) {
+        server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
+    }
+    // Parse first, then take every shard only to install.
+    let loaded = read_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut db = server.keyspace.lock_all(0);
-    let n = load_file(server, &mut db, &path, false).map_err(|e| format!("{}: {e}", path.display()))?;
+    let n = install_loaded(server, &mut db, loaded, false).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
     // Loading is not a change to save again.
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);

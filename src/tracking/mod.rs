@@ -316,6 +316,16 @@ impl Tracking {
     }
 }
 
+impl crate::keyspace::KeyObserver for Tracking {
+    fn active(&self) -> bool {
+        self.any()
+    }
+
+    fn key_modified(&self, key: &[u8], by: u64) {
+        self.invalidate(key, by);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

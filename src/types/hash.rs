@@ -16,8 +16,8 @@
 use rand::Rng;
 
 pub use super::hash_ttl::{LpEx, TableEx};
-use crate::keyspace::Dict;
 use crate::types::packed::Packed;
+use crate::types::Dict;
 use crate::types::SmallBytes;
 
 /// The conversion thresholds (from the configuration at the time of the write).

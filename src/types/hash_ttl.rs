@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::hash::HashValue;
-use crate::keyspace::Dict;
+use crate::types::Dict;
 use crate::types::SmallBytes;
 
 /// Redis's HFE_MAX_ABS_TIME_MSEC: the largest expiry time the commands accept (2^46 - 1 ms).

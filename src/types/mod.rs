@@ -3,6 +3,7 @@
 
 pub mod bitfield;
 pub mod bits;
+pub mod dict;
 pub mod geo;
 pub mod hash;
 pub mod hash_ttl;
@@ -12,15 +13,66 @@ pub mod list_shape;
 pub mod packed;
 pub mod set;
 pub mod small_bytes;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
+pub use dict::Dict;
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
 pub use small_bytes::SmallBytes;
+pub use stream::StreamValue;
 pub use string::StrValue;
 pub use zset::ZSetValue;
+
+/// A key holds a value of another type than the command works on (Redis's WRONGTYPE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// The value types a key can hold, for typed access to the keyspace
+/// (`db.read::<HashValue>(key)`, `value.kind::<ZSetValue>()`).
+pub trait Kind: Sized {
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    /// An empty value of this type, for a key a write creates.
+    fn empty() -> Value;
+    /// Whether a key holding this value must be deleted (an emptied collection).
+    fn is_spent(&self) -> bool;
+}
+
+macro_rules! kind {
+    ($ty:ty, $variant:ident, $empty:expr, $spent:expr) => {
+        impl Kind for $ty {
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn empty() -> Value {
+                $empty
+            }
+            fn is_spent(&self) -> bool {
+                $spent(self)
+            }
+        }
+    };
+}
+
+kind!(StrValue, Str, Value::Str(StrValue::from_bytes(b"")), |_: &StrValue| false);
+kind!(ListValue, List, Value::List(ListValue::default()), |l: &ListValue| l.is_empty());
+kind!(HashValue, Hash, Value::Hash(Box::default()), |h: &HashValue| h.is_empty());
+kind!(SetValue, Set, Value::Set(Box::default()), |s: &SetValue| s.is_empty());
+kind!(ZSetValue, ZSet, Value::ZSet(Box::default()), |z: &ZSetValue| z.is_empty());
+// Streams are kept when empty, as in Redis.
+kind!(stream::StreamValue, Stream, Value::Stream(Box::default()), |_: &stream::StreamValue| false);
 
 /// A value stored under a key.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,9 +83,19 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
+    /// The value as type `T`, or WRONGTYPE.
+    pub fn kind<T: Kind>(&self) -> Result<&T, WrongType> {
+        T::of(self).ok_or(WrongType)
+    }
+
+    pub fn kind_mut<T: Kind>(&mut self) -> Result<&mut T, WrongType> {
+        T::of_mut(self).ok_or(WrongType)
+    }
+
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -42,6 +104,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -57,6 +120,20 @@ impl Value {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// How many allocations freeing this value takes, as Redis's lazyfreeGetFreeEffort counts
+    /// them (compact encodings are one block; a list counts its nodes).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len().div_ceil(128).max(1),
+            Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+            Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+            Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+            Value::Stream(s) => s.free_effort(),
+            _ => 1,
         }
     }
 
@@ -83,6 +160,7 @@ impl Value {
                 z.for_each(|m, _| n += elem(m.len()) + 40);
                 n
             }
+            Value::Stream(s) => s.memory_usage(),
         }
     }
 
@@ -123,6 +201,36 @@ impl Value {
                 hv.for_each(|f, v| x ^= h(&[f, v]));
                 ordered(&[&x.to_le_bytes()]);
             }
+            Value::Stream(st) => {
+                // Entries in order, then the metadata and groups (as Redis's DEBUG DIGEST
+                // covers the whole stream). The listpack bytes are not hashed: equal streams
+                // built differently (COPY, RESTORE) digest the same.
+                ordered(&[b"stream"]);
+                for e in st.range(stream::StreamId::MIN, stream::StreamId::MAX, false) {
+                    ordered(&[&e.id.to_be_bytes()]);
+                    for (f, v) in e.fields() {
+                        ordered(&[&f.to_vec(), &v.to_vec()]);
+                    }
+                }
+                for id in [st.last_id, st.first_id, st.max_deleted_entry_id] {
+                    ordered(&[&id.to_be_bytes()]);
+                }
+                ordered(&[&st.entries_added.to_le_bytes(), &st.len().to_le_bytes()]);
+                for (name, g) in &st.groups {
+                    ordered(&[name, &g.last_id.to_be_bytes(), &g.entries_read.to_le_bytes()]);
+                    for (id, n) in &g.pel {
+                        ordered(&[
+                            &id.to_be_bytes(),
+                            &n.delivery_time.to_le_bytes(),
+                            &n.delivery_count.to_le_bytes(),
+                            &n.consumer,
+                        ]);
+                    }
+                    for (cname, c) in &g.consumers {
+                        ordered(&[cname, &c.seen_time.to_le_bytes(), &(c.pel.len() as u64).to_le_bytes()]);
+                    }
+                }
+            }
         }
         let mut out = [0u8; 20];
         out[..8].copy_from_slice(&a.to_le_bytes());
@@ -139,6 +247,7 @@ impl Value {
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -14,8 +14,8 @@
 
 use rand::Rng;
 
-use crate::keyspace::Dict;
 use crate::types::packed::Packed;
+use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
 

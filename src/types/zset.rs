@@ -19,7 +19,7 @@ use std::fmt;
 use rand::Rng;
 
 use self::skiplist::{cmp_elem, SkipList};
-use crate::keyspace::Dict;
+use crate::types::Dict;
 use crate::types::SmallBytes;
 
 /// The encoding thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).

@@ -147,6 +147,7 @@ pub fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView
                 "hash" => redis::cmd("HGETALL").arg(&k).query(con).expect("HGETALL"),
                 "set" => redis::cmd("SMEMBERS").arg(&k).query(con).expect("SMEMBERS"),
                 "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(con).expect("ZRANGE"),
+                "stream" => stream_items(con, &k),
                 other => panic!("unexpected type {other}"),
             };
             if ty == "hash" {
@@ -168,4 +169,135 @@ pub fn contents(con: &mut redis::Connection) -> BTreeMap<(u32, Vec<u8>), KeyView
     }
     cmd(con, &[b"SELECT", b"0"]);
     out
+}
+
+/// A stream as seen through XINFO STREAM FULL COUNT 0: entries, counters, radix-tree shape,
+/// groups, pending entries (with delivery times and counts) and consumers with their PELs.
+/// Consumers' seen/active times are left out: replaying an AOF recreates consumers at load
+/// time (in Redis too), and Redis 7.0 has no active-time.
+pub fn stream_items(con: &mut redis::Connection, key: &[u8]) -> Vec<Vec<u8>> {
+    let full: redis::Value =
+        redis::cmd("XINFO").arg("STREAM").arg(key).arg("FULL").arg("COUNT").arg(0).query(con).expect("XINFO STREAM");
+    let mut out = Vec::new();
+    // No aggregate lengths: a consumer's map is longer where it reports active-time.
+    flatten(&full, false, &mut out);
+    let mut kept = Vec::with_capacity(out.len());
+    let mut skip = false;
+    for item in out {
+        if skip {
+            skip = false;
+        } else if item == b"seen-time" || item == b"active-time" {
+            skip = true;
+        } else {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// Every scalar of a reply, depth first (with each array's length before its items, if asked).
+pub fn flatten(v: &redis::Value, lengths: bool, out: &mut Vec<Vec<u8>>) {
+    match v {
+        redis::Value::Nil => out.push(b"(nil)".to_vec()),
+        redis::Value::Int(n) => out.push(n.to_string().into_bytes()),
+        redis::Value::BulkString(b) => out.push(b.clone()),
+        redis::Value::SimpleString(s) => out.push(s.clone().into_bytes()),
+        redis::Value::Okay => out.push(b"OK".to_vec()),
+        redis::Value::Array(items) => {
+            if lengths {
+                out.push(format!("[{}]", items.len()).into_bytes());
+            }
+            items.iter().for_each(|i| flatten(i, lengths, out));
+        }
+        other => out.push(format!("{other:?}").into_bytes()),
+    }
+}
+
+/// Assert two `contents` images are equal, naming the first key that differs (readably).
+#[track_caller]
+pub fn assert_same_contents(
+    got: &BTreeMap<(u32, Vec<u8>), KeyView>,
+    want: &BTreeMap<(u32, Vec<u8>), KeyView>,
+    what: &str,
+) {
+    let text = |k: &(u32, Vec<u8>)| format!("db {} key {}", k.0, String::from_utf8_lossy(&k.1));
+    for (k, w) in want {
+        match got.get(k) {
+            None => panic!("{what}: {} is missing", text(k)),
+            Some(g) if g != w => {
+                // From a little before the first differing item.
+                let at = g.1.iter().zip(&w.1).position(|(a, b)| a != b).unwrap_or(g.1.len().min(w.1.len()));
+                let from = at.saturating_sub(12);
+                let show = |v: &KeyView| {
+                    let items: Vec<String> =
+                        v.1.iter().skip(from).take(40).map(|i| String::from_utf8_lossy(i).into_owned()).collect();
+                    format!("{} exp={} (items {from}..) {:?}", v.0, v.2, items)
+                };
+                panic!("{what}: {} differs\n  got:  {}\n  want: {}", text(k), show(g), show(w));
+            }
+            _ => {}
+        }
+    }
+    if let Some(k) = got.keys().find(|k| !want.contains_key(*k)) {
+        panic!("{what}: unexpected {}", text(k));
+    }
+}
+
+/// Streams: several nodes with tombstones, groups with pending entries (delivery times fixed
+/// by XCLAIM TIME), consumers with and without pending entries, NOACK reads, an empty stream
+/// with a group, a stream emptied by XDEL (its last ID kept), binary and integer fields.
+/// Without `tombstones` the big stream keeps all its entries (an AOF rewrite rebuilds streams
+/// without their deleted entries, so their nodes would differ from the original's).
+pub fn build_streams(run: &mut dyn FnMut(Vec<Vec<u8>>), tombstones: bool) {
+    let v = |parts: &[&str]| parts.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+    for i in 1..=260u64 {
+        let mut args = v(&["XADD", "stream:big", &format!("{}-{}", 1000 + i / 3, i % 3)]);
+        if i % 7 == 0 {
+            args.extend(v(&["other", &i.to_string(), "x", "y"]));
+        } else {
+            args.extend(v(&["field", &format!("value-{i}")]));
+        }
+        run(args);
+    }
+    if tombstones {
+        run(v(&["XDEL", "stream:big", "1001-0", "1010-1", "1086-2"]));
+    }
+    run(v(&["XGROUP", "CREATE", "stream:big", "g1", "0"]));
+    run(v(&["XGROUP", "CREATE", "stream:big", "g2", "$"]));
+    run(v(&["XGROUP", "CREATE", "stream:big", "g3", "1020-0", "ENTRIESREAD", "40"]));
+    run(v(&[
+        "XCLAIM",
+        "stream:big",
+        "g1",
+        "alice",
+        "0",
+        "1002-0",
+        "1003-1",
+        "TIME",
+        "1700000000000",
+        "FORCE",
+        "JUSTID",
+    ]));
+    run(v(&[
+        "XCLAIM",
+        "stream:big",
+        "g1",
+        "bob",
+        "0",
+        "1004-2",
+        "TIME",
+        "1700000000123",
+        "RETRYCOUNT",
+        "5",
+        "FORCE",
+        "JUSTID",
+    ]));
+    run(v(&["XGROUP", "CREATECONSUMER", "stream:big", "g1", "carol"]));
+    run(v(&["XREADGROUP", "GROUP", "g3", "dave", "NOACK", "COUNT", "5", "STREAMS", "stream:big", ">"]));
+    run(v(&["XGROUP", "SETID", "stream:big", "g1", "1005-0", "ENTRIESREAD", "14"]));
+    run(vec![b"XADD".to_vec(), b"stream:small".to_vec(), b"1-1".to_vec(), b"a\x00b".to_vec(), b"\r\n\xff".to_vec()]);
+    run(v(&["XADD", "stream:small", "2-0", "12", "-7", "007", "9223372036854775807"]));
+    run(v(&["XGROUP", "CREATE", "stream:empty", "g", "$", "MKSTREAM"]));
+    run(v(&["XADD", "stream:emptied", "5-5", "f", "v"]));
+    run(v(&["XDEL", "stream:emptied", "5-5"]));
 }

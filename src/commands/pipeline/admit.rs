@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use super::super::table::{table, Command};
 use super::super::{errors, flags, Action};
-use crate::server::client::Client;
 use crate::server::Server;
+use crate::session::client::Client;
 
 /// Who issues a command. The caller decides which checks apply and how a refusal reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub fn admit(
     }
     let obeyed = caller == Caller::Master;
     let tx = TxView { client, cmd };
-    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::server::client_protected_mode(client) {
+    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::session::client_protected_mode(client) {
         return refuse(
             "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
         );
@@ -123,7 +123,7 @@ pub fn admit(
     }
     let write = tx.any(|c, a| is_write(server, client, c, a), args);
     // Writes (and PING) while persistence fails: MISCONF (our master's are applied anyway).
-    if write || cmd.has_flag(flags::DISK_HEALTH) {
+    if write || cmd.has_flag(flags::REPORTS_DISK_ERROR) {
         if let Some(e) = crate::server::disk::write_denied(server) {
             if !obeyed {
                 return refuse(&e.message());
@@ -136,7 +136,7 @@ pub fn admit(
     if !obeyed && write && server.min_replicas_to_write.load(Ordering::Relaxed) > 0 && !server.replica.is_replica() {
         return refuse("-NOREPLICAS Not enough good replicas to write.");
     }
-    if !obeyed && write && server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+    if !obeyed && write && server.replica.is_replica() && server.config.load().replica_read_only {
         return refuse("-READONLY You can't write against a read only replica.");
     }
     if client.proto == crate::protocol::Proto::Resp2 && client.subs.active() && !cmd.has_flag(flags::SUBSCRIBED_OK) {
@@ -150,10 +150,13 @@ pub fn admit(
     }
     if server.replica.is_replica()
         && !server.replica.link_up.load(Ordering::Relaxed)
-        && server.config.read().get("replica-serve-stale-data") == Some("no")
-        && tx.any(|c, _| !c.has_flag(flags::STALE), args)
+        && !server.config.load().replica_serve_stale_data
+        && tx.any(|c, a| !allowed_stale(server, c, a), args)
     {
         return refuse("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+    }
+    if server.stats.loading.load(Ordering::Relaxed) && tx.any(|c, _| !c.has_flag(flags::LOADING), args) {
+        return refuse("-LOADING Redis is loading the dataset in memory");
     }
     if !cmd.has_flag(flags::ALLOW_BUSY) && server.scripting.busy.running_for().is_some() {
         // A script holds the keyspace: never wait for a lock. Past busy-reply-threshold the
@@ -181,7 +184,7 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
     }
     if server.replica.is_replica()
         && !server.replica.link_up.load(Ordering::Relaxed)
-        && server.config.read().get("replica-serve-stale-data") == Some("no")
+        && !server.config.load().replica_serve_stale_data
         && !cmd.has_flag(flags::STALE)
     {
         return Err("Can not execute the command on a stale replica".into());
@@ -190,7 +193,7 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
     if cmd.has_flag(flags::WRITE) && !call.wrote {
-        if server.replica.is_replica() && server.config.read().get("replica-read-only") == Some("yes") {
+        if server.replica.is_replica() && server.config.load().replica_read_only {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
         if let Some(e) = crate::server::disk::write_denied(server) {
@@ -221,6 +224,15 @@ impl TxView<'_> {
             }
             _ => pred(self.cmd, args),
         }
+    }
+}
+
+/// A `stale` command (served by a replica whose master link is down); a script with a shebang
+/// or a function only if it declared `allow-stale` (Redis's scriptFlagsToCmdFlags).
+fn allowed_stale(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
+    match cmd.has_flag(flags::SCRIPT_RUN).then(|| script_flags(server, cmd, args)).flatten() {
+        Some(f) => f.stale,
+        None => cmd.has_flag(flags::STALE),
     }
 }
 
@@ -259,7 +271,7 @@ fn script_flags(server: &Server, cmd: &Command, args: &[Bytes]) -> Option<crate:
 
 /// `busy-reply-threshold` (alias lua-time-limit); None when 0 (never answer BUSY).
 pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
-    let ms: u64 = server.config.read().get("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let ms = server.config.load().busy_reply_threshold as u64;
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 

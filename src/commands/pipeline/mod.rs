@@ -12,17 +12,19 @@
 
 mod admit;
 
+pub use super::table::Command;
+pub use super::Action;
 pub use admit::{busy_threshold, resolve, Admitted, Caller, Refusal, ScriptCall};
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::table::Command;
-use super::{flags, Action, Ctx};
+use super::{flags, Ctx};
 use crate::protocol::ReplySink;
-use crate::server::client::{Client, ReplyMode};
 use crate::server::Server;
+use crate::session::client::{Client, ReplyMode};
+use crate::session::Written;
 
 /// Run one request from a client (or from our master: `caller`) and write its reply.
 pub fn execute_as(
@@ -87,13 +89,24 @@ pub fn execute_as(
             t.caching = false;
         }
     }
-    let tracking = &server.keyspace.tracking;
+    let tracking = &server.tracking;
     if tracking.any() {
         tracking.flush_bcast();
     }
     // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
     client.last_cmd = cmd.map_or("NULL", |c| c.full_name.as_str());
     action
+}
+
+/// Every command and subcommand of the table (INFO commandstats).
+pub fn all_commands() -> impl Iterator<Item = &'static Command> {
+    super::table::table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.values()))
+}
+
+/// A connection is closing: leave its transaction's watches and its subscriptions.
+pub fn client_closed(server: &Server, client: &mut Client) {
+    super::transactions::unwatch_all(&server.keyspace, client);
+    super::pubsub::unsubscribe_all(server, client);
 }
 
 /// Run one request from a client connection.
@@ -112,6 +125,7 @@ fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, t
         super::transactions::unwatch_all(&server.keyspace, client);
         let why = text.strip_prefix('-').unwrap_or(text);
         reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
+        crate::server::monitor::exec_aborted(server, client, &[Bytes::from_static(b"exec")]);
         return;
     }
     if let Some(m) = client.multi.as_mut() {
@@ -160,17 +174,19 @@ pub fn script_call(
             return Err(text);
         }
     };
-    Ok((cmd, call_locked(server, client, cmd, args, reply, db, start)))
+    Ok((cmd, call_locked(server, client, cmd, args, reply, db, Some(start))))
 }
 
-/// A write done inside EXEC or a script, whose waiters and watchers are told after the locks
-/// are released.
-#[derive(Debug)]
-pub struct Queued {
-    pub cmd: &'static Command,
-    pub args: Vec<Bytes>,
-    pub db: usize,
-    pub modified: Vec<(usize, Bytes)>,
+/// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
+pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, Bytes)>) -> Written {
+    Written {
+        db,
+        keys: cmd.keys(args).iter().map(|k| args[k.pos].clone()).collect(),
+        everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
+        wakes_nobody: cmd.has_flag(flags::NO_WAKE),
+        keyspace_wide: cmd.has_flag(flags::ALL_KEYS),
+        modified,
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -197,9 +213,7 @@ fn shards_of(client: &Client, cmd: &Command, args: &[Bytes]) -> Option<crate::ke
         return None;
     }
     let mut set = crate::keyspace::ShardSet::default();
-    for k in cmd.keys(args) {
-        set.add_key(&args[k.pos]);
-    }
+    cmd.for_each_key(args, |i| set.add_key(&args[i]));
     Some(set)
 }
 
@@ -221,9 +235,12 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     } else {
         None
     };
-    let start = Instant::now();
-    let _running = script.then(|| busy.mark_at(cmd.spec.name.starts_with("fcall"), start));
-    let now = crate::keyspace::clock::unix_ms_at(start);
+    // Only a script reads the clock here (its run is timed from before it waits for locks);
+    // any other command's time is read once, by call_locked.
+    let start = script.then(Instant::now);
+    let _running = start.map(|t| busy.mark_at(cmd.spec.name.starts_with("fcall"), t));
+    // The view's time is set by call_locked.
+    let now = 0;
     let mut db = match shards_of(client, cmd, args) {
         // A script locks its declared keys now and any other shard when it touches it.
         Some(set) if script => ks.lock_lazy(db_index, set, now),
@@ -235,16 +252,17 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     client.last_wrote = outcome.wrote;
     if outcome.wrote {
         client.woff = server.keyspace.effects.seq();
-        after_write(server, cmd, args, db_index, &outcome.modified);
+        after_write_of(server, cmd, args, db_index, &outcome.modified);
     }
-    for q in std::mem::take(&mut client.after_exec) {
-        after_write(server, q.cmd, &q.args, q.db, &q.modified);
+    for w in std::mem::take(&mut client.after_exec) {
+        after_write(server, &w);
     }
     outcome.action
 }
 
 /// Run a command against an already locked view (EXEC runs all its commands on one): the
-/// handler, the propagation of its effect, its statistics.
+/// handler, the propagation of its effect, its statistics. `frozen` is the time the command
+/// sees when it is not its own start (Redis 7.2 freezes the time for a whole EXEC or script).
 pub fn call_locked(
     server: &Server,
     client: &mut Client,
@@ -252,19 +270,25 @@ pub fn call_locked(
     args: &[Bytes],
     reply: &mut ReplySink,
     db: &mut crate::keyspace::Db<'_>,
-    start: Instant,
+    frozen: Option<Instant>,
 ) -> Outcome {
+    let began = Instant::now();
     db.begin_command(client.db);
-    // The time the command sees: its own, or its EXEC's / script's (Redis 7.2 freezes it for both).
-    db.now_ms = crate::keyspace::clock::unix_ms_at(start);
+    db.set_time(crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began)));
     db.no_touch = client.no_touch;
     db.client_id = client.id();
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;
+    crate::server::monitor::before(server, client, cmd, args);
     let mut ctx = Ctx { server, client, args, db, reply, action: Action::None };
-    if let Err(e) = (cmd.spec.handler)(&mut ctx) {
-        ctx.reply.error(&e.0);
-    }
+    let handler_failed = match (cmd.spec.handler)(&mut ctx) {
+        Err(e) => {
+            ctx.reply.error(&e.0);
+            true
+        }
+        Ok(()) => false,
+    };
+    let took = began.elapsed();
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
@@ -279,9 +303,14 @@ pub fn call_locked(
             }
         }
     }
-    let failed = ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before;
+    // EXEC fails only by its own error: its queued commands' errors are theirs.
+    let failed = if cmd.has_flag(flags::TX_EXEC) {
+        handler_failed
+    } else {
+        ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before
+    };
     let wrote = ctx.db.dirty > 0;
-    let us = start.elapsed().as_micros() as u64;
+    let us = took.as_micros() as u64;
     let st = &cmd.stats;
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec.fetch_add(us, Ordering::Relaxed);
@@ -289,6 +318,7 @@ pub fn call_locked(
         st.failed.fetch_add(1, Ordering::Relaxed);
     }
     let modified = ctx.db.take_modified();
+    crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
     Outcome { action, wrote, modified }
 }
 
@@ -313,19 +343,41 @@ pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
 
 /// Record the keys of a read-only command for a tracking client.
 pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
-    server.keyspace.tracking.remember(id, cmd.keys(args).into_iter().filter_map(|k| args.get(k.pos)));
+    let mut keys = smallvec::SmallVec::<[&Bytes; 4]>::new();
+    cmd.for_each_key(args, |i| keys.push(&args[i]));
+    server.tracking.remember(id, keys.into_iter());
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
 /// wrote and invalidate the transactions watching them.
-pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usize, modified: &[(usize, Bytes)]) {
-    let everything = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
-    if server.blocking.any() {
-        if everything {
+pub fn after_write(server: &Server, w: &Written) {
+    tell(server, w.db, w.keys.iter().map(|k| &k[..]), w.everywhere, w.wakes_nobody, w.keyspace_wide, &w.modified);
+}
+
+/// [`after_write`] for a command that just ran on its own (no `Written` built).
+fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, modified: &[(usize, Bytes)]) {
+    let mut positions = smallvec::SmallVec::<[usize; 4]>::new();
+    cmd.for_each_key(args, |i| positions.push(i));
+    let keys = positions.iter().map(|&i| &args[i][..]);
+    let everywhere = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
+    tell(server, db, keys, everywhere, cmd.has_flag(flags::NO_WAKE), cmd.has_flag(flags::ALL_KEYS), modified);
+}
+
+fn tell<'a>(
+    server: &Server,
+    db: usize,
+    keys: impl Iterator<Item = &'a [u8]> + Clone,
+    everywhere: bool,
+    wakes_nobody: bool,
+    keyspace_wide: bool,
+    modified: &[(usize, Bytes)],
+) {
+    if server.blocking.any() && !wakes_nobody {
+        if everywhere {
             server.blocking.signal_all();
         } else {
-            for k in cmd.keys(args) {
-                server.blocking.signal(db_index, &args[k.pos]);
+            for key in keys.clone() {
+                server.blocking.signal(db, key);
             }
         }
     }
@@ -339,10 +391,13 @@ pub fn after_write(server: &Server, cmd: &Command, args: &[Bytes], db_index: usi
             for (db, key) in modified {
                 watches.touch(*db, key, false);
             }
-        } else if !cmd.has_flag(flags::ALL_KEYS) {
-            for k in cmd.keys(args) {
-                watches.touch(db_index, &args[k.pos], false);
+        } else if !keyspace_wide {
+            for key in keys {
+                watches.touch(db, key, false);
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

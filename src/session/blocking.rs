@@ -2,7 +2,7 @@
 //! suspended on its [`Waiter`]: it holds no thread and no lock. The registry keeps, per
 //! (database, key), the FIFO of clients waiting on it.
 //!
-//! Waking: after a write command, the dispatcher signals the keys it wrote. A signal wakes the
+//! Waking: after a write command, the pipeline signals the keys it wrote. A signal wakes the
 //! first waiter of the key; that client re-runs its command. If it is served, its own pop is a
 //! write on the key, which signals the next waiter, and so on while data remains — so clients
 //! are served in FIFO order, and a waiter that finds nothing (someone else took the data)
@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +34,11 @@ pub struct Waiter {
     blocked: AtomicBool,
     /// 0 none, 1 unblock as timeout, 2 unblock with error.
     unblock: AtomicU8,
+    /// The order the client blocked in (kept while it is re-registered after a wake-up that
+    /// did not serve it, so it keeps its place in every queue).
+    ticket: AtomicU64,
+    /// Woken with every other such waiter (see [`BlockSpec::wake_all`]).
+    wake_all: AtomicBool,
 }
 
 impl Waiter {
@@ -77,6 +82,12 @@ pub struct BlockSpec {
     /// (BLPOP, BZPOPMIN...) or a null bulk (BLMOVE, BRPOPLPUSH). A real timeout is always
     /// answered with a null array, as Redis's replyToBlockedClientTimedOut does.
     pub timeout_null_array: bool,
+    /// Run these arguments instead of the original ones after a wake-up (XREAD with `$`
+    /// replaced by the ID it resolved to).
+    pub rerun_args: Option<Vec<Bytes>>,
+    /// Woken by every signal of its keys together with the other such waiters, not one at a
+    /// time (stream readers: every reader the new entries can serve is served).
+    pub wake_all: bool,
 }
 
 type Queue = VecDeque<Arc<Waiter>>;
@@ -88,6 +99,7 @@ pub struct Blocking {
     blocked: AtomicUsize,
     /// Clients held back by CLIENT PAUSE (Redis counts them as blocked too).
     postponed: AtomicUsize,
+    next_ticket: AtomicU64,
 }
 
 impl Blocking {
@@ -114,24 +126,32 @@ impl Blocking {
         }
     }
 
-    /// Register `w` on every key; `front` keeps the place of a client that was woken but found
-    /// nothing.
-    pub fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], front: bool) {
+    /// Register `w` on every key. `again` re-registers a client that was woken but not
+    /// served: it goes back to the place it had (queues are ordered by when clients blocked).
+    pub fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool) {
+        self.register_as(w, keys, again, false)
+    }
+
+    /// [`Blocking::register`], saying whether the client is woken with every other `wake_all`
+    /// waiter of its keys (stream readers) rather than one at a time.
+    pub fn register_as(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool, wake_all: bool) {
         w.woken.store(false, Ordering::SeqCst);
+        w.wake_all.store(wake_all, Ordering::SeqCst);
         if !w.blocked.swap(true, Ordering::SeqCst) {
             self.blocked.fetch_add(1, Ordering::Relaxed);
         }
+        if !again {
+            w.ticket.store(self.next_ticket.fetch_add(1, Ordering::Relaxed), Ordering::SeqCst);
+        }
+        let ticket = w.ticket.load(Ordering::SeqCst);
         let mut q = self.queues.lock();
         for k in keys {
             let queue = q.entry(k.clone()).or_default();
             if queue.iter().any(|x| Arc::ptr_eq(x, w)) {
                 continue;
             }
-            if front {
-                queue.push_front(w.clone());
-            } else {
-                queue.push_back(w.clone());
-            }
+            let pos = queue.iter().position(|x| x.ticket.load(Ordering::SeqCst) > ticket).unwrap_or(queue.len());
+            queue.insert(pos, w.clone());
         }
     }
 
@@ -164,16 +184,19 @@ impl Blocking {
         }
     }
 
-    /// A key may have become ready: wake its first waiter not already woken.
+    /// A key may have become ready: wake its first waiter not already woken, and every
+    /// `wake_all` waiter (stream readers), in queue order.
     pub fn signal(&self, db: usize, key: &[u8]) {
         let q = self.queues.lock();
         let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) else {
             return;
         };
+        let mut one_woken = false;
         for w in queue {
-            if !w.woken.swap(true, Ordering::SeqCst) {
+            let all = w.wake_all.load(Ordering::SeqCst);
+            if (all || !one_woken) && !w.woken.swap(true, Ordering::SeqCst) {
                 w.notify.notify_one();
-                return;
+                one_woken |= !all;
             }
         }
     }

@@ -32,6 +32,16 @@ pub struct ClientView {
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
     pub qbuf: usize,
+    /// Input buffer capacity not in use.
+    pub qbuf_free: usize,
+    /// Bytes of the arguments of the command being run.
+    pub argv_mem: usize,
+    /// Bytes of the commands queued in MULTI.
+    pub multi_mem: usize,
+    /// Reply buffer capacity, and the most it held in the last batch.
+    pub rbs: usize,
+    pub rbp: usize,
+    pub monitor: bool,
     pub no_evict: bool,
     pub no_touch: bool,
     pub user: String,
@@ -111,12 +121,30 @@ impl ClientHandle {
         now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
     }
 
+    /// Bytes queued for this connection and not yet written (Pub/Sub messages, invalidations).
+    pub fn output_len(&self) -> usize {
+        self.meter.pending()
+    }
+
+    fn memory_of(v: &ClientView, omem: usize) -> usize {
+        std::mem::size_of::<Client>() + v.qbuf + v.qbuf_free + v.rbs + omem + v.argv_mem + v.multi_mem
+    }
+
+    /// The memory this connection uses (CLIENT LIST's tot-mem, INFO's mem_clients_normal).
+    pub fn memory(&self) -> usize {
+        let omem = self.output_len();
+        Self::memory_of(&self.view.lock(), omem).max(self.mem.load(Ordering::Relaxed))
+    }
+
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline), in Redis 7.0's format.
     pub fn info_line(&self, current_cmd: Option<&str>) -> String {
         let v = self.view.lock();
         let mut flags = String::new();
         if v.no_evict {
             flags.push('e');
+        }
+        if v.monitor {
+            flags.push('O');
         }
         if v.no_touch {
             flags.push('T');
@@ -144,7 +172,7 @@ impl ClientHandle {
         }
         let flags: String = {
             // Redis prints its flag letters in this order.
-            let order = "PxbtRBeT";
+            let order = "OPxbtRBeT";
             let mut f: Vec<char> = flags.chars().collect();
             f.sort_by_key(|c| order.find(*c).unwrap_or(99));
             f.into_iter().collect()
@@ -158,8 +186,9 @@ impl ClientHandle {
         let obl = pending.min(crate::metrics::obuf::REPLY_CHUNK_BYTES);
         let omem = crate::metrics::obuf::omem(pending);
         let oll = crate::metrics::obuf::blocks(pending);
+        let tot = Self::memory_of(&v, omem).max(self.mem.load(Ordering::Relaxed));
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -174,10 +203,15 @@ impl ClientHandle {
             v.ssub,
             v.multi,
             v.qbuf,
+            v.qbuf_free,
+            v.argv_mem,
+            v.multi_mem,
+            v.rbs,
+            v.rbp,
             obl,
             oll,
             omem,
-            self.mem.load(Ordering::Relaxed).max(super::client_eviction::fixed_cost() + v.qbuf + pending),
+            tot,
             if pending > 0 { "rw" } else { "r" },
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,
@@ -214,21 +248,23 @@ pub struct Client {
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
     /// The transaction being queued (MULTI).
-    pub multi: Option<crate::commands::transactions::MultiState>,
+    pub multi: Option<crate::session::MultiState>,
     /// Watched keys: (database, key, logically expired flag shared with the watch registry).
     pub watched: Vec<(usize, Bytes, Arc<AtomicBool>)>,
     /// Set when a watched key changes: EXEC will fail.
     pub cas_dirty: Arc<AtomicBool>,
     /// Writes done by the last EXEC, whose waiters and watchers are told once its locks are released.
-    pub after_exec: Vec<crate::commands::pipeline::Queued>,
+    pub after_exec: Vec<super::Written>,
     /// Pub/Sub subscriptions.
-    pub subs: crate::commands::pubsub::Subscriptions,
+    pub subs: crate::session::Subscriptions,
     /// Client-side caching (CLIENT TRACKING ON).
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
     pub is_master: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub script: bool,
+    /// In MONITOR mode.
+    pub monitor: bool,
 }
 
 impl Client {
@@ -257,6 +293,7 @@ impl Client {
             script: false,
             tracking: None,
             is_master: false,
+            monitor: false,
         }
     }
 
@@ -264,9 +301,29 @@ impl Client {
         self.handle.id
     }
 
+    /// Publish the fields CLIENT LIST shows while this client runs `args` (CLIENT LIST / INFO
+    /// about itself): its input buffer still holds the request, as Redis's does.
+    pub fn sync_current(&self, name: &str, args: &[Bytes]) {
+        let digits = |n: usize| n.to_string().len();
+        let request: usize = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
+        self.sync_view(name, request);
+        self.handle.view.lock().argv_mem = args.iter().map(|a| a.len()).sum();
+    }
+
     /// Publish the fields CLIENT LIST shows.
     pub fn sync_view(&self, last_cmd: &str, qbuf: usize) {
+        self.sync_view_with(last_cmd, qbuf, None);
+    }
+
+    /// [`Self::sync_view`], with the connection's buffer figures after a batch: unused input
+    /// capacity, reply buffer capacity and the most it held.
+    pub fn sync_view_with(&self, last_cmd: &str, qbuf: usize, buffers: Option<(usize, usize, usize)>) {
         let mut v = self.handle.view.lock();
+        if let Some((qbuf_free, rbs, rbp)) = buffers {
+            v.qbuf_free = qbuf_free;
+            v.rbs = rbs;
+            v.rbp = rbp;
+        }
         v.name.clone_from(&self.name);
         v.db = self.db;
         if v.last_cmd != last_cmd {
@@ -282,6 +339,12 @@ impl Client {
         v.psub = self.subs.patterns.len();
         v.ssub = self.subs.shard_channels.len();
         v.multi = self.multi.as_ref().map_or(-1, |m| m.commands.len() as i64);
+        v.multi_mem = self
+            .multi
+            .as_ref()
+            .map_or(0, |m| m.commands.iter().map(|c| c.iter().map(|a| a.len()).sum::<usize>() + 8 * c.len()).sum());
+        v.monitor = self.monitor;
+        v.argv_mem = 0;
         v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
     }
 }

@@ -1,0 +1,194 @@
+//! DEBUG subcommands the Redis test suite and operators use beyond the core ones in
+//! `server.rs`: POPULATE, HTSTATS, HTSTATS-KEY, LOG, REPLYBUFFER, SET-SKIP-CHECKSUM-VALIDATION,
+//! CONFIG-REWRITE-FORCE-ALL, SEGFAULT, PANIC, ASSERT, OOM, AOF-FLUSH-SLEEP, REPLICATE, LEAK,
+//! ERROR, STRUCTSIZE, STRINGMATCH-TEST, CHANGE-REPL-ID.
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::args::{self, is};
+use super::{CmdError, CmdResult, Ctx};
+use crate::types::{StrValue, Value};
+
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE payloads' checksums are not verified.
+pub static SKIP_CHECKSUM: AtomicBool = AtomicBool::new(false);
+
+/// Run `DEBUG <sub> ...` if it is one of these; None otherwise.
+pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
+    let args = ctx.args;
+    let sub = &args[1];
+    let n = args.len();
+    Some(if is(sub, "populate") && (3..=5).contains(&n) {
+        populate(ctx)
+    } else if is(sub, "htstats") && n == 3 {
+        htstats(ctx)
+    } else if is(sub, "htstats-key") && n == 3 {
+        htstats_key(ctx)
+    } else if is(sub, "leak") && n == 3 {
+        ctx.reply.ok();
+        Ok(())
+    } else if is(sub, "error") && n == 3 {
+        let text = args::text(&args[2]).replace(['\r', '\n'], " ");
+        ctx.reply.error(&format!("-{text}"));
+        Ok(())
+    } else if is(sub, "structsize") && n == 2 {
+        // Redis's C structure sizes on 64-bit builds (what tools estimating memory read).
+        ctx.reply.bulk(b"bits:64 robj:16 dictentry:24 sdshdr5:1 sdshdr8:3 sdshdr16:5 sdshdr32:9 sdshdr64:17 ");
+        Ok(())
+    } else if is(sub, "stringmatch-test") && n == 2 {
+        crate::util::glob::glob_match(b"a*?[a-z]\\", b"abcdz\\", false);
+        ctx.reply.simple("Apparently Redis did not crash: test passed");
+        Ok(())
+    } else if is(sub, "replicate") && n >= 3 {
+        ctx.db.propagate_to_replicas(args[2..].to_vec());
+        ctx.reply.ok();
+        Ok(())
+    } else if is(sub, "log") && n == 3 {
+        crate::server::log::warning(&format!("DEBUG LOG: {}", args::text(&args[2])));
+        ctx.reply.ok();
+        Ok(())
+    } else if is(sub, "replybuffer") && n == 4 {
+        // The reply buffer's peak-reset time and resizing are Redis internals; accepted.
+        if is(&args[2], "peak-reset-time") {
+            if !is(&args[3], "never") && !is(&args[3], "reset") {
+                if let Err(e) = args::int(&args[3]) {
+                    return Some(Err(e));
+                }
+            }
+        } else if is(&args[2], "resizing") {
+            if let Err(e) = args::int(&args[3]) {
+                return Some(Err(e));
+            }
+        } else {
+            return Some(Err(CmdError::new(super::errors::SYNTAX)));
+        }
+        ctx.reply.ok();
+        Ok(())
+    } else if is(sub, "set-skip-checksum-validation") && n == 3 {
+        SKIP_CHECKSUM.store(args::int(&args[2]).map(|v| v != 0).unwrap_or(false), Ordering::Relaxed);
+        ctx.reply.ok();
+        Ok(())
+    } else if is(sub, "config-rewrite-force-all") && n == 2 {
+        let Some(path) = ctx.server.config.file.clone() else {
+            return Some(Err(CmdError::new("CONFIG-REWRITE-FORCE-ALL failed: Bad address")));
+        };
+        match crate::config::rewrite_file(&ctx.server.config.snapshot(), &path, true) {
+            Ok(()) => {
+                ctx.reply.ok();
+                Ok(())
+            }
+            Err(e) => {
+                Err(CmdError::new(format!("CONFIG-REWRITE-FORCE-ALL failed: {}", crate::config::kinds::strerror(&e))))
+            }
+        }
+    } else if (is(sub, "segfault") || is(sub, "panic") || is(sub, "assert") || is(sub, "oom")) && n == 2 {
+        crate::server::log::warning(&format!(
+            "DEBUG {} received: crashing on purpose",
+            args::text(sub).to_ascii_uppercase()
+        ));
+        crate::server::process::crash_now(is(sub, "segfault"));
+    } else if is(sub, "aof-flush-sleep") && n == 3 {
+        if let Err(e) = args::int(&args[2]) {
+            return Some(Err(e));
+        }
+        ctx.reply.ok();
+        Ok(())
+    } else if (is(sub, "change-repl-id") && n == 2) || (is(sub, "quicklist-packed-threshold") && n == 3) {
+        ctx.reply.ok();
+        Ok(())
+    } else {
+        return None;
+    })
+}
+
+/// DEBUG POPULATE <count> [prefix] [size]: create `prefix:N` keys holding "value:N" (cut or
+/// zero-padded to `size`), skipping keys that exist. Nothing is propagated, as in Redis.
+fn populate(ctx: &mut Ctx) -> CmdResult {
+    let count = match crate::util::num::parse_i64(&ctx.args[2]) {
+        Some(v) if v >= 0 => v as u64,
+        Some(_) => return Err(CmdError::new("value is out of range, must be positive")),
+        None => return Err(CmdError::new(super::errors::NOT_INTEGER)),
+    };
+    let prefix = ctx.args.get(3).cloned().unwrap_or_else(|| Bytes::from_static(b"key"));
+    let size = match ctx.args.get(4) {
+        Some(a) => match crate::util::num::parse_i64(a) {
+            Some(v) if v >= 0 => Some(v as usize),
+            Some(_) => return Err(CmdError::new("value is out of range, must be positive")),
+            None => return Err(CmdError::new(super::errors::NOT_INTEGER)),
+        },
+        None => None,
+    };
+    ctx.db.index = ctx.client.db;
+    let dirty = ctx.db.dirty;
+    for j in 0..count {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(format!(":{j}").as_bytes());
+        if ctx.db.contains_raw(&key) {
+            continue;
+        }
+        let text = format!("value:{j}").into_bytes();
+        let val = match size {
+            None => text,
+            Some(sz) => {
+                let mut v = vec![0u8; sz];
+                let n = sz.min(text.len());
+                v[..n].copy_from_slice(&text[..n]);
+                v
+            }
+        };
+        ctx.db.set(&key, Value::Str(StrValue::from_bytes(&val)), false);
+    }
+    ctx.db.dirty = dirty;
+    ctx.reply.ok();
+    Ok(())
+}
+
+fn htstats(ctx: &mut Ctx) -> CmdResult {
+    let dbid = args::int(&ctx.args[2])?;
+    if dbid < 0 || dbid as usize >= ctx.server.keyspace.databases() {
+        return Err(CmdError::new("Out of range database"));
+    }
+    let selected = ctx.db.index;
+    ctx.db.index = dbid as usize;
+    let (mut keys, mut expires, mut slots, mut eslots) = (0usize, 0usize, 0usize, 0usize);
+    for (_, sd) in ctx.db.locked_shards() {
+        keys += sd.main.len();
+        expires += sd.expires.len();
+        slots += sd.main.buckets();
+        eslots += sd.expires.buckets();
+    }
+    ctx.db.index = selected;
+    let block = |size: usize, n: usize| {
+        if n == 0 {
+            "No stats available for empty dictionaries\n".to_string()
+        } else {
+            format!("Hash table 0 stats (main hash table):\n table size: {size}\n number of elements: {n}\n")
+        }
+    };
+    let text = format!("[Dictionary HT]\n{}[Expires HT]\n{}", block(slots, keys), block(eslots, expires));
+    ctx.reply.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+fn htstats_key(ctx: &mut Ctx) -> CmdResult {
+    let key = ctx.args[2].clone();
+    let Some(e) = ctx.db.peek_raw(&key) else {
+        return Err(CmdError::new(super::errors::NO_KEY));
+    };
+    let enc = e.value.encoding();
+    if enc != "hashtable" {
+        return Err(CmdError::new("The value stored at the specified key is not represented using an hash table"));
+    }
+    let n = match &e.value {
+        Value::Hash(h) => h.len(),
+        Value::Set(s) => s.len(),
+        Value::ZSet(z) => z.len(),
+        _ => 0,
+    };
+    let text = format!(
+        "Hash table 0 stats (main hash table):\n table size: {}\n number of elements: {n}\n",
+        n.next_power_of_two().max(4)
+    );
+    ctx.reply.verbatim("txt", text.as_bytes());
+    Ok(())
+}

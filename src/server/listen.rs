@@ -1,0 +1,347 @@
+//! Accepting connections: the TCP listeners of `bind`/`port` and the Unix socket of
+//! `unixsocket`/`unixsocketperm`, the accept loops, and the command-executing worker threads the
+//! accepted connections are handed to. The TCP listeners can be replaced at run time (CONFIG SET
+//! port / bind): the new ones are bound first, so a failure leaves the old ones serving.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::{connection, log, Server};
+
+/// A client connection over TCP or a Unix socket.
+pub enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Stream {
+    /// Read what is ready without waiting (see `TcpStream::try_read_buf`).
+    pub fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> i64 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd() as i64,
+            Stream::Unix(s) => s.as_raw_fd() as i64,
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn raw_fd(&self) -> i64 {
+        -1
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An accepted connection on its way to a worker.
+enum Incoming {
+    Tcp(std::net::TcpStream, SocketAddr),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream, String),
+}
+
+/// The command-executing threads. Each runs its own single-threaded tokio runtime and serves
+/// the connections handed to it for their whole life (thread-per-core): no work stealing and no
+/// cross-thread wake-ups on the hot path, while different connections still run on different
+/// cores at the same time. The shard locks make their keyspace accesses safe.
+pub struct Workers {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<Incoming>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    pub fn start(server: &Arc<Server>) -> Workers {
+        let configured = server.config.load().worker_threads as usize;
+        // By default one core is left to the kernel's network processing and to background work
+        // (cron, lazy freeing); on a 2-core machine that means one worker.
+        let n = if configured > 0 {
+            configured
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).saturating_sub(1).max(1)
+        };
+        let senders = (0..n)
+            .map(|i| {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
+                let server = server.clone();
+                let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
+                    // Deep Lua results and libraries recurse (scripts inside EXEC run on this stack).
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .thread_stack_size(64 << 20)
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            log::warning(&format!("Failed to start worker {i}: {e}"));
+                            return;
+                        }
+                    };
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, async move {
+                        while let Some(incoming) = rx.recv().await {
+                            match incoming {
+                                Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
+                                    Ok(sock) => {
+                                        let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                                        let _ = sock.set_nodelay(true);
+                                        let s = Stream::Tcp(sock);
+                                        tokio::task::spawn_local(connection::serve(
+                                            server.clone(),
+                                            s,
+                                            peer.to_string(),
+                                            laddr,
+                                            peer.ip().is_loopback(),
+                                        ));
+                                    }
+                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                },
+                                #[cfg(unix)]
+                                Incoming::Unix(sock, path) => match tokio::net::UnixStream::from_std(sock) {
+                                    Ok(sock) => {
+                                        let addr = format!("{path}:0");
+                                        tokio::task::spawn_local(connection::serve(
+                                            server.clone(),
+                                            Stream::Unix(sock),
+                                            addr.clone(),
+                                            addr,
+                                            true,
+                                        ));
+                                    }
+                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                },
+                            }
+                        }
+                    });
+                });
+                if let Err(e) = spawned {
+                    log::warning(&format!("Failed to start worker thread {i}: {e}"));
+                }
+                tx
+            })
+            .collect();
+        Workers { senders, next: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Give a new connection to the next worker (round robin).
+    fn hand_over(&self, incoming: Incoming) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        let _ = self.senders[i].send(incoming);
+    }
+}
+
+/// The running accept loops.
+#[derive(Default)]
+pub struct Listeners {
+    tcp: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    workers: std::sync::OnceLock<Arc<Workers>>,
+    /// The runtime the accept loops run on (the server's own, not a worker's).
+    handle: std::sync::OnceLock<tokio::runtime::Handle>,
+}
+
+/// Bind the TCP listeners of `bind` (an address with a leading `-` may be unavailable) on `port`.
+/// Err carries Redis's log line for the failure.
+pub async fn bind_tcp(binds: &[String], port: u16) -> Result<Vec<tokio::net::TcpListener>, String> {
+    let mut listeners = Vec::new();
+    for addr in binds {
+        let optional = addr.starts_with('-');
+        let addr = addr.trim_start_matches('-');
+        let target = match addr {
+            "*" => "0.0.0.0".to_string(),
+            "::*" => "::".to_string(),
+            a => a.to_string(),
+        };
+        let sock_addr = if target.contains(':') { format!("[{target}]:{port}") } else { format!("{target}:{port}") };
+        match bind_one(&sock_addr).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional && e.kind() != std::io::ErrorKind::AddrInUse => {}
+            Err(e) => {
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {addr}:{port}: bind: {}",
+                    crate::config::kinds::strerror(&e)
+                ));
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+async fn bind_one(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let sa: SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) => tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "Cannot assign requested address")
+        })?,
+    };
+    let sock = if sa.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    sock.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if sa.is_ipv6() {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a c_int option value of the size given.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &on as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    sock.bind(sa)?;
+    sock.listen(511)
+}
+
+impl Listeners {
+    /// Start serving: the workers, the TCP accept loops, and the Unix socket when configured.
+    pub fn start(&self, server: &Arc<Server>, tcp: Vec<tokio::net::TcpListener>) -> Result<(), String> {
+        let workers = self.workers.get_or_init(|| Arc::new(Workers::start(server))).clone();
+        let _ = self.handle.set(tokio::runtime::Handle::current());
+        self.replace_tcp(tcp);
+        let cfg = server.config.load();
+        #[cfg(unix)]
+        if !cfg.unixsocket.is_empty() {
+            let path = cfg.unixsocket.clone();
+            let _ = std::fs::remove_file(&path);
+            let l = tokio::net::UnixListener::bind(&path)
+                .map_err(|e| format!("Failed opening Unix socket: {}", crate::config::kinds::strerror(&e)))?;
+            if cfg.unixsocketperm != 0 {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.unixsocketperm as u32));
+            }
+            tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok((sock, _)) => {
+                            if let Ok(std_sock) = sock.into_std() {
+                                workers.hand_over(Incoming::Unix(std_sock, path.clone()));
+                            }
+                        }
+                        Err(e) => {
+                            log::warning(&format!("Accepting client connection: {e}"));
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Stop accepting TCP connections and close the listening sockets (shutting down: a client
+    /// that connects after SHUTDOWN is refused, as by Redis, which exits inside the command).
+    pub fn stop_accepting(&self) {
+        for t in self.tcp.lock().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Serve these TCP listeners instead of the current ones.
+    pub fn replace_tcp(&self, listeners: Vec<tokio::net::TcpListener>) {
+        let (Some(workers), Some(handle)) = (self.workers.get(), self.handle.get()) else {
+            return;
+        };
+        let mut tasks = self.tcp.lock();
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+        for l in listeners {
+            let workers = workers.clone();
+            tasks.push(handle.spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok((sock, peer)) => {
+                            if let Ok(std_sock) = sock.into_std() {
+                                workers.hand_over(Incoming::Tcp(std_sock, peer));
+                            }
+                        }
+                        Err(e) => {
+                            log::warning(&format!("Accepting client connection: {e}"));
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }));
+        }
+    }
+
+    /// CONFIG SET port / bind: bind the new addresses (on the server's runtime), then switch.
+    pub fn rebind(&self, binds: &[String], port: u16, bind_changed: bool) -> Result<u16, String> {
+        let Some(handle) = self.handle.get() else {
+            return Err("Unable to listen on this port. Check server logs.".into());
+        };
+        let binds = binds.to_vec();
+        let bound = std::thread::scope(|s| {
+            s.spawn(|| handle.block_on(async { bind_tcp(&binds, port).await }))
+                .join()
+                .unwrap_or_else(|_| Err("bind panicked".into()))
+        });
+        match bound {
+            Ok(ls) => {
+                let actual = ls.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
+                // Enter the runtime to register the listeners' sockets with its reactor.
+                let _guard = handle.enter();
+                self.replace_tcp(ls);
+                Ok(actual)
+            }
+            Err(line) => {
+                log::warning(&line);
+                Err(if bind_changed {
+                    "Failed to bind to specified addresses.".into()
+                } else {
+                    "Unable to listen on this port. Check server logs.".into()
+                })
+            }
+        }
+    }
+}
