@@ -21,8 +21,10 @@ use std::sync::Arc;
 
 /// Initial capacity of a connection's reply buffer.
 const SINK_CAPACITY: usize = 256;
-/// A reply buffer grown past this by a big reply is not kept for reuse.
-const SINK_KEEP: usize = 64 * 1024;
+/// A reply buffer grown past this by a big reply (an INFO, say) is not kept for reuse once
+/// sent: an idle connection holds no more than Redis's (whose fixed reply buffer never grows),
+/// so used_memory does not creep by what the last big reply needed.
+const SINK_KEEP: usize = 8 * 1024;
 /// A reply buffer this big moves to the queue between commands (see [`Outbox::spill`]).
 const SPILL_AT: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
