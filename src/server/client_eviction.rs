@@ -40,7 +40,7 @@ pub fn limit_of(value: i64, maxmemory: usize) -> usize {
 }
 
 /// A connection's memory, as Redis's getClientMemoryUsage adds it up.
-pub fn client_memory(qbuf_capacity: usize, out: &Outbox, client: &Client) -> usize {
+pub fn client_memory(server: &Server, qbuf_capacity: usize, out: &Outbox, client: &Client) -> usize {
     let mut mem = fixed_cost() + qbuf_capacity + out.memory();
     if let Some(m) = &client.multi {
         mem += m.commands.iter().map(|argv| argv.iter().map(|a| a.len() + 32).sum::<usize>() + 24).sum::<usize>();
@@ -48,6 +48,9 @@ pub fn client_memory(qbuf_capacity: usize, out: &Outbox, client: &Client) -> usi
     mem += client.watched.iter().map(|(_, k, _)| k.len() + 48).sum::<usize>();
     let subs = &client.subs;
     mem += (subs.channels.len() + subs.patterns.len() + subs.shard_channels.len()) * 48;
+    if client.tracking.as_ref().is_some_and(|t| t.opts.bcast) {
+        mem += server.tracking.prefix_memory(client.id());
+    }
     mem
 }
 

@@ -241,7 +241,7 @@ async fn client_loop(
                 if !out.has_pending() {
                     out.shrink();
                 }
-                super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
+                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
                 continue;
             }
             Event::SoftLimit => {
@@ -263,7 +263,7 @@ async fn client_loop(
                     return Err(super::outbox::obuf_closed(server, &handle, true));
                 }
                 send(server, sock, &mut out).await?;
-                super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
+                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
                 continue;
             }
         }
@@ -443,7 +443,7 @@ async fn client_loop(
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients
         // (checked after the batch, as Redis evicts before its event loop sleeps).
-        super::client_eviction::update(server, &handle, client_memory(&buf, &out, client));
+        super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
         if handle.is_killed() {
             return Err("evicted".into());
         }
@@ -463,8 +463,8 @@ async fn client_loop(
 const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// What a connection holds (see `client_eviction`).
-fn client_memory(buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
-    super::client_eviction::client_memory(buf.capacity(), out, client)
+fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
+    super::client_eviction::client_memory(server, buf.capacity(), out, client)
 }
 
 /// Sleep until a unix time in milliseconds.
