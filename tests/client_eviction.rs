@@ -104,3 +104,25 @@ fn maxmemory_clients_takes_a_percentage_of_maxmemory() {
     assert!(named(&mut con, "big"));
     assert_eq!(evicted(&mut con), 0);
 }
+
+#[test]
+fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffer() {
+    let server = Server::start(&[]);
+    let mut con = control(&server);
+    let mut big = raw_named(&server, "filling", false);
+    // Part of a 1 MB argument: no command completes, the query buffer fills.
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 600_000]).unwrap();
+    let qbuf = |con: &mut redis::Connection| -> usize {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" name=filling "))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    // The next command sees the client gone: CONFIG SET evicted it before replying.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "256kb"]);
+    assert!(!named(&mut con, "filling"));
+    assert_eq!(evicted(&mut con), 1);
+}

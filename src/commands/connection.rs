@@ -251,7 +251,10 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.client.sync_current("client|list", ctx.args);
     let me = ctx.client.id();
-    let mut handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    // A client killed already (evicted, over its output limit) is gone for Redis, which frees
+    // it at once; its task may still be finishing here.
+    let mut handles: Vec<_> =
+        ctx.server.clients.lock().values().filter(|h| h.id == me || !h.is_killed()).cloned().collect();
     handles.sort_by_key(|h| h.id);
     let mut out = String::new();
     for h in handles {

@@ -64,8 +64,14 @@ pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
     } else {
         let _ = total.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(before - mem)));
     }
+    enforce(server);
+}
+
+/// Evict clients if they hold more than `maxmemory-clients` together (also right after the
+/// limit is lowered, as Redis's CONFIG SET does).
+pub fn enforce(server: &Server) {
     let limit = server.maxmemory_clients.load(Ordering::Relaxed);
-    if limit > 0 && total.load(Ordering::Relaxed) >= limit {
+    if limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit {
         evict(server, limit);
     }
 }

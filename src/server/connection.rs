@@ -430,6 +430,11 @@ async fn client_loop(
             handle.touch();
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
+        } else {
+            // Part of a request arrived: CLIENT LIST shows the query buffer filling.
+            let mut v = handle.view.lock();
+            v.qbuf = buf.len();
+            v.qbuf_free = buf.capacity() - buf.len();
         }
         if close {
             flush_all(server, sock, &mut out, &handle).await?;

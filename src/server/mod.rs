@@ -217,6 +217,7 @@ impl Server {
         self.min_replicas_to_write.store(cfg.min_replicas_to_write as usize, Ordering::Relaxed);
         let clients_limit = client_eviction::limit_of(cfg.maxmemory_clients, maxmemory);
         self.maxmemory_clients.store(clients_limit, Ordering::Relaxed);
+        client_eviction::enforce(self);
         let stop_writes = cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty();
         self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);
         self.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
