@@ -57,6 +57,8 @@ pub fn client_memory(server: &Server, qbuf_capacity: usize, out: &Outbox, client
 /// Publish a connection's memory (CLIENT LIST's tot-mem) and keep the server's total; then
 /// evict clients if the total is over `maxmemory-clients`.
 pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
+    // Never less than CLIENT LIST's tot-mem shows, so no client is seen over the limit unevicted.
+    let mem = mem.max(handle.view_memory());
     let before = handle.mem.swap(mem, Ordering::Relaxed);
     let total = &server.clients_mem;
     if mem >= before {

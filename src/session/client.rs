@@ -132,8 +132,13 @@ impl ClientHandle {
 
     /// The memory this connection uses (CLIENT LIST's tot-mem, INFO's mem_clients_normal).
     pub fn memory(&self) -> usize {
-        let omem = self.output_len();
-        Self::memory_of(&self.view.lock(), omem).max(self.mem.load(Ordering::Relaxed))
+        self.view_memory().max(self.mem.load(Ordering::Relaxed))
+    }
+
+    /// The memory the published view accounts for (output as CLIENT LIST's omem).
+    pub fn view_memory(&self) -> usize {
+        let omem = crate::metrics::obuf::omem(self.meter.pending());
+        Self::memory_of(&self.view.lock(), omem)
     }
 
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline), in Redis 7.0's format.
