@@ -6,6 +6,8 @@
 //! the per-connection state, `keyspace` the sharded databases, `types` the value types,
 //! `persistence` the file formats, `config` the configuration, `util` small shared helpers.
 
+pub mod acl;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

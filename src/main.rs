@@ -85,17 +85,18 @@ fn main() {
         log::warning(&e);
         std::process::exit(1);
     }
+    // `user` directives are checked once the command table (with its renames) exists.
+    let user_words: Vec<Vec<Vec<u8>>> = startup.users.iter().map(|u| u.words.clone()).collect();
+    if let Err((i, msg)) = ferrous::commands::acl::check_config_users(&user_words) {
+        eprintln!("{}", startup.users[i].fatal(&msg));
+        std::process::exit(1);
+    }
     if !cfg.dir.is_empty() {
         if let Err(e) = std::env::set_current_dir(&cfg.dir) {
             log::warning(&format!("Can't chdir to '{}': {e}", cfg.dir));
             std::process::exit(1);
         }
     }
-    if cfg.tls_port != 0 {
-        log::warning("Ferrous does not serve TLS yet: tls-port must be 0. Exiting.");
-        std::process::exit(1);
-    }
-    let _ = ferrous::session::PROTECTED_DEBUG.set(cfg.enable_debug_name().to_string());
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
@@ -105,7 +106,15 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let _ = ferrous::acl::WARN.set(log::warning);
     let server = Server::new(startup.config, startup.file);
+    match ferrous::commands::acl::load_at_startup(&server, &user_words) {
+        Ok(notices) => notices.iter().for_each(|n| log::notice(n)),
+        Err(e) => {
+            e.lines().for_each(log::warning);
+            std::process::exit(1);
+        }
+    }
     let code = runtime.block_on(server::run(server, None));
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);

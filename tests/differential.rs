@@ -104,7 +104,10 @@ case_files!(
     config_72,
     streams,
     streams_groups,
-    streams_read
+    streams_read,
+    acl,
+    security,
+    cluster
 );
 
 /// A new `tests/diff/*.txt` file must be registered in `case_files!` above,

@@ -173,3 +173,27 @@ fn blocking_is_refused_in_scripts_and_ignored_in_transactions() {
     assert_eq!(text(raw.read_reply()), "+QUEUED\r\n");
     assert_eq!(text(raw.read_reply()), "*1\r\n*-1\r\n");
 }
+
+/// FLUSHALL fails a blocked XREADGROUP, also when save points make it save the empty dataset
+/// at once (the save must not hide that the command wrote).
+#[test]
+fn flushall_fails_a_blocked_group_reader_with_and_without_save_points() {
+    for save in ["", "3600 1"] {
+        let dir = std::env::temp_dir().join(format!("ferrous-flushall-wake-{}-{}", std::process::id(), save.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = Server::start(&["--save", save, "--dir", dir.to_str().unwrap()]);
+        let mut con = server.conn();
+        let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+        wait_blocked(&mut con, 1);
+        let _: () = query(&mut con, &["FLUSHALL"]);
+        assert_eq!(text(d.read_reply()), "-UNBLOCKED the stream key no longer exists\r\n", "save {save:?}");
+        if !save.is_empty() {
+            // Saved at once, as Redis: nothing left unsaved.
+            let info: String = query(&mut con, &["INFO", "persistence"]);
+            assert!(info.contains("rdb_changes_since_last_save:0"), "{info}");
+        }
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -71,6 +71,9 @@ fn select(ctx: &mut Ctx) -> CmdResult {
     if id < i32::MIN as i64 || id > i32::MAX as i64 {
         return Err(CmdError::new(errors::NOT_INTEGER));
     }
+    if ctx.server.cluster.get().is_some() && id != 0 {
+        return Err(CmdError::new("SELECT is not allowed in cluster mode"));
+    }
     if id < 0 || id as usize >= ctx.server.keyspace.databases() {
         return Err(CmdError::new(errors::DB_INDEX));
     }
@@ -92,20 +95,6 @@ fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-/// Check a password for a user. Only the `default` user exists until ACLs arrive.
-fn authenticate(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.server.config.load().password().map(String::from);
-    let ok = user == b"default"
-        && match required {
-            None => true,
-            Some(p) => p.as_bytes() == pass,
-        };
-    if !ok {
-        ctx.server.stats.acl_access_denied_auth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    ok
-}
-
 fn hello(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let mut ver = 0;
@@ -120,10 +109,9 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
     while j < args.len() {
         let more = args.len() - 1 - j;
         if is(&args[j], "auth") && more >= 2 {
-            if !authenticate(ctx, &args[j + 1], &args[j + 2]) {
+            if !super::acl::authenticate(ctx, &args[j + 1], &args[j + 2]) {
                 return Err(CmdError::new("-WRONGPASS invalid username-password pair or user is disabled."));
             }
-            ctx.client.authenticated = true;
             j += 3;
         } else if is(&args[j], "setname") && more >= 1 {
             set_name(ctx, &args[j + 1])?;
@@ -175,7 +163,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     let c = &mut *ctx.client;
     c.db = 0;
     c.proto = Proto::Resp2;
-    c.authenticated = ctx.server.config.load().password().is_none();
+    super::acl::set_default_auth(ctx.server, c);
     c.name = None;
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
@@ -190,17 +178,15 @@ fn auth(ctx: &mut Ctx) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::new(errors::SYNTAX));
     }
-    let has_pass = ctx.server.config.load().password().is_some();
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if !has_pass {
+        if ctx.server.acl.default_nopass() {
             return Err(CmdError::new("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
         }
         (b"default", &args[1])
     } else {
         (&args[1], &args[2])
     };
-    if authenticate(ctx, user, pass) {
-        ctx.client.authenticated = true;
+    if super::acl::authenticate(ctx, user, pass) {
         ctx.reply.ok();
         Ok(())
     } else {
@@ -317,9 +303,8 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         } else if is(&args[i], "laddr") {
             laddr = Some(args::text(v));
         } else if is(&args[i], "user") {
-            // Only the default user exists until ACLs arrive.
-            if !is(v, "default") {
-                return Err(CmdError::new(format!("No such user '{}'", args::echo(v))));
+            if !super::acl::user_exists(ctx.server, v) {
+                return Err(CmdError::new(format!("No such user '{}'", args::text(v))));
             }
             user = Some(args::text(v));
         } else if is(&args[i], "type") {
@@ -353,7 +338,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         if id.is_some_and(|x| x != h.id)
             || addr.as_ref().is_some_and(|a| *a != h.addr)
             || laddr.as_ref().is_some_and(|a| *a != h.laddr)
-            || user.as_ref().is_some_and(|u| u != "default")
+            || user.as_ref().is_some_and(|u| *u != h.view.lock().user)
             || kind.is_some_and(|k| k != client_type(h))
             || (skipme && h.id == me)
             || maxage.is_some_and(|m| (h.created.elapsed().as_secs() as i64) < m)

@@ -13,6 +13,33 @@ use crate::types::{StrValue, Value};
 /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE payloads' checksums are not verified.
 pub static SKIP_CHECKSUM: AtomicBool = AtomicBool::new(false);
 
+/// DEBUG CLUSTERLINK KILL to|from|all <node-id>: close bus links to / from a node.
+fn clusterlink_kill(ctx: &mut Ctx) -> CmdResult {
+    let Some(c) = ctx.server.cluster.get() else {
+        return Err(CmdError::new("Debug option only available for cluster mode enabled setup!"));
+    };
+    let args = ctx.args;
+    let (dir, node) = (args::text(&args[3]).to_ascii_lowercase(), args[4].clone());
+    c.with(|st| {
+        let Some(n) = st.lookup(&node) else {
+            return Err(CmdError::new(format!("Unknown node {}", args::text(&node))));
+        };
+        let (to, from) = (st.nodes[&n].link, st.nodes[&n].inbound_link);
+        let links = match dir.as_str() {
+            "from" => vec![from],
+            "to" => vec![to],
+            "all" => vec![to, from],
+            _ => return Err(CmdError::new(format!("Unknown direction {}", args::text(&args[3])))),
+        };
+        for l in links.into_iter().flatten() {
+            st.free_link(l);
+        }
+        Ok(())
+    })?;
+    ctx.reply.ok();
+    Ok(())
+}
+
 /// Run `DEBUG <sub> ...` if it is one of these; None otherwise.
 pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
     let args = ctx.args;
@@ -24,6 +51,15 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
         htstats(ctx)
     } else if is(sub, "htstats-key") && n == 3 {
         htstats_key(ctx)
+    } else if is(sub, "drop-cluster-packet-filter") && n == 3 {
+        args::int(&args[2]).map(|t| {
+            if let Some(c) = ctx.server.cluster.get() {
+                c.with(|st| st.drop_filter = t);
+            }
+            ctx.reply.ok();
+        })
+    } else if is(sub, "clusterlink") && n == 5 && is(&args[2], "kill") {
+        clusterlink_kill(ctx)
     } else if is(sub, "leak") && n == 3 {
         ctx.reply.ok();
         Ok(())
@@ -72,7 +108,12 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
         let Some(path) = ctx.server.config.file.clone() else {
             return Some(Err(CmdError::new("CONFIG-REWRITE-FORCE-ALL failed: Bad address")));
         };
-        match crate::config::rewrite_file(&ctx.server.config.snapshot(), &path, true) {
+        match crate::config::rewrite_file(
+            &ctx.server.config.snapshot(),
+            &path,
+            true,
+            super::acl::config_rewrite_lines(ctx.server).as_deref(),
+        ) {
             Ok(()) => {
                 ctx.reply.ok();
                 Ok(())

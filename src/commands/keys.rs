@@ -167,6 +167,9 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
         }
         j += 1;
     }
+    if ctx.server.cluster.get().is_some() && (src_db != 0 || dst_db != 0) {
+        return Err(CmdError::new("Copying to another database is not allowed in cluster mode"));
+    }
     let (src, dst) = (&args[1], &args[2]);
     if src_db == dst_db && src == dst {
         return Err(CmdError::new("source and destination objects are the same"));
@@ -202,6 +205,9 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
 
 fn move_cmd(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    if ctx.server.cluster.get().is_some() {
+        return Err(CmdError::new("MOVE is not allowed in cluster mode"));
+    }
     let key = &args[1];
     let src_db = ctx.db.index;
     let dst_db = db_index(ctx, &args[2], errors::NOT_INTEGER)?;
@@ -236,6 +242,9 @@ fn move_cmd(ctx: &mut Ctx) -> CmdResult {
 
 fn swapdb(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    if ctx.server.cluster.get().is_some() {
+        return Err(CmdError::new("SWAPDB is not allowed in cluster mode"));
+    }
     let a = db_index(ctx, &args[1], "invalid first DB index")?;
     let b = db_index(ctx, &args[2], "invalid second DB index")?;
     // A watched key changes if it exists in either database before the swap.
@@ -460,10 +469,9 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
     ctx.db.touch_dirty(removed.max(1) as u64);
     // FLUSHALL with save points saves the empty dataset at once (Redis's
     // flushAllDataAndResetRDB), so a restart cannot bring the old data back; nothing is left
-    // unsaved, yet the command is still propagated (Redis's forceCommandPropagation).
+    // unsaved, yet the command still counts as a write: it is propagated and wakes the clients
+    // blocked on the keys it deleted.
     if all && !crate::server::saving::save_points(&ctx.server.config.load()).is_empty() {
-        ctx.db.propagate_effect(ctx.args.to_vec());
-        ctx.db.dirty = 0;
         if let Err(e) = crate::server::saving::save(ctx.server, ctx.db) {
             crate::server::log::warning(&format!("Error saving the empty dataset after FLUSHALL: {e}"));
         }

@@ -1,35 +1,58 @@
 //! MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password |
 //! AUTH2 username password] [KEYS key ...]: move keys to another server as Redis does — DUMP
-//! payloads sent as RESTORE (with the remaining TTL) after AUTH and SELECT, over one connection
-//! bounded by the timeout; the local keys are deleted (and DEL propagated) once the target
-//! accepted them, unless COPY. Like Redis, the command waits for the target while it runs.
+//! payloads sent as RESTORE (RESTORE-ASKING in cluster mode, so a node importing the slot
+//! accepts them) with the remaining TTL, after AUTH and SELECT, over a connection kept for 10
+//! seconds per target (SELECT is sent only when the database changes); the local keys are
+//! deleted (and DEL propagated) once the target accepted them, unless COPY. A failed cached
+//! connection is retried once with a new one. Like Redis, the command waits for the target.
 
 use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::args::{self, is};
-use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify;
 use crate::persistence::dump;
 use crate::persistence::rdb::SaveOptions;
 
-pub static COMMANDS: &[CommandSpec] =
-    &[CommandSpec::new("migrate", migrate).internal(ALL_KEYS).getkeys(super::key_specs::procs::migrate)];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", migrate).getkeys(super::key_specs::procs::migrate)];
 
-/// MIGRATE's key positions: the key argument, or those after KEYS.
-pub fn migrate_keys(args: &[Bytes]) -> Vec<usize> {
-    for i in 6..args.len() {
-        if is(&args[i], "keys") && args.get(3).is_some_and(|k| k.is_empty()) {
-            return (i + 1..args.len()).collect();
+/// Cached connections live this long without use; at most this many are kept.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+const CACHE_ITEMS: usize = 64;
+
+struct Cached {
+    reader: BufReader<TcpStream>,
+    /// The database last selected on this connection (-1: unknown).
+    last_dbid: i64,
+    last_use: Instant,
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Close the connections unused for more than 10 seconds (Redis's
+/// migrateCloseTimedoutSockets, from the cron).
+pub fn close_timed_out_sockets() {
+    if let Some(c) = cache().try_lock() {
+        if c.is_empty() {
+            return;
         }
-        if is(&args[i], "auth") {
-            return vec![3];
-        }
+        drop(c);
+        cache().lock().retain(|_, c| c.last_use.elapsed() <= CACHE_TTL);
     }
-    vec![3]
+}
+
+/// INFO's migrate_cached_sockets.
+pub fn cached_sockets() -> usize {
+    cache().lock().len()
 }
 
 struct Options {
@@ -90,13 +113,47 @@ fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
     }
 }
 
-/// Read one reply line (status, error or integer; RESTORE/AUTH/SELECT answer with those).
-fn read_line(r: &mut BufReader<TcpStream>) -> Result<String, CmdError> {
+/// Read one reply line (status, error or integer: AUTH, SELECT and RESTORE answer with those).
+/// None on an I/O error or timeout (`timed_out` tells which).
+fn read_line(r: &mut BufReader<TcpStream>, timed_out: &mut bool) -> Option<String> {
     let mut line = String::new();
     match r.read_line(&mut line) {
-        Ok(n) if n > 0 => Ok(line.trim_end().to_string()),
-        _ => Err(CmdError::new("-IOERR error or timeout reading to target instance")),
+        Ok(n) if n > 0 => Some(line.trim_end().to_string()),
+        Ok(_) => None,
+        Err(e) => {
+            *timed_out = matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+            None
+        }
     }
+}
+
+/// A connection to the target: the cached one, or a new one (Redis's migrateGetSocket).
+fn get_socket(name: &str, host: &str, port: &str, timeout: Duration) -> Result<Cached, CmdError> {
+    if let Some(mut c) = cache().lock().remove(name) {
+        c.last_use = Instant::now();
+        let _ = c.reader.get_ref().set_read_timeout(Some(timeout));
+        let _ = c.reader.get_ref().set_write_timeout(Some(timeout));
+        return Ok(c);
+    }
+    let io_err = || CmdError::new("-IOERR error or timeout connecting to the client");
+    let port: u16 = port.trim().parse().map_err(|_| io_err())?;
+    let addr = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(io_err)?;
+    let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|_| io_err())?;
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_read_timeout(Some(timeout));
+    let _ = sock.set_write_timeout(Some(timeout));
+    Ok(Cached { reader: BufReader::new(sock), last_dbid: -1, last_use: Instant::now() })
+}
+
+/// Keep a connection for the next MIGRATE to the same target.
+fn put_socket(name: String, c: Cached) {
+    let mut cache = cache().lock();
+    if cache.len() >= CACHE_ITEMS && !cache.contains_key(&name) {
+        if let Some(k) = cache.keys().next().cloned() {
+            cache.remove(&k);
+        }
+    }
+    cache.insert(name, c);
 }
 
 fn migrate(ctx: &mut Ctx) -> CmdResult {
@@ -111,7 +168,11 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     for k in &o.keys {
         if let Some(e) = ctx.db.get(k) {
             let payload = dump::dump(&e.value, opts);
-            let ttl = ctx.db.expire_of(k).map_or(0, |at| (at - ctx.db.now_ms).max(1));
+            let ttl = match ctx.db.expire_of(k) {
+                None => 0,
+                Some(at) if at - ctx.db.now_ms < 0 => continue,
+                Some(at) => (at - ctx.db.now_ms).max(1),
+            };
             found.push((k.clone(), payload, ttl));
         }
     }
@@ -121,71 +182,120 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     }
     let host = args::text(&args[1]);
     let port = args::text(&args[2]);
-    let addr = format!("{host}:{port}").to_socket_addrs().ok().and_then(|mut a| a.next());
-    let io_err = || CmdError::new("-IOERR error or timeout connecting to the client");
-    let sock = addr.and_then(|a| TcpStream::connect_timeout(&a, timeout).ok()).ok_or_else(io_err)?;
-    let _ = sock.set_read_timeout(Some(timeout));
-    let _ = sock.set_write_timeout(Some(timeout));
-    let mut req = Vec::new();
-    match &o.auth {
-        Some((None, pass)) => encode(&mut req, &[b"AUTH", pass]),
-        Some((Some(user), pass)) => encode(&mut req, &[b"AUTH", user, pass]),
-        None => {}
-    }
-    let db = dbid.to_string();
-    encode(&mut req, &[b"SELECT", db.as_bytes()]);
-    for (k, payload, ttl) in &found {
-        let ttl = ttl.to_string();
-        let mut argv: Vec<&[u8]> = vec![b"RESTORE", k, ttl.as_bytes(), payload];
-        if o.replace {
-            argv.push(b"REPLACE");
+    let name = format!("{host}:{port}");
+    let restore: &[u8] = if ctx.server.cluster.get().is_some() { b"RESTORE-ASKING" } else { b"RESTORE" };
+    let mut may_retry = true;
+    loop {
+        let mut cs = get_socket(&name, &host, &port, timeout)?;
+        let mut req = Vec::new();
+        match &o.auth {
+            Some((None, pass)) => encode(&mut req, &[b"AUTH", pass]),
+            Some((Some(user), pass)) => encode(&mut req, &[b"AUTH", user, pass]),
+            None => {}
         }
-        encode(&mut req, &argv);
-    }
-    let mut w = sock.try_clone().map_err(|_| io_err())?;
-    w.write_all(&req).map_err(|_| CmdError::new("-IOERR error or timeout writing to target instance"))?;
-    let mut r = BufReader::new(sock);
-    let replied_error = |line: &str| CmdError::new(format!("Target instance replied with error: {}", &line[1..]));
-    if o.auth.is_some() {
-        let line = read_line(&mut r)?;
-        if line.starts_with('-') {
-            return Err(replied_error(&line));
+        let select = cs.last_dbid != dbid;
+        if select {
+            encode(&mut req, &[b"SELECT", dbid.to_string().as_bytes()]);
         }
-    }
-    let line = read_line(&mut r)?;
-    if line.starts_with('-') {
-        return Err(replied_error(&line));
-    }
-    let mut first_error = None;
-    let mut moved = Vec::new();
-    for (k, _, _) in &found {
-        let line = read_line(&mut r)?;
-        if line.starts_with('-') {
-            first_error.get_or_insert(line);
-        } else if !o.copy {
-            moved.push(k.clone());
+        for (k, payload, ttl) in &found {
+            let ttl = ttl.to_string();
+            let mut argv: Vec<&[u8]> = vec![restore, k, ttl.as_bytes(), payload];
+            if o.replace {
+                argv.push(b"REPLACE");
+            }
+            encode(&mut req, &argv);
         }
-    }
-    // Keys the target accepted leave this server (and the deletion propagates), even when another
-    // key failed, as in Redis.
-    if !moved.is_empty() {
-        let mut del: Vec<Bytes> = vec![Bytes::from_static(b"DEL")];
-        for k in &moved {
-            if ctx.db.delete(k) {
-                ctx.db.notify(notify::GENERIC, "del", k);
-                del.push(k.clone());
+        let mut timed_out = false;
+        if let Err(e) = cs.reader.get_mut().write_all(&req) {
+            timed_out = matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+            if !timed_out && may_retry {
+                may_retry = false;
+                continue;
+            }
+            return Err(CmdError::new("-IOERR error or timeout writing to target instance"));
+        }
+        let auth_line = match o.auth.is_some() {
+            true => read_line(&mut cs.reader, &mut timed_out),
+            false => Some(String::new()),
+        };
+        let select_line = match (select, &auth_line) {
+            (true, Some(_)) => read_line(&mut cs.reader, &mut timed_out),
+            (_, Some(_)) => Some(String::new()),
+            (_, None) => None,
+        };
+        let (Some(auth_line), Some(select_line)) = (auth_line, select_line) else {
+            if !timed_out && may_retry {
+                may_retry = false;
+                continue;
+            }
+            return Err(CmdError::new("-IOERR error or timeout reading to target instance"));
+        };
+        let mut first_error: Option<String> = None;
+        let mut moved = Vec::new();
+        let mut socket_error = false;
+        let mut read = 0;
+        for (k, _, _) in &found {
+            let Some(line) = read_line(&mut cs.reader, &mut timed_out) else {
+                socket_error = true;
+                break;
+            };
+            read += 1;
+            let err = if auth_line.starts_with('-') {
+                Some(&auth_line)
+            } else if select_line.starts_with('-') {
+                Some(&select_line)
+            } else if line.starts_with('-') {
+                Some(&line)
+            } else {
+                None
+            };
+            match err {
+                Some(e) => {
+                    first_error.get_or_insert_with(|| e.clone());
+                }
+                None if !o.copy => moved.push(k.clone()),
+                None => {}
             }
         }
-        if del.len() > 1 {
-            ctx.db.touch_dirty((del.len() - 1) as u64);
-            ctx.db.propagate_effect(del);
+        // Nothing was processed and the first reply never came: a fresh connection may work.
+        if first_error.is_none() && socket_error && read == 0 && may_retry && !timed_out {
+            may_retry = false;
+            continue;
         }
-    }
-    match first_error {
-        Some(line) => Err(replied_error(&line)),
-        None => {
-            ctx.reply.ok();
-            Ok(())
+        // Keys the target accepted leave this server (and the deletion propagates), even when
+        // another key failed, as in Redis.
+        if !moved.is_empty() {
+            let mut del: Vec<Bytes> = vec![Bytes::from_static(b"DEL")];
+            for k in &moved {
+                if ctx.db.delete(k) {
+                    ctx.db.notify(notify::GENERIC, "del", k);
+                    del.push(k.clone());
+                }
+            }
+            if del.len() > 1 {
+                ctx.db.touch_dirty((del.len() - 1) as u64);
+                ctx.db.propagate_effect(del);
+            }
         }
+        if socket_error {
+            // The connection is dropped (not cached).
+            if first_error.is_none() {
+                return Err(CmdError::new("-IOERR error or timeout reading to target instance"));
+            }
+        } else {
+            if first_error.is_none() {
+                cs.last_dbid = dbid;
+            } else {
+                cs.last_dbid = -1;
+            }
+            put_socket(name, cs);
+        }
+        return match first_error {
+            Some(line) => Err(CmdError::new(format!("Target instance replied with error: {}", &line[1..]))),
+            None => {
+                ctx.reply.ok();
+                Ok(())
+            }
+        };
     }
 }

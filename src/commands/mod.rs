@@ -3,11 +3,13 @@
 //! command family. Handlers read typed arguments from a [`Ctx`], work on the locked keyspace
 //! view and write their reply to the context's reply sink; they never touch sockets.
 
+pub mod acl;
 pub mod args;
 pub mod bitfield;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client_tracking;
+pub mod cluster;
 pub mod connection;
 pub mod debug_extra;
 pub mod functions;
@@ -22,6 +24,7 @@ pub mod lists;
 pub mod lolwut;
 pub mod meta;
 pub mod migrate;
+pub mod module;
 pub mod observability;
 pub mod persistence;
 pub mod pipeline;

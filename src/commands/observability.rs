@@ -304,7 +304,7 @@ pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
     let r = &mut *ctx.reply;
     let dbs: Vec<(usize, usize, usize)> =
         counts.iter().enumerate().filter(|(_, (k, _))| *k > 0).map(|(i, (k, e))| (i, *k, *e)).collect();
-    r.map(25 + dbs.len());
+    r.map(27 + dbs.len());
     let pair_int = |r: &mut crate::protocol::ReplySink, k: &str, v: i64| {
         r.bulk(k.as_bytes());
         r.int(v);
@@ -345,9 +345,9 @@ pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
     r.bulk(b"allocator-fragmentation.ratio");
     r.double(1.0);
     pair_int(r, "allocator-fragmentation.bytes", 0);
-    r.bulk(b"allocator.rss-ratio");
+    r.bulk(b"allocator-rss.ratio");
     r.double(m.rss as f64 / m.used.max(1) as f64);
-    pair_int(r, "allocator.rss-bytes", m.rss as i64 - m.used as i64);
+    pair_int(r, "allocator-rss.bytes", m.rss as i64 - m.used as i64);
     r.bulk(b"rss-overhead.ratio");
     r.double(1.0);
     pair_int(r, "rss-overhead.bytes", 0);

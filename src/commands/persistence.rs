@@ -110,7 +110,7 @@ fn dump_cmd(ctx: &mut Ctx) -> CmdResult {
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], with
 /// Redis's checks in Redis's order.
-fn restore(ctx: &mut Ctx) -> CmdResult {
+pub fn restore(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);

@@ -166,14 +166,21 @@ fn sunsubscribe(ctx: &mut Ctx) -> CmdResult {
 
 fn publish(ctx: &mut Ctx) -> CmdResult {
     let n = ctx.server.pubsub.publish(&ctx.args[1], &ctx.args[2], false);
-    // Replicas' subscribers get the message too (Redis propagates PUBLISH to replicas only).
-    ctx.db.propagate_to_replicas(ctx.args.to_vec());
+    match ctx.server.cluster.get() {
+        // In a cluster the bus carries it to every node (replicas included).
+        Some(c) => c.propagate_publish(&ctx.args[1], &ctx.args[2], false),
+        // Replicas' subscribers get the message too (Redis propagates PUBLISH to replicas only).
+        None => ctx.db.propagate_to_replicas(ctx.args.to_vec()),
+    }
     ctx.reply.int(n as i64);
     Ok(())
 }
 
 fn spublish(ctx: &mut Ctx) -> CmdResult {
     let n = ctx.server.pubsub.publish(&ctx.args[1], &ctx.args[2], true);
+    if let Some(c) = ctx.server.cluster.get() {
+        c.propagate_publish(&ctx.args[1], &ctx.args[2], true);
+    }
     ctx.reply.int(n as i64);
     Ok(())
 }

@@ -122,6 +122,9 @@ fn psync(ctx: &mut Ctx) -> CmdResult {
 /// REPLICAOF host port | NO ONE.
 fn replicaof(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
+    if ctx.server.cluster.get().is_some() {
+        return Err(CmdError::new("REPLICAOF not allowed in cluster mode."));
+    }
     if is(&args[1], "no") && is(&args[2], "one") {
         crate::replication::replica::stop(ctx.server);
         ctx.reply.ok();

@@ -239,7 +239,9 @@ fn config_rewrite(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("The server is running without a config file"));
     };
     let cfg = ctx.server.config.snapshot();
-    if let Err(e) = crate::config::rewrite_file(&cfg, &path, false) {
+    if let Err(e) =
+        crate::config::rewrite_file(&cfg, &path, false, super::acl::config_rewrite_lines(ctx.server).as_deref())
+    {
         let why = crate::config::kinds::strerror(&e);
         crate::server::log::warning(&format!("CONFIG REWRITE failed: {why}"));
         return Err(CmdError::new(format!("Rewriting config file: {why}")));

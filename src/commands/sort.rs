@@ -73,6 +73,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
     let mut by: Option<Bytes> = None;
     let mut dontsort = false;
     let mut gets: Vec<Bytes> = Vec::new();
+    // BY and GET patterns name keys the key specs cannot see: they need read access to every
+    // key (the ACL check is made once, up front, as Redis does).
+    let full_key_access = super::acl::may_read_any_key(ctx.server, ctx.client, argv);
     let mut j = 2;
     while j < argv.len() {
         let left = argv.len() - j - 1;
@@ -93,8 +96,14 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
             dontsort = !argv[j + 1].contains(&b'*');
+            if !dontsort && !full_key_access {
+                return Err(CmdError::new("BY option of SORT denied due to insufficient ACL permissions."));
+            }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if !full_key_access {
+                return Err(CmdError::new("GET option of SORT denied due to insufficient ACL permissions."));
+            }
             gets.push(argv[j + 1].clone());
             j += 1;
         } else {

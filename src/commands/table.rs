@@ -43,6 +43,9 @@ pub struct Command {
     pub stats: CmdStats,
     pub subcommands: HashMap<String, Command>,
     pub parent: Option<&'static CommandSpec>,
+    /// The command's bit in ACL command bitmaps: its rank by full name among every command
+    /// and subcommand (see `acl::Catalog`).
+    pub acl_id: usize,
 }
 
 impl Command {
@@ -69,6 +72,7 @@ impl Command {
             stats: CmdStats::default(),
             subcommands: spec.subcommands.iter().map(|s| (s.name.to_string(), Command::new(s, Some(spec)))).collect(),
             parent,
+            acl_id: 0,
         }
     }
 
@@ -148,6 +152,8 @@ impl Command {
 
 pub struct CommandTable {
     commands: HashMap<String, Command, ahash::RandomState>,
+    /// Commands `rename-command` removed (renamed to ""): ACL rules still name them.
+    removed: Vec<Command>,
 }
 
 impl CommandTable {
@@ -176,7 +182,10 @@ impl CommandTable {
             super::geo::COMMANDS,
             super::observability::COMMANDS,
             super::migrate::COMMANDS,
+            super::cluster::COMMANDS,
             super::streams::COMMANDS,
+            super::acl::COMMANDS,
+            super::module::COMMANDS,
         ];
         let mut commands = HashMap::default();
         for fam in families {
@@ -185,13 +194,39 @@ impl CommandTable {
                 assert!(prev.is_none(), "command {} registered twice", spec.name);
             }
         }
-        for (from, to) in RENAMES.get().into_iter().flatten() {
-            if let Err(e) = rename(&mut commands, from, to) {
-                let _ = RENAME_ERROR.set(e);
-                break;
+        // ACL ids: every full name's rank, as acl::Catalog numbers them.
+        let mut names: Vec<String> = commands
+            .values()
+            .flat_map(|c: &Command| {
+                std::iter::once(c.full_name.clone()).chain(c.subcommands.values().map(|s| s.full_name.clone()))
+            })
+            .collect();
+        names.sort();
+        let rank = |n: &str| names.binary_search_by(|x| x.as_str().cmp(n)).unwrap_or(0);
+        for c in commands.values_mut() {
+            c.acl_id = rank(&c.full_name);
+            for s in c.subcommands.values_mut() {
+                s.acl_id = rank(&s.full_name);
             }
         }
-        CommandTable { commands }
+        let mut removed = Vec::new();
+        for (from, to) in RENAMES.get().into_iter().flatten() {
+            match rename(&mut commands, from, to) {
+                Ok(Some(gone)) => removed.push(gone),
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = RENAME_ERROR.set(e);
+                    break;
+                }
+            }
+        }
+        CommandTable { commands, removed }
+    }
+
+    /// Every command as registered, under its original name, renamed away or not (what ACL
+    /// rules name: Redis's `orig_commands`).
+    pub fn originals(&self) -> impl Iterator<Item = &Command> {
+        self.commands.values().chain(self.removed.iter())
     }
 
     /// Look a command up by its name, case-insensitively, without allocating for short names.
@@ -236,14 +271,22 @@ pub fn apply_renames(renames: &[(String, String)]) -> Result<(), String> {
     }
 }
 
-fn rename(commands: &mut HashMap<String, Command, ahash::RandomState>, from: &str, to: &str) -> Result<(), String> {
+/// Ok(Some(command)) when the command was removed (renamed to "").
+fn rename(
+    commands: &mut HashMap<String, Command, ahash::RandomState>,
+    from: &str,
+    to: &str,
+) -> Result<Option<Command>, String> {
     let Some(cmd) = commands.remove(&from.to_ascii_lowercase()) else {
         return Err(format!("No such command in rename-command: {from}"));
     };
-    if !to.is_empty() && commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
+    if to.is_empty() {
+        return Ok(Some(cmd));
+    }
+    if commands.insert(to.to_ascii_lowercase(), cmd).is_some() {
         return Err(format!("Target command name already exists: {to}"));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The process-wide command table.

@@ -108,6 +108,10 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
                 continue;
             }
         };
+        if let Err(text) = super::pipeline::admit_queued(ctx.server, ctx.client, cmd, &argv) {
+            ctx.reply.error(&text);
+            continue;
+        }
         let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.

@@ -84,6 +84,30 @@ pub struct Startup {
     pub notices: Vec<String>,
     /// `rename-command <from> <to>` directives, in order.
     pub renames: Vec<(String, String)>,
+    /// `user <name> <rules...>` directives, in order (validated and applied by the ACL layer).
+    pub users: Vec<UserDirective>,
+}
+
+/// A `user` directive and where it was read (for the fatal error naming its line).
+#[derive(Debug, Clone)]
+pub struct UserDirective {
+    /// The words, `user` first.
+    pub words: Vec<Vec<u8>>,
+    pub line: usize,
+    pub text: String,
+}
+
+impl UserDirective {
+    /// Redis's fatal configuration error for this line.
+    pub fn fatal(&self, err: &str) -> String {
+        format!(
+            "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+            crate::REDIS_VERSION,
+            self.line,
+            self.text,
+            err
+        )
+    }
 }
 
 impl Default for Config {
@@ -121,6 +145,10 @@ impl Loader<'_> {
                 return Err(fail("Unbalanced quotes in configuration line"));
             };
             if words.is_empty() {
+                continue;
+            }
+            if words[0].eq_ignore_ascii_case(b"user") && words.len() >= 2 {
+                self.st.users.push(UserDirective { words, line: n + 1, text: line.to_string() });
                 continue;
             }
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
@@ -178,13 +206,6 @@ impl Loader<'_> {
             "include" if words.len() == 2 => self.include(&words[1]),
             "rename-command" if words.len() == 3 => {
                 self.st.renames.push((words[1].clone(), words[2].clone()));
-                Ok(())
-            }
-            "user" if words.len() >= 2 => {
-                let note = "Ferrous has no ACL users yet: 'user' directives are accepted but not applied".to_string();
-                if !self.st.notices.contains(&note) {
-                    self.st.notices.push(note);
-                }
                 Ok(())
             }
             "loadmodule" if words.len() >= 2 => Err("Ferrous cannot load Redis modules (loadmodule)".into()),
@@ -475,6 +496,12 @@ impl LiveConfig {
 
 /// CONFIG REWRITE's new text for the file at `path` (`renames`: rename-command lines kept).
 pub fn rewrite_text(cfg: &Config, old_text: &str, force_all: bool) -> String {
+    rewrite_text_with_users(cfg, old_text, force_all, None)
+}
+
+/// [`rewrite_text`] writing the ACL users as `user` lines (`users`: None when they live in an
+/// ACL file, whose `user` lines are then dropped from the configuration, as Redis does).
+pub fn rewrite_text_with_users(cfg: &Config, old_text: &str, force_all: bool, users: Option<&[String]>) -> String {
     let canonical = |n: &str| -> Option<String> {
         match find_param(n) {
             Some(p) => Some(p.name.to_string()),
@@ -490,17 +517,22 @@ pub fn rewrite_text(cfg: &Config, old_text: &str, force_all: bool) -> String {
     for p in PARAMS {
         (p.rewrite)(cfg, &defaults, &mut st);
     }
+    for line in users.unwrap_or_default() {
+        st.line("user", line.clone(), true);
+    }
+    st.processed("user");
     st.finish()
 }
 
-/// CONFIG REWRITE: rewrite the config file (written to a temporary file, fsynced, renamed).
-pub fn rewrite_file(cfg: &Config, path: &str, force_all: bool) -> std::io::Result<()> {
+/// CONFIG REWRITE: rewrite the config file (written to a temporary file, fsynced, renamed),
+/// with the ACL users' `user` lines (see [`rewrite_text_with_users`]).
+pub fn rewrite_file(cfg: &Config, path: &str, force_all: bool, users: Option<&[String]>) -> std::io::Result<()> {
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let text = rewrite_text(cfg, &old, force_all);
+    let text = rewrite_text_with_users(cfg, &old, force_all, users);
     let tmp = format!("{path}.tmp-{}", std::process::id());
     {
         use std::io::Write;

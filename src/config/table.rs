@@ -142,6 +142,7 @@ const SHUTDOWN_ON_SIG: Enum = Enum {
     bitflags: true,
 };
 const TLS_AUTH: Enum = choice(&[("no", 0), ("yes", 1), ("optional", 2)]);
+const TLS_CERT_USER: Enum = choice(&[("off", 0), ("CN", 1)]);
 
 const HOSTNAME: Str = Str { validate: Some(valid_hostname), null_default: true };
 const DBFILENAME: Str = Str { validate: Some(valid_dbfilename), null_default: false };
@@ -173,12 +174,12 @@ params! {
     repl_diskless_sync: bool = "repl-diskless-sync", Bool, true, DEBUG | NA;
     aof_rewrite_incremental_fsync: bool = "aof-rewrite-incremental-fsync", Bool, true, NA;
     no_appendfsync_on_rewrite: bool = "no-appendfsync-on-rewrite", Bool, false, M;
-    cluster_require_full_coverage: bool = "cluster-require-full-coverage", Bool, true, NA;
+    cluster_require_full_coverage: bool = "cluster-require-full-coverage", Bool, true, M;
     rdb_save_incremental_fsync: bool = "rdb-save-incremental-fsync", Bool, true, NA;
     aof_load_truncated: bool = "aof-load-truncated", Bool, true, M;
     aof_use_rdb_preamble: bool = "aof-use-rdb-preamble", Bool, true, M;
     aof_timestamp_enabled: bool = "aof-timestamp-enabled", Bool, false, M;
-    cluster_replica_no_failover: bool = "cluster-replica-no-failover" | "cluster-slave-no-failover", Bool, false, NA;
+    cluster_replica_no_failover: bool = "cluster-replica-no-failover" | "cluster-slave-no-failover", Bool, false, M;
     replica_lazy_flush: bool = "replica-lazy-flush" | "slave-lazy-flush", Bool, false, NA;
     replica_serve_stale_data: bool = "replica-serve-stale-data" | "slave-serve-stale-data", Bool, true, M;
     replica_read_only: bool = "replica-read-only" | "slave-read-only", Bool, true, DEBUG;
@@ -186,29 +187,29 @@ params! {
     jemalloc_bg_thread: bool = "jemalloc-bg-thread", Bool, true, NA;
     activedefrag: bool = "activedefrag", Bool, false, DEBUG | NA;
     syslog_enabled: bool = "syslog-enabled", Bool, false, IMMUTABLE | NA;
-    cluster_enabled: bool = "cluster-enabled", Bool, false, IMMUTABLE | NA;
+    cluster_enabled: bool = "cluster-enabled", Bool, false, IMMUTABLE;
     appendonly: bool = "appendonly", Bool, false, DENY_LOADING;
-    cluster_allow_reads_when_down: bool = "cluster-allow-reads-when-down", Bool, false, NA;
-    cluster_allow_pubsubshard_when_down: bool = "cluster-allow-pubsubshard-when-down", Bool, true, NA;
+    cluster_allow_reads_when_down: bool = "cluster-allow-reads-when-down", Bool, false, M;
+    cluster_allow_pubsubshard_when_down: bool = "cluster-allow-pubsubshard-when-down", Bool, true, M;
     crash_log_enabled: bool = "crash-log-enabled", Bool, true, M;
     crash_memcheck_enabled: bool = "crash-memcheck-enabled", Bool, true, NA;
     use_exit_on_panic: bool = "use-exit-on-panic", Bool, false, HIDDEN | NA;
     disable_thp: bool = "disable-thp", Bool, true, IMMUTABLE | NA;
-    cluster_allow_replica_migration: bool = "cluster-allow-replica-migration", Bool, true, NA;
+    cluster_allow_replica_migration: bool = "cluster-allow-replica-migration", Bool, true, M;
     replica_announced: bool = "replica-announced", Bool, true, M;
     latency_tracking: bool = "latency-tracking", Bool, true, M;
     aof_disable_auto_gc: bool = "aof-disable-auto-gc", Bool, false, NA;
     replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, M;
 
     // Strings.
-    aclfile: String = "aclfile", STR, s(""), IMMUTABLE | NA;
+    aclfile: String = "aclfile", STR, s(""), IMMUTABLE;
     unixsocket: String = "unixsocket", NSTR, s(""), IMMUTABLE;
     pidfile: String = "pidfile", NSTR, s(""), IMMUTABLE;
     replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", NSTR, s(""), NA;
-    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE | NA;
-    cluster_announce_ip: String = "cluster-announce-ip", NSTR, s(""), NA;
-    cluster_config_file: String = "cluster-config-file", STR, s("nodes.conf"), IMMUTABLE | NA;
-    cluster_announce_hostname: String = "cluster-announce-hostname", HOSTNAME, s(""), NA;
+    masteruser: String = "masteruser", NSTR, s(""), SENSITIVE;
+    cluster_announce_ip: String = "cluster-announce-ip", NSTR, s(""), M;
+    cluster_config_file: String = "cluster-config-file", STR, s("nodes.conf"), IMMUTABLE;
+    cluster_announce_hostname: String = "cluster-announce-hostname", HOSTNAME, s(""), M;
     syslog_ident: String = "syslog-ident", STR, s("redis"), IMMUTABLE | NA;
     dbfilename: String = "dbfilename", DBFILENAME, s("dump.rdb"), PROTECTED;
     appendfilename: String = "appendfilename", AOFNAME, s("appendonly.aof"), IMMUTABLE;
@@ -232,12 +233,12 @@ params! {
     maxmemory_policy: u32 = "maxmemory-policy", POLICIES, 7, M;
     appendfsync: u32 = "appendfsync", FSYNC, 1, M;
     oom_score_adj: u32 = "oom-score-adj", OOM_ADJ, 0, M;
-    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, NA;
+    acl_pubsub_default: u32 = "acl-pubsub-default", PUBSUB_DEFAULT, 0, M;
     sanitize_dump_payload: u32 = "sanitize-dump-payload", SANITIZE, 0, DEBUG;
     enable_protected_configs: u32 = "enable-protected-configs", PROTECTED_ACTION, 0, IMMUTABLE;
     enable_debug_command: u32 = "enable-debug-command", PROTECTED_ACTION, 0, IMMUTABLE;
     enable_module_command: u32 = "enable-module-command", PROTECTED_ACTION, 0, IMMUTABLE;
-    cluster_preferred_endpoint_type: u32 = "cluster-preferred-endpoint-type", ENDPOINT, 0, NA;
+    cluster_preferred_endpoint_type: u32 = "cluster-preferred-endpoint-type", ENDPOINT, 0, M;
     propagation_error_behavior: u32 = "propagation-error-behavior", PROPAGATION_ERR, 0, NA;
     shutdown_on_sigint: u32 = "shutdown-on-sigint", SHUTDOWN_ON_SIG, 0, M;
     shutdown_on_sigterm: u32 = "shutdown-on-sigterm", SHUTDOWN_ON_SIG, 0, M;
@@ -247,10 +248,10 @@ params! {
     port: i64 = "port", int(0, 65535), 6379, M;
     io_threads: i64 = "io-threads", int(1, 128), 1, DEBUG | IMMUTABLE | NA;
     auto_aof_rewrite_percentage: i64 = "auto-aof-rewrite-percentage", int(0, INT_MAX), 100, M;
-    cluster_replica_validity_factor: i64 = "cluster-replica-validity-factor" | "cluster-slave-validity-factor", int(0, INT_MAX), 10, NA;
+    cluster_replica_validity_factor: i64 = "cluster-replica-validity-factor" | "cluster-slave-validity-factor", int(0, INT_MAX), 10, M;
     list_max_listpack_size: i64 = "list-max-listpack-size" | "list-max-ziplist-size", int(INT_MIN, INT_MAX), -2, M;
     tcp_keepalive: i64 = "tcp-keepalive", int(0, INT_MAX), 300, M;
-    cluster_migration_barrier: i64 = "cluster-migration-barrier", int(0, INT_MAX), 1, NA;
+    cluster_migration_barrier: i64 = "cluster-migration-barrier", int(0, INT_MAX), 1, M;
     active_defrag_cycle_min: i64 = "active-defrag-cycle-min", int(1, 99), 1, NA;
     active_defrag_cycle_max: i64 = "active-defrag-cycle-max", int(1, 99), 25, NA;
     active_defrag_threshold_lower: i64 = "active-defrag-threshold-lower", int(0, 1000), 10, NA;
@@ -264,9 +265,9 @@ params! {
     timeout: i64 = "timeout", int(0, INT_MAX), 0, M;
     replica_announce_port: i64 = "replica-announce-port" | "slave-announce-port", int(0, 65535), 0, NA;
     tcp_backlog: i64 = "tcp-backlog", int(0, INT_MAX), 511, IMMUTABLE;
-    cluster_port: i64 = "cluster-port", int(0, 65535), 0, IMMUTABLE | NA;
-    cluster_announce_bus_port: i64 = "cluster-announce-bus-port", int(0, 65535), 0, NA;
-    cluster_announce_port: i64 = "cluster-announce-port", int(0, 65535), 0, NA;
+    cluster_port: i64 = "cluster-port", int(0, 65535), 0, IMMUTABLE;
+    cluster_announce_bus_port: i64 = "cluster-announce-bus-port", int(0, 65535), 0, M;
+    cluster_announce_port: i64 = "cluster-announce-port", int(0, 65535), 0, M;
     cluster_announce_tls_port: i64 = "cluster-announce-tls-port", int(0, 65535), 0, NA;
     repl_timeout: i64 = "repl-timeout", int(1, INT_MAX), 60, M;
     repl_ping_replica_period: i64 = "repl-ping-replica-period" | "repl-ping-slave-period", int(1, INT_MAX), 10, M;
@@ -285,16 +286,16 @@ params! {
     socket_mark_id: i64 = "socket-mark-id", uint(0, UINT_MAX), 0, IMMUTABLE | NA;
     active_defrag_max_scan_fields: i64 = "active-defrag-max-scan-fields", uint(1, LONG_MAX), 1000, NA;
     slowlog_max_len: i64 = "slowlog-max-len", uint(0, LONG_MAX), 128, M;
-    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, NA;
+    acllog_max_len: i64 = "acllog-max-len", uint(0, LONG_MAX), 128, M;
     busy_reply_threshold: i64 = "busy-reply-threshold" | "lua-time-limit", int(0, LONG_MAX), 5000, M;
-    cluster_node_timeout: i64 = "cluster-node-timeout", int(0, LONG_MAX), 15000, NA;
+    cluster_node_timeout: i64 = "cluster-node-timeout", int(0, LONG_MAX), 15000, M;
     slowlog_log_slower_than: i64 = "slowlog-log-slower-than", int(-1, LONG_MAX), 10000, M;
     latency_monitor_threshold: i64 = "latency-monitor-threshold", int(0, LONG_MAX), 0, M;
     proto_max_bulk_len: i64 = "proto-max-bulk-len", mem(1024 * 1024, LONG_MAX), 512 * 1024 * 1024, DEBUG;
     stream_node_max_entries: i64 = "stream-node-max-entries", int(0, LONG_MAX), 100, M;
     repl_backlog_size: i64 = "repl-backlog-size", mem(1, LONG_MAX), 1024 * 1024, M;
     maxmemory: i64 = "maxmemory", umem(0, -1), 0, M;
-    cluster_link_sendbuf_limit: i64 = "cluster-link-sendbuf-limit", umem(0, -1), 0, NA;
+    cluster_link_sendbuf_limit: i64 = "cluster-link-sendbuf-limit", umem(0, -1), 0, M;
     hash_max_listpack_entries: i64 = "hash-max-listpack-entries" | "hash-max-ziplist-entries", uint(0, LONG_MAX), 512, M;
     set_max_intset_entries: i64 = "set-max-intset-entries", uint(0, LONG_MAX), 512, M;
     zset_max_listpack_entries: i64 = "zset-max-listpack-entries" | "zset-max-ziplist-entries", uint(0, LONG_MAX), 128, M;
@@ -310,27 +311,30 @@ params! {
     auto_aof_rewrite_min_size: i64 = "auto-aof-rewrite-min-size", mem(0, LONG_MAX), 64 << 20, M;
     loading_process_events_interval_bytes: i64 = "loading-process-events-interval-bytes", int(1024, INT_MAX), 2 << 20, HIDDEN | NA;
 
-    // TLS (Ferrous serves no TLS yet: setting a TLS port is refused at start-up).
-    tls_port: i64 = "tls-port", int(0, 65535), 0, NA;
-    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, NA;
+    // TLS (rustls; see server/tls.rs for what OpenSSL has and rustls has not).
+    tls_port: i64 = "tls-port", int(0, 65535), 0, M;
+    tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, M;
     tls_session_cache_timeout: i64 = "tls-session-cache-timeout", int(0, INT_MAX), 300, NA;
     tls_cluster: bool = "tls-cluster", Bool, false, NA;
-    tls_replication: bool = "tls-replication", Bool, false, NA;
-    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, NA;
-    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, NA;
-    tls_session_caching: bool = "tls-session-caching", Bool, true, NA;
-    tls_cert_file: String = "tls-cert-file", NSTR, s(""), NA;
-    tls_key_file: String = "tls-key-file", NSTR, s(""), NA;
-    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), NA;
-    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), NA;
-    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), NA;
-    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), NA;
+    tls_replication: bool = "tls-replication", Bool, false, M;
+    tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, M;
+    tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, M;
+    tls_session_caching: bool = "tls-session-caching", Bool, true, M;
+    tls_cert_file: String = "tls-cert-file", NSTR, s(""), M;
+    tls_key_file: String = "tls-key-file", NSTR, s(""), M;
+    tls_key_file_pass: String = "tls-key-file-pass", NSTR, s(""), M;
+    tls_client_cert_file: String = "tls-client-cert-file", NSTR, s(""), M;
+    tls_client_key_file: String = "tls-client-key-file", NSTR, s(""), M;
+    tls_client_key_file_pass: String = "tls-client-key-file-pass", NSTR, s(""), M;
     tls_dh_params_file: String = "tls-dh-params-file", NSTR, s(""), NA;
-    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), NA;
-    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), NA;
-    tls_protocols: String = "tls-protocols", NSTR, s(""), NA;
-    tls_ciphers: String = "tls-ciphers", NSTR, s(""), NA;
-    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), NA;
+    tls_ca_cert_file: String = "tls-ca-cert-file", NSTR, s(""), M;
+    tls_ca_cert_dir: String = "tls-ca-cert-dir", NSTR, s(""), M;
+    tls_protocols: String = "tls-protocols", NSTR, s(""), M;
+    tls_ciphers: String = "tls-ciphers", NSTR, s(""), M;
+    tls_ciphersuites: String = "tls-ciphersuites", NSTR, s(""), M;
+    // Ferrous's (Redis 8.6's directive): `CN` authenticates a TLS client whose verified
+    // certificate's subject Common Name names an enabled ACL user as that user.
+    tls_auth_clients_user: u32 = "tls-auth-clients-user", TLS_CERT_USER, 0, HIDDEN;
 
     // Special parameters.
     dir: String = "dir", Dir, cwd(), PROTECTED | DENY_LOADING;
@@ -348,7 +352,7 @@ params! {
     // The LC_COLLATE locale of SORT ... ALPHA and Lua's string comparisons ("" = the
     // environment's). Ferrous compares bytes, which is what the C/POSIX locale does.
     locale_collate: String = "locale-collate", STR, s(""), NA;
-    cluster_announce_human_nodename: String = "cluster-announce-human-nodename", HOSTNAME, s(""), NA;
+    cluster_announce_human_nodename: String = "cluster-announce-human-nodename", HOSTNAME, s(""), M;
     client_default_resp: i64 = "client-default-resp", uint(2, 3), 2, IMMUTABLE | HIDDEN | NA;
     cluster_ping_interval: i64 = "cluster-ping-interval", int(0, LONG_MAX), 0, HIDDEN | NA;
     req_res_logfile: String = "req-res-logfile", NSTR, s(""), IMMUTABLE | HIDDEN | NA;

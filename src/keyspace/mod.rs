@@ -336,6 +336,7 @@ impl Keyspace {
             effects: Vec::new(),
             dirty: 0,
             dirty_before: 0,
+            saved_total: 0,
             custom_effect: false,
             no_touch: false,
             events: Vec::new(),
@@ -448,6 +449,8 @@ pub struct Db<'a> {
     pub dirty: u64,
     /// Changes of the earlier commands run through this view (EXEC).
     dirty_before: u64,
+    /// Changes through this view a save made while it was held already wrote to disk.
+    saved_total: u64,
     custom_effect: bool,
     /// CLIENT NO-TOUCH: reads do not update the LRU clock.
     pub no_touch: bool,
@@ -479,7 +482,7 @@ impl Drop for Db<'_> {
         if self.expired > 0 {
             st.expired_keys.fetch_add(self.expired, Ordering::Relaxed);
         }
-        let dirty = self.dirty_before + self.dirty + self.expired;
+        let dirty = (self.dirty_before + self.dirty + self.expired).saturating_sub(self.saved_total);
         if dirty > 0 {
             st.dirty.fetch_add(dirty, Ordering::Relaxed);
         }
@@ -929,6 +932,13 @@ impl<'a> Db<'a> {
     }
 
     /// Count a change (for `rdb_changes_since_last_save`).
+    /// A save through this view captured every change made so far: they no longer count as
+    /// changes since the last save (Redis's rdbSave resetting `server.dirty`), though the
+    /// command still counts as a write for propagation and waking.
+    pub fn saved_now(&mut self) {
+        self.saved_total = self.dirty_before + self.dirty + self.expired;
+    }
+
     pub fn touch_dirty(&mut self, n: u64) {
         self.dirty += n;
     }

@@ -46,6 +46,9 @@ pub enum Push {
     },
     /// A MONITOR line, sent as a status reply.
     Monitor(Bytes),
+    /// The server unsubscribed the connection from a shard channel (its slot moved to
+    /// another shard of a cluster): the connection drops it and tells the client.
+    SUnsubscribed(Bytes),
 }
 
 impl Push {
@@ -58,6 +61,7 @@ impl Push {
             Push::Invalidate { keys, .. } => keys.as_ref().map_or(0, |k| k.iter().map(|k| k.len() + 8).sum()) + 40,
             Push::RedirBroken { .. } => 40,
             Push::Monitor(line) => line.len() + 3,
+            Push::SUnsubscribed(channel) => channel.len() + 32,
         }
     }
 }
@@ -191,6 +195,43 @@ impl PubSub {
             }
         }
         n
+    }
+
+    /// A subscriber's channels and shard channels, and its patterns (ACL changes check them).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Bytes>, Vec<Bytes>) {
+        let mut channels = Vec::new();
+        for map in [&self.channels, &self.shard_channels] {
+            channels.extend(map.read().iter().filter(|(_, l)| l.iter().any(|s| s.id == id)).map(|(c, _)| c.clone()));
+        }
+        let patterns = self.patterns.read().iter().filter(|(_, s)| s.id == id).map(|(p, _)| p.clone()).collect();
+        (channels, patterns)
+    }
+
+    /// Drop every subscription of a subscriber at once (a client disconnected by an ACL
+    /// change receives nothing more).
+    pub fn remove_subscriber(&self, id: u64) {
+        for map in [&self.channels, &self.shard_channels] {
+            map.write().retain(|_, l| {
+                l.retain(|s| s.id != id);
+                !l.is_empty()
+            });
+        }
+        self.patterns.write().retain(|(_, s)| s.id != id);
+    }
+
+    /// Unsubscribe everyone from the shard channels `pick` selects (Redis's
+    /// pubsubUnsubscribeShardChannels): each subscriber is told with a `sunsubscribe` push.
+    pub fn unsubscribe_shard_channels(&self, pick: impl Fn(&[u8]) -> bool) {
+        let taken: Vec<(Bytes, Vec<Subscriber>)> = {
+            let mut m = self.shard_channels.write();
+            let names: Vec<Bytes> = m.keys().filter(|c| pick(c)).cloned().collect();
+            names.into_iter().filter_map(|c| m.remove(&c).map(|subs| (c, subs))).collect()
+        };
+        for (channel, subs) in taken {
+            for s in subs {
+                s.push(Push::SUnsubscribed(channel.clone()));
+            }
+        }
     }
 
     /// Active channels (with at least one subscriber) matching `pattern`.

@@ -111,6 +111,12 @@ impl Acks {
             .count()
     }
 
+    /// The most stream bytes sent to any replica since its snapshot: what a cluster master
+    /// announces as its replication offset (a replica that received everything has it).
+    pub fn max_offset(&self) -> u64 {
+        self.links.lock().iter().filter_map(|l| l.sent.lock().back().map(|&(_, o)| o)).max().unwrap_or(0)
+    }
+
     /// Ask every replica for an acknowledgement (Redis's replicationRequestAckFromSlaves).
     pub fn request(&self) {
         for l in self.links.lock().iter() {

@@ -9,13 +9,13 @@
 //! The master client's writes go to Ferrous's own effect stream, so a replica's AOF and its own
 //! replicas follow the master.
 
+use crate::server::listen::Stream;
 use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
 use crate::server::{log, Server};
@@ -100,7 +100,7 @@ async fn link(server: Arc<Server>, host: String, port: u16, generation: u64) {
 }
 
 /// Read one line (without CRLF), skipping the bare newlines a master sends as keep-alives.
-async fn read_line(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<String, String> {
+async fn read_line(sock: &mut Stream, buf: &mut BytesMut) -> Result<String, String> {
     loop {
         while buf.first() == Some(&b'\n') {
             buf.advance(1);
@@ -114,7 +114,7 @@ async fn read_line(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<String, S
     }
 }
 
-async fn fill(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
+async fn fill(sock: &mut Stream, buf: &mut BytesMut) -> Result<(), String> {
     buf.reserve(64 * 1024);
     let n = tokio::time::timeout(Duration::from_secs(60), sock.read_buf(buf))
         .await
@@ -126,7 +126,7 @@ async fn fill(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<(), String> {
     Ok(())
 }
 
-async fn command(sock: &mut TcpStream, buf: &mut BytesMut, argv: &[&str]) -> Result<String, String> {
+async fn command(sock: &mut Stream, buf: &mut BytesMut, argv: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();
     super::encode_command(&mut out, argv);
     sock.write_all(&out).await.map_err(|e| e.to_string())?;
@@ -134,17 +134,22 @@ async fn command(sock: &mut TcpStream, buf: &mut BytesMut, argv: &[&str]) -> Res
 }
 
 async fn sync_and_stream(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> Result<(), String> {
-    let mut sock = TcpStream::connect((host, port)).await.map_err(|e| format!("connect: {e}"))?;
-    let _ = sock.set_nodelay(true);
+    let mut sock = crate::server::tls::connect_to_master(server, host, port).await?;
     let mut buf = BytesMut::new();
     let pong = command(&mut sock, &mut buf, &["PING"]).await?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(format!("master answered PING with {pong}"));
     }
-    let pass = server.config.load().masterauth.clone();
+    let (user, pass) = {
+        let cfg = server.config.load();
+        (cfg.masteruser.clone(), cfg.masterauth.clone())
+    };
     if !pass.is_empty() {
-        let r = command(&mut sock, &mut buf, &["AUTH", &pass]).await?;
+        // AUTH <masteruser> <masterauth> when a user is configured (ACL), as Redis.
+        let argv: Vec<&str> = if user.is_empty() { vec!["AUTH", &pass] } else { vec!["AUTH", &user, &pass] };
+        let r = command(&mut sock, &mut buf, &argv).await?;
         if r.starts_with('-') {
+            log::warning(&format!("Unable to AUTH to MASTER: {r}"));
             return Err(format!("AUTH: {r}"));
         }
     }
@@ -195,7 +200,7 @@ fn load_snapshot(server: &Server, rdb: &[u8]) -> Result<(), String> {
 }
 
 /// Apply the master's command stream until the link drops or REPLICAOF changes.
-async fn stream(server: &Arc<Server>, sock: &mut TcpStream, buf: &mut BytesMut, generation: u64) -> Result<(), String> {
+async fn stream(server: &Arc<Server>, sock: &mut Stream, buf: &mut BytesMut, generation: u64) -> Result<(), String> {
     let handle = crate::session::client::ClientHandle::new(0, "master".into(), String::new(), -1);
     let mut client = Client::new(handle, true);
     client.is_master = true;
@@ -259,7 +264,7 @@ async fn stream(server: &Arc<Server>, sock: &mut TcpStream, buf: &mut BytesMut, 
     }
 }
 
-async fn send_ack(sock: &mut TcpStream, offset: i64) -> Result<(), String> {
+async fn send_ack(sock: &mut Stream, offset: i64) -> Result<(), String> {
     let mut out = Vec::new();
     super::encode_command(&mut out, &["REPLCONF", "ACK", &offset.to_string()]);
     sock.write_all(&out).await.map_err(|e| e.to_string())

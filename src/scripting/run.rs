@@ -36,6 +36,9 @@ const HOOK_PERIOD: u32 = 100_000;
 
 /// Run `t` with `keys` and `args`, writing its reply into the context.
 pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResult {
+    if t.flags & (flags::EVAL_COMPAT | flags::NO_CLUSTER) == flags::NO_CLUSTER && ctx.server.cluster.get().is_some() {
+        return Err(CmdError::new("Can not run script on cluster, 'no-cluster' flag is set."));
+    }
     let server = ctx.server;
     // Redis's scriptPrepareForRun: the replica checks the command pipeline could not make from
     // the declared flags (inside EXEC, from our master).
@@ -89,8 +92,14 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let lua = t.lua;
     let api = t.api;
     let mut client = Client::new(ctx.client.handle.clone(), true);
+    // The script's commands run as the caller's ACL user (Redis's scriptCall).
+    client.user = ctx.client.user.clone();
     client.db = ctx.client.db;
     client.script = true;
+    client.readonly = ctx.client.readonly;
+    client.asking = ctx.client.asking;
+    client.slot = crate::commands::cluster::declared_slot(server, keys);
+    client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();

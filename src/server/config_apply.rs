@@ -13,9 +13,34 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
     if old.dir != new.dir {
         std::env::set_current_dir(&new.dir).map_err(|e| ("dir".to_string(), crate::config::kinds::strerror(&e)))?;
     }
-    // The listeners follow `port`/`bind` (a rollback back to the port still bound needs nothing).
+    // TLS: a changed setting rebuilds the configurations (connections made afterwards use them).
+    let tls_changed = super::tls::settings_changed(old, new);
+    let tls_starts = new.tls_port != old.tls_port && new.tls_port != 0 && !server.tls.is_configured();
+    if (tls_changed.is_some() && super::tls::needed(new)) || tls_starts {
+        let param = tls_changed.unwrap_or("tls-port");
+        match super::tls::configure(new) {
+            Ok(c) => server.tls.install(c),
+            Err(line) => {
+                log::warning(&line);
+                return Err((param.to_string(), "Unable to update TLS configuration. Check server logs.".into()));
+            }
+        }
+    }
+    if old.tls_port != new.tls_port || (old.bind != new.bind && new.tls_port != 0) {
+        server
+            .listeners
+            .rebind_tls(&new.bind, new.tls_port as u16, old.bind != new.bind)
+            .map_err(|_| ("tls-port".to_string(), "Unable to listen on this port. Check server logs.".to_string()))?;
+    }
+    // The listeners follow `port`/`bind` (a rollback back to the port still bound needs nothing);
+    // `port 0` while a TLS port serves stops the plain listeners, as Redis.
     let bound = server.port.load(Ordering::Relaxed) as i64;
-    if old.bind != new.bind || (old.port != new.port && new.port != bound) {
+    if new.port == 0 && new.tls_port != 0 {
+        if old.port != 0 {
+            server.listeners.close_tcp();
+            server.port.store(0, Ordering::Relaxed);
+        }
+    } else if old.bind != new.bind || (old.port != new.port && new.port != bound) {
         let bind_changed = old.bind != new.bind;
         let param = if bind_changed { "bind" } else { "port" };
         let port =
@@ -40,6 +65,9 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
             new.maxclients,
             server.clients.lock().len()
         ));
+    }
+    if old.requirepass != new.requirepass {
+        crate::commands::pipeline::services::apply_requirepass(server, &new.requirepass);
     }
     server.apply_config();
     Ok(())

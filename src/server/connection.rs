@@ -27,14 +27,15 @@ use crate::session::{Client, ClientHandle};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
-/// `local`: the peer is on this machine (protected mode lets it in).
+/// `local`: the peer is 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient: protected
+/// mode serves only those while the default user has no password).
 pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let settings = server.config.snapshot();
-    if let Stream::Tcp(tcp) = &sock {
+    if let Some(tcp) = sock.tcp() {
         set_keepalive(tcp, settings.tcp_keepalive as u64);
     }
-    if !local && protected_mode_denies(&settings) {
+    if !local && settings.protected_mode && server.acl.default_nopass() {
         server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.write_all(PROTECTED_MODE_ERROR.as_bytes()).await;
         return;
@@ -56,7 +57,11 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
-    let mut client = Client::new(handle.clone(), settings.password().is_none());
+    let mut client = Client::new(handle.clone(), false);
+    crate::commands::pipeline::services::set_default_auth(&server, &mut client);
+    if let Some(cert) = sock.peer_certificate() {
+        crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
+    }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
     // Weak references: the handle holds this subscriber (for CLIENT TRACKING REDIRECT), and
@@ -92,12 +97,6 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     server.clients.lock().remove(&id);
 }
 
-/// Redis's protected mode: with `protected-mode yes` and no password, only local clients are
-/// served (whatever `bind` says).
-fn protected_mode_denies(cfg: &crate::config::Config) -> bool {
-    cfg.protected_mode && cfg.password().is_none()
-}
-
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
@@ -115,9 +114,10 @@ fn class_of(client: &Client) -> Class {
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
 /// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
 /// that others redirect to and that is in Pub/Sub mode (Redis's sendTrackingMessage).
-fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool) {
+fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate::session::Subscriptions) {
     use crate::pubsub::Push;
     let resp3 = out.proto == crate::protocol::Proto::Resp3;
+    let subscribed = subs.active();
     match msg {
         Push::Invalidate { keys, redirected } => {
             if resp3 {
@@ -158,6 +158,13 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
             out.buf.extend_from_slice(line);
             out.buf.extend_from_slice(b"\r\n");
         }
+        Push::SUnsubscribed(channel) => {
+            subs.shard_channels.retain(|c| c != channel);
+            out.push(3);
+            out.bulk(b"sunsubscribe");
+            out.bulk(channel);
+            out.int(subs.shard_channels.len() as i64);
+        }
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -169,9 +176,9 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subscribed: bool)
 }
 
 /// Encode every message already queued for this connection.
-fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subscribed: bool) {
+fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subs: &mut crate::session::Subscriptions) {
     while let Ok(m) = push_rx.try_recv() {
-        encode_push(out, &m, subscribed);
+        encode_push(out, &m, subs);
         crate::pubsub::Subscriber::written(meter, &m);
     }
 }
@@ -255,9 +262,9 @@ async fn client_loop(
                 // Deliver every queued Pub/Sub message, then go back to reading.
                 if let Some(m) = msg {
                     out.sink.proto = client.proto;
-                    encode_push(&mut out.sink, &m, client.subs.active());
+                    encode_push(&mut out.sink, &m, &mut client.subs);
                     crate::pubsub::Subscriber::written(&out.meter, &m);
-                    drain_pushes(&mut out.sink, push_rx, &out.meter, client.subs.active());
+                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                 }
                 if out.over(obuf_limits.of(class_of(client))) {
                     return Err(super::outbox::obuf_closed(server, &handle, true));
@@ -276,7 +283,7 @@ async fn client_loop(
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
-            unauthenticated: !client.authenticated && server.config.load().password().is_some(),
+            unauthenticated: crate::commands::pipeline::services::auth_required(server, client),
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
@@ -306,7 +313,7 @@ async fn client_loop(
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
                     if out.meter.queued.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out.sink, push_rx, &out.meter, client.subs.active());
+                        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     }
                     out.set_limit(obuf_limits.of(class_of(client)));
                     let mut action = if pipeline::runs_script(client, &req.args) {
@@ -548,7 +555,7 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &Stream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {

@@ -145,7 +145,7 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 /// Redis 7.2's event-loop metrics (#11963) and ACL denial counters (#11288), at the end of
 /// INFO stats. Ferrous has no single event loop: a cycle is one batch of requests a connection
 /// processed, its duration the time the batch took; the instantaneous rates are not sampled
-/// (like instantaneous_ops_per_sec). Without ACLs only AUTH failures are denials.
+/// (like instantaneous_ops_per_sec).
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
     let cmd_us: u64 = all_commands().map(|c| c.stats.usec.load(Ordering::Relaxed)).sum();
@@ -154,10 +154,11 @@ fn redis72_stats_fields(server: &Server, out: &mut String) {
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
     line!(out, "instantaneous_eventloop_cycles_per_sec:0");
     line!(out, "instantaneous_eventloop_duration_usec:0");
-    line!(out, "acl_access_denied_auth:{}", st.acl_access_denied_auth.load(Ordering::Relaxed));
-    line!(out, "acl_access_denied_cmd:0");
-    line!(out, "acl_access_denied_key:0");
-    line!(out, "acl_access_denied_channel:0");
+    let denials = &server.acl.denials;
+    line!(out, "acl_access_denied_auth:{}", denials.auth.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_cmd:{}", denials.cmd.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_key:{}", denials.key.load(Ordering::Relaxed));
+    line!(out, "acl_access_denied_channel:{}", denials.channel.load(Ordering::Relaxed));
 }
 
 /// The system's name, release and machine, as uname(2) gives them.
@@ -289,7 +290,11 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             };
             line!(out, "# Clients");
             line!(out, "connected_clients:{}", n);
-            line!(out, "cluster_connections:0");
+            line!(
+                out,
+                "cluster_connections:{}",
+                server.cluster.get().map_or(0, |c| c.read(|st| st.nodes.len() - 1) * 2)
+            );
             line!(out, "maxclients:{}", cfg.maxclients);
             line!(out, "client_recent_max_input_buffer:{}", max_in);
             line!(out, "client_recent_max_output_buffer:{}", max_out);
@@ -435,7 +440,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "pubsubshard_channels:{}", server.pubsub.channels(None, true).len());
             line!(out, "latest_fork_usec:0");
             line!(out, "total_forks:0");
-            line!(out, "migrate_cached_sockets:0");
+            line!(out, "migrate_cached_sockets:{}", crate::commands::pipeline::services::migrate_cached_sockets());
             line!(out, "slave_expires_tracked_keys:0");
             line!(out, "active_defrag_hits:0");
             line!(out, "active_defrag_misses:0");
@@ -526,7 +531,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         }
         "cluster" => {
             line!(out, "# Cluster");
-            line!(out, "cluster_enabled:0");
+            line!(out, "cluster_enabled:{}", server.cluster.get().is_some() as u8);
         }
         "keyspace" => {
             line!(out, "# Keyspace");

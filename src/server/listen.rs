@@ -16,20 +16,60 @@ use tokio::net::TcpStream;
 
 use super::{connection, log, Server};
 
-/// A client connection over TCP or a Unix socket.
+/// A connection over TCP, TLS (accepted on `tls-port`, or made to our master with
+/// `tls-replication`) or a Unix socket.
 pub enum Stream {
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
 }
 
 impl Stream {
-    /// Read what is ready without waiting (see `TcpStream::try_read_buf`).
-    pub fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
+    /// Read what is ready without waiting (see `TcpStream::try_read_buf`); WouldBlock when
+    /// nothing is.
+    pub fn try_read_buf(&mut self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.try_read_buf(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.try_read_buf(buf),
+            // TLS: poll the stream once without a waker; Pending means nothing is ready.
+            _ => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                let dst = buf.spare_capacity_mut();
+                let mut rb = ReadBuf::uninit(dst);
+                match Pin::new(self).poll_read(&mut cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {
+                        let n = rb.filled().len();
+                        // SAFETY: poll_read initialised and filled these `n` bytes of the spare
+                        // capacity.
+                        unsafe { buf.set_len(buf.len() + n) };
+                        Ok(n)
+                    }
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+                }
+            }
+        }
+    }
+
+    /// The TCP connection under the stream, if any.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::TlsClient(s) => Some(s.get_ref().0),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// The verified client certificate of a TLS connection (DER), if the client sent one.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match self {
+            Stream::Tls(s) => s.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
+            _ => None,
         }
     }
 
@@ -37,8 +77,9 @@ impl Stream {
     pub fn raw_fd(&self) -> i64 {
         use std::os::fd::AsRawFd;
         match self {
-            Stream::Tcp(s) => s.as_raw_fd() as i64,
+            #[cfg(unix)]
             Stream::Unix(s) => s.as_raw_fd() as i64,
+            _ => self.tcp().map_or(-1, |t| t.as_raw_fd() as i64),
         }
     }
 
@@ -52,6 +93,8 @@ impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
@@ -62,6 +105,8 @@ impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
@@ -69,6 +114,8 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
@@ -76,15 +123,27 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
 
+/// Redis 7.0's islocalClient for TCP: exactly 127.0.0.1 or ::1 (not the rest of 127.0.0.0/8).
+pub fn is_local_peer(peer: &SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(a) => a == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(a) => a == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
 /// An accepted connection on its way to a worker.
 enum Incoming {
     Tcp(std::net::TcpStream, SocketAddr),
+    /// Accepted on `tls-port`: the worker runs the handshake.
+    Tls(std::net::TcpStream, SocketAddr),
     #[cfg(unix)]
     Unix(std::os::unix::net::UnixStream, String),
 }
@@ -139,8 +198,14 @@ impl Workers {
                                             s,
                                             peer.to_string(),
                                             laddr,
-                                            peer.ip().is_loopback(),
+                                            is_local_peer(&peer),
                                         ));
+                                    }
+                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                },
+                                Incoming::Tls(sock, peer) => match TcpStream::from_std(sock) {
+                                    Ok(sock) => {
+                                        tokio::task::spawn_local(serve_tls(server.clone(), sock, peer));
                                     }
                                     Err(e) => log::warning(&format!("Registering client connection: {e}")),
                                 },
@@ -178,10 +243,38 @@ impl Workers {
     }
 }
 
+/// The TLS handshake of a connection accepted on `tls-port`, then the connection itself.
+async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = sock.set_nodelay(true);
+    let Some(acceptor) = server.tls.acceptor(server.config.load().tls_auth_clients) else {
+        return;
+    };
+    // Something other than a TLS handshake record (a plain-text client on the TLS port): close
+    // without answering, as OpenSSL does (rustls would send an alert the client reads as data).
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(Duration::from_secs(10), sock.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == 0x16 => {}
+        _ => {
+            log::verbose(&format!("Error accepting a client connection: not a TLS handshake (addr={peer})"));
+            return;
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await {
+        Ok(Ok(tls)) => {
+            let local = is_local_peer(&peer);
+            connection::serve(server, Stream::Tls(Box::new(tls)), peer.to_string(), laddr, local).await
+        }
+        Ok(Err(e)) => log::verbose(&format!("Error accepting a client connection: {e} (addr={peer} laddr={laddr})")),
+        Err(_) => log::verbose(&format!("Error accepting a client connection: TLS handshake timeout (addr={peer})")),
+    }
+}
+
 /// The running accept loops.
 #[derive(Default)]
 pub struct Listeners {
     tcp: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tls: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     workers: std::sync::OnceLock<Arc<Workers>>,
     /// The runtime the accept loops run on (the server's own, not a worker's).
     handle: std::sync::OnceLock<tokio::runtime::Handle>,
@@ -288,10 +381,19 @@ impl Listeners {
 
     /// Serve these TCP listeners instead of the current ones.
     pub fn replace_tcp(&self, listeners: Vec<tokio::net::TcpListener>) {
+        self.replace(listeners, false)
+    }
+
+    /// Serve these listeners on `tls-port` instead of the current ones.
+    pub fn replace_tls(&self, listeners: Vec<tokio::net::TcpListener>) {
+        self.replace(listeners, true)
+    }
+
+    fn replace(&self, listeners: Vec<tokio::net::TcpListener>, tls: bool) {
         let (Some(workers), Some(handle)) = (self.workers.get(), self.handle.get()) else {
             return;
         };
-        let mut tasks = self.tcp.lock();
+        let mut tasks = if tls { self.tls.lock() } else { self.tcp.lock() };
         for t in tasks.drain(..) {
             t.abort();
         }
@@ -302,7 +404,11 @@ impl Listeners {
                     match l.accept().await {
                         Ok((sock, peer)) => {
                             if let Ok(std_sock) = sock.into_std() {
-                                workers.hand_over(Incoming::Tcp(std_sock, peer));
+                                workers.hand_over(if tls {
+                                    Incoming::Tls(std_sock, peer)
+                                } else {
+                                    Incoming::Tcp(std_sock, peer)
+                                });
                             }
                         }
                         Err(e) => {
@@ -317,6 +423,24 @@ impl Listeners {
 
     /// CONFIG SET port / bind: bind the new addresses (on the server's runtime), then switch.
     pub fn rebind(&self, binds: &[String], port: u16, bind_changed: bool) -> Result<u16, String> {
+        self.rebind_kind(binds, port, bind_changed, false)
+    }
+
+    /// CONFIG SET tls-port (0: stop listening for TLS) / bind.
+    pub fn rebind_tls(&self, binds: &[String], port: u16, bind_changed: bool) -> Result<u16, String> {
+        if port == 0 {
+            self.replace_tls(Vec::new());
+            return Ok(0);
+        }
+        self.rebind_kind(binds, port, bind_changed, true)
+    }
+
+    /// Stop listening on TCP (`port 0` while a TLS port serves).
+    pub fn close_tcp(&self) {
+        self.replace_tcp(Vec::new());
+    }
+
+    fn rebind_kind(&self, binds: &[String], port: u16, bind_changed: bool, tls: bool) -> Result<u16, String> {
         let Some(handle) = self.handle.get() else {
             return Err("Unable to listen on this port. Check server logs.".into());
         };
@@ -331,7 +455,7 @@ impl Listeners {
                 let actual = ls.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(port);
                 // Enter the runtime to register the listeners' sockets with its reactor.
                 let _guard = handle.enter();
-                self.replace_tcp(ls);
+                self.replace(ls, tls);
                 Ok(actual)
             }
             Err(line) => {

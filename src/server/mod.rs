@@ -19,6 +19,7 @@ pub mod pause;
 pub mod process;
 pub mod saving;
 pub mod stream_io;
+pub mod tls;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -50,8 +51,6 @@ pub struct Stats {
     /// metrics, with one connection's batch as a cycle).
     pub eventloop_cycles: AtomicU64,
     pub eventloop_duration_us: AtomicU64,
-    /// Failed AUTH / HELLO AUTH (Redis 7.2's acl_access_denied_auth).
-    pub acl_access_denied_auth: AtomicU64,
     /// Socket reads and writes (total_reads_processed / total_writes_processed).
     pub reads_processed: AtomicU64,
     pub writes_processed: AtomicU64,
@@ -88,6 +87,8 @@ pub struct Server {
     /// (0: no client eviction).
     pub clients_mem: std::sync::atomic::AtomicUsize,
     pub maxmemory_clients: std::sync::atomic::AtomicUsize,
+    /// ACL users, the ACL LOG and the permission checks' catalog of commands.
+    pub acl: crate::acl::Acl,
     next_client_id: AtomicU64,
     pub stats: Stats,
     pub error_stats: Mutex<HashMap<String, u64>>,
@@ -124,8 +125,12 @@ pub struct Server {
     pub latency: crate::metrics::latency::LatencyMonitor,
     /// The accept loops (CONFIG SET port/bind replaces the TCP ones).
     pub listeners: listen::Listeners,
+    /// TLS configurations (tls-port, tls-replication), rebuilt by CONFIG SET.
+    pub tls: tls::Tls,
     /// This server, for work that outlives a command (BGSAVE's thread).
     pub me: Weak<Server>,
+    /// Cluster mode (`cluster-enabled yes`): set once at start-up.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Server {
@@ -147,6 +152,7 @@ impl Server {
             obuf_limits: Default::default(),
             clients_mem: Default::default(),
             maxmemory_clients: Default::default(),
+            acl: crate::acl::Acl::new(Arc::new(crate::commands::pipeline::services::acl_catalog())),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
             error_stats: Mutex::new(HashMap::new()),
@@ -169,7 +175,9 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             listeners: Default::default(),
+            tls: Default::default(),
             me: me.clone(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -330,6 +338,7 @@ async fn cron(server: Arc<Server>) {
             }
             saving::cron(&s);
             aof::cron(&s);
+            crate::commands::pipeline::services::close_timed_out_sockets();
         })
         .await;
     }
@@ -342,13 +351,39 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     let cfg = server.config.snapshot();
     log::set_role(cfg.replicaof.is_some());
     log::notice("monotonic clock: POSIX clock_gettime");
-    let listeners = match listen::bind_tcp(&cfg.bind, cfg.port as u16).await {
+    // TLS first: a configuration that cannot work stops the start-up (Redis's tlsConfigure).
+    if tls::needed(&cfg) {
+        match tls::configure(&cfg) {
+            Ok(c) => server.tls.install(c),
+            Err(line) => {
+                log::warning(&line);
+                log::warning("Failed to configure TLS. Check logs for more info.");
+                return 1;
+            }
+        }
+    }
+    // `port 0` with a TLS port: no plain TCP listener (as Redis; without TLS, port 0 binds an
+    // ephemeral port, which in-process tests use).
+    let plain = cfg.port != 0 || cfg.tls_port == 0;
+    let listeners = match if plain { listen::bind_tcp(&cfg.bind, cfg.port as u16).await } else { Ok(Vec::new()) } {
         Ok(l) => l,
         Err(line) => {
             log::warning(&line);
             log::warning(&format!("Failed listening on port {} (TCP), aborting.", cfg.port));
             return 1;
         }
+    };
+    let tls_listeners = if cfg.tls_port != 0 {
+        match listen::bind_tcp(&cfg.bind, cfg.tls_port as u16).await {
+            Ok(l) => l,
+            Err(line) => {
+                log::warning(&line.replace("server TCP listening", "server TLS listening"));
+                log::warning(&format!("Failed listening on port {} (tls), aborting.", cfg.tls_port));
+                return 1;
+            }
+        }
+    } else {
+        Vec::new()
     };
     let bound = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(cfg.port as u16);
     server.port.store(bound as u64, Ordering::Relaxed);
@@ -358,9 +393,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         std::io::stdout().is_terminal()
     };
     if cfg.always_show_logo || (cfg.logfile.is_empty() && !cfg.syslog_enabled && tty) {
-        log::raw(&log::logo(bound));
+        let logo = log::logo(bound);
+        log::raw(&if cfg.cluster_enabled { logo.replace("in standalone mode", "in cluster mode   ") } else { logo });
     } else {
-        log::notice(&format!("Running mode=standalone, port={bound}."));
+        let mode = if cfg.cluster_enabled { "cluster" } else { "standalone" };
+        log::notice(&format!("Running mode={mode}, port={bound}."));
     }
     log::warning("Server initialized");
     crate::metrics::memory::mark_startup();
@@ -368,6 +405,12 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     server.apply_config();
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
     Server::install_notifications(&server);
+    if cfg.cluster_enabled {
+        if let Err(line) = crate::cluster::Cluster::start(&server).await {
+            log::warning(&line);
+            return 1;
+        }
+    }
     // Clients are served while the data loads, as in Redis: commands without the `loading`
     // flag answer -LOADING until it is done.
     server.stats.loading.store(true, Ordering::SeqCst);
@@ -376,6 +419,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::warning(&e);
         return 1;
     }
+    server.listeners.replace_tls(tls_listeners);
     let started = std::time::Instant::now();
     let s = server.clone();
     let loaded = tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
@@ -389,8 +433,14 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
-    server.stats.loading.store(false, Ordering::SeqCst);
     log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
+    if let Some(c) = server.cluster.get() {
+        if let Err(e) = c.verify_config_with_data(&server) {
+            log::warning(&e);
+            return 1;
+        }
+    }
+    server.stats.loading.store(false, Ordering::SeqCst);
     if let Some((host, port)) = cfg.replicaof.clone() {
         crate::replication::replica::start(&server, host, port);
     }
@@ -400,7 +450,12 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
             return 1;
         }
     }
-    log::notice("Ready to accept connections tcp");
+    if plain {
+        log::notice("Ready to accept connections tcp");
+    }
+    if cfg.tls_port != 0 {
+        log::notice("Ready to accept connections tls");
+    }
     if !cfg.unixsocket.is_empty() {
         log::notice("Ready to accept connections unix");
     }

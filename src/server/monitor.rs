@@ -10,7 +10,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::commands::flags;
+use crate::commands::pipeline::flags;
 use crate::commands::pipeline::Command;
 use crate::pubsub::{Push, Subscriber};
 use crate::server::Server;

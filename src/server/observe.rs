@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Server;
 use crate::commands::pipeline::Command;
-use crate::commands::{flags, Action};
+use crate::commands::pipeline::{flags, Action};
 use crate::session::Client;
 
 /// After a command's handler returned: `took` is the handler's own run time, `action` what it

@@ -127,6 +127,7 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     match write_atomically(&path, &temp, write) {
         Ok(()) => {
             saved(server, dirty_before);
+            db.saved_now();
             server.saving.last_bgsave_ok.store(true, Ordering::Relaxed);
             log::notice("DB saved on disk");
             Ok(())

@@ -234,6 +234,9 @@ pub struct Client {
     pub db: usize,
     pub proto: Proto,
     pub authenticated: bool,
+    /// The ACL user the connection runs as (None: no restriction, as our master's link, the
+    /// AOF loader and the server's own clients).
+    pub user: Option<Arc<crate::acl::UserCell>>,
     pub name: Option<Bytes>,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
@@ -270,6 +273,13 @@ pub struct Client {
     pub script: bool,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// Cluster: READONLY (reads served by a replica), ASKING (for the next command only).
+    pub readonly: bool,
+    pub asking: bool,
+    /// Cluster, a script's client: the slot its keys are in so far, and whether it may use
+    /// keys of several slots (`allow-cross-slot-keys`).
+    pub slot: Option<u16>,
+    pub cross_slot: bool,
 }
 
 impl Client {
@@ -279,6 +289,7 @@ impl Client {
             db: 0,
             proto: Proto::Resp2,
             authenticated,
+            user: None,
             name: None,
             reply_mode: ReplyMode::On,
             no_evict: false,
@@ -299,6 +310,10 @@ impl Client {
             tracking: None,
             is_master: false,
             monitor: false,
+            readonly: false,
+            asking: false,
+            slot: None,
+            cross_slot: false,
         }
     }
 

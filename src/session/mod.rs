@@ -32,21 +32,11 @@ pub struct Written {
     pub modified: Vec<(usize, bytes::Bytes)>,
 }
 
-/// `enable-debug-command`, fixed at start-up.
-pub static PROTECTED_DEBUG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Whether a protected command (DEBUG) may run for this client, per `enable-debug-command`.
-pub fn client_protected_mode(client: &Client) -> bool {
-    // The setting is immutable, so it is read from the process-wide copy made at start-up.
-    match PROTECTED_DEBUG.get().map(String::as_str) {
-        Some("yes") => true,
-        Some("local") => is_local(client),
-        _ => false,
-    }
-}
-
-/// A client on the loopback interface or a Unix socket (Redis's islocalClient).
+/// A client from 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient).
 pub fn is_local(client: &Client) -> bool {
     let a = &client.handle.addr;
-    a.starts_with("127.") || a.starts_with("[::1]") || a.starts_with('/') || a.ends_with(":0") && !a.contains('.')
+    a.starts_with("127.0.0.1:")
+        || a.starts_with("[::1]:")
+        || a.starts_with('/')
+        || a.ends_with(":0") && !a.contains('.')
 }

@@ -96,24 +96,38 @@ pub fn admit(
 ) -> Result<Admitted, Refusal> {
     let refuse = |text: &str| Err((Some(cmd), text.to_string()));
     match caller {
-        Caller::Exec | Caller::AofLoad => return Ok(Admitted::Run),
+        Caller::AofLoad => return Ok(Admitted::Run),
+        // A queued command: its ACL permissions are checked again when EXEC runs it.
+        Caller::Exec => return acl(server, client, caller, cmd, args).map(|_| Admitted::Run),
         Caller::Script(call) => {
-            return admit_script(server, call, cmd).map(|_| Admitted::Run).map_err(|t| (Some(cmd), t))
+            return admit_script(server, client, call, cmd, args).map(|_| Admitted::Run).map_err(|t| (Some(cmd), t))
         }
         Caller::Client | Caller::Master => {}
     }
     let obeyed = caller == Caller::Master;
     let tx = TxView { client, cmd };
-    if cmd.has_flag(flags::DEBUG_COMMAND) && !crate::session::client_protected_mode(client) {
-        return refuse(
-            "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
-        );
+    if cmd.has_flag(flags::DEBUG_COMMAND | flags::PROTECTED) {
+        // Protected commands: DEBUG (enable-debug-command), MODULE LOAD/UNLOAD
+        // (enable-module-command): no, yes, or only from a local connection.
+        let debug = cmd.has_flag(flags::DEBUG_COMMAND);
+        let cfg = server.config.load();
+        let setting = if debug { cfg.enable_debug_command } else { cfg.enable_module_command };
+        if !crate::server::allows_protected(setting, client) {
+            let (name, option) =
+                if debug { ("DEBUG", "enable-debug-command") } else { ("MODULE", "enable-module-command") };
+            return Err((Some(cmd), format!("{name} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.")));
+        }
     }
-    if !client.authenticated && !cmd.has_flag(flags::NO_AUTH) {
+    if crate::commands::acl::auth_required(server, client) && !cmd.has_flag(flags::NO_AUTH) {
         return refuse(errors::NOAUTH);
     }
     if client.multi.is_some() && cmd.has_flag(flags::NO_MULTI) {
         return refuse("Command not allowed inside a transaction");
+    }
+    acl(server, client, caller, cmd, args)?;
+    // Cluster redirection (after ACL, before OOM), never for our master.
+    if !obeyed && server.cluster.get().is_some() {
+        super::super::cluster::admission(server, client, cmd, args).map_err(|text| (Some(cmd), text))?;
     }
     if !obeyed && server.out_of_memory.load(Ordering::Relaxed) {
         let in_multi = client.multi.is_some() && !cmd.has_flag(flags::TX_END);
@@ -177,8 +191,31 @@ pub fn admit(
     Ok(Admitted::Run)
 }
 
+/// ACL permissions (Redis's ACLCheckAllPerm), for every caller that has a user: a refusal is
+/// logged and worded for the caller (a client, a command queued in MULTI at EXEC, a script).
+fn acl(server: &Server, client: &Client, caller: Caller, cmd: &'static Command, args: &[Bytes]) -> Result<(), Refusal> {
+    use crate::acl::log::Context;
+    let Err(denied) = crate::commands::acl::check(server, client, cmd, args) else {
+        return Ok(());
+    };
+    let context = match caller {
+        Caller::Script(_) => Context::Lua,
+        Caller::Exec => Context::Multi,
+        _ if client.multi.is_some() => Context::Multi,
+        _ => Context::Toplevel,
+    };
+    let text = crate::commands::acl::refusal(server, client, cmd, args, denied, context, caller == Caller::Exec);
+    Err((Some(cmd), text))
+}
+
 /// Redis's scriptCall checks after lookup and arity.
-fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), String> {
+fn admit_script(
+    server: &Server,
+    client: &Client,
+    call: ScriptCall,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Result<(), String> {
     if cmd.has_flag(flags::NOSCRIPT) && !server.scripting.allow_noscript() {
         return Err("This Redis command is not allowed from script".into());
     }
@@ -189,6 +226,7 @@ fn admit_script(server: &Server, call: ScriptCall, cmd: &Command) -> Result<(), 
     {
         return Err("Can not execute the command on a stale replica".into());
     }
+    acl(server, client, Caller::Script(call), cmd, args).map_err(|(_, t)| t)?;
     if call.read_only && cmd.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }

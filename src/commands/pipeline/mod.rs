@@ -12,15 +12,27 @@
 
 mod admit;
 
+pub use super::flags;
 pub use super::table::Command;
 pub use super::Action;
 pub use admit::{busy_threshold, resolve, Admitted, Caller, Refusal, ScriptCall};
+
+/// What the server needs from the command layer besides running commands: the ACL hooks of a
+/// connection's life (its default user, TLS client certificates, requirepass, the command
+/// catalog ACL rules are written against) and MIGRATE's cached connections. The server reaches
+/// the command layer only through this module.
+pub mod services {
+    pub use crate::commands::acl::{
+        apply_requirepass, auth_required, authenticate_certificate, catalog as acl_catalog, set_default_auth,
+    };
+    pub use crate::commands::migrate::{cached_sockets as migrate_cached_sockets, close_timed_out_sockets};
+}
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{flags, Ctx};
+use super::Ctx;
 use crate::protocol::ReplySink;
 use crate::server::Server;
 use crate::session::client::{Client, ReplyMode};
@@ -93,6 +105,9 @@ pub fn execute_as(
     if tracking.any() {
         tracking.flush_bcast();
     }
+    if client.asking {
+        super::cluster::after_command(client, cmd);
+    }
     // CLIENT LIST's view is published once per batch of pipelined requests by the connection.
     client.last_cmd = cmd.map_or("NULL", |c| c.full_name.as_str());
     action
@@ -119,6 +134,13 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, text: &str, reply: &mut ReplySink) {
     if let Some(cmd) = cmd {
         cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() && super::cluster::is_redirect(text) {
+        // A cluster redirection discards the transaction and is the answer itself.
+        client.multi = None;
+        super::transactions::unwatch_all(&server.keyspace, client);
+        reply.error(text);
+        return;
     }
     if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() {
         client.multi = None;
@@ -165,6 +187,9 @@ pub fn script_call(
 ) -> Result<(&'static Command, Outcome), String> {
     let caller = Caller::Script(call);
     let admitted = resolve(args, caller).and_then(|cmd| admit::admit(server, client, caller, cmd, args).map(|_| cmd));
+    let admitted = admitted.and_then(|cmd| {
+        super::cluster::script_check(server, client, cmd, args, db).map(|_| cmd).map_err(|t| (Some(cmd), t))
+    });
     let cmd = match admitted {
         Ok(cmd) => cmd,
         Err((cmd, text)) => {
@@ -175,6 +200,12 @@ pub fn script_call(
         }
     };
     Ok((cmd, call_locked(server, client, cmd, args, reply, db, Some(start))))
+}
+
+/// A command queued in MULTI, about to be run by EXEC: what admission still checks at that
+/// moment (ACL permissions, which may have changed since it was queued). Err is the reply.
+pub fn admit_queued(server: &Server, client: &Client, cmd: &'static Command, args: &[Bytes]) -> Result<(), String> {
+    admit::admit(server, client, Caller::Exec, cmd, args).map(|_| ()).map_err(|(_, text)| text)
 }
 
 /// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.

@@ -1,0 +1,164 @@
+//! The cluster bus connections: the accept loop on the bus port, outbound connections to other
+//! nodes, and one task pair per link (frames in: checked and handed to the state; bytes out:
+//! whatever the state queued on the link's channel). A link ends when either side fails or
+//! when the state drops it (its channel closes).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::msg::{self, types};
+use super::node::{flag, LinkId};
+use super::state::State;
+use super::Cluster;
+use crate::server::log;
+
+fn ip_of(a: std::io::Result<std::net::SocketAddr>) -> String {
+    a.map(|a| match a.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        ip => ip.to_string(),
+    })
+    .unwrap_or_default()
+}
+
+/// Accept bus connections (not while loading the data as a master: UPDATE messages could
+/// touch keys being loaded).
+pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
+    loop {
+        let Some(server) = cluster.server.upgrade() else { return };
+        if server.is_shutting_down() {
+            return;
+        }
+        if server.stats.loading.load(Ordering::Relaxed) && !server.replica.is_replica() {
+            drop(server);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        drop(server);
+        let (sock, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                log::verbose(&format!("Error accepting cluster node: {e}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));
+        log::verbose(&format!(
+            "Accepting cluster node connection from {}:{}",
+            peer,
+            sock.peer_addr().map(|a| a.port()).unwrap_or(0)
+        ));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let link = cluster.with(|st| {
+            let id = st.add_link(None, tx);
+            if let Some(l) = st.links.get_mut(&id) {
+                l.local_ip = local;
+                l.peer_ip = peer;
+            }
+            id
+        });
+        tokio::spawn(run_link(cluster.clone(), link, sock, rx));
+    }
+}
+
+/// Connect an outbound link, then run it.
+pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16, rx: UnboundedReceiver<Vec<u8>>) {
+    let timeout = Duration::from_millis(cluster.read(|st| st.cfg.node_timeout).max(1000) as u64);
+    let target = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+    match tokio::time::timeout(timeout, TcpStream::connect(&target)).await {
+        Ok(Ok(sock)) => {
+            let _ = sock.set_nodelay(true);
+            let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));
+            if cluster.with(|st| st.link_connected(link, local, peer)) {
+                run_link(cluster, link, sock, rx).await;
+            }
+        }
+        _ => cluster.with(|st| st.link_connect_failed(link)),
+    }
+}
+
+/// Move bytes both ways until the link ends, then drop it from the state.
+async fn run_link(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, mut rx: UnboundedReceiver<Vec<u8>>) {
+    let queued = cluster.read(|st| st.links.get(&link).map(|l| l.queued.clone()));
+    let Some(queued) = queued else { return };
+    let (rd, mut wr) = sock.into_split();
+    let mut reader = tokio::spawn(read_loop(cluster.clone(), link, rd));
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(bytes) = m else { break };
+                let len = bytes.len();
+                if wr.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                queued.fetch_sub(len, Ordering::Relaxed);
+            }
+            _ = &mut reader => break,
+        }
+    }
+    reader.abort();
+    cluster.with(|st| st.free_link(link));
+}
+
+async fn read_loop(cluster: Arc<Cluster>, link: LinkId, mut rd: tokio::net::tcp::OwnedReadHalf) {
+    let mut buf = BytesMut::with_capacity(8192);
+    loop {
+        while buf.len() >= 8 {
+            if !msg::valid_start(&buf[..8]) {
+                log::warning("Bad message length or signature received from Cluster bus.");
+                return;
+            }
+            let len = msg::frame_len(&buf).unwrap_or(0);
+            if buf.len() < len {
+                buf.reserve(len - buf.len());
+                break;
+            }
+            let frame = buf.split_to(len);
+            if !cluster.with(|st| st.links.contains_key(&link) && st.process_packet(link, &frame)) {
+                return;
+            }
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+impl State {
+    /// Our connection to a node is up: MEET it (a node we were asked to meet) or PING it.
+    pub fn link_connected(&mut self, link: LinkId, local_ip: String, peer_ip: String) -> bool {
+        let Some(l) = self.links.get_mut(&link) else { return false };
+        l.local_ip = local_ip;
+        l.peer_ip = peer_ip;
+        let Some(node) = l.node.filter(|n| self.nodes.contains_key(n)) else { return false };
+        let old_ping_sent = self.nodes[&node].ping_sent;
+        let meet = self.nodes[&node].has(flag::MEET);
+        self.send_ping(link, if meet { types::MEET } else { types::PING });
+        let n = self.nodes.get_mut(&node).expect("exists");
+        if old_ping_sent != 0 {
+            n.ping_sent = old_ping_sent;
+        }
+        n.flags &= !flag::MEET;
+        true
+    }
+
+    /// A connection attempt failed: drop the link (the cron retries). As after Redis's
+    /// synchronous connect errors, a pending ping is assumed so the node can time out.
+    pub fn link_connect_failed(&mut self, link: LinkId) {
+        let node = self.links.get(&link).and_then(|l| l.node);
+        self.free_link(link);
+        if let Some(n) = node.and_then(|n| self.nodes.get_mut(&n)) {
+            if n.ping_sent == 0 {
+                n.ping_sent = crate::keyspace::now_ms();
+            }
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! Redis Cluster end to end, on local ports: clusters built and changed by the real
+//! `redis-cli --cluster` (create, check, add-node, reshard and rebalance while a client
+//! writes), redirections, a mixed cluster of Ferrous and real Redis 7.0 nodes that forms,
+//! serves and fails over both ways, and a failover after `kill -9` that keeps every write a
+//! replica acknowledged (WAIT 1).
+//!
+//! The tests need `redis-cli` and `redis-server` (skipped without them, unless
+//! FERROUS_REQUIRE_REDIS=1).
+
+mod common;
+
+use common::{free_port, wait_until, Raw};
+use ferrous::keyspace::slot::key_hash_slot;
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Ferrous,
+    Redis,
+}
+
+/// One cluster node (a process with its own directory), killed when dropped.
+struct Node {
+    kind: Kind,
+    port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bin(kind: Kind) -> PathBuf {
+    match kind {
+        Kind::Ferrous => PathBuf::from(env!("CARGO_BIN_EXE_ferrous-server")),
+        Kind::Redis => common::find_redis_server().expect("redis-server"),
+    }
+}
+
+/// Whether redis-cli and redis-server are here (or skip, unless FERROUS_REQUIRE_REDIS=1).
+fn tools_or_skip(test: &str) -> bool {
+    let ok = common::interop::find_tool("redis-cli").is_some() && common::find_redis_server().is_some();
+    if !ok {
+        if std::env::var("FERROUS_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("FERROUS_REQUIRE_REDIS=1 but redis-cli / redis-server are missing");
+        }
+        eprintln!("SKIPPED: {test} needs redis-cli and redis-server (apt-get install redis-server redis-tools)");
+    }
+    ok
+}
+
+impl Node {
+    fn start(kind: Kind, node_timeout: u64) -> Node {
+        for attempt in 0..5 {
+            let (port, cport) = (free_port(), free_port());
+            if port == cport {
+                continue;
+            }
+            let dir = common::work_dir().join(format!("cluster-{port}-{attempt}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("node directory");
+            let log = std::fs::File::create(dir.join("log.txt")).expect("log file");
+            let child = Command::new(bin(kind))
+                .args(["--port", &port.to_string(), "--cluster-port", &cport.to_string()])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.to_string()])
+                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--dir"])
+                .arg(&dir)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("spawn a cluster node");
+            let mut node = Node { kind, port, child, dir };
+            let up = wait_until(Duration::from_secs(20), || {
+                node.child.try_wait().ok().flatten().is_none()
+                    && TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
+                        let mut r = Raw::new(s);
+                        r.send(b"PING\r\n");
+                        r.try_read_reply(Duration::from_secs(2)).is_ok_and(|x| x == b"+PONG\r\n")
+                    })
+            });
+            if up {
+                return node;
+            }
+        }
+        panic!("a {kind:?} cluster node did not start");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn raw(&self) -> Raw {
+        Raw::new(TcpStream::connect(("127.0.0.1", self.port)).expect("connect to a node"))
+    }
+
+    /// One command, its reply as text (bulk and status contents, `-ERR ...` for errors).
+    fn cmd(&self, args: &[&str]) -> String {
+        text(&self.raw().cmd(args))
+    }
+
+    fn id(&self) -> String {
+        self.cmd(&["CLUSTER", "MYID"])
+    }
+
+    fn info_field(&self, section: &str, field: &str) -> String {
+        let info = self.cmd(&["INFO", section]);
+        let cluster = self.cmd(&["CLUSTER", "INFO"]);
+        for line in info.lines().chain(cluster.lines()) {
+            if let Some(v) = line.strip_prefix(&format!("{field}:")) {
+                return v.trim().to_string();
+            }
+        }
+        String::new()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A RESP reply as text.
+fn text(reply: &[u8]) -> String {
+    let s = String::from_utf8_lossy(reply).into_owned();
+    match s.as_bytes().first() {
+        Some(b'$') | Some(b'=') => {
+            let body = s.split_once("\r\n").map(|x| x.1).unwrap_or("");
+            let body = body.strip_suffix("\r\n").unwrap_or(body);
+            body.strip_prefix("txt:").unwrap_or(body).to_string()
+        }
+        Some(b'+') | Some(b':') => s[1..].trim_end().to_string(),
+        Some(b'-') => s.trim_end().to_string(),
+        _ => s,
+    }
+}
+
+/// Run redis-cli; its output (stdout and stderr) and whether it succeeded.
+fn redis_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(common::interop::find_tool("redis-cli").expect("redis-cli"))
+        .args(args)
+        .env("TERM", "dumb")
+        .output()
+        .expect("run redis-cli");
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), s)
+}
+
+/// `redis-cli --cluster check` through `node` reports a consistent, covered cluster.
+fn assert_check(node: &Node) {
+    let (_, out) = redis_cli(&["--cluster", "check", &node.addr()]);
+    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    assert!(!out.contains("[WARNING]") && !out.contains("[ERR]"), "{out}");
+}
+
+/// Wait until every node reports the cluster ok and the same slot owners.
+fn wait_consistent(nodes: &[&Node]) {
+    let ok = wait_until(Duration::from_secs(30), || {
+        let views: Vec<Vec<String>> = nodes
+            .iter()
+            .map(|n| {
+                let mut v: Vec<String> = n
+                    .cmd(&["CLUSTER", "NODES"])
+                    .lines()
+                    .filter(|l| l.contains("master") && !l.contains("fail"))
+                    .map(|l| {
+                        let f: Vec<&str> = l.split(' ').collect();
+                        format!("{} {}", f[0], f[8..].join(" "))
+                    })
+                    .collect();
+                v.sort();
+                v
+            })
+            .collect();
+        views.windows(2).all(|w| w[0] == w[1]) && nodes.iter().all(|n| n.info_field("cluster", "cluster_state") == "ok")
+    });
+    assert!(
+        ok,
+        "the nodes did not agree: {:#?}",
+        nodes.iter().map(|n| n.cmd(&["CLUSTER", "NODES"])).collect::<Vec<_>>()
+    );
+}
+
+fn create(nodes: &[&Node], replicas: usize) {
+    let mut args = vec!["--cluster".to_string(), "create".to_string()];
+    args.extend(nodes.iter().map(|n| n.addr()));
+    args.extend(["--cluster-replicas".into(), replicas.to_string(), "--cluster-yes".into()]);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (ok, out) = redis_cli(&args);
+    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+    wait_consistent(nodes);
+}
+
+/// A small cluster client: follows MOVED (updating its slot map), ASK (with ASKING) and
+/// TRYAGAIN / CLUSTERDOWN (retried), as cluster clients do.
+struct Client {
+    slots: HashMap<u16, u16>,
+    conns: HashMap<u16, Raw>,
+    default: u16,
+    redirects: usize,
+}
+
+impl Client {
+    fn new(port: u16) -> Client {
+        Client { slots: HashMap::new(), conns: HashMap::new(), default: port, redirects: 0 }
+    }
+
+    fn conn(&mut self, port: u16) -> &mut Raw {
+        self.conns
+            .entry(port)
+            .or_insert_with(|| Raw::new(TcpStream::connect(("127.0.0.1", port)).expect("connect to a cluster node")))
+    }
+
+    /// Run a command on `key`'s node; Err after 20 s of redirections or errors.
+    fn cmd(&mut self, key: &str, args: &[&str]) -> Result<String, String> {
+        let slot = key_hash_slot(key.as_bytes());
+        let mut port = *self.slots.get(&slot).unwrap_or(&self.default);
+        let mut asking = false;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if Instant::now() > deadline {
+                return Err(format!("gave up on {key}"));
+            }
+            let c = self.conn(port);
+            if asking {
+                c.send_cmd(&["ASKING"]);
+                c.read_reply();
+            }
+            c.send_cmd(args);
+            let r = match c.try_read_reply(Duration::from_secs(5)) {
+                Ok(r) => text(&r),
+                Err(e) => {
+                    self.conns.remove(&port);
+                    return Err(format!("{e}"));
+                }
+            };
+            asking = false;
+            if let Some(rest) = r.strip_prefix("-MOVED ").or_else(|| r.strip_prefix("-ASK ")) {
+                self.redirects += 1;
+                let to: u16 = rest.rsplit(':').next().and_then(|p| p.parse().ok()).expect("redirect port");
+                if r.starts_with("-MOVED") {
+                    self.slots.insert(slot, to);
+                } else {
+                    asking = true;
+                }
+                port = to;
+                continue;
+            }
+            if r.starts_with("-TRYAGAIN") || r.starts_with("-CLUSTERDOWN") {
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            return Ok(r);
+        }
+    }
+}
+
+/// Writes `prefix<i>` = i until stopped; returns the keys whose SET was acknowledged.
+fn writer(port: u16, prefix: &'static str, stop: Arc<AtomicBool>) -> thread::JoinHandle<(Vec<String>, usize)> {
+    thread::spawn(move || {
+        let mut c = Client::new(port);
+        let mut acked = Vec::new();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let k = format!("{prefix}{i}");
+            if c.cmd(&k, &["SET", &k, &i.to_string()]).as_deref() == Ok("OK") {
+                acked.push(k);
+            }
+            i += 1;
+        }
+        (acked, c.redirects)
+    })
+}
+
+/// Every acknowledged key reads back with its value.
+fn assert_all_present(port: u16, keys: &[String], prefix: &str) {
+    let mut c = Client::new(port);
+    for k in keys {
+        let v = c.cmd(k, &["GET", k]).unwrap_or_default();
+        assert_eq!(v, k[prefix.len()..], "key {k} lost");
+    }
+}
+
+#[test]
+fn ferrous_cluster_built_and_resharded_by_redis_cli() {
+    if !tools_or_skip("ferrous_cluster_built_and_resharded_by_redis_cli") {
+        return;
+    }
+    let nodes: Vec<Node> = (0..6).map(|_| Node::start(Kind::Ferrous, 3000)).collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    create(&refs, 1);
+    assert_check(&nodes[0]);
+
+    // Redirections, exactly as Redis words them.
+    let owner_of = |slot: u16| {
+        nodes
+            .iter()
+            .find(|n| {
+                n.cmd(&["CLUSTER", "NODES"]).lines().any(|l| {
+                    l.contains("myself,master")
+                        && l.split(' ').skip(8).any(|r| {
+                            let (a, b) = r.split_once('-').unwrap_or((r, r));
+                            a.parse::<u16>().is_ok_and(|a| a <= slot) && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                        })
+                })
+            })
+            .expect("an owner")
+    };
+    let foo = owner_of(12182);
+    let other = nodes
+        .iter()
+        .find(|n| n.port != foo.port && n.info_field("replication", "role") == "master")
+        .expect("another master");
+    assert_eq!(other.cmd(&["SET", "foo", "bar"]), format!("-MOVED 12182 127.0.0.1:{}", foo.port));
+    assert_eq!(foo.cmd(&["SET", "foo", "bar"]), "OK");
+    assert_eq!(foo.cmd(&["MSET", "foo", "1", "bar", "2"]), "-CROSSSLOT Keys in request don't hash to the same slot");
+    assert_eq!(foo.cmd(&["MSET", "{foo}a", "1", "{foo}b", "2"]), "OK");
+    assert_eq!(foo.cmd(&["SELECT", "1"]), "-ERR SELECT is not allowed in cluster mode");
+    assert_eq!(foo.cmd(&["CLUSTER", "KEYSLOT", "foo"]), "12182");
+    assert_eq!(foo.cmd(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]), "3");
+    // A replica redirects to its master, and serves reads after READONLY.
+    let replica = nodes
+        .iter()
+        .find(|n| n.cmd(&["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&foo.id())))
+        .expect("foo's replica");
+    assert!(wait_until(Duration::from_secs(10), || replica.cmd(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]) == "3"));
+    assert_eq!(replica.cmd(&["GET", "foo"]), format!("-MOVED 12182 127.0.0.1:{}", foo.port));
+    let mut r = replica.raw();
+    assert_eq!(text(&r.cmd(&["READONLY"])), "OK");
+    assert_eq!(text(&r.cmd(&["GET", "foo"])), "bar");
+    assert_eq!(text(&r.cmd(&["SET", "foo", "x"])), format!("-MOVED 12182 127.0.0.1:{}", foo.port));
+
+    // add-node, then reshard to it and rebalance it empty again, while a client writes.
+    let new = Node::start(Kind::Ferrous, 3000);
+    let (ok, out) = redis_cli(&["--cluster", "add-node", &new.addr(), &nodes[0].addr()]);
+    assert!(ok, "{out}");
+    let mut all: Vec<&Node> = refs.clone();
+    all.push(&new);
+    wait_consistent(&all);
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(nodes[0].port, "w", stop.clone());
+    thread::sleep(Duration::from_millis(300));
+    let (ok, out) = redis_cli(&[
+        "--cluster",
+        "reshard",
+        &nodes[0].addr(),
+        "--cluster-from",
+        "all",
+        "--cluster-to",
+        &new.id(),
+        "--cluster-slots",
+        "60",
+        "--cluster-yes",
+    ]);
+    assert!(ok, "{out}");
+    assert!(wait_until(Duration::from_secs(10), || new.info_field("cluster", "cluster_slots_assigned") == "16384"
+        && new.cmd(&["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && l.split(' ').count() > 8)));
+    let weight = format!("{}=0", new.id());
+    let (ok, out) = redis_cli(&["--cluster", "rebalance", &nodes[0].addr(), "--cluster-weight", &weight]);
+    assert!(ok && out.contains("Moving"), "{out}");
+    stop.store(true, Ordering::Relaxed);
+    let (acked, redirects) = w.join().expect("writer");
+    assert!(acked.len() > 100, "only {} writes", acked.len());
+    assert!(redirects > 0, "the writer never saw a redirection");
+    assert_all_present(nodes[0].port, &acked, "w");
+    wait_consistent(&all);
+    assert_check(&nodes[0]);
+}
+
+/// Which node of `nodes` replicates `master`.
+fn replica_of<'a>(nodes: &'a [Node], master: &Node) -> &'a Node {
+    let id = master.id();
+    nodes
+        .iter()
+        .find(|n| n.cmd(&["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself,slave") && l.contains(&id)))
+        .expect("a replica")
+}
+
+/// Kill -9 `master`; its replica must become a master within `limit`, and the survivors agree.
+fn fail_over(master: &mut Node, replica: &Node, survivors: &[&Node], limit: Duration) -> Duration {
+    let killed = Instant::now();
+    master.kill9();
+    let promoted =
+        wait_until(limit + Duration::from_secs(10), || replica.info_field("replication", "role") == "master");
+    let took = killed.elapsed();
+    assert!(promoted, "no failover; replica log: {}", replica.log());
+    wait_consistent(survivors);
+    took
+}
+
+#[test]
+fn mixed_ferrous_and_redis_cluster_forms_serves_and_fails_over() {
+    if !tools_or_skip("mixed_ferrous_and_redis_cluster_forms_serves_and_fails_over") {
+        return;
+    }
+    let timeout = 3000;
+    // Masters: Ferrous, Redis, Ferrous; then a Redis replica for the first Ferrous master and
+    // a Ferrous replica for the Redis master, added with add-node.
+    let mut m =
+        [Node::start(Kind::Ferrous, timeout), Node::start(Kind::Redis, timeout), Node::start(Kind::Ferrous, timeout)];
+    create(&m.iter().collect::<Vec<_>>(), 0);
+    let r0 = Node::start(Kind::Redis, timeout);
+    let r1 = Node::start(Kind::Ferrous, timeout);
+    for (r, master) in [(&r0, &m[0]), (&r1, &m[1])] {
+        let (ok, out) = redis_cli(&[
+            "--cluster",
+            "add-node",
+            &r.addr(),
+            &m[2].addr(),
+            "--cluster-slave",
+            "--cluster-master-id",
+            &master.id(),
+        ]);
+        assert!(ok, "{out}");
+    }
+    let everyone = [&m[0], &m[1], &m[2], &r0, &r1];
+    wait_consistent(&everyone);
+    assert_check(&m[1]);
+    // Data through every node, read back through the others.
+    let mut c = Client::new(m[1].port);
+    for i in 0..300 {
+        let k = format!("k{i}");
+        assert_eq!(c.cmd(&k, &["SET", &k, &i.to_string()]), Ok("OK".to_string()));
+    }
+    assert!(c.redirects > 0);
+    assert_all_present(m[0].port, &(0..300).map(|i| format!("k{i}")).collect::<Vec<_>>(), "k");
+    // Both replicas have their master's keys.
+    for (r, master) in [(&r0, &m[0]), (&r1, &m[1])] {
+        let want = master.cmd(&["DBSIZE"]);
+        assert!(wait_until(Duration::from_secs(10), || r.cmd(&["DBSIZE"]) == want), "{:?} replica behind", r.kind);
+    }
+    // A Redis replica takes over from a Ferrous master...
+    let limit = Duration::from_millis(2 * timeout);
+    let (head, tail) = m.split_at_mut(1);
+    fail_over(&mut head[0], &r0, &[&tail[0], &tail[1], &r0, &r1], limit);
+    // ...and a Ferrous replica from a Redis master.
+    let (mid, last) = tail.split_at_mut(1);
+    fail_over(&mut mid[0], &r1, &[&last[0], &r0, &r1], limit);
+    assert_all_present(r0.port, &(0..300).map(|i| format!("k{i}")).collect::<Vec<_>>(), "k");
+    assert_eq!(r1.info_field("cluster", "cluster_state"), "ok");
+}
+
+#[test]
+fn failover_after_kill_keeps_writes_acknowledged_by_a_replica() {
+    if !tools_or_skip("failover_after_kill_keeps_writes_acknowledged_by_a_replica") {
+        return;
+    }
+    let timeout = 5000u64;
+    let mut nodes: Vec<Node> = (0..6).map(|_| Node::start(Kind::Ferrous, timeout)).collect();
+    create(&nodes.iter().collect::<Vec<_>>(), 1);
+    let masters: Vec<usize> = (0..6).filter(|&i| nodes[i].info_field("replication", "role") == "master").collect();
+    let victim = masters[0];
+    let replica_port = replica_of(&nodes, &nodes[victim]).port;
+    // Keys of the victim's slots only, each SET followed by WAIT 1.
+    let victim_port = nodes[victim].port;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        thread::spawn(move || {
+            let Ok(s) = TcpStream::connect(("127.0.0.1", victim_port)) else { return };
+            let mut c = Raw::new(s);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let k = format!("acked{i}");
+                c.send_cmd(&["SET", &k, &i.to_string()]);
+                match c.try_read_reply(Duration::from_secs(2)) {
+                    Ok(r) if r == b"+OK\r\n" => {}
+                    Ok(_) => continue,
+                    Err(_) => return,
+                }
+                c.send_cmd(&["WAIT", "1", "1000"]);
+                match c.try_read_reply(Duration::from_secs(3)) {
+                    Ok(r) if r == b":1\r\n" => acked.lock().expect("acked").push(k),
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || acked.lock().expect("acked").len() > 200),
+        "WAIT never acknowledged"
+    );
+    let replica = nodes.iter().position(|n| n.port == replica_port).expect("replica index");
+    let (a, b) = if victim < replica {
+        let (x, y) = nodes.split_at_mut(replica);
+        (&mut x[victim], &y[0])
+    } else {
+        let (x, y) = nodes.split_at_mut(victim);
+        (&mut y[0], &x[replica])
+    };
+    let killed = Instant::now();
+    a.kill9();
+    let promoted = wait_until(Duration::from_secs(20), || b.info_field("replication", "role") == "master");
+    let took = killed.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let _ = w.join();
+    assert!(promoted, "no failover: {}", b.log());
+    assert!(took <= Duration::from_millis(2 * timeout), "failover took {took:?} (node timeout {timeout} ms)");
+    let keys = acked.lock().expect("acked").clone();
+    // Only keys of the victim's slots were written, so the new master serves them all.
+    let mut missing = 0;
+    let mut r = b.raw();
+    for k in &keys {
+        if text(&r.cmd(&["GET", k])) != k["acked".len()..] {
+            missing += 1;
+        }
+    }
+    assert_eq!(missing, 0, "{missing} of {} acknowledged writes lost", keys.len());
+}

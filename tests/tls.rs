@@ -1,0 +1,281 @@
+//! TLS end to end: a plain and a TLS port at once, client certificates (`tls-auth-clients`),
+//! pipelining and Pub/Sub over TLS with the `redis` crate (rustls), a plain-text client refused
+//! on the TLS port, certificates reloaded by CONFIG SET, and `tls-auth-clients-user CN`
+//! mapping a client certificate to an ACL user. Certificates are made with rcgen.
+
+mod common;
+
+use common::{work_dir, Raw, Server};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Pki {
+    dir: PathBuf,
+    ca_pem: String,
+}
+
+impl Pki {
+    /// A CA, a server certificate for 127.0.0.1 and client certificates (CN alice and bob).
+    fn new(name: &str) -> Pki {
+        let dir = work_dir().join(format!("tls-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "Ferrous Test CA");
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let pki = Pki { dir, ca_pem: ca.pem() };
+        std::fs::write(pki.path("ca.crt"), &pki.ca_pem).unwrap();
+        for (file, cn, sans) in [
+            ("server", "Server", vec!["127.0.0.1".to_string(), "localhost".to_string()]),
+            ("server2", "Server two", vec!["127.0.0.1".to_string()]),
+            ("alice", "alice", vec![]),
+            ("bob", "bob", vec![]),
+        ] {
+            let mut p = CertificateParams::new(sans).unwrap();
+            p.distinguished_name.push(DnType::OrganizationName, "Ferrous Test");
+            p.distinguished_name.push(DnType::CommonName, cn);
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &ca).unwrap();
+            std::fs::write(pki.path(&format!("{file}.crt")), cert.pem()).unwrap();
+            std::fs::write(pki.path(&format!("{file}.key")), key.serialize_pem()).unwrap();
+        }
+        pki
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_string_lossy().into_owned()
+    }
+
+    fn read(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.path(file)).unwrap()
+    }
+
+    /// A `redis` crate client over TLS, with this client certificate (or none).
+    fn client(&self, port: u16, cert: Option<&str>) -> redis::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client_tls = cert.map(|c| redis::ClientTlsConfig {
+            client_cert: self.read(&format!("{c}.crt")),
+            client_key: self.read(&format!("{c}.key")),
+        });
+        redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{port}/"),
+            redis::TlsCertificates { client_tls, root_cert: Some(self.ca_pem.clone().into_bytes()) },
+        )
+        .unwrap()
+    }
+
+    fn server_args(&self, tls_port: u16) -> Vec<String> {
+        vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            self.path("server.crt"),
+            "--tls-key-file".into(),
+            self.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            self.path("ca.crt"),
+        ]
+    }
+}
+
+/// The Common Name the server presents, read with a bare rustls client.
+fn server_cn(pki: &Pki, port: u16) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+    let certs =
+        rustls::pki_types::CertificateDer::pem_file_iter(pki.path("alice.crt")).unwrap().map(|c| c.unwrap()).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path("alice.key")).unwrap();
+    let config =
+        rustls::ClientConfig::builder().with_root_certificates(roots).with_client_auth_cert(certs, key).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(b"PING\r\n").unwrap();
+    let mut buf = [0u8; 7];
+    tls.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let cert = conn.peer_certificates().unwrap()[0].to_vec();
+    String::from_utf8(ferrous::server::tls::subject_common_name(&cert).unwrap()).unwrap()
+}
+
+fn tls_port() -> u16 {
+    common::free_port()
+}
+
+#[test]
+fn plain_and_tls_ports_serve_the_same_data() {
+    let pki = Pki::new("ports");
+    let port = tls_port();
+    let args = pki.server_args(port);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut plain = s.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("over tcp").query(&mut plain).unwrap();
+    let mut tls = pki.client(port, Some("alice")).get_connection().unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut tls).unwrap();
+    assert_eq!(v, "over tcp");
+    // Pipelining over TLS: 1000 commands in one write, their replies in order.
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("INCR").arg("counter").ignore();
+        pipe.cmd("RPUSH").arg("list").arg(i).ignore();
+    }
+    pipe.cmd("GET").arg("counter").cmd("LLEN").arg("list");
+    let (counter, len): (i64, i64) = pipe.query(&mut tls).unwrap();
+    assert_eq!((counter, len), (1000, 1000));
+    let big = "x".repeat(1 << 20);
+    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut tls).unwrap();
+    let back: String = redis::cmd("GET").arg("big").query(&mut plain).unwrap();
+    assert_eq!(back.len(), big.len());
+    // Pub/Sub: a TLS subscriber receives what a plain client publishes.
+    let mut sub_conn = pki.client(port, Some("alice")).get_connection().unwrap();
+    let mut sub = sub_conn.as_pubsub();
+    sub.subscribe("news").unwrap();
+    let n: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut plain).unwrap();
+    assert_eq!(n, 1);
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let msg = sub.get_message().unwrap();
+    assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
+    // CLIENT LIST shows the TLS clients like any other.
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut plain).unwrap();
+    assert_eq!(list.lines().count(), 3, "{list}");
+}
+
+#[test]
+fn client_certificates_follow_tls_auth_clients() {
+    let pki = Pki::new("auth");
+    let port = tls_port();
+    let args = pki.server_args(port);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut admin = s.conn();
+    // yes (the default): a client without a certificate cannot even complete the handshake.
+    assert!(pki
+        .client(port, None)
+        .get_connection()
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_err());
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut pki.client(port, Some("bob")).get_connection().unwrap()).unwrap(),
+        "PONG"
+    );
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("tls-auth-clients").arg("optional").query(&mut admin).unwrap();
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut pki.client(port, None).get_connection().unwrap()).unwrap(),
+        "PONG"
+    );
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("tls-auth-clients").arg("no").query(&mut admin).unwrap();
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut pki.client(port, None).get_connection().unwrap()).unwrap(),
+        "PONG"
+    );
+    // A plain-text client on the TLS port is closed without a reply.
+    let mut raw = Raw::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    raw.send(b"PING\r\n");
+    raw.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(raw.stream.read(&mut buf), Ok(0) | Err(_)));
+}
+
+#[test]
+fn certificates_reload_on_config_set() {
+    let pki = Pki::new("reload");
+    let port = tls_port();
+    let args = pki.server_args(port);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut admin = s.conn();
+    assert_eq!(server_cn(&pki, port), "Server");
+    let set =
+        |c: &mut redis::Connection, k: &str, v: &str| redis::cmd("CONFIG").arg("SET").arg(k).arg(v).query::<()>(c);
+    // A key that does not match the certificate is refused; nothing changes.
+    let err = set(&mut admin, "tls-cert-file", &pki.path("server2.crt")).unwrap_err();
+    assert!(err.to_string().contains("Unable to update TLS configuration. Check server logs."), "{err}");
+    assert_eq!(server_cn(&pki, port), "Server");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-cert-file")
+        .arg(pki.path("server2.crt"))
+        .arg("tls-key-file")
+        .arg(pki.path("server2.key"))
+        .query::<()>(&mut admin)
+        .unwrap();
+    assert_eq!(server_cn(&pki, port), "Server two");
+    let err = set(&mut admin, "tls-key-file", &pki.path("nosuch.key")).unwrap_err();
+    assert!(err.to_string().contains("Unable to update TLS configuration"), "{err}");
+    assert!(s.log().contains("Failed to load private key"));
+    // The TLS port moves (and closes with 0) at run time.
+    let port2 = tls_port();
+    set(&mut admin, "tls-port", &port2.to_string()).unwrap();
+    assert_eq!(server_cn(&pki, port2), "Server two");
+    set(&mut admin, "tls-port", "0").unwrap();
+    // The listener task is cancelled by CONFIG SET; its socket closes when the task unwinds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port2)).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "TLS port {port2} still accepting");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn client_certificate_common_name_selects_the_acl_user() {
+    let pki = Pki::new("cn");
+    let port = tls_port();
+    let mut args = pki.server_args(port);
+    args.extend(["--tls-auth-clients-user".to_string(), "CN".to_string()]);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut admin = s.conn();
+    let _: () =
+        redis::cmd("ACL").arg("SETUSER").arg("alice").arg("on").arg("+@all").arg("~*").query(&mut admin).unwrap();
+    let _: () =
+        redis::cmd("ACL").arg("SETUSER").arg("bob").arg("off").arg("+@all").arg("~*").query(&mut admin).unwrap();
+    let mut alice = pki.client(port, Some("alice")).get_connection().unwrap();
+    assert_eq!(redis::cmd("ACL").arg("WHOAMI").query::<String>(&mut alice).unwrap(), "alice");
+    // A disabled user: the connection stays the default user's.
+    let mut bob = pki.client(port, Some("bob")).get_connection().unwrap();
+    assert_eq!(redis::cmd("ACL").arg("WHOAMI").query::<String>(&mut bob).unwrap(), "default");
+    // Off (the default): certificates select nobody.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("tls-auth-clients-user").arg("off").query(&mut admin).unwrap();
+    let mut alice = pki.client(port, Some("alice")).get_connection().unwrap();
+    assert_eq!(redis::cmd("ACL").arg("WHOAMI").query::<String>(&mut alice).unwrap(), "default");
+    // The directive is Ferrous's (Redis 8.6's): CONFIG GET * does not list it.
+    let all: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("*").query(&mut admin).unwrap();
+    assert!(!all.iter().any(|n| n == "tls-auth-clients-user"));
+}
+
+#[test]
+fn encrypted_private_keys_need_their_password() {
+    let pki = Pki::new("encrypted");
+    // An encrypted PKCS#8 key as `openssl rsa -aes256` (OpenSSL 3) writes it: PBES2 with
+    // PBKDF2-SHA256 (2048 rounds) and AES-256-CBC.
+    let key = pkcs8::PrivateKeyInfo::try_from(
+        rustls::pki_types::pem::PemObject::from_pem_file(pki.path("server.key"))
+            .map(|k: rustls::pki_types::PrivatePkcs8KeyDer| k.secret_pkcs8_der().to_vec())
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap()
+    .encrypt_with_params(
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16]).unwrap(),
+        b"1234",
+    )
+    .unwrap();
+    let pem = pkcs8::der::pem::encode_string("ENCRYPTED PRIVATE KEY", pkcs8::der::pem::LineEnding::LF, key.as_bytes())
+        .unwrap();
+    std::fs::write(pki.path("server.key.encrypted"), pem).unwrap();
+    let port = tls_port();
+    let args = pki.server_args(port);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut admin = s.conn();
+    let set =
+        |c: &mut redis::Connection, k: &str, v: &str| redis::cmd("CONFIG").arg("SET").arg(k).arg(v).query::<()>(c);
+    assert!(set(&mut admin, "tls-key-file", &pki.path("server.key.encrypted")).is_err());
+    set(&mut admin, "tls-key-file-pass", "1234").unwrap();
+    set(&mut admin, "tls-key-file", &pki.path("server.key.encrypted")).unwrap();
+    assert_eq!(server_cn(&pki, port), "Server");
+}
