@@ -144,3 +144,34 @@ fn the_lua_heap_never_counts_toward_maxmemory() {
         let _: () = redis::cmd("DEL").arg("after").query(&mut con).expect("DEL");
     }
 }
+
+/// As unit/maxmemory's "is the memory limit honoured?": with a limit 100 KB above the current
+/// use, writing as many small keys again as it took to reach the limit leaves used_memory (as
+/// full INFO reports it, its own text not counted) within 4 KB of the limit.
+#[test]
+fn used_memory_stays_within_the_limit_as_info_reports_it() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    for policy in ["allkeys-random", "allkeys-lru", "volatile-ttl"] {
+        let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+        let used = info_field(&mut con, "default", "used_memory");
+        let limit = used + 100 * 1024;
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(limit).query(&mut con).unwrap();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg(policy).query(&mut con).unwrap();
+        let mut n = 0;
+        let set = |con: &mut redis::Connection, i: usize| {
+            let _: () = redis::cmd("SETEX").arg(format!("k{i}")).arg(10_000).arg("x").query(con).unwrap();
+        };
+        while info_field(&mut con, "default", "used_memory") + 4096 <= limit {
+            set(&mut con, n);
+            n += 1;
+        }
+        assert!(n > 10, "{policy}: only {n} keys fit");
+        for i in 0..n {
+            set(&mut con, n + i);
+        }
+        let now = info_field(&mut con, "default", "used_memory");
+        assert!(now < limit + 4096, "{policy}: used_memory {now} over the limit {limit} + 4096");
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query(&mut con).unwrap();
+    }
+}

@@ -180,6 +180,26 @@ fn version_flag_prints_version_and_exits() {
 // 2. Orderly exit: SIGTERM and SHUTDOWN.
 // ---------------------------------------------------------------------------
 
+/// A signal's shutdown waits for the cron (DEBUG PAUSE-CRON holds it), and SHUTDOWN ABORT
+/// cancels it, as Redis; without a pending shutdown ABORT is an error; once the cron resumes
+/// with nothing pending the server keeps serving.
+#[test]
+fn shutdown_abort_cancels_a_signalled_shutdown() {
+    let mut server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut raw = server.raw();
+    assert_eq!(raw.cmd(&["SHUTDOWN", "ABORT"]), b"-ERR No shutdown in progress.\r\n");
+    assert_eq!(raw.cmd(&["DEBUG", "PAUSE-CRON", "1"]), b"+OK\r\n");
+    send_signal(server.pid(), "TERM");
+    assert!(wait_until(EXIT_TIMEOUT, || server.log().contains("Received SIGTERM")));
+    assert_eq!(raw.cmd(&["SHUTDOWN", "ABORT"]), b"+OK\r\n");
+    assert!(server.log().contains("Shutdown manually aborted"));
+    assert_eq!(raw.cmd(&["DEBUG", "PAUSE-CRON", "0"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&["PING"]), b"+PONG\r\n");
+    // The handlers stay in place: a later SIGTERM still stops it.
+    send_signal(server.pid(), "TERM");
+    assert!(server.wait_exit(EXIT_TIMEOUT).is_some(), "server still running after the second SIGTERM");
+}
+
 #[test]
 fn sigterm_exits_cleanly_and_removes_the_pidfile() {
     let pidfile = temp_path("sigterm.pid");

@@ -135,7 +135,12 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new(errors::SYNTAX));
     }
     if abort {
-        return Err(CmdError::new("No shutdown in progress."));
+        if !ctx.server.shutdown_pending.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(CmdError::new("No shutdown in progress."));
+        }
+        crate::server::log::warning("Shutdown manually aborted.");
+        ctx.reply.ok();
+        return Ok(());
     }
     let force = args[1..].iter().any(|a| is(a, "force"));
     // Like Redis: save when asked to, or when save points are configured and NOSAVE is absent.

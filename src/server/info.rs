@@ -311,7 +311,13 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 Some(c) => c.iter().map(|(k, _)| *k as u64).sum(),
                 None => (0..server.keyspace.databases()).map(|d| server.keyspace.db_counts(d).0 as u64).sum(),
             };
-            let m = memory_figures(server, keys);
+            let mut m = memory_figures(server, keys);
+            // INFO's own text, being built, is not part of what the server holds: Redis grows
+            // its reply a line at a time, this buffer starts at 4 KB, which would show as used
+            // memory over maxmemory right after an eviction (unit/maxmemory's limit checks).
+            let scratch = out.capacity() as u64;
+            m.used = m.used.saturating_sub(scratch);
+            m.dataset = m.dataset.saturating_sub(scratch);
             let maxmemory = cfg.maxmemory as u64;
             line!(out, "# Memory");
             line!(out, "used_memory:{}", m.used);

@@ -99,6 +99,9 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic background work is suspended.
     pub cron_paused: AtomicBool,
+    /// A signal asked for a shutdown that has not begun yet (Redis's `shutdown_asap`): SHUTDOWN
+    /// ABORT cancels it.
+    pub shutdown_pending: AtomicBool,
     /// `maxmemory` in bytes (0: no limit), kept outside the config lock for the hot path.
     pub maxmemory: std::sync::atomic::AtomicUsize,
     /// `maxmemory-policy` and `maxmemory-samples`.
@@ -161,6 +164,7 @@ impl Server {
             port: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
+            shutdown_pending: AtomicBool::new(false),
             maxmemory: Default::default(),
             eviction: Default::default(),
             out_of_memory: AtomicBool::new(false),
@@ -500,6 +504,15 @@ async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
         Signal::Int => (cfg.shutdown_on_sigint, "SIGINT"),
     };
     log::warning(&format!("Received {name} scheduling shutdown..."));
+    // Redis acts on the signal in its cron: while DEBUG PAUSE-CRON holds it, SHUTDOWN ABORT
+    // can still cancel it.
+    s.shutdown_pending.store(true, Ordering::SeqCst);
+    while s.cron_paused.load(Ordering::Relaxed) && s.shutdown_pending.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if !s.shutdown_pending.swap(false, Ordering::SeqCst) {
+        return false;
+    }
     let save = flags & SHUTDOWN_SAVE != 0 || (flags & SHUTDOWN_NOSAVE == 0 && !saving::save_points(&cfg).is_empty());
     if save {
         log::notice("Saving the final RDB snapshot before exiting.");
