@@ -112,6 +112,39 @@ fn volatile_policies_keep_persistent_keys() {
     assert!(err.to_string().contains("OOM"), "{err}");
 }
 
+/// The Lua heap is not the dataset (Redis's Lua allocates outside used_memory): a script that
+/// builds a 50 MB string neither evicts keys nor makes writes fail with OOM afterwards, and
+/// INFO reports it apart (used_memory_lua, used_memory_vm_eval).
+#[test]
+fn the_lua_heap_never_counts_toward_maxmemory() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let value = "v".repeat(10_000);
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(&value).ignore();
+    }
+    let _: () = pipe.query(&mut con).expect("fill");
+    let used = info_field(&mut con, "memory", "used_memory");
+    let limit = used + 10 * 1024 * 1024;
+    for policy in ["allkeys-lru", "noeviction"] {
+        let _: () = redis::cmd("CONFIG")
+            .arg(&["SET", "maxmemory", &limit.to_string(), "maxmemory-policy", policy])
+            .query(&mut con)
+            .expect("CONFIG SET");
+        let n: i64 = redis::cmd("EVAL").arg("return #string.rep('x',5e7)").arg(0).query(&mut con).expect("EVAL");
+        assert_eq!(n, 50_000_000);
+        let lua = info_field(&mut con, "memory", "used_memory_lua");
+        assert!(lua > 50_000_000, "used_memory_lua {lua} after building a 50 MB string");
+        assert!(info_field(&mut con, "memory", "used_memory") < limit, "{policy}: the Lua heap counts in used_memory");
+        let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut con).unwrap_or_else(|e| panic!("{policy}: {e}"));
+        let size: usize = redis::cmd("DBSIZE").query(&mut con).expect("DBSIZE");
+        assert_eq!(size, 1001, "{policy}: keys evicted because of the Lua heap");
+        assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+        let _: () = redis::cmd("DEL").arg("after").query(&mut con).expect("DEL");
+    }
+}
+
 /// As unit/maxmemory's "is the memory limit honoured?": with a limit 100 KB above the current
 /// use, writing as many small keys again as it took to reach the limit leaves used_memory (as
 /// full INFO reports it, its own text not counted) within 4 KB of the limit.

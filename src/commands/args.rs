@@ -23,26 +23,43 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
-/// An argument as text for error messages (lossy).
+/// An argument as text (lossy), to parse it or compare it with words.
 pub fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
+}
+
+/// An argument echoed in an error text, as Redis's `%s` of it prints: every byte as it came,
+/// up to its first NUL (see `util::bytetext`; the reply encoder writes the raw bytes).
+pub fn echo(arg: &[u8]) -> String {
+    crate::util::bytetext::c_string(arg, usize::MAX)
 }
 
 /// A blocking command's timeout in seconds (Redis's getTimeoutFromObjectOrReply): a float, 0
 /// meaning forever, with millisecond precision (rounded up). Returns the deadline.
 pub fn timeout(arg: &[u8]) -> Result<Option<std::time::Instant>, CmdError> {
-    let err = || CmdError::new("timeout is not a float or out of range");
-    let secs = crate::util::num::LongDouble::parse(arg).ok_or_else(err)?.to_f64();
-    if !secs.is_finite() {
-        return Err(err());
+    let ld = crate::util::num::LongDouble::parse(arg)
+        .ok_or_else(|| CmdError::new("timeout is not a float or out of range"))?;
+    let mut secs = ld.to_f64();
+    if secs == 0.0 && !ld.is_zero() && !ld.is_negative() {
+        // Below f64's range but a long double: rounds up to one millisecond, as in Redis.
+        secs = f64::MIN_POSITIVE;
     }
-    let ms = (secs * 1000.0).ceil();
-    if ms < 0.0 {
+    // Redis 7.2: milliseconds past LLONG_MAX (inf included), or a deadline past it, are out of
+    // range; what rounds below zero (-inf included) is negative.
+    let ms = secs * 1000.0;
+    if ms > i64::MAX as f64 {
+        return Err(CmdError::new("timeout is out of range"));
+    }
+    let ms = ms.ceil() as i64;
+    if ms < 0 {
         return Err(CmdError::new("timeout is negative"));
     }
-    if ms == 0.0 {
+    if ms == 0 {
         return Ok(None);
     }
+    if ms > i64::MAX - crate::keyspace::now_ms() {
+        return Err(CmdError::new("timeout is out of range"));
+    }
     // A deadline centuries away is as good as none.
-    Ok(std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms.min(1e15) as u64)))
+    Ok(std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms.min(1 << 50) as u64)))
 }

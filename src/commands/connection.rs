@@ -117,7 +117,7 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
             set_name(ctx, &args[j + 1])?;
             j += 2;
         } else {
-            return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::text(&args[j]))));
+            return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::echo(&args[j]))));
         }
     }
     if !ctx.client.authenticated {
@@ -215,7 +215,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
         if is(&args[2], "type") && args.len() == 4 {
             let t = &args[3];
             if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
-                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(t))));
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::echo(t))));
             }
             ctype = Some(client_kind_arg(t));
         } else if is(&args[2], "id") && args.len() >= 4 {
@@ -233,7 +233,10 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.client.sync_current("client|list", ctx.args);
     let me = ctx.client.id();
-    let mut handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    // A client killed already (evicted, over its output limit) is gone for Redis, which frees
+    // it at once; its task may still be finishing here.
+    let mut handles: Vec<_> =
+        ctx.server.clients.lock().values().filter(|h| h.id == me || !h.is_killed()).cloned().collect();
     handles.sort_by_key(|h| h.id);
     let mut out = String::new();
     for h in handles {
@@ -268,7 +271,9 @@ fn client_kind_arg(t: &[u8]) -> &'static str {
 fn client_kill(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let me = ctx.client.id();
-    let handles: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    // A client already killed is gone for Redis (freed at once); its task may still be
+    // finishing here.
+    let handles: Vec<_> = ctx.server.clients.lock().values().filter(|h| !h.is_killed()).cloned().collect();
     if args.len() == 3 {
         // Old form: CLIENT KILL addr:port.
         let addr = args::text(&args[2]);
@@ -307,7 +312,7 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             user = Some(args::text(v));
         } else if is(&args[i], "type") {
             if !(is(v, "normal") || is(v, "master") || is(v, "replica") || is(v, "slave") || is(v, "pubsub")) {
-                return Err(CmdError::new(format!("Unknown client type '{}'", args::text(v))));
+                return Err(CmdError::new(format!("Unknown client type '{}'", args::echo(v))));
             }
             kind = Some(client_kind_arg(v));
         } else if is(&args[i], "skipme") {
@@ -413,7 +418,7 @@ fn client_setinfo(ctx: &mut Ctx) -> CmdResult {
     let (attr, val) = (&args[2], &args[3]);
     let lib_name = is(attr, "lib-name");
     if !lib_name && !is(attr, "lib-ver") {
-        return Err(CmdError::new(format!("Unrecognized option '{}'", args::text(attr))));
+        return Err(CmdError::new(format!("Unrecognized option '{}'", args::echo(attr))));
     }
     // Like client names, but lib-ver may not contain spaces either and lib-name not '-'.
     if !valid_name(val) {

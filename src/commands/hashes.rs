@@ -361,6 +361,9 @@ fn hrandfield(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// Samples drawn at a time by a negative RANDFIELD/RANDMEMBER count.
+pub const SAMPLE_CHUNK: usize = 1024;
+
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
     let key = &ctx.args[1];
     if ctx.db.read::<HashValue>(key)?.is_none() || ctx.db.expire_hash_fields(key, false, usize::MAX).1 {
@@ -372,6 +375,28 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
         return Ok(());
     };
     let count = l.unsigned_abs() as usize;
+    if l < -1 {
+        // Independent samples, written as they are drawn: the loop stops once the reply is
+        // over the client's output-buffer limit (Redis checks for a closing client in it).
+        let reply = &mut *ctx.reply;
+        let resp3 = reply.is_resp3();
+        reply.array(if withvalues && !resp3 { count * 2 } else { count });
+        let mut left = count;
+        while left > 0 && !reply.over_limit() {
+            let n = left.min(SAMPLE_CHUNK);
+            for (f, v) in &h.sample(n) {
+                if withvalues && resp3 {
+                    reply.array(2);
+                }
+                reply.bulk(f);
+                if withvalues {
+                    reply.bulk(v);
+                }
+            }
+            left -= n;
+        }
+        return Ok(());
+    }
     let pairs = if count == 0 {
         Vec::new()
     } else if l < 0 || count == 1 {

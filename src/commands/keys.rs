@@ -327,10 +327,11 @@ fn keys(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Parse a SCAN cursor like Redis (strtoul over the whole string).
-/// Like strtoul, a leading `+` is accepted and a leading `-` wraps around (`-1` is the largest
-/// cursor); an empty string is cursor 0.
+/// Parse a SCAN cursor like Redis (strtoul over the whole C string: up to a NUL, so
+/// `"\x00"` and `"5\x00x"` are cursors 0 and 5). Like strtoul, a leading `+` is accepted and a
+/// leading `-` wraps around (`-1` is the largest cursor); an empty string is cursor 0.
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let arg = crate::util::bytetext::c_bytes(arg, usize::MAX);
     let invalid = || CmdError::new("invalid cursor");
     let digits = |d: &[u8]| -> Result<u64, CmdError> {
         if d.is_empty() {
@@ -512,7 +513,7 @@ fn expire_generic(ctx: &mut Ctx, base: Base, seconds: bool, name: &str) -> CmdRe
         } else if is(opt, "lt") {
             lt = true;
         } else {
-            return Err(CmdError::new(format!("Unsupported option {}", args::text(opt))));
+            return Err(CmdError::new(format!("Unsupported option {}", args::echo(opt))));
         }
     }
     if nx && (xx || gt || lt) {

@@ -190,7 +190,7 @@ fn channels_generic(ctx: &mut Ctx, shard: bool) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::new(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&args[1])
+            super::args::echo(&args[1])
         )));
     }
     let chans = ctx.server.pubsub.channels(args.get(2).map(|p| &p[..]), shard);

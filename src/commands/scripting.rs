@@ -60,8 +60,15 @@ fn evalsha_ro(ctx: &mut Ctx) -> CmdResult {
     eval_generic(ctx, true, true)
 }
 
+const NOSCRIPT: &str = "-NOSCRIPT No matching script. Please use EVAL.";
+
 fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let args = ctx.args;
+    // Redis's evalShaCommand: a digest of the wrong length cannot match, and says so before
+    // the other arguments are read.
+    if by_sha && args[1].len() != 40 {
+        return Err(CmdError::new(NOSCRIPT));
+    }
     let (keys, argv) = keys_and_args(args)?;
     let server = ctx.server;
     let mut guard = server.scripting.eval.lock();
@@ -86,7 +93,7 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
         &loaded
     };
     let Some(script) = engine.scripts.get(sha) else {
-        return Err(CmdError::new("-NOSCRIPT No matching script. Please use EVAL."));
+        return Err(CmdError::new(NOSCRIPT));
     };
     let target = Target {
         lua: &engine.lua,

@@ -91,8 +91,8 @@ fn memory_help(ctx: &mut Ctx) -> CmdResult {
 pub fn container_help(ctx: &mut Ctx) -> CmdResult {
     Err(CmdError::new(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        args::text(ctx.args.get(1).map(|a| &a[..]).unwrap_or(b"")),
-        args::text(&ctx.args[0]).to_ascii_uppercase()
+        args::echo(ctx.args.get(1).map(|a| &a[..]).unwrap_or(b"")),
+        args::echo(&ctx.args[0]).to_ascii_uppercase()
     )))
 }
 
@@ -175,7 +175,8 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
     if !(args.len() - 2).is_multiple_of(2) {
         return Err(CmdError::new(errors::SYNTAX));
     }
-    let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::text(&kv[0]), args::text(&kv[1]))).collect();
+    // Names as Redis looks them up and echoes them: C strings.
+    let pairs: Vec<(String, String)> = args[2..].chunks(2).map(|kv| (args::echo(&kv[0]), args::text(&kv[1]))).collect();
     let server = ctx.server;
     let set_ctx = crate::config::SetContext {
         loading: server.stats.loading.load(Ordering::Relaxed) || server.replica.async_loading.load(Ordering::Relaxed),
@@ -214,6 +215,8 @@ pub fn reset_stats(server: &Server) {
         &st.total_error_replies,
         &st.unexpected_error_replies,
         &st.client_query_buffer_limit_disconnections,
+        &st.client_output_buffer_limit_disconnections,
+        &st.evicted_clients,
     ] {
         c.store(0, Ordering::Relaxed);
     }
@@ -321,6 +324,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Stop periodic cron job processing.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    Accepted for compatibility.",
+                "FAULT-INJECT <aof-write|aof-fsync|rdb-save> <errno|OFF>",
+                "    Make that disk operation fail with errno (ENOSPC, EIO...) until OFF (Ferrous, for tests).",
             ],
         );
     } else if is(sub, "sleep") && args.len() == 3 {
@@ -337,6 +342,15 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "set-disable-deny-scripts") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
         ctx.server.scripting.disable_deny_scripts.store(on, Ordering::Relaxed);
+        ctx.reply.ok();
+    } else if is(sub, "fault-inject") && args.len() == 4 {
+        use crate::util::fault;
+        let point = fault::Point::by_name(&args::text(&args[2]));
+        let errno = fault::errno_by_name(&args::text(&args[3]));
+        let (Some(point), Some(errno)) = (point, errno) else {
+            return Err(CmdError::new(errors::SYNTAX));
+        };
+        fault::arm(point, errno);
         ctx.reply.ok();
     } else if is(sub, "pause-cron") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;
@@ -389,7 +403,7 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else {
         return Err(CmdError::new(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            args::text(sub)
+            args::echo(sub)
         )));
     }
     Ok(())

@@ -246,6 +246,19 @@ fn srandmember(ctx: &mut Ctx) -> CmdResult {
             return Ok(());
         };
         let count = l.unsigned_abs() as usize;
+        if l < -1 {
+            // Written as drawn, stopping past the output-buffer limit (see HRANDFIELD).
+            ctx.reply.array(count);
+            let mut left = count;
+            while left > 0 && !ctx.reply.over_limit() {
+                let n = left.min(super::hashes::SAMPLE_CHUNK);
+                for m in &s.sample(n) {
+                    ctx.reply.bulk(m);
+                }
+                left -= n;
+            }
+            return Ok(());
+        }
         let members = if count == 0 {
             Vec::new()
         } else if l < 0 || count == 1 {

@@ -88,7 +88,9 @@ fn strtod_full(s: &[u8]) -> Option<f64> {
     parse_f64(t).or_else(|| parse_long_double(t)).filter(|v| !v.is_nan())
 }
 
+/// A score bound as zslParseRange reads it: a C string (up to a NUL), `(` for exclusive.
 fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
+    let arg = crate::util::bytetext::c_bytes(arg, usize::MAX);
     match arg.first() {
         Some(b'(') => strtod_full(&arg[1..]).map(|v| (v, true)),
         _ => strtod_full(arg).map(|v| (v, false)),
@@ -858,6 +860,36 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
     let withscores = args.len() == 4;
     if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::new("value is out of range"));
+    }
+    if l < -1 {
+        // Written as drawn, stopping past the output-buffer limit (see HRANDFIELD).
+        let Some(e) = ctx.db.get(&args[1]) else {
+            ctx.reply.array(0);
+            return Ok(());
+        };
+        let z = e.value.kind::<ZSetValue>()?;
+        let size = z.len();
+        let n = if size == 0 { 0 } else { l.unsigned_abs() as usize };
+        let reply = &mut *ctx.reply;
+        let resp3 = reply.is_resp3();
+        reply.array(if withscores && !resp3 { n * 2 } else { n });
+        let mut rng = rand::thread_rng();
+        for i in 0..n {
+            if i % super::hashes::SAMPLE_CHUNK == 0 && reply.over_limit() {
+                break;
+            }
+            let r = rand::Rng::gen_range(&mut rng, 0..size);
+            if let Some((m, s)) = z.get(r) {
+                if withscores && resp3 {
+                    reply.array(2);
+                }
+                reply.bulk(m);
+                if withscores {
+                    reply.double(s);
+                }
+            }
+        }
+        return Ok(());
     }
     let elems: Vec<(Vec<u8>, f64)> = match ctx.db.get(&args[1]) {
         None => Vec::new(),

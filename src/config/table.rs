@@ -199,7 +199,7 @@ params! {
     replica_announced: bool = "replica-announced", Bool, true, M;
     latency_tracking: bool = "latency-tracking", Bool, true, M;
     aof_disable_auto_gc: bool = "aof-disable-auto-gc", Bool, false, NA;
-    replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, NA;
+    replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, M;
 
     // Strings.
     aclfile: String = "aclfile", STR, s(""), IMMUTABLE;
@@ -306,7 +306,7 @@ params! {
     hll_sparse_max_bytes: i64 = "hll-sparse-max-bytes", umem(0, LONG_MAX), 3000, M;
     tracking_table_max_keys: i64 = "tracking-table-max-keys", uint(0, LONG_MAX), 1000000, M;
     client_query_buffer_limit: i64 = "client-query-buffer-limit", umem(1024 * 1024, LONG_MAX), 1 << 30, DEBUG;
-    maxmemory_clients: i64 = "maxmemory-clients", PERCENT_MEM, 0, NA;
+    maxmemory_clients: i64 = "maxmemory-clients", PERCENT_MEM, 0, M;
     repl_backlog_ttl: i64 = "repl-backlog-ttl", int(0, LONG_MAX), 3600, M;
     auto_aof_rewrite_min_size: i64 = "auto-aof-rewrite-min-size", mem(0, LONG_MAX), 64 << 20, M;
     loading_process_events_interval_bytes: i64 = "loading-process-events-interval-bytes", int(1024, INT_MAX), 2 << 20, HIDDEN | NA;

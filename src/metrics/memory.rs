@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 static USED: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The Lua heaps (the EVAL engine's and the functions engine's), which the allocator counts in
+/// `USED` but Redis does not: its Lua allocates outside zmalloc, so scripts never count toward
+/// `used_memory` or maxmemory (INFO reports them apart, as used_memory_lua / _vm_*).
+static SCRIPT_HEAPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 static STARTUP: AtomicUsize = AtomicUsize::new(0);
 
 /// Wraps an allocator and counts the bytes allocated through it.
@@ -57,9 +61,23 @@ pub fn counting() -> bool {
     USED.load(Ordering::Relaxed) != 0
 }
 
-/// Bytes allocated and not yet freed.
+/// Which Lua engine a heap size is for.
+#[derive(Clone, Copy, Debug)]
+pub enum ScriptHeap {
+    Eval = 0,
+    Functions = 1,
+}
+
+/// Record the current size of a Lua engine's heap (after each use of the engine; 0 once it
+/// is dropped).
+pub fn set_script_heap(engine: ScriptHeap, bytes: usize) {
+    SCRIPT_HEAPS[engine as usize].store(bytes, Ordering::Relaxed);
+}
+
+/// Bytes allocated and not yet freed, the Lua heaps excepted (Redis's `used_memory`).
 pub fn used() -> usize {
-    let used = USED.load(Ordering::Relaxed).max(0) as usize;
+    let scripts: usize = SCRIPT_HEAPS.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+    let used = (USED.load(Ordering::Relaxed).max(0) as usize).saturating_sub(scripts);
     PEAK.fetch_max(used, Ordering::Relaxed);
     used
 }

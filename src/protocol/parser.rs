@@ -59,7 +59,10 @@ pub fn parse_request(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
-    let Some(nl) = memchr::memchr(b'\n', buf) else {
+    // Redis finds the end of the line with strchr: a NUL before the newline hides it, and the
+    // request stays incomplete (until the inline size limit).
+    let nl = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
+    let Some(nl) = nl else {
         if buf.len() > INLINE_MAX_SIZE {
             return Err(ParseError::new("too big inline request"));
         }

@@ -20,11 +20,15 @@ pub struct ReplySink {
     /// Error replies already counted in errorstats elsewhere (a script returning the error of
     /// a command it ran): the command still counts as failed.
     pub uncounted_errors: usize,
+    /// Bytes this sink may hold before its client is over its output-buffer hard limit (0: no
+    /// limit). Handlers that can produce huge replies stop early past it, as Redis's stop when
+    /// the client is flagged to close: the reply is never sent then.
+    pub limit: usize,
 }
 
 impl ReplySink {
     pub fn new(proto: Proto) -> Self {
-        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0 }
+        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0, limit: 0 }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -53,12 +57,22 @@ impl ReplySink {
         }
     }
 
+    /// A status reply of raw bytes (newlines replaced by spaces).
+    pub fn simple_bytes(&mut self, s: &[u8]) {
+        self.buf.push(b'+');
+        for &c in s {
+            self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
+        }
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     pub fn ok(&mut self) {
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
     /// An error reply, as Redis's addReplyError: a message starting with `-` carries its own
-    /// error code (`-WRONGTYPE ...`); any other message gets the `ERR ` code prepended.
+    /// error code (`-WRONGTYPE ...`); any other message gets the `ERR ` code prepended. Raw
+    /// bytes embedded with `util::bytetext` are written as the bytes they stand for.
     pub fn error(&mut self, msg: &str) {
         let (code, body) = match msg.strip_prefix('-') {
             Some(rest) => (rest.split(' ').next().unwrap_or("ERR"), rest),
@@ -69,7 +83,16 @@ impl ReplySink {
         if !msg.starts_with('-') {
             self.buf.extend_from_slice(b"ERR ");
         }
-        for c in body.bytes() {
+        let decoded;
+        let body = if crate::util::bytetext::has_escapes(body) {
+            let mut b = Vec::with_capacity(body.len());
+            crate::util::bytetext::decode_into(body, &mut b);
+            decoded = b;
+            &decoded[..]
+        } else {
+            body.as_bytes()
+        };
+        for &c in body {
             self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");
@@ -183,6 +206,11 @@ impl ReplySink {
     /// Bytes already encoded for this connection (used for shared replies).
     pub fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
+    }
+
+    /// Whether the reply went past the client's output-buffer limit (see [`ReplySink::limit`]).
+    pub fn over_limit(&self) -> bool {
+        self.limit != 0 && self.buf.len() > self.limit
     }
 
     pub fn len(&self) -> usize {

@@ -8,11 +8,12 @@
 //! limit for too long) it is disconnected, as Redis does.
 
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+
+use crate::metrics::obuf::{ClassLimit, Meter};
 
 use crate::util::glob::glob_match;
 
@@ -70,46 +71,37 @@ impl Push {
 pub struct Subscriber {
     pub id: u64,
     tx: tokio::sync::mpsc::UnboundedSender<Push>,
-    /// Bytes queued and not yet written to the socket.
-    pub pending: Arc<AtomicUsize>,
+    /// The connection's output (what it has yet to send, queued messages included).
+    pub meter: Arc<Meter>,
     /// Closes the subscriber when its buffer limit is exceeded.
     kill: Arc<dyn Fn() + Send + Sync>,
-    soft_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Subscriber {
     pub fn new(
         id: u64,
         tx: tokio::sync::mpsc::UnboundedSender<Push>,
-        pending: Arc<AtomicUsize>,
+        meter: Arc<Meter>,
         kill: Arc<dyn Fn() + Send + Sync>,
     ) -> Self {
-        Subscriber { id, tx, pending, kill, soft_since: Arc::new(Mutex::new(None)) }
+        Subscriber { id, tx, meter, kill }
     }
 
-    fn deliver(&self, msg: Push, limits: &Limits) -> bool {
-        let size = msg.size();
-        let queued = self.pending.fetch_add(size, Ordering::Relaxed) + size;
-        if limits.hard > 0 && queued > limits.hard {
+    /// Queue a message, unless that puts the subscriber over the pubsub class of
+    /// `client-output-buffer-limit` (it is then closed, as Redis closes it when the reply is
+    /// added).
+    fn deliver(&self, msg: Push, limits: &ClassLimit) -> bool {
+        self.meter.queued.fetch_add(msg.size(), Ordering::Relaxed);
+        if self.meter.over(*limits, crate::keyspace::now_ms()) {
             (self.kill)();
             return false;
-        }
-        if limits.soft > 0 && queued > limits.soft {
-            let mut since = self.soft_since.lock();
-            let start = *since.get_or_insert_with(Instant::now);
-            if start.elapsed().as_secs() >= limits.soft_seconds {
-                (self.kill)();
-                return false;
-            }
-        } else {
-            *self.soft_since.lock() = None;
         }
         self.tx.send(msg).is_ok()
     }
 
     /// Queue a message without the Pub/Sub buffer limits (client-side caching invalidations).
     pub fn push(&self, msg: Push) {
-        self.pending.fetch_add(msg.size(), Ordering::Relaxed);
+        self.meter.queued.fetch_add(msg.size(), Ordering::Relaxed);
         let _ = self.tx.send(msg);
     }
 
@@ -118,18 +110,10 @@ impl Subscriber {
         self.tx.is_closed()
     }
 
-    /// Account for a message written out by the connection.
-    pub fn written(pending: &AtomicUsize, msg: &Push) {
-        pending.fetch_sub(msg.size(), Ordering::Relaxed);
+    /// Account for a message taken off the queue (encoded) by the connection.
+    pub fn written(meter: &Meter, msg: &Push) {
+        let _ = meter.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(msg.size())));
     }
-}
-
-/// The pubsub class of `client-output-buffer-limit`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Limits {
-    pub hard: usize,
-    pub soft: usize,
-    pub soft_seconds: u64,
 }
 
 /// Channel → subscribers (aHash: PUBLISH looks a channel up on every message).
@@ -140,7 +124,8 @@ pub struct PubSub {
     channels: RwLock<ChannelMap>,
     shard_channels: RwLock<ChannelMap>,
     patterns: RwLock<Vec<(Bytes, Subscriber)>>,
-    pub limits: RwLock<Limits>,
+    /// The pubsub class of `client-output-buffer-limit`.
+    pub limits: RwLock<ClassLimit>,
 }
 
 fn add(map: &RwLock<ChannelMap>, channel: &Bytes, sub: &Subscriber) {
@@ -278,7 +263,7 @@ mod tests {
     fn publish_reaches_channel_and_pattern_subscribers() {
         let ps = PubSub::default();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let sub = Subscriber::new(1, tx, Arc::new(AtomicUsize::new(0)), Arc::new(|| {}));
+        let sub = Subscriber::new(1, tx, Arc::new(Meter::default()), Arc::new(|| {}));
         ps.subscribe(&Bytes::from_static(b"news"), &sub, false);
         ps.psubscribe(&Bytes::from_static(b"n*"), &sub);
         assert_eq!(ps.publish(&Bytes::from_static(b"news"), &Bytes::from_static(b"hi"), false), 2);
@@ -294,14 +279,17 @@ mod tests {
     #[test]
     fn hard_limit_disconnects_a_slow_subscriber() {
         let ps = PubSub::default();
-        *ps.limits.write() = Limits { hard: 1000, soft: 0, soft_seconds: 0 };
+        *ps.limits.write() = ClassLimit { hard: 1000, soft: 0, soft_seconds: 0 };
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let k = killed.clone();
-        let sub =
-            Subscriber::new(1, tx, Arc::new(AtomicUsize::new(0)), Arc::new(move || k.store(true, Ordering::SeqCst)));
+        let sub = Subscriber::new(1, tx, Arc::new(Meter::default()), Arc::new(move || k.store(true, Ordering::SeqCst)));
         ps.subscribe(&Bytes::from_static(b"c"), &sub, false);
-        for _ in 0..20 {
+        for _ in 0..100 {
+            ps.publish(&Bytes::from_static(b"c"), &Bytes::from(vec![b'x'; 100]), false);
+        }
+        assert!(!killed.load(Ordering::SeqCst), "10 KB fit the 16 KB static buffer");
+        for _ in 0..100 {
             ps.publish(&Bytes::from_static(b"c"), &Bytes::from(vec![b'x'; 100]), false);
         }
         assert!(killed.load(Ordering::SeqCst));

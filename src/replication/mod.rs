@@ -466,16 +466,18 @@ impl Repl {
         self.data.notify_waiters();
     }
 
-    /// Disconnect the replicas over the output-buffer limit of their class (cron).
-    pub fn check_obuf(&self) {
+    /// Disconnect the replicas over the output-buffer limit of their class (cron); returns how
+    /// many (INFO's client_output_buffer_limit_disconnections counts them).
+    pub fn check_obuf(&self) -> u64 {
         let limit = *self.obuf.lock();
         let over = match self.stream.lock().buf.as_mut() {
             Some(b) => b.over_limit(limit, now_s()),
-            None => return,
+            None => return 0,
         };
         if over.is_empty() {
-            return;
+            return 0;
         }
+        let mut cut = 0;
         let links: Vec<Arc<Link>> = self.replicas.lock().clone();
         for l in links {
             if over.contains(&l.reader.load(Ordering::SeqCst)) && !l.handle.is_killed() {
@@ -484,8 +486,10 @@ impl Repl {
                     l.handle.info_line(None)
                 ));
                 self.kill_link(&l);
+                cut += 1;
             }
         }
+        cut
     }
 
     /// A reader at `pos` (None: no backlog, or it no longer holds `pos`).
@@ -638,7 +642,9 @@ impl Repl {
         let link = self.replicas.lock().iter().find(|l| l.handle.id == handle.id).cloned();
         match link {
             Some(l) => self.kill_link(&l),
-            None => handle.kill(),
+            None => {
+                handle.kill();
+            }
         }
     }
 
@@ -865,7 +871,8 @@ pub async fn cron(server: Arc<Server>) {
         }
         fullsync::start_pending(&server);
         failover::cron(&server);
-        server.repl.check_obuf();
+        let cut = server.repl.check_obuf();
+        server.stats.client_output_buffer_limit_disconnections.fetch_add(cut, Ordering::Relaxed);
         server.repl.trim();
         // Redis's replicationCron runs at once, then every second (its first run, before any
         // replica can attach, is PING round 0).

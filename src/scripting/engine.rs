@@ -4,7 +4,7 @@
 //! engine's script cache.
 
 use bytes::Bytes;
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{ffi, Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use std::collections::HashMap;
 
 use super::libs::{self, arg_str, fail_table, ok, LResult};
@@ -224,7 +224,10 @@ impl EvalEngine {
             .set_mode(mlua::chunk::ChunkMode::Text)
             .set_environment(self.api.env.clone())
             .into_function()
-            .map_err(|e| format!("Error compiling script (new function): {}", compile_error(&e)))?;
+            .map_err(|e| {
+                let text = compile_error(&self.lua, &body[shebang_len..], "@user_script", &e);
+                format!("Error compiling script (new function): {text}")
+            })?;
         self.bytes += body.len();
         self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
         Ok(sha)
@@ -237,12 +240,38 @@ impl EvalEngine {
     }
 }
 
-/// The text of a Lua compilation error, as lua_tostring shows it.
-pub fn compile_error(e: &mlua::Error) -> String {
+/// The text of a Lua compilation error, as lua_tostring shows it: byte for byte (Redis prints
+/// the message's raw bytes, a `\xff` in the source stays one), through `util::bytetext`.
+pub fn compile_error(lua: &Lua, code: &[u8], chunk_name: &str, e: &mlua::Error) -> String {
     match e {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::SyntaxError { message, .. } => {
+            raw_syntax_error(lua, code, chunk_name).unwrap_or_else(|| message.clone())
+        }
         mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The syntax error of `code` as Lua's own bytes (mlua converts messages lossily): the chunk is
+/// compiled again through the C API and the message taken off the stack.
+fn raw_syntax_error(lua: &Lua, code: &[u8], chunk_name: &str) -> Option<String> {
+    let name = std::ffi::CString::new(chunk_name).ok()?;
+    // SAFETY: exec_raw runs the closure protected with stack space reserved; luaL_loadbuffer
+    // reads `code` (a live borrowed slice of `len` bytes) and leaves one value, the compiled
+    // chunk or the error message, which is what the closure returns.
+    let msg: Value = unsafe {
+        lua.exec_raw((), |state| {
+            let rc = ffi::luaL_loadbuffer(state, code.as_ptr().cast(), code.len(), name.as_ptr());
+            if rc == 0 {
+                ffi::lua_pop(state, 1);
+                ffi::lua_pushnil(state);
+            }
+        })
+    }
+    .ok()?;
+    match msg {
+        Value::String(s) => Some(crate::util::bytetext::encode(&s.as_bytes())),
+        _ => None,
     }
 }
 

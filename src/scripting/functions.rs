@@ -54,7 +54,7 @@ fn metadata(code: &[u8]) -> Result<(String, String, &[u8]), String> {
     let Some(first) = parts.first() else {
         return Err("Invalid library metadata".into());
     };
-    let engine = String::from_utf8_lossy(&first[2..]).into_owned();
+    let engine = crate::util::bytetext::c_string(&first[2..], usize::MAX);
     let mut name = None;
     for p in &parts[1..] {
         if p.len() >= 5 && p[..5].eq_ignore_ascii_case(b"name=") {
@@ -150,7 +150,9 @@ impl Functions {
             .set_mode(mlua::chunk::ChunkMode::Text)
             .set_environment(self.api.env.clone())
             .into_function()
-            .map_err(|e| format!("Error compiling function: {}", compile_error(&e)))?;
+            .map_err(|e| {
+                format!("Error compiling function: {}", compile_error(&self.lua, body, "@user_function", &e))
+            })?;
         let registered = std::cell::RefCell::new(BTreeMap::new());
         let api = &self.api;
         let lua_err = |e: mlua::Error| e.to_string();

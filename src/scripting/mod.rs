@@ -305,7 +305,9 @@ impl Scripting {
     /// script may call INFO).
     pub fn note_eval(&self, e: Option<&engine::EvalEngine>) {
         let m = &self.memory;
-        m.eval_vm.store(e.map_or(EMPTY_VM, |e| e.lua.used_memory() as u64), Ordering::Relaxed);
+        let heap = e.map_or(0, |e| e.lua.used_memory());
+        crate::metrics::memory::set_script_heap(crate::metrics::memory::ScriptHeap::Eval, heap);
+        m.eval_vm.store(if e.is_some() { heap as u64 } else { EMPTY_VM }, Ordering::Relaxed);
         m.eval_scripts.store(e.map_or(0, |e| e.scripts.len() as u64), Ordering::Relaxed);
         m.eval_bytes.store(e.map_or(0, |e| e.bytes as u64), Ordering::Relaxed);
     }
@@ -313,7 +315,9 @@ impl Scripting {
     /// Record the function engine's sizes for INFO.
     pub fn note_functions(&self, f: Option<&functions::Functions>) {
         let m = &self.memory;
-        m.functions_vm.store(f.map_or(EMPTY_VM, |f| f.lua.used_memory() as u64), Ordering::Relaxed);
+        let heap = f.map_or(0, |f| f.lua.used_memory());
+        crate::metrics::memory::set_script_heap(crate::metrics::memory::ScriptHeap::Functions, heap);
+        m.functions_vm.store(if f.is_some() { heap as u64 } else { EMPTY_VM }, Ordering::Relaxed);
         m.functions_bytes
             .store(f.map_or(0, |f| f.libraries.values().map(|l| l.code.len() as u64).sum()), Ordering::Relaxed);
     }

@@ -64,7 +64,7 @@ fn write_table(t: &Table, out: &mut ReplySink, resp3: bool, depth: usize) {
         return;
     }
     if let Value::String(s) = field(t, "ok") {
-        out.simple(&String::from_utf8_lossy(&s.as_bytes()));
+        out.simple_bytes(crate::util::bytetext::c_bytes(&s.as_bytes(), usize::MAX));
         return;
     }
     match field(t, "double") {
@@ -117,7 +117,8 @@ fn write_table(t: &Table, out: &mut ReplySink, resp3: bool, depth: usize) {
 
 /// An error table's reply text: "-" + its message (the code is its first word).
 pub fn error_text(_t: &Table, msg: &[u8]) -> String {
-    format!("-{}", String::from_utf8_lossy(msg))
+    // Redis formats it with %s: its bytes, up to a NUL (util::bytetext).
+    format!("-{}", crate::util::bytetext::c_string(msg, usize::MAX))
 }
 
 /// Whether the error was already counted in INFO errorstats (it came from a command).

@@ -62,6 +62,12 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         {
             return Err(CmdError::new("-READONLY Can not run script with write flag on readonly replica"));
         }
+        // A script that may write while persistence fails.
+        if t.flags & flags::NO_WRITES == 0 && !ctx.client.is_master {
+            if let Some(e) = crate::server::disk::write_denied(server) {
+                return Err(CmdError::new(e.script_message()));
+            }
+        }
         if t.flags & flags::NO_WRITES == 0 && t.ro_command {
             return Err(CmdError::new("Can not execute a script with write flag using *_ro command."));
         }
@@ -121,6 +127,13 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
             })
         };
     }
+    // The heap the script grew (or left garbage in) stays out of used_memory and maxmemory.
+    let heap = if t.is_eval {
+        crate::metrics::memory::ScriptHeap::Eval
+    } else {
+        crate::metrics::memory::ScriptHeap::Functions
+    };
+    crate::metrics::memory::set_script_heap(heap, lua.used_memory());
     let resp3 = st.resp3;
     // Client-side caching: the caller tracks the keys the script's read commands read (Redis
     // 7.2's rule), while the locks are still held.
@@ -132,7 +145,10 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         Ok((true, v)) => super::reply::write(&v, ctx.reply, resp3),
         Ok((false, Value::Table(e))) => {
             let msg: Option<mlua::LuaString> = e.raw_get("err").ok();
-            let msg = msg.map(|m| m.to_string_lossy()).unwrap_or_else(|| "ERR unknown error".into());
+            // Redis formats it with %s: its bytes, up to a NUL (util::bytetext).
+            let msg = msg
+                .map(|m| crate::util::bytetext::c_string(&m.as_bytes(), usize::MAX))
+                .unwrap_or_else(|| "ERR unknown error".into());
             let mut text = format!("-{msg}");
             let source: Option<String> = e.raw_get("source").ok();
             let line: Value = e.raw_get("line").unwrap_or(Value::Nil);
@@ -153,10 +169,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         }
         Ok((false, other)) => {
             let msg = match &other {
-                Value::String(s) => s.to_string_lossy(),
+                Value::String(s) => crate::util::bytetext::c_string(&s.as_bytes(), 100),
                 _ => "execution failure".into(),
             };
-            let msg: String = msg.chars().take(100).collect();
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
             let _ = lua.gc_collect();
         }

@@ -3,11 +3,17 @@
 //!
 //! **Appending**: a dedicated writer thread subscribes to the effect stream and appends every
 //! batch as RESP commands (SELECT when the database changes, `#TS:` annotations with
-//! `aof-timestamp-enabled`) to the current incr file. `appendfsync always`: batches that
-//! arrived together are written and fsynced at once, then the writer publishes the sequence
-//! number it reached; a connection whose replies may depend on a write waits for that number
-//! (see [`AofState::wait_synced`]) before its replies leave. `everysec`: fsync once a second;
+//! `aof-timestamp-enabled`) to the current incr file. Batches that arrived together are written
+//! at once, then the writer publishes the sequence number it reached; a connection whose
+//! replies may depend on a write waits for that number (see [`AofState::wait_synced`]) before
+//! its replies leave, as Redis writes its AOF buffer before sending an event-loop cycle's
+//! replies. `appendfsync always` also fsyncs before publishing; `everysec`: fsync once a second;
 //! `no`: the OS decides. With AOF off nothing subscribes and the hot path pays one atomic load.
+//!
+//! **Disk errors** (Redis's flushAppendOnlyFile): a failed or short write is cut off the file
+//! and its buffer kept for the next attempt (each batch and every second); with `always` the
+//! server exits instead, as Redis. A failed write or fsync makes the pipeline refuse writes
+//! with MISCONF (`server::disk`) until a write and an fsync succeed again.
 //!
 //! **Rewriting** (BGREWRITEAOF, auto rewrite, turning AOF on at runtime): the point in time is
 //! fixed with the BGSAVE capture machinery; while every shard is locked at that point the writer
@@ -19,7 +25,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +60,12 @@ pub struct AofState {
     pub last_rewrite_time_sec: AtomicI64,
     pub last_bgrewrite_ok: AtomicBool,
     pub last_write_ok: AtomicBool,
+    /// The last fsync succeeded (Redis's aof_bio_fsync_status).
+    pub fsync_ok: AtomicBool,
+    /// errno of the last failed write or fsync (the MISCONF error's text).
+    pub last_errno: AtomicI32,
+    /// Bytes encoded and not yet written (INFO's aof_buffer_length).
+    pub buffer_len: AtomicU64,
     pub rewrites: AtomicU64,
     pub consecutive_failures: AtomicU64,
     pub current_size: AtomicU64,
@@ -77,6 +89,9 @@ impl Default for AofState {
             last_rewrite_time_sec: AtomicI64::new(-1),
             last_bgrewrite_ok: AtomicBool::new(true),
             last_write_ok: AtomicBool::new(true),
+            fsync_ok: AtomicBool::new(true),
+            last_errno: AtomicI32::new(0),
+            buffer_len: AtomicU64::new(0),
             rewrites: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
             current_size: AtomicU64::new(0),
@@ -87,10 +102,15 @@ impl Default for AofState {
 }
 
 impl AofState {
-    /// With `appendfsync always`: wait until every effect published so far is fsynced (called
-    /// by connections before their replies leave). Costs one atomic load otherwise.
+    /// Wait until every effect published so far has been handed to the AOF (`appendfsync
+    /// always`: and fsynced), as Redis writes its AOF buffer before it sends the replies of an
+    /// event-loop cycle: called by connections before their replies leave. A reply is never
+    /// sent for a write the writer has not tried to write yet, so a disk that fills up refuses
+    /// the next write (MISCONF) instead of acknowledging writes that only sit in memory, and
+    /// the AOF buffer cannot grow ahead of the disk. Costs one atomic load with the AOF off,
+    /// two more when no write is in flight.
     pub async fn wait_synced(&self, published: impl FnOnce() -> u64) {
-        if !self.fsync_always.load(Ordering::Acquire) {
+        if !self.on.load(Ordering::Acquire) {
             return;
         }
         let target = published();
@@ -99,6 +119,16 @@ impl AofState {
         }
         let mut rx = self.synced.subscribe();
         let _ = rx.wait_for(|&v| v >= target).await;
+    }
+
+    /// The errno refusing writes while the AOF is on and its last write or fsync failed
+    /// (Redis's DISK_ERROR_TYPE_AOF).
+    pub fn error(&self) -> Option<i32> {
+        if !self.on.load(Ordering::Relaxed) {
+            return None;
+        }
+        let failed = !self.last_write_ok.load(Ordering::Relaxed) || !self.fsync_ok.load(Ordering::Relaxed);
+        failed.then(|| self.last_errno.load(Ordering::Relaxed))
     }
 
     /// The effect sequence number the AOF has fsynced up to (WAITAOF).
@@ -198,64 +228,150 @@ impl Writer {
         }
     }
 
-    /// Write the buffer; fsync if the policy says so now (or `force`).
+    /// Write the buffer; fsync if the policy says so now (or `force`). A failed write keeps the
+    /// buffer (nothing half-written stays in the file) and is retried on the next batch and
+    /// every second; meanwhile the pipeline refuses writes with MISCONF, so the buffer only
+    /// grows by what the server itself propagates (expiries, evictions, our master's stream).
     fn flush(&mut self, force: bool) {
-        let st = &self.server.aof;
+        let server = self.server.clone();
+        let st = &server.aof;
+        let policy = self.server.config.load().appendfsync_name().to_string();
         if !self.buf.is_empty() {
-            let before = self.file_len.or_else(|| self.file.metadata().map(|m| m.len()).ok());
-            match self.file.write_all(&self.buf) {
-                Ok(()) => {
-                    self.file_len = before.map(|l| l + self.buf.len() as u64);
-                    st.current_size.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-                    self.buf.clear();
-                    self.needs_fsync = true;
-                    if !st.last_write_ok.swap(true, Ordering::Relaxed) {
-                        log::warning("AOF write error looks solved, Redis can write again.");
-                    }
+            if let Err(errno) = self.write_buf() {
+                st.last_errno.store(errno, Ordering::Relaxed);
+                st.last_write_ok.store(false, Ordering::Relaxed);
+                st.buffer_len.store(self.buf.len() as u64, Ordering::Relaxed);
+                if policy == "always" {
+                    log::warning(
+                        "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...",
+                    );
+                    std::process::exit(1);
                 }
-                Err(e) => {
-                    // Drop a partial write so the file never holds half a command; retry later.
-                    self.file_len = None;
-                    if let Some(len) = before {
-                        let _ = self.file.set_len(len);
-                    }
-                    st.last_write_ok.store(false, Ordering::Relaxed);
-                    log::warning(&format!("Error writing to the AOF file: {e}"));
-                    if st.fsync_always.load(Ordering::Relaxed) {
-                        log::warning(
-                            "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...",
-                        );
-                        std::process::exit(1);
-                    }
-                    return;
-                }
+                // Tried: the replies waiting for this attempt may leave (Redis sends them
+                // after a failed write too); later writes are refused until one succeeds.
+                st.synced.send_replace(self.processed);
+                return;
+            }
+            st.buffer_len.store(0, Ordering::Relaxed);
+            self.needs_fsync = true;
+            if !st.last_write_ok.swap(true, Ordering::Relaxed) {
+                log::warning("AOF write error looks solved, Redis can write again.");
+            }
+            // Give back a buffer grown by a burst (as Redis frees an aof_buf over 4k).
+            if self.buf.capacity() > 1 << 20 {
+                self.buf = Vec::with_capacity(64 * 1024);
             }
         }
         self.written = self.processed;
-        let cfg = self.server.config.load();
-        let skip = cfg.no_appendfsync_on_rewrite && st.rewrite_in_progress.load(Ordering::Relaxed);
-        let due = match cfg.appendfsync_name() {
+        let skip =
+            self.server.config.load().no_appendfsync_on_rewrite && st.rewrite_in_progress.load(Ordering::Relaxed);
+        let due = match policy.as_str() {
             "always" => true,
             "everysec" => self.last_fsync.elapsed() >= Duration::from_secs(1),
             _ => false,
         };
         if self.needs_fsync && (force || (due && !skip)) {
-            if let Err(e) = self.file.sync_data() {
-                log::warning(&format!("Can't persist the AOF file (fsync): {e}"));
-                if cfg.appendfsync_name() == "always" {
-                    log::warning(
-                        "Can't recover from AOF fsync error when the AOF fsync policy is 'always'. Exiting...",
-                    );
-                    std::process::exit(1);
+            let synced =
+                crate::util::fault::check(crate::util::fault::Point::AofFsync).and_then(|_| self.file.sync_data());
+            match synced {
+                Ok(()) => {
+                    self.needs_fsync = false;
+                    st.fsync_ok.store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let errno = crate::util::fault::errno_of(&e);
+                    let text = crate::util::fault::strerror(errno);
+                    if policy == "always" {
+                        log::warning(&format!(
+                            "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {text}. Exiting..."
+                        ));
+                        std::process::exit(1);
+                    }
+                    st.last_errno.store(errno, Ordering::Relaxed);
+                    if st.fsync_ok.swap(false, Ordering::Relaxed) {
+                        log::warning(&format!("Fail to fsync the AOF file: {text}"));
+                    }
                 }
             }
-            self.needs_fsync = false;
             self.last_fsync = Instant::now();
         }
         if !self.needs_fsync {
             st.fsynced.store(self.written, Ordering::Release);
         }
         st.synced.send_replace(self.written);
+    }
+
+    /// One attempt to append the whole buffer, as Redis's flushAppendOnlyFile: a short write is
+    /// cut off again (ftruncate) so the file never ends in half a command. Err(errno) on failure
+    /// (logged at most every 30 seconds); the buffer is then kept whole for the next attempt.
+    fn write_buf(&mut self) -> Result<(), i32> {
+        let server = self.server.clone();
+        let st = &server.aof;
+        let before = self.file_len.or_else(|| self.file.metadata().map(|m| m.len()).ok());
+        let mut written = 0;
+        let mut error = None;
+        while written < self.buf.len() {
+            let r = crate::util::fault::check(crate::util::fault::Point::AofWrite)
+                .and_then(|_| self.file.write(&self.buf[written..]));
+            match r {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(crate::util::fault::errno_of(&e));
+                    break;
+                }
+            }
+        }
+        if written == self.buf.len() {
+            self.file_len = before.map(|l| l + written as u64);
+            st.current_size.fetch_add(written as u64, Ordering::Relaxed);
+            self.buf.clear();
+            return Ok(());
+        }
+        static LAST_LOG_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN / 2);
+        let now = now_ms();
+        let can_log = now - LAST_LOG_MS.load(Ordering::Relaxed) > 30_000;
+        if can_log {
+            LAST_LOG_MS.store(now, Ordering::Relaxed);
+        }
+        let errno = match (written, error) {
+            (0, Some(errno)) => {
+                if can_log {
+                    log::warning(&format!("Error writing to the AOF file: {}", crate::util::fault::strerror(errno)));
+                }
+                errno
+            }
+            _ => {
+                if can_log {
+                    log::warning(&format!(
+                        "Short write while writing to the AOF file: (nwritten={}, expected={})",
+                        written,
+                        self.buf.len()
+                    ));
+                }
+                libc::ENOSPC
+            }
+        };
+        self.file_len = None;
+        if written > 0 {
+            let cut = match before {
+                Some(len) => self.file.set_len(len),
+                None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+            };
+            if let Err(e) = cut {
+                // The partial write cannot be undone: keep it, and only what is left to write.
+                if can_log {
+                    log::warning(&format!(
+                        "Could not remove short write from the append-only file.  Redis may refuse to load the AOF the next time it starts.  ftruncate: {}",
+                        crate::util::fault::strerror(crate::util::fault::errno_of(&e))
+                    ));
+                }
+                st.current_size.fetch_add(written as u64, Ordering::Relaxed);
+                self.buf.drain(..written);
+            }
+        }
+        Err(errno)
     }
 
     /// Drain the batches already published up to `seq` (they are queued: published before).
@@ -443,6 +559,14 @@ fn spawn_writer(
     st.synced.send_replace(seq);
     st.fsynced.store(seq, Ordering::Release);
     st.wait_rewrite.store(wait_rewrite, Ordering::Release);
+    // A new writer starts with a clean slate, as Redis's startAppendOnly.
+    if !st.fsync_ok.swap(true, Ordering::Relaxed) {
+        log::warning("AOF reopen, just ignore the AOF fsync error in bio job");
+    }
+    if !st.last_write_ok.swap(true, Ordering::Relaxed) {
+        log::warning("AOF reopen, just ignore the last error.");
+    }
+    st.buffer_len.store(0, Ordering::Relaxed);
     *st.ctl.lock() = Some(tx);
     st.on.store(true, Ordering::Release);
     apply_config(server);
@@ -753,7 +877,7 @@ pub fn info(server: &Server, out: &mut String) {
         ok(&st.last_bgrewrite_ok),
         st.rewrites.load(Ordering::Relaxed),
         st.consecutive_failures.load(Ordering::Relaxed),
-        ok(&st.last_write_ok),
+        if st.last_write_ok.load(Ordering::Relaxed) && st.fsync_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
     );
 }
 
@@ -766,11 +890,12 @@ pub fn info_sizes(server: &Server, out: &mut String) {
     let st = &server.aof;
     let _ = write!(
         out,
-        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:0\r\n\
+        "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{}\r\naof_buffer_length:{}\r\n\
          aof_pending_bio_fsync:0\r\naof_delayed_fsync:{}\r\n",
         st.current_size.load(Ordering::Relaxed),
         st.base_size.load(Ordering::Relaxed),
         st.rewrite_scheduled.load(Ordering::Relaxed) as u8,
+        st.buffer_len.load(Ordering::Relaxed),
         st.delayed_fsync.load(Ordering::Relaxed),
     );
 }

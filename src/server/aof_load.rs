@@ -75,12 +75,7 @@ fn command_of(argv: &[Bytes]) -> Option<&'static Command> {
 fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
     let (dir, _) = paths(server);
     let truncate_ok = server.config.load().aof_load_truncated;
-    let opts = LoadOptions {
-        databases: server.keyspace.databases(),
-        limits: Limits::from_config(&server.config.load()),
-        // Keys of an RDB preamble are loaded even if expired, as Redis does.
-        now_ms: i64::MIN,
-    };
+    let opts = load_options(server);
     let files: Vec<_> = manifest.files().collect();
     let mut parts = Vec::new();
     let mut truncate_at = None;
@@ -91,46 +86,10 @@ fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
             fs::read(&path)
                 .map_err(|e| format!("Fatal error: can't open the append log file {name} for reading: {e}"))?,
         );
-        let mut part = Part { rdb: None, commands: Vec::new() };
-        let mut start = 0;
-        if data.starts_with(b"REDIS") {
-            let (loaded, used) = rdb_load::parse_prefix(&data, &opts)
-                .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
-            part.rdb = Some(loaded);
-            start = used;
+        let (part, torn) = parse_file(&data, name, &opts, i + 1 == files.len(), truncate_ok)?;
+        if let Some(at) = torn {
+            truncate_at = Some((path.clone(), name.clone(), at));
         }
-        let parsed = parse_commands(&data, start);
-        match parsed.ending {
-            Ending::Clean => {}
-            Ending::BadFormat { offset } => {
-                return Err(format!(
-                    "Bad file format reading the append only file {name} (offset {offset}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
-                ));
-            }
-            Ending::Truncated { valid_up_to, multi } => {
-                if multi {
-                    log::warning(&format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"));
-                }
-                if i + 1 != files.len() {
-                    return Err(format!("Fatal error: the truncated file {name} is not the last file"));
-                }
-                if !truncate_ok {
-                    return Err(format!(
-                        "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
-                    ));
-                }
-                truncate_at = Some((path.clone(), name.clone(), valid_up_to));
-            }
-        }
-        for argv in &parsed.commands {
-            if command_of(argv).is_none() && !is(argv, b"multi") && !is(argv, b"exec") {
-                return Err(format!(
-                    "Unknown command '{}' reading the append only file {name}",
-                    String::from_utf8_lossy(&argv[0])
-                ));
-            }
-        }
-        part.commands = parsed.commands;
         parts.push(part);
     }
     if let Some((path, name, at)) = truncate_at {
@@ -143,6 +102,78 @@ fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
         }
     }
     Ok(parts)
+}
+
+fn load_options(server: &Server) -> LoadOptions {
+    LoadOptions {
+        databases: server.keyspace.databases(),
+        limits: Limits::from_config(&server.config.load()),
+        // Keys of an RDB preamble are loaded even if expired, as Redis does.
+        now_ms: i64::MIN,
+    }
+}
+
+/// Parse one file's bytes: an RDB preamble (if it starts with one) and commands. A torn tail
+/// is accepted only in the `last` file with `truncate_ok`, and its offset returned.
+fn parse_file(
+    data: &Bytes,
+    name: &str,
+    opts: &LoadOptions,
+    last: bool,
+    truncate_ok: bool,
+) -> Result<(Part, Option<usize>), String> {
+    let mut part = Part { rdb: None, commands: Vec::new() };
+    let mut start = 0;
+    if data.starts_with(b"REDIS") {
+        let (loaded, used) = rdb_load::parse_prefix(data, opts)
+            .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
+        part.rdb = Some(loaded);
+        start = used;
+    }
+    let parsed = parse_commands(data, start);
+    let mut torn = None;
+    match parsed.ending {
+        Ending::Clean => {}
+        Ending::BadFormat { offset } => {
+            return Err(format!(
+                "Bad file format reading the append only file {name} (offset {offset}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+            ));
+        }
+        Ending::Truncated { valid_up_to, multi } => {
+            if multi {
+                log::warning(&format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"));
+            }
+            if !last {
+                return Err(format!("Fatal error: the truncated file {name} is not the last file"));
+            }
+            if !truncate_ok {
+                return Err(format!(
+                    "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+                ));
+            }
+            torn = Some(valid_up_to);
+        }
+    }
+    for argv in &parsed.commands {
+        if command_of(argv).is_none() && !is(argv, b"multi") && !is(argv, b"exec") {
+            return Err(format!(
+                "Unknown command '{}' reading the append only file {name}",
+                String::from_utf8_lossy(&argv[0])
+            ));
+        }
+    }
+    part.commands = parsed.commands;
+    Ok((part, torn))
+}
+
+/// Load one AOF file given as bytes (an RDB preamble and/or commands, a torn tail dropped as
+/// with `aof-load-truncated yes`) into the server's dataset, exactly as start-up loads each
+/// file: parsed completely first, then replayed through the command handlers. For the fuzz
+/// target and tests; returns the number of commands replayed.
+pub fn load_bytes(server: &Server, data: Bytes) -> Result<u64, String> {
+    let (part, _) = parse_file(&data, "input", &load_options(server), true, true)?;
+    let mut db = server.keyspace.lock_all(0);
+    install(server, &mut db, vec![part])
 }
 
 fn is(argv: &[Bytes], name: &[u8]) -> bool {

@@ -1,17 +1,26 @@
 //! One client connection: read bytes, decode every complete request in the buffer, execute them
 //! in order through the pipeline, and send all their replies in one write (pipelining).
 //! Also enforces the per-connection limits: maxclients at accept, the idle `timeout`,
-//! `client-query-buffer-limit`, and closes after a protocol error (after replying to it).
+//! `client-query-buffer-limit`, `client-output-buffer-limit` (checked after every command and
+//! every Pub/Sub message, as Redis checks when a reply is added, and without traffic when a
+//! soft limit runs out), and closes after a protocol error (after replying to it).
+//!
+//! Replies leave through the connection's [`Outbox`], which never waits for the socket: a
+//! client that does not read keeps its replies queued (up to its limit) while the task goes
+//! on reading it and serving it, as Redis's event loop does, and nothing else on the worker
+//! waits for it.
 
 use super::listen::Stream;
 use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
+use super::outbox::Outbox;
 use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
+use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request, ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
 
@@ -55,22 +64,24 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     }
     // Pub/Sub messages reach this connection through its push queue.
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
-    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    // A weak reference: the handle holds this subscriber (for CLIENT TRACKING REDIRECT).
+    // Weak references: the handle holds this subscriber (for CLIENT TRACKING REDIRECT), and
+    // the server holds the handle.
     let killer = Arc::downgrade(&handle);
+    let weak_server = server.me.clone();
     let subscriber = crate::pubsub::Subscriber::new(
         id,
         push_tx,
-        pending.clone(),
+        handle.meter.clone(),
         Arc::new(move || {
-            if let Some(h) = killer.upgrade() {
-                h.kill()
+            // A publisher found this subscriber over its output-buffer limit.
+            if let (Some(h), Some(s)) = (killer.upgrade(), weak_server.upgrade()) {
+                super::outbox::obuf_closed(&s, &h, true);
             }
         }),
     );
     let _ = handle.push.set(subscriber.clone());
     client.subs.subscriber = Some(subscriber);
-    let result = client_loop(&server, &mut sock, &mut client, &mut push_rx, &pending).await;
+    let result = client_loop(&server, &mut sock, &mut client, &mut push_rx).await;
     if client.monitor {
         server.monitors.remove(id);
     }
@@ -81,12 +92,24 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     if let Err(why) = result {
         log::verbose(&format!("Client id={} addr={} closed: {}", id, peer, why));
     }
+    handle.meter.unsent.store(0, Ordering::Relaxed);
+    super::client_eviction::forget(&server, &handle);
     server.clients.lock().remove(&id);
 }
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
+
+/// The output-buffer class of a client (Redis's getClientType; a replica link streams through
+/// `replication::stream_to_replica` with its own class).
+fn class_of(client: &Client) -> Class {
+    if client.subs.active() {
+        Class::Pubsub
+    } else {
+        Class::Normal
+    }
+}
 
 /// Encode a Pub/Sub message for the connection's protocol (a RESP2 array or a RESP3 push).
 /// Invalidations reach a RESP2 connection only as `__redis__:invalidate` messages to a client
@@ -153,27 +176,36 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate:
 }
 
 /// Encode every message already queued for this connection.
-fn drain_pushes(
-    out: &mut ReplySink,
-    push_rx: &mut PushRx,
-    pending: &std::sync::atomic::AtomicUsize,
-    subs: &mut crate::session::Subscriptions,
-) {
+fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subs: &mut crate::session::Subscriptions) {
     while let Ok(m) = push_rx.try_recv() {
         encode_push(out, &m, subs);
-        crate::pubsub::Subscriber::written(pending, &m);
+        crate::pubsub::Subscriber::written(meter, &m);
     }
 }
+
+/// What woke the connection up.
+enum Event {
+    Readable,
+    Writable,
+    Push(Option<crate::pubsub::Push>),
+    SoftLimit,
+}
+
+/// Requests run back to back (or reply bytes produced) before the connection lets the
+/// worker's other tasks run.
+const BATCH_SLICE: u64 = 64;
+const SLICE_BYTES: usize = 512 * 1024;
+/// Without an output-buffer limit, replies past this are sent during a long batch.
+const SEND_DURING_BATCH: usize = 1 << 20;
 
 async fn client_loop(
     server: &Arc<Server>,
     sock: &mut Stream,
     client: &mut Client,
     push_rx: &mut PushRx,
-    pending: &std::sync::atomic::AtomicUsize,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out = ReplySink::new(client.proto);
+    let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     loop {
         let (timeout, limits, qb_limit) = {
@@ -184,43 +216,70 @@ async fn client_loop(
                 c.client_query_buffer_limit as usize,
             )
         };
+        let obuf_limits = *server.obuf_limits.read();
         // Read more input, unless the connection is killed or idle for too long.
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
-        // Subscribers are not subject to the idle timeout, as in Redis.
-        let idle_timeout = timeout > 0 && !client.subs.active();
-        let read = async {
+        let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
+        let pending = out.has_pending() || sock.has_unflushed();
+        let wait = async {
             tokio::select! {
-                r = sock.read_buf(&mut buf) => r.map_err(|e| e.to_string()).map(Some),
-                msg = push_rx.recv() => {
-                    // Deliver every queued Pub/Sub message, then go back to reading.
-                    if let Some(m) = msg {
-                        out.proto = client.proto;
-                        encode_push(&mut out, &m, &mut client.subs);
-                        crate::pubsub::Subscriber::written(pending, &m);
-                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
-                    }
-                    Ok(None)
-                }
+                r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
+                r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
+                msg = push_rx.recv() => Ok(Event::Push(msg)),
                 _ = handle.killed() => Err("killed".to_string()),
+                _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
             }
         };
-        let n = if idle_timeout {
-            match tokio::time::timeout(Duration::from_secs(timeout), read).await {
+        // Subscribers are not subject to the idle timeout, as in Redis.
+        let event = if timeout > 0 && !client.subs.active() {
+            match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
                 Ok(r) => r?,
                 Err(_) => return Err("idle timeout".into()),
             }
         } else {
-            read.await?
+            wait.await?
         };
-        let Some(n) = n else {
-            flush(server, sock, &mut out).await?;
-            continue;
-        };
-        if n == 0 {
-            return Err("connection closed by peer".into());
+        match event {
+            Event::Readable => {}
+            Event::Writable => {
+                send(server, sock, &mut out).await?;
+                if !out.has_pending() {
+                    out.shrink();
+                }
+                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                continue;
+            }
+            Event::SoftLimit => {
+                // Over the soft limit for too long without traffic (Redis's clientsCron check).
+                if out.over(obuf_limits.of(class_of(client))) {
+                    return Err(super::outbox::obuf_closed(server, &handle, false));
+                }
+                continue;
+            }
+            Event::Push(msg) => {
+                // Deliver every queued Pub/Sub message, then go back to reading.
+                if let Some(m) = msg {
+                    out.sink.proto = client.proto;
+                    encode_push(&mut out.sink, &m, &mut client.subs);
+                    crate::pubsub::Subscriber::written(&out.meter, &m);
+                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                }
+                if out.over(obuf_limits.of(class_of(client))) {
+                    return Err(super::outbox::obuf_closed(server, &handle, true));
+                }
+                send(server, sock, &mut out).await?;
+                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                continue;
+            }
         }
+        let n = match sock.try_read_buf(&mut buf) {
+            Ok(0) => return Err("connection closed by peer".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.to_string()),
+        };
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
@@ -231,6 +290,7 @@ async fn client_loop(
         let cycle_start = std::time::Instant::now();
         let mut processed = 0u64;
         let mut close = false;
+        let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
         loop {
             if handle.is_killed() {
                 return Err("killed".into());
@@ -240,7 +300,7 @@ async fn client_loop(
                     if req.args.is_empty() {
                         continue;
                     }
-                    out.proto = client.proto;
+                    out.sink.proto = client.proto;
                     processed += 1;
                     // Keep the tracking table within tracking-table-max-keys before each
                     // command (as Redis's processCommand does).
@@ -252,13 +312,14 @@ async fn client_loop(
                     server.evict_before_command();
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
-                    if pending.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out, push_rx, pending, &mut client.subs);
+                    if out.meter.queued.load(Ordering::Relaxed) > 0 {
+                        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     }
+                    out.set_limit(obuf_limits.of(class_of(client)));
                     let mut action = if pipeline::runs_script(client, &req.args) {
-                        run_script(server, client, &req.args, &mut out).await?
+                        run_script(server, client, &req.args, &mut out.sink).await?
                     } else {
-                        pipeline::execute(server, client, &req.args, &mut out)
+                        pipeline::execute(server, client, &req.args, &mut out.sink)
                     };
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.
@@ -266,7 +327,7 @@ async fn client_loop(
                     loop {
                         match action {
                             Action::Paused => {
-                                flush(server, sock, &mut out).await?;
+                                send(server, sock, &mut out).await?;
                                 server.blocking.postpone(true);
                                 let killed = tokio::select! {
                                     _ = server.pause.released() => false,
@@ -276,7 +337,7 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = pipeline::execute(server, client, &req.args, &mut out);
+                                action = pipeline::execute(server, client, &req.args, &mut out.sink);
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: qb_limit };
@@ -286,7 +347,7 @@ async fn client_loop(
                             Action::WaitScript => {
                                 // A script holds the keyspace: wait (without a lock) for it to
                                 // end or to run past busy-reply-threshold, then try again.
-                                flush(server, sock, &mut out).await?;
+                                send(server, sock, &mut out).await?;
                                 let killed = tokio::select! {
                                     _ = server.scripting.busy.done.notified() => false,
                                     _ = tokio::time::sleep(Duration::from_millis(5)) => false,
@@ -296,13 +357,20 @@ async fn client_loop(
                                     return Err("killed".into());
                                 }
                                 action = if pipeline::runs_script(client, &req.args) {
-                                    run_script(server, client, &req.args, &mut out).await?
+                                    run_script(server, client, &req.args, &mut out.sink).await?
                                 } else {
-                                    pipeline::execute(server, client, &req.args, &mut out)
+                                    pipeline::execute(server, client, &req.args, &mut out.sink)
                                 };
                             }
                             _ => break,
                         }
+                    }
+                    // Redis checks the output-buffer limit as each reply is added: a client over
+                    // it is closed before anything more is sent to it (a reply over the hard
+                    // limit is never sent at all).
+                    let limit = obuf_limits.of(class_of(client));
+                    if out.over(limit) {
+                        return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     match action {
                         Action::None | Action::Block(_) | Action::Paused | Action::WaitScript => {}
@@ -311,11 +379,14 @@ async fn client_loop(
                             break;
                         }
                         Action::Sleep(d) => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             tokio::time::sleep(d).await;
                         }
                         Action::Replicate(link) => {
-                            flush(server, sock, &mut out).await?;
+                            flush_all(server, sock, &mut out, &handle).await?;
+                            // Replica links are never evicted (Redis evicts normal and Pub/Sub
+                            // clients only).
+                            handle.view.lock().no_evict = true;
                             if let Some(t) = sock.tcp() {
                                 let _ = t.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
                             }
@@ -323,29 +394,40 @@ async fn client_loop(
                             return crate::replication::master::serve(server, sock, client, link, input).await;
                         }
                         Action::WaitAcks(spec) => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             let killed = handle.clone();
                             tokio::select! {
-                                _ = crate::replication::wait_acks(server, &spec, &mut out) => {}
+                                _ = crate::replication::wait_acks(server, &spec, &mut out.sink) => {}
                                 _ = killed.killed() => return Err("killed".into()),
                             }
                         }
                         Action::Shutdown => {
-                            flush(server, sock, &mut out).await?;
+                            send(server, sock, &mut out).await?;
                             server.request_shutdown();
                             return Ok(());
                         }
                     }
-                    out.proto = client.proto;
+                    out.sink.proto = client.proto;
+                    out.spill();
+                    if processed - slice_start >= BATCH_SLICE || out.pending() > slice_bytes + SLICE_BYTES {
+                        // A long pipeline: without a limit, big replies start leaving now;
+                        // and the worker's other connections get their turn.
+                        if limit.hard == 0 && limit.soft == 0 && out.pending() > SEND_DURING_BATCH {
+                            send(server, sock, &mut out).await?;
+                        }
+                        tokio::task::yield_now().await;
+                        slice_start = processed;
+                        slice_bytes = out.pending();
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    out.error(&e.0);
-                    for code in std::mem::take(&mut out.errors) {
+                    out.sink.error(&e.0);
+                    for code in std::mem::take(&mut out.sink.errors) {
                         server.count_error(&code);
                     }
                     log::verbose(&format!("Protocol error ({}) from client id={}", e.0, client.id()));
-                    flush(server, sock, &mut out).await?;
+                    flush_all(server, sock, &mut out, &handle).await?;
                     return Err("protocol error".into());
                 }
             }
@@ -355,17 +437,29 @@ async fn client_loop(
             server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch();
-            let buffers = (buf.capacity() - buf.len(), out.buf.capacity(), out.buf.len());
+            let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
+        } else {
+            // Part of a request arrived: CLIENT LIST shows the query buffer filling.
+            let mut v = handle.view.lock();
+            v.qbuf = buf.len();
+            v.qbuf_free = buf.capacity() - buf.len();
         }
-        flush(server, sock, &mut out).await?;
         if close {
+            flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
         }
+        send(server, sock, &mut out).await?;
         // A big pipeline or value grew the input buffer: give the memory back once it is
         // consumed (it counts in used_memory, and idle clients should not hold it).
         if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
             buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        // What it holds now (a big argument being read counts): maybe over maxmemory-clients
+        // (checked after the batch, as Redis evicts before its event loop sleeps).
+        super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+        if handle.is_killed() {
+            return Err("evicted".into());
         }
         if buf.len() > qb_limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
@@ -377,6 +471,47 @@ async fn client_loop(
             return Err("query buffer limit".into());
         }
     }
+}
+
+/// How long the last reply of a client that killed itself may take to leave.
+const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// What a connection holds (see `client_eviction`).
+fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
+    super::client_eviction::client_memory(server, buf.capacity(), out, client)
+}
+
+/// Sleep until a unix time in milliseconds.
+async fn sleep_until_ms(at_ms: i64) {
+    let wait = (at_ms - crate::keyspace::now_ms()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
+/// until the writes they may reflect were handed to it (see `aof::AofState::wait_synced`).
+async fn send(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), String> {
+    if !out.has_pending() && !sock.has_unflushed() {
+        return Ok(());
+    }
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    let r = out.pump(sock);
+    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    r.map_err(|e| e.to_string())
+}
+
+/// Send everything, waiting for the socket (before the connection closes or changes hands),
+/// unless the client is killed meanwhile. A client that killed itself (CLIENT KILL of its own
+/// id) still gets its reply, for as long as [`LAST_REPLY_WAIT`].
+async fn flush_all(server: &Server, sock: &mut Stream, out: &mut Outbox, handle: &ClientHandle) -> Result<(), String> {
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    let killed_before = handle.is_killed();
+    let r = tokio::select! {
+        r = out.flush_all(sock) => r.map_err(|e| e.to_string()),
+        _ = handle.killed(), if !killed_before => Err("killed".to_string()),
+        _ = tokio::time::sleep(LAST_REPLY_WAIT), if killed_before => Err("killed".to_string()),
+    };
+    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    r
 }
 
 /// Run a script command (EVAL*, FCALL*) inline, on a script stack: a script running past
@@ -448,7 +583,7 @@ async fn block(
     sock: &mut Stream,
     client: &mut Client,
     args: &[bytes::Bytes],
-    out: &mut ReplySink,
+    out: &mut Outbox,
     spec: crate::session::blocking::BlockSpec,
     retry: bool,
     mut input: Input<'_>,
@@ -456,13 +591,14 @@ async fn block(
     // CLIENT LIST shows the command the client is blocked in.
     client.sync_view(client.last_cmd, input.buf.len());
     pipeline::adjust_blocked_call_stats(args, -1, false);
-    flush(server, sock, out).await?;
+    send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = loop {
         input.make_room();
+        let pending = out.has_pending() || sock.has_unflushed();
         let left = tokio::select! {
             _ = waiter.wait() => break false,
             _ = async {
@@ -472,10 +608,18 @@ async fn block(
                 }
             } => break true,
             _ = handle.killed() => Err("killed".to_string()),
-            // Cancel-safe: when another branch wins, no data was read.
-            r = sock.read_buf(input.buf) => match r {
-                Ok(0) => Err("closed while blocked".to_string()),
-                Ok(n) => input.received(server, id, n),
+            r = sock.readable() => match r {
+                Ok(()) => match sock.try_read_buf(input.buf) {
+                    Ok(0) => Err("closed while blocked".to_string()),
+                    Ok(n) => input.received(server, id, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+            // Replies queued before the blocking command keep leaving while it waits.
+            r = sock.writable(), if pending => match r {
+                Ok(()) => send(server, sock, out).await,
                 Err(e) => Err(e.to_string()),
             },
         };
@@ -492,39 +636,36 @@ async fn block(
         }
     }
     server.blocking.unregister(&waiter, &spec.keys);
-    let null = |out: &mut ReplySink| {
-        if spec.timeout_null_array {
-            out.null_array()
-        } else {
-            out.null()
-        }
-    };
+    let out_sink = &mut out.sink;
+    // Timed out (or CLIENT UNBLOCK ... TIMEOUT): a null array whatever the command, as Redis.
+    let null = |out: &mut ReplySink| out.null_array();
     match waiter.take_unblock() {
         Some(crate::session::blocking::Unblock::Error) => {
-            out.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
-            for code in std::mem::take(&mut out.errors) {
+            out_sink.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            for code in std::mem::take(&mut out_sink.errors) {
                 server.count_error(&code);
             }
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
         Some(crate::session::blocking::Unblock::StateChanged) => {
-            out.error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
-            for code in std::mem::take(&mut out.errors) {
+            out_sink
+                .error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
+            for code in std::mem::take(&mut out_sink.errors) {
                 server.count_error(&code);
             }
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::Close);
         }
         Some(crate::session::blocking::Unblock::Timeout) => {
-            null(out);
+            null(out_sink);
             pipeline::adjust_blocked_call_stats(args, 1, false);
             return Ok(Action::None);
         }
         None => {}
     }
     if timed_out {
-        null(out);
+        null(out_sink);
         pipeline::adjust_blocked_call_stats(args, 1, false);
         return Ok(Action::None);
     }
@@ -532,7 +673,7 @@ async fn block(
     client.last_wrote = false;
     client.block_undo.clear();
     let args = spec.rerun_args.as_deref().unwrap_or(args);
-    let action = pipeline::execute(server, client, args, out);
+    let action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
     // queued behind this one still see the data. (A served client's own write already did;
@@ -545,7 +686,7 @@ async fn block(
     let undo = std::mem::take(&mut client.block_undo);
     if !undo.is_empty() {
         // Served: write the reply now; if the client is gone, put the elements back.
-        if let Err(why) = flush(server, sock, out).await {
+        if let Err(why) = send(server, sock, out).await {
             let mut discard = ReplySink::new(client.proto);
             for argv in &undo {
                 pipeline::execute_internal(server, client, argv, &mut discard);
@@ -554,22 +695,6 @@ async fn block(
         }
     }
     Ok(action)
-}
-
-async fn flush(server: &Server, sock: &mut Stream, out: &mut ReplySink) -> Result<(), String> {
-    if out.buf.is_empty() {
-        return Ok(());
-    }
-    // appendfsync always: no reply leaves before the writes it may depend on are fsynced.
-    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
-    sock.write_all(&out.buf).await.map_err(|e| e.to_string())?;
-    server.stats.net_output_bytes.fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-    server.stats.writes_processed.fetch_add(1, Ordering::Relaxed);
-    out.buf.clear();
-    if out.buf.capacity() > 1024 * 1024 {
-        out.buf.shrink_to(64 * 1024);
-    }
-    Ok(())
 }
 
 /// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.

@@ -438,7 +438,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "expired_time_cap_reached_count:0");
             line!(out, "expire_cycle_cpu_milliseconds:{}", st.expire_cycle_us.load(Ordering::Relaxed) / 1000);
             line!(out, "evicted_keys:{}", ks.evicted_keys.load(Ordering::Relaxed));
-            line!(out, "evicted_clients:0");
+            line!(out, "evicted_clients:{}", st.evicted_clients.load(Ordering::Relaxed));
             line!(out, "total_eviction_exceeded_time:0");
             line!(out, "current_eviction_exceeded_time:0");
             line!(out, "keyspace_hits:{}", ks.hits.load(Ordering::Relaxed));
@@ -474,6 +474,11 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 out,
                 "client_query_buffer_limit_disconnections:{}",
                 st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed)
+            );
+            line!(
+                out,
+                "client_output_buffer_limit_disconnections:{}",
+                st.client_output_buffer_limit_disconnections.load(Ordering::Relaxed)
             );
         }
         "replication" => {

@@ -5,16 +5,20 @@
 
 pub mod aof;
 pub mod aof_load;
+pub mod client_eviction;
 pub mod config_apply;
 pub mod connection;
+pub mod disk;
 pub mod info;
 pub mod listen;
 pub mod log;
 pub mod monitor;
 pub mod observe;
+pub mod outbox;
 pub mod pause;
 pub mod process;
 pub mod saving;
+pub mod stream_io;
 pub mod tls;
 
 use parking_lot::Mutex;
@@ -39,6 +43,10 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Clients closed for going over their `client-output-buffer-limit` (Redis 8's field).
+    pub client_output_buffer_limit_disconnections: AtomicU64,
+    /// Clients closed by client eviction (`maxmemory-clients`).
+    pub evicted_clients: AtomicU64,
     /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
     /// metrics, with one connection's batch as a cycle).
     pub eventloop_cycles: AtomicU64,
@@ -73,6 +81,12 @@ pub struct Server {
     /// Lua scripting: engines, script cache, function libraries, busy-script state.
     pub scripting: crate::scripting::Scripting,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    /// `client-output-buffer-limit`, per client class.
+    pub obuf_limits: parking_lot::RwLock<crate::metrics::obuf::Limits>,
+    /// Memory all connections hold (see `client_eviction`), and `maxmemory-clients` in bytes
+    /// (0: no client eviction).
+    pub clients_mem: std::sync::atomic::AtomicUsize,
+    pub maxmemory_clients: std::sync::atomic::AtomicUsize,
     /// ACL users, the ACL LOG and the permission checks' catalog of commands.
     pub acl: crate::acl::Acl,
     next_client_id: AtomicU64,
@@ -138,6 +152,9 @@ impl Server {
             pause: pause::Pause::default(),
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
+            obuf_limits: Default::default(),
+            clients_mem: Default::default(),
+            maxmemory_clients: Default::default(),
             acl: crate::acl::Acl::new(Arc::new(crate::commands::pipeline::services::acl_catalog())),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
@@ -203,9 +220,9 @@ impl Server {
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
     pub fn apply_config(&self) {
         let cfg = self.config.load();
-        let (hard, soft, secs) = cfg.client_output_buffer_limit[2];
-        *self.pubsub.limits.write() =
-            crate::pubsub::Limits { hard: hard as usize, soft: soft as usize, soft_seconds: secs as u64 };
+        let limits = crate::metrics::obuf::Limits::from_classes(cfg.client_output_buffer_limit);
+        *self.pubsub.limits.write() = limits.pubsub;
+        *self.obuf_limits.write() = limits;
         self.keyspace.notifier.set_flags(cfg.notify_keyspace_events);
         let maxmemory = cfg.maxmemory as u64 as usize;
         self.maxmemory.store(maxmemory, Ordering::Relaxed);
@@ -219,6 +236,11 @@ impl Server {
         self.repl.set_obuf_limit(crate::replication::backlog::ObufLimit { hard, soft, soft_seconds: secs });
         self.repl.resize_backlog(cfg.repl_backlog_size);
         self.repl.refresh_good(cfg.min_replicas_max_lag);
+        let clients_limit = client_eviction::limit_of(cfg.maxmemory_clients, maxmemory);
+        self.maxmemory_clients.store(clients_limit, Ordering::Relaxed);
+        client_eviction::enforce(self);
+        let stop_writes = cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty();
+        self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);
         self.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
         self.keyspace.lfu.configure(cfg.maxmemory_policy_name(), cfg.lfu_log_factor as u32, cfg.lfu_decay_time as u32);
         crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);

@@ -30,6 +30,9 @@ pub struct SaveState {
     /// Unix seconds of the last successful save (start-up time before the first).
     pub lastsave: AtomicI64,
     pub last_bgsave_ok: AtomicBool,
+    /// `stop-writes-on-bgsave-error yes` with save points configured: a failed BGSAVE refuses
+    /// writes (MISCONF) until one succeeds.
+    pub stop_writes_on_error: AtomicBool,
     pub in_progress: AtomicBool,
     /// BGSAVE SCHEDULE: run a BGSAVE as soon as none is in progress.
     pub scheduled: AtomicBool,
@@ -50,6 +53,7 @@ impl Default for SaveState {
         SaveState {
             lastsave: AtomicI64::new(now_ms() / 1000),
             last_bgsave_ok: AtomicBool::new(true),
+            stop_writes_on_error: AtomicBool::new(true),
             in_progress: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             bgsave_started_ms: AtomicI64::new(0),
@@ -120,7 +124,11 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     let functions = server.scripting.library_sources();
     let databases = server.keyspace.databases();
     let temp = format!("temp-{}.rdb", std::process::id());
-    match write_atomically(&path, &temp, |w| rdb::write_snapshot(db, databases, &functions, opts, w)) {
+    let write = |w: &mut BufWriter<File>| {
+        crate::util::fault::check(crate::util::fault::Point::RdbSave)?;
+        rdb::write_snapshot(db, databases, &functions, opts, w)
+    };
+    match write_atomically(&path, &temp, write) {
         Ok(()) => {
             saved(server, dirty_before);
             db.saved_now();
@@ -198,7 +206,14 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         let temp = format!("temp-bg-{}.rdb", std::process::id());
         let abort = snapshot.abort.clone();
-        let result = write_atomically(&path, &temp, |w| snapshot.write(&server.keyspace, w).map(|_| ()));
+        let result = write_atomically(&path, &temp, |w| {
+            let written = match crate::util::fault::check(crate::util::fault::Point::RdbSave) {
+                Ok(()) => snapshot.write(&server.keyspace, w),
+                // An injected failure still releases the capture (through a failing writer).
+                Err(e) => snapshot.write(&server.keyspace, &mut crate::util::fault::Failing(e.kind())),
+            };
+            written.map(|_| ())
+        });
         let st = &server.saving;
         let ok = result.is_ok();
         match result {
@@ -348,22 +363,4 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         server.saving.last_load_keys_expired.load(Ordering::Relaxed)
     ));
     Ok(())
-}
-
-/// Redis's writeCommandsDeniedByDiskError: with `stop-writes-on-bgsave-error yes`, save points
-/// configured and the last background save failed (or the AOF cannot be written), writes are
-/// refused with this MISCONF error until a save succeeds.
-pub fn disk_error(server: &Server) -> Option<String> {
-    if server.saving.last_bgsave_ok.load(Ordering::Relaxed) && server.aof.last_write_ok.load(Ordering::Relaxed) {
-        return None;
-    }
-    let cfg = server.config.load();
-    if cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty() && !server.saving.last_bgsave_ok.load(Ordering::Relaxed)
-    {
-        return Some("-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".into());
-    }
-    if cfg.appendonly && !server.aof.last_write_ok.load(Ordering::Relaxed) {
-        return Some("-MISCONF Errors writing to the AOF file: check the server logs".into());
-    }
-    None
 }

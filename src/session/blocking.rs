@@ -87,7 +87,9 @@ pub struct BlockSpec {
     pub keys: Vec<(usize, Bytes)>,
     /// When to give up; `None` waits forever.
     pub deadline: Option<Instant>,
-    /// The reply on timeout: a null array (BLPOP, BZPOPMIN...) or a null bulk (BLMOVE...).
+    /// The reply when the command cannot block (inside MULTI or a script): a null array
+    /// (BLPOP, BZPOPMIN...) or a null bulk (BLMOVE, BRPOPLPUSH). A real timeout is always
+    /// answered with a null array, as Redis's replyToBlockedClientTimedOut does.
     pub timeout_null_array: bool,
     /// Run these arguments instead of the original ones after a wake-up (XREAD with `$`
     /// replaced by the ID it resolved to).

@@ -67,6 +67,10 @@ pub struct ClientHandle {
     pub waiter: Arc<super::blocking::Waiter>,
     /// The connection's push queue (Pub/Sub messages, tracking invalidations redirected here).
     pub push: std::sync::OnceLock<crate::pubsub::Subscriber>,
+    /// What the connection has yet to send (output-buffer limits, CLIENT LIST's omem).
+    pub meter: Arc<crate::metrics::obuf::Meter>,
+    /// Everything the connection holds (CLIENT LIST's tot-mem, client eviction).
+    pub mem: std::sync::atomic::AtomicUsize,
     killed: AtomicBool,
     kill_notify: tokio::sync::Notify,
     /// Replication role of the connection: [`REPL_NONE`], [`REPL_REPLICA`] (a replica attached
@@ -92,6 +96,8 @@ impl ClientHandle {
             view: Mutex::new(ClientView { resp: 2, multi: -1, user: "default".into(), ..Default::default() }),
             waiter: Arc::new(super::blocking::Waiter::default()),
             push: std::sync::OnceLock::new(),
+            meter: Arc::default(),
+            mem: std::sync::atomic::AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
             repl_kind: std::sync::atomic::AtomicU8::new(REPL_NONE),
@@ -99,10 +105,12 @@ impl ClientHandle {
         })
     }
 
-    /// Ask the connection to close (CLIENT KILL); it closes at its next opportunity.
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
+    /// Ask the connection to close (CLIENT KILL); it closes at its next opportunity. True for
+    /// the call that killed it (false if it was killed already).
+    pub fn kill(&self) -> bool {
+        let first = !self.killed.swap(true, Ordering::SeqCst);
         self.kill_notify.notify_one();
+        first
     }
 
     pub fn is_killed(&self) -> bool {
@@ -126,7 +134,7 @@ impl ClientHandle {
 
     /// Bytes queued for this connection and not yet written (Pub/Sub messages, invalidations).
     pub fn output_len(&self) -> usize {
-        self.push.get().map_or(0, |s| s.pending.load(Ordering::Relaxed)) + self.repl_omem.load(Ordering::Relaxed)
+        self.meter.pending() + self.repl_omem.load(Ordering::Relaxed)
     }
 
     /// CLIENT KILL / LIST TYPE: "master", "replica", "pubsub" (subscribed) or "normal".
@@ -151,7 +159,12 @@ impl ClientHandle {
 
     /// The memory this connection uses (CLIENT LIST's tot-mem, INFO's mem_clients_normal).
     pub fn memory(&self) -> usize {
-        let omem = self.output_len();
+        self.view_memory().max(self.mem.load(Ordering::Relaxed))
+    }
+
+    /// The memory the published view accounts for (output as CLIENT LIST's omem).
+    pub fn view_memory(&self) -> usize {
+        let omem = crate::metrics::obuf::omem(self.meter.pending());
         Self::memory_of(&self.view.lock(), omem)
     }
 
@@ -204,10 +217,15 @@ impl ClientHandle {
         let name = v.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_name = v.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = v.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
-        let omem = self.output_len();
-        let tot = Self::memory_of(&v, omem);
+        // Output as Redis accounts it: the first 16 KB in the static buffer (obl), the rest
+        // in reply blocks (oll, omem).
+        let pending = self.meter.pending();
+        let obl = pending.min(crate::metrics::obuf::REPLY_CHUNK_BYTES);
+        let omem = crate::metrics::obuf::omem(pending);
+        let oll = crate::metrics::obuf::blocks(pending);
+        let tot = Self::memory_of(&v, omem).max(self.mem.load(Ordering::Relaxed));
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -227,10 +245,11 @@ impl ClientHandle {
             v.multi_mem,
             v.rbs,
             v.rbp,
-            (omem > 0) as u8,
+            obl,
+            oll,
             omem,
             tot,
-            if omem > 0 { "rw" } else { "r" },
+            if pending > 0 { "rw" } else { "r" },
             current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
             v.user,
             v.tracking.map_or(-1, |t| t.2 as i64),

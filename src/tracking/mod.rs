@@ -121,6 +121,13 @@ impl Tracking {
         self.clients.load(Ordering::Relaxed) > 0
     }
 
+    /// Memory a BCAST client's prefixes hold (client eviction counts it, as Redis counts the
+    /// nodes of a client's prefix tree).
+    pub fn prefix_memory(&self, id: u64) -> usize {
+        let st = self.state.lock();
+        st.clients.get(&id).map_or(0, |t| t.prefixes.iter().map(|p| p.len() + 48).sum())
+    }
+
     /// Check a BCAST client's new prefixes against each other and its existing ones, with
     /// Redis's error text.
     pub fn check_prefixes(&self, id: u64, new: &[Bytes]) -> Result<(), String> {
@@ -332,7 +339,7 @@ mod tests {
 
     fn subscriber(id: u64) -> (Subscriber, tokio::sync::mpsc::UnboundedReceiver<Push>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Subscriber::new(id, tx, Arc::new(AtomicUsize::new(0)), Arc::new(|| {})), rx)
+        (Subscriber::new(id, tx, Arc::new(crate::metrics::obuf::Meter::default()), Arc::new(|| {})), rx)
     }
 
     fn keys_of(p: Push) -> Option<Vec<Bytes>> {

@@ -768,6 +768,16 @@ impl LongDouble {
         }
     }
 
+    /// Whether it is +0 or -0.
+    pub fn is_zero(self) -> bool {
+        self.kind == LdKind::Zero
+    }
+
+    /// Whether its sign is negative (-0 included).
+    pub fn is_negative(self) -> bool {
+        self.neg
+    }
+
     /// Exact conversion from an integer (`(long double)ll`).
     pub fn from_i64(v: i64) -> LongDouble {
         let r = round_big(&Big::from_u64(v.unsigned_abs()), 0, false, LD);

@@ -66,10 +66,10 @@ pub fn resolve(args: &[Bytes], caller: Caller) -> Result<&'static Command, Refus
         match cmd.subcommand(&args[1]) {
             Some(sub) => cmd = sub,
             None => {
-                let sub: String = String::from_utf8_lossy(&args[1]).chars().take(128).collect();
+                let sub = crate::util::bytetext::c_string(&args[1], 128);
                 return Err(unknown(format!(
                     "unknown subcommand '{}'. Try {} HELP.",
-                    sub.replace(['\r', '\n'], " "),
+                    sub,
                     cmd.spec.name.to_ascii_uppercase()
                 )));
             }
@@ -136,10 +136,13 @@ pub fn admit(
         }
     }
     let write = tx.any(|c, a| is_write(server, client, c, a), args);
-    // MISCONF: persistence is failing (stop-writes-on-bgsave-error); PING reports it too.
-    if !obeyed && (write || cmd.has_flag(flags::REPORTS_DISK_ERROR)) {
-        if let Some(e) = crate::server::saving::disk_error(server) {
-            return Err((Some(cmd), e));
+    // Writes (and PING) while persistence fails: MISCONF (our master's are applied anyway).
+    if write || cmd.has_flag(flags::REPORTS_DISK_ERROR) {
+        if let Some(e) = crate::server::disk::write_denied(server) {
+            if !obeyed {
+                return refuse(&e.message());
+            }
+            crate::server::disk::master_write_denied(server, !write);
         }
     }
     // min-replicas-to-write: replicas that acknowledged within min-replicas-max-lag seconds.
@@ -242,6 +245,9 @@ fn admit_script(
         if server.replica.is_replica() && server.config.load().replica_read_only {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
+        if let Some(e) = crate::server::disk::write_denied(server) {
+            return Err(e.message());
+        }
         if !crate::replication::good_replicas_ok(server) {
             return Err("-NOREPLICAS Not enough good replicas to write.".into());
         }
@@ -320,16 +326,21 @@ pub fn busy_threshold(server: &Server) -> Option<std::time::Duration> {
 
 /// Redis's "unknown command" text, with up to 128 bytes of the arguments.
 fn unknown_command(args: &[Bytes]) -> String {
-    let mut rest = String::new();
+    use crate::util::bytetext::{c_bytes, encode};
+    // As Redis builds it: C strings (up to a NUL), 128 bytes of the name and of the arguments.
+    let mut rest: Vec<u8> = Vec::new();
     for a in &args[1..] {
         if rest.len() >= 128 {
             break;
         }
         let room = 128 - rest.len();
-        let s = String::from_utf8_lossy(a);
-        let s: String = s.chars().take(room).collect();
-        rest.push_str(&format!("'{s}' "));
+        rest.push(b'\'');
+        rest.extend_from_slice(c_bytes(a, room));
+        rest.extend_from_slice(b"' ");
     }
-    let name: String = String::from_utf8_lossy(&args[0]).chars().take(128).collect();
-    format!("unknown command '{name}', with args beginning with: {rest}").replace(['\r', '\n'], " ")
+    let mut msg = b"unknown command '".to_vec();
+    msg.extend_from_slice(c_bytes(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&rest);
+    encode(&msg)
 }

@@ -162,26 +162,46 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
         Some(v @ (Value::Integer(_) | Value::Number(_))) => super::arg_str(v).unwrap_or_default(),
         other => return bad_arg(lua, 1, fname, &format!("string expected, got {}", type_name(other))),
     };
-    let (limit, offset) = match mode {
-        Mode::All => (0usize, 0usize),
-        Mode::Limit(1) => (1, args.get(1).and_then(super::arg_num).unwrap_or(0.0).max(0.0) as usize),
-        Mode::Limit(_) => (
-            args.get(1).and_then(super::arg_num).unwrap_or(0.0).max(0.0) as usize,
-            args.get(2).and_then(super::arg_num).unwrap_or(0.0).max(0.0) as usize,
-        ),
+    // luaL_checkinteger / luaL_optinteger: a number (or numeric string), truncated.
+    let int_arg = |i: usize, optional: bool| -> Result<i64, LResult> {
+        match args.get(i) {
+            None | Some(Value::Nil) if optional => Ok(0),
+            Some(v) => super::arg_num(v)
+                .map(|n| n as i64)
+                .ok_or_else(|| bad_arg(lua, i + 1, fname, &format!("number expected, got {}", type_name(Some(v))))),
+            None => Err(bad_arg(lua, i + 1, fname, "number expected, got no value")),
+        }
     };
-    if offset > s.len() {
-        return fail(lua, "Start offset greater than input length");
+    let parsed = match mode {
+        Mode::All => Ok((0, 0)),
+        Mode::Limit(1) => int_arg(1, true).map(|offset| (1, offset)),
+        Mode::Limit(_) => int_arg(1, false).and_then(|limit| int_arg(2, true).map(|offset| (limit, offset))),
+    };
+    let (limit, offset) = match parsed {
+        Ok(p) => p,
+        Err(failure) => return failure,
+    };
+    // lua_cmsgpack's mp_unpack_full, its texts included (the "limit" it prints is the length).
+    let len = s.len() as i64;
+    if offset < 0 || limit < 0 {
+        return fail(
+            lua,
+            format!("Invalid request to unpack with offset of {} and limit of {}.", offset as i32, len as i32),
+        );
     }
-    let mut d = Decoder { s: &s, pos: offset, lua };
+    if offset > len {
+        return fail(lua, format!("Start offset {} greater than input length {}.", offset as i32, len as i32));
+    }
+    let decode_all = limit == 0 && offset == 0;
+    let mut d = Decoder { s: &s, pos: offset as usize, lua };
     let mut values = Vec::new();
-    while d.pos < s.len() && (limit == 0 || values.len() < limit) {
+    while d.pos < s.len() && (decode_all || (values.len() as i64) < limit) {
         match d.value() {
             Ok(v) => values.push(v),
             Err(e) => return fail(lua, e),
         }
     }
-    if let Mode::Limit(_) = mode {
+    if !decode_all {
         let next = if d.pos >= s.len() { -1 } else { d.pos as i64 };
         values.insert(0, Value::Integer(next));
     }

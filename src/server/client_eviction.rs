@@ -1,0 +1,128 @@
+//! Client eviction (`maxmemory-clients`, Redis 7.0): every connection publishes what it holds
+//! (query buffer, replies waiting to be sent, its transaction's queued commands, watched keys,
+//! subscriptions, its fixed state) in its handle — CLIENT LIST's `tot-mem` — and keeps the
+//! server's total up to date; when normal and Pub/Sub clients together hold more than the
+//! limit, the biggest ones are closed first (Redis's evictClients: largest buckets first)
+//! until the total is under it again, with Redis's log line and INFO's `evicted_clients`.
+//! Clients with CLIENT NO-EVICT ON and replica links are never evicted.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::outbox::Outbox;
+use super::{log, Server};
+use crate::session::{Client, ClientHandle};
+
+/// Redis never lets the limit go under 128 KB, so a bad setting cannot lock everyone out.
+const MIN_LIMIT: usize = 128 * 1024;
+
+/// What every connection costs before it holds anything (its state, handle, task and
+/// buffers' bookkeeping), in the spirit of Redis's `zmalloc_size(c)`.
+pub fn fixed_cost() -> usize {
+    std::mem::size_of::<Client>() + std::mem::size_of::<ClientHandle>() + 1024
+}
+
+/// The limit in bytes for the configured value (bytes, or a percentage of maxmemory stored
+/// negated, as the configuration keeps `N%`); 0: off.
+pub fn limit_of(value: i64, maxmemory: usize) -> usize {
+    let limit = if value < 0 {
+        if maxmemory == 0 {
+            return 0;
+        }
+        (maxmemory as f64 * (-value) as f64 / 100.0) as usize
+    } else {
+        value as usize
+    };
+    if limit == 0 {
+        0
+    } else {
+        limit.max(MIN_LIMIT)
+    }
+}
+
+/// A connection's memory, as Redis's getClientMemoryUsage adds it up.
+pub fn client_memory(server: &Server, qbuf_capacity: usize, out: &Outbox, client: &Client) -> usize {
+    let mut mem = fixed_cost() + qbuf_capacity + out.memory();
+    if let Some(m) = &client.multi {
+        mem += m.commands.iter().map(|argv| argv.iter().map(|a| a.len() + 32).sum::<usize>() + 24).sum::<usize>();
+    }
+    mem += client.watched.iter().map(|(_, k, _)| k.len() + 48).sum::<usize>();
+    let subs = &client.subs;
+    mem += (subs.channels.len() + subs.patterns.len() + subs.shard_channels.len()) * 48;
+    if client.tracking.as_ref().is_some_and(|t| t.opts.bcast) {
+        mem += server.tracking.prefix_memory(client.id());
+    }
+    mem
+}
+
+/// Publish a connection's memory (CLIENT LIST's tot-mem) and keep the server's total; then
+/// evict clients if the total is over `maxmemory-clients`.
+pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
+    // Never less than CLIENT LIST's tot-mem shows, so no client is seen over the limit unevicted.
+    let mem = mem.max(handle.view_memory());
+    let before = handle.mem.swap(mem, Ordering::Relaxed);
+    let total = &server.clients_mem;
+    if mem >= before {
+        total.fetch_add(mem - before, Ordering::Relaxed);
+    } else {
+        let _ = total.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(before - mem)));
+    }
+    enforce(server);
+}
+
+/// Evict clients if they hold more than `maxmemory-clients` together (also right after the
+/// limit is lowered, as Redis's CONFIG SET does).
+pub fn enforce(server: &Server) {
+    let limit = server.maxmemory_clients.load(Ordering::Relaxed);
+    if limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit {
+        evict(server, limit);
+    }
+}
+
+/// A connection is gone: its memory leaves the total.
+pub fn forget(server: &Server, handle: &ClientHandle) {
+    update_total_only(&server.clients_mem, handle.mem.swap(0, Ordering::Relaxed));
+}
+
+fn update_total_only(total: &AtomicUsize, gone: usize) {
+    let _ = total.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(gone)));
+}
+
+/// Close the biggest evictable clients until the total is under `limit`.
+fn evict(server: &Server, limit: usize) {
+    let mut candidates: Vec<std::sync::Arc<ClientHandle>> =
+        server.clients.lock().values().filter(|h| !h.is_killed() && !h.view.lock().no_evict).cloned().collect();
+    candidates.sort_by_key(|h| std::cmp::Reverse(h.mem.load(Ordering::Relaxed)));
+    let mut total = server.clients_mem.load(Ordering::Relaxed);
+    for h in candidates {
+        if total < limit {
+            return;
+        }
+        let info = h.info_line(None);
+        if h.kill() {
+            log::notice(&format!("Evicting client: {info}"));
+            server.stats.evicted_clients.fetch_add(1, Ordering::Relaxed);
+            // Counted as gone now (its task gives the rest back when it ends).
+            let mem = h.mem.swap(0, Ordering::Relaxed);
+            update_total_only(&server.clients_mem, mem);
+            total = total.saturating_sub(mem);
+        }
+    }
+    if total >= limit {
+        log::warning("Over client maxmemory after evicting all evictable clients");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_as_redis_reads_them() {
+        assert_eq!(limit_of(0, 0), 0);
+        assert_eq!(limit_of(1000, 0), MIN_LIMIT);
+        assert_eq!(limit_of(1048576, 0), 1 << 20);
+        assert_eq!(limit_of(-10, 0), 0);
+        assert_eq!(limit_of(-10, 100 << 20), 10 << 20);
+        assert_eq!(limit_of(-1, 1 << 20), MIN_LIMIT);
+    }
+}

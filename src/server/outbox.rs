@@ -1,0 +1,238 @@
+//! A connection's output: the reply sink commands write into, and what the socket has not
+//! taken yet. Writes never wait: [`Outbox::pump`] hands the socket what it accepts now and
+//! keeps the rest, in order, for when it becomes writable again, so a client that does not
+//! read holds only its own task (and its own memory, bounded by `client-output-buffer-limit`),
+//! never the worker its connection runs on.
+//!
+//! The common case costs what a plain write does: replies that the socket takes at once are
+//! written straight from the sink's buffer, which is then reused. Only what is left over moves
+//! (without a copy) into the queue.
+
+use super::listen::Stream;
+use super::Server;
+use crate::metrics::obuf::{ClassLimit, Meter};
+use crate::protocol::ReplySink;
+use crate::session::ClientHandle;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Initial capacity of a connection's reply buffer.
+const SINK_CAPACITY: usize = 256;
+/// A reply buffer grown past this by a big reply (an INFO, say) is not kept for reuse once
+/// sent: an idle connection holds no more than Redis's (whose fixed reply buffer never grows),
+/// so used_memory does not creep by what the last big reply needed.
+const SINK_KEEP: usize = 8 * 1024;
+/// A reply buffer this big moves to the queue between commands (see [`Outbox::spill`]).
+const SPILL_AT: usize = 64 * 1024;
+/// Buffers handed to one vectored write.
+const MAX_IOV: usize = 32;
+
+pub struct Outbox {
+    /// Where commands write their replies.
+    pub sink: ReplySink,
+    /// Replies the socket did not take yet, oldest first; `head` bytes of the first are sent.
+    queue: VecDeque<Bytes>,
+    head: usize,
+    queued: usize,
+    /// Shared with the client's handle (CLIENT LIST) and its Pub/Sub subscriber.
+    pub meter: Arc<Meter>,
+    /// Bytes written to the socket since the last [`Outbox::take_written`].
+    written: u64,
+}
+
+impl Outbox {
+    pub fn new(sink: ReplySink, meter: Arc<Meter>) -> Self {
+        Outbox { sink, queue: VecDeque::new(), head: 0, queued: 0, meter, written: 0 }
+    }
+
+    /// Bytes encoded and not yet written.
+    pub fn pending(&self) -> usize {
+        self.queued + self.sink.len()
+    }
+
+    /// Memory held for output: the reply buffer's allocation and what waits in the queue.
+    pub fn memory(&self) -> usize {
+        self.sink.buf.capacity() + self.queued + self.queue.capacity() * std::mem::size_of::<Bytes>()
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.queued > 0 || !self.sink.is_empty()
+    }
+
+    /// Publish the pending bytes (CLIENT LIST's omem, the Pub/Sub side of the limit check).
+    pub fn publish(&self) {
+        self.meter.unsent.store(self.pending(), Ordering::Relaxed);
+    }
+
+    /// Whether the client is over its output-buffer limit (Redis's rule, see `metrics::obuf`).
+    pub fn over(&self, limit: ClassLimit) -> bool {
+        self.publish();
+        if limit.hard == 0 && limit.soft == 0 {
+            return false;
+        }
+        self.meter.over(limit, crate::keyspace::now_ms())
+    }
+
+    /// Tell the sink how much more it may hold before the client is over the hard limit
+    /// (`ReplySink::limit`), given what is already waiting.
+    pub fn set_limit(&mut self, limit: ClassLimit) {
+        self.sink.limit = match limit.hard {
+            0 => 0,
+            hard => (hard + crate::metrics::obuf::REPLY_CHUNK_BYTES).saturating_sub(self.queued).max(1),
+        };
+    }
+
+    /// Bytes written since the last call (INFO's net_output_bytes).
+    pub fn take_written(&mut self) -> u64 {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Write what the socket takes now, without waiting. Err only when the socket failed.
+    pub fn pump(&mut self, sock: &mut Stream) -> io::Result<()> {
+        let r = self.pump_replies(sock);
+        r.and_then(|()| sock.try_flush())
+    }
+
+    fn pump_replies(&mut self, sock: &mut Stream) -> io::Result<()> {
+        if self.queue.is_empty() {
+            let buf = &self.sink.buf;
+            let mut off = 0;
+            while off < buf.len() {
+                match sock.try_write(&buf[off..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.written += off as u64;
+            if off == self.sink.buf.len() {
+                self.sink.buf.clear();
+                if self.sink.buf.capacity() > SINK_KEEP {
+                    self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
+                }
+            } else {
+                let rest = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
+                self.push(rest.slice(off..));
+            }
+            self.publish();
+            return Ok(());
+        }
+        if !self.sink.buf.is_empty() {
+            let b = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
+            self.push(b);
+        }
+        while !self.queue.is_empty() {
+            let mut iov: smallvec::SmallVec<[IoSlice<'_>; MAX_IOV]> = smallvec::SmallVec::new();
+            for (i, b) in self.queue.iter().take(MAX_IOV).enumerate() {
+                iov.push(IoSlice::new(if i == 0 { &b[self.head..] } else { b }));
+            }
+            let r = sock.try_write_vectored(&iov);
+            drop(iov);
+            match r {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Move the sink's replies into the queue (without a copy), so a long batch of big replies
+    /// builds a list of buffers instead of growing (and re-copying) one: Redis's reply list.
+    /// Nothing is written: the batch's end (or a limit) decides what is sent.
+    pub fn spill(&mut self) {
+        if self.sink.buf.len() >= SPILL_AT {
+            let b = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
+            self.push(b);
+        }
+    }
+
+    fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.queued += b.len();
+            self.queue.push_back(b);
+        }
+    }
+
+    /// `n` more bytes of the queue were written.
+    fn advance(&mut self, mut n: usize) {
+        self.written += n as u64;
+        self.queued -= n;
+        while n > 0 {
+            let Some(front) = self.queue.front() else { break };
+            let left = front.len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
+            }
+            n -= left;
+            self.head = 0;
+            self.queue.pop_front();
+        }
+    }
+
+    /// Write everything, waiting for the socket as long as it takes.
+    pub async fn flush_all(&mut self, sock: &mut Stream) -> io::Result<()> {
+        loop {
+            self.pump(sock)?;
+            if !self.has_pending() && !sock.has_unflushed() {
+                return Ok(());
+            }
+            sock.writable().await?;
+        }
+    }
+
+    /// Give back memory a burst left behind (an idle connection keeps a small buffer).
+    pub fn shrink(&mut self) {
+        if self.sink.buf.is_empty() && self.sink.buf.capacity() > SINK_CAPACITY {
+            self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
+        }
+        if self.queue.is_empty() && self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
+    }
+}
+
+/// Close a client for going over its output-buffer limit: Redis's log line (`asap` when found
+/// while adding output, as Redis's asynchronous close; otherwise found by the timer of a soft
+/// limit) and INFO's counter, once per client. Returns the connection's reason to end.
+pub fn obuf_closed(server: &Server, handle: &ClientHandle, asap: bool) -> String {
+    let info = handle.info_line(None);
+    if handle.kill() {
+        server.stats.client_output_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+        if asap {
+            super::log::warning(&format!(
+                "Client {info} scheduled to be closed ASAP for overcoming of output buffer limits."
+            ));
+        } else {
+            super::log::warning(&format!("Client {info} closed for overcoming of output buffer limits."));
+        }
+    }
+    "output buffer limit".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_walks_the_queue() {
+        let mut o = Outbox::new(ReplySink::default(), Arc::new(Meter::default()));
+        o.push(Bytes::from_static(b"abc"));
+        o.push(Bytes::from_static(b"defg"));
+        assert_eq!(o.pending(), 7);
+        o.advance(2);
+        assert_eq!((o.head, o.queued), (2, 5));
+        o.advance(3);
+        assert_eq!((o.head, o.queued, o.queue.len()), (2, 2, 1));
+        o.advance(2);
+        assert!(!o.has_pending());
+        assert_eq!(o.take_written(), 7);
+    }
+}

@@ -1,0 +1,128 @@
+//! Client eviction (`maxmemory-clients`, Redis 7.0): when the clients together hold more than
+//! the limit, the biggest evictable ones are closed (Redis's log line, INFO `evicted_clients`);
+//! CLIENT NO-EVICT ON protects a client; the value may be a percentage of maxmemory.
+
+mod common;
+
+use common::{wait_until, Server};
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+fn evicted(con: &mut redis::Connection) -> u64 {
+    let info: String = query(con, &["INFO", "stats"]);
+    info.lines().find_map(|l| l.strip_prefix("evicted_clients:")).expect("evicted_clients").trim().parse().unwrap()
+}
+
+fn named(con: &mut redis::Connection, name: &str) -> bool {
+    let list: String = query(con, &["CLIENT", "LIST"]);
+    list.lines().any(|l| l.contains(&format!(" name={name} ")))
+}
+
+fn raw_named(server: &Server, name: &str, no_evict: bool) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut setup = format!("CLIENT SETNAME {name}\r\n");
+    if no_evict {
+        setup.push_str("CLIENT NO-EVICT ON\r\n");
+    }
+    s.write_all(setup.as_bytes()).unwrap();
+    let mut ok = vec![0u8; if no_evict { 10 } else { 5 }];
+    s.read_exact(&mut ok).unwrap();
+    s
+}
+
+/// A control connection that is never evicted itself.
+fn control(server: &Server) -> redis::Connection {
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["CLIENT", "NO-EVICT", "ON"]);
+    con
+}
+
+#[test]
+fn a_client_reading_a_huge_argument_is_evicted() {
+    let server = Server::start(&["--maxmemory-clients", "1mb"]);
+    let mut con = control(&server);
+    let mut big = raw_named(&server, "bigarg", false);
+    // Half of a 10 MB argument: the query buffer grows past the limit while it waits.
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$10000000\r\n").unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..48 {
+        if big.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    assert!(wait_until(Duration::from_secs(5), || !named(&mut con, "bigarg")), "not evicted");
+    assert_eq!(evicted(&mut con), 1);
+    assert!(server.log().contains("Evicting client: id="));
+    assert!(server.log().contains(" name=bigarg "));
+}
+
+#[test]
+fn a_client_that_does_not_read_big_replies_is_evicted_but_no_evict_clients_are_not() {
+    let server = Server::start(&["--maxmemory-clients", "4mb"]);
+    let mut con = control(&server);
+    let _: () = query(&mut con, &["SET", "big", &"v".repeat(1 << 20)]);
+    // A protected client holding replies it does not read, then an unprotected one.
+    let mut kept = raw_named(&server, "kept", true);
+    kept.write_all(&b"GET big\r\n".repeat(3)).unwrap();
+    let mut slow = raw_named(&server, "slow", false);
+    slow.write_all(&b"GET big\r\n".repeat(40)).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !named(&mut con, "slow")), "the slow reader was not evicted");
+    assert!(named(&mut con, "kept"), "a NO-EVICT client was evicted");
+    assert!(evicted(&mut con) >= 1);
+    // tot-mem shows what a client holds.
+    let list: String = query(&mut con, &["CLIENT", "LIST"]);
+    let line = list.lines().find(|l| l.contains(" name=kept ")).unwrap();
+    let tot: u64 = line.split(' ').find_map(|f| f.strip_prefix("tot-mem=")).unwrap().parse().unwrap();
+    assert!(tot > 0, "{line}");
+    drop(kept);
+}
+
+#[test]
+fn maxmemory_clients_takes_a_percentage_of_maxmemory() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "10%"]);
+    let v: Vec<String> = query(&mut con, &["CONFIG", "GET", "maxmemory-clients"]);
+    assert_eq!(v, vec!["maxmemory-clients".to_string(), "10%".to_string()]);
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "2mb"]);
+    let v: Vec<String> = query(&mut con, &["CONFIG", "GET", "maxmemory-clients"]);
+    assert_eq!(v[1], "2097152");
+    let err = redis::cmd("CONFIG").arg(&["SET", "maxmemory-clients", "101%"]).query::<()>(&mut con).unwrap_err();
+    assert!(err.to_string().contains("maxmemory-clients"), "{err}");
+    // Without maxmemory a percentage means no limit: a big client stays.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "10%"]);
+    let mut big = raw_named(&server, "big", false);
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$3000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 1 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(named(&mut con, "big"));
+    assert_eq!(evicted(&mut con), 0);
+}
+
+#[test]
+fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffer() {
+    let server = Server::start(&[]);
+    let mut con = control(&server);
+    let mut big = raw_named(&server, "filling", false);
+    // Part of a 1 MB argument: no command completes, the query buffer fills.
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 600_000]).unwrap();
+    let qbuf = |con: &mut redis::Connection| -> usize {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" name=filling "))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    // The next command sees the client gone: CONFIG SET evicted it before replying.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "256kb"]);
+    assert!(!named(&mut con, "filling"));
+    assert_eq!(evicted(&mut con), 1);
+}
