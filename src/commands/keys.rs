@@ -543,7 +543,9 @@ fn expire_generic(ctx: &mut Ctx, base: Base, seconds: bool, name: &str) -> CmdRe
         ctx.reply.int(0);
         return Ok(());
     }
-    if when <= ctx.db.now_ms {
+    // A time already past deletes the key at once, except while loading or on a replica, which
+    // keep the expiry as given (Redis's checkAlreadyExpired).
+    if when <= ctx.db.now_ms && ctx.db.expire_mode == crate::keyspace::ExpireMode::Delete {
         ctx.db.delete(key);
         ctx.db.touch_dirty(1);
         ctx.db.notify(ev::GENERIC, "del", key);

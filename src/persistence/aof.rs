@@ -84,13 +84,20 @@ impl Manifest {
         let mut m = Manifest::default();
         let mut maxseq = 0;
         let mut lines = 0;
-        for raw in text.split_inclusive(|&b| b == b'\n') {
+        // Read as Redis's fgets with a 1024-byte buffer: a piece without its newline is a line
+        // too long (or a last line not ended).
+        const MAX_LINE: usize = 1024;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let end = rest.iter().take(MAX_LINE).position(|&b| b == b'\n').map_or(rest.len().min(MAX_LINE), |i| i + 1);
+            let (raw, tail) = rest.split_at(end);
+            rest = tail;
             lines += 1;
             if raw.first() == Some(&b'#') {
                 continue;
             }
             if raw.last() != Some(&b'\n') {
-                return Err("Invalid AOF manifest file format".into());
+                return Err("The AOF manifest file contains too long line".into());
             }
             let line = String::from_utf8_lossy(raw);
             let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
@@ -331,6 +338,14 @@ mod tests {
         assert!(Manifest::parse(b"file a/b seq 1 type b\n").unwrap_err().contains("path"));
         assert!(Manifest::parse(b"file a seq 1 type x\n").unwrap_err().contains("Unknown"));
         assert!(Manifest::parse(b"# comment\nfile a seq 1 type b\n").is_ok());
+        // Redis reads lines of at most 1024 bytes: longer ones, and a last line without its
+        // newline, are refused with its text.
+        let long = format!("{}\n", "file a seq 1 type b ".repeat(60));
+        assert_eq!(Manifest::parse(long.as_bytes()).unwrap_err(), "The AOF manifest file contains too long line");
+        assert_eq!(
+            Manifest::parse(b"file a seq 1 type b").unwrap_err(),
+            "The AOF manifest file contains too long line"
+        );
     }
 
     #[test]

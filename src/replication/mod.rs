@@ -700,7 +700,9 @@ pub fn expire_mode(
     cmd: &crate::commands::table::Command,
 ) -> ExpireMode {
     if !server.replica.is_replica() {
-        return ExpireMode::Delete;
+        // While the dataset loads (the AOF replayed at start-up) keys do not expire: a later
+        // command of the file may still write to one (Redis's keyIsExpired during loading).
+        return if server.stats.loading.load(Ordering::Relaxed) { ExpireMode::Keep } else { ExpireMode::Delete };
     }
     if client.is_master {
         return ExpireMode::Keep;

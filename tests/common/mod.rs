@@ -115,8 +115,14 @@ impl Server {
                 let log = fs::read_to_string(&self.log).unwrap_or_default();
                 return Err(format!("exited during startup ({status}): {log}"));
             }
+            // Ready once it answers and has loaded its data (it serves PING while loading, and
+            // NOAUTH comes before LOADING): "Ready to accept connections" follows loading; a
+            // server whose notices go elsewhere (logfile, loglevel warning) counts when it answers.
             if self.answers_ping() {
-                return Ok(());
+                let log = fs::read_to_string(&self.log).unwrap_or_default();
+                if log.contains("Ready to accept connections") || !log.contains("Server initialized") {
+                    return Ok(());
+                }
             }
             if Instant::now() >= deadline {
                 return Err(format!("no PONG on port {} within {STARTUP_TIMEOUT:?}", self.port));
