@@ -401,3 +401,64 @@ fn runtime_enable_standalone_and_automatic_rewrites() {
     assert_eq!(contents(&mut ferrous.conn()), expected);
     assert_eq!(expected.len(), 4);
 }
+
+fn resp(args: &[&str]) -> String {
+    let mut s = format!("*{}\r\n", args.len());
+    for a in args {
+        s.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s
+}
+
+/// Loading obeys the file as Redis obeys its AOF client: scripts write on a read-only replica,
+/// and an expiry already past is an expiry, not a deletion, while the file loads (a later
+/// command may still write to the key; it expires once loaded).
+#[test]
+fn the_aof_loader_is_obeyed_on_read_only_replicas_and_past_expiries_wait() {
+    let dir = test_dir("obeyed");
+    fs::create_dir_all(dir.join("appendonlydir")).unwrap();
+    fs::write(dir.join("appendonlydir/appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n")
+        .unwrap();
+    let commands = [
+        resp(&["SELECT", "9"]),
+        resp(&["EVAL", "redis.call('set',KEYS[1],'100')", "1", "foo"]),
+        resp(&["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"]),
+        resp(&["RPUSH", "list", "a"]),
+        resp(&["PEXPIREAT", "list", "1000"]),
+        resp(&["RPUSH", "list", "b"]),
+    ]
+    .concat();
+    fs::write(dir.join("appendonlydir/appendonly.aof.1.incr.aof"), commands).unwrap();
+    let server = Server::start(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--appendonly",
+        "yes",
+        "--replica-read-only",
+        "yes",
+        "--replicaof",
+        "127.0.0.1 0",
+    ]);
+    let mut con = server.conn();
+    let _: () = redis::cmd("SELECT").arg(9).query(&mut con).unwrap();
+    let foo: Option<String> = redis::cmd("GET").arg("foo").query(&mut con).unwrap();
+    assert_eq!(foo.as_deref(), Some("101"));
+    // On a replica the expired list is hidden, not deleted: it held both elements with the TTL.
+    let len: i64 = redis::cmd("LLEN").arg("list").query(&mut con).unwrap();
+    assert_eq!(len, 0);
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut con).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg("list").query(&mut con).unwrap();
+    assert_eq!(ttl, -2);
+    drop(server);
+    // A master loading the same list commands: the push after the past PEXPIREAT goes to the
+    // expiring list, so nothing is left once loaded (deleting at the PEXPIREAT left ["b"]).
+    let dir = test_dir("past-expiry");
+    fs::create_dir_all(dir.join("appendonlydir")).unwrap();
+    fs::write(dir.join("appendonlydir/appendonly.aof.manifest"), "file appendonly.aof.1.incr.aof seq 1 type i\n")
+        .unwrap();
+    let list = [resp(&["RPUSH", "list", "a"]), resp(&["PEXPIREAT", "list", "1000"]), resp(&["RPUSH", "list", "b"])];
+    fs::write(dir.join("appendonlydir/appendonly.aof.1.incr.aof"), list.concat()).unwrap();
+    let server = Server::start(&["--dir", dir.to_str().unwrap(), "--appendonly", "yes"]);
+    let len: i64 = redis::cmd("LLEN").arg("list").query(&mut server.conn()).unwrap();
+    assert_eq!(len, 0);
+}

@@ -58,12 +58,12 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         if t.flags & flags::NO_WRITES == 0
             && server.replica.is_replica()
             && server.config.load().replica_read_only
-            && !ctx.client.is_master
+            && !ctx.client.must_obey()
         {
             return Err(CmdError::new("-READONLY Can not run script with write flag on readonly replica"));
         }
         // A script that may write while persistence fails.
-        if t.flags & flags::NO_WRITES == 0 && !ctx.client.is_master {
+        if t.flags & flags::NO_WRITES == 0 && !ctx.client.must_obey() {
             if let Some(e) = crate::server::disk::write_denied(server) {
                 return Err(CmdError::new(e.script_message()));
             }
@@ -97,6 +97,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     client.db = ctx.client.db;
     client.script = true;
     client.readonly = ctx.client.readonly;
+    // A script run by our master or the AOF loader is obeyed as they are.
+    client.is_master = ctx.client.is_master;
+    client.loading_aof = ctx.client.loading_aof;
     client.asking = ctx.client.asking;
     client.slot = crate::commands::cluster::declared_slot(server, keys);
     client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;

@@ -325,6 +325,8 @@ pub struct Client {
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
     pub is_master: bool,
+    /// The AOF loader's client: obeyed like our master (Redis's CLIENT_ID_AOF).
+    pub loading_aof: bool,
     /// A replica attached to us (after SYNC / PSYNC): it may not touch the keyspace.
     pub is_replica: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
@@ -341,6 +343,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// Redis's mustObeyClient: our master's link or the AOF loader, whose writes a read-only
+    /// replica or a failing disk does not refuse.
+    pub fn must_obey(&self) -> bool {
+        self.is_master || self.loading_aof
+    }
+
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
         Client {
             handle,
@@ -370,6 +378,7 @@ impl Client {
             script: false,
             tracking: None,
             is_master: false,
+            loading_aof: false,
             is_replica: false,
             monitor: false,
             readonly: false,

@@ -242,10 +242,10 @@ fn admit_script(
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
     if cmd.has_flag(flags::WRITE) && !call.wrote {
-        if server.replica.is_replica() && server.config.load().replica_read_only {
+        if server.replica.is_replica() && server.config.load().replica_read_only && !client.must_obey() {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
-        if let Some(e) = crate::server::disk::write_denied(server) {
+        if let Some(e) = crate::server::disk::write_denied(server).filter(|_| !client.must_obey()) {
             return Err(e.message());
         }
         if !crate::replication::good_replicas_ok(server) {
