@@ -462,3 +462,23 @@ fn the_aof_loader_is_obeyed_on_read_only_replicas_and_past_expiries_wait() {
     let len: i64 = redis::cmd("LLEN").arg("list").query(&mut server.conn()).unwrap();
     assert_eq!(len, 0);
 }
+
+/// aof-timestamp-enabled: `#TS:` annotations head the incr file's writes and a base of
+/// commands (as Redis writes them), and a file holding them loads again.
+#[test]
+fn timestamp_annotations_head_incr_and_base_files() {
+    let dir = test_dir("timestamps");
+    let args = ferrous_args(&dir, &["--aof-timestamp-enabled", "yes", "--aof-use-rdb-preamble", "no"]);
+    let server = Server::start(&args);
+    let mut con = server.conn();
+    let _: () = redis::cmd("SET").arg("foo").arg("bar").query(&mut con).unwrap();
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    assert!(wait_until(Duration::from_secs(5), || fs::read(&incr).is_ok_and(|b| b.starts_with(b"#TS:"))));
+    rewrite(&mut con);
+    let base = fs::read(dir.join("appendonlydir/appendonly.aof.2.base.aof")).expect("a base of commands");
+    assert!(base.starts_with(b"#TS:"), "{}", String::from_utf8_lossy(&base[..base.len().min(40)]));
+    shutdown_ferrous(server);
+    let server = Server::start(&args);
+    let foo: String = redis::cmd("GET").arg("foo").query(&mut server.conn()).unwrap();
+    assert_eq!(foo, "bar");
+}

@@ -644,6 +644,10 @@ fn write_base(server: &Server, pit: PointInTime, path: &Path, preamble: bool) ->
             };
             let loaded =
                 crate::persistence::rdb_load::parse(&rdb, &opts).map_err(|e| io::Error::other(e.to_string()))?;
+            // A base of commands starts with its time, as Redis's rewriteAppendOnlyFileRio.
+            if server.config.load().aof_timestamp_enabled {
+                w.write_all(format!("#TS:{}\r\n", now_ms() / 1000).as_bytes())?;
+            }
             w.write_all(&crate::persistence::aof_rewrite::commands(&loaded))?;
         }
         w.flush()?;
