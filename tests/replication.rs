@@ -217,3 +217,34 @@ fn script_set_repl_targets_reach_one_side_only() {
         redis::cmd("MGET").arg("aof-only").arg("replica-only").arg("both").query(&mut m).unwrap();
     assert_eq!(on_master, vec![Some("1".into()), None, Some("1".into())]);
 }
+
+/// `redis-cli --functions-rdb` (REPLCONF rdb-only 1 + rdb-filter-only functions, then SYNC):
+/// the file holds the function libraries and no keys, and loads as such.
+#[test]
+fn functions_rdb_holds_the_libraries_only() {
+    let Some(cli) = common::interop::find_tool("redis-cli") else {
+        assert!(std::env::var("FERROUS_REQUIRE_REDIS").as_deref() != Ok("1"), "redis-cli is missing");
+        println!("SKIPPED: no redis-cli");
+        return;
+    };
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let lib = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return 1 end)";
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(lib).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let dir = common::work_dir().join(format!("functions-rdb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("f.rdb");
+    let out = std::process::Command::new(cli)
+        .args(["-p", &server.port.to_string(), "--functions-rdb", file.to_str().unwrap()])
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let loaded = Server::start(&["--dir", dir.to_str().unwrap(), "--dbfilename", "f.rdb"]);
+    let mut c = loaded.conn();
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(keys, 0);
+    let n: i64 = redis::cmd("FCALL").arg("myfunc").arg(0).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

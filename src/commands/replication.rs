@@ -247,8 +247,11 @@ fn replconf(ctx: &mut Ctx) -> CmdResult {
         } else if is(opt, "rdb-filter-only") {
             let filters = crate::util::split_args::split_args(val)
                 .ok_or_else(|| CmdError::new("Missing rdb-filter-only values"))?;
+            conf.functions_only = false;
             for f in filters {
-                if !f.eq_ignore_ascii_case(b"functions") {
+                if f.eq_ignore_ascii_case(b"functions") {
+                    conf.functions_only = true;
+                } else {
                     return Err(CmdError::new(format!(
                         "Unsupported rdb-filter-only option: {}",
                         String::from_utf8_lossy(&f)

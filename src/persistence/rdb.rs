@@ -390,6 +390,17 @@ fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
 }
 
 /// The trailer value: the CRC-64 of everything before it, or 0 when checksums are disabled.
+/// An RDB file holding the function libraries and no data (Redis's RDBFLAGS_KEEP_FUNCTIONS
+/// without keys: `REPLCONF rdb-filter-only functions`, redis-cli --functions-rdb).
+pub fn functions_only(functions: &[Vec<u8>], opts: SaveOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    header(&mut out, functions, opts);
+    out.push(OPCODE_EOF);
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&trailer(crc, opts));
+    out
+}
+
 fn trailer(crc: u64, opts: SaveOptions) -> [u8; 8] {
     if opts.checksum {
         crc.to_le_bytes()

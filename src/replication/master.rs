@@ -35,6 +35,7 @@ pub fn new_link(client: &Client, pre_psync: bool) -> Arc<Link> {
         capa_psync2: conf.capa_psync2,
         pre_psync,
         rdb_only: conf.rdb_only,
+        functions_only: conf.rdb_only && conf.functions_only,
         state: AtomicU8::new(WAIT_BGSAVE_START),
         ack_off: AtomicI64::new(0),
         fack_off: AtomicI64::new(-1),
@@ -146,6 +147,12 @@ pub fn begin_full_sync(server: &Server, link: &Arc<Link>) {
             "Replication backlog created, my new replication IDs are '{}' and '{}'",
             ids.replid, ids.replid2
         ));
+    }
+    if link.functions_only {
+        // Nothing of the dataset is captured: the writer sends the libraries at once.
+        link.initial_offset.store(repl.offset(), Ordering::SeqCst);
+        link.set_state(WAIT_BGSAVE_END);
+        return;
     }
     fullsync::request(server, link);
 }
@@ -270,6 +277,22 @@ async fn writer<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &
             let line =
                 format!("+FULLRESYNC {} {}\r\n", server.repl.replid(), link.initial_offset.load(Ordering::SeqCst));
             write(server, wr, line.as_bytes()).await?;
+        }
+        if link.functions_only {
+            let cfg = server.config.load();
+            let file = crate::persistence::rdb::functions_only(
+                &server.scripting.library_sources(),
+                crate::persistence::rdb::SaveOptions::from_config(&cfg),
+            );
+            drop(cfg);
+            write(server, wr, format!("${}\r\n", file.len()).as_bytes()).await?;
+            write(server, wr, &file).await?;
+            link.set_state(RDB_TRANSMITTED);
+            log::notice(&format!(
+                "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
+                link.name()
+            ));
+            return Ok(());
         }
         let job = link.job.lock().clone().ok_or("no snapshot for the replica")?;
         if job.disk {

@@ -98,6 +98,8 @@ pub struct Link {
     /// Came with SYNC (no acknowledgements expected).
     pub pre_psync: bool,
     pub rdb_only: bool,
+    /// `rdb-filter-only functions`: a file of function libraries only, no data.
+    pub functions_only: bool,
     pub state: AtomicU8,
     /// REPLCONF ACK: the offset it processed, the offset its AOF fsynced (-1: never said).
     pub ack_off: AtomicI64,

@@ -273,6 +273,8 @@ pub struct ReplConf {
     pub capa_psync2: bool,
     /// `rdb-only 1`: it wants the snapshot only.
     pub rdb_only: bool,
+    /// `rdb-filter-only functions`: the snapshot without data (redis-cli --functions-rdb).
+    pub functions_only: bool,
 }
 
 /// The connection's own state, passed to handlers.
