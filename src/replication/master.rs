@@ -287,18 +287,13 @@ async fn writer<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &
             drop(cfg);
             write(server, wr, format!("${}\r\n", file.len()).as_bytes()).await?;
             write(server, wr, &file).await?;
-            link.set_state(RDB_TRANSMITTED);
-            log::notice(&format!(
-                "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
-                link.name()
-            ));
-            return Ok(());
-        }
-        let job = link.job.lock().clone().ok_or("no snapshot for the replica")?;
-        if job.disk {
-            send_file(server, wr, link, &job).await?;
         } else {
-            send_streamed(server, wr, link, &job).await?;
+            let job = link.job.lock().clone().ok_or("no snapshot for the replica")?;
+            if job.disk {
+                send_file(server, wr, link, &job).await?;
+            } else {
+                send_streamed(server, wr, link, &job).await?;
+            }
         }
     }
     if link.rdb_only {
