@@ -5,17 +5,13 @@
 
 mod common;
 
-use common::{wait_until, Server};
+use common::{query, wait_until, Server};
 use std::io::Write;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 /// How soon a disconnected blocked client must be gone.
 const GONE_WITHIN: Duration = Duration::from_millis(100);
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn blocked_clients(con: &mut redis::Connection) -> usize {
     let info: String = query(con, &["INFO", "clients"]);

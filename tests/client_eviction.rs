@@ -4,15 +4,11 @@
 
 mod common;
 
-use common::{wait_until, Server};
+use common::{query, wait_until, Server};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn evicted(con: &mut redis::Connection) -> u64 {
     let info: String = query(con, &["INFO", "stats"]);

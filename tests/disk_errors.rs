@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{wait_until, work_dir, Server};
+use common::{info_field, query, wait_until, work_dir, Server};
 
 use std::fs;
 use std::io::Write;
@@ -89,10 +89,6 @@ fn test_dir(name: &str) -> PathBuf {
     d
 }
 
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
 /// The error text of a command that must fail.
 fn error(con: &mut redis::Connection, args: &[&str]) -> String {
     match redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(con) {
@@ -107,15 +103,6 @@ fn error(con: &mut redis::Connection, args: &[&str]) -> String {
 
 fn ping(con: &mut redis::Connection) -> Result<String, String> {
     redis::cmd("PING").query::<String>(con).map_err(|e| e.to_string())
-}
-
-fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = query(con, &["INFO", section]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("{field} in INFO {section}"))
-        .trim()
-        .to_string()
 }
 
 /// SET k0, k1 ... (10 KB values) until a write is refused; returns how many were acknowledged

@@ -6,14 +6,10 @@
 
 mod common;
 
-use common::{wait_until, work_dir, Raw, Server};
+use common::{query, wait_until, work_dir, Raw, Server};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {
     match redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(con) {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{wait_until, Server};
+use common::{info_field, query, wait_until, Server};
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -19,19 +19,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = query(con, &["INFO", section]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("{field} in INFO {section}"))
-        .trim()
-        .to_string()
 }
 
 fn disconnections(con: &mut redis::Connection) -> u64 {

@@ -6,13 +6,9 @@
 mod common;
 
 use common::interop::*;
-use common::{work_dir, Server};
+use common::{query, work_dir, Server};
 use std::fs;
 use std::path::PathBuf;
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn test_dir(name: &str) -> PathBuf {
     let dir = work_dir().join(format!("r72-{name}"));

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{encode, run_to_exit, wait_until, work_dir, Closed, Raw, Server};
+use common::{encode, query, run_to_exit, wait_until, work_dir, Closed, Raw, Server};
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
@@ -27,11 +27,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------
-
-/// Runs a command through the `redis` crate; panics with the command on error.
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 /// Runs a command that must fail, and returns the error's text.
 fn query_err(con: &mut redis::Connection, args: &[&str]) -> String {

@@ -7,13 +7,9 @@
 
 mod common;
 
-use common::{wait_until, Raw, Server};
+use common::{query, wait_until, Raw, Server};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
-
-fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn blocked_clients(con: &mut redis::Connection) -> usize {
     let info: String = query(con, &["INFO", "clients"]);

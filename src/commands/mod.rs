@@ -276,30 +276,8 @@ impl CommandSpec {
     }
 }
 
-/// ACL categories in Redis's canonical order.
-pub const ACL_CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+/// ACL categories in Redis's canonical order (the ACL model's list: a category's bit is its index).
+pub use crate::acl::catalog::CATEGORIES as ACL_CATEGORIES;
 
 /// Everything a handler works with.
 pub struct Ctx<'a, 'k> {

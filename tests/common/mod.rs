@@ -402,3 +402,18 @@ pub fn start_real_redis(test: &str) -> Option<RealRedis> {
     assert!(up, "redis-server did not start");
     Some(redis)
 }
+
+/// Run a command with the `redis` crate, panicking with the command on an error.
+pub fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// A field of an INFO section, as text.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = query(con, &["INFO", section]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
