@@ -406,6 +406,18 @@ impl Keyspace {
         (keys, expires)
     }
 
+    /// The databases of `shard` that hold keys with a TTL or hash fields with one: the only
+    /// ones active expiry has to visit (a plain lock, held for a few length reads).
+    pub fn dbs_with_ttls(&self, shard: usize) -> SmallVec<[usize; 16]> {
+        let s = self.shards[shard].lock();
+        s.dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.expires.is_empty() || !d.hexpires.is_empty())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Cron work on one shard: a bounded slice of incremental rehashing and shrinking.
     pub fn rehash_step(&self, budget: std::time::Duration) {
         for s in self.shards.iter() {
@@ -431,10 +443,11 @@ fn touched(ks: &Keyspace, lfu: bool, lru: u32, old: u32, now_ms: i64) -> u32 {
 
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
 
-/// The slice of database `index` in the shard of `key` (which the command must have locked).
-fn shard_db_of<'g>(guards: &'g mut Guards<'_>, index: usize, key: &[u8]) -> &'g mut ShardDb {
-    let guard = guard_of(guards, shard_of(key))
-        .expect("command touched a key whose shard it did not lock: its key specs are wrong");
+/// The slice of database `index` in shard `s` (which the command must have locked); a free
+/// function so that a `Db` method can keep using its other fields while holding the result.
+fn shard_db_in<'g>(guards: &'g mut Guards<'_>, index: usize, s: usize) -> &'g mut ShardDb {
+    let guard =
+        guard_of(guards, s).expect("command touched a key whose shard it did not lock: its key specs are wrong");
     &mut guard.dbs[index]
 }
 
@@ -594,8 +607,14 @@ impl<'a> Db<'a> {
     /// The slice of the selected database in the shard of `key` (which the command must have
     /// locked, or which a lazy view locks now).
     fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
+        self.shard_db_at(shard_of(key))
+    }
+
+    /// [`Db::shard_db`] for a key whose shard the caller already computed (a key's CRC16 is
+    /// the dearest part of a lookup: compute it once per access).
+    fn shard_db_at(&mut self, s: usize) -> &mut ShardDb {
         let index = self.index;
-        &mut self.guard(shard_of(key)).dbs[index]
+        &mut self.guard(s).dbs[index]
     }
 
     fn guard(&mut self, s: usize) -> &mut MutexGuard<'a, Shard> {
@@ -703,10 +722,15 @@ impl<'a> Db<'a> {
 
     /// Delete `key` if its expiry time has passed. Returns true if it was expired.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed_at(shard_of(key), key)
+    }
+
+    /// [`Db::expire_if_needed`] for a key of shard `s`.
+    fn expire_if_needed_at(&mut self, s: usize, key: &[u8]) -> bool {
         let now = self.now_ms;
         let paused_until = self.ks.expiry_paused_until.load(Ordering::Relaxed);
         let mode = self.expire_mode;
-        let sd = self.shard_db(key);
+        let sd = self.shard_db_at(s);
         if sd.expires.is_empty() || mode == ExpireMode::Keep {
             return false;
         }
@@ -770,12 +794,13 @@ impl<'a> Db<'a> {
 
     /// Look a key up for writing (same bookkeeping as [`Db::get`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        if self.expire_if_needed(key) {
+        let s = shard_of(key);
+        if self.expire_if_needed_at(s, key) {
             self.misses += 1;
             return None;
         }
-        self.ensure(shard_of(key));
-        match shard_db_of(&mut self.guards, self.index, key).main.get_mut(key) {
+        self.ensure(s);
+        match shard_db_in(&mut self.guards, self.index, s).main.get_mut(key) {
             Some(e) => {
                 self.hits += 1;
                 if !self.no_touch {
@@ -793,11 +818,12 @@ impl<'a> Db<'a> {
     /// The entry of `key`, created with `make()` if absent (or expired); the flag tells whether
     /// it was created. Counts a hit or a miss and touches the LRU like [`Db::get_mut`].
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> Value) -> (&mut Entry, bool) {
-        self.expire_if_needed(key);
+        let s = shard_of(key);
+        self.expire_if_needed_at(s, key);
         let lru = self.lru;
-        self.ensure(shard_of(key));
+        self.ensure(s);
         let (e, created) =
-            shard_db_of(&mut self.guards, self.index, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
+            shard_db_in(&mut self.guards, self.index, s).main.get_or_insert_with(key, || Entry::new(make(), lru));
         if created {
             self.misses += 1;
             if self.ks.notifier.wants(notify::NEW) {
@@ -816,19 +842,21 @@ impl<'a> Db<'a> {
 
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        if self.expire_if_needed(key) {
+        let s = shard_of(key);
+        if self.expire_if_needed_at(s, key) {
             return None;
         }
-        self.shard_db(key).main.get(key)
+        self.shard_db_at(s).main.get(key)
     }
 
     /// [`Db::peek`] for writing: lazy expiry, but no LRU or hit/miss bookkeeping (a command's
     /// second look at a key it already looked up).
     pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        if self.expire_if_needed(key) {
+        let s = shard_of(key);
+        if self.expire_if_needed_at(s, key) {
             return None;
         }
-        self.shard_db(key).main.get_mut(key)
+        self.shard_db_at(s).main.get_mut(key)
     }
 
     /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
@@ -849,10 +877,11 @@ impl<'a> Db<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        if self.expire_if_needed(key) {
+        let s = shard_of(key);
+        if self.expire_if_needed_at(s, key) {
             return false;
         }
-        self.shard_db(key).main.contains_key(key)
+        self.shard_db_at(s).main.contains_key(key)
     }
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
