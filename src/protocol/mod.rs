@@ -5,7 +5,7 @@
 pub mod parser;
 pub mod reply;
 
-pub use parser::{parse_request, ParseError, ParseLimits, Request};
+pub use parser::{parse_request, parse_request_into, ParseError, ParseLimits, Request};
 pub use reply::{Proto, ReplySink};
 
 /// Encode one command as a RESP multibulk.

@@ -3,6 +3,7 @@
 //! request is buffered, then hands out its arguments as zero-copy slices of the read buffer.
 
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use crate::util::num::parse_i64;
 use crate::util::split_args::split_args;
@@ -48,17 +49,33 @@ impl ParseError {
 /// Try to decode one request from the front of `buf`. Returns `Ok(None)` when more bytes are
 /// needed, and removes the request's bytes from `buf` when one is returned.
 pub fn parse_request(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ParseError> {
+    let mut args = Vec::new();
+    Ok(parse_request_into(buf, limits, &mut args)?.map(|inline| Request { args, inline }))
+}
+
+/// [`parse_request`] into a caller's argument vector (cleared first), so that a connection
+/// reuses one vector for all its requests instead of allocating one per command. Returns
+/// whether the request was inline; `args` is left empty when `Ok(None)`.
+pub fn parse_request_into(
+    buf: &mut BytesMut,
+    limits: &ParseLimits,
+    args: &mut Vec<Bytes>,
+) -> Result<Option<bool>, ParseError> {
+    args.clear();
     if buf.is_empty() {
         return Ok(None);
     }
     if buf[0] == b'*' {
-        parse_multibulk(buf, limits)
+        Ok(parse_multibulk(buf, limits, args)?.then_some(false))
     } else {
-        parse_inline(buf)
+        Ok(parse_inline(buf)?.map(|a| {
+            args.extend(a);
+            true
+        }))
     }
 }
 
-fn parse_inline(buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ParseError> {
     // Redis finds the end of the line with strchr: a NUL before the newline hides it, and the
     // request stays incomplete (until the inline size limit).
     let nl = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
@@ -71,7 +88,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Request>, ParseError> {
     let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     let args = split_args(&buf[..line_end]).ok_or_else(|| ParseError::new("unbalanced quotes in request"))?;
     let _ = buf.split_to(nl + 1);
-    Ok(Some(Request { args: args.into_iter().map(Bytes::from).collect(), inline: true }))
+    Ok(Some(args.into_iter().map(Bytes::from).collect()))
 }
 
 /// Finds the `\r` ending a header line starting at `pos`; `Ok(None)` if the line (and its `\n`)
@@ -94,9 +111,10 @@ fn header_line(buf: &[u8], pos: usize, too_big: &str) -> Result<Option<usize>, P
     }
 }
 
-fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ParseError> {
+/// A multibulk request into `args`; false when it is not complete yet.
+fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Bytes>) -> Result<bool, ParseError> {
     let Some(cr) = header_line(buf, 0, "too big mbulk count string")? else {
-        return Ok(None);
+        return Ok(false);
     };
     let count = match parse_i64(&buf[1..cr]) {
         Some(n) if n <= i32::MAX as i64 => n,
@@ -108,16 +126,17 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Re
     let mut pos = cr + 2;
     if count <= 0 {
         let _ = buf.split_to(pos);
-        return Ok(Some(Request { args: Vec::new(), inline: false }));
+        return Ok(true);
     }
-    // First pass: find every argument's range, making sure the whole request is buffered.
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity((count as usize).min(1024));
+    // First pass: find every argument's range, making sure the whole request is buffered (on
+    // the stack for the usual few arguments: this runs for every request).
+    let mut ranges: SmallVec<[(usize, usize); 8]> = SmallVec::new();
     for _ in 0..count {
         if pos >= buf.len() {
-            return Ok(None);
+            return Ok(false);
         }
         let Some(cr) = header_line(buf, pos, "too big bulk count string")? else {
-            return Ok(None);
+            return Ok(false);
         };
         if buf[pos] != b'$' {
             return Err(ParseError(format!("Protocol error: expected '$', got '{}'", buf[pos] as char)));
@@ -136,13 +155,14 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Re
                 // Big argument: make room once instead of growing step by step.
                 buf.reserve(start + len + 2 - buf.len());
             }
-            return Ok(None);
+            return Ok(false);
         }
         ranges.push((start, start + len));
         pos = start + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(Request { args: ranges.into_iter().map(|(s, e)| frame.slice(s..e)).collect(), inline: false }))
+    args.extend(ranges.into_iter().map(|(s, e)| frame.slice(s..e)));
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub enum Push {
     /// The server unsubscribed the connection from a shard channel (its slot moved to
     /// another shard of a cluster): the connection drops it and tells the client.
     SUnsubscribed(Bytes),
+    /// No message: wakes the connection up so that it sees it was killed (CLIENT KILL,
+    /// eviction), without it having to wait on a second wake-up source for every read.
+    Wake,
 }
 
 impl Push {
@@ -62,6 +65,7 @@ impl Push {
             Push::RedirBroken { .. } => 40,
             Push::Monitor(line) => line.len() + 3,
             Push::SUnsubscribed(channel) => channel.len() + 32,
+            Push::Wake => 0,
         }
     }
 }

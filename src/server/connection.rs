@@ -11,7 +11,7 @@
 //! waits for it.
 
 use super::listen::Stream;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use super::outbox::Outbox;
 use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
 use crate::metrics::obuf::{Class, Meter};
-use crate::protocol::{parse_request, ParseLimits, ReplySink};
+use crate::protocol::{parse_request_into, ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -165,6 +165,7 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate:
             out.bulk(channel);
             out.int(subs.shard_channels.len() as i64);
         }
+        Push::Wake => {}
         Push::PMessage { pattern, channel, payload } => {
             out.push(4);
             out.bulk(b"pmessage");
@@ -207,6 +208,8 @@ async fn client_loop(
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
+    // One argument vector for all of this connection's requests (no allocation per command).
+    let mut args: Vec<Bytes> = Vec::with_capacity(8);
     loop {
         let (timeout, limits, qb_limit) = {
             let c = server.config.load();
@@ -227,8 +230,8 @@ async fn client_loop(
             tokio::select! {
                 r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
                 r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
+                // A kill wakes the connection through its push queue (`ClientHandle::kill`).
                 msg = push_rx.recv() => Ok(Event::Push(msg)),
-                _ = handle.killed() => Err("killed".to_string()),
                 _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
             }
         };
@@ -259,6 +262,9 @@ async fn client_loop(
                 continue;
             }
             Event::Push(msg) => {
+                if handle.is_killed() {
+                    return Err("killed".into());
+                }
                 // Deliver every queued Pub/Sub message, then go back to reading.
                 if let Some(m) = msg {
                     out.sink.proto = client.proto;
@@ -295,9 +301,9 @@ async fn client_loop(
             if handle.is_killed() {
                 return Err("killed".into());
             }
-            match parse_request(&mut buf, &limits) {
-                Ok(Some(req)) => {
-                    if req.args.is_empty() {
+            match parse_request_into(&mut buf, &limits, &mut args) {
+                Ok(Some(_inline)) => {
+                    if args.is_empty() {
                         continue;
                     }
                     out.sink.proto = client.proto;
@@ -316,10 +322,10 @@ async fn client_loop(
                         drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     }
                     out.set_limit(obuf_limits.of(class_of(client)));
-                    let mut action = if pipeline::runs_script(client, &req.args) {
-                        run_script(server, client, &req.args, &mut out.sink).await?
+                    let mut action = if pipeline::runs_script(client, &args) {
+                        run_script(server, client, &args, &mut out.sink).await?
                     } else {
-                        pipeline::execute(server, client, &req.args, &mut out.sink)
+                        pipeline::execute(server, client, &args, &mut out.sink)
                     };
                     // A paused or blocked command waits here (this client's later requests wait
                     // too, as in Redis), then is run again.
@@ -337,11 +343,11 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = pipeline::execute(server, client, &req.args, &mut out.sink);
+                                action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: qb_limit };
-                                action = block(server, sock, client, &req.args, &mut out, spec, retry, input).await?;
+                                action = block(server, sock, client, &args, &mut out, spec, retry, input).await?;
                                 retry = true;
                             }
                             Action::WaitScript => {
@@ -356,10 +362,10 @@ async fn client_loop(
                                 if killed {
                                     return Err("killed".into());
                                 }
-                                action = if pipeline::runs_script(client, &req.args) {
-                                    run_script(server, client, &req.args, &mut out.sink).await?
+                                action = if pipeline::runs_script(client, &args) {
+                                    run_script(server, client, &args, &mut out.sink).await?
                                 } else {
-                                    pipeline::execute(server, client, &req.args, &mut out.sink)
+                                    pipeline::execute(server, client, &args, &mut out.sink)
                                 };
                             }
                             _ => break,
@@ -431,6 +437,11 @@ async fn client_loop(
                     return Err("protocol error".into());
                 }
             }
+        }
+        // The last request's arguments are released (parse_request_into cleared them), so the
+        // read buffer is again the only owner of its memory; a huge request's vector goes.
+        if args.capacity() > 1024 {
+            args = Vec::with_capacity(8);
         }
         if processed > 0 {
             server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);

@@ -110,6 +110,10 @@ impl ClientHandle {
     pub fn kill(&self) -> bool {
         let first = !self.killed.swap(true, Ordering::SeqCst);
         self.kill_notify.notify_one();
+        // An idle connection waits on its socket and its push queue only.
+        if let Some(queue) = self.push.get() {
+            queue.push(crate::pubsub::Push::Wake);
+        }
         first
     }
 
