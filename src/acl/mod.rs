@@ -84,11 +84,27 @@ pub(crate) fn warn_firstarg(rule: &[u8]) {
 pub struct UserCell {
     pub name: Vec<u8>,
     rules: ArcSwap<User>,
+    /// Whether the current rules allow every command on every key and channel (`rules()`'s
+    /// `unrestricted`), readable without loading the rules: the per-command check of the
+    /// usual `default` user is one load.
+    unrestricted: std::sync::atomic::AtomicBool,
 }
 
 impl UserCell {
     fn new(name: &[u8], user: User) -> Arc<UserCell> {
-        Arc::new(UserCell { name: name.to_vec(), rules: ArcSwap::from_pointee(user) })
+        let unrestricted = std::sync::atomic::AtomicBool::new(user.unrestricted);
+        Arc::new(UserCell { name: name.to_vec(), rules: ArcSwap::from_pointee(user), unrestricted })
+    }
+
+    /// Replace the rules (the only way they change).
+    fn set_rules(&self, user: User) {
+        self.unrestricted.store(user.unrestricted, std::sync::atomic::Ordering::Release);
+        self.rules.store(Arc::new(user));
+    }
+
+    /// Whether the rules allow everything (see the field).
+    pub fn is_unrestricted(&self) -> bool {
+        self.unrestricted.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current rules (a lock-free snapshot).
@@ -207,7 +223,7 @@ impl Acl {
         let (cell, revoked_channels) = match existing {
             Some(cell) => {
                 let revoked = revoked_channels(&new, &cell.rules());
-                cell.rules.store(Arc::new(new));
+                cell.set_rules(new);
                 (cell, revoked)
             }
             None => {
@@ -236,7 +252,7 @@ impl Acl {
     pub fn install(&self, name: &[u8], user: User) {
         let mut users = self.users.write();
         match users.get(name) {
-            Some(cell) => cell.rules.store(Arc::new(user)),
+            Some(cell) => cell.set_rules(user),
             None => {
                 users.insert(name.to_vec(), UserCell::new(name, user));
             }
@@ -259,7 +275,7 @@ impl Acl {
                 let _ = u.apply(&self.catalog, b"nopass", false);
             }
         }
-        self.default.rules.store(Arc::new(u));
+        self.default.set_rules(u);
         self.refresh_default();
     }
 
@@ -276,7 +292,7 @@ impl Acl {
                 map.insert(name.clone(), UserCell::new(&name, u));
             }
         }
-        self.default.rules.store(Arc::new(new_default.unwrap_or_else(|| default_rules(&self.catalog))));
+        self.default.set_rules(new_default.unwrap_or_else(|| default_rules(&self.catalog)));
         map.insert(b"default".to_vec(), self.default.clone());
         let old = std::mem::replace(&mut *self.users.write(), map);
         self.refresh_default();

@@ -233,10 +233,19 @@ impl CommandTable {
     pub fn lookup(&self, name: &[u8]) -> Option<&Command> {
         let mut buf = [0u8; 32];
         if name.len() <= buf.len() {
+            let mut ascii = true;
             for (d, s) in buf.iter_mut().zip(name) {
+                ascii &= s.is_ascii();
                 *d = s.to_ascii_lowercase();
             }
-            let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+            let lower = &buf[..name.len()];
+            let lower = if ascii {
+                // SAFETY: every byte was just checked to be ASCII, which is valid UTF-8 (this
+                // runs for every command: the general check costs more than the lookup).
+                unsafe { std::str::from_utf8_unchecked(lower) }
+            } else {
+                std::str::from_utf8(lower).ok()?
+            };
             self.commands.get(lower)
         } else {
             None

@@ -366,6 +366,7 @@ impl Keyspace {
             hits: 0,
             misses: 0,
             expired: 0,
+            key_hint: None,
         }
     }
 
@@ -501,6 +502,9 @@ pub struct Db<'a> {
     hits: u64,
     misses: u64,
     expired: u64,
+    /// The shard of one key the command named, computed when its locks were chosen (see
+    /// [`Db::set_key_hint`]): (address, length, shard).
+    key_hint: Option<(usize, usize, usize)>,
 }
 
 impl Drop for Db<'_> {
@@ -562,6 +566,24 @@ impl<'a> Db<'a> {
 
     /// Start the next command on this view (EXEC runs several): its change counter and
     /// custom-effect flag start afresh; effects accumulate.
+    /// Tell the view the shard of a key argument of the command it serves, already computed
+    /// to choose the locks, so that looking the key up does not hash it again (CRC16 is the
+    /// dearest part of a small lookup). The key is recognised by its address and length: that
+    /// is sound only for bytes that stay allocated, unchanged, for the view's whole life — the
+    /// arguments of the command the view was locked for (scripts' and transactions' inner
+    /// calls pass other slices, which simply miss).
+    pub fn set_key_hint(&mut self, key: &[u8], shard: usize) {
+        self.key_hint = Some((key.as_ptr() as usize, key.len(), shard));
+    }
+
+    /// The shard of `key` (the hint's, when `key` is that argument).
+    fn shard_of_key(&self, key: &[u8]) -> usize {
+        match self.key_hint {
+            Some((at, len, shard)) if at == key.as_ptr() as usize && len == key.len() => shard,
+            _ => shard_of(key),
+        }
+    }
+
     pub fn begin_command(&mut self, db: usize) {
         self.dirty_before += self.dirty;
         self.dirty = 0;
@@ -607,7 +629,7 @@ impl<'a> Db<'a> {
     /// The slice of the selected database in the shard of `key` (which the command must have
     /// locked, or which a lazy view locks now).
     fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
-        self.shard_db_at(shard_of(key))
+        self.shard_db_at(self.shard_of_key(key))
     }
 
     /// [`Db::shard_db`] for a key whose shard the caller already computed (a key's CRC16 is
@@ -722,7 +744,7 @@ impl<'a> Db<'a> {
 
     /// Delete `key` if its expiry time has passed. Returns true if it was expired.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        self.expire_if_needed_at(shard_of(key), key)
+        self.expire_if_needed_at(self.shard_of_key(key), key)
     }
 
     /// [`Db::expire_if_needed`] for a key of shard `s`.
@@ -794,7 +816,7 @@ impl<'a> Db<'a> {
 
     /// Look a key up for writing (same bookkeeping as [`Db::get`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let s = shard_of(key);
+        let s = self.shard_of_key(key);
         if self.expire_if_needed_at(s, key) {
             self.misses += 1;
             return None;
@@ -818,7 +840,7 @@ impl<'a> Db<'a> {
     /// The entry of `key`, created with `make()` if absent (or expired); the flag tells whether
     /// it was created. Counts a hit or a miss and touches the LRU like [`Db::get_mut`].
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> Value) -> (&mut Entry, bool) {
-        let s = shard_of(key);
+        let s = self.shard_of_key(key);
         self.expire_if_needed_at(s, key);
         let lru = self.lru;
         self.ensure(s);
@@ -842,7 +864,7 @@ impl<'a> Db<'a> {
 
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        let s = shard_of(key);
+        let s = self.shard_of_key(key);
         if self.expire_if_needed_at(s, key) {
             return None;
         }
@@ -852,7 +874,7 @@ impl<'a> Db<'a> {
     /// [`Db::peek`] for writing: lazy expiry, but no LRU or hit/miss bookkeeping (a command's
     /// second look at a key it already looked up).
     pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let s = shard_of(key);
+        let s = self.shard_of_key(key);
         if self.expire_if_needed_at(s, key) {
             return None;
         }
@@ -877,7 +899,7 @@ impl<'a> Db<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        let s = shard_of(key);
+        let s = self.shard_of_key(key);
         if self.expire_if_needed_at(s, key) {
             return false;
         }

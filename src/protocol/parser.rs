@@ -135,16 +135,25 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Byte
         if pos >= buf.len() {
             return Ok(false);
         }
-        let Some(cr) = header_line(buf, pos, "too big bulk count string")? else {
-            return Ok(false);
+        let (len, cr) = match short_bulk_header(buf, pos) {
+            Some(header) => header,
+            None => {
+                let Some(cr) = header_line(buf, pos, "too big bulk count string")? else {
+                    return Ok(false);
+                };
+                if buf[pos] != b'$' {
+                    return Err(ParseError(format!("Protocol error: expected '$', got '{}'", buf[pos] as char)));
+                }
+                let len = match parse_i64(&buf[pos + 1..cr]) {
+                    Some(n) if n >= 0 => n as usize,
+                    _ => return Err(ParseError::new("invalid bulk length")),
+                };
+                (len, cr)
+            }
         };
-        if buf[pos] != b'$' {
-            return Err(ParseError(format!("Protocol error: expected '$', got '{}'", buf[pos] as char)));
+        if len as u64 > limits.max_bulk_len.max(0) as u64 {
+            return Err(ParseError::new("invalid bulk length"));
         }
-        let len = match parse_i64(&buf[pos + 1..cr]) {
-            Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
-            _ => return Err(ParseError::new("invalid bulk length")),
-        };
         if len > 16384 && limits.unauthenticated {
             return Err(ParseError::new("unauthenticated bulk length"));
         }
@@ -161,8 +170,36 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Byte
         pos = start + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    args.extend(ranges.into_iter().map(|(s, e)| frame.slice(s..e)));
+    args.reserve(ranges.len());
+    for (s, e) in ranges {
+        args.push(frame.slice(s..e));
+    }
     Ok(true)
+}
+
+/// The common bulk header, `$<1 to 9 digits>\r` with its `\n` buffered, read in one pass:
+/// (length, position of the `\r`). Anything else (more digits, a sign, a leading zero, a
+/// missing `$`, an incomplete line) is None, for the general path and its exact errors; what
+/// this accepts, that path would accept with the same length.
+#[inline]
+fn short_bulk_header(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    if buf.get(pos) != Some(&b'$') {
+        return None;
+    }
+    let mut len = 0usize;
+    let mut i = pos + 1;
+    while let Some(&c) = buf.get(i) {
+        match c {
+            b'0'..=b'9' if i - pos <= 9 => len = len * 10 + (c - b'0') as usize,
+            b'\r' if i > pos + 1 && i + 1 < buf.len() => {
+                // "$0" is the only number allowed to start with a zero.
+                return (buf[pos + 1] != b'0' || i == pos + 2).then_some((len, i));
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -235,17 +235,27 @@ pub struct Outcome {
     pub modified: Vec<(usize, Bytes)>,
 }
 
-/// The shards a command must lock: those of its keys (from its key specs), or every one.
-fn shards_of(client: &Client, cmd: &Command, args: &[Bytes]) -> Option<crate::keyspace::ShardSet> {
+/// The shards a command must lock: those of its keys (from its key specs), or every one; and
+/// its first key with its shard (the view's key hint).
+fn shards_of(
+    client: &Client,
+    cmd: &Command,
+    args: &[Bytes],
+) -> (Option<crate::keyspace::ShardSet>, Option<(usize, usize)>) {
     if cmd.has_flag(flags::TX_EXEC) {
-        return super::transactions::exec_shards(client);
+        return (super::transactions::exec_shards(client), None);
     }
     if cmd.has_flag(flags::ALL_KEYS) && !cmd.has_flag(flags::SCRIPT_RUN) {
-        return None;
+        return (None, None);
     }
     let mut set = crate::keyspace::ShardSet::default();
-    cmd.for_each_key(args, |i| set.add_key(&args[i]));
-    Some(set)
+    let mut first = None;
+    cmd.for_each_key(args, |i| {
+        let shard = crate::keyspace::shard_of(&args[i]);
+        set.insert(shard);
+        first.get_or_insert((i, shard));
+    });
+    (Some(set), first)
 }
 
 /// Lock what the command needs, run it, release the locks (publishing its effects), then wake
@@ -272,12 +282,17 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     let _running = start.map(|t| busy.mark_at(cmd.spec.name.starts_with("fcall"), t));
     // The view's time is set by call_locked.
     let now = 0;
-    let mut db = match shards_of(client, cmd, args) {
+    let (shards, first_key) = shards_of(client, cmd, args);
+    let mut db = match shards {
         // A script locks its declared keys now and any other shard when it touches it.
         Some(set) if script => ks.lock_lazy(db_index, set, now),
         Some(set) => ks.lock_set_at(db_index, set, now),
         None => ks.lock_all(db_index),
     };
+    // `args` outlive `db` (see Db::set_key_hint).
+    if let Some((i, shard)) = first_key {
+        db.set_key_hint(&args[i], shard);
+    }
     let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
     let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
     drop(db);
