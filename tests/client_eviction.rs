@@ -122,3 +122,30 @@ fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffe
     assert!(!named(&mut con, "filling"));
     assert_eq!(evicted(&mut con), 1);
 }
+
+#[test]
+fn a_percentage_limit_follows_later_maxmemory_changes() {
+    // Redis computes the limit from maxmemory each time it checks (getClientEvictionLimit).
+    let server = Server::start(&["--maxmemory-clients", "10%"]);
+    let mut con = control(&server);
+    let mut big = raw_named(&server, "filling", false);
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 600_000]).unwrap();
+    let qbuf = |con: &mut redis::Connection| -> usize {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" name=filling "))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    // No maxmemory: 10% of nothing is no limit. 100 MB: a 10 MB limit, the client stays.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "100mb"]);
+    assert!(named(&mut con, "filling"));
+    assert_eq!(evicted(&mut con), 0);
+    // 3 MB: a 300 KB limit, under what the client holds.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "3mb"]);
+    assert!(wait_until(Duration::from_secs(5), || !named(&mut con, "filling")), "not evicted");
+    assert_eq!(evicted(&mut con), 1);
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+}
