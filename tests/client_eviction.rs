@@ -149,3 +149,33 @@ fn a_percentage_limit_follows_later_maxmemory_changes() {
     assert_eq!(evicted(&mut con), 1);
     let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
 }
+
+#[test]
+fn client_list_counts_a_partly_read_request_as_redis() {
+    // Redis has consumed the complete header lines and arguments: qbuf is the part of the
+    // argument being read, argv-mem the arguments already read (values from Redis 7.0.15).
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut part = raw_named(&server, "part", false);
+    part.write_all(b"*2\r\n$4\r\nECHO\r\n$40000\r\n").unwrap();
+    part.write_all(&vec![b'v'; 30_000]).unwrap();
+    let field = |con: &mut redis::Connection, f: &str| -> Option<String> {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        let line = list.lines().find(|l| l.contains(" name=part "))?.to_string();
+        line.split(' ').find_map(|x| x.strip_prefix(&format!("{f}=")).map(str::to_string))
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || field(&mut con, "qbuf").as_deref() == Some("30000")),
+        "qbuf {:?}",
+        field(&mut con, "qbuf")
+    );
+    assert_eq!(field(&mut con, "argv-mem").as_deref(), Some("4"));
+    // The rest of the request: it runs, nothing is left.
+    part.write_all(&vec![b'v'; 10_000]).unwrap();
+    part.write_all(b"\r\n").unwrap();
+    let mut reply = vec![0u8; 40_000 + 10];
+    part.read_exact(&mut reply).unwrap();
+    assert!(reply.starts_with(b"$40000\r\n"));
+    assert!(wait_until(Duration::from_secs(5), || field(&mut con, "qbuf").as_deref() == Some("0")));
+    assert_eq!(field(&mut con, "argv-mem").as_deref(), Some("0"));
+}
