@@ -14,7 +14,7 @@
 # the warm-up (MB/h); ops, errors by kind; pub/sub delivery; then the load stops, the data is
 # SAVEd and the server restarted twice on its files — on the multi-part AOF (appendonly yes)
 # and on dump.rdb (appendonly no) — and each time the number of keys without a TTL and DEBUG
-# DIGEST-VALUE of a sample of keys must be the same as before; redis-check-aof and
+# DIGEST-VALUE of a sample of them must be the same as before; redis-check-aof and
 # redis-check-rdb check the files.
 #
 # Usage: cargo build --release && bench/soak.sh
@@ -24,6 +24,7 @@
 #   SERVER       ferrous | redis (default ferrous)        FERROUS_BIN (default target/release/ferrous-server)
 #   MAXMEMORY    (default 64mb)  POLICY (default allkeys-lru)  KEYSPACE keys per type (default 100000)
 #   WORKERS      data load processes (default 2)          NICE      nice level of server+load (default 0)
+#   BGSAVE_S / REWRITE_S  period of BGSAVE / BGREWRITEAOF (default 60 / 90)
 #   SERVER_ARGS  extra server arguments (word-split)
 # Output: stdout and bench/out/soak-<server>-<timestamp>.{md,json}; progress on stderr.
 # Exit status: 0 when the server answered throughout, no data error occurred and both restarts
@@ -42,6 +43,8 @@ MAXMEMORY="${MAXMEMORY:-64mb}"
 POLICY="${POLICY:-allkeys-lru}"
 KEYSPACE="${KEYSPACE:-100000}"
 WORKERS="${WORKERS:-2}"
+BGSAVE_S="${BGSAVE_S:-60}"
+REWRITE_S="${REWRITE_S:-90}"
 NICE="${NICE:-0}"
 SERVER_ARGS="${SERVER_ARGS:-}"
 HOST=127.0.0.1
@@ -93,7 +96,8 @@ start_server() {
         --appendonly "$1" --appendfsync everysec --maxmemory "$2" --maxmemory-policy "$POLICY" \
         --enable-debug-command yes --logfile "$WORK_DIR/server.log" $SERVER_ARGS &
     PID=$!
-    for _ in $(seq 600); do
+    # Up to 10 minutes: a restart loads the files (a long run without rewrites has a big AOF).
+    for _ in $(seq 6000); do
         [[ "$(redis-cli -h "$HOST" -p "$PORT" ping 2>/dev/null)" == PONG ]] && return 0
         kill -0 "$PID" 2>/dev/null || die "server exited at start: $(tail -5 "$WORK_DIR/server.log")"
         sleep 0.1
@@ -107,7 +111,7 @@ start_server yes "$MAXMEMORY"
 STATUS=0
 nice -n "$NICE" python3 bench/soak_driver.py run --host "$HOST" --port "$PORT" --pid "$PID" \
     --duration "$DURATION_S" --warmup "$WARMUP_S" --sample "$SAMPLE_S" --workers "$WORKERS" \
-    --keyspace "$KEYSPACE" --state "$WORK_DIR/state.json" --out "$OUT_BASE.json" \
+    --keyspace "$KEYSPACE" --bgsave-every "$BGSAVE_S" --rewrite-every "$REWRITE_S" --state "$WORK_DIR/state.json" --out "$OUT_BASE.json" \
     >"$WORK_DIR/report.txt" || { log "driver failed"; STATUS=1; }
 redis-cli -h "$HOST" -p "$PORT" ping >/dev/null 2>&1 || { log "server not answering at the end"; STATUS=1; }
 stop_server
