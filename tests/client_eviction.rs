@@ -122,3 +122,60 @@ fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffe
     assert!(!named(&mut con, "filling"));
     assert_eq!(evicted(&mut con), 1);
 }
+
+#[test]
+fn a_percentage_limit_follows_later_maxmemory_changes() {
+    // Redis computes the limit from maxmemory each time it checks (getClientEvictionLimit).
+    let server = Server::start(&["--maxmemory-clients", "10%"]);
+    let mut con = control(&server);
+    let mut big = raw_named(&server, "filling", false);
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 600_000]).unwrap();
+    let qbuf = |con: &mut redis::Connection| -> usize {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" name=filling "))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    // No maxmemory: 10% of nothing is no limit. 100 MB: a 10 MB limit, the client stays.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "100mb"]);
+    assert!(named(&mut con, "filling"));
+    assert_eq!(evicted(&mut con), 0);
+    // 3 MB: a 300 KB limit, under what the client holds.
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "3mb"]);
+    assert!(wait_until(Duration::from_secs(5), || !named(&mut con, "filling")), "not evicted");
+    assert_eq!(evicted(&mut con), 1);
+    let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+}
+
+#[test]
+fn client_list_counts_a_partly_read_request_as_redis() {
+    // Redis has consumed the complete header lines and arguments: qbuf is the part of the
+    // argument being read, argv-mem the arguments already read (values from Redis 7.0.15).
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut part = raw_named(&server, "part", false);
+    part.write_all(b"*2\r\n$4\r\nECHO\r\n$40000\r\n").unwrap();
+    part.write_all(&vec![b'v'; 30_000]).unwrap();
+    let field = |con: &mut redis::Connection, f: &str| -> Option<String> {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        let line = list.lines().find(|l| l.contains(" name=part "))?.to_string();
+        line.split(' ').find_map(|x| x.strip_prefix(&format!("{f}=")).map(str::to_string))
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || field(&mut con, "qbuf").as_deref() == Some("30000")),
+        "qbuf {:?}",
+        field(&mut con, "qbuf")
+    );
+    assert_eq!(field(&mut con, "argv-mem").as_deref(), Some("4"));
+    // The rest of the request: it runs, nothing is left.
+    part.write_all(&vec![b'v'; 10_000]).unwrap();
+    part.write_all(b"\r\n").unwrap();
+    let mut reply = vec![0u8; 40_000 + 10];
+    part.read_exact(&mut reply).unwrap();
+    assert!(reply.starts_with(b"$40000\r\n"));
+    assert!(wait_until(Duration::from_secs(5), || field(&mut con, "qbuf").as_deref() == Some("0")));
+    assert_eq!(field(&mut con, "argv-mem").as_deref(), Some("0"));
+}

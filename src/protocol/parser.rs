@@ -202,6 +202,32 @@ fn short_bulk_header(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// How far a partial multibulk request at the front of `buf` has been read, as Redis keeps it:
+/// Redis consumes each complete header line and argument from its query buffer (the arguments
+/// go to argv), so CLIENT LIST's `qbuf` counts only what follows them and `argv-mem` the
+/// complete arguments. Returns (bytes consumed, total length of the complete arguments);
+/// (0, 0) when `buf` does not start with a multibulk that is still incomplete.
+pub fn partial_progress(buf: &[u8]) -> (usize, usize) {
+    if buf.first() != Some(&b'*') {
+        return (0, 0);
+    }
+    let Ok(Some(cr)) = header_line(buf, 0, "") else { return (0, 0) };
+    let Some(count) = parse_i64(&buf[1..cr]).filter(|&n| n > 0) else { return (0, 0) };
+    let (mut pos, mut argv) = (cr + 2, 0);
+    for _ in 0..count {
+        let Ok(Some(cr)) = header_line(buf, pos, "") else { return (pos, argv) };
+        let Some(len) = parse_i64(&buf[pos + 1..cr]).filter(|&n| n >= 0) else { return (0, 0) };
+        let start = cr + 2;
+        let end = start.saturating_add(len as usize).saturating_add(2);
+        if buf.len() < end {
+            return (start, argv);
+        }
+        argv += len as usize;
+        pos = end;
+    }
+    (0, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +253,27 @@ mod tests {
             assert_eq!(r, Ok(None), "cut at {cut}");
             assert_eq!(left, cut);
         }
+    }
+
+    #[test]
+    fn partial_progress_is_what_redis_has_consumed() {
+        // (qbuf, argv-mem) as Redis 7.0's CLIENT LIST shows them for these partial requests.
+        let cases: &[(&[u8], usize, usize)] = &[
+            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nxx", 2, 4),
+            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10", 3, 4),
+            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n", 0, 4),
+            (b"*3\r\n", 0, 0),
+            (b"*3\r\n$3\r\nSE", 2, 0),
+            (b"*3", 2, 0),
+            (b"GET k", 5, 0),
+        ];
+        for &(buf, qbuf, argv) in cases {
+            let (consumed, a) = partial_progress(buf);
+            assert_eq!((buf.len() - consumed, a), (qbuf, argv), "{:?}", String::from_utf8_lossy(buf));
+        }
+        // A complete request, or a malformed one, is not partial.
+        assert_eq!(partial_progress(b"*1\r\n$4\r\nPING\r\n"), (0, 0));
+        assert_eq!(partial_progress(b"*1\r\n$x\r\n"), (0, 0));
     }
 
     #[test]

@@ -450,12 +450,9 @@ async fn client_loop(
             handle.touch();
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
-        } else {
-            // Part of a request arrived: CLIENT LIST shows the query buffer filling.
-            let mut v = handle.view.lock();
-            v.qbuf = buf.len();
-            v.qbuf_free = buf.capacity() - buf.len();
         }
+        // Part of a request arrived: CLIENT LIST shows the query buffer filling.
+        show_partial(&handle, &buf);
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
@@ -482,6 +479,16 @@ async fn client_loop(
             return Err("query buffer limit".into());
         }
     }
+}
+
+/// CLIENT LIST's qbuf / qbuf-free / argv-mem while a request is partly read, as Redis counts
+/// them (see `parser::partial_progress`).
+fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut) {
+    let (consumed, argv) = crate::protocol::parser::partial_progress(buf);
+    let mut v = handle.view.lock();
+    v.qbuf = buf.len() - consumed;
+    v.qbuf_free = buf.capacity() - buf.len();
+    v.argv_mem = argv;
 }
 
 /// How long the last reply of a client that killed itself may take to leave.
