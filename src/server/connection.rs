@@ -451,8 +451,11 @@ async fn client_loop(
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }
-        // Part of a request arrived: CLIENT LIST shows the query buffer filling.
-        show_partial(&handle, &buf);
+        // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
+        // batch that consumed everything, sync_view_with has already shown it empty).
+        if processed == 0 || !buf.is_empty() {
+            show_partial(&handle, &buf);
+        }
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
