@@ -6,7 +6,8 @@
 #
 # Usage: cargo build --release && bench/tls.sh
 # Environment: FERROUS_BIN (target/release/ferrous-server), TESTS (set,get), PIPELINES ("1 16"),
-#   REQUESTS (200000), CLIENTS (50), ROUNDS (5), PORT_BASE (26900: uses PORT_BASE..+1).
+#   REQUESTS (200000), CLIENTS (50), ROUNDS (5), PORT_BASE (26900: uses PORT_BASE..+1),
+#   RUN_TIMEOUT (120 s per redis-benchmark run).
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
@@ -17,6 +18,7 @@ REQUESTS="${REQUESTS:-200000}"
 CLIENTS="${CLIENTS:-50}"
 ROUNDS="${ROUNDS:-5}"
 PORT_BASE="${PORT_BASE:-26900}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
 FPORT=$PORT_BASE
 RPORT=$((PORT_BASE + 1))
 WORK=$(mktemp -d /tmp/ferrous-tls-bench.XXXXXX)
@@ -40,9 +42,14 @@ for p in $FPORT $RPORT; do
     for _ in $(seq 100); do redis-cli -p "$p" $TLS ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
+# One redis-benchmark run; a run that stalls past RUN_TIMEOUT s counts as 0 and is named on
+# stderr (so a hung connection shows instead of hanging the script).
 run() { # port test pipeline -> rps
-    redis-benchmark -p "$1" $TLS -t "$2" -P "$3" -n "$REQUESTS" -c "$CLIENTS" -r 100000 -q 2>/dev/null |
-        tr '\r' '\n' | grep -i "requests per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests.*/\1/'
+    local out
+    out=$(timeout "$RUN_TIMEOUT" redis-benchmark -p "$1" $TLS -t "$2" -P "$3" -n "$REQUESTS" -c "$CLIENTS" -r 100000 -q 2>/dev/null |
+        tr '\r' '\n' | grep -i "requests per second" | tail -1 | sed -E 's/.*: ([0-9.]+) requests.*/\1/') || true
+    [ -n "$out" ] || { echo "run on port $1 ($2 -P $3) stalled or failed" >&2; out=0; }
+    echo "$out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
