@@ -27,9 +27,12 @@ impl Pki {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.distinguished_name.push(DnType::CommonName, "Ferrous Test CA");
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_key_pem = ca_key.serialize_pem();
+        let ca = CertifiedIssuer::self_signed(ca, ca_key).unwrap();
         let pki = Pki { dir, ca_pem: ca.pem() };
         std::fs::write(pki.path("ca.crt"), &pki.ca_pem).unwrap();
+        std::fs::write(pki.path("ca.key"), ca_key_pem).unwrap();
         for (file, cn, sans) in [
             ("server", "Server", vec!["127.0.0.1".to_string(), "localhost".to_string()]),
             ("server2", "Server two", vec!["127.0.0.1".to_string()]),
@@ -45,6 +48,27 @@ impl Pki {
             std::fs::write(pki.path(&format!("{file}.key")), key.serialize_pem()).unwrap();
         }
         pki
+    }
+
+    /// An X.509 **v1** certificate (RSA key) as Redis's utils/gen-test-certs.sh makes its
+    /// redis.crt: `openssl x509 -req` with no extensions, signed by `issuer`'s CA (this PKI's
+    /// or another's). Written as `<name>.crt` and `<name>.key` in this PKI's directory.
+    fn v1_cert(&self, name: &str, cn: &str, issuer: &Pki) {
+        let sh = |cmd: String| {
+            let out = std::process::Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+            assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let (key, crt) = (self.path(&format!("{name}.key")), self.path(&format!("{name}.crt")));
+        sh(format!("openssl genrsa -out {key} 2048 2>/dev/null"));
+        sh(format!(
+            "openssl req -new -sha256 -subj '/O=Ferrous Test/CN={cn}' -key {key} | openssl x509 -req -sha256 \
+             -CA {} -CAkey {} -CAcreateserial -days 2 -out {crt}",
+            issuer.path("ca.crt"),
+            issuer.path("ca.key")
+        ));
+        let text = sh(format!("openssl x509 -in {crt} -noout -text"));
+        assert!(text.contains("Version: 1 (0x0)"), "not a v1 certificate: {text}");
     }
 
     fn path(&self, file: &str) -> String {
@@ -104,6 +128,46 @@ fn server_cn(pki: &Pki, port: u16) -> String {
     assert_eq!(&buf, b"+PONG\r\n");
     let cert = conn.peer_certificates().unwrap()[0].to_vec();
     String::from_utf8(ferrous::server::tls::subject_common_name(&cert).unwrap()).unwrap()
+}
+
+/// A TLS handshake with a bare rustls client presenting this certificate (served as given, so
+/// that a v1 certificate can be presented), then PING; the reply or the error.
+fn ping_with_cert(pki: &Pki, port: u16, cert: &str) -> Result<String, String> {
+    use rustls::pki_types::pem::PemObject;
+    #[derive(Debug)]
+    struct Present(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Present {
+        fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(pki.path(&format!("{cert}.crt")))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path(&format!("{cert}.key"))).unwrap();
+    let signing = provider.key_provider.load_private_key(key).unwrap();
+    let present = Arc::new(Present(Arc::new(rustls::sign::CertifiedKey::new(certs, signing))));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(present);
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 7];
+    tls.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn tls_port() -> u16 {
@@ -307,4 +371,80 @@ fn a_replica_syncs_over_tls_with_tls_replication() {
     assert_eq!(acked, 1);
     let got: Vec<String> = redis::cmd("MGET").arg("before").arg("after").query(&mut r).unwrap();
     assert_eq!(got, ["snapshot", "stream"]);
+}
+
+/// X.509 v1 client certificates (Redis's gen-test-certs.sh makes redis.crt so, and OpenSSL
+/// accepts it): one signed by the configured CA is accepted, and its CN selects the ACL user;
+/// one signed by another CA is refused.
+#[test]
+fn v1_client_certificates_are_verified_against_the_ca() {
+    let pki = Pki::new("v1-client");
+    let rogue = Pki::new("v1-client-rogue");
+    pki.v1_cert("v1", "alice", &pki);
+    pki.v1_cert("v1-rogue", "alice", &rogue);
+    let port = tls_port();
+    let mut args = pki.server_args(port);
+    args.extend(["--tls-auth-clients-user".to_string(), "CN".to_string()]);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(ping_with_cert(&pki, port, "v1").unwrap(), "+PONG\r\n");
+    assert_eq!(ping_with_cert(&pki, port, "alice").unwrap(), "+PONG\r\n");
+    let refused = ping_with_cert(&pki, port, "v1-rogue");
+    assert!(refused.is_err(), "a v1 certificate of another CA was accepted: {refused:?}");
+    // optional: a certificate that is presented is still verified.
+    let mut admin = s.conn();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("tls-auth-clients").arg("optional").query(&mut admin).unwrap();
+    assert!(ping_with_cert(&pki, port, "v1-rogue").is_err());
+    assert_eq!(ping_with_cert(&pki, port, "v1").unwrap(), "+PONG\r\n");
+}
+
+/// The TCL test 'tls-cert-file is also used as a client cert if none specified', with v1
+/// certificates both ways: the replica presents its v1 server certificate as its client
+/// certificate, and the master serves a v1 certificate that the replica verifies. A master whose
+/// v1 certificate comes from another CA is refused.
+#[test]
+fn replication_with_v1_certificates() {
+    let pki = Pki::new("v1-repl");
+    let rogue = Pki::new("v1-repl-rogue");
+    pki.v1_cert("master", "Generic-cert", &pki);
+    pki.v1_cert("replica", "Generic-cert", &pki);
+    pki.v1_cert("impostor", "Generic-cert", &rogue);
+    let v1_args = |port: u16, name: &str| -> Vec<String> {
+        let mut a = pki.server_args(port);
+        a[3] = pki.path(&format!("{name}.crt"));
+        a[5] = pki.path(&format!("{name}.key"));
+        a
+    };
+    let master_tls = tls_port();
+    let master = Server::start(&v1_args(master_tls, "master").iter().map(String::as_str).collect::<Vec<_>>());
+    let mut m = master.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut m).unwrap();
+    let mut args = v1_args(tls_port(), "replica");
+    args.extend(["--tls-replication", "yes", "--dbfilename", "tls-v1-replica.rdb"].map(String::from));
+    let replica = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(&mut r).unwrap();
+    let info = |c: &mut redis::Connection| redis::cmd("INFO").arg("replication").query::<String>(c).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        "the link never came up: {}\n{}\n{}",
+        info(&mut r),
+        replica.log(),
+        master.log()
+    );
+    assert_eq!(redis::cmd("GET").arg("k").query::<String>(&mut r).unwrap(), "v");
+    // A master presenting a v1 certificate of another CA (with the same name as ours, so only the
+    // signature tells them apart): the replica refuses the handshake.
+    let impostor_tls = tls_port();
+    let mut args = v1_args(impostor_tls, "impostor");
+    args.extend(["--tls-auth-clients", "no"].map(String::from));
+    let _impostor = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(impostor_tls).query(&mut r).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(10), || replica
+            .log()
+            .contains("TLS: invalid peer certificate: BadSignature")),
+        "no certificate error in the replica's log:\n{}",
+        replica.log()
+    );
+    assert!(info(&mut r).contains("master_link_status:down"));
 }

@@ -20,6 +20,7 @@ pub mod process;
 pub mod saving;
 pub mod stream_io;
 pub mod tls;
+mod tls_verify;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;

@@ -13,13 +13,13 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
 
+use super::tls_verify::{tlv, ClientVerifier, ServerVerifier, V1Chain};
 use crate::config::Config;
 
 /// `tls-auth-clients` values (the parameter's enum): no, yes, optional.
@@ -209,23 +209,29 @@ fn load_key(path: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| e.to_string())
 }
 
-fn roots(cfg: &Config) -> Result<RootCertStore, String> {
-    let mut store = RootCertStore::empty();
-    let mut add = |path: &str| -> Result<(), String> {
-        for c in load_certs(path)? {
-            store.add(c).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    };
+/// The configured CA certificates (`tls-ca-cert-file`, then every readable PEM certificate of
+/// `tls-ca-cert-dir`).
+fn ca_certs(cfg: &Config) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
     if !cfg.tls_ca_cert_file.is_empty() {
-        add(&cfg.tls_ca_cert_file)?;
+        certs.extend(load_certs(&cfg.tls_ca_cert_file)?);
     }
     if !cfg.tls_ca_cert_dir.is_empty() {
         let dir = std::fs::read_dir(&cfg.tls_ca_cert_dir).map_err(|e| crate::config::kinds::strerror(&e))?;
         for entry in dir.flatten() {
             // Hashed links and other files: every readable PEM certificate counts.
-            let _ = add(&entry.path().to_string_lossy());
+            if let Ok(c) = load_certs(&entry.path().to_string_lossy()) {
+                certs.extend(c);
+            }
         }
+    }
+    Ok(certs)
+}
+
+fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    for c in cas {
+        store.add(c.clone()).map_err(|e| e.to_string())?;
     }
     Ok(store)
 }
@@ -251,7 +257,9 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
         .map_err(|e| format!("Failed to load certificate: {}: {e}", cfg.tls_cert_file))?;
     let key = load_key(&cfg.tls_key_file, &cfg.tls_key_file_pass)
         .map_err(|e| format!("Failed to load private key: {}: {e}", cfg.tls_key_file))?;
-    let roots = Arc::new(roots(cfg).map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?);
+    let cas = ca_certs(cfg).map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?;
+    let roots =
+        Arc::new(roots(&cas).map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?);
     let mut suites = Vec::new();
     if v13 {
         match cfg.tls_ciphersuites.as_str() {
@@ -285,6 +293,7 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
         return Err(format!("Failed to load private key: {}: it does not match the certificate", cfg.tls_key_file));
     }
     let server_key = Arc::new(OneKey(Arc::new(certified)));
+    let v1 = Arc::new(V1Chain::new(&cas, provider.signature_verification_algorithms));
     let server = |mode: usize| -> Result<Arc<ServerConfig>, String> {
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
@@ -294,7 +303,8 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
             _ => {
                 let v = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
                 let v = if mode == AUTH_OPTIONAL { v.allow_unauthenticated() } else { v };
-                builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
+                let inner = v.build().map_err(|e| e.to_string())?;
+                builder.with_client_cert_verifier(Arc::new(ClientVerifier { inner, v1: v1.clone() }))
             }
         };
         let mut sc = builder.with_cert_resolver(server_key.clone());
@@ -320,10 +330,11 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
     } else {
         (certs.clone(), key.clone_key())
     };
-    let verifier = Arc::new(ChainOnly {
+    let verifier = Arc::new(ServerVerifier {
         inner: rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?,
+        v1,
     });
     let csigning =
         provider.key_provider.load_private_key(ckey).map_err(|e| format!("Failed to load private key: {e}"))?;
@@ -361,77 +372,8 @@ impl rustls::client::ResolvesClientCert for OneKey {
     }
 }
 
-/// Verifies the server's chain against the configured CAs, but not its name (OpenSSL, as Redis
-/// configures it, checks no host name either: masters are often reached by IP address).
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        use rustls::{CertificateError, Error};
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(Error::InvalidCertificate(CertificateError::NotValidForName))
-            | Err(Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
-            r => r,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
 /// The Common Name of a certificate's subject (the last CN attribute), from its DER.
 pub fn subject_common_name(der: &[u8]) -> Option<Vec<u8>> {
-    /// One DER element: (tag, content, rest).
-    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let tag = *b.first()?;
-        let first = *b.get(1)? as usize;
-        let (len, hdr) = if first < 0x80 {
-            (first, 2)
-        } else {
-            let n = first & 0x7f;
-            if n == 0 || n > 4 {
-                return None;
-            }
-            let mut len = 0usize;
-            for i in 0..n {
-                len = (len << 8) | *b.get(2 + i)? as usize;
-            }
-            (len, 2 + n)
-        };
-        let end = hdr.checked_add(len)?;
-        Some((tag, b.get(hdr..end)?, b.get(end..)?))
-    }
     let (_, cert, _) = tlv(der)?;
     let (_, tbs, _) = tlv(cert)?;
     let mut rest = tbs;
