@@ -220,10 +220,7 @@ async fn client_loop(
             )
         };
         let obuf_limits = *server.obuf_limits.read();
-        // Read more input, unless the connection is killed or idle for too long.
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(READ_CHUNK);
-        }
+        // Wait for input, unless the connection is killed or idle for too long.
         let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
         let pending = out.has_pending() || sock.has_unflushed();
         let wait = async {
@@ -265,6 +262,16 @@ async fn client_loop(
                 if handle.is_killed() {
                     return Err("killed".into());
                 }
+                if matches!(msg, Some(crate::pubsub::Push::Wake)) && handle.take_shrink_request() {
+                    // Idle for a while (see `release_idle_buffers`): give the buffers back, as
+                    // Redis's clientsCron resizes an idle client's query buffer; the next read
+                    // takes a new one.
+                    if buf.is_empty() {
+                        buf = BytesMut::new();
+                    }
+                    out.shrink();
+                    handle.view.lock().qbuf_free = buf.capacity() - buf.len();
+                }
                 // Deliver every queued Pub/Sub message, then go back to reading.
                 if let Some(m) = msg {
                     out.sink.proto = client.proto;
@@ -279,6 +286,10 @@ async fn client_loop(
                 super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
                 continue;
             }
+        }
+        // Room to read into (an idle connection may have given its buffer back).
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
         }
         let n = match sock.try_read_buf(&mut buf) {
             Ok(0) => return Err("connection closed by peer".into()),
@@ -492,6 +503,17 @@ fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut) {
     v.qbuf = buf.len() - consumed;
     v.qbuf_free = buf.capacity() - buf.len();
     v.argv_mem = argv;
+}
+
+/// Once a second from the cron: ask every connection idle for 2 seconds or more that still
+/// holds input buffer space to give it back (through its push queue, at most one request
+/// outstanding; replica links and other connections that left the read loop never take it).
+pub fn release_idle_buffers(server: &Server) {
+    for h in server.clients.lock().values() {
+        if h.idle_secs() >= 2 && h.view.lock().qbuf_free > 0 {
+            h.request_shrink();
+        }
+    }
 }
 
 /// How long the last reply of a client that killed itself may take to leave.

@@ -316,9 +316,12 @@ impl Server {
 
 /// The periodic background work, `hz` times a second.
 async fn cron(server: Arc<Server>) {
+    let mut ticks = 0u64;
     loop {
         let hz = server.config.load().hz_clamped();
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        ticks += 1;
+        let every_second = ticks.is_multiple_of(hz);
         if server.is_shutting_down() {
             return;
         }
@@ -359,6 +362,9 @@ async fn cron(server: Arc<Server>) {
             saving::cron(&s);
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();
+            if every_second {
+                connection::release_idle_buffers(&s);
+            }
         })
         .await;
     }

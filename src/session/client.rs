@@ -72,6 +72,8 @@ pub struct ClientHandle {
     /// Everything the connection holds (CLIENT LIST's tot-mem, client eviction).
     pub mem: std::sync::atomic::AtomicUsize,
     killed: AtomicBool,
+    /// The cron asked the idle connection to give its buffers back (`request_shrink`).
+    shrink_requested: AtomicBool,
     kill_notify: tokio::sync::Notify,
     /// Replication role of the connection: [`REPL_NONE`], [`REPL_REPLICA`] (a replica attached
     /// to us, flag `S`) or [`REPL_MASTER`] (our master's link, flag `M`).
@@ -99,6 +101,7 @@ impl ClientHandle {
             meter: Arc::default(),
             mem: std::sync::atomic::AtomicUsize::new(0),
             killed: AtomicBool::new(false),
+            shrink_requested: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
             repl_kind: std::sync::atomic::AtomicU8::new(REPL_NONE),
             repl_omem: std::sync::atomic::AtomicUsize::new(0),
@@ -115,6 +118,21 @@ impl ClientHandle {
             queue.push(crate::pubsub::Push::Wake);
         }
         first
+    }
+
+    /// Ask the connection, through its push queue, to give back its idle buffers (see
+    /// `connection::release_idle_buffers`); nothing if a request is already outstanding.
+    pub fn request_shrink(&self) {
+        if !self.shrink_requested.swap(true, Ordering::AcqRel) {
+            if let Some(queue) = self.push.get() {
+                queue.push(crate::pubsub::Push::Wake);
+            }
+        }
+    }
+
+    /// Whether a shrink was requested (and clear the request).
+    pub fn take_shrink_request(&self) -> bool {
+        self.shrink_requested.swap(false, Ordering::AcqRel)
     }
 
     pub fn is_killed(&self) -> bool {
