@@ -529,3 +529,56 @@ fn failover_after_kill_keeps_writes_acknowledged_by_a_replica() {
     }
     assert_eq!(missing, 0, "{missing} of {} acknowledged writes lost", keys.len());
 }
+
+/// A replica's full sync of a small snapshot is invisible to its clients, as on Redis (which
+/// loads it on its only thread and serves clients only every
+/// loading-process-events-interval-bytes): CLUSTER NODES right after CLUSTER REPLICATE never
+/// answers -LOADING (the legacy cluster suite's create_cluster depends on it).
+#[test]
+fn replica_full_sync_of_a_small_snapshot_never_answers_loading() {
+    let master = Node::start(Kind::Ferrous, 5000);
+    let replica = Node::start(Kind::Ferrous, 5000);
+    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    let mut c = master.raw();
+    for batch in 0..40 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("{{t}}k{batch}:{i}"));
+            args.push("v".repeat(16));
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_eq!(text(&c.cmd(&args)), "OK");
+    }
+    let myself = master.cmd(&["CLUSTER", "NODES"]);
+    let bus = myself.split(['@', ' ']).nth(2).expect("bus port").to_string();
+    assert_eq!(replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &bus]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "NODES"]).lines().count() == 2
+        && master.cmd(&["CLUSTER", "NODES"]).lines().count() == 2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = replica.port;
+    let poller = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut r = Raw::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+            let mut bad = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                for cmd in [&["CLUSTER", "NODES"][..], &["CLUSTER", "INFO"][..]] {
+                    let reply = text(&r.cmd(cmd));
+                    if reply.starts_with('-') {
+                        bad.push(reply);
+                    }
+                }
+            }
+            bad
+        })
+    };
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    let synced = wait_until(Duration::from_secs(30), || {
+        replica.info_field("replication", "master_link_status") == "up" && replica.cmd(&["DBSIZE"]) == "40000"
+    });
+    stop.store(true, Ordering::SeqCst);
+    let bad = poller.join().expect("poller");
+    assert!(synced, "the replica did not sync: {}", replica.log());
+    assert!(bad.is_empty(), "errors during the sync: {:?}", &bad[..bad.len().min(3)]);
+}
