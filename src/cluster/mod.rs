@@ -274,7 +274,13 @@ async fn cron_loop(cluster: Arc<Cluster>) {
         if server.is_shutting_down() {
             return;
         }
+        // Redis runs no timer while it loads (at startup, or a replica's synchronous load):
+        // a replica must not start replicating before its own data is loaded.
+        let loading = server.stats.loading.load(Ordering::SeqCst);
         drop(server);
+        if loading {
+            continue;
+        }
         cluster.with(|st| st.cron());
     }
 }
