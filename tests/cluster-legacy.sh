@@ -10,7 +10,8 @@
 #                  instances.tcl gets the base port and port count edited in (nothing else)
 # Environment: WORKDIR (scratch copy, default /tmp/cluster-legacy.BASE_PORT),
 #   LOGDIR (default WORKDIR/logs), UNIT_TIMEOUT (default 900 s)
-# Output: "[unit] NAME ok=N failed=M" per unit (a unit stops at its first failed test) and a total.
+# Output: "[unit] NAME ok=N failed=M" per unit (a unit stops at its first failed test, except
+#   in a loop such as 03-failover-loop's) and a total.
 set -u
 [ $# -ge 2 ] && [ -x "$1" ] || { echo "usage: $0 SERVER_BINARY BASE_PORT [UNIT ...]" >&2; exit 2; }
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); BASE=$2; shift 2
@@ -32,7 +33,9 @@ for u in "${UNITS[@]}"; do
     log="$LOGDIR/$u.log"
     TERM=dumb timeout -k 10 "${UNIT_TIMEOUT:-900}" ./runtest-cluster --single "$u.tcl" --dont-clean >"$log" 2>&1
     rc=$?
-    ok=$(grep -c ': OK$' "$log"); bad=$(grep -cE 'FAILED|caught an error' "$log")
+    # a failed test prints "HH:MM:SS> name: FAILED: ..." (an error also "caught an error")
+    ok=$(grep -c ': OK$' "$log"); bad=$(grep -cE '^[0-9:]+> .*: FAILED' "$log")
+    [ "$bad" -eq 0 ] && bad=$(grep -c 'caught an error' "$log")
     [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
     # keep the instance logs of the unit
     mkdir -p "$LOGDIR/$u.instances"

@@ -578,8 +578,7 @@ fn replica_full_sync_of_a_small_snapshot_never_answers_loading() {
         replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
         "OK"
     );
-    assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "NODES"]).lines().count() == 2
-        && master.cmd(&["CLUSTER", "NODES"]).lines().count() == 2));
+    wait_known(&replica, &master);
     let stop = Arc::new(AtomicBool::new(false));
     let port = replica.port;
     let poller = {
@@ -632,7 +631,7 @@ fn restarted_replica_loads_its_data_before_it_replicates() {
         replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
         "OK"
     );
-    assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "NODES"]).lines().count() == 2));
+    wait_known(&replica, &master);
     assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
     let synced =
         |n: &Node| n.info_field("replication", "master_link_status") == "up" && n.cmd(&["DBSIZE"]) == KEYS.to_string();
@@ -643,4 +642,113 @@ fn restarted_replica_loads_its_data_before_it_replicates() {
         assert!(replica.child.try_wait().ok().flatten().is_none(), "{}", replica.log());
         assert!(!replica.log().contains("Fatal error loading"), "{}", replica.log());
     }
+}
+
+/// A master serving every slot and its replica, linked.
+/// Wait until `node` knows `other` by name (the handshake is over).
+fn wait_known(node: &Node, other: &Node) {
+    let id = other.id();
+    assert!(wait_until(Duration::from_secs(20), || {
+        let nodes = node.cmd(&["CLUSTER", "NODES"]);
+        nodes.contains(&id) && !nodes.contains("handshake")
+    }));
+}
+
+fn master_and_replica(kind: Kind) -> (Node, Node) {
+    let master = Node::start(kind, 5000);
+    let replica = Node::start(kind, 5000);
+    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    assert_eq!(
+        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
+        "OK"
+    );
+    wait_known(&replica, &master);
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    assert!(wait_until(Duration::from_secs(30), || replica.info_field("replication", "master_link_status") == "up"
+        && replica.info_field("cluster", "cluster_state") == "ok"));
+    (master, replica)
+}
+
+/// A READONLY client on a replica is redirected to the master for a script with a shebang
+/// that did not declare no-writes (Redis's getNodeByQuery uses the script's flags), also inside
+/// MULTI; a no-writes script runs on the replica (legacy suite 16-transactions-on-replica).
+#[test]
+fn readonly_replica_redirects_scripts_that_may_write() {
+    if !tools_or_skip("readonly_replica_redirects_scripts_that_may_write") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        assert_eq!(master.cmd(&["SET", "a", "1"]), "OK");
+        assert!(wait_until(Duration::from_secs(10), || replica.cmd(&["READONLY"]) == "OK"
+            && replica.raw().cmd(&["GET", "a"]).starts_with(b"-MOVED")));
+        let mut r = replica.raw();
+        let mut out = Vec::new();
+        for args in [
+            &["READONLY"][..],
+            &["EVAL", "#!lua\nreturn redis.call('del','a')", "1", "a"],
+            &["EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "1", "a"],
+            &["EVAL", "return redis.call('get','a')", "1", "a"],
+            &["MULTI"],
+            &["EVAL", "#!lua\nreturn redis.call('del','a')", "1", "a"],
+            &["EXEC"],
+        ] {
+            out.push(String::from_utf8_lossy(&r.cmd(args)).replace(&master.port.to_string(), "P"));
+        }
+        seen.push(out);
+    }
+    assert!(seen[0][1].starts_with("-MOVED"), "{:?}", seen[0]);
+    assert_eq!(seen[1], seen[0]);
+}
+
+/// CONFIG SET cluster-preferred-endpoint-type hostname shows in the very next redirection
+/// (legacy suite 27-endpoints); compared with Redis.
+#[test]
+fn preferred_endpoint_type_applies_to_the_next_redirection() {
+    if !tools_or_skip("preferred_endpoint_type_applies_to_the_next_redirection") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        assert_eq!(master.cmd(&["CONFIG", "SET", "cluster-announce-hostname", "them.com"]), "OK");
+        assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "SHARDS"]).contains("them.com")));
+        let mut r = replica.raw();
+        let mut out =
+            vec![String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P")];
+        r.cmd(&["CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"]);
+        out.push(String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P"));
+        r.cmd(&["CONFIG", "SET", "cluster-preferred-endpoint-type", "unknown-endpoint"]);
+        out.push(String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P"));
+        seen.push(out);
+    }
+    assert_eq!(seen[0][1], "-MOVED 12182 them.com:P\r\n");
+    assert_eq!(seen[1], seen[0]);
+}
+
+/// A replica restarted from its RDB keeps the keys that expired meanwhile (Redis's rdbLoad
+/// drops them only when iAmMaster); its master's DELs remove them later (legacy suite
+/// 14-consistency-check). Its master is down here, so nothing else can remove them.
+#[test]
+fn restarted_replica_keeps_keys_that_expired_in_its_rdb() {
+    if !tools_or_skip("restarted_replica_keeps_keys_that_expired_in_its_rdb") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (mut master, mut replica) = master_and_replica(kind);
+        for i in 0..20 {
+            assert_eq!(master.cmd(&["SET", &format!("{{t}}k{i}"), "v", "PX", "1500"]), "OK");
+        }
+        assert!(wait_until(Duration::from_secs(10), || replica.cmd(&["DBSIZE"]) == "20"));
+        master.kill9();
+        thread::sleep(Duration::from_millis(1600)); // the keys' time to live
+        replica.restart_with_save();
+        assert!(wait_until(Duration::from_secs(20), || !replica.cmd(&["DBSIZE"]).starts_with("-LOADING")));
+        seen.push(replica.cmd(&["DBSIZE"]));
+    }
+    assert_eq!(seen[0], "20");
+    assert_eq!(seen[1], seen[0]);
 }
