@@ -752,3 +752,46 @@ fn restarted_replica_keeps_keys_that_expired_in_its_rdb() {
     assert_eq!(seen[0], "20");
     assert_eq!(seen[1], seen[0]);
 }
+
+/// The master's CLUSTER SHARDS shows its replica as `loading` while the replica loads a full
+/// sync (the replica announces offset 0 then, Redis's replicationGetSlaveOffset), and
+/// `online` after (legacy suite 28-cluster-shards); compared with Redis.
+#[test]
+fn replica_loading_a_full_sync_shows_as_loading_in_cluster_shards() {
+    if !tools_or_skip("replica_loading_a_full_sync_shows_as_loading_in_cluster_shards") {
+        return;
+    }
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        let id = replica.id();
+        // The first health word after the replica's id in the master's CLUSTER SHARDS.
+        let health = || {
+            let shards = master.cmd(&["CLUSTER", "SHARDS"]);
+            let rest = &shards[shards.find(&id)?..];
+            ["loading", "online", "fail"].into_iter().filter_map(|h| rest.find(h).map(|p| (p, h))).min().map(|x| x.1)
+        };
+        assert!(wait_until(Duration::from_secs(20), || health() == Some("online")), "{kind:?}");
+        let mut c = master.raw();
+        for batch in 0..4 {
+            let mut args = vec!["MSET".to_string()];
+            for i in 0..500 {
+                args.push(format!("{{t}}k{batch}:{i}"));
+                args.push("v".repeat(100));
+            }
+            let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            assert_eq!(text(&c.cmd(&args)), "OK");
+        }
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "key-load-delay", "2000"]), "OK");
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"]), "OK");
+        assert_eq!(master.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]), "OK");
+        c.cmd(&["MULTI"]);
+        c.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        for j in 0..100 {
+            c.cmd(&["SET", &format!("{{t}}x{j}"), &"A".repeat(1024)]);
+        }
+        c.cmd(&["EXEC"]);
+        assert!(wait_until(Duration::from_secs(20), || health() == Some("loading")), "{kind:?}");
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), "OK");
+        assert!(wait_until(Duration::from_secs(30), || health() == Some("online")), "{kind:?}");
+    }
+}
