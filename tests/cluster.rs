@@ -30,6 +30,8 @@ enum Kind {
 struct Node {
     kind: Kind,
     port: u16,
+    cport: u16,
+    node_timeout: u64,
     child: Child,
     dir: PathBuf,
 }
@@ -72,31 +74,53 @@ impl Node {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("node directory");
             let log = std::fs::File::create(dir.join("log.txt")).expect("log file");
-            let child = Command::new(bin(kind))
-                .args(["--port", &port.to_string(), "--cluster-port", &cport.to_string()])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.to_string()])
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--dir"])
-                .arg(&dir)
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("spawn a cluster node");
-            let mut node = Node { kind, port, child, dir };
-            let up = wait_until(Duration::from_secs(20), || {
-                node.child.try_wait().ok().flatten().is_none()
-                    && TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
-                        let mut r = Raw::new(s);
-                        r.send(b"PING\r\n");
-                        r.try_read_reply(Duration::from_secs(2)).is_ok_and(|x| x == b"+PONG\r\n")
-                    })
-            });
-            if up {
+            drop(log);
+            let child = Self::spawn(kind, port, cport, node_timeout, &dir);
+            let mut node = Node { kind, port, cport, node_timeout, child, dir };
+            if node.wait_up() {
                 return node;
             }
         }
         panic!("a {kind:?} cluster node did not start");
+    }
+
+    fn spawn(kind: Kind, port: u16, cport: u16, node_timeout: u64, dir: &std::path::Path) -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("log.txt")).expect("log file");
+        Command::new(bin(kind))
+            .args(["--port", &port.to_string(), "--cluster-port", &cport.to_string()])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--dir"])
+            .arg(dir)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn a cluster node")
+    }
+
+    /// Whether the node answers PING (LOADING counts as up) within 20 s.
+    fn wait_up(&mut self) -> bool {
+        let port = self.port;
+        wait_until(Duration::from_secs(20), || {
+            self.child.try_wait().ok().flatten().is_none()
+                && TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
+                    let mut r = Raw::new(s);
+                    r.send(b"PING\r\n");
+                    r.try_read_reply(Duration::from_secs(2))
+                        .is_ok_and(|x| x == b"+PONG\r\n" || x.starts_with(b"-LOADING"))
+                })
+        })
+    }
+
+    /// SHUTDOWN SAVE, then start again on the same ports and directory.
+    fn restart_with_save(&mut self) {
+        let mut r = self.raw();
+        r.send_cmd(&["SHUTDOWN", "SAVE"]);
+        let _ = r.try_read_reply(Duration::from_secs(10));
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.kind, self.port, self.cport, self.node_timeout, &self.dir);
+        assert!(self.wait_up(), "the node did not restart: {}", self.log());
     }
 
     fn addr(&self) -> String {
@@ -528,4 +552,246 @@ fn failover_after_kill_keeps_writes_acknowledged_by_a_replica() {
         }
     }
     assert_eq!(missing, 0, "{missing} of {} acknowledged writes lost", keys.len());
+}
+
+/// A replica's full sync of a small snapshot is invisible to its clients, as on Redis (which
+/// loads it on its only thread and serves clients only every
+/// loading-process-events-interval-bytes): CLUSTER NODES right after CLUSTER REPLICATE never
+/// answers -LOADING (the legacy cluster suite's create_cluster depends on it).
+#[test]
+fn replica_full_sync_of_a_small_snapshot_never_answers_loading() {
+    let master = Node::start(Kind::Ferrous, 5000);
+    let replica = Node::start(Kind::Ferrous, 5000);
+    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    let mut c = master.raw();
+    for batch in 0..40 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("{{t}}k{batch}:{i}"));
+            args.push("v".repeat(16));
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_eq!(text(&c.cmd(&args)), "OK");
+    }
+    assert_eq!(
+        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
+        "OK"
+    );
+    wait_known(&replica, &master);
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = replica.port;
+    let poller = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut r = Raw::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+            let mut bad = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                for cmd in [&["CLUSTER", "NODES"][..], &["CLUSTER", "INFO"][..]] {
+                    let reply = text(&r.cmd(cmd));
+                    if reply.starts_with('-') {
+                        bad.push(reply);
+                    }
+                }
+            }
+            bad
+        })
+    };
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    let synced = wait_until(Duration::from_secs(30), || {
+        replica.info_field("replication", "master_link_status") == "up" && replica.cmd(&["DBSIZE"]) == "40000"
+    });
+    stop.store(true, Ordering::SeqCst);
+    let bad = poller.join().expect("poller");
+    assert!(synced, "the replica did not sync: {}", replica.log());
+    assert!(bad.is_empty(), "errors during the sync: {:?}", &bad[..bad.len().min(3)]);
+}
+
+/// A replica restarted with a snapshot to load starts replicating only once it is loaded (as
+/// Redis, whose cluster cron does not run while it loads): before, the full sync could land
+/// first and the load then died on a duplicate key (legacy suite 04-resharding).
+#[test]
+fn restarted_replica_loads_its_data_before_it_replicates() {
+    let master = Node::start(Kind::Ferrous, 5000);
+    let mut replica = Node::start(Kind::Ferrous, 5000);
+    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    let mut c = master.raw();
+    const KEYS: usize = 200_000;
+    for batch in 0..KEYS / 1000 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("{{t}}k{batch}:{i}"));
+            args.push("v".repeat(16));
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_eq!(text(&c.cmd(&args)), "OK");
+    }
+    assert_eq!(
+        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
+        "OK"
+    );
+    wait_known(&replica, &master);
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    let synced =
+        |n: &Node| n.info_field("replication", "master_link_status") == "up" && n.cmd(&["DBSIZE"]) == KEYS.to_string();
+    assert!(wait_until(Duration::from_secs(60), || synced(&replica)), "{}", replica.log());
+    for _ in 0..2 {
+        replica.restart_with_save();
+        assert!(wait_until(Duration::from_secs(60), || synced(&replica)), "{}", replica.log());
+        assert!(replica.child.try_wait().ok().flatten().is_none(), "{}", replica.log());
+        assert!(!replica.log().contains("Fatal error loading"), "{}", replica.log());
+    }
+}
+
+/// A master serving every slot and its replica, linked.
+/// Wait until `node` knows `other` by name (the handshake is over).
+fn wait_known(node: &Node, other: &Node) {
+    let id = other.id();
+    assert!(wait_until(Duration::from_secs(20), || {
+        let nodes = node.cmd(&["CLUSTER", "NODES"]);
+        nodes.contains(&id) && !nodes.contains("handshake")
+    }));
+}
+
+fn master_and_replica(kind: Kind) -> (Node, Node) {
+    let master = Node::start(kind, 5000);
+    let replica = Node::start(kind, 5000);
+    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    assert_eq!(
+        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
+        "OK"
+    );
+    wait_known(&replica, &master);
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    assert!(wait_until(Duration::from_secs(30), || replica.info_field("replication", "master_link_status") == "up"
+        && replica.info_field("cluster", "cluster_state") == "ok"));
+    (master, replica)
+}
+
+/// A READONLY client on a replica is redirected to the master for a script with a shebang
+/// that did not declare no-writes (Redis's getNodeByQuery uses the script's flags), also inside
+/// MULTI; a no-writes script runs on the replica (legacy suite 16-transactions-on-replica).
+#[test]
+fn readonly_replica_redirects_scripts_that_may_write() {
+    if !tools_or_skip("readonly_replica_redirects_scripts_that_may_write") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        assert_eq!(master.cmd(&["SET", "a", "1"]), "OK");
+        assert!(wait_until(Duration::from_secs(10), || replica.cmd(&["READONLY"]) == "OK"
+            && replica.raw().cmd(&["GET", "a"]).starts_with(b"-MOVED")));
+        let mut r = replica.raw();
+        let mut out = Vec::new();
+        for args in [
+            &["READONLY"][..],
+            &["EVAL", "#!lua\nreturn redis.call('del','a')", "1", "a"],
+            &["EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "1", "a"],
+            &["EVAL", "return redis.call('get','a')", "1", "a"],
+            &["MULTI"],
+            &["EVAL", "#!lua\nreturn redis.call('del','a')", "1", "a"],
+            &["EXEC"],
+        ] {
+            out.push(String::from_utf8_lossy(&r.cmd(args)).replace(&master.port.to_string(), "P"));
+        }
+        seen.push(out);
+    }
+    assert!(seen[0][1].starts_with("-MOVED"), "{:?}", seen[0]);
+    assert_eq!(seen[1], seen[0]);
+}
+
+/// CONFIG SET cluster-preferred-endpoint-type hostname shows in the very next redirection
+/// (legacy suite 27-endpoints); compared with Redis.
+#[test]
+fn preferred_endpoint_type_applies_to_the_next_redirection() {
+    if !tools_or_skip("preferred_endpoint_type_applies_to_the_next_redirection") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        assert_eq!(master.cmd(&["CONFIG", "SET", "cluster-announce-hostname", "them.com"]), "OK");
+        assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "SHARDS"]).contains("them.com")));
+        let mut r = replica.raw();
+        let mut out =
+            vec![String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P")];
+        r.cmd(&["CONFIG", "SET", "cluster-preferred-endpoint-type", "hostname"]);
+        out.push(String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P"));
+        r.cmd(&["CONFIG", "SET", "cluster-preferred-endpoint-type", "unknown-endpoint"]);
+        out.push(String::from_utf8_lossy(&r.cmd(&["SET", "foo", "1"])).replace(&master.port.to_string(), "P"));
+        seen.push(out);
+    }
+    assert_eq!(seen[0][1], "-MOVED 12182 them.com:P\r\n");
+    assert_eq!(seen[1], seen[0]);
+}
+
+/// A replica restarted from its RDB keeps the keys that expired meanwhile (Redis's rdbLoad
+/// drops them only when iAmMaster); its master's DELs remove them later (legacy suite
+/// 14-consistency-check). Its master is down here, so nothing else can remove them.
+#[test]
+fn restarted_replica_keeps_keys_that_expired_in_its_rdb() {
+    if !tools_or_skip("restarted_replica_keeps_keys_that_expired_in_its_rdb") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (mut master, mut replica) = master_and_replica(kind);
+        for i in 0..20 {
+            assert_eq!(master.cmd(&["SET", &format!("{{t}}k{i}"), "v", "PX", "1500"]), "OK");
+        }
+        assert!(wait_until(Duration::from_secs(10), || replica.cmd(&["DBSIZE"]) == "20"));
+        master.kill9();
+        thread::sleep(Duration::from_millis(1600)); // the keys' time to live
+        replica.restart_with_save();
+        assert!(wait_until(Duration::from_secs(20), || !replica.cmd(&["DBSIZE"]).starts_with("-LOADING")));
+        seen.push(replica.cmd(&["DBSIZE"]));
+    }
+    assert_eq!(seen[0], "20");
+    assert_eq!(seen[1], seen[0]);
+}
+
+/// The master's CLUSTER SHARDS shows its replica as `loading` while the replica loads a full
+/// sync (the replica announces offset 0 then, Redis's replicationGetSlaveOffset), and
+/// `online` after (legacy suite 28-cluster-shards); compared with Redis.
+#[test]
+fn replica_loading_a_full_sync_shows_as_loading_in_cluster_shards() {
+    if !tools_or_skip("replica_loading_a_full_sync_shows_as_loading_in_cluster_shards") {
+        return;
+    }
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, replica) = master_and_replica(kind);
+        let id = replica.id();
+        // The first health word after the replica's id in the master's CLUSTER SHARDS.
+        let health = || {
+            let shards = master.cmd(&["CLUSTER", "SHARDS"]);
+            let rest = &shards[shards.find(&id)?..];
+            ["loading", "online", "fail"].into_iter().filter_map(|h| rest.find(h).map(|p| (p, h))).min().map(|x| x.1)
+        };
+        assert!(wait_until(Duration::from_secs(20), || health() == Some("online")), "{kind:?}");
+        let mut c = master.raw();
+        for batch in 0..4 {
+            let mut args = vec!["MSET".to_string()];
+            for i in 0..500 {
+                args.push(format!("{{t}}k{batch}:{i}"));
+                args.push("v".repeat(100));
+            }
+            let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            assert_eq!(text(&c.cmd(&args)), "OK");
+        }
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "key-load-delay", "2000"]), "OK");
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"]), "OK");
+        assert_eq!(master.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]), "OK");
+        c.cmd(&["MULTI"]);
+        c.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        for j in 0..100 {
+            c.cmd(&["SET", &format!("{{t}}x{j}"), &"A".repeat(1024)]);
+        }
+        c.cmd(&["EXEC"]);
+        assert!(wait_until(Duration::from_secs(20), || health() == Some("loading")), "{kind:?}");
+        assert_eq!(replica.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), "OK");
+        assert!(wait_until(Duration::from_secs(30), || health() == Some("online")), "{kind:?}");
+    }
 }

@@ -78,8 +78,10 @@ fn repl_view(server: &Server) -> state::ReplView {
     state::ReplView {
         configured: r.is_replica(),
         connected: r.link_up.load(Ordering::Relaxed),
-        // Both sides of the stream count the same offsets (a replica's is its master's).
-        replica_offset: server.repl.offset(),
+        // Both sides of the stream count the same offsets (a replica's is its master's); a
+        // replica with no master link and no cached master (a full sync under way) has none
+        // (replicationGetSlaveOffset: 0, which CLUSTER SHARDS shows as health "loading").
+        replica_offset: if r.is_replica() && !r.has_history() { 0 } else { server.repl.offset() },
         master_offset: server.repl.offset(),
         last_io: r.last_io.load(Ordering::Relaxed),
     }
@@ -146,7 +148,10 @@ impl Cluster {
         let (r, pending) = {
             let mut st = self.state.lock();
             if let Some(s) = &server {
+                let preferred = st.cfg.preferred_endpoint;
                 st.cfg = settings(s);
+                // Redirections name the endpoint this setting picks.
+                st.route_dirty |= st.cfg.preferred_endpoint != preferred;
                 st.repl = repl_view(s);
                 let cfg = st.cfg.clone();
                 st.update_myself_announced(&cfg);
@@ -274,7 +279,13 @@ async fn cron_loop(cluster: Arc<Cluster>) {
         if server.is_shutting_down() {
             return;
         }
+        // Redis runs no timer while it loads (at startup, or a replica's synchronous load):
+        // a replica must not start replicating before its own data is loaded.
+        let loading = server.stats.loading.load(Ordering::SeqCst);
         drop(server);
+        if loading {
+            continue;
+        }
         cluster.with(|st| st.cron());
     }
 }

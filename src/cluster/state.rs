@@ -523,6 +523,9 @@ impl State {
         }
         self.node_clear_slot_bit(n, slot);
         self.slots[slot] = None;
+        // Whoever gets the slot next claims it (Redis 7.2's clusterDelSlot keeps the two
+        // consistent): a stale bit would hide the new owner from UPDATE messages.
+        self.owner_not_claiming.clear(slot);
         self.route_dirty = true;
         true
     }

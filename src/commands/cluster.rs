@@ -888,6 +888,16 @@ fn unchecked(cmd: &Command) -> bool {
     !cmd.has_flag(flags::MOVABLE_KEYS) && cmd.meta.key_specs.is_empty() && !cmd.has_flag(flags::TX_EXEC)
 }
 
+/// A write for the redirection (getCommandFlags): a write command, or a script with a shebang
+/// or a function that did not declare `no-writes` (a READONLY client is redirected to the
+/// master for it, not answered -READONLY).
+fn writes(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
+    cmd.has_flag(flags::WRITE)
+        || (cmd.has_flag(flags::SCRIPT_RUN)
+            && crate::scripting::declared::command_flags(&server.scripting, cmd.spec.name, args)
+                .is_some_and(|f| f.write))
+}
+
 /// Redis's processCommand cluster redirection, for a client's command (or the transaction
 /// EXEC would run). Err is the redirection or error reply.
 pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: &[Bytes]) -> Result<(), String> {
@@ -904,7 +914,7 @@ pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: 
         let Some(m) = &client.multi else { return Ok(()) };
         for argv in &m.commands {
             let Ok(qc) = super::pipeline::resolve(argv, super::pipeline::Caller::Exec) else { continue };
-            let w = qc.has_flag(flags::WRITE);
+            let w = writes(server, qc, argv);
             write |= w;
             queries.push(Query { keys: cluster_keys(qc, argv), write: w });
         }
@@ -913,7 +923,7 @@ pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: 
         pubsubshard = false;
         migrate = false;
     } else {
-        write = cmd.has_flag(flags::WRITE);
+        write = writes(server, cmd, args);
         queries.push(Query { keys: cluster_keys(cmd, args), write });
     }
     let ctx = QueryCtx { asking, readonly: client.readonly, pubsubshard, migrate, write };
@@ -925,6 +935,13 @@ pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: 
             return Ok(());
         }
     }
+    // CONFIG SET cluster-preferred-endpoint-type shows in the next redirection.
+    let route = if route.preferred_endpoint != server.config.load().cluster_preferred_endpoint_type {
+        c.read(|_| ());
+        c.route()
+    } else {
+        route
+    };
     let mut exists = |key: &[u8]| {
         let mut db = server.keyspace.lock_keys(0, &[key]);
         db.contains_raw(key) && !db.is_expired(key)

@@ -491,6 +491,11 @@ fn dataset_empty(server: &Server) -> bool {
 /// Empty every database (freeing the old data on another thread with replica-lazy-flush).
 fn flush_all(server: &Server) {
     let old = server.keyspace.lock_all(0).flush(true);
+    drop_old(server, old);
+}
+
+/// Free a flushed dataset: in the background when replica-lazy-flush says so.
+fn drop_old(server: &Server, old: Vec<crate::keyspace::ShardDb>) {
     if server.config.load().replica_lazy_flush {
         std::thread::spawn(move || drop(old));
     } else {
@@ -658,13 +663,26 @@ fn load(
     if !current(server, generation) {
         return Ok(());
     }
+    // Redis loads on its only thread and serves clients (with -LOADING) only every
+    // loading-process-events-interval-bytes of input: a smaller snapshot is loaded with every
+    // shard held from the flush to the install, so clients wait instead of seeing -LOADING or
+    // the emptied dataset (the cluster suite's CLUSTER NODES right after CLUSTER REPLICATE).
+    let small = !diskless && rdb.len() < server.config.load().loading_process_events_interval_bytes.max(0) as usize;
+    let mut held = None;
     if !swapdb {
-        // Loading from here on: clients never see the emptied dataset (Redis loads on its
-        // only thread).
-        server.stats.loading.store(true, Ordering::SeqCst);
+        // Loading from here on: clients never see the emptied dataset.
+        if !small {
+            server.stats.loading.store(true, Ordering::SeqCst);
+        }
         attach_to_new_master(server);
         log::notice("MASTER <-> REPLICA sync: Flushing old data");
-        flush_all(server);
+        if small {
+            let mut db = server.keyspace.lock_all(0);
+            drop_old(server, db.flush(true));
+            held = Some(db);
+        } else {
+            flush_all(server);
+        }
         if !diskless {
             log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
         }
@@ -697,7 +715,7 @@ fn load(
     let functions = std::mem::take(&mut loaded.functions);
     {
         // One lock for the swap: the old data is replaced at once.
-        let mut db = server.keyspace.lock_all(0);
+        let mut db = held.take().unwrap_or_else(|| server.keyspace.lock_all(0));
         let old = db.flush(true);
         if server.config.load().replica_lazy_flush || swapdb {
             std::thread::spawn(move || drop(old));

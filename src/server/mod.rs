@@ -437,16 +437,16 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     }
     let _ = process::set_oom_score_adj(&cfg, cfg.replicaof.is_some());
     Server::install_notifications(&server);
+    // Clients are served while the data loads, as in Redis: commands without the `loading`
+    // flag answer -LOADING until it is done (and the cluster cron waits for it).
+    server.stats.loading.store(true, Ordering::SeqCst);
+    server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
     if cfg.cluster_enabled {
         if let Err(line) = crate::cluster::Cluster::start(&server).await {
             log::warning(&line);
             return 1;
         }
     }
-    // Clients are served while the data loads, as in Redis: commands without the `loading`
-    // flag answer -LOADING until it is done.
-    server.stats.loading.store(true, Ordering::SeqCst);
-    server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
     if let Err(e) = server.listeners.start(&server, listeners) {
         log::warning(&e);
         return 1;

@@ -283,10 +283,16 @@ pub fn cron(server: &Server) {
 
 /// Options for loading with the server's configuration.
 pub fn load_options(server: &Server) -> LoadOptions {
+    // Only a master drops the keys that expired while stored (Redis's iAmMaster in rdbLoad): a
+    // replica keeps them until its master's DELs arrive (a cluster node asks its nodes.conf).
+    let master = match server.cluster.get() {
+        Some(c) => !c.read(|st| st.is_myself_slave()),
+        None => !server.replica.is_replica(),
+    };
     LoadOptions {
         databases: server.keyspace.databases(),
         limits: Limits::from_config(&server.config.load()),
-        now_ms: now_ms(),
+        now_ms: if master { now_ms() } else { i64::MIN },
     }
 }
 
