@@ -210,6 +210,8 @@ async fn client_loop(
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    // Reads in a row that found input without waiting (see below).
+    let mut streak = 0u32;
     loop {
         let (timeout, limits, qb_limit) = {
             let c = server.config.load();
@@ -220,82 +222,103 @@ async fn client_loop(
             )
         };
         let obuf_limits = *server.obuf_limits.read();
-        // Wait for input, unless the connection is killed or idle for too long.
-        let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
-        let pending = out.has_pending() || sock.has_unflushed();
-        let wait = async {
-            tokio::select! {
-                r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
-                r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
-                // A kill wakes the connection through its push queue (`ClientHandle::kill`).
-                msg = push_rx.recv() => Ok(Event::Push(msg)),
-                _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
+        // Read before waiting: a busy client's next requests are usually there already, and on
+        // an empty socket the failed read is what makes the wait below really wait (the
+        // reactor reports a socket readable until a read finds it empty: without this, every
+        // request went round the wait twice). A run of reads goes through the wait now and
+        // then, where the scheduler's budget can suspend it, so one client cannot hog its
+        // worker.
+        let mut early = None;
+        if streak < 16 && buf.capacity() - buf.len() >= 1024 {
+            match sock.try_read_buf(&mut buf) {
+                Ok(0) => return Err("connection closed by peer".into()),
+                Ok(n) => early = Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.to_string()),
             }
-        };
-        // Subscribers are not subject to the idle timeout, as in Redis.
-        let event = if timeout > 0 && !client.subs.active() {
-            match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
-                Ok(r) => r?,
-                Err(_) => return Err("idle timeout".into()),
-            }
+        }
+        let n = if let Some(n) = early {
+            streak += 1;
+            n
         } else {
-            wait.await?
-        };
-        match event {
-            Event::Readable => {}
-            Event::Writable => {
-                send(server, sock, &mut out).await?;
-                if !out.has_pending() {
-                    out.shrink();
+            streak = 0;
+            // Wait for input, unless the connection is killed or idle for too long.
+            let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
+            let pending = out.has_pending() || sock.has_unflushed();
+            let wait = async {
+                tokio::select! {
+                    r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
+                    r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
+                    // A kill wakes the connection through its push queue (`ClientHandle::kill`).
+                    msg = push_rx.recv() => Ok(Event::Push(msg)),
+                    _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
                 }
-                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
-                continue;
-            }
-            Event::SoftLimit => {
-                // Over the soft limit for too long without traffic (Redis's clientsCron check).
-                if out.over(obuf_limits.of(class_of(client))) {
-                    return Err(super::outbox::obuf_closed(server, &handle, false));
+            };
+            // Subscribers are not subject to the idle timeout, as in Redis.
+            let event = if timeout > 0 && !client.subs.active() {
+                match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err("idle timeout".into()),
                 }
-                continue;
-            }
-            Event::Push(msg) => {
-                if handle.is_killed() {
-                    return Err("killed".into());
-                }
-                if matches!(msg, Some(crate::pubsub::Push::Wake)) && handle.take_shrink_request() {
-                    // Idle for a while (see `release_idle_buffers`): give the buffers back, as
-                    // Redis's clientsCron resizes an idle client's query buffer; the next read
-                    // takes a new one.
-                    if buf.is_empty() {
-                        buf = BytesMut::new();
+            } else {
+                wait.await?
+            };
+            match event {
+                Event::Readable => {}
+                Event::Writable => {
+                    send(server, sock, &mut out).await?;
+                    if !out.has_pending() {
+                        out.shrink();
                     }
-                    out.shrink();
-                    handle.view.lock().qbuf_free = buf.capacity() - buf.len();
+                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                    continue;
                 }
-                // Deliver every queued Pub/Sub message, then go back to reading.
-                if let Some(m) = msg {
-                    out.sink.proto = client.proto;
-                    encode_push(&mut out.sink, &m, &mut client.subs);
-                    crate::pubsub::Subscriber::written(&out.meter, &m);
-                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                Event::SoftLimit => {
+                    // Over the soft limit for too long without traffic (Redis's clientsCron check).
+                    if out.over(obuf_limits.of(class_of(client))) {
+                        return Err(super::outbox::obuf_closed(server, &handle, false));
+                    }
+                    continue;
                 }
-                if out.over(obuf_limits.of(class_of(client))) {
-                    return Err(super::outbox::obuf_closed(server, &handle, true));
+                Event::Push(msg) => {
+                    if handle.is_killed() {
+                        return Err("killed".into());
+                    }
+                    if matches!(msg, Some(crate::pubsub::Push::Wake)) && handle.take_shrink_request() {
+                        // Idle for a while (see `release_idle_buffers`): give the buffers back, as
+                        // Redis's clientsCron resizes an idle client's query buffer; the next read
+                        // takes a new one.
+                        if buf.is_empty() {
+                            buf = BytesMut::new();
+                        }
+                        out.shrink();
+                        handle.view.lock().qbuf_free = buf.capacity() - buf.len();
+                    }
+                    // Deliver every queued Pub/Sub message, then go back to reading.
+                    if let Some(m) = msg {
+                        out.sink.proto = client.proto;
+                        encode_push(&mut out.sink, &m, &mut client.subs);
+                        crate::pubsub::Subscriber::written(&out.meter, &m);
+                        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                    }
+                    if out.over(obuf_limits.of(class_of(client))) {
+                        return Err(super::outbox::obuf_closed(server, &handle, true));
+                    }
+                    send(server, sock, &mut out).await?;
+                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                    continue;
                 }
-                send(server, sock, &mut out).await?;
-                super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
-                continue;
             }
-        }
-        // Room to read into (an idle connection may have given its buffer back).
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(READ_CHUNK);
-        }
-        let n = match sock.try_read_buf(&mut buf) {
-            Ok(0) => return Err("connection closed by peer".into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e.to_string()),
+            // Room to read into (an idle connection may have given its buffer back).
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(READ_CHUNK);
+            }
+            match sock.try_read_buf(&mut buf) {
+                Ok(0) => return Err("connection closed by peer".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.to_string()),
+            }
         };
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
