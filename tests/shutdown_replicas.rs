@@ -7,6 +7,8 @@ mod common;
 use common::{info_field, wait_until, Server};
 use std::time::Duration;
 
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill {sig} {pid}");
@@ -15,8 +17,11 @@ fn signal(pid: u32, sig: &str) {
 /// A master and its replica, in sync on k=1; the replica is then stopped (SIGSTOP), so it
 /// acknowledges nothing more.
 fn master_with_stopped_replica(timeout_s: &str) -> (Server, Server) {
-    let master = Server::start(&["--shutdown-timeout", timeout_s, "--hz", "100"]);
-    let replica = Server::start(&[]);
+    // Files of their own: a replica writes the snapshot it loads to its RDB file.
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (m_rdb, r_rdb) = (format!("shutdown-master-{n}.rdb"), format!("shutdown-replica-{n}.rdb"));
+    let master = Server::start(&["--shutdown-timeout", timeout_s, "--hz", "100", "--dbfilename", &m_rdb]);
+    let replica = Server::start(&["--dbfilename", &r_rdb]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
     let mut m = master.conn();

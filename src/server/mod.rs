@@ -554,15 +554,27 @@ async fn signal_loop(s: Arc<Server>) {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return;
         };
-        // The shutdown runs beside this loop: a second SIGINT meanwhile exits at once.
+        // The shutdown runs beside this loop: a second SIGINT meanwhile exits at once; another
+        // SIGTERM asks again (Redis sets shutdown_asap again), so a shutdown that was aborted
+        // meanwhile starts over.
         let mut running: Option<tokio::task::JoinHandle<bool>> = None;
+        let mut again: Option<Signal> = None;
         loop {
             let sig = tokio::select! {
                 _ = term.recv() => Signal::Term,
                 _ = int.recv() => Signal::Int,
+                done = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                    running = None;
+                    if matches!(done, Ok(true)) {
+                        return;
+                    }
+                    match again.take() {
+                        Some(sig) => sig,
+                        None => continue,
+                    }
+                }
             };
-            let busy = running.as_ref().is_some_and(|t| !t.is_finished());
-            if busy {
+            if running.is_some() {
                 if matches!(sig, Signal::Int) {
                     // Redis's sigShutdownHandler: the user insists.
                     log::warning("You insist... exiting now.");
@@ -570,6 +582,8 @@ async fn signal_loop(s: Arc<Server>) {
                     std::process::exit(1);
                 }
                 log::warning("Received SIGTERM scheduling shutdown...");
+                s.shutdown_pending.store(true, Ordering::SeqCst);
+                again = Some(sig);
                 continue;
             }
             let s2 = s.clone();
