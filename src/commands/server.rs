@@ -528,7 +528,7 @@ fn info(ctx: &mut Ctx) -> CmdResult {
         let counts = (0..ctx.server.keyspace.databases())
             .map(|i| {
                 ctx.db.index = i;
-                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
             })
             .collect();
         ctx.db.index = selected;
