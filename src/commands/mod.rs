@@ -226,8 +226,8 @@ pub enum Action {
     Close,
     /// DEBUG SLEEP: hold this connection (and nothing else) for a while.
     Sleep(std::time::Duration),
-    /// SHUTDOWN: stop the server.
-    Shutdown,
+    /// SHUTDOWN with its `SHUTDOWN_*` flags: stop the server (see `server::shutdown`).
+    Shutdown(u32),
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.
     Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).

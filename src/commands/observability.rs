@@ -262,7 +262,7 @@ pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
         let c = (0..server.keyspace.databases())
             .map(|i| {
                 ctx.db.index = i;
-                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
             })
             .collect();
         ctx.db.index = selected;

@@ -117,45 +117,40 @@ fn time(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn shutdown(ctx: &mut Ctx) -> CmdResult {
+    use crate::config::table::{SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW, SHUTDOWN_SAVE};
     let args = ctx.args;
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut flags, mut abort) = (0u32, false);
     for a in &args[1..] {
         if is(a, "nosave") {
-            nosave = true;
+            flags |= SHUTDOWN_NOSAVE;
         } else if is(a, "save") {
-            save = true;
-        } else if is(a, "now") || is(a, "force") {
+            flags |= SHUTDOWN_SAVE;
+        } else if is(a, "now") {
+            flags |= SHUTDOWN_NOW;
+        } else if is(a, "force") {
+            flags |= SHUTDOWN_FORCE;
         } else if is(a, "abort") {
             abort = true;
         } else {
             return Err(CmdError::new(errors::SYNTAX));
         }
     }
-    if (save && nosave) || (abort && args.len() > 2) {
+    if (abort && flags != 0) || (flags & SHUTDOWN_SAVE != 0 && flags & SHUTDOWN_NOSAVE != 0) {
         return Err(CmdError::new(errors::SYNTAX));
     }
     if abort {
-        if !ctx.server.shutdown_pending.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        // A signal's shutdown not begun yet, or one waiting for its replicas.
+        let pending = ctx.server.shutdown_pending.swap(false, Ordering::SeqCst);
+        if !pending && !ctx.server.shutdown_state.abort(ctx.server) {
             return Err(CmdError::new("No shutdown in progress."));
         }
         crate::server::log::warning("Shutdown manually aborted.");
         ctx.reply.ok();
         return Ok(());
     }
-    let force = args[1..].iter().any(|a| is(a, "force"));
-    // Like Redis: save when asked to, or when save points are configured and NOSAVE is absent.
-    // SHUTDOWN holds no shard lock (it has no keys), so the save can lock them all.
-    let server = ctx.server;
-    if save || (!nosave && !crate::server::saving::save_points(&server.config.load()).is_empty()) {
-        if let Err(e) = crate::server::saving::save_locking(server) {
-            crate::server::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
-            if !force {
-                return Err(CmdError::new("Errors trying to SHUTDOWN. Check logs."));
-            }
-        }
-    }
-    // The connection closes without a reply.
-    ctx.action = Action::Shutdown;
+    // The connection waits for the outcome (server::shutdown): no reply when the server
+    // exits, an error when the shutdown fails or is aborted.
+    ctx.action = Action::Shutdown(flags);
     Ok(())
 }
 
@@ -533,7 +528,7 @@ fn info(ctx: &mut Ctx) -> CmdResult {
         let counts = (0..ctx.server.keyspace.databases())
             .map(|i| {
                 ctx.db.index = i;
-                ctx.db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
             })
             .collect();
         ctx.db.index = selected;

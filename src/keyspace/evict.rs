@@ -131,7 +131,7 @@ fn score(ks: &Keyspace, policy: Policy, meta: u32, now_ms: i64) -> u64 {
 fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Bytes> {
     let now_ms = view.now_ms;
     let ks = view.keyspace();
-    let (_, sd) = view.locked_shards().next()?;
+    let (_, sd) = view.sampled_shards().next()?;
     let pool = if policy.volatile() { sd.expires.len() } else { sd.main.len() };
     if pool == 0 {
         return None;

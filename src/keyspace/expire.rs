@@ -26,7 +26,7 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
             let shard_start = Instant::now();
             let mut view = ks.lock_shard(db, shard);
             // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
-            let has_field_ttls = view.locked_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
+            let has_field_ttls = view.sampled_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
             if has_field_ttls {
                 super::hfe::active_expire_fields(&mut view);
             }
@@ -35,7 +35,7 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
                 let mut expired_keys = Vec::new();
                 let mut sampled = 0;
                 {
-                    let (_, sd) = view.locked_shards().next().expect("one shard locked");
+                    let (_, sd) = view.sampled_shards().next().expect("one shard locked");
                     let n = sd.expires.len().min(SAMPLE);
                     for _ in 0..n {
                         if let Some((k, &when)) = sd.expires.random_entry() {

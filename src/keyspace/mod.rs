@@ -13,6 +13,7 @@
 //! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
 //! see `lfu`) and the hit/miss counters.
 
+pub mod capture;
 pub mod clock;
 pub mod effects;
 pub mod evict;
@@ -81,18 +82,15 @@ impl ShardDb {
 /// One shard: its slice of every database.
 pub struct Shard {
     pub dbs: Vec<ShardDb>,
-    /// A point-in-time capture (BGSAVE) that has not seen this shard yet.
-    capture: Option<Arc<dyn ShardCapture>>,
+    /// A point-in-time capture (BGSAVE) that has not seen all of this shard yet.
+    capture: Option<capture::Pending>,
 }
 
 /// A point-in-time capture of the keyspace without fork: once started
-/// ([`Keyspace::begin_capture`], atomically over all shards), every shard is handed to
-/// [`ShardCapture::capture`] exactly once, under its lock, before anything else accesses it —
-/// by the first command (or cron step) to lock it, or by the capturing thread. So each shard is
-/// seen as it was when the capture began, and the whole capture is one point in time.
-pub trait ShardCapture: Send + Sync {
-    fn capture(&self, shard: usize, contents: &Shard);
-}
+/// ([`Keyspace::begin_capture`], atomically over all shards), every segment of every shard is
+/// handed to [`ShardCapture::capture`] exactly once, under its lock, before anything else
+/// accesses it (see `capture`). So the whole capture is one point in time.
+pub use capture::ShardCapture;
 
 /// Counters shared by all shards (INFO stats / keyspace).
 #[derive(Default)]
@@ -292,13 +290,8 @@ impl Keyspace {
 
     /// Like [`Keyspace::lock_set`], with the command's clock reading (unix ms) supplied.
     pub fn lock_set_at(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
-        let mut guards = self.acquire(set);
-        for (i, g) in guards.iter_mut() {
-            if let Some(c) = g.capture.take() {
-                c.capture(*i, g);
-            }
-        }
-        self.view(db, guards, now, false)
+        // A capture in progress gets each part of these shards when it is first accessed.
+        self.view(db, self.acquire(set), now, false)
     }
 
     /// A running script's view: the shards of its declared keys are locked now (ascending, as
@@ -388,10 +381,16 @@ impl Keyspace {
         let mut guards = self.acquire(ShardSet::all());
         let mut field_ttls = false;
         for (_, g) in guards.iter_mut() {
-            g.capture = Some(capture.clone());
+            g.capture = Some(capture::Pending::new(capture.clone(), g.dbs.len()));
             field_ttls = field_ttls || g.dbs.iter().any(ShardDb::has_hash_field_ttls);
         }
         (at_point(), field_ttls)
+    }
+
+    /// Hand the capture in progress whatever it has not seen of shard `shard` (the capturing
+    /// thread, shard by shard).
+    pub fn finish_capture(&self, shard: usize) {
+        self.shards[shard].lock().capture_all(shard);
     }
 
     /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking
@@ -444,11 +443,13 @@ fn touched(ks: &Keyspace, lfu: bool, lru: u32, old: u32, now_ms: i64) -> u32 {
 
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
 
-/// The slice of database `index` in shard `s` (which the command must have locked); a free
-/// function so that a `Db` method can keep using its other fields while holding the result.
-fn shard_db_in<'g>(guards: &'g mut Guards<'_>, index: usize, s: usize) -> &'g mut ShardDb {
+/// The slice of database `index` in shard `s` for `key` (which the command must have locked),
+/// handed first to a capture in progress; a free function so that a `Db` method can keep
+/// using its other fields while holding the result.
+fn shard_db_in<'g>(guards: &'g mut Guards<'_>, index: usize, s: usize, key: &[u8]) -> &'g mut ShardDb {
     let guard =
         guard_of(guards, s).expect("command touched a key whose shard it did not lock: its key specs are wrong");
+    guard.capture_key(s, index, key);
     &mut guard.dbs[index]
 }
 
@@ -629,14 +630,16 @@ impl<'a> Db<'a> {
     /// The slice of the selected database in the shard of `key` (which the command must have
     /// locked, or which a lazy view locks now).
     fn shard_db(&mut self, key: &[u8]) -> &mut ShardDb {
-        self.shard_db_at(self.shard_of_key(key))
+        self.shard_db_at(self.shard_of_key(key), key)
     }
 
     /// [`Db::shard_db`] for a key whose shard the caller already computed (a key's CRC16 is
     /// the dearest part of a lookup: compute it once per access).
-    fn shard_db_at(&mut self, s: usize) -> &mut ShardDb {
+    fn shard_db_at(&mut self, s: usize, key: &[u8]) -> &mut ShardDb {
         let index = self.index;
-        &mut self.guard(s).dbs[index]
+        let g = self.guard(s);
+        g.capture_key(s, index, key);
+        &mut g.dbs[index]
     }
 
     fn guard(&mut self, s: usize) -> &mut MutexGuard<'a, Shard> {
@@ -654,10 +657,7 @@ impl<'a> Db<'a> {
 
     /// Lock shard `s` for a lazy view (out of order: see [`Keyspace::lock_lazy`]).
     fn lock_more(&mut self, s: usize) {
-        let mut g = self.ks.shards[s].lock();
-        if let Some(c) = g.capture.take() {
-            c.capture(s, &g);
-        }
+        let g = self.ks.shards[s].lock();
         let pos = self.guards.binary_search_by_key(&s, |(i, _)| *i).unwrap_or_else(|p| p);
         self.guards.insert(pos, (s, g));
     }
@@ -675,7 +675,21 @@ impl<'a> Db<'a> {
 
     /// Iterate over the locked shards' slices of the selected database (every shard, for a lazy
     /// view).
+    /// A capture in progress gets these shards first (the caller may change anything).
     pub fn locked_shards(&mut self) -> impl Iterator<Item = (usize, &mut ShardDb)> + use<'_, 'a> {
+        self.lock_everything();
+        for (i, g) in self.guards.iter_mut() {
+            g.capture_all(*i);
+        }
+        let index = self.index;
+        self.guards.iter_mut().map(move |(i, g)| (*i, &mut g.dbs[index]))
+    }
+
+    /// [`Db::locked_shards`] for callers that only read, count or sample (a sample's
+    /// incremental rehash step moves entries between tables, it changes none): a capture in
+    /// progress is not made to take the shards now. Anything that changes an entry must go
+    /// through the key accessors (or [`Db::locked_shards`]).
+    pub fn sampled_shards(&mut self) -> impl Iterator<Item = (usize, &mut ShardDb)> + use<'_, 'a> {
         self.lock_everything();
         let index = self.index;
         self.guards.iter_mut().map(move |(i, g)| (*i, &mut g.dbs[index]))
@@ -752,7 +766,7 @@ impl<'a> Db<'a> {
         let now = self.now_ms;
         let paused_until = self.ks.expiry_paused_until.load(Ordering::Relaxed);
         let mode = self.expire_mode;
-        let sd = self.shard_db_at(s);
+        let sd = self.shard_db_at(s, key);
         if sd.expires.is_empty() || mode == ExpireMode::Keep {
             return false;
         }
@@ -822,7 +836,7 @@ impl<'a> Db<'a> {
             return None;
         }
         self.ensure(s);
-        match shard_db_in(&mut self.guards, self.index, s).main.get_mut(key) {
+        match shard_db_in(&mut self.guards, self.index, s, key).main.get_mut(key) {
             Some(e) => {
                 self.hits += 1;
                 if !self.no_touch {
@@ -845,7 +859,7 @@ impl<'a> Db<'a> {
         let lru = self.lru;
         self.ensure(s);
         let (e, created) =
-            shard_db_in(&mut self.guards, self.index, s).main.get_or_insert_with(key, || Entry::new(make(), lru));
+            shard_db_in(&mut self.guards, self.index, s, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
         if created {
             self.misses += 1;
             if self.ks.notifier.wants(notify::NEW) {
@@ -868,7 +882,7 @@ impl<'a> Db<'a> {
         if self.expire_if_needed_at(s, key) {
             return None;
         }
-        self.shard_db_at(s).main.get(key)
+        self.shard_db_at(s, key).main.get(key)
     }
 
     /// [`Db::peek`] for writing: lazy expiry, but no LRU or hit/miss bookkeeping (a command's
@@ -878,7 +892,7 @@ impl<'a> Db<'a> {
         if self.expire_if_needed_at(s, key) {
             return None;
         }
-        self.shard_db_at(s).main.get_mut(key)
+        self.shard_db_at(s, key).main.get_mut(key)
     }
 
     /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
@@ -903,7 +917,7 @@ impl<'a> Db<'a> {
         if self.expire_if_needed_at(s, key) {
             return false;
         }
-        self.shard_db_at(s).main.contains_key(key)
+        self.shard_db_at(s, key).main.contains_key(key)
     }
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
@@ -1029,7 +1043,7 @@ impl<'a> Db<'a> {
 
     /// Number of keys in the selected database over the locked shards.
     pub fn len(&mut self) -> usize {
-        self.locked_shards().map(|(_, sd)| sd.main.len()).sum()
+        self.sampled_shards().map(|(_, sd)| sd.main.len()).sum()
     }
 
     pub fn is_empty(&mut self) -> bool {
@@ -1077,7 +1091,7 @@ impl<'a> Db<'a> {
     pub fn random_key(&mut self) -> Option<Vec<u8>> {
         use rand::Rng;
         for _ in 0..100 {
-            let sizes: Vec<(usize, usize)> = self.locked_shards().map(|(i, sd)| (i, sd.main.len())).collect();
+            let sizes: Vec<(usize, usize)> = self.sampled_shards().map(|(i, sd)| (i, sd.main.len())).collect();
             let total: usize = sizes.iter().map(|(_, n)| n).sum();
             if total == 0 {
                 return None;
@@ -1106,7 +1120,7 @@ impl<'a> Db<'a> {
     /// Every key of the selected database over the locked shards (expired keys included; the
     /// caller filters them with [`Db::is_expired`]).
     pub fn all_keys(&mut self, mut f: impl FnMut(&[u8], Option<i64>)) {
-        for (_, sd) in self.locked_shards() {
+        for (_, sd) in self.sampled_shards() {
             let expires = &sd.expires;
             sd.main.for_each(|k, _| f(k, if expires.is_empty() { None } else { expires.get(k).copied() }));
         }
@@ -1115,7 +1129,8 @@ impl<'a> Db<'a> {
     /// Swap two databases in every shard (requires all shards locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.lock_everything();
-        for (_, g) in self.guards.iter_mut() {
+        for (i, g) in self.guards.iter_mut() {
+            g.capture_all(*i);
             g.dbs.swap(a, b);
         }
     }
@@ -1126,7 +1141,8 @@ impl<'a> Db<'a> {
         self.lock_everything();
         let index = self.index;
         let mut old = Vec::new();
-        for (_, g) in self.guards.iter_mut() {
+        for (s, g) in self.guards.iter_mut() {
+            g.capture_all(*s);
             for (i, d) in g.dbs.iter_mut().enumerate() {
                 if all || i == index {
                     old.push(std::mem::take(d));

@@ -25,7 +25,8 @@ use parking_lot::Mutex;
 use crc::{Crc, Digest, CRC_64_REDIS};
 
 use super::{intset, listpack, lzf};
-use crate::keyspace::{Db, Keyspace, Shard, ShardCapture, ShardDb, NSHARDS};
+use crate::keyspace::capture::SEGMENTS;
+use crate::keyspace::{Db, Keyspace, ShardCapture, ShardDb, NSHARDS};
 use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 
 /// The RDB version written by default (`rdb-version`): Redis 7.0's, which every Redis from 7.0
@@ -382,11 +383,23 @@ fn header(out: &mut Vec<u8>, functions: &[Vec<u8>], opts: SaveOptions) {
 
 /// Every entry of one shard's slice of a database.
 fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
+    write_shard_part(out, sd, None, opts);
+}
+
+/// Segment `segment` of a database slice (all of it for None); returns the keys written.
+fn write_shard_part(out: &mut Vec<u8>, sd: &ShardDb, segment: Option<usize>, opts: SaveOptions) -> u64 {
     let expires = &sd.expires;
-    sd.main.for_each(|k, e| {
+    let mut keys = 0;
+    let mut one = |k: &[u8], e: &Entry| {
         let when = if expires.is_empty() { None } else { expires.get(k).copied() };
         write_entry(out, k, e, when, opts);
-    });
+        keys += 1;
+    };
+    match segment {
+        None => sd.main.for_each(&mut one),
+        Some(seg) => sd.main.for_each_in_segment(seg, SEGMENTS, &mut one),
+    }
+    keys
 }
 
 /// The trailer value: the CRC-64 of everything before it, or 0 when checksums are disabled.
@@ -493,23 +506,22 @@ struct CapturedShards {
 }
 
 impl ShardCapture for CapturedShards {
-    fn capture(&self, shard: usize, contents: &Shard) {
-        if self.aborted.load(Ordering::Relaxed) {
+    fn capture(&self, shard: usize, db: usize, contents: &ShardDb, segment: Option<usize>) {
+        if self.aborted.load(Ordering::Relaxed) || contents.main.is_empty() {
             return;
         }
-        let mut buf = Vec::new();
-        let mut keys = 0;
-        for (index, sd) in contents.dbs.iter().enumerate() {
-            if sd.main.is_empty() {
-                continue;
-            }
-            keys += sd.main.len() as u64;
-            buf.push(OPCODE_SELECTDB);
-            write_len(&mut buf, index as u64);
-            write_shard_db(&mut buf, sd, self.opts);
+        // Each part is a SELECTDB section of its own (the file may select a database again).
+        let mut part = vec![OPCODE_SELECTDB];
+        write_len(&mut part, db as u64);
+        let keys = write_shard_part(&mut part, contents, segment, self.opts);
+        if keys == 0 {
+            return;
         }
         self.keys.fetch_add(keys, Ordering::Relaxed);
-        *self.slots[shard].lock() = Some((buf, keys));
+        let mut slot = self.slots[shard].lock();
+        let (buf, n) = slot.get_or_insert_with(Default::default);
+        buf.extend_from_slice(&part);
+        *n += keys;
     }
 }
 
@@ -578,7 +590,7 @@ impl PointInTime {
             // Release the shards still pending without serialising them.
             self.shards.aborted.store(true, Ordering::Relaxed);
             for shard in 0..NSHARDS {
-                drop(ks.lock_shard(0, shard));
+                ks.finish_capture(shard);
             }
         }
         result
@@ -595,8 +607,8 @@ impl PointInTime {
             if self.abort.load(Ordering::Relaxed) {
                 return Err(aborted());
             }
-            // Locking the shard captures it if nobody did yet.
-            drop(ks.lock_shard(0, shard));
+            // What commands did not take yet of the shard.
+            ks.finish_capture(shard);
             let (part, keys) = self.shards.slots[shard].lock().take().unwrap_or_default();
             if self.key_delay_us > 0 && keys > 0 {
                 // rdb-key-save-delay: sleep per key, in slices so an abort stops it quickly.
@@ -623,6 +635,58 @@ impl PointInTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Segment-granular capture: whatever commands change after `begin` (values, expiries,
+    /// deletions, new keys, in several databases, a FLUSHDB of one of them), the file is the
+    /// keyspace as it was at `begin`, each key once.
+    #[test]
+    fn point_in_time_holds_under_changes_to_every_segment() {
+        use crate::persistence::rdb_load::{parse, LoadOptions};
+        use std::collections::BTreeMap;
+        let ks = Keyspace::new(16);
+        let str_of = |v: &str| Value::Str(StrValue::from_bytes(v.as_bytes()));
+        let mut expected = BTreeMap::new();
+        for db in [0usize, 2, 7] {
+            let mut view = ks.lock_all(db);
+            for i in 0..3000 {
+                let key = format!("k{i}");
+                view.set(key.as_bytes(), str_of(&format!("v{db}-{i}")), false);
+                if i % 5 == 0 {
+                    view.set_expire(key.as_bytes(), 4_000_000_000_000 + i);
+                }
+                expected.insert((db, key), (format!("v{db}-{i}"), (i % 5 == 0).then_some(4_000_000_000_000 + i)));
+            }
+        }
+        let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
+        // Key by key, as commands do: overwrite, expire, delete, create.
+        for db in [0usize, 2, 7] {
+            for i in (0..3000).step_by(3) {
+                let (key, new) = (format!("k{i}"), format!("new{i}"));
+                let mut view = ks.lock_keys(db, &[key.as_bytes(), new.as_bytes()]);
+                match i % 4 {
+                    0 => view.set(key.as_bytes(), str_of("changed"), false),
+                    1 => view.set_expire(key.as_bytes(), 4_100_000_000_000),
+                    2 => {
+                        view.delete(key.as_bytes());
+                    }
+                    _ => view.set(new.as_bytes(), str_of("new"), false),
+                }
+            }
+        }
+        ks.lock_all(7).flush(false);
+        let mut file = Vec::new();
+        assert_eq!(pit.write(&ks, &mut file).unwrap(), expected.len() as u64);
+        let opts = LoadOptions { databases: 16, limits: Default::default(), now_ms: 0 };
+        let loaded = parse(&file, &opts).unwrap();
+        let mut got = BTreeMap::new();
+        for k in loaded.keys {
+            let Value::Str(s) = &k.value else { panic!("not a string") };
+            let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
+            let prev = got.insert((k.db, String::from_utf8(k.key).unwrap()), (v, k.expire));
+            assert!(prev.is_none(), "a key twice in the file");
+        }
+        assert_eq!(got, expected);
+    }
 
     #[test]
     fn lengths_and_integers_use_redis_encodings() {

@@ -712,7 +712,9 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
         }
     };
     let functions = server.scripting.library_sources();
-    let (pit, switched) = PointInTime::begin_then(&server.keyspace, &functions, opts, at_point);
+    let (mut pit, switched) = PointInTime::begin_then(&server.keyspace, &functions, opts, at_point);
+    // rdb-key-save-delay slows a rewrite too, as Redis's rewriteAppendOnlyFileRio / rdbSaveRio.
+    pit.key_delay_us = server.config.load().rdb_key_save_delay;
     if let Err(e) = switched {
         let _ = pit.write(&server.keyspace, &mut Refuse);
         st.rewrite_in_progress.store(false, Ordering::SeqCst);

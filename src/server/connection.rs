@@ -441,10 +441,27 @@ async fn client_loop(
                                 _ = killed.killed() => return Err("killed".into()),
                             }
                         }
-                        Action::Shutdown => {
+                        Action::Shutdown(flags) => {
                             send(server, sock, &mut out).await?;
-                            server.request_shutdown();
-                            return Ok(());
+                            // Blocked until the outcome, as Redis's BLOCKED_SHUTDOWN (counted
+                            // with the paused clients in blocked_clients).
+                            server.blocking.postpone(true);
+                            let killed = handle.clone();
+                            let outcome = tokio::select! {
+                                r = super::shutdown::request(server, flags) => Some(r),
+                                _ = killed.killed() => None,
+                            };
+                            server.blocking.postpone(false);
+                            match outcome {
+                                None => return Err("killed".into()),
+                                Some(Ok(())) => return Ok(()),
+                                Some(Err(msg)) => {
+                                    out.sink.error(msg);
+                                    for code in std::mem::take(&mut out.sink.errors) {
+                                        server.count_error(&code);
+                                    }
+                                }
+                            }
                         }
                     }
                     out.sink.proto = client.proto;

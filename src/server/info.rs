@@ -279,6 +279,9 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
             line!(out, "config_file:{}", server.config.file.clone().unwrap_or_default());
             line!(out, "io_threads_active:0");
+            if let Some(ms) = server.shutdown_state.remaining_ms() {
+                line!(out, "shutdown_in_milliseconds:{ms}");
+            }
             redis72_server_fields(&cfg, server, out);
         }
         "clients" => {
@@ -286,7 +289,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 let c = server.clients.lock();
                 let max_in = c.values().map(|h| h.view.lock().qbuf).max().unwrap_or(0);
                 let max_out = c.values().map(|h| h.output_len()).max().unwrap_or(0);
-                (c.len(), max_in, max_out)
+                // Replicas are not counted (Redis: clients less slaves).
+                (c.len().saturating_sub(server.repl.replica_count()), max_in, max_out)
             };
             line!(out, "# Clients");
             line!(out, "connected_clients:{}", n);

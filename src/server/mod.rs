@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod pause;
 pub mod process;
 pub mod saving;
+pub mod shutdown;
 pub mod stream_io;
 pub mod tls;
 mod tls_verify;
@@ -103,6 +104,8 @@ pub struct Server {
     /// A signal asked for a shutdown that has not begun yet (Redis's `shutdown_asap`): SHUTDOWN
     /// ABORT cancels it.
     pub shutdown_pending: AtomicBool,
+    /// The shutdown in progress (waiting for replicas, finishing).
+    pub shutdown_state: shutdown::Shutdown,
     /// `maxmemory` in bytes (0: no limit), kept outside the config lock for the hot path.
     pub maxmemory: std::sync::atomic::AtomicUsize,
     /// `maxmemory-policy` and `maxmemory-samples`.
@@ -166,6 +169,7 @@ impl Server {
             active_expire: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
             shutdown_pending: AtomicBool::new(false),
+            shutdown_state: Default::default(),
             maxmemory: Default::default(),
             eviction: Default::default(),
             out_of_memory: AtomicBool::new(false),
@@ -507,7 +511,6 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     while !server.is_shutting_down() {
         server.shutdown.notified().await;
     }
-    log::warning("User requested shutdown...");
     crate::replication::flush_on_shutdown(&server).await;
     if server.aof.on.load(Ordering::Acquire) {
         log::notice("Calling fsync() on the AOF file.");
@@ -527,7 +530,6 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
 /// SIGTERM / SIGINT: shut down as `shutdown-on-sigterm` / `shutdown-on-sigint` say (by
 /// default saving first when save points are configured). Returns whether shutdown began.
 async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
-    use crate::config::table::{SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_SAVE};
     let cfg = s.config.snapshot();
     let (flags, name) = match sig {
         Signal::Term => (cfg.shutdown_on_sigterm, "SIGTERM"),
@@ -543,18 +545,7 @@ async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
     if !s.shutdown_pending.swap(false, Ordering::SeqCst) {
         return false;
     }
-    let save = flags & SHUTDOWN_SAVE != 0 || (flags & SHUTDOWN_NOSAVE == 0 && !saving::save_points(&cfg).is_empty());
-    if save {
-        log::notice("Saving the final RDB snapshot before exiting.");
-        let s2 = s.clone();
-        let saved = tokio::task::spawn_blocking(move || saving::save_locking(&s2)).await;
-        if !matches!(saved, Ok(Ok(()))) && flags & SHUTDOWN_FORCE == 0 {
-            log::warning("Error trying to save the DB, can't exit.");
-            return false;
-        }
-    }
-    s.request_shutdown();
-    true
+    shutdown::request(s, flags).await.is_ok()
 }
 
 enum Signal {
@@ -570,14 +561,40 @@ async fn signal_loop(s: Arc<Server>) {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return;
         };
+        // The shutdown runs beside this loop: a second SIGINT meanwhile exits at once; another
+        // SIGTERM asks again (Redis sets shutdown_asap again), so a shutdown that was aborted
+        // meanwhile starts over.
+        let mut running: Option<tokio::task::JoinHandle<bool>> = None;
+        let mut again: Option<Signal> = None;
         loop {
             let sig = tokio::select! {
                 _ = term.recv() => Signal::Term,
                 _ = int.recv() => Signal::Int,
+                done = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                    running = None;
+                    if matches!(done, Ok(true)) {
+                        return;
+                    }
+                    match again.take() {
+                        Some(sig) => sig,
+                        None => continue,
+                    }
+                }
             };
-            if shutdown_on_signal(&s, sig).await {
-                return;
+            if running.is_some() {
+                if matches!(sig, Signal::Int) {
+                    // Redis's sigShutdownHandler: the user insists.
+                    log::warning("You insist... exiting now.");
+                    let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
+                    std::process::exit(1);
+                }
+                log::warning("Received SIGTERM scheduling shutdown...");
+                s.shutdown_pending.store(true, Ordering::SeqCst);
+                again = Some(sig);
+                continue;
             }
+            let s2 = s.clone();
+            running = Some(tokio::spawn(async move { shutdown_on_signal(&s2, sig).await }));
         }
     }
     #[cfg(not(unix))]

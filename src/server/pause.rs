@@ -25,6 +25,8 @@ pub struct Pause {
     /// FAILOVER holds the writes (Redis's PAUSE_DURING_FAILOVER: independent of CLIENT
     /// PAUSE / UNPAUSE).
     failover: std::sync::atomic::AtomicBool,
+    /// A shutdown waiting for its replicas holds the writes (Redis's PAUSE_DURING_SHUTDOWN).
+    shutdown: std::sync::atomic::AtomicBool,
     changed: tokio::sync::Notify,
 }
 
@@ -46,29 +48,43 @@ impl Pause {
     pub fn unpause(&self, ks: &Keyspace) {
         *self.state.lock() = None;
         self.set.store(false, Ordering::Release);
-        let failover = self.failover.load(Ordering::Acquire);
-        ks.expiry_paused_until.store(if failover { i64::MAX } else { 0 }, Ordering::Relaxed);
+        ks.expiry_paused_until.store(if self.holds_writes() { i64::MAX } else { 0 }, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
 
     /// FAILOVER: hold (or release) every write until the failover ends.
     pub fn set_failover(&self, on: bool, ks: &Keyspace) {
         self.failover.store(on, Ordering::Release);
-        let until = if on { i64::MAX } else { self.state.lock().map_or(0, |p| p.end_ms) };
+        self.held_changed(ks);
+    }
+
+    /// A shutdown waiting for replicas: hold (or release) every write until it ends.
+    pub fn set_shutdown(&self, on: bool, ks: &Keyspace) {
+        self.shutdown.store(on, Ordering::Release);
+        self.held_changed(ks);
+    }
+
+    fn held_changed(&self, ks: &Keyspace) {
+        let until = if self.holds_writes() { i64::MAX } else { self.state.lock().map_or(0, |p| p.end_ms) };
         ks.expiry_paused_until.store(until, Ordering::Relaxed);
         self.changed.notify_waiters();
+    }
+
+    /// A failover or a shutdown holds the writes, whatever CLIENT PAUSE says.
+    fn holds_writes(&self) -> bool {
+        self.failover.load(Ordering::Acquire) || self.shutdown.load(Ordering::Acquire)
     }
 
     /// Whether a pause is set at all (one atomic load; the command's write-ness is only worked
     /// out then).
     pub fn active(&self) -> bool {
-        self.set.load(Ordering::Acquire) || self.failover.load(Ordering::Acquire)
+        self.set.load(Ordering::Acquire) || self.holds_writes()
     }
 
     /// Whether a command must wait: all commands under PAUSE ALL, writes under PAUSE WRITE and
     /// during a failover.
     pub fn blocks(&self, may_write: bool) -> bool {
-        if may_write && self.failover.load(Ordering::Acquire) {
+        if may_write && self.holds_writes() {
             return true;
         }
         match *self.state.lock() {
@@ -84,7 +100,7 @@ impl Pause {
         changed.as_mut().enable();
         let end = match *self.state.lock() {
             Some(p) => p.end_ms,
-            None if self.failover.load(Ordering::Acquire) => i64::MAX / 2,
+            None if self.holds_writes() => i64::MAX / 2,
             None => return,
         };
         let wait = Duration::from_millis(((end - now_ms()).max(0) as u64).min(1 << 40) + 1);

@@ -124,9 +124,24 @@ pub fn save(server: &Server, db: &mut Db) -> Result<(), String> {
     let functions = server.scripting.library_sources();
     let databases = server.keyspace.databases();
     let temp = format!("temp-{}.rdb", std::process::id());
+    // rdb-key-save-delay (a testing aid) slows a foreground save too, as Redis's rdbSaveRio:
+    // the temporary file stays meanwhile.
+    let delay_us = server.config.load().rdb_key_save_delay;
     let write = |w: &mut BufWriter<File>| {
         crate::util::fault::check(crate::util::fault::Point::RdbSave)?;
-        rdb::write_snapshot(db, databases, &functions, opts, w)
+        rdb::write_snapshot(db, databases, &functions, opts, w)?;
+        if delay_us > 0 {
+            let current = db.index;
+            let keys: usize = (0..databases)
+                .map(|i| {
+                    db.index = i;
+                    db.len()
+                })
+                .sum();
+            db.index = current;
+            std::thread::sleep(std::time::Duration::from_micros(delay_us as u64 * keys as u64));
+        }
+        Ok(())
     };
     match write_atomically(&path, &temp, write) {
         Ok(()) => {

@@ -320,6 +320,37 @@ impl<V> Dict<V> {
         }
     }
 
+    /// The segment of `key` when the dict is cut into `n` segments (`n` a power of two): the
+    /// low bits of its hash. A key's segment never changes, whatever the table sizes.
+    pub fn segment_of(&self, key: &[u8], n: usize) -> usize {
+        self.hash(key) & (n - 1)
+    }
+
+    /// Visit the entries of segment `seg` of `n` (see [`Dict::segment_of`]): the buckets it
+    /// owns in each table, about `buckets / n` of them.
+    pub fn for_each_in_segment(&self, seg: usize, n: usize, mut f: impl FnMut(&[u8], &V)) {
+        for t in &self.ht {
+            let size = t.buckets.len();
+            if size == 0 {
+                continue;
+            }
+            // A table at least `n` buckets large keeps a segment's keys in every n-th bucket
+            // from `seg`; a smaller one mixes segments in a bucket: filter by hash.
+            let (start, step, filter) = if size >= n { (seg, n, false) } else { (seg & (size - 1), size, true) };
+            let mut b = start;
+            while b < size {
+                let mut cur = t.buckets[b].as_deref();
+                while let Some(node) = cur {
+                    if !filter || self.segment_of(&node.key, n) == seg {
+                        f(&node.key, &node.val);
+                    }
+                    cur = node.next.as_deref();
+                }
+                b += step;
+            }
+        }
+    }
+
     /// Keys of every entry, copied.
     pub fn keys(&self) -> Vec<SmallBytes> {
         let mut out = Vec::with_capacity(self.len());
@@ -434,6 +465,27 @@ impl<V> Dict<V> {
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn segments_partition_the_entries_at_every_size_and_mid_rehash() {
+        let mut d: Dict<u32> = Dict::new();
+        for count in [0u32, 3, 40, 1000, 1025, 4097, 5000] {
+            while d.len() < count as usize {
+                let i = d.len() as u32;
+                d.insert(format!("k{i}").as_bytes(), i);
+            }
+            for n in [1usize, 8, 64] {
+                let mut seen = HashSet::new();
+                for seg in 0..n {
+                    d.for_each_in_segment(seg, n, |k, v| {
+                        assert_eq!(d.segment_of(k, n), seg);
+                        assert!(seen.insert(*v), "entry {v} in two segments");
+                    });
+                }
+                assert_eq!(seen.len(), d.len(), "{} entries, {n} segments (rehashing: {})", d.len(), d.is_rehashing());
+            }
+        }
+    }
 
     #[test]
     fn insert_get_remove_through_resizes() {
