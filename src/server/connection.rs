@@ -228,15 +228,8 @@ async fn client_loop(
         // request went round the wait twice). A run of reads goes through the wait now and
         // then, where the scheduler's budget can suspend it, so one client cannot hog its
         // worker.
-        let mut early = None;
-        if streak < 16 && buf.capacity() - buf.len() >= 1024 {
-            match sock.try_read_buf(&mut buf) {
-                Ok(0) => return Err("connection closed by peer".into()),
-                Ok(n) => early = Some(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        // (Not into a buffer an idle connection gave back: that waits for input first.)
+        let early = if streak < 16 && buf.capacity() - buf.len() >= 1024 { read_input(sock, &mut buf)? } else { None };
         let n = if let Some(n) = early {
             streak += 1;
             n
@@ -309,15 +302,9 @@ async fn client_loop(
                     continue;
                 }
             }
-            // Room to read into (an idle connection may have given its buffer back).
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(READ_CHUNK);
-            }
-            match sock.try_read_buf(&mut buf) {
-                Ok(0) => return Err("connection closed by peer".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e.to_string()),
+            match read_input(sock, &mut buf)? {
+                Some(n) => n,
+                None => continue,
             }
         };
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -616,11 +603,28 @@ struct Input<'a> {
     limit: usize,
 }
 
+/// Room to read into (an idle connection may have given its buffer back).
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
+/// Read what the socket has: the byte count, None when nothing was there (which also clears
+/// the reactor's readiness), Err when the peer closed or the read failed.
+fn read_input(sock: &mut Stream, buf: &mut BytesMut) -> Result<Option<usize>, String> {
+    make_room(buf);
+    match sock.try_read_buf(buf) {
+        Ok(0) => Err("connection closed by peer".into()),
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl Input<'_> {
     fn make_room(&mut self) {
-        if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(READ_CHUNK);
-        }
+        make_room(self.buf);
     }
 
     /// Account `n` bytes just read; Err when the buffer went past its limit.
