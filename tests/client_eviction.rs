@@ -33,6 +33,23 @@ fn raw_named(server: &Server, name: &str, no_evict: bool) -> TcpStream {
 }
 
 /// A control connection that is never evicted itself.
+/// A client named "filling" that sent 600 KB of a 1 MB argument (no command completes, its
+/// query buffer fills), once CLIENT LIST shows that buffer.
+fn filling_client(server: &Server, con: &mut redis::Connection) -> TcpStream {
+    let mut big = raw_named(server, "filling", false);
+    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
+    big.write_all(&vec![b'x'; 600_000]).unwrap();
+    let qbuf = |con: &mut redis::Connection| -> usize {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" name=filling "))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert!(wait_until(Duration::from_secs(5), || qbuf(con) >= 600_000), "qbuf not shown filling");
+    big
+}
+
 fn control(server: &Server) -> redis::Connection {
     let mut con = server.conn();
     let _: () = query(&mut con, &["CLIENT", "NO-EVICT", "ON"]);
@@ -105,18 +122,7 @@ fn maxmemory_clients_takes_a_percentage_of_maxmemory() {
 fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffer() {
     let server = Server::start(&[]);
     let mut con = control(&server);
-    let mut big = raw_named(&server, "filling", false);
-    // Part of a 1 MB argument: no command completes, the query buffer fills.
-    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
-    big.write_all(&vec![b'x'; 600_000]).unwrap();
-    let qbuf = |con: &mut redis::Connection| -> usize {
-        let list: String = query(con, &["CLIENT", "LIST"]);
-        list.lines()
-            .find(|l| l.contains(" name=filling "))
-            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
-            .map_or(0, |v| v.parse().unwrap())
-    };
-    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    let _big = filling_client(&server, &mut con);
     // The next command sees the client gone: CONFIG SET evicted it before replying.
     let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "256kb"]);
     assert!(!named(&mut con, "filling"));
@@ -128,17 +134,7 @@ fn a_percentage_limit_follows_later_maxmemory_changes() {
     // Redis computes the limit from maxmemory each time it checks (getClientEvictionLimit).
     let server = Server::start(&["--maxmemory-clients", "10%"]);
     let mut con = control(&server);
-    let mut big = raw_named(&server, "filling", false);
-    big.write_all(b"*2\r\n$4\r\nECHO\r\n$1000000\r\n").unwrap();
-    big.write_all(&vec![b'x'; 600_000]).unwrap();
-    let qbuf = |con: &mut redis::Connection| -> usize {
-        let list: String = query(con, &["CLIENT", "LIST"]);
-        list.lines()
-            .find(|l| l.contains(" name=filling "))
-            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("qbuf=")))
-            .map_or(0, |v| v.parse().unwrap())
-    };
-    assert!(wait_until(Duration::from_secs(5), || qbuf(&mut con) >= 600_000), "qbuf not shown filling");
+    let _big = filling_client(&server, &mut con);
     // No maxmemory: 10% of nothing is no limit. 100 MB: a 10 MB limit, the client stays.
     let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "100mb"]);
     assert!(named(&mut con, "filling"));

@@ -560,25 +560,10 @@ fn failover_after_kill_keeps_writes_acknowledged_by_a_replica() {
 /// answers -LOADING (the legacy cluster suite's create_cluster depends on it).
 #[test]
 fn replica_full_sync_of_a_small_snapshot_never_answers_loading() {
-    let master = Node::start(Kind::Ferrous, 5000);
-    let replica = Node::start(Kind::Ferrous, 5000);
-    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
-    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    let (master, replica) = master_and_stranger(Kind::Ferrous);
     let mut c = master.raw();
-    for batch in 0..40 {
-        let mut args = vec!["MSET".to_string()];
-        for i in 0..1000 {
-            args.push(format!("{{t}}k{batch}:{i}"));
-            args.push("v".repeat(16));
-        }
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        assert_eq!(text(&c.cmd(&args)), "OK");
-    }
-    assert_eq!(
-        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
-        "OK"
-    );
-    wait_known(&replica, &master);
+    fill(&mut c, 40, 1000, 16);
+    meet(&replica, &master);
     let stop = Arc::new(AtomicBool::new(false));
     let port = replica.port;
     let poller = {
@@ -612,26 +597,11 @@ fn replica_full_sync_of_a_small_snapshot_never_answers_loading() {
 /// first and the load then died on a duplicate key (legacy suite 04-resharding).
 #[test]
 fn restarted_replica_loads_its_data_before_it_replicates() {
-    let master = Node::start(Kind::Ferrous, 5000);
-    let mut replica = Node::start(Kind::Ferrous, 5000);
-    assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
-    assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+    let (master, mut replica) = master_and_stranger(Kind::Ferrous);
     let mut c = master.raw();
     const KEYS: usize = 200_000;
-    for batch in 0..KEYS / 1000 {
-        let mut args = vec!["MSET".to_string()];
-        for i in 0..1000 {
-            args.push(format!("{{t}}k{batch}:{i}"));
-            args.push("v".repeat(16));
-        }
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        assert_eq!(text(&c.cmd(&args)), "OK");
-    }
-    assert_eq!(
-        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
-        "OK"
-    );
-    wait_known(&replica, &master);
+    fill(&mut c, KEYS / 1000, 1000, 16);
+    meet(&replica, &master);
     assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
     let synced =
         |n: &Node| n.info_field("replication", "master_link_status") == "up" && n.cmd(&["DBSIZE"]) == KEYS.to_string();
@@ -654,16 +624,37 @@ fn wait_known(node: &Node, other: &Node) {
     }));
 }
 
-fn master_and_replica(kind: Kind) -> (Node, Node) {
+/// A node serving every slot (cluster state ok), and a second node that knows nothing yet.
+fn master_and_stranger(kind: Kind) -> (Node, Node) {
     let master = Node::start(kind, 5000);
-    let replica = Node::start(kind, 5000);
+    let other = Node::start(kind, 5000);
     assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
     assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
-    assert_eq!(
-        replica.cmd(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string(), &master.cport.to_string()]),
-        "OK"
-    );
-    wait_known(&replica, &master);
+    (master, other)
+}
+
+/// `node` meets `other` and waits until it knows it (handshake done).
+fn meet(node: &Node, other: &Node) {
+    assert_eq!(node.cmd(&["CLUSTER", "MEET", "127.0.0.1", &other.port.to_string(), &other.cport.to_string()]), "OK");
+    wait_known(node, other);
+}
+
+/// `batches` MSETs of `per_batch` keys `{t}k<batch>:<i>` (one slot), values of `len` bytes.
+fn fill(c: &mut Raw, batches: usize, per_batch: usize, len: usize) {
+    for batch in 0..batches {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..per_batch {
+            args.push(format!("{{t}}k{batch}:{i}"));
+            args.push("v".repeat(len));
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_eq!(text(&c.cmd(&args)), "OK");
+    }
+}
+
+fn master_and_replica(kind: Kind) -> (Node, Node) {
+    let (master, replica) = master_and_stranger(kind);
+    meet(&replica, &master);
     assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
     assert!(wait_until(Duration::from_secs(30), || replica.info_field("replication", "master_link_status") == "up"
         && replica.info_field("cluster", "cluster_state") == "ok"));
@@ -775,15 +766,7 @@ fn replica_loading_a_full_sync_shows_as_loading_in_cluster_shards() {
         };
         assert!(wait_until(Duration::from_secs(20), || health() == Some("online")), "{kind:?}");
         let mut c = master.raw();
-        for batch in 0..4 {
-            let mut args = vec!["MSET".to_string()];
-            for i in 0..500 {
-                args.push(format!("{{t}}k{batch}:{i}"));
-                args.push("v".repeat(100));
-            }
-            let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-            assert_eq!(text(&c.cmd(&args)), "OK");
-        }
+        fill(&mut c, 4, 500, 100);
         assert_eq!(replica.cmd(&["CONFIG", "SET", "key-load-delay", "2000"]), "OK");
         assert_eq!(replica.cmd(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"]), "OK");
         assert_eq!(master.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]), "OK");
