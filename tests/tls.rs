@@ -358,14 +358,7 @@ fn a_replica_syncs_over_tls_with_tls_replication() {
     args.extend(["--tls-replication", "yes", "--dbfilename", "tls-replica.rdb"].map(String::from));
     let replica = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let mut r = replica.conn();
-    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(&mut r).unwrap();
-    let info = |c: &mut redis::Connection| redis::cmd("INFO").arg("replication").query::<String>(c).unwrap();
-    assert!(
-        common::wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
-        "the link never came up: {}\n{}",
-        info(&mut r),
-        replica.log()
-    );
+    replicate_from(&mut r, master_tls, &replica, &master);
     let _: () = redis::cmd("SET").arg("after").arg("stream").query(&mut m).unwrap();
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut m).unwrap();
     assert_eq!(acked, 1);
@@ -422,15 +415,7 @@ fn replication_with_v1_certificates() {
     args.extend(["--tls-replication", "yes", "--dbfilename", "tls-v1-replica.rdb"].map(String::from));
     let replica = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let mut r = replica.conn();
-    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(&mut r).unwrap();
-    let info = |c: &mut redis::Connection| redis::cmd("INFO").arg("replication").query::<String>(c).unwrap();
-    assert!(
-        common::wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
-        "the link never came up: {}\n{}\n{}",
-        info(&mut r),
-        replica.log(),
-        master.log()
-    );
+    replicate_from(&mut r, master_tls, &replica, &master);
     assert_eq!(redis::cmd("GET").arg("k").query::<String>(&mut r).unwrap(), "v");
     // A master presenting a v1 certificate of another CA (with the same name as ours, so only the
     // signature tells them apart): the replica refuses the handshake.
@@ -446,5 +431,21 @@ fn replication_with_v1_certificates() {
         "no certificate error in the replica's log:\n{}",
         replica.log()
     );
-    assert!(info(&mut r).contains("master_link_status:down"));
+    assert!(replication_info(&mut r).contains("master_link_status:down"));
+}
+
+/// REPLICAOF the master's TLS port, then wait for the link to come up (both logs if it does not).
+fn replicate_from(r: &mut redis::Connection, master_tls: u16, replica: &Server, master: &Server) {
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(r).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(10), || replication_info(r).contains("master_link_status:up")),
+        "the link never came up: {}\n{}\n{}",
+        replication_info(r),
+        replica.log(),
+        master.log()
+    );
+}
+
+fn replication_info(c: &mut redis::Connection) -> String {
+    redis::cmd("INFO").arg("replication").query(c).unwrap()
 }
