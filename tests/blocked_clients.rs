@@ -150,3 +150,42 @@ fn client_list_shows_blocked_and_fresh_clients_as_redis() {
     drop(fresh);
     drop(blocked);
 }
+
+/// Redis serves the clients a write unblocked before it runs the next command: after RPUSH
+/// returns, a chain of two BLMOVEs has already carried the element to the last list (Redis's
+/// "Linked LMOVEs"), and the same within one pipeline.
+#[test]
+fn clients_a_write_unblocked_are_served_before_the_next_command() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    for round in 0..20 {
+        let mut first = server.raw();
+        first.send(b"BLMOVE list1{t} list2{t} RIGHT LEFT 0\r\n");
+        assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+        let mut second = server.raw();
+        second.send(b"BLMOVE list2{t} list3{t} LEFT RIGHT 0\r\n");
+        assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 2));
+        let lists: (i64, Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+            .cmd("RPUSH")
+            .arg("list1{t}")
+            .arg("foo")
+            .cmd("LRANGE")
+            .arg("list1{t}")
+            .arg(0)
+            .arg(-1)
+            .cmd("LRANGE")
+            .arg("list2{t}")
+            .arg(0)
+            .arg(-1)
+            .cmd("LRANGE")
+            .arg("list3{t}")
+            .arg(0)
+            .arg(-1)
+            .query(&mut con)
+            .expect("pipeline");
+        assert_eq!(lists, (1, vec![], vec![], vec!["foo".to_string()]), "round {round}");
+        let _: i64 = query(&mut con, &["DEL", "list3{t}"]);
+        drop((first, second));
+        assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 0));
+    }
+}

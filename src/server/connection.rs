@@ -392,6 +392,9 @@ async fn client_loop(
                             _ => break,
                         }
                     }
+                    if server.blocking.has_unsettled() {
+                        let_woken_clients_run(server).await;
+                    }
                     // Redis checks the output-buffer limit as each reply is added: a client over
                     // it is closed before anything more is sent to it (a reply over the hard
                     // limit is never sent at all).
@@ -681,6 +684,8 @@ async fn block(
     send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
     server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
+    // However this wait ends, the wake-up (if any) is settled when it is over.
+    let settle = Settle(&server.blocking, &waiter);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = loop {
@@ -770,6 +775,9 @@ async fn block(
             server.blocking.signal(*db, key);
         }
     }
+    // The command ran (and woke whoever its own write unblocked): the writer that woke this
+    // client may go on.
+    drop(settle);
     let undo = std::mem::take(&mut client.block_undo);
     if !undo.is_empty() {
         // Served: write the reply now; if the client is gone, put the elements back.
@@ -782,6 +790,31 @@ async fn block(
         }
     }
     Ok(action)
+}
+
+/// Settles a blocked client's wake-up when dropped (see [`crate::session::blocking::Blocking::settle`]).
+struct Settle<'a>(&'a crate::session::blocking::Blocking, &'a crate::session::blocking::Waiter);
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        self.0.settle(self.1);
+    }
+}
+
+/// A command woke blocked clients: let them run their commands before this client's next
+/// command (Redis serves them right after the command that unblocked them, so a client that
+/// pushed and then reads sees the element gone, and chains of BLMOVEs complete). Bounded, so
+/// a woken client that cannot run (CLIENT PAUSE, a busy worker) delays nobody for long.
+async fn let_woken_clients_run(server: &Server) {
+    let start = std::time::Instant::now();
+    let mut spins = 0u32;
+    while server.blocking.has_unsettled() {
+        spins += 1;
+        if spins.is_multiple_of(16) && start.elapsed() > Duration::from_millis(5) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Apply `tcp-keepalive` (seconds; 0 disables) like Redis's anetKeepAlive.

@@ -42,6 +42,8 @@ pub struct Waiter {
     ticket: AtomicU64,
     /// Woken with every other such waiter (see [`BlockSpec::wake_all`]).
     wake_all: AtomicBool,
+    /// Woken and not yet done with its wake-up (counted in [`Blocking::unsettled`]).
+    unsettled: AtomicBool,
 }
 
 impl Waiter {
@@ -109,6 +111,10 @@ pub struct Blocking {
     /// Clients held back by CLIENT PAUSE (Redis counts them as blocked too).
     postponed: AtomicUsize,
     next_ticket: AtomicU64,
+    /// Woken clients that have not yet re-run their command. Redis serves the clients a write
+    /// unblocked before it reads the next command, so the writer's connection waits for this
+    /// to reach zero before going on (see `server::connection`).
+    unsettled: AtomicUsize,
 }
 
 impl Blocking {
@@ -124,6 +130,26 @@ impl Blocking {
 
     pub fn blocked_clients(&self) -> usize {
         self.blocked.load(Ordering::Relaxed) + self.postponed.load(Ordering::Relaxed)
+    }
+
+    /// Whether some woken client has not yet re-run its command.
+    pub fn has_unsettled(&self) -> bool {
+        self.unsettled.load(Ordering::Acquire) > 0
+    }
+
+    /// `w` was woken: count it until it [settles](Blocking::settle).
+    fn wake(&self, w: &Waiter) {
+        if !w.unsettled.swap(true, Ordering::SeqCst) {
+            self.unsettled.fetch_add(1, Ordering::SeqCst);
+        }
+        w.notify.notify_one();
+    }
+
+    /// `w` is done with its wake-up (it re-ran its command, timed out, or left).
+    pub fn settle(&self, w: &Waiter) {
+        if w.unsettled.swap(false, Ordering::SeqCst) {
+            self.unsettled.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// A client starts / stops waiting for CLIENT PAUSE to end.
@@ -204,7 +230,7 @@ impl Blocking {
         for w in queue {
             let all = w.wake_all.load(Ordering::SeqCst);
             if (all || !one_woken) && !w.woken.swap(true, Ordering::SeqCst) {
-                w.notify.notify_one();
+                self.wake(w);
                 one_woken |= !all;
             }
         }
@@ -216,7 +242,7 @@ impl Blocking {
         for queue in q.values() {
             for w in queue {
                 if !w.woken.swap(true, Ordering::SeqCst) {
-                    w.notify.notify_one();
+                    self.wake(w);
                 }
             }
         }
@@ -239,12 +265,17 @@ mod tests {
         // Only the first waiter was picked.
         assert!(w1.woken.load(Ordering::SeqCst));
         assert!(!w2.woken.load(Ordering::SeqCst));
+        assert!(b.has_unsettled());
         w1.wait().await;
         b.unregister(&w1, &key);
+        b.settle(&w1);
+        assert!(!b.has_unsettled());
         b.signal(0, b"k");
         w2.wait().await;
         b.unregister(&w2, &key);
+        b.settle(&w2);
         assert!(!b.any());
+        assert!(!b.has_unsettled());
     }
 
     #[tokio::test]
