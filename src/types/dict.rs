@@ -358,6 +358,77 @@ impl<V> Dict<V> {
         out
     }
 
+    /// A random entry, fairer than [`Dict::random_entry`] where chains differ in length (as
+    /// Redis's dictGetFairRandomKey): up to 15 entries are gathered from consecutive buckets
+    /// starting at a random one (jumping elsewhere after more than 15 empty buckets in a row), and one of
+    /// them is picked. O(1) whatever the size, unlike walking the table.
+    pub fn fair_random_entry(&mut self) -> Option<(&[u8], &V)> {
+        const SAMPLE: usize = 15;
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let mut rng = rand::thread_rng();
+        // (table, bucket, position in the chain) of each gathered entry.
+        let mut found = [(0usize, 0usize, 0usize); SAMPLE];
+        let mut n = 0;
+        {
+            let this = &*self;
+            let rehash_idx = this.rehash_idx;
+            let tables = if rehash_idx.is_some() { 2 } else { 1 };
+            let size = this.ht[0].buckets.len().max(this.ht[1].buckets.len());
+            let mask = size - 1;
+            let mut i = rng.gen::<usize>() & mask;
+            let mut empty_run = 0;
+            let mut steps = SAMPLE * 10;
+            'walk: while n < SAMPLE && steps > 0 {
+                steps -= 1;
+                for t in 0..tables {
+                    let buckets = &this.ht[t].buckets;
+                    // Buckets of ht[0] below the rehash index have moved to ht[1].
+                    if t == 0 && rehash_idx.is_some_and(|idx| i < idx) {
+                        continue;
+                    }
+                    let Some(head) = buckets.get(i) else { continue };
+                    match head.as_deref() {
+                        None => {
+                            empty_run += 1;
+                            if empty_run > SAMPLE {
+                                i = rng.gen::<usize>() & mask;
+                                empty_run = 0;
+                                continue 'walk;
+                            }
+                        }
+                        Some(first) => {
+                            empty_run = 0;
+                            let mut cur = Some(first);
+                            let mut pos = 0;
+                            while let Some(node) = cur {
+                                found[n] = (t, i, pos);
+                                n += 1;
+                                if n == SAMPLE {
+                                    break 'walk;
+                                }
+                                pos += 1;
+                                cur = node.next.as_deref();
+                            }
+                        }
+                    }
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        if n == 0 {
+            return self.random_entry();
+        }
+        let (t, b, pos) = found[rng.gen_range(0..n)];
+        let mut cur = self.ht[t].buckets[b].as_deref();
+        for _ in 0..pos {
+            cur = cur.and_then(|node| node.next.as_deref());
+        }
+        cur.map(|node| (&*node.key, &node.val))
+    }
+
     /// A random entry (uniform over buckets, then over the chain, like Redis's dictGetRandomKey).
     pub fn random_entry(&mut self) -> Option<(&[u8], &V)> {
         if self.is_empty() {
@@ -542,6 +613,31 @@ mod tests {
         for i in 0..1000 {
             assert!(seen.contains(format!("stable{i}").as_bytes()), "missing stable{i}");
         }
+    }
+
+    #[test]
+    fn fair_random_entry_is_near_uniform() {
+        let mut d: Dict<u32> = Dict::new();
+        for i in 0..64u32 {
+            d.insert(&i.to_le_bytes(), i);
+        }
+        let mut counts = [0u32; 64];
+        for _ in 0..64_000 {
+            counts[*d.fair_random_entry().unwrap().1 as usize] += 1;
+        }
+        // 1000 expected each; a member seen less than half or more than twice as often means
+        // the pick is biased.
+        assert!(counts.iter().all(|&c| (500..2000).contains(&c)), "{counts:?}");
+        // Mid-rehash (a shrink in progress) too.
+        for i in 8..64u32 {
+            d.remove(&i.to_le_bytes());
+        }
+        d.shrink_if_needed();
+        let mut seen = [false; 8];
+        for _ in 0..2000 {
+            seen[*d.fair_random_entry().unwrap().1 as usize] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
     }
 
     #[test]

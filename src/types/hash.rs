@@ -237,15 +237,14 @@ impl HashValue {
         }
     }
 
-    /// One random (field, value) pair; None when empty. Uniform (a hash table of up to
-    /// [`crate::types::set::FAIR_MAX`] entries is walked to the chosen position; a larger one
-    /// samples a bucket, then a chain position).
+    /// One random (field, value) pair; None when empty (from a hash table as Redis's
+    /// dictGetFairRandomKey picks, in O(1)).
     pub fn random_pair(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         let len = self.len();
         if len == 0 {
             return None;
         }
-        if self.is_listpack() || len <= crate::types::set::FAIR_MAX {
+        if self.is_listpack() {
             let mut i = rand::thread_rng().gen_range(0..len);
             let mut out = None;
             self.for_each(|k, val| {
@@ -256,7 +255,7 @@ impl HashValue {
             });
             return out;
         }
-        self.dict_mut()?.random_entry().map(|(k, val)| (k.to_vec(), val.to_vec()))
+        self.dict_mut()?.fair_random_entry().map(|(k, val)| (k.to_vec(), val.to_vec()))
     }
 
     /// `k` random pairs, with repetitions (HRANDFIELD with a negative count).

@@ -335,8 +335,8 @@ impl SetValue {
         out
     }
 
-    /// A random member; None when empty. Uniform (a hash table of up to [`FAIR_MAX`] members is
-    /// walked to the chosen position; a larger one samples a bucket, then a chain position).
+    /// A random member; None when empty (from a hash table as Redis's dictGetFairRandomKey
+    /// picks: O(1), so draining a set with SPOP stays linear).
     pub fn random_member(&mut self) -> Option<Vec<u8>> {
         let len = self.len();
         if len == 0 {
@@ -345,18 +345,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) => Some(int_text(v[rand::thread_rng().gen_range(0..len)])),
             SetValue::Listpack(p) => p.get(rand::thread_rng().gen_range(0..len)).map(<[u8]>::to_vec),
-            SetValue::Table(d) if len <= FAIR_MAX => {
-                let mut i = rand::thread_rng().gen_range(0..len);
-                let mut out = None;
-                d.for_each(|k, _| {
-                    if i == 0 {
-                        out = Some(k.to_vec());
-                    }
-                    i = i.wrapping_sub(1);
-                });
-                out
-            }
-            SetValue::Table(d) => d.random_entry().map(|(k, _)| k.to_vec()),
+            SetValue::Table(d) => d.fair_random_entry().map(|(k, _)| k.to_vec()),
         }
     }
 
