@@ -712,7 +712,9 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
         }
     };
     let functions = server.scripting.library_sources();
+    let fork_start = std::time::Instant::now();
     let (mut pit, switched) = PointInTime::begin_then(&server.keyspace, &functions, opts, at_point);
+    server.count_fork(fork_start);
     // rdb-key-save-delay slows a rewrite too, as Redis's rewriteAppendOnlyFileRio / rdbSaveRio.
     pit.key_delay_us = server.config.load().rdb_key_save_delay;
     if let Err(e) = switched {
@@ -832,11 +834,12 @@ pub fn cron(server: &Server) {
         }
         return;
     }
-    if !st.on.load(Ordering::Acquire) {
-        return;
-    }
+    // A scheduled BGREWRITEAOF runs whether or not the AOF is on, as in Redis.
     if st.rewrite_scheduled.load(Ordering::Acquire) {
         let _ = rewrite(server, false);
+        return;
+    }
+    if !st.on.load(Ordering::Acquire) {
         return;
     }
     let (perc, min): (u64, u64) = {

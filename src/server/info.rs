@@ -450,8 +450,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "pubsub_channels:{}", server.pubsub.channels(None, false).len());
             line!(out, "pubsub_patterns:{}", server.pubsub.numpat());
             line!(out, "pubsubshard_channels:{}", server.pubsub.channels(None, true).len());
-            line!(out, "latest_fork_usec:0");
-            line!(out, "total_forks:0");
+            line!(out, "latest_fork_usec:{}", st.latest_fork_usec.load(Ordering::Relaxed));
+            line!(out, "total_forks:{}", st.total_forks.load(Ordering::Relaxed));
             line!(out, "migrate_cached_sockets:{}", crate::commands::pipeline::services::migrate_cached_sockets());
             line!(out, "slave_expires_tracked_keys:0");
             line!(out, "active_defrag_hits:0");

@@ -45,6 +45,12 @@ pub struct Stats {
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Point-in-time captures started for BGSAVE, AOF rewrites and full syncs: what Redis
+    /// counts as forks (`total_forks`; monitoring and Redis's tests watch it to see a
+    /// background save start), and how long the last one held the shard locks
+    /// (`latest_fork_usec`).
+    pub total_forks: AtomicU64,
+    pub latest_fork_usec: AtomicU64,
     /// Clients closed for going over their `client-output-buffer-limit` (Redis 8's field).
     pub client_output_buffer_limit_disconnections: AtomicU64,
     /// Clients closed by client eviction (`maxmemory-clients`).
@@ -300,6 +306,13 @@ impl Server {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// A background save's point in time was taken (`started` just before it): count it as
+    /// Redis counts a fork.
+    pub fn count_fork(&self, started: std::time::Instant) {
+        self.stats.total_forks.fetch_add(1, Ordering::Relaxed);
+        self.stats.latest_fork_usec.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Count an error reply for INFO errorstats.

@@ -214,6 +214,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         }
         repl
     });
+    server.count_fork(start);
     snapshot.set_repl(repl);
     snapshot.key_delay_us = key_delay;
     let abort = snapshot.abort.clone();
