@@ -865,6 +865,9 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
         // The bytes of this batch, to proxy each applied command exactly as received.
         let raw = Bytes::copy_from_slice(&c.buf);
         let mut at = 0usize;
+        // Set when the buffer received more while a command waited for CLIENT PAUSE: `raw`
+        // does not hold those bytes, so the batch ends there and the next one starts at once.
+        let mut read_while_paused = false;
         loop {
             let before = c.buf.len();
             let req = match parse_request(&mut c.buf, &limits) {
@@ -925,7 +928,24 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                 if applied {
                     break;
                 }
-                server.pause.released().await;
+                // Held by CLIENT PAUSE: the stream keeps being read meanwhile (as Redis reads a
+                // paused master's query buffer), so `slave_read_repl_offset` moves on while
+                // `slave_repl_offset` stays.
+                st.unapplied.store((bytes.len() + c.buf.len()) as i64, Ordering::Relaxed);
+                c.buf.reserve(16 * 1024);
+                tokio::select! {
+                    _ = server.pause.released() => {}
+                    r = c.sock.read_buf(&mut c.buf) => match r {
+                        Ok(0) => return Err("Connection with master lost.".into()),
+                        Ok(n) => {
+                            repl.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                            st.last_io.store(now_s(), Ordering::Relaxed);
+                            read_while_paused = true;
+                        }
+                        Err(e) => return Err(format!("Connection with master lost: {e}")),
+                    },
+                    _ = handle.killed() => return Err("Connection with master lost (killed).".into()),
+                }
             }
             if sink.buf.first() == Some(&b'-') {
                 let text = String::from_utf8_lossy(&sink.buf[1..]).trim_end().to_string();
@@ -939,6 +959,12 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
             // The database the stream has selected (PSYNC continues there).
             st.stream_db.store(client.db, Ordering::Relaxed);
             fsynced.applied(server, seq_before, repl.offset());
+            if read_while_paused {
+                break;
+            }
+        }
+        if read_while_paused {
+            continue;
         }
         st.unapplied.store(c.buf.len() as i64, Ordering::Relaxed);
         client.sync_view(client.last_cmd, c.buf.len());
