@@ -7,8 +7,9 @@
 # redis-benchmark rows against every server in ROUNDS alternating rounds: each
 # round runs every row against every server, rotating which server goes first
 # (by round and by row) so machine noise hits all of them alike. The table shows
-# the median over the rounds of each figure (throughput, p50, p99) and the
-# Ferrous/Redis (and Ferrous/Valkey) ratios computed from those medians.
+# the median over the rounds of each figure (throughput, p50, p99, and the
+# server's CPU time per request) and the Ferrous/Redis (and Ferrous/Valkey)
+# ratios computed from those medians.
 # Then (optionally) it measures memory: RSS growth and used_memory after loading
 # 1,000,000 strings and 100,000 small hashes into a fresh server of each kind.
 # Every server it starts is killed on exit.
@@ -58,6 +59,11 @@
 #   MEM_HASHES     hashes loaded in the memory section      (default 100000)
 #   MEM_SETTLE     seconds between the end of a load and the measurement
 #                  (Ferrous releases idle input buffers after 2 s) (default 3)
+#   SERVER_CPUS, CLIENT_CPUS
+#                  taskset -c CPU lists for every server and for redis-benchmark,
+#                  e.g. SERVER_CPUS=1 CLIENT_CPUS=0 for a one-core-per-server
+#                  comparison where the client never competes with the server
+#                  (default empty: no pinning)
 #
 # Sanity check with Redis on both sides (ratios should be ~1.00):
 #   FERROUS_BIN=/usr/bin/redis-server REQUESTS=20000 ROUNDS=1 bench/compare.sh
@@ -97,6 +103,9 @@ MEMORY="${MEMORY:-1}"
 MEM_KEYS="${MEM_KEYS:-1000000}"
 MEM_HASHES="${MEM_HASHES:-100000}"
 MEM_SETTLE="${MEM_SETTLE:-3}"
+SERVER_CPUS="${SERVER_CPUS:-}"
+CLIENT_CPUS="${CLIENT_CPUS:-}"
+CLK_TCK="$(getconf CLK_TCK)"
 
 HOST=127.0.0.1               # never talk to anything else
 
@@ -255,7 +264,9 @@ start_server() {
         ferrous) ;;
         *) die "unknown server $which" ;;
     esac
-    "${BIN[$which]}" "${common[@]}" "${extra[@]}" >"$log_file" 2>&1 &
+    local -a pin=()
+    [[ -n "$SERVER_CPUS" ]] && pin=(taskset -c "$SERVER_CPUS")
+    "${pin[@]}" "${BIN[$which]}" "${common[@]}" "${extra[@]}" >"$log_file" 2>&1 &
     pid=$!
     PORT[$which]="$port" PID[$which]="$pid"
     wait_for_ping "${NAME[$which]}" "$port" "$pid" "$log_file"
@@ -337,16 +348,25 @@ row_args() {
     esac
 }
 
-# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99" (or "n/a n/a n/a").
-# One row per redis-benchmark invocation; the result is the last CSV line
-# (tests such as lrange_100 first print a helper LPUSH row). Call it in the
-# main shell, not in $(...): redis-benchmark runs in the background and is
-# waited for, so a signal reaches our trap (and cleanup) at once.
+# CPU time (user + system, every thread) of a pid so far, in clock ticks.
+cpu_ticks() {
+    # Fields after "pid (comm) ": state is $1, utime $12, stime $13.
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu" (or n/a for each),
+# cpu = the server's CPU time per request in microseconds. One row per
+# redis-benchmark invocation; the result is the last CSV line (tests such as
+# lrange_100 first print a helper LPUSH row). Call it in the main shell, not in
+# $(...): redis-benchmark runs in the background and is waited for, so a signal
+# reaches our trap (and cleanup) at once.
 run_bench() {
-    local server="$1" row="$2" pipeline="$3" rc=0
-    local -a args
+    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu
+    local -a args pin=()
     mapfile -t args < <(row_args "$row")
-    timeout -k 5 "$BENCH_TIMEOUT" redis-benchmark -h "$HOST" \
+    [[ -n "$CLIENT_CPUS" ]] && pin=(taskset -c "$CLIENT_CPUS")
+    cpu0="$(cpu_ticks "${PID[$server]}")"
+    timeout -k 5 "$BENCH_TIMEOUT" "${pin[@]}" redis-benchmark -h "$HOST" \
         -p "${PORT[$server]}" -n "$REQUESTS" -c "$CLIENTS" -d "$DATASIZE" \
         -P "$pipeline" --csv "${args[@]}" >"$WORK_DIR/bench.csv" 2>"$WORK_DIR/bench.err" &
     BENCH_PID=$!
@@ -355,19 +375,21 @@ run_bench() {
     if (( rc != 0 )); then
         log "redis-benchmark failed or timed out (exit $rc) against $server ($row, -P $pipeline):"
         tail -n 5 "$WORK_DIR/bench.err" >&2 || true
-        echo "n/a n/a n/a"
+        echo "n/a n/a n/a n/a"
         return 0
     fi
+    cpu="$(awk -v a="$cpu0" -v b="$(cpu_ticks "${PID[$server]}")" -v hz="$CLK_TCK" \
+        -v n="$REQUESTS" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
     # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted).
-    awk -F',' '
+    awk -F',' -v cpu="$cpu" '
         /^"test"/ { next }
         NF >= 8   { last = $0 }
         END {
-            if (last == "") { print "n/a n/a n/a"; exit }
+            if (last == "") { print "n/a n/a n/a n/a"; exit }
             gsub(/"/, "", last)
             # index from the end: custom command names may contain anything
             n = split(last, f, ",")
-            print f[n-6], f[n-3], f[n-1] }' "$WORK_DIR/bench.csv"
+            print f[n-6], f[n-3], f[n-1], cpu }' "$WORK_DIR/bench.csv"
 }
 
 run_benchmarks() {
@@ -403,12 +425,13 @@ run_benchmarks() {
         done
     done
 
-    # Medians over the rounds: M[server.idx.col], col 1 rps, 2 p50, 3 p99.
+    # Medians over the rounds: M[server.idx.col], col 1 rps, 2 p50, 3 p99,
+    # 4 CPU per request.
     declare -A M=()
     local col
     for s in "${SERVERS[@]}"; do
         for (( k = 0; k < idx; k++ )); do
-            for col in 1 2 3; do
+            for col in 1 2 3 4; do
                 M[$s.$k.$col]="$(awk -v c="$col" '{ print $c }' "$res/$s.$k" | median)"
             done
         done
@@ -508,6 +531,46 @@ run_benchmarks() {
         echo "**Warning: some replies were errors; rows with errors did not measure what they claim.**"
         log "WARNING: error replies during the benchmarks: ${errs%, }"
     fi
+    echo
+
+    # Server CPU time per request: a multi-threaded server can win on rps by
+    # burning more CPU (on a machine this small, CPU the client needed too).
+    echo "### Server CPU per request"
+    echo
+    echo "CPU time (user + system, all threads, /proc/PID/stat) each server used during" \
+         "the row's redis-benchmark run, divided by -n, in µs; median of the rounds." \
+         "Resolution: one clock tick / -n = $(awk -v hz="$CLK_TCK" -v n="$REQUESTS" \
+            'BEGIN { printf "%.3f", 1e6 / hz / n }') µs." \
+         "lrange_* rows include redis-benchmark's helper LPUSH run. Ratios F/x: lower" \
+         "means Ferrous used less CPU per request."
+    echo
+    echo "| test | P |$(hdr_cols cpu)"
+    echo "|---|---:|$sep"
+    idx=0
+    for row in "${rows[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            line="| $row | $pl |"
+            for s in "${SERVERS[@]}"; do line+=" ${M[$s.$idx.4]} |"; done
+            for o in "${others[@]}"; do
+                fig="$(ratio "${M[$o.$idx.4]}" "${M[ferrous.$idx.4]}")"
+                line+=" $fig |"
+                echo "$fig" >>"$res/ratio.$o.$pl.4"
+            done
+            echo "$line"
+            idx=$((idx + 1))
+        done
+    done
+    echo
+    summary=""
+    for o in "${others[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.4" || true; } | awk '
+                $1 > 0 { s += log($1); n++ }
+                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
+            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
+        done
+    done
+    echo "Geometric mean of the CPU-per-request ratios: ${summary%; }."
     echo
 }
 
@@ -662,6 +725,9 @@ main() {
         echo "- ${NAME[$s]}: \`$(command -v "${BIN[$s]}")\` ($("${BIN[$s]}" --version 2>&1 | head -n 1))"
     done
     echo "- Host: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    if [[ -n "$SERVER_CPUS$CLIENT_CPUS" ]]; then
+        echo "- Pinned: servers to CPUs ${SERVER_CPUS:-any}, redis-benchmark to CPUs ${CLIENT_CPUS:-any}"
+    fi
     echo "- TESTS=$TESTS"
     echo "- PIPELINES=\"$PIPELINES\" ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS"
     echo
