@@ -49,11 +49,13 @@
 #   DATASIZE       value size in bytes (-d)                 (default 16)
 #   ZSET_SIZE      members of the zrangebyscore sorted set  (default 10000)
 #   BENCH_TIMEOUT  seconds before one redis-benchmark run is abandoned and
-#                  reported as n/a                          (default 600)
+#                  reported as n/a; also bounds each redis-cli --pipe load
+#                  (the script stops then)                  (default 600)
 #   BASE_PORT      search free ports upward from here (BASE_PORT..BASE_PORT+
 #                  PORT_SPAN-1); empty = random ports between 10000 and the
 #                  kernel's ephemeral range                 (default empty)
 #   PORT_SPAN      size of that port range                  (default 100)
+#   BENCH          1 = run the redis-benchmark rows, 0 = skip them (default 1)
 #   MEMORY         1 = run the memory section, 0 = skip it  (default 1)
 #   MEM_KEYS       strings loaded in the memory section     (default 1000000)
 #   MEM_HASHES     hashes loaded in the memory section      (default 100000)
@@ -99,6 +101,7 @@ ZSET_SIZE="${ZSET_SIZE:-10000}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-600}"
 BASE_PORT="${BASE_PORT:-}"
 PORT_SPAN="${PORT_SPAN:-100}"
+BENCH="${BENCH:-1}"
 MEMORY="${MEMORY:-1}"
 MEM_KEYS="${MEM_KEYS:-1000000}"
 MEM_HASHES="${MEM_HASHES:-100000}"
@@ -322,7 +325,8 @@ prepare_server() {
                 printf "$%d\r\n%d\r\n$%d\r\n%s\r\n", length(j ""), j, length(mem), mem
             }
         }
-    }' | cli "$s" --pipe >/dev/null 2>&1 || die "loading $ZSET_KEY into $s failed"
+    }' | timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" --pipe \
+        >/dev/null 2>&1 || die "loading $ZSET_KEY into $s failed"
     n="$(cli "$s" zcard "$ZSET_KEY")"
     [[ "$n" == "$ZSET_SIZE" ]] || die "ZCARD $ZSET_KEY on $s is '$n', expected $ZSET_SIZE"
 
@@ -612,8 +616,9 @@ measure_memory() {
     rss0="$(rss_kib "$pid")"
     um0="$(used_memory "$s")"
 
-    pipe_out="$(cli "$s" --pipe <"$WORK_DIR/$ds.resp" 2>&1)" \
-        || { printf '%s\n' "$pipe_out" >&2; die "redis-cli --pipe failed on $s"; }
+    pipe_out="$(timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" \
+            --pipe <"$WORK_DIR/$ds.resp" 2>&1)" \
+        || { printf '%s\n' "$pipe_out" >&2; die "redis-cli --pipe failed or timed out on $s"; }
     grep -q 'errors: 0,' <<<"$pipe_out" \
         || { printf '%s\n' "$pipe_out" >&2; die "errors while loading $ds into $s"; }
     n="$(cli "$s" dbsize)"
@@ -732,9 +737,11 @@ main() {
     echo "- PIPELINES=\"$PIPELINES\" ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS"
     echo
 
-    run_benchmarks
-    echo "Load average after the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo
+    if [[ "$BENCH" != 0 ]]; then
+        run_benchmarks
+        echo "Load average after the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo
+    fi
 
     if [[ "$MEMORY" != 0 ]]; then
         run_memory
