@@ -290,10 +290,11 @@ check_alive() {
     fi
 }
 
-# ratio A B -> "B/A" with 2 decimals, or n/a when either side is missing/zero.
+# ratio A B -> "B/A" with 2 decimals, or n/a when either side is missing/zero
+# (a CPU time of zero ticks is below the resolution, not free).
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "" || b == "" || a == "n/a" || b == "n/a" || a + 0 == 0) print "n/a";
+        if (a == "" || b == "" || a == "n/a" || b == "n/a" || a + 0 == 0 || b + 0 == 0) print "n/a";
         else printf "%.2f", b / a }'
 }
 
@@ -499,6 +500,24 @@ run_benchmarks() {
     done
     echo "Geometric mean of the rps ratios: ${summary%; }."
     echo
+
+    # Runs of a fraction of a second are at the mercy of one scheduler hiccup.
+    local short=0 total=0
+    for (( k = 0; k < idx; k++ )); do
+        total=$((total + 1))
+        for s in "${SERVERS[@]}"; do
+            if awk -v r="${M[$s.$k.1]}" -v n="$REQUESTS" \
+                    'BEGIN { exit !(r != "n/a" && r > 0 && n / r < 0.5) }'; then
+                short=$((short + 1))
+                break
+            fi
+        done
+    done
+    if (( short > 0 )); then
+        echo "**$short of $total rows ran for under 0.5 s on some server (-n $REQUESTS):" \
+             "too short for a stable figure; raise REQUESTS.**"
+        echo
+    fi
 
     # How noisy were the rounds? Spread of one row's rps over the rounds,
     # (max - min) / median, over every server and row.
