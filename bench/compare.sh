@@ -68,8 +68,8 @@
 #                  (default empty: no pinning)
 #
 # Duration: a full run (defaults, three servers: 21 rows x 2 depths x 3 servers
-# x 3 rounds of 1M requests) took an estimated 2 hours from a small run's rates
-# on a busy 2-core machine; the lrange_* rows (10-40k rps) are most of it.
+# x 3 rounds of 1M requests) takes about 2 hours (estimated from a small run's rates
+# on a busy 2-core machine); the lrange_* rows (10-40k rps) are most of it.
 #
 # Sanity check with Redis on both sides (ratios should be ~1.00):
 #   FERROUS_BIN=/usr/bin/redis-server REQUESTS=20000 ROUNDS=1 bench/compare.sh
