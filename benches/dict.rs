@@ -3,7 +3,7 @@
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use ferrous::types::Dict;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -25,9 +25,12 @@ fn dict(c: &mut Criterion) {
     let mut g = c.benchmark_group("dict");
 
     // Filling an empty table to 1M keys (every growth and its rehash included): per key.
-    g.sample_size(10).measurement_time(Duration::from_secs(3)).throughput(Throughput::Elements(N as u64));
+    // (The fewest samples criterion takes, one fill each.)
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Elements(N as u64));
     g.bench_function("insert_1m", |b| b.iter_with_large_drop(|| filled(&keys)));
-    g.sample_size(20).measurement_time(Duration::from_millis(800)).throughput(Throughput::Elements(1));
+    g.sample_size(20).sampling_mode(SamplingMode::Auto).measurement_time(Duration::from_millis(800));
+    g.throughput(Throughput::Elements(1));
 
     let mut d = filled(&keys);
     while d.rehash(1000) {}
