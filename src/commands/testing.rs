@@ -1,6 +1,7 @@
 //! In-process command tests (as Dragonfly's BaseFamilyTest): a server without sockets or
 //! threads and a client, running commands through the real pipeline and returning the RESP
-//! bytes of their replies. Families test their commands with it without spawning the binary.
+//! bytes of their replies. Families test their commands with it without spawning the binary,
+//! and benches/dispatch.rs times the pipeline on it.
 
 use bytes::Bytes;
 use std::sync::Arc;
