@@ -304,9 +304,41 @@ pub fn table() -> &'static CommandTable {
     TABLE.get_or_init(CommandTable::build)
 }
 
+/// [`CommandTable::lookup`] in the process-wide table, remembering the last name this thread
+/// looked up exactly as it was spelled: a pipeline or a busy client usually repeats the same
+/// command, and comparing a few bytes costs a fraction of lower-casing and hashing the name
+/// (this runs for every command).
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    const CAP: usize = 16;
+    thread_local! {
+        static LAST: std::cell::Cell<([u8; CAP], u8, Option<&'static Command>)> =
+            const { std::cell::Cell::new(([0; CAP], 0, None)) };
+    }
+    let (bytes, len, cmd) = LAST.get();
+    if cmd.is_some() && name.len() == len as usize && name == &bytes[..name.len()] {
+        return cmd;
+    }
+    let found = table().lookup(name);
+    if found.is_some() && name.len() <= CAP {
+        let mut copy = [0; CAP];
+        copy[..name.len()].copy_from_slice(name);
+        LAST.set((copy, name.len() as u8, found));
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_lookup_follows_the_name() {
+        assert_eq!(lookup(b"GET").map(|c| c.spec.name), Some("get"));
+        assert_eq!(lookup(b"GET").map(|c| c.spec.name), Some("get"));
+        assert_eq!(lookup(b"set").map(|c| c.spec.name), Some("set"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert_eq!(lookup(b"gEt").map(|c| c.spec.name), Some("get"));
+    }
 
     #[test]
     fn every_command_has_metadata_and_consistent_flags() {

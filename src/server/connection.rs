@@ -240,6 +240,10 @@ async fn client_loop(
             let pending = out.has_pending() || sock.has_unflushed();
             let wait = async {
                 tokio::select! {
+                    // Fixed order (no random draw per poll): a kill or a queued message is
+                    // still seen between requests (`is_killed` and the push drain before
+                    // each command), so input first starves nothing.
+                    biased;
                     r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
                     r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
                     // A kill wakes the connection through its push queue (`ClientHandle::kill`).
@@ -486,9 +490,11 @@ async fn client_loop(
         }
         if processed > 0 {
             server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
-            server.stats.eventloop_duration_us.fetch_add(cycle_start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let now = std::time::Instant::now();
+            let cycle = now.saturating_duration_since(cycle_start);
+            server.stats.eventloop_duration_us.fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
-            handle.touch();
+            handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }

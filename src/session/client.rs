@@ -146,7 +146,13 @@ impl ClientHandle {
     }
 
     pub fn touch(&self) {
-        self.last_interaction_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.touch_at(std::time::Instant::now());
+    }
+
+    /// [`ClientHandle::touch`] with a time the caller already read.
+    pub fn touch_at(&self, now: std::time::Instant) {
+        self.last_interaction_ms
+            .store(now.saturating_duration_since(self.created).as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn idle_secs(&self) -> u64 {

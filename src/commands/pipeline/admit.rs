@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
-use super::super::table::{table, Command};
+use super::super::table::{self, Command};
 use super::super::{errors, flags, Action};
 use crate::server::Server;
 use crate::session::client::Client;
@@ -59,7 +59,7 @@ pub fn resolve(args: &[Bytes], caller: Caller) -> Result<&'static Command, Refus
     let script = matches!(caller, Caller::Script(_));
     let unknown =
         |text: String| (None, if script { "Unknown Redis command called from script".to_string() } else { text });
-    let Some(mut cmd) = table().lookup(&args[0]) else {
+    let Some(mut cmd) = table::lookup(&args[0]) else {
         return Err(unknown(unknown_command(args)));
     };
     if cmd.is_container() && args.len() >= 2 {
