@@ -12,8 +12,10 @@
 
 use super::listen::Stream;
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -238,19 +240,31 @@ async fn client_loop(
             // Wait for input, unless the connection is killed or idle for too long.
             let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
             let pending = out.has_pending() || sock.has_unflushed();
-            let wait = async {
-                tokio::select! {
-                    // Fixed order (no random draw per poll): a kill or a queued message is
-                    // still seen between requests (`is_killed` and the push drain before
-                    // each command), so input first starves nothing.
-                    biased;
-                    r = sock.readable() => r.map(|_| Event::Readable).map_err(|e| e.to_string()),
-                    r = sock.writable(), if pending => r.map(|_| Event::Writable).map_err(|e| e.to_string()),
-                    // A kill wakes the connection through its push queue (`ClientHandle::kill`).
-                    msg = push_rx.recv() => Ok(Event::Push(msg)),
-                    _ = sleep_until_ms(soft_deadline.unwrap_or(0)), if soft_deadline.is_some() => Ok(Event::SoftLimit),
+            // Input first, then the socket taking more output, then the push queue (a kill
+            // wakes the connection through it: `ClientHandle::kill`), then the soft limit.
+            // Polled by hand rather than with `select!`: this runs once per request on an
+            // unpipelined connection, and the readiness polls register one waker slot each
+            // instead of a waiter in the socket's list.
+            let mut soft = soft_deadline.map(|ms| Box::pin(sleep_until_ms(ms)));
+            let wait = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = sock.poll_read_ready(cx) {
+                    return Poll::Ready(r.map(|_| Event::Readable).map_err(|e| e.to_string()));
                 }
-            };
+                if pending {
+                    if let Poll::Ready(r) = sock.poll_write_ready(cx) {
+                        return Poll::Ready(r.map(|_| Event::Writable).map_err(|e| e.to_string()));
+                    }
+                }
+                if let Poll::Ready(msg) = push_rx.poll_recv(cx) {
+                    return Poll::Ready(Ok(Event::Push(msg)));
+                }
+                if let Some(sleep) = soft.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Ok(Event::SoftLimit));
+                    }
+                }
+                Poll::Pending
+            });
             // Subscribers are not subject to the idle timeout, as in Redis.
             let event = if timeout > 0 && !client.subs.active() {
                 match tokio::time::timeout(Duration::from_secs(timeout), wait).await {

@@ -14,6 +14,39 @@ use tokio::io::AsyncWrite;
 use super::listen::Stream;
 
 impl Stream {
+    /// [`Stream::readable`] as a poll (the connection's wait polls it beside its push queue
+    /// without a `select!`: one waker slot per direction, no waiter list to lock).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_read_ready(cx),
+            Stream::Tls(s) => {
+                if !s.get_ref().1.wants_read() {
+                    return Poll::Ready(Ok(()));
+                }
+                s.get_ref().0.poll_read_ready(cx)
+            }
+            Stream::TlsClient(s) => {
+                if !s.get_ref().1.wants_read() {
+                    return Poll::Ready(Ok(()));
+                }
+                s.get_ref().0.poll_read_ready(cx)
+            }
+        }
+    }
+
+    /// [`Stream::writable`] as a poll.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => s.poll_write_ready(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.poll_write_ready(cx),
+            Stream::Tls(s) => s.get_ref().0.poll_write_ready(cx),
+            Stream::TlsClient(s) => s.get_ref().0.poll_write_ready(cx),
+        }
+    }
+
     /// Wait until a read may make progress.
     pub async fn readable(&self) -> io::Result<()> {
         match self {
