@@ -23,6 +23,17 @@ fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
     }
 }
 
+/// Bytes `encode` writes for an entry of `len` bytes.
+fn encoded_len(len: usize) -> usize {
+    let mut prefix = 1;
+    let mut n = len >> 7;
+    while n > 0 {
+        prefix += 1;
+        n >>= 7;
+    }
+    prefix + len
+}
+
 fn encode(out: &mut Vec<u8>, s: &[u8]) {
     let mut n = s.len();
     loop {
@@ -35,6 +46,23 @@ fn encode(out: &mut Vec<u8>, s: &[u8]) {
         out.push(b | 0x80);
     }
     out.extend_from_slice(s);
+}
+
+/// Bytes up to which [`reserve_tight`] grows a buffer exactly.
+const TIGHT_MAX: usize = 64 << 10;
+
+/// Make room for `extra` more elements in a small collection's buffer: exactly while the buffer
+/// is small (at most [`TIGHT_MAX`] bytes), by doubling past that. Small collections are many,
+/// and a doubled buffer wastes up to half of each. Exact growth is not quadratic here: the
+/// allocator rounds a block up to its size class (mimalloc has four per doubling), so a
+/// reallocation that still fits the block moves nothing and a buffer is copied only when it
+/// outgrows its class. Past `TIGHT_MAX` classes are coarse (whole pages) and doubling is cheaper.
+pub fn reserve_tight<T>(v: &mut Vec<T>, extra: usize) {
+    if (v.len() + extra) * std::mem::size_of::<T>() <= TIGHT_MAX {
+        v.reserve_exact(extra);
+    } else {
+        v.reserve(extra);
+    }
 }
 
 /// Iterator over the entries.
@@ -79,6 +107,7 @@ impl Packed {
     }
 
     pub fn push(&mut self, s: &[u8]) {
+        self.grow(encoded_len(s.len()));
         encode(&mut self.buf, s);
         self.count += 1;
     }
@@ -165,16 +194,21 @@ impl Packed {
     pub fn pair_set(&mut self, field: &[u8], value: &[u8]) -> bool {
         match self.find_pair(field) {
             Some((_, vstart, vend)) => {
-                let mut enc = Vec::with_capacity(value.len() + 2);
+                let mut enc = Vec::with_capacity(encoded_len(value.len()));
                 encode(&mut enc, value);
+                if enc.len() == vend - vstart {
+                    self.buf[vstart..vend].copy_from_slice(&enc);
+                    return false;
+                }
+                self.grow(enc.len().saturating_sub(vend - vstart));
                 self.buf.splice(vstart..vend, enc);
                 self.compact();
                 false
             }
             None => {
+                self.grow(encoded_len(field.len()) + encoded_len(value.len()));
                 self.push(field);
                 self.push(value);
-                self.compact();
                 true
             }
         }
@@ -193,10 +227,17 @@ impl Packed {
         }
     }
 
-    /// Keep the allocation tight: small collections are many, their slack adds up.
+    /// Make room for `extra` more bytes (exactly, while small: see [`reserve_tight`]).
+    fn grow(&mut self, extra: usize) {
+        reserve_tight(&mut self.buf, extra);
+    }
+
+    /// Give back the slack a removal left. Into a fresh block rather than by `shrink_to_fit`:
+    /// mimalloc (like most allocators) keeps a block that shrinks by less than half where it is,
+    /// so a shrinking reallocation would release nothing.
     fn compact(&mut self) {
         if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 8 {
-            self.buf.shrink_to_fit();
+            self.buf = self.buf.as_slice().to_vec();
         }
     }
 }
@@ -225,6 +266,26 @@ mod tests {
         assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b"g"[..], &[b'x'; 300][..]]);
         assert!(p.pair_set(b"", b""));
         assert_eq!(p.pair_get(b""), Some(&b""[..]));
+    }
+
+    #[test]
+    fn buffers_stay_exact() {
+        let mut p = Packed::new();
+        for i in 0..40 {
+            p.pair_set(format!("field{i}").as_bytes(), b"val00000");
+            assert_eq!(p.buf.capacity(), p.buf.len(), "after {i} inserts");
+        }
+        p.pair_set(b"field3", &[b'x'; 200]);
+        assert_eq!(p.buf.capacity(), p.buf.len());
+        for i in 0..30 {
+            p.pair_remove(format!("field{i}").as_bytes());
+        }
+        assert!(p.buf.capacity() <= p.buf.len() + p.buf.len() / 4 + 8);
+        let mut s = Packed::new();
+        for i in 0..50 {
+            s.push(format!("m{i}").as_bytes());
+        }
+        assert_eq!(s.buf.capacity(), s.buf.len());
     }
 
     #[test]
