@@ -300,6 +300,12 @@ impl Packed {
             Some((_, vstart, vend)) => {
                 let mut enc = Vec::with_capacity(encoded_len(value.len()));
                 encode(&mut enc, value);
+                if enc.len() == vend - vstart {
+                    // SAFETY: as in as_bytes; `&mut self` makes this the only access.
+                    let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) };
+                    buf[vstart..vend].copy_from_slice(&enc);
+                    return false;
+                }
                 self.edit(enc.len().saturating_sub(vend - vstart), |v, _| {
                     v.splice(vstart..vend, enc);
                 });
@@ -348,6 +354,9 @@ mod tests {
         assert!(p.pair_set(b"g", &[b'x'; 300]));
         assert!(!p.pair_set(b"f", b"22"));
         assert_eq!(p.pair_get(b"f"), Some(&b"22"[..]));
+        assert!(!p.pair_set(b"f", b"33"));
+        assert_eq!(p.pair_get(b"f"), Some(&b"33"[..]));
+        assert!(!p.pair_set(b"f", b"22"));
         assert_eq!(p.pair_get(b"g").map(|v| v.len()), Some(300));
         assert_eq!(p.len(), 4);
         assert!(p.pair_remove(b"f"));
