@@ -488,7 +488,7 @@ fn hsetex(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.int(0);
             return Ok(());
         }
-        ctx.db.set(key, Value::Hash(Box::default()), false);
+        ctx.db.set(key, Value::Hash(HashValue::default()), false);
     }
     let pairs: Vec<(Bytes, Bytes)> = args[a.first_field..].chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
     let mut expired = false;

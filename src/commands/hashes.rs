@@ -41,7 +41,7 @@ pub(super) fn limits(ctx: &Ctx) -> HashLimits {
 /// The hash at `key`, created empty if missing (Redis's hashTypeLookupWriteOrCreate). Callers
 /// only fail after this when the key already held fields, so no empty hash is ever left behind.
 pub(super) fn write_or_create<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
-    let (e, _) = ctx.db.get_or_insert_with(key, || Value::Hash(Box::default()));
+    let (e, _) = ctx.db.get_or_insert_with(key, || Value::Hash(HashValue::default()));
     match &mut e.value {
         Value::Hash(h) => Ok(h),
         _ => Err(CmdError::new(errors::WRONGTYPE)),
@@ -83,7 +83,7 @@ fn hsetnx(ctx: &mut Ctx) -> CmdResult {
             return Ok(());
         }
         // The field's TTL had passed and it was the last one: a new hash.
-        FieldLookup::ExpiredHash => ctx.db.set(&args[1], Value::Hash(Box::default()), false),
+        FieldLookup::ExpiredHash => ctx.db.set(&args[1], Value::Hash(HashValue::default()), false),
         FieldLookup::NotFound | FieldLookup::Expired => {}
     }
     let h = write_or_create(ctx, &args[1])?;
@@ -260,7 +260,7 @@ fn counter_field(ctx: &mut Ctx, key: &[u8], f: &[u8]) -> Result<Option<Vec<u8>>,
     Ok(match ctx.db.hash_field(key, f, Lazy::NOW) {
         FieldLookup::Found(v) => Some(v),
         FieldLookup::ExpiredHash => {
-            ctx.db.set(key, Value::Hash(Box::default()), false);
+            ctx.db.set(key, Value::Hash(HashValue::default()), false);
             None
         }
         FieldLookup::NotFound | FieldLookup::Expired => None,

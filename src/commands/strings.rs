@@ -410,7 +410,7 @@ fn incrbyfloat(ctx: &mut Ctx) -> CmdResult {
     let value = if text.len() <= crate::types::string::EMBSTR_MAX {
         StrValue::Embstr(SmallBytes::new(&text))
     } else {
-        StrValue::Raw(text.clone())
+        StrValue::raw(text.clone())
     };
     ctx.db.set(key, Value::Str(value), true);
     ctx.db.touch_dirty(1);

@@ -223,7 +223,7 @@ pub fn value_type(v: &Value, version: u16) -> u8 {
     match v {
         Value::Str(_) => TYPE_STRING,
         Value::List(_) => TYPE_LIST_QUICKLIST_2,
-        Value::Hash(h) => match (&**h, h.has_ttls() || version >= 12) {
+        Value::Hash(h) => match (h, h.has_ttls() || version >= 12) {
             (HashValue::ListpackEx(_), true) => TYPE_HASH_LISTPACK_EX,
             (HashValue::TableEx(_), _) if h.has_ttls() => TYPE_HASH_METADATA,
             (HashValue::Listpack(_) | HashValue::ListpackEx(_), _) => TYPE_HASH_LISTPACK,

@@ -326,7 +326,7 @@ mod tests {
             let mut h = HashValue::default();
             h.set(b"f", b"v", Limits::default().hash);
             db.index = 5;
-            db.set(b"h", Value::Hash(Box::new(h)), false);
+            db.set(b"h", Value::Hash(h), false);
         }
         let mut db = ks.lock_all(0);
         snapshot(&mut db, 16, &[], SaveOptions::default())

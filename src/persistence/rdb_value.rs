@@ -242,7 +242,7 @@ fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<
             return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
         }
     }
-    Ok(Value::Hash(Box::new(h)))
+    Ok(Value::Hash(h))
 }
 
 /// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
@@ -265,7 +265,7 @@ fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: 
             h.put_ttl(&f, ttl);
         }
     }
-    Ok(Value::Hash(Box::new(h)))
+    Ok(Value::Hash(h))
 }
 
 fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, at: usize) -> Result<Value> {
@@ -315,7 +315,7 @@ mod tests {
             (0..n).for_each(|i| {
                 h.set(format!("f{i}").as_bytes(), format!("{i}").as_bytes(), lim.hash);
             });
-            values.push(Value::Hash(Box::new(h)));
+            values.push(Value::Hash(h));
             let mut s = SetValue::default();
             (0..n).for_each(|i| {
                 s.add(format!("{}", i * 1000).as_bytes(), lim.set);
@@ -372,7 +372,7 @@ mod tests {
             h.set(format!("f{i}").as_bytes(), b"v", Limits::default().hash);
         });
         let small = Limits { hash: HashLimits { max_entries: 4, max_value: 64 }, ..Limits::default() };
-        assert_eq!(round_trip(&Value::Hash(Box::new(h)), &small).encoding(), "hashtable");
+        assert_eq!(round_trip(&Value::Hash(h), &small).encoding(), "hashtable");
     }
 
     #[test]

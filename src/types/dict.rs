@@ -538,6 +538,12 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     #[test]
+    fn a_keyspace_node_fills_one_64_byte_block() {
+        // Key, entry and chain link: mimalloc's 64-byte class (not 80) holds each key.
+        assert_eq!(std::mem::size_of::<Node<crate::types::Entry>>(), 64);
+    }
+
+    #[test]
     fn segments_partition_the_entries_at_every_size_and_mid_rehash() {
         let mut d: Dict<u32> = Dict::new();
         for count in [0u32, 3, 40, 1000, 1025, 4097, 5000] {

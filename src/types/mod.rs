@@ -68,7 +68,7 @@ macro_rules! kind {
 
 kind!(StrValue, Str, Value::Str(StrValue::from_bytes(b"")), |_: &StrValue| false);
 kind!(ListValue, List, Value::List(ListValue::default()), |l: &ListValue| l.is_empty());
-kind!(HashValue, Hash, Value::Hash(Box::default()), |h: &HashValue| h.is_empty());
+kind!(HashValue, Hash, Value::Hash(HashValue::default()), |h: &HashValue| h.is_empty());
 kind!(SetValue, Set, Value::Set(Box::default()), |s: &SetValue| s.is_empty());
 kind!(ZSetValue, ZSet, Value::ZSet(Box::default()), |z: &ZSetValue| z.is_empty());
 // Streams are kept when empty, as in Redis.
@@ -80,7 +80,9 @@ pub enum Value {
     Str(StrValue),
     List(ListValue),
     // Collections live behind a pointer so that every entry (most of them strings) stays small.
-    Hash(Box<HashValue>),
+    // A hash is 16 bytes (its listpack a thin buffer, its other encodings boxed), so it needs
+    // no box of its own: small hashes are many.
+    Hash(HashValue),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
     Stream(Box<StreamValue>),
@@ -140,21 +142,31 @@ impl Value {
     /// An estimate of the bytes this value occupies (MEMORY USAGE): payload plus per-element
     /// bookkeeping of its representation.
     pub fn memory_usage(&self) -> usize {
+        use std::mem::size_of;
         const SMALL: usize = small_bytes::INLINE_CAP;
         let elem = |len: usize| if len <= SMALL { 24 } else { 24 + len };
         match self {
             Value::Str(s) => 16 + s.heap_size(),
             Value::List(l) => 32 + l.iter().map(|e| elem(e.len())).sum::<usize>(),
-            Value::Hash(h) => {
-                let mut n = 48;
-                h.for_each(|f, v| n += elem(f.len()) + elem(v.len()) + 16);
-                n
-            }
-            Value::Set(s) => {
-                let mut n = 48;
-                s.for_each(|m| n += elem(m.len()) + 16);
-                n
-            }
+            // A compact encoding is its one buffer behind the value's box (as Redis counts
+            // the object header and the listpack's allocation); tables count their entries.
+            Value::Hash(h) => match h {
+                HashValue::Listpack(p) => size_of::<HashValue>() + p.bytes(),
+                _ => {
+                    let mut n = 48;
+                    h.for_each(|f, v| n += elem(f.len()) + elem(v.len()) + 16);
+                    n
+                }
+            },
+            Value::Set(s) => match &**s {
+                SetValue::Listpack(p) => size_of::<SetValue>() + p.bytes(),
+                SetValue::Intset(v) => size_of::<SetValue>() + v.capacity() * size_of::<i64>(),
+                SetValue::Table(_) => {
+                    let mut n = 48;
+                    s.for_each(|m| n += elem(m.len()) + 16);
+                    n
+                }
+            },
             Value::ZSet(z) => {
                 let mut n = 64;
                 z.for_each(|m, _| n += elem(m.len()) + 40);
@@ -270,14 +282,19 @@ impl Entry {
 mod size_tests {
     #[test]
     fn values_stay_small() {
-        // Every key's entry embeds a Value: keep it at 32 bytes (collections live behind a pointer).
+        // Every key's entry embeds a Value: keep it at 24 bytes (collections and raw strings
+        // live behind a pointer, the string's tag sits in SmallBytes's spare tag values), so
+        // that a keyspace node (key, entry, chain link) is 64 bytes: one mimalloc size class
+        // below the 80 a 72-byte node takes.
         use std::mem::size_of;
         let sizes = (
             size_of::<super::Value>(),
+            size_of::<super::StrValue>(),
+            size_of::<super::Entry>(),
             size_of::<super::HashValue>(),
             size_of::<super::SetValue>(),
             size_of::<super::ZSetValue>(),
         );
-        assert!(sizes.0 <= 32, "{sizes:?}");
+        assert!(sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16, "{sizes:?}");
     }
 }

@@ -2,12 +2,63 @@
 //! small collections: each entry is a LEB128 length followed by its bytes, so a 2-byte field
 //! costs 3 bytes instead of a 24-byte slot. Lookups are linear scans, which is what small
 //! encodings are for (they convert to a hash table past the `*-max-listpack-*` limits).
+//!
+//! A `Packed` is 16 bytes: a pointer to exactly `len` bytes (no spare capacity: small
+//! collections are many, and their slack adds up), the length and the entry count, and a spare
+//! byte whose unused values hold the tag of an enum around it. So `HashValue` is 16 bytes too and
+//! sits in a keyspace entry without a box of its own. (Hand-written over a `Box<[u8]>` taken
+//! apart because a boxed slice plus a count is 24 bytes and leaves no room for a tag.)
 
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Packed {
-    buf: Vec<u8>,
-    count: u32,
+use std::ptr::NonNull;
+
+/// A byte with a single valid value: its 255 others are niches, where an enum holding a
+/// `Packed` (`HashValue`, `SetValue`) keeps its tag.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[repr(u8)]
+enum Spare {
+    #[default]
+    Zero = 0,
 }
+
+pub struct Packed {
+    /// `len` bytes from a `Box<[u8]>` (dangling when empty), owned by this value.
+    ptr: NonNull<u8>,
+    len: u32,
+    /// Entries; `u16::MAX` means that many or more (then counted by a walk).
+    count: u16,
+    _spare: Spare,
+}
+
+// SAFETY: a `Packed` owns its bytes exclusively, like the `Box<[u8]>` they came from.
+unsafe impl Send for Packed {}
+// SAFETY: shared access only reads the bytes.
+unsafe impl Sync for Packed {}
+
+impl Drop for Packed {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Packed::from_box(Box::default(), 0)
+    }
+}
+
+impl Clone for Packed {
+    fn clone(&self) -> Self {
+        Packed::from_box(self.as_bytes().into(), self.len())
+    }
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Packed {}
 
 fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
     let mut len = 0usize;
@@ -23,6 +74,17 @@ fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
     }
 }
 
+/// Bytes `encode` writes for an entry of `len` bytes.
+fn encoded_len(len: usize) -> usize {
+    let mut prefix = 1;
+    let mut n = len >> 7;
+    while n > 0 {
+        prefix += 1;
+        n >>= 7;
+    }
+    prefix + len
+}
+
 fn encode(out: &mut Vec<u8>, s: &[u8]) {
     let mut n = s.len();
     loop {
@@ -35,6 +97,23 @@ fn encode(out: &mut Vec<u8>, s: &[u8]) {
         out.push(b | 0x80);
     }
     out.extend_from_slice(s);
+}
+
+/// Bytes up to which [`reserve_tight`] grows a buffer exactly.
+const TIGHT_MAX: usize = 64 << 10;
+
+/// Make room for `extra` more elements in a small collection's buffer: exactly while the buffer
+/// is small (at most [`TIGHT_MAX`] bytes), by doubling past that. Small collections are many,
+/// and a doubled buffer wastes up to half of each. Exact growth is not quadratic here: the
+/// allocator rounds a block up to its size class (mimalloc has four per doubling), so a
+/// reallocation that still fits the block moves nothing and a buffer is copied only when it
+/// outgrows its class. Past `TIGHT_MAX` classes are coarse (whole pages) and doubling is cheaper.
+pub fn reserve_tight<T>(v: &mut Vec<T>, extra: usize) {
+    if (v.len() + extra) * std::mem::size_of::<T>() <= TIGHT_MAX {
+        v.reserve_exact(extra);
+    } else {
+        v.reserve(extra);
+    }
 }
 
 /// Iterator over the entries.
@@ -60,37 +139,87 @@ impl Packed {
         Packed::default()
     }
 
+    fn from_box(b: Box<[u8]>, count: usize) -> Self {
+        // Buffers are bounded far below 4 GiB: every entry of a compact encoding is at most
+        // the `*-max-listpack-value` limit and the count at most `*-max-listpack-entries`.
+        let len = u32::try_from(b.len()).expect("a compact encoding's buffer exceeds 4 GiB");
+        let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
+        Packed { ptr, len, count: count.min(u16::MAX as usize) as u16, _spare: Spare::Zero }
+    }
+
+    /// Take the bytes out, leaving this empty.
+    fn take(&mut self) -> Box<[u8]> {
+        let (ptr, len) = (self.ptr, self.len as usize);
+        self.ptr = NonNull::dangling();
+        self.len = 0;
+        self.count = 0;
+        // SAFETY: `ptr` and `len` came from `Box::into_raw` of a `Box<[u8]>` (from_box) and this
+        // value owned it; it now holds the dangling pointer of an empty slice instead, which
+        // `Box::from_raw` accepts too.
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len)) }
+    }
+
+    /// The encoded bytes.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `len` initialised bytes owned by this value (see from_box).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    /// Edit the bytes as a vector with room for `extra` more, then store them exactly again.
+    /// `count` is the entry count afterwards (from the one before, which `f` receives).
+    fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>, &mut usize) -> R) -> R {
+        let mut count = self.len();
+        let mut v = Vec::from(self.take());
+        // Exact even when large: the allocator grows a block in place while its size class
+        // has room (and huge blocks by remapping), so appends stay cheap without a capacity.
+        v.reserve_exact(extra);
+        let r = f(&mut v, &mut count);
+        // A boxed slice is exact: one with little slack is shrunk where it is, one with much
+        // is copied into a fresh block (allocators keep a block that shrinks by less than half
+        // in place, which would release nothing).
+        let b = if v.capacity() > v.len() + v.len() / 4 + 8 { v.as_slice().into() } else { v.into_boxed_slice() };
+        *self = Packed::from_box(b, count);
+        r
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.count as usize
+        if self.count < u16::MAX {
+            self.count as usize
+        } else {
+            self.iter().count()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len == 0
     }
 
     /// Bytes of payload (for memory accounting).
     pub fn bytes(&self) -> usize {
-        self.buf.capacity()
+        self.len as usize
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        Iter { buf: &self.buf, pos: 0 }
+        Iter { buf: self.as_bytes(), pos: 0 }
     }
 
     pub fn push(&mut self, s: &[u8]) {
-        encode(&mut self.buf, s);
-        self.count += 1;
+        self.edit(encoded_len(s.len()), |v, count| {
+            encode(v, s);
+            *count += 1;
+        });
     }
 
     /// Byte ranges (start of the length prefix, end) of every entry.
     fn spans(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let buf = self.as_bytes();
         let mut pos = 0;
         std::iter::from_fn(move || {
-            if pos >= self.buf.len() {
+            if pos >= buf.len() {
                 return None;
             }
-            let (len, start) = read_len(&self.buf, pos);
+            let (len, start) = read_len(buf, pos);
             let item = (pos, start, start + len);
             pos = start + len;
             Some(item)
@@ -109,12 +238,14 @@ impl Packed {
 
     /// Remove the first entry equal to `s`. Returns whether there was one.
     pub fn remove(&mut self, s: &[u8]) -> bool {
-        let found = self.spans().find(|&(_, a, b)| &self.buf[a..b] == s);
+        let buf = self.as_bytes();
+        let found = self.spans().find(|&(_, a, b)| &buf[a..b] == s);
         match found {
             Some((start, _, end)) => {
-                self.buf.drain(start..end);
-                self.count -= 1;
-                self.compact();
+                self.edit(0, |v, count| {
+                    v.drain(start..end);
+                    *count -= 1;
+                });
                 true
             }
             None => false,
@@ -126,17 +257,18 @@ impl Packed {
         if indexes.is_empty() {
             return;
         }
-        let mut out = Packed::new();
+        let mut out = Vec::with_capacity(self.as_bytes().len());
+        let mut kept = 0;
         let mut next = indexes.iter().peekable();
         for (i, e) in self.iter().enumerate() {
             if next.peek() == Some(&&i) {
                 next.next();
             } else {
-                out.push(e);
+                encode(&mut out, e);
+                kept += 1;
             }
         }
-        out.compact();
-        *self = out;
+        *self = Packed::from_box(out.as_slice().into(), kept);
     }
 
     /// Treating entries as (field, value) pairs: the value of `field`.
@@ -152,9 +284,10 @@ impl Packed {
 
     /// Byte offsets of the pair whose field is `field`: (field start, value start, value end).
     fn find_pair(&self, field: &[u8]) -> Option<(usize, usize, usize)> {
+        let buf = self.as_bytes();
         let mut spans = self.spans();
         while let (Some((fstart, fs, fe)), Some((vstart, _, vend))) = (spans.next(), spans.next()) {
-            if &self.buf[fs..fe] == field {
+            if &buf[fs..fe] == field {
                 return Some((fstart, vstart, vend));
             }
         }
@@ -165,16 +298,25 @@ impl Packed {
     pub fn pair_set(&mut self, field: &[u8], value: &[u8]) -> bool {
         match self.find_pair(field) {
             Some((_, vstart, vend)) => {
-                let mut enc = Vec::with_capacity(value.len() + 2);
+                let mut enc = Vec::with_capacity(encoded_len(value.len()));
                 encode(&mut enc, value);
-                self.buf.splice(vstart..vend, enc);
-                self.compact();
+                if enc.len() == vend - vstart {
+                    // SAFETY: as in as_bytes; `&mut self` makes this the only access.
+                    let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) };
+                    buf[vstart..vend].copy_from_slice(&enc);
+                    return false;
+                }
+                self.edit(enc.len().saturating_sub(vend - vstart), |v, _| {
+                    v.splice(vstart..vend, enc);
+                });
                 false
             }
             None => {
-                self.push(field);
-                self.push(value);
-                self.compact();
+                self.edit(encoded_len(field.len()) + encoded_len(value.len()), |v, count| {
+                    encode(v, field);
+                    encode(v, value);
+                    *count += 2;
+                });
                 true
             }
         }
@@ -184,19 +326,13 @@ impl Packed {
     pub fn pair_remove(&mut self, field: &[u8]) -> bool {
         match self.find_pair(field) {
             Some((a, _, b)) => {
-                self.buf.drain(a..b);
-                self.count -= 2;
-                self.compact();
+                self.edit(0, |v, count| {
+                    v.drain(a..b);
+                    *count -= 2;
+                });
                 true
             }
             None => false,
-        }
-    }
-
-    /// Keep the allocation tight: small collections are many, their slack adds up.
-    fn compact(&mut self) {
-        if self.buf.capacity() > self.buf.len() + self.buf.len() / 4 + 8 {
-            self.buf.shrink_to_fit();
         }
     }
 }
@@ -218,6 +354,9 @@ mod tests {
         assert!(p.pair_set(b"g", &[b'x'; 300]));
         assert!(!p.pair_set(b"f", b"22"));
         assert_eq!(p.pair_get(b"f"), Some(&b"22"[..]));
+        assert!(!p.pair_set(b"f", b"33"));
+        assert_eq!(p.pair_get(b"f"), Some(&b"33"[..]));
+        assert!(!p.pair_set(b"f", b"22"));
         assert_eq!(p.pair_get(b"g").map(|v| v.len()), Some(300));
         assert_eq!(p.len(), 4);
         assert!(p.pair_remove(b"f"));
@@ -225,6 +364,38 @@ mod tests {
         assert_eq!(p.iter().collect::<Vec<_>>(), vec![&b"g"[..], &[b'x'; 300][..]]);
         assert!(p.pair_set(b"", b""));
         assert_eq!(p.pair_get(b""), Some(&b""[..]));
+    }
+
+    #[test]
+    fn sixteen_bytes_with_room_for_a_tag() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Packed>(), 16);
+        assert_eq!(size_of::<Option<Packed>>(), 16);
+        enum Around {
+            _A(Packed),
+            _B(Box<u8>),
+            _C(Box<u8>),
+            _D(Box<u8>),
+        }
+        assert_eq!(size_of::<Around>(), 16);
+    }
+
+    #[test]
+    fn counts_past_what_the_count_field_holds() {
+        let mut p = Packed::new();
+        for i in 0..70_000u32 {
+            p.push(&i.to_le_bytes()[..2]);
+        }
+        assert_eq!(p.len(), 70_000);
+        assert!(p.remove(&[0, 0]));
+        assert_eq!(p.len(), 69_999);
+        p.remove_indexes(&(0..5000).collect::<Vec<_>>());
+        assert_eq!(p.len(), 64_999);
+        assert_eq!(p.get(0), Some(&5001u32.to_le_bytes()[..2]));
+        let q = p.clone();
+        assert_eq!(q, p);
+        assert_eq!(q.len(), 64_999);
+        assert!(!Packed::new().contains(b""));
     }
 
     #[test]

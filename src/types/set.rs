@@ -14,7 +14,7 @@
 
 use rand::Rng;
 
-use crate::types::packed::Packed;
+use crate::types::packed::{reserve_tight, Packed};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
@@ -248,6 +248,7 @@ impl SetValue {
                 Some(n) => match v.binary_search(&n) {
                     Ok(_) => false,
                     Err(pos) => {
+                        reserve_tight(v, 1);
                         v.insert(pos, n);
                         if v.len() > lim.intset_max() {
                             self.convert_to_table();

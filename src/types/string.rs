@@ -2,6 +2,10 @@
 //! `int` (a canonical decimal integer held as an i64), `embstr` (an immutable short string,
 //! <= 44 bytes, as created by SET) and `raw` (any other string, or one modified in place by
 //! APPEND/SETRANGE, kept with spare capacity so appends are amortised O(1)).
+//!
+//! A `StrValue` is 24 bytes, with its tag in [`SmallBytes`]'s spare tag values, so that a
+//! keyspace entry fits a 64-byte allocator block (see the size test in `types/mod.rs`): the
+//! `raw` buffer sits behind one more pointer, as Redis's sds does behind its robj.
 
 use super::SmallBytes;
 use crate::util::num::parse_i64;
@@ -13,7 +17,10 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum StrValue {
     Int(i64),
     Embstr(SmallBytes),
-    Raw(Vec<u8>),
+    // Boxed: a bare Vec (24 bytes) would make every value, and so every keyspace entry, 8 bytes
+    // bigger. Raw strings are the long or mutated ones, for which one more pointer is cheap.
+    #[allow(clippy::box_collection)]
+    Raw(Box<Vec<u8>>),
 }
 
 impl StrValue {
@@ -28,13 +35,13 @@ impl StrValue {
         if b.len() <= EMBSTR_MAX {
             StrValue::Embstr(SmallBytes::new(b))
         } else {
-            StrValue::Raw(b.to_vec())
+            StrValue::Raw(Box::new(b.to_vec()))
         }
     }
 
     /// A string as a mutated value is kept: always `raw`.
     pub fn raw(b: Vec<u8>) -> Self {
-        StrValue::Raw(b)
+        StrValue::Raw(Box::new(b))
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -78,7 +85,7 @@ impl StrValue {
     /// Turn into a mutable `raw` buffer (for APPEND and SETRANGE).
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, StrValue::Raw(_)) {
-            *self = StrValue::Raw(self.to_bytes().into_owned());
+            *self = StrValue::raw(self.to_bytes().into_owned());
         }
         match self {
             StrValue::Raw(v) => v,
@@ -91,7 +98,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) => 0,
             StrValue::Embstr(b) => b.heap_size(),
-            StrValue::Raw(v) => v.capacity(),
+            StrValue::Raw(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
         }
     }
 }
@@ -110,7 +117,7 @@ mod tests {
         assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding(), "raw");
         let mut v = StrValue::from_bytes(b"12");
         v.make_raw().extend_from_slice(b"3");
-        assert_eq!(v, StrValue::Raw(b"123".to_vec()));
+        assert_eq!(v, StrValue::raw(b"123".to_vec()));
         assert_eq!(v.as_i64(), Some(123));
     }
 }

@@ -266,6 +266,7 @@ impl ZSetValue {
                 None => {
                     if v.len() < limits.max_entries && member.len() <= limits.max_value {
                         let at = v.partition_point(|(m2, s2)| cmp_elem(*s2, m2, score, member) == Ordering::Less);
+                        super::packed::reserve_tight(v, 1);
                         v.insert(at, (SmallBytes::new(member), score));
                         return true;
                     }
