@@ -401,6 +401,23 @@ run_bench() {
             print f[n-6], f[n-3], f[n-1], cpu }' "$WORK_DIR/bench.csv"
 }
 
+# One line: the geometric mean, per server compared and pipeline depth, of the ratios in
+# column $1 of the results (1 = rps, 4 = CPU per request), labelled $2. Called from
+# run_benchmarks, whose `res`, `others` and `pipelines` it reads (bash's dynamic scope).
+geomean_summary() {
+    local col="$1" label="$2" summary="" g o pl
+    for o in "${others[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.$col" || true; } | awk '
+                $1 > 0 { s += log($1); n++ }
+                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
+            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
+        done
+    done
+    echo "Geometric mean of the $label: ${summary%; }."
+    echo
+}
+
 run_benchmarks() {
     local -a rows pipelines order
     read -r -a rows <<<"${TESTS//,/ }"
@@ -493,17 +510,7 @@ run_benchmarks() {
     echo
 
     # One-line summary: geometric mean of the rps ratios per pipeline depth.
-    local summary="" g
-    for o in "${others[@]}"; do
-        for pl in "${pipelines[@]}"; do
-            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.1" || true; } | awk '
-                $1 > 0 { s += log($1); n++ }
-                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
-            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
-        done
-    done
-    echo "Geometric mean of the rps ratios: ${summary%; }."
-    echo
+    geomean_summary 1 "rps ratios"
 
     # Runs of a fraction of a second are at the mercy of one scheduler hiccup.
     local short=0 total=0
@@ -588,17 +595,7 @@ run_benchmarks() {
         done
     done
     echo
-    summary=""
-    for o in "${others[@]}"; do
-        for pl in "${pipelines[@]}"; do
-            g="$({ grep -v '^n/a$' "$res/ratio.$o.$pl.4" || true; } | awk '
-                $1 > 0 { s += log($1); n++ }
-                END { if (n) printf "%.2f", exp(s / n); else print "n/a" }')"
-            summary+="Ferrous/${NAME[$o]} -P $pl: **$g**; "
-        done
-    done
-    echo "Geometric mean of the CPU-per-request ratios: ${summary%; }."
-    echo
+    geomean_summary 4 "CPU-per-request ratios"
 }
 
 # ------------------------------------------------------------------ memory --
