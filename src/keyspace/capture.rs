@@ -4,7 +4,8 @@
 //! (every shard marked, atomically), the first access to a key of a segment the capture has
 //! not seen hands that segment — as it was — to the capture before the access goes on; whatever
 //! walks or replaces a whole shard hands over the rest of it first; the capturing thread takes
-//! what is left shard by shard ([`super::Keyspace::finish_capture`]).
+//! what is left shard by shard, one segment per hold of the shard's lock
+//! ([`super::Keyspace::finish_capture`]).
 //!
 //! A command thus pays for 1/(256 × 64) of a database at most per key it touches first, never
 //! for a whole shard: with writes spread over the keyspace, serialising the snapshot no longer
@@ -54,6 +55,27 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Hand the capture in progress segment `seg` of database `db` unless it has it; false
+    /// when no capture is pending on this shard any more (the capturing thread's walk, one
+    /// segment per lock hold, so a command waiting for the shard waits for one segment at most).
+    pub(super) fn capture_segment(&mut self, shard: usize, db: usize, seg: usize) -> bool {
+        let Some(p) = self.capture.as_mut() else { return false };
+        let Some(sd) = self.dbs.get(db) else { return true };
+        if p.done[db] & (1 << seg) == 0 {
+            if sd.main.is_empty() {
+                // Nothing to hand over in this database: every segment at once.
+                p.done[db] = u64::MAX;
+            } else {
+                p.done[db] |= 1 << seg;
+                p.sink.capture(shard, db, sd, Some(seg));
+            }
+        }
+        if p.done.iter().all(|&d| d == u64::MAX) {
+            self.capture = None;
+        }
+        true
     }
 
     /// Hand the capture in progress the segment of `key` in database `db`, unless it has it

@@ -388,8 +388,17 @@ impl Keyspace {
     }
 
     /// Hand the capture in progress whatever it has not seen of shard `shard` (the capturing
-    /// thread, shard by shard).
+    /// thread, shard by shard), one segment per hold of the shard's lock: a command on the
+    /// shard meanwhile waits for one segment's serialisation at most, not the whole shard's.
     pub fn finish_capture(&self, shard: usize) {
+        let databases = self.shards[shard].lock().dbs.len();
+        for db in 0..databases {
+            for seg in 0..capture::SEGMENTS {
+                if !self.shards[shard].lock().capture_segment(shard, db, seg) {
+                    return;
+                }
+            }
+        }
         self.shards[shard].lock().capture_all(shard);
     }
 
