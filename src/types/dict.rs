@@ -422,7 +422,12 @@ impl<V> Dict<V> {
             return self.random_entry();
         }
         let (t, b, pos) = found[rng.gen_range(0..n)];
-        let mut cur = self.ht[t].buckets[b].as_deref();
+        self.chain_entry(t, b, pos)
+    }
+
+    /// The entry at position `pos` of the chain in bucket `bucket` of table `table`.
+    fn chain_entry(&self, table: usize, bucket: usize, pos: usize) -> Option<(&[u8], &V)> {
+        let mut cur = self.ht[table].buckets[bucket].as_deref();
         for _ in 0..pos {
             cur = cur.and_then(|node| node.next.as_deref());
         }
@@ -462,12 +467,7 @@ impl<V> Dict<V> {
             len += 1;
             cur = n.next.as_deref();
         }
-        let pick = rng.gen_range(0..len);
-        let mut cur = self.ht[table].buckets[bucket].as_deref();
-        for _ in 0..pick {
-            cur = cur.and_then(|n| n.next.as_deref());
-        }
-        cur.map(|n| (&*n.key, &n.val))
+        self.chain_entry(table, bucket, rng.gen_range(0..len))
     }
 
     /// One SCAN call over this dict, as Redis 7.2's scanGenericCommand budgets it: scan steps
