@@ -65,7 +65,9 @@ impl Shard {
         let Some(sd) = self.dbs.get(db) else { return true };
         if p.done[db] & (1 << seg) == 0 {
             if sd.main.is_empty() {
-                // Nothing to hand over in this database: every segment at once.
+                // Nothing to hand over in this database: every segment at once. (A segment
+                // not handed over yet is as it was at the point in time, since any access to
+                // it hands it over first: empty now, it was empty then.)
                 p.done[db] = u64::MAX;
             } else {
                 p.done[db] |= 1 << seg;
@@ -83,16 +85,10 @@ impl Shard {
     /// created in it later is not part of the point in time.
     #[inline]
     pub(super) fn capture_key(&mut self, shard: usize, db: usize, key: &[u8]) {
-        let Some(p) = self.capture.as_mut() else { return };
-        let sd = &self.dbs[db];
-        let seg = sd.main.segment_of(key, SEGMENTS);
-        if p.done[db] & (1 << seg) != 0 {
+        if self.capture.is_none() {
             return;
         }
-        p.done[db] |= 1 << seg;
-        p.sink.capture(shard, db, sd, Some(seg));
-        if p.done.iter().all(|&d| d == u64::MAX) {
-            self.capture = None;
-        }
+        let seg = self.dbs[db].main.segment_of(key, SEGMENTS);
+        self.capture_segment(shard, db, seg);
     }
 }
