@@ -1,7 +1,7 @@
 //! Non-blocking I/O on a connection's [`Stream`] for the [`Outbox`](super::outbox::Outbox) and
 //! the connection loop, which wait for readiness and then read or write only what is ready
 //! (so a client that does not read never makes its task wait). TCP and Unix sockets map to
-//! tokio's `readable`/`writable`/`try_write`; a TLS stream is polled once without a waker, and
+//! tokio's read/write readiness and `try_write`; a TLS stream is polled once without a waker, and
 //! what TLS keeps buffered (plaintext already decrypted, records not yet written) is reported
 //! so that the loop neither sleeps on it nor forgets it.
 
@@ -14,14 +14,15 @@ use tokio::io::AsyncWrite;
 use super::listen::Stream;
 
 impl Stream {
-    /// [`Stream::readable`] as a poll (the connection's wait polls it beside its push queue
-    /// without a `select!`: one waker slot per direction, no waiter list to lock).
+    /// Ready when a read may make progress (the connection's wait polls it beside its push
+    /// queue without a `select!`: one waker slot per direction, no waiter list to lock).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Stream::Tcp(s) => s.poll_read_ready(cx),
             #[cfg(unix)]
             Stream::Unix(s) => s.poll_read_ready(cx),
             Stream::Tls(s) => {
+                // Decrypted plaintext (or the peer's close_notify) is there to read now.
                 if !s.get_ref().1.wants_read() {
                     return Poll::Ready(Ok(()));
                 }
@@ -36,7 +37,7 @@ impl Stream {
         }
     }
 
-    /// [`Stream::writable`] as a poll.
+    /// Ready when a write may make progress.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Stream::Tcp(s) => s.poll_write_ready(cx),
@@ -49,35 +50,12 @@ impl Stream {
 
     /// Wait until a read may make progress.
     pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.readable().await,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.readable().await,
-            Stream::Tls(s) => {
-                // Decrypted plaintext (or the peer's close_notify) is there to read now.
-                if !s.get_ref().1.wants_read() {
-                    return Ok(());
-                }
-                s.get_ref().0.readable().await
-            }
-            Stream::TlsClient(s) => {
-                if !s.get_ref().1.wants_read() {
-                    return Ok(());
-                }
-                s.get_ref().0.readable().await
-            }
-        }
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     /// Wait until a write may make progress.
     pub async fn writable(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.writable().await,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.writable().await,
-            Stream::Tls(s) => s.get_ref().0.writable().await,
-            Stream::TlsClient(s) => s.get_ref().0.writable().await,
-        }
+        std::future::poll_fn(|cx| self.poll_write_ready(cx)).await
     }
 
     /// TLS records accepted but not written to the socket yet.
