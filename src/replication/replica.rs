@@ -850,6 +850,19 @@ async fn send_ack(server: &Server, c: &mut Conn, offset: i64, fsynced: &mut Fsyn
     c.sock.write_all(&out).await.map_err(|e| e.to_string())
 }
 
+/// Account a read of the master's stream: Err when the connection is gone.
+fn streamed(server: &Server, read: std::io::Result<usize>) -> Result<(), String> {
+    match read {
+        Ok(0) => Err("Connection with master lost.".into()),
+        Ok(n) => {
+            server.repl.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            server.replica.last_io.store(now_s(), Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(format!("Connection with master lost: {e}")),
+    }
+}
+
 async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, generation: u64) -> Result<(), String> {
     let st = &server.replica;
     let repl = &server.repl;
@@ -935,15 +948,10 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                 c.buf.reserve(16 * 1024);
                 tokio::select! {
                     _ = server.pause.released() => {}
-                    r = c.sock.read_buf(&mut c.buf) => match r {
-                        Ok(0) => return Err("Connection with master lost.".into()),
-                        Ok(n) => {
-                            repl.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                            st.last_io.store(now_s(), Ordering::Relaxed);
-                            read_while_paused = true;
-                        }
-                        Err(e) => return Err(format!("Connection with master lost: {e}")),
-                    },
+                    r = c.sock.read_buf(&mut c.buf) => {
+                        streamed(server, r)?;
+                        read_while_paused = true;
+                    }
                     _ = handle.killed() => return Err("Connection with master lost (killed).".into()),
                 }
             }
@@ -978,12 +986,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
             r = tokio::time::timeout(timeout, c.sock.read_buf(&mut c.buf)) => {
                 match r {
                     Err(_) => return Err("MASTER timeout: no data nor PING received...".into()),
-                    Ok(Ok(0)) => return Err("Connection with master lost.".into()),
-                    Ok(Ok(n)) => {
-                        repl.stats.net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        st.last_io.store(now_s(), Ordering::Relaxed);
-                    }
-                    Ok(Err(e)) => return Err(format!("Connection with master lost: {e}")),
+                    Ok(r) => streamed(server, r)?,
                 }
             }
             _ = ack.tick() => {
