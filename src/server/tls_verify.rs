@@ -143,6 +143,23 @@ impl V1Chain {
         Ok(())
     }
 
+    /// A handshake signature: by [`V1Chain::verify_signature`] for a certificate older than
+    /// v3, by `webpki` (the wrapped verifier's check) otherwise.
+    fn signature_or(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        tls13: bool,
+        webpki: impl FnOnce() -> Result<HandshakeSignatureValid, Error>,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        if before_v3(cert) {
+            self.verify_signature(message, cert, dss, tls13)
+        } else {
+            webpki()
+        }
+    }
+
     /// A handshake signature made with the key of a certificate older than v3 (webpki cannot
     /// read such a certificate): checked on its SubjectPublicKeyInfo with the provider's
     /// algorithms for the scheme.
@@ -211,10 +228,7 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if before_v3(cert) {
-            return self.v1.verify_signature(message, cert, dss, false);
-        }
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.v1.signature_or(message, cert, dss, false, || self.inner.verify_tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -223,10 +237,7 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if before_v3(cert) {
-            return self.v1.verify_signature(message, cert, dss, true);
-        }
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.v1.signature_or(message, cert, dss, true, || self.inner.verify_tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -273,10 +284,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if before_v3(cert) {
-            return self.v1.verify_signature(message, cert, dss, false);
-        }
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.v1.signature_or(message, cert, dss, false, || self.inner.verify_tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -285,10 +293,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        if before_v3(cert) {
-            return self.v1.verify_signature(message, cert, dss, true);
-        }
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.v1.signature_or(message, cert, dss, true, || self.inner.verify_tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
