@@ -401,6 +401,30 @@ run_bench() {
             print f[n-6], f[n-3], f[n-1], cpu }' "$WORK_DIR/bench.csv"
 }
 
+# The rows of a results table: per test and pipeline depth, for each figure column given
+# (1 rps, 2 p50, 3 p99, 4 CPU per request), every server's median then Ferrous's ratio to each
+# other server; the ratios are also kept in $res for geomean_summary. Called from
+# run_benchmarks, whose `M`, `rows`, `pipelines`, `others` and `res` it reads.
+table_rows() {
+    local line fig row pl col s o k=0
+    for row in "${rows[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            line="| $row | $pl |"
+            for col in "$@"; do
+                for s in "${SERVERS[@]}"; do line+=" ${M[$s.$k.$col]} |"; done
+                for o in "${others[@]}"; do
+                    fig="$(ratio "${M[$o.$k.$col]}" "${M[ferrous.$k.$col]}")"
+                    line+=" $fig |"
+                    echo "$fig" >>"$res/ratio.$o.$pl.$col"
+                done
+            done
+            echo "$line"
+            k=$((k + 1))
+        done
+    done
+    echo
+}
+
 # One line: the geometric mean, per server compared and pipeline depth, of the ratios in
 # column $1 of the results (1 = rps, 4 = CPU per request), labelled $2. Called from
 # run_benchmarks, whose `res`, `others` and `pipelines` it reads (bash's dynamic scope).
@@ -490,24 +514,7 @@ run_benchmarks() {
     echo "| test | P |$(hdr_cols rps)$(hdr_cols p50)$(hdr_cols p99)"
     echo "|---|---:|$sep$sep$sep"
 
-    local line fig
-    idx=0
-    for row in "${rows[@]}"; do
-        for pl in "${pipelines[@]}"; do
-            line="| $row | $pl |"
-            for col in 1 2 3; do
-                for s in "${SERVERS[@]}"; do line+=" ${M[$s.$idx.$col]} |"; done
-                for o in "${others[@]}"; do
-                    fig="$(ratio "${M[$o.$idx.$col]}" "${M[ferrous.$idx.$col]}")"
-                    line+=" $fig |"
-                    echo "$fig" >>"$res/ratio.$o.$pl.$col"
-                done
-            done
-            echo "$line"
-            idx=$((idx + 1))
-        done
-    done
-    echo
+    table_rows 1 2 3
 
     # One-line summary: geometric mean of the rps ratios per pipeline depth.
     geomean_summary 1 "rps ratios"
@@ -580,21 +587,7 @@ run_benchmarks() {
     echo
     echo "| test | P |$(hdr_cols cpu)"
     echo "|---|---:|$sep"
-    idx=0
-    for row in "${rows[@]}"; do
-        for pl in "${pipelines[@]}"; do
-            line="| $row | $pl |"
-            for s in "${SERVERS[@]}"; do line+=" ${M[$s.$idx.4]} |"; done
-            for o in "${others[@]}"; do
-                fig="$(ratio "${M[$o.$idx.4]}" "${M[ferrous.$idx.4]}")"
-                line+=" $fig |"
-                echo "$fig" >>"$res/ratio.$o.$pl.4"
-            done
-            echo "$line"
-            idx=$((idx + 1))
-        done
-    done
-    echo
+    table_rows 4
     geomean_summary 4 "CPU-per-request ratios"
 }
 
