@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use crc::{Crc, Digest, CRC_64_REDIS};
 
 use super::{intset, listpack, lzf};
-use crate::keyspace::capture::SEGMENTS;
+use crate::keyspace::capture::{self, SEGMENTS};
 use crate::keyspace::{Db, Keyspace, ShardCapture, ShardDb, NSHARDS};
 use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 
@@ -383,14 +383,25 @@ fn header(out: &mut Vec<u8>, functions: &[Vec<u8>], opts: SaveOptions) {
 
 /// Every entry of one shard's slice of a database.
 fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
-    write_shard_part(out, sd, None, opts);
+    write_shard_part(out, sd, None, None, opts);
 }
 
-/// Segment `segment` of a database slice (all of it for None); returns the keys written.
-fn write_shard_part(out: &mut Vec<u8>, sd: &ShardDb, segment: Option<usize>, opts: SaveOptions) -> u64 {
+/// Segment `segment` of a database slice (all of it for None), less the keys in `seen`; returns
+/// the keys written.
+fn write_shard_part(
+    out: &mut Vec<u8>,
+    sd: &ShardDb,
+    segment: Option<usize>,
+    seen: Option<&capture::Seen>,
+    opts: SaveOptions,
+) -> u64 {
     let expires = &sd.expires;
+    let seen = seen.filter(|s| !s.is_empty());
     let mut keys = 0;
     let mut one = |k: &[u8], e: &Entry| {
+        if seen.is_some_and(|s| s.contains(k)) {
+            return;
+        }
         let when = if expires.is_empty() { None } else { expires.get(k).copied() };
         write_entry(out, k, e, when, opts);
         keys += 1;
@@ -491,37 +502,70 @@ pub fn write_snapshot(
     w.write_all(&trailer(digest.finalize(), opts))
 }
 
-/// One shard's serialisation and its number of keys.
-type CapturedShard = (Vec<u8>, u64);
+/// One shard's serialisation so far: the bytes, the number of keys, the database the bytes
+/// ended with (the next part of another database starts with a SELECTDB).
+#[derive(Default)]
+struct CapturedShard {
+    bytes: Vec<u8>,
+    keys: u64,
+    db: Option<usize>,
+}
+
+impl CapturedShard {
+    fn select(&mut self, db: usize) {
+        if self.db != Some(db) {
+            self.bytes.push(OPCODE_SELECTDB);
+            write_len(&mut self.bytes, db as u64);
+            self.db = Some(db);
+        }
+    }
+}
 
 /// The shards' serialisations of a point-in-time capture, filled by whoever reaches each
-/// shard first (a command about to touch it, or [`write_point_in_time`]).
+/// part first (a command about to touch a key or a shard, or [`write_point_in_time`]).
 struct CapturedShards {
     opts: SaveOptions,
-    /// Each shard's serialisation and its number of keys.
-    slots: Vec<Mutex<Option<CapturedShard>>>,
+    slots: Vec<Mutex<CapturedShard>>,
     keys: AtomicU64,
     /// Set when the save failed: shards still pending are then skipped cheaply.
     aborted: AtomicBool,
 }
 
 impl ShardCapture for CapturedShards {
-    fn capture(&self, shard: usize, db: usize, contents: &ShardDb, segment: Option<usize>) {
+    fn capture(
+        &self,
+        shard: usize,
+        db: usize,
+        contents: &ShardDb,
+        segment: Option<usize>,
+        seen: Option<&capture::Seen>,
+    ) {
         if self.aborted.load(Ordering::Relaxed) || contents.main.is_empty() {
             return;
         }
-        // Each part is a SELECTDB section of its own (the file may select a database again).
-        let mut part = vec![OPCODE_SELECTDB];
-        write_len(&mut part, db as u64);
-        let keys = write_shard_part(&mut part, contents, segment, self.opts);
+        let mut part = Vec::new();
+        let keys = write_shard_part(&mut part, contents, segment, seen, self.opts);
         if keys == 0 {
             return;
         }
         self.keys.fetch_add(keys, Ordering::Relaxed);
         let mut slot = self.slots[shard].lock();
-        let (buf, n) = slot.get_or_insert_with(Default::default);
-        buf.extend_from_slice(&part);
-        *n += keys;
+        slot.select(db);
+        slot.bytes.extend_from_slice(&part);
+        slot.keys += keys;
+    }
+
+    fn capture_key(&self, shard: usize, db: usize, contents: &ShardDb, key: &[u8]) {
+        if self.aborted.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(entry) = contents.main.get(key) else { return };
+        let when = if contents.expires.is_empty() { None } else { contents.expires.get(key).copied() };
+        self.keys.fetch_add(1, Ordering::Relaxed);
+        let mut slot = self.slots[shard].lock();
+        slot.select(db);
+        write_entry(&mut slot.bytes, key, entry, when, self.opts);
+        slot.keys += 1;
     }
 }
 
@@ -530,9 +574,9 @@ impl ShardCapture for CapturedShards {
 /// written by [`PointInTime::write`] on any thread while the server keeps serving.
 ///
 /// Consistency: the file holds the keyspace exactly as it was at `begin`. A command that
-/// touches a shard not yet written first serialises that shard as it was (copy-on-write at
-/// shard granularity: that command pays for one shard's serialisation, 1/256th of the data),
-/// then goes on. The file has one SELECTDB section per database present in each shard.
+/// touches a key of a segment not yet written first serialises that key as it was
+/// (copy-on-write per key, see `keyspace/capture.rs`), then goes on. Each shard's part of the
+/// file selects its databases as it needs them.
 pub struct PointInTime {
     shards: Arc<CapturedShards>,
     /// The function libraries as they were at `begin`, and the header's options (written when
@@ -561,7 +605,7 @@ impl PointInTime {
     ) -> (PointInTime, R) {
         let shards = Arc::new(CapturedShards {
             opts,
-            slots: (0..NSHARDS).map(|_| Mutex::new(None)).collect(),
+            slots: (0..NSHARDS).map(|_| Mutex::new(CapturedShard::default())).collect(),
             keys: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
         });
@@ -609,7 +653,7 @@ impl PointInTime {
             }
             // What commands did not take yet of the shard.
             ks.finish_capture(shard);
-            let (part, keys) = self.shards.slots[shard].lock().take().unwrap_or_default();
+            let CapturedShard { bytes: part, keys, .. } = std::mem::take(&mut *self.shards.slots[shard].lock());
             if self.key_delay_us > 0 && keys > 0 {
                 // rdb-key-save-delay: sleep per key, in slices so an abort stops it quickly.
                 let mut left = std::time::Duration::from_micros(self.key_delay_us as u64 * keys);
@@ -684,6 +728,57 @@ mod tests {
             let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
             let prev = got.insert((k.db, String::from_utf8(k.key).unwrap()), (v, k.expire));
             assert!(prev.is_none(), "a key twice in the file");
+        }
+        assert_eq!(got, expected);
+    }
+
+    /// Copy-on-write per key: a key deleted and created again, a value moved to a key that
+    /// did not exist (RENAME's take + insert), a key changed twice, with the saving thread
+    /// taking some shards in between: the file is the point in time, each key once.
+    #[test]
+    fn point_in_time_holds_when_keys_come_and_go_between_segment_walks() {
+        use crate::persistence::rdb_load::{parse, LoadOptions};
+        use std::collections::BTreeMap;
+        let ks = Keyspace::new(16);
+        let str_of = |v: &str| Value::Str(StrValue::from_bytes(v.as_bytes()));
+        let mut expected = BTreeMap::new();
+        for i in 0..4000 {
+            let key = format!("k{i}");
+            ks.lock_keys(0, &[key.as_bytes()]).set(key.as_bytes(), str_of(&format!("v{i}")), false);
+            expected.insert(key, format!("v{i}"));
+        }
+        let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
+        for i in 0..4000 {
+            if i % 500 == 0 {
+                // The saving thread gets ahead on some shards meanwhile.
+                ks.finish_capture(i / 500 * 7);
+            }
+            let (key, moved) = (format!("k{i}"), format!("m{i}"));
+            let mut view = ks.lock_keys(0, &[key.as_bytes(), moved.as_bytes()]);
+            match i % 4 {
+                0 => {
+                    view.delete(key.as_bytes());
+                    view.set(key.as_bytes(), str_of("again"), false);
+                }
+                1 => {
+                    let (entry, _) = view.take(key.as_bytes()).unwrap();
+                    view.insert_entry(moved.as_bytes(), entry);
+                }
+                2 => {
+                    view.set(key.as_bytes(), str_of("once"), false);
+                    view.set(key.as_bytes(), str_of("twice"), false);
+                }
+                _ => {}
+            }
+        }
+        let mut file = Vec::new();
+        assert_eq!(pit.write(&ks, &mut file).unwrap(), expected.len() as u64);
+        let opts = LoadOptions { databases: 16, limits: Default::default(), now_ms: 0 };
+        let mut got = BTreeMap::new();
+        for k in parse(&file, &opts).unwrap().keys {
+            let Value::Str(s) = &k.value else { panic!("not a string") };
+            let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
+            assert!(got.insert(String::from_utf8(k.key).unwrap(), v).is_none(), "a key twice in the file");
         }
         assert_eq!(got, expected);
     }
