@@ -18,7 +18,8 @@
 # they fall in different shards), evalsha (a SCRIPT LOADed INCR script on a random key), each
 # at every pipeline depth of PIPELINES; and multi (examples/loadgen.rs: MULTI, 5 x INCR on one
 # client's own hash-tagged keys, EXEC, CLIENTS connections, MULTI_SECS seconds; one shard per
-# transaction).
+# transaction); and pubsub (examples/loadgen.rs: PUBSUB_SUBS subscribers of one channel, 4
+# publishers with 16 PUBLISHes in flight each, MULTI_SECS seconds: messages delivered per second).
 # Each figure is the median over ROUNDS rounds. Reported: requests (transactions for multi) per
 # second, the server's CPU time per request (user + system of all its threads, from
 # /proc/PID/stat), and the ratios f2/f1 and f1/redis.
@@ -28,9 +29,9 @@
 #   FERROUS_BIN    (target/release/ferrous-server)   REDIS_BIN (redis-server)
 #   LOADGEN        (target/release/examples/loadgen; without it the multi row is skipped)
 #   CONFIGS        ("f1 f2 redis"; add f2one for the one-core split)
-#   TESTS          ("set get incr mset evalsha multi")
+#   TESTS          ("set get incr mset evalsha multi pubsub")
 #   PIPELINES      ("1 16")        REQUESTS (1000000)    CLIENTS (50)    KEYSPACE (100000)
-#   ROUNDS         (3)             MULTI_SECS (5)
+#   ROUNDS         (3)             MULTI_SECS (5)        PUBSUB_SUBS (10)
 #   F1_SERVER_CPUS (1)  F1_CLIENT_CPUS (0)  F2_SERVER_CPUS (0,1)  F2_CLIENT_CPUS (0,1)
 #   SERVER_ARGS    extra arguments for every server, e.g. "--appendonly yes --appendfsync
 #                  everysec" (each server gets its own temporary --dir)
@@ -45,13 +46,14 @@ FERROUS_BIN="${FERROUS_BIN:-target/release/ferrous-server}"
 REDIS_BIN="${REDIS_BIN:-redis-server}"
 LOADGEN="${LOADGEN:-target/release/examples/loadgen}"
 CONFIGS="${CONFIGS:-f1 f2 redis}"
-TESTS="${TESTS:-set get incr mset evalsha multi}"
+TESTS="${TESTS:-set get incr mset evalsha multi pubsub}"
 PIPELINES="${PIPELINES:-1 16}"
 REQUESTS="${REQUESTS:-1000000}"
 CLIENTS="${CLIENTS:-50}"
 KEYSPACE="${KEYSPACE:-100000}"
 ROUNDS="${ROUNDS:-3}"
 MULTI_SECS="${MULTI_SECS:-5}"
+PUBSUB_SUBS="${PUBSUB_SUBS:-10}"
 F1_SERVER_CPUS="${F1_SERVER_CPUS:-1}"
 F1_CLIENT_CPUS="${F1_CLIENT_CPUS:-0}"
 F2_SERVER_CPUS="${F2_SERVER_CPUS:-0,1}"
@@ -63,9 +65,9 @@ OUT="${OUT:-bench/out/scaling.md}"
 CLK_TCK="$(getconf CLK_TCK)"
 
 [[ -x "$FERROUS_BIN" ]] || { echo "no Ferrous binary at $FERROUS_BIN (cargo build --release)" >&2; exit 1; }
-if [[ " $TESTS " == *" multi "* && ! -x "$LOADGEN" ]]; then
-    echo "no loadgen at $LOADGEN (cargo build --release --example loadgen): skipping the multi row" >&2
-    TESTS="${TESTS//multi/}"
+if [[ " $TESTS " =~ " multi "|" pubsub " && ! -x "$LOADGEN" ]]; then
+    echo "no loadgen at $LOADGEN (cargo build --release --example loadgen): skipping the multi and pubsub rows" >&2
+    TESTS="${TESTS//multi/}"; TESTS="${TESTS//pubsub/}"
 fi
 
 WORK_DIR="$(mktemp -d /tmp/ferrous-scaling.XXXXXX)"
@@ -118,6 +120,9 @@ measure() { # config test pipeline
     if [[ "$t" == multi ]]; then
         rate=$(taskset -c "${CCPUS[$c]}" "$LOADGEN" multi "${PORT[$c]}" "$CLIENTS" "$MULTI_SECS" | awk '{print $2}')
         n=$(awk -v r="$rate" -v s="$MULTI_SECS" 'BEGIN { print r * s }')
+    elif [[ "$t" == pubsub ]]; then
+        rate=$(taskset -c "${CCPUS[$c]}" "$LOADGEN" pubsub "${PORT[$c]}" "$PUBSUB_SUBS" 4 "$MULTI_SECS" | awk '{print $4}')
+        n=$(awk -v r="$rate" -v s="$MULTI_SECS" 'BEGIN { print r * s }')
     else
         local cmd=(-t "$t")
         [[ "$t" == evalsha ]] && cmd=(evalsha "$SHA" 1 "ev:__rand_int__")
@@ -134,7 +139,7 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A RES # "$c|$t|$p" -> list of "rate cpu" lines
 rows=()
 for t in $TESTS; do
-    if [[ "$t" == multi ]]; then rows+=("multi|-"); else for p in $PIPELINES; do rows+=("$t|$p"); done; fi
+    if [[ "$t" == multi || "$t" == pubsub ]]; then rows+=("$t|-"); else for p in $PIPELINES; do rows+=("$t|$p"); done; fi
 done
 read -r -a cfgs <<<"$CONFIGS"
 for r in $(seq 1 "$ROUNDS"); do
@@ -192,7 +197,8 @@ report() {
         echo "$out"
     done
     echo
-    echo "multi: transactions/s (MULTI + 5 INCR + EXEC), CPU per transaction. CPU µs/req: the" \
+    echo "multi: transactions/s (MULTI + 5 INCR + EXEC), CPU per transaction; pubsub: messages" \
+         "delivered/s ($PUBSUB_SUBS subscribers, 4 publishers), CPU per delivered message. CPU µs/req: the" \
          "server's user + system time during the run / requests (10 ms clock ticks: small runs are coarse)."
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
