@@ -20,14 +20,16 @@
 # client's own hash-tagged keys, EXEC, CLIENTS connections, MULTI_SECS seconds; one shard per
 # transaction); and pubsub (examples/loadgen.rs: PUBSUB_SUBS subscribers of one channel, 4
 # publishers with 16 PUBLISHes in flight each, MULTI_SECS seconds: messages delivered per second).
-# Each figure is the median over ROUNDS rounds. Reported: requests (transactions for multi) per
-# second, the server's CPU time per request (user + system of all its threads, from
-# /proc/PID/stat), and the ratios f2/f1 and f1/redis.
+# Each figure is the median over ROUNDS rounds. Reported: requests (transactions for multi,
+# delivered messages for pubsub) per second, the server's CPU time per request (user + system of
+# all its threads, from /proc/PID/stat), and the ratios f2/f1 and f1/redis. On a busy machine the
+# rps ratios against f1 measure the scheduler (it shares a busy core per thread): read the CPU
+# per request there, and run on a quiet machine for rps.
 #
 # Usage: cargo build --release --bin ferrous-server --example loadgen && bench/scaling.sh
 # Environment (all optional):
 #   FERROUS_BIN    (target/release/ferrous-server)   REDIS_BIN (redis-server)
-#   LOADGEN        (target/release/examples/loadgen; without it the multi row is skipped)
+#   LOADGEN        (target/release/examples/loadgen; without it multi and pubsub are skipped)
 #   CONFIGS        ("f1 f2 redis"; add f2one for the one-core split)
 #   TESTS          ("set get incr mset evalsha multi pubsub")
 #   PIPELINES      ("1 16")        REQUESTS (1000000)    CLIENTS (50)    KEYSPACE (100000)
@@ -168,7 +170,7 @@ report() {
     echo "## Scaling: worker-threads 1 vs 2 ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
     echo "- Host: $(nproc) CPUs, $(uname -sr); load average at start: $LOAD_START"
-    echo "- -c $CLIENTS, -n $REQUESTS, -r $KEYSPACE, $ROUNDS round(s), medians; multi: $MULTI_SECS s per run"
+    echo "- $ROUNDS round(s), medians; redis-benchmark rows: -c $CLIENTS -n $REQUESTS -r $KEYSPACE; multi: -c $CLIENTS, pubsub: $PUBSUB_SUBS subscribers; $MULTI_SECS s per loadgen run"
     for c in $CONFIGS; do echo "- $c: server on CPUs ${SCPUS[$c]}, client on CPUs ${CCPUS[$c]}"; done
     [[ -n "$SERVER_ARGS$FERROUS_ARGS" ]] && echo "- SERVER_ARGS: $SERVER_ARGS; FERROUS_ARGS: $FERROUS_ARGS"
     echo
