@@ -165,6 +165,36 @@ fn clients_wait_for_a_short_script_instead_of_failing() {
     assert_eq!(as_text(&runner.read_reply()), ":1\r\n");
 }
 
+/// Clients told to wait for another worker's script (busy-reply-threshold 0: never BUSY, only
+/// the script's end wakes them) are all woken: a wake-up lost between the wait's start and the
+/// script's end would leave a client stuck past its read timeout.
+#[test]
+fn clients_waiting_for_scripts_are_always_woken() {
+    let s = Server::start(&["--worker-threads", "2", "--busy-reply-threshold", "0"]);
+    let per_client = 300;
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let mut con = s.conn();
+            con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            std::thread::spawn(move || {
+                for _ in 0..per_client {
+                    if i % 2 == 0 {
+                        let _: i64 =
+                            redis::cmd("EVAL").arg("return redis.call('INCR', 'n')").arg(0).query(&mut con).unwrap();
+                    } else {
+                        let _: i64 = redis::cmd("INCR").arg("n").query(&mut con).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let n: i64 = redis::cmd("GET").arg("n").query(&mut s.conn()).unwrap();
+    assert_eq!(n, 4 * per_client);
+}
+
 // ---------------------------------------------------------------------------
 // Real-world scripts, compared with redis-server.
 // ---------------------------------------------------------------------------

@@ -72,6 +72,20 @@ pub struct Busy {
     pub info: Mutex<Option<(String, Vec<bytes::Bytes>)>>,
 }
 
+/// The script gate, held while a script runs; releasing it wakes the waiting clients (after
+/// the release, so that they find it free).
+pub struct Gate<'a> {
+    guard: Option<parking_lot::MutexGuard<'a, ()>>,
+    busy: &'a Busy,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.busy.done.notify_waiters();
+    }
+}
+
 /// Marks a script as running while alive.
 pub struct Running<'a> {
     busy: &'a Busy,
@@ -91,8 +105,15 @@ impl Busy {
 
     /// Take the script gate (one script at a time), before the script's shard locks; None while
     /// another thread's script holds it (the caller then waits without blocking its thread).
-    pub fn try_gate(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
-        self.gate.try_lock()
+    pub fn try_gate(&self) -> Option<Gate<'_>> {
+        self.gate.try_lock().map(|guard| Gate { guard: Some(guard), busy: self })
+    }
+
+    /// Whether neither a script runs nor the gate is held: a client told to wait
+    /// ([`crate::commands::Action::WaitScript`]) can try again at once. Checked after the
+    /// waiter has registered for [`Busy::done`], so an end in between still wakes it.
+    pub fn is_idle(&self) -> bool {
+        !self.is_running() && !self.gate.is_locked()
     }
 
     /// Mark a script as running from now on (other clients then wait, or get BUSY past the

@@ -391,15 +391,23 @@ async fn client_loop(
                             }
                             Action::WaitScript => {
                                 // A script holds the keyspace: wait (without a lock) for it to
-                                // end or to run past busy-reply-threshold, then try again.
-                                send(server, sock, &mut out).await?;
-                                let killed = tokio::select! {
-                                    _ = server.scripting.busy.done.notified() => false,
-                                    _ = tokio::time::sleep(Duration::from_millis(5)) => false,
-                                    _ = handle.killed() => true,
-                                };
-                                if killed {
-                                    return Err("killed".into());
+                                // end or to run past busy-reply-threshold, then try again. The
+                                // wake-up is registered before the script is looked at again, so
+                                // one that ends in between is not missed.
+                                let busy = &server.scripting.busy;
+                                let done = busy.done.notified();
+                                tokio::pin!(done);
+                                done.as_mut().enable();
+                                if !busy.is_idle() {
+                                    send(server, sock, &mut out).await?;
+                                    let killed = tokio::select! {
+                                        _ = &mut done => false,
+                                        _ = tokio::time::sleep(busy_poll(server)) => false,
+                                        _ = handle.killed() => true,
+                                    };
+                                    if killed {
+                                        return Err("killed".into());
+                                    }
                                 }
                                 action = if pipeline::runs_script(client, &args) {
                                     run_script(server, client, &args, &mut out.sink).await?
@@ -575,6 +583,18 @@ fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client)
 }
 
 /// Sleep until a unix time in milliseconds.
+/// How long a client waiting for a script ([`Action::WaitScript`]) may sleep before looking
+/// again: until the script runs past busy-reply-threshold (then the client gets BUSY); the
+/// script's end wakes it sooner. A gate taken but not yet marked running is a moment's state.
+fn busy_poll(server: &Server) -> Duration {
+    let busy = &server.scripting.busy;
+    match (pipeline::busy_threshold(server), busy.running_for()) {
+        (None, Some(_)) => Duration::from_secs(3600),
+        (Some(limit), Some(ran)) => limit.saturating_sub(ran).max(Duration::from_millis(1)),
+        (_, None) => Duration::from_millis(1),
+    }
+}
+
 async fn sleep_until_ms(at_ms: i64) {
     let wait = (at_ms - crate::keyspace::now_ms()).max(0) as u64;
     tokio::time::sleep(Duration::from_millis(wait)).await;
