@@ -995,3 +995,18 @@ fn select_swapdb_and_move_between_databases() {
     assert!(query_err(&mut con, &["SWAPDB", "0", "4"]).contains("DB index is out of range"));
     assert!(query_err(&mut con, &["MOVE", "a", "0"]).contains("source and destination objects are the same"));
 }
+
+/// total_reads_processed / total_writes_processed count socket reads and writes: each
+/// unpipelined request is at least one read and one write.
+#[test]
+fn info_counts_socket_reads_and_writes() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let count = |con: &mut redis::Connection, field: &str| info_field(con, "stats", field).parse::<u64>().unwrap();
+    let (reads, writes) = (count(&mut con, "total_reads_processed"), count(&mut con, "total_writes_processed"));
+    for _ in 0..10 {
+        let _: String = query(&mut con, &["PING"]);
+    }
+    assert!(count(&mut con, "total_reads_processed") >= reads + 11);
+    assert!(count(&mut con, "total_writes_processed") >= writes + 11);
+}

@@ -608,8 +608,18 @@ async fn send(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<()
     }
     server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     let r = out.pump(sock);
-    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    account_output(server, out);
     r.map_err(|e| e.to_string())
+}
+
+/// Count what the last send wrote: its bytes (net_output_bytes) and, when it wrote any, one
+/// socket write (total_writes_processed, counted per write to a client as Redis does).
+fn account_output(server: &Server, out: &mut Outbox) {
+    let written = out.take_written();
+    if written > 0 {
+        server.stats.net_output_bytes.fetch_add(written, Ordering::Relaxed);
+        server.stats.writes_processed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Send everything, waiting for the socket (before the connection closes or changes hands),
@@ -623,7 +633,7 @@ async fn flush_all(server: &Server, sock: &mut Stream, out: &mut Outbox, handle:
         _ = handle.killed(), if !killed_before => Err("killed".to_string()),
         _ = tokio::time::sleep(LAST_REPLY_WAIT), if killed_before => Err("killed".to_string()),
     };
-    server.stats.net_output_bytes.fetch_add(out.take_written(), Ordering::Relaxed);
+    account_output(server, out);
     r
 }
 
