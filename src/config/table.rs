@@ -278,7 +278,7 @@ params! {
     hz: i64 = "hz", int(0, INT_MAX), 10, M;
     min_replicas_to_write: i64 = "min-replicas-to-write" | "min-slaves-to-write", int(0, INT_MAX), 0, M;
     min_replicas_max_lag: i64 = "min-replicas-max-lag" | "min-slaves-max-lag", int(0, INT_MAX), 10, M;
-    watchdog_period: i64 = "watchdog-period", int(0, INT_MAX), 0, HIDDEN | NA;
+    watchdog_period: i64 = "watchdog-period", int(0, INT_MAX), 0, HIDDEN;
     shutdown_timeout: i64 = "shutdown-timeout", int(0, INT_MAX), 10, M;
     repl_diskless_sync_max_replicas: i64 = "repl-diskless-sync-max-replicas", int(0, INT_MAX), 0, M;
     maxclients: i64 = "maxclients", uint(1, UINT_MAX), 10000, M;

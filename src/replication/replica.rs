@@ -556,6 +556,10 @@ async fn transfer(
         }
         log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
     }
+    // For the watchdog the load is one blocking section, as Redis's loop is stuck in it: from
+    // the first byte when parsing from the socket, else from reading the file.
+    const LOADING: &str = "loading the master's snapshot";
+    let section = diskless.then(|| crate::server::watchdog::busy_unbound(LOADING));
     let result = receive(server, c, mark.as_deref(), size, BULK_TIMEOUT, !diskless).await;
     let finish_loading = || {
         server.stats.loading.store(false, Ordering::SeqCst);
@@ -581,10 +585,15 @@ async fn transfer(
     }
     let s = server.clone();
     let replid = master_replid.to_string();
-    let loaded =
-        tokio::task::spawn_blocking(move || load(&s, rdb, diskless, swapdb, &replid, initial_offset, generation))
-            .await
-            .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    let section = section.unwrap_or_else(|| crate::server::watchdog::busy_unbound(LOADING));
+    let on_thread = section.handle();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let _bound = on_thread.bind_here();
+        load(&s, rdb, diskless, swapdb, &replid, initial_offset, generation)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    drop(section);
     finish_loading();
     loaded
 }

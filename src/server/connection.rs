@@ -447,6 +447,7 @@ async fn client_loop(
                                 let _ = t.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
                             }
                             let input = std::mem::take(&mut buf);
+                            let _shut = crate::session::ShutOnKill::new(&handle);
                             return crate::replication::master::serve(server, sock, client, link, input).await;
                         }
                         Action::WaitAcks(spec) => {

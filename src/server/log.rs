@@ -89,6 +89,14 @@ pub fn raw(text: &str) {
     }
 }
 
+/// Write text as it is, at warning level (the watchdog's report, as Redis's
+/// serverLogFromHandler).
+pub fn raw_warning(text: &str) {
+    if WARNING >= LEVEL.load(Ordering::Relaxed) {
+        write_out(text);
+    }
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;

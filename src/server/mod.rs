@@ -22,6 +22,7 @@ pub mod shutdown;
 pub mod stream_io;
 pub mod tls;
 mod tls_verify;
+pub mod watchdog;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -257,6 +258,7 @@ impl Server {
         crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);
         crate::types::list_shape::set_max_listpack_size(cfg.list_max_listpack_size);
         log::set_level(cfg.loglevel as usize);
+        watchdog::configure(cfg.watchdog_period, cfg.hz);
         drop(cfg);
         aof::apply_config(self);
     }

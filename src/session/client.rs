@@ -80,6 +80,28 @@ pub struct ClientHandle {
     pub repl_kind: std::sync::atomic::AtomicU8,
     /// A replica's share of the replication buffer (its output buffer, for `omem`).
     pub repl_omem: std::sync::atomic::AtomicUsize,
+    /// The socket [`ClientHandle::kill`] shuts down at once: a replica link's, set only while
+    /// the link is served (see [`ShutOnKill`]).
+    shut_on_kill: Mutex<Option<i32>>,
+}
+
+/// While alive, [`ClientHandle::kill`] shuts the connection's socket down at once (a replica
+/// link). Drop it before the socket is closed.
+pub struct ShutOnKill<'a>(&'a ClientHandle);
+
+impl<'a> ShutOnKill<'a> {
+    pub fn new(handle: &'a ClientHandle) -> Self {
+        if handle.fd >= 0 {
+            *handle.shut_on_kill.lock() = Some(handle.fd as i32);
+        }
+        ShutOnKill(handle)
+    }
+}
+
+impl Drop for ShutOnKill<'_> {
+    fn drop(&mut self) {
+        *self.0.shut_on_kill.lock() = None;
+    }
 }
 
 pub const REPL_NONE: u8 = 0;
@@ -105,6 +127,7 @@ impl ClientHandle {
             kill_notify: tokio::sync::Notify::new(),
             repl_kind: std::sync::atomic::AtomicU8::new(REPL_NONE),
             repl_omem: std::sync::atomic::AtomicUsize::new(0),
+            shut_on_kill: Mutex::new(None),
         })
     }
 
@@ -112,6 +135,17 @@ impl ClientHandle {
     /// the call that killed it (false if it was killed already).
     pub fn kill(&self) -> bool {
         let first = !self.killed.swap(true, Ordering::SeqCst);
+        if let Some(fd) = *self.shut_on_kill.lock() {
+            // Redis frees a killed replica before CLIENT KILL (or the EXEC holding it)
+            // replies, so the replica sees its link end first; the link's task, on this or
+            // another thread, may only run after our reply has left.
+            #[cfg(unix)]
+            // SAFETY: the fd is the link's open socket: ShutOnKill clears it, under this lock,
+            // before the socket can be closed.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+            }
+        }
         self.kill_notify.notify_one();
         // An idle connection waits on its socket and its push queue only.
         if let Some(queue) = self.push.get() {

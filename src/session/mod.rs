@@ -9,7 +9,7 @@ pub mod client;
 pub mod multi;
 pub mod subscriptions;
 
-pub use client::{Client, ClientHandle, ClientView, ReplyMode};
+pub use client::{Client, ClientHandle, ClientView, ReplyMode, ShutOnKill};
 pub use multi::MultiState;
 pub use subscriptions::Subscriptions;
 

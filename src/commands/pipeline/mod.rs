@@ -261,6 +261,7 @@ fn shards_of(
 /// Lock what the command needs, run it, release the locks (publishing its effects), then wake
 /// the clients waiting on what it wrote.
 fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Bytes], reply: &mut ReplySink) -> Action {
+    let _watched = crate::server::watchdog::busy(cmd.name());
     let ks = &server.keyspace;
     let db_index = client.db;
     // Scripts: one at a time, marked running before they wait for the shard locks, so other
