@@ -97,7 +97,7 @@ fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
             |e: std::io::Error| format!("Fatal error: can't open the append log file {name} for reading: {e}");
         let (part, torn) = if i == 0 {
             // The base file: an RDB preamble is streamed into a dataset of its own.
-            read_base(server, &path, name, &opts, last, truncate_ok).map_err(|e| e.map_or_else(open_err, |m| m))?
+            read_base(server, &path, name, &opts, last, truncate_ok).map_err(|e| e.unwrap_or_else(open_err))?
         } else {
             let data = Bytes::from(fs::read(&path).map_err(open_err)?);
             parse_file(&data, name, &opts, last, truncate_ok)?
