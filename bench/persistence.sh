@@ -5,7 +5,10 @@
 # (a) N keys of mixed types (60% strings, 10% each small hashes, lists, sets, sorted sets —
 #     all in their compact encodings, as most real keys are) are loaded into each server with
 #     `redis-cli --pipe`; then SAVE is timed, the RDB file size taken, DEBUG RELOAD timed, and
-#     the server restarted on the file and timed until it answers PING (start-up load).
+#     the server restarted on the file and timed until it answers PING (start-up load); right
+#     after that PONG the server's VmHWM (peak RSS of its whole life, so of the load) and VmRSS
+#     (holding the loaded dataset) are read; the peak over the RSS holding the dataset (as
+#     filled by the clients) is the load's memory overhead.
 # (b) BGSAVE under a steady write load (redis-benchmark SET on -r N random keys): p50/p99/max
 #     latency of a run without BGSAVE and of a run of about the same length that starts a
 #     BGSAVE right away; memory sampled every ~20 ms during the BGSAVE: the server's VmRSS and
@@ -23,6 +26,8 @@
 #   WRITE_CLIENTS  redis-benchmark connections in (b)          (default 50)
 #   MIN_LOAD_S     minimum length of each write-load run (s)   (default 4)
 #   SAMPLE_MS      memory sampling period                      (default 20)
+#   ONLY_A         1: run part (a) only (SAVE and load)         (default 0)
+#   PORT_MIN / PORT_MAX   range the servers' ports are drawn from (default 10000 / 29999)
 #
 # Report: stdout and bench/out/persistence-<timestamp>.md; progress on stderr.
 set -euo pipefail
@@ -37,6 +42,9 @@ REDIS_ARGS="${REDIS_ARGS:-}"
 WRITE_CLIENTS="${WRITE_CLIENTS:-50}"
 MIN_LOAD_S="${MIN_LOAD_S:-4}"
 SAMPLE_MS="${SAMPLE_MS:-20}"
+ONLY_A="${ONLY_A:-0}"
+PORT_MIN="${PORT_MIN:-10000}"
+PORT_MAX="${PORT_MAX:-29999}"
 HOST=127.0.0.1
 
 OUT_DIR="$REPO_ROOT/bench/out"
@@ -71,7 +79,7 @@ done
 free_port() {
     local p
     for _ in $(seq 200); do
-        p=$(( 10000 + RANDOM % 20000 ))
+        p=$(( PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN + 1) ))
         (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null || { echo "$p"; return 0; }
     done
     die "no free port"
@@ -162,9 +170,12 @@ measure_a() {
     log "$which: restart on the file"
     t0="$(now)"; start "$which"; t1="$(now)"
     local start_s; start_s="$(elapsed "$t0" "$t1")"
+    local load_hwm load_rss
+    load_hwm="$(awk '/VmHWM/ { print $2 }' /proc/"$PID"/status)"
+    load_rss="$(awk '/VmRSS/ { print $2 }' /proc/"$PID"/status)"
     [[ "$(cli DBSIZE)" == "$N" ]] || die "$which lost keys over a restart"
     stop_server
-    eval "A_${which}=\"$save_s $size $reload_s $start_s $rss\""
+    eval "A_${which}=\"$save_s $size $reload_s $start_s $rss $load_hwm $load_rss\""
 }
 
 # Memory sampler: every SAMPLE_MS until the stop file appears; prints
@@ -250,8 +261,10 @@ mkdir -p "$OUT_DIR"
 generate
 measure_a redis
 measure_a ferrous
-measure_b redis
-measure_b ferrous
+if [[ "$ONLY_A" != 1 ]]; then
+    measure_b redis
+    measure_b ferrous
+fi
 
 {
     echo "# Persistence: Ferrous vs Redis ($(redis-server --version | awk '{print $3}'))"
@@ -263,14 +276,19 @@ measure_b ferrous
     echo
     echo "| | Redis | Ferrous | ratio |"
     echo "|---|---:|---:|---:|"
-    read -r rs rsz rr rst rrss <<<"$A_redis"
-    read -r fs fsz fr fst frss <<<"$A_ferrous"
+    read -r rs rsz rr rst rrss rlh rlr <<<"$A_redis"
+    read -r fs fsz fr fst frss flh flr <<<"$A_ferrous"
     echo "| SAVE (s) | $rs | $fs | $(ratio "$rs" "$fs") |"
     echo "| RDB file size (MB) | $(awk -v b="$rsz" 'BEGIN{printf "%.1f", b/1048576}') | $(awk -v b="$fsz" 'BEGIN{printf "%.1f", b/1048576}') | $(ratio "$rsz" "$fsz") |"
     echo "| DEBUG RELOAD: SAVE + flush + load (s) | $rr | $fr | $(ratio "$rr" "$fr") |"
     echo "| start-up until PONG, loading the file (s) | $rst | $fst | $(ratio "$rst" "$fst") |"
     echo "| RSS holding the dataset (MB) | $((rrss / 1024)) | $((frss / 1024)) | $(ratio "$rrss" "$frss") |"
+    echo "| start-up peak: VmHWM at PONG (MB) | $((rlh / 1024)) | $((flh / 1024)) | $(ratio "$rlh" "$flh") |"
+    echo "| start-up: VmRSS at PONG, loaded dataset (MB) | $((rlr / 1024)) | $((flr / 1024)) | $(ratio "$rlr" "$flr") |"
+    echo "| start-up peak / RSS holding the dataset | $(ratio "$rrss" "$rlh") | $(ratio "$frss" "$flh") | |"
+    echo "| start-up peak / VmRSS at PONG | $(ratio "$rlr" "$rlh") | $(ratio "$flr" "$flh") | |"
     echo
+    [[ "$ONLY_A" == 1 ]] && exit 0
     echo "## (b) BGSAVE under a write load"
     echo
     echo "redis-benchmark -t set -c $WRITE_CLIENTS -r $N -d 16; each run sized to last about as long as"

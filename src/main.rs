@@ -78,6 +78,7 @@ fn main() {
     if cfg.crash_log_enabled {
         server::process::install_crash_handlers();
     }
+    server::process::disable_thp(cfg);
     for n in &startup.notices {
         log::notice(n);
     }

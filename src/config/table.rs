@@ -194,7 +194,7 @@ params! {
     crash_log_enabled: bool = "crash-log-enabled", Bool, true, M;
     crash_memcheck_enabled: bool = "crash-memcheck-enabled", Bool, true, NA;
     use_exit_on_panic: bool = "use-exit-on-panic", Bool, false, HIDDEN | NA;
-    disable_thp: bool = "disable-thp", Bool, true, IMMUTABLE | NA;
+    disable_thp: bool = "disable-thp", Bool, true, IMMUTABLE;
     cluster_allow_replica_migration: bool = "cluster-allow-replica-migration", Bool, true, M;
     replica_announced: bool = "replica-announced", Bool, true, M;
     latency_tracking: bool = "latency-tracking", Bool, true, M;

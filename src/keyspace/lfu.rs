@@ -26,6 +26,13 @@ impl LfuSettings {
         self.decay_time.store(decay_time, Ordering::Relaxed);
     }
 
+    /// Take `other`'s settings (a staging keyspace: see `staging`).
+    pub fn copy_from(&self, other: &LfuSettings) {
+        self.enabled.store(other.enabled(), Ordering::Relaxed);
+        self.log_factor.store(other.log_factor.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.decay_time.store(other.decay_time(), Ordering::Relaxed);
+    }
+
     /// Whether entries hold LFU data (an LFU maxmemory policy is selected).
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)

@@ -25,6 +25,7 @@ pub mod lfu;
 mod model_tests;
 pub mod notify;
 pub mod slot;
+pub mod staging;
 pub mod watch;
 
 use bytes::Bytes;

@@ -2,11 +2,13 @@
 //! (Redis 7.2, Valkey 7.2/8), 12 (Redis 7.4 and 8.x) and Valkey 9's `VALKEY080` files. Which
 //! server wrote a file is read from its signature and aux fields ([`Loaded::producer`]).
 //!
-//! [`parse`] reads the whole file into a [`Loaded`] image first — header, aux fields,
-//! SELECTDB / RESIZEDB, expiry, idle and frequency opcodes, module aux data, functions, every
-//! value, EOF and the CRC-64 trailer (0 means the writer disabled checksums) — and only a
-//! completely valid file is then [`install`]ed, so a corrupt or truncated file never leaves a
-//! partial dataset behind. Newer formats differ from 10 only by opcodes (RDB 12's SLOT_INFO,
+//! [`parse_stream`] reads a file as a stream of records (through a bounded `rdb_window`) —
+//! header, aux fields, SELECTDB / RESIZEDB, expiry, idle and frequency opcodes, module aux
+//! data, functions, every value, EOF and the CRC-64 trailer (0 means the writer disabled
+//! checksums) — handing each key on as it is decoded; the server inserts them into a dataset of
+//! its own that it swaps in only once the whole file checked out, so a corrupt or truncated file
+//! never leaves a partial dataset behind. [`parse`] collects a whole file into a [`Loaded`]
+//! image instead, for [`install`]. Newer formats differ from 10 only by opcodes (RDB 12's SLOT_INFO,
 //! skipped) and value types; a type Ferrous does not decode yet is refused naming it and the
 //! key (see `rdb_value::read_value`). Unknown future versions are refused naming the version.
 //!
@@ -20,6 +22,7 @@
 
 use super::rdb::*;
 use super::rdb_value::{read_value, Limits};
+use super::rdb_window::Window;
 use super::reader::{RdbError, Reader, Result};
 use crate::keyspace::Db;
 use crate::types::{Entry, Value};
@@ -100,21 +103,119 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
 
 /// Parse a whole RDB file.
 pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
-    let (out, used) = parse_prefix(data, opts)?;
-    if used < data.len() {
-        let r = Reader::new(&data[used..]);
-        return Err(RdbError {
-            offset: used,
-            msg: format!("{} unexpected bytes after the end of the RDB data", r.remaining()),
-        });
-    }
+    let mut keys = Vec::new();
+    let mut w = Window::new(data);
+    let mut out = parse_stream(&mut w, opts, |k| {
+        keys.push(k);
+        Ok(())
+    })?;
+    check_end(&mut w)?;
+    out.keys = keys;
     Ok(out)
+}
+
+/// After [`parse_stream`] of a whole file: refuse bytes after the RDB data.
+pub fn check_end<R: std::io::Read>(w: &mut Window<R>) -> Result<()> {
+    let used = w.offset();
+    match w.count_rest()? {
+        0 => Ok(()),
+        n => Err(RdbError { offset: used, msg: format!("{n} unexpected bytes after the end of the RDB data") }),
+    }
 }
 
 /// Parse the RDB file at the start of `data` (an AOF with an RDB preamble goes on with
 /// commands after it). Returns the image and the number of bytes it took.
 pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> {
-    let mut r = Reader::new(data);
+    let mut keys = Vec::new();
+    let mut w = Window::new(data);
+    let mut out = parse_stream(&mut w, opts, |k| {
+        keys.push(k);
+        Ok(())
+    })?;
+    out.keys = keys;
+    Ok((out, w.offset()))
+}
+
+/// One record of the file: an opcode and its payload.
+enum Record {
+    Expire(i64),
+    Idle(u64),
+    Freq(u8),
+    SelectDb(usize),
+    Aux(Vec<u8>, Vec<u8>),
+    Function(Vec<u8>),
+    Key(Vec<u8>, Option<Value>),
+    Eof,
+    /// RESIZEDB, SLOT_INFO, module aux data: hints and data Ferrous skips.
+    Skipped,
+}
+
+/// Read the record at `r` (nothing is changed until it is complete: see `rdb_window`).
+fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Record> {
+    let at = r.pos();
+    let op = r.u8()?;
+    Ok(match op {
+        OPCODE_EXPIRETIME => Record::Expire(r.u32_le()? as i64 * 1000),
+        OPCODE_EXPIRETIME_MS => Record::Expire(r.u64_le()? as i64),
+        OPCODE_IDLE => Record::Idle(r.length()?),
+        OPCODE_FREQ => Record::Freq(r.u8()?),
+        OPCODE_SELECTDB => {
+            let n = r.length()?;
+            if n >= opts.databases as u64 {
+                return Err(RdbError {
+                    offset: at,
+                    msg: format!(
+                        "the file selects database {n}, but this server is configured with {} databases",
+                        opts.databases
+                    ),
+                });
+            }
+            Record::SelectDb(n as usize)
+        }
+        OPCODE_RESIZEDB => {
+            r.length()?;
+            r.length()?;
+            Record::Skipped
+        }
+        OPCODE_SLOT_INFO if version >= 12 => {
+            r.length()?;
+            r.length()?;
+            r.length()?;
+            Record::Skipped
+        }
+        OPCODE_AUX => {
+            let k = r.string()?;
+            Record::Aux(k, r.string()?)
+        }
+        OPCODE_MODULE_AUX => {
+            r.length()?; // module id
+            let when_op = r.length()?;
+            if when_op != 2 {
+                return r.err("module aux data without its 'when' field");
+            }
+            r.length()?; // when
+            skip_module_data(r)?;
+            Record::Skipped
+        }
+        OPCODE_FUNCTION2 => Record::Function(r.string()?),
+        OPCODE_FUNCTION_PRE_GA => {
+            return Err(RdbError { offset: at, msg: "pre-release (7.0 rc) function format is not supported".into() });
+        }
+        OPCODE_EOF => Record::Eof,
+        // A key/value pair of type `op`.
+        _ => {
+            let key = r.string()?;
+            let value = read_value(r, op, &opts.limits).map_err(|mut e| {
+                e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
+                e
+            })?;
+            Record::Key(key, value)
+        }
+    })
+}
+
+/// Read the header (signature and version).
+fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
     let magic = r.bytes(9).map_err(|_| RdbError { offset: 0, msg: "file too short to be an RDB file".into() })?;
     let digits =
         |d: &[u8]| d.iter().all(u8::is_ascii_digit).then(|| std::str::from_utf8(d).ok()?.parse::<u16>().ok()).flatten();
@@ -137,119 +238,65 @@ pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> 
             ),
         });
     }
+    Ok((signature, version))
+}
+
+/// Parse the RDB data at the start of the stream `w` as it is read, handing each key to
+/// `emit` in file order (an error from `emit` stops the parse with it). The returned image has
+/// no keys. An error means the file is bad even when keys were handed out already: the caller
+/// loads into a dataset of its own and keeps it only when this succeeds (see `rdb_window` for
+/// how the stream is read; the checksum trailer is checked last). `w` stops after the
+/// trailer (an AOF's commands may follow).
+pub fn parse_stream<R: std::io::Read>(
+    w: &mut Window<R>,
+    opts: &LoadOptions,
+    mut emit: impl FnMut(LoadedKey) -> Result<()>,
+) -> Result<Loaded> {
+    let (signature, version) = w.record(read_header)?;
     let mut out = Loaded { version, signature, ..Loaded::default() };
     let mut db = 0usize;
     let mut expire: Option<i64> = None;
     let mut idle: Option<u64> = None;
     let mut freq: Option<u8> = None;
     loop {
-        let at = r.pos();
-        let op = r.u8()?;
-        match op {
-            OPCODE_EXPIRETIME => {
-                expire = Some(r.u32_le()? as i64 * 1000);
-                continue;
-            }
-            OPCODE_EXPIRETIME_MS => {
-                expire = Some(r.u64_le()? as i64);
-                continue;
-            }
-            OPCODE_IDLE => {
-                idle = Some(r.length()?);
-                continue;
-            }
-            OPCODE_FREQ => {
-                freq = Some(r.u8()?);
-                continue;
-            }
-            OPCODE_SELECTDB => {
-                let n = r.length()?;
-                if n >= opts.databases as u64 {
-                    return Err(RdbError {
-                        offset: at,
-                        msg: format!(
-                            "the file selects database {n}, but this server is configured with {} databases",
-                            opts.databases
-                        ),
-                    });
+        match w.record(|r| read_record(r, version, opts))? {
+            Record::Expire(when) => expire = Some(when),
+            Record::Idle(secs) => idle = Some(secs),
+            Record::Freq(f) => freq = Some(f),
+            Record::SelectDb(n) => db = n,
+            Record::Aux(k, v) => out.aux.push((k, v)),
+            Record::Function(code) => out.functions.push(code),
+            Record::Skipped => {}
+            Record::Eof => break,
+            Record::Key(key, value) => {
+                let delay = KEY_LOAD_DELAY_US.load(std::sync::atomic::Ordering::Relaxed);
+                if delay > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(delay as u64));
                 }
-                db = n as usize;
-                continue;
-            }
-            OPCODE_RESIZEDB => {
-                r.length()?;
-                r.length()?;
-                continue;
-            }
-            OPCODE_SLOT_INFO if version >= 12 => {
-                r.length()?;
-                r.length()?;
-                r.length()?;
-                continue;
-            }
-            OPCODE_AUX => {
-                let k = r.string()?;
-                let v = r.string()?;
-                out.aux.push((k, v));
-                continue;
-            }
-            OPCODE_MODULE_AUX => {
-                r.length()?; // module id
-                let when_op = r.length()?;
-                if when_op != 2 {
-                    return r.err("module aux data without its 'when' field");
+                let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
+                match value {
+                    None => out.empty_skipped += 1,
+                    Some(_) if when.is_some_and(|w| w <= opts.now_ms) => {
+                        out.expired_skipped += 1;
+                        out.expired_keys.push((db, key));
+                    }
+                    Some(value) => emit(LoadedKey { db, key, value, expire: when, idle, freq })?,
                 }
-                r.length()?; // when
-                skip_module_data(&mut r)?;
-                continue;
             }
-            OPCODE_FUNCTION2 => {
-                out.functions.push(r.string()?);
-                continue;
-            }
-            OPCODE_FUNCTION_PRE_GA => {
-                return Err(RdbError {
-                    offset: at,
-                    msg: "pre-release (7.0 rc) function format is not supported".into(),
-                });
-            }
-            OPCODE_EOF => break,
-            _ => {}
-        }
-        // A key/value pair of type `op`.
-        let key = r.string()?;
-        let value = read_value(&mut r, op, &opts.limits).map_err(|mut e| {
-            e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
-            e
-        })?;
-        let delay = KEY_LOAD_DELAY_US.load(std::sync::atomic::Ordering::Relaxed);
-        if delay > 0 {
-            std::thread::sleep(std::time::Duration::from_micros(delay as u64));
-        }
-        let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
-        match value {
-            None => out.empty_skipped += 1,
-            Some(_) if when.is_some_and(|w| w <= opts.now_ms) => {
-                out.expired_skipped += 1;
-                out.expired_keys.push((db, key));
-            }
-            Some(value) => out.keys.push(LoadedKey { db, key, value, expire: when, idle, freq }),
         }
     }
     if version >= 5 {
-        let at = r.pos();
-        let stored = r.u64_le()?;
-        if stored != 0 {
-            let crc = CRC64.checksum(&data[..at]);
-            if crc != stored {
-                return Err(RdbError {
-                    offset: at,
-                    msg: format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error"),
-                });
-            }
+        let at = w.offset();
+        let crc = w.checksum();
+        let stored = w.record(|r| r.u64_le())?;
+        if stored != 0 && crc != stored {
+            return Err(RdbError {
+                offset: at,
+                msg: format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error"),
+            });
         }
     }
-    Ok((out, r.pos()))
+    Ok(out)
 }
 
 impl Loaded {
@@ -287,22 +334,31 @@ pub fn install(db: &mut Db, loaded: Loaded, merge: bool) -> std::result::Result<
     let mut n = 0;
     let current = db.index;
     for k in loaded.keys {
-        db.index = k.db;
-        if merge {
-            db.delete(&k.key);
-        } else if db.contains_raw(&k.key) {
+        if let Err(e) = install_key(db, k, merge) {
             db.index = current;
-            return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
-        }
-        let meta = db.entry_meta(k.idle, k.freq);
-        db.insert_entry(&k.key, Entry::new(k.value, meta));
-        if let Some(when) = k.expire {
-            db.set_expire(&k.key, when);
+            return Err(e);
         }
         n += 1;
     }
     db.index = current;
     Ok(n)
+}
+
+/// Insert one loaded key through `db` (see [`install`]; `db.index` is left at the key's
+/// database).
+pub fn install_key(db: &mut Db, k: LoadedKey, merge: bool) -> std::result::Result<(), String> {
+    db.index = k.db;
+    if merge {
+        db.delete(&k.key);
+    } else if db.contains_raw(&k.key) {
+        return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
+    }
+    let meta = db.entry_meta(k.idle, k.freq);
+    db.insert_entry(&k.key, Entry::new(k.value, meta));
+    if let Some(when) = k.expire {
+        db.set_expire(&k.key, when);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

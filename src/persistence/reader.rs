@@ -2,7 +2,9 @@
 //! doubles. Every read checks what is left first, so a truncated or lying file gives an
 //! [`RdbError`] naming the offset — never a panic, and never an allocation larger than the
 //! bytes that remain (a length field cannot make the loader reserve memory the file cannot
-//! fill).
+//! fill). A reader may cover only a window of a longer stream (see `rdb_window`): it then
+//! counts offsets from the window's start in the stream, and remembers when a read failed only
+//! because the window ended ([`Reader::ran_short`]), so the caller can widen it and retry.
 
 use std::fmt;
 
@@ -33,15 +35,41 @@ pub const ENC_LZF: u64 = 3;
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Stream offset of `buf[0]`.
+    base: usize,
+    /// A read needed more bytes than `buf` holds.
+    short: bool,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Self::at_offset(buf, 0)
     }
 
+    /// A reader over `buf`, a window starting at offset `base` of a longer stream.
+    pub fn at_offset(buf: &'a [u8], base: usize) -> Self {
+        Reader { buf, pos: 0, base, short: false }
+    }
+
+    /// The offset in the stream (the whole input unless this is a window).
     pub fn pos(&self) -> usize {
+        self.base + self.pos
+    }
+
+    /// Bytes read from `buf` so far.
+    pub fn consumed(&self) -> usize {
         self.pos
+    }
+
+    /// Whether some read failed because `buf` ended (more of the stream might have satisfied
+    /// it). Errors of a reader that ran short say so by their "unexpected end of data".
+    pub fn ran_short(&self) -> bool {
+        self.short
+    }
+
+    fn short<T>(&mut self, msg: String) -> Result<T> {
+        self.short = true;
+        self.err(msg)
     }
 
     pub fn remaining(&self) -> usize {
@@ -50,12 +78,12 @@ impl<'a> Reader<'a> {
 
     /// An error at the current offset.
     pub fn err<T>(&self, msg: impl Into<String>) -> Result<T> {
-        Err(RdbError { offset: self.pos, msg: msg.into() })
+        Err(RdbError { offset: self.pos(), msg: msg.into() })
     }
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
-            return self.err(format!("unexpected end of data (needed {n} bytes, {} left)", self.remaining()));
+            return self.short(format!("unexpected end of data (needed {n} bytes, {} left)", self.remaining()));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -105,7 +133,8 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, min_item_bytes: usize) -> Result<usize> {
         let n = self.length()?;
         if n > (self.remaining() / min_item_bytes.max(1)) as u64 {
-            return self.err(format!("unexpected end of data: length {n} exceeds the {} bytes left", self.remaining()));
+            return self
+                .short(format!("unexpected end of data: length {n} exceeds the {} bytes left", self.remaining()));
         }
         Ok(n as usize)
     }
@@ -115,7 +144,7 @@ impl<'a> Reader<'a> {
         let (n, encoded) = self.len_or_enc()?;
         if !encoded {
             if n > self.remaining() as u64 {
-                return self.err(format!(
+                return self.short(format!(
                     "unexpected end of data: string length {n} exceeds the {} bytes left",
                     self.remaining()
                 ));
@@ -130,12 +159,12 @@ impl<'a> Reader<'a> {
                 let clen = self.length()?;
                 let ulen = self.length()?;
                 if clen > self.remaining() as u64 {
-                    return self.err(format!(
+                    return self.short(format!(
                         "unexpected end of data: LZF length {clen} exceeds the {} bytes left",
                         self.remaining()
                     ));
                 }
-                let at = self.pos;
+                let at = self.pos();
                 let data = self.bytes(clen as usize)?;
                 if ulen > usize::MAX as u64 {
                     return self.err("LZF length too large");
@@ -156,7 +185,7 @@ impl<'a> Reader<'a> {
             254 => f64::INFINITY,
             255 => f64::NEG_INFINITY,
             _ => {
-                let at = self.pos;
+                let at = self.pos();
                 let s = self.bytes(n as usize)?;
                 match std::str::from_utf8(s).ok().and_then(|t| t.trim().parse::<f64>().ok()) {
                     Some(v) => v,

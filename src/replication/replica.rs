@@ -27,8 +27,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::now_s;
+use crate::persistence::rdb_load;
+use crate::persistence::rdb_window::Window;
 use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
-use crate::server::{log, Server};
+use crate::server::{log, staged_load, Server};
 use crate::session::client::{ClientHandle, REPL_MASTER};
 use crate::session::Client;
 
@@ -655,8 +657,8 @@ async fn receive(
     Ok(data)
 }
 
-/// Load a received snapshot (on a blocking thread): parse it, then replace the dataset under
-/// every shard lock. A swapdb load that fails leaves the old data in place.
+/// Load a received snapshot (on a blocking thread): load it apart, then replace the dataset
+/// under every shard lock. A swapdb load that fails leaves the old data in place.
 fn load(
     server: &Arc<Server>,
     rdb: Vec<u8>,
@@ -699,10 +701,14 @@ fn load(
     let mut opts = crate::server::saving::load_options(server);
     // A replica keeps what its master keeps: the master's DELs expire keys here.
     opts.now_ms = i64::MIN;
-    let parsed = crate::persistence::rdb_load::parse(&rdb, &opts);
+    // Loaded apart into a keyspace of its own, swapped in below once the whole snapshot
+    // checked out (see `staged_load`): never the snapshot's bytes and its decoded keys at once.
+    let mut w = Window::new(&rdb[..]);
+    let staged = staged_load::stage(server, &mut w, &opts)
+        .and_then(|s| rdb_load::check_end(&mut w).map(|()| s).map_err(|e| e.to_string()));
     drop(rdb);
-    let mut loaded = match parsed {
-        Ok(l) => l,
+    let mut staged = match staged {
+        Ok(s) => s,
         Err(e) => {
             log::warning(&format!("Internal error in RDB reading offset 0, function at rdb.c:0 -> {e}"));
             if swapdb {
@@ -711,6 +717,7 @@ fn load(
             return Err(format!("Failed trying to load the MASTER synchronization DB: {e}"));
         }
     };
+    let loaded = &mut staged.loaded;
     let stream_db = loaded
         .aux
         .iter()
@@ -735,10 +742,8 @@ fn load(
         if let Err(e) = server.scripting.load_library_sources(&functions, false) {
             log::warning(&format!("Failed loading library, {e}"));
         }
-        if let Err(e) = crate::persistence::rdb_load::install(&mut db, loaded, false) {
-            drop(db.flush(true));
-            return Err(format!("Failed trying to load the MASTER synchronization DB: {e}"));
-        }
+        // The old data is gone already: nothing to free.
+        drop(db.adopt(staged.keyspace));
         db.touch_dirty(1);
     }
     if swapdb {

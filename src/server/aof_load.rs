@@ -10,25 +10,35 @@
 
 use bytes::Bytes;
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::aof::{self, paths};
+use super::staged_load;
 use super::{log, Server};
 use crate::commands::pipeline::{call_locked, resolve, Caller, Command};
-use crate::keyspace::Db;
+use crate::keyspace::{Db, Keyspace};
 use crate::persistence::aof::{manifest_name, parse_commands, Ending, Manifest};
 use crate::persistence::rdb_load::{self, LoadOptions, Loaded};
 use crate::persistence::rdb_value::Limits;
+use crate::persistence::rdb_window::Window;
 use crate::protocol::ReplySink;
 use crate::session::{Client, ClientHandle};
 
 /// One parsed file: its RDB part (if any) and its commands.
 struct Part {
-    rdb: Option<Loaded>,
+    rdb: Option<Rdb>,
     commands: Vec<Vec<Bytes>>,
+}
+
+/// An RDB preamble: the base file's is loaded apart (see `staged_load`) and swapped in, any
+/// other is collected and inserted.
+enum Rdb {
+    Staged(Keyspace),
+    Loaded(Loaded),
 }
 
 /// Read the manifest in the AOF directory (an empty one if there is none). With `upgrade`, an
@@ -82,11 +92,16 @@ fn read_all(server: &Server, manifest: &Manifest) -> Result<Vec<Part>, String> {
     for (i, info) in files.iter().enumerate() {
         let name = &info.name;
         let path = dir.join(name);
-        let data = Bytes::from(
-            fs::read(&path)
-                .map_err(|e| format!("Fatal error: can't open the append log file {name} for reading: {e}"))?,
-        );
-        let (part, torn) = parse_file(&data, name, &opts, i + 1 == files.len(), truncate_ok)?;
+        let last = i + 1 == files.len();
+        let open_err =
+            |e: std::io::Error| format!("Fatal error: can't open the append log file {name} for reading: {e}");
+        let (part, torn) = if i == 0 {
+            // The base file: an RDB preamble is streamed into a dataset of its own.
+            read_base(server, &path, name, &opts, last, truncate_ok).map_err(|e| e.unwrap_or_else(open_err))?
+        } else {
+            let data = Bytes::from(fs::read(&path).map_err(open_err)?);
+            parse_file(&data, name, &opts, last, truncate_ok)?
+        };
         if let Some(at) = torn {
             truncate_at = Some((path.clone(), name.clone(), at));
         }
@@ -113,6 +128,46 @@ fn load_options(server: &Server) -> LoadOptions {
     }
 }
 
+/// Read the base file at `path`: an RDB preamble (if it starts with one) streamed into a
+/// staging keyspace, then its commands. An error opening or reading it comes back as `Err(Err)`.
+fn read_base(
+    server: &Server,
+    path: &Path,
+    name: &str,
+    opts: &LoadOptions,
+    last: bool,
+    truncate_ok: bool,
+) -> Result<(Part, Option<usize>), Result<String, std::io::Error>> {
+    let mut file = fs::File::open(path).map_err(Err)?;
+    let mut head = [0u8; 5];
+    let n = read_up_to(&mut file, &mut head).map_err(Err)?;
+    if &head[..n] != b"REDIS" {
+        let mut data = head[..n].to_vec();
+        file.read_to_end(&mut data).map_err(Err)?;
+        return parse_file(&Bytes::from(data), name, opts, last, truncate_ok).map_err(Ok);
+    }
+    let mut w = Window::new(std::io::Cursor::new(head).chain(file));
+    let staged = staged_load::stage(server, &mut w, opts)
+        .map_err(|e| Ok(format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")))?;
+    let used = w.offset();
+    let rest = Bytes::from(w.into_rest().map_err(Err)?);
+    let mut part = Part { rdb: Some(Rdb::Staged(staged.keyspace)), commands: Vec::new() };
+    let torn = parse_commands_of(&mut part, &rest, used, name, last, truncate_ok).map_err(Ok)?;
+    Ok((part, torn))
+}
+
+/// Read until `buf` is full or the file ends; returns the bytes read.
+fn read_up_to(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            got => n += got,
+        }
+    }
+    Ok(n)
+}
+
 /// Parse one file's bytes: an RDB preamble (if it starts with one) and commands. A torn tail
 /// is accepted only in the `last` file with `truncate_ok`, and its offset returned.
 fn parse_file(
@@ -127,14 +182,30 @@ fn parse_file(
     if data.starts_with(b"REDIS") {
         let (loaded, used) = rdb_load::parse_prefix(data, opts)
             .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
-        part.rdb = Some(loaded);
+        part.rdb = Some(Rdb::Loaded(loaded));
         start = used;
     }
-    let parsed = parse_commands(data, start);
+    let torn = parse_commands_of(&mut part, &data.slice(start..), start, name, last, truncate_ok)?;
+    Ok((part, torn))
+}
+
+/// Parse the commands of a file, `data` being its bytes from offset `base` on, into `part`.
+/// A torn tail is accepted only in the `last` file with `truncate_ok`, and its offset in the
+/// file returned.
+fn parse_commands_of(
+    part: &mut Part,
+    data: &Bytes,
+    base: usize,
+    name: &str,
+    last: bool,
+    truncate_ok: bool,
+) -> Result<Option<usize>, String> {
+    let parsed = parse_commands(data, 0);
     let mut torn = None;
     match parsed.ending {
         Ending::Clean => {}
         Ending::BadFormat { offset } => {
+            let offset = base + offset;
             return Err(format!(
                 "Bad file format reading the append only file {name} (offset {offset}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
             ));
@@ -151,7 +222,7 @@ fn parse_file(
                     "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
                 ));
             }
-            torn = Some(valid_up_to);
+            torn = Some(base + valid_up_to);
         }
     }
     for argv in &parsed.commands {
@@ -163,7 +234,7 @@ fn parse_file(
         }
     }
     part.commands = parsed.commands;
-    Ok((part, torn))
+    Ok(torn)
 }
 
 /// Load one AOF file given as bytes (an RDB preamble and/or commands, a torn tail dropped as
@@ -192,8 +263,13 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
     let mut n = 0;
     let result = (|| {
         for part in parts {
-            if let Some(loaded) = part.rdb {
-                rdb_load::install(db, loaded, false)?;
+            match part.rdb {
+                // The base file's, into the empty dataset.
+                Some(Rdb::Staged(ks)) => drop(db.adopt(ks)),
+                Some(Rdb::Loaded(loaded)) => {
+                    rdb_load::install(db, loaded, false)?;
+                }
+                None => {}
             }
             for argv in part.commands {
                 if is(&argv, b"multi") || is(&argv, b"exec") {

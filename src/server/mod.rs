@@ -19,6 +19,7 @@ pub mod pause;
 pub mod process;
 pub mod saving;
 pub mod shutdown;
+pub mod staged_load;
 pub mod stream_io;
 pub mod tls;
 mod tls_verify;

@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::staged_load::{self, Staged};
 use super::{log, Server};
 use crate::config::Config;
 use crate::keyspace::{now_ms, Db};
 use crate::persistence::rdb::{self, SaveOptions};
 use crate::persistence::rdb_load::{self, LoadOptions};
 use crate::persistence::rdb_value::Limits;
+use crate::persistence::rdb_window::Window;
 
 /// Redis waits this long after a failed BGSAVE before a save point may trigger another.
 const BGSAVE_RETRY_DELAY_S: i64 = 5;
@@ -312,20 +314,64 @@ pub fn load_options(server: &Server) -> LoadOptions {
     }
 }
 
-/// Read and install the RDB file at `path` through `db` (every shard locked; the keyspace is
-/// expected empty): its function libraries first (all or nothing; a library that fails to
-/// load, or exists already without `merge`, fails the load with nothing changed, as Redis
-/// refuses such a file), then its keys (on any error the keyspace is emptied again).
+/// Read and install the RDB file at `path` through `db` (every shard locked): its function
+/// libraries first (all or nothing; a library that fails to load, or exists already without
+/// `merge`, fails the load with nothing changed, as Redis refuses such a file), then its keys.
+/// Into an empty keyspace (DEBUG RELOAD) the file is loaded apart and swapped in (see
+/// `staged_load`); with `merge` or keys present, the parsed keys are inserted one by one (on
+/// any error the keyspace is emptied again).
 pub fn load_file(server: &Server, db: &mut Db, path: &Path, merge: bool) -> Result<u64, String> {
+    if !merge && is_empty(db) {
+        let staged = stage_file(server, path)?;
+        return adopt(server, db, staged);
+    }
     let loaded = read_file(server, path)?;
     install_loaded(server, db, loaded, merge)
 }
 
-/// Read and parse the RDB file at `path` (no lock held: the keyspace stays readable meanwhile),
-/// logging which server wrote it.
+/// Whether no database of the view holds a key.
+fn is_empty(db: &mut Db) -> bool {
+    let current = db.index;
+    let empty = (0..db.keyspace().databases()).all(|i| {
+        db.index = i;
+        db.is_empty()
+    });
+    db.index = current;
+    empty
+}
+
+/// Open `path` for streaming.
+fn open(path: &Path) -> Result<Window<File>, String> {
+    File::open(path).map(Window::new).map_err(|e| format!("can't read {}: {e}", path.display()))
+}
+
+/// Read and parse the RDB file at `path`, collecting its keys (no lock held: the keyspace
+/// stays readable meanwhile), logging which server wrote it.
 fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
-    let data = fs::read(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
-    let loaded = rdb_load::parse(&data, &load_options(server)).map_err(|e| e.to_string())?;
+    let mut w = open(path)?;
+    let mut keys = Vec::new();
+    let mut loaded = rdb_load::parse_stream(&mut w, &load_options(server), |k| {
+        keys.push(k);
+        Ok(())
+    })
+    .and_then(|l| rdb_load::check_end(&mut w).map(|()| l))
+    .map_err(|e| e.to_string())?;
+    loaded.keys = keys;
+    log_producer(&loaded);
+    Ok(loaded)
+}
+
+/// Load the RDB file at `path` into a keyspace of its own (see `staged_load`), logging which
+/// server wrote it.
+fn stage_file(server: &Server, path: &Path) -> Result<Staged, String> {
+    let mut w = open(path)?;
+    let staged = staged_load::stage(server, &mut w, &load_options(server))?;
+    rdb_load::check_end(&mut w).map_err(|e| e.to_string())?;
+    log_producer(&staged.loaded);
+    Ok(staged)
+}
+
+fn log_producer(loaded: &rdb_load::Loaded) {
     log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
     if let Some(age) = loaded.age_secs(now_ms()) {
         log::notice(&format!("RDB age {age} seconds"));
@@ -333,7 +379,21 @@ fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     if let Some(mem) = loaded.used_mem() {
         log::notice(&format!("RDB memory usage when created {:.2} Mb", mem as f64 / (1024.0 * 1024.0)));
     }
-    Ok(loaded)
+}
+
+/// Swap a staged file's dataset in through `db` (every shard locked, the keyspace empty):
+/// its function libraries first (a library that fails to load fails the load with nothing
+/// changed).
+fn adopt(server: &Server, db: &mut Db, staged: Staged) -> Result<u64, String> {
+    if let Err(e) = server.scripting.load_library_sources(&staged.loaded.functions, false) {
+        log::warning(&format!("Failed loading library, {e}"));
+        return Err(format!("Failed loading library, {e}"));
+    }
+    drop(db.adopt(staged.keyspace));
+    let st = &server.saving;
+    st.last_load_keys_loaded.store(staged.keys, Ordering::Relaxed);
+    st.last_load_keys_expired.store(staged.loaded.expired_skipped, Ordering::Relaxed);
+    Ok(staged.keys)
 }
 
 /// Install a parsed file through `db` (see [`load_file`]).
@@ -368,12 +428,12 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if let Ok(m) = fs::metadata(&path) {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
     }
-    // Parse first, then take every shard only to install.
-    let mut loaded = read_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let aux = loaded.aux.clone();
-    let expired = std::mem::take(&mut loaded.expired_keys);
+    // Load apart first, then take every shard only to swap the dataset in.
+    let mut staged = stage_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let aux = std::mem::take(&mut staged.loaded.aux);
+    let expired = std::mem::take(&mut staged.loaded.expired_keys);
     let mut db = server.keyspace.lock_all(0);
-    let n = install_loaded(server, &mut db, loaded, false).map_err(|e| format!("{}: {e}", path.display()))?;
+    let n = adopt(server, &mut db, staged).map_err(|e| format!("{}: {e}", path.display()))?;
     drop(db);
     // The file's replication history: PSYNC can continue it.
     crate::replication::restore(server, &aux, &expired);

@@ -1,0 +1,144 @@
+//! Loading an RDB stream into a dataset of its own (start-up, DEBUG RELOAD, an AOF's RDB
+//! preamble): the file is read in bounded chunks and parsed on one thread while this one
+//! inserts the decoded keys into a fresh staging keyspace ([`Keyspace::staging`]), with a
+//! bounded queue of key batches in between. Memory holds the dataset being built plus a few
+//! chunks and batches — never the whole file, nor every decoded key waiting for its insert. The
+//! live keyspace is not touched: only once the whole file (checksum included) checked out does
+//! the caller swap the staged dataset in ([`crate::keyspace::Db::adopt`]), so a corrupt or
+//! truncated file never half-loads.
+
+use std::io::Read;
+use std::sync::mpsc;
+
+use super::Server;
+use crate::keyspace::Keyspace;
+use crate::persistence::rdb_load::{self, install_key, LoadOptions, Loaded, LoadedKey};
+use crate::persistence::rdb_window::Window;
+use crate::persistence::reader::RdbError;
+
+/// Keys handed from the parser to the inserter at a time.
+const BATCH: usize = 1024;
+/// Batches the parser may be ahead of the inserter.
+const QUEUE: usize = 8;
+
+/// A file's dataset, loaded apart.
+pub struct Staged {
+    pub keyspace: Keyspace,
+    /// The file's header, aux fields, functions and skipped keys (no keys: they are in
+    /// `keyspace`).
+    pub loaded: Loaded,
+    /// Keys loaded.
+    pub keys: u64,
+}
+
+/// Parse the RDB data at the start of `w` into a staging keyspace shaped like the server's.
+/// `w` is left after the RDB data (see [`rdb_load::check_end`] for a file that must end there).
+pub fn stage<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOptions) -> Result<Staged, String> {
+    let keyspace = server.keyspace.staging();
+    let (tx, rx) = mpsc::sync_channel::<Vec<LoadedKey>>(QUEUE);
+    let (parsed, inserted) = std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("rdb-load".into())
+            .spawn_scoped(scope, move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let loaded = rdb_load::parse_stream(w, opts, |k| {
+                    batch.push(k);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // The inserter only hangs up after an error of its own, reported instead.
+                        tx.send(full).map_err(|_| RdbError { offset: 0, msg: "load abandoned".into() })?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    tx.send(batch).map_err(|_| RdbError { offset: 0, msg: "load abandoned".into() })?;
+                }
+                Ok::<_, RdbError>(loaded)
+            })
+            .map_err(|e| format!("can't start the loading thread: {e}"));
+        let parser = match parser {
+            Ok(p) => p,
+            Err(e) => return (Err(e), Ok(0)),
+        };
+        let inserted = (|| {
+            let mut db = keyspace.lock_all(0);
+            let mut n = 0u64;
+            for batch in rx {
+                for k in batch {
+                    install_key(&mut db, k, false)?;
+                    n += 1;
+                }
+            }
+            Ok::<_, String>(n)
+        })();
+        // An insert error drops the queue: the parser stops at its next batch.
+        let parsed =
+            parser.join().unwrap_or_else(|_| Err(RdbError { offset: 0, msg: "the loading thread panicked".into() }));
+        (parsed.map_err(|e| e.to_string()), inserted)
+    });
+    let keys = inserted?;
+    let loaded = parsed?;
+    Ok(Staged { keyspace, loaded, keys })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testing::Harness;
+    use crate::persistence::rdb::{self, SaveOptions};
+    use crate::server::saving;
+    use crate::types::{StrValue, Value};
+
+    /// An RDB file of `n` string keys, `n` larger than a batch: a late error comes after
+    /// keys were inserted already.
+    fn file(n: usize) -> Vec<u8> {
+        let h = Harness::new();
+        let mut db = h.server.keyspace.lock_all(0);
+        for i in 0..n {
+            db.set(format!("k{i}").as_bytes(), Value::Str(StrValue::from_bytes(b"v")), false);
+        }
+        rdb::snapshot(&mut db, h.server.keyspace.databases(), &[], SaveOptions::default())
+    }
+
+    /// A bad checksum, and a file cut inside its last key.
+    fn bad_files(good: &[u8]) -> [Vec<u8>; 2] {
+        let mut bad_crc = good.to_vec();
+        *bad_crc.last_mut().unwrap() ^= 1;
+        [bad_crc, good[..good.len() - 12].to_vec()]
+    }
+
+    #[test]
+    fn a_bad_file_leaves_the_live_dataset_as_it_was() {
+        let mut h = Harness::new();
+        h.run(&["SET", "live", "1"]);
+        let good = file(5 * BATCH);
+        let opts = saving::load_options(&h.server);
+        for bad in bad_files(&good) {
+            assert!(stage(&h.server, &mut Window::new(&bad[..]), &opts).is_err());
+            assert_eq!(h.run(&["DBSIZE"]), ":1\r\n");
+        }
+        let staged = stage(&h.server, &mut Window::new(&good[..]), &opts).unwrap();
+        assert_eq!(staged.keys, 5 * BATCH as u64);
+        assert_eq!(h.run(&["DBSIZE"]), ":1\r\n", "a staged dataset is not live before it is adopted");
+    }
+
+    #[test]
+    fn debug_reload_of_a_bad_file_loads_no_key() {
+        let mut h = Harness::new();
+        let good = file(5 * BATCH);
+        let path = std::env::temp_dir().join(format!("ferrous-staged-{}.rdb", std::process::id()));
+        for bad in bad_files(&good) {
+            std::fs::write(&path, &bad).unwrap();
+            let mut db = h.server.keyspace.lock_all(0);
+            assert!(saving::load_file(&h.server, &mut db, &path, false).is_err());
+            drop(db);
+            assert_eq!(h.run(&["DBSIZE"]), ":0\r\n");
+        }
+        std::fs::write(&path, &good).unwrap();
+        let mut db = h.server.keyspace.lock_all(0);
+        assert_eq!(saving::load_file(&h.server, &mut db, &path, false), Ok(5 * BATCH as u64));
+        drop(db);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(h.run(&["DBSIZE"]), format!(":{}\r\n", 5 * BATCH));
+    }
+}
