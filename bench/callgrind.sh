@@ -20,6 +20,12 @@
 #   ZSET_SIZE members of the zrangebyscore sorted set (default 10000)
 #   N1, N2  request counts (default 20000 and 60000)
 #   PORT    port to use (default 25555)
+#   PIN     a CPU number: run the server and the measured redis-benchmark on that one CPU, the
+#           client at the lowest priority, so that it never preempts the server: after each
+#           reply the server finds no request waiting and goes through its wait for input
+#           (the "idle-wait" mode, the usual one with -P 1 on a real network). Without PIN, a
+#           client on another core may have sent the next request before the server looks
+#           (the "busy" mode), more or less often depending on the machine's load.
 #   KEEP    a directory: keep every callgrind output there, named
 #           <binary>-<test>-P<pipeline>-<requests>.out (for per-function diffs:
 #           callgrind_annotate the N2 file and the N1 file, and subtract)
@@ -41,6 +47,13 @@ ZSET_SIZE=${ZSET_SIZE:-10000}
 # The same script and sorted set as bench/compare.sh's custom rows.
 EVAL_SCRIPT="return redis.call('INCR', KEYS[1])"
 ZSET_KEY="bench:zset"
+PINNED=()
+CLIENT_PINNED=()
+if [ -n "${PIN:-}" ]; then
+    command -v taskset >/dev/null || { echo "PIN needs taskset" >&2; exit 2; }
+    PINNED=(taskset -c "$PIN")
+    CLIENT_PINNED=(taskset -c "$PIN" nice -n 19)
+fi
 WORK=$(mktemp -d /tmp/callgrind-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -63,7 +76,7 @@ load_zset() {
 instructions() {
     local bin=$1 test=$2 p=$3 n=$4 out="$WORK/cg.out"
     rm -f "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
+    "${PINNED[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
         --appendonly no --dir "$WORK" >/dev/null 2>&1 &
     local vg=$!
     for _ in $(seq 1 300); do
@@ -84,7 +97,7 @@ instructions() {
         *)
             row=(-r 1000 -t "$test") ;;
     esac
-    redis-benchmark -p "$PORT" -c 1 -n "$n" -P "$p" -q "${row[@]}" >/dev/null 2>&1
+    "${CLIENT_PINNED[@]}" redis-benchmark -p "$PORT" -c 1 -n "$n" -P "$p" -q "${row[@]}" >/dev/null 2>&1
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait "$vg" || true
     if [ -n "${KEEP:-}" ]; then
