@@ -26,6 +26,8 @@
 #           (the "idle-wait" mode, the usual one with -P 1 on a real network). Without PIN, a
 #           client on another core may have sent the next request before the server looks
 #           (the "busy" mode), more or less often depending on the machine's load.
+#   PIN_BUSY with PIN: the server at the lowest priority instead, so the client always sends
+#           its next request before the server looks for it (the busy mode, every time).
 #   KEEP    a directory: keep every callgrind output there, named
 #           <binary>-<test>-P<pipeline>-<requests>.out (for per-function diffs:
 #           callgrind_annotate the N2 file and the N1 file, and subtract)
@@ -53,6 +55,10 @@ if [ -n "${PIN:-}" ]; then
     command -v taskset >/dev/null || { echo "PIN needs taskset" >&2; exit 2; }
     PINNED=(taskset -c "$PIN")
     CLIENT_PINNED=(taskset -c "$PIN" nice -n 19)
+    if [ -n "${PIN_BUSY:-}" ]; then
+        PINNED=(taskset -c "$PIN" nice -n 19)
+        CLIENT_PINNED=(taskset -c "$PIN")
+    fi
 fi
 WORK=$(mktemp -d /tmp/callgrind-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
