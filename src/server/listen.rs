@@ -211,7 +211,11 @@ impl Workers {
                         }
                     };
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, async move {
+                    // The connections handed over are taken by a task of its own: the future
+                    // `block_on` drives is polled at every wake-up of any of the worker's
+                    // connections, once per request, and a join handle costs less to poll than
+                    // a channel.
+                    let handover = async move {
                         while let Some(incoming) = rx.recv().await {
                             match incoming {
                                 Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
@@ -251,6 +255,9 @@ impl Workers {
                                 },
                             }
                         }
+                    };
+                    local.block_on(&rt, async move {
+                        let _ = tokio::task::spawn_local(handover).await;
                     });
                 });
                 if let Err(e) = spawned {
