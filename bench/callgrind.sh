@@ -12,9 +12,25 @@
 #   bench/callgrind.sh [SERVER_BINARY ...]     (default: target/release/ferrous-server and
 #                                               redis-server from the PATH)
 # Environment:
-#   LOADS   space-separated "test:pipeline" pairs (default "get:16 set:16 incr:16 get:1")
+#   LOADS   space-separated "test:pipeline" pairs (default "get:16 set:16 incr:16 get:1").
+#           A test is a redis-benchmark -t name (zadd, lpush...) or one of bench/compare.sh's
+#           custom rows: zrangebyscore (ZRANGEBYSCORE over a preloaded ZSET_SIZE-member sorted
+#           set, LIMIT 0 10 from a random score) and evalsha (EVALSHA of a SCRIPT LOADed INCR
+#           script on random keys).
+#   ZSET_SIZE members of the zrangebyscore sorted set (default 10000)
 #   N1, N2  request counts (default 20000 and 60000)
 #   PORT    port to use (default 25555)
+#   PIN     a CPU number: run the server and the measured redis-benchmark on that one CPU, the
+#           client at the lowest priority, so that it never preempts the server: after each
+#           reply the server finds no request waiting and goes through its wait for input
+#           (the "idle-wait" mode, the usual one with -P 1 on a real network). Without PIN, a
+#           client on another core may have sent the next request before the server looks
+#           (the "busy" mode), more or less often depending on the machine's load.
+#   PIN_BUSY with PIN: the server at the lowest priority instead, so the client always sends
+#           its next request before the server looks for it (the busy mode, every time).
+#   KEEP    a directory: keep every callgrind output there, named
+#           <binary>-<test>-P<pipeline>-<requests>.out (for per-function diffs:
+#           callgrind_annotate the N2 file and the N1 file, and subtract)
 #
 # Prints one Markdown row per binary and load: instructions per request.
 set -euo pipefail
@@ -29,14 +45,44 @@ LOADS=${LOADS:-"get:16 set:16 incr:16 get:1"}
 N1=${N1:-20000}
 N2=${N2:-60000}
 PORT=${PORT:-25555}
+ZSET_SIZE=${ZSET_SIZE:-10000}
+# The same script and sorted set as bench/compare.sh's custom rows.
+EVAL_SCRIPT="return redis.call('INCR', KEYS[1])"
+ZSET_KEY="bench:zset"
+PINNED=()
+CLIENT_PINNED=()
+if [ -n "${PIN:-}" ]; then
+    command -v taskset >/dev/null || { echo "PIN needs taskset" >&2; exit 2; }
+    PINNED=(taskset -c "$PIN")
+    CLIENT_PINNED=(taskset -c "$PIN" nice -n 19)
+    if [ -n "${PIN_BUSY:-}" ]; then
+        PINNED=(taskset -c "$PIN" nice -n 19)
+        CLIENT_PINNED=(taskset -c "$PIN")
+    fi
+fi
 WORK=$(mktemp -d /tmp/callgrind-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+
+# The sorted set the zrangebyscore row reads: scores 0..ZSET_SIZE-1, members member:<score>.
+load_zset() {
+    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" 'BEGIN {
+        batch = 1000
+        for (i = 0; i < n; i += batch) {
+            m = (n - i < batch) ? n - i : batch
+            printf "*%d\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n", 2 + 2 * m, length(key), key
+            for (j = i; j < i + m; j++) {
+                mem = "member:" j
+                printf "$%d\r\n%d\r\n$%d\r\n%s\r\n", length(j ""), j, length(mem), mem
+            }
+        }
+    }' | redis-cli -p "$PORT" --pipe >/dev/null 2>&1
+}
 
 # Total instructions of one server run serving `n` requests of `test` at pipeline `p`.
 instructions() {
     local bin=$1 test=$2 p=$3 n=$4 out="$WORK/cg.out"
     rm -f "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
+    "${PINNED[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
         --appendonly no --dir "$WORK" >/dev/null 2>&1 &
     local vg=$!
     for _ in $(seq 1 300); do
@@ -45,9 +91,25 @@ instructions() {
     done
     # The same preloaded keyspace for every run (GET hits, INCR on existing counters).
     redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -t set -q >/dev/null 2>&1
-    redis-benchmark -p "$PORT" -c 1 -n "$n" -r 1000 -P "$p" -t "$test" -q >/dev/null 2>&1
+    local row
+    case "$test" in
+        zrangebyscore)
+            load_zset
+            row=(-r "$ZSET_SIZE" zrangebyscore "$ZSET_KEY" __rand_int__ +inf limit 0 10) ;;
+        evalsha)
+            local sha
+            sha=$(redis-cli -p "$PORT" script load "$EVAL_SCRIPT")
+            row=(-r 1000 evalsha "$sha" 1 script:__rand_int__) ;;
+        *)
+            row=(-r 1000 -t "$test") ;;
+    esac
+    "${CLIENT_PINNED[@]}" redis-benchmark -p "$PORT" -c 1 -n "$n" -P "$p" -q "${row[@]}" >/dev/null 2>&1
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait "$vg" || true
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP"
+        cp "$out" "$KEEP/$(basename "$bin")-$test-P$p-$n.out"
+    fi
     # The "summary:" / "totals:" line holds the total Ir.
     grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
 }

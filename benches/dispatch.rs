@@ -71,6 +71,28 @@ fn dispatch(c: &mut Criterion) {
     case(c, "hset", &hset, &hset, ":0");
     let zadd = requests(|i| vec!["ZADD".into(), "myzset".into(), format!("{i}"), format!("element:{i:012}")]);
     case(c, "zadd", &zadd, &zadd, ":0");
+    // Every request moves its member: each member's score alternates between two values.
+    let zadd_move: Vec<Vec<Bytes>> = (0..2 * SPREAD)
+        .map(|j| {
+            let (i, score) = (j % SPREAD, if j < SPREAD { (j * 7919) % SPREAD } else { j - SPREAD });
+            argv(&["ZADD", "myzset", &score.to_string(), &format!("element:{i:012}")])
+        })
+        .collect();
+    case(c, "zadd_move", &zadd, &zadd_move, ":0");
+    // bench/compare.sh's zrangebyscore row: LIMIT 0 10 from a random score of a 10k-member set.
+    let zset: Vec<Vec<Bytes>> = (0..10)
+        .map(|b| {
+            let mut r = vec!["ZADD".to_string(), "bench:zset".into()];
+            for j in b * 1000..(b + 1) * 1000 {
+                r.extend([j.to_string(), format!("member:{j}")]);
+            }
+            argv(&r.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .collect();
+    let zrangebyscore = requests(|i| {
+        ["ZRANGEBYSCORE", "bench:zset", &(i * 10).to_string(), "+inf", "LIMIT", "0", "10"].map(String::from).to_vec()
+    });
+    case(c, "zrangebyscore", &zset, &zrangebyscore, "*10\r\n$8\r\nmember:0");
     // LPUSH and LPOP alternately (the list's length stays constant): the mean of the two.
     let lpush_lpop = requests(|i| {
         if i % 2 == 0 {

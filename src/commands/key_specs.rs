@@ -234,11 +234,11 @@ pub mod procs {
 
     /// C's atoi: leading spaces, a sign, digits up to the first non-digit; 0 otherwise.
     fn atoi(a: &[u8]) -> i64 {
-        let s = a.iter().skip_while(|c| c.is_ascii_whitespace()).copied().collect::<Vec<u8>>();
+        let s = &a[a.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(a.len())..];
         let (neg, digits) = match s.first() {
             Some(b'-') => (true, &s[1..]),
             Some(b'+') => (false, &s[1..]),
-            _ => (false, &s[..]),
+            _ => (false, s),
         };
         let mut n: i64 = 0;
         for d in digits.iter().take_while(|c| c.is_ascii_digit()) {

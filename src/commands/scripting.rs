@@ -79,21 +79,11 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
         return Err(CmdError::new("Lua engine unavailable"));
     };
     let loaded;
-    let sha: &str = if by_sha {
-        // Usually given in lower case already: look it up without a copy.
-        match std::str::from_utf8(&args[1]) {
-            Ok(s) if !s.bytes().any(|c| c.is_ascii_uppercase()) => s,
-            _ => {
-                loaded = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-                &loaded
-            }
-        }
+    let (sha, script) = if by_sha {
+        engine.by_sha(&args[1]).ok_or_else(|| CmdError::new(NOSCRIPT))?
     } else {
         loaded = engine.load(&args[1]).map_err(CmdError::new)?;
-        &loaded
-    };
-    let Some(script) = engine.scripts.get(sha) else {
-        return Err(CmdError::new(NOSCRIPT));
+        (loaded.as_str(), engine.scripts.get(&loaded).ok_or_else(|| CmdError::new(NOSCRIPT))?)
     };
     let target = Target {
         lua: &engine.lua,

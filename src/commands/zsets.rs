@@ -147,16 +147,16 @@ fn ranged(arg: &[u8], min: i64, max: i64, msg: Option<&str>) -> Result<i64, CmdE
 }
 
 /// Reply with elements (and their scores): RESP2 flattens the pairs, RESP3 nests them.
-fn reply_elements(ctx: &mut Ctx, elems: &[(Vec<u8>, f64)], withscores: bool) {
-    let resp3 = ctx.reply.is_resp3();
-    ctx.reply.array(if withscores && !resp3 { elems.len() * 2 } else { elems.len() });
+fn reply_elements<M: AsRef<[u8]>>(reply: &mut ReplySink, elems: &[(M, f64)], withscores: bool) {
+    let resp3 = reply.is_resp3();
+    reply.array(if withscores && !resp3 { elems.len() * 2 } else { elems.len() });
     for (m, s) in elems {
         if withscores && resp3 {
-            ctx.reply.array(2);
+            reply.array(2);
         }
-        ctx.reply.bulk(m);
+        reply.bulk(m.as_ref());
         if withscores {
-            ctx.reply.double(*s);
+            reply.double(*s);
         }
     }
 }
@@ -271,10 +271,11 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
         let z = e.value.kind_mut::<ZSetValue>()?;
         for (j, &score) in scores.iter().enumerate() {
             let member = &args[idx + 2 * j + 1][..];
-            match z.score(member) {
+            // One lookup of the member: the score it has decides what is stored.
+            z.update(member, lim, |cur| match cur {
                 Some(cur) => {
                     if nx {
-                        continue;
+                        return Ok(None);
                     }
                     let new = if incr { cur + score } else { score };
                     if new.is_nan() {
@@ -285,23 +286,24 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
                     last_score = new;
                     if (lt && new >= cur) || (gt && new <= cur) {
                         processed -= 1;
-                        continue;
+                        return Ok(None);
                     }
                     if new != cur {
-                        z.insert(member, new, lim);
                         updated += 1;
+                        return Ok(Some(new));
                     }
+                    Ok(None)
                 }
                 None => {
                     if xx {
-                        continue;
+                        return Ok(None);
                     }
-                    z.insert(member, score, lim);
                     added += 1;
                     processed += 1;
                     last_score = score;
+                    Ok(Some(score))
                 }
-            }
+            })?;
         }
     }
     ctx.db.touch_dirty((added + updated) as u64);
@@ -496,55 +498,90 @@ fn rank_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 /// a negative offset selects nothing, a negative count means all). Score and lex ranges find
 /// their first element with one descent and then walk while the range holds (the far bound is
 /// never searched for), as Redis does.
-fn select(z: &ZSetValue, range: &Range, rev: bool, offset: i64, limit: i64) -> Vec<(Vec<u8>, f64)> {
+fn select<'z>(z: &'z ZSetValue, range: &Range, rev: bool, offset: i64, limit: i64, mut out: impl FnMut(&'z [u8], f64)) {
     let in_range = |m: &[u8], s: f64| match range {
         Range::Score(r) => r.gte_min(s) && r.lte_max(s),
         Range::Lex(r) => r.gte_min(m) && r.lte_max(m),
         Range::Rank(..) => true,
     };
-    let (empty, start) = match range {
-        Range::Rank(start, end) => {
-            return match rank_bounds(*start, *end, z.len()) {
-                Some((s, e)) => z.range_by_rank(s, e, rev),
-                None => Vec::new(),
-            };
+    if let Range::Rank(start, end) = range {
+        if let Some((s, e)) = rank_bounds(*start, *end, z.len()) {
+            z.walk_ranks(s, e, rev, out);
         }
+        return;
+    }
+    let empty = match range {
+        Range::Score(r) => r.is_empty(),
+        Range::Lex(r) => r.is_empty(),
+        Range::Rank(..) => unreachable!(),
+    };
+    let n = if limit < 0 { usize::MAX } else { limit as usize };
+    if empty || offset < 0 || n == 0 {
+        return;
+    }
+    if !rev && offset < 64 {
+        // Forward with a small offset (the usual LIMIT 0 n): one descent to the first element
+        // in range, then a walk along it skipping `offset` elements, as Redis does.
+        let mut skip = offset as usize;
+        let mut taken = 0;
+        let below = |m: &[u8], s: f64| match range {
+            Range::Score(r) => !r.gte_min(s),
+            Range::Lex(r) => !r.gte_min(m),
+            Range::Rank(..) => false,
+        };
+        z.walk_after(below, |m, s| {
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            if !in_range(m, s) {
+                return false;
+            }
+            out(m, s);
+            taken += 1;
+            taken < n
+        });
+        return;
+    }
+    let start = match range {
         Range::Score(r) => {
-            (r.is_empty(), if rev { z.count_while(|_, s| r.lte_max(s)) } else { z.count_while(|_, s| !r.gte_min(s)) })
+            if rev {
+                z.count_while(|_, s| r.lte_max(s))
+            } else {
+                z.count_while(|_, s| !r.gte_min(s))
+            }
         }
         Range::Lex(r) => {
-            (r.is_empty(), if rev { z.count_while(|m, _| r.lte_max(m)) } else { z.count_while(|m, _| !r.gte_min(m)) })
+            if rev {
+                z.count_while(|m, _| r.lte_max(m))
+            } else {
+                z.count_while(|m, _| !r.gte_min(m))
+            }
         }
+        Range::Rank(..) => unreachable!(),
     };
-    if empty || offset < 0 {
-        return Vec::new();
-    }
     // Forward: `start` is the rank of the first element >= min. Reverse: the number of
     // elements <= max, so the walk starts just below it.
     let first = if rev {
         match start.checked_sub(1 + offset as usize) {
             Some(f) => f,
-            None => return Vec::new(),
+            None => return,
         }
     } else {
         start + offset as usize
     };
     if first >= z.len() {
-        return Vec::new();
+        return;
     }
-    let n = if limit < 0 { usize::MAX } else { limit as usize };
-    if n == 0 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
+    let mut taken = 0;
     z.walk(first, rev, |m, s| {
         if !in_range(m, s) {
             return false;
         }
-        out.push((m.to_vec(), s));
-        out.len() < n
+        out(m, s);
+        taken += 1;
+        taken < n
     });
-    out
 }
 
 /// Redis's zrangeGenericCommand: `start` is the index of the source key; `dst` is the
@@ -607,13 +644,26 @@ fn zrange_generic(
         RangeType::Lex => Range::Lex(parse_lex_range(&args[minidx], &args[maxidx])?),
         _ => Range::Rank(args::int(&args[minidx])?, args::int(&args[maxidx])?),
     };
-    let elems = match ctx.db.get(key) {
-        Some(e) => select(e.value.kind::<ZSetValue>()?, &range, rev, offset, limit),
-        None => Vec::new(),
+    let z = match ctx.db.get(key) {
+        Some(e) => Some(e.value.kind::<ZSetValue>()?),
+        None => None,
     };
     match dst {
-        Some(d) => store_result(ctx, &args[d], elems),
-        None => reply_elements(ctx, &elems, withscores),
+        Some(d) => {
+            let mut elems = Vec::new();
+            if let Some(z) = z {
+                select(z, &range, rev, offset, limit, |m, s| elems.push((m.to_vec(), s)));
+            }
+            store_result(ctx, &args[d], elems);
+        }
+        None => {
+            // The reply borrows the members (no copy of each).
+            let mut elems = smallvec::SmallVec::<[(&[u8], f64); 16]>::new();
+            if let Some(z) = z {
+                select(z, &range, rev, offset, limit, |m, s| elems.push((m, s)));
+            }
+            reply_elements(ctx.reply, &elems, withscores);
+        }
     }
     Ok(())
 }
@@ -923,7 +973,7 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
             }
         }
     };
-    reply_elements(ctx, &elems, withscores);
+    reply_elements(ctx.reply, &elems, withscores);
     Ok(())
 }
 
@@ -1113,7 +1163,7 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<usize>, numkeys_idx: usize, op: SetO
         Some(d) => store_result(ctx, &args[d], result),
         None => {
             result.sort_by(|a, b| crate::types::zset::skiplist::cmp_elem(a.1, &a.0, b.1, &b.0));
-            reply_elements(ctx, &result, withscores);
+            reply_elements(ctx.reply, &result, withscores);
         }
     }
     Ok(())

@@ -9,6 +9,8 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Samples kept per event (Redis's LATENCY_TS_LEN).
 const TS_LEN: usize = 160;
@@ -177,34 +179,86 @@ impl LatencyMonitor {
     }
 }
 
-/// A command's latency histogram (nanoseconds), allocated on its first call.
+/// A command's latency histogram (nanoseconds, 1 ns .. 1 s, 2 significant digits, as Redis's):
+/// HdrHistogram's buckets kept as atomic counters, allocated on the command's first call.
+/// Recording runs after every command, so it is one relaxed add on the bucket's counter — no
+/// lock, no min/max/total bookkeeping; the readers (rare) rebuild an `hdrhistogram::Histogram`
+/// from the counts, which gives exactly the figures recording into it directly would have.
 #[derive(Default)]
-pub struct CommandHistogram(Mutex<Option<Box<Histogram<u64>>>>);
+pub struct CommandHistogram(OnceLock<Box<[AtomicU64]>>);
+
+/// The histogram's layout, as `Histogram::new_with_bounds(1, 1_000_000_000, 2)` lays it out:
+/// 2 significant digits need 256 sub-buckets (the upper half of each bucket is new values),
+/// and 23 buckets reach 1 s.
+mod layout {
+    /// log2 of half the sub-bucket count.
+    pub const SUB_HALF_MAGNITUDE: u32 = 7;
+    pub const SUB_HALF: usize = 1 << SUB_HALF_MAGNITUDE;
+    /// Values below this many ns share bucket 0 (one counter per value).
+    const SUB_MASK: u64 = (2 << SUB_HALF_MAGNITUDE) - 1;
+    /// Buckets from 1 ns to 1 s.
+    const BUCKETS: usize = 23;
+    pub const COUNTS: usize = (BUCKETS + 1) * SUB_HALF;
+    pub const HIGHEST: u64 = 1_000_000_000;
+
+    /// The counter of a value in 1..=HIGHEST.
+    #[inline]
+    pub fn index(v: u64) -> usize {
+        let bucket = 64 - SUB_HALF_MAGNITUDE - 1 - (v | SUB_MASK).leading_zeros();
+        let sub = (v >> bucket) as usize;
+        ((bucket as usize + 1) << SUB_HALF_MAGNITUDE) + sub - SUB_HALF
+    }
+
+    /// The lowest value counted by counter `i` (a value that lands on it).
+    pub fn value(i: usize) -> u64 {
+        let bucket = (i >> SUB_HALF_MAGNITUDE) as i64 - 1;
+        let sub = (i & (SUB_HALF - 1)) + SUB_HALF;
+        if bucket < 0 {
+            (sub - SUB_HALF) as u64
+        } else {
+            (sub as u64) << bucket
+        }
+    }
+}
 
 impl CommandHistogram {
     /// Record one call of `ns` nanoseconds (clamped to 1 ns .. 1 s, as Redis).
+    #[inline]
     pub fn record(&self, ns: u64) {
-        let mut h = self.0.lock();
-        let h = h.get_or_insert_with(|| {
-            Box::new(Histogram::new_with_bounds(1, 1_000_000_000, 2).expect("valid histogram bounds"))
-        });
-        let _ = h.record(ns.clamp(1, 1_000_000_000));
+        let counts = self.0.get_or_init(|| (0..layout::COUNTS).map(|_| AtomicU64::new(0)).collect());
+        counts[layout::index(ns.clamp(1, layout::HIGHEST))].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reset(&self) {
-        *self.0.lock() = None;
+        if let Some(counts) = self.0.get() {
+            for c in counts.iter() {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counts as an HdrHistogram; None before the first call (or since a reset).
+    fn snapshot(&self) -> Option<Histogram<u64>> {
+        let counts = self.0.get()?;
+        let mut h = Histogram::new_with_bounds(1, layout::HIGHEST, 2).expect("valid histogram bounds");
+        for (i, c) in counts.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = h.record_n(layout::value(i), n);
+            }
+        }
+        (!h.is_empty()).then_some(h)
     }
 
     /// Total calls recorded.
     pub fn calls(&self) -> u64 {
-        self.0.lock().as_ref().map_or(0, |h| h.len())
+        self.0.get().map_or(0, |counts| counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
     }
 
     /// LATENCY HISTOGRAM's buckets: (upper bound in µs, cumulative count), powers of two from
     /// 1024 ns, only where the count grows (Redis's fillCommandCDF).
     pub fn cdf(&self) -> Vec<(u64, u64)> {
-        let g = self.0.lock();
-        let Some(h) = g.as_ref() else { return Vec::new() };
+        let Some(h) = self.snapshot() else { return Vec::new() };
         let mut out = Vec::new();
         let mut previous = 0;
         let mut cumulative = 0;
@@ -220,8 +274,7 @@ impl CommandHistogram {
 
     /// The values (µs) at these percentiles, for INFO latencystats.
     pub fn percentiles(&self, ps: &[f64]) -> Option<Vec<f64>> {
-        let g = self.0.lock();
-        let h = g.as_ref().filter(|h| !h.is_empty())?;
+        let h = self.snapshot()?;
         Some(ps.iter().map(|p| h.value_at_percentile(*p) as f64 / 1000.0).collect())
     }
 
@@ -232,8 +285,7 @@ impl CommandHistogram {
 
     /// Total recorded time in seconds (approximated from the histogram).
     pub fn sum_seconds(&self) -> f64 {
-        let g = self.0.lock();
-        g.as_ref().map_or(0.0, |h| h.mean() * h.len() as f64 / 1e9)
+        self.snapshot().map_or(0.0, |h| h.mean() * h.len() as f64 / 1e9)
     }
 }
 
@@ -269,5 +321,52 @@ mod tests {
         assert_eq!(cdf[0], (1, 1));
         let p = h.percentiles(&[50.0, 100.0]).unwrap();
         assert!((p[0] - 3.0).abs() < 0.1, "{p:?}");
+    }
+
+    /// The atomic counters land every value where HdrHistogram would, so every figure read
+    /// back is the one recording into an HdrHistogram directly gives.
+    #[test]
+    fn counters_match_hdrhistogram() {
+        let direct = Histogram::<u64>::new_with_bounds(1, layout::HIGHEST, 2).unwrap();
+        assert!(direct.distinct_values() <= layout::COUNTS);
+        let mut values: Vec<u64> = (1..5000).collect();
+        let mut v = 1u64;
+        while v <= layout::HIGHEST {
+            values.extend([v - 1, v, v + 1, v * 3 / 2]);
+            v *= 2;
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            values.push(seed % (layout::HIGHEST + 1));
+        }
+        values.push(layout::HIGHEST);
+        let values: Vec<u64> = values.into_iter().map(|v| v.clamp(1, layout::HIGHEST)).collect();
+        let mut direct = direct;
+        let ours = CommandHistogram::default();
+        for &v in &values {
+            assert_eq!(layout::value(layout::index(v)), direct.lowest_equivalent(v), "value {v}");
+            assert!(layout::index(v) < layout::COUNTS);
+            direct.record(v).unwrap();
+            ours.record(v);
+        }
+        let snap = ours.snapshot().unwrap();
+        assert_eq!(snap.len(), direct.len());
+        assert_eq!(snap.max(), direct.max());
+        assert_eq!(snap.min_nz(), direct.min_nz());
+        assert_eq!(snap.mean(), direct.mean());
+        for p in [0.0, 50.0, 90.0, 99.0, 99.9, 100.0] {
+            assert_eq!(snap.value_at_percentile(p), direct.value_at_percentile(p));
+        }
+        let a: Vec<_> =
+            snap.iter_log(1024, 2.0).map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect();
+        let b: Vec<_> =
+            direct.iter_log(1024, 2.0).map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect();
+        assert_eq!(a, b);
+        ours.reset();
+        assert_eq!(ours.calls(), 0);
+        assert!(ours.cdf().is_empty() && ours.percentiles(&[50.0]).is_none());
     }
 }

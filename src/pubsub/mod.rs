@@ -17,6 +17,9 @@ use crate::metrics::obuf::{ClassLimit, Meter};
 
 use crate::util::glob::glob_match;
 
+mod queue;
+pub use queue::{queue, PushReceiver, PushSender};
+
 /// An out-of-band message for a subscriber.
 #[derive(Debug, Clone)]
 pub enum Push {
@@ -74,7 +77,7 @@ impl Push {
 #[derive(Clone)]
 pub struct Subscriber {
     pub id: u64,
-    tx: tokio::sync::mpsc::UnboundedSender<Push>,
+    tx: PushSender,
     /// The connection's output (what it has yet to send, queued messages included).
     pub meter: Arc<Meter>,
     /// Closes the subscriber when its buffer limit is exceeded.
@@ -82,12 +85,7 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub fn new(
-        id: u64,
-        tx: tokio::sync::mpsc::UnboundedSender<Push>,
-        meter: Arc<Meter>,
-        kill: Arc<dyn Fn() + Send + Sync>,
-    ) -> Self {
+    pub fn new(id: u64, tx: PushSender, meter: Arc<Meter>, kill: Arc<dyn Fn() + Send + Sync>) -> Self {
         Subscriber { id, tx, meter, kill }
     }
 
@@ -100,13 +98,13 @@ impl Subscriber {
             (self.kill)();
             return false;
         }
-        self.tx.send(msg).is_ok()
+        self.tx.send(msg)
     }
 
     /// Queue a message without the Pub/Sub buffer limits (client-side caching invalidations).
     pub fn push(&self, msg: Push) {
         self.meter.queued.fetch_add(msg.size(), Ordering::Relaxed);
-        let _ = self.tx.send(msg);
+        self.tx.send(msg);
     }
 
     /// Whether the connection behind this queue is gone.
@@ -266,7 +264,7 @@ mod tests {
     #[test]
     fn publish_reaches_channel_and_pattern_subscribers() {
         let ps = PubSub::default();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = queue();
         let sub = Subscriber::new(1, tx, Arc::new(Meter::default()), Arc::new(|| {}));
         ps.subscribe(&Bytes::from_static(b"news"), &sub, false);
         ps.psubscribe(&Bytes::from_static(b"n*"), &sub);
@@ -284,7 +282,7 @@ mod tests {
     fn hard_limit_disconnects_a_slow_subscriber() {
         let ps = PubSub::default();
         *ps.limits.write() = ClassLimit { hard: 1000, soft: 0, soft_seconds: 0 };
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, _rx) = queue();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let k = killed.clone();
         let sub = Subscriber::new(1, tx, Arc::new(Meter::default()), Arc::new(move || k.store(true, Ordering::SeqCst)));

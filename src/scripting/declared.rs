@@ -14,9 +14,8 @@ pub fn declared_flags(s: &Scripting, name: &str, args: &[Bytes]) -> Option<u32> 
     match name {
         "eval" | "eval_ro" => eval_shebang(target).ok().map(|(f, _)| f),
         "evalsha" | "evalsha_ro" => {
-            let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
             let guard = s.eval.try_lock()?;
-            guard.as_ref()?.scripts.get(&sha).map(|script| script.flags)
+            guard.as_ref()?.by_sha(target).map(|(_, script)| script.flags)
         }
         "fcall" | "fcall_ro" => {
             let guard = s.functions.try_lock()?;

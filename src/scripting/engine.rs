@@ -188,6 +188,24 @@ fn log(lua: &Lua, args: MultiValue) -> LResult {
     ok(lua, ())
 }
 
+/// Whether `b` is ASCII without upper-case letters, eight bytes at a time (every EVALSHA asks
+/// this of its 40-byte digest, twice: for the pipeline's checks and to run it).
+fn lower_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // For bytes below 0x80 (no carries): bit 7 of x + 0x3f is set from 'A' (0x41) up, bit 7
+        // of x + 0x25 from past 'Z' (0x5b) up.
+        let from_a = x.wrapping_add(0x3f3f_3f3f_3f3f_3f3f);
+        let past_z = x.wrapping_add(0x2525_2525_2525_2525);
+        if (x | (from_a & !past_z)) & HIGH != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|c| c.is_ascii() && !c.is_ascii_uppercase())
+}
+
 /// A compiled EVAL script.
 pub struct Script {
     pub body: Bytes,
@@ -231,6 +249,18 @@ impl EvalEngine {
         self.bytes += body.len();
         self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
         Ok(sha)
+    }
+
+    /// The cached script an EVALSHA digest names (any case, as Redis); looked up without a
+    /// copy when it is lower-case already, as clients send it.
+    pub fn by_sha(&self, sha: &[u8]) -> Option<(&str, &Script)> {
+        let found = if lower_ascii(sha) {
+            // SAFETY: ASCII is UTF-8.
+            self.scripts.get_key_value(unsafe { std::str::from_utf8_unchecked(sha) })
+        } else {
+            self.scripts.get_key_value(&String::from_utf8_lossy(sha).to_ascii_lowercase())
+        };
+        found.map(|(k, v)| (k.as_str(), v))
     }
 
     /// SCRIPT FLUSH: forget every script and start a fresh state.
@@ -278,6 +308,18 @@ fn raw_syntax_error(lua: &Lua, code: &[u8], chunk_name: &str) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_ascii_is_ascii_without_upper_case() {
+        for c in 0..=255u8 {
+            for at in [0, 5, 8, 13, 39] {
+                let mut b = *b"0123456789abcdef0123456789abcdef01234567";
+                b[at] = c;
+                assert_eq!(lower_ascii(&b), c.is_ascii() && !c.is_ascii_uppercase(), "byte {c} at {at}");
+            }
+        }
+        assert!(lower_ascii(b""));
+    }
 
     #[test]
     fn version_number_like_redis() {

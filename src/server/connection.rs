@@ -65,7 +65,7 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
     }
     // Pub/Sub messages reach this connection through its push queue.
-    let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (push_tx, mut push_rx) = crate::pubsub::queue();
     // Weak references: the handle holds this subscriber (for CLIENT TRACKING REDIRECT), and
     // the server holds the handle.
     let killer = Arc::downgrade(&handle);
@@ -101,7 +101,7 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
 
 const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-type PushRx = tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Push>;
+type PushRx = crate::pubsub::PushReceiver;
 
 /// The output-buffer class of a client (Redis's getClientType; a replica link streams through
 /// `replication::stream_to_replica` with its own class).
@@ -190,7 +190,7 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subs: 
 enum Event {
     Readable,
     Writable,
-    Push(Option<crate::pubsub::Push>),
+    Push(crate::pubsub::Push),
     SoftLimit,
 }
 
@@ -198,6 +198,9 @@ enum Event {
 /// worker's other tasks run.
 const BATCH_SLICE: u64 = 64;
 const SLICE_BYTES: usize = 512 * 1024;
+/// Waits that go straight to the reactor after a read before waiting found nothing (the
+/// client waits for each reply): one failed read in this many plus one.
+const EARLY_READ_BACKOFF: u32 = 8;
 /// Without an output-buffer limit, replies past this are sent during a long batch.
 const SEND_DURING_BATCH: usize = 1 << 20;
 
@@ -212,8 +215,10 @@ async fn client_loop(
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
-    // Reads in a row that found input without waiting (see below).
+    // Reads in a row that found input without waiting, and waits to go before the next read
+    // before waiting after one found nothing (see below).
     let mut streak = 0u32;
+    let mut skip_early = 0u32;
     loop {
         let (timeout, limits, qb_limit) = {
             let c = server.config.load();
@@ -224,14 +229,20 @@ async fn client_loop(
             )
         };
         let obuf_limits = *server.obuf_limits.read();
-        // Read before waiting: a busy client's next requests are usually there already, and on
-        // an empty socket the failed read is what makes the wait below really wait (the
-        // reactor reports a socket readable until a read finds it empty: without this, every
-        // request went round the wait twice). A run of reads goes through the wait now and
-        // then, where the scheduler's budget can suspend it, so one client cannot hog its
-        // worker.
+        // Read before waiting: a busy client's next requests are usually there already (the
+        // socket is asked, not the reactor: a read that drained the socket cleared its
+        // readiness, see `Stream::try_read_buf`). A client that waits for each reply has sent
+        // nothing yet: after a read that found nothing, the next few waits go straight to the
+        // reactor, which the drained read left waiting for input. A run of reads goes through
+        // the wait now and then, where the scheduler's budget can suspend it, so one client
+        // cannot hog its worker.
         // (Not into a buffer an idle connection gave back: that waits for input first.)
-        let early = if streak < 16 && buf.capacity() - buf.len() >= 1024 { read_input(sock, &mut buf)? } else { None };
+        let try_early = streak < 16 && skip_early == 0 && buf.capacity() - buf.len() >= 1024;
+        skip_early = skip_early.saturating_sub(1);
+        let early = if try_early { read_input(sock, &mut buf, Stream::try_read_now)? } else { None };
+        if try_early && early.is_none() {
+            skip_early = EARLY_READ_BACKOFF;
+        }
         let n = if let Some(n) = early {
             streak += 1;
             n
@@ -295,7 +306,7 @@ async fn client_loop(
                     if handle.is_killed() {
                         return Err("killed".into());
                     }
-                    if matches!(msg, Some(crate::pubsub::Push::Wake)) && handle.take_shrink_request() {
+                    if matches!(msg, crate::pubsub::Push::Wake) && handle.take_shrink_request() {
                         // Idle for a while (see `release_idle_buffers`): give the buffers back, as
                         // Redis's clientsCron resizes an idle client's query buffer; the next read
                         // takes a new one.
@@ -306,12 +317,10 @@ async fn client_loop(
                         handle.view.lock().qbuf_free = buf.capacity() - buf.len();
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
-                    if let Some(m) = msg {
-                        out.sink.proto = client.proto;
-                        encode_push(&mut out.sink, &m, &mut client.subs);
-                        crate::pubsub::Subscriber::written(&out.meter, &m);
-                        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
-                    }
+                    out.sink.proto = client.proto;
+                    encode_push(&mut out.sink, &msg, &mut client.subs);
+                    crate::pubsub::Subscriber::written(&out.meter, &msg);
+                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     if out.over(obuf_limits.of(class_of(client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
@@ -320,7 +329,7 @@ async fn client_loop(
                     continue;
                 }
             }
-            match read_input(sock, &mut buf)? {
+            match read_input(sock, &mut buf, Stream::try_read_buf)? {
                 Some(n) => n,
                 None => continue,
             }
@@ -664,11 +673,15 @@ fn make_room(buf: &mut BytesMut) {
     }
 }
 
-/// Read what the socket has: the byte count, None when nothing was there (which also clears
-/// the reactor's readiness), Err when the peer closed or the read failed.
-fn read_input(sock: &mut Stream, buf: &mut BytesMut) -> Result<Option<usize>, String> {
+/// Read what the socket has with `read` (a [`Stream`] read): the byte count, None when nothing
+/// was there, Err when the peer closed or the read failed.
+fn read_input(
+    sock: &mut Stream,
+    buf: &mut BytesMut,
+    read: fn(&mut Stream, &mut BytesMut) -> std::io::Result<usize>,
+) -> Result<Option<usize>, String> {
     make_room(buf);
-    match sock.try_read_buf(buf) {
+    match read(sock, buf) {
         Ok(0) => Err("connection closed by peer".into()),
         Ok(n) => Ok(Some(n)),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),

@@ -27,13 +27,39 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// [`Stream::try_read_buf`] that asks the socket itself rather than the reactor, which may
+    /// not have seen yet input that arrived after a read drained the socket (see there):
+    /// the read before waiting, for a client whose next request is usually there already.
+    pub fn try_read_now(&mut self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        use std::os::fd::AsRawFd;
+        match self {
+            #[cfg(unix)]
+            Stream::Tcp(s) => read_fd(buf, s.as_raw_fd()),
+            #[cfg(unix)]
+            Stream::Unix(s) => read_fd(buf, s.as_raw_fd()),
+            _ => self.try_read_buf(buf),
+        }
+    }
+
     /// Read what is ready without waiting (see `TcpStream::try_read_buf`); WouldBlock when
     /// nothing is.
+    ///
+    /// A TCP or Unix socket read that leaves room in `buf` took everything the socket held:
+    /// like tokio's own `poll_read`, it clears the socket's read readiness, so that the next
+    /// wait for input really waits instead of first going round once more for a read that
+    /// finds the socket empty (the reactor reports the socket readable until a read fails).
+    /// Data arriving after the read raises a new edge, which the next wait sees.
     pub fn try_read_buf(&mut self, buf: &mut bytes::BytesMut) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        use std::os::fd::AsRawFd;
         match self {
-            Stream::Tcp(s) => s.try_read_buf(buf),
             #[cfg(unix)]
-            Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Tcp(s) => drain_read(buf, s.as_raw_fd(), |f| s.try_io(tokio::io::Interest::READABLE, f)),
+            #[cfg(unix)]
+            Stream::Unix(s) => drain_read(buf, s.as_raw_fd(), |f| s.try_io(tokio::io::Interest::READABLE, f)),
+            #[cfg(not(unix))]
+            Stream::Tcp(s) => s.try_read_buf(buf),
             // TLS: poll the stream once without a waker; Pending means nothing is ready.
             _ => {
                 let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -185,7 +211,11 @@ impl Workers {
                         }
                     };
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, async move {
+                    // The connections handed over are taken by a task of its own: the future
+                    // `block_on` drives is polled at every wake-up of any of the worker's
+                    // connections, once per request, and a join handle costs less to poll than
+                    // a channel.
+                    let handover = async move {
                         while let Some(incoming) = rx.recv().await {
                             match incoming {
                                 Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
@@ -225,6 +255,9 @@ impl Workers {
                                 },
                             }
                         }
+                    };
+                    local.block_on(&rt, async move {
+                        let _ = tokio::task::spawn_local(handover).await;
                     });
                 });
                 if let Err(e) = spawned {
@@ -468,4 +501,50 @@ impl Listeners {
             }
         }
     }
+}
+
+/// [`Stream::try_read_buf`] on a socket: `try_io` runs the read while the socket is reported
+/// readable and clears that when the read returns WouldBlock, which the read is made to return
+/// (after keeping its bytes) when it left room in the buffer.
+#[cfg(unix)]
+fn drain_read(
+    buf: &mut bytes::BytesMut,
+    fd: std::os::fd::RawFd,
+    try_io: impl FnOnce(&mut dyn FnMut() -> std::io::Result<usize>) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    use std::io::ErrorKind::WouldBlock;
+    let mut got = 0;
+    let r = try_io(&mut || {
+        let room = buf.capacity() - buf.len();
+        got = read_fd(buf, fd)?;
+        if got > 0 && got < room {
+            // Everything the socket held: report WouldBlock so that try_io clears readiness.
+            return Err(WouldBlock.into());
+        }
+        Ok(got)
+    });
+    match r {
+        Err(e) if e.kind() == WouldBlock && got > 0 => Ok(got),
+        r => r,
+    }
+}
+
+/// read(2) from `fd` into `buf`'s spare capacity: the byte count (0 at end of stream).
+#[cfg(unix)]
+fn read_fd(buf: &mut bytes::BytesMut, fd: std::os::fd::RawFd) -> std::io::Result<usize> {
+    let dst = buf.spare_capacity_mut();
+    // SAFETY: `dst` is writable spare capacity of `buf`, and read(2) writes at most its length.
+    let n = unsafe { libc::read(fd, dst.as_mut_ptr().cast(), dst.len()) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        // A signal before anything was read: nothing read, as when nothing is there.
+        return Err(if e.kind() == std::io::ErrorKind::Interrupted {
+            std::io::ErrorKind::WouldBlock.into()
+        } else {
+            e
+        });
+    }
+    // SAFETY: read(2) initialised these `n` bytes.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
 }

@@ -337,8 +337,8 @@ impl crate::keyspace::KeyObserver for Tracking {
 mod tests {
     use super::*;
 
-    fn subscriber(id: u64) -> (Subscriber, tokio::sync::mpsc::UnboundedReceiver<Push>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    fn subscriber(id: u64) -> (Subscriber, crate::pubsub::PushReceiver) {
+        let (tx, rx) = crate::pubsub::queue();
         (Subscriber::new(id, tx, Arc::new(crate::metrics::obuf::Meter::default()), Arc::new(|| {})), rx)
     }
 

@@ -292,6 +292,43 @@ impl ZSetValue {
         }
     }
 
+    /// ZADD's update of one member, with one lookup: `decide` gets the member's score (None
+    /// when absent) and returns the score to give it (None: leave the set as it is), as
+    /// [`ZSetValue::insert`] would store it. Its error is returned, the set unchanged.
+    pub fn update<E>(
+        &mut self,
+        member: &[u8],
+        limits: Limits,
+        decide: impl FnOnce(Option<f64>) -> Result<Option<f64>, E>,
+    ) -> Result<(), E> {
+        if let Repr::Listpack(v) = &self.repr {
+            let cur = v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s);
+            if let Some(score) = decide(cur)? {
+                self.insert(member, score, limits);
+            }
+            return Ok(());
+        }
+        let Repr::Skiplist { dict, zsl } = &mut self.repr else { unreachable!() };
+        match dict.get_mut(member) {
+            Some(old) => {
+                if let Some(score) = decide(Some(*old))? {
+                    if *old != score {
+                        zsl.remove(*old, member);
+                        zsl.insert(score, member);
+                        *old = score;
+                    }
+                }
+            }
+            None => {
+                if let Some(score) = decide(None)? {
+                    zsl.insert(score, member);
+                    dict.insert_new(SmallBytes::new(member), score);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remove a member. Returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
@@ -362,7 +399,7 @@ impl ZSetValue {
     }
 
     /// Visit elements from rank `start` forward (backward when `rev`) while `f` returns true.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk<'a>(&'a self, start: usize, rev: bool, mut f: impl FnMut(&'a [u8], f64) -> bool) {
         match &self.repr {
             Repr::Listpack(v) => {
                 if start >= v.len() {
@@ -389,7 +426,11 @@ impl ZSetValue {
     /// Visit, in order, the elements after the leading ones for which `skip(member, score)`
     /// holds (true for a prefix of the order only), while `f` returns true. Cheaper than
     /// [`ZSetValue::count_while`] followed by [`ZSetValue::walk`] on a skiplist (one descent).
-    pub fn walk_after(&self, mut skip: impl FnMut(&[u8], f64) -> bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk_after<'a>(
+        &'a self,
+        mut skip: impl FnMut(&[u8], f64) -> bool,
+        mut f: impl FnMut(&'a [u8], f64) -> bool,
+    ) {
         match &self.repr {
             Repr::Listpack(v) => {
                 let start = v.partition_point(|(m, s)| skip(m, *s));
@@ -414,19 +455,27 @@ impl ZSetValue {
     /// The elements of ranks `start..=end` (in reverse order when `rev`, counting ranks from
     /// the end), copied.
     pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<(Vec<u8>, f64)> {
+        let mut out = Vec::new();
+        self.walk_ranks(start, end, rev, |m, s| out.push((m.to_vec(), s)));
+        out
+    }
+
+    /// Visit the elements of ranks `start..=end` (in reverse order when `rev`, counting ranks
+    /// from the end), borrowed.
+    pub fn walk_ranks<'a>(&'a self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&'a [u8], f64)) {
         let len = self.len();
         if start > end || start >= len {
-            return Vec::new();
+            return;
         }
         let end = end.min(len - 1);
         let n = end - start + 1;
-        let mut out = Vec::with_capacity(n);
+        let mut seen = 0;
         let first = if rev { len - 1 - start } else { start };
         self.walk(first, rev, |m, s| {
-            out.push((m.to_vec(), s));
-            out.len() < n
+            f(m, s);
+            seen += 1;
+            seen < n
         });
-        out
     }
 
     /// A uniformly random element.

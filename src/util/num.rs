@@ -616,6 +616,16 @@ fn rounded_to_f64(neg: bool, r: Rounded) -> f64 {
 
 /// Parses a double exactly like Redis's `string2d`.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    // A plain integer of up to 15 digits (ZADD's usual score) is exact as an f64: what the
+    // full parse below would give, without its scan and text conversion.
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let v = digits.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64) as f64;
+        return Some(if neg { -v } else { v });
+    }
     let sc = scan_float(s)?;
     match sc.kind {
         ScanKind::Inf => Some(if sc.neg { f64::NEG_INFINITY } else { f64::INFINITY }),

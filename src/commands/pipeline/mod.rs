@@ -212,7 +212,11 @@ pub fn admit_queued(server: &Server, client: &Client, cmd: &'static Command, arg
 pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, Bytes)>) -> Written {
     Written {
         db,
-        keys: cmd.keys(args).iter().map(|k| args[k.pos].clone()).collect(),
+        keys: {
+            let mut keys = Vec::new();
+            cmd.for_each_key(args, |i| keys.push(args[i].clone()));
+            keys
+        },
         everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
         wakes_nobody: cmd.has_flag(flags::NO_WAKE),
         keyspace_wide: cmd.has_flag(flags::ALL_KEYS),

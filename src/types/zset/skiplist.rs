@@ -111,9 +111,12 @@ impl SkipList {
         &mut self.nodes[x as usize].links[lvl]
     }
 
+    /// Whether node `x` comes before `(score, member)`: the member bytes are compared only on
+    /// equal scores (the descents of insert and remove run this at every step).
+    #[inline]
     fn before(&self, x: u32, score: f64, member: &[u8]) -> bool {
         let n = &self.nodes[x as usize];
-        cmp_elem(n.score, &n.member, score, member) == Ordering::Less
+        n.score < score || (n.score == score && *n.member < *member)
     }
 
     /// Insert an element (which must not be present).
@@ -259,7 +262,11 @@ impl SkipList {
     /// Visit, in order, the elements after the leading ones for which `skip(score, member)`
     /// holds (`skip` must be true for a prefix of the order), while `f` returns true: one
     /// descent, then a walk along level 0 (range scans, as Redis's zslFirstInRange).
-    pub fn walk_after(&self, mut skip: impl FnMut(f64, &[u8]) -> bool, mut f: impl FnMut(f64, &[u8]) -> bool) {
+    pub fn walk_after<'a>(
+        &'a self,
+        mut skip: impl FnMut(f64, &[u8]) -> bool,
+        mut f: impl FnMut(f64, &'a [u8]) -> bool,
+    ) {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
@@ -331,7 +338,7 @@ impl SkipList {
 
     /// Visit the elements from rank `start`, forward (or backward when `rev`), while `f`
     /// returns true.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(f64, &[u8]) -> bool) {
+    pub fn walk<'a>(&'a self, start: usize, rev: bool, mut f: impl FnMut(f64, &'a [u8]) -> bool) {
         let mut x = self.node_at(start);
         while x != NIL {
             let n = &self.nodes[x as usize];
