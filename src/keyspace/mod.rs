@@ -411,6 +411,13 @@ impl Keyspace {
         self.shards[shard].lock().capture_all(shard);
     }
 
+    /// One step of [`Keyspace::finish_capture`]: segment `seg` of database `db` of shard
+    /// `shard` (tests interleave commands with the capturing thread's walk).
+    #[cfg(test)]
+    pub(crate) fn capture_segment_step(&self, shard: usize, db: usize, seg: usize) {
+        self.shards[shard].lock().capture_segment(shard, db, seg);
+    }
+
     /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking
     /// more than one lock at a time.
     pub fn db_counts(&self, db: usize) -> (usize, usize) {

@@ -849,4 +849,201 @@ mod tests {
         let nocrc = snapshot(&mut ks.lock_all(0), 16, &[], SaveOptions { checksum: false, ..SaveOptions::default() });
         assert_eq!(nocrc[nocrc.len() - 8..], [0; 8]);
     }
+    /// The point in time against a model: random writes, deletions, expiries (future ones, and
+    /// past ones that a later read reclaims), moves between keys and databases (RENAME, MOVE),
+    /// SWAPDB and FLUSHDB/FLUSHALL before and after `begin`, interleaved with the capturing
+    /// thread's walk (one segment, or a whole shard) and whole-shard hand-overs: the file holds
+    /// exactly the model as it was at `begin`, each key once, in its database.
+    mod point_in_time_model {
+        use super::*;
+        use crate::keyspace::{capture::SEGMENTS, shard_of};
+        use crate::persistence::rdb_load::{parse, LoadOptions};
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        const DBS: usize = 3;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Set { db: usize, key: u8 },
+            Delete { db: usize, key: u8 },
+            Expire { db: usize, key: u8, past: bool },
+            Persist { db: usize, key: u8 },
+            Read { db: usize, key: u8 },
+            Move { from: usize, to: usize, key: u8, dst: u8 },
+            Swap { a: usize, b: usize },
+            Flush { db: usize, all: bool },
+            WalkSegment { key: u8, db: usize, seg: usize },
+            WalkShard { key: u8 },
+            HandOver { key: u8 },
+        }
+
+        /// Keys of three shards (two hash tags) and spread ones: many keys per segment walk.
+        fn key(k: u8) -> Vec<u8> {
+            match k % 3 {
+                0 => format!("{{a}}{k}"),
+                1 => format!("{{b}}{k}"),
+                _ => format!("k{k}"),
+            }
+            .into_bytes()
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            let db = 0..DBS;
+            let k = 0u8..60;
+            prop_oneof![
+                6 => (db.clone(), k.clone()).prop_map(|(db, key)| Op::Set { db, key }),
+                2 => (db.clone(), k.clone()).prop_map(|(db, key)| Op::Delete { db, key }),
+                2 => (db.clone(), k.clone(), any::<bool>()).prop_map(|(db, key, past)| Op::Expire { db, key, past }),
+                1 => (db.clone(), k.clone()).prop_map(|(db, key)| Op::Persist { db, key }),
+                2 => (db.clone(), k.clone()).prop_map(|(db, key)| Op::Read { db, key }),
+                2 => (db.clone(), db.clone(), k.clone(), k.clone())
+                    .prop_map(|(from, to, key, dst)| Op::Move { from, to, key, dst }),
+                1 => (db.clone(), db.clone()).prop_map(|(a, b)| Op::Swap { a, b }),
+                1 => (db.clone(), prop::bool::weighted(0.2)).prop_map(|(db, all)| Op::Flush { db, all }),
+                4 => (k.clone(), db.clone(), 0..SEGMENTS).prop_map(|(key, db, seg)| Op::WalkSegment { key, db, seg }),
+                1 => k.clone().prop_map(|key| Op::WalkShard { key }),
+                1 => k.prop_map(|key| Op::HandOver { key }),
+            ]
+        }
+
+        /// (database, key) -> (value, expiry), as stored (expired keys not yet reclaimed included).
+        type Model = BTreeMap<(usize, Vec<u8>), (String, Option<i64>)>;
+
+        fn apply(ks: &Keyspace, model: &mut Model, op: &Op, n: usize) {
+            let now = crate::keyspace::now_ms();
+            let expired = |m: &Model, db: usize, k: &[u8]| {
+                m.get(&(db, k.to_vec())).is_some_and(|(_, e)| e.is_some_and(|t| t <= now))
+            };
+            match *op {
+                Op::Set { db, key: k } => {
+                    let (key, v) = (key(k), format!("v{n}"));
+                    ks.lock_keys(db, &[&key]).set(&key, Value::Str(StrValue::from_bytes(v.as_bytes())), false);
+                    model.insert((db, key), (v, None));
+                }
+                Op::Delete { db, key: k } => {
+                    let key = key(k);
+                    ks.lock_keys(db, &[&key]).delete(&key);
+                    model.remove(&(db, key));
+                }
+                Op::Expire { db, key: k, past } => {
+                    let key = key(k);
+                    let mut view = ks.lock_keys(db, &[&key]);
+                    if expired(model, db, &key) {
+                        model.remove(&(db, key.clone()));
+                    }
+                    if view.exists(&key) {
+                        let when = if past { 1 } else { 4_000_000_000_000 + n as i64 };
+                        view.set_expire(&key, when);
+                        model.get_mut(&(db, key)).expect("in the model").1 = Some(when);
+                    }
+                }
+                Op::Persist { db, key: k } => {
+                    let key = key(k);
+                    let mut view = ks.lock_keys(db, &[&key]);
+                    if expired(model, db, &key) {
+                        model.remove(&(db, key.clone()));
+                    }
+                    if view.exists(&key) {
+                        view.persist(&key);
+                        model.get_mut(&(db, key)).expect("in the model").1 = None;
+                    }
+                }
+                Op::Read { db, key: k } => {
+                    let key = key(k);
+                    ks.lock_keys(db, &[&key]).get(&key);
+                    if expired(model, db, &key) {
+                        model.remove(&(db, key));
+                    }
+                }
+                Op::Move { from, to, key: k, dst } => {
+                    let (src, dst) = (key(k), key(dst));
+                    if (from, &src) == (to, &dst) {
+                        return;
+                    }
+                    let mut view = ks.lock_keys(from, &[&src, &dst]);
+                    if expired(model, from, &src) {
+                        model.remove(&(from, src.clone()));
+                    }
+                    if let Some((entry, ttl)) = view.take(&src) {
+                        view.index = to;
+                        view.delete(&dst);
+                        view.insert_entry(&dst, entry);
+                        if let Some(t) = ttl {
+                            view.set_expire(&dst, t);
+                        }
+                        let moved = model.remove(&(from, src)).expect("in the model");
+                        model.insert((to, dst), moved);
+                    }
+                }
+                Op::Swap { a, b } => {
+                    ks.lock_all(0).swap_dbs(a, b);
+                    let swapped = std::mem::take(model)
+                        .into_iter()
+                        .map(|((db, k), v)| {
+                            (
+                                (
+                                    if db == a {
+                                        b
+                                    } else if db == b {
+                                        a
+                                    } else {
+                                        db
+                                    },
+                                    k,
+                                ),
+                                v,
+                            )
+                        })
+                        .collect();
+                    *model = swapped;
+                }
+                Op::Flush { db, all } => {
+                    ks.lock_all(db).flush(all);
+                    model.retain(|(d, _), _| !all && *d != db);
+                }
+                Op::WalkSegment { key: k, db, seg } => ks.capture_segment_step(shard_of(&key(k)), db, seg),
+                Op::WalkShard { key: k } => ks.finish_capture(shard_of(&key(k))),
+                Op::HandOver { key: k } => drop(ks.lock_shard(0, shard_of(&key(k))).locked_shards().count()),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn the_file_is_the_keyspace_at_begin(
+                before in prop::collection::vec(op(), 0..80),
+                after in prop::collection::vec(op(), 0..200),
+                // SWAPDB and FLUSHDB hand the whole capture over: without them in half the
+                // cases, so that the walk and the commands interleave to the end.
+                global_after in any::<bool>(),
+            ) {
+                let ks = Keyspace::new(DBS);
+                let mut model = Model::new();
+                for (n, o) in before.iter().enumerate() {
+                    apply(&ks, &mut model, o, n);
+                }
+                let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
+                let at_begin = model.clone();
+                for (n, o) in after.iter().enumerate() {
+                    if !global_after && matches!(o, Op::Swap { .. } | Op::Flush { .. }) {
+                        continue;
+                    }
+                    apply(&ks, &mut model, o, before.len() + n);
+                }
+                let mut file = Vec::new();
+                let written = pit.write(&ks, &mut file).unwrap();
+                let opts = LoadOptions { databases: DBS, limits: Default::default(), now_ms: 0 };
+                let mut got = Model::new();
+                for k in parse(&file, &opts).unwrap().keys {
+                    let Value::Str(s) = &k.value else { panic!("not a string") };
+                    let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
+                    let twice = got.insert((k.db, k.key.clone()), (v, k.expire));
+                    prop_assert!(twice.is_none(), "{:?} twice in the file", k.key);
+                }
+                prop_assert_eq!(written, at_begin.len() as u64);
+                prop_assert_eq!(got, at_begin);
+            }
+        }
+    }
 }

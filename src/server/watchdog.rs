@@ -40,7 +40,12 @@ pub struct Busy(Option<Arc<Section>>);
 impl Drop for Busy {
     fn drop(&mut self) {
         if let Some(s) = self.0.take() {
-            SECTIONS.lock().retain(|o| !Arc::ptr_eq(o, &s));
+            let mut sections = SECTIONS.lock();
+            sections.retain(|o| !Arc::ptr_eq(o, &s));
+            // Under the lock, as Bound::drop: a report that picked the section before it ended
+            // must not signal its thread, which is doing something else now or has exited
+            // (pthread_kill of an exited thread is undefined).
+            s.thread.store(0, Ordering::SeqCst);
         }
     }
 }
@@ -156,15 +161,21 @@ fn watch() {
     }
 }
 
+/// The thread to signal for a trace of `s` (the caller holds the registry lock): none once the
+/// section ended or no thread runs it.
+fn signal_target(s: &Section) -> Option<u64> {
+    match s.thread.load(Ordering::SeqCst) {
+        0 => None,
+        t => Some(t),
+    }
+}
+
 fn report(s: &Section) {
     let trace = {
         // Held while signalling: the section's thread is still in it (see Bound::drop and
         // Busy::drop), so the signal reaches the thread that is busy.
         let _g = SECTIONS.lock();
-        match s.thread.load(Ordering::SeqCst) {
-            0 => None,
-            t => Some(capture::of_thread(t)),
-        }
+        signal_target(s).map(capture::of_thread)
     };
     let pid = std::process::id();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -196,6 +207,10 @@ mod capture {
             if STATE.load(Ordering::SeqCst) != 1 {
                 return;
             }
+            // The interrupted code may be about to read errno (a system call's failure): the
+            // unwinder's calls must not change it.
+            // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
+            let errno = unsafe { *libc::__errno_location() };
             let mut n = 0;
             // SAFETY: only this handler walks the stack while STATE is 1 (one capture at a
             // time, asked by the watchdog thread); the closure records into atomics, no
@@ -209,6 +224,8 @@ mod capture {
             }
             COUNT.store(n, Ordering::SeqCst);
             STATE.store(2, Ordering::SeqCst);
+            // SAFETY: as above.
+            unsafe { *libc::__errno_location() = errno };
         }
         // SAFETY: installs a handler with the signature sigaction expects; SA_RESTART keeps
         // the interrupted thread's system calls going.
@@ -319,6 +336,24 @@ mod tests {
         let text = capture::symbolise(&ips);
         assert!(text.contains("watchdog_test_spin"), "{text}");
         assert!(!text.contains("on_alarm"), "the handler's frames are left out: {text}");
+    }
+
+    /// A section that ended after the watchdog picked it (between its scan of the registry and
+    /// the report) is not signalled: its thread has moved on, or exited.
+    #[test]
+    fn an_ended_section_is_never_signalled() {
+        let section = Arc::new(Section {
+            what: "ended",
+            since: Instant::now(),
+            thread: AtomicU64::new(this_thread()),
+            reported: AtomicBool::new(false),
+        });
+        SECTIONS.lock().push(section.clone());
+        let busy = Busy(Some(section.clone()));
+        // The watchdog's scan picked it; then the command ends before the report.
+        drop(busy);
+        let _g = SECTIONS.lock();
+        assert_eq!(signal_target(&section), None);
     }
 
     /// Sections are recorded only while the watchdog is on, and a period under two cron ticks
