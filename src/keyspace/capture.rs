@@ -34,6 +34,13 @@ pub trait ShardCapture: Send + Sync {
     /// Key `key` of database `db` of shard `shard` (which holds it), its entry and expiry in
     /// `contents` as they were at the point in time.
     fn capture_key(&self, shard: usize, db: usize, contents: &ShardDb, key: &[u8]);
+
+    /// Nobody will read what is handed over any more (the save was given up before it wrote
+    /// anything, say its thread failed to start): the shards drop the capture at their next
+    /// touch instead of recording seen keys for it.
+    fn abandoned(&self) -> bool {
+        false
+    }
 }
 
 /// The keys of a segment handed over one by one (or found missing) before the segment was.
@@ -111,6 +118,10 @@ impl Shard {
     #[inline(never)]
     fn capture_key_slow(&mut self, shard: usize, db: usize, key: &[u8]) {
         let Some(p) = self.capture.as_mut() else { return };
+        if p.sink.abandoned() {
+            self.capture = None;
+            return;
+        }
         let sd = &self.dbs[db];
         let seg = sd.main.segment_of(key, SEGMENTS);
         if p.done[db] & (1 << seg) != 0 {

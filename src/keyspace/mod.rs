@@ -418,6 +418,12 @@ impl Keyspace {
         self.shards[shard].lock().capture_segment(shard, db, seg);
     }
 
+    /// Whether shard `shard` still has a capture pending (tests).
+    #[cfg(test)]
+    pub(crate) fn capture_pending(&self, shard: usize) -> bool {
+        self.shards[shard].lock().capture.is_some()
+    }
+
     /// Number of keys and keys with an expiry in database `db` (INFO keyspace), without taking
     /// more than one lock at a time.
     pub fn db_counts(&self, db: usize) -> (usize, usize) {

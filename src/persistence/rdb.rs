@@ -567,6 +567,10 @@ impl ShardCapture for CapturedShards {
         write_entry(&mut slot.bytes, key, entry, when, self.opts);
         slot.keys += 1;
     }
+
+    fn abandoned(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
 }
 
 /// A point-in-time snapshot of the keyspace taken without stopping it (BGSAVE): started by
@@ -676,6 +680,14 @@ impl PointInTime {
     }
 }
 
+/// A point in time dropped before its file was written (a save thread that failed to start)
+/// gives the capture up: the shards stop recording what commands touch for it.
+impl Drop for PointInTime {
+    fn drop(&mut self) {
+        self.shards.aborted.store(true, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,6 +747,20 @@ mod tests {
     /// Copy-on-write per key: a key deleted and created again, a value moved to a key that
     /// did not exist (RENAME's take + insert), a key changed twice, with the saving thread
     /// taking some shards in between: the file is the point in time, each key once.
+    /// A point in time dropped unwritten (its save thread never started) is given up: the next
+    /// write to a shard drops that shard's pending capture instead of recording the key for it.
+    #[test]
+    fn a_point_in_time_dropped_unwritten_is_given_up() {
+        let ks = Keyspace::new(1);
+        ks.lock_keys(0, &[b"k"]).set(b"k", Value::Str(StrValue::from_bytes(b"v")), false);
+        let shard = crate::keyspace::shard_of(b"k");
+        let pit = PointInTime::begin(&ks, &[], SaveOptions::default());
+        assert!(ks.capture_pending(shard));
+        drop(pit);
+        ks.lock_keys(0, &[b"k"]).set(b"k", Value::Str(StrValue::from_bytes(b"w")), false);
+        assert!(!ks.capture_pending(shard));
+    }
+
     #[test]
     fn point_in_time_holds_when_keys_come_and_go_between_segment_walks() {
         use crate::persistence::rdb_load::{parse, LoadOptions};
