@@ -65,17 +65,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # The sorted set the zrangebyscore row reads: scores 0..ZSET_SIZE-1, members member:<score>.
 load_zset() {
-    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" 'BEGIN {
-        batch = 1000
-        for (i = 0; i < n; i += batch) {
-            m = (n - i < batch) ? n - i : batch
-            printf "*%d\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n", 2 + 2 * m, length(key), key
-            for (j = i; j < i + m; j++) {
-                mem = "member:" j
-                printf "$%d\r\n%d\r\n$%d\r\n%s\r\n", length(j ""), j, length(mem), mem
-            }
-        }
-    }' | redis-cli -p "$PORT" --pipe >/dev/null 2>&1
+    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" -f bench/zset-load.awk | redis-cli -p "$PORT" --pipe >/dev/null 2>&1
 }
 
 # Total instructions of one server run serving `n` requests of `test` at pipeline `p`.

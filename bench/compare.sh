@@ -320,17 +320,7 @@ median() {
 # reads (scores 0..ZSET_SIZE-1) and the script EVALSHA runs.
 prepare_server() {
     local s="$1" sha n
-    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" 'BEGIN {
-        batch = 1000
-        for (i = 0; i < n; i += batch) {
-            m = (n - i < batch) ? n - i : batch
-            printf "*%d\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n", 2 + 2 * m, length(key), key
-            for (j = i; j < i + m; j++) {
-                mem = "member:" j
-                printf "$%d\r\n%d\r\n$%d\r\n%s\r\n", length(j ""), j, length(mem), mem
-            }
-        }
-    }' | timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" --pipe \
+    awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" -f bench/zset-load.awk | timeout -k 5 "$BENCH_TIMEOUT" redis-cli -h "$HOST" -p "${PORT[$s]}" --pipe \
         >/dev/null 2>&1 || die "loading $ZSET_KEY into $s failed"
     n="$(cli "$s" zcard "$ZSET_KEY")"
     [[ "$n" == "$ZSET_SIZE" ]] || die "ZCARD $ZSET_KEY on $s is '$n', expected $ZSET_SIZE"

@@ -103,13 +103,19 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
 
 /// Parse a whole RDB file.
 pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
-    let mut keys = Vec::new();
     let mut w = Window::new(data);
-    let mut out = parse_stream(&mut w, opts, |k| {
+    let out = parse_collecting(&mut w, opts)?;
+    check_end(&mut w)?;
+    Ok(out)
+}
+
+/// [`parse_stream`] keeping every key in the image (for the callers that want it whole).
+fn parse_collecting<R: std::io::Read>(w: &mut Window<R>, opts: &LoadOptions) -> Result<Loaded> {
+    let mut keys = Vec::new();
+    let mut out = parse_stream(w, opts, |k| {
         keys.push(k);
         Ok(())
     })?;
-    check_end(&mut w)?;
     out.keys = keys;
     Ok(out)
 }
@@ -126,13 +132,8 @@ pub fn check_end<R: std::io::Read>(w: &mut Window<R>) -> Result<()> {
 /// Parse the RDB file at the start of `data` (an AOF with an RDB preamble goes on with
 /// commands after it). Returns the image and the number of bytes it took.
 pub fn parse_prefix(data: &[u8], opts: &LoadOptions) -> Result<(Loaded, usize)> {
-    let mut keys = Vec::new();
     let mut w = Window::new(data);
-    let mut out = parse_stream(&mut w, opts, |k| {
-        keys.push(k);
-        Ok(())
-    })?;
-    out.keys = keys;
+    let out = parse_collecting(&mut w, opts)?;
     Ok((out, w.offset()))
 }
 
