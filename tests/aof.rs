@@ -482,3 +482,25 @@ fn timestamp_annotations_head_incr_and_base_files() {
     let foo: String = redis::cmd("GET").arg("foo").query(&mut server.conn()).unwrap();
     assert_eq!(foo, "bar");
 }
+
+/// Function libraries survive an AOF rewrite and a restart, with and without the RDB preamble
+/// (the preamble's libraries were dropped by the loader, so FUNCTION LIST came back empty).
+#[test]
+fn function_libraries_survive_a_rewrite_and_a_restart() {
+    for preamble in ["yes", "no"] {
+        let dir = test_dir(&format!("functions-{preamble}"));
+        let args = ferrous_args(&dir, &["--aof-use-rdb-preamble", preamble]);
+        let ferrous = Server::start(&args);
+        let mut con = ferrous.conn();
+        let code = "#!lua name=mylib\nredis.register_function('f1', function() return 7 end)";
+        let name: String = redis::cmd("FUNCTION").arg("LOAD").arg(code).query(&mut con).unwrap();
+        assert_eq!(name, "mylib");
+        rewrite(&mut con);
+        shutdown_ferrous(ferrous);
+        let ferrous = Server::start(&args);
+        let mut con = ferrous.conn();
+        let got: i64 = redis::cmd("FCALL").arg("f1").arg(0).query(&mut con).expect("f1 after the restart");
+        assert_eq!(got, 7, "preamble {preamble}");
+        shutdown_ferrous(ferrous);
+    }
+}

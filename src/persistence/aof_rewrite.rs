@@ -1,5 +1,5 @@
 //! A base AOF without RDB preamble (`aof-use-rdb-preamble no`): the dataset written as the
-//! commands that rebuild it, as Redis's rewriteAppendOnlyFileRio does — SELECT per database,
+//! commands that rebuild it, as Redis's rewriteAppendOnlyFileRio does — FUNCTION LOAD per library, SELECT per database,
 //! SET for strings, RPUSH / SADD / ZADD / HMSET in batches of 64 elements, PEXPIREAT for keys
 //! with an expiry.
 
@@ -22,6 +22,10 @@ fn batched(out: &mut Vec<u8>, cmd: &[u8], key: &[u8], items: Vec<Vec<u8>>, per_i
 /// The commands rebuilding `loaded` (keys grouped by database, in the image's order).
 pub fn commands(loaded: &Loaded) -> Vec<u8> {
     let mut out = Vec::new();
+    // The function libraries first, as FUNCTION LOAD (Redis's rewriteFunctions).
+    for code in &loaded.functions {
+        encode_command(&mut out, &[b"FUNCTION".as_slice(), b"LOAD", code]);
+    }
     let mut keys: Vec<_> = loaded.keys.iter().collect();
     keys.sort_by_key(|k| k.db);
     let mut selected = None;

@@ -31,6 +31,8 @@ use crate::session::{Client, ClientHandle};
 /// One parsed file: its RDB part (if any) and its commands.
 struct Part {
     rdb: Option<Rdb>,
+    /// The function libraries of the RDB preamble (loaded before its keys, as Redis does).
+    functions: Vec<Vec<u8>>,
     commands: Vec<Vec<Bytes>>,
 }
 
@@ -147,11 +149,12 @@ fn read_base(
         return parse_file(&Bytes::from(data), name, opts, last, truncate_ok).map_err(Ok);
     }
     let mut w = Window::new(std::io::Cursor::new(head).chain(file));
-    let staged = staged_load::stage(server, &mut w, opts)
+    let mut staged = staged_load::stage(server, &mut w, opts)
         .map_err(|e| Ok(format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")))?;
     let used = w.offset();
     let rest = Bytes::from(w.into_rest().map_err(Err)?);
-    let mut part = Part { rdb: Some(Rdb::Staged(staged.keyspace)), commands: Vec::new() };
+    let functions = std::mem::take(&mut staged.loaded.functions);
+    let mut part = Part { rdb: Some(Rdb::Staged(staged.keyspace)), functions, commands: Vec::new() };
     let torn = parse_commands_of(&mut part, &rest, used, name, last, truncate_ok).map_err(Ok)?;
     Ok((part, torn))
 }
@@ -177,11 +180,12 @@ fn parse_file(
     last: bool,
     truncate_ok: bool,
 ) -> Result<(Part, Option<usize>), String> {
-    let mut part = Part { rdb: None, commands: Vec::new() };
+    let mut part = Part { rdb: None, functions: Vec::new(), commands: Vec::new() };
     let mut start = 0;
     if data.starts_with(b"REDIS") {
-        let (loaded, used) = rdb_load::parse_prefix(data, opts)
+        let (mut loaded, used) = rdb_load::parse_prefix(data, opts)
             .map_err(|e| format!("Error reading the RDB base file {name}, AOF loading aborted: {e}"))?;
+        part.functions = std::mem::take(&mut loaded.functions);
         part.rdb = Some(Rdb::Loaded(loaded));
         start = used;
     }
@@ -263,6 +267,10 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
     let mut n = 0;
     let result = (|| {
         for part in parts {
+            server
+                .scripting
+                .load_library_sources(&part.functions, false)
+                .map_err(|e| format!("Failed loading library, {e}"))?;
             match part.rdb {
                 // The base file's, into the empty dataset.
                 Some(Rdb::Staged(ks)) => drop(db.adopt(ks)),
