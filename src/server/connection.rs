@@ -592,7 +592,6 @@ fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client)
     super::client_eviction::client_memory(server, buf.capacity(), out, client)
 }
 
-/// Sleep until a unix time in milliseconds.
 /// How long a client waiting for a script ([`Action::WaitScript`]) may sleep before looking
 /// again: until the script runs past busy-reply-threshold (then the client gets BUSY); the
 /// script's end wakes it sooner. A gate taken but not yet marked running is a moment's state.
@@ -605,6 +604,7 @@ fn busy_poll(server: &Server) -> Duration {
     }
 }
 
+/// Sleep until a unix time in milliseconds.
 async fn sleep_until_ms(at_ms: i64) {
     let wait = (at_ms - crate::keyspace::now_ms()).max(0) as u64;
     tokio::time::sleep(Duration::from_millis(wait)).await;
