@@ -386,6 +386,12 @@ fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
     write_shard_part(out, sd, None, None, opts);
 }
 
+/// One key of a database slice, its entry `e` with the slice's expiry for it.
+fn write_key(out: &mut Vec<u8>, sd: &ShardDb, k: &[u8], e: &Entry, opts: SaveOptions) {
+    let when = if sd.expires.is_empty() { None } else { sd.expires.get(k).copied() };
+    write_entry(out, k, e, when, opts);
+}
+
 /// Segment `segment` of a database slice (all of it for None), less the keys in `seen`; returns
 /// the keys written.
 fn write_shard_part(
@@ -395,15 +401,13 @@ fn write_shard_part(
     seen: Option<&capture::Seen>,
     opts: SaveOptions,
 ) -> u64 {
-    let expires = &sd.expires;
     let seen = seen.filter(|s| !s.is_empty());
     let mut keys = 0;
     let mut one = |k: &[u8], e: &Entry| {
         if seen.is_some_and(|s| s.contains(k)) {
             return;
         }
-        let when = if expires.is_empty() { None } else { expires.get(k).copied() };
-        write_entry(out, k, e, when, opts);
+        write_key(out, sd, k, e, opts);
         keys += 1;
     };
     match segment {
@@ -560,11 +564,10 @@ impl ShardCapture for CapturedShards {
             return;
         }
         let Some(entry) = contents.main.get(key) else { return };
-        let when = if contents.expires.is_empty() { None } else { contents.expires.get(key).copied() };
         self.keys.fetch_add(1, Ordering::Relaxed);
         let mut slot = self.slots[shard].lock();
         slot.select(db);
-        write_entry(&mut slot.bytes, key, entry, when, self.opts);
+        write_key(&mut slot.bytes, contents, key, entry, self.opts);
         slot.keys += 1;
     }
 
@@ -744,9 +747,6 @@ mod tests {
         assert_eq!(got, expected);
     }
 
-    /// Copy-on-write per key: a key deleted and created again, a value moved to a key that
-    /// did not exist (RENAME's take + insert), a key changed twice, with the saving thread
-    /// taking some shards in between: the file is the point in time, each key once.
     /// A point in time dropped unwritten (its save thread never started) is given up: the next
     /// write to a shard drops that shard's pending capture instead of recording the key for it.
     #[test]
@@ -761,6 +761,9 @@ mod tests {
         assert!(!ks.capture_pending(shard));
     }
 
+    /// Copy-on-write per key: a key deleted and created again, a value moved to a key that
+    /// did not exist (RENAME's take + insert), a key changed twice, with the saving thread
+    /// taking some shards in between: the file is the point in time, each key once.
     #[test]
     fn point_in_time_holds_when_keys_come_and_go_between_segment_walks() {
         use crate::persistence::rdb_load::{parse, LoadOptions};
