@@ -36,7 +36,7 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
         }
         if server.stats.loading.load(Ordering::Relaxed) && !server.replica.is_replica() {
             drop(server);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            crate::util::timer::sleep(Duration::from_millis(20)).await;
             continue;
         }
         drop(server);
@@ -44,7 +44,7 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
             Ok(s) => s,
             Err(e) => {
                 log::verbose(&format!("Error accepting cluster node: {e}"));
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                crate::util::timer::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
@@ -72,7 +72,7 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
 pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16, rx: UnboundedReceiver<Vec<u8>>) {
     let timeout = Duration::from_millis(cluster.read(|st| st.cfg.node_timeout).max(1000) as u64);
     let target = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-    match tokio::time::timeout(timeout, TcpStream::connect(&target)).await {
+    match crate::util::timer::timeout(timeout, TcpStream::connect(&target)).await {
         Ok(Ok(sock)) => {
             let _ = sock.set_nodelay(true);
             let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));

@@ -272,7 +272,7 @@ impl Cluster {
 
 /// The cron, ten times a second.
 async fn cron_loop(cluster: Arc<Cluster>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = crate::util::timer::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
         let Some(server) = cluster.server.upgrade() else { return };

@@ -26,13 +26,13 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Ask the connection to wait on `keys` (in the client's database) until `deadline`.
 pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Instant>, null_array: bool) {
     let db = ctx.client.db;
-    ctx.action = Action::Block(BlockSpec {
+    ctx.action = Action::Block(Box::new(BlockSpec {
         keys: keys.iter().map(|k| (db, k.clone())).collect(),
         deadline,
         timeout_null_array: null_array,
         rerun_args: None,
         wake_all: false,
-    });
+    }));
 }
 
 /// A client served on a re-run after a wake-up: remember how to put back what it took, in case

@@ -232,7 +232,7 @@ pub enum Action {
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.
     Paused,
     /// A blocking command found nothing: wait for one of the keys (no reply was written).
-    Block(crate::session::blocking::BlockSpec),
+    Block(Box<crate::session::blocking::BlockSpec>),
     /// A script is running (and has not yet run past busy-reply-threshold): wait for it to
     /// end, then run the command.
     WaitScript,
@@ -240,7 +240,7 @@ pub enum Action {
     /// the rest of the stream; see `replication::master`).
     Replicate(std::sync::Arc<crate::replication::Link>),
     /// WAIT / WAITAOF that could not answer at once: wait for the acknowledgements, then reply.
-    WaitAcks(crate::replication::WaitSpec),
+    WaitAcks(Box<crate::replication::WaitSpec>),
 }
 
 /// One command's registration: its name and handler, next to each other in the family's

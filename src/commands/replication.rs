@@ -41,7 +41,7 @@ fn wait_or_block(ctx: &mut Ctx, spec: replication::WaitSpec) {
         replication::reply_acks(server, &spec, ctx.reply);
     } else {
         server.repl.request_ack();
-        ctx.action = Action::WaitAcks(spec);
+        ctx.action = Action::WaitAcks(Box::new(spec));
     }
 }
 

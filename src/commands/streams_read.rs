@@ -252,13 +252,13 @@ fn block(ctx: &mut Ctx, r: &ReadArgs, from: &[From], resolved: bool) -> CmdResul
         if ms > 0 { std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms as u64)) } else { None };
     let db = ctx.client.db;
     let keys = &a[r.streams_at..r.streams_at + r.nstreams];
-    ctx.action = Action::Block(BlockSpec {
+    ctx.action = Action::Block(Box::new(BlockSpec {
         keys: keys.iter().map(|k| (db, k.clone())).collect(),
         deadline,
         timeout_null_array: true,
         rerun_args: Some(argv),
         wake_all: true,
-    });
+    }));
     Ok(())
 }
 

@@ -37,7 +37,7 @@ async fn serve(server: &Server, sock: &mut tokio::net::TcpStream) -> std::io::Re
     let mut chunk = [0u8; 1024];
     // Read the request head (bounded).
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut chunk))
+        let n = crate::util::timer::timeout(std::time::Duration::from_secs(5), sock.read(&mut chunk))
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if n == 0 {

@@ -263,7 +263,7 @@ fn ack(server: &Server, link: &Arc<Link>, args: &[Bytes]) {
 /// Write everything the replica needs, in order: keep-alives while it waits, the snapshot,
 /// then the stream.
 async fn writer<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &Arc<Link>) -> Result<(), String> {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = crate::util::timer::interval(Duration::from_secs(1));
     tick.tick().await;
     // Waiting for a capture: a newline every second keeps the replica's handshake alive.
     while link.state() == WAIT_BGSAVE_START {
@@ -327,7 +327,7 @@ async fn send_file<W: AsyncWrite + Unpin>(
     job: &Arc<fullsync::Job>,
 ) -> Result<(), String> {
     let mut done = job.done.subscribe();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = crate::util::timer::interval(Duration::from_secs(1));
     tick.tick().await;
     let ok = loop {
         if let Some(ok) = *done.borrow_and_update() {

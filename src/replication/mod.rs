@@ -549,7 +549,7 @@ impl Repl {
             if left <= 0 {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(left as u64)).await;
+            crate::util::timer::sleep(std::time::Duration::from_millis(left as u64)).await;
         }
     }
 
@@ -676,7 +676,7 @@ pub async fn flush_on_shutdown(server: &Server) {
         if !pending {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        crate::util::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
@@ -791,7 +791,7 @@ pub async fn wait_acks(server: &Server, spec: &WaitSpec, out: &mut crate::protoc
         }
         // Woken by an acknowledgement; the AOF's fsync and the deadline are polled.
         let tick = std::time::Duration::from_millis(10);
-        let _ = tokio::time::timeout(tick, notified).await;
+        let _ = crate::util::timer::timeout(tick, notified).await;
     }
     reply_acks(server, spec, out);
 }
@@ -866,7 +866,7 @@ pub async fn cron(server: Arc<Server>) {
         }
     };
     tokio::spawn(getack);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut tick = crate::util::timer::interval(std::time::Duration::from_millis(100));
     let mut n = 0u64;
     loop {
         tick.tick().await;

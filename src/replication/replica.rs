@@ -259,7 +259,7 @@ async fn link(server: Arc<Server>, host: String, port: u16, generation: u64) {
             was_up = false;
             log::notice(&format!("Reconnecting to MASTER {host}:{port}"));
         } else {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            crate::util::timer::sleep(Duration::from_secs(1)).await;
             if current(&server, generation) {
                 log::notice(&format!("Connecting to MASTER {host}:{port}"));
             }
@@ -280,7 +280,7 @@ impl Conn {
 
     async fn fill(&mut self, server: &Server, what: &str) -> Result<(), String> {
         self.buf.reserve(64 * 1024);
-        let n = tokio::time::timeout(Self::timeout(server), self.sock.read_buf(&mut self.buf))
+        let n = crate::util::timer::timeout(Self::timeout(server), self.sock.read_buf(&mut self.buf))
             .await
             .map_err(|_| what.to_string())?
             .map_err(|e| e.to_string())?;
@@ -334,7 +334,7 @@ async fn sync_and_stream(
     let st = &server.replica;
     st.state.store(CONNECTING, Ordering::SeqCst);
     log::notice("MASTER <-> REPLICA sync started");
-    let sock = tokio::time::timeout(Conn::timeout(server), tokio::net::TcpStream::connect((host, port)))
+    let sock = crate::util::timer::timeout(Conn::timeout(server), tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| HANDSHAKE_TIMEOUT.to_string())?
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
@@ -882,7 +882,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
     let repl = &server.repl;
     let mut sink = ReplySink::new(Proto::Resp2);
     let limits = ParseLimits { max_bulk_len: i64::MAX, unauthenticated: false };
-    let mut ack = tokio::time::interval(Duration::from_secs(1));
+    let mut ack = crate::util::timer::interval(Duration::from_secs(1));
     let mut fsynced = Fsynced::default();
     let handle = client.handle.clone();
     // The first acknowledgement goes at once (a diskless master starts streaming on it).
@@ -997,7 +997,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
         let timeout = Conn::timeout(server);
         c.buf.reserve(64 * 1024);
         tokio::select! {
-            r = tokio::time::timeout(timeout, c.sock.read_buf(&mut c.buf)) => {
+            r = crate::util::timer::timeout(timeout, c.sock.read_buf(&mut c.buf)) => {
                 match r {
                     Err(_) => return Err("MASTER timeout: no data nor PING received...".into()),
                     Ok(r) => streamed(server, r)?,

@@ -514,7 +514,7 @@ impl Writer {
             }
         };
         rt.block_on(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = crate::util::timer::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     biased;

@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 use super::outbox::Outbox;
 use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
+use crate::keyspace::clock::Stamp;
 use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request_into, ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
@@ -278,7 +279,7 @@ async fn client_loop(
             });
             // Subscribers are not subject to the idle timeout, as in Redis.
             let event = if timeout > 0 && !client.subs.active() {
-                match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
+                match crate::util::timer::timeout(Duration::from_secs(timeout), wait).await {
                     Ok(r) => r?,
                     Err(_) => return Err("idle timeout".into()),
                 }
@@ -341,7 +342,7 @@ async fn client_loop(
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
-        let cycle_start = std::time::Instant::now();
+        let cycle_start = Stamp::now();
         let mut processed = 0u64;
         let mut close = false;
         let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
@@ -395,7 +396,7 @@ async fn client_loop(
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: qb_limit };
-                                action = block(server, sock, client, &args, &mut out, spec, retry, input).await?;
+                                action = block(server, sock, client, &args, &mut out, *spec, retry, input).await?;
                                 retry = true;
                             }
                             Action::WaitScript => {
@@ -411,7 +412,7 @@ async fn client_loop(
                                     send(server, sock, &mut out).await?;
                                     let killed = tokio::select! {
                                         _ = &mut done => false,
-                                        _ = tokio::time::sleep(busy_poll(server)) => false,
+                                        _ = crate::util::timer::sleep(busy_poll(server)) => false,
                                         _ = handle.killed() => true,
                                     };
                                     if killed {
@@ -445,7 +446,7 @@ async fn client_loop(
                         }
                         Action::Sleep(d) => {
                             send(server, sock, &mut out).await?;
-                            tokio::time::sleep(d).await;
+                            crate::util::timer::sleep(d).await;
                         }
                         Action::Replicate(link) => {
                             flush_all(server, sock, &mut out, &handle).await?;
@@ -522,8 +523,9 @@ async fn client_loop(
         }
         if processed > 0 {
             server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
-            let now = std::time::Instant::now();
-            let cycle = now.saturating_duration_since(cycle_start);
+            // The batch's last reading (its last command's end): no clock read.
+            let now = Stamp::last();
+            let cycle = now.since(cycle_start);
             server.stats.eventloop_duration_us.fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch_at(now);
@@ -607,7 +609,7 @@ fn busy_poll(server: &Server) -> Duration {
 /// Sleep until a unix time in milliseconds.
 async fn sleep_until_ms(at_ms: i64) {
     let wait = (at_ms - crate::keyspace::now_ms()).max(0) as u64;
-    tokio::time::sleep(Duration::from_millis(wait)).await;
+    crate::util::timer::sleep(Duration::from_millis(wait)).await;
 }
 
 /// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
@@ -641,7 +643,7 @@ async fn flush_all(server: &Server, sock: &mut Stream, out: &mut Outbox, handle:
     let r = tokio::select! {
         r = out.flush_all(sock) => r.map_err(|e| e.to_string()),
         _ = handle.killed(), if !killed_before => Err("killed".to_string()),
-        _ = tokio::time::sleep(LAST_REPLY_WAIT), if killed_before => Err("killed".to_string()),
+        _ = crate::util::timer::sleep(LAST_REPLY_WAIT), if killed_before => Err("killed".to_string()),
     };
     account_output(server, out);
     r
@@ -759,7 +761,7 @@ async fn block(
             _ = waiter.wait() => break false,
             _ = async {
                 match spec.deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    Some(d) => crate::util::timer::sleep_until(d.into()).await,
                     None => std::future::pending().await,
                 }
             } => break true,

@@ -197,69 +197,56 @@ impl Workers {
             .map(|i| {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
                 let server = server.clone();
-                let spawned = std::thread::Builder::new().name(format!("ferrous-worker-{i}")).spawn(move || {
-                    // Deep Lua results and libraries recurse (scripts inside EXEC run on this stack).
-                    let rt = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .thread_stack_size(64 << 20)
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            log::warning(&format!("Failed to start worker {i}: {e}"));
-                            return;
-                        }
-                    };
-                    let local = tokio::task::LocalSet::new();
-                    // The connections handed over are taken by a task of its own: the future
-                    // `block_on` drives is polled at every wake-up of any of the worker's
-                    // connections, once per request, and a join handle costs less to poll than
-                    // a channel.
-                    let handover = async move {
-                        while let Some(incoming) = rx.recv().await {
-                            match incoming {
-                                Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
-                                    Ok(sock) => {
-                                        let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                                        let _ = sock.set_nodelay(true);
-                                        let s = Stream::Tcp(sock);
-                                        tokio::task::spawn_local(connection::serve(
-                                            server.clone(),
-                                            s,
-                                            peer.to_string(),
-                                            laddr,
-                                            is_local_peer(&peer),
-                                        ));
-                                    }
-                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
-                                },
-                                Incoming::Tls(sock, peer) => match TcpStream::from_std(sock) {
-                                    Ok(sock) => {
-                                        tokio::task::spawn_local(serve_tls(server.clone(), sock, peer));
-                                    }
-                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
-                                },
-                                #[cfg(unix)]
-                                Incoming::Unix(sock, path) => match tokio::net::UnixStream::from_std(sock) {
-                                    Ok(sock) => {
-                                        let addr = format!("{path}:0");
-                                        tokio::task::spawn_local(connection::serve(
-                                            server.clone(),
-                                            Stream::Unix(sock),
-                                            addr.clone(),
-                                            addr,
-                                            true,
-                                        ));
-                                    }
-                                    Err(e) => log::warning(&format!("Registering client connection: {e}")),
-                                },
+                // Deep Lua results and libraries recurse (scripts inside EXEC run on this stack).
+                let spawned = std::thread::Builder::new()
+                    .name(format!("ferrous-worker-{i}"))
+                    .stack_size(64 << 20)
+                    .spawn(move || {
+                        let handover = async move {
+                            while let Some(incoming) = rx.recv().await {
+                                match incoming {
+                                    Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
+                                        Ok(sock) => {
+                                            let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                                            let _ = sock.set_nodelay(true);
+                                            let s = Stream::Tcp(sock);
+                                            tokio::task::spawn_local(connection::serve(
+                                                server.clone(),
+                                                s,
+                                                peer.to_string(),
+                                                laddr,
+                                                is_local_peer(&peer),
+                                            ));
+                                        }
+                                        Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                    },
+                                    Incoming::Tls(sock, peer) => match TcpStream::from_std(sock) {
+                                        Ok(sock) => {
+                                            tokio::task::spawn_local(serve_tls(server.clone(), sock, peer));
+                                        }
+                                        Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                    },
+                                    #[cfg(unix)]
+                                    Incoming::Unix(sock, path) => match tokio::net::UnixStream::from_std(sock) {
+                                        Ok(sock) => {
+                                            let addr = format!("{path}:0");
+                                            tokio::task::spawn_local(connection::serve(
+                                                server.clone(),
+                                                Stream::Unix(sock),
+                                                addr.clone(),
+                                                addr,
+                                                true,
+                                            ));
+                                        }
+                                        Err(e) => log::warning(&format!("Registering client connection: {e}")),
+                                    },
+                                }
                             }
+                        };
+                        if let Err(e) = run_worker(handover) {
+                            log::warning(&format!("Failed to start worker {i}: {e}"));
                         }
-                    };
-                    local.block_on(&rt, async move {
-                        let _ = tokio::task::spawn_local(handover).await;
                     });
-                });
                 if let Err(e) = spawned {
                     log::warning(&format!("Failed to start worker thread {i}: {e}"));
                 }
@@ -276,6 +263,56 @@ impl Workers {
     }
 }
 
+/// A worker's runtime: I/O only. No time driver: its clock read and wheel walk at every wake-up
+/// cost about 450 instructions per unpipelined request; timers live on the process's timer
+/// thread (`util::timer`).
+fn worker_runtime() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_io().thread_stack_size(64 << 20);
+    builder
+}
+
+/// Run a worker until `handover` (the task that takes the connections handed over) ends.
+///
+/// Built with `--cfg tokio_unstable` (the repository's .cargo/config.toml), a `LocalRuntime`:
+/// its tasks are the runtime's own, so a connection woken by the reactor goes straight to the
+/// run queue. Otherwise a `LocalSet`, which costs each wake-up a second wake (of the set) and a
+/// poll of the future `block_on` drives — here a flag, cheaper to look at than a join handle.
+#[cfg(tokio_unstable)]
+fn run_worker(handover: impl std::future::Future<Output = ()> + 'static) -> std::io::Result<()> {
+    let rt = worker_runtime().build_local(tokio::runtime::LocalOptions::default())?;
+    rt.block_on(async move {
+        let _ = tokio::task::spawn_local(handover).await;
+    });
+    Ok(())
+}
+
+#[cfg(not(tokio_unstable))]
+fn run_worker(handover: impl std::future::Future<Output = ()> + 'static) -> std::io::Result<()> {
+    let rt = worker_runtime().build()?;
+    // The waker of the first poll is kept: `block_on`'s never changes.
+    let done = std::rc::Rc::new((std::cell::Cell::new(false), std::cell::OnceCell::new()));
+    let finished = done.clone();
+    tokio::task::LocalSet::new().block_on(&rt, async move {
+        tokio::task::spawn_local(async move {
+            handover.await;
+            finished.0.set(true);
+            if let Some(w) = finished.1.get() {
+                std::task::Waker::wake_by_ref(w);
+            }
+        });
+        std::future::poll_fn(|cx| {
+            if done.0.get() {
+                return Poll::Ready(());
+            }
+            done.1.get_or_init(|| cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    });
+    Ok(())
+}
+
 /// The TLS handshake of a connection accepted on `tls-port`, then the connection itself.
 async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -286,14 +323,14 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     // Something other than a TLS handshake record (a plain-text client on the TLS port): close
     // without answering, as OpenSSL does (rustls would send an alert the client reads as data).
     let mut first = [0u8; 1];
-    match tokio::time::timeout(Duration::from_secs(10), sock.peek(&mut first)).await {
+    match crate::util::timer::timeout(Duration::from_secs(10), sock.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == 0x16 => {}
         _ => {
             log::verbose(&format!("Error accepting a client connection: not a TLS handshake (addr={peer})"));
             return;
         }
     }
-    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await {
+    match crate::util::timer::timeout(Duration::from_secs(10), acceptor.accept(sock)).await {
         Ok(Ok(tls)) => {
             let local = is_local_peer(&peer);
             connection::serve(server, Stream::Tls(Box::new(tls)), peer.to_string(), laddr, local).await
@@ -395,7 +432,7 @@ impl Listeners {
                         }
                         Err(e) => {
                             log::warning(&format!("Accepting client connection: {e}"));
-                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            crate::util::timer::sleep(Duration::from_millis(10)).await;
                         }
                     }
                 }
@@ -446,7 +483,7 @@ impl Listeners {
                         }
                         Err(e) => {
                             log::warning(&format!("Accepting client connection: {e}"));
-                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            crate::util::timer::sleep(Duration::from_millis(10)).await;
                         }
                     }
                 }

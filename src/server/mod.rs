@@ -339,7 +339,7 @@ async fn cron(server: Arc<Server>) {
     let mut ticks = 0u64;
     loop {
         let hz = server.config.load().hz_clamped();
-        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        crate::util::timer::sleep(Duration::from_millis(1000 / hz)).await;
         ticks += 1;
         let every_second = ticks.is_multiple_of(hz);
         if server.is_shutting_down() {
@@ -556,7 +556,7 @@ async fn shutdown_on_signal(s: &Arc<Server>, sig: Signal) -> bool {
     // can still cancel it.
     s.shutdown_pending.store(true, Ordering::SeqCst);
     while s.cron_paused.load(Ordering::Relaxed) && s.shutdown_pending.load(Ordering::SeqCst) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        crate::util::timer::sleep(std::time::Duration::from_millis(10)).await;
     }
     if !s.shutdown_pending.swap(false, Ordering::SeqCst) {
         return false;

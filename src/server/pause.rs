@@ -105,7 +105,7 @@ impl Pause {
         };
         let wait = Duration::from_millis(((end - now_ms()).max(0) as u64).min(1 << 40) + 1);
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = crate::util::timer::sleep(wait) => {}
             _ = changed => {}
         }
     }

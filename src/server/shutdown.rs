@@ -163,7 +163,7 @@ async fn wait_for_replicas(server: &Server) -> bool {
         }
         let tick = Duration::from_millis(1000 / server.config.load().hz_clamped());
         tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
+            _ = crate::util::timer::sleep(tick) => {}
             _ = acked => {}
             _ = woken => {}
         }

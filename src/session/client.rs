@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::keyspace::clock::Stamp;
 use crate::protocol::Proto;
 
 /// CLIENT REPLY mode.
@@ -60,7 +61,7 @@ pub struct ClientHandle {
     pub laddr: String,
     pub fd: i64,
     pub created: Instant,
-    /// Milliseconds since `created` of the last command (for `idle=`).
+    /// When the last command ran, in milliseconds of the monotonic clock (for `idle=`).
     pub last_interaction_ms: AtomicU64,
     pub view: Mutex<ClientView>,
     /// Wakes the connection when it is blocked on keys.
@@ -116,7 +117,7 @@ impl ClientHandle {
             laddr,
             fd,
             created: Instant::now(),
-            last_interaction_ms: AtomicU64::new(0),
+            last_interaction_ms: AtomicU64::new(Stamp::now().as_ms()),
             view: Mutex::new(ClientView { resp: 2, multi: -1, user: "default".into(), ..Default::default() }),
             waiter: Arc::new(super::blocking::Waiter::default()),
             push: std::sync::OnceLock::new(),
@@ -180,18 +181,16 @@ impl ClientHandle {
     }
 
     pub fn touch(&self) {
-        self.touch_at(std::time::Instant::now());
+        self.touch_at(Stamp::now());
     }
 
     /// [`ClientHandle::touch`] with a time the caller already read.
-    pub fn touch_at(&self, now: std::time::Instant) {
-        self.last_interaction_ms
-            .store(now.saturating_duration_since(self.created).as_millis() as u64, Ordering::Relaxed);
+    pub fn touch_at(&self, now: Stamp) {
+        self.last_interaction_ms.store(now.as_ms(), Ordering::Relaxed);
     }
 
     pub fn idle_secs(&self) -> u64 {
-        let now = self.created.elapsed().as_millis() as u64;
-        now.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+        Stamp::now().as_ms().saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000
     }
 
     /// Bytes queued for this connection and not yet written (Pub/Sub messages, invalidations).

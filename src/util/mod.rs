@@ -1,7 +1,8 @@
-//! Small, dependency-free helpers shared by the protocol, the keyspace and the commands.
+//! Small helpers shared by the protocol, the keyspace, the commands and the server.
 pub mod bytetext;
 pub mod dtoa;
 pub mod fault;
 pub mod glob;
 pub mod num;
 pub mod split_args;
+pub mod timer;

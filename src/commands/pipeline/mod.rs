@@ -32,6 +32,8 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::keyspace::clock::{self, Stamp};
+
 use super::Ctx;
 use crate::protocol::ReplySink;
 use crate::server::Server;
@@ -334,9 +336,9 @@ pub fn call_locked(
     db: &mut crate::keyspace::Db<'_>,
     frozen: Option<Instant>,
 ) -> Outcome {
-    let began = Instant::now();
+    let began = Stamp::now();
     db.begin_command(client.db);
-    db.set_time(crate::keyspace::clock::unix_ms_at(frozen.unwrap_or(began)));
+    db.set_time(frozen.map_or_else(|| clock::unix_ms_at_stamp(began), clock::unix_ms_at));
     db.no_touch = client.no_touch;
     db.expire_mode = crate::replication::expire_mode(server, client, cmd);
     db.client_id = client.id();
@@ -351,7 +353,7 @@ pub fn call_locked(
         }
         Ok(()) => false,
     };
-    let took = began.elapsed();
+    let took = Stamp::now().since(began);
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
