@@ -113,12 +113,17 @@ fn header_line(buf: &[u8], pos: usize, too_big: &str) -> Result<Option<usize>, P
 
 /// A multibulk request into `args`; false when it is not complete yet.
 fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Bytes>) -> Result<bool, ParseError> {
-    let Some(cr) = header_line(buf, 0, "too big mbulk count string")? else {
-        return Ok(false);
-    };
-    let count = match parse_i64(&buf[1..cr]) {
-        Some(n) if n <= i32::MAX as i64 => n,
-        _ => return Err(ParseError::new("invalid multibulk length")),
+    let (count, cr) = match short_header(buf, 0, b'*') {
+        Some((n, cr)) => (n as i64, cr),
+        None => {
+            let Some(cr) = header_line(buf, 0, "too big mbulk count string")? else {
+                return Ok(false);
+            };
+            match parse_i64(&buf[1..cr]) {
+                Some(n) if n <= i32::MAX as i64 => (n, cr),
+                _ => return Err(ParseError::new("invalid multibulk length")),
+            }
+        }
     };
     if count > 10 && limits.unauthenticated {
         return Err(ParseError::new("unauthenticated multibulk length"));
@@ -135,7 +140,7 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Byte
         if pos >= buf.len() {
             return Ok(false);
         }
-        let (len, cr) = match short_bulk_header(buf, pos) {
+        let (len, cr) = match short_header(buf, pos, b'$') {
             Some(header) => header,
             None => {
                 let Some(cr) = header_line(buf, pos, "too big bulk count string")? else {
@@ -177,13 +182,14 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Byte
     Ok(true)
 }
 
-/// The common bulk header, `$<1 to 9 digits>\r` with its `\n` buffered, read in one pass:
-/// (length, position of the `\r`). Anything else (more digits, a sign, a leading zero, a
-/// missing `$`, an incomplete line) is None, for the general path and its exact errors; what
-/// this accepts, that path would accept with the same length.
+/// The common header, `<kind><1 to 9 digits>\r` with its `\n` buffered (`$` a bulk length,
+/// `*` an argument count), read in one pass: (number, position of the `\r`). Anything else
+/// (more digits, a sign, a leading zero, another kind, an incomplete line) is None, for the
+/// general path and its exact errors; what this accepts, that path would accept with the
+/// same number.
 #[inline]
-fn short_bulk_header(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
-    if buf.get(pos) != Some(&b'$') {
+fn short_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
+    if buf.get(pos) != Some(&kind) {
         return None;
     }
     let mut len = 0usize;

@@ -39,7 +39,7 @@ struct Part {
 /// An RDB preamble: the base file's is loaded apart (see `staged_load`) and swapped in, any
 /// other is collected and inserted.
 enum Rdb {
-    Staged(Keyspace),
+    Staged(Box<Keyspace>),
     Loaded(Loaded),
 }
 
@@ -154,7 +154,7 @@ fn read_base(
     let used = w.offset();
     let rest = Bytes::from(w.into_rest().map_err(Err)?);
     let functions = std::mem::take(&mut staged.loaded.functions);
-    let mut part = Part { rdb: Some(Rdb::Staged(staged.keyspace)), functions, commands: Vec::new() };
+    let mut part = Part { rdb: Some(Rdb::Staged(Box::new(staged.keyspace))), functions, commands: Vec::new() };
     let torn = parse_commands_of(&mut part, &rest, used, name, last, truncate_ok).map_err(Ok)?;
     Ok((part, torn))
 }
@@ -273,7 +273,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
                 .map_err(|e| format!("Failed loading library, {e}"))?;
             match part.rdb {
                 // The base file's, into the empty dataset.
-                Some(Rdb::Staged(ks)) => drop(db.adopt(ks)),
+                Some(Rdb::Staged(ks)) => drop(db.adopt(*ks)),
                 Some(Rdb::Loaded(loaded)) => {
                     rdb_load::install(db, loaded, false)?;
                 }

@@ -164,6 +164,17 @@ impl<V> Dict<V> {
     }
 
     /// Shrink the table when it is less than 10% full (Redis's rule); called from the cron.
+    /// The cron's work on this table: start shrinking it if it became sparse, then rehash for
+    /// at most `budget`. Nearly free for a table with nothing to do.
+    #[inline]
+    pub fn cron_step(&mut self, budget: std::time::Duration) {
+        if self.rehash_idx.is_none() && self.ht[0].buckets.len() <= MIN_SIZE {
+            return;
+        }
+        self.shrink_if_needed();
+        self.rehash_for(budget);
+    }
+
     pub fn shrink_if_needed(&mut self) {
         if self.rehash_idx.is_some() {
             return;

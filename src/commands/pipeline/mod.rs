@@ -287,15 +287,10 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     // any other command's time is read once, by call_locked.
     let start = script.then(Instant::now);
     let _running = start.map(|t| busy.mark_at(cmd.spec.name.starts_with("fcall"), t));
-    // The view's time is set by call_locked.
-    let now = 0;
+    // A script locks its declared keys now and any other shard when it touches it. The
+    // view's time is set by call_locked.
     let (shards, first_key) = shards_of(client, cmd, args);
-    let mut db = match shards {
-        // A script locks its declared keys now and any other shard when it touches it.
-        Some(set) if script => ks.lock_lazy(db_index, set, now),
-        Some(set) => ks.lock_set_at(db_index, set, now),
-        None => ks.lock_all(db_index),
-    };
+    let mut db = ks.lock_for_command(db_index, shards, script);
     // `args` outlive `db` (see Db::set_key_hint).
     if let Some((i, shard)) = first_key {
         db.set_key_hint(&args[i], shard);
