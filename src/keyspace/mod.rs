@@ -185,6 +185,20 @@ impl ShardSet {
         self.insert(shard_of(key));
     }
 
+    /// The only member, if there is exactly one.
+    pub fn only(&self) -> Option<usize> {
+        let mut found = None;
+        for (w, &bits) in self.0.iter().enumerate() {
+            if bits != 0 {
+                if found.is_some() || bits & (bits - 1) != 0 {
+                    return None;
+                }
+                found = Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        found
+    }
+
     /// Members in ascending order (the locking order).
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &bits)| {
@@ -329,6 +343,12 @@ impl Keyspace {
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
     /// shard while holding another: release everything and start again.
     fn acquire(&self, set: ShardSet) -> Guards<'_> {
+        // One shard (a single-key command): nothing to order or to back off from.
+        if let Some(i) = set.only() {
+            let mut guards: Guards<'_> = SmallVec::new();
+            guards.push((i, self.shards[i].lock()));
+            return guards;
+        }
         'again: loop {
             let mut guards: Guards<'_> = SmallVec::new();
             for i in set.iter() {
@@ -1212,6 +1232,20 @@ impl<'a> Db<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shard_set_only_member() {
+        assert_eq!(ShardSet::default().only(), None);
+        assert_eq!(ShardSet::single(0).only(), Some(0));
+        assert_eq!(ShardSet::single(200).only(), Some(200));
+        let mut two = ShardSet::single(3);
+        two.insert(4);
+        assert_eq!(two.only(), None);
+        let mut apart = ShardSet::single(3);
+        apart.insert(130);
+        assert_eq!(apart.only(), None);
+        assert_eq!(ShardSet::all().only(), None);
+    }
+
     use super::*;
     use crate::types::StrValue;
 
