@@ -493,7 +493,10 @@ async fn client_loop(
                             server.blocking.postpone(false);
                             match outcome {
                                 None => return Err("killed".into()),
-                                Some(Ok(())) => return Ok(()),
+                                // The process is exiting: as with Redis, this client sees its
+                                // connection close only when the process is gone (closing it
+                                // now let a client connect and be served meanwhile).
+                                Some(Ok(())) => std::future::pending().await,
                                 Some(Err(msg)) => {
                                     out.sink.error(msg);
                                     for code in std::mem::take(&mut out.sink.errors) {
