@@ -18,6 +18,16 @@
 #           set, LIMIT 0 10 from a random score) and evalsha (EVALSHA of a SCRIPT LOADed INCR
 #           script on random keys).
 #   ZSET_SIZE members of the zrangebyscore sorted set (default 10000)
+#   KEYSPACE the -r of the redis-benchmark rows and of evalsha (default 1000; compare.sh uses
+#           1000000)
+#   ZADD_SIZE members preloaded into the zadd row's sorted set (myzset: element:<12 digits>,
+#           random scores below KEYSPACE, as redis-benchmark's ZADD writes them; default 0).
+#           With KEYSPACE=1000000 and ZADD_SIZE=600000 the row is the set compare.sh's ZADD
+#           row ends with, too big for the caches.
+#   CLIENTS  redis-benchmark's -c for the measured run (default 1)
+#   CACHE   1: simulate the caches too (--cache-sim=yes) and add data-cache misses per request:
+#           D1 (first level) and LL ("last level", here sized by CACHE_LL, default
+#           4194304,16,64: this machine's 4 MiB L2, since its 260 MiB L3 would hold everything)
 #   N1, N2  request counts (default 20000 and 60000)
 #   PORT    port to use (default 25555)
 #   PIN     a CPU number: run the server and the measured redis-benchmark on that one CPU, the
@@ -46,6 +56,13 @@ N1=${N1:-20000}
 N2=${N2:-60000}
 PORT=${PORT:-25555}
 ZSET_SIZE=${ZSET_SIZE:-10000}
+KEYSPACE=${KEYSPACE:-1000}
+ZADD_SIZE=${ZADD_SIZE:-0}
+CLIENTS=${CLIENTS:-1}
+CACHE=${CACHE:-}
+CACHE_LL=${CACHE_LL:-4194304,16,64}
+VG_ARGS=(--tool=callgrind)
+[ -n "$CACHE" ] && VG_ARGS+=(--cache-sim=yes "--LL=$CACHE_LL")
 # The same script and sorted set as bench/compare.sh's custom rows.
 EVAL_SCRIPT="return redis.call('INCR', KEYS[1])"
 ZSET_KEY="bench:zset"
@@ -68,11 +85,18 @@ load_zset() {
     awk -v n="$ZSET_SIZE" -v key="$ZSET_KEY" -f bench/zset-load.awk | redis-cli -p "$PORT" --pipe >/dev/null 2>&1
 }
 
-# Total instructions of one server run serving `n` requests of `test` at pipeline `p`.
+# The zadd row's sorted set: ZADD_SIZE members as redis-benchmark's ZADD names them.
+load_zadd() {
+    awk -v n="$ZADD_SIZE" -v key=myzset -v fmt="element:%012d" -v range="$KEYSPACE" \
+        -f bench/zset-load.awk | redis-cli -p "$PORT" --pipe >/dev/null 2>&1
+}
+
+# Total instructions (and with CACHE, "Ir D1 LL" misses) of one server run serving `n` requests
+# of `test` at pipeline `p`.
 instructions() {
     local bin=$1 test=$2 p=$3 n=$4 out="$WORK/cg.out"
     rm -f "$out"
-    "${PINNED[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
+    "${PINNED[@]}" valgrind "${VG_ARGS[@]}" --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
         --appendonly no --dir "$WORK" >/dev/null 2>&1 &
     local vg=$!
     for _ in $(seq 1 300); do
@@ -89,30 +113,53 @@ instructions() {
         evalsha)
             local sha
             sha=$(redis-cli -p "$PORT" script load "$EVAL_SCRIPT")
-            row=(-r 1000 evalsha "$sha" 1 script:__rand_int__) ;;
+            row=(-r "$KEYSPACE" evalsha "$sha" 1 script:__rand_int__) ;;
+        zadd)
+            [ "$ZADD_SIZE" -gt 0 ] && load_zadd
+            row=(-r "$KEYSPACE" -t zadd) ;;
         *)
-            row=(-r 1000 -t "$test") ;;
+            row=(-r "$KEYSPACE" -t "$test") ;;
     esac
-    "${CLIENT_PINNED[@]}" redis-benchmark -p "$PORT" -c 1 -n "$n" -P "$p" -q "${row[@]}" >/dev/null 2>&1
+    "${CLIENT_PINNED[@]}" redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$n" -P "$p" -q "${row[@]}" >/dev/null 2>&1
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait "$vg" || true
     if [ -n "${KEEP:-}" ]; then
         mkdir -p "$KEEP"
         cp "$out" "$KEEP/$(basename "$bin")-$test-P$p-$n.out"
     fi
-    # The "summary:" / "totals:" line holds the total Ir.
-    grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
+    # The "summary:" / "totals:" line holds the totals, in the order of the "events:" line
+    # (Ir, and with the cache simulation Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw).
+    local totals
+    totals=$(grep -E '^(summary|totals):' "$out" | head -1)
+    if [ -n "$CACHE" ]; then
+        echo "$totals" | awk '{print $2, $6 + $7, $9 + $10}'
+    else
+        echo "$totals" | awk '{print $2}'
+    fi
 }
 
-echo "| server | load | instructions per request |"
-echo "|---|---|---:|"
+per_request() { echo $(( ($2 - $1) / (N2 - N1) )); }
+
+if [ -n "$CACHE" ]; then
+    echo "| server | load | instructions per request | D1 misses per request | LL misses per request |"
+    echo "|---|---|---:|---:|---:|"
+else
+    echo "| server | load | instructions per request |"
+    echo "|---|---|---:|"
+fi
 for bin in "${BINS[@]}"; do
     for load in $LOADS; do
         test=${load%%:*}
         p=${load##*:}
-        a=$(instructions "$bin" "$test" "$p" "$N1")
-        b=$(instructions "$bin" "$test" "$p" "$N2")
-        per=$(( (b - a) / (N2 - N1) ))
-        echo "| $(basename "$bin") ($bin) | ${test} -P ${p} | ${per} |"
+        read -r -a a <<<"$(instructions "$bin" "$test" "$p" "$N1")"
+        read -r -a b <<<"$(instructions "$bin" "$test" "$p" "$N2")"
+        cols="$(per_request "${a[0]}" "${b[0]}")"
+        if [ -n "$CACHE" ]; then
+            # Hundredths: misses per request are often below one.
+            for i in 1 2; do
+                cols+=" | $(awk -v x="${a[$i]}" -v y="${b[$i]}" -v d=$((N2 - N1)) 'BEGIN { printf "%.2f", (y - x) / d }')"
+            done
+        fi
+        echo "| $(basename "$bin") ($bin) | ${test} -P ${p} | ${cols} |"
     done
 done

@@ -58,7 +58,7 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> CmdResult {
     let target = Target {
         lua: &f.lua,
         api: &f.api,
-        func: info.func.clone(),
+        func: &info.func,
         name: &info.name,
         is_eval: false,
         flags: info.flags,

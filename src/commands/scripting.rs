@@ -88,7 +88,7 @@ fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let target = Target {
         lua: &engine.lua,
         api: &engine.api,
-        func: script.func.clone(),
+        func: &script.func,
         name: sha,
         is_eval: true,
         flags: script.flags,

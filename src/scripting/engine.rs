@@ -34,6 +34,8 @@ pub struct Api {
     pub runp: Function,
     /// The globals seen while a library loads (only `redis` with the library API).
     pub lib_api: Table,
+    /// Script runs through the C API.
+    pub runner: super::run::Runner,
 }
 
 /// Create a sandboxed state. `functions` selects the function engine (with the library API).
@@ -67,30 +69,65 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         ctx.clone(),
         if functions { "functions" } else { "eval" },
     ))?;
+    let handler: Function = api.raw_get("handler")?;
+    let names = lua.create_sequence_from(names::ALL.iter().copied())?;
+    let real: Table = api.raw_get("real")?;
+    let runner = super::run::Runner::new(&lua, &handler, &ctx, &real, &names)?;
     let api = Api {
         ctx,
         env: api.raw_get("env")?,
         env_meta: api.raw_get("env_meta")?,
-        real: api.raw_get("real")?,
+        real,
         run0: api.raw_get("run0")?,
         run2: api.raw_get("run2")?,
-        handler: api.raw_get("handler")?,
-        names: lua.create_sequence_from(names::ALL.iter().copied())?,
+        handler,
+        names,
         runp: api.raw_get("runp")?,
         lib_api: api.raw_get("lib_api")?,
+        runner,
     };
     lua.set_memory_limit(MEMORY_LIMIT)?;
     super::run::install_hook(&lua);
     Ok((lua, api))
 }
 
-/// The field names a run sets (as a Lua array, so they are pushed without interning them again).
+/// The field names a run sets and its result's conversion reads (as a Lua array, so they are
+/// pushed without interning them again).
 pub mod names {
-    pub const ALL: [&str; 4] = ["killed", "running", "KEYS", "ARGV"];
+    pub const ALL: [&str; 16] = [
+        "killed",
+        "running",
+        "KEYS",
+        "ARGV",
+        "err",
+        "ok",
+        "double",
+        "big_number",
+        "verbatim_string",
+        "map",
+        "set",
+        "format",
+        "string",
+        "source",
+        "line",
+        "ignore_error_stats_update",
+    ];
     pub const KILLED: i32 = 1;
     pub const RUNNING: i32 = 2;
     pub const KEYS: i32 = 3;
     pub const ARGV: i32 = 4;
+    pub const ERR: i32 = 5;
+    pub const OK: i32 = 6;
+    pub const DOUBLE: i32 = 7;
+    pub const BIG_NUMBER: i32 = 8;
+    pub const VERBATIM: i32 = 9;
+    pub const MAP: i32 = 10;
+    pub const SET: i32 = 11;
+    pub const FORMAT: i32 = 12;
+    pub const STRING: i32 = 13;
+    pub const SOURCE: i32 = 14;
+    pub const LINE: i32 = 15;
+    pub const IGNORE_STATS: i32 = 16;
 }
 
 /// Constants and functions of the `redis` table that need no running script.
@@ -210,7 +247,8 @@ fn lower_ascii(b: &[u8]) -> bool {
 pub struct Script {
     pub body: Bytes,
     pub flags: u32,
-    pub func: Function,
+    /// The compiled function (a registry reference: runs push it with the C API).
+    pub func: mlua::RegistryKey,
 }
 
 /// The EVAL engine: its Lua state and the scripts it compiled (by SHA-1).
@@ -246,6 +284,7 @@ impl EvalEngine {
                 let text = compile_error(&self.lua, &body[shebang_len..], "@user_script", &e);
                 format!("Error compiling script (new function): {text}")
             })?;
+        let func = self.lua.create_registry_value(func).map_err(|e| e.to_string())?;
         self.bytes += body.len();
         self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
         Ok(sha)
@@ -332,7 +371,7 @@ mod tests {
         let mut e = EvalEngine::new().unwrap();
         let run = |e: &mut EvalEngine, src: &str| -> (bool, String) {
             let sha = e.load(&Bytes::copy_from_slice(src.as_bytes())).unwrap();
-            let f = e.scripts[&sha].func.clone();
+            let f: Function = e.lua.registry_value(&e.scripts[&sha].func).unwrap();
             let (okv, v): (bool, Value) = e.api.run0.call(f).unwrap();
             let s = match v {
                 Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),

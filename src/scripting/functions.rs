@@ -19,7 +19,8 @@ pub struct FunctionInfo {
     pub name: String,
     pub desc: Option<Vec<u8>>,
     pub flags: u32,
-    pub func: Function,
+    /// The function (a registry reference: runs push it with the C API).
+    pub func: mlua::RegistryKey,
 }
 
 pub struct Library {
@@ -233,6 +234,7 @@ fn register(lua: &Lua, registered: &std::cell::RefCell<BTreeMap<String, Function
     if reg.contains_key(&name) {
         return fail_table(lua, "Function already exists in the library");
     }
+    let func = lua.create_registry_value(func)?;
     reg.insert(name.clone(), FunctionInfo { name, desc, flags, func });
     ok(lua, ())
 }

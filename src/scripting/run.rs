@@ -4,22 +4,26 @@
 //! into the reply, and the publication of the script's effects as one MULTI/EXEC batch.
 
 use bytes::Bytes;
-use mlua::{ffi, Function, HookTriggers, Lua, MultiValue, Table, Value};
+use mlua::{ffi, HookTriggers, Lua, MultiValue, Table};
+use std::os::raw::{c_char, c_int, c_void};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::call::{self, RunState};
-use super::engine::Api;
+use super::engine::{names, Api};
 use super::flags;
 use super::libs;
+use super::reply::{self, ScriptError};
 use crate::commands::{CmdError, CmdResult, Ctx};
+use crate::protocol::ReplySink;
 use crate::session::client::Client;
 
 /// What to run.
 pub struct Target<'a> {
     pub lua: &'a Lua,
     pub api: &'a Api,
-    pub func: Function,
+    /// The script's (or function's) Lua function: its registry reference.
+    pub func: &'a mlua::RegistryKey,
     /// The script's SHA-1 (EVAL) or the function's name, for error messages.
     pub name: &'a str,
     pub is_eval: bool,
@@ -108,27 +112,20 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mark = ctx.db.effects_len();
     let mut state = RunState::new(server, client, read_only, start, ctx.db);
     state.deny_oom = oom && t.flags & flags::ALLOW_OOM == 0;
+    // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a larger
+    // one would finish a whole cycle of a small heap each time).
+    let gc = runs.is_multiple_of(GC_PERIOD);
     let outcome = {
         let _active = call::activate(&mut state);
-        call_runner(lua, api, &t.func, keys, args, t.is_eval)
+        api.runner.run(t.func, keys, args, t.is_eval, gc, ctx.reply)
     };
-    if outcome.is_err() {
-        // Raised past the runner (a kill): the runner could not mark the run over.
+    if matches!(outcome, Ran::Raised(_)) {
+        // Raised past the runner: it could not mark the run over.
         let _ = api.ctx.raw_set("running", false);
     }
     let st = state;
     if st.rehook {
         install_hook(lua);
-    }
-    if runs.is_multiple_of(GC_PERIOD) {
-        // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a
-        // larger one would finish a whole cycle of a small heap each time).
-        // SAFETY: a protected call that only runs the collector.
-        let _ = unsafe {
-            lua.exec_raw::<()>((), |state| {
-                ffi::lua_gc(state, ffi::LUA_GCSTEP, 0);
-            })
-        };
     }
     // The heap the script grew (or left garbage in) stays out of used_memory and maxmemory.
     let heap = if t.is_eval {
@@ -137,7 +134,6 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         crate::metrics::memory::ScriptHeap::Functions
     };
     crate::metrics::memory::set_script_heap(heap, lua.used_memory());
-    let resp3 = st.resp3;
     // Client-side caching: the caller tracks the keys the script's read commands read (Redis
     // 7.2's rule), while the locks are still held.
     if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
@@ -145,46 +141,36 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     }
     ctx.client.after_exec.extend(st.queued);
     match outcome {
-        Ok((true, v)) => super::reply::write(&v, ctx.reply, resp3),
-        Ok((false, Value::Table(e))) => {
-            let msg: Option<mlua::LuaString> = e.raw_get("err").ok();
+        // The runner wrote the result.
+        Ran::Ok => {}
+        Ran::Failed(ScriptError::Table { err, source, line, ignore_stats }) => {
             // Redis formats it with %s: its bytes, up to a NUL (util::bytetext).
-            let msg = msg
-                .map(|m| crate::util::bytetext::c_string(&m.as_bytes(), usize::MAX))
+            let msg = err
+                .map(|m| crate::util::bytetext::c_string(&m, usize::MAX))
                 .unwrap_or_else(|| "ERR unknown error".into());
             let mut text = format!("-{msg}");
-            let source: Option<String> = e.raw_get("source").ok();
-            let line: Value = e.raw_get("line").unwrap_or(Value::Nil);
-            let line = match line {
-                Value::Integer(i) => Some(i.to_string()),
-                Value::Number(n) => Some((n as i64).to_string()),
-                Value::String(s) => Some(s.to_string_lossy()),
-                _ => None,
-            };
             if let (Some(source), Some(line)) = (source, line) {
                 text.push_str(&format!(" script: {}, on {}:{}.", t.name, source, line));
             }
             ctx.reply.error(&text);
-            if super::reply::ignores_stats(&e) {
+            if ignore_stats {
                 ctx.reply.errors.pop();
                 ctx.reply.uncounted_errors += 1;
             }
         }
-        Ok((false, other)) => {
+        Ran::Failed(other) => {
             let msg = match &other {
-                Value::String(s) => crate::util::bytetext::c_string(&s.as_bytes(), 100),
+                ScriptError::String(s) => crate::util::bytetext::c_string(s, 100),
                 _ => "execution failure".into(),
             };
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
             let _ = lua.gc_collect();
         }
-        // Once killed, the hook fires everywhere, also in the runner after the script's frames
-        // are gone: the kill error then arrives here.
-        Err(_) if api.ctx.raw_get::<bool>("killed").unwrap_or(false) => {
+        Ran::Raised(_) if api.ctx.raw_get::<bool>("killed").unwrap_or(false) => {
             ctx.reply.error("Script killed by user with SCRIPT KILL...");
         }
-        Err(e) => {
-            let msg: String = e.to_string().chars().take(100).collect();
+        Ran::Raised(e) => {
+            let msg: String = e.chars().take(100).collect();
             ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
             let _ = lua.gc_collect();
         }
@@ -195,70 +181,178 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     Ok(())
 }
 
-/// Run a script as the prelude's `run0` / `run2` do, in one protected call with the raw API:
-/// KEYS and ARGV (globals of an EVAL script, arguments of a function), `ctx.killed` and
-/// `ctx.running`, and `lua_pcall` with Redis's error handler. Returns (ok, result or error).
-fn call_runner(
-    lua: &Lua,
-    api: &Api,
-    func: &Function,
-    keys: &[Bytes],
-    args: &[Bytes],
+/// How a run through [`Runner::run`] ended.
+pub enum Ran {
+    /// The script returned; its result is written.
+    Ok,
+    /// The script raised (its error handler's value).
+    Failed(ScriptError),
+    /// The runner itself raised (out of memory): the message as mlua's errors show it.
+    Raised(String),
+}
+
+/// An engine's way into script runs through the C API, without mlua's per-call costs (two C
+/// closures and a protected call of its own, a reference per pushed value, the result as an
+/// mlua value): its main Lua state and one C closure, made once, whose upvalues are the error
+/// handler, `ctx`, the real globals and the names table. A run is one `lua_pcall` of that
+/// closure, which sets KEYS and ARGV, calls the script under Redis's error handler as the
+/// prelude's `run0` / `run2` would, and converts the result (or the error) straight off the
+/// stack.
+pub struct Runner {
+    state: *mut ffi::lua_State,
+    /// The closure's registry reference.
+    closure: c_int,
+}
+
+// SAFETY: the state is used only by whoever holds its engine (behind the engine's mutex), as
+// mlua's `Lua` (which is Send) uses it.
+unsafe impl Send for Runner {}
+
+/// What a run hands the closure (as a light userdata).
+struct Call<'a> {
+    keys: &'a [Bytes],
+    args: &'a [Bytes],
     is_eval: bool,
-) -> mlua::Result<(bool, Value)> {
-    use std::os::raw::{c_char, c_int};
-    // SAFETY: exec_raw runs the closure protected, with stack space checked and the five values
-    // pushed at 1-5; everything it builds comes from borrowed slices (nothing to drop if Lua
-    // raises); it leaves exactly (ok, result) on the stack.
-    unsafe {
-        lua.exec_raw::<(bool, Value)>((&api.handler, func, &api.ctx, &api.real, &api.names), |state| {
-            use super::engine::names;
-            const HANDLER: c_int = 1;
-            const FUNC: c_int = 2;
-            const CTX: c_int = 3;
-            const REAL: c_int = 4;
-            const NAMES: c_int = 5;
-            let set = |t: c_int, name: i32| {
-                // value on top → t[name] = value (raw: these tables have no metatable)
-                ffi::lua_rawgeti(state, NAMES, name as _);
-                ffi::lua_insert(state, -2);
-                ffi::lua_rawset(state, t);
-            };
-            ffi::lua_checkstack(state, 8);
-            ffi::lua_pushboolean(state, 0);
-            set(CTX, names::KILLED);
-            ffi::lua_pushboolean(state, 1);
-            set(CTX, names::RUNNING);
-            for items in [keys, args] {
-                ffi::lua_createtable(state, items.len().min(1 << 24) as c_int, 0);
-                for (i, a) in items.iter().enumerate() {
-                    ffi::lua_pushlstring_(state, a.as_ptr() as *const c_char, a.len());
-                    ffi::lua_rawseti_(state, -2, (i + 1) as c_int);
-                }
-            }
-            // Stack: handler, func, ctx, real, names, keys (6), args (7).
-            let status = if is_eval {
-                ffi::lua_pushvalue(state, 6);
-                set(REAL, names::KEYS);
-                ffi::lua_pushvalue(state, 7);
-                set(REAL, names::ARGV);
-                ffi::lua_pushvalue(state, FUNC);
-                ffi::lua_pcall(state, 0, 1, HANDLER)
-            } else {
-                ffi::lua_pushvalue(state, FUNC);
-                ffi::lua_pushvalue(state, 6);
-                ffi::lua_pushvalue(state, 7);
-                ffi::lua_pcall(state, 2, 1, HANDLER)
-            };
-            // Stack: handler, func, ctx, real, names, keys, args, result (8).
-            ffi::lua_pushboolean(state, 0);
-            set(CTX, names::RUNNING);
-            ffi::lua_pushboolean(state, (status == 0) as c_int);
-            ffi::lua_replace(state, 1);
-            ffi::lua_replace(state, 2);
-            ffi::lua_settop(state, 2);
-        })
+    gc: bool,
+    out: &'a mut ReplySink,
+    error: Option<ScriptError>,
+}
+
+impl Runner {
+    pub fn new(lua: &Lua, handler: &mlua::Function, ctx: &Table, real: &Table, names: &Table) -> mlua::Result<Runner> {
+        let mut state = std::ptr::null_mut();
+        let mut closure = 0;
+        // SAFETY: exec_raw runs the closure protected with the four values pushed (the
+        // closure's upvalues); it pops them all and leaves nothing. The state it gets is the
+        // engine's main state (no coroutine runs while an engine is made).
+        unsafe {
+            lua.exec_raw::<()>((handler, ctx, real, names), |l| {
+                ffi::lua_pushcclosure(l, run_closure, 4);
+                closure = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+                state = l;
+            })?;
+        }
+        Ok(Runner { state, closure })
     }
+
+    /// Run `func` (a registry reference) with `keys` and `args` (globals KEYS and ARGV of an
+    /// EVAL script, arguments of a function); its result goes to `out`. With `gc`, a GC step
+    /// follows. The caller holds the engine (and has activated the run's state).
+    pub fn run(
+        &self,
+        func: &mlua::RegistryKey,
+        keys: &[Bytes],
+        args: &[Bytes],
+        is_eval: bool,
+        gc: bool,
+        out: &mut ReplySink,
+    ) -> Ran {
+        let l = self.state;
+        let (len, errors, uncounted) = (out.buf.len(), out.errors.len(), out.uncounted_errors);
+        let mut call = Call { keys, args, is_eval, gc, out, error: None };
+        // SAFETY: the state outlives its engine's runner; nothing runs on it meanwhile (the
+        // caller holds the engine). Three slots are pushed on the main state's stack, which
+        // has LUA_MINSTACK free (nothing is left on it between calls); the closure runs
+        // protected and only reads `call` through the pointer while this frame waits.
+        let raised = unsafe {
+            let top = ffi::lua_gettop(l);
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, self.closure as _);
+            ffi::lua_pushlightuserdata(l, &mut call as *mut Call<'_> as *mut c_void);
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func.id() as _);
+            let status = ffi::lua_pcall(l, 2, 0, 0);
+            let raised = (status != 0).then(|| {
+                let mut n = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut n);
+                let msg = if p.is_null() {
+                    String::from("unknown error")
+                } else {
+                    String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n)).into_owned()
+                };
+                match status {
+                    ffi::LUA_ERRMEM => format!("memory error: {msg}"),
+                    _ => format!("runtime error: {msg}"),
+                }
+            });
+            ffi::lua_settop(l, top);
+            raised
+        };
+        let error = call.error.take();
+        match raised {
+            Some(msg) => {
+                // Whatever the conversion had written when it raised is not a reply.
+                let out = call.out;
+                out.buf.truncate(len);
+                out.errors.truncate(errors);
+                out.uncounted_errors = uncounted;
+                Ran::Raised(msg)
+            }
+            None => match error {
+                None => Ran::Ok,
+                Some(e) => Ran::Failed(e),
+            },
+        }
+    }
+}
+
+/// The runner closure: (call, func) → nothing; see [`Runner`].
+///
+/// SAFETY (for the Lua VM calling it): no value with a destructor is alive in this frame when
+/// the Lua API raises (the conversion's own values live in `Call`).
+unsafe extern "C-unwind" fn run_closure(l: *mut ffi::lua_State) -> c_int {
+    const CALL: c_int = 1;
+    const FUNC: c_int = 2;
+    const HANDLER: c_int = 3;
+    const CTX: c_int = 4;
+    const REAL: c_int = 5;
+    const NAMES: c_int = 6;
+    const KEYS: c_int = 7;
+    const ARGV: c_int = 8;
+    const RESULT: c_int = 9;
+    let call = &mut *(ffi::lua_touserdata(l, CALL) as *mut Call<'_>);
+    ffi::lua_checkstack(l, 12);
+    for i in 1..=4 {
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(i));
+    }
+    let set_flag = |name: i32, b: bool| {
+        ffi::lua_rawgeti(l, NAMES, name as _);
+        ffi::lua_pushboolean(l, b as c_int);
+        ffi::lua_rawset(l, CTX);
+    };
+    set_flag(names::KILLED, false);
+    set_flag(names::RUNNING, true);
+    for items in [call.keys, call.args] {
+        ffi::lua_createtable(l, items.len().min(1 << 24) as c_int, 0);
+        for (i, a) in items.iter().enumerate() {
+            ffi::lua_pushlstring_(l, a.as_ptr() as *const c_char, a.len());
+            ffi::lua_rawseti_(l, -2, (i + 1) as c_int);
+        }
+    }
+    let status = if call.is_eval {
+        for (name, t) in [(names::KEYS, KEYS), (names::ARGV, ARGV)] {
+            ffi::lua_rawgeti(l, NAMES, name as _);
+            ffi::lua_pushvalue(l, t);
+            ffi::lua_rawset(l, REAL);
+        }
+        ffi::lua_pushvalue(l, FUNC);
+        ffi::lua_pcall(l, 0, 1, HANDLER)
+    } else {
+        ffi::lua_pushvalue(l, FUNC);
+        ffi::lua_pushvalue(l, KEYS);
+        ffi::lua_pushvalue(l, ARGV);
+        ffi::lua_pcall(l, 2, 1, HANDLER)
+    };
+    set_flag(names::RUNNING, false);
+    let st = reply::Stack { state: l, names: NAMES };
+    if status == 0 {
+        let resp3 = call::with_active(|s| s.resp3).unwrap_or(false);
+        reply::write(st, RESULT, call.out, resp3);
+    } else {
+        call.error = Some(reply::script_error(st, RESULT));
+    }
+    if call.gc {
+        ffi::lua_gc(l, ffi::LUA_GCSTEP, 0);
+    }
+    0
 }
 
 /// The kill check every [`HOOK_PERIOD`] instructions, installed once per engine (and again

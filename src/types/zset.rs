@@ -31,7 +31,7 @@ pub struct Limits {
 
 enum Repr {
     Listpack(Vec<(SmallBytes, f64)>),
-    Skiplist { dict: Dict<f64>, zsl: SkipList },
+    Skiplist { dict: Dict<f64>, zsl: Box<SkipList> },
 }
 
 pub struct ZSetValue {
@@ -184,7 +184,7 @@ impl ZSetValue {
 
     /// An empty set already in the skiplist encoding.
     pub fn new_skiplist() -> Self {
-        ZSetValue { repr: Repr::Skiplist { dict: Dict::new(), zsl: SkipList::new() } }
+        ZSetValue { repr: Repr::Skiplist { dict: Dict::new(), zsl: Box::default() } }
     }
 
     /// The name OBJECT ENCODING reports.
@@ -218,7 +218,7 @@ impl ZSetValue {
     pub fn convert_to_skiplist(&mut self) {
         if let Repr::Listpack(v) = &mut self.repr {
             let mut dict = Dict::new();
-            let mut zsl = SkipList::new();
+            let mut zsl = Box::<SkipList>::default();
             for (m, s) in v.drain(..) {
                 zsl.insert(s, &m);
                 dict.insert_new(m, s);
@@ -278,8 +278,7 @@ impl ZSetValue {
         match dict.get_mut(member) {
             Some(old) => {
                 if *old != score {
-                    zsl.remove(*old, member);
-                    zsl.insert(score, member);
+                    zsl.update_score(*old, score, member);
                     *old = score;
                 }
                 false
@@ -313,8 +312,7 @@ impl ZSetValue {
             Some(old) => {
                 if let Some(score) = decide(Some(*old))? {
                     if *old != score {
-                        zsl.remove(*old, member);
-                        zsl.insert(score, member);
+                        zsl.update_score(*old, score, member);
                         *old = score;
                     }
                 }

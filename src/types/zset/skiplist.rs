@@ -1,12 +1,17 @@
 //! An indexable skiplist (Redis's zskiplist, with spans) over `(score, member)` pairs, stored in
-//! an arena: nodes live in a `Vec` and link to each other by index, so there is no unsafe code
-//! and freed slots are reused. Every level's link records its span (how many elements it jumps
-//! over), which makes rank lookups, rank-to-element and counting below a bound O(log n).
+//! arenas: nodes are indexes into parallel `Vec`s, so there is no unsafe code and freed slots are
+//! reused. Every level's link records its span (how many elements it jumps over), which makes
+//! rank lookups, rank-to-element and counting below a bound O(log n).
+//!
+//! Layout (for big sets, where every step of a search is a cache miss): what a search step reads
+//! of a node is one 16-byte record ([`Hot`]: the score, the level-0 link and where the node's
+//! higher links are), four to a cache line; the links of levels 1 and up live in their own arena
+//! (`upper`, a quarter of the nodes have any), the members in another (read on equal scores and
+//! by the walks), the back links and heights in others. A level-0 link always spans one element.
 //!
 //! Order: by score, then by member bytes (Redis's order). The skiplist does not check for
 //! duplicate members: the owner keeps a member → score map beside it.
 
-use smallvec::{smallvec, SmallVec};
 use std::cmp::Ordering;
 
 use rand::Rng;
@@ -23,19 +28,26 @@ struct Link {
     span: u32,
 }
 
-#[derive(Clone, Debug)]
-struct Node {
-    member: SmallBytes,
+/// The part of a node a search step reads.
+#[derive(Clone, Copy, Debug)]
+struct Hot {
     score: f64,
-    prev: u32,
-    /// Levels of the node; most nodes have one or two (p = 1/4), kept inline so a step of a
-    /// search costs one cache miss, not two.
-    links: SmallVec<[Link; 2]>,
+    /// The level-0 link (its span is always 1).
+    next: u32,
+    /// Where the node's links of levels 1.. start in `upper` (unused for one-level nodes).
+    up: u32,
 }
 
 #[derive(Clone, Debug)]
 pub struct SkipList {
-    nodes: Vec<Node>,
+    hot: Vec<Hot>,
+    members: Vec<SmallBytes>,
+    prev: Vec<u32>,
+    height: Vec<u8>,
+    /// Links of levels 1 and up: `height - 1` of them per node, from its `up`.
+    upper: Vec<Link>,
+    /// Freed runs of `upper`, by length - 1.
+    upper_free: Vec<Vec<u32>>,
     free: Vec<u32>,
     level: usize,
     len: usize,
@@ -63,32 +75,39 @@ fn random_level() -> usize {
     level
 }
 
-/// Hint the CPU to bring `node` (both cache lines it may straddle) into the cache.
+/// Hint the CPU to bring `*p` into the cache.
 #[inline(always)]
-fn prefetch(node: &Node) {
+fn prefetch<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = node as *const Node as *const i8;
-        // SAFETY: prefetching never faults and reads nothing; both addresses lie in `node`.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.add(std::mem::size_of::<Node>() - 1));
-        }
+        // SAFETY: prefetching never faults and reads nothing.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const T as *const i8) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = node;
+    let _ = p;
+}
+
+/// The nodes before a position on every level, and their ranks (a search's result).
+struct Path {
+    update: [u32; MAX_LEVEL],
+    rank: [u32; MAX_LEVEL],
 }
 
 impl SkipList {
     pub fn new() -> Self {
-        let head = Node {
-            member: SmallBytes::new(b""),
-            score: 0.0,
-            prev: NIL,
-            links: smallvec![Link { next: NIL, span: 0 }; MAX_LEVEL],
-        };
-        SkipList { nodes: vec![head], free: Vec::new(), level: 1, len: 0, tail: NIL }
+        SkipList {
+            hot: vec![Hot { score: 0.0, next: NIL, up: 0 }],
+            members: vec![SmallBytes::new(b"")],
+            prev: vec![NIL],
+            height: vec![MAX_LEVEL as u8],
+            upper: vec![Link { next: NIL, span: 0 }; MAX_LEVEL - 1],
+            upper_free: vec![Vec::new(); MAX_LEVEL - 1],
+            free: Vec::new(),
+            level: 1,
+            len: 0,
+            tail: NIL,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -99,120 +118,181 @@ impl SkipList {
         self.len == 0
     }
 
+    #[inline]
     fn next(&self, x: u32, lvl: usize) -> u32 {
-        self.nodes[x as usize].links[lvl].next
+        let h = &self.hot[x as usize];
+        if lvl == 0 {
+            h.next
+        } else {
+            self.upper[h.up as usize + lvl - 1].next
+        }
     }
 
+    #[inline]
     fn span(&self, x: u32, lvl: usize) -> u32 {
-        self.nodes[x as usize].links[lvl].span
+        if lvl == 0 {
+            1
+        } else {
+            self.upper[self.hot[x as usize].up as usize + lvl - 1].span
+        }
     }
 
+    /// The link of level `lvl` >= 1 of `x`.
+    #[inline]
     fn link_mut(&mut self, x: u32, lvl: usize) -> &mut Link {
-        &mut self.nodes[x as usize].links[lvl]
+        let up = self.hot[x as usize].up as usize;
+        &mut self.upper[up + lvl - 1]
+    }
+
+    #[inline]
+    fn link(&self, x: u32, lvl: usize) -> Link {
+        self.upper[self.hot[x as usize].up as usize + lvl - 1]
     }
 
     /// Whether node `x` comes before `(score, member)`: the member bytes are compared only on
     /// equal scores (the descents of insert and remove run this at every step).
     #[inline]
     fn before(&self, x: u32, score: f64, member: &[u8]) -> bool {
-        let n = &self.nodes[x as usize];
-        n.score < score || (n.score == score && *n.member < *member)
+        let s = self.hot[x as usize].score;
+        s < score || (s == score && *self.members[x as usize] < *member)
     }
 
-    /// Insert an element (which must not be present).
-    pub fn insert(&mut self, score: f64, member: &[u8]) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut rank = [0u32; MAX_LEVEL];
+    /// The last node before `(score, member)` on every level, with its rank.
+    fn path_to(&self, score: f64, member: &[u8]) -> Path {
+        let mut p = Path { update: [HEAD; MAX_LEVEL], rank: [0; MAX_LEVEL] };
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            p.rank[i] = if i == self.level - 1 { 0 } else { p.rank[i + 1] };
             loop {
                 let f = self.next(x, i);
                 if f != NIL && self.before(f, score, member) {
-                    rank[i] += self.span(x, i);
+                    p.rank[i] += self.span(x, i);
                     x = f;
                 } else {
                     break;
                 }
             }
-            update[i] = x;
+            p.update[i] = x;
         }
-        let lvl = random_level();
+        p
+    }
+
+    /// A slot for a node of `lvl` levels (its links unset).
+    fn alloc(&mut self, score: f64, member: SmallBytes, lvl: usize) -> u32 {
+        let up = if lvl > 1 {
+            match self.upper_free[lvl - 2].pop() {
+                Some(at) => at,
+                None => {
+                    let at = self.upper.len() as u32;
+                    self.upper.resize(self.upper.len() + lvl - 1, Link { next: NIL, span: 0 });
+                    at
+                }
+            }
+        } else {
+            0
+        };
+        let hot = Hot { score, next: NIL, up };
+        match self.free.pop() {
+            Some(i) => {
+                let n = i as usize;
+                self.hot[n] = hot;
+                self.members[n] = member;
+                self.height[n] = lvl as u8;
+                i
+            }
+            None => {
+                self.hot.push(hot);
+                self.members.push(member);
+                self.prev.push(NIL);
+                self.height.push(lvl as u8);
+                (self.hot.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Link node `n` (its score and member set) in at the position `p` was searched for.
+    fn link_in(&mut self, n: u32, mut p: Path) {
+        let lvl = self.height[n as usize] as usize;
         if lvl > self.level {
             for i in self.level..lvl {
-                rank[i] = 0;
-                update[i] = HEAD;
+                p.rank[i] = 0;
+                p.update[i] = HEAD;
                 self.link_mut(HEAD, i).span = self.len as u32;
             }
             self.level = lvl;
         }
-        let node = Node {
-            member: SmallBytes::new(member),
-            score,
-            prev: if update[0] == HEAD { NIL } else { update[0] },
-            links: smallvec![Link { next: NIL, span: 0 }; lvl],
-        };
-        let n = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        for i in 0..lvl {
-            let u = update[i];
-            let unext = self.next(u, i);
-            let uspan = self.span(u, i);
-            let d = rank[0] - rank[i];
-            *self.link_mut(n, i) = Link { next: unext, span: uspan - d };
+        let u0 = p.update[0];
+        self.hot[n as usize].next = self.hot[u0 as usize].next;
+        self.hot[u0 as usize].next = n;
+        for i in 1..lvl {
+            let u = p.update[i];
+            let ul = self.link(u, i);
+            let d = p.rank[0] - p.rank[i];
+            *self.link_mut(n, i) = Link { next: ul.next, span: ul.span - d };
             *self.link_mut(u, i) = Link { next: n, span: d + 1 };
         }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
-            self.link_mut(u, i).span += 1;
+        for i in lvl..self.level {
+            self.link_mut(p.update[i], i).span += 1;
         }
-        let f = self.next(n, 0);
+        self.prev[n as usize] = if u0 == HEAD { NIL } else { u0 };
+        let f = self.hot[n as usize].next;
         if f != NIL {
-            self.nodes[f as usize].prev = n;
+            self.prev[f as usize] = n;
         } else {
             self.tail = n;
         }
         self.len += 1;
     }
 
+    /// Insert an element (which must not be present).
+    pub fn insert(&mut self, score: f64, member: &[u8]) {
+        let p = self.path_to(score, member);
+        let n = self.alloc(score, SmallBytes::new(member), random_level());
+        self.link_in(n, p);
+    }
+
+    /// The node of an element, unlinked (still allocated), if present.
+    fn unlink_found(&mut self, score: f64, member: &[u8]) -> Option<u32> {
+        let p = self.path_to(score, member);
+        let x = self.next(p.update[0], 0);
+        if x == NIL || self.hot[x as usize].score != score || *self.members[x as usize] != *member {
+            return None;
+        }
+        self.unlink(x, &p.update);
+        Some(x)
+    }
+
     /// Remove an element. Returns whether it was there.
     pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let f = self.next(x, i);
-                if f != NIL && self.before(f, score, member) {
-                    x = f;
-                } else {
-                    break;
-                }
+        match self.unlink_found(score, member) {
+            Some(x) => {
+                self.release(x);
+                true
             }
-            update[i] = x;
+            None => false,
         }
-        let x = self.next(x, 0);
-        if x == NIL {
+    }
+
+    /// Move an element from score `old` to `new` (Redis's zslUpdateScore): its node is unlinked
+    /// and linked in again at its new place, keeping its member and its levels. Returns whether
+    /// it was there.
+    pub fn update_score(&mut self, old: f64, new: f64, member: &[u8]) -> bool {
+        let Some(x) = self.unlink_found(old, member) else {
             return false;
-        }
-        let n = &self.nodes[x as usize];
-        if n.score != score || &*n.member != member {
-            return false;
-        }
-        self.unlink(x, &update);
+        };
+        self.hot[x as usize].score = new;
+        let p = self.path_to(new, &self.members[x as usize]);
+        self.link_in(x, p);
         true
     }
 
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
+        let xnext = self.hot[x as usize].next;
+        // Level 0: the node right before `x` links to it.
+        self.hot[update[0] as usize].next = xnext;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(1) {
             if self.next(u, i) == x {
-                let xl = self.nodes[x as usize].links[i];
+                let xl = self.link(x, i);
                 let l = self.link_mut(u, i);
                 l.span = l.span + xl.span - 1;
                 l.next = xl.next;
@@ -220,10 +300,9 @@ impl SkipList {
                 self.link_mut(u, i).span -= 1;
             }
         }
-        let f = self.next(x, 0);
-        let p = self.nodes[x as usize].prev;
-        if f != NIL {
-            self.nodes[f as usize].prev = p;
+        let p = self.prev[x as usize];
+        if xnext != NIL {
+            self.prev[xnext as usize] = p;
         } else {
             self.tail = p;
         }
@@ -231,9 +310,16 @@ impl SkipList {
             self.level -= 1;
         }
         self.len -= 1;
-        let n = &mut self.nodes[x as usize];
-        n.member = SmallBytes::new(b"");
-        n.links = SmallVec::new();
+    }
+
+    /// Give an unlinked node's slots back.
+    fn release(&mut self, x: u32) {
+        let n = x as usize;
+        self.members[n] = SmallBytes::new(b"");
+        let lvl = self.height[n] as usize;
+        if lvl > 1 {
+            self.upper_free[lvl - 2].push(self.hot[n].up);
+        }
         self.free.push(x);
     }
 
@@ -245,10 +331,7 @@ impl SkipList {
         for i in (0..self.level).rev() {
             loop {
                 let f = self.next(x, i);
-                if f != NIL && {
-                    let n = &self.nodes[f as usize];
-                    pred(n.score, &n.member)
-                } {
+                if f != NIL && pred(self.hot[f as usize].score, &self.members[f as usize]) {
                     r += self.span(x, i) as usize;
                     x = f;
                 } else {
@@ -271,10 +354,7 @@ impl SkipList {
         for i in (0..self.level).rev() {
             loop {
                 let nx = self.next(x, i);
-                if nx != NIL && {
-                    let n = &self.nodes[nx as usize];
-                    skip(n.score, &n.member)
-                } {
+                if nx != NIL && skip(self.hot[nx as usize].score, &self.members[nx as usize]) {
                     x = nx;
                 } else {
                     break;
@@ -283,24 +363,25 @@ impl SkipList {
         }
         let mut x = self.next(x, 0);
         while x != NIL {
-            let n = &self.nodes[x as usize];
-            let nx = n.links[0].next;
+            let n = self.hot[x as usize];
             // The next node is a cache miss: start loading it while `f` works on this one.
-            if nx != NIL {
-                prefetch(&self.nodes[nx as usize]);
+            if n.next != NIL {
+                prefetch(&self.hot[n.next as usize]);
+                prefetch(&self.members[n.next as usize]);
             }
-            if !f(n.score, &n.member) {
+            if !f(n.score, &self.members[x as usize]) {
                 break;
             }
-            x = nx;
+            x = n.next;
         }
     }
 
-    /// The 0-based rank of an element, if present.
+    /// The 0-based rank of an element, if present (one descent).
     pub fn rank(&self, score: f64, member: &[u8]) -> Option<usize> {
-        let r = self.count_while(|s, m| cmp_elem(s, m, score, member) == Ordering::Less);
-        let (s, m) = self.get(r)?;
-        (s == score && m == member).then_some(r)
+        let p = self.path_to(score, member);
+        let x = self.next(p.update[0], 0);
+        (x != NIL && self.hot[x as usize].score == score && *self.members[x as usize] == *member)
+            .then_some(p.rank[0] as usize)
     }
 
     fn node_at(&self, rank: usize) -> u32 {
@@ -330,10 +411,7 @@ impl SkipList {
     /// The element at a 0-based rank.
     pub fn get(&self, rank: usize) -> Option<(f64, &[u8])> {
         let x = self.node_at(rank);
-        (x != NIL).then(|| {
-            let n = &self.nodes[x as usize];
-            (n.score, &*n.member)
-        })
+        (x != NIL).then(|| (self.hot[x as usize].score, &*self.members[x as usize]))
     }
 
     /// Visit the elements from rank `start`, forward (or backward when `rev`), while `f`
@@ -341,11 +419,11 @@ impl SkipList {
     pub fn walk<'a>(&'a self, start: usize, rev: bool, mut f: impl FnMut(f64, &'a [u8]) -> bool) {
         let mut x = self.node_at(start);
         while x != NIL {
-            let n = &self.nodes[x as usize];
-            if !f(n.score, &n.member) {
+            let n = self.hot[x as usize];
+            if !f(n.score, &self.members[x as usize]) {
                 break;
             }
-            x = if rev { n.prev } else { n.links[0].next };
+            x = if rev { self.prev[x as usize] } else { n.next };
         }
     }
 
@@ -355,10 +433,7 @@ impl SkipList {
     }
 
     pub fn last(&self) -> Option<(f64, &[u8])> {
-        (self.tail != NIL).then(|| {
-            let n = &self.nodes[self.tail as usize];
-            (n.score, &*n.member)
-        })
+        (self.tail != NIL).then(|| (self.hot[self.tail as usize].score, &*self.members[self.tail as usize]))
     }
 
     /// Check the structure's invariants (tests).
@@ -369,14 +444,14 @@ impl SkipList {
         let mut prev = NIL;
         let mut count = 0;
         while x != NIL {
-            let n = &self.nodes[x as usize];
-            assert_eq!(n.prev, prev);
+            let (n, m) = (self.hot[x as usize], &self.members[x as usize]);
+            assert_eq!(self.prev[x as usize], prev);
             if prev != NIL {
-                let p = &self.nodes[prev as usize];
-                assert_eq!(cmp_elem(p.score, &p.member, n.score, &n.member), Ordering::Less);
+                let (p, pm) = (self.hot[prev as usize], &self.members[prev as usize]);
+                assert_eq!(cmp_elem(p.score, pm, n.score, m), Ordering::Less);
             }
             prev = x;
-            x = n.links[0].next;
+            x = n.next;
             count += 1;
         }
         assert_eq!(self.tail, prev);
@@ -391,8 +466,7 @@ impl SkipList {
                     break;
                 }
                 r += self.span(x, i) as usize;
-                let n = &self.nodes[f as usize];
-                assert_eq!(self.rank(n.score, &n.member), Some(r - 1));
+                assert_eq!(self.rank(self.hot[f as usize].score, &self.members[f as usize]), Some(r - 1));
                 x = f;
             }
         }
@@ -402,6 +476,7 @@ impl SkipList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn insert_rank_remove() {
@@ -424,5 +499,103 @@ mod tests {
         s.check();
         assert_eq!(s.count_while(|sc, _| sc < 50.0), 500 - 167);
         assert_eq!(s.last().unwrap().1, b"m0998");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, i8),
+        Remove(u8),
+        Update(u8, i8),
+    }
+
+    fn key(m: u8) -> Vec<u8> {
+        // Some members long enough to live on the heap.
+        if m.is_multiple_of(7) {
+            format!("a-member-longer-than-the-inline-capacity-{m}").into_bytes()
+        } else {
+            format!("m{m}").into_bytes()
+        }
+    }
+
+    proptest! {
+        /// Inserts, removes and score updates against a plain model (a map member → score,
+        /// sorted on demand): the order, ranks, rank lookups, prefix counts, both walks and the
+        /// structure's invariants (spans, back links, the tail) after every batch.
+        #[test]
+        fn behaves_like_a_sorted_model(ops in prop::collection::vec(
+            prop_oneof![
+                (0u8..60, -4i8..4).prop_map(|(m, s)| Op::Insert(m, s)),
+                (0u8..60).prop_map(Op::Remove),
+                (0u8..60, -4i8..4).prop_map(|(m, s)| Op::Update(m, s)),
+            ], 1..400)) {
+            let mut s = SkipList::new();
+            let mut model: std::collections::HashMap<Vec<u8>, f64> = Default::default();
+            for op in ops {
+                match op {
+                    Op::Insert(m, sc) => {
+                        let k = key(m);
+                        if let std::collections::hash_map::Entry::Vacant(e) = model.entry(k) {
+                            s.insert(sc as f64, e.key());
+                            e.insert(sc as f64);
+                        }
+                    }
+                    Op::Remove(m) => {
+                        let k = key(m);
+                        let was = model.remove(&k);
+                        prop_assert_eq!(s.remove(was.unwrap_or(0.5), &k), was.is_some());
+                    }
+                    Op::Update(m, sc) => {
+                        let k = key(m);
+                        match model.get_mut(&k) {
+                            Some(old) => {
+                                prop_assert!(s.update_score(*old, sc as f64, &k));
+                                *old = sc as f64;
+                            }
+                            None => prop_assert!(!s.update_score(sc as f64, 1.0, &k)),
+                        }
+                    }
+                }
+                prop_assert_eq!(s.len(), model.len());
+            }
+            s.check();
+            let mut want: Vec<(f64, Vec<u8>)> = model.iter().map(|(k, v)| (*v, k.clone())).collect();
+            want.sort_by(|a, b| cmp_elem(a.0, &a.1, b.0, &b.1));
+            let mut got = Vec::new();
+            s.walk(0, false, |sc, m| {
+                got.push((sc, m.to_vec()));
+                true
+            });
+            prop_assert_eq!(&got, &want);
+            if !want.is_empty() {
+                let mut back = Vec::new();
+                s.walk(want.len() - 1, true, |sc, m| {
+                    back.push((sc, m.to_vec()));
+                    true
+                });
+                back.reverse();
+                prop_assert_eq!(&back, &want);
+                prop_assert_eq!(s.first(), Some((want[0].0, &want[0].1[..])));
+                let l = want.last().unwrap();
+                prop_assert_eq!(s.last(), Some((l.0, &l.1[..])));
+            }
+            for (i, (sc, m)) in want.iter().enumerate() {
+                prop_assert_eq!(s.rank(*sc, m), Some(i));
+                prop_assert_eq!(s.get(i), Some((*sc, &m[..])));
+            }
+            prop_assert_eq!(s.get(want.len()), None);
+            prop_assert_eq!(s.rank(0.25, b"absent"), None);
+            for bound in -5..5 {
+                let b = bound as f64;
+                let n = want.iter().filter(|(sc, _)| *sc < b).count();
+                prop_assert_eq!(s.count_while(|sc, _| sc < b), n);
+                let mut after = Vec::new();
+                s.walk_after(|sc, _| sc < b, |sc, m| {
+                    after.push((sc, m.to_vec()));
+                    after.len() < 5
+                });
+                let expect: Vec<_> = want.iter().skip(n).take(5).cloned().collect();
+                prop_assert_eq!(after, expect);
+            }
+        }
     }
 }
