@@ -7,7 +7,7 @@
 //! keys of different shards therefore run on different cores at the same time, while a
 //! multi-key command is atomic. Keyspace-wide commands (FLUSHDB, SCAN, KEYS, DBSIZE...) lock
 //! every shard; EXEC locks the shards of its queued commands and watched keys, and a script its
-//! declared keys up front and any other shard when it first touches it ([`Keyspace::lock_lazy`]).
+//! declared keys up front and any other shard when it first touches it ([`Keyspace::lock_for_command`]).
 //!
 //! All access goes through a [`Db`] view, which applies lazy expiry (an expired key is deleted
 //! when touched, and a DEL effect is published), keeps each entry's LRU clock (or LFU counter,
@@ -120,7 +120,7 @@ pub struct Keyspace {
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
-    /// A lazy view (a running script, see [`Keyspace::lock_lazy`]) may be waiting for shards out
+    /// A lazy view (a running script, see [`Keyspace::lock_for_command`]) may be waiting for shards out
     /// of order: multi-shard lockers then back off instead of waiting while holding shards.
     lazy_view: std::sync::atomic::AtomicBool,
     /// The first shard of the next [`Keyspace::rehash_step`].
@@ -315,10 +315,16 @@ impl Keyspace {
         self.view(db, self.acquire(set), now, false)
     }
 
-    /// The command pipeline's view: the shards of `set` (every shard when None), lazy for a
-    /// script (see [`Keyspace::lock_lazy`]). Its time is set by the caller ([`Db::set_time`]).
-    /// One constructor call for every case, so the view is built in place (a `match` over the
-    /// three lock functions moved a ~300-byte view per command).
+    /// The command pipeline's view: the shards of `set` (every shard when None). Its time is
+    /// set by the caller ([`Db::set_time`]). One constructor call for every case, so the view is
+    /// built in place (a `match` over separate lock functions moved a ~300-byte view per command).
+    ///
+    /// A running script's view is lazy: the shards of its declared keys are locked now
+    /// (ascending, as any command); any other shard is locked when the script first touches it,
+    /// whatever its order. That is deadlock-free because every multi-shard locker backs off
+    /// (releases what it holds and starts again) instead of waiting for a shard while a lazy view
+    /// exists, and only one script runs at a time. Scripts that touch few keys so skip locking
+    /// all shards.
     pub fn lock_for_command(&self, db: usize, set: Option<ShardSet>, script: bool) -> Db<'_> {
         let lazy = script && set.is_some();
         let guards = self.acquire(set.unwrap_or_else(ShardSet::all));
@@ -326,18 +332,6 @@ impl Keyspace {
             self.lazy_view.store(true, Ordering::SeqCst);
         }
         self.view(db, guards, 0, lazy)
-    }
-
-    /// A running script's view: the shards of its declared keys are locked now (ascending, as
-    /// any command); any other shard is locked when the script first touches it, whatever its
-    /// order. That is deadlock-free because every multi-shard locker backs off (releases what
-    /// it holds and starts again) instead of waiting for a shard while a lazy view exists, and
-    /// only one script runs at a time. Scripts that touch few keys so skip locking all shards.
-    pub fn lock_lazy(&self, db: usize, set: ShardSet, now: i64) -> Db<'_> {
-        let mut view = self.lock_set_at(db, set, now);
-        self.lazy_view.store(true, Ordering::SeqCst);
-        view.lazy = true;
-        view
     }
 
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
@@ -480,15 +474,12 @@ impl Keyspace {
     /// ones active expiry has to visit (a plain lock, held for a few length reads).
     pub fn dbs_with_ttls(&self, shard: usize) -> SmallVec<[usize; 16]> {
         let s = self.shards[shard].lock();
-        if s.dbs.iter().all(|d| d.expires.is_empty() && d.hexpires.is_empty()) {
+        let has_ttls = |d: &ShardDb| !d.expires.is_empty() || !d.hexpires.is_empty();
+        // Most shards have none: answered without building the list.
+        if !s.dbs.iter().any(has_ttls) {
             return SmallVec::new();
         }
-        s.dbs
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| !d.expires.is_empty() || !d.hexpires.is_empty())
-            .map(|(i, _)| i)
-            .collect()
+        s.dbs.iter().enumerate().filter(|(_, d)| has_ttls(d)).map(|(i, _)| i).collect()
     }
 
     /// Cron work: a bounded slice of incremental rehashing and shrinking, on the next
@@ -543,7 +534,7 @@ fn guard_of<'g, 'a>(guards: &'g mut Guards<'a>, s: usize) -> Option<&'g mut Mute
 /// and SWAPDB). Dropping it publishes the collected effects, then releases the locks.
 pub struct Db<'a> {
     ks: &'a Keyspace,
-    /// A script's view: shards not yet locked are locked on first use (see [`Keyspace::lock_lazy`]).
+    /// A script's view: shards not yet locked are locked on first use (see [`Keyspace::lock_for_command`]).
     lazy: bool,
     /// The locked shards, sorted by index.
     guards: Guards<'a>,
@@ -732,7 +723,7 @@ impl<'a> Db<'a> {
         }
     }
 
-    /// Lock shard `s` for a lazy view (out of order: see [`Keyspace::lock_lazy`]).
+    /// Lock shard `s` for a lazy view (out of order: see [`Keyspace::lock_for_command`]).
     fn lock_more(&mut self, s: usize) {
         let g = self.ks.shards[s].lock();
         let pos = self.guards.binary_search_by_key(&s, |(i, _)| *i).unwrap_or_else(|p| p);
@@ -1268,7 +1259,8 @@ mod tests {
         let (a, b) = (a.unwrap(), b.unwrap());
         let mut set = ShardSet::default();
         set.add_key(b.as_bytes());
-        let mut view = ks.lock_lazy(0, set, now_ms());
+        let mut view = ks.lock_for_command(0, Some(set), true);
+        view.set_time(now_ms());
         view.set(b.as_bytes(), s("1"), false);
         // Another thread locks both shards in order: it must back off while the view holds b.
         let ks2 = ks.clone();
