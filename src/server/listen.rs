@@ -272,6 +272,38 @@ fn worker_runtime() -> tokio::runtime::Builder {
     builder
 }
 
+/// The run queue of the worker a connection runs on: whether other tasks are ready to run now.
+pub(crate) struct RunQueue {
+    #[cfg(tokio_unstable)]
+    metrics: Option<tokio::runtime::RuntimeMetrics>,
+}
+
+impl RunQueue {
+    /// The current task's worker (a worker runtime has one thread, its worker 0). On any other
+    /// runtime, and without `--cfg tokio_unstable` (no run-queue metrics), never "ready".
+    pub(crate) fn current() -> Self {
+        #[cfg(tokio_unstable)]
+        {
+            let handle = tokio::runtime::Handle::current();
+            let metrics = match handle.runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::CurrentThread => Some(handle.metrics()),
+                _ => None,
+            };
+            RunQueue { metrics }
+        }
+        #[cfg(not(tokio_unstable))]
+        RunQueue {}
+    }
+
+    /// Whether other tasks of this worker are in its run queue (a relaxed atomic load).
+    pub(crate) fn others_ready(&self) -> bool {
+        #[cfg(tokio_unstable)]
+        return self.metrics.as_ref().is_some_and(|m| m.worker_local_queue_depth(0) > 0);
+        #[cfg(not(tokio_unstable))]
+        false
+    }
+}
+
 /// Run a worker until `handover` (the task that takes the connections handed over) ends.
 ///
 /// Built with `--cfg tokio_unstable` (the repository's .cargo/config.toml), a `LocalRuntime`:
