@@ -104,11 +104,19 @@ impl Command {
     /// [`Command::keys`], without building a list when the specs are fixed ranges).
     #[inline]
     pub fn for_each_key(&self, args: &[bytes::Bytes], mut f: impl FnMut(usize)) {
-        if !self.simple_keys {
+        if !self.for_each_simple_key(args.len(), &mut f) {
             self.keys(args).iter().for_each(|k| f(k.pos));
-            return;
         }
-        let argc = args.len() as i64;
+    }
+
+    /// [`Command::for_each_key`] for a command whose key specs are fixed ranges, which only the
+    /// argument count decides; false (and no call) for any other command.
+    #[inline]
+    pub fn for_each_simple_key(&self, argc: usize, mut f: impl FnMut(usize)) -> bool {
+        if !self.simple_keys {
+            return false;
+        }
+        let argc = argc as i64;
         for spec in &self.meta.key_specs {
             let (BeginSearch::Index(first), FindKeys::Range { lastkey, keystep, .. }) = (&spec.begin, &spec.find)
             else {
@@ -126,6 +134,7 @@ impl Command {
                 i += (*keystep as i64).max(1);
             }
         }
+        true
     }
 
     /// The keys of a call exactly as Redis reports them (COMMAND GETKEYS; later ACL and

@@ -123,8 +123,12 @@ pub struct Keyspace {
     /// A lazy view (a running script, see [`Keyspace::lock_for_command`]) may be waiting for shards out
     /// of order: multi-shard lockers then back off instead of waiting while holding shards.
     lazy_view: std::sync::atomic::AtomicBool,
-    /// The first shard of the next [`Keyspace::rehash_step`].
+    /// The first shard of the next [`Keyspace::cron_step`].
     rehash_cursor: std::sync::atomic::AtomicUsize,
+    /// Keys per shard (all databases) as [`Keyspace::cron_step`] last saw them, and their
+    /// sum: whether a batch's keys are worth prefetching ([`Keyspace::prefetch`]).
+    shard_keys: Box<[std::sync::atomic::AtomicUsize]>,
+    keys_seen: std::sync::atomic::AtomicUsize,
     /// The first shard of the next active-expiry cycle (`expire::active_expire_cycle`).
     expire_cursor: std::sync::atomic::AtomicUsize,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
@@ -262,6 +266,8 @@ impl Keyspace {
             replica_local_expires: Mutex::new(std::collections::HashSet::new()),
             lazy_view: std::sync::atomic::AtomicBool::new(false),
             rehash_cursor: std::sync::atomic::AtomicUsize::new(0),
+            shard_keys: (0..NSHARDS).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect(),
+            keys_seen: std::sync::atomic::AtomicUsize::new(0),
             expire_cursor: std::sync::atomic::AtomicUsize::new(0),
             lfu: lfu::LfuSettings::default(),
         }
@@ -332,6 +338,27 @@ impl Keyspace {
             self.lazy_view.store(true, Ordering::SeqCst);
         }
         self.view(db, guards, 0, lazy)
+    }
+
+    /// Start loading what looking up `keys` in database `db` will read (a pipelined batch's
+    /// keys, before it runs): every key's dict bucket, then every bucket's first entry (see
+    /// [`Dict::prefetch`]), so that their cache misses overlap. A hint: a shard another thread
+    /// holds is skipped rather than waited for.
+    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+        // The shards stay locked from one round to the next (never waiting: no deadlock; a
+        // key whose shard an earlier key of the batch holds is skipped).
+        let mut started: SmallVec<[(MutexGuard<'_, Shard>, usize); 16]> = SmallVec::new();
+        for key in keys {
+            let Some(guard) = self.shards[shard_of(key)].try_lock() else { continue };
+            if let Some(d) = guard.dbs.get(db) {
+                let h = d.main.hash_of(key);
+                d.main.prefetch(h, false);
+                started.push((guard, h));
+            }
+        }
+        for (guard, h) in &started {
+            guard.dbs[db].main.prefetch(*h, true);
+        }
     }
 
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
@@ -482,21 +509,44 @@ impl Keyspace {
         s.dbs.iter().enumerate().filter(|(_, d)| has_ttls(d)).map(|(i, _)| i).collect()
     }
 
-    /// Cron work: a bounded slice of incremental rehashing and shrinking, on the next
-    /// `REHASH_SHARDS_PER_STEP` shards (every shard in turn: with the default hz, each table is
-    /// looked at every 0.8 s; commands rehash the tables they touch meanwhile). Visiting every
-    /// shard and database at every tick cost an idle server ~60k instructions per tick.
-    pub fn rehash_step(&self, budget: std::time::Duration) {
+    /// Cron work on the next `REHASH_SHARDS_PER_STEP` shards (every shard in turn: with the
+    /// default hz, each is looked at every 0.8 s): their key counts (for
+    /// [`Keyspace::worth_prefetching`]) and, when `rehash` (activerehashing), a bounded slice of
+    /// incremental rehashing and shrinking (commands rehash the tables they touch meanwhile).
+    /// Visiting every shard and database at every tick cost an idle server ~60k instructions
+    /// per tick.
+    pub fn cron_step(&self, rehash: bool, budget: std::time::Duration) {
         const REHASH_SHARDS_PER_STEP: usize = NSHARDS / 8;
         let first = self.rehash_cursor.fetch_add(REHASH_SHARDS_PER_STEP, Ordering::Relaxed) % NSHARDS;
         let per_table = budget / REHASH_SHARDS_PER_STEP as u32;
-        for s in self.shards[first..].iter().chain(self.shards.iter()).take(REHASH_SHARDS_PER_STEP) {
-            let mut s = s.lock();
+        for i in (first..first + REHASH_SHARDS_PER_STEP).map(|i| i % NSHARDS) {
+            let mut s = self.shards[i].lock();
+            let mut keys = 0;
             for d in s.dbs.iter_mut() {
-                d.main.cron_step(per_table);
-                d.expires.cron_step(per_table);
+                if rehash {
+                    d.main.cron_step(per_table);
+                    d.expires.cron_step(per_table);
+                }
+                keys += d.main.len();
+            }
+            drop(s);
+            let before = self.shard_keys[i].swap(keys, Ordering::Relaxed);
+            if keys >= before {
+                self.keys_seen.fetch_add(keys - before, Ordering::Relaxed);
+            } else {
+                self.keys_seen.fetch_sub(before - keys, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether the keyspace is big enough for [`Keyspace::prefetch`] to pay: below this many
+    /// keys (about 5 MB of entries and buckets, past a usual L2 cache) lookups mostly hit the
+    /// cache, and prefetching would only add work. As of the last full round of
+    /// [`Keyspace::cron_step`] (8 cron ticks).
+    #[inline]
+    pub fn worth_prefetching(&self) -> bool {
+        const PREFETCH_MIN_KEYS: usize = 64 * 1024;
+        self.keys_seen.load(Ordering::Relaxed) >= PREFETCH_MIN_KEYS
     }
 }
 
@@ -1242,6 +1292,36 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn prefetching_starts_once_the_cron_has_seen_a_big_keyspace_and_never_waits() {
+        let ks = Keyspace::new(2);
+        let keys: Vec<String> = (0..70_000).map(|i| format!("key:{i}")).collect();
+        {
+            let mut db = ks.lock_for_command(1, None, false);
+            db.set_time(now_ms());
+            for k in &keys {
+                db.set(k.as_bytes(), s("v"), false);
+            }
+        }
+        assert!(!ks.worth_prefetching(), "not before the cron has counted the keys");
+        for _ in 0..8 {
+            ks.cron_step(false, std::time::Duration::from_millis(1));
+        }
+        assert!(ks.worth_prefetching(), "70,000 keys counted in 8 steps");
+        // A hint: a shard held elsewhere is skipped, not waited for (this would deadlock).
+        let held = ks.lock_keys(1, &[keys[0].as_bytes()]);
+        let batch: Vec<&[u8]> = keys[..16].iter().map(|k| k.as_bytes()).chain([&b"missing"[..], b""]).collect();
+        ks.prefetch(1, &batch);
+        ks.prefetch(15, &batch);
+        drop(held);
+        // Flushed: the next full round of steps sees it.
+        ks.lock_for_command(1, None, false).flush(true);
+        for _ in 0..8 {
+            ks.cron_step(false, std::time::Duration::from_millis(1));
+        }
+        assert!(!ks.worth_prefetching());
     }
 
     #[test]

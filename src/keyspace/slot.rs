@@ -10,6 +10,7 @@ static CRC16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_XMODEM);
 pub const SLOTS: usize = 16384;
 
 /// The hash slot of a key, honouring hash tags exactly as Redis's keyHashSlot.
+#[inline]
 pub fn key_hash_slot(key: &[u8]) -> u16 {
     // memchr: a byte-at-a-time scan cost as much as the CRC itself.
     let tagged = memchr::memchr(b'{', key).and_then(|s| {

@@ -208,6 +208,38 @@ fn short_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
     None
 }
 
+/// Look at the complete requests at the front of `buf`, up to `max`, without consuming them:
+/// `f` gets each one's argument count and its first [`PEEK_ARGS`] arguments. Stops at the
+/// first one that is incomplete or not a multibulk of short headers (an inline request, a long
+/// length...), which the parser will handle; returns how many `f` saw.
+pub fn peek_requests<'b>(buf: &'b [u8], max: usize, mut f: impl FnMut(usize, &[&'b [u8]])) -> usize {
+    let mut pos = 0;
+    let mut seen = 0;
+    while seen < max {
+        let Some((count, cr)) = short_header(buf, pos, b'*') else { break };
+        pos = cr + 2;
+        let mut args: [&'b [u8]; PEEK_ARGS] = [&[]; PEEK_ARGS];
+        for i in 0..count {
+            let Some((len, cr)) = short_header(buf, pos, b'$') else { return seen };
+            let start = cr + 2;
+            let Some(arg) = buf.get(start..start + len) else { return seen };
+            if let Some(slot) = args.get_mut(i) {
+                *slot = arg;
+            }
+            pos = start + len + 2;
+        }
+        if pos > buf.len() {
+            break;
+        }
+        f(count, &args[..count.min(PEEK_ARGS)]);
+        seen += 1;
+    }
+    seen
+}
+
+/// How many arguments of a request [`peek_requests`] shows.
+pub const PEEK_ARGS: usize = 8;
+
 /// How far a partial multibulk request at the front of `buf` has been read, as Redis keeps it:
 /// Redis consumes each complete header line and argument from its query buffer (the arguments
 /// go to argv), so CLIENT LIST's `qbuf` counts only what follows them and `argv-mem` the
@@ -237,6 +269,25 @@ pub fn partial_progress(buf: &[u8]) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_shows_complete_requests_without_consuming_them() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nc";
+        let mut seen = Vec::new();
+        let n =
+            peek_requests(buf, 16, |argc, args| seen.push((argc, args.iter().map(|a| a.to_vec()).collect::<Vec<_>>())));
+        assert_eq!(n, 2, "the third request is incomplete");
+        assert_eq!(seen[0], (2, vec![b"GET".to_vec(), b"a".to_vec()]));
+        assert_eq!(seen[1], (3, vec![b"SET".to_vec(), b"bb".to_vec(), b"v".to_vec()]));
+        assert_eq!(peek_requests(buf, 1, |_, _| {}), 1, "at most max");
+        assert_eq!(peek_requests(b"GET a\r\n", 16, |_, _| {}), 0, "inline requests are left to the parser");
+        // Without the two bytes after the last argument, the request is not complete.
+        assert_eq!(peek_requests(b"*1\r\n$4\r\nPING", 16, |_, _| {}), 0);
+        let many: Vec<u8> = b"*10\r\n".iter().chain(b"$1\r\nx\r\n".repeat(10).iter()).copied().collect();
+        let mut argc = 0;
+        assert_eq!(peek_requests(&many, 16, |n, args| argc = n + 100 * args.len()), 1);
+        assert_eq!(argc, 10 + 100 * PEEK_ARGS, "all counted, the first PEEK_ARGS shown");
+    }
 
     fn parse(input: &[u8]) -> (Result<Option<Request>, ParseError>, usize) {
         let mut b = BytesMut::from(input);

@@ -359,12 +359,18 @@ async fn client_loop(
         let mut processed = 0u64;
         let mut close = false;
         let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
+        // Requests at the front of the buffer whose keys were prefetched (see `prefetch`).
+        let mut prefetched = 0usize;
         loop {
             if handle.is_killed() {
                 return Err("killed".into());
             }
+            if prefetched == 0 {
+                prefetched = pipeline::prefetch::prefetch_batch(server, client.db, &buf);
+            }
             match parse_request_into(&mut buf, &limits, &mut args) {
                 Ok(Some(_inline)) => {
+                    prefetched = prefetched.saturating_sub(1);
                     if args.is_empty() {
                         continue;
                     }

@@ -376,9 +376,7 @@ async fn cron(server: Arc<Server>) {
                 tracking.flush_bcast();
                 tracking.enforce_limit();
             }
-            if s.config.load().activerehashing {
-                s.keyspace.rehash_step(Duration::from_millis(1));
-            }
+            s.keyspace.cron_step(s.config.load().activerehashing, Duration::from_millis(1));
             saving::cron(&s);
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();

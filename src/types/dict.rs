@@ -11,6 +11,7 @@
 use rand::Rng;
 
 use crate::types::SmallBytes;
+use crate::util::prefetch::prefetch;
 
 struct Node<V> {
     key: SmallBytes,
@@ -182,6 +183,28 @@ impl<V> Dict<V> {
         let size = self.ht[0].buckets.len();
         if size > MIN_SIZE && self.ht[0].used * 100 / size < 10 {
             self.start_resize(self.ht[0].used);
+        }
+    }
+
+    /// The hash a lookup of `key` uses (for [`Dict::prefetch`]).
+    pub fn hash_of(&self, key: &[u8]) -> usize {
+        self.hash(key)
+    }
+
+    /// Start loading what a lookup of hash `h` reads, without waiting for it: the bucket when
+    /// `chain` is false; when true (the bucket loaded since), the first entry of its chain.
+    /// Prefetching a pipelined batch's keys in these two rounds overlaps the cache misses of
+    /// all its lookups instead of taking them one after the other.
+    pub fn prefetch(&self, h: usize, chain: bool) {
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        for t in &self.ht[..tables] {
+            if let Some(bucket) = t.buckets.get(h & t.mask()) {
+                match (chain, bucket) {
+                    (false, _) => prefetch(bucket as *const Bucket<V>),
+                    (true, Some(node)) => prefetch(&**node as *const Node<V>),
+                    (true, None) => {}
+                }
+            }
         }
     }
 

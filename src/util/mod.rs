@@ -4,5 +4,6 @@ pub mod dtoa;
 pub mod fault;
 pub mod glob;
 pub mod num;
+pub mod prefetch;
 pub mod split_args;
 pub mod timer;

@@ -11,6 +11,7 @@
 //! EXEC and scripts call [`call_locked`] on the view they already hold.
 
 mod admit;
+pub mod prefetch;
 
 pub use super::flags;
 pub use super::table::Command;

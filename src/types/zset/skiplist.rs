@@ -17,6 +17,7 @@ use std::cmp::Ordering;
 use rand::Rng;
 
 use crate::types::SmallBytes;
+use crate::util::prefetch::prefetch;
 
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
@@ -73,19 +74,6 @@ fn random_level() -> usize {
         level += 1;
     }
     level
-}
-
-/// Hint the CPU to bring `*p` into the cache.
-#[inline(always)]
-fn prefetch<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: prefetching never faults and reads nothing.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const T as *const i8) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// The nodes before a position on every level, and their ranks (a search's result).
@@ -366,8 +354,8 @@ impl SkipList {
             let n = self.hot[x as usize];
             // The next node is a cache miss: start loading it while `f` works on this one.
             if n.next != NIL {
-                prefetch(&self.hot[n.next as usize]);
-                prefetch(&self.members[n.next as usize]);
+                prefetch(&self.hot[n.next as usize] as *const _);
+                prefetch(&self.members[n.next as usize] as *const _);
             }
             if !f(n.score, &self.members[x as usize]) {
                 break;
