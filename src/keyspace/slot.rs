@@ -17,7 +17,15 @@ pub fn key_hash_slot(key: &[u8]) -> u16 {
         let rest = &key[s + 1..];
         memchr::memchr(b'}', rest).filter(|&e| e > 0).map(|e| &rest[..e])
     });
-    CRC16.checksum(tagged.unwrap_or(key)) & (SLOTS as u16 - 1)
+    crc16(tagged.unwrap_or(key)) & (SLOTS as u16 - 1)
+}
+
+/// One out-of-line copy: inlined at each caller, the crate's generic `checksum` was compiled
+/// well or badly (66 or ~135 instructions for a 16-byte key) depending on how many callers
+/// there were.
+#[inline(never)]
+fn crc16(bytes: &[u8]) -> u16 {
+    CRC16.checksum(bytes)
 }
 
 #[cfg(test)]
