@@ -97,6 +97,8 @@ pub struct Server {
     /// (0: no client eviction).
     pub clients_mem: std::sync::atomic::AtomicUsize,
     pub maxmemory_clients: std::sync::atomic::AtomicUsize,
+    /// The settings every command's epilogue reads (`observe::command_done`).
+    pub observe: observe::Settings,
     /// ACL users, the ACL LOG and the permission checks' catalog of commands.
     pub acl: crate::acl::Acl,
     next_client_id: AtomicU64,
@@ -155,6 +157,8 @@ impl Server {
         let keyspace = Keyspace::new(dbs);
         let tracking = Arc::new(crate::tracking::Tracking::default());
         keyspace.observe(tracking.clone());
+        let observe = observe::Settings::default();
+        observe.configure(&config);
         Arc::new_cyclic(|me| Server {
             config: LiveConfig::new(config, file),
             keyspace,
@@ -167,6 +171,7 @@ impl Server {
             obuf_limits: Default::default(),
             clients_mem: Default::default(),
             maxmemory_clients: Default::default(),
+            observe,
             acl: crate::acl::Acl::new(Arc::new(crate::commands::pipeline::services::acl_catalog())),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
@@ -237,6 +242,7 @@ impl Server {
         *self.pubsub.limits.write() = limits.pubsub;
         *self.obuf_limits.write() = limits;
         self.keyspace.notifier.set_flags(cfg.notify_keyspace_events);
+        self.observe.configure(&cfg);
         let maxmemory = cfg.maxmemory as u64 as usize;
         self.maxmemory.store(maxmemory, Ordering::Relaxed);
         let policy = crate::keyspace::evict::Policy::parse(cfg.maxmemory_policy_name());
