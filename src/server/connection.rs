@@ -212,10 +212,6 @@ async fn client_loop(
     push_rx: &mut PushRx,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    // The input buffer's allocation (a BytesMut's capacity shrinks as requests are split off
-    // its front): what Redis counts as the query buffer's size (qbuf + qbuf-free, and the
-    // client's memory), steady from one batch to the next.
-    let mut qbuf_alloc = READ_CHUNK;
     let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
@@ -225,9 +221,6 @@ async fn client_loop(
     let mut streak = 0u32;
     let mut skip_early = 0u32;
     let run_queue = super::listen::RunQueue::current();
-    // What `client_eviction::update` last published for this connection (memory, output
-    // waiting), while nothing else has since.
-    let mut published_memory: Option<(usize, usize)> = None;
     loop {
         let (timeout, limits, qb_limit) = {
             let c = server.config.load();
@@ -313,8 +306,7 @@ async fn client_loop(
                     if !out.has_pending() {
                         out.shrink();
                     }
-                    super::client_eviction::update(server, &handle, client_memory(server, qbuf_alloc, &out, client));
-                    published_memory = None;
+                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
                     continue;
                 }
                 Event::SoftLimit => {
@@ -334,10 +326,9 @@ async fn client_loop(
                         // takes a new one.
                         if buf.is_empty() {
                             buf = BytesMut::new();
-                            qbuf_alloc = 0;
                         }
                         out.shrink();
-                        handle.view.lock().qbuf_free = qbuf_alloc - buf.len();
+                        handle.view.lock().qbuf_free = buf.capacity() - buf.len();
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     out.sink.proto = client.proto;
@@ -348,8 +339,7 @@ async fn client_loop(
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
-                    super::client_eviction::update(server, &handle, client_memory(server, qbuf_alloc, &out, client));
-                    published_memory = None;
+                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
                     continue;
                 }
             }
@@ -358,7 +348,6 @@ async fn client_loop(
                 None => continue,
             }
         };
-        qbuf_alloc = qbuf_alloc.max(buf.capacity());
         server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
@@ -562,15 +551,13 @@ async fn client_loop(
             server.stats.eventloop_duration_us.fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch_at(now);
-            // (A blocked command's wait may have read more.)
-            qbuf_alloc = qbuf_alloc.max(buf.capacity());
-            let buffers = (qbuf_alloc - buf.len(), out.sink.buf.capacity(), out.pending());
+            let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
         }
         // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
         // batch that consumed everything, sync_view_with has already shown it empty).
         if processed == 0 || !buf.is_empty() {
-            show_partial(&handle, &buf, qbuf_alloc);
+            show_partial(&handle, &buf);
         }
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
@@ -589,17 +576,10 @@ async fn client_loop(
         // consumed (it counts in used_memory, and idle clients should not hold it).
         if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
             buf = BytesMut::with_capacity(READ_CHUNK);
-            qbuf_alloc = READ_CHUNK;
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients
-        // (checked after the batch, as Redis evicts before its event loop sleeps). Unless it
-        // is what this connection last published, with the same output waiting (a busy
-        // client's usual case): ~90 instructions and two atomic updates per batch.
-        let memory = (client_memory(server, qbuf_alloc, &out, client), out.meter.pending());
-        if published_memory != Some(memory) {
-            super::client_eviction::update(server, &handle, memory.0);
-            published_memory = Some(memory);
-        }
+        // (checked after the batch, as Redis evicts before its event loop sleeps).
+        super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
         if handle.is_killed() {
             return Err("evicted".into());
         }
@@ -617,11 +597,11 @@ async fn client_loop(
 
 /// CLIENT LIST's qbuf / qbuf-free / argv-mem while a request is partly read, as Redis counts
 /// them (see `parser::partial_progress`).
-fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut, alloc: usize) {
+fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut) {
     let (consumed, argv) = crate::protocol::parser::partial_progress(buf);
     let mut v = handle.view.lock();
     v.qbuf = buf.len() - consumed;
-    v.qbuf_free = alloc.max(buf.capacity()) - buf.len();
+    v.qbuf_free = buf.capacity() - buf.len();
     v.argv_mem = argv;
 }
 
@@ -640,8 +620,8 @@ pub fn release_idle_buffers(server: &Server) {
 const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// What a connection holds (see `client_eviction`).
-fn client_memory(server: &Server, qbuf_alloc: usize, out: &Outbox, client: &Client) -> usize {
-    super::client_eviction::client_memory(server, qbuf_alloc, out, client)
+fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
+    super::client_eviction::client_memory(server, buf.capacity(), out, client)
 }
 
 /// How long a client waiting for a script ([`Action::WaitScript`]) may sleep before looking

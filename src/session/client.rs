@@ -33,7 +33,7 @@ pub struct ClientView {
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
     pub qbuf: usize,
-    /// Input buffer allocation not in use.
+    /// Input buffer capacity not in use.
     pub qbuf_free: usize,
     /// Bytes of the arguments of the command being run.
     pub argv_mem: usize,
