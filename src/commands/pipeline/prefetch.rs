@@ -5,6 +5,8 @@
 
 use smallvec::SmallVec;
 
+use super::super::key_specs::{BeginSearch, FindKeys};
+use super::Command;
 use crate::protocol::parser::peek_requests;
 use crate::server::Server;
 
@@ -31,14 +33,62 @@ fn prefetch_keys(server: &Server, db: usize, buf: &[u8]) -> usize {
     let mut keys: SmallVec<[&[u8]; BATCH]> = SmallVec::new();
     let seen = peek_requests(buf, BATCH, |argc, args| {
         let Some(cmd) = args.first().and_then(|name| super::super::table::lookup(name)) else { return };
-        cmd.for_each_simple_key(argc, |i| {
+        let mut take = |i: usize| {
             if let Some(key) = args.get(i).filter(|_| keys.len() < BATCH) {
                 keys.push(key);
             }
-        });
+        };
+        if !cmd.for_each_simple_key(argc, &mut take) {
+            counted_keys(cmd, args, take);
+        }
     });
     if seen > 1 {
         server.keyspace.prefetch(db, &keys);
     }
     seen
+}
+
+/// The keys of a command whose first key spec counts them in an argument (EVALSHA, FCALL,
+/// ZUNIONSTORE's sources...): up to what [`peek_requests`] shows.
+fn counted_keys(cmd: &Command, args: &[&[u8]], mut take: impl FnMut(usize)) {
+    let Some(spec) = cmd.meta.key_specs.first() else { return };
+    let (BeginSearch::Index(begin), FindKeys::Keynum { keynumidx, firstkey, keystep }) = (&spec.begin, &spec.find)
+    else {
+        return;
+    };
+    let (begin, first, step) = (*begin as usize, *firstkey as usize, (*keystep).max(1) as usize);
+    let Some(n) =
+        args.get(begin + *keynumidx as usize).and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+    else {
+        return;
+    };
+    for k in 0..n.min(BATCH) {
+        take(begin + first + k * step);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(request: &[&[u8]]) -> Vec<Vec<u8>> {
+        let cmd = super::super::super::table::lookup(request[0]).expect("a command");
+        let mut keys = Vec::new();
+        let mut take = |i: usize| keys.push(request[i].to_vec());
+        if !cmd.for_each_simple_key(request.len(), &mut take) {
+            counted_keys(cmd, request, take);
+        }
+        keys
+    }
+
+    #[test]
+    fn finds_fixed_and_counted_keys() {
+        assert_eq!(keys_of(&[b"GET", b"k"]), vec![b"k".to_vec()]);
+        assert_eq!(keys_of(&[b"MSET", b"a", b"1", b"b", b"2"]), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(keys_of(&[b"EVALSHA", b"sha", b"2", b"x", b"y", b"arg"]), vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(keys_of(&[b"FCALL", b"f", b"0", b"arg"]), Vec::<Vec<u8>>::new());
+        // A bad count finds nothing (the command will answer the error).
+        assert_eq!(keys_of(&[b"EVALSHA", b"sha", b"x", b"k"]), Vec::<Vec<u8>>::new());
+        assert_eq!(keys_of(&[b"PING"]), Vec::<Vec<u8>>::new());
+    }
 }
