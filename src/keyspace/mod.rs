@@ -351,7 +351,7 @@ impl Keyspace {
         for key in keys {
             let Some(guard) = self.shards[shard_of(key)].try_lock() else { continue };
             if let Some(d) = guard.dbs.get(db) {
-                let h = d.main.hash_of(key);
+                let h = d.main.hash(key);
                 d.main.prefetch(h, false);
                 started.push((guard, h));
             }

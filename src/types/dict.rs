@@ -78,7 +78,8 @@ impl<V> Dict<V> {
         self.rehash_idx.is_some()
     }
 
-    fn hash(&self, key: &[u8]) -> usize {
+    /// The hash a lookup of `key` uses (what [`Dict::prefetch`] takes).
+    pub fn hash(&self, key: &[u8]) -> usize {
         self.hasher.hash_one(key) as usize
     }
 
@@ -184,11 +185,6 @@ impl<V> Dict<V> {
         if size > MIN_SIZE && self.ht[0].used * 100 / size < 10 {
             self.start_resize(self.ht[0].used);
         }
-    }
-
-    /// The hash a lookup of `key` uses (for [`Dict::prefetch`]).
-    pub fn hash_of(&self, key: &[u8]) -> usize {
-        self.hash(key)
     }
 
     /// Start loading what a lookup of hash `h` reads, without waiting for it: the bucket when

@@ -32,20 +32,26 @@ pub fn prefetch_batch(server: &Server, db: usize, buf: &[u8]) -> usize {
 fn prefetch_keys(server: &Server, db: usize, buf: &[u8]) -> usize {
     let mut keys: SmallVec<[&[u8]; BATCH]> = SmallVec::new();
     let seen = peek_requests(buf, BATCH, |argc, args| {
-        let Some(cmd) = args.first().and_then(|name| super::super::table::lookup(name)) else { return };
-        let mut take = |i: usize| {
+        request_keys(argc, args, |i| {
             if let Some(key) = args.get(i).filter(|_| keys.len() < BATCH) {
                 keys.push(key);
             }
-        };
-        if !cmd.for_each_simple_key(argc, &mut take) {
-            counted_keys(cmd, args, take);
-        }
+        });
     });
     if seen > 1 {
         server.keyspace.prefetch(db, &keys);
     }
     seen
+}
+
+/// Call `take` with the position of every key of a peeked request (`argc` arguments, the
+/// first of them in `args`) that its command's key specs give: fixed positions, or a count in
+/// an argument. Positions may lie past `args`.
+fn request_keys(argc: usize, args: &[&[u8]], mut take: impl FnMut(usize)) {
+    let Some(cmd) = args.first().and_then(|name| super::super::table::lookup(name)) else { return };
+    if !cmd.for_each_simple_key(argc, &mut take) {
+        counted_keys(cmd, args, take);
+    }
 }
 
 /// The keys of a command whose first key spec counts them in an argument (EVALSHA, FCALL,
@@ -72,12 +78,8 @@ mod tests {
     use super::*;
 
     fn keys_of(request: &[&[u8]]) -> Vec<Vec<u8>> {
-        let cmd = super::super::super::table::lookup(request[0]).expect("a command");
         let mut keys = Vec::new();
-        let mut take = |i: usize| keys.push(request[i].to_vec());
-        if !cmd.for_each_simple_key(request.len(), &mut take) {
-            counted_keys(cmd, request, take);
-        }
+        request_keys(request.len(), request, |i| keys.push(request[i].to_vec()));
         keys
     }
 
