@@ -292,7 +292,7 @@ async fn cron_loop(cluster: Arc<Cluster>) {
 
 /// Delete every key of a slot (a slot this master lost), propagating the deletions.
 pub fn del_keys_in_slot(server: &Server, slot: u16) -> usize {
-    let shard = slot as usize & (crate::keyspace::NSHARDS - 1);
+    let shard = crate::keyspace::shard_of_slot(slot);
     let mut db = server.keyspace.lock_shard(0, shard);
     let mut keys = Vec::new();
     if let Some((_, sd)) = db.locked_shards().next() {
@@ -314,7 +314,7 @@ pub fn del_keys_in_slot(server: &Server, slot: u16) -> usize {
 /// The keys of a slot in database 0, at most `max` (CLUSTER GETKEYSINSLOT), and how many there
 /// are (COUNTKEYSINSLOT), read from the one shard that holds the slot.
 pub fn keys_in_slot(db: &mut crate::keyspace::Db<'_>, slot: u16, max: usize) -> (usize, Vec<bytes::Bytes>) {
-    let shard = slot as usize & (crate::keyspace::NSHARDS - 1);
+    let shard = crate::keyspace::shard_of_slot(slot);
     let mut count = 0;
     let mut keys = Vec::new();
     for (s, sd) in db.locked_shards() {

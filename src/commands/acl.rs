@@ -83,7 +83,7 @@ pub fn check(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) ->
 pub fn refusal(
     server: &Server,
     client: &Client,
-    cmd: &Command,
+    cmd: &'static Command,
     args: &[Bytes],
     denied: Denied,
     context: Context,
@@ -133,7 +133,7 @@ fn log_entry(
     context: Context,
     object: Vec<u8>,
     username: Option<&[u8]>,
-    cmd_name: &str,
+    cmd_name: &'static str,
     args: &[Bytes],
 ) {
     let username = username.map(|u| u.to_vec()).unwrap_or_else(|| user_name(client).into_bytes());
@@ -199,8 +199,9 @@ pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
         }
         None => {
             let context = if ctx.client.multi.is_some() { Context::Multi } else { Context::Toplevel };
-            let name = args::text(&ctx.args[0]).to_ascii_lowercase();
-            log_entry(ctx.server, ctx.client, Reason::Auth, context, ctx.args[0].to_vec(), Some(user), &name, ctx.args);
+            // AUTH or HELLO, as the table names them.
+            let name = crate::commands::table::lookup(&ctx.args[0]).map_or("auth", |c| c.full_name.as_str());
+            log_entry(ctx.server, ctx.client, Reason::Auth, context, ctx.args[0].to_vec(), Some(user), name, ctx.args);
             false
         }
     }

@@ -99,7 +99,7 @@ fn slot_keys(ctx: &mut Ctx, slot: u16, max: usize) -> (usize, Vec<Bytes>) {
         ctx.db.index = index;
         r
     } else {
-        let shard = slot as usize & (crate::keyspace::NSHARDS - 1);
+        let shard = crate::keyspace::shard_of_slot(slot);
         let mut view = ctx.server.keyspace.lock_shard(0, shard);
         crate::cluster::keys_in_slot(&mut view, slot, max)
     }

@@ -112,7 +112,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.error(&text);
             continue;
         }
-        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
+        let mut outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
@@ -130,7 +130,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             _ => {}
         }
         if outcome.wrote {
-            ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified));
+            ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
         }
     }
     ctx.db.wrap_effects_since(mark);

@@ -1,4 +1,5 @@
-//! The keyspace: `databases` logical databases, split into [`NSHARDS`] shards by hash slot.
+//! The keyspace: `databases` logical databases, split into [`NSHARDS`] shards by key hash (by
+//! hash slot in cluster mode, see [`shard_of`]).
 //! Each shard has its own lock and holds, for every database, a main dict (key → entry) and an
 //! expires dict (key → absolute unix time in ms), as Redis does.
 //!
@@ -28,10 +29,11 @@ pub mod slot;
 pub mod staging;
 pub mod watch;
 
+use crate::util::lean_vec::LeanVec;
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use crate::types::Dict;
@@ -221,7 +223,57 @@ impl ShardSet {
 
 /// The shard a key lives in.
 pub fn shard_of(key: &[u8]) -> usize {
-    slot::key_hash_slot(key) as usize & (NSHARDS - 1)
+    if BY_SLOT.load(Ordering::Relaxed) {
+        shard_of_slot(slot::key_hash_slot(key))
+    } else {
+        shard_of_hash(crate::types::dict::hash_key(slot::hash_tag(key).unwrap_or(key)))
+    }
+}
+
+/// The shard of a hash: its top bits (the shard's dict indexes its buckets with the low ones).
+#[inline]
+fn shard_of_hash(hash: usize) -> usize {
+    hash >> (usize::BITS - SHARD_BITS)
+}
+
+/// Where a key lives: its shard, and the hash its shard's dicts find it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPlace {
+    pub shard: usize,
+    pub hash: usize,
+}
+
+/// A key's [`KeyPlace`]: outside cluster mode, one hash serves both the shard and the lookup
+/// in it (unless the key has a hash tag, whose hash then chooses the shard).
+#[inline]
+pub fn locate(key: &[u8]) -> KeyPlace {
+    let hash = crate::types::dict::hash_key(key);
+    let shard = if BY_SLOT.load(Ordering::Relaxed) {
+        shard_of_slot(slot::key_hash_slot(key))
+    } else {
+        match slot::hash_tag(key) {
+            Some(tag) => shard_of_hash(crate::types::dict::hash_key(tag)),
+            None => shard_of_hash(hash),
+        }
+    };
+    KeyPlace { shard, hash }
+}
+
+/// Shards by hash slot (cluster mode) rather than by the dicts' hash (see [`shard_of`]).
+static BY_SLOT: AtomicBool = AtomicBool::new(false);
+
+/// Cluster mode: a key's shard follows its hash slot, so that a slot's keys are in one shard
+/// (CLUSTER GETKEYSINSLOT, and deleting a lost slot, visit that shard only). Otherwise a
+/// shard is chosen by the top bits of the hash the shard's dict then finds the key with
+/// (a third of a CRC16's cost, computed once), or of its hash tag's: keys with the same tag
+/// still share a shard. Set once by the server at start-up, before any key exists.
+pub fn shard_by_slot() {
+    BY_SLOT.store(true, Ordering::Relaxed);
+}
+
+/// The shard of a hash slot's keys, in cluster mode (see [`shard_by_slot`]).
+pub fn shard_of_slot(slot: u16) -> usize {
+    slot as usize & (NSHARDS - 1)
 }
 
 /// Current unix time in milliseconds.
@@ -349,11 +401,11 @@ impl Keyspace {
         // key whose shard an earlier key of the batch holds is skipped).
         let mut started: SmallVec<[(MutexGuard<'_, Shard>, usize); 16]> = SmallVec::new();
         for key in keys {
-            let Some(guard) = self.shards[shard_of(key)].try_lock() else { continue };
+            let at = locate(key);
+            let Some(guard) = self.shards[at.shard].try_lock() else { continue };
             if let Some(d) = guard.dbs.get(db) {
-                let h = d.main.hash(key);
-                d.main.prefetch(h, false);
-                started.push((guard, h));
+                d.main.prefetch(at.hash, false);
+                started.push((guard, at.hash));
             }
         }
         for (guard, h) in &started {
@@ -407,15 +459,15 @@ impl Keyspace {
             now_ms: now,
             lru: if lfu { lfu::pack(now, lfu::LFU_INIT_VAL as u8) } else { lru_clock_at(now) },
             lfu,
-            effects: Vec::new(),
+            effects: LeanVec::new(),
             dirty: 0,
             dirty_before: 0,
             saved_total: 0,
             custom_effect: false,
             no_touch: false,
             expire_mode: ExpireMode::Delete,
-            events: Vec::new(),
-            modified: Vec::new(),
+            events: LeanVec::new(),
+            modified: LeanVec::new(),
             client_id: 0,
             hits: 0,
             misses: 0,
@@ -596,7 +648,7 @@ pub struct Db<'a> {
     lru: u32,
     /// Entries hold LFU counters (read once per command).
     lfu: bool,
-    effects: Vec<Effect>,
+    effects: LeanVec<Effect>,
     /// Number of changes the current command made (Redis's `server.dirty` delta). When it is
     /// non-zero and the handler published no effect of its own, the pipeline propagates the
     /// command as it was received.
@@ -611,10 +663,10 @@ pub struct Db<'a> {
     /// How expired keys look to the current command.
     pub expire_mode: ExpireMode,
     /// Keyspace events recorded by the command, emitted before the locks are released.
-    events: Vec<notify::Event>,
+    events: LeanVec<notify::Event>,
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
     /// some transaction watches keys: WATCH is invalidated by exactly these.
-    modified: Vec<(usize, Bytes)>,
+    modified: LeanVec<(usize, Bytes)>,
     /// The client running the command (0: none): invalidations it causes are not sent back
     /// to it in NOLOOP mode.
     pub client_id: u64,
@@ -622,8 +674,8 @@ pub struct Db<'a> {
     misses: u64,
     expired: u64,
     /// The shard of one key the command named, computed when its locks were chosen (see
-    /// [`Db::set_key_hint`]): (address, length, shard).
-    key_hint: Option<(usize, usize, usize)>,
+    /// [`Db::set_key_hint`]): (address, length, place).
+    key_hint: Option<(usize, usize, KeyPlace)>,
 }
 
 impl Drop for Db<'_> {
@@ -646,7 +698,7 @@ impl Drop for Db<'_> {
             st.dirty.fetch_add(dirty, Ordering::Relaxed);
         }
         if !self.effects.is_empty() {
-            self.ks.effects.publish(std::mem::take(&mut self.effects));
+            self.ks.effects.publish(self.effects.take());
         }
         if !self.events.is_empty() {
             self.ks.notifier.emit(&self.events);
@@ -679,27 +731,36 @@ impl<'a> Db<'a> {
     }
 
     /// The keys the current command reported as modified (see `modified`).
-    pub fn take_modified(&mut self) -> Vec<(usize, Bytes)> {
+    pub fn take_modified(&mut self) -> LeanVec<(usize, Bytes)> {
         std::mem::take(&mut self.modified)
     }
 
     /// Start the next command on this view (EXEC runs several): its change counter and
     /// custom-effect flag start afresh; effects accumulate.
-    /// Tell the view the shard of a key argument of the command it serves, already computed
-    /// to choose the locks, so that looking the key up does not hash it again (CRC16 is the
-    /// dearest part of a small lookup). The key is recognised by its address and length: that
+    /// Tell the view the place (shard and hash) of a key argument of the command it serves,
+    /// already computed to choose the locks, so that looking the key up does not hash it
+    /// again (hashing is the dearest part of a small lookup). The key is recognised by its address and length: that
     /// is sound only for bytes that stay allocated, unchanged, for the view's whole life — the
     /// arguments of the command the view was locked for (scripts' and transactions' inner
     /// calls pass other slices, which simply miss).
-    pub fn set_key_hint(&mut self, key: &[u8], shard: usize) {
-        self.key_hint = Some((key.as_ptr() as usize, key.len(), shard));
+    pub fn set_key_hint(&mut self, key: &[u8], place: KeyPlace) {
+        self.key_hint = Some((key.as_ptr() as usize, key.len(), place));
     }
 
     /// The shard of `key` (the hint's, when `key` is that argument).
     fn shard_of_key(&self, key: &[u8]) -> usize {
         match self.key_hint {
-            Some((at, len, shard)) if at == key.as_ptr() as usize && len == key.len() => shard,
+            Some((at, len, place)) if at == key.as_ptr() as usize && len == key.len() => place.shard,
             _ => shard_of(key),
+        }
+    }
+
+    /// The place of `key` (the hint's, when `key` is that argument).
+    #[inline]
+    fn place_of_key(&self, key: &[u8]) -> KeyPlace {
+        match self.key_hint {
+            Some((at, len, place)) if at == key.as_ptr() as usize && len == key.len() => place,
+            _ => locate(key),
         }
     }
 
@@ -876,19 +937,20 @@ impl<'a> Db<'a> {
 
     /// Delete `key` if its expiry time has passed. Returns true if it was expired.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        self.expire_if_needed_at(self.shard_of_key(key), key)
+        self.expire_if_needed_at(self.place_of_key(key), key)
     }
 
-    /// [`Db::expire_if_needed`] for a key of shard `s`.
-    fn expire_if_needed_at(&mut self, s: usize, key: &[u8]) -> bool {
+    /// [`Db::expire_if_needed`] for a key at `at`.
+    fn expire_if_needed_at(&mut self, at: KeyPlace, key: &[u8]) -> bool {
         let now = self.now_ms;
-        let paused_until = self.ks.expiry_paused_until.load(Ordering::Relaxed);
         let mode = self.expire_mode;
-        let sd = self.shard_db_at(s, key);
+        let ks = self.ks;
+        let sd = self.shard_db_at(at.shard, key);
         if sd.expires.is_empty() || mode == ExpireMode::Keep {
             return false;
         }
-        match sd.expires.get(key) {
+        let paused_until = ks.expiry_paused_until.load(Ordering::Relaxed);
+        match sd.expires.get_hashed(at.hash, key) {
             Some(&when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
                 // Paused: the key is gone for readers, but nothing is deleted or propagated.
                 true
@@ -948,13 +1010,13 @@ impl<'a> Db<'a> {
 
     /// Look a key up for writing (same bookkeeping as [`Db::get`]).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let s = self.shard_of_key(key);
-        if self.expire_if_needed_at(s, key) {
+        let at = self.place_of_key(key);
+        if self.expire_if_needed_at(at, key) {
             self.misses += 1;
             return None;
         }
-        self.ensure(s);
-        match shard_db_in(&mut self.guards, self.index, s, key).main.get_mut(key) {
+        self.ensure(at.shard);
+        match shard_db_in(&mut self.guards, self.index, at.shard, key).main.get_mut_hashed(at.hash, key) {
             Some(e) => {
                 self.hits += 1;
                 if !self.no_touch {
@@ -972,12 +1034,15 @@ impl<'a> Db<'a> {
     /// The entry of `key`, created with `make()` if absent (or expired); the flag tells whether
     /// it was created. Counts a hit or a miss and touches the LRU like [`Db::get_mut`].
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> Value) -> (&mut Entry, bool) {
-        let s = self.shard_of_key(key);
-        self.expire_if_needed_at(s, key);
+        let at = self.place_of_key(key);
+        self.expire_if_needed_at(at, key);
         let lru = self.lru;
-        self.ensure(s);
-        let (e, created) =
-            shard_db_in(&mut self.guards, self.index, s, key).main.get_or_insert_with(key, || Entry::new(make(), lru));
+        self.ensure(at.shard);
+        let (e, created) = shard_db_in(&mut self.guards, self.index, at.shard, key).main.get_or_insert_with_hashed(
+            at.hash,
+            key,
+            || Entry::new(make(), lru),
+        );
         if created {
             self.misses += 1;
             if self.ks.notifier.wants(notify::NEW) {
@@ -996,21 +1061,21 @@ impl<'a> Db<'a> {
 
     /// Look a key up without touching its LRU clock or the hit/miss statistics (OBJECT, TYPE of internals).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        let s = self.shard_of_key(key);
-        if self.expire_if_needed_at(s, key) {
+        let at = self.place_of_key(key);
+        if self.expire_if_needed_at(at, key) {
             return None;
         }
-        self.shard_db_at(s, key).main.get(key)
+        self.shard_db_at(at.shard, key).main.get_hashed(at.hash, key)
     }
 
     /// [`Db::peek`] for writing: lazy expiry, but no LRU or hit/miss bookkeeping (a command's
     /// second look at a key it already looked up).
     pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let s = self.shard_of_key(key);
-        if self.expire_if_needed_at(s, key) {
+        let at = self.place_of_key(key);
+        if self.expire_if_needed_at(at, key) {
             return None;
         }
-        self.shard_db_at(s, key).main.get_mut(key)
+        self.shard_db_at(at.shard, key).main.get_mut_hashed(at.hash, key)
     }
 
     /// The entry of `key`, expired or not (no lazy expiry, no statistics: DEBUG OBJECT).
@@ -1031,19 +1096,20 @@ impl<'a> Db<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        let s = self.shard_of_key(key);
-        if self.expire_if_needed_at(s, key) {
+        let at = self.place_of_key(key);
+        if self.expire_if_needed_at(at, key) {
             return false;
         }
-        self.shard_db_at(s, key).main.contains_key(key)
+        self.shard_db_at(at.shard, key).main.get_hashed(at.hash, key).is_some()
     }
 
     /// Store `value` under `key`. Unless `keep_ttl`, any expiry is removed (Redis's setKey).
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         let (ks, lru, lfu, now) = (self.ks, self.lru, self.lfu, self.now_ms);
-        let sd = self.shard_db(key);
+        let at = self.place_of_key(key);
+        let sd = self.shard_db_at(at.shard, key);
         sd.track_hash_ttls(key, &value);
-        match sd.main.get_mut(key) {
+        match sd.main.get_mut_hashed(at.hash, key) {
             Some(e) => {
                 e.value = value;
                 // Under LFU an overwritten key keeps its counter, counting this access (Redis's
@@ -1051,7 +1117,7 @@ impl<'a> Db<'a> {
                 e.lru = touched(ks, lfu, lru, e.lru, now);
             }
             None => {
-                sd.main.insert_new(key.into(), Entry::new(value, lru));
+                sd.main.insert_new_hashed(at.hash, key.into(), Entry::new(value, lru));
                 if !keep_ttl && !sd.expires.is_empty() {
                     sd.expires.remove(key);
                 }
@@ -1390,10 +1456,26 @@ mod tests {
     }
 
     #[test]
+    fn keys_with_a_hash_tag_share_a_shard_and_others_spread() {
+        let shards: std::collections::HashSet<usize> =
+            (0..64).map(|i| shard_of(format!("{{user1}}:{i}").as_bytes())).collect();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(shards.into_iter().next(), Some(shard_of(b"user1")));
+        let spread: std::collections::HashSet<usize> =
+            (0..4096).map(|i| shard_of(format!("k{i}").as_bytes())).collect();
+        assert!(spread.len() > NSHARDS * 9 / 10, "{} shards", spread.len());
+        for key in [&b"{user1}:a"[..], b"plain", b"{}x", b"a{b}c"] {
+            let at = locate(key);
+            assert_eq!((at.shard, at.hash), (shard_of(key), crate::types::dict::hash_key(key)));
+        }
+    }
+
+    #[test]
     fn keys_of_different_shards_lock_independently() {
         let ks = Keyspace::new(1);
-        let (a, b) = (b"a".as_slice(), b"b".as_slice());
-        assert_ne!(shard_of(a), shard_of(b));
+        let a = b"a".as_slice();
+        let other = (0..).map(|i| format!("b{i}")).find(|k| shard_of(k.as_bytes()) != shard_of(a)).unwrap();
+        let b = other.as_bytes();
         let _ga = ks.lock_keys(0, &[a]);
         // Would deadlock if shards were not independent.
         let mut gb = ks.lock_keys(0, &[b]);

@@ -268,7 +268,7 @@ impl RunState<'_> {
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
         let mark = db.effects_len();
         let call = ScriptCall { read_only: self.read_only, deny_oom: self.deny_oom, wrote: self.dirty };
-        let (cmd, outcome) =
+        let (cmd, mut outcome) =
             match pipeline::script_call(self.server, &mut self.client, call, &argv, sink, db, self.start) {
                 Ok(ran) => ran,
                 Err(text) => return self.fail(&text, true),
@@ -299,7 +299,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if outcome.wrote {
-            self.queued.push(pipeline::written(cmd, &argv, db.index, outcome.modified));
+            self.queued.push(pipeline::written(cmd, &argv, db.index, outcome.modified.take()));
         }
         Left::Reply
     }

@@ -110,15 +110,21 @@ impl AofState {
     /// the AOF buffer cannot grow ahead of the disk. Costs one atomic load with the AOF off,
     /// two more when no write is in flight.
     pub async fn wait_synced(&self, published: impl FnOnce() -> u64) {
+        if let Some(target) = self.unsynced(published) {
+            let mut rx = self.synced.subscribe();
+            let _ = rx.wait_for(|&v| v >= target).await;
+        }
+    }
+
+    /// The sequence number [`AofState::wait_synced`] would wait for, or None when it would not
+    /// wait (a caller's synchronous fast path).
+    #[inline]
+    pub fn unsynced(&self, published: impl FnOnce() -> u64) -> Option<u64> {
         if !self.on.load(Ordering::Acquire) {
-            return;
+            return None;
         }
         let target = published();
-        if *self.synced.borrow() >= target {
-            return;
-        }
-        let mut rx = self.synced.subscribe();
-        let _ = rx.wait_for(|&v| v >= target).await;
+        (*self.synced.borrow() < target).then_some(target)
     }
 
     /// The errno refusing writes while the AOF is on and its last write or fsync failed

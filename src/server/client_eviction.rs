@@ -57,8 +57,14 @@ pub fn client_memory(server: &Server, qbuf_capacity: usize, out: &Outbox, client
 /// Publish a connection's memory (CLIENT LIST's tot-mem) and keep the server's total; then
 /// evict clients if the total is over `maxmemory-clients`.
 pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
+    update_with_view(server, handle, mem, handle.view_memory_base());
+}
+
+/// [`update`] when the caller knows the view's memory apart from output (what
+/// `Client::sync_view_with` returned, the view unchanged since).
+pub fn update_with_view(server: &Server, handle: &ClientHandle, mem: usize, view_base: usize) {
     // Never less than CLIENT LIST's tot-mem shows, so no client is seen over the limit unevicted.
-    let mem = mem.max(handle.view_memory());
+    let mem = mem.max(view_base + crate::metrics::obuf::omem(handle.meter.pending()));
     let before = handle.mem.swap(mem, Ordering::Relaxed);
     let total = &server.clients_mem;
     if mem >= before {

@@ -221,16 +221,10 @@ async fn client_loop(
     let mut streak = 0u32;
     let mut skip_early = 0u32;
     let run_queue = super::listen::RunQueue::current();
+    let mut settings = Settings::load(server);
     loop {
-        let (timeout, limits, qb_limit) = {
-            let c = server.config.load();
-            (
-                c.timeout as u64,
-                ParseLimits { max_bulk_len: c.proto_max_bulk_len, unauthenticated: false },
-                c.client_query_buffer_limit as usize,
-            )
-        };
-        let obuf_limits = *server.obuf_limits.read();
+        settings.refresh(server);
+        let Settings { timeout, limits, qb_limit, obuf_limits, .. } = settings;
         // Read before waiting: a busy client's next requests are usually there already (the
         // socket is asked, not the reactor: a read that drained the socket cleared its
         // readiness, see `Stream::try_read_buf`). A client that waits for each reply has sent
@@ -355,12 +349,15 @@ async fn client_loop(
             ..limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
-        let cycle_start = Stamp::now();
+        // The batch's start is its first command's (see `call_locked`): no clock reading here.
+        client.batch_began = None;
         let mut processed = 0u64;
         let mut close = false;
         let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
         // Requests at the front of the buffer whose keys were prefetched (see `prefetch`).
         let mut prefetched = 0usize;
+        // The view's memory apart from output, when this batch publishes the view.
+        let mut view_base = None;
         loop {
             if handle.is_killed() {
                 return Err("killed".into());
@@ -547,17 +544,18 @@ async fn client_loop(
             server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
             // The batch's last reading (its last command's end): no clock read.
             let now = Stamp::last();
-            let cycle = now.since(cycle_start);
+            let cycle = client.batch_began.take().map_or(Duration::ZERO, |start| now.since(start));
             server.stats.eventloop_duration_us.fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
             handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
-            client.sync_view_with(client.last_cmd, buf.len(), Some(buffers));
+            view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
         }
         // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
         // batch that consumed everything, sync_view_with has already shown it empty).
         if processed == 0 || !buf.is_empty() {
             show_partial(&handle, &buf);
+            view_base = None;
         }
         if close {
             flush_all(server, sock, &mut out, &handle).await?;
@@ -571,15 +569,24 @@ async fn client_loop(
         if out.has_pending() && run_queue.others_ready() {
             tokio::task::yield_now().await;
         }
-        send(server, sock, &mut out).await?;
+        if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
+            send(server, sock, &mut out).await?;
+        } else {
+            send_now(server, sock, &mut out)?;
+        }
         // A big pipeline or value grew the input buffer: give the memory back once it is
         // consumed (it counts in used_memory, and idle clients should not hold it).
         if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
             buf = BytesMut::with_capacity(READ_CHUNK);
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients
-        // (checked after the batch, as Redis evicts before its event loop sleeps).
-        super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+        // (checked after the batch, as Redis evicts before its event loop sleeps). The view's
+        // part is known when this batch published it (saving a second lock of the view).
+        let mem = client_memory(server, &buf, &out, client);
+        match view_base {
+            Some(base) => super::client_eviction::update_with_view(server, &handle, mem, base),
+            None => super::client_eviction::update(server, &handle, mem),
+        }
         if handle.is_killed() {
             return Err("evicted".into());
         }
@@ -591,6 +598,41 @@ async fn client_loop(
                 buf.len()
             ));
             return Err("query buffer limit".into());
+        }
+    }
+}
+
+/// The configuration a connection reads for every batch, kept until CONFIG SET (or anything
+/// else that applies the configuration) moves `Server::config_epoch`: loading the config and
+/// the output limits cost ~70 instructions per batch, a tenth of a GET's own work.
+#[derive(Clone, Copy)]
+struct Settings {
+    epoch: u64,
+    timeout: u64,
+    limits: ParseLimits,
+    qb_limit: usize,
+    obuf_limits: crate::metrics::obuf::Limits,
+}
+
+impl Settings {
+    fn load(server: &Server) -> Settings {
+        // The epoch first: a change applied while the values are read moves it again, and the
+        // next batch reads them anew.
+        let epoch = server.config_epoch.load(Ordering::Acquire);
+        let c = server.config.load();
+        Settings {
+            epoch,
+            timeout: c.timeout as u64,
+            limits: ParseLimits { max_bulk_len: c.proto_max_bulk_len, unauthenticated: false },
+            qb_limit: c.client_query_buffer_limit as usize,
+            obuf_limits: *server.obuf_limits.read(),
+        }
+    }
+
+    #[inline]
+    fn refresh(&mut self, server: &Server) {
+        if server.config_epoch.load(Ordering::Acquire) != self.epoch {
+            *self = Settings::load(server);
         }
     }
 }
@@ -645,10 +687,18 @@ async fn sleep_until_ms(at_ms: i64) {
 /// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
 /// until the writes they may reflect were handed to it (see `aof::AofState::wait_synced`).
 async fn send(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), String> {
+    if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
+        server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    }
+    send_now(server, sock, out)
+}
+
+/// [`send`] once nothing is left to wait for (a synchronous call for the batch's usual end:
+/// the future `send` builds and drops cost ~40 instructions per batch).
+fn send_now(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), String> {
     if !out.has_pending() && !sock.has_unflushed() {
         return Ok(());
     }
-    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     let r = out.pump(sock);
     account_output(server, out);
     r.map_err(|e| e.to_string())

@@ -93,6 +93,9 @@ pub struct Server {
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// `client-output-buffer-limit`, per client class.
     pub obuf_limits: parking_lot::RwLock<crate::metrics::obuf::Limits>,
+    /// Bumped after every [`Server::apply_config`]: a connection re-reads the settings it
+    /// keeps (see `connection::Settings`) only when this moved.
+    pub config_epoch: AtomicU64,
     /// Memory all connections hold (see `client_eviction`), and `maxmemory-clients` in bytes
     /// (0: no client eviction).
     pub clients_mem: std::sync::atomic::AtomicUsize,
@@ -169,6 +172,7 @@ impl Server {
             scripting: crate::scripting::Scripting::default(),
             clients: Mutex::new(HashMap::new()),
             obuf_limits: Default::default(),
+            config_epoch: AtomicU64::new(0),
             clients_mem: Default::default(),
             maxmemory_clients: Default::default(),
             observe,
@@ -268,6 +272,7 @@ impl Server {
         watchdog::configure(cfg.watchdog_period, cfg.hz);
         drop(cfg);
         aof::apply_config(self);
+        self.config_epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Publish keyspace events through Pub/Sub (installed once, at start-up).
@@ -466,6 +471,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     server.stats.loading.store(true, Ordering::SeqCst);
     server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
     if cfg.cluster_enabled {
+        crate::keyspace::shard_by_slot();
         if let Err(line) = crate::cluster::Cluster::start(&server).await {
             log::warning(&line);
             return 1;

@@ -38,7 +38,18 @@ struct Section {
 pub struct Busy(Option<Arc<Section>>);
 
 impl Drop for Busy {
+    /// Inline: while the watchdog is off (every command, nearly always) there is nothing to do.
+    #[inline]
     fn drop(&mut self) {
+        if self.0.is_some() {
+            self.end();
+        }
+    }
+}
+
+impl Busy {
+    #[inline(never)]
+    fn end(&mut self) {
         if let Some(s) = self.0.take() {
             let mut sections = SECTIONS.lock();
             sections.retain(|o| !Arc::ptr_eq(o, &s));

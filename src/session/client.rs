@@ -28,7 +28,7 @@ pub enum ReplyMode {
 pub struct ClientView {
     pub name: Option<Bytes>,
     pub db: usize,
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     pub resp: u8,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
@@ -215,7 +215,17 @@ impl ClientHandle {
     }
 
     fn memory_of(v: &ClientView, omem: usize) -> usize {
-        std::mem::size_of::<Client>() + v.qbuf + v.qbuf_free + v.rbs + omem + v.argv_mem + v.multi_mem
+        Self::memory_base_of(v) + omem
+    }
+
+    /// The view's memory apart from output.
+    fn memory_base_of(v: &ClientView) -> usize {
+        std::mem::size_of::<Client>() + v.qbuf + v.qbuf_free + v.rbs + v.argv_mem + v.multi_mem
+    }
+
+    /// [`Self::view_memory`] without the output (see `client_eviction::update_with_view`).
+    pub fn view_memory_base(&self) -> usize {
+        Self::memory_base_of(&self.view.lock())
     }
 
     /// The memory this connection uses (CLIENT LIST's tot-mem, INFO's mem_clients_normal).
@@ -311,7 +321,7 @@ impl ClientHandle {
             omem,
             tot,
             if pending > 0 { "rw" } else { "r" },
-            current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { &v.last_cmd }),
+            current_cmd.unwrap_or(if v.last_cmd.is_empty() { "NULL" } else { v.last_cmd }),
             v.user,
             v.tracking.map_or(-1, |t| t.2 as i64),
             v.resp,
@@ -355,6 +365,9 @@ pub struct Client {
     pub lib_ver: Option<Bytes>,
     /// Full name of the last command run (published to CLIENT LIST once per batch).
     pub last_cmd: &'static str,
+    /// When the first command of the connection's current batch began (the batch's start
+    /// for the event-loop metrics, without a clock reading of its own).
+    pub batch_began: Option<crate::keyspace::clock::Stamp>,
     /// Set while a blocked command is re-run after a wake-up: a key of the wrong type then
     /// means "not ready" (keep waiting), not WRONGTYPE, as in Redis.
     pub block_retry: bool,
@@ -426,6 +439,7 @@ impl Client {
             lib_name: None,
             lib_ver: None,
             last_cmd: "NULL",
+            batch_began: None,
             block_retry: false,
             last_wrote: false,
             woff: 0,
@@ -457,7 +471,7 @@ impl Client {
 
     /// Publish the fields CLIENT LIST shows while this client runs `args` (CLIENT LIST / INFO
     /// about itself): its input buffer still holds the request, as Redis's does.
-    pub fn sync_current(&self, name: &str, args: &[Bytes]) {
+    pub fn sync_current(&self, name: &'static str, args: &[Bytes]) {
         let digits = |n: usize| n.to_string().len();
         let request: usize = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
         self.sync_view(name, request);
@@ -465,13 +479,14 @@ impl Client {
     }
 
     /// Publish the fields CLIENT LIST shows.
-    pub fn sync_view(&self, last_cmd: &str, qbuf: usize) {
+    pub fn sync_view(&self, last_cmd: &'static str, qbuf: usize) {
         self.sync_view_with(last_cmd, qbuf, None);
     }
 
     /// [`Self::sync_view`], with the connection's buffer figures after a batch: unused input
-    /// capacity, reply buffer capacity and the most it held.
-    pub fn sync_view_with(&self, last_cmd: &str, qbuf: usize, buffers: Option<(usize, usize, usize)>) {
+    /// capacity, reply buffer capacity and the most it held. Returns the view's memory apart
+    /// from output, as published (see `ClientHandle::view_memory_base`).
+    pub fn sync_view_with(&self, last_cmd: &'static str, qbuf: usize, buffers: Option<(usize, usize, usize)>) -> usize {
         let mut v = self.handle.view.lock();
         if let Some((qbuf_free, rbs, rbp)) = buffers {
             v.qbuf_free = qbuf_free;
@@ -480,9 +495,7 @@ impl Client {
         }
         v.name.clone_from(&self.name);
         v.db = self.db;
-        if v.last_cmd != last_cmd {
-            v.last_cmd = last_cmd.to_string();
-        }
+        v.last_cmd = last_cmd;
         v.resp = if self.proto == Proto::Resp3 { 3 } else { 2 };
         v.lib_name.clone_from(&self.lib_name);
         v.lib_ver.clone_from(&self.lib_ver);
@@ -500,5 +513,6 @@ impl Client {
         v.monitor = self.monitor;
         v.argv_mem = 0;
         v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
+        ClientHandle::memory_base_of(&v)
     }
 }

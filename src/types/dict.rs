@@ -9,6 +9,7 @@
 //!   between calls (SCAN's guarantee).
 
 use rand::Rng;
+use std::sync::LazyLock;
 
 use crate::types::SmallBytes;
 use crate::util::prefetch::prefetch;
@@ -42,12 +43,23 @@ impl<V> Table<V> {
 
 const MIN_SIZE: usize = 4;
 
+/// The one hash function of every dict, seeded at random once per process (as Redis seeds its
+/// siphash once): a key's hash computed once can choose its keyspace shard and then find it
+/// in the shard's dict (see `keyspace::shard_of`). Chained buckets do not suffer from filling
+/// one table in another's order with the same function, as open addressing would.
+static HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
+
+/// The hash every [`Dict`] gives `key`.
+#[inline]
+pub fn hash_key(key: &[u8]) -> usize {
+    HASHER.hash_one(key) as usize
+}
+
 /// A hash map from byte-string keys to `V` with incremental rehashing.
 pub struct Dict<V> {
     ht: [Table<V>; 2],
     /// Index of the next bucket of `ht[0]` to migrate, when a rehash is in progress.
     rehash_idx: Option<usize>,
-    hasher: ahash::RandomState,
 }
 
 impl<V> Default for Dict<V> {
@@ -58,7 +70,7 @@ impl<V> Default for Dict<V> {
 
 impl<V> Dict<V> {
     pub fn new() -> Self {
-        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher: ahash::RandomState::new() }
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
     }
 
     pub fn len(&self) -> usize {
@@ -78,9 +90,9 @@ impl<V> Dict<V> {
         self.rehash_idx.is_some()
     }
 
-    /// The hash a lookup of `key` uses (what [`Dict::prefetch`] takes).
+    /// The hash a lookup of `key` uses (what [`Dict::prefetch`] takes): [`hash_key`].
     pub fn hash(&self, key: &[u8]) -> usize {
-        self.hasher.hash_one(key) as usize
+        hash_key(key)
     }
 
     /// Migrate up to `n` buckets from the old table to the new one. Returns true if more work remains.
@@ -103,7 +115,7 @@ impl<V> Dict<V> {
             let mask = self.ht[1].mask();
             while let Some(mut node) = chain {
                 chain = node.next.take();
-                let h = self.hasher.hash_one(&*node.key) as usize & mask;
+                let h = hash_key(&node.key) & mask;
                 node.next = self.ht[1].buckets[h].take();
                 self.ht[1].buckets[h] = Some(node);
                 self.ht[0].used -= 1;
@@ -220,10 +232,13 @@ impl<V> Dict<V> {
     }
 
     fn find_node(&self, key: &[u8]) -> Option<&Node<V>> {
+        self.find_node_hashed(hash_key(key), key)
+    }
+
+    fn find_node_hashed(&self, h: usize, key: &[u8]) -> Option<&Node<V>> {
         if self.is_empty() {
             return None;
         }
-        let h = self.hash(key);
         self.find_in(0, h, key).or_else(|| if self.rehash_idx.is_some() { self.find_in(1, h, key) } else { None })
     }
 
@@ -231,16 +246,27 @@ impl<V> Dict<V> {
         self.find_node(key).map(|n| &n.val)
     }
 
+    /// [`Dict::get`] with `key`'s hash already computed ([`hash_key`]).
+    pub fn get_hashed(&self, h: usize, key: &[u8]) -> Option<&V> {
+        debug_assert_eq!(h, hash_key(key));
+        self.find_node_hashed(h, key).map(|n| &n.val)
+    }
+
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.find_node(key).is_some()
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.get_mut_hashed(hash_key(key), key)
+    }
+
+    /// [`Dict::get_mut`] with `key`'s hash already computed ([`hash_key`]).
+    pub fn get_mut_hashed(&mut self, h: usize, key: &[u8]) -> Option<&mut V> {
+        debug_assert_eq!(h, hash_key(key));
         if self.is_empty() {
             return None;
         }
         self.step();
-        let h = self.hash(key);
         // Find the table first, then walk it mutably (one mutable borrow per call). Outside a
         // rehash there is only one table, so a single walk suffices.
         let table = if self.rehash_idx.is_none() || self.find_in(0, h, key).is_some() {
@@ -273,10 +299,16 @@ impl<V> Dict<V> {
 
     /// Insert a key known to be absent (the caller checked); returns the stored value.
     pub fn insert_new(&mut self, key: SmallBytes, val: V) -> &mut V {
+        let h = hash_key(&key);
+        self.insert_new_hashed(h, key, val)
+    }
+
+    /// [`Dict::insert_new`] with the key's hash already computed ([`hash_key`]).
+    pub fn insert_new_hashed(&mut self, h: usize, key: SmallBytes, val: V) -> &mut V {
+        debug_assert_eq!(h, hash_key(&key));
         self.step();
         self.expand_if_needed();
         let table = if self.rehash_idx.is_some() { 1 } else { 0 };
-        let h = self.hash(&key);
         let t = &mut self.ht[table];
         let b = h & t.mask();
         let next = t.buckets[b].take();
@@ -288,14 +320,19 @@ impl<V> Dict<V> {
     /// was inserted. One hash and one chain walk when the key is there (INCR's usual case; a
     /// lookup then a second `get_mut` cost ~180 instructions more).
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> (&mut V, bool) {
-        if let Some(v) = self.get_mut(key) {
+        self.get_or_insert_with_hashed(hash_key(key), key, make)
+    }
+
+    /// [`Dict::get_or_insert_with`] with `key`'s hash already computed ([`hash_key`]).
+    pub fn get_or_insert_with_hashed(&mut self, h: usize, key: &[u8], make: impl FnOnce() -> V) -> (&mut V, bool) {
+        if let Some(v) = self.get_mut_hashed(h, key) {
             let v: *mut V = v;
             // SAFETY: `v` points into a node of this dict and is returned with the same mutable
             // borrow of `self` that produced it; it is released early only because the borrow
             // checker cannot see that this branch returns it (NLL "problem case #3").
             return (unsafe { &mut *v }, false);
         }
-        (self.insert_new(key.into(), make()), true)
+        (self.insert_new_hashed(h, key.into(), make()), true)
     }
 
     /// Remove a key, returning its stored key and value.
@@ -337,8 +374,7 @@ impl<V> Dict<V> {
 
     /// Drop everything (the memory is released by the caller's choice of thread).
     pub fn take_all(&mut self) -> Dict<V> {
-        let hasher = self.hasher.clone();
-        std::mem::replace(self, Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher })
+        std::mem::take(self)
     }
 
     /// Visit every entry.

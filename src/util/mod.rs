@@ -3,6 +3,7 @@ pub mod bytetext;
 pub mod dtoa;
 pub mod fault;
 pub mod glob;
+pub mod lean_vec;
 pub mod num;
 pub mod prefetch;
 pub mod split_args;

@@ -239,16 +239,16 @@ pub struct Outcome {
     /// Whether it changed the dataset.
     pub wrote: bool,
     /// The keys it reported as modified (while transactions watch keys).
-    pub modified: Vec<(usize, Bytes)>,
+    pub modified: crate::util::lean_vec::LeanVec<(usize, Bytes)>,
 }
 
 /// The shards a command must lock: those of its keys (from its key specs), or every one; and
-/// its first key with its shard (the view's key hint).
+/// its first key with its place (the view's key hint).
 fn shards_of(
     client: &Client,
     cmd: &Command,
     args: &[Bytes],
-) -> (Option<crate::keyspace::ShardSet>, Option<(usize, usize)>) {
+) -> (Option<crate::keyspace::ShardSet>, Option<(usize, crate::keyspace::KeyPlace)>) {
     if cmd.has_flag(flags::TX_EXEC) {
         return (super::transactions::exec_shards(client), None);
     }
@@ -258,9 +258,13 @@ fn shards_of(
     let mut set = crate::keyspace::ShardSet::default();
     let mut first = None;
     cmd.for_each_key(args, |i| {
-        let shard = crate::keyspace::shard_of(&args[i]);
-        set.insert(shard);
-        first.get_or_insert((i, shard));
+        if first.is_none() {
+            let place = crate::keyspace::locate(&args[i]);
+            set.insert(place.shard);
+            first = Some((i, place));
+        } else {
+            set.insert(crate::keyspace::shard_of(&args[i]));
+        }
     });
     (Some(set), first)
 }
@@ -291,14 +295,17 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     // A script locks its declared keys now and any other shard when it touches it. The
     // view's time is set by call_locked.
     let (shards, first_key) = shards_of(client, cmd, args);
-    let mut db = ks.lock_for_command(db_index, shards, script);
-    // `args` outlive `db` (see Db::set_key_hint).
-    if let Some((i, shard)) = first_key {
-        db.set_key_hint(&args[i], shard);
-    }
-    let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
-    let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
-    drop(db);
+    // The view is dropped (its locks released) where it lies at the end of this block:
+    // `drop(db)` moved its ~280 bytes first.
+    let (outcome, seq_before, offset_before) = {
+        let mut db = ks.lock_for_command(db_index, shards, script);
+        // `args` outlive `db` (see Db::set_key_hint).
+        if let Some((i, place)) = first_key {
+            db.set_key_hint(&args[i], place);
+        }
+        let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
+        (call_locked(server, client, cmd, args, reply, &mut db, start), seq_before, offset_before)
+    };
     // (Looked at first: a drain costs more than the check, and these are nearly always empty.)
     if !client.kill_after.is_empty() {
         for h in client.kill_after.drain(..) {
@@ -338,6 +345,7 @@ pub fn call_locked(
     frozen: Option<Instant>,
 ) -> Outcome {
     let began = Stamp::now();
+    client.batch_began.get_or_insert(began);
     db.begin_command(client.db);
     db.set_time(frozen.map_or_else(|| clock::unix_ms_at_stamp(began), clock::unix_ms_at));
     db.no_touch = client.no_touch;
@@ -358,7 +366,8 @@ pub fn call_locked(
     if ctx.db.dirty > 0 && !ctx.db.has_custom_effect() && ctx.db.propagating() {
         ctx.db.propagate(args.to_vec());
     }
-    let action = std::mem::take(&mut ctx.action);
+    // Moved out (not taken): the view's leftover `Action::None` would be dropped out of line.
+    let action = ctx.action;
     // Client-side caching: remember the keys a read-only command read, while its locks are
     // still held (a concurrent write then always finds them and invalidates them).
     // Scripts remember their declared keys themselves, and only if they ran a read command.
