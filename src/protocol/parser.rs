@@ -68,14 +68,38 @@ pub fn parse_request_into(
     if buf[0] == b'*' {
         Ok(parse_multibulk(buf, limits, args)?.then_some(false))
     } else {
-        Ok(parse_inline(buf)?.map(|a| {
-            args.extend(a);
-            true
-        }))
+        parse_inline(buf, args).map(|done| done.then_some(true))
     }
 }
 
-fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ParseError> {
+/// Whether an inline line is plain (no quotes, no `\v` or `\f`, no NUL): its arguments can
+/// then be slices of the line itself, what `split_args` would make, without an allocation
+/// per argument (an inline PING cost ~800 instructions more than a multibulk one).
+fn is_plain_inline(line: &[u8]) -> bool {
+    !line.iter().any(|&c| matches!(c, b'"' | b'\'' | 0x0b | 0x0c | 0))
+}
+
+/// Split a line [`is_plain_inline`] accepted, as `split_args` would.
+fn split_plain_inline(line: &Bytes, args: &mut Vec<Bytes>) {
+    let mut start = None;
+    for (i, &c) in line.iter().enumerate() {
+        let space = matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        match (start, space) {
+            (None, false) => start = Some(i),
+            (Some(s), true) => {
+                args.push(line.slice(s..i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        args.push(line.slice(s..));
+    }
+}
+
+/// An inline request into `args`; false when its line is not complete yet.
+fn parse_inline(buf: &mut BytesMut, args: &mut Vec<Bytes>) -> Result<bool, ParseError> {
     // Redis finds the end of the line with strchr: a NUL before the newline hides it, and the
     // request stays incomplete (until the inline size limit).
     let nl = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
@@ -83,12 +107,19 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ParseError> {
         if buf.len() > INLINE_MAX_SIZE {
             return Err(ParseError::new("too big inline request"));
         }
-        return Ok(None);
+        return Ok(false);
     };
     let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-    let args = split_args(&buf[..line_end]).ok_or_else(|| ParseError::new("unbalanced quotes in request"))?;
-    let _ = buf.split_to(nl + 1);
-    Ok(Some(args.into_iter().map(Bytes::from).collect()))
+    if !is_plain_inline(&buf[..line_end]) {
+        let split = split_args(&buf[..line_end]).ok_or_else(|| ParseError::new("unbalanced quotes in request"))?;
+        let _ = buf.split_to(nl + 1);
+        args.extend(split.into_iter().map(Bytes::from));
+        return Ok(true);
+    }
+    let mut line = buf.split_to(nl + 1).freeze();
+    line.truncate(line_end);
+    split_plain_inline(&line, args);
+    Ok(true)
 }
 
 /// Finds the `\r` ending a header line starting at `pos`; `Ok(None)` if the line (and its `\n`)
@@ -363,6 +394,38 @@ mod tests {
         let mut b = BytesMut::from(&b"*1\r\n$11\r\nhello world\r\n"[..]);
         let limits = ParseLimits { max_bulk_len: 10, unauthenticated: false };
         assert!(parse_request(&mut b, &limits).is_err());
+    }
+
+    #[test]
+    fn plain_inline_lines_split_as_split_args_does() {
+        let pieces: [&[u8]; 10] = [b"a", b"GET", b" ", b"\t", b"\r", b"xyz", b"\x0b", b"\"q\"", b"k:1", b"  "];
+        // Every line of up to four pieces: the fast path, when it applies, agrees with split_args.
+        let mut lines = vec![Vec::new()];
+        for _ in 0..4 {
+            let next: Vec<Vec<u8>> =
+                lines.iter().flat_map(|l: &Vec<u8>| pieces.iter().map(move |p| [l.as_slice(), p].concat())).collect();
+            lines.extend(next);
+        }
+        let mut plain = 0;
+        for line in lines {
+            let mut buf = BytesMut::from(&[line.as_slice(), b"\r\n"].concat()[..]);
+            let mut args = Vec::new();
+            let got = parse_request_into(&mut buf, &ParseLimits::default(), &mut args);
+            if line.first() == Some(&b'*') {
+                continue;
+            }
+            let want = split_args(&line).map(|v| v.into_iter().map(Bytes::from).collect::<Vec<_>>());
+            match want {
+                Some(w) => {
+                    assert!(matches!(got, Ok(Some(true))), "{line:?}");
+                    assert_eq!(args, w, "{line:?}");
+                }
+                None => assert!(got.is_err(), "{line:?}"),
+            }
+            assert!(buf.is_empty() || got.is_err());
+            plain += is_plain_inline(&line) as usize;
+        }
+        assert!(plain > 1000, "{plain} plain lines");
     }
 
     #[test]
