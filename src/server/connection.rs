@@ -421,6 +421,7 @@ async fn client_loop(
                                 // wake-up is registered before the script is looked at again, so
                                 // one that ends in between is not missed.
                                 let busy = &server.scripting.busy;
+                                let _waiting = busy.waiting();
                                 let done = busy.done.notified();
                                 tokio::pin!(done);
                                 done.as_mut().enable();
