@@ -54,7 +54,9 @@ fn find_open_brace(key: &[u8]) -> Option<usize> {
 /// CRC16/XMODEM over the crate's slice-by-16 tables, with the loop written out here: the
 /// crate's generic `checksum` reads the algorithm's parameters at run time unless the
 /// compiler happens to inline it into a caller that knows them, so it compiled to 66 or 112
-/// instructions for a 16-byte key depending on unrelated changes. This is the 66 every time.
+/// instructions for a 16-byte key depending on unrelated changes; written here, its code no
+/// longer depends on its callers. (Only cluster mode hashes keys with it: see
+/// `keyspace::shard_of`.)
 #[inline(never)]
 fn crc16(bytes: &[u8]) -> u16 {
     let t = CRC16.table();
@@ -64,22 +66,12 @@ fn crc16(bytes: &[u8]) -> u16 {
     for block in &mut blocks {
         let b: &[u8; 16] = block.try_into().unwrap_or(&[0; 16]);
         let [hi, lo] = crc.to_be_bytes();
-        crc = t[0][b[15] as usize]
-            ^ t[1][b[14] as usize]
-            ^ t[2][b[13] as usize]
-            ^ t[3][b[12] as usize]
-            ^ t[4][b[11] as usize]
-            ^ t[5][b[10] as usize]
-            ^ t[6][b[9] as usize]
-            ^ t[7][b[8] as usize]
-            ^ t[8][b[7] as usize]
-            ^ t[9][b[6] as usize]
-            ^ t[10][b[5] as usize]
-            ^ t[11][b[4] as usize]
-            ^ t[12][b[3] as usize]
-            ^ t[13][b[2] as usize]
-            ^ t[14][(b[1] ^ lo) as usize]
-            ^ t[15][(b[0] ^ hi) as usize];
+        // Byte i of the block goes through table 15 - i (the first two folded with the CRC).
+        let mut next = t[15][(b[0] ^ hi) as usize] ^ t[14][(b[1] ^ lo) as usize];
+        for (i, &byte) in b.iter().enumerate().skip(2) {
+            next ^= t[15 - i][byte as usize];
+        }
+        crc = next;
     }
     for &byte in blocks.remainder() {
         crc = t[0][((crc >> 8) as u8 ^ byte) as usize] ^ (crc << 8);
