@@ -243,18 +243,16 @@ pub struct KeyPlace {
     pub hash: usize,
 }
 
-/// A key's [`KeyPlace`]: outside cluster mode, one hash serves both the shard and the lookup
-/// in it (unless the key has a hash tag, whose hash then chooses the shard).
+/// A key's [`KeyPlace`]: outside cluster mode, a key without a hash tag is in the shard its
+/// own hash names, so one hash serves both the shard and the lookup in it; other keys take
+/// [`shard_of`]'s.
 #[inline]
 pub fn locate(key: &[u8]) -> KeyPlace {
     let hash = crate::types::dict::hash_key(key);
-    let shard = if BY_SLOT.load(Ordering::Relaxed) {
-        shard_of_slot(slot::key_hash_slot(key))
+    let shard = if !BY_SLOT.load(Ordering::Relaxed) && slot::hash_tag(key).is_none() {
+        shard_of_hash(hash)
     } else {
-        match slot::hash_tag(key) {
-            Some(tag) => shard_of_hash(crate::types::dict::hash_key(tag)),
-            None => shard_of_hash(hash),
-        }
+        shard_of(key)
     };
     KeyPlace { shard, hash }
 }
@@ -747,21 +745,24 @@ impl<'a> Db<'a> {
         self.key_hint = Some((key.as_ptr() as usize, key.len(), place));
     }
 
+    /// The hint's place, when `key` is the argument it was given for.
+    #[inline]
+    fn hinted(&self, key: &[u8]) -> Option<KeyPlace> {
+        match self.key_hint {
+            Some((at, len, place)) if at == key.as_ptr() as usize && len == key.len() => Some(place),
+            _ => None,
+        }
+    }
+
     /// The shard of `key` (the hint's, when `key` is that argument).
     fn shard_of_key(&self, key: &[u8]) -> usize {
-        match self.key_hint {
-            Some((at, len, place)) if at == key.as_ptr() as usize && len == key.len() => place.shard,
-            _ => shard_of(key),
-        }
+        self.hinted(key).map_or_else(|| shard_of(key), |place| place.shard)
     }
 
     /// The place of `key` (the hint's, when `key` is that argument).
     #[inline]
     fn place_of_key(&self, key: &[u8]) -> KeyPlace {
-        match self.key_hint {
-            Some((at, len, place)) if at == key.as_ptr() as usize && len == key.len() => place,
-            _ => locate(key),
-        }
+        self.hinted(key).unwrap_or_else(|| locate(key))
     }
 
     pub fn begin_command(&mut self, db: usize) {

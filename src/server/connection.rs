@@ -690,9 +690,10 @@ async fn sleep_until_ms(at_ms: i64) {
 /// Send what the socket takes now, without waiting for it. With the AOF on, replies first wait
 /// until the writes they may reflect were handed to it (see `aof::AofState::wait_synced`).
 async fn send(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), String> {
-    if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
-        server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
+    if !out.has_pending() && !sock.has_unflushed() {
+        return Ok(());
     }
+    server.aof.wait_synced(|| server.keyspace.effects.seq()).await;
     send_now(server, sock, out)
 }
 

@@ -45,7 +45,7 @@ const MIN_SIZE: usize = 4;
 
 /// The one hash function of every dict, seeded at random once per process (as Redis seeds its
 /// siphash once): a key's hash computed once can choose its keyspace shard and then find it
-/// in the shard's dict (see `keyspace::shard_of`). Chained buckets do not suffer from filling
+/// in the shard's dict (see `keyspace::locate`). Chained buckets do not suffer from filling
 /// one table in another's order with the same function, as open addressing would.
 static HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
 
@@ -88,11 +88,6 @@ impl<V> Dict<V> {
 
     pub fn is_rehashing(&self) -> bool {
         self.rehash_idx.is_some()
-    }
-
-    /// The hash a lookup of `key` uses (what [`Dict::prefetch`] takes): [`hash_key`].
-    pub fn hash(&self, key: &[u8]) -> usize {
-        hash_key(key)
     }
 
     /// Migrate up to `n` buckets from the old table to the new one. Returns true if more work remains.
@@ -341,7 +336,7 @@ impl<V> Dict<V> {
             return None;
         }
         self.step();
-        let h = self.hash(key);
+        let h = hash_key(key);
         for table in 0..2 {
             if table == 1 && self.rehash_idx.is_none() {
                 break;
@@ -393,7 +388,7 @@ impl<V> Dict<V> {
     /// The segment of `key` when the dict is cut into `n` segments (`n` a power of two): the
     /// low bits of its hash. A key's segment never changes, whatever the table sizes.
     pub fn segment_of(&self, key: &[u8], n: usize) -> usize {
-        self.hash(key) & (n - 1)
+        hash_key(key) & (n - 1)
     }
 
     /// Visit the entries of segment `seg` of `n` (see [`Dict::segment_of`]): the buckets it
