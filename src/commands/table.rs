@@ -313,17 +313,21 @@ pub fn table() -> &'static CommandTable {
     TABLE.get_or_init(CommandTable::build)
 }
 
-/// [`CommandTable::lookup`] in the process-wide table, remembering the last name this thread
-/// looked up exactly as it was spelled: a pipeline or a busy client usually repeats the same
-/// command, and comparing a few bytes costs a fraction of lower-casing and hashing the name
-/// (this runs for every command).
+/// [`CommandTable::lookup`] in the process-wide table, remembering the last few names this
+/// thread looked up exactly as they were spelled (one per slot, the slot chosen by the first
+/// letter and the length): a pipeline or a busy client usually repeats a few commands (a
+/// script's EVALSHA and the command it calls, MULTI / EXEC around writes), and comparing a few
+/// bytes costs a fraction of lower-casing and hashing the name (this runs for every command).
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     const CAP: usize = 16;
+    const SLOTS: usize = 8;
+    type Recent = ([u8; CAP], u8, Option<&'static Command>);
     thread_local! {
-        static LAST: std::cell::Cell<([u8; CAP], u8, Option<&'static Command>)> =
-            const { std::cell::Cell::new(([0; CAP], 0, None)) };
+        static RECENT: [std::cell::Cell<Recent>; SLOTS] =
+            const { [const { std::cell::Cell::new(([0; CAP], 0, None)) }; SLOTS] };
     }
-    let (bytes, len, cmd) = LAST.get();
+    let slot = name.first().map_or(0, |&b| (b | 0x20) as usize + name.len()) % SLOTS;
+    let (bytes, len, cmd) = RECENT.with(|r| r[slot].get());
     if cmd.is_some() && name.len() == len as usize && name == &bytes[..name.len()] {
         return cmd;
     }
@@ -331,7 +335,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     if found.is_some() && name.len() <= CAP {
         let mut copy = [0; CAP];
         copy[..name.len()].copy_from_slice(name);
-        LAST.set((copy, name.len() as u8, found));
+        RECENT.with(|r| r[slot].set((copy, name.len() as u8, found)));
     }
     found
 }
@@ -347,6 +351,19 @@ mod tests {
         assert_eq!(lookup(b"set").map(|c| c.spec.name), Some("set"));
         assert!(lookup(b"nosuchcommand").is_none());
         assert_eq!(lookup(b"gEt").map(|c| c.spec.name), Some("get"));
+    }
+
+    #[test]
+    fn alternating_and_colliding_names_each_find_their_command() {
+        // SET and RPOP share a slot (same first letter class and length sum); EVALSHA and
+        // INCR alternate as a script's calls do.
+        for _ in 0..3 {
+            for (name, want) in [(&b"SET"[..], "set"), (b"RPOP", "rpop"), (b"evalsha", "evalsha"), (b"INCR", "incr")] {
+                assert_eq!(lookup(name).map(|c| c.spec.name), Some(want));
+            }
+            assert!(lookup(b"SETX").is_none());
+            assert!(lookup(b"").is_none());
+        }
     }
 
     #[test]

@@ -28,15 +28,17 @@ use crate::session::Written;
 pub struct RunState<'a> {
     pub server: &'a Server,
     /// The client commands run as (its own selected database and protocol, like Redis's
-    /// script client).
-    pub client: Client,
+    /// script client): a local of the run, borrowed rather than moved in (it is large).
+    pub client: &'a mut Client,
     /// redis.setresp(3) was called.
     pub resp3: bool,
     /// Write commands are refused (EVAL_RO, FCALL_RO, `no-writes`).
     pub read_only: bool,
     /// redis.set_repl flags (REPL_ALL by default).
     pub repl: u8,
-    /// Writes whose waiters and watchers are told once the locks are released.
+    /// Writes whose waiters and watchers are told once the locks are released: the caller's
+    /// own list (`Client::after_exec`, taken for the run and given back), whose capacity
+    /// outlives the run.
     pub queued: Vec<Written>,
     /// Script start (time is frozen for the whole script, as in Redis).
     pub start: Instant,
@@ -63,14 +65,21 @@ pub struct RunState<'a> {
 }
 
 impl<'a> RunState<'a> {
-    pub fn new(server: &'a Server, client: Client, read_only: bool, start: Instant, db: &mut Db<'_>) -> Self {
+    pub fn new(
+        server: &'a Server,
+        client: &'a mut Client,
+        queued: Vec<Written>,
+        read_only: bool,
+        start: Instant,
+        db: &mut Db<'_>,
+    ) -> Self {
         RunState {
             server,
             client,
             resp3: false,
             read_only,
             repl: 3,
-            queued: Vec::new(),
+            queued,
             start,
             read_keys: Vec::new(),
             threshold: None,
@@ -237,7 +246,8 @@ impl RunState<'_> {
         if n < 1 {
             return self.fail("Please specify at least one argument for this redis lib call", false);
         }
-        let mut argv = Vec::with_capacity(n as usize);
+        // Inline up to six arguments: no vector allocated per call for the usual command.
+        let mut argv: smallvec::SmallVec<[Bytes; 6]> = smallvec::SmallVec::with_capacity(n as usize);
         for i in 1..=n {
             match ffi::lua_type(state, i) {
                 ffi::LUA_TSTRING => {
@@ -255,10 +265,10 @@ impl RunState<'_> {
                 _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
             }
         }
-        self.run(argv)
+        self.run(&argv)
     }
 
-    fn run(&mut self, argv: Vec<Bytes>) -> Left {
+    fn run(&mut self, argv: &[Bytes]) -> Left {
         let sink = &mut self.sink;
         sink.buf.clear();
         sink.errors.clear();
@@ -268,17 +278,17 @@ impl RunState<'_> {
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
         let mark = db.effects_len();
         let call = ScriptCall { read_only: self.read_only, deny_oom: self.deny_oom, wrote: self.dirty };
-        let (cmd, mut outcome) =
-            match pipeline::script_call(self.server, &mut self.client, call, &argv, sink, db, self.start) {
-                Ok(ran) => ran,
-                Err(text) => return self.fail(&text, true),
-            };
+        let (cmd, mut outcome) = match pipeline::script_call(self.server, self.client, call, argv, sink, db, self.start)
+        {
+            Ok(ran) => ran,
+            Err(text) => return self.fail(&text, true),
+        };
         if cmd.has_flag(flags::WRITE) {
             self.dirty = true;
             self.server.scripting.busy.wrote.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         if cmd.has_flag(flags::READONLY) {
-            self.read_keys.extend(cmd.keys(&argv).iter().filter_map(|k| argv.get(k.pos).cloned()));
+            self.read_keys.extend(cmd.keys(argv).iter().filter_map(|k| argv.get(k.pos).cloned()));
         }
         // redis.set_repl: REPL_NONE (0) drops the command's effects, REPL_AOF (1) and
         // REPL_REPLICA (2) send them to one side only, REPL_ALL (3) to both.
@@ -299,7 +309,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if outcome.wrote {
-            self.queued.push(pipeline::written(cmd, &argv, db.index, outcome.modified.take()));
+            self.queued.push(pipeline::written(cmd, argv, db.index, outcome.modified.take()));
         }
         Left::Reply
     }

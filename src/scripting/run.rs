@@ -95,7 +95,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let runs = server.scripting.calls.fetch_add(1, Ordering::Relaxed) + 1;
     let lua = t.lua;
     let api = t.api;
-    let mut client = Client::new(ctx.client.handle.clone(), true);
+    let mut client = Client::for_script(ctx.client.handle.clone());
     // The script's commands run as the caller's ACL user (Redis's scriptCall).
     client.user = ctx.client.user.clone();
     client.db = ctx.client.db;
@@ -110,7 +110,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let start = busy.started_at().unwrap_or_else(Instant::now);
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
-    let mut state = RunState::new(server, client, read_only, start, ctx.db);
+    // The caller's after-EXEC list takes the script's writes (after any of its EXEC's).
+    let queued = std::mem::take(&mut ctx.client.after_exec);
+    let mut state = RunState::new(server, &mut client, queued, read_only, start, ctx.db);
     state.deny_oom = oom && t.flags & flags::ALLOW_OOM == 0;
     // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a larger
     // one would finish a whole cycle of a small heap each time).
@@ -139,7 +141,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
         server.tracking.remember(ctx.client.id(), st.read_keys.iter());
     }
-    ctx.client.after_exec.extend(st.queued);
+    ctx.client.after_exec = st.queued;
     match outcome {
         // The runner wrote the result.
         Ran::Ok => {}

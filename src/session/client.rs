@@ -426,6 +426,19 @@ impl Client {
     }
 
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Self::with_cas_flag(handle, authenticated, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// The client a script's commands run as. WATCH is refused in scripts, so its WATCH flag is
+    /// never registered anywhere: every script client shares one, and a script run allocates
+    /// none.
+    pub fn for_script(handle: Arc<ClientHandle>) -> Self {
+        static NEVER_WATCHES: std::sync::LazyLock<Arc<AtomicBool>> =
+            std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+        Self::with_cas_flag(handle, true, NEVER_WATCHES.clone())
+    }
+
+    fn with_cas_flag(handle: Arc<ClientHandle>, authenticated: bool, cas_dirty: Arc<AtomicBool>) -> Self {
         Client {
             handle,
             db: 0,
@@ -449,7 +462,7 @@ impl Client {
             block_undo: Vec::new(),
             multi: None,
             watched: Vec::new(),
-            cas_dirty: Arc::new(AtomicBool::new(false)),
+            cas_dirty,
             after_exec: Vec::new(),
             subs: Default::default(),
             script: false,

@@ -19,8 +19,8 @@ pub use subscriptions::Subscriptions;
 pub struct Written {
     /// The database the command ran in.
     pub db: usize,
-    /// Its key arguments.
-    pub keys: Vec<bytes::Bytes>,
+    /// Its key arguments (inline up to two: most writes have one key).
+    pub keys: smallvec::SmallVec<[bytes::Bytes; 2]>,
     /// It may have written anywhere (keyspace-wide, or another database): every blocked client
     /// re-checks its keys.
     pub everywhere: bool,

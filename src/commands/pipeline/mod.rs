@@ -216,7 +216,7 @@ pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, B
     Written {
         db,
         keys: {
-            let mut keys = Vec::new();
+            let mut keys = smallvec::SmallVec::new();
             cmd.for_each_key(args, |i| keys.push(args[i].clone()));
             keys
         },
@@ -325,8 +325,14 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         after_write_of(server, cmd, args, db_index, &outcome.modified);
     }
     if !client.after_exec.is_empty() {
-        for w in std::mem::take(&mut client.after_exec) {
+        // Drained in place: the list keeps its capacity for the next EXEC or script (one that
+        // grew past a small batch gives it back).
+        let mut done = std::mem::take(&mut client.after_exec);
+        for w in done.drain(..) {
             after_write(server, &w);
+        }
+        if done.capacity() <= 64 {
+            client.after_exec = done;
         }
     }
     outcome.action
