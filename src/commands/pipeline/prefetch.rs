@@ -19,7 +19,8 @@ const MIN_BYTES: usize = 64;
 
 /// Prefetch, in database `db`, the keys of the complete requests at the front of `buf` (up to
 /// [`BATCH`]) whose commands have fixed key positions. Returns how many requests it looked at,
-/// so that the caller looks again once they have run; nothing is prefetched for a lone request.
+/// so that the caller looks again once they have run. A lone request is prefetched only when it
+/// has several keys (MSET, MGET, DEL of several keys): a single key has no miss to overlap.
 #[inline]
 pub fn prefetch_batch(server: &Server, db: usize, buf: &[u8]) -> usize {
     if buf.len() < MIN_BYTES || !server.keyspace.worth_prefetching() {
@@ -38,7 +39,7 @@ fn prefetch_keys(server: &Server, db: usize, buf: &[u8]) -> usize {
             }
         });
     });
-    if seen > 1 {
+    if seen > 1 || keys.len() > 1 {
         server.keyspace.prefetch(db, &keys);
     }
     seen
