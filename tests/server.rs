@@ -681,6 +681,43 @@ fn mset_is_atomic_across_shards() {
     assert!(last.iter().all(|v| *v == last[0]) && last[0].ends_with(&format!(":{}", MSETS - 1)), "{last:?}");
 }
 
+/// With busy polling on, a worker that spins before it sleeps still serves every client,
+/// blocked ones included (woken from another connection while the worker spins or sleeps).
+#[test]
+fn busy_polling_workers_serve_every_client() {
+    let server = Server::start(&["--worker-threads", "2", "--busy-poll-us", "200"]);
+    let mut con = server.conn();
+    let budget: Vec<String> = query(&mut con, &["CONFIG", "GET", "busy-poll-us"]);
+    assert_eq!(budget, vec!["busy-poll-us".to_string(), "200".to_string()]);
+    let waiter = {
+        let mut con = server.conn();
+        thread::spawn(move || -> Vec<String> { query(&mut con, &["BLPOP", "queue", "0"]) })
+    };
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let mut con = server.conn();
+            thread::spawn(move || {
+                for n in 0..500 {
+                    let _: i64 = query(&mut con, &["INCR", &format!("c{t}")]);
+                    if n % 100 == 0 {
+                        // A pause longer than the budget: the worker goes to sleep between.
+                        thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("INCR thread");
+    }
+    let _: i64 = query(&mut con, &["RPUSH", "queue", "job"]);
+    assert_eq!(waiter.join().expect("BLPOP thread"), vec!["queue".to_string(), "job".to_string()]);
+    for t in 0..4 {
+        let value: i64 = query(&mut con, &["GET", &format!("c{t}")]);
+        assert_eq!(value, 500);
+    }
+}
+
 #[test]
 fn concurrent_incr_loses_no_update() {
     const THREADS: usize = 8;

@@ -367,4 +367,8 @@ params! {
     rdb_version: i64 = "rdb-version", int(10, 12), 10, HIDDEN;
     // A Prometheus exposition endpoint (0: off).
     metrics_port: i64 = "metrics-port", int(0, 65535), 0, IMMUTABLE | HIDDEN;
+    // Microseconds a worker polls its connections before sleeping (0: off; see
+    // `server::busy_poll`): more requests per second from unpipelined clients, for CPU spent
+    // spinning.
+    busy_poll_us: i64 = "busy-poll-us", int(0, 1000), 0, IMMUTABLE | HIDDEN;
 }

@@ -186,6 +186,7 @@ pub struct Workers {
 impl Workers {
     pub fn start(server: &Arc<Server>) -> Workers {
         let configured = server.config.load().worker_threads as usize;
+        let busy_poll_us = server.config.load().busy_poll_us.max(0) as u64;
         // By default one core is left to the kernel's network processing and to background work
         // (cron, lazy freeing); on a 2-core machine that means one worker.
         let n = if configured > 0 {
@@ -207,6 +208,10 @@ impl Workers {
                                 match incoming {
                                     Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {
                                         Ok(sock) => {
+                                            {
+                                                use std::os::fd::AsRawFd;
+                                                super::busy_poll::watch(sock.as_raw_fd());
+                                            }
                                             let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
                                             let _ = sock.set_nodelay(true);
                                             let s = Stream::Tcp(sock);
@@ -243,7 +248,7 @@ impl Workers {
                                 }
                             }
                         };
-                        if let Err(e) = run_worker(handover) {
+                        if let Err(e) = run_worker(handover, busy_poll_us) {
                             log::warning(&format!("Failed to start worker {i}: {e}"));
                         }
                     });
@@ -266,9 +271,21 @@ impl Workers {
 /// A worker's runtime: I/O only. No time driver: its clock read and wheel walk at every wake-up
 /// cost about 450 instructions per unpipelined request; timers live on the process's timer
 /// thread (`util::timer`).
-fn worker_runtime() -> tokio::runtime::Builder {
+///
+/// With `busy-poll-us` (a budget in microseconds), the worker polls its connections for up to
+/// that long before it sleeps (`server::busy_poll`); it is called on the worker's thread.
+fn worker_runtime(busy_poll_us: u64) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_io().thread_stack_size(64 << 20);
+    if busy_poll_us > 0 && super::busy_poll::init() {
+        let budget = std::time::Duration::from_micros(busy_poll_us);
+        builder.on_thread_park(move || {
+            // Tasks woken from other threads (timers, blocked keys, the acceptor) wait in the
+            // runtime's global queue: they end the spin too.
+            let handle = tokio::runtime::Handle::try_current().ok();
+            super::busy_poll::spin(budget, || handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0));
+        });
+    }
     builder
 }
 
@@ -311,8 +328,8 @@ impl RunQueue {
 /// run queue. Otherwise a `LocalSet`, which costs each wake-up a second wake (of the set) and a
 /// poll of the future `block_on` drives — here a flag, cheaper to look at than a join handle.
 #[cfg(tokio_unstable)]
-fn run_worker(handover: impl std::future::Future<Output = ()> + 'static) -> std::io::Result<()> {
-    let rt = worker_runtime().build_local(tokio::runtime::LocalOptions::default())?;
+fn run_worker(handover: impl std::future::Future<Output = ()> + 'static, busy_poll_us: u64) -> std::io::Result<()> {
+    let rt = worker_runtime(busy_poll_us).build_local(tokio::runtime::LocalOptions::default())?;
     rt.block_on(async move {
         let _ = tokio::task::spawn_local(handover).await;
     });
@@ -320,8 +337,8 @@ fn run_worker(handover: impl std::future::Future<Output = ()> + 'static) -> std:
 }
 
 #[cfg(not(tokio_unstable))]
-fn run_worker(handover: impl std::future::Future<Output = ()> + 'static) -> std::io::Result<()> {
-    let rt = worker_runtime().build()?;
+fn run_worker(handover: impl std::future::Future<Output = ()> + 'static, busy_poll_us: u64) -> std::io::Result<()> {
+    let rt = worker_runtime(busy_poll_us).build()?;
     // The waker of the first poll is kept: `block_on`'s never changes.
     let done = std::rc::Rc::new((std::cell::Cell::new(false), std::cell::OnceCell::new()));
     let finished = done.clone();

@@ -5,6 +5,7 @@
 
 pub mod aof;
 pub mod aof_load;
+pub mod busy_poll;
 pub mod client_eviction;
 pub mod config_apply;
 pub mod connection;
