@@ -367,8 +367,9 @@ params! {
     rdb_version: i64 = "rdb-version", int(10, 12), 10, HIDDEN;
     // A Prometheus exposition endpoint (0: off).
     metrics_port: i64 = "metrics-port", int(0, 65535), 0, IMMUTABLE | HIDDEN;
-    // Microseconds a worker polls its connections before sleeping (0: off; see
-    // `server::busy_poll`): more requests per second from unpipelined clients, for CPU spent
-    // spinning.
-    busy_poll_us: i64 = "busy-poll-us", int(0, 1000), 0, IMMUTABLE | HIDDEN;
+    // The longest a worker polls its connections before sleeping, in microseconds (0: off;
+    // -1: 100, or off under a CPU quota; the window adapts below it, see `server::busy_poll`):
+    // more requests per second and lower latency for unpipelined clients, for CPU spent
+    // spinning while requests come closer together than that.
+    busy_poll_us: i64 = "busy-poll-us", int(-1, 1000), -1, IMMUTABLE | HIDDEN;
 }

@@ -186,7 +186,7 @@ pub struct Workers {
 impl Workers {
     pub fn start(server: &Arc<Server>) -> Workers {
         let configured = server.config.load().worker_threads as usize;
-        let busy_poll_us = server.config.load().busy_poll_us.max(0) as u64;
+        let busy_poll = super::busy_poll::ceiling(server.config.load().busy_poll_us);
         // By default one core is left to the kernel's network processing and to background work
         // (cron, lazy freeing); on a 2-core machine that means one worker.
         let n = if configured > 0 {
@@ -248,7 +248,7 @@ impl Workers {
                                 }
                             }
                         };
-                        if let Err(e) = run_worker(handover, busy_poll_us) {
+                        if let Err(e) = run_worker(handover, busy_poll) {
                             log::warning(&format!("Failed to start worker {i}: {e}"));
                         }
                     });
@@ -272,19 +272,22 @@ impl Workers {
 /// cost about 450 instructions per unpipelined request; timers live on the process's timer
 /// thread (`util::timer`).
 ///
-/// With `busy-poll-us` (a budget in microseconds), the worker polls its connections for up to
-/// that long before it sleeps (`server::busy_poll`); it is called on the worker's thread.
-fn worker_runtime(busy_poll_us: u64) -> tokio::runtime::Builder {
+/// With a busy-polling ceiling (`server::busy_poll::ceiling`), the worker polls its connections
+/// for an adaptive while, up to that long, before it sleeps; the park hooks run on the worker's
+/// thread.
+fn worker_runtime(ceiling: std::time::Duration) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_io().thread_stack_size(64 << 20);
-    if busy_poll_us > 0 && super::busy_poll::init() {
-        let budget = std::time::Duration::from_micros(busy_poll_us);
+    if !ceiling.is_zero() && super::busy_poll::init() {
         builder.on_thread_park(move || {
             // Tasks woken from other threads (timers, blocked keys, the acceptor) wait in the
             // runtime's global queue: they end the spin too.
             let handle = tokio::runtime::Handle::try_current().ok();
-            super::busy_poll::spin(budget, || handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0));
+            super::busy_poll::before_sleep(ceiling, || {
+                handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0)
+            });
         });
+        builder.on_thread_unpark(super::busy_poll::after_wake);
     }
     builder
 }
@@ -328,8 +331,11 @@ impl RunQueue {
 /// run queue. Otherwise a `LocalSet`, which costs each wake-up a second wake (of the set) and a
 /// poll of the future `block_on` drives — here a flag, cheaper to look at than a join handle.
 #[cfg(tokio_unstable)]
-fn run_worker(handover: impl std::future::Future<Output = ()> + 'static, busy_poll_us: u64) -> std::io::Result<()> {
-    let rt = worker_runtime(busy_poll_us).build_local(tokio::runtime::LocalOptions::default())?;
+fn run_worker(
+    handover: impl std::future::Future<Output = ()> + 'static,
+    busy_poll: std::time::Duration,
+) -> std::io::Result<()> {
+    let rt = worker_runtime(busy_poll).build_local(tokio::runtime::LocalOptions::default())?;
     rt.block_on(async move {
         let _ = tokio::task::spawn_local(handover).await;
     });
@@ -337,8 +343,11 @@ fn run_worker(handover: impl std::future::Future<Output = ()> + 'static, busy_po
 }
 
 #[cfg(not(tokio_unstable))]
-fn run_worker(handover: impl std::future::Future<Output = ()> + 'static, busy_poll_us: u64) -> std::io::Result<()> {
-    let rt = worker_runtime(busy_poll_us).build()?;
+fn run_worker(
+    handover: impl std::future::Future<Output = ()> + 'static,
+    busy_poll: std::time::Duration,
+) -> std::io::Result<()> {
+    let rt = worker_runtime(busy_poll).build()?;
     // The waker of the first poll is kept: `block_on`'s never changes.
     let done = std::rc::Rc::new((std::cell::Cell::new(false), std::cell::OnceCell::new()));
     let finished = done.clone();
