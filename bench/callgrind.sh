@@ -38,6 +38,9 @@
 #           (the "busy" mode), more or less often depending on the machine's load.
 #   PIN_BUSY with PIN: the server at the lowest priority instead, so the client always sends
 #           its next request before the server looks for it (the busy mode, every time).
+#   FERROUS_ARGS extra arguments for the servers that are Ferrous (by `--version`), e.g.
+#           "--busy-poll-us 0" to leave out the spinning a worker does before it sleeps
+#           (default empty: the default configuration)
 #   KEEP    a directory: keep every callgrind output there, named
 #           <binary>-<test>-P<pipeline>-<requests>.out (for per-function diffs:
 #           callgrind_annotate the N2 file and the N1 file, and subtract)
@@ -59,6 +62,7 @@ ZSET_SIZE=${ZSET_SIZE:-10000}
 KEYSPACE=${KEYSPACE:-1000}
 ZADD_SIZE=${ZADD_SIZE:-0}
 CLIENTS=${CLIENTS:-1}
+FERROUS_ARGS=${FERROUS_ARGS:-}
 CACHE=${CACHE:-}
 CACHE_LL=${CACHE_LL:-4194304,16,64}
 VG_ARGS=(--tool=callgrind)
@@ -96,8 +100,12 @@ load_zadd() {
 instructions() {
     local bin=$1 test=$2 p=$3 n=$4 out="$WORK/cg.out"
     rm -f "$out"
+    local extra=()
+    if "$bin" --version 2>/dev/null | grep -q Ferrous; then
+        read -r -a extra <<<"$FERROUS_ARGS"
+    fi
     "${PINNED[@]}" valgrind "${VG_ARGS[@]}" --callgrind-out-file="$out" "$bin" --port "$PORT" --save "" \
-        --appendonly no --dir "$WORK" >/dev/null 2>&1 &
+        --appendonly no --dir "$WORK" "${extra[@]}" >/dev/null 2>&1 &
     local vg=$!
     for _ in $(seq 1 300); do
         redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
