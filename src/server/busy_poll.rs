@@ -1,8 +1,9 @@
 //! Spinning briefly before a worker sleeps (busy polling, `busy-poll-us`): a worker about to
-//! wait for input first polls, for a few microseconds, a second epoll set holding its connections' sockets.
-//! A request that arrives meanwhile finds the worker awake, so the client's send does not have
-//! to wake a sleeping thread (on a virtual machine an inter-processor interrupt and a VM exit,
-//! paid by the sender), and the worker answers without going through a sleep and a wake-up.
+//! wait for input first polls, for a few microseconds, a second epoll set holding its
+//! connections' sockets. A request that arrives meanwhile finds the worker awake, so the
+//! client's send does not have to wake a sleeping thread (on a virtual machine an
+//! inter-processor interrupt and a VM exit, paid by the sender), and the worker answers without
+//! going through a sleep and a wake-up.
 //!
 //! The spin's length adapts, as the kernel's guest halt-polling does: `busy-poll-us` is its
 //! ceiling (by default 100 µs, and none under a CPU quota). A sleep that a longer spin would
