@@ -24,12 +24,15 @@ thread_local! {
     static EPOLL: Cell<i32> = const { Cell::new(-1) };
 }
 
-/// Give this worker thread its epoll set; false when the system refuses one (busy polling
-/// stays off).
-pub fn init() -> bool {
+/// Give this worker thread its epoll set and its spin window, below `ceiling`; false when the
+/// system refuses an epoll set (busy polling stays off).
+pub fn init(ceiling: Duration) -> bool {
     // SAFETY: a plain system call; the descriptor lives as long as the thread.
     let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     EPOLL.with(|e| e.set(fd));
+    if fd >= 0 {
+        WINDOW.with(|w| w.set(Some(Window::new(ceiling))));
+    }
     fd >= 0
 }
 
@@ -106,7 +109,7 @@ const GROW_FROM: Duration = Duration::from_micros(8);
 
 /// A worker's adaptive spin window: how long it polls before its next sleep.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Window {
+struct Window {
     /// `busy-poll-us`: the longest spin, and the longest sleep worth avoiding.
     ceiling: Duration,
     /// The spin before the next sleep.
@@ -116,22 +119,22 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn new(ceiling: Duration) -> Window {
+    fn new(ceiling: Duration) -> Window {
         Window { ceiling, current: GROW_FROM.min(ceiling), slept_at: None }
     }
 
     /// The spin before the next sleep.
-    pub fn current(&self) -> Duration {
+    fn current(&self) -> Duration {
         self.current
     }
 
     /// Note how the spin went: `found` when it ended early (no sleep follows).
-    pub fn spun(&mut self, found: bool) {
+    fn spun(&mut self, found: bool) {
         self.slept_at = (!found).then(Instant::now);
     }
 
     /// The worker woke from its sleep: adapt the window to the sleep's length.
-    pub fn woke(&mut self) {
+    fn woke(&mut self) {
         if let Some(at) = self.slept_at.take() {
             self.adapt(at.elapsed());
         }
@@ -152,13 +155,14 @@ impl Window {
 }
 
 thread_local! {
-    /// This worker's spin window (its runtime's park hooks run on its thread).
+    /// This worker's spin window (its runtime's park hooks run on its thread; None: no busy
+    /// polling).
     static WINDOW: Cell<Option<Window>> = const { Cell::new(None) };
 }
 
-/// The runtime's park hook: spin for this worker's current window (`ceiling` the first time).
-pub fn before_sleep(ceiling: Duration, other_work: impl Fn() -> bool) {
-    let mut window = WINDOW.with(|w| w.get()).unwrap_or_else(|| Window::new(ceiling));
+/// The runtime's park hook: spin for this worker's current window.
+pub fn before_sleep(other_work: impl Fn() -> bool) {
+    let Some(mut window) = WINDOW.with(|w| w.get()) else { return };
     let found = spin(window.current(), other_work);
     window.spun(found);
     WINDOW.with(|w| w.set(Some(window)));
@@ -182,7 +186,7 @@ mod tests {
 
     #[test]
     fn the_spin_ends_when_a_watched_socket_has_input_or_the_budget_is_spent() {
-        assert!(init());
+        assert!(init(Duration::from_micros(100)));
         let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
         watch(a.as_raw_fd());
         // Nothing to read: the whole (short) budget is spent.

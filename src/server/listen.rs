@@ -278,14 +278,12 @@ impl Workers {
 fn worker_runtime(ceiling: std::time::Duration) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_io().thread_stack_size(64 << 20);
-    if !ceiling.is_zero() && super::busy_poll::init() {
-        builder.on_thread_park(move || {
+    if !ceiling.is_zero() && super::busy_poll::init(ceiling) {
+        builder.on_thread_park(|| {
             // Tasks woken from other threads (timers, blocked keys, the acceptor) wait in the
             // runtime's global queue: they end the spin too.
             let handle = tokio::runtime::Handle::try_current().ok();
-            super::busy_poll::before_sleep(ceiling, || {
-                handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0)
-            });
+            super::busy_poll::before_sleep(|| handle.as_ref().is_some_and(|h| h.metrics().global_queue_depth() > 0));
         });
         builder.on_thread_unpark(super::busy_poll::after_wake);
     }
