@@ -353,18 +353,34 @@ cpu_ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu" (or n/a for each),
-# cpu = the server's CPU time per request in microseconds. One row per
+# CPU time (user + system) of this shell's waited-for children so far, in seconds, into
+# CHILDREN_CPU: bash's `times` builtin, second line. `times` must run in this shell, not in a
+# $(...) subshell, which has children of its own.
+CHILDREN_CPU=0
+children_cpu() {
+    times >"$WORK_DIR/times"
+    CHILDREN_CPU="$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /m|s/)
+                                       s += t[1] * 60 + t[2] } }
+                         END { printf "%.2f", s }' "$WORK_DIR/times")"
+}
+
+# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu client" (or n/a for each),
+# cpu = the server's CPU time per request in microseconds, client = the share of one core
+# redis-benchmark used while it ran (its CPU time / wall time; near 1 means the load generator,
+# not the server, set the pace). One row per
 # redis-benchmark invocation; the result is the last CSV line (tests such as
 # lrange_100 first print a helper LPUSH row). Call it in the main shell, not in
 # $(...): redis-benchmark runs in the background and is waited for, so a signal
 # reaches our trap (and cleanup) at once.
 run_bench() {
-    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu
+    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu client0 wall0 client
     local -a args pin=()
     mapfile -t args < <(row_args "$row")
     [[ -n "$CLIENT_CPUS" ]] && pin=(taskset -c "$CLIENT_CPUS")
     cpu0="$(cpu_ticks "${PID[$server]}")"
+    children_cpu
+    client0="$CHILDREN_CPU"
+    wall0="$(date +%s.%N)"
     timeout -k 5 "$BENCH_TIMEOUT" "${pin[@]}" redis-benchmark -h "$HOST" \
         -p "${PORT[$server]}" -n "$REQUESTS" -c "$CLIENTS" -d "$DATASIZE" \
         -P "$pipeline" --csv "${args[@]}" >"$WORK_DIR/bench.csv" 2>"$WORK_DIR/bench.err" &
@@ -374,21 +390,24 @@ run_bench() {
     if (( rc != 0 )); then
         log "redis-benchmark failed or timed out (exit $rc) against $server ($row, -P $pipeline):"
         tail -n 5 "$WORK_DIR/bench.err" >&2 || true
-        echo "n/a n/a n/a n/a"
+        echo "n/a n/a n/a n/a n/a"
         return 0
     fi
+    children_cpu
+    client="$(awk -v c0="$client0" -v c1="$CHILDREN_CPU" -v w0="$wall0" -v w1="$(date +%s.%N)" \
+        'BEGIN { printf "%.2f", (c1 - c0) / (w1 - w0) }')"
     cpu="$(awk -v a="$cpu0" -v b="$(cpu_ticks "${PID[$server]}")" -v hz="$CLK_TCK" \
         -v n="$REQUESTS" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
     # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted).
-    awk -F',' -v cpu="$cpu" '
+    awk -F',' -v cpu="$cpu" -v client="$client" '
         /^"test"/ { next }
         NF >= 8   { last = $0 }
         END {
-            if (last == "") { print "n/a n/a n/a n/a"; exit }
+            if (last == "") { print "n/a n/a n/a n/a n/a"; exit }
             gsub(/"/, "", last)
             # index from the end: custom command names may contain anything
             n = split(last, f, ",")
-            print f[n-6], f[n-3], f[n-1], cpu }' "$WORK_DIR/bench.csv"
+            print f[n-6], f[n-3], f[n-1], cpu, client }' "$WORK_DIR/bench.csv"
 }
 
 # The rows of a results table: per test and pipeline depth, for each figure column given
@@ -466,12 +485,12 @@ run_benchmarks() {
     done
 
     # Medians over the rounds: M[server.idx.col], col 1 rps, 2 p50, 3 p99,
-    # 4 CPU per request.
+    # 4 CPU per request, 5 the load generator's CPU share.
     declare -A M=()
     local col
     for s in "${SERVERS[@]}"; do
         for (( k = 0; k < idx; k++ )); do
-            for col in 1 2 3 4; do
+            for col in 1 2 3 4 5; do
                 M[$s.$k.$col]="$(awk -v c="$col" '{ print $c }' "$res/$s.$k" | median)"
             done
         done
@@ -579,6 +598,30 @@ run_benchmarks() {
     echo "|---|---:|$sep"
     table_rows 4
     geomean_summary 4 "CPU-per-request ratios"
+
+    echo "### Load generator CPU share"
+    echo
+    echo "The CPU time redis-benchmark used during the row divided by the row's wall time" \
+         "(one core = 1.00); median of the rounds. Near 1.00, the client was saturated: the" \
+         "row measured how fast redis-benchmark can drive that server, and servers that" \
+         "all leave the client saturated differ by its cost per reply and by noise, not by" \
+         "their own speed."
+    echo
+    local line
+    line="| test | P |"
+    for s in "${SERVERS[@]}"; do line+=" ${NAME[$s]} |"; done
+    echo "$line"
+    echo "|---|---:|$(printf '%s' "---:|" | awk -v n="$nserv" '{ for (i = 0; i < n; i++) printf "%s", $0 }')"
+    k=0
+    for row in "${rows[@]}"; do
+        for pl in "${pipelines[@]}"; do
+            line="| $row | $pl |"
+            for s in "${SERVERS[@]}"; do line+=" ${M[$s.$k.5]} |"; done
+            echo "$line"
+            k=$((k + 1))
+        done
+    done
+    echo
 }
 
 # ------------------------------------------------------------------ memory --
