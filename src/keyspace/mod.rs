@@ -828,6 +828,44 @@ impl<'a> Db<'a> {
             .expect("command touched a key whose shard it did not lock: its key specs are wrong")
     }
 
+    /// Start loading what looking up `keys` in the selected database will read, in shards this
+    /// view holds: every key's bucket, then every bucket's first entry (see
+    /// [`Dict::prefetch`]), so that the cache misses of their lookups overlap. Used by bulk
+    /// inserts (an RDB load), whose keys are known a batch ahead.
+    pub fn prefetch(&mut self, keys: &[&[u8]]) {
+        let index = self.index;
+        let mut places: SmallVec<[KeyPlace; 32]> = SmallVec::new();
+        for key in keys {
+            let at = locate(key);
+            if let Some(g) = guard_of(&mut self.guards, at.shard) {
+                if let Some(d) = g.dbs.get(index) {
+                    d.main.prefetch(at.hash, false);
+                    places.push(at);
+                }
+            }
+        }
+        for at in places {
+            if let Some(g) = guard_of(&mut self.guards, at.shard) {
+                g.dbs[index].main.prefetch(at.hash, true);
+            }
+        }
+    }
+
+    /// Size the selected database's tables, in the shards this view holds, for `keys` keys in
+    /// all (an RDB file's RESIZEDB hint, before a bulk load into an empty keyspace), so that
+    /// inserting them never grows a table: each growth moves every entry, a cache miss each.
+    /// Tables that hold keys already are left alone; the hint is capped (it comes from a file).
+    pub fn reserve(&mut self, keys: u64) {
+        const MAX_HINT: u64 = 1 << 26;
+        let per_shard = (keys.min(MAX_HINT) as usize).div_ceil(NSHARDS);
+        let index = self.index;
+        for (_, g) in self.guards.iter_mut() {
+            if let Some(d) = g.dbs.get_mut(index) {
+                d.main.reserve(per_shard);
+            }
+        }
+    }
+
     /// A lazy view locks shard `s` if it has not yet.
     fn ensure(&mut self, s: usize) {
         if self.lazy && guard_of(&mut self.guards, s).is_none() {

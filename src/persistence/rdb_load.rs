@@ -49,6 +49,13 @@ pub struct LoadedKey {
     pub freq: Option<u8>,
 }
 
+/// What [`parse_stream`] hands its caller as it reads: a key, or the file's RESIZEDB hint that
+/// a database's keys follow (a bulk inserter sizes its tables for them up front).
+pub enum Parsed {
+    Key(LoadedKey),
+    SizeHint { db: usize, keys: u64 },
+}
+
 /// `key-load-delay` (a debugging knob of Redis's test suite): microseconds to wait after each
 /// key read, so tests can watch a server while it loads. Set from the configuration.
 pub static KEY_LOAD_DELAY_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
@@ -112,8 +119,10 @@ pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
 /// [`parse_stream`] keeping every key in the image (for the callers that want it whole).
 fn parse_collecting<R: std::io::Read>(w: &mut Window<R>, opts: &LoadOptions) -> Result<Loaded> {
     let mut keys = Vec::new();
-    let mut out = parse_stream(w, opts, |k| {
-        keys.push(k);
+    let mut out = parse_stream(w, opts, |p| {
+        if let Parsed::Key(k) = p {
+            keys.push(k);
+        }
         Ok(())
     })?;
     out.keys = keys;
@@ -146,8 +155,10 @@ enum Record {
     Aux(Vec<u8>, Vec<u8>),
     Function(Vec<u8>),
     Key(Vec<u8>, Option<Value>),
+    /// RESIZEDB: how many keys the database holds (its expires count is not used).
+    Resize(u64),
     Eof,
-    /// RESIZEDB, SLOT_INFO, module aux data: hints and data Ferrous skips.
+    /// SLOT_INFO, module aux data: hints and data Ferrous skips.
     Skipped,
 }
 
@@ -174,9 +185,9 @@ fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Recor
             Record::SelectDb(n as usize)
         }
         OPCODE_RESIZEDB => {
+            let keys = r.length()?;
             r.length()?;
-            r.length()?;
-            Record::Skipped
+            Record::Resize(keys)
         }
         OPCODE_SLOT_INFO if version >= 12 => {
             r.length()?;
@@ -251,7 +262,7 @@ fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
 pub fn parse_stream<R: std::io::Read>(
     w: &mut Window<R>,
     opts: &LoadOptions,
-    mut emit: impl FnMut(LoadedKey) -> Result<()>,
+    mut emit: impl FnMut(Parsed) -> Result<()>,
 ) -> Result<Loaded> {
     let (signature, version) = w.record(read_header)?;
     let mut out = Loaded { version, signature, ..Loaded::default() };
@@ -267,6 +278,7 @@ pub fn parse_stream<R: std::io::Read>(
             Record::SelectDb(n) => db = n,
             Record::Aux(k, v) => out.aux.push((k, v)),
             Record::Function(code) => out.functions.push(code),
+            Record::Resize(keys) => emit(Parsed::SizeHint { db, keys })?,
             Record::Skipped => {}
             Record::Eof => break,
             Record::Key(key, value) => {
@@ -281,7 +293,7 @@ pub fn parse_stream<R: std::io::Read>(
                         out.expired_skipped += 1;
                         out.expired_keys.push((db, key));
                     }
-                    Some(value) => emit(LoadedKey { db, key, value, expire: when, idle, freq })?,
+                    Some(value) => emit(Parsed::Key(LoadedKey { db, key, value, expire: when, idle, freq }))?,
                 }
             }
         }

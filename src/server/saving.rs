@@ -350,8 +350,10 @@ fn open(path: &Path) -> Result<Window<File>, String> {
 fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     let mut w = open(path)?;
     let mut keys = Vec::new();
-    let mut loaded = rdb_load::parse_stream(&mut w, &load_options(server), |k| {
-        keys.push(k);
+    let mut loaded = rdb_load::parse_stream(&mut w, &load_options(server), |p| {
+        if let rdb_load::Parsed::Key(k) = p {
+            keys.push(k);
+        }
         Ok(())
     })
     .and_then(|l| rdb_load::check_end(&mut w).map(|()| l))

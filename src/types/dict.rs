@@ -147,6 +147,14 @@ impl<V> Dict<V> {
         }
     }
 
+    /// Size an empty table for `n` entries (at most one per bucket), so that inserting them
+    /// never grows it. A table that holds entries is left as it is.
+    pub fn reserve(&mut self, n: usize) {
+        if self.ht[0].used == 0 && self.rehash_idx.is_none() && n > self.ht[0].buckets.len() {
+            self.ht[0] = Table::with_size(n.max(MIN_SIZE).next_power_of_two());
+        }
+    }
+
     fn start_resize(&mut self, size: usize) {
         let size = size.max(MIN_SIZE).next_power_of_two();
         if self.ht[0].buckets.is_empty() {
@@ -724,6 +732,23 @@ mod tests {
             *counts.entry(*v).or_default() += 1;
         }
         assert_eq!(counts.len(), 8);
+    }
+
+    #[test]
+    fn a_reserved_table_takes_its_entries_without_growing() {
+        let mut d: Dict<u32> = Dict::new();
+        d.reserve(3000);
+        let buckets = d.ht[0].buckets.len();
+        assert_eq!(buckets, 4096);
+        for i in 0u32..4096 {
+            d.insert(&i.to_le_bytes(), i);
+            assert!(!d.is_rehashing(), "grew at {i}");
+        }
+        assert_eq!(d.ht[0].buckets.len(), buckets);
+        // a table with entries is left as it is
+        d.reserve(1 << 20);
+        assert_eq!(d.ht[0].buckets.len(), buckets);
+        assert_eq!(d.get(&4095u32.to_le_bytes()), Some(&4095));
     }
 
     #[test]
