@@ -2,6 +2,7 @@
 //! and that it passes everything else (arguments and environment) through unchanged. Runs the
 //! wrapper with a stand-in rustc that prints its arguments and an environment variable.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,7 +17,7 @@ fn fake_rustc(dir: &Path, llvm: &str) -> PathBuf {
          printf 'env=%s\\n' \"$(env | sed -n 's/^CARGO_BIN_EXE_ferrous-server=//p')\"\n"
     );
     std::fs::write(&path, script).unwrap();
-    Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
 }
 

@@ -110,9 +110,13 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
 
 /// Parse a whole RDB file.
 pub fn parse(data: &[u8], opts: &LoadOptions) -> Result<Loaded> {
-    let mut w = Window::new(data);
-    let out = parse_collecting(&mut w, opts)?;
-    check_end(&mut w)?;
+    parse_whole(&mut Window::new(data), opts)
+}
+
+/// Parse a whole RDB stream, keeping every key in the image; nothing may follow the RDB data.
+pub fn parse_whole<R: std::io::Read>(w: &mut Window<R>, opts: &LoadOptions) -> Result<Loaded> {
+    let out = parse_collecting(w, opts)?;
+    check_end(w)?;
     Ok(out)
 }
 

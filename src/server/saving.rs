@@ -349,16 +349,7 @@ fn open(path: &Path) -> Result<Window<File>, String> {
 /// stays readable meanwhile), logging which server wrote it.
 fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     let mut w = open(path)?;
-    let mut keys = Vec::new();
-    let mut loaded = rdb_load::parse_stream(&mut w, &load_options(server), |p| {
-        if let rdb_load::Parsed::Key(k) = p {
-            keys.push(k);
-        }
-        Ok(())
-    })
-    .and_then(|l| rdb_load::check_end(&mut w).map(|()| l))
-    .map_err(|e| e.to_string())?;
-    loaded.keys = keys;
+    let loaded = rdb_load::parse_whole(&mut w, &load_options(server)).map_err(|e| e.to_string())?;
     log_producer(&loaded);
     Ok(loaded)
 }
