@@ -45,6 +45,13 @@
 #   ROUNDS         alternating rounds; figures are medians  (default 3)
 #   REQUESTS       requests per benchmark run (-n)          (default 1000000)
 #   CLIENTS        parallel connections (-c)                (default 50)
+#   BENCH_PROCS    redis-benchmark processes run side by side per row, each
+#                  with CLIENTS/N (rounded up) connections and REQUESTS/N requests, so that on
+#                  a machine with cores to spare (give them CLIENT_CPUS) the load
+#                  generator, not the server, stops being the limit at -P 1. rps
+#                  is their sum, p50 and p99 the mean of theirs. (Not --threads:
+#                  threaded redis-benchmark ends its clock on a 250 ms tick, so
+#                  its rps come in steps.)                  (default 1)
 #   KEYSPACE       random key space (-r)                    (default 1000000)
 #   DATASIZE       value size in bytes (-d)                 (default 16)
 #   ZSET_SIZE      members of the zrangebyscore sorted set  (default 10000)
@@ -99,6 +106,7 @@ PIPELINES="${PIPELINES:-1 16}"
 ROUNDS="${ROUNDS:-3}"
 REQUESTS="${REQUESTS:-1000000}"
 CLIENTS="${CLIENTS:-50}"
+BENCH_PROCS="${BENCH_PROCS:-1}"
 KEYSPACE="${KEYSPACE:-1000000}"
 DATASIZE="${DATASIZE:-16}"
 ZSET_SIZE="${ZSET_SIZE:-10000}"
@@ -136,7 +144,7 @@ declare -A BIN=([redis]="$REDIS_BIN" [valkey]="$VALKEY_BIN" [ferrous]="$FERROUS_
 declare -A ARGS=([redis]="$REDIS_ARGS" [valkey]="$VALKEY_ARGS" [ferrous]="$FERROUS_ARGS")
 declare -A PORT=() PID=()    # filled in by start_server
 EVAL_SHA=""
-BENCH_PID=""                 # the redis-benchmark (timeout) running now
+BENCH_PIDS=()                # the redis-benchmark (timeout) processes running now
 
 # ----------------------------------------------------------------- helpers --
 
@@ -169,7 +177,8 @@ stop_servers() {
 }
 
 cleanup() {
-    stop_pid "$BENCH_PID"
+    local b
+    for b in "${BENCH_PIDS[@]}"; do stop_pid "$b"; done
     stop_servers
     rm -rf "$WORK_DIR"
 }
@@ -365,15 +374,16 @@ children_cpu() {
 }
 
 # run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu client" (or n/a for each),
-# cpu = the server's CPU time per request in microseconds, client = the share of one core
-# redis-benchmark used while it ran (its CPU time / wall time; near 1 means the load generator,
-# not the server, set the pace). One row per
-# redis-benchmark invocation; the result is the last CSV line (tests such as
-# lrange_100 first print a helper LPUSH row). Call it in the main shell, not in
-# $(...): redis-benchmark runs in the background and is waited for, so a signal
-# reaches our trap (and cleanup) at once.
+# cpu = the server's CPU time per request in microseconds, client = the cores
+# redis-benchmark used while it ran (its CPU time / wall time; near 1 per process means the
+# load generator, not the server, set the pace). One row per redis-benchmark invocation
+# (BENCH_PROCS of them side by side: rps summed, p50 and p99 averaged); the result is each
+# one's last CSV line (tests such as lrange_100 first print a helper LPUSH row). Call it in
+# the main shell, not in $(...): redis-benchmark runs in the background and is waited for,
+# so a signal reaches our trap (and cleanup) at once.
 run_bench() {
-    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu client0 wall0 client
+    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu client0 wall0 client i b
+    local n=$(( REQUESTS / BENCH_PROCS )) c=$(( (CLIENTS + BENCH_PROCS - 1) / BENCH_PROCS ))
     local -a args pin=()
     mapfile -t args < <(row_args "$row")
     [[ -n "$CLIENT_CPUS" ]] && pin=(taskset -c "$CLIENT_CPUS")
@@ -381,15 +391,18 @@ run_bench() {
     children_cpu
     client0="$CHILDREN_CPU"
     wall0="$(date +%s.%N)"
-    timeout -k 5 "$BENCH_TIMEOUT" "${pin[@]}" redis-benchmark -h "$HOST" \
-        -p "${PORT[$server]}" -n "$REQUESTS" -c "$CLIENTS" -d "$DATASIZE" \
-        -P "$pipeline" --csv "${args[@]}" >"$WORK_DIR/bench.csv" 2>"$WORK_DIR/bench.err" &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=""
+    BENCH_PIDS=()
+    for (( i = 0; i < BENCH_PROCS; i++ )); do
+        timeout -k 5 "$BENCH_TIMEOUT" "${pin[@]}" redis-benchmark -h "$HOST" \
+            -p "${PORT[$server]}" -n "$n" -c "$c" -d "$DATASIZE" \
+            -P "$pipeline" --csv "${args[@]}" >"$WORK_DIR/bench.$i.csv" 2>"$WORK_DIR/bench.$i.err" &
+        BENCH_PIDS+=($!)
+    done
+    for b in "${BENCH_PIDS[@]}"; do wait "$b" || rc=$?; done
+    BENCH_PIDS=()
     if (( rc != 0 )); then
         log "redis-benchmark failed or timed out (exit $rc) against $server ($row, -P $pipeline):"
-        tail -n 5 "$WORK_DIR/bench.err" >&2 || true
+        tail -n 5 "$WORK_DIR"/bench.*.err >&2 || true
         echo "n/a n/a n/a n/a n/a"
         return 0
     fi
@@ -397,17 +410,21 @@ run_bench() {
     client="$(awk -v c0="$client0" -v c1="$CHILDREN_CPU" -v w0="$wall0" -v w1="$(date +%s.%N)" \
         'BEGIN { printf "%.2f", (c1 - c0) / (w1 - w0) }')"
     cpu="$(awk -v a="$cpu0" -v b="$(cpu_ticks "${PID[$server]}")" -v hz="$CLK_TCK" \
-        -v n="$REQUESTS" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
-    # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted).
-    awk -F',' -v cpu="$cpu" -v client="$client" '
-        /^"test"/ { next }
-        NF >= 8   { last = $0 }
-        END {
-            if (last == "") { print "n/a n/a n/a n/a n/a"; exit }
-            gsub(/"/, "", last)
+        -v n="$(( n * BENCH_PROCS ))" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
+    # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted); one last line per process.
+    for (( i = 0; i < BENCH_PROCS; i++ )); do
+        awk -F',' '/^"test"/ { next } NF >= 8 { last = $0 } END { if (last != "") print last }' \
+            "$WORK_DIR/bench.$i.csv"
+    done | awk -v cpu="$cpu" -v client="$client" -v procs="$BENCH_PROCS" '
+        {
+            gsub(/"/, "")
             # index from the end: custom command names may contain anything
-            n = split(last, f, ",")
-            print f[n-6], f[n-3], f[n-1], cpu, client }' "$WORK_DIR/bench.csv"
+            n = split($0, f, ",")
+            rps += f[n-6]; p50 += f[n-3]; p99 += f[n-1]; k++
+        }
+        END {
+            if (k < procs) { print "n/a n/a n/a n/a n/a"; exit }
+            printf "%.2f %.3f %.3f %s %s\n", rps, p50 / k, p99 / k, cpu, client }'
 }
 
 # The rows of a results table: per test and pipeline depth, for each figure column given
@@ -508,7 +525,7 @@ run_benchmarks() {
 
     echo "## Throughput and latency"
     echo
-    echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYSPACE -d $DATASIZE," \
+    echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYSPACE -d $DATASIZE$( (( BENCH_PROCS > 1 )) && echo " in $BENCH_PROCS processes side by side (-n and -c split among them)")," \
          "one row per run, median of $ROUNDS alternating round(s); rps in requests/s," \
          "latencies in ms. Ratios are Ferrous/Redis (F/R)$( [[ -n "$VALKEY_BIN" ]] && echo " and Ferrous/Valkey (F/V)")" \
          "of the medians (rps: higher is better, latency: lower is better)."
@@ -602,7 +619,8 @@ run_benchmarks() {
     echo "### Load generator CPU share"
     echo
     echo "The CPU time redis-benchmark used during the row divided by the row's wall time" \
-         "(one core = 1.00); median of the rounds. Near 1.00, the client was saturated: the" \
+         "(one core = 1.00); median of the rounds. Near 1.00 per redis-benchmark process" \
+         "(BENCH_PROCS=$BENCH_PROCS), the client was saturated: the" \
          "row measured how fast redis-benchmark can drive that server, and servers that" \
          "all leave the client saturated differ by its cost per reply and by noise, not by" \
          "their own speed."
@@ -759,6 +777,8 @@ main() {
                    "$( [[ $s == ferrous ]] && echo "(run: cargo build --release)")"
     done
     [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+    [[ "$BENCH_PROCS" =~ ^[1-9][0-9]*$ ]] && (( REQUESTS >= BENCH_PROCS && CLIENTS >= BENCH_PROCS )) \
+        || die "BENCH_PROCS must be a positive integer, at most REQUESTS and CLIENTS"
     mkdir -p "$OUT_DIR"
 
     # Everything on stdout from here on is the report; copy it to OUT_FILE.
@@ -780,7 +800,7 @@ main() {
         echo "- Pinned: servers to CPUs ${SERVER_CPUS:-any}, redis-benchmark to CPUs ${CLIENT_CPUS:-any}"
     fi
     echo "- TESTS=$TESTS"
-    echo "- PIPELINES=\"$PIPELINES\" ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS"
+    echo "- PIPELINES=\"$PIPELINES\" ROUNDS=$ROUNDS REQUESTS=$REQUESTS CLIENTS=$CLIENTS BENCH_PROCS=$BENCH_PROCS"
     echo
 
     if [[ "$BENCH" != 0 ]]; then
