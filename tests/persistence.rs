@@ -425,6 +425,46 @@ fn bgsave_is_a_point_in_time_image_while_writes_continue() {
     }
 }
 
+/// The nice value of the server's thread named `name` (field 19 of /proc/PID/task/TID/stat),
+/// if it runs now.
+#[cfg(target_os = "linux")]
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten().find_map(|task| {
+        let comm = fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        let stat = fs::read_to_string(task.path().join("stat")).ok()?;
+        // Fields after "pid (comm) ": state is the first, nice the 17th.
+        stat.rsplit_once(") ")?.1.split(' ').nth(16)?.parse().ok()
+    })
+}
+
+/// The BGSAVE thread runs at `snapshot-nice` (default 19, the lowest priority, so that workers
+/// and clients preempt it), and the workers keep theirs.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_bgsave_thread_runs_at_snapshot_nice() {
+    for (args, expected) in [(&[][..], 19), (&["--snapshot-nice", "0"][..], 0)] {
+        let dir = test_dir("bgsave-nice");
+        let mut all = vec!["--dir", dir.to_str().unwrap(), "--rdb-key-save-delay", "1000000"];
+        all.extend_from_slice(args);
+        let ferrous = Server::start(&all);
+        let mut fc = ferrous.conn();
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut fc).expect("SET");
+        let _: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
+        let mut nice = None;
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                nice = thread_nice(ferrous.pid(), "ferrous-bgsave");
+                nice == Some(expected)
+            }),
+            "ferrous-bgsave thread nice {nice:?}, expected {expected} (args {args:?})"
+        );
+        assert_eq!(thread_nice(ferrous.pid(), "ferrous-worker-"), Some(0));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // (e) Function libraries in RDB files, both ways; LFU / LRU metadata.
 // ---------------------------------------------------------------------------

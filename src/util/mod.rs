@@ -7,4 +7,5 @@ pub mod lean_vec;
 pub mod num;
 pub mod prefetch;
 pub mod split_args;
+pub mod thread_priority;
 pub mod timer;
