@@ -372,9 +372,9 @@ params! {
     // more requests per second and lower latency for unpipelined clients, for CPU spent
     // spinning while requests come closer together than that.
     busy_poll_us: i64 = "busy-poll-us", int(-1, 1000), -1, IMMUTABLE | HIDDEN;
-    // The nice value of the threads that write BGSAVE snapshots and AOF rewrites (0: as the
-    // workers; 19, the default: the lowest, so that a worker or a client waking up preempts them
-    // at once, where Redis's fork child competes with the server as an equal; a save then
-    // takes longer only while every core is busy).
+    // How many nice steps below the workers the threads that write BGSAVE snapshots and AOF
+    // rewrites run (0: as the workers; 19, the default: the lowest priority, so that a worker or
+    // a client waking up preempts them at once, where Redis's fork child competes with the
+    // server as an equal; a save then takes longer only while every core is busy).
     snapshot_nice: i64 = "snapshot-nice", int(0, 19), 19, HIDDEN;
 }

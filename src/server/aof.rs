@@ -733,7 +733,7 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     let s = server.clone();
     let nice = server.config.load().snapshot_nice as i32;
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
-        crate::util::thread_priority::set_current_nice(nice);
+        crate::util::thread_priority::lower_current(nice);
         let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
         let result = write_base(&s, pit, &temp, preamble).map(|_| (temp.clone(), preamble));
         if result.is_ok() {

@@ -223,7 +223,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     *st.child_abort.lock() = Some(abort.clone());
     let nice = server.config.load().snapshot_nice as i32;
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
-        crate::util::thread_priority::set_current_nice(nice);
+        crate::util::thread_priority::lower_current(nice);
         let temp = format!("temp-bg-{}.rdb", std::process::id());
         let abort = snapshot.abort.clone();
         let result = write_atomically(&path, &temp, |w| {
