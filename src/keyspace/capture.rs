@@ -28,7 +28,7 @@ use super::{Shard, ShardDb};
 pub const SEGMENTS: usize = 256;
 
 /// Which segments of one database slice a capture has taken (one bit each).
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct SegmentSet([u64; SEGMENTS / 64]);
 
 impl SegmentSet {
