@@ -392,23 +392,21 @@ impl Keyspace {
 
     /// Start loading what looking up `keys` in database `db` will read (a pipelined batch's
     /// keys, before it runs): every key's dict bucket, then every bucket's first entry (see
-    /// [`Dict::prefetch`]), so that their cache misses overlap. A hint: a shard another thread
+    /// [`Dict::prefetch_lookups`]), so that their cache misses overlap. A hint: a shard another thread
     /// holds is skipped rather than waited for.
     pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
-        // The shards stay locked from one round to the next (never waiting: no deadlock; a
+        // The shards stay locked until both rounds are issued (never waiting: no deadlock; a
         // key whose shard an earlier key of the batch holds is skipped).
-        let mut started: SmallVec<[(MutexGuard<'_, Shard>, usize); 16]> = SmallVec::new();
+        let mut held: SmallVec<[(MutexGuard<'_, Shard>, usize); 16]> = SmallVec::new();
         for key in keys {
             let at = locate(key);
-            let Some(guard) = self.shards[at.shard].try_lock() else { continue };
-            if let Some(d) = guard.dbs.get(db) {
-                d.main.prefetch(at.hash, false);
-                started.push((guard, at.hash));
+            if let Some(guard) = self.shards[at.shard].try_lock() {
+                if guard.dbs.len() > db {
+                    held.push((guard, at.hash));
+                }
             }
         }
-        for (guard, h) in &started {
-            guard.dbs[db].main.prefetch(*h, true);
-        }
+        Dict::prefetch_lookups(|| held.iter().map(|(guard, h)| (&guard.dbs[db].main, *h)));
     }
 
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
@@ -623,11 +621,16 @@ fn shard_db_in<'g>(guards: &'g mut Guards<'_>, index: usize, s: usize, key: &[u8
 
 /// The guard of shard `s`, if it is locked (the guards are sorted by shard).
 fn guard_of<'g, 'a>(guards: &'g mut Guards<'a>, s: usize) -> Option<&'g mut MutexGuard<'a, Shard>> {
-    if guards.len() == NSHARDS {
-        return Some(&mut guards[s].1);
-    }
-    let pos = guards.binary_search_by_key(&s, |(i, _)| *i).ok()?;
+    let pos = guard_index(guards, s)?;
     Some(&mut guards[pos].1)
+}
+
+/// Where shard `s`'s guard is in `guards`, if it is there.
+fn guard_index(guards: &Guards<'_>, s: usize) -> Option<usize> {
+    if guards.len() == NSHARDS {
+        return Some(s);
+    }
+    guards.binary_search_by_key(&s, |(i, _)| *i).ok()
 }
 
 /// A locked view of one database (plus the ability to switch to another one, for MOVE, COPY
@@ -830,25 +833,16 @@ impl<'a> Db<'a> {
 
     /// Start loading what looking up `keys` in the selected database will read, in shards this
     /// view holds: every key's bucket, then every bucket's first entry (see
-    /// [`Dict::prefetch`]), so that the cache misses of their lookups overlap. Used by bulk
+    /// [`Dict::prefetch_lookups`]), so that the cache misses of their lookups overlap. Used by bulk
     /// inserts (an RDB load), whose keys are known a batch ahead.
-    pub fn prefetch(&mut self, keys: &[&[u8]]) {
-        let index = self.index;
-        let mut places: SmallVec<[KeyPlace; 32]> = SmallVec::new();
-        for key in keys {
-            let at = locate(key);
-            if let Some(g) = guard_of(&mut self.guards, at.shard) {
-                if let Some(d) = g.dbs.get(index) {
-                    d.main.prefetch(at.hash, false);
-                    places.push(at);
-                }
-            }
-        }
-        for at in places {
-            if let Some(g) = guard_of(&mut self.guards, at.shard) {
-                g.dbs[index].main.prefetch(at.hash, true);
-            }
-        }
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        let places: SmallVec<[KeyPlace; 32]> = keys.iter().map(|key| locate(key)).collect();
+        Dict::prefetch_lookups(|| {
+            places.iter().filter_map(|at| {
+                let guard = &self.guards[guard_index(&self.guards, at.shard)?].1;
+                Some((&guard.dbs.get(self.index)?.main, at.hash))
+            })
+        });
     }
 
     /// Size the selected database's tables, in the shards this view holds, for `keys` keys in

@@ -202,11 +202,27 @@ impl<V> Dict<V> {
         }
     }
 
-    /// Start loading what a lookup of hash `h` reads, without waiting for it: the bucket when
-    /// `chain` is false; when true (the bucket loaded since), the first entry of its chain.
-    /// Prefetching a pipelined batch's keys in these two rounds overlaps the cache misses of
-    /// all its lookups instead of taking them one after the other.
-    pub fn prefetch(&self, h: usize, chain: bool) {
+    /// Start loading what the lookups of `(dict, hash)` pairs will read, without waiting for
+    /// it, in two rounds: every bucket, then (loaded since) every bucket's first entry. Issued
+    /// for a whole batch of keys, the cache misses of their lookups overlap instead of following
+    /// one another. `lookups` gives the pairs, once per round (a pipelined batch's prefetch runs
+    /// per request: no list of them is built).
+    pub fn prefetch_lookups<'d, I>(lookups: impl Fn() -> I)
+    where
+        I: Iterator<Item = (&'d Dict<V>, usize)>,
+        V: 'd,
+    {
+        for (d, h) in lookups() {
+            d.prefetch(h, false);
+        }
+        for (d, h) in lookups() {
+            d.prefetch(h, true);
+        }
+    }
+
+    /// One round of [`Dict::prefetch_lookups`] for hash `h`: the bucket when `chain` is false;
+    /// when true, the first entry of its chain.
+    fn prefetch(&self, h: usize, chain: bool) {
         let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
         for t in &self.ht[..tables] {
             if let Some(bucket) = t.buckets.get(h & t.mask()) {
