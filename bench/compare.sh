@@ -68,6 +68,13 @@
 #   MEM_HASHES     hashes loaded in the memory section      (default 100000)
 #   MEM_SETTLE     seconds between the end of a load and the measurement
 #                  (Ferrous releases idle input buffers after 2 s) (default 3)
+#   PROFILE_DIR    a directory: in the first round, record each server with
+#                  `perf record -e cpu-clock` while each row runs and write its
+#                  busiest symbols, user and kernel, to
+#                  PROFILE_DIR/<server>-<row>-P<depth>.txt (needs perf; where
+#                  perf cannot record, the file says why). The sampling costs the
+#                  first round a few percent: use ROUNDS >= 3, whose medians then
+#                  come from the other rounds (default empty: off)
 #   SERVER_CPUS, CLIENT_CPUS
 #                  taskset -c CPU lists for every server and for redis-benchmark,
 #                  e.g. SERVER_CPUS=1 CLIENT_CPUS=0 for a one-core-per-server
@@ -107,6 +114,8 @@ ROUNDS="${ROUNDS:-3}"
 REQUESTS="${REQUESTS:-1000000}"
 CLIENTS="${CLIENTS:-50}"
 BENCH_PROCS="${BENCH_PROCS:-1}"
+PROFILE_DIR="${PROFILE_DIR:-}"
+ROUND=0                      # the round running now (PROFILE_DIR records round 0)
 KEYSPACE="${KEYSPACE:-1000000}"
 DATASIZE="${DATASIZE:-16}"
 ZSET_SIZE="${ZSET_SIZE:-10000}"
@@ -179,6 +188,7 @@ stop_servers() {
 cleanup() {
     local b
     for b in "${BENCH_PIDS[@]}"; do stop_pid "$b"; done
+    if [[ -n "${PROF_PID:-}" ]]; then stop_pid "$PROF_PID"; fi
     stop_servers
     rm -rf "$WORK_DIR"
 }
@@ -356,10 +366,40 @@ row_args() {
     esac
 }
 
-# CPU time (user + system, every thread) of a pid so far, in clock ticks.
+# CPU time of a pid so far (every thread), in clock ticks: "user+system system".
 cpu_ticks() {
     # Fields after "pid (comm) ": state is $1, utime $12, stime $13.
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13, $13 }'
+}
+
+# Start recording SERVER's profile for PROFILE_DIR (first round only), into PROF_PID.
+PROF_PID=""
+profile_start() {
+    PROF_PID=""
+    [[ -n "$PROFILE_DIR" && "$ROUND" == 0 ]] || return 0
+    perf record -q -e cpu-clock -o "$WORK_DIR/perf.data" -p "${PID[$1]}" \
+        >"$WORK_DIR/perf.err" 2>&1 &
+    PROF_PID=$!
+}
+
+# Stop the recording and write its busiest symbols to PROFILE_DIR/SERVER-ROW-PDEPTH.txt.
+profile_stop() {
+    [[ -n "$PROF_PID" ]] || return 0
+    local out="$PROFILE_DIR/$1-$2-P$3.txt"
+    kill -INT "$PROF_PID" 2>/dev/null || true
+    wait "$PROF_PID" 2>/dev/null || true
+    PROF_PID=""
+    {
+        echo "# ${NAME[$1]}, $2 -P $3: perf record -e cpu-clock, share of the server's samples"
+        # (awk reads to the end: `head` would stop perf with SIGPIPE, a failure under pipefail)
+        perf report -i "$WORK_DIR/perf.data" --stdio --no-children --sort dso 2>/dev/null \
+            | awk '!/^#/ && NF && n++ < 8' || true
+        echo
+        perf report -i "$WORK_DIR/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null \
+            | awk '!/^#/ && NF && n++ < 60' || true
+        cat "$WORK_DIR/perf.err"
+    } >"$out"
+    rm -f "$WORK_DIR/perf.data"
 }
 
 # CPU time (user + system) of this shell's waited-for children so far, in seconds, into
@@ -373,8 +413,9 @@ children_cpu() {
                          END { printf "%.2f", s }' "$WORK_DIR/times")"
 }
 
-# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu client" (or n/a for each),
-# cpu = the server's CPU time per request in microseconds, client = the cores
+# run_bench SERVER ROW PIPELINE -> prints "rps p50 p99 cpu client sys" (or n/a for each),
+# cpu = the server's CPU time per request in microseconds (sys: the part of it spent in the
+# kernel), client = the cores
 # redis-benchmark used while it ran (its CPU time / wall time; near 1 per process means the
 # load generator, not the server, set the pace). One row per redis-benchmark invocation
 # (BENCH_PROCS of them side by side: rps summed, p50 and p99 averaged); the result is each
@@ -382,12 +423,13 @@ children_cpu() {
 # the main shell, not in $(...): redis-benchmark runs in the background and is waited for,
 # so a signal reaches our trap (and cleanup) at once.
 run_bench() {
-    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu client0 wall0 client i b
+    local server="$1" row="$2" pipeline="$3" rc=0 cpu0 cpu client0 wall0 client i b sys0 sys
     local n=$(( REQUESTS / BENCH_PROCS )) c=$(( (CLIENTS + BENCH_PROCS - 1) / BENCH_PROCS ))
     local -a args pin=()
     mapfile -t args < <(row_args "$row")
     [[ -n "$CLIENT_CPUS" ]] && pin=(taskset -c "$CLIENT_CPUS")
-    cpu0="$(cpu_ticks "${PID[$server]}")"
+    read -r cpu0 sys0 < <(cpu_ticks "${PID[$server]}")
+    profile_start "$server"
     children_cpu
     client0="$CHILDREN_CPU"
     wall0="$(date +%s.%N)"
@@ -400,22 +442,27 @@ run_bench() {
     done
     for b in "${BENCH_PIDS[@]}"; do wait "$b" || rc=$?; done
     BENCH_PIDS=()
+    profile_stop "$server" "$row" "$pipeline"
     if (( rc != 0 )); then
         log "redis-benchmark failed or timed out (exit $rc) against $server ($row, -P $pipeline):"
         tail -n 5 "$WORK_DIR"/bench.*.err >&2 || true
-        echo "n/a n/a n/a n/a n/a"
+        echo "n/a n/a n/a n/a n/a n/a"
         return 0
     fi
     children_cpu
     client="$(awk -v c0="$client0" -v c1="$CHILDREN_CPU" -v w0="$wall0" -v w1="$(date +%s.%N)" \
         'BEGIN { printf "%.2f", (c1 - c0) / (w1 - w0) }')"
-    cpu="$(awk -v a="$cpu0" -v b="$(cpu_ticks "${PID[$server]}")" -v hz="$CLK_TCK" \
+    local cpu1 sys1
+    read -r cpu1 sys1 < <(cpu_ticks "${PID[$server]}")
+    cpu="$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$CLK_TCK" \
+        -v n="$(( n * BENCH_PROCS ))" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
+    sys="$(awk -v a="$sys0" -v b="$sys1" -v hz="$CLK_TCK" \
         -v n="$(( n * BENCH_PROCS ))" 'BEGIN { printf "%.3f", (b - a) * 1e6 / hz / n }')"
     # Columns: test,rps,avg,min,p50,p95,p99,max (all quoted); one last line per process.
     for (( i = 0; i < BENCH_PROCS; i++ )); do
         awk -F',' '/^"test"/ { next } NF >= 8 { last = $0 } END { if (last != "") print last }' \
             "$WORK_DIR/bench.$i.csv"
-    done | awk -v cpu="$cpu" -v client="$client" -v procs="$BENCH_PROCS" '
+    done | awk -v cpu="$cpu" -v client="$client" -v sys="$sys" -v procs="$BENCH_PROCS" '
         {
             gsub(/"/, "")
             # index from the end: custom command names may contain anything
@@ -423,13 +470,13 @@ run_bench() {
             rps += f[n-6]; p50 += f[n-3]; p99 += f[n-1]; k++
         }
         END {
-            if (k < procs) { print "n/a n/a n/a n/a n/a"; exit }
-            printf "%.2f %.3f %.3f %s %s\n", rps, p50 / k, p99 / k, cpu, client }'
+            if (k < procs) { print "n/a n/a n/a n/a n/a n/a"; exit }
+            printf "%.2f %.3f %.3f %s %s %s\n", rps, p50 / k, p99 / k, cpu, client, sys }'
 }
 
 # The rows of a results table: per test and pipeline depth, for each figure column given
-# (1 rps, 2 p50, 3 p99, 4 CPU per request), every server's median then Ferrous's ratio to each
-# other server; the ratios are also kept in $res for geomean_summary. Called from
+# (1 rps, 2 p50, 3 p99, 4 CPU per request, 6 its system part), every server's median then
+# Ferrous's ratio to each other server; the ratios are also kept in $res for geomean_summary. Called from
 # run_benchmarks, whose `M`, `rows`, `pipelines`, `others` and `res` it reads.
 table_rows() {
     local line fig row pl col s o k=0
@@ -477,6 +524,7 @@ run_benchmarks() {
 
     local round idx ti pi row pl k s
     for (( round = 0; round < ROUNDS; round++ )); do
+        ROUND=$round
         log "round $((round + 1))/$ROUNDS"
         idx=0 ti=0
         for row in "${rows[@]}"; do
@@ -502,12 +550,12 @@ run_benchmarks() {
     done
 
     # Medians over the rounds: M[server.idx.col], col 1 rps, 2 p50, 3 p99,
-    # 4 CPU per request, 5 the load generator's CPU share.
+    # 4 CPU per request, 5 the load generator's CPU share, 6 system CPU per request.
     declare -A M=()
     local col
     for s in "${SERVERS[@]}"; do
         for (( k = 0; k < idx; k++ )); do
-            for col in 1 2 3 4 5; do
+            for col in 1 2 3 4 5 6; do
                 M[$s.$k.$col]="$(awk -v c="$col" '{ print $c }' "$res/$s.$k" | median)"
             done
         done
@@ -609,11 +657,12 @@ run_benchmarks() {
          "Resolution: one clock tick / -n = $(awk -v hz="$CLK_TCK" -v n="$REQUESTS" \
             'BEGIN { printf "%.3f", 1e6 / hz / n }') µs." \
          "lrange_* rows include redis-benchmark's helper LPUSH run. Ratios F/x: lower" \
-         "means Ferrous used less CPU per request."
+         "means Ferrous used less CPU per request. sys: the part of cpu spent in the kernel" \
+         "(stime)."
     echo
-    echo "| test | P |$(hdr_cols cpu)"
-    echo "|---|---:|$sep"
-    table_rows 4
+    echo "| test | P |$(hdr_cols cpu)$(hdr_cols sys)"
+    echo "|---|---:|$sep$sep"
+    table_rows 4 6
     geomean_summary 4 "CPU-per-request ratios"
 
     echo "### Load generator CPU share"
@@ -779,6 +828,10 @@ main() {
     [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
     [[ "$BENCH_PROCS" =~ ^[1-9][0-9]*$ ]] && (( REQUESTS >= BENCH_PROCS && CLIENTS >= BENCH_PROCS )) \
         || die "BENCH_PROCS must be a positive integer, at most REQUESTS and CLIENTS"
+    if [[ -n "$PROFILE_DIR" ]]; then
+        command -v perf >/dev/null 2>&1 || die "PROFILE_DIR needs perf (linux-perf)"
+        mkdir -p "$PROFILE_DIR"
+    fi
     mkdir -p "$OUT_DIR"
 
     # Everything on stdout from here on is the report; copy it to OUT_FILE.
