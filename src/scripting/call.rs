@@ -10,9 +10,9 @@
 //! [`RunState`] is reached through a thread-local pointer ([`activate`]). Lua may raise (out
 //! of memory) while pushing: the frames it would unwind hold only borrowed data.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mlua::ffi;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
 use std::time::Instant;
 
@@ -87,13 +87,38 @@ impl<'a> RunState<'a> {
             deny_oom: false,
             dirty: false,
             db: db as *mut Db<'_> as *mut (),
-            sink: ReplySink::new(Proto::Resp2),
+            sink: SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2)),
             scratch: Vec::new(),
         }
     }
 }
 
+impl Drop for RunState<'_> {
+    /// The reply buffer serves this thread's next script (unless a big reply grew it), empty
+    /// and otherwise as new.
+    fn drop(&mut self) {
+        if self.sink.buf.capacity() <= SPARE_LIMIT {
+            let ReplySink { mut buf, mut errors, .. } = std::mem::take(&mut self.sink);
+            buf.clear();
+            errors.clear();
+            SPARE_SINK.set(Some(ReplySink { buf, errors, ..ReplySink::default() }));
+        }
+    }
+}
+
+/// Buffers bigger than this are not kept for the next script or command.
+const SPARE_LIMIT: usize = 64 * 1024;
+/// The argument arena is refilled (`ARENA_CHUNK` bytes) when less than this is left.
+const ARENA_MIN_FREE: usize = 256;
+const ARENA_CHUNK: usize = 4096;
+
 thread_local! {
+    /// The reply buffer of this thread's last script, for its next one.
+    static SPARE_SINK: Cell<Option<ReplySink>> = const { Cell::new(None) };
+    /// The memory `redis.call`'s string arguments are copied into, reclaimed once the previous
+    /// call's arguments are all dropped (Redis's script argument cache saves the same
+    /// allocations): no allocation per argument.
+    static ARG_ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
     /// The running script's `RunState` on this thread (null outside a run, and while in use).
     static ACTIVE: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
 }
@@ -248,12 +273,19 @@ impl RunState<'_> {
         }
         // Inline up to six arguments: no vector allocated per call for the usual command.
         let mut argv: smallvec::SmallVec<[Bytes; 6]> = smallvec::SmallVec::with_capacity(n as usize);
+        let mut arena = ARG_ARENA.take();
+        if arena.capacity() < ARENA_MIN_FREE {
+            // The whole buffer back if the previous calls' arguments are gone, else a new one
+            // (the old one is freed with the last of them).
+            arena.reserve(ARENA_CHUNK);
+        }
         for i in 1..=n {
             match ffi::lua_type(state, i) {
                 ffi::LUA_TSTRING => {
                     let mut len = 0;
                     let p = ffi::lua_tolstring(state, i, &mut len);
-                    argv.push(Bytes::copy_from_slice(std::slice::from_raw_parts(p as *const u8, len)));
+                    arena.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                    argv.push(arena.split().freeze());
                 }
                 ffi::LUA_TNUMBER => {
                     let x = ffi::lua_tonumber(state, i);
@@ -264,6 +296,9 @@ impl RunState<'_> {
                 }
                 _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
             }
+        }
+        if arena.capacity() <= SPARE_LIMIT {
+            ARG_ARENA.set(arena);
         }
         self.run(&argv)
     }
@@ -490,5 +525,27 @@ impl Parser<'_> {
             }
             _ => ffi::lua_pushnil(l),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::Harness;
+
+    /// The argument arena is reused only once every argument copied into it is gone: values a
+    /// script wrote earlier (its effects hold them until it ends) stay intact while later
+    /// calls refill the arena many times, and an argument bigger than the arena is copied whole.
+    #[test]
+    fn arguments_outlive_the_argument_arena() {
+        let mut h = Harness::new();
+        let script = "for i = 1, 2000 do redis.call('SET', 'k' .. i, string.rep('v', i % 50) .. i) end
+            redis.call('SET', 'big', string.rep('x', 100000))
+            for i = 1, 2000 do
+              if redis.call('GET', 'k' .. i) ~= string.rep('v', i % 50) .. i then return 'k' .. i end
+            end
+            return redis.call('STRLEN', 'big')";
+        assert_eq!(h.run(&["EVAL", script, "0"]), ":100000\r\n");
+        assert_eq!(h.run(&["GET", "k1999"]), format!("$53\r\n{}1999\r\n", "v".repeat(49)));
+        assert_eq!(h.run(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "k7"]), "$8\r\nvvvvvvv7\r\n");
     }
 }

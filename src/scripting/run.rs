@@ -125,7 +125,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         // Raised past the runner: it could not mark the run over.
         let _ = api.ctx.raw_set("running", false);
     }
-    let st = state;
+    let mut st = state;
     if st.rehook {
         install_hook(lua);
     }
@@ -141,7 +141,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     if !st.read_keys.is_empty() && ctx.client.tracking.as_ref().is_some_and(|t| t.remembers()) {
         server.tracking.remember(ctx.client.id(), st.read_keys.iter());
     }
-    ctx.client.after_exec = st.queued;
+    ctx.client.after_exec = std::mem::take(&mut st.queued);
     match outcome {
         // The runner wrote the result.
         Ran::Ok => {}
