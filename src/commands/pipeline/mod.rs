@@ -176,6 +176,18 @@ pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
         && super::table::table().lookup(&args[0]).is_some_and(|c| c.has_flag(flags::SCRIPT_RUN))
 }
 
+/// `redis.acl_check_cmd` from a script: may the script's caller run `args`? Redis 7.2's
+/// luaRedisAclCheckCmdPermissionsCommand: the command or subcommand looked up without an arity
+/// check, then the caller's ACL permissions for it, its keys and its channels. None: no such
+/// command.
+pub fn acl_permits(server: &Server, client: &Client, args: &[Bytes]) -> Option<bool> {
+    let mut cmd = super::table::lookup(args.first()?)?;
+    if cmd.is_container() && args.len() >= 2 {
+        cmd = cmd.subcommand(&args[1])?;
+    }
+    Some(super::acl::check(server, client, cmd, args).is_ok())
+}
+
 /// `redis.call` from a script: resolve and admit the command as a script call, then run it on
 /// the script's view. Err is the refusal's text.
 #[allow(clippy::too_many_arguments)]

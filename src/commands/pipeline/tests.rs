@@ -79,3 +79,22 @@ fn exec_runs_queued_commands_through_the_pipeline() {
         "*2\r\n*2\r\n$1\r\na\r\n~3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$1\r\nb\r\n~2\r\n+RW\r\n+insert\r\n"
     );
 }
+
+/// `redis.acl_check_cmd` answers with the script's caller's permissions (commands, keys,
+/// subcommands), as redis-server 7.0.15 does; arity is not checked.
+#[test]
+fn acl_check_cmd_follows_the_callers_permissions() {
+    let mut h = Harness::new();
+    super::services::set_default_auth(&h.server, &mut h.client);
+    let check = |h: &mut Harness, args: &str| h.run(&["EVAL", &format!("return redis.acl_check_cmd({args})"), "0"]);
+    assert_eq!(check(&mut h, "'hset','xx','f',1"), ":1\r\n");
+    assert_eq!(h.run(&["ACL", "SETUSER", "default", "-hset", "-config|set", "resetkeys", "~a*"]), "+OK\r\n");
+    assert_eq!(check(&mut h, "'hset','ab','f',1"), "$-1\r\n");
+    assert_eq!(check(&mut h, "'get','xx'"), "$-1\r\n");
+    assert_eq!(check(&mut h, "'get','ab'"), ":1\r\n");
+    assert_eq!(check(&mut h, "'get'"), ":1\r\n");
+    assert_eq!(check(&mut h, "'config','get','x'"), ":1\r\n");
+    assert_eq!(check(&mut h, "'config','set','x','y'"), "$-1\r\n");
+    let invalid = check(&mut h, "'config','nosuch'");
+    assert!(invalid.starts_with("-ERR Invalid command passed to redis.acl_check_cmd()"), "{invalid}");
+}
