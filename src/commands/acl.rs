@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::flags::*;
 use super::key_specs::{self, kflags};
-use super::table::{table, Command};
+use super::table::{lookup_args, table, Command};
 use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::acl::log::{Context, Entry, Reason};
 use crate::acl::selector::{READ, WRITE};
@@ -543,20 +543,9 @@ fn acl_dryrun(ctx: &mut Ctx) -> CmdResult {
         )));
     };
     let call = &ctx.args[3..];
-    let Some(mut cmd) = table().lookup(&call[0]) else {
+    let Some(cmd) = lookup_args(call) else {
         return Err(CmdError::new(format!("Command '{}' not found", args::text(crate::acl::selector::cstr(&call[0])))));
     };
-    if cmd.is_container() && call.len() >= 2 {
-        match cmd.subcommand(&call[1]) {
-            Some(sub) => cmd = sub,
-            None => {
-                return Err(CmdError::new(format!(
-                    "Command '{}' not found",
-                    args::text(crate::acl::selector::cstr(&call[0]))
-                )))
-            }
-        }
-    }
     if !cmd.arity_ok(call.len()) {
         return Err(CmdError::new(format!("wrong number of arguments for '{}' command", cmd.full_name)));
     }

@@ -3,7 +3,7 @@
 use super::args::{self, is};
 use super::flags;
 use super::key_specs::{self, BeginSearch, FindKeys, KeySpec, Keys};
-use super::table::{table, Command};
+use super::table::{lookup_args, table, Command};
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::ReplySink;
 use crate::util::glob::glob_match;
@@ -242,10 +242,7 @@ fn command_list(ctx: &mut Ctx) -> CmdResult {
 /// The command named by COMMAND GETKEYS[ANDFLAGS] and its keys (Redis's getKeysSubcommandImpl).
 fn getkeys_of(args: &[bytes::Bytes]) -> Result<Keys, CmdError> {
     let target = &args[2..];
-    let mut cmd = table().lookup(&target[0]).ok_or_else(|| CmdError::new("Invalid command specified"))?;
-    if cmd.is_container() && target.len() >= 2 {
-        cmd = cmd.subcommand(&target[1]).ok_or_else(|| CmdError::new("Invalid command specified"))?;
-    }
+    let cmd = lookup_args(target).ok_or_else(|| CmdError::new("Invalid command specified"))?;
     if !key_specs::may_have_keys(&cmd.meta.key_specs, cmd.spec.getkeys) {
         return Err(CmdError::new("The command has no key arguments"));
     }

@@ -1,6 +1,7 @@
 //! The command table: every family's specs gathered in one registry, looked up by name
 //! (case-insensitively), with per-command statistics for INFO commandstats.
 
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -338,6 +339,17 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
         RECENT.with(|r| r[slot].set((copy, name.len() as u8, found)));
     }
     found
+}
+
+/// The command a request names (Redis's lookupCommand): its first argument's command, or that
+/// container's subcommand when there is a second argument. None when either is unknown. No
+/// arity check.
+pub fn lookup_args(args: &[Bytes]) -> Option<&'static Command> {
+    let cmd = lookup(args.first()?)?;
+    match args.get(1) {
+        Some(sub) if cmd.is_container() => cmd.subcommand(sub),
+        _ => Some(cmd),
+    }
 }
 
 #[cfg(test)]

@@ -181,10 +181,7 @@ pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
 /// check, then the caller's ACL permissions for it, its keys and its channels. None: no such
 /// command.
 pub fn acl_permits(server: &Server, client: &Client, args: &[Bytes]) -> Option<bool> {
-    let mut cmd = super::table::lookup(args.first()?)?;
-    if cmd.is_container() && args.len() >= 2 {
-        cmd = cmd.subcommand(&args[1])?;
-    }
+    let cmd = super::table::lookup_args(args)?;
     Some(super::acl::check(server, client, cmd, args).is_ok())
 }
 
