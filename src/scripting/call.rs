@@ -186,6 +186,77 @@ pub unsafe extern "C-unwind" fn lua_redis_pcall(state: *mut ffi::lua_State) -> c
     command(state, false)
 }
 
+/// `redis.acl_check_cmd` (Redis's luaRedisAclCheckCmdPermissionsCommand): whether the
+/// script's caller may run the command its arguments name, on those keys and channels
+/// (`pipeline::acl_permits`). Errors are raised.
+///
+/// # Safety
+/// Only to be called by the Lua VM, as a C function of the state it belongs to.
+pub unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(state: *mut ffi::lua_State) -> c_int {
+    // (Nothing with a destructor outlives the closure: the Lua API may raise below.)
+    let answer = with_active(|st| {
+        let argv = stack_args(state)?;
+        pipeline::acl_permits(st.server, st.client, &argv).ok_or("Invalid command passed to redis.acl_check_cmd()")
+    });
+    ffi::lua_settop(state, 0);
+    let msg = match answer {
+        Some(Ok(allowed)) => {
+            ffi::lua_pushboolean(state, allowed as c_int);
+            return 1;
+        }
+        Some(Err(msg)) => msg,
+        None => "redis.acl_check_cmd can only be called inside a script invocation",
+    };
+    // `{err = "ERR " .. msg}`, built on the Lua stack: nothing of ours to free when it raises.
+    ffi::lua_createtable(state, 0, 1);
+    push_bytes(state, b"err");
+    push_bytes(state, b"ERR ");
+    push_bytes(state, msg.as_bytes());
+    ffi::lua_concat(state, 2);
+    ffi::lua_rawset(state, -3);
+    ffi::lua_error(state)
+}
+
+/// The arguments of a `redis.call` (Redis's luaArgsToRedisArgv): every value on the Lua stack,
+/// strings copied into the thread's argument arena, numbers formatted as Redis 7.2 does. Err:
+/// Redis's error text. Nothing here calls Lua.
+unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<smallvec::SmallVec<[Bytes; 6]>, &'static str> {
+    let n = ffi::lua_gettop(state);
+    if n < 1 {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    // Inline up to six arguments: no vector allocated per call for the usual command.
+    let mut argv: smallvec::SmallVec<[Bytes; 6]> = smallvec::SmallVec::with_capacity(n as usize);
+    let mut arena = ARG_ARENA.take();
+    if arena.capacity() < ARENA_MIN_FREE {
+        // The whole buffer back if the previous calls' arguments are gone, else a new one
+        // (the old one is freed with the last of them).
+        arena.reserve(ARENA_CHUNK);
+    }
+    for i in 1..=n {
+        match ffi::lua_type(state, i) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(state, i, &mut len);
+                arena.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                argv.push(arena.split().freeze());
+            }
+            ffi::LUA_TNUMBER => {
+                let x = ffi::lua_tonumber(state, i);
+                // Redis 7.2 formats Lua numbers with fpconv_dtoa (7.0: "%.17g").
+                let mut b = Vec::new();
+                crate::util::dtoa::fpconv_dtoa(x, &mut b);
+                argv.push(Bytes::from(b));
+            }
+            _ => return Err("Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    if arena.capacity() <= SPARE_LIMIT {
+        ARG_ARENA.set(arena);
+    }
+    Ok(argv)
+}
+
 /// SAFETY (for the Lua VM calling it): no value with a destructor is alive in this frame when
 /// the Lua API raises.
 unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
@@ -267,40 +338,10 @@ impl RunState<'_> {
 
     /// Read the command off the Lua stack and run it; nothing here calls Lua.
     unsafe fn exec(&mut self, state: *mut ffi::lua_State) -> Left {
-        let n = ffi::lua_gettop(state);
-        if n < 1 {
-            return self.fail("Please specify at least one argument for this redis lib call", false);
+        match stack_args(state) {
+            Ok(argv) => self.run(&argv),
+            Err(msg) => self.fail(msg, false),
         }
-        // Inline up to six arguments: no vector allocated per call for the usual command.
-        let mut argv: smallvec::SmallVec<[Bytes; 6]> = smallvec::SmallVec::with_capacity(n as usize);
-        let mut arena = ARG_ARENA.take();
-        if arena.capacity() < ARENA_MIN_FREE {
-            // The whole buffer back if the previous calls' arguments are gone, else a new one
-            // (the old one is freed with the last of them).
-            arena.reserve(ARENA_CHUNK);
-        }
-        for i in 1..=n {
-            match ffi::lua_type(state, i) {
-                ffi::LUA_TSTRING => {
-                    let mut len = 0;
-                    let p = ffi::lua_tolstring(state, i, &mut len);
-                    arena.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
-                    argv.push(arena.split().freeze());
-                }
-                ffi::LUA_TNUMBER => {
-                    let x = ffi::lua_tonumber(state, i);
-                    // Redis 7.2 formats Lua numbers with fpconv_dtoa (7.0: "%.17g").
-                    let mut b = Vec::new();
-                    crate::util::dtoa::fpconv_dtoa(x, &mut b);
-                    argv.push(Bytes::from(b));
-                }
-                _ => return self.fail("Lua redis lib command arguments must be strings or integers", false),
-            }
-        }
-        if arena.capacity() <= SPARE_LIMIT {
-            ARG_ARENA.set(arena);
-        }
-        self.run(&argv)
     }
 
     fn run(&mut self, argv: &[Bytes]) -> Left {

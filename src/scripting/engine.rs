@@ -60,6 +60,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     unsafe {
         r.raw_set("call", lua.create_c_function(super::call::lua_redis_call)?)?;
         r.raw_set("pcall", lua.create_c_function(super::call::lua_redis_pcall)?)?;
+        r.raw_set("acl_check_cmd", lua.create_c_function(super::call::lua_redis_acl_check_cmd)?)?;
     }
     let ctx = lua.create_table()?;
     lua.set_named_registry_value("ferrous_ctx", ctx.clone())?;

@@ -75,7 +75,7 @@ redis.set_repl = in_run('set_repl')
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.acl_check_cmd = in_run('acl_check_cmd')
+redis.acl_check_cmd = R.acl_check_cmd
 
 -- pcall as Redis's luaRedisPcall: an error table with an `err` string gives that string.
 local function fix_pcall(ok, ...)

@@ -454,35 +454,10 @@ pub fn install_functions(lua: &Lua, ctx: &Table) -> mlua::Result<()> {
             None => libs::fail(lua, "math.randomseed can only be called inside a script invocation"),
         }
     })?;
-    // Redis's luaRedisAclCheckCmdPermissionsCommand: the arguments as redis.call takes them,
-    // then whether the script's caller may run that command on those keys and channels.
-    let acl_check_cmd = lua.create_function(move |lua, a: MultiValue| {
-        if a.is_empty() {
-            return libs::fail_table(lua, "Please specify at least one argument for this redis lib call");
-        }
-        let mut argv = Vec::with_capacity(a.len());
-        for v in a.iter() {
-            match v {
-                mlua::Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-                mlua::Value::Integer(_) | mlua::Value::Number(_) => {
-                    let mut b = Vec::new();
-                    crate::util::dtoa::fpconv_dtoa(libs::arg_num(v).unwrap_or(0.0), &mut b);
-                    argv.push(Bytes::from(b));
-                }
-                _ => return libs::fail_table(lua, "Lua redis lib command arguments must be strings or integers"),
-            }
-        }
-        match call::with_active(|st| crate::commands::pipeline::acl_permits(st.server, st.client, &argv)) {
-            None => outside(lua, "acl_check_cmd"),
-            Some(None) => libs::fail_table(lua, "Invalid command passed to redis.acl_check_cmd()"),
-            Some(Some(allowed)) => libs::ok(lua, allowed),
-        }
-    })?;
     ctx.raw_set("setresp", setresp)?;
     ctx.raw_set("set_repl", set_repl)?;
     ctx.raw_set("random", random)?;
     ctx.raw_set("randomseed", randomseed)?;
-    ctx.raw_set("acl_check_cmd", acl_check_cmd)?;
     Ok(())
 }
 
