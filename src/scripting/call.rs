@@ -3,8 +3,10 @@
 //! writes from read-only scripts, READONLY/NOREPLICAS before the first write, OOM) and runs on
 //! the script's view, as a command of a transaction does;
 //! its RESP reply is converted to Lua values as redisProtocolToLuaType does.
+//! `redis.acl_check_cmd` reads its arguments the same way and asks the pipeline whether the
+//! caller may run them (`pipeline::acl_permits`).
 //!
-//! Both are plain C functions, not mlua callbacks: the arguments are read straight off the Lua
+//! All three are plain C functions, not mlua callbacks: the arguments are read straight off the Lua
 //! stack (any number, as in Redis; mlua's callbacks stop near 8000 values) and the reply is
 //! pushed with the raw API, without mlua's per-value protected calls. The running script's
 //! [`RunState`] is reached through a thread-local pointer ([`activate`]). Lua may raise (out
