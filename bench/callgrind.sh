@@ -67,6 +67,9 @@ CACHE=${CACHE:-}
 CACHE_LL=${CACHE_LL:-4194304,16,64}
 VG_ARGS=(--tool=callgrind)
 [ -n "$CACHE" ] && VG_ARGS+=(--cache-sim=yes "--LL=$CACHE_LL")
+# VG_EXTRA: more callgrind options, e.g. "--dump-instr=yes" for per-instruction costs.
+read -r -a VG_EXTRA_ARGS <<<"${VG_EXTRA:-}"
+VG_ARGS+=("${VG_EXTRA_ARGS[@]}")
 # The same script and sorted set as bench/compare.sh's custom rows.
 EVAL_SCRIPT="return redis.call('INCR', KEYS[1])"
 ZSET_KEY="bench:zset"

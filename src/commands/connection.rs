@@ -91,7 +91,7 @@ fn set_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
     if !valid_name(name) {
         return Err(CmdError::new("Client names cannot contain spaces, newlines or special characters."));
     }
-    ctx.client.name = if name.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(name)) };
+    ctx.client.set_name(if name.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(name)) });
     Ok(())
 }
 
@@ -164,7 +164,7 @@ fn reset(ctx: &mut Ctx) -> CmdResult {
     c.db = 0;
     c.proto = Proto::Resp2;
     super::acl::set_default_auth(ctx.server, c);
-    c.name = None;
+    c.set_name(None);
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
     c.no_touch = false;
@@ -406,7 +406,7 @@ fn client_setname(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn client_getname(ctx: &mut Ctx) -> CmdResult {
-    match &ctx.client.name {
+    match ctx.client.name() {
         Some(n) => ctx.reply.bulk(n),
         None => ctx.reply.null(),
     }
@@ -428,11 +428,7 @@ fn client_setinfo(ctx: &mut Ctx) -> CmdResult {
         )));
     }
     let v = if val.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(val)) };
-    if lib_name {
-        ctx.client.lib_name = v;
-    } else {
-        ctx.client.lib_ver = v;
-    }
+    ctx.client.set_lib(lib_name, v);
     ctx.reply.ok();
     Ok(())
 }

@@ -203,26 +203,27 @@ pub fn reset_stats(server: &Server) {
     let st = &server.stats;
     for c in [
         &st.total_connections_received,
-        &st.total_commands_processed,
         &st.rejected_connections,
-        &st.net_input_bytes,
-        &st.net_output_bytes,
         &st.total_error_replies,
         &st.unexpected_error_replies,
         &st.client_query_buffer_limit_disconnections,
         &st.client_output_buffer_limit_disconnections,
         &st.evicted_clients,
+        &st.expire_cycle_us,
+        &st.expired_stale_perc,
+        &server.keyspace.stats.evicted_keys,
     ] {
         c.store(0, Ordering::Relaxed);
     }
-    for c in [&st.reads_processed, &st.writes_processed, &st.expire_cycle_us, &st.expired_stale_perc] {
+    let ks = &server.keyspace.stats;
+    use crate::server::io;
+    for i in [io::COMMANDS, io::NET_INPUT, io::NET_OUTPUT, io::READS, io::WRITES] {
+        st.io.clear(i);
+    }
+    for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
         c.store(0, Ordering::Relaxed);
     }
     st.rates.reset();
-    let ks = &server.keyspace.stats;
-    for c in [&ks.hits, &ks.misses, &ks.expired_keys, &ks.evicted_keys] {
-        c.store(0, Ordering::Relaxed);
-    }
     server.aof.delayed_fsync.store(0, Ordering::Relaxed);
     let rs = &server.repl.stats;
     for c in

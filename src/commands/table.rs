@@ -6,25 +6,83 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use crate::util::striped::Striped;
+
 use super::key_specs::{self, kflags, BeginSearch, FindKeys, Keys};
 use super::meta::{self, Meta};
 use super::CommandSpec;
 
-/// Per-command counters (INFO commandstats).
+/// Per-command counters (INFO commandstats), kept per worker thread (`util::striped`): every
+/// call writes them, and one set for all workers moved its cache line between cores at each
+/// call.
 #[derive(Default)]
 pub struct CmdStats {
-    pub calls: AtomicU64,
-    pub usec: AtomicU64,
-    pub rejected: AtomicU64,
-    pub failed: AtomicU64,
+    counts: Striped<CallCounts>,
     /// LATENCY HISTOGRAM / INFO latencystats.
     pub latency: crate::metrics::latency::CommandHistogram,
 }
 
+/// One stripe's counts: added together in one cache line.
+#[derive(Default)]
+struct CallCounts {
+    calls: AtomicU64,
+    usec: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+}
+
 impl CmdStats {
+    /// A call that ran for `usec` microseconds (and failed, or not).
+    #[inline]
+    pub fn record_call(&self, usec: u64, failed: bool) {
+        let c = self.counts.local();
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        c.usec.fetch_add(usec, Ordering::Relaxed);
+        if failed {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A call refused before it ran.
+    pub fn record_rejected(&self) {
+        self.counts.local().rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Undo the count of a call (a blocking command counted when it is finally served): never
+    /// below zero.
+    pub fn uncount_call(&self) {
+        if self.calls() > 0 {
+            self.counts.local().calls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sum(&self, field: impl Fn(&CallCounts) -> &AtomicU64) -> u64 {
+        // A stripe may have gone below zero (uncounted on another thread than counted).
+        let total = self.counts.iter().fold(0u64, |sum, c| sum.wrapping_add(field(c).load(Ordering::Relaxed)));
+        (total as i64).max(0) as u64
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.sum(|c| &c.calls)
+    }
+
+    pub fn usec(&self) -> u64 {
+        self.sum(|c| &c.usec)
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.sum(|c| &c.rejected)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.sum(|c| &c.failed)
+    }
+
     pub fn reset(&self) {
-        for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
-            c.store(0, Ordering::Relaxed);
+        for c in self.counts.iter() {
+            for n in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+                n.store(0, Ordering::Relaxed);
+            }
         }
         self.latency.reset();
     }

@@ -98,13 +98,13 @@ pub use capture::ShardCapture;
 /// Counters shared by all shards (INFO stats / keyspace).
 #[derive(Default)]
 pub struct KeyspaceStats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub expired_keys: AtomicU64,
+    pub hits: crate::util::striped::Counter,
+    pub misses: crate::util::striped::Counter,
+    pub expired_keys: crate::util::striped::Counter,
     /// Keys evicted by maxmemory (INFO's evicted_keys).
     pub evicted_keys: AtomicU64,
     /// Changes since the last save (`rdb_changes_since_last_save`).
-    pub dirty: AtomicU64,
+    pub dirty: crate::util::striped::Counter,
 }
 
 pub struct Keyspace {

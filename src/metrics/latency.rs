@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use crate::util::striped::Striped;
+
 /// Samples kept per event (Redis's LATENCY_TS_LEN).
 const TS_LEN: usize = 160;
 const GRAPH_COLS: usize = 80;
@@ -180,12 +182,13 @@ impl LatencyMonitor {
 }
 
 /// A command's latency histogram (nanoseconds, 1 ns .. 1 s, 2 significant digits, as Redis's):
-/// HdrHistogram's buckets kept as atomic counters, allocated on the command's first call.
-/// Recording runs after every command, so it is one relaxed add on the bucket's counter — no
-/// lock, no min/max/total bookkeeping; the readers (rare) rebuild an `hdrhistogram::Histogram`
-/// from the counts, which gives exactly the figures recording into it directly would have.
+/// HdrHistogram's buckets kept as atomic counters, allocated on the command's first call on
+/// each worker thread (`util::striped`: the workers do not share bucket lines). Recording runs
+/// after every command, so it is one relaxed add on the bucket's counter — no lock, no
+/// min/max/total bookkeeping; the readers (rare) rebuild an `hdrhistogram::Histogram` from the
+/// counts, which gives exactly the figures recording into it directly would have.
 #[derive(Default)]
-pub struct CommandHistogram(OnceLock<Box<[AtomicU64]>>);
+pub struct CommandHistogram(Striped<OnceLock<Box<[AtomicU64]>>>);
 
 /// The histogram's layout, as `Histogram::new_with_bounds(1, 1_000_000_000, 2)` lays it out:
 /// 2 significant digits need 256 sub-buckets (the upper half of each bucket is new values),
@@ -225,13 +228,18 @@ impl CommandHistogram {
     /// Record one call of `ns` nanoseconds (clamped to 1 ns .. 1 s, as Redis).
     #[inline]
     pub fn record(&self, ns: u64) {
-        let counts = self.0.get_or_init(|| (0..layout::COUNTS).map(|_| AtomicU64::new(0)).collect());
+        let counts = self.0.local().get_or_init(|| (0..layout::COUNTS).map(|_| AtomicU64::new(0)).collect());
         counts[layout::index(ns.clamp(1, layout::HIGHEST))].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Every stripe's counters that were allocated.
+    fn stripes(&self) -> impl Iterator<Item = &[AtomicU64]> {
+        self.0.iter().filter_map(|s| s.get().map(|c| &c[..]))
+    }
+
     pub fn reset(&self) {
-        if let Some(counts) = self.0.get() {
-            for c in counts.iter() {
+        for counts in self.stripes() {
+            for c in counts {
                 c.store(0, Ordering::Relaxed);
             }
         }
@@ -239,12 +247,13 @@ impl CommandHistogram {
 
     /// The counts as an HdrHistogram; None before the first call (or since a reset).
     fn snapshot(&self) -> Option<Histogram<u64>> {
-        let counts = self.0.get()?;
         let mut h = Histogram::new_with_bounds(1, layout::HIGHEST, 2).expect("valid histogram bounds");
-        for (i, c) in counts.iter().enumerate() {
-            let n = c.load(Ordering::Relaxed);
-            if n > 0 {
-                let _ = h.record_n(layout::value(i), n);
+        for counts in self.stripes() {
+            for (i, c) in counts.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = h.record_n(layout::value(i), n);
+                }
             }
         }
         (!h.is_empty()).then_some(h)
@@ -252,7 +261,7 @@ impl CommandHistogram {
 
     /// Total calls recorded.
     pub fn calls(&self) -> u64 {
-        self.0.get().map_or(0, |counts| counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+        self.stripes().map(|counts| counts.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>()).sum()
     }
 
     /// LATENCY HISTOGRAM's buckets: (upper bound in µs, cumulative count), powers of two from

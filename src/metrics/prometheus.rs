@@ -6,7 +6,6 @@
 //! exporter is needed. A minimal HTTP/1.1 responder: one request per connection.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -119,8 +118,8 @@ pub fn render(server: &Server) -> String {
     let mut cmds = Vec::new();
     for c in table().iter() {
         for cmd in std::iter::once(c).chain(c.subcommands.values()) {
-            let calls = cmd.stats.calls.load(Ordering::Relaxed);
-            let rejected = cmd.stats.rejected.load(Ordering::Relaxed);
+            let calls = cmd.stats.calls();
+            let rejected = cmd.stats.rejected();
             if calls > 0 || rejected > 0 {
                 cmds.push(cmd);
             }
@@ -137,10 +136,10 @@ pub fn render(server: &Server) -> String {
         let _ = writeln!(
             out,
             "redis_commands_total{{cmd=\"{name}\"}} {}\nredis_commands_duration_seconds_total{{cmd=\"{name}\"}} {}\nredis_commands_rejected_calls_total{{cmd=\"{name}\"}} {}\nredis_commands_failed_calls_total{{cmd=\"{name}\"}} {}",
-            s.calls.load(Ordering::Relaxed),
-            s.usec.load(Ordering::Relaxed) as f64 / 1e6,
-            s.rejected.load(Ordering::Relaxed),
-            s.failed.load(Ordering::Relaxed),
+            s.calls(),
+            s.usec() as f64 / 1e6,
+            s.rejected(),
+            s.failed(),
         );
     }
     out.push_str("# TYPE redis_command_latency_seconds histogram\n");

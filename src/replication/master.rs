@@ -235,7 +235,7 @@ async fn reader<R: AsyncRead + Unpin>(
         match rd.read_buf(&mut buf).await {
             Ok(0) => return Err("connection closed by replica".into()),
             Ok(n) => {
-                server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                server.stats.io.local()[crate::server::io::NET_INPUT].fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -414,7 +414,7 @@ async fn stream<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &
         match r {
             Read::Data(_) => {
                 write(server, wr, &out).await?;
-                server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
+                server.stats.io.local()[crate::server::io::NET_OUTPUT].fetch_add(out.len() as u64, Ordering::Relaxed);
                 if out.capacity() > 4 << 20 {
                     out = Vec::with_capacity(64 * 1024);
                 }

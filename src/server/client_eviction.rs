@@ -65,6 +65,11 @@ pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
 pub fn update_with_view(server: &Server, handle: &ClientHandle, mem: usize, view_base: usize) {
     // Never less than CLIENT LIST's tot-mem shows, so no client is seen over the limit unevicted.
     let mem = mem.max(view_base + crate::metrics::obuf::omem(handle.meter.pending()));
+    // Usually unchanged since the last batch: then neither the handle nor the server's total
+    // (a line every worker writes) is written. A lowered limit is enforced by CONFIG SET.
+    if handle.mem.load(Ordering::Relaxed) == mem {
+        return;
+    }
     let before = handle.mem.swap(mem, Ordering::Relaxed);
     let total = &server.clients_mem;
     if mem >= before {

@@ -224,7 +224,6 @@ async fn client_loop(
     let mut settings = Settings::load(server);
     loop {
         settings.refresh(server);
-        let Settings { timeout, limits, qb_limit, obuf_limits, .. } = settings;
         // Read before waiting: a busy client's next requests are usually there already (the
         // socket is asked, not the reactor: a read that drained the socket cleared its
         // readiness, see `Stream::try_read_buf`). A client that waits for each reply has sent
@@ -245,7 +244,7 @@ async fn client_loop(
         } else {
             streak = 0;
             // Wait for input, unless the connection is killed or idle for too long.
-            let soft_deadline = out.meter.soft_deadline_ms(obuf_limits.of(class_of(client)));
+            let soft_deadline = out.meter.soft_deadline_ms(settings.obuf_limits.of(class_of(client)));
             let pending = out.has_pending() || sock.has_unflushed();
             // Input first, then the socket taking more output, then the push queue (a kill
             // wakes the connection through it: `ClientHandle::kill`), then the soft limit.
@@ -259,7 +258,7 @@ async fn client_loop(
             // (scheduler budget, readiness, waker check) cost ~200 instructions more.
             let mut soft = soft_deadline.map(|ms| Box::pin(sleep_until_ms(ms)));
             // (Not under the idle timeout, whose expiry must be seen as such.)
-            let timed = timeout > 0 && !client.subs.active();
+            let timed = settings.timeout > 0 && !client.subs.active();
             let mut registered = false;
             let wait = std::future::poll_fn(|cx| {
                 if registered && !timed {
@@ -286,7 +285,7 @@ async fn client_loop(
             });
             // Subscribers are not subject to the idle timeout, as in Redis.
             let event = if timed {
-                match crate::util::timer::timeout(Duration::from_secs(timeout), wait).await {
+                match crate::util::timer::timeout(Duration::from_secs(settings.timeout), wait).await {
                     Ok(r) => r?,
                     Err(_) => return Err("idle timeout".into()),
                 }
@@ -305,7 +304,7 @@ async fn client_loop(
                 }
                 Event::SoftLimit => {
                     // Over the soft limit for too long without traffic (Redis's clientsCron check).
-                    if out.over(obuf_limits.of(class_of(client))) {
+                    if out.over(settings.obuf_limits.of(class_of(client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, false));
                     }
                     continue;
@@ -329,7 +328,7 @@ async fn client_loop(
                     encode_push(&mut out.sink, &msg, &mut client.subs);
                     crate::pubsub::Subscriber::written(&out.meter, &msg);
                     drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
-                    if out.over(obuf_limits.of(class_of(client))) {
+                    if out.over(settings.obuf_limits.of(class_of(client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
@@ -342,11 +341,12 @@ async fn client_loop(
                 None => continue,
             }
         };
-        server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
+        let io = server.stats.io.local();
+        io[super::io::NET_INPUT].fetch_add(n as u64, Ordering::Relaxed);
+        io[super::io::READS].fetch_add(1, Ordering::Relaxed);
         let limits = ParseLimits {
             unauthenticated: crate::commands::pipeline::services::auth_required(server, client),
-            ..limits
+            ..settings.limits
         };
         // Execute every complete request in the buffer (one "event loop cycle" for INFO).
         // The batch's start is its first command's (see `call_locked`): no clock reading here.
@@ -386,7 +386,7 @@ async fn client_loop(
                     if out.meter.queued.load(Ordering::Relaxed) > 0 {
                         drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     }
-                    out.set_limit(obuf_limits.of(class_of(client)));
+                    out.set_limit(settings.obuf_limits.of(class_of(client)));
                     let mut action = if pipeline::runs_script(client, &args) {
                         run_script(server, client, &args, &mut out.sink).await?
                     } else {
@@ -411,7 +411,7 @@ async fn client_loop(
                                 action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
                             Action::Block(spec) => {
-                                let input = Input { buf: &mut buf, limit: qb_limit };
+                                let input = Input { buf: &mut buf, limit: settings.qb_limit };
                                 action = block(server, sock, client, &args, &mut out, *spec, retry, input).await?;
                                 retry = true;
                             }
@@ -451,7 +451,7 @@ async fn client_loop(
                     // Redis checks the output-buffer limit as each reply is added: a client over
                     // it is closed before anything more is sent to it (a reply over the hard
                     // limit is never sent at all).
-                    let limit = obuf_limits.of(class_of(client));
+                    let limit = settings.obuf_limits.of(class_of(client));
                     if out.over(limit) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
@@ -543,12 +543,13 @@ async fn client_loop(
         }
         let mut cycle = Duration::ZERO;
         if processed > 0 {
-            server.stats.eventloop_cycles.fetch_add(1, Ordering::Relaxed);
+            let io = server.stats.io.local();
+            io[super::io::CYCLES].fetch_add(1, Ordering::Relaxed);
             // The batch's last reading (its last command's end): no clock read.
             let now = Stamp::last();
             cycle = client.batch_began.take().map_or(Duration::ZERO, |start| now.since(start));
-            server.stats.eventloop_duration_us.fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
-            server.stats.total_commands_processed.fetch_add(processed, Ordering::Relaxed);
+            io[super::io::CYCLES_US].fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
+            io[super::io::COMMANDS].fetch_add(processed, Ordering::Relaxed);
             handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
@@ -596,7 +597,7 @@ async fn client_loop(
         if handle.is_killed() {
             return Err("evicted".into());
         }
-        if buf.len() > qb_limit {
+        if buf.len() > settings.qb_limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
             log::warning(&format!(
                 "Closing client that reached max query buffer length: id={} (qbuf={})",
@@ -720,8 +721,9 @@ fn send_now(server: &Server, sock: &mut Stream, out: &mut Outbox) -> Result<(), 
 fn account_output(server: &Server, out: &mut Outbox) {
     let written = out.take_written();
     if written > 0 {
-        server.stats.net_output_bytes.fetch_add(written, Ordering::Relaxed);
-        server.stats.writes_processed.fetch_add(1, Ordering::Relaxed);
+        let io = server.stats.io.local();
+        io[super::io::NET_OUTPUT].fetch_add(written, Ordering::Relaxed);
+        io[super::io::WRITES].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -789,7 +791,7 @@ impl Input<'_> {
 
     /// Account `n` bytes just read; Err when the buffer went past its limit.
     fn received(&mut self, server: &Server, id: u64, n: usize) -> Result<(), String> {
-        server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        server.stats.io.local()[crate::server::io::NET_INPUT].fetch_add(n as u64, Ordering::Relaxed);
         if self.buf.len() > self.limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
             log::warning(&format!(

@@ -148,9 +148,9 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 /// (like instantaneous_ops_per_sec).
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
-    let cmd_us: u64 = all_commands().map(|c| c.stats.usec.load(Ordering::Relaxed)).sum();
-    line!(out, "eventloop_cycles:{}", st.eventloop_cycles.load(Ordering::Relaxed));
-    line!(out, "eventloop_duration_sum:{}", st.eventloop_duration_us.load(Ordering::Relaxed));
+    let cmd_us: u64 = all_commands().map(|c| c.stats.usec()).sum();
+    line!(out, "eventloop_cycles:{}", st.io.get(super::io::CYCLES));
+    line!(out, "eventloop_duration_sum:{}", st.io.get(super::io::CYCLES_US));
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
     line!(out, "instantaneous_eventloop_cycles_per_sec:0");
     line!(out, "instantaneous_eventloop_duration_usec:0");
@@ -422,10 +422,10 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             let r = &st.rates;
             line!(out, "# Stats");
             line!(out, "total_connections_received:{}", st.total_connections_received.load(Ordering::Relaxed));
-            line!(out, "total_commands_processed:{}", st.total_commands_processed.load(Ordering::Relaxed));
+            line!(out, "total_commands_processed:{}", st.io.get(super::io::COMMANDS));
             line!(out, "instantaneous_ops_per_sec:{}", r.get(OPS) as u64);
-            line!(out, "total_net_input_bytes:{}", st.net_input_bytes.load(Ordering::Relaxed));
-            line!(out, "total_net_output_bytes:{}", st.net_output_bytes.load(Ordering::Relaxed));
+            line!(out, "total_net_input_bytes:{}", st.io.get(super::io::NET_INPUT));
+            line!(out, "total_net_output_bytes:{}", st.io.get(super::io::NET_OUTPUT));
             let rs = &server.repl.stats;
             line!(out, "total_net_repl_input_bytes:{}", rs.net_repl_input_bytes.load(Ordering::Relaxed));
             line!(out, "total_net_repl_output_bytes:{}", rs.net_repl_output_bytes.load(Ordering::Relaxed));
@@ -467,8 +467,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "unexpected_error_replies:{}", st.unexpected_error_replies.load(Ordering::Relaxed));
             line!(out, "total_error_replies:{}", st.total_error_replies.load(Ordering::Relaxed));
             line!(out, "dump_payload_sanitizations:0");
-            line!(out, "total_reads_processed:{}", st.reads_processed.load(Ordering::Relaxed));
-            line!(out, "total_writes_processed:{}", st.writes_processed.load(Ordering::Relaxed));
+            line!(out, "total_reads_processed:{}", st.io.get(super::io::READS));
+            line!(out, "total_writes_processed:{}", st.io.get(super::io::WRITES));
             line!(out, "io_threaded_reads_processed:0");
             line!(out, "io_threaded_writes_processed:0");
             line!(out, "reply_buffer_shrinks:0");
@@ -532,13 +532,13 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             let mut rows = Vec::new();
             for cmd in all_commands() {
                 let s = &cmd.stats;
-                let calls = s.calls.load(Ordering::Relaxed);
-                let rejected = s.rejected.load(Ordering::Relaxed);
-                let failed = s.failed.load(Ordering::Relaxed);
+                let calls = s.calls();
+                let rejected = s.rejected();
+                let failed = s.failed();
                 if calls == 0 && rejected == 0 && failed == 0 {
                     continue;
                 }
-                let usec = s.usec.load(Ordering::Relaxed);
+                let usec = s.usec();
                 let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
                 rows.push(format!(
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",

@@ -36,14 +36,30 @@ use crate::config::{Config, LiveConfig};
 use crate::keyspace::{expire::active_expire_cycle, Keyspace};
 use crate::session::{blocking, ClientHandle};
 
+/// The counters every connection writes with each read, batch and write (INFO's
+/// total_net_input_bytes, total_net_output_bytes, total_reads_processed,
+/// total_writes_processed, eventloop_cycles, eventloop_duration_sum, total_commands_processed),
+/// indexed by the constants of [`io`], one stripe line per thread for all of them.
+pub type IoStats = crate::util::striped::CounterSet<7>;
+
+/// The counters of [`IoStats`].
+pub mod io {
+    pub const NET_INPUT: usize = 0;
+    pub const NET_OUTPUT: usize = 1;
+    pub const READS: usize = 2;
+    pub const WRITES: usize = 3;
+    pub const CYCLES: usize = 4;
+    pub const CYCLES_US: usize = 5;
+    pub const COMMANDS: usize = 6;
+}
+
 /// Server-wide counters (INFO stats).
 #[derive(Default)]
 pub struct Stats {
+    /// What every read, batch and write of a connection counts (`IoStats`), per thread.
+    pub io: IoStats,
     pub total_connections_received: AtomicU64,
-    pub total_commands_processed: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unexpected_error_replies: AtomicU64,
     pub expired_stale_perc: AtomicU64,
@@ -58,13 +74,6 @@ pub struct Stats {
     pub client_output_buffer_limit_disconnections: AtomicU64,
     /// Clients closed by client eviction (`maxmemory-clients`).
     pub evicted_clients: AtomicU64,
-    /// Request batches processed, and the microseconds they took (Redis 7.2's event-loop
-    /// metrics, with one connection's batch as a cycle).
-    pub eventloop_cycles: AtomicU64,
-    pub eventloop_duration_us: AtomicU64,
-    /// Socket reads and writes (total_reads_processed / total_writes_processed).
-    pub reads_processed: AtomicU64,
-    pub writes_processed: AtomicU64,
     /// Time spent in active expiry (expire_cycle_cpu_milliseconds).
     pub expire_cycle_us: AtomicU64,
     /// ops/sec and kbps, sampled by the cron.
@@ -302,9 +311,9 @@ impl Server {
         use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
         let now = crate::keyspace::now_ms();
         let r = &self.stats.rates;
-        r.track(OPS, now, self.stats.total_commands_processed.load(Ordering::Relaxed));
-        r.track(NET_INPUT, now, self.stats.net_input_bytes.load(Ordering::Relaxed));
-        r.track(NET_OUTPUT, now, self.stats.net_output_bytes.load(Ordering::Relaxed));
+        r.track(OPS, now, self.stats.io.get(io::COMMANDS));
+        r.track(NET_INPUT, now, self.stats.io.get(io::NET_INPUT));
+        r.track(NET_OUTPUT, now, self.stats.io.get(io::NET_OUTPUT));
     }
 
     pub fn next_client_id(&self) -> u64 {

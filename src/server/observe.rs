@@ -55,7 +55,7 @@ pub fn command_done(server: &Server, client: &Client, cmd: &Command, args: &[Byt
     let slower_than = cfg.slowlog_log_slower_than.load(Ordering::Relaxed);
     if slower_than >= 0 && us >= slower_than as u64 && !cmd.has_flag(flags::SKIP_SLOWLOG) {
         let redact = super::monitor::redacted_args(args);
-        let name = client.name.as_deref().unwrap_or(b"");
+        let name = client.name().map_or(&b""[..], |n| &n[..]);
         server.slowlog.push_if_needed(
             slower_than,
             cfg.slowlog_max_len.load(Ordering::Relaxed) as usize,

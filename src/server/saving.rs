@@ -108,8 +108,7 @@ pub fn write_atomically(
 
 /// The dirty counter drops by what a save captured (changes made meanwhile stay counted).
 fn saved(server: &Server, dirty_before: u64) {
-    let d = &server.keyspace.stats.dirty;
-    let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(dirty_before)));
+    server.keyspace.stats.dirty.sub_saturating(dirty_before);
     let st = &server.saving;
     st.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
     st.saves.fetch_add(1, Ordering::Relaxed);

@@ -7,5 +7,6 @@ pub mod lean_vec;
 pub mod num;
 pub mod prefetch;
 pub mod split_args;
+pub mod striped;
 pub mod thread_priority;
 pub mod timer;

@@ -30,7 +30,6 @@ pub mod services {
 }
 
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::keyspace::clock::{self, Stamp};
@@ -136,7 +135,7 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 /// flagTransaction); a refused EXEC discards it and says why (Redis's execCommandAbort).
 fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, text: &str, reply: &mut ReplySink) {
     if let Some(cmd) = cmd {
-        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        cmd.stats.record_rejected();
     }
     if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() && super::cluster::is_redirect(text) {
         // A cluster redirection discards the transaction and is the answer itself.
@@ -206,7 +205,7 @@ pub fn script_call(
         Ok(cmd) => cmd,
         Err((cmd, text)) => {
             if let Some(cmd) = cmd {
-                cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                cmd.stats.record_rejected();
             }
             return Err(text);
         }
@@ -401,12 +400,7 @@ pub fn call_locked(
     };
     let wrote = ctx.db.dirty > 0;
     let us = took.as_micros() as u64;
-    let st = &cmd.stats;
-    st.calls.fetch_add(1, Ordering::Relaxed);
-    st.usec.fetch_add(us, Ordering::Relaxed);
-    if failed {
-        st.failed.fetch_add(1, Ordering::Relaxed);
-    }
+    cmd.stats.record_call(us, failed);
     let modified = ctx.db.take_modified();
     crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
     Outcome { action, wrote, modified }
@@ -417,17 +411,13 @@ pub fn call_locked(
 /// of that attempt, +1 counts the timeout or CLIENT UNBLOCK ERROR reply (`failed` for the
 /// latter).
 pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
-    use std::sync::atomic::Ordering::Relaxed;
     let Ok(cmd) = resolve(args, Caller::AofLoad) else {
         return;
     };
     if delta < 0 {
-        let _ = cmd.stats.calls.fetch_update(Relaxed, Relaxed, |c| c.checked_sub(1));
+        cmd.stats.uncount_call();
     } else {
-        cmd.stats.calls.fetch_add(1, Relaxed);
-        if failed {
-            cmd.stats.failed.fetch_add(1, Relaxed);
-        }
+        cmd.stats.record_call(0, failed);
     }
 }
 
