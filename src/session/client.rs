@@ -416,6 +416,8 @@ pub struct Client {
     /// keys of several slots (`allow-cross-slot-keys`).
     pub slot: Option<u16>,
     pub cross_slot: bool,
+    /// SCRIPT DEBUG: whether this client's next EVAL runs under the Lua debugger.
+    pub lua_debug: LuaDebug,
 }
 
 impl Client {
@@ -475,6 +477,7 @@ impl Client {
             asking: false,
             slot: None,
             cross_slot: false,
+            lua_debug: LuaDebug::Off,
         }
     }
 
@@ -527,5 +530,27 @@ impl Client {
         v.argv_mem = 0;
         v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
         ClientHandle::memory_base_of(&v)
+    }
+}
+
+/// A client's SCRIPT DEBUG mode (Redis's CLIENT_LUA_DEBUG / CLIENT_LUA_DEBUG_SYNC flags); the
+/// debugger itself is `scripting::ldb`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LuaDebug {
+    #[default]
+    Off,
+    /// SCRIPT DEBUG YES (Redis forks; see `scripting::ldb` for what Ferrous does instead).
+    Yes,
+    /// SCRIPT DEBUG SYNC.
+    Sync,
+    /// A connection without a plain socket (TLS): the debugger, which talks to the socket
+    /// directly, cannot run on it.
+    Unavailable,
+}
+
+impl LuaDebug {
+    /// Whether the next EVAL starts a debugging session.
+    pub fn on(self) -> bool {
+        matches!(self, LuaDebug::Yes | LuaDebug::Sync)
     }
 }
