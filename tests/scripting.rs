@@ -335,3 +335,218 @@ fn bullmq_like_move_to_active_matches_redis() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------
+// The Lua debugger (SCRIPT DEBUG SYNC / YES).
+// ---------------------------------------------------------------------------
+
+const DEBUGGED: &str = "local a = 1
+local t = {1, 'x', {k = 'v'}}
+redis.debug('hello', a, t, nil, true, 3.5)
+redis.call('set', KEYS[1], ARGV[1])
+local r = redis.call('get', KEYS[1])
+redis.breakpoint()
+local z = 5
+return {r, a}
+";
+
+/// A debugging session: each step is a command and how many replies it gets. The last
+/// step's replies end the session (`<endsession>`, then the EVAL reply).
+fn debug_session() -> Vec<(Vec<&'static str>, usize)> {
+    vec![
+        (vec!["SCRIPT", "DEBUG", "SYNC"], 1),
+        (vec!["EVAL", DEBUGGED, "1", "dbg", "val"], 1),
+        (vec!["s"], 1),
+        (vec!["p"], 1),
+        (vec!["p", "KEYS"], 1),
+        (vec!["n"], 1),
+        (vec!["step"], 1),
+        (vec!["b", "7"], 1),
+        (vec!["b", "x"], 1),
+        (vec!["l", "3", "1"], 1),
+        (vec!["w"], 1),
+        (vec!["t"], 1),
+        (vec!["e", "{1, 2, nil, 4}"], 1),
+        (vec!["e", "x = ="], 1),
+        (vec!["r", "hset", "h", "f", "v"], 1),
+        (vec!["r", "get", "h"], 1),
+        (vec!["r", "nosuchcommand"], 1),
+        (vec!["m", "10"], 1),
+        (vec!["print", "t"], 1),
+        (vec!["whatever"], 1),
+        (vec!["s"], 1),
+        (vec!["c"], 1),
+        (vec!["c"], 2),
+    ]
+}
+
+/// Drive `steps` on a new connection to `port`; the replies as text, then whether the server
+/// closed the connection after them.
+fn drive_session(port: u16, steps: &[(Vec<&str>, usize)]) -> (Vec<String>, bool) {
+    let mut c = common::Raw::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    let mut replies = Vec::new();
+    for (cmd, n) in steps {
+        c.send_cmd(cmd);
+        for _ in 0..*n {
+            replies.push(as_text(&c.read_reply()));
+        }
+    }
+    let closed = c.wait_closed(Duration::from_secs(5)).is_ok();
+    (replies, closed)
+}
+
+#[test]
+fn lua_debugger_sync_session() {
+    let s = Server::start(&[]);
+    let (replies, closed) = drive_session(s.port, &debug_session());
+    let want: &[&str] = &[
+        "+OK\r\n",
+        "*2\r\n+* Stopped at 1, stop reason = step over\r\n+-> 1   local a = 1\r\n",
+        "*2\r\n+* Stopped at 2, stop reason = step over\r\n+-> 2   local t = {1, 'x', {k = 'v'}}\r\n",
+        "*1\r\n+<value> a = 1\r\n",
+        "*1\r\n+<value> {\"dbg\"}\r\n",
+        "*2\r\n+* Stopped at 3, stop reason = step over\r\n+-> 3   redis.debug('hello', a, t, nil, true, 3.5)\r\n",
+        "*3\r\n+<debug> line 3: \"hello\", 1, {1; \"x\"; {[\"k\"]=\"v\"}}, nil, true, 3.5\r\n\
+         +* Stopped at 4, stop reason = step over\r\n+-> 4   redis.call('set', KEYS[1], ARGV[1])\r\n",
+        "*3\r\n+   6   redis.breakpoint()\r\n+  #7   local z = 5\r\n+   8   return {r, a}\r\n",
+        "*1\r\n+Invalid argument:'x'\r\n",
+        "*3\r\n+   2   local t = {1, 'x', {k = 'v'}}\r\n+   3   redis.debug('hello', a, t, nil, true, 3.5)\r\n\
+         +-> 4   redis.call('set', KEYS[1], ARGV[1])\r\n",
+        "*8\r\n+   1   local a = 1\r\n+   2   local t = {1, 'x', {k = 'v'}}\r\n\
+         +   3   redis.debug('hello', a, t, nil, true, 3.5)\r\n+-> 4   redis.call('set', KEYS[1], ARGV[1])\r\n\
+         +   5   local r = redis.call('get', KEYS[1])\r\n+   6   redis.breakpoint()\r\n+  #7   local z = 5\r\n\
+         +   8   return {r, a}\r\n",
+        "*2\r\n+In top level:\r\n+-> 4   redis.call('set', KEYS[1], ARGV[1])\r\n",
+        "*1\r\n+<retval> {[1]=1; [2]=2; [4]=4}\r\n",
+        "*1\r\n+<error> ldb_eval:1: unexpected symbol near '='\r\n",
+        "*2\r\n+<redis> hset h f v\r\n+<reply> 1\r\n",
+        "*3\r\n+<redis> get h\r\n\
+         +<error> -WRONGTYPE Operation against a key holding the wrong kind of value\r\n\
+         +<reply> \"-WRONGTYPE Operation against a key holding the wrong kind of value\"\r\n",
+        "*2\r\n+<redis> nosuchcommand\r\n+<error> Unknown Redis command called from script\r\n",
+        "*1\r\n+<value> replies are truncated at 60 bytes.\r\n",
+        "*1\r\n+<value> {1; \"x\"; {[\"k\"]=\"v\"}}\r\n",
+        "*1\r\n+<error> Unknown Redis Lua debugger command or wrong number of arguments.\r\n",
+        "*4\r\n+<redis> set dbg val\r\n+<reply> \"+OK\"\r\n\
+         +* Stopped at 5, stop reason = step over\r\n+-> 5   local r = redis.call('get', KEYS[1])\r\n",
+        "*2\r\n+* Stopped at 7, stop reason = redis.breakpoint() called\r\n+->#7   local z = 5\r\n",
+        "*1\r\n+<endsession>\r\n",
+        "*2\r\n$3\r\nval\r\n:1\r\n",
+    ];
+    assert_eq!(replies, want);
+    assert!(closed, "a SYNC session closes the connection after the EVAL reply");
+    // SYNC keeps the session's writes.
+    let mut c = s.raw();
+    assert_eq!(as_text(&c.cmd(&["MGET", "dbg", "h"])), "*2\r\n$3\r\nval\r\n$-1\r\n");
+    assert_eq!(as_text(&c.cmd(&["HGET", "h", "f"])), "$1\r\nv\r\n");
+}
+
+/// The same session on Ferrous and on redis-server: every reply byte-identical, and both close.
+#[test]
+fn lua_debugger_session_matches_redis() {
+    let Some(redis) = common::start_real_redis("lua_debugger_session_matches_redis") else {
+        return;
+    };
+    let ferrous = Server::start(&[]);
+    let mut steps = debug_session();
+    // Abort, errors and the protocol checks of the session loop, in further sessions.
+    steps.extend([
+        (vec!["SCRIPT", "DEBUG", "SYNC"], 1),
+        (vec!["EVAL", "local x = 1\nerror('oops')", "0"], 1),
+        (vec!["s"], 1),
+        (vec!["s"], 2),
+    ]);
+    let want = drive_session(redis.port, &steps[..23]);
+    let got = drive_session(ferrous.port, &steps[..23]);
+    assert_eq!(got, want);
+    let sessions: Vec<Vec<(Vec<&str>, usize)>> = vec![
+        steps[23..].to_vec(),
+        vec![(vec!["SCRIPT", "DEBUG", "SYNC"], 1), (vec!["EVAL", "redis.call('set','k','v')", "0"], 1), (vec!["a"], 2)],
+        vec![(vec!["SCRIPT", "DEBUG", "SYNC"], 1), (vec!["EVAL", "return 1", "x"], 2)],
+        vec![(vec!["SCRIPT", "DEBUG", "SYNC"], 1), (vec!["EVAL", "return +", "0"], 2)],
+        vec![(vec!["SCRIPT", "DEBUG", "SYNC"], 1), (vec!["EVAL", "return 1", "0"], 1), (vec!["e", ""], 2)],
+        vec![
+            (vec!["SCRIPT", "DEBUG", "SYNC"], 1),
+            (vec!["EVAL", "local function f(x)\n  local y = x * 2\n  return y\nend\nreturn f(3)", "0"], 1),
+            (vec!["s"], 1),
+            (vec!["s"], 1),
+            (vec!["t"], 1),
+            (vec!["p"], 1),
+            (vec!["b", "0"], 1),
+            (vec!["b"], 1),
+            (vec!["m"], 1),
+            (vec!["h"], 1),
+            (vec!["c"], 2),
+        ],
+    ];
+    for steps in sessions {
+        let want = drive_session(redis.port, &steps);
+        let got = drive_session(ferrous.port, &steps);
+        assert_eq!(got, want, "session {steps:?}");
+    }
+    // EVALSHA is refused in debug mode, without a session.
+    for port in [redis.port, ferrous.port] {
+        let mut c = common::Raw::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+        c.cmd(&["SCRIPT", "DEBUG", "SYNC"]);
+        let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+        assert_eq!(
+            as_text(&c.cmd(&["EVALSHA", sha, "0"])),
+            "-ERR Please use EVAL instead of EVALSHA for debugging\r\n"
+        );
+    }
+}
+
+/// Redis's "Test scripting debug lua stack overflow": `redis` with 100 arguments; a client
+/// that leaves mid-session lets the script finish (its writes kept) and the server go on.
+/// Other clients wait for the session rather than get BUSY.
+#[test]
+fn lua_debugger_survives_a_client_leaving() {
+    let s = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut c = s.raw();
+    assert_eq!(as_text(&c.cmd(&["SCRIPT", "DEBUG", "SYNC"])), "+OK\r\n");
+    let script = "redis.call('set', 'left', 'yes')\nreturn 'hello'";
+    assert!(as_text(&c.cmd(&["EVAL", script, "0"])).starts_with("*2\r\n+* Stopped at 1"));
+    let mut big = b"*101\r\n$5\r\nredis\r\n".to_vec();
+    for _ in 0..100 {
+        big.extend_from_slice(b"$4\r\ntest\r\n");
+    }
+    c.send(&big);
+    assert_eq!(
+        as_text(&c.read_reply()),
+        "*2\r\n+<redis> test test test test test test test test test test ... (89 more)\r\n\
+         +<error> Unknown Redis command called from script\r\n"
+    );
+    let mut other = s.raw();
+    other.send_cmd(&["GET", "left"]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(other.try_read_reply(Duration::from_millis(100)).is_err(), "served during the session");
+    drop(c);
+    assert_eq!(as_text(&other.read_reply()), "$3\r\nyes\r\n");
+    assert_eq!(as_text(&other.cmd(&["PING"])), "+PONG\r\n");
+}
+
+/// SCRIPT DEBUG YES: Redis forks and throws the session's writes away; Ferrous cannot, so the
+/// script's write commands are refused (and nothing is written).
+#[test]
+fn lua_debugger_yes_refuses_writes() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(as_text(&c.cmd(&["SCRIPT", "DEBUG", "YES"])), "+OK\r\n");
+    let script = "local r = redis.pcall('set', 'k', 'v')\nreturn {redis.call('get', 'k'), r['err']}";
+    assert!(as_text(&c.cmd(&["EVAL", script, "0"])).starts_with("*2\r\n+* Stopped at 1"));
+    let step = as_text(&c.cmd(&["s"]));
+    assert!(
+        step.contains("+<redis> set k v\r\n+<error> Write commands are not allowed in a SCRIPT DEBUG YES session"),
+        "{step}"
+    );
+    assert_eq!(as_text(&c.cmd(&["c"])), "*1\r\n+<endsession>\r\n");
+    let reply = as_text(&c.read_reply());
+    assert!(reply.starts_with("*2\r\n$-1\r\n$"), "{reply}");
+    assert!(c.wait_closed(Duration::from_secs(5)).is_ok());
+    assert_eq!(as_text(&s.raw().cmd(&["EXISTS", "k"])), ":0\r\n");
+    // SCRIPT DEBUG NO turns it off again.
+    let mut c = s.raw();
+    assert_eq!(as_text(&c.cmd(&["SCRIPT", "DEBUG", "YES"])), "+OK\r\n");
+    assert_eq!(as_text(&c.cmd(&["SCRIPT", "DEBUG", "NO"])), "+OK\r\n");
+    assert_eq!(as_text(&c.cmd(&["EVAL", "return redis.breakpoint()", "0"])), "$-1\r\n");
+}

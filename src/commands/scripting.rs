@@ -11,6 +11,7 @@ use super::flags::*;
 use super::server::reply_help;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::scripting::run::{self, Target};
+use crate::session::client::LuaDebug;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("eval", eval).internal(ALL_KEYS | SCRIPT_RUN).getkeys(super::key_specs::procs::numkeys_at_2),
@@ -63,6 +64,22 @@ fn evalsha_ro(ctx: &mut Ctx) -> CmdResult {
 const NOSCRIPT: &str = "-NOSCRIPT No matching script. Please use EVAL.";
 
 fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
+    // SCRIPT DEBUG YES / SYNC: the next EVAL is a debugging session (Redis's evalCommand).
+    let debug = ctx.client.lua_debug;
+    if debug.on() {
+        if by_sha && ctx.args[1].len() != 40 {
+            return Err(CmdError::new(NOSCRIPT));
+        }
+        if by_sha {
+            return Err(CmdError::new("Please use EVAL instead of EVALSHA for debugging"));
+        }
+        let forked = debug == LuaDebug::Yes;
+        return crate::scripting::ldb::eval(ctx, forked, |ctx| eval_script(ctx, by_sha, ro));
+    }
+    eval_script(ctx, by_sha, ro)
+}
+
+fn eval_script(ctx: &mut Ctx, by_sha: bool, ro: bool) -> CmdResult {
     let args = ctx.args;
     // Redis's evalShaCommand: a digest of the wrong length cannot match, and says so before
     // the other arguments are read.
@@ -135,16 +152,35 @@ fn script_kill(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// SCRIPT DEBUG YES / SYNC / NO: the client's next EVAL runs under the Lua debugger
+/// (`scripting::ldb`).
 fn script_debug(ctx: &mut Ctx) -> CmdResult {
+    // Redis's clientHasPendingReplies: the replies of earlier requests of this batch are
+    // still here (the session would write before them).
+    if !ctx.reply.buf.is_empty() {
+        return Err(CmdError::new("SCRIPT DEBUG must be called outside a pipeline"));
+    }
     let a = &ctx.args[2];
-    if is(a, "no") {
-        ctx.reply.ok();
-        return Ok(());
+    let mode = if is(a, "no") {
+        LuaDebug::Off
+    } else if is(a, "yes") {
+        LuaDebug::Yes
+    } else if is(a, "sync") {
+        LuaDebug::Sync
+    } else {
+        return Err(CmdError::new("Use SCRIPT DEBUG YES/SYNC/NO"));
+    };
+    if ctx.client.lua_debug == LuaDebug::Unavailable {
+        if mode.on() {
+            return Err(CmdError::new(
+                "SCRIPT DEBUG is not supported on TLS connections: the Lua debugger needs a plain socket",
+            ));
+        }
+    } else {
+        ctx.client.lua_debug = mode;
     }
-    if is(a, "yes") || is(a, "sync") {
-        return Err(CmdError::new("The Lua debugger is not supported by this server"));
-    }
-    Err(CmdError::new("Use SCRIPT DEBUG YES/SYNC/NO"))
+    ctx.reply.ok();
+    Ok(())
 }
 
 fn script_help(ctx: &mut Ctx) -> CmdResult {

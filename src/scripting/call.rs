@@ -58,6 +58,8 @@ pub struct RunState<'a> {
     pub deny_oom: bool,
     /// The script has written (Redis's SCRIPT_WRITE_DIRTY).
     pub dirty: bool,
+    /// Debugged in a SCRIPT DEBUG YES session: write commands are refused (`ldb.rs`).
+    pub debug_no_writes: bool,
     /// The script's locked view (a `*mut Db`), valid for the whole run.
     db: *mut (),
     /// The last command's reply (reused).
@@ -88,6 +90,7 @@ impl<'a> RunState<'a> {
             rehook: false,
             deny_oom: false,
             dirty: false,
+            debug_no_writes: false,
             db: db as *mut Db<'_> as *mut (),
             sink: SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2)),
             scratch: Vec::new(),
@@ -278,6 +281,9 @@ unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
         }
         Some(Left::Reply) => {
             let buf = &(*st).sink.buf;
+            if super::ldb::is_active() {
+                super::ldb::log_reply(buf);
+            }
             let mut p = Parser { buf, pos: 0, state };
             p.value();
             buf.first() == Some(&b'-')
@@ -331,6 +337,9 @@ pub fn error_text(text: &[u8], out: &mut Vec<u8>) {
 
 impl RunState<'_> {
     fn fail(&mut self, msg: &str, counted: bool) -> Left {
+        if super::ldb::is_active() {
+            super::ldb::log_error(msg.as_bytes());
+        }
         if counted {
             self.server.count_error(msg.strip_prefix('-').and_then(|m| m.split(' ').next()).unwrap_or("ERR"));
         }
@@ -341,7 +350,12 @@ impl RunState<'_> {
     /// Read the command off the Lua stack and run it; nothing here calls Lua.
     unsafe fn exec(&mut self, state: *mut ffi::lua_State) -> Left {
         match stack_args(state) {
-            Ok(argv) => self.run(&argv),
+            Ok(argv) => {
+                if super::ldb::is_active() {
+                    super::ldb::log_command(&argv);
+                }
+                self.run(&argv)
+            }
             Err(msg) => self.fail(msg, false),
         }
     }
@@ -354,6 +368,12 @@ impl RunState<'_> {
         self.client.proto = sink.proto;
         // SAFETY: the view outlives the run (see `RunState::new`) and only this run uses it.
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
+        if self.debug_no_writes
+            && crate::commands::table::lookup_args(argv)
+                .is_some_and(|c| c.has_flag(flags::WRITE) || c.name().ends_with("publish"))
+        {
+            return self.fail(super::ldb::WRITE_REFUSED, true);
+        }
         let mark = db.effects_len();
         let call = ScriptCall { read_only: self.read_only, deny_oom: self.deny_oom, wrote: self.dirty };
         let (cmd, mut outcome) = match pipeline::script_call(self.server, self.client, call, argv, sink, db, self.start)

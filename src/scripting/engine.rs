@@ -61,6 +61,8 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         r.raw_set("call", lua.create_c_function(super::call::lua_redis_call)?)?;
         r.raw_set("pcall", lua.create_c_function(super::call::lua_redis_pcall)?)?;
         r.raw_set("acl_check_cmd", lua.create_c_function(super::call::lua_redis_acl_check_cmd)?)?;
+        r.raw_set("debug", lua.create_c_function(super::ldb::lua_redis_debug)?)?;
+        r.raw_set("breakpoint", lua.create_c_function(super::ldb::lua_redis_breakpoint)?)?;
     }
     let ctx = lua.create_table()?;
     lua.set_named_registry_value("ferrous_ctx", ctx.clone())?;
@@ -176,6 +178,9 @@ fn sha1hex(lua: &Lua, args: MultiValue) -> LResult {
 
 /// Redis's luaPushErrorBuff: "-CODE msg" or "msg" → {err = "CODE msg"}.
 pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    if super::ldb::is_active() {
+        super::ldb::log_error(text);
+    }
     let mut full = Vec::new();
     super::call::error_text(text, &mut full);
     let t = lua.create_table()?;

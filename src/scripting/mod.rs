@@ -12,12 +12,14 @@
 //! - `fiber.rs`: scripts run inline on their own stack and step aside while past the busy threshold.
 //! - `rand.rs`: Redis's `redisLrand48`, behind `math.random`.
 //! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
+//! - `ldb.rs`: the Lua debugger (SCRIPT DEBUG YES / SYNC).
 
 pub mod call;
 pub mod declared;
 pub mod engine;
 pub mod fiber;
 pub mod functions;
+pub mod ldb;
 pub mod libs;
 pub mod rand;
 pub mod reply;
@@ -74,6 +76,9 @@ pub struct Busy {
     epoch: std::sync::OnceLock<Instant>,
     /// The running function's name and command (FUNCTION STATS).
     pub info: Mutex<Option<(String, Vec<bytes::Bytes>)>>,
+    /// The running script is being debugged (`ldb.rs`): it is not timed, so other clients
+    /// wait for it instead of getting BUSY (Redis serves nobody during a SYNC session).
+    pub debugging: AtomicBool,
 }
 
 /// The script gate, held while a script runs; releasing it wakes the waiting clients (after
@@ -177,6 +182,9 @@ impl Busy {
     /// How long the running script has run, if one is running.
     pub fn running_for(&self) -> Option<std::time::Duration> {
         let since = self.since_us.load(Ordering::SeqCst);
+        if since != 0 && self.debugging.load(Ordering::SeqCst) {
+            return Some(std::time::Duration::ZERO);
+        }
         (since != 0).then(|| std::time::Duration::from_micros(self.now_us().saturating_sub(since)))
     }
 

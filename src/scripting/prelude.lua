@@ -73,8 +73,8 @@ redis.pcall = pcall_cmd
 redis.setresp = in_run('setresp')
 redis.set_repl = in_run('set_repl')
 redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
+redis.breakpoint = R.breakpoint
+redis.debug = R.debug
 redis.acl_check_cmd = R.acl_check_cmd
 
 -- pcall as Redis's luaRedisPcall: an error table with an `err` string gives that string.

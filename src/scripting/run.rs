@@ -114,6 +114,13 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let queued = std::mem::take(&mut ctx.client.after_exec);
     let mut state = RunState::new(server, &mut client, queued, read_only, start, ctx.db);
     state.deny_oom = oom && t.flags & flags::ALLOW_OOM == 0;
+    // Under the debugger (an EVAL only), its hook replaces the kill hook for the run.
+    let debugging = t.is_eval && super::ldb::is_active();
+    if debugging {
+        state.debug_no_writes = super::ldb::forked();
+        // SAFETY: the runner's state is the engine's main state, held by this run.
+        unsafe { super::ldb::set_hook(api.runner.state()) };
+    }
     // As Redis: a GC step every GC_PERIOD scripts keeps the heap small (a basic step: a larger
     // one would finish a whole cycle of a small heap each time).
     let gc = runs.is_multiple_of(GC_PERIOD);
@@ -126,7 +133,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         let _ = api.ctx.raw_set("running", false);
     }
     let mut st = state;
-    if st.rehook {
+    if st.rehook || debugging {
         install_hook(lua);
     }
     // The heap the script grew (or left garbage in) stays out of used_memory and maxmemory.
@@ -235,6 +242,11 @@ impl Runner {
             })?;
         }
         Ok(Runner { state, closure })
+    }
+
+    /// The engine's main state (where scripts run).
+    pub fn state(&self) -> *mut ffi::lua_State {
+        self.state
     }
 
     /// Run `func` (a registry reference) with `keys` and `args` (globals KEYS and ARGV of an

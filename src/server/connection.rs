@@ -61,6 +61,9 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         return;
     }
     let mut client = Client::new(handle.clone(), false);
+    if matches!(sock, Stream::Tls(_)) {
+        client.lua_debug = crate::session::client::LuaDebug::Unavailable;
+    }
     crate::commands::pipeline::services::set_default_auth(&server, &mut client);
     if let Some(cert) = sock.peer_certificate() {
         crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
@@ -388,6 +391,10 @@ async fn client_loop(
                     }
                     out.set_limit(settings.obuf_limits.of(class_of(client)));
                     let mut action = if pipeline::runs_script(client, &args) {
+                        // The Lua debugger writes to the socket itself: what precedes goes first.
+                        if client.lua_debug.on() {
+                            flush_all(server, sock, &mut out, &handle).await?;
+                        }
                         run_script(server, client, &args, &mut out.sink).await?
                     } else {
                         pipeline::execute(server, client, &args, &mut out.sink)

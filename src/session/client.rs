@@ -434,6 +434,8 @@ pub struct Client {
     lib_ver: Option<Bytes>,
     /// What REPLCONF told us before SYNC / PSYNC (a replica connecting to us).
     pub replconf: ReplConf,
+    /// SCRIPT DEBUG: whether this client's next EVAL runs under the Lua debugger.
+    pub lua_debug: LuaDebug,
 }
 
 impl Client {
@@ -494,6 +496,7 @@ impl Client {
             asking: false,
             slot: None,
             cross_slot: false,
+            lua_debug: LuaDebug::Off,
         }
     }
 
@@ -566,5 +569,27 @@ impl Client {
         v.argv_mem = 0;
         v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
         ClientHandle::memory_base_of(&v)
+    }
+}
+
+/// A client's SCRIPT DEBUG mode (Redis's CLIENT_LUA_DEBUG / CLIENT_LUA_DEBUG_SYNC flags); the
+/// debugger itself is `scripting::ldb`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LuaDebug {
+    #[default]
+    Off,
+    /// SCRIPT DEBUG YES (Redis forks; see `scripting::ldb` for what Ferrous does instead).
+    Yes,
+    /// SCRIPT DEBUG SYNC.
+    Sync,
+    /// A connection without a plain socket (TLS): the debugger, which talks to the socket
+    /// directly, cannot run on it.
+    Unavailable,
+}
+
+impl LuaDebug {
+    /// Whether the next EVAL starts a debugging session.
+    pub fn on(self) -> bool {
+        matches!(self, LuaDebug::Yes | LuaDebug::Sync)
     }
 }

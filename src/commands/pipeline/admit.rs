@@ -286,14 +286,13 @@ fn allowed_stale(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
 }
 
 /// A write command (Redis's is_write_command); a script with a shebang or a function unless it
-/// declared `no-writes`.
-fn is_write(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
+/// declared `no-writes` — also when queued or run by EXEC (Redis's getCommandFlags, which
+/// `mstate.cmd_flags` collects: EXEC of such a script on a read-only replica is EXECABORT).
+fn is_write(server: &Server, _client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.has_flag(flags::WRITE) {
         return true;
     }
-    cmd.has_flag(flags::SCRIPT_RUN)
-        && client.multi.is_none()
-        && script_flags(server, cmd, args).is_some_and(|f| f.write)
+    cmd.has_flag(flags::SCRIPT_RUN) && script_flags(server, cmd, args).is_some_and(|f| f.write)
 }
 
 /// A `denyoom` command, or a script with a shebang or a function that did not declare
