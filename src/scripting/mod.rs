@@ -12,7 +12,7 @@
 //! - `fiber.rs`: scripts run inline on their own stack and step aside while past the busy threshold.
 //! - `rand.rs`: Redis's `redisLrand48`, behind `math.random`.
 //! - `trampoline.rs`: the C trampoline every library function goes through (error positions).
-//! - `ldb.rs`: the Lua debugger (SCRIPT DEBUG YES / SYNC).
+//! - `ldb/`: the Lua debugger (SCRIPT DEBUG YES / SYNC).
 
 pub mod call;
 pub mod declared;

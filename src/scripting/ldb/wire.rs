@@ -1,0 +1,239 @@
+//! The debugger's side of the client's socket: the log written with blocking writes (Redis's
+//! send timeout), the commands read with blocking reads cut in slices to notice a disconnect,
+//! CLIENT KILL, SCRIPT KILL or shutdown, and the parsing of those commands as Redis's
+//! ldbReplParseCommand does (with the C-string helpers it relies on).
+
+use std::os::raw::c_int;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Session;
+
+/// How long a write of the log may wait for the client (Redis's send timeout).
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waits for input are cut in slices this long, to notice a shutdown or CLIENT KILL.
+const READ_SLICE_MS: c_int = 100;
+
+impl Session<'_> {
+    /// Redis's ldbSendLogs: the log as an array of status replies (CR and LF as spaces).
+    pub(super) fn send_logs(&mut self) {
+        let out = logs_reply(&mut self.logs);
+        self.write_all(&out);
+    }
+
+    fn write_all(&mut self, mut b: &[u8]) {
+        if self.gone {
+            return;
+        }
+        let deadline = Instant::now() + SEND_TIMEOUT;
+        while !b.is_empty() {
+            // SAFETY: a write of a live buffer to the connection's own descriptor.
+            let n = unsafe { libc::write(self.fd, b.as_ptr().cast(), b.len()) };
+            if n > 0 {
+                b = &b[n as usize..];
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => continue,
+                std::io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || wait(self.fd, libc::POLLOUT, left.as_millis() as c_int) < 0 {
+                        return;
+                    }
+                }
+                // As Redis, a failed write is not acted upon: the next read finds the client gone.
+                _ => return,
+            }
+        }
+    }
+
+    /// Read more input (blocking). Err: the client is gone, or the server shuts down.
+    pub(super) fn read_more(&mut self) -> Result<(), Gone> {
+        if self.gone {
+            return Err(Gone::Client);
+        }
+        let mut buf = [0u8; 1024];
+        loop {
+            if self.handle.is_killed()
+                || self.server.is_shutting_down()
+                || self.server.shutdown_pending.load(Ordering::SeqCst)
+            {
+                self.gone = true;
+                return Err(Gone::Client);
+            }
+            if self.server.scripting.busy.kill.load(Ordering::SeqCst) {
+                return Err(Gone::Killed);
+            }
+            if wait(self.fd, libc::POLLIN, READ_SLICE_MS) == 0 {
+                continue;
+            }
+            // SAFETY: a read into a live buffer from the connection's own descriptor.
+            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                self.cbuf.extend_from_slice(&buf[..n as usize]);
+                return Ok(());
+            }
+            if n < 0 {
+                let kind = std::io::Error::last_os_error().kind();
+                if matches!(kind, std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) {
+                    continue;
+                }
+            }
+            self.gone = true;
+            return Err(Gone::Client);
+        }
+    }
+}
+
+/// Why the debugger stopped reading.
+pub(super) enum Gone {
+    /// The client closed the connection (or was killed, or the server shuts down).
+    Client,
+    /// SCRIPT KILL from another client.
+    Killed,
+}
+
+/// poll(2) on one descriptor: > 0 ready (or hung up / failed: the read or write says which),
+/// 0 timed out, < 0 failed.
+fn wait(fd: c_int, events: libc::c_short, ms: c_int) -> c_int {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+        return 0;
+    }
+    r
+}
+
+/// The log as Redis's ldbSendLogs writes it; the log is emptied.
+fn logs_reply(logs: &mut Vec<Vec<u8>>) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", logs.len()).into_bytes();
+    for entry in logs.drain(..) {
+        out.push(b'+');
+        out.extend(entry.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The bytes of `s` up to its first NUL (what Redis's C string functions see).
+pub(super) fn c_str(s: &[u8]) -> &[u8] {
+    s.iter().position(|&c| c == 0).map_or(s, |i| &s[..i])
+}
+
+/// C's atoi as glibc has it: (int) strtol(s, NULL, 10).
+pub(super) fn atoi(s: &[u8]) -> i32 {
+    let s = c_str(s);
+    let mut i = s.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut n: i64 = 0;
+    for &c in s[i..].iter().take_while(|c| c.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add((c - b'0') as i64);
+    }
+    (if neg { n.saturating_neg() } else { n }) as i32
+}
+
+/// Redis's ldbReplParseCommand: one multibulk command off the front of `buf`. Ok(None): more
+/// input is needed; Err: a protocol error. As Redis, `buf` is searched as a C string (a NUL
+/// ends it) and limits arguments to 1024 of up to 1024 bytes each.
+pub(super) fn parse_command(buf: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ()> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let cstr = c_str(buf);
+    let find_crlf = |from: usize| -> Option<usize> {
+        cstr.get(from..).and_then(|s| s.windows(2).position(|w| w == b"\r\n")).map(|i| from + i)
+    };
+    let Some(star) = cstr.iter().position(|&c| c == b'*') else {
+        return Err(());
+    };
+    let Some(crlf) = find_crlf(star) else {
+        return Ok(None);
+    };
+    let argc = atoi(&buf[star + 1..crlf]);
+    if argc <= 0 || argc > 1024 {
+        return Err(());
+    }
+    let mut p = crlf + 2;
+    let mut argv = Vec::with_capacity(argc as usize);
+    while argv.len() < argc as usize {
+        match buf.get(p) {
+            None | Some(0) => return Ok(None),
+            Some(b'$') => {}
+            Some(_) => return Err(()),
+        }
+        let Some(crlf) = find_crlf(p) else {
+            return Ok(None);
+        };
+        let len = atoi(&buf[p + 1..crlf]);
+        if len <= 0 || len > 1024 {
+            return Err(());
+        }
+        p = crlf + 2;
+        let len = len as usize;
+        if p + len + 2 > buf.len() {
+            return Ok(None);
+        }
+        argv.push(buf[p..p + len].to_vec());
+        p += len;
+        if &buf[p..p + 2] != b"\r\n" {
+            return Err(());
+        }
+        p += 2;
+    }
+    Ok(Some(argv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_as_redis_does() {
+        let ok = |b: &[u8]| parse_command(b);
+        assert_eq!(ok(b""), Ok(None));
+        assert_eq!(ok(b"*1\r\n$1\r\ns\r\n"), Ok(Some(vec![b"s".to_vec()])));
+        assert_eq!(ok(b"junk*2\r\n$1\r\np\r\n$1\r\na\r\n"), Ok(Some(vec![b"p".to_vec(), b"a".to_vec()])));
+        assert_eq!(ok(b"*2\r\n$1\r\np\r\n"), Ok(None));
+        assert_eq!(ok(b"*2\r\n$1\r\np\r\n$1\r\n"), Ok(None));
+        assert_eq!(ok(b"*1\r"), Ok(None));
+        assert_eq!(ok(b"hello\r\n"), Err(()));
+        assert_eq!(ok(b"*0\r\n"), Err(()));
+        assert_eq!(ok(b"*1025\r\n"), Err(()));
+        assert_eq!(ok(b"*1\r\n$0\r\n\r\n"), Err(()));
+        assert_eq!(ok(b"*1\r\n$1025\r\n"), Err(()));
+        assert_eq!(ok(b"*1\r\n+s\r\n"), Err(()));
+        assert_eq!(ok(b"*1\r\n$1\r\nsx\r\n"), Err(()));
+        // A NUL inside an argument is data; NUL where a '$' should be means "read more".
+        assert_eq!(ok(b"*1\r\n$3\r\na\0b\r\n"), Ok(Some(vec![b"a\0b".to_vec()])));
+        assert_eq!(ok(b"*1\r\n\0"), Ok(None));
+    }
+
+    #[test]
+    fn atoi_as_glibc() {
+        assert_eq!(atoi(b"12"), 12);
+        assert_eq!(atoi(b" -3x"), -3);
+        assert_eq!(atoi(b"+7"), 7);
+        assert_eq!(atoi(b"x"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"99999999999999999999"), -1);
+    }
+
+    #[test]
+    fn logs_as_status_replies() {
+        let mut logs = vec![b"a\r\nb".to_vec(), Vec::new()];
+        assert_eq!(logs_reply(&mut logs), b"*2\r\n+a  b\r\n+\r\n");
+        assert!(logs.is_empty());
+    }
+}
