@@ -81,7 +81,7 @@ impl Session<'_> {
                     self.log(b"Wrong line number.".to_vec());
                 }
             } else {
-                match self.bp.iter().position(|&b| b as i64 == -line) {
+                match self.bp.iter().position(|&b| -(b as i64) == line) {
                     Some(i) => {
                         self.bp.remove(i);
                         self.log(b"Breakpoint removed.".to_vec());
@@ -295,7 +295,7 @@ mod tests {
             timer: Instant::now(),
         };
         let argv = |v: &[&str]| v.iter().map(|a| a.as_bytes().to_vec()).collect::<Vec<_>>();
-        s.breakpoints(&argv(&["b", "3", "3", "9", "x", "-1", "-3"]));
+        s.breakpoints(&argv(&["b", "3", "3", "9", "x", "-1", "-9223372036854775808", "-3"]));
         s.set_maxlen(&argv(&["m", "10"]));
         s.log_max_len(vec![b'x'; 70]);
         s.list(1, 0);
@@ -309,6 +309,7 @@ mod tests {
                 "Wrong line number.",
                 "Wrong line number.",
                 "Invalid argument:'x'",
+                "No breakpoint in the specified line.",
                 "No breakpoint in the specified line.",
                 "Breakpoint removed.",
                 "<value> replies are truncated at 60 bytes.",
