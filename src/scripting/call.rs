@@ -58,7 +58,7 @@ pub struct RunState<'a> {
     pub deny_oom: bool,
     /// The script has written (Redis's SCRIPT_WRITE_DIRTY).
     pub dirty: bool,
-    /// Debugged in a SCRIPT DEBUG YES session: write commands are refused (`ldb.rs`).
+    /// Debugged in a SCRIPT DEBUG YES session: write commands are refused (`ldb/`).
     pub debug_no_writes: bool,
     /// The script's locked view (a `*mut Db`), valid for the whole run.
     db: *mut (),
