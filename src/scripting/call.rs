@@ -368,14 +368,13 @@ impl RunState<'_> {
         self.client.proto = sink.proto;
         // SAFETY: the view outlives the run (see `RunState::new`) and only this run uses it.
         let db = unsafe { &mut *(self.db as *mut Db<'_>) };
-        if self.debug_no_writes
-            && crate::commands::table::lookup_args(argv)
-                .is_some_and(|c| c.has_flag(flags::WRITE) || c.name().ends_with("publish"))
-        {
-            return self.fail(super::ldb::WRITE_REFUSED, true);
-        }
         let mark = db.effects_len();
-        let call = ScriptCall { read_only: self.read_only, deny_oom: self.deny_oom, wrote: self.dirty };
+        let call = ScriptCall {
+            read_only: self.read_only,
+            deny_oom: self.deny_oom,
+            wrote: self.dirty,
+            debug_no_writes: self.debug_no_writes,
+        };
         let (cmd, mut outcome) = match pipeline::script_call(self.server, self.client, call, argv, sink, db, self.start)
         {
             Ok(ran) => ran,

@@ -37,6 +37,9 @@ pub struct ScriptCall {
     pub deny_oom: bool,
     /// The script already wrote: it can no longer be stopped half-way by OOM or replica state.
     pub wrote: bool,
+    /// Debugged in a SCRIPT DEBUG YES session, whose writes Ferrous cannot throw away (no
+    /// fork): its write commands (and those that may replicate, as PUBLISH) are refused.
+    pub debug_no_writes: bool,
 }
 
 /// The outcome of admission.
@@ -240,6 +243,9 @@ fn admit_script(
     acl(server, client, Caller::Script(call), cmd, args).map_err(|(_, t)| t)?;
     if call.read_only && cmd.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
         return Err("Write commands are not allowed from read-only scripts.".into());
+    }
+    if call.debug_no_writes && cmd.has_flag(flags::WRITE | flags::MAY_REPLICATE) {
+        return Err(crate::scripting::ldb::WRITE_REFUSED.into());
     }
     if cmd.has_flag(flags::WRITE) && !call.wrote {
         if server.replica.is_replica() && server.config.load().replica_read_only && !client.must_obey() {
