@@ -52,7 +52,12 @@ impl<T: Default> Striped<T> {
     /// The calling thread's `T`.
     #[inline]
     pub fn local(&self) -> &T {
-        &self.lines()[stripe()].0
+        let lines = self.lines();
+        // Each counter's array is 4 KB, the period of the first-level cache's sets: a thread's
+        // stripes at the same index in every counter would all compete for one set. The
+        // array's address moves the index (still one stripe per thread per counter).
+        let salt = lines.as_ptr() as usize >> 12;
+        &lines[(stripe() + salt) % STRIPES].0
     }
 
     fn lines(&self) -> &[Line<T>] {
