@@ -175,3 +175,75 @@ fn client_list_counts_a_partly_read_request_as_redis() {
     assert!(wait_until(Duration::from_secs(5), || field(&mut con, "qbuf").as_deref() == Some("0")));
     assert_eq!(field(&mut con, "argv-mem").as_deref(), Some("0"));
 }
+
+/// CLIENT LIST's field `f` of the client named `name`.
+fn field_of(con: &mut redis::Connection, name: &str, f: &str) -> Option<usize> {
+    let list: String = query(con, &["CLIENT", "LIST"]);
+    let line = list.lines().find(|l| l.contains(&format!(" name={name} ")))?.to_string();
+    line.split(' ').find_map(|x| x.strip_prefix(&format!("{f}="))).map(|v| v.parse().unwrap())
+}
+
+/// A client named `name` that sent all of a `size`-byte argument but the two bytes after it,
+/// once the server has read them; with `split`, its last 500 bytes came apart, when the query
+/// buffer was nearly full.
+fn holding(server: &Server, con: &mut redis::Connection, name: &str, size: usize, split: bool) -> TcpStream {
+    let mut c = raw_named(server, name, false);
+    let first = if split { size - 500 } else { size };
+    c.write_all(format!("*1\r\n${size}\r\n").as_bytes()).unwrap();
+    c.write_all(&vec![b'v'; first]).unwrap();
+    let shows = |con: &mut redis::Connection, n: usize| field_of(con, name, "qbuf") == Some(n);
+    if split {
+        assert!(wait_until(Duration::from_secs(5), || shows(con, first)), "{name}: qbuf not shown filling");
+        c.write_all(&vec![b'v'; size - first]).unwrap();
+    }
+    assert!(wait_until(Duration::from_secs(5), || shows(con, size)), "{name}: qbuf {:?}", field_of(con, name, "qbuf"));
+    c
+}
+
+#[test]
+fn the_last_bytes_of_a_big_argument_do_not_double_the_query_buffer() {
+    // The read that brought the last bytes into a nearly full buffer used to grow it, which
+    // doubled it: a 2 MB argument counted 4 MB, over a 3 MB limit (Redis's suite, "avoid client
+    // eviction when client is freed by output buffer limit", lost its 6 MB client this way).
+    let server = Server::start(&["--maxmemory-clients", "3mb"]);
+    let mut con = control(&server);
+    let _c = holding(&server, &mut con, "big", 2 << 20, true);
+    let tot = field_of(&mut con, "big", "tot-mem").expect("the client was evicted");
+    assert!(tot < (2 << 20) + 64 * 1024, "tot-mem {tot}");
+    assert!(field_of(&mut con, "big", "qbuf-free").unwrap() < 1024);
+    assert_eq!(evicted(&mut con), 0);
+}
+
+#[test]
+fn lowering_the_limit_evicts_the_biggest_clients_and_no_more() {
+    // Redis's suite, "evict clients in right order (large to small)": three clients of each size;
+    // each step lowers the limit by what the biggest group holds, as the first of each shows it.
+    // The others' last bytes come apart: once, that doubled their query buffers, and each step
+    // evicted a smaller client too.
+    let server = Server::start(&[]);
+    let mut con = control(&server);
+    let _: () = query(&mut con, &["CLIENT", "SETNAME", "control"]);
+    let sizes = [128 << 10, 1 << 20, 3 << 20];
+    let mut clients = Vec::new();
+    let mut held = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        for j in 0..3 {
+            clients.push(holding(&server, &mut con, &format!("c{i}-{j}"), size, j > 0));
+        }
+        held.push(field_of(&mut con, &format!("c{i}-0"), "tot-mem").unwrap());
+    }
+    let count = |con: &mut redis::Connection, i: usize| {
+        let list: String = query(con, &["CLIENT", "LIST"]);
+        list.lines().filter(|l| l.contains(&format!(" name=c{i}-"))).count()
+    };
+    let mut total: usize = held.iter().map(|m| 3 * m).sum();
+    for i in (0..sizes.len()).rev() {
+        total -= 3 * held[i];
+        // (Under 128 KB at the last step, which Redis takes as 128 KB: all of them go.)
+        let limit = total + field_of(&mut con, "control", "tot-mem").unwrap();
+        let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", &limit.to_string()]);
+        for (k, _) in sizes.iter().enumerate() {
+            assert_eq!(count(&mut con, k), if k < i { 3 } else { 0 }, "limit {limit}: clients of size {k}");
+        }
+    }
+}

@@ -277,24 +277,38 @@ pub const PEEK_ARGS: usize = 8;
 /// complete arguments. Returns (bytes consumed, total length of the complete arguments);
 /// (0, 0) when `buf` does not start with a multibulk that is still incomplete.
 pub fn partial_progress(buf: &[u8]) -> (usize, usize) {
+    partial_request(buf).map_or((0, 0), |(consumed, argv, _)| (consumed, argv))
+}
+
+/// Where the argument being read ends (its payload and the two bytes after it) when a partial
+/// multibulk request at the front of `buf` has that argument's header but not all of its
+/// payload; the read loop then reads into the room the parser made for it rather than grow the
+/// buffer (see `connection::make_room`).
+pub fn pending_argument_end(buf: &[u8]) -> Option<usize> {
+    partial_request(buf).and_then(|(_, _, end)| end)
+}
+
+/// [`partial_progress`]'s figures and [`pending_argument_end`]; None when `buf` does not start
+/// with a multibulk that is still incomplete.
+fn partial_request(buf: &[u8]) -> Option<(usize, usize, Option<usize>)> {
     if buf.first() != Some(&b'*') {
-        return (0, 0);
+        return None;
     }
-    let Ok(Some(cr)) = header_line(buf, 0, "") else { return (0, 0) };
-    let Some(count) = parse_i64(&buf[1..cr]).filter(|&n| n > 0) else { return (0, 0) };
+    let Ok(Some(cr)) = header_line(buf, 0, "") else { return None };
+    let count = parse_i64(&buf[1..cr]).filter(|&n| n > 0)?;
     let (mut pos, mut argv) = (cr + 2, 0);
     for _ in 0..count {
-        let Ok(Some(cr)) = header_line(buf, pos, "") else { return (pos, argv) };
-        let Some(len) = parse_i64(&buf[pos + 1..cr]).filter(|&n| n >= 0) else { return (0, 0) };
+        let Ok(Some(cr)) = header_line(buf, pos, "") else { return Some((pos, argv, None)) };
+        let len = parse_i64(&buf[pos + 1..cr]).filter(|&n| n >= 0)?;
         let start = cr + 2;
         let end = start.saturating_add(len as usize).saturating_add(2);
         if buf.len() < end {
-            return (start, argv);
+            return Some((start, argv, Some(end)));
         }
         argv += len as usize;
         pos = end;
     }
-    (0, 0)
+    None
 }
 
 #[cfg(test)]
@@ -362,6 +376,16 @@ mod tests {
         // A complete request, or a malformed one, is not partial.
         assert_eq!(partial_progress(b"*1\r\n$4\r\nPING\r\n"), (0, 0));
         assert_eq!(partial_progress(b"*1\r\n$x\r\n"), (0, 0));
+    }
+
+    #[test]
+    fn pending_argument_end_is_where_the_argument_being_read_ends() {
+        assert_eq!(pending_argument_end(b"*1\r\n$10\r\nxxxx"), Some(4 + 5 + 10 + 2));
+        assert_eq!(pending_argument_end(b"*2\r\n$3\r\nSET\r\n$4\r\nvvvv\r"), Some(13 + 4 + 4 + 2));
+        // No header for the argument yet, a complete request, or no multibulk at all.
+        assert_eq!(pending_argument_end(b"*2\r\n$3\r\nSET\r\n$4"), None);
+        assert_eq!(pending_argument_end(b"*1\r\n$4\r\nPING\r\n"), None);
+        assert_eq!(pending_argument_end(b"PING"), None);
     }
 
     #[test]

@@ -769,8 +769,20 @@ struct Input<'a> {
 }
 
 /// Room to read into (an idle connection may have given its buffer back).
+///
+/// Not while the rest of a big argument fits in the room the parser made for it (its exact
+/// size): growing a full buffer doubles it, and a client reading a 6 MB argument would count
+/// 12 MB towards maxmemory-clients, and be evicted, depending on how its last bytes arrived.
+/// Redis likewise reads only what the argument still lacks into a buffer sized for it.
 fn make_room(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < 1024 {
+    let free = buf.capacity() - buf.len();
+    if free < 1024 {
+        if free > 0
+            && buf.capacity() > READ_CHUNK
+            && crate::protocol::parser::pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
+        {
+            return;
+        }
         buf.reserve(READ_CHUNK);
     }
 }
