@@ -581,6 +581,17 @@ async fn client_loop(
         // for the client to fall asleep meanwhile (MSET of 10 keys, -P 1, 50 clients, busy
         // polling off: server system time per request 7.8-9.4 -> 4.6-6.0 us, rps +15-40%).
         if (processed > 1 || cycle >= DEFER_AFTER) && out.has_pending() && run_queue.others_ready() {
+            // The replies held back count toward maxmemory-clients before the others run, as
+            // Redis counts a reply when it is added and evicts before the next command: a
+            // client over the limit is gone before another (CLIENT LIST, say) sees it over.
+            let mem = client_memory(server, &buf, &out, client);
+            match view_base {
+                Some(base) => super::client_eviction::update_with_view(server, &handle, mem, base),
+                None => super::client_eviction::update(server, &handle, mem),
+            }
+            if handle.is_killed() {
+                return Err("evicted".into());
+            }
             tokio::task::yield_now().await;
         }
         if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
