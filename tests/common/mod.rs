@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,17 @@ impl Server {
             Some((first, rest)) if !first.starts_with("--") => (Some(*first), rest),
             _ => (None, args),
         };
+        // A server in the shared work directory gets an RDB file of its own: the default
+        // dump.rdb there is whatever another test's server saved last (a master's snapshot for
+        // a full sync, say), and loading it at start-up gave unrelated tests its keys and its
+        // replication backlog. Tests that restart from a file name one (or use their own --dir).
+        let own_file = (file.is_none() && !args.iter().any(|a| *a == "--dir" || *a == "--dbfilename")).then(|| {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let name = format!("dump-{}-{}.rdb", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+            let _ = fs::remove_file(work_dir().join(&name));
+            name
+        });
+        let own_file: Vec<&str> = own_file.as_deref().map(|f| vec!["--dbfilename", f]).unwrap_or_default();
         let mut failures = Vec::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -92,6 +104,7 @@ impl Server {
             let child = Command::new(env!("CARGO_BIN_EXE_ferrous-server"))
                 .args(file)
                 .args(["--port", &port.to_string(), "--save", ""])
+                .args(&own_file)
                 .args(args)
                 .current_dir(work_dir())
                 .stdin(Stdio::null())
