@@ -584,14 +584,7 @@ async fn client_loop(
             // The replies held back count toward maxmemory-clients before the others run, as
             // Redis counts a reply when it is added and evicts before the next command: a
             // client over the limit is gone before another (CLIENT LIST, say) sees it over.
-            let mem = client_memory(server, &buf, &out, client);
-            match view_base {
-                Some(base) => super::client_eviction::update_with_view(server, &handle, mem, base),
-                None => super::client_eviction::update(server, &handle, mem),
-            }
-            if handle.is_killed() {
-                return Err("evicted".into());
-            }
+            account_memory(server, &handle, &buf, &out, client, view_base)?;
             tokio::task::yield_now().await;
         }
         if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
@@ -607,14 +600,7 @@ async fn client_loop(
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients
         // (checked after the batch, as Redis evicts before its event loop sleeps). The view's
         // part is known when this batch published it (saving a second lock of the view).
-        let mem = client_memory(server, &buf, &out, client);
-        match view_base {
-            Some(base) => super::client_eviction::update_with_view(server, &handle, mem, base),
-            None => super::client_eviction::update(server, &handle, mem),
-        }
-        if handle.is_killed() {
-            return Err("evicted".into());
-        }
+        account_memory(server, &handle, &buf, &out, client, view_base)?;
         if buf.len() > settings.qb_limit {
             server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
             log::warning(&format!(
@@ -689,6 +675,28 @@ const LAST_REPLY_WAIT: Duration = Duration::from_secs(10);
 /// What a connection holds (see `client_eviction`).
 fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client) -> usize {
     super::client_eviction::client_memory(server, buf.capacity(), out, client)
+}
+
+/// Publish what the connection holds toward maxmemory-clients (`view_base`: the view's part,
+/// when this batch published the view) and evict clients over the limit; Err when this one
+/// was evicted.
+fn account_memory(
+    server: &Server,
+    handle: &ClientHandle,
+    buf: &BytesMut,
+    out: &Outbox,
+    client: &Client,
+    view_base: Option<usize>,
+) -> Result<(), String> {
+    let mem = client_memory(server, buf, out, client);
+    match view_base {
+        Some(base) => super::client_eviction::update_with_view(server, handle, mem, base),
+        None => super::client_eviction::update(server, handle, mem),
+    }
+    if handle.is_killed() {
+        return Err("evicted".into());
+    }
+    Ok(())
 }
 
 /// A single request whose run took at least this long has its reply held back, as a pipelined

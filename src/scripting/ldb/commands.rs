@@ -98,6 +98,24 @@ impl Session<'_> {
         }
     }
 }
+/// Call `f` with each local of the frame `ar` describes, its value on top of the stack (popped
+/// after `f`), until `f` returns true; whether it did.
+unsafe fn find_local(l: *mut ffi::lua_State, ar: &ffi::lua_Debug, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+    let mut i = 1;
+    loop {
+        let local = ffi::lua_getlocal(l, ar, i);
+        if local.is_null() {
+            return false;
+        }
+        i += 1;
+        let stop = f(CStr::from_ptr(local).to_bytes());
+        ffi::lua_pop(l, 1);
+        if stop {
+            return true;
+        }
+    }
+}
+
 /// Redis's ldbPrint: the first local of that name from the current frame outwards, else the
 /// globals KEYS and ARGV.
 pub(super) unsafe fn print(l: *mut ffi::lua_State, name: &[u8]) {
@@ -105,19 +123,15 @@ pub(super) unsafe fn print(l: *mut ffi::lua_State, name: &[u8]) {
     let mut level = 0;
     while ffi::lua_getstack(l, level, &mut ar) != 0 {
         level += 1;
-        let mut i = 1;
-        loop {
-            let local = ffi::lua_getlocal(l, &ar, i);
-            if local.is_null() {
-                break;
-            }
-            i += 1;
-            if CStr::from_ptr(local).to_bytes() == name {
+        let found = find_local(l, &ar, |local| {
+            let hit = local == name;
+            if hit {
                 log_value(b"<value> ", l, -1);
-                ffi::lua_pop(l, 1);
-                return;
             }
-            ffi::lua_pop(l, 1);
+            hit
+        });
+        if found {
+            return;
         }
     }
     if name == b"ARGV" || name == b"KEYS" {
@@ -135,14 +149,7 @@ pub(super) unsafe fn print_all(l: *mut ffi::lua_State) {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
     let mut vars = 0;
     if ffi::lua_getstack(l, 0, &mut ar) != 0 {
-        let mut i = 1;
-        loop {
-            let local = ffi::lua_getlocal(l, &ar, i);
-            if local.is_null() {
-                break;
-            }
-            i += 1;
-            let name = CStr::from_ptr(local).to_bytes();
+        find_local(l, &ar, |name| {
             if !name.windows(12).any(|w| w == b"(*temporary)") {
                 let mut prefix = b"<value> ".to_vec();
                 prefix.extend_from_slice(name);
@@ -150,8 +157,8 @@ pub(super) unsafe fn print_all(l: *mut ffi::lua_State) {
                 log_value(&prefix, l, -1);
                 vars += 1;
             }
-            ffi::lua_pop(l, 1);
-        }
+            false
+        });
     }
     if vars == 0 {
         with(|s| s.log(b"No local variables in the current context.".to_vec()));
