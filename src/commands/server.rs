@@ -218,7 +218,7 @@ pub fn reset_stats(server: &Server) {
     let ks = &server.keyspace.stats;
     use crate::server::io;
     for i in [io::COMMANDS, io::NET_INPUT, io::NET_OUTPUT, io::READS, io::WRITES] {
-        st.io.clear(i);
+        st.io.set(i, 0);
     }
     for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
         c.store(0, Ordering::Relaxed);

@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
-use crate::util::striped::Striped;
+use crate::util::striped::CounterSet;
 
 use super::key_specs::{self, kflags, BeginSearch, FindKeys, Keys};
 use super::meta::{self, Meta};
@@ -17,72 +17,62 @@ use super::CommandSpec;
 /// call.
 #[derive(Default)]
 pub struct CmdStats {
-    counts: Striped<CallCounts>,
+    /// [`CALLS`], [`USEC`], [`REJECTED`], [`FAILED`], added together in one line per thread.
+    counts: CounterSet<4>,
     /// LATENCY HISTOGRAM / INFO latencystats.
     pub latency: crate::metrics::latency::CommandHistogram,
 }
 
-/// One stripe's counts: added together in one cache line.
-#[derive(Default)]
-struct CallCounts {
-    calls: AtomicU64,
-    usec: AtomicU64,
-    rejected: AtomicU64,
-    failed: AtomicU64,
-}
+const CALLS: usize = 0;
+const USEC: usize = 1;
+const REJECTED: usize = 2;
+const FAILED: usize = 3;
 
 impl CmdStats {
     /// A call that ran for `usec` microseconds (and failed, or not).
     #[inline]
     pub fn record_call(&self, usec: u64, failed: bool) {
         let c = self.counts.local();
-        c.calls.fetch_add(1, Ordering::Relaxed);
-        c.usec.fetch_add(usec, Ordering::Relaxed);
+        c[CALLS].fetch_add(1, Ordering::Relaxed);
+        c[USEC].fetch_add(usec, Ordering::Relaxed);
         if failed {
-            c.failed.fetch_add(1, Ordering::Relaxed);
+            c[FAILED].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// A call refused before it ran.
     pub fn record_rejected(&self) {
-        self.counts.local().rejected.fetch_add(1, Ordering::Relaxed);
+        self.counts.local()[REJECTED].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Undo the count of a call (a blocking command counted when it is finally served): never
     /// below zero.
     pub fn uncount_call(&self) {
         if self.calls() > 0 {
-            self.counts.local().calls.fetch_sub(1, Ordering::Relaxed);
+            self.counts.local()[CALLS].fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    fn sum(&self, field: impl Fn(&CallCounts) -> &AtomicU64) -> u64 {
-        // A stripe may have gone below zero (uncounted on another thread than counted).
-        let total = self.counts.iter().fold(0u64, |sum, c| sum.wrapping_add(field(c).load(Ordering::Relaxed)));
-        (total as i64).max(0) as u64
-    }
-
     pub fn calls(&self) -> u64 {
-        self.sum(|c| &c.calls)
+        // Below zero (wrapped) only in a race of an uncount with CONFIG RESETSTAT.
+        (self.counts.get(CALLS) as i64).max(0) as u64
     }
 
     pub fn usec(&self) -> u64 {
-        self.sum(|c| &c.usec)
+        self.counts.get(USEC)
     }
 
     pub fn rejected(&self) -> u64 {
-        self.sum(|c| &c.rejected)
+        self.counts.get(REJECTED)
     }
 
     pub fn failed(&self) -> u64 {
-        self.sum(|c| &c.failed)
+        self.counts.get(FAILED)
     }
 
     pub fn reset(&self) {
-        for c in self.counts.iter() {
-            for n in [&c.calls, &c.usec, &c.rejected, &c.failed] {
-                n.store(0, Ordering::Relaxed);
-            }
+        for i in [CALLS, USEC, REJECTED, FAILED] {
+            self.counts.set(i, 0);
         }
         self.latency.reset();
     }

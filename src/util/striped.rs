@@ -72,46 +72,9 @@ impl<T> Striped<T> {
     }
 }
 
-/// A counter with `AtomicU64`'s interface (the orderings are accepted and the operations are
-/// relaxed: these are statistics), kept per stripe. `load` adds the stripes up; `store` sets
-/// the total (CONFIG RESETSTAT, a save clearing `dirty`): a stripe's add that runs at the same
-/// time may survive it, as with Redis's own counters read by another thread.
-#[derive(Default)]
-pub struct Counter(Striped<AtomicU64>);
-
-impl Counter {
-    #[inline]
-    pub fn fetch_add(&self, n: u64, _: Ordering) {
-        self.0.local().fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn load(&self, _: Ordering) -> u64 {
-        self.0.iter().fold(0u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
-    }
-
-    /// Take `n` off the total, stopping at zero.
-    pub fn sub_saturating(&self, n: u64) {
-        if self.load(Ordering::Relaxed) <= n {
-            self.store(0, Ordering::Relaxed);
-        } else {
-            // This stripe may go below zero (wrapping): the sum stays right.
-            self.0.local().fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-
-    pub fn store(&self, value: u64, _: Ordering) {
-        let mut first = true;
-        for c in self.0.iter() {
-            c.store(if first { value } else { 0 }, Ordering::Relaxed);
-            first = false;
-        }
-        if first && value != 0 {
-            self.0.local().store(value, Ordering::Relaxed);
-        }
-    }
-}
-
 /// `N` counters written together, in one stripe line per thread (one lookup for all of them).
+/// Reading adds the stripes up; a stripe may go below zero (wrapping) when a thread takes off
+/// what another added, and the sum stays right.
 pub struct CounterSet<const N: usize>(Striped<[AtomicU64; N]>);
 
 impl<const N: usize> Default for CounterSet<N> {
@@ -135,10 +98,46 @@ where
         self.0.iter().fold(0u64, |sum, c| sum.wrapping_add(c[i].load(Ordering::Relaxed)))
     }
 
-    /// Set counter `i` to zero.
-    pub fn clear(&self, i: usize) {
+    /// Set counter `i`'s total (CONFIG RESETSTAT, a save clearing `dirty`): a stripe's add
+    /// that runs at the same time may survive it, as with Redis's own counters read by another
+    /// thread.
+    pub fn set(&self, i: usize, value: u64) {
+        let mut first = true;
         for c in self.0.iter() {
-            c[i].store(0, Ordering::Relaxed);
+            c[i].store(if first { value } else { 0 }, Ordering::Relaxed);
+            first = false;
+        }
+        if first && value != 0 {
+            self.local()[i].store(value, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One counter with `AtomicU64`'s interface (the orderings are accepted and the operations are
+/// relaxed: these are statistics), kept per stripe.
+#[derive(Default)]
+pub struct Counter(CounterSet<1>);
+
+impl Counter {
+    #[inline]
+    pub fn fetch_add(&self, n: u64, _: Ordering) {
+        self.0.local()[0].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn load(&self, _: Ordering) -> u64 {
+        self.0.get(0)
+    }
+
+    pub fn store(&self, value: u64, _: Ordering) {
+        self.0.set(0, value);
+    }
+
+    /// Take `n` off the total, stopping at zero.
+    pub fn sub_saturating(&self, n: u64) {
+        if self.0.get(0) <= n {
+            self.0.set(0, 0);
+        } else {
+            self.0.local()[0].fetch_sub(n, Ordering::Relaxed);
         }
     }
 }
@@ -176,7 +175,7 @@ mod tests {
         let set = CounterSet::<3>::default();
         set.local()[1].fetch_add(4, Ordering::Relaxed);
         assert_eq!((set.get(0), set.get(1)), (0, 4));
-        set.clear(1);
+        set.set(1, 0);
         assert_eq!(set.get(1), 0);
         let fresh = Counter::default();
         fresh.store(7, Ordering::Relaxed);
