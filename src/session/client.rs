@@ -427,11 +427,10 @@ pub struct Client {
     pub block_undo: Vec<Vec<Bytes>>,
     /// Set when a watched key changes: EXEC will fail.
     pub cas_dirty: Arc<AtomicBool>,
-    /// CLIENT SETNAME / SETINFO: set through [`Client::set_name`] and [`Client::set_lib`],
-    /// which publish them to CLIENT LIST at once (not with every batch's view).
+    /// CLIENT SETNAME: set through [`Client::set_name`], which publishes it to CLIENT LIST at
+    /// once (not with every batch's view). CLIENT SETINFO's lib-name and lib-ver live in the
+    /// view only ([`Client::set_lib`]): nothing else reads them.
     name: Option<Bytes>,
-    lib_name: Option<Bytes>,
-    lib_ver: Option<Bytes>,
     /// What REPLCONF told us before SYNC / PSYNC (a replica connecting to us).
     pub replconf: ReplConf,
     /// SCRIPT DEBUG: whether this client's next EVAL runs under the Lua debugger.
@@ -470,8 +469,6 @@ impl Client {
             reply_mode: ReplyMode::On,
             no_evict: false,
             no_touch: false,
-            lib_name: None,
-            lib_ver: None,
             last_cmd: "NULL",
             batch_began: None,
             block_retry: false,
@@ -515,15 +512,13 @@ impl Client {
         self.name = name;
     }
 
-    /// CLIENT SETINFO LIB-NAME (`lib_name`) or LIB-VER: set it and show it in CLIENT LIST.
+    /// CLIENT SETINFO LIB-NAME (`lib_name`) or LIB-VER: show it in CLIENT LIST.
     pub fn set_lib(&mut self, lib_name: bool, value: Option<Bytes>) {
         let mut v = self.handle.view.lock();
         if lib_name {
-            v.lib_name.clone_from(&value);
-            self.lib_name = value;
+            v.lib_name = value;
         } else {
-            v.lib_ver.clone_from(&value);
-            self.lib_ver = value;
+            v.lib_ver = value;
         }
     }
 
