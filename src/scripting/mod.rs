@@ -76,7 +76,7 @@ pub struct Busy {
     epoch: std::sync::OnceLock<Instant>,
     /// The running function's name and command (FUNCTION STATS).
     pub info: Mutex<Option<(String, Vec<bytes::Bytes>)>>,
-    /// The running script is being debugged (`ldb.rs`): it is not timed, so other clients
+    /// The running script is being debugged (`ldb/`): it is not timed, so other clients
     /// wait for it instead of getting BUSY (Redis serves nobody during a SYNC session).
     pub debugging: AtomicBool,
 }

@@ -138,7 +138,7 @@ pub fn admit(
             return refuse("-OOM command not allowed when used memory > 'maxmemory'.");
         }
     }
-    let write = tx.any(|c, a| is_write(server, client, c, a), args);
+    let write = tx.any(|c, a| is_write(server, c, a), args);
     // Writes (and PING) while persistence fails: MISCONF (our master's are applied anyway).
     if write || cmd.has_flag(flags::REPORTS_DISK_ERROR) {
         if let Some(e) = crate::server::disk::write_denied(server) {
@@ -294,7 +294,7 @@ fn allowed_stale(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
 /// A write command (Redis's is_write_command); a script with a shebang or a function unless it
 /// declared `no-writes` — also when queued or run by EXEC (Redis's getCommandFlags, which
 /// `mstate.cmd_flags` collects: EXEC of such a script on a read-only replica is EXECABORT).
-fn is_write(server: &Server, _client: &Client, cmd: &Command, args: &[Bytes]) -> bool {
+fn is_write(server: &Server, cmd: &Command, args: &[Bytes]) -> bool {
     if cmd.has_flag(flags::WRITE) {
         return true;
     }
