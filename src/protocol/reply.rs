@@ -103,6 +103,9 @@ impl ReplySink {
     }
 
     pub fn bulk(&mut self, s: &[u8]) {
+        // Room for the whole reply first: growing for the value and again for its CRLF would
+        // leave a big value's buffer at twice its size.
+        self.buf.reserve(s.len() + 24);
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
@@ -244,6 +247,15 @@ mod tests {
         assert_eq!(both(|s| s.boolean(true)), (":1\r\n".into(), "#t\r\n".into()));
         assert_eq!(both(|s| s.verbatim("txt", b"hi")), ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into()));
         assert_eq!(both(|s| s.big_number("123")), ("$3\r\n123\r\n".into(), "(123\r\n".into()));
+    }
+
+    #[test]
+    fn a_big_bulk_takes_about_its_size() {
+        let mut s = ReplySink::new(Proto::Resp2);
+        s.bulk(&vec![b'x'; 100_000]);
+        assert_eq!(s.len(), 100_000 + "$100000\r\n\r\n".len());
+        // Not twice: growing for the value and again for its CRLF doubled the buffer.
+        assert!(s.buf.capacity() < 101_000, "{}", s.buf.capacity());
     }
 
     #[test]

@@ -30,13 +30,22 @@ const SPILL_AT: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
 const MAX_IOV: usize = 32;
 
+/// Replies waiting in the queue, and the allocation they keep alive (a reply buffer keeps its
+/// whole capacity while any of it waits: that is what the client's memory is).
+struct Chunk {
+    bytes: Bytes,
+    alloc: usize,
+}
+
 pub struct Outbox {
     /// Where commands write their replies.
     pub sink: ReplySink,
     /// Replies the socket did not take yet, oldest first; `head` bytes of the first are sent.
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Chunk>,
     head: usize,
+    /// Bytes waiting in the queue, and the allocations holding them.
     queued: usize,
+    queued_alloc: usize,
     /// Shared with the client's handle (CLIENT LIST) and its Pub/Sub subscriber.
     pub meter: Arc<Meter>,
     /// Bytes written to the socket since the last [`Outbox::take_written`].
@@ -45,7 +54,7 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(sink: ReplySink, meter: Arc<Meter>) -> Self {
-        Outbox { sink, queue: VecDeque::new(), head: 0, queued: 0, meter, written: 0 }
+        Outbox { sink, queue: VecDeque::new(), head: 0, queued: 0, queued_alloc: 0, meter, written: 0 }
     }
 
     /// Bytes encoded and not yet written.
@@ -55,7 +64,7 @@ impl Outbox {
 
     /// Memory held for output: the reply buffer's allocation and what waits in the queue.
     pub fn memory(&self) -> usize {
-        self.sink.buf.capacity() + self.queued + self.queue.capacity() * std::mem::size_of::<Bytes>()
+        self.sink.buf.capacity() + self.queued_alloc + self.queue.capacity() * std::mem::size_of::<Chunk>()
     }
 
     pub fn has_pending(&self) -> bool {
@@ -115,20 +124,20 @@ impl Outbox {
                     self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
                 }
             } else {
-                let rest = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
-                self.push(rest.slice(off..));
+                let rest = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
+                self.push(rest, off);
             }
             self.publish();
             return Ok(());
         }
         if !self.sink.buf.is_empty() {
-            let b = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
-            self.push(b);
+            let b = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
+            self.push(b, 0);
         }
         while !self.queue.is_empty() {
             let mut iov: smallvec::SmallVec<[IoSlice<'_>; MAX_IOV]> = smallvec::SmallVec::new();
-            for (i, b) in self.queue.iter().take(MAX_IOV).enumerate() {
-                iov.push(IoSlice::new(if i == 0 { &b[self.head..] } else { b }));
+            for (i, c) in self.queue.iter().take(MAX_IOV).enumerate() {
+                iov.push(IoSlice::new(if i == 0 { &c.bytes[self.head..] } else { &c.bytes }));
             }
             let r = sock.try_write_vectored(&iov);
             drop(iov);
@@ -148,15 +157,19 @@ impl Outbox {
     /// Nothing is written: the batch's end (or a limit) decides what is sent.
     pub fn spill(&mut self) {
         if self.sink.buf.len() >= SPILL_AT {
-            let b = Bytes::from(std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY)));
-            self.push(b);
+            let b = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
+            self.push(b, 0);
         }
     }
 
-    fn push(&mut self, b: Bytes) {
-        if !b.is_empty() {
-            self.queued += b.len();
-            self.queue.push_back(b);
+    /// Queue a reply buffer whose first `sent` bytes are already written.
+    fn push(&mut self, buf: Vec<u8>, sent: usize) {
+        if buf.len() > sent {
+            let alloc = buf.capacity();
+            let bytes = Bytes::from(buf).slice(sent..);
+            self.queued += bytes.len();
+            self.queued_alloc += alloc;
+            self.queue.push_back(Chunk { bytes, alloc });
         }
     }
 
@@ -166,13 +179,14 @@ impl Outbox {
         self.queued -= n;
         while n > 0 {
             let Some(front) = self.queue.front() else { break };
-            let left = front.len() - self.head;
+            let left = front.bytes.len() - self.head;
             if n < left {
                 self.head += n;
                 return;
             }
             n -= left;
             self.head = 0;
+            self.queued_alloc -= front.alloc;
             self.queue.pop_front();
         }
     }
@@ -224,8 +238,8 @@ mod tests {
     #[test]
     fn advance_walks_the_queue() {
         let mut o = Outbox::new(ReplySink::default(), Arc::new(Meter::default()));
-        o.push(Bytes::from_static(b"abc"));
-        o.push(Bytes::from_static(b"defg"));
+        o.push(b"abc".to_vec(), 0);
+        o.push(b"xdefg".to_vec(), 1);
         assert_eq!(o.pending(), 7);
         o.advance(2);
         assert_eq!((o.head, o.queued), (2, 5));
@@ -233,6 +247,19 @@ mod tests {
         assert_eq!((o.head, o.queued, o.queue.len()), (2, 2, 1));
         o.advance(2);
         assert!(!o.has_pending());
-        assert_eq!(o.take_written(), 7);
+        assert_eq!((o.take_written(), o.queued_alloc), (7, 0));
+    }
+
+    #[test]
+    fn memory_counts_what_a_partly_sent_reply_keeps_alive() {
+        let mut o = Outbox::new(ReplySink::default(), Arc::new(Meter::default()));
+        let mut big = Vec::with_capacity(100_000);
+        big.resize(90_000, b'x');
+        // The socket took all but 10 bytes: the whole allocation stays until they leave.
+        o.push(big, 89_990);
+        assert_eq!(o.pending(), 10);
+        assert!(o.memory() >= 100_000, "{}", o.memory());
+        o.advance(10);
+        assert!(o.memory() < 1_000, "{}", o.memory());
     }
 }
