@@ -89,9 +89,11 @@ pub fn enforce(server: &Server) {
     }
 }
 
-/// A connection is gone: its memory leaves the total.
+/// A connection is gone: its memory leaves the total (and the closing clients', when client
+/// eviction closed it).
 pub fn forget(server: &Server, handle: &ClientHandle) {
     update_total_only(&server.clients_mem, handle.mem.swap(0, Ordering::Relaxed));
+    update_total_only(&server.clients_mem_closing, handle.evicted_mem.swap(0, Ordering::Relaxed));
 }
 
 fn update_total_only(total: &AtomicUsize, gone: usize) {
@@ -112,9 +114,12 @@ fn evict(server: &Server, limit: usize) {
         if h.kill() {
             log::notice(&format!("Evicting client: {info}"));
             server.stats.evicted_clients.fetch_add(1, Ordering::Relaxed);
-            // Counted as gone now (its task gives the rest back when it ends).
+            // Counted as gone now; until its task ends and frees it, key eviction does not
+            // count it either (`clients_mem_closing`).
             let mem = h.mem.swap(0, Ordering::Relaxed);
             update_total_only(&server.clients_mem, mem);
+            h.evicted_mem.store(mem, Ordering::Relaxed);
+            server.clients_mem_closing.fetch_add(mem, Ordering::Relaxed);
             total = total.saturating_sub(mem);
         }
     }

@@ -207,6 +207,10 @@ const SLICE_BYTES: usize = 512 * 1024;
 const EARLY_READ_BACKOFF: u32 = 8;
 /// Without an output-buffer limit, replies past this are sent during a long batch.
 const SEND_DURING_BATCH: usize = 1 << 20;
+/// Replies a batch may add before its connection's memory is published again (client
+/// eviction): Redis counts each reply as it is added and evicts before the next command, so
+/// a pipeline of big replies must not wait for its batch's end to count.
+const ACCOUNT_STEP: usize = 64 * 1024;
 
 async fn client_loop(
     server: &Arc<Server>,
@@ -357,6 +361,7 @@ async fn client_loop(
         let mut processed = 0u64;
         let mut close = false;
         let (mut slice_start, mut slice_bytes) = (0u64, out.pending());
+        let mut accounted = out.pending();
         // Requests at the front of the buffer whose keys were prefetched (see `prefetch`).
         let mut prefetched = 0usize;
         // The view's memory apart from output, when this batch publishes the view.
@@ -520,6 +525,10 @@ async fn client_loop(
                     }
                     out.sink.proto = client.proto;
                     out.spill();
+                    if out.pending() >= accounted + ACCOUNT_STEP {
+                        account_memory(server, &handle, &buf, &out, client, None)?;
+                        accounted = out.pending();
+                    }
                     if processed - slice_start >= BATCH_SLICE || out.pending() > slice_bytes + SLICE_BYTES {
                         // A long pipeline: without a limit, big replies start leaving now;
                         // and the worker's other connections get their turn.

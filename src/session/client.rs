@@ -86,6 +86,9 @@ pub struct ClientHandle {
     kill_notify: tokio::sync::Notify,
     /// A replica's share of the replication buffer (its output buffer, for `omem`).
     pub repl_omem: std::sync::atomic::AtomicUsize,
+    /// What the connection held when client eviction closed it, until its task ends and
+    /// gives it back (see `server::client_eviction`).
+    pub evicted_mem: std::sync::atomic::AtomicUsize,
     /// The socket [`ClientHandle::kill`] shuts down at once: a replica link's, set only while
     /// the link is served (see [`ShutOnKill`]).
     shut_on_kill: Mutex<Option<i32>>,
@@ -133,6 +136,7 @@ impl ClientHandle {
             kill_notify: tokio::sync::Notify::new(),
             repl_kind: std::sync::atomic::AtomicU8::new(REPL_NONE),
             repl_omem: std::sync::atomic::AtomicUsize::new(0),
+            evicted_mem: std::sync::atomic::AtomicUsize::new(0),
             shut_on_kill: Mutex::new(None),
         })
     }
