@@ -63,28 +63,44 @@ pub enum Evict {
 /// the next command carries on.
 const TIME_BUDGET: Duration = Duration::from_micros(500);
 
-/// Evict keys until `used()` is within `maxmemory`.
-pub fn perform_evictions(
-    ks: &Keyspace,
-    maxmemory: usize,
-    policy: Policy,
-    samples: usize,
-    used: fn() -> usize,
-) -> Evict {
-    if used() <= maxmemory {
+/// How eviction reads memory (the keyspace does not count it itself).
+pub struct Gauge<'a> {
+    /// Memory used, as maxmemory counts it.
+    pub used: &'a dyn Fn() -> usize,
+    /// The calling thread's net allocations so far: the difference around a deletion is what
+    /// the deletion freed, however busy other threads are.
+    pub thread_net: fn() -> isize,
+}
+
+/// Evict keys until `used()` is within `maxmemory`, as Redis's performEvictions: the amount
+/// to free is fixed when the call starts, and each eviction counts only the memory its
+/// deletion gave back. What the eviction itself makes (the DEL propagated to replicas, the
+/// invalidation messages pushed to tracking clients, keyspace events) is not counted against
+/// progress, so output that those messages need cannot make eviction feed on itself and
+/// drain the keyspace; the next command sees whatever is still over.
+pub fn perform_evictions(ks: &Keyspace, maxmemory: usize, policy: Policy, samples: usize, gauge: &Gauge) -> Evict {
+    let used = gauge.used;
+    let now = used();
+    if now <= maxmemory {
         return Evict::Ok;
     }
     if policy == Policy::NoEviction {
         return Evict::Fail;
     }
+    let to_free = now - maxmemory;
+    let mut freed = 0;
+    let mut keys = 0u32;
     let start = Instant::now();
-    while used() > maxmemory {
-        if !evict_one(ks, policy, samples.max(1)) {
+    while freed < to_free {
+        let Some(gave_back) = evict_one(ks, policy, samples.max(1), gauge.thread_net) else {
             return Evict::Fail;
-        }
-        if start.elapsed() > TIME_BUDGET {
-            // Still over, but progress is being made: let the command run (Redis's
-            // EVICT_RUNNING), the next one evicts more.
+        };
+        freed += gave_back;
+        keys += 1;
+        // Now and then: stop early when memory is within the limit after all (a value freed
+        // elsewhere, lazily), or when the time is up while still over (Redis's
+        // EVICT_RUNNING: the command runs, the next one evicts more).
+        if keys.is_multiple_of(16) && (used() <= maxmemory || start.elapsed() > TIME_BUDGET) {
             break;
         }
     }
@@ -94,8 +110,9 @@ pub fn perform_evictions(
 /// The database the last eviction happened in.
 static LAST_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Evict one key. Returns false when no key can be evicted under the policy.
-fn evict_one(ks: &Keyspace, policy: Policy, samples: usize) -> bool {
+/// Evict one key; the memory its deletion gave back. None when no key can be evicted under
+/// the policy.
+fn evict_one(ks: &Keyspace, policy: Policy, samples: usize, thread_net: fn() -> isize) -> Option<usize> {
     let mut rng = rand::thread_rng();
     let ndbs = ks.databases();
     // Start with the database the last eviction found keys in (usually the only one in use),
@@ -109,13 +126,13 @@ fn evict_one(ks: &Keyspace, policy: Policy, samples: usize) -> bool {
         for shard in order {
             let mut view = ks.lock_shard(db, shard);
             let Some(key) = pick(&mut view, policy, samples) else { continue };
-            view.evict(&key);
+            let freed = view.evict(&key, thread_net);
             ks.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
             LAST_DB.store(db, Ordering::Relaxed);
-            return true;
+            return Some(freed);
         }
     }
-    false
+    None
 }
 
 /// Eviction score of an entry under an LRU or LFU policy: higher is evicted first (idle
@@ -165,17 +182,21 @@ fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Byte
 
 impl super::Db<'_> {
     /// Delete a key chosen for eviction: propagated as DEL, announced as `evicted`, and
-    /// invalidated for watchers and client-side caching.
-    pub fn evict(&mut self, key: &[u8]) {
+    /// invalidated for watchers and client-side caching. Returns the memory the deletion
+    /// itself gave back (this thread's net allocations before and after it: what announcing
+    /// it takes, and what other threads do meanwhile, is not subtracted).
+    pub fn evict(&mut self, key: &[u8], thread_net: fn() -> isize) -> usize {
+        let before = thread_net();
         let sd = self.shard_db(key);
-        if sd.main.remove(key).is_none() {
-            return;
-        }
+        let Some(entry) = sd.main.remove(key) else { return 0 };
         sd.expires.remove(key);
+        drop(entry);
+        let freed = before.saturating_sub(thread_net()).max(0) as usize;
         self.notify(notify::EVICTED, "evicted", key);
         self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         if self.ks.watches.any() {
             self.ks.watches.touch(self.index, key, false);
         }
+        freed
     }
 }

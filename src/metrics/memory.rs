@@ -29,6 +29,13 @@ fn add(bytes: isize) {
     USED[crate::util::striped::stripe()].0.fetch_add(bytes, Ordering::Relaxed);
 }
 
+/// The calling thread's counter: what it allocated minus what it freed (of any thread's). The
+/// difference between two readings is what the thread's own work in between allocated or
+/// freed, whatever other threads did meanwhile (eviction measures a deletion with it).
+pub fn thread_net() -> isize {
+    USED[crate::util::striped::stripe()].0.load(Ordering::Relaxed)
+}
+
 /// All threads' counters added up.
 fn total() -> isize {
     USED.iter().fold(0isize, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))

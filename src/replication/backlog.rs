@@ -100,6 +100,14 @@ impl ReplBuffer {
         self.mem
     }
 
+    /// Memory beyond what the backlog itself may hold: what lagging replicas keep alive, which
+    /// maxmemory does not count (Redis's freeMemoryGetNotCountedMemory: the blocks beyond
+    /// `repl-backlog-size` and its approximate per-block overhead).
+    pub fn uncounted(&self) -> usize {
+        let counted = self.limit + (self.limit / BLOCK_MIN + 1) * BLOCK_OVERHEAD;
+        self.mem.saturating_sub(counted)
+    }
+
     /// Change `repl-backlog-size` (trimming what is now too much).
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(1);

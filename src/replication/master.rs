@@ -396,6 +396,28 @@ async fn send_streamed<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// A link's send buffer as [`Repl::send_buffers`] counts it (given back when the link ends).
+struct SendBuffer<'a> {
+    repl: &'a crate::replication::Repl,
+    bytes: usize,
+}
+
+impl SendBuffer<'_> {
+    fn set(&mut self, bytes: usize) {
+        if bytes != self.bytes {
+            self.repl.send_buffers.fetch_add(bytes, Ordering::Relaxed);
+            self.repl.send_buffers.fetch_sub(self.bytes, Ordering::Relaxed);
+            self.bytes = bytes;
+        }
+    }
+}
+
+impl Drop for SendBuffer<'_> {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 /// The replication stream, from the replica's position in the buffer.
 async fn stream<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &Arc<Link>) -> Result<(), String> {
     while link.start_on_ack.load(Ordering::SeqCst) {
@@ -404,12 +426,14 @@ async fn stream<W: AsyncWrite + Unpin>(server: &Arc<Server>, wr: &mut W, link: &
     let repl = &server.repl;
     let reader = link.reader.load(Ordering::SeqCst);
     let mut out = Vec::with_capacity(64 * 1024);
+    let mut counted = SendBuffer { repl, bytes: 0 };
     loop {
         let data = repl.data.notified();
         tokio::pin!(data);
         data.as_mut().enable();
         out.clear();
         let (r, mem) = repl.read(reader, 1 << 20, &mut out);
+        counted.set(out.capacity());
         link.handle.repl_omem.store(mem, Ordering::Relaxed);
         match r {
             Read::Data(_) => {

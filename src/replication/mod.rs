@@ -199,6 +199,12 @@ pub struct Repl {
     pub cron_loops: AtomicU64,
     /// Unix ms until which the links stand still (DEBUG SLEEP: Redis sleeps whole).
     stalled_until: AtomicI64,
+    /// The buffer's memory beyond the backlog's size ([`ReplBuffer::uncounted`]), readable
+    /// without the lock by the eviction before every command.
+    uncounted: AtomicUsize,
+    /// The links' send buffers (what each copies out of the buffer for its next write): part
+    /// of the replicas' output, which maxmemory does not count.
+    pub send_buffers: AtomicUsize,
     pub full: fullsync::FullSync,
     pub failover: failover::Failover,
 }
@@ -221,6 +227,8 @@ impl Default for Repl {
             getack_notify: Notify::new(),
             cron_loops: AtomicU64::new(0),
             stalled_until: AtomicI64::new(0),
+            uncounted: AtomicUsize::new(0),
+            send_buffers: AtomicUsize::new(0),
             full: fullsync::FullSync::default(),
             failover: failover::Failover::default(),
         }
@@ -306,6 +314,20 @@ impl Repl {
         self.stream.lock().buf.as_ref().map(|b| (b.first_offset(), b.histlen(), b.memory()))
     }
 
+    /// Memory the replication buffer holds beyond the backlog's size, for lagging replicas:
+    /// not counted toward maxmemory (INFO's mem_not_counted_for_evict).
+    pub fn uncounted_memory(&self) -> usize {
+        self.uncounted.load(Ordering::Relaxed) + self.send_buffers.load(Ordering::Relaxed)
+    }
+
+    /// Publish [`Repl::uncounted_memory`] after the buffer changed (under the stream lock).
+    fn note_memory(&self, st: &Stream) {
+        let m = st.buf.as_ref().map_or(0, ReplBuffer::uncounted);
+        if self.uncounted.load(Ordering::Relaxed) != m {
+            self.uncounted.store(m, Ordering::Relaxed);
+        }
+    }
+
     /// The stream's selected database (-1: the next command will SELECT).
     pub fn seldb(&self) -> i64 {
         self.stream.lock().seldb
@@ -334,6 +356,7 @@ impl Repl {
             if st.buf.is_none() {
                 st.buf = Some(ReplBuffer::new(st.offset, size.max(1) as usize));
             }
+            self.note_memory(&st);
         });
         self.update_sink(effects);
     }
@@ -345,15 +368,18 @@ impl Repl {
             if let Some(b) = st.buf.take() {
                 st.offset = b.end;
             }
+            self.note_memory(&st);
         });
         self.update_sink(effects);
     }
 
     /// `repl-backlog-size` changed.
     pub fn resize_backlog(&self, size: i64) {
-        if let Some(b) = self.stream.lock().buf.as_mut() {
+        let mut st = self.stream.lock();
+        if let Some(b) = st.buf.as_mut() {
             b.set_limit(size.max(1) as usize);
         }
+        self.note_memory(&st);
     }
 
     /// Switch between master (our writes make the stream) and replica (we proxy our master's).
@@ -462,6 +488,7 @@ impl Repl {
         buf.feed(bytes);
         st.offset = buf.end;
         self.offset.store(st.offset, Ordering::SeqCst);
+        self.note_memory(st);
     }
 
     fn after_append(&self) {
@@ -506,9 +533,11 @@ impl Repl {
         if id == 0 {
             return;
         }
-        if let Some(b) = self.stream.lock().buf.as_mut() {
+        let mut st = self.stream.lock();
+        if let Some(b) = st.buf.as_mut() {
             b.remove_reader(id);
         }
+        self.note_memory(&st);
     }
 
     /// Copy up to `max` bytes for a reader; also returns the memory it holds in the buffer.
@@ -526,9 +555,11 @@ impl Repl {
 
     /// Trim what nobody needs any more (cron).
     pub fn trim(&self) {
-        if let Some(b) = self.stream.lock().buf.as_mut() {
+        let mut st = self.stream.lock();
+        if let Some(b) = st.buf.as_mut() {
             b.trim_step();
         }
+        self.note_memory(&st);
     }
 
     /// The newest bytes of the stream, for a log line.

@@ -358,14 +358,14 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "rss_overhead_bytes:0");
             line!(out, "mem_fragmentation_ratio:{:.2}", m.rss as f64 / m.used.max(1) as f64);
             line!(out, "mem_fragmentation_bytes:{}", m.rss as i64 - m.used as i64);
-            line!(out, "mem_not_counted_for_evict:0");
+            line!(out, "mem_not_counted_for_evict:{}", server.memory_not_counted_for_evict());
             let (repl_total, repl_backlog, repl_clients) = crate::replication::status::memory(server);
             line!(out, "mem_replication_backlog:{}", repl_backlog);
             line!(out, "mem_total_replication_buffers:{}", repl_total);
             line!(out, "mem_clients_slaves:{}", repl_clients);
             line!(out, "mem_clients_normal:{}", m.clients_normal);
             line!(out, "mem_cluster_links:0");
-            line!(out, "mem_aof_buffer:0");
+            line!(out, "mem_aof_buffer:{}", server.aof.buffer_len.load(Ordering::Relaxed));
             line!(out, "mem_allocator:mimalloc");
             line!(out, "active_defrag_running:0");
             line!(out, "lazyfree_pending_objects:{}", crate::keyspace::lazyfree::pending());

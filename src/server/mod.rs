@@ -109,6 +109,8 @@ pub struct Server {
     /// Memory all connections hold (see `client_eviction`), and `maxmemory-clients` in bytes
     /// (0: no client eviction).
     pub clients_mem: std::sync::atomic::AtomicUsize,
+    /// Memory of clients client eviction closed whose tasks have not given it back yet.
+    pub clients_mem_closing: std::sync::atomic::AtomicUsize,
     pub maxmemory_clients: std::sync::atomic::AtomicUsize,
     /// The settings every command's epilogue reads (`observe::command_done`).
     pub observe: observe::Settings,
@@ -184,6 +186,7 @@ impl Server {
             obuf_limits: Default::default(),
             config_epoch: AtomicU64::new(0),
             clients_mem: Default::default(),
+            clients_mem_closing: Default::default(),
             maxmemory_clients: Default::default(),
             observe,
             acl: crate::acl::Acl::new(Arc::new(crate::commands::pipeline::services::acl_catalog())),
@@ -233,13 +236,14 @@ impl Server {
         let (policy, samples) = *self.eviction.read();
         let started = Instant::now();
         let evicted_before = self.keyspace.stats.evicted_keys.load(Ordering::Relaxed);
-        let result = crate::keyspace::evict::perform_evictions(
-            &self.keyspace,
-            max,
-            policy,
-            samples,
-            crate::metrics::memory::used,
-        );
+        // Clients closed by client eviction are as good as gone (Redis frees them at once;
+        // here their tasks give the memory back when they next run).
+        let used = || {
+            let not_counted = self.memory_not_counted_for_evict() + self.clients_mem_closing.load(Ordering::Relaxed);
+            crate::metrics::memory::used().saturating_sub(not_counted)
+        };
+        let gauge = crate::keyspace::evict::Gauge { used: &used, thread_net: crate::metrics::memory::thread_net };
+        let result = crate::keyspace::evict::perform_evictions(&self.keyspace, max, policy, samples, &gauge);
         if result != crate::keyspace::evict::Evict::Ok
             || self.keyspace.stats.evicted_keys.load(Ordering::Relaxed) != evicted_before
         {
@@ -247,6 +251,13 @@ impl Server {
             self.latency.add_if_needed(threshold, "eviction-cycle", started.elapsed().as_millis() as u64);
         }
         self.out_of_memory.store(result == crate::keyspace::evict::Evict::Fail, Ordering::Relaxed);
+    }
+
+    /// Memory maxmemory does not count (Redis's freeMemoryGetNotCountedMemory): what the
+    /// replication buffer holds beyond the backlog for lagging replicas, and the AOF buffer.
+    /// Otherwise a replica that stops reading would make the master evict its keys.
+    pub fn memory_not_counted_for_evict(&self) -> usize {
+        self.repl.uncounted_memory() + self.aof.buffer_len.load(Ordering::Relaxed) as usize
     }
 
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
