@@ -41,7 +41,7 @@ pub fn client_tracking(ctx: &mut Ctx) -> CmdResult {
             opts.noloop = true;
         } else if is(a, "prefix") && more {
             j += 1;
-            prefixes.push(args[j].clone());
+            prefixes.push(crate::protocol::detached(&args[j]));
         } else {
             return Err(CmdError::new(errors::SYNTAX));
         }

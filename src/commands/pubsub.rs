@@ -78,6 +78,7 @@ fn sub_generic(ctx: &mut Ctx, kind: Kind) -> CmdResult {
     };
     for name in &args[1..] {
         if !list(ctx, kind).contains(name) {
+            let name = &crate::protocol::detached(name);
             list(ctx, kind).push(name.clone());
             let ps = &ctx.server.pubsub;
             match kind {

@@ -61,7 +61,7 @@ fn watch(ctx: &mut Ctx) -> CmdResult {
             }
             let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(ctx.db.is_expired(key)));
             ctx.server.keyspace.watches.watch(db, key, &ctx.client.cas_dirty, &expired);
-            ctx.client.watched.push((db, key.clone(), expired));
+            ctx.client.watched.push((db, crate::protocol::detached(key), expired));
         }
     }
     ctx.reply.ok();

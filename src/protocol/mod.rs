@@ -8,6 +8,14 @@ pub mod reply;
 pub use parser::{parse_request, parse_request_into, ParseError, ParseLimits, Request};
 pub use reply::{Proto, ReplySink};
 
+/// A copy of a request argument, for keeping beyond the request (a channel subscribed to, a
+/// key tracked or watched, a script body). An argument is a slice of the connection's read
+/// buffer: kept as is, it would keep that whole buffer (16 KB or more) alive as long as it
+/// is kept, uncounted by the client's memory.
+pub fn detached(arg: &bytes::Bytes) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(arg)
+}
+
 /// Encode one command as a RESP multibulk.
 pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
     out.push(b'*');

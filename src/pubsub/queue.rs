@@ -12,6 +12,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::Push;
 
+/// Queue slots kept once the queue is drained.
+const KEEP_CAPACITY: usize = 16;
+
 #[derive(Default)]
 struct Shared {
     queue: Mutex<VecDeque<Push>>,
@@ -75,6 +78,11 @@ impl PushReceiver {
         let mut q = self.0.queue.lock();
         let msg = q.pop_front().ok_or(Empty)?;
         self.0.len.store(q.len(), Ordering::Release);
+        // A burst (a mass eviction's invalidations, say) grew the queue: give the memory back
+        // once it is drained, as it counts in used_memory and nothing else accounts for it.
+        if q.is_empty() && q.capacity() > KEEP_CAPACITY {
+            *q = VecDeque::new();
+        }
         Ok(msg)
     }
 
@@ -116,6 +124,17 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let (tx, mut rx) = queue();
+        for _ in 0..1000 {
+            tx.send(Push::Wake);
+        }
+        assert!(tx.0.queue.lock().capacity() >= 1000);
+        while rx.try_recv().is_ok() {}
+        assert!(tx.0.queue.lock().capacity() <= KEEP_CAPACITY);
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl EvalEngine {
             })?;
         let func = self.lua.create_registry_value(func).map_err(|e| e.to_string())?;
         self.bytes += body.len();
-        self.scripts.insert(sha.clone(), Script { body: body.clone(), flags, func });
+        self.scripts.insert(sha.clone(), Script { body: crate::protocol::detached(body), flags, func });
         Ok(sha)
     }
 

@@ -218,7 +218,10 @@ impl Tracking {
     pub fn remember<'k>(&self, id: u64, keys: impl Iterator<Item = &'k Bytes>) {
         let mut st = self.state.lock();
         for key in keys {
-            let ids = st.table.entry(key.clone()).or_default();
+            let ids = match st.table.get_mut(&key[..]) {
+                Some(ids) => ids,
+                None => st.table.entry(crate::protocol::detached(key)).or_default(),
+            };
             if ids.insert(id) {
                 st.items += 1;
             }
