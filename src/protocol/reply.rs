@@ -10,6 +10,9 @@ pub enum Proto {
     Resp3,
 }
 
+/// A bulk value this big is written into room reserved for it at once.
+const BIG_BULK: usize = 16 * 1024;
+
 /// A growing buffer of encoded replies, plus the bookkeeping the server needs about them.
 #[derive(Debug, Default)]
 pub struct ReplySink {
@@ -103,9 +106,13 @@ impl ReplySink {
     }
 
     pub fn bulk(&mut self, s: &[u8]) {
-        // Room for the whole reply first: growing for the value and again for its CRLF would
-        // leave a big value's buffer at twice its size.
-        self.buf.reserve(s.len() + 24);
+        // A big value: room for the whole reply first, as growing for the value and again for
+        // its CRLF left the buffer at twice its size. Smaller ones grow the buffer the usual
+        // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
+        // connection, which keeps a small one only; see `server::outbox`).
+        if s.len() >= BIG_BULK {
+            self.buf.reserve(s.len() + 24);
+        }
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
