@@ -32,7 +32,6 @@ fn raw_named(server: &Server, name: &str, no_evict: bool) -> TcpStream {
     s
 }
 
-/// A control connection that is never evicted itself.
 /// A client named "filling" that sent 600 KB of a 1 MB argument (no command completes, its
 /// query buffer fills), once CLIENT LIST shows that buffer.
 fn filling_client(server: &Server, con: &mut redis::Connection) -> TcpStream {
@@ -50,16 +49,10 @@ fn filling_client(server: &Server, con: &mut redis::Connection) -> TcpStream {
     big
 }
 
-fn control(server: &Server) -> redis::Connection {
-    let mut con = server.conn();
-    let _: () = query(&mut con, &["CLIENT", "NO-EVICT", "ON"]);
-    con
-}
-
 #[test]
 fn a_client_reading_a_huge_argument_is_evicted() {
     let server = Server::start(&["--maxmemory-clients", "1mb"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let mut big = raw_named(&server, "bigarg", false);
     // Half of a 10 MB argument: the query buffer grows past the limit while it waits.
     big.write_all(b"*2\r\n$4\r\nECHO\r\n$10000000\r\n").unwrap();
@@ -78,7 +71,7 @@ fn a_client_reading_a_huge_argument_is_evicted() {
 #[test]
 fn a_client_that_does_not_read_big_replies_is_evicted_but_no_evict_clients_are_not() {
     let server = Server::start(&["--maxmemory-clients", "4mb"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let _: () = query(&mut con, &["SET", "big", &"v".repeat(1 << 20)]);
     // A protected client holding replies it does not read, then an unprotected one.
     let mut kept = raw_named(&server, "kept", true);
@@ -121,7 +114,7 @@ fn maxmemory_clients_takes_a_percentage_of_maxmemory() {
 #[test]
 fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffer() {
     let server = Server::start(&[]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let _big = filling_client(&server, &mut con);
     // The next command sees the client gone: CONFIG SET evicted it before replying.
     let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory-clients", "256kb"]);
@@ -133,7 +126,7 @@ fn lowering_the_limit_evicts_at_once_and_client_list_shows_a_filling_query_buffe
 fn a_percentage_limit_follows_later_maxmemory_changes() {
     // Redis computes the limit from maxmemory each time it checks (getClientEvictionLimit).
     let server = Server::start(&["--maxmemory-clients", "10%"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let _big = filling_client(&server, &mut con);
     // No maxmemory: 10% of nothing is no limit. 100 MB: a 10 MB limit, the client stays.
     let _: () = query(&mut con, &["CONFIG", "SET", "maxmemory", "100mb"]);
@@ -206,7 +199,7 @@ fn the_last_bytes_of_a_big_argument_do_not_double_the_query_buffer() {
     // doubled it: a 2 MB argument counted 4 MB, over a 3 MB limit (Redis's suite, "avoid client
     // eviction when client is freed by output buffer limit", lost its 6 MB client this way).
     let server = Server::start(&["--maxmemory-clients", "3mb"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let _c = holding(&server, &mut con, "big", 2 << 20, true);
     let tot = field_of(&mut con, "big", "tot-mem").expect("the client was evicted");
     assert!(tot < (2 << 20) + 64 * 1024, "tot-mem {tot}");
@@ -221,7 +214,7 @@ fn lowering_the_limit_evicts_the_biggest_clients_and_no_more() {
     // The others' last bytes come apart: once, that doubled their query buffers, and each step
     // evicted a smaller client too.
     let server = Server::start(&[]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     let _: () = query(&mut con, &["CLIENT", "SETNAME", "control"]);
     let sizes = [128 << 10, 1 << 20, 3 << 20];
     let mut clients = Vec::new();

@@ -19,18 +19,11 @@ fn dbsize(con: &mut redis::Connection) -> u64 {
     query(con, &["DBSIZE"])
 }
 
-/// A control connection that client eviction leaves alone.
-fn control(server: &Server) -> redis::Connection {
-    let mut con = server.conn();
-    let _: () = query(&mut con, &["CLIENT", "NO-EVICT", "ON"]);
-    con
-}
-
 #[test]
 fn clients_piling_up_big_replies_are_evicted_before_any_key() {
     let server =
         Server::start(&["--maxmemory", "11mb", "--maxmemory-policy", "allkeys-lru", "--maxmemory-clients", "3mb"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     for j in 0..50 {
         let _: i64 = query(&mut con, &["SETRANGE", &j.to_string(), "100000", "x"]);
     }
@@ -133,7 +126,7 @@ fn stalled_replica(server: &Server) -> TcpStream {
 #[test]
 fn a_replica_that_stops_reading_does_not_make_its_master_evict() {
     let server = Server::start(&["--maxmemory-policy", "allkeys-random", "--repl-backlog-size", "16kb"]);
-    let mut con = control(&server);
+    let mut con = server.no_evict_conn();
     for j in 0..100 {
         let _: i64 = query(&mut con, &["SETRANGE", &format!("key:{j}"), "100000", "asdf"]);
     }

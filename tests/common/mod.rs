@@ -171,6 +171,14 @@ impl Server {
         self.client().get_connection().expect("connect with the redis crate")
     }
 
+    /// A new `redis` crate connection with CLIENT NO-EVICT ON: a control connection that client
+    /// eviction leaves alone.
+    pub fn no_evict_conn(&self) -> redis::Connection {
+        let mut con = self.conn();
+        let _: () = query(&mut con, &["CLIENT", "NO-EVICT", "ON"]);
+        con
+    }
+
     /// A new raw TCP connection.
     pub fn raw(&self) -> Raw {
         Raw::new(TcpStream::connect(("127.0.0.1", self.port)).expect("connect over TCP"))
