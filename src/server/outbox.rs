@@ -124,15 +124,13 @@ impl Outbox {
                     self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
                 }
             } else {
-                let rest = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
-                self.push(rest, off);
+                self.queue_sink(off);
             }
             self.publish();
             return Ok(());
         }
         if !self.sink.buf.is_empty() {
-            let b = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
-            self.push(b, 0);
+            self.queue_sink(0);
         }
         while !self.queue.is_empty() {
             let mut iov: smallvec::SmallVec<[IoSlice<'_>; MAX_IOV]> = smallvec::SmallVec::new();
@@ -157,9 +155,15 @@ impl Outbox {
     /// Nothing is written: the batch's end (or a limit) decides what is sent.
     pub fn spill(&mut self) {
         if self.sink.buf.len() >= SPILL_AT {
-            let b = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
-            self.push(b, 0);
+            self.queue_sink(0);
         }
+    }
+
+    /// Move the reply buffer to the queue (its first `sent` bytes already written); replies
+    /// go on in a new small one.
+    fn queue_sink(&mut self, sent: usize) {
+        let buf = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
+        self.push(buf, sent);
     }
 
     /// Queue a reply buffer whose first `sent` bytes are already written.
