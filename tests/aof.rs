@@ -10,7 +10,7 @@
 mod common;
 
 use common::interop::*;
-use common::{free_port, run_to_exit, wait_until, work_dir, Server};
+use common::{free_port, query, run_to_exit, wait_until, work_dir, Server};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -503,4 +503,44 @@ fn function_libraries_survive_a_rewrite_and_a_restart() {
         assert_eq!(got, 7, "preamble {preamble}");
         shutdown_ferrous(ferrous);
     }
+}
+
+/// DEBUG LOADAOF loads as start-up does, with the server marked loading: a slow script of the
+/// file ("Slow script detected" logged once it runs past busy-reply-threshold) steps aside, and
+/// meanwhile other clients — on the same worker thread too — get -LOADING, as from Redis.
+#[test]
+fn debug_loadaof_answers_loading_while_a_slow_script_of_the_file_runs() {
+    let dir = test_dir("slow-script");
+    let d = dir.to_str().unwrap();
+    let args = ["--dir", d, "--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--enable-debug-command", "yes"];
+    let server = Server::start(&[&args[..], &["--lua-time-limit", "1", "--worker-threads", "1"]].concat());
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["SET", "x", "old"]);
+    let script = "redis.call('set',KEYS[1],'y'); for i=1,3000000 do redis.call('ping') end return 'ok'";
+    let sha: String = query(&mut con, &["SCRIPT", "LOAD", script]);
+    fs::write(
+        dir.join("appendonlydir/appendonly.aof.1.incr.aof"),
+        [resp(&["SELECT", "0"]), resp(&["EVAL", script, "1", "x"])].concat(),
+    )
+    .unwrap();
+    let mut loader = server.raw();
+    loader.send_cmd(&["DEBUG", "LOADAOF"]);
+    let mut other = server.raw();
+    let mut seen = Vec::new();
+    let answered = wait_until(Duration::from_secs(30), || {
+        seen = other.cmd(&["PING"]);
+        seen.starts_with(b"-LOADING")
+    });
+    assert!(answered, "PING during the load: {}", String::from_utf8_lossy(&seen));
+    assert_eq!(loader.read_reply(), b"+OK\r\n");
+    assert_eq!(other.cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(other.cmd(&["GET", "x"]), b"$1\r\ny\r\n");
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains("Slow script detected")).expect("the slow-script warning");
+    assert!(
+        line.ends_with(&format!(
+            "You can try killing the script using the SCRIPT KILL command. Script name is: {sha}."
+        )),
+        "{line}"
+    );
 }

@@ -110,6 +110,9 @@ pub mod flags {
     /// XCLAIM, XREADGROUP...): blocked clients are not woken, as Redis signals only XADD and
     /// XGROUP DESTROY on streams.
     pub const NO_WAKE: u64 = 1 << 43;
+    /// Not a script, but may run scripts (DEBUG LOADAOF replays the AOF's): the connection
+    /// runs it on a script stack too, so a slow one steps aside as [`SCRIPT_RUN`]'s do.
+    pub const SCRIPT_STACK: u64 = 1 << 44;
 
     /// Redis's flag names, in the order COMMAND INFO prints them (the hidden ones last).
     pub const NAMES: &[(u64, &str)] = &[

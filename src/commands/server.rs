@@ -16,7 +16,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("info", info),
     CommandSpec::new("time", time),
     CommandSpec::new("config", container_help).subs(CONFIG_SUBS),
-    CommandSpec::new("debug", debug).internal(ALL_KEYS | DEBUG_COMMAND),
+    CommandSpec::new("debug", debug).internal(ALL_KEYS | DEBUG_COMMAND | SCRIPT_STACK),
     CommandSpec::new("shutdown", shutdown),
     CommandSpec::new("memory", container_help).subs(MEMORY_SUBS),
 ];

@@ -50,6 +50,10 @@ pub struct RunState<'a> {
     /// busy-reply-threshold (read when the hook first fires): past it the script steps aside
     /// now and then (see `fiber.rs`).
     pub threshold: Option<Option<std::time::Duration>>,
+    /// The script's SHA-1 (EVAL) or the function's name, for the slow-script log line.
+    pub name: &'a str,
+    /// The script ran past busy-reply-threshold (Redis's SCRIPT_TIMEDOUT; logged once).
+    pub timed_out: bool,
     /// The kill hook replaced the engine's hook: install it again after the run.
     pub rehook: bool,
     /// The server was over maxmemory when the script started and the script did not declare
@@ -75,6 +79,7 @@ impl<'a> RunState<'a> {
         queued: Vec<Written>,
         read_only: bool,
         start: Instant,
+        name: &'a str,
         db: &mut Db<'_>,
     ) -> Self {
         RunState {
@@ -87,6 +92,8 @@ impl<'a> RunState<'a> {
             start,
             read_keys: Vec::new(),
             threshold: None,
+            name,
+            timed_out: false,
             rehook: false,
             deny_oom: false,
             dirty: false,

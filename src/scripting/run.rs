@@ -112,7 +112,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mark = ctx.db.effects_len();
     // The caller's after-EXEC list takes the script's writes (after any of its EXEC's).
     let queued = std::mem::take(&mut ctx.client.after_exec);
-    let mut state = RunState::new(server, &mut client, queued, read_only, start, ctx.db);
+    let mut state = RunState::new(server, &mut client, queued, read_only, start, t.name, ctx.db);
     state.deny_oom = oom && t.flags & flags::ALLOW_OOM == 0;
     // Under the debugger (an EVAL only), its hook replaces the kill hook for the run.
     let debugging = t.is_eval && super::ldb::is_active();
@@ -384,6 +384,7 @@ pub fn install_hook(lua: &Lua) {
             return Ok(mlua::VmState::Continue);
         };
         if !kill && past {
+            call::with_active(log_timed_out);
             let active = call::deactivate();
             super::fiber::step_aside();
             call::reactivate(active);
@@ -400,6 +401,20 @@ pub fn install_hook(lua: &Lua) {
         mark_killed(lua);
         Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
     });
+}
+
+/// Redis's "Slow script detected" warning, once per run, when it first runs past the
+/// threshold.
+fn log_timed_out(st: &mut RunState) {
+    if std::mem::replace(&mut st.timed_out, true) {
+        return;
+    }
+    let kill = if st.server.scripting.busy.is_function() { "FUNCTION KILL" } else { "SCRIPT KILL" };
+    crate::server::log::warning(&format!(
+        "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {kill} command. Script name is: {}.",
+        st.start.elapsed().as_millis(),
+        st.name
+    ));
 }
 
 fn mark_killed(lua: &Lua) {

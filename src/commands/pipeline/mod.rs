@@ -166,13 +166,13 @@ pub fn execute_internal(server: &Server, client: &mut Client, args: &[Bytes], re
     }
 }
 
-/// Whether this request runs a Lua script outside a transaction (the connection then runs it
-/// on a script stack, see [`flags::SCRIPT_RUN`]).
+/// Whether this request may run a Lua script outside a transaction (the connection then runs
+/// it on a script stack, see [`flags::SCRIPT_RUN`] and [`flags::SCRIPT_STACK`]).
 pub fn runs_script(client: &Client, args: &[Bytes]) -> bool {
-    // EVAL*, FCALL*: a first-letter test spares every other command a table lookup.
+    // EVAL*, FCALL*, DEBUG: a first-letter test spares most other commands a table lookup.
     client.multi.is_none()
-        && matches!(args.first().and_then(|a| a.first()), Some(b'e' | b'E' | b'f' | b'F'))
-        && super::table::table().lookup(&args[0]).is_some_and(|c| c.has_flag(flags::SCRIPT_RUN))
+        && matches!(args.first().and_then(|a| a.first()), Some(b'e' | b'E' | b'f' | b'F' | b'd' | b'D'))
+        && super::table::table().lookup(&args[0]).is_some_and(|c| c.has_flag(flags::SCRIPT_RUN | flags::SCRIPT_STACK))
 }
 
 /// `redis.acl_check_cmd` from a script: may the script's caller run `args`? Redis 7.2's
