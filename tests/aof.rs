@@ -544,3 +544,30 @@ fn debug_loadaof_answers_loading_while_a_slow_script_of_the_file_runs() {
         "{line}"
     );
 }
+
+/// Turning the AOF off stops a rewrite in progress, as Redis kills its AOF child: CONFIG SET
+/// returns once it has stopped, its temporary file is gone, and a new rewrite may start.
+#[test]
+fn turning_the_aof_off_stops_a_rewrite_in_progress() {
+    let dir = test_dir("kill-rewrite");
+    let d = dir.to_str().expect("utf-8 path");
+    let ferrous = Server::start(&["--dir", d, "--aof-use-rdb-preamble", "no"]);
+    let mut fc = ferrous.conn();
+    let _: () = query(&mut fc, &["CONFIG", "SET", "appendonly", "yes"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "aof_rewrite_in_progress") == "0"));
+    let _: () = query(&mut fc, &["SET", "k", "v"]);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    let _: String = query(&mut fc, &["BGREWRITEAOF"]);
+    assert_eq!(info_field(&mut fc, "aof_rewrite_in_progress"), "1");
+    let _: () = query(&mut fc, &["CONFIG", "SET", "appendonly", "no"]);
+    assert_eq!(info_field(&mut fc, "aof_rewrite_in_progress"), "0");
+    assert!(ferrous.log().contains("Killing running AOF rewrite child"), "{}", ferrous.log());
+    let temp = fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-rewriteaof-bg"));
+    assert_eq!(temp.count(), 0);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let started: String = query(&mut fc, &["BGREWRITEAOF"]);
+    assert_eq!(started, "Background append only file rewriting started");
+}

@@ -55,6 +55,8 @@ pub struct AofState {
     /// On, but the first rewrite has not succeeded yet (writes go to a temporary incr file).
     pub wait_rewrite: AtomicBool,
     pub rewrite_in_progress: AtomicBool,
+    /// Stops the rewrite in progress (Redis kills its AOF child): see [`kill_rewrite`].
+    rewrite_abort: Mutex<Option<Arc<AtomicBool>>>,
     pub rewrite_scheduled: AtomicBool,
     pub rewrite_started_ms: AtomicI64,
     pub last_rewrite_time_sec: AtomicI64,
@@ -84,6 +86,7 @@ impl Default for AofState {
             start_pending: AtomicBool::new(false),
             wait_rewrite: AtomicBool::new(false),
             rewrite_in_progress: AtomicBool::new(false),
+            rewrite_abort: Mutex::new(None),
             rewrite_scheduled: AtomicBool::new(false),
             rewrite_started_ms: AtomicI64::new(0),
             last_rewrite_time_sec: AtomicI64::new(-1),
@@ -732,10 +735,12 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     }
     let s = server.clone();
     let nice = server.config.load().snapshot_nice as i32;
+    *st.rewrite_abort.lock() = Some(pit.abort.clone());
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
         let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
         let result = write_base(&s, pit, &temp, preamble).map(|_| (temp.clone(), preamble));
+        *s.aof.rewrite_abort.lock() = None;
         if result.is_ok() {
             log::notice("Background AOF rewrite terminated with success");
         }
@@ -753,9 +758,25 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
             Ok(())
         }
         Err(e) => {
+            *st.rewrite_abort.lock() = None;
             st.rewrite_in_progress.store(false, Ordering::SeqCst);
             Err(e.to_string())
         }
+    }
+}
+
+/// Stop the rewrite in progress, if any, as Redis's killAppendOnlyChild (appendonly no,
+/// shutdown): its file is dropped. With `wait`, return once it has stopped, as Redis waits
+/// for its child (the caller must hold no shard lock: the rewrite releases its capture).
+pub fn kill_rewrite(server: &Server, wait: bool) {
+    let st = &server.aof;
+    let Some(abort) = st.rewrite_abort.lock().clone() else { return };
+    log::notice(&format!("Killing running AOF rewrite child: {}", std::process::id()));
+    abort.store(true, Ordering::SeqCst);
+    // The rewrite looks at the flag between shards and every 20 ms of rdb-key-save-delay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wait && st.rewrite_in_progress.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -824,6 +845,7 @@ pub fn config_changed(server: &Server, locked: bool) {
         st.start_pending.store(false, Ordering::Release);
         if st.on.load(Ordering::Acquire) {
             stop(server);
+            kill_rewrite(server, !locked);
             log::notice("Background append only file rewriting stopped: AOF turned off");
         }
     }

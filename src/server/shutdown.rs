@@ -189,6 +189,12 @@ async fn finish(server: &Arc<Server>, flags: u32) -> bool {
             return false;
         }
     }
+    // The AOF already holds the whole dataset: a rewrite in progress is not waited for.
+    if server.aof.on.load(Ordering::Acquire) && server.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        log::warning("There is a child rewriting the AOF. Killing it!");
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || super::aof::kill_rewrite(&s, true)).await;
+    }
     if save || (!nosave && !saving::save_points(&server.config.load()).is_empty()) {
         log::notice("Saving the final RDB snapshot before exiting.");
         let s = server.clone();
