@@ -248,3 +248,17 @@ fn functions_rdb_holds_the_libraries_only() {
     assert_eq!(n, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// bind-source-addr: the replica connects to its master from that address (the master's
+/// INFO shows it), as Redis's connectWithMaster binds it.
+#[test]
+fn the_replica_link_comes_from_bind_source_addr() {
+    let master = Server::start(&["--protected-mode", "no"]);
+    let replica = Server::start(&["--dbfilename", "bind-source-replica.rdb"]);
+    let mut r = replica.conn();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("bind-source-addr").arg("127.0.0.2").query(&mut r).unwrap();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
+    let mut m = master.conn();
+    assert!(wait_until(Duration::from_secs(5), || info(&mut m).contains("slave0:ip=127.0.0.2,")), "{}", info(&mut m));
+}

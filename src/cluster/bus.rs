@@ -71,8 +71,8 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
 /// Connect an outbound link, then run it.
 pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16, rx: UnboundedReceiver<Vec<u8>>) {
     let timeout = Duration::from_millis(cluster.read(|st| st.cfg.node_timeout).max(1000) as u64);
-    let target = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-    match crate::util::timer::timeout(timeout, TcpStream::connect(&target)).await {
+    let source = cluster.server.upgrade().map(|s| s.config.load().bind_source_addr.clone()).unwrap_or_default();
+    match crate::util::timer::timeout(timeout, crate::util::net::connect_from(&ip, port, &source)).await {
         Ok(Ok(sock)) => {
             let _ = sock.set_nodelay(true);
             let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));

@@ -334,10 +334,13 @@ async fn sync_and_stream(
     let st = &server.replica;
     st.state.store(CONNECTING, Ordering::SeqCst);
     log::notice("MASTER <-> REPLICA sync started");
-    let sock = crate::util::timer::timeout(Conn::timeout(server), tokio::net::TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| HANDSHAKE_TIMEOUT.to_string())?
-        .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
+    let sock = crate::util::timer::timeout(
+        Conn::timeout(server),
+        crate::util::net::connect_from(host, port, &server.config.load().bind_source_addr),
+    )
+    .await
+    .map_err(|_| HANDSHAKE_TIMEOUT.to_string())?
+    .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
     let _ = sock.set_nodelay(!server.config.load().repl_disable_tcp_nodelay);
     // tls-replication: the link is TLS.
     let sock = crate::server::tls::secure_master_link(server, host, sock).await?;

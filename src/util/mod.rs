@@ -4,6 +4,7 @@ pub mod dtoa;
 pub mod fault;
 pub mod glob;
 pub mod lean_vec;
+pub mod net;
 pub mod num;
 pub mod prefetch;
 pub mod split_args;
