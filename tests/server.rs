@@ -1047,3 +1047,21 @@ fn info_counts_socket_reads_and_writes() {
     assert!(count(&mut con, "total_reads_processed") >= reads + 11);
     assert!(count(&mut con, "total_writes_processed") >= writes + 11);
 }
+
+/// DEBUG SLEEP stalls the whole server, as Redis's does: a command another client sends
+/// meanwhile is answered only once the sleep is over, after the sleeper's own OK.
+#[test]
+fn debug_sleep_stalls_other_clients() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut sleeper = server.raw();
+    let mut other = server.raw();
+    let start = Instant::now();
+    sleeper.send_cmd(&["DEBUG", "SLEEP", "0.6"]);
+    // No condition to await: the sleep has begun well within this.
+    thread::sleep(Duration::from_millis(150));
+    other.send_cmd(&["GET", "k"]);
+    assert_eq!(other.read_reply(), b"$-1\r\n");
+    let other_done = start.elapsed();
+    assert_eq!(sleeper.read_reply(), b"+OK\r\n");
+    assert!(other_done >= Duration::from_millis(550), "answered after {other_done:?}, during the sleep");
+}

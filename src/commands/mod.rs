@@ -228,8 +228,6 @@ pub enum Action {
     None,
     /// QUIT: close after the reply.
     Close,
-    /// DEBUG SLEEP: hold this connection (and nothing else) for a while.
-    Sleep(std::time::Duration),
     /// SHUTDOWN with its `SHUTDOWN_*` flags: stop the server (see `server::shutdown`).
     Shutdown(u32),
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.

@@ -327,9 +327,10 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if is(sub, "sleep") && args.len() == 3 {
         let secs = args::text(&args[2]).trim().parse::<f64>().unwrap_or(0.0);
         let d = Duration::from_secs_f64(secs.clamp(0.0, 1e9));
-        ctx.action = Action::Sleep(d);
-        // Redis sleeps whole: its replication links stand still meanwhile too.
+        // Redis sleeps whole: every shard is held (DEBUG is ALL_KEYS), this worker's other
+        // clients wait, and the replication links stand still meanwhile too.
         ctx.server.repl.stall_for(d);
+        std::thread::sleep(d);
         ctx.reply.ok();
     } else if is(sub, "set-active-expire") && args.len() == 3 {
         let on = args::text(&args[2]).trim().parse::<i64>().unwrap_or(0) != 0;

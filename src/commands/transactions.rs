@@ -125,8 +125,6 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             Action::Close => ctx.action = Action::Close,
             // WAIT / WAITAOF never block inside a transaction (they answer what is acknowledged).
             Action::WaitAcks(spec) => crate::replication::reply_acks(ctx.server, &spec, ctx.reply),
-            // DEBUG SLEEP inside a transaction stalls everything, as it does in Redis.
-            Action::Sleep(d) => std::thread::sleep(d),
             _ => {}
         }
         if outcome.wrote {

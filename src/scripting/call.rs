@@ -405,8 +405,6 @@ impl RunState<'_> {
             // Blocking commands never block in a script: they answer as if timed out.
             Action::Block(spec) if spec.timeout_null_array => sink.null_array(),
             Action::Block(_) => sink.null(),
-            // DEBUG SLEEP (when scripts may call it) blocks the script, as in Redis.
-            Action::Sleep(d) => std::thread::sleep(d),
             _ => {}
         }
         for code in sink.errors.drain(..) {

@@ -473,10 +473,6 @@ async fn client_loop(
                             close = true;
                             break;
                         }
-                        Action::Sleep(d) => {
-                            send(server, sock, &mut out).await?;
-                            crate::util::timer::sleep(d).await;
-                        }
                         Action::Replicate(link) => {
                             flush_all(server, sock, &mut out, &handle).await?;
                             // Replica links are never evicted (Redis evicts normal and Pub/Sub

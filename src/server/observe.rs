@@ -31,18 +31,13 @@ impl Settings {
 }
 
 /// After a command's handler returned: `took` is the handler's own run time, `action` what it
-/// asked the connection to do (a DEBUG SLEEP's pause counts as the command's time, as the
-/// server-wide sleep does in Redis).
+/// asked the connection to do.
 pub fn command_done(server: &Server, client: &Client, cmd: &Command, args: &[Bytes], took: Duration, action: &Action) {
     // Replaying the AOF records nothing (Redis clears CMD_CALL_SLOWLOG / STATS while loading).
     if client.handle.id == 0 && client.handle.addr == "aof" {
         return;
     }
     let blocked = matches!(action, Action::Block(_));
-    let took = match action {
-        Action::Sleep(d) => took + *d,
-        _ => took,
-    };
     super::monitor::after(server, client, cmd, args);
     if blocked {
         // Recorded when the command is served after its wait.
