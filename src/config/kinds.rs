@@ -326,25 +326,58 @@ pub fn valid_hostname(v: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// `proc-title-template`: Redis's validateProcTitleTemplate (the template expanded with an
+/// empty title must be valid and not empty).
 pub fn valid_proc_title(v: &str) -> Result<(), &'static str> {
-    // Redis validates the template's {variables}; an unknown one or an unbalanced brace fails.
-    const VARS: &[&str] =
-        &["{title}", "{listen-addr}", "{server-mode}", "{port}", "{tls-port}", "{unixsocket}", "{config-file}"];
-    let mut rest = v;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            return Err("template format is invalid or contains unknown variables");
-        };
-        if !VARS.contains(&&rest[open..open + close + 1]) {
-            return Err("template format is invalid or contains unknown variables");
+    match expand_proc_title(v, &TitleVars::default()) {
+        Some(t) if !t.is_empty() => Ok(()),
+        _ => Err("template format is invalid or contains unknown variables"),
+    }
+}
+
+/// The values `proc-title-template`'s variables stand for.
+#[derive(Default)]
+pub struct TitleVars<'a> {
+    /// The executable as started (argv[0]).
+    pub title: &'a str,
+    /// The first `bind` address.
+    pub bind: Option<&'a str>,
+    pub port: i64,
+    pub tls_port: i64,
+    pub unixsocket: &'a str,
+    pub cluster: bool,
+    pub config_file: Option<&'a str>,
+}
+
+/// Expand a `proc-title-template` as Redis's expandProcTitleTemplate (trimmed of spaces);
+/// None when it names an unknown variable or a brace is unbalanced.
+pub fn expand_proc_title(template: &str, v: &TitleVars) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return None;
         }
-        rest = &rest[open + close + 1..];
+        out.push_str(&rest[..open]);
+        let close = open + rest[open..].find('}')?;
+        let value = match &rest[open + 1..close] {
+            "title" => v.title.to_string(),
+            "listen-addr" if v.port != 0 || v.tls_port != 0 => {
+                format!("{}:{}", v.bind.unwrap_or("*"), if v.port != 0 { v.port } else { v.tls_port })
+            }
+            "listen-addr" => format!("unixsocket:{}", v.unixsocket),
+            "server-mode" => if v.cluster { "[cluster]" } else { "" }.to_string(),
+            "config-file" => v.config_file.unwrap_or("-").to_string(),
+            "port" => v.port.to_string(),
+            "tls-port" => v.tls_port.to_string(),
+            "unixsocket" => v.unixsocket.to_string(),
+            _ => return None,
+        };
+        out.push_str(&value);
+        rest = &rest[close + 1..];
     }
-    // Redis only asks the expanded template not to be empty.
-    if rest.contains('}') || v.is_empty() {
-        return Err("template format is invalid or contains unknown variables");
-    }
-    Ok(())
+    out.push_str(rest);
+    Some(out.trim_matches(' ').to_string())
 }
 
 /// `save <seconds> <changes> ...` ("" for none).

@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod observe;
 pub mod outbox;
 pub mod pause;
+pub mod proc_title;
 pub mod process;
 pub mod saving;
 pub mod shutdown;
@@ -291,6 +292,7 @@ impl Server {
         crate::types::list_shape::set_max_listpack_size(cfg.list_max_listpack_size);
         log::set_level(cfg.loglevel as usize);
         watchdog::configure(cfg.watchdog_period, cfg.hz);
+        proc_title::update(&cfg, self.config.file.as_deref());
         drop(cfg);
         aof::apply_config(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
