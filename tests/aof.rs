@@ -571,3 +571,33 @@ fn turning_the_aof_off_stops_a_rewrite_in_progress() {
     let started: String = query(&mut fc, &["BGREWRITEAOF"]);
     assert_eq!(started, "Background append only file rewriting started");
 }
+
+/// A transaction is written as Redis 7.2 propagates it: MULTI first, then the SELECT its
+/// first command needs (MULTI and EXEC belong to no database), and SET ... PXAT given by the
+/// client verbatim.
+#[test]
+fn multi_comes_before_select_and_pxat_is_verbatim() {
+    let dir = test_dir("multi-select");
+    let d = dir.to_str().expect("utf-8 path");
+    let ferrous = Server::start(&["--dir", d, "--appendonly", "yes"]);
+    let mut fc = ferrous.conn();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut fc).unwrap();
+    let _: () =
+        redis::pipe().atomic().cmd("SET").arg("a").arg("1").cmd("SET").arg("b").arg("2").query(&mut fc).unwrap();
+    let _: () = query(&mut fc, &["SET", "c", "3", "pxat", "4000000000000"]);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let expected = [
+        resp(&["MULTI"]),
+        resp(&["SELECT", "3"]),
+        resp(&["SET", "a", "1"]),
+        resp(&["SET", "b", "2"]),
+        resp(&["EXEC"]),
+        resp(&["SET", "c", "3", "pxat", "4000000000000"]),
+    ]
+    .concat();
+    assert!(
+        wait_until(Duration::from_secs(5), || fs::read_to_string(&incr).is_ok_and(|t| t.ends_with(&expected))),
+        "{:?}",
+        fs::read_to_string(&incr)
+    );
+}

@@ -166,7 +166,9 @@ fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &Bytes, val: &Bytes, cmd: &st
     if let Some(when) = expire {
         ctx.db.set_expire(key, when);
         ctx.db.notify(ev::GENERIC, "expire", key);
-        if ctx.db.propagating() {
+        // As SET ... PXAT (an absolute time), unless it was given so: then verbatim, as 7.2.
+        let pxat = matches!(opts.expire, Some((ExpireKind::PxAt, _)));
+        if ctx.db.propagating() && !pxat {
             let ms = Bytes::from(when.to_string());
             ctx.db.propagate_effect(vec![b("SET"), key.clone(), val.clone(), b("PXAT"), ms]);
         }

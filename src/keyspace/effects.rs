@@ -21,11 +21,20 @@ pub struct Effect {
     /// For the AOF only, not replicas (a script's writes under `redis.set_repl(REPL_AOF)`),
     /// like Redis's PROPAGATE_AOF.
     pub aof_only: bool,
+    /// Belongs to no database (the MULTI and EXEC around a transaction's effects): no SELECT
+    /// goes before it, as Redis 7.2 propagates them with dbid -1 (the SELECT, if needed, comes
+    /// inside the MULTI, before the first command).
+    pub any_db: bool,
 }
 
 impl Effect {
     pub fn new(db: usize, argv: Vec<Bytes>) -> Self {
-        Effect { db, argv, replicas_only: false, aof_only: false }
+        Effect { db, argv, replicas_only: false, aof_only: false, any_db: false }
+    }
+
+    /// MULTI or EXEC around a transaction (see [`Effect::any_db`]).
+    pub fn marker(db: usize, name: &'static [u8]) -> Self {
+        Effect { any_db: true, ..Effect::new(db, vec![Bytes::from_static(name)]) }
     }
 }
 

@@ -801,9 +801,9 @@ impl<'a> Db<'a> {
             return;
         }
         let db = self.effects[mark].db;
-        self.effects.insert(mark, Effect::new(db, vec![Bytes::from_static(b"MULTI")]));
+        self.effects.insert(mark, Effect::marker(db, b"MULTI"));
         let last_db = self.effects.last().map_or(db, |e| e.db);
-        self.effects.push(Effect::new(last_db, vec![Bytes::from_static(b"EXEC")]));
+        self.effects.push(Effect::marker(last_db, b"EXEC"));
     }
 
     pub fn keyspace(&self) -> &'a Keyspace {

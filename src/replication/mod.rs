@@ -417,7 +417,7 @@ impl Repl {
             out.clear();
             // A script's writes under redis.set_repl(REPL_AOF) go to the AOF only.
             for e in batch.iter().filter(|e| !e.aof_only) {
-                if st.seldb != e.db as i64 {
+                if st.seldb != e.db as i64 && !e.any_db {
                     encode_command(&mut out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
                     st.seldb = e.db as i64;
                 }

@@ -229,7 +229,7 @@ impl Writer {
             }
         }
         for e in batch.iter().filter(|e| !e.replicas_only) {
-            if self.selected != Some(e.db) {
+            if self.selected != Some(e.db) && !e.any_db {
                 encode_command(&mut self.buf, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
                 self.selected = Some(e.db);
             }
