@@ -550,3 +550,21 @@ fn lua_debugger_yes_refuses_writes() {
     assert_eq!(as_text(&c.cmd(&["SCRIPT", "DEBUG", "NO"])), "+OK\r\n");
     assert_eq!(as_text(&c.cmd(&["EVAL", "return redis.breakpoint()", "0"])), "$-1\r\n");
 }
+
+/// Redis 7.2: WAIT may be called from a script and answers at once (what is acknowledged),
+/// and a script's time is frozen for TIME too (the same answer after a DEBUG SLEEP).
+#[test]
+fn wait_answers_at_once_and_time_is_frozen_in_scripts() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut c = server.raw();
+    assert_eq!(as_text(&c.cmd(&["EVAL", "return redis.pcall('wait','1','0')", "0"])), ":0\r\n");
+    assert_eq!(as_text(&c.cmd(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"])), "+OK\r\n");
+    let script = "local a = redis.call('TIME'); redis.call('DEBUG','SLEEP','0.01'); local b = redis.call('TIME'); \
+                  return {a[1] == b[1] and a[2] == b[2], a[1]}";
+    let reply = as_text(&c.cmd(&["EVAL", script, "0"]));
+    assert!(reply.starts_with("*2\r\n:1\r\n$10\r\n"), "{reply}");
+    // Outside a script TIME moves on.
+    let t1 = as_text(&c.cmd(&["TIME"]));
+    let _ = c.cmd(&["DEBUG", "SLEEP", "0.002"]);
+    assert_ne!(t1, as_text(&c.cmd(&["TIME"])));
+}

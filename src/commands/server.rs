@@ -108,11 +108,17 @@ pub fn reply_help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
     r.simple("    Prints this help.");
 }
 
+/// TIME: the clock now, or in a script the time the script started (its time is frozen, as
+/// Redis 7.2's cached time).
 fn time(ctx: &mut Ctx) -> CmdResult {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let us = match &mut ctx.client.script_start {
+        // Read once per script: the same answer however often it asks.
+        Some((at, us)) => *us.get_or_insert_with(|| crate::keyspace::clock::unix_us_at(*at)),
+        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64),
+    };
     ctx.reply.array(2);
-    ctx.reply.bulk_int(now.as_secs() as i64);
-    ctx.reply.bulk_int(now.subsec_micros() as i64);
+    ctx.reply.bulk_int(us / 1_000_000);
+    ctx.reply.bulk_int(us % 1_000_000);
     Ok(())
 }
 

@@ -85,6 +85,11 @@ pub fn unix_ms_at(at: Instant) -> i64 {
     })
 }
 
+/// Unix time in microseconds at the moment `at` (an `Instant` of the past).
+pub fn unix_us_at(at: Instant) -> i64 {
+    now_us() - Instant::now().saturating_duration_since(at).as_micros() as i64
+}
+
 /// [`unix_ms_at`] for a [`Stamp`] taken just now.
 pub fn unix_ms_at_stamp(at: Stamp) -> i64 {
     STAMP_ANCHOR.with(|a| {

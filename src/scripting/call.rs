@@ -405,6 +405,8 @@ impl RunState<'_> {
             // Blocking commands never block in a script: they answer as if timed out.
             Action::Block(spec) if spec.timeout_null_array => sink.null_array(),
             Action::Block(_) => sink.null(),
+            // WAIT / WAITAOF never block in a script (Redis 7.2): what is acknowledged now.
+            Action::WaitAcks(spec) => crate::replication::reply_acks(self.server, &spec, sink),
             _ => {}
         }
         for code in sink.errors.drain(..) {

@@ -108,6 +108,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     client.slot = crate::commands::cluster::declared_slot(server, keys);
     client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
+    client.script_start = Some((start, None));
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     // The caller's after-EXEC list takes the script's writes (after any of its EXEC's).

@@ -402,6 +402,9 @@ pub struct Client {
     pub multi: Option<crate::session::MultiState>,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub script: bool,
+    /// A script's client: when the script started, and that time in unix µs once TIME asked
+    /// for it (Redis 7.2 freezes a script's time).
+    pub script_start: Option<(std::time::Instant, Option<i64>)>,
     /// In MONITOR mode.
     pub monitor: bool,
     /// Cluster: READONLY (reads served by a replica), ASKING (for the next command only).
@@ -488,6 +491,7 @@ impl Client {
             after_exec: Vec::new(),
             subs: Default::default(),
             script: false,
+            script_start: None,
             tracking: None,
             is_master: false,
             loading_aof: false,

@@ -163,7 +163,7 @@ def agrees_with_72(src, name, field, value):
     if field == "tips":
         return sorted(t.lower() for t in j.get("command_tips", [])) == sorted(t.lower() for t in value)
     if field == "acl":
-        return all(("@" + c.lower()) in value for c in j.get("acl_categories", []))
+        return sorted(set(value)) == value_72(src, name, "acl")
     if field == "arguments":
         return arg_shape(j.get("arguments")) == arg_shape(value)
     if field == "history":
@@ -171,6 +171,26 @@ def agrees_with_72(src, name, field, value):
     if field == "doc_flags":
         return sorted(f.lower() for f in j.get("doc_flags") or []) == sorted(str(f) for f in value or [])
     return j.get(field) == value
+
+
+def value_72(src, name, field):
+    """Redis 7.2.4's COMMAND INFO `flags` or `acl` for `name`, built from its command JSON as
+    redis-server builds it (setImplicitACLCategories); None for other fields."""
+    j = src[name]
+    flags = [f.lower() for f in j.get("command_flags", [])]
+    if field == "flags":
+        return flags
+    if field == "acl":
+        acl = ["@" + c.lower() for c in j.get("acl_categories", [])]
+        implicit = {"write": "@write", "readonly": "@read", "admin": "@admin", "pubsub": "@pubsub",
+                    "fast": "@fast", "blocking": "@blocking"}
+        acl += [c for f, c in implicit.items() if f in flags]
+        if "admin" in flags:
+            acl.append("@dangerous")
+        if "fast" not in flags:
+            acl.append("@slow")
+        return sorted(set(acl))
+    return None
 
 
 def docs_get(docs, k):
@@ -228,6 +248,10 @@ def main():
             else:
                 v = docs_get(valkey[name]["docs"], f)
             ok = agrees_with_72(src72, name, f, v)
+            if ok is False and f in ("flags", "acl"):
+                out[name][f] = value_72(src72, name, f)
+                report.append(f"{name} {f}: 7.2 (Valkey's is not 7.2.4's; built from 7.2.4's JSON)")
+                continue
             if ok is False:
                 report.append(f"{name} {f}: Valkey's value is not 7.2.4's; 7.0.15's kept")
                 continue
