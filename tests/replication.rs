@@ -262,3 +262,32 @@ fn the_replica_link_comes_from_bind_source_addr() {
     let mut m = master.conn();
     assert!(wait_until(Duration::from_secs(5), || info(&mut m).contains("slave0:ip=127.0.0.2,")), "{}", info(&mut m));
 }
+
+/// A lowered repl-timeout applies to a read already waiting: a replica in the handshake
+/// (its master delays a diskless sync) notices its master's silence (DEBUG SLEEP) within the
+/// new timeout, as Redis's replication cron compares with the setting as it is now.
+#[test]
+fn a_lowered_repl_timeout_applies_to_the_waiting_handshake() {
+    let master = Server::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "1000",
+    ]);
+    let replica = Server::start(&["--dbfilename", "lowered-timeout-replica.rdb"]);
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    let mut m = master.conn();
+    assert!(wait_until(Duration::from_secs(10), || info(&mut m).contains("state=wait_bgsave")));
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("repl-timeout").arg("2").query(&mut r).unwrap();
+    let mut sleeper = master.raw();
+    sleeper.send_cmd(&["DEBUG", "SLEEP", "6"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || replica.log().contains("Timeout connecting to the MASTER")),
+        "{}",
+        replica.log()
+    );
+    assert_eq!(sleeper.read_reply(), b"+OK\r\n");
+}

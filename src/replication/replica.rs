@@ -278,12 +278,23 @@ impl Conn {
         Duration::from_secs(server.config.load().repl_timeout.max(1) as u64)
     }
 
+    /// Read more, failing with `what` once the master has been silent for `repl-timeout` —
+    /// the setting as it is now, looked at every second (as Redis's replication cron does), so
+    /// a lowered timeout applies to a read already waiting.
     async fn fill(&mut self, server: &Server, what: &str) -> Result<(), String> {
         self.buf.reserve(64 * 1024);
-        let n = crate::util::timer::timeout(Self::timeout(server), self.sock.read_buf(&mut self.buf))
-            .await
-            .map_err(|_| what.to_string())?
-            .map_err(|e| e.to_string())?;
+        let since = std::time::Instant::now();
+        let n = loop {
+            let left = Self::timeout(server).saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Err(what.to_string());
+            }
+            // Reading is cancel-safe: a slice that ends unread loses nothing.
+            let slice = left.min(Duration::from_secs(1));
+            if let Ok(r) = crate::util::timer::timeout(slice, self.sock.read_buf(&mut self.buf)).await {
+                break r.map_err(|e| e.to_string())?;
+            }
+        };
         if n == 0 {
             return Err("connection lost".into());
         }
