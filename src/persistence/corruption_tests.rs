@@ -26,6 +26,7 @@ fn limits() -> Limits {
         hash: HashLimits { max_entries: 4, max_value: 16 },
         set: SetLimits { max_intset_entries: 4, max_listpack_entries: 4, max_listpack_value: 16 },
         zset: ZLimits { max_entries: 4, max_value: 16 },
+        deep_sanitize: true,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::rdb::{value_type, write_value, SaveOptions, CRC64, RDB_VERSION_MAX};
 use super::rdb_value::{read_value, Limits};
-use super::reader::Reader;
+use super::reader::{RdbError, Reader, Result};
 use crate::types::Value;
 
 /// Serialise a value as DUMP does (`rdbcompression` and the list node size apply, as in Redis;
@@ -41,9 +41,16 @@ pub fn verify_with(payload: &[u8], skip_checksum: bool) -> bool {
 /// Decode a verified payload's value (`None`: malformed, or an empty collection — both are
 /// "Bad data format" for RESTORE).
 pub fn restore(payload: &[u8], limits: &Limits) -> Option<Value> {
-    let body = &payload[..payload.len().checked_sub(10)?];
-    let (&ty, rest) = body.split_first()?;
-    read_value(&mut Reader::new(rest), ty, limits).ok().flatten()
+    restore_value(payload, limits).ok().flatten()
+}
+
+/// [`restore`], saying why a malformed payload was refused (its error's `report` is what
+/// Redis logs); `Ok(None)`: an empty collection, which Redis refuses without a report.
+pub fn restore_value(payload: &[u8], limits: &Limits) -> Result<Option<Value>> {
+    let Some((&ty, rest)) = payload[..payload.len().saturating_sub(10)].split_first() else {
+        return Err(RdbError::new(0, "unexpected end of data: empty payload"));
+    };
+    read_value(&mut Reader::new(rest), ty, limits)
 }
 
 #[cfg(test)]

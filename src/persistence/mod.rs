@@ -3,7 +3,8 @@
 //! values (`lzf`, `listpack`, `ziplist`, `intset`, `zipmap`) and DUMP/RESTORE payloads
 //! (`dump`), and the append-only file formats (`aof`: manifest and command stream;
 //! `aof_rewrite`: a base file written as commands). `corruption_tests` feeds both loaders
-//! damaged input of every type and encoding.
+//! damaged input of every type and encoding; `report_tests` checks what Redis's own damaged
+//! payloads report.
 pub mod aof;
 pub mod aof_rewrite;
 #[cfg(test)]
@@ -18,5 +19,7 @@ pub mod rdb_stream;
 pub mod rdb_value;
 pub mod rdb_window;
 pub mod reader;
+#[cfg(test)]
+mod report_tests;
 pub mod ziplist;
 pub mod zipmap;

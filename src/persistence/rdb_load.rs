@@ -84,7 +84,12 @@ pub struct Loaded {
     pub expired_keys: Vec<(usize, Vec<u8>)>,
     /// Keys skipped because their collection was empty.
     pub empty_skipped: u64,
+    /// The names of the first [`EMPTY_KEYS_NAMED`] of them (Redis logs those).
+    pub empty_keys: Vec<Vec<u8>>,
 }
+
+/// How many skipped empty keys a load names (Redis logs the first 10).
+pub const EMPTY_KEYS_NAMED: usize = 10;
 
 /// Module aux payloads are a sequence of typed items ending with opcode 0 (RDB_MODULE_OPCODE_EOF).
 fn skip_module_data(r: &mut Reader) -> Result<()> {
@@ -138,7 +143,7 @@ pub fn check_end<R: std::io::Read>(w: &mut Window<R>) -> Result<()> {
     let used = w.offset();
     match w.count_rest()? {
         0 => Ok(()),
-        n => Err(RdbError { offset: used, msg: format!("{n} unexpected bytes after the end of the RDB data") }),
+        n => Err(RdbError::new(used, format!("{n} unexpected bytes after the end of the RDB data"))),
     }
 }
 
@@ -178,13 +183,13 @@ fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Recor
         OPCODE_SELECTDB => {
             let n = r.length()?;
             if n >= opts.databases as u64 {
-                return Err(RdbError {
-                    offset: at,
-                    msg: format!(
+                return Err(RdbError::new(
+                    at,
+                    format!(
                         "the file selects database {n}, but this server is configured with {} databases",
                         opts.databases
                     ),
-                });
+                ));
             }
             Record::SelectDb(n as usize)
         }
@@ -215,7 +220,8 @@ fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Recor
         }
         OPCODE_FUNCTION2 => Record::Function(r.string()?),
         OPCODE_FUNCTION_PRE_GA => {
-            return Err(RdbError { offset: at, msg: "pre-release (7.0 rc) function format is not supported".into() });
+            let msg = "pre-release (7.0 rc) function format is not supported";
+            return Err(RdbError::new(at, msg).reported(3225, "Pre-release function format not supported."));
         }
         OPCODE_EOF => Record::Eof,
         // A key/value pair of type `op`.
@@ -232,7 +238,7 @@ fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Recor
 
 /// Read the header (signature and version).
 fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
-    let magic = r.bytes(9).map_err(|_| RdbError { offset: 0, msg: "file too short to be an RDB file".into() })?;
+    let magic = r.bytes(9).map_err(|_| RdbError::new(0, "file too short to be an RDB file"))?;
     let digits =
         |d: &[u8]| d.iter().all(u8::is_ascii_digit).then(|| std::str::from_utf8(d).ok()?.parse::<u16>().ok()).flatten();
     let (signature, version) = if &magic[..5] == b"REDIS" && digits(&magic[5..]).is_some() {
@@ -240,19 +246,19 @@ fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
     } else if &magic[..6] == b"VALKEY" && digits(&magic[6..]).is_some() {
         ("VALKEY", digits(&magic[6..]).unwrap_or(0))
     } else {
-        return Err(RdbError { offset: 0, msg: "wrong signature: not an RDB file".into() });
+        return Err(RdbError::new(0, "wrong signature: not an RDB file"));
     };
     let known = match signature {
         "REDIS" => (1..=RDB_VERSION_MAX_REDIS).contains(&version),
         _ => version == RDB_VERSION_VALKEY,
     };
     if !known {
-        return Err(RdbError {
-            offset: 5,
-            msg: format!(
+        return Err(RdbError::new(
+            5,
+            format!(
                 "can't handle RDB format version {version} ({signature} signature; Ferrous reads Redis versions 1 to {RDB_VERSION_MAX_REDIS} and Valkey {RDB_VERSION_VALKEY})"
             ),
-        });
+        ));
     }
     Ok((signature, version))
 }
@@ -292,7 +298,12 @@ pub fn parse_stream<R: std::io::Read>(
                 }
                 let (when, idle, freq) = (expire.take(), idle.take(), freq.take());
                 match value {
-                    None => out.empty_skipped += 1,
+                    None => {
+                        out.empty_skipped += 1;
+                        if out.empty_keys.len() < EMPTY_KEYS_NAMED {
+                            out.empty_keys.push(key);
+                        }
+                    }
                     Some(_) if when.is_some_and(|w| w <= opts.now_ms) => {
                         out.expired_skipped += 1;
                         out.expired_keys.push((db, key));
@@ -307,10 +318,8 @@ pub fn parse_stream<R: std::io::Read>(
         let crc = w.checksum();
         let stored = w.record(|r| r.u64_le())?;
         if stored != 0 && crc != stored {
-            return Err(RdbError {
-                offset: at,
-                msg: format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error"),
-            });
+            let msg = format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error");
+            return Err(RdbError::new(at, msg).reported(3341, "RDB CRC error"));
         }
     }
     Ok(out)
@@ -382,6 +391,7 @@ pub fn install_key(db: &mut Db, k: LoadedKey, merge: bool) -> std::result::Resul
 mod tests {
     use super::*;
     use crate::keyspace::Keyspace;
+    use crate::persistence::reader::Report;
     use crate::types::{HashValue, StrValue};
     use proptest::prelude::*;
 
@@ -441,6 +451,42 @@ mod tests {
         }
         let few = LoadOptions { databases: 4, ..opts() };
         assert!(parse(&data, &few).unwrap_err().msg.contains("database 5"));
+    }
+
+    /// A version 10 file (checksum disabled) of database 0 holding `records` (type, key, value).
+    fn file_of(records: &[u8]) -> Vec<u8> {
+        let mut f = b"REDIS0010\xfe\x00".to_vec();
+        f.extend_from_slice(records);
+        f.push(OPCODE_EOF);
+        f.extend_from_slice(&[0; 8]);
+        f
+    }
+
+    #[test]
+    fn empty_keys_are_skipped_and_the_first_ten_named() {
+        // Twelve empty sets, then one member.
+        let mut records = Vec::new();
+        for i in 0..12 {
+            records.extend_from_slice(&[TYPE_SET, 3, b'e', b'0' + i / 10, b'0' + i % 10, 0]);
+        }
+        records.extend_from_slice(&[TYPE_SET, 1, b's', 1, 1, b'm']);
+        let loaded = parse(&file_of(&records), &opts()).unwrap();
+        assert_eq!((loaded.keys.len(), loaded.empty_skipped), (1, 12));
+        let named: Vec<_> = loaded.empty_keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+        assert_eq!(named, (0..10).map(|i| format!("e{i:02}")).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn damage_in_a_file_carries_redis_report() {
+        // A key whose hash ziplist is 3 bytes: its integrity check fails, named with the key.
+        let e = parse(&file_of(&[TYPE_HASH_ZIPLIST, 1, b'h', 3, 1, 2, 3]), &opts()).unwrap_err();
+        assert_eq!(e.report, Some(Report::corrupt(2430, "Hash ziplist integrity check failed.")));
+        assert!(e.msg.ends_with("(key 'h')"), "{}", e.msg);
+        // A wrong checksum.
+        let mut data = sample();
+        let n = data.len();
+        data[n - 1] ^= 1;
+        assert_eq!(parse(&data, &opts()).unwrap_err().report, Some(Report::corrupt(3341, "RDB CRC error")));
     }
 
     #[test]

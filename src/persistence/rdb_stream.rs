@@ -79,30 +79,34 @@ fn ms_time(r: &mut Reader) -> Result<i64> {
 /// Read a stream value of RDB type `ty` (15, 19 or 21).
 pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
     let at = r.pos();
-    let corrupt = |msg: &str| RdbError { offset: at, msg: msg.to_string() };
+    // Refusals carry Redis 7.2's report (rdb.c line, reason).
+    let corrupt = |line: u32, why: &str| RdbError::corrupt(at, line, why);
     let mut s = StreamValue::new();
     let nodes = r.count(2)?;
     let mut live = 0u64;
     for _ in 0..nodes {
         let key = r.string()?;
         let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) else {
-            return Err(corrupt("Stream node key entry is not the size of a stream ID"));
+            return Err(corrupt(2501, "Stream node key entry is not the size of a stream ID"));
         };
         let master = StreamId::from_be_bytes(&key);
         let lp_at = r.pos();
         let lp = r.string()?;
-        let sum = node::validate(&lp, master).map_err(|e| RdbError { offset: lp_at, msg: e.to_string() })?;
+        let sum = node::validate(&lp, master).map_err(|e| {
+            RdbError::new(lp_at, e.to_string()).reported(2520, "Stream listpack integrity check failed.")
+        })?;
         if crate::types::stream::lp::first(&lp).is_none() {
-            return Err(corrupt("Empty listpack inside stream"));
+            return Err(corrupt(2532, "Empty listpack inside stream"));
         }
         live += sum.live;
         if !s.insert_node(master, lp) {
-            return Err(corrupt("Listpack re-added with existing key"));
+            return Err(corrupt(2544, "Listpack re-added with existing key"));
         }
     }
     let length = r.length()?;
     if length != live {
-        return Err(corrupt("Stream length inconsistent with its nodes"));
+        let e = RdbError::new(at, "Stream length inconsistent with its nodes");
+        return Err(e.reported(2588, "Stream length inconsistent with rax entries"));
     }
     s.set_length(length);
     s.last_id = read_id(r)?;
@@ -121,7 +125,7 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
         let entries_read =
             if ty >= TYPE_STREAM_LISTPACKS_2 { r.length()? as i64 } else { s.estimate_distance(last_id) };
         if s.groups.contains_key(name.as_slice()) {
-            return Err(corrupt("Duplicated consumer group name"));
+            return Err(corrupt(2638, &format!("Duplicated consumer group name {}", String::from_utf8_lossy(&name))));
         }
         let mut g = ConsumerGroup::new(last_id, entries_read);
         let npel = r.count(16 + 9)?;
@@ -131,7 +135,7 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
             let delivery_count = r.length()?;
             let nack = Nack { delivery_time, delivery_count, consumer: Bytes::new() };
             if g.pel.insert(id, nack).is_some() {
-                return Err(corrupt("Duplicated global PEL entry loading stream consumer group"));
+                return Err(corrupt(2674, "Duplicated global PEL entry loading stream consumer group"));
             }
         }
         let nconsumers = r.count(9)?;
@@ -139,7 +143,7 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
         for _ in 0..nconsumers {
             let cname = Bytes::from(r.string()?);
             if !g.create_consumer(&cname, 0) {
-                return Err(corrupt("Duplicate stream consumer detected."));
+                return Err(corrupt(2702, "Duplicate stream consumer detected."));
             }
             let seen = ms_time(r)?;
             let active = if ty >= TYPE_STREAM_LISTPACKS_3 { ms_time(r)? } else { seen };
@@ -148,9 +152,10 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
             for _ in 0..n {
                 let id = raw_id(r)?;
                 match g.pel.get_mut(&id) {
-                    None => return Err(corrupt("Consumer entry not found in group global PEL")),
+                    None => return Err(corrupt(2745, "Consumer entry not found in group global PEL")),
                     Some(nack) if !nack.consumer.is_empty() || !pel.insert(id) => {
-                        return Err(corrupt("Duplicated consumer PEL entry loading a stream consumer group"))
+                        // (Redis's text has the two spaces.)
+                        return Err(corrupt(2756, "Duplicated consumer PEL entry  loading a stream consumer group"));
                     }
                     Some(nack) => nack.consumer = cname.clone(),
                 }
@@ -163,7 +168,7 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
             }
         }
         if owned != g.pel.len() {
-            return Err(corrupt("Stream CG PEL entry without consumer"));
+            return Err(corrupt(2775, "Stream CG PEL entry without consumer"));
         }
         s.groups.insert(Bytes::from(name), g);
     }

@@ -6,10 +6,13 @@
 //! (`hash-max-listpack-*`, `set-max-*`, `zset-max-listpack-*`), so a loaded value
 //! gets the encoding Redis would give it, whatever encoding the file used. Duplicate members
 //! or fields, NaN scores, odd pair counts and malformed blobs are errors; an empty collection
-//! decodes to `None` (Redis skips such keys when loading).
+//! decodes to `None` (Redis skips such keys when loading). Errors carry what Redis 7.2 reports
+//! for the same damage (`reader::Report`: "Hash ziplist integrity check failed.", "Duplicate
+//! set members detected", ...), which the server logs as Redis does; Ferrous validates every
+//! value whole, as Redis's deep sanitisation does, whatever `sanitize-dump-payload` says.
 
 use super::rdb::*;
-use super::reader::{RdbError, Reader, Result};
+use super::reader::{RdbError, Reader, Report, Result};
 use super::{intset, listpack, ziplist, zipmap};
 use crate::config::Config;
 use crate::types::hash::HashLimits;
@@ -20,15 +23,21 @@ use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 /// A blob decoder (listpack, ziplist): the elements, or why the blob is malformed.
 type Decoder = fn(&[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str>;
 
-/// The encoding thresholds values are rebuilt with.
+/// The encoding thresholds values are rebuilt with, and whether the caller asked for deep
+/// sanitisation (`sanitize-dump-payload`). Ferrous always validates a value whole; the flag
+/// only decides which of Redis's reports a refusal carries where Redis's own check depends
+/// on it (see [`Report::DupListpack`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub hash: HashLimits,
     pub set: SetLimits,
     pub zset: ZLimits,
+    pub deep_sanitize: bool,
 }
 
 impl Limits {
+    /// The configured thresholds; deep sanitisation as `sanitize-dump-payload yes` asks (a
+    /// RESTORE under `clients` decides for its client itself).
     pub fn from_config(c: &Config) -> Self {
         Limits {
             hash: HashLimits {
@@ -44,9 +53,15 @@ impl Limits {
                 max_entries: c.zset_max_listpack_entries as usize,
                 max_value: c.zset_max_listpack_value as usize,
             },
+            deep_sanitize: c.sanitize_dump_payload == SANITIZE_YES,
         }
     }
 }
+
+/// `sanitize-dump-payload yes`.
+pub const SANITIZE_YES: u32 = 1;
+/// `sanitize-dump-payload clients`.
+pub const SANITIZE_CLIENTS: u32 = 2;
 
 impl Default for Limits {
     /// Redis's defaults.
@@ -55,6 +70,7 @@ impl Default for Limits {
             hash: HashLimits { max_entries: 512, max_value: 64 },
             set: SetLimits::default(),
             zset: ZLimits { max_entries: 128, max_value: 64 },
+            deep_sanitize: false,
         }
     }
 }
@@ -66,14 +82,43 @@ fn module_name(id: u64) -> String {
     (0..9).map(|i| CHARS[((id >> (10 + 6 * (8 - i))) & 63) as usize] as char).collect()
 }
 
+/// How Redis 7.2 reports a malformed value of a compact type (a blob its integrity check
+/// refuses, duplicates and odd counts included): the rdb.c line and the reason.
+fn integrity(ty: u8) -> Option<(u32, &'static str)> {
+    Some(match ty {
+        TYPE_HASH_ZIPMAP => (2265, "Zipmap integrity check failed."),
+        TYPE_LIST_ZIPLIST => (2323, "List ziplist integrity check failed."),
+        TYPE_SET_INTSET => (2348, "Intset integrity check failed."),
+        TYPE_SET_LISTPACK => (2362, "Set listpack integrity check failed."),
+        TYPE_ZSET_ZIPLIST => (2384, "Zset ziplist integrity check failed."),
+        TYPE_ZSET_LISTPACK => (2410, "Zset listpack integrity check failed."),
+        TYPE_HASH_ZIPLIST => (2430, "Hash ziplist integrity check failed."),
+        TYPE_HASH_LISTPACK => (2456, "Hash listpack integrity check failed."),
+        // A quicklist's nodes: ziplists (RDB 7-10), listpacks (RDB 11+).
+        TYPE_LIST_QUICKLIST => (2213, "Ziplist integrity check failed."),
+        TYPE_LIST_QUICKLIST_2 => (2203, "Listpack integrity check failed."),
+        _ => return None,
+    })
+}
+
+/// A malformed value of type `ty` at `at`: reported as the type's integrity check, else (the
+/// plain encodings) as `plain` says.
+fn damaged(ty: u8, at: usize, msg: impl Into<String>, plain: Option<(u32, &str)>) -> RdbError {
+    let e = RdbError::new(at, msg);
+    match integrity(ty).or(plain) {
+        Some((line, why)) => e.reported(line, why),
+        None => e,
+    }
+}
+
 /// Read a value of RDB type `ty`. `Ok(None)`: a valid but empty collection.
 pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>> {
     let at = r.pos();
-    let fail = |msg: &str| Err(RdbError { offset: at, msg: msg.to_string() });
+    let fail = |msg: &str| Err(damaged(ty, at, msg, None));
     let blob = |r: &mut Reader, decode: Decoder| {
         let at = r.pos();
         let b = r.string()?;
-        decode(&b).map_err(|e| RdbError { offset: at, msg: e.to_string() })
+        decode(&b).map_err(|e| damaged(ty, at, e, None))
     };
     let value = match ty {
         TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
@@ -91,15 +136,23 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             let mut nodes = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
                 let container = if ty == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
-                match container {
-                    QUICKLIST_NODE_PLAIN => nodes.push(vec![r.string()?]),
-                    QUICKLIST_NODE_PACKED => {
-                        let decode = if ty == TYPE_LIST_QUICKLIST { ziplist::decode } else { listpack::decode };
-                        // Empty nodes are skipped silently, as Redis does.
-                        nodes.push(blob(r, decode)?);
-                    }
-                    _ => return r.err(format!("unknown quicklist node container {container}")),
+                if container != QUICKLIST_NODE_PLAIN && container != QUICKLIST_NODE_PACKED {
+                    let msg = format!("unknown quicklist node container {container}");
+                    return Err(RdbError::new(r.pos(), msg).reported(2180, "Quicklist integrity check failed."));
                 }
+                let node_at = r.pos();
+                let data = r.string()?;
+                if data.is_empty() {
+                    // Redis refuses a node of no bytes (whatever its container), reporting nothing.
+                    return Err(RdbError::new(node_at, "quicklist node of 0 bytes"));
+                }
+                if container == QUICKLIST_NODE_PLAIN {
+                    nodes.push(vec![data]);
+                    continue;
+                }
+                let decode = if ty == TYPE_LIST_QUICKLIST { ziplist::decode } else { listpack::decode };
+                // Empty nodes are skipped silently, as Redis does.
+                nodes.push(decode(&data).map_err(|e| damaged(ty, node_at, e, None))?);
             }
             Value::List(ListValue::from_nodes(nodes))
         }
@@ -111,12 +164,14 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             match SetValue::from_members(n, members, lim.set) {
                 Ok(s) => Value::Set(Box::new(s)),
-                Err(_) => return fail("duplicate set member"),
+                Err(_) => {
+                    return Err(damaged(ty, at, "duplicate set member", Some((1961, "Duplicate set members detected"))))
+                }
             }
         }
         TYPE_SET_INTSET => {
             let b = r.string()?;
-            let ints = intset::decode(&b).map_err(|e| RdbError { offset: at, msg: e.to_string() })?;
+            let ints = intset::decode(&b).map_err(|e| damaged(ty, at, e, None))?;
             Value::Set(Box::new(SetValue::from_intset(ints, lim.set)))
         }
         TYPE_SET_LISTPACK => match SetValue::from_listpack(blob(r, listpack::decode)?, lim.set) {
@@ -131,7 +186,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
                 let s = if ty == TYPE_ZSET { r.text_double()? } else { r.binary_double()? };
                 pairs.push((m, s));
             }
-            zset_from(pairs, lim, at)?
+            zset_from(pairs, lim, ty, at)?
         }
         TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
             let items = blob(r, if ty == TYPE_ZSET_ZIPLIST { ziplist::decode } else { listpack::decode })?;
@@ -146,7 +201,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
                     None => return fail("sorted set blob with an invalid score"),
                 }
             }
-            zset_from(pairs, lim, at)?
+            zset_from(pairs, lim, ty, at)?
         }
         TYPE_HASH => {
             let n = r.count(2)?;
@@ -154,23 +209,40 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             for _ in 0..n {
                 pairs.push((r.string()?, r.string()?));
             }
-            hash_from(pairs, lim, at)?
+            // Redis reads a hash of more than hash-max-listpack-entries fields into a table.
+            let dup = if n > lim.hash.max_entries {
+                (2151, "Duplicate hash fields detected")
+            } else {
+                (2083, "Hash with dup elements")
+            };
+            hash_from(pairs, lim).map_err(|_| damaged(ty, at, "duplicate hash field", Some(dup)))?
         }
         TYPE_HASH_ZIPMAP => {
             let b = r.string()?;
-            hash_from(zipmap::decode(&b).map_err(|e| RdbError { offset: at, msg: e.to_string() })?, lim, at)?
+            let pairs = zipmap::decode(&b).map_err(|e| damaged(ty, at, e, None))?;
+            hash_from(pairs, lim).map_err(|field| {
+                let why = format!("Hash zipmap with dup elements, or big length ({})", field.len());
+                RdbError::new(at, "duplicate hash field").reported(2289, &why)
+            })?
         }
-        TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
-            let items = blob(r, if ty == TYPE_HASH_ZIPLIST { ziplist::decode } else { listpack::decode })?;
-            if items.len() % 2 != 0 {
-                return fail("hash blob with an odd number of elements");
-            }
-            let mut pairs = Vec::with_capacity(items.len() / 2);
-            let mut it = items.into_iter();
-            while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                pairs.push((f, v));
-            }
-            hash_from(pairs, lim, at)?
+        TYPE_HASH_ZIPLIST => {
+            let items = blob(r, ziplist::decode)?;
+            hash_from(hash_pairs(items).ok_or_else(|| odd_hash(ty, at))?, lim)
+                .map_err(|_| damaged(ty, at, "duplicate hash field", None))?
+        }
+        TYPE_HASH_LISTPACK => {
+            let lp_at = r.pos();
+            let lp = r.string()?;
+            let items = listpack::decode(&lp).map_err(|e| damaged(ty, lp_at, e, None))?;
+            let converts = items.len() / 2 > lim.hash.max_entries;
+            hash_from(hash_pairs(items).ok_or_else(|| odd_hash(ty, at))?, lim).map_err(|_| {
+                let e = RdbError::new(at, "duplicate hash field");
+                match converts && !lim.deep_sanitize {
+                    // Without deep sanitisation Redis finds the duplicate only when it converts.
+                    true => RdbError { report: Some(Report::DupListpack(lp.clone())), ..e },
+                    false => damaged(ty, at, e.msg, None),
+                }
+            })?
         }
         TYPE_HASH_METADATA | TYPE_HASH_METADATA_PRE_GA => {
             // [min TTL (ms, u64 LE)] count, then (TTL, field, value) per field: the TTL is
@@ -212,14 +284,20 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             // Streams are kept even when empty (as Redis does).
             return Ok(Some(Value::Stream(Box::new(super::rdb_stream::read(r, ty)?))));
         }
-        TYPE_MODULE | TYPE_MODULE_2 => {
-            let id = r.length()?;
-            return fail(&format!(
-                "module values (RDB type {ty}, module type '{}') are not supported by Ferrous",
-                module_name(id)
-            ));
+        TYPE_MODULE => {
+            let msg = format!("module values of the pre-release format (RDB type {ty}) are not supported");
+            return Err(RdbError::new(at, msg).reported(2784, "Pre-release module format not supported"));
         }
-        _ => return fail(&format!("unknown RDB value type {ty}")),
+        TYPE_MODULE_2 => {
+            let name = module_name(r.length()?);
+            let msg = format!("module values (RDB type {ty}, module type '{name}') are not supported by Ferrous");
+            let why = format!("The RDB file contains module data I can't load: no matching module type '{name}'");
+            return Err(RdbError::new(at, msg).reported(2803, &why));
+        }
+        _ => {
+            let msg = format!("unknown RDB value type {ty}");
+            return Err(RdbError::new(at, msg).reported(2845, &format!("Unknown RDB encoding type {ty}")));
+        }
     };
     let empty = match &value {
         Value::Str(_) => false,
@@ -232,14 +310,32 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
     Ok((!empty).then_some(value))
 }
 
-fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits, at: usize) -> Result<Value> {
+/// A hash blob's elements as (field, value) pairs (`None`: an odd number of elements).
+fn hash_pairs(items: Vec<Vec<u8>>) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if !items.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+        pairs.push((f, v));
+    }
+    Some(pairs)
+}
+
+fn odd_hash(ty: u8, at: usize) -> RdbError {
+    damaged(ty, at, "hash blob with an odd number of elements", None)
+}
+
+/// A hash of these pairs (`Err`: the first field found twice).
+fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> std::result::Result<Value, Vec<u8>> {
     let mut h = HashValue::default();
     if pairs.len() > lim.hash.max_entries {
         h.convert_to_table();
     }
     for (f, v) in pairs {
         if !h.set(&f, &v, lim.hash) {
-            return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+            return Err(f);
         }
     }
     Ok(Value::Hash(h))
@@ -256,10 +352,10 @@ fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: 
     h.ensure_ttl_encoding();
     for (f, v, ttl) in entries {
         if !(0..=MAX_TTL).contains(&ttl) {
-            return Err(RdbError { offset: at, msg: format!("invalid hash field TTL {ttl}") });
+            return Err(RdbError::new(at, format!("invalid hash field TTL {ttl}")));
         }
         if !h.set(&f, &v, lim.hash) {
-            return Err(RdbError { offset: at, msg: "duplicate hash field".into() });
+            return Err(RdbError::new(at, "duplicate hash field"));
         }
         if ttl != 0 {
             h.put_ttl(&f, ttl);
@@ -268,14 +364,17 @@ fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: 
     Ok(Value::Hash(h))
 }
 
-fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, at: usize) -> Result<Value> {
+/// A sorted set of these pairs, for a value of type `ty` (which decides Redis's report of a
+/// NaN score or a duplicate member).
+fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, ty: u8, at: usize) -> Result<Value> {
     let mut z = if pairs.len() > lim.zset.max_entries { ZSetValue::new_skiplist() } else { ZSetValue::new() };
     for (m, s) in pairs {
         if s.is_nan() {
-            return Err(RdbError { offset: at, msg: "sorted set score is NaN".into() });
+            return Err(damaged(ty, at, "sorted set score is NaN", Some((2014, "Zset with NAN score detected"))));
         }
         if !z.insert(&m, s, lim.zset) {
-            return Err(RdbError { offset: at, msg: "duplicate sorted set member".into() });
+            let plain = Some((2026, "Duplicate zset fields detected"));
+            return Err(damaged(ty, at, "duplicate sorted set member", plain));
         }
     }
     Ok(Value::ZSet(Box::new(z)))
@@ -373,6 +472,45 @@ mod tests {
         });
         let small = Limits { hash: HashLimits { max_entries: 4, max_value: 64 }, ..Limits::default() };
         assert_eq!(round_trip(&Value::Hash(h), &small).encoding(), "hashtable");
+    }
+
+    /// The report of a value of type `ty` refused by `read_value`.
+    fn report_of(ty: u8, body: &[u8], lim: &Limits) -> Option<Report> {
+        read_value(&mut Reader::new(body), ty, lim).unwrap_err().report
+    }
+
+    #[test]
+    fn plain_encodings_report_as_redis_does() {
+        let lim = Limits::default();
+        let corrupt = |line, why: &str| Some(Report::corrupt(line, why));
+        // A set with a member twice.
+        let dup_set = [2, 1, b'a', 1, b'a'];
+        assert_eq!(report_of(TYPE_SET, &dup_set, &lim), corrupt(1961, "Duplicate set members detected"));
+        // A sorted set with a NaN score, and with a member twice (ZSET_2: binary scores).
+        let mut nan = vec![1, 1, b'm'];
+        nan.extend_from_slice(&f64::NAN.to_le_bytes());
+        assert_eq!(report_of(TYPE_ZSET_2, &nan, &lim), corrupt(2014, "Zset with NAN score detected"));
+        let mut dup_zset = vec![2];
+        for _ in 0..2 {
+            dup_zset.extend_from_slice(&[1, b'm']);
+            dup_zset.extend_from_slice(&1f64.to_le_bytes());
+        }
+        assert_eq!(report_of(TYPE_ZSET_2, &dup_zset, &lim), corrupt(2026, "Duplicate zset fields detected"));
+        // A hash with a field twice: as a listpack, or (more fields than the listpack limit)
+        // as a table.
+        let dup_hash = [2, 1, b'a', 1, b'b', 1, b'a', 1, b'c'];
+        assert_eq!(report_of(TYPE_HASH, &dup_hash, &lim), corrupt(2083, "Hash with dup elements"));
+        let small = Limits { hash: HashLimits { max_entries: 1, max_value: 64 }, ..lim };
+        assert_eq!(report_of(TYPE_HASH, &dup_hash, &small), corrupt(2151, "Duplicate hash fields detected"));
+        // A zipmap with a field twice names the field's length.
+        let zipmap = [12, 2, 1, b'a', 1, 0, b'x', 1, b'a', 1, 0, b'y', 0xff];
+        let why = "Hash zipmap with dup elements, or big length (1)";
+        assert_eq!(report_of(TYPE_HASH_ZIPMAP, &zipmap[..], &lim), corrupt(2289, why));
+        // Module values; a type no server writes.
+        assert_eq!(report_of(TYPE_MODULE, &[], &lim), corrupt(2784, "Pre-release module format not supported"));
+        let why = "The RDB file contains module data I can't load: no matching module type 'AAAAAAAAA'";
+        assert_eq!(report_of(TYPE_MODULE_2, &[0], &lim), corrupt(2803, why));
+        assert_eq!(report_of(42, &[], &lim), corrupt(2845, "Unknown RDB encoding type 42"));
     }
 
     #[test]

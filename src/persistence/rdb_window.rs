@@ -83,7 +83,7 @@ impl<R: Read> Window<R> {
             let got = (&mut self.input)
                 .take(need)
                 .read_to_end(&mut self.buf)
-                .map_err(|e| RdbError { offset: at, msg: format!("read error: {e}") })?;
+                .map_err(|e| RdbError::new(at, format!("read error: {e}")))?;
             self.eof = (got as u64) < need;
         }
         Ok(())

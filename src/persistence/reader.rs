@@ -14,12 +14,70 @@ use super::lzf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RdbError {
     pub offset: usize,
+    /// Ferrous's account of the damage.
     pub msg: String,
+    /// What Redis 7.2 reports for the same damage, where it reports something (see
+    /// [`Report`]); `None` for a short read and for what Redis refuses silently.
+    pub report: Option<Report>,
+}
+
+/// What Redis 7.2 logs when it refuses a damaged value, so that the server can log the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Redis's `rdbReportCorruptRDB(reason)` (or `rdbReportReadError`), called at `line` of
+    /// Redis 7.2.4's rdb.c: logged as "Internal error in RDB reading offset N, function at
+    /// rdb.c:LINE -> REASON" ([`Report::internal_error`]).
+    Corrupt { line: u32, reason: String },
+    /// A hash listpack with duplicate fields that Redis, without deep sanitisation, converts to
+    /// a hash table: it logs the listpack as a hex dump ("listpack with dup elements dump")
+    /// before it panics. Ferrous logs the dump and refuses the value.
+    DupListpack(Vec<u8>),
+}
+
+impl Report {
+    pub fn corrupt(line: u32, reason: impl Into<String>) -> Self {
+        Report::Corrupt { line, reason: reason.into() }
+    }
+
+    /// Redis's log line for a [`Report::Corrupt`] found at `offset` (RESTORE says 0).
+    pub fn internal_error(line: u32, reason: &str, offset: usize) -> String {
+        format!("Internal error in RDB reading offset {offset}, function at rdb.c:{line} -> {reason}")
+    }
+}
+
+impl RdbError {
+    pub fn new(offset: usize, msg: impl Into<String>) -> Self {
+        RdbError { offset, msg: msg.into(), report: None }
+    }
+
+    /// An error whose account is Redis's own reason, reported from `line` of rdb.c.
+    pub fn corrupt(offset: usize, line: u32, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        RdbError { offset, msg: reason.clone(), report: Some(Report::corrupt(line, reason)) }
+    }
+
+    /// This error, reported as Redis reports it from `line` (unless it carries a report of its
+    /// own already: a damaged string inside a blob is reported as the string's damage).
+    pub fn reported(mut self, line: u32, reason: &str) -> Self {
+        self.report.get_or_insert_with(|| Report::corrupt(line, reason));
+        self
+    }
+
+    /// Whether the data ended before the value did (a truncated file or payload): such errors
+    /// say "unexpected end of data" (see [`Reader::ran_short`]).
+    pub fn is_short(&self) -> bool {
+        self.msg.starts_with("unexpected end of data")
+    }
 }
 
 impl fmt::Display for RdbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at byte offset {})", self.msg, self.offset)
+        match &self.report {
+            Some(Report::Corrupt { reason, .. }) if !self.msg.starts_with(reason.as_str()) => {
+                write!(f, "{reason} [{}] (at byte offset {})", self.msg, self.offset)
+            }
+            _ => write!(f, "{} (at byte offset {})", self.msg, self.offset),
+        }
     }
 }
 
@@ -78,7 +136,12 @@ impl<'a> Reader<'a> {
 
     /// An error at the current offset.
     pub fn err<T>(&self, msg: impl Into<String>) -> Result<T> {
-        Err(RdbError { offset: self.pos(), msg: msg.into() })
+        Err(RdbError::new(self.pos(), msg))
+    }
+
+    /// An error at the current offset, reported as Redis reports it (see [`RdbError::corrupt`]).
+    pub fn corrupt<T>(&self, line: u32, reason: impl Into<String>) -> Result<T> {
+        Err(RdbError::corrupt(self.pos(), line, reason))
     }
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -114,7 +177,7 @@ impl<'a> Reader<'a> {
             2 => match b {
                 0x80 => (u32::from_be_bytes(self.bytes(4)?.try_into().unwrap_or([0; 4])) as u64, false),
                 0x81 => (u64::from_be_bytes(self.bytes(8)?.try_into().unwrap_or([0; 8])), false),
-                _ => return self.err(format!("unknown length encoding {b:#04x}")),
+                _ => return self.corrupt(244, "Unknown length encoding 2 in rdbLoadLen()"),
             },
             _ => ((b & 0x3f) as u64, true),
         })
@@ -169,10 +232,11 @@ impl<'a> Reader<'a> {
                 if ulen > usize::MAX as u64 {
                     return self.err("LZF length too large");
                 }
-                return lzf::decompress(data, ulen as usize)
-                    .map_err(|e| RdbError { offset: at, msg: format!("invalid LZF string: {e}") });
+                return lzf::decompress(data, ulen as usize).map_err(|e| {
+                    RdbError::new(at, format!("invalid LZF string: {e}")).reported(421, "Invalid LZF compressed string")
+                });
             }
-            other => return self.err(format!("unknown string encoding {other}")),
+            other => return self.corrupt(536, format!("Unknown RDB string encoding type {other}")),
         };
         Ok(v.to_string().into_bytes())
     }
@@ -189,7 +253,7 @@ impl<'a> Reader<'a> {
                 let s = self.bytes(n as usize)?;
                 match std::str::from_utf8(s).ok().and_then(|t| t.trim().parse::<f64>().ok()) {
                     Some(v) => v,
-                    None => return Err(RdbError { offset: at, msg: "invalid double value".into() }),
+                    None => return Err(RdbError::new(at, "invalid double value")),
                 }
             }
         })
@@ -216,6 +280,26 @@ mod tests {
         assert_eq!(r.string().unwrap(), b"1000");
         assert_eq!(r.string().unwrap(), b"abc");
         assert!(r.u8().is_err());
+    }
+
+    #[test]
+    fn damage_carries_redis_report() {
+        // LZF data that does not decompress to its declared length.
+        let e = Reader::new(&[0xc3, 2, 5, 0x00, b'a']).string().unwrap_err();
+        assert_eq!(e.report, Some(Report::corrupt(421, "Invalid LZF compressed string")));
+        assert!(e.to_string().starts_with("Invalid LZF compressed string [invalid LZF string"), "{e}");
+        // A length byte of no known form; a string encoding of no known kind.
+        let e = Reader::new(&[0x85]).length().unwrap_err();
+        assert_eq!(e.report, Some(Report::corrupt(244, "Unknown length encoding 2 in rdbLoadLen()")));
+        let e = Reader::new(&[0xc7]).string().unwrap_err();
+        assert_eq!(e.report, Some(Report::corrupt(536, "Unknown RDB string encoding type 7")));
+        // A short read reports nothing (Redis's RESTORE logs nothing for one).
+        let e = Reader::new(&[0x05, b'a']).string().unwrap_err();
+        assert!(e.is_short() && e.report.is_none());
+        assert_eq!(
+            Report::internal_error(2213, "Ziplist integrity check failed.", 0),
+            "Internal error in RDB reading offset 0, function at rdb.c:2213 -> Ziplist integrity check failed."
+        );
     }
 
     #[test]

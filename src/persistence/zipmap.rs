@@ -2,7 +2,8 @@
 //!
 //! Layout: a count byte (254 or more: unknown), then pairs of `len key len free value` (a
 //! length is one byte below 254, or 254 and a u32 LE; `free` unused bytes follow the value),
-//! and a 0xFF terminator that must be the last byte.
+//! and a 0xFF terminator that must be the last byte. A zipmap without pairs is refused, as
+//! Redis's integrity check refuses it.
 
 /// (field, value) pairs.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -42,6 +43,9 @@ pub fn decode(buf: &[u8]) -> Result<Pairs, &'static str> {
     if p != buf.len() {
         return Err("zipmap has bytes after its terminator");
     }
+    if out.is_empty() {
+        return Err("zipmap is empty");
+    }
     if count < 254 && count != out.len() {
         return Err("zipmap element count does not match its entries");
     }
@@ -60,5 +64,7 @@ mod tests {
         let mut bad = zm;
         bad[0] = 3;
         assert!(decode(&bad).is_err());
+        // No pairs (what the "hash empty zipmap" payload of Redis's corrupt-dump test holds).
+        assert_eq!(decode(&[0, 0xff]), Err("zipmap is empty"));
     }
 }

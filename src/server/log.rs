@@ -8,6 +8,8 @@ use parking_lot::Mutex;
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+use crate::persistence::reader::Report;
+
 static LEVEL: AtomicUsize = AtomicUsize::new(2);
 static FILE: Mutex<Option<String>> = Mutex::new(None);
 static ROLE: AtomicU8 = AtomicU8::new(b'C');
@@ -97,6 +99,39 @@ pub fn raw_warning(text: &str) {
     }
 }
 
+/// Log `bytes` as Redis's serverLogHexDump does: "<descr> (hexdump of N bytes):", then the
+/// bytes in lowercase hex on one line of their own (Redis writes them 32 at a time, raw,
+/// without line breaks).
+pub fn hexdump(level: usize, descr: &str, bytes: &[u8]) {
+    if level < LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
+    log(level, &format!("{descr} (hexdump of {} bytes):", bytes.len()));
+    write_out(&hex_line(bytes));
+}
+
+/// Log what Redis logs when it refuses a damaged RDB value (see [`Report`]): its internal
+/// error line at `level` (`offset`: where in the file; a RESTORE says 0), or the hex dump of a
+/// hash listpack with duplicate fields at warning level.
+pub fn rdb_report(report: &Report, level: usize, offset: usize) {
+    match report {
+        Report::Corrupt { line, reason } => log(level, &Report::internal_error(*line, reason, offset)),
+        Report::DupListpack(lp) => hexdump(WARNING, "listpack with dup elements dump", lp),
+    }
+}
+
+/// `bytes` in lowercase hex, then a newline.
+fn hex_line(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2 + 1);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out.push('\n');
+    out
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -154,6 +189,12 @@ pub fn logo(port: u16) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_line_is_redis_hexdump_body() {
+        assert_eq!(super::hex_line(&[0x17, 0, 0xff, 0xa0]), "1700ffa0\n");
+        assert_eq!(super::hex_line(&[]), "\n");
+    }
+
     #[test]
     fn dates() {
         assert_eq!(super::civil_from_days(0), (1970, 1, 1));

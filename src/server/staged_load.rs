@@ -12,11 +12,11 @@ use std::sync::mpsc;
 
 use smallvec::SmallVec;
 
-use super::Server;
+use super::{log, Server};
 use crate::keyspace::Keyspace;
 use crate::persistence::rdb_load::{self, install_key, LoadOptions, Loaded, LoadedKey, Parsed};
 use crate::persistence::rdb_window::Window;
-use crate::persistence::reader::RdbError;
+use crate::persistence::reader::{RdbError, Report};
 
 /// Keys handed from the parser to the inserter at a time.
 const BATCH: usize = 1024;
@@ -45,9 +45,45 @@ pub struct Staged {
     pub keys: u64,
 }
 
+/// Why staging failed.
+#[derive(Debug)]
+pub enum StageError {
+    /// The RDB data is bad (logged already, as Redis logs it: [`log_rdb_error`]).
+    Rdb(RdbError),
+    /// Anything else: a key the dataset has twice, the loading thread.
+    Other(String),
+}
+
+impl From<StageError> for String {
+    fn from(e: StageError) -> String {
+        match e {
+            StageError::Rdb(e) => e.to_string(),
+            StageError::Other(e) => e,
+        }
+    }
+}
+
+/// Log why RDB data being loaded was refused, as Redis logs it: the value's report (Redis's
+/// "Internal error in RDB reading ..." line) at warning level, a truncation as Redis's
+/// unexpected EOF; errors Redis reports otherwise (a version, a module) are the caller's.
+pub fn log_rdb_error(e: &RdbError) {
+    match &e.report {
+        Some(report) => log::rdb_report(report, log::WARNING, e.offset),
+        None if e.is_short() => {
+            log::warning(&Report::internal_error(3365, "Unexpected EOF reading RDB file", e.offset))
+        }
+        None => {}
+    }
+}
+
 /// Parse the RDB data at the start of `w` into a staging keyspace shaped like the server's.
 /// `w` is left after the RDB data (see [`rdb_load::check_end`] for a file that must end there).
 pub fn stage<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOptions) -> Result<Staged, String> {
+    stage_rdb(server, w, opts).map_err(String::from)
+}
+
+/// [`stage`], telling bad RDB data (logged) from other failures.
+pub fn stage_rdb<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOptions) -> Result<Staged, StageError> {
     let keyspace = server.keyspace.staging();
     let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
     let (parsed, inserted) = std::thread::scope(|scope| {
@@ -56,7 +92,7 @@ pub fn stage<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOpti
             .spawn_scoped(scope, move || {
                 let mut batch = Vec::with_capacity(BATCH);
                 // The inserter only hangs up after an error of its own, reported instead.
-                let send = |b| tx.send(b).map_err(|_| RdbError { offset: 0, msg: "load abandoned".into() });
+                let send = |b| tx.send(b).map_err(|_| RdbError::new(0, "load abandoned"));
                 let loaded = rdb_load::parse_stream(w, opts, |p| {
                     match p {
                         Parsed::Key(k) => batch.push(k),
@@ -75,7 +111,7 @@ pub fn stage<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOpti
             .map_err(|e| format!("can't start the loading thread: {e}"));
         let parser = match parser {
             Ok(p) => p,
-            Err(e) => return (Err(e), Ok(0)),
+            Err(e) => return (Err(StageError::Other(e)), Ok(0)),
         };
         let inserted = (|| {
             let mut db = keyspace.lock_all(0);
@@ -110,12 +146,14 @@ pub fn stage<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &LoadOpti
             Ok::<_, String>(n)
         })();
         // An insert error drops the queue: the parser stops at its next batch.
-        let parsed =
-            parser.join().unwrap_or_else(|_| Err(RdbError { offset: 0, msg: "the loading thread panicked".into() }));
-        (parsed.map_err(|e| e.to_string()), inserted)
+        let parsed = parser.join().map_err(|_| StageError::Other("the loading thread panicked".into()));
+        (parsed, inserted)
     });
-    let keys = inserted?;
-    let loaded = parsed?;
+    let keys = inserted.map_err(StageError::Other)?;
+    let loaded = parsed?.map_err(|e| {
+        log_rdb_error(&e);
+        StageError::Rdb(e)
+    })?;
     Ok(Staged { keyspace, loaded, keys })
 }
 
@@ -158,6 +196,30 @@ mod tests {
         let staged = stage(&h.server, &mut Window::new(&good[..]), &opts).unwrap();
         assert_eq!(staged.keys, 5 * BATCH as u64);
         assert_eq!(h.run(&["DBSIZE"]), ":1\r\n", "a staged dataset is not live before it is adopted");
+    }
+
+    #[test]
+    fn bad_data_is_told_from_other_failures() {
+        let h = Harness::new();
+        let good = file(3);
+        let opts = saving::load_options(&h.server);
+        let [bad_crc, cut] = bad_files(&good);
+        // The checksum: Redis's report; the cut: a short read (logged as Redis's EOF).
+        match stage_rdb(&h.server, &mut Window::new(&bad_crc[..]), &opts) {
+            Err(StageError::Rdb(e)) => assert_eq!(e.report, Some(Report::corrupt(3341, "RDB CRC error"))),
+            other => panic!("{:?}", other.map(|s| s.keys)),
+        }
+        match stage_rdb(&h.server, &mut Window::new(&cut[..]), &opts) {
+            Err(StageError::Rdb(e)) => assert!(e.is_short() && e.report.is_none(), "{e}"),
+            other => panic!("{:?}", other.map(|s| s.keys)),
+        }
+        // A key twice is no damage of the data: it is reported by the inserter.
+        let mut twice = b"REDIS0010\xfe\x00".to_vec();
+        twice.extend_from_slice(&[0, 1, b'k', 1, b'v', 0, 1, b'k', 1, b'w', 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+        match stage_rdb(&h.server, &mut Window::new(&twice[..]), &opts) {
+            Err(StageError::Other(e)) => assert!(e.contains("duplicate key 'k'"), "{e}"),
+            other => panic!("{:?}", other.map(|s| s.keys)),
+        }
     }
 
     #[test]
