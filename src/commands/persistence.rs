@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use super::args::{self, is};
 use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::acl::user::SKIP_SANITIZE;
 use crate::keyspace::notify;
 use crate::persistence::dump;
 use crate::persistence::rdb::SaveOptions;
-use crate::persistence::rdb_value::Limits;
-use crate::server::saving;
+use crate::persistence::rdb_value::{Limits, SANITIZE_CLIENTS};
+use crate::server::{log, saving};
 use crate::types::Entry;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -108,6 +109,20 @@ fn dump_cmd(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
+/// The limits a RESTORE decodes its payload with. Under `sanitize-dump-payload clients` the
+/// payload is sanitised deeply unless it comes from our master, the AOF or a user with
+/// `skip-sanitize-payload` (only which report a refusal logs depends on it: Ferrous always
+/// validates the whole value).
+fn restore_limits(ctx: &Ctx) -> Limits {
+    let cfg = ctx.server.config.load();
+    let mut limits = Limits::from_config(&cfg);
+    if cfg.sanitize_dump_payload == SANITIZE_CLIENTS {
+        let skip_user = ctx.client.user.as_ref().is_some_and(|u| u.rules().flags & SKIP_SANITIZE != 0);
+        limits.deep_sanitize = !(ctx.client.is_master || ctx.client.loading_aof || skip_user);
+    }
+    limits
+}
+
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], with
 /// Redis's checks in Redis's order.
 pub fn restore(ctx: &mut Ctx) -> CmdResult {
@@ -153,9 +168,19 @@ pub fn restore(ctx: &mut Ctx) -> CmdResult {
     if !dump::verify_with(payload, skip) {
         return Err(CmdError::new("DUMP payload version or checksum are wrong"));
     }
-    let limits = Limits::from_config(&ctx.server.config.load());
-    let Some(value) = dump::restore(payload, &limits) else {
-        return Err(CmdError::new("Bad data format"));
+    let value = match dump::restore_value(payload, &restore_limits(ctx)) {
+        Ok(Some(value)) => value,
+        // An empty collection: refused without a report, as in Redis.
+        Ok(None) => return Err(CmdError::new("Bad data format")),
+        Err(e) => {
+            // Redis logs why in a RESTORE at verbose level, with offset 0 (replaying the AOF,
+            // as a load, at warning level).
+            if let Some(report) = &e.report {
+                let level = if ctx.client.loading_aof { log::WARNING } else { log::VERBOSE };
+                log::rdb_report(report, level, 0);
+            }
+            return Err(CmdError::new("Bad data format"));
+        }
     };
     let deleted = replace && ctx.db.delete(key);
     if ttl > 0 && !absttl {

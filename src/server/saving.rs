@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::staged_load::{self, Staged};
+use super::staged_load::{self, StageError, Staged};
 use super::{log, Server};
 use crate::config::Config;
 use crate::keyspace::{now_ms, Db};
@@ -23,6 +23,7 @@ use crate::persistence::rdb::{self, SaveOptions};
 use crate::persistence::rdb_load::{self, LoadOptions};
 use crate::persistence::rdb_value::Limits;
 use crate::persistence::rdb_window::Window;
+use crate::persistence::reader::{RdbError, Report};
 
 /// Redis waits this long after a failed BGSAVE before a save point may trigger another.
 const BGSAVE_RETRY_DELAY_S: i64 = 5;
@@ -350,21 +351,25 @@ fn open(path: &Path) -> Result<Window<File>, String> {
 /// stays readable meanwhile), logging which server wrote it.
 fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
     let mut w = open(path)?;
-    let loaded = rdb_load::parse_whole(&mut w, &load_options(server)).map_err(|e| e.to_string())?;
+    let loaded = rdb_load::parse_whole(&mut w, &load_options(server)).map_err(|e| {
+        staged_load::log_rdb_error(&e);
+        e.to_string()
+    })?;
     log_producer(&loaded);
     Ok(loaded)
 }
 
 /// Load the RDB file at `path` into a keyspace of its own (see `staged_load`), logging which
 /// server wrote it.
-fn stage_file(server: &Server, path: &Path) -> Result<Staged, String> {
-    let mut w = open(path)?;
-    let staged = staged_load::stage(server, &mut w, &load_options(server))?;
-    rdb_load::check_end(&mut w).map_err(|e| e.to_string())?;
+fn stage_file(server: &Server, path: &Path) -> Result<Staged, StageError> {
+    let mut w = open(path).map_err(StageError::Other)?;
+    let staged = staged_load::stage_rdb(server, &mut w, &load_options(server))?;
+    rdb_load::check_end(&mut w).map_err(StageError::Rdb)?;
     log_producer(&staged.loaded);
     Ok(staged)
 }
 
+/// Log which server wrote the file, and the empty keys it skipped (Redis names the first 10).
 fn log_producer(loaded: &rdb_load::Loaded) {
     log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
     if let Some(age) = loaded.age_secs(now_ms()) {
@@ -373,6 +378,25 @@ fn log_producer(loaded: &rdb_load::Loaded) {
     if let Some(mem) = loaded.used_mem() {
         log::notice(&format!("RDB memory usage when created {:.2} Mb", mem as f64 / (1024.0 * 1024.0)));
     }
+    for key in &loaded.empty_keys {
+        log::notice(&format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(key)));
+    }
+}
+
+/// A file that failed to load at start-up for its RDB data: after the error line (logged as
+/// the load failed), what Redis adds before it exits: the report of redis-check-rdb, which
+/// it runs on the file (printed on stdout), and its last words.
+fn report_startup_failure(e: &RdbError) {
+    let line = match &e.report {
+        Some(Report::Corrupt { line, reason }) => Report::internal_error(*line, reason, e.offset),
+        // Redis finds this one converting the value, and panics rather than checking the file.
+        Some(Report::DupListpack(_)) => return,
+        None if e.is_short() => Report::internal_error(3365, "Unexpected EOF reading RDB file", e.offset),
+        None => return,
+    };
+    let report = format!("--- RDB ERROR DETECTED ---\n[offset {}] {line}\n[additional info] {e}\n", e.offset);
+    let _ = io::stdout().lock().write_all(report.as_bytes());
+    log::warning("Terminating server after rdb file reading failure.");
 }
 
 /// Swap a staged file's dataset in through `db` (every shard locked, the keyspace empty):
@@ -418,13 +442,18 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if !path.exists() {
         return Ok(());
     }
-    let start = Instant::now();
     if let Ok(m) = fs::metadata(&path) {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
     }
     // Load apart first, then take every shard only to swap the dataset in.
-    let mut staged = stage_file(server, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut staged = stage_file(server, &path).map_err(|e| {
+        if let StageError::Rdb(e) = &e {
+            report_startup_failure(e);
+        }
+        format!("{}: {}", path.display(), String::from(e))
+    })?;
     let aux = std::mem::take(&mut staged.loaded.aux);
+    let empty = staged.loaded.empty_skipped;
     let expired = std::mem::take(&mut staged.loaded.expired_keys);
     let mut db = server.keyspace.lock_all(0);
     let n = adopt(server, &mut db, staged).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -433,10 +462,11 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     crate::replication::restore(server, &aux, &expired);
     // Loading is not a change to save again.
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
-    log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
-    log::notice(&format!(
-        "Done loading RDB, keys loaded: {n}, keys expired: {}.",
-        server.saving.last_load_keys_expired.load(Ordering::Relaxed)
-    ));
+    // (The caller logs "DB loaded from disk", after this, as Redis does.)
+    let expired = server.saving.last_load_keys_expired.load(Ordering::Relaxed);
+    log::notice(&match empty {
+        0 => format!("Done loading RDB, keys loaded: {n}, keys expired: {expired}."),
+        _ => format!("Done loading RDB, keys loaded: {n}, keys expired: {expired}, empty keys skipped: {empty}."),
+    });
     Ok(())
 }
