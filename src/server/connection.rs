@@ -488,9 +488,23 @@ async fn client_loop(
                         Action::WaitAcks(spec) => {
                             send(server, sock, &mut out).await?;
                             let killed = handle.clone();
-                            tokio::select! {
-                                _ = crate::replication::wait_acks(server, &spec, &mut out.sink) => {}
-                                _ = killed.killed() => return Err("killed".into()),
+                            // Counted in blocked_clients meanwhile, as Redis's BLOCKED_WAIT.
+                            server.blocking.postpone(true);
+                            let closing = tokio::select! {
+                                c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Some(c),
+                                _ = killed.killed() => None,
+                            };
+                            server.blocking.postpone(false);
+                            for code in std::mem::take(&mut out.sink.errors) {
+                                server.count_error(&code);
+                            }
+                            match closing {
+                                None => return Err("killed".into()),
+                                Some(true) => {
+                                    close = true;
+                                    break;
+                                }
+                                Some(false) => {}
                             }
                         }
                         Action::Shutdown(flags) => {
