@@ -91,9 +91,10 @@ fn parse_args(ctx: &Ctx, readgroup: bool) -> Result<ReadArgs, CmdError> {
             r.streams_at = i + 1;
             let n = a.len() - r.streams_at;
             if !n.is_multiple_of(2) {
-                return Err(CmdError::new(
-                    "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-                ));
+                let (name, symbol) = if readgroup { ("xreadgroup", '>') } else { ("xread", '$') };
+                return Err(CmdError::new(format!(
+                    "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+                )));
             }
             r.nstreams = n / 2;
             break;
