@@ -32,3 +32,13 @@ fn unbalanced_stream_lists_name_the_command() {
         "-ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.\r\n"
     );
 }
+
+#[test]
+fn xreadgroup_creates_its_consumer_even_when_nothing_is_served() {
+    let mut h = Harness::new();
+    h.run(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    assert_eq!(h.run(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", ">"]), "*-1\r\n");
+    let consumers = h.run(&["XINFO", "CONSUMERS", "s", "g"]);
+    assert!(consumers.starts_with("*1\r\n*8\r\n$4\r\nname\r\n$5\r\nalice\r\n"), "{consumers}");
+    assert!(consumers.ends_with("$8\r\ninactive\r\n:-1\r\n"), "{consumers}");
+}
