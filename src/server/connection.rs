@@ -899,7 +899,7 @@ async fn block(
     pipeline::adjust_blocked_call_stats(args, -1, false);
     send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
-    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
+    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all, spec.unblock_on_nokey);
     // However this wait ends, the wake-up (if any) is settled when it is over.
     let settle = Settle(&server.blocking, &waiter);
     let handle = client.handle.clone();

@@ -308,7 +308,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
             // XREADGROUP's: none here yet).
             line!(out, "total_blocking_keys:{}", server.blocking.blocking_keys());
-            line!(out, "total_blocking_keys_on_nokey:0");
+            line!(out, "total_blocking_keys_on_nokey:{}", server.blocking.blocking_keys_on_nokey());
         }
         "memory" => {
             let keys: u64 = match counts {
