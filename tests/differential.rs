@@ -105,6 +105,7 @@ case_files!(
     streams,
     streams_groups,
     streams_read,
+    streams_72,
     acl,
     security,
     cluster
@@ -1801,15 +1802,14 @@ fn random_stream_script(seed: u64, ops: usize) -> String {
                 group(&mut rng),
                 consumer(&mut rng)
             ),
-            16..=18 => format!(
-                "XREADGROUP GROUP {} {} COUNT {} {}STREAMS {} {}",
-                group(&mut rng),
-                consumer(&mut rng),
-                rng.gen_range(0..4),
-                if rng.gen_bool(0.2) { "NOACK " } else { "" },
-                key(&mut rng),
-                pick(&mut rng, &[">", ">", "0", "20-0"])
-            ),
+            16..=18 => {
+                // The consumer is created first: Redis 7.2 creates it on every XREADGROUP,
+                // served or not, where the 7.0 oracle creates it only when something is served.
+                let (g, c, n) = (group(&mut rng), consumer(&mut rng), rng.gen_range(0..4));
+                let noack = if rng.gen_bool(0.2) { "NOACK " } else { "" };
+                let (k, id) = (key(&mut rng), pick(&mut rng, &[">", ">", "0", "20-0"]));
+                format!("XGROUP CREATECONSUMER {k} {g} {c}\nXREADGROUP GROUP {g} {c} COUNT {n} {noack}STREAMS {k} {id}")
+            }
             19 => format!("XACK {} {} {} {}", key(&mut rng), group(&mut rng), strict(&mut rng), strict(&mut rng)),
             20 => format!("XPENDING {} {}", key(&mut rng), group(&mut rng)),
             21 => format!(

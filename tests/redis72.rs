@@ -1,6 +1,6 @@
 //! Integration tests of Redis 7.2 behaviour the differential case files cannot express: SCAN
 //! page sizes on hash-table encodings (their contents depend on hash order), and RDB files of
-//! version 11 (listpack sets, RDB type 20) written with `rdb-version 11` and read back by
+//! version 11 (listpack sets, RDB type 20; streams, type 21) written with `rdb-version 11` and read back by
 //! Ferrous and by Valkey 9.1, while the default files stay loadable by Redis 7.0.
 
 mod common;
@@ -107,6 +107,52 @@ fn rdb_version_11_writes_listpack_sets_that_valkey_and_ferrous_load() {
     };
     let valkey = Redis::start(&bin, &dir, &["--dbfilename", "dump.rdb"]);
     assert_eq!(set_view(&mut valkey.conn()), expected);
+}
+
+/// Each consumer's (name, seen-time, active-time) in XINFO STREAM st FULL.
+fn consumer_times(c: &mut redis::Connection) -> Vec<(String, i64, i64)> {
+    ["alice", "bob"]
+        .iter()
+        .map(|name| {
+            let times: Vec<i64> = query(c, &["EVAL", CONSUMER_TIMES, "1", "st", name]);
+            (name.to_string(), times[0], times[1])
+        })
+        .collect()
+}
+
+/// The seen-time and active-time of consumer ARGV[1] of the first group of stream KEYS[1].
+const CONSUMER_TIMES: &str = "local f = redis.call('XINFO', 'STREAM', KEYS[1], 'FULL') local g \
+    for i = 1, #f, 2 do if f[i] == 'groups' then g = f[i + 1][1] end end \
+    for i = 1, #g, 2 do if g[i] == 'consumers' then \
+    for _, c in ipairs(g[i + 1]) do if c[2] == ARGV[1] then return {c[4], c[6]} end end end end";
+
+#[test]
+fn rdb_version_11_writes_streams_with_active_times_that_valkey_loads() {
+    let dir = test_dir("rdb11-stream");
+    let d = dir.to_str().unwrap();
+    let expected = {
+        let ferrous = Server::start(&["--dir", d, "--rdb-version", "11"]);
+        let mut c = ferrous.conn();
+        let _: () = query(&mut c, &["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]);
+        let _: String = query(&mut c, &["XADD", "st", "1-0", "f", "v"]);
+        let _: redis::Value = query(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", ">"]);
+        let _: i64 = query(&mut c, &["XGROUP", "CREATECONSUMER", "st", "g", "bob"]);
+        let _: () = query(&mut c, &["SAVE"]);
+        consumer_times(&mut c)
+    };
+    assert!(expected[0].2 > 0, "alice read: active {expected:?}");
+    assert_eq!(expected[1].2, -1, "bob never read");
+    let file = fs::read(dir.join("dump.rdb")).expect("dump.rdb");
+    assert!(file.windows(4).any(|w| w == b"\x15\x02st"), "no RDB type 21 entry");
+    {
+        let ferrous = Server::start(&["--dir", d]);
+        assert_eq!(consumer_times(&mut ferrous.conn()), expected);
+    }
+    let Some(bin) = valkey_or_skip("rdb_version_11_writes_streams_with_active_times_that_valkey_loads") else {
+        return;
+    };
+    let valkey = Redis::start(&bin, &dir, &["--dbfilename", "dump.rdb"]);
+    assert_eq!(consumer_times(&mut valkey.conn()), expected);
 }
 
 #[test]

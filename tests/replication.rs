@@ -291,3 +291,42 @@ fn a_lowered_repl_timeout_applies_to_the_waiting_handshake() {
     );
     assert_eq!(sleeper.read_reply(), b"+OK\r\n");
 }
+
+/// Redis 7.2's WAIT / WAITAOF while blocked: counted in blocked_clients, a WAITAOF that wants
+/// the local fsync fails when the AOF is turned off, and a WAIT fails (and its connection
+/// closes) when the server becomes a replica.
+#[test]
+fn wait_and_waitaof_unblock_with_errors_as_redis_7_2() {
+    let master = Server::start(&[
+        "--appendonly",
+        "yes",
+        "--dbfilename",
+        "wait-unblock.rdb",
+        "--appenddirname",
+        "wait-unblock-aof",
+    ]);
+    let mut c = master.conn();
+    let blocked = |c: &mut redis::Connection| -> String {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap_or("").to_string()
+    };
+    // No replica will ever acknowledge: both wait until something else ends them.
+    let mut aof_waiter = master.raw();
+    aof_waiter.cmd(&["SET", "k", "v"]);
+    aof_waiter.send_cmd(&["WAITAOF", "1", "1", "0"]);
+    let mut waiter = master.raw();
+    waiter.send_cmd(&["WAIT", "1", "0"]);
+    assert!(wait_until(Duration::from_secs(5), || blocked(&mut c) == "2"), "{}", blocked(&mut c));
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query(&mut c).unwrap();
+    assert_eq!(
+        aof_waiter.read_reply(),
+        b"-ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.\r\n"
+    );
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(1).query(&mut c).unwrap();
+    assert_eq!(
+        waiter.read_reply(),
+        b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+    );
+    assert!(wait_until(Duration::from_secs(5), || blocked(&mut c) == "0"));
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut c).unwrap();
+}

@@ -1065,3 +1065,26 @@ fn debug_sleep_stalls_other_clients() {
     assert_eq!(sleeper.read_reply(), b"+OK\r\n");
     assert!(other_done >= Duration::from_millis(550), "answered after {other_done:?}, during the sleep");
 }
+
+/// Redis 7.2's INFO debug section (only when asked for by name) and the event-loop rates,
+/// which an idle server's cron keeps above zero.
+#[test]
+fn info_debug_section_and_eventloop_rates() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let all: String = redis::cmd("INFO").arg("everything").query(&mut con).unwrap();
+    assert!(!all.contains("eventloop_duration_cron_sum"));
+    let debug: String = redis::cmd("INFO").arg("debug").query(&mut con).unwrap();
+    for field in [
+        "eventloop_duration_aof_sum:",
+        "eventloop_duration_cron_sum:",
+        "eventloop_duration_max:",
+        "eventloop_cmd_per_cycle_max:",
+    ] {
+        assert!(debug.contains(field), "{debug}");
+    }
+    let rate = |con: &mut redis::Connection, f: &str| info_field(con, "stats", f).parse::<u64>().unwrap_or(0);
+    assert!(wait_until(Duration::from_secs(5), || rate(&mut con, "instantaneous_eventloop_cycles_per_sec") > 0));
+    assert!(rate(&mut con, "instantaneous_eventloop_cycles_per_sec") < 1000);
+    assert!(wait_until(Duration::from_secs(5), || rate(&mut con, "instantaneous_eventloop_duration_usec") > 0));
+}

@@ -1,9 +1,9 @@
 //! Blocking XREAD / XREADGROUP against the real binary: every reader a write can serve is
 //! served (not only the first), in the order they blocked (per worker thread); consumers of
 //! one group share the entries; `$` waits for entries after the ID it stood for when the client blocked; timeouts
-//! in milliseconds; CLIENT UNBLOCK; a deleted stream or a destroyed group fails a blocked
-//! XREADGROUP as Redis 7.0 does; and a client that disconnects while blocked gets nothing
-//! (its group's pending entries stay empty).
+//! in milliseconds; CLIENT UNBLOCK; a blocked XREADGROUP is run again when its key is deleted,
+//! replaced or loses its group, and fails as a fresh call would (Redis 7.2); and a client that
+//! disconnects while blocked gets nothing (its group's pending entries stay empty).
 
 mod common;
 
@@ -32,6 +32,18 @@ fn blocked(server: &Server, args: &[&str]) -> Raw {
 
 fn text(reply: Vec<u8>) -> String {
     String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// What a blocked `XREADGROUP GROUP g c ... STREAMS s >` gets when `s` or `g` went away.
+const NOGROUP: &str = "-NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option\r\n";
+
+fn info_field(con: &mut redis::Connection, name: &str) -> String {
+    let info: String = query(con, &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("{name} in INFO"))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -109,17 +121,18 @@ fn timeouts_unblock_and_errors() {
     wait_blocked(&mut con, 1);
     let _: i64 = query(&mut con, &["CLIENT", "UNBLOCK", id, "ERROR"]);
     assert_eq!(text(u.read_reply()), "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
-    // A deleted stream and a destroyed group fail a blocked XREADGROUP (Redis 7.0's texts).
+    // A deleted stream and a destroyed group fail a blocked XREADGROUP (Redis 7.2: the command
+    // runs again and finds no group).
     let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
     let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
     wait_blocked(&mut con, 1);
     let _: i64 = query(&mut con, &["DEL", "s"]);
-    assert_eq!(text(d.read_reply()), "-UNBLOCKED the stream key no longer exists\r\n");
+    assert_eq!(text(d.read_reply()), NOGROUP);
     let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
     d.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
     wait_blocked(&mut con, 1);
     let _: i64 = query(&mut con, &["XGROUP", "DESTROY", "s", "g"]);
-    assert_eq!(text(d.read_reply()), "-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
+    assert_eq!(text(d.read_reply()), NOGROUP);
     // An XREAD keeps waiting when its stream is deleted or replaced, then reads the new one.
     let mut r = blocked(&server, &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
     wait_blocked(&mut con, 1);
@@ -148,8 +161,12 @@ fn a_reader_that_disconnects_while_blocked_gets_nothing() {
     let consumers: Vec<Vec<redis::Value>> = query(&mut con, &["XPENDING", "s", "g", "-", "+", "10"]);
     assert_eq!(consumers.len(), 1);
     assert_eq!(consumers[0][1], redis::Value::BulkString(b"here".to_vec()));
-    let info: Vec<redis::Value> = query(&mut con, &["XINFO", "CONSUMERS", "s", "g"]);
-    assert_eq!(info.len(), 1, "the consumer that left was never created");
+    // Both consumers exist (Redis 7.2 creates a consumer when it blocks); the one that left
+    // has nothing pending.
+    let info: Vec<Vec<redis::Value>> = query(&mut con, &["XINFO", "CONSUMERS", "s", "g"]);
+    assert_eq!(info.len(), 2);
+    assert_eq!(info[0][1], redis::Value::BulkString(b"gone".to_vec()));
+    assert_eq!(info[0][3], redis::Value::Int(0));
 }
 
 #[test]
@@ -183,7 +200,7 @@ fn flushall_fails_a_blocked_group_reader_with_and_without_save_points() {
         let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
         wait_blocked(&mut con, 1);
         let _: () = query(&mut con, &["FLUSHALL"]);
-        assert_eq!(text(d.read_reply()), "-UNBLOCKED the stream key no longer exists\r\n", "save {save:?}");
+        assert_eq!(text(d.read_reply()), NOGROUP, "save {save:?}");
         if !save.is_empty() {
             // Saved at once, as Redis: nothing left unsaved.
             let info: String = query(&mut con, &["INFO", "persistence"]);
@@ -192,4 +209,69 @@ fn flushall_fails_a_blocked_group_reader_with_and_without_save_points() {
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Redis 7.2 re-runs a blocked XREADGROUP when its key is replaced: the type changed (SET, a
+/// transaction, SWAPDB) fails it with WRONGTYPE; keys with such readers are counted in
+/// total_blocking_keys_on_nokey; the failure counts once in the command's statistics.
+#[test]
+fn a_replaced_key_fails_a_blocked_group_reader_with_wrongtype() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    let mut list = blocked(&server, &["BLPOP", "s2", "0"]);
+    let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 2);
+    assert_eq!(info_field(&mut con, "total_blocking_keys"), "2");
+    assert_eq!(info_field(&mut con, "total_blocking_keys_on_nokey"), "1");
+    let _: () = query(&mut con, &["CONFIG", "RESETSTAT"]);
+    let _: () = query(&mut con, &["SET", "s", "x"]);
+    assert!(text(d.read_reply()).starts_with("-WRONGTYPE"));
+    assert_eq!(info_field(&mut con, "total_blocking_keys_on_nokey"), "0");
+    let stats: String = query(&mut con, &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_xreadgroup:calls=1,"), "{stats}");
+    assert!(stats.contains("failed_calls=1"), "{stats}");
+    // In a transaction, and with SWAPDB bringing a list in.
+    for replace in [&["MULTI"][..], &["SWAPDB"]] {
+        let _: i64 = query(&mut con, &["DEL", "s"]);
+        let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        d.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+        wait_blocked(&mut con, 2);
+        if replace[0] == "MULTI" {
+            let mut raw = server.raw();
+            raw.send(b"MULTI\r\nDEL s\r\nSADD s e\r\nEXEC\r\n");
+            for _ in 0..4 {
+                raw.read_reply();
+            }
+        } else {
+            let mut other = server.raw();
+            other.cmd(&["SELECT", "1"]);
+            other.cmd(&["LPUSH", "s", "e"]);
+            let _: () = query(&mut con, &["SWAPDB", "0", "1"]);
+        }
+        assert!(text(d.read_reply()).starts_with("-WRONGTYPE"), "{replace:?}");
+        if replace[0] == "SWAPDB" {
+            let _: () = query(&mut con, &["SWAPDB", "0", "1"]);
+        }
+    }
+    // The list reader still waits.
+    assert_eq!(blocked_clients(&mut con), 1);
+    let _: i64 = query(&mut con, &["RPUSH", "s2", "v"]);
+    assert!(text(list.read_reply()).contains("s2"));
+}
+
+/// A blocked XREADGROUP is a consumer of its group from the moment it blocks (Redis 7.2).
+#[test]
+fn a_blocked_group_reader_is_a_consumer() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "bob", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 1);
+    let info: Vec<Vec<redis::Value>> = query(&mut con, &["XINFO", "CONSUMERS", "s", "g"]);
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0][1], redis::Value::BulkString(b"bob".to_vec()));
+    assert_eq!(info[0][7], redis::Value::Int(-1), "never active");
+    let _: String = query(&mut con, &["XADD", "s", "1-0", "f", "v"]);
+    assert!(text(d.read_reply()).contains("1-0"));
 }

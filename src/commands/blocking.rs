@@ -32,6 +32,7 @@ pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Insta
         timeout_null_array: null_array,
         rerun_args: None,
         wake_all: false,
+        unblock_on_nokey: false,
     }));
 }
 

@@ -38,6 +38,8 @@ pub mod streams;
 pub mod streams_groups;
 pub mod streams_info;
 pub mod streams_read;
+#[cfg(test)]
+mod streams_tests;
 pub mod strings;
 pub mod table;
 // Not test-only: the dispatch benchmark (benches/dispatch.rs) drives the pipeline through it.

@@ -223,7 +223,9 @@ pub fn reset_stats(server: &Server) {
     }
     let ks = &server.keyspace.stats;
     use crate::server::io;
-    for i in [io::COMMANDS, io::NET_INPUT, io::NET_OUTPUT, io::READS, io::WRITES] {
+    st.cron_us.store(0, Ordering::Relaxed);
+    let cycles = [io::CYCLES, io::CYCLES_US, io::CYCLE_MAX_US, io::CYCLE_MAX_CMDS];
+    for i in [io::COMMANDS, io::NET_INPUT, io::NET_OUTPUT, io::READS, io::WRITES].into_iter().chain(cycles) {
         st.io.set(i, 0);
     }
     for c in [&ks.hits, &ks.misses, &ks.expired_keys] {

@@ -429,6 +429,9 @@ fn xsetid(ctx: &mut Ctx) -> CmdResult {
     let Some(s) = ctx.db.write::<StreamValue>(key)? else {
         return Err(CmdError::new(errors::NO_KEY));
     };
+    if id < s.max_deleted_entry_id {
+        return Err(CmdError::new("The ID specified in XSETID is smaller than current max_deleted_entry_id"));
+    }
     if !s.is_empty() {
         if id < s.last_valid_id() {
             return Err(CmdError::new("The ID specified in XSETID is smaller than the target stream top item"));

@@ -8,11 +8,11 @@
 //! resolved ID, and is re-run on a wake-up. Readers on one worker thread re-run in that order
 //! (so consumers of a group are served first come, first served, as in Redis); readers on
 //! different workers run concurrently and race for a group's new entries (each entry is still
-//! delivered once). A re-run (`client.block_retry`) behaves as Redis
-//! 7.0's serving of blocked stream clients: it serves when the stream's last ID passed the
-//! requested one (XREADGROUP: the group's last delivered ID), at most COUNT (default 1000)
-//! entries; a key that is no longer a stream keeps an XREAD waiting but fails an XREADGROUP
-//! (`-UNBLOCKED the stream key no longer exists`), as does a destroyed group (`-NOGROUP ...`).
+//! delivered once). A re-run (`client.block_retry`) is the command run again, as Redis 7.2
+//! re-executes a blocked client's command: it serves, fails or blocks again exactly as a fresh
+//! call would — so a blocked XREADGROUP whose key was deleted, replaced or lost its group fails
+//! with `-NOGROUP` or `-WRONGTYPE`. The one difference: a key that is no longer a stream keeps
+//! a woken XREAD waiting (Redis re-runs an XREAD only when its key is a stream).
 
 use bytes::Bytes;
 
@@ -22,9 +22,6 @@ use super::{errors, Action, CmdError, CmdResult, Ctx};
 use crate::protocol::ReplySink;
 use crate::session::blocking::BlockSpec;
 use crate::types::stream::{StreamId, StreamValue};
-
-/// Entries served to a blocked client re-run without COUNT (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
-const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
 /// The keys of an XREAD/XREADGROUP call (Redis's xreadGetKeys): the first half of what
 /// follows STREAMS.
@@ -91,9 +88,10 @@ fn parse_args(ctx: &Ctx, readgroup: bool) -> Result<ReadArgs, CmdError> {
             r.streams_at = i + 1;
             let n = a.len() - r.streams_at;
             if !n.is_multiple_of(2) {
-                return Err(CmdError::new(
-                    "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-                ));
+                let (name, symbol) = if readgroup { ("xreadgroup", '>') } else { ("xread", '$') };
+                return Err(CmdError::new(format!(
+                    "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+                )));
             }
             r.nstreams = n / 2;
             break;
@@ -154,9 +152,8 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
     for (key, id_arg) in keys.iter().zip(id_args) {
         let s = match ctx.db.read::<StreamValue>(key) {
             Ok(s) => s,
-            Err(_) if retry && readgroup => return Err(CmdError::new("-UNBLOCKED the stream key no longer exists")),
             // A key that stopped being a stream keeps a blocked XREAD waiting.
-            Err(_) if retry => {
+            Err(_) if retry && !readgroup => {
                 from.push(From::Skip);
                 continue;
             }
@@ -164,12 +161,6 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
         };
         if let Some((group, _)) = &r.group {
             match s {
-                None if retry => return Err(CmdError::new("-UNBLOCKED the stream key no longer exists")),
-                Some(s) if retry && !s.groups.contains_key(&group[..]) => {
-                    return Err(CmdError::new(
-                        "-NOGROUP the consumer group this client was blocked on no longer exists",
-                    ))
-                }
                 Some(s) if s.groups.contains_key(&group[..]) => {}
                 _ => {
                     return Err(CmdError::new(format!(
@@ -196,16 +187,16 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
             from.push(From::Id(parse_strict_id(id_arg)?));
         }
     }
-    let count = if r.count == 0 && retry { BLOCKED_DEFAULT_COUNT } else { r.count };
+    let count = r.count;
     // Serve what can be served, each key's reply into its own buffer (the number of keys
     // served is only known at the end).
     let mut served: Vec<Vec<u8>> = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let mut out = ReplySink::new(ctx.reply.proto);
         let done = match &r.group {
-            None => serve_read(ctx, key, from[i], count, retry, &mut out)?,
+            None => serve_read(ctx, key, from[i], count, &mut out)?,
             Some((group, consumer)) => {
-                let opts = GroupRead { group, consumer, noack: r.noack, count, retry };
+                let opts = GroupRead { group, consumer, noack: r.noack, count };
                 serve_group(ctx, key, from[i], &opts, &mut out)?
             }
         };
@@ -258,6 +249,7 @@ fn block(ctx: &mut Ctx, r: &ReadArgs, from: &[From], resolved: bool) -> CmdResul
         timeout_null_array: true,
         rerun_args: Some(argv),
         wake_all: true,
+        unblock_on_nokey: r.group.is_some(),
     }));
     Ok(())
 }
@@ -271,20 +263,11 @@ fn key_header(out: &mut ReplySink, key: &[u8]) {
 }
 
 /// XREAD on one key: serve entries after `from` if there are any.
-fn serve_read(
-    ctx: &mut Ctx,
-    key: &Bytes,
-    from: From,
-    count: usize,
-    retry: bool,
-    out: &mut ReplySink,
-) -> Result<bool, CmdError> {
+fn serve_read(ctx: &mut Ctx, key: &Bytes, from: From, count: usize, out: &mut ReplySink) -> Result<bool, CmdError> {
     let From::Id(gt) = from else { return Ok(false) };
     let Some(s) = ctx.db.read::<StreamValue>(key)? else { return Ok(false) };
-    // A fresh call serves only when a live entry is newer; a woken one when the last ID moved
-    // (as Redis 7.0 serves blocked clients: possibly with no entries left).
-    let ready = if retry { s.last_id > gt } else { !s.is_empty() && s.last_valid_id() > gt };
-    if !ready {
+    // Served only when a live entry is newer (never with an empty array).
+    if s.is_empty() || s.last_valid_id() <= gt {
         return Ok(false);
     }
     let Some(start) = gt.incr() else { return Ok(false) };
@@ -300,41 +283,31 @@ struct GroupRead<'a> {
     consumer: &'a Bytes,
     noack: bool,
     count: usize,
-    retry: bool,
 }
 
 fn stream_mut<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut StreamValue> {
     ctx.db.write::<StreamValue>(key).ok().flatten()
 }
 
-/// XREADGROUP on one key: new entries (`>`) or the consumer's history.
+/// XREADGROUP on one key: new entries (`>`) or the consumer's history. As in Redis 7.2, the
+/// consumer is looked up (seen now) or created whether or not anything is served — a client
+/// that blocks is a consumer of the group from then on.
 fn serve_group(ctx: &mut Ctx, key: &Bytes, from: From, o: &GroupRead, out: &mut ReplySink) -> Result<bool, CmdError> {
     let now = ctx.db.now_ms;
     let Some(s) = stream_mut(ctx, key) else { return Ok(false) };
-    let Some(g) = s.groups.get(&o.group[..]) else { return Ok(false) };
-    let group_last = g.last_id;
-    let (start, history) = match from {
-        From::Skip => return Ok(false),
-        From::Id(id) => (id.incr(), true),
-        From::New => {
-            let ready = if o.retry { s.last_id > group_last } else { !s.is_empty() && s.last_valid_id() > group_last };
-            if !ready {
-                // Redis 7.2 counts an attempt as seen (the consumer is not created by it).
-                if let Some(c) = s.groups.get_mut(&o.group[..]).and_then(|g| g.consumers.get_mut(&o.consumer[..])) {
-                    c.seen_time = now;
-                }
-                return Ok(false);
-            }
-            (group_last.incr(), false)
-        }
-    };
-    let Some(start) = start else { return Ok(false) };
-    // The consumer is looked up (seen now) or created.
-    let g = s.groups.get_mut(&o.group[..]).expect("checked above");
+    let Some(g) = s.groups.get_mut(&o.group[..]) else { return Ok(false) };
     let created = g.create_consumer(o.consumer, now);
     if let Some(c) = g.consumers.get_mut(&o.consumer[..]) {
         c.seen_time = now;
     }
+    let group_last = g.last_id;
+    let (start, history) = match from {
+        From::Skip => (None, false),
+        From::Id(id) => (id.incr(), true),
+        // New entries are served only when a live one is past the group's last ID.
+        From::New if !s.is_empty() && s.last_valid_id() > group_last => (group_last.incr(), false),
+        From::New => (None, false),
+    };
     if created {
         ctx.db.notify(crate::keyspace::notify::STREAM, "xgroup-createconsumer", key);
         ctx.db.touch_dirty(1);
@@ -348,6 +321,7 @@ fn serve_group(ctx: &mut Ctx, key: &Bytes, from: From, o: &GroupRead, out: &mut 
             ]);
         }
     }
+    let Some(start) = start else { return Ok(false) };
     key_header(out, key);
     if history {
         serve_history(ctx, key, start, o, out);

@@ -16,13 +16,17 @@ struct Track {
 /// The tracked rates.
 #[derive(Default)]
 pub struct Rates {
-    tracks: Mutex<[Track; 3]>,
+    tracks: Mutex<[Track; 5]>,
 }
 
 /// What is tracked.
 pub const OPS: usize = 0;
 pub const NET_INPUT: usize = 1;
 pub const NET_OUTPUT: usize = 2;
+/// Event-loop cycles per second, and their mean duration in µs (Redis 7.2's
+/// STATS_METRIC_EL_CYCLE / STATS_METRIC_EL_DURATION).
+pub const EL_CYCLES: usize = 3;
+pub const EL_DURATION: usize = 4;
 
 impl Rates {
     /// Sample `value` (a counter) of metric `m` at `now_ms` (Redis's trackInstantaneousMetric).
@@ -35,6 +39,22 @@ impl Rates {
             t.idx = (t.idx + 1) % SAMPLES;
         }
         t.last_time_ms = now_ms;
+        t.last_value = value;
+    }
+
+    /// Sample `value` of metric `m` per unit of `base` (another counter) rather than per
+    /// second: the mean duration of a cycle is the duration sum per cycle.
+    pub fn track_per(&self, m: usize, base: u64, value: u64) {
+        let mut t = self.tracks.lock();
+        let t = &mut t[m];
+        let base = base as i64;
+        if t.last_time_ms > 0 {
+            let b = base - t.last_time_ms;
+            let v = value.saturating_sub(t.last_value) as f64;
+            t.samples[t.idx] = if b > 0 { v / b as f64 } else { 0.0 };
+            t.idx = (t.idx + 1) % SAMPLES;
+        }
+        t.last_time_ms = base.max(1);
         t.last_value = value;
     }
 

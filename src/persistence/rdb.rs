@@ -218,7 +218,8 @@ pub fn version_needed(v: &Value) -> u16 {
 }
 
 /// The RDB type byte a value is written with in a file of RDB version `version` (a listpack
-/// set is a plain set before version 11; a hash with field TTLs needs version 12).
+/// set is a plain set before version 11, as is a stream without its consumers' active times;
+/// a hash with field TTLs needs version 12).
 pub fn value_type(v: &Value, version: u16) -> u8 {
     match v {
         Value::Str(_) => TYPE_STRING,
@@ -236,6 +237,7 @@ pub fn value_type(v: &Value, version: u16) -> u8 {
         },
         Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
+        Value::Stream(_) if version >= 11 => super::rdb_stream::TYPE_STREAM_LISTPACKS_3,
         Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
 }

@@ -1,6 +1,7 @@
 //! Streams in RDB files and DUMP payloads: written as Redis 7.0 writes them
-//! (RDB_TYPE_STREAM_LISTPACKS_2, type 19) and read from types 15 (Redis 5-6.2), 19 (7.0) and
-//! 21 (STREAM_LISTPACKS_3: Redis 7.2 / Valkey, which add each consumer's active time).
+//! (RDB_TYPE_STREAM_LISTPACKS_2, type 19) in RDB 10, as Redis 7.2 does (STREAM_LISTPACKS_3,
+//! type 21, with each consumer's active time) from RDB 11 on; read from types 15 (Redis
+//! 5-6.2), 19 (7.0) and 21 (Redis 7.2 / Valkey).
 //!
 //! Layout: the node count; each node as its 16-byte big-endian master ID and its listpack
 //! (as strings); length; last ID; (19+) first ID, maximal deleted ID, entries added; the group
@@ -28,7 +29,7 @@ fn write_id(out: &mut Vec<u8>, id: StreamId) {
     write_len(out, id.seq);
 }
 
-/// Append a stream's serialisation (type 19 body).
+/// Append a stream's serialisation (type 19 body; type 21 from RDB version 11).
 pub fn write(out: &mut Vec<u8>, s: &StreamValue, opts: SaveOptions) {
     write_len(out, s.node_count() as u64);
     for (master, lp) in s.nodes() {
@@ -55,6 +56,9 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue, opts: SaveOptions) {
         for (cname, c) in &g.consumers {
             write_string(out, cname, opts);
             out.extend_from_slice(&c.seen_time.to_le_bytes());
+            if opts.version >= 11 {
+                out.extend_from_slice(&c.active_time.to_le_bytes());
+            }
             write_len(out, c.pel.len() as u64);
             for id in &c.pel {
                 out.extend_from_slice(&id.to_be_bytes());
@@ -245,5 +249,26 @@ mod tests {
         for n in 0..out.len() {
             assert!(read(&mut Reader::new(&out[..n]), TYPE_STREAM_LISTPACKS_2).is_err(), "{n}");
         }
+    }
+
+    #[test]
+    fn rdb_11_keeps_the_active_time() {
+        let mut s = StreamValue::new();
+        let id = Some(crate::types::stream::id::ParsedId { id: StreamId::new(1, 0), seq_given: true });
+        s.add(&[b"f", b"v"], id, 0, NodeLimits::default()).unwrap();
+        let mut g = ConsumerGroup::new(StreamId::new(1, 0), 1);
+        g.create_consumer(b"idle", 1000);
+        g.create_consumer(b"busy", 2000);
+        let busy = Bytes::from_static(b"busy");
+        g.deliver(StreamId::new(1, 0), &busy, 2500);
+        g.consumers.get_mut(&b"busy"[..]).unwrap().active_time = 2500;
+        s.groups.insert(Bytes::from_static(b"g"), g);
+        let opts = SaveOptions { version: 11, ..SaveOptions::default() };
+        assert_eq!(crate::persistence::rdb::value_type(&crate::types::Value::Stream(Box::new(s.clone())), 11), 21);
+        let mut out = Vec::new();
+        write(&mut out, &s, opts);
+        let back = read(&mut Reader::new(&out), TYPE_STREAM_LISTPACKS_3).unwrap();
+        assert_eq!(back.groups, s.groups);
+        assert_eq!(back.groups[&b"g"[..]].consumers[&b"idle"[..]].active_time, -1);
     }
 }

@@ -813,10 +813,20 @@ pub fn reply_acks(server: &Server, spec: &WaitSpec, out: &mut crate::protocol::R
 }
 
 /// Block until the acknowledgements WAIT / WAITAOF asked for arrived or the timeout passed,
-/// then write the reply.
-pub async fn wait_acks(server: &Server, spec: &WaitSpec, out: &mut crate::protocol::ReplySink) {
+/// then write the reply. As Redis 7.2, the wait ends with an error when the server becomes a
+/// replica (then returns true: the connection closes after the reply, as other blocked
+/// clients') or, for a WAITAOF that wants the local fsync, when the AOF is turned off.
+pub async fn wait_acks(server: &Server, spec: &WaitSpec, out: &mut crate::protocol::ReplySink) -> bool {
     loop {
         let notified = server.repl.acked.notified();
+        if server.replica.is_replica() {
+            out.error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
+            return true;
+        }
+        if spec.numlocal.unwrap_or(0) > 0 && !server.config.load().appendonly {
+            out.error("WAITAOF cannot be used when numlocal is set but appendonly is disabled.");
+            return false;
+        }
         if wait_done(server, spec) || spec.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             break;
         }
@@ -825,6 +835,7 @@ pub async fn wait_acks(server: &Server, spec: &WaitSpec, out: &mut crate::protoc
         let _ = crate::util::timer::timeout(tick, notified).await;
     }
     reply_acks(server, spec, out);
+    false
 }
 
 /// The replication information an RDB file carries (aux fields repl-stream-db, repl-id,

@@ -488,9 +488,23 @@ async fn client_loop(
                         Action::WaitAcks(spec) => {
                             send(server, sock, &mut out).await?;
                             let killed = handle.clone();
-                            tokio::select! {
-                                _ = crate::replication::wait_acks(server, &spec, &mut out.sink) => {}
-                                _ = killed.killed() => return Err("killed".into()),
+                            // Counted in blocked_clients meanwhile, as Redis's BLOCKED_WAIT.
+                            server.blocking.postpone(true);
+                            let closing = tokio::select! {
+                                c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Some(c),
+                                _ = killed.killed() => None,
+                            };
+                            server.blocking.postpone(false);
+                            for code in std::mem::take(&mut out.sink.errors) {
+                                server.count_error(&code);
+                            }
+                            match closing {
+                                None => return Err("killed".into()),
+                                Some(true) => {
+                                    close = true;
+                                    break;
+                                }
+                                Some(false) => {}
                             }
                         }
                         Action::Shutdown(flags) => {
@@ -562,6 +576,8 @@ async fn client_loop(
             cycle = client.batch_began.take().map_or(Duration::ZERO, |start| now.since(start));
             io[super::io::CYCLES_US].fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             io[super::io::COMMANDS].fetch_add(processed, Ordering::Relaxed);
+            server.stats.io.raise(super::io::CYCLE_MAX_US, cycle.as_micros() as u64);
+            server.stats.io.raise(super::io::CYCLE_MAX_CMDS, processed);
             handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
@@ -885,7 +901,7 @@ async fn block(
     pipeline::adjust_blocked_call_stats(args, -1, false);
     send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
-    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all);
+    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all, spec.unblock_on_nokey);
     // However this wait ends, the wake-up (if any) is settled when it is over.
     let settle = Settle(&server.blocking, &waiter);
     let handle = client.handle.clone();

@@ -22,6 +22,8 @@ const ORDER: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
+    // Only when asked for by name (Redis 7.2): not part of "all" or "everything".
+    "debug",
 ];
 const DEFAULT: &[&str] = &[
     "server",
@@ -52,7 +54,7 @@ fn sections(args: &[bytes::Bytes]) -> Vec<&'static str> {
         let a = String::from_utf8_lossy(a).to_ascii_lowercase();
         match a.as_str() {
             "default" => DEFAULT.iter().for_each(|s| add(s)),
-            "all" | "everything" => ORDER.iter().for_each(|s| add(s)),
+            "all" | "everything" => ORDER.iter().filter(|s| **s != "debug").for_each(|s| add(s)),
             "modules" => add("module_list"),
             other => {
                 if let Some(s) = ORDER.iter().find(|s| **s == other) {
@@ -144,16 +146,18 @@ fn redis72_server_fields(cfg: &crate::config::Config, server: &Server, out: &mut
 
 /// Redis 7.2's event-loop metrics (#11963) and ACL denial counters (#11288), at the end of
 /// INFO stats. Ferrous has no single event loop: a cycle is one batch of requests a connection
-/// processed, its duration the time the batch took; the instantaneous rates are not sampled
-/// (like instantaneous_ops_per_sec).
+/// processed, or one cron step, its duration the time it took; the instantaneous rates are
+/// sampled by the cron as instantaneous_ops_per_sec is.
 fn redis72_stats_fields(server: &Server, out: &mut String) {
     let st = &server.stats;
     let cmd_us: u64 = all_commands().map(|c| c.stats.usec()).sum();
     line!(out, "eventloop_cycles:{}", st.io.get(super::io::CYCLES));
     line!(out, "eventloop_duration_sum:{}", st.io.get(super::io::CYCLES_US));
     line!(out, "eventloop_duration_cmd_sum:{}", cmd_us);
-    line!(out, "instantaneous_eventloop_cycles_per_sec:0");
-    line!(out, "instantaneous_eventloop_duration_usec:0");
+    let rates = &st.rates;
+    use crate::metrics::instantaneous::{EL_CYCLES, EL_DURATION};
+    line!(out, "instantaneous_eventloop_cycles_per_sec:{}", rates.get(EL_CYCLES) as u64);
+    line!(out, "instantaneous_eventloop_duration_usec:{}", rates.get(EL_DURATION) as u64);
     let denials = &server.acl.denials;
     line!(out, "acl_access_denied_auth:{}", denials.auth.load(Ordering::Relaxed));
     line!(out, "acl_access_denied_cmd:{}", denials.cmd.load(Ordering::Relaxed));
@@ -308,7 +312,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
             // XREADGROUP's: none here yet).
             line!(out, "total_blocking_keys:{}", server.blocking.blocking_keys());
-            line!(out, "total_blocking_keys_on_nokey:0");
+            line!(out, "total_blocking_keys_on_nokey:{}", server.blocking.blocking_keys_on_nokey());
         }
         "memory" => {
             let keys: u64 = match counts {
@@ -513,6 +517,15 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         "cluster" => {
             line!(out, "# Cluster");
             line!(out, "cluster_enabled:{}", server.cluster.get().is_some() as u8);
+        }
+        "debug" => {
+            // Redis 7.2's event-loop durations. The AOF is written by its own thread here, so
+            // the loop spends no time on it.
+            line!(out, "# Debug");
+            line!(out, "eventloop_duration_aof_sum:0");
+            line!(out, "eventloop_duration_cron_sum:{}", server.stats.cron_us.load(Ordering::Relaxed));
+            line!(out, "eventloop_duration_max:{}", server.stats.io.max(super::io::CYCLE_MAX_US));
+            line!(out, "eventloop_cmd_per_cycle_max:{}", server.stats.io.max(super::io::CYCLE_MAX_CMDS));
         }
         "keyspace" => {
             line!(out, "# Keyspace");

@@ -41,7 +41,9 @@ use crate::session::{blocking, ClientHandle};
 /// total_net_input_bytes, total_net_output_bytes, total_reads_processed,
 /// total_writes_processed, eventloop_cycles, eventloop_duration_sum, total_commands_processed),
 /// indexed by the constants of [`io`], one stripe line per thread for all of them.
-pub type IoStats = crate::util::striped::CounterSet<7>;
+/// The last two are per-thread maxima (INFO debug's eventloop_duration_max and
+/// eventloop_cmd_per_cycle_max), read with `CounterSet::max`.
+pub type IoStats = crate::util::striped::CounterSet<9>;
 
 /// The counters of [`IoStats`].
 pub mod io {
@@ -52,6 +54,8 @@ pub mod io {
     pub const CYCLES: usize = 4;
     pub const CYCLES_US: usize = 5;
     pub const COMMANDS: usize = 6;
+    pub const CYCLE_MAX_US: usize = 7;
+    pub const CYCLE_MAX_CMDS: usize = 8;
 }
 
 /// Server-wide counters (INFO stats).
@@ -77,6 +81,8 @@ pub struct Stats {
     pub evicted_clients: AtomicU64,
     /// Time spent in active expiry (expire_cycle_cpu_milliseconds).
     pub expire_cycle_us: AtomicU64,
+    /// Time spent in the cron (INFO debug's eventloop_duration_cron_sum).
+    pub cron_us: AtomicU64,
     /// ops/sec and kbps, sampled by the cron.
     pub rates: crate::metrics::instantaneous::Rates,
     /// Loading the data at start-up: commands without the `loading` flag get -LOADING.
@@ -321,12 +327,15 @@ impl Server {
 
     /// Sample the instantaneous rates (at most every 100 ms, as Redis's cron does).
     fn track_rates(&self) {
-        use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
+        use crate::metrics::instantaneous::{EL_CYCLES, EL_DURATION, NET_INPUT, NET_OUTPUT, OPS};
         let now = crate::keyspace::now_ms();
         let r = &self.stats.rates;
         r.track(OPS, now, self.stats.io.get(io::COMMANDS));
         r.track(NET_INPUT, now, self.stats.io.get(io::NET_INPUT));
         r.track(NET_OUTPUT, now, self.stats.io.get(io::NET_OUTPUT));
+        let cycles = self.stats.io.get(io::CYCLES);
+        r.track(EL_CYCLES, now, cycles);
+        r.track_per(EL_DURATION, cycles, self.stats.io.get(io::CYCLES_US));
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -385,6 +394,10 @@ async fn cron(server: Arc<Server>) {
         let s = server.clone();
         // The cron locks shards one at a time; run it off the async workers.
         let _ = tokio::task::spawn_blocking(move || {
+            let began = Instant::now();
+            // The cron runs as its own event-loop cycle, as Redis's timer event wakes its loop
+            // hz times a second (instantaneous_eventloop_* of an idle server).
+            let _cycle = CronCycle(&s, began);
             if s.active_expire.load(Ordering::Relaxed) {
                 // Like Redis: at most 25% of the cron period goes to active expiry.
                 let t = Instant::now();
@@ -419,6 +432,20 @@ async fn cron(server: Arc<Server>) {
             }
         })
         .await;
+    }
+}
+
+/// Counts the cron step it lives in as an event-loop cycle, with its duration (at least 1 µs).
+struct CronCycle<'a>(&'a Server, Instant);
+
+impl Drop for CronCycle<'_> {
+    fn drop(&mut self) {
+        let us = (self.1.elapsed().as_micros() as u64).max(1);
+        let io = self.0.stats.io.local();
+        io[io::CYCLES].fetch_add(1, Ordering::Relaxed);
+        io[io::CYCLES_US].fetch_add(us, Ordering::Relaxed);
+        self.0.stats.io.raise(io::CYCLE_MAX_US, us);
+        self.0.stats.cron_us.fetch_add(us, Ordering::Relaxed);
     }
 }
 

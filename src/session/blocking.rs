@@ -42,6 +42,8 @@ pub struct Waiter {
     ticket: AtomicU64,
     /// Woken with every other such waiter (see [`BlockSpec::wake_all`]).
     wake_all: AtomicBool,
+    /// Also waiting for its keys to go away (see [`BlockSpec::unblock_on_nokey`]).
+    on_nokey: AtomicBool,
     /// Woken and not yet done with its wake-up (counted in [`Blocking::unsettled`]).
     unsettled: AtomicBool,
 }
@@ -99,6 +101,10 @@ pub struct BlockSpec {
     /// Woken by every signal of its keys together with the other such waiters, not one at a
     /// time (stream readers: every reader the new entries can serve is served).
     pub wake_all: bool,
+    /// The command fails when a key is deleted or replaced, so the wait ends then too
+    /// (XREADGROUP: Redis 7.2's `unblock_on_nokey`, counted in INFO's
+    /// total_blocking_keys_on_nokey).
+    pub unblock_on_nokey: bool,
 }
 
 type Queue = VecDeque<Arc<Waiter>>;
@@ -126,6 +132,13 @@ impl Blocking {
     /// Keys some client is blocked on (INFO's total_blocking_keys).
     pub fn blocking_keys(&self) -> usize {
         self.queues.lock().len()
+    }
+
+    /// Keys some client is blocked on that also wake it when they go away (INFO's
+    /// total_blocking_keys_on_nokey).
+    pub fn blocking_keys_on_nokey(&self) -> usize {
+        let q = self.queues.lock();
+        q.values().filter(|queue| queue.iter().any(|w| w.on_nokey.load(Ordering::SeqCst))).count()
     }
 
     pub fn blocked_clients(&self) -> usize {
@@ -164,14 +177,16 @@ impl Blocking {
     /// Register `w` on every key. `again` re-registers a client that was woken but not
     /// served: it goes back to the place it had (queues are ordered by when clients blocked).
     pub fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool) {
-        self.register_as(w, keys, again, false)
+        self.register_as(w, keys, again, false, false)
     }
 
     /// [`Blocking::register`], saying whether the client is woken with every other `wake_all`
-    /// waiter of its keys (stream readers) rather than one at a time.
-    pub fn register_as(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool, wake_all: bool) {
+    /// waiter of its keys (stream readers) rather than one at a time, and whether it waits for
+    /// its keys to go away too (`on_nokey`).
+    pub fn register_as(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool, wake_all: bool, on_nokey: bool) {
         w.woken.store(false, Ordering::SeqCst);
         w.wake_all.store(wake_all, Ordering::SeqCst);
+        w.on_nokey.store(on_nokey, Ordering::SeqCst);
         if !w.blocked.swap(true, Ordering::SeqCst) {
             self.blocked.fetch_add(1, Ordering::Relaxed);
         }

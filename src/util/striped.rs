@@ -98,6 +98,20 @@ where
         self.0.iter().fold(0u64, |sum, c| sum.wrapping_add(c[i].load(Ordering::Relaxed)))
     }
 
+    /// Counter `i`'s largest stripe (for counters each thread keeps a maximum in).
+    pub fn max(&self, i: usize) -> u64 {
+        self.0.iter().map(|c| c[i].load(Ordering::Relaxed)).max().unwrap_or(0)
+    }
+
+    /// Raise the calling thread's counter `i` to `value` if it is below (a per-thread maximum).
+    #[inline]
+    pub fn raise(&self, i: usize, value: u64) {
+        let c = &self.local()[i];
+        if value > c.load(Ordering::Relaxed) {
+            c.store(value, Ordering::Relaxed);
+        }
+    }
+
     /// Set counter `i`'s total (CONFIG RESETSTAT, a save clearing `dirty`): a stripe's add
     /// that runs at the same time may survive it, as with Redis's own counters read by another
     /// thread.
