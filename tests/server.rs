@@ -1088,3 +1088,29 @@ fn info_debug_section_and_eventloop_rates() {
     assert!(rate(&mut con, "instantaneous_eventloop_cycles_per_sec") < 1000);
     assert!(wait_until(Duration::from_secs(5), || rate(&mut con, "instantaneous_eventloop_duration_usec") > 0));
 }
+
+/// MONITOR shows a blocked command once, when it first runs, not again when the push that
+/// wakes it runs it anew (Redis 7.2).
+#[test]
+fn monitor_shows_a_blocked_command_once() {
+    let server = Server::start(&[]);
+    let mut monitor = server.raw();
+    assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut blocked = server.raw();
+    blocked.send_cmd(&["BLPOP", "mylist", "0"]);
+    let mut con = server.conn();
+    assert!(wait_until(Duration::from_secs(5), || info_field(&mut con, "clients", "blocked_clients") == "1"));
+    let _: i64 = query(&mut con, &["LPUSH", "mylist", "1"]);
+    assert_eq!(blocked.read_reply(), b"*2\r\n$6\r\nmylist\r\n$1\r\n1\r\n");
+    let _: i64 = query(&mut con, &["LPUSH", "mylist", "2"]);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = text(&monitor.read_reply());
+        if line.contains("mylist") {
+            seen.push(line);
+        }
+    }
+    assert!(seen[0].contains("\"BLPOP\" \"mylist\" \"0\""), "{seen:?}");
+    assert!(seen[1].contains("\"LPUSH\" \"mylist\" \"1\""), "{seen:?}");
+    assert!(seen[2].contains("\"LPUSH\" \"mylist\" \"2\""), "{seen:?}");
+}

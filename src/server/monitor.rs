@@ -95,7 +95,9 @@ pub fn after(server: &Server, client: &Client, cmd: &Command, args: &[Bytes]) {
     if !server.monitors.active() {
         return;
     }
-    if !cmd.has_flag(flags::SKIP_MONITOR | flags::ADMIN | flags::SCRIPT_RUN) {
+    // A blocked command is shown once, when it first runs (Redis 7.2): not again when a
+    // wake-up runs it anew.
+    if !cmd.has_flag(flags::SKIP_MONITOR | flags::ADMIN | flags::SCRIPT_RUN) && !client.block_retry {
         server.monitors.feed(client.db, &source(client), args);
     }
 }
