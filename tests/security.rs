@@ -191,7 +191,7 @@ fn renamed_commands_are_gone_and_acls_use_the_original_names() {
     assert!(text(c.cmd(&["ACL", "SETUSER", "u", "+my-flushall"])).contains("Unknown command"));
     assert_eq!(text(c.cmd(&["AUTH", "u", "x"])), "+OK\r\n");
     assert_eq!(text(c.cmd(&["my-flushall"])), "+OK\r\n");
-    assert_eq!(text(c.cmd(&["GET", "k"])), "-NOPERM this user has no permissions to run the 'get' command\r\n");
+    assert_eq!(text(c.cmd(&["GET", "k"])), "-NOPERM User u has no permissions to run the 'get' command\r\n");
 }
 
 #[test]
@@ -230,14 +230,16 @@ fn users_from_the_configuration_and_the_acl_file() {
     );
     let s = Server::start(&["--aclfile", &acl_path]);
     let mut c = s.raw();
-    assert_eq!(text(c.cmd(&["FLUSHALL"])), "-NOPERM this user has no permissions to run the 'flushall' command\r\n");
+    assert_eq!(text(c.cmd(&["FLUSHALL"])), "-NOPERM User default has no permissions to run the 'flushall' command\r\n");
     assert_eq!(text(c.cmd(&["AUTH", "alice", "alice"])), "+OK\r\n");
     assert_eq!(text(c.cmd(&["ACL", "SETUSER", "carol", "on", ">c", "+get"])), "+OK\r\n");
     assert_eq!(text(c.cmd(&["ACL", "SAVE"])), "+OK\r\n");
     let saved = std::fs::read_to_string(&acl).unwrap();
-    assert!(saved.starts_with("user alice on #"), "{saved}");
+    assert!(saved.starts_with("user alice on sanitize-payload #"), "{saved}");
     assert!(
-        saved.contains("\nuser carol on #") && saved.contains("\nuser default on nopass ~* &* +@all -flushall\n"),
+        // A Redis 7.0 file loads; Redis 7.2 saves its users with sanitize-payload (the default).
+        saved.contains("\nuser carol on sanitize-payload #")
+            && saved.contains("\nuser default on nopass sanitize-payload ~* &* +@all -flushall\n"),
         "{saved}"
     );
     // ACL LOAD replaces the users and disconnects everyone but the default user's clients.
@@ -250,5 +252,107 @@ fn users_from_the_configuration_and_the_acl_file() {
     assert_eq!(
         text(d.cmd(&["ACL", "LOAD"])),
         format!("-ERR {acl_path}:2: Syntax error. WARNING: ACL errors detected, no change to the previously active ACL rules was performed\r\n")
+    );
+}
+
+/// What Redis 7.2 changed in ACL: new users show `sanitize-payload`; command rules are
+/// described in the order given; the NOPERM texts name the user; ACL LOG entries have ids and
+/// times, and a refusal inside EXEC or a script shows the client running EXEC or EVAL; the
+/// last AUTH and SETNAME of HELLO win; ACL SAVE / LOAD keep the descriptions.
+#[test]
+fn acl_behaves_as_redis_72() {
+    let acl = work_dir().join("acl72.acl");
+    // A file as Redis 7.0 writes it.
+    std::fs::write(&acl, "user alice on #2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 ~* &* +@all -@hash -@slow +hget\nuser default on nopass ~* &* +@all\n").unwrap();
+    let acl_path = acl.to_string_lossy().into_owned();
+    let s = Server::start(&["--aclfile", &acl_path]);
+    let mut c = s.raw();
+    let list = text(c.cmd(&["ACL", "LIST"]));
+    assert!(list.contains("user alice on sanitize-payload #2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90 ~* &* +@all -@hash -@slow +hget\r\n"), "{list}");
+    assert!(list.contains("user default on nopass sanitize-payload ~* &* +@all\r\n"), "{list}");
+    assert_eq!(text(c.cmd(&["ACL", "SETUSER", "neu"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["ACL", "SETUSER", "sub", "+@all", "+client|id", "-@string", "+get"])), "+OK\r\n");
+    let list = text(c.cmd(&["ACL", "LIST"]));
+    assert!(list.contains("user neu off sanitize-payload resetchannels -@all\r\n"), "{list}");
+    assert!(list.contains("user sub off sanitize-payload resetchannels +@all +client|id -@string +get\r\n"), "{list}");
+    // ACL SAVE then ACL LOAD gives the same users back.
+    assert_eq!(text(c.cmd(&["ACL", "SAVE"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["ACL", "LOAD"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["ACL", "LIST"])), list);
+
+    // NOPERM texts (Redis 7.2's getAclErrorMessage), ACL DRYRUN's.
+    let rules = ["on", ">pw", "-@all", "+get", "+publish", "+eval", "+multi", "+exec", "+incr", "~a", "resetchannels"];
+    let mut setuser = vec!["ACL", "SETUSER", "bob"];
+    setuser.extend_from_slice(&rules);
+    assert_eq!(text(c.cmd(&setuser)), "+OK\r\n");
+    assert_eq!(
+        text(c.cmd(&["ACL", "DRYRUN", "bob", "get", "b"])),
+        "$49\r\nUser bob has no permissions to access the 'b' key\r\n"
+    );
+    assert_eq!(
+        text(c.cmd(&["ACL", "DRYRUN", "bob", "publish", "ch", "m"])),
+        "$54\r\nUser bob has no permissions to access the 'ch' channel\r\n"
+    );
+    assert_eq!(text(c.cmd(&["ACL", "LOG", "RESET"])), "+OK\r\n");
+    let mut b = s.raw();
+    assert_eq!(text(b.cmd(&["AUTH", "bob", "pw"])), "+OK\r\n");
+    assert_eq!(text(b.cmd(&["SET", "a", "1"])), "-NOPERM User bob has no permissions to run the 'set' command\r\n");
+    assert_eq!(text(b.cmd(&["GET", "b"])), "-NOPERM No permissions to access a key\r\n");
+    assert_eq!(text(b.cmd(&["PUBLISH", "ch", "m"])), "-NOPERM No permissions to access a channel\r\n");
+    let e = text(b.cmd(&["EVAL", "return redis.call('get','b')", "0"]));
+    assert!(e.starts_with("-ERR ACL failure in script: No permissions to access a key"), "{e}");
+    // The script's refusal shows the client running EVAL.
+    let log = text(c.cmd(&["ACL", "LOG", "1"]));
+    assert!(log.contains("$3\r\nlua\r\n") && log.contains(" cmd=eval "), "{log}");
+    for field in ["entry-id", "timestamp-created", "timestamp-last-updated"] {
+        assert!(log.contains(&format!("${}\r\n{field}\r\n", field.len())), "{log}");
+    }
+    // Four entries so far: ids 0 to 3, the newest first.
+    assert!(log.contains("$8\r\nentry-id\r\n:3\r\n"), "{log}");
+    // A queued command refused at EXEC: the client runs EXEC.
+    assert_eq!(text(b.cmd(&["MULTI"])), "+OK\r\n");
+    assert_eq!(text(b.cmd(&["INCR", "a"])), "+QUEUED\r\n");
+    assert_eq!(text(c.cmd(&["ACL", "SETUSER", "bob", "-incr"])), "+OK\r\n");
+    let e = text(b.cmd(&["EXEC"]));
+    assert!(e.contains("-NOPERM ACLs rules changed between the moment the transaction was accumulated"), "{e}");
+    let log = text(c.cmd(&["ACL", "LOG", "1"]));
+    assert!(log.contains("$5\r\nmulti\r\n") && log.contains(" cmd=exec "), "{log}");
+
+    // HELLO: the last AUTH and the last SETNAME win; a bad name changes nothing.
+    let mut h = s.raw();
+    let r = text(h.cmd(&["HELLO", "2", "AUTH", "bob", "nope", "AUTH", "alice", "nope", "AUTH", "bob", "pw"]));
+    assert!(r.starts_with("*14\r\n"), "{r}");
+    assert_eq!(
+        text(h.cmd(&["ACL", "WHOAMI"])),
+        "-NOPERM User bob has no permissions to run the 'acl|whoami' command\r\n"
+    );
+    let r = text(h.cmd(&["HELLO", "2", "AUTH", "bob", "pw", "AUTH", "bob", "nope"]));
+    assert!(r.starts_with("-WRONGPASS"), "{r}");
+    let mut n = s.raw();
+    assert!(text(n.cmd(&["HELLO", "2", "SETNAME", "a", "SETNAME", "b"])).starts_with("*14\r\n"));
+    assert_eq!(text(n.cmd(&["CLIENT", "GETNAME"])), "$1\r\nb\r\n");
+    assert_eq!(
+        text(n.cmd(&["HELLO", "2", "SETNAME", "c", "SETNAME", "bad name"])),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(text(n.cmd(&["CLIENT", "GETNAME"])), "$1\r\nb\r\n");
+    // A failed AUTH: no name is set.
+    assert!(text(n.cmd(&["HELLO", "2", "SETNAME", "d", "AUTH", "bob", "nope"])).starts_with("-WRONGPASS"));
+    assert_eq!(text(n.cmd(&["CLIENT", "GETNAME"])), "$1\r\nb\r\n");
+
+    // A blocked command refused when it is served again: no call, no time, one rejection.
+    assert_eq!(text(c.cmd(&["CONFIG", "RESETSTAT"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["ACL", "SETUSER", "blocker", "on", "nopass", "+@all", "allkeys"])), "+OK\r\n");
+    let mut w = s.raw();
+    assert_eq!(text(w.cmd(&["AUTH", "blocker", "x"])), "+OK\r\n");
+    w.send_cmd(&["BLPOP", "list1", "0"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(text(c.cmd(&["ACL", "SETUSER", "blocker", "resetkeys"])), "+OK\r\n");
+    assert_eq!(text(c.cmd(&["LPUSH", "list1", "foo"])), ":1\r\n");
+    assert_eq!(text(w.read_reply()), "-NOPERM No permissions to access a key\r\n");
+    let stats = text(c.cmd(&["INFO", "commandstats"]));
+    assert!(
+        stats.contains("cmdstat_blpop:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"),
+        "{stats}"
     );
 }

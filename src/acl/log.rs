@@ -1,5 +1,7 @@
 //! The ACL LOG: denied commands, keys, channels and authentications, newest first, similar
-//! events within a minute grouped into one entry with a count (Redis 7.0's addACLLogEntry).
+//! events within a minute grouped into one entry with a count (Redis 7.2's addACLLogEntry:
+//! each new entry gets the next id of a counter that ACL LOG RESET does not reset, and keeps
+//! its creation time).
 
 use std::collections::VecDeque;
 
@@ -51,6 +53,11 @@ pub struct Entry {
     pub username: Vec<u8>,
     /// Unix milliseconds of the last event.
     pub ctime_ms: i64,
+    /// Unix milliseconds of the first event (set by [`AclLog::add`]).
+    pub created_ms: i64,
+    /// The entry's number, counting every entry created since the server started (set by
+    /// [`AclLog::add`]).
+    pub entry_id: u64,
     /// CLIENT LIST line of the client of the last event.
     pub client_info: String,
 }
@@ -64,11 +71,13 @@ const SCAN: usize = 10;
 pub struct AclLog {
     /// Newest first.
     entries: VecDeque<Entry>,
+    /// Entries created so far (Redis's ACLLogEntryCount): the next entry's id.
+    created: u64,
 }
 
 impl AclLog {
     /// Add an event, grouping it with a similar recent one; keep at most `max_len` entries.
-    pub fn add(&mut self, e: Entry, max_len: usize) {
+    pub fn add(&mut self, mut e: Entry, max_len: usize) {
         let similar = |x: &Entry| {
             x.reason == e.reason
                 && x.context == e.context
@@ -85,6 +94,9 @@ impl AclLog {
             }
             return;
         }
+        e.entry_id = self.created;
+        e.created_ms = e.ctime_ms;
+        self.created += 1;
         self.entries.push_front(e);
         self.entries.truncate(max_len);
     }
@@ -119,6 +131,8 @@ mod tests {
             object: object.as_bytes().to_vec(),
             username: b"u".to_vec(),
             ctime_ms: t,
+            created_ms: 0,
+            entry_id: 0,
             client_info: format!("at {t}"),
         }
     }
@@ -132,6 +146,9 @@ mod tests {
         assert_eq!(log.len(), 2);
         let first = log.newest(1).next().unwrap();
         assert_eq!((first.object.as_slice(), first.count, first.client_info.as_str()), (&b"get"[..], 2, "at 2"));
+        // Grouped: the entry keeps its id and creation time, its last update moves on.
+        assert_eq!((first.entry_id, first.created_ms, first.ctime_ms), (0, 0, 2));
+        assert_eq!(log.newest(2).nth(1).map(|e| (e.entry_id, e.created_ms)), Some((1, 1)));
         // Too far apart: a new entry.
         log.add(entry("get", 70_000), 5);
         assert_eq!(log.len(), 3);
@@ -142,5 +159,9 @@ mod tests {
         // max_len 0 keeps nothing.
         log.add(entry("x", 0), 0);
         assert!(log.is_empty());
+        // RESET does not restart the ids.
+        log.reset();
+        log.add(entry("y", 0), 5);
+        assert_eq!(log.newest(1).next().map(|e| e.entry_id), Some(14));
     }
 }

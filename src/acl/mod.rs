@@ -1,4 +1,4 @@
-//! Access control lists, as Redis 7.0: users (on/off, passwords, selectors), the rules that
+//! Access control lists, as Redis 7.2: users (on/off, passwords, selectors), the rules that
 //! build them (ACL SETUSER, `user` directives, the ACL file), the permission checks every
 //! command passes, and the ACL LOG. This module knows nothing of connections or the command
 //! table: the command layer gives it a [`catalog::Catalog`] of the commands and, for each

@@ -2,7 +2,7 @@
 //! command ids, plus "first arguments" allowed for otherwise blocked commands), the keys it
 //! may read or write (glob patterns with %R/%W flags) and the Pub/Sub channels it may use. A
 //! user has a root selector and any number of extra `(...)` selectors (ACL v2); a command is
-//! allowed when one of them allows it. Rules and checks follow Redis 7.0's acl.c.
+//! allowed when one of them allows it. Rules and checks follow Redis 7.2's acl.c.
 
 use std::collections::BTreeMap;
 
@@ -114,6 +114,11 @@ pub struct Selector {
     pub firstargs: BTreeMap<usize, Vec<Vec<u8>>>,
     pub patterns: Vec<KeyPattern>,
     pub channels: Vec<Vec<u8>>,
+    /// The command rules given since the last `+@all`/`-@all`, in order, lower-cased, each
+    /// `+name` or `-name` (`name`: a command's full name, `@category`, or `command|firstarg`),
+    /// a later rule on the same name (or on a container, for its subcommands' rules) replacing
+    /// the earlier one: Redis 7.2's `command_rules`, which ACL LIST and GETUSER print back.
+    pub rules: Vec<Vec<u8>>,
 }
 
 /// A C string's view of an argument: up to its first NUL (Redis compares rule keywords and
@@ -142,6 +147,7 @@ impl Selector {
             firstargs: BTreeMap::new(),
             patterns: Vec::new(),
             channels: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -205,6 +211,23 @@ impl Selector {
         self.allowed = [if allow { u64::MAX } else { 0 }; COMMAND_BITS / 64];
         self.all_commands = allow;
         self.firstargs.clear();
+        self.rules.clear();
+    }
+
+    /// Record a command rule (Redis 7.2's ACLUpdateCommandRules): drop the earlier rule on the
+    /// same name, and those on its subcommands or first arguments (`name|...`), then append
+    /// this one.
+    fn update_rules(&mut self, name: &[u8], allow: bool) {
+        let name = name.to_ascii_lowercase();
+        self.rules.retain(|r| {
+            let existing = &r[1..];
+            !(existing == name.as_slice()
+                || (existing.len() > name.len() && existing.starts_with(&name) && existing[name.len()] == b'|'))
+        });
+        let mut rule = Vec::with_capacity(name.len() + 1);
+        rule.push(if allow { b'+' } else { b'-' });
+        rule.extend_from_slice(&name);
+        self.rules.push(rule);
     }
 
     /// Whether `+@all` (or `allcommands`) built this selector: it may run commands added later.
@@ -289,8 +312,9 @@ impl Selector {
             let name = &word[1..];
             match memchr::memrchr(b'|', name) {
                 None => {
-                    let id = cat.lookup(name).ok_or(RuleError::Unknown)?.id;
-                    self.change_perm(cat, id, true);
+                    let cmd = cat.lookup(name).ok_or(RuleError::Unknown)?;
+                    self.change_perm(cat, cmd.id, true);
+                    self.update_rules(cmd.full_name.as_bytes(), true);
                 }
                 Some(bar) => {
                     let (base, sub) = (&name[..bar], &name[bar + 1..]);
@@ -308,13 +332,16 @@ impl Selector {
                         crate::acl::warn_firstarg(name);
                         self.add_firstarg(cmd.id, sub);
                     }
+                    self.update_rules(name, true);
                 }
             }
         } else if word.first() == Some(&b'-') && word.get(1) != Some(&b'@') {
-            let id = cat.lookup(&word[1..]).ok_or(RuleError::Unknown)?.id;
-            self.change_perm(cat, id, false);
+            let cmd = cat.lookup(&word[1..]).ok_or(RuleError::Unknown)?;
+            self.change_perm(cat, cmd.id, false);
+            self.update_rules(cmd.full_name.as_bytes(), false);
         } else if matches!(word.first(), Some(b'+' | b'-')) && word.get(1) == Some(&b'@') {
             let flag = super::catalog::category(&word[2..]).ok_or(RuleError::Unknown)?;
+            self.update_rules(&word[1..], word[0] == b'+');
             self.set_category(cat, flag, word[0] == b'+');
         } else {
             return Err(RuleError::Syntax);

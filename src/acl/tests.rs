@@ -32,27 +32,63 @@ fn check(cat: &Catalog, u: &User, line: &str, keys: &[(usize, u8)]) -> Result<()
 #[test]
 fn new_users_and_descriptions() {
     let cat = sample();
-    assert_eq!(describe(&cat, &User::new(false)), "off resetchannels -@all");
-    assert_eq!(describe(&cat, &user(&cat, "on nopass ~* &* +@all")), "on nopass ~* &* +@all");
-    assert_eq!(describe(&cat, &user(&cat, "+@all -config|set")), "off resetchannels +@all -config|set");
-    assert_eq!(describe(&cat, &user(&cat, "+@all -config +config|get")), "off resetchannels +@all -config +config|get");
+    // Redis 7.2: new users carry sanitize-payload.
+    assert_eq!(describe(&cat, &User::new(false)), "off sanitize-payload resetchannels -@all");
+    assert_eq!(describe(&cat, &user(&cat, "on nopass ~* &* +@all")), "on nopass sanitize-payload ~* &* +@all");
+    assert_eq!(
+        describe(&cat, &user(&cat, "skip-sanitize-payload +@all -config|set")),
+        "off skip-sanitize-payload resetchannels +@all -config|set"
+    );
+    assert_eq!(
+        describe(&cat, &user(&cat, "+@all -config +config|get")),
+        "off sanitize-payload resetchannels +@all -config +config|get"
+    );
     assert_eq!(
         describe(&cat, &user(&cat, "%R~foo %W~bar %RW~baz ~baz &ch")),
-        "off %R~foo %W~bar ~baz resetchannels &ch -@all"
+        "off sanitize-payload %R~foo %W~bar ~baz resetchannels &ch -@all"
     );
-    assert_eq!(describe(&cat, &user(&cat, "%R~foo %W~foo")), "off ~foo resetchannels -@all");
+    assert_eq!(describe(&cat, &user(&cat, "%R~foo %W~foo")), "off sanitize-payload ~foo resetchannels -@all");
     assert_eq!(
         describe(&cat, &user(&cat, "+select|0 +select|1 +select|0")),
-        "off resetchannels -@all +select|0 +select|1"
+        "off sanitize-payload resetchannels -@all +select|1 +select|0"
     );
     let u = user(&cat, ">pw (~k +get)");
     assert_eq!(
         describe(&cat, &u),
         format!(
-            "off #{} resetchannels -@all (~k resetchannels -@all +@read)",
+            "off sanitize-payload #{} resetchannels -@all (~k resetchannels -@all +get)",
             String::from_utf8(password::hash(b"pw")).unwrap()
         )
     );
+}
+
+/// Redis 7.2 prints the command rules in the order they were given: a later rule on a name
+/// replaces the earlier one (and a rule on a container, those on its subcommands and first
+/// arguments); `+@all` / `-@all` start afresh. The description always rebuilds the bitmap.
+#[test]
+fn command_rules_are_described_in_order() {
+    let cat = sample();
+    let cmds = |s: &str| {
+        let u = user(&cat, s);
+        let d = String::from_utf8(describe::describe_commands(&cat, u.root())).unwrap();
+        let again = user(&cat, &d);
+        assert_eq!(again.root().allowed, u.root().allowed, "{s} -> {d}");
+        d
+    };
+    assert_eq!(cmds("+@all -@slow -@string +get"), "+@all -@slow -@string +get");
+    assert_eq!(cmds("+@all -@string -@slow +get"), "+@all -@string -@slow +get");
+    assert_eq!(cmds("+@all +config|get"), "+@all +config|get");
+    assert_eq!(cmds("+@all +GET -@Slow +@SLOW"), "+@all +get +@slow");
+    assert_eq!(cmds("-@all +config|get +config|set +config"), "-@all +config");
+    assert_eq!(cmds("-@all +config +config|get -config|set"), "-@all +config +config|get -config|set");
+    assert_eq!(cmds("-@all +select|0 -select"), "-@all -select");
+    assert_eq!(cmds("+get +set +@all -set"), "+@all -set");
+    assert_eq!(cmds("+@all +get nocommands +set"), "-@all +set");
+    assert_eq!(cmds("allcommands -config|set"), "+@all -config|set");
+    // Rules on other names stay where they were.
+    assert_eq!(cmds("-@all +select|0 +set +select|1 -set"), "-@all +select|0 +select|1 -set");
+    // reset starts afresh too.
+    assert_eq!(cmds("+get reset +set"), "-@all +set");
 }
 
 #[test]
@@ -75,6 +111,9 @@ fn rule_errors() {
     assert!(err("bogus").contains("Syntax error"));
     assert_eq!(err("(~a +get"), "Unmatched parenthesis in acl selector starting at '(~a'.");
     assert!(err("(bogus)").starts_with("Error in ACL SETUSER modifier '(bogus)': Syntax error"));
+    // Redis 7.2: a `(` inside an open selector is part of it (7.0 dropped what came before).
+    assert_eq!(err("(+get (+set (+select )"), "Error in ACL SETUSER modifier '(+get (+set (+select )': Syntax error");
+    assert_eq!(err("(+get (+set (+select"), "Unmatched parenthesis in acl selector starting at '(+get'.");
 }
 
 #[test]

@@ -37,10 +37,11 @@ pub struct User {
 
 impl User {
     /// A new user: disabled, no password, no permission (`all_channels` per
-    /// `acl-pubsub-default`).
+    /// `acl-pubsub-default`), dump payloads sanitized (Redis 7.2's ACLCreateUser sets
+    /// `sanitize-payload`, so ACL LIST and GETUSER show it; 7.0 left both flags clear).
     pub fn new(all_channels: bool) -> User {
         User {
-            flags: DISABLED,
+            flags: DISABLED | SANITIZE,
             passwords: Vec::new(),
             selectors: vec![Selector::new(true, all_channels)],
             unrestricted: false,
@@ -244,7 +245,9 @@ pub fn merge_selector_args(args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, usize> {
     let mut open: Option<(usize, Vec<u8>)> = None;
     for (j, op) in args.iter().enumerate() {
         let ends = op.last() == Some(&b')');
-        if op.first() == Some(&b'(') && !ends {
+        // Inside an open selector a `(` opens nothing: it is part of the selector (Redis 7.2;
+        // 7.0 started the selector afresh, dropping what came before).
+        if open.is_none() && op.first() == Some(&b'(') && !ends {
             open = Some((j, op.clone()));
             continue;
         }

@@ -94,7 +94,7 @@ pub fn refusal(
         Denied::Key(p) => (Reason::Key, args[p].to_vec()),
         Denied::Channel(p) => (Reason::Channel, args[p].to_vec()),
     };
-    log_entry(server, client, reason, context, object, None, &cmd.full_name, args);
+    log_entry(server, client, reason, context, object, None, &cmd.full_name, args, exec || context == Context::Lua);
     if exec {
         let why = match denied {
             Denied::Command => "no permission to execute the command or subcommand",
@@ -103,25 +103,36 @@ pub fn refusal(
         };
         return format!("-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}");
     }
+    let user = client.user.as_ref().map_or(&b"default"[..], |u| &u.name);
+    let msg = String::from_utf8_lossy(&error_message(user, cmd, args, denied, false)).into_owned();
     if context == Context::Lua {
-        return format!("The user executing the script {}", error_message(denied));
+        return format!("ACL failure in script: {msg}");
     }
-    match denied {
-        Denied::Command => format!("-NOPERM this user has no permissions to run the '{}' command", cmd.full_name),
-        Denied::Key(_) => "-NOPERM this user has no permissions to access one of the keys used as arguments".into(),
-        Denied::Channel(_) => {
-            "-NOPERM this user has no permissions to access one of the channels used as arguments".into()
-        }
-    }
+    format!("-NOPERM {msg}")
 }
 
-/// Redis 7.0's getAclErrorMessage.
-fn error_message(denied: Denied) -> &'static str {
-    match denied {
-        Denied::Command => "can't run this command or subcommand",
-        Denied::Key(_) => "can't access at least one of the keys mentioned in the command arguments",
-        Denied::Channel(_) => "can't publish to the channel mentioned in the command",
+/// Redis 7.2's getAclErrorMessage: the refusal of `args` (a call of `cmd`) for `user`; verbose
+/// (ACL DRYRUN) names the key or channel, the client's error (verbose false) does not.
+pub fn error_message(user: &[u8], cmd: &Command, args: &[Bytes], denied: Denied, verbose: bool) -> Vec<u8> {
+    let (what, pos) = match denied {
+        Denied::Command => {
+            let mut s = b"User ".to_vec();
+            s.extend_from_slice(user);
+            s.extend_from_slice(format!(" has no permissions to run the '{}' command", cmd.full_name).as_bytes());
+            return s;
+        }
+        Denied::Key(p) => ("key", p),
+        Denied::Channel(p) => ("channel", p),
+    };
+    if !verbose {
+        return format!("No permissions to access a {what}").into_bytes();
     }
+    let mut s = b"User ".to_vec();
+    s.extend_from_slice(user);
+    s.extend_from_slice(b" has no permissions to access the '");
+    s.extend_from_slice(args.get(pos).map_or(&b""[..], |a| a));
+    s.extend_from_slice(format!("' {what}").as_bytes());
+    s
 }
 
 /// Add an ACL LOG entry for this client (its CLIENT LIST line as it runs `cmd_name`).
@@ -135,13 +146,30 @@ fn log_entry(
     username: Option<&[u8]>,
     cmd_name: &'static str,
     args: &[Bytes],
+    nested: bool,
 ) {
     let username = username.map(|u| u.to_vec()).unwrap_or_else(|| user_name(client).into_bytes());
-    client.sync_current(cmd_name, args);
-    let client_info = client.handle.info_line(Some(cmd_name));
+    // Inside EXEC or a script, Redis 7.2 describes the client running the top-level command
+    // (its current_client: cmd=exec, cmd=eval...); 7.0 showed the refused inner command.
+    let client_info = if nested {
+        client.handle.info_line(Some(client.running))
+    } else {
+        client.sync_current(cmd_name, args);
+        client.handle.info_line(Some(cmd_name))
+    };
     let max = server.config.load().acllog_max_len.max(0) as usize;
     server.acl.log_denial(
-        Entry { count: 1, reason, context, object, username, ctime_ms: crate::acl::now_ms(), client_info },
+        Entry {
+            count: 1,
+            reason,
+            context,
+            object,
+            username,
+            ctime_ms: crate::acl::now_ms(),
+            created_ms: 0,
+            entry_id: 0,
+            client_info,
+        },
         max,
     );
 }
@@ -201,7 +229,17 @@ pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
             let context = if ctx.client.multi.is_some() { Context::Multi } else { Context::Toplevel };
             // AUTH or HELLO, as the table names them.
             let name = crate::commands::table::lookup(&ctx.args[0]).map_or("auth", |c| c.full_name.as_str());
-            log_entry(ctx.server, ctx.client, Reason::Auth, context, ctx.args[0].to_vec(), Some(user), name, ctx.args);
+            log_entry(
+                ctx.server,
+                ctx.client,
+                Reason::Auth,
+                context,
+                ctx.args[0].to_vec(),
+                Some(user),
+                name,
+                ctx.args,
+                false,
+            );
             false
         }
     }
@@ -516,7 +554,7 @@ fn acl_log(ctx: &mut Ctx) -> CmdResult {
     let r = &mut *ctx.reply;
     r.array(n);
     for e in log.newest(n) {
-        r.map(7);
+        r.map(10);
         r.bulk(b"count");
         r.int(e.count as i64);
         r.bulk(b"reason");
@@ -531,6 +569,12 @@ fn acl_log(ctx: &mut Ctx) -> CmdResult {
         r.double((now - e.ctime_ms) as f64 / 1000.0);
         r.bulk(b"client-info");
         r.bulk(e.client_info.as_bytes());
+        r.bulk(b"entry-id");
+        r.int(e.entry_id as i64);
+        r.bulk(b"timestamp-created");
+        r.int(e.created_ms);
+        r.bulk(b"timestamp-last-updated");
+        r.int(e.ctime_ms);
     }
     Ok(())
 }
@@ -551,21 +595,7 @@ fn acl_dryrun(ctx: &mut Ctx) -> CmdResult {
     }
     match check_user(&ctx.server.acl, &cell.rules(), cmd, call) {
         Ok(()) => ctx.reply.ok(),
-        Err(Denied::Command) => {
-            ctx.reply.bulk(format!("This user has no permissions to run the '{}' command", cmd.full_name).as_bytes())
-        }
-        Err(Denied::Key(p)) => {
-            let mut s = b"This user has no permissions to access the '".to_vec();
-            s.extend_from_slice(crate::acl::selector::cstr(&call[p]));
-            s.extend_from_slice(b"' key");
-            ctx.reply.bulk(&s)
-        }
-        Err(Denied::Channel(p)) => {
-            let mut s = b"This user has no permissions to access the '".to_vec();
-            s.extend_from_slice(crate::acl::selector::cstr(&call[p]));
-            s.extend_from_slice(b"' channel");
-            ctx.reply.bulk(&s)
-        }
+        Err(denied) => ctx.reply.bulk(&error_message(&cell.name, cmd, call, denied, true)),
     }
     Ok(())
 }

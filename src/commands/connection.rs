@@ -106,22 +106,35 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
         }
         j = 2;
     }
+    // Redis 7.2: the options are read first (the last AUTH and the last SETNAME win, a bad
+    // name fails before anything changes), then the client authenticates, then it is named.
+    let mut auth: Option<(usize, usize)> = None;
+    let mut name: Option<usize> = None;
     while j < args.len() {
         let more = args.len() - 1 - j;
         if is(&args[j], "auth") && more >= 2 {
-            if !super::acl::authenticate(ctx, &args[j + 1], &args[j + 2]) {
-                return Err(CmdError::new("-WRONGPASS invalid username-password pair or user is disabled."));
-            }
+            auth = Some((j + 1, j + 2));
             j += 3;
         } else if is(&args[j], "setname") && more >= 1 {
-            set_name(ctx, &args[j + 1])?;
+            if !valid_name(&args[j + 1]) {
+                return Err(CmdError::new("Client names cannot contain spaces, newlines or special characters."));
+            }
+            name = Some(j + 1);
             j += 2;
         } else {
             return Err(CmdError::new(format!("Syntax error in HELLO option '{}'", args::echo(&args[j]))));
         }
     }
+    if let Some((u, p)) = auth {
+        if !super::acl::authenticate(ctx, &args[u], &args[p]) {
+            return Err(CmdError::new("-WRONGPASS invalid username-password pair or user is disabled."));
+        }
+    }
     if !ctx.client.authenticated {
-        return Err(CmdError::new("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::new("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(n) = name {
+        set_name(ctx, &args[n])?;
     }
     if ver == 3 {
         ctx.client.proto = Proto::Resp3;

@@ -98,6 +98,8 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     let mut client = Client::for_script(ctx.client.handle.clone());
     // The script's commands run as the caller's ACL user (Redis's scriptCall).
     client.user = ctx.client.user.clone();
+    // The command the caller runs (EVAL, FCALL, EXEC...): ACL LOG entries name it.
+    client.running = ctx.client.running;
     client.db = ctx.client.db;
     client.script = true;
     client.readonly = ctx.client.readonly;

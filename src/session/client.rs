@@ -442,6 +442,9 @@ pub struct Client {
     pub replconf: ReplConf,
     /// SCRIPT DEBUG: whether this client's next EVAL runs under the Lua debugger.
     pub lua_debug: LuaDebug,
+    /// Full name of the top-level command running (EXEC, EVAL...): the ACL LOG entry of a
+    /// refusal inside it shows the client running that command (Redis 7.2's current_client).
+    pub running: &'static str,
 }
 
 impl Client {
@@ -477,6 +480,7 @@ impl Client {
             no_evict: false,
             no_touch: false,
             last_cmd: "NULL",
+            running: "NULL",
             batch_began: None,
             block_retry: false,
             last_wrote: false,

@@ -281,6 +281,7 @@ fn shards_of(
 /// the clients waiting on what it wrote.
 fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Bytes], reply: &mut ReplySink) -> Action {
     let _watched = crate::server::watchdog::busy(cmd.name());
+    client.running = cmd.full_name.as_str();
     let ks = &server.keyspace;
     let db_index = client.db;
     // Scripts: one at a time, marked running before they wait for the shard locks, so other
@@ -399,7 +400,9 @@ pub fn call_locked(
         ctx.reply.errors.len() > errors_before || ctx.reply.uncounted_errors > uncounted_before
     };
     let wrote = ctx.db.dirty > 0;
-    let us = took.as_micros() as u64;
+    // An attempt that blocked counts no time: Redis 7.2 adds a blocking command's time when it
+    // is finally served, and none if it is then refused (its ACL rules changed meanwhile).
+    let us = if matches!(action, Action::Block(_)) { 0 } else { took.as_micros() as u64 };
     cmd.stats.record_call(us, failed);
     let modified = ctx.db.take_modified();
     crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
