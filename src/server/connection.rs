@@ -576,8 +576,14 @@ async fn client_loop(
             cycle = client.batch_began.take().map_or(Duration::ZERO, |start| now.since(start));
             io[super::io::CYCLES_US].fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             io[super::io::COMMANDS].fetch_add(processed, Ordering::Relaxed);
-            server.stats.io.raise(super::io::CYCLE_MAX_US, cycle.as_micros() as u64);
-            server.stats.io.raise(super::io::CYCLE_MAX_CMDS, processed);
+            // This thread's maxima (INFO debug), on the stripe line already in hand.
+            let us = cycle.as_micros() as u64;
+            if us > io[super::io::CYCLE_MAX_US].load(Ordering::Relaxed) {
+                io[super::io::CYCLE_MAX_US].store(us, Ordering::Relaxed);
+            }
+            if processed > io[super::io::CYCLE_MAX_CMDS].load(Ordering::Relaxed) {
+                io[super::io::CYCLE_MAX_CMDS].store(processed, Ordering::Relaxed);
+            }
             handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
