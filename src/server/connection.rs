@@ -26,6 +26,7 @@ use crate::keyspace::clock::Stamp;
 use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request_into, ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
+use crate::util::striped;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -495,9 +496,7 @@ async fn client_loop(
                                 _ = killed.killed() => None,
                             };
                             server.blocking.postpone(false);
-                            for code in std::mem::take(&mut out.sink.errors) {
-                                server.count_error(&code);
-                            }
+                            count_sink_errors(server, &mut out.sink);
                             match closing {
                                 None => return Err("killed".into()),
                                 Some(true) => {
@@ -526,9 +525,7 @@ async fn client_loop(
                                 Some(Ok(())) => std::future::pending().await,
                                 Some(Err(msg)) => {
                                     out.sink.error(msg);
-                                    for code in std::mem::take(&mut out.sink.errors) {
-                                        server.count_error(&code);
-                                    }
+                                    count_sink_errors(server, &mut out.sink);
                                 }
                             }
                         }
@@ -553,9 +550,7 @@ async fn client_loop(
                 Ok(None) => break,
                 Err(e) => {
                     out.sink.error(&e.0);
-                    for code in std::mem::take(&mut out.sink.errors) {
-                        server.count_error(&code);
-                    }
+                    count_sink_errors(server, &mut out.sink);
                     log::verbose(&format!("Protocol error ({}) from client id={}", e.0, client.id()));
                     flush_all(server, sock, &mut out, &handle).await?;
                     return Err("protocol error".into());
@@ -577,13 +572,8 @@ async fn client_loop(
             io[super::io::CYCLES_US].fetch_add(cycle.as_micros() as u64, Ordering::Relaxed);
             io[super::io::COMMANDS].fetch_add(processed, Ordering::Relaxed);
             // This thread's maxima (INFO debug), on the stripe line already in hand.
-            let us = cycle.as_micros() as u64;
-            if us > io[super::io::CYCLE_MAX_US].load(Ordering::Relaxed) {
-                io[super::io::CYCLE_MAX_US].store(us, Ordering::Relaxed);
-            }
-            if processed > io[super::io::CYCLE_MAX_CMDS].load(Ordering::Relaxed) {
-                io[super::io::CYCLE_MAX_CMDS].store(processed, Ordering::Relaxed);
-            }
+            striped::raise(&io[super::io::CYCLE_MAX_US], cycle.as_micros() as u64);
+            striped::raise(&io[super::io::CYCLE_MAX_CMDS], processed);
             handle.touch_at(now);
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
@@ -724,6 +714,14 @@ fn account_memory(
         return Err("evicted".into());
     }
     Ok(())
+}
+
+/// Count the errors a reply written outside the pipeline (a refusal, an unblocking) holds
+/// in the error statistics, as the pipeline counts its commands' errors.
+fn count_sink_errors(server: &Server, sink: &mut ReplySink) {
+    for code in std::mem::take(&mut sink.errors) {
+        server.count_error(&code);
+    }
 }
 
 /// A single request whose run took at least this long has its reply held back, as a pipelined
@@ -958,18 +956,14 @@ async fn block(
     match waiter.take_unblock() {
         Some(crate::session::blocking::Unblock::Error) => {
             out_sink.error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
-            for code in std::mem::take(&mut out_sink.errors) {
-                server.count_error(&code);
-            }
+            count_sink_errors(server, out_sink);
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::None);
         }
         Some(crate::session::blocking::Unblock::StateChanged) => {
             out_sink
                 .error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
-            for code in std::mem::take(&mut out_sink.errors) {
-                server.count_error(&code);
-            }
+            count_sink_errors(server, out_sink);
             pipeline::adjust_blocked_call_stats(args, 1, true);
             return Ok(Action::Close);
         }

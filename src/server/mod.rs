@@ -444,7 +444,7 @@ impl Drop for CronCycle<'_> {
         let io = self.0.stats.io.local();
         io[io::CYCLES].fetch_add(1, Ordering::Relaxed);
         io[io::CYCLES_US].fetch_add(us, Ordering::Relaxed);
-        self.0.stats.io.raise(io::CYCLE_MAX_US, us);
+        crate::util::striped::raise(&io[io::CYCLE_MAX_US], us);
         self.0.stats.cron_us.fetch_add(us, Ordering::Relaxed);
     }
 }

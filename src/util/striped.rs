@@ -103,15 +103,6 @@ where
         self.0.iter().map(|c| c[i].load(Ordering::Relaxed)).max().unwrap_or(0)
     }
 
-    /// Raise the calling thread's counter `i` to `value` if it is below (a per-thread maximum).
-    #[inline]
-    pub fn raise(&self, i: usize, value: u64) {
-        let c = &self.local()[i];
-        if value > c.load(Ordering::Relaxed) {
-            c.store(value, Ordering::Relaxed);
-        }
-    }
-
     /// Set counter `i`'s total (CONFIG RESETSTAT, a save clearing `dirty`): a stripe's add
     /// that runs at the same time may survive it, as with Redis's own counters read by another
     /// thread.
@@ -124,6 +115,15 @@ where
         if first && value != 0 {
             self.local()[i].store(value, Ordering::Relaxed);
         }
+    }
+}
+
+/// Raise a counter of the calling thread's stripe (from `CounterSet::local`) to `value` if it
+/// is below: a per-thread maximum, read with `CounterSet::max`.
+#[inline]
+pub fn raise(counter: &AtomicU64, value: u64) {
+    if value > counter.load(Ordering::Relaxed) {
+        counter.store(value, Ordering::Relaxed);
     }
 }
 
