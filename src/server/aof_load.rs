@@ -334,7 +334,7 @@ pub fn debug_loadaof(server: &Server, db: &mut Db) -> Result<(), String> {
     let parts = read_all(server, &manifest)?;
     // Other clients get -LOADING meanwhile, as from Redis's loading loop: on other workers at
     // once, on this one while a slow script of the AOF steps aside (see `scripting::fiber`).
-    let _loading = Loading::start(server);
+    let _loading = super::Loading::start(server);
     let mark = db.effects_len();
     drop(db.flush(true));
     db.truncate_effects(mark);
@@ -342,22 +342,4 @@ pub fn debug_loadaof(server: &Server, db: &mut Db) -> Result<(), String> {
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
     log::notice("Append Only File loaded by DEBUG LOADAOF");
     Ok(())
-}
-
-/// The server is loading (INFO `loading:1`; commands without the `loading` flag are refused)
-/// until this is dropped.
-struct Loading<'a>(&'a Server);
-
-impl<'a> Loading<'a> {
-    fn start(server: &'a Server) -> Self {
-        server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
-        server.stats.loading.store(true, Ordering::SeqCst);
-        Loading(server)
-    }
-}
-
-impl Drop for Loading<'_> {
-    fn drop(&mut self) {
-        self.0.stats.loading.store(false, Ordering::SeqCst);
-    }
 }

@@ -435,6 +435,24 @@ async fn cron(server: Arc<Server>) {
     }
 }
 
+/// The server is loading (INFO `loading:1`; commands without the `loading` flag are refused)
+/// until this is dropped: start-up's load, DEBUG LOADAOF.
+pub(crate) struct Loading<'a>(&'a Server);
+
+impl<'a> Loading<'a> {
+    pub(crate) fn start(server: &'a Server) -> Self {
+        server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
+        server.stats.loading.store(true, Ordering::SeqCst);
+        Loading(server)
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0.stats.loading.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Counts the cron step it lives in as an event-loop cycle, with its duration (at least 1 µs).
 struct CronCycle<'a>(&'a Server, Instant);
 
@@ -518,8 +536,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     Server::install_notifications(&server);
     // Clients are served while the data loads, as in Redis: commands without the `loading`
     // flag answer -LOADING until it is done (and the cluster cron waits for it).
-    server.stats.loading.store(true, Ordering::SeqCst);
-    server.stats.loading_start.store(crate::keyspace::now_ms() / 1000, Ordering::Relaxed);
+    let loading = Loading::start(&server);
     if cfg.cluster_enabled {
         crate::keyspace::shard_by_slot();
         if let Err(line) = crate::cluster::Cluster::start(&server).await {
@@ -552,7 +569,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
             return 1;
         }
     }
-    server.stats.loading.store(false, Ordering::SeqCst);
+    drop(loading);
     if let Some((host, port)) = cfg.replicaof.clone() {
         crate::replication::replica::start_at_boot(&server, host, port);
     }
