@@ -7,7 +7,9 @@ const SAMPLES: usize = 16;
 
 #[derive(Default)]
 struct Track {
-    last_time_ms: i64,
+    /// A first reading was taken (the next one makes a sample).
+    started: bool,
+    last_base: u64,
     last_value: u64,
     samples: [f64; SAMPLES],
     idx: usize,
@@ -29,32 +31,29 @@ pub const EL_CYCLES: usize = 3;
 pub const EL_DURATION: usize = 4;
 
 impl Rates {
-    /// Sample `value` (a counter) of metric `m` at `now_ms` (Redis's trackInstantaneousMetric).
+    /// Sample `value` (a counter) of metric `m` at `now_ms`: a rate per second.
     pub fn track(&self, m: usize, now_ms: i64, value: u64) {
-        let mut t = self.tracks.lock();
-        let t = &mut t[m];
-        if t.last_time_ms > 0 && now_ms > t.last_time_ms {
-            let per_sec = value.saturating_sub(t.last_value) as f64 * 1000.0 / (now_ms - t.last_time_ms) as f64;
-            t.samples[t.idx] = per_sec;
-            t.idx = (t.idx + 1) % SAMPLES;
-        }
-        t.last_time_ms = now_ms;
-        t.last_value = value;
+        self.sample(m, now_ms.max(0) as u64, value, 1000.0);
     }
 
     /// Sample `value` of metric `m` per unit of `base` (another counter) rather than per
     /// second: the mean duration of a cycle is the duration sum per cycle.
     pub fn track_per(&self, m: usize, base: u64, value: u64) {
+        self.sample(m, base, value, 1.0);
+    }
+
+    /// Redis's trackInstantaneousMetric: the growth of `value` times `factor` per unit of
+    /// growth of `base`, as one of the samples (none while `base` has not moved).
+    fn sample(&self, m: usize, base: u64, value: u64, factor: f64) {
         let mut t = self.tracks.lock();
         let t = &mut t[m];
-        let base = base as i64;
-        if t.last_time_ms > 0 {
-            let b = base - t.last_time_ms;
-            let v = value.saturating_sub(t.last_value) as f64;
-            t.samples[t.idx] = if b > 0 { v / b as f64 } else { 0.0 };
+        if t.started && base > t.last_base {
+            let growth = value.saturating_sub(t.last_value) as f64;
+            t.samples[t.idx] = growth * factor / (base - t.last_base) as f64;
             t.idx = (t.idx + 1) % SAMPLES;
         }
-        t.last_time_ms = base.max(1);
+        t.started = true;
+        t.last_base = base;
         t.last_value = value;
     }
 
