@@ -189,3 +189,56 @@ fn clients_a_write_unblocked_are_served_before_the_next_command() {
         assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 0));
     }
 }
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = query(con, &["INFO", section]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Redis 7.2 looks a woken client's key up without side effects before serving it: when the
+/// list a write created has already expired, the client stays blocked and the key is not
+/// deleted by that look (the next command to touch it expires it). CLIENT UNBLOCK then answers
+/// the client before the unblocker's next command, so its BLPOP is counted once, at once.
+#[test]
+fn a_client_woken_by_a_key_that_already_expired_stays_blocked() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut con = server.conn();
+    let _: String = query(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let mut raw = server.raw();
+    raw.send_cmd(&["CLIENT", "ID"]);
+    let id = String::from_utf8(raw.read_reply()).unwrap();
+    let id = id.trim_start_matches(':').trim().to_string();
+    raw.send(b"BLPOP k 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    let _: String = query(&mut con, &["CONFIG", "RESETSTAT"]);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("RPUSH")
+        .arg("k")
+        .arg("x")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg("k")
+        .arg(20)
+        .ignore()
+        .cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("0.05")
+        .ignore()
+        .query(&mut con)
+        .expect("MULTI/EXEC");
+    assert_eq!(blocked_clients(&mut con), 1, "the client was served an expired key");
+    assert_eq!(info_field(&mut con, "stats", "expired_keys"), "0", "the wake-up's look deleted the key");
+    let unblocked: i64 = query(&mut con, &["CLIENT", "UNBLOCK", &id, "TIMEOUT"]);
+    assert_eq!(unblocked, 1);
+    let stats = info_field(&mut con, "commandstats", "cmdstat_blpop");
+    assert!(stats.starts_with("calls=1,") && stats.ends_with("failed_calls=0"), "{stats}");
+    assert_eq!(raw.read_reply(), b"*-1\r\n");
+    let exists: i64 = query(&mut con, &["EXISTS", "k"]);
+    assert_eq!(exists, 0);
+    assert_eq!(info_field(&mut con, "stats", "expired_keys"), "1");
+}

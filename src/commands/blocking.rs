@@ -161,17 +161,12 @@ fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
     let moved = lists::move_element(ctx.db, src, dst, from, to)?;
     match moved {
         Some(elem) => {
-            // As Redis: BRPOPLPUSH propagates as RPOPLPUSH, BLMOVE as LMOVE.
+            // As Redis: BRPOPLPUSH propagates as RPOPLPUSH, BLMOVE as LMOVE with the client's
+            // own LEFT/RIGHT arguments.
             let effect = if timeout_arg == 3 {
                 vec![Bytes::from_static(b"RPOPLPUSH"), src.clone(), dst.clone()]
             } else {
-                vec![
-                    Bytes::from_static(b"LMOVE"),
-                    src.clone(),
-                    dst.clone(),
-                    Bytes::from_static(from.keyword().as_bytes()),
-                    Bytes::from_static(to.keyword().as_bytes()),
-                ]
+                vec![Bytes::from_static(b"LMOVE"), src.clone(), dst.clone(), argv[3].clone(), argv[4].clone()]
             };
             ctx.db.propagate_effect(effect);
             undo_on_retry(ctx, || {

@@ -379,7 +379,7 @@ fn client_unblock(ctx: &mut Ctx) -> CmdResult {
     };
     let id = args::int(&args[2])?;
     let target = ctx.server.clients.lock().get(&(id as u64)).cloned();
-    let done = target.is_some_and(|h| h.waiter.request_unblock(how));
+    let done = target.is_some_and(|h| ctx.server.blocking.request_unblock(&h.waiter, how));
     ctx.reply.int(done as i64);
     Ok(())
 }

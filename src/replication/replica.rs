@@ -177,7 +177,7 @@ fn spawn_link(server: &Arc<Server>, host: String, port: u16, generation: u64) {
 fn disconnect_blocked_clients(server: &Server) {
     let handles: Vec<Arc<ClientHandle>> = server.clients.lock().values().cloned().collect();
     for h in handles {
-        h.waiter.request_unblock(crate::session::blocking::Unblock::StateChanged);
+        server.blocking.request_unblock(&h.waiter, crate::session::blocking::Unblock::StateChanged);
     }
 }
 

@@ -910,37 +910,53 @@ async fn block(
     let settle = Settle(&server.blocking, &waiter);
     let handle = client.handle.clone();
     let id = client.id();
-    let timed_out = loop {
-        input.make_room();
-        let pending = out.has_pending() || sock.has_unflushed();
-        let left = tokio::select! {
-            _ = waiter.wait() => break false,
-            _ = async {
-                match spec.deadline {
-                    Some(d) => crate::util::timer::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => break true,
-            _ = handle.killed() => Err("killed".to_string()),
-            r = sock.readable() => match r {
-                Ok(()) => match sock.try_read_buf(input.buf) {
-                    Ok(0) => Err("closed while blocked".to_string()),
-                    Ok(n) => input.received(server, id, n),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+    let timed_out = 'woken: loop {
+        let timed_out = loop {
+            input.make_room();
+            let pending = out.has_pending() || sock.has_unflushed();
+            let left = tokio::select! {
+                _ = waiter.wait() => break false,
+                _ = async {
+                    match spec.deadline {
+                        Some(d) => crate::util::timer::sleep_until(d.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => break true,
+                _ = handle.killed() => Err("killed".to_string()),
+                r = sock.readable() => match r {
+                    Ok(()) => match sock.try_read_buf(input.buf) {
+                        Ok(0) => Err("closed while blocked".to_string()),
+                        Ok(n) => input.received(server, id, n),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    },
                     Err(e) => Err(e.to_string()),
                 },
-                Err(e) => Err(e.to_string()),
-            },
-            // Replies queued before the blocking command keep leaving while it waits.
-            r = sock.writable(), if pending => match r {
-                Ok(()) => send(server, sock, out).await,
-                Err(e) => Err(e.to_string()),
-            },
+                // Replies queued before the blocking command keep leaving while it waits.
+                r = sock.writable(), if pending => match r {
+                    Ok(()) => send(server, sock, out).await,
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            if let Err(why) = left {
+                server.blocking.abandon(&waiter, &spec.keys);
+                return Err(why);
+            }
         };
-        if let Err(why) = left {
-            server.blocking.abandon(&waiter, &spec.keys);
-            return Err(why);
+        if timed_out || spec.unblock_on_nokey || waiter.unblock_requested() {
+            break 'woken timed_out;
         }
+        // Woken by a write, but is any of its keys there? As Redis 7.2 (handleClientsBlockedOnKey's
+        // LOOKUP_NOEFFECTS), they are looked up without side effects: a key that expired in the
+        // meantime keeps the client blocked and is not deleted here (the next command to touch it
+        // deletes and propagates it). Registered again first, so a signal from now on is not
+        // missed; the wake-up that found nothing is then settled, and the writer may go on.
+        server.blocking.register_as(&waiter, &spec.keys, true, spec.wake_all, spec.unblock_on_nokey);
+        if any_key_present(server, &spec.keys) {
+            waiter.claim();
+            break 'woken false;
+        }
+        server.blocking.settle(&waiter);
     };
     // Woken: make sure the client is still there before anything is handed to it.
     if !timed_out {
@@ -1008,6 +1024,20 @@ async fn block(
         }
     }
     Ok(action)
+}
+
+/// Whether any of a blocked client's keys holds a value that has not expired, looked up
+/// without side effects (no lazy expiry, no statistics). A running script holds the keyspace and
+/// a worker thread never waits for it: the keys then count as present and the command's re-run
+/// waits for the script as any command does.
+fn any_key_present(server: &Server, keys: &[(usize, bytes::Bytes)]) -> bool {
+    if server.scripting.busy.running_for().is_some() {
+        return true;
+    }
+    keys.iter().any(|(db, key)| {
+        let mut view = server.keyspace.lock_keys(*db, &[key]);
+        view.contains_raw(key) && !view.is_expired(key)
+    })
 }
 
 /// Settles a blocked client's wake-up when dropped (see [`crate::session::blocking::Blocking::settle`]).

@@ -53,19 +53,16 @@ impl Waiter {
         self.blocked.load(Ordering::SeqCst)
     }
 
-    /// CLIENT UNBLOCK: returns false when the client is not blocked.
-    pub fn request_unblock(&self, how: Unblock) -> bool {
-        if !self.is_blocked() {
-            return false;
-        }
-        let code = match how {
-            Unblock::Timeout => 1,
-            Unblock::Error => 2,
-            Unblock::StateChanged => 3,
-        };
-        self.unblock.store(code, Ordering::SeqCst);
-        self.notify.notify_one();
-        true
+    /// Mark a re-registered waiter as woken again (it goes on to serve itself after all): other
+    /// signals skip it, and if it leaves instead, its wake-up is passed on (see
+    /// [`Blocking::abandon`]).
+    pub fn claim(&self) {
+        self.woken.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a CLIENT UNBLOCK request is pending (not taken).
+    pub fn unblock_requested(&self) -> bool {
+        self.unblock.load(Ordering::SeqCst) != 0
     }
 
     /// Take a pending CLIENT UNBLOCK request.
@@ -163,6 +160,23 @@ impl Blocking {
         if w.unsettled.swap(false, Ordering::SeqCst) {
             self.unsettled.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// CLIENT UNBLOCK (and a server turned replica): wake `w` to stop waiting `how`. Counted as a
+    /// wake-up, so the caller's next command waits for it to reply, as Redis unblocks it within
+    /// CLIENT UNBLOCK. Returns false when the client is not blocked.
+    pub fn request_unblock(&self, w: &Waiter, how: Unblock) -> bool {
+        if !w.is_blocked() {
+            return false;
+        }
+        let code = match how {
+            Unblock::Timeout => 1,
+            Unblock::Error => 2,
+            Unblock::StateChanged => 3,
+        };
+        w.unblock.store(code, Ordering::SeqCst);
+        self.wake(w);
+        true
     }
 
     /// A client starts / stops waiting for CLIENT PAUSE to end.
