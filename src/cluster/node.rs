@@ -125,6 +125,12 @@ impl Node {
     pub fn name_str(&self) -> &str {
         name_str(&self.name)
     }
+
+    /// How log lines name the node: its name and, in parentheses, its human node name (empty
+    /// when it announces none), as Redis 7.2's "%.40s (%s)".
+    pub fn log_name(&self) -> String {
+        format!("{} ({})", self.name_str(), self.human_nodename)
+    }
 }
 
 /// A node name as text (names are checked to be hex when they arrive).

@@ -108,15 +108,12 @@ impl State {
                 }
             }
             Body::Fail { about } => match sender {
-                Some(_) => {
+                Some(s) => {
                     if let Some(f) = self.lookup_name(about) {
+                        let from = self.nodes[&s].log_name();
                         let n = self.nodes.get_mut(&f).expect("found");
                         if n.flags & (flag::FAIL | flag::MYSELF) == 0 {
-                            log::notice(&format!(
-                                "FAIL message received from {} about {}",
-                                name_str(&hdr.sender),
-                                name_str(about)
-                            ));
+                            log::notice(&format!("FAIL message received from {from} about {}", n.log_name()));
                             n.flags |= flag::FAIL;
                             n.fail_time = now;
                             n.flags &= !flag::PFAIL;
@@ -182,7 +179,7 @@ impl State {
                     self.mf_end = now + MF_TIMEOUT;
                     self.mf_slave = Some(s);
                     self.pending.push(Deferred::PauseWrites(now + MF_TIMEOUT * MF_PAUSE_MULT));
-                    log::notice(&format!("Manual failover requested by replica {}.", self.nodes[&s].name_str()));
+                    log::notice(&format!("Manual failover requested by replica {}.", self.nodes[&s].log_name()));
                     // The ping carries our offset, now that clients are paused.
                     self.send_ping(link, types::PING);
                 }
@@ -363,12 +360,12 @@ impl State {
         n.pport = hdr.pport;
         n.cport = hdr.cport;
         n.flags &= !flag::NOADDR;
-        let (name, ip, port) = (n.name_str().to_string(), n.ip.clone(), n.port);
+        let (name, ip, port) = (n.log_name(), n.ip.clone(), n.port);
         if let Some(l) = old_link {
             self.free_link(l);
         }
         self.route_dirty = true;
-        log::warning(&format!("Address updated for node {name}, now {ip}:{port}"));
+        log::notice(&format!("Address updated for node {name}, now {ip}:{port}"));
         if self.is_myself_slave() && self.me().slaveof == Some(id) {
             self.pending.push(Deferred::SetMaster { host: ip, port });
         }
@@ -390,16 +387,16 @@ impl State {
                             if self.add_failure_report(node, s) {
                                 log::verbose(&format!(
                                     "Node {} reported node {} as not reachable.",
-                                    self.nodes[&s].name_str(),
-                                    self.nodes[&node].name_str()
+                                    self.nodes[&s].log_name(),
+                                    self.nodes[&node].log_name()
                                 ));
                             }
                             self.mark_failing_if_needed(node);
                         } else if self.del_failure_report(node, s) {
                             log::verbose(&format!(
                                 "Node {} reported node {} is back online.",
-                                self.nodes[&s].name_str(),
-                                self.nodes[&node].name_str()
+                                self.nodes[&s].log_name(),
+                                self.nodes[&node].log_name()
                             ));
                         }
                     }
@@ -542,14 +539,14 @@ impl State {
         {
             log::warning(&format!(
                 "Configuration change detected. Reconfiguring myself as a replica of {}",
-                self.nodes[&sender].name_str()
+                self.nodes[&sender].log_name()
             ));
             self.set_master(sender);
             self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
         } else if let Some(gm) = grandmaster.filter(|&gm| gm != me) {
             log::warning(&format!(
                 "I'm a sub-replica! Reconfiguring myself as a replica of grandmaster {}",
-                self.nodes[&gm].name_str()
+                self.nodes[&gm].log_name()
             ));
             self.set_master(gm);
             self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
@@ -570,7 +567,7 @@ impl State {
         if s.name <= me.name {
             return;
         }
-        let sname = s.name_str().to_string();
+        let sname = s.log_name();
         self.current_epoch += 1;
         let e = self.current_epoch;
         self.me_mut().config_epoch = e;
@@ -587,7 +584,7 @@ impl State {
         if me.is_slave() || me.numslots == 0 {
             return;
         }
-        let name = self.nodes[&node].name_str().to_string();
+        let name = self.nodes[&node].log_name();
         if req.current_epoch < self.current_epoch {
             log::warning(&format!(
                 "Failover auth denied to {name}: reqEpoch ({}) < curEpoch({})",

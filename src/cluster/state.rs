@@ -679,7 +679,7 @@ impl State {
             return;
         }
         let n = self.nodes.get_mut(&id).expect("checked above");
-        crate::server::log::notice(&format!("Marking node {} as failing (quorum reached).", n.name_str()));
+        crate::server::log::notice(&format!("Marking node {} as failing (quorum reached).", n.log_name()));
         n.flags &= !flag::PFAIL;
         n.flags |= flag::FAIL;
         n.fail_time = now_ms();
@@ -700,7 +700,7 @@ impl State {
         if n.is_slave() || n.numslots == 0 {
             crate::server::log::notice(&format!(
                 "Clear FAIL state for node {}: {} is reachable again.",
-                n.name_str(),
+                n.log_name(),
                 if n.is_slave() { "replica" } else { "master without slots" }
             ));
             n.flags &= !flag::FAIL;
@@ -711,7 +711,7 @@ impl State {
         if n.is_master() && n.numslots > 0 && now - n.fail_time > timeout * FAIL_UNDO_TIME_MULT {
             crate::server::log::notice(&format!(
                 "Clear FAIL state for node {}: is reachable again and nobody is serving its slots after some time.",
-                n.name_str()
+                n.log_name()
             ));
             n.flags &= !flag::FAIL;
             self.route_dirty = true;

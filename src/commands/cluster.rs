@@ -485,7 +485,7 @@ fn setslot(ctx: &mut Ctx) -> CmdResult {
                 if was_mine && n != me && st.me().numslots == 0 && st.cfg.allow_replica_migration {
                     log::notice(&format!(
                         "Configuration change detected. Reconfiguring myself as a replica of {}",
-                        st.nodes[&n].name_str()
+                        st.nodes[&n].log_name()
                     ));
                     st.set_master(n);
                     st.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
