@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{query, wait_until, Server};
+use common::{info_field, query, wait_until, Server};
 use std::io::Write;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
@@ -188,15 +188,6 @@ fn clients_a_write_unblocked_are_served_before_the_next_command() {
         drop((first, second));
         assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 0));
     }
-}
-
-fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
-    let info: String = query(con, &["INFO", section]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// Redis 7.2 looks a woken client's key up without side effects before serving it: when the

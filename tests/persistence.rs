@@ -13,7 +13,7 @@
 mod common;
 
 use common::interop::*;
-use common::{free_port, run_to_exit, wait_until, work_dir, Server};
+use common::{free_port, query, run_to_exit, wait_until, work_dir, Server};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
@@ -465,6 +465,30 @@ fn the_bgsave_thread_runs_snapshot_nice_below_the_workers() {
         );
         assert_eq!(thread_nice(ferrous.pid(), "ferrous-worker-"), Some(workers));
     }
+}
+
+/// A BGSAVE slowed by `rdb-key-save-delay` finishes soon after the delay is set back to 0:
+/// Redis's tests end such a save by doing that and killing Redis's save child, and a Ferrous
+/// save has no child to kill. The file is complete.
+#[test]
+fn a_slowed_bgsave_finishes_once_the_delay_is_set_to_0() {
+    let dir = test_dir("bgsave-delay-0");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap(), "--rdb-key-save-delay", "100000000"]);
+    let mut fc = ferrous.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut fc).expect("SET");
+    let _: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
+    assert_eq!(info_field(&mut fc, "rdb_bgsave_in_progress"), "1");
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"),
+        "the save still sleeps 100 s for its key"
+    );
+    assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
+    drop(fc);
+    drop(ferrous);
+    let reloaded = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let value: String = query(&mut reloaded.conn(), &["GET", "k"]);
+    assert_eq!(value, "v");
 }
 
 // ---------------------------------------------------------------------------

@@ -578,6 +578,11 @@ impl ShardCapture for CapturedShards {
     }
 }
 
+/// Reads `rdb-key-save-delay` now. A save in progress reads it again as it sleeps, so setting it
+/// to 0 lets a slowed save finish at once. (Redis's tests end such a save by setting it to 0 and
+/// killing the save's child process; a Ferrous save has no process to kill.)
+pub type KeyDelay = Box<dyn Fn() -> i64 + Send>;
+
 /// A point-in-time snapshot of the keyspace taken without stopping it (BGSAVE): started by
 /// [`PointInTime::begin`] (which marks every shard under all the locks for an instant), then
 /// written by [`PointInTime::write`] on any thread while the server keeps serving.
@@ -592,8 +597,9 @@ pub struct PointInTime {
     /// the file is, see [`PointInTime::set_repl`]).
     functions: Vec<Vec<u8>>,
     head_opts: SaveOptions,
-    /// Microseconds to sleep per key written (`rdb-key-save-delay`, a testing aid).
-    pub key_delay_us: i64,
+    /// Microseconds to sleep per key written (`rdb-key-save-delay`, a testing aid), read again
+    /// as the sleep goes on (see [`KeyDelay`]).
+    pub key_delay: Option<KeyDelay>,
     /// Set to stop the write early (nobody wants the file any more).
     pub abort: Arc<AtomicBool>,
 }
@@ -625,7 +631,7 @@ impl PointInTime {
             shards,
             functions: functions.to_vec(),
             head_opts: SaveOptions { version, ..opts },
-            key_delay_us: 0,
+            key_delay: None,
             abort: Arc::new(AtomicBool::new(false)),
         };
         (pit, r)
@@ -663,12 +669,17 @@ impl PointInTime {
             // What commands did not take yet of the shard.
             ks.finish_capture(shard);
             let CapturedShard { bytes: part, keys, .. } = std::mem::take(&mut *self.shards.slots[shard].lock());
-            if self.key_delay_us > 0 && keys > 0 {
-                // rdb-key-save-delay: sleep per key, in slices so an abort stops it quickly.
-                let mut left = std::time::Duration::from_micros(self.key_delay_us as u64 * keys);
+            let delay_us = self.key_delay.as_ref().map_or(0, |d| d());
+            if delay_us > 0 && keys > 0 {
+                // rdb-key-save-delay: sleep per key, in slices so an abort, or the delay set to
+                // 0, stops it quickly.
+                let mut left = std::time::Duration::from_micros(delay_us as u64 * keys);
                 while !left.is_zero() {
                     if self.abort.load(Ordering::Relaxed) {
                         return Err(aborted());
+                    }
+                    if self.key_delay.as_ref().is_some_and(|d| d() <= 0) {
+                        break;
                     }
                     let step = left.min(std::time::Duration::from_millis(20));
                     std::thread::sleep(step);

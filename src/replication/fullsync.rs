@@ -260,17 +260,14 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         return Err("Another child process is active (AOF?)".into());
     }
     st.bgsave_started_ms.store(crate::keyspace::now_ms(), Ordering::Relaxed);
-    let (opts, key_delay) = {
-        let cfg = server.config.load();
-        (SaveOptions::from_config(&cfg), cfg.rdb_key_save_delay)
-    };
+    let opts = SaveOptions::from_config(&server.config.load());
     let functions = server.scripting.library_sources();
     let (mut snapshot, (repl, targets)) = PointInTime::begin_then(&server.keyspace, &functions, opts, || {
         let repl = super::save_info(server);
         (repl, setup_waiting(server, job, true))
     });
     snapshot.set_repl(repl);
-    snapshot.key_delay_us = key_delay;
+    snapshot.key_delay = Some(crate::server::saving::key_delay(server));
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let (server, job) = (server.clone(), job.clone());

@@ -725,7 +725,7 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     let (mut pit, switched) = PointInTime::begin_then(&server.keyspace, &functions, opts, at_point);
     server.count_fork(fork_start);
     // rdb-key-save-delay slows a rewrite too, as Redis's rewriteAppendOnlyFileRio / rdbSaveRio.
-    pit.key_delay_us = server.config.load().rdb_key_save_delay;
+    pit.key_delay = Some(super::saving::key_delay(&server));
     if let Err(e) = switched {
         let _ = pit.write(&server.keyspace, &mut Refuse);
         st.rewrite_in_progress.store(false, Ordering::SeqCst);

@@ -200,9 +200,9 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     };
     st.last_bgsave_try.store(now_ms() / 1000, Ordering::Relaxed);
     st.bgsave_started_ms.store(now_ms(), Ordering::Relaxed);
-    let (path, opts, key_delay) = {
+    let (path, opts) = {
         let cfg = server.config.load();
-        (rdb_path(&cfg), SaveOptions::from_config(&cfg), cfg.rdb_key_save_delay)
+        (rdb_path(&cfg), SaveOptions::from_config(&cfg))
     };
     let start = Instant::now();
     // Read just before the point in time: changes in between stay counted (the safe side).
@@ -218,7 +218,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     });
     server.count_fork(start);
     snapshot.set_repl(repl);
-    snapshot.key_delay_us = key_delay;
+    snapshot.key_delay = Some(key_delay(&server));
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let nice = server.config.load().snapshot_nice as i32;
@@ -469,4 +469,10 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         _ => format!("Done loading RDB, keys loaded: {n}, keys expired: {expired}, empty keys skipped: {empty}."),
     });
     Ok(())
+}
+/// `rdb-key-save-delay` as a save in progress reads it (see [`rdb::KeyDelay`]): the current
+/// setting while the server lives.
+pub fn key_delay(server: &Server) -> rdb::KeyDelay {
+    let me = server.me.clone();
+    Box::new(move || me.upgrade().map_or(0, |s| s.config.load().rdb_key_save_delay))
 }
