@@ -566,3 +566,23 @@ fn wait_answers_at_once_and_time_is_frozen_in_scripts() {
     let _ = c.cmd(&["DEBUG", "SLEEP", "0.002"]);
     assert_ne!(t1, as_text(&c.cmd(&["TIME"])));
 }
+
+/// SHUTDOWN NOSAVE ends a busy script's server, and by the time its client sees the connection
+/// close, the listening socket is closed too: a client that connects next is refused, as with
+/// Redis, which exits inside the command (Redis's "SHUTDOWN NOSAVE can kill a timedout script
+/// anyway").
+#[test]
+fn shutdown_nosave_during_a_busy_script_refuses_the_next_connection() {
+    let s = Server::start(&["--busy-reply-threshold", "50"]);
+    let mut runner = s.raw();
+    runner.send_cmd(&["EVAL", "while true do end", "0"]);
+    let mut other = s.raw();
+    assert!(wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")));
+    other.send_cmd(&["SHUTDOWN", "NOSAVE"]);
+    assert!(other.try_read_reply(Duration::from_secs(10)).is_err(), "SHUTDOWN NOSAVE answered");
+    let next = TcpStream::connect(("127.0.0.1", s.port));
+    assert!(
+        next.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "connecting after SHUTDOWN: {next:?}"
+    );
+}

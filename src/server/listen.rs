@@ -399,11 +399,57 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
 /// The running accept loops.
 #[derive(Default)]
 pub struct Listeners {
-    tcp: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    tls: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tcp: Mutex<Vec<Accepting>>,
+    tls: Mutex<Vec<Accepting>>,
+    unix: Mutex<Option<Accepting>>,
     workers: std::sync::OnceLock<Arc<Workers>>,
     /// The runtime the accept loops run on (the server's own, not a worker's).
     handle: std::sync::OnceLock<tokio::runtime::Handle>,
+}
+
+/// An accept loop and its listening socket.
+struct Accepting {
+    task: tokio::task::JoinHandle<()>,
+    fd: ListenFd,
+}
+
+#[cfg(unix)]
+type ListenFd = std::os::fd::RawFd;
+#[cfg(not(unix))]
+type ListenFd = ();
+
+#[cfg(unix)]
+fn listen_fd(l: &impl std::os::fd::AsRawFd) -> ListenFd {
+    l.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn listen_fd<T>(_: &T) -> ListenFd {}
+
+impl Accepting {
+    /// Stop at once: the socket is shut down here, so a client that connects from now on is
+    /// refused, whenever the loop's runtime gets to drop it (aborting a task only asks that).
+    fn close(self) {
+        #[cfg(unix)]
+        // SAFETY: the fd belongs to the listener the task still owns (the loop never ends by
+        // itself, and the task is aborted only below), so it is open and not reused.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+        let _ = self.fd;
+        self.task.abort();
+    }
+}
+
+/// An accept loop's error: logged, and a short pause before the next try. A socket shut down by
+/// [`Accepting::close`] (EINVAL) waits quietly for its task to be aborted.
+async fn accept_failed(e: std::io::Error) {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        return std::future::pending().await;
+    }
+    log::warning(&format!("Accepting client connection: {e}"));
+    crate::util::timer::sleep(Duration::from_millis(10)).await;
 }
 
 /// Bind the TCP listeners of `bind` (an address with a leading `-` may be unavailable) on `port`.
@@ -478,7 +524,8 @@ impl Listeners {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.unixsocketperm as u32));
             }
-            tokio::spawn(async move {
+            let fd = listen_fd(&l);
+            let task = tokio::spawn(async move {
                 loop {
                     match l.accept().await {
                         Ok((sock, _)) => {
@@ -486,13 +533,11 @@ impl Listeners {
                                 workers.hand_over(Incoming::Unix(std_sock, path.clone()));
                             }
                         }
-                        Err(e) => {
-                            log::warning(&format!("Accepting client connection: {e}"));
-                            crate::util::timer::sleep(Duration::from_millis(10)).await;
-                        }
+                        Err(e) => accept_failed(e).await,
                     }
                 }
             });
+            *self.unix.lock() = Some(Accepting { task, fd });
         }
         Ok(())
     }
@@ -500,8 +545,8 @@ impl Listeners {
     /// Stop accepting TCP connections and close the listening sockets (shutting down: a client
     /// that connects after SHUTDOWN is refused, as by Redis, which exits inside the command).
     pub fn stop_accepting(&self) {
-        for t in self.tcp.lock().drain(..) {
-            t.abort();
+        for t in self.tcp.lock().drain(..).chain(self.tls.lock().drain(..)).chain(self.unix.lock().take()) {
+            t.close();
         }
     }
 
@@ -521,11 +566,12 @@ impl Listeners {
         };
         let mut tasks = if tls { self.tls.lock() } else { self.tcp.lock() };
         for t in tasks.drain(..) {
-            t.abort();
+            t.close();
         }
         for l in listeners {
             let workers = workers.clone();
-            tasks.push(handle.spawn(async move {
+            let fd = listen_fd(&l);
+            let task = handle.spawn(async move {
                 loop {
                     match l.accept().await {
                         Ok((sock, peer)) => {
@@ -537,13 +583,11 @@ impl Listeners {
                                 });
                             }
                         }
-                        Err(e) => {
-                            log::warning(&format!("Accepting client connection: {e}"));
-                            crate::util::timer::sleep(Duration::from_millis(10)).await;
-                        }
+                        Err(e) => accept_failed(e).await,
                     }
                 }
-            }));
+            });
+            tasks.push(Accepting { task, fd });
         }
     }
 
