@@ -366,6 +366,27 @@ fn a_replica_syncs_over_tls_with_tls_replication() {
     assert_eq!(got, ["snapshot", "stream"]);
 }
 
+/// With tls-cluster, MIGRATE connects to the target over TLS (Redis's connTypeOfCluster), so
+/// a key moves to the target's TLS port.
+#[test]
+fn migrate_uses_tls_with_tls_cluster() {
+    let pki = Pki::new("migrate");
+    let mut args = pki.server_args(tls_port());
+    args.extend(["--tls-cluster", "yes"].map(String::from));
+    let source = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let target_tls = tls_port();
+    let target = Server::start(&pki.server_args(target_tls).iter().map(String::as_str).collect::<Vec<_>>());
+    let mut s = source.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("moved over tls").query(&mut s).unwrap();
+    let reply: String =
+        redis::cmd("MIGRATE").arg("127.0.0.1").arg(target_tls).arg("k").arg(0).arg(5000).query(&mut s).unwrap();
+    assert_eq!(reply, "OK");
+    let there: String = redis::cmd("GET").arg("k").query(&mut target.conn()).unwrap();
+    assert_eq!(there, "moved over tls");
+    let here: Option<String> = redis::cmd("GET").arg("k").query(&mut s).unwrap();
+    assert_eq!(here, None);
+}
+
 /// X.509 v1 client certificates (Redis's gen-test-certs.sh makes redis.crt so, and OpenSSL
 /// accepts it): one signed by the configured CA is accepted, and its CN selects the ACL user;
 /// one signed by another CA is refused.

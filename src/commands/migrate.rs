@@ -5,11 +5,12 @@
 //! seconds per target (SELECT is sent only when the database changes); the local keys are
 //! deleted (and DEL propagated) once the target accepted them, unless COPY. A failed cached
 //! connection is retried once with a new one. Like Redis, the command waits for the target.
+//! With `tls-cluster yes` the connection is TLS, as Redis's (connTypeOfCluster).
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -26,8 +27,53 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", migrate).get
 const CACHE_TTL: Duration = Duration::from_secs(10);
 const CACHE_ITEMS: usize = 64;
 
+/// A connection to a target: plain, or TLS with `tls-cluster yes`.
+enum Link {
+    Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Link {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Link::Tcp(s) => s,
+            Link::Tls(s) => s.get_ref(),
+        }
+    }
+
+    fn set_timeouts(&self, timeout: Duration) {
+        let _ = self.tcp().set_read_timeout(Some(timeout));
+        let _ = self.tcp().set_write_timeout(Some(timeout));
+    }
+}
+
+impl Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Link::Tcp(s) => s.read(buf),
+            Link::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Link {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Link::Tcp(s) => s.write(buf),
+            Link::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Link::Tcp(s) => s.flush(),
+            Link::Tls(s) => s.flush(),
+        }
+    }
+}
+
 struct Cached {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Link>,
     /// The database last selected on this connection (-1: unknown).
     last_dbid: i64,
     last_use: Instant,
@@ -115,7 +161,7 @@ fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
 
 /// Read one reply line (status, error or integer: AUTH, SELECT and RESTORE answer with those).
 /// None on an I/O error or timeout (`timed_out` tells which).
-fn read_line(r: &mut BufReader<TcpStream>, timed_out: &mut bool) -> Option<String> {
+fn read_line(r: &mut BufReader<Link>, timed_out: &mut bool) -> Option<String> {
     let mut line = String::new();
     match r.read_line(&mut line) {
         Ok(n) if n > 0 => Some(line.trim_end().to_string()),
@@ -128,11 +174,17 @@ fn read_line(r: &mut BufReader<TcpStream>, timed_out: &mut bool) -> Option<Strin
 }
 
 /// A connection to the target: the cached one, or a new one (Redis's migrateGetSocket).
-fn get_socket(name: &str, host: &str, port: &str, timeout: Duration) -> Result<Cached, CmdError> {
+/// `tls` is the client configuration when `tls-cluster` is on.
+fn get_socket(
+    name: &str,
+    host: &str,
+    port: &str,
+    timeout: Duration,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Cached, CmdError> {
     if let Some(mut c) = cache().lock().remove(name) {
         c.last_use = Instant::now();
-        let _ = c.reader.get_ref().set_read_timeout(Some(timeout));
-        let _ = c.reader.get_ref().set_write_timeout(Some(timeout));
+        c.reader.get_ref().set_timeouts(timeout);
         return Ok(c);
     }
     let io_err = || CmdError::new("-IOERR error or timeout connecting to the client");
@@ -140,9 +192,23 @@ fn get_socket(name: &str, host: &str, port: &str, timeout: Duration) -> Result<C
     let addr = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(io_err)?;
     let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|_| io_err())?;
     let _ = sock.set_nodelay(true);
-    let _ = sock.set_read_timeout(Some(timeout));
-    let _ = sock.set_write_timeout(Some(timeout));
-    Ok(Cached { reader: BufReader::new(sock), last_dbid: -1, last_use: Instant::now() })
+    let link = match tls {
+        None => Link::Tcp(sock),
+        Some(config) => {
+            let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| io_err())?;
+            let conn = rustls::ClientConnection::new(config, server_name).map_err(|_| io_err())?;
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            tls.get_ref().set_read_timeout(Some(timeout)).map_err(|_| io_err())?;
+            tls.get_ref().set_write_timeout(Some(timeout)).map_err(|_| io_err())?;
+            // The handshake now, so that a target that refuses it fails as a connection does.
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock).map_err(|_| io_err())?;
+            }
+            Link::Tls(Box::new(tls))
+        }
+    };
+    link.set_timeouts(timeout);
+    Ok(Cached { reader: BufReader::new(link), last_dbid: -1, last_use: Instant::now() })
 }
 
 /// Keep a connection for the next MIGRATE to the same target.
@@ -186,7 +252,8 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     let restore: &[u8] = if ctx.server.cluster.get().is_some() { b"RESTORE-ASKING" } else { b"RESTORE" };
     let mut may_retry = true;
     loop {
-        let mut cs = get_socket(&name, &host, &port, timeout)?;
+        let tls = if ctx.server.config.load().tls_cluster { ctx.server.tls.client() } else { None };
+        let mut cs = get_socket(&name, &host, &port, timeout, tls)?;
         let mut req = Vec::new();
         match &o.auth {
             Some((None, pass)) => encode(&mut req, &[b"AUTH", pass]),
