@@ -614,7 +614,27 @@ fn restarted_replica_loads_its_data_before_it_replicates() {
     }
 }
 
-/// A master serving every slot and its replica, linked.
+/// CLUSTER MYSHARDID (Redis 7.2): a master's shard id is its own and random, its replica takes
+/// it over the bus, and both keep it across a restart (it is in nodes.conf), as the legacy
+/// suite's 28-cluster-shards checks.
+#[test]
+fn a_replica_takes_its_masters_shard_id_and_keeps_it_across_a_restart() {
+    let (master, mut replica) = master_and_stranger(Kind::Ferrous);
+    let shard = master.cmd(&["CLUSTER", "MYSHARDID"]);
+    assert_eq!(shard.len(), 40, "{shard}");
+    assert_ne!(replica.cmd(&["CLUSTER", "MYSHARDID"]), shard);
+    meet(&replica, &master);
+    assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
+    assert!(wait_until(Duration::from_secs(20), || replica.cmd(&["CLUSTER", "MYSHARDID"]) == shard));
+    replica.restart_with_save();
+    // -LOADING until the restarted replica has loaded its snapshot (the command lacks `loading`).
+    assert!(wait_until(Duration::from_secs(20), || !replica.cmd(&["CLUSTER", "MYSHARDID"]).starts_with("-LOADING")));
+    assert_eq!(replica.cmd(&["CLUSTER", "MYSHARDID"]), shard);
+    assert_eq!(master.cmd(&["CLUSTER", "MYSHARDID"]), shard);
+    let conf = std::fs::read_to_string(replica.dir.join("nodes.conf")).expect("nodes.conf");
+    assert!(conf.contains(&format!(",shard-id={shard} myself,slave ")), "{conf}");
+}
+
 /// Wait until `node` knows `other` by name (the handshake is over).
 fn wait_known(node: &Node, other: &Node) {
     let id = other.id();

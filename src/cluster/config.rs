@@ -12,15 +12,29 @@ use crate::keyspace::now_ms;
 use crate::server::log;
 
 impl State {
-    /// One node's line (clusterGenNodeDescription), without the trailing newline.
-    pub fn node_description(&self, id: NodeId, ranges: Option<&[(usize, usize)]>) -> String {
+    /// One node's line (clusterGenNodeDescription), without the trailing newline. The file's
+    /// lines carry Redis 7.2's aux fields after the address (`,hostname,tls-port=0,nodename=x,
+    /// shard-id=y`: the comma stays when the hostname is empty); CLUSTER NODES shows none.
+    pub fn node_description(&self, id: NodeId, ranges: Option<&[(usize, usize)]>, for_file: bool) -> String {
         let n = &self.nodes[&id];
         let mut s = String::with_capacity(128);
         s.push_str(n.name_str());
         s.push_str(&format!(" {}:{}@{}", n.ip, n.port, n.cport));
-        if !n.hostname.is_empty() {
+        if !n.hostname.is_empty() || for_file {
             s.push(',');
             s.push_str(&n.hostname);
+        }
+        if for_file {
+            // Ferrous's bus is plain TCP: pport is the plaintext port of a TLS node, if any.
+            if n.pport != 0 {
+                s.push_str(&format!(",tcp-port={}", n.pport));
+            } else {
+                s.push_str(",tls-port=0");
+            }
+            if !n.human_nodename.is_empty() {
+                s.push_str(&format!(",nodename={}", n.human_nodename));
+            }
+            s.push_str(&format!(",shard-id={}", name_str(&n.shard_id)));
         }
         s.push(' ');
         s.push_str(&flags_repr(n.flags));
@@ -86,16 +100,16 @@ impl State {
         out
     }
 
-    /// CLUSTER NODES (and nodes.conf, which leaves out nodes in handshake).
-    pub fn nodes_description(&self, skip_handshake: bool) -> String {
+    /// CLUSTER NODES, or nodes.conf's node lines (which leave out nodes in handshake).
+    pub fn nodes_description(&self, for_file: bool) -> String {
         let ranges = self.slot_ranges();
         let mut out = String::new();
         for n in self.nodes.values() {
-            if skip_handshake && n.in_handshake() {
+            if for_file && n.in_handshake() {
                 continue;
             }
             let r = ranges.get(&n.id).map(|v| v.as_slice()).unwrap_or(&[]);
-            out.push_str(&self.node_description(n.id, Some(r)));
+            out.push_str(&self.node_description(n.id, Some(r), for_file));
             out.push('\n');
         }
         out
@@ -134,6 +148,8 @@ impl State {
         }
         let fmterr = || "Unrecoverable error: corrupted cluster config file.".to_string();
         let mut myself = None;
+        // Replicas whose line has no shard id (a file older than 7.2) take their master's.
+        let mut follows_master = Vec::new();
         for line in text.split(|&c| c == b'\n') {
             if line.is_empty() || line.iter().all(|c| c.is_ascii_whitespace()) {
                 continue;
@@ -173,13 +189,21 @@ impl State {
             let hostport = parts.next().unwrap_or("");
             let mut hostname = String::new();
             let mut human = String::new();
+            let mut pport = 0;
+            let mut shard_id = None;
             for (i, p) in parts.enumerate() {
                 match p.split_once('=') {
                     Some(("nodename", v)) => human = v.to_string(),
+                    Some(("shard-id", v)) => shard_id = Some(to_name(v.as_bytes()).ok_or_else(fmterr)?),
+                    Some(("tcp-port", v)) => pport = u16::try_from(atoi(v)).map_err(|_| fmterr())?,
                     Some(_) => {}
                     None if i == 0 => hostname = p.to_string(),
                     None => {}
                 }
+            }
+            match shard_id {
+                Some(s) => self.nodes.get_mut(&id).expect("created").shard_id = s,
+                None => follows_master.push(id),
             }
             let (ip, ports) = hostport.rsplit_once(':').ok_or_else(fmterr)?;
             let (port, cport) = match ports.split_once('@') {
@@ -192,6 +216,7 @@ impl State {
                 n.human_nodename = human;
                 n.ip = ip.to_string();
                 n.port = port as u16;
+                n.pport = pport;
                 n.cport = cport as u16;
             }
             for f in arg(2).split(',') {
@@ -273,6 +298,12 @@ impl State {
             }
         }
         let Some(me) = myself else { return Err(fmterr()) };
+        for id in follows_master {
+            if let Some(m) = self.nodes[&id].slaveof {
+                let shard = self.nodes[&m].shard_id;
+                self.nodes.get_mut(&id).expect("loaded").shard_id = shard;
+            }
+        }
         // The random node created with the state is replaced by the one in the file.
         let placeholder = self.myself;
         if placeholder != me {
@@ -413,7 +444,14 @@ mod tests {
             mine.ends_with(" myself,master - 0 0 0 connected 0-99 200 [5->-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb]"),
             "{mine}"
         );
-        assert!(text.contains("127.0.0.1:7001@17001,host-b master - 0 0 7 disconnected 101-199\n"), "{text}");
+        let b_shard = name_str(&st.nodes[&other].shard_id).to_string();
+        assert!(
+            text.contains(&format!(
+                "127.0.0.1:7001@17001,host-b,tls-port=0,shard-id={b_shard} master - 0 0 7 disconnected 101-199\n"
+            )),
+            "{text}"
+        );
+        assert!(mine.contains(" 127.0.0.1:7000@17000,,tls-port=0,shard-id="), "{mine}");
         assert!(text.ends_with("vars currentEpoch 9 lastVoteEpoch 3\n"));
 
         let mut loaded = State::new(cfg);
@@ -427,6 +465,37 @@ mod tests {
         assert_eq!(loaded.nodes[&b].config_epoch, 7);
         assert_eq!(loaded.migrating_to[5], Some(b));
         assert_eq!(loaded.nodes_description(true), st.nodes_description(true));
+        assert_eq!(loaded.me().shard_id, st.me().shard_id);
+        assert_eq!(loaded.nodes[&b].shard_id, st.nodes[&other].shard_id);
+        // CLUSTER NODES shows no aux fields.
+        assert!(loaded.nodes_description(false).contains(" 127.0.0.1:7001@17001,host-b master "));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_replica_in_a_file_without_shard_ids_follows_its_master() {
+        let dir = std::env::temp_dir().join(format!("ferrous-nodes-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf").to_string_lossy().into_owned();
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        // The replica's line comes first, before its master's shard id is known.
+        std::fs::write(
+            &path,
+            format!(
+                "{b} 127.0.0.1:7001@17001 slave {a} 0 0 1 connected\n\
+                 {a} 127.0.0.1:7000@17000,,tls-port=0,shard-id={} myself,master - 0 0 1 connected 0-10\n",
+                "c".repeat(40)
+            ),
+        )
+        .unwrap();
+        let mut st = State::new(Settings::default());
+        assert!(st.load_config(&path).unwrap());
+        let b = st.lookup(b.as_bytes()).unwrap();
+        assert_eq!(st.me().shard_id, [b'c'; 40]);
+        assert_eq!(st.nodes[&b].shard_id, [b'c'; 40]);
+        std::fs::write(&path, format!("{a} 127.0.0.1:7000@17000,,shard-id=xyz myself,master - 0 0 1 connected\n"))
+            .unwrap();
+        assert!(State::new(Settings::default()).load_config(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

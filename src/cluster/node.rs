@@ -61,6 +61,8 @@ pub struct Node {
     pub ip: String,
     pub hostname: String,
     pub human_nodename: String,
+    /// The shard it belongs to (Redis 7.2): random at creation, the master's for a replica.
+    pub shard_id: Name,
     pub port: u16,
     pub pport: u16,
     pub cport: u16,
@@ -95,6 +97,7 @@ impl Node {
             ip: String::new(),
             hostname: String::new(),
             human_nodename: String::new(),
+            shard_id: random_name(),
             port: 0,
             pport: 0,
             cport: 0,

@@ -300,6 +300,8 @@ impl State {
                     }
                     self.add_slave(master, s);
                     self.nodes.get_mut(&s).expect("exists").slaveof = Some(master);
+                    let id = self.nodes[&master].shard_id;
+                    self.update_shard_id(s, id);
                     self.route_dirty = true;
                     self.do_before_sleep(todo::SAVE_CONFIG);
                 }
@@ -449,10 +451,12 @@ impl State {
         }
     }
 
-    /// Ping extensions: hostname and human node name (absent means none), forgotten nodes.
+    /// Ping extensions: hostname and human node name (absent means none), forgotten nodes,
+    /// the shard id (absent: the sender's master's, as a node older than 7.2 sends none).
     fn process_ping_exts(&mut self, exts: &[Ext], sender: NodeId) {
         let mut hostname = None;
         let mut human = None;
+        let mut shard_id = None;
         for e in exts {
             match e {
                 Ext::Hostname(h) => hostname = Some(String::from_utf8_lossy(h).into_owned()),
@@ -473,7 +477,7 @@ impl State {
                         }
                     }
                 }
-                Ext::ShardId(_) => {}
+                Ext::ShardId(id) => shard_id = Some(*id),
                 Ext::Unknown(t) => log::warning(&format!("Received unknown extension type {t}")),
             }
         }
@@ -484,6 +488,10 @@ impl State {
                 self.route_dirty = true;
             }
             n.human_nodename = human.unwrap_or_default();
+        }
+        if self.nodes.contains_key(&sender) {
+            let id = shard_id.unwrap_or_else(|| self.nodes[&self.top_master(sender)].shard_id);
+            self.update_shard_id(sender, id);
         }
     }
 

@@ -100,8 +100,9 @@ impl State {
         }
     }
 
-    /// The extensions our pings carry: the announced hostname and human node name, and the
-    /// nodes we forgot recently (so the others forget them too, as Redis 7.2 does).
+    /// The extensions our pings carry: the announced hostname and human node name, the
+    /// nodes we forgot recently (so the others forget them too) and our shard id, as Redis
+    /// 7.2's.
     fn ping_extensions(&self) -> Vec<Ext> {
         let mut exts = Vec::new();
         let me = self.me();
@@ -117,6 +118,7 @@ impl State {
                 exts.push(Ext::ForgottenNode { name: *name, ttl: (until - now) as u64 });
             }
         }
+        exts.push(Ext::ShardId(me.shard_id));
         exts
     }
 

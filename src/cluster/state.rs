@@ -589,6 +589,33 @@ impl State {
         self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE);
     }
 
+    /// The master at the top of `n`'s chain of masters (`n` itself for a master).
+    pub fn top_master(&self, n: NodeId) -> NodeId {
+        let mut m = n;
+        while let Some(up) = self.nodes.get(&m).and_then(|x| x.slaveof) {
+            m = up;
+            if m == n {
+                break;
+            }
+        }
+        m
+    }
+
+    /// `n` is in shard `id`; so am I if `n` is my master (Redis 7.2's updateShardId).
+    pub fn update_shard_id(&mut self, n: NodeId, id: Name) {
+        let me = self.myself;
+        if let Some(node) = self.nodes.get_mut(&n) {
+            if node.shard_id != id {
+                node.shard_id = id;
+                self.do_before_sleep(todo::SAVE_CONFIG);
+            }
+        }
+        if n != me && self.me().slaveof == Some(n) && self.me().shard_id != id {
+            self.me_mut().shard_id = id;
+            self.do_before_sleep(todo::SAVE_CONFIG | todo::FSYNC_CONFIG);
+        }
+    }
+
     /// Become a replica of `n` (clusterSetMaster).
     pub fn set_master(&mut self, n: NodeId) {
         let me = self.myself;
@@ -604,6 +631,9 @@ impl State {
             self.remove_slave(old, me);
         }
         self.me_mut().slaveof = Some(n);
+        if let Some(id) = self.nodes.get(&n).map(|m| m.shard_id) {
+            self.update_shard_id(me, id);
+        }
         self.add_slave(n, me);
         if let Some(node) = self.nodes.get(&n) {
             self.pending.push(Deferred::SetMaster { host: node.ip.clone(), port: node.port });

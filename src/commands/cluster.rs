@@ -43,6 +43,7 @@ static CLUSTER_SUBS: &[CommandSpec] = &[
     CommandSpec::new("links", links),
     CommandSpec::new("meet", meet),
     CommandSpec::new("myid", myid),
+    CommandSpec::new("myshardid", myshardid),
     CommandSpec::new("nodes", nodes),
     CommandSpec::new("replicas", replicas),
     CommandSpec::new("replicate", replicate),
@@ -141,6 +142,8 @@ fn help(ctx: &mut Ctx) -> CmdResult {
             "    Connect nodes into a working cluster.",
             "MYID",
             "    Return the node id.",
+            "MYSHARDID",
+            "    Return the node's shard id.",
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
@@ -203,6 +206,13 @@ fn myid(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     let name = c.read(|st| st.me().name);
     ctx.reply.bulk(&name);
+    Ok(())
+}
+
+fn myshardid(ctx: &mut Ctx) -> CmdResult {
+    let c = cluster(ctx)?;
+    let id = c.read(|st| st.me().shard_id);
+    ctx.reply.bulk(&id);
     Ok(())
 }
 
@@ -674,7 +684,7 @@ fn replicas(ctx: &mut Ctx) -> CmdResult {
         if st.nodes[&n].is_slave() {
             return Err(CmdError::new("The specified node is not a master"));
         }
-        Ok(st.nodes[&n].slaves.iter().map(|&s| st.node_description(s, None)).collect::<Vec<_>>())
+        Ok(st.nodes[&n].slaves.iter().map(|&s| st.node_description(s, None, false)).collect::<Vec<_>>())
     })?;
     ctx.reply.array(lines.len());
     for l in lines {

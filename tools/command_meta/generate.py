@@ -4,7 +4,7 @@ categories, tips, key specs, docs) as the oracles report it through COMMAND INFO
 
 The base is Redis 7.0.15 (Debian's redis-server). Ferrous reports 7.2.4, so the fields Redis 7.2
 changed are taken from Valkey 9.1 (a fork of 7.2.4) when Valkey's value is still 7.2's; commands
-that 7.0.15 lacks (7.2's CLIENT NO-TOUCH/SETINFO, WAITAOF; 7.4/8's hash-field expiry) come from
+that 7.0.15 lacks (7.2's CLIENT NO-TOUCH/SETINFO, CLUSTER MYSHARDID, WAITAOF; 7.4/8's hash-field expiry) come from
 Valkey too. With --check-72 PATH (a Redis 7.2.4 source tree) every field taken from Valkey is
 checked against 7.2.4's command JSON files, and a Valkey value that is not 7.2's is dropped
 (7.0.15's stays) and reported. Summaries stay 7.0.15's (7.2 reworded nearly all of them).
@@ -40,7 +40,7 @@ CHANGED_72 = {
 }
 # Commands 7.0.15 does not have, taken whole from Valkey.
 FROM_VALKEY = [
-    "client|no-touch", "client|setinfo", "waitaof",
+    "client|no-touch", "client|setinfo", "waitaof", "cluster|myshardid",
     "hexpire", "hpexpire", "hexpireat", "hpexpireat", "httl", "hpttl", "hexpiretime",
     "hpexpiretime", "hpersist", "hgetex", "hsetex", "hgetdel",
 ]
@@ -158,7 +158,7 @@ def agrees_with_72(src, name, field, value):
     if field == "arity":
         return j.get("arity") == value
     if field == "flags":
-        return sorted(f.lower() for f in j.get("command_flags", [])) == sorted(
+        return sorted(value_72(src, name, "flags")) == sorted(
             f for f in value if f != "movablekeys")
     if field == "tips":
         return sorted(t.lower() for t in j.get("command_tips", [])) == sorted(t.lower() for t in value)
@@ -177,7 +177,8 @@ def value_72(src, name, field):
     """Redis 7.2.4's COMMAND INFO `flags` or `acl` for `name`, built from its command JSON as
     redis-server builds it (setImplicitACLCategories); None for other fields."""
     j = src[name]
-    flags = [f.lower() for f in j.get("command_flags", [])]
+    # COMMAND INFO hides SENTINEL and ONLY_SENTINEL (addReplyCommandFlags).
+    flags = [f.lower() for f in j.get("command_flags", []) if f not in ("SENTINEL", "ONLY_SENTINEL")]
     if field == "flags":
         return flags
     if field == "acl":
@@ -264,6 +265,10 @@ def main():
         if name in valkey:
             out[name] = valkey[name]
             report.append(f"{name}: whole entry from Valkey 9.1")
+            for f in ("flags", "acl"):
+                if agrees_with_72(src72, name, f, out[name][f]) is False:
+                    out[name][f] = value_72(src72, name, f)
+                    report.append(f"{name} {f}: 7.2 (Valkey's is not 7.2.4's; built from 7.2.4's JSON)")
     for name, flags in HIDDEN_FLAGS.items():
         if name in out:
             out[name]["hidden_flags"] = flags
