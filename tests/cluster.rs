@@ -635,6 +635,17 @@ fn a_replica_takes_its_masters_shard_id_and_keeps_it_across_a_restart() {
     assert!(conf.contains(&format!(",shard-id={shard} myself,slave ")), "{conf}");
 }
 
+/// INFO's mem_cluster_links counts the bus links (none before a node meets another).
+#[test]
+fn mem_cluster_links_counts_the_bus_links() {
+    let (master, other) = master_and_stranger(Kind::Ferrous);
+    let links = |n: &Node| n.info_field("memory", "mem_cluster_links").parse::<u64>().expect("a number");
+    assert_eq!(links(&master), 0);
+    meet(&other, &master);
+    // Both directions of the link, on both nodes.
+    assert!(wait_until(Duration::from_secs(20), || links(&master) > 2 * 8192 && links(&other) > 2 * 8192));
+}
+
 /// Wait until `node` knows `other` by name (the handshake is over).
 fn wait_known(node: &Node, other: &Node) {
     let id = other.id();

@@ -18,6 +18,9 @@ use super::state::State;
 use super::Cluster;
 use crate::server::log;
 
+/// A link's read buffer to start with (a message larger than this grows it).
+pub const READ_BUFFER: usize = 8192;
+
 fn ip_of(a: std::io::Result<std::net::SocketAddr>) -> String {
     a.map(|a| match a.ip() {
         std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string()),
@@ -108,7 +111,7 @@ async fn run_link(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, mut rx: 
 }
 
 async fn read_loop(cluster: Arc<Cluster>, link: LinkId, mut rd: tokio::net::tcp::OwnedReadHalf) {
-    let mut buf = BytesMut::with_capacity(8192);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         while buf.len() >= 8 {
             if !msg::valid_start(&buf[..8]) {

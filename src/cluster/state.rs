@@ -589,6 +589,13 @@ impl State {
         self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE);
     }
 
+    /// Memory of the bus links (INFO's mem_cluster_links, Redis's getClusterConnectionsMemory):
+    /// each link's bookkeeping and read buffer, and the messages queued on it not yet written.
+    pub fn links_memory(&self) -> usize {
+        let each = std::mem::size_of::<Link>() + super::bus::READ_BUFFER;
+        self.links.values().map(|l| each + l.queued.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
     /// The master at the top of `n`'s chain of masters (`n` itself for a master).
     pub fn top_master(&self, n: NodeId) -> NodeId {
         let mut m = n;

@@ -368,7 +368,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "mem_total_replication_buffers:{}", repl_total);
             line!(out, "mem_clients_slaves:{}", repl_clients);
             line!(out, "mem_clients_normal:{}", m.clients_normal);
-            line!(out, "mem_cluster_links:0");
+            line!(out, "mem_cluster_links:{}", server.cluster.get().map_or(0, |c| c.read(|st| st.links_memory())));
             line!(out, "mem_aof_buffer:{}", server.aof.buffer_len.load(Ordering::Relaxed));
             line!(out, "mem_allocator:mimalloc");
             line!(out, "active_defrag_running:0");
