@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let described = user.describe(cat);
     // Redis accepts white space in first arguments (`+select|a b`), which then cannot be read
     // back from the description: not a round trip to check.
-    let spaced = user.selectors.iter().any(|s| s.firstargs.values().flatten().any(|a| a.iter().any(|c| c.is_ascii_whitespace())));
+    let spaced = user
+        .selectors
+        .iter()
+        .any(|s| s.firstargs.values().flatten().any(|a| a.iter().any(|c| c.is_ascii_whitespace())));
     // Nor `%RW~*` (or `%R~*` + `%W~*`), printed `~*`, which reads back as `allkeys` and drops
     // the other patterns, as in Redis.
     let star = user.selectors.iter().any(|s| s.patterns.iter().any(|p| p.pattern == b"*" && p.flags == 3));
@@ -66,7 +69,9 @@ fuzz_target!(|data: &[u8]| {
         let args: Vec<Bytes> = line.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
         let Some(cmd) = cat.lookup(&args[0]).map(|c| match c.subs.is_empty() {
             true => c,
-            false => cat.lookup(format!("{}|{}", line.split(' ').next().unwrap(), line.split(' ').nth(1).unwrap()).as_bytes()).unwrap(),
+            false => cat
+                .lookup(format!("{}|{}", line.split(' ').next().unwrap(), line.split(' ').nth(1).unwrap()).as_bytes())
+                .unwrap(),
         }) else {
             continue;
         };

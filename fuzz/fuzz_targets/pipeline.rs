@@ -12,8 +12,8 @@ use bytes::Bytes;
 use ferrous::commands::pipeline::{self, Action};
 use ferrous::commands::{flags, table::table};
 use ferrous::protocol::{Proto, ReplySink};
-use ferrous::session::{Client, ClientHandle};
 use ferrous::server::Server;
+use ferrous::session::{Client, ClientHandle};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 

@@ -20,6 +20,8 @@ use crate::server::log;
 
 /// A link's read buffer to start with (a message larger than this grows it).
 pub const READ_BUFFER: usize = 8192;
+/// The most room made ahead of a message's announced length.
+const MAX_RESERVE: usize = 1 << 20;
 
 fn ip_of(a: std::io::Result<std::net::SocketAddr>) -> String {
     a.map(|a| match a.ip() {
@@ -120,7 +122,9 @@ async fn read_loop(cluster: Arc<Cluster>, link: LinkId, mut rd: tokio::net::tcp:
             }
             let len = msg::frame_len(&buf).unwrap_or(0);
             if buf.len() < len {
-                buf.reserve(len - buf.len());
+                // Room for the rest, but not all at once for a length no byte has backed yet
+                // (a bad peer could announce 4 GB): the buffer grows as the bytes arrive.
+                buf.reserve((len - buf.len()).min(MAX_RESERVE));
                 break;
             }
             let frame = buf.split_to(len);

@@ -143,6 +143,11 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(format!("Loading the cluster node config from {path}: {e}")),
         };
+        self.load_config_text(&text)
+    }
+
+    /// Load nodes.conf's content (see [`State::load_config`]).
+    pub fn load_config_text(&mut self, text: &[u8]) -> Result<bool, String> {
         if text.is_empty() {
             return Ok(false);
         }
@@ -208,7 +213,7 @@ impl State {
             let (ip, ports) = hostport.rsplit_once(':').ok_or_else(fmterr)?;
             let (port, cport) = match ports.split_once('@') {
                 Some((p, c)) => (atoi(p), atoi(c)),
-                None => (atoi(ports), atoi(ports) + 10000),
+                None => (atoi(ports), atoi(ports).saturating_add(10000)),
             };
             {
                 let n = self.nodes.get_mut(&id).expect("created");
@@ -496,6 +501,17 @@ mod tests {
         std::fs::write(&path, format!("{a} 127.0.0.1:7000@17000,,shard-id=xyz myself,master - 0 0 1 connected\n"))
             .unwrap();
         assert!(State::new(Settings::default()).load_config(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_port_too_big_for_any_integer_loads_without_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ferrous-nodes-port-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf").to_string_lossy().into_owned();
+        let line = format!("{} 127.0.0.1:{} myself,master - 0 0 0 connected\n", "a".repeat(40), "6".repeat(40));
+        std::fs::write(&path, line).unwrap();
+        assert!(State::new(Settings::default()).load_config(&path).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
