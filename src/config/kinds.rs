@@ -454,7 +454,11 @@ impl Codec<Vec<String>> for Bind {
             out.processed(name);
             return;
         }
-        let addrs = if v.is_empty() { "\"\"".to_string() } else { v.join(" ") };
+        // Plain addresses as Redis writes them; one that would not read back as itself (empty,
+        // spaces, quotes) quoted, where Redis's plain join writes a file that loads otherwise.
+        let plain = |a: &String| !a.is_empty() && a.bytes().all(|c| c.is_ascii_graphic() && !b"\"'\\".contains(&c));
+        let quoted: Vec<String> = v.iter().map(|a| if plain(a) { a.clone() } else { repr(a.as_bytes()) }).collect();
+        let addrs = if v.is_empty() { "\"\"".to_string() } else { quoted.join(" ") };
         out.line(name, format!("{name} {addrs}"), true);
     }
     fn multi_arg(&self) -> bool {

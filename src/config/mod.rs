@@ -568,6 +568,19 @@ mod tests {
     }
 
     #[test]
+    fn a_rewritten_bind_loads_back_the_same_addresses() {
+        // Plain addresses are written as Redis writes them; an empty one is quoted (Redis's
+        // plain join would write a line that loads one address fewer).
+        for bind in ["bind 127.0.0.1 -::1", "bind 127.0.0.1 ''"] {
+            let before = from_text(bind).unwrap().config;
+            let text = rewrite_text(&before, "", true);
+            assert_eq!(from_text(&text).unwrap().config.bind, before.bind, "{text}");
+        }
+        let text = rewrite_text(&from_text("bind 127.0.0.1 -::1").unwrap().config, "", true);
+        assert!(text.contains("\nbind 127.0.0.1 -::1\n"), "{text}");
+    }
+
+    #[test]
     fn bad_options_name_the_line() {
         let err = from_args(&args(&["--port", "7000", "--nosuch", "1"])).unwrap_err();
         assert!(err.contains("at line 3"), "{err}");
