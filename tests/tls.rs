@@ -387,6 +387,81 @@ fn migrate_uses_tls_with_tls_cluster() {
     assert_eq!(here, None);
 }
 
+/// Over maxclients a TLS connection is refused before its handshake (Redis's refusal cannot
+/// be written on a TLS connection not yet set up): the client's handshake fails, and the
+/// refusal counts in rejected_connections. A plain client still reads the error.
+#[test]
+fn maxclients_refuses_a_tls_connection_before_its_handshake() {
+    let pki = Pki::new("maxclients");
+    let port = tls_port();
+    let mut args = pki.server_args(port);
+    args.extend(["--maxclients", "1"].map(String::from));
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut first = Raw::new(TcpStream::connect(("127.0.0.1", s.port)).unwrap());
+    assert_eq!(first.cmd(&["PING"]), b"+PONG\r\n");
+    assert!(ping_with_cert(&pki, port, "alice").is_err());
+    let mut second = Raw::new(TcpStream::connect(("127.0.0.1", s.port)).unwrap());
+    second.send_cmd(&["PING"]);
+    assert_eq!(second.read_reply(), b"-ERR max number of clients reached\r\n");
+    let info = String::from_utf8_lossy(&first.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("rejected_connections:2"), "{info}");
+}
+
+/// With tls-cluster the bus is TLS: two nodes meet and form a cluster over it. Clients are told
+/// the ports of their own connection type (Redis 7.2): a plain client's MOVED names the other
+/// node's plain port, CLUSTER SHARDS shows both ports.
+#[test]
+fn a_cluster_forms_over_a_tls_bus() {
+    let pki = Pki::new("tls-cluster");
+    let nodes: Vec<(Server, u16, u16)> = (0..2)
+        .map(|i| {
+            let (tls, bus) = (tls_port(), common::free_port());
+            let conf = work_dir().join(format!("nodes-tls-{}-{i}.conf", std::process::id()));
+            let _ = std::fs::remove_file(&conf);
+            let mut args = pki.server_args(tls);
+            let extra = ["--tls-cluster", "yes", "--tls-replication", "yes", "--cluster-enabled", "yes"];
+            args.extend(extra.map(String::from));
+            args.extend(["--cluster-port".into(), bus.to_string(), "--cluster-config-file".into()]);
+            args.push(conf.to_string_lossy().into_owned());
+            (Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()), tls, bus)
+        })
+        .collect();
+    let (a, a_tls, _) = &nodes[0];
+    let (b, b_tls, b_bus) = &nodes[1];
+    let cmd = |s: &Server, args: &[&str]| -> String {
+        let r: redis::Value = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query(&mut s.conn())
+            .unwrap_or_else(|e| redis::Value::SimpleString(e.to_string()));
+        format!("{r:?}")
+    };
+    cmd(a, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    cmd(a, &["CLUSTER", "MEET", "127.0.0.1", &b_tls.to_string(), &b_bus.to_string()]);
+    let formed = common::wait_until(Duration::from_secs(20), || {
+        cmd(b, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+            && cmd(a, &["CLUSTER", "INFO"]).contains("cluster_known_nodes:2")
+    });
+    assert!(formed, "no cluster over TLS: {}", cmd(b, &["CLUSTER", "NODES"]));
+    let mut raw = Raw::new(TcpStream::connect(("127.0.0.1", b.port)).unwrap());
+    let moved = String::from_utf8_lossy(&raw.cmd(&["GET", "foo"])).into_owned();
+    assert_eq!(moved, format!("-MOVED 12182 127.0.0.1:{}\r\n", a.port));
+    let shards = cmd(b, &["CLUSTER", "SHARDS"]);
+    assert!(shards.contains(&format!("int({})", a.port)) && shards.contains(&format!("int({a_tls})")), "{shards}");
+    assert!(cmd(b, &["CLUSTER", "NODES"]).contains(&format!("127.0.0.1:{}@", a.port)));
+    // The bus port speaks TLS only: the start of a plain bus message ends the connection.
+    let mut plain = TcpStream::connect(("127.0.0.1", *b_bus)).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    plain.write_all(b"RCmb\0\0\x08\xd0").unwrap();
+    let mut buf = [0u8; 64];
+    let read = plain.read(&mut buf);
+    let refused = match &read {
+        Ok(0) => true,
+        Ok(_) => buf[0] == 0x15, // a TLS alert
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    };
+    assert!(refused, "a plain bus message was taken: {read:?}");
+}
+
 /// X.509 v1 client certificates (Redis's gen-test-certs.sh makes redis.crt so, and OpenSSL
 /// accepts it): one signed by the configured CA is accepted, and its CN selects the ACL user;
 /// one signed by another CA is refused.

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The file leaves out nodes in handshake.
     let count = |s: &State| s.nodes.values().filter(|n| !n.in_handshake()).count();
-    let text = st.nodes_description(true);
+    let text = st.nodes_description(ferrous::cluster::config::Lines::File);
     let mut again = State::new(Settings::default());
     assert_eq!(again.load_config_text(text.as_bytes()), Ok(true), "{text}");
     assert_eq!(count(&again), count(&st), "{text}");

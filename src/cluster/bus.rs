@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -20,6 +20,8 @@ use crate::server::log;
 
 /// A link's read buffer to start with (a message larger than this grows it).
 pub const READ_BUFFER: usize = 8192;
+/// How long an accepted link's TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most room made ahead of a message's announced length.
 const MAX_RESERVE: usize = 1 << 20;
 
@@ -69,7 +71,31 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
             }
             id
         });
-        tokio::spawn(run_link(cluster.clone(), link, sock, rx));
+        tokio::spawn(start_inbound(cluster.clone(), link, sock, rx));
+    }
+}
+
+/// An accepted link: with `tls-cluster`, its TLS handshake first (a failed one ends the link).
+async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, rx: UnboundedReceiver<Vec<u8>>) {
+    let acceptor = cluster.server.upgrade().and_then(|s| {
+        let c = s.config.load();
+        if c.tls_cluster {
+            Some(s.tls.acceptor(c.tls_auth_clients))
+        } else {
+            None
+        }
+    });
+    match acceptor {
+        None => run_link(cluster, link, sock, rx).await,
+        Some(Some(acceptor)) => match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+            Ok(Ok(tls)) => run_link(cluster, link, tls, rx).await,
+            Ok(Err(e)) => {
+                log::verbose(&format!("Error accepting cluster node connection: {e}"));
+                cluster.with(|st| st.free_link(link));
+            }
+            Err(_) => cluster.with(|st| st.free_link(link)),
+        },
+        Some(None) => cluster.with(|st| st.free_link(link)),
     }
 }
 
@@ -81,8 +107,31 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
         Ok(Ok(sock)) => {
             let _ = sock.set_nodelay(true);
             let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));
-            if cluster.with(|st| st.link_connected(link, local, peer)) {
-                run_link(cluster, link, sock, rx).await;
+            // With `tls-cluster` the link is TLS (Redis's connTypeOfCluster); the handshake
+            // counts as part of connecting.
+            let tls = cluster.server.upgrade().and_then(|s| s.config.load().tls_cluster.then(|| s.tls.client()));
+            match tls {
+                None => {
+                    if cluster.with(|st| st.link_connected(link, local, peer)) {
+                        run_link(cluster, link, sock, rx).await;
+                    }
+                }
+                Some(client) => {
+                    let name = rustls::pki_types::ServerName::try_from(ip.clone()).ok();
+                    let (Some(client), Some(name)) = (client, name) else {
+                        cluster.with(|st| st.link_connect_failed(link));
+                        return;
+                    };
+                    let handshake = tokio_rustls::TlsConnector::from(client).connect(name, sock);
+                    match crate::util::timer::timeout(timeout, handshake).await {
+                        Ok(Ok(tls)) => {
+                            if cluster.with(|st| st.link_connected(link, local, peer)) {
+                                run_link(cluster, link, tls, rx).await;
+                            }
+                        }
+                        _ => cluster.with(|st| st.link_connect_failed(link)),
+                    }
+                }
             }
         }
         _ => cluster.with(|st| st.link_connect_failed(link)),
@@ -90,17 +139,21 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
 }
 
 /// Move bytes both ways until the link ends, then drop it from the state.
-async fn run_link(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, mut rx: UnboundedReceiver<Vec<u8>>) {
+async fn run_link<S>(cluster: Arc<Cluster>, link: LinkId, sock: S, mut rx: UnboundedReceiver<Vec<u8>>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let queued = cluster.read(|st| st.links.get(&link).map(|l| l.queued.clone()));
     let Some(queued) = queued else { return };
-    let (rd, mut wr) = sock.into_split();
+    let (rd, mut wr) = tokio::io::split(sock);
     let mut reader = tokio::spawn(read_loop(cluster.clone(), link, rd));
     loop {
         tokio::select! {
             m = rx.recv() => {
                 let Some(bytes) = m else { break };
                 let len = bytes.len();
-                if wr.write_all(&bytes).await.is_err() {
+                // (A TLS stream may keep the record until flushed; a socket's flush is free.)
+                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
                 queued.fetch_sub(len, Ordering::Relaxed);
@@ -112,7 +165,7 @@ async fn run_link(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, mut rx: 
     cluster.with(|st| st.free_link(link));
 }
 
-async fn read_loop(cluster: Arc<Cluster>, link: LinkId, mut rd: tokio::net::tcp::OwnedReadHalf) {
+async fn read_loop(cluster: Arc<Cluster>, link: LinkId, mut rd: impl AsyncRead + Unpin) {
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
         while buf.len() >= 8 {

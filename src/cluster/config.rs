@@ -11,26 +11,36 @@ use super::SLOTS;
 use crate::keyspace::now_ms;
 use crate::server::log;
 
+/// Who node lines are for: nodes.conf, or a client (CLUSTER NODES and REPLICAS show it the
+/// ports of its own connection type, TLS or not, as Redis 7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lines {
+    File,
+    Client { tls: bool },
+}
+
 impl State {
     /// One node's line (clusterGenNodeDescription), without the trailing newline. The file's
     /// lines carry Redis 7.2's aux fields after the address (`,hostname,tls-port=0,nodename=x,
     /// shard-id=y`: the comma stays when the hostname is empty); CLUSTER NODES shows none.
-    pub fn node_description(&self, id: NodeId, ranges: Option<&[(usize, usize)]>, for_file: bool) -> String {
+    pub fn node_description(&self, id: NodeId, ranges: Option<&[(usize, usize)]>, lines: Lines) -> String {
         let n = &self.nodes[&id];
+        let for_file = lines == Lines::File;
+        let port = match lines {
+            Lines::File => n.port,
+            Lines::Client { tls } => self.client_port(n, tls),
+        };
         let mut s = String::with_capacity(128);
         s.push_str(n.name_str());
-        s.push_str(&format!(" {}:{}@{}", n.ip, n.port, n.cport));
+        s.push_str(&format!(" {}:{port}@{}", n.ip, n.cport));
         if !n.hostname.is_empty() || for_file {
             s.push(',');
             s.push_str(&n.hostname);
         }
         if for_file {
-            // Ferrous's bus is plain TCP: pport is the plaintext port of a TLS node, if any.
-            if n.pport != 0 {
-                s.push_str(&format!(",tcp-port={}", n.pport));
-            } else {
-                s.push_str(",tls-port=0");
-            }
+            // The other port (the first is in the address): the plain one with tls-cluster.
+            let other = if self.cfg.tls_cluster { "tcp-port" } else { "tls-port" };
+            s.push_str(&format!(",{other}={}", n.pport));
             if !n.human_nodename.is_empty() {
                 s.push_str(&format!(",nodename={}", n.human_nodename));
             }
@@ -101,7 +111,8 @@ impl State {
     }
 
     /// CLUSTER NODES, or nodes.conf's node lines (which leave out nodes in handshake).
-    pub fn nodes_description(&self, for_file: bool) -> String {
+    pub fn nodes_description(&self, lines: Lines) -> String {
+        let for_file = lines == Lines::File;
         let ranges = self.slot_ranges();
         let mut out = String::new();
         for n in self.nodes.values() {
@@ -109,7 +120,7 @@ impl State {
                 continue;
             }
             let r = ranges.get(&n.id).map(|v| v.as_slice()).unwrap_or(&[]);
-            out.push_str(&self.node_description(n.id, Some(r), for_file));
+            out.push_str(&self.node_description(n.id, Some(r), lines));
             out.push('\n');
         }
         out
@@ -121,7 +132,7 @@ impl State {
         if fsync {
             self.todo &= !todo::FSYNC_CONFIG;
         }
-        let mut content = self.nodes_description(true);
+        let mut content = self.nodes_description(Lines::File);
         content.push_str(&format!("vars currentEpoch {} lastVoteEpoch {}\n", self.current_epoch, self.last_vote_epoch));
         write_atomically(&self.cfg.config_file, content.as_bytes(), fsync)
     }
@@ -200,7 +211,10 @@ impl State {
                 match p.split_once('=') {
                     Some(("nodename", v)) => human = v.to_string(),
                     Some(("shard-id", v)) => shard_id = Some(to_name(v.as_bytes()).ok_or_else(fmterr)?),
-                    Some(("tcp-port", v)) => pport = u16::try_from(atoi(v)).map_err(|_| fmterr())?,
+                    // The port not in the address: the plain one with tls-cluster.
+                    Some((k @ ("tcp-port" | "tls-port"), v)) if (k == "tcp-port") == self.cfg.tls_cluster => {
+                        pport = u16::try_from(atoi(v)).map_err(|_| fmterr())?
+                    }
                     Some(_) => {}
                     None if i == 0 => hostname = p.to_string(),
                     None => {}
@@ -469,11 +483,13 @@ mod tests {
         assert_eq!(loaded.nodes[&b].hostname, "host-b");
         assert_eq!(loaded.nodes[&b].config_epoch, 7);
         assert_eq!(loaded.migrating_to[5], Some(b));
-        assert_eq!(loaded.nodes_description(true), st.nodes_description(true));
+        assert_eq!(loaded.nodes_description(Lines::File), st.nodes_description(Lines::File));
         assert_eq!(loaded.me().shard_id, st.me().shard_id);
         assert_eq!(loaded.nodes[&b].shard_id, st.nodes[&other].shard_id);
         // CLUSTER NODES shows no aux fields.
-        assert!(loaded.nodes_description(false).contains(" 127.0.0.1:7001@17001,host-b master "));
+        assert!(loaded
+            .nodes_description(Lines::Client { tls: false })
+            .contains(" 127.0.0.1:7001@17001,host-b master "));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

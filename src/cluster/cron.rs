@@ -137,7 +137,8 @@ impl State {
         if me_slave && !self.repl.configured {
             if let Some(m) = my_master.and_then(|m| self.nodes.get(&m)) {
                 if !m.has(flag::NOADDR) {
-                    self.pending.push(Deferred::SetMaster { host: m.ip.clone(), port: m.port });
+                    let port = self.replication_port(m);
+                    self.pending.push(Deferred::SetMaster { host: m.ip.clone(), port });
                     self.repl.configured = true;
                 }
             }

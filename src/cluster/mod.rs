@@ -62,6 +62,10 @@ fn settings(server: &Server) -> state::Settings {
         announce_hostname: c.cluster_announce_hostname.clone(),
         announce_human_nodename: c.cluster_announce_human_nodename.clone(),
         port: server.port.load(Ordering::Relaxed) as u16,
+        tls_port: c.tls_port as u16,
+        tls_cluster: c.tls_cluster,
+        tls_replication: c.tls_replication,
+        announce_tls_port: c.cluster_announce_tls_port as u16,
         cluster_port: c.cluster_port as u16,
         announce_port: c.cluster_announce_port as u16,
         announce_bus_port: c.cluster_announce_bus_port as u16,
@@ -107,10 +111,10 @@ impl Cluster {
             me.pport = pport;
             me.cport = cport;
         }
-        if cfg.port > 55535 && cfg.cluster_port == 0 {
+        if cfg.base_port() > 55535 && cfg.cluster_port == 0 {
             return Err("Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less.".into());
         }
-        let bus_port = if cfg.cluster_port != 0 { cfg.cluster_port } else { cfg.port + 10000 };
+        let bus_port = if cfg.cluster_port != 0 { cfg.cluster_port } else { cfg.base_port() + 10000 };
         let binds = server.config.load().bind.clone();
         let listeners = crate::server::listen::bind_tcp(&binds, bus_port).await.map_err(|line| {
             log::warning(&line);

@@ -363,13 +363,14 @@ impl State {
         n.cport = hdr.cport;
         n.flags &= !flag::NOADDR;
         let (name, ip, port) = (n.log_name(), n.ip.clone(), n.port);
+        let repl_port = self.replication_port(&self.nodes[&id]);
         if let Some(l) = old_link {
             self.free_link(l);
         }
         self.route_dirty = true;
         log::notice(&format!("Address updated for node {name}, now {ip}:{port}"));
         if self.is_myself_slave() && self.me().slaveof == Some(id) {
-            self.pending.push(Deferred::SetMaster { host: ip, port });
+            self.pending.push(Deferred::SetMaster { host: ip, port: repl_port });
         }
         true
     }

@@ -13,7 +13,9 @@ const NONE: u16 = u16::MAX;
 pub struct Endpoint {
     pub ip: String,
     pub hostname: String,
+    /// The node's first port (its TLS port with tls-cluster) and its other one.
     pub port: u16,
+    pub pport: u16,
 }
 
 /// The routing snapshot.
@@ -30,6 +32,8 @@ pub struct Route {
     pub allow_pubsubshard_when_down: bool,
     /// 0 ip, 1 hostname, 2 unknown-endpoint.
     pub preferred_endpoint: u32,
+    /// `tls-cluster`: a node's first port is its TLS port.
+    pub tls_cluster: bool,
 }
 
 impl Route {
@@ -51,11 +55,12 @@ impl Route {
             nodes: st
                 .nodes
                 .values()
-                .map(|n| Endpoint { ip: n.ip.clone(), hostname: n.hostname.clone(), port: n.port })
+                .map(|n| Endpoint { ip: n.ip.clone(), hostname: n.hostname.clone(), port: n.port, pport: n.pport })
                 .collect(),
             allow_reads_when_down: st.cfg.allow_reads_when_down,
             allow_pubsubshard_when_down: st.cfg.allow_pubsubshard_when_down,
             preferred_endpoint: st.cfg.preferred_endpoint,
+            tls_cluster: st.cfg.tls_cluster,
         }
     }
 
@@ -69,14 +74,26 @@ impl Route {
             slots: vec![NONE; SLOTS].into(),
             migrating: vec![NONE; SLOTS].into(),
             importing: vec![NONE; SLOTS].into(),
-            nodes: vec![Endpoint { ip: String::new(), hostname: String::new(), port: 0 }],
+            nodes: vec![Endpoint { ip: String::new(), hostname: String::new(), port: 0, pport: 0 }],
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
             preferred_endpoint: 0,
+            tls_cluster: false,
         }
     }
 
     /// The endpoint text of a redirection (getPreferredEndpoint).
+    /// The port a client connected over TLS or not reaches node `n` on (Redis 7.2's
+    /// getNodeClientPort with shouldReturnTlsInfo).
+    fn client_port(&self, n: u16, tls: bool) -> u16 {
+        let e = &self.nodes[n as usize];
+        if tls == self.tls_cluster {
+            e.port
+        } else {
+            e.pport
+        }
+    }
+
     fn endpoint(&self, n: u16) -> String {
         let e = &self.nodes[n as usize];
         match self.preferred_endpoint {
@@ -117,6 +134,8 @@ pub struct QueryCtx {
     pub pubsubshard: bool,
     /// MIGRATE.
     pub migrate: bool,
+    /// The client is connected over TLS (redirections name the TLS ports then).
+    pub tls: bool,
     /// The command (or the transaction) writes.
     pub write: bool,
 }
@@ -186,7 +205,7 @@ pub fn route(
             return Err("-TRYAGAIN Multiple keys request during rehashing of slot".into());
         }
         let to = r.migrating[slot as usize];
-        return Err(format!("-ASK {slot} {}:{}", r.endpoint(to), r.nodes[to as usize].port));
+        return Err(format!("-ASK {slot} {}:{}", r.endpoint(to), r.client_port(to, ctx.tls)));
     }
     if importing && ctx.asking {
         if multiple_keys && missing > 0 {
@@ -198,7 +217,7 @@ pub fn route(
         return Ok(());
     }
     if n != r.myself {
-        return Err(format!("-MOVED {slot} {}:{}", r.endpoint(n), r.nodes[n as usize].port));
+        return Err(format!("-MOVED {slot} {}:{}", r.endpoint(n), r.client_port(n, ctx.tls)));
     }
     Ok(())
 }
@@ -211,8 +230,8 @@ mod tests {
         let mut r = Route::empty();
         r.ok = true;
         r.nodes = vec![
-            Endpoint { ip: "127.0.0.1".into(), hostname: String::new(), port: 7000 },
-            Endpoint { ip: "127.0.0.1".into(), hostname: "h1".into(), port: 7001 },
+            Endpoint { ip: "127.0.0.1".into(), hostname: String::new(), port: 7000, pport: 7100 },
+            Endpoint { ip: "127.0.0.1".into(), hostname: "h1".into(), port: 7001, pport: 7101 },
         ];
         for s in 0..SLOTS {
             r.slots[s] = if s < 8192 { 0 } else { 1 };
@@ -225,7 +244,21 @@ mod tests {
     }
 
     fn ctx(write: bool) -> QueryCtx {
-        QueryCtx { asking: false, readonly: false, pubsubshard: false, migrate: false, write }
+        QueryCtx { asking: false, readonly: false, pubsubshard: false, migrate: false, tls: false, write }
+    }
+
+    #[test]
+    fn redirections_name_the_port_of_the_clients_connection_type() {
+        let mut r = route3();
+        let tls = QueryCtx { tls: true, ..ctx(false) };
+        let key = [(9000u16, &b"k"[..])];
+        let moved = |r: &Route, c: &QueryCtx| route(r, &[q(&key, false)], c, &mut |_| true).unwrap_err();
+        // Without tls-cluster a node's first port is its plain one, the other its TLS one.
+        assert_eq!(moved(&r, &ctx(false)), "-MOVED 9000 127.0.0.1:7001");
+        assert_eq!(moved(&r, &tls), "-MOVED 9000 127.0.0.1:7101");
+        r.tls_cluster = true;
+        assert_eq!(moved(&r, &ctx(false)), "-MOVED 9000 127.0.0.1:7101");
+        assert_eq!(moved(&r, &tls), "-MOVED 9000 127.0.0.1:7001");
     }
 
     #[test]

@@ -91,6 +91,12 @@ pub struct Settings {
     pub announce_hostname: String,
     pub announce_human_nodename: String,
     pub port: u16,
+    /// `tls-port`, and `tls-cluster`: the bus and the port announced to clients are TLS.
+    pub tls_port: u16,
+    pub tls_cluster: bool,
+    /// `tls-replication`: a replica connects to its master's TLS port.
+    pub tls_replication: bool,
+    pub announce_tls_port: u16,
     pub cluster_port: u16,
     pub announce_port: u16,
     pub announce_bus_port: u16,
@@ -102,17 +108,29 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Redis's deriveAnnouncedPorts: (port, pport, cport).
+    /// The port clients reach this node on first: the TLS port with `tls-cluster`.
+    pub fn base_port(&self) -> u16 {
+        if self.tls_cluster {
+            self.tls_port
+        } else {
+            self.port
+        }
+    }
+
+    /// Redis 7.2's deriveAnnouncedPorts: (port, pport, cport), `port` the first port (TLS
+    /// with `tls-cluster`, else plain), `pport` the other one, as the bus header carries them.
     pub fn announced_ports(&self) -> (u16, u16, u16) {
-        let port = if self.announce_port != 0 { self.announce_port } else { self.port };
+        let tcp = if self.announce_port != 0 { self.announce_port } else { self.port };
+        let tls = if self.announce_tls_port != 0 { self.announce_tls_port } else { self.tls_port };
+        let (port, pport) = if self.tls_cluster { (tls, tcp) } else { (tcp, tls) };
         let cport = if self.announce_bus_port != 0 {
             self.announce_bus_port
         } else if self.cluster_port != 0 {
             self.cluster_port
         } else {
-            self.port.wrapping_add(10000)
+            self.base_port().wrapping_add(10000)
         };
-        (port, 0, cport)
+        (port, pport, cport)
     }
 }
 
@@ -596,6 +614,21 @@ impl State {
         self.links.values().map(|l| each + l.queued.load(std::sync::atomic::Ordering::Relaxed)).sum()
     }
 
+    /// The port a client connected over TLS or not reaches node `n` on (Redis 7.2's
+    /// getNodeClientPort with shouldReturnTlsInfo).
+    pub fn client_port(&self, n: &Node, tls: bool) -> u16 {
+        if tls == self.cfg.tls_cluster {
+            n.port
+        } else {
+            n.pport
+        }
+    }
+
+    /// The port a replica of `n` connects to (Redis 7.2's getNodeDefaultReplicationPort).
+    pub fn replication_port(&self, n: &Node) -> u16 {
+        self.client_port(n, self.cfg.tls_replication)
+    }
+
     /// The master at the top of `n`'s chain of masters (`n` itself for a master).
     pub fn top_master(&self, n: NodeId) -> NodeId {
         let mut m = n;
@@ -643,7 +676,7 @@ impl State {
         }
         self.add_slave(n, me);
         if let Some(node) = self.nodes.get(&n) {
-            self.pending.push(Deferred::SetMaster { host: node.ip.clone(), port: node.port });
+            self.pending.push(Deferred::SetMaster { host: node.ip.clone(), port: self.replication_port(node) });
         }
         self.reset_manual_failover();
         self.route_dirty = true;

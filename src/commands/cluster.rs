@@ -197,7 +197,8 @@ fn meet(ctx: &mut Ctx) -> CmdResult {
 
 fn nodes(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
-    let text = c.read(|st| st.nodes_description(false));
+    let lines = crate::cluster::config::Lines::Client { tls: ctx.client.tls };
+    let text = c.read(|st| st.nodes_description(lines));
     ctx.reply.verbatim("txt", text.as_bytes());
     Ok(())
 }
@@ -216,8 +217,9 @@ fn myshardid(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// One node in CLUSTER SLOTS (addNodeToNodeReply).
-fn node_entry(st: &crate::cluster::State, id: NodeId, r: &mut crate::protocol::ReplySink) {
+/// One node in CLUSTER SLOTS (addNodeToNodeReply), with the port of the client's connection
+/// type.
+fn node_entry(st: &crate::cluster::State, id: NodeId, tls: bool, r: &mut crate::protocol::ReplySink) {
     let n = &st.nodes[&id];
     let pref = st.cfg.preferred_endpoint;
     r.array(4);
@@ -227,7 +229,7 @@ fn node_entry(st: &crate::cluster::State, id: NodeId, r: &mut crate::protocol::R
         2 => r.null(),
         _ => r.bulk(n.ip.as_bytes()),
     }
-    r.int(n.port as i64);
+    r.int(st.client_port(n, tls) as i64);
     r.bulk(&n.name);
     let ip = pref != 0;
     let host = pref != 1 && !n.hostname.is_empty();
@@ -244,6 +246,7 @@ fn node_entry(st: &crate::cluster::State, id: NodeId, r: &mut crate::protocol::R
 
 fn slots(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
+    let tls = ctx.client.tls;
     let r = &mut *ctx.reply;
     c.read(|st| {
         let mut ranges: Vec<(usize, usize, NodeId)> = Vec::new();
@@ -266,9 +269,9 @@ fn slots(ctx: &mut Ctx) -> CmdResult {
             r.array(3 + replicas.len());
             r.int(a as i64);
             r.int(b as i64);
-            node_entry(st, n, r);
+            node_entry(st, n, tls, r);
             for s in replicas {
-                node_entry(st, s, r);
+                node_entry(st, s, tls, r);
             }
         }
     });
@@ -280,8 +283,14 @@ fn shard_node(st: &crate::cluster::State, id: NodeId, r: &mut crate::protocol::R
     let n = &st.nodes[&id];
     let offset = if id == st.myself { st.my_repl_offset() } else { n.repl_offset };
     let mut fields: Vec<(&str, Result<String, i64>)> = vec![("id", Ok(n.name_str().to_string()))];
-    if n.port != 0 {
-        fields.push(("port", Err(n.port as i64)));
+    // Both ports (Redis 7.2's addNodeDetailsToShardReply): the first is the TLS one with
+    // tls-cluster, the other (pport) the plain one; the other way round without.
+    let (port, tls_port) = if st.cfg.tls_cluster { (n.pport, n.port) } else { (n.port, n.pport) };
+    if port != 0 {
+        fields.push(("port", Err(port as i64)));
+    }
+    if tls_port != 0 {
+        fields.push(("tls-port", Err(tls_port as i64)));
     }
     fields.push(("ip", Ok(n.ip.clone())));
     let endpoint = match st.cfg.preferred_endpoint {
@@ -679,12 +688,13 @@ fn replicate(ctx: &mut Ctx) -> CmdResult {
 fn replicas(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     let a = ctx.args[2].clone();
+    let kind = crate::cluster::config::Lines::Client { tls: ctx.client.tls };
     let lines = c.read(|st| {
         let n = st.lookup(&a).ok_or_else(|| CmdError::new(format!("Unknown node {}", args::text(&a))))?;
         if st.nodes[&n].is_slave() {
             return Err(CmdError::new("The specified node is not a master"));
         }
-        Ok(st.nodes[&n].slaves.iter().map(|&s| st.node_description(s, None, false)).collect::<Vec<_>>())
+        Ok(st.nodes[&n].slaves.iter().map(|&s| st.node_description(s, None, kind)).collect::<Vec<_>>())
     })?;
     ctx.reply.array(lines.len());
     for l in lines {
@@ -936,7 +946,7 @@ pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: 
         write = writes(server, cmd, args);
         queries.push(Query { keys: cluster_keys(cmd, args), write });
     }
-    let ctx = QueryCtx { asking, readonly: client.readonly, pubsubshard, migrate, write };
+    let ctx = QueryCtx { asking, readonly: client.readonly, pubsubshard, migrate, tls: client.tls, write };
     let route = c.route();
     // The common case without any lookup: every key in a slot served here and stable.
     if route.ok && queries.iter().all(|q| q.keys.iter().all(|(s, _)| route.serves(*s))) {
@@ -979,6 +989,7 @@ pub fn script_check(
         readonly: client.readonly,
         pubsubshard: is_pubsubshard(cmd),
         migrate: cmd.spec.name == "migrate",
+        tls: client.tls,
         write,
     };
     let route = c.route();

@@ -380,8 +380,12 @@ async fn sync_and_stream(
             return Err(format!("Unable to AUTH to MASTER: {r}"));
         }
     }
+    // The port the master (and FAILOVER, INFO's slaveN) knows us by: the TLS port when
+    // replication runs over TLS, as Redis's syncWithMaster.
     let my_port = if cfg.replica_announce_port != 0 {
         cfg.replica_announce_port as u64
+    } else if cfg.tls_replication && cfg.tls_port != 0 {
+        cfg.tls_port as u64
     } else {
         server.port.load(Ordering::Relaxed)
     };

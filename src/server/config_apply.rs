@@ -27,10 +27,14 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
         }
     }
     if old.tls_port != new.tls_port || (old.bind != new.bind && new.tls_port != 0) {
+        // A new bind that fails is `bind`'s error, whichever listener it failed on (Redis's
+        // applyBind); a new tls-port alone is tls-port's.
+        let bind_changed = old.bind != new.bind;
+        let param = if bind_changed { "bind" } else { "tls-port" };
         server
             .listeners
-            .rebind_tls(&new.bind, new.tls_port as u16, old.bind != new.bind)
-            .map_err(|_| ("tls-port".to_string(), "Unable to listen on this port. Check server logs.".to_string()))?;
+            .rebind_tls(&new.bind, new.tls_port as u16, bind_changed)
+            .map_err(|e| (param.to_string(), e))?;
     }
     // The listeners follow `port`/`bind` (a rollback back to the port still bound needs nothing);
     // `port 0` while a TLS port serves stops the plain listeners, as Redis.

@@ -64,6 +64,7 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
     let mut client = Client::new(handle.clone(), false);
     if matches!(sock, Stream::Tls(_)) {
         client.lua_debug = crate::session::client::LuaDebug::Unavailable;
+        client.tls = true;
     }
     crate::commands::pipeline::services::set_default_auth(&server, &mut client);
     if let Some(cert) = sock.peer_certificate() {

@@ -376,6 +376,15 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     let Some(acceptor) = server.tls.acceptor(server.config.load().tls_auth_clients) else {
         return;
     };
+    // Over maxclients: refused before the handshake, as Redis's acceptCommonHandler (whose
+    // error text cannot be written on a TLS connection not yet set up): the client sees the
+    // connection fail.
+    if server.clients.lock().len() >= server.config.load().maxclients as usize {
+        server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        log::verbose(&format!("Error accepting a client connection: max number of clients reached (addr={peer})"));
+        return;
+    }
     // Something other than a TLS handshake record (a plain-text client on the TLS port): close
     // without answering, as OpenSSL does (rustls would send an alert the client reads as data).
     let mut first = [0u8; 1];

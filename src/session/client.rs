@@ -442,6 +442,8 @@ pub struct Client {
     pub replconf: ReplConf,
     /// SCRIPT DEBUG: whether this client's next EVAL runs under the Lua debugger.
     pub lua_debug: LuaDebug,
+    /// The connection is TLS (cluster replies show TLS ports to such a client, as Redis 7.2).
+    pub tls: bool,
     /// Full name of the top-level command running (EXEC, EVAL...): the ACL LOG entry of a
     /// refusal inside it shows the client running that command (Redis 7.2's current_client).
     pub running: &'static str,
@@ -506,6 +508,7 @@ impl Client {
             slot: None,
             cross_slot: false,
             lua_debug: LuaDebug::Off,
+            tls: false,
         }
     }
 
