@@ -254,6 +254,15 @@ async fn client_loop(
             streak = 0;
             // Wait for input, unless the connection is killed or idle for too long.
             let soft_deadline = out.meter.soft_deadline_ms(settings.obuf_limits.of(class_of(client)));
+            // A soft limit that ran out is acted on here, not left to the wait below: there a
+            // timer already due is not ready at its first poll (the timer thread fires it), and
+            // the wake-up it then gives is taken as input, so the wait could go round without
+            // ever seeing it (the client closed seconds late, whenever another event came).
+            if soft_deadline.is_some_and(|ms| ms <= crate::keyspace::now_ms())
+                && out.over(settings.obuf_limits.of(class_of(client)))
+            {
+                return Err(super::outbox::obuf_closed(server, &handle, false));
+            }
             let pending = out.has_pending() || sock.has_unflushed();
             // Input first, then the socket taking more output, then the push queue (a kill
             // wakes the connection through it: `ClientHandle::kill`), then the soft limit.
