@@ -77,26 +77,27 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
 
 /// An accepted link: with `tls-cluster`, its TLS handshake first (a failed one ends the link).
 async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, rx: UnboundedReceiver<Vec<u8>>) {
-    let acceptor = cluster.server.upgrade().and_then(|s| {
-        let c = s.config.load();
-        if c.tls_cluster {
-            Some(s.tls.acceptor(c.tls_auth_clients))
-        } else {
-            None
+    // (The server is not held while the link runs: the cluster only has a weak reference.)
+    let acceptor = match tls_cluster(&cluster) {
+        None => return run_link(cluster, link, sock, rx).await,
+        Some(s) => s.tls.acceptor(s.config.load().tls_auth_clients),
+    };
+    let Some(acceptor) = acceptor else {
+        return cluster.with(|st| st.free_link(link));
+    };
+    match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+        Ok(Ok(tls)) => run_link(cluster, link, tls, rx).await,
+        Ok(Err(e)) => {
+            log::verbose(&format!("Error accepting cluster node connection: {e}"));
+            cluster.with(|st| st.free_link(link));
         }
-    });
-    match acceptor {
-        None => run_link(cluster, link, sock, rx).await,
-        Some(Some(acceptor)) => match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-            Ok(Ok(tls)) => run_link(cluster, link, tls, rx).await,
-            Ok(Err(e)) => {
-                log::verbose(&format!("Error accepting cluster node connection: {e}"));
-                cluster.with(|st| st.free_link(link));
-            }
-            Err(_) => cluster.with(|st| st.free_link(link)),
-        },
-        Some(None) => cluster.with(|st| st.free_link(link)),
+        Err(_) => cluster.with(|st| st.free_link(link)),
     }
+}
+
+/// The server, when `tls-cluster` makes the links TLS (Redis's connTypeOfCluster).
+fn tls_cluster(cluster: &Cluster) -> Option<Arc<crate::server::Server>> {
+    cluster.server.upgrade().filter(|s| s.config.load().tls_cluster)
 }
 
 /// Connect an outbound link, then run it.
@@ -107,34 +108,37 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
         Ok(Ok(sock)) => {
             let _ = sock.set_nodelay(true);
             let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));
-            // With `tls-cluster` the link is TLS (Redis's connTypeOfCluster); the handshake
-            // counts as part of connecting.
-            let tls = cluster.server.upgrade().and_then(|s| s.config.load().tls_cluster.then(|| s.tls.client()));
-            match tls {
-                None => {
-                    if cluster.with(|st| st.link_connected(link, local, peer)) {
-                        run_link(cluster, link, sock, rx).await;
-                    }
-                }
-                Some(client) => {
-                    let name = rustls::pki_types::ServerName::try_from(ip.clone()).ok();
-                    let (Some(client), Some(name)) = (client, name) else {
-                        cluster.with(|st| st.link_connect_failed(link));
-                        return;
-                    };
-                    let handshake = tokio_rustls::TlsConnector::from(client).connect(name, sock);
-                    match crate::util::timer::timeout(timeout, handshake).await {
-                        Ok(Ok(tls)) => {
-                            if cluster.with(|st| st.link_connected(link, local, peer)) {
-                                run_link(cluster, link, tls, rx).await;
-                            }
-                        }
-                        _ => cluster.with(|st| st.link_connect_failed(link)),
-                    }
-                }
+            // The TLS handshake counts as part of connecting.
+            let client = match tls_cluster(&cluster) {
+                None => return connected(cluster, link, (local, peer), sock, rx).await,
+                Some(s) => s.tls.client(),
+            };
+            let name = rustls::pki_types::ServerName::try_from(ip.clone()).ok();
+            let (Some(client), Some(name)) = (client, name) else {
+                return cluster.with(|st| st.link_connect_failed(link));
+            };
+            let handshake = tokio_rustls::TlsConnector::from(client).connect(name, sock);
+            match crate::util::timer::timeout(timeout, handshake).await {
+                Ok(Ok(tls)) => connected(cluster, link, (local, peer), tls, rx).await,
+                _ => cluster.with(|st| st.link_connect_failed(link)),
             }
         }
         _ => cluster.with(|st| st.link_connect_failed(link)),
+    }
+}
+
+/// An outbound link is up (on `addrs`: local and peer IP): MEET or PING the node, then run it.
+async fn connected<S>(
+    cluster: Arc<Cluster>,
+    link: LinkId,
+    (local, peer): (String, String),
+    sock: S,
+    rx: UnboundedReceiver<Vec<u8>>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    if cluster.with(|st| st.link_connected(link, local, peer)) {
+        run_link(cluster, link, sock, rx).await;
     }
 }
 

@@ -129,6 +129,16 @@ impl Node {
         name_str(&self.name)
     }
 
+    /// Its (plain, TLS) client ports: `port` is the TLS one with `tls-cluster`, `pport` the
+    /// other one (as Redis 7.2's tcp_port and tls_port).
+    pub fn client_ports(&self, tls_cluster: bool) -> (u16, u16) {
+        if tls_cluster {
+            (self.pport, self.port)
+        } else {
+            (self.port, self.pport)
+        }
+    }
+
     /// How log lines name the node: its name and, in parentheses, its human node name (empty
     /// when it announces none), as Redis 7.2's "%.40s (%s)".
     pub fn log_name(&self) -> String {
@@ -176,6 +186,15 @@ pub fn flags_repr(flags: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ports_follow_tls_cluster() {
+        let mut n = Node::new(1, random_name(), flag::MASTER, 0);
+        (n.port, n.pport) = (7001, 7101);
+        // Without tls-cluster a node's first port is its plain one, the other its TLS one.
+        assert_eq!(n.client_ports(false), (7001, 7101));
+        assert_eq!(n.client_ports(true), (7101, 7001));
+    }
 
     #[test]
     fn flags_and_names() {

@@ -13,9 +13,9 @@ const NONE: u16 = u16::MAX;
 pub struct Endpoint {
     pub ip: String,
     pub hostname: String,
-    /// The node's first port (its TLS port with tls-cluster) and its other one.
+    /// Its client ports, plain and TLS (see `Node::client_ports`).
     pub port: u16,
-    pub pport: u16,
+    pub tls_port: u16,
 }
 
 /// The routing snapshot.
@@ -32,8 +32,6 @@ pub struct Route {
     pub allow_pubsubshard_when_down: bool,
     /// 0 ip, 1 hostname, 2 unknown-endpoint.
     pub preferred_endpoint: u32,
-    /// `tls-cluster`: a node's first port is its TLS port.
-    pub tls_cluster: bool,
 }
 
 impl Route {
@@ -55,12 +53,14 @@ impl Route {
             nodes: st
                 .nodes
                 .values()
-                .map(|n| Endpoint { ip: n.ip.clone(), hostname: n.hostname.clone(), port: n.port, pport: n.pport })
+                .map(|n| {
+                    let (port, tls_port) = n.client_ports(st.cfg.tls_cluster);
+                    Endpoint { ip: n.ip.clone(), hostname: n.hostname.clone(), port, tls_port }
+                })
                 .collect(),
             allow_reads_when_down: st.cfg.allow_reads_when_down,
             allow_pubsubshard_when_down: st.cfg.allow_pubsubshard_when_down,
             preferred_endpoint: st.cfg.preferred_endpoint,
-            tls_cluster: st.cfg.tls_cluster,
         }
     }
 
@@ -74,26 +74,25 @@ impl Route {
             slots: vec![NONE; SLOTS].into(),
             migrating: vec![NONE; SLOTS].into(),
             importing: vec![NONE; SLOTS].into(),
-            nodes: vec![Endpoint { ip: String::new(), hostname: String::new(), port: 0, pport: 0 }],
+            nodes: vec![Endpoint { ip: String::new(), hostname: String::new(), port: 0, tls_port: 0 }],
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
             preferred_endpoint: 0,
-            tls_cluster: false,
         }
     }
 
-    /// The endpoint text of a redirection (getPreferredEndpoint).
     /// The port a client connected over TLS or not reaches node `n` on (Redis 7.2's
     /// getNodeClientPort with shouldReturnTlsInfo).
     fn client_port(&self, n: u16, tls: bool) -> u16 {
         let e = &self.nodes[n as usize];
-        if tls == self.tls_cluster {
-            e.port
+        if tls {
+            e.tls_port
         } else {
-            e.pport
+            e.port
         }
     }
 
+    /// The endpoint text of a redirection (getPreferredEndpoint).
     fn endpoint(&self, n: u16) -> String {
         let e = &self.nodes[n as usize];
         match self.preferred_endpoint {
@@ -230,8 +229,8 @@ mod tests {
         let mut r = Route::empty();
         r.ok = true;
         r.nodes = vec![
-            Endpoint { ip: "127.0.0.1".into(), hostname: String::new(), port: 7000, pport: 7100 },
-            Endpoint { ip: "127.0.0.1".into(), hostname: "h1".into(), port: 7001, pport: 7101 },
+            Endpoint { ip: "127.0.0.1".into(), hostname: String::new(), port: 7000, tls_port: 7100 },
+            Endpoint { ip: "127.0.0.1".into(), hostname: "h1".into(), port: 7001, tls_port: 7101 },
         ];
         for s in 0..SLOTS {
             r.slots[s] = if s < 8192 { 0 } else { 1 };
@@ -249,16 +248,12 @@ mod tests {
 
     #[test]
     fn redirections_name_the_port_of_the_clients_connection_type() {
-        let mut r = route3();
+        let r = route3();
         let tls = QueryCtx { tls: true, ..ctx(false) };
         let key = [(9000u16, &b"k"[..])];
-        let moved = |r: &Route, c: &QueryCtx| route(r, &[q(&key, false)], c, &mut |_| true).unwrap_err();
-        // Without tls-cluster a node's first port is its plain one, the other its TLS one.
-        assert_eq!(moved(&r, &ctx(false)), "-MOVED 9000 127.0.0.1:7001");
-        assert_eq!(moved(&r, &tls), "-MOVED 9000 127.0.0.1:7101");
-        r.tls_cluster = true;
-        assert_eq!(moved(&r, &ctx(false)), "-MOVED 9000 127.0.0.1:7101");
-        assert_eq!(moved(&r, &tls), "-MOVED 9000 127.0.0.1:7001");
+        let moved = |c: &QueryCtx| route(&r, &[q(&key, false)], c, &mut |_| true).unwrap_err();
+        assert_eq!(moved(&ctx(false)), "-MOVED 9000 127.0.0.1:7001");
+        assert_eq!(moved(&tls), "-MOVED 9000 127.0.0.1:7101");
     }
 
     #[test]

@@ -617,10 +617,11 @@ impl State {
     /// The port a client connected over TLS or not reaches node `n` on (Redis 7.2's
     /// getNodeClientPort with shouldReturnTlsInfo).
     pub fn client_port(&self, n: &Node, tls: bool) -> u16 {
-        if tls == self.cfg.tls_cluster {
-            n.port
+        let (plain, tls_port) = n.client_ports(self.cfg.tls_cluster);
+        if tls {
+            tls_port
         } else {
-            n.pport
+            plain
         }
     }
 

@@ -283,9 +283,8 @@ fn shard_node(st: &crate::cluster::State, id: NodeId, r: &mut crate::protocol::R
     let n = &st.nodes[&id];
     let offset = if id == st.myself { st.my_repl_offset() } else { n.repl_offset };
     let mut fields: Vec<(&str, Result<String, i64>)> = vec![("id", Ok(n.name_str().to_string()))];
-    // Both ports (Redis 7.2's addNodeDetailsToShardReply): the first is the TLS one with
-    // tls-cluster, the other (pport) the plain one; the other way round without.
-    let (port, tls_port) = if st.cfg.tls_cluster { (n.pport, n.port) } else { (n.port, n.pport) };
+    // Both ports (Redis 7.2's addNodeDetailsToShardReply).
+    let (port, tls_port) = n.client_ports(st.cfg.tls_cluster);
     if port != 0 {
         fields.push(("port", Err(port as i64)));
     }

@@ -192,14 +192,15 @@ fn get_socket(
     let addr = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(io_err)?;
     let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|_| io_err())?;
     let _ = sock.set_nodelay(true);
+    // Before a TLS handshake, which they bound too.
+    let _ = sock.set_read_timeout(Some(timeout));
+    let _ = sock.set_write_timeout(Some(timeout));
     let link = match tls {
         None => Link::Tcp(sock),
         Some(config) => {
             let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| io_err())?;
             let conn = rustls::ClientConnection::new(config, server_name).map_err(|_| io_err())?;
             let mut tls = rustls::StreamOwned::new(conn, sock);
-            tls.get_ref().set_read_timeout(Some(timeout)).map_err(|_| io_err())?;
-            tls.get_ref().set_write_timeout(Some(timeout)).map_err(|_| io_err())?;
             // The handshake now, so that a target that refuses it fails as a connection does.
             while tls.conn.is_handshaking() {
                 tls.conn.complete_io(&mut tls.sock).map_err(|_| io_err())?;
@@ -207,7 +208,6 @@ fn get_socket(
             Link::Tls(Box::new(tls))
         }
     };
-    link.set_timeouts(timeout);
     Ok(Cached { reader: BufReader::new(link), last_dbid: -1, last_use: Instant::now() })
 }
 

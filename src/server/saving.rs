@@ -470,6 +470,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     });
     Ok(())
 }
+
 /// `rdb-key-save-delay` as a save in progress reads it (see [`rdb::KeyDelay`]): the current
 /// setting while the server lives.
 pub fn key_delay(server: &Server) -> rdb::KeyDelay {
