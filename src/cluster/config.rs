@@ -495,40 +495,26 @@ mod tests {
 
     #[test]
     fn a_replica_in_a_file_without_shard_ids_follows_its_master() {
-        let dir = std::env::temp_dir().join(format!("ferrous-nodes-old-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nodes.conf").to_string_lossy().into_owned();
         let (a, b) = ("a".repeat(40), "b".repeat(40));
         // The replica's line comes first, before its master's shard id is known.
-        std::fs::write(
-            &path,
-            format!(
-                "{b} 127.0.0.1:7001@17001 slave {a} 0 0 1 connected\n\
-                 {a} 127.0.0.1:7000@17000,,tls-port=0,shard-id={} myself,master - 0 0 1 connected 0-10\n",
-                "c".repeat(40)
-            ),
-        )
-        .unwrap();
+        let text = format!(
+            "{b} 127.0.0.1:7001@17001 slave {a} 0 0 1 connected\n\
+             {a} 127.0.0.1:7000@17000,,tls-port=0,shard-id={} myself,master - 0 0 1 connected 0-10\n",
+            "c".repeat(40)
+        );
         let mut st = State::new(Settings::default());
-        assert!(st.load_config(&path).unwrap());
+        assert!(st.load_config_text(text.as_bytes()).unwrap());
         let b = st.lookup(b.as_bytes()).unwrap();
         assert_eq!(st.me().shard_id, [b'c'; 40]);
         assert_eq!(st.nodes[&b].shard_id, [b'c'; 40]);
-        std::fs::write(&path, format!("{a} 127.0.0.1:7000@17000,,shard-id=xyz myself,master - 0 0 1 connected\n"))
-            .unwrap();
-        assert!(State::new(Settings::default()).load_config(&path).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        let bad = format!("{a} 127.0.0.1:7000@17000,,shard-id=xyz myself,master - 0 0 1 connected\n");
+        assert!(State::new(Settings::default()).load_config_text(bad.as_bytes()).is_err());
     }
 
     #[test]
     fn a_port_too_big_for_any_integer_loads_without_a_panic() {
-        let dir = std::env::temp_dir().join(format!("ferrous-nodes-port-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nodes.conf").to_string_lossy().into_owned();
         let line = format!("{} 127.0.0.1:{} myself,master - 0 0 0 connected\n", "a".repeat(40), "6".repeat(40));
-        std::fs::write(&path, line).unwrap();
-        assert!(State::new(Settings::default()).load_config(&path).unwrap());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(State::new(Settings::default()).load_config_text(line.as_bytes()).unwrap());
     }
 
     #[test]
