@@ -110,24 +110,10 @@ impl Pki {
 
 /// The Common Name the server presents, read with a bare rustls client.
 fn server_cn(pki: &Pki, port: u16) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
-    let certs =
-        rustls::pki_types::CertificateDer::pem_file_iter(pki.path("alice.crt")).unwrap().map(|c| c.unwrap()).collect();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path("alice.key")).unwrap();
-    let config =
-        rustls::ClientConfig::builder().with_root_certificates(roots).with_client_auth_cert(certs, key).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(b"PING\r\n").unwrap();
-    let mut buf = [0u8; 7];
-    tls.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"+PONG\r\n");
-    let cert = conn.peer_certificates().unwrap()[0].to_vec();
+    let mut tls = tls_wire(pki, port);
+    tls.send_cmd(&["PING"]);
+    assert_eq!(tls.read_reply(), "+PONG\r\n");
+    let cert = tls.s.conn.peer_certificates().unwrap()[0].to_vec();
     String::from_utf8(ferrous::server::tls::subject_common_name(&cert).unwrap()).unwrap()
 }
 
