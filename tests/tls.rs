@@ -1,7 +1,8 @@
 //! TLS end to end: a plain and a TLS port at once, client certificates (`tls-auth-clients`),
 //! pipelining and Pub/Sub over TLS with the `redis` crate (rustls), a plain-text client refused
 //! on the TLS port, certificates reloaded by CONFIG SET, and `tls-auth-clients-user CN`
-//! mapping a client certificate to an ACL user. Certificates are made with rcgen.
+//! mapping a client certificate to an ACL user, and the Lua debugger (SCRIPT DEBUG) over TLS.
+//! Certificates are made with rcgen.
 
 mod common;
 
@@ -109,24 +110,10 @@ impl Pki {
 
 /// The Common Name the server presents, read with a bare rustls client.
 fn server_cn(pki: &Pki, port: u16) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
-    let certs =
-        rustls::pki_types::CertificateDer::pem_file_iter(pki.path("alice.crt")).unwrap().map(|c| c.unwrap()).collect();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path("alice.key")).unwrap();
-    let config =
-        rustls::ClientConfig::builder().with_root_certificates(roots).with_client_auth_cert(certs, key).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(b"PING\r\n").unwrap();
-    let mut buf = [0u8; 7];
-    tls.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"+PONG\r\n");
-    let cert = conn.peer_certificates().unwrap()[0].to_vec();
+    let mut tls = tls_wire(pki, port);
+    tls.send_cmd(&["PING"]);
+    assert_eq!(tls.read_reply(), "+PONG\r\n");
+    let cert = tls.s.conn.peer_certificates().unwrap()[0].to_vec();
     String::from_utf8(ferrous::server::tls::subject_common_name(&cert).unwrap()).unwrap()
 }
 
@@ -556,4 +543,170 @@ fn replicate_from(r: &mut redis::Connection, master_tls: u16, replica: &Server, 
 
 fn replication_info(c: &mut redis::Connection) -> String {
     redis::cmd("INFO").arg("replication").query(c).unwrap()
+}
+
+/// A raw RESP connection on any transport (TCP, or TLS with a bare rustls client), to drive
+/// the Lua debugger byte by byte over both.
+struct Wire<S: Read + Write> {
+    s: S,
+    buf: Vec<u8>,
+}
+
+impl<S: Read + Write> Wire<S> {
+    fn send_cmd(&mut self, args: &[&str]) {
+        self.s.write_all(&common::encode(args)).unwrap();
+        self.s.flush().unwrap();
+    }
+
+    /// One complete reply (the socket's read timeout bounds the wait).
+    fn read_reply(&mut self) -> String {
+        loop {
+            if let Some(len) = common::reply_len(&self.buf, 0) {
+                return String::from_utf8_lossy(&self.buf.drain(..len).collect::<Vec<_>>()).into_owned();
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            match self.s.read(&mut chunk) {
+                Ok(n) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                r => panic!("no complete reply: {r:?} (buffered {:?})", String::from_utf8_lossy(&self.buf)),
+            }
+        }
+    }
+
+    /// Whether the server closed the connection (with nothing more to read) before the read
+    /// timeout.
+    fn closed(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        match self.s.read(&mut chunk) {
+            Ok(0) => true,
+            Ok(n) => panic!("unexpected data: {:?}", String::from_utf8_lossy(&chunk[..n])),
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
+    }
+
+    /// Each step's command, then its replies (how many each gets); the replies in order.
+    fn session(&mut self, steps: &[(&[&str], usize)]) -> Vec<String> {
+        let mut replies = Vec::new();
+        for (cmd, n) in steps {
+            self.send_cmd(cmd);
+            replies.extend((0..*n).map(|_| self.read_reply()));
+        }
+        replies
+    }
+}
+
+type TlsWire = Wire<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+fn tcp_wire(port: u16) -> Wire<TcpStream> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    Wire { s, buf: Vec::new() }
+}
+
+/// A TLS connection presenting alice's certificate.
+fn tls_wire(pki: &Pki, port: u16) -> TlsWire {
+    use rustls::pki_types::pem::PemObject;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap()).unwrap();
+    let certs =
+        rustls::pki_types::CertificateDer::pem_file_iter(pki.path("alice.crt")).unwrap().map(|c| c.unwrap()).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path("alice.key")).unwrap();
+    let config =
+        rustls::ClientConfig::builder().with_root_certificates(roots).with_client_auth_cert(certs, key).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    Wire { s: rustls::StreamOwned::new(conn, sock), buf: Vec::new() }
+}
+
+/// A session touching what the debugger writes and reads: stepping, printing, `maxlen` with a
+/// reply it truncates, redis.debug, redis.breakpoint, a command from the prompt, its end.
+const LDB_SCRIPT: &str = "local big = string.rep('x', 100)
+redis.debug('hi', 7)
+redis.call('set', KEYS[1], big)
+redis.breakpoint()
+return redis.call('strlen', KEYS[1])
+";
+
+fn ldb_steps() -> Vec<(&'static [&'static str], usize)> {
+    vec![
+        (&["SCRIPT", "DEBUG", "SYNC"], 1),
+        (&["EVAL", LDB_SCRIPT, "1", "dbg"], 1),
+        (&["maxlen", "70"], 1),
+        (&["s"], 1),
+        (&["p", "big"], 1),
+        (&["c"], 1),
+        (&["r", "get", "dbg"], 1),
+        (&["l", "5", "0"], 1),
+        (&["c"], 2),
+    ]
+}
+
+/// SCRIPT DEBUG over TLS: the debugger's log and its reads go through the connection's TLS
+/// session, so a session is byte for byte what it is over TCP, in SYNC and YES modes, and a
+/// client leaving mid-session lets the script finish and the server go on.
+#[test]
+fn lua_debugger_works_over_tls() {
+    let pki = Pki::new("ldb");
+    let port = tls_port();
+    let args = pki.server_args(port);
+    let s = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let steps = ldb_steps();
+    let mut tcp = tcp_wire(s.port);
+    let over_tcp = tcp.session(&steps);
+    assert!(tcp.closed(), "a SYNC session closes the connection after the EVAL reply");
+    let mut tls = tls_wire(&pki, port);
+    let over_tls = tls.session(&steps);
+    assert!(tls.closed(), "a SYNC session over TLS closes the connection after the EVAL reply");
+    assert_eq!(over_tls, over_tcp);
+    let want_start = [
+        "+OK\r\n",
+        "*2\r\n+* Stopped at 1, stop reason = step over\r\n+-> 1   local big = string.rep('x', 100)\r\n",
+        "*1\r\n+<value> replies are truncated at 70 bytes.\r\n",
+        "*2\r\n+* Stopped at 2, stop reason = step over\r\n+-> 2   redis.debug('hi', 7)\r\n",
+    ];
+    assert_eq!(over_tls[..4], want_start);
+    assert!(over_tls[4].starts_with("*1\r\n+<value> \"xxxxxxxx"), "{}", over_tls[4]);
+    assert_eq!(
+        over_tls[5],
+        "*3\r\n+<debug> line 2: \"hi\", 7\r\n+* Stopped at 5, stop reason = redis.breakpoint() called\r\n\
+         +-> 5   return redis.call('strlen', KEYS[1])\r\n"
+    );
+    // The reply as the debugger shows it, cut at 70 bytes.
+    assert_eq!(over_tls[6], format!("*2\r\n+<redis> get dbg\r\n+<reply> \"{} ...\r\n", "x".repeat(61)));
+    assert_eq!(over_tls[7], "*1\r\n+-> 5   return redis.call('strlen', KEYS[1])\r\n");
+    assert_eq!(over_tls[8..], ["*1\r\n+<endsession>\r\n", ":100\r\n"]);
+
+    // SCRIPT DEBUG YES: the script's writes are refused, over TLS as over TCP.
+    let mut tls = tls_wire(&pki, port);
+    let yes = tls.session(&[
+        (&["SCRIPT", "DEBUG", "YES"], 1),
+        (&["EVAL", "return redis.pcall('set', 'yes', '1')['err']", "0"], 1),
+        (&["c"], 2),
+    ]);
+    assert!(yes[2].contains("+<endsession>"), "{yes:?}");
+    assert!(yes[3].contains("Write commands are not allowed in a SCRIPT DEBUG YES session"), "{yes:?}");
+    assert!(tls.closed());
+
+    // Clients leaving mid-session, with a TLS close_notify and without: the script runs on
+    // (its write kept), and nothing waits for them.
+    let mut plain = tcp_wire(s.port);
+    for (n, notify) in [(1, true), (2, false)] {
+        let mut tls = tls_wire(&pki, port);
+        let script = format!("redis.call('incr', 'left')\nredis.breakpoint()\nreturn {n}");
+        let started = tls.session(&[(&["SCRIPT", "DEBUG", "SYNC"], 1), (&["EVAL", &script, "0"], 1)]);
+        assert!(started[1].starts_with("*2\r\n+* Stopped at 1"), "{started:?}");
+        if notify {
+            tls.s.conn.send_close_notify();
+            let _ = tls.s.flush();
+        }
+        drop(tls);
+        plain.send_cmd(&["GET", "left"]);
+        assert_eq!(plain.read_reply(), format!("${}\r\n{n}\r\n", n.to_string().len()));
+    }
+    let mut tls = pki.client(port, Some("alice")).get_connection().unwrap();
+    let pong: String = redis::cmd("PING").query(&mut tls).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(!s.log().contains("panicked"), "{}", s.log());
 }

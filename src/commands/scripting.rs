@@ -170,15 +170,7 @@ fn script_debug(ctx: &mut Ctx) -> CmdResult {
     } else {
         return Err(CmdError::new("Use SCRIPT DEBUG YES/SYNC/NO"));
     };
-    if ctx.client.lua_debug == LuaDebug::Unavailable {
-        if mode.on() {
-            return Err(CmdError::new(
-                "SCRIPT DEBUG is not supported on TLS connections: the Lua debugger needs a plain socket",
-            ));
-        }
-    } else {
-        ctx.client.lua_debug = mode;
-    }
+    ctx.client.lua_debug = mode;
     ctx.reply.ok();
     Ok(())
 }

@@ -62,10 +62,7 @@ pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: S
         return;
     }
     let mut client = Client::new(handle.clone(), false);
-    if matches!(sock, Stream::Tls(_)) {
-        client.lua_debug = crate::session::client::LuaDebug::Unavailable;
-        client.tls = true;
-    }
+    client.tls = matches!(sock, Stream::Tls(_));
     crate::commands::pipeline::services::set_default_auth(&server, &mut client);
     if let Some(cert) = sock.peer_certificate() {
         crate::commands::pipeline::services::authenticate_certificate(&server, &mut client, &cert);
@@ -406,12 +403,13 @@ async fn client_loop(
                         drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
                     }
                     out.set_limit(settings.obuf_limits.of(class_of(client)));
-                    let mut action = if pipeline::runs_script(client, &args) {
-                        // The Lua debugger writes to the socket itself: what precedes goes first.
+                    let mut action = if on_script_stack(client, &args) {
+                        // The Lua debugger writes to the client before the reply: what precedes
+                        // goes first.
                         if client.lua_debug.on() {
                             flush_all(server, sock, &mut out, &handle).await?;
                         }
-                        run_script(server, client, &args, &mut out.sink).await?
+                        run_script(server, sock, client, &args, &mut out.sink).await
                     } else {
                         pipeline::execute(server, client, &args, &mut out.sink)
                     };
@@ -459,8 +457,8 @@ async fn client_loop(
                                         return Err("killed".into());
                                     }
                                 }
-                                action = if pipeline::runs_script(client, &args) {
-                                    run_script(server, client, &args, &mut out.sink).await?
+                                action = if on_script_stack(client, &args) {
+                                    run_script(server, sock, client, &args, &mut out.sink).await
                                 } else {
                                     pipeline::execute(server, client, &args, &mut out.sink)
                                 };
@@ -803,16 +801,25 @@ async fn flush_all(server: &Server, sock: &mut Stream, out: &mut Outbox, handle:
     r
 }
 
-/// Run a script command (EVAL*, FCALL*) inline, on a script stack: a script running past
-/// busy-reply-threshold steps aside now and then so this worker keeps serving its other
-/// connections (they answer BUSY, SCRIPT KILL...). See `scripting::fiber`.
+/// Whether a command runs on a script stack: script commands (EVAL*, FCALL*, DEBUG), and every
+/// command of a client under SCRIPT DEBUG (an EVAL inside EXEC is debugged too).
+fn on_script_stack(client: &Client, args: &[Bytes]) -> bool {
+    client.lua_debug.on() || pipeline::runs_script(client, args)
+}
+
+/// Run a command inline, on a script stack: a script running past busy-reply-threshold steps
+/// aside now and then so this worker keeps serving its other connections (they answer BUSY,
+/// SCRIPT KILL...), and the Lua debugger's writes and reads are done here, on the connection's
+/// stream (`super::console`). See `scripting::fiber`.
 async fn run_script(
     server: &Arc<Server>,
+    sock: &mut Stream,
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut ReplySink,
-) -> Result<Action, String> {
-    Ok(crate::scripting::fiber::run(|| pipeline::execute(server, client, args, out)).await)
+) -> Action {
+    let mut console = super::console::StreamConsole(sock);
+    crate::scripting::fiber::run(&mut console, || pipeline::execute(server, client, args, out)).await
 }
 
 /// The connection's input buffer and its limit (`client-query-buffer-limit`), which a blocked

@@ -9,6 +9,7 @@ pub mod busy_poll;
 pub mod client_eviction;
 pub mod config_apply;
 pub mod connection;
+mod console;
 pub mod disk;
 pub mod info;
 pub mod listen;

@@ -592,9 +592,6 @@ pub enum LuaDebug {
     Yes,
     /// SCRIPT DEBUG SYNC.
     Sync,
-    /// A connection without a plain socket (TLS): the debugger, which talks to the socket
-    /// directly, cannot run on it.
-    Unavailable,
 }
 
 impl LuaDebug {

@@ -1,11 +1,13 @@
 //! Per-connection session state, below both the command handlers and the connection loop:
 //! the client's own state ([`Client`]: selected database, protocol, authentication, reply
 //! mode, transaction, watched keys, subscriptions, tracking), the part other connections see
-//! ([`ClientHandle`]: CLIENT LIST/KILL/UNBLOCK), and the registry of clients blocked on keys
-//! ([`blocking`]).
+//! ([`ClientHandle`]: CLIENT LIST/KILL/UNBLOCK), the registry of clients blocked on keys
+//! ([`blocking`]), and the client's [`console`] (the Lua debugger's I/O, done by the
+//! connection).
 
 pub mod blocking;
 pub mod client;
+pub mod console;
 pub mod multi;
 pub mod subscriptions;
 

@@ -336,7 +336,7 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
 }
 
 /// The length of the complete RESP2/RESP3 reply starting at `buf[at..]`, if it is complete.
-fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
+pub fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
     let line_end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
     let header = std::str::from_utf8(&buf[at + 1..line_end]).ok()?;
     let after = line_end + 2;

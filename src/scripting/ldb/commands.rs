@@ -287,7 +287,6 @@ mod tests {
         let mut s = Session {
             server: &server,
             handle: &handle,
-            fd: -1,
             forked: false,
             gone: true,
             logs: Vec::new(),

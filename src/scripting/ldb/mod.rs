@@ -1,10 +1,12 @@
 //! The Lua debugger (Redis's LDB): SCRIPT DEBUG SYNC / YES, then an EVAL runs as a debugging
-//! session. The session talks to the client's socket itself, as Redis does: the Lua line hook
-//! sends the log lines (an array of status replies) and reads the debugger's commands with
-//! blocking reads, so the script is suspended on its own worker thread meanwhile (that thread
-//! serves nobody else; clients of other workers wait for the script, never get BUSY: see
-//! `Busy::debugging`). The session's state is a thread-local of the script's thread; nothing
-//! here takes a lock.
+//! session. As in Redis, the session talks to its client from inside the script: the Lua line
+//! hook sends the log lines (an array of status replies) straight to the client, ahead of any
+//! reply, and waits for the debugger's commands. It does not touch the connection itself: each
+//! write and each wait suspends the script on its stack while the connection task does the I/O
+//! on its stream (`session::console`, `fiber::console`), so TCP, Unix and TLS connections are
+//! served alike. Meanwhile the worker serves its other connections, and every other client
+//! waits for the script (never gets BUSY: see `Busy::debugging`). The session's state is a
+//! thread-local of the script's thread; nothing here takes a lock.
 //!
 //! - SYNC: as Redis. The session's writes are kept; the connection closes after the EVAL reply.
 //! - YES: Redis forks and the child runs the session, throwing its writes away. Ferrous cannot
@@ -17,7 +19,8 @@
 //! and the line hook with its command loop (`repl`). The rest:
 //! - `commands.rs`: what the debugger's commands do (list, break, print, trace, eval, redis, help).
 //! - `render.rs`: replies and Lua values in readable form, and the `maxlen` trimming of the log.
-//! - `wire.rs`: the client's socket (blocking waits, reads and writes) and the command parser.
+//! - `wire.rs`: the I/O with the client (the log written, input awaited in slices) and the
+//!   command parser.
 
 mod commands;
 mod render;
@@ -54,8 +57,6 @@ const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 struct Session<'a> {
     server: &'a Server,
     handle: &'a ClientHandle,
-    /// The client's socket (read and written directly, blocking).
-    fd: c_int,
     /// SCRIPT DEBUG YES: the script's writes are refused.
     forked: bool,
     /// The client is gone (or the server shuts down): output is dropped, nothing is read.
@@ -136,9 +137,9 @@ pub fn eval(ctx: &mut Ctx, forked: bool, run: impl FnOnce(&mut Ctx) -> CmdResult
     let mut session = Session {
         server,
         handle: &handle,
-        fd: handle.fd as c_int,
         forked,
-        gone: handle.fd < 0,
+        // (Off a connection's script stack there is no client: the first write finds it gone.)
+        gone: false,
         logs: Vec::new(),
         bp: Vec::new(),
         step: true,

@@ -1,59 +1,39 @@
-//! The debugger's side of the client's socket: the log written with blocking writes (Redis's
-//! send timeout), the commands read with blocking reads cut in slices to notice a disconnect,
-//! CLIENT KILL, SCRIPT KILL or shutdown, and the parsing of those commands as Redis's
-//! ldbReplParseCommand does (with the C-string helpers it relies on).
+//! The debugger's I/O with its client: the log written (Redis's 5 s send timeout) and the
+//! commands awaited in slices, to notice a disconnect, CLIENT KILL, SCRIPT KILL or shutdown;
+//! both done by the connection task through the script's stack (`fiber::console`). Also the
+//! parsing of those commands as Redis's ldbReplParseCommand does (with the C-string helpers
+//! it relies on).
 
-use std::os::raw::c_int;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Session;
+use crate::scripting::{call, fiber};
+use crate::session::console::{ConsoleDone, ConsoleIo};
 
 /// How long a write of the log may wait for the client (Redis's send timeout).
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Waits for input are cut in slices this long, to notice a shutdown or CLIENT KILL.
-const READ_SLICE_MS: c_int = 100;
+const READ_SLICE: Duration = Duration::from_millis(100);
 
 impl Session<'_> {
     /// Redis's ldbSendLogs: the log as an array of status replies (CR and LF as spaces).
     pub(super) fn send_logs(&mut self) {
-        let out = logs_reply(&mut self.logs);
-        self.write_all(&out);
-    }
-
-    fn write_all(&mut self, mut b: &[u8]) {
+        let bytes = logs_reply(&mut self.logs);
         if self.gone {
             return;
         }
-        let deadline = Instant::now() + SEND_TIMEOUT;
-        while !b.is_empty() {
-            // SAFETY: a write of a live buffer to the connection's own descriptor.
-            let n = unsafe { libc::write(self.fd, b.as_ptr().cast(), b.len()) };
-            if n > 0 {
-                b = &b[n as usize..];
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => continue,
-                std::io::ErrorKind::WouldBlock => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() || wait(self.fd, libc::POLLOUT, left.as_millis() as c_int) < 0 {
-                        return;
-                    }
-                }
-                // As Redis, a failed write is not acted upon: the next read finds the client gone.
-                _ => return,
-            }
+        // As Redis, a write that fails is not acted upon: the next read finds the client gone.
+        if console(ConsoleIo::Write { bytes, within: SEND_TIMEOUT }).is_none() {
+            self.gone = true;
         }
     }
 
-    /// Read more input (blocking). Err: the client is gone, or the server shuts down.
+    /// Wait for more input. Err: the client is gone, or the server shuts down.
     pub(super) fn read_more(&mut self) -> Result<(), Gone> {
         if self.gone {
             return Err(Gone::Client);
         }
-        let mut buf = [0u8; 1024];
         loop {
             if self.handle.is_killed()
                 || self.server.is_shutting_down()
@@ -65,25 +45,29 @@ impl Session<'_> {
             if self.server.scripting.busy.kill.load(Ordering::SeqCst) {
                 return Err(Gone::Killed);
             }
-            if wait(self.fd, libc::POLLIN, READ_SLICE_MS) == 0 {
-                continue;
-            }
-            // SAFETY: a read into a live buffer from the connection's own descriptor.
-            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                self.cbuf.extend_from_slice(&buf[..n as usize]);
-                return Ok(());
-            }
-            if n < 0 {
-                let kind = std::io::Error::last_os_error().kind();
-                if matches!(kind, std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) {
-                    continue;
+            match console(ConsoleIo::Read { within: READ_SLICE }) {
+                Some(ConsoleDone::Input(bytes)) => {
+                    self.cbuf.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                Some(ConsoleDone::Idle) => {}
+                _ => {
+                    self.gone = true;
+                    return Err(Gone::Client);
                 }
             }
-            self.gone = true;
-            return Err(Gone::Client);
         }
     }
+}
+
+/// Have the connection do `io` (None: there is no client to talk to). The script is suspended
+/// meanwhile and the worker's other tasks run: as when it steps aside, the running script's
+/// state is taken away from them.
+fn console(io: ConsoleIo) -> Option<ConsoleDone> {
+    let active = call::deactivate();
+    let done = fiber::console(io);
+    call::reactivate(active);
+    done
 }
 
 /// Why the debugger stopped reading.
@@ -92,18 +76,6 @@ pub(super) enum Gone {
     Client,
     /// SCRIPT KILL from another client.
     Killed,
-}
-
-/// poll(2) on one descriptor: > 0 ready (or hung up / failed: the read or write says which),
-/// 0 timed out, < 0 failed.
-fn wait(fd: c_int, events: libc::c_short, ms: c_int) -> c_int {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
-    // SAFETY: one valid pollfd.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-        return 0;
-    }
-    r
 }
 
 /// The log as Redis's ldbSendLogs writes it; the log is emptied.
