@@ -186,10 +186,10 @@ fn arg(data: &[u8], pos: &mut usize) -> Bytes {
     }
 }
 
-fn client(id: u64) -> (Client, tokio::sync::mpsc::UnboundedReceiver<ferrous::pubsub::Push>) {
+fn client(id: u64) -> (Client, ferrous::pubsub::PushReceiver) {
     let handle = ClientHandle::new(id, format!("127.0.0.1:{id}"), "127.0.0.1:6379".into(), -1);
     let mut c = Client::new(handle.clone(), true);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = ferrous::pubsub::queue();
     let sub = ferrous::pubsub::Subscriber::new(id, tx, handle.meter.clone(), Arc::new(|| {}));
     let _ = handle.push.set(sub.clone());
     c.subs.subscriber = Some(sub);
