@@ -330,3 +330,47 @@ fn wait_and_waitaof_unblock_with_errors_as_redis_7_2() {
     assert!(wait_until(Duration::from_secs(5), || blocked(&mut c) == "0"));
     let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut c).unwrap();
 }
+
+/// A client that sent SYNC and then a command that is answered is disconnected (Redis's
+/// "Replica generated a reply"), and what it was sent before is a whole reply: nothing, the
+/// keep-alive newlines, or the complete `$<len>` bulk of the snapshot — never the bulk's length
+/// without its payload. The command leaves as soon as the master's first bytes arrive, as it
+/// does from a client whose Nagle's algorithm held it until the master acknowledged the SYNC
+/// (Redis 7.2's "replica do not write the reply to the replication link - SYNC", whose TLS
+/// client hung reading a payload that never came).
+#[test]
+fn a_replica_disconnected_for_a_reply_never_gets_half_a_snapshot() {
+    use std::io::{ErrorKind, Read, Write};
+    let master = Server::start(&["--repl-diskless-sync", "no"]);
+    let mut m = con(master.port);
+    for round in 0..10 {
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+        sock.set_nodelay(true).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sock.write_all(&common::encode(&["SYNC"])).unwrap();
+        let mut got = vec![0u8; 64 * 1024];
+        let n = sock.read(&mut got).unwrap();
+        got.truncate(n);
+        sock.write_all(&common::encode(&["PING"])).unwrap();
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match sock.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("round {round}: {e} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        let reply = got.trim_ascii_start();
+        if !reply.is_empty() {
+            let end = reply.windows(2).position(|w| w == b"\r\n").expect("a bulk length");
+            let len: usize = std::str::from_utf8(&reply[1..end]).unwrap().parse().unwrap();
+            assert_eq!(reply.len(), end + 2 + len, "round {round}: {:?}", String::from_utf8_lossy(reply));
+        }
+        assert!(wait_until(Duration::from_secs(10), || {
+            let persistence: String = redis::cmd("INFO").arg("persistence").query(&mut m).unwrap();
+            persistence.contains("rdb_bgsave_in_progress:0")
+        }));
+    }
+    assert!(master.log().contains("Replica generated a reply to command 'ping', disconnecting it"), "{}", master.log());
+}

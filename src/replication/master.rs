@@ -345,21 +345,36 @@ async fn send_file<W: AsyncWrite + Unpin>(
     let mut file = tokio::fs::File::from_std(file);
     let len = file.metadata().await.map_err(|e| e.to_string())?.len();
     link.set_state(SEND_BULK);
-    write(server, wr, format!("${len}\r\n").as_bytes()).await?;
+    // The `$<len>` preamble leaves in one write with the file's first chunk, as Redis's
+    // sendBulkToSlave sends them. Written alone, it was what released a client's next command
+    // (a PING after SYNC, held by the client's Nagle's algorithm until the SYNC was
+    // acknowledged), and that command's reply closed the link while the chunk was being read:
+    // the client had a bulk length and no payload, and a TLS client reading it hung.
+    let mut chunk = Vec::with_capacity(FILE_CHUNK + 32);
+    chunk.extend_from_slice(format!("${len}\r\n").as_bytes());
     let mut sent = 0u64;
-    let mut chunk = vec![0u8; 64 * 1024];
-    while sent < len {
-        let want = ((len - sent) as usize).min(chunk.len());
-        let n = file.read(&mut chunk[..want]).await.map_err(|e| e.to_string())?;
-        if n == 0 {
+    loop {
+        let start = chunk.len();
+        let want = ((len - sent) as usize).min(FILE_CHUNK);
+        chunk.resize(start + want, 0);
+        let n = file.read(&mut chunk[start..]).await.map_err(|e| e.to_string())?;
+        if n == 0 && want > 0 {
             return Err("the RDB file shrank while it was sent".into());
         }
-        write(server, wr, &chunk[..n]).await?;
+        chunk.truncate(start + n);
+        write(server, wr, &chunk).await?;
         sent += n as u64;
+        if sent >= len {
+            break;
+        }
+        chunk.clear();
     }
     put_online(server, link);
     Ok(())
 }
+
+/// How much of an RDB file [`send_file`] reads and writes at a time.
+const FILE_CHUNK: usize = 64 * 1024;
 
 /// A diskless capture: forward the snapshot's bytes as they come; the stream then starts at
 /// the replica's first ACK (so the end of the RDB is never glued to the stream).
