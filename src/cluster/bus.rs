@@ -16,6 +16,7 @@ use super::msg::{self, types};
 use super::node::{flag, LinkId};
 use super::state::State;
 use super::Cluster;
+use crate::metrics::memory::Apart;
 use crate::server::log;
 
 /// A link's read buffer to start with (a message larger than this grows it).
@@ -85,7 +86,9 @@ async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, rx:
     let Some(acceptor) = acceptor else {
         return cluster.with(|st| st.free_link(link));
     };
-    match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+    // The handshake and the stream in a ledger's scope: rustls's memory is not `used_memory`.
+    let handshake = Apart::new(|| acceptor.accept(sock));
+    match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, handshake).await.map(Apart::transpose) {
         Ok(Ok(tls)) => run_link(cluster, link, tls, rx).await,
         Ok(Err(e)) => {
             log::verbose(&format!("Error accepting cluster node connection: {e}"));
@@ -117,8 +120,8 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
             let (Some(client), Some(name)) = (client, name) else {
                 return cluster.with(|st| st.link_connect_failed(link));
             };
-            let handshake = tokio_rustls::TlsConnector::from(client).connect(name, sock);
-            match crate::util::timer::timeout(timeout, handshake).await {
+            let handshake = Apart::new(|| tokio_rustls::TlsConnector::from(client).connect(name, sock));
+            match crate::util::timer::timeout(timeout, handshake).await.map(Apart::transpose) {
                 Ok(Ok(tls)) => connected(cluster, link, (local, peer), tls, rx).await,
                 _ => cluster.with(|st| st.link_connect_failed(link)),
             }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::args::{self, is};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify;
+use crate::metrics::memory::Apart;
 use crate::persistence::dump;
 use crate::persistence::rdb::SaveOptions;
 
@@ -27,17 +28,18 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", migrate).get
 const CACHE_TTL: Duration = Duration::from_secs(10);
 const CACHE_ITEMS: usize = 64;
 
-/// A connection to a target: plain, or TLS with `tls-cluster yes`.
+/// A connection to a target: plain, or TLS with `tls-cluster yes` (used in its ledger's scope:
+/// rustls's memory is not `used_memory`).
 enum Link {
     Tcp(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(Apart<Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>>),
 }
 
 impl Link {
     fn tcp(&self) -> &TcpStream {
         match self {
             Link::Tcp(s) => s,
-            Link::Tls(s) => s.get_ref(),
+            Link::Tls(s) => s.get().get_ref(),
         }
     }
 
@@ -199,13 +201,17 @@ fn get_socket(
         None => Link::Tcp(sock),
         Some(config) => {
             let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| io_err())?;
-            let conn = rustls::ClientConnection::new(config, server_name).map_err(|_| io_err())?;
-            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let conn = Apart::new(|| rustls::ClientConnection::new(config, server_name));
+            let mut tls = conn.transpose().map_err(|_| io_err())?.map(|c| Box::new(rustls::StreamOwned::new(c, sock)));
             // The handshake now, so that a target that refuses it fails as a connection does.
-            while tls.conn.is_handshaking() {
-                tls.conn.complete_io(&mut tls.sock).map_err(|_| io_err())?;
-            }
-            Link::Tls(Box::new(tls))
+            tls.with(|tls| {
+                while tls.conn.is_handshaking() {
+                    tls.conn.complete_io(&mut tls.sock)?;
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .map_err(|_| io_err())?;
+            Link::Tls(tls)
         }
     };
     Ok(Cached { reader: BufReader::new(link), last_dbid: -1, last_use: Instant::now() })

@@ -8,9 +8,17 @@
 //! worker moved its cache line between cores at each allocation. Reading the figure adds the
 //! counters up. The peak is updated lazily (when the figure is read), as Redis does from its
 //! cron.
+//!
+//! What the TLS library allocates (`apart`) is counted apart and left out of the figure, as
+//! Redis's zmalloc never sees OpenSSL's allocations: a thread that runs rustls marks itself,
+//! and only a marked thread's allocations take the slower path that also books them apart.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+mod apart;
+pub use apart::{Apart, Ledger};
 
 /// Bytes allocated minus bytes freed, per thread (`util::striped::stripe`: a thread's counter
 /// may go below zero when it frees what another allocated; the sum is what counts).
@@ -21,12 +29,59 @@ const STRIPES: usize = crate::util::striped::STRIPES;
 #[repr(align(128))]
 struct Slot(AtomicIsize);
 
+/// The calling thread's view of the counters: its stripe, with [`APART`] set while it runs
+/// the TLS library ([`UNSET`] until its first allocation), and what it allocated net while
+/// marked (`apart::scope` reads it around each call into the library).
+struct Local {
+    slot: Cell<usize>,
+    apart: Cell<isize>,
+}
+
+/// The mark on `Local::slot` of a thread inside the TLS library.
+const APART: usize = 1 << (usize::BITS - 2);
+const UNSET: usize = usize::MAX;
+
+thread_local! {
+    // Const-initialised, without destructor: reading it allocates nothing, so the allocator
+    // does not recurse.
+    static LOCAL: Local = const { Local { slot: Cell::new(UNSET), apart: Cell::new(0) } };
+}
+
 /// Count `bytes` more (or fewer) on the calling thread's counter.
 #[inline]
 fn add(bytes: isize) {
-    // Only a const-initialised thread-local without destructor is read here: nothing
-    // allocates, so the allocator does not recurse.
-    USED[crate::util::striped::stripe()].0.fetch_add(bytes, Ordering::Relaxed);
+    LOCAL.with(|l| {
+        let slot = l.slot.get();
+        // The plain path: one comparison, as the stripe's own "not yet assigned" test was.
+        if slot < STRIPES {
+            USED[slot].0.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            add_slow(l, bytes)
+        }
+    })
+}
+
+/// A thread's first allocation (no stripe yet), or one made inside the TLS library.
+#[cold]
+#[inline(never)]
+fn add_slow(l: &Local, bytes: isize) {
+    let slot = own_slot(l);
+    USED[slot].0.fetch_add(bytes, Ordering::Relaxed);
+    if l.slot.get() & APART != 0 {
+        l.apart.set(l.apart.get().wrapping_add(bytes));
+    }
+}
+
+/// The calling thread's stripe, assigned on first use.
+fn own_slot(l: &Local) -> usize {
+    match l.slot.get() {
+        UNSET => {
+            let s = crate::util::striped::stripe();
+            l.slot.set(s);
+            s
+        }
+        s => s & !APART,
+    }
 }
 
 /// The calling thread's counter: what it allocated minus what it freed (of any thread's). The
@@ -104,10 +159,16 @@ pub fn set_script_heap(engine: ScriptHeap, bytes: usize) {
     SCRIPT_HEAPS[engine as usize].store(bytes, Ordering::Relaxed);
 }
 
-/// Bytes allocated and not yet freed, the Lua heaps excepted (Redis's `used_memory`).
+/// Bytes allocated and not freed, less what the TLS library's ledgers hold.
+fn counted() -> isize {
+    total().wrapping_sub(apart::held() as isize)
+}
+
+/// Bytes allocated and not yet freed, the Lua heaps and the TLS library's memory excepted
+/// (Redis's `used_memory`).
 pub fn used() -> usize {
     let scripts: usize = SCRIPT_HEAPS.iter().map(|h| h.load(Ordering::Relaxed)).sum();
-    let used = (total().max(0) as usize).saturating_sub(scripts);
+    let used = (counted().max(0) as usize).saturating_sub(scripts);
     // Read before writing: eviction reads the figure before every command under maxmemory,
     // on every worker, and the peak's line is written only when it moves.
     if used > PEAK.load(Ordering::Relaxed) {
@@ -135,12 +196,17 @@ pub fn reset_peak() {
     PEAK.store(used(), Ordering::Relaxed);
 }
 
+/// Tests that read the process-wide figures take turns.
+#[cfg(test)]
+static TEST_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn counts_alloc_realloc_and_free() {
+        let _turn = TEST_LOCK.lock();
         let a = Counting(std::alloc::System);
         let before = total();
         unsafe {

@@ -15,13 +15,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{connection, log, Server};
+use crate::metrics::memory::Apart;
 
 /// A connection over TCP, TLS (accepted on `tls-port`, or made to our master with
-/// `tls-replication`) or a Unix socket.
+/// `tls-replication`) or a Unix socket. A TLS stream is used in its ledger's scope: what rustls
+/// allocates for it is not counted in `used_memory` (`metrics::memory::apart`).
 pub enum Stream {
     Tcp(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Apart<Box<tokio_rustls::server::TlsStream<TcpStream>>>),
+    TlsClient(Apart<Box<tokio_rustls::client::TlsStream<TcpStream>>>),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
 }
@@ -84,8 +86,8 @@ impl Stream {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Stream::Tcp(s) => Some(s),
-            Stream::Tls(s) => Some(s.get_ref().0),
-            Stream::TlsClient(s) => Some(s.get_ref().0),
+            Stream::Tls(s) => Some(s.get().get_ref().0),
+            Stream::TlsClient(s) => Some(s.get().get_ref().0),
             #[cfg(unix)]
             Stream::Unix(_) => None,
         }
@@ -94,7 +96,7 @@ impl Stream {
     /// The verified client certificate of a TLS connection (DER), if the client sent one.
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
         match self {
-            Stream::Tls(s) => s.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
+            Stream::Tls(s) => s.get().get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
             _ => None,
         }
     }
@@ -119,8 +121,8 @@ impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
@@ -131,8 +133,8 @@ impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
@@ -140,8 +142,8 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::TlsClient(s) => Pin::new(s).poll_flush(cx),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
@@ -149,8 +151,8 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::TlsClient(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(unix)]
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
@@ -395,10 +397,11 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
             return;
         }
     }
-    match crate::util::timer::timeout(Duration::from_secs(10), acceptor.accept(sock)).await {
+    let handshake = Apart::new(|| Box::pin(acceptor.accept(sock)));
+    match crate::util::timer::timeout(Duration::from_secs(10), handshake).await.map(Apart::transpose) {
         Ok(Ok(tls)) => {
             let local = is_local_peer(&peer);
-            connection::serve(server, Stream::Tls(Box::new(tls)), peer.to_string(), laddr, local).await
+            connection::serve(server, Stream::Tls(tls.map(Box::new)), peer.to_string(), laddr, local).await
         }
         Ok(Err(e)) => log::verbose(&format!("Error accepting a client connection: {e} (addr={peer} laddr={laddr})")),
         Err(_) => log::verbose(&format!("Error accepting a client connection: TLS handshake timeout (addr={peer})")),

@@ -25,6 +25,7 @@ pub mod shutdown;
 pub mod staged_load;
 pub mod stream_io;
 pub mod tls;
+mod tls_sessions;
 mod tls_verify;
 pub mod watchdog;
 

@@ -23,16 +23,16 @@ impl Stream {
             Stream::Unix(s) => s.poll_read_ready(cx),
             Stream::Tls(s) => {
                 // Decrypted plaintext (or the peer's close_notify) is there to read now.
-                if !s.get_ref().1.wants_read() {
+                if !s.get().get_ref().1.wants_read() {
                     return Poll::Ready(Ok(()));
                 }
-                s.get_ref().0.poll_read_ready(cx)
+                s.get().get_ref().0.poll_read_ready(cx)
             }
             Stream::TlsClient(s) => {
-                if !s.get_ref().1.wants_read() {
+                if !s.get().get_ref().1.wants_read() {
                     return Poll::Ready(Ok(()));
                 }
-                s.get_ref().0.poll_read_ready(cx)
+                s.get().get_ref().0.poll_read_ready(cx)
             }
         }
     }
@@ -43,8 +43,8 @@ impl Stream {
             Stream::Tcp(s) => s.poll_write_ready(cx),
             #[cfg(unix)]
             Stream::Unix(s) => s.poll_write_ready(cx),
-            Stream::Tls(s) => s.get_ref().0.poll_write_ready(cx),
-            Stream::TlsClient(s) => s.get_ref().0.poll_write_ready(cx),
+            Stream::Tls(s) => s.get().get_ref().0.poll_write_ready(cx),
+            Stream::TlsClient(s) => s.get().get_ref().0.poll_write_ready(cx),
         }
     }
 
@@ -61,8 +61,8 @@ impl Stream {
     /// TLS records accepted but not written to the socket yet.
     pub fn has_unflushed(&self) -> bool {
         match self {
-            Stream::Tls(s) => s.get_ref().1.wants_write(),
-            Stream::TlsClient(s) => s.get_ref().1.wants_write(),
+            Stream::Tls(s) => s.get().get_ref().1.wants_write(),
+            Stream::TlsClient(s) => s.get().get_ref().1.wants_write(),
             _ => false,
         }
     }

@@ -9,30 +9,40 @@
 //! DH parameters (rustls uses ECDHE only: `tls-dh-params-file` is accepted and unused), PEM
 //! keys encrypted in OpenSSL's legacy format (encrypted PKCS#8, what OpenSSL 3 writes, is
 //! read).
+//!
+//! The library's memory is not counted in `used_memory` (Redis never counts OpenSSL's): the
+//! configurations are built and dropped in a ledger scope of their own, and each connection's
+//! stream lives in one too (`metrics::memory::Apart`, `Stream::Tls`).
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
 
+use super::tls_sessions::SessionCache;
 use super::tls_verify::{tlv, ClientVerifier, ServerVerifier, V1Chain};
 use crate::config::Config;
+use crate::metrics::memory::Apart;
 
 /// `tls-auth-clients` values (the parameter's enum): no, yes, optional.
 const AUTH_NO: usize = 0;
 const AUTH_YES: usize = 1;
 const AUTH_OPTIONAL: usize = 2;
 
-/// The configurations built from one set of `tls-*` values.
-pub struct Configs {
+/// The configurations built from one set of `tls-*` values, with the ledger of what building
+/// them allocated.
+pub struct Configs(Apart<Built>);
+
+struct Built {
     /// Indexed by `tls-auth-clients`.
     servers: [Arc<ServerConfig>; 3],
-    /// For connections this server makes (replication).
-    pub client: Arc<ClientConfig>,
+    /// For connections this server makes (replication, the cluster bus, MIGRATE).
+    client: Arc<ClientConfig>,
 }
 
 /// The TLS state of the server: None until TLS is configured.
@@ -54,11 +64,11 @@ impl Tls {
     pub fn acceptor(&self, auth_clients: u32) -> Option<tokio_rustls::TlsAcceptor> {
         let c = self.configs.load_full()?;
         let i = (auth_clients as usize).min(2);
-        Some(tokio_rustls::TlsAcceptor::from(c.servers[i].clone()))
+        Some(tokio_rustls::TlsAcceptor::from(c.0.get().servers[i].clone()))
     }
 
     pub fn client(&self) -> Option<Arc<ClientConfig>> {
-        self.configs.load().as_ref().map(|c| c.client.clone())
+        self.configs.load().as_ref().map(|c| c.0.get().client.clone())
     }
 }
 
@@ -239,6 +249,10 @@ fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
 /// Build the configurations from the `tls-*` parameters (Redis's tlsConfigure). Err is the log
 /// line saying what is wrong.
 pub fn configure(cfg: &Config) -> Result<Configs, String> {
+    Apart::new(|| build(cfg)).transpose().map(Configs)
+}
+
+fn build(cfg: &Config) -> Result<Built, String> {
     if cfg.tls_cert_file.is_empty() {
         return Err("No tls-cert-file configured!".into());
     }
@@ -294,6 +308,11 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
     }
     let server_key = Arc::new(OneKey(Arc::new(certified)));
     let v1 = Arc::new(V1Chain::new(&cas, provider.signature_verification_algorithms));
+    let sessions: Arc<dyn rustls::server::StoresServerSessions> = if cfg.tls_session_caching {
+        Arc::new(SessionCache::new(cfg.tls_session_cache_size as usize))
+    } else {
+        Arc::new(NoServerSessionStorage {})
+    };
     let server = |mode: usize| -> Result<Arc<ServerConfig>, String> {
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
@@ -309,11 +328,7 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
         };
         let mut sc = builder.with_cert_resolver(server_key.clone());
         sc.ignore_client_order = cfg.tls_prefer_server_ciphers;
-        sc.session_storage = if cfg.tls_session_caching {
-            ServerSessionMemoryCache::new(cfg.tls_session_cache_size.max(1) as usize)
-        } else {
-            Arc::new(NoServerSessionStorage {})
-        };
+        sc.session_storage = sessions.clone();
         Ok(Arc::new(sc))
     };
     // With no CA configured only `tls-auth-clients no` is possible (checked above).
@@ -339,13 +354,16 @@ pub fn configure(cfg: &Config) -> Result<Configs, String> {
     let csigning =
         provider.key_provider.load_private_key(ckey).map_err(|e| format!("Failed to load private key: {e}"))?;
     let client_key = Arc::new(OneKey(Arc::new(rustls::sign::CertifiedKey::new(ccert, csigning))));
-    let client = ClientConfig::builder_with_provider(provider.clone())
+    let mut client = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(client_key);
-    Ok(Configs { servers: [no, yes, optional], client: Arc::new(client) })
+    // As Redis's client context, which never resumes a session (and a session kept by the
+    // configuration would be memory a connection allocated and left behind).
+    client.resumption = Resumption::disabled();
+    Ok(Built { servers: [no, yes, optional], client: Arc::new(client) })
 }
 
 /// One certificate and key, whatever the peer asks for.
@@ -421,8 +439,9 @@ pub async fn secure_master_link(
     }
     let client = server.tls.client().ok_or_else(|| "TLS is not configured".to_string())?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| format!("TLS server name {host}: {e}"))?;
-    let tls = tokio_rustls::TlsConnector::from(client).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
-    Ok(super::listen::Stream::TlsClient(Box::new(tls)))
+    let connect = Apart::new(|| tokio_rustls::TlsConnector::from(client).connect(name, tcp));
+    let tls = connect.await.transpose().map_err(|e| format!("TLS: {e}"))?;
+    Ok(super::listen::Stream::TlsClient(tls.map(Box::new)))
 }
 
 #[cfg(test)]
