@@ -7,6 +7,7 @@
 use ferrous::persistence::dump::{dump, restore, verify};
 use ferrous::persistence::rdb::{SaveOptions, CRC64, RDB_VERSION};
 use ferrous::persistence::rdb_value::Limits;
+use ferrous::types::{HashValue, Value};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,10 +21,25 @@ fuzz_target!(|data: &[u8]| {
     payload.extend_from_slice(&crc.to_le_bytes());
     if let Some(value) = restore(&payload, &limits) {
         // A restored stream is walked both ways, every field read; its length is its entries.
-        if let ferrous::types::Value::Stream(s) = &value {
+        if let Value::Stream(s) = &value {
             assert_eq!(s.walk(), (s.len(), s.len()), "a restored stream's length differs from its entries");
         }
         let again = dump(&value, SaveOptions::default());
-        assert_eq!(restore(&again, &limits), Some(value), "a restored value's DUMP does not restore to it");
+        let back = restore(&again, &limits).expect("a restored value's DUMP is refused");
+        match (&value, &back) {
+            // A hash read from a type that can hold field TTLs keeps that encoding even when it
+            // holds none, and a DUMP of it without TTLs is a plain hash (RDB version 11): the
+            // same fields, values and TTLs in the other encoding.
+            (Value::Hash(a), Value::Hash(b)) => assert_eq!(fields(a), fields(b), "a restored hash's DUMP differs"),
+            _ => assert_eq!(back, value, "a restored value's DUMP does not restore to it"),
+        }
     }
 });
+
+/// A hash's (field, value, TTL) triplets, sorted.
+fn fields(h: &HashValue) -> Vec<(Vec<u8>, Vec<u8>, Option<i64>)> {
+    let mut v = Vec::new();
+    h.for_each_with_ttl(|f, x, t| v.push((f.to_vec(), x.to_vec(), t)));
+    v.sort();
+    v
+}

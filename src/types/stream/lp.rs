@@ -176,7 +176,11 @@ pub fn next(lp: &[u8], p: usize) -> Option<usize> {
     (lp[n] != EOF).then_some(n)
 }
 
-/// Decode the backlen whose last byte is at `q`: (length, bytes used).
+/// The most bytes a backlen takes (7 bits each: entries are under 2^32 bytes).
+const MAX_BACKLEN: usize = 5;
+
+/// Decode the backlen whose last byte is at `q`: (length, bytes used). A backlen longer than
+/// [`MAX_BACKLEN`] (corrupt data) reads as `usize::MAX`, which matches no entry's length.
 fn read_backlen(lp: &[u8], mut q: usize) -> (usize, usize) {
     let mut val = 0usize;
     let mut shift = 0;
@@ -187,6 +191,9 @@ fn read_backlen(lp: &[u8], mut q: usize) -> (usize, usize) {
         used += 1;
         if b & 0x80 == 0 || q == 0 {
             return (val, used);
+        }
+        if used == MAX_BACKLEN {
+            return (usize::MAX, used);
         }
         shift += 7;
         q -= 1;
@@ -379,6 +386,17 @@ mod tests {
         assert_eq!(get(&lp, f), Ele::Int(3));
         assert!(validate(&lp).is_ok());
         assert_eq!(get(&lp, last(&lp).unwrap()), Ele::Int(70000));
+    }
+
+    #[test]
+    fn a_corrupt_back_length_is_refused() {
+        // An entry whose data and back length are all 0xff: read backwards, the back length
+        // never ends (it once shifted past 64 bits and panicked; fuzz target aof_load).
+        let mut lp = new(8);
+        append_str(&mut lp, &[0xff; 300]);
+        let end = lp.len() - 1;
+        lp[end - 2..end].fill(0xff);
+        assert!(validate(&lp).is_err());
     }
 
     #[test]
