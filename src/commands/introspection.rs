@@ -48,7 +48,13 @@ fn reply_info(r: &mut ReplySink, cmd: &Command) {
     for ks in &m.key_specs {
         reply_key_spec(r, ks);
     }
-    r.set(cmd.subcommands.len());
+    // A container's subcommands are an array; any other command has an empty set there
+    // (addReplyCommandSubCommands), which RESP3 tells apart.
+    if cmd.subcommands.is_empty() {
+        r.set(0);
+    } else {
+        r.array(cmd.subcommands.len());
+    }
     for sub in sorted(cmd.subcommands.values()) {
         reply_info(r, sub);
     }

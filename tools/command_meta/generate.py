@@ -7,16 +7,25 @@ changed are taken from Valkey 9.1 (a fork of 7.2.4) when Valkey's value is still
 that 7.0.15 lacks (7.2's CLIENT NO-TOUCH/SETINFO, CLUSTER MYSHARDID, WAITAOF; 7.4/8's hash-field expiry) come from
 Valkey too. With --check-72 PATH (a Redis 7.2.4 source tree) every field taken from Valkey is
 checked against 7.2.4's command JSON files, and a Valkey value that is not 7.2's is dropped
-(7.0.15's stays) and reported. Summaries stay 7.0.15's (7.2 reworded nearly all of them).
+(7.0.15's stays) and reported.
 
-Usage: generate.py --valkey PATH/valkey-server [--check-72 /tmp/redis-src-7.2] [--out FILE]
+With --docs-72 PATH (a Redis 7.2.4 source tree) every 7.2.4 command's COMMAND DOCS map is
+instead rendered from 7.2.4's command JSON files as 7.2.4's server renders them (expect72.py:
+7.2's summaries, histories, doc flags, complexities, and every argument's display_text); the
+commands beyond 7.2.4 (the hash-field expiry family) keep Valkey's docs. compare72.py checks a
+running server's COMMAND DOCS and INFO against that rendering byte for byte.
+
+Usage: generate.py --valkey PATH/valkey-server [--check-72 /tmp/redis-src-7.2]
+                   [--docs-72 /tmp/redis-src-7.2] [--out FILE]
 """
 import argparse, glob, json, os, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import expect72
 from resp import Conn, Map, Set, Simple
 
 # Fields of COMMAND INFO / DOCS that Redis 7.2.0-7.2.4 changed, per command (from comparing the
-# two versions' command tables). Summaries are not listed: they stay 7.0.15's.
+# two versions' command tables). Summaries are not listed. With --docs-72 only the COMMAND INFO
+# fields here are used (the docs are all 7.2.4's).
 CHANGED_72 = {
     "acl|deluser": ["tips"], "acl|save": ["tips"], "acl|setuser": ["tips"],
     "client|setname": ["tips"], "config|resetstat": ["tips"], "config|rewrite": ["tips"],
@@ -217,6 +226,25 @@ def docs_set(docs, k, v, order):
     docs.insert(pos, (k, v))
 
 
+def without_display_text(args):
+    """Arguments as Redis 7.0 renders them: 7.2's display_text removed, at every depth."""
+    out = []
+    for a in args or []:
+        m = Map((k, without_display_text(v) if k == "arguments" else v)
+                for k, v in a if k != "display_text")
+        out.append(m)
+    return out
+
+
+def changed_docs_fields(old, new):
+    """The fields of two COMMAND DOCS maps that differ (present in one only, or another value;
+    arguments compared as 7.0 renders them), in 7.2's field order."""
+    o, n = dict(old), dict(new)
+    if "arguments" in n:
+        n["arguments"] = without_display_text(n["arguments"])
+    return [k for k in DOC_ORDER if tree(o.get(k)) != tree(n.get(k))]
+
+
 DOC_ORDER = ["summary", "since", "group", "complexity", "module", "doc_flags", "deprecated_since",
              "replaced_by", "history", "arguments"]
 
@@ -226,6 +254,7 @@ def main():
     ap.add_argument("--redis", default="redis-server")
     ap.add_argument("--valkey", required=True)
     ap.add_argument("--check-72")
+    ap.add_argument("--docs-72")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "../../src/commands/meta/commands.json"))
     ap.add_argument("--port", type=int, default=25901)
     a = ap.parse_args()
@@ -244,6 +273,8 @@ def main():
         if name not in out or name not in valkey:
             continue
         for f in fields:
+            if a.docs_72 and f not in INFO_FIELDS:
+                continue
             if f in INFO_FIELDS:
                 v = valkey[name][f]
             else:
@@ -269,6 +300,19 @@ def main():
                 if agrees_with_72(src72, name, f, out[name][f]) is False:
                     out[name][f] = value_72(src72, name, f)
                     report.append(f"{name} {f}: 7.2 (Valkey's is not 7.2.4's; built from 7.2.4's JSON)")
+    docs_changed = {}
+    if a.docs_72:
+        src = expect72.load(a.docs_72)
+        n = 0
+        for name in out:
+            if name in src and expect72.exists(src[name]):
+                new = expect72.docs(src, name)
+                if name in redis:
+                    docs_changed[name] = changed_docs_fields(redis[name]["docs"], new)
+                out[name]["docs"] = new
+                n += 1
+        report.append(f"docs: {n} commands' COMMAND DOCS rendered from 7.2.4's JSON; "
+                      f"{len(out) - n} (beyond 7.2.4) keep Valkey's")
     for name, flags in HIDDEN_FLAGS.items():
         if name in out:
             out[name]["hidden_flags"] = flags
@@ -279,9 +323,15 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         # One command per line, so a regeneration's diff shows which commands changed.
-        head = {"generated_by": "tools/command_meta/generate.py",
-                "base": "Redis 7.0.15 COMMAND INFO/DOCS; 7.2 fields from Valkey 9.1 (see report)",
+        base = ("Redis 7.0.15 COMMAND INFO; 7.2 fields from Valkey 9.1 (see report); COMMAND DOCS "
+                "rendered from Redis 7.2.4's command JSON" if a.docs_72 else
+                "Redis 7.0.15 COMMAND INFO/DOCS; 7.2 fields from Valkey 9.1 (see report)")
+        head = {"generated_by": "tools/command_meta/generate.py", "base": base,
                 "report": report}
+        if a.docs_72:
+            # Per command, the COMMAND DOCS fields whose 7.2.4 value is not 7.0.15's (arguments
+            # compared without display_text), for tests that compare the rest with Redis 7.0.15.
+            head["docs_changed_72"] = {n: f for n, f in sorted(docs_changed.items()) if f}
         f.write(json.dumps(head, separators=(",", ":"))[:-1] + ',"commands":[\n')
         f.write(",\n".join(json.dumps(c, separators=(",", ":")) for c in commands))
         f.write("\n]}\n")

@@ -13,7 +13,7 @@ class Map(list):
 
 class Conn:
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port)); self.buf = b""
+        self.sock = socket.create_connection(("127.0.0.1", port)); self.buf = b""; self.rec = None
     def _fill(self):
         d = self.sock.recv(1 << 20)
         if not d: raise EOFError
@@ -23,10 +23,14 @@ class Conn:
             i = self.buf.find(b"\r\n")
             if i >= 0: break
             self._fill()
-        l = self.buf[:i]; self.buf = self.buf[i + 2:]; return l
+        l = self.buf[:i]; self.buf = self.buf[i + 2:]
+        if self.rec is not None: self.rec += l + b"\r\n"
+        return l
     def _n(self, n):
         while len(self.buf) < n + 2: self._fill()
-        d = self.buf[:n]; self.buf = self.buf[n + 2:]; return d
+        d = self.buf[:n]; self.buf = self.buf[n + 2:]
+        if self.rec is not None: self.rec += d + b"\r\n"
+        return d
     def read(self):
         l = self._line(); t = l[:1]; r = l[1:]
         if t == b"+": return Simple(r.decode())
@@ -51,6 +55,13 @@ class Conn:
         if t == b"#": return r == b"t"
         if t == b"_": return None
         raise ValueError(l)
+    def raw(self, *a):
+        """Send a command; its reply's bytes exactly as the server wrote them, and the reply."""
+        self.rec = bytearray()
+        try:
+            v = self.cmd(*a); return bytes(self.rec), v
+        finally:
+            self.rec = None
     def cmd(self, *a):
         out = b"*%d\r\n" % len(a)
         for x in a:
