@@ -513,12 +513,21 @@ impl Codec<ObufLimits> for Obuf {
     fn rewrite(&self, name: &str, v: &ObufLimits, _default: &ObufLimits, out: &mut Rewrite) {
         for (i, (h, s, t)) in v.iter().enumerate() {
             let class = if i == 1 { "replica" } else { OBUF_NAMES[i] };
-            let line = format!("{name} {class} {} {} {t}", memory_text(*h as i64), memory_text(*s as i64));
+            let line = format!("{name} {class} {} {} {t}", obuf_bytes_text(*h), obuf_bytes_text(*s));
             out.line(name, line, (*h, *s, *t) != OBUF_DEFAULTS[i]);
         }
     }
     fn multi_arg(&self) -> bool {
         true
+    }
+}
+
+/// A limit in the file's memory notation; one past i64 (strtoull takes up to 2^64-1; Redis
+/// rewrites it as a negative number its own loader refuses) as its plain digits.
+fn obuf_bytes_text(bytes: u64) -> String {
+    match i64::try_from(bytes) {
+        Ok(b) => memory_text(b),
+        Err(_) => bytes.to_string(),
     }
 }
 
@@ -706,6 +715,14 @@ mod tests {
         assert_eq!(Save.parse(&a(&["0", "1"])).unwrap_err(), "Invalid save parameters");
         let l = Obuf::apply_groups(&a(&["pubsub", "1mb", "2mb", "3"]), OBUF_DEFAULTS).unwrap();
         assert_eq!(l[2], (1 << 20, 2 << 20, 3));
+        // A limit past i64 (strtoull's range) is rewritten as digits that load back (fuzz
+        // target config_file: it was written as -1, which the loader refuses).
+        let big = Obuf::apply_groups(&a(&["normal", "18446744073709551615", "0", "0"]), OBUF_DEFAULTS).unwrap();
+        let mut out = Rewrite::from_text("", |_| None);
+        Obuf.rewrite("client-output-buffer-limit", &big, &OBUF_DEFAULTS, &mut out);
+        let text = out.finish();
+        assert!(text.contains("client-output-buffer-limit normal 18446744073709551615 0 0\n"), "{text}");
+        assert_eq!(obuf_bytes_text(1 << 30), "1gb");
         assert_eq!(Percentiles.show(&vec![50.0, 99.9]), "50 99.9");
         let e = Enum { names: &[("default", 0), ("save", 1), ("nosave", 2), ("now", 4), ("force", 8)], bitflags: true };
         assert_eq!(e.parse(&a(&["nosave", "now"])), Ok(6));
