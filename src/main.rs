@@ -1,4 +1,5 @@
-//! `ferrous-server [config-file | -] [--option value ...]`: start the server, like redis-server.
+//! `ferrous-server [config-file | -] [--option value ...]`: start the server, like redis-server
+//! (in sentinel mode with `--sentinel` or when run under a name containing `redis-sentinel`).
 
 use ferrous::config;
 use ferrous::server::{self, log, Server};
@@ -17,7 +18,12 @@ fn usage() -> ! {
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_else(|| "ferrous-server".into());
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Sentinel mode, as Redis decides it: the executable's name, or --sentinel anywhere.
+    let exec_name =
+        std::path::Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sentinel_mode = exec_name.contains("redis-sentinel") || args.iter().any(|a| a == "--sentinel");
+    args.retain(|a| a != "--sentinel");
     match args.first().map(String::as_str) {
         Some("-v" | "--version") => {
             println!(
@@ -36,18 +42,28 @@ fn main() {
             std::process::exit(1);
         }
         Some("--check-system") => std::process::exit(0),
-        Some("--sentinel") => {
-            eprintln!("Sentinel mode is not supported by Ferrous.");
-            std::process::exit(1);
-        }
         _ => {}
     }
-    let startup = match config::from_args(&args) {
+    let startup = match config::from_args_mode(&args, sentinel_mode) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
+    };
+    // Sentinel's own directives apply once the whole configuration is read.
+    let sentinel_state = if sentinel_mode {
+        ferrous::commands::table::set_sentinel_mode();
+        log::set_sentinel_role();
+        match ferrous::sentinel::config::load(&startup.sentinel) {
+            Ok(st) => Some(st),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
     };
     let cfg = &startup.config;
     let daemonized = cfg.daemonize && cfg.supervised == 0;
@@ -74,6 +90,22 @@ fn main() {
         ));
     } else {
         log::warning("Configuration loaded");
+    }
+    if sentinel_mode {
+        match &startup.file {
+            None => {
+                log::warning("Sentinel needs config file on disk to save state. Exiting...");
+                std::process::exit(1);
+            }
+            Some(f) if !ferrous::sentinel::config::writable(f) => {
+                log::warning(&format!(
+                    "Sentinel config file {f} is not writable: {}. Exiting...",
+                    std::io::Error::last_os_error()
+                ));
+                std::process::exit(1);
+            }
+            Some(_) => {}
+        }
     }
     if cfg.crash_log_enabled {
         server::process::install_crash_handlers();
@@ -108,7 +140,11 @@ fn main() {
         }
     };
     let _ = ferrous::acl::WARN.set(log::warning);
+    let file = startup.file.clone();
     let server = Server::new(startup.config, startup.file);
+    if let (Some(st), Some(file)) = (sentinel_state, file) {
+        let _ = server.sentinel.set(std::sync::Arc::new(ferrous::sentinel::Sentinel::new(st, file)));
+    }
     match ferrous::commands::acl::load_at_startup(&server, &user_words) {
         Ok(notices) => notices.iter().for_each(|n| log::notice(n)),
         Err(e) => {

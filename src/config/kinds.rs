@@ -562,7 +562,9 @@ impl Codec<Option<(String, u16)>> for ReplicaOf {
     }
     fn rewrite(&self, name: &str, v: &Option<(String, u16)>, _d: &Option<(String, u16)>, out: &mut Rewrite) {
         match v {
-            Some((h, p)) => out.line(name, format!("{name} {h} {p}"), true),
+            Some((h, p)) => {
+                out.line(name, format!("{name} {h} {p}"), true);
+            }
             None => out.processed(name),
         }
     }
