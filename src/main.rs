@@ -51,20 +51,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // Sentinel's own directives apply once the whole configuration is read.
-    let sentinel_state = if sentinel_mode {
+    if sentinel_mode {
         ferrous::commands::table::set_sentinel_mode();
         log::set_sentinel_role();
-        match ferrous::sentinel::config::load(&startup.sentinel) {
-            Ok(st) => Some(st),
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        }
-    } else {
-        None
-    };
+    }
     let cfg = &startup.config;
     let daemonized = cfg.daemonize && cfg.supervised == 0;
     if daemonized {
@@ -130,6 +120,19 @@ fn main() {
             std::process::exit(1);
         }
     }
+    // Sentinel's own directives apply once the whole configuration is read (after the chdir
+    // to `dir`, which Redis makes while reading it: relative script paths start there).
+    let sentinel_state = if sentinel_mode {
+        match ferrous::sentinel::config::load(&startup.sentinel) {
+            Ok(st) => Some(st),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
