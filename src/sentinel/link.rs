@@ -117,12 +117,24 @@ impl Link {
         true
     }
 
-    /// Queue a command on the Pub/Sub connection (its replies are read as messages).
-    pub fn send_pubsub(&mut self, argv: &[&str]) -> bool {
+    /// Queue a command on the Pub/Sub connection: with `reply`, its reply is discarded (AUTH,
+    /// CLIENT SETNAME); without (SUBSCRIBE), what comes back is read as messages.
+    pub fn send_pubsub(&mut self, argv: &[&str], reply: bool) -> bool {
         let Some(pc) = self.pc.as_mut() else { return false };
         let mut out = Vec::new();
         crate::protocol::encode_command(&mut out, argv);
-        pc.tx.send(out).is_ok()
+        if pc.tx.send(out).is_err() {
+            return false;
+        }
+        if reply {
+            pc.pending.push_back(Pending::Discard);
+        }
+        true
+    }
+
+    /// Whether a reply on the Pub/Sub connection answers AUTH or CLIENT SETNAME.
+    pub fn take_pubsub_pending(&mut self) -> bool {
+        self.pc.as_mut().and_then(|c| c.pending.pop_front()).is_some()
     }
 
     /// The request a reply of command connection `generation` answers (None: a stale reply).

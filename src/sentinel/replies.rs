@@ -49,12 +49,12 @@ impl Guard<'_> {
         let link = &mut inst.link;
         if pubsub {
             match (&auth_user, &auth_pass) {
-                (Some(u), Some(p)) => link.send_pubsub(&[&names[0], u, p]),
-                (None, Some(p)) => link.send_pubsub(&[&names[0], p]),
+                (Some(u), Some(p)) => link.send_pubsub(&[&names[0], u, p], true),
+                (None, Some(p)) => link.send_pubsub(&[&names[0], p], true),
                 _ => true,
             };
-            link.send_pubsub(&[&names[1], "SETNAME", &client_name]);
-            link.send_pubsub(&[&names[3], "__sentinel__:hello"]);
+            link.send_pubsub(&[&names[1], "SETNAME", &client_name], true);
+            link.send_pubsub(&[&names[3], "__sentinel__:hello"], false);
         } else {
             match (&auth_user, &auth_pass) {
                 (Some(u), Some(p)) => link.send(&[&names[0], u, p], Pending::Discard),
@@ -97,6 +97,15 @@ impl Guard<'_> {
         }
         if pubsub {
             inst.link.pc_last_activity = now_ms();
+            if inst.link.take_pubsub_pending() {
+                return true;
+            }
+            // An error with nothing waiting for it (SUBSCRIBE refused: -NOAUTH) drops the
+            // connection, as hiredis does.
+            if matches!(reply, Reply::Error(_)) {
+                inst.link.close_pc();
+                return false;
+            }
             if let Reply::Array(items) = &reply {
                 if let [Reply::Bulk(kind), Reply::Bulk(_), Reply::Bulk(payload)] = items.as_slice() {
                     if kind == b"message" {
