@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ fn sentinel_conf(port: u16, quorum: u32, extra: &str) -> PathBuf {
     path
 }
 
-fn start_sentinel(conf: &PathBuf) -> Server {
+fn start_sentinel(conf: &Path) -> Server {
     Server::start(&[conf.to_str().expect("utf-8 path"), "--sentinel"])
 }
 
@@ -174,7 +174,7 @@ fn three_sentinels_fail_over_a_killed_master() {
     let r2 = Server::start(&["--replicaof", "127.0.0.1", &mport]);
     let opts = "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n";
     let confs: Vec<PathBuf> = (0..3).map(|_| sentinel_conf(master.port, 2, opts)).collect();
-    let sentinels: Vec<Server> = confs.iter().map(start_sentinel).collect();
+    let sentinels: Vec<Server> = confs.iter().map(|c| start_sentinel(c)).collect();
     let mut cons: Vec<redis::Connection> = sentinels.iter().map(|s| s.conn()).collect();
     for con in cons.iter_mut() {
         let ready = wait_until(Duration::from_secs(30), || {

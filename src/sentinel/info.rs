@@ -104,7 +104,6 @@ pub fn refresh(g: &mut Global, m: &mut Master, who: &Who, info: &str) {
     let p = parse(info);
     let now = now_ms();
     let resolve = g.resolve_hostnames;
-    let master_snapshot = describe_master(m);
     let is_master = *who == Who::Master;
     let Some(inst) = m.get_mut(who) else { return };
     inst.info = Some(info.to_string());
@@ -191,7 +190,6 @@ pub fn refresh(g: &mut Global, m: &mut Master, who: &Who, info: &str) {
         let (i, mm) = pick(m, who);
         g.event(log::VERBOSE, kind, Some((i, mm)), &rest);
     }
-    let _ = master_snapshot;
     if g.tilt {
         return;
     }
@@ -211,10 +209,6 @@ fn pick<'a>(m: &'a Master, who: &Who) -> (&'a super::instance::Instance, Option<
         Some(i) if *who != Who::Master => (i, Some(&m.inst)),
         _ => (&m.inst, None),
     }
-}
-
-fn describe_master(m: &Master) -> (String, Addr) {
-    (m.inst.name.clone(), m.inst.addr.clone())
 }
 
 /// A replica says it is a master: our promotion succeeded, or it must be turned back.
@@ -254,11 +248,13 @@ fn replica_reports_replica(g: &mut Global, m: &mut Master, name: &str) {
         && r.slave_master_host.as_ref().is_some_and(|h| maddr.host.eq_ignore_ascii_case(h));
     if !follows_master {
         let wait = m.failover_timeout;
-        if master_looks_sane(g, m) && r.no_down_for(wait) && now_ms() - r.slave_conf_change_time > wait {
-            if super::failover::send_slaveof(m, &Who::Replica(name.to_string()), Some(&maddr)) {
-                let r = &m.replicas[name];
-                g.event(log::NOTICE, "+fix-slave-config", Some((r, Some(&m.inst))), "");
-            }
+        if master_looks_sane(g, m)
+            && r.no_down_for(wait)
+            && now_ms() - r.slave_conf_change_time > wait
+            && super::failover::send_slaveof(m, &Who::Replica(name.to_string()), Some(&maddr))
+        {
+            let r = &m.replicas[name];
+            g.event(log::NOTICE, "+fix-slave-config", Some((r, Some(&m.inst))), "");
         }
     }
     let promoted_addr = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).map(|p| p.addr.clone());
