@@ -132,7 +132,7 @@ fn get_master_addr(ctx: &mut Ctx) -> CmdResult {
         Some(m) => {
             let a = m.current_addr();
             ctx.reply.array(2);
-            ctx.reply.bulk(a.host.as_bytes());
+            ctx.reply.bulk(a.announced().as_bytes());
             ctx.reply.bulk_int(a.port as i64);
         }
     }
@@ -436,7 +436,10 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
                 log::set_level(level);
             }
             "resolve-hostnames" => g.resolve_hostnames = config::yes_no(&val).unwrap_or(false),
-            "announce-hostnames" => g.announce_hostnames = config::yes_no(&val).unwrap_or(false),
+            "announce-hostnames" => {
+                g.announce_hostnames = config::yes_no(&val).unwrap_or(false);
+                crate::sentinel::instance::set_announce_hostnames(g.announce_hostnames);
+            }
             "announce-ip" => g.announce_ip = Some(val),
             "announce-port" => g.announce_port = args::int(val.as_bytes()).unwrap_or(0) as u16,
             "sentinel-user" => {

@@ -254,7 +254,7 @@ pub fn rewrite_lines(st: &State) -> Vec<Op> {
     for m in st.masters.values() {
         let n = &m.inst.name;
         let cur = m.current_addr();
-        line(l("monitor", format!("sentinel monitor {n} {} {} {}", cur.host, cur.port, m.quorum), true));
+        line(l("monitor", format!("sentinel monitor {n} {} {} {}", cur.announced(), cur.port, m.quorum), true));
         if m.inst.down_after_period != g.periods.default_down_after {
             line(l(
                 "down-after-milliseconds",
@@ -292,13 +292,13 @@ pub fn rewrite_lines(st: &State) -> Vec<Op> {
         for r in m.replicas.values() {
             // The promoted replica, mid-failover, is written as the old master's address.
             let a = if r.addr == *cur { &m.inst.addr } else { &r.addr };
-            line(Op::KnownReplica(format!("sentinel known-replica {n} {} {}", a.host, a.port)));
+            line(Op::KnownReplica(format!("sentinel known-replica {n} {} {}", a.announced(), a.port)));
         }
         for s in m.sentinels.values() {
             if let Some(id) = &s.runid {
                 line(l(
                     "known-sentinel",
-                    format!("sentinel known-sentinel {n} {} {} {id}", s.addr.host, s.addr.port),
+                    format!("sentinel known-sentinel {n} {} {} {id}", s.addr.announced(), s.addr.port),
                     true,
                 ));
             }

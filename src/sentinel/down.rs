@@ -89,7 +89,7 @@ pub fn check_odown(g: &mut Global, m: &mut Master) {
 pub fn ask_others(g: &mut Global, m: &mut Master, forced: bool) {
     let now = now_ms();
     let sdown = m.inst.has(S_DOWN);
-    let host = m.inst.addr.host.clone();
+    let host = m.inst.addr.announced().to_string();
     let port = m.inst.addr.port.to_string();
     let epoch = g.current_epoch.to_string();
     let runid = if m.failover_state > FailoverState::None { g.myid.clone() } else { "*".to_string() };

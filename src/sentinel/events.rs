@@ -30,9 +30,9 @@ impl Event {
 
 /// An instance as events name it (Redis's `%@`).
 pub fn describe(inst: &Instance, master: Option<&Instance>) -> String {
-    let mut s = format!("{} {} {} {}", inst.kind.name(), inst.name, inst.addr.host, inst.addr.port);
+    let mut s = format!("{} {} {} {}", inst.kind.name(), inst.name, inst.addr.announced(), inst.addr.port);
     if let Some(m) = master {
-        s.push_str(&format!(" @ {} {} {}", m.name, m.addr.host, m.addr.port));
+        s.push_str(&format!(" @ {} {} {}", m.name, m.addr.announced(), m.addr.port));
     }
     s
 }

@@ -20,7 +20,7 @@ pub fn send_slaveof(m: &mut Master, who: &Who, to: Option<&Addr>) -> bool {
     let names: Vec<String> =
         ["MULTI", "SLAVEOF", "CONFIG", "CLIENT", "EXEC"].iter().map(|c| m.command_name(c).to_string()).collect();
     let (host, port) = match to {
-        Some(a) => (a.host.clone(), a.port.to_string()),
+        Some(a) => (a.announced().to_string(), a.port.to_string()),
         None => ("NO".to_string(), "ONE".to_string()),
     };
     let Some(inst) = m.get_mut(who) else { return false };
@@ -289,9 +289,16 @@ impl State {
     pub fn switch_to_promoted(&mut self, name: &str) {
         let Some(m) = self.masters.get(name) else { return };
         let to = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).map_or(m.inst.addr.clone(), |r| r.addr.clone());
-        let rest = format!("{} {} {} {} {}", m.inst.name, m.inst.addr.host, m.inst.addr.port, to.host, to.port);
+        let rest = format!(
+            "{} {} {} {} {}",
+            m.inst.name,
+            m.inst.addr.announced(),
+            m.inst.addr.port,
+            to.announced(),
+            to.port
+        );
         self.g.event(log::WARNING, "+switch-master", None, &rest);
-        self.reset_master_and_change_address(name, &to.host, to.port as i64);
+        self.reset_master_and_change_address(name, &to.host.clone(), to.port as i64);
     }
 
     /// Redis's sentinelResetMasterAndChangeAddress: the master moves to `host:port`; the old

@@ -30,15 +30,13 @@ pub fn send_hello(g: &mut Global, m: &mut Master, who: &Who) -> bool {
     };
     let port = if g.announce_port != 0 { g.announce_port } else { g.port };
     let payload =
-        format!("{ip},{port},{},{},{name},{},{},{config_epoch}", g.myid, g.current_epoch, addr.host, addr.port);
+        format!("{ip},{port},{},{},{name},{},{},{config_epoch}", g.myid, g.current_epoch, addr.announced(), addr.port);
     inst.link.send(&[&publish, "__sentinel__:hello", &payload], Pending::Publish)
 }
 
 /// The local IP address a connection to `addr` would use (a UDP socket's route, no packet sent).
 fn local_ip_towards(addr: &Addr) -> Option<String> {
-    let target: std::net::IpAddr = addr.host.parse().ok().or_else(|| {
-        std::net::ToSocketAddrs::to_socket_addrs(&(addr.host.as_str(), addr.port)).ok()?.next().map(|a| a.ip())
-    })?;
+    let target: std::net::IpAddr = addr.ip.parse().ok()?;
     let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
     let sock = std::net::UdpSocket::bind(bind).ok()?;
     sock.connect((target, addr.port.max(1))).ok()?;
@@ -132,13 +130,17 @@ impl State {
         let si_name = m.sentinels.values().find(|s| s.runid.as_deref() == Some(runid)).map(|s| s.name.clone());
         if found && m.config_epoch < master_config_epoch {
             m.config_epoch = master_config_epoch;
-            if master_port as u16 != m.inst.addr.port || !m.inst.addr.host.eq_ignore_ascii_case(master_host) {
+            if !m.inst.addr.same(master_host, master_port as u16) {
                 if let Some(si) = si_name.as_ref().and_then(|n| m.sentinels.get(n)) {
                     self.g.event(log::WARNING, "+config-update-from", Some((si, Some(&m.inst))), "");
                 }
                 let rest = format!(
                     "{} {} {} {} {}",
-                    m.inst.name, m.inst.addr.host, m.inst.addr.port, master_host, master_port
+                    m.inst.name,
+                    m.inst.addr.announced(),
+                    m.inst.addr.port,
+                    master_host,
+                    master_port
                 );
                 // Redis's +switch-master message has no instance prefix.
                 self.g.event(log::WARNING, "+switch-master", None, &rest);

@@ -245,7 +245,7 @@ fn replica_reports_replica(g: &mut Global, m: &mut Master, name: &str) {
     let maddr = m.inst.addr.clone();
     let Some(r) = m.replicas.get(name) else { return };
     let follows_master = r.slave_master_port == maddr.port as i64
-        && r.slave_master_host.as_ref().is_some_and(|h| maddr.host.eq_ignore_ascii_case(h));
+        && r.slave_master_host.as_ref().is_some_and(|h| maddr.same(h, maddr.port));
     if !follows_master {
         let wait = m.failover_timeout;
         if master_looks_sane(g, m)
@@ -264,7 +264,7 @@ fn replica_reports_replica(g: &mut Global, m: &mut Master, name: &str) {
     }
     if r.has(RECONF_SENT) {
         if let (Some(pa), Some(h)) = (&promoted_addr, &r.slave_master_host) {
-            if pa.host.eq_ignore_ascii_case(h) && r.slave_master_port == pa.port as i64 {
+            if pa.same(h, pa.port) && r.slave_master_port == pa.port as i64 {
                 r.flags &= !RECONF_SENT;
                 r.flags |= RECONF_INPROG;
                 let r = &m.replicas[name];

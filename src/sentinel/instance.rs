@@ -2,6 +2,7 @@
 //! other Sentinels monitoring it, each with its address, flags, link and what its INFO said.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::link::Link;
 use super::now_ms;
@@ -37,11 +38,28 @@ impl Kind {
     }
 }
 
-/// An instance's address: the host as given (an IP unless resolve-hostnames is on) and port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `announce-hostnames`: addresses are shown and sent by hostname rather than IP (one
+/// Sentinel per process; kept here so every address can be announced without the state).
+static ANNOUNCE_HOSTNAMES: AtomicBool = AtomicBool::new(false);
+
+pub fn set_announce_hostnames(on: bool) {
+    ANNOUNCE_HOSTNAMES.store(on, Ordering::Relaxed);
+}
+
+/// An instance's address: the host as given, the IP it resolved to (the same when the host is
+/// an IP; hostnames resolve only with resolve-hostnames), and the port.
+#[derive(Debug, Clone, Eq)]
 pub struct Addr {
     pub host: String,
+    pub ip: String,
     pub port: u16,
+}
+
+impl PartialEq for Addr {
+    /// Redis's sentinelAddrOrHostnameEqual: the same port, and the same IP or hostname.
+    fn eq(&self, other: &Addr) -> bool {
+        self.port == other.port && (self.ip.eq_ignore_ascii_case(&other.ip) || self.host.eq_ignore_ascii_case(&other.host))
+    }
 }
 
 impl Addr {
@@ -51,28 +69,42 @@ impl Addr {
         if !(0..=65535).contains(&port) {
             return Err("Invalid port number.");
         }
-        if host.parse::<std::net::IpAddr>().is_err() {
-            let resolves = resolve_hostnames
-                && std::net::ToSocketAddrs::to_socket_addrs(&(host, port as u16)).is_ok_and(|mut a| a.next().is_some());
-            if !resolves {
-                return Err("Can't resolve instance hostname.");
+        let ip = if host.parse::<std::net::IpAddr>().is_ok() {
+            host.to_string()
+        } else {
+            let resolved = resolve_hostnames
+                .then(|| std::net::ToSocketAddrs::to_socket_addrs(&(host, port as u16)).ok()?.next())
+                .flatten();
+            match resolved {
+                Some(a) => a.ip().to_string(),
+                None => return Err("Can't resolve instance hostname."),
             }
+        };
+        Ok(Addr { host: host.to_string(), ip, port: port as u16 })
+    }
+
+    /// The address as Sentinel shows and sends it (Redis's announceSentinelAddr).
+    pub fn announced(&self) -> &str {
+        if ANNOUNCE_HOSTNAMES.load(Ordering::Relaxed) {
+            &self.host
+        } else {
+            &self.ip
         }
-        Ok(Addr { host: host.to_string(), port: port as u16 })
     }
 
     /// `host:port` (a replica's name), `[host]:port` for IPv6 as Redis writes it.
     pub fn name(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        let h = self.announced();
+        if h.contains(':') {
+            format!("[{h}]:{}", self.port)
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{h}:{}", self.port)
         }
     }
 
-    /// The same host (case-insensitively, as Redis compares hostnames) and port.
+    /// The same port and host (its IP or its name, case-insensitively).
     pub fn same(&self, host: &str, port: u16) -> bool {
-        self.port == port && self.host.eq_ignore_ascii_case(host)
+        self.port == port && (self.host.eq_ignore_ascii_case(host) || self.ip.eq_ignore_ascii_case(host))
     }
 }
 

@@ -198,7 +198,7 @@ pub fn spawn(sentinel: Arc<Sentinel>, server: Arc<Server>, id: InstanceId, pubsu
 }
 
 async fn run(sentinel: &Sentinel, server: &Server, id: &InstanceId, pubsub: bool, addr: Addr, generation: u64) {
-    let connect = tokio::net::TcpStream::connect((addr.host.as_str(), addr.port));
+    let connect = tokio::net::TcpStream::connect((addr.ip.as_str(), addr.port));
     let stream = match crate::util::timer::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -227,6 +227,7 @@ impl Guard<'_> {
 impl Sentinel {
     /// A Sentinel over the state the configuration file described.
     pub fn new(state: State, config_file: String) -> Sentinel {
+        instance::set_announce_hostnames(state.g.announce_hostnames);
         Sentinel { state: Mutex::new(state), config_file }
     }
 

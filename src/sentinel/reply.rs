@@ -21,7 +21,7 @@ pub fn instance(r: &mut ReplySink, i: &Instance, m: Option<&Master>) {
     let now = now_ms();
     let mut fields: Vec<(&str, Value)> = vec![
         ("name", Value::S(i.name.clone())),
-        ("ip", Value::S(i.addr.host.clone())),
+        ("ip", Value::S(i.addr.announced().to_string())),
         ("port", Value::I(i.addr.port as i64)),
         ("runid", Value::S(i.runid.clone().unwrap_or_default())),
         ("flags", Value::S(i.flags_text())),
@@ -182,7 +182,7 @@ pub fn info_section(st: &State) -> String {
         out.push_str(&format!(
             "master{n}:name={},status={status},address={}:{},slaves={},sentinels={}\r\n",
             m.inst.name,
-            m.inst.addr.host,
+            m.inst.addr.announced(),
             m.inst.addr.port,
             m.replicas.len(),
             m.sentinels.len() + 1
