@@ -123,8 +123,7 @@ impl State {
         if current_epoch > self.g.current_epoch {
             self.g.current_epoch = current_epoch;
             self.g.flush();
-            let m = &self.masters[master_name];
-            self.g.event(log::WARNING, "+new-epoch", Some((&m.inst, None)), &current_epoch.to_string());
+            self.g.event(log::WARNING, "+new-epoch", None, &current_epoch.to_string());
         }
         let m = self.masters.get_mut(master_name).expect("checked above");
         let si_name = m.sentinels.values().find(|s| s.runid.as_deref() == Some(runid)).map(|s| s.name.clone());

@@ -58,7 +58,8 @@ pub struct Addr {
 impl PartialEq for Addr {
     /// Redis's sentinelAddrOrHostnameEqual: the same port, and the same IP or hostname.
     fn eq(&self, other: &Addr) -> bool {
-        self.port == other.port && (self.ip.eq_ignore_ascii_case(&other.ip) || self.host.eq_ignore_ascii_case(&other.host))
+        self.port == other.port
+            && (self.ip.eq_ignore_ascii_case(&other.ip) || self.host.eq_ignore_ascii_case(&other.host))
     }
 }
 

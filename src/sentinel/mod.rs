@@ -245,6 +245,8 @@ impl Sentinel {
                 let _ = st.flush_now();
             }
             log::notice(&format!("Sentinel ID is {}", st.g.myid));
+            // The TILT check measures from here, not from when the configuration was read.
+            st.g.previous_time = now_ms();
             let names: Vec<String> = st.masters.keys().cloned().collect();
             for n in names {
                 let st = &mut *st;
