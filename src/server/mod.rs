@@ -538,7 +538,9 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         };
         log::notice(&format!("Running mode={mode}, port={bound}."));
     }
-    log::warning("Server initialized");
+    if server.sentinel.get().is_none() {
+        log::warning("Server initialized");
+    }
     crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
@@ -640,7 +642,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::notice("Removing the unix socket file.");
         let _ = std::fs::remove_file(&cfg.unixsocket);
     }
-    log::warning("Redis is now ready to exit, bye bye...");
+    log::warning(if server.sentinel.get().is_some() {
+        "Sentinel is now ready to exit, bye bye..."
+    } else {
+        "Redis is now ready to exit, bye bye..."
+    });
     0
 }
 
