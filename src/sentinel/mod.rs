@@ -44,6 +44,13 @@ use events::Event;
 use instance::{Instance, Kind, Master};
 use timing::Periods;
 
+static ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process is a Sentinel (set when its state is created).
+pub fn active() -> bool {
+    ACTIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Milliseconds since the epoch (Redis's mstime).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -228,6 +235,7 @@ impl Sentinel {
     /// A Sentinel over the state the configuration file described.
     pub fn new(state: State, config_file: String) -> Sentinel {
         instance::set_announce_hostnames(state.g.announce_hostnames);
+        ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
         Sentinel { state: Mutex::new(state), config_file }
     }
 
