@@ -157,8 +157,8 @@ fn failover(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn pending_scripts(ctx: &mut Ctx) -> CmdResult {
-    sentinel(ctx)?;
-    ctx.reply.array(0);
+    let st = sentinel(ctx)?.lock(ctx.server);
+    crate::sentinel::scripts::pending(ctx.reply, &st.g.scripts);
     Ok(())
 }
 
@@ -295,7 +295,7 @@ fn set(ctx: &mut Ctx) -> CmdResult {
                 } else {
                     let v = (!value.is_empty()).then(|| value.clone());
                     if notification {
-                        m.notification_script = v;
+                        m.inst.notification_script = v;
                     } else {
                         m.client_reconfig_script = v;
                     }

@@ -115,7 +115,7 @@ pub fn apply(st: &mut State, argv: &[String]) -> Result<(), &'static str> {
             if !executable(&argv[2]) {
                 return Err("Notification script seems non existing or non executable.");
             }
-            m.notification_script = Some(argv[2].clone());
+            m.inst.notification_script = Some(argv[2].clone());
         }
         ("client-reconfig-script", 3) => {
             let m = master(st, &argv[1])?;
@@ -268,7 +268,7 @@ pub fn rewrite_lines(st: &State) -> Vec<Op> {
         if m.parallel_syncs != 1 {
             line(l("parallel-syncs", format!("sentinel parallel-syncs {n} {}", m.parallel_syncs), true));
         }
-        if let Some(s) = &m.notification_script {
+        if let Some(s) = &m.inst.notification_script {
             line(l("notification-script", format!("sentinel notification-script {n} {s}"), true));
         }
         if let Some(s) = &m.client_reconfig_script {

@@ -14,14 +14,14 @@ pub fn vote(g: &mut Global, m: &mut Master, epoch: u64, runid: &str) -> (Option<
     if epoch > g.current_epoch {
         g.current_epoch = epoch;
         g.flush();
-        g.event(log::WARNING, "+new-epoch", None, &epoch.to_string());
+        g.event_about(log::WARNING, "+new-epoch", &m.inst, &epoch.to_string());
     }
     if m.inst.leader_epoch < epoch && g.current_epoch <= epoch {
         m.inst.leader = Some(runid.to_string());
         m.inst.leader_epoch = g.current_epoch;
         g.flush();
         let rest = format!("{} {}", runid, m.inst.leader_epoch);
-        g.event(log::WARNING, "+vote-for-leader", None, &rest);
+        g.event_about(log::WARNING, "+vote-for-leader", &m.inst, &rest);
         // Voting for another Sentinel: don't start a failover of our own for a while.
         if !runid.eq_ignore_ascii_case(&g.myid) {
             m.failover_start_time = now_ms() + (rand::random::<u64>() % 1000) as i64;

@@ -52,6 +52,22 @@ impl Global {
             }
             None => rest.to_string(),
         };
+        let master = who.map(|(i, m)| m.unwrap_or(i));
+        self.push_event(level, kind, msg, master);
+    }
+
+    /// An event about `master` whose text has no instance prefix (+new-epoch,
+    /// +vote-for-leader, +switch-master): it still runs the master's notification script.
+    pub fn event_about(&mut self, level: usize, kind: &str, master: &Instance, msg: &str) {
+        self.push_event(level, kind, msg.to_string(), Some(master));
+    }
+
+    fn push_event(&mut self, level: usize, kind: &str, msg: String, master: Option<&Instance>) {
+        if level == log::WARNING {
+            if let Some(path) = master.and_then(|m| m.notification_script.as_ref()) {
+                self.scripts.schedule(vec![path.clone(), kind.to_string(), msg.clone()]);
+            }
+        }
         self.events.push(Event { level, kind: kind.to_string(), msg });
     }
 }

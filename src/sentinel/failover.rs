@@ -39,7 +39,8 @@ pub fn start(g: &mut Global, m: &mut Master) {
     m.inst.flags |= FAILOVER_IN_PROGRESS;
     g.current_epoch += 1;
     m.failover_epoch = g.current_epoch;
-    g.event(log::WARNING, "+new-epoch", None, &g.current_epoch.to_string());
+    let epoch = g.current_epoch.to_string();
+    g.event_about(log::WARNING, "+new-epoch", &m.inst, &epoch);
     g.event(log::WARNING, "+try-failover", Some((&m.inst, None)), "");
     m.failover_start_time = now_ms() + (rand::random::<u64>() % 1000) as i64;
     m.failover_state_change_time = now_ms();
@@ -291,7 +292,7 @@ impl State {
         let to = m.promoted.as_ref().and_then(|p| m.replicas.get(p)).map_or(m.inst.addr.clone(), |r| r.addr.clone());
         let rest =
             format!("{} {} {} {} {}", m.inst.name, m.inst.addr.announced(), m.inst.addr.port, to.announced(), to.port);
-        self.g.event(log::WARNING, "+switch-master", None, &rest);
+        self.g.event_about(log::WARNING, "+switch-master", &m.inst, &rest);
         self.reset_master_and_change_address(name, &to.host.clone(), to.port as i64);
     }
 

@@ -123,7 +123,8 @@ impl State {
         if current_epoch > self.g.current_epoch {
             self.g.current_epoch = current_epoch;
             self.g.flush();
-            self.g.event(log::WARNING, "+new-epoch", None, &current_epoch.to_string());
+            let m = &self.masters[master_name];
+            self.g.event_about(log::WARNING, "+new-epoch", &m.inst, &current_epoch.to_string());
         }
         let m = self.masters.get_mut(master_name).expect("checked above");
         let si_name = m.sentinels.values().find(|s| s.runid.as_deref() == Some(runid)).map(|s| s.name.clone());
@@ -142,9 +143,14 @@ impl State {
                     master_port
                 );
                 // Redis's +switch-master message has no instance prefix.
-                self.g.event(log::WARNING, "+switch-master", None, &rest);
+                self.g.event_about(log::WARNING, "+switch-master", &m.inst, &rest);
+                let old = m.inst.addr.clone();
                 let name = master_name.to_string();
                 self.reset_master_and_change_address(&name, master_host, master_port);
+                if let Some(m) = self.masters.get(&name) {
+                    let new = m.inst.addr.clone();
+                    super::scripts::client_reconfig(&mut self.g, m, false, &old, &new);
+                }
             }
         }
         if let Some(si) = si_name.and_then(|n| self.masters.get_mut(master_name)?.sentinels.get_mut(&n)) {

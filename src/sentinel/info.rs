@@ -226,6 +226,8 @@ fn replica_reports_master(g: &mut Global, m: &mut Master, name: &str) {
             g.crash = true;
         }
         g.event(log::WARNING, "+failover-state-reconf-slaves", Some((&m.inst, None)), "");
+        let (from, to) = (m.inst.addr.clone(), m.replicas[name].addr.clone());
+        super::scripts::client_reconfig(g, m, true, &from, &to);
         super::hello::force_hello_update(g, m);
     } else {
         let wait = g.periods.publish_period * 4;

@@ -167,6 +167,8 @@ pub struct Instance {
     /// The leader this instance voted for (a Sentinel's reply) / we voted for (a master).
     pub leader: Option<String>,
     pub leader_epoch: u64,
+    /// A master's `notification-script`, run for its warning events (and its instances').
+    pub notification_script: Option<String>,
 }
 
 impl Instance {
@@ -200,6 +202,7 @@ impl Instance {
             slave_conf_change_time: now,
             leader: None,
             leader_epoch: 0,
+            notification_script: None,
         }
     }
 
@@ -257,7 +260,6 @@ pub struct Master {
     pub failover_delay_logged: i64,
     /// The replica chosen for promotion (its name in `replicas`).
     pub promoted: Option<String>,
-    pub notification_script: Option<String>,
     pub client_reconfig_script: Option<String>,
     pub auth_pass: Option<String>,
     pub auth_user: Option<String>,
@@ -283,7 +285,6 @@ impl Master {
             failover_start_time: 0,
             failover_delay_logged: 0,
             promoted: None,
-            notification_script: None,
             client_reconfig_script: None,
             auth_pass: None,
             auth_user: None,

@@ -28,6 +28,7 @@ pub mod link;
 mod replies;
 pub mod reply;
 mod resp;
+pub mod scripts;
 mod tick;
 pub mod timing;
 
@@ -119,6 +120,8 @@ pub struct Global {
     /// Connections the timer must start once it releases the lock.
     pub connects: Vec<(InstanceId, bool, instance::Addr, u64)>,
     next_generation: u64,
+    /// Notification and client-reconfiguration scripts.
+    pub scripts: scripts::Scripts,
     /// This server's port and requirepass (refreshed by the timer).
     pub port: u16,
     pub requirepass: Option<String>,
@@ -145,6 +148,7 @@ impl Global {
             flush_needed: false,
             crash: false,
             connects: Vec::new(),
+            scripts: scripts::Scripts::default(),
             next_generation: 0,
             port: 26379,
             requirepass: None,

@@ -55,7 +55,7 @@ pub fn instance(r: &mut ReplySink, i: &Instance, m: Option<&Master>) {
         fields.push(("quorum", Value::I(m.quorum as i64)));
         fields.push(("failover-timeout", Value::I(m.failover_timeout)));
         fields.push(("parallel-syncs", Value::I(m.parallel_syncs)));
-        if let Some(s) = &m.notification_script {
+        if let Some(s) = &m.inst.notification_script {
             fields.push(("notification-script", Value::S(s.clone())));
         }
         if let Some(s) = &m.client_reconfig_script {
@@ -168,8 +168,8 @@ pub fn info_section(st: &State) -> String {
     out.push_str(&format!("sentinel_tilt:{}\r\n", g.tilt as i32));
     let since = if g.tilt { (now_ms() - g.tilt_start_time) / 1000 } else { -1 };
     out.push_str(&format!("sentinel_tilt_since_seconds:{since}\r\n"));
-    out.push_str("sentinel_running_scripts:0\r\n");
-    out.push_str("sentinel_scripts_queue_length:0\r\n");
+    out.push_str(&format!("sentinel_running_scripts:{}\r\n", g.scripts.running()));
+    out.push_str(&format!("sentinel_scripts_queue_length:{}\r\n", g.scripts.queue.len()));
     out.push_str(&format!("sentinel_simulate_failure_flags:{}\r\n", g.simfailure_flags));
     for (n, m) in st.masters.values().enumerate() {
         let status = if m.inst.has(O_DOWN) {

@@ -30,6 +30,7 @@ impl State {
         if let Some(name) = switch_to {
             self.switch_to_promoted(&name);
         }
+        self.g.run_scripts();
     }
 }
 
