@@ -221,3 +221,34 @@ fn three_sentinels_fail_over_a_killed_master() {
         }));
     }
 }
+
+#[test]
+fn notification_script_runs_for_warning_events() {
+    let master = Server::start(&[]);
+    let out = work_dir().join(format!("sentinel-script-{}.out", std::process::id()));
+    let _ = fs::remove_file(&out);
+    let script = work_dir().join(format!("sentinel-script-{}.sh", std::process::id()));
+    fs::write(&script, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = sentinel_conf(master.port, 1, &format!("sentinel notification-script mymaster {}\n", script.display()));
+    let s = start_sentinel(&conf);
+    let mut con = s.conn();
+    // The master's fields show the script; scripts cannot be changed at run time by default.
+    assert_eq!(master_fields(&mut con)["notification-script"], script.display().to_string());
+    let err = redis::cmd("SENTINEL")
+        .arg(&["SET", "mymaster", "notification-script", "/bin/true"])
+        .query::<String>(&mut con)
+        .unwrap_err();
+    assert!(err.to_string().contains("Reconfiguration of scripts path is denied"), "{err}");
+    // +set is a warning event: the script gets its type and text.
+    let _: String = query(&mut con, &["SENTINEL", "SET", "mymaster", "quorum", "1"]);
+    let expected = format!("+set master mymaster 127.0.0.1 {} quorum 1", master.port);
+    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(&out).unwrap_or_default().contains(&expected)));
+    // The start-up +monitor event ran it too.
+    assert!(fs::read_to_string(&out)
+        .unwrap()
+        .contains(&format!("+monitor master mymaster 127.0.0.1 {} quorum 1", master.port)));
+    let pending: Vec<redis::Value> = query(&mut con, &["SENTINEL", "PENDING-SCRIPTS"]);
+    assert!(pending.len() <= 1);
+}
