@@ -3,7 +3,7 @@
 //! connection is a task on the server's background runtime that owns the socket: it writes what
 //! the state queued and hands every reply back to the state, which matches it with the request
 //! it answers (replies come in order). The state never touches a socket: it queues commands
-//! and drops a connection by dropping its sender.
+//! and drops a connection by dropping its sender. With `tls-replication yes` the links use TLS.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -211,11 +211,19 @@ async fn run(sentinel: &Sentinel, server: &Server, id: &InstanceId, pubsub: bool
         }
     };
     let _ = stream.set_nodelay(true);
+    // Over TLS with tls-replication yes, as Redis's links.
+    let stream = match crate::server::tls::secure_master_link(server, &addr.host, stream).await {
+        Ok(s) => s,
+        Err(e) => {
+            sentinel.lock(server).link_event_debug(id, pubsub, &e);
+            return;
+        }
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     if !sentinel.lock(server).link_up(id, pubsub, generation, tx) {
         return;
     }
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         tokio::select! {

@@ -278,7 +278,12 @@ impl Sentinel {
                 let connects = {
                     let mut st = me.lock(&server);
                     let cfg = server.config.load();
-                    st.g.port = server.port.load(std::sync::atomic::Ordering::Relaxed) as u16;
+                    // Hello messages announce the TLS port when the links use TLS.
+                    st.g.port = if cfg.tls_replication && cfg.tls_port != 0 {
+                        cfg.tls_port as u16
+                    } else {
+                        server.port.load(std::sync::atomic::Ordering::Relaxed) as u16
+                    };
                     st.g.requirepass = cfg.password().map(String::from);
                     st.tick();
                     std::mem::take(&mut st.g.connects)
