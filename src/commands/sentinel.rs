@@ -453,10 +453,10 @@ fn config_set(ctx: &mut Ctx) -> CmdResult {
         }
     }
     flush_reply(ctx, &mut st)?;
+    // New credentials for the other Sentinels: reconnect to them (sentinelDropConnections).
     if drop_links {
         for m in st.masters.values_mut() {
-            m.inst.link.close_all();
-            m.replicas.values_mut().chain(m.sentinels.values_mut()).for_each(|i| i.link.close_all());
+            m.sentinels.values_mut().for_each(|i| i.link.close_all());
         }
     }
     Ok(())

@@ -340,6 +340,47 @@ mod tests {
         r
     }
 
+    /// A replica whose links are up, answering and with a fresh INFO.
+    fn usable(port: i64, priority: i64, offset: u64) -> Instance {
+        let mut r = replica(port, priority, offset, Some(&format!("id{port}")));
+        let now = now_ms();
+        for pubsub in [false, true] {
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            if pubsub {
+                r.link.pc_connecting = Some(1);
+            } else {
+                r.link.cc_connecting = Some(1);
+            }
+            assert!(r.link.install(pubsub, 1, tx, now));
+        }
+        r.link.update_connected(true);
+        r.link.last_avail_time = now;
+        r.info_refresh = now;
+        r
+    }
+
+    #[test]
+    fn replica_selection_skips_unusable_replicas() {
+        let g = Global::new();
+        let mut m = Master::new("m".into(), Addr::new("127.0.0.1", 1, false).unwrap(), 1, &g.periods);
+        let add = |m: &mut Master, r: Instance| {
+            m.replicas.insert(r.name.clone(), r);
+        };
+        add(&mut m, usable(2, 100, 10));
+        add(&mut m, usable(3, 100, 50));
+        let mut down = usable(4, 1, 99);
+        down.flags |= S_DOWN;
+        add(&mut m, down);
+        add(&mut m, usable(5, 0, 99)); // priority 0: never promoted
+        let mut stale = usable(6, 1, 99);
+        stale.info_refresh -= g.periods.info_period * 4;
+        add(&mut m, stale);
+        add(&mut m, replica(7, 1, 99, Some("x"))); // never connected
+        assert_eq!(select_replica(&g, &m).as_deref(), Some("127.0.0.1:3"));
+        m.replicas.retain(|n, _| n != "127.0.0.1:3" && n != "127.0.0.1:2");
+        assert_eq!(select_replica(&g, &m), None);
+    }
+
     #[test]
     fn promotion_order() {
         let a = replica(1, 100, 10, Some("b"));

@@ -7,8 +7,8 @@
 //! runtime runs Redis's sentinelTimer every 100 ms (`tick.rs`): it (re)connects the links
 //! (`link.rs`: one task per connection, which owns the socket), sends PING, INFO and hello
 //! messages (`hello.rs`), checks SDOWN/ODOWN (`down.rs`), elects a leader (`election.rs`) and
-//! drives failovers (`failover.rs`). Replies come back from the link tasks to the state
-//! (`replies.rs`, INFO parsed in `info.rs`). Commands (SENTINEL, and INFO/ROLE/PUBLISH's
+//! drives failovers (`failover.rs`) and runs notification scripts (`scripts.rs`). Replies come
+//! back from the link tasks to the state (`replies.rs`, INFO parsed in `info.rs`). Commands (SENTINEL, and INFO/ROLE/PUBLISH's
 //! sentinel forms, `commands/sentinel.rs` + `reply.rs`) lock the state like the timer does.
 //!
 //! Every change is applied under [`Guard`], which on release writes the configuration file when
