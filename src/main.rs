@@ -11,7 +11,7 @@ static GLOBAL: ferrous::metrics::memory::Counting<mimalloc::MiMalloc> =
 
 fn usage() -> ! {
     eprintln!(
-        "Usage: ./ferrous-server [/path/to/redis.conf] [options] [-]\n       ./ferrous-server - (read config from stdin)\n       ./ferrous-server -v or --version\n       ./ferrous-server -h or --help\n       ./ferrous-server --test-memory <megabytes>\n\nExamples:\n       ./ferrous-server (run the server with default conf)\n       echo 'maxmemory 128mb' | ./ferrous-server -\n       ./ferrous-server /etc/redis/6379.conf\n       ./ferrous-server --port 7777\n       ./ferrous-server --port 7777 --replicaof 127.0.0.1 8888\n       ./ferrous-server /etc/myredis.conf --loglevel verbose -\n       ./ferrous-server /etc/myredis.conf --loglevel verbose\n"
+        "Usage: ./ferrous-server [/path/to/redis.conf] [options] [-]\n       ./ferrous-server - (read config from stdin)\n       ./ferrous-server -v or --version\n       ./ferrous-server -h or --help\n       ./ferrous-server --test-memory <megabytes>\n\nExamples:\n       ./ferrous-server (run the server with default conf)\n       echo 'maxmemory 128mb' | ./ferrous-server -\n       ./ferrous-server /etc/redis/6379.conf\n       ./ferrous-server --port 7777\n       ./ferrous-server --port 7777 --replicaof 127.0.0.1 8888\n       ./ferrous-server /etc/myredis.conf --loglevel verbose -\n       ./ferrous-server /etc/myredis.conf --loglevel verbose\n       ./ferrous-server /etc/sentinel.conf --sentinel\n"
     );
     std::process::exit(1);
 }
@@ -51,10 +51,29 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if sentinel_mode {
+    // Sentinel's own directives apply once the whole configuration is read, from `dir` (where
+    // Redis is by then: relative script paths start there), before anything is logged.
+    let sentinel_state = if sentinel_mode {
         ferrous::commands::table::set_sentinel_mode();
         log::set_sentinel_role();
-    }
+        let back = std::env::current_dir().ok();
+        if !startup.config.dir.is_empty() {
+            let _ = std::env::set_current_dir(&startup.config.dir);
+        }
+        let loaded = ferrous::sentinel::config::load(&startup.sentinel);
+        if let Some(b) = back {
+            let _ = std::env::set_current_dir(b);
+        }
+        match loaded {
+            Ok(st) => Some(st),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     let cfg = &startup.config;
     let daemonized = cfg.daemonize && cfg.supervised == 0;
     if daemonized {
@@ -120,19 +139,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-    // Sentinel's own directives apply once the whole configuration is read (after the chdir
-    // to `dir`, which Redis makes while reading it: relative script paths start there).
-    let sentinel_state = if sentinel_mode {
-        match ferrous::sentinel::config::load(&startup.sentinel) {
-            Ok(st) => Some(st),
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        }
-    } else {
-        None
-    };
     // This runtime only accepts connections and runs the cron; commands run on the workers
     // started by server::run.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
