@@ -37,8 +37,9 @@ fn atoi(s: &str) -> i64 {
 pub fn parse(info: &str) -> Parsed {
     let mut p = Parsed::default();
     for l in info.split("\r\n") {
-        if l.len() >= 47 && l.starts_with("run_id:") {
-            p.run_id = Some(l[7..47].to_string());
+        // (`get`: an instance's INFO is untrusted text, not always ASCII.)
+        if let Some(id) = l.strip_prefix("run_id:").and_then(|v| v.get(..40)) {
+            p.run_id = Some(id.to_string());
         }
         let b = l.as_bytes();
         if l.len() >= 7 && l.starts_with("slave") && b[5].is_ascii_digit() {
@@ -46,8 +47,8 @@ pub fn parse(info: &str) -> Parsed {
                 p.replicas.push(r);
             }
         }
-        if l.len() >= 32 && l.starts_with("master_link_down_since_seconds") {
-            p.master_link_down_since = Some(atoi(&l[31..]) * 1000);
+        if let Some(v) = l.strip_prefix("master_link_down_since_seconds").and_then(|v| v.get(1..)) {
+            p.master_link_down_since = Some(atoi(v) * 1000);
         }
         if l.starts_with("role:master") {
             p.role = Some(Kind::Master);
@@ -295,6 +296,15 @@ mod tests {
         assert_eq!(p.role, Some(Kind::Master));
         assert_eq!(p.replicas, vec![("127.0.0.1".into(), 30001), ("127.0.0.2".into(), 30002)]);
         assert_eq!(p.master_host, None);
+    }
+
+    #[test]
+    fn odd_text_does_not_panic() {
+        let run_id = "€".repeat(14); // 42 bytes: byte 40 is inside a character
+        let p = parse(&format!("run_id:{run_id}\r\nmaster_link_down_since_seconds€5\r\nslave0:€\r\n"));
+        assert_eq!(p.run_id, None);
+        assert_eq!(p.master_link_down_since, None);
+        assert!(p.replicas.is_empty());
     }
 
     #[test]

@@ -44,8 +44,8 @@ impl Guard<'_> {
         if !inst.link.install(pubsub, generation, tx, now_ms()) {
             return false;
         }
-        let client_name =
-            format!("sentinel-{}-{}", &g.myid[..g.myid.len().min(8)], if pubsub { "pubsub" } else { "cmd" });
+        let short: String = g.myid.chars().take(8).collect();
+        let client_name = format!("sentinel-{short}-{}", if pubsub { "pubsub" } else { "cmd" });
         let link = &mut inst.link;
         if pubsub {
             match (&auth_user, &auth_pass) {
