@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
+pub mod sentinel;
 pub mod server;
 pub mod session;
 pub mod tracking;

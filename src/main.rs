@@ -1,4 +1,5 @@
-//! `ferrous-server [config-file | -] [--option value ...]`: start the server, like redis-server.
+//! `ferrous-server [config-file | -] [--option value ...]`: start the server, like redis-server
+//! (in sentinel mode with `--sentinel` or when run under a name containing `redis-sentinel`).
 
 use ferrous::config;
 use ferrous::server::{self, log, Server};
@@ -10,14 +11,19 @@ static GLOBAL: ferrous::metrics::memory::Counting<mimalloc::MiMalloc> =
 
 fn usage() -> ! {
     eprintln!(
-        "Usage: ./ferrous-server [/path/to/redis.conf] [options] [-]\n       ./ferrous-server - (read config from stdin)\n       ./ferrous-server -v or --version\n       ./ferrous-server -h or --help\n       ./ferrous-server --test-memory <megabytes>\n\nExamples:\n       ./ferrous-server (run the server with default conf)\n       echo 'maxmemory 128mb' | ./ferrous-server -\n       ./ferrous-server /etc/redis/6379.conf\n       ./ferrous-server --port 7777\n       ./ferrous-server --port 7777 --replicaof 127.0.0.1 8888\n       ./ferrous-server /etc/myredis.conf --loglevel verbose -\n       ./ferrous-server /etc/myredis.conf --loglevel verbose\n"
+        "Usage: ./ferrous-server [/path/to/redis.conf] [options] [-]\n       ./ferrous-server - (read config from stdin)\n       ./ferrous-server -v or --version\n       ./ferrous-server -h or --help\n       ./ferrous-server --test-memory <megabytes>\n\nExamples:\n       ./ferrous-server (run the server with default conf)\n       echo 'maxmemory 128mb' | ./ferrous-server -\n       ./ferrous-server /etc/redis/6379.conf\n       ./ferrous-server --port 7777\n       ./ferrous-server --port 7777 --replicaof 127.0.0.1 8888\n       ./ferrous-server /etc/myredis.conf --loglevel verbose -\n       ./ferrous-server /etc/myredis.conf --loglevel verbose\n       ./ferrous-server /etc/sentinel.conf --sentinel\n"
     );
     std::process::exit(1);
 }
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_else(|| "ferrous-server".into());
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Sentinel mode, as Redis decides it: the executable's name, or --sentinel anywhere.
+    let exec_name =
+        std::path::Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sentinel_mode = exec_name.contains("redis-sentinel") || args.iter().any(|a| a == "--sentinel");
+    args.retain(|a| a != "--sentinel");
     match args.first().map(String::as_str) {
         Some("-v" | "--version") => {
             println!(
@@ -36,18 +42,37 @@ fn main() {
             std::process::exit(1);
         }
         Some("--check-system") => std::process::exit(0),
-        Some("--sentinel") => {
-            eprintln!("Sentinel mode is not supported by Ferrous.");
-            std::process::exit(1);
-        }
         _ => {}
     }
-    let startup = match config::from_args(&args) {
+    let startup = match config::from_args_mode(&args, sentinel_mode) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
+    };
+    // Sentinel's own directives apply once the whole configuration is read, from `dir` (where
+    // Redis is by then: relative script paths start there), before anything is logged.
+    let sentinel_state = if sentinel_mode {
+        ferrous::commands::table::set_sentinel_mode();
+        log::set_sentinel_role();
+        let back = std::env::current_dir().ok();
+        if !startup.config.dir.is_empty() {
+            let _ = std::env::set_current_dir(&startup.config.dir);
+        }
+        let loaded = ferrous::sentinel::config::load(&startup.sentinel);
+        if let Some(b) = back {
+            let _ = std::env::set_current_dir(b);
+        }
+        match loaded {
+            Ok(st) => Some(st),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
     };
     let cfg = &startup.config;
     let daemonized = cfg.daemonize && cfg.supervised == 0;
@@ -74,6 +99,22 @@ fn main() {
         ));
     } else {
         log::warning("Configuration loaded");
+    }
+    if sentinel_mode {
+        match &startup.file {
+            None => {
+                log::warning("Sentinel needs config file on disk to save state. Exiting...");
+                std::process::exit(1);
+            }
+            Some(f) if !ferrous::sentinel::config::writable(f) => {
+                log::warning(&format!(
+                    "Sentinel config file {f} is not writable: {}. Exiting...",
+                    std::io::Error::last_os_error()
+                ));
+                std::process::exit(1);
+            }
+            Some(_) => {}
+        }
     }
     if cfg.crash_log_enabled {
         server::process::install_crash_handlers();
@@ -108,7 +149,11 @@ fn main() {
         }
     };
     let _ = ferrous::acl::WARN.set(log::warning);
+    let file = startup.file.clone();
     let server = Server::new(startup.config, startup.file);
+    if let (Some(st), Some(file)) = (sentinel_state, file) {
+        let _ = server.sentinel.set(std::sync::Arc::new(ferrous::sentinel::Sentinel::new(st, file)));
+    }
     match ferrous::commands::acl::load_at_startup(&server, &user_words) {
         Ok(notices) => notices.iter().for_each(|n| log::notice(n)),
         Err(e) => {

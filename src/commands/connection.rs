@@ -143,8 +143,10 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
     }
     // The reply is encoded in the protocol just selected.
     ctx.reply.proto = ctx.client.proto;
+    // A Sentinel says so, and has no role.
+    let sentinel = ctx.server.sentinel.get().is_some();
     let r = &mut *ctx.reply;
-    r.map(7);
+    r.map(if sentinel { 6 } else { 7 });
     r.bulk(b"server");
     r.bulk(b"redis");
     r.bulk(b"version");
@@ -154,9 +156,13 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
     r.bulk(b"id");
     r.int(ctx.client.id() as i64);
     r.bulk(b"mode");
-    r.bulk(b"standalone");
-    r.bulk(b"role");
-    r.bulk(b"master");
+    if sentinel {
+        r.bulk(b"sentinel");
+    } else {
+        r.bulk(b"standalone");
+        r.bulk(b"role");
+        r.bulk(b"master");
+    }
     r.bulk(b"modules");
     r.array(0);
     Ok(())

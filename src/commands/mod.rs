@@ -31,6 +31,7 @@ pub mod pipeline;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
+pub mod sentinel;
 pub mod server;
 pub mod sets;
 pub mod sort;

@@ -235,6 +235,9 @@ fn latency_help(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn role(ctx: &mut Ctx) -> CmdResult {
+    if ctx.server.sentinel.get().is_some() {
+        return super::sentinel::role(ctx);
+    }
     crate::replication::status::role(ctx.server, ctx.reply);
     Ok(())
 }

@@ -166,6 +166,9 @@ fn sunsubscribe(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn publish(ctx: &mut Ctx) -> CmdResult {
+    if ctx.server.sentinel.get().is_some() {
+        return super::sentinel::publish(ctx);
+    }
     let n = ctx.server.pubsub.publish(&ctx.args[1], &ctx.args[2], false);
     match ctx.server.cluster.get() {
         // In a cluster the bus carries it to every node (replicas included).

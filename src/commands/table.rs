@@ -244,11 +244,27 @@ impl CommandTable {
             super::streams::COMMANDS,
             super::acl::COMMANDS,
             super::module::COMMANDS,
+            super::sentinel::COMMANDS,
         ];
+        let sentinel = sentinel_mode();
         let mut commands = HashMap::default();
         for fam in families {
             for spec in fam.iter() {
-                let prev = commands.insert(spec.name.to_string(), Command::new(spec, None));
+                // Redis 7.2's command flags SENTINEL (exists in sentinel mode too) and
+                // ONLY_SENTINEL (exists only there).
+                let keep = if sentinel {
+                    crate::sentinel::commands::allowed(spec.name)
+                } else {
+                    !crate::sentinel::commands::only_sentinel(spec.name)
+                };
+                if !keep {
+                    continue;
+                }
+                let mut cmd = Command::new(spec, None);
+                if sentinel {
+                    cmd.subcommands.retain(|_, sub| crate::sentinel::commands::allowed(&sub.full_name));
+                }
+                let prev = commands.insert(spec.name.to_string(), cmd);
                 assert!(prev.is_none(), "command {} registered twice", spec.name);
             }
         }
@@ -321,6 +337,20 @@ impl CommandTable {
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }
+}
+
+/// Sentinel mode: set once at start-up, before the table is built (it then holds only the
+/// commands Redis 7.2 flags SENTINEL or ONLY_SENTINEL).
+static SENTINEL_MODE: OnceLock<bool> = OnceLock::new();
+
+/// Build the table for sentinel mode (call before anything looks a command up).
+pub fn set_sentinel_mode() {
+    let _ = SENTINEL_MODE.set(true);
+}
+
+/// Whether the command table is sentinel mode's.
+pub fn sentinel_mode() -> bool {
+    SENTINEL_MODE.get().copied().unwrap_or(false)
 }
 
 /// `rename-command` directives, set once at start-up before the table is built.

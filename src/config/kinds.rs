@@ -346,6 +346,7 @@ pub struct TitleVars<'a> {
     pub tls_port: i64,
     pub unixsocket: &'a str,
     pub cluster: bool,
+    pub sentinel: bool,
     pub config_file: Option<&'a str>,
 }
 
@@ -366,7 +367,14 @@ pub fn expand_proc_title(template: &str, v: &TitleVars) -> Option<String> {
                 format!("{}:{}", v.bind.unwrap_or("*"), if v.port != 0 { v.port } else { v.tls_port })
             }
             "listen-addr" => format!("unixsocket:{}", v.unixsocket),
-            "server-mode" => if v.cluster { "[cluster]" } else { "" }.to_string(),
+            "server-mode" => if v.cluster {
+                "[cluster]"
+            } else if v.sentinel {
+                "[sentinel]"
+            } else {
+                ""
+            }
+            .to_string(),
             "config-file" => v.config_file.unwrap_or("-").to_string(),
             "port" => v.port.to_string(),
             "tls-port" => v.tls_port.to_string(),
@@ -571,7 +579,9 @@ impl Codec<Option<(String, u16)>> for ReplicaOf {
     }
     fn rewrite(&self, name: &str, v: &Option<(String, u16)>, _d: &Option<(String, u16)>, out: &mut Rewrite) {
         match v {
-            Some((h, p)) => out.line(name, format!("{name} {h} {p}"), true),
+            Some((h, p)) => {
+                out.line(name, format!("{name} {h} {p}"), true);
+            }
             None => out.processed(name),
         }
     }

@@ -86,6 +86,11 @@ pub struct Startup {
     pub renames: Vec<(String, String)>,
     /// `user <name> <rules...>` directives, in order (validated and applied by the ACL layer).
     pub users: Vec<UserDirective>,
+    /// Sentinel mode: `sentinel ...` directives are accepted (and queued here).
+    pub sentinel_mode: bool,
+    /// `sentinel <words...>` directives, in order (applied by the Sentinel once all is read):
+    /// the words after `sentinel`, with the line they were read from.
+    pub sentinel: Vec<UserDirective>,
 }
 
 /// A `user` directive and where it was read (for the fatal error naming its line).
@@ -121,6 +126,8 @@ struct Loader<'a> {
     st: &'a mut Startup,
     save_seen: bool,
     depth: usize,
+    /// The line being read (number, text), for directives applied later.
+    current: (usize, String),
 }
 
 const DEPRECATED: &[&str] = &["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"];
@@ -152,6 +159,7 @@ impl Loader<'_> {
                 continue;
             }
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            self.current = (n + 1, line.to_string());
             self.directive(&words).map_err(|e| if e.starts_with('\n') { e } else { fail(&e) })?;
         }
         Ok(())
@@ -210,9 +218,14 @@ impl Loader<'_> {
             }
             "loadmodule" if words.len() >= 2 => Err("Ferrous cannot load Redis modules (loadmodule)".into()),
             "sentinel" => {
-                if words.len() != 1 {
+                if words.len() == 1 {
+                    Ok(())
+                } else if !self.st.sentinel_mode {
                     Err("sentinel directive while not in sentinel mode".into())
                 } else {
+                    let (line, text) = self.current.clone();
+                    let words = words[1..].iter().map(|w| w.as_bytes().to_vec()).collect();
+                    self.st.sentinel.push(UserDirective { words, line, text });
                     Ok(())
                 }
             }
@@ -269,7 +282,17 @@ fn not_applied_notice(name: &str) -> String {
 /// Parse the command line: `[config-file | -] [--option value ...]`, like redis-server. The
 /// options become config lines loaded after the file (and standard input with `-`).
 pub fn from_args(args: &[String]) -> Result<Startup, String> {
-    let mut st = Startup { config: Config::defaults(), ..Default::default() };
+    from_args_mode(args, false)
+}
+
+/// [`from_args`] in sentinel mode or not: Sentinel's defaults (port 26379, protected mode off)
+/// and its `sentinel` directives.
+pub fn from_args_mode(args: &[String], sentinel_mode: bool) -> Result<Startup, String> {
+    let mut st = Startup { config: Config::defaults(), sentinel_mode, ..Default::default() };
+    if sentinel_mode {
+        st.config.port = 26379;
+        st.config.protected_mode = false;
+    }
     let mut j = 0;
     let mut text = String::new();
     if let Some(first) = args.first() {
@@ -322,7 +345,7 @@ pub fn from_args(args: &[String]) -> Result<Startup, String> {
         text.push('\n');
         text.push_str(&options);
     }
-    Loader { st: &mut st, save_seen: false, depth: 0 }.load_text(&text)?;
+    Loader { st: &mut st, save_seen: false, depth: 0, current: (0, String::new()) }.load_text(&text)?;
     if !st.config.logfile.is_empty() {
         if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&st.config.logfile) {
             return Err(format!(
@@ -338,7 +361,7 @@ pub fn from_args(args: &[String]) -> Result<Startup, String> {
 /// Load redis.conf-style text over the defaults (tests, tools).
 pub fn from_text(text: &str) -> Result<Startup, String> {
     let mut st = Startup { config: Config::defaults(), ..Default::default() };
-    Loader { st: &mut st, save_seen: false, depth: 0 }.load_text(text)?;
+    Loader { st: &mut st, save_seen: false, depth: 0, current: (0, String::new()) }.load_text(text)?;
     Ok(st)
 }
 
@@ -502,6 +525,17 @@ pub fn rewrite_text(cfg: &Config, old_text: &str, force_all: bool) -> String {
 /// [`rewrite_text`] writing the ACL users as `user` lines (`users`: None when they live in an
 /// ACL file, whose `user` lines are then dropped from the configuration, as Redis does).
 pub fn rewrite_text_with_users(cfg: &Config, old_text: &str, force_all: bool, users: Option<&[String]>) -> String {
+    rewrite_text_with(cfg, old_text, force_all, users, &|_| {})
+}
+
+/// [`rewrite_text_with_users`], with `extra` rewriting more lines (Sentinel's state).
+pub fn rewrite_text_with(
+    cfg: &Config,
+    old_text: &str,
+    force_all: bool,
+    users: Option<&[String]>,
+    extra: &dyn Fn(&mut rewrite::Rewrite),
+) -> String {
     let canonical = |n: &str| -> Option<String> {
         match find_param(n) {
             Some(p) => Some(p.name.to_string()),
@@ -521,18 +555,30 @@ pub fn rewrite_text_with_users(cfg: &Config, old_text: &str, force_all: bool, us
         st.line("user", line.clone(), true);
     }
     st.processed("user");
+    extra(&mut st);
     st.finish()
 }
 
 /// CONFIG REWRITE: rewrite the config file (written to a temporary file, fsynced, renamed),
 /// with the ACL users' `user` lines (see [`rewrite_text_with_users`]).
 pub fn rewrite_file(cfg: &Config, path: &str, force_all: bool, users: Option<&[String]>) -> std::io::Result<()> {
+    rewrite_file_with(cfg, path, force_all, users, &|_| {})
+}
+
+/// [`rewrite_file`], with `extra` rewriting more lines (Sentinel's state).
+pub fn rewrite_file_with(
+    cfg: &Config,
+    path: &str,
+    force_all: bool,
+    users: Option<&[String]>,
+    extra: &dyn Fn(&mut rewrite::Rewrite),
+) -> std::io::Result<()> {
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let text = rewrite_text_with_users(cfg, &old, force_all, users);
+    let text = rewrite_text_with(cfg, &old, force_all, users, extra);
     let tmp = format!("{path}.tmp-{}", std::process::id());
     {
         use std::io::Write;

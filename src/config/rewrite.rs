@@ -47,9 +47,14 @@ impl Rewrite {
                 st.lines.push(line.to_string());
                 continue;
             }
-            let name = crate::util::split_args::split_args(line.as_bytes())
-                .and_then(|w| w.into_iter().next())
-                .and_then(|w| canonical(&String::from_utf8_lossy(&w).to_ascii_lowercase()));
+            let words = crate::util::split_args::split_args(line.as_bytes()).unwrap_or_default();
+            let name = words.first().and_then(|w| canonical(&String::from_utf8_lossy(w).to_ascii_lowercase()));
+            // Sentinel's lines are options of their own, named by their first two words
+            // (`sentinel monitor`, `sentinel known-replica`...), so each keeps its place.
+            let name = match (name, words.get(1)) {
+                (Some(n), Some(sub)) if n == "sentinel" => Some(format!("sentinel {}", String::from_utf8_lossy(sub))),
+                (n, _) => n,
+            };
             match name {
                 Some(name) => {
                     st.option_lines.entry(name).or_default().push(st.lines.len());
@@ -67,7 +72,8 @@ impl Rewrite {
     }
 
     /// Rewrite one line of `option`: in place of its next old line, or appended when `force`.
-    pub fn line(&mut self, option: &str, line: String, force: bool) {
+    /// Whether the line was written.
+    pub fn line(&mut self, option: &str, line: String, force: bool) -> bool {
         self.processed(option);
         let slot = self.option_lines.get_mut(option).and_then(|l| if l.is_empty() { None } else { Some(l.remove(0)) });
         match slot {
@@ -79,8 +85,9 @@ impl Rewrite {
                 }
                 self.lines.push(line);
             }
-            None => {}
+            None => return false,
         }
+        true
     }
 
     /// The new file: unused lines of rewritten options blanked, blank runs squeezed.

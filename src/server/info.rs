@@ -115,8 +115,41 @@ pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
 /// Render the selected sections; `counts` gives (keys, expires) per database when the caller
 /// already holds the shard locks (EXEC, a script), which INFO must not take again.
 pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usize, usize)]>) -> String {
+    match server.sentinel.get() {
+        Some(s) => render_sentinel(server, s, args),
+        None => render_sections(server, &sections(args), counts),
+    }
+}
+
+/// Sentinel's INFO (Redis's sentinelInfoCommand): only the server, clients, cpu and stats
+/// sections (all of them by default, with `all` or `everything`), then `# Sentinel`.
+fn render_sentinel(server: &Server, sentinel: &crate::sentinel::Sentinel, args: &[bytes::Bytes]) -> String {
+    const SECTIONS: [&str; 5] = ["server", "clients", "cpu", "stats", "sentinel"];
+    let mut want: Vec<&str> = Vec::new();
+    if args.is_empty() {
+        want.extend(SECTIONS);
+    }
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" | "all" | "everything" => want.extend(SECTIONS),
+            other => want.extend(SECTIONS.iter().filter(|s| **s == other)),
+        }
+    }
+    let plain: Vec<&'static str> = ORDER.iter().copied().filter(|s| *s != "sentinel" && want.contains(s)).collect();
+    let mut out = render_sections(server, &plain, None);
+    if want.contains(&"sentinel") {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        out.push_str(&crate::sentinel::reply::info_section(&sentinel.lock(server)));
+    }
+    out
+}
+
+fn render_sections(server: &Server, sections: &[&str], counts: Option<&[(usize, usize)]>) -> String {
     let mut out = String::with_capacity(4096);
-    for (n, sec) in sections(args).into_iter().enumerate() {
+    for (n, sec) in sections.iter().copied().enumerate() {
         let before = out.len();
         if n > 0 && !out.is_empty() {
             out.push_str("\r\n");
@@ -257,7 +290,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "redis_git_sha1:00000000");
             line!(out, "redis_git_dirty:0");
             line!(out, "redis_build_id:{}", &crate::VERSION.replace('.', "")[..]);
-            line!(out, "redis_mode:standalone");
+            line!(out, "redis_mode:{}", if server.sentinel.get().is_some() { "sentinel" } else { "standalone" });
             line!(out, "os:{}", uname());
             line!(out, "arch_bits:64");
             line!(out, "monotonic_clock:POSIX clock_gettime");

@@ -36,9 +36,16 @@ pub fn set_level(level: usize) {
     LEVEL.store(level, Ordering::Relaxed);
 }
 
-/// The role letter of later lines: `M` (master) or `S` (replica).
+/// The role letter of later lines: `M` (master) or `S` (replica); a Sentinel's `X` stays.
 pub fn set_role(replica: bool) {
-    ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+    if ROLE.load(Ordering::Relaxed) != b'X' {
+        ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+    }
+}
+
+/// Sentinel mode: every line carries `X`, as Redis's.
+pub fn set_sentinel_role() {
+    ROLE.store(b'X', Ordering::Relaxed);
 }
 
 fn write_out(text: &str) {

@@ -172,6 +172,8 @@ pub struct Server {
     pub me: Weak<Server>,
     /// Cluster mode (`cluster-enabled yes`): set once at start-up.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Sentinel mode: set once at start-up.
+    pub sentinel: std::sync::OnceLock<Arc<crate::sentinel::Sentinel>>,
 }
 
 impl Server {
@@ -226,6 +228,7 @@ impl Server {
             tls: Default::default(),
             me: me.clone(),
             cluster: std::sync::OnceLock::new(),
+            sentinel: std::sync::OnceLock::new(),
         })
     }
 
@@ -519,12 +522,27 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     };
     if cfg.always_show_logo || (cfg.logfile.is_empty() && !cfg.syslog_enabled && tty) {
         let logo = log::logo(bound);
-        log::raw(&if cfg.cluster_enabled { logo.replace("in standalone mode", "in cluster mode   ") } else { logo });
+        let logo = if server.sentinel.get().is_some() {
+            logo.replace("in standalone mode", "in sentinel mode  ")
+        } else if cfg.cluster_enabled {
+            logo.replace("in standalone mode", "in cluster mode   ")
+        } else {
+            logo
+        };
+        log::raw(&logo);
     } else {
-        let mode = if cfg.cluster_enabled { "cluster" } else { "standalone" };
+        let mode = if server.sentinel.get().is_some() {
+            "sentinel"
+        } else if cfg.cluster_enabled {
+            "cluster"
+        } else {
+            "standalone"
+        };
         log::notice(&format!("Running mode={mode}, port={bound}."));
     }
-    log::warning("Server initialized");
+    if server.sentinel.get().is_none() {
+        log::warning("Server initialized");
+    }
     crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
     server.apply_config();
@@ -553,18 +571,26 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     server.listeners.replace_tls(tls_listeners);
     let started = std::time::Instant::now();
     let s = server.clone();
-    let loaded = tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
-        Ok(true) => Ok(()),
-        Ok(false) => saving::load_at_startup(&s),
-        Err(e) => Err(e),
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    // A Sentinel has no data set: nothing to load.
+    let sentinel = server.sentinel.get().cloned();
+    let loaded = match &sentinel {
+        Some(_) => Ok(()),
+        None => tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
+            Ok(true) => Ok(()),
+            Ok(false) => saving::load_at_startup(&s),
+            Err(e) => Err(e),
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("loading panicked: {e}"))),
+    };
     if let Err(e) = loaded {
         log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
         return 1;
     }
-    log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()));
+    match &sentinel {
+        Some(s) => s.start(&server),
+        None => log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64())),
+    }
     if let Some(c) = server.cluster.get() {
         if let Err(e) = c.verify_config_with_data(&server) {
             log::warning(&e);
@@ -618,7 +644,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::notice("Removing the unix socket file.");
         let _ = std::fs::remove_file(&cfg.unixsocket);
     }
-    log::warning("Redis is now ready to exit, bye bye...");
+    log::warning(if server.sentinel.get().is_some() {
+        "Sentinel is now ready to exit, bye bye..."
+    } else {
+        "Redis is now ready to exit, bye bye..."
+    });
     0
 }
 

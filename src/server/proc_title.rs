@@ -95,6 +95,7 @@ pub fn update(cfg: &crate::config::Config, config_file: Option<&str>) {
         tls_port: cfg.tls_port,
         unixsocket: &cfg.unixsocket,
         cluster: cfg.cluster_enabled,
+        sentinel: crate::sentinel::active(),
         config_file,
     };
     if let Some(title) = expand_proc_title(&cfg.proc_title_template, &vars) {
@@ -114,6 +115,7 @@ mod tests {
             tls_port: 0,
             unixsocket: "/tmp/r.sock",
             cluster: false,
+            sentinel: false,
             config_file: None,
         }
     }

@@ -179,7 +179,12 @@ fn replicas_in_sync(server: &Server) -> bool {
 /// Redis's finishShutdown up to its exit: the lagging replicas reported, the AOF's initial
 /// rewrite respected, the final RDB saved. False when the shutdown cannot go on.
 async fn finish(server: &Arc<Server>, flags: u32) -> bool {
-    let (save, nosave, force) = (flags & SHUTDOWN_SAVE != 0, flags & SHUTDOWN_NOSAVE != 0, flags & SHUTDOWN_FORCE != 0);
+    let (mut save, mut nosave, force) =
+        (flags & SHUTDOWN_SAVE != 0, flags & SHUTDOWN_NOSAVE != 0, flags & SHUTDOWN_FORCE != 0);
+    // A Sentinel has no data set to save (Redis forces NOSAVE in sentinel mode).
+    if server.sentinel.get().is_some() {
+        (save, nosave) = (false, true);
+    }
     report_replicas(server);
     if server.aof.wait_rewrite.load(Ordering::Acquire) {
         if force {

@@ -106,7 +106,13 @@ impl Doc {
 /// Every command's metadata by full name (`get`, `client|list`).
 pub fn all() -> &'static HashMap<String, Meta> {
     static META: OnceLock<HashMap<String, Meta>> = OnceLock::new();
-    META.get_or_init(|| parse(include_str!("commands.json")).unwrap_or_else(|e| panic!("commands.json: {e}")))
+    META.get_or_init(|| {
+        let mut all = parse(include_str!("commands.json")).unwrap_or_else(|e| panic!("commands.json: {e}"));
+        // SENTINEL and its subcommands: only a server in sentinel mode reports them
+        // (`tools/command_meta/sentinel.py`).
+        all.extend(parse(include_str!("sentinel.json")).unwrap_or_else(|e| panic!("sentinel.json: {e}")));
+        all
+    })
 }
 
 /// The metadata of one command (`parent|sub` for subcommands).
