@@ -1,7 +1,9 @@
 //! Command metadata as data: for every Redis command and subcommand, its arity, flags, ACL
 //! categories, tips, key specs and documentation, as the oracles report them through COMMAND
-//! INFO and COMMAND DOCS (Redis 7.0.15, with the fields Redis 7.2 changed; see
-//! `tools/command_meta/generate.py`, which writes `commands.json`). The command table joins
+//! INFO and COMMAND DOCS: COMMAND INFO is Redis 7.0.15's with the fields Redis 7.2 changed, COMMAND
+//! DOCS is Redis 7.2.4's (see `tools/command_meta/generate.py`, which writes `commands.json`);
+//! Sentinel mode's SENTINEL command comes from `sentinel.json`
+//! (`tools/command_meta/sentinel.py`). The command table joins
 //! each handler to its record here by name; COMMAND INFO/DOCS/GETKEYS, key locking, WATCH,
 //! tracking, and later ACL and cluster checks all read the same record.
 
