@@ -15,6 +15,7 @@
 set -u
 [ $# -ge 2 ] && [ -x "$1" ] || { echo "usage: $0 SERVER_BINARY BASE_PORT [UNIT ...]" >&2; exit 2; }
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); BASE=$2; shift 2
+HERE=$(cd "$(dirname "$0")" && pwd)
 PRISTINE=${REDIS_SUITE:-/tmp/redis-src-7.0}
 WORK=${WORKDIR:-/tmp/cluster-legacy.$BASE}
 LOGDIR=${LOGDIR:-$WORK/logs}
@@ -26,26 +27,5 @@ sed -i -e "s/^set ::redis_base_port .*/set ::redis_base_port $BASE/" \
 rm -f "$WORK/src/redis-server" && cp "$BIN" "$WORK/src/redis-server" || exit 2
 for b in redis-cli redis-benchmark; do ln -sfn "$(command -v $b)" "$WORK/src/$b"; done
 cd "$WORK" || exit 2
-if [ $# -gt 0 ]; then UNITS=("$@"); else
-    mapfile -t UNITS < <(cd tests/cluster/tests && ls *.tcl | sed 's/\.tcl$//'); fi
-TOK=0; TFAIL=0
-for u in "${UNITS[@]}"; do
-    log="$LOGDIR/$u.log"
-    TERM=dumb timeout -k 10 "${UNIT_TIMEOUT:-900}" ./runtest-cluster --single "$u.tcl" --dont-clean >"$log" 2>&1
-    rc=$?
-    # a failed test prints "HH:MM:SS> name: FAILED: ..." (an error also "caught an error")
-    ok=$(grep -c ': OK$' "$log"); bad=$(grep -cE '^[0-9:]+> .*: FAILED' "$log")
-    [ "$bad" -eq 0 ] && bad=$(grep -c 'caught an error' "$log")
-    [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-    # keep the instance logs of the unit
-    mkdir -p "$LOGDIR/$u.instances"
-    for d in tests/cluster/tmp/redis_*; do [ -f "$d/log.txt" ] && cp "$d/log.txt" "$LOGDIR/$u.instances/$(basename "$d").log"; done
-    # a unit killed by the timeout leaves its instances running: stop those (only ours)
-    for port in $(seq "$BASE" $((BASE + 199))); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1
-    done
-    rm -rf tests/cluster/tmp/*
-    echo "[unit] $u ok=$ok failed=$bad rc=$rc"
-    TOK=$((TOK + ok)); TFAIL=$((TFAIL + bad))
-done
-echo "total ok=$TOK failed=$TFAIL logs=$LOGDIR"
+. "$HERE/instances-units.sh"
+run_units cluster "$LOGDIR" "$BASE" $((BASE + 199)) "$@"

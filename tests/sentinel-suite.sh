@@ -21,11 +21,11 @@ set -u
     echo "usage: $0 SERVER_BINARY SENTINEL_BINARY BASE_PORT [UNIT ...]" >&2; exit 2; }
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 BIN=$(abs "$1"); SENT=$(abs "$2"); BASE=$3; shift 3
+HERE=$(cd "$(dirname "$0")" && pwd)
 PRISTINE=${REDIS_SUITE:-/tmp/redis-src-7.2}
 WORK=${WORKDIR:-/tmp/sentinel-suite.$BASE}
 LOGDIR=${LOGDIR:-$WORK/logs}
 rm -rf "$WORK" && mkdir -p "$WORK" && cp -r "$PRISTINE"/. "$WORK"/ || exit 2
-mkdir -p "$LOGDIR" "$WORK/tests/sentinel/tmp"
 sed -i -e "s/^set ::sentinel_base_port .*/set ::sentinel_base_port $BASE/" \
        -e "s/^set ::redis_base_port .*/set ::redis_base_port $((BASE + 100))/" \
        -e "s/^set ::redis_port_count .*/set ::redis_port_count 100/" "$WORK/tests/instances.tcl"
@@ -34,28 +34,5 @@ rm -f "$WORK/src/redis-server" "$WORK/src/redis-sentinel" || exit 2
 cp "$BIN" "$WORK/src/redis-server" && ln -s "$SENT" "$WORK/src/redis-sentinel" || exit 2
 for b in redis-cli redis-benchmark; do ln -sfn "$(command -v $b)" "$WORK/src/$b"; done
 cd "$WORK" || exit 2
-if [ $# -gt 0 ]; then UNITS=("$@"); else
-    mapfile -t UNITS < <(cd tests/sentinel/tests && ls *.tcl | sed 's/\.tcl$//'); fi
-TOK=0; TFAIL=0
-for u in "${UNITS[@]}"; do
-    log="$LOGDIR/$u.log"
-    TERM=dumb timeout -k 10 "${UNIT_TIMEOUT:-900}" ./runtest-sentinel --single "$u.tcl" --dont-clean >"$log" 2>&1
-    rc=$?
-    # a failed test prints "HH:MM:SS> name: FAILED: ..." (an error also "caught an error")
-    ok=$(grep -c ': OK$' "$log"); bad=$(grep -cE '^[0-9:]+> .*: FAILED' "$log")
-    [ "$bad" -eq 0 ] && bad=$(grep -c 'caught an error' "$log")
-    [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-    # keep the instance logs of the unit
-    mkdir -p "$LOGDIR/$u.instances"
-    for d in tests/sentinel/tmp/*_*; do
-        [ -f "$d/log.txt" ] && cp "$d/log.txt" "$LOGDIR/$u.instances/$(basename "$d").log"
-    done
-    # a unit killed by the timeout leaves its instances running: stop those (only ours)
-    for port in $(seq "$BASE" $((BASE + 199))); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1
-    done
-    rm -rf tests/sentinel/tmp/*
-    echo "[unit] $u ok=$ok failed=$bad rc=$rc"
-    TOK=$((TOK + ok)); TFAIL=$((TFAIL + bad))
-done
-echo "total ok=$TOK failed=$TFAIL logs=$LOGDIR"
+. "$HERE/instances-units.sh"
+run_units sentinel "$LOGDIR" "$BASE" $((BASE + 199)) "$@"
