@@ -308,6 +308,15 @@ impl Acl {
         line
     }
 
+    /// The `user` lines CONFIG REWRITE writes into the configuration file (None when the users
+    /// live in an ACL file, `aclfile` not empty).
+    pub fn config_lines(&self, aclfile: &str) -> Option<Vec<String>> {
+        if !aclfile.is_empty() {
+            return None;
+        }
+        Some(self.users().iter().map(|u| String::from_utf8_lossy(&self.describe_line(u)).into_owned()).collect())
+    }
+
     /// Check a call against a user's selectors (Redis's ACLCheckAllUserCommandPerm): Ok when
     /// one allows it, else the most relevant refusal.
     pub fn check(user: &User, call: &Call) -> Result<(), Denied> {

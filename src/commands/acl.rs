@@ -684,11 +684,7 @@ pub fn load_at_startup(server: &Server, config_users: &[Vec<Vec<u8>>]) -> Result
 
 /// The `user` lines CONFIG REWRITE writes (None with an ACL file: the users live there).
 pub fn config_rewrite_lines(server: &Server) -> Option<Vec<String>> {
-    if !server.config.load().aclfile.is_empty() {
-        return None;
-    }
-    let acl = &server.acl;
-    Some(acl.users().iter().map(|u| String::from_utf8_lossy(&acl.describe_line(u)).into_owned()).collect())
+    server.acl.config_lines(&server.config.load().aclfile)
 }
 
 /// Validate the `user` directives of the configuration (Redis's ACLAppendUserForLoading):

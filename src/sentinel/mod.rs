@@ -298,7 +298,7 @@ impl Sentinel {
     /// Rewrite the configuration file with the state (Redis's sentinelFlushConfig).
     fn write_config(&self, st: &State, server: &Server) -> std::io::Result<()> {
         let cfg = server.config.load();
-        let users = crate::commands::acl::config_rewrite_lines(server);
+        let users = server.acl.config_lines(&cfg.aclfile);
         let lines = config::rewrite_lines(st);
         let r = crate::config::rewrite_file_with(&cfg, &self.config_file, false, users.as_deref(), &|rw| {
             config::apply_rewrite(&lines, rw)
