@@ -416,7 +416,10 @@ impl Codec<Vec<(i64, i64)>> for Save {
             out.line(name, "save \"\"".into(), true);
         }
         for (s, c) in v {
-            out.line(name, format!("save {s} {c}"), true);
+            // The count is a C int, as Redis keeps it: past i32 it wraps (`save 900 3000000000`
+            // is -1294967296, which the loader refuses); written as the unsigned digits of the
+            // same 32 bits, it loads back to the same count.
+            out.line(name, format!("save {s} {}", *c as i32 as u32), true);
         }
         out.processed(name);
     }
@@ -723,6 +726,15 @@ mod tests {
     fn specials() {
         assert_eq!(Save.parse(&a(&[""])), Ok(vec![]));
         assert_eq!(Save.parse(&a(&["0", "1"])).unwrap_err(), "Invalid save parameters");
+        // A count past i32 wraps as Redis's int does, and is rewritten as digits that load back
+        // to it (fuzz target config_file: it was written as -1, which the loader refuses).
+        let wrapped = Save.parse(&a(&["900", "1333333333333333333333"])).unwrap();
+        assert_eq!(wrapped, vec![(900, -1)]);
+        let mut out = Rewrite::from_text("", |_| None);
+        Save.rewrite("save", &wrapped, &vec![], &mut out);
+        let text = out.finish();
+        assert!(text.contains("save 900 4294967295\n"), "{text}");
+        assert_eq!(Save.parse(&a(&["900", "4294967295"])), Ok(wrapped));
         let l = Obuf::apply_groups(&a(&["pubsub", "1mb", "2mb", "3"]), OBUF_DEFAULTS).unwrap();
         assert_eq!(l[2], (1 << 20, 2 << 20, 3));
         // A limit past i64 (strtoull's range) is rewritten as digits that load back (fuzz
