@@ -495,18 +495,18 @@ impl Repl {
         self.data.notify_waiters();
     }
 
-    /// Disconnect the replicas over the output-buffer limit of their class (cron); returns how
-    /// many (INFO's client_output_buffer_limit_disconnections counts them).
-    pub fn check_obuf(&self) -> u64 {
+    /// Disconnect the replicas over the output-buffer limit of their class (cron), each counted
+    /// in `disconnections` (INFO's client_output_buffer_limit_disconnections) before its link is
+    /// killed, so whoever sees the replica gone sees it counted.
+    pub fn check_obuf(&self, disconnections: &AtomicU64) {
         let limit = *self.obuf.lock();
         let over = match self.stream.lock().buf.as_mut() {
             Some(b) => b.over_limit(limit, now_s()),
-            None => return 0,
+            None => return,
         };
         if over.is_empty() {
-            return 0;
+            return;
         }
-        let mut cut = 0;
         let links: Vec<Arc<Link>> = self.replicas.lock().clone();
         for l in links {
             if over.contains(&l.reader.load(Ordering::SeqCst)) && !l.handle.is_killed() {
@@ -514,11 +514,10 @@ impl Repl {
                     "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
                     l.handle.info_line(None)
                 ));
+                disconnections.fetch_add(1, Ordering::Relaxed);
                 self.kill_link(&l);
-                cut += 1;
             }
         }
-        cut
     }
 
     /// A reader at `pos` (None: no backlog, or it no longer holds `pos`).
@@ -917,8 +916,7 @@ pub async fn cron(server: Arc<Server>) {
         }
         fullsync::start_pending(&server);
         failover::cron(&server);
-        let cut = server.repl.check_obuf();
-        server.stats.client_output_buffer_limit_disconnections.fetch_add(cut, Ordering::Relaxed);
+        server.repl.check_obuf(&server.stats.client_output_buffer_limit_disconnections);
         server.repl.trim();
         // Redis's replicationCron runs at once, then every second (its first run, before any
         // replica can attach, is PING round 0).
