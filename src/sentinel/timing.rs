@@ -39,42 +39,33 @@ impl Default for Periods {
 }
 
 impl Periods {
+    /// (SENTINEL DEBUG's name, the value to set), in Redis's order: the one list of names that
+    /// [`Periods::list`] and [`Periods::field`] both read.
+    fn named_mut(&mut self) -> [(&'static str, &mut i64); 13] {
+        [
+            ("INFO-PERIOD", &mut self.info_period),
+            ("PING-PERIOD", &mut self.ping_period),
+            ("ASK-PERIOD", &mut self.ask_period),
+            ("PUBLISH-PERIOD", &mut self.publish_period),
+            ("DEFAULT-DOWN-AFTER", &mut self.default_down_after),
+            ("DEFAULT-FAILOVER-TIMEOUT", &mut self.default_failover_timeout),
+            ("TILT-TRIGGER", &mut self.tilt_trigger),
+            ("TILT-PERIOD", &mut self.tilt_period),
+            ("SLAVE-RECONF-TIMEOUT", &mut self.slave_reconf_timeout),
+            ("MIN-LINK-RECONNECT-PERIOD", &mut self.min_link_reconnect_period),
+            ("ELECTION-TIMEOUT", &mut self.election_timeout),
+            ("SCRIPT-MAX-RUNTIME", &mut self.script_max_runtime),
+            ("SCRIPT-RETRY-DELAY", &mut self.script_retry_delay),
+        ]
+    }
+
     /// (SENTINEL DEBUG's name, value), in Redis's order.
     pub fn list(&self) -> [(&'static str, i64); 13] {
-        [
-            ("INFO-PERIOD", self.info_period),
-            ("PING-PERIOD", self.ping_period),
-            ("ASK-PERIOD", self.ask_period),
-            ("PUBLISH-PERIOD", self.publish_period),
-            ("DEFAULT-DOWN-AFTER", self.default_down_after),
-            ("DEFAULT-FAILOVER-TIMEOUT", self.default_failover_timeout),
-            ("TILT-TRIGGER", self.tilt_trigger),
-            ("TILT-PERIOD", self.tilt_period),
-            ("SLAVE-RECONF-TIMEOUT", self.slave_reconf_timeout),
-            ("MIN-LINK-RECONNECT-PERIOD", self.min_link_reconnect_period),
-            ("ELECTION-TIMEOUT", self.election_timeout),
-            ("SCRIPT-MAX-RUNTIME", self.script_max_runtime),
-            ("SCRIPT-RETRY-DELAY", self.script_retry_delay),
-        ]
+        self.clone().named_mut().map(|(name, v)| (name, *v))
     }
 
     /// The parameter SENTINEL DEBUG names (case-insensitively), to be set.
     pub fn field(&mut self, name: &str) -> Option<&mut i64> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "info-period" => &mut self.info_period,
-            "ping-period" => &mut self.ping_period,
-            "ask-period" => &mut self.ask_period,
-            "publish-period" => &mut self.publish_period,
-            "default-down-after" => &mut self.default_down_after,
-            "default-failover-timeout" => &mut self.default_failover_timeout,
-            "tilt-trigger" => &mut self.tilt_trigger,
-            "tilt-period" => &mut self.tilt_period,
-            "slave-reconf-timeout" => &mut self.slave_reconf_timeout,
-            "min-link-reconnect-period" => &mut self.min_link_reconnect_period,
-            "election-timeout" => &mut self.election_timeout,
-            "script-max-runtime" => &mut self.script_max_runtime,
-            "script-retry-delay" => &mut self.script_retry_delay,
-            _ => return None,
-        })
+        self.named_mut().into_iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 }
