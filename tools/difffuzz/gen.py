@@ -1,0 +1,777 @@
+"""Random command generators for the differential fuzzer, one per command family.
+
+Each generator returns (mode, args): `args` is the command as a list of strings, `mode` says how the
+replies are compared: "exact", "unordered" (top-level aggregate as a multiset), "pairs" (a flat
+field/value array or a map, as a set of pairs), "ttl" (an integer within one second), "scan" (the
+whole iteration's elements, as a set) or "skip" (run, not compared: random or time-dependent replies).
+Keys are drawn mostly from the family's own small pool, sometimes from another family's, so type
+errors and cross-type moves happen too.
+"""
+
+FAMILY_KEYS = {
+    "strings": ["s1", "s2", "s3"],
+    "bits": ["b1", "b2", "b3"],
+    "lists": ["l1", "l2", "l3"],
+    "hashes": ["h1", "h2", "h3"],
+    "sets": ["t1", "t2", "t3"],
+    "zsets": ["z1", "z2", "z3"],
+    "streams": ["x1", "x2"],
+    "hll": ["p1", "p2", "p3"],
+    "geo": ["g1", "g2"],
+    "keys": ["s1", "l1", "h1", "t1", "z1", "x1", "p1", "g1", "k1"],
+}
+
+INTS = ["0", "1", "-1", "2", "3", "5", "10", "-5", "100", "9223372036854775807", "-9223372036854775808",
+        "9223372036854775808", "-9223372036854775809", "abc", "1.5", "", " 1", "+1", "01", "-0", "1e2"]
+FLOATS = ["0", "1", "-1", "2.5", "-2.25", "0.1", "3", "10", "1e3", "inf", "-inf", "+inf", "nan", "1e308",
+          "1e309", "-1e-300", ".5", "5.", "1e", "abc", "", "0x10", " 1", "3.0000000000000004", "17", "1.5"]
+# Commands whose reply may be random (run, not compared, once an argument was perturbed) and those
+# whose effect may be random (never perturbed: they would make the servers' states differ).
+RANDOM_REPLIES = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER", "RANDOMKEY"}
+RANDOM_STATE_CHANGING = {"SPOP"}
+# Blocking commands are never perturbed either: a perturbed timeout of 0 would block for ever.
+BLOCKING = {"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}
+SMALL = ["0", "1", "2", "3", "-1", "-2", "5", "10", "-100", "100"]
+
+
+class Gen:
+    def __init__(self, rng, family):
+        self.r = rng
+        self.family = family
+
+    # --- helpers -------------------------------------------------------------------------------
+    def c(self, seq):
+        return self.r.choice(seq)
+
+    def p(self, prob):
+        return self.r.random() < prob
+
+    def key(self, fam=None):
+        fam = fam or self.family
+        if self.p(0.08):
+            fam = self.c(list(FAMILY_KEYS))
+        return self.c(FAMILY_KEYS[fam])
+
+    def keys(self, lo=1, hi=3, fam=None):
+        return [self.key(fam) for _ in range(self.r.randint(lo, hi))]
+
+    def member(self):
+        roll = self.r.random()
+        if roll < 0.05:
+            return "m" * self.r.choice([65, 70, 200])
+        if roll < 0.4:
+            return str(self.r.randint(-3, 20))
+        if roll < 0.45:
+            return self.c(["", "1.5", "a b", "\u00e9t\u00e9", "-0", "00", "9223372036854775808"])
+        return self.c("abcdefghij")
+
+    def members(self, lo=1, hi=4):
+        n = self.r.randint(lo, hi)
+        if self.p(0.04):
+            n = self.r.choice([129, 130, 513, 520])
+        return [self.member() for _ in range(n)] if n < 100 else ["e%d" % i for i in range(n)]
+
+    def value(self):
+        roll = self.r.random()
+        if roll < 0.3:
+            return self.c(INTS)
+        if roll < 0.35:
+            return "v" * self.r.choice([40, 44, 45, 65, 300])
+        return self.c(["hello", "world", "a", "", "foobar", "xyz", "12", "-3", "3.5", "\x00\x01"])
+
+    def int(self):
+        return self.c(SMALL) if self.p(0.7) else self.c(INTS)
+
+    def float(self):
+        return self.c(SMALL) if self.p(0.5) else self.c(FLOATS)
+
+    def expiry_opt(self, allow_keepttl=True):
+        opts = [["EX", self.c(["100", "1000", "0", "-1", "abc", "9223372036854775807"])],
+                ["PX", self.c(["100000", "0", "-5"])],
+                ["EXAT", self.c(["1", "4102444800"])],
+                ["PXAT", self.c(["1", "4102444800000"])]]
+        if allow_keepttl:
+            opts.append(["KEEPTTL"])
+        return self.c(opts)
+
+    def mutate(self, args):
+        """Now and then drops, duplicates or perturbs an argument to reach the error paths."""
+        if len(args) > 1 and self.p(0.05):
+            roll = self.r.random()
+            i = self.r.randrange(1, len(args))
+            if roll < 0.4:
+                return args[:i] + args[i + 1:]
+            if roll < 0.7:
+                return args[:i] + [args[i]] + args[i:]
+            return args[:i] + [self.c(["abc", "-1", "0", "COUNT", "LIMIT", "WITHSCORES", ""])] + args[i + 1:]
+        return args
+
+    def next(self):
+        fn = getattr(self, "gen_" + self.family)
+        mode, args = fn()
+        name = args[0].upper()
+        if mode in ("exact", "unordered", "pairs") and name not in RANDOM_STATE_CHANGING and name not in BLOCKING:
+            args = self.mutate(args)
+            if name in RANDOM_REPLIES:
+                mode = "skip"
+        return mode, args
+
+    # --- strings -------------------------------------------------------------------------------
+    def gen_strings(self):
+        k = self.key()
+        roll = self.r.randrange(24)
+        if roll == 0:
+            a = ["SET", k, self.value()]
+            if self.p(0.3):
+                a.append(self.c(["NX", "XX"]))
+            if self.p(0.3):
+                a.append("GET")
+            if self.p(0.4):
+                a += self.expiry_opt()
+            return "exact", a
+        if roll == 1:
+            return "exact", ["GET", k]
+        if roll == 2:
+            return "exact", ["GETSET", k, self.value()]
+        if roll == 3:
+            return "exact", ["GETDEL", k]
+        if roll == 4:
+            a = ["GETEX", k]
+            if self.p(0.6):
+                a += self.c([self.expiry_opt(False), ["PERSIST"]])
+            return "exact", a
+        if roll == 5:
+            return "exact", self.c([["SETNX", k, self.value()], ["SETEX", k, self.c(["100", "0", "-1", "x"]), self.value()],
+                                    ["PSETEX", k, self.c(["100000", "0", "-1"]), self.value()]])
+        if roll == 6:
+            a = [self.c(["MSET", "MSETNX"])]
+            for kk in self.keys(1, 3):
+                a += [kk, self.value()]
+            return "exact", a
+        if roll == 7:
+            return "exact", ["MGET"] + self.keys(1, 4)
+        if roll == 8:
+            return "exact", ["APPEND", k, self.value()]
+        if roll == 9:
+            return "exact", ["STRLEN", k]
+        if roll == 10:
+            return "exact", ["SETRANGE", k, self.c(["0", "1", "3", "10", "-1", "536870912", "x", "100"]), self.value()]
+        if roll == 11:
+            return "exact", [self.c(["GETRANGE", "SUBSTR"]), k, self.int(), self.int()]
+        if roll == 12:
+            return "exact", [self.c(["INCR", "DECR"]), k]
+        if roll == 13:
+            return "exact", [self.c(["INCRBY", "DECRBY"]), k, self.int()]
+        if roll == 14:
+            return "exact", ["INCRBYFLOAT", k, self.float()]
+        if roll == 15:
+            a = ["LCS", self.key(), self.key()]
+            if self.p(0.3):
+                a.append("LEN")
+            if self.p(0.4):
+                a.append("IDX")
+            if self.p(0.3):
+                a += ["MINMATCHLEN", self.c(["0", "1", "2", "-1", "x"])]
+            if self.p(0.3):
+                a.append("WITHMATCHLEN")
+            return "exact", a
+        if roll == 16:
+            return "exact", ["TYPE", k]
+        if roll == 17:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 18:
+            return "ttl", ["TTL", k]
+        if roll == 19:
+            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+        if roll == 20:
+            return "exact", ["DEL", k]
+        if roll == 21:
+            return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  "])]
+        if roll == 22:
+            return "exact", ["EXISTS"] + self.keys(1, 3)
+        return "exact", ["STRLEN", k]
+
+    # --- bitmaps, BITFIELD ---------------------------------------------------------------------
+    def gen_bits(self):
+        k = self.key()
+        roll = self.r.randrange(12)
+        off = lambda: self.c(["0", "1", "7", "8", "15", "63", "100", "-1", "4294967296", "x", "#1", "#-1", "1000"])
+        if roll == 0:
+            return "exact", ["SETBIT", k, self.c(["0", "1", "7", "8", "33", "100", "-1", "4294967296", "x"]), self.c(["0", "1", "2"])]
+        if roll == 1:
+            return "exact", ["GETBIT", k, self.c(["0", "1", "7", "100", "-1"])]
+        if roll == 2:
+            a = ["BITCOUNT", k]
+            if self.p(0.7):
+                a += [self.int(), self.int()]
+                if self.p(0.5):
+                    a.append(self.c(["BYTE", "BIT", "bit", "WORD"]))
+            return "exact", a
+        if roll == 3:
+            a = ["BITPOS", k, self.c(["0", "1", "2"])]
+            for _ in range(self.r.randint(0, 2)):
+                a.append(self.int())
+            if len(a) == 5 and self.p(0.5):
+                a.append(self.c(["BYTE", "BIT"]))
+            return "exact", a
+        if roll == 4:
+            op = self.c(["AND", "OR", "XOR", "NOT", "and", "DIFF"])
+            return "exact", ["BITOP", op, self.key()] + self.keys(1, 1 if op == "NOT" and self.p(0.8) else 3)
+        if roll in (5, 6):
+            a = [self.c(["BITFIELD", "BITFIELD", "BITFIELD_RO"]), k]
+            for _ in range(self.r.randint(1, 3)):
+                t = self.c(["u8", "i8", "u1", "i64", "u63", "u64", "i5", "u16", "x8", "i0"])
+                sub = self.r.randrange(4)
+                if sub == 0:
+                    a += ["GET", t, off()]
+                elif sub == 1:
+                    a += ["SET", t, off(), self.int()]
+                elif sub == 2:
+                    a += ["INCRBY", t, off(), self.int()]
+                else:
+                    a += ["OVERFLOW", self.c(["WRAP", "SAT", "FAIL", "wrap", "BAD"])]
+            return "exact", a
+        if roll == 7:
+            return "exact", ["SET", k, self.c(["\xff\xf0\x00", "foobar", "", "\x00\x00\x01"])]
+        if roll == 8:
+            return "exact", ["GET", k]
+        if roll == 9:
+            return "exact", ["APPEND", k, self.value()]
+        if roll == 10:
+            return "exact", ["SETRANGE", k, self.c(["0", "2", "10"]), self.value()]
+        return "exact", ["STRLEN", k]
+
+    # --- lists ---------------------------------------------------------------------------------
+    def gen_lists(self):
+        k = self.key()
+        roll = self.r.randrange(22)
+        if roll in (0, 1):
+            return "exact", [self.c(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), k] + self.members()
+        if roll == 2:
+            a = [self.c(["LPOP", "RPOP"]), k]
+            if self.p(0.5):
+                a.append(self.c(["0", "1", "2", "5", "-1", "x", "100"]))
+            return "exact", a
+        if roll == 3:
+            return "exact", ["LLEN", k]
+        if roll == 4:
+            return "exact", ["LINDEX", k, self.int()]
+        if roll == 5:
+            return "exact", ["LSET", k, self.c(SMALL), self.member()]
+        if roll in (6, 7):
+            return "exact", ["LRANGE", k, self.int(), self.int()]
+        if roll == 8:
+            return "exact", ["LTRIM", k, self.int(), self.int()]
+        if roll == 9:
+            return "exact", ["LREM", k, self.c(SMALL), self.member()]
+        if roll == 10:
+            return "exact", ["LINSERT", k, self.c(["BEFORE", "AFTER", "before", "MIDDLE"]), self.member(), self.member()]
+        if roll == 11:
+            a = ["LPOS", k, self.member()]
+            if self.p(0.4):
+                a += ["RANK", self.c(["1", "-1", "2", "0", "-2", "-9223372036854775808"])]
+            if self.p(0.4):
+                a += ["COUNT", self.c(["0", "1", "2", "-1"])]
+            if self.p(0.3):
+                a += ["MAXLEN", self.c(["0", "1", "3", "-1"])]
+            return "exact", a
+        if roll == 12:
+            return "exact", ["LMOVE", self.key(), self.key(), self.c(["LEFT", "RIGHT"]), self.c(["LEFT", "RIGHT", "UP"])]
+        if roll == 13:
+            return "exact", ["RPOPLPUSH", self.key(), self.key()]
+        if roll == 14:
+            ks = self.keys(1, 3)
+            a = ["LMPOP", self.c([str(len(ks)), str(len(ks)), "0", str(len(ks) + 1)])] + ks + [self.c(["LEFT", "RIGHT"])]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "2", "10", "0", "-1"])]
+            return "exact", a
+        if roll == 15:
+            ks = self.keys(1, 2)
+            return "exact", [self.c(["BLPOP", "BRPOP"])] + ks + [self.c(["0.01", "-1", "x"])]
+        if roll == 16:
+            return "exact", ["BLMOVE", self.key(), self.key(), "LEFT", "RIGHT", self.c(["0.01", "-1"])]
+        if roll == 17:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 18:
+            return "exact", ["LPUSH", k] + ["e%d" % i for i in range(self.c([5, 129, 200]))]
+        if roll == 19:
+            return "exact", ["DEL", k]
+        if roll == 20:
+            return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC"], ["LIMIT", "0", "2"], ["ALPHA", "DESC", "LIMIT", "1", "-1"]])
+        return "exact", ["TYPE", k]
+
+    # --- hashes --------------------------------------------------------------------------------
+    def gen_hashes(self):
+        k = self.key()
+        roll = self.r.randrange(20)
+        field = self.member
+        if roll in (0, 1):
+            a = [self.c(["HSET", "HMSET"]), k]
+            n = self.r.randint(1, 3) if not self.p(0.04) else 130
+            for i in range(n):
+                a += [field() if n < 100 else "f%d" % i, self.value()]
+            return "exact", a
+        if roll == 2:
+            return "exact", ["HSETNX", k, field(), self.value()]
+        if roll == 3:
+            return "exact", ["HGET", k, field()]
+        if roll == 4:
+            return "exact", ["HMGET", k] + self.members()
+        if roll == 5:
+            return "exact", ["HDEL", k] + self.members()
+        if roll == 6:
+            return "exact", ["HLEN", k]
+        if roll == 7:
+            return "exact", ["HSTRLEN", k, field()]
+        if roll == 8:
+            return "exact", ["HEXISTS", k, field()]
+        if roll == 9:
+            return "exact", ["HINCRBY", k, field(), self.int()]
+        if roll == 10:
+            return "exact", ["HINCRBYFLOAT", k, field(), self.float()]
+        if roll == 11:
+            return "unordered", [self.c(["HKEYS", "HVALS"]), k]
+        if roll == 12:
+            return "pairs", ["HGETALL", k]
+        if roll == 13:
+            a = ["HSCAN", k, "0"]
+            if self.p(0.3):
+                a += ["MATCH", self.c(["*", "a*", "1?", "[a-c]*"])]
+            if self.p(0.3):
+                a += ["COUNT", self.c(["1", "10", "1000"])]
+            return "scan", a
+        if roll == 14:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 15:
+            return "skip", ["HRANDFIELD", k] + self.c([[], ["2"], ["-3", "WITHVALUES"]])
+        if roll == 16:
+            return "exact", ["HRANDFIELD", k, self.c(["0", "x", "-9223372036854775808", "1 "])]
+        if roll == 17:
+            return "exact", ["DEL", k]
+        if roll == 18:
+            return "exact", ["HSET", k, "n", self.c(["1", "-1", "9223372036854775807", "1.5", "x", "1e5"])]
+        return "exact", ["HINCRBY", k, "n", self.c(["1", "9223372036854775807", "-9223372036854775808"])]
+
+    # --- sets ----------------------------------------------------------------------------------
+    def gen_sets(self):
+        k = self.key()
+        roll = self.r.randrange(20)
+        if roll in (0, 1, 2):
+            return "exact", ["SADD", k] + self.members()
+        if roll == 3:
+            return "exact", ["SREM", k] + self.members()
+        if roll == 4:
+            return "exact", ["SCARD", k]
+        if roll == 5:
+            return "exact", ["SISMEMBER", k, self.member()]
+        if roll == 6:
+            return "exact", ["SMISMEMBER", k] + self.members()
+        if roll == 7:
+            return "unordered", ["SMEMBERS", k]
+        if roll == 8:
+            return "unordered", [self.c(["SINTER", "SUNION", "SDIFF"])] + self.keys(1, 3)
+        if roll == 9:
+            return "exact", [self.c(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), self.key()] + self.keys(1, 3)
+        if roll == 10:
+            ks = self.keys(1, 3)
+            a = ["SINTERCARD", self.c([str(len(ks)), str(len(ks)), "0", "-1"])] + ks
+            if self.p(0.4):
+                a += ["LIMIT", self.c(["0", "1", "2", "-1"])]
+            return "exact", a
+        if roll == 11:
+            return "exact", ["SMOVE", self.key(), self.key(), self.member()]
+        if roll == 12:
+            return "skip", ["SRANDMEMBER", k] + self.c([[], ["2"], ["-2"]])
+        if roll == 13:
+            return "exact", [self.c(["SPOP", "SRANDMEMBER"]), k, self.c(["0", "-1", "x"])]
+        if roll == 14:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 15:
+            return "exact", ["SADD", k] + [str(i) for i in range(self.c([3, 129, 513, 520]))]
+        if roll == 16:
+            a = ["SSCAN", k, "0"]
+            if self.p(0.3):
+                a += ["MATCH", self.c(["*", "a*", "1*"])]
+            return "scan", a
+        if roll == 17:
+            return "exact", ["DEL", k]
+        if roll == 18:
+            return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC", "ALPHA"], ["LIMIT", "0", "3", "ALPHA"]])
+        return "exact", ["SCARD", k]
+
+    # --- sorted sets ---------------------------------------------------------------------------
+    def score(self):
+        return self.c(SMALL + ["1.5", "-2.5", "inf", "-inf", "0.1", "1e300"]) if self.p(0.9) else self.c(FLOATS)
+
+    def zrange_bound(self):
+        return self.c(["-inf", "+inf", "0", "1", "(1", "2", "(2.5", "5", "(0", "-1", "x", "(", "10"])
+
+    def lex_bound(self):
+        return self.c(["-", "+", "[a", "(a", "[c", "(d", "[", "a", "[1", "(10", "[\xff"])
+
+    def gen_zsets(self):
+        k = self.key()
+        roll = self.r.randrange(28)
+        if roll in (0, 1, 2):
+            a = ["ZADD", k]
+            for opt in ("NX", "XX", "GT", "LT", "CH", "INCR"):
+                if self.p(0.12):
+                    a.append(opt)
+            n = self.r.randint(1, 3) if not self.p(0.04) else 130
+            for i in range(n):
+                a += [self.score() if n < 100 else str(i), self.member() if n < 100 else "e%d" % i]
+            return "exact", a
+        if roll == 3:
+            return "exact", ["ZINCRBY", k, self.score(), self.member()]
+        if roll == 4:
+            return "exact", ["ZSCORE", k, self.member()]
+        if roll == 5:
+            return "exact", ["ZMSCORE", k] + self.members()
+        if roll == 6:
+            return "exact", ["ZCARD", k]
+        if roll == 7:
+            return "exact", ["ZCOUNT", k, self.zrange_bound(), self.zrange_bound()]
+        if roll == 8:
+            return "exact", ["ZLEXCOUNT", k, self.lex_bound(), self.lex_bound()]
+        if roll in (9, 10):
+            by = self.r.randrange(3)
+            if by == 0:
+                a = ["ZRANGE", k, self.int(), self.int()]
+            elif by == 1:
+                a = ["ZRANGE", k, self.zrange_bound(), self.zrange_bound(), "BYSCORE"]
+            else:
+                a = ["ZRANGE", k, self.lex_bound(), self.lex_bound(), "BYLEX"]
+            if self.p(0.3):
+                a.append("REV")
+            if self.p(0.3):
+                a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["1", "2", "-1", "0"])]
+            if self.p(0.4):
+                a.append("WITHSCORES")
+            return "exact", a
+        if roll == 11:
+            cmd = self.c(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])
+            a = [cmd, k, self.zrange_bound(), self.zrange_bound()]
+            if self.p(0.4):
+                a.append("WITHSCORES")
+            if self.p(0.3):
+                a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["1", "2", "-1"])]
+            return "exact", a
+        if roll == 12:
+            a = [self.c(["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), k, self.lex_bound(), self.lex_bound()]
+            if self.p(0.3):
+                a += ["LIMIT", self.c(["0", "1"]), self.c(["1", "-1"])]
+            return "exact", a
+        if roll == 13:
+            a = [self.c(["ZRANK", "ZREVRANK"]), k, self.member()]
+            if self.p(0.4):
+                a.append("WITHSCORE")
+            return "exact", a
+        if roll == 14:
+            return "exact", ["ZREM", k] + self.members()
+        if roll == 15:
+            return "exact", self.c([["ZREMRANGEBYRANK", k, self.int(), self.int()],
+                                    ["ZREMRANGEBYSCORE", k, self.zrange_bound(), self.zrange_bound()],
+                                    ["ZREMRANGEBYLEX", k, self.lex_bound(), self.lex_bound()]])
+        if roll == 16:
+            a = [self.c(["ZPOPMIN", "ZPOPMAX"]), k]
+            if self.p(0.5):
+                a.append(self.c(["0", "1", "2", "-1", "10"]))
+            return "exact", a
+        if roll == 17:
+            ks = self.keys(1, 3)
+            a = ["ZMPOP", self.c([str(len(ks)), str(len(ks)), "0"])] + ks + [self.c(["MIN", "MAX"])]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "3", "0", "-1"])]
+            return "exact", a
+        if roll in (18, 19):
+            cmd = self.c(["ZUNION", "ZINTER", "ZDIFF", "ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"])
+            ks = self.keys(1, 3, "zsets" if self.p(0.8) else "sets")
+            a = [cmd] + ([self.key()] if cmd.endswith("STORE") else []) + [str(len(ks))] + ks
+            if cmd != "ZDIFF" and cmd != "ZDIFFSTORE":
+                if self.p(0.3):
+                    a += ["WEIGHTS"] + [self.c(["1", "2", "-1", "0", "1.5", "inf", "x"]) for _ in ks]
+                if self.p(0.3):
+                    a += ["AGGREGATE", self.c(["SUM", "MIN", "MAX", "AVG"])]
+            if not cmd.endswith("STORE") and self.p(0.5):
+                a.append("WITHSCORES")
+            return "exact", a
+        if roll == 20:
+            ks = self.keys(1, 3)
+            a = ["ZINTERCARD", str(len(ks))] + ks
+            if self.p(0.4):
+                a += ["LIMIT", self.c(["0", "1", "-1"])]
+            return "exact", a
+        if roll == 21:
+            a = ["ZRANGESTORE", self.key(), k]
+            if self.p(0.5):
+                a += [self.zrange_bound(), self.zrange_bound(), "BYSCORE"]
+            else:
+                a += [self.int(), self.int()]
+            if self.p(0.3):
+                a.append("REV")
+            if self.p(0.3):
+                a += ["LIMIT", "0", self.c(["1", "-1"])]
+            return "exact", a
+        if roll == 22:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 23:
+            return "scan", ["ZSCAN", k, "0"]
+        if roll == 24:
+            return "exact", ["DEL", k]
+        if roll == 25:
+            return "exact", ["ZRANDMEMBER", k, self.c(["0", "x", "-9223372036854775808"])]
+        if roll == 26:
+            return "exact", ["ZADD", k] + sum(([self.c(["0", "1"]), self.c("abcdef")] for _ in range(3)), [])
+        return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC"], ["BY", "nosort"], ["BY", "nosort", "DESC"]])
+
+    # --- streams -------------------------------------------------------------------------------
+    def sid(self):
+        return self.c(["0-0", "0-1", "1-0", "1-1", "2-0", "3-5", "5-0", "10-1", "-", "+", "$", "1", "(1-1",
+                       "18446744073709551615-18446744073709551615", "x", "1-*"])
+
+    def gen_streams(self):
+        k = self.key()
+        g = self.c(["g1", "g2"])
+        cons = self.c(["c1", "c2"])
+        roll = self.r.randrange(26)
+        if roll in (0, 1, 2, 3):
+            a = ["XADD", k]
+            if self.p(0.1):
+                a.append("NOMKSTREAM")
+            if self.p(0.2):
+                a += [self.c(["MAXLEN", "MINID"])] + ([self.c(["=", "~"])] if self.p(0.5) else []) + [self.c(["0", "1", "2", "5", "2-0", "-1"])]
+                if self.p(0.2):
+                    a += ["LIMIT", self.c(["0", "1", "10"])]
+            ms = self.r.randint(1, 40)
+            a.append(self.c(["%d-%d" % (ms, self.r.randint(0, 3)), "%d-*" % ms, "%d" % ms, "0-0", "0-1", "x", "%d-0" % ms]))
+            for _ in range(self.r.randint(1, 2) if not self.p(0.1) else 0):
+                a += [self.c(["f", "g", "h"]), self.value()]
+            return "exact", a
+        if roll == 4:
+            return "exact", ["XLEN", k]
+        if roll in (5, 6):
+            a = [self.c(["XRANGE", "XREVRANGE"]), k, self.sid(), self.sid()]
+            if self.p(0.4):
+                a += ["COUNT", self.c(["0", "1", "2", "-1"])]
+            return "exact", a
+        if roll == 7:
+            return "exact", ["XDEL", k] + [self.sid() for _ in range(self.r.randint(1, 3))]
+        if roll == 8:
+            a = ["XTRIM", k, self.c(["MAXLEN", "MINID"])]
+            if self.p(0.5):
+                a.append(self.c(["=", "~"]))
+            a.append(self.c(["0", "1", "2", "3-0", "-1"]))
+            if self.p(0.2):
+                a += ["LIMIT", self.c(["0", "5"])]
+            return "exact", a
+        if roll == 9:
+            a = ["XSETID", k, self.sid()]
+            if self.p(0.3):
+                a += ["ENTRIESADDED", self.c(["0", "5", "100", "-1"])]
+            if self.p(0.3):
+                a += ["MAXDELETEDID", self.sid()]
+            return "exact", a
+        if roll == 10:
+            a = ["XREAD"]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "2", "0"])]
+            ks = self.keys(1, 2)
+            a += ["STREAMS"] + ks + [self.c(["0", "0-0", "1-1", "3", "$", "+"]) for _ in ks]
+            return "exact", a
+        if roll in (11, 12):
+            sub = self.r.randrange(5)
+            if sub == 0:
+                a = ["XGROUP", "CREATE", k, g, self.c(["0", "$", "1-1", "5"])]
+                if self.p(0.4):
+                    a.append("MKSTREAM")
+                if self.p(0.3):
+                    a += ["ENTRIESREAD", self.c(["0", "1", "3", "-1", "100"])]
+            elif sub == 1:
+                a = ["XGROUP", "SETID", k, g, self.c(["0", "$", "2-0"])]
+                if self.p(0.3):
+                    a += ["ENTRIESREAD", self.c(["0", "2", "-1"])]
+            elif sub == 2:
+                a = ["XGROUP", "DESTROY", k, g]
+            elif sub == 3:
+                a = ["XGROUP", "CREATECONSUMER", k, g, cons]
+            else:
+                a = ["XGROUP", "DELCONSUMER", k, g, cons]
+            return "exact", a
+        if roll in (13, 14):
+            a = ["XREADGROUP", "GROUP", g, cons]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "2", "10"])]
+            if self.p(0.2):
+                a.append("NOACK")
+            a += ["STREAMS", k, self.c([">", ">", "0", "1-1"])]
+            return "exact", a
+        if roll == 15:
+            return "exact", ["XACK", k, g] + [self.sid() for _ in range(self.r.randint(1, 3))]
+        if roll == 16:
+            return "exact", ["XPENDING", k, g]
+        if roll == 17:
+            # The extended form carries idle times; only its ids and counts are deterministic.
+            return "skip", ["XPENDING", k, g, "-", "+", "10"]
+        if roll == 18:
+            a = ["XCLAIM", k, g, cons, "0"] + [self.sid() for _ in range(self.r.randint(1, 2))]
+            if self.p(0.6):
+                a.append("JUSTID")
+            return "exact" if "JUSTID" in a else "skip", a
+        if roll == 19:
+            a = ["XAUTOCLAIM", k, g, cons, "0", self.c(["0", "0-0", "2-0", "-"])]
+            if self.p(0.4):
+                a += ["COUNT", self.c(["1", "2", "0"])]
+            a.append("JUSTID")
+            return "exact", a
+        if roll == 20:
+            return "exact", ["XINFO", "GROUPS", k]
+        if roll == 21:
+            return "exact", ["TYPE", k]
+        if roll == 22:
+            return "exact", ["DEL", k]
+        if roll == 23:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 24:
+            return "skip", ["XINFO", "STREAM", k]
+        return "exact", ["XRANGE", k, "-", "+"]
+
+    # --- HyperLogLog ---------------------------------------------------------------------------
+    def gen_hll(self):
+        k = self.key()
+        roll = self.r.randrange(8)
+        if roll in (0, 1, 2):
+            n = self.r.randint(0, 4) if not self.p(0.1) else self.c([300, 2000])
+            return "exact", ["PFADD", k] + (["%s%d" % (k, self.r.randint(0, 10 ** 6)) for _ in range(n)])
+        if roll == 3:
+            return "exact", ["PFCOUNT"] + self.keys(1, 3)
+        if roll == 4:
+            return "exact", ["PFMERGE", self.key()] + self.keys(0, 3)
+        if roll == 5:
+            return "exact", ["GET", k]
+        if roll == 6:
+            return "exact", ["DEL", k]
+        return "exact", ["SET", k, self.value()]
+
+    # --- GEO -----------------------------------------------------------------------------------
+    def gen_geo(self):
+        k = self.key()
+        roll = self.r.randrange(12)
+        lon = lambda: self.c(["13.361389", "15.087269", "-122.4194", "0", "180", "-180", "181", "2.3522", "x", "-0.1278"])
+        lat = lambda: self.c(["38.115556", "37.502669", "37.7749", "0", "85.05112878", "85.06", "-85", "48.8566", "51.5074"])
+        if roll in (0, 1, 2):
+            a = ["GEOADD", k]
+            for opt in ("NX", "XX", "CH"):
+                if self.p(0.1):
+                    a.append(opt)
+            for _ in range(self.r.randint(1, 3)):
+                a += [lon(), lat(), self.c(["Palermo", "Catania", "SF", "Paris", "London", "a", "b"])]
+            return "exact", a
+        if roll == 3:
+            return "exact", ["GEOPOS", k] + [self.c(["Palermo", "Catania", "SF", "x"]) for _ in range(2)]
+        if roll == 4:
+            a = ["GEODIST", k, self.c(["Palermo", "SF", "Paris"]), self.c(["Catania", "London", "x"])]
+            if self.p(0.5):
+                a.append(self.c(["m", "km", "mi", "ft", "KM", "yd"]))
+            return "exact", a
+        if roll == 5:
+            return "exact", ["GEOHASH", k] + [self.c(["Palermo", "Catania", "SF", "x"]) for _ in range(2)]
+        if roll in (6, 7, 8):
+            store = self.p(0.2)
+            a = ["GEOSEARCHSTORE", self.key(), k] if store else ["GEOSEARCH", k]
+            if self.p(0.5):
+                a += ["FROMMEMBER", self.c(["Palermo", "Paris", "x"])]
+            else:
+                a += ["FROMLONLAT", lon(), lat()]
+            if self.p(0.5):
+                a += ["BYRADIUS", self.c(["10", "200", "5000", "0", "-1"]), self.c(["km", "m", "mi"])]
+            else:
+                a += ["BYBOX", self.c(["400", "10000"]), self.c(["400", "20"]), self.c(["km", "m"])]
+            sort = self.p(0.7)
+            if sort:
+                a.append(self.c(["ASC", "DESC"]))
+            if self.p(0.3):
+                a += ["COUNT", self.c(["1", "2", "0"])] + (["ANY"] if self.p(0.3) else [])
+            if not store:
+                for opt in ("WITHCOORD", "WITHDIST", "WITHHASH"):
+                    if self.p(0.3):
+                        a.append(opt)
+            elif self.p(0.3):
+                a.append("STOREDIST")
+            return ("exact" if sort or store else "unordered"), a
+        if roll == 9:
+            a = [self.c(["GEORADIUS", "GEORADIUS_RO"]), k, lon(), lat(), self.c(["200", "5000"]), "km", self.c(["ASC", "DESC"])]
+            if self.p(0.4):
+                a.append("WITHDIST")
+            return "exact", a
+        if roll == 10:
+            return "exact", ["ZRANGE", k, "0", "-1", "WITHSCORES"]
+        return "exact", ["DEL", k]
+
+    # --- generic keyspace ----------------------------------------------------------------------
+    def gen_keys(self):
+        k = self.key()
+        roll = self.r.randrange(20)
+        if roll == 0:
+            return "exact", [self.c(["RENAME", "RENAMENX"]), k, self.key()]
+        if roll == 1:
+            a = ["COPY", k, self.key()]
+            if self.p(0.3):
+                a += ["DB", self.c(["0", "9", "1", "x"])]
+            if self.p(0.4):
+                a.append("REPLACE")
+            return "exact", a
+        if roll == 2:
+            a = [self.c(["EXPIRE", "PEXPIRE"]), k, self.c(["1000", "100000", "0", "-1", "x", "9223372036854775807"])]
+            if self.p(0.4):
+                a.append(self.c(["NX", "XX", "GT", "LT", "BAD"]))
+            return "exact", a
+        if roll == 3:
+            a = [self.c(["EXPIREAT", "PEXPIREAT"]), k, self.c(["1", "4102444800", "4102444800000", "0"])]
+            if self.p(0.3):
+                a.append(self.c(["NX", "XX", "GT", "LT"]))
+            return "exact", a
+        if roll == 4:
+            return "exact", ["PERSIST", k]
+        if roll == 5:
+            return "ttl", [self.c(["TTL", "PTTL"]), k]
+        if roll == 6:
+            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+        if roll == 7:
+            return "exact", ["TYPE", k]
+        if roll == 8:
+            return "exact", ["OBJECT", "ENCODING", k]
+        if roll == 9:
+            return "exact", [self.c(["DEL", "UNLINK", "EXISTS", "TOUCH"])] + self.keys(1, 3)
+        if roll == 10:
+            return "unordered", ["KEYS", self.c(["*", "s*", "?1", "[a-h]1", "*1"])]
+        if roll == 11:
+            return "exact", ["DBSIZE"]
+        if roll in (12, 13):
+            a = [self.c(["SORT", "SORT", "SORT_RO"]), k]
+            if self.p(0.3):
+                a += ["BY", self.c(["nosort", "w_*", "h1->*", "*"])]
+            if self.p(0.3):
+                a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["2", "10", "-1"])]
+            for _ in range(self.r.randint(0, 2)):
+                a += ["GET", self.c(["#", "w_*", "h1->f*", "*"])]
+            if self.p(0.3):
+                a.append(self.c(["ASC", "DESC"]))
+            if self.p(0.4):
+                a.append("ALPHA")
+            if a[0] == "SORT" and self.p(0.2):
+                a += ["STORE", self.key()]
+            return "exact", a
+        if roll == 14:
+            return "exact", ["MSET", "w_1", self.c(["3", "1", "x"]), "w_a", self.c(["2", "-1"]), "w_b", "5"]
+        if roll == 15:
+            return "exact", ["RPUSH", "l1"] + self.c([["3", "1", "2"], ["a", "b", "1"], ["b", "a", "c"]])
+        if roll == 16:
+            return "exact", ["SADD", "t1"] + self.c([["3", "1", "2"], ["a", "b"]])
+        if roll == 17:
+            return "exact", ["ZADD", "z1", "1", "a", "2", "b", "0", "c"]
+        if roll == 18:
+            return "exact", ["HSET", "h1", "fa", "1", "fb", "2"]
+        return "exact", ["SET", "s1", self.value()]
+
+
+FAMILIES = [f for f in FAMILY_KEYS]
