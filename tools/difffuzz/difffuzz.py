@@ -120,7 +120,7 @@ def canonical(mode, tree, raw):
         return t + b"".join(sorted(items))
     if mode == "ttl" and t == b":":
         return None  # compared numerically
-    return raw
+    return known.normalize(raw)
 
 
 def same(mode, replies):
@@ -159,6 +159,8 @@ class Session:
             try:
                 if mode == "scan":
                     out.append(scan_all(c, args))
+                elif mode == "multi":
+                    out.append(in_multi(c, args))
                 else:
                     out.append(c.call(args))
             except (OSError, ConnectionError, ValueError) as e:
@@ -166,6 +168,48 @@ class Session:
                     raise Crash(s.name)
                 raise Crash("%s: %s" % (s.name, e))
         return out
+
+
+def in_multi(conn, args):
+    """MULTI, the command, EXEC: the three replies are compared together."""
+    parts = [conn.call(["MULTI"]), conn.call(args), conn.call(["EXEC"])]
+    raw = b"".join(p[0] for p in parts)
+    return raw, (b"$", raw)
+
+
+# Scripts that run a generated command: its reply goes through Lua and back (RESP2 or RESP3
+# conversions), its errors through redis.call's or redis.pcall's error handling.
+SCRIPTS = [
+    "return redis.call(unpack(ARGV))",
+    "return redis.pcall(unpack(ARGV))",
+    "redis.setresp(3) return redis.call(unpack(ARGV))",
+    "local r = redis.pcall(unpack(ARGV)) if type(r) == 'table' and r.err then return 'E:' .. r.err end return r",
+]
+
+
+# Replies that are a time or a time left: compared within a second (see `same`).
+TIME_REPLIES = {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}
+
+
+def wrap(rng, mode, args, wrapping):
+    """Now and then runs an exactly compared command inside MULTI/EXEC or a script."""
+    if mode == "exact" and args and args[0].upper() in TIME_REPLIES:
+        mode = "ttl"
+    if mode != "exact" or wrapping == 0 or rng.random() >= wrapping:
+        return mode, args
+    if rng.random() < 0.4:
+        return "multi", args
+    return "exact", ["EVAL", rng.choice(SCRIPTS), "0"] + args
+
+
+def replay_mode(mode):
+    return "multi" if mode == "multi" else "skip"
+
+
+def render_step(mode, args):
+    if mode == "multi":
+        return ["MULTI", render(args), "EXEC"]
+    return [render(args)]
 
 
 def scan_all(conn, args):
@@ -194,7 +238,7 @@ def differs(session, seq):
     """Replays `seq` from empty servers; True if its last command's replies differ (Ferrous vs Valkey)."""
     session.reset()
     for mode, args in seq[:-1]:
-        session.run("skip", args)
+        session.run(replay_mode(mode), args)
     mode, args = seq[-1]
     replies = session.run(mode, args)
     return not same(mode, replies[:2])
@@ -218,6 +262,18 @@ def shrink(session, seq):
                 raise
             i += 1
     return seq
+
+
+def group_name(mode, args):
+    """The command a finding is filed under: its name (and subcommand), and how it was wrapped."""
+    if mode == "multi":
+        return "MULTI(%s)" % group_name("exact", args)
+    if args[0] == "EVAL" and len(args) > 3:
+        return "EVAL#%d(%s)" % (SCRIPTS.index(args[1]) if args[1] in SCRIPTS else -1, group_name("exact", args[3:]))
+    name = args[0].upper()
+    if name in ("OBJECT", "XGROUP", "XINFO", "CONFIG", "CLIENT", "SCRIPT", "FUNCTION") and len(args) > 1:
+        name += " " + args[1].upper()
+    return name
 
 
 def classify(mode, replies):
@@ -247,6 +303,8 @@ def main():
     ap.add_argument("--length", type=int, default=60, help="commands per round")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--resp", default="both", choices=["2", "3", "both"])
+    ap.add_argument("--wrap", type=float, default=0.15,
+                    help="share of exactly compared commands run inside MULTI/EXEC or EVAL (0: none)")
     ap.add_argument("--out", default=None, help="report file (default: stdout only)")
     ap.add_argument("--examples", type=int, default=3, help="examples kept per finding group")
     opts = ap.parse_args()
@@ -274,7 +332,7 @@ def main():
             try:
                 session.reset()
                 for _ in range(opts.length):
-                    mode, args = g.next()
+                    mode, args = wrap(rng, *g.next(), opts.wrap)
                     seq.append((mode, args))
                     commands += 1
                     replies = session.run(mode, args)
@@ -283,15 +341,14 @@ def main():
                     small = shrink(session, seq)
                     session.reset()
                     for m, a in small[:-1]:
-                        session.run("skip", a)
+                        session.run(replay_mode(m), a)
                     m, a = small[-1]
                     last = session.run(m, a)
                     reason = known.explain(a, last[0][0], last[1][0])
                     if reason:
                         explained[reason] = explained.get(reason, 0) + 1
                         break
-                    group = (family, a[0].upper() + (" " + a[1].upper() if a[0].upper() in ("OBJECT", "XGROUP", "XINFO") else ""),
-                             classify(m, last))
+                    group = (family, group_name(m, a), classify(m, last))
                     entry = findings.setdefault(group, {"count": 0, "examples": []})
                     entry["count"] += 1
                     if len(entry["examples"]) < opts.examples:
@@ -313,13 +370,13 @@ def main():
         lines.append("known Valkey-only difference x%d: %s" % (count, reason))
     for msg, family, resp, rseed, seq in crashes:
         lines.append("\n## CRASH or hang (%s) family %s RESP%d round seed %d" % (msg, family, resp, rseed))
-        lines += ["    " + render(a) for _, a in seq]
+        lines += ["    " + line for m, a in seq for line in render_step(m, a)]
     for (family, cmd, cls), entry in sorted(findings.items(), key=lambda kv: -kv[1]["count"]):
         lines.append("\n## %s  [%s]  %s  x%d" % (cmd, family, cls, entry["count"]))
         for resp, rseed, small, last, mode in entry["examples"]:
             lines.append("  RESP%d, round seed %d, compared %s:" % (resp, rseed, mode))
             for m, a in small:
-                lines.append("    " + render(a))
+                lines += ["    " + line for line in render_step(m, a)]
             for s, (raw, _) in zip(servers, last):
                 lines.append("      %-8s %s" % (s.name, show(raw)))
     report = "\n".join(lines) + "\n"
