@@ -19,6 +19,7 @@ FAMILY_KEYS = {
     "hll": ["p1", "p2", "p3"],
     "geo": ["g1", "g2"],
     "keys": ["s1", "l1", "h1", "t1", "z1", "x1", "p1", "g1", "k1"],
+    "lua": ["s1", "h1", "z1", "l1", "t1"],
 }
 
 INTS = ["0", "1", "-1", "2", "3", "5", "10", "-5", "100", "9223372036854775807", "-9223372036854775808",
@@ -773,5 +774,75 @@ class Gen:
             return "exact", ["HSET", "h1", "fa", "1", "fb", "2"]
         return "exact", ["SET", "s1", self.value()]
 
+
+# --- Lua scripts ---------------------------------------------------------------------------------
+# Values a script returns or computes: Lua types and their conversions to RESP2/RESP3, replies of
+# redis.call converted to Lua and back, errors raised in every way a script can, the bundled libraries.
+LUA_VALUES = [
+    "1", "-1", "0", "3.99", "-2.5", "1e100", "0/0", "1/0", "true", "false", "nil", "'str'", "''",
+    "'\\0bin'", "{}", "{1, 2, 3}", "{1, nil, 3}", "{1, {2, {3, 'x'}}, 'y'}", "{'a', false, 'b'}",
+    "{1, 2.7, true}", "{a = 1}", "{err = 'boom'}", "{err = '-MYERR custom'}", "{ok = 'FINE'}",
+    "{err = 1}", "{ok = {1}}", "{double = 1.5}", "{double = '3'}", "{double = 'x'}", "{map = {a = 1}}",
+    "{map = {}}", "{set = {a = true, b = true}}", "{big_number = '12345678901234567890'}",
+    "{verbatim_string = {format = 'txt', string = 'hi'}}",
+    "redis.status_reply('PONGISH')", "redis.error_reply('My Error')", "redis.error_reply('-ERR dash')",
+    "redis.error_reply('')", "redis.status_reply('')", "redis.sha1hex('')", "redis.sha1hex('abc')",
+    "redis.sha1hex(123)", "cjson.encode({1, 2, {a = 3}})", "cjson.encode({})", "cjson.encode('s')",
+    "cjson.decode('[1, 2.5, \"x\", null, true]')", "cjson.decode('{\"a\": [1, 2]}')",
+    "cjson.encode(cjson.decode('1e400'))", "cmsgpack.pack({1, 2, 'x'})", "cmsgpack.unpack(cmsgpack.pack({1, 'a', {2}}))",
+    "bit.band(5, 3)", "bit.bor(1, 2)", "bit.tohex(255)", "bit.lshift(1, 40)", "struct.pack('>I2', 258)",
+    "struct.unpack('>I2', '\\1\\2')", "string.format('%5.2f', 3.14159)", "tostring(1e15)", "tostring(0.1)",
+    "tostring(1/3)", "math.floor(-3.5)", "tonumber('0x10')", "tonumber('1e2')", "string.rep('ab', 3)",
+    "#KEYS", "#ARGV", "KEYS[1]", "ARGV[1]", "type(ARGV[1])",
+    "redis.call('PING')", "redis.call('GET', KEYS[1])", "type(redis.call('GET', 'nokey'))",
+    "redis.call('INCR', KEYS[1])", "redis.call('HGETALL', 'h1')", "redis.call('ZRANGE', 'z1', 0, -1, 'WITHSCORES')",
+    "redis.call('ZSCORE', 'z1', 'a')", "redis.call('TYPE', KEYS[1])", "redis.call('SET', KEYS[1], 'v')",
+    "redis.call('SMEMBERS', 't1')", "redis.call('LRANGE', 'l1', 0, -1)", "redis.call('HGET', 'h1', 'f')",
+    "redis.call('ECHO', 3.7)", "redis.call('ECHO', true)", "redis.call('SET', KEYS[1], 1.5)",
+    "redis.call('EXISTS', KEYS[1])", "redis.pcall('INCR', 'h1')", "redis.pcall('NOSUCHCMD')",
+    "redis.pcall('SET', 'a')", "redis.call('GET', 'h1')", "redis.pcall('HGETALL')", "redis.call('NOSUCHCMD')",
+    "redis.call('SET', KEYS[1], {})", "redis.call()", "redis.call(1)", "redis.call('EVAL', 'return 1', 0)",
+    "redis.pcall('EVAL', 'return 1', 0)", "redis.call('SUBSCRIBE', 'c')", "redis.call('MULTI')",
+    "redis.call('BLPOP', 'l1', 0)", "redis.call('XREAD', 'BLOCK', 0, 'STREAMS', 'x', '$')",
+    "redis.call('CONFIG', 'GET', 'maxmemory')", "redis.call('SCRIPT', 'EXISTS', 'abc')",
+    "redis.setresp(3)", "redis.setresp(2)", "redis.setresp(4)", "redis.log(redis.LOG_WARNING, 'x')",
+    "redis.REPL_ALL", "redis.set_repl(redis.REPL_NONE)", "redis.replicate_commands()", "redis.breakpoint()",
+    "redis.debug('x')", "pcall(redis.call, 'INCR', 'h1')", "select(2, pcall(redis.call, 'INCR', 'h1'))",
+    "select(2, pcall(error, {err = 'tbl'}))", "select(2, pcall(error, 'plain'))", "undefined_global",
+    "loadstring('return 1')", "getmetatable('').__index", "redis.acl_check_cmd('GET', 'x')",
+    "redis.acl_check_cmd('NOSUCH')", "redis.error_reply", "unpack({1, 2, 3})", "#redis.call('KEYS', '*')",
+    "os.time", "os.clock() >= 0", "math.random() < 1", "string.len(redis.call('GET', KEYS[1]) or '')",
+]
+
+LUA_STATEMENTS = [
+    "x = 5", "redis.setresp(3)", "redis.setresp(2)", "local t = {} t[1] = 1", "error('custom')",
+    "error({err = 'ERRTBL table error'})", "error()", "error(nil)", "error(12)", "assert(false, 'asserted')",
+    "redis.call('SET', KEYS[1], '10')", "redis.call('DEL', KEYS[1])", "rawset(_G, 'y', 1)",
+    "setmetatable(_G, nil)", "redis.call('HSET', 'h1', 'f', 'v', 'g', '1.5')", "redis.call('ZADD', 'z1', 1.5, 'a', 2, 'b')",
+    "redis.call('SADD', 't1', 'a', 'b', 1)", "redis.call('RPUSH', 'l1', 'a', 1, 2.5)", "local a = nil + 1",
+]
+
+
+def _lua_script(g):
+    parts = [g.c(LUA_STATEMENTS) for _ in range(g.r.randint(0, 2))]
+    parts.append("return " + g.c(LUA_VALUES))
+    return " ".join(parts)
+
+
+def gen_lua(self):
+    roll = self.r.randrange(10)
+    if roll < 7:
+        cmd = self.c(["EVAL", "EVAL", "EVAL", "EVAL_RO"])
+        keys = self.keys(0, 2)
+        return "exact", [cmd, _lua_script(self), str(len(keys))] + keys + [self.value() for _ in range(self.r.randint(0, 2))]
+    if roll == 7:
+        return "exact", ["EVAL", "return " + self.c(LUA_VALUES) + " + 1", "0"]
+    if roll == 8:
+        return "exact", self.c([["SET", "s1", self.value()], ["HSET", "h1", "f", self.value()], ["ZADD", "z1", self.score(), "a"],
+                                ["DEL", self.key()], ["RPUSH", "l1", self.member()], ["SADD", "t1", self.member()]])
+    return "exact", ["EVAL", "local r = {} for i = 1, #ARGV do r[i] = ARGV[i] * 2 end return r", "0"] + [self.value() for _ in range(2)]
+
+
+Gen.gen_lua = gen_lua
 
 FAMILIES = [f for f in FAMILY_KEYS]
