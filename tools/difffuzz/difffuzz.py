@@ -137,6 +137,7 @@ class Session:
         self.servers = servers
         self.resp = resp
         self.conns = None
+        self.others = {}
         # Index of the oracle the replies must match: Valkey, or Redis 7.0 for PRIMARY's families.
         self.primary = 1
 
@@ -144,7 +145,10 @@ class Session:
         if self.conns:
             for c in self.conns:
                 c.close()
+        for c in self.others.values():
+            c.close()
         self.conns = []
+        self.others = {}
         for s in self.servers:
             if not s.alive():
                 raise Crash(s.name)
@@ -152,7 +156,17 @@ class Session:
             if self.resp == 3:
                 c.call(["HELLO", "3"])
             c.call(["FLUSHALL"])
+            c.server = s
             self.conns.append(c)
+
+    def other(self, conn):
+        """A second connection to `conn`'s server (for what another client does meanwhile)."""
+        if conn not in self.others:
+            c = Conn(conn.server.port)
+            if self.resp == 3:
+                c.call(["HELLO", "3"])
+            self.others[conn] = c
+        return self.others[conn]
 
     def run(self, mode, args):
         """Replies of every server, [(raw, tree)], or raises Crash."""
@@ -163,6 +177,8 @@ class Session:
                     out.append(scan_all(c, args))
                 elif mode == "multi":
                     out.append(in_multi(c, args))
+                elif mode == "watch":
+                    out.append(watched(c, self.other(c), args))
                 else:
                     out.append(c.call(args))
             except (OSError, ConnectionError, ValueError) as e:
@@ -170,6 +186,16 @@ class Session:
                     raise Crash(s.name)
                 raise Crash("%s: %s" % (s.name, e))
         return out
+
+
+def watched(conn, other, step):
+    """WATCH keys, another client's command, then MULTI, the command, EXEC (nil when the other
+    client's command touched a watched key): all replies compared together."""
+    keys, touch, inner = step
+    parts = [conn.call(["WATCH"] + keys), other.call(touch), conn.call(["MULTI"]), conn.call(inner),
+             conn.call(["EXEC"])]
+    raw = b"".join(p[0] for p in parts)
+    return raw, (b"$", raw)
 
 
 def in_multi(conn, args):
@@ -209,12 +235,15 @@ def wrap(rng, mode, args, wrapping):
 
 
 def replay_mode(mode):
-    return "multi" if mode == "multi" else "skip"
+    return mode if mode in ("multi", "watch") else "skip"
 
 
 def render_step(mode, args):
     if mode == "multi":
         return ["MULTI", render(args), "EXEC"]
+    if mode == "watch":
+        keys, touch, inner = args
+        return [render(["WATCH"] + keys), "@conn other", render(touch), "@conn main", "MULTI", render(inner), "EXEC"]
     return [render(args)]
 
 
@@ -272,6 +301,8 @@ def shrink(session, seq):
 
 def group_name(mode, args):
     """The command a finding is filed under: its name (and subcommand), and how it was wrapped."""
+    if mode == "watch":
+        return "WATCH(%s)" % group_name("exact", args[1])
     if mode == "multi":
         return "MULTI(%s)" % group_name("exact", args)
     if args[0] == "EVAL" and len(args) > 3 and args[1] in SCRIPTS:
@@ -358,7 +389,7 @@ def main():
                         session.run(replay_mode(m), a)
                     m, a = small[-1]
                     last = session.run(m, a)
-                    reason = known.explain(a, last[0][0], last[1][0])
+                    reason = known.explain(a[1] if m == "watch" else a, last[0][0], last[1][0])
                     if session.primary == 2 and same(m, last[:2]):
                         reason = "Ferrous matches Valkey 9.1 where Redis 7.0 differs (a 7.2 change)"
                     if reason:

@@ -20,6 +20,7 @@ FAMILY_KEYS = {
     "geo": ["g1", "g2"],
     "keys": ["s1", "l1", "h1", "t1", "z1", "x1", "p1", "g1", "k1"],
     "lua": ["s1", "h1", "z1", "l1", "t1"],
+    "tx": ["s1", "l1", "h1", "k1"],
 }
 
 INTS = ["0", "1", "-1", "2", "3", "5", "10", "-5", "100", "9223372036854775807", "-9223372036854775808",
@@ -110,6 +111,8 @@ class Gen:
     def next(self):
         fn = getattr(self, "gen_" + self.family)
         mode, args = fn()
+        if mode == "watch":
+            return mode, args
         name = args[0].upper()
         if mode in ("exact", "unordered", "pairs") and name not in RANDOM_STATE_CHANGING and name not in BLOCKING:
             args = self.mutate(args)
@@ -844,5 +847,31 @@ def gen_lua(self):
 
 
 Gen.gen_lua = gen_lua
+
+
+# --- WATCH / MULTI / EXEC ------------------------------------------------------------------------
+def gen_tx(self):
+    """A WATCH, another client's command that may or may not touch a watched key, then a
+    transaction; or plain commands that set the keys up (types, TTLs, other databases)."""
+    k = self.key()
+    roll = self.r.randrange(10)
+    if roll < 3:
+        return "exact", self.c([["SET", k, self.value()], ["RPUSH", k, "a", "b"], ["HSET", k, "f", "1"],
+                                ["EXPIRE", k, "1000"], ["DEL", k], ["SADD", k, "x"], ["SELECT", "0"],
+                                ["SET", k, "x", "PXAT", "1"], ["MOVE", k, "1"], ["MSET", "s1", "1", "k1", "2"]])
+    keys = self.keys(1, 2)
+    touch = self.c([["SET", k, self.value()], ["SET", k, "x", "NX"], ["DEL", k], ["DEL", "nokey"],
+                    ["EXPIRE", k, "1000"], ["EXPIRE", k, "0"], ["PERSIST", k], ["GET", k], ["FLUSHDB"],
+                    ["FLUSHALL"], ["SWAPDB", "0", "1"], ["RENAME", k, self.key()], ["LPUSH", k, "x"],
+                    ["LPOP", k], ["HSET", k, "f", "1"], ["HDEL", k, "nofield"], ["COPY", self.key(), k, "REPLACE"],
+                    ["MOVE", k, "1"], ["INCR", k], ["APPEND", k, ""], ["SADD", k, "x"], ["SREM", k, "nomember"],
+                    ["EXPIRE", k, "1000", "NX"], ["SET", k, "x", "PXAT", "1"], ["LTRIM", k, "0", "-1"],
+                    ["SELECT", "1"], ["SORT", k, "STORE", self.key()], ["UNLINK", k], ["TOUCH", k],
+                    ["OBJECT", "ENCODING", k], ["RENAME", k, k]])
+    inner = self.c([["GET", k], ["INCR", k], ["SET", k, "t"], ["TYPE", k], ["EXISTS", k], ["PING"]])
+    return "watch", (keys, touch, inner)
+
+
+Gen.gen_tx = gen_tx
 
 FAMILIES = [f for f in FAMILY_KEYS]
