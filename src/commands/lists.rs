@@ -148,8 +148,9 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
         let list = db.write::<ListValue>(src)?.expect("source checked above");
         let v = list.rotate(from.front(), to.front()).map(SmallBytes::new);
         db.touch_dirty(1);
-        db.notify(ev::LIST, pop_event(from), src);
+        // Redis notifies the push before the pop (lmoveHandlePush, then listElementsRemoved).
         db.notify(ev::LIST, push_event(to), dst);
+        db.notify(ev::LIST, pop_event(from), src);
         return Ok(v);
     }
     if db.peek(dst).is_some_and(|e| !matches!(e.value, Value::List(_))) {
@@ -160,13 +161,16 @@ pub fn move_element(db: &mut Db, src: &[u8], dst: &[u8], from: End, to: End) -> 
         return Ok(None);
     };
     let emptied = list.is_empty();
-    db.notify(ev::LIST, pop_event(from), src);
     if emptied {
         db.delete(src);
-        db.notify(ev::GENERIC, "del", src);
     }
     list_for_push(db, dst)?.push_elem(v.clone(), to.front());
+    // Events in Redis's order: the push, then the pop, then the source's deletion.
     db.notify(ev::LIST, push_event(to), dst);
+    db.notify(ev::LIST, pop_event(from), src);
+    if emptied {
+        db.notify(ev::GENERIC, "del", src);
+    }
     db.touch_dirty(1);
     Ok(Some(v))
 }

@@ -133,11 +133,13 @@ def same(mode, replies):
 class Session:
     """One connection per server, all in the same protocol."""
 
-    def __init__(self, servers, resp):
+    def __init__(self, servers, resp, notify=False):
         self.servers = servers
         self.resp = resp
         self.conns = None
         self.others = {}
+        self.notify = notify
+        self.marker = 0
         # Index of the oracle the replies must match: Valkey, or Redis 7.0 for PRIMARY's families.
         self.primary = 1
 
@@ -156,8 +158,35 @@ class Session:
             if self.resp == 3:
                 c.call(["HELLO", "3"])
             c.call(["FLUSHALL"])
+            c.call(["CONFIG", "SET", "notify-keyspace-events", "KEA" if self.notify else ""])
             c.server = s
             self.conns.append(c)
+
+    def subscriber(self, conn):
+        """A RESP2 connection subscribed to every keyspace notification and to the marker channel."""
+        key = ("sub", conn)
+        if key not in self.others:
+            c = Conn(conn.server.port)
+            c.call(["SUBSCRIBE", MARKER])
+            c.call(["PSUBSCRIBE", "__key*__:*"])
+            self.others[key] = c
+        return self.others[key]
+
+    def drain_events(self, conn):
+        """The keyspace notifications `conn`'s command caused, read up to a marker it publishes
+        after it. "expired" events are left out: the active expiry cycle emits them at any time."""
+        sub = self.subscriber(conn)
+        self.marker += 1
+        conn.call(["PUBLISH", MARKER, str(self.marker)])
+        events = []
+        while True:
+            raw, (t, items) = sub.read()
+            if items and items[0][1] == b"message" and items[1][1] == MARKER.encode():
+                if items[2][1] == str(self.marker).encode():
+                    return b"".join(events)
+                continue
+            if items and items[0][1] == b"pmessage" and b"expired" not in items[2][1] + items[3][1]:
+                events.append(items[2][1] + b" " + items[3][1] + b"\n")
 
     def other(self, conn):
         """A second connection to `conn`'s server (for what another client does meanwhile)."""
@@ -181,6 +210,11 @@ class Session:
                     out.append(watched(c, self.other(c), args))
                 else:
                     out.append(c.call(args))
+                if self.notify:
+                    events = self.drain_events(c)
+                    if mode in ("exact", "multi", "watch"):
+                        raw = known.normalize(out[-1][0]) + b"events:" + events
+                        out[-1] = (raw, (b"$", raw))
             except (OSError, ConnectionError, ValueError) as e:
                 if not s.alive():
                     raise Crash(s.name)
@@ -214,6 +248,9 @@ SCRIPTS = [
     "local r = redis.pcall(unpack(ARGV)) if type(r) == 'table' and r.err then return 'E:' .. r.err end return r",
 ]
 
+
+# The channel a session publishes to after each command, to know it has read all its notifications.
+MARKER = "difffuzz-marker"
 
 # Families whose oracle is Redis 7.0.15 rather than Valkey 9.1: Valkey's Lua engine has moved away
 # from 7.2's (error texts, conversions), while 7.2 changed little of scripting since 7.0.
@@ -346,6 +383,8 @@ def main():
     ap.add_argument("--length", type=int, default=60, help="commands per round")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--resp", default="both", choices=["2", "3", "both"])
+    ap.add_argument("--notify", action="store_true",
+                    help="also compare the keyspace notifications (KEA) each command causes")
     ap.add_argument("--wrap", type=float, default=0.15,
                     help="share of exactly compared commands run inside MULTI/EXEC or EVAL (0: none)")
     ap.add_argument("--out", default=None, help="report file (default: stdout only)")
@@ -370,7 +409,7 @@ def main():
             family = rng.choice(families)
             resp = rng.choice([2, 3]) if opts.resp == "both" else int(opts.resp)
             g = gens.Gen(rng, family)
-            session = Session(servers, resp)
+            session = Session(servers, resp, opts.notify)
             if PRIMARY.get(family) == "redis70" and len(servers) > 2:
                 session.primary = 2
             seq = []

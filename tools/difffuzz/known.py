@@ -9,7 +9,7 @@ import re
 
 def _exec_reply(raw):
     """EXEC's reply at the end of a WATCH step's replies."""
-    return raw.rsplit(b"+QUEUED\r\n", 1)[-1]
+    return raw.rsplit(b"+QUEUED\r\n", 1)[-1].split(b"events:")[0]
 
 
 def _upper(args):
@@ -30,7 +30,9 @@ KNOWN = [
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and b"$3\r\nraw\r\n" in f and b"$6\r\nembstr\r\n" in v),
     ("Valkey 8 validates GETEX's expire time before looking the key up; 7.2.4 t_string.c answers nil for a"
      " missing key first",
-     lambda a, f, v: _upper(a)[0] == "GETEX" and b"invalid expire time" in v and b"invalid expire time" not in f),
+     lambda a, f, v: _upper(a)[0] == "GETEX" and f.startswith((b"$-1\r\n", b"_\r\n")) and v.startswith(b"-ERR")),
+    ("BITCOUNT key start (no end) is Valkey 8's; 7.2.4 bitops.c answers a syntax error",
+     lambda a, f, v: _upper(a)[0] == "BITCOUNT" and len(a) == 3 and b"syntax error" in f),
     ("Valkey stores an integer set from a script as embstr; 7.2.4's SET encodes it as int (tryObjectEncoding)",
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and b"$3\r\nint\r\n" in f and b"$6\r\nembstr\r\n" in v),
     ("Valkey names an unknown subcommand called from a script; 7.2.4 script.c says 'Unknown Redis command called"
@@ -39,8 +41,13 @@ KNOWN = [
     ("Valkey 8 does not store a SET whose EXAT/PXAT is already past, so a WATCH on the key survives;"
      " 7.2.4 t_string.c stores it (setKey touches watched keys) and then lets it expire",
      lambda a, f, v: _upper(a)[0] == "SET" and ("EXAT" in _upper(a) or "PXAT" in _upper(a))
-     and _exec_reply(f) in (b"_\r\n", b"*-1\r\n") and _exec_reply(v).startswith(b"*")
-     and _exec_reply(v) != b"*-1\r\n"),
+     and ((_exec_reply(f) in (b"_\r\n", b"*-1\r\n") and _exec_reply(v).startswith(b"*")
+           and _exec_reply(v) != b"*-1\r\n")
+          or (b" set\n" in f and b" set\n" not in v))),
+    ("Valkey 8 notifies nothing when EXPIREAT/PEXPIREAT/EXPIRE deletes a key with a past time (or counts it"
+     " as expired); 7.2.4 expire.c notifies 'del'",
+     lambda a, f, v: _upper(a)[0] in ("EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "GETEX")
+     and b" del\n" in f and b" del\n" not in v),
 ]
 
 
