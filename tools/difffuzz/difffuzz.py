@@ -428,7 +428,8 @@ def main():
                         session.run(replay_mode(m), a)
                     m, a = small[-1]
                     last = session.run(m, a)
-                    reason = known.explain(a[1] if m == "watch" else a, last[0][0], last[1][0])
+                    reason = known.explain(a[1] if m == "watch" else a, last[0][0], last[1][0],
+                                           last[2][0] if len(last) > 2 else None)
                     if session.primary == 2 and same(m, last[:2]):
                         reason = "Ferrous matches Valkey 9.1 where Redis 7.0 differs (a 7.2 change)"
                     if reason:

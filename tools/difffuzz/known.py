@@ -37,7 +37,14 @@ KNOWN = [
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and b"$3\r\nint\r\n" in f and b"$6\r\nembstr\r\n" in v),
     ("Valkey names an unknown subcommand called from a script; 7.2.4 script.c says 'Unknown Redis command called"
      " from script' for it",
-     lambda a, f, v: b"Unknown Redis command called from script" in f and b"unknown subcommand" in v),
+     lambda a, f, v: (b"Unknown Redis command called from script" in f or b"Unknown command called from script" in f)
+     and b"unknown subcommand" in v),
+    ("A map returned through Lua comes out in the Lua table's order, which Valkey's engine changed (Ferrous"
+     " gives Redis 7.0's; LCS IDX under redis.setresp(3))",
+     lambda a, f, v: _upper(a)[0] == "LCS" and sorted(f) == sorted(v)),
+    ("Valkey refuses an empty string as a SORT score; 7.2.4 sort.c reads it with strtod, as 0 (Redis 7.0 agrees)",
+     lambda a, f, v, r=None: _upper(a)[0] in ("SORT", "SORT_RO") and b"can't be converted into double" in v
+     and r is not None and known_same(f, r)),
     ("Valkey 8 does not store a SET whose EXAT/PXAT is already past, so a WATCH on the key survives;"
      " 7.2.4 t_string.c stores it (setKey touches watched keys) and then lets it expire",
      lambda a, f, v: _upper(a)[0] == "SET" and ("EXAT" in _upper(a) or "PXAT" in _upper(a))
@@ -64,12 +71,21 @@ def normalize(raw):
     return _SCRIPT_SHA.sub(b"script: on @user_script", raw).replace(b"Redis command", b"command")
 
 
-def explain(args, ferrous_raw, valkey_raw):
+def known_same(a, b):
+    return normalize(a) == normalize(b)
+
+
+def explain(args, ferrous_raw, valkey_raw, redis70_raw=None):
+    """The reason a difference from Valkey is Valkey's own, or None. Predicates that take a fourth
+    argument also see Redis 7.0's reply (None when Redis 7.0 is not running)."""
     if args[0].upper() == "EVAL" and len(args) > 3:
         args = args[3:]
     for reason, pred in KNOWN:
         try:
-            if pred(args, ferrous_raw, valkey_raw):
+            if pred.__code__.co_argcount == 4:
+                if pred(args, ferrous_raw, valkey_raw, redis70_raw):
+                    return reason
+            elif pred(args, ferrous_raw, valkey_raw):
                 return reason
         except (IndexError, AttributeError):
             pass
