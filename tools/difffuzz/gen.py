@@ -115,9 +115,10 @@ class Gen:
             return mode, args
         name = args[0].upper()
         if mode in ("exact", "unordered", "pairs") and name not in RANDOM_STATE_CHANGING and name not in BLOCKING:
-            args = self.mutate(args)
-            if name in RANDOM_REPLIES:
+            perturbed = self.mutate(args)
+            if perturbed != args and name in RANDOM_REPLIES:
                 mode = "skip"
+            args = perturbed
         return mode, args
 
     # --- strings -------------------------------------------------------------------------------
