@@ -9,6 +9,14 @@ def _upper(args):
     return [a.upper() for a in args]
 
 
+def _neg_limit_offset(args):
+    up = _upper(args)
+    if "LIMIT" not in up:
+        return False
+    off = args[up.index("LIMIT") + 1]
+    return off.lstrip("-").isdigit() and off.startswith("-") and int(off) < 0
+
+
 KNOWN = [
     ("Valkey parses hex floats (0x10); Redis 7.0 and 7.2 read them with strtod and accept them",
      lambda a, f, v: any(x.lower().startswith(("0x", "-0x", "+0x")) for x in a) and b"float" in v),
@@ -21,6 +29,11 @@ KNOWN = [
      lambda a, f, v: _upper(a)[0] in ("BITCOUNT", "BITPOS") and f in (b":0\r\n", b":-1\r\n") and v.startswith(b"-ERR")),
     ("Valkey 8 keeps strings up to 64 bytes embstr; 7.2.4 object.c's limit is 44",
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and f == b"$3\r\nraw\r\n" and v == b"$6\r\nembstr\r\n"),
+    ("Valkey jumps to a negative LIMIT offset in a skiplist zset; 7.2.4 t_zset.c's generic range loops "
+     "step `while (ln && offset--)` off the end, so a negative offset selects nothing",
+     lambda a, f, v: _upper(a)[0] in ("ZRANGE", "ZRANGESTORE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE",
+                                      "ZRANGEBYLEX", "ZREVRANGEBYLEX")
+     and _neg_limit_offset(a) and f in (b"*0\r\n", b":0\r\n")),
 ]
 
 
