@@ -267,8 +267,18 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
     if exists || !xx {
-        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(Box::new(ZSetValue::new())));
+        // Redis 7.2 picks the encoding from the command's size before adding anything (its
+        // zsetTypeCreate / zsetTypeMaybeConvert): more pairs than the listpack holds, or a
+        // new key whose first member is too long for it, make a skiplist, whatever is added.
+        let big = elements > lim.max_entries;
+        let first_long = args[idx + 1].len() > lim.max_value;
+        let (e, _) = ctx.db.get_or_insert_with(key, || {
+            Value::ZSet(Box::new(if big || first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() }))
+        });
         let z = e.value.kind_mut::<ZSetValue>()?;
+        if big {
+            z.convert_to_skiplist();
+        }
         for (j, &score) in scores.iter().enumerate() {
             let member = &args[idx + 2 * j + 1][..];
             // One lookup of the member: the score it has decides what is stored.
