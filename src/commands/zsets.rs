@@ -162,10 +162,14 @@ fn reply_elements<M: AsRef<[u8]>>(reply: &mut ReplySink, elems: &[(M, f64)], wit
 }
 
 /// Store `elems` at `dst` as a new sorted set (or delete `dst` when empty) and reply with the
-/// resulting cardinality (the store commands' epilogue).
-fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<u8>, f64)>) {
+/// resulting cardinality (the store commands' epilogue). The set starts as a skiplist when
+/// `skiplist` (as Redis builds ZUNIONSTORE's and its siblings' results, and a ZRANGESTORE of
+/// more ranks than a listpack holds), else as a listpack; either way it ends as a listpack if
+/// it fits. The start matters for `-0` scores: a listpack stores them as 0, a skiplist keeps
+/// them when the result stays one.
+fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<u8>, f64)>, skiplist: bool) {
     let lim = limits(ctx);
-    let mut z = ZSetValue::new();
+    let mut z = if skiplist { ZSetValue::new_skiplist() } else { ZSetValue::new() };
     for (m, s) in elems {
         z.insert(&m, s, lim);
     }
@@ -670,7 +674,11 @@ fn zrange_generic(
             if let Some(z) = z {
                 select(z, &range, rev, offset, limit, |m, s| elems.push((m.to_vec(), s)));
             }
-            store_result(ctx, &args[d], elems);
+            // Redis sizes the destination by the rank range's length; score and lex ranges
+            // start as a listpack (7.2.4 passed -1 there, a size_t past any limit, which later
+            // versions and Valkey fixed to 0).
+            let big = matches!(range, Range::Rank(..)) && elems.len() > limits(ctx).max_entries;
+            store_result(ctx, &args[d], elems, big);
         }
         None => {
             // The reply borrows the members (no copy of each).
@@ -1176,7 +1184,7 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<usize>, numkeys_idx: usize, op: SetO
         return Ok(());
     }
     match dst {
-        Some(d) => store_result(ctx, &args[d], result),
+        Some(d) => store_result(ctx, &args[d], result, true),
         None => {
             result.sort_by(|a, b| crate::types::zset::skiplist::cmp_elem(a.1, &a.0, b.1, &b.0));
             reply_elements(ctx.reply, &result, withscores);

@@ -181,7 +181,8 @@ impl ZSetValue {
             let mut fits = true;
             self.walk(0, false, |m, s| {
                 fits = m.len() <= limits.max_value;
-                v.push((SmallBytes::new(m), s));
+                // As in `insert`: a listpack stores `-0` as the integer 0.
+                v.push((SmallBytes::new(m), if s == 0.0 { 0.0 } else { s }));
                 fits
             });
             if fits {
@@ -492,8 +493,11 @@ mod tests {
         let mut z2 = ZSetValue::new();
         z2.insert(b"a-long-member", 1.0, SMALL);
         assert_eq!(z2.encoding(), "skiplist");
+        z2.insert(b"z", -0.0, SMALL);
+        assert!(z2.score(b"z").unwrap().is_sign_negative(), "a skiplist keeps -0");
         z2.shrink_if_fits(Limits { max_entries: 8, max_value: 64 });
         assert_eq!(z2.encoding(), "listpack");
+        assert!(z2.score(b"z").unwrap().is_sign_positive(), "a listpack stores -0 as 0");
         let c = z.clone();
         assert_eq!(c, z);
         assert_eq!(z.rank(b"m3"), Some((3, 3.0)));
