@@ -34,6 +34,10 @@ KNOWN = [
      lambda a, f, v: _upper(a)[0] in ("ZRANGE", "ZRANGESTORE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE",
                                       "ZRANGEBYLEX", "ZREVRANGEBYLEX")
      and _neg_limit_offset(a) and f in (b"*0\r\n", b":0\r\n")),
+    ("Valkey refuses a score bound with leading whitespace; 7.2.4 t_zset.c's zslParseRange reads it with "
+     "strtod, which skips the whitespace",
+     lambda a, f, v: v == b"-ERR min or max is not a float\r\n"
+     and any(x.lstrip("(")[:1].isspace() for x in a[1:]) and not f.startswith(b"-")),
 ]
 
 
