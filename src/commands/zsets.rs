@@ -162,10 +162,14 @@ fn reply_elements<M: AsRef<[u8]>>(reply: &mut ReplySink, elems: &[(M, f64)], wit
 }
 
 /// Store `elems` at `dst` as a new sorted set (or delete `dst` when empty) and reply with the
-/// resulting cardinality (the store commands' epilogue).
-fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<u8>, f64)>) {
+/// resulting cardinality (the store commands' epilogue). The set starts as a skiplist when
+/// `skiplist` (as Redis builds ZUNIONSTORE's and its siblings' results, and a ZRANGESTORE of
+/// more ranks than a listpack holds), else as a listpack; either way it ends as a listpack if
+/// it fits. The start matters for `-0` scores: a listpack stores them as 0, a skiplist keeps
+/// them when the result stays one.
+fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<u8>, f64)>, skiplist: bool) {
     let lim = limits(ctx);
-    let mut z = ZSetValue::new();
+    let mut z = if skiplist { ZSetValue::new_skiplist() } else { ZSetValue::new() };
     for (m, s) in elems {
         z.insert(&m, s, lim);
     }
@@ -267,8 +271,18 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
     if exists || !xx {
-        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(Box::new(ZSetValue::new())));
+        // Redis 7.2 picks the encoding from the command's size before adding anything (its
+        // zsetTypeCreate / zsetTypeMaybeConvert): more pairs than the listpack holds, or a
+        // new key whose first member is too long for it, make a skiplist, whatever is added.
+        let big = elements > lim.max_entries;
+        let first_long = args[idx + 1].len() > lim.max_value;
+        let (e, _) = ctx.db.get_or_insert_with(key, || {
+            Value::ZSet(Box::new(if big || first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() }))
+        });
         let z = e.value.kind_mut::<ZSetValue>()?;
+        if big {
+            z.convert_to_skiplist();
+        }
         for (j, &score) in scores.iter().enumerate() {
             let member = &args[idx + 2 * j + 1][..];
             // One lookup of the member: the score it has decides what is stored.
@@ -449,13 +463,10 @@ fn zcount(ctx: &mut Ctx) -> CmdResult {
 fn zlexcount(ctx: &mut Ctx) -> CmdResult {
     let range = parse_lex_range(&ctx.args[2], &ctx.args[3])?;
     let n = match ctx.db.get(&ctx.args[1]) {
-        Some(e) => {
-            let (a, b) = e.value.kind::<ZSetValue>()?.lex_range_ranks(&range);
-            b - a
-        }
+        Some(e) => e.value.kind::<ZSetValue>()?.lex_count(&range),
         None => 0,
     };
-    ctx.reply.int(n as i64);
+    ctx.reply.int(n);
     Ok(())
 }
 
@@ -495,28 +506,22 @@ fn rank_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 }
 
 /// The elements of `z` selected by `range` (with Redis's LIMIT semantics for score and lex:
-/// a negative offset selects nothing, a negative count means all). Score and lex ranges find
-/// their first element with one descent and then walk while the range holds (the far bound is
-/// never searched for), as Redis does.
+/// a negative offset selects nothing, a negative count means all). Score ranges find their
+/// first element with one descent and then walk while the range holds (the far bound is never
+/// searched for), as Redis does.
 fn select<'z>(z: &'z ZSetValue, range: &Range, rev: bool, offset: i64, limit: i64, mut out: impl FnMut(&'z [u8], f64)) {
-    let in_range = |m: &[u8], s: f64| match range {
-        Range::Score(r) => r.gte_min(s) && r.lte_max(s),
-        Range::Lex(r) => r.gte_min(m) && r.lte_max(m),
-        Range::Rank(..) => true,
-    };
-    if let Range::Rank(start, end) = range {
-        if let Some((s, e)) = rank_bounds(*start, *end, z.len()) {
-            z.walk_ranks(s, e, rev, out);
+    let r = match range {
+        Range::Rank(start, end) => {
+            if let Some((s, e)) = rank_bounds(*start, *end, z.len()) {
+                z.walk_ranks(s, e, rev, out);
+            }
+            return;
         }
-        return;
-    }
-    let empty = match range {
-        Range::Score(r) => r.is_empty(),
-        Range::Lex(r) => r.is_empty(),
-        Range::Rank(..) => unreachable!(),
+        Range::Lex(r) => return select_lex(z, r, rev, offset, limit, out),
+        Range::Score(r) => r,
     };
     let n = if limit < 0 { usize::MAX } else { limit as usize };
-    if empty || offset < 0 || n == 0 {
+    if r.is_empty() || offset < 0 || n == 0 {
         return;
     }
     if !rev && offset < 64 {
@@ -524,44 +529,26 @@ fn select<'z>(z: &'z ZSetValue, range: &Range, rev: bool, offset: i64, limit: i6
         // in range, then a walk along it skipping `offset` elements, as Redis does.
         let mut skip = offset as usize;
         let mut taken = 0;
-        let below = |m: &[u8], s: f64| match range {
-            Range::Score(r) => !r.gte_min(s),
-            Range::Lex(r) => !r.gte_min(m),
-            Range::Rank(..) => false,
-        };
-        z.walk_after(below, |m, s| {
-            if skip > 0 {
-                skip -= 1;
-                return true;
-            }
-            if !in_range(m, s) {
-                return false;
-            }
-            out(m, s);
-            taken += 1;
-            taken < n
-        });
+        z.walk_after(
+            |_, s| !r.gte_min(s),
+            |m, s| {
+                if skip > 0 {
+                    skip -= 1;
+                    return true;
+                }
+                if !r.lte_max(s) {
+                    return false;
+                }
+                out(m, s);
+                taken += 1;
+                taken < n
+            },
+        );
         return;
     }
-    let start = match range {
-        Range::Score(r) => {
-            if rev {
-                z.count_while(|_, s| r.lte_max(s))
-            } else {
-                z.count_while(|_, s| !r.gte_min(s))
-            }
-        }
-        Range::Lex(r) => {
-            if rev {
-                z.count_while(|m, _| r.lte_max(m))
-            } else {
-                z.count_while(|m, _| !r.gte_min(m))
-            }
-        }
-        Range::Rank(..) => unreachable!(),
-    };
-    // Forward: `start` is the rank of the first element >= min. Reverse: the number of
-    // elements <= max, so the walk starts just below it.
+    // Forward: the rank of the first element >= min. Reverse: the number of elements <= max,
+    // so the walk starts just below it.
+    let start = if rev { z.count_while(|_, s| r.lte_max(s)) } else { z.count_while(|_, s| !r.gte_min(s)) };
     let first = if rev {
         match start.checked_sub(1 + offset as usize) {
             Some(f) => f,
@@ -575,7 +562,40 @@ fn select<'z>(z: &'z ZSetValue, range: &Range, rev: bool, offset: i64, limit: i6
     }
     let mut taken = 0;
     z.walk(first, rev, |m, s| {
-        if !in_range(m, s) {
+        if !(r.gte_min(s) && r.lte_max(s)) {
+            return false;
+        }
+        out(m, s);
+        taken += 1;
+        taken < n
+    });
+}
+
+/// A lex range's elements, as Redis's genericZrangebylexCommand selects them: from the
+/// encoding's first (last when `rev`) element in range, `offset` elements on without a check,
+/// then while the far bound holds (see [`crate::types::zset::lex`] for sets whose order is not
+/// the lex order).
+fn select_lex<'z>(
+    z: &'z ZSetValue,
+    r: &LexRange,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+    mut out: impl FnMut(&'z [u8], f64),
+) {
+    let n = if limit < 0 { usize::MAX } else { limit as usize };
+    if offset < 0 || n == 0 {
+        return;
+    }
+    let first = if rev {
+        z.lex_last(r).and_then(|l| l.checked_sub(offset as usize))
+    } else {
+        z.lex_first(r).map(|f| f.saturating_add(offset as usize))
+    };
+    let Some(first) = first else { return };
+    let mut taken = 0;
+    z.walk(first, rev, |m, s| {
+        if !(if rev { r.gte_min(m) } else { r.lte_max(m) }) {
             return false;
         }
         out(m, s);
@@ -612,7 +632,7 @@ fn zrange_generic(
             offset = args::int(&args[j + 1])?;
             limit = args::int(&args[j + 2])?;
             j += 2;
-        } else if rev_fixed.is_none() && is(a, "rev") {
+        } else if rev_fixed.is_none() && !rev && is(a, "rev") {
             rev = true;
         } else if rtype == RangeType::Auto && is(a, "bylex") {
             rtype = RangeType::Lex;
@@ -654,7 +674,11 @@ fn zrange_generic(
             if let Some(z) = z {
                 select(z, &range, rev, offset, limit, |m, s| elems.push((m.to_vec(), s)));
             }
-            store_result(ctx, &args[d], elems);
+            // Redis sizes the destination by the rank range's length; score and lex ranges
+            // start as a listpack (7.2.4 passed -1 there, a size_t past any limit, which later
+            // versions and Valkey fixed to 0).
+            let big = matches!(range, Range::Rank(..)) && elems.len() > limits(ctx).max_entries;
+            store_result(ctx, &args[d], elems, big);
         }
         None => {
             // The reply borrows the members (no copy of each).
@@ -717,7 +741,7 @@ fn zremrange_generic(ctx: &mut Ctx, rtype: RangeType) -> CmdResult {
                 None => (0, 0),
             },
             Range::Score(r) => z.score_range_ranks(r),
-            Range::Lex(r) => z.lex_range_ranks(r),
+            Range::Lex(r) => z.lex_delete_ranks(r),
         };
         if a < b {
             let victims = z.range_by_rank(a, b - 1, false);
@@ -1160,7 +1184,7 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<usize>, numkeys_idx: usize, op: SetO
         return Ok(());
     }
     match dst {
-        Some(d) => store_result(ctx, &args[d], result),
+        Some(d) => store_result(ctx, &args[d], result, true),
         None => {
             result.sort_by(|a, b| crate::types::zset::skiplist::cmp_elem(a.1, &a.0, b.1, &b.0));
             reply_elements(ctx.reply, &result, withscores);

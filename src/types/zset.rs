@@ -11,6 +11,7 @@
 //! The order is Redis's: by score, then by member bytes. A set is converted to skiplist when an
 //! insertion crosses a threshold, and (as in Redis) only store commands build listpacks again.
 
+pub mod lex;
 pub mod skiplist;
 
 use std::cmp::Ordering;
@@ -18,6 +19,7 @@ use std::fmt;
 
 use rand::Rng;
 
+pub use self::lex::{LexBound, LexRange};
 use self::skiplist::{cmp_elem, SkipList};
 use crate::types::Dict;
 use crate::types::SmallBytes;
@@ -118,65 +120,6 @@ impl ScoreRange {
     }
 }
 
-/// One end of a lex range: `-`, `+`, `[x` or `(x`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum LexBound {
-    Min,
-    Max,
-    Incl(Vec<u8>),
-    Excl(Vec<u8>),
-}
-
-impl LexBound {
-    fn value(&self) -> LexVal<'_> {
-        match self {
-            LexBound::Min => LexVal::Min,
-            LexBound::Max => LexVal::Max,
-            LexBound::Incl(v) | LexBound::Excl(v) => LexVal::Str(v),
-        }
-    }
-    fn exclusive(&self) -> bool {
-        !matches!(self, LexBound::Incl(_))
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum LexVal<'a> {
-    Min,
-    Str(&'a [u8]),
-    Max,
-}
-
-/// A lex range (Redis's zlexrangespec).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LexRange {
-    pub min: LexBound,
-    pub max: LexBound,
-}
-
-impl LexRange {
-    pub fn gte_min(&self, m: &[u8]) -> bool {
-        let c = LexVal::Str(m).cmp(&self.min.value());
-        if self.min.exclusive() {
-            c == Ordering::Greater
-        } else {
-            c != Ordering::Less
-        }
-    }
-    pub fn lte_max(&self, m: &[u8]) -> bool {
-        let c = LexVal::Str(m).cmp(&self.max.value());
-        if self.max.exclusive() {
-            c == Ordering::Less
-        } else {
-            c != Ordering::Greater
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        let c = self.min.value().cmp(&self.max.value());
-        c == Ordering::Greater || (c == Ordering::Equal && (self.min.exclusive() || self.max.exclusive()))
-    }
-}
-
 impl ZSetValue {
     pub fn new() -> Self {
         Self::default()
@@ -238,7 +181,8 @@ impl ZSetValue {
             let mut fits = true;
             self.walk(0, false, |m, s| {
                 fits = m.len() <= limits.max_value;
-                v.push((SmallBytes::new(m), s));
+                // As in `insert`: a listpack stores `-0` as the integer 0.
+                v.push((SmallBytes::new(m), if s == 0.0 { 0.0 } else { s }));
                 fits
             });
             if fits {
@@ -382,17 +326,6 @@ impl ZSetValue {
         }
         let start = self.count_while(|_, s| !r.gte_min(s));
         let end = self.count_while(|_, s| r.lte_max(s));
-        (start, end.max(start))
-    }
-
-    /// The ranks `[start, end)` of the elements in the lex range (meaningful when all scores
-    /// are equal, as in Redis).
-    pub fn lex_range_ranks(&self, r: &LexRange) -> (usize, usize) {
-        if r.is_empty() {
-            return (0, 0);
-        }
-        let start = self.count_while(|m, _| !r.gte_min(m));
-        let end = self.count_while(|m, _| r.lte_max(m));
         (start, end.max(start))
     }
 
@@ -560,8 +493,11 @@ mod tests {
         let mut z2 = ZSetValue::new();
         z2.insert(b"a-long-member", 1.0, SMALL);
         assert_eq!(z2.encoding(), "skiplist");
+        z2.insert(b"z", -0.0, SMALL);
+        assert!(z2.score(b"z").unwrap().is_sign_negative(), "a skiplist keeps -0");
         z2.shrink_if_fits(Limits { max_entries: 8, max_value: 64 });
         assert_eq!(z2.encoding(), "listpack");
+        assert!(z2.score(b"z").unwrap().is_sign_positive(), "a listpack stores -0 as 0");
         let c = z.clone();
         assert_eq!(c, z);
         assert_eq!(z.rank(b"m3"), Some((3, 3.0)));

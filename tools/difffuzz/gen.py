@@ -452,6 +452,8 @@ class Gen:
                 a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["1", "2", "-1", "0"])]
             if self.p(0.4):
                 a.append("WITHSCORES")
+            if self.p(0.05):
+                a.append(self.c(["REV", "BYLEX", "BYSCORE"]))
             return "exact", a
         if roll == 11:
             cmd = self.c(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])
@@ -508,8 +510,11 @@ class Gen:
             return "exact", a
         if roll == 21:
             a = ["ZRANGESTORE", self.key(), k]
-            if self.p(0.5):
+            by = self.r.randrange(3)
+            if by == 0:
                 a += [self.zrange_bound(), self.zrange_bound(), "BYSCORE"]
+            elif by == 1:
+                a += [self.lex_bound(), self.lex_bound(), "BYLEX"]
             else:
                 a += [self.int(), self.int()]
             if self.p(0.3):

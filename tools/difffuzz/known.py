@@ -16,6 +16,14 @@ def _upper(args):
     return [a.upper() for a in args]
 
 
+def _neg_limit_offset(args):
+    up = _upper(args)
+    if "LIMIT" not in up:
+        return False
+    off = args[up.index("LIMIT") + 1]
+    return off.lstrip("-").isdigit() and off.startswith("-") and int(off) < 0
+
+
 KNOWN = [
     ("Valkey parses hex floats (0x10); Redis 7.0 and 7.2 read them with strtod and accept them",
      lambda a, f, v: any(x.lower().startswith(("0x", "-0x", "+0x")) for x in a) and b"float" in v),
@@ -55,6 +63,15 @@ KNOWN = [
      " as expired); 7.2.4 expire.c notifies 'del'",
      lambda a, f, v: _upper(a)[0] in ("EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "GETEX")
      and b" del\n" in f and b" del\n" not in v),
+    ("Valkey jumps to a negative LIMIT offset in a skiplist zset; 7.2.4 t_zset.c's generic range loops "
+     "step `while (ln && offset--)` off the end, so a negative offset selects nothing",
+     lambda a, f, v: _upper(a)[0] in ("ZRANGE", "ZRANGESTORE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE",
+                                      "ZRANGEBYLEX", "ZREVRANGEBYLEX")
+     and _neg_limit_offset(a) and f in (b"*0\r\n", b":0\r\n")),
+    ("Valkey refuses a score bound with leading whitespace; 7.2.4 t_zset.c's zslParseRange reads it with "
+     "strtod, which skips the whitespace",
+     lambda a, f, v: v == b"-ERR min or max is not a float\r\n"
+     and any(x.lstrip("(")[:1].isspace() for x in a[1:]) and not f.startswith(b"-")),
 ]
 
 
