@@ -4,9 +4,19 @@ Each entry is (reason, predicate(args, ferrous_raw, valkey_raw)); args are the l
 Add one only after reading Redis 7.2.4's source for the command and finding Ferrous's reply there.
 """
 
+import re
+
 
 def _upper(args):
     return [a.upper() for a in args]
+
+
+_CG_COUNTERS = re.compile(rb"(entries-read|lag)\r\n(:-?[0-9]+|\$-1|_)\r\n")
+
+
+def _without_cg_counters(raw):
+    """A reply with every consumer group's entries-read and lag values blanked out."""
+    return _CG_COUNTERS.sub(rb"\1\r\n?\r\n", raw)
 
 
 KNOWN = [
@@ -21,6 +31,12 @@ KNOWN = [
      lambda a, f, v: _upper(a)[0] in ("BITCOUNT", "BITPOS") and f in (b":0\r\n", b":-1\r\n") and v.startswith(b"-ERR")),
     ("Valkey 8 keeps strings up to 64 bytes embstr; 7.2.4 object.c's limit is 44",
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and f == b"$3\r\nraw\r\n" and v == b"$6\r\nembstr\r\n"),
+    ("Valkey 8 changed the consumer-group read counter: XREADGROUP increments entries-read only when the "
+     "group's last ID is at or past the first entry, and tombstones before the first entry count; 7.2.4 "
+     "t_stream.c streamReplyWithRange (1703-1712), streamRangeHasTombstones (1427) and "
+     "streamEstimateDistanceFromFirstEverEntry are 7.0's (an ENTRIESREAD above entries-added gives a negative lag)",
+     lambda a, f, v: _upper(a)[:2] == ["XINFO", "GROUPS"] and f != v
+     and _without_cg_counters(f) == _without_cg_counters(v)),
 ]
 
 
