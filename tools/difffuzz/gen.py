@@ -681,6 +681,14 @@ class Gen:
             return "exact", a
         if roll == 36:
             return "exact", ["RENAME", k, self.key()]
+        if roll == 37 and self.p(0.15):
+            # Blocking for a millisecond when nothing is there: run for its effects (the consumer it
+            # creates), not compared, so that no perturbed timeout of 0 can block for ever. Rare: a
+            # server notices the timeout at its next cron tick, up to 100 ms later.
+            if self.p(0.5):
+                return "skip", ["XREAD", "COUNT", "2", "BLOCK", "1", "STREAMS", k, self.c(["$", "0", "5-0"])]
+            return "skip", ["XREADGROUP", "GROUP", g, cons, "BLOCK", "1"] + (["NOACK"] if self.p(0.3) else []) + \
+                ["STREAMS", k, self.c([">", "0"])]
         return "exact", ["XRANGE", k, "-", "+"]
 
     # --- HyperLogLog ---------------------------------------------------------------------------
