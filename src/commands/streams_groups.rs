@@ -419,6 +419,10 @@ fn setid_effect(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes> {
     ]
 }
 
+/// The largest XAUTOCLAIM COUNT whose transient array of deleted IDs (16 bytes per ID) fits in a
+/// 47-bit address space; Redis's allocation of a larger one fails everywhere.
+const XAUTOCLAIM_MAX_ALLOCATABLE_COUNT: i64 = (1 << 47) / 16 - 1;
+
 pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
     let a = ctx.args;
     let (key, group, name) = (&a[1], &a[2], &a[3]);
@@ -444,6 +448,11 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
         j += 1;
     }
     claim_group(ctx)?;
+    // Redis allocates COUNT stream IDs (16 bytes each) for the deleted IDs before claiming, and
+    // fails when it cannot; an array past a 47-bit address space cannot exist on any host.
+    if count > XAUTOCLAIM_MAX_ALLOCATABLE_COUNT {
+        return Err(CmdError::new("Insufficient memory, failed allocating transient memory, COUNT too high."));
+    }
     ctx.db.suppress_command_effect();
     let now = ctx.db.now_ms;
     claimer(ctx, key);

@@ -529,7 +529,8 @@ class Gen:
     # and active times and delivery times is then deterministic.
     def sid(self):
         return self.c(["0-0", "0-1", "1-0", "1-1", "2-0", "3-5", "5-0", "10-1", "-", "+", "$", "1", "(1-1",
-                       "18446744073709551615-18446744073709551615", "x", "1-*", "(5", "7", "20-0", "(0-0"])
+                       "18446744073709551615-18446744073709551615", "x", "1-*", "(5", "7", "20-0", "(0-0",
+                       "(18446744073709551615-18446744073709551615", "18446744073709551615", "-1", "1-"])
 
     def stream_value(self):
         # Now and then a value big enough to fill a 4096-byte node in a few entries, so that streams
@@ -557,8 +558,13 @@ class Gen:
             if self.p(0.25):
                 a += self.trim_opt()
             ms = self.r.randint(1, 40)
-            a.append(self.c(["%d-%d" % (ms, self.r.randint(0, 3)), "%d-*" % ms, "%d" % ms, "0-0", "0-1", "x",
-                             "%d-0" % ms, "%d-*" % ms]))
+            if self.p(0.03):
+                # The top of the ID space: what follows it must fail as exhausted.
+                a.append(self.c(["18446744073709551615-18446744073709551615", "18446744073709551615-*",
+                                 "18446744073709551615", "18446744073709551616-0", "1-18446744073709551616"]))
+            else:
+                a.append(self.c(["%d-%d" % (ms, self.r.randint(0, 3)), "%d-*" % ms, "%d" % ms, "0-0", "0-1", "x",
+                                 "%d-0" % ms, "%d-*" % ms, "0-*"]))
             for _ in range(self.r.randint(1, 3) if not self.p(0.05) else 0):
                 a += [self.c(["f", "g", "h"]), self.stream_value()]
             return "exact", a
@@ -653,7 +659,8 @@ class Gen:
         if roll in (25, 26):
             a = ["XAUTOCLAIM", k, g, cons, self.c(["0", "0", "3600000", "-1"]), self.c(["0", "0-0", "2-0", "-", "(1", "x"])]
             if self.p(0.4):
-                a += ["COUNT", self.c(["1", "2", "0", "-1"])]
+                a += ["COUNT", self.c(["1", "2", "0", "-1", "3", "576460752303423487", "576460752303423488",
+                                       "9223372036854775807"])]
             if self.p(0.5):
                 a.append("JUSTID")
             return "exact", a
