@@ -1812,23 +1812,19 @@ fn random_stream_script(seed: u64, ops: usize) -> String {
             }
             19 => format!("XACK {} {} {} {}", key(&mut rng), group(&mut rng), strict(&mut rng), strict(&mut rng)),
             20 => format!("XPENDING {} {}", key(&mut rng), group(&mut rng)),
-            21 => format!(
-                "XCLAIM {} {} {} 0 {} {} TIME 1000 JUSTID{}",
-                key(&mut rng),
-                group(&mut rng),
-                consumer(&mut rng),
-                strict(&mut rng),
-                strict(&mut rng),
-                pick(&mut rng, &["", " FORCE", " RETRYCOUNT 5", " LASTID 40-0"])
-            ),
-            22 => format!(
-                "XAUTOCLAIM {} {} {} 0 {} COUNT {} JUSTID",
-                key(&mut rng),
-                group(&mut rng),
-                consumer(&mut rng),
-                id(&mut rng),
-                rng.gen_range(1..4)
-            ),
+            // Claims create their consumer first too: 7.2's XCLAIM and XAUTOCLAIM create it
+            // whether or not they claim anything, 7.0's only on a first claim.
+            21 => {
+                let (k, g, c) = (key(&mut rng), group(&mut rng), consumer(&mut rng));
+                let (a, b) = (strict(&mut rng), strict(&mut rng));
+                let opt = pick(&mut rng, &["", " FORCE", " RETRYCOUNT 5", " LASTID 40-0"]);
+                format!("XGROUP CREATECONSUMER {k} {g} {c}\nXCLAIM {k} {g} {c} 0 {a} {b} TIME 1000 JUSTID{opt}")
+            }
+            22 => {
+                let (k, g, c) = (key(&mut rng), group(&mut rng), consumer(&mut rng));
+                let (start, n) = (id(&mut rng), rng.gen_range(1..4));
+                format!("XGROUP CREATECONSUMER {k} {g} {c}\nXAUTOCLAIM {k} {g} {c} 0 {start} COUNT {n} JUSTID")
+            }
             23 => format!("XINFO GROUPS {}", key(&mut rng)),
             24 => format!("XSETID {} {}", key(&mut rng), strict(&mut rng)),
             25 => format!(
@@ -1837,13 +1833,10 @@ fn random_stream_script(seed: u64, ops: usize) -> String {
                 strict(&mut rng),
                 pick(&mut rng, &["$", "0", "25-0"])
             ),
-            26 => format!(
-                "XCLAIM {} {} {} 0 {} TIME 1000",
-                key(&mut rng),
-                group(&mut rng),
-                consumer(&mut rng),
-                strict(&mut rng)
-            ),
+            26 => {
+                let (k, g, c, a) = (key(&mut rng), group(&mut rng), consumer(&mut rng), strict(&mut rng));
+                format!("XGROUP CREATECONSUMER {k} {g} {c}\nXCLAIM {k} {g} {c} 0 {a} TIME 1000")
+            }
             27 if rng.gen_bool(0.2) => format!("DEL {}", key(&mut rng)),
             _ => format!("TYPE {}", key(&mut rng)),
         };

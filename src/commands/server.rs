@@ -96,7 +96,8 @@ pub fn container_help(ctx: &mut Ctx) -> CmdResult {
     )))
 }
 
-/// Redis's addReplyHelp: a header line, the given lines, and the HELP footer, as status replies.
+/// Redis's addReplyHelp: a header line, the given lines, and the HELP footer, as status replies
+/// (7.2 says "Print this help."; 7.0 said "Prints").
 pub fn reply_help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
     let r = &mut *ctx.reply;
     r.array(lines.len() + 3);
@@ -105,7 +106,7 @@ pub fn reply_help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Prints this help.");
+    r.simple("    Print this help.");
 }
 
 /// TIME: the clock now, or in a script the time the script started (its time is frozen, as

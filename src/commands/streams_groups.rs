@@ -259,14 +259,15 @@ fn claim_group(ctx: &mut Ctx) -> Result<(), CmdError> {
     }
 }
 
-/// Look the claiming consumer up (seen now), creating it if asked.
-fn claimer(ctx: &mut Ctx, s_key: &Bytes, create: bool) -> bool {
+/// Look the claiming consumer up (seen now) or create it: as in Redis 7.2, XCLAIM and XAUTOCLAIM
+/// make it a consumer of the group whether or not anything is claimed (7.0 created it lazily).
+fn claimer(ctx: &mut Ctx, s_key: &Bytes) {
     let a = ctx.args;
     let (group, name) = (&a[2], &a[3]);
     let now = ctx.db.now_ms;
-    let Some(s) = ctx.db.write::<StreamValue>(s_key).ok().flatten() else { return false };
-    let Some(g) = s.groups.get_mut(&group[..]) else { return false };
-    let created = create && g.create_consumer(name, now);
+    let Some(s) = ctx.db.write::<StreamValue>(s_key).ok().flatten() else { return };
+    let Some(g) = s.groups.get_mut(&group[..]) else { return };
+    let created = g.create_consumer(name, now);
     if let Some(c) = g.consumers.get_mut(&name[..]) {
         c.seen_time = now;
     }
@@ -274,7 +275,6 @@ fn claimer(ctx: &mut Ctx, s_key: &Bytes, create: bool) -> bool {
         ctx.db.touch_dirty(1);
         ctx.db.notify(notify::STREAM, "xgroup-createconsumer", s_key);
     }
-    created
 }
 
 fn group_mut<'a>(s: &'a mut StreamValue, group: &[u8]) -> &'a mut ConsumerGroup {
@@ -335,13 +335,10 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
     if deliverytime == -1 || deliverytime < 0 || deliverytime > now {
         deliverytime = now;
     }
-    if ctx.db.write::<StreamValue>(key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
-        claimer(ctx, key, false);
-    }
+    claimer(ctx, key);
     let mut out = crate::protocol::ReplySink::new(ctx.reply.proto);
     let mut claimed = 0;
     let mut effects = Vec::new();
-    let mut have_consumer = false;
     for (id, pos) in ids {
         let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let existing = s.groups[&group[..]].pel.get(&id).cloned();
@@ -365,10 +362,6 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
             if minidle > 0 && now - n.delivery_time < minidle {
                 continue;
             }
-        }
-        if !have_consumer {
-            claimer(ctx, key, true);
-            have_consumer = true;
         }
         let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let g = group_mut(s, group);
@@ -426,6 +419,10 @@ fn setid_effect(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes> {
     ]
 }
 
+/// The largest XAUTOCLAIM COUNT whose transient array of deleted IDs (16 bytes per ID) fits in a
+/// 47-bit address space; Redis's allocation of a larger one fails everywhere.
+const XAUTOCLAIM_MAX_ALLOCATABLE_COUNT: i64 = (1 << 47) / 16 - 1;
+
 pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
     let a = ctx.args;
     let (key, group, name) = (&a[1], &a[2], &a[3]);
@@ -451,17 +448,19 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
         j += 1;
     }
     claim_group(ctx)?;
+    // Redis allocates COUNT stream IDs (16 bytes each) for the deleted IDs before claiming, and
+    // fails when it cannot; an array past a 47-bit address space cannot exist on any host.
+    if count > XAUTOCLAIM_MAX_ALLOCATABLE_COUNT {
+        return Err(CmdError::new("Insufficient memory, failed allocating transient memory, COUNT too high."));
+    }
     ctx.db.suppress_command_effect();
     let now = ctx.db.now_ms;
-    if ctx.db.write::<StreamValue>(key)?.is_some_and(|s| s.groups[&group[..]].consumers.contains_key(&name[..])) {
-        claimer(ctx, key, false);
-    }
+    claimer(ctx, key);
     let mut attempts = count.saturating_mul(10);
     let mut out = crate::protocol::ReplySink::new(ctx.reply.proto);
     let mut claimed = 0;
     let mut deleted = Vec::new();
     let mut effects = Vec::new();
-    let mut have_consumer = false;
     let mut cursor = start;
     let mut next: Option<StreamId>;
     loop {
@@ -488,10 +487,6 @@ pub fn xautoclaim(ctx: &mut Ctx) -> CmdResult {
             deleted.push(id);
             count -= 1;
         } else if minidle == 0 || now - n.delivery_time >= minidle {
-            if !have_consumer {
-                claimer(ctx, key, true);
-                have_consumer = true;
-            }
             let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
             let g = group_mut(s, group);
             let n = g.assign(id, name).expect("pending entry present");

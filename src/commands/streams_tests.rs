@@ -42,3 +42,28 @@ fn xreadgroup_creates_its_consumer_even_when_nothing_is_served() {
     assert!(consumers.starts_with("*1\r\n*8\r\n$4\r\nname\r\n$5\r\nalice\r\n"), "{consumers}");
     assert!(consumers.ends_with("$8\r\ninactive\r\n:-1\r\n"), "{consumers}");
 }
+
+#[test]
+fn claims_create_their_consumer_even_when_nothing_is_claimed() {
+    let mut h = Harness::new();
+    h.run(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    assert_eq!(h.run(&["XCLAIM", "s", "g", "alice", "0", "1-0", "JUSTID"]), "*0\r\n");
+    assert_eq!(h.run(&["XAUTOCLAIM", "s", "g", "bob", "0", "0", "JUSTID"]), "*3\r\n$3\r\n0-0\r\n*0\r\n*0\r\n");
+    // A claim that fails on its arguments creates nobody.
+    assert!(h.run(&["XCLAIM", "s", "g", "carol", "0", "1-0", "IDLE", "x"]).starts_with("-ERR"));
+    assert_eq!(h.run(&["XGROUP", "CREATECONSUMER", "s", "g", "alice"]), ":0\r\n");
+    assert_eq!(h.run(&["XGROUP", "CREATECONSUMER", "s", "g", "bob"]), ":0\r\n");
+    assert_eq!(h.run(&["XGROUP", "CREATECONSUMER", "s", "g", "carol"]), ":1\r\n");
+}
+
+#[test]
+fn xautoclaim_refuses_a_count_no_host_could_allocate() {
+    let mut h = Harness::new();
+    h.run(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    assert_eq!(
+        h.run(&["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "576460752303423487"]),
+        "-ERR Insufficient memory, failed allocating transient memory, COUNT too high.\r\n"
+    );
+    assert_eq!(h.run(&["XGROUP", "CREATECONSUMER", "s", "g", "c"]), ":1\r\n");
+    assert_eq!(h.run(&["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "3"]), "*3\r\n$3\r\n0-0\r\n*0\r\n*0\r\n");
+}

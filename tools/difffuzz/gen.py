@@ -535,114 +535,177 @@ class Gen:
         return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC"], ["BY", "nosort"], ["BY", "nosort", "DESC"]])
 
     # --- streams -------------------------------------------------------------------------------
+    # Explicit IDs only (never a bare `*`, whose ID is the clock): every reply but idle times, seen
+    # and active times and delivery times is then deterministic.
     def sid(self):
         return self.c(["0-0", "0-1", "1-0", "1-1", "2-0", "3-5", "5-0", "10-1", "-", "+", "$", "1", "(1-1",
-                       "18446744073709551615-18446744073709551615", "x", "1-*"])
+                       "18446744073709551615-18446744073709551615", "x", "1-*", "(5", "7", "20-0", "(0-0",
+                       "(18446744073709551615-18446744073709551615", "18446744073709551615", "-1", "1-"])
+
+    def stream_value(self):
+        # Now and then a value big enough to fill a 4096-byte node in a few entries, so that streams
+        # span several nodes and approximate trimming has whole nodes to drop.
+        return "w" * self.c([1500, 2000]) if self.p(0.08) else self.value()
+
+    def trim_opt(self):
+        a = [self.c(["MAXLEN", "MINID", "maxlen"])]
+        if self.p(0.6):
+            a.append(self.c(["=", "~", "~"]))
+        a.append(self.c(["0", "1", "2", "3", "5", "2-0", "3-0", "10-0", "-1", "x"]))
+        if self.p(0.25):
+            a += ["LIMIT", self.c(["0", "1", "2", "10", "100", "-1"])]
+        return a
 
     def gen_streams(self):
         k = self.key()
         g = self.c(["g1", "g2"])
-        cons = self.c(["c1", "c2"])
-        roll = self.r.randrange(26)
-        if roll in (0, 1, 2, 3):
+        cons = self.c(["c1", "c2", "c3"])
+        roll = self.r.randrange(40)
+        if roll < 6:
             a = ["XADD", k]
             if self.p(0.1):
                 a.append("NOMKSTREAM")
-            if self.p(0.2):
-                a += [self.c(["MAXLEN", "MINID"])] + ([self.c(["=", "~"])] if self.p(0.5) else []) + [self.c(["0", "1", "2", "5", "2-0", "-1"])]
-                if self.p(0.2):
-                    a += ["LIMIT", self.c(["0", "1", "10"])]
+            if self.p(0.25):
+                a += self.trim_opt()
             ms = self.r.randint(1, 40)
-            a.append(self.c(["%d-%d" % (ms, self.r.randint(0, 3)), "%d-*" % ms, "%d" % ms, "0-0", "0-1", "x", "%d-0" % ms]))
-            for _ in range(self.r.randint(1, 2) if not self.p(0.1) else 0):
-                a += [self.c(["f", "g", "h"]), self.value()]
+            if self.p(0.03):
+                # The top of the ID space: what follows it must fail as exhausted.
+                a.append(self.c(["18446744073709551615-18446744073709551615", "18446744073709551615-*",
+                                 "18446744073709551615", "18446744073709551616-0", "1-18446744073709551616"]))
+            else:
+                a.append(self.c(["%d-%d" % (ms, self.r.randint(0, 3)), "%d-*" % ms, "%d" % ms, "0-0", "0-1", "x",
+                                 "%d-0" % ms, "%d-*" % ms, "0-*"]))
+            for _ in range(self.r.randint(1, 3) if not self.p(0.05) else 0):
+                a += [self.c(["f", "g", "h"]), self.stream_value()]
             return "exact", a
-        if roll == 4:
-            return "exact", ["XLEN", k]
-        if roll in (5, 6):
+        if roll == 6:
+            return "exact", [self.c(["XLEN", "TYPE", "EXISTS"]), k]
+        if roll in (7, 8):
             a = [self.c(["XRANGE", "XREVRANGE"]), k, self.sid(), self.sid()]
             if self.p(0.4):
-                a += ["COUNT", self.c(["0", "1", "2", "-1"])]
-            return "exact", a
-        if roll == 7:
-            return "exact", ["XDEL", k] + [self.sid() for _ in range(self.r.randint(1, 3))]
-        if roll == 8:
-            a = ["XTRIM", k, self.c(["MAXLEN", "MINID"])]
-            if self.p(0.5):
-                a.append(self.c(["=", "~"]))
-            a.append(self.c(["0", "1", "2", "3-0", "-1"]))
-            if self.p(0.2):
-                a += ["LIMIT", self.c(["0", "5"])]
+                a += ["COUNT", self.c(["0", "1", "2", "-1", "3"])]
             return "exact", a
         if roll == 9:
+            return "exact", ["XDEL", k] + [self.sid() for _ in range(self.r.randint(1, 3))]
+        if roll == 10:
+            return "exact", ["XTRIM", k] + self.trim_opt()
+        if roll == 11:
             a = ["XSETID", k, self.sid()]
-            if self.p(0.3):
-                a += ["ENTRIESADDED", self.c(["0", "5", "100", "-1"])]
-            if self.p(0.3):
+            if self.p(0.4):
+                a += ["ENTRIESADDED", self.c(["0", "1", "5", "100", "-1", "x"])]
+            if self.p(0.4):
                 a += ["MAXDELETEDID", self.sid()]
             return "exact", a
-        if roll == 10:
+        if roll == 12:
             a = ["XREAD"]
             if self.p(0.5):
-                a += ["COUNT", self.c(["1", "2", "0"])]
+                a += ["COUNT", self.c(["1", "2", "0", "-1"])]
             ks = self.keys(1, 2)
-            a += ["STREAMS"] + ks + [self.c(["0", "0-0", "1-1", "3", "$", "+"]) for _ in ks]
+            # '+' (Redis 7.4 / Valkey 8, refused by 7.2) ends a round as a known difference: kept rare.
+            a += ["STREAMS"] + ks + [self.c(["0", "0-0", "1-1", "3", "$", "(1", "5-0", "20"]) if self.p(0.95) else "+"
+                                     for _ in ks]
             return "exact", a
-        if roll in (11, 12):
-            sub = self.r.randrange(5)
+        if roll in (13, 14, 15):
+            sub = self.r.randrange(7)
             if sub == 0:
-                a = ["XGROUP", "CREATE", k, g, self.c(["0", "$", "1-1", "5"])]
+                a = ["XGROUP", "CREATE", k, g, self.c(["0", "$", "1-1", "5", "0-0", "x", "-", "+"])]
                 if self.p(0.4):
                     a.append("MKSTREAM")
-                if self.p(0.3):
-                    a += ["ENTRIESREAD", self.c(["0", "1", "3", "-1", "100"])]
+                if self.p(0.4):
+                    a += ["ENTRIESREAD", self.c(["0", "1", "2", "3", "-1", "-2", "100", "x"])]
             elif sub == 1:
-                a = ["XGROUP", "SETID", k, g, self.c(["0", "$", "2-0"])]
-                if self.p(0.3):
-                    a += ["ENTRIESREAD", self.c(["0", "2", "-1"])]
+                a = ["XGROUP", "SETID", k, g, self.c(["0", "$", "2-0", "5", "1-1", "100"])]
+                if self.p(0.4):
+                    a += ["ENTRIESREAD", self.c(["0", "1", "2", "-1", "-2", "50"])]
             elif sub == 2:
                 a = ["XGROUP", "DESTROY", k, g]
             elif sub == 3:
                 a = ["XGROUP", "CREATECONSUMER", k, g, cons]
-            else:
+            elif sub == 4:
                 a = ["XGROUP", "DELCONSUMER", k, g, cons]
+            elif sub == 5:
+                a = ["XGROUP", self.c(["HELP", "help", "NOPE", "CREATE"])]
+            else:
+                a = ["XINFO", self.c(["HELP", "NOPE", "STREAM", "GROUPS"])]
             return "exact", a
-        if roll in (13, 14):
+        if roll in (16, 17, 18):
             a = ["XREADGROUP", "GROUP", g, cons]
             if self.p(0.5):
-                a += ["COUNT", self.c(["1", "2", "10"])]
+                a += ["COUNT", self.c(["1", "2", "10", "0"])]
             if self.p(0.2):
                 a.append("NOACK")
-            a += ["STREAMS", k, self.c([">", ">", "0", "1-1"])]
+            ks = [k] if self.p(0.8) else self.keys(2, 2)
+            a += ["STREAMS"] + ks + [self.c([">", ">", ">", "0", "1-1", "(1", "$"]) for _ in ks]
             return "exact", a
-        if roll == 15:
-            return "exact", ["XACK", k, g] + [self.sid() for _ in range(self.r.randint(1, 3))]
-        if roll == 16:
-            return "exact", ["XPENDING", k, g]
-        if roll == 17:
-            # The extended form carries idle times; only its ids and counts are deterministic.
-            return "skip", ["XPENDING", k, g, "-", "+", "10"]
-        if roll == 18:
-            a = ["XCLAIM", k, g, cons, "0"] + [self.sid() for _ in range(self.r.randint(1, 2))]
-            if self.p(0.6):
-                a.append("JUSTID")
-            return "exact" if "JUSTID" in a else "skip", a
         if roll == 19:
-            a = ["XAUTOCLAIM", k, g, cons, "0", self.c(["0", "0-0", "2-0", "-"])]
-            if self.p(0.4):
-                a += ["COUNT", self.c(["1", "2", "0"])]
-            a.append("JUSTID")
-            return "exact", a
+            return "exact", ["XACK", k, g] + [self.sid() for _ in range(self.r.randint(1, 3))]
         if roll == 20:
-            return "exact", ["XINFO", "GROUPS", k]
+            return "exact", ["XPENDING", k, g]
         if roll == 21:
-            return "exact", ["TYPE", k]
-        if roll == 22:
+            # The extended form carries idle times: run, not compared.
+            a = ["XPENDING", k, g]
+            if self.p(0.3):
+                a += ["IDLE", self.c(["0", "3600000", "-1"])]
+            a += [self.sid(), self.sid(), self.c(["10", "1", "0", "-1"])]
+            if self.p(0.3):
+                a.append(cons)
+            return "skip", a
+        if roll in (22, 23, 24):
+            a = ["XCLAIM", k, g, cons, self.c(["0", "0", "3600000", "-1", "x"])]
+            a += [self.sid() for _ in range(self.r.randint(1, 3))]
+            for _ in range(self.r.randint(0, 3)):
+                opt = self.c(["IDLE", "TIME", "RETRYCOUNT", "FORCE", "JUSTID", "LASTID"])
+                a.append(opt)
+                if opt == "IDLE":
+                    a.append(self.c(["0", "7200000", "-5", "x"]))
+                elif opt == "TIME":
+                    # TIME 1 makes the entry idle for decades; a future time is taken as now.
+                    a.append(self.c(["1", "0", "-1", "99999999999999"]))
+                elif opt == "RETRYCOUNT":
+                    a.append(self.c(["0", "5", "-1", "x"]))
+                elif opt == "LASTID":
+                    a.append(self.sid())
+            return "exact", a
+        if roll in (25, 26):
+            a = ["XAUTOCLAIM", k, g, cons, self.c(["0", "0", "3600000", "-1"]), self.c(["0", "0-0", "2-0", "-", "(1", "x"])]
+            if self.p(0.4):
+                a += ["COUNT", self.c(["1", "2", "0", "-1", "3", "576460752303423487", "576460752303423488",
+                                       "9223372036854775807"])]
+            if self.p(0.5):
+                a.append("JUSTID")
+            return "exact", a
+        if roll in (27, 28):
+            return "exact", ["XINFO", "GROUPS", k]
+        if roll in (29, 30):
+            # Without FULL every field is deterministic when no ID came from the clock.
+            return "exact", ["XINFO", "STREAM", k]
+        if roll == 31:
+            a = ["XINFO", "STREAM", k, "FULL"]
+            if self.p(0.4):
+                a += ["COUNT", self.c(["0", "1", "-1"])]
+            return "skip", a
+        if roll == 32:
+            return "skip", ["XINFO", "CONSUMERS", k, g]
+        if roll == 33:
             return "exact", ["DEL", k]
-        if roll == 23:
+        if roll == 34:
             return "exact", ["OBJECT", "ENCODING", k]
-        if roll == 24:
-            return "skip", ["XINFO", "STREAM", k]
+        if roll == 35:
+            # A copy has its own groups, consumers and pending lists.
+            a = ["COPY", k, self.key()]
+            if self.p(0.5):
+                a.append("REPLACE")
+            return "exact", a
+        if roll == 36:
+            return "exact", ["RENAME", k, self.key()]
+        if roll == 37 and self.p(0.15):
+            # Blocking for a millisecond when nothing is there: run for its effects (the consumer it
+            # creates), not compared, so that no perturbed timeout of 0 can block for ever. Rare: a
+            # server notices the timeout at its next cron tick, up to 100 ms later.
+            if self.p(0.5):
+                return "skip", ["XREAD", "COUNT", "2", "BLOCK", "1", "STREAMS", k, self.c(["$", "0", "5-0"])]
+            return "skip", ["XREADGROUP", "GROUP", g, cons, "BLOCK", "1"] + (["NOACK"] if self.p(0.3) else []) + \
+                ["STREAMS", k, self.c([">", "0"])]
         return "exact", ["XRANGE", k, "-", "+"]
 
     # --- HyperLogLog ---------------------------------------------------------------------------
