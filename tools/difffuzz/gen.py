@@ -182,7 +182,8 @@ class Gen:
         if roll == 18:
             return "ttl", ["TTL", k]
         if roll == 19:
-            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+            # PEXPIRETIME of a relative expiry is time-dependent: compared within a tolerance.
+            return self.c([("exact", ["EXPIRETIME", k]), ("ttl", ["PEXPIRETIME", k])])
         if roll == 20:
             return "exact", ["DEL", k]
         if roll == 21:
@@ -735,7 +736,7 @@ class Gen:
         if roll == 5:
             return "ttl", [self.c(["TTL", "PTTL"]), k]
         if roll == 6:
-            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+            return self.c([("exact", ["EXPIRETIME", k]), ("ttl", ["PEXPIRETIME", k])])
         if roll == 7:
             return "exact", ["TYPE", k]
         if roll == 8:
@@ -750,8 +751,8 @@ class Gen:
             a = [self.c(["SORT", "SORT", "SORT_RO"]), k]
             if self.p(0.3):
                 a += ["BY", self.c(["nosort", "w_*", "h1->*", "*"])]
-            if self.p(0.3):
-                a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["2", "10", "-1"])]
+            if self.p(0.4):
+                a += ["LIMIT", self.c(["0", "1", "-1", "3", "20"]), self.c(["2", "10", "-1", "1", "5"])]
             for _ in range(self.r.randint(0, 2)):
                 a += ["GET", self.c(["#", "w_*", "h1->f*", "*"])]
             if self.p(0.3):
@@ -762,8 +763,16 @@ class Gen:
                 a += ["STORE", self.key()]
             return "exact", a
         if roll == 14:
-            return "exact", ["MSET", "w_1", self.c(["3", "1", "x"]), "w_a", self.c(["2", "-1"]), "w_b", "5"]
+            # Weights as SORT reads them (strtod: blanks first, "" is 0, up to a NUL), and
+            # equal ones, which an ALPHA sort with a LIMIT leaves in its partial quicksort's order.
+            w = lambda: self.c(["3", "1", "x", "2", "-1", "5", "", " ", " 2", "\t-3", "2 ", "1\x00x", "1e3", "inf", "-inf",
+                                "nan", "+4", ".5", "a", "a\x00b", "a\x00c"])
+            return "exact", ["MSET", "w_1", w(), "w_a", self.c(["2", "-1", w()]), "w_b", self.c(["5", w()]), "w_c", w(),
+                             "w_2", w()]
         if roll == 15:
+            if self.p(0.4):
+                return "exact", ["RPUSH", "l1"] + [self.c(["a", "b", "c", "d", "1", "2", "3", "e"])
+                                                   for _ in range(self.r.randint(6, 45))]
             return "exact", ["RPUSH", "l1"] + self.c([["3", "1", "2"], ["a", "b", "1"], ["b", "a", "c"]])
         if roll == 16:
             return "exact", ["SADD", "t1"] + self.c([["3", "1", "2"], ["a", "b"]])

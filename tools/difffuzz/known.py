@@ -21,6 +21,13 @@ KNOWN = [
      lambda a, f, v: _upper(a)[0] in ("BITCOUNT", "BITPOS") and f in (b":0\r\n", b":-1\r\n") and v.startswith(b"-ERR")),
     ("Valkey 8 keeps strings up to 64 bytes embstr; 7.2.4 object.c's limit is 44",
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and f == b"$3\r\nraw\r\n" and v == b"$6\r\nembstr\r\n"),
+    ("Valkey checks GETEX's expire time (and its number) before the key; 7.2.4 t_string.c getexCommand answers null for a missing key first",
+     lambda a, f, v: _upper(a)[0] == "GETEX" and f in (b"$-1\r\n", b"_\r\n") and v.startswith((b"-ERR invalid expire time", b"-ERR value is not an integer"))),
+    ("Valkey 8 takes BITCOUNT key start without end; 7.2.4 bitops.c bitcountCommand only takes 2, 4 or 5 arguments",
+     lambda a, f, v: _upper(a)[0] == "BITCOUNT" and len(a) == 3 and f == b"-ERR syntax error\r\n"),
+    ("Valkey reads SORT weights strictly; 7.2.4 sort.c uses strtod (leading blanks, '' as 0, stops at a NUL, hex)",
+     lambda a, f, v: _upper(a)[0] in ("SORT", "SORT_RO") and b"can't be converted into double" in v
+     and not f.startswith(b"-")),
 ]
 
 
