@@ -34,14 +34,17 @@ struct Item {
 }
 
 /// Redis's lookupKeyByPattern: `#` is the element itself; otherwise the first `*` is replaced
-/// by the element and the key read (a string), or `key->field` reads a hash field.
+/// by the element and the key read (a string), or `key->field` reads a hash field. Redis
+/// looks for `#`, `*` and `->` with C string functions, so a NUL ends the pattern for them
+/// (the field name, taken by length, keeps what follows it).
 fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
-    if pattern == b"#" {
+    if c_string(pattern) == b"#" {
         return Some(elem.to_vec());
     }
-    let star = pattern.iter().position(|&c| c == b'*')?;
+    let star = c_string(pattern).iter().position(|&c| c == b'*')?;
     let rest = &pattern[star + 1..];
-    let arrow = rest.windows(2).position(|w| w == b"->").filter(|&p| p + 2 < rest.len());
+    let arrow =
+        c_string(rest).windows(2).position(|w| w == b"->").filter(|&p| rest.get(p + 2).is_some_and(|&c| c != 0));
     let (suffix, field) = match arrow {
         Some(p) => (&rest[..p], Some(&rest[p + 2..])),
         None => (rest, None),
@@ -139,7 +142,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             j += 1;
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
-            dontsort = !argv[j + 1].contains(&b'*');
+            dontsort = !c_string(&argv[j + 1]).contains(&b'*');
             if !dontsort && !full_key_access {
                 return Err(CmdError::new("BY option of SORT denied due to insufficient ACL permissions."));
             }
