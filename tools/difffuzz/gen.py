@@ -119,7 +119,7 @@ class Gen:
     # --- strings -------------------------------------------------------------------------------
     def gen_strings(self):
         k = self.key()
-        roll = self.r.randrange(24)
+        roll = self.r.randrange(25)
         if roll == 0:
             a = ["SET", k, self.value()]
             if self.p(0.3):
@@ -190,6 +190,14 @@ class Gen:
             return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  "])]
         if roll == 22:
             return "exact", ["EXISTS"] + self.keys(1, 3)
+        if roll == 23:
+            # Options that clash, repeat or come in odd case.
+            return "exact", self.c([["SET", k, self.value(), "NX", "XX"], ["SET", k, self.value(), "EX", "10", "PX", "100"],
+                                    ["SET", k, self.value(), "KEEPTTL", "EX", "10"], ["SET", k, self.value(), "GET", "GET"],
+                                    ["SET", k, self.value(), "ex", "10", "nx", "get"], ["SET", k, self.value(), "EX"],
+                                    ["SET", k, self.value(), "PX", "10", "PX", "20"], ["GETEX", k, "EX", "10", "PERSIST"],
+                                    ["GETEX", k, "PERSIST", "PERSIST"], ["GETEX", k, "KEEPTTL"], ["GETEX", k, "px"],
+                                    ["SET", k, self.value(), "XX", "GET", "KEEPTTL"]])
         return "exact", ["STRLEN", k]
 
     # --- bitmaps, BITFIELD ---------------------------------------------------------------------
@@ -639,7 +647,7 @@ class Gen:
     # --- HyperLogLog ---------------------------------------------------------------------------
     def gen_hll(self):
         k = self.key()
-        roll = self.r.randrange(8)
+        roll = self.r.randrange(12)
         if roll in (0, 1, 2):
             n = self.r.randint(0, 4) if not self.p(0.1) else self.c([300, 2000])
             return "exact", ["PFADD", k] + (["%s%d" % (k, self.r.randint(0, 10 ** 6)) for _ in range(n)])
@@ -651,6 +659,20 @@ class Gen:
             return "exact", ["GET", k]
         if roll == 6:
             return "exact", ["DEL", k]
+        if roll == 7:
+            # PFDEBUG shows the registers and the encoding; TODENSE converts.
+            sub = self.c(["GETREG", "ENCODING", "TODENSE", "DECODE", "encoding", "BAD"])
+            return "exact", ["PFDEBUG", sub, k] + (["x"] if self.p(0.05) else [])
+        if roll == 8:
+            # Damage a sketch: its header (magic, encoding, cached cardinality) or its registers.
+            return "exact", self.c([["SETRANGE", k, self.c(["0", "3", "4", "8", "15", "16", "17", "30"]),
+                                     self.c(["\x00", "\x01", "\x02", "\xff\xff", "\x7f", "Z", "\x80"])],
+                                    ["APPEND", k, self.c(["x", "\x00" * 3])],
+                                    ["SET", k, self.c(["HYLL", "HYLL\x01\x00\x00\x00", "HYLL\x00\x00\x00\x00" + "\x00" * 8])]])
+        if roll == 9:
+            return "exact", ["PFADD", k] + self.c([[], ["a"], ["a", "b", "a"]])
+        if roll == 10:
+            return "exact", ["OBJECT", "ENCODING", k]
         return "exact", ["SET", k, self.value()]
 
     # --- GEO -----------------------------------------------------------------------------------
@@ -711,7 +733,7 @@ class Gen:
     # --- generic keyspace ----------------------------------------------------------------------
     def gen_keys(self):
         k = self.key()
-        roll = self.r.randrange(20)
+        roll = self.r.randrange(21)
         if roll == 0:
             return "exact", [self.c(["RENAME", "RENAMENX"]), k, self.key()]
         if roll == 1:
@@ -761,6 +783,11 @@ class Gen:
                 a.append("ALPHA")
             if a[0] == "SORT" and self.p(0.2):
                 a += ["STORE", self.key()]
+            # 7.2.4 reads a sorted set's elements from its dict (in a random order: the hash
+            # seed is random) before sorting, and equal ALPHA weights from a BY pattern keep that
+            # order: sort a sorted set by a pattern numerically only (ties go by the element).
+            if k == "z1" and "ALPHA" in a and "BY" in a and "*" in a[a.index("BY") + 1]:
+                a.remove("ALPHA")
             return "exact", a
         if roll == 14:
             # Weights as SORT reads them (strtod: blanks first, "" is 0, up to a NUL), and
@@ -780,6 +807,12 @@ class Gen:
             return "exact", ["ZADD", "z1", "1", "a", "2", "b", "0", "c"]
         if roll == 18:
             return "exact", ["HSET", "h1", "fa", "1", "fb", "2"]
+        if roll == 19:
+            return "exact", self.c([["MOVE", k, self.c(["1", "0", "x", "16"])], ["RENAME", k, k], ["RENAMENX", k, k],
+                                    ["OBJECT", "FREQ", k], ["OBJECT", "REFCOUNT", k],
+                                    [self.c(["EXPIRE", "PEXPIRE"]), k, "100", self.c(["NX", "GT"]), self.c(["XX", "LT", "NX"])],
+                                    ["SORT", "l1", "BY", "h*->fa", "GET", "h*->fb", "GET", "#"],
+                                    ["SORT", "t1", "BY", "h*->fa", "ALPHA", "LIMIT", "0", "2"]])
         return "exact", ["SET", "s1", self.value()]
 
 

@@ -28,6 +28,8 @@ KNOWN = [
     ("Valkey reads SORT weights strictly; 7.2.4 sort.c uses strtod (leading blanks, '' as 0, stops at a NUL, hex)",
      lambda a, f, v: _upper(a)[0] in ("SORT", "SORT_RO") and b"can't be converted into double" in v
      and not f.startswith(b"-")),
+    ("Valkey 8 no longer shares small integer values; 7.2.4 object.c tryObjectEncoding uses shared integers (refcount INT_MAX)",
+     lambda a, f, v: _upper(a)[:2] == ["OBJECT", "REFCOUNT"] and f == b":2147483647\r\n" and v == b":1\r\n"),
 ]
 
 
