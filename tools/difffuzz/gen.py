@@ -182,12 +182,16 @@ class Gen:
         if roll == 18:
             return "ttl", ["TTL", k]
         if roll == 19:
-            # PEXPIRETIME of a relative expiry is time-dependent: compared within a tolerance.
-            return self.c([("exact", ["EXPIRETIME", k]), ("ttl", ["PEXPIRETIME", k])])
+            # The expiry time of a relative TTL is time-dependent: compared within a tolerance.
+            return "ttl", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
         if roll == 20:
             return "exact", ["DEL", k]
         if roll == 21:
-            return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  "])]
+            if self.p(0.4):
+                # Texts over a small alphabet, for LCS to find several matches in.
+                return "exact", ["SET", k, "".join(self.c("abc") for _ in range(self.r.randint(0, 30)))]
+            return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  ",
+                                               "ohmytext", "mynewtext"])]
         if roll == 22:
             return "exact", ["EXISTS"] + self.keys(1, 3)
         if roll == 23:
@@ -203,7 +207,7 @@ class Gen:
     # --- bitmaps, BITFIELD ---------------------------------------------------------------------
     def gen_bits(self):
         k = self.key()
-        roll = self.r.randrange(12)
+        roll = self.r.randrange(14)
         off = lambda: self.c(["0", "1", "7", "8", "15", "63", "100", "-1", "4294967296", "x", "#1", "#-1", "1000"])
         if roll == 0:
             return "exact", ["SETBIT", k, self.c(["0", "1", "7", "8", "33", "100", "-1", "4294967296", "x"]), self.c(["0", "1", "2"])]
@@ -241,6 +245,8 @@ class Gen:
                     a += ["OVERFLOW", self.c(["WRAP", "SAT", "FAIL", "wrap", "BAD"])]
             return "exact", a
         if roll == 7:
+            if self.p(0.3):
+                return "exact", ["SET", k, "".join(chr(self.r.randrange(128)) for _ in range(self.r.randint(1, 40)))]
             return "exact", ["SET", k, self.c(["\xff\xf0\x00", "foobar", "", "\x00\x00\x01"])]
         if roll == 8:
             return "exact", ["GET", k]
@@ -248,6 +254,24 @@ class Gen:
             return "exact", ["APPEND", k, self.value()]
         if roll == 10:
             return "exact", ["SETRANGE", k, self.c(["0", "2", "10"]), self.value()]
+        if roll == 11:
+            # Field positions and overflow at the edges of the types.
+            t = self.c(["u63", "i64", "i63", "u1", "i1", "u32", "i32", "i9"])
+            o = self.c(["0", "1", "63", "64", "#0", "#1", "#2", "#9", "9223372036854775807", "#4611686018427387904",
+                        "4000", "17179869184"])
+            v = self.c(["9223372036854775807", "-9223372036854775808", "4611686018427387904", "-1", "1", "255",
+                        "18446744073709551615", "0x10"])
+            a = ["BITFIELD", k]
+            if self.p(0.6):
+                a += ["OVERFLOW", self.c(["WRAP", "SAT", "FAIL"])]
+            a += self.c([["INCRBY", t, o, v], ["SET", t, o, v], ["GET", t, o]])
+            if self.p(0.4):
+                a += self.c([["INCRBY", t, o, v], ["GET", t, "0"]])
+            return "exact", a
+        if roll == 12:
+            a = ["BITPOS", k, self.c(["0", "1"]), self.c(["0", "-1", "2", "-100", "100"]),
+                 self.c(["-1", "0", "7", "100", "-9223372036854775808", "9223372036854775807"]), self.c(["BIT", "BYTE"])]
+            return "exact", a
         return "exact", ["STRLEN", k]
 
     # --- lists ---------------------------------------------------------------------------------
@@ -758,7 +782,7 @@ class Gen:
         if roll == 5:
             return "ttl", [self.c(["TTL", "PTTL"]), k]
         if roll == 6:
-            return self.c([("exact", ["EXPIRETIME", k]), ("ttl", ["PEXPIRETIME", k])])
+            return "ttl", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
         if roll == 7:
             return "exact", ["TYPE", k]
         if roll == 8:
