@@ -1166,6 +1166,13 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// [`Db::insert_entry`] for a key a command creates (RENAME, COPY, MOVE, RESTORE: Redis's
+    /// dbAdd), which tells the `new` event's subscribers.
+    pub fn add_entry(&mut self, key: &[u8], entry: Entry) {
+        self.insert_entry(key, entry);
+        self.notify(notify::NEW, "new", key);
+    }
+
     /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let sd = self.shard_db(key);
