@@ -809,8 +809,9 @@ class Gen:
                 a += ["STORE", self.key()]
             # 7.2.4 reads a sorted set's elements from its dict (in a random order: the hash
             # seed is random) before sorting, and equal ALPHA weights from a BY pattern keep that
-            # order: sort a sorted set by a pattern numerically only (ties go by the element).
-            if k == "z1" and "ALPHA" in a and "BY" in a and "*" in a[a.index("BY") + 1]:
+            # order: sort by a pattern alphabetically only the keys that hold lists and small sets
+            # here (any other may hold a copied or renamed sorted set); numeric ties go by element.
+            if k not in ("l1", "t1") and "ALPHA" in a and "BY" in a and "*" in a[a.index("BY") + 1]:
                 a.remove("ALPHA")
             return "exact", a
         if roll == 14:
