@@ -115,7 +115,7 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
         ctx.db.delete(dst);
     }
     let (entry, ttl) = ctx.db.take(src).ok_or_else(|| CmdError::new(errors::NO_KEY))?;
-    ctx.db.insert_entry(dst, entry);
+    ctx.db.add_entry(dst, entry);
     if let Some(when) = ttl {
         ctx.db.set_expire(dst, when);
     }
@@ -187,7 +187,7 @@ fn copy(ctx: &mut Ctx) -> CmdResult {
             }
             ctx.db.delete(dst);
         }
-        ctx.db.insert_entry(dst, entry);
+        ctx.db.add_entry(dst, entry);
         if let Some(when) = ttl {
             ctx.db.set_expire(dst, when);
         }
@@ -226,13 +226,16 @@ fn move_cmd(ctx: &mut Ctx) -> CmdResult {
         return Ok(());
     }
     let (entry, ttl) = ctx.db.take(key).ok_or_else(|| CmdError::new(errors::NO_KEY))?;
-    ctx.db.notify(ev::GENERIC, "move_from", key);
+    // As Redis: added to the target first (its `new` event), then the move events.
     ctx.db.index = dst_db;
-    ctx.db.notify(ev::GENERIC, "move_to", key);
-    ctx.db.insert_entry(key, entry);
+    ctx.db.add_entry(key, entry);
     if let Some(when) = ttl {
         ctx.db.set_expire(key, when);
     }
+    ctx.db.index = src_db;
+    ctx.db.notify(ev::GENERIC, "move_from", key);
+    ctx.db.index = dst_db;
+    ctx.db.notify(ev::GENERIC, "move_to", key);
     ctx.db.index = src_db;
     ctx.server.keyspace.watches.touch(dst_db, key, false);
     ctx.db.touch_dirty(1);

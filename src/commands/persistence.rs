@@ -201,7 +201,7 @@ pub fn restore(ctx: &mut Ctx) -> CmdResult {
     }
     // Redis's objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
     let meta = ctx.db.entry_meta(idle.map(|i| i as u64), freq.map(|f| f as u8));
-    ctx.db.insert_entry(key, Entry::new(value, meta));
+    ctx.db.add_entry(key, Entry::new(value, meta));
     if ttl > 0 {
         ctx.db.set_expire(key, ttl);
         if !absttl {

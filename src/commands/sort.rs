@@ -12,6 +12,8 @@ use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::types::{ListValue, Value};
 
+mod pqsort;
+
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", sort).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort),
     CommandSpec::new("sort_ro", sort_ro).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort_ro),
@@ -32,14 +34,17 @@ struct Item {
 }
 
 /// Redis's lookupKeyByPattern: `#` is the element itself; otherwise the first `*` is replaced
-/// by the element and the key read (a string), or `key->field` reads a hash field.
+/// by the element and the key read (a string), or `key->field` reads a hash field. Redis
+/// looks for `#`, `*` and `->` with C string functions, so a NUL ends the pattern for them
+/// (the field name, taken by length, keeps what follows it).
 fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
-    if pattern == b"#" {
+    if c_string(pattern) == b"#" {
         return Some(elem.to_vec());
     }
-    let star = pattern.iter().position(|&c| c == b'*')?;
+    let star = c_string(pattern).iter().position(|&c| c == b'*')?;
     let rest = &pattern[star + 1..];
-    let arrow = rest.windows(2).position(|w| w == b"->").filter(|&p| p + 2 < rest.len());
+    let arrow =
+        c_string(rest).windows(2).position(|w| w == b"->").filter(|&p| rest.get(p + 2).is_some_and(|&c| c != 0));
     let (suffix, field) = match arrow {
         Some(p) => (&rest[..p], Some(&rest[p + 2..])),
         None => (rest, None),
@@ -56,13 +61,55 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// strtod over the whole string, as SORT parses weights (empty means 0).
+/// A weight as SORT reads it: C's strtod on the NUL-terminated text, which must be used up;
+/// NaN and out-of-range values (ERANGE, which glibc also sets for an inexact subnormal) are
+/// refused. Leading whitespace is skipped, but whitespace alone is no number, while the empty
+/// string is 0 (strtod converts nothing and stops at the terminator).
 fn weight(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?.trim_start();
+    let s = c_string(b);
     if s.is_empty() {
         return Some(0.0);
     }
-    crate::util::num::parse_f64(s.as_bytes()).filter(|v| !v.is_nan())
+    let blank = |c: &&u8| matches!(**c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let t = &s[s.iter().take_while(blank).count()..];
+    let v = crate::util::num::parse_f64(t)?;
+    let hex = t.iter().skip_while(|c| matches!(c, b'+' | b'-')).take(2).map(|c| c | 0x20).eq(*b"0x");
+    let subnormal = v != 0.0 && v.abs() < f64::MIN_POSITIVE;
+    // A decimal subnormal is inexact unless written out in full (hundreds of digits).
+    if subnormal && !hex {
+        return None;
+    }
+    Some(v)
+}
+
+/// The part of a string C's string functions see: up to the first NUL.
+fn c_string(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
+}
+
+/// Redis's sortCompare. Numeric sorts break ties between equal weights by comparing the
+/// elements' bytes; ALPHA sorts put missing BY values first and otherwise compare with
+/// strcoll (the C locale's byte order, up to the first NUL), or with a full byte comparison
+/// when storing.
+fn compare(a: &Item, b: &Item, alpha: bool, by_pattern: bool, store: bool, desc: bool) -> Ordering {
+    let text = |x: &[u8], y: &[u8]| if store { x.cmp(y) } else { c_string(x).cmp(c_string(y)) };
+    let c = if !alpha {
+        a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.elem.cmp(&b.elem))
+    } else if by_pattern {
+        match (&a.by, &b.by) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => text(x, y),
+        }
+    } else {
+        text(&a.elem, &b.elem)
+    };
+    if desc {
+        c.reverse()
+    } else {
+        c
+    }
 }
 
 fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
@@ -95,7 +142,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             j += 1;
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
-            dontsort = !argv[j + 1].contains(&b'*');
+            dontsort = !c_string(&argv[j + 1]).contains(&b'*');
             if !dontsort && !full_key_access {
                 return Err(CmdError::new("BY option of SORT denied due to insufficient ACL permissions."));
             }
@@ -114,7 +161,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
     // Collect the elements (in natural order: list order, set order, score order).
     let key = &argv[1];
     let mut kind = 'l';
-    let elems: Vec<Vec<u8>> = match ctx.db.get(key).map(|e| &e.value) {
+    // Like Redis, SORT (and SORT_RO) leaves a sorted set in the skiplist encoding: it
+    // converts a listpack one before reading it, and nothing converts it back.
+    let elems: Vec<Vec<u8>> = match ctx.db.get_mut(key).map(|e| &mut e.value) {
         None => Vec::new(),
         Some(Value::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
         Some(Value::Set(s)) => {
@@ -123,6 +172,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         }
         Some(Value::ZSet(z)) => {
             kind = 'z';
+            z.convert_to_skiplist();
             let mut v = Vec::with_capacity(z.len());
             z.for_each(|m, _| v.push(m.to_vec()));
             v
@@ -190,26 +240,15 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         if conversion_error {
             return Err(CmdError::new("One or more scores can't be converted into double"));
         }
-        let by_pattern = by.is_some();
-        items.sort_by(|a, b| {
-            let c = if !alpha {
-                a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.elem.cmp(&b.elem))
-            } else if by_pattern {
-                match (&a.by, &b.by) {
-                    (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Less,
-                    (Some(_), None) => Ordering::Greater,
-                    (Some(x), Some(y)) => x.cmp(y),
-                }
-            } else {
-                a.elem.cmp(&b.elem)
-            };
-            if desc {
-                c.reverse()
-            } else {
-                c
-            }
-        });
+        let (by_pattern, storing) = (by.is_some(), store.is_some());
+        let cmp = |a: &Item, b: &Item| compare(a, b, alpha, by_pattern, storing, desc);
+        // Redis sorts with the C library's qsort (glibc's is a stable merge sort), or with its
+        // own unstable partial quicksort when a BY pattern comes with a LIMIT.
+        if by_pattern && (start != 0 || end != len - 1) {
+            pqsort::pqsort(&mut items, start, end, cmp);
+        } else {
+            items.sort_by(cmp);
+        }
     }
     let range: Vec<&Item> =
         if end >= start { items[start as usize..=end as usize].iter().collect() } else { Vec::new() };
@@ -263,4 +302,33 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_read_as_strtod_reads_them() {
+        assert_eq!(weight(b""), Some(0.0));
+        assert_eq!(weight(b"\x00junk"), Some(0.0));
+        assert_eq!(weight(b"3\x00junk"), Some(3.0));
+        assert_eq!(weight(b" \t\x0b-2.5"), Some(-2.5));
+        assert_eq!(weight(b"0x10"), Some(16.0));
+        assert_eq!(weight(b"-inf"), Some(f64::NEG_INFINITY));
+        for bad in [&b" "[..], b"2 ", b"nan", b"abc", b"1e309", b"1e-400", b"1e-310", b"\xff", b"-"] {
+            assert_eq!(weight(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn alpha_compares_up_to_a_nul_unless_storing() {
+        let item = |e: &[u8]| Item { elem: e.to_vec(), score: 0.0, by: None };
+        let (a, b) = (item(b"a\x00c"), item(b"a\x00b"));
+        assert_eq!(compare(&a, &b, true, false, false, false), Ordering::Equal);
+        assert_eq!(compare(&a, &b, true, false, true, false), Ordering::Greater);
+        assert_eq!(compare(&a, &b, true, false, true, true), Ordering::Less);
+        // Numeric ties are broken by all the bytes of the elements.
+        assert_eq!(compare(&a, &b, false, false, false, false), Ordering::Greater);
+    }
 }

@@ -1140,6 +1140,9 @@ impl<'a> Db<'a> {
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         let (ks, lru, lfu, now) = (self.ks, self.lru, self.lfu, self.now_ms);
         let at = self.place_of_key(key);
+        // Redis's setKey looks the key up for writing first: a key past its time is deleted
+        // (and its expiry with it, which KEEPTTL must not keep), so the value is added anew.
+        self.expire_if_needed_at(at, key);
         let sd = self.shard_db_at(at.shard, key);
         sd.track_hash_ttls(key, &value);
         match sd.main.get_mut_hashed(at.hash, key) {
@@ -1161,6 +1164,13 @@ impl<'a> Db<'a> {
         if !keep_ttl && !sd.expires.is_empty() {
             sd.expires.remove(key);
         }
+    }
+
+    /// [`Db::insert_entry`] for a key a command creates (RENAME, COPY, MOVE, RESTORE: Redis's
+    /// dbAdd), which tells the `new` event's subscribers.
+    pub fn add_entry(&mut self, key: &[u8], entry: Entry) {
+        self.insert_entry(key, entry);
+        self.notify(notify::NEW, "new", key);
     }
 
     /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).

@@ -124,7 +124,7 @@ class Gen:
     # --- strings -------------------------------------------------------------------------------
     def gen_strings(self):
         k = self.key()
-        roll = self.r.randrange(24)
+        roll = self.r.randrange(25)
         if roll == 0:
             a = ["SET", k, self.value()]
             if self.p(0.3):
@@ -187,19 +187,32 @@ class Gen:
         if roll == 18:
             return "ttl", ["TTL", k]
         if roll == 19:
-            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+            # The expiry time of a relative TTL is time-dependent: compared within a tolerance.
+            return "ttl", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
         if roll == 20:
             return "exact", ["DEL", k]
         if roll == 21:
-            return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  "])]
+            if self.p(0.4):
+                # Texts over a small alphabet, for LCS to find several matches in.
+                return "exact", ["SET", k, "".join(self.c("abc") for _ in range(self.r.randint(0, 30)))]
+            return "exact", ["SET", k, self.c(["12345", "-7", "3.25", "1e3", "9223372036854775807", "x" * 20, "  ",
+                                               "ohmytext", "mynewtext"])]
         if roll == 22:
             return "exact", ["EXISTS"] + self.keys(1, 3)
+        if roll == 23:
+            # Options that clash, repeat or come in odd case.
+            return "exact", self.c([["SET", k, self.value(), "NX", "XX"], ["SET", k, self.value(), "EX", "10", "PX", "100"],
+                                    ["SET", k, self.value(), "KEEPTTL", "EX", "10"], ["SET", k, self.value(), "GET", "GET"],
+                                    ["SET", k, self.value(), "ex", "10", "nx", "get"], ["SET", k, self.value(), "EX"],
+                                    ["SET", k, self.value(), "PX", "10", "PX", "20"], ["GETEX", k, "EX", "10", "PERSIST"],
+                                    ["GETEX", k, "PERSIST", "PERSIST"], ["GETEX", k, "KEEPTTL"], ["GETEX", k, "px"],
+                                    ["SET", k, self.value(), "XX", "GET", "KEEPTTL"]])
         return "exact", ["STRLEN", k]
 
     # --- bitmaps, BITFIELD ---------------------------------------------------------------------
     def gen_bits(self):
         k = self.key()
-        roll = self.r.randrange(12)
+        roll = self.r.randrange(14)
         off = lambda: self.c(["0", "1", "7", "8", "15", "63", "100", "-1", "4294967296", "x", "#1", "#-1", "1000"])
         if roll == 0:
             return "exact", ["SETBIT", k, self.c(["0", "1", "7", "8", "33", "100", "-1", "4294967296", "x"]), self.c(["0", "1", "2"])]
@@ -237,6 +250,8 @@ class Gen:
                     a += ["OVERFLOW", self.c(["WRAP", "SAT", "FAIL", "wrap", "BAD"])]
             return "exact", a
         if roll == 7:
+            if self.p(0.3):
+                return "exact", ["SET", k, "".join(chr(self.r.randrange(128)) for _ in range(self.r.randint(1, 40)))]
             return "exact", ["SET", k, self.c(["\xff\xf0\x00", "foobar", "", "\x00\x00\x01"])]
         if roll == 8:
             return "exact", ["GET", k]
@@ -244,6 +259,24 @@ class Gen:
             return "exact", ["APPEND", k, self.value()]
         if roll == 10:
             return "exact", ["SETRANGE", k, self.c(["0", "2", "10"]), self.value()]
+        if roll == 11:
+            # Field positions and overflow at the edges of the types.
+            t = self.c(["u63", "i64", "i63", "u1", "i1", "u32", "i32", "i9"])
+            o = self.c(["0", "1", "63", "64", "#0", "#1", "#2", "#9", "9223372036854775807", "#4611686018427387904",
+                        "4000", "17179869184"])
+            v = self.c(["9223372036854775807", "-9223372036854775808", "4611686018427387904", "-1", "1", "255",
+                        "18446744073709551615", "0x10"])
+            a = ["BITFIELD", k]
+            if self.p(0.6):
+                a += ["OVERFLOW", self.c(["WRAP", "SAT", "FAIL"])]
+            a += self.c([["INCRBY", t, o, v], ["SET", t, o, v], ["GET", t, o]])
+            if self.p(0.4):
+                a += self.c([["INCRBY", t, o, v], ["GET", t, "0"]])
+            return "exact", a
+        if roll == 12:
+            a = ["BITPOS", k, self.c(["0", "1"]), self.c(["0", "-1", "2", "-100", "100"]),
+                 self.c(["-1", "0", "7", "100", "-9223372036854775808", "9223372036854775807"]), self.c(["BIT", "BYTE"])]
+            return "exact", a
         return "exact", ["STRLEN", k]
 
     # --- lists ---------------------------------------------------------------------------------
@@ -711,7 +744,7 @@ class Gen:
     # --- HyperLogLog ---------------------------------------------------------------------------
     def gen_hll(self):
         k = self.key()
-        roll = self.r.randrange(8)
+        roll = self.r.randrange(12)
         if roll in (0, 1, 2):
             n = self.r.randint(0, 4) if not self.p(0.1) else self.c([300, 2000])
             return "exact", ["PFADD", k] + (["%s%d" % (k, self.r.randint(0, 10 ** 6)) for _ in range(n)])
@@ -723,6 +756,20 @@ class Gen:
             return "exact", ["GET", k]
         if roll == 6:
             return "exact", ["DEL", k]
+        if roll == 7:
+            # PFDEBUG shows the registers and the encoding; TODENSE converts.
+            sub = self.c(["GETREG", "ENCODING", "TODENSE", "DECODE", "encoding", "BAD"])
+            return "exact", ["PFDEBUG", sub, k] + (["x"] if self.p(0.05) else [])
+        if roll == 8:
+            # Damage a sketch: its header (magic, encoding, cached cardinality) or its registers.
+            return "exact", self.c([["SETRANGE", k, self.c(["0", "3", "4", "8", "15", "16", "17", "30"]),
+                                     self.c(["\x00", "\x01", "\x02", "\xff\xff", "\x7f", "Z", "\x80"])],
+                                    ["APPEND", k, self.c(["x", "\x00" * 3])],
+                                    ["SET", k, self.c(["HYLL", "HYLL\x01\x00\x00\x00", "HYLL\x00\x00\x00\x00" + "\x00" * 8])]])
+        if roll == 9:
+            return "exact", ["PFADD", k] + self.c([[], ["a"], ["a", "b", "a"]])
+        if roll == 10:
+            return "exact", ["OBJECT", "ENCODING", k]
         return "exact", ["SET", k, self.value()]
 
     # --- GEO -----------------------------------------------------------------------------------
@@ -783,7 +830,7 @@ class Gen:
     # --- generic keyspace ----------------------------------------------------------------------
     def gen_keys(self):
         k = self.key()
-        roll = self.r.randrange(20)
+        roll = self.r.randrange(21)
         if roll == 0:
             return "exact", [self.c(["RENAME", "RENAMENX"]), k, self.key()]
         if roll == 1:
@@ -808,7 +855,7 @@ class Gen:
         if roll == 5:
             return "ttl", [self.c(["TTL", "PTTL"]), k]
         if roll == 6:
-            return "exact", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
+            return "ttl", [self.c(["EXPIRETIME", "PEXPIRETIME"]), k]
         if roll == 7:
             return "exact", ["TYPE", k]
         if roll == 8:
@@ -823,8 +870,8 @@ class Gen:
             a = [self.c(["SORT", "SORT", "SORT_RO"]), k]
             if self.p(0.3):
                 a += ["BY", self.c(["nosort", "w_*", "h1->*", "*"])]
-            if self.p(0.3):
-                a += ["LIMIT", self.c(["0", "1", "-1"]), self.c(["2", "10", "-1"])]
+            if self.p(0.4):
+                a += ["LIMIT", self.c(["0", "1", "-1", "3", "20"]), self.c(["2", "10", "-1", "1", "5"])]
             for _ in range(self.r.randint(0, 2)):
                 a += ["GET", self.c(["#", "w_*", "h1->f*", "*"])]
             if self.p(0.3):
@@ -833,10 +880,24 @@ class Gen:
                 a.append("ALPHA")
             if a[0] == "SORT" and self.p(0.2):
                 a += ["STORE", self.key()]
+            # 7.2.4 reads a sorted set's elements from its dict (in a random order: the hash
+            # seed is random) before sorting, and equal ALPHA weights from a BY pattern keep that
+            # order: sort by a pattern alphabetically only the keys that hold lists and small sets
+            # here (any other may hold a copied or renamed sorted set); numeric ties go by element.
+            if k not in ("l1", "t1") and "ALPHA" in a and "BY" in a and "*" in a[a.index("BY") + 1]:
+                a.remove("ALPHA")
             return "exact", a
         if roll == 14:
-            return "exact", ["MSET", "w_1", self.c(["3", "1", "x"]), "w_a", self.c(["2", "-1"]), "w_b", "5"]
+            # Weights as SORT reads them (strtod: blanks first, "" is 0, up to a NUL), and
+            # equal ones, which an ALPHA sort with a LIMIT leaves in its partial quicksort's order.
+            w = lambda: self.c(["3", "1", "x", "2", "-1", "5", "", " ", " 2", "\t-3", "2 ", "1\x00x", "1e3", "inf", "-inf",
+                                "nan", "+4", ".5", "a", "a\x00b", "a\x00c"])
+            return "exact", ["MSET", "w_1", w(), "w_a", self.c(["2", "-1", w()]), "w_b", self.c(["5", w()]), "w_c", w(),
+                             "w_2", w()]
         if roll == 15:
+            if self.p(0.4):
+                return "exact", ["RPUSH", "l1"] + [self.c(["a", "b", "c", "d", "1", "2", "3", "e"])
+                                                   for _ in range(self.r.randint(6, 45))]
             return "exact", ["RPUSH", "l1"] + self.c([["3", "1", "2"], ["a", "b", "1"], ["b", "a", "c"]])
         if roll == 16:
             return "exact", ["SADD", "t1"] + self.c([["3", "1", "2"], ["a", "b"]])
@@ -844,6 +905,12 @@ class Gen:
             return "exact", ["ZADD", "z1", "1", "a", "2", "b", "0", "c"]
         if roll == 18:
             return "exact", ["HSET", "h1", "fa", "1", "fb", "2"]
+        if roll == 19:
+            return "exact", self.c([["MOVE", k, self.c(["1", "0", "x", "16"])], ["RENAME", k, k], ["RENAMENX", k, k],
+                                    ["OBJECT", "FREQ", k], ["OBJECT", "REFCOUNT", k],
+                                    [self.c(["EXPIRE", "PEXPIRE"]), k, "100", self.c(["NX", "GT"]), self.c(["XX", "LT", "NX"])],
+                                    ["SORT", "l1", "BY", "h*->fa", "GET", "h*->fb", "GET", "#"],
+                                    ["SORT", "t1", "BY", "h*->fa", "ALPHA", "LIMIT", "0", "2"]])
         return "exact", ["SET", "s1", self.value()]
 
 
