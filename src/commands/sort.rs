@@ -58,11 +58,15 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
 
 /// strtod over the whole string, as SORT parses weights (empty means 0).
 fn weight(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?.trim_start();
+    // Redis hands the element's C string to strtod: it ends at the first NUL, leading C
+    // whitespace is skipped, and the rest must be consumed whole (an empty string is 0, one of
+    // whitespace alone is not a number).
+    let s = b.split(|&c| c == 0).next().unwrap_or_default();
     if s.is_empty() {
         return Some(0.0);
     }
-    crate::util::num::parse_f64(s.as_bytes()).filter(|v| !v.is_nan())
+    let start = s.iter().position(|&c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    crate::util::num::parse_f64_errno(&s[start..]).filter(|v| !v.is_nan())
 }
 
 fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
@@ -263,4 +267,24 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weight;
+
+    #[test]
+    fn weights_read_as_strtod_reads_a_c_string() {
+        assert_eq!(weight(b""), Some(0.0));
+        assert_eq!(weight(b"\x00\x01"), Some(0.0));
+        assert_eq!(weight(b"1\x00abc"), Some(1.0));
+        assert_eq!(weight(b" \t\x0b1"), Some(1.0));
+        assert_eq!(weight(b"  "), None);
+        assert_eq!(weight(b"1 "), None);
+        assert_eq!(weight("\u{a0}5".as_bytes()), None);
+        assert_eq!(weight(b"0x10"), Some(16.0));
+        assert_eq!(weight(b"nan"), None);
+        assert_eq!(weight(b"1e-310"), None);
+        assert_eq!(weight(b"1e400"), None);
+    }
 }
