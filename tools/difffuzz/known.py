@@ -21,6 +21,10 @@ KNOWN = [
      lambda a, f, v: _upper(a)[0] in ("BITCOUNT", "BITPOS") and f in (b":0\r\n", b":-1\r\n") and v.startswith(b"-ERR")),
     ("Valkey 8 keeps strings up to 64 bytes embstr; 7.2.4 object.c's limit is 44",
      lambda a, f, v: _upper(a)[:2] == ["OBJECT", "ENCODING"] and f == b"$3\r\nraw\r\n" and v == b"$6\r\nembstr\r\n"),
+    ("Valkey refuses SORT weights strtod accepts ('', ' 1', '0x10'); 7.2.4 sort.c takes strtod's value "
+     "when it consumed the whole C string (an empty string is 0)",
+     lambda a, f, v: _upper(a)[0] in ("SORT", "SORT_RO") and "ALPHA" not in _upper(a)
+     and f[:1] in (b"*", b":") and v.startswith(b"-ERR One or more scores can't be converted into double")),
 ]
 
 
