@@ -72,14 +72,8 @@ fn weight(b: &[u8]) -> Option<f64> {
     }
     let blank = |c: &&u8| matches!(**c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let t = &s[s.iter().take_while(blank).count()..];
-    let v = crate::util::num::parse_f64(t)?;
-    let hex = t.iter().skip_while(|c| matches!(c, b'+' | b'-')).take(2).map(|c| c | 0x20).eq(*b"0x");
-    let subnormal = v != 0.0 && v.abs() < f64::MIN_POSITIVE;
-    // A decimal subnormal is inexact unless written out in full (hundreds of digits).
-    if subnormal && !hex {
-        return None;
-    }
-    Some(v)
+    // parse_f64_errno refuses what glibc's strtod flags with ERANGE, inexact subnormals included.
+    crate::util::num::parse_f64_errno(t).filter(|v| !v.is_nan())
 }
 
 /// The part of a string C's string functions see: up to the first NUL.
@@ -316,6 +310,9 @@ mod tests {
         assert_eq!(weight(b" \t\x0b-2.5"), Some(-2.5));
         assert_eq!(weight(b"0x10"), Some(16.0));
         assert_eq!(weight(b"-inf"), Some(f64::NEG_INFINITY));
+        // An exact subnormal is no ERANGE; a non-breaking space is not C whitespace.
+        assert_eq!(weight(b"0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(weight("\u{a0}5".as_bytes()), None);
         for bad in [&b" "[..], b"2 ", b"nan", b"abc", b"1e309", b"1e-400", b"1e-310", b"\xff", b"-"] {
             assert_eq!(weight(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }

@@ -649,6 +649,37 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// `strtod` over a whole string (no leading whitespace) read the way code that tests
+/// `errno == ERANGE` itself reads it (SORT's scores): [`parse_f64`], except that a subnormal
+/// result glibc had to round (an inexact underflow, which sets `ERANGE`) is refused too.
+pub fn parse_f64_errno(s: &[u8]) -> Option<f64> {
+    let v = parse_f64(s)?;
+    if v == 0.0 || !v.is_finite() || v.abs() >= f64::MIN_POSITIVE {
+        return Some(v);
+    }
+    let ScanKind::Num { hex, int, frac, exp } = scan_float(s)?.kind else {
+        return Some(v);
+    };
+    // v.abs() is m * 2^-1074; the input is exact when it is that very number.
+    let m = Big::from_u64(v.abs().to_bits());
+    let digits = int.iter().chain(frac.iter()).copied().skip_while(|&c| c == b'0');
+    let exact = if hex {
+        let h = Big::from_hex_digits(&digits.collect::<Vec<u8>>());
+        // h * 2^e2 == m * 2^-1074, with e2 < -1074 when the input has bits below 2^-1074.
+        let e2 = exp - 4 * frac.len() as i64;
+        e2 >= -1074 || (h.bit_len() - m.bit_len() == -1074 - e2 && h == m.shl(-1074 - e2))
+    } else {
+        // d * 10^k == m * 2^-1074, i.e. d * 2^1074 == m * 10^-k (k < 0: the value is below 1).
+        let mut d = Big::from_decimal_digits(digits);
+        d.trim();
+        let k = exp - frac.len() as i64;
+        let mut rhs = m;
+        rhs.mul_pow10(k.unsigned_abs());
+        k < 0 && d.shl(1074) == rhs
+    };
+    exact.then_some(v)
+}
+
 /// Appends `d` formatted as Redis's `addReplyDouble` does (`%.17g`, with
 /// `inf` / `-inf`).
 pub fn format_double(d: f64, out: &mut Vec<u8>) {
@@ -1092,6 +1123,25 @@ mod tests {
         ok("0e999999", 0.0);
         ok("1.7976931348623157e308", f64::MAX);
         ok("1e0000000000000000000000000000001", 10.0);
+    }
+
+    #[test]
+    fn f64_errno_refuses_inexact_subnormals() {
+        let p = |s: &str| parse_f64_errno(s.as_bytes());
+        assert_eq!(p("1e-310"), None);
+        assert_eq!(p("2.2250738585072011e-308"), None);
+        assert_eq!(p("0x1p-1074"), Some(5e-324));
+        assert_eq!(p("0x1.8p-1030"), Some(f64::from_bits(3 << 43)));
+        assert_eq!(p("0x1.0000000000001p-1030"), None);
+        assert_eq!(p("2.2250738585072014e-308"), Some(f64::MIN_POSITIVE));
+        // 2^-1074 written out in full is exact.
+        let exact = format!("{:.1074}", 5e-324);
+        assert_eq!(p(&exact), Some(5e-324));
+        assert_eq!(p(&format!("{}1", exact)), None);
+        assert_eq!(p("1.5"), Some(1.5));
+        assert_eq!(p("0e-400"), Some(0.0));
+        assert_eq!(p("1e-400"), None);
+        assert_eq!(p("nan"), None);
     }
 
     #[test]

@@ -282,7 +282,7 @@ class Gen:
     # --- lists ---------------------------------------------------------------------------------
     def gen_lists(self):
         k = self.key()
-        roll = self.r.randrange(22)
+        roll = self.r.randrange(28)
         if roll in (0, 1):
             return "exact", [self.c(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), k] + self.members()
         if roll == 2:
@@ -336,12 +336,37 @@ class Gen:
             return "exact", ["DEL", k]
         if roll == 20:
             return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC"], ["LIMIT", "0", "2"], ["ALPHA", "DESC", "LIMIT", "1", "-1"]])
+        if roll == 21:
+            # Elements near and past the 8 kB node size (list-max-listpack-size -2): quicklist by size.
+            # (No LSET: 7.2.4 replaces an element inside its node whatever its size, where Valkey
+            # moves one that overflows the node to a node of its own; encodings then differ.)
+            big = self.c(["x" * 3000, "y" * 5000, "z" * 9000, "w" * 8180])
+            cmd = self.c(["RPUSH", "LPUSH", "LINSERT"])
+            rest = {"RPUSH": [big], "LPUSH": [big], "LINSERT": [self.c(["BEFORE", "AFTER"]), self.member(), big]}[cmd]
+            return "exact", [cmd, k] + rest
+        if roll == 22:
+            # Shrinking a quicklist: it turns back into a listpack below half the limits.
+            return "exact", self.c([["LTRIM", k, self.c(["0", "1", "-3"]), self.c(["1", "5", "60", "-1", "-70"])],
+                                    [self.c(["LPOP", "RPOP"]), k, self.c(["30", "64", "70", "100", "128"])],
+                                    ["LREM", k, self.c(["0", "-2", "3"]), self.c(["e1", "e2", "x" * 3000])]])
+        if roll == 23:
+            a = ["BLMPOP", "0.01", str(self.r.randint(1, 2))]
+            a += self.keys(int(a[2]), int(a[2])) + [self.c(["LEFT", "RIGHT"])]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "3", "100"])]
+            return "exact", a
+        if roll == 24:
+            return "exact", ["BRPOPLPUSH", self.key(), self.key(), "0.01"]
+        if roll == 25:
+            return "exact", ["LRANGE", k, "0", "-1"]
+        if roll == 26:
+            return "exact", ["LINDEX", k, self.c(["0", "-1", "64", "127", "128", "-129"])]
         return "exact", ["TYPE", k]
 
     # --- hashes --------------------------------------------------------------------------------
     def gen_hashes(self):
         k = self.key()
-        roll = self.r.randrange(20)
+        roll = self.r.randrange(25)
         field = self.member
         if roll in (0, 1):
             a = [self.c(["HSET", "HMSET"]), k]
@@ -388,12 +413,27 @@ class Gen:
             return "exact", ["DEL", k]
         if roll == 18:
             return "exact", ["HSET", k, "n", self.c(["1", "-1", "9223372036854775807", "1.5", "x", "1e5"])]
+        if roll == 20:
+            # A value or field past hash-max-listpack-value (64) makes a hashtable; 64 itself does not.
+            long = self.c(["v" * 64, "v" * 65, "f" * 64, "f" * 65])
+            return "exact", self.c([["HSET", k, long, "1"], ["HSET", k, field(), long], ["HSETNX", k, long, long],
+                                    ["HINCRBY", k, long, "1"], ["HINCRBYFLOAT", k, long, "1.5"]])
+        if roll == 21:
+            return "exact", ["HINCRBYFLOAT", k, "n", self.c(["0.1", "-0.1", "1e308", "5e-324", "1e-310", "-1e400",
+                                                           "1.7976931348623157e308", "3.0000000000000004", "10.5"])]
+        if roll == 22:
+            # The field "n" as a listpack integer, then changed by HINCRBY/HINCRBYFLOAT and read back.
+            return "exact", [self.c(["HGET", "HSTRLEN"]), k, "n"]
+        if roll == 23:
+            return "pairs", ["HGETALL", k]
+        if roll == 24:
+            return "exact", ["HMGET", k, "n"] + self.members(1, 2)
         return "exact", ["HINCRBY", k, "n", self.c(["1", "9223372036854775807", "-9223372036854775808"])]
 
     # --- sets ----------------------------------------------------------------------------------
     def gen_sets(self):
         k = self.key()
-        roll = self.r.randrange(20)
+        roll = self.r.randrange(27)
         if roll in (0, 1, 2):
             return "exact", ["SADD", k] + self.members()
         if roll == 3:
@@ -435,6 +475,22 @@ class Gen:
             return "exact", ["DEL", k]
         if roll == 18:
             return "exact", ["SORT", k] + self.c([[], ["ALPHA"], ["DESC", "ALPHA"], ["LIMIT", "0", "3", "ALPHA"]])
+        if roll == 20:
+            # Integers an intset holds in 16, 32 and 64 bits, and strings that look like integers but are not.
+            return "exact", ["SADD", k] + [self.c(["40000", "-40000", "3000000000", "-9223372036854775808",
+                                                   "9223372036854775807", "007", "+5", "1.0", "-0", "0"])
+                                           for _ in range(self.r.randint(1, 4))]
+        if roll == 21:
+            # A count at least the set's size pops (or returns) the whole set: no randomness.
+            return "unordered", ["SPOP", k, self.c(["100000", "2000000"])]
+        if roll == 22:
+            return "exact", ["SADD", k] + ["p%d" % i for i in range(self.c([100, 127, 128, 129]))]
+        if roll == 23:
+            return "exact", ["SMOVE", self.key(), self.key(), self.c(["0", "5", "x", "9223372036854775807", "m" * 65])]
+        if roll == 24:
+            return "exact", [self.c(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), self.key()] + self.keys(1, 3)
+        if roll == 25:
+            return "exact", ["SREM", k] + [str(i) for i in range(self.c([10, 400, 510]))]
         return "exact", ["SCARD", k]
 
     # --- sorted sets ---------------------------------------------------------------------------
