@@ -288,15 +288,16 @@ def scan_all(conn, args):
     """Runs a SCAN-family iteration to its end; the reply is the sorted set of what it returned."""
     cursor = b"0"
     items = []
+    at = 1 if args[0].upper() == "SCAN" else 2  # where the cursor goes
     for _ in range(10000):
         a = list(args)
-        a[2] = cursor.decode()
+        a[at] = cursor.decode()
         raw, tree = conn.call(a)
         if tree[0] != b"*" or not isinstance(tree[1], list) or len(tree[1]) != 2:
             return raw, tree
         cursor = tree[1][0][1]
         elems = tree[1][1][1] or []
-        if args[0] in ("HSCAN", "ZSCAN"):
+        if args[0].upper() in ("HSCAN", "ZSCAN"):
             items += [encode(elems[i]) + encode(elems[i + 1]) for i in range(0, len(elems) - 1, 2)]
         else:
             items += [encode(e) for e in elems]
