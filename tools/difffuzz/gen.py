@@ -461,7 +461,7 @@ class Gen:
         if roll == 12:
             return "skip", ["SRANDMEMBER", k] + self.c([[], ["2"], ["-2"]])
         if roll == 13:
-            return "exact", [self.c(["SPOP", "SRANDMEMBER"]), k, self.c(["0", "-1", "x"])]
+            return "exact", [self.c(["SPOP", "SRANDMEMBER"]), k, self.c(["0", "x", "-9223372036854775808"])]
         if roll == 14:
             return "exact", ["OBJECT", "ENCODING", k]
         if roll == 15:
