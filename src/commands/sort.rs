@@ -12,8 +12,6 @@ use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::types::{ListValue, Value};
 
-mod pqsort;
-
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", sort).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort),
     CommandSpec::new("sort_ro", sort_ro).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort_ro),
@@ -239,7 +237,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         // Redis sorts with the C library's qsort (glibc's is a stable merge sort), or with its
         // own unstable partial quicksort when a BY pattern comes with a LIMIT.
         if by_pattern && (start != 0 || end != len - 1) {
-            pqsort::pqsort(&mut items, start, end, cmp);
+            crate::util::pqsort::pqsort(&mut items, start, end, cmp);
         } else {
             items.sort_by(cmp);
         }

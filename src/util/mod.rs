@@ -6,6 +6,7 @@ pub mod glob;
 pub mod lean_vec;
 pub mod net;
 pub mod num;
+pub mod pqsort;
 pub mod prefetch;
 pub mod split_args;
 pub mod striped;

@@ -9,7 +9,6 @@
 
 pub mod area;
 pub mod hash;
-pub mod sort;
 
 use std::cmp::Ordering;
 
@@ -97,7 +96,7 @@ pub fn sort_points(points: &mut [Point], order: Order, returned: usize) {
     if returned >= points.len() {
         points.sort_by(cmp);
     } else if returned > 0 {
-        sort::pqsort(points, &cmp, 0, returned - 1);
+        crate::util::pqsort::pqsort(points, 0, returned as i64 - 1, cmp);
     }
 }
 

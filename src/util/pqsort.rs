@@ -1,12 +1,13 @@
-//! The partial sort SORT uses when it has a BY pattern and a LIMIT (Redis's pqsort.c, a
-//! Bentley & McIlroy quicksort that skips the partitions outside the wanted range).
+//! Redis's partial sort (pqsort.c, a Bentley & McIlroy quicksort that skips the partitions
+//! outside the wanted range), used where Redis uses it: SORT with a BY pattern and a LIMIT, and
+//! GEOSEARCH/GEORADIUS with a COUNT below the number of matches.
 //!
 //! The algorithm is reproduced step for step because it is not stable: elements that compare
-//! equal (ALPHA sorting by weights that are missing or the same) end up in the order its
-//! partitioning leaves them, which clients and replicas of Redis see, so Ferrous must too.
-//! The partitions are kept on an explicit stack instead of recursion: they are disjoint, so
-//! the order they are worked in does not change the result, and a bad input cannot overflow
-//! the thread's stack.
+//! equal (ALPHA sorting by weights that are missing or the same, points at the same distance)
+//! end up in the order its partitioning leaves them, which clients and replicas of Redis see,
+//! so Ferrous must too. The partitions are kept on an explicit stack instead of recursion: they
+//! are disjoint, so the order they are worked in does not change the result, and a bad input
+//! cannot overflow the thread's stack.
 
 use std::cmp::Ordering;
 
