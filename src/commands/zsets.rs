@@ -277,7 +277,7 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
         let big = elements > lim.max_entries;
         let first_long = args[idx + 1].len() > lim.max_value;
         let (e, _) = ctx.db.get_or_insert_with(key, || {
-            Value::ZSet(Box::new(if big || first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() }))
+            Value::ZSet(Box::new(if first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() }))
         });
         let z = e.value.kind_mut::<ZSetValue>()?;
         if big {
