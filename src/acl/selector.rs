@@ -123,12 +123,7 @@ pub struct Selector {
 
 /// A C string's view of an argument: up to its first NUL (Redis compares rule keywords and
 /// looks command names up with C string functions).
-pub fn cstr(op: &[u8]) -> &[u8] {
-    match memchr::memchr(0, op) {
-        Some(i) => &op[..i],
-        None => op,
-    }
-}
+pub use crate::util::bytetext::c_str as cstr;
 
 /// Whether a byte string holds white space or NUL (not allowed in user names and patterns).
 pub fn has_spaces(s: &[u8]) -> bool {

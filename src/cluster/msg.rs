@@ -5,6 +5,7 @@
 //! padding) and returns its parts. Nothing here knows the cluster state.
 
 use super::SLOTS;
+use crate::util::bytetext::c_str;
 
 /// Node names are 40 lowercase hex characters.
 pub const NAMELEN: usize = 40;
@@ -224,12 +225,8 @@ fn be64(b: &[u8], at: usize) -> u64 {
 fn name_at(b: &[u8], at: usize) -> Name {
     b[at..at + NAMELEN].try_into().expect("40 bytes")
 }
-/// A NUL-terminated string in a fixed-size field.
-fn cstr(b: &[u8]) -> &[u8] {
-    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
-}
 fn ip_at(b: &[u8], at: usize) -> String {
-    String::from_utf8_lossy(cstr(&b[at..at + IPLEN])).into_owned()
+    String::from_utf8_lossy(c_str(&b[at..at + IPLEN])).into_owned()
 }
 fn put_ip(out: &mut [u8], ip: &str) {
     let n = ip.len().min(IPLEN - 1);
@@ -289,7 +286,7 @@ pub fn decode(frame: &[u8]) -> Result<Msg, Invalid> {
         sender: name_at(frame, 40),
         myslots: SlotBitmap::from_slice(&frame[80..80 + SLOTS / 8]),
         slaveof: name_at(frame, 2128),
-        myip: String::from_utf8_lossy(cstr(&myip)).into_owned(),
+        myip: String::from_utf8_lossy(c_str(&myip)).into_owned(),
         extensions: be16(frame, 2214),
         pport: be16(frame, 2246),
         cport: be16(frame, 2248),
@@ -402,8 +399,8 @@ fn decode_gossip(g: &[u8]) -> Gossip {
 
 fn decode_ext(t: u16, data: &[u8]) -> Ext {
     match t {
-        EXT_HOSTNAME => Ext::Hostname(cstr(data).to_vec()),
-        EXT_HUMAN_NODENAME => Ext::HumanNodename(cstr(data).to_vec()),
+        EXT_HOSTNAME => Ext::Hostname(c_str(data).to_vec()),
+        EXT_HUMAN_NODENAME => Ext::HumanNodename(c_str(data).to_vec()),
         EXT_FORGOTTEN_NODE if data.len() >= NAMELEN + 8 => {
             Ext::ForgottenNode { name: name_at(data, 0), ttl: be64(data, NAMELEN) }
         }

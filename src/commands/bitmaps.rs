@@ -23,8 +23,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Compare an argument with a keyword as C's strcasecmp does on Redis's strings (the argument
 /// ends at its first NUL byte).
 pub(super) fn kw(arg: &[u8], word: &str) -> bool {
-    let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
-    args::is(&arg[..end], word)
+    args::is(crate::util::bytetext::c_str(arg), word)
 }
 
 /// A bit offset argument (Redis's getBitOffsetFromArgument): a non-negative integer whose byte

@@ -11,6 +11,7 @@ use super::flags::*;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::notify as ev;
 use crate::types::{ListValue, Value};
+use crate::util::bytetext::c_str;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", sort).internal(ALL_KEYS).getkeys(super::key_specs::procs::sort),
@@ -36,13 +37,12 @@ struct Item {
 /// looks for `#`, `*` and `->` with C string functions, so a NUL ends the pattern for them
 /// (the field name, taken by length, keeps what follows it).
 fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
-    if c_string(pattern) == b"#" {
+    if c_str(pattern) == b"#" {
         return Some(elem.to_vec());
     }
-    let star = c_string(pattern).iter().position(|&c| c == b'*')?;
+    let star = c_str(pattern).iter().position(|&c| c == b'*')?;
     let rest = &pattern[star + 1..];
-    let arrow =
-        c_string(rest).windows(2).position(|w| w == b"->").filter(|&p| rest.get(p + 2).is_some_and(|&c| c != 0));
+    let arrow = c_str(rest).windows(2).position(|w| w == b"->").filter(|&p| rest.get(p + 2).is_some_and(|&c| c != 0));
     let (suffix, field) = match arrow {
         Some(p) => (&rest[..p], Some(&rest[p + 2..])),
         None => (rest, None),
@@ -64,7 +64,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
 /// refused. Leading whitespace is skipped, but whitespace alone is no number, while the empty
 /// string is 0 (strtod converts nothing and stops at the terminator).
 fn weight(b: &[u8]) -> Option<f64> {
-    let s = c_string(b);
+    let s = c_str(b);
     if s.is_empty() {
         return Some(0.0);
     }
@@ -74,17 +74,12 @@ fn weight(b: &[u8]) -> Option<f64> {
     crate::util::num::parse_f64_errno(t).filter(|v| !v.is_nan())
 }
 
-/// The part of a string C's string functions see: up to the first NUL.
-fn c_string(b: &[u8]) -> &[u8] {
-    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
-}
-
 /// Redis's sortCompare. Numeric sorts break ties between equal weights by comparing the
 /// elements' bytes; ALPHA sorts put missing BY values first and otherwise compare with
 /// strcoll (the C locale's byte order, up to the first NUL), or with a full byte comparison
 /// when storing.
 fn compare(a: &Item, b: &Item, alpha: bool, by_pattern: bool, store: bool, desc: bool) -> Ordering {
-    let text = |x: &[u8], y: &[u8]| if store { x.cmp(y) } else { c_string(x).cmp(c_string(y)) };
+    let text = |x: &[u8], y: &[u8]| if store { x.cmp(y) } else { c_str(x).cmp(c_str(y)) };
     let c = if !alpha {
         a.score.partial_cmp(&b.score).unwrap_or(Ordering::Equal).then_with(|| a.elem.cmp(&b.elem))
     } else if by_pattern {
@@ -134,7 +129,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             j += 1;
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
-            dontsort = !c_string(&argv[j + 1]).contains(&b'*');
+            dontsort = !c_str(&argv[j + 1]).contains(&b'*');
             if !dontsort && !full_key_access {
                 return Err(CmdError::new("BY option of SORT denied due to insufficient ACL permissions."));
             }

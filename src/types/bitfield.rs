@@ -18,8 +18,7 @@ impl FieldType {
             _ => return None,
         };
         // Redis reads the width as a C string: it ends at a NUL byte.
-        let width = &arg[1..];
-        let width = &width[..width.iter().position(|&c| c == 0).unwrap_or(width.len())];
+        let width = crate::util::bytetext::c_str(&arg[1..]);
         let bits = crate::util::num::parse_i64(width)?;
         if bits < 1 || bits > if signed { 64 } else { 63 } {
             return None;

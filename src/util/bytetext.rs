@@ -34,10 +34,15 @@ pub fn c_string(arg: &[u8], max: usize) -> String {
     encode(c_bytes(arg, max))
 }
 
+/// The bytes C's string functions see: up to the first NUL.
+pub fn c_str(arg: &[u8]) -> &[u8] {
+    memchr::memchr(0, arg).map_or(arg, |end| &arg[..end])
+}
+
 /// The bytes C's string functions see: up to the first NUL, at most `max`.
 pub fn c_bytes(arg: &[u8], max: usize) -> &[u8] {
-    let end = memchr::memchr(0, arg).unwrap_or(arg.len()).min(max);
-    &arg[..end]
+    let s = c_str(arg);
+    &s[..s.len().min(max)]
 }
 
 /// Whether `s` holds escapes (most error texts do not: they are copied as they are).

@@ -7,8 +7,8 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 
 use super::render::{log_text, log_value};
-use super::wire::c_str;
 use super::{in_script, with, Session};
+use crate::util::bytetext::c_str;
 
 const MAX_BREAKPOINTS: usize = 64;
 

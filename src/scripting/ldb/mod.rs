@@ -38,10 +38,11 @@ use crate::commands::{Action, CmdResult, Ctx};
 use crate::server::Server;
 use crate::session::ClientHandle;
 
+use crate::util::bytetext::c_str;
 use commands::{eval_code, print, print_all, redis_command, trace};
 use render::MAX_LEN_DEFAULT;
 pub use render::{cat_value, protocol_to_human};
-use wire::{atoi, c_str, parse_command, Gone};
+use wire::{atoi, parse_command, Gone};
 
 /// The most unparsed input the debugger keeps.
 const MAX_INPUT: usize = 1 << 20;

@@ -6,9 +6,10 @@ use mlua::ffi;
 use std::ffi::CStr;
 use std::os::raw::c_int;
 
-use super::wire::{atoi, c_str};
+use super::wire::atoi;
 use super::{with, Session};
 use crate::scripting::libs::fmt_g;
+use crate::util::bytetext::c_str;
 
 /// Default length limit of logged replies and values.
 pub(super) const MAX_LEN_DEFAULT: usize = 256;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::Session;
 use crate::scripting::{call, fiber};
 use crate::session::console::{ConsoleDone, ConsoleIo};
+use crate::util::bytetext::c_str;
 
 /// How long a write of the log may wait for the client (Redis's send timeout).
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,11 +88,6 @@ fn logs_reply(logs: &mut Vec<Vec<u8>>) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
-}
-
-/// The bytes of `s` up to its first NUL (what Redis's C string functions see).
-pub(super) fn c_str(s: &[u8]) -> &[u8] {
-    s.iter().position(|&c| c == 0).map_or(s, |i| &s[..i])
 }
 
 /// C's atoi as glibc has it: (int) strtol(s, NULL, 10).
