@@ -670,21 +670,25 @@ fn object_refcount(ctx: &mut Ctx) -> CmdResult {
     let shared = shares_integers(ctx);
     match ctx.db.peek(&ctx.args[2]) {
         None => ctx.reply.null(),
-        // Redis shares the objects of small integers (0..10000) and reports them as immortal,
-        // except while maxmemory is set with an LRU or LFU policy (each value then needs its
-        // own access clock). Redis decides when the value is created; Ferrous keeps no such
-        // mark, so the policy in force now decides.
-        Some(e) => match &e.value {
-            Value::Str(StrValue::Int(n)) if (0..10_000).contains(n) && shared => ctx.reply.int(i32::MAX as i64),
-            _ => ctx.reply.int(1),
-        },
+        Some(e) => ctx.reply.int(refcount(&e.value, shared)),
     }
     Ok(())
 }
 
+/// The refcount OBJECT REFCOUNT and DEBUG OBJECT report. Redis shares the objects of small
+/// integers (0..10000) and reports them as immortal, except while maxmemory is set with an
+/// LRU or LFU policy (each value then needs its own access clock). Redis decides when the
+/// value is created; Ferrous keeps no such mark, so the policy in force now (`shared`) decides.
+pub(super) fn refcount(value: &Value, shared: bool) -> i64 {
+    match value {
+        Value::Str(StrValue::Int(n)) if (0..10_000).contains(n) && shared => i32::MAX as i64,
+        _ => 1,
+    }
+}
+
 /// Redis's MAXMEMORY_FLAG_NO_SHARED_INTEGERS: volatile-lru, volatile-lfu, allkeys-lru and
 /// allkeys-lfu (`maxmemory-policy` values 0, 1, 4, 5) with a maxmemory set.
-fn shares_integers(ctx: &Ctx) -> bool {
+pub(super) fn shares_integers(ctx: &Ctx) -> bool {
     let cfg = ctx.server.config.load();
     cfg.maxmemory == 0 || !matches!(cfg.maxmemory_policy, 0 | 1 | 4 | 5)
 }

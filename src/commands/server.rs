@@ -9,8 +9,10 @@ use super::args::{self, is};
 use super::flags::*;
 use super::table::table;
 use super::{errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::persistence::rdb::SaveOptions;
 use crate::protocol::Proto;
 use crate::server::Server;
+use crate::types::Value;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("info", info),
@@ -459,19 +461,33 @@ fn hex(b: &[u8]) -> String {
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {
     let key = ctx.args[2].clone();
+    let shared = super::keys::shares_integers(ctx);
+    let cfg = ctx.server.config.load();
     // As Redis: the stored entry, even if expired (DEBUG OBJECT never expires a key).
     let Some(e) = ctx.db.peek_raw(&key) else {
         return Err(CmdError::new(errors::NO_KEY));
     };
-    let (enc, len, lru) = (e.value.encoding(), e.value.as_str().map_or(0, |s| s.len()), e.lru);
-    let line = format!(
-        "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+    // rdbSavedObjectLen: the value's RDB serialisation, which DUMP frames with a type byte,
+    // the RDB version (2 bytes) and a CRC-64 (8 bytes).
+    let serialized = crate::persistence::dump::dump(&e.value, SaveOptions::from_config(&cfg)).len() - 11;
+    let mut line = format!(
+        "Value at:0x{:x} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         e as *const _ as usize,
-        enc,
-        len + 1,
-        lru,
-        crate::keyspace::idle_seconds(lru)
+        super::keys::refcount(&e.value, shared),
+        e.value.encoding(),
+        serialized,
+        e.lru,
+        crate::keyspace::idle_seconds(e.lru)
     );
+    if let Value::List(l) = &e.value {
+        if let Some((nodes, fill, compressed, bytes)) = l.quicklist_stats() {
+            line += &format!(
+                " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:{fill} ql_compressed:{} ql_uncompressed_size:{bytes}",
+                l.len() as f64 / nodes as f64,
+                u8::from(compressed),
+            );
+        }
+    }
     ctx.reply.simple(&line);
     Ok(())
 }

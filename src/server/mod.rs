@@ -301,6 +301,7 @@ impl Server {
         self.keyspace.lfu.configure(cfg.maxmemory_policy_name(), cfg.lfu_log_factor as u32, cfg.lfu_decay_time as u32);
         crate::persistence::rdb_load::KEY_LOAD_DELAY_US.store(cfg.key_load_delay, Ordering::Relaxed);
         crate::types::list_shape::set_max_listpack_size(cfg.list_max_listpack_size);
+        crate::types::list_shape::set_compress_depth(cfg.list_compress_depth);
         log::set_level(cfg.loglevel as usize);
         watchdog::configure(cfg.watchdog_period, cfg.hz);
         proc_title::update(&cfg, self.config.file.as_deref());

@@ -129,6 +129,17 @@ impl ListValue {
         }
     }
 
+    /// DEBUG OBJECT's quicklist figures: (nodes, the fill and compression it was created
+    /// with, the nodes' listpack bytes together); None for a listpack-encoded list.
+    pub fn quicklist_stats(&self) -> Option<(usize, i64, bool, usize)> {
+        match &self.inner.shape {
+            Shape::Listpack { .. } => None,
+            Shape::Quicklist { fill, compressed, nodes } => {
+                Some((nodes.len(), *fill, *compressed, nodes.iter().map(|n| n.bytes).sum()))
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.inner.items.len()
     }

@@ -36,8 +36,28 @@ pub fn set_max_listpack_size(fill: i64) {
     MAX_LISTPACK_SIZE.store(fill, Ordering::Relaxed);
 }
 
+/// `list-compress-depth`, as Redis's server.list_compress_depth: a new quicklist takes it.
+/// Ferrous compresses no nodes; DEBUG OBJECT shows whether Redis's would be (ql_compressed).
+static COMPRESS_DEPTH: AtomicI64 = AtomicI64::new(0);
+
+/// Set `list-compress-depth` (the configuration calls this on every change).
+pub fn set_compress_depth(depth: i64) {
+    COMPRESS_DEPTH.store(depth, Ordering::Relaxed);
+}
+
 fn server_fill() -> i64 {
     MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
+}
+
+/// A new quicklist's fill and compression as quicklistNew gives them: the configured values,
+/// the fill held within what its 16-bit field holds (quicklistSetFill: -5 ..= 32767; the node
+/// limits it selects are the same as the unclamped value's).
+fn new_quicklist(fill: i64, compressed: bool) -> Shape {
+    Shape::Quicklist { fill: fill.clamp(-5, (1 << 15) - 1), compressed, nodes: VecDeque::new() }
+}
+
+fn configured_quicklist() -> Shape {
+    new_quicklist(server_fill(), COMPRESS_DEPTH.load(Ordering::Relaxed) != 0)
 }
 
 fn backlen_size(l: usize) -> usize {
@@ -116,8 +136,9 @@ fn allows_merge(a: &Node, b: &Node, fill: i64) -> bool {
 pub enum Shape {
     /// One listpack of this many bytes.
     Listpack { bytes: usize },
-    /// A quicklist of `fill` (fixed when it was created) and its nodes, head first.
-    Quicklist { fill: i64, nodes: VecDeque<Node> },
+    /// A quicklist of `fill` and compression (fixed when it was created) and its nodes,
+    /// head first.
+    Quicklist { fill: i64, compressed: bool, nodes: VecDeque<Node> },
 }
 
 impl Default for Shape {
@@ -130,12 +151,12 @@ impl Shape {
     /// An empty quicklist as quicklistCreate makes it (fill -2), for lists built whole and
     /// converted afterwards (SORT ... STORE).
     pub fn quicklist_default() -> Shape {
-        Shape::Quicklist { fill: -2, nodes: VecDeque::new() }
+        new_quicklist(-2, false)
     }
 
     /// An empty quicklist with the current `list-max-listpack-size` (RDB loading).
     pub fn quicklist_configured() -> Shape {
-        Shape::Quicklist { fill: server_fill(), nodes: VecDeque::new() }
+        configured_quicklist()
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -167,11 +188,10 @@ impl Shape {
         if let Shape::Listpack { bytes } = *self {
             let fill = server_fill();
             if exceeds(fill, bytes + add_bytes, len + add_count) {
-                let mut nodes = VecDeque::new();
+                *self = configured_quicklist();
                 if len > 0 {
-                    nodes.push_back(Node { count: len, bytes });
+                    self.append_node(len, bytes);
                 }
-                *self = Shape::Quicklist { fill, nodes };
             }
         }
     }
@@ -206,7 +226,7 @@ impl Shape {
     pub fn push(&mut self, front: bool, len: usize, es: usize) {
         match self {
             Shape::Listpack { bytes } => *bytes += es,
-            Shape::Quicklist { fill, nodes } => {
+            Shape::Quicklist { fill, nodes, .. } => {
                 let end = if front { nodes.front_mut() } else { nodes.back_mut() };
                 match end {
                     Some(n) if n.allows_insert(*fill, len) => {
@@ -293,7 +313,7 @@ impl Shape {
                 *bytes += es;
                 return;
             }
-            Shape::Quicklist { fill, nodes } => (*fill, nodes),
+            Shape::Quicklist { fill, nodes, .. } => (*fill, nodes),
         };
         let (ni, offset) = Self::locate(nodes, pivot);
         let node = nodes[ni];
