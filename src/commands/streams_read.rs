@@ -23,34 +23,6 @@ use crate::protocol::ReplySink;
 use crate::session::blocking::BlockSpec;
 use crate::types::stream::{StreamId, StreamValue};
 
-/// The keys of an XREAD/XREADGROUP call (Redis's xreadGetKeys): the first half of what
-/// follows STREAMS.
-pub fn stream_keys(args: &[Bytes]) -> Vec<usize> {
-    let mut i = 1;
-    let mut streams = None;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "block") || is(a, "count") {
-            i += 1;
-        } else if is(a, "group") {
-            i += 2;
-        } else if is(a, "noack") {
-        } else if is(a, "streams") {
-            streams = Some(i);
-            break;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let Some(pos) = streams else { return Vec::new() };
-    let n = args.len() - pos - 1;
-    if n == 0 || !n.is_multiple_of(2) {
-        return Vec::new();
-    }
-    (pos + 1..pos + 1 + n / 2).collect()
-}
-
 struct ReadArgs {
     /// BLOCK milliseconds (0: forever); None without BLOCK.
     block: Option<i64>,
