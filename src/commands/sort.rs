@@ -274,7 +274,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
                 ctx.db.touch_dirty(n as u64);
                 ctx.db.notify(ev::LIST, "sortstore", &dst);
                 true
-            } else if ctx.db.delete(&dst) {
+            } else if ctx.db.delete_stored(&dst) {
+                // sortCommand's dbDelete: an expired destination still stored is deleted ("del"),
+                // not expired.
                 ctx.db.touch_dirty(1);
                 ctx.db.notify(ev::GENERIC, "del", &dst);
                 true

@@ -1183,9 +1183,12 @@ impl<'a> Db<'a> {
 
     /// Delete a key. Returns whether it existed.
     pub fn delete(&mut self, key: &[u8]) -> bool {
-        if self.expire_if_needed(key) {
-            return false;
-        }
+        !self.expire_if_needed(key) && self.delete_stored(key)
+    }
+
+    /// Delete a key as Redis's dbDelete does, without looking at its expiry first: a key past
+    /// its time that is still stored is deleted (and counts as existing), not expired.
+    pub fn delete_stored(&mut self, key: &[u8]) -> bool {
         let sd = self.shard_db(key);
         if sd.main.remove(key).is_some() {
             sd.expires.remove(key);
