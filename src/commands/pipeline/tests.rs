@@ -67,6 +67,19 @@ fn read_only_replica_for_every_caller() {
 }
 
 #[test]
+fn refused_exec_aborts_even_outside_a_transaction() {
+    // Redis's rejectCommand answers a refused EXEC with execCommandAbort, MULTI or not, and
+    // drops the watched keys.
+    let mut h = Harness::new();
+    let arity = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    assert_eq!(h.run(&["EXEC", "x"]), arity);
+    assert_eq!(h.run(&["WATCH", "w"]), "+OK\r\n");
+    assert_eq!(h.run(&["EXEC", "x"]), arity);
+    assert!(h.client.watched.is_empty());
+    assert_eq!(h.run(&["EXEC"]), "-ERR EXEC without MULTI\r\n");
+}
+
+#[test]
 fn exec_runs_queued_commands_through_the_pipeline() {
     let mut h = Harness::new();
     h.run(&["MULTI"]);
