@@ -77,6 +77,7 @@ case_files!(
     keys,
     expire,
     connection,
+    connection_72,
     server,
     protocol,
     lists,

@@ -357,6 +357,19 @@ fn idle_connection_is_closed_after_timeout() {
     assert_eq!(busy.cmd(&["PING"]), b"+PONG\r\n");
 }
 
+#[test]
+fn monitor_is_not_closed_by_the_idle_timeout() {
+    // Redis flags a monitor as a replica, and replicas never time out.
+    let server = Server::start(&["--timeout", "1"]);
+    let mut monitor = server.raw();
+    assert_eq!(monitor.cmd(&["MONITOR"]), b"+OK\r\n");
+    // A connection opened after the monitor's last traffic, silent (anything it sent would be
+    // shown to the monitor): once the timeout closed it, the monitor has been idle longer.
+    let mut idle = server.raw();
+    assert!(idle.wait_closed(Duration::from_secs(4)).is_ok(), "the idle connection was not closed");
+    assert_eq!(monitor.cmd(&["PING"]), b"+PONG\r\n", "the monitor was closed");
+}
+
 // ---------------------------------------------------------------------------
 // 7. proto-max-bulk-len and client-query-buffer-limit.
 // ---------------------------------------------------------------------------

@@ -441,9 +441,10 @@ fn client_setinfo(ctx: &mut Ctx) -> CmdResult {
     }
     // Like client names, but lib-ver may not contain spaces either and lib-name not '-'.
     if !valid_name(val) {
+        // The attribute as the client spelled it (Redis 7.2 echoes argv[2]).
         return Err(CmdError::new(format!(
             "{} cannot contain spaces, newlines or special characters.",
-            if lib_name { "lib-name" } else { "lib-ver" }
+            args::echo(attr)
         )));
     }
     let v = if val.is_empty() { None } else { Some(bytes::Bytes::copy_from_slice(val)) };

@@ -175,6 +175,33 @@ fn read_line(r: &mut BufReader<Link>, timed_out: &mut bool) -> Option<String> {
     }
 }
 
+/// Why no connection to the target. Redis connects without blocking: only what the connect
+/// call reports at once (a host that does not resolve, an unreachable network, a bad port) is
+/// a connection error; a refusal or a timeout shows when the request is written.
+enum NoSocket {
+    Connect,
+    Write { timed_out: bool },
+}
+
+/// The port as Redis reaches it: C's atoi (strtol, saturating, cut to an int), printed with
+/// `%d` for getaddrinfo, which refuses a negative service at once and keeps the low 16 bits
+/// of a larger one. None: the connect call fails at once.
+fn target_port(text: &str) -> Option<u16> {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        let d = i64::from(b - b'0');
+        n = if negative { n.saturating_mul(10).saturating_sub(d) } else { n.saturating_mul(10).saturating_add(d) };
+    }
+    let int = n as i32;
+    (int >= 0).then_some(int as u16)
+}
+
 /// A connection to the target: the cached one, or a new one (Redis's migrateGetSocket).
 /// `tls` is the client configuration when `tls-cluster` is on.
 fn get_socket(
@@ -183,16 +210,21 @@ fn get_socket(
     port: &str,
     timeout: Duration,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> Result<Cached, CmdError> {
+) -> Result<Cached, NoSocket> {
     if let Some(mut c) = cache().lock().remove(name) {
         c.last_use = Instant::now();
         c.reader.get_ref().set_timeouts(timeout);
         return Ok(c);
     }
-    let io_err = || CmdError::new("-IOERR error or timeout connecting to the client");
-    let port: u16 = port.trim().parse().map_err(|_| io_err())?;
-    let addr = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(io_err)?;
-    let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|_| io_err())?;
+    let port = target_port(port).ok_or(NoSocket::Connect)?;
+    let addr = (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or(NoSocket::Connect)?;
+    let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
+            NoSocket::Write { timed_out: false }
+        }
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NoSocket::Write { timed_out: true },
+        _ => NoSocket::Connect,
+    })?;
     let _ = sock.set_nodelay(true);
     // Before a TLS handshake, which they bound too.
     let _ = sock.set_read_timeout(Some(timeout));
@@ -200,9 +232,11 @@ fn get_socket(
     let link = match tls {
         None => Link::Tcp(sock),
         Some(config) => {
-            let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| io_err())?;
+            let server_name =
+                rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| NoSocket::Connect)?;
             let conn = Apart::new(|| rustls::ClientConnection::new(config, server_name));
-            let mut tls = conn.transpose().map_err(|_| io_err())?.map(|c| Box::new(rustls::StreamOwned::new(c, sock)));
+            let mut tls =
+                conn.transpose().map_err(|_| NoSocket::Connect)?.map(|c| Box::new(rustls::StreamOwned::new(c, sock)));
             // The handshake now, so that a target that refuses it fails as a connection does.
             tls.with(|tls| {
                 while tls.conn.is_handshaking() {
@@ -210,7 +244,7 @@ fn get_socket(
                 }
                 Ok::<_, std::io::Error>(())
             })
-            .map_err(|_| io_err())?;
+            .map_err(|_| NoSocket::Connect)?;
             Link::Tls(tls)
         }
     };
@@ -259,7 +293,18 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
     let mut may_retry = true;
     loop {
         let tls = if ctx.server.config.load().tls_cluster { ctx.server.tls.client() } else { None };
-        let mut cs = get_socket(&name, &host, &port, timeout, tls)?;
+        let mut cs = match get_socket(&name, &host, &port, timeout, tls) {
+            Ok(cs) => cs,
+            Err(NoSocket::Connect) => return Err(CmdError::new("-IOERR error or timeout connecting to the client")),
+            // Retried once with a new connection, as a failed write is (not after a timeout).
+            Err(NoSocket::Write { timed_out }) => {
+                if !timed_out && may_retry {
+                    may_retry = false;
+                    continue;
+                }
+                return Err(CmdError::new("-IOERR error or timeout writing to target instance"));
+            }
+        };
         let mut req = Vec::new();
         match &o.auth {
             Some((None, pass)) => encode(&mut req, &[b"AUTH", pass]),
@@ -370,5 +415,23 @@ fn migrate(ctx: &mut Ctx) -> CmdResult {
                 Ok(())
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_port;
+
+    #[test]
+    fn target_port_reads_like_atoi_then_getaddrinfo() {
+        assert_eq!(target_port("6379"), Some(6379));
+        assert_eq!(target_port(" +12x"), Some(12));
+        assert_eq!(target_port("abc"), Some(0));
+        assert_eq!(target_port("65536"), Some(0));
+        assert_eq!(target_port("70000"), Some(4464));
+        assert_eq!(target_port("4294967297"), Some(1));
+        assert_eq!(target_port("-1"), None);
+        assert_eq!(target_port("99999999999999999999"), None);
+        assert_eq!(target_port("-99999999999999999999"), Some(0));
     }
 }

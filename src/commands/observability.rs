@@ -33,6 +33,10 @@ static LATENCY_SUBS: &[CommandSpec] = &[
 ];
 
 fn monitor(ctx: &mut Ctx) -> CmdResult {
+    // A client that expects one reply per command (in EXEC) cannot become a monitor.
+    if ctx.client.in_exec || ctx.client.script {
+        return Err(CmdError::new("MONITOR isn't allowed for DENY BLOCKING client"));
+    }
     // A replica link never becomes a monitor; a monitor asking again changes nothing.
     if ctx.client.is_master || ctx.client.monitor {
         return Ok(());

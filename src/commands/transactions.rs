@@ -99,6 +99,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     // Redis 7.2 freezes the time for the whole transaction (#10300): every queued command sees
     // EXEC's time, so a key cannot expire between two of them.
     let exec_start = Instant::now();
+    ctx.client.in_exec = true;
     for argv in state.commands {
         // Queued commands were resolved when queued; this cannot fail, but never panic.
         let cmd = match resolve(&argv, Caller::Exec) {
@@ -131,6 +132,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
         }
     }
+    ctx.client.in_exec = false;
     ctx.db.wrap_effects_since(mark);
     // EXEC itself is not propagated: its commands were (reset the per-command counters).
     ctx.db.begin_command(ctx.client.db);

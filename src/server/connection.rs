@@ -273,7 +273,7 @@ async fn client_loop(
             // (scheduler budget, readiness, waker check) cost ~200 instructions more.
             let mut soft = soft_deadline.map(|ms| Box::pin(sleep_until_ms(ms)));
             // (Not under the idle timeout, whose expiry must be seen as such.)
-            let timed = settings.timeout > 0 && !client.subs.active();
+            let timed = settings.timeout > 0 && !client.subs.active() && !client.replica_flagged();
             let mut registered = false;
             let wait = std::future::poll_fn(|cx| {
                 if registered && !timed {
@@ -298,7 +298,7 @@ async fn client_loop(
                 }
                 Poll::Pending
             });
-            // Subscribers are not subject to the idle timeout, as in Redis.
+            // Subscribers and monitors are not subject to the idle timeout, as in Redis.
             let event = if timed {
                 match crate::util::timer::timeout(Duration::from_secs(settings.timeout), wait).await {
                     Ok(r) => r?,

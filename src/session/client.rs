@@ -407,6 +407,9 @@ pub struct Client {
     pub script_start: Option<(std::time::Instant, Option<i64>)>,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// EXEC is running the queued commands: they must answer at once (Redis's
+    /// CLIENT_DENY_BLOCKING; a script's commands run on a client flagged `script`).
+    pub in_exec: bool,
     /// Cluster: READONLY (reads served by a replica), ASKING (for the next command only).
     pub readonly: bool,
     pub asking: bool,
@@ -456,6 +459,13 @@ impl Client {
         self.is_master || self.loading_aof
     }
 
+    /// Redis's CLIENT_SLAVE: a replica attached to us, or a MONITOR (which Redis flags as a
+    /// replica too). Such a client may not touch the keyspace, is never paused and never
+    /// times out.
+    pub fn replica_flagged(&self) -> bool {
+        self.is_replica || self.monitor
+    }
+
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
         Self::with_cas_flag(handle, authenticated, Arc::new(AtomicBool::new(false)))
     }
@@ -503,6 +513,7 @@ impl Client {
             loading_aof: false,
             is_replica: false,
             monitor: false,
+            in_exec: false,
             readonly: false,
             asking: false,
             slot: None,

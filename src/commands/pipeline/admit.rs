@@ -189,12 +189,12 @@ pub fn admit(
         }
         return Ok(Admitted::Wait(Action::WaitScript));
     }
-    // A replica's link may send REPLCONF and the like, never touch the keyspace.
-    if client.is_replica && cmd.has_flag(flags::READONLY | flags::WRITE | flags::MAY_REPLICATE) {
+    // A replica's link (or a MONITOR) may send REPLCONF and the like, never touch the keyspace.
+    if client.replica_flagged() && cmd.has_flag(flags::READONLY | flags::WRITE | flags::MAY_REPLICATE) {
         return refuse("Replica can't interact with the keyspace");
     }
     if server.pause.active()
-        && !client.is_replica
+        && !client.replica_flagged()
         && server.pause.blocks(tx.any(|c, a| may_write(server, client, c, a), args))
     {
         return Ok(Admitted::Wait(Action::Paused));

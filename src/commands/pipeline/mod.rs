@@ -71,7 +71,7 @@ pub fn execute_as(
             return action;
         }
         Err((cmd, text)) => {
-            refuse(server, client, cmd, &text, reply);
+            refuse(server, client, cmd, args, &text, reply);
             (Action::None, cmd)
         }
     };
@@ -132,8 +132,16 @@ pub fn execute(server: &Server, client: &mut Client, args: &[Bytes], reply: &mut
 }
 
 /// Answer a refused command. A refusal inside MULTI aborts the transaction (Redis's
-/// flagTransaction); a refused EXEC discards it and says why (Redis's execCommandAbort).
-fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, text: &str, reply: &mut ReplySink) {
+/// flagTransaction); a refused EXEC discards it and says why (Redis's execCommandAbort), in a
+/// transaction or not: outside one it still drops the watched keys and is shown to MONITOR.
+fn refuse(
+    server: &Server,
+    client: &mut Client,
+    cmd: Option<&'static Command>,
+    args: &[Bytes],
+    text: &str,
+    reply: &mut ReplySink,
+) {
     if let Some(cmd) = cmd {
         cmd.stats.record_rejected();
     }
@@ -144,12 +152,12 @@ fn refuse(server: &Server, client: &mut Client, cmd: Option<&'static Command>, t
         reply.error(text);
         return;
     }
-    if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) && client.multi.is_some() {
+    if cmd.is_some_and(|c| c.has_flag(flags::TX_EXEC)) {
         client.multi = None;
         super::transactions::unwatch_all(&server.keyspace, client);
         let why = text.strip_prefix('-').unwrap_or(text);
         reply.error(&format!("-EXECABORT Transaction discarded because of: {why}"));
-        crate::server::monitor::exec_aborted(server, client, &[Bytes::from_static(b"exec")]);
+        crate::server::monitor::exec_aborted(server, client, args);
         return;
     }
     if let Some(m) = client.multi.as_mut() {

@@ -67,6 +67,34 @@ fn read_only_replica_for_every_caller() {
 }
 
 #[test]
+fn refused_exec_aborts_even_outside_a_transaction() {
+    // Redis's rejectCommand answers a refused EXEC with execCommandAbort, MULTI or not, and
+    // drops the watched keys.
+    let mut h = Harness::new();
+    let arity = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    assert_eq!(h.run(&["EXEC", "x"]), arity);
+    assert_eq!(h.run(&["WATCH", "w"]), "+OK\r\n");
+    assert_eq!(h.run(&["EXEC", "x"]), arity);
+    assert!(h.client.watched.is_empty());
+    assert_eq!(h.run(&["EXEC"]), "-ERR EXEC without MULTI\r\n");
+}
+
+#[test]
+fn monitor_is_refused_in_exec_and_a_monitor_cannot_touch_the_keyspace() {
+    let mut h = Harness::new();
+    h.run(&["MULTI"]);
+    assert_eq!(h.run(&["MONITOR"]), "+QUEUED\r\n");
+    assert_eq!(h.run(&["EXEC"]), "*1\r\n-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n");
+    assert!(!h.client.monitor && !h.client.in_exec);
+    // Redis flags a monitor as a replica: no keyspace access, and a pause does not hold it.
+    h.client.monitor = true;
+    let refused = "-ERR Replica can't interact with the keyspace\r\n";
+    assert_eq!(h.run(&["GET", "k"]), refused);
+    assert_eq!(h.run(&["PUBLISH", "c", "m"]), refused);
+    assert_eq!(h.run(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
 fn exec_runs_queued_commands_through_the_pipeline() {
     let mut h = Harness::new();
     h.run(&["MULTI"]);
