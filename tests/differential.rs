@@ -25,6 +25,7 @@
 //! !read                                   read one more reply
 //! !close                                  drop the current connection
 //! !sleep 100                              sleep 100 ms
+//! !blocked 2                              wait until 2 clients are blocked
 //! ```
 //!
 //! `redis-server` is taken from the `REDIS_SERVER` environment variable or
@@ -81,6 +82,7 @@ case_files!(
     server,
     protocol,
     lists,
+    blocking,
     hashes,
     sets,
     zsets,
@@ -365,6 +367,8 @@ enum Action {
     Close,
     /// Sleep this many milliseconds.
     Sleep(u64),
+    /// Wait until the server counts this many blocked clients (INFO's blocked_clients).
+    Blocked(u64),
 }
 
 #[derive(Debug)]
@@ -431,7 +435,7 @@ fn parse_case_file(text: &str) -> Result<Vec<Case>, String> {
         let mode_ok = match action {
             Action::Command(_) => true,
             Action::Raw(_) | Action::Read => mode != Mode::NoReply,
-            Action::Send(_) | Action::Close | Action::Sleep(_) => mode == Mode::Exact,
+            Action::Send(_) | Action::Close | Action::Sleep(_) | Action::Blocked(_) => mode == Mode::Exact,
         };
         if !mode_ok {
             return Err(err(format!("{mode:?} cannot be combined with this directive")));
@@ -493,6 +497,7 @@ fn parse_action(text: &str) -> Result<Action, String> {
         "!read" => no_args(Action::Read),
         "!close" => no_args(Action::Close),
         "!sleep" => rest.parse().map(Action::Sleep).map_err(|_| "!sleep needs a number of milliseconds".to_string()),
+        "!blocked" => rest.parse().map(Action::Blocked).map_err(|_| "!blocked needs a number of clients".to_string()),
         _ => Err(format!("unknown directive {directive}")),
     }
 }
@@ -951,6 +956,9 @@ impl Side {
             self.conns.remove(&case.conn);
             return Executed { handshake, outcome: Outcome::NotRead };
         }
+        if let Action::Blocked(n) = case.action {
+            return Executed { handshake, outcome: self.await_blocked(n) };
+        }
         if !self.conns.contains_key(&case.conn) {
             match self.open() {
                 Ok((conn, steps, id)) => {
@@ -982,7 +990,7 @@ impl Side {
             Action::Raw(bytes) => (Some(bytes.clone()), true),
             Action::Send(bytes) => (Some(bytes.clone()), false),
             Action::Read => (None, true),
-            Action::Close | Action::Sleep(_) => unreachable!("handled by the caller"),
+            Action::Close | Action::Sleep(_) | Action::Blocked(_) => unreachable!("handled by the caller"),
         };
         let outcome = match send.map_or(Ok(()), |bytes| conn.write(&bytes)) {
             Err(outcome) => outcome,
@@ -1000,6 +1008,32 @@ impl Side {
             Outcome::Reply(..) | Outcome::NotRead => {}
         }
         Executed { handshake, outcome }
+    }
+
+    /// Polls INFO (on a connection of its own) until `n` clients are blocked: a case file's
+    /// blocking command has reached the server and blocked before the next line runs.
+    fn await_blocked(&self, n: u64) -> Outcome {
+        let Ok(stream) = TcpStream::connect(("127.0.0.1", self.server.port)) else {
+            return Outcome::Error("connect failed".into());
+        };
+        let mut conn = Conn::new(stream, REPLY_TIMEOUT);
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let mut seen = String::new();
+        while Instant::now() < deadline {
+            if let Err(outcome) = conn.write(&encode_command(&[b"INFO".to_vec(), b"clients".to_vec()])) {
+                return outcome;
+            }
+            let Outcome::Reply(raw, _) = conn.read_reply() else {
+                return Outcome::Error("INFO clients failed".into());
+            };
+            let text = String::from_utf8_lossy(&raw);
+            seen = text.lines().find(|l| l.starts_with("blocked_clients:")).unwrap_or("").to_string();
+            if seen.strip_prefix("blocked_clients:") == Some(&n.to_string()) {
+                return Outcome::NotRead;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        Outcome::Error(format!("waiting for blocked_clients:{n}, still {seen}"))
     }
 
     /// Unconsumed bytes per open connection, sorted by connection name.
@@ -1260,6 +1294,8 @@ fn harness_parses_directives() {
     assert!(parse_case_file("!bogus").is_err());
     assert!(parse_case_file("?shape !sleep 1").is_err());
     assert!(parse_case_file("!sleep 5000").is_err());
+    assert_eq!(parse_case_file("!blocked 2").unwrap()[0].action, Action::Blocked(2));
+    assert!(parse_case_file("!blocked x").is_err());
 }
 
 #[test]

@@ -1,15 +1,16 @@
 //! Blocking commands: BZPOPMIN, BZPOPMAX, BZMPOP (and the list ones, BLPOP & co). Each tries
 //! its keys in order; when none is ready it returns `Action::Block` and the connection waits
-//! (see `server/blocking.rs`), then runs it again. While re-running after a wake-up
-//! (`client.block_retry`), a key of the wrong type means "not ready", as in Redis, where such a
-//! client stays blocked.
+//! (see `server/blocking.rs`), then runs it again. As Redis 7.2, a wake-up re-runs the command
+//! only if a key that signalled holds the type it pops (else the client keeps waiting); the
+//! re-run is then a fresh call, failing with WRONGTYPE on an earlier key of another type.
 
 use bytes::Bytes;
 
 use super::lists::{self, End};
 use super::zsets;
-use super::{args, errors, Action, CmdError, CmdResult, CommandSpec, Ctx};
+use super::{args, Action, CmdResult, CommandSpec, Ctx};
 use crate::session::blocking::BlockSpec;
+use crate::types::Value;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("blpop", blpop),
@@ -64,20 +65,41 @@ fn push_back<E: AsRef<[u8]>>(key: &Bytes, end: End, popped: &[E]) -> Vec<Bytes> 
     argv
 }
 
-/// A WRONGTYPE met while re-running after a wake-up is "not ready yet".
-fn not_ready_on_retry<T>(retry: bool, r: Result<Option<T>, CmdError>) -> Result<Option<T>, CmdError> {
-    match r {
-        Err(e) if retry && e.0 == errors::WRONGTYPE => Ok(None),
-        other => other,
+/// On a re-run after a wake-up: whether the client is to be served (or fail) now, that is,
+/// whether a key that woke it (`client.block_woken_by`; all of `keys` when empty) holds a value
+/// of the type it waits for. Redis 7.2's handleClientsBlockedOnKey re-runs a blocked command
+/// only for a ready key of its type; a key of another type keeps it blocked.
+pub fn woken_for(ctx: &mut Ctx, keys: &[Bytes], is_type: fn(&Value) -> bool) -> bool {
+    if !ctx.client.block_retry {
+        return true;
     }
+    let db = ctx.client.db;
+    let woken: Vec<Bytes> = if ctx.client.block_woken_by.is_empty() {
+        keys.to_vec()
+    } else {
+        ctx.client.block_woken_by.iter().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
+    };
+    woken.iter().any(|k| ctx.db.peek(k).is_some_and(|e| is_type(&e.value)))
+}
+
+fn is_list(v: &Value) -> bool {
+    matches!(v, Value::List(_))
+}
+
+fn is_zset(v: &Value) -> bool {
+    matches!(v, Value::ZSet(_))
 }
 
 fn bzpop(ctx: &mut Ctx, max: bool) -> CmdResult {
     let argv = ctx.args;
     let deadline = args::timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
+    if !woken_for(ctx, keys, is_zset) {
+        block_on(ctx, keys, deadline, true);
+        return Ok(());
+    }
     for key in keys {
-        let popped = not_ready_on_retry(ctx.client.block_retry, zsets::pop(ctx.db, key, 1, max))?;
+        let popped = zsets::pop(ctx.db, key, 1, max)?;
         if let Some(mut elems) = popped.filter(|e| !e.is_empty()) {
             let (member, score) = elems.remove(0);
             zsets::propagate_pop(ctx.db, key, max, None);
@@ -106,8 +128,12 @@ fn bzmpop(ctx: &mut Ctx) -> CmdResult {
     let deadline = args::timeout(&argv[1])?;
     let (range, max, count) = zsets::parse_mpop(argv, 2)?;
     let keys = &argv[range];
+    if !woken_for(ctx, keys, is_zset) {
+        block_on(ctx, keys, deadline, true);
+        return Ok(());
+    }
     for key in keys {
-        let popped = not_ready_on_retry(ctx.client.block_retry, zsets::pop(ctx.db, key, count, max))?;
+        let popped = zsets::pop(ctx.db, key, count, max)?;
         if let Some(elems) = popped.filter(|e| !e.is_empty()) {
             zsets::propagate_pop(ctx.db, key, max, Some(elems.len()));
             undo_on_retry(ctx, || zadd_back(key, &elems));
@@ -123,8 +149,12 @@ fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
     let argv = ctx.args;
     let deadline = args::timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
+    if !woken_for(ctx, keys, is_list) {
+        block_on(ctx, keys, deadline, true);
+        return Ok(());
+    }
     for key in keys {
-        let popped = not_ready_on_retry(ctx.client.block_retry, lists::pop_elements(ctx.db, key, end, 1))?;
+        let popped = lists::pop_elements(ctx.db, key, end, 1)?;
         if let Some(elem) = popped.and_then(|mut v| v.pop()) {
             let cmd: &'static [u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
             ctx.db.propagate_effect(vec![Bytes::from_static(cmd), key.clone()]);
@@ -153,8 +183,7 @@ fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
     let (src, dst) = (&argv[1], &argv[2]);
     // After a wake-up, only a source that is not (or no longer) a list means "keep waiting"; a
     // destination of the wrong type is an error for the client, as in Redis.
-    let src_not_list = ctx.db.peek(src).is_some_and(|e| !matches!(e.value, crate::types::Value::List(_)));
-    if ctx.client.block_retry && src_not_list {
+    if !woken_for(ctx, std::slice::from_ref(src), is_list) {
         block_on(ctx, std::slice::from_ref(src), deadline, false);
         return Ok(());
     }
@@ -201,7 +230,11 @@ fn blmpop(ctx: &mut Ctx) -> CmdResult {
     let deadline = args::timeout(&argv[1])?;
     let m = lists::parse_mpop(argv, 2)?;
     let keys = &argv[m.first_key..m.first_key + m.numkeys];
-    let popped = not_ready_on_retry(ctx.client.block_retry, lists::mpop(ctx.db, keys, m.end, m.count))?;
+    if !woken_for(ctx, keys, is_list) {
+        block_on(ctx, keys, deadline, true);
+        return Ok(());
+    }
+    let popped = lists::mpop(ctx.db, keys, m.end, m.count)?;
     match popped {
         Some((key, elems)) => {
             undo_on_retry(ctx, || push_back(&key, m.end, &elems));

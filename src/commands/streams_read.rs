@@ -11,8 +11,9 @@
 //! delivered once). A re-run (`client.block_retry`) is the command run again, as Redis 7.2
 //! re-executes a blocked client's command: it serves, fails or blocks again exactly as a fresh
 //! call would — so a blocked XREADGROUP whose key was deleted, replaced or lost its group fails
-//! with `-NOGROUP` or `-WRONGTYPE`. The one difference: a key that is no longer a stream keeps
-//! a woken XREAD waiting (Redis re-runs an XREAD only when its key is a stream).
+//! with `-NOGROUP` or `-WRONGTYPE`. A woken XREAD re-runs only when a key that woke it is a
+//! stream (Redis re-runs an XREAD only for a ready key that is a stream); it then fails with
+//! WRONGTYPE if another of its keys is not.
 
 use bytes::Bytes;
 
@@ -101,8 +102,6 @@ fn parse_args(ctx: &Ctx, readgroup: bool) -> Result<ReadArgs, CmdError> {
 enum From {
     Id(StreamId),
     New,
-    /// A woken XREAD's key that is no longer a stream: nothing to serve from it.
-    Skip,
 }
 
 pub fn xread(ctx: &mut Ctx) -> CmdResult {
@@ -119,18 +118,13 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
     let retry = ctx.client.block_retry;
     let keys = &a[r.streams_at..r.streams_at + r.nstreams];
     let id_args = &a[r.streams_at + r.nstreams..];
+    if retry && !readgroup && !super::blocking::woken_for(ctx, keys, |v| matches!(v, crate::types::Value::Stream(_))) {
+        return block(ctx, &r, &[], false);
+    }
     // Resolve the IDs (and check keys and groups) before serving anything.
     let mut from = Vec::with_capacity(r.nstreams);
     for (key, id_arg) in keys.iter().zip(id_args) {
-        let s = match ctx.db.read::<StreamValue>(key) {
-            Ok(s) => s,
-            // A key that stopped being a stream keeps a blocked XREAD waiting.
-            Err(_) if retry && !readgroup => {
-                from.push(From::Skip);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let s = ctx.db.read::<StreamValue>(key)?;
         if let Some((group, _)) = &r.group {
             match s {
                 Some(s) if s.groups.contains_key(&group[..]) => {}
@@ -274,7 +268,6 @@ fn serve_group(ctx: &mut Ctx, key: &Bytes, from: From, o: &GroupRead, out: &mut 
     }
     let group_last = g.last_id;
     let (start, history) = match from {
-        From::Skip => (None, false),
         From::Id(id) => (id.incr(), true),
         // New entries are served only when a live one is past the group's last ID.
         From::New if !s.is_empty() && s.last_valid_id() > group_last => (group_last.incr(), false),

@@ -973,6 +973,8 @@ async fn block(
             waiter.claim();
             break 'woken false;
         }
+        // Nothing there: what signalled is stale by the next wake-up.
+        waiter.take_signalled();
         server.blocking.settle(&waiter);
     };
     // Woken: make sure the client is still there before anything is handed to it.
@@ -1013,17 +1015,26 @@ async fn block(
         return Ok(Action::None);
     }
     client.block_retry = true;
+    client.block_woken_by = waiter.take_signalled();
     client.last_wrote = false;
     client.block_undo.clear();
     let args = spec.rerun_args.as_deref().unwrap_or(args);
     let action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
+    client.block_woken_by.clear();
     // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
     // queued behind this one still see the data. (A served client's own write already did;
-    // `wake_all` waiters were all woken by the signal itself.)
-    if !matches!(action, Action::Block(_)) && !client.last_wrote && !spec.wake_all {
+    // `wake_all` waiters were all woken by the signal itself.) One that blocks again (its key
+    // holds another type) passes it on to those queued behind it only, as it will be back in
+    // front of them.
+    if !client.last_wrote && !spec.wake_all {
+        let again = matches!(action, Action::Block(_));
         for (db, key) in &spec.keys {
-            server.blocking.signal(*db, key);
+            if again {
+                server.blocking.pass_on(&waiter, *db, key);
+            } else {
+                server.blocking.signal(*db, key);
+            }
         }
     }
     // The command ran (and woke whoever its own write unblocked): the writer that woke this

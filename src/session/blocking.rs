@@ -46,6 +46,9 @@ pub struct Waiter {
     on_nokey: AtomicBool,
     /// Woken and not yet done with its wake-up (counted in [`Blocking::unsettled`]).
     unsettled: AtomicBool,
+    /// The keys signalled since the last [`Waiter::take_signalled`]. Redis re-runs a blocked command only when the key that
+    /// became ready holds the type it waits for.
+    signalled: Mutex<Vec<(usize, Bytes)>>,
 }
 
 impl Waiter {
@@ -73,6 +76,19 @@ impl Waiter {
             3 => Some(Unblock::StateChanged),
             _ => None,
         }
+    }
+
+    fn note_signal(&self, db: usize, key: &[u8]) {
+        let mut signalled = self.signalled.lock();
+        if !signalled.iter().any(|(d, k)| *d == db && k[..] == *key) {
+            signalled.push((db, Bytes::copy_from_slice(key)));
+        }
+    }
+
+    /// The keys signalled since the last call: which of its keys became ready (empty: a
+    /// wake-up without a signal, to be taken as all of them).
+    pub fn take_signalled(&self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut *self.signalled.lock())
     }
 
     /// Wait until signalled (or until a CLIENT UNBLOCK request).
@@ -251,25 +267,53 @@ impl Blocking {
     /// A key may have become ready: wake its first waiter not already woken, and every
     /// `wake_all` waiter (stream readers), in queue order.
     pub fn signal(&self, db: usize, key: &[u8]) {
+        self.signal_behind(db, key, None);
+    }
+
+    /// `w` was woken by a signal of `key` but not served (the key holds another type than its
+    /// command pops): pass the signal on to the waiters queued behind `w`, never to one before
+    /// it, so a write wakes each waiter at most once (as Redis goes through a ready key's
+    /// clients once, skipping those blocked for another type).
+    pub fn pass_on(&self, w: &Waiter, db: usize, key: &[u8]) {
+        self.signal_behind(db, key, Some(w.ticket.load(Ordering::SeqCst)));
+    }
+
+    fn signal_behind(&self, db: usize, key: &[u8], after: Option<u64>) {
         let q = self.queues.lock();
         let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) else {
             return;
         };
         let mut one_woken = false;
         for w in queue {
+            if after.is_some_and(|t| w.ticket.load(Ordering::SeqCst) <= t) {
+                continue;
+            }
             let all = w.wake_all.load(Ordering::SeqCst);
-            if (all || !one_woken) && !w.woken.swap(true, Ordering::SeqCst) {
+            if !all && one_woken {
+                continue;
+            }
+            w.note_signal(db, key);
+            if !w.woken.swap(true, Ordering::SeqCst) {
                 self.wake(w);
                 one_woken |= !all;
             }
         }
     }
 
-    /// Wake every blocked client (SWAPDB, FLUSHALL, MOVE...: they re-check their keys).
+    /// [`Blocking::signal`] of `key` in every database (MOVE, COPY ... DB).
+    pub fn signal_every_db(&self, key: &[u8]) {
+        let dbs: Vec<usize> = self.queues.lock().keys().filter(|(_, k)| k[..] == *key).map(|(db, _)| *db).collect();
+        for db in dbs {
+            self.signal(db, key);
+        }
+    }
+
+    /// Wake every blocked client (SWAPDB, FLUSHALL...: they re-check their keys).
     pub fn signal_all(&self) {
         let q = self.queues.lock();
-        for queue in q.values() {
+        for ((db, key), queue) in q.iter() {
             for w in queue {
+                w.note_signal(*db, key);
                 if !w.woken.swap(true, Ordering::SeqCst) {
                     self.wake(w);
                 }
@@ -305,6 +349,30 @@ mod tests {
         b.settle(&w2);
         assert!(!b.any());
         assert!(!b.has_unsettled());
+    }
+
+    #[tokio::test]
+    async fn a_wakeup_not_served_passes_on_behind_only() {
+        let b = Blocking::default();
+        let (w1, w2, w3) = (Arc::new(Waiter::default()), Arc::new(Waiter::default()), Arc::new(Waiter::default()));
+        let key = vec![(0, Bytes::from_static(b"k"))];
+        for w in [&w1, &w2, &w3] {
+            b.register(w, &key, false);
+        }
+        b.signal(0, b"k");
+        w1.wait().await;
+        // w1 re-ran its command and blocks again (the key holds another type): the signal goes
+        // to w2, and when w2 passes it on too, to w3, never back to w1.
+        b.register(&w1, &key, true);
+        b.pass_on(&w1, 0, b"k");
+        assert!(w2.woken.load(Ordering::SeqCst));
+        b.register(&w2, &key, true);
+        b.pass_on(&w2, 0, b"k");
+        assert!(w3.woken.load(Ordering::SeqCst));
+        b.register(&w3, &key, true);
+        b.pass_on(&w3, 0, b"k");
+        assert!(!w1.woken.load(Ordering::SeqCst));
+        assert!(!w2.woken.load(Ordering::SeqCst));
     }
 
     #[tokio::test]

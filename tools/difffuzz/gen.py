@@ -111,7 +111,7 @@ class Gen:
     def next(self):
         fn = getattr(self, "gen_" + self.family)
         mode, args = fn()
-        if mode == "watch":
+        if mode in ("watch", "clients", "pubsub"):
             return mode, args
         name = args[0].upper()
         if mode in ("exact", "unordered", "pairs") and name not in RANDOM_STATE_CHANGING and name not in BLOCKING:
@@ -1066,4 +1066,248 @@ def gen_tx(self):
 
 Gen.gen_tx = gen_tx
 
+
+
+# --- several clients: blocking commands and pub/sub (scenarios run by multi.py) ------------------
+BLOCK_LISTS = ["bl1", "bl2", "bl3"]
+BLOCK_ZSETS = ["bz1", "bz2"]
+BLOCK_STREAMS = ["bx1", "bx2"]
+
+
+def _bkey(self, pool):
+    """A key of `pool`, now and then one of another type's pool (wrong type, moves across types)."""
+    if self.p(0.07):
+        pool = self.c([BLOCK_LISTS, BLOCK_ZSETS, BLOCK_STREAMS])
+    return self.c(pool)
+
+
+def _block_timeout(self):
+    return self.c(["0", "0", "0", "100", "1000.5"])
+
+
+def _blocking_command(self, n):
+    """A command that blocks on its keys (client n's: the consumer name of XREADGROUP)."""
+    roll = self.r.randrange(12)
+    t = _block_timeout(self)
+    lk = [_bkey(self, BLOCK_LISTS) for _ in range(self.r.randint(1, 2))]
+    zk = [_bkey(self, BLOCK_ZSETS) for _ in range(self.r.randint(1, 2))]
+    xk = [_bkey(self, BLOCK_STREAMS) for _ in range(self.r.randint(1, 2))]
+    side = lambda: self.c(["LEFT", "RIGHT"])  # noqa: E731
+    if roll == 0:
+        return ["BLPOP"] + lk + [t]
+    if roll == 1:
+        return ["BRPOP"] + lk + [t]
+    if roll == 2:
+        return ["BLMOVE", lk[0], _bkey(self, BLOCK_LISTS), side(), side(), t]
+    if roll == 3:
+        return ["BRPOPLPUSH", lk[0], _bkey(self, BLOCK_LISTS), t]
+    if roll == 4:
+        a = ["BLMPOP", t, str(len(lk))] + lk + [side()]
+        return a + (["COUNT", self.c(["1", "2", "3", "10"])] if self.p(0.6) else [])
+    if roll == 5:
+        return [self.c(["BZPOPMIN", "BZPOPMAX"])] + zk + [t]
+    if roll == 6:
+        a = ["BZMPOP", t, str(len(zk))] + zk + [self.c(["MIN", "MAX"])]
+        return a + (["COUNT", self.c(["1", "2", "5"])] if self.p(0.6) else [])
+    if roll in (7, 8):
+        a = ["XREAD"] + (["COUNT", self.c(["1", "2", "10"])] if self.p(0.4) else [])
+        ids = [self.c(["$", "$", "$", "0-0", "%d-0" % self.xid, "%d-0" % (self.xid + 1)]) for _ in xk]
+        return a + ["BLOCK", self.c(["0", "0", "100000"]), "STREAMS"] + xk + ids
+    a = ["XREADGROUP", "GROUP", "g", "k%d" % n]
+    if self.p(0.4):
+        a += ["COUNT", self.c(["1", "2", "10"])]
+    if self.p(0.3):
+        a.append("NOACK")
+    ids = [">" if self.p(0.9) else "0" for _ in xk]
+    return a + ["BLOCK", self.c(["0", "0", "100000"]), "STREAMS"] + xk + ids
+
+
+def _setup_command(self):
+    """Makes keys of the pools exist (or not), with their groups, in db 0 or 1."""
+    self.xid += 1
+    roll = self.r.randrange(10)
+    if roll < 2:
+        return ["RPUSH", _bkey(self, BLOCK_LISTS)] + [self.member() for _ in range(self.r.randint(1, 3))]
+    if roll < 3:
+        return ["ZADD", _bkey(self, BLOCK_ZSETS), str(self.r.randint(0, 9)), self.member()]
+    if roll < 5:
+        return ["XGROUP", "CREATE", _bkey(self, BLOCK_STREAMS), "g", self.c(["$", "0"]), "MKSTREAM"]
+    if roll < 6:
+        return ["XADD", _bkey(self, BLOCK_STREAMS), "%d-0" % self.xid, "f", self.value()]
+    if roll < 7:
+        return ["DEL"] + [self.c(BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS) for _ in range(2)]
+    if roll < 8:
+        return ["MOVE", self.c(BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS), "1"]
+    return ["XGROUP", "CREATE", _bkey(self, BLOCK_STREAMS), "g", "0"]
+
+
+def _writer_command(self, blockers):
+    """A write that may serve (or upset) the blocked clients."""
+    self.xid += 1
+    roll = self.r.randrange(32)
+    lk, zk, xk = _bkey(self, BLOCK_LISTS), _bkey(self, BLOCK_ZSETS), _bkey(self, BLOCK_STREAMS)
+    anyk = self.c(BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS)
+    if roll < 4:
+        return [[self.c(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), lk] + [self.member() for _ in range(self.r.randint(1, 4))]]
+    if roll < 5:
+        return [["LMOVE", lk, _bkey(self, BLOCK_LISTS), self.c(["LEFT", "RIGHT"]), self.c(["LEFT", "RIGHT"])]]
+    if roll < 6:
+        return [["RPOPLPUSH", lk, _bkey(self, BLOCK_LISTS)]]
+    if roll < 9:
+        a = ["ZADD", zk]
+        for _ in range(self.r.randint(1, 3)):
+            a += [str(self.r.randint(0, 9)), self.member()]
+        return [a]
+    if roll < 12:
+        a = ["XADD", xk]
+        if self.p(0.15):
+            a += ["MAXLEN", self.c(["0", "1", "2"])]
+        return [a + ["%d-0" % self.xid, "f", self.value()]]
+    if roll < 14:
+        cmds = [[self.c(["LPUSH", "RPUSH"]), lk, self.member(), self.member()],
+                [self.c(["LPUSH", "RPUSH"]), _bkey(self, BLOCK_LISTS), self.member()],
+                ["ZADD", zk, "1", self.member()], ["XADD", xk, "%d-1" % self.xid, "f", "v"], ["DEL", anyk],
+                ["LPOP", lk], ["SET", anyk, "x"]]
+        return [["MULTI"]] + [self.c(cmds) for _ in range(self.r.randint(1, 3))] + [["EXEC"]]
+    if roll < 15:
+        return [["DEL", anyk]]
+    if roll < 16:
+        return [["SET", anyk, "str"]]
+    if roll < 17:
+        return [["EXPIRE", anyk, self.c(["0", "100"])]]
+    if roll < 19:
+        return [["RENAME", self.c(BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS), anyk]]
+    if roll < 20:
+        return [self.c([["SWAPDB", "0", "1"], ["FLUSHALL"], ["FLUSHDB"], ["MOVE", anyk, "1"]])]
+    if roll < 22 and blockers:
+        n = self.c(blockers)
+        return [["CLIENT", "UNBLOCK", "$id:c%d" % (n + 1)] + self.c([[], ["TIMEOUT"], ["ERROR"]])]
+    if roll < 23:
+        return [["XDEL", xk] + ["%d-0" % self.r.randint(1, self.xid) for _ in range(2)]]
+    if roll < 24:
+        return [self.c([["XGROUP", "DESTROY", xk, "g"], ["XGROUP", "SETID", xk, "g", "0"],
+                        ["XGROUP", "CREATE", xk, "g", "$", "MKSTREAM"], ["XTRIM", xk, "MAXLEN", "0"]])]
+    if roll < 25:
+        return [["COPY", self.c(BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS), anyk, "REPLACE"]]
+    if roll < 26:
+        return [["EVAL", "redis.call('RPUSH', KEYS[1], 'e1', 'e2') redis.call('LPOP', KEYS[1]) return 1", "1", lk]]
+    if roll < 27:
+        return [["SORT", self.c(BLOCK_LISTS), "ALPHA", "STORE", lk]]
+    if roll < 28:
+        return [self.c([["LMPOP", "1", lk, "LEFT"], ["ZPOPMIN", zk], ["XREADGROUP", "GROUP", "g", "m", "STREAMS", xk, ">"]])]
+    if roll < 29:
+        return [["ZUNIONSTORE", zk, "2", zk, self.c(BLOCK_ZSETS)]]
+    return [[self.c(["LPUSH", "RPUSH"]), lk, self.member()]]
+
+
+def _state_commands(self):
+    """What the keys hold after the scenario."""
+    out = []
+    for k in BLOCK_LISTS:
+        out.append(["LRANGE", k, "0", "-1"])
+    for k in BLOCK_ZSETS:
+        out.append(["ZRANGE", k, "0", "-1", "WITHSCORES"])
+    for k in BLOCK_STREAMS:
+        out.append(["XRANGE", k, "-", "+"])
+        out.append(["XPENDING", k, "g"])
+    return out
+
+
+def gen_blocking(self):
+    """A scenario: some setup, one to three clients blocking (on the same or different keys), writes
+    that may serve them, then every blocked client's reply in order and the keys' contents."""
+    from multi import Scenario
+    if not hasattr(self, "xid"):
+        self.xid = 0
+    ops = [("main", _setup_command(self)) for _ in range(self.r.randint(0, 4))]
+    nblock = self.r.randint(1, 3)
+    for n in range(nblock):
+        if self.p(0.08):
+            # A tiny timeout on a key nothing writes: the reply is certainly the timeout's.
+            ops.append(("wait", n, self.c([["BLPOP", "quiet", "0.01"], ["BZPOPMIN", "quiet", "0.01"],
+                                           ["BLMOVE", "quiet", "bl1", "LEFT", "LEFT", "0.01"],
+                                           ["XREAD", "BLOCK", "10", "STREAMS", "quiet", "$"]])))
+        ops.append(("block", n, _blocking_command(self, n)))
+        if self.p(0.25):
+            ops += [("main", c) for c in _writer_command(self, list(range(n + 1)))]
+    for _ in range(self.r.randint(1, 4)):
+        ops += [("main", c) for c in _writer_command(self, list(range(nblock)))]
+    ops.append(("finish", self.c(["", "", "TIMEOUT", "ERROR"])))
+    ops += [("main", c) for c in _state_commands(self)]
+    return "clients", Scenario("clients", ops)
+
+
+PUB_CHANNELS = ["ch1", "ch2", "news.a", "news.b", "h\u00e9llo"]
+PUB_PATTERNS = ["ch*", "news.*", "*", "ch[12]", "h?llo", "n*s.?", "ch1"]
+
+
+def _channels(self, pool, lo, hi):
+    return [self.c(pool) for _ in range(self.r.randint(lo, hi))]
+
+
+def _sub_command(self):
+    roll = self.r.randrange(20)
+    if roll < 4:
+        return ["SUBSCRIBE"] + _channels(self, PUB_CHANNELS, 1, 3)
+    if roll < 6:
+        return ["PSUBSCRIBE"] + _channels(self, PUB_PATTERNS, 1, 2)
+    if roll < 8:
+        return ["SSUBSCRIBE"] + _channels(self, ["ch1", "ch2"], 1, 2)
+    if roll < 10:
+        return ["UNSUBSCRIBE"] + _channels(self, PUB_CHANNELS, 0, 2)
+    if roll < 11:
+        return ["PUNSUBSCRIBE"] + _channels(self, PUB_PATTERNS, 0, 2)
+    if roll < 12:
+        return ["SUNSUBSCRIBE"] + _channels(self, ["ch1", "ch2"], 0, 2)
+    if roll < 13:
+        return ["PING"] + ([self.c(["hi", ""])] if self.p(0.5) else [])
+    if roll < 14:
+        return ["RESET"]
+    if roll < 16:
+        return self.c([["GET", "k"], ["SET", "k", "v"], ["ECHO", "e"], ["PUBLISH", "ch1", "self"],
+                       ["PUBSUB", "NUMSUB", "ch1"], ["CLIENT", "SETNAME", "sub"], ["SELECT", "1"],
+                       ["subscribe"], ["SUBSCRIBE"],
+                       ["PSUBSCRIBE"], ["SSUBSCRIBE"], ["SSUBSCRIBE", "ch1", "ch2x"], ["WATCH", "k"]])
+    return ["SUBSCRIBE", self.c(PUB_CHANNELS)]
+
+
+def _pub_command(self):
+    roll = self.r.randrange(12)
+    if roll < 5:
+        return ["PUBLISH", self.c(PUB_CHANNELS + ["other"]), self.c(["m1", "m2", "", "hello world", "\x00x"])]
+    if roll < 7:
+        return ["SPUBLISH", self.c(["ch1", "ch2", "other"]), self.c(["s1", "s2"])]
+    if roll < 8:
+        return ["PUBSUB", self.c(["CHANNELS", "SHARDCHANNELS"])] + ([self.c(PUB_PATTERNS)] if self.p(0.6) else [])
+    if roll < 9:
+        return ["PUBSUB", self.c(["NUMSUB", "SHARDNUMSUB"])] + _channels(self, PUB_CHANNELS, 0, 3)
+    if roll < 10:
+        return ["PUBSUB", "NUMPAT"]
+    if roll < 11:
+        return self.c([["CONFIG", "SET", "notify-keyspace-events", "KEA"], ["SET", "k", "v"], ["DEL", "k"],
+                       ["PUBLISH", "__keyspace@0__:k", "x"]])
+    return ["PUBLISH", "ch1", "m"]
+
+
+def gen_pubsub(self):
+    """A scenario: one to three subscribers (un)subscribing, publishes from main, PUBSUB queries,
+    other commands in subscribed mode; every frame each subscriber receives is compared."""
+    from multi import Scenario
+    nsub = self.r.randint(1, 3)
+    ops = []
+    for _ in range(self.r.randint(3, 14)):
+        if self.p(0.55):
+            ops.append(("sub", self.r.randrange(nsub), _sub_command(self)))
+        else:
+            ops.append(("main", _pub_command(self)))
+    ops.append(("main", ["PUBSUB", "NUMPAT"]))
+    ops.append(("main", ["PUBSUB", "NUMSUB"] + PUB_CHANNELS))
+    ops.append(("main", ["PUBSUB", "SHARDNUMSUB", "ch1", "ch2"]))
+    return "pubsub", Scenario("pubsub", ops)
+
+
+Gen.gen_blocking = gen_blocking
+Gen.gen_pubsub = gen_pubsub
+FAMILY_KEYS["blocking"] = BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS
+FAMILY_KEYS["pubsub"] = ["k"]
 FAMILIES = [f for f in FAMILY_KEYS]

@@ -464,8 +464,13 @@ fn tell<'a>(
     modified: &[(usize, Bytes)],
 ) {
     if server.blocking.any() && !wakes_nobody {
-        if everywhere {
+        if keyspace_wide {
             server.blocking.signal_all();
+        } else if everywhere {
+            // MOVE, COPY ... DB: the keys in another database too.
+            for key in keys.clone() {
+                server.blocking.signal_every_db(key);
+            }
         } else {
             for key in keys.clone() {
                 server.blocking.signal(db, key);

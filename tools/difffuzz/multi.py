@@ -1,0 +1,384 @@
+"""Scenarios with several connections per server, for the `blocking` and `pubsub` families.
+
+A scenario is one step of a round (mode "clients" or "pubsub"): a list of operations on the main
+connection and on extra connections named c1, c2, c3, opened for the scenario on every server and
+closed after it. Everything each connection receives is written, in order, into one transcript per
+server; the transcripts are compared byte for byte.
+
+`clients` (blocking commands): ("main", args) runs a command on the main connection;
+("block", i, args) sends a blocking command on ci and waits until the server shows ci blocked
+(CLIENT LIST ID ... flags=b, polled on a control connection) or ci has a reply; ("wait", i, args)
+sends a command on ci and reads its reply (a non-blocking command, or a tiny timeout that no write
+can race with); ("finish", how) unblocks, in order, every connection whose blocking command has not
+been read yet (CLIENT UNBLOCK <id> [how] on main: 0 when the client was served meanwhile) and reads
+its reply, so a client that lost an element or was served in the wrong order shows.
+The argument `$id:cN` stands for ci's CLIENT ID on each server, as in tests/diff case files.
+
+`pubsub`: ("main", args) and ("sub", i, args) run a command on main or on ci; after each
+operation every open ci is synchronized: `PING <marker>` is sent and every frame up to its reply
+is recorded (the replies to ci's own command, the messages published meanwhile, push frames).
+"""
+
+import select
+import time
+
+from resp import encode
+
+NAMES = ["c1", "c2", "c3"]
+SYNC = "difffuzz-sync"
+# How long a connection may take to block or answer before the step counts as a hang.
+BLOCK_WAIT = 5.0
+# Commands whose reply lists a hash table's content: compared as a set.
+UNORDERED = {("PUBSUB", "CHANNELS"), ("PUBSUB", "SHARDCHANNELS")}
+
+
+class Scenario:
+    """A step's operations; `trace` keeps what the last run saw on the oracle (for rendering)."""
+
+    def __init__(self, kind, ops):
+        self.kind = kind
+        self.ops = ops
+        self.trace = {}
+
+    def without(self, i):
+        return Scenario(self.kind, self.ops[:i] + self.ops[i + 1:])
+
+    def __repr__(self):
+        return "Scenario(%r, %r)" % (self.kind, self.ops)
+
+
+MODES = ("clients", "pubsub")
+
+
+def readable(conn):
+    if conn.pos < len(conn.buf):
+        return True
+    r, _, _ = select.select([conn.sock], [], [], 0)
+    return bool(r)
+
+
+def show_reply(raw, tree=None, args=None):
+    if args and tree and tuple(a.upper() for a in args[:2]) in UNORDERED and isinstance(tree[1], list):
+        raw = tree[0] + b"".join(sorted(encode(x) for x in tree[1]))
+    return raw.replace(b"\r\n", b"\\r\\n")
+
+
+class Runner:
+    """One scenario on one server."""
+
+    def __init__(self, session, main, index):
+        self.session = session
+        self.main = main
+        self.index = index
+        self.port = main.server.port
+        self.conns = {}
+        self.ids = {}
+        self.pending = []  # blocker names whose reply is still to be read
+        self.out = []
+        self.ctl = None
+
+    def open(self, name):
+        from resp import Conn
+        if name not in self.conns:
+            c = Conn(self.port, BLOCK_WAIT)
+            if self.session.resp == 3:
+                c.call(["HELLO", "3"])
+            self.ids[name] = c.call(["CLIENT", "ID"])[1][1].decode()
+            self.conns[name] = c
+        return self.conns[name]
+
+    def control(self):
+        from resp import Conn
+        if self.ctl is None:
+            self.ctl = Conn(self.port, BLOCK_WAIT)
+        return self.ctl
+
+    def subst(self, args):
+        return [self.ids.get(a[4:], "0") if a.startswith("$id:") else a for a in args]
+
+    def record(self, who, args, raw, tree=None):
+        self.out.append(b"%s %s -> %s\n" % (who.encode(), " ".join(args).encode(), show_reply(raw, tree, args)))
+
+    def close(self):
+        for c in list(self.conns.values()) + ([self.ctl] if self.ctl else []):
+            c.close()
+
+    def blocked(self, name):
+        raw, _ = self.control().call(["CLIENT", "LIST", "ID", self.ids[name]])
+        for field in raw.split():
+            if field.startswith(b"flags="):
+                return b"b" in field[6:]
+        return False
+
+    def blocked_count(self):
+        raw, _ = self.control().call(["INFO", "clients"])
+        for line in raw.split(b"\r\n"):
+            if line.startswith(b"blocked_clients:"):
+                return int(line.split(b":")[1])
+        return -1
+
+    # --- clients ---------------------------------------------------------------------------
+    def run_clients(self, sc):
+        trace = []
+        for op in sc.ops:
+            kind = op[0]
+            if kind == "main":
+                args = self.subst(op[1])
+                raw, tree = self.main.call(args)
+                self.record("main", op[1], raw, tree)
+                trace.append(None)
+            elif kind == "wait":
+                name = NAMES[op[1]]
+                c = self.open(name)
+                raw, tree = c.call(op[2])
+                self.record(name, op[2], raw, tree)
+                trace.append(None)
+            elif kind == "block":
+                name = NAMES[op[1]]
+                c = self.open(name)
+                if name in self.pending:
+                    raise ValueError("%s already has a blocking command pending" % name)
+                c.send(op[2])
+                deadline = time.time() + BLOCK_WAIT
+                while True:
+                    if readable(c):
+                        raw, tree = c.read()
+                        self.record(name, op[2], raw, tree)
+                        trace.append("replied")
+                        break
+                    if self.blocked(name):
+                        self.out.append(b"%s %s -> blocked\n" % (name.encode(), " ".join(op[2]).encode()))
+                        self.pending.append(name)
+                        trace.append(self.blocked_count())
+                        break
+                    if time.time() > deadline:
+                        raise ValueError("%s neither blocked nor answered" % name)
+                    time.sleep(0.001)
+            elif kind == "finish":
+                pending = list(self.pending)
+                trace.append(pending)
+                for name in pending:
+                    args = ["CLIENT", "UNBLOCK", self.ids[name]] + ([op[1]] if op[1] else [])
+                    raw, tree = self.main.call(args)
+                    self.record("main", ["CLIENT", "UNBLOCK", "$id:" + name] + args[3:], raw, tree)
+                    raw, tree = self.conns[name].read()
+                    self.record(name, ["(reply)"], raw, tree)
+                self.pending = []
+            else:
+                raise ValueError("unknown op %r" % (op,))
+        return trace
+
+    # --- pubsub ----------------------------------------------------------------------------
+    def sync(self, n):
+        for name in NAMES:
+            c = self.conns.get(name)
+            if c is None:
+                continue
+            marker = "%s-%d" % (SYNC, n)
+            c.send(["PING", marker])
+            frames = []
+            while True:
+                raw, tree = c.read()
+                if marker.encode() in raw:
+                    break
+                frames.append((raw, tree))
+            for raw in unsubscribe_order(pattern_order(frames)):
+                self.out.append(b"%s <- %s\n" % (name.encode(), show_reply(raw)))
+            self.out.append(b"%s sync -> %s\n" % (name.encode(), show_reply(raw.replace(marker.encode(), b"M"))))
+
+    def run_pubsub(self, sc):
+        for n, op in enumerate(sc.ops):
+            if op[0] == "main":
+                raw, tree = self.main.call(op[1])
+                self.record("main", op[1], raw, tree)
+            else:
+                name = NAMES[op[1]]
+                self.open(name).send(op[2])
+                self.out.append(b"%s %s\n" % (name.encode(), " ".join(op[2]).encode()))
+            self.sync(n)
+        return []
+
+
+def pattern_order(frames):
+    """The frames' bytes, with each run of pmessages of one message (several of a client's
+    patterns matched its channel) sorted: Redis delivers them in its pattern dict's order, which
+    depends on a hash seed drawn at start-up."""
+    out = []
+    run, run_key = [], None
+    for raw, tree in frames:
+        items = tree[1] if isinstance(tree[1], list) else []
+        key = None
+        if len(items) == 4 and items[0][1] == b"pmessage":
+            key = (items[2][1], items[3][1])
+        if key is None or key != run_key:
+            out += sorted(run)
+            run = []
+        run_key = key
+        if key is None:
+            out.append(raw)
+        else:
+            run.append(raw)
+    return out + sorted(run)
+
+
+UNSUBSCRIBES = (b"unsubscribe", b"punsubscribe", b"sunsubscribe")
+
+
+def unsubscribe_order(raws):
+    """Each run of (P|S)UNSUBSCRIBE confirmations with its channel names sorted (the counts stay in
+    place): an UNSUBSCRIBE without arguments goes through the client's channel dict, in an order
+    that depends on a hash seed drawn at start-up."""
+    out, run = [], []
+
+    def flush():
+        names = sorted(frame[1] for frame in run)
+        out.extend(frame[0] + name + frame[2] for frame, name in zip(run, names))
+        run.clear()
+
+    for raw in raws:
+        parts = raw.split(b"\r\n")
+        # >3 / *3, $len, kind, $len, name, :count, ''
+        if len(parts) == 7 and parts[2] in UNSUBSCRIBES and parts[3].startswith(b"$"):
+            if run and run[0][0].split(b"\r\n")[2] != parts[2]:
+                flush()
+            head = b"\r\n".join(parts[:3]) + b"\r\n"
+            run.append((head, parts[3] + b"\r\n" + parts[4], b"\r\n" + b"\r\n".join(parts[5:])))
+        else:
+            flush()
+            out.append(raw)
+    flush()
+    return out
+
+
+def run_scenario(session, conn, index, sc):
+    """The transcript of `sc` on `conn`'s server, as (raw, tree)."""
+    r = Runner(session, conn, index)
+    try:
+        trace = r.run_clients(sc) if sc.kind == "clients" else r.run_pubsub(sc)
+    except (OSError, ValueError) as e:
+        last = r.out[-1].decode("latin-1").strip() if r.out else "(nothing)"
+        raise ValueError("%s, after %d transcript lines, the last: %s" % (e, len(r.out), last[:200]))
+    finally:
+        r.close()
+    if index == 1:
+        sc.trace = trace
+    raw = b"".join(r.out)
+    return raw, (b"$", raw)
+
+
+def shrink_ops(differs, session, seq):
+    """Drops operations of the scenarios of `seq` while the last step still differs."""
+    seq = list(seq)
+    for at in range(len(seq)):
+        mode, sc = seq[at]
+        if mode not in MODES:
+            continue
+        i = 0
+        while i < len(sc.ops):
+            if sc.ops[i][0] == "finish":
+                i += 1
+                continue
+            cand = sc.without(i)
+            try_seq = seq[:at] + [(mode, cand)] + seq[at + 1:]
+            try:
+                ok = differs(session, try_seq)
+            except (ValueError, OSError):
+                ok = False
+            if ok:
+                seq, sc = try_seq, cand
+            else:
+                i += 1
+    return seq
+
+
+def render(sc, render_args):
+    """A scenario in the tests/diff case-file syntax (`!blocked N` waits for N blocked clients)."""
+    lines = []
+    conn = "main"
+    trace = sc.trace if len(sc.trace) == len(sc.ops) else [None] * len(sc.ops)
+
+    def use(name):
+        nonlocal conn
+        if name != conn:
+            lines.append("@conn " + name)
+            conn = name
+
+    for op, seen in zip(sc.ops, trace):
+        if op[0] == "main":
+            use("main")
+            lines.append(render_args(op[1]))
+        elif op[0] in ("wait", "sub"):
+            use(NAMES[op[1]])
+            lines.append(render_args(op[2]) if op[0] == "wait" else "?noreply " + render_args(op[2]))
+            if op[0] == "sub":
+                lines.append("!read    # (as many as it answers)")
+        elif op[0] == "block":
+            use(NAMES[op[1]])
+            if seen == "replied":
+                lines.append(render_args(op[2]))
+            else:
+                lines.append("?noreply " + render_args(op[2]))
+                lines.append("!blocked %s" % (seen if isinstance(seen, int) else "?"))
+        elif op[0] == "finish":
+            for name in seen or []:
+                use("main")
+                lines.append(render_args(["CLIENT", "UNBLOCK", "$id:" + name] + ([op[1]] if op[1] else [])))
+                use(name)
+                lines.append("!read")
+    if conn != "main":
+        lines.append("@conn main")
+    return lines
+
+
+def group(sc):
+    """The commands a finding is filed under: the blocking ones (or subscriber commands) first."""
+    names = []
+    for op in sc.ops:
+        args = op[2] if op[0] in ("block", "wait", "sub") else op[1] if op[0] == "main" else None
+        if args and op[0] != "main":
+            n = args[0].upper()
+            if n not in names:
+                names.append(n)
+    return "%s(%s)" % (sc.kind.upper(), ",".join(names[:4]))
+
+
+def first_difference(a, b):
+    """The first transcript line that differs, and the same line of the other server."""
+    la, lb = a.split(b"\n"), b.split(b"\n")
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else b"<end>"
+        y = lb[i] if i < len(lb) else b"<end>"
+        if x != y:
+            return i, x, y
+    return None
+
+
+# Differences in scenarios that are Valkey's own, not Redis 7.2.4's: (reason, predicate(scenario,
+# ferrous_transcript, valkey_transcript)). known.py's entries are about single commands' replies.
+KNOWN = []
+
+
+def explain(sc, ferrous_raw, valkey_raw, redis70_raw=None):
+    for reason, pred in KNOWN:
+        if pred(sc, ferrous_raw, valkey_raw):
+            return reason
+    return None
+
+
+def show_diff(names, raws):
+    """Report lines for a scenario: the first line where a server's transcript differs from the
+    oracle's (the second server's), with the oracle's line."""
+    lines = []
+    for name, raw in zip(names, raws):
+        if name == names[1]:
+            continue
+        d = first_difference(raw, raws[1])
+        if d is None:
+            lines.append("      %-8s same as %s" % (name, names[1]))
+            continue
+        i, mine, theirs = d
+        lines.append("      %-8s line %d: %s" % (name, i + 1, mine.decode("latin-1")[:400]))
+        oracle = "      %-8s line %d: %s" % (names[1], i + 1, theirs.decode("latin-1")[:400])
+        if oracle not in lines:
+            lines.append(oracle)
+    return lines
