@@ -46,8 +46,8 @@ pub struct Waiter {
     on_nokey: AtomicBool,
     /// Woken and not yet done with its wake-up (counted in [`Blocking::unsettled`]).
     unsettled: AtomicBool,
-    /// The keys signalled since the last [`Waiter::take_signalled`]. Redis re-runs a blocked command only when the key that
-    /// became ready holds the type it waits for.
+    /// The keys signalled since the last [`Waiter::take_signalled`]. Redis re-runs a blocked
+    /// command only when the key that became ready holds the type it waits for.
     signalled: Mutex<Vec<(usize, Bytes)>>,
 }
 

@@ -237,7 +237,7 @@ pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, B
             keys
         },
         everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
-        wakes_nobody: cmd.has_flag(flags::NO_WAKE),
+        wakes_nobody: wakes_nobody(cmd),
         keyspace_wide: cmd.has_flag(flags::ALL_KEYS),
         modified,
     }
@@ -451,7 +451,14 @@ fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, mod
     cmd.for_each_key(args, |i| positions.push(i));
     let keys = positions.iter().map(|&i| &args[i][..]);
     let everywhere = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
-    tell(server, db, keys, everywhere, cmd.has_flag(flags::NO_WAKE), cmd.has_flag(flags::ALL_KEYS), modified);
+    tell(server, db, keys, everywhere, wakes_nobody(cmd), cmd.has_flag(flags::ALL_KEYS), modified);
+}
+
+/// Whether a write cannot make a blocked client servable: NO_WAKE commands, and EXEC and the
+/// scripts, whose own writes are told one by one (`Written`) — the keyspace-wide locks they
+/// take are no keyspace-wide write (a blocked client is woken for the keys that were written).
+fn wakes_nobody(cmd: &Command) -> bool {
+    cmd.has_flag(flags::NO_WAKE | flags::TX_EXEC | flags::SCRIPT_RUN)
 }
 
 fn tell<'a>(
@@ -464,10 +471,12 @@ fn tell<'a>(
     modified: &[(usize, Bytes)],
 ) {
     if server.blocking.any() && !wakes_nobody {
-        if keyspace_wide {
+        if keyspace_wide && keys.clone().next().is_none() {
+            // FLUSHALL, SWAPDB...: every blocked client re-checks its keys.
             server.blocking.signal_all();
         } else if everywhere {
-            // MOVE, COPY ... DB: the keys in another database too.
+            // MOVE, COPY ... DB, SORT ... STORE (keyspace-wide for its BY / GET patterns): the
+            // keys in every database.
             for key in keys.clone() {
                 server.blocking.signal_every_db(key);
             }
