@@ -100,6 +100,7 @@ case_files!(
     commands_72,
     lists_72,
     hash_field_expiry,
+    hashes_72,
     tracking_72,
     zsets_72,
     scripting_72,

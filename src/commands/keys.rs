@@ -140,10 +140,19 @@ fn renamenx(ctx: &mut Ctx) -> CmdResult {
 
 /// A database index argument: an int, within range.
 fn db_index(ctx: &Ctx, arg: &[u8], not_int: &str) -> Result<usize, CmdError> {
+    db_in_range(ctx, db_int(arg, not_int)?)
+}
+
+/// A database index as getIntFromObjectOrReply reads it (an `int`), not yet range-checked.
+fn db_int(arg: &[u8], not_int: &str) -> Result<i64, CmdError> {
     let id = args::int_or(arg, not_int)?;
     if id < i32::MIN as i64 || id > i32::MAX as i64 {
         return Err(CmdError::new(not_int));
     }
+    Ok(id)
+}
+
+fn db_in_range(ctx: &Ctx, id: i64) -> Result<usize, CmdError> {
     if id < 0 || id as usize >= ctx.server.keyspace.databases() {
         return Err(CmdError::new(errors::DB_INDEX));
     }
@@ -248,8 +257,10 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
     if ctx.server.cluster.get().is_some() {
         return Err(CmdError::new("SWAPDB is not allowed in cluster mode"));
     }
-    let a = db_index(ctx, &args[1], "invalid first DB index")?;
-    let b = db_index(ctx, &args[2], "invalid second DB index")?;
+    // Both indexes are parsed before either is range-checked (7.2 swapdbCommand).
+    let a = db_int(&args[1], "invalid first DB index")?;
+    let b = db_int(&args[2], "invalid second DB index")?;
+    let (a, b) = (db_in_range(ctx, a)?, db_in_range(ctx, b)?);
     // A watched key changes if it exists in either database before the swap.
     touch_watched_existing(ctx, Some(a), Some(b));
     touch_watched_existing(ctx, Some(b), Some(a));

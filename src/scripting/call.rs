@@ -538,7 +538,9 @@ impl Parser<'_> {
             }
             b'%' | b'|' => {
                 let n = self.int();
-                ffi::lua_createtable(l, 0, n.clamp(0, 1 << 20) as c_int);
+                // Not presized: Redis grows the table from empty (lua_newtable), and a table
+                // grown by rehashes can iterate its keys in another order than a presized one.
+                ffi::lua_createtable(l, 0, 0);
                 for _ in 0..n {
                     self.value();
                     self.value();

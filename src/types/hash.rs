@@ -148,10 +148,19 @@ impl HashValue {
         matches!(self, HashValue::Listpack(_) | HashValue::ListpackEx(_))
     }
 
-    /// Redis's hashTypeTryConversion: convert before a write if any of the strings about to be
-    /// written is longer than the listpack value limit.
+    /// Redis 7.2's hashTypeTryConversion: convert before a write of these field/value strings
+    /// if there are more pairs than the listpack entry limit (counting duplicates: Redis presizes
+    /// the table from the argument count) or any string is longer than the value limit.
     pub fn try_conversion<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>, limits: HashLimits) {
-        if self.is_listpack() && args.into_iter().any(|a| a.len() > limits.max_value) {
+        if !self.is_listpack() {
+            return;
+        }
+        let (mut strings, mut long) = (0usize, false);
+        for a in args {
+            strings += 1;
+            long |= a.len() > limits.max_value;
+        }
+        if long || strings / 2 > limits.max_entries {
             self.convert_to_table();
         }
     }
@@ -347,6 +356,14 @@ mod tests {
         let mut h = HashValue::default();
         h.try_conversion([&b"short"[..], b"123456789"], L);
         assert_eq!(h.encoding(), "hashtable");
+        // More pairs than the entry limit convert even when the fields repeat.
+        let mut h = HashValue::default();
+        let pairs: Vec<&[u8]> = (0..L.max_entries + 1).flat_map(|_| [&b"f"[..], b"v"]).collect();
+        h.try_conversion(pairs.iter().copied(), L);
+        assert_eq!(h.encoding(), "hashtable");
+        let mut h = HashValue::default();
+        h.try_conversion(pairs[2..].iter().copied(), L);
+        assert_eq!(h.encoding(), "listpack");
         let mut h = HashValue::default();
         h.set(b"f", b"123456789", L);
         assert_eq!(h.encoding(), "hashtable");

@@ -11,6 +11,14 @@ in the case-file syntax of tests/diff/*.txt, ready to become a regression case.
 
   python3 tools/difffuzz/difffuzz.py --ferrous target/release/ferrous-server --seconds 120
   python3 tools/difffuzz/difffuzz.py --ferrous ... --families zsets,streams --resp 3 --seed 7
+  python3 tools/difffuzz/difffuzz.py --ferrous ... --vary-config --base-port 24000
+
+--vary-config first sets the same random encoding thresholds (list-max-listpack-size,
+list-compress-depth, hash/set/zset listpack and intset limits, stream node sizes,
+hll-sparse-max-bytes) on all servers each round, and prints them as CONFIG SET lines before a
+finding's commands (only those the finding needs). Redis 7.0 lacks set-max-listpack-*: a round
+that varies them is classed against Valkey alone. Lex ranges over skiplists of mixed scores are
+left out (their result depends on each server's random skiplist levels).
 
 Valkey differs from 7.2 in a few known places of its own (see tests/diff/README.md); findings that
 match Redis 7.0 rather than Valkey need a look at Redis 7.2.4's source before they are called bugs.
@@ -68,10 +76,10 @@ class Server:
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
+        self.port = free_port()
         self.start()
 
     def start(self):
-        self.port = free_port()
         log = open(os.path.join(self.dir, "log"), "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", self.dir],
@@ -163,6 +171,8 @@ class Session:
         self.marker = 0
         # Index of the oracle the replies must match: Valkey, or Redis 7.0 for PRIMARY's families.
         self.primary = 1
+        # The round's varied configuration, [(name, value)] (--vary-config), or None.
+        self.config = None
 
     def reset(self):
         if self.conns:
@@ -181,6 +191,11 @@ class Session:
             c.call(["FLUSHALL"])
             c.call(["CONFIG", "SET", "notify-keyspace-events", "KEA" if self.notify else ""])
             c.server = s
+            if s.name == "ferrous":
+                # DUMP payloads as 7.2 writes them (Ferrous's default is Redis 7.0's RDB version 10).
+                c.call(["CONFIG", "SET", "rdb-version", "11"])
+            if self.config is not None:
+                apply_config(c, self.config)
             self.conns.append(c)
 
     def subscriber(self, conn):
@@ -289,7 +304,8 @@ def wrap(rng, mode, args, wrapping):
         mode = "ttl"
     if mode != "exact" or wrapping == 0 or rng.random() >= wrapping:
         return mode, args
-    if rng.random() < 0.4:
+    if rng.random() < 0.4 or args[0].upper() in ("EVAL", "EVAL_RO"):
+        # A script inside a script would only ever be refused.
         return "multi", args
     return "exact", ["EVAL", rng.choice(SCRIPTS), "0"] + args
 
@@ -400,6 +416,119 @@ def show(raw):
     return s.replace("\r\n", "\\r\\n")[:600]
 
 
+# Lex ranges over a sorted set whose scores differ are unspecified; over a skiplist their result
+# depends on the random levels of its nodes (zslFirstInLexRange walks down the levels), so every
+# server answers its own way. Such commands are left out of a round (they would also change the
+# servers' states differently).
+LEX_COMMANDS = {"ZLEXCOUNT", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZREMRANGEBYLEX"}
+
+
+def lex_unspecified(session, mode, args):
+    """True when `args` (or the command a script wraps) is a lex range over a skiplist-encoded sorted
+    set of mixed scores on the oracle."""
+    if mode not in ("exact", "multi") or not args:
+        return False
+    if args[0].upper() == "EVAL" and len(args) > 3 and args[1] in SCRIPTS:
+        args = args[3:]
+    up = [a.upper() for a in args]
+    if up[0] in LEX_COMMANDS or (up[0] == "ZRANGE" and "BYLEX" in up):
+        key = args[1] if len(args) > 1 else None
+    elif up[0] == "ZRANGESTORE" and "BYLEX" in up:
+        key = args[2] if len(args) > 2 else None
+    else:
+        return False
+    if key is None:
+        return False
+    conn = session.conns[session.primary]
+    if conn.call(["OBJECT", "ENCODING", key])[0] != b"$8\r\nskiplist\r\n":
+        return False
+    scores = []
+    for index in ("0", "-1"):
+        _, (t, items) = conn.call(["ZRANGE", key, index, index])
+        if t != b"*" or not items:
+            return False
+        scores.append(conn.call(["ZSCORE", key, items[0][1]])[0])
+    return scores[0] != scores[1]
+
+
+# --- configuration variation (--vary-config) -----------------------------------------------------
+# Each round may first set the encoding thresholds below to the same random values on every server,
+# so conversions (listpack -> hashtable/skiplist/quicklist, intset -> listpack, sparse -> dense HLL,
+# new stream nodes) happen at small sizes the generators reach. A value of None is the default.
+CONFIG_DEFAULTS = {
+    "list-max-listpack-size": "-2", "list-compress-depth": "0",
+    "hash-max-listpack-entries": "128", "hash-max-listpack-value": "64",
+    "set-max-intset-entries": "512", "set-max-listpack-entries": "128", "set-max-listpack-value": "64",
+    "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64",
+    "stream-node-max-entries": "100", "stream-node-max-bytes": "4096", "hll-sparse-max-bytes": "3000",
+}
+CONFIG_CHOICES = {
+    "list-max-listpack-size": ["-6", "-5", "-4", "-3", "-2", "-1", "0", "1", "2", "3", "4", "8"],
+    "list-compress-depth": ["0", "1", "2", "3"],
+    "hash-max-listpack-entries": ["0", "1", "2", "3", "4", "8", "128"],
+    "hash-max-listpack-value": ["0", "1", "2", "3", "4", "8", "64"],
+    "set-max-intset-entries": ["0", "1", "2", "3", "5", "512"],
+    "set-max-listpack-entries": ["0", "1", "2", "3", "4", "8", "128"],
+    "set-max-listpack-value": ["0", "1", "2", "3", "4", "8", "64"],
+    "zset-max-listpack-entries": ["0", "1", "2", "3", "4", "8", "128"],
+    "zset-max-listpack-value": ["0", "1", "2", "3", "4", "8", "64"],
+    "stream-node-max-entries": ["0", "1", "2", "3", "5", "100"],
+    "stream-node-max-bytes": ["0", "1", "20", "50", "100", "4096"],
+    "hll-sparse-max-bytes": ["0", "1", "10", "50", "100", "200", "3000"],
+}
+# Parameters Redis 7.0 lacks (7.2's listpack sets): a round that changes them compares with Valkey only.
+VALKEY_ONLY_CONFIG = {"set-max-listpack-entries", "set-max-listpack-value"}
+
+
+def draw_config(rseed, family):
+    """The round's configuration, [(name, value)] of the non-default parameters. Drawn from its own
+    generator, so a round's commands are the same with and without --vary-config."""
+    rng = random.Random(rseed ^ 0x5EED5EED)
+    out = []
+    for name, choices in CONFIG_CHOICES.items():
+        if PRIMARY.get(family) == "redis70" and name in VALKEY_ONLY_CONFIG:
+            continue
+        if rng.random() < 0.5:
+            value = rng.choice(choices)
+            if value != CONFIG_DEFAULTS[name]:
+                out.append((name, value))
+    return out
+
+
+def apply_config(conn, config):
+    """Sets every varied parameter (and every other one back to its default) on one server; a
+    parameter Redis 7.0 does not know is left out there."""
+    varied = dict(config)
+    for name, default in CONFIG_DEFAULTS.items():
+        raw, _ = conn.call(["CONFIG", "SET", name, varied.get(name, default)])
+        if raw != b"+OK\r\n" and not (conn.server.name == "redis70" and name in VALKEY_ONLY_CONFIG):
+            raise Crash("%s refused CONFIG SET %s %s: %s" % (conn.server.name, name, varied.get(name, default),
+                                                             raw.decode("latin-1").strip()))
+
+
+def valkey_only(config):
+    """True when Redis 7.0 could not take the round's configuration (its replies are not comparable)."""
+    return any(name in VALKEY_ONLY_CONFIG for name, _ in config)
+
+
+def config_lines(config):
+    return ["CONFIG SET %s %s" % kv for kv in config]
+
+
+def shrink_config(session, seq):
+    """Drops the varied parameters the finding does not need (back to their defaults)."""
+    config = list(session.config)
+    i = 0
+    while i < len(config):
+        session.config = config[:i] + config[i + 1:]
+        if differs(session, seq):
+            config = session.config
+            continue
+        i += 1
+    session.config = config
+    return config
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ferrous", required=True)
@@ -419,6 +548,8 @@ def main():
     ap.add_argument("--examples", type=int, default=3, help="examples kept per finding group")
     ap.add_argument("--base-port", type=int, default=0,
                     help="start the servers on ports from here up (default: ports the kernel picks)")
+    ap.add_argument("--vary-config", action="store_true",
+                    help="each round sets random encoding thresholds (list/hash/set/zset/stream/hll) on all servers")
     opts = ap.parse_args()
 
     seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
@@ -443,11 +574,16 @@ def main():
             session = Session(servers, resp, opts.notify)
             if PRIMARY.get(family) == "redis70" and len(servers) > 2:
                 session.primary = 2
+            if opts.vary_config:
+                session.config = draw_config(rseed, family)
+                g.config = dict(session.config)  # gen_keys avoids hash orders it would make
             seq = []
             try:
                 session.reset()
                 for _ in range(opts.length):
                     mode, args = wrap(rng, *g.next(), opts.wrap)
+                    if lex_unspecified(session, mode, args):
+                        continue
                     seq.append((mode, args))
                     commands += 1
                     replies = session.run(mode, args)
@@ -455,6 +591,8 @@ def main():
                         continue
                     small = shrink(session, seq)
                     small = multi.shrink_ops(differs, session, small)
+                    if session.config:
+                        shrink_config(session, small)
                     session.reset()
                     for m, a in small[:-1]:
                         session.run(replay_mode(m), a)
@@ -467,14 +605,15 @@ def main():
                     if reason:
                         explained[reason] = explained.get(reason, 0) + 1
                         break
-                    group = (family, group_name(m, a), classify(m, last, session.primary))
+                    compared = last[:2] if session.config and valkey_only(session.config) else last
+                    group = (family, group_name(m, a), classify(m, compared, session.primary))
                     entry = findings.setdefault(group, {"count": 0, "examples": []})
                     entry["count"] += 1
                     if len(entry["examples"]) < opts.examples:
-                        entry["examples"].append((resp, rseed, small, last, m))
+                        entry["examples"].append((resp, rseed, small, last, m, session.config or []))
                     break
             except Crash as c:
-                crashes.append((str(c), family, resp, rseed, list(seq)))
+                crashes.append((str(c), family, resp, rseed, list(seq), session.config or []))
                 for s in servers:
                     if not s.alive():
                         s.restart()
@@ -483,17 +622,19 @@ def main():
         for s in servers:
             s.stop()
 
-    lines = ["difffuzz: seed %d, %d rounds, %d commands, families %s, resp %s" % (
-        seed, rounds, commands, ",".join(families), opts.resp)]
+    lines = ["difffuzz: seed %d, %d rounds, %d commands, families %s, resp %s%s" % (
+        seed, rounds, commands, ",".join(families), opts.resp, ", varied config" if opts.vary_config else "")]
     for reason, count in sorted(explained.items()):
         lines.append("explained x%d: %s" % (count, reason))
-    for msg, family, resp, rseed, seq in crashes:
+    for msg, family, resp, rseed, seq, config in crashes:
         lines.append("\n## CRASH or hang (%s) family %s RESP%d round seed %d" % (msg, family, resp, rseed))
+        lines += ["    " + line for line in config_lines(config)]
         lines += ["    " + line for m, a in seq for line in render_step(m, a)]
     for (family, cmd, cls), entry in sorted(findings.items(), key=lambda kv: -kv[1]["count"]):
         lines.append("\n## %s  [%s]  %s  x%d" % (cmd, family, cls, entry["count"]))
-        for resp, rseed, small, last, mode in entry["examples"]:
+        for resp, rseed, small, last, mode, config in entry["examples"]:
             lines.append("  RESP%d, round seed %d, compared %s:" % (resp, rseed, mode))
+            lines += ["    " + line for line in config_lines(config)]
             for m, a in small:
                 lines += ["    " + line for line in render_step(m, a)]
             if mode in multi.MODES:

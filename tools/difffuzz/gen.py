@@ -886,7 +886,9 @@ class Gen:
     # --- generic keyspace ----------------------------------------------------------------------
     def gen_keys(self):
         k = self.key()
-        roll = self.r.randrange(21)
+        roll = self.r.randrange(30)
+        if roll >= 20:
+            return self.keys_more(k, roll)
         if roll == 0:
             return "exact", [self.c(["RENAME", "RENAMENX"]), k, self.key()]
         if roll == 1:
@@ -940,8 +942,14 @@ class Gen:
             # seed is random) before sorting, and equal ALPHA weights from a BY pattern keep that
             # order: sort by a pattern alphabetically only the keys that hold lists and small sets
             # here (any other may hold a copied or renamed sorted set); numeric ties go by element.
-            if k not in ("l1", "t1") and "ALPHA" in a and "BY" in a and "*" in a[a.index("BY") + 1]:
+            # Where this round's sets may be hash tables (varied thresholds, or a large set made
+            # here), no key is safe: no ALPHA by a pattern, and no `BY nosort` (a set's own order).
+            if (k not in ("l1", "t1") or not self.orders_known()) and "ALPHA" in a and "BY" in a \
+                    and "*" in a[a.index("BY") + 1]:
                 a.remove("ALPHA")
+            if "nosort" in a and not self.orders_known():
+                a.remove("BY")
+                a.remove("nosort")
             return "exact", a
         if roll == 14:
             # Weights as SORT reads them (strtod: blanks first, "" is 0, up to a NUL), and
@@ -966,8 +974,92 @@ class Gen:
                                     ["OBJECT", "FREQ", k], ["OBJECT", "REFCOUNT", k],
                                     [self.c(["EXPIRE", "PEXPIRE"]), k, "100", self.c(["NX", "GT"]), self.c(["XX", "LT", "NX"])],
                                     ["SORT", "l1", "BY", "h*->fa", "GET", "h*->fb", "GET", "#"],
-                                    ["SORT", "t1", "BY", "h*->fa", "ALPHA", "LIMIT", "0", "2"]])
+                                    ["SORT", "t1", "BY", "h*->fa"] + (["ALPHA"] if self.orders_known() else [])
+                                    + ["LIMIT", "0", "2"]])
         return "exact", ["SET", "s1", self.value()]
+
+    def orders_known(self):
+        """False once this round's small sets and sorted sets may be hash tables (whose order is the
+        servers' own hash order): thresholds below the sizes gen_keys makes, or a large one made."""
+        cfg = getattr(self, "config", None) or {}
+        at_least = {"set-max-listpack-entries": 5, "set-max-listpack-value": 1, "zset-max-listpack-entries": 3,
+                    "zset-max-listpack-value": 1}
+        return not getattr(self, "hashed", False) and all(int(cfg.get(n, 128)) >= v for n, v in at_least.items())
+
+    def keys_more(self, k, roll):
+        """gen_keys' second half: SCAN, databases, DUMP/RESTORE, RANDOMKEY, WAIT, the expire family's
+        edges, and keys of every type (small and large, for the encoding thresholds)."""
+        if roll == 20:
+            a = ["SCAN", "0"]
+            if self.p(0.5):
+                a += ["MATCH", self.c(["*", "?1", "[shl]1", "w_*", "*1", "x*", "[^s]*", "\\*", ""])]
+            if self.p(0.5):
+                a += ["COUNT", self.c(["1", "2", "3", "10", "1000", "0", "-1", "x"])]
+            if self.p(0.5):
+                a += ["TYPE", self.c(["string", "list", "hash", "set", "zset", "stream", "STRING", "none", "nosuch"])]
+            return "scan", a
+        if roll == 21:
+            return "exact", ["SELECT", self.c(["0", "0", "1", "2", "16", "-1", "x"])]
+        if roll == 22:
+            return "exact", ["SWAPDB", self.c(["0", "1", "2", "x", "16"]), self.c(["0", "1", "2", "-1"])]
+        if roll == 23:
+            # DUMP's payload without its footer: Ferrous writes RDB version 10 by default, Valkey 80.
+            return "exact", ["EVAL", DUMP_BODY, "1", k]
+        if roll == 24:
+            # No short relative TTL: whether the key is still there a command later is a race.
+            ttl = self.c(["0", "0", "100000", "-1", "4102444800000", "1", "x"])
+            a = ["EVAL", ROUND_TRIP, "2", k, self.key(), ttl]
+            if self.p(0.4):
+                a.append("REPLACE")
+            if ttl in ("1", "4102444800000") or self.p(0.2):
+                a.append("ABSTTL")
+            if self.p(0.2):
+                a += [self.c(["IDLETIME", "FREQ"]), self.c(["0", "10", "-1", "256", "x"])]
+            return "exact", a
+        if roll == 25:
+            return "exact", ["EVAL", CORRUPT_RESTORE, "2", k, self.key(), self.c(["crc", "trunc"])]
+        if roll == 26:
+            return "exact", self.c([["EVAL", RANDOMKEY_ALONE, "0"], ["WAIT", "0", "0"], ["WAIT", "0", "x"],
+                                    ["OBJECT", "HELP"], ["OBJECT", "ENCODING"], ["OBJECT", "NOSUCH", k],
+                                    ["FLUSHDB", self.c(["ASYNC", "SYNC"])], ["TOUCH", k, k, "nokey"]])
+        if roll == 27:
+            return "exact", self.c([
+                [self.c(["EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"]), k,
+                 self.c(["9223372036854775807", "-9223372036854775808", "9223372036854775", "9223372036854776",
+                         "-9223372036854775", "100", "4102444800"])] + self.c([[], ["GT"], ["LT"], ["XX"], ["NX"]]),
+                ["EXPIRE", k, "100", self.c(["GT", "LT", "NX", "XX"])],
+                ["EXPIREAT", k, "4102444800"], ["PERSIST", k], ["SET", k, "v", "EX", "100"]])
+        # Keys of every type, small or past the (varied) encoding thresholds.
+        n = self.c([1, 2, 3, 5, 9, 130])
+        big = self.p(0.2)
+        if n > 3 or big:
+            self.hashed = True  # it may be a set or a sorted set (not known before the choice below)
+        item = lambda i: ("m" * 70 if big and i == n - 1 else self.c(["a", "b", "1", "2", "-3", "c"]) + str(i % 7))
+        return "exact", self.c([
+            ["RPUSH", self.c(["l1", k])] + [item(i) for i in range(n)],
+            ["HSET", self.c(["h1", k])] + sum(([item(i), item(i + 1)] for i in range(n)), []),
+            ["SADD", self.c(["t1", k])] + [self.c([str(i), item(i)]) for i in range(n)],
+            ["ZADD", self.c(["z1", k])] + sum(([self.c(["0", "1", "2.5"]), item(i)] for i in range(n)), []),
+            ["XADD", self.c(["x1", k]), "%d-1" % self.r.randint(1, 9)] + sum(([item(i), "v"] for i in range(min(n, 9))), []),
+            ["PFADD", self.c(["p1", k])] + [item(i) for i in range(n)],
+            ["GEOADD", self.c(["g1", k]), "13.361389", "38.115556", item(0), "15.087269", "37.502669", item(1)],
+            ["SET", self.c(["k1", k]), self.c(["12", "-1", "9223372036854775807", "x" * 25, "abc" * 30, "3.5"])],
+        ])
+
+
+# Scripts of the keys family. DUMP's payload ends with the RDB version (2 bytes) and a CRC-64
+# (8 bytes): what Ferrous writes by default (10, Redis 7.0's) is neither Valkey's (80) nor 7.2's
+# (11), so only the rest is compared. A round trip runs in one script so each server restores its
+# own payload.
+# A hash table's payload lists its elements in its hash order: not compared.
+DUMP_BODY = ("if redis.call('OBJECT', 'ENCODING', KEYS[1]) == 'hashtable' then return 'hashtable' end "
+             "local d = redis.call('DUMP', KEYS[1]) if not d then return d end return string.sub(d, 1, -11)")
+ROUND_TRIP = ("local d = redis.call('DUMP', KEYS[1]) if not d then return 'nokey' end "
+              "return redis.pcall('RESTORE', KEYS[2], ARGV[1], d, unpack(ARGV, 2))")
+CORRUPT_RESTORE = ("local d = redis.call('DUMP', KEYS[1]) if not d then return 'nokey' end "
+                   "if ARGV[1] == 'trunc' then d = string.sub(d, 1, -12) .. string.sub(d, -10) "
+                   "else d = string.sub(d, 1, -2) .. 'x' end return redis.pcall('RESTORE', KEYS[2], 0, d, 'REPLACE')")
+RANDOMKEY_ALONE = "if redis.call('DBSIZE') > 1 then return 'several' end return redis.call('RANDOMKEY')"
 
 
 # --- Lua scripts ---------------------------------------------------------------------------------
