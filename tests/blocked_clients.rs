@@ -119,6 +119,34 @@ fn a_client_that_disconnects_while_waiting_or_paused_is_gone() {
     assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "$5\r\nafter\r\n");
 }
 
+/// INFO's clients_in_timeout_table counts the blocked clients that wait with a timeout, as
+/// Redis's timeout table holds them: not those that wait forever, nor paused ones.
+#[test]
+fn clients_in_timeout_table_counts_waits_with_a_timeout() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let in_table = |con: &mut redis::Connection| -> String { info_field(con, "clients", "clients_in_timeout_table") };
+    let mut forever = Vec::new();
+    for request in [&b"BLPOP l 0\r\n"[..], b"XREAD BLOCK 0 STREAMS s $\r\n", b"WAIT 1 0\r\n"] {
+        let mut raw = server.raw();
+        raw.send(request);
+        forever.push(raw);
+    }
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 3));
+    assert_eq!(in_table(&mut con), "0");
+    let mut timed = Vec::new();
+    for request in [&b"BLPOP l 100\r\n"[..], b"WAIT 1 100000\r\n"] {
+        let mut raw = server.raw();
+        raw.send(request);
+        timed.push(raw);
+    }
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 5));
+    assert_eq!(in_table(&mut con), "2");
+    drop(timed);
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 3));
+    assert_eq!(in_table(&mut con), "0");
+}
+
 /// Two clients blocked on one key; the first leaves: a push goes to the second.
 #[test]
 fn the_next_waiter_is_served_when_the_first_has_left() {

@@ -501,6 +501,7 @@ async fn client_loop(
                             let killed = handle.clone();
                             // Counted in blocked_clients meanwhile, as Redis's BLOCKED_WAIT.
                             server.blocking.postpone(true);
+                            let timeout_entry = server.blocking.timeout_entry(spec.deadline);
                             let mut input = Input { buf: &mut buf, limit: settings.qb_limit };
                             let closing = tokio::select! {
                                 c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Ok(c),
@@ -508,6 +509,7 @@ async fn client_loop(
                                 why = input.until_gone(server, sock, client.id()) => Err(why),
                             };
                             server.blocking.postpone(false);
+                            drop(timeout_entry);
                             count_sink_errors(server, &mut out.sink);
                             match closing {
                                 Err(why) => return Err(why),
@@ -951,6 +953,7 @@ async fn block(
     server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all, spec.unblock_on_nokey);
     // However this wait ends, the wake-up (if any) is settled when it is over.
     let settle = Settle(&server.blocking, &waiter);
+    let _timeout_entry = server.blocking.timeout_entry(spec.deadline);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = 'woken: loop {
