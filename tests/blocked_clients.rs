@@ -1,6 +1,6 @@
-//! Clients that leave while blocked (BLPOP, BZPOPMIN, BLMOVE, BLMPOP...): they must be gone
-//! from CLIENT LIST and `blocked_clients` at once, and nothing pushed afterwards may be handed
-//! to them. Also what CLIENT LIST shows for a blocked and for a fresh connection (Redis's
+//! Clients that leave while blocked (BLPOP, BZPOPMIN, BLMOVE, BLMPOP..., WAIT, held by CLIENT
+//! PAUSE): they must be gone from CLIENT LIST and `blocked_clients` at once, and nothing pushed
+//! afterwards may be handed to them. Also what CLIENT LIST shows for a blocked and for a fresh connection (Redis's
 //! fields: `flags=b`, `cmd=blpop`, `multi=-1`).
 
 mod common;
@@ -85,6 +85,66 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
     }
     assert!(slowest <= GONE_WITHIN * 5, "a departed blocked client lingered {slowest:?}");
     eprintln!("slowest removal of a departed blocked client: {slowest:?}");
+}
+
+/// Clients waiting in WAIT (no replica will ever acknowledge) or held by CLIENT PAUSE are
+/// blocked too (Redis's BLOCKED_WAIT, BLOCKED_POSTPONE): one that disconnects is gone at once,
+/// not when the wait ends; input sent while waiting runs afterwards.
+#[test]
+fn a_client_that_disconnects_while_waiting_or_paused_is_gone() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let before = client_count(&mut con);
+    for then in [None, Some(&b"PING\r\n"[..])] {
+        let closed_at = block_then_leave(&server, &mut con, b"WAIT 1 0\r\n", then);
+        wait_gone(&mut con, before, closed_at);
+    }
+    // A write pause holds SET, not this connection's INFO / CLIENT LIST.
+    let _: String = query(&mut con, &["CLIENT", "PAUSE", "100000", "WRITE"]);
+    for then in [None, Some(&b"PING\r\n"[..])] {
+        let closed_at = block_then_leave(&server, &mut con, b"SET paused 1\r\n", then);
+        wait_gone(&mut con, before, closed_at);
+    }
+    let mut raw = server.raw();
+    raw.send(b"SET paused 1\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    raw.send(b"ECHO after\r\n");
+    let _: String = query(&mut con, &["CLIENT", "UNPAUSE"]);
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "+OK\r\n");
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "$5\r\nafter\r\n");
+    let mut raw = server.raw();
+    raw.send(b"WAIT 1 200\r\n");
+    raw.send(b"ECHO after\r\n");
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), ":0\r\n");
+    assert_eq!(String::from_utf8_lossy(&raw.read_reply()), "$5\r\nafter\r\n");
+}
+
+/// INFO's clients_in_timeout_table counts the blocked clients that wait with a timeout, as
+/// Redis's timeout table holds them: not those that wait forever, nor paused ones.
+#[test]
+fn clients_in_timeout_table_counts_waits_with_a_timeout() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let in_table = |con: &mut redis::Connection| -> String { info_field(con, "clients", "clients_in_timeout_table") };
+    let mut forever = Vec::new();
+    for request in [&b"BLPOP l 0\r\n"[..], b"XREAD BLOCK 0 STREAMS s $\r\n", b"WAIT 1 0\r\n"] {
+        let mut raw = server.raw();
+        raw.send(request);
+        forever.push(raw);
+    }
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 3));
+    assert_eq!(in_table(&mut con), "0");
+    let mut timed = Vec::new();
+    for request in [&b"BLPOP l 100\r\n"[..], b"WAIT 1 100000\r\n"] {
+        let mut raw = server.raw();
+        raw.send(request);
+        timed.push(raw);
+    }
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 5));
+    assert_eq!(in_table(&mut con), "2");
+    drop(timed);
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 3));
+    assert_eq!(in_table(&mut con), "0");
 }
 
 /// Two clients blocked on one key; the first leaves: a push goes to the second.

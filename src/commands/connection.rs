@@ -239,10 +239,11 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
             ctype = Some(client_kind_arg(t));
         } else if is(&args[2], "id") && args.len() >= 4 {
             let mut v = Vec::new();
+            // Any integer: one no client has (0, negative) lists nothing.
             for a in &args[3..] {
                 match args::int(a) {
-                    Ok(n) if n > 0 => v.push(n as u64),
-                    _ => return Err(CmdError::new("Invalid client ID")),
+                    Ok(n) => v.extend(u64::try_from(n).ok()),
+                    Err(_) => return Err(CmdError::new("Invalid client ID")),
                 }
             }
             ids = Some(v);
@@ -306,7 +307,8 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.ok();
         return Ok(());
     }
-    let (mut id, mut addr, mut laddr, mut user, mut skipme, mut maxage) = (None, None, None, None, true, None);
+    // Redis 7.2's filters (MAXAGE came with 7.4).
+    let (mut id, mut addr, mut laddr, mut user, mut skipme) = (None, None, None, None, true);
     // TYPE: normal, pubsub (subscribed), replica or master.
     let mut kind: Option<&str> = None;
     let mut i = 2;
@@ -342,8 +344,6 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             } else {
                 return Err(CmdError::new(errors::SYNTAX));
             }
-        } else if is(&args[i], "maxage") {
-            maxage = Some(args::int(v)?);
         } else {
             return Err(CmdError::new(errors::SYNTAX));
         }
@@ -357,7 +357,6 @@ fn client_kill(ctx: &mut Ctx) -> CmdResult {
             || user.as_ref().is_some_and(|u| *u != h.view.lock().user)
             || kind.is_some_and(|k| k != client_type(h))
             || (skipme && h.id == me)
-            || maxage.is_some_and(|m| (h.created.elapsed().as_secs() as i64) < m)
         {
             continue;
         }
@@ -521,10 +520,6 @@ fn client_help(ctx: &mut Ctx) -> CmdResult {
             "      Kill connections authenticated by <username>.",
             "    * SKIPME (YES|NO)",
             "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
-            "    * MAXAGE <maxage>",
-            "      Kill connections older than the specified age.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",

@@ -253,7 +253,7 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
         version = format!("{}.0.0", v as u32);
     }
     let text = if version.starts_with("5.") || version.starts_with("6.") {
-        super::lolwut::render(&version, &ctx.args[1..])
+        super::lolwut::render(&ctx.args[1..])?
     } else {
         format!("Redis ver. {}\n", crate::REDIS_VERSION)
     };

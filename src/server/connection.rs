@@ -421,13 +421,15 @@ async fn client_loop(
                             Action::Paused => {
                                 send(server, sock, &mut out).await?;
                                 server.blocking.postpone(true);
-                                let killed = tokio::select! {
-                                    _ = server.pause.released() => false,
-                                    _ = handle.killed() => true,
+                                let mut input = Input { buf: &mut buf, limit: settings.qb_limit };
+                                let gone = tokio::select! {
+                                    _ = server.pause.released() => None,
+                                    _ = handle.killed() => Some("killed".to_string()),
+                                    why = input.until_gone(server, sock, client.id()) => Some(why),
                                 };
                                 server.blocking.postpone(false);
-                                if killed {
-                                    return Err("killed".into());
+                                if let Some(why) = gone {
+                                    return Err(why);
                                 }
                                 action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
@@ -499,19 +501,23 @@ async fn client_loop(
                             let killed = handle.clone();
                             // Counted in blocked_clients meanwhile, as Redis's BLOCKED_WAIT.
                             server.blocking.postpone(true);
+                            let timeout_entry = server.blocking.timeout_entry(spec.deadline);
+                            let mut input = Input { buf: &mut buf, limit: settings.qb_limit };
                             let closing = tokio::select! {
-                                c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Some(c),
-                                _ = killed.killed() => None,
+                                c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Ok(c),
+                                _ = killed.killed() => Err("killed".to_string()),
+                                why = input.until_gone(server, sock, client.id()) => Err(why),
                             };
                             server.blocking.postpone(false);
+                            drop(timeout_entry);
                             count_sink_errors(server, &mut out.sink);
                             match closing {
-                                None => return Err("killed".into()),
-                                Some(true) => {
+                                Err(why) => return Err(why),
+                                Ok(true) => {
                                     close = true;
                                     break;
                                 }
-                                Some(false) => {}
+                                Ok(false) => {}
                             }
                         }
                         Action::Shutdown(flags) => {
@@ -884,6 +890,28 @@ impl Input<'_> {
         Ok(())
     }
 
+    /// Read the socket while the client waits (for CLIENT PAUSE to end, for WAIT's
+    /// acknowledgements): what it sends meanwhile is kept for after the wait, and a client that
+    /// disconnects is removed at once, as Redis's event loop reads blocked clients. Returns only
+    /// why the connection must close.
+    async fn until_gone(&mut self, server: &Server, sock: &mut Stream, id: u64) -> String {
+        loop {
+            self.make_room();
+            let read = match sock.readable().await {
+                Ok(()) => match sock.try_read_buf(self.buf) {
+                    Ok(0) => Err("closed while blocked".to_string()),
+                    Ok(n) => self.received(server, id, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(why) = read {
+                return why;
+            }
+        }
+    }
+
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
     fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
@@ -925,6 +953,7 @@ async fn block(
     server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all, spec.unblock_on_nokey);
     // However this wait ends, the wake-up (if any) is settled when it is over.
     let settle = Settle(&server.blocking, &waiter);
+    let _timeout_entry = server.blocking.timeout_entry(spec.deadline);
     let handle = client.handle.clone();
     let id = client.id();
     let timed_out = 'woken: loop {

@@ -341,7 +341,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "client_recent_max_output_buffer:{}", max_out);
             line!(out, "blocked_clients:{}", server.blocking.blocked_clients());
             line!(out, "tracking_clients:{}", server.tracking.stats().0);
-            line!(out, "clients_in_timeout_table:{}", server.blocking.blocked_clients());
+            line!(out, "clients_in_timeout_table:{}", server.blocking.clients_with_timeout());
             // Redis 7.2: keys clients are blocked on (and those whose deletion unblocks them,
             // XREADGROUP's: none here yet).
             line!(out, "total_blocking_keys:{}", server.blocking.blocking_keys());

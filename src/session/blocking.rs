@@ -122,6 +122,20 @@ pub struct BlockSpec {
 
 type Queue = VecDeque<Arc<Waiter>>;
 
+/// A blocked client's place in the timeout count (see [`Blocking::timeout_entry`]).
+pub struct TimeoutEntry<'a> {
+    blocking: &'a Blocking,
+    counted: bool,
+}
+
+impl Drop for TimeoutEntry<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.blocking.timed.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The registry of blocked clients.
 #[derive(Default)]
 pub struct Blocking {
@@ -129,6 +143,8 @@ pub struct Blocking {
     blocked: AtomicUsize,
     /// Clients held back by CLIENT PAUSE (Redis counts them as blocked too).
     postponed: AtomicUsize,
+    /// Blocked clients that wait with a timeout (Redis's clients_timeout_table).
+    timed: AtomicUsize,
     next_ticket: AtomicU64,
     /// Woken clients that have not yet re-run their command. Redis serves the clients a write
     /// unblocked before it reads the next command, so the writer's connection waits for this
@@ -156,6 +172,20 @@ impl Blocking {
 
     pub fn blocked_clients(&self) -> usize {
         self.blocked.load(Ordering::Relaxed) + self.postponed.load(Ordering::Relaxed)
+    }
+
+    /// Blocked clients with a timeout (INFO's clients_in_timeout_table).
+    pub fn clients_with_timeout(&self) -> usize {
+        self.timed.load(Ordering::Relaxed)
+    }
+
+    /// A client blocks until `deadline` (BLPOP's, WAIT's...): counted while the guard lives,
+    /// as Redis keeps such clients in its timeout table; a wait without one is not.
+    pub fn timeout_entry(&self, deadline: Option<Instant>) -> TimeoutEntry<'_> {
+        if deadline.is_some() {
+            self.timed.fetch_add(1, Ordering::Relaxed);
+        }
+        TimeoutEntry { blocking: self, counted: deadline.is_some() }
     }
 
     /// Whether some woken client has not yet re-run its command.
