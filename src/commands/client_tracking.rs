@@ -86,7 +86,7 @@ pub fn client_tracking(ctx: &mut Ctx) -> CmdResult {
             caching: ctx.client.tracking.as_ref().is_some_and(|t| t.caching),
             broken: Default::default(),
         };
-        tracking.enable(id, &mode, own, redirect_to, &prefixes);
+        tracking.enable(id, &mode, own, redirect_to, &prefixes, ctx.client.proto == crate::protocol::Proto::Resp3);
         ctx.client.tracking = Some(mode);
     } else if is(&args[2], "off") {
         if ctx.client.tracking.take().is_some() {

@@ -39,9 +39,12 @@ pub enum Push {
     /// Client-side caching: these keys (None: everything, after a flush) were invalidated.
     /// `redirected`: sent on behalf of another client (RESP2 connections then receive it as a
     /// `__redis__:invalidate` message, and only while subscribed).
+    /// `null_resp3`: a flush's null is written as the *tracking* client's protocol writes it,
+    /// whatever the receiver speaks (Redis 7.2 encodes it with the tracking client's `resp`).
     Invalidate {
         keys: Option<Vec<Bytes>>,
         redirected: bool,
+        null_resp3: bool,
     },
     /// Client-side caching: the client invalidations were redirected to is gone.
     RedirBroken {

@@ -124,7 +124,7 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate:
     let resp3 = out.proto == crate::protocol::Proto::Resp3;
     let subscribed = subs.active();
     match msg {
-        Push::Invalidate { keys, redirected } => {
+        Push::Invalidate { keys, redirected, null_resp3 } => {
             if resp3 {
                 out.push(2);
                 out.bulk(b"invalidate");
@@ -142,7 +142,7 @@ fn encode_push(out: &mut ReplySink, msg: &crate::pubsub::Push, subs: &mut crate:
                         out.bulk(k);
                     }
                 }
-                None => out.null(),
+                None => out.raw(if *null_resp3 { b"_\r\n" } else { b"$-1\r\n" }),
             }
         }
         Push::RedirBroken { id } => {

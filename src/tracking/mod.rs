@@ -63,6 +63,8 @@ struct Tracked {
     redirect_to: Option<Subscriber>,
     broken: Arc<AtomicBool>,
     prefixes: Vec<Bytes>,
+    /// The client spoke RESP3 when it turned tracking on (how a flush's null is written).
+    resp3: bool,
 }
 
 #[derive(Default)]
@@ -103,14 +105,16 @@ fn overlaps(a: &[u8], b: &[u8]) -> bool {
 fn send(t: &Tracked, keys: Option<Vec<Bytes>>) {
     if t.redirect != 0 {
         match &t.redirect_to {
-            Some(target) if !target.is_closed() => target.push(Push::Invalidate { keys, redirected: true }),
+            Some(target) if !target.is_closed() => {
+                target.push(Push::Invalidate { keys, redirected: true, null_resp3: t.resp3 })
+            }
             _ => {
                 t.broken.store(true, Ordering::SeqCst);
                 t.own.push(Push::RedirBroken { id: t.redirect });
             }
         }
     } else {
-        t.own.push(Push::Invalidate { keys, redirected: false });
+        t.own.push(Push::Invalidate { keys, redirected: false, null_resp3: t.resp3 });
     }
 }
 
@@ -160,6 +164,7 @@ impl Tracking {
         own: Subscriber,
         redirect_to: Option<Subscriber>,
         prefixes: &[Bytes],
+        resp3: bool,
     ) {
         let mut st = self.state.lock();
         let st = &mut *st;
@@ -172,6 +177,7 @@ impl Tracking {
                 redirect_to: None,
                 broken: Default::default(),
                 prefixes: Vec::new(),
+                resp3,
             }
         });
         // A new entry, or CLIENT TRACKING ON again: the options given now apply.
@@ -179,6 +185,7 @@ impl Tracking {
         t.redirect = mode.redirect;
         t.redirect_to = redirect_to;
         t.broken = mode.broken.clone();
+        t.resp3 = resp3;
         if mode.opts.bcast {
             let empty = [Bytes::new()];
             let wanted = if prefixes.is_empty() { &empty[..] } else { prefixes };
@@ -328,7 +335,9 @@ impl Tracking {
 
 impl crate::keyspace::KeyObserver for Tracking {
     fn active(&self) -> bool {
-        self.any()
+        // Keys read by clients that have since turned tracking off still leave the table when
+        // modified (Redis keeps invalidating once its table exists: INFO's tracking_total_keys).
+        self.any() || self.keys.load(Ordering::Relaxed) > 0
     }
 
     fn key_modified(&self, key: &[u8], by: u64) {
@@ -357,7 +366,7 @@ mod tests {
         let tr = Tracking::default();
         let (s1, mut r1) = subscriber(1);
         let mode = ClientTracking { opts: Options { noloop: true, ..Default::default() }, ..Default::default() };
-        tr.enable(1, &mode, s1, None, &[]);
+        tr.enable(1, &mode, s1, None, &[], true);
         let k = Bytes::from_static(b"k");
         tr.remember(1, [&k].into_iter());
         assert_eq!(tr.stats(), (1, 1, 1, 0));
@@ -380,7 +389,7 @@ mod tests {
         let mode = ClientTracking { opts: Options { bcast: true, ..Default::default() }, ..Default::default() };
         let prefixes = [Bytes::from_static(b"a:"), Bytes::from_static(b"b:")];
         assert!(tr.check_prefixes(1, &[Bytes::from_static(b"ab"), Bytes::from_static(b"a")]).is_err());
-        tr.enable(1, &mode, s1, None, &prefixes);
+        tr.enable(1, &mode, s1, None, &prefixes, true);
         assert!(tr.check_prefixes(1, &[Bytes::from_static(b"a")]).unwrap_err().contains("existing prefix 'a:'"));
         for k in [&b"a:1"[..], b"a:2", b"b:1", b"c:1"] {
             tr.invalidate(k, 0);
@@ -404,7 +413,7 @@ mod tests {
         let (target, r_target) = subscriber(2);
         drop(r_target);
         let mode = ClientTracking { redirect: 2, ..Default::default() };
-        tr.enable(1, &mode, own, Some(target), &[]);
+        tr.enable(1, &mode, own, Some(target), &[], true);
         let keys: Vec<Bytes> = (0..250).map(|i| Bytes::from(format!("k{i}"))).collect();
         tr.remember(1, keys.iter());
         tr.max_keys.store(1, Ordering::Relaxed);

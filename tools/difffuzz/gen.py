@@ -111,7 +111,7 @@ class Gen:
     def next(self):
         fn = getattr(self, "gen_" + self.family)
         mode, args = fn()
-        if mode in ("watch", "clients", "pubsub"):
+        if mode in ("watch", "clients", "pubsub", "tracking"):
             return mode, args
         name = args[0].upper()
         if mode in ("exact", "unordered", "pairs") and name not in RANDOM_STATE_CHANGING and name not in BLOCKING:
@@ -1403,3 +1403,158 @@ Gen.gen_pubsub = gen_pubsub
 FAMILY_KEYS["blocking"] = BLOCK_LISTS + BLOCK_ZSETS + BLOCK_STREAMS
 FAMILY_KEYS["pubsub"] = ["k"]
 FAMILIES = [f for f in FAMILY_KEYS]
+
+
+# --- client-side caching: CLIENT TRACKING (scenarios run by multi.py) -----------------------------
+TRK_STRINGS = ["a:1", "a:2", "b:1", "ab"]
+TRK_HASH, TRK_LIST, TRK_SET = "b:h", "a:l", "c:s"
+TRK_KEYS = TRK_STRINGS + [TRK_HASH, TRK_LIST, TRK_SET]
+TRK_PREFIXES = ["a:", "b", "c:", "a", "ab", "x", ""]
+
+
+def _trk_read(self):
+    """A read that makes its keys tracked (one key now and then of the wrong type)."""
+    s, k = self.c(TRK_STRINGS), self.c(TRK_KEYS)
+    return self.c([["GET", s], ["GET", s], ["MGET", s, self.c(TRK_STRINGS)], ["STRLEN", s], ["GETRANGE", s, "0", "1"],
+                   ["EXISTS", k, self.c(TRK_KEYS)], ["TYPE", k], ["TTL", s],
+                   ["HGET", TRK_HASH, "f"], ["HGETALL", TRK_HASH], ["HEXISTS", self.c([TRK_HASH, s]), "g"],
+                   ["LRANGE", TRK_LIST, "0", "-1"], ["LLEN", TRK_LIST], ["LINDEX", self.c([TRK_LIST, s]), "0"],
+                   ["SMEMBERS", TRK_SET], ["SCARD", TRK_SET], ["SISMEMBER", TRK_SET, "m"],
+                   ["EVAL_RO", "return redis.call('get', KEYS[1])", "1", s],
+                   ["EVAL", "return redis.call('exists', 'a:2')", "0"], ["GET", "nokey"], ["DBSIZE"], ["PING"]])
+
+
+def _trk_write(self):
+    """A write, delete, expiry or flush (by whichever client runs it)."""
+    s, k = self.c(TRK_STRINGS), self.c(TRK_KEYS)
+    roll = self.r.randrange(30)
+    if roll < 6:
+        return [self.c([["SET", s, self.c(["1", "x", "10"])], ["INCR", s], ["APPEND", s, "z"], ["GETDEL", s],
+                        ["SETRANGE", s, "0", "y"], ["SET", s, "1", "NX"], ["SET", s, "v", "XX"], ["GETSET", s, "2"]])]
+    if roll < 8:
+        return [["MSET", s, "m", self.c(TRK_STRINGS), "n"]]
+    if roll < 10:
+        return [self.c([["DEL", k], ["UNLINK", k, self.c(TRK_KEYS)], ["DEL", "nokey"]])]
+    if roll < 12:
+        return [self.c([["HSET", TRK_HASH, "f", "v"], ["HDEL", TRK_HASH, self.c(["f", "nofield"])], ["HINCRBY", TRK_HASH, "n", "1"]])]
+    if roll < 14:
+        return [self.c([["RPUSH", TRK_LIST, "e"], ["LPOP", TRK_LIST], ["LSET", TRK_LIST, "0", "q"]])]
+    if roll < 15:
+        return [self.c([["SADD", TRK_SET, "m"], ["SREM", TRK_SET, "m"], ["SADD", TRK_SET, "m", "n"]])]
+    if roll < 17:
+        return [self.c([["EXPIRE", k, "0"], ["EXPIRE", k, "100"], ["PERSIST", k],
+                        ["GETEX", s, "EX", "100"], ["PEXPIREAT", k, "1"]])]
+    if roll < 18:
+        return [["SET", s, "soon", "PX", "50"], ("sleep", 150, ["EXISTS", s])]
+    if roll < 20:
+        return [self.c([["RENAME", k, self.c(TRK_KEYS)], ["COPY", k, self.c(TRK_KEYS), "REPLACE"], ["MOVE", k, "1"],
+                        ["SWAPDB", "0", "1"], ["SORT", TRK_LIST, "ALPHA", "STORE", self.c(TRK_KEYS)]])]
+    if roll < 22:
+        return [self.c([["FLUSHDB"], ["FLUSHALL"], ["FLUSHALL", "ASYNC"], ["FLUSHDB", "SYNC"]])]
+    if roll < 24:
+        return [["EVAL", "redis.call('set', KEYS[1], 'e') redis.call('del', KEYS[2]) return 1", "2", s, k]]
+    if roll < 27:
+        cmds = [self.c([["SET", s, "t"], ["DEL", k], ["INCR", s], ["GET", s], ["HSET", TRK_HASH, "g", "1"]])
+                for _ in range(self.r.randint(1, 3))]
+        return [[["MULTI"]] + cmds + [["EXEC"]]]
+    return [["SET", s, self.value()]]
+
+
+def _trk_on(self, i, sinks, others, evict):
+    """CLIENT TRACKING ON with options for client i."""
+    a = ["CLIENT", "TRACKING", self.c(["ON", "ON", "on"])]
+    if (sinks or others) and self.p(0.7 if self.trk_protos[i] == 2 else 0.3):
+        target = self.c(sinks) if sinks and self.p(0.85) else self.c(others + [i])
+        a += ["REDIRECT", "$id:c%d" % (target + 1)]
+    if not evict and self.p(0.3):
+        a.append("BCAST")
+        for _ in range(self.r.randint(0, 2)):
+            a += ["PREFIX", self.c(TRK_PREFIXES)]
+    elif self.p(0.05):
+        a += ["PREFIX", "a:"]  # an error without BCAST
+    if self.p(0.3):
+        a.append(self.c(["OPTIN", "OPTOUT", "optin"]))
+    if not evict and self.p(0.25):
+        a.append("NOLOOP")
+    if self.p(0.03):
+        a.append(self.c(["OPTIN", "BCAST", "REDIRECT", "bogus"]))
+    return a
+
+
+def _trk_evictions(self, i):
+    """Reads of keys never read before (so the number of keys in the tracking table, and of
+    evictions, does not depend on which keys were evicted), limits, flushes."""
+    ops, fresh = [], 0
+    for _ in range(self.r.randint(3, 12)):
+        roll = self.r.randrange(10)
+        if roll < 6:
+            if self.p(0.2):
+                ops.append(("cmd", i, ["CLIENT", "CACHING", self.c(["yes", "no"])]))
+            keys = ["e:%d" % (fresh + j) for j in range(self.r.randint(1, 3))]
+            fresh += len(keys)
+            ops.append(("cmd", i, self.c([["GET", keys[0]], ["MGET"] + keys, ["EXISTS"] + keys, ["STRLEN", keys[0]]])))
+        elif roll < 8:
+            ops.append(("main", ["CONFIG", "SET", "tracking-table-max-keys", self.c(["1", "2", "3", "0"])]))
+        elif roll < 9:
+            ops.append(("main", self.c([["FLUSHALL"], ["FLUSHDB"], ["SET", "e:x", "1"]])))
+        else:
+            ops.append(("main", ["INFO"]))
+    return ops + [("cmd", i, ["CLIENT", "TRACKINGINFO"]), ("main", ["INFO"])]
+
+
+def gen_tracking(self):
+    """A scenario: one to three clients (RESP2 or RESP3); some subscribe to __redis__:invalidate
+    as redirect targets, the others turn tracking on (REDIRECT, BCAST PREFIX, OPTIN/OPTOUT,
+    NOLOOP); then reads that track keys, writes by main and by the trackers themselves, flushes,
+    MULTI/EXEC and scripts, expiry, CLIENT CACHING, TRACKING OFF/ON, TRACKINGINFO, GETREDIR, a
+    redirect target that goes away, and (alone) a small tracking-table-max-keys. Every frame each
+    client gets is compared."""
+    from multi import TrackScenario
+    n = self.r.randint(1, 3)
+    self.trk_protos = {i: self.c([2, 3]) for i in range(n)}
+    evict = self.p(0.15)
+    ops = [("main", self.c([["MSET", "a:1", "1", "a:2", "x", "b:1", "10"], ["SET", "ab", "v"]]))]
+    if self.p(0.6):
+        ops += [("main", ["HSET", TRK_HASH, "f", "v"]), ("main", ["RPUSH", TRK_LIST, "x", "y"]), ("main", ["SADD", TRK_SET, "m"])]
+    sinks = [i for i in range(n) if n > 1 and i > 0 and self.p(0.5)] if not evict else []
+    trackers = [i for i in range(n) if i not in sinks][:1 if evict else 3]
+    for i in sinks:
+        ops.append(("cmd", i, ["SUBSCRIBE", "__redis__:invalidate"]))
+    if evict:
+        ops.append(("main", ["CONFIG", "SET", "tracking-table-max-keys", self.c(["1", "2", "3"])]))
+    for i in trackers:
+        ops.append(("cmd", i, _trk_on(self, i, sinks, [j for j in trackers if j != i], evict)))
+    if evict:
+        return "tracking", TrackScenario(ops + _trk_evictions(self, trackers[0]), dict(self.trk_protos))
+    for _ in range(self.r.randint(4, 16)):
+        i = self.c(trackers)
+        roll = self.r.randrange(20)
+        if roll < 7:
+            if self.p(0.25):
+                ops.append(("cmd", i, ["CLIENT", "CACHING", self.c(["yes", "no", "YES", "maybe"])]))
+            ops.append(("cmd", i, _trk_read(self)))
+        elif roll < 13:
+            who = ("main",) if self.p(0.65) else ("cmd", i)
+            for w in _trk_write(self):
+                ops.append(w if isinstance(w, tuple) else who + (w,))
+        elif roll < 15:
+            ops.append(("cmd", i, self.c([["CLIENT", "TRACKINGINFO"], ["CLIENT", "GETREDIR"], ["CLIENT", "CACHING", "yes"],
+                                          ["SELECT", self.c(["0", "1"])], ["CLIENT", "TRACKING"]])))
+        elif roll < 17 and not evict:
+            if self.p(0.5):
+                ops.append(("cmd", i, ["CLIENT", "TRACKING", "OFF"]))
+            ops.append(("cmd", i, _trk_on(self, i, sinks, [j for j in trackers if j != i], evict)))
+        elif roll < 18 and not evict and sinks and self.p(0.5):
+            ops.append(("close", sinks.pop()))
+        else:
+            ops.append(("main", self.c([["INFO"], ["CLIENT", "TRACKINGINFO"], ["DBSIZE"]])
+                        if roll == 19 else _trk_write(self)[0]))
+    for i in trackers:
+        ops.append(("cmd", i, ["CLIENT", "TRACKINGINFO"]))
+    ops.append(("main", ["INFO"]))
+    return "tracking", TrackScenario(ops, dict(self.trk_protos))
+
+
+Gen.gen_tracking = gen_tracking
+FAMILY_KEYS["tracking"] = TRK_KEYS
+FAMILIES.append("tracking")

@@ -1,4 +1,4 @@
-"""Scenarios with several connections per server, for the `blocking` and `pubsub` families.
+"""Scenarios with several connections per server, for the `blocking`, `pubsub` and `tracking` families.
 
 A scenario is one step of a round (mode "clients" or "pubsub"): a list of operations on the main
 connection and on extra connections named c1, c2, c3, opened for the scenario on every server and
@@ -47,7 +47,7 @@ class Scenario:
         return "Scenario(%r, %r)" % (self.kind, self.ops)
 
 
-MODES = ("clients", "pubsub")
+MODES = ("clients", "pubsub", "tracking")
 
 
 def readable(conn):
@@ -252,9 +252,12 @@ def unsubscribe_order(raws):
 
 def run_scenario(session, conn, index, sc):
     """The transcript of `sc` on `conn`'s server, as (raw, tree)."""
-    r = Runner(session, conn, index)
+    r = (TrackRunner if sc.kind == "tracking" else Runner)(session, conn, index)
     try:
-        trace = r.run_clients(sc) if sc.kind == "clients" else r.run_pubsub(sc)
+        if sc.kind == "tracking":
+            trace = r.run_tracking(sc)
+        else:
+            trace = r.run_clients(sc) if sc.kind == "clients" else r.run_pubsub(sc)
     except (OSError, ValueError) as e:
         last = r.out[-1].decode("latin-1").strip() if r.out else "(nothing)"
         raise ValueError("%s, after %d transcript lines, the last: %s" % (e, len(r.out), last[:200]))
@@ -293,6 +296,8 @@ def shrink_ops(differs, session, seq):
 
 def render(sc, render_args):
     """A scenario in the tests/diff case-file syntax (`!blocked N` waits for N blocked clients)."""
+    if sc.kind == "tracking":
+        return render_tracking(sc, render_args)
     lines = []
     conn = "main"
     trace = sc.trace if len(sc.trace) == len(sc.ops) else [None] * len(sc.ops)
@@ -334,9 +339,11 @@ def group(sc):
     """The commands a finding is filed under: the blocking ones (or subscriber commands) first."""
     names = []
     for op in sc.ops:
-        args = op[2] if op[0] in ("block", "wait", "sub") else op[1] if op[0] == "main" else None
+        args = op[2] if op[0] in ("block", "wait", "sub", "cmd") else op[1] if op[0] == "main" else None
         if args and op[0] != "main":
-            n = args[0].upper()
+            if isinstance(args[0], list):
+                args = args[0]
+            n = " ".join(a.upper() for a in args[:2]) if args[0].upper() == "CLIENT" else args[0].upper()
             if n not in names:
                 names.append(n)
     return "%s(%s)" % (sc.kind.upper(), ",".join(names[:4]))
@@ -381,4 +388,167 @@ def show_diff(names, raws):
         oracle = "      %-8s line %d: %s" % (names[1], i + 1, theirs.decode("latin-1")[:400])
         if oracle not in lines:
             lines.append(oracle)
+    return lines
+
+
+# --- tracking (client-side caching) -------------------------------------------------------------
+# A `tracking` scenario: c1..c3 each speak the protocol `protos` gives (RESP3: invalidations are
+# pushes on the connection itself; RESP2: they go, redirected, to a connection subscribed to
+# __redis__:invalidate). Operations: ("main", args) on the main connection (never tracking);
+# ("cmd", i, args) sent on ci; ("sleep", ms, args) sleeps, then runs args on main; ("close", i) closes ci and
+# waits until the server has let it go. After each operation every open ci is synchronized with a
+# `PING <marker>` and every frame up to its reply is recorded, as in `pubsub`. Redis 7.2 sends the
+# invalidations of one key in the order its keys were modified (BCAST: one array per prefix,
+# prefixes and keys in rax, i.e. byte, order), so frames are compared exactly, except when the
+# scenario sets tracking-table-max-keys: the keys evicted are drawn at random (raxRandomWalk), so
+# there an invalidation is compared by its number of keys only.
+
+class TrackScenario(Scenario):
+    def __init__(self, ops, protos):
+        Scenario.__init__(self, "tracking", ops)
+        self.protos = protos
+
+    def without(self, i):
+        return TrackScenario(self.ops[:i] + self.ops[i + 1:], self.protos)
+
+    def evicts(self):
+        return any(op[0] == "main" and not isinstance(op[1][0], list) and op[1][:3] == ["CONFIG", "SET", "tracking-table-max-keys"] and op[1][3] != "0"
+                   for op in self.ops)
+
+
+INFO_TRACKING = (b"tracking_clients:", b"tracking_total_keys:", b"tracking_total_items:", b"tracking_total_prefixes:")
+
+
+def invalidation_count(tree):
+    """An invalidation frame with its keys replaced by their number (None: not an invalidation)."""
+    t, items = tree
+    if not isinstance(items, list) or len(items) not in (2, 3):
+        return None
+    if items[0][1] == b"invalidate" and len(items) == 2:
+        head = b"push invalidate"
+    elif items[0][1] == b"message" and len(items) == 3 and items[1][1] == b"__redis__:invalidate":
+        head = b"message __redis__:invalidate"
+    else:
+        return None
+    keys = items[-1][1]
+    return head + (b" <null>" if keys is None else b" <%d keys>" % len(keys))
+
+
+class TrackRunner(Runner):
+    def open_as(self, name, proto):
+        from resp import Conn
+        c = Conn(self.port, BLOCK_WAIT)
+        if proto == 3:
+            c.call(["HELLO", "3"])
+        self.ids[name] = c.call(["CLIENT", "ID"])[1][1].decode()
+        self.conns[name] = c
+        self.out.append(b"%s resp%d\n" % (name.encode(), proto))
+
+    def settle(self, cond):
+        deadline = time.time() + BLOCK_WAIT
+        while not cond():
+            if time.time() > deadline:
+                raise ValueError("the server did not let closed connections go")
+            time.sleep(0.002)
+
+    def connected(self):
+        raw, _ = self.main.call(["INFO", "clients"])
+        for line in raw.split(b"\r\n"):
+            if line.startswith(b"connected_clients:"):
+                return int(line.split(b":")[1])
+        return -1
+
+    def sync_tracking(self, n, evicts):
+        for name in NAMES:
+            c = self.conns.get(name)
+            if c is None:
+                continue
+            marker = "%s-%d" % (SYNC, n)
+            c.send(["PING", marker])
+            while True:
+                raw, tree = c.read()
+                if marker.encode() in raw:
+                    break
+                shown = invalidation_count(tree) if evicts else None
+                self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
+            self.out.append(b"%s sync -> %s\n" % (name.encode(), show_reply(raw.replace(marker.encode(), b"M"))))
+
+    def settle_own(self, name, c, n, evicts):
+        """Reads what ci's own command caused, up to a first PING's reply (not recorded): BCAST
+        invalidations go out when the event loop is about to sleep, after every pipelined command
+        read with them (the PING too, now and then); the synchronizing PING comes after them."""
+        marker = "%s-own-%d" % (SYNC, n)
+        c.send(["PING", marker])
+        while True:
+            raw, tree = c.read()
+            if marker.encode() in raw:
+                return
+            shown = invalidation_count(tree) if evicts else None
+            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
+
+    def run_tracking(self, sc):
+        # Start from an empty tracking table, no connection of earlier scenarios left, active expiry on.
+        self.settle(lambda: self.connected() == 1)
+        for args in (["FLUSHALL"], ["CONFIG", "SET", "tracking-table-max-keys", "0"]):
+            self.main.call(args)
+        for i in sorted(sc.protos):
+            self.open_as(NAMES[i], sc.protos[i])
+        evicts = sc.evicts()
+        for n, op in enumerate(sc.ops):
+            if op[0] == "sleep":
+                # Then main reads the key: it has expired by now, actively or on this access.
+                time.sleep(op[1] / 1000.0)
+                op = ("main", op[2])
+            if op[0] == "main":
+                for args in (op[1] if isinstance(op[1][0], list) else [op[1]]):
+                    raw, tree = self.main.call(self.subst(args))
+                    if args[0] == "INFO":
+                        raw = b"".join(line + b"\n" for line in raw.split(b"\r\n") if line.startswith(INFO_TRACKING))
+                    self.record("main", args, raw, tree)
+            elif op[0] == "close":
+                name = NAMES[op[1]]
+                c = self.conns.pop(name, None)
+                if c is not None:
+                    c.close()
+                    self.settle(lambda: self.main.call(["CLIENT", "LIST", "ID", self.ids[name]])[1][1] in (b"", b"txt:", None))
+                self.out.append(b"%s closed\n" % name.encode())
+            else:
+                name = NAMES[op[1]]
+                c = self.conns.get(name)
+                if c is None:
+                    self.out.append(b"%s (closed) %s\n" % (name.encode(), " ".join(op[2]).encode()))
+                else:
+                    # A list of commands (MULTI ... EXEC) is pipelined: a PING in between would be queued.
+                    for args in (op[2] if isinstance(op[2][0], list) else [op[2]]):
+                        c.send(self.subst(args))
+                        self.out.append(b"%s %s\n" % (name.encode(), " ".join(args).encode()))
+                    self.settle_own(name, c, n, evicts)
+            self.sync_tracking(n, evicts)
+        # Client ids differ between servers: they are shown by name.
+        for name, cid in self.ids.items():
+            self.out = [line.replace(b":%s\\r\\n" % cid.encode(), b":$id:%s\\r\\n" % name.encode()) for line in self.out]
+        return []
+
+
+def render_tracking(sc, render_args):
+    """A tracking scenario in the case-file syntax (each ci's replies and pushes read with !read)."""
+    lines = ["# clients: " + ", ".join("c%d RESP%d" % (i + 1, p) for i, p in sorted(sc.protos.items()))]
+    conn = "main"
+    for op in sc.ops:
+        if op[0] == "sleep":
+            lines.append("!sleep %d" % op[1])
+            op = ("main", op[2])
+        name = "main" if op[0] == "main" else NAMES[op[1]]
+        if name != conn:
+            lines.append("@conn " + name)
+            conn = name
+        if op[0] == "main":
+            lines += [render_args(a) for a in (op[1] if isinstance(op[1][0], list) else [op[1]])]
+        elif op[0] == "close":
+            lines.append("!close")
+        else:
+            lines += [render_args(a) for a in (op[2] if isinstance(op[2][0], list) else [op[2]])]
+            lines.append("# ... then !read each push it gets")
+    if conn != "main":
+        lines.append("@conn main")
     return lines
