@@ -34,6 +34,37 @@ fn resp3_invalidation_pushes() {
     assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "OFF"]), b"+OK\r\n");
 }
 
+/// What a client's own command queues for it follows the reply in the same write, as Redis
+/// appends it to the reply buffer after the command: a client that looks for pushes without
+/// waiting before its next command (redis-py's client-side cache) finds it already there.
+#[test]
+fn own_pushes_arrive_with_the_reply() {
+    let server = Server::start(&[]);
+    let mut tracker = server.raw();
+    tracker.cmd(&["HELLO", "3"]);
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n");
+    let already_there = |raw: &mut common::Raw| raw.try_read_reply(Duration::ZERO).expect("the push with the reply");
+    for round in 0..30 {
+        let value = round.to_string();
+        tracker.cmd(&["GET", "k"]);
+        assert_eq!(tracker.cmd(&["SET", "k", &value]), b"+OK\r\n");
+        assert_eq!(already_there(&mut tracker), push_for("k"));
+    }
+    // After EXEC's reply, not inside it.
+    tracker.cmd(&["GET", "k"]);
+    assert_eq!(tracker.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(tracker.cmd(&["DEL", "k"]), b"+QUEUED\r\n");
+    assert_eq!(tracker.cmd(&["EXEC"]), b"*1\r\n:1\r\n");
+    assert_eq!(already_there(&mut tracker), push_for("k"));
+    // A message published to its own channel.
+    let subscribed = tracker.cmd(&["SUBSCRIBE", "ch"]);
+    assert!(subscribed.starts_with(b">3\r\n$9\r\nsubscribe\r\n"), "{}", String::from_utf8_lossy(&subscribed));
+    for _ in 0..10 {
+        assert_eq!(tracker.cmd(&["PUBLISH", "ch", "hi"]), b":1\r\n");
+        assert_eq!(already_there(&mut tracker), b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    }
+}
+
 /// Reads and writes of the same keys run on different workers at once: every read that saw
 /// an old value is followed by an invalidation (keys are remembered while the read holds its
 /// shard lock).

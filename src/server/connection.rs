@@ -602,6 +602,18 @@ async fn client_loop(
             flush_all(server, sock, &mut out, &handle).await?;
             return Ok(());
         }
+        // What the batch's last command queued for this connection itself (the invalidation
+        // of a key it tracks and wrote, a message it published to its own channel) follows
+        // that reply in the same write, as Redis appends it to the reply buffer after the
+        // command (afterCommand): a client that looks for pushes without waiting before its
+        // next command (redis-py's client-side cache) must find it there.
+        if processed > 0 && out.meter.queued.load(Ordering::Relaxed) > 0 {
+            out.sink.proto = client.proto;
+            drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+            if out.over(settings.obuf_limits.of(class_of(client))) {
+                return Err(super::outbox::obuf_closed(server, &handle, true));
+            }
+        }
         // Other connections' input arrived in the same reactor turn: their batches run first and
         // the replies then go out back to back, as Redis writes in beforeSleep. A client woken
         // by the first reply is still reading when the next ones arrive, which spares the kernel
