@@ -99,6 +99,8 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     // Redis 7.2 freezes the time for the whole transaction (#10300): every queued command sees
     // EXEC's time, so a key cannot expire between two of them.
     let exec_start = Instant::now();
+    // TIME too answers EXEC's time (7.2's cached time is not updated by a nested call).
+    let outer_time = ctx.client.frozen_time.replace((exec_start, None));
     for argv in state.commands {
         // Queued commands were resolved when queued; this cannot fail, but never panic.
         let cmd = match resolve(&argv, Caller::Exec) {
@@ -131,6 +133,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
         }
     }
+    ctx.client.frozen_time = outer_time;
     ctx.db.wrap_effects_since(mark);
     // EXEC itself is not propagated: its commands were (reset the per-command counters).
     ctx.db.begin_command(ctx.client.db);
