@@ -570,6 +570,31 @@ fn wait_answers_at_once_and_time_is_frozen_in_scripts() {
     assert_ne!(t1, as_text(&c.cmd(&["TIME"])));
 }
 
+/// Redis 7.2's TIME answers its cached time, updated only when a top-level command starts: the
+/// commands EXEC runs (and a script among them) see EXEC's time; a script past
+/// busy-reply-threshold sees the clock move again (the cache is refreshed whenever the timed-out
+/// script lets other clients in), so a script that waits on TIME ends (redis-rs's
+/// works_with_paused_time_when_no_timeouts_are_set spins 0.5 s that way).
+#[test]
+fn time_is_frozen_inside_exec_and_moves_again_for_a_busy_script() {
+    let server = Server::start(&["--enable-debug-command", "yes", "--busy-reply-threshold", "100"]);
+    let mut c = server.raw();
+    let _ = c.cmd(&["MULTI"]);
+    for cmd in [&["TIME"][..], &["DEBUG", "SLEEP", "0.01"], &["TIME"], &["EVAL", "return redis.call('TIME')", "0"]] {
+        assert_eq!(as_text(&c.cmd(cmd)), "+QUEUED\r\n");
+    }
+    let reply = as_text(&c.cmd(&["EXEC"]));
+    let parts: Vec<&str> = reply.split("+OK\r\n").collect();
+    assert_eq!(parts.len(), 2, "{reply}");
+    let first = parts[0].trim_start_matches("*4\r\n");
+    assert_eq!(parts[1], format!("{first}{first}"), "{reply}");
+    let spin = "local function now() local t = redis.call('TIME') return t[1] + t[2] / 1000000 end \
+                local t0 = now() while now() < t0 + 0.3 do end return 'done'";
+    let started = Instant::now();
+    assert_eq!(as_text(&c.cmd(&["EVAL", spin, "0"])), "$4\r\ndone\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
 /// SHUTDOWN NOSAVE ends a busy script's server, and by the time its client sees the connection
 /// close, the listening socket is closed too: a client that connects next is refused, as with
 /// Redis, which exits inside the command (Redis's "SHUTDOWN NOSAVE can kill a timedout script

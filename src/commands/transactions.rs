@@ -100,6 +100,8 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
     // EXEC's time, so a key cannot expire between two of them.
     let exec_start = Instant::now();
     ctx.client.in_exec = true;
+    // TIME too answers EXEC's time (7.2's cached time is not updated by a nested call).
+    let outer_time = ctx.client.frozen_time.replace((exec_start, None));
     for argv in state.commands {
         // Queued commands were resolved when queued; this cannot fail, but never panic.
         let cmd = match resolve(&argv, Caller::Exec) {
@@ -133,6 +135,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
         }
     }
     ctx.client.in_exec = false;
+    ctx.client.frozen_time = outer_time;
     ctx.db.wrap_effects_since(mark);
     // EXEC itself is not propagated: its commands were (reset the per-command counters).
     ctx.db.begin_command(ctx.client.db);

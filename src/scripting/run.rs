@@ -110,7 +110,11 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     client.slot = crate::commands::cluster::declared_slot(server, keys);
     client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
-    client.script_start = Some((start, None));
+    // TIME answers the caller's frozen time (its EXEC's), else the script's start.
+    client.frozen_time = Some(match &mut ctx.client.frozen_time {
+        Some((at, us)) => (*at, Some(*us.get_or_insert_with(|| crate::keyspace::clock::unix_us_at(*at)))),
+        None => (start, None),
+    });
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;
     let mark = ctx.db.effects_len();
     // The caller's after-EXEC list takes the script's writes (after any of its EXEC's).
@@ -391,6 +395,7 @@ pub fn install_hook(lua: &Lua) {
             let active = call::deactivate();
             super::fiber::step_aside();
             call::reactivate(active);
+            call::with_active(refresh_time);
         }
         if !call::with_active(|st| killed(st)).unwrap_or(false) {
             return Ok(mlua::VmState::Continue);
@@ -404,6 +409,14 @@ pub fn install_hook(lua: &Lua) {
         mark_killed(lua);
         Err(mlua::Error::runtime("Script killed by user with SCRIPT KILL..."))
     });
+}
+
+/// A script past busy-reply-threshold sees the clock move: Redis 7.2 updates its cached time
+/// each time the timed-out script's hook lets other clients in (processEventsWhileBlocked).
+fn refresh_time(st: &mut RunState) {
+    if let Some((_, us)) = &mut st.client.frozen_time {
+        *us = Some(crate::keyspace::clock::unix_us_at(Instant::now()));
+    }
 }
 
 /// Redis's "Slow script detected" warning, once per run, when it first runs past the

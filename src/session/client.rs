@@ -402,9 +402,11 @@ pub struct Client {
     pub multi: Option<crate::session::MultiState>,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub script: bool,
-    /// A script's client: when the script started, and that time in unix µs once TIME asked
-    /// for it (Redis 7.2 freezes a script's time).
-    pub script_start: Option<(std::time::Instant, Option<i64>)>,
+    /// The time TIME answers while it is frozen (Redis 7.2's cached time): while EXEC runs its
+    /// queued commands, EXEC's start; on a script's client, the script's (or its EXEC's) start,
+    /// refreshed at each kill-hook check once the script ran past busy-reply-threshold. The
+    /// unix µs are kept once read, so every TIME of the unit gives the same answer.
+    pub frozen_time: Option<(std::time::Instant, Option<i64>)>,
     /// In MONITOR mode.
     pub monitor: bool,
     /// EXEC is running the queued commands: they must answer at once (Redis's
@@ -511,7 +513,7 @@ impl Client {
             after_exec: Vec::new(),
             subs: Default::default(),
             script: false,
-            script_start: None,
+            frozen_time: None,
             tracking: None,
             is_master: false,
             loading_aof: false,
