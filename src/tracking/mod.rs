@@ -300,8 +300,11 @@ impl Tracking {
             return;
         }
         let mut st = self.state.lock();
-        for t in st.clients.values() {
-            send(t, None);
+        // In the order the clients connected (client ids grow), as Redis walks its client list.
+        let mut ids: Vec<u64> = st.clients.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            send(&st.clients[&id], None);
         }
         st.table.clear();
         st.items = 0;

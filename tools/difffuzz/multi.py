@@ -488,7 +488,9 @@ class TrackRunner(Runner):
 
     def run_tracking(self, sc):
         # Start from an empty tracking table, no connection of earlier scenarios left, active expiry on.
-        self.settle(lambda: self.connected() == 1)
+        # (The session's own connections to this server stay: main, and with --notify its subscriber.)
+        own = 1 + sum(1 for k in self.session.others if (k[1] if isinstance(k, tuple) else k) is self.main)
+        self.settle(lambda: self.connected() == own)
         for args in (["FLUSHALL"], ["CONFIG", "SET", "tracking-table-max-keys", "0"]):
             self.main.call(args)
         for i in sorted(sc.protos):
