@@ -908,14 +908,8 @@ impl Input<'_> {
     /// why the connection must close.
     async fn until_gone(&mut self, server: &Server, sock: &mut Stream, id: u64) -> String {
         loop {
-            self.make_room();
             let read = match sock.readable().await {
-                Ok(()) => match sock.try_read_buf(self.buf) {
-                    Ok(0) => Err("closed while blocked".to_string()),
-                    Ok(n) => self.received(server, id, n),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                },
+                Ok(()) => self.drain_ready(server, sock, id),
                 Err(e) => Err(e.to_string()),
             };
             if let Err(why) = read {
@@ -982,12 +976,7 @@ async fn block(
                 } => break true,
                 _ = handle.killed() => Err("killed".to_string()),
                 r = sock.readable() => match r {
-                    Ok(()) => match sock.try_read_buf(input.buf) {
-                        Ok(0) => Err("closed while blocked".to_string()),
-                        Ok(n) => input.received(server, id, n),
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-                        Err(e) => Err(e.to_string()),
-                    },
+                    Ok(()) => input.drain_ready(server, sock, id),
                     Err(e) => Err(e.to_string()),
                 },
                 // Replies queued before the blocking command keep leaving while it waits.
