@@ -473,7 +473,7 @@ fn flush(ctx: &mut Ctx, all: bool) -> CmdResult {
     // Watched keys that exist in an emptied database are touched (Redis's touchAllWatchedKeysInDb).
     touch_watched_existing(ctx, if all { None } else { Some(ctx.db.index) }, None);
     let old = ctx.db.flush(all);
-    ctx.server.tracking.invalidate_all();
+    ctx.server.tracking.invalidate_all(ctx.client.id());
     if lazy {
         // Free the old tables on another thread, as Redis's lazyfree does.
         std::thread::spawn(move || drop(old));

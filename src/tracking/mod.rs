@@ -292,17 +292,19 @@ impl Tracking {
         }
     }
 
-    /// FLUSHDB / FLUSHALL / SWAPDB: every tracking client is told to drop its whole cache (a
-    /// null invalidation) and the table is emptied.
-    pub fn invalidate_all(&self) {
+    /// FLUSHDB / FLUSHALL: every tracking client is told to drop its whole cache (a null
+    /// invalidation) and the table is emptied. `flusher` is the client that runs the command:
+    /// Redis defers its own null to after the command (tracking_pending_keys).
+    pub fn invalidate_all(&self, flusher: u64) {
         // Keys remembered for clients that have since turned tracking off are dropped too.
         if !self.any() && self.keys.load(Ordering::Relaxed) == 0 {
             return;
         }
         let mut st = self.state.lock();
-        // In the order the clients connected (client ids grow), as Redis walks its client list.
+        // In the order the clients connected (client ids grow), as Redis walks its client list,
+        // the flusher's own last.
         let mut ids: Vec<u64> = st.clients.keys().copied().collect();
-        ids.sort_unstable();
+        ids.sort_unstable_by_key(|&id| (id == flusher, id));
         for id in ids {
             send(&st.clients[&id], None);
         }
@@ -403,7 +405,7 @@ mod tests {
         assert_eq!(first, vec![Bytes::from_static(b"a:1"), Bytes::from_static(b"a:2")]);
         assert_eq!(second, vec![Bytes::from_static(b"b:1")]);
         assert!(r1.try_recv().is_err());
-        tr.invalidate_all();
+        tr.invalidate_all(0);
         assert_eq!(keys_of(r1.try_recv().unwrap()), None);
         tr.disable(1);
         assert_eq!(tr.stats(), (0, 0, 0, 0));
