@@ -464,27 +464,24 @@ class TrackRunner(Runner):
             if c is None:
                 continue
             marker = "%s-%d" % (SYNC, n)
-            c.send(["PING", marker])
-            while True:
-                raw, tree = c.read()
-                if marker.encode() in raw:
-                    break
-                shown = invalidation_count(tree) if evicts else None
-                self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
+            raw = self.read_to_marker(name, c, marker, evicts)
             self.out.append(b"%s sync -> %s\n" % (name.encode(), show_reply(raw.replace(marker.encode(), b"M"))))
+
+    def read_to_marker(self, name, c, marker, evicts):
+        """Sends PING `marker` on `c` and records every frame before its reply; returns the reply."""
+        c.send(["PING", marker])
+        while True:
+            raw, tree = c.read()
+            if marker.encode() in raw:
+                return raw
+            shown = invalidation_count(tree) if evicts else None
+            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
 
     def settle_own(self, name, c, n, evicts):
         """Reads what ci's own command caused, up to a first PING's reply (not recorded): BCAST
         invalidations go out when the event loop is about to sleep, after every pipelined command
         read with them (the PING too, now and then); the synchronizing PING comes after them."""
-        marker = "%s-own-%d" % (SYNC, n)
-        c.send(["PING", marker])
-        while True:
-            raw, tree = c.read()
-            if marker.encode() in raw:
-                return
-            shown = invalidation_count(tree) if evicts else None
-            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
+        self.read_to_marker(name, c, "%s-own-%d" % (SYNC, n), evicts)
 
     def run_tracking(self, sc):
         # Start from an empty tracking table, no connection of earlier scenarios left, active expiry on.
