@@ -297,7 +297,7 @@ impl Tracking {
     /// Redis defers its own null to after the command (tracking_pending_keys).
     pub fn invalidate_all(&self, flusher: u64) {
         // Keys remembered for clients that have since turned tracking off are dropped too.
-        if !self.any() && self.keys.load(Ordering::Relaxed) == 0 {
+        if !crate::keyspace::KeyObserver::active(self) {
             return;
         }
         let mut st = self.state.lock();
