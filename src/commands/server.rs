@@ -114,9 +114,8 @@ pub fn reply_help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
 /// TIME: the clock now, or inside EXEC or a script the frozen time (Redis 7.2 answers with its
 /// cached time, updated only when a top-level command starts or a busy script yields).
 fn time(ctx: &mut Ctx) -> CmdResult {
-    let us = match &mut ctx.client.frozen_time {
-        // Read once per unit: the same answer however often it asks.
-        Some((at, us)) => *us.get_or_insert_with(|| crate::keyspace::clock::unix_us_at(*at)),
+    let us = match ctx.client.frozen_unix_us() {
+        Some(us) => us,
         None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64),
     };
     ctx.reply.array(2);

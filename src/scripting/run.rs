@@ -111,8 +111,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
     // TIME answers the caller's frozen time (its EXEC's), else the script's start.
-    client.frozen_time = Some(match &mut ctx.client.frozen_time {
-        Some((at, us)) => (*at, Some(*us.get_or_insert_with(|| crate::keyspace::clock::unix_us_at(*at)))),
+    let caller_us = ctx.client.frozen_unix_us();
+    client.frozen_time = Some(match ctx.client.frozen_time {
+        Some((at, _)) => (at, caller_us),
         None => (start, None),
     });
     let read_only = t.ro_command || t.flags & flags::NO_WRITES != 0;

@@ -464,6 +464,13 @@ impl Client {
         self.is_master || self.loading_aof
     }
 
+    /// The frozen time in unix µs (see `frozen_time`), read from the clock once and kept, so
+    /// every TIME of the unit gives the same answer; None when the time is not frozen.
+    pub fn frozen_unix_us(&mut self) -> Option<i64> {
+        let (at, us) = self.frozen_time.as_mut()?;
+        Some(*us.get_or_insert_with(|| crate::keyspace::clock::unix_us_at(*at)))
+    }
+
     /// Redis's CLIENT_SLAVE: a replica attached to us, or a MONITOR (which Redis flags as a
     /// replica too). Such a client may not touch the keyspace, is never paused and never
     /// times out.
