@@ -143,7 +143,8 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
 }
 
 /// DEBUG POPULATE <count> [prefix] [size]: create `prefix:N` keys holding "value:N" (cut or
-/// zero-padded to `size`), skipping keys that exist. Nothing is propagated, as in Redis.
+/// zero-padded to `size`), skipping keys that exist. Nothing is propagated, as in Redis; each
+/// key is signalled (WATCH, client-side caching) without an event.
 fn populate(ctx: &mut Ctx) -> CmdResult {
     let count = match crate::util::num::parse_i64(&ctx.args[2]) {
         Some(v) if v >= 0 => v as u64,
@@ -178,6 +179,7 @@ fn populate(ctx: &mut Ctx) -> CmdResult {
             }
         };
         ctx.db.set(&key, Value::Str(StrValue::from_bytes(&val)), false);
+        ctx.db.signal_modified(&key);
     }
     ctx.db.dirty = dirty;
     ctx.reply.ok();

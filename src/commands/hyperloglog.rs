@@ -110,9 +110,10 @@ fn pfcount(ctx: &mut Ctx) -> CmdResult {
         }
     };
     if refreshed {
-        // The cached cardinality is part of the string: propagate the change (Redis does).
+        // The cached cardinality is part of the string: propagate the change and signal the
+        // key, with no event (Redis does).
         ctx.db.touch_dirty(1);
-        ctx.db.notify(0, "", key);
+        ctx.db.signal_modified(key);
     }
     ctx.reply.int(card as i64);
     Ok(())

@@ -261,10 +261,14 @@ fn swapdb(ctx: &mut Ctx) -> CmdResult {
     let a = db_int(&args[1], "invalid first DB index")?;
     let b = db_int(&args[2], "invalid second DB index")?;
     let (a, b) = (db_in_range(ctx, a)?, db_in_range(ctx, b)?);
-    // A watched key changes if it exists in either database before the swap.
-    touch_watched_existing(ctx, Some(a), Some(b));
-    touch_watched_existing(ctx, Some(b), Some(a));
-    ctx.db.swap_dbs(a, b);
+    // Swapping a database with itself changes nothing (and touches no WATCH), though it
+    // still counts as a write (7.2 dbSwapDatabases / swapdbCommand).
+    if a != b {
+        // A watched key changes if it exists in either database before the swap.
+        touch_watched_existing(ctx, Some(a), Some(b));
+        touch_watched_existing(ctx, Some(b), Some(a));
+        ctx.db.swap_dbs(a, b);
+    }
     ctx.db.touch_dirty(1);
     ctx.reply.ok();
     Ok(())

@@ -451,6 +451,6 @@ fn xsetid(ctx: &mut Ctx) -> CmdResult {
     }
     ctx.reply.ok();
     ctx.db.touch_dirty(1);
-    ctx.db.notify(notify::STREAM, "xsetid", key);
+    ctx.db.event_only(notify::STREAM, "xsetid", key);
     Ok(())
 }

@@ -96,6 +96,8 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         let id = if &a[4][..] == b"$" { last.unwrap_or(StreamId::MIN) } else { parse_strict_id(&a[4])? };
         if !exists {
             ctx.db.get_or_insert_with(key, || Value::Stream(Box::default()));
+            // MKSTREAM's new key is a modification; the group itself is not (Redis).
+            ctx.db.signal_modified(key);
         }
         let s = ctx.db.write::<StreamValue>(key)?.expect("created above");
         if s.groups.contains_key(&group[..]) {
@@ -104,7 +106,7 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         s.groups.insert(group.clone(), ConsumerGroup::new(id, entries_read));
         ctx.reply.ok();
         ctx.db.touch_dirty(1);
-        ctx.db.notify(notify::STREAM, "xgroup-create", key);
+        ctx.db.event_only(notify::STREAM, "xgroup-create", key);
     } else if setid && (a.len() == 5 || a.len() == 7) {
         let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let id = if &a[4][..] == b"$" { s.last_id } else { parse_id(&a[4], 0)? };
@@ -114,13 +116,13 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         }
         ctx.reply.ok();
         ctx.db.touch_dirty(1);
-        ctx.db.notify(notify::STREAM, "xgroup-setid", key);
+        ctx.db.event_only(notify::STREAM, "xgroup-setid", key);
     } else if is(sub, "destroy") && a.len() == 4 {
         let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         if s.groups.remove(&group[..]).is_some() {
             ctx.reply.int(1);
             ctx.db.touch_dirty(1);
-            ctx.db.notify(notify::STREAM, "xgroup-destroy", key);
+            ctx.db.event_only(notify::STREAM, "xgroup-destroy", key);
         } else {
             ctx.reply.int(0);
         }
@@ -130,14 +132,14 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.int(created as i64);
         if created {
             ctx.db.touch_dirty(1);
-            ctx.db.notify(notify::STREAM, "xgroup-createconsumer", key);
+            ctx.db.event_only(notify::STREAM, "xgroup-createconsumer", key);
         }
     } else if is(sub, "delconsumer") && a.len() == 5 {
         let s = ctx.db.write::<StreamValue>(key)?.expect("checked above");
         let pending = s.groups.get_mut(&group[..]).and_then(|g| g.delete_consumer(&a[4]));
         if pending.is_some() {
             ctx.db.touch_dirty(1);
-            ctx.db.notify(notify::STREAM, "xgroup-delconsumer", key);
+            ctx.db.event_only(notify::STREAM, "xgroup-delconsumer", key);
         }
         ctx.reply.int(pending.unwrap_or(0) as i64);
     } else {
@@ -273,7 +275,7 @@ fn claimer(ctx: &mut Ctx, s_key: &Bytes) {
     }
     if created {
         ctx.db.touch_dirty(1);
-        ctx.db.notify(notify::STREAM, "xgroup-createconsumer", s_key);
+        ctx.db.event_only(notify::STREAM, "xgroup-createconsumer", s_key);
     }
 }
 

@@ -274,7 +274,7 @@ fn serve_group(ctx: &mut Ctx, key: &Bytes, from: From, o: &GroupRead, out: &mut 
         From::New => (None, false),
     };
     if created {
-        ctx.db.notify(crate::keyspace::notify::STREAM, "xgroup-createconsumer", key);
+        ctx.db.event_only(crate::keyspace::notify::STREAM, "xgroup-createconsumer", key);
         ctx.db.touch_dirty(1);
         if o.noack {
             ctx.db.propagate_effect(vec![

@@ -116,6 +116,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             continue;
         }
         let mut outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
+        let touched = outcome.touched();
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
             Action::Block(spec) => {
@@ -130,7 +131,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             Action::WaitAcks(spec) => crate::replication::reply_acks(ctx.server, &spec, ctx.reply),
             _ => {}
         }
-        if outcome.wrote {
+        if touched {
             ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
         }
     }

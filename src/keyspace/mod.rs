@@ -709,16 +709,31 @@ impl Drop for Db<'_> {
 }
 
 impl<'a> Db<'a> {
-    /// Record a keyspace event (Redis's notifyKeyspaceEvent) for `key` in the selected database.
-    /// Costs nothing unless notify-keyspace-events enables the class.
+    /// Record a keyspace event (Redis's notifyKeyspaceEvent) for `key` in the selected database
+    /// and mark the key modified (Redis's signalModifiedKey), the pair Redis's commands call
+    /// together; "expired" marks nothing. The event costs nothing unless
+    /// notify-keyspace-events enables its class.
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
         if class != notify::EXPIRED {
-            if self.ks.watches.any() {
-                self.modified.push((self.index, Bytes::copy_from_slice(key)));
-            }
-            // Redis's signalModifiedKey: every event but "expired" marks a modification.
-            self.ks.key_modified(key, self.client_id);
+            self.signal_modified(key);
         }
+        self.event_only(class, event, key);
+    }
+
+    /// Redis's signalModifiedKey alone: WATCH (through the keys this view reports as
+    /// modified) and client-side caching see `key` as modified. This is the only way a
+    /// write invalidates them: a change Redis does not signal (a stream's consumer-group
+    /// bookkeeping) must not call it.
+    pub fn signal_modified(&mut self, key: &[u8]) {
+        if self.ks.watches.any() {
+            self.modified.push((self.index, Bytes::copy_from_slice(key)));
+        }
+        self.ks.key_modified(key, self.client_id);
+    }
+
+    /// Redis's notifyKeyspaceEvent alone, for the changes Redis reports without signalling
+    /// the key (XGROUP's and XSETID's events): no WATCH or client-side caching invalidation.
+    pub fn event_only(&mut self, class: u32, event: &'static str, key: &[u8]) {
         if self.ks.notifier.wants(class) {
             self.events.push(notify::Event { db: self.index, class, name: event, key: Bytes::copy_from_slice(key) });
         }

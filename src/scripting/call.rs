@@ -401,6 +401,7 @@ impl RunState<'_> {
             1 | 2 => db.restrict_effects_since(mark, self.repl & 1 != 0, self.repl & 2 != 0),
             _ => {}
         }
+        let touched = outcome.touched();
         match outcome.action {
             // Blocking commands never block in a script: they answer as if timed out.
             Action::Block(spec) if spec.timeout_null_array => sink.null_array(),
@@ -412,7 +413,7 @@ impl RunState<'_> {
         for code in sink.errors.drain(..) {
             self.server.count_error(&code);
         }
-        if outcome.wrote {
+        if touched {
             self.queued.push(pipeline::written(cmd, argv, db.index, outcome.modified.take()));
         }
         Left::Reply

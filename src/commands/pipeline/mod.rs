@@ -258,6 +258,16 @@ pub struct Outcome {
     pub modified: crate::util::lean_vec::LeanVec<(usize, Bytes)>,
 }
 
+impl Outcome {
+    /// Whether the command touched keys others may be waiting on or watching: it changed the
+    /// dataset, or it reported a key as modified without changing it (Redis's
+    /// signalModifiedKey runs regardless of `server.dirty`: LTRIM that keeps every element
+    /// still invalidates a WATCH).
+    pub fn touched(&self) -> bool {
+        self.wrote || !self.modified.is_empty()
+    }
+}
+
 /// The shards a command must lock: those of its keys (from its key specs), or every one; and
 /// its first key with its place (the view's key hint).
 fn shards_of(
@@ -338,7 +348,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     if server.repl.offset() != offset_before {
         client.repl_woff = server.repl.offset();
     }
-    if outcome.wrote {
+    if outcome.touched() {
         after_write_of(server, cmd, args, db_index, &outcome.modified);
     }
     if !client.after_exec.is_empty() {
@@ -487,19 +497,14 @@ fn tell<'a>(
         }
     }
     // Keyspace-wide commands (FLUSHDB, SWAPDB...) and the other database of MOVE/COPY touch
-    // the watched keys they affect themselves, while they hold the locks.
-    // Keys reported as modified are exact (SMOVE that adds nothing leaves its destination
-    // untouched); a command that reported none falls back to all its key arguments.
+    // the watched keys they affect themselves, while they hold the locks. Otherwise the keys
+    // the command signalled (`Db::signal_modified`, Redis's signalModifiedKey) are exactly
+    // those a WATCH loses: SMOVE that adds nothing leaves its destination untouched, and
+    // XACK, XCLAIM or XGROUP change a stream without touching its watchers, as in Redis.
     let watches = &server.keyspace.watches;
     if watches.any() {
-        if !modified.is_empty() {
-            for (db, key) in modified {
-                watches.touch(*db, key, false);
-            }
-        } else if !keyspace_wide {
-            for key in keys {
-                watches.touch(db, key, false);
-            }
+        for (db, key) in modified {
+            watches.touch(*db, key, false);
         }
     }
 }
