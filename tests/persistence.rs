@@ -299,13 +299,13 @@ fn corrupt_rdb_files_stop_the_start_up_with_a_clear_error() {
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x55;
-    // Redis 7.4 writes version 12; 13 is from the future.
-    let mut v13 = good.clone();
-    v13[5..9].copy_from_slice(b"0013");
+    // Redis 8.6 writes version 13; 14 is from the future (refused in Redis's words).
+    let mut v14 = good.clone();
+    v14[5..9].copy_from_slice(b"0014");
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (good[..good.len() / 3].to_vec(), "unexpected end"),
         (flipped, ""),
-        (v13, "RDB format version 13"),
+        (v14, "Can't handle RDB format version 14"),
         (b"NOTREDIS-at-all".to_vec(), "not an RDB file"),
     ];
     for (data, why) in cases {

@@ -3,7 +3,9 @@
 //! listpack and table hashes, intset and table sets, listpack and skiplist sorted sets),
 //! expiries, several databases, function libraries and IDLE / FREQ opcodes, with compression on
 //! and off, and a stream with groups and pending entries (each loaded stream is then used
-//! as commands use it: ranges both ways, appends, deletes, trims). Each file is truncated at every length, has a bit flipped at every offset, has a
+//! as commands use it: ranges both ways, appends, deletes, trims); and the same values in an
+//! RDB 13 file as Redis 8.6 writes one (built by hand: KEY_META records, the stream as type 26
+//! with IDMP state). Each file is truncated at every length, has a bit flipped at every offset, has a
 //! huge length field inserted at every offset, and gets a few thousand pseudo-random
 //! multi-byte mutations; the loader must answer each with an error or a complete load — never
 //! a panic, an unbounded allocation or a hang. Checksums are disabled (or recomputed) so the
@@ -163,11 +165,47 @@ fn sample(compression: bool, access: AccessInfo, version: u16) -> Vec<u8> {
     snapshot(&mut db, 16, &functions, opts)
 }
 
+/// The values of [`sample`] in an RDB 13 file (Ferrous does not write RDB 13): every other key
+/// with ignorable module metadata (KEY_META), after its expiry where it has one; the stream as
+/// type 26, with the IDMP state of two producers; no checksum.
+fn sample_v13() -> Vec<u8> {
+    use super::rdb::*;
+    use super::rdb_stream::{write_idmp, TYPE_STREAM_LISTPACKS_4};
+    use crate::types::stream::StreamId;
+    let opts = SaveOptions { compression: true, checksum: false, access: AccessInfo::None, version: 12, repl: None };
+    let mut f = b"REDIS0013".to_vec();
+    f.push(OPCODE_FUNCTION2);
+    write_string(&mut f, b"#!lua name=lib\nredis.register_function('f', function() return 1 end)", opts);
+    for (i, (name, v)) in values().into_iter().enumerate() {
+        f.extend_from_slice(&[OPCODE_SELECTDB, [0, 3, 15][i % 3]]);
+        if i % 4 == 1 {
+            f.push(OPCODE_EXPIRETIME_MS);
+            f.extend_from_slice(&(4_000_000_000_000 + i as u64).to_le_bytes());
+        }
+        if i % 2 == 0 {
+            // One class ("KMT1", version 0, ALLOW_IGNORE) holding a UINT and a STRING.
+            f.extend_from_slice(&[OPCODE_KEY_META, 1, 0x01, 0xf5, 0xc4, 0x28, 2, 42, 5, 1, b'm', 0]);
+        }
+        let stream = matches!(v, Value::Stream(_));
+        f.push(if stream { TYPE_STREAM_LISTPACKS_4 } else { value_type(&v, 12) });
+        write_string(&mut f, name.as_bytes(), opts);
+        write_value(&mut f, &v, opts);
+        if stream {
+            let a: &[(&[u8], StreamId)] = &[(b"i1", StreamId::new(1, 1)), (b"i2", StreamId::new(3, 3))];
+            write_idmp(&mut f, &[(b"producer-a", a), (b"b", &[])]);
+        }
+    }
+    f.push(OPCODE_EOF);
+    f.extend_from_slice(&[0; 8]);
+    f
+}
+
 fn samples() -> Vec<Vec<u8>> {
     vec![
         sample(true, AccessInfo::None, 10),
         sample(false, AccessInfo::Idle { clock: 1000 }, 11),
         sample(true, AccessInfo::Freq { now_ms: 1_700_000_000_000, decay_time: 1 }, 10),
+        sample_v13(),
     ]
 }
 
@@ -235,6 +273,18 @@ fn the_samples_load() {
         assert_eq!(loaded.keys.len(), values().len());
         assert_eq!(loaded.functions.len(), 1);
     }
+    // The RDB 13 file loads the same keys as the RDB 12 one, IDMP state and metadata dropped.
+    let keys = |f: &[u8]| {
+        let mut k: Vec<_> = parse(f, &opts())
+            .expect("a valid sample")
+            .keys
+            .into_iter()
+            .map(|k| (k.db, k.key, k.value, k.expire))
+            .collect();
+        k.sort_by(|a, b| a.1.cmp(&b.1));
+        k
+    };
+    assert_eq!(keys(&sample_v13()), keys(&sample(true, AccessInfo::None, 12)));
 }
 
 #[test]

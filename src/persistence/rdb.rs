@@ -32,9 +32,12 @@ use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
 /// The RDB version written by default (`rdb-version`): Redis 7.0's, which every Redis from 7.0
 /// on loads.
 pub const RDB_VERSION: u16 = 10;
-/// The newest RDB version whose files and DUMP payloads Ferrous reads (Redis 7.4's: 11 added
-/// listpack sets, 12 hashes with field TTLs).
+/// The newest RDB version Ferrous writes (`rdb-version`; Redis 7.4's: 11 added listpack sets,
+/// 12 hashes with field TTLs), and so the newest DUMP payload RESTORE accepts: Redis refuses
+/// payloads newer than the version it writes. Files load up to `rdb_load::RDB_VERSION_MAX_REDIS`.
 pub const RDB_VERSION_MAX: u16 = 12;
+/// RDB 13 (Redis 8.6): module metadata classes attached to the key that follows.
+pub const OPCODE_KEY_META: u8 = 243;
 pub const OPCODE_SLOT_INFO: u8 = 244;
 pub const OPCODE_FUNCTION2: u8 = 245;
 pub const OPCODE_FUNCTION_PRE_GA: u8 = 246;

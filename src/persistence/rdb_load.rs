@@ -1,6 +1,7 @@
 //! Loading an RDB file into the keyspace: versions 1 to 10 (everything up to Redis 7.0), 11
-//! (Redis 7.2, Valkey 7.2/8), 12 (Redis 7.4 and 8.x) and Valkey 9's `VALKEY080` files. Which
-//! server wrote a file is read from its signature and aux fields ([`Loaded::producer`]).
+//! (Redis 7.2, Valkey 7.2/8), 12 (Redis 7.4 to 8.4), 13 (Redis 8.6) and Valkey 9's `VALKEY080`
+//! files. Which server wrote a file is read from its signature and aux fields
+//! ([`Loaded::producer`]).
 //!
 //! [`parse_stream`] reads a file as a stream of records (through a bounded `rdb_window`) —
 //! header, aux fields, SELECTDB / RESIZEDB, expiry, idle and frequency opcodes, module aux
@@ -9,8 +10,10 @@
 //! its own that it swaps in only once the whole file checked out, so a corrupt or truncated file
 //! never leaves a partial dataset behind. [`parse`] collects a whole file into a [`Loaded`]
 //! image instead, for [`install`]. Newer formats differ from 10 only by opcodes (RDB 12's SLOT_INFO,
-//! skipped) and value types; a type Ferrous does not decode yet is refused naming it and the
-//! key (see `rdb_value::read_value`). Unknown future versions are refused naming the version.
+//! skipped; RDB 13's KEY_META, see [`skip_key_meta`]) and value types (RDB 13's stream type 26
+//! loads without its IDMP state, see `rdb_stream`); a type Ferrous does not decode yet is
+//! refused naming it and the key (see `rdb_value::read_value`). Unknown future versions are
+//! refused as Redis refuses them ("Can't handle RDB format version N").
 //!
 //! Functions (RDB_OPCODE_FUNCTION2) are returned as library sources in [`Loaded::functions`],
 //! for the server to install through the scripting engine (`server::saving::load_file`: a
@@ -60,12 +63,13 @@ pub enum Parsed {
 /// key read, so tests can watch a server while it loads. Set from the configuration.
 pub static KEY_LOAD_DELAY_US: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
-/// Redis 7.4's RDB version (RDB 11 is Redis 7.2's).
-pub const RDB_VERSION_MAX_REDIS: u16 = super::rdb::RDB_VERSION_MAX;
+/// The newest Redis RDB version Ferrous loads: Redis 8.6's (11 is Redis 7.2's, 12 Redis
+/// 7.4's to 8.4's). Ferrous writes up to `rdb::RDB_VERSION_MAX`.
+pub const RDB_VERSION_MAX_REDIS: u16 = 13;
 /// Valkey 9's RDB version (its files start with `VALKEY080`).
 pub const RDB_VERSION_VALKEY: u16 = 80;
-/// RDB 12: cluster slot sizes (slot, keys, expires), a hint Ferrous skips.
-const OPCODE_SLOT_INFO: u8 = 244;
+/// The most metadata classes a key carries in RDB 13 (Redis's modules' classes 1 to 7).
+const KEY_META_MAX_CLASSES: u64 = 7;
 
 /// A fully parsed file.
 #[derive(Default, Debug)]
@@ -111,6 +115,40 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
             op => return r.err(format!("unknown module data opcode {op}")),
         }
     }
+}
+
+/// The 4-character name of a key metadata class from its 32-bit spec (6 bits a character, over
+/// bits 8 to 31; then a 5-bit version and 3 flag bits), for the error that refuses it.
+fn meta_class_name(spec: u32) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    (0..4).map(|i| CHARS[((spec >> (8 + 6 * (3 - i))) & 63) as usize] as char).collect()
+}
+
+/// RDB 13's KEY_META record (after its opcode), which always comes right before a key's type
+/// byte: the count of metadata classes (at most 7), then per class its 32-bit spec (little
+/// endian) and its value as module data up to the module EOF opcode. Redis 8.6 writes it only
+/// for modules' metadata classes — a key's expiry, idle time and frequency keep their own
+/// opcodes — so Ferrous, without modules, has nothing to apply from it: a class flagged
+/// ALLOW_IGNORE (flag bit 0) is skipped, as Redis 8.6 skips it when the module is not loaded;
+/// any other class is refused naming it, as Redis 8.6 refuses it then.
+fn skip_key_meta(r: &mut Reader) -> Result<()> {
+    let classes = r.length()?;
+    if classes > KEY_META_MAX_CLASSES {
+        return r.err(format!("{classes} key metadata classes (at most {KEY_META_MAX_CLASSES})"));
+    }
+    for _ in 0..classes {
+        let at = r.pos();
+        let spec = r.u32_le()?;
+        if spec & 1 == 0 {
+            let name = meta_class_name(spec);
+            let msg = format!(
+                "key metadata of class '{name}' needs the module that wrote it (the class does not allow ignoring it)"
+            );
+            return Err(RdbError::new(at, msg));
+        }
+        skip_module_data(r)?;
+    }
+    Ok(())
 }
 
 /// Parse a whole RDB file.
@@ -171,8 +209,19 @@ enum Record {
     Skipped,
 }
 
+/// A key of type `ty`: its name and value.
+fn read_key(r: &mut Reader, ty: u8, opts: &LoadOptions) -> Result<Record> {
+    let key = r.string()?;
+    let value = read_value(r, ty, &opts.limits).map_err(|mut e| {
+        e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
+        e
+    })?;
+    Ok(Record::Key(key, value))
+}
+
 /// Read the record at `r` (nothing is changed until it is complete: see `rdb_window`).
-fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Record> {
+/// `key_meta`: whether opcode 243 is Redis 8.6's KEY_META (Valkey 9 gives it another meaning).
+fn read_record(r: &mut Reader, version: u16, key_meta: bool, opts: &LoadOptions) -> Result<Record> {
     let at = r.pos();
     let op = r.u8()?;
     Ok(match op {
@@ -224,15 +273,17 @@ fn read_record(r: &mut Reader, version: u16, opts: &LoadOptions) -> Result<Recor
             return Err(RdbError::new(at, msg).reported(3225, "Pre-release function format not supported."));
         }
         OPCODE_EOF => Record::Eof,
-        // A key/value pair of type `op`.
-        _ => {
-            let key = r.string()?;
-            let value = read_value(r, op, &opts.limits).map_err(|mut e| {
-                e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
-                e
-            })?;
-            Record::Key(key, value)
+        // Metadata, then the key it belongs to (one record: nothing may come between them).
+        OPCODE_KEY_META if key_meta => {
+            skip_key_meta(r)?;
+            let ty = r.u8()?;
+            if ty >= OPCODE_KEY_META {
+                return r.err(format!("key metadata followed by opcode {ty} instead of a key"));
+            }
+            read_key(r, ty, opts)?
         }
+        // A key/value pair of type `op`.
+        _ => read_key(r, op, opts)?,
     })
 }
 
@@ -253,10 +304,11 @@ fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
         _ => version == RDB_VERSION_VALKEY,
     };
     if !known {
+        // Redis's words, then what Ferrous reads.
         return Err(RdbError::new(
             5,
             format!(
-                "can't handle RDB format version {version} ({signature} signature; Ferrous reads Redis versions 1 to {RDB_VERSION_MAX_REDIS} and Valkey {RDB_VERSION_VALKEY})"
+                "Can't handle RDB format version {version} ({signature} signature; Ferrous reads Redis versions 1 to {RDB_VERSION_MAX_REDIS} and Valkey {RDB_VERSION_VALKEY})"
             ),
         ));
     }
@@ -276,12 +328,13 @@ pub fn parse_stream<R: std::io::Read>(
 ) -> Result<Loaded> {
     let (signature, version) = w.record(read_header)?;
     let mut out = Loaded { version, signature, ..Loaded::default() };
+    let key_meta = signature == "REDIS" && version >= 13;
     let mut db = 0usize;
     let mut expire: Option<i64> = None;
     let mut idle: Option<u64> = None;
     let mut freq: Option<u8> = None;
     loop {
-        match w.record(|r| read_record(r, version, opts))? {
+        match w.record(|r| read_record(r, version, key_meta, opts))? {
             Record::Expire(when) => expire = Some(when),
             Record::Idle(secs) => idle = Some(secs),
             Record::Freq(f) => freq = Some(f),
@@ -432,10 +485,10 @@ mod tests {
     #[test]
     fn version_checksum_and_truncation_errors() {
         let data = sample();
-        // A version after Redis 7.4's 12 is refused by number.
-        let mut v13 = data.clone();
-        v13[5..9].copy_from_slice(b"0013");
-        assert!(parse(&v13, &opts()).unwrap_err().msg.contains("version 13"));
+        // A version after Redis 8.6's 13 is refused by number, in Redis's words.
+        let mut v14 = data.clone();
+        v14[5..9].copy_from_slice(b"0014");
+        assert!(parse(&v14, &opts()).unwrap_err().msg.starts_with("Can't handle RDB format version 14 "));
         let mut valkey = b"VALKEY081".to_vec();
         valkey.extend_from_slice(&data[9..]);
         assert!(parse(&valkey, &opts()).unwrap_err().msg.contains("version 81"));
@@ -460,6 +513,107 @@ mod tests {
         f.push(OPCODE_EOF);
         f.extend_from_slice(&[0; 8]);
         f
+    }
+
+    /// A key metadata class's 32-bit spec, as Redis 8.6 encodes it.
+    fn class_spec(name: &str, version: u32, flags: u32) -> u32 {
+        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+        let enc = name.bytes().fold(0u32, |acc, c| acc << 6 | CHARS.iter().position(|&x| x == c).unwrap() as u32);
+        (enc << 5 | version) << 3 | flags
+    }
+
+    /// A KEY_META record of `classes` (spec, module data ending with its EOF opcode).
+    fn key_meta(classes: &[(u32, &[u8])]) -> Vec<u8> {
+        let mut out = vec![OPCODE_KEY_META, classes.len() as u8];
+        for (spec, data) in classes {
+            out.extend_from_slice(&spec.to_le_bytes());
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    /// Module data of every item kind: SINT, UINT, FLOAT, DOUBLE, STRING, then EOF.
+    const META_VALUE: &[u8] =
+        &[1, 0x40, 0x80, 2, 7, 3, 0, 0, 0x80, 0x3f, 4, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 5, 2, b'h', b'i', 0];
+
+    /// An RDB 13 file as Redis 8.6 writes one (checksum disabled): a string with an expiry and
+    /// ignorable metadata of two classes, a string with metadata of no class, a stream of type
+    /// 26 with IDMP state, a slot-info hint.
+    fn v13_file() -> Vec<u8> {
+        use crate::persistence::rdb_stream::{write, write_idmp, TYPE_STREAM_LISTPACKS_4};
+        use crate::types::stream::{id::ParsedId, NodeLimits, StreamId, StreamValue};
+        let mut f = b"REDIS0013".to_vec();
+        f.extend_from_slice(&[
+            OPCODE_AUX, 9, b'r', b'e', b'd', b'i', b's', b'-', b'v', b'e', b'r', 5, b'8', b'.', b'6', b'.', b'0',
+        ]);
+        f.extend_from_slice(&[OPCODE_SELECTDB, 0, OPCODE_RESIZEDB, 3, 1, OPCODE_SLOT_INFO, 1, 3, 1]);
+        f.push(OPCODE_EXPIRETIME_MS);
+        f.extend_from_slice(&4_000_000_000_000u64.to_le_bytes());
+        f.extend(key_meta(&[(class_spec("KMT1", 3, 1), META_VALUE), (class_spec("ab_-", 31, 7), &[0])]));
+        f.extend_from_slice(&[TYPE_STRING, 1, b's', 1, b'v']);
+        f.extend(key_meta(&[]));
+        f.extend_from_slice(&[TYPE_STRING, 1, b't', 1, b'w']);
+        let mut s = StreamValue::new();
+        let id = Some(ParsedId { id: StreamId::new(5, 1), seq_given: true });
+        s.add(&[b"f", b"v"], id, 0, NodeLimits::default()).unwrap();
+        f.extend_from_slice(&[TYPE_STREAM_LISTPACKS_4, 2, b'x', b's']);
+        write(&mut f, &s, SaveOptions { version: 12, ..SaveOptions::default() });
+        write_idmp(&mut f, &[(b"producer1", &[(b"iid", StreamId::new(5, 1))]), (b"producer2", &[])]);
+        f.push(OPCODE_EOF);
+        f.extend_from_slice(&[0; 8]);
+        f
+    }
+
+    /// `v13_file` with `record` in place of the string 't' (and its empty KEY_META).
+    fn v13_with(record: &[u8]) -> Vec<u8> {
+        let f = v13_file();
+        let t = [OPCODE_KEY_META, 0, TYPE_STRING, 1, b't', 1, b'w'];
+        let at = f.windows(t.len()).position(|w| w == t).unwrap();
+        [&f[..at], record, &f[at + t.len()..]].concat()
+    }
+
+    #[test]
+    fn loads_redis_8_6_files() {
+        let loaded = parse(&v13_file(), &opts()).unwrap();
+        assert_eq!((loaded.version, loaded.producer()), (13, "Redis 8.6.0".to_string()));
+        let keys: Vec<_> = loaded.keys.iter().map(|k| (k.key.clone(), k.expire)).collect();
+        assert_eq!(keys, [(b"s".to_vec(), Some(4_000_000_000_000)), (b"t".to_vec(), None), (b"xs".to_vec(), None)]);
+        let Value::Stream(s) = &loaded.keys[2].value else { panic!("a stream") };
+        assert_eq!(s.len(), 1);
+        // A truncation at any offset is refused (the trailer is all of the last 8 bytes).
+        let f = v13_file();
+        for cut in 0..f.len() {
+            assert!(parse(&f[..cut], &opts()).is_err(), "truncated at {cut}");
+        }
+        // The same file with a checksum.
+        let mut summed = f[..f.len() - 8].to_vec();
+        summed.extend_from_slice(&CRC64.checksum(&summed).to_le_bytes());
+        assert_eq!(parse(&summed, &opts()).unwrap().keys.len(), 3);
+    }
+
+    #[test]
+    fn key_meta_is_skipped_or_refused_as_redis_8_6_without_the_module() {
+        let err = |record: &[u8]| parse(&v13_with(record), &opts()).unwrap_err().msg;
+        let key = [TYPE_STRING, 1, b't', 1, b'w'];
+        // A class that does not allow ignoring it needs its module.
+        let strict = [key_meta(&[(class_spec("KMT1", 3, 1), &[0]), (class_spec("KMT2", 0, 6), &[0])]), key.to_vec()];
+        assert!(err(&strict.concat()).contains("class 'KMT2'"), "{}", err(&strict.concat()));
+        // More classes than Redis has room for.
+        let many: Vec<(u32, &[u8])> = vec![(class_spec("KMT1", 0, 1), &[0]); 8];
+        assert!(err(&[key_meta(&many), key.to_vec()].concat()).contains("8 key metadata classes"));
+        // Module data with an unknown opcode, and metadata that no key follows.
+        assert!(err(&[key_meta(&[(class_spec("KMT1", 0, 1), &[6, 0])]), key.to_vec()].concat()).contains("opcode 6"));
+        assert!(err(&[key_meta(&[]), vec![OPCODE_SELECTDB, 0]].concat()).contains("opcode 254 instead of a key"));
+        let twice = [key_meta(&[]), key_meta(&[]), key.to_vec()].concat();
+        assert!(err(&twice).contains("opcode 243 instead of a key"));
+        // Before RDB 13 (and in Valkey's files, where it is SLOT_IMPORT) 243 is no KEY_META.
+        let ok = v13_with(&[key_meta(&[]), key.to_vec()].concat());
+        let mut v12 = ok.clone();
+        v12[5..9].copy_from_slice(b"0012");
+        let valkey = [&b"VALKEY080"[..], &ok[9..]].concat();
+        for f in [v12, valkey] {
+            assert!(parse(&f, &opts()).unwrap_err().msg.contains("unknown RDB value type 243"));
+        }
     }
 
     #[test]

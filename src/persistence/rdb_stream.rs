@@ -1,13 +1,19 @@
 //! Streams in RDB files and DUMP payloads: written as Redis 7.0 writes them
 //! (RDB_TYPE_STREAM_LISTPACKS_2, type 19) in RDB 10, as Redis 7.2 does (STREAM_LISTPACKS_3,
 //! type 21, with each consumer's active time) from RDB 11 on; read from types 15 (Redis
-//! 5-6.2), 19 (7.0) and 21 (Redis 7.2 / Valkey).
+//! 5-6.2), 19 (7.0), 21 (Redis 7.2 to 8.4 / Valkey) and 26 (Redis 8.6, RDB 13).
 //!
 //! Layout: the node count; each node as its 16-byte big-endian master ID and its listpack
 //! (as strings); length; last ID; (19+) first ID, maximal deleted ID, entries added; the group
 //! count; each group: name, last ID, (19+) entries read, its PEL (count, then raw 16-byte IDs
 //! each with delivery time (8 bytes LE ms) and delivery count), its consumers (count, then
-//! name, seen time, (21) active time, and the IDs of its PEL).
+//! name, seen time, (21+) active time, and the IDs of its PEL); (26) the stream's IDMP state
+//! (see [`skip_idmp`]).
+//!
+//! Redis 8.6's idempotent producers (XADD IDMP / IDMPAUTO, XCFGSET IDMP-*) do not exist in
+//! Redis 7.2, so Ferrous has nowhere to keep their state: a type 26 stream loads with its
+//! entries, metadata, groups, PELs and consumers intact, and its IDMP state is read (checked
+//! for structure like the rest) and dropped.
 //!
 //! Loading checks what Redis's deep integrity validation checks (every listpack, the node
 //! keys, duplicate groups / consumers / PEL entries, consumer PEL entries present in the
@@ -23,6 +29,8 @@ use crate::types::stream::{node, ConsumerGroup, Nack, StreamId, StreamValue};
 pub const TYPE_STREAM_LISTPACKS: u8 = 15;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 pub const TYPE_STREAM_LISTPACKS_3: u8 = 21;
+/// Redis 8.6 (RDB 13): type 21 followed by the stream's IDMP state.
+pub const TYPE_STREAM_LISTPACKS_4: u8 = 26;
 
 fn write_id(out: &mut Vec<u8>, id: StreamId) {
     write_len(out, id.ms);
@@ -67,6 +75,32 @@ pub fn write(out: &mut Vec<u8>, s: &StreamValue, opts: SaveOptions) {
     }
 }
 
+/// One IDMP producer as Redis 8.6 writes it: its ID and its (idempotent ID, stream ID) pairs.
+#[cfg(test)]
+pub type IdmpProducer<'a> = (&'a [u8], &'a [(&'a [u8], StreamId)]);
+
+/// Append the IDMP state that ends a type 26 stream, as Redis 8.6 writes it (Ferrous never
+/// writes it: for tests that build RDB 13 data by hand).
+#[cfg(test)]
+pub fn write_idmp(out: &mut Vec<u8>, producers: &[IdmpProducer]) {
+    let opts = SaveOptions::default();
+    write_len(out, 100);
+    write_len(out, 1000);
+    write_len(out, producers.len() as u64);
+    let mut added = 0;
+    for (pid, ids) in producers {
+        write_string(out, pid, opts);
+        write_len(out, ids.len() as u64);
+        for (iid, id) in ids.iter() {
+            write_string(out, iid, opts);
+            write_id(out, *id);
+            added += 1;
+        }
+    }
+    write_len(out, added + 3);
+    write_len(out, 3);
+}
+
 fn read_id(r: &mut Reader) -> Result<StreamId> {
     Ok(StreamId::new(r.length()?, r.length()?))
 }
@@ -80,7 +114,28 @@ fn ms_time(r: &mut Reader) -> Result<i64> {
     Ok(r.u64_le()? as i64)
 }
 
-/// Read a stream value of RDB type `ty` (15, 19 or 21).
+/// Read past the IDMP (idempotent producer) state that ends a type 26 stream, keeping none of
+/// it (Ferrous has no IDMP): the duration (seconds) and the most IDs kept per producer, the
+/// producers (count, then each one's ID and its count of (idempotent ID, stream ID) pairs),
+/// then the counts of IDs ever added and of duplicates found.
+fn skip_idmp(r: &mut Reader) -> Result<()> {
+    r.length()?;
+    r.length()?;
+    let producers = r.count(2)?;
+    for _ in 0..producers {
+        r.string()?;
+        let ids = r.count(3)?;
+        for _ in 0..ids {
+            r.string()?;
+            read_id(r)?;
+        }
+    }
+    r.length()?;
+    r.length()?;
+    Ok(())
+}
+
+/// Read a stream value of RDB type `ty` (15, 19, 21 or 26).
 pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
     let at = r.pos();
     // Refusals carry Redis 7.2's report (rdb.c line, reason).
@@ -176,6 +231,9 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue> {
         }
         s.groups.insert(Bytes::from(name), g);
     }
+    if ty == TYPE_STREAM_LISTPACKS_4 {
+        skip_idmp(r)?;
+    }
     Ok(s)
 }
 
@@ -249,6 +307,48 @@ mod tests {
         for n in 0..out.len() {
             assert!(read(&mut Reader::new(&out[..n]), TYPE_STREAM_LISTPACKS_2).is_err(), "{n}");
         }
+    }
+
+    #[test]
+    fn type_26_loads_as_type_21_without_its_idmp_state() {
+        let mut s = StreamValue::new();
+        for i in 1..=3u64 {
+            let id = Some(crate::types::stream::id::ParsedId { id: StreamId::new(i, 0), seq_given: true });
+            s.add(&[b"f", b"v"], id, 0, NodeLimits::default()).unwrap();
+        }
+        let mut g = ConsumerGroup::new(StreamId::new(2, 0), 2);
+        g.create_consumer(b"c", 1000);
+        g.deliver(StreamId::new(1, 0), &Bytes::from_static(b"c"), 1500);
+        s.groups.insert(Bytes::from_static(b"g"), g);
+        let opts = SaveOptions { version: 12, ..SaveOptions::default() };
+        let mut body = Vec::new();
+        write(&mut body, &s, opts);
+        let v21 = read(&mut Reader::new(&body), TYPE_STREAM_LISTPACKS_3).unwrap();
+        let long = b"p".repeat(100);
+        let one: &[(&[u8], StreamId)] = &[(b"iid-1", StreamId::new(1, 0))];
+        let two: &[(&[u8], StreamId)] = &[(b"a", StreamId::new(2, 0)), (b"", StreamId::new(3, 0))];
+        let cases: [&[IdmpProducer]; 4] =
+            [&[], &[(b"producer1", one)], &[(b"p1", one), (b"p2", two), (&long, &[]), (b"12345", two)], &[(b"", &[])]];
+        for producers in cases {
+            let mut v26 = body.clone();
+            write_idmp(&mut v26, producers);
+            let mut r = Reader::new(&v26);
+            let back = read(&mut r, TYPE_STREAM_LISTPACKS_4).unwrap();
+            assert_eq!(r.remaining(), 0, "the IDMP state is read to its end");
+            assert_eq!(back.groups, v21.groups);
+            assert_eq!((back.len(), back.last_id, back.entries_added), (v21.len(), v21.last_id, v21.entries_added));
+            let a: Vec<_> = back.nodes().map(|(k, v)| (*k, v.clone())).collect();
+            let b: Vec<_> = v21.nodes().map(|(k, v)| (*k, v.clone())).collect();
+            assert_eq!(a, b);
+            // Every truncation is refused, the IDMP state's included.
+            for n in 0..v26.len() {
+                assert!(read(&mut Reader::new(&v26[..n]), TYPE_STREAM_LISTPACKS_4).is_err(), "{n}");
+            }
+        }
+        // A producer count the bytes left cannot hold is refused.
+        let mut lying = body.clone();
+        lying.extend_from_slice(&[1, 1, 0x80, 0x10, 0, 0, 0, 1, b'p', 0, 0, 0]);
+        assert!(read(&mut Reader::new(&lying), TYPE_STREAM_LISTPACKS_4).is_err());
     }
 
     #[test]

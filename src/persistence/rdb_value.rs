@@ -1,6 +1,6 @@
 //! Decoding one RDB value (what follows the type byte and the key, in a file or in a DUMP
-//! payload) into a [`Value`], for every type and encoding Redis up to 7.4 writes (streams and
-//! module values aside).
+//! payload) into a [`Value`], for every type and encoding Redis up to 8.6 writes (streams in
+//! `rdb_stream`; module values are refused).
 //!
 //! Values are rebuilt through the types' own constructors with the *current* encoding limits
 //! (`hash-max-listpack-*`, `set-max-*`, `zset-max-listpack-*`), so a loaded value
@@ -280,7 +280,10 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             hash_with_ttls_from(entries, lim, at)?
         }
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | super::rdb_stream::TYPE_STREAM_LISTPACKS_3 => {
+        TYPE_STREAM_LISTPACKS
+        | TYPE_STREAM_LISTPACKS_2
+        | super::rdb_stream::TYPE_STREAM_LISTPACKS_3
+        | super::rdb_stream::TYPE_STREAM_LISTPACKS_4 => {
             // Streams are kept even when empty (as Redis does).
             return Ok(Some(Value::Stream(Box::new(super::rdb_stream::read(r, ty)?))));
         }
