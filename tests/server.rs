@@ -1102,6 +1102,22 @@ fn info_debug_section_and_eventloop_rates() {
     assert!(wait_until(Duration::from_secs(5), || rate(&mut con, "instantaneous_eventloop_duration_usec") > 0));
 }
 
+/// INFO memory's script fields in Redis 7.2.4's order (the deprecated used_memory_lua_human
+/// after used_memory_vm_eval), and CONFIG GET * leaves out the hidden aof-disable-auto-gc.
+#[test]
+fn info_memory_script_fields_and_hidden_configs_as_redis_72() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let memory: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
+    let names: Vec<&str> = memory.lines().filter_map(|l| l.split_once(':').map(|(n, _)| n)).collect();
+    let at = names.iter().position(|n| *n == "used_memory_lua").expect("used_memory_lua");
+    assert_eq!(names[at..at + 3], ["used_memory_lua", "used_memory_vm_eval", "used_memory_lua_human"]);
+    let all: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("*").query(&mut con).unwrap();
+    assert!(!all.iter().any(|n| n == "aof-disable-auto-gc"));
+    let one: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("aof-disable-auto-gc").query(&mut con).unwrap();
+    assert_eq!(one, ["aof-disable-auto-gc", "no"]);
+}
+
 /// MONITOR shows a blocked command once, when it first runs, not again when the push that
 /// wakes it runs it anew (Redis 7.2).
 #[test]

@@ -380,8 +380,12 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "total_system_memory_human:{}", human(total));
             for (name, v) in server.scripting.info_memory() {
                 line!(out, "{}:{}", name, v);
-                if matches!(name, "used_memory_lua" | "used_memory_vm_total" | "used_memory_scripts") {
-                    line!(out, "{}_human:{}", name, human(v));
+                // Redis 7.2's order: used_memory_lua, used_memory_vm_eval (its new name, same
+                // value), then the deprecated used_memory_lua_human.
+                match name {
+                    "used_memory_vm_eval" => line!(out, "used_memory_lua_human:{}", human(v)),
+                    "used_memory_vm_total" | "used_memory_scripts" => line!(out, "{}_human:{}", name, human(v)),
+                    _ => {}
                 }
             }
             line!(out, "maxmemory:{}", maxmemory);
