@@ -65,6 +65,38 @@ fn own_pushes_arrive_with_the_reply() {
     }
 }
 
+/// NOLOOP leaves out the keys the client's own command modified in the sense of Redis's running
+/// client (`server.current_client` in 7.2.4's trackingInvalidateKey): a key its own read found
+/// expired is not sent back to it either. Another client's write to the key is.
+#[test]
+fn noloop_skips_a_key_its_own_read_expired() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut admin = server.raw();
+    assert_eq!(admin.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    let now_ms = |admin: &mut common::Raw| {
+        let time = String::from_utf8(admin.cmd(&["TIME"])).unwrap();
+        let parts: Vec<u64> = time.split("\r\n").filter_map(|l| l.parse().ok()).collect();
+        parts[0] * 1000 + parts[1] / 1000
+    };
+    let mut tracker = server.raw();
+    tracker.cmd(&["HELLO", "3"]);
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "ON", "NOLOOP"]), b"+OK\r\n");
+    // Written and read in one transaction: the key is tracked with its expiry set.
+    let deadline = now_ms(&mut admin) + 50;
+    tracker.cmd(&["MULTI"]);
+    tracker.cmd(&["SET", "k", "v", "PXAT", &deadline.to_string()]);
+    tracker.cmd(&["GET", "k"]);
+    assert_eq!(tracker.cmd(&["EXEC"]), b"*2\r\n+OK\r\n$1\r\nv\r\n");
+    // Wait on the server's clock, touching nothing.
+    while now_ms(&mut admin) <= deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(tracker.cmd(&["GET", "k"]), b"_\r\n");
+    assert_eq!(tracker.cmd(&["PING"]), b"+PONG\r\n", "no invalidation of the key it expired");
+    assert_eq!(admin.cmd(&["SET", "k", "again"]), b"+OK\r\n");
+    assert_eq!(tracker.read_reply(), push_for("k"));
+}
+
 /// Reads and writes of the same keys run on different workers at once: every read that saw
 /// an old value is followed by an invalidation (keys are remembered while the read holds its
 /// shard lock).

@@ -141,6 +141,9 @@ fn hello(ctx: &mut Ctx) -> CmdResult {
     } else if ver == 2 {
         ctx.client.proto = Proto::Resp2;
     }
+    if ver != 0 && ctx.client.tracking.is_some() {
+        ctx.server.tracking.set_protocol(ctx.client.id(), ver == 3);
+    }
     // The reply is encoded in the protocol just selected.
     ctx.reply.proto = ctx.client.proto;
     // A Sentinel says so, and has no role.

@@ -163,8 +163,29 @@ pub enum ExpireMode {
 pub trait KeyObserver: Send + Sync {
     /// Whether anything must be told (no client tracks keys: every hook is free).
     fn active(&self) -> bool;
-    /// `key` changed, by client `by` (0: the server itself, e.g. expiry or eviction).
-    fn key_modified(&self, key: &[u8], by: u64);
+    /// `key` changed, as `by` says who changed it.
+    fn key_modified(&self, key: &[u8], by: ModifiedBy);
+}
+
+/// Who modified a key, in the two senses Redis's tracking tells NOLOOP clients apart by
+/// (trackingInvalidateKey). Client ids; 0 is none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModifiedBy {
+    /// The client whose command is running (Redis's `server.current_client`): also a script's
+    /// caller, and the client whose command found a key expired. A NOLOOP client that is not
+    /// in BCAST mode is not told of the keys it modified in this sense.
+    pub current: u64,
+    /// The client that executed the write (the client given to signalModifiedKey): none for
+    /// a script's commands (they run as the script's own client) and for expiry. A BCAST
+    /// NOLOOP client is not told of the keys it wrote last in this sense.
+    pub writer: u64,
+}
+
+impl ModifiedBy {
+    /// A client's own command (outside a script) modified the key.
+    pub fn client(id: u64) -> Self {
+        ModifiedBy { current: id, writer: id }
+    }
 }
 
 /// A set of shard indices (which shards a command must lock).
@@ -329,7 +350,7 @@ impl Keyspace {
     }
 
     /// Tell the observer (if any client tracks keys) that `key` changed.
-    pub fn key_modified(&self, key: &[u8], by: u64) {
+    pub fn key_modified(&self, key: &[u8], by: ModifiedBy) {
         if let Some(o) = self.observer.get() {
             if o.active() {
                 o.key_modified(key, by);
@@ -464,7 +485,7 @@ impl Keyspace {
             expire_mode: ExpireMode::Delete,
             events: LeanVec::new(),
             modified: LeanVec::new(),
-            client_id: 0,
+            by: ModifiedBy::default(),
             hits: 0,
             misses: 0,
             expired: 0,
@@ -668,9 +689,9 @@ pub struct Db<'a> {
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
     /// some transaction watches keys: WATCH is invalidated by exactly these.
     modified: LeanVec<(usize, Bytes)>,
-    /// The client running the command (0: none): invalidations it causes are not sent back
-    /// to it in NOLOOP mode.
-    pub client_id: u64,
+    /// Who the command's modifications are by (none by default): invalidations they cause
+    /// are not sent back to that client in NOLOOP mode.
+    pub by: ModifiedBy,
     hits: u64,
     misses: u64,
     expired: u64,
@@ -728,7 +749,7 @@ impl<'a> Db<'a> {
         if self.ks.watches.any() {
             self.modified.push((self.index, Bytes::copy_from_slice(key)));
         }
-        self.ks.key_modified(key, self.client_id);
+        self.ks.key_modified(key, self.by);
     }
 
     /// Redis's notifyKeyspaceEvent alone, for the changes Redis reports without signalling
@@ -1015,7 +1036,9 @@ impl<'a> Db<'a> {
                 if self.ks.watches.any() {
                     self.ks.watches.touch(self.index, key, true);
                 }
-                self.ks.key_modified(key, 0);
+                // Expiry is no client's write, but a NOLOOP client whose own command found
+                // the key expired is not told (Redis compares with server.current_client).
+                self.ks.key_modified(key, ModifiedBy { current: self.by.current, writer: 0 });
                 true
             }
             _ => false,

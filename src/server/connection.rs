@@ -189,6 +189,16 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subs: 
     }
 }
 
+/// Write out what is already queued for this connection ahead of the reply of the command
+/// about to run, or to run again after a wait (blocked, paused, behind a script): Redis added
+/// it to the reply buffer when it was sent, before anything that command writes.
+fn drain_queued(out: &mut Outbox, push_rx: &mut PushRx, client: &mut Client) {
+    if out.meter.queued.load(Ordering::Relaxed) > 0 {
+        out.sink.proto = client.proto;
+        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+    }
+}
+
 /// What woke the connection up.
 enum Event {
     Readable,
@@ -389,19 +399,17 @@ async fn client_loop(
                     }
                     out.sink.proto = client.proto;
                     processed += 1;
-                    // Keep the tracking table within tracking-table-max-keys before each
-                    // command (as Redis's processCommand does).
-                    if server.tracking.any() {
-                        server.tracking.enforce_limit();
-                    }
                     // Evict keys over maxmemory before the command (evictions invalidate
                     // tracked keys, whose messages then precede this reply, as in Redis).
                     server.evict_before_command();
+                    // Then keep the tracking table within tracking-table-max-keys (as Redis's
+                    // processCommand does, after its evictions).
+                    if server.tracking.any() {
+                        server.tracking.enforce_limit(client.id());
+                    }
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
-                    if out.meter.queued.load(Ordering::Relaxed) > 0 {
-                        drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
-                    }
+                    drain_queued(&mut out, push_rx, client);
                     out.set_limit(settings.obuf_limits.of(class_of(client)));
                     let mut action = if on_script_stack(client, &args) {
                         // The Lua debugger writes to the client before the reply: what precedes
@@ -431,11 +439,13 @@ async fn client_loop(
                                 if let Some(why) = gone {
                                     return Err(why);
                                 }
+                                drain_queued(&mut out, push_rx, client);
                                 action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
                             Action::Block(spec) => {
                                 let input = Input { buf: &mut buf, limit: settings.qb_limit };
-                                action = block(server, sock, client, &args, &mut out, *spec, retry, input).await?;
+                                action =
+                                    block(server, sock, client, &args, &mut out, push_rx, *spec, retry, input).await?;
                                 retry = true;
                             }
                             Action::WaitScript => {
@@ -459,6 +469,7 @@ async fn client_loop(
                                         return Err("killed".into());
                                     }
                                 }
+                                drain_queued(&mut out, push_rx, client);
                                 action = if on_script_stack(client, &args) {
                                     run_script(server, sock, client, &args, &mut out.sink).await
                                 } else {
@@ -470,6 +481,10 @@ async fn client_loop(
                     }
                     if server.blocking.has_unsettled() {
                         let_woken_clients_run(server).await;
+                        // Also when a woken client could not run in time.
+                        if server.tracking.any() {
+                            server.tracking.flush_bcast();
+                        }
                     }
                     // Redis checks the output-buffer limit as each reply is added: a client over
                     // it is closed before anything more is sent to it (a reply over the hard
@@ -947,6 +962,7 @@ async fn block(
     client: &mut Client,
     args: &[bytes::Bytes],
     out: &mut Outbox,
+    push_rx: &mut PushRx,
     spec: crate::session::blocking::BlockSpec,
     retry: bool,
     mut input: Input<'_>,
@@ -984,6 +1000,19 @@ async fn block(
                     Ok(()) => send(server, sock, out).await,
                     Err(e) => Err(e.to_string()),
                 },
+                // So do the messages sent to it meanwhile (Pub/Sub, invalidations), as Redis
+                // writes them to a blocked client when they are sent.
+                msg = std::future::poll_fn(|cx| push_rx.poll_recv(cx)) => {
+                    out.sink.proto = client.proto;
+                    encode_push(&mut out.sink, &msg, &mut client.subs);
+                    crate::pubsub::Subscriber::written(&out.meter, &msg);
+                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                    if out.over(server.obuf_limits.read().of(class_of(client))) {
+                        Err(super::outbox::obuf_closed(server, &handle, true))
+                    } else {
+                        send(server, sock, out).await
+                    }
+                }
             };
             if let Err(why) = left {
                 server.blocking.abandon(&waiter, &spec.keys);
@@ -1015,6 +1044,9 @@ async fn block(
         }
     }
     server.blocking.unregister(&waiter, &spec.keys);
+    // What other clients' writes sent it meanwhile (the invalidation of the key it was woken
+    // for, say) precedes its reply.
+    drain_queued(out, push_rx, client);
     let out_sink = &mut out.sink;
     // Timed out (or CLIENT UNBLOCK ... TIMEOUT): a null array whatever the command, as Redis.
     let null = |out: &mut ReplySink| out.null_array();
@@ -1068,8 +1100,12 @@ async fn block(
         }
     }
     // The command ran (and woke whoever its own write unblocked): the writer that woke this
-    // client may go on.
+    // client may go on. The last woken client to settle sends the BCAST messages held back
+    // meanwhile (see `pipeline::execute_as`).
     drop(settle);
+    if server.tracking.any() && !server.blocking.has_unsettled() {
+        server.tracking.flush_bcast();
+    }
     let undo = std::mem::take(&mut client.block_undo);
     if !undo.is_empty() {
         // Served: write the reply now; if the client is gone, put the elements back.

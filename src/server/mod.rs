@@ -427,7 +427,7 @@ async fn cron(server: Arc<Server>) {
             if tracking.any() {
                 // Invalidations caused by active expiry, and the tracking table's limit.
                 tracking.flush_bcast();
-                tracking.enforce_limit();
+                tracking.enforce_limit(0);
             }
             s.keyspace.cron_step(s.config.load().activerehashing, Duration::from_millis(1));
             saving::cron(&s);

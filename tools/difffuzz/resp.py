@@ -111,3 +111,17 @@ def encode(tree):
     if t in (b"$", b"!", b"="):
         return t + str(len(p)).encode() + b"\r\n" + p + b"\r\n"
     return t + p + b"\r\n"
+
+
+def order_free(mode, tree):
+    """A reply in the form compared where its order is a hash table's: "unordered" (a top-level
+    aggregate as a multiset) or "pairs" (a flat field/value array or a map, as a set of pairs).
+    None for any other mode, or a reply that is no aggregate."""
+    t, p = tree
+    if mode not in ("unordered", "pairs") or not isinstance(p, list):
+        return None
+    if mode == "pairs":
+        items = [encode(p[i]) + encode(p[i + 1]) for i in range(0, len(p) - 1, 2)]
+    else:
+        items = [encode(x) for x in p]
+    return t + b"".join(sorted(items))

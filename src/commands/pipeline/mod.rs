@@ -103,8 +103,11 @@ pub fn execute_as(
             t.caching = false;
         }
     }
+    // BCAST messages go out once the clients this command woke have run their commands too
+    // (Redis sends them before the event loop sleeps, after serving blocked clients: a key a
+    // woken client popped is its write for NOLOOP); the last of them to settle sends them.
     let tracking = &server.tracking;
-    if tracking.any() {
+    if tracking.any() && !server.blocking.has_unsettled() {
         tracking.flush_bcast();
     }
     if client.asking {
@@ -383,7 +386,9 @@ pub fn call_locked(
     db.set_time(frozen.map_or_else(|| clock::unix_ms_at_stamp(began), clock::unix_ms_at));
     db.no_touch = client.no_touch;
     db.expire_mode = crate::replication::expire_mode(server, client, cmd);
-    db.client_id = client.id();
+    // A script's commands run as the script's own client: the caller is the running client,
+    // not the writer (Redis's lua client passed to signalModifiedKey).
+    db.by = crate::keyspace::ModifiedBy { current: client.id(), writer: if client.script { 0 } else { client.id() } };
     let errors_before = reply.errors.len();
     let uncounted_before = reply.uncounted_errors;
     crate::server::monitor::before(server, client, cmd, args);
