@@ -269,23 +269,16 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             // Built as Redis builds it: a quicklist, converted at the end.
             let list = ListValue::built(items);
             let n = list.len();
-            let changed = if n > 0 {
+            // The notifications signal the destination to its watchers (`Db::signal_modified`).
+            if n > 0 {
                 ctx.db.set(&dst, Value::List(list), false);
                 ctx.db.touch_dirty(n as u64);
                 ctx.db.notify(ev::LIST, "sortstore", &dst);
-                true
             } else if ctx.db.delete_stored(&dst) {
                 // sortCommand's dbDelete: an expired destination still stored is deleted ("del"),
                 // not expired.
                 ctx.db.touch_dirty(1);
                 ctx.db.notify(ev::GENERIC, "del", &dst);
-                true
-            } else {
-                false
-            };
-            // SORT locks every shard, so it tells the watchers of its destination itself.
-            if changed {
-                ctx.server.keyspace.watches.touch(ctx.db.index, &dst, false);
             }
             ctx.reply.int(n as i64);
         }

@@ -688,7 +688,7 @@ pub struct Db<'a> {
     events: LeanVec<notify::Event>,
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
     /// some transaction watches keys: WATCH is invalidated by exactly these.
-    modified: LeanVec<(usize, Bytes)>,
+    modified: LeanVec<Modified>,
     /// Who the command's modifications are by (none by default): invalidations they cause
     /// are not sent back to that client in NOLOOP mode.
     pub by: ModifiedBy,
@@ -698,6 +698,16 @@ pub struct Db<'a> {
     /// The shard of one key the command named, computed when its locks were chosen (see
     /// [`Db::set_key_hint`]): (address, length, place).
     key_hint: Option<(usize, usize, KeyPlace)>,
+}
+
+/// A key a command signalled as modified (Redis's signalModifiedKey), for WATCH: `gone` when
+/// the key no longer existed at that moment, which is no change for a watcher that found it
+/// already expired (Redis's touchWatchedKey).
+#[derive(Debug)]
+pub struct Modified {
+    pub db: usize,
+    pub key: Bytes,
+    pub gone: bool,
 }
 
 impl Drop for Db<'_> {
@@ -747,7 +757,8 @@ impl<'a> Db<'a> {
     /// bookkeeping) must not call it.
     pub fn signal_modified(&mut self, key: &[u8]) {
         if self.ks.watches.any() {
-            self.modified.push((self.index, Bytes::copy_from_slice(key)));
+            let gone = !self.contains_raw(key);
+            self.modified.push(Modified { db: self.index, key: Bytes::copy_from_slice(key), gone });
         }
         self.ks.key_modified(key, self.by);
     }
@@ -768,7 +779,7 @@ impl<'a> Db<'a> {
     }
 
     /// The keys the current command reported as modified (see `modified`).
-    pub fn take_modified(&mut self) -> LeanVec<(usize, Bytes)> {
+    pub fn take_modified(&mut self) -> LeanVec<Modified> {
         std::mem::take(&mut self.modified)
     }
 

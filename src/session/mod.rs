@@ -31,7 +31,7 @@ pub struct Written {
     /// Keyspace-wide: it touched the watched keys it affected itself.
     pub keyspace_wide: bool,
     /// The keys it reported as modified (while transactions watch keys).
-    pub modified: Vec<(usize, bytes::Bytes)>,
+    pub modified: Vec<crate::keyspace::Modified>,
 }
 
 /// A client from 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient).

@@ -33,6 +33,7 @@ use bytes::Bytes;
 use std::time::Instant;
 
 use crate::keyspace::clock::{self, Stamp};
+use crate::keyspace::Modified;
 
 use super::Ctx;
 use crate::protocol::ReplySink;
@@ -231,7 +232,7 @@ pub fn admit_queued(server: &Server, client: &Client, cmd: &'static Command, arg
 }
 
 /// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
-pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<(usize, Bytes)>) -> Written {
+pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<Modified>) -> Written {
     Written {
         db,
         keys: {
@@ -258,7 +259,7 @@ pub struct Outcome {
     /// Whether it changed the dataset.
     pub wrote: bool,
     /// The keys it reported as modified (while transactions watch keys).
-    pub modified: crate::util::lean_vec::LeanVec<(usize, Bytes)>,
+    pub modified: crate::util::lean_vec::LeanVec<Modified>,
 }
 
 impl Outcome {
@@ -461,7 +462,7 @@ pub fn after_write(server: &Server, w: &Written) {
 }
 
 /// [`after_write`] for a command that just ran on its own (no `Written` built).
-fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, modified: &[(usize, Bytes)]) {
+fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, modified: &[Modified]) {
     let mut positions = smallvec::SmallVec::<[usize; 4]>::new();
     cmd.for_each_key(args, |i| positions.push(i));
     let keys = positions.iter().map(|&i| &args[i][..]);
@@ -483,7 +484,7 @@ fn tell<'a>(
     everywhere: bool,
     wakes_nobody: bool,
     keyspace_wide: bool,
-    modified: &[(usize, Bytes)],
+    modified: &[Modified],
 ) {
     if server.blocking.any() && !wakes_nobody {
         if keyspace_wide && keys.clone().next().is_none() {
@@ -508,8 +509,8 @@ fn tell<'a>(
     // XACK, XCLAIM or XGROUP change a stream without touching its watchers, as in Redis.
     let watches = &server.keyspace.watches;
     if watches.any() {
-        for (db, key) in modified {
-            watches.touch(*db, key, false);
+        for m in modified {
+            watches.touch(m.db, &m.key, m.gone);
         }
     }
 }
