@@ -812,3 +812,36 @@ fn replica_loading_a_full_sync_shows_as_loading_in_cluster_shards() {
         assert!(wait_until(Duration::from_secs(30), || health() == Some("online")), "{kind:?}");
     }
 }
+
+/// A client blocked (BRPOP) on a key whose slot then moves to another node is unblocked with
+/// the MOVED redirection (Redis's clusterRedirectBlockedClientIfNeeded; Redis 7.2
+/// unit/cluster/cli "Verify command got unblocked after resharding"); compared with Redis.
+#[test]
+fn blocked_client_is_redirected_when_its_slot_moves() {
+    if !tools_or_skip("blocked_client_is_redirected_when_its_slot_moves") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let (master, other) = master_and_stranger(kind);
+        meet(&master, &other);
+        wait_known(&other, &master);
+        let slot = key_hash_slot(b"blk").to_string();
+        let (from, to) = (master.id(), other.id());
+        let mut blocked = master.raw();
+        blocked.send_cmd(&["BRPOP", "blk", "0"]);
+        assert!(wait_until(Duration::from_secs(10), || master.info_field("clients", "blocked_clients") == "1"));
+        assert_eq!(other.cmd(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from]), "OK");
+        assert_eq!(master.cmd(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to]), "OK");
+        // Still served here while migrating: the client waits on.
+        assert!(blocked.try_read_reply(Duration::from_millis(300)).is_err());
+        assert_eq!(other.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &to]), "OK");
+        assert_eq!(master.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &to]), "OK");
+        let reply = blocked.try_read_reply(Duration::from_secs(5)).expect("the blocked client is unblocked");
+        let reply = String::from_utf8_lossy(&reply).replace(&other.port.to_string(), "P");
+        assert!(wait_until(Duration::from_secs(5), || master.info_field("clients", "blocked_clients") == "0"));
+        seen.push(reply);
+    }
+    assert_eq!(seen[0], format!("-MOVED {} 127.0.0.1:P\r\n", key_hash_slot(b"blk")));
+    assert_eq!(seen[1], seen[0]);
+}

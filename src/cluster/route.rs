@@ -103,10 +103,34 @@ impl Route {
         }
     }
 
-    /// Whether the cluster state or the slots this node (or its master) serves differ.
+    /// Whether the cluster state, the slots this node (or its master) serves or those it
+    /// imports differ: what [`Route::blocked_redirect`] depends on.
     pub fn serving_changed(&self, new: &Route) -> bool {
         let mine = |r: &Route, s: usize| r.slots[s] == r.myself || r.my_master.is_some_and(|m| r.slots[s] == m);
-        self.ok != new.ok || (0..SLOTS).any(|s| mine(self, s) != mine(new, s))
+        let imports = |r: &Route, s: usize| r.importing[s] != NONE;
+        self.ok != new.ok || (0..SLOTS).any(|s| mine(self, s) != mine(new, s) || imports(self, s) != imports(new, s))
+    }
+
+    /// Redis's clusterRedirectBlockedClientIfNeeded: the error that unblocks a client blocked
+    /// on a key of `slot`, or None while it may wait on (this node serves or imports the slot).
+    /// `replica_read`: a READONLY client blocked in a read-only command, which a replica of the
+    /// slot's master serves. `tls`: redirections name the TLS ports.
+    pub fn blocked_redirect(&self, slot: u16, replica_read: bool, tls: bool) -> Option<String> {
+        if !self.ok {
+            return Some("-CLUSTERDOWN The cluster is down".into());
+        }
+        let s = slot as usize;
+        let mut n = self.slots[s];
+        if replica_read && self.my_master == Some(n) {
+            n = self.myself;
+        }
+        if n == self.myself || self.importing[s] != NONE {
+            return None;
+        }
+        if n == NONE {
+            return Some("-CLUSTERDOWN Hash slot not served".into());
+        }
+        Some(format!("-MOVED {slot} {}:{}", self.endpoint(n), self.client_port(n, tls)))
     }
 
     /// Whether this node serves `slot` for a plain command (the common, fast case).
@@ -318,5 +342,41 @@ mod tests {
         let row = QueryCtx { readonly: true, ..ctx(true) };
         assert_eq!(route(&r, &[q(&[(5, b"a")], true)], &row, &mut none), Err("-MOVED 5 127.0.0.1:7000".into()));
         assert_eq!(route(&r, &[q(&[(5, b"a")], false)], &ctx(false), &mut none), Err("-MOVED 5 127.0.0.1:7000".into()));
+    }
+
+    #[test]
+    fn blocked_clients_are_redirected_once_the_slot_is_not_served_here() {
+        let mut r = route3();
+        // Served here: the client waits on.
+        assert_eq!(r.blocked_redirect(5, false, false), None);
+        // Moved to node 1 (MOVED names the port of the connection type asked for).
+        r.slots[5] = 1;
+        assert_eq!(r.blocked_redirect(5, false, false), Some("-MOVED 5 127.0.0.1:7001".into()));
+        assert_eq!(r.blocked_redirect(5, false, true), Some("-MOVED 5 127.0.0.1:7101".into()));
+        // While this node imports the slot, it waits on.
+        r.importing[5] = 1;
+        assert_eq!(r.blocked_redirect(5, false, false), None);
+        r.importing[5] = NONE;
+        // Unassigned, then the whole cluster down.
+        r.slots[5] = NONE;
+        assert_eq!(r.blocked_redirect(5, false, false), Some("-CLUSTERDOWN Hash slot not served".into()));
+        r.ok = false;
+        assert_eq!(r.blocked_redirect(9000, false, false), Some("-CLUSTERDOWN The cluster is down".into()));
+        // A replica: a READONLY client's read waits on slots of its master, others are moved.
+        let mut r = route3();
+        r.myself = 1;
+        r.my_master = Some(0);
+        assert_eq!(r.blocked_redirect(5, true, false), None);
+        assert_eq!(r.blocked_redirect(5, false, false), Some("-MOVED 5 127.0.0.1:7000".into()));
+    }
+
+    #[test]
+    fn imports_starting_or_ending_count_as_a_serving_change() {
+        let r = route3();
+        let mut new = route3();
+        assert!(!r.serving_changed(&new));
+        new.importing[5] = 1;
+        assert!(r.serving_changed(&new));
+        assert!(new.serving_changed(&r));
     }
 }

@@ -968,6 +968,18 @@ pub fn admission(server: &Server, client: &Client, cmd: &'static Command, args: 
     crate::cluster::route::route(&route, &queries, &ctx, &mut exists)
 }
 
+/// Redis's clusterRedirectBlockedClientIfNeeded, for a client blocked in `args` on `key`: the
+/// error it is unblocked with once this node no longer serves (nor imports) the key's slot, or
+/// the cluster is down; None while it waits on. Redis checks from its clients cron, where no
+/// client is current, so MOVED names the ports `tls-cluster` picks.
+pub fn blocked_redirect(server: &Server, client: &Client, args: &[Bytes], key: &[u8]) -> Option<String> {
+    let c = server.cluster.get()?;
+    let write =
+        super::pipeline::resolve(args, super::pipeline::Caller::AofLoad).map_or(true, |cmd| cmd.has_flag(flags::WRITE));
+    let slot = crate::keyspace::slot::key_hash_slot(key);
+    c.route().blocked_redirect(slot, client.readonly && !write, server.config.load().tls_cluster)
+}
+
 /// Redis's scriptVerifyClusterState for a command a script calls: only local keys, and all in
 /// one slot unless the script declared `allow-cross-slot-keys`.
 pub fn script_check(

@@ -1019,6 +1019,22 @@ async fn block(
                 return Err(why);
             }
         };
+        // Woken by a change of the slots this cluster node serves: one that no longer serves the
+        // keys' slot unblocks the client with the redirection (Redis's clients cron does it with
+        // clusterRedirectBlockedClientIfNeeded). A write's wake-up it took goes on to the next.
+        let redirect = match spec.keys.first() {
+            Some((_, key)) if !timed_out && !waiter.unblock_requested() => {
+                pipeline::blocked_redirect(server, client, args, key)
+            }
+            _ => None,
+        };
+        if let Some(err) = redirect {
+            server.blocking.abandon(&waiter, &spec.keys);
+            out.sink.error(&err);
+            count_sink_errors(server, &mut out.sink);
+            pipeline::adjust_blocked_call_stats(args, 1, true);
+            return Ok(Action::None);
+        }
         if timed_out || spec.unblock_on_nokey || waiter.unblock_requested() {
             break 'woken timed_out;
         }

@@ -448,6 +448,12 @@ pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
     }
 }
 
+/// A client blocked in `args` on `key` of a slot this cluster node no longer serves: the
+/// redirection (or CLUSTERDOWN) error that unblocks it (see [`super::cluster::blocked_redirect`]).
+pub fn blocked_redirect(server: &Server, client: &Client, args: &[Bytes], key: &[u8]) -> Option<String> {
+    super::cluster::blocked_redirect(server, client, args, key)
+}
+
 /// Record the keys of a read-only command for a tracking client.
 pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
     let mut keys = smallvec::SmallVec::<[&Bytes; 4]>::new();
