@@ -609,7 +609,9 @@ fn ttl_generic(ctx: &mut Ctx, ms: bool, absolute: bool) -> CmdResult {
         None => ctx.reply.int(-1),
         Some(when) => {
             let t = if absolute { when } else { (when - ctx.db.now_ms).max(0) };
-            ctx.reply.int(if ms { t } else { (t + 500) / 1000 });
+            // Rounded to seconds without overflow: an expiry near i64::MAX gives its true
+            // quotient, as Redis's compiled `(ttl+500)/1000` does.
+            ctx.reply.int(if ms { t } else { ((t as i128 + 500) / 1000) as i64 });
         }
     }
     Ok(())
