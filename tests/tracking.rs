@@ -143,3 +143,76 @@ fn no_invalidation_is_lost_across_workers() {
     }
     assert!(pending.is_empty(), "never invalidated: {pending:?}");
 }
+
+/// An invalidation push of `keys` (RESP3) or the Pub/Sub message it is redirected as (RESP2).
+fn bcast_push(keys: &[&str], resp3: bool) -> Vec<u8> {
+    let head: &[u8] =
+        if resp3 { b">2\r\n$10\r\ninvalidate\r\n" } else { b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n" };
+    let mut v = head.to_vec();
+    v.extend(format!("*{}\r\n", keys.len()).bytes());
+    for k in keys {
+        v.extend(format!("${}\r\n{k}\r\n", k.len()).bytes());
+    }
+    v
+}
+
+/// Sends `cmds` in one write and reads `n` replies, concatenated.
+fn pipeline(raw: &mut common::Raw, cmds: &[&[&str]], n: usize) -> Vec<u8> {
+    raw.send(&cmds.iter().flat_map(|c| common::encode(c)).collect::<Vec<u8>>());
+    (0..n).flat_map(|_| raw.read_reply()).collect()
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// BCAST invalidations are collected while a batch of pipelined requests runs and sent once it
+/// is done, one message per prefix and client with the batch's keys (Redis 7.2.4 sends them
+/// in beforeSleep, once per event-loop cycle): after the whole batch's replies for the writer
+/// itself, and before the client waits on a blocking command. Byte streams as 7.2.4's.
+#[test]
+fn bcast_invalidations_follow_the_pipelined_batch() {
+    let server = Server::start(&[]);
+    let mut own = server.raw();
+    own.cmd(&["HELLO", "3"]);
+    assert_eq!(own.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]), b"+OK\r\n");
+    let batch: &[&[&str]] = &[&["SET", "ab", "1"], &["SET", "cd", "2"], &["MSET", "x", "1", "ab", "3"], &["PING"]];
+    let expected = cat(&[b"+OK\r\n+OK\r\n+OK\r\n+PONG\r\n", &bcast_push(&["ab", "cd", "x"], true)]);
+    assert_eq!(String::from_utf8_lossy(&pipeline(&mut own, batch, 5)), String::from_utf8_lossy(&expected));
+
+    // Another client: one message per prefix, each key once.
+    let mut prefixed = server.raw();
+    prefixed.cmd(&["HELLO", "3"]);
+    prefixed.cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "PREFIX", "b"]);
+    let mut sub = server.raw();
+    let id = String::from_utf8(sub.cmd(&["CLIENT", "ID"])).unwrap();
+    sub.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+    let mut redirecting = server.raw();
+    let id = id.trim_start_matches(':').trim_end();
+    redirecting.cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "REDIRECT", id]);
+    let mut writer = server.raw();
+    let batch: &[&[&str]] =
+        &[&["SET", "a1", "1"], &["SET", "b1", "1"], &["SET", "a2", "1"], &["SET", "c", "1"], &["DEL", "a1"]];
+    assert_eq!(pipeline(&mut writer, batch, 5), b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n:1\r\n");
+    let got: Vec<u8> = (0..2).flat_map(|_| prefixed.read_reply()).collect();
+    assert_eq!(got, cat(&[&bcast_push(&["a1", "a2"], true), &bcast_push(&["b1"], true)]));
+    assert_eq!(sub.read_reply(), bcast_push(&["a1", "a2"], false));
+    assert_eq!(own.read_reply(), bcast_push(&["a1", "a2", "b1", "c"], true));
+
+    // Before a blocking command waits; and the keys of a client it wakes join the batch's.
+    let mut own = server.raw();
+    own.cmd(&["HELLO", "3"]);
+    assert_eq!(own.cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p"]), b"+OK\r\n");
+    let batch: &[&[&str]] = &[&["SET", "p1", "1"], &["BLPOP", "pnone", "0.05"], &["SET", "p2", "1"]];
+    let expected = cat(&[b"+OK\r\n", &bcast_push(&["p1"], true), b"_\r\n+OK\r\n", &bcast_push(&["p2"], true)]);
+    assert_eq!(String::from_utf8_lossy(&pipeline(&mut own, batch, 5)), String::from_utf8_lossy(&expected));
+    let mut blocked = server.raw();
+    blocked.send_cmd(&["BLPOP", "pl", "0"]);
+    while !String::from_utf8_lossy(&writer.cmd(&["INFO", "clients"])).contains("blocked_clients:1\r\n") {
+        std::thread::yield_now();
+    }
+    let batch: &[&[&str]] = &[&["SET", "pa", "1"], &["LPUSH", "pl", "x"], &["SET", "pb", "1"], &["PING"]];
+    assert_eq!(pipeline(&mut writer, batch, 4), b"+OK\r\n:1\r\n+OK\r\n+PONG\r\n");
+    assert_eq!(blocked.read_reply(), b"*2\r\n$2\r\npl\r\n$1\r\nx\r\n");
+    assert_eq!(own.read_reply(), bcast_push(&["pa", "pb", "pl"], true));
+}

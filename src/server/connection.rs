@@ -199,6 +199,26 @@ fn drain_queued(out: &mut Outbox, push_rx: &mut PushRx, client: &mut Client) {
     }
 }
 
+/// Send the BCAST invalidations collected so far (Redis's beforeSleep does, once per
+/// event-loop cycle): at the end of a batch of pipelined requests, and before the client
+/// waits (blocked, paused, WAIT...), its own messages following the replies written so far.
+/// The batch's guard sends them as it goes (see [`crate::tracking::Tracking::defer_bcast`]).
+fn broadcast_invalidations(
+    server: &Server,
+    out: &mut Outbox,
+    push_rx: &mut PushRx,
+    client: &mut Client,
+    defer: &mut Option<crate::tracking::DeferBcast<'_>>,
+) {
+    let sent = defer.take().is_some();
+    if server.tracking.any() {
+        if !sent {
+            server.tracking.flush_bcast();
+        }
+        drain_queued(out, push_rx, client);
+    }
+}
+
 /// What woke the connection up.
 enum Event {
     Readable,
@@ -384,6 +404,8 @@ async fn client_loop(
         let mut prefetched = 0usize;
         // The view's memory apart from output, when this batch publishes the view.
         let mut view_base = None;
+        // While the batch runs, the clients its commands wake leave the BCAST messages to it.
+        let mut defer = None;
         loop {
             if handle.is_killed() {
                 return Err("killed".into());
@@ -406,6 +428,9 @@ async fn client_loop(
                     // processCommand does, after its evictions).
                     if server.tracking.any() {
                         server.tracking.enforce_limit(client.id());
+                        if defer.is_none() {
+                            defer = Some(server.tracking.defer_bcast());
+                        }
                     }
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
@@ -427,6 +452,7 @@ async fn client_loop(
                     loop {
                         match action {
                             Action::Paused => {
+                                broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                                 send(server, sock, &mut out).await?;
                                 server.blocking.postpone(true);
                                 let mut input = Input { buf: &mut buf, limit: settings.qb_limit };
@@ -443,6 +469,7 @@ async fn client_loop(
                                 action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
                             Action::Block(spec) => {
+                                broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                                 let input = Input { buf: &mut buf, limit: settings.qb_limit };
                                 action =
                                     block(server, sock, client, &args, &mut out, push_rx, *spec, retry, input).await?;
@@ -459,6 +486,7 @@ async fn client_loop(
                                 tokio::pin!(done);
                                 done.as_mut().enable();
                                 if !busy.is_idle() {
+                                    broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                                     send(server, sock, &mut out).await?;
                                     let killed = tokio::select! {
                                         _ = &mut done => false,
@@ -480,11 +508,9 @@ async fn client_loop(
                         }
                     }
                     if server.blocking.has_unsettled() {
+                        // The BCAST messages wait for the batch's end (also when a woken client
+                        // could not run in time).
                         let_woken_clients_run(server).await;
-                        // Also when a woken client could not run in time.
-                        if server.tracking.any() {
-                            server.tracking.flush_bcast();
-                        }
                     }
                     // Redis checks the output-buffer limit as each reply is added: a client over
                     // it is closed before anything more is sent to it (a reply over the hard
@@ -512,6 +538,7 @@ async fn client_loop(
                             return crate::replication::master::serve(server, sock, client, link, input).await;
                         }
                         Action::WaitAcks(spec) => {
+                            broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                             send(server, sock, &mut out).await?;
                             let killed = handle.clone();
                             // Counted in blocked_clients meanwhile, as Redis's BLOCKED_WAIT.
@@ -536,6 +563,7 @@ async fn client_loop(
                             }
                         }
                         Action::Shutdown(flags) => {
+                            broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                             send(server, sock, &mut out).await?;
                             // Blocked until the outcome, as Redis's BLOCKED_SHUTDOWN (counted
                             // with the paused clients in blocked_clients).
@@ -578,6 +606,10 @@ async fn client_loop(
                 }
                 Ok(None) => break,
                 Err(e) => {
+                    // The other clients get the batch's BCAST invalidations (this one closes).
+                    if defer.take().is_none() && server.tracking.any() {
+                        server.tracking.flush_bcast();
+                    }
                     out.sink.error(&e.0);
                     count_sink_errors(server, &mut out.sink);
                     log::verbose(&format!("Protocol error ({}) from client id={}", e.0, client.id()));
@@ -590,6 +622,13 @@ async fn client_loop(
         // read buffer is again the only owner of its memory; a huge request's vector goes.
         if args.capacity() > 1024 {
             args = Vec::with_capacity(8);
+        }
+        // The batch's BCAST invalidations (a QUITting client is not sent its own: they are
+        // queued after the close, as Redis drops a reply to a client closing after its reply).
+        // (Sent by the guard; without one, left to a batch that defers them, as a client woken
+        // by its command is served within its event-loop cycle in Redis.)
+        if defer.take().is_none() && processed > 0 && server.tracking.any() && !server.tracking.bcast_deferred() {
+            server.tracking.flush_bcast();
         }
         let mut cycle = Duration::ZERO;
         if processed > 0 {
@@ -1117,9 +1156,9 @@ async fn block(
     }
     // The command ran (and woke whoever its own write unblocked): the writer that woke this
     // client may go on. The last woken client to settle sends the BCAST messages held back
-    // meanwhile (see `pipeline::execute_as`).
+    // meanwhile (see `pipeline::execute_as`), unless the client that woke it will.
     drop(settle);
-    if server.tracking.any() && !server.blocking.has_unsettled() {
+    if server.tracking.any() && !server.blocking.has_unsettled() && !server.tracking.bcast_deferred() {
         server.tracking.flush_bcast();
     }
     let undo = std::mem::take(&mut client.block_undo);

@@ -4,8 +4,9 @@
 //!   key → client ids (keys are database-agnostic, as in Redis). When such a key is modified,
 //!   every remembered client is sent an invalidation and the key leaves the table.
 //! * **BCAST mode**: nothing is remembered; clients register prefixes, and the keys modified
-//!   under a prefix are collected and sent as one message per prefix once the command that
-//!   modified them is done (Redis sends them once per event-loop cycle).
+//!   under a prefix are collected and sent as one message per prefix and client once the
+//!   connection that modified them has run its batch of pipelined requests, or before it waits
+//!   (Redis sends them once per event-loop cycle, in beforeSleep).
 //! * Messages go to the client's own push queue (RESP3 `invalidate` pushes), or to the queue of
 //!   the client it redirects to (which encodes them as `__redis__:invalidate` Pub/Sub messages
 //!   when it speaks RESP2). A redirect target that has gone away breaks the redirection: the
@@ -94,9 +95,23 @@ pub struct Tracking {
     clients: AtomicUsize,
     keys: AtomicUsize,
     bcast_pending: AtomicBool,
+    /// Connections running a batch that will send the BCAST messages (see [`Tracking::defer_bcast`]).
+    deferring: AtomicUsize,
     /// `tracking-table-max-keys` (0: unlimited).
     pub max_keys: AtomicUsize,
     state: Mutex<State>,
+}
+
+/// See [`Tracking::defer_bcast`].
+pub struct DeferBcast<'a>(&'a Tracking);
+
+impl Drop for DeferBcast<'_> {
+    /// The batch is done (or about to wait): its messages go out, with those of the clients
+    /// that left them to it.
+    fn drop(&mut self) {
+        self.0.deferring.fetch_sub(1, Ordering::SeqCst);
+        self.0.flush_bcast();
+    }
 }
 
 /// Redis's check that a client's BCAST prefixes do not overlap (one is a prefix of another).
@@ -281,7 +296,7 @@ impl Tracking {
         }
     }
 
-    /// Send the keys collected for the BCAST prefixes (after each command).
+    /// Send the keys collected for the BCAST prefixes (see the module's doc for when).
     pub fn flush_bcast(&self) {
         if !self.bcast_pending.swap(false, Ordering::AcqRel) {
             return;
@@ -305,6 +320,21 @@ impl Tracking {
                 }
             }
         }
+    }
+
+    /// A connection runs a batch of pipelined requests, and sends the BCAST messages when it is
+    /// done: while the guard lives, the blocked clients its commands woke (which it waits for)
+    /// leave the messages to it, as Redis serves them within the writer's event-loop cycle,
+    /// whose keys go out in one message. Dropping the guard sends them (always: with batches
+    /// overlapping without end, waiting for the last one would never send them).
+    pub fn defer_bcast(&self) -> DeferBcast<'_> {
+        self.deferring.fetch_add(1, Ordering::SeqCst);
+        DeferBcast(self)
+    }
+
+    /// Whether a connection will send the BCAST messages at the end of its batch.
+    pub fn bcast_deferred(&self) -> bool {
+        self.deferring.load(Ordering::SeqCst) > 0
     }
 
     /// FLUSHDB / FLUSHALL: every tracking client is told to drop its whole cache (a null
@@ -425,6 +455,23 @@ mod tests {
         assert_eq!(keys_of(r1.try_recv().unwrap()), None);
         tr.disable(1);
         assert_eq!(tr.stats(), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn deferring_batch_sends_the_bcast_keys_when_done() {
+        let tr = Tracking::default();
+        let (s1, mut r1) = subscriber(1);
+        let mode = ClientTracking { opts: Options { bcast: true, ..Default::default() }, ..Default::default() };
+        tr.enable(1, &mode, s1, None, &[], true);
+        let batch = tr.defer_bcast();
+        assert!(tr.bcast_deferred());
+        tr.invalidate(b"x", ModifiedBy::default());
+        tr.invalidate(b"y", ModifiedBy::default());
+        assert!(r1.try_recv().is_err());
+        drop(batch);
+        assert!(!tr.bcast_deferred());
+        assert_eq!(keys_of(r1.try_recv().unwrap()), Some(vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]));
+        assert!(r1.try_recv().is_err());
     }
 
     #[test]

@@ -107,8 +107,10 @@ pub fn execute_as(
     // BCAST messages go out once the clients this command woke have run their commands too
     // (Redis sends them before the event loop sleeps, after serving blocked clients: a key a
     // woken client popped is its write for NOLOOP); the last of them to settle sends them.
+    // A client connection sends them itself once its batch of pipelined requests is done (or
+    // before it waits), as Redis sends them once per event-loop cycle.
     let tracking = &server.tracking;
-    if tracking.any() && !server.blocking.has_unsettled() {
+    if caller != Caller::Client && tracking.any() && !server.blocking.has_unsettled() {
         tracking.flush_bcast();
     }
     if client.asking {
