@@ -68,39 +68,58 @@ fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
-/// Unix time in milliseconds at the moment `at` (an `Instant` taken just now). Derived in
-/// microseconds, so it never lags the wall clock's millisecond.
-pub fn unix_ms_at(at: Instant) -> i64 {
+/// How far an anchor's readings are trusted: past it, the wall clock is read again.
+const ANCHOR_SPAN_US: i64 = 1_000_000;
+
+/// Unix time in microseconds at the moment `at` (an `Instant` of the recent past: a script's
+/// or an EXEC's start, or just now), derived from the thread's anchor. A new anchor pairs two
+/// fresh readings of the clocks and `at` is placed against it: pairing `at` itself with the
+/// wall clock read now would put every time derived from that anchor ahead by the age of `at`,
+/// for as long as the anchor lasts (scripts then set and checked expiry times up to that age
+/// late, and TIME disagreed with them).
+pub fn unix_us_at(at: Instant) -> i64 {
     ANCHOR.with(|a| {
         if let Some((base, us)) = a.get() {
-            if let Some(d) = at.checked_duration_since(base) {
-                if d < Duration::from_secs(1) {
-                    return (us + d.as_micros() as i64) / 1000;
+            if let Some(off) = offset_us(base, at) {
+                if off.abs() < ANCHOR_SPAN_US {
+                    return us + off;
                 }
             }
         }
+        let now = Instant::now();
         let us = now_us();
-        a.set(Some((at, us)));
-        us / 1000
+        a.set(Some((now, us)));
+        us - now.saturating_duration_since(at).as_micros() as i64
     })
 }
 
-/// Unix time in microseconds at the moment `at` (an `Instant` of the past).
-pub fn unix_us_at(at: Instant) -> i64 {
-    now_us() - Instant::now().saturating_duration_since(at).as_micros() as i64
+/// `at` minus `base` in microseconds, either way round (None if it does not fit an i64).
+fn offset_us(base: Instant, at: Instant) -> Option<i64> {
+    match at.checked_duration_since(base) {
+        Some(d) => i64::try_from(d.as_micros()).ok(),
+        None => i64::try_from(base.duration_since(at).as_micros()).ok().map(|d| -d),
+    }
 }
 
-/// [`unix_ms_at`] for a [`Stamp`] taken just now.
+/// Unix time in milliseconds at the moment `at` (see [`unix_us_at`]). Derived in
+/// microseconds, so it never lags the wall clock's millisecond.
+pub fn unix_ms_at(at: Instant) -> i64 {
+    unix_us_at(at).div_euclid(1000)
+}
+
+/// [`unix_ms_at`] for a [`Stamp`] taken on this thread (a new anchor is taken from a fresh
+/// stamp, as in [`unix_us_at`]).
 pub fn unix_ms_at_stamp(at: Stamp) -> i64 {
     STAMP_ANCHOR.with(|a| {
         let (base, us) = a.get();
         let d = at.0.wrapping_sub(base.0);
-        if base.0 != 0 && d < 1_000_000_000 {
+        if base.0 != 0 && d < ANCHOR_SPAN_US as u64 * 1000 {
             return (us + (d / 1000) as i64) / 1000;
         }
+        let now = Stamp::now();
         let us = now_us();
-        a.set((at, us));
-        us / 1000
+        a.set((now, us));
+        (us - (now.since(at).as_micros() as i64)).div_euclid(1000)
     })
 }
 
@@ -129,5 +148,40 @@ mod tests {
         assert!(by_stamp.abs_diff(by_instant) < std::time::Duration::from_millis(2), "{by_stamp:?} vs {by_instant:?}");
         assert_eq!(a.since(b), std::time::Duration::ZERO);
         assert!((b.as_ms() - a.as_ms()).abs_diff(by_stamp.as_millis() as u64) <= 1);
+    }
+
+    #[test]
+    fn a_new_anchor_places_a_past_instant_in_the_past() {
+        // A thread of its own, so the conversion below is the one that takes the anchor.
+        std::thread::spawn(|| {
+            let age = std::time::Duration::from_millis(50);
+            let Some(past) = std::time::Instant::now().checked_sub(age) else { return };
+            let wall = crate::keyspace::now_ms();
+            let got = super::unix_ms_at(past);
+            let want = wall - 50;
+            assert!((got - want).abs() <= 2, "{got} vs {want}");
+            // Times derived from that anchor afterwards are not ahead of the wall clock either.
+            let now = super::unix_ms_at(std::time::Instant::now());
+            let wall = crate::keyspace::now_ms();
+            assert!((now - wall).abs() <= 2, "{now} vs {wall}");
+            assert_eq!(super::unix_us_at(past).div_euclid(1000), got);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_new_stamp_anchor_places_an_old_stamp_in_the_past() {
+        std::thread::spawn(|| {
+            let old = super::Stamp(super::monotonic_ns().saturating_sub(50_000_000));
+            let want = crate::keyspace::now_ms() - 50;
+            let got = super::unix_ms_at_stamp(old);
+            assert!((got - want).abs() <= 2, "{got} vs {want}");
+            let now = super::unix_ms_at_stamp(super::Stamp::now());
+            let wall = crate::keyspace::now_ms();
+            assert!((now - wall).abs() <= 2, "{now} vs {wall}");
+        })
+        .join()
+        .unwrap();
     }
 }
