@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::flags::*;
-use super::pipeline::{call_locked, resolve, written, Caller};
+use super::pipeline::{call_locked, left_to_tell, resolve, Caller};
 use super::{Action, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::session::client::Client;
 
@@ -130,8 +130,8 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             Action::WaitAcks(spec) => crate::replication::reply_acks(ctx.server, &spec, ctx.reply),
             _ => {}
         }
-        if outcome.wrote {
-            ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
+        if let Some(w) = left_to_tell(cmd, &argv, ctx.db.index, outcome.wrote, &mut outcome.modified) {
+            ctx.client.after_exec.push(w);
         }
     }
     ctx.client.in_exec = false;

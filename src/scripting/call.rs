@@ -412,8 +412,8 @@ impl RunState<'_> {
         for code in sink.errors.drain(..) {
             self.server.count_error(&code);
         }
-        if outcome.wrote {
-            self.queued.push(pipeline::written(cmd, argv, db.index, outcome.modified.take()));
+        if let Some(w) = pipeline::left_to_tell(cmd, argv, db.index, outcome.wrote, &mut outcome.modified) {
+            self.queued.push(w);
         }
         Left::Reply
     }

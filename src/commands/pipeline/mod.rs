@@ -340,6 +340,8 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     }
     if outcome.wrote {
         after_write_of(server, cmd, args, db_index, &outcome.modified);
+    } else if !outcome.modified.is_empty() {
+        touch_watched(server, &outcome.modified);
     }
     if !client.after_exec.is_empty() {
         // Drained in place: the list keeps its capacity for the next EXEC or script (one that
@@ -443,6 +445,42 @@ pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
 /// wrote and invalidate the transactions watching them.
 pub fn after_write(server: &Server, w: &Written) {
     tell(server, w.db, w.keys.iter().map(|k| &k[..]), w.everywhere, w.wakes_nobody, w.keyspace_wide, &w.modified);
+}
+
+/// What a command run inside EXEC or a script leaves to tell once the locks are released: a
+/// write's [`written`]; for a command that changed nothing yet reported keys as modified
+/// (LTRIM keeping the whole list: Redis's signalModifiedKey does not depend on a change),
+/// the transactions watching those keys alone; else nothing.
+/// (`wrote` and `modified` are the command's [`Outcome`]'s.)
+pub fn left_to_tell(
+    cmd: &Command,
+    args: &[Bytes],
+    db: usize,
+    wrote: bool,
+    modified: &mut crate::util::lean_vec::LeanVec<(usize, Bytes)>,
+) -> Option<Written> {
+    if wrote {
+        return Some(written(cmd, args, db, modified.take()));
+    }
+    if modified.is_empty() {
+        return None;
+    }
+    Some(Written {
+        db,
+        keys: smallvec::SmallVec::new(),
+        everywhere: false,
+        wakes_nobody: true,
+        keyspace_wide: false,
+        modified: modified.take(),
+    })
+}
+
+/// Invalidate the transactions watching keys a command reported as modified without
+/// changing the dataset (no blocked client can be served by it).
+fn touch_watched(server: &Server, modified: &[(usize, Bytes)]) {
+    for (db, key) in modified {
+        server.keyspace.watches.touch(*db, key, false);
+    }
 }
 
 /// [`after_write`] for a command that just ran on its own (no `Written` built).
