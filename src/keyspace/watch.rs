@@ -52,10 +52,11 @@ impl Watches {
         }
     }
 
-    /// A key was modified (`by_expiry`: deleted because it expired, which does not count for
-    /// clients that watched it when it was already expired).
-    pub fn touch(&self, db: usize, key: &[u8], by_expiry: bool) {
-        self.touch_with(db, key, |expired| !(by_expiry && expired.load(Ordering::SeqCst)));
+    /// A key was modified (`gone`: it no longer exists — deleted by expiry, or by a command —
+    /// which does not count for clients that watched it when it was already expired, Redis's
+    /// touchWatchedKey).
+    pub fn touch(&self, db: usize, key: &[u8], gone: bool) {
+        self.touch_with(db, key, |expired| !(gone && expired.load(Ordering::SeqCst)));
     }
 
     /// Touch `key` for the watchers for which `changes(expired flag)` says it changed (the
