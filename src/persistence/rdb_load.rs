@@ -120,9 +120,11 @@ fn skip_module_data(r: &mut Reader) -> Result<()> {
 /// The 4-character name of a key metadata class from its 32-bit spec (6 bits a character, over
 /// bits 8 to 31; then a 5-bit version and 3 flag bits), for the error that refuses it.
 fn meta_class_name(spec: u32) -> String {
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-    (0..4).map(|i| CHARS[((spec >> (8 + 6 * (3 - i))) & 63) as usize] as char).collect()
+    (0..4).map(|i| META_CLASS_CHARS[((spec >> (8 + 6 * (3 - i))) & 63) as usize] as char).collect()
 }
+
+/// The 64 characters of a key metadata class name, by their 6-bit codes.
+const META_CLASS_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
 /// RDB 13's KEY_META record (after its opcode), which always comes right before a key's type
 /// byte: the count of metadata classes (at most 7), then per class its 32-bit spec (little
@@ -517,8 +519,8 @@ mod tests {
 
     /// A key metadata class's 32-bit spec, as Redis 8.6 encodes it.
     fn class_spec(name: &str, version: u32, flags: u32) -> u32 {
-        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-        let enc = name.bytes().fold(0u32, |acc, c| acc << 6 | CHARS.iter().position(|&x| x == c).unwrap() as u32);
+        let enc =
+            name.bytes().fold(0u32, |acc, c| acc << 6 | META_CLASS_CHARS.iter().position(|&x| x == c).unwrap() as u32);
         (enc << 5 | version) << 3 | flags
     }
 
