@@ -191,12 +191,23 @@ fn drain_pushes(out: &mut ReplySink, push_rx: &mut PushRx, meter: &Meter, subs: 
 
 /// Write out what is already queued for this connection ahead of the reply of the command
 /// about to run, or to run again after a wait (blocked, paused, behind a script): Redis added
-/// it to the reply buffer when it was sent, before anything that command writes.
-fn drain_queued(out: &mut Outbox, push_rx: &mut PushRx, client: &mut Client) {
-    if out.meter.queued.load(Ordering::Relaxed) > 0 {
+/// it to the reply buffer when it was sent, before anything that command writes. Returns
+/// whether anything was queued.
+fn drain_queued(out: &mut Outbox, push_rx: &mut PushRx, client: &mut Client) -> bool {
+    let queued = out.meter.queued.load(Ordering::Relaxed) > 0;
+    if queued {
         out.sink.proto = client.proto;
         drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
     }
+    queued
+}
+
+/// Encode a message just received for this connection and every one queued behind it.
+fn encode_received(out: &mut Outbox, msg: &crate::pubsub::Push, push_rx: &mut PushRx, client: &mut Client) {
+    out.sink.proto = client.proto;
+    encode_push(&mut out.sink, msg, &mut client.subs);
+    crate::pubsub::Subscriber::written(&out.meter, msg);
+    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
 }
 
 /// Send the BCAST invalidations collected so far (Redis's beforeSleep does, once per
@@ -369,10 +380,7 @@ async fn client_loop(
                         handle.view.lock().qbuf_free = buf.capacity() - buf.len();
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
-                    out.sink.proto = client.proto;
-                    encode_push(&mut out.sink, &msg, &mut client.subs);
-                    crate::pubsub::Subscriber::written(&out.meter, &msg);
-                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                    encode_received(&mut out, &msg, push_rx, client);
                     if out.over(settings.obuf_limits.of(class_of(client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
@@ -661,12 +669,11 @@ async fn client_loop(
         // that reply in the same write, as Redis appends it to the reply buffer after the
         // command (afterCommand): a client that looks for pushes without waiting before its
         // next command (redis-py's client-side cache) must find it there.
-        if processed > 0 && out.meter.queued.load(Ordering::Relaxed) > 0 {
-            out.sink.proto = client.proto;
-            drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
-            if out.over(settings.obuf_limits.of(class_of(client))) {
-                return Err(super::outbox::obuf_closed(server, &handle, true));
-            }
+        if processed > 0
+            && drain_queued(&mut out, push_rx, client)
+            && out.over(settings.obuf_limits.of(class_of(client)))
+        {
+            return Err(super::outbox::obuf_closed(server, &handle, true));
         }
         // Other connections' input arrived in the same reactor turn: their batches run first and
         // the replies then go out back to back, as Redis writes in beforeSleep. A client woken
@@ -1042,10 +1049,7 @@ async fn block(
                 // So do the messages sent to it meanwhile (Pub/Sub, invalidations), as Redis
                 // writes them to a blocked client when they are sent.
                 msg = std::future::poll_fn(|cx| push_rx.poll_recv(cx)) => {
-                    out.sink.proto = client.proto;
-                    encode_push(&mut out.sink, &msg, &mut client.subs);
-                    crate::pubsub::Subscriber::written(&out.meter, &msg);
-                    drain_pushes(&mut out.sink, push_rx, &out.meter, &mut client.subs);
+                    encode_received(out, &msg, push_rx, client);
                     if out.over(server.obuf_limits.read().of(class_of(client))) {
                         Err(super::outbox::obuf_closed(server, &handle, true))
                     } else {
@@ -1063,7 +1067,7 @@ async fn block(
         // clusterRedirectBlockedClientIfNeeded). A write's wake-up it took goes on to the next.
         let redirect = match spec.keys.first() {
             Some((_, key)) if !timed_out && !waiter.unblock_requested() => {
-                pipeline::blocked_redirect(server, client, args, key)
+                pipeline::services::blocked_redirect(server, client, args, key)
             }
             _ => None,
         };

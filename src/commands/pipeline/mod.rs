@@ -26,6 +26,7 @@ pub mod services {
     pub use crate::commands::acl::{
         apply_requirepass, auth_required, authenticate_certificate, catalog as acl_catalog, set_default_auth,
     };
+    pub use crate::commands::cluster::blocked_redirect;
     pub use crate::commands::migrate::{cached_sockets as migrate_cached_sockets, close_timed_out_sockets};
 }
 
@@ -448,12 +449,6 @@ pub fn adjust_blocked_call_stats(args: &[Bytes], delta: i64, failed: bool) {
     } else {
         cmd.stats.record_call(0, failed);
     }
-}
-
-/// A client blocked in `args` on `key` of a slot this cluster node no longer serves: the
-/// redirection (or CLUSTERDOWN) error that unblocks it (see [`super::cluster::blocked_redirect`]).
-pub fn blocked_redirect(server: &Server, client: &Client, args: &[Bytes], key: &[u8]) -> Option<String> {
-    super::cluster::blocked_redirect(server, client, args, key)
 }
 
 /// Record the keys of a read-only command for a tracking client.
