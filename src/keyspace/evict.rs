@@ -195,7 +195,7 @@ impl super::Db<'_> {
         self.notify(notify::EVICTED, "evicted", key);
         self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         if self.ks.watches.any() {
-            self.ks.watches.touch(self.index, key, false);
+            self.ks.watches.touch(self.index, key, true);
         }
         freed
     }
