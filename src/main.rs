@@ -86,8 +86,8 @@ fn main() {
         eprintln!("Can't open the log file: {e}");
         std::process::exit(1);
     }
-    log::warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
-    log::warning(&format!(
+    log::notice("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+    log::notice(&format!(
         "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (Ferrous {})",
         ferrous::REDIS_VERSION,
         std::process::id(),
@@ -98,7 +98,7 @@ fn main() {
             "Warning: no config file specified, using the default config. In order to specify a config file use {argv0} /path/to/redis.conf"
         ));
     } else {
-        log::warning("Configuration loaded");
+        log::notice("Configuration loaded");
     }
     if sentinel_mode {
         match &startup.file {

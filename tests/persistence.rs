@@ -302,18 +302,21 @@ fn corrupt_rdb_files_stop_the_start_up_with_a_clear_error() {
     // Redis 8.6 writes version 13; 14 is from the future (refused in Redis's words).
     let mut v14 = good.clone();
     v14[5..9].copy_from_slice(b"0014");
+    let mut bad_sum = good.clone();
+    *bad_sum.last_mut().unwrap() ^= 0xff;
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (good[..good.len() / 3].to_vec(), "unexpected end"),
+        (bad_sum, "but got ("),
+        (good[..good.len() / 3].to_vec(), "Short read or OOM loading DB. Unrecoverable error, aborting now."),
         (flipped, ""),
         (v14, "Can't handle RDB format version 14"),
-        (b"NOTREDIS-at-all".to_vec(), "not an RDB file"),
+        (b"NOTREDIS-at-all".to_vec(), "Wrong signature trying to load DB from file"),
     ];
     for (data, why) in cases {
         fs::write(&path, &data).expect("write the corrupt file");
         let done = run_to_exit(&["--port", &free_port().to_string(), "--dir", dir.to_str().unwrap()], EXIT_TIMEOUT);
         assert!(!done.status.success(), "started on a corrupt file ({why})");
         let log = format!("{}{}", done.stdout, done.stderr);
-        assert!(log.contains("Fatal error loading the DB"), "{log}");
+        assert!(log.contains("Fatal error loading the DB, check server logs. Exiting."), "{log}");
         assert!(log.contains(why), "expected '{why}' in: {log}");
     }
 }

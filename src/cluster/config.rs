@@ -186,7 +186,7 @@ impl State {
                     } else if argv[j].eq_ignore_ascii_case(b"lastVoteEpoch") {
                         self.last_vote_epoch = v;
                     } else {
-                        log::warning(&format!("Skipping unknown cluster config variable '{}'", arg(j)));
+                        log::notice(&format!("Skipping unknown cluster config variable '{}'", arg(j)));
                     }
                 }
                 continue;

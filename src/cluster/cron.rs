@@ -222,7 +222,7 @@ impl State {
             CantFailover::None => "Unknown reason code.",
         };
         self.cant_failover_logged = now / 1000;
-        log::warning(&format!("Currently unable to failover: {msg}"));
+        log::notice(&format!("Currently unable to failover: {msg}"));
     }
 
     /// Take over the master's slots and tell everyone (clusterFailoverReplaceYourMaster).
@@ -288,7 +288,7 @@ impl State {
                 self.failover_auth_rank = 0;
                 self.do_before_sleep(todo::HANDLE_FAILOVER);
             }
-            log::warning(&format!(
+            log::notice(&format!(
                 "Start of election delayed for {} milliseconds (rank #{}, offset {}).",
                 self.failover_auth_time - now,
                 self.failover_auth_rank,
@@ -303,7 +303,7 @@ impl State {
                 let added = (newrank - self.failover_auth_rank) as i64 * 1000;
                 self.failover_auth_time += added;
                 self.failover_auth_rank = newrank;
-                log::warning(&format!("Replica rank updated to #{newrank}, added {added} milliseconds of delay."));
+                log::notice(&format!("Replica rank updated to #{newrank}, added {added} milliseconds of delay."));
             }
         }
         if now < self.failover_auth_time {
@@ -317,18 +317,18 @@ impl State {
         if !self.failover_auth_sent {
             self.current_epoch += 1;
             self.failover_auth_epoch = self.current_epoch;
-            log::warning(&format!("Starting a failover election for epoch {}.", self.current_epoch));
+            log::notice(&format!("Starting a failover election for epoch {}.", self.current_epoch));
             self.request_failover_auth();
             self.failover_auth_sent = true;
             self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
             return;
         }
         if self.failover_auth_count >= quorum {
-            log::warning("Failover election won: I'm the new master.");
+            log::notice("Failover election won: I'm the new master.");
             if self.me().config_epoch < self.failover_auth_epoch {
                 let e = self.failover_auth_epoch;
                 self.me_mut().config_epoch = e;
-                log::warning(&format!("configEpoch set to {e} after successful failover"));
+                log::notice(&format!("configEpoch set to {e} after successful failover"));
             }
             self.failover_replace_master();
         } else {
@@ -382,7 +382,7 @@ impl State {
         }
         if let Some(t) = target {
             if candidate == self.myself && now - self.nodes[&t].orphaned_time > SLAVE_MIGRATION_DELAY {
-                log::warning(&format!("Migrating to orphaned master {}", self.nodes[&t].name_str()));
+                log::notice(&format!("Migrating to orphaned master {}", self.nodes[&t].name_str()));
                 self.set_master(t);
             }
         }
@@ -403,7 +403,7 @@ impl State {
         }
         if self.mf_master_offset == self.repl.replica_offset {
             self.mf_can_start = true;
-            log::warning("All master replication stream processed, manual failover can start.");
+            log::notice("All master replication stream processed, manual failover can start.");
             self.do_before_sleep(todo::HANDLE_FAILOVER);
             return;
         }

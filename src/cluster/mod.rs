@@ -248,11 +248,11 @@ impl Cluster {
                 changed = true;
                 match st.slots[j] {
                     None => {
-                        log::warning(&format!("I have keys for unassigned slot {j}. Taking responsibility for it."));
+                        log::notice(&format!("I have keys for unassigned slot {j}. Taking responsibility for it."));
                         st.add_slot(me, j);
                     }
                     owner => {
-                        log::warning(&format!(
+                        log::notice(&format!(
                             "I have keys for slot {j}, but the slot is assigned to another node. Setting it to importing state."
                         ));
                         st.importing_from[j] = owner;

@@ -500,7 +500,7 @@ impl State {
     /// one, and follow the new owner of our own slots (clusterUpdateSlotsConfigWith).
     pub fn update_slots_config_with(&mut self, sender: NodeId, sender_epoch: u64, slots: &msg::SlotBitmap) {
         if sender == self.myself {
-            log::warning("Discarding UPDATE message about myself.");
+            log::notice("Discarding UPDATE message about myself.");
             return;
         }
         let me = self.myself;
@@ -546,14 +546,14 @@ impl State {
             && cur_numslots == 0
             && (self.cfg.allow_replica_migration || sender_slots == migrated_our_slots)
         {
-            log::warning(&format!(
+            log::notice(&format!(
                 "Configuration change detected. Reconfiguring myself as a replica of {}",
                 self.nodes[&sender].log_name()
             ));
             self.set_master(sender);
             self.do_before_sleep(todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG);
         } else if let Some(gm) = grandmaster.filter(|&gm| gm != me) {
-            log::warning(&format!(
+            log::notice(&format!(
                 "I'm a sub-replica! Reconfiguring myself as a replica of grandmaster {}",
                 self.nodes[&gm].log_name()
             ));
@@ -647,6 +647,6 @@ impl State {
         self.nodes.get_mut(&master_id).expect("exists").voted_time = now_ms();
         self.do_before_sleep(todo::SAVE_CONFIG | todo::FSYNC_CONFIG);
         self.send_failover_auth(node);
-        log::warning(&format!("Failover auth granted to {name} for epoch {}", self.current_epoch));
+        log::notice(&format!("Failover auth granted to {name} for epoch {}", self.current_epoch));
     }
 }

@@ -709,7 +709,7 @@ impl State {
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
             self.do_before_sleep(todo::SAVE_CONFIG | todo::FSYNC_CONFIG);
-            crate::server::log::warning(&format!("New configEpoch set to {e}"));
+            crate::server::log::notice(&format!("New configEpoch set to {e}"));
             true
         } else {
             false
@@ -888,7 +888,7 @@ impl State {
             self.current_epoch = 0;
             self.last_vote_epoch = 0;
             self.me_mut().config_epoch = 0;
-            crate::server::log::warning("configEpoch set to 0 via CLUSTER RESET HARD");
+            crate::server::log::notice("configEpoch set to 0 via CLUSTER RESET HARD");
             let name = random_name();
             let me = self.myself;
             self.rename_node(me, name);

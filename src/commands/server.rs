@@ -152,7 +152,7 @@ fn shutdown(ctx: &mut Ctx) -> CmdResult {
         if !pending && !ctx.server.shutdown_state.abort(ctx.server) {
             return Err(CmdError::new("No shutdown in progress."));
         }
-        crate::server::log::warning("Shutdown manually aborted.");
+        crate::server::log::notice("Shutdown manually aborted.");
         ctx.reply.ok();
         return Ok(());
     }
@@ -449,7 +449,7 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
         crate::server::log::warning(&format!("DEBUG RELOAD failed loading {}: {e}", path.display()));
         return Err(CmdError::new("Error trying to load the RDB dump, check server logs."));
     }
-    crate::server::log::warning("DB reloaded by DEBUG RELOAD");
+    crate::server::log::notice("DB reloaded by DEBUG RELOAD");
     ctx.reply.ok();
     Ok(())
 }

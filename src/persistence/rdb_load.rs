@@ -289,9 +289,12 @@ fn read_record(r: &mut Reader, version: u16, key_meta: bool, opts: &LoadOptions)
     })
 }
 
+/// The line of Redis 7.2.4's rdb.c that reports a checksum mismatch ("RDB CRC error").
+pub const CRC_ERROR_LINE: u32 = 3341;
+
 /// Read the header (signature and version).
 fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
-    let magic = r.bytes(9).map_err(|_| RdbError::new(0, "file too short to be an RDB file"))?;
+    let magic = r.bytes(9).map_err(|_| RdbError::new(0, "unexpected end of data: file too short to be an RDB file"))?;
     let digits =
         |d: &[u8]| d.iter().all(u8::is_ascii_digit).then(|| std::str::from_utf8(d).ok()?.parse::<u16>().ok()).flatten();
     let (signature, version) = if &magic[..5] == b"REDIS" && digits(&magic[5..]).is_some() {
@@ -299,7 +302,7 @@ fn read_header(r: &mut Reader) -> Result<(&'static str, u16)> {
     } else if &magic[..6] == b"VALKEY" && digits(&magic[6..]).is_some() {
         ("VALKEY", digits(&magic[6..]).unwrap_or(0))
     } else {
-        return Err(RdbError::new(0, "wrong signature: not an RDB file"));
+        return Err(RdbError::new(0, "Wrong signature trying to load DB from file"));
     };
     let known = match signature {
         "REDIS" => (1..=RDB_VERSION_MAX_REDIS).contains(&version),
@@ -373,8 +376,9 @@ pub fn parse_stream<R: std::io::Read>(
         let crc = w.checksum();
         let stored = w.record(|r| r.u64_le())?;
         if stored != 0 && crc != stored {
-            let msg = format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}): RDB CRC error");
-            return Err(RdbError::new(at, msg).reported(3341, "RDB CRC error"));
+            // Redis logs this line before its report of the CRC error (see `staged_load::log_rdb_error`).
+            let msg = format!("Wrong RDB checksum expected: ({crc:x}) but got ({stored:x}). Aborting now.");
+            return Err(RdbError::new(at, msg).reported(CRC_ERROR_LINE, "RDB CRC error"));
         }
     }
     Ok(out)

@@ -285,7 +285,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         drop(w);
         let ok = result.is_ok() && up > 0;
         if ok {
-            log::warning(&format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."));
+            log::notice(&format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."));
             log::notice("Background RDB transfer terminated with success");
         } else if up == 0 {
             log::warning("Diskless rdb transfer, last replica dropped, killing fork child.");

@@ -177,7 +177,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     server.repl.detach(&link);
     link.handle.repl_omem.store(0, Ordering::Relaxed);
     link.handle.repl_kind.store(REPL_NONE, Ordering::SeqCst);
-    log::warning(&format!("Connection with replica {} lost.", link.name()));
+    log::notice(&format!("Connection with replica {} lost.", link.name()));
     server.repl.refresh_good(server.config.load().min_replicas_max_lag);
     result
 }

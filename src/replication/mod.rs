@@ -282,7 +282,7 @@ impl Repl {
         let mut ids = self.ids.lock();
         ids.replid2 = std::mem::replace(&mut ids.replid, random_replid());
         ids.second_offset = offset + 1;
-        log::warning(&format!(
+        log::notice(&format!(
             "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
             ids.replid2, ids.second_offset, ids.replid
         ));

@@ -450,7 +450,7 @@ async fn sync_and_stream(
         let new = rest.trim();
         let old = repl.replid();
         if new.len() == 40 && new != old {
-            log::warning(&format!("Master replication ID changed to {new}"));
+            log::notice(&format!("Master replication ID changed to {new}"));
             repl.set_replid2(&old, repl.offset() + 1);
             repl.set_ids(new, None);
             repl.disconnect_replicas();
@@ -920,7 +920,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                 Ok(None) => break,
                 Err(e) => {
                     let latest = repl.latest(256);
-                    log::warning(&format!("Latest backlog is: '{}'", String::from_utf8_lossy(&latest).escape_debug()));
+                    log::notice(&format!("Latest backlog is: '{}'", String::from_utf8_lossy(&latest).escape_debug()));
                     return Err(format!("Protocol error from MASTER: {}", e.0));
                 }
             };

@@ -401,7 +401,7 @@ pub fn install_hook(lua: &Lua) {
         if !call::with_active(|st| killed(st)).unwrap_or(false) {
             return Ok(mlua::VmState::Continue);
         }
-        crate::server::log::warning("Lua script killed by user with SCRIPT KILL.");
+        crate::server::log::notice("Lua script killed by user with SCRIPT KILL.");
         call::with_active(|st| st.rehook = true);
         let _ = lua.set_hook(HookTriggers::new().every_line().every_nth_instruction(1), |lua, _| {
             mark_killed(lua);

@@ -264,7 +264,7 @@ impl Writer {
             st.buffer_len.store(0, Ordering::Relaxed);
             self.needs_fsync = true;
             if !st.last_write_ok.swap(true, Ordering::Relaxed) {
-                log::warning("AOF write error looks solved, Redis can write again.");
+                log::notice("AOF write error looks solved, Redis can write again.");
             }
             // Give back a buffer grown by a burst (as Redis frees an aof_buf over 4k).
             if self.buf.capacity() > 1 << 20 {

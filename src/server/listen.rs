@@ -393,7 +393,7 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     match crate::util::timer::timeout(Duration::from_secs(10), sock.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == 0x16 => {}
         _ => {
-            log::verbose(&format!("Error accepting a client connection: not a TLS handshake (addr={peer})"));
+            log::warning(&format!("Error accepting a client connection: not a TLS handshake (addr={peer})"));
             return;
         }
     }
@@ -403,8 +403,8 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
             let local = is_local_peer(&peer);
             connection::serve(server, Stream::Tls(tls.map(Box::new)), peer.to_string(), laddr, local).await
         }
-        Ok(Err(e)) => log::verbose(&format!("Error accepting a client connection: {e} (addr={peer} laddr={laddr})")),
-        Err(_) => log::verbose(&format!("Error accepting a client connection: TLS handshake timeout (addr={peer})")),
+        Ok(Err(e)) => log::warning(&format!("Error accepting a client connection: {e} (addr={peer} laddr={laddr})")),
+        Err(_) => log::warning(&format!("Error accepting a client connection: TLS handshake timeout (addr={peer})")),
     }
 }
 

@@ -542,7 +542,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         log::notice(&format!("Running mode={mode}, port={bound}."));
     }
     if server.sentinel.get().is_none() {
-        log::warning("Server initialized");
+        log::notice("Server initialized");
     }
     crate::metrics::memory::mark_startup();
     // Before loading: loaded entries take the LRU or LFU metadata the policy calls for.
@@ -585,7 +585,9 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         .unwrap_or_else(|e| Err(format!("loading panicked: {e}"))),
     };
     if let Err(e) = loaded {
-        log::warning(&format!("Fatal error loading the DB: {e}. Exiting."));
+        // What failed (the file, and Ferrous's account of it), then Redis's last words.
+        log::warning(&e);
+        log::warning("Fatal error loading the DB, check server logs. Exiting.");
         return 1;
     }
     match &sentinel {

@@ -123,7 +123,7 @@ async fn run(server: &Arc<Server>, mut flags: u32) {
         // Never save a half-loaded dataset.
         flags = (flags & !SHUTDOWN_SAVE) | SHUTDOWN_NOSAVE;
     }
-    log::warning("User requested shutdown...");
+    log::notice("User requested shutdown...");
     super::process::notify_supervisor(&server.config.load(), "STOPPING=1\n");
     let timeout_s = server.config.load().shutdown_timeout;
     if flags & SHUTDOWN_NOW == 0 && timeout_s != 0 && !replicas_in_sync(server) {
@@ -231,7 +231,7 @@ fn report_replicas(server: &Server) {
         lagging += 1;
         let state = l.state();
         let lag = if state == crate::replication::ONLINE { now - l.ack_time.load(Ordering::SeqCst) } else { 0 };
-        log::warning(&format!(
+        log::notice(&format!(
             "Lagging replica {} reported offset {} behind master, lag={lag}, state={}.",
             l.name(),
             offset - acked,

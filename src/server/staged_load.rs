@@ -64,12 +64,19 @@ impl From<StageError> for String {
 }
 
 /// Log why RDB data being loaded was refused, as Redis logs it: the value's report (Redis's
-/// "Internal error in RDB reading ..." line) at warning level, a truncation as Redis's
-/// unexpected EOF; errors Redis reports otherwise (a version, a module) are the caller's.
+/// "Internal error in RDB reading ..." line) at warning level, after the two sums for a
+/// checksum error; a truncation as Redis's short read and unexpected EOF. Errors Redis reports
+/// otherwise (a signature, a version, a module) are the caller's.
 pub fn log_rdb_error(e: &RdbError) {
     match &e.report {
-        Some(report) => log::rdb_report(report, log::WARNING, e.offset),
+        Some(report) => {
+            if *report == Report::corrupt(rdb_load::CRC_ERROR_LINE, "RDB CRC error") {
+                log::warning(&e.msg);
+            }
+            log::rdb_report(report, log::WARNING, e.offset)
+        }
         None if e.is_short() => {
+            log::warning("Short read or OOM loading DB. Unrecoverable error, aborting now.");
             log::warning(&Report::internal_error(3365, "Unexpected EOF reading RDB file", e.offset))
         }
         None => {}

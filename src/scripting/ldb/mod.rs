@@ -131,9 +131,9 @@ pub fn eval(ctx: &mut Ctx, forked: bool, run: impl FnOnce(&mut Ctx) -> CmdResult
     let server = ctx.server;
     let handle = ctx.client.handle.clone();
     if forked {
-        crate::server::log::warning("Redis forked for debugging eval");
+        crate::server::log::notice("Redis forked for debugging eval");
     } else {
-        crate::server::log::warning("Redis synchronous debugging eval session started");
+        crate::server::log::notice("Redis synchronous debugging eval session started");
     }
     let mut session = Session {
         server,
@@ -161,9 +161,9 @@ pub fn eval(ctx: &mut Ctx, forked: bool, run: impl FnOnce(&mut Ctx) -> CmdResult
     session.log(b"<endsession>".to_vec());
     session.send_logs();
     if forked {
-        crate::server::log::warning("Lua debugging session child exiting");
+        crate::server::log::notice("Lua debugging session child exiting");
     } else {
-        crate::server::log::warning("Redis synchronous debugging eval session ended");
+        crate::server::log::notice("Redis synchronous debugging eval session ended");
     }
     // The end of the session is the end of the connection, after the EVAL reply.
     ctx.action = Action::Close;
