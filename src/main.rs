@@ -17,6 +17,8 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // A stand-in for a save's fork child (see `save_child`) only waits, then exits.
+    server::save_child::run_if_child();
     let argv0 = std::env::args().next().unwrap_or_else(|| "ferrous-server".into());
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     // Sentinel mode, as Redis decides it: the executable's name, or --sentinel anywhere.

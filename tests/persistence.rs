@@ -712,3 +712,76 @@ fn a_full_synchronisation_snapshot_carries_the_libraries() {
     assert_eq!(loaded.functions.len(), 2);
     assert!(loaded.functions[0].starts_with(b"#!lua name=lib1\n"));
 }
+
+/// The child processes of process `pid` (Linux's /proc/PID/task/*/children).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        if let Ok(s) = fs::read_to_string(task.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// Wait for the server's one child process (a background job's stand-in) and check its title.
+fn save_child(server: &Server, title: &str) -> u32 {
+    let mut child = 0;
+    let found = wait_until(Duration::from_secs(10), || {
+        child = children_of(server.pid()).first().copied().unwrap_or(0);
+        child != 0
+    });
+    assert!(found, "no child process");
+    let cmdline = fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+    assert!(cmdline.starts_with(title), "{cmdline:?}");
+    child
+}
+
+fn kill_9(pid: u32) {
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
+    assert!(status.success());
+}
+
+#[test]
+fn a_background_save_runs_beside_a_child_process_that_stops_it_when_killed() {
+    let dir = test_dir("save-child");
+    let server = Server::start(&["--dir", dir.to_str().unwrap(), "--save", "900 1"]);
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["SET", "k", "v"]);
+    let _: () = query(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000000"]);
+    let _: String = query(&mut con, &["BGSAVE"]);
+    let child = save_child(&server, "redis-rdb-bgsave");
+    // Its temporary file is named after the child, as Redis's.
+    let temp = dir.join(format!("temp-{child}.rdb"));
+    assert!(wait_until(Duration::from_secs(5), || temp.exists()), "no {}", temp.display());
+    kill_9(child);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "rdb_bgsave_in_progress") == "0"));
+    assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "err");
+    let refused = redis::cmd("SET").arg("k").arg("w").query::<()>(&mut con).unwrap_err();
+    assert_eq!(refused.code(), Some("MISCONF"), "{refused}");
+    assert!(!temp.exists());
+    assert!(server.log().contains("Background saving terminated by signal 9"), "{}", server.log());
+    // A save that ends closes its child.
+    let _: () = query(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let _: String = query(&mut con, &["BGSAVE"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "rdb_last_bgsave_status") == "ok"));
+    assert!(wait_until(Duration::from_secs(10), || children_of(server.pid()).is_empty()));
+}
+
+#[test]
+fn an_aof_rewrite_killed_through_its_child_fails() {
+    let dir = test_dir("rewrite-child");
+    let server = Server::start(&["--dir", dir.to_str().unwrap(), "--appendonly", "yes"]);
+    let mut con = server.conn();
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
+    let _: () = query(&mut con, &["SET", "k", "v"]);
+    let _: () = query(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000000"]);
+    let _: String = query(&mut con, &["BGREWRITEAOF"]);
+    let child = save_child(&server, "redis-aof-rewrite");
+    kill_9(child);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
+    assert_eq!(info_field(&mut con, "aof_last_bgrewrite_status"), "err");
+    assert!(server.log().contains("Background AOF rewrite terminated by signal 9"), "{}", server.log());
+    let temp = format!("temp-rewriteaof-bg-{child}.aof");
+    assert!(!dir.join(&temp).exists() && !dir.join("appendonlydir").join(&temp).exists());
+}

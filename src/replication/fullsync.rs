@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 
 use super::{now_s, Link, WAIT_BGSAVE_END, WAIT_BGSAVE_START};
 use crate::persistence::rdb::{PointInTime, SaveOptions};
+use crate::server::save_child::{self, SaveChild};
 use crate::server::{log, Server};
 
 /// One capture serving replicas.
@@ -270,6 +271,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     snapshot.key_delay = Some(crate::server::saving::key_delay(server));
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
+    let child = SaveChild::start(&server.config.load(), "redis-rdb-to-slaves", abort.clone());
     let (server, job) = (server.clone(), job.clone());
     let spawned = std::thread::Builder::new().name("ferrous-replsync".into()).spawn(move || {
         let mark = eof_mark();
@@ -284,7 +286,11 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         let up = w.targets.iter().filter(|(l, _)| attached(&server, l)).count();
         drop(w);
         let ok = result.is_ok() && up > 0;
-        if ok {
+        let killed = save_child::killed_by(&child);
+        drop(child);
+        if let Some(signal) = killed.filter(|_| result.is_err()) {
+            log::warning(&format!("Background transfer terminated by signal {signal}"));
+        } else if ok {
             log::notice(&format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up."));
             log::notice("Background RDB transfer terminated with success");
         } else if up == 0 {

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::save_child::{self, SaveChild};
 use super::{log, saving, Server};
 use crate::keyspace::effects::EffectBatch;
 use crate::keyspace::now_ms;
@@ -740,10 +741,15 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     // gets ~1.5% of a contended core).
     let nice = if enable { 0 } else { server.config.load().snapshot_nice as i32 };
     *st.rewrite_abort.lock() = Some(pit.abort.clone());
+    let child = SaveChild::start(&server.config.load(), "redis-aof-rewrite", pit.abort.clone());
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
-        let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+        let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", save_child::file_pid(&child)));
         let result = write_base(&s, pit, &temp, preamble).map(|_| (temp.clone(), preamble));
+        if let Some(signal) = save_child::killed_by(&child).filter(|_| result.is_err()) {
+            log::warning(&format!("Background AOF rewrite terminated by signal {signal}"));
+        }
+        drop(child);
         *s.aof.rewrite_abort.lock() = None;
         if result.is_ok() {
             log::notice("Background AOF rewrite terminated with success");

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod pause;
 pub mod proc_title;
 pub mod process;
+pub mod save_child;
 pub mod saving;
 pub mod shutdown;
 pub mod staged_load;
@@ -576,18 +577,22 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     let sentinel = server.sentinel.get().cloned();
     let loaded = match &sentinel {
         Some(_) => Ok(()),
+        // The error, and whether it came from the RDB file (else the AOF).
         None => tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
             Ok(true) => Ok(()),
-            Ok(false) => saving::load_at_startup(&s),
-            Err(e) => Err(e),
+            Ok(false) => saving::load_at_startup(&s).map_err(|e| (e, true)),
+            Err(e) => Err((e, false)),
         })
         .await
-        .unwrap_or_else(|e| Err(format!("loading panicked: {e}"))),
+        .unwrap_or_else(|e| Err((format!("loading panicked: {e}"), true))),
     };
-    if let Err(e) = loaded {
-        // What failed (the file, and Ferrous's account of it), then Redis's last words.
+    if let Err((e, rdb)) = loaded {
+        // What failed (the file, and Ferrous's account of it); after an RDB file, Redis's
+        // last words (an AOF's error is Redis's last line).
         log::warning(&e);
-        log::warning("Fatal error loading the DB, check server logs. Exiting.");
+        if rdb {
+            log::warning("Fatal error loading the DB, check server logs. Exiting.");
+        }
         return 1;
     }
     match &sentinel {

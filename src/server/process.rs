@@ -114,6 +114,17 @@ pub fn set_oom_score_adj(cfg: &Config, replica: bool) -> Result<(), String> {
     })
 }
 
+/// The `oom_score_adj` a background save's child takes (the `bgchild` class of
+/// `oom-score-adj-values`, as Redis's child sets it), or None while `oom-score-adj` is off.
+pub fn child_oom_score(cfg: &Config) -> Option<i64> {
+    if cfg.oom_score_adj == 0 {
+        return None;
+    }
+    let class = cfg.oom_score_adj_values[2];
+    let relative = cfg.oom_score_adj == 1;
+    Some((if relative { class + BASE_OOM_SCORE.load(Ordering::Relaxed) } else { class }).clamp(-1000, 1000))
+}
+
 /// `disable-thp yes` (the default): opt the process out of transparent huge pages, as Redis
 /// does. Redis only needs this when the kernel's THP mode is `always`, since jemalloc never
 /// asks for huge pages; mimalloc does ask (MADV_HUGEPAGE) even in `madvise` mode, so the

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::save_child::{self, SaveChild};
 use super::staged_load::{self, StageError, Staged};
 use super::{log, Server};
 use crate::config::Config;
@@ -49,6 +50,9 @@ pub struct SaveState {
     pub last_load_keys_expired: AtomicU64,
     /// Stops the running background save (Redis kills its RDB child).
     pub child_abort: parking_lot::Mutex<Option<std::sync::Arc<AtomicBool>>>,
+    /// The running background save's temporary file (removed at shutdown, as Redis removes
+    /// its child's).
+    pub temp_file: parking_lot::Mutex<Option<PathBuf>>,
 }
 
 impl Default for SaveState {
@@ -66,6 +70,7 @@ impl Default for SaveState {
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
             child_abort: parking_lot::Mutex::new(None),
+            temp_file: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -222,9 +227,11 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let nice = server.config.load().snapshot_nice as i32;
+    let child = SaveChild::start(&server.config.load(), "redis-rdb-bgsave", abort.clone());
+    let temp = format!("temp-{}.rdb", save_child::file_pid(&child));
+    *st.temp_file.lock() = Some(path.with_file_name(&temp));
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
-        let temp = format!("temp-bg-{}.rdb", std::process::id());
         let abort = snapshot.abort.clone();
         let result = write_atomically(&path, &temp, |w| {
             let written = match crate::util::fault::check(crate::util::fault::Point::RdbSave) {
@@ -243,7 +250,13 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
                 log::notice("Background saving terminated with success");
             }
             Err(_) if abort.load(Ordering::Relaxed) => {
-                log::warning("Background saving terminated by signal 10");
+                // Stopped on purpose (FLUSHALL) as Redis's SIGUSR1, which is no error; its child
+                // killed by anything else is one.
+                let signal = save_child::killed_by(&child).unwrap_or(save_child::SIGUSR1);
+                log::warning(&format!("Background saving terminated by signal {signal}"));
+                if signal != save_child::SIGUSR1 {
+                    st.last_bgsave_ok.store(false, Ordering::Relaxed);
+                }
             }
             Err(e) => {
                 st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -255,7 +268,9 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         if let Some(f) = done {
             f(ok);
         }
+        drop(child);
         *st.child_abort.lock() = None;
+        *st.temp_file.lock() = None;
         st.in_progress.store(false, Ordering::Release);
     });
     match spawned {
@@ -265,6 +280,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         }
         Err(e) => {
             log::warning(&format!("Can't save in background: {e}"));
+            *st.temp_file.lock() = None;
             st.in_progress.store(false, Ordering::Release);
             st.last_bgsave_ok.store(false, Ordering::Relaxed);
             Err("Background save failed to start")

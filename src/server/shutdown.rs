@@ -194,6 +194,15 @@ async fn finish(server: &Arc<Server>, flags: u32) -> bool {
             return false;
         }
     }
+    // A background save in progress is stopped and its temporary file removed (Redis kills
+    // its child and unlinks the child's file).
+    if server.saving.in_progress.load(Ordering::Acquire) {
+        log::warning("There is a child saving an .rdb. Killing it!");
+        saving::kill_child(server);
+        if let Some(temp) = server.saving.temp_file.lock().take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
     // The AOF already holds the whole dataset: a rewrite in progress is not waited for.
     if server.aof.on.load(Ordering::Acquire) && server.aof.rewrite_in_progress.load(Ordering::Acquire) {
         log::warning("There is a child rewriting the AOF. Killing it!");
