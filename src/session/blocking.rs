@@ -310,9 +310,14 @@ impl Blocking {
 
     fn signal_behind(&self, db: usize, key: &[u8], after: Option<u64>) {
         let q = self.queues.lock();
-        let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) else {
-            return;
-        };
+        if let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) {
+            self.signal_queue(db, key, queue, after);
+        }
+    }
+
+    /// Wake the first waiter of `key`'s queue not yet woken (after ticket `after`), and every
+    /// stream reader: the one woken is served first, and its own pop signals the next.
+    fn signal_queue(&self, db: usize, key: &[u8], queue: &Queue, after: Option<u64>) {
         let mut one_woken = false;
         for w in queue {
             if after.is_some_and(|t| w.ticket.load(Ordering::SeqCst) <= t) {
@@ -338,16 +343,13 @@ impl Blocking {
         }
     }
 
-    /// Wake every blocked client (SWAPDB, FLUSHALL...: they re-check their keys).
+    /// Signal every key a client is blocked on (SWAPDB, FLUSHALL...: its clients re-check it),
+    /// each as [`Blocking::signal`] does: the first waiter of each key is woken, so that the
+    /// waiters are still served in the order they blocked.
     pub fn signal_all(&self) {
         let q = self.queues.lock();
         for ((db, key), queue) in q.iter() {
-            for w in queue {
-                w.note_signal(*db, key);
-                if !w.woken.swap(true, Ordering::SeqCst) {
-                    self.wake(w);
-                }
-            }
+            self.signal_queue(*db, key, queue, None);
         }
     }
 }
@@ -426,5 +428,25 @@ mod tests {
         b.register(&w1, &key, false);
         b.abandon(&w1, &key);
         assert!(!w3.woken.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_keyspace_wide_signal_wakes_each_key_in_fifo_order() {
+        let b = Blocking::default();
+        let [w1, w2, r1, r2] = [(); 4].map(|_| Arc::new(Waiter::default()));
+        let (k, s) = (vec![(0, Bytes::from_static(b"k"))], vec![(1, Bytes::from_static(b"s"))]);
+        b.register(&w1, &k, false);
+        b.register(&w2, &k, false);
+        b.register_as(&r1, &s, false, true, false);
+        b.register_as(&r2, &s, false, true, false);
+        // SWAPDB: the first popper of each key (its pop signals the next), every stream reader.
+        b.signal_all();
+        assert!(w1.woken.load(Ordering::SeqCst));
+        assert!(!w2.woken.load(Ordering::SeqCst));
+        assert!(r1.woken.load(Ordering::SeqCst) && r2.woken.load(Ordering::SeqCst));
+        w1.wait().await;
+        b.unregister(&w1, &k);
+        b.signal(0, b"k");
+        assert!(w2.woken.load(Ordering::SeqCst));
     }
 }
