@@ -491,7 +491,7 @@ fn tell<'a>(
 ) {
     if server.blocking.any() && !wakes_nobody {
         if keyspace_wide && keys.clone().next().is_none() {
-            // FLUSHALL, SWAPDB...: every blocked client re-checks its keys.
+            // FLUSHALL, SWAPDB...: every key a client waits on is signalled.
             server.blocking.signal_all();
         } else if everywhere {
             // MOVE, COPY ... DB, SORT ... STORE (keyspace-wide for its BY / GET patterns): the
