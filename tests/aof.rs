@@ -703,6 +703,8 @@ fn a_failed_first_rewrite_drops_the_temporary_incr_file_and_is_retried() {
     let d = dir.to_str().expect("utf-8 path");
     let ferrous = Server::start(&["--dir", d, "--appendonly", "no", "--enable-debug-command", "yes"]);
     let mut fc = ferrous.conn();
+    // Writes in another database than 0: each temporary incr file selects it again.
+    let _: () = query(&mut fc, &["SELECT", "9"]);
     let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
     let _: () = query(&mut fc, &["SET", "k", "v"]);
     let _: () = query(&mut fc, &["CONFIG", "SET", "appendonly", "yes"]);
@@ -718,6 +720,7 @@ fn a_failed_first_rewrite_drops_the_temporary_incr_file_and_is_retried() {
     assert!(!aof_file(&dir, "appendonly.aof.1.base.rdb"));
     // The next rewrite starts by itself (it also waits, and is killed again).
     assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "aof_rewrite_in_progress") == "1"));
+    let _: () = query(&mut fc, &["SET", "k1", "v"]);
     let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
     kill_save_child(&ferrous);
     assert!(wait_until(Duration::from_secs(10), || ferrous.log().matches(removed).count() == 2));
@@ -730,8 +733,10 @@ fn a_failed_first_rewrite_drops_the_temporary_incr_file_and_is_retried() {
     let _: () = query(&mut fc, &["SET", "k2", "v"]);
     let acks: Vec<i64> = query(&mut fc, &["WAITAOF", "1", "0", "0"]);
     assert_eq!(acks, [1, 0]);
+    let digest: String = query(&mut fc, &["DEBUG", "DIGEST"]);
     // DEBUG LOADAOF's data is no change since the last save.
     let _: () = query(&mut fc, &["DEBUG", "LOADAOF"]);
     assert_eq!(query::<String>(&mut fc, &["GET", "k2"]), "v");
+    assert_eq!(query::<String>(&mut fc, &["DEBUG", "DIGEST"]), digest);
     assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
 }

@@ -272,6 +272,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let child = SaveChild::start(&server.config.load(), "redis-rdb-to-slaves", abort.clone());
+    let child_pid = save_child::file_pid(&child);
     let info = crate::server::saving::ChildInfo::publish(server, &snapshot.progress);
     let progress = snapshot.progress.clone();
     let (server, job) = (server.clone(), job.clone());
@@ -312,7 +313,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     });
     match spawned {
         Ok(_) => {
-            log::notice(&format!("Background RDB transfer started by pid {}", std::process::id()));
+            log::notice(&format!("Background RDB transfer started by pid {child_pid}"));
             Ok(abort)
         }
         Err(e) => {

@@ -456,6 +456,8 @@ impl Writer {
             self.file_len = None;
             self.file =
                 Self::open_append(&self.dir.join(temp_incr_name(&self.fname)), true).map_err(|e| e.to_string())?;
+            // A new file: its first command selects its database again.
+            self.selected = None;
             return Ok(());
         }
         let before = self.manifest.clone();
@@ -823,6 +825,7 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     let child = SaveChild::start(&server.config.load(), "redis-aof-rewrite", pit.abort.clone());
     let info = saving::ChildInfo::publish(&server, &pit.progress);
     let progress = pit.progress.clone();
+    let child_pid = save_child::file_pid(&child);
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
         let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", save_child::file_pid(&child)));
@@ -847,7 +850,7 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     });
     match spawned {
         Ok(_) => {
-            log::notice("Background append only file rewriting started");
+            log::notice(&format!("Background append only file rewriting started by pid {child_pid}"));
             Ok(())
         }
         Err(e) => {

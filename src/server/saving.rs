@@ -253,7 +253,8 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     let progress = snapshot.progress.clone();
     let info = ChildInfo::publish(&server, &progress);
     let child = SaveChild::start(&server.config.load(), "redis-rdb-bgsave", abort.clone());
-    let temp = format!("temp-{}.rdb", save_child::file_pid(&child));
+    let child_pid = save_child::file_pid(&child);
+    let temp = format!("temp-{child_pid}.rdb");
     *st.temp_file.lock() = Some(path.with_file_name(&temp));
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
@@ -302,7 +303,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     });
     match spawned {
         Ok(_) => {
-            log::notice("Background saving started");
+            log::notice(&format!("Background saving started by pid {child_pid}"));
             Ok(abort)
         }
         Err(e) => {
