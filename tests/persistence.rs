@@ -767,14 +767,14 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// Wait for the server's one child process (a background job's stand-in) and check its title.
 fn save_child(server: &Server, title: &str) -> u32 {
-    let mut child = 0;
+    let (mut child, mut cmdline) = (0, String::new());
+    // Until it has exec'd, a child just forked still shows the server's command line.
     let found = wait_until(Duration::from_secs(10), || {
         child = children_of(server.pid()).first().copied().unwrap_or(0);
-        child != 0
+        cmdline = fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        child != 0 && cmdline.starts_with(title)
     });
-    assert!(found, "no child process");
-    let cmdline = fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
-    assert!(cmdline.starts_with(title), "{cmdline:?}");
+    assert!(found, "no child process titled {title} (last seen: {child} {cmdline:?})");
     child
 }
 
