@@ -602,3 +602,141 @@ fn multi_comes_before_select_and_pxat_is_verbatim() {
         fs::read_to_string(&incr)
     );
 }
+
+/// The stand-in for the save's fork child (see `server/save_child.rs`): found as the
+/// server's child process and killed with SIGKILL, as Redis's tests kill a rewrite's child.
+fn kill_save_child(server: &Server) {
+    let mut pid = String::new();
+    let found = wait_until(Duration::from_secs(10), || {
+        let out = Command::new("pgrep").arg("-P").arg(server.pid().to_string()).output().expect("pgrep");
+        pid = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+        !pid.is_empty()
+    });
+    assert!(found, "no child process");
+    assert!(Command::new("kill").arg("-9").arg(&pid).status().expect("kill").success());
+}
+
+/// Wait for the rewrite in progress to end, and return whether it ended well.
+fn rewrite_ended(con: &mut redis::Connection) -> bool {
+    assert!(wait_until(Duration::from_secs(30), || info_field(con, "aof_rewrite_in_progress") == "0"));
+    info_field(con, "aof_last_bgrewrite_status") == "ok"
+}
+
+fn aof_file(dir: &Path, name: &str) -> bool {
+    dir.join("appendonlydir").join(name).exists()
+}
+
+/// `aof-disable-auto-gc yes` keeps the history files of each rewrite (listed newest first,
+/// type h, as Redis 7.2 writes them); setting it back to no deletes them at once.
+#[test]
+fn history_files_stay_with_auto_gc_disabled_until_it_is_enabled_again() {
+    let dir = test_dir("auto-gc");
+    let ferrous = Server::start(&ferrous_args(&dir, &["--aof-disable-auto-gc", "yes"]));
+    let mut fc = ferrous.conn();
+    let _: () = query(&mut fc, &["SET", "k", "v"]);
+    rewrite(&mut fc);
+    let _: () = query(&mut fc, &["SET", "k2", "v"]);
+    rewrite(&mut fc);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.2.incr.aof seq 2 type h\n\
+         file appendonly.aof.2.base.rdb seq 2 type h\nfile appendonly.aof.1.incr.aof seq 1 type h\n\
+         file appendonly.aof.1.base.rdb seq 1 type h\nfile appendonly.aof.3.incr.aof seq 3 type i\n"
+    );
+    for f in ["appendonly.aof.1.base.rdb", "appendonly.aof.2.base.rdb", "appendonly.aof.1.incr.aof"] {
+        assert!(aof_file(&dir, f), "{f} deleted");
+    }
+    let _: () = query(&mut fc, &["CONFIG", "SET", "aof-disable-auto-gc", "no"]);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.3.incr.aof seq 3 type i\n"
+    );
+    for f in ["appendonly.aof.1.base.rdb", "appendonly.aof.2.base.rdb", "appendonly.aof.1.incr.aof"] {
+        assert!(!aof_file(&dir, f), "{f} kept");
+    }
+    assert!(!ferrous.log().contains("does not apply"), "{}", ferrous.log());
+}
+
+/// Three rewrites in a row whose child is killed: each left a new incr file; then automatic
+/// rewrites wait (Redis's "triggered the limit" back-off) and open no more incr files, while
+/// BGREWRITEAOF still runs at once and, succeeding, ends the back-off.
+#[test]
+fn repeated_rewrite_failures_delay_automatic_rewrites_but_not_bgrewriteaof() {
+    let dir = test_dir("rewrite-limit");
+    let ferrous = Server::start(&ferrous_args(&dir, &["--auto-aof-rewrite-percentage", "0"]));
+    let mut fc = ferrous.conn();
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    let _: () = query(&mut fc, &["SET", "k", "v"]);
+    for _ in 0..3 {
+        let _: String = query(&mut fc, &["BGREWRITEAOF"]);
+        kill_save_child(&ferrous);
+        assert!(!rewrite_ended(&mut fc));
+    }
+    assert_eq!(info_field(&mut fc, "aof_rewrites_consecutive_failures"), "3");
+    assert!(ferrous.log().contains("Background AOF rewrite terminated by signal 9"), "{}", ferrous.log());
+    let four_incrs = "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n\
+         file appendonly.aof.2.incr.aof seq 2 type i\nfile appendonly.aof.3.incr.aof seq 3 type i\n\
+         file appendonly.aof.4.incr.aof seq 4 type i\n";
+    assert_eq!(manifest(&dir), four_incrs);
+    let _: () =
+        query(&mut fc, &["CONFIG", "SET", "auto-aof-rewrite-percentage", "1", "auto-aof-rewrite-min-size", "1kb"]);
+    let _: () = query(&mut fc, &["SET", "x", &"x".repeat(1024)]);
+    let limited = "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in 1 minutes";
+    assert!(wait_until(Duration::from_secs(10), || ferrous.log().contains(limited)), "{}", ferrous.log());
+    assert_eq!(info_field(&mut fc, "aof_rewrite_in_progress"), "0");
+    assert_eq!(manifest(&dir), four_incrs);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    rewrite(&mut fc);
+    assert_eq!(info_field(&mut fc, "aof_rewrites_consecutive_failures"), "0");
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.5.incr.aof seq 5 type i\n"
+    );
+}
+
+/// AOF turned on at runtime writes to a temporary incr file until its first rewrite succeeds:
+/// a rewrite whose child is killed removes that file (no manifest, no base yet), schedules the
+/// next one at once, and WAITAOF counts the local fsync only once a rewrite succeeded.
+#[test]
+fn a_failed_first_rewrite_drops_the_temporary_incr_file_and_is_retried() {
+    let dir = test_dir("temp-incr");
+    let d = dir.to_str().expect("utf-8 path");
+    let ferrous = Server::start(&["--dir", d, "--appendonly", "no", "--enable-debug-command", "yes"]);
+    let mut fc = ferrous.conn();
+    // Writes in another database than 0: each temporary incr file selects it again.
+    let _: () = query(&mut fc, &["SELECT", "9"]);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    let _: () = query(&mut fc, &["SET", "k", "v"]);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(info_field(&mut fc, "aof_rewrite_in_progress"), "1");
+    assert!(aof_file(&dir, "temp-appendonly.aof.incr"));
+    // Nothing is durable yet: WAITAOF's local count stays 0.
+    let acks: Vec<i64> = query(&mut fc, &["WAITAOF", "1", "0", "100"]);
+    assert_eq!(acks, [0, 0]);
+    kill_save_child(&ferrous);
+    let removed = "Removing the temp incr aof file temp-appendonly.aof.incr in the background";
+    assert!(wait_until(Duration::from_secs(10), || ferrous.log().contains(removed)), "{}", ferrous.log());
+    assert!(!aof_file(&dir, "appendonly.aof.manifest"));
+    assert!(!aof_file(&dir, "appendonly.aof.1.base.rdb"));
+    // The next rewrite starts by itself (it also waits, and is killed again).
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "aof_rewrite_in_progress") == "1"));
+    let _: () = query(&mut fc, &["SET", "k1", "v"]);
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    kill_save_child(&ferrous);
+    assert!(wait_until(Duration::from_secs(10), || ferrous.log().matches(removed).count() == 2));
+    assert!(wait_until(Duration::from_secs(10), || aof_file(&dir, "appendonly.aof.manifest")
+        && info_field(&mut fc, "aof_rewrite_in_progress") == "0"));
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    let _: () = query(&mut fc, &["SET", "k2", "v"]);
+    let acks: Vec<i64> = query(&mut fc, &["WAITAOF", "1", "0", "0"]);
+    assert_eq!(acks, [1, 0]);
+    let digest: String = query(&mut fc, &["DEBUG", "DIGEST"]);
+    // DEBUG LOADAOF's data is no change since the last save.
+    let _: () = query(&mut fc, &["DEBUG", "LOADAOF"]);
+    assert_eq!(query::<String>(&mut fc, &["GET", "k2"]), "v");
+    assert_eq!(query::<String>(&mut fc, &["DEBUG", "DIGEST"]), digest);
+    assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
+}

@@ -494,6 +494,44 @@ fn a_slowed_bgsave_finishes_once_the_delay_is_set_to_0() {
     assert_eq!(value, "v");
 }
 
+/// INFO persistence reports a running save's progress as Redis's parent reports its fork
+/// child's: the keys at the point in time, the keys written so far with the percentage, the
+/// copy-on-write bytes (keys commands copied before changing them), reset when it ends, and
+/// the last save's copy-on-write size. (The copies are what the save holds: serialised, so
+/// LZF-compressed with `rdbcompression yes`; the test's values are stored uncompressed.)
+#[test]
+fn a_running_bgsave_reports_its_progress_and_copy_on_write() {
+    let dir = test_dir("bgsave-progress");
+    let ferrous = Server::start(&["--dir", dir.to_str().unwrap(), "--rdbcompression", "no"]);
+    let mut fc = ferrous.conn();
+    for field in ["current_save_keys_total", "current_save_keys_processed", "current_cow_size", "rdb_last_cow_size"] {
+        assert_eq!(info_field(&mut fc, field), "0", "{field}");
+    }
+    let value = "A".repeat(500);
+    for i in 0..2000 {
+        let _: () = query(&mut fc, &["SET", &format!("key{i}"), &value]);
+    }
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "10000"]);
+    let _: String = query(&mut fc, &["BGSAVE"]);
+    assert_eq!(info_field(&mut fc, "current_save_keys_total"), "2000");
+    for i in 0..100 {
+        let _: i64 = query(&mut fc, &["SETRANGE", &format!("key{i}"), "0", &"B".repeat(500)]);
+    }
+    let cow: u64 = info_field(&mut fc, "current_cow_size").parse().unwrap();
+    assert!(cow >= 4096, "{cow} bytes copied for 100 changed keys of 500 bytes");
+    assert!(wait_until(Duration::from_secs(20), || info_field(&mut fc, "current_save_keys_processed") != "0"));
+    assert_ne!(info_field(&mut fc, "current_fork_perc"), "0.00");
+    assert_eq!(info_field(&mut fc, "rdb_bgsave_in_progress"), "1");
+    let _: () = query(&mut fc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+    assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
+    let last: u64 = info_field(&mut fc, "rdb_last_cow_size").parse().unwrap();
+    assert!(last >= cow, "{last} < {cow}");
+    for field in ["current_save_keys_total", "current_save_keys_processed", "current_cow_size"] {
+        assert_eq!(info_field(&mut fc, field), "0", "{field}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // (e) Function libraries in RDB files, both ways; LFU / LRU metadata.
 // ---------------------------------------------------------------------------
@@ -700,6 +738,9 @@ fn a_full_synchronisation_snapshot_carries_the_libraries() {
         let n = raw.stream.read(&mut chunk).expect("read the snapshot");
         assert!(n > 0, "connection closed");
         got.extend_from_slice(&chunk[..n]);
+        // The newlines a master sends to keep the link alive while the snapshot is written.
+        let keepalive = got.iter().take_while(|&&b| b == b'\n').count();
+        got.drain(..keepalive);
         let Some(eol) = got.windows(2).position(|w| w == b"\r\n") else { continue };
         let len: usize = std::str::from_utf8(&got[1..eol]).expect("length").parse().expect("length");
         if got.len() >= eol + 2 + len {
@@ -726,14 +767,14 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// Wait for the server's one child process (a background job's stand-in) and check its title.
 fn save_child(server: &Server, title: &str) -> u32 {
-    let mut child = 0;
+    let (mut child, mut cmdline) = (0, String::new());
+    // Until it has exec'd, a child just forked still shows the server's command line.
     let found = wait_until(Duration::from_secs(10), || {
         child = children_of(server.pid()).first().copied().unwrap_or(0);
-        child != 0
+        cmdline = fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        child != 0 && cmdline.starts_with(title)
     });
-    assert!(found, "no child process");
-    let cmdline = fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
-    assert!(cmdline.starts_with(title), "{cmdline:?}");
+    assert!(found, "no child process titled {title} (last seen: {child} {cmdline:?})");
     child
 }
 

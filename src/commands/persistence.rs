@@ -78,6 +78,8 @@ fn bgrewriteaof(ctx: &mut Ctx) -> CmdResult {
     }
     if ctx.db.is_all_locked() || server.saving.in_progress.load(Ordering::Acquire) {
         aof.rewrite_scheduled.store(true, Ordering::Release);
+        // Asked for by hand: it runs as soon as it can, whatever the failures before it.
+        aof.consecutive_failures.store(0, Ordering::Relaxed);
         ctx.reply.simple("Background append only file rewriting scheduled");
         return Ok(());
     }

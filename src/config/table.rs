@@ -198,7 +198,7 @@ params! {
     cluster_allow_replica_migration: bool = "cluster-allow-replica-migration", Bool, true, M;
     replica_announced: bool = "replica-announced", Bool, true, M;
     latency_tracking: bool = "latency-tracking", Bool, true, M;
-    aof_disable_auto_gc: bool = "aof-disable-auto-gc", Bool, false, HIDDEN | NA;
+    aof_disable_auto_gc: bool = "aof-disable-auto-gc", Bool, false, HIDDEN;
     replica_ignore_disk_write_errors: bool = "replica-ignore-disk-write-errors", Bool, false, M;
 
     // Strings.

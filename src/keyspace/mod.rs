@@ -506,15 +506,22 @@ impl Keyspace {
     }
 
     /// [`Keyspace::begin_capture_then`], also telling whether the captured keyspace holds a
-    /// hash with field TTLs (an RDB file holding one must be version 12).
-    pub fn begin_capture_checked<R>(&self, capture: Arc<dyn ShardCapture>, at_point: impl FnOnce() -> R) -> (R, bool) {
+    /// hash with field TTLs (an RDB file holding one must be version 12), and how many keys
+    /// it holds.
+    pub fn begin_capture_checked<R>(
+        &self,
+        capture: Arc<dyn ShardCapture>,
+        at_point: impl FnOnce() -> R,
+    ) -> (R, bool, u64) {
         let mut guards = self.acquire(ShardSet::all());
         let mut field_ttls = false;
+        let mut keys = 0;
         for (_, g) in guards.iter_mut() {
             g.capture = Some(capture::Pending::new(capture.clone(), g.dbs.len()));
             field_ttls = field_ttls || g.dbs.iter().any(ShardDb::has_hash_field_ttls);
+            keys += g.dbs.iter().map(|d| d.main.len() as u64).sum::<u64>();
         }
-        (at_point(), field_ttls)
+        (at_point(), field_ttls, keys)
     }
 
     /// Hand the capture in progress whatever it has not seen of shard `shard` (the capturing

@@ -161,11 +161,12 @@ impl Manifest {
         out
     }
 
-    /// Start a new base file (its name is returned); the current one becomes history.
+    /// Start a new base file (its name is returned); the current one becomes history, listed
+    /// first (Redis lists the newest history files first).
     pub fn new_base(&mut self, fname: &str, rdb: bool) -> String {
         if let Some(mut old) = self.base.take() {
             old.kind = FileKind::History;
-            self.history.push(old);
+            self.history.insert(0, old);
         }
         self.base_seq += 1;
         let name = format!("{fname}.{}.base.{}", self.base_seq, if rdb { "rdb" } else { "aof" });
@@ -181,14 +182,15 @@ impl Manifest {
         name
     }
 
-    /// After a rewrite: every incr file but the last (the one being written since the rewrite
-    /// began) is covered by the new base and becomes history.
-    pub fn incrs_to_history_but_last(&mut self) {
-        let keep = self.incrs.pop();
-        for mut ai in self.incrs.drain(..) {
-            ai.kind = FileKind::History;
-            self.history.push(ai);
-        }
+    /// After a rewrite: the incr files covered by the new base become history, ahead of the
+    /// older history files and in their order (as Redis's markRewrittenIncrAofAsHistory lists
+    /// them). With `keep_last` (the AOF is on) the last one, written since the rewrite began,
+    /// stays.
+    pub fn incrs_to_history(&mut self, keep_last: bool) {
+        let keep = if keep_last { self.incrs.pop() } else { None };
+        let older = std::mem::take(&mut self.history);
+        self.history = self.incrs.drain(..).map(|ai| AofInfo { kind: FileKind::History, ..ai }).collect();
+        self.history.extend(older);
         self.incrs.extend(keep);
     }
 
@@ -317,12 +319,31 @@ mod tests {
         assert_eq!(m.to_text().as_bytes(), text);
         assert_eq!(m.new_incr("appendonly.aof"), "appendonly.aof.2.incr.aof");
         assert_eq!(m.new_base("appendonly.aof", true), "appendonly.aof.2.base.rdb");
-        m.incrs_to_history_but_last();
+        m.incrs_to_history(true);
         assert_eq!(
             m.to_text(),
-            "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.1.base.rdb seq 1 type h\n\
-             file appendonly.aof.1.incr.aof seq 1 type h\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+            "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.1.incr.aof seq 1 type h\n\
+             file appendonly.aof.1.base.rdb seq 1 type h\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
         );
+        // A second rewrite with the history kept (aof-disable-auto-gc): newest history first,
+        // as Redis 7.2 writes it.
+        m.new_incr("appendonly.aof");
+        m.new_base("appendonly.aof", true);
+        m.incrs_to_history(true);
+        let names: Vec<_> = m.history.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "appendonly.aof.2.incr.aof",
+                "appendonly.aof.2.base.rdb",
+                "appendonly.aof.1.incr.aof",
+                "appendonly.aof.1.base.rdb"
+            ]
+        );
+        // With the AOF off every incr file is history.
+        m.incrs_to_history(false);
+        assert!(m.incrs.is_empty());
+        assert_eq!(m.history[0].name, "appendonly.aof.3.incr.aof");
         let quoted = Manifest {
             base: Some(AofInfo { name: "a b".into(), seq: 1, kind: FileKind::Base }),
             ..Manifest::default()

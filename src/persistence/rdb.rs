@@ -511,6 +511,31 @@ pub fn write_snapshot(
     w.write_all(&trailer(digest.finalize(), opts))
 }
 
+/// How far a point-in-time save has got, as Redis's fork child reports it to its parent
+/// (INFO's current_save_keys_total / _processed, current_fork_perc, current_cow_size): the
+/// keys at the point in time, the keys written so far, and the bytes commands serialised for
+/// the save before changing keys it had not written yet — what the snapshot holds apart from
+/// the live keyspace because of writes: Ferrous's copy-on-write, per key instead of per page.
+#[derive(Debug, Default)]
+pub struct SaveProgress {
+    pub keys_total: AtomicU64,
+    pub keys_processed: AtomicU64,
+    pub cow_bytes: AtomicU64,
+}
+
+impl SaveProgress {
+    /// Percentage of the keys written (INFO's current_fork_perc).
+    pub fn percent(&self) -> f64 {
+        let total = self.keys_total.load(Ordering::Relaxed);
+        let done = self.keys_processed.load(Ordering::Relaxed).min(total);
+        if total == 0 {
+            0.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        }
+    }
+}
+
 /// One shard's serialisation so far: the bytes, the number of keys, the database the bytes
 /// ended with (the next part of another database starts with a SELECTDB).
 #[derive(Default)]
@@ -538,6 +563,7 @@ struct CapturedShards {
     keys: AtomicU64,
     /// Set when the save failed: shards still pending are then skipped cheaply.
     aborted: AtomicBool,
+    progress: Arc<SaveProgress>,
 }
 
 impl ShardCapture for CapturedShards {
@@ -571,9 +597,12 @@ impl ShardCapture for CapturedShards {
         let Some(entry) = contents.main.get(key) else { return };
         self.keys.fetch_add(1, Ordering::Relaxed);
         let mut slot = self.slots[shard].lock();
+        let before = slot.bytes.len();
         slot.select(db);
         write_key(&mut slot.bytes, contents, key, entry, self.opts);
         slot.keys += 1;
+        // A command is about to change this key: the copy is the save's copy-on-write.
+        self.progress.cow_bytes.fetch_add((slot.bytes.len() - before) as u64, Ordering::Relaxed);
     }
 
     fn abandoned(&self) -> bool {
@@ -583,7 +612,7 @@ impl ShardCapture for CapturedShards {
 
 /// Reads `rdb-key-save-delay` now. A save in progress reads it again as it sleeps, so setting it
 /// to 0 lets a slowed save finish at once. (Redis's tests end such a save by setting it to 0 and
-/// killing the save's child process; a Ferrous save has no process to kill.)
+/// killing the save's child process: Ferrous's stand-in child, see `server/save_child.rs`.)
 pub type KeyDelay = Box<dyn Fn() -> i64 + Send>;
 
 /// A point-in-time snapshot of the keyspace taken without stopping it (BGSAVE): started by
@@ -605,6 +634,8 @@ pub struct PointInTime {
     pub key_delay: Option<KeyDelay>,
     /// Set to stop the write early (nobody wants the file any more).
     pub abort: Arc<AtomicBool>,
+    /// How far the write has got (INFO persistence's current_* fields).
+    pub progress: Arc<SaveProgress>,
 }
 
 impl PointInTime {
@@ -626,16 +657,20 @@ impl PointInTime {
             slots: (0..NSHARDS).map(|_| Mutex::new(CapturedShard::default())).collect(),
             keys: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
+            progress: Arc::new(SaveProgress::default()),
         });
-        let (r, field_ttls) = ks.begin_capture_checked(shards.clone(), at_point);
+        let (r, field_ttls, keys) = ks.begin_capture_checked(shards.clone(), at_point);
+        shards.progress.keys_total.store(keys, Ordering::Relaxed);
         // Hashes with field TTLs exist only in RDB 12: the file says so (see `version_needed`).
         let version = if field_ttls { opts.version.max(12) } else { opts.version };
+        let progress = shards.progress.clone();
         let pit = PointInTime {
             shards,
             functions: functions.to_vec(),
             head_opts: SaveOptions { version, ..opts },
             key_delay: None,
             abort: Arc::new(AtomicBool::new(false)),
+            progress,
         };
         (pit, r)
     }
@@ -691,6 +726,7 @@ impl PointInTime {
             }
             digest.update(&part);
             w.write_all(&part)?;
+            self.progress.keys_processed.fetch_add(keys, Ordering::Relaxed);
         }
         digest.update(&[OPCODE_EOF]);
         w.write_all(&[OPCODE_EOF])?;

@@ -272,6 +272,9 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let child = SaveChild::start(&server.config.load(), "redis-rdb-to-slaves", abort.clone());
+    let child_pid = save_child::file_pid(&child);
+    let info = crate::server::saving::ChildInfo::publish(server, &snapshot.progress);
+    let progress = snapshot.progress.clone();
     let (server, job) = (server.clone(), job.clone());
     let spawned = std::thread::Builder::new().name("ferrous-replsync".into()).spawn(move || {
         let mark = eof_mark();
@@ -288,6 +291,10 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         let ok = result.is_ok() && up > 0;
         let killed = save_child::killed_by(&child);
         drop(child);
+        drop(info);
+        if ok {
+            server.saving.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         if let Some(signal) = killed.filter(|_| result.is_err()) {
             log::warning(&format!("Background transfer terminated by signal {signal}"));
         } else if ok {
@@ -306,7 +313,7 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     });
     match spawned {
         Ok(_) => {
-            log::notice(&format!("Background RDB transfer started by pid {}", std::process::id()));
+            log::notice(&format!("Background RDB transfer started by pid {child_pid}"));
             Ok(abort)
         }
         Err(e) => {

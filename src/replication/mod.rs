@@ -781,9 +781,11 @@ pub struct WaitSpec {
     pub deadline: Option<std::time::Instant>,
 }
 
-/// Whether the local AOF has fsynced everything up to `seq` (WAITAOF's local count).
+/// Whether the local AOF has fsynced everything up to `seq` (WAITAOF's local count): not
+/// before the first rewrite of an AOF turned on has succeeded, as Redis.
 pub fn local_fsynced(server: &Server, seq: u64) -> bool {
-    server.aof.on.load(Ordering::Acquire) && server.aof.fsynced() >= seq
+    let aof = &server.aof;
+    aof.on.load(Ordering::Acquire) && !aof.wait_rewrite.load(Ordering::Acquire) && aof.fsynced() >= seq
 }
 
 fn acked(server: &Server, spec: &WaitSpec) -> usize {

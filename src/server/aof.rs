@@ -20,7 +20,10 @@
 //! switches to a new incr file (listed in the manifest at once), so every later write lands in
 //! it and nothing is lost or doubled. A thread writes the new base (an RDB file, or commands
 //! with `aof-use-rdb-preamble no`) to a temporary file; the writer then renames it, makes the old
-//! base and incr files history in the manifest (written atomically) and deletes them.
+//! base and incr files history in the manifest (written atomically) and deletes them (unless
+//! `aof-disable-auto-gc yes`). Failed rewrites follow Redis: the temporary incr file of an AOF
+//! being turned on is dropped and the next rewrite scheduled; from three failures in a row
+//! automatic rewrites back off ([`rewrite_limited`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -71,9 +74,14 @@ pub struct AofState {
     pub buffer_len: AtomicU64,
     pub rewrites: AtomicU64,
     pub consecutive_failures: AtomicU64,
+    /// Redis's aofRewriteLimited back-off: (minutes of the last delay, unix time before which
+    /// automatic rewrites wait; 0: not waiting).
+    limit: Mutex<(i64, i64)>,
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
     pub delayed_fsync: AtomicU64,
+    /// The copy-on-write bytes of the last successful rewrite (INFO's aof_last_cow_size).
+    pub last_cow: AtomicU64,
 }
 
 impl Default for AofState {
@@ -98,9 +106,11 @@ impl Default for AofState {
             buffer_len: AtomicU64::new(0),
             rewrites: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
+            limit: Mutex::new((0, 0)),
             current_size: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
             delayed_fsync: AtomicU64::new(0),
+            last_cow: AtomicU64::new(0),
         }
     }
 }
@@ -156,12 +166,42 @@ enum Ctl {
     /// Rewrite point (every shard locked): write everything up to `seq`, then continue in a
     /// new incr file.
     Switch { seq: u64, done: std::sync::mpsc::Sender<Result<(), String>> },
-    /// The new base is in `temp` (or the rewrite failed).
-    RewriteDone(Result<(PathBuf, bool), String>),
+    /// The rewrite thread ended.
+    RewriteDone(RewriteEnd),
+    /// Delete the history files now (aof-disable-auto-gc set to no, DEBUG LOADAOF).
+    Gc { done: std::sync::mpsc::Sender<()> },
     /// Write and fsync everything up to `seq`.
     Sync { seq: u64, done: std::sync::mpsc::Sender<()> },
     /// Write, fsync and stop.
     Stop { done: std::sync::mpsc::Sender<()> },
+}
+
+/// How a rewrite thread ended.
+enum RewriteEnd {
+    /// The new base is in the file (`true`: an RDB).
+    Written(PathBuf, bool),
+    /// Writing it failed.
+    Failed(String),
+    /// Its child was killed by this signal (SIGUSR1 is no error, as in Redis).
+    Killed(i32),
+}
+
+impl RewriteEnd {
+    /// Log the end of a rewrite that did not write its base; whether it counts as a failure
+    /// (Redis's aof_lastbgrewrite_status and stat_aofrw_consecutive_failures).
+    fn report_failure(&self) -> bool {
+        match self {
+            RewriteEnd::Written(..) => false,
+            RewriteEnd::Failed(e) => {
+                log::warning(&format!("Background AOF rewrite failed: {e}"));
+                true
+            }
+            RewriteEnd::Killed(signal) => {
+                log::warning(&format!("Background AOF rewrite terminated by signal {signal}"));
+                *signal != save_child::SIGUSR1
+            }
+        }
+    }
 }
 
 /// `dir/appenddirname`, and `appendfilename`.
@@ -179,9 +219,10 @@ pub fn persist_manifest(dir: &Path, fname: &str, m: &Manifest) -> io::Result<()>
     })
 }
 
-/// Delete the history files and drop them from the manifest.
-fn delete_history(dir: &Path, fname: &str, m: &mut Manifest) {
-    if m.history.is_empty() {
+/// Delete the history files and drop them from the manifest, unless `aof-disable-auto-gc`
+/// keeps them (Redis's aofDelHistoryFiles).
+fn delete_history(server: &Server, dir: &Path, fname: &str, m: &mut Manifest) {
+    if m.history.is_empty() || server.config.load().aof_disable_auto_gc {
         return;
     }
     for h in m.history.drain(..) {
@@ -305,7 +346,9 @@ impl Writer {
             }
             self.last_fsync = Instant::now();
         }
-        if !self.needs_fsync {
+        // Until the first rewrite succeeds nothing is durable (Redis's fsynced_reploff stays 0
+        // in AOF_WAIT_REWRITE): WAITAOF and FACK count it from the rewrite's end.
+        if !self.needs_fsync && !self.wait_rewrite {
             st.fsynced.store(self.written, Ordering::Release);
         }
         st.synced.send_replace(self.written);
@@ -413,6 +456,8 @@ impl Writer {
             self.file_len = None;
             self.file =
                 Self::open_append(&self.dir.join(temp_incr_name(&self.fname)), true).map_err(|e| e.to_string())?;
+            // A new file: its first command selects its database again.
+            self.selected = None;
             return Ok(());
         }
         let before = self.manifest.clone();
@@ -446,22 +491,74 @@ impl Writer {
                 let incr = self.manifest.new_incr(&self.fname);
                 fs::rename(self.dir.join(temp_incr_name(&self.fname)), self.dir.join(&incr))?;
             }
-            self.manifest.incrs_to_history_but_last();
+            self.manifest.incrs_to_history(true);
             persist_manifest(&self.dir, &self.fname, &self.manifest)
         })();
         if let Err(e) = result {
             self.manifest = before;
             return Err(e.to_string());
         }
+        // The AOF is on now; `rewrite_ended` says so once the rewrite is over.
         self.wait_rewrite = false;
-        self.server.aof.wait_rewrite.store(false, Ordering::Release);
-        delete_history(&self.dir, &self.fname, &mut self.manifest);
+        delete_history(&self.server, &self.dir, &self.fname, &mut self.manifest);
         let base_size = file_size(&self.dir.join(&base));
         let incr_size = self.manifest.incrs.last().map_or(0, |i| file_size(&self.dir.join(&i.name)));
+        // The size the next automatic rewrite's growth is measured from, as Redis's
+        // aof_rewrite_base_size: the new base and what the incr file holds already.
         let st = &self.server.aof;
-        st.base_size.store(base_size, Ordering::Relaxed);
+        st.base_size.store(base_size + incr_size, Ordering::Relaxed);
         st.current_size.store(base_size + incr_size, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The end of a rewrite (Redis's backgroundRewriteDoneHandler).
+    fn rewrite_ended(&mut self, end: RewriteEnd) {
+        let server = self.server.clone();
+        let st = &server.aof;
+        let was_waiting = self.wait_rewrite;
+        let installed = match end {
+            RewriteEnd::Written(temp, rdb) => {
+                let r = self.rewrite_done(&temp, rdb);
+                if r.is_err() {
+                    let _ = fs::remove_file(&temp);
+                }
+                r.map_err(RewriteEnd::Failed)
+            }
+            other => Err(other),
+        };
+        let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
+        st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
+        match installed {
+            Ok(()) => {
+                st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
+                st.consecutive_failures.store(0, Ordering::Relaxed);
+                st.rewrites.fetch_add(1, Ordering::Relaxed);
+                log::notice("Background AOF rewrite finished successfully");
+            }
+            Err(end) => {
+                if end.report_failure() {
+                    st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+                    st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                if self.wait_rewrite {
+                    // What the temporary incr file holds will be in the next rewrite's base:
+                    // drop it, and schedule that rewrite (the AOF is not on until one succeeds).
+                    let name = temp_incr_name(&self.fname);
+                    log::notice(&format!("Removing the temp incr aof file {name} in the background"));
+                    let _ = fs::remove_file(self.dir.join(&name));
+                    st.rewrite_scheduled.store(true, Ordering::Release);
+                }
+            }
+        }
+        st.rewrite_in_progress.store(false, Ordering::Release);
+        if was_waiting && !self.wait_rewrite {
+            // The temporary incr file, fsynced by the installation, is the AOF's now: WAITAOF
+            // counts from here, when the rewrite is over as far as INFO tells.
+            if !self.needs_fsync {
+                st.fsynced.store(self.written, Ordering::Release);
+            }
+            st.wait_rewrite.store(false, Ordering::Release);
+        }
     }
 
     /// Handle a control message; false to stop.
@@ -471,31 +568,10 @@ impl Writer {
                 self.catch_up(effects, seq);
                 let _ = done.send(self.switch());
             }
-            Ctl::RewriteDone(result) => {
-                let result = result.and_then(|(temp, rdb)| {
-                    let r = self.rewrite_done(&temp, rdb);
-                    if r.is_err() {
-                        let _ = fs::remove_file(&temp);
-                    }
-                    r
-                });
-                let st = &self.server.aof;
-                let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
-                st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
-                match result {
-                    Ok(()) => {
-                        st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
-                        st.consecutive_failures.store(0, Ordering::Relaxed);
-                        st.rewrites.fetch_add(1, Ordering::Relaxed);
-                        log::notice("Background AOF rewrite finished successfully");
-                    }
-                    Err(e) => {
-                        st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
-                        st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                        log::warning(&format!("Background AOF rewrite failed: {e}"));
-                    }
-                }
-                st.rewrite_in_progress.store(false, Ordering::Release);
+            Ctl::RewriteDone(end) => self.rewrite_ended(end),
+            Ctl::Gc { done } => {
+                delete_history(&self.server, &self.dir, &self.fname, &mut self.manifest);
+                let _ = done.send(());
             }
             Ctl::Sync { seq, done } => {
                 self.catch_up(effects, seq);
@@ -628,7 +704,7 @@ pub fn open_at_startup(server: &Arc<Server>, mut manifest: Manifest) -> Result<(
         .map_err(|e| format!("Can't open the append-only file {incr}: {e}"))?;
     persist_manifest(&dir, &fname, &manifest).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     log::notice(&format!("{} AOF incr file {incr} on server start", if created { "Creating" } else { "Opening" }));
-    delete_history(&dir, &fname, &mut manifest);
+    delete_history(server, &dir, &fname, &mut manifest);
     let st = &server.aof;
     let base = manifest.base.as_ref().map_or(0, |b| file_size(&dir.join(&b.name)));
     st.base_size.store(base, Ordering::Relaxed);
@@ -696,7 +772,9 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
         st.rewrite_in_progress.store(false, Ordering::SeqCst);
         return Err("a background save is in progress".into());
     }
-    st.rewrite_scheduled.store(false, Ordering::Relaxed);
+    // A rewrite that cannot start stays scheduled, as Redis clears aof_rewrite_scheduled only
+    // once its child runs.
+    let was_scheduled = st.rewrite_scheduled.swap(false, Ordering::Relaxed);
     st.rewrite_started_ms.store(now_ms(), Ordering::Relaxed);
     let (dir, fname) = paths(&server);
     let opts = SaveOptions::from_config(&server.config.load());
@@ -731,6 +809,9 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
         let _ = pit.write(&server.keyspace, &mut Refuse);
         st.rewrite_in_progress.store(false, Ordering::SeqCst);
         st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+        if was_scheduled {
+            st.rewrite_scheduled.store(true, Ordering::Relaxed);
+        }
         log::warning(&format!("Can't rewrite append only file in background: {e}"));
         return Err(e);
     }
@@ -742,21 +823,26 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     let nice = if enable { 0 } else { server.config.load().snapshot_nice as i32 };
     *st.rewrite_abort.lock() = Some(pit.abort.clone());
     let child = SaveChild::start(&server.config.load(), "redis-aof-rewrite", pit.abort.clone());
+    let info = saving::ChildInfo::publish(&server, &pit.progress);
+    let progress = pit.progress.clone();
+    let child_pid = save_child::file_pid(&child);
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
         let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", save_child::file_pid(&child)));
-        let result = write_base(&s, pit, &temp, preamble).map(|_| (temp.clone(), preamble));
-        if let Some(signal) = save_child::killed_by(&child).filter(|_| result.is_err()) {
-            log::warning(&format!("Background AOF rewrite terminated by signal {signal}"));
-        }
+        let end = match write_base(&s, pit, &temp, preamble) {
+            Ok(()) => RewriteEnd::Written(temp.clone(), preamble),
+            Err(e) => save_child::killed_by(&child).map_or(RewriteEnd::Failed(e), RewriteEnd::Killed),
+        };
         drop(child);
+        drop(info);
         *s.aof.rewrite_abort.lock() = None;
-        if result.is_ok() {
+        if matches!(end, RewriteEnd::Written(..)) {
+            s.aof.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
             log::notice("Background AOF rewrite terminated with success");
         }
         if standalone {
-            finish_standalone(&s, &dir, &fname, result);
-        } else if !s.aof.send(Ctl::RewriteDone(result)) {
+            finish_standalone(&s, &dir, &fname, end);
+        } else if !s.aof.send(Ctl::RewriteDone(end)) {
             // The AOF was turned off meanwhile.
             let _ = fs::remove_file(&temp);
             s.aof.rewrite_in_progress.store(false, Ordering::SeqCst);
@@ -764,7 +850,7 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     });
     match spawned {
         Ok(_) => {
-            log::notice("Background append only file rewriting started");
+            log::notice(&format!("Background append only file rewriting started by pid {child_pid}"));
             Ok(())
         }
         Err(e) => {
@@ -791,32 +877,83 @@ pub fn kill_rewrite(server: &Server, wait: bool) {
 }
 
 /// End of a rewrite with the AOF off: the new base replaces everything in the manifest.
-fn finish_standalone(server: &Server, dir: &Path, fname: &str, result: Result<(PathBuf, bool), String>) {
+fn finish_standalone(server: &Server, dir: &Path, fname: &str, end: RewriteEnd) {
     let st = &server.aof;
-    let result = result.and_then(|(temp, rdb)| {
-        let text = fs::read(dir.join(manifest_name(fname))).ok();
-        let mut m = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
-        let base = m.new_base(fname, rdb);
-        m.history.append(&mut m.incrs);
-        for h in m.history.iter_mut() {
-            h.kind = crate::persistence::aof::FileKind::History;
-        }
-        fs::rename(&temp, dir.join(&base)).map_err(|e| e.to_string())?;
-        persist_manifest(dir, fname, &m).map_err(|e| e.to_string())?;
-        delete_history(dir, fname, &mut m);
-        Ok(())
-    });
+    let result = match end {
+        RewriteEnd::Written(temp, rdb) => (|| {
+            let text = fs::read(dir.join(manifest_name(fname))).ok();
+            let mut m = text.map(|t| Manifest::parse(&t)).transpose()?.unwrap_or_default();
+            let base = m.new_base(fname, rdb);
+            m.incrs_to_history(false);
+            fs::rename(&temp, dir.join(&base)).map_err(|e| e.to_string())?;
+            persist_manifest(dir, fname, &m).map_err(|e| e.to_string())?;
+            delete_history(server, dir, fname, &mut m);
+            Ok(())
+        })()
+        .map_err(RewriteEnd::Failed),
+        other => Err(other),
+    };
     let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
     st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
-    st.last_bgrewrite_ok.store(result.is_ok(), Ordering::Relaxed);
     match result {
         Ok(()) => {
+            st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
+            st.consecutive_failures.store(0, Ordering::Relaxed);
             st.rewrites.fetch_add(1, Ordering::Relaxed);
             log::notice("Background AOF rewrite finished successfully");
         }
-        Err(e) => log::warning(&format!("Background AOF rewrite failed: {e}")),
+        Err(end) => {
+            if end.report_failure() {
+                st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+                st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
     st.rewrite_in_progress.store(false, Ordering::SeqCst);
+}
+
+/// Delete the history files now, unless `aof-disable-auto-gc` keeps them (CONFIG SET
+/// aof-disable-auto-gc no, DEBUG LOADAOF): the writer's manifest while the AOF is on, the one
+/// on disk otherwise.
+pub fn gc_history(server: &Server) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if server.aof.send(Ctl::Gc { done: tx }) {
+        let _ = rx.recv();
+        return;
+    }
+    let (dir, fname) = paths(server);
+    let Ok(text) = fs::read(dir.join(manifest_name(&fname))) else { return };
+    if let Ok(mut m) = Manifest::parse(&text) {
+        delete_history(server, &dir, &fname, &mut m);
+    }
+}
+
+/// Whether automatic rewrites wait after repeated failures (Redis's aofRewriteLimited): from
+/// the third failure in a row, the next automatic rewrite waits 1 minute, then 2, 4, ... up
+/// to 60; BGREWRITEAOF still runs at once.
+fn rewrite_limited(server: &Server) -> bool {
+    const THRESHOLD: u64 = 3;
+    const MAX_MINUTES: i64 = 60;
+    let st = &server.aof;
+    let mut limit = st.limit.lock();
+    if st.consecutive_failures.load(Ordering::Relaxed) < THRESHOLD {
+        *limit = (0, 0);
+        return false;
+    }
+    let now = now_ms() / 1000;
+    if limit.1 != 0 {
+        if now < limit.1 {
+            return true;
+        }
+        limit.1 = 0;
+        return false;
+    }
+    let minutes = if limit.0 == 0 { 1 } else { (limit.0 * 2).min(MAX_MINUTES) };
+    *limit = (minutes, now + minutes * 60);
+    log::warning(&format!(
+        "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {minutes} minutes"
+    ));
+    true
 }
 
 /// Ask the writer to write and fsync every effect published so far, and wait for it.
@@ -876,7 +1013,9 @@ pub fn cron(server: &Server) {
     }
     // A scheduled BGREWRITEAOF runs whether or not the AOF is on, as in Redis.
     if st.rewrite_scheduled.load(Ordering::Acquire) {
-        let _ = rewrite(server, false);
+        if !rewrite_limited(server) {
+            let _ = rewrite(server, false);
+        }
         return;
     }
     if !st.on.load(Ordering::Acquire) {
@@ -886,20 +1025,15 @@ pub fn cron(server: &Server) {
         let c = server.config.load();
         (c.auto_aof_rewrite_percentage as u64, c.auto_aof_rewrite_min_size as u64)
     };
-    // A failed rewrite is retried at most every 60 seconds, like Redis.
-    let failed_recently = !st.last_bgrewrite_ok.load(Ordering::Relaxed)
-        && now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed) < 60_000;
     if st.wait_rewrite.load(Ordering::Acquire) {
-        if !failed_recently {
-            let _ = rewrite(server, false);
-        }
+        // Waiting for the first rewrite: a failed one scheduled the next (above).
         return;
     }
     let current = st.current_size.load(Ordering::Relaxed);
     if perc > 0 && current > min {
         let base = st.base_size.load(Ordering::Relaxed).max(1);
         let growth = (current.saturating_sub(base)) * 100 / base;
-        if growth >= perc && !failed_recently {
+        if growth >= perc && !rewrite_limited(server) {
             log::notice(&format!("Starting automatic rewriting of AOF on {growth}% growth"));
             let _ = rewrite(server, false);
         }
@@ -917,7 +1051,7 @@ pub fn info(server: &Server, out: &mut String) {
         out,
         "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\n\
          aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\n\
-         aof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n",
+         aof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:{}\r\n",
         server.config.load().appendonly as u8,
         in_progress as u8,
         (st.rewrite_scheduled.load(Ordering::Relaxed) || st.start_pending.load(Ordering::Relaxed)) as u8,
@@ -927,6 +1061,7 @@ pub fn info(server: &Server, out: &mut String) {
         st.rewrites.load(Ordering::Relaxed),
         st.consecutive_failures.load(Ordering::Relaxed),
         if st.last_write_ok.load(Ordering::Relaxed) && st.fsync_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
+        st.last_cow.load(Ordering::Relaxed),
     );
 }
 

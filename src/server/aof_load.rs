@@ -309,6 +309,8 @@ pub fn load_at_startup(server: &Arc<Server>) -> Result<bool, String> {
     }
     let manifest = read_manifest(server, true)?;
     if manifest.files().next().is_some() {
+        // Clients are served (-LOADING) while files load, not while an empty base is written.
+        server.listeners.open();
         let start = Instant::now();
         let parts = read_all(server, &manifest)?;
         let mut db = server.keyspace.lock_all(0);
@@ -330,6 +332,7 @@ pub fn debug_loadaof(server: &Server, db: &mut Db) -> Result<(), String> {
     if server.aof.on.load(Ordering::Acquire) {
         aof::sync(server);
     }
+    aof::gc_history(server);
     let manifest = read_manifest(server, false)?;
     let parts = read_all(server, &manifest)?;
     // Other clients get -LOADING meanwhile, as from Redis's loading loop: on other workers at
@@ -339,6 +342,9 @@ pub fn debug_loadaof(server: &Server, db: &mut Db) -> Result<(), String> {
     drop(db.flush(true));
     db.truncate_effects(mark);
     install(server, db, parts)?;
+    // What was loaded is no change since the last save (Redis sets server.dirty to 0): neither
+    // the counter so far nor this view's own changes count.
+    db.saved_now();
     server.keyspace.stats.dirty.store(0, Ordering::Relaxed);
     log::notice("Append Only File loaded by DEBUG LOADAOF");
     Ok(())

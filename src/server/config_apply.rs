@@ -74,5 +74,8 @@ pub fn apply(server: &Server, old: &Config, new: &Config) -> Result<(), (String,
         crate::commands::pipeline::services::apply_requirepass(server, &new.requirepass);
     }
     server.apply_config();
+    if old.aof_disable_auto_gc && !new.aof_disable_auto_gc {
+        super::aof::gc_history(server);
+    }
     Ok(())
 }

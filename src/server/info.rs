@@ -433,12 +433,15 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
                 line!(out, "loading_loaded_perc:0.00");
                 line!(out, "loading_eta_seconds:1");
             }
-            line!(out, "current_cow_peak:0");
-            line!(out, "current_cow_size:0");
+            // The running job's progress (Redis's child info; zeros when none runs).
+            let child = sv.child_info.lock().clone().unwrap_or_default();
+            let cow = child.cow_bytes.load(Ordering::Relaxed);
+            line!(out, "current_cow_peak:{cow}");
+            line!(out, "current_cow_size:{cow}");
             line!(out, "current_cow_size_age:0");
-            line!(out, "current_fork_perc:0.00");
-            line!(out, "current_save_keys_processed:0");
-            line!(out, "current_save_keys_total:0");
+            line!(out, "current_fork_perc:{:.2}", child.percent());
+            line!(out, "current_save_keys_processed:{}", child.keys_processed.load(Ordering::Relaxed));
+            line!(out, "current_save_keys_total:{}", child.keys_total.load(Ordering::Relaxed));
             line!(out, "rdb_changes_since_last_save:{}", ks.dirty.load(Ordering::Relaxed));
             line!(out, "rdb_bgsave_in_progress:{}", in_progress as u8);
             line!(out, "rdb_last_save_time:{}", sv.lastsave.load(Ordering::Relaxed));
@@ -450,7 +453,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "rdb_last_bgsave_time_sec:{}", sv.last_bgsave_time_sec.load(Ordering::Relaxed));
             line!(out, "rdb_current_bgsave_time_sec:{}", current);
             line!(out, "rdb_saves:{}", sv.saves.load(Ordering::Relaxed));
-            line!(out, "rdb_last_cow_size:0");
+            line!(out, "rdb_last_cow_size:{}", sv.last_cow.load(Ordering::Relaxed));
             line!(out, "rdb_last_load_keys_expired:{}", sv.last_load_keys_expired.load(Ordering::Relaxed));
             line!(out, "rdb_last_load_keys_loaded:{}", sv.last_load_keys_loaded.load(Ordering::Relaxed));
             super::aof::info(server, out);

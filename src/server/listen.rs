@@ -411,6 +411,8 @@ async fn serve_tls(server: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
 /// The running accept loops.
 #[derive(Default)]
 pub struct Listeners {
+    /// Connections are accepted once this is true (see [`Listeners::open`]).
+    open: tokio::sync::watch::Sender<bool>,
     tcp: Mutex<Vec<Accepting>>,
     tls: Mutex<Vec<Accepting>>,
     unix: Mutex<Option<Accepting>>,
@@ -537,7 +539,9 @@ impl Listeners {
                 let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.unixsocketperm as u32));
             }
             let fd = listen_fd(&l);
+            let mut open = self.open.subscribe();
             let task = tokio::spawn(async move {
+                let _ = open.wait_for(|&o| o).await;
                 loop {
                     match l.accept().await {
                         Ok((sock, _)) => {
@@ -552,6 +556,15 @@ impl Listeners {
             *self.unix.lock() = Some(Accepting { task, fd });
         }
         Ok(())
+    }
+
+    /// Start accepting connections. At start-up the sockets listen at once but connections
+    /// wait in the backlog until the data starts loading (then they are served, and answered
+    /// -LOADING) or start-up is done, as Redis's do until its event loop first runs: a client
+    /// that connects while an empty AOF's base is being written waits instead of being
+    /// refused. Idempotent.
+    pub fn open(&self) {
+        self.open.send_if_modified(|o| !std::mem::replace(o, true));
     }
 
     /// Stop accepting TCP connections and close the listening sockets (shutting down: a client
@@ -583,7 +596,9 @@ impl Listeners {
         for l in listeners {
             let workers = workers.clone();
             let fd = listen_fd(&l);
+            let mut open = self.open.subscribe();
             let task = handle.spawn(async move {
+                let _ = open.wait_for(|&o| o).await;
                 loop {
                     match l.accept().await {
                         Ok((sock, peer)) => {

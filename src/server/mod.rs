@@ -576,7 +576,10 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     // A Sentinel has no data set: nothing to load.
     let sentinel = server.sentinel.get().cloned();
     let loaded = match &sentinel {
-        Some(_) => Ok(()),
+        Some(_) => {
+            server.listeners.open();
+            Ok(())
+        }
         // The error, and whether it came from the RDB file (else the AOF).
         None => tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
             Ok(true) => Ok(()),
@@ -606,6 +609,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         }
     }
     drop(loading);
+    server.listeners.open();
     if let Some((host, port)) = cfg.replicaof.clone() {
         crate::replication::replica::start_at_boot(&server, host, port);
     }

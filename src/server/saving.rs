@@ -53,6 +53,27 @@ pub struct SaveState {
     /// The running background save's temporary file (removed at shutdown, as Redis removes
     /// its child's).
     pub temp_file: parking_lot::Mutex<Option<PathBuf>>,
+    /// The progress of the running save, AOF rewrite or transfer (see [`ChildInfo`]).
+    pub child_info: parking_lot::Mutex<Option<std::sync::Arc<rdb::SaveProgress>>>,
+    /// The copy-on-write bytes of the last successful save (INFO's rdb_last_cow_size).
+    pub last_cow: AtomicU64,
+}
+
+/// Shows a job's progress in INFO persistence while it lives (Redis's child info, which its
+/// parent resets when the child exits).
+pub struct ChildInfo(std::sync::Arc<Server>);
+
+impl ChildInfo {
+    pub fn publish(server: &std::sync::Arc<Server>, progress: &std::sync::Arc<rdb::SaveProgress>) -> ChildInfo {
+        *server.saving.child_info.lock() = Some(progress.clone());
+        ChildInfo(server.clone())
+    }
+}
+
+impl Drop for ChildInfo {
+    fn drop(&mut self) {
+        *self.0.saving.child_info.lock() = None;
+    }
 }
 
 impl Default for SaveState {
@@ -71,6 +92,8 @@ impl Default for SaveState {
             last_load_keys_expired: AtomicU64::new(0),
             child_abort: parking_lot::Mutex::new(None),
             temp_file: parking_lot::Mutex::new(None),
+            child_info: parking_lot::Mutex::new(None),
+            last_cow: AtomicU64::new(0),
         }
     }
 }
@@ -227,8 +250,11 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
     let nice = server.config.load().snapshot_nice as i32;
+    let progress = snapshot.progress.clone();
+    let info = ChildInfo::publish(&server, &progress);
     let child = SaveChild::start(&server.config.load(), "redis-rdb-bgsave", abort.clone());
-    let temp = format!("temp-{}.rdb", save_child::file_pid(&child));
+    let child_pid = save_child::file_pid(&child);
+    let temp = format!("temp-{child_pid}.rdb");
     *st.temp_file.lock() = Some(path.with_file_name(&temp));
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
@@ -246,6 +272,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         match result {
             Ok(()) => {
                 saved(&server, dirty_before);
+                st.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
                 st.last_bgsave_ok.store(true, Ordering::Relaxed);
                 log::notice("Background saving terminated with success");
             }
@@ -269,13 +296,14 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
             f(ok);
         }
         drop(child);
+        drop(info);
         *st.child_abort.lock() = None;
         *st.temp_file.lock() = None;
         st.in_progress.store(false, Ordering::Release);
     });
     match spawned {
         Ok(_) => {
-            log::notice("Background saving started");
+            log::notice(&format!("Background saving started by pid {child_pid}"));
             Ok(abort)
         }
         Err(e) => {
@@ -461,6 +489,8 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if let Ok(m) = fs::metadata(&path) {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
     }
+    // Clients are served (-LOADING) while the file loads.
+    server.listeners.open();
     // Load apart first, then take every shard only to swap the dataset in.
     let mut staged = stage_file(server, &path).map_err(|e| {
         if let StageError::Rdb(e) = &e {
