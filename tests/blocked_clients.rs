@@ -293,3 +293,88 @@ fn a_client_woken_by_a_key_that_already_expired_stays_blocked() {
     assert_eq!(exists, 0);
     assert_eq!(info_field(&mut con, "stats", "expired_keys"), "1");
 }
+
+/// Redis 7.2 wakes a blocked client when its key is *added* (or by SWAPDB's scan), not when an
+/// existing key is overwritten in place: a client blocked on a key that became a string, then
+/// a list by SORT ... STORE (a sorted set by ZUNIONSTORE...), stays blocked, and pushes on that
+/// existing list do not wake it either; a key deleted and added again, or SWAPDB, does.
+#[test]
+fn an_overwrite_in_place_wakes_nobody_as_redis() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let _: i64 = query(&mut con, &["RPUSH", "src", "1", "2"]);
+    let _: i64 = query(&mut con, &["ZADD", "zsrc", "1", "a"]);
+    let mut list = server.raw();
+    list.send(b"BLMOVE k dst LEFT LEFT 0\r\n");
+    let mut zset = server.raw();
+    zset.send(b"BZPOPMIN z 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 2));
+    let stays = |con: &mut redis::Connection, raw: &mut common::Raw, what: &str| {
+        // The writer's next command runs once the clients its write woke have re-run theirs.
+        assert_eq!(blocked_clients(con), 2, "{what}");
+        assert!(raw.try_read_reply(Duration::from_millis(20)).is_err(), "{what}: served");
+    };
+    let _: () = query(&mut con, &["MSET", "k", "s", "z", "s"]);
+    let _: i64 = query(&mut con, &["SORT", "src", "STORE", "k"]);
+    stays(&mut con, &mut list, "SORT ... STORE over a string");
+    let _: i64 = query(&mut con, &["ZUNIONSTORE", "z", "1", "zsrc"]);
+    stays(&mut con, &mut zset, "ZUNIONSTORE over a string");
+    let _: i64 = query(&mut con, &["RPUSH", "k", "3"]);
+    let _: i64 = query(&mut con, &["ZADD", "z", "2", "b"]);
+    stays(&mut con, &mut list, "a push on the list it made");
+    // In a transaction: a string added (nobody waits for strings), then overwritten; a sorted
+    // set added while no client waits for one, then overwritten by a list.
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("DEL")
+        .arg("k")
+        .ignore()
+        .cmd("SET")
+        .arg("k")
+        .arg("s")
+        .ignore()
+        .cmd("SORT")
+        .arg("src")
+        .arg("STORE")
+        .arg("k")
+        .ignore()
+        .query(&mut con)
+        .expect("MULTI/EXEC");
+    stays(&mut con, &mut list, "SET then SORT ... STORE in MULTI");
+    // SWAPDB looks at every waited key: both are served there and back.
+    let _: () = query(&mut con, &["SWAPDB", "0", "1"]);
+    let _: () = query(&mut con, &["SWAPDB", "0", "1"]);
+    assert_eq!(list.read_reply(), b"$1\r\n1\r\n");
+    assert_eq!(zset.read_reply(), b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    // Deleted and added again: served.
+    let _: i64 = query(&mut con, &["DEL", "k"]);
+    list.send(b"BLPOP k 0\r\n");
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
+    let _: () = query(&mut con, &["SET", "k", "s"]);
+    let _: () = query(&mut con, &["RENAME", "src", "k"]);
+    assert_eq!(list.read_reply(), b"*2\r\n$1\r\nk\r\n$1\r\n1\r\n");
+}
+
+/// One signal goes through all the waiters of a key in the order they blocked, as Redis goes
+/// through a ready key's clients: each takes what is left, whatever type the others wait for.
+#[test]
+fn a_push_serves_the_waiters_queued_in_order_while_data_remains() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let mut raws = Vec::new();
+    for (i, req) in
+        ["BLPOP k 0", "BZPOPMIN k 0", "BLMOVE k k LEFT RIGHT 0", "BLPOP k 0", "BLPOP k 0"].iter().enumerate()
+    {
+        let mut raw = server.raw();
+        raw.send(format!("{req}\r\n").as_bytes());
+        assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == i + 1));
+        raws.push(raw);
+    }
+    let _: i64 = query(&mut con, &["RPUSH", "k", "a", "b"]);
+    assert_eq!(blocked_clients(&mut con), 2, "the sorted-set waiter and the last BLPOP still wait");
+    assert_eq!(raws[0].read_reply(), b"*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+    assert_eq!(raws[2].read_reply(), b"$1\r\nb\r\n");
+    assert_eq!(raws[3].read_reply(), b"*2\r\n$1\r\nk\r\n$1\r\nb\r\n");
+    let len: i64 = query(&mut con, &["LLEN", "k"]);
+    assert_eq!(len, 0);
+}

@@ -275,3 +275,44 @@ fn a_blocked_group_reader_is_a_consumer() {
     let _: String = query(&mut con, &["XADD", "s", "1-0", "f", "v"]);
     assert!(text(d.read_reply()).contains("1-0"));
 }
+
+/// Only XADD, XGROUP DESTROY and the key's going away wake a blocked XREADGROUP (Redis 7.2):
+/// moving the group's last ID back, creating or deleting consumers, trimming or setting the
+/// stream's ID leave it blocked, with entries it could read; the next XADD serves them all.
+/// A key that expires (looked up by another client, or by active expiry) fails it.
+#[test]
+fn group_bookkeeping_wakes_no_blocked_group_reader() {
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut con = server.conn();
+    let _: String = query(&mut con, &["XADD", "s", "1-1", "f", "v"]);
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$"]);
+    let mut d = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 1);
+    let _: () = query(&mut con, &["XGROUP", "SETID", "s", "g", "0"]);
+    let _: i64 = query(&mut con, &["XGROUP", "CREATECONSUMER", "s", "g", "other"]);
+    let _: i64 = query(&mut con, &["XGROUP", "DELCONSUMER", "s", "g", "other"]);
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g2", "0"]);
+    let _: i64 = query(&mut con, &["XTRIM", "s", "MAXLEN", "5"]);
+    let _: () = query(&mut con, &["XSETID", "s", "1-1"]);
+    let _: () = query(&mut con, &["EVAL", "return redis.call('xgroup','setid',KEYS[1],'g','0')", "1", "s"]);
+    assert_eq!(blocked_clients(&mut con), 1);
+    assert!(d.try_read_reply(Duration::from_millis(20)).is_err(), "woken by group bookkeeping");
+    let _: String = query(&mut con, &["XADD", "s", "2-2", "a", "b"]);
+    let got = text(d.read_reply());
+    assert!(got.contains("1-1") && got.contains("2-2"), "{got}");
+    // Expired, then looked up by another client's read: the reader fails.
+    d.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 1);
+    let _: String = query(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let _: i64 = query(&mut con, &["PEXPIRE", "s", "1"]);
+    std::thread::sleep(Duration::from_millis(5));
+    let _: i64 = query(&mut con, &["EXISTS", "s"]);
+    assert_eq!(text(d.read_reply()), NOGROUP);
+    // Expired by active expiry.
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    d.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 1);
+    let _: String = query(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    let _: i64 = query(&mut con, &["PEXPIRE", "s", "1"]);
+    assert_eq!(text(d.read_reply()), NOGROUP);
+}

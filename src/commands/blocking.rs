@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::lists::{self, End};
 use super::zsets;
 use super::{args, Action, CmdResult, CommandSpec, Ctx};
+use crate::keyspace::ready::WaitKind;
 use crate::session::blocking::BlockSpec;
 use crate::types::Value;
 
@@ -25,7 +26,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Ask the connection to wait on `keys` (in the client's database) until `deadline`.
-pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Instant>, null_array: bool) {
+pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Instant>, null_array: bool, kind: WaitKind) {
     let db = ctx.client.db;
     ctx.action = Action::Block(Box::new(BlockSpec {
         keys: keys.iter().map(|k| (db, k.clone())).collect(),
@@ -34,6 +35,8 @@ pub fn block_on(ctx: &mut Ctx, keys: &[Bytes], deadline: Option<std::time::Insta
         rerun_args: None,
         wake_all: false,
         unblock_on_nokey: false,
+        kind,
+        epoch: ctx.server.blocking.epoch(),
     }));
 }
 
@@ -95,7 +98,7 @@ fn bzpop(ctx: &mut Ctx, max: bool) -> CmdResult {
     let deadline = args::timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     if !woken_for(ctx, keys, is_zset) {
-        block_on(ctx, keys, deadline, true);
+        block_on(ctx, keys, deadline, true, WaitKind::ZSet);
         return Ok(());
     }
     for key in keys {
@@ -111,7 +114,7 @@ fn bzpop(ctx: &mut Ctx, max: bool) -> CmdResult {
             return Ok(());
         }
     }
-    block_on(ctx, keys, deadline, true);
+    block_on(ctx, keys, deadline, true, WaitKind::ZSet);
     Ok(())
 }
 
@@ -129,7 +132,7 @@ fn bzmpop(ctx: &mut Ctx) -> CmdResult {
     let (range, max, count) = zsets::parse_mpop(argv, 2)?;
     let keys = &argv[range];
     if !woken_for(ctx, keys, is_zset) {
-        block_on(ctx, keys, deadline, true);
+        block_on(ctx, keys, deadline, true, WaitKind::ZSet);
         return Ok(());
     }
     for key in keys {
@@ -141,7 +144,7 @@ fn bzmpop(ctx: &mut Ctx) -> CmdResult {
             return Ok(());
         }
     }
-    block_on(ctx, keys, deadline, true);
+    block_on(ctx, keys, deadline, true, WaitKind::ZSet);
     Ok(())
 }
 
@@ -150,7 +153,7 @@ fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
     let deadline = args::timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     if !woken_for(ctx, keys, is_list) {
-        block_on(ctx, keys, deadline, true);
+        block_on(ctx, keys, deadline, true, WaitKind::List);
         return Ok(());
     }
     for key in keys {
@@ -165,7 +168,7 @@ fn bpop(ctx: &mut Ctx, end: End) -> CmdResult {
             return Ok(());
         }
     }
-    block_on(ctx, keys, deadline, true);
+    block_on(ctx, keys, deadline, true, WaitKind::List);
     Ok(())
 }
 
@@ -184,7 +187,7 @@ fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
     // After a wake-up, only a source that is not (or no longer) a list means "keep waiting"; a
     // destination of the wrong type is an error for the client, as in Redis.
     if !woken_for(ctx, std::slice::from_ref(src), is_list) {
-        block_on(ctx, std::slice::from_ref(src), deadline, false);
+        block_on(ctx, std::slice::from_ref(src), deadline, false, WaitKind::List);
         return Ok(());
     }
     let moved = lists::move_element(ctx.db, src, dst, from, to)?;
@@ -209,7 +212,7 @@ fn bmove(ctx: &mut Ctx, from: End, to: End, timeout_arg: usize) -> CmdResult {
             });
             ctx.reply.bulk(&elem);
         }
-        None => block_on(ctx, std::slice::from_ref(src), deadline, false),
+        None => block_on(ctx, std::slice::from_ref(src), deadline, false, WaitKind::List),
     }
     Ok(())
 }
@@ -231,7 +234,7 @@ fn blmpop(ctx: &mut Ctx) -> CmdResult {
     let m = lists::parse_mpop(argv, 2)?;
     let keys = &argv[m.first_key..m.first_key + m.numkeys];
     if !woken_for(ctx, keys, is_list) {
-        block_on(ctx, keys, deadline, true);
+        block_on(ctx, keys, deadline, true, WaitKind::List);
         return Ok(());
     }
     let popped = lists::mpop(ctx.db, keys, m.end, m.count)?;
@@ -245,7 +248,7 @@ fn blmpop(ctx: &mut Ctx) -> CmdResult {
                 ctx.reply.bulk(e);
             }
         }
-        None => block_on(ctx, keys, deadline, true),
+        None => block_on(ctx, keys, deadline, true, WaitKind::List),
     }
     Ok(())
 }

@@ -100,19 +100,12 @@ pub mod flags {
     pub const PUSH_REPLY: u64 = 1 << 37;
     /// Allowed on a RESP2 connection in subscribed mode.
     pub const SUBSCRIBED_OK: u64 = 1 << 38;
-    /// Writes keys of another database than the selected one (MOVE, COPY ... DB): clients
-    /// blocked anywhere re-check their keys.
-    pub const OTHER_DB: u64 = 1 << 39;
     /// Keeps CLIENT CACHING's one-command window open (the CLIENT commands themselves).
     pub const KEEPS_CACHING: u64 = 1 << 40;
     /// Protected by `enable-debug-command` (DEBUG).
     pub const DEBUG_COMMAND: u64 = 1 << 41;
     /// Answered with the persistence error (MISCONF) like a write command (PING, as Redis).
     pub const REPORTS_DISK_ERROR: u64 = 1 << 42;
-    /// Its writes cannot make a blocked client servable (stream group bookkeeping: XACK,
-    /// XCLAIM, XREADGROUP...): blocked clients are not woken, as Redis signals only XADD and
-    /// XGROUP DESTROY on streams.
-    pub const NO_WAKE: u64 = 1 << 43;
     /// Not a script, but may run scripts (DEBUG LOADAOF replays the AOF's): the connection
     /// runs it on a script stack too, so a slow one steps aside as [`SCRIPT_RUN`]'s do.
     pub const SCRIPT_STACK: u64 = 1 << 44;

@@ -6,7 +6,6 @@
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::NO_WAKE;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use super::{streams_groups as groups, streams_info as info, streams_read as read};
 use crate::keyspace::notify;
@@ -20,16 +19,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xlen", xlen),
     CommandSpec::new("xrange", xrange),
     CommandSpec::new("xrevrange", xrevrange),
-    CommandSpec::new("xdel", xdel).internal(NO_WAKE),
-    CommandSpec::new("xtrim", xtrim).internal(NO_WAKE),
-    CommandSpec::new("xsetid", xsetid).internal(NO_WAKE),
+    CommandSpec::new("xdel", xdel),
+    CommandSpec::new("xtrim", xtrim),
+    CommandSpec::new("xsetid", xsetid),
     // XREAD/XREADGROUP keys follow STREAMS: the range covers them (and over-locks the options).
     CommandSpec::new("xread", read::xread).getkeys(super::key_specs::procs::xread),
-    CommandSpec::new("xreadgroup", read::xreadgroup).internal(NO_WAKE).getkeys(super::key_specs::procs::xread),
-    CommandSpec::new("xack", groups::xack).internal(NO_WAKE),
+    CommandSpec::new("xreadgroup", read::xreadgroup).getkeys(super::key_specs::procs::xread),
+    CommandSpec::new("xack", groups::xack),
     CommandSpec::new("xpending", groups::xpending),
-    CommandSpec::new("xclaim", groups::xclaim).internal(NO_WAKE),
-    CommandSpec::new("xautoclaim", groups::xautoclaim).internal(NO_WAKE),
+    CommandSpec::new("xclaim", groups::xclaim),
+    CommandSpec::new("xautoclaim", groups::xautoclaim),
     CommandSpec::new("xgroup", super::server::container_help).subs(groups::XGROUP_SUBS),
     CommandSpec::new("xinfo", super::server::container_help).subs(info::XINFO_SUBS),
 ];
@@ -300,6 +299,8 @@ fn xadd(ctx: &mut Ctx) -> CmdResult {
     }
     reply_id(ctx.reply, id);
     ctx.db.notify(notify::STREAM, "xadd", key);
+    // New entries for the stream's readers (Redis signals XADD itself: the key was not added).
+    ctx.db.signal_ready(key);
     ctx.db.touch_dirty(1);
     if trimmed > 0 {
         ctx.db.notify(notify::STREAM, "xtrim", key);

@@ -9,7 +9,6 @@
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::NO_WAKE;
 use super::streams::{self, c_str, id_arg, parse_id, parse_range_end, parse_range_start, parse_strict_id, reply_id};
 use super::streams_read::xclaim_effect;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
@@ -18,11 +17,11 @@ use crate::types::stream::{ConsumerGroup, Nack, StreamId, StreamValue, INVALID_E
 use crate::types::Value;
 
 pub static XGROUP_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("create", xgroup).internal(NO_WAKE),
-    CommandSpec::new("setid", xgroup).internal(NO_WAKE),
+    CommandSpec::new("create", xgroup),
+    CommandSpec::new("setid", xgroup),
     CommandSpec::new("destroy", xgroup),
-    CommandSpec::new("createconsumer", xgroup).internal(NO_WAKE),
-    CommandSpec::new("delconsumer", xgroup).internal(NO_WAKE),
+    CommandSpec::new("createconsumer", xgroup),
+    CommandSpec::new("delconsumer", xgroup),
     CommandSpec::new("help", xgroup_help),
 ];
 
@@ -123,6 +122,8 @@ fn xgroup(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.int(1);
             ctx.db.touch_dirty(1);
             ctx.db.event_only(notify::STREAM, "xgroup-destroy", key);
+            // Its blocked readers fail with NOGROUP (Redis signals the stream as ready).
+            ctx.db.signal_ready(key);
         } else {
             ctx.reply.int(0);
         }

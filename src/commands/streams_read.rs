@@ -3,8 +3,9 @@
 //! CREATECONSUMER), history reads from a consumer's PEL, and blocking.
 //!
 //! Blocking uses the shared machinery (`server/blocking.rs`): a read that finds nothing returns
-//! `Action::Block` on its keys, marked `wake_all` (a write wakes every stream reader of the
-//! key, in the order they blocked, since all of them may be served) with `$` replaced by the
+//! `Action::Block` on its keys, marked `wake_all` (a key made ready — see `keyspace::ready` —
+//! wakes every stream reader of the key, in the order they blocked, since all of them may be
+//! served) with `$` replaced by the
 //! resolved ID, and is re-run on a wake-up. Readers on one worker thread re-run in that order
 //! (so consumers of a group are served first come, first served, as in Redis); readers on
 //! different workers run concurrently and race for a group's new entries (each entry is still
@@ -216,6 +217,8 @@ fn block(ctx: &mut Ctx, r: &ReadArgs, from: &[From], resolved: bool) -> CmdResul
         rerun_args: Some(argv),
         wake_all: true,
         unblock_on_nokey: r.group.is_some(),
+        kind: crate::keyspace::ready::WaitKind::Stream,
+        epoch: ctx.server.blocking.epoch(),
     }));
     Ok(())
 }

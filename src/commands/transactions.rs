@@ -115,7 +115,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             ctx.reply.error(&text);
             continue;
         }
-        let mut outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
+        let outcome = call_locked(ctx.server, ctx.client, cmd, &argv, ctx.reply, ctx.db, Some(exec_start));
         let touched = outcome.touched();
         match outcome.action {
             // Blocking commands never block inside a transaction: they time out at once.
@@ -132,7 +132,7 @@ fn exec(ctx: &mut Ctx) -> CmdResult {
             _ => {}
         }
         if touched {
-            ctx.client.after_exec.push(written(cmd, &argv, ctx.db.index, outcome.modified.take()));
+            ctx.client.after_exec.push(written(outcome.modified, outcome.ready));
         }
     }
     ctx.client.in_exec = false;

@@ -190,8 +190,10 @@ impl super::Db<'_> {
         let sd = self.shard_db(key);
         let Some(entry) = sd.main.remove(key) else { return 0 };
         sd.expires.remove(key);
+        let kind = super::ready::WaitKind::of(&entry.value);
         drop(entry);
         let freed = before.saturating_sub(thread_net()).max(0) as usize;
+        self.note_gone(key, kind);
         self.notify(notify::EVICTED, "evicted", key);
         self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         if self.ks.watches.any() {

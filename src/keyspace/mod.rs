@@ -25,6 +25,7 @@ pub mod lfu;
 #[cfg(test)]
 mod model_tests;
 pub mod notify;
+pub mod ready;
 pub mod slot;
 pub mod staging;
 pub mod watch;
@@ -119,6 +120,11 @@ pub struct Keyspace {
     /// Client-side caching, told of every modified key (installed by the server; see
     /// [`KeyObserver`]).
     observer: std::sync::OnceLock<Arc<dyn KeyObserver>>,
+    /// How many clients are blocked for each kind of value (kept by the blocking registry): a
+    /// view records readiness only for a kind some client waits for (see `ready`).
+    pub waiting: Arc<ready::Waiting>,
+    /// The blocking registry (installed by the server; see [`ready::BlockedKeys`]).
+    blocked: std::sync::OnceLock<Arc<dyn ready::BlockedKeys>>,
     /// While clients are paused (CLIENT PAUSE), expired keys are hidden but not deleted, and
     /// active expiry stops, as in Redis: unix ms until which this holds (0: not paused).
     pub expiry_paused_until: AtomicI64,
@@ -332,6 +338,8 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             watches: watch::Watches::default(),
             observer: std::sync::OnceLock::new(),
+            waiting: Arc::default(),
+            blocked: std::sync::OnceLock::new(),
             notifier: notify::Notifier::default(),
             expiry_paused_until: AtomicI64::new(0),
             replica_local_expires: Mutex::new(std::collections::HashSet::new()),
@@ -347,6 +355,12 @@ impl Keyspace {
     /// Install the observer of modified keys (once, at start-up).
     pub fn observe(&self, observer: Arc<dyn KeyObserver>) {
         let _ = self.observer.set(observer);
+    }
+
+    /// Install the blocking registry (once, at start-up): it keeps [`Keyspace::waiting`], and
+    /// is told the readiness views record outside commands.
+    pub fn install_blocked(&self, blocked: Arc<dyn ready::BlockedKeys>) {
+        let _ = self.blocked.set(blocked);
     }
 
     /// Tell the observer (if any client tracks keys) that `key` changed.
@@ -485,6 +499,7 @@ impl Keyspace {
             expire_mode: ExpireMode::Delete,
             events: LeanVec::new(),
             modified: LeanVec::new(),
+            ready: LeanVec::new(),
             by: ModifiedBy::default(),
             hits: 0,
             misses: 0,
@@ -696,6 +711,9 @@ pub struct Db<'a> {
     /// Keys the current command reported as modified (through [`Db::notify`]), kept only while
     /// some transaction watches keys: WATCH is invalidated by exactly these.
     modified: LeanVec<Modified>,
+    /// Keys that became ready for blocked clients (see `ready`), kept only while some client
+    /// waits for the kind of value concerned.
+    ready: LeanVec<ready::Ready>,
     /// Who the command's modifications are by (none by default): invalidations they cause
     /// are not sent back to that client in NOLOOP mode.
     pub by: ModifiedBy,
@@ -741,6 +759,12 @@ impl Drop for Db<'_> {
         }
         if !self.events.is_empty() {
             self.ks.notifier.emit(&self.events);
+        }
+        // Readiness no command took (active expiry, eviction, a replica's load...).
+        if !self.ready.is_empty() {
+            if let Some(b) = self.ks.blocked.get() {
+                b.ready(&self.ready);
+            }
         }
         // The guards are released after this, so the effects are ordered with the writes.
     }
@@ -1044,10 +1068,11 @@ impl<'a> Db<'a> {
             }
             Some(&when) if when <= now => {
                 sd.expires.remove(key);
-                sd.main.remove(key);
+                let gone = sd.main.remove(key).and_then(|e| ready::WaitKind::of(&e.value));
                 if !sd.hexpires.is_empty() {
                     sd.hexpires.remove(key);
                 }
+                self.note_gone(key, gone);
                 self.expired += 1;
                 self.notify(notify::EXPIRED, "expired", key);
                 self.propagate(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
@@ -1133,6 +1158,7 @@ impl<'a> Db<'a> {
             || Entry::new(make(), lru),
         );
         if created {
+            ready::record(&mut self.ready, self.ks, self.index, key, ready::WaitKind::of(&e.value), false);
             self.misses += 1;
             if self.ks.notifier.wants(notify::NEW) {
                 let ev =
@@ -1199,26 +1225,30 @@ impl<'a> Db<'a> {
         // Redis's setKey looks the key up for writing first: a key past its time is deleted
         // (and its expiry with it, which KEEPTTL must not keep), so the value is added anew.
         self.expire_if_needed_at(at, key);
+        let kind = ready::WaitKind::of(&value);
         let sd = self.shard_db_at(at.shard, key);
         sd.track_hash_ttls(key, &value);
         match sd.main.get_mut_hashed(at.hash, key) {
             Some(e) => {
+                // An overwrite in place (Redis's dbSetValue): only a key's going away is signalled.
+                let old = ready::WaitKind::of(&e.value);
                 e.value = value;
                 // Under LFU an overwritten key keeps its counter, counting this access (Redis's
                 // setKey: lookupKeyWrite, then dbOverwrite keeps the old `lru` field).
                 e.lru = touched(ks, lfu, lru, e.lru, now);
+                if !keep_ttl && !sd.expires.is_empty() {
+                    sd.expires.remove(key);
+                }
+                self.note_gone(key, old);
             }
             None => {
                 sd.main.insert_new_hashed(at.hash, key.into(), Entry::new(value, lru));
                 if !keep_ttl && !sd.expires.is_empty() {
                     sd.expires.remove(key);
                 }
+                self.note_added(key, kind);
                 self.notify(notify::NEW, "new", key);
-                return;
             }
-        }
-        if !keep_ttl && !sd.expires.is_empty() {
-            sd.expires.remove(key);
         }
     }
 
@@ -1231,10 +1261,26 @@ impl<'a> Db<'a> {
 
     /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        self.put_entry(key, entry, true);
+    }
+
+    /// [`Db::insert_entry`] for a key loaded from a file (Redis's dbAddRDBLoad): no blocked
+    /// client is told of it.
+    pub fn load_entry(&mut self, key: &[u8], entry: Entry) {
+        self.put_entry(key, entry, false);
+    }
+
+    fn put_entry(&mut self, key: &[u8], entry: Entry, signal: bool) {
+        let kind = ready::WaitKind::of(&entry.value).filter(|_| signal);
         let sd = self.shard_db(key);
         sd.track_hash_ttls(key, &entry.value);
-        sd.main.insert(key, entry);
+        let old = sd.main.insert(key, entry).map(|e| ready::WaitKind::of(&e.value));
         sd.expires.remove(key);
+        // Replacing is deleting, then adding (RENAME, COPY ... REPLACE, RESTORE ... REPLACE).
+        if let Some(old) = old {
+            self.note_gone(key, old);
+        }
+        self.note_added(key, kind);
     }
 
     /// Delete a key. Returns whether it existed.
@@ -1246,11 +1292,12 @@ impl<'a> Db<'a> {
     /// its time that is still stored is deleted (and counts as existing), not expired.
     pub fn delete_stored(&mut self, key: &[u8]) -> bool {
         let sd = self.shard_db(key);
-        if sd.main.remove(key).is_some() {
+        if let Some(e) = sd.main.remove(key) {
             sd.expires.remove(key);
             if !sd.hexpires.is_empty() {
                 sd.hexpires.remove(key);
             }
+            self.note_gone(key, ready::WaitKind::of(&e.value));
             true
         } else {
             false
@@ -1268,6 +1315,7 @@ impl<'a> Db<'a> {
         if !sd.hexpires.is_empty() {
             sd.hexpires.remove(key);
         }
+        self.note_gone(key, ready::WaitKind::of(&e.value));
         Some((e, ttl))
     }
 
@@ -1415,10 +1463,12 @@ impl<'a> Db<'a> {
     /// Swap two databases in every shard (requires all shards locked).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.lock_everything();
+        let waited = self.waited_kinds(&[a, b]);
         for (i, g) in self.guards.iter_mut() {
             g.capture_all(*i);
             g.dbs.swap(a, b);
         }
+        self.after_replace(waited, true);
     }
 
     /// Empty the selected database (or all of them), returning the old contents so the caller
@@ -1426,6 +1476,8 @@ impl<'a> Db<'a> {
     pub fn flush(&mut self, all: bool) -> Vec<ShardDb> {
         self.lock_everything();
         let index = self.index;
+        let dbs: Vec<usize> = if all { (0..self.ks.ndbs).collect() } else { vec![index] };
+        let waited = self.waited_kinds(&dbs);
         let mut old = Vec::new();
         for (s, g) in self.guards.iter_mut() {
             g.capture_all(*s);
@@ -1435,6 +1487,7 @@ impl<'a> Db<'a> {
                 }
             }
         }
+        self.after_replace(waited, false);
         old
     }
 }

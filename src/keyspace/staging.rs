@@ -21,11 +21,14 @@ impl Db<'_> {
         assert_eq!(staged.ndbs, self.ks.ndbs, "a staged keyspace has the live one's databases");
         self.lock_everything();
         assert_eq!(self.guards.len(), NSHARDS, "adopting a dataset takes every shard");
+        // As Redis empties the databases, then loads without signalling the keys it adds.
+        let waited = self.waited_kinds(&(0..self.ks.ndbs).collect::<Vec<_>>());
         let mut old = Vec::new();
         for ((s, g), new) in self.guards.iter_mut().zip(staged.shards.into_vec()) {
             g.capture_all(*s);
             old.extend(std::mem::replace(&mut g.dbs, new.into_inner().dbs));
         }
+        self.after_replace(waited, false);
         old
     }
 }

@@ -439,7 +439,7 @@ pub fn install_key(db: &mut Db, k: LoadedKey, merge: bool) -> std::result::Resul
         return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
     }
     let meta = db.entry_meta(k.idle, k.freq);
-    db.insert_entry(&k.key, Entry::new(k.value, meta));
+    db.load_entry(&k.key, Entry::new(k.value, meta));
     if let Some(when) = k.expire {
         db.set_expire(&k.key, when);
     }

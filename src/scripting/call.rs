@@ -382,8 +382,7 @@ impl RunState<'_> {
             wrote: self.dirty,
             debug_no_writes: self.debug_no_writes,
         };
-        let (cmd, mut outcome) = match pipeline::script_call(self.server, self.client, call, argv, sink, db, self.start)
-        {
+        let (cmd, outcome) = match pipeline::script_call(self.server, self.client, call, argv, sink, db, self.start) {
             Ok(ran) => ran,
             Err(text) => return self.fail(&text, true),
         };
@@ -414,7 +413,7 @@ impl RunState<'_> {
             self.server.count_error(&code);
         }
         if touched {
-            self.queued.push(pipeline::written(cmd, argv, db.index, outcome.modified.take()));
+            self.queued.push(pipeline::written(outcome.modified, outcome.ready));
         }
         Left::Reply
     }

@@ -1018,7 +1018,10 @@ async fn block(
     pipeline::adjust_blocked_call_stats(args, -1, false);
     send(server, sock, out).await?;
     let waiter = client.handle.waiter.clone();
-    server.blocking.register_as(&waiter, &spec.keys, retry, spec.wake_all, spec.unblock_on_nokey);
+    server.blocking.register_for(&waiter, &spec, retry);
+    // A signal between the command's run and this registration found no queue: look again
+    // at once, as if woken by all the keys.
+    let mut missed = server.blocking.epoch() != spec.epoch;
     // However this wait ends, the wake-up (if any) is settled when it is over.
     let settle = Settle(&server.blocking, &waiter);
     let _timeout_entry = server.blocking.timeout_entry(spec.deadline);
@@ -1026,6 +1029,9 @@ async fn block(
     let id = client.id();
     let timed_out = 'woken: loop {
         let timed_out = loop {
+            if std::mem::take(&mut missed) {
+                break false;
+            }
             input.make_room();
             let pending = out.has_pending() || sock.has_unflushed();
             let left = tokio::select! {
@@ -1086,7 +1092,7 @@ async fn block(
         // meantime keeps the client blocked and is not deleted here (the next command to touch it
         // deletes and propagates it). Registered again first, so a signal from now on is not
         // missed; the wake-up that found nothing is then settled, and the writer may go on.
-        server.blocking.register_as(&waiter, &spec.keys, true, spec.wake_all, spec.unblock_on_nokey);
+        server.blocking.register_for(&waiter, &spec, true);
         if any_key_present(server, &spec.keys) {
             waiter.claim();
             break 'woken false;
@@ -1102,7 +1108,12 @@ async fn block(
             return Err(why);
         }
     }
-    server.blocking.unregister(&waiter, &spec.keys);
+    if timed_out || waiter.unblock_requested() {
+        // Ending without running its command: a signal that picked it meanwhile goes on.
+        server.blocking.abandon(&waiter, &spec.keys);
+    } else {
+        server.blocking.unregister(&waiter, &spec.keys);
+    }
     // What other clients' writes sent it meanwhile (the invalidation of the key it was woken
     // for, say) precedes its reply.
     drain_queued(out, push_rx, client);
@@ -1137,25 +1148,18 @@ async fn block(
     }
     client.block_retry = true;
     client.block_woken_by = waiter.take_signalled();
-    client.last_wrote = false;
     client.block_undo.clear();
     let args = spec.rerun_args.as_deref().unwrap_or(args);
     let action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
-    client.block_woken_by.clear();
-    // Woken but not served (an error, say): pass the wake-up on to the next waiter, so clients
-    // queued behind this one still see the data. (A served client's own write already did;
-    // `wake_all` waiters were all woken by the signal itself.) One that blocks again (its key
-    // holds another type) passes it on to those queued behind it only, as it will be back in
-    // front of them.
-    if !client.last_wrote && !spec.wake_all {
-        let again = matches!(action, Action::Block(_));
-        for (db, key) in &spec.keys {
-            if again {
-                server.blocking.pass_on(&waiter, *db, key);
-            } else {
-                server.blocking.signal(*db, key);
-            }
+    let signalled = std::mem::take(&mut client.block_woken_by);
+    // Served or not, the signals that woke this client go on to the waiters queued behind it
+    // (never to one before it), as Redis goes through all the clients of a ready key: those
+    // still find the data if some is left. (`wake_all` waiters were all woken by the signal
+    // itself.)
+    if !spec.wake_all {
+        for (db, key) in if signalled.is_empty() { &spec.keys[..] } else { &signalled[..] } {
+            server.blocking.pass_on(&waiter, *db, key);
         }
     }
     // The command ran (and woke whoever its own write unblocked): the writer that woke this

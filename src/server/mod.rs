@@ -103,7 +103,7 @@ pub struct Server {
     /// tells it of every modified key).
     pub tracking: Arc<crate::tracking::Tracking>,
     /// Clients blocked on keys.
-    pub blocking: blocking::Blocking,
+    pub blocking: Arc<blocking::Blocking>,
     /// Pub/Sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
     /// CLIENT PAUSE state.
@@ -184,13 +184,15 @@ impl Server {
         let keyspace = Keyspace::new(dbs);
         let tracking = Arc::new(crate::tracking::Tracking::default());
         keyspace.observe(tracking.clone());
+        let blocking = Arc::new(blocking::Blocking::new(keyspace.waiting.clone()));
+        keyspace.install_blocked(blocking.clone());
         let observe = observe::Settings::default();
         observe.configure(&config);
         Arc::new_cyclic(|me| Server {
             config: LiveConfig::new(config, file),
             keyspace,
             tracking,
-            blocking: blocking::Blocking::default(),
+            blocking,
             pubsub: crate::pubsub::PubSub::default(),
             pause: pause::Pause::default(),
             scripting: crate::scripting::Scripting::default(),

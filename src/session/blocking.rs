@@ -2,12 +2,15 @@
 //! suspended on its [`Waiter`]: it holds no thread and no lock. The registry keeps, per
 //! (database, key), the FIFO of clients waiting on it.
 //!
-//! Waking: after a write command, the pipeline signals the keys it wrote. A signal wakes the
-//! first waiter of the key; that client re-runs its command. If it is served, its own pop is a
-//! write on the key, which signals the next waiter, and so on while data remains — so clients
-//! are served in FIFO order, and a waiter that finds nothing (someone else took the data)
-//! re-registers at the front of the queue, keeping its place.
+//! Waking: after a write command, the pipeline signals the keys it made ready (those Redis 7.2
+//! signals: see `keyspace::ready`). A signal wakes the first waiter of the key; that client
+//! re-runs its command, then passes the signal on to the waiters queued behind it (served or
+//! not), and so on — so clients are served in FIFO order while data remains, as Redis goes
+//! through a ready key's clients once, and a waiter that finds nothing (someone else took the
+//! data) re-registers in its place. A key that went away (`gone`) is signalled only if a
+//! client waiting on it also waits for that (XREADGROUP).
 
+use crate::keyspace::ready::{BlockedKeys, Ready, WaitKind, Waiting};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -44,6 +47,8 @@ pub struct Waiter {
     wake_all: AtomicBool,
     /// Also waiting for its keys to go away (see [`BlockSpec::unblock_on_nokey`]).
     on_nokey: AtomicBool,
+    /// The kind of value it waits for, while blocked (counted in [`Blocking::waiting`]).
+    kind: Mutex<Option<WaitKind>>,
     /// Woken and not yet done with its wake-up (counted in [`Blocking::unsettled`]).
     unsettled: AtomicBool,
     /// The keys signalled since the last [`Waiter::take_signalled`]. Redis re-runs a blocked
@@ -118,6 +123,13 @@ pub struct BlockSpec {
     /// (XREADGROUP: Redis 7.2's `unblock_on_nokey`, counted in INFO's
     /// total_blocking_keys_on_nokey).
     pub unblock_on_nokey: bool,
+    /// The kind of value it waits for (Redis's blocked type): only a key added with that kind
+    /// of value (or signalled as a stream) can serve it.
+    pub kind: WaitKind,
+    /// [`Blocking::epoch`] when the command found nothing, read under its keys' locks: if it
+    /// changed by the time the client is registered, a signal may have come in between and
+    /// found no queue, so the command runs again at once instead of waiting.
+    pub epoch: u64,
 }
 
 type Queue = VecDeque<Arc<Waiter>>;
@@ -150,9 +162,23 @@ pub struct Blocking {
     /// unblocked before it reads the next command, so the writer's connection waits for this
     /// to reach zero before going on (see `server::connection`).
     unsettled: AtomicUsize,
+    /// Blocked clients per kind of value, shared with the keyspace (see `keyspace::ready`).
+    waiting: Arc<Waiting>,
+    /// Counts signals (see [`BlockSpec::epoch`]).
+    epoch: AtomicU64,
 }
 
 impl Blocking {
+    /// A registry that keeps `waiting` (the keyspace's) up to date.
+    pub fn new(waiting: Arc<Waiting>) -> Self {
+        Blocking { waiting, ..Default::default() }
+    }
+
+    /// The number of signals so far (see [`BlockSpec::epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
     /// Whether any client is blocked (writers skip signalling otherwise).
     pub fn any(&self) -> bool {
         self.blocked.load(Ordering::Relaxed) > 0
@@ -236,19 +262,33 @@ impl Blocking {
 
     /// Register `w` on every key. `again` re-registers a client that was woken but not
     /// served: it goes back to the place it had (queues are ordered by when clients blocked).
-    pub fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool) {
-        self.register_as(w, keys, again, false, false)
+    #[cfg(test)]
+    fn register(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool) {
+        let spec = BlockSpec {
+            keys: keys.to_vec(),
+            deadline: None,
+            timeout_null_array: true,
+            rerun_args: None,
+            wake_all: false,
+            unblock_on_nokey: false,
+            kind: WaitKind::List,
+            epoch: 0,
+        };
+        self.register_for(w, &spec, again)
     }
 
-    /// [`Blocking::register`], saying whether the client is woken with every other `wake_all`
-    /// waiter of its keys (stream readers) rather than one at a time, and whether it waits for
-    /// its keys to go away too (`on_nokey`).
-    pub fn register_as(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)], again: bool, wake_all: bool, on_nokey: bool) {
+    /// Register `w` on every key of `spec`, as it says: whether the client is woken with every
+    /// other `wake_all` waiter of its keys (stream readers) rather than one at a time, whether
+    /// it waits for its keys to go away too (`unblock_on_nokey`), and for what kind of value.
+    pub fn register_for(&self, w: &Arc<Waiter>, spec: &BlockSpec, again: bool) {
+        let keys = &spec.keys[..];
         w.woken.store(false, Ordering::SeqCst);
-        w.wake_all.store(wake_all, Ordering::SeqCst);
-        w.on_nokey.store(on_nokey, Ordering::SeqCst);
+        w.wake_all.store(spec.wake_all, Ordering::SeqCst);
+        w.on_nokey.store(spec.unblock_on_nokey, Ordering::SeqCst);
         if !w.blocked.swap(true, Ordering::SeqCst) {
             self.blocked.fetch_add(1, Ordering::Relaxed);
+            self.waiting.add(spec.kind, 1);
+            *w.kind.lock() = Some(spec.kind);
         }
         if !again {
             w.ticket.store(self.next_ticket.fetch_add(1, Ordering::Relaxed), Ordering::SeqCst);
@@ -269,6 +309,9 @@ impl Blocking {
     pub fn unregister(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)]) {
         if w.blocked.swap(false, Ordering::SeqCst) {
             self.blocked.fetch_sub(1, Ordering::Relaxed);
+            if let Some(kind) = w.kind.lock().take() {
+                self.waiting.add(kind, -1);
+            }
         }
         let mut q = self.queues.lock();
         for k in keys {
@@ -282,16 +325,34 @@ impl Blocking {
     }
 
     /// Remove a client that leaves while blocked (it disconnected or was killed). If a signal
-    /// had already picked it, the signal goes on to the next waiter of its keys, so whatever
-    /// woke it is served to a client that is still there.
+    /// had already picked it, the signal goes on to the next waiter of the keys signalled, so
+    /// whatever woke it is served to a client that is still there.
     pub fn abandon(&self, w: &Arc<Waiter>, keys: &[(usize, Bytes)]) {
         let was_woken = w.woken.swap(true, Ordering::SeqCst);
         self.unregister(w, keys);
         if was_woken {
-            for (db, key) in keys {
+            let signalled = w.take_signalled();
+            for (db, key) in if signalled.is_empty() { keys } else { &signalled[..] } {
                 self.signal(*db, key);
             }
         }
+    }
+
+    /// Keys became ready (see `keyspace::ready`): signal each, a `gone` one only where a client
+    /// waiting on it also waits for its key to go away (Redis's signalDeletedKeyAsReady; the
+    /// other clients blocked on the key are then looked at too, as Redis does).
+    pub fn ready(&self, signals: &[Ready]) {
+        for r in signals {
+            if r.gone && !self.waits_on_nokey(r.db, &r.key) {
+                continue;
+            }
+            self.signal(r.db, &r.key);
+        }
+    }
+
+    fn waits_on_nokey(&self, db: usize, key: &Bytes) -> bool {
+        let q = self.queues.lock();
+        q.get(&(db, key.clone())).is_some_and(|queue| queue.iter().any(|w| w.on_nokey.load(Ordering::SeqCst)))
     }
 
     /// A key may have become ready: wake its first waiter not already woken, and every
@@ -309,15 +370,17 @@ impl Blocking {
     }
 
     fn signal_behind(&self, db: usize, key: &[u8], after: Option<u64>) {
-        let q = self.queues.lock();
-        if let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) {
-            self.signal_queue(db, key, queue, after);
+        // A new signal is counted before the queue is looked at: a client registering meanwhile
+        // either is in the queue or sees the count changed (see `BlockSpec::epoch`). One passed
+        // on is not new (and a client passing one on, then blocking again, must not see it as
+        // one it missed).
+        if after.is_none() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    /// Wake the first waiter of `key`'s queue not yet woken (after ticket `after`), and every
-    /// stream reader: the one woken is served first, and its own pop signals the next.
-    fn signal_queue(&self, db: usize, key: &[u8], queue: &Queue, after: Option<u64>) {
+        let q = self.queues.lock();
+        let Some(queue) = q.get(&(db, Bytes::copy_from_slice(key))) else {
+            return;
+        };
         let mut one_woken = false;
         for w in queue {
             if after.is_some_and(|t| w.ticket.load(Ordering::SeqCst) <= t) {
@@ -335,22 +398,28 @@ impl Blocking {
         }
     }
 
-    /// [`Blocking::signal`] of `key` in every database (MOVE, COPY ... DB).
-    pub fn signal_every_db(&self, key: &[u8]) {
-        let dbs: Vec<usize> = self.queues.lock().keys().filter(|(_, k)| k[..] == *key).map(|(db, _)| *db).collect();
-        for db in dbs {
-            self.signal(db, key);
-        }
-    }
-
-    /// Signal every key a client is blocked on (SWAPDB, FLUSHALL...: its clients re-check it),
-    /// each as [`Blocking::signal`] does: the first waiter of each key is woken, so that the
-    /// waiters are still served in the order they blocked.
+    /// Wake every blocked client (a cluster node's slots changed: they re-check their keys).
     pub fn signal_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         let q = self.queues.lock();
         for ((db, key), queue) in q.iter() {
-            self.signal_queue(*db, key, queue, None);
+            for w in queue {
+                w.note_signal(*db, key);
+                if !w.woken.swap(true, Ordering::SeqCst) {
+                    self.wake(w);
+                }
+            }
         }
+    }
+}
+
+impl BlockedKeys for Blocking {
+    fn waited_keys(&self, db: usize) -> Vec<Bytes> {
+        self.queues.lock().keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
+    }
+
+    fn ready(&self, signals: &[Ready]) {
+        Blocking::ready(self, signals);
     }
 }
 
@@ -407,6 +476,24 @@ mod tests {
         assert!(!w2.woken.load(Ordering::SeqCst));
     }
 
+    #[test]
+    fn only_new_signals_count_in_the_epoch() {
+        let b = Blocking::default();
+        let w = Arc::new(Waiter::default());
+        let key = vec![(0, Bytes::from_static(b"k"))];
+        b.register(&w, &key, false);
+        let e = b.epoch();
+        // A signal passed on is not new: a client that passes one on and blocks again must not
+        // take it for one it missed (it would run again and again).
+        b.pass_on(&w, 0, b"k");
+        assert_eq!(b.epoch(), e);
+        b.signal(0, b"nobody waits here");
+        assert_eq!(b.epoch(), e + 1);
+        b.ready(&[Ready { db: 0, key: Bytes::from_static(b"k"), gone: true }]);
+        assert!(!w.woken.load(Ordering::SeqCst), "a key gone wakes only who waits for that");
+        b.unregister(&w, &key);
+    }
+
     #[tokio::test]
     async fn an_abandoned_wakeup_passes_to_the_next_waiter() {
         let b = Blocking::default();
@@ -428,25 +515,5 @@ mod tests {
         b.register(&w1, &key, false);
         b.abandon(&w1, &key);
         assert!(!w3.woken.load(Ordering::SeqCst));
-    }
-
-    #[tokio::test]
-    async fn a_keyspace_wide_signal_wakes_each_key_in_fifo_order() {
-        let b = Blocking::default();
-        let [w1, w2, r1, r2] = [(); 4].map(|_| Arc::new(Waiter::default()));
-        let (k, s) = (vec![(0, Bytes::from_static(b"k"))], vec![(1, Bytes::from_static(b"s"))]);
-        b.register(&w1, &k, false);
-        b.register(&w2, &k, false);
-        b.register_as(&r1, &s, false, true, false);
-        b.register_as(&r2, &s, false, true, false);
-        // SWAPDB: the first popper of each key (its pop signals the next), every stream reader.
-        b.signal_all();
-        assert!(w1.woken.load(Ordering::SeqCst));
-        assert!(!w2.woken.load(Ordering::SeqCst));
-        assert!(r1.woken.load(Ordering::SeqCst) && r2.woken.load(Ordering::SeqCst));
-        w1.wait().await;
-        b.unregister(&w1, &k);
-        b.signal(0, b"k");
-        assert!(w2.woken.load(Ordering::SeqCst));
     }
 }

@@ -381,8 +381,6 @@ pub struct Client {
     /// Set while a blocked command is re-run after a wake-up: when none of the keys that woke it
     /// holds the type it waits for, it keeps waiting (see `block_woken_by`).
     pub block_retry: bool,
-    /// Whether the last command run changed the dataset.
-    pub last_wrote: bool,
     /// The link to our master (REPLICAOF): its writes are exempt from READONLY.
     pub is_master: bool,
     /// The AOF loader's client: obeyed like our master (Redis's CLIENT_ID_AOF).
@@ -507,7 +505,6 @@ impl Client {
             running: "NULL",
             batch_began: None,
             block_retry: false,
-            last_wrote: false,
             woff: 0,
             repl_woff: 0,
             replconf: ReplConf::default(),

@@ -19,19 +19,10 @@ pub use subscriptions::Subscriptions;
 /// told once the locks are released.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// The database the command ran in.
-    pub db: usize,
-    /// Its key arguments (inline up to two: most writes have one key).
-    pub keys: smallvec::SmallVec<[bytes::Bytes; 2]>,
-    /// It may have written anywhere (keyspace-wide, or another database): every blocked client
-    /// re-checks its keys.
-    pub everywhere: bool,
-    /// It cannot make a blocked client servable: nobody is woken.
-    pub wakes_nobody: bool,
-    /// Keyspace-wide: it touched the watched keys it affected itself.
-    pub keyspace_wide: bool,
     /// The keys it reported as modified (while transactions watch keys).
     pub modified: Vec<crate::keyspace::Modified>,
+    /// The keys it made ready for blocked clients (see `keyspace::ready`).
+    pub ready: Vec<crate::keyspace::ready::Ready>,
 }
 
 /// A client from 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient).

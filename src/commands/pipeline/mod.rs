@@ -34,7 +34,9 @@ use bytes::Bytes;
 use std::time::Instant;
 
 use crate::keyspace::clock::{self, Stamp};
+use crate::keyspace::ready::Ready;
 use crate::keyspace::Modified;
+use crate::util::lean_vec::LeanVec;
 
 use super::Ctx;
 use crate::protocol::ReplySink;
@@ -235,19 +237,8 @@ pub fn admit_queued(server: &Server, client: &Client, cmd: &'static Command, arg
 }
 
 /// A write done inside EXEC or a script: what [`after_write`] needs once the locks are released.
-pub fn written(cmd: &Command, args: &[Bytes], db: usize, modified: Vec<Modified>) -> Written {
-    Written {
-        db,
-        keys: {
-            let mut keys = smallvec::SmallVec::new();
-            cmd.for_each_key(args, |i| keys.push(args[i].clone()));
-            keys
-        },
-        everywhere: cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB),
-        wakes_nobody: wakes_nobody(cmd),
-        keyspace_wide: cmd.has_flag(flags::ALL_KEYS),
-        modified,
-    }
+pub fn written(mut modified: LeanVec<Modified>, mut ready: LeanVec<Ready>) -> Written {
+    Written { modified: modified.take(), ready: ready.take() }
 }
 
 impl std::fmt::Debug for Command {
@@ -262,16 +253,18 @@ pub struct Outcome {
     /// Whether it changed the dataset.
     pub wrote: bool,
     /// The keys it reported as modified (while transactions watch keys).
-    pub modified: crate::util::lean_vec::LeanVec<Modified>,
+    pub modified: LeanVec<Modified>,
+    /// The keys it made ready for blocked clients (see `keyspace::ready`).
+    pub ready: LeanVec<Ready>,
 }
 
 impl Outcome {
-    /// Whether the command touched keys others may be waiting on or watching: it changed the
-    /// dataset, or it reported a key as modified without changing it (Redis's
-    /// signalModifiedKey runs regardless of `server.dirty`: LTRIM that keeps every element
-    /// still invalidates a WATCH).
+    /// Whether the command touched keys others may be waiting on or watching: it made a key
+    /// ready for blocked clients (a lazy expiry does, without changing the dataset), or it
+    /// reported a key as modified (Redis's signalModifiedKey runs regardless of
+    /// `server.dirty`: LTRIM that keeps every element still invalidates a WATCH).
     pub fn touched(&self) -> bool {
-        self.wrote || !self.modified.is_empty()
+        !self.modified.is_empty() || !self.ready.is_empty()
     }
 }
 
@@ -346,7 +339,6 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
             server.repl.kill_client(&h);
         }
     }
-    client.last_wrote = outcome.wrote;
     // What WAIT / WAITAOF wait for: the stream position after the last command that
     // propagated something (an EXEC or script too, whatever its last command did).
     if ks.effects.seq() != seq_before || outcome.wrote {
@@ -356,7 +348,7 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         client.repl_woff = server.repl.offset();
     }
     if outcome.touched() {
-        after_write_of(server, cmd, args, db_index, &outcome.modified);
+        tell(server, &outcome.ready, &outcome.modified);
     }
     if !client.after_exec.is_empty() {
         // Drained in place: the list keeps its capacity for the next EXEC or script (one that
@@ -432,8 +424,9 @@ pub fn call_locked(
     let us = if matches!(action, Action::Block(_)) { 0 } else { took.as_micros() as u64 };
     cmd.stats.record_call(us, failed);
     let modified = ctx.db.take_modified();
+    let ready = ctx.db.take_ready();
     crate::server::observe::command_done(server, ctx.client, cmd, args, took, &action);
-    Outcome { action, wrote, modified }
+    Outcome { action, wrote, modified, ready }
 }
 
 /// Redis 7.2 counts a blocking command in INFO commandstats once, when it finally runs, times
@@ -459,51 +452,15 @@ pub fn remember_keys(server: &Server, id: u64, cmd: &Command, args: &[Bytes]) {
 }
 
 /// After a write (and once its locks are released): wake the clients blocked on the keys it
-/// wrote and invalidate the transactions watching them.
+/// made ready and invalidate the transactions watching the keys it modified.
 pub fn after_write(server: &Server, w: &Written) {
-    tell(server, w.db, w.keys.iter().map(|k| &k[..]), w.everywhere, w.wakes_nobody, w.keyspace_wide, &w.modified);
+    tell(server, &w.ready, &w.modified);
 }
 
-/// [`after_write`] for a command that just ran on its own (no `Written` built).
-fn after_write_of(server: &Server, cmd: &Command, args: &[Bytes], db: usize, modified: &[Modified]) {
-    let mut positions = smallvec::SmallVec::<[usize; 4]>::new();
-    cmd.for_each_key(args, |i| positions.push(i));
-    let keys = positions.iter().map(|&i| &args[i][..]);
-    let everywhere = cmd.has_flag(flags::ALL_KEYS | flags::OTHER_DB);
-    tell(server, db, keys, everywhere, wakes_nobody(cmd), cmd.has_flag(flags::ALL_KEYS), modified);
-}
-
-/// Whether a write cannot make a blocked client servable: NO_WAKE commands, and EXEC and the
-/// scripts, whose own writes are told one by one (`Written`) — the keyspace-wide locks they
-/// take are no keyspace-wide write (a blocked client is woken for the keys that were written).
-fn wakes_nobody(cmd: &Command) -> bool {
-    cmd.has_flag(flags::NO_WAKE | flags::TX_EXEC | flags::SCRIPT_RUN)
-}
-
-fn tell<'a>(
-    server: &Server,
-    db: usize,
-    keys: impl Iterator<Item = &'a [u8]> + Clone,
-    everywhere: bool,
-    wakes_nobody: bool,
-    keyspace_wide: bool,
-    modified: &[Modified],
-) {
-    if server.blocking.any() && !wakes_nobody {
-        if keyspace_wide && keys.clone().next().is_none() {
-            // FLUSHALL, SWAPDB...: every key a client waits on is signalled.
-            server.blocking.signal_all();
-        } else if everywhere {
-            // MOVE, COPY ... DB, SORT ... STORE (keyspace-wide for its BY / GET patterns): the
-            // keys in every database.
-            for key in keys.clone() {
-                server.blocking.signal_every_db(key);
-            }
-        } else {
-            for key in keys.clone() {
-                server.blocking.signal(db, key);
-            }
-        }
+fn tell(server: &Server, ready: &[Ready], modified: &[Modified]) {
+    // Recorded only while a client waits for the kind of value concerned (see `keyspace::ready`).
+    if !ready.is_empty() {
+        server.blocking.ready(ready);
     }
     // Keyspace-wide commands (FLUSHDB, SWAPDB...) and the other database of MOVE/COPY touch
     // the watched keys they affect themselves, while they hold the locks. Otherwise the keys
