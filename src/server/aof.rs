@@ -526,29 +526,14 @@ impl Writer {
             }
             other => Err(other),
         };
-        let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
-        st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
-        match installed {
-            Ok(()) => {
-                st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
-                st.consecutive_failures.store(0, Ordering::Relaxed);
-                st.rewrites.fetch_add(1, Ordering::Relaxed);
-                log::notice("Background AOF rewrite finished successfully");
-            }
-            Err(end) => {
-                if end.report_failure() {
-                    st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
-                    st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                }
-                if self.wait_rewrite {
-                    // What the temporary incr file holds will be in the next rewrite's base:
-                    // drop it, and schedule that rewrite (the AOF is not on until one succeeds).
-                    let name = temp_incr_name(&self.fname);
-                    log::notice(&format!("Removing the temp incr aof file {name} in the background"));
-                    let _ = fs::remove_file(self.dir.join(&name));
-                    st.rewrite_scheduled.store(true, Ordering::Release);
-                }
-            }
+        record_rewrite_end(st, &installed);
+        if installed.is_err() && self.wait_rewrite {
+            // What the temporary incr file holds will be in the next rewrite's base: drop it,
+            // and schedule that rewrite (the AOF is not on until one succeeds).
+            let name = temp_incr_name(&self.fname);
+            log::notice(&format!("Removing the temp incr aof file {name} in the background"));
+            let _ = fs::remove_file(self.dir.join(&name));
+            st.rewrite_scheduled.store(true, Ordering::Release);
         }
         st.rewrite_in_progress.store(false, Ordering::Release);
         if was_waiting && !self.wait_rewrite {
@@ -876,6 +861,26 @@ pub fn kill_rewrite(server: &Server, wait: bool) {
     }
 }
 
+/// A rewrite's end in INFO's state: its time, its status and the count of failures in a row
+/// behind the automatic rewrites' back-off (a rewrite stopped on purpose changes neither).
+fn record_rewrite_end(st: &AofState, result: &Result<(), RewriteEnd>) {
+    let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
+    st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
+            st.consecutive_failures.store(0, Ordering::Relaxed);
+            st.rewrites.fetch_add(1, Ordering::Relaxed);
+            log::notice("Background AOF rewrite finished successfully");
+        }
+        Err(end) if end.report_failure() => {
+            st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
+            st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {}
+    }
+}
+
 /// End of a rewrite with the AOF off: the new base replaces everything in the manifest.
 fn finish_standalone(server: &Server, dir: &Path, fname: &str, end: RewriteEnd) {
     let st = &server.aof;
@@ -893,22 +898,7 @@ fn finish_standalone(server: &Server, dir: &Path, fname: &str, end: RewriteEnd) 
         .map_err(RewriteEnd::Failed),
         other => Err(other),
     };
-    let secs = (now_ms() - st.rewrite_started_ms.load(Ordering::Relaxed)) / 1000;
-    st.last_rewrite_time_sec.store(secs, Ordering::Relaxed);
-    match result {
-        Ok(()) => {
-            st.last_bgrewrite_ok.store(true, Ordering::Relaxed);
-            st.consecutive_failures.store(0, Ordering::Relaxed);
-            st.rewrites.fetch_add(1, Ordering::Relaxed);
-            log::notice("Background AOF rewrite finished successfully");
-        }
-        Err(end) => {
-            if end.report_failure() {
-                st.last_bgrewrite_ok.store(false, Ordering::Relaxed);
-                st.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
+    record_rewrite_end(st, &result);
     st.rewrite_in_progress.store(false, Ordering::SeqCst);
 }
 
