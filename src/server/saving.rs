@@ -5,7 +5,8 @@
 //! state INFO persistence reports. Files carry the function libraries too (written before the
 //! databases, installed through the scripting engine when loading).
 //!
-//! Files are written as Redis does: to `temp-<pid>.rdb` (`temp-bg-<pid>.rdb` for BGSAVE, so a
+//! Files are written as Redis does: to `temp-<pid>.rdb` (a BGSAVE's to `temp-<child pid>.rdb`,
+//! named after its stand-in child, see `save_child`, or `temp-bg-<pid>.rdb` without one, so a
 //! SAVE during a BGSAVE never shares its temporary file) in `dir`, flushed, fsynced, then
 //! renamed over `dir/dbfilename`, and the directory is fsynced.
 
@@ -254,7 +255,11 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     let info = ChildInfo::publish(&server, &progress);
     let child = SaveChild::start(&server.config.load(), "redis-rdb-bgsave", abort.clone());
     let child_pid = save_child::file_pid(&child);
-    let temp = format!("temp-{child_pid}.rdb");
+    // Named after the child as Redis's; without one, apart from a SAVE's `temp-<pid>.rdb`.
+    let temp = match &child {
+        Some(_) => format!("temp-{child_pid}.rdb"),
+        None => format!("temp-bg-{child_pid}.rdb"),
+    };
     *st.temp_file.lock() = Some(path.with_file_name(&temp));
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
