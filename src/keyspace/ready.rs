@@ -20,7 +20,7 @@ use super::Db;
 use crate::types::Value;
 use crate::util::lean_vec::LeanVec;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The kinds of value a client can block for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,11 +43,25 @@ impl WaitKind {
 }
 
 /// How many clients are blocked for each kind (Redis's blocked_clients_by_type), kept by the
-/// blocking registry and read by the views before they record anything.
+/// blocking registry and read by the views before they record anything; and how many changes
+/// to keys of those kinds the views announced (see [`Waiting::announce`]).
 #[derive(Default)]
-pub struct Waiting([AtomicUsize; 3]);
+pub struct Waiting([AtomicUsize; 3], AtomicU64);
 
 impl Waiting {
+    /// A key of a kind clients can wait for was added, changed for its readers or went away:
+    /// counted before the waiters are looked at, so that a client which found nothing and
+    /// registers after the look (missing this change) sees the count moved and looks again
+    /// (the blocking registry's epoch adds it).
+    fn announce(&self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many changes were announced so far.
+    pub fn announced(&self) -> u64 {
+        self.1.load(Ordering::SeqCst)
+    }
+
     /// A client starts (`+1`) or stops (`-1`) waiting for `kind`.
     pub fn add(&self, kind: WaitKind, delta: isize) {
         let c = &self.0[kind as usize];
@@ -102,7 +116,9 @@ pub(super) fn record(
     kind: Option<WaitKind>,
     gone: bool,
 ) {
-    if kind.is_some_and(|k| ks.waiting.any(k)) {
+    let Some(kind) = kind else { return };
+    ks.waiting.announce();
+    if ks.waiting.any(kind) {
         push(list, db, key, gone);
     }
 }
@@ -229,12 +245,17 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_recorded_while_no_client_waits() {
+    fn nothing_is_recorded_while_no_client_waits_but_the_change_is_announced() {
         let ks = Keyspace::new(2);
+        let before = ks.waiting.announced();
         let mut db = ks.lock_all(0);
-        db.set(b"k", list(), false);
-        db.delete(b"k");
+        db.set(b"k", string(), false);
+        assert_eq!(ks.waiting.announced(), before, "a string is no kind a client waits for");
+        db.set(b"l", list(), false);
+        db.delete(b"l");
         assert!(db.take_ready().is_empty());
+        // A client that found nothing and registers after these looks sees the count moved.
+        assert_eq!(ks.waiting.announced(), before + 2);
     }
 
     #[test]

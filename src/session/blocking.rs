@@ -174,9 +174,12 @@ impl Blocking {
         Blocking { waiting, ..Default::default() }
     }
 
-    /// The number of signals so far (see [`BlockSpec::epoch`]).
+    /// The number of signals so far, and of the changes to keys of a kind a client can wait
+    /// for that the keyspace announced (see [`BlockSpec::epoch`]; both only grow, so the sum
+    /// moves when either does). The announcements cover a write that found nobody waiting just
+    /// before a client that had found nothing registered: that client sees the count moved.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
+        self.epoch.load(Ordering::SeqCst).wrapping_add(self.waiting.announced())
     }
 
     /// Whether any client is blocked (writers skip signalling otherwise).
