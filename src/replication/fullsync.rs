@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use super::{now_s, Link, WAIT_BGSAVE_END, WAIT_BGSAVE_START};
 use crate::persistence::rdb::{PointInTime, SaveOptions};
-use crate::server::save_child::{self, SaveChild};
+use crate::server::save_child::SaveChild;
 use crate::server::{log, Server};
 
 /// One capture serving replicas.
@@ -271,10 +271,9 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
     snapshot.key_delay = Some(crate::server::saving::key_delay(server));
     let abort = snapshot.abort.clone();
     *st.child_abort.lock() = Some(abort.clone());
-    let child = SaveChild::start(&server.config.load(), "redis-rdb-to-slaves", abort.clone());
-    let child_pid = save_child::file_pid(&child);
-    let info = crate::server::saving::ChildInfo::publish(server, &snapshot.progress);
     let progress = snapshot.progress.clone();
+    let child = SaveChild::start(server, "redis-rdb-to-slaves", abort.clone(), &progress);
+    let child_pid = child.pid();
     let (server, job) = (server.clone(), job.clone());
     let spawned = std::thread::Builder::new().name("ferrous-replsync".into()).spawn(move || {
         let mark = eof_mark();
@@ -289,9 +288,8 @@ fn start_socket(server: &Arc<Server>, job: &Arc<Job>) -> Result<Arc<AtomicBool>,
         let up = w.targets.iter().filter(|(l, _)| attached(&server, l)).count();
         drop(w);
         let ok = result.is_ok() && up > 0;
-        let killed = save_child::killed_by(&child);
+        let killed = child.killed_by();
         drop(child);
-        drop(info);
         if ok {
             server.saving.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
         }

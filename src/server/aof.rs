@@ -807,19 +807,17 @@ pub fn rewrite(server: &Server, enable: bool) -> Result<(), String> {
     // gets ~1.5% of a contended core).
     let nice = if enable { 0 } else { server.config.load().snapshot_nice as i32 };
     *st.rewrite_abort.lock() = Some(pit.abort.clone());
-    let child = SaveChild::start(&server.config.load(), "redis-aof-rewrite", pit.abort.clone());
-    let info = saving::ChildInfo::publish(&server, &pit.progress);
     let progress = pit.progress.clone();
-    let child_pid = save_child::file_pid(&child);
+    let child = SaveChild::start(&server, "redis-aof-rewrite", pit.abort.clone(), &progress);
+    let child_pid = child.pid();
     let spawned = std::thread::Builder::new().name("ferrous-aofrw".into()).spawn(move || {
         crate::util::thread_priority::lower_current(nice);
-        let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", save_child::file_pid(&child)));
+        let temp = dir.join(format!("temp-rewriteaof-bg-{child_pid}.aof"));
         let end = match write_base(&s, pit, &temp, preamble) {
             Ok(()) => RewriteEnd::Written(temp.clone(), preamble),
-            Err(e) => save_child::killed_by(&child).map_or(RewriteEnd::Failed(e), RewriteEnd::Killed),
+            Err(e) => child.killed_by().map_or(RewriteEnd::Failed(e), RewriteEnd::Killed),
         };
         drop(child);
-        drop(info);
         *s.aof.rewrite_abort.lock() = None;
         if matches!(end, RewriteEnd::Written(..)) {
             s.aof.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -13,13 +13,16 @@
 //!   closes with the process), as Redis's child notices its parent is gone.
 //!
 //! If it cannot be started (no /proc/self/exe, no processes left), the job runs without it.
+//! The same guard shows the job's progress in INFO persistence while it lives (Redis's child
+//! info, which its parent resets when the child exits).
 
 use std::io::Read;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
-use super::Config;
+use super::Server;
+use crate::persistence::rdb::SaveProgress;
 
 /// The environment variable that tells the executable to run as a stand-in child; its value
 /// is the `oom_score_adj` to take (empty: leave it).
@@ -29,61 +32,71 @@ const CHILD_ENV: &str = "FERROUS_SAVE_CHILD";
 /// the last replica gone); a child ended by it is no error.
 pub const SIGUSR1: i32 = 10;
 
-/// A running stand-in child (see the module doc).
+/// A background job's stand-in child and published progress, for the job's life (see the
+/// module doc): dropped when the job ends.
 pub struct SaveChild {
+    /// The stand-in process, when one could be started.
+    process: Option<Process>,
+    server: Arc<Server>,
+}
+
+/// A running stand-in process.
+struct Process {
     pid: u32,
     /// Held open while the job runs: the child exits when it closes.
-    pipe: Option<ChildStdin>,
+    _pipe: Option<ChildStdin>,
     /// The signal that ended the child before the job did (0: none).
     killed_by: Arc<AtomicI32>,
 }
 
 impl SaveChild {
-    /// Start a stand-in titled `title` for a job that stops when `abort` is set. `None` when
-    /// no process could be started (the job goes on without one).
-    pub fn start(cfg: &Config, title: &str, abort: Arc<AtomicBool>) -> Option<SaveChild> {
-        let oom = super::process::child_oom_score(cfg).map(|v| v.to_string()).unwrap_or_default();
-        let mut child = spawn(title, &oom)?;
-        let pipe = child.stdin.take();
-        let pid = child.id();
-        let killed_by = Arc::new(AtomicI32::new(0));
-        let killed = killed_by.clone();
-        // The watcher reaps the child; a child that ended by a signal while the job still
-        // runs (its pipe open) stops the job.
-        let watcher =
-            std::thread::Builder::new().name("ferrous-child".into()).spawn(move || watch(child, &killed, &abort));
-        if let Err(e) = watcher {
-            super::log::warning(&format!("Can't watch the background child process: {e}"));
-        }
-        Some(SaveChild { pid, pipe, killed_by })
+    /// Start a stand-in titled `title` for a job that stops when `abort` is set, and show the
+    /// job's `progress` in INFO. Without a process (none could be started) the job goes on.
+    pub fn start(server: &Arc<Server>, title: &str, abort: Arc<AtomicBool>, progress: &Arc<SaveProgress>) -> Self {
+        *server.saving.child_info.lock() = Some(progress.clone());
+        let oom = super::process::child_oom_score(&server.config.load()).map(|v| v.to_string()).unwrap_or_default();
+        let process = spawn(title, &oom).map(|mut child| {
+            let pipe = child.stdin.take();
+            let pid = child.id();
+            let killed_by = Arc::new(AtomicI32::new(0));
+            let killed = killed_by.clone();
+            // The watcher reaps the child; a child that ended by a signal while the job still
+            // runs (its pipe open) stops the job.
+            let watcher =
+                std::thread::Builder::new().name("ferrous-child".into()).spawn(move || watch(child, &killed, &abort));
+            if let Err(e) = watcher {
+                super::log::warning(&format!("Can't watch the background child process: {e}"));
+            }
+            Process { pid, _pipe: pipe, killed_by }
+        });
+        SaveChild { process, server: server.clone() }
     }
 
-    /// The child's pid (what Redis names the job's temporary file after).
+    /// Whether a stand-in process runs beside the job.
+    pub fn has_process(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// The pid the job's temporary file is named after, as Redis names it after its child:
+    /// the stand-in's, or the server's own without one.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.as_ref().map_or_else(std::process::id, |p| p.pid)
     }
 
     /// The signal that killed the child before the job ended, if one did.
     pub fn killed_by(&self) -> Option<i32> {
-        Some(self.killed_by.load(Ordering::SeqCst)).filter(|&s| s != 0)
+        let p = self.process.as_ref()?;
+        Some(p.killed_by.load(Ordering::SeqCst)).filter(|&s| s != 0)
     }
 }
 
 impl Drop for SaveChild {
-    /// The job is over: the child sees its pipe close and exits (the watcher reaps it).
+    /// The job is over: the child sees its pipe close and exits (the watcher reaps it), and
+    /// INFO shows no job any more.
     fn drop(&mut self) {
-        self.pipe.take();
+        self.process.take();
+        *self.server.saving.child_info.lock() = None;
     }
-}
-
-/// The pid a job's temporary file is named after: its child's, or the server's without one.
-pub fn file_pid(child: &Option<SaveChild>) -> u32 {
-    child.as_ref().map_or_else(std::process::id, SaveChild::pid)
-}
-
-/// The signal that ended a job's child before the job did, if any.
-pub fn killed_by(child: &Option<SaveChild>) -> Option<i32> {
-    child.as_ref().and_then(SaveChild::killed_by)
 }
 
 fn spawn(title: &str, oom: &str) -> Option<Child> {

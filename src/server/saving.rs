@@ -54,27 +54,11 @@ pub struct SaveState {
     /// The running background save's temporary file (removed at shutdown, as Redis removes
     /// its child's).
     pub temp_file: parking_lot::Mutex<Option<PathBuf>>,
-    /// The progress of the running save, AOF rewrite or transfer (see [`ChildInfo`]).
+    /// The progress of the running save, AOF rewrite or transfer (published by its
+    /// [`SaveChild`]).
     pub child_info: parking_lot::Mutex<Option<std::sync::Arc<rdb::SaveProgress>>>,
     /// The copy-on-write bytes of the last successful save (INFO's rdb_last_cow_size).
     pub last_cow: AtomicU64,
-}
-
-/// Shows a job's progress in INFO persistence while it lives (Redis's child info, which its
-/// parent resets when the child exits).
-pub struct ChildInfo(std::sync::Arc<Server>);
-
-impl ChildInfo {
-    pub fn publish(server: &std::sync::Arc<Server>, progress: &std::sync::Arc<rdb::SaveProgress>) -> ChildInfo {
-        *server.saving.child_info.lock() = Some(progress.clone());
-        ChildInfo(server.clone())
-    }
-}
-
-impl Drop for ChildInfo {
-    fn drop(&mut self) {
-        *self.0.saving.child_info.lock() = None;
-    }
 }
 
 impl Default for SaveState {
@@ -252,13 +236,12 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
     *st.child_abort.lock() = Some(abort.clone());
     let nice = server.config.load().snapshot_nice as i32;
     let progress = snapshot.progress.clone();
-    let info = ChildInfo::publish(&server, &progress);
-    let child = SaveChild::start(&server.config.load(), "redis-rdb-bgsave", abort.clone());
-    let child_pid = save_child::file_pid(&child);
+    let child = SaveChild::start(&server, "redis-rdb-bgsave", abort.clone(), &progress);
+    let child_pid = child.pid();
     // Named after the child as Redis's; without one, apart from a SAVE's `temp-<pid>.rdb`.
-    let temp = match &child {
-        Some(_) => format!("temp-{child_pid}.rdb"),
-        None => format!("temp-bg-{child_pid}.rdb"),
+    let temp = match child.has_process() {
+        true => format!("temp-{child_pid}.rdb"),
+        false => format!("temp-bg-{child_pid}.rdb"),
     };
     *st.temp_file.lock() = Some(path.with_file_name(&temp));
     let spawned = std::thread::Builder::new().name("ferrous-bgsave".into()).spawn(move || {
@@ -284,7 +267,7 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
             Err(_) if abort.load(Ordering::Relaxed) => {
                 // Stopped on purpose (FLUSHALL) as Redis's SIGUSR1, which is no error; its child
                 // killed by anything else is one.
-                let signal = save_child::killed_by(&child).unwrap_or(save_child::SIGUSR1);
+                let signal = child.killed_by().unwrap_or(save_child::SIGUSR1);
                 log::warning(&format!("Background saving terminated by signal {signal}"));
                 if signal != save_child::SIGUSR1 {
                     st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -301,7 +284,6 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
             f(ok);
         }
         drop(child);
-        drop(info);
         *st.child_abort.lock() = None;
         *st.temp_file.lock() = None;
         st.in_progress.store(false, Ordering::Release);
