@@ -1228,24 +1228,28 @@ impl<'a> Db<'a> {
         let kind = ready::WaitKind::of(&value);
         let sd = self.shard_db_at(at.shard, key);
         sd.track_hash_ttls(key, &value);
-        match sd.main.get_mut_hashed(at.hash, key) {
+        // The kind the key held when it was overwritten in place (None: it was added).
+        let replaced = match sd.main.get_mut_hashed(at.hash, key) {
             Some(e) => {
-                // An overwrite in place (Redis's dbSetValue): only a key's going away is signalled.
                 let old = ready::WaitKind::of(&e.value);
                 e.value = value;
                 // Under LFU an overwritten key keeps its counter, counting this access (Redis's
                 // setKey: lookupKeyWrite, then dbOverwrite keeps the old `lru` field).
                 e.lru = touched(ks, lfu, lru, e.lru, now);
-                if !keep_ttl && !sd.expires.is_empty() {
-                    sd.expires.remove(key);
-                }
-                self.note_gone(key, old);
+                Some(old)
             }
             None => {
                 sd.main.insert_new_hashed(at.hash, key.into(), Entry::new(value, lru));
-                if !keep_ttl && !sd.expires.is_empty() {
-                    sd.expires.remove(key);
-                }
+                None
+            }
+        };
+        if !keep_ttl && !sd.expires.is_empty() {
+            sd.expires.remove(key);
+        }
+        match replaced {
+            // An overwrite in place (Redis's dbSetValue): only a key's going away is signalled.
+            Some(old) => self.note_gone(key, old),
+            None => {
                 self.note_added(key, kind);
                 self.notify(notify::NEW, "new", key);
             }

@@ -182,7 +182,7 @@ impl Blocking {
         self.epoch.load(Ordering::SeqCst).wrapping_add(self.waiting.announced())
     }
 
-    /// Whether any client is blocked (writers skip signalling otherwise).
+    /// Whether any client is blocked (a cluster slot change wakes them all only then).
     pub fn any(&self) -> bool {
         self.blocked.load(Ordering::Relaxed) > 0
     }
