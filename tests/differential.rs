@@ -20,6 +20,7 @@
 //! ?any CLIENT INFO                        any complete reply is accepted
 //! ?noreply CLIENT REPLY OFF               send, and expect no reply
 //! @conn other                             switch to connection "other"
+//! @debug                                  (before any case) allow DEBUG on both servers
 //! !raw "PING\r\n"                         send raw bytes, read one reply
 //! !send "*1\r\n"                          send raw bytes, read nothing
 //! !read                                   read one more reply
@@ -384,31 +385,65 @@ struct Case {
     action: Action,
 }
 
-/// The oracle a case file names with `@oracle valkey` / `@oracle redis` (default Redis); the
-/// directive must come before the first case.
-fn parse_oracle(text: &str) -> Result<Oracle, String> {
-    let mut oracle = None;
+/// How a case file's servers are started, from the directives before its first case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    /// `@oracle valkey` / `@oracle redis` (default Redis).
+    oracle: Oracle,
+    /// `@debug`: both servers allow DEBUG from local connections (`enable-debug-command
+    /// local`; both refuse it by default), for cases that need DEBUG SET-ACTIVE-EXPIRE 0 to
+    /// keep a key past its time stored whatever the timing.
+    debug: bool,
+}
+
+impl Header {
+    fn of(oracle: Oracle) -> Header {
+        Header { oracle, debug: false }
+    }
+
+    /// The arguments both servers get beyond port, save and appendonly.
+    fn server_args(self) -> &'static [&'static str] {
+        if self.debug {
+            &["--enable-debug-command", "local"]
+        } else {
+            &[]
+        }
+    }
+}
+
+/// Reads a case file's directives (`@oracle`, `@debug`); each must come before the first
+/// case, given once.
+fn parse_header(text: &str) -> Result<Header, String> {
+    let (mut oracle, mut debug) = (None, false);
     let mut seen_case = false;
     for (index, raw_line) in text.lines().enumerate() {
         let line = raw_line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some(name) = line.strip_prefix("@oracle") else {
-            seen_case = true;
-            continue;
-        };
         let err = |msg: &str| format!("line {}: {msg}: {line}", index + 1);
-        if seen_case || oracle.is_some() {
-            return Err(err("@oracle must be the file's first directive, given once"));
+        let once = |seen: bool| {
+            if seen_case || seen {
+                Err(err("directives come before the first case, each once"))
+            } else {
+                Ok(())
+            }
+        };
+        if line == "@debug" {
+            once(debug)?;
+            debug = true;
+        } else if let Some(name) = line.strip_prefix("@oracle") {
+            once(oracle.is_some())?;
+            oracle = Some(match name.trim() {
+                "redis" => Oracle::Redis,
+                "valkey" => Oracle::Valkey,
+                _ => return Err(err("@oracle takes `redis` or `valkey`")),
+            });
+        } else {
+            seen_case = true;
         }
-        oracle = Some(match name.trim() {
-            "redis" => Oracle::Redis,
-            "valkey" => Oracle::Valkey,
-            _ => return Err(err("@oracle takes `redis` or `valkey`")),
-        });
     }
-    Ok(oracle.unwrap_or(Oracle::Redis))
+    Ok(Header { oracle: oracle.unwrap_or(Oracle::Redis), debug })
 }
 
 /// Parses a case file; errors carry the 1-based line number.
@@ -419,7 +454,7 @@ fn parse_case_file(text: &str) -> Result<Vec<Case>, String> {
     for (index, raw_line) in text.lines().enumerate() {
         let line_no = index + 1;
         let line = raw_line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with("@oracle") {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("@oracle") || line == "@debug" {
             continue;
         }
         let err = |msg: String| format!("line {line_no}: {msg}: {line}");
@@ -1059,21 +1094,21 @@ impl Side {
 fn run_case_file(stem: &str) {
     let path = case_dir().join(format!("{stem}.txt"));
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let oracle = parse_oracle(&text).unwrap_or_else(|e| panic!("tests/diff/{stem}.txt {e}"));
+    let header = parse_header(&text).unwrap_or_else(|e| panic!("tests/diff/{stem}.txt {e}"));
     let cases = parse_case_file(&text).unwrap_or_else(|e| panic!("tests/diff/{stem}.txt {e}"));
-    let Some(reference) = oracle_or_skip(oracle, stem) else {
+    let Some(reference) = oracle_or_skip(header.oracle, stem) else {
         return;
     };
     let file = format!("tests/diff/{stem}.txt");
     let mut report = Vec::new();
     for proto in [Proto::Resp2, Proto::Resp3] {
-        run_pass(&file, stem, oracle, &reference, proto, &cases, &mut report);
+        run_pass(&file, stem, header, &reference, proto, &cases, &mut report);
     }
     if !report.is_empty() {
         panic!(
             "{} mismatch(es) between {} (expected) and ferrous in {file}:\n\n{}\n",
             report.len(),
-            oracle.program(),
+            header.oracle.program(),
             report.join("\n")
         );
     }
@@ -1083,15 +1118,17 @@ fn run_case_file(stem: &str) {
 fn run_pass(
     file: &str,
     stem: &str,
-    oracle: Oracle,
+    header: Header,
     redis_path: &Path,
     proto: Proto,
     cases: &[Case],
     report: &mut Vec<String>,
 ) {
     let tag = format!("{stem}-{proto:?}").to_lowercase();
-    let redis = Server::start(oracle.program(), redis_path, &["--daemonize", "no", "--bind", "127.0.0.1"], &tag);
-    let ferrous = Server::start("ferrous", Path::new(env!("CARGO_BIN_EXE_ferrous-server")), &[], &tag);
+    let oracle = header.oracle;
+    let redis_args = [&["--daemonize", "no", "--bind", "127.0.0.1"], header.server_args()].concat();
+    let redis = Server::start(oracle.program(), redis_path, &redis_args, &tag);
+    let ferrous = Server::start("ferrous", Path::new(env!("CARGO_BIN_EXE_ferrous-server")), header.server_args(), &tag);
     let hello_mode = if oracle == Oracle::Valkey { Mode::Any } else { Mode::Shape };
     let (mut redis, mut ferrous) = (Side::new(redis, proto, hello_mode), Side::new(ferrous, proto, hello_mode));
 
@@ -1300,13 +1337,16 @@ fn harness_parses_directives() {
 }
 
 #[test]
-fn harness_reads_the_oracle_directive() {
-    assert_eq!(parse_oracle("# c\nGET a\n"), Ok(Oracle::Redis));
-    assert_eq!(parse_oracle("# c\n@oracle valkey\nGET a\n"), Ok(Oracle::Valkey));
-    assert_eq!(parse_case_file("@oracle valkey\nGET a\n").unwrap().len(), 1);
-    assert!(parse_oracle("GET a\n@oracle valkey\n").is_err());
-    assert!(parse_oracle("@oracle valkey\n@oracle redis\n").is_err());
-    assert!(parse_oracle("@oracle memcached\n").is_err());
+fn harness_reads_the_file_directives() {
+    assert_eq!(parse_header("# c\nGET a\n"), Ok(Header::of(Oracle::Redis)));
+    assert_eq!(parse_header("# c\n@oracle valkey\nGET a\n"), Ok(Header::of(Oracle::Valkey)));
+    assert_eq!(parse_header("@debug\n@oracle valkey\n"), Ok(Header { oracle: Oracle::Valkey, debug: true }));
+    assert_eq!(parse_case_file("@oracle valkey\n@debug\nGET a\n").unwrap().len(), 1);
+    assert!(parse_header("GET a\n@oracle valkey\n").is_err());
+    assert!(parse_header("GET a\n@debug\n").is_err());
+    assert!(parse_header("@debug\n@debug\n").is_err());
+    assert!(parse_header("@oracle valkey\n@oracle redis\n").is_err());
+    assert!(parse_header("@oracle memcached\n").is_err());
 }
 
 #[test]
@@ -1384,7 +1424,7 @@ fn random_collections() {
     let file = format!("random_collections(seed={seed}, ops={ops})");
     let mut report = Vec::new();
     for proto in [Proto::Resp2, Proto::Resp3] {
-        run_pass(&file, "random", Oracle::Valkey, &redis, proto, &cases, &mut report);
+        run_pass(&file, "random", Header::of(Oracle::Valkey), &redis, proto, &cases, &mut report);
     }
     if !report.is_empty() {
         panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
@@ -1555,7 +1595,7 @@ fn random_bits_and_geo() {
     let file = format!("random_bits_and_geo(seed={seed}, ops={ops})");
     let mut report = Vec::new();
     for proto in [Proto::Resp2, Proto::Resp3] {
-        run_pass(&file, "random", Oracle::Redis, &redis, proto, &cases, &mut report);
+        run_pass(&file, "random", Header::of(Oracle::Redis), &redis, proto, &cases, &mut report);
     }
     if !report.is_empty() {
         panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
@@ -1771,7 +1811,7 @@ fn random_streams() {
     let file = format!("random_streams(seed={seed}, ops={ops})");
     let mut report = Vec::new();
     for proto in [Proto::Resp2, Proto::Resp3] {
-        run_pass(&file, "random", Oracle::Redis, &redis, proto, &cases, &mut report);
+        run_pass(&file, "random", Header::of(Oracle::Redis), &redis, proto, &cases, &mut report);
     }
     if !report.is_empty() {
         panic!("{} mismatch(es) in {file}:\n\n{}\n", report.len(), report.join("\n"));
