@@ -389,14 +389,14 @@ impl Loaded {
         self.aux.iter().find(|(k, _)| k == name.as_bytes()).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 
-    /// Which server wrote the file, from its signature and aux fields: "Redis 7.2.4",
-    /// "Valkey 9.1.2", or the RDB version when the file does not say.
-    pub fn producer(&self) -> String {
+    /// The log line naming the server that wrote the file, from its aux fields, as Redis
+    /// ("Loading RDB produced by version 7.2.4") and Valkey ("... by valkey version 9.1.2")
+    /// log it; none when the file does not say.
+    pub fn producer_line(&self) -> Option<String> {
         match (self.aux("valkey-ver"), self.aux("redis-ver")) {
-            (Some(v), _) => format!("Valkey {v}"),
-            (None, Some(v)) if self.signature == "VALKEY" => format!("Valkey (redis-ver {v})"),
-            (None, Some(v)) => format!("Redis {v}"),
-            (None, None) => format!("an unknown server (RDB version {})", self.version),
+            (Some(v), _) => Some(format!("Loading RDB produced by valkey version {v}")),
+            (None, Some(v)) => Some(format!("Loading RDB produced by version {v}")),
+            (None, None) => None,
         }
     }
 
@@ -581,7 +581,10 @@ mod tests {
     #[test]
     fn loads_redis_8_6_files() {
         let loaded = parse(&v13_file(), &opts()).unwrap();
-        assert_eq!((loaded.version, loaded.producer()), (13, "Redis 8.6.0".to_string()));
+        assert_eq!(
+            (loaded.version, loaded.producer_line().unwrap()),
+            (13, "Loading RDB produced by version 8.6.0".into())
+        );
         let keys: Vec<_> = loaded.keys.iter().map(|k| (k.key.clone(), k.expire)).collect();
         assert_eq!(keys, [(b"s".to_vec(), Some(4_000_000_000_000)), (b"t".to_vec(), None), (b"xs".to_vec(), None)]);
         let Value::Stream(s) = &loaded.keys[2].value else { panic!("a stream") };

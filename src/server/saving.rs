@@ -402,7 +402,10 @@ fn stage_file(server: &Server, path: &Path) -> Result<Staged, StageError> {
 
 /// Log which server wrote the file, and the empty keys it skipped (Redis names the first 10).
 fn log_producer(loaded: &rdb_load::Loaded) {
-    log::notice(&format!("Loading RDB produced by {} (RDB format version {})", loaded.producer(), loaded.version));
+    if let Some(line) = loaded.producer_line() {
+        log::notice(&line);
+    }
+    log::notice(&format!("RDB format version {}", loaded.version));
     if let Some(age) = loaded.age_secs(now_ms()) {
         log::notice(&format!("RDB age {age} seconds"));
     }
