@@ -1,6 +1,8 @@
 //! Client eviction (`maxmemory-clients`, Redis 7.0): when the clients together hold more than
 //! the limit, the biggest evictable ones are closed (Redis's log line, INFO `evicted_clients`);
-//! CLIENT NO-EVICT ON protects a client; the value may be a percentage of maxmemory.
+//! CLIENT NO-EVICT ON protects a client; the value may be a percentage of maxmemory. And the
+//! query buffer's size (what CLIENT LIST shows and a client is counted for): trimmed as Redis's
+//! clientsCron trims it.
 
 mod common;
 
@@ -239,4 +241,53 @@ fn lowering_the_limit_evicts_the_biggest_clients_and_no_more() {
             assert_eq!(count(&mut con, k), if k < i { 3 } else { 0 }, "limit {limit}: clients of size {k}");
         }
     }
+}
+
+/// CLIENT LIST's qbuf + qbuf-free (the query buffer's allocation, as Redis shows it) of `name`.
+fn query_buffer(con: &mut redis::Connection, name: &str) -> usize {
+    field_of(con, name, "qbuf").unwrap() + field_of(con, name, "qbuf-free").unwrap()
+}
+
+#[test]
+fn an_idle_client_gives_its_query_buffer_back() {
+    // Redis's suite, unit/querybuf "query buffer resized correctly": a client's buffer is the
+    // 16 KB a read makes room for (not less the bytes its first command took), until the client
+    // has been idle for 2 s; a request being read keeps what it holds, no more.
+    let server = Server::start(&["--hz", "100"]);
+    let mut con = server.conn();
+    let mut idle = raw_named(&server, "idle", false);
+    let held = query_buffer(&mut con, "idle");
+    assert!((16384..32768).contains(&held), "{held}");
+    assert!(wait_until(Duration::from_secs(10), || query_buffer(&mut con, "idle") == 0));
+    idle.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1000000\r\n").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || query_buffer(&mut con, "idle") >= 1_000_000));
+    assert!(wait_until(Duration::from_secs(10), || query_buffer(&mut con, "idle") < 1_000_000));
+}
+
+#[test]
+fn a_query_buffer_far_above_its_recent_peak_is_trimmed_to_it() {
+    // Redis's suite, unit/querybuf "... when not idle": after a 400 KB argument the buffer keeps
+    // room for another; a busy client sending small commands sees it cut to its recent peak.
+    let server = Server::start(&["--hz", "100"]);
+    let mut con = server.conn();
+    let mut busy = raw_named(&server, "busy", false);
+    let mut set = format!("*3\r\n$3\r\nSET\r\n$1\r\nx\r\n${}\r\n", 400_000).into_bytes();
+    busy.write_all(&set).unwrap();
+    set.clear();
+    set.resize(400_000, b'A');
+    set.extend_from_slice(b"\r\n");
+    busy.write_all(&set).unwrap();
+    let mut ok = [0u8; 5];
+    busy.read_exact(&mut ok).unwrap();
+    let after_big = query_buffer(&mut con, "busy");
+    assert!(after_big > 32768, "{after_big}");
+    let small = b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$100\r\n".iter().copied().chain([b'A'; 100]).chain(*b"\r\n");
+    let small: Vec<u8> = small.collect();
+    let trimmed = wait_until(Duration::from_secs(5), || {
+        busy.write_all(&small).unwrap();
+        busy.read_exact(&mut ok).unwrap();
+        let now = query_buffer(&mut con, "busy");
+        now > 0 && now < after_big
+    });
+    assert!(trimmed, "still {}", query_buffer(&mut con, "busy"));
 }

@@ -274,10 +274,11 @@ pub const PEEK_ARGS: usize = 8;
 /// How far a partial multibulk request at the front of `buf` has been read, as Redis keeps it:
 /// Redis consumes each complete header line and argument from its query buffer (the arguments
 /// go to argv), so CLIENT LIST's `qbuf` counts only what follows them and `argv-mem` the
-/// complete arguments. Returns (bytes consumed, total length of the complete arguments);
-/// (0, 0) when `buf` does not start with a multibulk that is still incomplete.
-pub fn partial_progress(buf: &[u8]) -> (usize, usize) {
-    partial_request(buf).map_or((0, 0), |(consumed, argv, _)| (consumed, argv))
+/// complete arguments. Returns (bytes consumed, total length of the complete arguments, and
+/// [`pending_argument_end`]); (0, 0, None) when `buf` does not start with a multibulk that is
+/// still incomplete.
+pub fn partial_progress(buf: &[u8]) -> (usize, usize, Option<usize>) {
+    partial_request(buf).unwrap_or((0, 0, None))
 }
 
 /// Where the argument being read ends (its payload and the two bytes after it) when a partial
@@ -370,12 +371,13 @@ mod tests {
             (b"GET k", 5, 0),
         ];
         for &(buf, qbuf, argv) in cases {
-            let (consumed, a) = partial_progress(buf);
+            let (consumed, a, _) = partial_progress(buf);
             assert_eq!((buf.len() - consumed, a), (qbuf, argv), "{:?}", String::from_utf8_lossy(buf));
         }
         // A complete request, or a malformed one, is not partial.
-        assert_eq!(partial_progress(b"*1\r\n$4\r\nPING\r\n"), (0, 0));
-        assert_eq!(partial_progress(b"*1\r\n$x\r\n"), (0, 0));
+        assert_eq!(partial_progress(b"*1\r\n$4\r\nPING\r\n"), (0, 0, None));
+        assert_eq!(partial_progress(b"*1\r\n$x\r\n"), (0, 0, None));
+        assert_eq!(partial_progress(b"*1\r\n$10\r\nxxxx"), (9, 0, Some(4 + 5 + 10 + 2)));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use super::outbox::Outbox;
+use super::query_buffer::{make_room, Sizing, READ_CHUNK};
 use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
 use crate::keyspace::clock::Stamp;
@@ -27,8 +28,6 @@ use crate::metrics::obuf::{Class, Meter};
 use crate::protocol::{parse_request_into, ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
 use crate::util::striped;
-
-const READ_CHUNK: usize = 16 * 1024;
 
 /// Serve one connection. `addr`/`laddr` are CLIENT LIST's (`path:0` for a Unix socket);
 /// `local`: the peer is 127.0.0.1, ::1 or a Unix socket (Redis 7.0's islocalClient: protected
@@ -259,6 +258,7 @@ async fn client_loop(
     push_rx: &mut PushRx,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut sizing = Sizing::default();
     let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
@@ -370,13 +370,14 @@ async fn client_loop(
                         return Err("killed".into());
                     }
                     if matches!(msg, crate::pubsub::Push::Wake) && handle.take_shrink_request() {
-                        // Idle for a while (see `release_idle_buffers`): give the buffers back, as
-                        // Redis's clientsCron resizes an idle client's query buffer; the next read
-                        // takes a new one.
-                        if buf.is_empty() {
-                            buf = BytesMut::new();
+                        // The cron asks (see `query_buffer::resize_query_buffers`): trim the input
+                        // buffer as Redis's clientsCron resizes a query buffer; an idle client
+                        // gives its output buffer back too. The next read makes room again.
+                        let idle = handle.idle_secs() >= 2;
+                        sizing.resize(&mut buf, idle);
+                        if idle {
+                            out.shrink();
                         }
-                        out.shrink();
                         handle.view.lock().qbuf_free = buf.capacity() - buf.len();
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
@@ -394,6 +395,7 @@ async fn client_loop(
                 None => continue,
             }
         };
+        sizing.note_read(&buf);
         let io = server.stats.io.local();
         io[super::io::NET_INPUT].fetch_add(n as u64, Ordering::Relaxed);
         io[super::io::READS].fetch_add(1, Ordering::Relaxed);
@@ -651,13 +653,19 @@ async fn client_loop(
             striped::raise(&io[super::io::CYCLE_MAX_US], cycle.as_micros() as u64);
             striped::raise(&io[super::io::CYCLE_MAX_CMDS], processed);
             handle.touch_at(now);
+            sizing.after_requests(&mut buf);
+            if buf.is_empty() {
+                // All consumed: the front the requests took is room again (CLIENT LIST shows
+                // the whole allocation free, as Redis's qbuf-free); no allocation.
+                let _ = buf.try_reclaim(READ_CHUNK);
+            }
             let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
             view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
         }
         // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
         // batch that consumed everything, sync_view_with has already shown it empty).
         if processed == 0 || !buf.is_empty() {
-            show_partial(&handle, &buf);
+            show_partial(&handle, &buf, &mut sizing);
             view_base = None;
         }
         if close {
@@ -695,11 +703,6 @@ async fn client_loop(
             send(server, sock, &mut out).await?;
         } else {
             send_now(server, sock, &mut out)?;
-        }
-        // A big pipeline or value grew the input buffer: give the memory back once it is
-        // consumed (it counts in used_memory, and idle clients should not hold it).
-        if buf.is_empty() && buf.capacity() > 16 * READ_CHUNK {
-            buf = BytesMut::with_capacity(READ_CHUNK);
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients
         // (checked after the batch, as Redis evicts before its event loop sleeps). The view's
@@ -753,24 +756,17 @@ impl Settings {
 }
 
 /// CLIENT LIST's qbuf / qbuf-free / argv-mem while a request is partly read, as Redis counts
-/// them (see `parser::partial_progress`).
-fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut) {
-    let (consumed, argv) = crate::protocol::parser::partial_progress(buf);
+/// them (see `parser::partial_progress`); the room an argument being read needs counts in the
+/// buffer's peak.
+fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut, sizing: &mut Sizing) {
+    let (consumed, argv, pending_end) = crate::protocol::parser::partial_progress(buf);
+    if let Some(end) = pending_end {
+        sizing.note_pending(consumed, end);
+    }
     let mut v = handle.view.lock();
     v.qbuf = buf.len() - consumed;
     v.qbuf_free = buf.capacity() - buf.len();
     v.argv_mem = argv;
-}
-
-/// Once a second from the cron: ask every connection idle for 2 seconds or more that still
-/// holds input buffer space to give it back (through its push queue, at most one request
-/// outstanding; replica links and other connections that left the read loop never take it).
-pub fn release_idle_buffers(server: &Server) {
-    for h in server.clients.lock().values() {
-        if h.idle_secs() >= 2 && h.view.lock().qbuf_free > 0 {
-            h.request_shrink();
-        }
-    }
 }
 
 /// How long the last reply of a client that killed itself may take to leave.
@@ -906,25 +902,6 @@ async fn run_script(
 struct Input<'a> {
     buf: &'a mut BytesMut,
     limit: usize,
-}
-
-/// Room to read into (an idle connection may have given its buffer back).
-///
-/// Not while the rest of a big argument fits in the room the parser made for it (its exact
-/// size): growing a full buffer doubles it, and a client reading a 6 MB argument would count
-/// 12 MB towards maxmemory-clients, and be evicted, depending on how its last bytes arrived.
-/// Redis likewise reads only what the argument still lacks into a buffer sized for it.
-fn make_room(buf: &mut BytesMut) {
-    let free = buf.capacity() - buf.len();
-    if free < 1024 {
-        if free > 0
-            && buf.capacity() > READ_CHUNK
-            && crate::protocol::parser::pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
-        {
-            return;
-        }
-        buf.reserve(READ_CHUNK);
-    }
 }
 
 /// Read what the socket has with `read` (a [`Stream`] read): the byte count, None when nothing

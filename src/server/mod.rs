@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod pause;
 pub mod proc_title;
 pub mod process;
+pub mod query_buffer;
 pub mod save_child;
 pub mod saving;
 pub mod shutdown;
@@ -436,9 +437,7 @@ async fn cron(server: Arc<Server>) {
             saving::cron(&s);
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();
-            if every_second {
-                connection::release_idle_buffers(&s);
-            }
+            query_buffer::resize_query_buffers(&s, every_second);
         })
         .await;
     }

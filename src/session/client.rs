@@ -33,6 +33,10 @@ pub struct ClientView {
     pub qbuf_free: usize,
     /// Bytes of the arguments of the command being run.
     pub argv_mem: usize,
+    /// The arguments of the command showing this client (CLIENT LIST / INFO about itself): its
+    /// tot-mem shows them on top of what the client holds between commands, as Redis counts a
+    /// running command's argv while its cron and client eviction see the client without them.
+    pub running_argv: usize,
     /// Reply buffer capacity, and the most it held in the last batch.
     pub rbs: usize,
     pub rbp: usize,
@@ -62,7 +66,7 @@ pub struct ClientView {
 #[repr(C)]
 pub struct ClientHandle {
     killed: AtomicBool,
-    /// The cron asked the idle connection to give its buffers back (`request_shrink`).
+    /// The cron asked the connection to check its buffers (`request_shrink`).
     shrink_requested: AtomicBool,
     /// Replication role of the connection: [`REPL_NONE`], [`REPL_REPLICA`] (a replica attached
     /// to us, flag `S`) or [`REPL_MASTER`] (our master's link, flag `M`).
@@ -164,8 +168,8 @@ impl ClientHandle {
         first
     }
 
-    /// Ask the connection, through its push queue, to give back its idle buffers (see
-    /// `connection::release_idle_buffers`); nothing if a request is already outstanding.
+    /// Ask the connection, through its push queue, to trim its buffers (see
+    /// `query_buffer::resize_query_buffers`); nothing if a request is already outstanding.
     pub fn request_shrink(&self) {
         if !self.shrink_requested.swap(true, Ordering::AcqRel) {
             if let Some(queue) = self.push.get() {
@@ -303,7 +307,7 @@ impl ClientHandle {
         let obl = pending.min(crate::metrics::obuf::REPLY_CHUNK_BYTES);
         let omem = crate::metrics::obuf::omem(pending);
         let oll = crate::metrics::obuf::blocks(pending);
-        let tot = Self::memory_of(&v, omem).max(self.mem.load(Ordering::Relaxed));
+        let tot = Self::memory_of(&v, omem).max(self.mem.load(Ordering::Relaxed) + v.running_argv);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
@@ -564,7 +568,12 @@ impl Client {
         let digits = |n: usize| n.to_string().len();
         let request: usize = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
         self.sync_view(name, request);
-        self.handle.view.lock().argv_mem = args.iter().map(|a| a.len()).sum();
+        let mut v = self.handle.view.lock();
+        v.argv_mem = args.iter().map(|a| a.len()).sum();
+        v.running_argv = v.argv_mem;
+        // What the request takes of the buffer is not free: qbuf + qbuf-free stays the buffer's
+        // size, as Redis shows it.
+        v.qbuf_free = v.qbuf_free.saturating_sub(request);
     }
 
     /// Publish the fields CLIENT LIST shows.
@@ -598,6 +607,7 @@ impl Client {
             .map_or(0, |m| m.commands.iter().map(|c| c.iter().map(|a| a.len()).sum::<usize>() + 8 * c.len()).sum());
         v.monitor = self.monitor;
         v.argv_mem = 0;
+        v.running_argv = 0;
         v.tracking = self.tracking.as_ref().map(|t| (t.opts.bcast, t.broken.load(Ordering::Relaxed), t.redirect));
         ClientHandle::memory_base_of(&v)
     }
