@@ -291,3 +291,24 @@ fn a_query_buffer_far_above_its_recent_peak_is_trimmed_to_it() {
     });
     assert!(trimmed, "still {}", query_buffer(&mut con, "busy"));
 }
+
+#[test]
+fn the_query_buffer_limit_counts_what_the_request_being_read_still_holds() {
+    // Redis moves each complete argument of a request out of its query buffer: a request of two
+    // 700 KB arguments passes a 1 MB limit (Redis's suite, unit/violations "several XADD big
+    // fields": two 500 MB fields per XADD under the default 1 GB); one argument past it does not.
+    let server = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut con = server.conn();
+    let big = vec![b'v'; 700_000];
+    let n: i64 = redis::cmd("RPUSH").arg("l").arg(&big).arg(&big).query(&mut con).unwrap();
+    assert_eq!(n, 2);
+    let mut c = raw_named(&server, "over", false);
+    c.write_all(b"*2\r\n$4\r\nECHO\r\n$1500000\r\n").unwrap();
+    let _ = c.write_all(&vec![b'x'; 1_200_000]);
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed without a reply: {:?}", String::from_utf8_lossy(&rest));
+    let info: String = query(&mut con, &["INFO", "stats"]);
+    assert!(info.contains("client_query_buffer_limit_disconnections:1"), "{info}");
+    assert!(server.log().contains("Closing client that reached max query buffer length: id="), "{}", server.log());
+}

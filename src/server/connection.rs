@@ -469,7 +469,7 @@ async fn client_loop(
                                 let gone = tokio::select! {
                                     _ = server.pause.released() => None,
                                     _ = handle.killed() => Some("killed".to_string()),
-                                    why = input.until_gone(server, sock, client.id()) => Some(why),
+                                    why = input.until_gone(server, sock, &handle) => Some(why),
                                 };
                                 server.blocking.postpone(false);
                                 if let Some(why) = gone {
@@ -558,7 +558,7 @@ async fn client_loop(
                             let closing = tokio::select! {
                                 c = crate::replication::wait_acks(server, &spec, &mut out.sink) => Ok(c),
                                 _ = killed.killed() => Err("killed".to_string()),
-                                why = input.until_gone(server, sock, client.id()) => Err(why),
+                                why = input.until_gone(server, sock, &handle) => Err(why),
                             };
                             server.blocking.postpone(false);
                             drop(timeout_entry);
@@ -708,15 +708,7 @@ async fn client_loop(
         // (checked after the batch, as Redis evicts before its event loop sleeps). The view's
         // part is known when this batch published it (saving a second lock of the view).
         account_memory(server, &handle, &buf, &out, client, view_base)?;
-        if buf.len() > settings.qb_limit {
-            server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
-            log::warning(&format!(
-                "Closing client that reached max query buffer length: id={} (qbuf={})",
-                client.id(),
-                buf.len()
-            ));
-            return Err("query buffer limit".into());
-        }
+        super::query_buffer::check_limit(server, &handle, &buf, settings.qb_limit)?;
     }
 }
 
@@ -926,28 +918,19 @@ impl Input<'_> {
     }
 
     /// Account `n` bytes just read; Err when the buffer went past its limit.
-    fn received(&mut self, server: &Server, id: u64, n: usize) -> Result<(), String> {
+    fn received(&mut self, server: &Server, handle: &ClientHandle, n: usize) -> Result<(), String> {
         server.stats.io.local()[crate::server::io::NET_INPUT].fetch_add(n as u64, Ordering::Relaxed);
-        if self.buf.len() > self.limit {
-            server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
-            log::warning(&format!(
-                "Closing client that reached max query buffer length: id={} (qbuf={})",
-                id,
-                self.buf.len()
-            ));
-            return Err("query buffer limit".into());
-        }
-        Ok(())
+        super::query_buffer::check_limit(server, handle, self.buf, self.limit)
     }
 
     /// Read the socket while the client waits (for CLIENT PAUSE to end, for WAIT's
     /// acknowledgements): what it sends meanwhile is kept for after the wait, and a client that
     /// disconnects is removed at once, as Redis's event loop reads blocked clients. Returns only
     /// why the connection must close.
-    async fn until_gone(&mut self, server: &Server, sock: &mut Stream, id: u64) -> String {
+    async fn until_gone(&mut self, server: &Server, sock: &mut Stream, handle: &ClientHandle) -> String {
         loop {
             let read = match sock.readable().await {
-                Ok(()) => self.drain_ready(server, sock, id),
+                Ok(()) => self.drain_ready(server, sock, handle),
                 Err(e) => Err(e.to_string()),
             };
             if let Err(why) = read {
@@ -958,12 +941,12 @@ impl Input<'_> {
 
     /// Read whatever the socket holds without waiting; Err when the peer closed the connection
     /// (or it failed, or the buffer went past its limit).
-    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, id: u64) -> Result<(), String> {
+    fn drain_ready(&mut self, server: &Server, sock: &mut Stream, handle: &ClientHandle) -> Result<(), String> {
         loop {
             self.make_room();
             match sock.try_read_buf(self.buf) {
                 Ok(0) => return Err("connection closed by peer".into()),
-                Ok(n) => self.received(server, id, n)?,
+                Ok(n) => self.received(server, handle, n)?,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e.to_string()),
             }
@@ -1003,7 +986,6 @@ async fn block(
     let settle = Settle(&server.blocking, &waiter);
     let _timeout_entry = server.blocking.timeout_entry(spec.deadline);
     let handle = client.handle.clone();
-    let id = client.id();
     let timed_out = 'woken: loop {
         let timed_out = loop {
             if std::mem::take(&mut missed) {
@@ -1021,7 +1003,7 @@ async fn block(
                 } => break true,
                 _ = handle.killed() => Err("killed".to_string()),
                 r = sock.readable() => match r {
-                    Ok(()) => input.drain_ready(server, sock, id),
+                    Ok(()) => input.drain_ready(server, sock, &handle),
                     Err(e) => Err(e.to_string()),
                 },
                 // Replies queued before the blocking command keep leaving while it waits.
@@ -1080,7 +1062,7 @@ async fn block(
     };
     // Woken: make sure the client is still there before anything is handed to it.
     if !timed_out {
-        if let Err(why) = input.drain_ready(server, sock, id) {
+        if let Err(why) = input.drain_ready(server, sock, &handle) {
             server.blocking.abandon(&waiter, &spec.keys);
             return Err(why);
         }

@@ -6,9 +6,11 @@
 //! (`resize_query_buffers`), and the connection, which owns the buffer, checks and trims when it
 //! next waits for input.
 
-use super::Server;
-use crate::protocol::parser::pending_argument_end;
+use super::{log, Server};
+use crate::protocol::parser::{partial_progress, pending_argument_end};
+use crate::session::ClientHandle;
 use bytes::BytesMut;
+use std::sync::atomic::Ordering;
 
 /// What a read asks room for (Redis's PROTO_IOBUF_LEN).
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -104,6 +106,31 @@ pub fn make_room(buf: &mut BytesMut) {
         }
         buf.reserve(READ_CHUNK);
     }
+}
+
+/// Close a client whose query buffer passed `client-query-buffer-limit`, as Redis does: what
+/// counts is what the buffer holds beyond the complete arguments of the request being read
+/// (Redis moves those out of its query buffer, so a request of two 600 MB arguments is within a
+/// 1 GB limit). Err (why the connection closes) when over, after Redis's log line and INFO's
+/// count.
+pub fn check_limit(server: &Server, handle: &ClientHandle, buf: &[u8], limit: usize) -> Result<(), String> {
+    if buf.len() <= limit {
+        return Ok(());
+    }
+    let (consumed, _, _) = partial_progress(buf);
+    let held = &buf[consumed..];
+    if held.len() <= limit {
+        return Ok(());
+    }
+    server.stats.client_query_buffer_limit_disconnections.fetch_add(1, Ordering::Relaxed);
+    let mut initial = Vec::new();
+    super::monitor::repr_into(&mut initial, &held[..held.len().min(64)]);
+    log::warning(&format!(
+        "Closing client that reached max query buffer length: {} (qbuf initial bytes: {})",
+        handle.info_line(None),
+        String::from_utf8_lossy(&initial)
+    ));
+    Err("query buffer limit".into())
 }
 
 /// From the cron, every tick: ask the connections whose buffers may be trimmed to check them

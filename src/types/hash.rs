@@ -16,7 +16,7 @@
 use rand::Rng;
 
 pub use super::hash_ttl::{LpEx, TableEx};
-use crate::types::packed::Packed;
+use crate::types::packed::{Packed, SAFETY_BYTES};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 
@@ -148,19 +148,34 @@ impl HashValue {
         matches!(self, HashValue::Listpack(_) | HashValue::ListpackEx(_))
     }
 
+    /// Whether `add` more bytes of fields and values keep a listpack within Redis's 1 GiB
+    /// (lpSafeToAdd); a table always takes them.
+    fn listpack_takes(&self, add: usize) -> bool {
+        match self {
+            HashValue::Listpack(p) => p.fits(add),
+            HashValue::ListpackEx(v) => {
+                let held: usize = v.entries.iter().map(|(f, v, _)| f.len() + v.len()).sum();
+                held.saturating_add(add) <= SAFETY_BYTES
+            }
+            HashValue::Table(_) | HashValue::TableEx(_) => true,
+        }
+    }
+
     /// Redis 7.2's hashTypeTryConversion: convert before a write of these field/value strings
     /// if there are more pairs than the listpack entry limit (counting duplicates: Redis presizes
-    /// the table from the argument count) or any string is longer than the value limit.
+    /// the table from the argument count), any string is longer than the value limit, or the
+    /// listpack would pass 1 GiB.
     pub fn try_conversion<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>, limits: HashLimits) {
         if !self.is_listpack() {
             return;
         }
-        let (mut strings, mut long) = (0usize, false);
+        let (mut strings, mut long, mut sum) = (0usize, false, 0usize);
         for a in args {
             strings += 1;
             long |= a.len() > limits.max_value;
+            sum = sum.saturating_add(a.len());
         }
-        if long || strings / 2 > limits.max_entries {
+        if long || strings / 2 > limits.max_entries || !self.listpack_takes(sum) {
             self.convert_to_table();
         }
     }
@@ -177,7 +192,11 @@ impl HashValue {
     }
 
     fn set_with(&mut self, field: &[u8], value: &[u8], limits: HashLimits, keep_ttl: bool) -> bool {
-        if self.is_listpack() && (field.len() > limits.max_value || value.len() > limits.max_value) {
+        if self.is_listpack()
+            && (field.len() > limits.max_value
+                || value.len() > limits.max_value
+                || !self.listpack_takes(field.len() + value.len()))
+        {
             self.convert_to_table();
         }
         let new = match self {
@@ -349,6 +368,20 @@ mod tests {
         assert_eq!(h.encoding(), "hashtable");
         let c = h.clone();
         assert_eq!(c, h);
+    }
+
+    #[test]
+    fn a_listpack_never_passes_one_gib() {
+        // hash-max-listpack-value at 1 GB lets 600 MB values in, but not two into one listpack
+        // (Redis's lpSafeToAdd; a 4 GiB one crashed). The zeroed buffer is never touched.
+        let big = vec![0u8; 600 << 20];
+        let wide = HashLimits { max_entries: 128, max_value: 1 << 30 };
+        let mut h = HashValue::default();
+        h.try_conversion([&b"f"[..], &big[..], b"g", &big[..]], wide);
+        assert_eq!(h.encoding(), "hashtable");
+        let mut h = HashValue::default();
+        h.try_conversion([&b"f"[..], &big[..]], wide);
+        assert_eq!(h.encoding(), "listpack");
     }
 
     #[test]

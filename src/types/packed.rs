@@ -134,14 +134,19 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
+/// Redis's LISTPACK_MAX_SAFETY_SIZE: a compact encoding never grows past 1 GiB; a write that
+/// would take it past converts it to the table encoding first (whatever the `*-max-listpack-*`
+/// limits allow: set to 1 GB, they let a few 500 MB entries in).
+pub const SAFETY_BYTES: usize = 1 << 30;
+
 impl Packed {
     pub fn new() -> Self {
         Packed::default()
     }
 
     fn from_box(b: Box<[u8]>, count: usize) -> Self {
-        // Buffers are bounded far below 4 GiB: every entry of a compact encoding is at most
-        // the `*-max-listpack-value` limit and the count at most `*-max-listpack-entries`.
+        // Buffers are bounded far below 4 GiB: the encodings built on this one convert before
+        // it would pass SAFETY_BYTES (see `fits`).
         let len = u32::try_from(b.len()).expect("a compact encoding's buffer exceeds 4 GiB");
         let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
         Packed { ptr, len, count: count.min(u16::MAX as usize) as u16, _spare: Spare::Zero }
@@ -198,6 +203,12 @@ impl Packed {
     /// Bytes of payload (for memory accounting).
     pub fn bytes(&self) -> usize {
         self.len as usize
+    }
+
+    /// Whether `add` more bytes of entries keep this within [`SAFETY_BYTES`] (Redis's
+    /// lpSafeToAdd).
+    pub fn fits(&self, add: usize) -> bool {
+        self.bytes().saturating_add(add) <= SAFETY_BYTES
     }
 
     pub fn iter(&self) -> Iter<'_> {
@@ -396,6 +407,15 @@ mod tests {
         assert_eq!(q, p);
         assert_eq!(q.len(), 64_999);
         assert!(!Packed::new().contains(b""));
+    }
+
+    #[test]
+    fn fits_within_one_gib() {
+        let mut p = Packed::new();
+        p.push(b"abc");
+        assert!(p.fits(SAFETY_BYTES - 4));
+        assert!(!p.fits(SAFETY_BYTES - 3));
+        assert!(!p.fits(usize::MAX));
     }
 
     #[test]

@@ -14,16 +14,13 @@
 
 use rand::Rng;
 
-use crate::types::packed::{reserve_tight, Packed};
+use crate::types::packed::{reserve_tight, Packed, SAFETY_BYTES};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
 
 /// Redis caps intsets at 2^30 entries whatever the configuration says.
 const INTSET_HARD_MAX: usize = 1 << 30;
-
-/// Redis's LISTPACK_MAX_SAFETY_SIZE: a listpack never grows past 1 GiB.
-const LISTPACK_SAFETY: usize = 1 << 30;
 
 /// Up to this size a hash-table set picks random members exactly uniformly by walking to a
 /// random position; beyond it, the dict's bucket-then-chain sampling is used (cheaper, slightly
@@ -238,7 +235,7 @@ impl SetValue {
         v.len() < lim.max_listpack_entries
             && len <= lim.max_listpack_value
             && widest <= lim.max_listpack_value
-            && total + len <= LISTPACK_SAFETY
+            && total + len <= SAFETY_BYTES
     }
 
     /// Add a member; returns whether it was new (Redis's setTypeAdd).
@@ -269,9 +266,7 @@ impl SetValue {
                 if p.contains(member) {
                     return false;
                 }
-                if p.len() < lim.max_listpack_entries
-                    && member.len() <= lim.max_listpack_value
-                    && p.bytes() + member.len() <= LISTPACK_SAFETY
+                if p.len() < lim.max_listpack_entries && member.len() <= lim.max_listpack_value && p.fits(member.len())
                 {
                     p.push(member);
                 } else {
@@ -478,7 +473,7 @@ impl SetValue {
                     },
                     None if v.len() < lim.max_listpack_entries
                         && widest <= lim.max_listpack_value
-                        && total <= LISTPACK_SAFETY =>
+                        && total <= SAFETY_BYTES =>
                     {
                         s.convert_to_listpack()
                     }
@@ -486,10 +481,7 @@ impl SetValue {
                 }
             }
             if let SetValue::Listpack(p) = &mut s {
-                if p.len() < lim.max_listpack_entries
-                    && m.len() <= lim.max_listpack_value
-                    && p.bytes() + m.len() <= LISTPACK_SAFETY
-                {
+                if p.len() < lim.max_listpack_entries && m.len() <= lim.max_listpack_value && p.fits(m.len()) {
                     if p.contains(&m) {
                         return Err(DuplicateMember);
                     }
@@ -512,18 +504,26 @@ impl SetValue {
     /// more members than `set-max-listpack-entries`.
     pub fn from_listpack(members: Vec<Vec<u8>>, lim: SetLimits) -> Result<Self, DuplicateMember> {
         let mut seen = std::collections::HashSet::with_capacity(members.len());
-        let mut p = Packed::new();
         for m in &members {
             if !seen.insert(&m[..]) {
                 return Err(DuplicateMember);
             }
+        }
+        // (A length prefix takes at most 9 bytes: within the bound, every push fits.)
+        let bytes = members.iter().fold(0usize, |n, m| n.saturating_add(m.len() + 9));
+        if members.len() > lim.max_listpack_entries || bytes > SAFETY_BYTES {
+            let mut s = SetValue::new_listpack();
+            s.convert_to_table();
+            for m in &members {
+                s.add(m, lim);
+            }
+            return Ok(s);
+        }
+        let mut p = Packed::new();
+        for m in &members {
             p.push(m);
         }
-        let mut s = SetValue::Listpack(p);
-        if s.len() > lim.max_listpack_entries {
-            s.convert_to_table();
-        }
-        Ok(s)
+        Ok(SetValue::Listpack(p))
     }
 
     /// A set stored as an intset (RDB_TYPE_SET_INTSET): kept as an intset unless it has more

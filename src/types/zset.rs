@@ -31,6 +31,17 @@ pub struct Limits {
     pub max_value: usize,
 }
 
+/// Whether a listpack of `entries` takes `add` more bytes of members within Redis's 1 GiB
+/// (lpSafeToAdd; a score counted as 8 bytes). Summed only where the limits let it get there.
+fn listpack_takes(entries: &[(SmallBytes, f64)], add: usize, limits: Limits) -> bool {
+    let bound = limits.max_entries.saturating_mul(limits.max_value.saturating_add(8));
+    if bound.saturating_add(add) <= super::packed::SAFETY_BYTES {
+        return true;
+    }
+    let held: usize = entries.iter().map(|(m, _)| m.len() + 8).sum();
+    held.saturating_add(add) <= super::packed::SAFETY_BYTES
+}
+
 enum Repr {
     Listpack(Vec<(SmallBytes, f64)>),
     Skiplist { dict: Dict<f64>, zsl: Box<SkipList> },
@@ -178,9 +189,10 @@ impl ZSetValue {
                 return;
             }
             let mut v = Vec::with_capacity(self.len());
-            let mut fits = true;
+            let (mut fits, mut bytes) = (true, 0usize);
             self.walk(0, false, |m, s| {
-                fits = m.len() <= limits.max_value;
+                bytes += m.len() + 8;
+                fits = m.len() <= limits.max_value && bytes <= super::packed::SAFETY_BYTES;
                 // As in `insert`: a listpack stores `-0` as the integer 0.
                 v.push((SmallBytes::new(m), if s == 0.0 { 0.0 } else { s }));
                 fits
@@ -208,7 +220,10 @@ impl ZSetValue {
                     return false;
                 }
                 None => {
-                    if v.len() < limits.max_entries && member.len() <= limits.max_value {
+                    if v.len() < limits.max_entries
+                        && member.len() <= limits.max_value
+                        && listpack_takes(v, member.len() + 8, limits)
+                    {
                         let at = v.partition_point(|(m2, s2)| cmp_elem(*s2, m2, score, member) == Ordering::Less);
                         super::packed::reserve_tight(v, 1);
                         v.insert(at, (SmallBytes::new(member), score));
@@ -445,6 +460,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     const SMALL: Limits = Limits { max_entries: 8, max_value: 6 };
+
+    #[test]
+    fn a_listpack_never_passes_one_gib() {
+        let wide = Limits { max_entries: 128, max_value: 1 << 30 };
+        let held = [(SmallBytes::new(b"m"), 1.0)];
+        assert!(listpack_takes(&held, 600 << 20, wide));
+        assert!(!listpack_takes(&held, (1 << 30) - 8, wide));
+        // With limits that cannot get there, nothing is summed.
+        assert!(listpack_takes(&held, 1 << 20, Limits { max_entries: 128, max_value: 64 }));
+    }
 
     fn model_order(m: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
         let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
