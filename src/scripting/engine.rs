@@ -10,8 +10,12 @@ use std::collections::HashMap;
 use super::libs::{self, arg_str, fail_table, ok, LResult};
 
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
-/// taking the process down.
-pub const MEMORY_LIMIT: usize = 1 << 30;
+/// taking the process down. Half the machine's memory, at least 1 GiB: Redis sets none, and its
+/// suite builds a 3 GB string in a script (cjson of a string past 2 GB).
+pub fn memory_limit() -> usize {
+    let half = crate::util::sysmem::total_system_memory() / 2;
+    usize::try_from(half).unwrap_or(usize::MAX).max(1 << 30)
+}
 
 /// The Lua-side objects Rust needs to run code in an engine.
 pub struct Api {
@@ -89,7 +93,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
         lib_api: api.raw_get("lib_api")?,
         runner,
     };
-    lua.set_memory_limit(MEMORY_LIMIT)?;
+    lua.set_memory_limit(memory_limit())?;
     super::run::install_hook(&lua);
     Ok((lua, api))
 }

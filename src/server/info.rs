@@ -212,12 +212,6 @@ fn uname() -> String {
     format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
 }
 
-fn total_system_memory() -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-    (pages.max(0) as u64) * (size.max(0) as u64)
-}
-
 /// CPU time of the calling thread (a worker: Redis's "main thread" figures).
 fn thread_cpu() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
@@ -375,7 +369,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "allocator_allocated:{}", m.used);
             line!(out, "allocator_active:{}", m.used);
             line!(out, "allocator_resident:{}", m.rss);
-            let total = total_system_memory();
+            let total = crate::util::sysmem::total_system_memory();
             line!(out, "total_system_memory:{}", total);
             line!(out, "total_system_memory_human:{}", human(total));
             for (name, v) in server.scripting.info_memory() {

@@ -10,5 +10,6 @@ pub mod pqsort;
 pub mod prefetch;
 pub mod split_args;
 pub mod striped;
+pub mod sysmem;
 pub mod thread_priority;
 pub mod timer;
