@@ -149,11 +149,16 @@ impl HashValue {
     }
 
     /// Whether `add` more bytes of fields and values keep a listpack within Redis's 1 GiB
-    /// (lpSafeToAdd); a table always takes them.
-    fn listpack_takes(&self, add: usize) -> bool {
+    /// (lpSafeToAdd); a table always takes them. A listpackex is summed only where the limits
+    /// let it get there.
+    fn listpack_takes(&self, add: usize, limits: HashLimits) -> bool {
         match self {
             HashValue::Listpack(p) => p.fits(add),
             HashValue::ListpackEx(v) => {
+                let bound = limits.max_entries.saturating_mul(limits.max_value.saturating_mul(2));
+                if bound.saturating_add(add) <= SAFETY_BYTES {
+                    return true;
+                }
                 let held: usize = v.entries.iter().map(|(f, v, _)| f.len() + v.len()).sum();
                 held.saturating_add(add) <= SAFETY_BYTES
             }
@@ -175,7 +180,7 @@ impl HashValue {
             long |= a.len() > limits.max_value;
             sum = sum.saturating_add(a.len());
         }
-        if long || strings / 2 > limits.max_entries || !self.listpack_takes(sum) {
+        if long || strings / 2 > limits.max_entries || !self.listpack_takes(sum, limits) {
             self.convert_to_table();
         }
     }
@@ -195,7 +200,7 @@ impl HashValue {
         if self.is_listpack()
             && (field.len() > limits.max_value
                 || value.len() > limits.max_value
-                || !self.listpack_takes(field.len() + value.len()))
+                || !self.listpack_takes(field.len() + value.len(), limits))
         {
             self.convert_to_table();
         }
