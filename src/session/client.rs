@@ -567,13 +567,17 @@ impl Client {
     pub fn sync_current(&self, name: &'static str, args: &[Bytes]) {
         let digits = |n: usize| n.to_string().len();
         let request: usize = 3 + digits(args.len()) + args.iter().map(|a| 5 + digits(a.len()) + a.len()).sum::<usize>();
+        // What the request takes of the buffer is not free: qbuf + qbuf-free stays the buffer's
+        // size, as Redis shows it (however many requests of the batch show the client).
+        let held = {
+            let v = self.handle.view.lock();
+            v.qbuf + v.qbuf_free
+        };
         self.sync_view(name, request);
         let mut v = self.handle.view.lock();
         v.argv_mem = args.iter().map(|a| a.len()).sum();
         v.running_argv = v.argv_mem;
-        // What the request takes of the buffer is not free: qbuf + qbuf-free stays the buffer's
-        // size, as Redis shows it.
-        v.qbuf_free = v.qbuf_free.saturating_sub(request);
+        v.qbuf_free = held.saturating_sub(request);
     }
 
     /// Publish the fields CLIENT LIST shows.
