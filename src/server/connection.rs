@@ -665,6 +665,12 @@ async fn client_loop(
         // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
         // batch that consumed everything, sync_view_with has already shown it empty).
         if processed == 0 || !buf.is_empty() {
+            if processed == 0 {
+                // Input without a complete request is an interaction too (Redis sets
+                // lastinteraction on every read): CLIENT LIST's idle, and the query buffer's
+                // idle trim, which must not take the room a big argument is being read into.
+                handle.touch_at(Stamp::now());
+            }
             show_partial(&handle, &buf, &mut sizing);
             view_base = None;
         }
