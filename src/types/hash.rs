@@ -16,7 +16,7 @@
 use rand::Rng;
 
 pub use super::hash_ttl::{LpEx, TableEx};
-use crate::types::packed::{Packed, SAFETY_BYTES};
+use crate::types::packed::{takes, Packed};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 
@@ -156,11 +156,7 @@ impl HashValue {
             HashValue::Listpack(p) => p.fits(add),
             HashValue::ListpackEx(v) => {
                 let bound = limits.max_entries.saturating_mul(limits.max_value.saturating_mul(2));
-                if bound.saturating_add(add) <= SAFETY_BYTES {
-                    return true;
-                }
-                let held: usize = v.entries.iter().map(|(f, v, _)| f.len() + v.len()).sum();
-                held.saturating_add(add) <= SAFETY_BYTES
+                takes(bound, add, || v.entries.iter().map(|(f, v, _)| f.len() + v.len()).sum())
             }
             HashValue::Table(_) | HashValue::TableEx(_) => true,
         }

@@ -139,6 +139,13 @@ impl<'a> Iterator for Iter<'a> {
 /// limits allow: set to 1 GB, they let a few 500 MB entries in).
 pub const SAFETY_BYTES: usize = 1 << 30;
 
+/// Whether an encoding that can hold at most `bound` bytes under its `*-max-listpack-*` limits,
+/// and holds `held()` bytes now, takes `add` more within [`SAFETY_BYTES`]; `held` is counted only
+/// where the limits let the encoding get there (for encodings without a byte count of their own).
+pub fn takes(bound: usize, add: usize, held: impl FnOnce() -> usize) -> bool {
+    bound.saturating_add(add) <= SAFETY_BYTES || held().saturating_add(add) <= SAFETY_BYTES
+}
+
 impl Packed {
     pub fn new() -> Self {
         Packed::default()

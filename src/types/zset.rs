@@ -35,11 +35,7 @@ pub struct Limits {
 /// (lpSafeToAdd; a score counted as 8 bytes). Summed only where the limits let it get there.
 fn listpack_takes(entries: &[(SmallBytes, f64)], add: usize, limits: Limits) -> bool {
     let bound = limits.max_entries.saturating_mul(limits.max_value.saturating_add(8));
-    if bound.saturating_add(add) <= super::packed::SAFETY_BYTES {
-        return true;
-    }
-    let held: usize = entries.iter().map(|(m, _)| m.len() + 8).sum();
-    held.saturating_add(add) <= super::packed::SAFETY_BYTES
+    super::packed::takes(bound, add, || entries.iter().map(|(m, _)| m.len() + 8).sum())
 }
 
 enum Repr {
