@@ -3,6 +3,7 @@
 //! locked only while it is sampled, so the cycle never stalls the whole server.
 
 use super::{Keyspace, NSHARDS};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Keys sampled per database and round.
@@ -10,70 +11,116 @@ const SAMPLE: usize = 20;
 /// Keep sampling a database while more than this percentage of the sample was expired.
 const STALE_PERCENT: usize = 10;
 
-/// Shards one cycle visits: a quarter, the next quarter at the next cycle (every shard every
-/// 0.4 s with the default hz). A look at every shard and database at every tick cost an idle
-/// server ~40k instructions per tick.
-const SHARDS_PER_CYCLE: usize = NSHARDS / 4;
+/// The shards that may hold keys (or hash fields) with a TTL: what one cycle visits. A shard's
+/// bit is set, under its lock, whenever a TTL is added to it ([`TtlShards::mark`]) and cleared,
+/// under the same lock, by the cycle that finds it holds none: so a shard with a TTL always has
+/// its bit. Redis looks at every database at every cycle, so a key past its time goes within one
+/// cron period (100 ms at hz 10); visiting all 256 shards each tick to find them cost an idle server
+/// ~40k instructions per tick, and visiting a quarter of them per tick let a key live 400 ms.
+pub struct TtlShards([AtomicU64; NSHARDS / 64]);
 
-/// One active-expiry cycle over the next [`SHARDS_PER_CYCLE`] shards and their databases,
-/// within about `budget` of time. Returns the number of keys deleted.
+impl Default for TtlShards {
+    fn default() -> Self {
+        TtlShards(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl TtlShards {
+    /// `shard` got a TTL (its caller holds the shard's lock). Most calls find the bit set already
+    /// and only read the word, which keeps it shared between cores.
+    #[inline]
+    pub fn mark(&self, shard: usize) {
+        let (word, bit) = (&self.0[shard / 64], 1u64 << (shard % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Every shard `other` marked is marked here too (a staged keyspace adopted whole).
+    pub fn absorb(&self, other: &TtlShards) {
+        for (mine, theirs) in self.0.iter().zip(&other.0) {
+            mine.fetch_or(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// `shard` holds no TTL (its caller holds the shard's lock and looked).
+    pub(super) fn clear(&self, shard: usize) {
+        self.0[shard / 64].fetch_and(!(1u64 << (shard % 64)), Ordering::Relaxed);
+    }
+
+    /// The marked shards, starting from `first` and wrapping around.
+    fn from(&self, first: usize) -> impl Iterator<Item = usize> + '_ {
+        (first..first + NSHARDS)
+            .map(|s| s % NSHARDS)
+            .filter(|&s| self.0[s / 64].load(Ordering::Relaxed) & (1 << (s % 64)) != 0)
+    }
+}
+
+/// One active-expiry cycle over every shard that may hold TTLs and their databases, within about
+/// `budget` of time. Returns the number of keys deleted. A cycle that runs out of time leaves the
+/// next one to start at the shard it did not finish.
 pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
-    if super::now_ms() < ks.expiry_paused_until.load(std::sync::atomic::Ordering::Relaxed) {
+    if super::now_ms() < ks.expiry_paused_until.load(Ordering::Relaxed) {
         return 0;
     }
     let start = Instant::now();
-    let per_shard = budget / SHARDS_PER_CYCLE as u32;
     let mut deleted = 0;
-    let first = ks.expire_cursor.fetch_add(SHARDS_PER_CYCLE, std::sync::atomic::Ordering::Relaxed) % NSHARDS;
-    for shard in (first..first + SHARDS_PER_CYCLE).map(|s| s % NSHARDS) {
-        // Most shards and databases of most servers hold no TTLs: one cheap look skips them
-        // (instead of a locked view, with its clock reading, per shard and database).
-        for db in ks.dbs_with_ttls(shard) {
-            let shard_start = Instant::now();
-            let mut view = ks.lock_shard(db, shard);
-            // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
-            let has_field_ttls = view.sampled_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
-            if has_field_ttls {
-                super::hfe::active_expire_fields(&mut view);
-            }
-            loop {
-                let now = view.now_ms;
-                let mut expired_keys = Vec::new();
-                let mut sampled = 0;
-                {
-                    let (_, sd) = view.sampled_shards().next().expect("one shard locked");
-                    let n = sd.expires.len().min(SAMPLE);
-                    for _ in 0..n {
-                        if let Some((k, &when)) = sd.expires.random_entry() {
-                            sampled += 1;
-                            if when <= now {
-                                expired_keys.push(k.to_vec());
-                            }
-                        }
-                    }
-                }
-                expired_keys.sort();
-                expired_keys.dedup();
-                for k in &expired_keys {
-                    // expire_if_needed deletes and propagates the DEL.
-                    if view.expire_if_needed(k) {
-                        deleted += 1;
-                    }
-                }
-                if sampled == 0
-                    || expired_keys.len() * 100 / sampled <= STALE_PERCENT
-                    || shard_start.elapsed() > per_shard
-                {
-                    break;
-                }
-            }
-            drop(view);
-            if start.elapsed() > budget {
-                return deleted;
-            }
+    let first = ks.expire_cursor.load(Ordering::Relaxed) % NSHARDS;
+    for shard in ks.ttl_shards.from(first) {
+        // The bit may be stale (the shard's last TTL went): one cheap look clears it.
+        let dbs = ks.dbs_with_ttls(shard);
+        if dbs.is_empty() {
+            continue;
+        }
+        for db in dbs {
+            deleted += expire_in(ks, db, shard, start, budget);
+        }
+        if start.elapsed() > budget {
+            ks.expire_cursor.store(shard + 1, Ordering::Relaxed);
+            return deleted;
         }
     }
     deleted
+}
+
+/// Sample `db` of `shard` for keys past their time and delete them, again while more than
+/// [`STALE_PERCENT`] of a sample was expired and the cycle has time left.
+fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Duration) -> u64 {
+    let mut deleted = 0;
+    let mut view = ks.lock_shard(db, shard);
+    // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
+    let has_field_ttls = view.sampled_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
+    if has_field_ttls {
+        super::hfe::active_expire_fields(&mut view);
+    }
+    loop {
+        let now = view.now_ms;
+        let mut expired_keys = Vec::new();
+        let mut sampled = 0;
+        {
+            let (_, sd) = view.sampled_shards().next().expect("one shard locked");
+            let n = sd.expires.len().min(SAMPLE);
+            for _ in 0..n {
+                if let Some((k, &when)) = sd.expires.random_entry() {
+                    sampled += 1;
+                    if when <= now {
+                        expired_keys.push(k.to_vec());
+                    }
+                }
+            }
+        }
+        expired_keys.sort();
+        expired_keys.dedup();
+        for k in &expired_keys {
+            // expire_if_needed deletes and propagates the DEL.
+            if view.expire_if_needed(k) {
+                deleted += 1;
+            }
+        }
+        if sampled == 0 || expired_keys.len() * 100 / sampled <= STALE_PERCENT || start.elapsed() > budget {
+            return deleted;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +144,55 @@ mod tests {
         }
         assert_eq!(total, 250);
         assert_eq!(ks.db_counts(1), (250, 250));
+    }
+
+    fn marked(ks: &Keyspace) -> usize {
+        ks.ttl_shards.0.iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum()
+    }
+
+    #[test]
+    fn one_cycle_finds_keys_past_their_time_in_any_shard() {
+        // As Redis's cycle, which looks at every database: 32 keys spread over the shards, all
+        // past their time, all go in one cycle (a quarter of the shards per cycle left most).
+        let ks = Keyspace::new(1);
+        for i in 0..32 {
+            let k = format!("key:{i}");
+            let mut db = ks.lock_keys(0, &[k.as_bytes()]);
+            db.set(k.as_bytes(), Value::Str(StrValue::from_bytes(b"v")), false);
+            let past = db.now_ms - 1;
+            db.set_expire(k.as_bytes(), past);
+        }
+        assert_eq!(active_expire_cycle(&ks, Duration::from_secs(10)), 32);
+        assert_eq!(ks.db_counts(0), (0, 0));
+    }
+
+    #[test]
+    fn a_shard_is_visited_while_it_holds_ttls() {
+        let ks = Keyspace::new(2);
+        assert_eq!(marked(&ks), 0, "a new keyspace has no TTL to look for");
+        let mut db = ks.lock_keys(1, &[b"k"]);
+        db.set(b"k", Value::Str(StrValue::from_bytes(b"v")), false);
+        let later = db.now_ms + 100_000;
+        db.set_expire(b"k", later);
+        drop(db);
+        assert_eq!(marked(&ks), 1);
+        assert_eq!(active_expire_cycle(&ks, Duration::from_secs(10)), 0);
+        assert_eq!(marked(&ks), 1, "a shard whose TTL is still ahead stays marked");
+        assert!(ks.lock_keys(1, &[b"k"]).persist(b"k"));
+        active_expire_cycle(&ks, Duration::from_secs(10));
+        assert_eq!(marked(&ks), 0, "the cycle unmarks a shard without TTLs");
+    }
+
+    #[test]
+    fn an_adopted_keyspace_brings_its_marks() {
+        let live = Keyspace::new(1);
+        let staged = Keyspace::new(1);
+        let mut db = staged.lock_keys(0, &[b"k"]);
+        db.set(b"k", Value::Str(StrValue::from_bytes(b"v")), false);
+        let past = db.now_ms - 1;
+        db.set_expire(b"k", past);
+        drop(db);
+        drop(live.lock_all(0).adopt(staged));
+        assert_eq!(active_expire_cycle(&live, Duration::from_secs(10)), 1);
     }
 }

@@ -68,11 +68,14 @@ impl ShardDb {
         any
     }
 
-    /// Note (or forget) `key` as holding a hash with field TTLs, after it got `value`.
-    fn track_hash_ttls(&mut self, key: &[u8], value: &Value) {
+    /// Note (or forget) `key` as holding a hash with field TTLs, after it got `value`. Returns
+    /// whether it was added (the caller marks the shard as holding TTLs).
+    #[must_use]
+    fn track_hash_ttls(&mut self, key: &[u8], value: &Value) -> bool {
         match value {
             Value::Hash(h) if h.has_ttls() && !self.hexpires.contains_key(key) => {
                 self.hexpires.insert_new(key.into(), ());
+                return true;
             }
             Value::Hash(h) if h.has_ttls() => {}
             _ if !self.hexpires.is_empty() => {
@@ -80,6 +83,7 @@ impl ShardDb {
             }
             _ => {}
         }
+        false
     }
 }
 
@@ -139,6 +143,8 @@ pub struct Keyspace {
     keys_seen: std::sync::atomic::AtomicUsize,
     /// The first shard of the next active-expiry cycle (`expire::active_expire_cycle`).
     expire_cursor: std::sync::atomic::AtomicUsize,
+    /// The shards that may hold TTLs: the ones active expiry visits.
+    ttl_shards: expire::TtlShards,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
     pub lfu: lfu::LfuSettings,
     /// On a writable replica: keys given an expiry by its own clients (Redis's
@@ -348,6 +354,7 @@ impl Keyspace {
             shard_keys: (0..NSHARDS).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect(),
             keys_seen: std::sync::atomic::AtomicUsize::new(0),
             expire_cursor: std::sync::atomic::AtomicUsize::new(0),
+            ttl_shards: expire::TtlShards::default(),
             lfu: lfu::LfuSettings::default(),
         }
     }
@@ -589,12 +596,13 @@ impl Keyspace {
     }
 
     /// The databases of `shard` that hold keys with a TTL or hash fields with one: the only
-    /// ones active expiry has to visit (a plain lock, held for a few length reads).
+    /// ones active expiry has to visit (a plain lock, held for a few length reads). A shard
+    /// with none is no longer marked as holding TTLs.
     pub fn dbs_with_ttls(&self, shard: usize) -> SmallVec<[usize; 16]> {
         let s = self.shards[shard].lock();
         let has_ttls = |d: &ShardDb| !d.expires.is_empty() || !d.hexpires.is_empty();
-        // Most shards have none: answered without building the list.
         if !s.dbs.iter().any(has_ttls) {
+            self.ttl_shards.clear(shard);
             return SmallVec::new();
         }
         s.dbs.iter().enumerate().filter(|(_, d)| has_ttls(d)).map(|(i, _)| i).collect()
@@ -1227,7 +1235,9 @@ impl<'a> Db<'a> {
         self.expire_if_needed_at(at, key);
         let kind = ready::WaitKind::of(&value);
         let sd = self.shard_db_at(at.shard, key);
-        sd.track_hash_ttls(key, &value);
+        if sd.track_hash_ttls(key, &value) {
+            ks.ttl_shards.mark(at.shard);
+        }
         // The kind the key held when it was overwritten in place (None: it was added).
         let replaced = match sd.main.get_mut_hashed(at.hash, key) {
             Some(e) => {
@@ -1276,8 +1286,11 @@ impl<'a> Db<'a> {
 
     fn put_entry(&mut self, key: &[u8], entry: Entry, signal: bool) {
         let kind = ready::WaitKind::of(&entry.value).filter(|_| signal);
-        let sd = self.shard_db(key);
-        sd.track_hash_ttls(key, &entry.value);
+        let (ks, s) = (self.ks, self.shard_of_key(key));
+        let sd = self.shard_db_at(s, key);
+        if sd.track_hash_ttls(key, &entry.value) {
+            ks.ttl_shards.mark(s);
+        }
         let old = sd.main.insert(key, entry).map(|e| ready::WaitKind::of(&e.value));
         sd.expires.remove(key);
         // Replacing is deleting, then adding (RENAME, COPY ... REPLACE, RESTORE ... REPLACE).
@@ -1337,11 +1350,13 @@ impl<'a> Db<'a> {
         if self.expire_mode == ExpireMode::LocalWrite {
             self.ks.replica_local_expires.lock().insert((self.index, Bytes::copy_from_slice(key)));
         }
-        let sd = self.shard_db(key);
+        let s = self.shard_of_key(key);
+        let sd = self.shard_db_at(s, key);
         match sd.expires.get_mut(key) {
             Some(w) => *w = when,
             None => {
                 sd.expires.insert_new(key.into(), when);
+                self.ks.ttl_shards.mark(s);
             }
         }
     }
@@ -1354,10 +1369,12 @@ impl<'a> Db<'a> {
     /// After a field-expiry command changed `key`'s hash in place: note it for the field-expiry
     /// cycle if some field now has a TTL.
     pub fn track_hash_ttls(&mut self, key: &[u8]) {
-        let sd = self.shard_db(key);
+        let s = self.shard_of_key(key);
+        let sd = self.shard_db_at(s, key);
         let volatile = matches!(sd.main.get(key), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
         if volatile && !sd.hexpires.contains_key(key) {
             sd.hexpires.insert_new(key.into(), ());
+            self.ks.ttl_shards.mark(s);
         }
     }
 

@@ -24,6 +24,7 @@ impl Db<'_> {
         // As Redis empties the databases, then loads without signalling the keys it adds.
         let waited = self.waited_kinds(&(0..self.ks.ndbs).collect::<Vec<_>>());
         let mut old = Vec::new();
+        self.ks.ttl_shards.absorb(&staged.ttl_shards);
         for ((s, g), new) in self.guards.iter_mut().zip(staged.shards.into_vec()) {
             g.capture_all(*s);
             old.extend(std::mem::replace(&mut g.dbs, new.into_inner().dbs));
