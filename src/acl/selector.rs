@@ -23,8 +23,7 @@ pub struct KeyPattern {
 }
 
 impl KeyPattern {
-    /// `~pat`, `%R~pat`, `%W~pat` (and `%~pat` for a pattern without permissions, which Redis
-    /// accepts but cannot print).
+    /// `~pat`, `%R~pat`, `%W~pat` (a pattern always has a permission: `%~pat` is refused).
     pub fn describe(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(match self.flags {
             READ_WRITE => b"~" as &[u8],
@@ -271,7 +270,9 @@ impl Selector {
                         flags |= READ;
                     } else if c.eq_ignore_ascii_case(&b'W') && flags & WRITE == 0 {
                         flags |= WRITE;
-                    } else if c == b'~' {
+                    } else if c == b'~' && flags != 0 {
+                        // Neither R nor W before the `~` is a syntax error (CVE-2024-31227,
+                        // fixed in Redis 6.2.16, 7.2.6 and 7.4.1).
                         offset += 1;
                         break;
                     } else {

@@ -108,6 +108,8 @@ fn rule_errors() {
     assert!(err("<nopw").contains("does not exist"));
     assert!(err("#abc").contains("exactly 64 characters"));
     assert!(err("%X~foo").contains("Syntax error"));
+    // Neither R nor W (CVE-2024-31227, Redis 7.2.6): a syntax error, not a pattern without permissions.
+    assert_eq!(err("%~foo"), "Error in ACL SETUSER modifier '%~foo': Syntax error");
     assert!(err("bogus").contains("Syntax error"));
     assert_eq!(err("(~a +get"), "Unmatched parenthesis in acl selector starting at '(~a'.");
     assert!(err("(bogus)").starts_with("Error in ACL SETUSER modifier '(bogus)': Syntax error"));

@@ -255,9 +255,9 @@ unsafe fn stack_args(state: *mut ffi::lua_State) -> Result<smallvec::SmallVec<[B
             }
             ffi::LUA_TNUMBER => {
                 let x = ffi::lua_tonumber(state, i);
-                // Redis 7.2 formats Lua numbers with fpconv_dtoa (7.0: "%.17g").
+                // Redis 7.2.5: an integer as such, else fpconv_dtoa (7.0: "%.17g").
                 let mut b = Vec::new();
-                crate::util::dtoa::fpconv_dtoa(x, &mut b);
+                crate::util::dtoa::lua_number_arg(x, &mut b);
                 argv.push(Bytes::from(b));
             }
             _ => return Err("Lua redis lib command arguments must be strings or integers"),

@@ -1,5 +1,6 @@
 //! Redis 7.2's double formatting: `d2string` (every double reply, listpack scores) and the
-//! `fpconv_dtoa` it falls back to (also used for Lua numbers passed to `redis.call`).
+//! `fpconv_dtoa` it falls back to (also used, after the integer case, for Lua numbers passed to
+//! `redis.call`: `lua_number_arg`).
 //!
 //! Redis 7.2 replaced `%.17g` with Grisu2 (Florian Loitsch, "Printing Floating-Point Numbers
 //! Quickly and Accurately with Integers", PLDI 2010) through the fpconv library. Grisu2 is not
@@ -352,6 +353,16 @@ pub fn d2string(d: f64, out: &mut Vec<u8>) {
     }
 }
 
+/// A Lua number given to `redis.call` as an argument (Redis 7.2.5's luaArgsToRedisArgv, #13115):
+/// an integer when it is one within ±2^62 (`-0` too: `0`), else [`fpconv_dtoa`]. 7.2.0-7.2.4
+/// wrote `1e+09` for 1000000000, which integer arguments (HINCRBY, EXPIRE...) then refused.
+pub fn lua_number_arg(d: f64, out: &mut Vec<u8>) {
+    match double_to_i64(d) {
+        Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        None => fpconv_dtoa(d, out),
+    }
+}
+
 /// Redis's double2ll: the value as an integer when it is one and within ±(2^62).
 fn double_to_i64(d: f64) -> Option<i64> {
     let lim = (i64::MAX / 2) as f64;
@@ -406,6 +417,17 @@ mod tests {
             assert_eq!(d2s(d), want, "{d:e}");
         }
         assert_eq!(fp(1e16), "1e+16");
+        // Lua numbers as redis.call arguments: Redis 7.2.5 (#13115) writes integers as such.
+        let arg = |d: f64| {
+            let mut v = Vec::new();
+            lua_number_arg(d, &mut v);
+            String::from_utf8(v).unwrap()
+        };
+        assert_eq!(arg(200000000.0), "200000000");
+        assert_eq!(arg(1e16), "10000000000000000");
+        assert_eq!(arg(-0.0), "0");
+        assert_eq!(arg(0.1), "0.1");
+        assert_eq!(arg(1e19), "1e+19");
         assert_eq!(fp(123.0), "123");
         assert_eq!(fp(-f64::NAN), "-nan");
     }
