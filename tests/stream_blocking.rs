@@ -144,6 +144,27 @@ fn timeouts_unblock_and_errors() {
 }
 
 #[test]
+fn a_reader_blocked_again_after_a_wake_up_keeps_its_deadline() {
+    // Redis 7.2.5 (#13004): a reader woken by an entry another consumer takes first blocks
+    // again until its first deadline, not for a whole new timeout (7.2.4 timed out at 1.5 s here).
+    let server = Server::start(&["--worker-threads", "1"]);
+    let mut con = server.conn();
+    let _: () = query(&mut con, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    let mut first = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 1);
+    let started = Instant::now();
+    let mut second = blocked(&server, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "1000", "STREAMS", "s", ">"]);
+    wait_blocked(&mut con, 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let _: String = query(&mut con, &["XADD", "s", "1-0", "f", "v"]);
+    assert!(text(first.read_reply()).contains("1-0"));
+    assert_eq!(text(second.read_reply()), "*-1\r\n");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000), "timed out after {waited:?}");
+    assert!(waited < Duration::from_millis(1400), "timed out after {waited:?}, not at its first deadline");
+}
+
+#[test]
 fn a_reader_that_disconnects_while_blocked_gets_nothing() {
     let server = Server::start(&[]);
     let mut con = server.conn();

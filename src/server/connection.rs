@@ -1115,8 +1115,14 @@ async fn block(
     client.block_woken_by = waiter.take_signalled();
     client.block_undo.clear();
     let args = spec.rerun_args.as_deref().unwrap_or(args);
-    let action = pipeline::execute(server, client, args, out_sink);
+    let mut action = pipeline::execute(server, client, args, out_sink);
     client.block_retry = false;
+    // Blocked again (the entry went to another reader, the key expired): the wait keeps its
+    // first deadline, as Redis 7.2.5's CLIENT_REPROCESSING_COMMAND (#13004; before it an XREADGROUP
+    // BLOCK 1000 woken after 200 ms timed out at 1200 ms).
+    if let Action::Block(again) = &mut action {
+        again.deadline = spec.deadline;
+    }
     let signalled = std::mem::take(&mut client.block_woken_by);
     // Served or not, the signals that woke this client go on to the waiters queued behind it
     // (never to one before it), as Redis goes through all the clients of a ready key: those
