@@ -657,8 +657,13 @@ fn wait_known(node: &Node, other: &Node) {
 
 /// A node serving every slot (cluster state ok), and a second node that knows nothing yet.
 fn master_and_stranger(kind: Kind) -> (Node, Node) {
-    let master = Node::start(kind, 5000);
-    let other = Node::start(kind, 5000);
+    master_and_stranger_timing_out_at(kind, 5000)
+}
+
+/// [`master_and_stranger`] with nodes whose cluster-node-timeout is `node_timeout` ms.
+fn master_and_stranger_timing_out_at(kind: Kind, node_timeout: u64) -> (Node, Node) {
+    let master = Node::start(kind, node_timeout);
+    let other = Node::start(kind, node_timeout);
     assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
     assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
     (master, other)
@@ -684,7 +689,11 @@ fn fill(c: &mut Raw, batches: usize, per_batch: usize, len: usize) {
 }
 
 fn master_and_replica(kind: Kind) -> (Node, Node) {
-    let (master, replica) = master_and_stranger(kind);
+    master_and_replica_timing_out_at(kind, 5000)
+}
+
+fn master_and_replica_timing_out_at(kind: Kind, node_timeout: u64) -> (Node, Node) {
+    let (master, replica) = master_and_stranger_timing_out_at(kind, node_timeout);
     meet(&replica, &master);
     assert_eq!(replica.cmd(&["CLUSTER", "REPLICATE", &master.id()]), "OK");
     assert!(wait_until(Duration::from_secs(30), || replica.info_field("replication", "master_link_status") == "up"
@@ -844,4 +853,25 @@ fn blocked_client_is_redirected_when_its_slot_moves() {
     }
     assert_eq!(seen[0], format!("-MOVED {} 127.0.0.1:P\r\n", key_hash_slot(b"blk")));
     assert_eq!(seen[1], seen[0]);
+}
+
+/// The only master of a one-shard cluster is its own quorum: it marks a replica that stopped
+/// answering FAIL, not only PFAIL (Redis 7.2.5, #12824; unit/cluster/failure-marking).
+#[test]
+fn a_lone_master_marks_its_unresponsive_replica_failed() {
+    let (master, replica) = master_and_replica_timing_out_at(Kind::Ferrous, 500);
+    let id = replica.id();
+    let signal = |sig: &str| {
+        let pid = replica.child.id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().expect("kill").success());
+    };
+    signal("-STOP");
+    let flags = || {
+        let nodes = master.cmd(&["CLUSTER", "NODES"]);
+        let line = nodes.lines().find(|l| l.starts_with(&id)).unwrap_or_default().to_string();
+        line.split(' ').nth(2).unwrap_or_default().to_string()
+    };
+    let failed = wait_until(Duration::from_secs(20), || flags().split(',').any(|f| f == "fail"));
+    signal("-CONT");
+    assert!(failed, "the replica's flags stayed {}", flags());
 }

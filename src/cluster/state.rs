@@ -233,7 +233,7 @@ impl State {
             current_epoch: 0,
             last_vote_epoch: 0,
             ok: false,
-            size: 1,
+            size: 0,
             blacklist: HashMap::new(),
             failover_auth_time: 0,
             failover_auth_count: 0,
