@@ -317,3 +317,38 @@ fn client_list_reports_what_waits_for_a_client() {
     }
     assert!(wait_until(Duration::from_secs(2), || omem_of(&mut con, "pending") == Some(0)));
 }
+
+/// A client that must authenticate and never does, and never reads its `-NOAUTH` replies, is cut
+/// once 1 KB of them waits, whatever the configured limits (Redis 7.2.8, CVE-2025-21605: its
+/// output grew until the server ran out of memory).
+#[test]
+fn a_client_that_never_authenticates_is_cut_after_a_kilobyte_of_waiting_replies() {
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    let server = Server::start(&["--requirepass", "secret"]);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    // A small receive window, so the replies wait in the server rather than in the kernel.
+    let size: libc::c_int = 4096;
+    // SAFETY: a valid socket and an int-sized option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    let batch = "PING\r\n".repeat(1000);
+    // Up to 2 million PINGs (66 MB of -NOAUTH replies): the server closes the connection first.
+    let cut = (0..2000).any(|_| s.write_all(batch.as_bytes()).is_err()) || closed_by_server(&mut s);
+    assert!(cut, "an unauthenticated client that does not read was kept");
+    assert!(wait_until(Duration::from_secs(5), || server.log().contains("for overcoming of output buffer limits.")));
+    // An authenticated client's replies are not limited by default.
+    let url = format!("redis://:secret@127.0.0.1:{}/", server.port);
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let _: () = query(&mut con, &["SET", "big", &"v".repeat(100_000)]);
+    let got: String = query(&mut con, &["GET", "big"]);
+    assert_eq!(got.len(), 100_000);
+}

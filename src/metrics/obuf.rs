@@ -32,7 +32,15 @@ pub enum Class {
     Normal,
     Replica,
     Pubsub,
+    /// A client that must authenticate and has not: whatever its class, 1 KB of output beyond
+    /// the static buffer (Redis 7.2.8, CVE-2025-21605: a client that never authenticated and
+    /// never read its -NOAUTH replies made the server's memory grow without bound).
+    Unauthenticated,
 }
+
+/// [`Class::Unauthenticated`]'s limit: closed once more than 1024 bytes wait (Redis's
+/// `used_mem > 1024 && authRequired(c)`), not configurable.
+const UNAUTHENTICATED: ClassLimit = ClassLimit { hard: 1025, soft: 0, soft_seconds: 0 };
 
 impl Limits {
     /// From the configuration's classes (normal, replica, pubsub: hard bytes, soft bytes, soft
@@ -51,6 +59,7 @@ impl Limits {
             Class::Normal => self.normal,
             Class::Replica => self.replica,
             Class::Pubsub => self.pubsub,
+            Class::Unauthenticated => UNAUTHENTICATED,
         }
     }
 }

@@ -106,9 +106,11 @@ const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode b
 type PushRx = crate::pubsub::PushReceiver;
 
 /// The output-buffer class of a client (Redis's getClientType; a replica link streams through
-/// `replication::stream_to_replica` with its own class).
-fn class_of(client: &Client) -> Class {
-    if client.subs.active() {
+/// `replication::stream_to_replica` with its own class), or the unauthenticated client's limit.
+fn class_of(server: &Server, client: &Client) -> Class {
+    if crate::commands::pipeline::services::auth_required(server, client) {
+        Class::Unauthenticated
+    } else if client.subs.active() {
         Class::Pubsub
     } else {
         Class::Normal
@@ -291,13 +293,13 @@ async fn client_loop(
         } else {
             streak = 0;
             // Wait for input, unless the connection is killed or idle for too long.
-            let soft_deadline = out.meter.soft_deadline_ms(settings.obuf_limits.of(class_of(client)));
+            let soft_deadline = out.meter.soft_deadline_ms(settings.obuf_limits.of(class_of(server, client)));
             // A soft limit that ran out is acted on here, not left to the wait below: there a
             // timer already due is not ready at its first poll (the timer thread fires it), and
             // the wake-up it then gives is taken as input, so the wait could go round without
             // ever seeing it (the client closed seconds late, whenever another event came).
             if soft_deadline.is_some_and(|ms| ms <= crate::keyspace::now_ms())
-                && out.over(settings.obuf_limits.of(class_of(client)))
+                && out.over(settings.obuf_limits.of(class_of(server, client)))
             {
                 return Err(super::outbox::obuf_closed(server, &handle, false));
             }
@@ -360,7 +362,7 @@ async fn client_loop(
                 }
                 Event::SoftLimit => {
                     // Over the soft limit for too long without traffic (Redis's clientsCron check).
-                    if out.over(settings.obuf_limits.of(class_of(client))) {
+                    if out.over(settings.obuf_limits.of(class_of(server, client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, false));
                     }
                     continue;
@@ -382,7 +384,7 @@ async fn client_loop(
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     encode_received(&mut out, &msg, push_rx, client);
-                    if out.over(settings.obuf_limits.of(class_of(client))) {
+                    if out.over(settings.obuf_limits.of(class_of(server, client))) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
@@ -445,7 +447,7 @@ async fn client_loop(
                     // Messages queued before this command (an invalidation caused by the
                     // previous one, say) go out before its reply, as in Redis.
                     drain_queued(&mut out, push_rx, client);
-                    out.set_limit(settings.obuf_limits.of(class_of(client)));
+                    out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                     let mut action = if on_script_stack(client, &args) {
                         // The Lua debugger writes to the client before the reply: what precedes
                         // goes first.
@@ -525,7 +527,7 @@ async fn client_loop(
                     // Redis checks the output-buffer limit as each reply is added: a client over
                     // it is closed before anything more is sent to it (a reply over the hard
                     // limit is never sent at all).
-                    let limit = settings.obuf_limits.of(class_of(client));
+                    let limit = settings.obuf_limits.of(class_of(server, client));
                     if out.over(limit) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
@@ -685,7 +687,7 @@ async fn client_loop(
         // next command (redis-py's client-side cache) must find it there.
         if processed > 0
             && drain_queued(&mut out, push_rx, client)
-            && out.over(settings.obuf_limits.of(class_of(client)))
+            && out.over(settings.obuf_limits.of(class_of(server, client)))
         {
             return Err(super::outbox::obuf_closed(server, &handle, true));
         }
@@ -1021,7 +1023,7 @@ async fn block(
                 // writes them to a blocked client when they are sent.
                 msg = std::future::poll_fn(|cx| push_rx.poll_recv(cx)) => {
                     encode_received(out, &msg, push_rx, client);
-                    if out.over(server.obuf_limits.read().of(class_of(client))) {
+                    if out.over(server.obuf_limits.read().of(class_of(server, client))) {
                         Err(super::outbox::obuf_closed(server, &handle, true))
                     } else {
                         send(server, sock, out).await
