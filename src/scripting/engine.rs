@@ -52,6 +52,8 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
             LuaOptions::new().catch_rust_panics(false),
         )
     };
+    // SAFETY: a Lua-callable C function that follows the Lua C API's rules.
+    lua.globals().raw_set("unpack", unsafe { lua.create_c_function(libs::unpack::unpack)? })?;
     let r = lua.create_table()?;
     r.raw_set("redis", redis_api(&lua)?)?;
     r.raw_set("library", library_api(&lua)?)?;

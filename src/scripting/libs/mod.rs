@@ -2,12 +2,14 @@
 //! because mlua ships none of them and no crate reproduces Redis's behaviour. Each function
 //! follows the prelude's convention: it never raises, it returns `true, results...` or
 //! `false, error` and the prelude's wrapper raises the error at the caller's level (so a
-//! message gets the `user_script:N:` position luaL_error gives it in Redis).
+//! message gets the `user_script:N:` position luaL_error gives it in Redis). `unpack` replaces
+//! Lua 5.1's own, which a wide range crashed.
 
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod structlib;
+pub mod unpack;
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Table, Value};
 
