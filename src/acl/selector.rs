@@ -270,15 +270,18 @@ impl Selector {
                         flags |= READ;
                     } else if c.eq_ignore_ascii_case(&b'W') && flags & WRITE == 0 {
                         flags |= WRITE;
-                    } else if c == b'~' && flags != 0 {
-                        // Neither R nor W before the `~` is a syntax error (CVE-2024-31227,
-                        // fixed in Redis 6.2.16, 7.2.6 and 7.4.1).
+                    } else if c == b'~' {
                         offset += 1;
                         break;
                     } else {
                         return Err(RuleError::Syntax);
                     }
                     offset += 1;
+                }
+                // Neither R nor W (`%`, `%~key`) is a syntax error, not a pattern without
+                // permissions (CVE-2024-31227 and CVE-2024-51741, fixed in Redis 7.2.6 and 7.2.7).
+                if flags == 0 {
+                    return Err(RuleError::Syntax);
                 }
             } else {
                 flags = READ_WRITE;

@@ -108,8 +108,15 @@ fn rule_errors() {
     assert!(err("<nopw").contains("does not exist"));
     assert!(err("#abc").contains("exactly 64 characters"));
     assert!(err("%X~foo").contains("Syntax error"));
-    // Neither R nor W (CVE-2024-31227, Redis 7.2.6): a syntax error, not a pattern without permissions.
+    // Neither R nor W (CVE-2024-31227, CVE-2024-51741: Redis 7.2.6, 7.2.7): a syntax error, not a
+    // pattern without permissions; `%R` alone is `%R~` (an empty pattern), as Valkey 9.1.
     assert_eq!(err("%~foo"), "Error in ACL SETUSER modifier '%~foo': Syntax error");
+    assert_eq!(err("%"), "Error in ACL SETUSER modifier '%': Syntax error");
+    assert_eq!(err("(%)"), "Error in ACL SETUSER modifier '(%)': Syntax error");
+    assert_eq!(
+        describe(&cat, &user(&cat, "%R (%RW)")),
+        "off sanitize-payload %R~ resetchannels -@all (~ resetchannels -@all)"
+    );
     assert!(err("bogus").contains("Syntax error"));
     assert_eq!(err("(~a +get"), "Unmatched parenthesis in acl selector starting at '(~a'.");
     assert!(err("(bogus)").starts_with("Error in ACL SETUSER modifier '(bogus)': Syntax error"));
