@@ -9,6 +9,10 @@ use std::collections::HashMap;
 
 use super::libs::{self, arg_str, fail_table, ok, LResult};
 
+/// The chunk names of EVAL scripts and FUNCTION libraries (Redis's).
+pub const USER_SCRIPT: &str = "@user_script";
+pub const USER_FUNCTION: &str = "@user_function";
+
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
 /// taking the process down. Half the machine's memory, at least 1 GiB: Redis sets none, and its
 /// suite builds a 3 GB string in a script (cjson of a string past 2 GB).
@@ -54,6 +58,12 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     };
     // SAFETY: a Lua-callable C function that follows the Lua C API's rules.
     lua.globals().raw_set("unpack", unsafe { lua.create_c_function(libs::unpack::unpack)? })?;
+    // The names user code is compiled under stay referenced for the state's life: Lua 5.1's
+    // parser holds its chunk name's string without anchoring it (CVE-2025-49844, which Redis
+    // 7.2.11 fixed by anchoring it on the stack); an interned string always referenced is the
+    // one the parser gets, and is never collected under it.
+    let names = lua.create_sequence_from([USER_SCRIPT, USER_FUNCTION])?;
+    lua.set_named_registry_value("ferrous_chunk_names", names)?;
     let r = lua.create_table()?;
     r.raw_set("redis", redis_api(&lua)?)?;
     r.raw_set("library", library_api(&lua)?)?;
@@ -288,12 +298,12 @@ impl EvalEngine {
         let func = self
             .lua
             .load(&body[shebang_len..])
-            .set_name("@user_script")
+            .set_name(USER_SCRIPT)
             .set_mode(mlua::chunk::ChunkMode::Text)
             .set_environment(self.api.env.clone())
             .into_function()
             .map_err(|e| {
-                let text = compile_error(&self.lua, &body[shebang_len..], "@user_script", &e);
+                let text = compile_error(&self.lua, &body[shebang_len..], USER_SCRIPT, &e);
                 format!("Error compiling script (new function): {text}")
             })?;
         let func = self.lua.create_registry_value(func).map_err(|e| e.to_string())?;

@@ -147,12 +147,15 @@ impl Functions {
         let func = self
             .lua
             .load(body)
-            .set_name("@user_function")
+            .set_name(super::engine::USER_FUNCTION)
             .set_mode(mlua::chunk::ChunkMode::Text)
             .set_environment(self.api.env.clone())
             .into_function()
             .map_err(|e| {
-                format!("Error compiling function: {}", compile_error(&self.lua, body, "@user_function", &e))
+                format!(
+                    "Error compiling function: {}",
+                    compile_error(&self.lua, body, super::engine::USER_FUNCTION, &e)
+                )
             })?;
         let registered = std::cell::RefCell::new(BTreeMap::new());
         let api = &self.api;
