@@ -158,7 +158,8 @@ impl Tracking {
         let st = self.state.lock();
         let existing: &[Bytes] = st.clients.get(&id).map_or(&[], |t| &t.prefixes);
         for (i, p) in new.iter().enumerate() {
-            if let Some(old) = existing.iter().find(|old| overlaps(old, p)) {
+            // The first in byte order, as Redis walks the client's prefix tree.
+            if let Some(old) = existing.iter().filter(|old| overlaps(old, p)).min() {
                 return Err(format!(
                     "Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
                     String::from_utf8_lossy(p),
