@@ -462,8 +462,31 @@ async fn accept_failed(e: std::io::Error) {
     if e.raw_os_error() == Some(libc::EINVAL) {
         return std::future::pending().await;
     }
+    if one_connections_error(&e) {
+        return;
+    }
     log::warning(&format!("Accepting client connection: {e}"));
     crate::util::timer::sleep(Duration::from_millis(10)).await;
+}
+
+/// An error of the one connection being accepted (Linux's accept hands over a new connection's
+/// pending network error): the next is accepted at once, as Redis 7.2.10's anetRetryAcceptOnError
+/// (CVE-2025-48367: each such error paused accepting, so a peer aborting connections in a loop
+/// kept every other client out).
+fn one_connections_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
 }
 
 /// Bind the TCP listeners of `bind` (an address with a leading `-` may be unavailable) on `port`.
@@ -711,4 +734,19 @@ fn read_fd(buf: &mut bytes::BytesMut, fd: std::os::fd::RawFd) -> std::io::Result
     // SAFETY: read(2) initialised these `n` bytes.
     unsafe { buf.set_len(buf.len() + n as usize) };
     Ok(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connections_own_error_does_not_pause_accepting() {
+        let err = |code| std::io::Error::from_raw_os_error(code);
+        assert!(one_connections_error(&err(libc::ECONNABORTED)));
+        assert!(one_connections_error(&err(libc::EPROTO)));
+        // Out of descriptors or memory: accepting again at once would spin.
+        assert!(!one_connections_error(&err(libc::EMFILE)));
+        assert!(!one_connections_error(&err(libc::ENOBUFS)));
+    }
 }
