@@ -128,15 +128,19 @@ mod tests {
     use super::*;
     use crate::types::{StrValue, Value};
 
+    /// Store `key` in `db` with an expiry `offset_ms` from now (negative: already past).
+    fn set_with_ttl(ks: &Keyspace, db: usize, key: &[u8], offset_ms: i64) {
+        let mut view = ks.lock_keys(db, &[key]);
+        view.set(key, Value::Str(StrValue::from_bytes(b"v")), false);
+        let when = view.now_ms + offset_ms;
+        view.set_expire(key, when);
+    }
+
     #[test]
     fn reclaims_expired_keys_without_access() {
         let ks = Keyspace::new(2);
         for i in 0..500 {
-            let k = format!("k{i}");
-            let mut db = ks.lock_keys(1, &[k.as_bytes()]);
-            db.set(k.as_bytes(), Value::Str(StrValue::from_bytes(b"v")), false);
-            let when = if i % 2 == 0 { db.now_ms - 10 } else { db.now_ms + 100_000 };
-            db.set_expire(k.as_bytes(), when);
+            set_with_ttl(&ks, 1, format!("k{i}").as_bytes(), if i % 2 == 0 { -10 } else { 100_000 });
         }
         let mut total = 0;
         for _ in 0..50 {
@@ -156,11 +160,7 @@ mod tests {
         // past their time, all go in one cycle (a quarter of the shards per cycle left most).
         let ks = Keyspace::new(1);
         for i in 0..32 {
-            let k = format!("key:{i}");
-            let mut db = ks.lock_keys(0, &[k.as_bytes()]);
-            db.set(k.as_bytes(), Value::Str(StrValue::from_bytes(b"v")), false);
-            let past = db.now_ms - 1;
-            db.set_expire(k.as_bytes(), past);
+            set_with_ttl(&ks, 0, format!("key:{i}").as_bytes(), -1);
         }
         assert_eq!(active_expire_cycle(&ks, Duration::from_secs(10)), 32);
         assert_eq!(ks.db_counts(0), (0, 0));
@@ -170,11 +170,7 @@ mod tests {
     fn a_shard_is_visited_while_it_holds_ttls() {
         let ks = Keyspace::new(2);
         assert_eq!(marked(&ks), 0, "a new keyspace has no TTL to look for");
-        let mut db = ks.lock_keys(1, &[b"k"]);
-        db.set(b"k", Value::Str(StrValue::from_bytes(b"v")), false);
-        let later = db.now_ms + 100_000;
-        db.set_expire(b"k", later);
-        drop(db);
+        set_with_ttl(&ks, 1, b"k", 100_000);
         assert_eq!(marked(&ks), 1);
         assert_eq!(active_expire_cycle(&ks, Duration::from_secs(10)), 0);
         assert_eq!(marked(&ks), 1, "a shard whose TTL is still ahead stays marked");
@@ -187,11 +183,7 @@ mod tests {
     fn an_adopted_keyspace_brings_its_marks() {
         let live = Keyspace::new(1);
         let staged = Keyspace::new(1);
-        let mut db = staged.lock_keys(0, &[b"k"]);
-        db.set(b"k", Value::Str(StrValue::from_bytes(b"v")), false);
-        let past = db.now_ms - 1;
-        db.set_expire(b"k", past);
-        drop(db);
+        set_with_ttl(&staged, 0, b"k", -1);
         drop(live.lock_all(0).adopt(staged));
         assert_eq!(active_expire_cycle(&live, Duration::from_secs(10)), 1);
     }
