@@ -346,16 +346,15 @@ pub fn d2string(d: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(if d < 0.0 { b"-inf" } else { b"inf" });
     } else if d == 0.0 {
         out.extend_from_slice(if d.is_sign_negative() { b"-0" } else { b"0" });
-    } else if let Some(n) = double_to_i64(d) {
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     } else {
-        fpconv_dtoa(d, out);
+        lua_number_arg(d, out);
     }
 }
 
 /// A Lua number given to `redis.call` as an argument (Redis 7.2.5's luaArgsToRedisArgv, #13115):
 /// an integer when it is one within ±2^62 (`-0` too: `0`), else [`fpconv_dtoa`]. 7.2.0-7.2.4
 /// wrote `1e+09` for 1000000000, which integer arguments (HINCRBY, EXPIRE...) then refused.
+/// [`d2string`] ends the same way, after its own cases.
 pub fn lua_number_arg(d: f64, out: &mut Vec<u8>) {
     match double_to_i64(d) {
         Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
