@@ -126,16 +126,17 @@ impl State {
             }
             let node_delay = ping_delay.min(data_delay);
             if node_delay > timeout && n.flags & (flag::PFAIL | flag::FAIL) == 0 {
-                let name = n.name_str().to_string();
+                // The only master of the cluster is its own quorum: it marks the node FAIL at
+                // once (Redis 7.2.5, #12824; before, a replica of a one-shard cluster stayed PFAIL).
+                let own_quorum = self.me().is_master() && self.size == 1;
+                if !own_quorum {
+                    log::debug(&format!("*** NODE {} possibly failing", n.name_str()));
+                }
                 self.nodes.get_mut(&id).expect("exists").flags |= flag::PFAIL;
                 self.route_dirty = true;
                 update_state = true;
-                // The only master of the cluster is its own quorum: it marks the node FAIL at
-                // once (Redis 7.2.5, #12824; before, a replica of a one-shard cluster stayed PFAIL).
-                if self.me().is_master() && self.size == 1 {
+                if own_quorum {
                     self.mark_failing_if_needed(id);
-                } else {
-                    log::debug(&format!("*** NODE {name} possibly failing"));
                 }
             }
         }

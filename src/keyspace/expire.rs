@@ -49,7 +49,7 @@ impl TtlShards {
     }
 
     /// The marked shards, starting from `first` and wrapping around.
-    fn from(&self, first: usize) -> impl Iterator<Item = usize> + '_ {
+    fn marked_from(&self, first: usize) -> impl Iterator<Item = usize> + '_ {
         (first..first + NSHARDS)
             .map(|s| s % NSHARDS)
             .filter(|&s| self.0[s / 64].load(Ordering::Relaxed) & (1 << (s % 64)) != 0)
@@ -66,7 +66,7 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
     let start = Instant::now();
     let mut deleted = 0;
     let first = ks.expire_cursor.load(Ordering::Relaxed) % NSHARDS;
-    for shard in ks.ttl_shards.from(first) {
+    for shard in ks.ttl_shards.marked_from(first) {
         // The bit may be stale (the shard's last TTL went): one cheap look clears it.
         let dbs = ks.dbs_with_ttls(shard);
         if dbs.is_empty() {
