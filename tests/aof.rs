@@ -10,7 +10,7 @@
 mod common;
 
 use common::interop::*;
-use common::{free_port, query, run_to_exit, wait_until, work_dir, Server};
+use common::{free_port, query, reply_len, run_to_exit, wait_until, work_dir, Server};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -739,4 +739,88 @@ fn a_failed_first_rewrite_drops_the_temporary_incr_file_and_is_retried() {
     assert_eq!(query::<String>(&mut fc, &["GET", "k2"]), "v");
     assert_eq!(query::<String>(&mut fc, &["DEBUG", "DIGEST"]), digest);
     assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
+}
+
+/// The commands of the AOF's incr file, each one line, with every 13-digit number (a time in
+/// milliseconds) written `<ms>`.
+fn incr_commands(dir: &Path) -> Vec<String> {
+    let incr = fs::read_dir(dir.join("appendonlydir"))
+        .expect("appendonlydir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .expect("an incr file");
+    let text = fs::read(incr).expect("read the incr file");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let len = reply_len(&text, at).expect("a whole command");
+        let mut parts = Vec::new();
+        let frame = String::from_utf8_lossy(&text[at..at + len]).to_string();
+        for line in frame.split("\r\n").skip(1).filter(|l| !l.starts_with('$') && !l.is_empty()) {
+            let masked = line.len() == 13 && line.bytes().all(|b| b.is_ascii_digit());
+            parts.push(if masked { "<ms>".to_string() } else { line.to_string() });
+        }
+        out.push(parts.join(" "));
+        at += len;
+    }
+    out
+}
+
+/// What one command propagates is one execution unit, as Redis 7 writes it: a write that first
+/// deleted keys it found expired (DEL k, then SET k) or a command with several effects (DEL of
+/// two expired keys, XREADGROUP's XCLAIMs) is wrapped in MULTI ... EXEC; SCAN's DELs
+/// (touches_arbitrary_keys) and a lone DEL are not. Compared with Redis 7.0's AOF (Valkey 9 has
+/// its own lazyfree defaults and stream effects).
+#[test]
+fn a_command_with_several_effects_is_one_transaction_as_in_the_oracle() {
+    let Some(oracle) = redis_or_skip("a_command_with_several_effects_is_one_transaction_as_in_the_oracle") else {
+        return;
+    };
+    let scenario = |con: &mut redis::Connection| {
+        let _: () = query(con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        let time: Vec<String> = query(con, &["TIME"]);
+        let now_ms = time[0].parse::<u64>().unwrap() * 1000 + time[1].parse::<u64>().unwrap() / 1000;
+        let at = (now_ms + 2).to_string();
+        for k in ["k", "a", "b", "s1", "s2", "only"] {
+            let _: () = query(con, &["SET", k, "v", "PXAT", &at]);
+        }
+        let _: () = query(con, &["XADD", "st", "1-0", "f", "v"]);
+        let _: () = query(con, &["XADD", "st", "2-0", "f", "v"]);
+        let _: () = query(con, &["XGROUP", "CREATE", "st", "g", "0"]);
+        // Wait (without touching the keys) until they are past their time.
+        let past = wait_until(Duration::from_secs(5), || {
+            let t: Vec<String> = query(con, &["TIME"]);
+            t[0].parse::<u64>().unwrap() * 1000 + t[1].parse::<u64>().unwrap() / 1000 > now_ms + 5
+        });
+        assert!(past);
+        let _: () = query(con, &["SET", "k", "v2"]);
+        let _: i64 = query(con, &["DEL", "a", "b"]);
+        let _: redis::Value = query(con, &["SCAN", "0", "MATCH", "s*"]);
+        let _: i64 = query(con, &["EXISTS", "only"]);
+        let _: redis::Value = query(con, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "st", ">"]);
+        let _: () = query(con, &["SET", "last", "1"]);
+    };
+    let odir = test_dir("units-oracle");
+    let r = Redis::start(
+        &oracle,
+        &odir,
+        &["--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes"],
+    );
+    scenario(&mut r.conn());
+    r.shutdown();
+    let fdir = test_dir("units-ferrous");
+    let d = fdir.to_str().unwrap();
+    let f =
+        Server::start(&["--dir", d, "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes"]);
+    scenario(&mut f.conn());
+    shutdown_ferrous(f);
+    // SCAN meets s1 and s2 in its own order: compare their DELs as a set.
+    let scan_order = |mut v: Vec<String>| {
+        let i = v.iter().position(|c| c.starts_with("DEL s")).expect("SCAN's DELs");
+        v[i..i + 2].sort();
+        v
+    };
+    let (want, got) = (scan_order(incr_commands(&odir)), scan_order(incr_commands(&fdir)));
+    assert!(want.iter().any(|c| c == "MULTI"), "the oracle wrapped nothing: {want:#?}");
+    assert_eq!(got, want);
 }

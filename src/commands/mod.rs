@@ -81,6 +81,9 @@ pub mod flags {
     pub const NO_MULTI: u64 = 1 << 19;
     pub const MOVABLE_KEYS: u64 = 1 << 20;
     pub const ALLOW_BUSY: u64 = 1 << 21;
+    /// SCAN, RANDOMKEY: the keys they find expired are deleted one by one, never wrapped in a
+    /// transaction with anything else (hidden, as in Redis).
+    pub const TOUCHES_ARBITRARY_KEYS: u64 = 1 << 22;
 
     // Ferrous's own properties.
     /// Works on the whole selected database (or all of them): every shard is locked for it.
@@ -134,10 +137,11 @@ pub mod flags {
         (ALLOW_BUSY, "allow_busy"),
         (MAY_REPLICATE, "may_replicate"),
         (PROTECTED, "protected"),
+        (TOUCHES_ARBITRARY_KEYS, "touches_arbitrary_keys"),
     ];
 
     /// Flags hidden from COMMAND INFO, as in Redis.
-    pub const HIDDEN: u64 = MAY_REPLICATE | PROTECTED;
+    pub const HIDDEN: u64 = MAY_REPLICATE | PROTECTED | TOUCHES_ARBITRARY_KEYS;
 
     /// A Redis flag by its name.
     pub fn by_name(name: &str) -> Option<u64> {

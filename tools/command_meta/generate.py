@@ -59,7 +59,8 @@ HIDDEN_FLAGS = {
     "eval": ["may_replicate"], "evalsha": ["may_replicate"], "fcall": ["may_replicate"],
     "pfcount": ["may_replicate"], "publish": ["may_replicate"], "spublish": ["may_replicate"],
     "debug": ["protected"], "module|load": ["protected"], "module|loadex": ["protected"],
-    "module|unload": ["protected"],
+    "module|unload": ["protected"], "scan": ["touches_arbitrary_keys"],
+    "randomkey": ["touches_arbitrary_keys"],
 }
 
 
