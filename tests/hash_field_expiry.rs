@@ -262,3 +262,35 @@ fn ttls_survive_rdb_dump_reload_and_aof_rewrite() {
         );
     }
 }
+
+/// Redis 7.4+'s statistics: INFO's expired_subkeys counts fields reclaimed or deleted by a time
+/// in the past, and the keyspace line's subexpiry the hashes with field TTLs (HDEL of the last
+/// such field drops it at once, as in Redis 8); DEBUG LISTPACK takes a listpackex; a past time
+/// given to two fields propagates their HDELs as one transaction.
+#[test]
+fn statistics_debug_listpack_and_one_transaction_of_hdels() {
+    let dir = test_dir("stats");
+    let d = dir.to_str().unwrap();
+    let server =
+        Server::start(&["--dir", d, "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes"]);
+    let mut c = server.conn();
+    let keyspace = |c: &mut redis::Connection| query::<String>(c, &["INFO", "keyspace"]);
+    let expired = |c: &mut redis::Connection| common::info_field(c, "stats", "expired_subkeys");
+    let _: () = query(&mut c, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+    assert!(keyspace(&mut c).contains("db0:keys=1,expires=0,avg_ttl=0\r\n"), "{}", keyspace(&mut c));
+    let _: Vec<i64> = query(&mut c, &["HEXPIREAT", "h", FAR, "FIELDS", "1", "c"]);
+    assert!(keyspace(&mut c).contains("db0:keys=1,expires=0,avg_ttl=0,subexpiry=1\r\n"), "{}", keyspace(&mut c));
+    assert_eq!(query::<String>(&mut c, &["DEBUG", "LISTPACK", "h"]), "Listpack structure printed on stdout");
+    assert_eq!(expired(&mut c), "0");
+    assert_eq!(query::<Vec<i64>>(&mut c, &["HEXPIREAT", "h", "1", "FIELDS", "2", "a", "b"]), vec![2, 2]);
+    assert_eq!(expired(&mut c), "2");
+    let _: i64 = query(&mut c, &["HDEL", "h", "c"]);
+    let _: () = query(&mut c, &["HSET", "h", "d", "4"]);
+    assert!(keyspace(&mut c).contains("db0:keys=1,expires=0,avg_ttl=0\r\n"), "{}", keyspace(&mut c));
+    let _: () = query(&mut c, &["SET", "s", "v"]);
+    assert!(query_err(&mut c, &["DEBUG", "LISTPACK", "s"]).contains("Not a listpack encoded object."));
+    assert!(query_err(&mut c, &["DEBUG", "LISTPACK", "nokey"]).contains("no such key"));
+    let aof = aof_text(&dir);
+    let want = [resp(&["MULTI"]), resp(&["HDEL", "h", "a"]), resp(&["HDEL", "h", "b"]), resp(&["EXEC"])].concat();
+    assert!(aof.contains(&want), "{aof}");
+}

@@ -47,6 +47,10 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
     let n = args.len();
     Some(if is(sub, "populate") && (3..=5).contains(&n) {
         populate(ctx)
+    } else if is(sub, "listpack") && n == 3 {
+        print_structure(ctx, &["listpack", "listpackex"], "Listpack")
+    } else if is(sub, "quicklist") && (n == 3 || n == 4) {
+        print_structure(ctx, &["quicklist"], "Quicklist")
     } else if is(sub, "htstats") && n == 3 {
         htstats(ctx)
     } else if is(sub, "htstats-key") && n == 3 {
@@ -140,6 +144,21 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
     } else {
         return None;
     })
+}
+
+/// DEBUG LISTPACK / QUICKLIST <key>: print the value's packed structure on stdout (here: its
+/// encoding and key, Ferrous's layout being its own) if it has one of `encodings`.
+fn print_structure(ctx: &mut Ctx, encodings: &[&str], what: &str) -> CmdResult {
+    let key = &ctx.args[2];
+    let Some(encoding) = ctx.db.peek(key).map(|e| e.value.encoding()) else {
+        return Err(CmdError::new("no such key"));
+    };
+    if !encodings.contains(&encoding) {
+        return Err(CmdError::new(format!("Not a {} encoded object.", what.to_ascii_lowercase())));
+    }
+    println!("{{{encoding}}} key {}", String::from_utf8_lossy(key));
+    ctx.reply.simple(&format!("{what} structure printed on stdout"));
+    Ok(())
 }
 
 /// DEBUG POPULATE <count> [prefix] [size]: create `prefix:N` keys holding "value:N" (cut or

@@ -168,6 +168,7 @@ fn hexpire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) -> CmdResult {
             _ => {}
         }
     }
+    ctx.db.count_expired_fields(deleted);
     if updated + deleted > 0 {
         ctx.db.touch_dirty(updated + deleted);
         ctx.db.notify(notify::HASH, if deleted > 0 { "hdel" } else { "hexpire" }, key);
@@ -380,6 +381,7 @@ fn hgetex(ctx: &mut Ctx) -> CmdResult {
             FieldLookup::NotFound => ctx.reply.null(),
         }
     }
+    ctx.db.count_expired_fields(deleted);
     if !expired && deleted == 0 && updated == 0 {
         return Ok(());
     }
@@ -544,6 +546,7 @@ fn hsetex(ctx: &mut Ctx) -> CmdResult {
             }
         }
     }
+    ctx.db.count_expired_fields(deleted);
     for f in &hdels {
         ctx.db.propagate(hdel_effect(key, f));
     }

@@ -207,6 +207,7 @@ fn hdel(ctx: &mut Ctx) -> CmdResult {
     let Value::Hash(h) = &mut e.value else {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
+    let had_ttls = h.has_ttls();
     let mut deleted = 0;
     for f in &args[2..] {
         if h.remove(f) {
@@ -217,6 +218,9 @@ fn hdel(ctx: &mut Ctx) -> CmdResult {
         }
     }
     let emptied = h.is_empty();
+    if had_ttls && !emptied && !h.has_ttls() {
+        ctx.db.untrack_hash_ttls(key);
+    }
     if deleted > 0 {
         ctx.db.notify(crate::keyspace::notify::HASH, "hdel", key);
     }

@@ -230,7 +230,7 @@ pub fn reset_stats(server: &Server) {
     for i in [io::COMMANDS, io::NET_INPUT, io::NET_OUTPUT, io::READS, io::WRITES].into_iter().chain(cycles) {
         st.io.set(i, 0);
     }
-    for c in [&ks.hits, &ks.misses, &ks.expired_keys] {
+    for c in [&ks.hits, &ks.misses, &ks.expired_keys, &ks.expired_subkeys] {
         c.store(0, Ordering::Relaxed);
     }
     st.rates.reset();
@@ -302,6 +302,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Return hash table statistics of the specified Redis database.",
                 "HTSTATS-KEY <key> [full]",
                 "    Like HTSTATS but for the hash table stored at <key>'s value.",
+                "LISTPACK <key>",
+                "    Show low level info about the listpack encoding of <key>.",
                 "LOG <message>",
                 "    Write <message> to the server log.",
                 "POPULATE <count> [<prefix>] [<size>]",
@@ -328,6 +330,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
                 "    Allow scripts to call commands flagged noscript (for tests).",
                 "PAUSE-CRON <0|1>",
                 "    Stop periodic cron job processing.",
+                "QUICKLIST <key> [<0|1>]",
+                "    Show low level info about the quicklist encoding of <key>.",
                 "QUICKLIST-PACKED-THRESHOLD <size>",
                 "    Accepted for compatibility.",
                 "FAULT-INJECT <aof-write|aof-fsync|rdb-save> <errno|OFF>",
@@ -549,12 +553,14 @@ fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
 fn info(ctx: &mut Ctx) -> CmdResult {
     // Inside EXEC or a script this thread holds the shard locks already: count the keys through
     // its view (INFO's own shard-by-shard locking would wait for this very thread forever).
-    let counts: Option<Vec<(usize, usize)>> = ctx.db.is_all_locked().then(|| {
+    let counts: Option<Vec<crate::keyspace::DbCounts>> = ctx.db.is_all_locked().then(|| {
         let selected = ctx.db.index;
         let counts = (0..ctx.server.keyspace.databases())
             .map(|i| {
                 ctx.db.index = i;
-                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+                ctx.db
+                    .sampled_shards()
+                    .fold(crate::keyspace::DbCounts::default(), |acc, (_, sd)| acc.plus(sd.info_counts()))
             })
             .collect();
         ctx.db.index = selected;

@@ -37,6 +37,14 @@ impl Lazy {
 }
 
 impl Db<'_> {
+    /// Count `n` hash fields reclaimed after their TTL or deleted by a TTL in the past
+    /// (INFO's expired_subkeys).
+    pub fn count_expired_fields(&self, n: u64) {
+        if n > 0 {
+            self.ks.stats.expired_subkeys.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn hash_mut(&mut self, key: &[u8]) -> Option<&mut crate::types::HashValue> {
         match self.peek_mut(key) {
             Some(Entry { value: Value::Hash(h), .. }) => Some(h),
@@ -59,6 +67,7 @@ impl Db<'_> {
         }
         h.remove(field);
         let emptied = h.is_empty();
+        self.count_expired_fields(1);
         self.propagate(vec![Bytes::from_static(b"HDEL"), Bytes::copy_from_slice(key), Bytes::copy_from_slice(field)]);
         if how.notify {
             self.notify(notify::HASH, "hexpired", key);
@@ -89,6 +98,7 @@ impl Db<'_> {
             h.remove(f);
         }
         let emptied = h.is_empty();
+        self.count_expired_fields(due.len() as u64);
         let k = Bytes::copy_from_slice(key);
         for f in &due {
             self.propagate(vec![Bytes::from_static(b"HDEL"), k.clone(), Bytes::copy_from_slice(f)]);

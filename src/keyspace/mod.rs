@@ -58,7 +58,32 @@ pub struct ShardDb {
     pub hexpires: Dict<()>,
 }
 
+/// A database's line in INFO keyspace: keys, keys with a TTL, hashes with field TTLs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbCounts {
+    pub keys: usize,
+    pub expires: usize,
+    /// Hashes noted as having field TTLs (Redis 7.4's `subexpiry`; one whose last field TTL
+    /// went counts until the field-expiry cycle forgets it, as in Redis).
+    pub hashes_with_ttls: usize,
+}
+
+impl DbCounts {
+    pub fn plus(self, o: DbCounts) -> DbCounts {
+        DbCounts {
+            keys: self.keys + o.keys,
+            expires: self.expires + o.expires,
+            hashes_with_ttls: self.hashes_with_ttls + o.hashes_with_ttls,
+        }
+    }
+}
+
 impl ShardDb {
+    /// This slice's share of [`DbCounts`].
+    pub fn info_counts(&self) -> DbCounts {
+        DbCounts { keys: self.main.len(), expires: self.expires.len(), hashes_with_ttls: self.hexpires.len() }
+    }
+
     /// Whether some key of this database holds a hash with field TTLs.
     pub fn has_hash_field_ttls(&self) -> bool {
         let mut any = false;
@@ -106,6 +131,9 @@ pub struct KeyspaceStats {
     pub hits: crate::util::striped::Counter,
     pub misses: crate::util::striped::Counter,
     pub expired_keys: crate::util::striped::Counter,
+    /// Hash fields reclaimed after their TTL, or deleted by a TTL in the past (INFO's
+    /// expired_subkeys, Redis 7.4+).
+    pub expired_subkeys: crate::util::striped::Counter,
     /// Keys evicted by maxmemory (INFO's evicted_keys).
     pub evicted_keys: AtomicU64,
     /// Changes since the last save (`rdb_changes_since_last_save`).
@@ -593,6 +621,11 @@ impl Keyspace {
             expires += s.dbs[db].expires.len();
         }
         (keys, expires)
+    }
+
+    /// What INFO keyspace reports of database `db` (see [`ShardDb::info_counts`]).
+    pub fn db_info_counts(&self, db: usize) -> DbCounts {
+        self.shards.iter().fold(DbCounts::default(), |acc, s| acc.plus(s.lock().dbs[db].info_counts()))
     }
 
     /// The databases of `shard` that hold keys with a TTL or hash fields with one: the only
@@ -1376,6 +1409,12 @@ impl<'a> Db<'a> {
             sd.hexpires.insert_new(key.into(), ());
             self.ks.ttl_shards.mark(s);
         }
+    }
+
+    /// After HDEL took the last field of `key`'s hash that had a TTL: it no longer counts as a
+    /// hash with field TTLs (INFO's subexpiry drops at once, as in Redis 8).
+    pub fn untrack_hash_ttls(&mut self, key: &[u8]) {
+        self.shard_db(key).hexpires.remove(key);
     }
 
     /// Count a change (for `rdb_changes_since_last_save`).

@@ -114,7 +114,7 @@ pub fn render(server: &Server, args: &[bytes::Bytes]) -> String {
 
 /// Render the selected sections; `counts` gives (keys, expires) per database when the caller
 /// already holds the shard locks (EXEC, a script), which INFO must not take again.
-pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[(usize, usize)]>) -> String {
+pub fn render_with(server: &Server, args: &[bytes::Bytes], counts: Option<&[crate::keyspace::DbCounts]>) -> String {
     match server.sentinel.get() {
         Some(s) => render_sentinel(server, s, args),
         None => render_sections(server, &sections(args), counts),
@@ -147,7 +147,7 @@ fn render_sentinel(server: &Server, sentinel: &crate::sentinel::Sentinel, args: 
     out
 }
 
-fn render_sections(server: &Server, sections: &[&str], counts: Option<&[(usize, usize)]>) -> String {
+fn render_sections(server: &Server, sections: &[&str], counts: Option<&[crate::keyspace::DbCounts]>) -> String {
     let mut out = String::with_capacity(4096);
     for (n, sec) in sections.iter().copied().enumerate() {
         let before = out.len();
@@ -271,7 +271,7 @@ fn perc(a: u64, b: u64) -> String {
     format!("{:.2}%", if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 })
 }
 
-fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usize, usize)]>) {
+fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate::keyspace::DbCounts]>) {
     let cfg = server.config.load();
     let st = &server.stats;
     let ks = &server.keyspace.stats;
@@ -343,7 +343,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
         }
         "memory" => {
             let keys: u64 = match counts {
-                Some(c) => c.iter().map(|(k, _)| *k as u64).sum(),
+                Some(c) => c.iter().map(|c| c.keys as u64).sum(),
                 None => (0..server.keyspace.databases()).map(|d| server.keyspace.db_counts(d).0 as u64).sum(),
             };
             let mut m = memory_figures(server, keys);
@@ -475,6 +475,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "sync_full:{}", rs.sync_full.load(Ordering::Relaxed));
             line!(out, "sync_partial_ok:{}", rs.sync_partial_ok.load(Ordering::Relaxed));
             line!(out, "sync_partial_err:{}", rs.sync_partial_err.load(Ordering::Relaxed));
+            line!(out, "expired_subkeys:{}", ks.expired_subkeys.load(Ordering::Relaxed));
             line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
             line!(out, "expired_stale_perc:0.00");
             line!(out, "expired_time_cap_reached_count:0");
@@ -565,12 +566,25 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[(usiz
             line!(out, "# Keyspace");
             drop(cfg);
             for db in 0..server.keyspace.databases() {
-                let (keys, expires) = match counts {
-                    Some(c) => c.get(db).copied().unwrap_or((0, 0)),
-                    None => server.keyspace.db_counts(db),
+                let c = match counts {
+                    Some(c) => c.get(db).copied().unwrap_or_default(),
+                    None => server.keyspace.db_info_counts(db),
                 };
-                if keys > 0 {
-                    line!(out, "db{}:keys={},expires={},avg_ttl=0", db, keys, expires);
+                if c.keys > 0 {
+                    // Redis 7.4+ adds `subexpiry`; Ferrous only where hashes have field TTLs,
+                    // so the line stays 7.2's for everything 7.2 can store.
+                    if c.hashes_with_ttls > 0 {
+                        line!(
+                            out,
+                            "db{}:keys={},expires={},avg_ttl=0,subexpiry={}",
+                            db,
+                            c.keys,
+                            c.expires,
+                            c.hashes_with_ttls
+                        );
+                    } else {
+                        line!(out, "db{}:keys={},expires={},avg_ttl=0", db, c.keys, c.expires);
+                    }
                 }
             }
         }
