@@ -374,3 +374,22 @@ fn a_replica_disconnected_for_a_reply_never_gets_half_a_snapshot() {
     }
     assert!(master.log().contains("Replica generated a reply to command 'ping', disconnecting it"), "{}", master.log());
 }
+
+/// INFO's instantaneous replication rates follow the stream: writes on the master show as
+/// output on the master and input on the replica (they were always 0.00).
+#[test]
+fn instantaneous_repl_kbps_follow_the_stream() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&["--dbfilename", "repl-kbps-replica.rdb"]);
+    let mut r = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
+    let mut m = master.conn();
+    let rate = |c: &mut redis::Connection, field: &str| common::info_field(c, "stats", field).parse::<f64>().unwrap();
+    let value = "x".repeat(64 * 1024);
+    let flowing = wait_until(Duration::from_secs(10), || {
+        let _: () = redis::cmd("SET").arg("k").arg(&value).query(&mut m).unwrap();
+        rate(&mut m, "instantaneous_output_repl_kbps") > 0.0 && rate(&mut r, "instantaneous_input_repl_kbps") > 0.0
+    });
+    assert!(flowing, "{}", common::info_field(&mut m, "stats", "instantaneous_output_repl_kbps"));
+}

@@ -218,7 +218,8 @@ pub fn reset_stats(server: &Server) {
         &st.client_output_buffer_limit_disconnections,
         &st.evicted_clients,
         &st.expire_cycle_us,
-        &st.expired_stale_perc,
+        &server.keyspace.stats.expired_stale_perc,
+        &server.keyspace.stats.expired_time_cap_reached,
         &server.keyspace.stats.evicted_keys,
     ] {
         c.store(0, Ordering::Relaxed);

@@ -56,6 +56,48 @@ impl TtlShards {
     }
 }
 
+/// What one cycle saw, for INFO: keys sampled and found expired (expired_stale_perc), and per
+/// database the TTLs left of the keys sampled alive (avg_ttl), as Redis's activeExpireCycle
+/// keeps them.
+#[derive(Default)]
+struct CycleStats {
+    sampled: u64,
+    expired: u64,
+    /// (sum of TTLs left in ms, keys) per database sampled.
+    ttls: smallvec::SmallVec<[(usize, i64, i64); 4]>,
+}
+
+impl CycleStats {
+    fn ttl(&mut self, db: usize, ttl: i64) {
+        match self.ttls.iter_mut().find(|t| t.0 == db) {
+            Some(t) => {
+                t.1 += ttl;
+                t.2 += 1;
+            }
+            None => self.ttls.push((db, ttl, 1)),
+        }
+    }
+
+    /// Fold the cycle into the running figures: each database's average TTL moves 1/50 of the
+    /// way to this cycle's (or starts at it), the stale share 5% of the way.
+    fn publish(&self, ks: &Keyspace, timed_out: bool) {
+        for &(db, sum, n) in &self.ttls {
+            if let Some(avg) = ks.avg_ttl.get(db) {
+                let cycle = sum / n;
+                let old = avg.load(Ordering::Relaxed);
+                avg.store(if old == 0 { cycle } else { old / 50 * 49 + cycle / 50 }, Ordering::Relaxed);
+            }
+        }
+        let st = &ks.stats;
+        let current = if self.sampled > 0 { self.expired as f64 / self.sampled as f64 } else { 0.0 };
+        let old = f64::from_bits(st.expired_stale_perc.load(Ordering::Relaxed));
+        st.expired_stale_perc.store((current * 0.05 + old * 0.95).to_bits(), Ordering::Relaxed);
+        if timed_out {
+            st.expired_time_cap_reached.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One active-expiry cycle over every shard that may hold TTLs and their databases, within about
 /// `budget` of time. Returns the number of keys deleted. A cycle that runs out of time leaves the
 /// next one to start at the shard it did not finish.
@@ -65,6 +107,7 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
     }
     let start = Instant::now();
     let mut deleted = 0;
+    let mut stats = CycleStats::default();
     let first = ks.expire_cursor.load(Ordering::Relaxed) % NSHARDS;
     for shard in ks.ttl_shards.marked_from(first) {
         // The bit may be stale (the shard's last TTL went): one cheap look clears it.
@@ -73,19 +116,21 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
             continue;
         }
         for db in dbs {
-            deleted += expire_in(ks, db, shard, start, budget);
+            deleted += expire_in(ks, db, shard, start, budget, &mut stats);
         }
         if start.elapsed() > budget {
             ks.expire_cursor.store(shard + 1, Ordering::Relaxed);
+            stats.publish(ks, true);
             return deleted;
         }
     }
+    stats.publish(ks, false);
     deleted
 }
 
 /// Sample `db` of `shard` for keys past their time and delete them, again while more than
 /// [`STALE_PERCENT`] of a sample was expired and the cycle has time left.
-fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Duration) -> u64 {
+fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Duration, stats: &mut CycleStats) -> u64 {
     let mut deleted = 0;
     let mut view = ks.lock_shard(db, shard);
     // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
@@ -105,10 +150,14 @@ fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Dur
                     sampled += 1;
                     if when <= now {
                         expired_keys.push(k.to_vec());
+                    } else {
+                        stats.ttl(db, when - now);
                     }
                 }
             }
         }
+        stats.sampled += sampled as u64;
+        stats.expired += expired_keys.len() as u64;
         expired_keys.sort();
         expired_keys.dedup();
         for k in &expired_keys {
@@ -186,5 +235,24 @@ mod tests {
         set_with_ttl(&staged, 0, b"k", -1);
         drop(live.lock_all(0).adopt(staged));
         assert_eq!(active_expire_cycle(&live, Duration::from_secs(10)), 1);
+    }
+
+    #[test]
+    fn cycles_estimate_the_average_ttl_and_the_stale_share() {
+        let ks = Keyspace::new(2);
+        for i in 0..40 {
+            set_with_ttl(&ks, 1, format!("live:{i}").as_bytes(), 100_000);
+            set_with_ttl(&ks, 1, format!("gone:{i}").as_bytes(), -1);
+        }
+        active_expire_cycle(&ks, Duration::from_secs(10));
+        // The first cycle's sample sets the estimate (a little under 100 s: time passes).
+        let avg = ks.avg_ttl(1);
+        assert!((90_000..=100_000).contains(&avg), "{avg}");
+        assert_eq!(ks.avg_ttl(0), 0, "nothing sampled in db 0");
+        let stale = f64::from_bits(ks.stats.expired_stale_perc.load(Ordering::Relaxed));
+        assert!(stale > 0.0 && stale <= 0.05, "5% of this cycle's expired share: {stale}");
+        // Emptied, the database's estimate starts again.
+        ks.lock_all(1).flush(false);
+        assert_eq!(ks.avg_ttl(1), 0);
     }
 }

@@ -138,6 +138,10 @@ pub struct KeyspaceStats {
     pub evicted_keys: AtomicU64,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: crate::util::striped::Counter,
+    /// Active expiry's running estimate of the share of sampled keys found expired (an f64's
+    /// bits; INFO's expired_stale_perc), and the cycles that ran out of time.
+    pub expired_stale_perc: AtomicU64,
+    pub expired_time_cap_reached: AtomicU64,
 }
 
 pub struct Keyspace {
@@ -173,6 +177,9 @@ pub struct Keyspace {
     expire_cursor: std::sync::atomic::AtomicUsize,
     /// The shards that may hold TTLs: the ones active expiry visits.
     ttl_shards: expire::TtlShards,
+    /// Per database, active expiry's running average of the TTLs it samples, in ms (INFO
+    /// keyspace's avg_ttl; see `expire::CycleStats`).
+    avg_ttl: Box<[AtomicI64]>,
     /// Whether entries count accesses (an LFU maxmemory policy), and how.
     pub lfu: lfu::LfuSettings,
     /// On a writable replica: keys given an expiry by its own clients (Redis's
@@ -383,6 +390,7 @@ impl Keyspace {
             keys_seen: std::sync::atomic::AtomicUsize::new(0),
             expire_cursor: std::sync::atomic::AtomicUsize::new(0),
             ttl_shards: expire::TtlShards::default(),
+            avg_ttl: (0..ndbs).map(|_| AtomicI64::new(0)).collect(),
             lfu: lfu::LfuSettings::default(),
         }
     }
@@ -621,6 +629,20 @@ impl Keyspace {
             expires += s.dbs[db].expires.len();
         }
         (keys, expires)
+    }
+
+    /// Active expiry's estimate of the average TTL of database `db`'s keys, in ms (0 when
+    /// none was sampled since the database last had no key with a TTL).
+    pub fn avg_ttl(&self, db: usize) -> i64 {
+        self.avg_ttl.get(db).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Database `db` holds no key with a TTL (seen by INFO, or emptied): its estimate starts
+    /// again from the next sample, as Redis's does.
+    pub fn forget_avg_ttl(&self, db: usize) {
+        if let Some(a) = self.avg_ttl.get(db) {
+            a.store(0, Ordering::Relaxed);
+        }
     }
 
     /// What INFO keyspace reports of database `db` (see [`ShardDb::info_counts`]).
@@ -1528,6 +1550,10 @@ impl<'a> Db<'a> {
             g.capture_all(*i);
             g.dbs.swap(a, b);
         }
+        let avg = &self.ks.avg_ttl;
+        let (ta, tb) = (avg[a].load(Ordering::Relaxed), avg[b].load(Ordering::Relaxed));
+        avg[a].store(tb, Ordering::Relaxed);
+        avg[b].store(ta, Ordering::Relaxed);
         self.after_replace(waited, true);
     }
 
@@ -1537,6 +1563,7 @@ impl<'a> Db<'a> {
         self.lock_everything();
         let index = self.index;
         let dbs: Vec<usize> = if all { (0..self.ks.ndbs).collect() } else { vec![index] };
+        dbs.iter().for_each(|&db| self.ks.forget_avg_ttl(db));
         let waited = self.waited_kinds(&dbs);
         let mut old = Vec::new();
         for (s, g) in self.guards.iter_mut() {

@@ -18,7 +18,7 @@ struct Track {
 /// The tracked rates.
 #[derive(Default)]
 pub struct Rates {
-    tracks: Mutex<[Track; 5]>,
+    tracks: Mutex<[Track; 7]>,
 }
 
 /// What is tracked.
@@ -29,6 +29,9 @@ pub const NET_OUTPUT: usize = 2;
 /// STATS_METRIC_EL_CYCLE / STATS_METRIC_EL_DURATION).
 pub const EL_CYCLES: usize = 3;
 pub const EL_DURATION: usize = 4;
+/// Replication traffic (instantaneous_input_repl_kbps / instantaneous_output_repl_kbps).
+pub const NET_REPL_INPUT: usize = 5;
+pub const NET_REPL_OUTPUT: usize = 6;
 
 impl Rates {
     /// Sample `value` (a counter) of metric `m` at `now_ms`: a rate per second.

@@ -456,7 +456,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             super::aof::info_sizes(server, out);
         }
         "stats" => {
-            use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, OPS};
+            use crate::metrics::instantaneous::{NET_INPUT, NET_OUTPUT, NET_REPL_INPUT, NET_REPL_OUTPUT, OPS};
             let r = &st.rates;
             line!(out, "# Stats");
             line!(out, "total_connections_received:{}", st.total_connections_received.load(Ordering::Relaxed));
@@ -469,16 +469,17 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(out, "total_net_repl_output_bytes:{}", rs.net_repl_output_bytes.load(Ordering::Relaxed));
             line!(out, "instantaneous_input_kbps:{:.2}", r.get(NET_INPUT) / 1024.0);
             line!(out, "instantaneous_output_kbps:{:.2}", r.get(NET_OUTPUT) / 1024.0);
-            line!(out, "instantaneous_input_repl_kbps:0.00");
-            line!(out, "instantaneous_output_repl_kbps:0.00");
+            line!(out, "instantaneous_input_repl_kbps:{:.2}", r.get(NET_REPL_INPUT) / 1024.0);
+            line!(out, "instantaneous_output_repl_kbps:{:.2}", r.get(NET_REPL_OUTPUT) / 1024.0);
             line!(out, "rejected_connections:{}", st.rejected_connections.load(Ordering::Relaxed));
             line!(out, "sync_full:{}", rs.sync_full.load(Ordering::Relaxed));
             line!(out, "sync_partial_ok:{}", rs.sync_partial_ok.load(Ordering::Relaxed));
             line!(out, "sync_partial_err:{}", rs.sync_partial_err.load(Ordering::Relaxed));
             line!(out, "expired_subkeys:{}", ks.expired_subkeys.load(Ordering::Relaxed));
             line!(out, "expired_keys:{}", ks.expired_keys.load(Ordering::Relaxed));
-            line!(out, "expired_stale_perc:0.00");
-            line!(out, "expired_time_cap_reached_count:0");
+            let stale = f64::from_bits(ks.expired_stale_perc.load(Ordering::Relaxed));
+            line!(out, "expired_stale_perc:{:.2}", stale * 100.0);
+            line!(out, "expired_time_cap_reached_count:{}", ks.expired_time_cap_reached.load(Ordering::Relaxed));
             line!(out, "expire_cycle_cpu_milliseconds:{}", st.expire_cycle_us.load(Ordering::Relaxed) / 1000);
             line!(out, "evicted_keys:{}", ks.evicted_keys.load(Ordering::Relaxed));
             line!(out, "evicted_clients:{}", st.evicted_clients.load(Ordering::Relaxed));
@@ -492,7 +493,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(out, "latest_fork_usec:{}", st.latest_fork_usec.load(Ordering::Relaxed));
             line!(out, "total_forks:{}", st.total_forks.load(Ordering::Relaxed));
             line!(out, "migrate_cached_sockets:{}", crate::commands::pipeline::services::migrate_cached_sockets());
-            line!(out, "slave_expires_tracked_keys:0");
+            line!(out, "slave_expires_tracked_keys:{}", server.keyspace.replica_local_expires.lock().len());
             line!(out, "active_defrag_hits:0");
             line!(out, "active_defrag_misses:0");
             line!(out, "active_defrag_key_hits:0");
@@ -570,20 +571,25 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
                     Some(c) => c.get(db).copied().unwrap_or_default(),
                     None => server.keyspace.db_info_counts(db),
                 };
+                if c.expires == 0 {
+                    server.keyspace.forget_avg_ttl(db);
+                }
                 if c.keys > 0 {
+                    let avg_ttl = server.keyspace.avg_ttl(db);
                     // Redis 7.4+ adds `subexpiry`; Ferrous only where hashes have field TTLs,
                     // so the line stays 7.2's for everything 7.2 can store.
                     if c.hashes_with_ttls > 0 {
                         line!(
                             out,
-                            "db{}:keys={},expires={},avg_ttl=0,subexpiry={}",
+                            "db{}:keys={},expires={},avg_ttl={},subexpiry={}",
                             db,
                             c.keys,
                             c.expires,
+                            avg_ttl,
                             c.hashes_with_ttls
                         );
                     } else {
-                        line!(out, "db{}:keys={},expires={},avg_ttl=0", db, c.keys, c.expires);
+                        line!(out, "db{}:keys={},expires={},avg_ttl={}", db, c.keys, c.expires, avg_ttl);
                     }
                 }
             }

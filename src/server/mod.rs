@@ -71,7 +71,6 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unexpected_error_replies: AtomicU64,
-    pub expired_stale_perc: AtomicU64,
     pub client_query_buffer_limit_disconnections: AtomicU64,
     /// Point-in-time captures started for BGSAVE, AOF rewrites and full syncs: what Redis
     /// counts as forks (`total_forks`; monitoring and Redis's tests watch it to see a
@@ -337,12 +336,17 @@ impl Server {
 
     /// Sample the instantaneous rates (at most every 100 ms, as Redis's cron does).
     fn track_rates(&self) {
-        use crate::metrics::instantaneous::{EL_CYCLES, EL_DURATION, NET_INPUT, NET_OUTPUT, OPS};
+        use crate::metrics::instantaneous::{
+            EL_CYCLES, EL_DURATION, NET_INPUT, NET_OUTPUT, NET_REPL_INPUT, NET_REPL_OUTPUT, OPS,
+        };
         let now = crate::keyspace::now_ms();
         let r = &self.stats.rates;
         r.track(OPS, now, self.stats.io.get(io::COMMANDS));
         r.track(NET_INPUT, now, self.stats.io.get(io::NET_INPUT));
         r.track(NET_OUTPUT, now, self.stats.io.get(io::NET_OUTPUT));
+        let rs = &self.repl.stats;
+        r.track(NET_REPL_INPUT, now, rs.net_repl_input_bytes.load(Ordering::Relaxed));
+        r.track(NET_REPL_OUTPUT, now, rs.net_repl_output_bytes.load(Ordering::Relaxed));
         let cycles = self.stats.io.get(io::CYCLES);
         r.track(EL_CYCLES, now, cycles);
         r.track_per(EL_DURATION, cycles, self.stats.io.get(io::CYCLES_US));
