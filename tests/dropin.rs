@@ -449,6 +449,13 @@ fn clients_are_answered_loading_while_the_data_loads() {
     let mut con = client.get_connection().unwrap();
     let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
     assert!(info.contains("loading:1"), "{info}");
+    // The progress: what was read of the file, its share, the time left.
+    let size = fs::metadata(format!("{dir}/dump.rdb")).unwrap().len();
+    assert!(info.contains(&format!("loading_total_bytes:{size}\r\n")), "{info}");
+    let field = |c: &mut redis::Connection, f: &str| common::info_field(c, "persistence", f);
+    assert!(wait_until(Duration::from_secs(10), || field(&mut con, "loading_loaded_bytes") != "0"));
+    let perc: f64 = field(&mut con, "loading_loaded_perc").parse().unwrap();
+    assert!(perc > 0.0 && perc <= 100.0, "{perc}");
     let err = redis::cmd("GET").arg("key:1").query::<Option<String>>(&mut con).unwrap_err().to_string();
     assert!(err.contains("loading the dataset"), "{err}");
     redis::cmd("CONFIG").arg(&["SET", "loglevel", "debug"]).query::<()>(&mut con).expect("allowed while loading");

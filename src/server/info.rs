@@ -422,10 +422,16 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
                 let total = st.loading_total_bytes.load(Ordering::Relaxed);
                 line!(out, "loading_start_time:{}", st.loading_start.load(Ordering::Relaxed));
                 line!(out, "loading_total_bytes:{}", total);
+                // Redis's progress figures: the share read, and the time left at the pace so far.
+                let loaded = st.loading_loaded_bytes.load(Ordering::Relaxed).min(total);
+                let perc = if total > 0 { loaded as f64 * 100.0 / total as f64 } else { 0.0 };
+                let elapsed =
+                    (crate::keyspace::now_ms() / 1000 - st.loading_start.load(Ordering::Relaxed)).max(0) as u64;
+                let eta = if elapsed == 0 { 1 } else { elapsed * (total - loaded) / (loaded + 1) };
                 line!(out, "loading_rdb_used_mem:0");
-                line!(out, "loading_loaded_bytes:0");
-                line!(out, "loading_loaded_perc:0.00");
-                line!(out, "loading_eta_seconds:1");
+                line!(out, "loading_loaded_bytes:{}", loaded);
+                line!(out, "loading_loaded_perc:{:.2}", perc);
+                line!(out, "loading_eta_seconds:{}", eta);
             }
             // The running job's progress (Redis's child info; zeros when none runs).
             let child = sv.child_info.lock().clone().unwrap_or_default();

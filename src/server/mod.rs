@@ -93,6 +93,8 @@ pub struct Stats {
     /// Unix seconds when loading started, and the size of what is loaded (INFO persistence).
     pub loading_start: std::sync::atomic::AtomicI64,
     pub loading_total_bytes: AtomicU64,
+    /// What was read of it so far.
+    pub loading_loaded_bytes: AtomicU64,
 }
 
 /// Everything shared by all connections.

@@ -11,7 +11,7 @@
 //! renamed over `dir/dbfilename`, and the directory is fsynced.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
@@ -378,6 +378,20 @@ fn open(path: &Path) -> Result<Window<File>, String> {
     File::open(path).map(Window::new).map_err(|e| format!("can't read {}: {e}", path.display()))
 }
 
+/// A file being loaded, counting the bytes read from it (INFO's loading_loaded_bytes).
+struct Counted<'a> {
+    file: File,
+    read: &'a AtomicU64,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Read and parse the RDB file at `path`, collecting its keys (no lock held: the keyspace
 /// stays readable meanwhile), logging which server wrote it.
 fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
@@ -393,7 +407,10 @@ fn read_file(server: &Server, path: &Path) -> Result<rdb_load::Loaded, String> {
 /// Load the RDB file at `path` into a keyspace of its own (see `staged_load`), logging which
 /// server wrote it.
 fn stage_file(server: &Server, path: &Path) -> Result<Staged, StageError> {
-    let mut w = open(path).map_err(StageError::Other)?;
+    let read = &server.stats.loading_loaded_bytes;
+    read.store(0, Ordering::Relaxed);
+    let file = File::open(path).map_err(|e| StageError::Other(format!("can't read {}: {e}", path.display())))?;
+    let mut w = Window::new(Counted { file, read });
     let staged = staged_load::stage_rdb(server, &mut w, &load_options(server))?;
     rdb_load::check_end(&mut w).map_err(StageError::Rdb)?;
     log_producer(&staged.loaded);
