@@ -65,6 +65,8 @@ struct CycleStats {
     expired: u64,
     /// (sum of TTLs left in ms, keys) per database sampled.
     ttls: smallvec::SmallVec<[(usize, i64, i64); 4]>,
+    /// Hashes with fields due, from every slice visited (taken at the end, earliest first).
+    due_fields: Vec<super::hfe::Due>,
 }
 
 impl CycleStats {
@@ -120,12 +122,24 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
         }
         if start.elapsed() > budget {
             ks.expire_cursor.store(shard + 1, Ordering::Relaxed);
+            expire_fields(ks, &mut stats.due_fields);
             stats.publish(ks, true);
             return deleted;
         }
     }
+    expire_fields(ks, &mut stats.due_fields);
     stats.publish(ks, false);
     deleted
+}
+
+/// Hash fields whose TTL passed (Redis 7.4's hash-field expiry), in the hashes collected from
+/// every slice the cycle visited: earliest first across all shards, so fields go (and their
+/// HDELs propagate) in the order of their times, as from Redis's one ordered index.
+fn expire_fields(ks: &Keyspace, due: &mut [super::hfe::Due]) {
+    due.sort_unstable();
+    for (_, shard, db, key) in due.iter() {
+        super::hfe::reclaim_due(&mut ks.lock_shard(*db, *shard), key);
+    }
 }
 
 /// Sample `db` of `shard` for keys past their time and delete them, again while more than
@@ -133,10 +147,11 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
 fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Duration, stats: &mut CycleStats) -> u64 {
     let mut deleted = 0;
     let mut view = ks.lock_shard(db, shard);
-    // Hash fields whose TTL passed (Redis 7.4's hash-field expiry).
+    // Hashes with fields past their TTL: taken once every slice was visited.
     let has_field_ttls = view.sampled_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
     if has_field_ttls {
-        super::hfe::active_expire_fields(&mut view);
+        let now = view.now_ms;
+        super::hfe::collect_due(&mut view, shard, db, now, &mut stats.due_fields);
     }
     loop {
         let now = view.now_ms;

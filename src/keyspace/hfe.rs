@@ -114,45 +114,36 @@ impl Db<'_> {
 
 /// Fields reclaimed per hash and cycle at most (Redis's active field-expiry quota).
 const FIELDS_PER_HASH: usize = 1000;
-/// Hashes looked at per database, shard and round.
-const SAMPLE: usize = 20;
+/// Hashes taken per database slice and cycle at most.
+const HASHES_PER_SLICE: usize = 1000;
 
-/// The field part of an active-expiry round over the shard `view` locks: sample the hashes
-/// noted as having field TTLs, reclaim their due fields, forget those that have no TTL left.
-/// Returns the number of fields reclaimed.
-pub fn active_expire_fields(view: &mut Db) -> usize {
-    let mut keys = Vec::new();
-    {
-        let Some((_, sd)) = view.locked_shards().next() else {
-            return 0;
+/// A hash due for field expiry, as one cycle collects them from every shard: its queued time,
+/// shard, database and key. Sorted, they are taken in Redis's order: earliest first.
+pub type Due = (i64, usize, usize, Vec<u8>);
+
+/// Collect into `out` the hashes of the slice `view` locks (database `db` of `shard`) queued at
+/// or before `now`.
+pub fn collect_due(view: &mut Db, shard: usize, db: usize, now: i64, out: &mut Vec<Due>) {
+    if let Some((_, sd)) = view.locked_shards().next() {
+        out.extend(sd.hexpires.due(now, HASHES_PER_SLICE).map(|(at, k)| (at, shard, db, k.to_vec())));
+    }
+}
+
+/// Reclaim the due fields of the hash at `key` (in the slice `view` locks), then queue it again
+/// at its next field TTL, or forget it if it has none. Returns the number of fields reclaimed.
+pub fn reclaim_due(view: &mut Db, key: &[u8]) -> usize {
+    let (n, deleted) = view.expire_hash_fields(key, true, FIELDS_PER_HASH);
+    if !deleted {
+        let earliest = match view.peek_raw(key) {
+            Some(Entry { value: Value::Hash(h), .. }) => h.min_ttl(),
+            _ => None,
         };
-        let n = sd.hexpires.len().min(SAMPLE);
-        if n == sd.hexpires.len() {
-            sd.hexpires.for_each(|k, _| keys.push(k.to_vec()));
-        } else {
-            for _ in 0..n {
-                if let Some((k, _)) = sd.hexpires.random_entry() {
-                    keys.push(k.to_vec());
-                }
-            }
-            keys.sort();
-            keys.dedup();
-        }
-    }
-    let mut reclaimed = 0;
-    for k in &keys {
-        let (n, deleted) = view.expire_hash_fields(k, true, FIELDS_PER_HASH);
-        reclaimed += n;
-        if deleted {
-            continue;
-        }
-        // Forget a key that no longer holds a hash with field TTLs.
-        let volatile = matches!(view.peek_raw(k), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
-        if !volatile {
-            if let Some((_, sd)) = view.locked_shards().next() {
-                sd.hexpires.remove(k);
+        if let Some((_, sd)) = view.locked_shards().next() {
+            match earliest {
+                Some(t) => sd.hexpires.requeue(key, t),
+                None => sd.hexpires.remove(key),
             }
         }
     }
-    reclaimed
+    n
 }

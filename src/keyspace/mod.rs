@@ -20,6 +20,7 @@ pub mod effects;
 pub mod evict;
 pub mod expire;
 pub mod hfe;
+pub mod hfe_index;
 pub mod lazyfree;
 pub mod lfu;
 #[cfg(test)]
@@ -52,10 +53,10 @@ pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
 pub struct ShardDb {
     pub main: Dict<Entry>,
     pub expires: Dict<i64>,
-    /// Keys whose hash has (or had) fields with a TTL: what the field-expiry cycle visits
-    /// (`hfe.rs`). Kept by `set`/`insert_entry`/`delete` and the field-expiry commands; a key
-    /// that no longer qualifies is dropped by the cycle.
-    pub hexpires: Dict<()>,
+    /// Keys whose hash has (or had) fields with a TTL, by their earliest: what the field-expiry
+    /// cycle takes (`hfe.rs`). Kept by `set`/`insert_entry`/`delete` and the field-expiry
+    /// commands; a key that no longer qualifies is dropped by the cycle.
+    pub hexpires: hfe_index::HashTtlIndex,
 }
 
 /// A database's line in INFO keyspace: keys, keys with a TTL, hashes with field TTLs.
@@ -97,16 +98,14 @@ impl ShardDb {
     /// whether it was added (the caller marks the shard as holding TTLs).
     #[must_use]
     fn track_hash_ttls(&mut self, key: &[u8], value: &Value) -> bool {
-        match value {
-            Value::Hash(h) if h.has_ttls() && !self.hexpires.contains_key(key) => {
-                self.hexpires.insert_new(key.into(), ());
-                return true;
-            }
-            Value::Hash(h) if h.has_ttls() => {}
-            _ if !self.hexpires.is_empty() => {
-                self.hexpires.remove(key);
-            }
-            _ => {}
+        let earliest = match value {
+            Value::Hash(h) => h.min_ttl(),
+            _ => None,
+        };
+        match earliest {
+            Some(t) => return self.hexpires.note(key, t),
+            None if !self.hexpires.is_empty() => self.hexpires.remove(key),
+            None => {}
         }
         false
     }
@@ -1421,15 +1420,19 @@ impl<'a> Db<'a> {
         self.shard_db(key).expires.remove(key).is_some()
     }
 
-    /// After a field-expiry command changed `key`'s hash in place: note it for the field-expiry
-    /// cycle if some field now has a TTL.
+    /// After a field-expiry command changed `key`'s hash in place: queue it for the field-expiry
+    /// cycle at its earliest field TTL (moving it up if it was queued later).
     pub fn track_hash_ttls(&mut self, key: &[u8]) {
         let s = self.shard_of_key(key);
         let sd = self.shard_db_at(s, key);
-        let volatile = matches!(sd.main.get(key), Some(Entry { value: Value::Hash(h), .. }) if h.has_ttls());
-        if volatile && !sd.hexpires.contains_key(key) {
-            sd.hexpires.insert_new(key.into(), ());
-            self.ks.ttl_shards.mark(s);
+        let earliest = match sd.main.get(key) {
+            Some(Entry { value: Value::Hash(h), .. }) => h.min_ttl(),
+            _ => None,
+        };
+        if let Some(t) = earliest {
+            if sd.hexpires.note(key, t) {
+                self.ks.ttl_shards.mark(s);
+            }
         }
     }
 
