@@ -780,7 +780,7 @@ fn a_command_with_several_effects_is_one_transaction_as_in_the_oracle() {
         let _: () = query(con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
         let time: Vec<String> = query(con, &["TIME"]);
         let now_ms = time[0].parse::<u64>().unwrap() * 1000 + time[1].parse::<u64>().unwrap() / 1000;
-        let at = (now_ms + 2).to_string();
+        let at = (now_ms + 300).to_string();
         for k in ["k", "a", "b", "s1", "s2", "only"] {
             let _: () = query(con, &["SET", k, "v", "PXAT", &at]);
         }
@@ -790,7 +790,7 @@ fn a_command_with_several_effects_is_one_transaction_as_in_the_oracle() {
         // Wait (without touching the keys) until they are past their time.
         let past = wait_until(Duration::from_secs(5), || {
             let t: Vec<String> = query(con, &["TIME"]);
-            t[0].parse::<u64>().unwrap() * 1000 + t[1].parse::<u64>().unwrap() / 1000 > now_ms + 5
+            t[0].parse::<u64>().unwrap() * 1000 + t[1].parse::<u64>().unwrap() / 1000 > now_ms + 305
         });
         assert!(past);
         let _: () = query(con, &["SET", "k", "v2"]);

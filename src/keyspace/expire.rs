@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 const SAMPLE: usize = 20;
 /// Keep sampling a database while more than this percentage of the sample was expired.
 const STALE_PERCENT: usize = 10;
+/// Hashes with due fields a cycle reclaims even when keys took its time.
+const FIELD_HASHES_AT_LEAST: usize = 64;
 
 /// The shards that may hold keys (or hash fields) with a TTL: what one cycle visits. A shard's
 /// bit is set, under its lock, whenever a TTL is added to it ([`TtlShards::mark`]) and cleared,
@@ -122,22 +124,27 @@ pub fn active_expire_cycle(ks: &Keyspace, budget: Duration) -> u64 {
         }
         if start.elapsed() > budget {
             ks.expire_cursor.store(shard + 1, Ordering::Relaxed);
-            expire_fields(ks, &mut stats.due_fields);
+            expire_fields(ks, &mut stats.due_fields, start, budget);
             stats.publish(ks, true);
             return deleted;
         }
     }
-    expire_fields(ks, &mut stats.due_fields);
+    expire_fields(ks, &mut stats.due_fields, start, budget);
     stats.publish(ks, false);
     deleted
 }
 
 /// Hash fields whose TTL passed (Redis 7.4's hash-field expiry), in the hashes collected from
 /// every slice the cycle visited: earliest first across all shards, so fields go (and their
-/// HDELs propagate) in the order of their times, as from Redis's one ordered index.
-fn expire_fields(ks: &Keyspace, due: &mut [super::hfe::Due]) {
+/// HDELs propagate) in the order of their times, as from Redis's one ordered index. Past the
+/// cycle's time (after a first few hashes, so keys cannot starve fields), the rest stay queued
+/// for the next cycle.
+fn expire_fields(ks: &Keyspace, due: &mut [super::hfe::Due], start: Instant, budget: Duration) {
     due.sort_unstable();
-    for (_, shard, db, key) in due.iter() {
+    for (i, (_, shard, db, key)) in due.iter().enumerate() {
+        if i >= FIELD_HASHES_AT_LEAST && start.elapsed() > budget {
+            return;
+        }
         super::hfe::reclaim_due(&mut ks.lock_shard(*db, *shard), key);
     }
 }

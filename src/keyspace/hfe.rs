@@ -114,8 +114,9 @@ impl Db<'_> {
 
 /// Fields reclaimed per hash and cycle at most (Redis's active field-expiry quota).
 const FIELDS_PER_HASH: usize = 1000;
-/// Hashes taken per database slice and cycle at most.
-const HASHES_PER_SLICE: usize = 1000;
+/// Hashes taken per database slice and cycle at most (256 slices: a cycle looks at 51,200 at
+/// most, and reclaims what its time allows).
+const HASHES_PER_SLICE: usize = 200;
 
 /// A hash due for field expiry, as one cycle collects them from every shard: its queued time,
 /// shard, database and key. Sorted, they are taken in Redis's order: earliest first.
