@@ -916,6 +916,7 @@ impl<'a> Db<'a> {
     }
 
     /// Number of effects recorded so far (to wrap a transaction's effects).
+    #[inline]
     pub fn effects_len(&self) -> usize {
         self.effects.len()
     }

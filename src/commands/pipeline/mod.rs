@@ -332,15 +332,18 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
         }
         let (seq_before, offset_before) = (ks.effects.seq(), server.repl.offset());
         let mark = db.effects_len();
-        let outcome = call_locked(server, client, cmd, args, reply, &mut db, start);
+        let ran = (call_locked(server, client, cmd, args, reply, &mut db, start), seq_before, offset_before);
         // One execution unit: a command that propagated several effects (the DELs of keys it
         // found expired and its own write, the HDELs of several fields) is replayed atomically,
         // in MULTI ... EXEC, as Redis's propagatePendingCommands does. EXEC and scripts wrap
-        // their own; SCAN and RANDOMKEY's DELs stay apart (touches_arbitrary_keys).
-        if !cmd.has_flag(flags::TX_EXEC | flags::SCRIPT_RUN | flags::TOUCHES_ARBITRARY_KEYS) {
+        // their own; SCAN and RANDOMKEY's DELs stay apart (touches_arbitrary_keys). (The count
+        // first: nearly every command records one effect or none.)
+        if db.effects_len() > mark + 1
+            && !cmd.has_flag(flags::TX_EXEC | flags::SCRIPT_RUN | flags::TOUCHES_ARBITRARY_KEYS)
+        {
             db.wrap_effects_since(mark);
         }
-        (outcome, seq_before, offset_before)
+        ran
     };
     // (Looked at first: a drain costs more than the check, and these are nearly always empty.)
     if !client.kill_after.is_empty() {
