@@ -114,8 +114,8 @@ impl Db<'_> {
 
 /// Fields reclaimed per hash and cycle at most (Redis's active field-expiry quota).
 const FIELDS_PER_HASH: usize = 1000;
-/// Hashes taken per database slice and cycle at most (256 slices: a cycle looks at 51,200 at
-/// most, and reclaims what its time allows).
+/// Hashes taken per database slice and cycle at most (a database has 256 slices: a cycle
+/// collects at most 51,200 of its hashes, and reclaims what its time allows).
 const HASHES_PER_SLICE: usize = 200;
 
 /// A hash due for field expiry, as one cycle collects them from every shard: its queued time,
