@@ -10,7 +10,7 @@
 mod common;
 
 use common::interop::*;
-use common::{free_port, query, reply_len, run_to_exit, wait_until, work_dir, Server};
+use common::{free_port, query, reply_len, run_to_exit, server_ms, wait_until, work_dir, Server};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -778,8 +778,7 @@ fn a_command_with_several_effects_is_one_transaction_as_in_the_oracle() {
     };
     let scenario = |con: &mut redis::Connection| {
         let _: () = query(con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-        let time: Vec<String> = query(con, &["TIME"]);
-        let now_ms = time[0].parse::<u64>().unwrap() * 1000 + time[1].parse::<u64>().unwrap() / 1000;
+        let now_ms = server_ms(con);
         let at = (now_ms + 300).to_string();
         for k in ["k", "a", "b", "s1", "s2", "only"] {
             let _: () = query(con, &["SET", k, "v", "PXAT", &at]);
@@ -788,10 +787,7 @@ fn a_command_with_several_effects_is_one_transaction_as_in_the_oracle() {
         let _: () = query(con, &["XADD", "st", "2-0", "f", "v"]);
         let _: () = query(con, &["XGROUP", "CREATE", "st", "g", "0"]);
         // Wait (without touching the keys) until they are past their time.
-        let past = wait_until(Duration::from_secs(5), || {
-            let t: Vec<String> = query(con, &["TIME"]);
-            t[0].parse::<u64>().unwrap() * 1000 + t[1].parse::<u64>().unwrap() / 1000 > now_ms + 305
-        });
+        let past = wait_until(Duration::from_secs(5), || server_ms(con) > now_ms + 305);
         assert!(past);
         let _: () = query(con, &["SET", "k", "v2"]);
         let _: i64 = query(con, &["DEL", "a", "b"]);

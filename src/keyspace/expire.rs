@@ -155,11 +155,8 @@ fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Dur
     let mut deleted = 0;
     let mut view = ks.lock_shard(db, shard);
     // Hashes with fields past their TTL: taken once every slice was visited.
-    let has_field_ttls = view.sampled_shards().next().is_some_and(|(_, sd)| !sd.hexpires.is_empty());
-    if has_field_ttls {
-        let now = view.now_ms;
-        super::hfe::collect_due(&mut view, shard, db, now, &mut stats.due_fields);
-    }
+    let now = view.now_ms;
+    super::hfe::collect_due(&mut view, shard, db, now, &mut stats.due_fields);
     loop {
         let now = view.now_ms;
         let mut expired_keys = Vec::new();

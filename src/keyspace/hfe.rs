@@ -135,10 +135,7 @@ pub fn collect_due(view: &mut Db, shard: usize, db: usize, now: i64, out: &mut V
 pub fn reclaim_due(view: &mut Db, key: &[u8]) -> usize {
     let (n, deleted) = view.expire_hash_fields(key, true, FIELDS_PER_HASH);
     if !deleted {
-        let earliest = match view.peek_raw(key) {
-            Some(Entry { value: Value::Hash(h), .. }) => h.min_ttl(),
-            _ => None,
-        };
+        let earliest = view.peek_raw(key).and_then(|e| e.value.earliest_field_ttl());
         if let Some((_, sd)) = view.locked_shards().next() {
             match earliest {
                 Some(t) => sd.hexpires.requeue(key, t),

@@ -98,11 +98,7 @@ impl ShardDb {
     /// whether it was added (the caller marks the shard as holding TTLs).
     #[must_use]
     fn track_hash_ttls(&mut self, key: &[u8], value: &Value) -> bool {
-        let earliest = match value {
-            Value::Hash(h) => h.min_ttl(),
-            _ => None,
-        };
-        match earliest {
+        match value.earliest_field_ttl() {
             Some(t) => return self.hexpires.note(key, t),
             None if !self.hexpires.is_empty() => self.hexpires.remove(key),
             None => {}
@@ -1426,11 +1422,7 @@ impl<'a> Db<'a> {
     pub fn track_hash_ttls(&mut self, key: &[u8]) {
         let s = self.shard_of_key(key);
         let sd = self.shard_db_at(s, key);
-        let earliest = match sd.main.get(key) {
-            Some(Entry { value: Value::Hash(h), .. }) => h.min_ttl(),
-            _ => None,
-        };
-        if let Some(t) = earliest {
+        if let Some(t) = sd.main.get(key).and_then(|e| e.value.earliest_field_ttl()) {
             if sd.hexpires.note(key, t) {
                 self.ks.ttl_shards.mark(s);
             }

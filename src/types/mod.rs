@@ -251,6 +251,14 @@ impl Value {
         out
     }
 
+    /// The earliest field TTL of a hash (None: not a hash, or no field has a TTL).
+    pub fn earliest_field_ttl(&self) -> Option<i64> {
+        match self {
+            Value::Hash(h) => h.min_ttl(),
+            _ => None,
+        }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {

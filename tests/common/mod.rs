@@ -424,6 +424,12 @@ pub fn start_real_redis(test: &str) -> Option<RealRedis> {
     Some(redis)
 }
 
+/// The server's clock (TIME) in Unix milliseconds.
+pub fn server_ms(con: &mut redis::Connection) -> i64 {
+    let t: Vec<String> = query(con, &["TIME"]);
+    t[0].parse::<i64>().expect("seconds") * 1000 + t[1].parse::<i64>().expect("microseconds") / 1000
+}
+
 /// Run a command with the `redis` crate, panicking with the command on an error.
 pub fn query<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
     redis::cmd(args[0]).arg(&args[1..]).query(con).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
