@@ -875,3 +875,35 @@ fn a_lone_master_marks_its_unresponsive_replica_failed() {
     signal("-CONT");
     assert!(failed, "the replica's flags stayed {}", flags());
 }
+
+/// SORT's BY and GET patterns name keys that may live on other nodes: a cluster node refuses
+/// them (a constant BY, which sorts nothing, stays allowed); compared with Redis.
+#[test]
+fn sort_refuses_by_and_get_patterns_in_cluster_mode() {
+    if !tools_or_skip("sort_refuses_by_and_get_patterns_in_cluster_mode") {
+        return;
+    }
+    let mut seen = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferrous] {
+        let master = Node::start(kind, 5000);
+        assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
+        assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+        let mut r = master.raw();
+        let mut out = Vec::new();
+        for args in [
+            &["RPUSH", "{a}l", "3", "1", "2"][..],
+            &["SORT", "{a}l", "BY", "{a}w*"],
+            &["SORT", "{a}l", "BY", "nosort"],
+            &["SORT", "{a}l", "BY", "nosort", "GET", "#"],
+            &["SORT", "{a}l", "GET", "{a}g*"],
+            &["SORT_RO", "{a}l", "BY", "{a}w*"],
+            &["SORT_RO", "{a}l", "LIMIT", "0", "1", "GET", "#"],
+            &["SORT", "{a}l", "DESC", "STORE", "{a}d"],
+        ] {
+            out.push(String::from_utf8_lossy(&r.cmd(args)).into_owned());
+        }
+        seen.push(out);
+    }
+    assert!(seen[0][1].starts_with("-ERR BY option of SORT denied in Cluster mode"), "{:?}", seen[0]);
+    assert_eq!(seen[1], seen[0]);
+}

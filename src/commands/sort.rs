@@ -110,6 +110,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
     // BY and GET patterns name keys the key specs cannot see: they need read access to every
     // key (the ACL check is made once, up front, as Redis does).
     let full_key_access = super::acl::may_read_any_key(ctx.server, ctx.client, argv);
+    // Nor can a cluster node read them: they may live on other nodes (Redis 7.2 refuses them
+    // outright; 7.4 accepts patterns that hash to the key's slot).
+    let cluster = ctx.server.cluster.get().is_some();
     let mut j = 2;
     while j < argv.len() {
         let left = argv.len() - j - 1;
@@ -130,11 +133,17 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
             dontsort = !c_str(&argv[j + 1]).contains(&b'*');
+            if !dontsort && cluster {
+                return Err(CmdError::new("BY option of SORT denied in Cluster mode."));
+            }
             if !dontsort && !full_key_access {
                 return Err(CmdError::new("BY option of SORT denied due to insufficient ACL permissions."));
             }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if cluster {
+                return Err(CmdError::new("GET option of SORT denied in Cluster mode."));
+            }
             if !full_key_access {
                 return Err(CmdError::new("GET option of SORT denied due to insufficient ACL permissions."));
             }
