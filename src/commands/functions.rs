@@ -106,7 +106,7 @@ fn function_delete(ctx: &mut Ctx) -> CmdResult {
 
 struct LibView {
     name: String,
-    code: Vec<u8>,
+    code: bytes::Bytes,
     functions: Vec<(String, Option<Vec<u8>>, u32)>,
 }
 
@@ -175,8 +175,8 @@ fn function_list(ctx: &mut Ctx) -> CmdResult {
 }
 
 fn function_dump(ctx: &mut Ctx) -> CmdResult {
-    let sources: Vec<Vec<u8>> = with(ctx, |f| f.libraries.values().map(|l| l.code.clone()).collect())?;
-    let refs: Vec<&[u8]> = sources.iter().map(|s| s.as_slice()).collect();
+    let sources: Vec<bytes::Bytes> = with(ctx, |f| f.libraries.values().map(|l| l.code.clone()).collect())?;
+    let refs: Vec<&[u8]> = sources.iter().map(|s| &s[..]).collect();
     ctx.reply.bulk(&dump(&refs));
     Ok(())
 }

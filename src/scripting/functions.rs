@@ -3,8 +3,11 @@
 //! function index FCALL looks names up in, and FUNCTION DUMP / RESTORE payloads in Redis's
 //! format (RDB opcode FUNCTION2 + string, RDB version 10, CRC-64), interchangeable with Redis.
 
+use bytes::Bytes;
 use mlua::{Function, Lua, MultiValue, Table, Value};
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::engine::{compile_error, new_state, Api};
@@ -25,9 +28,15 @@ pub struct FunctionInfo {
 
 pub struct Library {
     pub name: String,
-    pub code: Vec<u8>,
+    pub code: Bytes,
     pub functions: BTreeMap<String, FunctionInfo>,
 }
+
+/// A registry's library sources by name, kept in step with it by every change and readable
+/// without the registry's lock, which a running function holds (SAVE, BGSAVE and full
+/// synchronisations read them). A change updates one entry: loading the 50,000th library
+/// costs what loading the first did.
+pub type Published = Arc<Mutex<BTreeMap<String, Bytes>>>;
 
 /// The function engine and its libraries.
 pub struct Functions {
@@ -37,6 +46,10 @@ pub struct Functions {
     /// Function name (lower-case: FCALL names are case-insensitive in Redis 7.0, as its
     /// global function dictionary is) → library name.
     pub index: HashMap<String, String, ahash::RandomState>,
+    /// The sources, for readers that cannot take the registry's lock.
+    pub published: Published,
+    /// The sources' total length (INFO's used_memory_functions).
+    pub code_bytes: u64,
 }
 
 fn valid_name(n: &[u8]) -> bool {
@@ -76,11 +89,14 @@ fn metadata(code: &[u8]) -> Result<(String, String, &[u8]), String> {
 impl Functions {
     pub fn new() -> mlua::Result<Self> {
         let (lua, api) = new_state(true)?;
-        Ok(Functions { lua, api, libraries: BTreeMap::new(), index: HashMap::default() })
-    }
-
-    pub fn sources(&self) -> Vec<Vec<u8>> {
-        self.libraries.values().map(|l| l.code.clone()).collect()
+        Ok(Functions {
+            lua,
+            api,
+            libraries: BTreeMap::new(),
+            index: HashMap::default(),
+            published: Published::default(),
+            code_bytes: 0,
+        })
     }
 
     pub fn function_count(&self) -> usize {
@@ -108,21 +124,35 @@ impl Functions {
                 return Err(format!("Function {f} already exists"));
             }
         }
-        self.delete(&name);
+        self.forget(&name);
         for f in functions.keys() {
             self.index.insert(f.to_ascii_lowercase(), name.clone());
         }
-        self.libraries.insert(name.clone(), Library { name: name.clone(), code: code.to_vec(), functions });
+        let code = Bytes::copy_from_slice(code);
+        self.code_bytes += code.len() as u64;
+        self.published.lock().insert(name.clone(), code.clone());
+        self.libraries.insert(name.clone(), Library { name: name.clone(), code, functions });
         Ok(name)
     }
 
     /// FUNCTION DELETE: whether the library existed.
     pub fn delete(&mut self, name: &str) -> bool {
+        let existed = self.forget(name);
+        if existed {
+            self.published.lock().remove(name);
+        }
+        existed
+    }
+
+    /// Drop a library from the registry (not from what is published: a replacement swaps
+    /// its entry there in one step).
+    fn forget(&mut self, name: &str) -> bool {
         match self.libraries.remove(name) {
             Some(lib) => {
                 for f in lib.functions.keys() {
                     self.index.remove(&f.to_ascii_lowercase());
                 }
+                self.code_bytes -= lib.code.len() as u64;
                 true
             }
             None => false,
@@ -403,6 +433,31 @@ mod tests {
         let mut f = Functions::new().unwrap();
         f.restore(libs, "append").unwrap();
         assert!(f.get(b"f1").is_some() && f.get(b"f2").is_some());
+    }
+
+    #[test]
+    fn published_sources_follow_every_change() {
+        let mut f = Functions::new().unwrap();
+        let lib = |name: &str, body: &str| format!("#!lua name={name}\nredis.register_function('{name}f', {body})");
+        let published = |f: &Functions| {
+            let p = f.published.lock();
+            (p.iter().map(|(n, c)| (n.clone(), c.to_vec())).collect::<Vec<_>>(), f.code_bytes)
+        };
+        let (a1, b) = (lib("a", "function() return 1 end"), lib("b", "function() return 2 end"));
+        f.load(a1.as_bytes(), false).unwrap();
+        f.load(b.as_bytes(), false).unwrap();
+        let a2 = lib("a", "function() return 3 end");
+        f.load(a2.as_bytes(), true).unwrap();
+        let expect = vec![("a".to_string(), a2.clone().into_bytes()), ("b".to_string(), b.clone().into_bytes())];
+        assert_eq!(published(&f), (expect, (a2.len() + b.len()) as u64));
+        // A failed load changes nothing.
+        assert!(f.load(b"#!lua name=c\nlocal x = 1", false).is_err());
+        assert!(f.delete("a"));
+        assert_eq!(published(&f), (vec![("b".to_string(), b.clone().into_bytes())], b.len() as u64));
+        // RESTORE builds a new registry: it publishes its own sources.
+        f.restore(vec![a1.clone().into_bytes()], "append").unwrap();
+        let expect = vec![("a".to_string(), a1.clone().into_bytes()), ("b".to_string(), b.clone().into_bytes())];
+        assert_eq!(published(&f), (expect, (a1.len() + b.len()) as u64));
     }
 
     #[test]

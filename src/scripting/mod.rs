@@ -251,9 +251,9 @@ pub struct Scripting {
     /// Library and function counts, readable while a function runs (FUNCTION STATS).
     libraries: AtomicU64,
     functions_count: AtomicU64,
-    /// The libraries' sources as of the last change, readable without waiting for a running
-    /// function (what SAVE, BGSAVE and full synchronisations write).
-    sources: Mutex<Vec<Vec<u8>>>,
+    /// The registry's published sources (see `functions::Published`): what SAVE, BGSAVE and
+    /// full synchronisations write, readable without waiting for a running function.
+    sources: Mutex<Option<functions::Published>>,
 }
 
 impl Default for Scripting {
@@ -268,7 +268,7 @@ impl Default for Scripting {
             memory: MemoryStats::default(),
             libraries: AtomicU64::new(0),
             functions_count: AtomicU64::new(0),
-            sources: Mutex::new(Vec::new()),
+            sources: Mutex::new(None),
         }
     }
 }
@@ -307,7 +307,7 @@ impl Scripting {
                 self.libraries.store(e.libraries.len() as u64, Ordering::Relaxed);
                 self.functions_count.store(e.function_count() as u64, Ordering::Relaxed);
                 self.note_functions(Some(e));
-                *self.sources.lock() = e.sources();
+                *self.sources.lock() = Some(e.published.clone());
                 Ok(r)
             }
             None => Err("Lua engine unavailable".into()),
@@ -320,7 +320,7 @@ impl Scripting {
         self.note_functions(None);
         self.libraries.store(0, Ordering::Relaxed);
         self.functions_count.store(0, Ordering::Relaxed);
-        self.sources.lock().clear();
+        *self.sources.lock() = None;
     }
 
     /// (libraries, functions), without waiting for a running function.
@@ -342,7 +342,8 @@ impl Scripting {
     /// Redis's FUNCTION2 opcode payloads, given back to [`Scripting::load_library_sources`]).
     /// Never waits for a running function.
     pub fn library_sources(&self) -> Vec<Vec<u8>> {
-        self.sources.lock().clone()
+        let published = self.sources.lock().clone();
+        published.map_or_else(Vec::new, |p| p.lock().values().map(|code| code.to_vec()).collect())
     }
 
     /// Install library sources read from an RDB file, all or nothing: on the first library
@@ -377,8 +378,7 @@ impl Scripting {
         let heap = f.map_or(0, |f| f.lua.used_memory());
         crate::metrics::memory::set_script_heap(crate::metrics::memory::ScriptHeap::Functions, heap);
         m.functions_vm.store(if f.is_some() { heap as u64 } else { EMPTY_VM }, Ordering::Relaxed);
-        m.functions_bytes
-            .store(f.map_or(0, |f| f.libraries.values().map(|l| l.code.len() as u64).sum()), Ordering::Relaxed);
+        m.functions_bytes.store(f.map_or(0, |f| f.code_bytes), Ordering::Relaxed);
     }
 
     /// INFO memory's scripting fields, as Redis 7.0 prints them.
