@@ -4,64 +4,76 @@
 //! errors read "Expected X but found Y at character N" exactly as lua-cjson words them.
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
-use super::{add, fail, fmt_g14, ok, type_name, LResult};
+use super::{add, fail, fmt_g, ok, type_name, LResult};
 
-const MAX_DEPTH: usize = 1000;
-
-/// The settings of one cjson instance (`cjson.encode_max_depth(n)`...), lua-cjson's defaults.
-struct Config {
-    encode_max_depth: AtomicUsize,
-    decode_max_depth: AtomicUsize,
+/// The settings of one cjson instance, which its configuration functions change for every
+/// later call (Redis keeps them in the Lua state until SCRIPT FLUSH); lua-cjson's defaults.
+#[derive(Clone, Copy)]
+struct Settings {
+    sparse_convert: bool,
+    sparse_ratio: i32,
+    sparse_safe: i32,
+    encode_max_depth: i32,
+    decode_max_depth: i32,
     /// NaN and Inf: 0 refused, 1 written as numbers, 2 written as `null`.
-    encode_invalid_numbers: AtomicUsize,
+    encode_invalid_numbers: usize,
+    decode_invalid_numbers: bool,
+    keep_buffer: bool,
+    number_precision: i32,
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
-        Config {
-            encode_max_depth: AtomicUsize::new(MAX_DEPTH),
-            decode_max_depth: AtomicUsize::new(MAX_DEPTH),
-            encode_invalid_numbers: AtomicUsize::new(0),
+        Settings {
+            sparse_convert: false,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: true,
+            keep_buffer: true,
+            number_precision: 14,
         }
     }
 }
+
+type Config = Mutex<Settings>;
 
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let cfg = Arc::new(Config::default());
     let c = cfg.clone();
-    add(lua, &t, "encode", move |l, a| encode(l, a, &c))?;
+    add(lua, &t, "encode", move |l, a| encode(l, a, &c.lock().clone()))?;
     let c = cfg.clone();
-    add(lua, &t, "decode", move |l, a| decode(l, a, &c))?;
-    add(lua, &t, "encode_keep_buffer", |l, _| ok(l, 1))?;
-    let c = cfg.clone();
-    add(lua, &t, "encode_max_depth", move |l, a| depth_setting(l, a, &c.encode_max_depth, "encode_max_depth"))?;
-    let c = cfg.clone();
-    add(lua, &t, "decode_max_depth", move |l, a| depth_setting(l, a, &c.decode_max_depth, "decode_max_depth"))?;
-    add(lua, &t, "encode_number_precision", |l, _| ok(l, 14))?;
-    let c = cfg.clone();
-    add(lua, &t, "encode_invalid_numbers", move |l, a| {
-        let v = &c.encode_invalid_numbers;
-        match a.front() {
-            None | Some(Value::Nil) => {}
-            Some(Value::Boolean(b)) => v.store(*b as usize, Ordering::Relaxed),
-            Some(Value::String(s)) if s.as_bytes().as_ref() == b"null" => v.store(2, Ordering::Relaxed),
-            Some(Value::String(s)) if s.as_bytes().as_ref() == b"on" => v.store(1, Ordering::Relaxed),
-            Some(Value::String(s)) if s.as_bytes().as_ref() == b"off" => v.store(0, Ordering::Relaxed),
-            Some(_) => {
-                return fail(l, "bad argument #1 to 'encode_invalid_numbers' (invalid option)");
+    add(lua, &t, "decode", move |l, a| decode(l, a, &c.lock().clone()))?;
+    let settings: [(&str, Setter); 7] = [
+        ("encode_sparse_array", sparse_array),
+        ("encode_max_depth", |o, s| o.integer(1, &mut s.encode_max_depth, 1, i32::MAX).map(|v| vec![v])),
+        ("decode_max_depth", |o, s| o.integer(1, &mut s.decode_max_depth, 1, i32::MAX).map(|v| vec![v])),
+        ("encode_number_precision", |o, s| o.integer(1, &mut s.number_precision, 1, 14).map(|v| vec![v])),
+        ("encode_keep_buffer", |o, s| o.boolean(1, &mut s.keep_buffer).map(|v| vec![v])),
+        ("encode_invalid_numbers", |o, s| o.enumerated(1, &mut s.encode_invalid_numbers).map(|v| vec![v])),
+        ("decode_invalid_numbers", |o, s| o.boolean(1, &mut s.decode_invalid_numbers).map(|v| vec![v])),
+    ];
+    for (name, set) in settings {
+        let c = cfg.clone();
+        let max_args = if name == "encode_sparse_array" { 3 } else { 1 };
+        add(lua, &t, name, move |l, a| {
+            let o = Options { lua: l, args: &a, name };
+            if a.len() > max_args {
+                return o.fail(max_args + 1, "found too many arguments");
             }
-        }
-        match v.load(Ordering::Relaxed) {
-            2 => ok(l, "null"),
-            n => ok(l, n == 1),
-        }
-    })?;
-    add(lua, &t, "decode_invalid_numbers", |l, _| ok(l, true))?;
-    add(lua, &t, "encode_sparse_array", |l, _| ok(l, (false, 2, 10)))?;
+            let mut s = c.lock();
+            match set(&o, &mut s) {
+                Ok(values) => ok(l, MultiValue::from_vec(values)),
+                Err(e) => Ok(e),
+            }
+        })?;
+    }
     add(lua, &t, "new", |l, _| ok(l, table(l)?))?;
     t.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
     t.raw_set("_NAME", "cjson")?;
@@ -69,19 +81,93 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `cjson.encode_max_depth([n])` / `decode_max_depth([n])`: set (1 to 2^31-1), return the value.
-fn depth_setting(lua: &Lua, a: MultiValue, v: &AtomicUsize, name: &str) -> LResult {
-    match a.front() {
-        None | Some(Value::Nil) => {}
-        Some(x) => match super::arg_num(x) {
-            Some(n) if n >= 1.0 && n <= i32::MAX as f64 && n.floor() == n => v.store(n as usize, Ordering::Relaxed),
-            _ => return fail(lua, format!("bad argument #1 to '{name}' (expected integer between 1 and 2147483647)")),
-        },
-    }
-    ok(lua, v.load(Ordering::Relaxed) as i64)
+/// A configuration function: its results, or the failure to raise.
+type Setter = fn(&Options, &mut Settings) -> Result<Vec<Value>, MultiValue>;
+
+/// `cjson.encode_sparse_array([convert [, ratio [, safe]]])`.
+fn sparse_array(o: &Options, s: &mut Settings) -> Result<Vec<Value>, MultiValue> {
+    Ok(vec![
+        o.boolean(1, &mut s.sparse_convert)?,
+        o.integer(2, &mut s.sparse_ratio, 0, i32::MAX)?,
+        o.integer(3, &mut s.sparse_safe, 0, i32::MAX)?,
+    ])
 }
 
-fn encode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
+/// The arguments of a configuration function, read as lua-cjson's json_integer_option and
+/// json_enum_option read them (a nil argument leaves the setting; the setting is returned).
+struct Options<'a> {
+    lua: &'a Lua,
+    args: &'a MultiValue,
+    name: &'static str,
+}
+
+impl Options<'_> {
+    fn fail(&self, n: usize, msg: &str) -> LResult {
+        fail(self.lua, format!("bad argument #{n} to '{}' ({msg})", self.name))
+    }
+
+    fn err(&self, n: usize, msg: &str) -> MultiValue {
+        self.fail(n, msg).unwrap_or_default()
+    }
+
+    fn arg(&self, n: usize) -> Option<&Value> {
+        self.args.get(n - 1).filter(|v| !matches!(v, Value::Nil))
+    }
+
+    /// An integer setting in `min..=max` (luaL_checkinteger, then C's int; a range error
+    /// names argument 1 whichever it is, as lua-cjson's does).
+    fn integer(&self, n: usize, setting: &mut i32, min: i32, max: i32) -> Result<Value, MultiValue> {
+        if let Some(v) = self.arg(n) {
+            let Some(x) = super::arg_num(v) else {
+                return Err(self.err(n, &format!("number expected, got {}", type_name(Some(v)))));
+            };
+            let x = x as i64 as i32;
+            if x < min || x > max {
+                return Err(self.err(1, &format!("expected integer between {min} and {max}")));
+            }
+            *setting = x;
+        }
+        Ok(Value::Integer(*setting as i64))
+    }
+
+    /// An on/off setting: a boolean, or "on" / "off".
+    fn boolean(&self, n: usize, setting: &mut bool) -> Result<Value, MultiValue> {
+        let mut v = *setting as usize;
+        let r = self.option(n, &mut v, &["off", "on"]);
+        *setting = v == 1;
+        r
+    }
+
+    /// encode_invalid_numbers: a boolean, or "off" / "on" / "null".
+    fn enumerated(&self, n: usize, setting: &mut usize) -> Result<Value, MultiValue> {
+        self.option(n, setting, &["off", "on", "null"])
+    }
+
+    fn option(&self, n: usize, setting: &mut usize, names: &[&str]) -> Result<Value, MultiValue> {
+        match self.arg(n) {
+            None => {}
+            Some(Value::Boolean(b)) => *setting = *b as usize,
+            Some(v) => {
+                let Some(text) = super::arg_str(v) else {
+                    return Err(self.err(n, &format!("string expected, got {}", type_name(Some(v)))));
+                };
+                match names.iter().position(|o| o.as_bytes() == text.as_slice()) {
+                    Some(i) => *setting = i,
+                    None => {
+                        let msg = format!("invalid option '{}'", String::from_utf8_lossy(&text));
+                        return Err(self.err(n, &msg));
+                    }
+                }
+            }
+        }
+        Ok(match *setting {
+            0 | 1 => Value::Boolean(*setting == 1),
+            i => Value::String(self.lua.create_string(names[i]).map_err(|_| MultiValue::new())?),
+        })
+    }
+}
+
+fn encode(lua: &Lua, args: MultiValue, cfg: &Settings) -> LResult {
     if args.len() != 1 {
         return fail(lua, "bad argument #1 to 'encode' (expected 1 argument)");
     }
@@ -92,7 +178,7 @@ fn encode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
     }
 }
 
-fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Config) -> Result<(), String> {
+fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
@@ -102,10 +188,10 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Config) -> Res
         Value::String(s) => encode_string(&s.as_bytes(), out),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > cfg.encode_max_depth.load(Ordering::Relaxed) {
+            if depth > cfg.encode_max_depth as usize {
                 return Err(format!("Cannot serialise, excessive nesting ({depth})"));
             }
-            match array_length(t)? {
+            match array_length(t, cfg)? {
                 Some(n) if n > 0 => {
                     out.push(b'[');
                     for i in 1..=n {
@@ -133,7 +219,12 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Config) -> Res
                                 encode_number(super::arg_num(&k).unwrap_or(0.0), out, cfg)?;
                                 out.push(b'"');
                             }
-                            _ => return Err("Cannot serialise table: table key must be a number or string".into()),
+                            other => {
+                                return Err(format!(
+                                    "Cannot serialise {}: table key must be a number or string",
+                                    type_name(Some(other))
+                                ))
+                            }
                         }
                         out.push(b':');
                         encode_value(&v, out, depth, cfg)?;
@@ -147,8 +238,10 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Config) -> Res
     Ok(())
 }
 
-/// lua-cjson's lua_array_length: Some(max index) when every key is a positive integer.
-fn array_length(t: &Table) -> Result<Option<usize>, String> {
+/// lua-cjson's lua_array_length: Some(max index) when every key is a positive integer; an
+/// excessively sparse one (past `encode_sparse_array`'s ratio and safe size) is refused, or
+/// written as an object when it converts them.
+fn array_length(t: &Table, cfg: &Settings) -> Result<Option<usize>, String> {
     let (mut max, mut items) = (0usize, 0usize);
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, _) = pair.map_err(|e| e.to_string())?;
@@ -163,15 +256,19 @@ fn array_length(t: &Table) -> Result<Option<usize>, String> {
         max = max.max(n as usize);
         items += 1;
     }
-    if max > 10 && max > items * 2 {
-        return Err("Cannot serialise table: excessively sparse array".into());
+    let ratio = cfg.sparse_ratio as usize;
+    if ratio > 0 && max > items.saturating_mul(ratio) && max > cfg.sparse_safe as usize {
+        if !cfg.sparse_convert {
+            return Err("Cannot serialise table: excessively sparse array".into());
+        }
+        return Ok(None);
     }
     Ok(Some(max))
 }
 
-fn encode_number(n: f64, out: &mut Vec<u8>, cfg: &Config) -> Result<(), String> {
+fn encode_number(n: f64, out: &mut Vec<u8>, cfg: &Settings) -> Result<(), String> {
     if !n.is_finite() {
-        match cfg.encode_invalid_numbers.load(Ordering::Relaxed) {
+        match cfg.encode_invalid_numbers {
             0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
             2 => {
                 out.extend_from_slice(b"null");
@@ -180,7 +277,12 @@ fn encode_number(n: f64, out: &mut Vec<u8>, cfg: &Config) -> Result<(), String> 
             _ => {}
         }
     }
-    out.extend_from_slice(fmt_g14(n).as_bytes());
+    // lua-cjson writes "nan" itself (never "-nan").
+    if n.is_nan() {
+        out.extend_from_slice(b"nan");
+        return Ok(());
+    }
+    out.extend_from_slice(fmt_g(n, cfg.number_precision as usize).as_bytes());
     Ok(())
 }
 
@@ -203,7 +305,7 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn decode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
+fn decode(lua: &Lua, args: MultiValue, cfg: &Settings) -> LResult {
     let s = match args.front() {
         Some(Value::String(s)) if args.len() == 1 => s.as_bytes().to_vec(),
         Some(v @ (Value::Integer(_) | Value::Number(_))) if args.len() == 1 => super::arg_str(v).unwrap_or_default(),
@@ -214,8 +316,9 @@ fn decode(lua: &Lua, args: MultiValue, cfg: &Config) -> LResult {
     if s.len() >= 2 && (s[0] == 0 || s[1] == 0) {
         return fail(lua, "JSON parser does not support UTF-16 or UTF-32");
     }
-    let max_depth = cfg.decode_max_depth.load(Ordering::Relaxed);
-    let mut p = Parser { s: &s, pos: 0, lua, depth: 0, max_depth };
+    let max_depth = cfg.decode_max_depth as usize;
+    let invalid_numbers = cfg.decode_invalid_numbers;
+    let mut p = Parser { s: &s, pos: 0, lua, depth: 0, max_depth, invalid_numbers };
     let r = (|| {
         let tok = p.next_token()?;
         let v = p.value(tok)?;
@@ -257,6 +360,8 @@ struct Parser<'a> {
     lua: &'a Lua,
     depth: usize,
     max_depth: usize,
+    /// decode_invalid_numbers: Inf, NaN, hexadecimal, a leading '+' or zero are read.
+    invalid_numbers: bool,
 }
 
 impl Parser<'_> {
@@ -300,22 +405,45 @@ impl Parser<'_> {
             self.pos += 1;
             return tok(k);
         }
+        let rest = &self.s[self.pos..];
         match c {
             b'"' => self.string(),
-            b'-' | b'+' | b'0'..=b'9' | b'i' | b'I' | b'N' => self.number(),
-            b'n' if self.s[self.pos..].starts_with(b"null") => {
-                self.pos += 4;
-                tok(Tok::Null)
+            b'-' | b'0'..=b'9' if !self.invalid_numbers && self.is_invalid_number() => {
+                tok(Tok::Error("invalid number"))
             }
-            b't' if self.s[self.pos..].starts_with(b"true") => {
+            b'-' | b'0'..=b'9' => self.number(),
+            _ if rest.starts_with(b"true") => {
                 self.pos += 4;
                 tok(Tok::Bool(true))
             }
-            b'f' if self.s[self.pos..].starts_with(b"false") => {
+            _ if rest.starts_with(b"false") => {
                 self.pos += 5;
                 tok(Tok::Bool(false))
             }
+            _ if rest.starts_with(b"null") => {
+                self.pos += 4;
+                tok(Tok::Null)
+            }
+            _ if self.invalid_numbers && self.is_invalid_number() => self.number(),
             _ => tok(Tok::Error("invalid token")),
+        }
+    }
+
+    /// lua-cjson's json_is_invalid_number: a number JSON does not allow (a leading '+',
+    /// hexadecimal, leading zeros, Inf, NaN).
+    fn is_invalid_number(&self) -> bool {
+        let mut p = &self.s[self.pos..];
+        if p.first() == Some(&b'+') {
+            return true;
+        }
+        if p.first() == Some(&b'-') {
+            p = &p[1..];
+        }
+        match p.first() {
+            Some(b'0') => p.get(1).is_some_and(|&c| (c | 0x20) == b'x' || c.is_ascii_digit()),
+            Some(&c) if c <= b'9' => false,
+            None => false,
+            Some(_) => p.len() >= 3 && (p[..3].eq_ignore_ascii_case(b"inf") || p[..3].eq_ignore_ascii_case(b"nan")),
         }
     }
 
@@ -342,7 +470,19 @@ impl Parser<'_> {
         } else if body.len() >= 3 && (body[..3].eq_ignore_ascii_case(b"inf") || body[..3].eq_ignore_ascii_case(b"nan"))
         {
             let inf = body[..3].eq_ignore_ascii_case(b"inf");
-            end += if inf && body.len() >= 8 && body[..8].eq_ignore_ascii_case(b"infinity") { 8 } else { 3 };
+            end += if inf && body.len() >= 8 && body[..8].eq_ignore_ascii_case(b"infinity") {
+                8
+            } else if !inf && body.get(3) == Some(&b'(') {
+                // strtod's "nan(chars)", when the parenthesis closes.
+                let chars = body[4..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                if body.get(4 + chars) == Some(&b')') {
+                    5 + chars
+                } else {
+                    3
+                }
+            } else {
+                3
+            };
             Some(if inf { f64::INFINITY } else { f64::NAN })
         } else {
             let mut i = 0;
@@ -548,7 +688,7 @@ mod tests {
     fn enc(lua: &Lua, src: &str) -> String {
         let v: Value = lua.load(src).eval().unwrap();
         let mut out = Vec::new();
-        match encode_value(&v, &mut out, 0, &Config::default()) {
+        match encode_value(&v, &mut out, 0, &Settings::default()) {
             Ok(()) => String::from_utf8_lossy(&out).into_owned(),
             Err(e) => e,
         }
@@ -566,23 +706,35 @@ mod tests {
         assert_eq!(enc(&lua, "return 0/0"), "Cannot serialise number: must not be NaN or Inf");
         assert_eq!(enc(&lua, "return {[1.5]=1}"), r#"{"1.5":1}"#);
         let v: Value = lua.load("return {a={b=0/0}}").eval().unwrap();
-        let cfg = Config::default();
-        cfg.encode_max_depth.store(1, Ordering::Relaxed);
+        let mut cfg = Settings { encode_max_depth: 1, ..Settings::default() };
         assert!(encode_value(&v, &mut Vec::new(), 0, &cfg).unwrap_err().contains("excessive nesting (2)"));
-        cfg.encode_max_depth.store(5, Ordering::Relaxed);
-        cfg.encode_invalid_numbers.store(2, Ordering::Relaxed);
+        cfg.encode_max_depth = 5;
+        cfg.encode_invalid_numbers = 2;
         let mut out = Vec::new();
         encode_value(&v, &mut out, 0, &cfg).unwrap();
         assert_eq!(out, br#"{"a":{"b":null}}"#);
+        // Sparse arrays written as objects, fewer digits.
+        let cfg = Settings { sparse_convert: true, number_precision: 3, ..Settings::default() };
+        let v: Value = lua.load("return {[1]=1/3,[20]=2}").eval().unwrap();
+        let mut out = Vec::new();
+        encode_value(&v, &mut out, 0, &cfg).unwrap();
+        assert!(
+            out == br#"{"1":0.333,"20":2}"# || out == br#"{"20":2,"1":0.333}"#,
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
     }
 
     fn dec(lua: &Lua, s: &str) -> String {
-        match decode(lua, MultiValue::from_vec(vec![Value::String(lua.create_string(s).unwrap())]), &Config::default())
-        {
+        match decode(
+            lua,
+            MultiValue::from_vec(vec![Value::String(lua.create_string(s).unwrap())]),
+            &Settings::default(),
+        ) {
             Ok(mv) => match (&mv[0], &mv[1]) {
                 (Value::Boolean(true), v) => {
                     let mut out = Vec::new();
-                    encode_value(v, &mut out, 0, &Config::default()).unwrap();
+                    encode_value(v, &mut out, 0, &Settings::default()).unwrap();
                     String::from_utf8_lossy(&out).into_owned()
                 }
                 (_, Value::String(e)) => e.to_string_lossy(),

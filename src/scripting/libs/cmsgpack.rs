@@ -22,7 +22,7 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
 
 fn pack(lua: &Lua, args: MultiValue) -> LResult {
     if args.is_empty() {
-        return fail(lua, "MessagePack pack needs input.");
+        return bad_arg(lua, 0, "pack", "MessagePack pack needs input.");
     }
     let mut out = Vec::new();
     for a in args.iter() {
@@ -193,122 +193,180 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
         return fail(lua, format!("Start offset {} greater than input length {}.", offset as i32, len as i32));
     }
     let decode_all = limit == 0 && offset == 0;
-    let mut d = Decoder { s: &s, pos: offset as usize, lua };
+    // The C stack starts with the arguments (unpack_one and unpack_limit drop all but one).
+    let args_kept = if matches!(mode, Mode::All) { args.len() } else { 1 };
+    let mut d = Decoder { s: &s, pos: offset as usize, lua, top: args_kept };
     let mut values = Vec::new();
     while d.pos < s.len() && (decode_all || (values.len() as i64) < limit) {
         match d.value() {
             Ok(v) => values.push(v),
-            Err(e) => return fail(lua, e),
+            Err(e) => return e.raise(lua),
         }
     }
     if !decode_all {
+        if let Err(e) = d.check_stack("in function mp_unpack_full") {
+            return e.raise(lua);
+        }
         let next = if d.pos >= s.len() { -1 } else { d.pos as i64 };
         values.insert(0, Value::Integer(next));
     }
-    ok(lua, MultiValue::from_vec(values))
+    super::ok_spread(lua, values)
 }
 
+/// Lua 5.1's LUAI_MAXCSTACK: the values a C function may have on its stack.
+const MAX_C_STACK: usize = 8000;
+
+/// Why decoding stopped: an error luaL_error raises (the caller's position first), or one the
+/// Lua core raises from inside the C function (setting a table's nil or NaN key: no position).
+enum Failure {
+    Error(String),
+    Core(String),
+}
+
+impl Failure {
+    fn raise(self, lua: &Lua) -> LResult {
+        match self {
+            Failure::Error(msg) => fail(lua, msg),
+            Failure::Core(msg) => super::fail_unpositioned(lua, msg),
+        }
+    }
+}
+
+impl From<mlua::Error> for Failure {
+    fn from(e: mlua::Error) -> Self {
+        Failure::Error(e.to_string())
+    }
+}
+
+/// lua_cmsgpack's decoder. `top` follows what the C decoder keeps on its Lua stack (each open
+/// table, and the index or key being filled), so that nesting and result counts fail where
+/// Redis's do: its checks, its texts, and no deeper recursion than its stack allows.
 struct Decoder<'a> {
     s: &'a [u8],
     pos: usize,
     lua: &'a Lua,
+    top: usize,
 }
 
 const MISSING: &str = "Missing bytes in input.";
 
 impl Decoder<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Failure> {
         if self.pos + n > self.s.len() {
-            return Err(MISSING.into());
+            return Err(Failure::Error(MISSING.into()));
         }
         let b = &self.s[self.pos..self.pos + n];
         self.pos += n;
         Ok(b)
     }
 
-    fn uint(&mut self, n: usize) -> Result<u64, String> {
+    fn uint(&mut self, n: usize) -> Result<u64, Failure> {
         Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
     }
 
-    fn value(&mut self) -> Result<Value, String> {
-        let lua_err = |e: mlua::Error| e.to_string();
+    /// luaL_checkstack(L, 1, what).
+    fn check_stack(&self, what: &str) -> Result<(), Failure> {
+        if self.top + 1 > MAX_C_STACK {
+            return Err(Failure::Error(format!("stack overflow ({what})")));
+        }
+        Ok(())
+    }
+
+    /// One value (counted on the stack: the caller pops it).
+    fn value(&mut self) -> Result<Value, Failure> {
+        if self.pos >= self.s.len() {
+            return Err(Failure::Error(MISSING.into()));
+        }
+        self.check_stack("too many return values at once; use unpack_one or unpack_limit instead.")?;
         let c = self.take(1)?[0];
         let v = match c {
             0x00..=0x7f => Value::Integer(c as i64),
-            0x80..=0x8f => return self.map((c & 0x0f) as usize),
-            0x90..=0x9f => return self.array((c & 0x0f) as usize),
-            0xa0..=0xbf => return self.string((c & 0x1f) as usize),
+            0x80..=0x8f => self.map((c & 0x0f) as usize)?,
+            0x90..=0x9f => self.array((c & 0x0f) as usize)?,
+            0xa0..=0xbf => self.string((c & 0x1f) as usize)?,
             0xc0 => Value::Nil,
             0xc2 => Value::Boolean(false),
             0xc3 => Value::Boolean(true),
-            0xc4 | 0xd9 => {
+            0xd9 => {
                 let n = self.uint(1)? as usize;
-                return self.string(n);
+                self.string(n)?
             }
-            0xc5 | 0xda => {
+            0xda => {
                 let n = self.uint(2)? as usize;
-                return self.string(n);
+                self.string(n)?
             }
-            0xc6 | 0xdb => {
+            0xdb => {
                 let n = self.uint(4)? as usize;
-                return self.string(n);
+                self.string(n)?
             }
             0xca => Value::Number(f32::from_be_bytes(self.take(4)?.try_into().unwrap_or([0; 4])) as f64),
             0xcb => Value::Number(f64::from_be_bytes(self.take(8)?.try_into().unwrap_or([0; 8]))),
             0xcc => Value::Integer(self.uint(1)? as i64),
             0xcd => Value::Integer(self.uint(2)? as i64),
             0xce => Value::Integer(self.uint(4)? as i64),
-            0xcf => Value::Number(self.uint(8)? as f64),
+            // lua_pushinteger of the unsigned value: past 2^63 it reads as negative.
+            0xcf => Value::Number(self.uint(8)? as i64 as f64),
             0xd0 => Value::Integer(self.uint(1)? as u8 as i8 as i64),
             0xd1 => Value::Integer(self.uint(2)? as u16 as i16 as i64),
             0xd2 => Value::Integer(self.uint(4)? as u32 as i32 as i64),
             0xd3 => Value::Number(self.uint(8)? as i64 as f64),
             0xdc => {
                 let n = self.uint(2)? as usize;
-                return self.array(n);
+                self.array(n)?
             }
             0xdd => {
                 let n = self.uint(4)? as usize;
-                return self.array(n);
+                self.array(n)?
             }
             0xde => {
                 let n = self.uint(2)? as usize;
-                return self.map(n);
+                self.map(n)?
             }
             0xdf => {
                 let n = self.uint(4)? as usize;
-                return self.map(n);
+                self.map(n)?
             }
             0xe0..=0xff => Value::Integer(c as i8 as i64),
-            _ => return Err("Bad data format in input.".into()),
+            // bin, ext and the reserved byte: lua-cmsgpack 0.4.0 predates them.
+            _ => return Err(Failure::Error("Bad data format in input.".into())),
         };
-        let _ = lua_err;
+        self.top += 1;
         Ok(v)
     }
 
-    fn string(&mut self, n: usize) -> Result<Value, String> {
+    fn string(&mut self, n: usize) -> Result<Value, Failure> {
         let b = self.take(n)?.to_vec();
-        Ok(Value::String(self.lua.create_string(&b).map_err(|e| e.to_string())?))
+        Ok(Value::String(self.lua.create_string(&b)?))
     }
 
-    fn array(&mut self, n: usize) -> Result<Value, String> {
-        let t = self.lua.create_table().map_err(|e| e.to_string())?;
+    fn array(&mut self, n: usize) -> Result<Value, Failure> {
+        let t = self.lua.create_table()?;
+        self.top += 1;
+        self.check_stack("in function mp_decode_to_lua_array")?;
         for i in 1..=n {
+            self.top += 1; // the index
             let v = self.value()?;
-            t.raw_set(i, v).map_err(|e| e.to_string())?;
+            t.raw_set(i, v)?;
+            self.top -= 2;
         }
+        self.top -= 1;
         Ok(Value::Table(t))
     }
 
-    fn map(&mut self, n: usize) -> Result<Value, String> {
-        let t = self.lua.create_table().map_err(|e| e.to_string())?;
+    fn map(&mut self, n: usize) -> Result<Value, Failure> {
+        let t = self.lua.create_table()?;
+        self.top += 1;
         for _ in 0..n {
             let k = self.value()?;
             let v = self.value()?;
-            if !matches!(k, Value::Nil) {
-                t.raw_set(k, v).map_err(|e| e.to_string())?;
+            match k {
+                Value::Nil => return Err(Failure::Core("table index is nil".into())),
+                Value::Number(n) if n.is_nan() => return Err(Failure::Core("table index is NaN".into())),
+                k => t.raw_set(k, v)?,
             }
+            self.top -= 2;
         }
+        self.top -= 1;
         Ok(Value::Table(t))
     }
 }

@@ -27,6 +27,28 @@ pub fn fail(lua: &Lua, msg: impl AsRef<[u8]>) -> LResult {
     Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?)]))
 }
 
+/// Many results (an unpack's): handed to the trampoline in a table, which it spreads onto the
+/// stack (a Rust callback returns its values through mlua's stack with less room than Redis's
+/// C functions have; the libraries enforce Redis's own limits before getting here).
+pub fn ok_spread(lua: &Lua, values: Vec<Value>) -> LResult {
+    if values.len() < 256 {
+        return ok(lua, MultiValue::from_vec(values));
+    }
+    let n = values.len();
+    let t = lua.create_sequence_from(values)?;
+    Ok(MultiValue::from_vec(vec![
+        Value::LightUserData(mlua::LightUserData(std::ptr::null_mut())),
+        Value::Table(t),
+        Value::Integer(n as i64),
+    ]))
+}
+
+/// A failure raised without the caller's position, as an error the Lua core raises inside a C
+/// function is ("table index is nil").
+pub fn fail_unpositioned(lua: &Lua, msg: impl AsRef<[u8]>) -> LResult {
+    Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?), Value::Boolean(true)]))
+}
+
 /// A failure raised as Redis's error table (`luaPushError` + `luaError`: no position).
 pub fn fail_table(lua: &Lua, msg: &str) -> LResult {
     let t = super::engine::error_table(lua, msg.as_bytes())?;

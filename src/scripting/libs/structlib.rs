@@ -262,7 +262,7 @@ fn packed(args: &MultiValue) -> Result<Vec<u8>, Failure> {
 
 fn unpack(lua: &Lua, args: MultiValue) -> LResult {
     match unpacked(lua, &args) {
-        Ok(values) => ok(lua, MultiValue::from_vec(values)),
+        Ok(values) => super::ok_spread(lua, values),
         Err(e) => e.raise(lua, "unpack"),
     }
 }
