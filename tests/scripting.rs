@@ -614,3 +614,15 @@ fn shutdown_nosave_during_a_busy_script_refuses_the_next_connection() {
         "connecting after SHUTDOWN: {next:?}"
     );
 }
+
+/// redis.set_repl's argument count error is Redis 7.2's text (7.0 said "two arguments"; Valkey
+/// renamed the API, so neither oracle has it), and what is not a number reads as REPL_NONE, as
+/// lua_tonumber gives it.
+#[test]
+fn set_repl_takes_one_argument_and_reads_others_as_none() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let reply = as_text(&c.cmd(&["EVAL", "redis.set_repl()", "0"]));
+    assert!(reply.starts_with("-ERR redis.set_repl() requires one argument. script: "), "{reply}");
+    assert_eq!(as_text(&c.cmd(&["EVAL", "redis.set_repl('x') return redis.call('set', 'k', 'v')", "0"])), "+OK\r\n");
+}

@@ -189,18 +189,56 @@ end
 real.pcall = safe_pcall
 real.loadstring = load_text
 real.load = load_fn
-real.setmetatable = function(t, m)
-  if readonly[t] then
-    error('Attempt to modify a readonly table', 0)
+-- setmetatable and rawset as Redis's C functions behave: trampolined (their errors carry the
+-- caller's position, a tail call keeps the script's frame), and the readonly-table and bad-key
+-- errors raised without a position, as the Lua core raises them inside Redis's lua_setmetatable
+-- and lua_rawset.
+local function arg_type(n, ...)
+  if select('#', ...) < n then
+    return 'no value'
   end
-  return raw_setmetatable(t, m)
+  return type((select(n, ...)))
 end
-real.rawset = function(t, k, v)
-  if readonly[t] then
-    error('Attempt to modify a readonly table', 0)
+
+real.setmetatable = wrap(function(...)
+  local t, m = ...
+  if type(t) ~= 'table' then
+    return false, "bad argument #1 to 'setmetatable' (table expected, got " .. arg_type(1, ...) .. ')'
   end
-  return raw_rawset(t, k, v)
-end
+  if select('#', ...) < 2 or (m ~= nil and type(m) ~= 'table') then
+    return false, "bad argument #2 to 'setmetatable' (nil or table expected)"
+  end
+  if readonly[t] then
+    return false, 'Attempt to modify a readonly table', true
+  end
+  local current = dbg.getmetatable(t)
+  if current and rawget(current, '__metatable') ~= nil then
+    return false, 'cannot change a protected metatable'
+  end
+  return true, raw_setmetatable(t, m)
+end)
+
+real.rawset = wrap(function(...)
+  local t, k, v = ...
+  if type(t) ~= 'table' then
+    return false, "bad argument #1 to 'rawset' (table expected, got " .. arg_type(1, ...) .. ')'
+  end
+  local n = select('#', ...)
+  if n < 3 then
+    return false, 'bad argument #' .. (n + 1) .. " to 'rawset' (value expected)"
+  end
+  if readonly[t] then
+    return false, 'Attempt to modify a readonly table', true
+  end
+  if k == nil then
+    return false, 'table index is nil', true
+  end
+  if k ~= k then
+    return false, 'table index is NaN', true
+  end
+  raw_rawset(t, k, v)
+  return true, t
+end)
 
 real.cjson = protect(wrap_all(R.cjson))
 real.cmsgpack = protect(wrap_all(R.cmsgpack))

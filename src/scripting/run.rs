@@ -462,10 +462,11 @@ pub fn install_functions(lua: &Lua, ctx: &Table) -> mlua::Result<()> {
     })?;
     let set_repl = lua.create_function(move |lua, a: MultiValue| {
         if a.len() != 1 {
-            return libs::fail_table(lua, "redis.set_repl() requires two arguments.");
+            return libs::fail_table(lua, "redis.set_repl() requires one argument.");
         }
-        let flags = match a.front().and_then(libs::arg_num).map(|n| n as i64) {
-            Some(f @ 0..=3) => f as u8,
+        // lua_tonumber: what is not a number reads as 0 (REPL_NONE).
+        let flags = match a.front().and_then(libs::arg_num).map_or(0, |n| n as i64) {
+            f @ 0..=3 => f as u8,
             _ => {
                 return libs::fail_table(
                     lua,
