@@ -187,8 +187,6 @@ for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'require', 'module', 'pac
 end
 
 real.pcall = safe_pcall
-real.loadstring = load_text
-real.load = load_fn
 -- setmetatable and rawset as Redis's C functions behave: trampolined (their errors carry the
 -- caller's position, a tail call keeps the script's frame), and the readonly-table and bad-key
 -- errors raised without a position, as the Lua core raises them inside Redis's lua_setmetatable
@@ -238,6 +236,58 @@ real.rawset = wrap(function(...)
   end
   raw_rawset(t, k, v)
   return true, t
+end)
+
+-- loadstring and load as Lua 5.1's C functions: argument errors at the caller's position,
+-- one result on success, and a reader that gives back something other than a string fails
+-- the load with the caller's position (generic_reader's luaL_error).
+local function is_text(v)
+  return type(v) == 'string' or type(v) == 'number'
+end
+
+real.loadstring = wrap(function(...)
+  local s, name = ...
+  if not is_text(s) then
+    return false, "bad argument #1 to 'loadstring' (string expected, got " .. arg_type(1, ...) .. ')'
+  end
+  if name ~= nil and not is_text(name) then
+    return false, "bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ')'
+  end
+  local f, e = load_text(s, name)
+  if f then
+    return true, f
+  end
+  return true, nil, e
+end)
+
+real.load = wrap(function(...)
+  local fn, name = ...
+  if name ~= nil and not is_text(name) then
+    return false, "bad argument #2 to 'load' (string expected, got " .. type(name) .. ')'
+  end
+  if type(fn) ~= 'function' then
+    return false, "bad argument #1 to 'load' (function expected, got " .. arg_type(1, ...) .. ')'
+  end
+  local bad = false
+  local function reader()
+    local piece = fn()
+    if piece ~= nil and not is_text(piece) then
+      bad = true
+      return nil
+    end
+    return piece
+  end
+  local f, e = load_fn(reader, name or '=(load)')
+  if bad then
+    -- Level 3: past this function and the trampoline, the caller.
+    local at = dbg.getinfo(3, 'Sl')
+    local where = at and at.currentline > 0 and (at.short_src .. ':' .. at.currentline .. ': ') or ''
+    return true, nil, where .. 'reader function must return a string'
+  end
+  if f then
+    return true, f
+  end
+  return true, nil, e
 end)
 
 real.cjson = protect(wrap_all(R.cjson))
