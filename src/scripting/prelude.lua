@@ -91,8 +91,12 @@ local function fix_pcall(ok, ...)
   end
   return false, e
 end
-local function safe_pcall(f, ...)
-  return fix_pcall(raw_pcall(f, ...))
+local function safe_pcall(...)
+  if select('#', ...) == 0 then
+    -- luaRedisPcall calls what sits where the function would be: its result placeholder.
+    return false, 'attempt to call a boolean value'
+  end
+  return fix_pcall(raw_pcall(...))
 end
 
 -- The error handler of every script run: the error as a table with its source and line (the
@@ -288,6 +292,14 @@ real.load = wrap(function(...)
     return true, f
   end
   return true, nil, e
+end)
+
+-- xpcall: Lua 5.1's argument check (mlua's own xpcall words it differently).
+real.xpcall = wrap(function(...)
+  if select('#', ...) < 2 then
+    return false, "bad argument #2 to 'xpcall' (value expected)"
+  end
+  return true, raw_xpcall(...)
 end)
 
 real.cjson = protect(wrap_all(R.cjson))
