@@ -662,11 +662,16 @@ fn master_and_stranger(kind: Kind) -> (Node, Node) {
 
 /// [`master_and_stranger`] with nodes whose cluster-node-timeout is `node_timeout` ms.
 fn master_and_stranger_timing_out_at(kind: Kind, node_timeout: u64) -> (Node, Node) {
+    let master = lone_master(kind, node_timeout);
+    (master, Node::start(kind, node_timeout))
+}
+
+/// A node serving every slot, alone in its cluster (cluster state ok).
+fn lone_master(kind: Kind, node_timeout: u64) -> Node {
     let master = Node::start(kind, node_timeout);
-    let other = Node::start(kind, node_timeout);
     assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
     assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
-    (master, other)
+    master
 }
 
 /// `node` meets `other` and waits until it knows it (handshake done).
@@ -885,9 +890,7 @@ fn sort_refuses_by_and_get_patterns_in_cluster_mode() {
     }
     let mut seen = Vec::new();
     for kind in [Kind::Redis, Kind::Ferrous] {
-        let master = Node::start(kind, 5000);
-        assert_eq!(master.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "OK");
-        assert!(wait_until(Duration::from_secs(20), || master.info_field("cluster", "cluster_state") == "ok"));
+        let master = lone_master(kind, 5000);
         let mut r = master.raw();
         let mut out = Vec::new();
         for args in [

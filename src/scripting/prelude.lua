@@ -249,6 +249,14 @@ local function is_text(v)
   return type(v) == 'string' or type(v) == 'number'
 end
 
+-- load_aux: the function alone, or nil and the message.
+local function loaded(f, e)
+  if f then
+    return true, f
+  end
+  return true, nil, e
+end
+
 real.loadstring = wrap(function(...)
   local s, name = ...
   if not is_text(s) then
@@ -257,11 +265,7 @@ real.loadstring = wrap(function(...)
   if name ~= nil and not is_text(name) then
     return false, "bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ')'
   end
-  local f, e = load_text(s, name)
-  if f then
-    return true, f
-  end
-  return true, nil, e
+  return loaded(load_text(s, name))
 end)
 
 real.load = wrap(function(...)
@@ -288,10 +292,7 @@ real.load = wrap(function(...)
     local where = at and at.currentline > 0 and (at.short_src .. ':' .. at.currentline .. ': ') or ''
     return true, nil, where .. 'reader function must return a string'
   end
-  if f then
-    return true, f
-  end
-  return true, nil, e
+  return loaded(f, e)
 end)
 
 -- xpcall: Lua 5.1's argument check (mlua's own xpcall words it differently).
