@@ -46,10 +46,11 @@ type Config = Mutex<Settings>;
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let cfg = Arc::new(Config::default());
+    // Each call works on a copy of the settings (the lock is not held while it runs).
     let c = cfg.clone();
-    add(lua, &t, "encode", move |l, a| encode(l, a, &c.lock().clone()))?;
+    add(lua, &t, "encode", move |l, a| encode(l, a, &{ *c.lock() }))?;
     let c = cfg.clone();
-    add(lua, &t, "decode", move |l, a| decode(l, a, &c.lock().clone()))?;
+    add(lua, &t, "decode", move |l, a| decode(l, a, &{ *c.lock() }))?;
     let settings: [(&str, Setter); 7] = [
         ("encode_sparse_array", sparse_array),
         ("encode_max_depth", |o, s| o.integer(1, &mut s.encode_max_depth, 1, i32::MAX).map(|v| vec![v])),
