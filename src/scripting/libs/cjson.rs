@@ -241,9 +241,11 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings) -> R
 
 /// lua-cjson's lua_array_length: Some(max index) when every key is a positive integer; an
 /// excessively sparse one (past `encode_sparse_array`'s ratio and safe size) is refused, or
-/// written as an object when it converts them.
+/// written as an object when it converts them. The largest index is a C `int`, as there: a key
+/// past 2^31 - 1 stores INT_MIN (x86's conversion), which makes the table an object unless a
+/// later key (in Lua's iteration order) raises it again.
 fn array_length(t: &Table, cfg: &Settings) -> Result<Option<usize>, String> {
-    let (mut max, mut items) = (0usize, 0usize);
+    let (mut max, mut items) = (0i32, 0i64);
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, _) = pair.map_err(|e| e.to_string())?;
         let n = match k {
@@ -254,17 +256,19 @@ fn array_length(t: &Table, cfg: &Settings) -> Result<Option<usize>, String> {
         if n < 1.0 || n.floor() != n {
             return Ok(None);
         }
-        max = max.max(n as usize);
+        if n > max as f64 {
+            max = if n < 2_147_483_648.0 { n as i32 } else { i32::MIN };
+        }
         items += 1;
     }
-    let ratio = cfg.sparse_ratio as usize;
-    if ratio > 0 && max > items.saturating_mul(ratio) && max > cfg.sparse_safe as usize {
+    let ratio = cfg.sparse_ratio as i64;
+    if ratio > 0 && max as i64 > items * ratio && max > cfg.sparse_safe {
         if !cfg.sparse_convert {
             return Err("Cannot serialise table: excessively sparse array".into());
         }
         return Ok(None);
     }
-    Ok(Some(max))
+    Ok((max > 0).then_some(max as usize))
 }
 
 fn encode_number(n: f64, out: &mut Vec<u8>, cfg: &Settings) -> Result<(), String> {
