@@ -487,12 +487,7 @@ pub fn install_functions(lua: &Lua, ctx: &Table) -> mlua::Result<()> {
     })?;
     let randomseed = lua.create_function(|lua, a: MultiValue| {
         let Some(seed) = a.front().and_then(libs::arg_num) else {
-            return libs::bad_arg(
-                lua,
-                1,
-                "randomseed",
-                &format!("number expected, got {}", libs::type_name(a.front())),
-            );
+            return libs::bad_arg(lua, 1, "randomseed", format!("number expected, got {}", libs::type_name(a.front())));
         };
         match call::with_active(|st| st.server.scripting.rand.lock().seed(seed as i64 as i32)) {
             Some(()) => libs::ok(lua, ()),
@@ -513,12 +508,7 @@ fn random(lua: &Lua, r: f64, a: MultiValue) -> libs::LResult {
         0 => libs::ok(lua, r),
         1 => {
             let Some(u) = int(0) else {
-                return libs::bad_arg(
-                    lua,
-                    1,
-                    "random",
-                    &format!("number expected, got {}", libs::type_name(a.front())),
-                );
+                return libs::bad_arg(lua, 1, "random", format!("number expected, got {}", libs::type_name(a.front())));
             };
             if u < 1 {
                 return libs::bad_arg(lua, 1, "random", "interval is empty");

@@ -84,7 +84,7 @@ fn tohex(lua: &Lua, args: MultiValue) -> LResult {
     if args.len() > 1 && !matches!(args.get(1), Some(mlua::Value::Nil)) {
         match arg(&args, 1, "tohex") {
             Ok(v) => n = v as i32,
-            Err(_) => return bad_arg(lua, 2, "tohex", &format!("number expected, got {}", type_name(args.get(1)))),
+            Err(_) => return bad_arg(lua, 2, "tohex", format!("number expected, got {}", type_name(args.get(1)))),
         }
     }
     let digits: &[u8] = if n < 0 { b"0123456789ABCDEF" } else { b"0123456789abcdef" };

@@ -104,7 +104,7 @@ struct Options<'a> {
 
 impl Options<'_> {
     fn fail(&self, n: usize, msg: &str) -> LResult {
-        fail(self.lua, format!("bad argument #{n} to '{}' ({msg})", self.name))
+        super::bad_arg(self.lua, n, self.name, msg)
     }
 
     fn err(&self, n: usize, msg: &str) -> MultiValue {

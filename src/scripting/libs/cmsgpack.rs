@@ -5,7 +5,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{add, bad_arg, fail, ok, type_name, LResult};
+use super::{add, bad_arg, fail, ok, type_name, Failure, LResult};
 
 const MAX_NESTING: usize = 16;
 
@@ -160,7 +160,7 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
     let s = match args.front() {
         Some(Value::String(s)) => s.as_bytes().to_vec(),
         Some(v @ (Value::Integer(_) | Value::Number(_))) => super::arg_str(v).unwrap_or_default(),
-        other => return bad_arg(lua, 1, fname, &format!("string expected, got {}", type_name(other))),
+        other => return bad_arg(lua, 1, fname, format!("string expected, got {}", type_name(other))),
     };
     // luaL_checkinteger / luaL_optinteger: a number (or numeric string), truncated.
     let int_arg = |i: usize, optional: bool| -> Result<i64, LResult> {
@@ -168,7 +168,7 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
             None | Some(Value::Nil) if optional => Ok(0),
             Some(v) => super::arg_num(v)
                 .map(|n| n as i64)
-                .ok_or_else(|| bad_arg(lua, i + 1, fname, &format!("number expected, got {}", type_name(Some(v))))),
+                .ok_or_else(|| bad_arg(lua, i + 1, fname, format!("number expected, got {}", type_name(Some(v))))),
             None => Err(bad_arg(lua, i + 1, fname, "number expected, got no value")),
         }
     };
@@ -200,12 +200,12 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
     while d.pos < s.len() && (decode_all || (values.len() as i64) < limit) {
         match d.value() {
             Ok(v) => values.push(v),
-            Err(e) => return e.raise(lua),
+            Err(e) => return e.raise(lua, fname),
         }
     }
     if !decode_all {
         if let Err(e) = d.check_stack("in function mp_unpack_full") {
-            return e.raise(lua);
+            return e.raise(lua, fname);
         }
         let next = if d.pos >= s.len() { -1 } else { d.pos as i64 };
         values.insert(0, Value::Integer(next));
@@ -215,28 +215,6 @@ fn unpack_impl(lua: &Lua, args: MultiValue, fname: &str, mode: Mode) -> LResult 
 
 /// Lua 5.1's LUAI_MAXCSTACK: the values a C function may have on its stack.
 const MAX_C_STACK: usize = 8000;
-
-/// Why decoding stopped: an error luaL_error raises (the caller's position first), or one the
-/// Lua core raises from inside the C function (setting a table's nil or NaN key: no position).
-enum Failure {
-    Error(String),
-    Core(String),
-}
-
-impl Failure {
-    fn raise(self, lua: &Lua) -> LResult {
-        match self {
-            Failure::Error(msg) => fail(lua, msg),
-            Failure::Core(msg) => super::fail_unpositioned(lua, msg),
-        }
-    }
-}
-
-impl From<mlua::Error> for Failure {
-    fn from(e: mlua::Error) -> Self {
-        Failure::Error(e.to_string())
-    }
-}
 
 /// lua_cmsgpack's decoder. `top` follows what the C decoder keeps on its Lua stack (each open
 /// table, and the index or key being filled), so that nesting and result counts fail where
@@ -248,12 +226,12 @@ struct Decoder<'a> {
     top: usize,
 }
 
-const MISSING: &str = "Missing bytes in input.";
+const MISSING: &[u8] = b"Missing bytes in input.";
 
 impl Decoder<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], Failure> {
         if self.pos + n > self.s.len() {
-            return Err(Failure::Error(MISSING.into()));
+            return Err(Failure::Error(MISSING.to_vec()));
         }
         let b = &self.s[self.pos..self.pos + n];
         self.pos += n;
@@ -267,7 +245,7 @@ impl Decoder<'_> {
     /// luaL_checkstack(L, 1, what).
     fn check_stack(&self, what: &str) -> Result<(), Failure> {
         if self.top + 1 > MAX_C_STACK {
-            return Err(Failure::Error(format!("stack overflow ({what})")));
+            return Err(Failure::Error(format!("stack overflow ({what})").into_bytes()));
         }
         Ok(())
     }
@@ -275,7 +253,7 @@ impl Decoder<'_> {
     /// One value (counted on the stack: the caller pops it).
     fn value(&mut self) -> Result<Value, Failure> {
         if self.pos >= self.s.len() {
-            return Err(Failure::Error(MISSING.into()));
+            return Err(Failure::Error(MISSING.to_vec()));
         }
         self.check_stack("too many return values at once; use unpack_one or unpack_limit instead.")?;
         let c = self.take(1)?[0];
@@ -328,7 +306,7 @@ impl Decoder<'_> {
             }
             0xe0..=0xff => Value::Integer(c as i8 as i64),
             // bin, ext and the reserved byte: lua-cmsgpack 0.4.0 predates them.
-            _ => return Err(Failure::Error("Bad data format in input.".into())),
+            _ => return Err(Failure::Error(b"Bad data format in input.".to_vec())),
         };
         self.top += 1;
         Ok(v)
@@ -360,8 +338,8 @@ impl Decoder<'_> {
             let k = self.value()?;
             let v = self.value()?;
             match k {
-                Value::Nil => return Err(Failure::Core("table index is nil".into())),
-                Value::Number(n) if n.is_nan() => return Err(Failure::Core("table index is NaN".into())),
+                Value::Nil => return Err(Failure::Core(b"table index is nil".to_vec())),
+                Value::Number(n) if n.is_nan() => return Err(Failure::Core(b"table index is NaN".to_vec())),
                 k => t.raw_set(k, v)?,
             }
             self.top -= 2;

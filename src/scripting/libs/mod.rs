@@ -45,7 +45,7 @@ pub fn ok_spread(lua: &Lua, values: Vec<Value>) -> LResult {
 
 /// A failure raised without the caller's position, as an error the Lua core raises inside a C
 /// function is ("table index is nil").
-pub fn fail_unpositioned(lua: &Lua, msg: impl AsRef<[u8]>) -> LResult {
+fn fail_unpositioned(lua: &Lua, msg: impl AsRef<[u8]>) -> LResult {
     Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?), Value::Boolean(true)]))
 }
 
@@ -55,9 +55,37 @@ pub fn fail_table(lua: &Lua, msg: &str) -> LResult {
     Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::Table(t)]))
 }
 
-/// luaL_argerror's text: "bad argument #N to 'fname' (msg)".
-pub fn bad_arg(lua: &Lua, n: usize, fname: &str, msg: &str) -> LResult {
-    fail(lua, format!("bad argument #{n} to '{fname}' ({msg})"))
+/// luaL_argerror's text: "bad argument #N to 'fname' (msg)", the message's bytes as they are.
+pub fn bad_arg(lua: &Lua, n: usize, fname: &str, msg: impl AsRef<[u8]>) -> LResult {
+    let mut text = format!("bad argument #{n} to '{fname}' (").into_bytes();
+    text.extend_from_slice(msg.as_ref());
+    text.push(b')');
+    fail(lua, text)
+}
+
+/// Why a library function written in Rust failed, raised as Lua would raise it from the C
+/// function Redis has: luaL_error (the caller's position first), luaL_argerror, or an error
+/// the Lua core raises inside the C function (no position: "table index is nil").
+pub enum Failure {
+    Error(Vec<u8>),
+    Arg(usize, Vec<u8>),
+    Core(Vec<u8>),
+}
+
+impl Failure {
+    pub fn raise(self, lua: &Lua, fname: &str) -> LResult {
+        match self {
+            Failure::Error(msg) => fail(lua, msg),
+            Failure::Arg(n, msg) => bad_arg(lua, n, fname, msg),
+            Failure::Core(msg) => fail_unpositioned(lua, msg),
+        }
+    }
+}
+
+impl From<mlua::Error> for Failure {
+    fn from(e: mlua::Error) -> Self {
+        Failure::Error(e.to_string().into_bytes())
+    }
 }
 
 /// Lua's type name of a value, as luaL_typename ("no value" for a missing argument).

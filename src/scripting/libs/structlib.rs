@@ -7,7 +7,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{add, arg_num, arg_str, fail, ok, LResult};
+use super::{add, arg_num, arg_str, ok, Failure, LResult};
 
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -23,27 +23,6 @@ const MAX_INT_SIZE: usize = 32;
 const MAX_ALIGN: usize = 8;
 /// Lua 5.1's LUAI_MAXCSTACK: the values a C function may have on its stack (unpack's results).
 const MAX_C_STACK: usize = 8000;
-
-/// Why a call failed: Lua's `luaL_error` (the text alone) or `luaL_argerror`.
-enum Failure {
-    Error(Vec<u8>),
-    Arg(usize, Vec<u8>),
-}
-
-impl Failure {
-    fn raise(self, lua: &Lua, fname: &str) -> LResult {
-        match self {
-            Failure::Error(msg) => fail(lua, msg),
-            // luaL_argerror's text, with the message's bytes as they are.
-            Failure::Arg(n, msg) => {
-                let mut text = format!("bad argument #{n} to '{fname}' (").into_bytes();
-                text.extend_from_slice(&msg);
-                text.push(b')');
-                fail(lua, text)
-            }
-        }
-    }
-}
 
 /// A format being read, with its endianness and alignment options.
 struct Format {
