@@ -312,13 +312,18 @@ impl Server {
         }
     }
 
+    /// Whether the server answers PING, and is this child: another test's server that won
+    /// the race for the port answers too (INFO's process_id tells them apart).
     fn answers_ping(&self) -> bool {
         let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
         let mut conn = Conn::new(stream, Duration::from_secs(2));
+        let ours = format!("process_id:{}\r\n", self.child.id());
         conn.write(&encode_command(&[b"PING".to_vec()])).is_ok()
             && matches!(conn.read_reply(), Outcome::Reply(raw, _) if raw == b"+PONG\r\n")
+            && conn.write(&encode_command(&[b"INFO".to_vec(), b"server".to_vec()])).is_ok()
+            && matches!(conn.read_reply(), Outcome::Reply(raw, _) if raw.windows(ours.len()).any(|w| w == ours.as_bytes()))
     }
 
     /// `Some(description)` if the process has exited.
