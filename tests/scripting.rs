@@ -626,3 +626,22 @@ fn set_repl_takes_one_argument_and_reads_others_as_none() {
     assert!(reply.starts_with("-ERR redis.set_repl() requires one argument. script: "), "{reply}");
     assert_eq!(as_text(&c.cmd(&["EVAL", "redis.set_repl('x') return redis.call('set', 'k', 'v')", "0"])), "+OK\r\n");
 }
+
+/// Inputs that crash Redis 7.2.4 (and crashed Ferrous) answer an error and leave the server
+/// up: a pattern deep enough to overflow the matcher's C stack (Lua 5.2's "pattern too
+/// complex"), and a chunk past the lexer's int counters handed to `load` piece by piece
+/// (CVE-2025-46819; shown here with a 1 GiB chunk in 128 MiB pieces, read lazily).
+#[test]
+fn inputs_that_crash_lua_5_1_are_errors() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let deep = "return string.find(string.rep('a', 2000000), string.rep('a?', 2000000))";
+    let reply = as_text(&c.cmd(&["EVAL", deep, "0"]));
+    assert!(reply.starts_with("-ERR user_script:1: pattern too complex script: "), "{reply}");
+    let fits = "return string.find(string.rep('a', 100000), string.rep('a?', 100000))";
+    assert_eq!(as_text(&c.cmd(&["EVAL", fits, "0"])), ":1\r\n");
+    let load = "local s = string.rep(' ', 134217728) local n = 0 \
+        local f, e = load(function() n = n + 1 if n <= 9 then return s end end) return {n, e}";
+    assert_eq!(as_text(&c.cmd(&["EVAL", load, "0"])), "*2\r\n:9\r\n$32\r\n(load): chunk has too many bytes\r\n");
+    assert_eq!(as_text(&c.cmd(&["PING"])), "+PONG\r\n");
+}

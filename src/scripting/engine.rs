@@ -13,6 +13,24 @@ use super::libs::{self, arg_str, fail_table, ok, LResult};
 pub const USER_SCRIPT: &str = "@user_script";
 pub const USER_FUNCTION: &str = "@user_function";
 
+/// The largest chunk (in bytes) Ferrous hands to Lua 5.1's parser, from any source: EVAL,
+/// FUNCTION LOAD, the debugger's `eval`, and `loadstring` / `load` inside scripts.
+///
+/// Lua 5.1's lexer counts lines and long-bracket levels in C ints. A chunk whose first token
+/// comes after INT_MAX - 4 line breaks made it report "chunk has too many lines" about a token it
+/// had not read yet, an uninitialised one: a segfault, in Redis 7.2.4 and in Ferrous alike, from
+/// a script that feeds `load` 2^31 newlines (CVE-2025-46819, which Redis 7.2.11 fixed in its
+/// copy of Lua). 2^31 '=' of a long bracket overflow its level the same way. Ferrous takes Lua
+/// unpatched from the `lua-src` crate, so it keeps every chunk below half of those counts
+/// instead: a longer one is refused with a compile error, before the parser sees any of it.
+pub const MAX_CHUNK_BYTES: usize = 1 << 30;
+
+/// The compile error of a chunk over [`MAX_CHUNK_BYTES`], in Lua's style (`chunk_id` as
+/// luaO_chunkid shows the chunk's name: `user_script` for `@user_script`).
+pub fn chunk_too_large(chunk_id: &str) -> String {
+    format!("{chunk_id}: chunk has too many bytes")
+}
+
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
 /// taking the process down. Half the machine's memory, at least 1 GiB: Redis sets none, and its
 /// suite builds a 3 GB string in a script (cjson of a string past 2 GB).
@@ -48,6 +66,12 @@ pub struct Api {
 
 /// Create a sandboxed state. `functions` selects the function engine (with the library API).
 pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
+    new_state_with(functions, MAX_CHUNK_BYTES)
+}
+
+/// [`new_state`] whose `loadstring` and `load` refuse chunks over `max_chunk` bytes (tests
+/// use a small one).
+fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)> {
     // SAFETY: the debug library is loaded only for the prelude's error handler, which keeps it
     // as a local and removes the global before any user code runs.
     let lua = unsafe {
@@ -58,6 +82,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     };
     // SAFETY: a Lua-callable C function that follows the Lua C API's rules.
     lua.globals().raw_set("unpack", unsafe { lua.create_c_function(libs::unpack::unpack)? })?;
+    libs::patterns::install(&lua)?;
     // The names user code is compiled under stay referenced for the state's life: Lua 5.1's
     // parser holds its chunk name's string without anchoring it (CVE-2025-49844, which Redis
     // 7.2.11 fixed by anchoring it on the stack); an interned string always referenced is the
@@ -71,6 +96,7 @@ pub fn new_state(functions: bool) -> mlua::Result<(Lua, Api)> {
     r.raw_set("cmsgpack", libs::cmsgpack::table(&lua)?)?;
     r.raw_set("bit", libs::bit::table(&lua)?)?;
     r.raw_set("struct", libs::structlib::table(&lua)?)?;
+    r.raw_set("max_chunk", max_chunk)?;
     r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
     // SAFETY: Lua-callable C functions that follow the Lua C API's rules (call.rs).
     unsafe {
@@ -295,6 +321,9 @@ impl EvalEngine {
             return Ok(sha);
         }
         let (flags, shebang_len) = super::eval_shebang(body)?;
+        if body.len() - shebang_len > MAX_CHUNK_BYTES {
+            return Err(format!("Error compiling script (new function): {}", chunk_too_large("user_script")));
+        }
         let func = self
             .lua
             .load(&body[shebang_len..])
@@ -386,6 +415,39 @@ mod tests {
     fn version_number_like_redis() {
         assert_eq!(version_num("7.0.15"), 458767);
         assert_eq!(version_num("7.2.4"), 0x070204);
+    }
+
+    /// `loadstring` and `load` refuse a chunk over the limit before Lua's parser sees it (the
+    /// state here takes 64 bytes; the real one MAX_CHUNK_BYTES).
+    #[test]
+    fn chunks_over_the_limit_never_reach_the_parser() {
+        let (lua, api) = new_state_with(false, 64).unwrap();
+        let run = |code: &str| -> String {
+            let f = lua.load(code).set_environment(api.env.clone()).into_function().unwrap();
+            f.call::<String>(()).unwrap()
+        };
+        let fits = "return type(loadstring(string.rep(' ', 58) .. 'return'))";
+        assert_eq!(run(fits), "function");
+        assert_eq!(
+            run("return select(2, loadstring(string.rep(' ', 59) .. 'return', 'x'))"),
+            "[string \"x\"]: chunk has too many bytes"
+        );
+        let long = run("return select(2, loadstring('return 1 ' .. string.rep('-', 60)))");
+        assert!(
+            long.starts_with("[string \"return 1 --") && long.ends_with("...\"]: chunk has too many bytes"),
+            "{long}"
+        );
+        // load: the reader is not called again once the chunk is too long.
+        let reader = "local n = 0
+            local f, e = load(function() n = n + 1 return string.rep(' ', 30) end)
+            return tostring(f) .. ' ' .. e .. ' ' .. n";
+        assert_eq!(run(reader), "nil (load): chunk has too many bytes 3");
+        let named = "return select(2, load(function() return string.rep(' ', 65) end, '=mine'))";
+        assert_eq!(run(named), "mine: chunk has too many bytes");
+        let parts = "local p = { string.rep(' ', 58), 'return', nil }
+            local i = 0
+            return type(load(function() i = i + 1 return p[i] end))";
+        assert_eq!(run(parts), "function");
     }
 
     #[test]

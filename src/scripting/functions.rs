@@ -174,6 +174,9 @@ impl Functions {
 
     /// Compile and run library code with the library API, collecting registered functions.
     fn evaluate(&mut self, body: &[u8]) -> Result<BTreeMap<String, FunctionInfo>, String> {
+        if body.len() > super::engine::MAX_CHUNK_BYTES {
+            return Err(format!("Error compiling function: {}", super::engine::chunk_too_large("user_function")));
+        }
         let func = self
             .lua
             .load(body)

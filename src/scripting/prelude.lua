@@ -249,6 +249,17 @@ local function is_text(v)
   return type(v) == 'string' or type(v) == 'number'
 end
 
+-- Chunks over R.max_chunk bytes never reach Lua 5.1's parser, whose line and long-bracket
+-- counters overflow near 2^31 (see MAX_CHUNK_BYTES in engine.rs). The error names the chunk as
+-- Lua does: its id taken from a one-character chunk that fails to compile under that name.
+local max_chunk = R.max_chunk
+
+local function too_large(name)
+  local _, e = raw_loadstring('=', name)
+  local id = e and e:match('^(.*):1: unexpected symbol near') or '?'
+  return id .. ': chunk has too many bytes'
+end
+
 -- load_aux: the function alone, or nil and the message.
 local function loaded(f, e)
   if f then
@@ -265,6 +276,9 @@ real.loadstring = wrap(function(...)
   if name ~= nil and not is_text(name) then
     return false, "bad argument #2 to 'loadstring' (string expected, got " .. type(name) .. ')'
   end
+  if type(s) == 'string' and #s > max_chunk then
+    return true, nil, too_large(name or s)
+  end
   return loaded(load_text(s, name))
 end)
 
@@ -276,16 +290,28 @@ real.load = wrap(function(...)
   if type(fn) ~= 'function' then
     return false, "bad argument #1 to 'load' (function expected, got " .. arg_type(1, ...) .. ')'
   end
-  local bad = false
+  local bad, total = false, 0
   local function reader()
+    if total > max_chunk then
+      return nil
+    end
     local piece = fn()
     if piece ~= nil and not is_text(piece) then
       bad = true
       return nil
     end
+    if piece ~= nil then
+      total = total + #tostring(piece)
+      if total > max_chunk then
+        return nil
+      end
+    end
     return piece
   end
   local f, e = load_fn(reader, name or '=(load)')
+  if total > max_chunk then
+    return true, nil, too_large(name or '=(load)')
+  end
   if bad then
     -- Level 3: past this function and the trampoline, the caller.
     local at = dbg.getinfo(3, 'Sl')

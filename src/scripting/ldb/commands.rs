@@ -197,6 +197,11 @@ pub(super) unsafe fn eval_code(l: *mut ffi::lua_State, argv: &[Vec<u8>]) {
     let code = argv[1..].join(&b' ');
     let expr = [b"return ".as_slice(), &code].concat();
     let name = c"@ldb_eval";
+    if expr.len() > crate::scripting::engine::MAX_CHUNK_BYTES {
+        let text = crate::scripting::engine::chunk_too_large("ldb_eval");
+        with(|s| s.log([b"<error> ".as_slice(), text.as_bytes()].concat()));
+        return;
+    }
     if ffi::luaL_loadbuffer(l, expr.as_ptr() as *const c_char, expr.len(), name.as_ptr()) != 0 {
         ffi::lua_pop(l, 1);
         if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {

@@ -3,11 +3,13 @@
 //! follows the prelude's convention: it never raises, it returns `true, results...` or
 //! `false, error` and the prelude's wrapper raises the error at the caller's level (so a
 //! message gets the `user_script:N:` position luaL_error gives it in Redis). `unpack` replaces
-//! Lua 5.1's own, which a wide range crashed.
+//! Lua 5.1's own, which a wide range crashed, and `patterns` bounds the string library's
+//! pattern matcher, which a deep pattern crashed.
 
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod patterns;
 pub mod structlib;
 pub mod unpack;
 
