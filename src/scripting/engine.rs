@@ -25,10 +25,22 @@ pub const USER_FUNCTION: &str = "@user_function";
 /// instead: a longer one is refused with a compile error, before the parser sees any of it.
 pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 
-/// The compile error of a chunk over [`MAX_CHUNK_BYTES`], in Lua's style (`chunk_id` as
-/// luaO_chunkid shows the chunk's name: `user_script` for `@user_script`).
-pub fn chunk_too_large(chunk_id: &str) -> String {
-    format!("{chunk_id}: chunk has too many bytes")
+/// Why a chunk must not reach Lua's loader, as the compile error to give (`chunk_id` is the
+/// chunk's name as luaO_chunkid shows it: `user_script` for `@user_script`); None to compile it.
+///
+/// Besides the size bound above: Redis's Lua never loads precompiled chunks (its f_parser always
+/// runs the text parser, since Redis 3.0.2: crafted bytecode breaks out of any sandbox), so a
+/// chunk starting with Lua's signature byte (ESC) gets the text parser's error about that byte.
+/// Stock Lua would undump it, so no chunk starting with ESC is given to it. The prelude applies
+/// the same two rules to `loadstring` and `load`.
+pub fn refused_chunk(code: &[u8], chunk_id: &str) -> Option<String> {
+    if code.len() > MAX_CHUNK_BYTES {
+        Some(format!("{chunk_id}: chunk has too many bytes"))
+    } else if code.first() == Some(&0x1b) {
+        Some(format!("{chunk_id}:1: unexpected symbol near 'char(27)'"))
+    } else {
+        None
+    }
 }
 
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
@@ -321,8 +333,8 @@ impl EvalEngine {
             return Ok(sha);
         }
         let (flags, shebang_len) = super::eval_shebang(body)?;
-        if body.len() - shebang_len > MAX_CHUNK_BYTES {
-            return Err(format!("Error compiling script (new function): {}", chunk_too_large("user_script")));
+        if let Some(text) = refused_chunk(&body[shebang_len..], "user_script") {
+            return Err(format!("Error compiling script (new function): {text}"));
         }
         let func = self
             .lua
@@ -448,6 +460,23 @@ mod tests {
             local i = 0
             return type(load(function() i = i + 1 return p[i] end))";
         assert_eq!(run(parts), "function");
+    }
+
+    /// A chunk starting with ESC (Lua's precompiled-chunk signature) is never undumped: the
+    /// text parser's error about that byte, as Redis's Lua gives.
+    #[test]
+    fn precompiled_chunks_are_refused_as_text() {
+        let mut e = EvalEngine::new().unwrap();
+        let dump: Bytes = {
+            let f = e.lua.load("return 1").into_function().unwrap();
+            Bytes::from(f.dump(false))
+        };
+        assert_eq!(
+            e.load(&dump),
+            Err("Error compiling script (new function): user_script:1: unexpected symbol near 'char(27)'".into())
+        );
+        assert_eq!(refused_chunk(b" \x1b", "x"), None);
+        assert_eq!(refused_chunk(b"\x1b", "x").as_deref(), Some("x:1: unexpected symbol near 'char(27)'"));
     }
 
     #[test]

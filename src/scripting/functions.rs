@@ -174,8 +174,8 @@ impl Functions {
 
     /// Compile and run library code with the library API, collecting registered functions.
     fn evaluate(&mut self, body: &[u8]) -> Result<BTreeMap<String, FunctionInfo>, String> {
-        if body.len() > super::engine::MAX_CHUNK_BYTES {
-            return Err(format!("Error compiling function: {}", super::engine::chunk_too_large("user_function")));
+        if let Some(text) = super::engine::refused_chunk(body, "user_function") {
+            return Err(format!("Error compiling function: {text}"));
         }
         let func = self
             .lua

@@ -162,10 +162,24 @@ local env_meta = { __index = real, __newindex = ro_newindex, __metatable = seale
 local env = raw_setmetatable({}, env_meta)
 readonly[env] = true
 
+-- The id luaO_chunkid gives a chunk named `name` in messages: taken from the error of a
+-- one-character chunk that fails to compile under that name.
+local function chunk_id(name)
+  local _, e = raw_loadstring('=', name)
+  return e and e:match('^(.*):1: unexpected symbol near') or '?'
+end
+
+-- What Redis's Lua answers for a chunk starting with ESC, the signature of precompiled chunks:
+-- it always runs the text parser (bytecode breaks out of any sandbox), which fails on that
+-- byte; stock Lua would undump it. engine.rs's refused_chunk does the same for EVAL.
+local function binary_refused(name)
+  return chunk_id(name) .. ":1: unexpected symbol near 'char(27)'"
+end
+
 -- Compiled code takes the script environment (never the unprotected real globals).
 local function load_text(s, name)
   if type(s) == 'string' and s:byte(1) == 27 then
-    return nil, 'binary chunks are not allowed'
+    return nil, binary_refused(name or s)
   end
   local f, e = raw_loadstring(s, name)
   if f then
@@ -250,14 +264,11 @@ local function is_text(v)
 end
 
 -- Chunks over R.max_chunk bytes never reach Lua 5.1's parser, whose line and long-bracket
--- counters overflow near 2^31 (see MAX_CHUNK_BYTES in engine.rs). The error names the chunk as
--- Lua does: its id taken from a one-character chunk that fails to compile under that name.
+-- counters overflow near 2^31 (see MAX_CHUNK_BYTES in engine.rs).
 local max_chunk = R.max_chunk
 
 local function too_large(name)
-  local _, e = raw_loadstring('=', name)
-  local id = e and e:match('^(.*):1: unexpected symbol near') or '?'
-  return id .. ': chunk has too many bytes'
+  return chunk_id(name) .. ': chunk has too many bytes'
 end
 
 -- load_aux: the function alone, or nil and the message.
@@ -290,33 +301,47 @@ real.load = wrap(function(...)
   if type(fn) ~= 'function' then
     return false, "bad argument #1 to 'load' (function expected, got " .. arg_type(1, ...) .. ')'
   end
-  local bad, total = false, 0
-  local function reader()
-    if total > max_chunk then
-      return nil
-    end
+  -- A piece from the script's reader, as generic_reader takes it: nil ends the chunk, text is
+  -- the piece, anything else is its luaL_error, raised inside the parser (so the error handler
+  -- of the run sees it, as in Redis) at the position of load's caller (level 7: past this
+  -- function, the reader, Lua's load, load_fn, the wrapper below and the trampoline).
+  local raised = false
+  local function next_piece()
     local piece = fn()
     if piece ~= nil and not is_text(piece) then
-      bad = true
+      raised = true
+      local at = dbg.getinfo(7, 'Sl')
+      local where = at and at.currentline > 0 and (at.short_src .. ':' .. at.currentline .. ': ') or ''
+      error(where .. 'reader function must return a string', 0)
+    end
+    return piece and tostring(piece)
+  end
+  -- Lua undumps the chunk when its first piece starts with ESC: that piece ends it here (after
+  -- the one more piece Redis's text parser reads past a lone ESC before failing on it).
+  local binary, total = false, 0
+  local function reader()
+    if total > max_chunk or binary then
       return nil
     end
-    if piece ~= nil then
-      total = total + #tostring(piece)
-      if total > max_chunk then
+    local piece = next_piece()
+    if piece then
+      binary = total == 0 and piece:byte(1) == 27
+      total = total + #piece
+      if binary and #piece == 1 then
+        next_piece()
+      end
+      if total > max_chunk or binary then
         return nil
       end
     end
     return piece
   end
   local f, e = load_fn(reader, name or '=(load)')
+  if binary and not raised then
+    return true, nil, binary_refused(name or '=(load)')
+  end
   if total > max_chunk then
     return true, nil, too_large(name or '=(load)')
-  end
-  if bad then
-    -- Level 3: past this function and the trampoline, the caller.
-    local at = dbg.getinfo(3, 'Sl')
-    local where = at and at.currentline > 0 and (at.short_src .. ':' .. at.currentline .. ': ') or ''
-    return true, nil, where .. 'reader function must return a string'
   end
   return loaded(f, e)
 end)

@@ -197,13 +197,22 @@ pub(super) unsafe fn eval_code(l: *mut ffi::lua_State, argv: &[Vec<u8>]) {
     let code = argv[1..].join(&b' ');
     let expr = [b"return ".as_slice(), &code].concat();
     let name = c"@ldb_eval";
-    if expr.len() > crate::scripting::engine::MAX_CHUNK_BYTES {
-        let text = crate::scripting::engine::chunk_too_large("ldb_eval");
-        with(|s| s.log([b"<error> ".as_slice(), text.as_bytes()].concat()));
+    // Logged as Lua's own compile errors are (a chunk never given to Lua's loader).
+    let refused = |chunk: &[u8]| {
+        let text = crate::scripting::engine::refused_chunk(chunk, "ldb_eval");
+        if let Some(text) = &text {
+            with(|s| s.log([b"<error> ".as_slice(), text.as_bytes()].concat()));
+        }
+        text.is_some()
+    };
+    if refused(&expr) {
         return;
     }
     if ffi::luaL_loadbuffer(l, expr.as_ptr() as *const c_char, expr.len(), name.as_ptr()) != 0 {
         ffi::lua_pop(l, 1);
+        if refused(&code) {
+            return;
+        }
         if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
             log_text("<error> ", l, -1);
             ffi::lua_pop(l, 1);
