@@ -17,12 +17,12 @@ pub const USER_FUNCTION: &str = "@user_function";
 /// FUNCTION LOAD, the debugger's `eval`, and `loadstring` / `load` inside scripts.
 ///
 /// Lua 5.1's lexer counts lines and long-bracket levels in C ints. A chunk whose first token
-/// comes after INT_MAX - 4 line breaks made it report "chunk has too many lines" about a token it
+/// came after INT_MAX - 4 line breaks made it report "chunk has too many lines" about a token it
 /// had not read yet, an uninitialised one: a segfault, in Redis 7.2.4 and in Ferrous alike, from
-/// a script that feeds `load` 2^31 newlines (CVE-2025-46819, which Redis 7.2.11 fixed in its
-/// copy of Lua). 2^31 '=' of a long bracket overflow its level the same way. Ferrous takes Lua
-/// unpatched from the `lua-src` crate, so it keeps every chunk below half of those counts
-/// instead: a longer one is refused with a compile error, before the parser sees any of it.
+/// a script that feeds `load` 2^31 newlines (CVE-2025-46819, fixed in Redis 7.2.11's Lua and in
+/// Ferrous's, vendor/lua-src). 2^31 '=' of a long bracket overflow its level the same way, so
+/// every chunk is also kept below half of those counts: a longer one is refused with a compile
+/// error, before the parser sees any of it.
 pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 
 /// Why a chunk must not reach Lua's loader, as the compile error to give (`chunk_id` is the
@@ -31,8 +31,8 @@ pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 /// Besides the size bound above: Redis's Lua never loads precompiled chunks (its f_parser always
 /// runs the text parser, since Redis 3.0.2: crafted bytecode breaks out of any sandbox), so a
 /// chunk starting with Lua's signature byte (ESC) gets the text parser's error about that byte.
-/// Stock Lua would undump it, so no chunk starting with ESC is given to it. The prelude applies
-/// the same two rules to `loadstring` and `load`.
+/// Ferrous's Lua does the same (vendor/lua-src); mlua's own text-mode check would word it
+/// differently, so that error is given here. The prelude bounds `loadstring` and `load` too.
 pub fn refused_chunk(code: &[u8], chunk_id: &str) -> Option<String> {
     if code.len() > MAX_CHUNK_BYTES {
         Some(format!("{chunk_id}: chunk has too many bytes"))
@@ -95,10 +95,10 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
     // SAFETY: a Lua-callable C function that follows the Lua C API's rules.
     lua.globals().raw_set("unpack", unsafe { lua.create_c_function(libs::unpack::unpack)? })?;
     libs::patterns::install(&lua)?;
-    // The names user code is compiled under stay referenced for the state's life: Lua 5.1's
-    // parser holds its chunk name's string without anchoring it (CVE-2025-49844, which Redis
-    // 7.2.11 fixed by anchoring it on the stack); an interned string always referenced is the
-    // one the parser gets, and is never collected under it.
+    // The names user code is compiled under stay referenced for the state's life: stock Lua
+    // 5.1's parser held its chunk name's string without anchoring it (CVE-2025-49844; Redis
+    // 7.2.11 and Ferrous's vendored Lua anchor it on the stack now); an interned string always
+    // referenced is the one the parser gets, and is never collected under it.
     let names = lua.create_sequence_from([USER_SCRIPT, USER_FUNCTION])?;
     lua.set_named_registry_value("ferrous_chunk_names", names)?;
     let r = lua.create_table()?;
@@ -109,6 +109,13 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
     r.raw_set("bit", libs::bit::table(&lua)?)?;
     r.raw_set("struct", libs::structlib::table(&lua)?)?;
     r.raw_set("max_chunk", max_chunk)?;
+    r.raw_set("protect", lua.create_function(|lua, t: Table| super::readonly::protect(lua, &t))?)?;
+    r.raw_set(
+        "set_global",
+        lua.create_function(|lua, (k, v): (mlua::LuaString, Value)| {
+            super::readonly::raw_set(lua, &lua.globals(), k, v)
+        })?,
+    )?;
     r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
     // SAFETY: Lua-callable C functions that follow the Lua C API's rules (call.rs).
     unsafe {

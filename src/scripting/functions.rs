@@ -193,7 +193,7 @@ impl Functions {
         let registered = std::cell::RefCell::new(BTreeMap::new());
         let api = &self.api;
         let lua_err = |e: mlua::Error| e.to_string();
-        api.env_meta.raw_set("__index", api.lib_api.clone()).map_err(lua_err)?;
+        super::readonly::raw_set(&self.lua, &api.env_meta, "__index", &api.lib_api).map_err(lua_err)?;
         let deadline = Instant::now() + LOAD_TIMEOUT;
         let _ = self.lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(100_000), move |lua, _| {
             if Instant::now() < deadline {
@@ -212,7 +212,7 @@ impl Functions {
             r
         });
         super::run::install_hook(&self.lua);
-        api.env_meta.raw_set("__index", api.real.clone()).map_err(lua_err)?;
+        super::readonly::raw_set(&self.lua, &api.env_meta, "__index", &api.real).map_err(lua_err)?;
         match result {
             Ok((true, _)) => Ok(registered.into_inner()),
             Ok((false, e)) => {

@@ -22,6 +22,7 @@ pub mod functions;
 pub mod ldb;
 pub mod libs;
 pub mod rand;
+pub mod readonly;
 pub mod reply;
 pub mod run;
 pub mod trampoline;

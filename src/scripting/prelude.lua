@@ -1,10 +1,11 @@
--- Ferrous's Lua prelude: Redis's script sandbox, built on stock Lua 5.1.
+-- Ferrous's Lua prelude: Redis's script sandbox, built on Lua 5.1 with Redis's read-only tables
+-- (vendor/lua-src/PATCHES.md).
 --
--- Redis patches its Lua with "readonly tables"; stock Lua has none, so every protected table
--- (the globals, the libraries, `redis`) is reached through an empty proxy whose metatable reads
--- from the real table and refuses writes with Redis's error text. Rust-implemented functions
--- never raise: they return `ok, ...` and `check` raises at the caller's level (luaL_error's
--- position), so errors stay plain Lua strings and tables, as Redis's are.
+-- The globals, the libraries, `redis` and everything reachable from them are made read-only at
+-- the end (R.protect, Redis's luaSetTableProtectionRecursively): scripts read and iterate them
+-- like any table, and every write raises "Attempt to modify a readonly table". Rust-implemented
+-- functions never raise: they return `ok, ...` and the trampoline raises at the caller's level
+-- (luaL_error's position), so errors stay plain Lua strings and tables, as Redis's are.
 local R, ctx, engine = ...
 local real = _G
 local error, type, tostring, select, rawget = error, type, tostring, select, rawget
@@ -12,24 +13,6 @@ local raw_pcall, raw_xpcall, raw_setmetatable, raw_rawset = pcall, xpcall, setme
 local raw_loadstring, raw_load, raw_setfenv = loadstring, load, setfenv
 local dbg = debug
 local INTERNAL = '=ferrous'
-
-local readonly = raw_setmetatable({}, { __mode = 'k' })
-
-local function ro_newindex()
-  error('Attempt to modify a readonly table', 2)
-end
-
--- What getmetatable() shows of a protected table: itself read-only.
-local sealed = {}
-raw_setmetatable(sealed, { __newindex = ro_newindex, __metatable = sealed })
-readonly[sealed] = true
-
-local function protect(t)
-  local p = {}
-  raw_setmetatable(p, { __index = t, __newindex = ro_newindex, __metatable = sealed })
-  readonly[p] = true
-  return p
-end
 
 -- A C trampoline around f (see trampoline.rs): f returns `ok, ...`; on `false, err` the
 -- trampoline raises err at the caller's level.
@@ -134,8 +117,8 @@ local function finish(...)
 end
 
 local function run0(f, keys, args)
-  real.KEYS = keys
-  real.ARGV = args
+  R.set_global('KEYS', keys)
+  R.set_global('ARGV', args)
   ctx.killed = false
   ctx.running = true
   return finish(raw_xpcall(f, handler))
@@ -157,10 +140,14 @@ local function run2(f, keys, args)
   return finish(raw_xpcall(call_pending, handler))
 end
 
--- The environment every script and function sees.
-local env_meta = { __index = real, __newindex = ro_newindex, __metatable = sealed }
-local env = raw_setmetatable({}, env_meta)
-readonly[env] = true
+-- The environment scripts see. EVAL scripts: the globals themselves, as Redis runs them.
+-- Functions: an empty table reading the globals through its metatable, whose __index FUNCTION
+-- LOAD points at the library API while a library loads (as Redis's function engine does).
+local env, env_meta = real, {}
+if engine == 'functions' then
+  env_meta = { __index = real }
+  env = raw_setmetatable({}, env_meta)
+end
 
 -- The id luaO_chunkid gives a chunk named `name` in messages: taken from the error of a
 -- one-character chunk that fails to compile under that name.
@@ -169,18 +156,9 @@ local function chunk_id(name)
   return e and e:match('^(.*):1: unexpected symbol near') or '?'
 end
 
--- What Redis's Lua answers for a chunk starting with ESC, the signature of precompiled chunks:
--- it always runs the text parser (bytecode breaks out of any sandbox), which fails on that
--- byte; stock Lua would undump it. engine.rs's refused_chunk does the same for EVAL.
-local function binary_refused(name)
-  return chunk_id(name) .. ":1: unexpected symbol near 'char(27)'"
-end
-
--- Compiled code takes the script environment (never the unprotected real globals).
+-- Compiled code takes the script environment. A chunk starting with ESC (precompiled) fails in
+-- the text parser, which the patched Lua always runs, as Redis's does.
 local function load_text(s, name)
-  if type(s) == 'string' and s:byte(1) == 27 then
-    return nil, binary_refused(name or s)
-  end
   local f, e = raw_loadstring(s, name)
   if f then
     raw_setfenv(f, env)
@@ -205,56 +183,14 @@ for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'require', 'module', 'pac
 end
 
 real.pcall = safe_pcall
--- setmetatable and rawset as Redis's C functions behave: trampolined (their errors carry the
--- caller's position, a tail call keeps the script's frame), and the readonly-table and bad-key
--- errors raised without a position, as the Lua core raises them inside Redis's lua_setmetatable
--- and lua_rawset.
+
+-- The type an argument error names ("no value" past the last argument).
 local function arg_type(n, ...)
   if select('#', ...) < n then
     return 'no value'
   end
   return type((select(n, ...)))
 end
-
-real.setmetatable = wrap(function(...)
-  local t, m = ...
-  if type(t) ~= 'table' then
-    return false, "bad argument #1 to 'setmetatable' (table expected, got " .. arg_type(1, ...) .. ')'
-  end
-  if select('#', ...) < 2 or (m ~= nil and type(m) ~= 'table') then
-    return false, "bad argument #2 to 'setmetatable' (nil or table expected)"
-  end
-  if readonly[t] then
-    return false, 'Attempt to modify a readonly table', true
-  end
-  local current = dbg.getmetatable(t)
-  if current and rawget(current, '__metatable') ~= nil then
-    return false, 'cannot change a protected metatable'
-  end
-  return true, raw_setmetatable(t, m)
-end)
-
-real.rawset = wrap(function(...)
-  local t, k, v = ...
-  if type(t) ~= 'table' then
-    return false, "bad argument #1 to 'rawset' (table expected, got " .. arg_type(1, ...) .. ')'
-  end
-  local n = select('#', ...)
-  if n < 3 then
-    return false, 'bad argument #' .. (n + 1) .. " to 'rawset' (value expected)"
-  end
-  if readonly[t] then
-    return false, 'Attempt to modify a readonly table', true
-  end
-  if k == nil then
-    return false, 'table index is nil', true
-  end
-  if k ~= k then
-    return false, 'table index is NaN', true
-  end
-  raw_rawset(t, k, v)
-  return true, t
-end)
 
 -- loadstring and load as Lua 5.1's C functions: argument errors at the caller's position,
 -- one result on success, and a reader that gives back something other than a string fails
@@ -305,41 +241,30 @@ real.load = wrap(function(...)
   -- the piece, anything else is its luaL_error, raised inside the parser (so the error handler
   -- of the run sees it, as in Redis) at the position of load's caller (level 7: past this
   -- function, the reader, Lua's load, load_fn, the wrapper below and the trampoline).
-  local raised = false
   local function next_piece()
     local piece = fn()
     if piece ~= nil and not is_text(piece) then
-      raised = true
       local at = dbg.getinfo(7, 'Sl')
       local where = at and at.currentline > 0 and (at.short_src .. ':' .. at.currentline .. ': ') or ''
       error(where .. 'reader function must return a string', 0)
     end
     return piece and tostring(piece)
   end
-  -- Lua undumps the chunk when its first piece starts with ESC: that piece ends it here (after
-  -- the one more piece Redis's text parser reads past a lone ESC before failing on it).
-  local binary, total = false, 0
+  local total = 0
   local function reader()
-    if total > max_chunk or binary then
+    if total > max_chunk then
       return nil
     end
     local piece = next_piece()
     if piece then
-      binary = total == 0 and piece:byte(1) == 27
       total = total + #piece
-      if binary and #piece == 1 then
-        next_piece()
-      end
-      if total > max_chunk or binary then
+      if total > max_chunk then
         return nil
       end
     end
     return piece
   end
   local f, e = load_fn(reader, name or '=(load)')
-  if binary and not raised then
-    return true, nil, binary_refused(name or '=(load)')
-  end
   if total > max_chunk then
     return true, nil, too_large(name or '=(load)')
   end
@@ -354,28 +279,18 @@ real.xpcall = wrap(function(...)
   return true, raw_xpcall(...)
 end)
 
-real.cjson = protect(wrap_all(R.cjson))
-real.cmsgpack = protect(wrap_all(R.cmsgpack))
-real.bit = protect(wrap_all(R.bit))
-real.struct = protect(wrap_all(R.struct))
-real.string = protect(string)
-real.math = protect(math)
-real.table = protect(table)
-real.coroutine = protect(coroutine)
-real.redis = protect(redis)
+real.cjson = wrap_all(R.cjson)
+real.cmsgpack = wrap_all(R.cmsgpack)
+real.bit = wrap_all(R.bit)
+real.struct = wrap_all(R.struct)
+real.redis = redis
 real.__redis__err__handler = handler
-real._G = env
-
--- The string metatable (reached with getmetatable('')) is protected as well.
-local smt = getmetatable('')
-raw_rawset(smt, '__metatable', protect({ __index = real.string }))
 
 -- Reading a missing global is an error (Redis's luaSetErrorMetatable).
 raw_setmetatable(real, {
   __index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
-  __metatable = sealed,
 })
 
 -- The FUNCTION LOAD environment: only `redis` with the library API.
@@ -394,7 +309,7 @@ if engine == 'functions' then
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end,
   })
-  lib_api.redis = protect(lib_redis)
+  lib_api.redis = lib_redis
   raw_setmetatable(lib_api, {
     __index = function(_, k)
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -404,6 +319,15 @@ end
 
 local function runp(f)
   return raw_pcall(f)
+end
+
+-- Everything scripts reach is read-only from here on; the string metatable too (Redis 7.2.11,
+-- CVE-2025-46818: a script changing it ran code in the next script's context).
+R.protect(real)
+R.protect(getmetatable(''))
+if engine == 'functions' then
+  R.protect(env)
+  R.protect(lib_api)
 end
 
 return {

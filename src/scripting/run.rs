@@ -350,11 +350,14 @@ unsafe extern "C-unwind" fn run_closure(l: *mut ffi::lua_State) -> c_int {
         }
     }
     let status = if call.is_eval {
+        // The globals are read-only to scripts; KEYS and ARGV are set past the flag.
+        super::readonly::enable(l, REAL, false);
         for (name, t) in [(names::KEYS, KEYS), (names::ARGV, ARGV)] {
             ffi::lua_rawgeti(l, NAMES, name as _);
             ffi::lua_pushvalue(l, t);
             ffi::lua_rawset(l, REAL);
         }
+        super::readonly::enable(l, REAL, true);
         ffi::lua_pushvalue(l, FUNC);
         ffi::lua_pcall(l, 0, 1, HANDLER)
     } else {
