@@ -55,9 +55,13 @@ redis.call = call
 redis.pcall = pcall_cmd
 redis.setresp = in_run('setresp')
 redis.set_repl = in_run('set_repl')
-redis.replicate_commands = function() return true end
-redis.breakpoint = R.breakpoint
-redis.debug = R.debug
+-- EVAL scripts only: the debugger's calls and the pre-7.0 replication switch are not part of
+-- the function engine's `redis` (nor is the error handler one of its globals), as in Redis.
+if engine ~= 'functions' then
+  redis.replicate_commands = function() return true end
+  redis.breakpoint = R.breakpoint
+  redis.debug = R.debug
+end
 redis.acl_check_cmd = R.acl_check_cmd
 
 -- pcall as Redis's luaRedisPcall: an error table with an `err` string gives that string.
@@ -284,7 +288,9 @@ real.cmsgpack = wrap_all(R.cmsgpack)
 real.bit = wrap_all(R.bit)
 real.struct = wrap_all(R.struct)
 real.redis = redis
-real.__redis__err__handler = handler
+if engine ~= 'functions' then
+  real.__redis__err__handler = handler
+end
 
 -- Reading a missing global is an error (Redis's luaSetErrorMetatable).
 raw_setmetatable(real, {
