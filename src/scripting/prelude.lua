@@ -292,12 +292,13 @@ if engine ~= 'functions' then
   real.__redis__err__handler = handler
 end
 
--- Reading a missing global is an error (Redis's luaSetErrorMetatable).
-raw_setmetatable(real, {
-  __index = function(_, k)
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-})
+-- Reading a missing global is an error (Redis's luaSetErrorMetatable). Its __index is a C
+-- function there, so the error is positioned at the reader even when a script tail-calls it:
+-- trampolined here.
+local missing_global = wrap(function(_, k)
+  return false, "Script attempted to access nonexistent global variable '" .. tostring(k) .. "'"
+end)
+raw_setmetatable(real, { __index = missing_global })
 
 -- The FUNCTION LOAD environment: only `redis` with the library API.
 local lib_api = {}
@@ -310,17 +311,9 @@ if engine == 'functions' then
     end
     return f(...)
   end)
-  raw_setmetatable(lib_redis, {
-    __index = function(_, k)
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end,
-  })
+  raw_setmetatable(lib_redis, { __index = missing_global })
   lib_api.redis = lib_redis
-  raw_setmetatable(lib_api, {
-    __index = function(_, k)
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end,
-  })
+  raw_setmetatable(lib_api, { __index = missing_global })
 end
 
 local function runp(f)
