@@ -95,12 +95,6 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
     // SAFETY: a Lua-callable C function that follows the Lua C API's rules.
     lua.globals().raw_set("unpack", unsafe { lua.create_c_function(libs::unpack::unpack)? })?;
     libs::patterns::install(&lua)?;
-    // The names user code is compiled under stay referenced for the state's life: stock Lua
-    // 5.1's parser held its chunk name's string without anchoring it (CVE-2025-49844; Redis
-    // 7.2.11 and Ferrous's vendored Lua anchor it on the stack now); an interned string always
-    // referenced is the one the parser gets, and is never collected under it.
-    let names = lua.create_sequence_from([USER_SCRIPT, USER_FUNCTION])?;
-    lua.set_named_registry_value("ferrous_chunk_names", names)?;
     let r = lua.create_table()?;
     r.raw_set("redis", redis_api(&lua)?)?;
     r.raw_set("library", library_api(&lua)?)?;
