@@ -27,20 +27,10 @@ pub const MAX_CHUNK_BYTES: usize = 1 << 30;
 
 /// Why a chunk must not reach Lua's loader, as the compile error to give (`chunk_id` is the
 /// chunk's name as luaO_chunkid shows it: `user_script` for `@user_script`); None to compile it.
-///
-/// Besides the size bound above: Redis's Lua never loads precompiled chunks (its f_parser always
-/// runs the text parser, since Redis 3.0.2: crafted bytecode breaks out of any sandbox), so a
-/// chunk starting with Lua's signature byte (ESC) gets the text parser's error about that byte.
-/// Ferrous's Lua does the same (vendor/lua-src); mlua's own text-mode check would word it
-/// differently, so that error is given here. The prelude bounds `loadstring` and `load` too.
+/// Only a chunk over [`MAX_CHUNK_BYTES`] is refused here. (Precompiled chunks need no check:
+/// Ferrous's Lua, like Redis's, always runs the text parser, which fails on their ESC byte.)
 pub fn refused_chunk(code: &[u8], chunk_id: &str) -> Option<String> {
-    if code.len() > MAX_CHUNK_BYTES {
-        Some(format!("{chunk_id}: chunk has too many bytes"))
-    } else if code.first() == Some(&0x1b) {
-        Some(format!("{chunk_id}:1: unexpected symbol near 'char(27)'"))
-    } else {
-        None
-    }
+    (code.len() > MAX_CHUNK_BYTES).then(|| format!("{chunk_id}: chunk has too many bytes"))
 }
 
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
@@ -476,8 +466,6 @@ mod tests {
             e.load(&dump),
             Err("Error compiling script (new function): user_script:1: unexpected symbol near 'char(27)'".into())
         );
-        assert_eq!(refused_chunk(b" \x1b", "x"), None);
-        assert_eq!(refused_chunk(b"\x1b", "x").as_deref(), Some("x:1: unexpected symbol near 'char(27)'"));
     }
 
     #[test]
