@@ -96,9 +96,7 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
     r.raw_set("protect", lua.create_function(|lua, t: Table| super::readonly::protect(lua, &t))?)?;
     r.raw_set(
         "set_global",
-        lua.create_function(|lua, (k, v): (mlua::LuaString, Value)| {
-            super::readonly::raw_set(lua, &lua.globals(), k, v)
-        })?,
+        lua.create_function(|lua, (k, v): (String, Value)| super::readonly::raw_set(lua, &lua.globals(), &k, v))?,
     )?;
     r.raw_set("trampoline", lua.create_function(|lua, f: Function| super::trampoline::make(lua, f))?)?;
     // SAFETY: Lua-callable C functions that follow the Lua C API's rules (call.rs).

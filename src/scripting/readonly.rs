@@ -21,8 +21,8 @@ pub unsafe fn enable(state: *mut ffi::lua_State, idx: c_int, readonly: bool) {
 }
 
 /// `t[key] = value` without metamethods, in a table that may be read-only (its flag is cleared
-/// for the write and set again).
-pub fn raw_set(lua: &Lua, t: &Table, key: impl IntoLua, value: impl IntoLua) -> mlua::Result<()> {
+/// for the write and set again; a string key cannot make the write fail in between).
+pub fn raw_set(lua: &Lua, t: &Table, key: &str, value: impl IntoLua) -> mlua::Result<()> {
     // SAFETY: the three values are on the stack (table at -3); rawset takes key and value,
     // leaving the table, which is popped.
     unsafe {
