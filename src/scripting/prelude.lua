@@ -8,7 +8,7 @@
 -- (luaL_error's position), so errors stay plain Lua strings and tables, as Redis's are.
 local R, ctx, engine = ...
 local real = _G
-local error, type, tostring, select, rawget = error, type, tostring, select, rawget
+local error, type, tostring, select = error, type, tostring, select
 local raw_pcall, raw_xpcall, raw_setmetatable, raw_rawset = pcall, xpcall, setmetatable, rawset
 local raw_loadstring, raw_load, raw_setfenv = loadstring, load, setfenv
 local dbg = debug
@@ -203,8 +203,8 @@ local function is_text(v)
   return type(v) == 'string' or type(v) == 'number'
 end
 
--- Chunks over R.max_chunk bytes never reach Lua 5.1's parser, whose line and long-bracket
--- counters overflow near 2^31 (see MAX_CHUNK_BYTES in engine.rs).
+-- Chunks over R.max_chunk bytes never reach Lua 5.1's parser, whose long-bracket level counter
+-- overflows near 2^31 (see MAX_CHUNK_BYTES in engine.rs).
 local max_chunk = R.max_chunk
 
 local function too_large(name)

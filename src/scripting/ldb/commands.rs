@@ -197,22 +197,14 @@ pub(super) unsafe fn eval_code(l: *mut ffi::lua_State, argv: &[Vec<u8>]) {
     let code = argv[1..].join(&b' ');
     let expr = [b"return ".as_slice(), &code].concat();
     let name = c"@ldb_eval";
-    // Logged as Lua's own compile errors are (a chunk never given to Lua's loader).
-    let refused = |chunk: &[u8]| {
-        let text = crate::scripting::engine::refused_chunk(chunk, "ldb_eval");
-        if let Some(text) = &text {
-            with(|s| s.log([b"<error> ".as_slice(), text.as_bytes()].concat()));
-        }
-        text.is_some()
-    };
-    if refused(&expr) {
+    // A chunk never given to Lua's loader, logged as its compile errors are; `code` is shorter
+    // than `expr`, so the bound holds for it too.
+    if let Some(text) = crate::scripting::engine::refused_chunk(&expr, "ldb_eval") {
+        with(|s| s.log([b"<error> ".as_slice(), text.as_bytes()].concat()));
         return;
     }
     if ffi::luaL_loadbuffer(l, expr.as_ptr() as *const c_char, expr.len(), name.as_ptr()) != 0 {
         ffi::lua_pop(l, 1);
-        if refused(&code) {
-            return;
-        }
         if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
             log_text("<error> ", l, -1);
             ffi::lua_pop(l, 1);
