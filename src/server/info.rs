@@ -448,7 +448,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(
                 out,
                 "rdb_last_bgsave_status:{}",
-                if sv.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" }
+                if sv.last_bgsave_ok.load(Ordering::Acquire) { "ok" } else { "err" }
             );
             line!(out, "rdb_last_bgsave_time_sec:{}", sv.last_bgsave_time_sec.load(Ordering::Relaxed));
             line!(out, "rdb_current_bgsave_time_sec:{}", current);

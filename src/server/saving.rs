@@ -257,11 +257,14 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         });
         let st = &server.saving;
         let ok = result.is_ok();
+        // The status is published once the save is over (below; Redis's done handler does both
+        // at once): a client that has read `rdb_last_bgsave_status:err` may BGSAVE again.
+        let mut status = None;
         match result {
             Ok(()) => {
                 saved(&server, dirty_before);
                 st.last_cow.store(progress.cow_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
-                st.last_bgsave_ok.store(true, Ordering::Relaxed);
+                status = Some(true);
                 log::notice("Background saving terminated with success");
             }
             Err(_) if abort.load(Ordering::Relaxed) => {
@@ -270,15 +273,14 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
                 let signal = child.killed_by().unwrap_or(save_child::SIGUSR1);
                 log::warning(&format!("Background saving terminated by signal {signal}"));
                 if signal != save_child::SIGUSR1 {
-                    st.last_bgsave_ok.store(false, Ordering::Relaxed);
+                    status = Some(false);
                 }
             }
             Err(e) => {
-                st.last_bgsave_ok.store(false, Ordering::Relaxed);
+                status = Some(false);
                 log::warning(&format!("Background saving error: {} ({e})", path.display()));
             }
         }
-        st.last_bgsave_time_sec.store(start.elapsed().as_secs() as i64, Ordering::Relaxed);
         // Before another save may replace the file (replicas open it here).
         if let Some(f) = done {
             f(ok);
@@ -286,7 +288,11 @@ pub fn bgsave_with(server: &Server, hooks: BgHooks) -> Result<std::sync::Arc<Ato
         drop(child);
         *st.child_abort.lock() = None;
         *st.temp_file.lock() = None;
+        st.last_bgsave_time_sec.store(start.elapsed().as_secs() as i64, Ordering::Relaxed);
         st.in_progress.store(false, Ordering::Release);
+        if let Some(ok) = status {
+            st.last_bgsave_ok.store(ok, Ordering::Release);
+        }
     });
     match spawned {
         Ok(_) => {
