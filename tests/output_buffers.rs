@@ -273,6 +273,49 @@ fn huge_random_counts_stop_at_the_limit() {
     assert_eq!(disconnections(&mut con), 4);
 }
 
+/// A class without a hard limit (normal clients by default) still has `output-buffer-ceiling`:
+/// a command whose reply would grow without end closes its client instead of filling memory
+/// (Redis 7.2.4 is killed by the kernel), and a script's command gets an error.
+#[test]
+fn a_reply_with_no_end_stops_at_the_ceiling() {
+    let _serial = serial();
+    let server = Server::start(&["--output-buffer-ceiling", "4mb"]);
+    let mut con = server.conn();
+    let _: i64 = query(&mut con, &["SADD", "s", "a", "b", "c"]);
+    let _: i64 = query(&mut con, &["HSET", "h", "a", "b"]);
+    let _: () = query(&mut con, &["SET", "big", &"x".repeat(1 << 20)]);
+    let mget: Vec<&str> = std::iter::once("MGET").chain(std::iter::repeat_n("big", 10_000)).collect();
+    for args in [
+        vec!["SRANDMEMBER", "s", "-9223372036854775807"],
+        vec!["HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"],
+        mget,
+    ] {
+        let t = Instant::now();
+        let mut c = server.conn();
+        let r = redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(&mut c);
+        assert!(r.is_err(), "{} answered", args[0]);
+        assert!(t.elapsed() < Duration::from_secs(20), "{} ran for {:?}", args[0], t.elapsed());
+    }
+    assert_eq!(disconnections(&mut con), 3);
+    // Under the ceiling, a big reply is sent whole.
+    let three: Vec<Vec<u8>> = query(&mut con, &["MGET", "big", "big", "big"]);
+    assert_eq!(three.iter().map(Vec::len).sum::<usize>(), 3 << 20);
+    let r = redis::cmd("EVAL")
+        .arg("return redis.pcall('srandmember', 's', -1000000000000)")
+        .arg(0)
+        .query::<redis::Value>(&mut con);
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("reply bigger than output-buffer-ceiling allows"), "{err}");
+    let n: i64 = query(&mut con, &["EVAL", "return #redis.call('srandmember', 's', -1000)", "0"]);
+    assert_eq!(n, 1000);
+    // An explicit hard limit is the client's own, over the ceiling.
+    let _: () = query(&mut con, &["CONFIG", "SET", "client-output-buffer-limit", "normal 16mb 0 0"]);
+    let eight: Vec<Vec<u8>> = query(&mut con, &["MGET", "big", "big", "big", "big", "big", "big", "big", "big"]);
+    assert_eq!(eight.len(), 8);
+    let pong: String = query(&mut con, &["PING"]);
+    assert_eq!(pong, "PONG");
+}
+
 #[test]
 fn a_replica_that_does_not_read_is_cut_at_the_replica_limit() {
     let _serial = serial();

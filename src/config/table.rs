@@ -377,4 +377,9 @@ params! {
     // a client waking up preempts them at once, where Redis's fork child competes with the
     // server as an equal; a save then takes longer only while every core is busy).
     snapshot_nice: i64 = "snapshot-nice", int(0, 19), 19, HIDDEN;
+    // The most output a client whose class has no hard `client-output-buffer-limit` (normal
+    // clients, by default) may have waiting before it is closed, in bytes (0: a quarter of the
+    // memory the process may use, at least 256 MiB). Redis has no such bound: one command
+    // whose reply grows without end (SRANDMEMBER key -1000000000000) takes it down.
+    output_buffer_ceiling: i64 = "output-buffer-ceiling", mem(0, LONG_MAX), 0, HIDDEN;
 }

@@ -16,6 +16,29 @@ pub struct ClassLimit {
     pub hard: usize,
     pub soft: usize,
     pub soft_seconds: u64,
+    /// The hard limit of a class configured without one (`output-buffer-ceiling`; 0: none).
+    /// Redis has none there, so one command that answers without bound (`SRANDMEMBER key
+    /// -1000000000000`, `MGET` of one big key a million times) grows its reply until the
+    /// kernel kills the process; Ferrous closes the client instead.
+    pub ceiling: usize,
+}
+
+impl ClassLimit {
+    /// The hard limit in force: the configured one, else the ceiling (0: none).
+    pub fn hard_or_ceiling(&self) -> usize {
+        if self.hard > 0 {
+            self.hard
+        } else {
+            self.ceiling
+        }
+    }
+}
+
+/// The ceiling `output-buffer-ceiling 0` stands for: a quarter of the memory the process may
+/// use (the machine's, or its cgroup's limit), at least 256 MiB.
+pub fn auto_ceiling() -> usize {
+    let quarter = crate::util::sysmem::usable_memory() / 4;
+    usize::try_from(quarter).unwrap_or(usize::MAX).max(256 << 20)
 }
 
 /// The three classes (a master link counts as normal, as in Redis).
@@ -40,16 +63,17 @@ pub enum Class {
 
 /// [`Class::Unauthenticated`]'s limit: closed once more than 1024 bytes wait (Redis's
 /// `used_mem > 1024 && authRequired(c)`), not configurable.
-const UNAUTHENTICATED: ClassLimit = ClassLimit { hard: 1025, soft: 0, soft_seconds: 0 };
+const UNAUTHENTICATED: ClassLimit = ClassLimit { hard: 1025, soft: 0, soft_seconds: 0, ceiling: 0 };
 
 impl Limits {
     /// From the configuration's classes (normal, replica, pubsub: hard bytes, soft bytes, soft
-    /// seconds).
-    pub fn from_classes(classes: [(u64, u64, i64); 3]) -> Limits {
+    /// seconds) and the ceiling of a class without a hard limit.
+    pub fn from_classes(classes: [(u64, u64, i64); 3], ceiling: usize) -> Limits {
         let l = |(hard, soft, secs): (u64, u64, i64)| ClassLimit {
             hard: hard as usize,
             soft: soft as usize,
             soft_seconds: secs.max(0) as u64,
+            ceiling,
         };
         Limits { normal: l(classes[0]), replica: l(classes[1]), pubsub: l(classes[2]) }
     }
@@ -112,7 +136,8 @@ impl Meter {
             self.soft_since.store(0, Ordering::Relaxed);
             return false;
         }
-        let hard = limit.hard > 0 && used >= limit.hard;
+        let hard = limit.hard_or_ceiling();
+        let hard = hard > 0 && used >= hard;
         let soft_reached = limit.soft > 0 && used >= limit.soft;
         let soft = if soft_reached {
             let since = self.soft_since.load(Ordering::Relaxed);
@@ -143,16 +168,16 @@ mod tests {
 
     #[test]
     fn parses_the_canonical_value() {
-        let l = Limits::from_classes([(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)]);
+        let l = Limits::from_classes([(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)], 0);
         assert_eq!(l.normal, ClassLimit::default());
-        assert_eq!(l.replica, ClassLimit { hard: 268435456, soft: 67108864, soft_seconds: 60 });
+        assert_eq!(l.replica, ClassLimit { hard: 268435456, soft: 67108864, soft_seconds: 60, ceiling: 0 });
         assert_eq!(l.of(Class::Pubsub).hard, 32 << 20);
     }
 
     #[test]
     fn hard_limit_counts_past_the_static_buffer() {
         let m = Meter::default();
-        let limit = ClassLimit { hard: 30_000, soft: 0, soft_seconds: 0 };
+        let limit = ClassLimit { hard: 30_000, soft: 0, soft_seconds: 0, ceiling: 0 };
         m.unsent.store(REPLY_CHUNK_BYTES, Ordering::Relaxed);
         assert!(!m.over(limit, 1));
         m.queued.store(1, Ordering::Relaxed);
@@ -164,9 +189,25 @@ mod tests {
     }
 
     #[test]
+    fn a_class_without_a_hard_limit_has_the_ceiling() {
+        let l = Limits::from_classes([(0, 0, 0), (256 << 20, 64 << 20, 60), (0, 10, 2)], 30_000);
+        assert_eq!(l.normal.hard_or_ceiling(), 30_000);
+        assert_eq!(l.replica.hard_or_ceiling(), 256 << 20);
+        let m = Meter::default();
+        m.unsent.store(REPLY_CHUNK_BYTES + 2 * REPLY_BLOCK_BYTES, Ordering::Relaxed);
+        assert!(m.over(l.normal, 1));
+        // The soft limit still needs its seconds; the ceiling does not.
+        assert!(m.over(l.pubsub, 1));
+        m.unsent.store(REPLY_CHUNK_BYTES + 100, Ordering::Relaxed);
+        assert!(!m.over(l.normal, 1));
+        assert!(!m.over(Limits::from_classes([(0, 0, 0); 3], 0).normal, 1));
+        assert!(auto_ceiling() >= 256 << 20);
+    }
+
+    #[test]
     fn soft_limit_must_hold_longer_than_its_seconds() {
         let m = Meter::default();
-        let limit = ClassLimit { hard: 0, soft: 10, soft_seconds: 2 };
+        let limit = ClassLimit { hard: 0, soft: 10, soft_seconds: 2, ceiling: 0 };
         m.unsent.store(REPLY_CHUNK_BYTES + 100, Ordering::Relaxed);
         assert!(!m.over(limit, 1_000));
         assert_eq!(m.soft_deadline_ms(limit), Some(3_001));

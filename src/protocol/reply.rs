@@ -23,15 +23,27 @@ pub struct ReplySink {
     /// Error replies already counted in errorstats elsewhere (a script returning the error of
     /// a command it ran): the command still counts as failed.
     pub uncounted_errors: usize,
-    /// Bytes this sink may hold before its client is over its output-buffer hard limit (0: no
-    /// limit). Handlers that can produce huge replies stop early past it, as Redis's stop when
-    /// the client is flagged to close: the reply is never sent then.
+    /// Bytes this sink may hold before its client is over its output-buffer hard limit or
+    /// ceiling (0: no limit). Past it the reply is never sent (the client is closed; a script's
+    /// command fails), so strings are no longer written, and handlers that can answer without
+    /// bound (SRANDMEMBER, HRANDFIELD, ZRANDMEMBER with negative counts) stop, as Redis's stop
+    /// when the client is flagged to close.
     pub limit: usize,
 }
+
+/// The limit of a sink whose replies nobody reads (commands from the AOF, a master, a replica,
+/// a blocked command put back): one command cannot fill memory with them.
+const DISCARD_LIMIT: usize = 1 << 20;
 
 impl ReplySink {
     pub fn new(proto: Proto) -> Self {
         ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0, limit: 0 }
+    }
+
+    /// A sink for replies that are thrown away (see [`DISCARD_LIMIT`]); its user clears it
+    /// after each command.
+    pub fn discarding(proto: Proto) -> Self {
+        ReplySink { limit: DISCARD_LIMIT, ..Self::new(proto) }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -106,6 +118,9 @@ impl ReplySink {
     }
 
     pub fn bulk(&mut self, s: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         // A big value: room for the whole reply first, as growing for the value and again for
         // its CRLF left the buffer at twice its size. Smaller ones grow the buffer the usual
         // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
@@ -193,6 +208,9 @@ impl ReplySink {
 
     /// A verbatim string (`=len\r\ntxt:...`), a bulk string in RESP2. `format` is 3 bytes.
     pub fn verbatim(&mut self, format: &str, s: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         match self.proto {
             Proto::Resp2 => self.bulk(s),
             Proto::Resp3 => {
@@ -215,6 +233,9 @@ impl ReplySink {
 
     /// Bytes already encoded for this connection (used for shared replies).
     pub fn raw(&mut self, b: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.extend_from_slice(b);
     }
 
@@ -275,5 +296,29 @@ mod tests {
         s.error("bad\r\nthing");
         assert_eq!(s.buf, b"-ERR bad  thing\r\n");
         assert_eq!(s.errors, vec!["ERR".to_string()]);
+    }
+
+    #[test]
+    fn strings_past_the_limit_are_not_written() {
+        let mut s = ReplySink { limit: 10, ..ReplySink::new(Proto::Resp2) };
+        s.bulk(b"0123456789");
+        assert!(s.over_limit());
+        let len = s.len();
+        s.bulk(b"more");
+        s.raw(b"more");
+        s.verbatim("txt", b"more");
+        assert_eq!(s.len(), len);
+        let mut free = ReplySink::new(Proto::Resp2);
+        for _ in 0..100 {
+            free.bulk(b"0123456789");
+        }
+        assert!(!free.over_limit());
+        assert_eq!(free.len(), 1700);
+        let mut d = ReplySink::discarding(Proto::Resp2);
+        let big = vec![b'x'; 300_000];
+        for _ in 0..1000 {
+            d.bulk(&big);
+        }
+        assert!(d.len() < 2 * DISCARD_LIMIT);
     }
 }

@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn hard_limit_disconnects_a_slow_subscriber() {
         let ps = PubSub::default();
-        *ps.limits.write() = ClassLimit { hard: 1000, soft: 0, soft_seconds: 0 };
+        *ps.limits.write() = ClassLimit { hard: 1000, soft: 0, soft_seconds: 0, ceiling: 0 };
         let (tx, _rx) = queue();
         let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let k = killed.clone();

@@ -191,7 +191,7 @@ async fn reader<R: AsyncRead + Unpin>(
     mut buf: BytesMut,
 ) -> Result<(), String> {
     let limits = ParseLimits { max_bulk_len: 512 << 20, unauthenticated: false };
-    let mut sink = ReplySink::new(Proto::Resp2);
+    let mut sink = ReplySink::discarding(Proto::Resp2);
     loop {
         loop {
             let req = match parse_request(&mut buf, &limits) {

@@ -898,7 +898,7 @@ fn streamed(server: &Server, read: std::io::Result<usize>) -> Result<(), String>
 async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, generation: u64) -> Result<(), String> {
     let st = &server.replica;
     let repl = &server.repl;
-    let mut sink = ReplySink::new(Proto::Resp2);
+    let mut sink = ReplySink::discarding(Proto::Resp2);
     let limits = ParseLimits { max_bulk_len: i64::MAX, unauthenticated: false };
     let mut ack = crate::util::timer::interval(Duration::from_secs(1));
     let mut fsynced = Fsynced::default();

@@ -99,7 +99,11 @@ impl<'a> RunState<'a> {
             dirty: false,
             debug_no_writes: false,
             db: db as *mut Db<'_> as *mut (),
-            sink: SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2)),
+            sink: ReplySink {
+                // A command's reply past the ceiling is an error for the script (see `run`).
+                limit: server.obuf_limits.read().normal.ceiling,
+                ..SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2))
+            },
             scratch: Vec::new(),
         }
     }
@@ -179,6 +183,9 @@ enum Left {
     Reply,
     Error { counted: bool },
 }
+
+/// A command's reply in a script went past `output-buffer-ceiling`.
+const REPLY_TOO_BIG: &str = "-ERR reply bigger than output-buffer-ceiling allows";
 
 const NO_RUN: &[u8] = b"ERR redis.call/pcall can only be called inside a script invocation";
 
@@ -401,6 +408,14 @@ impl RunState<'_> {
             _ => {}
         }
         let touched = outcome.touched();
+        if sink.over_limit() {
+            // Cut short (see `ReplySink::limit`): Redis would grow the reply until the process
+            // is killed. The command's effects stand, as when a client is closed for its reply.
+            if touched {
+                self.queued.push(pipeline::written(outcome.modified, outcome.ready));
+            }
+            return self.fail(REPLY_TOO_BIG, true);
+        }
         match outcome.action {
             // Blocking commands never block in a script: they answer as if timed out.
             Action::Block(spec) if spec.timeout_null_array => sink.null_array(),

@@ -263,7 +263,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
     let handle = ClientHandle::new(0, "aof".into(), String::new(), -1);
     let mut client = Client::new(handle, true);
     client.loading_aof = true;
-    let mut sink = ReplySink::new(crate::protocol::Proto::Resp2);
+    let mut sink = ReplySink::discarding(crate::protocol::Proto::Resp2);
     let mut n = 0;
     let result = (|| {
         for part in parts {

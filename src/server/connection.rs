@@ -453,6 +453,7 @@ async fn client_loop(
                         // goes first.
                         if client.lua_debug.on() {
                             flush_all(server, sock, &mut out, &handle).await?;
+                            out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                         }
                         run_script(server, sock, client, &args, &mut out.sink).await
                     } else {
@@ -464,6 +465,7 @@ async fn client_loop(
                     loop {
                         match action {
                             Action::Paused => {
+                                out.clear_limit();
                                 broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                                 send(server, sock, &mut out).await?;
                                 server.blocking.postpone(true);
@@ -478,9 +480,11 @@ async fn client_loop(
                                     return Err(why);
                                 }
                                 drain_queued(&mut out, push_rx, client);
+                                out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                                 action = pipeline::execute(server, client, &args, &mut out.sink);
                             }
                             Action::Block(spec) => {
+                                out.clear_limit();
                                 broadcast_invalidations(server, &mut out, push_rx, client, &mut defer);
                                 let input = Input { buf: &mut buf, limit: settings.qb_limit };
                                 action =
@@ -492,6 +496,7 @@ async fn client_loop(
                                 // end or to run past busy-reply-threshold, then try again. The
                                 // wake-up is registered before the script is looked at again, so
                                 // one that ends in between is not missed.
+                                out.clear_limit();
                                 let busy = &server.scripting.busy;
                                 let _waiting = busy.waiting();
                                 let done = busy.done.notified();
@@ -510,6 +515,7 @@ async fn client_loop(
                                     }
                                 }
                                 drain_queued(&mut out, push_rx, client);
+                                out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                                 action = if on_script_stack(client, &args) {
                                     run_script(server, sock, client, &args, &mut out.sink).await
                                 } else {
@@ -531,6 +537,7 @@ async fn client_loop(
                     if out.over(limit) {
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
+                    out.clear_limit();
                     match action {
                         Action::None | Action::Block(_) | Action::Paused | Action::WaitScript => {}
                         Action::Close => {
@@ -1084,6 +1091,8 @@ async fn block(
     // What other clients' writes sent it meanwhile (the invalidation of the key it was woken
     // for, say) precedes its reply.
     drain_queued(out, push_rx, client);
+    // The queue may have drained while it waited: the sink's room is measured again.
+    out.set_limit(server.obuf_limits.read().of(class_of(server, client)));
     let out_sink = &mut out.sink;
     // Timed out (or CLIENT UNBLOCK ... TIMEOUT): a null array whatever the command, as Redis.
     let null = |out: &mut ReplySink| out.null_array();
@@ -1146,7 +1155,7 @@ async fn block(
     if !undo.is_empty() {
         // Served: write the reply now; if the client is gone, put the elements back.
         if let Err(why) = send(server, sock, out).await {
-            let mut discard = ReplySink::new(client.proto);
+            let mut discard = ReplySink::discarding(client.proto);
             for argv in &undo {
                 pipeline::execute_internal(server, client, argv, &mut discard);
             }

@@ -280,7 +280,11 @@ impl Server {
     /// Re-read the settings that live outside the configuration (after start-up or CONFIG SET).
     pub fn apply_config(&self) {
         let cfg = self.config.load();
-        let limits = crate::metrics::obuf::Limits::from_classes(cfg.client_output_buffer_limit);
+        let ceiling = match cfg.output_buffer_ceiling {
+            0 => crate::metrics::obuf::auto_ceiling(),
+            n => n as usize,
+        };
+        let limits = crate::metrics::obuf::Limits::from_classes(cfg.client_output_buffer_limit, ceiling);
         *self.pubsub.limits.write() = limits.pubsub;
         *self.obuf_limits.write() = limits;
         self.keyspace.notifier.set_flags(cfg.notify_keyspace_events);

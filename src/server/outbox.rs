@@ -76,22 +76,29 @@ impl Outbox {
         self.meter.unsent.store(self.pending(), Ordering::Relaxed);
     }
 
-    /// Whether the client is over its output-buffer limit (Redis's rule, see `metrics::obuf`).
+    /// Whether the client is over its output-buffer limit (Redis's rule, see `metrics::obuf`),
+    /// or, in a class without one, over the ceiling.
     pub fn over(&self, limit: ClassLimit) -> bool {
         self.publish();
         if limit.hard == 0 && limit.soft == 0 {
-            return false;
+            return limit.ceiling > 0 && crate::metrics::obuf::omem(self.pending()) >= limit.ceiling;
         }
         self.meter.over(limit, crate::keyspace::now_ms())
     }
 
-    /// Tell the sink how much more it may hold before the client is over the hard limit
-    /// (`ReplySink::limit`), given what is already waiting.
+    /// Tell the sink how much more it may hold before the client is over the hard limit (or
+    /// the ceiling; `ReplySink::limit`), given what is already waiting.
     pub fn set_limit(&mut self, limit: ClassLimit) {
-        self.sink.limit = match limit.hard {
+        self.sink.limit = match limit.hard_or_ceiling() {
             0 => 0,
             hard => (hard + crate::metrics::obuf::REPLY_CHUNK_BYTES).saturating_sub(self.queued).max(1),
         };
+    }
+
+    /// The limit is set only while a command runs: what is encoded between commands
+    /// (Pub/Sub messages, invalidations) is never cut short, whatever left the queue meanwhile.
+    pub fn clear_limit(&mut self) {
+        self.sink.limit = 0;
     }
 
     /// Bytes written since the last call (INFO's net_output_bytes).
