@@ -447,6 +447,13 @@ fn a_cluster_forms_over_a_tls_bus() {
     let shards = cmd(b, &["CLUSTER", "SHARDS"]);
     assert!(shards.contains(&format!("int({})", a.port)) && shards.contains(&format!("int({a_tls})")), "{shards}");
     assert!(cmd(b, &["CLUSTER", "NODES"]).contains(&format!("127.0.0.1:{}@", a.port)));
+    // A script's CLUSTER SLOTS answers for its caller's connection too (Redis 7.2, #12569).
+    let mut tls_con = pki.client(*b_tls, Some("alice")).get_connection().unwrap();
+    let direct: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut tls_con).unwrap();
+    let scripted: redis::Value =
+        redis::cmd("EVAL").arg("return redis.call('CLUSTER', 'SLOTS')").arg(0).query(&mut tls_con).unwrap();
+    assert!(format!("{direct:?}").contains(&format!("int({a_tls})")), "{direct:?}");
+    assert_eq!(format!("{scripted:?}"), format!("{direct:?}"));
     // The bus port speaks TLS only: the start of a plain bus message ends the connection.
     let mut plain = TcpStream::connect(("127.0.0.1", *b_bus)).unwrap();
     plain.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

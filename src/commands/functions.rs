@@ -88,7 +88,10 @@ fn function_load(ctx: &mut Ctx) -> CmdResult {
         return Err(CmdError::new("Function code is missing"));
     }
     let code = args[i].clone();
-    let name = with(ctx, |f| f.load(&code, replace))?.map_err(CmdError::new)?;
+    // From a master or the AOF the library loads however long its code runs (Redis 7.2).
+    let untimed = ctx.client.must_obey();
+    let name = with(ctx, |f| if untimed { f.load_untimed(&code, replace) } else { f.load(&code, replace) })?
+        .map_err(CmdError::new)?;
     ctx.db.touch_dirty(1);
     ctx.reply.bulk(name.as_bytes());
     Ok(())

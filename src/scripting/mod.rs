@@ -357,7 +357,7 @@ impl Scripting {
         let current = self.library_sources();
         let mut fresh = functions::Functions::new().map_err(|e| format!("Lua engine failed to start: {e}"))?;
         for s in current.iter().chain(sources) {
-            fresh.load(s, replace)?;
+            fresh.load_untimed(s, replace)?;
         }
         self.with_functions(|f| *f = fresh)
     }

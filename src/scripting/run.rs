@@ -107,6 +107,9 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
     client.is_master = ctx.client.is_master;
     client.loading_aof = ctx.client.loading_aof;
     client.asking = ctx.client.asking;
+    // CLUSTER SLOTS / NODES / SHARDS answer with the ports of the caller's connection (TLS or
+    // plain), as Redis 7.2's shouldReturnTlsInfo looks at the caller (#12569).
+    client.tls = ctx.client.tls;
     client.slot = crate::commands::cluster::declared_slot(server, keys);
     client.cross_slot = t.flags & (flags::ALLOW_CROSS_SLOT | flags::EVAL_COMPAT) != 0;
     let start = busy.started_at().unwrap_or_else(Instant::now);
