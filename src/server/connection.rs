@@ -1122,6 +1122,9 @@ async fn block(
         pipeline::adjust_blocked_call_stats(args, 1, false);
         return Ok(Action::None);
     }
+    // Run again as a new command: evictions first, so the pipeline's OOM check sees memory as
+    // it is now (Redis 7.2 reprocesses an unblocked command through processCommand, #11012).
+    server.evict_before_command();
     client.block_retry = true;
     client.block_woken_by = waiter.take_signalled();
     client.block_undo.clear();
