@@ -646,6 +646,31 @@ fn mem_cluster_links_counts_the_bus_links() {
     assert!(wait_until(Duration::from_secs(20), || links(&master) > 2 * 8192 && links(&other) > 2 * 8192));
 }
 
+/// A master that learns another node claims one of its slots with a newer epoch deletes the
+/// slot's keys (#11084) without telling its clients: Redis 7.2 notifies modules only, 7.0 no one.
+#[test]
+fn keys_of_a_lost_slot_go_without_keyspace_events() {
+    let (master, other) = master_and_stranger(Kind::Ferrous);
+    assert_eq!(master.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), "OK");
+    assert_eq!(master.cmd(&["SET", "{t}a", "1"]), "OK");
+    let slot = master.cmd(&["CLUSTER", "KEYSLOT", "{t}a"]);
+    let mut sub = master.raw();
+    sub.send_cmd(&["PSUBSCRIBE", "__key*__:*"]);
+    assert!(text(&sub.try_read_reply(Duration::from_secs(5)).unwrap()).contains("psubscribe"));
+    meet(&other, &master);
+    wait_known(&master, &other);
+    assert_eq!(other.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &other.id()]), "OK");
+    other.cmd(&["CLUSTER", "BUMPEPOCH"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || master.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]) == "0"),
+        "the slot's keys stayed: {}",
+        master.cmd(&["CLUSTER", "NODES"])
+    );
+    assert_eq!(master.cmd(&["PING"]), "PONG");
+    let heard = sub.try_read_reply(Duration::from_millis(500));
+    assert!(heard.is_err(), "a keyspace event was sent: {:?}", heard.map(|r| text(&r)));
+}
+
 /// Wait until `node` knows `other` by name (the handshake is over).
 fn wait_known(node: &Node, other: &Node) {
     let id = other.id();

@@ -306,11 +306,20 @@ pub fn del_keys_in_slot(server: &Server, slot: u16) -> usize {
             }
         });
     }
+    // As Redis's delKeysInSlot: deleted whatever their expiry (dbDelete), WATCH and tracking
+    // told, the replicas sent a DEL, and no keyspace event (the keys moved to another node;
+    // Redis 7.2 tells modules only, 7.0 no one).
     for k in &keys {
-        if db.delete(k) {
-            db.notify(crate::keyspace::notify::GENERIC, "del", k);
+        if db.delete_stored(k) {
+            db.touch_dirty(1);
+            db.signal_modified(k);
             db.propagate(vec![bytes::Bytes::from_static(b"DEL"), k.clone()]);
         }
+    }
+    // The WATCHes of what was signalled are lost (the pipeline does this after a command).
+    let watches = &server.keyspace.watches;
+    for m in db.take_modified().take() {
+        watches.touch(m.db, &m.key, m.gone);
     }
     keys.len()
 }
