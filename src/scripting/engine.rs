@@ -37,8 +37,11 @@ pub fn refused_chunk(code: &[u8], chunk_id: &str) -> Option<String> {
 /// taking the process down. Half the machine's memory, at least 1 GiB: Redis sets none, and its
 /// suite builds a 3 GB string in a script (cjson of a string past 2 GB).
 pub fn memory_limit() -> usize {
-    let half = crate::util::sysmem::total_system_memory() / 2;
-    usize::try_from(half).unwrap_or(usize::MAX).max(1 << 30)
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let half = crate::util::sysmem::total_system_memory() / 2;
+        usize::try_from(half).unwrap_or(usize::MAX).max(1 << 30)
+    })
 }
 
 /// The Lua-side objects Rust needs to run code in an engine.

@@ -173,20 +173,27 @@ fn encode(lua: &Lua, args: MultiValue, cfg: &Settings) -> LResult {
         return fail(lua, "bad argument #1 to 'encode' (expected 1 argument)");
     }
     let mut out = Vec::new();
-    match encode_value(&args[0], &mut out, 0, cfg) {
+    match encode_value(&args[0], &mut out, 0, cfg, super::heap_room(lua)) {
         Ok(()) => ok(lua, lua.create_string(&out)?),
+        Err(e) if e.is_empty() => super::out_of_memory(lua),
         Err(e) => fail(lua, e),
     }
 }
 
-fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings) -> Result<(), String> {
+/// Err: the error text; empty when the output went past `room` (see `libs::heap_room`).
+fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings, room: usize) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(i) => encode_number(*i as f64, out, cfg)?,
         Value::Number(n) => encode_number(*n, out, cfg)?,
-        Value::String(s) => encode_string(&s.as_bytes(), out),
+        Value::String(s) => {
+            encode_string(&s.as_bytes(), out);
+            if out.len() > room {
+                return Err(String::new());
+            }
+        }
         Value::Table(t) => {
             let depth = depth + 1;
             if depth > cfg.encode_max_depth as usize {
@@ -200,7 +207,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings) -> R
                             out.push(b',');
                         }
                         let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                        encode_value(&v, out, depth, cfg)?;
+                        encode_value(&v, out, depth, cfg, room)?;
                     }
                     out.push(b']');
                 }
@@ -228,7 +235,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &Settings) -> R
                             }
                         }
                         out.push(b':');
-                        encode_value(&v, out, depth, cfg)?;
+                        encode_value(&v, out, depth, cfg, room)?;
                     }
                     out.push(b'}');
                 }
@@ -693,7 +700,7 @@ mod tests {
     fn enc(lua: &Lua, src: &str) -> String {
         let v: Value = lua.load(src).eval().unwrap();
         let mut out = Vec::new();
-        match encode_value(&v, &mut out, 0, &Settings::default()) {
+        match encode_value(&v, &mut out, 0, &Settings::default(), usize::MAX) {
             Ok(()) => String::from_utf8_lossy(&out).into_owned(),
             Err(e) => e,
         }
@@ -712,17 +719,21 @@ mod tests {
         assert_eq!(enc(&lua, "return {[1.5]=1}"), r#"{"1.5":1}"#);
         let v: Value = lua.load("return {a={b=0/0}}").eval().unwrap();
         let mut cfg = Settings { encode_max_depth: 1, ..Settings::default() };
-        assert!(encode_value(&v, &mut Vec::new(), 0, &cfg).unwrap_err().contains("excessive nesting (2)"));
+        assert!(encode_value(&v, &mut Vec::new(), 0, &cfg, usize::MAX).unwrap_err().contains("excessive nesting (2)"));
+        // Past the room the Lua heap has for the result: Lua's memory error (an empty text).
+        let big: Value = lua.load("local s = string.rep('x', 1000) return {s, s, s, s}").eval().unwrap();
+        assert_eq!(encode_value(&big, &mut Vec::new(), 0, &cfg, 2500), Err(String::new()));
+        assert!(encode_value(&big, &mut Vec::new(), 0, &cfg, 4100).is_ok());
         cfg.encode_max_depth = 5;
         cfg.encode_invalid_numbers = 2;
         let mut out = Vec::new();
-        encode_value(&v, &mut out, 0, &cfg).unwrap();
+        encode_value(&v, &mut out, 0, &cfg, usize::MAX).unwrap();
         assert_eq!(out, br#"{"a":{"b":null}}"#);
         // Sparse arrays written as objects, fewer digits.
         let cfg = Settings { sparse_convert: true, number_precision: 3, ..Settings::default() };
         let v: Value = lua.load("return {[1]=1/3,[20]=2}").eval().unwrap();
         let mut out = Vec::new();
-        encode_value(&v, &mut out, 0, &cfg).unwrap();
+        encode_value(&v, &mut out, 0, &cfg, usize::MAX).unwrap();
         assert!(
             out == br#"{"1":0.333,"20":2}"# || out == br#"{"20":2,"1":0.333}"#,
             "{}",
@@ -739,7 +750,7 @@ mod tests {
             Ok(mv) => match (&mv[0], &mv[1]) {
                 (Value::Boolean(true), v) => {
                     let mut out = Vec::new();
-                    encode_value(v, &mut out, 0, &Settings::default()).unwrap();
+                    encode_value(v, &mut out, 0, &Settings::default(), usize::MAX).unwrap();
                     String::from_utf8_lossy(&out).into_owned()
                 }
                 (_, Value::String(e)) => e.to_string_lossy(),

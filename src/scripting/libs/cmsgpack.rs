@@ -25,21 +25,33 @@ fn pack(lua: &Lua, args: MultiValue) -> LResult {
         return bad_arg(lua, 0, "pack", "MessagePack pack needs input.");
     }
     let mut out = Vec::new();
+    let room = super::heap_room(lua);
     for a in args.iter() {
-        encode(a, &mut out, 0);
+        if encode(a, &mut out, 0, room).is_err() {
+            return super::out_of_memory(lua);
+        }
     }
     ok(lua, lua.create_string(&out)?)
 }
 
-fn encode(v: &Value, out: &mut Vec<u8>, level: usize) {
+/// The output went past the room the Lua heap has for it (`libs::heap_room`).
+struct Full;
+
+fn encode(v: &Value, out: &mut Vec<u8>, level: usize, room: usize) -> Result<(), Full> {
     match v {
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Integer(i) => encode_int(*i, out),
         Value::Number(n) => encode_number(*n, out),
-        Value::String(s) => encode_bytes(&s.as_bytes(), out),
-        Value::Table(t) if level < MAX_NESTING => encode_table(t, out, level + 1),
+        Value::String(s) => {
+            encode_bytes(&s.as_bytes(), out);
+            if out.len() > room {
+                return Err(Full);
+            }
+        }
+        Value::Table(t) if level < MAX_NESTING => encode_table(t, out, level + 1, room)?,
         _ => out.push(0xc0),
     }
+    Ok(())
 }
 
 fn encode_number(n: f64, out: &mut Vec<u8>) {
@@ -115,7 +127,7 @@ fn header(out: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
     }
 }
 
-fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize) {
+fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize, room: usize) -> Result<(), Full> {
     let pairs: Vec<(Value, Value)> = t.clone().pairs::<Value, Value>().filter_map(Result::ok).collect();
     let (mut max, mut count, mut array) = (0f64, 0usize, true);
     for (k, _) in &pairs {
@@ -138,15 +150,16 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize) {
         header(out, count, 0x90, 0xdc, 0xdd);
         for i in 1..=count {
             let v: Value = t.raw_get(i).unwrap_or(Value::Nil);
-            encode(&v, out, level);
+            encode(&v, out, level, room)?;
         }
     } else {
         header(out, pairs.len(), 0x80, 0xde, 0xdf);
         for (k, v) in &pairs {
-            encode(k, out, level);
-            encode(v, out, level);
+            encode(k, out, level, room)?;
+            encode(v, out, level, room)?;
         }
     }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -358,12 +371,16 @@ mod tests {
         let lua = Lua::new();
         let v: Value = lua.load("return {1,2}").eval().unwrap();
         let mut out = Vec::new();
-        encode(&v, &mut out, 0);
+        assert!(encode(&v, &mut out, 0, usize::MAX).is_ok());
         assert_eq!(out, b"\x92\x01\x02");
         let mut out = Vec::new();
-        encode(&Value::Number(-1.0), &mut out, 0);
-        encode(&Value::Number(300.0), &mut out, 0);
-        encode(&Value::Number(0.5), &mut out, 0);
+        assert!(encode(&Value::Number(-1.0), &mut out, 0, usize::MAX).is_ok());
+        assert!(encode(&Value::Number(300.0), &mut out, 0, usize::MAX).is_ok());
+        assert!(encode(&Value::Number(0.5), &mut out, 0, usize::MAX).is_ok());
         assert_eq!(out, b"\xff\xcd\x01\x2c\xca\x3f\x00\x00\x00");
+        // Past the room the Lua heap has for the result.
+        let big: Value = lua.load("local s = string.rep('x', 1000) return {s, s, s, s}").eval().unwrap();
+        assert!(encode(&big, &mut Vec::new(), 0, 2500).is_err());
+        assert!(encode(&big, &mut Vec::new(), 0, 4100).is_ok());
     }
 }

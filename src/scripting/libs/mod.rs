@@ -51,6 +51,19 @@ fn fail_unpositioned(lua: &Lua, msg: impl AsRef<[u8]>) -> LResult {
     Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?), Value::Boolean(true)]))
 }
 
+/// How much a library may build outside the Lua heap for a result that becomes a Lua string
+/// (so must fit under the heap's limit too). An encoder past it fails with Lua's own memory
+/// error ([`out_of_memory`]): `cjson.encode` of a table holding one 100 MB string a million
+/// times would otherwise grow its buffer until the process dies, as Redis's does.
+pub fn heap_room(lua: &Lua) -> usize {
+    super::engine::memory_limit().saturating_sub(lua.used_memory())
+}
+
+/// Lua's error when its heap is full.
+pub fn out_of_memory(lua: &Lua) -> LResult {
+    fail_unpositioned(lua, "not enough memory")
+}
+
 /// A failure raised as Redis's error table (`luaPushError` + `luaError`: no position).
 pub fn fail_table(lua: &Lua, msg: &str) -> LResult {
     let t = super::engine::error_table(lua, msg.as_bytes())?;
