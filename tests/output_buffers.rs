@@ -285,10 +285,16 @@ fn a_reply_with_no_end_stops_at_the_ceiling() {
     let _: i64 = query(&mut con, &["HSET", "h", "a", "b"]);
     let _: () = query(&mut con, &["SET", "big", &"x".repeat(1 << 20)]);
     let mget: Vec<&str> = std::iter::once("MGET").chain(std::iter::repeat_n("big", 10_000)).collect();
+    let item = "i".repeat(1000);
+    let items: Vec<&str> = ["RPUSH", "l"].into_iter().chain(std::iter::repeat_n(item.as_str(), 1000)).collect();
+    let _: i64 = query(&mut con, &items);
+    let sort: Vec<&str> =
+        ["SORT", "l", "BY", "nosort"].into_iter().chain(std::iter::repeat_n(["GET", "#"], 100_000).flatten()).collect();
     for args in [
         vec!["SRANDMEMBER", "s", "-9223372036854775807"],
         vec!["HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"],
         mget,
+        sort,
     ] {
         let t = Instant::now();
         let mut c = server.conn();
@@ -296,7 +302,7 @@ fn a_reply_with_no_end_stops_at_the_ceiling() {
         assert!(r.is_err(), "{} answered", args[0]);
         assert!(t.elapsed() < Duration::from_secs(20), "{} ran for {:?}", args[0], t.elapsed());
     }
-    assert_eq!(disconnections(&mut con), 3);
+    assert_eq!(disconnections(&mut con), 4);
     // Under the ceiling, a big reply is sent whole.
     let three: Vec<Vec<u8>> = query(&mut con, &["MGET", "big", "big", "big"]);
     assert_eq!(three.iter().map(Vec::len).sum::<usize>(), 3 << 20);

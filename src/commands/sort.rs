@@ -254,6 +254,11 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> CmdResult {
             let n = if gets.is_empty() { elems.len() } else { gets.len() * elems.len() };
             ctx.reply.array(n);
             for e in &elems {
+                // GET patterns multiply the reply (a thousand `GET #` over a big list): past the
+                // client's limit it is never sent (see `ReplySink::limit`).
+                if ctx.reply.over_limit() {
+                    break;
+                }
                 if gets.is_empty() {
                     ctx.reply.bulk(e);
                 }
