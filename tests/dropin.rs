@@ -77,6 +77,36 @@ fn the_test_suites_default_conf_starts_the_server() {
     }
 }
 
+/// `unixsocketperm` (CVE-2023-45145, fixed in Redis 7.2.2): the socket is at its path with the
+/// configured mode, clients connect through it, and the private directory it was bound in
+/// beside the path is gone.
+#[cfg(unix)]
+#[test]
+fn the_unix_socket_has_unixsocketperm_and_serves() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = common::work_dir().join(format!("dropin-{}-sockdir", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("redis.sock").display().to_string();
+    for perm in ["700", "770"] {
+        let server = Server::start(&["--unixsocket", &sock, "--unixsocketperm", perm]);
+        let meta = fs::metadata(&sock).expect("the socket file");
+        assert!(meta.file_type().is_socket());
+        assert_eq!(format!("{:o}", meta.permissions().mode() & 0o777), perm);
+        assert_eq!(config_get(&mut server.conn(), "unixsocketperm"), perm);
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the unix socket");
+        s.write_all(b"*1\r\n$4\r\nPING\r\n").expect("write");
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf).expect("read");
+        assert_eq!(&buf, b"+PONG\r\n");
+        let names: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["redis.sock"]);
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn config_set_many_is_all_or_nothing_with_redis_errors() {
     let server = Server::start(&[]);

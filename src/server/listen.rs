@@ -544,6 +544,132 @@ async fn bind_one(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     sock.listen(511)
 }
 
+/// Redis's anetUnixServer: a listening Unix socket at `path`, with mode `perm` when not 0
+/// (otherwise what the umask gives, as Redis leaves it), listening with `backlog`. Err with
+/// Redis's text ("bind: ...").
+///
+/// CVE-2023-45145: a socket chmod'ed only after it listens can be connected to meanwhile by
+/// anyone its umask-given mode lets in. Redis 7.2.2 chmods between bind and listen (a socket
+/// that does not listen yet refuses every connection). Here the socket does not even appear at
+/// `path` with another mode: it is bound, chmod'ed and made to listen in a fresh directory of
+/// mode 0700 beside `path`, then renamed onto `path` (same directory, so the rename is atomic),
+/// and the directory removed; the process's umask is not touched (other threads create files).
+/// Only where the temporary name does not fit a socket address is it bound at `path` itself,
+/// in Redis's order.
+#[cfg(unix)]
+fn bind_unix(path: &str, perm: u32, backlog: i32) -> Result<std::os::unix::net::UnixListener, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let strerror = |what: &str, e: std::io::Error| format!("{what}: {}", crate::config::kinds::strerror(&e));
+    let max = unix_path_capacity();
+    if path.len() > max - 1 {
+        return Err(format!("unix socket path too long ({}), must be under {max}", path.len()));
+    }
+    // bind, chmod, listen: the socket accepts nobody before it has its mode.
+    let listen_at = |at: &str| -> Result<std::os::unix::net::UnixListener, String> {
+        let sock = unix_socket().map_err(|e| strerror("socket", e))?;
+        unix_bind(&sock, at).map_err(|e| strerror("bind", e))?;
+        if perm != 0 {
+            // As Redis, a failed chmod does not stop the listener.
+            let _ = std::fs::set_permissions(at, std::fs::Permissions::from_mode(perm));
+        }
+        // SAFETY: a valid socket descriptor we own.
+        if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&sock), backlog) } == -1 {
+            let e = std::io::Error::last_os_error();
+            let _ = std::fs::remove_file(at);
+            return Err(strerror("listen", e));
+        }
+        Ok(std::os::unix::net::UnixListener::from(sock))
+    };
+    if perm == 0 {
+        return listen_at(path);
+    }
+    let target = std::path::Path::new(path);
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut private = None;
+    for _ in 0..16 {
+        let dir = parent.join(format!(".ferrous-sock-{:08x}", rand::random::<u32>()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                private = Some(dir);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // (Then binding at `path` fails the same way, with bind's error as Redis's.)
+            Err(_) => break,
+        }
+    }
+    let temp = private.as_ref().map(|d| d.join("s")).filter(|t| t.as_os_str().len() < max);
+    let (Some(dir), Some(temp)) = (private.as_ref(), temp) else {
+        if let Some(dir) = &private {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return listen_at(path);
+    };
+    let listener = listen_at(&temp.to_string_lossy()).and_then(|l| {
+        std::fs::rename(&temp, target).map(|()| l).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            strerror("bind", e)
+        })
+    });
+    let _ = std::fs::remove_dir(dir);
+    listener
+}
+
+/// sizeof(sockaddr_un.sun_path): the longest socket path is one byte less.
+#[cfg(unix)]
+fn unix_path_capacity() -> usize {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_path.len()
+}
+
+/// A new Unix stream socket, closed on exec.
+#[cfg(unix)]
+fn unix_socket() -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fcntl(2) on the descriptor just created.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(sock)
+}
+
+/// bind(2) `sock` to the path `at` (shorter than [`unix_path_capacity`]).
+#[cfg(unix)]
+fn unix_bind(sock: &std::os::fd::OwnedFd, at: &str) -> std::io::Result<()> {
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if at.len() >= sa.sun_path.len() || at.as_bytes().contains(&0) {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    for (d, s) in sa.sun_path.iter_mut().zip(at.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: a valid socket and a NUL-terminated address of the size given.
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            &sa as *const libc::sockaddr_un as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if r == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Listeners {
     /// Start serving: the workers, the TCP accept loops, and the Unix socket when configured.
     pub fn start(&self, server: &Arc<Server>, tcp: Vec<tokio::net::TcpListener>) -> Result<(), String> {
@@ -555,12 +681,13 @@ impl Listeners {
         if !cfg.unixsocket.is_empty() {
             let path = cfg.unixsocket.clone();
             let _ = std::fs::remove_file(&path);
-            let l = tokio::net::UnixListener::bind(&path)
-                .map_err(|e| format!("Failed opening Unix socket: {}", crate::config::kinds::strerror(&e)))?;
-            if cfg.unixsocketperm != 0 {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.unixsocketperm as u32));
-            }
+            let backlog = cfg.tcp_backlog.clamp(0, i32::MAX as i64) as i32;
+            let l = bind_unix(&path, cfg.unixsocketperm as u32, backlog)
+                .and_then(|l| {
+                    l.set_nonblocking(true).map_err(|e| crate::config::kinds::strerror(&e))?;
+                    tokio::net::UnixListener::from_std(l).map_err(|e| crate::config::kinds::strerror(&e))
+                })
+                .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
             let fd = listen_fd(&l);
             let mut open = self.open.subscribe();
             let task = tokio::spawn(async move {
@@ -748,5 +875,94 @@ mod tests {
         // Out of descriptors or memory: accepting again at once would spin.
         assert!(!one_connections_error(&err(libc::EMFILE)));
         assert!(!one_connections_error(&err(libc::ENOBUFS)));
+    }
+
+    /// A fresh directory for one test's sockets, removed when dropped.
+    #[cfg(unix)]
+    struct TempDir(std::path::PathBuf);
+
+    #[cfg(unix)]
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("ferrous-listen-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn entries(&self) -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+    }
+
+    #[cfg(unix)]
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The socket is at its path with `unixsocketperm`'s mode, serves connections, and nothing
+    /// else is left beside it.
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_socket_appears_with_its_mode() {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = TempDir::new("perm");
+        let path = dir.0.join("redis.sock");
+        let path_s = path.to_str().unwrap();
+        for perm in [0o700, 0o770, 0o777] {
+            let _ = std::fs::remove_file(&path);
+            let l = bind_unix(path_s, perm, 16).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            assert!(meta.file_type().is_socket());
+            assert_eq!(meta.permissions().mode() & 0o777, perm, "{perm:o}");
+            assert_eq!(dir.entries(), ["redis.sock"]);
+            let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            c.write_all(b"hi").unwrap();
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"hi");
+            drop(l);
+        }
+        // unixsocketperm 0: no chmod, the socket is bound at its path directly.
+        let _ = std::fs::remove_file(&path);
+        let l = bind_unix(path_s, 0, 16).unwrap();
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+        drop(l);
+        assert_eq!(dir.entries(), ["redis.sock"]);
+    }
+
+    /// A path whose temporary name would not fit a socket address is bound in place (Redis's
+    /// order: chmod before listen), still with its mode; one too long for any address is
+    /// refused with Redis's text.
+    #[cfg(unix)]
+    #[test]
+    fn long_unix_socket_paths() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("long");
+        let max = unix_path_capacity();
+        let base = dir.0.to_str().unwrap().len() + 1;
+        assert!(base + 8 < max, "temp dir path too long for this test");
+        let name = "x".repeat(max - 1 - base);
+        let path = dir.0.join(&name);
+        let l = bind_unix(path.to_str().unwrap(), 0o700, 16).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+        assert_eq!(dir.entries(), vec![name]);
+        drop(l);
+        let long = format!("{}y", path.to_str().unwrap());
+        let err = bind_unix(&long, 0o700, 16).unwrap_err();
+        assert_eq!(err, format!("unix socket path too long ({}), must be under {max}", long.len()));
+        // A directory that does not exist: bind's error, as Redis's.
+        let missing = dir.0.join("nope").join("s.sock");
+        assert_eq!(bind_unix(missing.to_str().unwrap(), 0o700, 16).unwrap_err(), "bind: No such file or directory");
     }
 }
