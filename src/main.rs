@@ -77,8 +77,10 @@ fn main() {
         None
     };
     let cfg = &startup.config;
-    let daemonized = cfg.daemonize && cfg.supervised == 0;
-    if daemonized {
+    // Redis's order: supervision first (systemd hears "Redis is loading..."), then daemonize
+    // unless supervised.
+    let supervision = server::process::supervise(cfg);
+    if cfg.daemonize && !supervision.supervised() {
         if let Err(e) = server::process::daemonize(&cfg.logfile) {
             eprintln!("Can't daemonize: {e}");
             std::process::exit(1);
@@ -88,6 +90,7 @@ fn main() {
         eprintln!("Can't open the log file: {e}");
         std::process::exit(1);
     }
+    supervision.log();
     log::notice("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
     log::notice(&format!(
         "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (Ferrous {})",

@@ -229,6 +229,105 @@ fn shutdown_nosave_stops_the_server() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err(), "port still accepting");
 }
 
+/// `supervised systemd` (or `auto` with $NOTIFY_SOCKET set): systemd hears what Redis 7.2.4
+/// tells it, one datagram per message, at the same moments: loading, ready (a replica: ready
+/// read-only, waiting for its master), a replica's full and partial syncs, STOPPING=1, the final
+/// save, and why a shutdown could not go on.
+#[cfg(unix)]
+#[test]
+fn systemd_is_told_the_servers_state() {
+    use std::os::unix::net::UnixDatagram;
+    let base = work_dir().join(format!("notify-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&base);
+    fs::create_dir_all(&base).unwrap();
+    let listen = |name: &str| {
+        let path = base.join(format!("{name}.sock"));
+        let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
+        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        (sock, path.to_str().unwrap().to_string())
+    };
+    let next = |sock: &UnixDatagram| -> String {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification within 20 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let (msock, mpath) = listen("master");
+    let data = base.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let data_s = data.to_str().unwrap().to_string();
+    let mut master = Server::start_env(
+        &["--supervised", "systemd", "--dir", &data_s, "--enable-protected-configs", "yes"],
+        &[("NOTIFY_SOCKET", mpath.as_str())],
+    );
+    assert_eq!(next(&msock), "STATUS=Redis is loading...\n");
+    assert_eq!(next(&msock), "STATUS=Ready to accept connections\n");
+    assert_eq!(next(&msock), "READY=1\n");
+    let log = master.log();
+    assert!(
+        log.contains("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit."),
+        "{log}"
+    );
+    let mut mc = master.conn();
+    assert_eq!(common::info_field(&mut mc, "server", "process_supervised"), "systemd");
+
+    // A replica (`supervised auto` detects systemd): read-only until its first sync, then a
+    // partial resynchronisation after its master link is killed.
+    {
+        let (rsock, rpath) = listen("replica");
+        let mport = master.port.to_string();
+        let replica = Server::start_env(
+            &["--supervised", "auto", "--replicaof", "127.0.0.1", &mport],
+            &[("NOTIFY_SOCKET", rpath.as_str())],
+        );
+        assert_eq!(next(&rsock), "STATUS=Redis is loading...\n");
+        assert_eq!(
+            next(&rsock),
+            "STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n"
+        );
+        assert_eq!(next(&rsock), "READY=1\n");
+        assert_eq!(
+            next(&rsock),
+            "STATUS=MASTER <-> REPLICA sync: Finished with success. Ready to accept connections in read-write mode.\n"
+        );
+        let mut rc = replica.conn();
+        assert_eq!(common::info_field(&mut rc, "server", "process_supervised"), "systemd");
+        let _: i64 = query(&mut rc, &["CLIENT", "KILL", "TYPE", "master"]);
+        assert_eq!(
+            next(&rsock),
+            "STATUS=MASTER <-> REPLICA sync: Partial Resynchronization accepted. Ready to accept connections in read-write mode.\n"
+        );
+    }
+
+    // The final save fails: the shutdown stops, and systemd is told why.
+    let gone = data.join("gone");
+    fs::create_dir_all(&gone).unwrap();
+    let _: () = query(&mut mc, &["CONFIG", "SET", "dir", gone.to_str().unwrap()]);
+    fs::remove_dir(&gone).unwrap();
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&["SHUTDOWN", "SAVE"]), b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    assert_eq!(next(&msock), "STOPPING=1\n");
+    assert_eq!(next(&msock), "STATUS=Saving the final RDB snapshot\n");
+    assert_eq!(next(&msock), "STATUS=Error trying to save the DB, can't exit.\n");
+
+    // AOF turned on: while its first rewrite runs, a shutdown cannot go on.
+    let _: () = query(&mut mc, &["CONFIG", "SET", "dir", &data_s]);
+    let _: () = query(&mut mc, &["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    let _: () = query(&mut mc, &["SET", "k", "v"]);
+    let _: () = query(&mut mc, &["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(raw.cmd(&["SHUTDOWN"]), b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    assert_eq!(next(&msock), "STOPPING=1\n");
+    assert_eq!(next(&msock), "STATUS=Writing initial AOF, can't exit.\n");
+
+    // FORCE: the rewrite is given up, the final save made, and the server exits.
+    let _: () = query(&mut mc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    raw.send_cmd(&["SHUTDOWN", "SAVE", "FORCE"]);
+    assert_eq!(next(&msock), "STOPPING=1\n");
+    assert_eq!(next(&msock), "STATUS=Saving the final RDB snapshot\n");
+    let status = master.wait_exit(EXIT_TIMEOUT).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    let _ = fs::remove_dir_all(&base);
+}
+
 // ---------------------------------------------------------------------------
 // 3. Pipelining and inline commands.
 // ---------------------------------------------------------------------------

@@ -460,6 +460,9 @@ async fn sync_and_stream(
         }
         super::failover::psync_result(server, true);
         log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+        crate::server::process::notify_systemd(
+            "STATUS=MASTER <-> REPLICA sync: Partial Resynchronization accepted. Ready to accept connections in read-write mode.\n",
+        );
         None
     } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
         log::notice(&format!("Master is currently unable to PSYNC but should be in the future: {reply}"));
@@ -778,6 +781,9 @@ fn load(
     st.stream_db.store(stream_db, Ordering::SeqCst);
     st.history.store(initial_offset >= 0, Ordering::SeqCst);
     log::notice("MASTER <-> REPLICA sync: Finished with success");
+    crate::server::process::notify_systemd(
+        "STATUS=MASTER <-> REPLICA sync: Finished with success. Ready to accept connections in read-write mode.\n",
+    );
     if server.config.load().appendonly {
         server.aof.rewrite_scheduled.store(true, Ordering::Release);
     }

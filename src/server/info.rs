@@ -292,13 +292,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(out, "atomicvar_api:c11-builtin");
             line!(out, "gcc_version:0.0.0");
             line!(out, "process_id:{}", std::process::id());
-            let supervised = match cfg.supervised {
-                1 => "upstart",
-                2 => "systemd",
-                3 if std::env::var_os("NOTIFY_SOCKET").is_some() => "systemd",
-                _ => "no",
-            };
-            line!(out, "process_supervised:{}", supervised);
+            line!(out, "process_supervised:{}", super::process::supervised_mode_name(&cfg));
             line!(out, "run_id:{}", server.run_id);
             line!(out, "tcp_port:{}", server.port.load(Ordering::Relaxed));
             line!(out, "server_time_usec:{}", crate::keyspace::now_ms() * 1000);

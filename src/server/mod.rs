@@ -640,7 +640,15 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     if !cfg.unixsocket.is_empty() {
         log::notice("Ready to accept connections unix");
     }
-    process::notify_supervisor(&cfg, "STATUS=Ready to accept connections\nREADY=1\n");
+    // Redis tells systemd whether a replica still waits for its master's data.
+    if server.sentinel.get().is_none() && server.replica.is_replica() {
+        process::notify_systemd(
+            "STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n",
+        );
+    } else {
+        process::notify_systemd("STATUS=Ready to accept connections\n");
+    }
+    process::notify_systemd("READY=1\n");
     if cfg.maxmemory > 0 && cfg.maxmemory < 1024 * 1024 {
         log::warning(&format!(
             "WARNING: You specified a maxmemory value that is less than 1MB (current value is {} bytes). Are you sure this is what you really want?",

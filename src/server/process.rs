@@ -3,7 +3,7 @@
 //! notifications (sd_notify over $NOTIFY_SOCKET), `oom-score-adj` (the kernel's OOM killer
 //! preference in /proc/self/oom_score_adj) and `disable-thp` (no transparent huge pages).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use crate::config::Config;
 
@@ -58,29 +58,132 @@ pub fn remove_pidfile(cfg: &Config) {
 fn pidfile_path(cfg: &Config) -> Option<String> {
     if !cfg.pidfile.is_empty() {
         Some(cfg.pidfile.clone())
-    } else if cfg.daemonize {
+    } else if cfg.daemonize && !supervised() {
+        // Redis writes its default pidfile only when it forked (daemonize and not supervised).
         Some("/var/run/redis.pid".into())
     } else {
         None
     }
 }
 
-/// `supervised systemd` (or `auto` under systemd): send `state` to $NOTIFY_SOCKET.
-pub fn notify_supervisor(cfg: &Config, state: &str) {
+/// Redis's server.supervised: supervision was set up at start-up (then `daemonize yes` does
+/// not fork, and there is no default pidfile).
+static SUPERVISED: AtomicBool = AtomicBool::new(false);
+/// Redis's `server.supervised_mode == SUPERVISED_SYSTEMD`: systemd is told the server's state.
+static SYSTEMD: AtomicBool = AtomicBool::new(false);
+
+/// What [`supervise`] found, logged by [`Supervision::log`] once the log is set up (Redis
+/// logs it before its start-up banner).
+pub enum Supervision {
+    None,
+    /// `supervised upstart`, or `auto` with $UPSTART_JOB set: not daemonized (Ferrous does not
+    /// stop itself with SIGSTOP to signal readiness as Redis does).
+    Upstart,
+    /// systemd took the first notification.
+    Systemd,
+    /// The first notification could not be sent: the warning Redis logs.
+    SystemdFailed(String),
+}
+
+impl Supervision {
+    pub fn supervised(&self) -> bool {
+        matches!(self, Supervision::Upstart | Supervision::Systemd)
+    }
+
+    pub fn log(&self) {
+        match self {
+            Supervision::Systemd => super::log::notice(
+                "Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.",
+            ),
+            Supervision::SystemdFailed(w) => super::log::warning(w),
+            Supervision::None | Supervision::Upstart => {}
+        }
+    }
+}
+
+/// Redis's redisIsSupervised, at start-up before daemonizing: `supervised systemd` (or `auto`
+/// with $NOTIFY_SOCKET set and no $UPSTART_JOB) tells systemd "STATUS=Redis is loading..."
+/// and, from then on, the server's state (see [`notify_systemd`]). An explicit `supervised
+/// systemd` keeps notifying (and warning) even when that first message failed, as Redis does.
+pub fn supervise(cfg: &Config) -> Supervision {
+    let upstart = std::env::var_os("UPSTART_JOB").is_some();
     let systemd = match cfg.supervised {
+        1 => return if upstart { Supervision::Upstart } else { Supervision::None },
         2 => true,
+        3 if upstart => return Supervision::Upstart,
         3 => std::env::var_os("NOTIFY_SOCKET").is_some(),
         _ => false,
     };
     if !systemd {
-        return;
+        return Supervision::None;
     }
-    #[cfg(unix)]
-    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
-        let path = std::path::PathBuf::from(path);
-        if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
-            let _ = sock.send_to(state.as_bytes(), &path);
+    let sent = sd_notify("STATUS=Redis is loading...\n");
+    SYSTEMD.store(cfg.supervised == 2 || sent.is_ok(), Ordering::Relaxed);
+    SUPERVISED.store(sent.is_ok(), Ordering::Relaxed);
+    match sent {
+        Ok(()) => Supervision::Systemd,
+        Err(w) => Supervision::SystemdFailed(w),
+    }
+}
+
+/// Whether the server is supervised (Redis's server.supervised).
+pub fn supervised() -> bool {
+    SUPERVISED.load(Ordering::Relaxed)
+}
+
+/// INFO's `process_supervised`.
+pub fn supervised_mode_name(cfg: &Config) -> &'static str {
+    if SYSTEMD.load(Ordering::Relaxed) {
+        "systemd"
+    } else if cfg.supervised == 1 || (cfg.supervised == 3 && std::env::var_os("UPSTART_JOB").is_some()) {
+        "upstart"
+    } else {
+        "no"
+    }
+}
+
+/// Under systemd supervision, tell systemd `state` (Redis's redisCommunicateSystemd: one
+/// datagram per call, such as "STATUS=...\n" or "READY=1\n"); a failure is logged.
+pub fn notify_systemd(state: &str) {
+    if SYSTEMD.load(Ordering::Relaxed) {
+        if let Err(w) = sd_notify(state) {
+            super::log::warning(&w);
         }
+    }
+}
+
+/// libsystemd's sd_notify: one datagram to $NOTIFY_SOCKET (a path, or `@name` for the
+/// abstract namespace). Err with the warning Redis logs.
+fn sd_notify(state: &str) -> Result<(), String> {
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(path) => sd_notify_to(&path, state),
+        None => Err("systemd supervision error: NOTIFY_SOCKET not found!".into()),
+    }
+}
+
+fn sd_notify_to(path: &std::ffi::OsStr, state: &str) -> Result<(), String> {
+    let failed =
+        |e: std::io::Error| format!("systemd supervision error: sd_notify: {}", -e.raw_os_error().unwrap_or(0));
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let sock = std::os::unix::net::UnixDatagram::unbound().map_err(failed)?;
+        let bytes = path.as_bytes();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(failed)?;
+            return sock.send_to_addr(state.as_bytes(), &addr).map(|_| ()).map_err(failed);
+        }
+        if bytes.first() != Some(&b'/') {
+            return Err(failed(std::io::Error::from_raw_os_error(libc::EINVAL)));
+        }
+        sock.send_to(state.as_bytes(), std::path::Path::new(path)).map(|_| ()).map_err(failed)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, failed);
+        Ok(())
     }
 }
 
@@ -188,4 +291,38 @@ pub fn crash_now(segfault: bool) -> ! {
         libc::raise(if segfault { libc::SIGSEGV } else { libc::SIGABRT });
     }
     std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sd_notify's addresses: a path, `@name` in the abstract namespace; anything else is
+    /// EINVAL, and an address nobody listens on is the send's error, as sd_notify returns them.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn sd_notify_addresses() {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let path = std::env::temp_dir().join(format!("ferrous-notify-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sd_notify_to(path.as_os_str(), "READY=1\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\n");
+        drop(sock);
+        let _ = std::fs::remove_file(&path);
+        let err = sd_notify_to(path.as_os_str(), "READY=1\n").unwrap_err();
+        assert_eq!(err, format!("systemd supervision error: sd_notify: -{}", libc::ENOENT));
+
+        let name = format!("ferrous-notify-{}", std::process::id());
+        let sock = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        sd_notify_to(std::ffi::OsStr::new(&format!("@{name}")), "STATUS=x\n").unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STATUS=x\n");
+
+        let err = sd_notify_to(std::ffi::OsStr::new("relative.sock"), "READY=1\n").unwrap_err();
+        assert_eq!(err, format!("systemd supervision error: sd_notify: -{}", libc::EINVAL));
+    }
 }

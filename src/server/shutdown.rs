@@ -124,7 +124,7 @@ async fn run(server: &Arc<Server>, mut flags: u32) {
         flags = (flags & !SHUTDOWN_SAVE) | SHUTDOWN_NOSAVE;
     }
     log::notice("User requested shutdown...");
-    super::process::notify_supervisor(&server.config.load(), "STOPPING=1\n");
+    super::process::notify_systemd("STOPPING=1\n");
     let timeout_s = server.config.load().shutdown_timeout;
     if flags & SHUTDOWN_NOW == 0 && timeout_s != 0 && !replicas_in_sync(server) {
         st.deadline_ms.store(now_ms() + timeout_s * 1000, Ordering::SeqCst);
@@ -191,6 +191,7 @@ async fn finish(server: &Arc<Server>, flags: u32) -> bool {
             log::warning("Writing initial AOF. Exit anyway.");
         } else {
             log::warning("Writing initial AOF, can't exit.");
+            super::process::notify_systemd("STATUS=Writing initial AOF, can't exit.\n");
             return false;
         }
     }
@@ -211,6 +212,7 @@ async fn finish(server: &Arc<Server>, flags: u32) -> bool {
     }
     if save || (!nosave && !saving::save_points(&server.config.load()).is_empty()) {
         log::notice("Saving the final RDB snapshot before exiting.");
+        super::process::notify_systemd("STATUS=Saving the final RDB snapshot\n");
         let s = server.clone();
         // Every shard locked for the image: off the async threads.
         let saved = tokio::task::spawn_blocking(move || saving::save_locking(&s)).await;
@@ -219,6 +221,7 @@ async fn finish(server: &Arc<Server>, flags: u32) -> bool {
                 log::warning("Error trying to save the DB. Exit anyway.");
             } else {
                 log::warning("Error trying to save the DB, can't exit.");
+                super::process::notify_systemd("STATUS=Error trying to save the DB, can't exit.\n");
                 return false;
             }
         }

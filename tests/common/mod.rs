@@ -81,6 +81,11 @@ impl Server {
     /// first argument not starting with `--` is a config file, passed first like redis-server
     /// wants it.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set for the server.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let (file, args) = match args.split_first() {
             Some((first, rest)) if !first.starts_with("--") => (Some(*first), rest),
             _ => (None, args),
@@ -107,6 +112,7 @@ impl Server {
                 .args(&own_file)
                 .args(args)
                 .current_dir(work_dir())
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone the log file handle"))
                 .stderr(log_file)
