@@ -466,6 +466,19 @@ fn a_cluster_forms_over_a_tls_bus() {
         Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
     };
     assert!(refused, "a plain bus message was taken: {read:?}");
+    // Both parameters are applied, so neither is reported as accepted but not applied.
+    for (s, _, _) in &nodes {
+        assert!(!s.log().contains("does not apply"), "{}", s.log());
+    }
+    // cluster-announce-tls-port is announced on the bus: the other node learns it (and a TLS
+    // client would be sent there).
+    let announced = common::free_port().to_string();
+    cmd(a, &["CONFIG", "SET", "cluster-announce-tls-port", &announced]);
+    let learned = common::wait_until(Duration::from_secs(20), || {
+        cmd(b, &["CLUSTER", "SHARDS"]).contains(&format!("int({announced})"))
+    });
+    assert!(learned, "{}", cmd(b, &["CLUSTER", "SHARDS"]));
+    assert!(cmd(a, &["CONFIG", "GET", "cluster-announce-tls-port"]).contains(&announced));
 }
 
 /// X.509 v1 client certificates (Redis's gen-test-certs.sh makes redis.crt so, and OpenSSL

@@ -597,6 +597,29 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Parameters the server acts on are not reported as accepted but not applied: the cluster
+    /// bus over TLS and its announced port (cluster/bus.rs, cluster/state.rs), the process
+    /// title (server/proc_title.rs), the source address of outgoing links (util/net.rs).
+    #[test]
+    fn applied_parameters_get_no_not_applied_notice() {
+        let st = from_args(&args(&[
+            "--tls-cluster",
+            "yes",
+            "--cluster-announce-tls-port",
+            "16380",
+            "--set-proc-title",
+            "no",
+            "--proc-title-template",
+            "{title} {port}",
+            "--bind-source-addr",
+            "127.0.0.1",
+        ]))
+        .unwrap();
+        assert!(st.notices.is_empty(), "{:?}", st.notices);
+        let st = from_args(&args(&["--activedefrag", "yes"])).unwrap();
+        assert_eq!(st.notices, [not_applied_notice("activedefrag")]);
+    }
+
     #[test]
     fn defaults_and_command_line() {
         let c = from_args(&args(&["--port", "7000", "--save", "", "--maxmemory", "1mb"])).unwrap().config;

@@ -163,7 +163,7 @@ params! {
     rdb_del_sync_files: bool = "rdb-del-sync-files", Bool, false, NA;
     activerehashing: bool = "activerehashing", Bool, true, M;
     stop_writes_on_bgsave_error: bool = "stop-writes-on-bgsave-error", Bool, true, M;
-    set_proc_title: bool = "set-proc-title", Bool, true, IMMUTABLE | NA;
+    set_proc_title: bool = "set-proc-title", Bool, true, IMMUTABLE;
     dynamic_hz: bool = "dynamic-hz", Bool, true, NA;
     lazyfree_lazy_eviction: bool = "lazyfree-lazy-eviction", Bool, false, DEBUG | NA;
     lazyfree_lazy_expire: bool = "lazyfree-lazy-expire", Bool, false, DEBUG | NA;
@@ -219,8 +219,8 @@ params! {
     aof_rewrite_cpulist: String = "aof_rewrite_cpulist", NSTR, s(""), IMMUTABLE | NA;
     bgsave_cpulist: String = "bgsave_cpulist", NSTR, s(""), IMMUTABLE | NA;
     ignore_warnings: String = "ignore-warnings", STR, s(""), M;
-    proc_title_template: String = "proc-title-template", TITLE, s("{title} {listen-addr} {server-mode}"), NA;
-    bind_source_addr: String = "bind-source-addr", NSTR, s(""), NA;
+    proc_title_template: String = "proc-title-template", TITLE, s("{title} {listen-addr} {server-mode}"), M;
+    bind_source_addr: String = "bind-source-addr", NSTR, s(""), M;
     logfile: String = "logfile", STR, s(""), IMMUTABLE;
     masterauth: String = "masterauth", NSTR, s(""), SENSITIVE;
     requirepass: String = "requirepass", NSTR, s(""), SENSITIVE;
@@ -268,7 +268,7 @@ params! {
     cluster_port: i64 = "cluster-port", int(0, 65535), 0, IMMUTABLE;
     cluster_announce_bus_port: i64 = "cluster-announce-bus-port", int(0, 65535), 0, M;
     cluster_announce_port: i64 = "cluster-announce-port", int(0, 65535), 0, M;
-    cluster_announce_tls_port: i64 = "cluster-announce-tls-port", int(0, 65535), 0, NA;
+    cluster_announce_tls_port: i64 = "cluster-announce-tls-port", int(0, 65535), 0, M;
     repl_timeout: i64 = "repl-timeout", int(1, INT_MAX), 60, M;
     repl_ping_replica_period: i64 = "repl-ping-replica-period" | "repl-ping-slave-period", int(1, INT_MAX), 10, M;
     list_compress_depth: i64 = "list-compress-depth", int(0, INT_MAX), 0, DEBUG;
@@ -315,7 +315,7 @@ params! {
     tls_port: i64 = "tls-port", int(0, 65535), 0, M;
     tls_session_cache_size: i64 = "tls-session-cache-size", int(0, INT_MAX), 20 * 1024, M;
     tls_session_cache_timeout: i64 = "tls-session-cache-timeout", int(0, INT_MAX), 300, NA;
-    tls_cluster: bool = "tls-cluster", Bool, false, NA;
+    tls_cluster: bool = "tls-cluster", Bool, false, M;
     tls_replication: bool = "tls-replication", Bool, false, M;
     tls_auth_clients: u32 = "tls-auth-clients", TLS_AUTH, 1, M;
     tls_prefer_server_ciphers: bool = "tls-prefer-server-ciphers", Bool, false, M;

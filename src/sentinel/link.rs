@@ -198,7 +198,9 @@ pub fn spawn(sentinel: Arc<Sentinel>, server: Arc<Server>, id: InstanceId, pubsu
 }
 
 async fn run(sentinel: &Sentinel, server: &Server, id: &InstanceId, pubsub: bool, addr: Addr, generation: u64) {
-    let connect = tokio::net::TcpStream::connect((addr.ip.as_str(), addr.port));
+    // From bind-source-addr, as Redis's redisAsyncConnectBind (best effort, as the other links).
+    let source = server.config.load().bind_source_addr.clone();
+    let connect = crate::util::net::connect_from(addr.ip.as_str(), addr.port, &source);
     let stream = match crate::util::timer::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
