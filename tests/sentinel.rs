@@ -255,3 +255,81 @@ fn notification_script_runs_for_warning_events() {
         query::<Vec<redis::Value>>(&mut con, &["SENTINEL", "PENDING-SCRIPTS"]).is_empty()
     }));
 }
+
+/// The lines a Sentinel's rewrite of a minimal sentinel.conf leaves, sorted (Redis writes new
+/// options in its config dictionary's order, which is seeded at random), without blank lines
+/// and the lines that differ by nature: `port`, `dir`, `sentinel myid`.
+fn rewritten_lines(conf: &Path) -> Vec<String> {
+    let text = fs::read_to_string(conf).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("port ") && !l.starts_with("dir ") && !l.starts_with("sentinel myid "))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A minimal sentinel.conf with a `save` line, rewritten after SENTINEL SET and FLUSHCONFIG:
+/// no `save` line is left (Redis's rewriteConfigSaveOption writes none in sentinel mode and
+/// drops the file's); with a redis-server at hand ($REDIS_SERVER or the PATH), the rewrite
+/// leaves the same lines as its Sentinel's.
+#[test]
+fn a_rewrite_writes_no_save_line_as_redis() {
+    let master = Server::start(&[]);
+    let minimal = |name: &str, port: Option<u16>| {
+        let dir = work_dir().join(format!("sentinel-rewrite-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        let port = port.map(|p| format!("port {p}\n")).unwrap_or_default();
+        fs::write(&conf, format!("{port}sentinel monitor m 127.0.0.1 {} 1\nsave 900 1\n", master.port)).unwrap();
+        (dir, conf)
+    };
+    let rewrite = |con: &mut redis::Connection| {
+        let _: String = query(con, &["SENTINEL", "SET", "m", "down-after-milliseconds", "1000"]);
+        let _: String = query(con, &["SENTINEL", "FLUSHCONFIG"]);
+    };
+
+    let (dir, conf) = minimal("ferrous", None);
+    let s = Server::start(&[conf.to_str().unwrap(), "--sentinel"]);
+    rewrite(&mut s.conn());
+    let ours = rewritten_lines(&conf);
+    assert!(!ours.iter().any(|l| l.starts_with("save")), "{ours:#?}");
+    assert!(ours.contains(&"sentinel down-after-milliseconds m 1000".to_string()), "{ours:#?}");
+    drop(s);
+    let _ = fs::remove_dir_all(&dir);
+
+    // Redis 7.2's rewrite, which Ferrous follows (7.0's `user` line has no sanitize-payload).
+    let redis = common::find_redis_server().filter(|r| {
+        let out = std::process::Command::new(r).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+        let v = String::from_utf8_lossy(&out).split("v=").nth(1).unwrap_or("").to_string();
+        let mut n = v.split(|c: char| !c.is_ascii_digit()).map(|x| x.parse::<u32>().unwrap_or(0));
+        (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= (7, 2)
+    });
+    let Some(redis) = redis else {
+        eprintln!("SKIPPED: the comparison with Redis's Sentinel needs redis-server 7.2 or later ($REDIS_SERVER)");
+        return;
+    };
+    let port = common::free_port();
+    let (dir, conf) = minimal("redis", Some(port));
+    let mut child = std::process::Command::new(redis)
+        .args([conf.to_str().unwrap(), "--sentinel"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn redis-server --sentinel");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let up = wait_until(Duration::from_secs(10), || client.get_connection().is_ok());
+    if up {
+        rewrite(&mut client.get_connection().unwrap());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "redis-server --sentinel did not start");
+    let theirs = rewritten_lines(&conf);
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(ours, theirs);
+}

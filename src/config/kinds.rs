@@ -412,6 +412,12 @@ impl Codec<Vec<(i64, i64)>> for Save {
         v.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ")
     }
     fn rewrite(&self, name: &str, v: &Vec<(i64, i64)>, _default: &Vec<(i64, i64)>, out: &mut Rewrite) {
+        // A Sentinel saves no data: Redis writes no save line in sentinel mode, and drops any
+        // the file had.
+        if out.sentinel_mode {
+            out.processed(name);
+            return;
+        }
         if v.is_empty() {
             out.line(name, "save \"\"".into(), true);
         }

@@ -525,16 +525,17 @@ pub fn rewrite_text(cfg: &Config, old_text: &str, force_all: bool) -> String {
 /// [`rewrite_text`] writing the ACL users as `user` lines (`users`: None when they live in an
 /// ACL file, whose `user` lines are then dropped from the configuration, as Redis does).
 pub fn rewrite_text_with_users(cfg: &Config, old_text: &str, force_all: bool, users: Option<&[String]>) -> String {
-    rewrite_text_with(cfg, old_text, force_all, users, &|_| {})
+    rewrite_text_with(cfg, old_text, force_all, users, None)
 }
 
-/// [`rewrite_text_with_users`], with `extra` rewriting more lines (Sentinel's state).
+/// [`rewrite_text_with_users`] for a Sentinel: its own options (`save` is not kept, as in
+/// Redis's sentinel mode), then `sentinel` rewriting Sentinel's state lines.
 pub fn rewrite_text_with(
     cfg: &Config,
     old_text: &str,
     force_all: bool,
     users: Option<&[String]>,
-    extra: &dyn Fn(&mut rewrite::Rewrite),
+    sentinel: Option<&dyn Fn(&mut rewrite::Rewrite)>,
 ) -> String {
     let canonical = |n: &str| -> Option<String> {
         match find_param(n) {
@@ -547,6 +548,7 @@ pub fn rewrite_text_with(
     };
     let mut st = rewrite::Rewrite::from_text(old_text, canonical);
     st.force_all = force_all;
+    st.sentinel_mode = sentinel.is_some();
     let defaults = Config::defaults();
     for p in PARAMS {
         (p.rewrite)(cfg, &defaults, &mut st);
@@ -555,30 +557,33 @@ pub fn rewrite_text_with(
         st.line("user", line.clone(), true);
     }
     st.processed("user");
-    extra(&mut st);
+    if let Some(sentinel) = sentinel {
+        sentinel(&mut st);
+    }
     st.finish()
 }
 
 /// CONFIG REWRITE: rewrite the config file (written to a temporary file, fsynced, renamed),
 /// with the ACL users' `user` lines (see [`rewrite_text_with_users`]).
 pub fn rewrite_file(cfg: &Config, path: &str, force_all: bool, users: Option<&[String]>) -> std::io::Result<()> {
-    rewrite_file_with(cfg, path, force_all, users, &|_| {})
+    rewrite_file_with(cfg, path, force_all, users, None)
 }
 
-/// [`rewrite_file`], with `extra` rewriting more lines (Sentinel's state).
+/// [`rewrite_file`], for a Sentinel when `sentinel` rewrites its state lines (see
+/// [`rewrite_text_with`]).
 pub fn rewrite_file_with(
     cfg: &Config,
     path: &str,
     force_all: bool,
     users: Option<&[String]>,
-    extra: &dyn Fn(&mut rewrite::Rewrite),
+    sentinel: Option<&dyn Fn(&mut rewrite::Rewrite)>,
 ) -> std::io::Result<()> {
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let text = rewrite_text_with(cfg, &old, force_all, users, extra);
+    let text = rewrite_text_with(cfg, &old, force_all, users, sentinel);
     let tmp = format!("{path}.tmp-{}", std::process::id());
     {
         use std::io::Write;
@@ -595,6 +600,21 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A Sentinel's rewrite writes no `save` line and drops the file's (Redis's
+    /// rewriteConfigSaveOption in sentinel mode); a server's writes its save points.
+    #[test]
+    fn a_sentinel_rewrite_keeps_no_save_line() {
+        let cfg = Config::defaults();
+        let old = "port 26380\nsave 900 1\nsentinel monitor m 127.0.0.1 6379 1\n";
+        let text = rewrite_text_with(&cfg, old, false, None, Some(&|_: &mut rewrite::Rewrite| {}));
+        assert!(!text.lines().any(|l| l.starts_with("save")), "{text}");
+        assert!(text.starts_with("port 6379\n\nsentinel monitor m 127.0.0.1 6379 1\n"), "{text}");
+        let text = rewrite_text_with(&cfg, old, false, None, None);
+        for line in ["save 3600 1\n", "save 300 100\n", "save 60 10000\n"] {
+            assert!(text.contains(line), "{text}");
+        }
     }
 
     /// Parameters the server acts on are not reported as accepted but not applied: the cluster

@@ -18,6 +18,9 @@ pub struct Rewrite {
     needs_signature: bool,
     /// Write every option even at its default (DEBUG CONFIG-REWRITE-FORCE-ALL).
     pub force_all: bool,
+    /// Rewriting a Sentinel's file: options a Sentinel does not keep are dropped (`save`, as
+    /// Redis's rewriteConfigSaveOption in sentinel mode).
+    pub sentinel_mode: bool,
 }
 
 impl Rewrite {
@@ -30,6 +33,7 @@ impl Rewrite {
             rewritten: HashSet::new(),
             needs_signature: true,
             force_all: false,
+            sentinel_mode: false,
         };
         let mut parts: Vec<&str> = text.split('\n').collect();
         if text.ends_with('\n') {

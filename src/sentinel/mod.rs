@@ -300,9 +300,13 @@ impl Sentinel {
         let cfg = server.config.load();
         let users = server.acl.config_lines(&cfg.aclfile);
         let lines = config::rewrite_lines(st);
-        let r = crate::config::rewrite_file_with(&cfg, &self.config_file, false, users.as_deref(), &|rw| {
-            config::apply_rewrite(&lines, rw)
-        });
+        let r = crate::config::rewrite_file_with(
+            &cfg,
+            &self.config_file,
+            false,
+            users.as_deref(),
+            Some(&|rw: &mut crate::config::rewrite::Rewrite| config::apply_rewrite(&lines, rw)),
+        );
         match &r {
             Ok(()) => log::notice("Sentinel new configuration saved on disk"),
             Err(e) => log::warning(&format!(
