@@ -98,6 +98,21 @@ fn connect_admitted(server: &Server, timeout: Duration) -> Raw {
 // 1. Start-up: options, config files, --version.
 // ---------------------------------------------------------------------------
 
+/// The TCP listeners listen with `tcp-backlog` (Redis's anetTcpServer), read back from the
+/// socket's queue limit as `ss` shows it (skipped where `ss` is missing).
+#[test]
+fn tcp_listeners_use_tcp_backlog() {
+    let server = Server::start(&["--tcp-backlog", "17"]);
+    let Ok(out) = Command::new("ss").args(["-ltnH", &format!("sport = :{}", server.port)]).output() else {
+        eprintln!("SKIPPED: no ss");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let limits: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    assert!(!limits.is_empty(), "no listener in: {text}");
+    assert!(limits.iter().all(|&q| q == "17"), "{text}");
+}
+
 #[test]
 fn unknown_option_stops_startup_naming_it() {
     let port = common::free_port().to_string();

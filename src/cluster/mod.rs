@@ -116,10 +116,12 @@ impl Cluster {
         }
         let bus_port = if cfg.cluster_port != 0 { cfg.cluster_port } else { cfg.base_port() + 10000 };
         let binds = server.config.load().bind.clone();
-        let listeners = crate::server::listen::bind_tcp(&binds, bus_port).await.map_err(|line| {
-            log::warning(&line);
-            format!("Failed listening on port {bus_port} (cluster), aborting.")
-        })?;
+        let listeners = crate::server::listen::bind_tcp(&binds, bus_port, server.config.load().tcp_backlog)
+            .await
+            .map_err(|line| {
+                log::warning(&line);
+                format!("Failed listening on port {bus_port} (cluster), aborting.")
+            })?;
         st.update_myself_announced(&cfg);
         st.reset_manual_failover();
         st.pending.clear();

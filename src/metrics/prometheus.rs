@@ -15,7 +15,9 @@ use crate::server::{log, Server};
 
 /// Bind `port` on every bind address and serve the endpoint.
 pub async fn start(server: &Arc<Server>, binds: &[String], port: u16) -> Result<(), String> {
-    let listeners = crate::server::listen::bind_tcp(binds, port).await.map_err(|e| format!("metrics-port: {e}"))?;
+    let listeners = crate::server::listen::bind_tcp(binds, port, server.config.load().tcp_backlog)
+        .await
+        .map_err(|e| format!("metrics-port: {e}"))?;
     for l in listeners {
         let server = Arc::downgrade(server);
         tokio::spawn(async move {

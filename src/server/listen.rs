@@ -419,6 +419,8 @@ pub struct Listeners {
     workers: std::sync::OnceLock<Arc<Workers>>,
     /// The runtime the accept loops run on (the server's own, not a worker's).
     handle: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// `tcp-backlog` (immutable), for listeners bound again by CONFIG SET port / bind.
+    backlog: std::sync::OnceLock<i64>,
 }
 
 /// An accept loop and its listening socket.
@@ -489,9 +491,11 @@ fn one_connections_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// Bind the TCP listeners of `bind` (an address with a leading `-` may be unavailable) on `port`.
-/// Err carries Redis's log line for the failure.
-pub async fn bind_tcp(binds: &[String], port: u16) -> Result<Vec<tokio::net::TcpListener>, String> {
+/// Bind the TCP listeners of `bind` (an address with a leading `-` may be unavailable) on `port`,
+/// listening with `tcp-backlog` (Redis's anetTcpServer). Err carries Redis's log line for the
+/// failure.
+pub async fn bind_tcp(binds: &[String], port: u16, backlog: i64) -> Result<Vec<tokio::net::TcpListener>, String> {
+    let backlog = backlog.clamp(0, i32::MAX as i64) as u32;
     let mut listeners = Vec::new();
     for addr in binds {
         let optional = addr.starts_with('-');
@@ -502,7 +506,7 @@ pub async fn bind_tcp(binds: &[String], port: u16) -> Result<Vec<tokio::net::Tcp
             a => a.to_string(),
         };
         let sock_addr = if target.contains(':') { format!("[{target}]:{port}") } else { format!("{target}:{port}") };
-        match bind_one(&sock_addr).await {
+        match bind_one(&sock_addr, backlog).await {
             Ok(l) => listeners.push(l),
             Err(e) if optional && e.kind() != std::io::ErrorKind::AddrInUse => {}
             Err(e) => {
@@ -516,7 +520,7 @@ pub async fn bind_tcp(binds: &[String], port: u16) -> Result<Vec<tokio::net::Tcp
     Ok(listeners)
 }
 
-async fn bind_one(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+async fn bind_one(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
     let sa: SocketAddr = match addr.parse() {
         Ok(a) => a,
         Err(_) => tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
@@ -541,7 +545,7 @@ async fn bind_one(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
         }
     }
     sock.bind(sa)?;
-    sock.listen(511)
+    sock.listen(backlog)
 }
 
 /// Redis's anetUnixServer: a listening Unix socket at `path`, with mode `perm` when not 0
@@ -677,6 +681,7 @@ impl Listeners {
         let _ = self.handle.set(tokio::runtime::Handle::current());
         self.replace_tcp(tcp);
         let cfg = server.config.load();
+        let _ = self.backlog.set(cfg.tcp_backlog);
         #[cfg(unix)]
         if !cfg.unixsocket.is_empty() {
             let path = cfg.unixsocket.clone();
@@ -793,7 +798,8 @@ impl Listeners {
         };
         let binds = binds.to_vec();
         let bound = std::thread::scope(|s| {
-            s.spawn(|| handle.block_on(async { bind_tcp(&binds, port).await }))
+            let backlog = self.backlog.get().copied().unwrap_or(511);
+            s.spawn(move || handle.block_on(async { bind_tcp(&binds, port, backlog).await }))
                 .join()
                 .unwrap_or_else(|_| Err("bind panicked".into()))
         });

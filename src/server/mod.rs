@@ -506,7 +506,11 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     // `port 0` with a TLS port: no plain TCP listener (as Redis; without TLS, port 0 binds an
     // ephemeral port, which in-process tests use).
     let plain = cfg.port != 0 || cfg.tls_port == 0;
-    let listeners = match if plain { listen::bind_tcp(&cfg.bind, cfg.port as u16).await } else { Ok(Vec::new()) } {
+    let listeners = match if plain {
+        listen::bind_tcp(&cfg.bind, cfg.port as u16, cfg.tcp_backlog).await
+    } else {
+        Ok(Vec::new())
+    } {
         Ok(l) => l,
         Err(line) => {
             log::warning(&line);
@@ -515,7 +519,7 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
         }
     };
     let tls_listeners = if cfg.tls_port != 0 {
-        match listen::bind_tcp(&cfg.bind, cfg.tls_port as u16).await {
+        match listen::bind_tcp(&cfg.bind, cfg.tls_port as u16, cfg.tcp_backlog).await {
             Ok(l) => l,
             Err(line) => {
                 log::warning(&line.replace("server TCP listening", "server TLS listening"));
