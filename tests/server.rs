@@ -98,6 +98,38 @@ fn connect_admitted(server: &Server, timeout: Duration) -> Raw {
 // 1. Start-up: options, config files, --version.
 // ---------------------------------------------------------------------------
 
+/// `supervised upstart` with $UPSTART_JOB set: the server stops itself with SIGSTOP before it
+/// listens (upstart's `expect stop`), serves once continued, and logs Redis's line.
+#[test]
+fn upstart_supervision_stops_the_process_until_continued() {
+    let port = common::free_port();
+    let log = temp_path("upstart.log");
+    let _ = fs::remove_file(&log);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrous-server"))
+        .args(["--port", &port.to_string(), "--supervised", "upstart", "--logfile", &log, "--save", ""])
+        .env("UPSTART_JOB", "ferrous-test")
+        .current_dir(work_dir())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferrous-server");
+    let state = || {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("").to_string()
+    };
+    let stopped = wait_until(Duration::from_secs(10), || state() == "T");
+    assert!(stopped, "the process did not stop itself (state {})", state());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "it listened before stopping");
+    send_signal(child.id(), "CONT");
+    let served = wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| Raw::new(s).cmd(&["PING"]) == b"+PONG\r\n")
+    });
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(served, "no PONG after SIGCONT: {text}");
+    assert!(text.contains("supervised by upstart, will stop to signal readiness."), "{text}");
+}
+
 /// The TCP listeners listen with `tcp-backlog` (Redis's anetTcpServer), read back from the
 /// socket's queue limit as `ss` shows it (skipped where `ss` is missing).
 #[test]

@@ -76,9 +76,11 @@ static SYSTEMD: AtomicBool = AtomicBool::new(false);
 /// logs it before its start-up banner).
 pub enum Supervision {
     None,
-    /// `supervised upstart`, or `auto` with $UPSTART_JOB set: not daemonized (Ferrous does not
-    /// stop itself with SIGSTOP to signal readiness as Redis does).
+    /// `supervised upstart`, or `auto` with $UPSTART_JOB set: the process stopped itself with
+    /// SIGSTOP (upstart's `expect stop` continues it) and is not daemonized.
     Upstart,
+    /// `supervised upstart` without $UPSTART_JOB: not supervised, with Redis's warning.
+    UpstartMissing,
     /// systemd took the first notification.
     Systemd,
     /// The first notification could not be sent: the warning Redis logs.
@@ -96,7 +98,11 @@ impl Supervision {
                 "Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.",
             ),
             Supervision::SystemdFailed(w) => super::log::warning(w),
-            Supervision::None | Supervision::Upstart => {}
+            Supervision::Upstart => super::log::notice("supervised by upstart, will stop to signal readiness."),
+            Supervision::UpstartMissing => {
+                super::log::warning("upstart supervision requested, but UPSTART_JOB not found!")
+            }
+            Supervision::None => {}
         }
     }
 }
@@ -108,9 +114,12 @@ impl Supervision {
 pub fn supervise(cfg: &Config) -> Supervision {
     let upstart = std::env::var_os("UPSTART_JOB").is_some();
     let systemd = match cfg.supervised {
-        1 => return if upstart { Supervision::Upstart } else { Supervision::None },
+        1 | 3 if upstart => {
+            stop_for_upstart();
+            return Supervision::Upstart;
+        }
+        1 => return Supervision::UpstartMissing,
         2 => true,
-        3 if upstart => return Supervision::Upstart,
         3 => std::env::var_os("NOTIFY_SOCKET").is_some(),
         _ => false,
     };
@@ -124,6 +133,16 @@ pub fn supervise(cfg: &Config) -> Supervision {
         Ok(()) => Supervision::Systemd,
         Err(w) => Supervision::SystemdFailed(w),
     }
+}
+
+/// Redis's redisSupervisedUpstart: stop (upstart's `expect stop` takes the SIGSTOP as the
+/// sign the job started, and continues it), then forget $UPSTART_JOB so that children do not
+/// stop too. Called at start-up, before any thread exists.
+fn stop_for_upstart() {
+    SUPERVISED.store(true, Ordering::Relaxed);
+    // SAFETY: raise has no memory effects; the process stops until SIGCONT.
+    unsafe { libc::raise(libc::SIGSTOP) };
+    std::env::remove_var("UPSTART_JOB");
 }
 
 /// Whether the server is supervised (Redis's server.supervised).
