@@ -81,7 +81,9 @@ impl Outbox {
     pub fn over(&self, limit: ClassLimit) -> bool {
         self.publish();
         if limit.hard == 0 && limit.soft == 0 {
-            return limit.ceiling > 0 && crate::metrics::obuf::omem(self.pending()) >= limit.ceiling;
+            // (Bytes, not Redis's reply blocks: a bound, not a limit to match. A sink past its
+            // `set_limit` room is always past it.)
+            return limit.ceiling > 0 && self.pending() > limit.ceiling;
         }
         self.meter.over(limit, crate::keyspace::now_ms())
     }
