@@ -303,6 +303,27 @@ fn a_reply_with_no_end_stops_at_the_ceiling() {
         assert!(t.elapsed() < Duration::from_secs(20), "{} ran for {:?}", args[0], t.elapsed());
     }
     assert_eq!(disconnections(&mut con), 4);
+    // A stream named 2,000 times by XREAD is read until the replies held pass the ceiling,
+    // not 2,000 times (200 MB held at once before the reply was written).
+    for i in 0..100 {
+        let _: String = query(&mut con, &["XADD", "st", &format!("{}-1", i + 1), "f", &item]);
+    }
+    let mut xread = vec!["XREAD", "STREAMS"];
+    xread.extend(std::iter::repeat_n("st", 2000));
+    xread.extend(std::iter::repeat_n("0", 2000));
+    let _: () = query(&mut con, &["CONFIG", "RESETSTAT"]);
+    // The process's peak resident memory (kB), which a transient buffer raises too.
+    let peak_rss = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_string();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = peak_rss();
+    let r = redis::cmd(xread[0]).arg(&xread[1..]).query::<redis::Value>(&mut server.conn());
+    assert!(r.is_err(), "XREAD answered");
+    let grew = peak_rss().saturating_sub(before);
+    assert!(grew < 50 << 10, "XREAD held {grew} kB");
+    assert_eq!(disconnections(&mut con), 1);
     // Under the ceiling, a big reply is sent whole.
     let three: Vec<Vec<u8>> = query(&mut con, &["MGET", "big", "big", "big"]);
     assert_eq!(three.iter().map(Vec::len).sum::<usize>(), 3 << 20);

@@ -158,7 +158,18 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
     // Serve what can be served, each key's reply into its own buffer (the number of keys
     // served is only known at the end).
     let mut served: Vec<Vec<u8>> = Vec::new();
+    // The same key named many times is read as many times: once the replies held here pass
+    // the client's output limit (`ReplySink::limit`) the reply is never sent, so the reading
+    // stops (what is held is still written, which takes the sink past its limit).
+    let room = match ctx.reply.limit {
+        0 => usize::MAX,
+        limit => limit.saturating_sub(ctx.reply.len()),
+    };
+    let mut held = 0usize;
     for (i, key) in keys.iter().enumerate() {
+        if held > room {
+            break;
+        }
         let mut out = ReplySink::new(ctx.reply.proto);
         let done = match &r.group {
             None => serve_read(ctx, key, from[i], count, &mut out)?,
@@ -168,6 +179,7 @@ fn read(ctx: &mut Ctx, readgroup: bool) -> CmdResult {
             }
         };
         if done {
+            held += out.buf.len();
             served.push(out.buf.to_vec());
         }
     }
