@@ -75,7 +75,9 @@ impl CycleStats {
     fn ttl(&mut self, db: usize, ttl: i64) {
         match self.ttls.iter_mut().find(|t| t.0 == db) {
             Some(t) => {
-                t.1 += ttl;
+                // TTLs near i64::MAX ms (EXPIREAT 9e15) would overflow the sum (Redis's
+                // ttl_sum wraps): it stays at the maximum instead.
+                t.1 = t.1.saturating_add(ttl);
                 t.2 += 1;
             }
             None => self.ttls.push((db, ttl, 1)),
@@ -273,5 +275,11 @@ mod tests {
         // Emptied, the database's estimate starts again.
         ks.lock_all(1).flush(false);
         assert_eq!(ks.avg_ttl(1), 0);
+        // TTLs near i64::MAX ms (EXPIREAT 9e15) do not overflow the cycle's sum.
+        for i in 0..40 {
+            set_with_ttl(&ks, 1, format!("far:{i}").as_bytes(), i64::MAX / 2);
+        }
+        active_expire_cycle(&ks, Duration::from_secs(10));
+        assert!(ks.avg_ttl(1) > 0);
     }
 }
