@@ -98,6 +98,25 @@ fn connect_admitted(server: &Server, timeout: Duration) -> Raw {
 // 1. Start-up: options, config files, --version.
 // ---------------------------------------------------------------------------
 
+/// MEMORY DOCTOR / STATS inside a transaction read the key counts through the transaction's
+/// locks: MEMORY DOCTOR waited for a shard lock its own EXEC held, and the whole server hung.
+#[test]
+fn memory_reports_inside_exec_answer() {
+    let server = Server::start(&[]);
+    for queued in [&["MEMORY", "DOCTOR"][..], &["SET", "a", "1"], &["MEMORY", "STATS"], &["MEMORY", "DOCTOR"]] {
+        let mut raw = server.raw();
+        raw.cmd(&["MULTI"]);
+        if queued[0] == "MEMORY" && queued[1] == "STATS" {
+            raw.cmd(&["SET", "a", "1"]);
+        }
+        raw.cmd(queued);
+        raw.send_cmd(&["EXEC"]);
+        let reply = raw.try_read_reply(Duration::from_secs(10)).expect("EXEC answered");
+        assert!(reply.starts_with(b"*"), "{}", text(&reply));
+    }
+    assert_eq!(server.raw().cmd(&["PING"]), b"+PONG\r\n");
+}
+
 /// `supervised upstart` with $UPSTART_JOB set: the server stops itself with SIGSTOP before it
 /// listens (upstart's `expect stop`), serves once continued, and logs Redis's line.
 #[test]

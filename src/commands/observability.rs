@@ -261,10 +261,11 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// MEMORY STATS, in Redis 7.0's order and names.
-pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
+/// Keys and keys with a TTL per database: read through the command's view when it holds every
+/// shard (EXEC, a script), whose locks `Keyspace::db_counts` would wait for forever.
+fn db_counts(ctx: &mut Ctx) -> Vec<(usize, usize)> {
     let server = ctx.server;
-    let counts: Vec<(usize, usize)> = if ctx.db.is_all_locked() {
+    if ctx.db.is_all_locked() {
         let selected = ctx.db.index;
         let c = (0..server.keyspace.databases())
             .map(|i| {
@@ -276,7 +277,13 @@ pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
         c
     } else {
         (0..server.keyspace.databases()).map(|d| server.keyspace.db_counts(d)).collect()
-    };
+    }
+}
+
+/// MEMORY STATS, in Redis 7.0's order and names.
+pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
+    let server = ctx.server;
+    let counts = db_counts(ctx);
     let keys: u64 = counts.iter().map(|(k, _)| *k as u64).sum();
     let m = crate::server::info::memory_figures(server, keys);
     let r = &mut *ctx.reply;
@@ -337,7 +344,7 @@ pub fn memory_stats(ctx: &mut Ctx) -> CmdResult {
 
 /// MEMORY DOCTOR: Redis's report on the figures MEMORY STATS shows.
 pub fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
-    let keys: u64 = (0..ctx.server.keyspace.databases()).map(|d| ctx.server.keyspace.db_counts(d).0 as u64).sum();
+    let keys: u64 = db_counts(ctx).iter().map(|(k, _)| *k as u64).sum();
     let m = crate::server::info::memory_figures(ctx.server, keys);
     let text: String = if m.used < 5 * 1024 * 1024 {
         "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into()
