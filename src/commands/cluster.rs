@@ -199,7 +199,7 @@ fn nodes(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     let lines = crate::cluster::config::Lines::Client { tls: ctx.client.tls };
     let text = c.read(|st| st.nodes_description(lines));
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
@@ -585,7 +585,7 @@ pub fn info_string(st: &crate::cluster::State) -> String {
 fn info(ctx: &mut Ctx) -> CmdResult {
     let c = cluster(ctx)?;
     let text = c.read(info_string);
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 

@@ -225,7 +225,7 @@ fn client_info(ctx: &mut Ctx) -> CmdResult {
     ctx.client.sync_current("client|info", ctx.args);
     let mut line = ctx.client.handle.info_line(Some("client|info"));
     line.push('\n');
-    ctx.reply.verbatim("txt", line.as_bytes());
+    ctx.reply.verbatim(b"txt", line.as_bytes());
     Ok(())
 }
 
@@ -269,7 +269,7 @@ fn client_list(ctx: &mut Ctx) -> CmdResult {
         out.push_str(&h.info_line(if h.id == me { Some("client|list") } else { None }));
         out.push('\n');
     }
-    ctx.reply.verbatim("txt", out.as_bytes());
+    ctx.reply.verbatim(b"txt", out.as_bytes());
     Ok(())
 }
 

@@ -228,7 +228,7 @@ fn htstats(ctx: &mut Ctx) -> CmdResult {
         }
     };
     let text = format!("[Dictionary HT]\n{}[Expires HT]\n{}", block(slots, keys), block(eslots, expires));
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
@@ -251,6 +251,6 @@ fn htstats_key(ctx: &mut Ctx) -> CmdResult {
         "Hash table 0 stats (main hash table):\n table size: {}\n number of elements: {n}\n",
         n.next_power_of_two().max(4)
     );
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }

@@ -110,14 +110,14 @@ fn slowlog_help(ctx: &mut Ctx) -> CmdResult {
 fn latency_doctor(ctx: &mut Ctx) -> CmdResult {
     let threshold = ctx.server.config.load().latency_monitor_threshold;
     let text = ctx.server.latency.doctor(threshold);
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
 fn latency_graph(ctx: &mut Ctx) -> CmdResult {
     let event = args::text(&ctx.args[2]);
     match ctx.server.latency.graph(&event) {
-        Some(g) => ctx.reply.verbatim("txt", g.as_bytes()),
+        Some(g) => ctx.reply.verbatim(b"txt", g.as_bytes()),
         None => return Err(CmdError::new(format!("No samples available for event '{event}'"))),
     }
     Ok(())
@@ -257,7 +257,7 @@ fn lolwut(ctx: &mut Ctx) -> CmdResult {
     } else {
         format!("Redis ver. {}\n", crate::REDIS_VERSION)
     };
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
@@ -369,7 +369,7 @@ pub fn memory_doctor(ctx: &mut Ctx) -> CmdResult {
             )
         }
     };
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
@@ -387,7 +387,7 @@ pub fn memory_malloc_stats(ctx: &mut Ctx) -> CmdResult {
         text.push('\n');
     }
     text.push_str("--- End mimalloc statistics ---\n");
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 

@@ -544,7 +544,7 @@ fn debug_protocol(ctx: &mut Ctx) -> CmdResult {
     } else if is(name, "false") {
         r.boolean(false);
     } else if is(name, "verbatim") {
-        r.verbatim("txt", b"This is a verbatim\nstring");
+        r.verbatim(b"txt", b"This is a verbatim\nstring");
     } else {
         return Err(CmdError::new("Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"));
     }
@@ -568,6 +568,6 @@ fn info(ctx: &mut Ctx) -> CmdResult {
         counts
     });
     let text = crate::server::info::render_with(ctx.server, &ctx.args[1..], counts.as_deref());
-    ctx.reply.verbatim("txt", text.as_bytes());
+    ctx.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }

@@ -206,8 +206,8 @@ impl ReplySink {
         }
     }
 
-    /// A verbatim string (`=len\r\ntxt:...`), a bulk string in RESP2. `format` is 3 bytes.
-    pub fn verbatim(&mut self, format: &str, s: &[u8]) {
+    /// A verbatim string (`=len\r\ntxt:...`), a bulk string in RESP2.
+    pub fn verbatim(&mut self, format: &[u8; 3], s: &[u8]) {
         if self.over_limit() {
             return;
         }
@@ -215,7 +215,7 @@ impl ReplySink {
             Proto::Resp2 => self.bulk(s),
             Proto::Resp3 => {
                 self.header(b'=', (s.len() + 4) as i64);
-                self.buf.extend_from_slice(format.as_bytes());
+                self.buf.extend_from_slice(format);
                 self.buf.push(b':');
                 self.buf.extend_from_slice(s);
                 self.buf.extend_from_slice(b"\r\n");
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(both(|s| s.set(3)), ("*3\r\n".into(), "~3\r\n".into()));
         assert_eq!(both(|s| s.double(1.5)), ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into()));
         assert_eq!(both(|s| s.boolean(true)), (":1\r\n".into(), "#t\r\n".into()));
-        assert_eq!(both(|s| s.verbatim("txt", b"hi")), ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into()));
+        assert_eq!(both(|s| s.verbatim(b"txt", b"hi")), ("$2\r\nhi\r\n".into(), "=6\r\ntxt:hi\r\n".into()));
         assert_eq!(both(|s| s.big_number("123")), ("$3\r\n123\r\n".into(), "(123\r\n".into()));
     }
 
@@ -306,7 +306,7 @@ mod tests {
         let len = s.len();
         s.bulk(b"more");
         s.raw(b"more");
-        s.verbatim("txt", b"more");
+        s.verbatim(b"txt", b"more");
         assert_eq!(s.len(), len);
         let mut free = ReplySink::new(Proto::Resp2);
         for _ in 0..100 {

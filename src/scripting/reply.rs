@@ -155,8 +155,12 @@ unsafe fn write_table(st: Stack, t: c_int, out: &mut ReplySink, resp3: bool, dep
         let text = st.string_field(v, names::STRING, false);
         ffi::lua_pop(l, 1);
         if let (Some(f), Some(s)) = (format, text) {
-            let f: String = String::from_utf8_lossy(&f).chars().chain("   ".chars()).take(3).collect();
-            out.verbatim(&f, &s);
+            // Three bytes, whatever they are (Redis copies three; a shorter format is padded).
+            let mut format = [b' '; 3];
+            for (d, b) in format.iter_mut().zip(f.iter()) {
+                *d = *b;
+            }
+            out.verbatim(&format, &s);
             return;
         }
     } else {
