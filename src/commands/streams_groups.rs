@@ -312,7 +312,8 @@ pub fn xclaim(ctx: &mut Ctx) -> CmdResult {
             justid = true;
         } else if is(opt, "idle") && more > 0 {
             j += 1;
-            deliverytime = now - args::int_or(&a[j], "Invalid IDLE option argument for XCLAIM")?;
+            // (Wrapping as Redis's C arithmetic does: a bogus time is made now below.)
+            deliverytime = now.wrapping_sub(args::int_or(&a[j], "Invalid IDLE option argument for XCLAIM")?);
         } else if is(opt, "time") && more > 0 {
             j += 1;
             deliverytime = args::int_or(&a[j], "Invalid TIME option argument for XCLAIM")?;

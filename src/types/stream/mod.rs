@@ -184,7 +184,8 @@ impl StreamValue {
             }
         }
         self.length += 1;
-        self.entries_added += 1;
+        // Redis's counters are C integers that wrap (a RESTOREd or XSETID counter at the top).
+        self.entries_added = self.entries_added.wrapping_add(1);
         self.last_id = new_id;
         if self.length == 1 {
             self.first_id = new_id;
@@ -347,10 +348,10 @@ impl StreamValue {
             return Some(0);
         }
         if g.entries_read != INVALID_ENTRIES_READ && !self.range_has_tombstones(g.last_id, None) {
-            return Some(self.entries_added as i64 - g.entries_read);
+            return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
         let read = self.estimate_distance(g.last_id);
-        (read != INVALID_ENTRIES_READ).then(|| self.entries_added as i64 - read)
+        (read != INVALID_ENTRIES_READ).then(|| (self.entries_added as i64).wrapping_sub(read))
     }
 
     /// A group delivered `id` (greater than its last ID): advance its last ID and read counter
@@ -366,7 +367,7 @@ impl StreamValue {
         };
         if let Some(g) = self.groups.get_mut(group) {
             match read {
-                None => g.entries_read += 1,
+                None => g.entries_read = g.entries_read.wrapping_add(1),
                 Some(r) => g.entries_read = r,
             }
             g.last_id = id;
