@@ -34,12 +34,13 @@ pub fn refused_chunk(code: &[u8], chunk_id: &str) -> Option<String> {
 }
 
 /// Lua heap limit per engine: a script that allocates without bound gets an error instead of
-/// taking the process down. Half the machine's memory, at least 1 GiB: Redis sets none, and its
-/// suite builds a 3 GB string in a script (cjson of a string past 2 GB).
+/// taking the process down. Half the memory the process may use (the machine's, or its
+/// cgroup's limit), at least 1 GiB: Redis sets none, and its suite builds a 3 GB string in a
+/// script (cjson of a string past 2 GB).
 pub fn memory_limit() -> usize {
     static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| {
-        let half = crate::util::sysmem::total_system_memory() / 2;
+        let half = crate::util::sysmem::usable_memory() / 2;
         usize::try_from(half).unwrap_or(usize::MAX).max(1 << 30)
     })
 }

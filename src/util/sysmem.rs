@@ -1,5 +1,5 @@
-//! The machine's physical memory (INFO's total_system_memory, the Lua heap's limit) and what
-//! of it the process may use (the output-buffer ceiling).
+//! The machine's physical memory (INFO's total_system_memory) and what of it the process may
+//! use (the Lua heap's limit, the output-buffer ceiling).
 
 /// Bytes of physical memory (0 when the system does not say).
 pub fn total_system_memory() -> u64 {
