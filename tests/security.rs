@@ -64,6 +64,32 @@ fn text(r: Vec<u8>) -> String {
     String::from_utf8_lossy(&r).into_owned()
 }
 
+/// An HTTP request sent to the server (cross-protocol scripting: a web page makes a browser
+/// POST to it) closes the connection without a reply, not even to what preceded it, and is
+/// logged, as Redis's securityWarningCommand.
+#[test]
+fn http_request_lines_close_the_connection_silently() {
+    use std::io::Write;
+    let server = Server::start(&[]);
+    for request in [&b"PING\r\nPOST / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..], b"*1\r\n$5\r\nHOST:\r\n"] {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.is_empty(), "answered {:?}", String::from_utf8_lossy(&got));
+    }
+    let log = server.log();
+    assert!(
+        log.contains(
+            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis."
+        ),
+        "{log}"
+    );
+    assert_eq!(log.matches("SECURITY ATTACK").count(), 1, "logged once a minute");
+    assert_eq!(server.raw().cmd(&["PING"]), b"+PONG\r\n");
+}
+
 #[test]
 fn protected_configs_are_refused() {
     // Its own directory: the SAVE below must not leave a dump.rdb where other tests start.

@@ -228,6 +228,9 @@ pub enum Action {
     None,
     /// QUIT: close after the reply.
     Close,
+    /// Close at once, dropping the replies not yet sent (Redis's freeClientAsync: an HTTP
+    /// request line, see `pipeline::admit::cross_protocol_attack`).
+    Drop,
     /// SHUTDOWN with its `SHUTDOWN_*` flags: stop the server (see `server::shutdown`).
     Shutdown(u32),
     /// Clients are paused (CLIENT PAUSE): wait for the pause to end, then run the command.

@@ -544,6 +544,8 @@ async fn client_loop(
                             close = true;
                             break;
                         }
+                        // Nothing more is sent, not even the replies already encoded.
+                        Action::Drop => return Err("cross protocol request".into()),
                         Action::Replicate(link) => {
                             flush_all(server, sock, &mut out, &handle).await?;
                             // Replica links are never evicted (Redis evicts normal and Pub/Sub

@@ -57,6 +57,27 @@ pub enum Admitted {
 /// counter then counts the refusal).
 pub type Refusal = (Option<&'static Command>, String);
 
+/// Redis's processCommand: a request named `POST` or `Host:` is an HTTP request (a web page
+/// made a browser send one to the server: cross-protocol scripting). The connection is closed
+/// without a reply, and the attempt logged at most once a minute (Redis's
+/// securityWarningCommand).
+pub fn cross_protocol_attack(client: &Client, name: &[u8]) -> bool {
+    if !name.eq_ignore_ascii_case(b"post") && !name.eq_ignore_ascii_case(b"host:") {
+        return false;
+    }
+    static LOGGED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = crate::keyspace::now_ms() / 1000;
+    let last = LOGGED.load(Ordering::Relaxed);
+    if (now - last).abs() > 60 && LOGGED.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let from = match client.handle.addr.as_str() {
+            "" => String::new(),
+            addr => format!(" from {addr}"),
+        };
+        crate::server::log::warning(&format!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection{from} aborted."));
+    }
+    true
+}
+
 /// Find the command (or subcommand) an argument vector names and check its arity.
 pub fn resolve(args: &[Bytes], caller: Caller) -> Result<&'static Command, Refusal> {
     let script = matches!(caller, Caller::Script(_));

@@ -55,6 +55,9 @@ pub fn execute_as(
     if args.is_empty() {
         return Action::None;
     }
+    if matches!(caller, Caller::Client | Caller::Master) && admit::cross_protocol_attack(client, &args[0]) {
+        return Action::Drop;
+    }
     let mark = reply.len();
     let errors_before = reply.errors.len();
     let skipped = client.reply_mode == ReplyMode::Skip;
