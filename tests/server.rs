@@ -117,7 +117,7 @@ fn memory_reports_inside_exec_answer() {
     assert_eq!(server.raw().cmd(&["PING"]), b"+PONG\r\n");
 }
 
-/// `supervised upstart` with $UPSTART_JOB set: the server stops itself with SIGSTOP before it
+/// `supervised auto` with $UPSTART_JOB set (as `supervised upstart`): the server stops itself with SIGSTOP before it
 /// listens (upstart's `expect stop`), serves once continued, and logs Redis's line.
 #[test]
 fn upstart_supervision_stops_the_process_until_continued() {
@@ -125,7 +125,7 @@ fn upstart_supervision_stops_the_process_until_continued() {
     let log = temp_path("upstart.log");
     let _ = fs::remove_file(&log);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrous-server"))
-        .args(["--port", &port.to_string(), "--supervised", "upstart", "--logfile", &log, "--save", ""])
+        .args(["--port", &port.to_string(), "--supervised", "auto", "--logfile", &log, "--save", ""])
         .env("UPSTART_JOB", "ferrous-test")
         .current_dir(work_dir())
         .stdin(std::process::Stdio::null())
@@ -143,9 +143,14 @@ fn upstart_supervision_stops_the_process_until_continued() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| Raw::new(s).cmd(&["PING"]) == b"+PONG\r\n")
     });
     let text = fs::read_to_string(&log).unwrap_or_default();
+    let info = std::net::TcpStream::connect(("127.0.0.1", port))
+        .map(|s| String::from_utf8_lossy(&Raw::new(s).cmd(&["INFO", "server"])).into_owned())
+        .unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     assert!(served, "no PONG after SIGCONT: {text}");
+    // Reported from what start-up found, though $UPSTART_JOB is gone by then.
+    assert!(info.contains("process_supervised:upstart"), "{info}");
     assert!(text.contains("supervised by upstart, will stop to signal readiness."), "{text}");
 }
 

@@ -292,7 +292,7 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(out, "atomicvar_api:c11-builtin");
             line!(out, "gcc_version:0.0.0");
             line!(out, "process_id:{}", std::process::id());
-            line!(out, "process_supervised:{}", super::process::supervised_mode_name(&cfg));
+            line!(out, "process_supervised:{}", super::process::supervised_mode_name());
             line!(out, "run_id:{}", server.run_id);
             line!(out, "tcp_port:{}", server.port.load(Ordering::Relaxed));
             line!(out, "server_time_usec:{}", crate::keyspace::now_ms() * 1000);

@@ -150,14 +150,15 @@ pub fn supervised() -> bool {
     SUPERVISED.load(Ordering::Relaxed)
 }
 
-/// INFO's `process_supervised`.
-pub fn supervised_mode_name(cfg: &Config) -> &'static str {
-    if SYSTEMD.load(Ordering::Relaxed) {
-        "systemd"
-    } else if cfg.supervised == 1 || (cfg.supervised == 3 && std::env::var_os("UPSTART_JOB").is_some()) {
-        "upstart"
-    } else {
+/// INFO's `process_supervised`, from what [`supervise`] found (Redis's server.supervised and
+/// supervised_mode): "no" unless supervision was set up ($UPSTART_JOB is gone by then).
+pub fn supervised_mode_name() -> &'static str {
+    if !supervised() {
         "no"
+    } else if SYSTEMD.load(Ordering::Relaxed) {
+        "systemd"
+    } else {
+        "upstart"
     }
 }
 
