@@ -408,14 +408,6 @@ impl RunState<'_> {
             _ => {}
         }
         let touched = outcome.touched();
-        if sink.over_limit() {
-            // Cut short (see `ReplySink::limit`): Redis would grow the reply until the process
-            // is killed. The command's effects stand, as when a client is closed for its reply.
-            if touched {
-                self.queued.push(pipeline::written(outcome.modified, outcome.ready));
-            }
-            return self.fail(REPLY_TOO_BIG, true);
-        }
         match outcome.action {
             // Blocking commands never block in a script: they answer as if timed out.
             Action::Block(spec) if spec.timeout_null_array => sink.null_array(),
@@ -427,8 +419,15 @@ impl RunState<'_> {
         for code in sink.errors.drain(..) {
             self.server.count_error(&code);
         }
+        let cut_short = sink.over_limit();
         if touched {
             self.queued.push(pipeline::written(outcome.modified, outcome.ready));
+        }
+        if cut_short {
+            // Past the ceiling (see `ReplySink::limit`): Redis would grow the reply until the
+            // process is killed. The command's effects stand, as when a client is closed for
+            // its reply.
+            return self.fail(REPLY_TOO_BIG, true);
         }
         Left::Reply
     }
