@@ -273,6 +273,75 @@ fn huge_random_counts_stop_at_the_limit() {
     assert_eq!(disconnections(&mut con), 4);
 }
 
+/// A reply whose least size already passes the ceiling (a sample of 9.2e18 members) closes its
+/// client before any of it is built: no worker spends a minute on it, no memory grows.
+#[test]
+fn a_reply_known_to_pass_the_ceiling_is_refused_before_it_is_built() {
+    let _serial = serial();
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let _: i64 = query(&mut con, &["SADD", "s", "a", "b", "c"]);
+    let _: i64 = query(&mut con, &["HSET", "h", "a", "b"]);
+    let _: i64 = query(&mut con, &["ZADD", "z", "1", "a"]);
+    let peak_rss = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_string();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = peak_rss();
+    for args in [
+        vec!["SRANDMEMBER", "s", "-9223372036854775807"],
+        vec!["HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"],
+        vec!["ZRANDMEMBER", "z", "-4611686018427387903"],
+    ] {
+        let t = Instant::now();
+        let r = redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(&mut server.conn());
+        assert!(r.is_err(), "{} answered", args[0]);
+        assert!(t.elapsed() < Duration::from_secs(3), "{} ran for {:?}", args[0], t.elapsed());
+    }
+    let grew = peak_rss().saturating_sub(before);
+    assert!(grew < 20 << 10, "the refused replies took {grew} kB");
+    assert_eq!(disconnections(&mut con), 3);
+    let r =
+        redis::cmd("EVAL").arg("return redis.pcall('srandmember', 's', -1e18)").arg(0).query::<redis::Value>(&mut con);
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("reply bigger than output-buffer-ceiling allows"), "{err}");
+}
+
+/// Big values go into buffers of their own (MGET, EXEC): the reply still arrives whole and in
+/// order, in both protocols, and CLIENT REPLY OFF / SKIP silence them as any reply.
+#[test]
+fn big_values_in_one_reply_arrive_whole_and_in_order() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let a = "a".repeat(100_000);
+    let b = "b".repeat(300_000);
+    let _: () = query(&mut con, &["MSET", "a", &a, "b", &b, "s", "small"]);
+    let got: Vec<Option<String>> = query(&mut con, &["MGET", "a", "s", "b", "missing", "b"]);
+    let want = [Some(a.clone()), Some("small".to_string()), Some(b.clone()), None, Some(b.clone())];
+    assert!(got == want, "MGET's reply differs");
+    for hello in ["2", "3"] {
+        let mut raw = named_raw(&server, "raw");
+        raw.write_all(format!("HELLO {hello}\r\nMULTI\r\nGET a\r\nGET s\r\nGET b\r\nEXEC\r\n").as_bytes()).unwrap();
+        raw.write_all(b"CLIENT REPLY SKIP\r\nGET b\r\nCLIENT REPLY OFF\r\nGET a\r\nGET b\r\n").unwrap();
+        raw.write_all(b"CLIENT REPLY ON\r\nGET s\r\n").unwrap();
+        let exec = format!("*3\r\n${}\r\n{a}\r\n$5\r\nsmall\r\n${}\r\n{b}\r\n", a.len(), b.len());
+        let tail = "+OK\r\n$5\r\nsmall\r\n";
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 65536];
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        while !got.ends_with(tail.as_bytes()) {
+            let n = raw.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8(got).unwrap();
+        let expected = format!("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n{exec}{tail}");
+        let after_hello = text.find("+OK\r\n").expect("MULTI's OK");
+        assert!(text[after_hello..] == expected, "{hello}: {} bytes, not as expected", text.len());
+    }
+}
+
 /// A class without a hard limit (normal clients by default) still has `output-buffer-ceiling`:
 /// a command whose reply would grow without end closes its client instead of filling memory
 /// (Redis 7.2.4 is killed by the kernel), and a script's command gets an error.

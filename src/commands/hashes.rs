@@ -8,6 +8,7 @@ use super::args::{self, is};
 use super::keys::{parse_cursor, parse_scan_options, reply_scan};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::hfe::{FieldLookup, Lazy};
+use crate::protocol::MIN_BULK_BYTES;
 use crate::types::hash::{HashLimits, HashValue};
 use crate::types::{Entry, Value};
 use crate::util::glob::glob_match;
@@ -386,6 +387,10 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> CmdResult {
         let resp3 = reply.is_resp3();
         reply.array(if withvalues && !resp3 { count * 2 } else { count });
         let mut left = count;
+        let per_pick = if withvalues { 2 * MIN_BULK_BYTES } else { MIN_BULK_BYTES };
+        if !reply.room_for(count.saturating_mul(per_pick)) {
+            return Ok(());
+        }
         while left > 0 && !reply.over_limit() {
             let n = left.min(SAMPLE_CHUNK);
             for (f, v) in &h.sample(n) {

@@ -157,7 +157,7 @@ fn script_kill(ctx: &mut Ctx) -> CmdResult {
 fn script_debug(ctx: &mut Ctx) -> CmdResult {
     // Redis's clientHasPendingReplies: the replies of earlier requests of this batch are
     // still here (the session would write before them).
-    if !ctx.reply.buf.is_empty() {
+    if !ctx.reply.is_empty() {
         return Err(CmdError::new("SCRIPT DEBUG must be called outside a pipeline"));
     }
     let a = &ctx.args[2];

@@ -8,6 +8,7 @@ use crate::keyspace::notify as ev;
 use super::args::{self, is};
 use super::keys::parse_scan_options;
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::protocol::MIN_BULK_BYTES;
 use crate::types::set::SetLimits;
 use crate::types::{Entry, SetValue, Value};
 use crate::util::glob::glob_match;
@@ -250,6 +251,9 @@ fn srandmember(ctx: &mut Ctx) -> CmdResult {
             // Written as drawn, stopping past the output-buffer limit (see HRANDFIELD).
             ctx.reply.array(count);
             let mut left = count;
+            if !ctx.reply.room_for(count.saturating_mul(MIN_BULK_BYTES)) {
+                return Ok(());
+            }
             while left > 0 && !ctx.reply.over_limit() {
                 let n = left.min(super::hashes::SAMPLE_CHUNK);
                 for m in &s.sample(n) {

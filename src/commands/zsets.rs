@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::{errors, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::keyspace::Db;
-use crate::protocol::ReplySink;
+use crate::protocol::{ReplySink, MIN_BULK_BYTES};
 use crate::types::zset::{LexBound, LexRange, Limits, ScoreRange};
 use crate::types::{SetValue, Value, ZSetValue};
 use crate::util::glob::glob_match;
@@ -947,6 +947,10 @@ fn zrandmember(ctx: &mut Ctx) -> CmdResult {
         let reply = &mut *ctx.reply;
         let resp3 = reply.is_resp3();
         reply.array(if withscores && !resp3 { n * 2 } else { n });
+        let per_pick = if withscores { 2 * MIN_BULK_BYTES } else { MIN_BULK_BYTES };
+        if !reply.room_for(n.saturating_mul(per_pick)) {
+            return Ok(());
+        }
         let mut rng = rand::thread_rng();
         for i in 0..n {
             if i % super::hashes::SAMPLE_CHUNK == 0 && reply.over_limit() {

@@ -6,7 +6,7 @@ pub mod parser;
 pub mod reply;
 
 pub use parser::{parse_request, parse_request_into, ParseError, ParseLimits, Request};
-pub use reply::{Proto, ReplySink};
+pub use reply::{Proto, ReplySink, MIN_BULK_BYTES};
 
 /// A copy of a request argument, for keeping beyond the request (a channel subscribed to, a
 /// key tracked or watched, a script body). An argument is a slice of the connection's read

@@ -12,6 +12,11 @@ pub enum Proto {
 
 /// A bulk value this big is written into room reserved for it at once.
 const BIG_BULK: usize = 16 * 1024;
+/// The fewest bytes a bulk string reply takes (`$0\r\n\r\n`).
+pub const MIN_BULK_BYTES: usize = 6;
+/// In a sink that writes big values apart (see [`ReplySink::write_big_apart`]), a bulk value
+/// this big gets a buffer of its own.
+const APART_BULK: usize = 64 * 1024;
 
 /// A growing buffer of encoded replies, plus the bookkeeping the server needs about them.
 #[derive(Debug, Default)]
@@ -29,6 +34,13 @@ pub struct ReplySink {
     /// bound (SRANDMEMBER, HRANDFIELD, ZRANDMEMBER with negative counts) stop, as Redis's stop
     /// when the client is flagged to close.
     pub limit: usize,
+    /// Buffers finished before `buf`, oldest first (a connection's sink only: see
+    /// [`ReplySink::write_big_apart`]), and the bytes they hold.
+    sealed: Vec<Vec<u8>>,
+    sealed_len: usize,
+    apart: bool,
+    /// Set by [`ReplySink::room_for`] when a reply is known to pass `limit` before it is written.
+    overflowed: bool,
 }
 
 /// The limit of a sink whose replies nobody reads (commands from the AOF, a master, a replica,
@@ -37,7 +49,76 @@ const DISCARD_LIMIT: usize = 1 << 20;
 
 impl ReplySink {
     pub fn new(proto: Proto) -> Self {
-        ReplySink { buf: Vec::with_capacity(256), proto, errors: Vec::new(), uncounted_errors: 0, limit: 0 }
+        ReplySink {
+            buf: Vec::with_capacity(256),
+            proto,
+            errors: Vec::new(),
+            uncounted_errors: 0,
+            limit: 0,
+            sealed: Vec::new(),
+            sealed_len: 0,
+            apart: false,
+            overflowed: false,
+        }
+    }
+
+    /// Write each big bulk value (a GET of a 512 MB string, say) into a buffer of its own,
+    /// kept in order with the others, instead of growing one buffer: a reply holding several
+    /// (MGET, EXEC) never doubles and copies what it holds, as Redis's reply list does not.
+    /// For a connection's sink, whose [`ReplySink::take_sealed`] is drained before `buf`;
+    /// sinks read as one buffer (a script's, a test's) keep the default.
+    pub fn write_big_apart(&mut self) {
+        self.apart = true;
+    }
+
+    /// The finished buffers that precede `buf`, oldest first.
+    pub fn take_sealed(&mut self) -> Vec<Vec<u8>> {
+        self.sealed_len = 0;
+        std::mem::take(&mut self.sealed)
+    }
+
+    /// Memory the sink holds: its buffer's allocation and the finished buffers (each sized to
+    /// what it holds).
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity() + self.sealed_len
+    }
+
+    /// Forget every reply written (and a known overflow).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.sealed.clear();
+        self.sealed_len = 0;
+        self.overflowed = false;
+    }
+
+    /// Drop what was written past `mark` (a [`ReplySink::len`] taken earlier).
+    pub fn truncate(&mut self, mark: usize) {
+        while mark < self.sealed_len {
+            if self.buf.is_empty() {
+                match self.sealed.pop() {
+                    Some(last) => {
+                        self.sealed_len -= last.len();
+                        self.buf = last;
+                    }
+                    None => break,
+                }
+            } else {
+                self.buf.clear();
+            }
+        }
+        self.buf.truncate(mark.saturating_sub(self.sealed_len));
+    }
+
+    /// Whether `min_bytes` more can be written within `limit`. A handler whose reply is known
+    /// to be at least that big (a random sample of -10^18 members) asks before writing it:
+    /// when not, the sink counts as past its limit at once (its client is closed, a script's
+    /// command fails) and nothing more is written, instead of the worker building the reply
+    /// until the limit stops it.
+    pub fn room_for(&mut self, min_bytes: usize) -> bool {
+        if self.limit != 0 && self.len().saturating_add(min_bytes) > self.limit {
+            self.overflowed = true;
+        }
+        !self.over_limit()
     }
 
     /// A sink for replies that are thrown away (see [`DISCARD_LIMIT`]); its user clears it
@@ -126,11 +207,34 @@ impl ReplySink {
         // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
         // connection, which keeps a small one only; see `server::outbox`).
         if s.len() >= BIG_BULK {
+            if self.apart && s.len() >= APART_BULK {
+                self.bulk_apart(s);
+                return;
+            }
             self.buf.reserve(s.len() + 24);
         }
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// A big value in a buffer of its own, after those written so far (see
+    /// [`ReplySink::write_big_apart`]).
+    #[cold]
+    fn bulk_apart(&mut self, s: &[u8]) {
+        let mut own = Vec::with_capacity(s.len() + 24);
+        own.push(b'$');
+        own.extend_from_slice(itoa::Buffer::new().format(s.len()).as_bytes());
+        own.extend_from_slice(b"\r\n");
+        own.extend_from_slice(s);
+        own.extend_from_slice(b"\r\n");
+        if !self.buf.is_empty() {
+            let done = std::mem::replace(&mut self.buf, Vec::with_capacity(256));
+            self.sealed_len += done.len();
+            self.sealed.push(done);
+        }
+        self.sealed_len += own.len();
+        self.sealed.push(own);
     }
 
     /// A bulk string holding a decimal integer (as Redis's addReplyBulkLongLong).
@@ -241,15 +345,22 @@ impl ReplySink {
 
     /// Whether the reply went past the client's output-buffer limit (see [`ReplySink::limit`]).
     pub fn over_limit(&self) -> bool {
-        self.limit != 0 && self.buf.len() > self.limit
+        self.limit != 0 && (self.overflowed || self.len() > self.limit)
     }
 
+    /// Whether a reply was known to pass the limit before it was written
+    /// ([`ReplySink::room_for`]): the client is over its limit whatever its buffers hold.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Bytes written, in every buffer.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.sealed_len + self.buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.buf.is_empty() && self.sealed.is_empty()
     }
 }
 
@@ -296,6 +407,74 @@ mod tests {
         s.error("bad\r\nthing");
         assert_eq!(s.buf, b"-ERR bad  thing\r\n");
         assert_eq!(s.errors, vec!["ERR".to_string()]);
+    }
+
+    #[test]
+    fn big_values_written_apart_keep_their_order_and_are_never_copied_twice() {
+        let big = vec![b'v'; APART_BULK];
+        let mut s = ReplySink::new(Proto::Resp2);
+        s.write_big_apart();
+        s.array(3);
+        s.bulk(&big);
+        s.bulk(b"small");
+        s.bulk(&big);
+        let mut plain = ReplySink::new(Proto::Resp2);
+        plain.array(3);
+        plain.bulk(&big);
+        plain.bulk(b"small");
+        plain.bulk(&big);
+        assert_eq!(s.len(), plain.len());
+        assert!(!s.is_empty());
+        let mut joined = Vec::new();
+        let sealed = s.take_sealed();
+        // The header, then each big value in a buffer sized to it.
+        assert_eq!(sealed.len(), 4);
+        assert!(sealed.iter().all(|b| b.capacity() <= b.len() + 24 || b.len() < 300));
+        for b in sealed {
+            joined.extend_from_slice(&b);
+        }
+        joined.extend_from_slice(&s.buf);
+        assert_eq!(joined, plain.buf);
+        assert_eq!(s.len(), s.buf.len());
+    }
+
+    #[test]
+    fn truncate_reaches_back_into_buffers_written_apart() {
+        let big = vec![b'v'; APART_BULK];
+        for cut in [0, 3, 4, 10, APART_BULK, APART_BULK + 12, APART_BULK + 14, APART_BULK + 20] {
+            let mut s = ReplySink::new(Proto::Resp2);
+            s.write_big_apart();
+            s.array(2);
+            s.bulk(&big);
+            s.bulk(b"tail");
+            let mut plain = ReplySink::new(Proto::Resp2);
+            plain.array(2);
+            plain.bulk(&big);
+            plain.bulk(b"tail");
+            s.truncate(cut);
+            plain.buf.truncate(cut);
+            assert_eq!(s.len(), cut.min(plain.len()));
+            let mut joined: Vec<u8> = s.take_sealed().concat();
+            joined.extend_from_slice(&s.buf);
+            assert_eq!(joined, plain.buf, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_reply_known_to_pass_the_limit_is_not_written() {
+        let mut s = ReplySink { limit: 1000, ..ReplySink::new(Proto::Resp2) };
+        assert!(s.room_for(900));
+        assert!(!s.overflowed());
+        s.array(1);
+        assert!(!s.room_for(usize::MAX));
+        assert!(s.overflowed() && s.over_limit());
+        s.bulk(b"x");
+        assert_eq!(s.len(), 4);
+        s.clear();
+        assert!(!s.overflowed() && !s.over_limit());
+        // Without a limit there is always room.
+        let mut free = ReplySink::new(Proto::Resp2);
+        assert!(free.room_for(usize::MAX) && !free.overflowed());
     }
 
     #[test]

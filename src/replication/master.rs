@@ -211,7 +211,7 @@ async fn reader<R: AsyncRead + Unpin>(
             if super::is_word(&args[0], "replconf") && args.len() >= 2 && super::is_word(&args[1], "getack") {
                 continue;
             }
-            sink.buf.clear();
+            sink.clear();
             sink.errors.clear();
             let _ = crate::commands::pipeline::execute(server, client, args, &mut sink);
             if !sink.buf.is_empty() {

@@ -1000,7 +1000,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                     client.last_cmd
                 ));
             }
-            sink.buf.clear();
+            sink.clear();
             sink.errors.clear();
             // The database the stream has selected (PSYNC continues there).
             st.stream_db.store(client.db, Ordering::Relaxed);

@@ -99,10 +99,11 @@ impl<'a> RunState<'a> {
             dirty: false,
             debug_no_writes: false,
             db: db as *mut Db<'_> as *mut (),
-            sink: ReplySink {
+            sink: {
+                let mut sink = SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2));
                 // A command's reply past the ceiling is an error for the script (see `run`).
-                limit: server.obuf_limits.read().normal.ceiling,
-                ..SPARE_SINK.take().unwrap_or_else(|| ReplySink::new(Proto::Resp2))
+                sink.limit = server.obuf_limits.read().normal.ceiling;
+                sink
             },
             scratch: Vec::new(),
         }
@@ -117,7 +118,10 @@ impl Drop for RunState<'_> {
             let ReplySink { mut buf, mut errors, .. } = std::mem::take(&mut self.sink);
             buf.clear();
             errors.clear();
-            SPARE_SINK.set(Some(ReplySink { buf, errors, ..ReplySink::default() }));
+            let mut spare = ReplySink::default();
+            spare.buf = buf;
+            spare.errors = errors;
+            SPARE_SINK.set(Some(spare));
         }
     }
 }
@@ -376,7 +380,7 @@ impl RunState<'_> {
 
     fn run(&mut self, argv: &[Bytes]) -> Left {
         let sink = &mut self.sink;
-        sink.buf.clear();
+        sink.clear();
         sink.errors.clear();
         sink.proto = if self.resp3 { Proto::Resp3 } else { Proto::Resp2 };
         self.client.proto = sink.proto;

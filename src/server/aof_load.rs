@@ -287,7 +287,7 @@ fn install(server: &Server, db: &mut Db, parts: Vec<Part>) -> Result<u64, String
                 let outcome = call_locked(server, &mut client, cmd, &argv, &mut sink, db, None);
                 // The keys it made ready are told when the load's view is dropped.
                 db.defer_ready(outcome.ready);
-                sink.buf.clear();
+                sink.clear();
                 sink.errors.clear();
                 n += 1;
             }

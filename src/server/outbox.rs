@@ -53,7 +53,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(sink: ReplySink, meter: Arc<Meter>) -> Self {
+    pub fn new(mut sink: ReplySink, meter: Arc<Meter>) -> Self {
+        sink.write_big_apart();
         Outbox { sink, queue: VecDeque::new(), head: 0, queued: 0, queued_alloc: 0, meter, written: 0 }
     }
 
@@ -64,7 +65,7 @@ impl Outbox {
 
     /// Memory held for output: the reply buffer's allocation and what waits in the queue.
     pub fn memory(&self) -> usize {
-        self.sink.buf.capacity() + self.queued_alloc + self.queue.capacity() * std::mem::size_of::<Chunk>()
+        self.sink.allocated() + self.queued_alloc + self.queue.capacity() * std::mem::size_of::<Chunk>()
     }
 
     pub fn has_pending(&self) -> bool {
@@ -80,6 +81,9 @@ impl Outbox {
     /// or, in a class without one, over the ceiling.
     pub fn over(&self, limit: ClassLimit) -> bool {
         self.publish();
+        if self.sink.overflowed() {
+            return true;
+        }
         if limit.hard == 0 && limit.soft == 0 {
             // (Bytes, not Redis's reply blocks: a bound, not a limit to match. A sink past its
             // `set_limit` room is always past it.)
@@ -115,7 +119,7 @@ impl Outbox {
     }
 
     fn pump_replies(&mut self, sock: &mut Stream) -> io::Result<()> {
-        if self.queue.is_empty() {
+        if self.queue.is_empty() && self.sink.len() == self.sink.buf.len() {
             let buf = &self.sink.buf;
             let mut off = 0;
             while off < buf.len() {
@@ -138,7 +142,7 @@ impl Outbox {
             self.publish();
             return Ok(());
         }
-        if !self.sink.buf.is_empty() {
+        if !self.sink.is_empty() {
             self.queue_sink(0);
         }
         while !self.queue.is_empty() {
@@ -163,14 +167,17 @@ impl Outbox {
     /// builds a list of buffers instead of growing (and re-copying) one: Redis's reply list.
     /// Nothing is written: the batch's end (or a limit) decides what is sent.
     pub fn spill(&mut self) {
-        if self.sink.buf.len() >= SPILL_AT {
+        if self.sink.len() >= SPILL_AT {
             self.queue_sink(0);
         }
     }
 
-    /// Move the reply buffer to the queue (its first `sent` bytes already written); replies
-    /// go on in a new small one.
+    /// Move the reply buffers to the queue (the first `sent` bytes of the current one already
+    /// written, when it is the only one); replies go on in a new small one.
     fn queue_sink(&mut self, sent: usize) {
+        for done in self.sink.take_sealed() {
+            self.push(done, 0);
+        }
         let buf = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
         self.push(buf, sent);
     }

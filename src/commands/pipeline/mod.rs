@@ -90,15 +90,15 @@ pub fn execute_as(
     if !cmd.is_some_and(|c| c.has_flag(flags::PUSH_REPLY)) {
         match client.reply_mode {
             ReplyMode::On => {}
-            ReplyMode::Off => reply.buf.truncate(mark),
+            ReplyMode::Off => reply.truncate(mark),
             ReplyMode::Skip => {
-                reply.buf.truncate(mark);
+                reply.truncate(mark);
                 client.reply_mode = ReplyMode::On;
             }
             // CLIENT REPLY SKIP itself (perhaps skipped too): the command after it is skipped.
             ReplyMode::SkipNext => {
                 if skipped {
-                    reply.buf.truncate(mark);
+                    reply.truncate(mark);
                 }
                 client.reply_mode = ReplyMode::Skip;
             }
