@@ -15,7 +15,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 
 mod apart;
 pub use apart::{Apart, Ledger};
@@ -128,6 +128,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { self.0.dealloc(ptr, layout) };
         add(-(layout.size() as isize));
+        if layout.size() >= BIG_FREE {
+            note_big_free();
+        }
     }
 
     #[inline]
@@ -135,9 +138,53 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         let p = unsafe { self.0.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             add(new_size as isize - layout.size() as isize);
+            // A big block that moved or shrank left freed memory behind.
+            if layout.size() >= BIG_FREE {
+                note_big_free();
+            }
         }
         p
     }
+}
+
+/// A freed block this big (a big reply or request, a big value) is given back to the system by
+/// the cron ticks that follow ([`give_back_freed`]).
+const BIG_FREE: usize = 4 << 20;
+/// How long after a big free the cron keeps asking: past mimalloc's purge delay for its arenas
+/// (10 ms times `arena_purge_mult`, 10) with room to spare.
+const GIVE_BACK_FOR_MS: u64 = 1000;
+/// When the last big free happened (ms on [`clock_ms`]; 0: none waiting).
+static LAST_BIG_FREE: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since the Unix epoch.
+fn clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64)
+}
+
+/// (A clock read, on a path that just freed megabytes.)
+#[cold]
+#[inline(never)]
+fn note_big_free() {
+    LAST_BIG_FREE.store(clock_ms(), Ordering::Relaxed);
+}
+
+/// Called by the cron (hz times a second): for a second after a big free, ask mimalloc to
+/// return the pages that are due. mimalloc gives freed arena memory back only after a delay
+/// (100 ms), and only when a later allocation or free in its arenas looks: an idle server kept
+/// the resident memory of its last big reply (1 GB after an MGET of two 512 MB values) where
+/// Redis's jemalloc returned it. A normal collection, not a forced one: it purges what is due,
+/// and the cron thread's own heap, which it walks, is small.
+pub fn give_back_freed() {
+    let freed_at = LAST_BIG_FREE.load(Ordering::Relaxed);
+    if freed_at == 0 {
+        return;
+    }
+    if clock_ms().saturating_sub(freed_at) > GIVE_BACK_FOR_MS {
+        // (A big free meanwhile stores a new time, which this leaves alone.)
+        let _ = LAST_BIG_FREE.compare_exchange(freed_at, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    // SAFETY: mi_collect takes no pointers and only walks the allocator's own structures.
+    unsafe { libmimalloc_sys::mi_collect(false) };
 }
 
 /// Whether the counting allocator is installed (it is in the server binary; unit tests run

@@ -448,6 +448,7 @@ async fn cron(server: Arc<Server>) {
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();
             query_buffer::resize_query_buffers(&s, every_second);
+            crate::metrics::memory::give_back_freed();
         })
         .await;
     }
