@@ -117,6 +117,38 @@ fn pcall_cannot_swallow_the_kill() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// A pattern that backtracks without end never returns to the VM; its steps run the count hook
+/// (vendor/lua-src/PATCHES.md), so other clients get BUSY and SCRIPT KILL ends it, where
+/// Redis 7.2.4 hangs until restarted. Each of the pattern functions, and inside pcall.
+#[test]
+fn a_pattern_that_never_ends_is_killed_by_script_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "50", "--worker-threads", "1"]);
+    let subject = "local s = string.rep('a', 60) local p = string.rep('a*', 60) .. 'b' ";
+    for call in [
+        "return string.find(s, p)",
+        "return string.match(s, p)",
+        "return string.gsub(s, p, 'x')",
+        "for m in string.gmatch(s, p) do end",
+        "return pcall(string.match, s, p)",
+    ] {
+        let mut runner = s.raw();
+        runner.send_cmd(&["EVAL", &format!("{subject}{call}"), "0"]);
+        let mut other = s.raw();
+        assert!(
+            wait_until(Duration::from_secs(5), || as_text(&other.cmd(&["PING"])).starts_with("-BUSY")),
+            "{call}: no BUSY"
+        );
+        assert_eq!(as_text(&other.cmd(&["SCRIPT", "KILL"])), "+OK\r\n");
+        let reply = as_text(&runner.read_reply());
+        assert!(reply.contains("Script killed by user with SCRIPT KILL..."), "{call}: {reply}");
+        assert_eq!(as_text(&other.cmd(&["PING"])), "+PONG\r\n");
+    }
+    // Patterns that end match as before.
+    let mut c = s.raw();
+    let ok = "return {string.match('key:42:x', '^key:(%d+):(.*)$')}";
+    assert_eq!(as_text(&c.cmd(&["EVAL", ok, "0"])), "*2\r\n$2\r\n42\r\n$1\r\nx\r\n");
+}
+
 #[test]
 fn script_that_wrote_is_unkillable() {
     let s = Server::start(&["--busy-reply-threshold", "100"]);

@@ -19,6 +19,11 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
+/* FERROUS: the matcher's steps run the count hook (see match_step) */
+#include "ldebug.h"
+#include "ldo.h"
+#include "lstate.h"
+
 
 /* macro to `unsign' a character */
 #define uchar(c)        ((unsigned char)(c))
@@ -362,8 +367,23 @@ static const char *match_capture (MatchState *ms, const char *s, int l) {
 }
 
 
+/* FERROUS: each step of the matcher counts as an instruction for the count hook, which runs
+** when the count is reached, as the VM runs it between instructions. A pattern that
+** backtracks without end (string.rep('a*', 30)..'b' against 30 a's) never returns to the VM,
+** so the hook that lets other clients in, and that raises SCRIPT KILL's error, never ran: the
+** server hung for good. The hook may raise an error (a longjmp out of the matcher, which
+** holds nothing to release). */
+static void match_step (lua_State *L) {
+  if ((L->hookmask & LUA_MASKCOUNT) && --L->hookcount == 0) {
+    resethookcount(L);
+    luaD_callhook(L, LUA_HOOKCOUNT, -1);
+  }
+}
+
+
 static const char *match (MatchState *ms, const char *s, const char *p) {
   init: /* using goto's to optimize tail recursion */
+  match_step(ms->L);  /* FERROUS */
   switch (*p) {
     case '(': {  /* start capture */
       if (*(p+1) == ')')  /* position capture? */

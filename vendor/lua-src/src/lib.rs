@@ -219,6 +219,11 @@ impl Build {
             }
         }
 
+        // FERROUS: the build script that builds Lua (mlua-sys's) runs again when a patched
+        // source changes; it watched only its own files, so an edit to a C file here was not
+        // compiled into an existing target directory.
+        println!("cargo:rerun-if-changed={}", source_dir.display());
+
         config
             .include(&source_dir)
             .warnings(false) // Suppress all warnings
