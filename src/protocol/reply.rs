@@ -10,8 +10,11 @@ pub enum Proto {
     Resp3,
 }
 
-/// A bulk value this big is written into room reserved for it at once.
-const BIG_BULK: usize = 16 * 1024;
+/// In such a sink, a full buffer this big is sealed and followed by a new one instead of
+/// growing: a reply of millions of elements never doubles (and copies) one buffer.
+const SEAL_AT: usize = 256 * 1024;
+/// The most bytes an integer header takes (`*` or `$`, 20 digits, CRLF).
+const HEADER_MAX: usize = 24;
 /// The fewest bytes a bulk string reply takes (`$0\r\n\r\n`).
 pub const MIN_BULK_BYTES: usize = 6;
 /// In a sink that writes big values apart (see [`ReplySink::write_big_apart`]), a bulk value
@@ -131,13 +134,37 @@ impl ReplySink {
         self.proto == Proto::Resp3
     }
 
+    /// Room for `n` more bytes in `buf`.
+    #[inline]
+    fn room(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            self.grow(n);
+        }
+    }
+
+    /// `buf` is full: in a sink that writes big values apart, a buffer holding half of
+    /// [`SEAL_AT`] or more is sealed and a new one of that size begins; otherwise it grows as
+    /// a Vec does.
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        if self.apart && self.buf.len() >= SEAL_AT / 2 {
+            let done = std::mem::replace(&mut self.buf, Vec::with_capacity(SEAL_AT.max(n)));
+            self.sealed_len += done.len();
+            self.sealed.push(done);
+        } else {
+            self.buf.reserve(n);
+        }
+    }
+
     fn line(&mut self, prefix: u8, body: &[u8]) {
+        self.room(body.len() + 3);
         self.buf.push(prefix);
         self.buf.extend_from_slice(body);
         self.buf.extend_from_slice(b"\r\n");
     }
 
     fn header(&mut self, prefix: u8, n: i64) {
+        self.room(HEADER_MAX);
         self.buf.push(prefix);
         self.buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
@@ -202,17 +229,13 @@ impl ReplySink {
         if self.over_limit() {
             return;
         }
-        // A big value: room for the whole reply first, as growing for the value and again for
-        // its CRLF left the buffer at twice its size. Smaller ones grow the buffer the usual
-        // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
-        // connection, which keeps a small one only; see `server::outbox`).
-        if s.len() >= BIG_BULK {
-            if self.apart && s.len() >= APART_BULK {
-                self.bulk_apart(s);
-                return;
-            }
-            self.buf.reserve(s.len() + 24);
+        // Room for the whole reply first: growing for the value and again for its CRLF left
+        // a big value's buffer at twice its size.
+        if self.apart && s.len() >= APART_BULK {
+            self.bulk_apart(s);
+            return;
         }
+        self.room(s.len() + HEADER_MAX + 2);
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
@@ -340,6 +363,7 @@ impl ReplySink {
         if self.over_limit() {
             return;
         }
+        self.room(b.len());
         self.buf.extend_from_slice(b);
     }
 
@@ -436,6 +460,27 @@ mod tests {
         joined.extend_from_slice(&s.buf);
         assert_eq!(joined, plain.buf);
         assert_eq!(s.len(), s.buf.len());
+    }
+
+    #[test]
+    fn a_long_reply_is_sealed_in_pieces_instead_of_doubling_one_buffer() {
+        let mut s = ReplySink::new(Proto::Resp2);
+        s.write_big_apart();
+        let mut plain = ReplySink::new(Proto::Resp2);
+        s.array(200_000);
+        plain.array(200_000);
+        for i in 0..200_000 {
+            let e = format!("element:{i}");
+            s.bulk(e.as_bytes());
+            plain.bulk(e.as_bytes());
+        }
+        assert_eq!(s.len(), plain.len());
+        let sealed = s.take_sealed();
+        assert!(sealed.len() >= plain.len() / SEAL_AT, "{} pieces", sealed.len());
+        assert!(sealed.iter().all(|b| b.capacity() <= SEAL_AT && b.len() >= SEAL_AT / 2));
+        let mut joined = sealed.concat();
+        joined.extend_from_slice(&s.buf);
+        assert_eq!(joined, plain.buf);
     }
 
     #[test]
