@@ -10,8 +10,11 @@ pub enum Proto {
     Resp3,
 }
 
-/// In such a sink, a full buffer this big is sealed and followed by a new one instead of
-/// growing: a reply of millions of elements never doubles (and copies) one buffer.
+/// A bulk value this big is written into room reserved for it at once.
+const BIG_BULK: usize = 16 * 1024;
+/// In a sink that writes big values apart, a buffer that is full and holds half this much is
+/// sealed and followed by a new one this big instead of growing: a reply of millions of
+/// elements never doubles (and copies) one buffer.
 const SEAL_AT: usize = 256 * 1024;
 /// The most bytes an integer header takes (`*` or `$`, 20 digits, CRLF).
 const HEADER_MAX: usize = 24;
@@ -134,37 +137,34 @@ impl ReplySink {
         self.proto == Proto::Resp3
     }
 
-    /// Room for `n` more bytes in `buf`.
+    /// Before a write of `n` bytes: in a sink that writes big values apart, a buffer holding
+    /// half of [`SEAL_AT`] or more that cannot take them is sealed and a new one of that size
+    /// begins, instead of the write growing it (doubling, and copying what it holds). Other
+    /// buffers grow as a Vec does: a connection keeps a small buffer for reuse (see
+    /// `server::outbox`), so sizes are left as they were.
     #[inline]
-    fn room(&mut self, n: usize) {
-        if self.buf.capacity() - self.buf.len() < n {
-            self.grow(n);
+    fn seal_if_full(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n && self.apart && self.buf.len() >= SEAL_AT / 2 {
+            self.seal(n);
         }
     }
 
-    /// `buf` is full: in a sink that writes big values apart, a buffer holding half of
-    /// [`SEAL_AT`] or more is sealed and a new one of that size begins; otherwise it grows as
-    /// a Vec does.
     #[cold]
-    fn grow(&mut self, n: usize) {
-        if self.apart && self.buf.len() >= SEAL_AT / 2 {
-            let done = std::mem::replace(&mut self.buf, Vec::with_capacity(SEAL_AT.max(n)));
-            self.sealed_len += done.len();
-            self.sealed.push(done);
-        } else {
-            self.buf.reserve(n);
-        }
+    fn seal(&mut self, n: usize) {
+        let done = std::mem::replace(&mut self.buf, Vec::with_capacity(SEAL_AT.max(n)));
+        self.sealed_len += done.len();
+        self.sealed.push(done);
     }
 
     fn line(&mut self, prefix: u8, body: &[u8]) {
-        self.room(body.len() + 3);
+        self.seal_if_full(body.len() + 3);
         self.buf.push(prefix);
         self.buf.extend_from_slice(body);
         self.buf.extend_from_slice(b"\r\n");
     }
 
     fn header(&mut self, prefix: u8, n: i64) {
-        self.room(HEADER_MAX);
+        self.seal_if_full(HEADER_MAX);
         self.buf.push(prefix);
         self.buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
@@ -229,13 +229,20 @@ impl ReplySink {
         if self.over_limit() {
             return;
         }
-        // Room for the whole reply first: growing for the value and again for its CRLF left
-        // a big value's buffer at twice its size.
-        if self.apart && s.len() >= APART_BULK {
-            self.bulk_apart(s);
-            return;
+        // A big value: room for the whole reply first, as growing for the value and again for
+        // its CRLF left the buffer at twice its size. Smaller ones grow the buffer the usual
+        // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
+        // connection, which keeps a small one only; see `server::outbox`).
+        if s.len() >= BIG_BULK {
+            if self.apart && s.len() >= APART_BULK {
+                self.bulk_apart(s);
+                return;
+            }
+            self.seal_if_full(s.len() + HEADER_MAX + 2);
+            self.buf.reserve(s.len() + HEADER_MAX);
+        } else {
+            self.seal_if_full(s.len() + HEADER_MAX + 2);
         }
-        self.room(s.len() + HEADER_MAX + 2);
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
@@ -363,7 +370,7 @@ impl ReplySink {
         if self.over_limit() {
             return;
         }
-        self.room(b.len());
+        self.seal_if_full(b.len());
         self.buf.extend_from_slice(b);
     }
 
