@@ -34,6 +34,35 @@ fn resp3_invalidation_pushes() {
     assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "OFF"]), b"+OK\r\n");
 }
 
+/// RENAME and RENAMENX invalidate the source, then the destination, as Redis's
+/// renameGenericCommand signals them (creating the destination signals nothing by itself).
+#[test]
+fn rename_invalidates_the_source_then_the_destination() {
+    let server = Server::start(&[]);
+    let mut tracker = server.raw();
+    tracker.cmd(&["HELLO", "3"]);
+    assert_eq!(tracker.cmd(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n");
+    let mut writer = server.raw();
+    for (cmd, reply) in [("RENAME", &b"+OK\r\n"[..]), ("RENAMENX", &b":1\r\n"[..])] {
+        assert_eq!(writer.cmd(&["SET", "src", "1"]), b"+OK\r\n");
+        assert_eq!(writer.cmd(&["DEL", "dst"]).len(), 4);
+        assert_eq!(tracker.cmd(&["GET", "src"]), b"$1\r\n1\r\n");
+        assert_eq!(tracker.cmd(&["GET", "dst"]), b"_\r\n");
+        assert_eq!(writer.cmd(&[cmd, "src", "dst"]), reply);
+        assert_eq!(tracker.read_reply(), push_for("src"), "{cmd}");
+        assert_eq!(tracker.read_reply(), push_for("dst"), "{cmd}");
+        // WATCH still sees the destination created.
+        let mut watcher = server.raw();
+        watcher.cmd(&["DEL", "dst2"]);
+        assert_eq!(watcher.cmd(&["WATCH", "dst2"]), b"+OK\r\n");
+        assert_eq!(writer.cmd(&[cmd, "dst", "dst2"]), reply);
+        watcher.cmd(&["MULTI"]);
+        watcher.cmd(&["PING"]);
+        assert_eq!(watcher.cmd(&["EXEC"]), b"*-1\r\n", "{cmd}");
+        writer.cmd(&["DEL", "dst2"]);
+    }
+}
+
 /// What a client's own command queues for it follows the reply in the same write, as Redis
 /// appends it to the reply buffer after the command: a client that looks for pushes without
 /// waiting before its next command (redis-py's client-side cache) finds it already there.

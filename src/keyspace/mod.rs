@@ -1318,10 +1318,12 @@ impl<'a> Db<'a> {
     }
 
     /// [`Db::insert_entry`] for a key a command creates (RENAME, COPY, MOVE, RESTORE: Redis's
-    /// dbAdd), which tells the `new` event's subscribers.
+    /// dbAdd), which tells the `new` event's subscribers. Like dbAdd it does not signal the key
+    /// (WATCH, client-side caching): the command does, in Redis's order (RENAME invalidates its
+    /// source, then its destination).
     pub fn add_entry(&mut self, key: &[u8], entry: Entry) {
         self.insert_entry(key, entry);
-        self.notify(notify::NEW, "new", key);
+        self.event_only(notify::NEW, "new", key);
     }
 
     /// Insert an entry as is (RENAME, MOVE, COPY keep the source's metadata).
