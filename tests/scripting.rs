@@ -149,6 +149,20 @@ fn a_pattern_that_never_ends_is_killed_by_script_kill() {
     assert_eq!(as_text(&c.cmd(&["EVAL", ok, "0"])), "*2\r\n$2\r\n42\r\n$1\r\nx\r\n");
 }
 
+/// Under an address-space limit the system refuses a script's big allocation before the Lua
+/// heap's own limit is reached: the script gets "not enough memory" and the server goes on,
+/// as Redis 7.2.4 does (mlua's allocator aborted the process).
+#[test]
+fn a_lua_allocation_the_system_refuses_is_not_enough_memory() {
+    let s = Server::start_limited(&[], &[], Some(3 << 30));
+    let mut c = s.raw();
+    let script = "local s = string.rep('x', 1048576) for i = 1, 40 do s = s .. s end return #s";
+    let reply = as_text(&c.cmd(&["EVAL", script, "0"]));
+    assert!(reply.starts_with("-ERR Error running script ") && reply.ends_with(", not enough memory\r\n"), "{reply}");
+    assert_eq!(as_text(&c.cmd(&["PING"])), "+PONG\r\n");
+    assert_eq!(as_text(&c.cmd(&["EVAL", "return #string.rep('ab', 1000)", "0"])), ":2000\r\n");
+}
+
 #[test]
 fn script_that_wrote_is_unkillable() {
     let s = Server::start(&["--busy-reply-threshold", "100"]);

@@ -68,6 +68,8 @@ pub struct Api {
     pub lib_api: Table,
     /// Script runs through the C API.
     pub runner: super::run::Runner,
+    /// The heap's allocator (`heap.rs`): dropped with the Api, before the engine's Lua.
+    pub heap: super::heap::HeapGuard,
 }
 
 /// Create a sandboxed state. `functions` selects the function engine (with the library API).
@@ -123,6 +125,10 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
     let names = lua.create_sequence_from(names::ALL.iter().copied())?;
     let real: Table = api.raw_get("real")?;
     let runner = super::run::Runner::new(&lua, &handler, &ctx, &real, &names)?;
+    lua.set_memory_limit(memory_limit())?;
+    // SAFETY: the runner's state is the engine's main state, which outlives the Api (the
+    // engines declare their Api before their Lua), and mlua's limit is set on it.
+    let heap = unsafe { super::heap::HeapGuard::install(runner.state(), lua.used_memory(), memory_limit()) };
     let api = Api {
         ctx,
         env: api.raw_get("env")?,
@@ -135,8 +141,8 @@ fn new_state_with(functions: bool, max_chunk: usize) -> mlua::Result<(Lua, Api)>
         runp: api.raw_get("runp")?,
         lib_api: api.raw_get("lib_api")?,
         runner,
+        heap,
     };
-    lua.set_memory_limit(memory_limit())?;
     super::run::install_hook(&lua);
     Ok((lua, api))
 }
@@ -306,8 +312,9 @@ pub struct Script {
 
 /// The EVAL engine: its Lua state and the scripts it compiled (by SHA-1).
 pub struct EvalEngine {
-    pub lua: Lua,
+    /// Declared before `lua`: dropped first (its allocator guard needs the state; `heap.rs`).
     pub api: Api,
+    pub lua: Lua,
     pub scripts: HashMap<String, Script, ahash::RandomState>,
     /// The cached scripts' source bytes (INFO).
     pub bytes: usize,

@@ -40,8 +40,9 @@ pub type Published = Arc<Mutex<BTreeMap<String, Bytes>>>;
 
 /// The function engine and its libraries.
 pub struct Functions {
-    pub lua: Lua,
+    /// Declared before `lua`: dropped first (its allocator guard needs the state; `heap.rs`).
     pub api: Api,
+    pub lua: Lua,
     pub libraries: BTreeMap<String, Library>,
     /// Function name (lower-case: FCALL names are case-insensitive in Redis 7.0, as its
     /// global function dictionary is) → library name.

@@ -19,6 +19,7 @@ pub mod declared;
 pub mod engine;
 pub mod fiber;
 pub mod functions;
+pub mod heap;
 pub mod ldb;
 pub mod libs;
 pub mod rand;

@@ -183,7 +183,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
                 ScriptError::String(s) => crate::util::bytetext::c_string(s, 100),
                 _ => "execution failure".into(),
             };
-            ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
+            ctx.reply.error(&running_error(t.name, &msg));
             let _ = lua.gc_collect();
         }
         Ran::Raised(_) if api.ctx.raw_get::<bool>("killed").unwrap_or(false) => {
@@ -191,7 +191,7 @@ pub fn run(ctx: &mut Ctx, t: Target, keys: &[Bytes], args: &[Bytes]) -> CmdResul
         }
         Ran::Raised(e) => {
             let msg: String = e.chars().take(100).collect();
-            ctx.reply.error(&format!("Error running script {}, {}\n", t.name, msg));
+            ctx.reply.error(&running_error(t.name, &msg));
             let _ = lua.gc_collect();
         }
     }
@@ -381,6 +381,12 @@ unsafe extern "C-unwind" fn run_closure(l: *mut ffi::lua_State) -> c_int {
         ffi::lua_gc(l, ffi::LUA_GCSTEP, 0);
     }
     0
+}
+
+/// Redis's "Error running script <name>, <message>\n" through addReplyErrorFormat, which trims
+/// the newlines at its end (the reply's CRLF follows the message, not a space).
+fn running_error(name: &str, msg: &str) -> String {
+    format!("Error running script {name}, {msg}").trim_end_matches(['\r', '\n']).to_string()
 }
 
 /// The kill check every [`HOOK_PERIOD`] instructions, installed once per engine (and again

@@ -86,6 +86,12 @@ impl Server {
 
     /// [`Server::start`] with these environment variables set for the server.
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_limited(args, env, None)
+    }
+
+    /// [`Server::start_env`] with the server's address space limited to `address_space`
+    /// bytes (RLIMIT_AS), so that the system refuses its big allocations.
+    pub fn start_limited(args: &[&str], env: &[(&str, &str)], address_space: Option<u64>) -> Server {
         let (file, args) = match args.split_first() {
             Some((first, rest)) if !first.starts_with("--") => (Some(*first), rest),
             _ => (None, args),
@@ -106,7 +112,8 @@ impl Server {
             let port = free_port();
             let log = log_path();
             let log_file = File::create(&log).expect("create the server log file");
-            let child = Command::new(env!("CARGO_BIN_EXE_ferrous-server"))
+            let mut command = Command::new(env!("CARGO_BIN_EXE_ferrous-server"));
+            command
                 .args(file)
                 .args(["--port", &port.to_string(), "--save", ""])
                 .args(&own_file)
@@ -115,9 +122,22 @@ impl Server {
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone the log file handle"))
-                .stderr(log_file)
-                .spawn()
-                .expect("spawn ferrous-server");
+                .stderr(log_file);
+            if let Some(limit) = address_space {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+                unsafe {
+                    command.pre_exec(move || {
+                        let rl = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                        if libc::setrlimit(libc::RLIMIT_AS, &rl) == 0 {
+                            Ok(())
+                        } else {
+                            Err(std::io::Error::last_os_error())
+                        }
+                    });
+                }
+            }
+            let child = command.spawn().expect("spawn ferrous-server");
             let mut server = Server { port, child, log };
             match server.wait_until_ready() {
                 Ok(()) => return server,
