@@ -15,7 +15,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicIsize, AtomicUsize, Ordering};
 
 mod apart;
 pub use apart::{Apart, Ledger};
@@ -152,20 +152,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
 const BIG_FREE: usize = 4 << 20;
 /// How long after a big free the cron keeps asking: past mimalloc's purge delay for its arenas
 /// (10 ms times `arena_purge_mult`, 10) with room to spare.
-const GIVE_BACK_FOR_MS: u64 = 1000;
-/// When the last big free happened (ms on [`clock_ms`]; 0: none waiting).
-static LAST_BIG_FREE: AtomicU64 = AtomicU64::new(0);
-
-/// Milliseconds since the Unix epoch.
-fn clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64)
-}
+const GIVE_BACK_FOR_MS: i64 = 1000;
+/// When the last big free happened (Unix ms; 0: none waiting).
+static LAST_BIG_FREE: AtomicI64 = AtomicI64::new(0);
 
 /// (A clock read, on a path that just freed megabytes.)
 #[cold]
 #[inline(never)]
 fn note_big_free() {
-    LAST_BIG_FREE.store(clock_ms(), Ordering::Relaxed);
+    LAST_BIG_FREE.store(crate::keyspace::now_ms(), Ordering::Relaxed);
 }
 
 /// Called by the cron (hz times a second): for a second after a big free, ask mimalloc to
@@ -179,7 +174,7 @@ pub fn give_back_freed() {
     if freed_at == 0 {
         return;
     }
-    if clock_ms().saturating_sub(freed_at) > GIVE_BACK_FOR_MS {
+    if crate::keyspace::now_ms().saturating_sub(freed_at) > GIVE_BACK_FOR_MS {
         // (A big free meanwhile stores a new time, which this leaves alone.)
         let _ = LAST_BIG_FREE.compare_exchange(freed_at, 0, Ordering::Relaxed, Ordering::Relaxed);
     }

@@ -152,6 +152,11 @@ impl ReplySink {
     #[cold]
     fn seal(&mut self, n: usize) {
         let done = std::mem::replace(&mut self.buf, Vec::with_capacity(SEAL_AT.max(n)));
+        self.push_sealed(done);
+    }
+
+    /// A finished buffer, after those sealed so far.
+    fn push_sealed(&mut self, done: Vec<u8>) {
         self.sealed_len += done.len();
         self.sealed.push(done);
     }
@@ -260,11 +265,9 @@ impl ReplySink {
         own.extend_from_slice(b"\r\n");
         if !self.buf.is_empty() {
             let done = std::mem::replace(&mut self.buf, Vec::with_capacity(256));
-            self.sealed_len += done.len();
-            self.sealed.push(done);
+            self.push_sealed(done);
         }
-        self.sealed_len += own.len();
-        self.sealed.push(own);
+        self.push_sealed(own);
     }
 
     /// A bulk string holding a decimal integer (as Redis's addReplyBulkLongLong).

@@ -84,13 +84,11 @@ unsafe extern "C" fn allocate(ud: *mut c_void, ptr: *mut c_void, osize: usize, n
     let Ok(layout) = Layout::from_size_align(nsize, ALIGN) else {
         return std::ptr::null_mut();
     };
-    #[cfg(test)]
-    if nsize > REFUSE_ABOVE.with(|r| r.get()) {
-        return if ptr.is_null() || nsize > osize { std::ptr::null_mut() } else { ptr };
-    }
     // SAFETY: a new block of a valid layout, or Lua's block with the size it was given.
     let p = unsafe {
-        if ptr.is_null() {
+        if refused_in_test(nsize) {
+            std::ptr::null_mut()
+        } else if ptr.is_null() {
             alloc::alloc(layout)
         } else {
             alloc::realloc(ptr.cast(), Layout::from_size_align_unchecked(osize, ALIGN), nsize)
@@ -109,6 +107,18 @@ unsafe extern "C" fn allocate(ud: *mut c_void, ptr: *mut c_void, osize: usize, n
 thread_local! {
     /// Tests: blocks bigger than this are refused as the system would refuse them.
     static REFUSE_ABOVE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Whether a test refuses a block of `nsize` bytes (see `REFUSE_ABOVE`); never outside tests.
+#[inline(always)]
+fn refused_in_test(nsize: usize) -> bool {
+    #[cfg(test)]
+    return nsize > REFUSE_ABOVE.with(|r| r.get());
+    #[cfg(not(test))]
+    {
+        let _ = nsize;
+        false
+    }
 }
 
 #[cfg(test)]
