@@ -5,6 +5,12 @@
 //! limit, the biggest ones are closed first (Redis's evictClients: largest buckets first)
 //! until the total is under it again, with Redis's log line and INFO's `evicted_clients`.
 //! Clients with CLIENT NO-EVICT ON and replica links are never evicted.
+//!
+//! When, as in Redis: publishing memory never evicts by itself. Eviction runs before each
+//! command a client sends (processCommand), and when a worker's turn ends after its replies
+//! were written (beforeSleep: the connection that finds no other task ready), with the cron
+//! as a backstop. So a client that just sent a request gets its reply before it can be
+//! evicted for the memory its reading took, unless an earlier client's command evicts it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -54,8 +60,8 @@ pub fn client_memory(server: &Server, qbuf_capacity: usize, out: &Outbox, client
     mem
 }
 
-/// Publish a connection's memory (CLIENT LIST's tot-mem) and keep the server's total; then
-/// evict clients if the total is over `maxmemory-clients`.
+/// Publish a connection's memory (CLIENT LIST's tot-mem) and keep the server's total (see
+/// [`enforce`] for when that evicts).
 pub fn update(server: &Server, handle: &ClientHandle, mem: usize) {
     update_with_view(server, handle, mem, handle.view_memory_base());
 }
@@ -77,16 +83,15 @@ pub fn update_with_view(server: &Server, handle: &ClientHandle, mem: usize, view
     } else {
         let _ = total.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(before - mem)));
     }
-    enforce(server);
 }
 
-/// Evict clients if they hold more than `maxmemory-clients` together (also right after the
-/// limit is lowered, as Redis's CONFIG SET does).
-pub fn enforce(server: &Server) {
+/// Evict clients if they hold more than `maxmemory-clients` together (before a command, at the
+/// end of a worker's turn, from the cron, and right after the limit is lowered, as Redis's
+/// CONFIG SET does); true when it evicted any. Two relaxed loads when under the limit.
+#[inline]
+pub fn enforce(server: &Server) -> bool {
     let limit = server.maxmemory_clients.load(Ordering::Relaxed);
-    if limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit {
-        evict(server, limit);
-    }
+    limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit && evict(server, limit)
 }
 
 /// A connection is gone: its memory leaves the total (and the closing clients', when client
@@ -100,15 +105,24 @@ fn update_total_only(total: &AtomicUsize, gone: usize) {
     let _ = total.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(gone)));
 }
 
-/// Close the biggest evictable clients until the total is under `limit`.
-fn evict(server: &Server, limit: usize) {
+/// Redis's memory buckets: clients under 32 KB share the first, then one per power of two.
+fn bucket(mem: usize) -> u32 {
+    (usize::BITS - mem.leading_zeros()).saturating_sub(15)
+}
+
+/// Close the biggest evictable clients until the total is under `limit`: the biggest bucket
+/// first and, within a bucket, the oldest client first (Redis keeps a bucket's clients in the
+/// order they entered it and evicts from its head). True when it closed any.
+#[cold]
+fn evict(server: &Server, limit: usize) -> bool {
     let mut candidates: Vec<std::sync::Arc<ClientHandle>> =
         server.clients.lock().values().filter(|h| !h.is_killed() && !h.view.lock().no_evict).cloned().collect();
-    candidates.sort_by_key(|h| std::cmp::Reverse(h.mem.load(Ordering::Relaxed)));
+    candidates.sort_by_key(|h| (std::cmp::Reverse(bucket(h.mem.load(Ordering::Relaxed))), h.id));
     let mut total = server.clients_mem.load(Ordering::Relaxed);
+    let mut evicted = false;
     for h in candidates {
         if total < limit {
-            return;
+            return evicted;
         }
         let info = h.info_line(None);
         if h.kill() {
@@ -121,11 +135,13 @@ fn evict(server: &Server, limit: usize) {
             h.evicted_mem.store(mem, Ordering::Relaxed);
             server.clients_mem_closing.fetch_add(mem, Ordering::Relaxed);
             total = total.saturating_sub(mem);
+            evicted = true;
         }
     }
     if total >= limit {
         log::warning("Over client maxmemory after evicting all evictable clients");
     }
+    evicted
 }
 
 #[cfg(test)]
@@ -140,5 +156,16 @@ mod tests {
         assert_eq!(limit_of(-10, 0), 0);
         assert_eq!(limit_of(-10, 100 << 20), 10 << 20);
         assert_eq!(limit_of(-1, 1 << 20), MIN_LIMIT);
+    }
+
+    #[test]
+    fn buckets_as_redis_sorts_clients() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(22_400), 0);
+        assert_eq!(bucket(32_767), 0);
+        assert_eq!(bucket(32_768), 1);
+        assert_eq!(bucket(65_535), 1);
+        assert_eq!(bucket(65_536), 2);
+        assert_eq!(bucket(1 << 30), 16);
     }
 }

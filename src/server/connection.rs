@@ -357,7 +357,7 @@ async fn client_loop(
                     if !out.has_pending() {
                         out.shrink();
                     }
-                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                    account_memory(server, &handle, &buf, &out, client, None, turn_end(&run_queue))?;
                     continue;
                 }
                 Event::SoftLimit => {
@@ -388,7 +388,7 @@ async fn client_loop(
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
-                    super::client_eviction::update(server, &handle, client_memory(server, &buf, &out, client));
+                    account_memory(server, &handle, &buf, &out, client, None, turn_end(&run_queue))?;
                     continue;
                 }
             }
@@ -433,6 +433,12 @@ async fn client_loop(
                     }
                     out.sink.proto = client.proto;
                     processed += 1;
+                    // Evict clients over maxmemory-clients before the command, as Redis's
+                    // processCommand does (with what they published: this one's new input is
+                    // counted after its command); a client that evicted itself stops here.
+                    if super::client_eviction::enforce(server) && handle.is_killed() {
+                        return Err("evicted".into());
+                    }
                     // Evict keys over maxmemory before the command (evictions invalidate
                     // tracked keys, whose messages then precede this reply, as in Redis).
                     server.evict_before_command();
@@ -611,7 +617,7 @@ async fn client_loop(
                     out.sink.proto = client.proto;
                     out.spill();
                     if out.pending() >= accounted + ACCOUNT_STEP {
-                        account_memory(server, &handle, &buf, &out, client, None)?;
+                        account_memory(server, &handle, &buf, &out, client, None, false)?;
                         accounted = out.pending();
                     }
                     if processed - slice_start >= BATCH_SLICE || out.pending() > slice_bytes + SLICE_BYTES {
@@ -712,8 +718,9 @@ async fn client_loop(
         if (processed > 1 || cycle >= DEFER_AFTER) && out.has_pending() && run_queue.others_ready() {
             // The replies held back count toward maxmemory-clients before the others run, as
             // Redis counts a reply when it is added and evicts before the next command: a
-            // client over the limit is gone before another (CLIENT LIST, say) sees it over.
-            account_memory(server, &handle, &buf, &out, client, view_base)?;
+            // client over the limit is gone before another's command (CLIENT LIST, say) sees
+            // it over.
+            account_memory(server, &handle, &buf, &out, client, view_base, false)?;
             tokio::task::yield_now().await;
         }
         if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
@@ -721,10 +728,11 @@ async fn client_loop(
         } else {
             send_now(server, sock, &mut out)?;
         }
-        // What it holds now (a big argument being read counts): maybe over maxmemory-clients
-        // (checked after the batch, as Redis evicts before its event loop sleeps). The view's
-        // part is known when this batch published it (saving a second lock of the view).
-        account_memory(server, &handle, &buf, &out, client, view_base)?;
+        // What it holds now (a big argument being read counts): maybe over maxmemory-clients,
+        // checked after the replies were written when no other task of this worker is ready
+        // (Redis evicts in beforeSleep, after its writes). The view's part is known when this
+        // batch published it (saving a second lock of the view).
+        account_memory(server, &handle, &buf, &out, client, view_base, turn_end(&run_queue))?;
         super::query_buffer::check_limit(server, &handle, &buf, settings.qb_limit)?;
     }
 }
@@ -787,8 +795,8 @@ fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client)
 }
 
 /// Publish what the connection holds toward maxmemory-clients (`view_base`: the view's part,
-/// when this batch published the view) and evict clients over the limit; Err when this one
-/// was evicted.
+/// when this batch published the view); at the end of the worker's turn (`turn_end`), evict
+/// clients over the limit. Err when this one was evicted.
 fn account_memory(
     server: &Server,
     handle: &ClientHandle,
@@ -796,16 +804,23 @@ fn account_memory(
     out: &Outbox,
     client: &Client,
     view_base: Option<usize>,
+    turn_end: bool,
 ) -> Result<(), String> {
     let mem = client_memory(server, buf, out, client);
     match view_base {
         Some(base) => super::client_eviction::update_with_view(server, handle, mem, base),
         None => super::client_eviction::update(server, handle, mem),
     }
-    if handle.is_killed() {
+    if turn_end && super::client_eviction::enforce(server) && handle.is_killed() {
         return Err("evicted".into());
     }
     Ok(())
+}
+
+/// Whether the worker's turn ends with this connection (no other task of its worker ready):
+/// where Redis's beforeSleep would run, after the turn's replies were written.
+fn turn_end(run_queue: &super::listen::RunQueue) -> bool {
+    !run_queue.others_ready()
 }
 
 /// Count the errors a reply written outside the pipeline (a refusal, an unblocking) holds

@@ -303,7 +303,7 @@ impl Server {
         self.repl.refresh_good(cfg.min_replicas_max_lag);
         let clients_limit = client_eviction::limit_of(cfg.maxmemory_clients, maxmemory);
         self.maxmemory_clients.store(clients_limit, Ordering::Relaxed);
-        client_eviction::enforce(self);
+        let _ = client_eviction::enforce(self);
         let stop_writes = cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty();
         self.saving.stop_writes_on_error.store(stop_writes, Ordering::Relaxed);
         self.tracking.max_keys.store(cfg.tracking_table_max_keys as usize, Ordering::Relaxed);
@@ -448,6 +448,9 @@ async fn cron(server: Arc<Server>) {
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();
             query_buffer::resize_query_buffers(&s, every_second);
+            // A backstop for client eviction: a worker whose turns never end (always another
+            // task ready) still has its clients checked, as Redis's loop sleeps after its cron.
+            let _ = client_eviction::enforce(&s);
             crate::metrics::memory::give_back_freed();
         })
         .await;
