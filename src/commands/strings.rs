@@ -37,6 +37,17 @@ fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
 }
 
+/// The value a SET-like command stores for `arg`: kept as it is when it is a big argument that
+/// is most of a request owning its buffer (no copy, as Redis keeps the argument's sds; see
+/// `protocol::parser::Framing`), else built as SET builds it.
+fn value_of(ctx: &Ctx, arg: &Bytes) -> StrValue {
+    if crate::protocol::parser::frame_holds(ctx.client.own_frame, arg) {
+        StrValue::shared(arg.clone())
+    } else {
+        StrValue::from_bytes(arg)
+    }
+}
+
 fn max_bulk(ctx: &Ctx) -> i64 {
     ctx.server.config.load().proto_max_bulk_len
 }
@@ -160,7 +171,8 @@ fn set_generic(ctx: &mut Ctx, opts: &SetOpts, key: &Bytes, val: &Bytes, cmd: &st
         }
         return Ok(());
     }
-    ctx.db.set(key, Value::Str(StrValue::from_bytes(val)), opts.keepttl);
+    let value = value_of(ctx, val);
+    ctx.db.set(key, Value::Str(value), opts.keepttl);
     ctx.db.touch_dirty(1);
     ctx.db.notify(ev::STRING, "set", key);
     if let Some(when) = expire {
@@ -217,7 +229,8 @@ fn getset(ctx: &mut Ctx) -> CmdResult {
         None => ctx.reply.null(),
         Some(s) => ctx.reply.bulk(&s.to_bytes()),
     }
-    ctx.db.set(&args[1], Value::Str(StrValue::from_bytes(&args[2])), false);
+    let value = value_of(ctx, &args[2]);
+    ctx.db.set(&args[1], Value::Str(value), false);
     ctx.db.touch_dirty(1);
     ctx.db.notify(ev::STRING, "set", &args[1]);
     ctx.db.propagate_effect(vec![b("SET"), args[1].clone(), args[2].clone()]);
@@ -305,7 +318,8 @@ fn mset_generic(ctx: &mut Ctx, nx: bool) -> CmdResult {
         return Ok(());
     }
     for kv in args[1..].chunks(2) {
-        ctx.db.set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        let value = value_of(ctx, &kv[1]);
+        ctx.db.set(&kv[0], Value::Str(value), false);
         ctx.db.notify(ev::STRING, "set", &kv[0]);
     }
     ctx.db.touch_dirty((args.len() as u64 - 1) / 2);
@@ -331,7 +345,8 @@ fn append(ctx: &mut Ctx) -> CmdResult {
     let cur_len = ctx.db.read::<StrValue>(key)?.map(|s| s.len());
     let total = match cur_len {
         None => {
-            ctx.db.set(key, Value::Str(StrValue::from_bytes(tail)), false);
+            let value = value_of(ctx, tail);
+            ctx.db.set(key, Value::Str(value), false);
             tail.len()
         }
         Some(len) => {

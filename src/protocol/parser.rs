@@ -61,12 +61,56 @@ pub fn parse_request_into(
     limits: &ParseLimits,
     args: &mut Vec<Bytes>,
 ) -> Result<Option<bool>, ParseError> {
+    parse_request_framed(buf, limits, args, &mut Framing::default())
+}
+
+/// An argument at least this long gets a read buffer made for its request alone (see
+/// [`Framing`]); Redis's PROTO_MBULK_BIG_ARG.
+pub const OWN_BUFFER_ARG: usize = 32 * 1024;
+/// Room left after such a request, for the few small arguments that may follow the big one
+/// (SET's EX 100, KEEPTTL, GET).
+const OWN_BUFFER_SLACK: usize = 256;
+
+/// What a connection's parser remembers between reads about a big request's buffer.
+///
+/// When a request announces an argument of [`OWN_BUFFER_ARG`] bytes or more that the buffer has
+/// no room for, its bytes so far move to a new buffer sized for the request (as Redis sizes
+/// its query buffer for a big argument). When the request is complete and still fills that
+/// buffer, `owned` gives the request's bytes, which are then the whole allocation: a command
+/// may keep an argument as it is (SET's value, [`frame_holds`]) instead of copying it, as Redis
+/// keeps a big argument's sds as the value.
+#[derive(Debug, Default)]
+pub struct Framing {
+    /// The buffer was made for the request being read (it starts at its first byte).
+    fresh: bool,
+    /// The last request returned, when it is the whole of its allocation: (address, length).
+    pub owned: Option<(usize, usize)>,
+}
+
+/// Whether `arg` lies in a request that owns its allocation (`owned`, from [`Framing`]) and is
+/// most of it: keeping it keeps little else.
+#[inline]
+pub fn frame_holds(owned: Option<(usize, usize)>, arg: &Bytes) -> bool {
+    owned.is_some_and(|(start, len)| {
+        let at = arg.as_ptr() as usize;
+        arg.len() >= OWN_BUFFER_ARG && at >= start && at + arg.len() <= start + len && arg.len() * 2 >= len
+    })
+}
+
+/// [`parse_request_into`], keeping a connection's [`Framing`] across calls.
+pub fn parse_request_framed(
+    buf: &mut BytesMut,
+    limits: &ParseLimits,
+    args: &mut Vec<Bytes>,
+    framing: &mut Framing,
+) -> Result<Option<bool>, ParseError> {
     args.clear();
+    framing.owned = None;
     if buf.is_empty() {
         return Ok(None);
     }
     if buf[0] == b'*' {
-        Ok(parse_multibulk(buf, limits, args)?.then_some(false))
+        Ok(parse_multibulk(buf, limits, args, framing)?.then_some(false))
     } else {
         parse_inline(buf, args).map(|done| done.then_some(true))
     }
@@ -143,7 +187,12 @@ fn header_line(buf: &[u8], pos: usize, too_big: &str) -> Result<Option<usize>, P
 }
 
 /// A multibulk request into `args`; false when it is not complete yet.
-fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Bytes>) -> Result<bool, ParseError> {
+fn parse_multibulk(
+    buf: &mut BytesMut,
+    limits: &ParseLimits,
+    args: &mut Vec<Bytes>,
+    framing: &mut Framing,
+) -> Result<bool, ParseError> {
     let (count, cr) = match short_header(buf, 0, b'*') {
         Some((n, cr)) => (n as i64, cr),
         None => {
@@ -196,16 +245,33 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &ParseLimits, args: &mut Vec<Byte
         let start = cr + 2;
         // Like Redis, the two bytes after the payload are skipped without being checked.
         if buf.len() < start + len + 2 {
-            if buf.capacity() < start + len + 2 {
-                // Big argument: make room once instead of growing step by step.
-                buf.reserve(start + len + 2 - buf.len());
+            let need = start + len + 2;
+            if buf.capacity() < need {
+                if len >= OWN_BUFFER_ARG {
+                    // A buffer for this request alone (it starts the buffer: the requests
+                    // before it were split off), its bytes so far copied once, as growing
+                    // would have copied them.
+                    let mut own = BytesMut::with_capacity(need + OWN_BUFFER_SLACK);
+                    own.extend_from_slice(buf);
+                    *buf = own;
+                    framing.fresh = true;
+                } else {
+                    // Big argument: make room once instead of growing step by step.
+                    buf.reserve(need - buf.len());
+                }
             }
             return Ok(false);
         }
         ranges.push((start, start + len));
         pos = start + len + 2;
     }
+    // Made for this request and still about its size: the request is the allocation (what
+    // follows it, at most the slack, leaves with the next read's new room).
+    let owned = std::mem::take(&mut framing.fresh) && buf.capacity() <= pos + OWN_BUFFER_SLACK;
     let frame = buf.split_to(pos).freeze();
+    if owned {
+        framing.owned = Some((frame.as_ptr() as usize, frame.len()));
+    }
     args.reserve(ranges.len());
     for (s, e) in ranges {
         args.push(frame.slice(s..e));
@@ -413,6 +479,60 @@ mod tests {
         mb.extend(vec![b'1'; INLINE_MAX_SIZE + 1]);
         let (r, _) = parse(&mb);
         assert_eq!(r.unwrap_err().0, "Protocol error: too big mbulk count string");
+    }
+
+    /// Read `input` in `chunk`-byte reads (each into the room the buffer has, growing it by
+    /// 16 KB when full, as a connection does), parsing after each: the requests, each with
+    /// whether it owned its allocation.
+    fn read_in_chunks(input: &[u8], chunk: usize, capacity: usize) -> Vec<(Vec<Bytes>, bool)> {
+        let (mut buf, mut framing, mut got) = (BytesMut::with_capacity(capacity), Framing::default(), Vec::new());
+        let mut at = 0;
+        while at < input.len() {
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(16 * 1024);
+            }
+            let n = chunk.min(input.len() - at).min(buf.capacity() - buf.len());
+            buf.extend_from_slice(&input[at..at + n]);
+            at += n;
+            let mut args = Vec::new();
+            while parse_request_framed(&mut buf, &ParseLimits::default(), &mut args, &mut framing).unwrap().is_some() {
+                let owned = framing.owned;
+                let kept = args.iter().any(|a| frame_holds(owned, a));
+                got.push((std::mem::take(&mut args), kept));
+            }
+        }
+        assert!(buf.is_empty());
+        got
+    }
+
+    #[test]
+    fn a_big_request_read_across_reads_owns_its_buffer() {
+        let big = vec![b'v'; 100_000];
+        let mut input = Vec::new();
+        for req in [
+            vec![&b"SET"[..], b"k", &big],
+            vec![b"SET", b"k2", &big, b"EX", b"100"],
+            vec![b"GET", b"k"],
+            vec![b"MSET", b"a", &big[..40_000], b"b", &big[..50_000]],
+        ] {
+            input.extend(format!("*{}\r\n", req.len()).as_bytes());
+            for a in &req {
+                input.extend(format!("${}\r\n", a.len()).as_bytes());
+                input.extend_from_slice(a);
+                input.extend(b"\r\n");
+            }
+        }
+        let got = read_in_chunks(&input, 16 * 1024, 16 * 1024);
+        let kept: Vec<bool> = got.iter().map(|(_, k)| *k).collect();
+        // The MSET's values are each under half of it: copied.
+        assert_eq!(kept, [true, true, false, false]);
+        assert_eq!(got[1].0[2], big);
+        assert_eq!(got[1].0[4], &b"100"[..]);
+        assert_eq!(got[3].0[4].len(), 50_000);
+        // All of it in one read into a big buffer: not made for one request, nothing is kept.
+        let got = read_in_chunks(&input, 1 << 20, 1 << 20);
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|(_, k)| !k));
     }
 
     #[test]

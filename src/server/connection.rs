@@ -25,7 +25,8 @@ use super::{log, Server};
 use crate::commands::pipeline::{self, Action};
 use crate::keyspace::clock::Stamp;
 use crate::metrics::obuf::{Class, Meter};
-use crate::protocol::{parse_request_into, ParseLimits, ReplySink};
+use crate::protocol::parser::{parse_request_framed, Framing};
+use crate::protocol::{ParseLimits, ReplySink};
 use crate::session::{Client, ClientHandle};
 use crate::util::striped;
 
@@ -265,6 +266,8 @@ async fn client_loop(
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    // A big request's own buffer (see `Framing`).
+    let mut framing = Framing::default();
     // Reads in a row that found input without waiting, and waits to go before the next read
     // before waiting after one found nothing (see below).
     let mut streak = 0u32;
@@ -425,7 +428,7 @@ async fn client_loop(
             if prefetched == 0 {
                 prefetched = pipeline::prefetch::prefetch_batch(server, client.db, &buf);
             }
-            match parse_request_into(&mut buf, &limits, &mut args) {
+            match parse_request_framed(&mut buf, &limits, &mut args, &mut framing) {
                 Ok(Some(_inline)) => {
                     prefetched = prefetched.saturating_sub(1);
                     if args.is_empty() {
@@ -454,6 +457,12 @@ async fn client_loop(
                     // previous one, say) go out before its reply, as in Redis.
                     drain_queued(&mut out, push_rx, client);
                     out.set_limit(settings.obuf_limits.of(class_of(server, client)));
+                    // A request that is its buffer's whole allocation: SET may keep its value
+                    // as it is (no copy of a big value, as Redis keeps the argument's sds).
+                    let own_frame = framing.owned;
+                    if own_frame.is_some() {
+                        client.own_frame = own_frame;
+                    }
                     let mut action = if on_script_stack(client, &args) {
                         // The Lua debugger writes to the client before the reply: what precedes
                         // goes first.
@@ -614,6 +623,9 @@ async fn client_loop(
                             }
                         }
                     }
+                    if own_frame.is_some() {
+                        client.own_frame = None;
+                    }
                     out.sink.proto = client.proto;
                     out.spill();
                     if out.pending() >= accounted + ACCOUNT_STEP {
@@ -645,7 +657,7 @@ async fn client_loop(
                 }
             }
         }
-        // The last request's arguments are released (parse_request_into cleared them), so the
+        // The last request's arguments are released (parse_request_framed cleared them), so the
         // read buffer is again the only owner of its memory; a huge request's vector goes.
         if args.capacity() > 1024 {
             args = Vec::with_capacity(8);

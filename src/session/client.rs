@@ -430,6 +430,10 @@ pub struct Client {
     pub tracking: Option<crate::tracking::ClientTracking>,
     /// Watched keys: (database, key, logically expired flag shared with the watch registry).
     pub watched: Vec<(usize, Bytes, Arc<AtomicBool>)>,
+    /// The request being run, when it is the whole of its read buffer's allocation (address,
+    /// length; see `protocol::parser::Framing`): a command may keep a big argument of it as it
+    /// is. Set by the connection around that request only.
+    pub own_frame: Option<(usize, usize)>,
     /// Connections CLIENT KILL closes once the command (an EXEC, a script) has finished and its
     /// effects are published, as Redis frees them before serving anyone else.
     pub kill_after: Vec<Arc<ClientHandle>>,
@@ -513,6 +517,7 @@ impl Client {
             repl_woff: 0,
             replconf: ReplConf::default(),
             kill_after: Vec::new(),
+            own_frame: None,
             block_undo: Vec::new(),
             block_woken_by: Vec::new(),
             multi: None,

@@ -6,6 +6,11 @@
 //! A `StrValue` is 24 bytes, with its tag in [`SmallBytes`]'s spare tag values, so that a
 //! keyspace entry fits a 64-byte allocator block (see the size test in `types/mod.rs`): the
 //! `raw` buffer sits behind one more pointer, as Redis's sds does behind its robj.
+//!
+//! A big value SET from a request that is its read buffer's whole allocation is kept as that
+//! argument (`Shared`, also reported `raw`), as Redis keeps a big argument's sds as the value:
+//! no copy, so a 256 MB SET does not hold 512 MB for a moment. It is copied into a `raw`
+//! buffer the first time it is changed in place.
 
 use super::SmallBytes;
 use crate::util::num::parse_i64;
@@ -13,7 +18,7 @@ use crate::util::num::parse_i64;
 /// Longest string Redis stores with the `embstr` encoding.
 pub const EMBSTR_MAX: usize = 44;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Eq)]
 pub enum StrValue {
     Int(i64),
     Embstr(SmallBytes),
@@ -21,6 +26,22 @@ pub enum StrValue {
     // bigger. Raw strings are the long or mutated ones, for which one more pointer is cheap.
     #[allow(clippy::box_collection)]
     Raw(Box<Vec<u8>>),
+    /// A big argument kept as it is (see the module's doc): read-only.
+    Shared(Box<bytes::Bytes>),
+}
+
+/// Equal when of the same encoding with the same contents (a kept argument is `raw`).
+impl PartialEq for StrValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StrValue::Int(a), StrValue::Int(b)) => a == b,
+            (StrValue::Embstr(a), StrValue::Embstr(b)) => a == b,
+            (StrValue::Raw(_) | StrValue::Shared(_), StrValue::Raw(_) | StrValue::Shared(_)) => {
+                self.to_bytes() == other.to_bytes()
+            }
+            _ => false,
+        }
+    }
 }
 
 impl StrValue {
@@ -39,6 +60,12 @@ impl StrValue {
         }
     }
 
+    /// A big argument kept as it is (the caller knows its allocation holds little else: see
+    /// `protocol::parser::Framing`); `raw` to OBJECT ENCODING.
+    pub fn shared(arg: bytes::Bytes) -> Self {
+        StrValue::Shared(Box::new(arg))
+    }
+
     /// A string as a mutated value is kept: always `raw`.
     pub fn raw(b: Vec<u8>) -> Self {
         StrValue::Raw(Box::new(b))
@@ -48,7 +75,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) => "int",
             StrValue::Embstr(_) => "embstr",
-            StrValue::Raw(_) => "raw",
+            StrValue::Raw(_) | StrValue::Shared(_) => "raw",
         }
     }
 
@@ -58,6 +85,7 @@ impl StrValue {
             StrValue::Int(n) => std::borrow::Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
             StrValue::Embstr(b) => std::borrow::Cow::Borrowed(b),
             StrValue::Raw(b) => std::borrow::Cow::Borrowed(b),
+            StrValue::Shared(b) => std::borrow::Cow::Borrowed(b),
         }
     }
 
@@ -66,6 +94,7 @@ impl StrValue {
             StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
             StrValue::Embstr(b) => b.len(),
             StrValue::Raw(b) => b.len(),
+            StrValue::Shared(b) => b.len(),
         }
     }
 
@@ -79,6 +108,7 @@ impl StrValue {
             StrValue::Int(n) => Some(*n),
             StrValue::Embstr(b) => parse_i64(b),
             StrValue::Raw(b) => parse_i64(b),
+            StrValue::Shared(b) => parse_i64(b),
         }
     }
 
@@ -99,6 +129,7 @@ impl StrValue {
             StrValue::Int(_) => 0,
             StrValue::Embstr(b) => b.heap_size(),
             StrValue::Raw(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
+            StrValue::Shared(b) => std::mem::size_of::<bytes::Bytes>() + b.len(),
         }
     }
 }
@@ -119,5 +150,18 @@ mod tests {
         v.make_raw().extend_from_slice(b"3");
         assert_eq!(v, StrValue::raw(b"123".to_vec()));
         assert_eq!(v.as_i64(), Some(123));
+    }
+
+    #[test]
+    fn a_kept_argument_is_raw_until_changed_then_a_copy() {
+        let arg = bytes::Bytes::from(vec![b'x'; 100]);
+        let mut v = StrValue::shared(arg.slice(10..60));
+        assert_eq!(v.encoding(), "raw");
+        assert_eq!(v.len(), 50);
+        assert_eq!(v, StrValue::raw(vec![b'x'; 50]));
+        v.make_raw().push(b'y');
+        assert!(matches!(v, StrValue::Raw(_)));
+        assert_eq!(v.len(), 51);
+        assert_eq!(arg.len(), 100, "the argument is untouched");
     }
 }
