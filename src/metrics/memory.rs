@@ -163,6 +163,16 @@ fn note_big_free() {
     LAST_BIG_FREE.store(crate::keyspace::now_ms(), Ordering::Relaxed);
 }
 
+/// A structure freed `bytes` in many small blocks (the replication buffer trimming the blocks
+/// of a big write): given back as a big free is, once they add up to one; true then.
+pub fn freed_in_pieces(bytes: usize) -> bool {
+    let big = bytes >= BIG_FREE;
+    if big {
+        note_big_free();
+    }
+    big
+}
+
 /// Called by the cron (hz times a second): for a second after a big free, ask mimalloc to
 /// return the pages that are due. mimalloc gives freed arena memory back only after a delay
 /// (100 ms), and only when a later allocation or free in its arenas looks: an idle server kept

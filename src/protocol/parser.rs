@@ -85,6 +85,26 @@ pub struct Framing {
     fresh: bool,
     /// The last request returned, when it is the whole of its allocation: (address, length).
     pub owned: Option<(usize, usize)>,
+    /// Whether to hand out each request's bytes as received (`frame`): a replica proxies its
+    /// master's stream to its own replicas and backlog exactly.
+    pub keep_frame: bool,
+    /// The last request's bytes, when `keep_frame` (no copy: its arguments are slices of it).
+    pub frame: Option<Bytes>,
+}
+
+impl Framing {
+    /// A framing that hands out each request's bytes (`frame`).
+    pub fn keeping_frames() -> Self {
+        Framing { keep_frame: true, ..Framing::default() }
+    }
+
+    /// Note the bytes of the request just taken from the buffer.
+    #[inline]
+    fn took(&mut self, frame: impl FnOnce() -> Bytes) {
+        if self.keep_frame {
+            self.frame = Some(frame());
+        }
+    }
 }
 
 /// Whether `arg` lies in a request that owns its allocation (`owned`, from [`Framing`]) and is
@@ -106,13 +126,16 @@ pub fn parse_request_framed(
 ) -> Result<Option<bool>, ParseError> {
     args.clear();
     framing.owned = None;
+    if framing.keep_frame {
+        framing.frame = None;
+    }
     if buf.is_empty() {
         return Ok(None);
     }
     if buf[0] == b'*' {
         Ok(parse_multibulk(buf, limits, args, framing)?.then_some(false))
     } else {
-        parse_inline(buf, args).map(|done| done.then_some(true))
+        parse_inline(buf, args, framing).map(|done| done.then_some(true))
     }
 }
 
@@ -143,7 +166,7 @@ fn split_plain_inline(line: &Bytes, args: &mut Vec<Bytes>) {
 }
 
 /// An inline request into `args`; false when its line is not complete yet.
-fn parse_inline(buf: &mut BytesMut, args: &mut Vec<Bytes>) -> Result<bool, ParseError> {
+fn parse_inline(buf: &mut BytesMut, args: &mut Vec<Bytes>, framing: &mut Framing) -> Result<bool, ParseError> {
     // Redis finds the end of the line with strchr: a NUL before the newline hides it, and the
     // request stays incomplete (until the inline size limit).
     let nl = memchr::memchr2(b'\n', 0, buf).filter(|&i| buf[i] == b'\n');
@@ -156,11 +179,13 @@ fn parse_inline(buf: &mut BytesMut, args: &mut Vec<Bytes>) -> Result<bool, Parse
     let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     if !is_plain_inline(&buf[..line_end]) {
         let split = split_args(&buf[..line_end]).ok_or_else(|| ParseError::new("unbalanced quotes in request"))?;
-        let _ = buf.split_to(nl + 1);
+        let line = buf.split_to(nl + 1);
+        framing.took(|| line.freeze());
         args.extend(split.into_iter().map(Bytes::from));
         return Ok(true);
     }
     let mut line = buf.split_to(nl + 1).freeze();
+    framing.took(|| line.clone());
     line.truncate(line_end);
     split_plain_inline(&line, args);
     Ok(true)
@@ -210,7 +235,8 @@ fn parse_multibulk(
     }
     let mut pos = cr + 2;
     if count <= 0 {
-        let _ = buf.split_to(pos);
+        let empty = buf.split_to(pos);
+        framing.took(|| empty.freeze());
         return Ok(true);
     }
     // First pass: find every argument's range, making sure the whole request is buffered (on
@@ -272,6 +298,7 @@ fn parse_multibulk(
     if owned {
         framing.owned = Some((frame.as_ptr() as usize, frame.len()));
     }
+    framing.took(|| frame.clone());
     args.reserve(ranges.len());
     for (s, e) in ranges {
         args.push(frame.slice(s..e));

@@ -29,7 +29,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::now_s;
 use crate::persistence::rdb_load;
 use crate::persistence::rdb_window::Window;
-use crate::protocol::{parse_request, ParseLimits, Proto, ReplySink};
+use crate::protocol::parser::{parse_request_framed, Framing};
+use crate::protocol::{ParseLimits, Proto, ReplySink};
 use crate::server::{log, staged_load, Server};
 use crate::session::client::{ClientHandle, REPL_MASTER};
 use crate::session::Client;
@@ -911,18 +912,18 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
     let handle = client.handle.clone();
     // The first acknowledgement goes at once (a diskless master starts streaming on it).
     send_ack(server, c, repl.offset(), &mut fsynced).await?;
+    // Each command's bytes as received, to proxy it exactly (no copy: its arguments are slices
+    // of them), and a big command's own buffer (see `Framing`): its value is kept, not copied.
+    let mut framing = Framing::keeping_frames();
+    let mut args: Vec<Bytes> = Vec::new();
     loop {
         server.repl.wait_unstalled().await;
-        // The bytes of this batch, to proxy each applied command exactly as received.
-        let raw = Bytes::copy_from_slice(&c.buf);
-        let mut at = 0usize;
-        // Set when the buffer received more while a command waited for CLIENT PAUSE: `raw`
-        // does not hold those bytes, so the batch ends there and the next one starts at once.
+        // Set when the buffer received more while a command waited for CLIENT PAUSE: the batch
+        // ends there and the next one starts at once.
         let mut read_while_paused = false;
         loop {
-            let before = c.buf.len();
-            let req = match parse_request(&mut c.buf, &limits) {
-                Ok(Some(req)) => req,
+            match parse_request_framed(&mut c.buf, &limits, &mut args, &mut framing) {
+                Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
                     let latest = repl.latest(256);
@@ -930,10 +931,8 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                     return Err(format!("Protocol error from MASTER: {}", e.0));
                 }
             };
-            let used = before - c.buf.len();
-            let bytes = raw.slice(at..at + used);
-            at += used;
-            if req.args.is_empty() {
+            let bytes = framing.frame.take().unwrap_or_default();
+            if args.is_empty() {
                 // A bare newline: keep-alive, not part of the stream.
                 if bytes.iter().all(|&b| b == b'\n' || b == b'\r') {
                     continue;
@@ -941,9 +940,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                 repl.feed_from_master(&bytes);
                 continue;
             }
-            let getack = req.args.len() >= 2
-                && super::is_word(&req.args[0], "replconf")
-                && super::is_word(&req.args[1], "getack");
+            let getack = args.len() >= 2 && super::is_word(&args[0], "replconf") && super::is_word(&args[1], "getack");
             if getack {
                 // Acknowledge what was applied before this command (as Redis: the offset moves
                 // once the command is processed).
@@ -963,13 +960,15 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                         return Ok(());
                     }
                     // CLIENT PAUSE holds the master's writes too; they run once it ends.
+                    client.own_frame = framing.owned;
                     let action = crate::commands::pipeline::execute_as(
                         server,
                         client,
                         crate::commands::pipeline::Caller::Master,
-                        &req.args,
+                        &args,
                         &mut sink,
                     );
+                    client.own_frame = None;
                     let applied = !matches!(action, crate::commands::Action::Paused);
                     if applied {
                         repl.feed_from_master(&bytes);
@@ -983,7 +982,7 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
                 // paused master's query buffer), so `slave_read_repl_offset` moves on while
                 // `slave_repl_offset` stays.
                 st.unapplied.store((bytes.len() + c.buf.len()) as i64, Ordering::Relaxed);
-                c.buf.reserve(16 * 1024);
+                crate::server::query_buffer::make_room(&mut c.buf);
                 tokio::select! {
                     _ = server.pause.released() => {}
                     r = c.sock.read_buf(&mut c.buf) => {
@@ -1019,7 +1018,10 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
             return Ok(());
         }
         let timeout = Conn::timeout(server);
-        c.buf.reserve(64 * 1024);
+        // Not while a big command's own buffer has room for the rest of it (see `Framing`).
+        if c.buf.len() == c.buf.capacity() || !crate::server::query_buffer::filling_big_argument(&c.buf) {
+            c.buf.reserve(64 * 1024);
+        }
         tokio::select! {
             r = crate::util::timer::timeout(timeout, c.sock.read_buf(&mut c.buf)) => {
                 match r {

@@ -100,12 +100,16 @@ fn shrink_to(buf: &mut BytesMut, capacity: usize) {
 pub fn make_room(buf: &mut BytesMut) {
     let free = buf.capacity() - buf.len();
     if free < 1024 {
-        if free > 0 && buf.capacity() > READ_CHUNK && pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
-        {
+        if free > 0 && filling_big_argument(buf) {
             return;
         }
         buf.reserve(READ_CHUNK);
     }
+}
+
+/// Whether the rest of a big argument being read fits in the room the parser made for it.
+pub fn filling_big_argument(buf: &BytesMut) -> bool {
+    buf.capacity() > READ_CHUNK && pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
 }
 
 /// Close a client whose query buffer passed `client-query-buffer-limit`, as Redis does: what
