@@ -102,9 +102,25 @@ impl Framing {
     #[inline]
     fn took(&mut self, frame: impl FnOnce() -> Bytes) {
         if self.keep_frame {
-            self.frame = Some(frame());
+            self.keep(frame());
         }
     }
+
+    /// (Out of line: a client connection never keeps frames, and its parse stays small.)
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, frame: Bytes) {
+        self.frame = Some(frame);
+    }
+}
+
+/// Move the bytes of a request being read into a buffer of `capacity` made for it alone.
+#[cold]
+#[inline(never)]
+fn own_buffer(buf: &mut BytesMut, capacity: usize) {
+    let mut own = BytesMut::with_capacity(capacity);
+    own.extend_from_slice(buf);
+    *buf = own;
 }
 
 /// Whether `arg` lies in a request that owns its allocation (`owned`, from [`Framing`]) and is
@@ -277,9 +293,7 @@ fn parse_multibulk(
                     // A buffer for this request alone (it starts the buffer: the requests
                     // before it were split off), its bytes so far copied once, as growing
                     // would have copied them.
-                    let mut own = BytesMut::with_capacity(need + OWN_BUFFER_SLACK);
-                    own.extend_from_slice(buf);
-                    *buf = own;
+                    own_buffer(buf, need + OWN_BUFFER_SLACK);
                     framing.fresh = true;
                 } else {
                     // Big argument: make room once instead of growing step by step.
@@ -293,7 +307,10 @@ fn parse_multibulk(
     }
     // Made for this request and still about its size: the request is the allocation (what
     // follows it, at most the slack, leaves with the next read's new room).
-    let owned = std::mem::take(&mut framing.fresh) && buf.capacity() <= pos + OWN_BUFFER_SLACK;
+    let owned = framing.fresh && {
+        framing.fresh = false;
+        buf.capacity() <= pos + OWN_BUFFER_SLACK
+    };
     let frame = buf.split_to(pos).freeze();
     if owned {
         framing.owned = Some((frame.as_ptr() as usize, frame.len()));

@@ -360,7 +360,7 @@ async fn client_loop(
                     if !out.has_pending() {
                         out.shrink();
                     }
-                    account_memory(server, &handle, &buf, &out, client, None, turn_end(&run_queue))?;
+                    account_memory(server, &handle, &buf, &out, client, None, Some(&run_queue))?;
                     continue;
                 }
                 Event::SoftLimit => {
@@ -391,7 +391,7 @@ async fn client_loop(
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
-                    account_memory(server, &handle, &buf, &out, client, None, turn_end(&run_queue))?;
+                    account_memory(server, &handle, &buf, &out, client, None, Some(&run_queue))?;
                     continue;
                 }
             }
@@ -629,7 +629,7 @@ async fn client_loop(
                     out.sink.proto = client.proto;
                     out.spill();
                     if out.pending() >= accounted + ACCOUNT_STEP {
-                        account_memory(server, &handle, &buf, &out, client, None, false)?;
+                        account_memory(server, &handle, &buf, &out, client, None, None)?;
                         accounted = out.pending();
                     }
                     if processed - slice_start >= BATCH_SLICE || out.pending() > slice_bytes + SLICE_BYTES {
@@ -732,7 +732,7 @@ async fn client_loop(
             // Redis counts a reply when it is added and evicts before the next command: a
             // client over the limit is gone before another's command (CLIENT LIST, say) sees
             // it over.
-            account_memory(server, &handle, &buf, &out, client, view_base, false)?;
+            account_memory(server, &handle, &buf, &out, client, view_base, None)?;
             tokio::task::yield_now().await;
         }
         if server.aof.unsynced(|| server.keyspace.effects.seq()).is_some() {
@@ -744,7 +744,7 @@ async fn client_loop(
         // checked after the replies were written when no other task of this worker is ready
         // (Redis evicts in beforeSleep, after its writes). The view's part is known when this
         // batch published it (saving a second lock of the view).
-        account_memory(server, &handle, &buf, &out, client, view_base, turn_end(&run_queue))?;
+        account_memory(server, &handle, &buf, &out, client, view_base, Some(&run_queue))?;
         super::query_buffer::check_limit(server, &handle, &buf, settings.qb_limit)?;
     }
 }
@@ -807,8 +807,10 @@ fn client_memory(server: &Server, buf: &BytesMut, out: &Outbox, client: &Client)
 }
 
 /// Publish what the connection holds toward maxmemory-clients (`view_base`: the view's part,
-/// when this batch published the view); at the end of the worker's turn (`turn_end`), evict
-/// clients over the limit. Err when this one was evicted.
+/// when this batch published the view). With `run_queue`, when the worker's turn ends with
+/// this connection (no other task of its worker ready: where Redis's beforeSleep runs, after
+/// the turn's replies were written), evict clients over the limit. Err when this one was
+/// evicted.
 fn account_memory(
     server: &Server,
     handle: &ClientHandle,
@@ -816,23 +818,19 @@ fn account_memory(
     out: &Outbox,
     client: &Client,
     view_base: Option<usize>,
-    turn_end: bool,
+    run_queue: Option<&super::listen::RunQueue>,
 ) -> Result<(), String> {
     let mem = client_memory(server, buf, out, client);
     match view_base {
         Some(base) => super::client_eviction::update_with_view(server, handle, mem, base),
         None => super::client_eviction::update(server, handle, mem),
     }
-    if turn_end && super::client_eviction::enforce(server) && handle.is_killed() {
-        return Err("evicted".into());
+    if let Some(run_queue) = run_queue {
+        if super::client_eviction::enforce_if(server, || !run_queue.others_ready()) && handle.is_killed() {
+            return Err("evicted".into());
+        }
     }
     Ok(())
-}
-
-/// Whether the worker's turn ends with this connection (no other task of its worker ready):
-/// where Redis's beforeSleep would run, after the turn's replies were written.
-fn turn_end(run_queue: &super::listen::RunQueue) -> bool {
-    !run_queue.others_ready()
 }
 
 /// Count the errors a reply written outside the pipeline (a refusal, an unblocking) holds
