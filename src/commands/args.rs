@@ -39,18 +39,14 @@ pub fn echo(arg: &[u8]) -> String {
 pub fn timeout(arg: &[u8]) -> Result<Option<std::time::Instant>, CmdError> {
     let ld = crate::util::num::LongDouble::parse(arg)
         .ok_or_else(|| CmdError::new("timeout is not a float or out of range"))?;
-    let mut secs = ld.to_f64();
-    if secs == 0.0 && !ld.is_zero() && !ld.is_negative() {
-        // Below f64's range but a long double: rounds up to one millisecond, as in Redis.
-        secs = f64::MIN_POSITIVE;
-    }
-    // Redis 7.2: milliseconds past LLONG_MAX (inf included), or a deadline past it, are out of
-    // range; what rounds below zero (-inf included) is negative.
-    let ms = secs * 1000.0;
-    if ms > i64::MAX as f64 {
+    // Redis 7.2 computes in long double: milliseconds past LLONG_MAX (inf included), or a
+    // deadline past it, are out of range; what rounds up to below zero (-inf included) is
+    // negative. (-0.001 s is -0.999... ms as a long double: it rounds up to 0, forever.)
+    let ms = ld.mul_u32(1000);
+    if ms.above_i64_max() {
         return Err(CmdError::new("timeout is out of range"));
     }
-    let ms = ms.ceil() as i64;
+    let ms = ms.ceil_i64();
     if ms < 0 {
         return Err(CmdError::new("timeout is negative"));
     }

@@ -860,6 +860,54 @@ impl LongDouble {
         }
     }
 
+    /// One x87 multiplication by a small integer, rounded to nearest even (Redis's
+    /// `ftval *= 1000.0` for a timeout in seconds).
+    pub fn mul_u32(self, m: u32) -> LongDouble {
+        match self.kind {
+            LdKind::Finite { mant, exp } if m != 0 => {
+                let mut big = Big::from_u64(mant);
+                big.mul_small(m);
+                LongDouble::from_rounded(self.neg, round_big(&big, i64::from(exp), false, LD))
+            }
+            LdKind::Finite { .. } => LongDouble { neg: self.neg, kind: LdKind::Zero },
+            LdKind::Inf if m == 0 => LongDouble { neg: true, kind: LdKind::Nan },
+            _ => self,
+        }
+    }
+
+    /// `(long long) ceill(x)` on x86-64: the smallest integer not below the value; what does not
+    /// fit (infinities, NaN, beyond the i64 range) is the "integer indefinite", i64::MIN.
+    pub fn ceil_i64(self) -> i64 {
+        let LdKind::Finite { mant, exp } = self.kind else {
+            return if self.kind == LdKind::Zero { 0 } else { i64::MIN };
+        };
+        let magnitude: Option<u128> = if exp >= 0 {
+            (exp < 64).then(|| u128::from(mant) << exp)
+        } else if exp <= -64 {
+            // Below one: ceil is 1 for a positive value, -0 for a negative one.
+            Some(u128::from(!self.neg))
+        } else {
+            let whole = u128::from(mant >> -exp);
+            let frac = mant & ((1u64 << -exp) - 1);
+            // Upward for a positive value with a fraction; a negative one truncates.
+            Some(whole + u128::from(frac != 0 && !self.neg))
+        };
+        match magnitude {
+            Some(m) if self.neg && m <= 1u128 << 63 => (m as i128).wrapping_neg() as i64,
+            Some(m) if !self.neg && m <= i64::MAX as u128 => m as i64,
+            _ => i64::MIN,
+        }
+    }
+
+    /// Whether the value is above `i64::MAX` (`x > LLONG_MAX`, compared as long doubles).
+    pub fn above_i64_max(self) -> bool {
+        match self.kind {
+            LdKind::Inf => !self.neg,
+            LdKind::Finite { .. } if !self.neg => self.ceil_i64() == i64::MIN,
+            _ => false,
+        }
+    }
+
     /// True unless infinite or NaN.
     pub fn is_finite(self) -> bool {
         matches!(self.kind, LdKind::Zero | LdKind::Finite { .. })
@@ -1377,6 +1425,29 @@ mod tests {
         assert_eq!(human(ld("-0")), "0");
         assert_eq!(human(ld("-1e-30")), "0");
         assert!(ld("inf").add(ld("-inf")).is_nan());
+    }
+
+    #[test]
+    fn long_double_timeouts_as_redis_computes_them() {
+        let ms = |s: &str| LongDouble::parse(s.as_bytes()).unwrap().mul_u32(1000);
+        // 0.001 as a long double is a hair below it: -0.001 s is -0.99999... ms, ceil -0 = 0.
+        assert_eq!(ms("-0.001").ceil_i64(), 0);
+        assert_eq!(ms("-1e-3").ceil_i64(), 0);
+        assert_eq!(ms("-0.0011").ceil_i64(), -1);
+        assert_eq!(ms("-0.002").ceil_i64(), -1);
+        assert_eq!(ms("0.001").ceil_i64(), 1);
+        assert_eq!(ms("0.0001").ceil_i64(), 1);
+        assert_eq!(ms("1.5").ceil_i64(), 1500);
+        assert_eq!(ms("-1.5").ceil_i64(), -1500);
+        assert_eq!(ms("0").ceil_i64(), 0);
+        assert_eq!(ms("-0").ceil_i64(), 0);
+        assert_eq!(ms("1e-4000").ceil_i64(), 1);
+        assert_eq!(ms("-inf").ceil_i64(), i64::MIN);
+        assert!(ms("inf").above_i64_max());
+        assert!(!ms("9223372036854775.807").above_i64_max());
+        assert!(ms("9223372036854775.808").above_i64_max());
+        assert!(!ms("-1e300").above_i64_max());
+        assert_eq!(ms("-1e300").ceil_i64(), i64::MIN);
     }
 
     #[test]
