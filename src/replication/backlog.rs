@@ -73,8 +73,6 @@ pub struct ReplBuffer {
     limit: usize,
     mem: usize,
     readers: HashMap<u64, Reader>,
-    /// Bytes of blocks trimmed since the allocator was last told (see `trim_up_to`).
-    trimmed_bytes: usize,
 }
 
 /// Reader ids are unique in the process: a reader of a buffer that was replaced is simply
@@ -207,7 +205,7 @@ impl ReplBuffer {
     }
 
     fn trim_up_to(&mut self, most: usize) {
-        let (mut trimmed, mut freed) = (0, 0);
+        let mut trimmed = 0;
         while self.histlen > self.limit as i64 && trimmed < most && self.blocks.len() > 1 {
             let first = &self.blocks[0];
             let first_end = first.end();
@@ -223,14 +221,6 @@ impl ReplBuffer {
             self.histlen -= len;
             self.mem -= cap + BLOCK_OVERHEAD;
             trimmed += 1;
-            freed += cap;
-        }
-        // The blocks of a big write, gone: resident memory goes back as after any big free.
-        if freed > 0 {
-            self.trimmed_bytes += freed;
-            if crate::metrics::memory::freed_in_pieces(self.trimmed_bytes) {
-                self.trimmed_bytes = 0;
-            }
         }
     }
 
