@@ -186,12 +186,6 @@ fn used_memory_stays_within_the_limit_as_info_reports_it() {
     }
 }
 
-fn rss_kb(server: &Server, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap().to_string();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A big SET keeps its argument as the value, as Redis keeps the argument's sds: the value is
 /// held once, not copied out of the request (peak RSS for a 64 MB SET: +64 MB, not +128 MB).
 /// Requests around it (pipelined, with options after the value, MSET) keep their values whole
@@ -202,7 +196,7 @@ fn a_big_set_holds_its_value_once() {
     let server = Server::start(&[]);
     let mut con = server.conn();
     let n = 64 << 20;
-    let before = rss_kb(&server, "VmRSS:");
+    let before = server.status_kb("VmRSS:");
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     raw.write_all(format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${n}\r\n").as_bytes()).unwrap();
     let chunk = vec![b'v'; 1 << 20];
@@ -212,7 +206,7 @@ fn a_big_set_holds_its_value_once() {
     raw.write_all(b"\r\n").unwrap();
     let mut raw = common::Raw::new(raw);
     assert_eq!(raw.read_reply(), b"+OK\r\n");
-    let grew_mb = (rss_kb(&server, "VmHWM:") - before) >> 10;
+    let grew_mb = (server.status_kb("VmHWM:") - before) >> 10;
     assert!(grew_mb < 96, "a 64 MB SET raised peak RSS by {grew_mb} MB");
     let len: u64 = redis::cmd("STRLEN").arg("big").query(&mut con).unwrap();
     assert_eq!(len, n as u64);
@@ -247,16 +241,16 @@ fn a_big_set_holds_its_value_once() {
 fn a_flushall_gives_memory_back_to_the_system() {
     let server = Server::start(&[]);
     let mut con = server.conn();
-    let before = rss_kb(&server, "VmRSS:") >> 10;
+    let before = server.status_kb("VmRSS:") >> 10;
     let value = "x".repeat(33_000);
     let mut pipe = redis::pipe();
     for i in 0..3000 {
         pipe.cmd("SET").arg(format!("k{i}")).arg(&value).ignore();
     }
     let _: () = pipe.query(&mut con).unwrap();
-    let full = rss_kb(&server, "VmRSS:") >> 10;
+    let full = server.status_kb("VmRSS:") >> 10;
     assert!(full > before + 90, "{before} -> {full} MB");
     let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
-    let back = wait_until(Duration::from_secs(5), || rss_kb(&server, "VmRSS:") >> 10 < before + 30);
-    assert!(back, "RSS {} MB after FLUSHALL ({before} MB before the values)", rss_kb(&server, "VmRSS:") >> 10);
+    let back = wait_until(Duration::from_secs(5), || server.status_kb("VmRSS:") >> 10 < before + 30);
+    assert!(back, "RSS {} MB after FLUSHALL ({before} MB before the values)", server.status_kb("VmRSS:") >> 10);
 }

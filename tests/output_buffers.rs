@@ -283,11 +283,7 @@ fn a_reply_known_to_pass_the_ceiling_is_refused_before_it_is_built() {
     let _: i64 = query(&mut con, &["SADD", "s", "a", "b", "c"]);
     let _: i64 = query(&mut con, &["HSET", "h", "a", "b"]);
     let _: i64 = query(&mut con, &["ZADD", "z", "1", "a"]);
-    let peak_rss = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_string();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
+    let peak_rss = || server.status_kb("VmHWM:");
     let before = peak_rss();
     for args in [
         vec!["SRANDMEMBER", "s", "-9223372036854775807"],
@@ -382,11 +378,7 @@ fn a_reply_with_no_end_stops_at_the_ceiling() {
     xread.extend(std::iter::repeat_n("0", 2000));
     let _: () = query(&mut con, &["CONFIG", "RESETSTAT"]);
     // The process's peak resident memory (kB), which a transient buffer raises too.
-    let peak_rss = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().to_string();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
+    let peak_rss = || server.status_kb("VmHWM:");
     let before = peak_rss();
     let r = redis::cmd(xread[0]).arg(&xread[1..]).query::<redis::Value>(&mut server.conn());
     assert!(r.is_err(), "XREAD answered");

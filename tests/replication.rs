@@ -402,12 +402,6 @@ fn instantaneous_repl_kbps_follow_the_stream() {
     assert!(flowing, "{}", common::info_field(&mut m, "stats", "instantaneous_output_repl_kbps"));
 }
 
-fn rss_mb(server: &Server, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap().to_string();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() >> 10
-}
-
 /// A big value in the master's stream reaches the replica whole, in order with the commands
 /// around it, and the replica holds it about once: its stream is read without copying what it
 /// has buffered at every read, and the value is kept as the command's argument (a 32 MB SET:
@@ -420,8 +414,8 @@ fn a_big_value_in_the_stream_is_applied_whole_and_held_about_once() {
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
     assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
-    let before = rss_mb(&replica, "VmRSS:");
-    let master_before = rss_mb(&master, "VmRSS:");
+    let before = replica.status_kb("VmRSS:") >> 10;
+    let master_before = master.status_kb("VmRSS:") >> 10;
     let value: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
     let mut m = master.conn();
     let _: () = redis::cmd("SET").arg("before").arg(1).query(&mut m).unwrap();
@@ -433,10 +427,10 @@ fn a_big_value_in_the_stream_is_applied_whole_and_held_about_once() {
         }),
         "the replica never applied the stream"
     );
-    let grew = rss_mb(&replica, "VmHWM:") - before;
+    let grew = (replica.status_kb("VmHWM:") >> 10) - before;
     assert!(grew < 96, "a 32 MB value raised the replica's peak RSS by {grew} MB");
     // The master holds it as the value and in its stream, not also in an encoding buffer.
-    let grew = rss_mb(&master, "VmHWM:") - master_before;
+    let grew = (master.status_kb("VmHWM:") >> 10) - master_before;
     assert!(grew < 96, "a 32 MB value raised the master's peak RSS by {grew} MB");
     let got: Vec<u8> = redis::cmd("GET").arg("big").query(&mut r).unwrap();
     assert!(got == value, "the value differs ({} bytes)", got.len());

@@ -18,6 +18,18 @@ pub fn detached(arg: &bytes::Bytes) -> bytes::Bytes {
 
 /// Encode one command as a RESP multibulk.
 pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
+    encode_command_apart(out, argv, usize::MAX, |_, _| {});
+}
+
+/// [`encode_command`], except that each argument of `apart_from` bytes or more is not copied
+/// into `out`: `apart(out, arg)` gets what `out` holds before it (its header included) and the
+/// argument, to write both where they go, and leaves `out` for what follows (its CRLF on).
+pub fn encode_command_apart(
+    out: &mut Vec<u8>,
+    argv: &[impl AsRef<[u8]>],
+    apart_from: usize,
+    mut apart: impl FnMut(&mut Vec<u8>, &[u8]),
+) {
     out.push(b'*');
     out.extend_from_slice(itoa::Buffer::new().format(argv.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -26,7 +38,11 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
         out.push(b'$');
         out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
+        if a.len() >= apart_from {
+            apart(out, a);
+        } else {
+            out.extend_from_slice(a);
+        }
         out.extend_from_slice(b"\r\n");
     }
 }

@@ -238,15 +238,13 @@ impl ReplySink {
         // its CRLF left the buffer at twice its size. Smaller ones grow the buffer the usual
         // way (a buffer sized exactly to a few-KB reply would be kept for reuse by the
         // connection, which keeps a small one only; see `server::outbox`).
+        if s.len() >= APART_BULK && self.apart {
+            self.bulk_apart(s);
+            return;
+        }
+        self.seal_if_full(s.len() + HEADER_MAX + 2);
         if s.len() >= BIG_BULK {
-            if self.apart && s.len() >= APART_BULK {
-                self.bulk_apart(s);
-                return;
-            }
-            self.seal_if_full(s.len() + HEADER_MAX + 2);
             self.buf.reserve(s.len() + HEADER_MAX);
-        } else {
-            self.seal_if_full(s.len() + HEADER_MAX + 2);
         }
         self.header(b'$', s.len() as i64);
         self.buf.extend_from_slice(s);

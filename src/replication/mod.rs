@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 
 use crate::keyspace::effects::{EffectBatch, EffectSink, EffectStream};
 use crate::keyspace::ExpireMode;
-use crate::protocol::encode_command;
+use crate::protocol::{encode_command, encode_command_apart};
 use crate::server::{log, Server};
 use crate::session::ClientHandle;
 use backlog::{ObufLimit, Read, ReplBuffer};
@@ -424,11 +424,13 @@ impl Repl {
                     encode_command(&mut out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(e.db).as_bytes()]);
                     st.seldb = e.db as i64;
                 }
-                if e.argv.iter().any(|a| a.len() >= BIG_ARG) {
-                    self.append_big(st, &mut out, &e.argv);
-                } else {
-                    encode_command(&mut out, &e.argv);
-                }
+                // A big argument goes to the stream as it is, after what precedes it: copied
+                // once, into the stream, not first into `out`.
+                encode_command_apart(&mut out, &e.argv, BIG_ARG, |out, arg| {
+                    self.append(st, out);
+                    out.clear();
+                    self.append(st, arg);
+                });
             }
             self.append(st, &out);
             if out.capacity() <= 1 << 16 {
@@ -488,28 +490,6 @@ impl Repl {
             self.append(&mut st, bytes);
         }
         self.after_append();
-    }
-
-    /// Encode a command holding a big argument: the encoded bytes before it (in `out`) go to
-    /// the stream, then the argument itself, so it is copied once, into the stream, and not
-    /// first into `out`.
-    fn append_big(&self, st: &mut Stream, out: &mut Vec<u8>, argv: &[Bytes]) {
-        out.push(b'*');
-        out.extend_from_slice(itoa::Buffer::new().format(argv.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for a in argv {
-            out.push(b'$');
-            out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-            out.extend_from_slice(b"\r\n");
-            if a.len() >= BIG_ARG {
-                self.append(st, out);
-                out.clear();
-                self.append(st, a);
-            } else {
-                out.extend_from_slice(a);
-            }
-            out.extend_from_slice(b"\r\n");
-        }
     }
 
     fn append(&self, st: &mut Stream, bytes: &[u8]) {

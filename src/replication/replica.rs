@@ -1018,10 +1018,9 @@ async fn apply_loop(server: &Arc<Server>, c: &mut Conn, client: &mut Client, gen
             return Ok(());
         }
         let timeout = Conn::timeout(server);
-        // Not while a big command's own buffer has room for the rest of it (see `Framing`).
-        if c.buf.len() == c.buf.capacity() || !crate::server::query_buffer::filling_big_argument(&c.buf) {
-            c.buf.reserve(64 * 1024);
-        }
+        // Reads of up to 64 KB; not while a big command's own buffer has room for the rest of
+        // it (see `Framing`).
+        crate::server::query_buffer::make_room_with(&mut c.buf, 64 * 1024, 64 * 1024);
         tokio::select! {
             r = crate::util::timer::timeout(timeout, c.sock.read_buf(&mut c.buf)) => {
                 match r {

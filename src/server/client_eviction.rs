@@ -90,20 +90,14 @@ pub fn update_with_view(server: &Server, handle: &ClientHandle, mem: usize, view
 /// CONFIG SET does); true when it evicted any. Two relaxed loads when under the limit.
 #[inline]
 pub fn enforce(server: &Server) -> bool {
-    over_limit(server).is_some_and(|limit| evict(server, limit))
-}
-
-/// The limit, when the clients hold more than it together.
-#[inline]
-pub fn over_limit(server: &Server) -> Option<usize> {
-    let limit = server.maxmemory_clients.load(Ordering::Relaxed);
-    (limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit).then_some(limit)
+    enforce_if(server, || true)
 }
 
 /// [`enforce`] when `when` (asked only when over the limit) says it is time.
 #[inline]
 pub fn enforce_if(server: &Server, when: impl FnOnce() -> bool) -> bool {
-    over_limit(server).is_some_and(|limit| when() && evict(server, limit))
+    let limit = server.maxmemory_clients.load(Ordering::Relaxed);
+    limit > 0 && server.clients_mem.load(Ordering::Relaxed) >= limit && when() && evict(server, limit)
 }
 
 /// A connection is gone: its memory leaves the total (and the closing clients', when client

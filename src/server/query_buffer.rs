@@ -98,18 +98,19 @@ fn shrink_to(buf: &mut BytesMut, capacity: usize) {
 /// 12 MB towards maxmemory-clients, and be evicted, depending on how its last bytes arrived.
 /// Redis likewise reads only what the argument still lacks into a buffer sized for it.
 pub fn make_room(buf: &mut BytesMut) {
-    let free = buf.capacity() - buf.len();
-    if free < 1024 {
-        if free > 0 && filling_big_argument(buf) {
-            return;
-        }
-        buf.reserve(READ_CHUNK);
-    }
+    make_room_with(buf, 1024, READ_CHUNK);
 }
 
-/// Whether the rest of a big argument being read fits in the room the parser made for it.
-pub fn filling_big_argument(buf: &BytesMut) -> bool {
-    buf.capacity() > READ_CHUNK && pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
+/// [`make_room`] with other sizes: under `min_free` bytes of room, room for `chunk` more.
+pub fn make_room_with(buf: &mut BytesMut, min_free: usize, chunk: usize) {
+    let free = buf.capacity() - buf.len();
+    if free < min_free {
+        if free > 0 && buf.capacity() > READ_CHUNK && pending_argument_end(buf).is_some_and(|end| end <= buf.capacity())
+        {
+            return;
+        }
+        buf.reserve(chunk);
+    }
 }
 
 /// Close a client whose query buffer passed `client-query-buffer-limit`, as Redis does: what

@@ -183,6 +183,15 @@ impl Server {
         self.child.id()
     }
 
+    /// A memory figure of the server process from /proc/PID/status, in kB: "VmRSS:" (resident
+    /// now), "VmHWM:" (its peak).
+    #[allow(dead_code)]
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB")
+    }
+
     /// The server's combined stdout and stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
