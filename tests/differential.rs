@@ -99,6 +99,7 @@ case_files!(
     geo,
     geo_72,
     commands_72,
+    debug_72,
     lists_72,
     hash_field_expiry,
     hashes_72,

@@ -13,6 +13,7 @@ use crate::persistence::rdb::SaveOptions;
 use crate::protocol::Proto;
 use crate::server::Server;
 use crate::types::Value;
+use crate::util::digest;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("info", info),
@@ -371,33 +372,36 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
     } else if let Some(done) = super::debug_extra::run(ctx) {
         return done;
     } else if is(sub, "digest-value") {
+        // Redis's digests, key by key (40 zeros for a missing key); expired keys not yet
+        // reclaimed count, as Redis looks them up without expiring them.
         let keys: Vec<Bytes> = args[2..].to_vec();
         ctx.reply.array(keys.len());
         for k in &keys {
-            let d = ctx.db.peek(k).map(|e| e.value.digest()).unwrap_or([0; 20]);
-            ctx.reply.simple(&hex(&d));
+            let mut d = [0u8; 20];
+            add_entry_to_digest(ctx.db, k, &mut d);
+            ctx.reply.simple(&digest::to_hex(&d));
         }
     } else if is(sub, "digest") && args.len() == 2 {
-        // XOR of every key's digest mixed with its name, per database: order-independent.
+        // Redis's dataset digest: per non-empty database, its number mixed into the total,
+        // then each key's digest (name, value, expiry mark) xored into it.
         let mut total = [0u8; 20];
-        let mut any = false;
         for db in 0..ctx.server.keyspace.databases() {
             ctx.db.index = db;
             let mut keys = Vec::new();
             ctx.db.all_keys(|k, _| keys.push(k.to_vec()));
+            if keys.is_empty() {
+                continue;
+            }
+            digest::mix_digest(&mut total, &(db as u32).to_be_bytes());
             for k in keys {
-                if let Some(e) = ctx.db.peek(&k) {
-                    any = true;
-                    let d = e.value.digest();
-                    let kd = crate::types::Value::Str(crate::types::StrValue::from_bytes(&k)).digest();
-                    for i in 0..20 {
-                        total[i] ^= d[i].rotate_left(3) ^ kd[i] ^ (db as u8);
-                    }
-                }
+                let mut d = [0u8; 20];
+                digest::mix_digest(&mut d, &k);
+                add_entry_to_digest(ctx.db, &k, &mut d);
+                digest::xor_digest(&mut total, &d);
             }
         }
         ctx.db.index = ctx.client.db;
-        ctx.reply.simple(&hex(if any { &total } else { &[0; 20] }));
+        ctx.reply.simple(&digest::to_hex(&total));
     } else if is(sub, "object") && args.len() == 3 {
         debug_object(ctx)?;
     } else if is(sub, "reload") {
@@ -459,8 +463,14 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// Adds a stored key's value and expiry mark to its digest, as Redis's xorObjectDigest does
+/// (nothing for a missing key; no lazy expiry).
+fn add_entry_to_digest(db: &mut crate::keyspace::Db, key: &[u8], d: &mut [u8; 20]) {
+    let Some(e) = db.peek_raw(key) else { return };
+    e.value.add_to_digest(d);
+    if db.expire_of(key).is_some() {
+        digest::xor_digest(d, b"!!expire!!");
+    }
 }
 
 fn debug_object(ctx: &mut Ctx) -> CmdResult {

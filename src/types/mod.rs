@@ -176,79 +176,59 @@ impl Value {
         }
     }
 
-    /// A digest of the value's contents (DEBUG DIGEST-VALUE): equal contents give equal digests
-    /// whatever the encoding; order matters for strings, lists and sorted sets only.
-    pub fn digest(&self) -> [u8; 20] {
-        use std::hash::{Hash, Hasher};
-        fn h(parts: &[&[u8]]) -> u64 {
-            // A fixed-key hasher: digests must be stable across processes.
-            let mut s = std::collections::hash_map::DefaultHasher::new();
-            for p in parts {
-                p.hash(&mut s);
-            }
-            s.finish()
-        }
-        let (mut a, mut b) = (0u64, 0u64);
-        let mut ordered = |parts: &[&[u8]]| {
-            a = a.rotate_left(7) ^ h(parts);
-            b = b.wrapping_mul(31).wrapping_add(h(parts).rotate_left(13));
+    /// Adds the value to a key's digest as Redis's DEBUG DIGEST does (its type code, then its
+    /// contents; the caller adds the key name before and the expiry mark after), so that
+    /// digests equal Redis's: strings and list elements mixed in order, set members xored,
+    /// each hash field and sorted-set member digested on its own (with its TTL mark, or its
+    /// score as Redis 7.2 prints it) and xored, stream entries mixed in order.
+    pub fn add_to_digest(&self, digest: &mut [u8; 20]) {
+        use crate::util::digest::{mix_digest, xor_digest};
+        // Redis's object type numbers (OBJ_STRING .. OBJ_STREAM), big-endian.
+        let code: u32 = match self {
+            Value::Str(_) => 0,
+            Value::List(_) => 1,
+            Value::Set(_) => 2,
+            Value::ZSet(_) => 3,
+            Value::Hash(_) => 4,
+            Value::Stream(_) => 6,
         };
+        mix_digest(digest, &code.to_be_bytes());
         match self {
-            Value::Str(s) => ordered(&[b"string", &s.to_bytes()]),
-            Value::List(l) => {
-                ordered(&[b"list"]);
-                l.iter().for_each(|e| ordered(&[e]));
-            }
+            Value::Str(s) => mix_digest(digest, &s.to_bytes()),
+            Value::List(l) => l.iter().for_each(|e| mix_digest(digest, e)),
+            Value::Set(s) => s.for_each(|m| xor_digest(digest, m)),
             Value::ZSet(z) => {
-                ordered(&[b"zset"]);
-                z.for_each(|m, s| ordered(&[m, &s.to_bits().to_le_bytes()]));
+                let mut score = Vec::with_capacity(32);
+                z.for_each(|m, s| {
+                    let mut one = [0u8; 20];
+                    mix_digest(&mut one, m);
+                    score.clear();
+                    crate::util::dtoa::fpconv_dtoa(s, &mut score);
+                    mix_digest(&mut one, &score);
+                    xor_digest(digest, &one);
+                });
             }
-            Value::Set(s) => {
-                let mut x = h(&[b"set"]);
-                s.for_each(|m| x ^= h(&[m]));
-                ordered(&[&x.to_le_bytes()]);
-            }
-            Value::Hash(hv) => {
-                let mut x = h(&[b"hash"]);
-                hv.for_each(|f, v| x ^= h(&[f, v]));
-                ordered(&[&x.to_le_bytes()]);
-            }
+            Value::Hash(h) => h.for_each_with_ttl(|f, v, ttl| {
+                let mut one = [0u8; 20];
+                mix_digest(&mut one, f);
+                mix_digest(&mut one, v);
+                if ttl.is_some() {
+                    // As Redis 7.4, which has hash-field expiry, marks a field with a TTL.
+                    xor_digest(&mut one, b"!!hexpire!!");
+                }
+                xor_digest(digest, &one);
+            }),
             Value::Stream(st) => {
-                // Entries in order, then the metadata and groups (as Redis's DEBUG DIGEST
-                // covers the whole stream). The listpack bytes are not hashed: equal streams
-                // built differently (COPY, RESTORE) digest the same.
-                ordered(&[b"stream"]);
+                // Entries only, as Redis: its digest covers neither groups nor metadata.
                 for e in st.range(stream::StreamId::MIN, stream::StreamId::MAX, false) {
-                    ordered(&[&e.id.to_be_bytes()]);
+                    mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
                     for (f, v) in e.fields() {
-                        ordered(&[&f.to_vec(), &v.to_vec()]);
-                    }
-                }
-                for id in [st.last_id, st.first_id, st.max_deleted_entry_id] {
-                    ordered(&[&id.to_be_bytes()]);
-                }
-                ordered(&[&st.entries_added.to_le_bytes(), &st.len().to_le_bytes()]);
-                for (name, g) in &st.groups {
-                    ordered(&[name, &g.last_id.to_be_bytes(), &g.entries_read.to_le_bytes()]);
-                    for (id, n) in &g.pel {
-                        ordered(&[
-                            &id.to_be_bytes(),
-                            &n.delivery_time.to_le_bytes(),
-                            &n.delivery_count.to_le_bytes(),
-                            &n.consumer,
-                        ]);
-                    }
-                    for (cname, c) in &g.consumers {
-                        ordered(&[cname, &c.seen_time.to_le_bytes(), &(c.pel.len() as u64).to_le_bytes()]);
+                        mix_digest(digest, &f.to_vec());
+                        mix_digest(digest, &v.to_vec());
                     }
                 }
             }
         }
-        let mut out = [0u8; 20];
-        out[..8].copy_from_slice(&a.to_le_bytes());
-        out[8..16].copy_from_slice(&b.to_le_bytes());
-        out[16..].copy_from_slice(&(a ^ b).to_le_bytes()[..4]);
-        out
     }
 
     /// The earliest field TTL of a hash (None: not a hash, or no field has a TTL).
@@ -304,5 +284,35 @@ mod size_tests {
             size_of::<super::ZSetValue>(),
         );
         assert!(sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16, "{sizes:?}");
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::hash::{HashLimits, HashValue};
+    use super::Value;
+
+    fn digest(v: &Value) -> [u8; 20] {
+        let mut d = [0u8; 20];
+        v.add_to_digest(&mut d);
+        d
+    }
+
+    #[test]
+    fn a_field_ttl_marks_the_hash_digest_and_encodings_do_not() {
+        // Redis 7.2's digests are compared with real Redis by the differential tests; here the
+        // hash-field TTL mark (Redis 7.4's, which 7.2 lacks) and the encoding independence.
+        let limits = HashLimits { max_entries: 128, max_value: 64 };
+        let mut h = HashValue::default();
+        h.set(b"a", b"1", limits);
+        h.set(b"b", b"2", limits);
+        let plain = digest(&Value::Hash(h.clone()));
+        let mut table = h.clone();
+        table.convert_to_table();
+        assert_eq!(digest(&Value::Hash(table)), plain);
+        h.ensure_ttl_encoding();
+        assert_eq!(digest(&Value::Hash(h.clone())), plain, "TTL encoding alone");
+        h.put_ttl(b"a", 4_000_000_000_000);
+        assert_ne!(digest(&Value::Hash(h)), plain);
     }
 }

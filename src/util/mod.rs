@@ -1,5 +1,6 @@
 //! Small helpers shared by the protocol, the keyspace, the commands and the server.
 pub mod bytetext;
+pub mod digest;
 pub mod dtoa;
 pub mod fault;
 pub mod glob;
