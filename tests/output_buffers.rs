@@ -483,3 +483,45 @@ fn a_client_that_never_authenticates_is_cut_after_a_kilobyte_of_waiting_replies(
     let got: String = query(&mut con, &["GET", "big"]);
     assert_eq!(got.len(), 100_000);
 }
+
+/// CLIENT LIST's field `field` of the client named `name`.
+fn field_of(con: &mut redis::Connection, name: &str, field: &str) -> u64 {
+    let list: String = query(con, &["CLIENT", "LIST"]);
+    let line = list.lines().find(|l| l.contains(&format!(" name={name} "))).expect("client listed");
+    let prefix = format!("{field}=");
+    line.split(' ').find_map(|f| f.strip_prefix(prefix.as_str())).unwrap().parse().unwrap()
+}
+
+/// The reply buffer as Redis sizes it (the replybufsize unit of Redis's suite): a new client's is
+/// Redis's smallest, 1 KB; a 32 KB reply grows it only while it is written; a client busy with
+/// such replies has it doubled by the cron up to 16 KB; once the peak is reset, a buffer used
+/// under half shrinks back. CLIENT LIST's rbs and tot-mem show each step.
+#[test]
+fn the_reply_buffer_grows_to_16k_and_shrinks_back_when_little_is_used() {
+    let _serial = serial();
+    let server = Server::start(&["--enable-debug-command", "yes"]);
+    let mut con = server.conn();
+    let mut tc = server.conn();
+    let _: () = query(&mut tc, &["CLIENT", "SETNAME", "tc"]);
+    assert_eq!(field_of(&mut con, "tc", "rbs"), 1024);
+    let _: () = query(&mut con, &["SET", "bigval", &"x".repeat(32768)]);
+    let _: () = query(&mut con, &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "NEVER"]);
+    let _: String = query(&mut tc, &["GET", "bigval"]);
+    // Written, and the buffer cut back, before CLIENT LIST looks.
+    assert_eq!(field_of(&mut con, "tc", "rbs"), 1024);
+    let idle = field_of(&mut con, "tc", "tot-mem");
+    assert!(wait_until(Duration::from_secs(5), || {
+        let _: String = query(&mut tc, &["GET", "bigval"]);
+        field_of(&mut con, "tc", "rbs") == 16384
+    }));
+    let busy = field_of(&mut con, "tc", "tot-mem");
+    assert!(busy >= idle + 15 * 1024, "{idle} -> {busy}");
+    let _: () = query(&mut tc, &["PING"]);
+    let _: () = query(&mut con, &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "100"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || field_of(&mut con, "tc", "rbs") < 2048),
+        "rbs {}",
+        field_of(&mut con, "tc", "rbs")
+    );
+    assert!(field_of(&mut con, "tc", "tot-mem") <= busy - 14 * 1024);
+}

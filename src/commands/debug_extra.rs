@@ -88,17 +88,24 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
         ctx.reply.ok();
         Ok(())
     } else if is(sub, "replybuffer") && n == 4 {
-        // The reply buffer's peak-reset time and resizing are Redis internals; accepted.
+        // How the cron resizes reply buffers (see `Outbox::resize_reply_buffer`).
+        let server = ctx.server;
         if is(&args[2], "peak-reset-time") {
-            if !is(&args[3], "never") && !is(&args[3], "reset") {
-                if let Err(e) = args::int(&args[3]) {
-                    return Some(Err(e));
+            let ms = if is(&args[3], "never") {
+                -1
+            } else if is(&args[3], "reset") {
+                crate::server::REPLY_BUFFER_PEAK_RESET_MS
+            } else {
+                match args::int(&args[3]) {
+                    Ok(ms) => ms,
+                    Err(e) => return Some(Err(e)),
                 }
-            }
+            };
+            server.reply_buffer_peak_reset_ms.store(ms, Ordering::Relaxed);
         } else if is(&args[2], "resizing") {
-            if let Err(e) = args::int(&args[3]) {
-                return Some(Err(e));
-            }
+            // Read with atoi, as Redis does.
+            let on = crate::util::num::atoi(&args[3]) != 0;
+            server.reply_buffer_resizing.store(on, Ordering::Relaxed);
         } else {
             return Some(Err(CmdError::new(super::errors::SYNTAX)));
         }

@@ -262,6 +262,8 @@ async fn client_loop(
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut sizing = Sizing::default();
+    // The reply buffer size CLIENT LIST shows (rbs).
+    let mut shown_rbs = 0usize;
     let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
@@ -375,15 +377,13 @@ async fn client_loop(
                         return Err("killed".into());
                     }
                     if matches!(msg, crate::pubsub::Push::Wake) && handle.take_shrink_request() {
-                        // The cron asks (see `query_buffer::resize_query_buffers`): trim the input
-                        // buffer as Redis's clientsCron resizes a query buffer; an idle client
-                        // gives its output buffer back too. The next read makes room again.
+                        // The cron asks (see `query_buffer::resize_client_buffers`): trim the input
+                        // buffer and resize the reply buffer, as Redis's clientsCron does; an
+                        // idle client gives both back. The next read makes room again.
                         let idle = handle.idle_secs() >= 2;
                         sizing.resize(&mut buf, idle);
-                        if idle {
-                            out.shrink();
-                        }
-                        handle.view.lock().qbuf_free = buf.capacity() - buf.len();
+                        resize_reply_buffer(server, &mut out, idle);
+                        shown_rbs = show_buffers(&handle, &buf, &out);
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     encode_received(&mut out, &msg, push_rx, client);
@@ -688,8 +688,10 @@ async fn client_loop(
                 // the whole allocation free, as Redis's qbuf-free); no allocation.
                 let _ = buf.try_reclaim(READ_CHUNK);
             }
-            let buffers = (buf.capacity() - buf.len(), out.sink.buf.capacity(), out.pending());
-            view_base = Some(client.sync_view_with(client.last_cmd, buf.len(), Some(buffers)));
+            let (rbs, rbp) = out.reply_buffer();
+            shown_rbs = rbs;
+            view_base =
+                Some(client.sync_view_with(client.last_cmd, buf.len(), Some((buf.capacity() - buf.len(), rbs, rbp))));
         }
         // Part of a request arrived: CLIENT LIST shows the query buffer filling (after a
         // batch that consumed everything, sync_view_with has already shown it empty).
@@ -739,6 +741,12 @@ async fn client_loop(
             send(server, sock, &mut out).await?;
         } else {
             send_now(server, sock, &mut out)?;
+        }
+        // A batch that grew the reply buffer past its size cut it back once written (see
+        // `Outbox::size`): CLIENT LIST's rbs and tot-mem show what stays.
+        if out.sink.buf.capacity() != shown_rbs {
+            shown_rbs = show_buffers(&handle, &buf, &out);
+            view_base = None;
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients,
         // checked after the replies were written when no other task of this worker is ready
@@ -796,6 +804,30 @@ fn show_partial(handle: &crate::session::ClientHandle, buf: &BytesMut, sizing: &
     v.qbuf = buf.len() - consumed;
     v.qbuf_free = buf.capacity() - buf.len();
     v.argv_mem = argv;
+}
+
+/// The cron's request to resize the reply buffer (Redis's clientsCronResizeOutputBuffer, off
+/// with DEBUG REPLYBUFFER RESIZING 0): an idle client's goes back to the smallest size.
+fn resize_reply_buffer(server: &Server, out: &mut Outbox, idle: bool) {
+    if !server.reply_buffer_resizing.load(Ordering::Relaxed) {
+        return;
+    }
+    if idle {
+        out.shrink();
+    }
+    let reset = server.reply_buffer_peak_reset_ms.load(Ordering::Relaxed);
+    out.resize_reply_buffer((reset >= 0).then(|| Duration::from_millis(reset as u64)));
+}
+
+/// CLIENT LIST's qbuf-free, rbs and rbp after the buffers changed between batches; returns
+/// the rbs shown.
+fn show_buffers(handle: &ClientHandle, buf: &BytesMut, out: &Outbox) -> usize {
+    let (rbs, rbp) = out.reply_buffer();
+    let mut v = handle.view.lock();
+    v.qbuf_free = buf.capacity() - buf.len();
+    v.rbs = rbs;
+    v.rbp = rbp;
+    rbs
 }
 
 /// How long the last reply of a client that killed itself may take to leave.

@@ -33,7 +33,7 @@ pub mod watchdog;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ use crate::session::{blocking, ClientHandle};
 /// The last two are per-thread maxima (INFO debug's eventloop_duration_max and
 /// eventloop_cmd_per_cycle_max), read with `CounterSet::max`.
 pub type IoStats = crate::util::striped::CounterSet<9>;
+
+/// How long a reply buffer's peak counts before it starts again (Redis's
+/// REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME, ms): a buffer used under half for that long shrinks.
+pub const REPLY_BUFFER_PEAK_RESET_MS: i64 = 5000;
 
 /// The counters of [`IoStats`].
 pub mod io {
@@ -138,6 +142,10 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic background work is suspended.
     pub cron_paused: AtomicBool,
+    /// DEBUG REPLYBUFFER: whether the cron resizes reply buffers (`resizing`), and how long a
+    /// reply buffer's peak counts before it starts again (`peak-reset-time`, ms; -1: never).
+    pub reply_buffer_resizing: AtomicBool,
+    pub reply_buffer_peak_reset_ms: AtomicI64,
     /// A signal asked for a shutdown that has not begun yet (Redis's `shutdown_asap`): SHUTDOWN
     /// ABORT cancels it.
     pub shutdown_pending: AtomicBool,
@@ -214,6 +222,8 @@ impl Server {
             port: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
+            reply_buffer_resizing: AtomicBool::new(true),
+            reply_buffer_peak_reset_ms: AtomicI64::new(REPLY_BUFFER_PEAK_RESET_MS),
             shutdown_pending: AtomicBool::new(false),
             shutdown_state: Default::default(),
             maxmemory: Default::default(),
@@ -447,7 +457,7 @@ async fn cron(server: Arc<Server>) {
             saving::cron(&s);
             aof::cron(&s);
             crate::commands::pipeline::services::close_timed_out_sockets();
-            query_buffer::resize_query_buffers(&s, every_second);
+            query_buffer::resize_client_buffers(&s, every_second);
             // A backstop for client eviction: a worker whose turns never end (always another
             // task ready) still has its clients checked, as Redis's loop sleeps after its cron.
             let _ = client_eviction::enforce(&s);

@@ -19,12 +19,11 @@ use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Initial capacity of a connection's reply buffer.
-const SINK_CAPACITY: usize = 256;
-/// A reply buffer grown past this by a big reply (an INFO, say) is not kept for reuse once
-/// sent: an idle connection holds no more than Redis's (whose fixed reply buffer never grows),
-/// so used_memory does not creep by what the last big reply needed.
-const SINK_KEEP: usize = 8 * 1024;
+/// A new or idle connection's reply buffer: Redis's smallest (PROTO_REPLY_MIN_BYTES).
+pub const SINK_MIN: usize = 1024;
+/// The most a busy connection's reply buffer is grown to between batches: Redis's
+/// PROTO_REPLY_CHUNK_BYTES (a bigger reply goes to blocks freed once written).
+pub const SINK_MAX: usize = 16 * 1024;
 /// A reply buffer this big moves to the queue between commands (see [`Outbox::spill`]).
 const SPILL_AT: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
@@ -50,12 +49,32 @@ pub struct Outbox {
     pub meter: Arc<Meter>,
     /// Bytes written to the socket since the last [`Outbox::take_written`].
     written: u64,
+    /// The reply buffer's size between batches (Redis's buf_usable_size): a batch's replies may
+    /// grow the buffer past it, and it is cut back to it once they are written, so used_memory
+    /// does not creep by what the last big reply needed; the cron moves it with the peak
+    /// ([`Outbox::resize_reply_buffer`]).
+    size: usize,
+    /// The most the reply buffer held at once since `peak_since` (Redis's buf_peak).
+    peak: usize,
+    peak_since: std::time::Instant,
 }
 
 impl Outbox {
     pub fn new(mut sink: ReplySink, meter: Arc<Meter>) -> Self {
         sink.write_big_apart();
-        Outbox { sink, queue: VecDeque::new(), head: 0, queued: 0, queued_alloc: 0, meter, written: 0 }
+        if sink.buf.capacity() < SINK_MIN {
+            sink.buf = Vec::with_capacity(SINK_MIN);
+        }
+        let (size, peak, peak_since) = (sink.buf.capacity(), 0, std::time::Instant::now());
+        let (queue, head, queued, queued_alloc, written) = (VecDeque::new(), 0, 0, 0, 0);
+        Outbox { sink, queue, head, queued, queued_alloc, meter, written, size, peak, peak_since }
+    }
+
+    /// CLIENT LIST's rbs and rbp: the reply buffer's size and the most it held since the peak
+    /// was last reset (not above its size, as in Redis).
+    pub fn reply_buffer(&self) -> (usize, usize) {
+        let size = self.sink.buf.capacity();
+        (size, self.peak.max(self.sink.buf.len()).min(size))
     }
 
     /// Bytes encoded and not yet written.
@@ -119,6 +138,7 @@ impl Outbox {
     }
 
     fn pump_replies(&mut self, sock: &mut Stream) -> io::Result<()> {
+        self.peak = self.peak.max(self.sink.buf.len());
         if self.queue.is_empty() && self.sink.len() == self.sink.buf.len() {
             let buf = &self.sink.buf;
             let mut off = 0;
@@ -133,8 +153,8 @@ impl Outbox {
             self.written += off as u64;
             if off == self.sink.buf.len() {
                 self.sink.buf.clear();
-                if self.sink.buf.capacity() > SINK_KEEP {
-                    self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
+                if self.sink.buf.capacity() > self.size {
+                    self.sink.buf = Vec::with_capacity(self.size);
                 }
             } else {
                 self.queue_sink(off);
@@ -178,7 +198,7 @@ impl Outbox {
         for done in self.sink.take_sealed() {
             self.push(done, 0);
         }
-        let buf = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(SINK_CAPACITY));
+        let buf = std::mem::replace(&mut self.sink.buf, Vec::with_capacity(self.size));
         self.push(buf, sent);
     }
 
@@ -224,11 +244,34 @@ impl Outbox {
 
     /// Give back memory a burst left behind (an idle connection keeps a small buffer).
     pub fn shrink(&mut self) {
-        if self.sink.buf.is_empty() && self.sink.buf.capacity() > SINK_CAPACITY {
-            self.sink.buf = Vec::with_capacity(SINK_CAPACITY);
+        if self.sink.buf.is_empty() && self.sink.buf.capacity() > SINK_MIN {
+            self.sink.buf = Vec::with_capacity(SINK_MIN);
+            (self.size, self.peak) = (SINK_MIN, 0);
         }
         if self.queue.is_empty() && self.queue.capacity() > 0 {
             self.queue = VecDeque::new();
+        }
+    }
+}
+
+impl Outbox {
+    /// The cron's look at the reply buffer (Redis's clientsCronResizeOutputBuffer): one used
+    /// under half since the peak was last reset is cut to that peak (at least [`SINK_MIN`]);
+    /// one filled is doubled (up to [`SINK_MAX`]). Then, every `reset_after` (None: never),
+    /// the peak starts again from what the buffer holds.
+    pub fn resize_reply_buffer(&mut self, reset_after: Option<std::time::Duration>) {
+        let size = self.size;
+        if size / 2 >= SINK_MIN && self.peak < size / 2 {
+            self.size = SINK_MIN.max(self.peak + 1);
+        } else if size < SINK_MAX && self.peak >= size {
+            self.size = SINK_MAX.min(size * 2);
+        }
+        if self.sink.is_empty() && self.sink.buf.capacity() != self.size {
+            self.sink.buf = Vec::with_capacity(self.size);
+        }
+        if reset_after.is_some_and(|after| self.peak_since.elapsed() >= after) {
+            self.peak = self.sink.buf.len();
+            self.peak_since = std::time::Instant::now();
         }
     }
 }

@@ -3,9 +3,10 @@
 //! argument read across reads, room for another as big (up to 1 MB) is kept; a buffer much
 //! bigger than what its client needed lately is trimmed, and an idle client's spare room is given
 //! back. The trims are Redis's `clientsCronResizeQueryBuffer`: the cron asks
-//! (`resize_query_buffers`), and the connection, which owns the buffer, checks and trims when it
+//! (`resize_client_buffers`), and the connection, which owns the buffer, checks and trims when it
 //! next waits for input.
 
+use super::outbox::{SINK_MAX, SINK_MIN};
 use super::{log, Server};
 use crate::protocol::parser::{partial_progress, pending_argument_end};
 use crate::session::ClientHandle;
@@ -138,21 +139,24 @@ pub fn check_limit(server: &Server, handle: &ClientHandle, buf: &[u8], limit: us
     Err("query buffer limit".into())
 }
 
-/// From the cron, every tick: ask the connections whose buffers may be trimmed to check them
+/// From the cron, every tick: ask the connections whose buffers may be resized (the query
+/// buffer, or the reply buffer) to check them
 /// (through their push queues, at most one request outstanding; a connection that left its read
 /// loop, a replica link say, never takes it). As Redis's clientsCron, every client is looked at
 /// once a second, and at every tick while there are at most 5.
-pub fn resize_query_buffers(server: &Server, every_second: bool) {
+pub fn resize_client_buffers(server: &Server, every_second: bool) {
     let clients = server.clients.lock();
     if !every_second && clients.len() > 5 {
         return;
     }
     for h in clients.values() {
-        let (held, free) = {
+        let (held, free, rbs, rbp) = {
             let v = h.view.lock();
-            (v.qbuf + v.qbuf_free, v.qbuf_free)
+            (v.qbuf + v.qbuf_free, v.qbuf_free, v.rbs, v.rbp)
         };
-        if free > WASTE && (held > RESIZE_THRESHOLD || h.idle_secs() >= 2) {
+        // A reply buffer above the smallest may shrink; a full one may grow.
+        let reply_buffer = rbs > SINK_MIN || (rbp >= rbs && rbs < SINK_MAX);
+        if (free > WASTE && (held > RESIZE_THRESHOLD || h.idle_secs() >= 2)) || reply_buffer {
             h.request_shrink();
         }
     }

@@ -169,7 +169,7 @@ impl ClientHandle {
     }
 
     /// Ask the connection, through its push queue, to trim its buffers (see
-    /// `query_buffer::resize_query_buffers`); nothing if a request is already outstanding.
+    /// `query_buffer::resize_client_buffers`); nothing if a request is already outstanding.
     pub fn request_shrink(&self) {
         if !self.shrink_requested.swap(true, Ordering::AcqRel) {
             if let Some(queue) = self.push.get() {

@@ -44,6 +44,23 @@ pub const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 // Integers
 // ---------------------------------------------------------------------------
 
+/// C's `strtol(s, NULL, 10)` on a 64-bit long (what Redis's `atoi`/`atol` calls read): leading
+/// white space, a sign, then the digits up to the first other byte; 0 when there are none,
+/// and the nearest bound when they overflow.
+pub fn atoi(s: &[u8]) -> i64 {
+    let mut i = s.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
+    let neg = s.get(i) == Some(&b'-');
+    if matches!(s.get(i), Some(b'-' | b'+')) {
+        i += 1;
+    }
+    let mut n: i64 = 0;
+    for &d in s[i..].iter().take_while(|c| c.is_ascii_digit()) {
+        let d = (d - b'0') as i64;
+        n = if neg { n.saturating_mul(10).saturating_sub(d) } else { n.saturating_mul(10).saturating_add(d) };
+    }
+    n
+}
+
 /// Parses a signed 64-bit integer exactly like Redis's `string2ll`.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() >= LONG_STR_SIZE {
@@ -1069,6 +1086,25 @@ fn plausible_decimal(d: f64) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn atoi_reads_as_strtol() {
+        for (s, n) in [
+            ("12", 12),
+            ("  -7x", -7),
+            ("+3", 3),
+            ("1abc", 1),
+            ("abc", 0),
+            ("", 0),
+            ("- 1", 0),
+            ("99999999999999999999", i64::MAX),
+            ("-99999999999999999999", i64::MIN),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(super::atoi(s.as_bytes()), n, "{s:?}");
+        }
+    }
+
     use super::*;
 
     fn fd(d: f64) -> String {
