@@ -323,6 +323,30 @@ mod tests {
         assert_eq!(o.pending(), 10);
         assert!(o.memory() >= 100_000, "{}", o.memory());
         o.advance(10);
-        assert!(o.memory() < 1_000, "{}", o.memory());
+        // What stays is the reply buffer's 1 KB.
+        assert!(o.memory() < 2_000, "{}", o.memory());
+    }
+
+    #[test]
+    fn the_cron_doubles_a_full_reply_buffer_and_halves_one_used_under_half() {
+        let mut o = Outbox::new(ReplySink::default(), Arc::new(Meter::default()));
+        let sizes = |o: &Outbox| (o.size, o.sink.buf.capacity());
+        assert_eq!(sizes(&o), (SINK_MIN, SINK_MIN));
+        // Replies of 5 KB at a time (as a batch's write notes them): 2, 4, then 8 KB, which
+        // holds them; 40 KB ones: 16 KB, and no more.
+        for (peak, expected) in
+            [(5000, 2048), (5000, 4096), (5000, 8192), (5000, 8192), (40_000, SINK_MAX), (40_000, SINK_MAX)]
+        {
+            o.peak = peak;
+            o.resize_reply_buffer(None);
+            assert_eq!(sizes(&o), (expected, expected));
+        }
+        // The peak restarts (until then it stays, and so does the size) and stays low: the
+        // buffer is cut to it, and never under 1 KB.
+        o.peak = 3000;
+        o.resize_reply_buffer(Some(std::time::Duration::ZERO));
+        assert_eq!((sizes(&o), o.peak), ((3001, 3001), 0));
+        o.resize_reply_buffer(Some(std::time::Duration::ZERO));
+        assert_eq!(sizes(&o), (SINK_MIN, SINK_MIN));
     }
 }
