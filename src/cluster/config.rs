@@ -10,6 +10,7 @@ use super::state::{todo, State};
 use super::SLOTS;
 use crate::keyspace::now_ms;
 use crate::server::log;
+use crate::util::num::atoi;
 
 /// Who node lines are for: nodes.conf, or a client (CLUSTER NODES and REPLICAS show it the
 /// ports of its own connection type, TLS or not, as Redis 7.2).
@@ -273,10 +274,10 @@ impl State {
             }
             {
                 let n = self.nodes.get_mut(&id).expect("created");
-                if atoi(&arg(4)) != 0 {
+                if atoi(arg(4)) != 0 {
                     n.ping_sent = now_ms();
                 }
-                if atoi(&arg(5)) != 0 {
+                if atoi(arg(5)) != 0 {
                     n.pong_received = now_ms();
                 }
                 n.config_epoch = if n.is_slave() && n.slaveof.is_some() { 0 } else { arg(6).parse().unwrap_or(0) };
@@ -336,24 +337,6 @@ impl State {
         }
         self.route_dirty = true;
         Ok(true)
-    }
-}
-
-/// C's atoi: leading digits (and sign), 0 when none.
-fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let v: i64 = digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0i64, |a, d| a.saturating_mul(10).saturating_add((d - b'0') as i64));
-    if neg {
-        -v
-    } else {
-        v
     }
 }
 

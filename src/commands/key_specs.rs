@@ -226,29 +226,11 @@ fn from_specs(specs: &[KeySpec], arity: i32, args: &[Bytes], partial: bool) -> O
 /// (behaving as Redis's functions of the same names in db.c).
 pub mod procs {
     use super::{kflags::*, KeyRef, Keys};
+    use crate::util::num::atoi;
     use bytes::Bytes;
 
     fn is(a: &[u8], word: &str) -> bool {
         a.eq_ignore_ascii_case(word.as_bytes())
-    }
-
-    /// C's atoi: leading spaces, a sign, digits up to the first non-digit; 0 otherwise.
-    fn atoi(a: &[u8]) -> i64 {
-        let s = &a[a.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(a.len())..];
-        let (neg, digits) = match s.first() {
-            Some(b'-') => (true, &s[1..]),
-            Some(b'+') => (false, &s[1..]),
-            _ => (false, s),
-        };
-        let mut n: i64 = 0;
-        for d in digits.iter().take_while(|c| c.is_ascii_digit()) {
-            n = n.saturating_mul(10).saturating_add((d - b'0') as i64);
-        }
-        if neg {
-            -n
-        } else {
-            n
-        }
     }
 
     /// `[dest] numkeys key ...`: Redis's genericGetKeys (flags unset: the specs hold them).

@@ -6,6 +6,8 @@
 
 use bytes::Bytes;
 
+use crate::util::num::atoi;
+
 /// The kind of a file listed in the manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -229,12 +231,6 @@ fn line(data: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     let nl = window.iter().position(|&b| b == b'\n')?;
     let l = &rest[..nl];
     Some((l.strip_suffix(b"\r").unwrap_or(l), pos + nl + 1))
-}
-
-fn atoi(s: &[u8]) -> i64 {
-    let s = std::str::from_utf8(s).unwrap_or("").trim();
-    let end = s.char_indices().find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))));
-    s[..end.map_or(s.len(), |(i, _)| i)].parse().unwrap_or(0)
 }
 
 /// Parse the commands of `data` from `start`. MULTI ... EXEC blocks are kept as they are (the

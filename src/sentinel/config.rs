@@ -7,6 +7,7 @@ use super::instance::{Addr, Instance, Kind, Master};
 use super::State;
 use crate::config::rewrite::{repr, Rewrite};
 use crate::config::UserDirective;
+use crate::util::num::atoi;
 
 /// Directives applied before `monitor` lines.
 const PRE_MONITOR: &[&str] = &[
@@ -30,18 +31,6 @@ pub fn yes_no(s: &str) -> Option<bool> {
     } else {
         None
     }
-}
-
-/// C's atoi: leading digits, 0 when none.
-pub fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (sign, digits) = match t.as_bytes().first() {
-        Some(b'-') => (-1, &t[1..]),
-        Some(b'+') => (1, &t[1..]),
-        _ => (1, t),
-    };
-    let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
-    digits[..end].parse::<i64>().map_or(0, |n| sign * n)
 }
 
 /// C's strtoull on a decimal number (0 when none).

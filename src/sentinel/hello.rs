@@ -8,6 +8,7 @@ use super::instance::{Addr, Instance, Kind, Master};
 use super::link::Pending;
 use super::{now_ms, Global, State, Who};
 use crate::server::log;
+use crate::util::num::atoi;
 
 /// Send a hello through `who`'s command connection.
 pub fn send_hello(g: &mut Global, m: &mut Master, who: &Who) -> bool {
@@ -157,8 +158,4 @@ impl State {
             si.last_hello_time = now_ms();
         }
     }
-}
-
-fn atoi(s: &str) -> i64 {
-    s.trim().parse().unwrap_or(0)
 }

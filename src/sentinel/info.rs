@@ -7,6 +7,7 @@ use super::instance::{Addr, FailoverState, Kind, Master, FAILOVER_IN_PROGRESS, M
 use super::instance::{RECONF_DONE, RECONF_INPROG, RECONF_SENT};
 use super::{now_ms, Global, Who, SIMFAILURE_CRASH_AFTER_PROMOTION};
 use crate::server::log;
+use crate::util::num::atoi;
 
 /// What one INFO reply says, as Sentinel reads it.
 #[derive(Debug, Default, PartialEq)]
@@ -22,15 +23,6 @@ pub struct Parsed {
     pub slave_priority: Option<i64>,
     pub slave_repl_offset: Option<u64>,
     pub replica_announced: Option<i64>,
-}
-
-fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let end = t
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+'))))
-        .map_or(t.len(), |(i, _)| i);
-    t[..end].parse().unwrap_or(0)
 }
 
 /// Parse an INFO text.

@@ -47,7 +47,8 @@ pub const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 /// C's `strtol(s, NULL, 10)` on a 64-bit long (what Redis's `atoi`/`atol` calls read): leading
 /// white space, a sign, then the digits up to the first other byte; 0 when there are none,
 /// and the nearest bound when they overflow.
-pub fn atoi(s: &[u8]) -> i64 {
+pub fn atoi(s: impl AsRef<[u8]>) -> i64 {
+    let s = s.as_ref();
     let mut i = s.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
     let neg = s.get(i) == Some(&b'-');
     if matches!(s.get(i), Some(b'-' | b'+')) {
