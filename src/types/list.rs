@@ -2,45 +2,32 @@
 //!
 //! # Representation
 //!
-//! A ring buffer (`VecDeque`) of [`SmallBytes`]. Why not a chunked deque of packed nodes, like
-//! Redis's quicklist of listpacks?
-//!
-//! - Every element costs 24 bytes in the ring and nothing more when it is at most 22 bytes long
-//!   (the common case: ids, small numbers, short strings): the whole list is one allocation,
-//!   with no per-node headers, back/forward pointers or per-element heap blocks. Longer elements
-//!   cost one heap block each, like a quicklist's "plain" nodes for big values.
-//! - Pushing and popping at both ends is O(1) amortised (LPUSH/RPOP queues, the hot path), and
-//!   indexing is O(1) (LINDEX/LSET/LRANGE's start are O(n) in Redis); LINSERT and LREM move the
-//!   shorter side of the ring.
-//! - A packed chunked deque would save memory on tiny elements (Redis spends ~2-3 bytes of
-//!   overhead per listpack entry) but pays a decoding step on every access and O(n/chunk)
-//!   indexing; the fixed-size slot keeps every operation simple and cache-friendly.
-//!
-//! The ring's capacity is given back when a list shrinks to a quarter of it, so a queue that was
-//! once long does not keep its peak memory forever.
+//! A deque of packed nodes ([`PackedList`], `list_packed.rs`): each element is its bytes plus a
+//! two-byte header and trailer (for elements up to 127 bytes), as in Redis's listpacks, in
+//! buffers of up to 2 KB. Pushing and popping at both ends is O(1) amortised (LPUSH/RPOP
+//! queues, the hot path); an index is found by walking node counts, then entries, from the
+//! nearer end, as Redis walks its quicklist. (A ring of 24-byte slots, what Ferrous had before,
+//! made LINDEX O(1) but cost 24 bytes an element and, past 22 bytes, a heap block each: four
+//! times Redis's memory for a list of ids.)
 //!
 //! OBJECT ENCODING reports what Redis 7.2 would hold: "listpack" for small lists, "quicklist"
 //! past `list-max-listpack-size` ([`Shape`] keeps the bookkeeping those conversions, and the
 //! quicklist's node layout written to RDB files, depend on).
 
-use std::collections::VecDeque;
-
+use super::list_packed::PackedList;
 use super::list_shape::{entry_size, Shape};
 use super::SmallBytes;
 
-/// Capacity below which the ring is never shrunk.
-const MIN_SHRINK_CAPACITY: usize = 64;
-
 #[derive(Clone, Debug, Default)]
 struct Inner {
-    items: VecDeque<SmallBytes>,
+    items: PackedList,
     shape: Shape,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct ListValue {
     /// Boxed so that a list costs one pointer in the keyspace entry: `Value` stays as small as
-    /// a string value (an unboxed ring would grow every entry of the keyspace by 8 bytes).
+    /// a string value (an unboxed deque would grow every entry of the keyspace).
     inner: Box<Inner>,
 }
 
@@ -87,11 +74,11 @@ impl ListValue {
     }
 
     fn build<T: AsRef<[u8]>>(shape: Shape, items: impl IntoIterator<Item = T>) -> Self {
-        let mut l = ListValue { inner: Box::new(Inner { items: VecDeque::new(), shape }) };
+        let mut l = ListValue { inner: Box::new(Inner { items: PackedList::default(), shape }) };
         for e in items {
             let e = e.as_ref();
             l.inner.shape.push(false, e.len(), entry_size(e));
-            l.inner.items.push_back(SmallBytes::new(e));
+            l.inner.items.push_back(e);
         }
         let len = l.len();
         l.inner.shape.after_change(len, false);
@@ -102,14 +89,14 @@ impl ListValue {
     /// converted as Redis's loader does (LIST_CONV_AUTO).
     pub fn from_nodes(nodes: Vec<Vec<Vec<u8>>>) -> Self {
         let mut l =
-            ListValue { inner: Box::new(Inner { items: VecDeque::new(), shape: Shape::quicklist_configured() }) };
+            ListValue { inner: Box::new(Inner { items: PackedList::default(), shape: Shape::quicklist_configured() }) };
         for node in nodes {
             if node.is_empty() {
                 continue;
             }
             let bytes = super::list_shape::LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>();
             l.inner.shape.append_node(node.len(), bytes);
-            l.inner.items.extend(node.iter().map(|e| SmallBytes::new(e)));
+            node.iter().for_each(|e| l.inner.items.push_back(e));
         }
         let len = l.len();
         l.inner.shape.after_change(len, false);
@@ -148,10 +135,9 @@ impl ListValue {
         self.inner.items.is_empty()
     }
 
-    /// Approximate heap bytes held (the ring plus out-of-line elements), for memory estimates.
+    /// Heap bytes held (the nodes and the deque of them), for memory estimates.
     pub fn heap_size(&self) -> usize {
-        self.inner.items.capacity() * std::mem::size_of::<SmallBytes>()
-            + self.inner.items.iter().map(|e| e.heap_size()).sum::<usize>()
+        self.inner.items.heap_size()
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
@@ -164,7 +150,9 @@ impl ListValue {
 
     /// Push at the head (`front`) or the tail.
     pub fn push(&mut self, v: &[u8], front: bool) {
-        self.push_elem(SmallBytes::new(v), front)
+        let len = self.len();
+        self.inner.shape.before_growing(len, v.len(), 1);
+        self.push_raw(v, front);
     }
 
     /// Push several elements, one after the other, at the head (`front`) or the tail
@@ -174,19 +162,17 @@ impl ListValue {
         let len = self.len();
         self.inner.shape.before_growing(len, bytes, count);
         for v in vals {
-            self.push_raw(SmallBytes::new(v), front);
+            self.push_raw(v, front);
         }
     }
 
-    /// Push an element that is already a [`SmallBytes`] (LMOVE moves it without copying).
+    /// Push an element popped from a list (LMOVE).
     pub fn push_elem(&mut self, v: SmallBytes, front: bool) {
-        let len = self.len();
-        self.inner.shape.before_growing(len, v.len(), 1);
-        self.push_raw(v, front);
+        self.push(&v, front)
     }
 
-    fn push_raw(&mut self, v: SmallBytes, front: bool) {
-        self.inner.shape.push(front, v.len(), entry_size(&v));
+    fn push_raw(&mut self, v: &[u8], front: bool) {
+        self.inner.shape.push(front, v.len(), entry_size(v));
         if front {
             self.inner.items.push_front(v)
         } else {
@@ -201,7 +187,6 @@ impl ListValue {
         if len > 0 {
             self.inner.shape.after_change(len, true);
         }
-        self.maybe_shrink();
     }
 
     fn pop_raw(&mut self, front: bool) -> Option<SmallBytes> {
@@ -236,15 +221,6 @@ impl ListValue {
         out
     }
 
-    /// Give memory back when the list is much smaller than its ring.
-    fn maybe_shrink(&mut self) {
-        let items = &mut self.inner.items;
-        let cap = items.capacity();
-        if cap > MIN_SHRINK_CAPACITY && items.len() < cap / 4 {
-            items.shrink_to((items.len() * 2).max(MIN_SHRINK_CAPACITY / 2));
-        }
-    }
-
     /// Resolve a Redis index (negative counts from the tail) to a position.
     fn position(&self, index: i64) -> Option<usize> {
         let len = self.len() as i64;
@@ -254,7 +230,7 @@ impl ListValue {
 
     /// The element at a Redis index (negative counts from the tail).
     pub fn get(&self, index: i64) -> Option<&[u8]> {
-        self.position(index).map(|i| &*self.inner.items[i])
+        self.position(index).and_then(|i| self.inner.items.get(i))
     }
 
     /// Replace the element at a Redis index; false when out of range (LSET: the growing
@@ -264,9 +240,9 @@ impl ListValue {
         self.inner.shape.before_growing(len, v.len(), 1);
         match self.position(index) {
             Some(i) => {
-                let old = entry_size(&self.inner.items[i]);
+                let old = self.inner.items.get(i).map_or(0, entry_size);
                 self.inner.shape.replace(i, old, entry_size(v));
-                self.inner.items[i] = SmallBytes::new(v);
+                self.inner.items.set(i, v);
                 self.removed();
                 true
             }
@@ -276,13 +252,13 @@ impl ListValue {
 
     /// Elements from head to tail.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
-        self.inner.items.iter().map(|e| &**e)
+        self.inner.items.iter()
     }
 
     /// The elements of a Redis inclusive range (see [`normalize_range`]), head to tail.
     pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
         let (first, n) = normalize_range(start, end, self.len()).unwrap_or((0, 0));
-        self.inner.items.range(first..first + n).map(|e| &**e)
+        self.inner.items.range(first, n)
     }
 
     /// Insert `v` before (or `after`) the first occurrence of `pivot`, searching from the head.
@@ -291,12 +267,12 @@ impl ListValue {
     pub fn insert(&mut self, pivot: &[u8], v: &[u8], after: bool) -> bool {
         let len = self.len();
         self.inner.shape.before_growing(len, v.len(), 1);
-        let Some(i) = self.inner.items.iter().position(|e| **e == *pivot) else {
+        let Some(i) = self.inner.items.iter().position(|e| e == pivot) else {
             return false;
         };
         let Inner { items, shape } = &mut *self.inner;
-        shape.insert(i, after, v.len(), entry_size(v), |j| entry_size(&items[j]));
-        items.insert(if after { i + 1 } else { i }, SmallBytes::new(v));
+        shape.insert(i, after, v.len(), entry_size(v), |j| items.get(j).map_or(0, entry_size));
+        items.insert(if after { i + 1 } else { i }, v);
         true
     }
 
@@ -305,7 +281,7 @@ impl ListValue {
     pub fn remove(&mut self, count: i64, v: &[u8]) -> usize {
         let limit = if count == 0 { usize::MAX } else { count.unsigned_abs().min(usize::MAX as u64) as usize };
         let mut matches: Vec<usize> =
-            self.inner.items.iter().enumerate().filter(|(_, e)| ***e == *v).map(|(i, _)| i).collect();
+            self.inner.items.iter().enumerate().filter(|(_, e)| *e == v).map(|(i, _)| i).collect();
         if count < 0 {
             // Remove the last `limit` matches.
             let keep = matches.len().saturating_sub(limit);
@@ -319,9 +295,9 @@ impl ListValue {
         let es = entry_size(v);
         let Inner { items, shape } = &mut *self.inner;
         for &i in matches.iter().rev() {
-            items.remove(i);
             shape.remove_at(i, es);
         }
+        items.remove_indexes(&matches);
         self.removed();
         matches.len()
     }
@@ -348,9 +324,9 @@ impl ListValue {
         self.push_elem(e, to_front);
         self.removed();
         if to_front {
-            self.inner.items.front().map(|e| &**e)
+            self.inner.items.front()
         } else {
-            self.inner.items.back().map(|e| &**e)
+            self.inner.items.back()
         }
     }
 }
@@ -464,8 +440,9 @@ mod tests {
         for i in 0..10_000 {
             x.push_back(i.to_string().as_bytes());
         }
+        let full = x.heap_size();
         let _ = x.pop_many(9_990, true);
-        assert!(x.inner.items.capacity() < 1_000);
+        assert!(x.heap_size() < 1_000, "{full} -> {}", x.heap_size());
         assert_eq!(x.len(), 10);
     }
 

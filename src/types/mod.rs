@@ -9,6 +9,7 @@ pub mod hash;
 pub mod hash_ttl;
 pub mod hll;
 pub mod list;
+pub mod list_packed;
 pub mod list_shape;
 pub mod packed;
 pub mod set;
@@ -147,7 +148,8 @@ impl Value {
         let elem = |len: usize| if len <= SMALL { 24 } else { 24 + len };
         match self {
             Value::Str(s) => 16 + s.heap_size(),
-            Value::List(l) => 32 + l.iter().map(|e| elem(e.len())).sum::<usize>(),
+            // The boxed header (the node deque and the quicklist bookkeeping) and the nodes.
+            Value::List(l) => 96 + l.heap_size(),
             // A compact encoding is its one buffer behind the value's box (as Redis counts
             // the object header and the listpack's allocation); tables count their entries.
             Value::Hash(h) => match h {
