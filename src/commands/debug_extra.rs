@@ -107,7 +107,11 @@ pub fn run(ctx: &mut Ctx) -> Option<CmdResult> {
             let on = crate::util::num::atoi(&args[3]) != 0;
             server.reply_buffer_resizing.store(on, Ordering::Relaxed);
         } else {
-            return Some(Err(CmdError::new(super::errors::SYNTAX)));
+            // addReplySubcommandSyntaxError, naming the subcommand as typed.
+            return Some(Err(CmdError::new(format!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                args::echo(sub)
+            ))));
         }
         ctx.reply.ok();
         Ok(())

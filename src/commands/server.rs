@@ -218,6 +218,8 @@ pub fn reset_stats(server: &Server) {
         &st.client_query_buffer_limit_disconnections,
         &st.client_output_buffer_limit_disconnections,
         &st.evicted_clients,
+        &st.reply_buffer_shrinks,
+        &st.reply_buffer_expands,
         &st.expire_cycle_us,
         &server.keyspace.stats.expired_stale_perc,
         &server.keyspace.stats.expired_time_cap_reached,

@@ -262,8 +262,6 @@ async fn client_loop(
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut sizing = Sizing::default();
-    // The reply buffer size CLIENT LIST shows (rbs).
-    let mut shown_rbs = 0usize;
     let mut out = Outbox::new(ReplySink::new(client.proto), client.handle.meter.clone());
     let handle = client.handle.clone();
     // One argument vector for all of this connection's requests (no allocation per command).
@@ -383,7 +381,7 @@ async fn client_loop(
                         let idle = handle.idle_secs() >= 2;
                         sizing.resize(&mut buf, idle);
                         resize_reply_buffer(server, &mut out, idle);
-                        shown_rbs = show_buffers(&handle, &buf, &out);
+                        show_buffers(&handle, &buf, &out);
                     }
                     // Deliver every queued Pub/Sub message, then go back to reading.
                     encode_received(&mut out, &msg, push_rx, client);
@@ -689,7 +687,6 @@ async fn client_loop(
                 let _ = buf.try_reclaim(READ_CHUNK);
             }
             let (rbs, rbp) = out.reply_buffer();
-            shown_rbs = rbs;
             view_base =
                 Some(client.sync_view_with(client.last_cmd, buf.len(), Some((buf.capacity() - buf.len(), rbs, rbp))));
         }
@@ -741,12 +738,6 @@ async fn client_loop(
             send(server, sock, &mut out).await?;
         } else {
             send_now(server, sock, &mut out)?;
-        }
-        // A batch that grew the reply buffer past its size cut it back once written (see
-        // `Outbox::size`): CLIENT LIST's rbs and tot-mem show what stays.
-        if out.sink.buf.capacity() != shown_rbs {
-            shown_rbs = show_buffers(&handle, &buf, &out);
-            view_base = None;
         }
         // What it holds now (a big argument being read counts): maybe over maxmemory-clients,
         // checked after the replies were written when no other task of this worker is ready
@@ -816,18 +807,21 @@ fn resize_reply_buffer(server: &Server, out: &mut Outbox, idle: bool) {
         out.shrink();
     }
     let reset = server.reply_buffer_peak_reset_ms.load(Ordering::Relaxed);
-    out.resize_reply_buffer((reset >= 0).then(|| Duration::from_millis(reset as u64)));
+    let counter = match out.resize_reply_buffer((reset >= 0).then(|| Duration::from_millis(reset as u64))) {
+        std::cmp::Ordering::Less => &server.stats.reply_buffer_shrinks,
+        std::cmp::Ordering::Greater => &server.stats.reply_buffer_expands,
+        std::cmp::Ordering::Equal => return,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// CLIENT LIST's qbuf-free, rbs and rbp after the buffers changed between batches; returns
-/// the rbs shown.
-fn show_buffers(handle: &ClientHandle, buf: &BytesMut, out: &Outbox) -> usize {
+/// CLIENT LIST's qbuf-free, rbs and rbp after the cron resized the buffers between batches.
+fn show_buffers(handle: &ClientHandle, buf: &BytesMut, out: &Outbox) {
     let (rbs, rbp) = out.reply_buffer();
     let mut v = handle.view.lock();
     v.qbuf_free = buf.capacity() - buf.len();
     v.rbs = rbs;
     v.rbp = rbp;
-    rbs
 }
 
 /// How long the last reply of a client that killed itself may take to leave.

@@ -511,8 +511,8 @@ fn section(server: &Server, name: &str, out: &mut String, counts: Option<&[crate
             line!(out, "total_writes_processed:{}", st.io.get(super::io::WRITES));
             line!(out, "io_threaded_reads_processed:0");
             line!(out, "io_threaded_writes_processed:0");
-            line!(out, "reply_buffer_shrinks:0");
-            line!(out, "reply_buffer_expands:0");
+            line!(out, "reply_buffer_shrinks:{}", st.reply_buffer_shrinks.load(Ordering::Relaxed));
+            line!(out, "reply_buffer_expands:{}", st.reply_buffer_expands.load(Ordering::Relaxed));
             redis72_stats_fields(server, out);
             line!(
                 out,

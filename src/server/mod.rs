@@ -86,6 +86,9 @@ pub struct Stats {
     pub client_output_buffer_limit_disconnections: AtomicU64,
     /// Clients closed by client eviction (`maxmemory-clients`).
     pub evicted_clients: AtomicU64,
+    /// Reply buffers the cron resized (`Outbox::resize_reply_buffer`).
+    pub reply_buffer_shrinks: AtomicU64,
+    pub reply_buffer_expands: AtomicU64,
     /// Time spent in active expiry (expire_cycle_cpu_milliseconds).
     pub expire_cycle_us: AtomicU64,
     /// Time spent in the cron (INFO debug's eventloop_duration_cron_sum).

@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub const SINK_MIN: usize = 1024;
 /// The most a busy connection's reply buffer is grown to between batches: Redis's
 /// PROTO_REPLY_CHUNK_BYTES (a bigger reply goes to blocks freed once written).
-pub const SINK_MAX: usize = 16 * 1024;
+const SINK_MAX: usize = 16 * 1024;
 /// A reply buffer this big moves to the queue between commands (see [`Outbox::spill`]).
 const SPILL_AT: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
@@ -70,11 +70,11 @@ impl Outbox {
         Outbox { sink, queue, head, queued, queued_alloc, meter, written, size, peak, peak_since }
     }
 
-    /// CLIENT LIST's rbs and rbp: the reply buffer's size and the most it held since the peak
-    /// was last reset (not above its size, as in Redis).
+    /// CLIENT LIST's rbs and rbp: the reply buffer's size between batches and the most it held
+    /// since the peak was last reset (not above its size: what a batch needs beyond it is
+    /// Redis's reply list, as CLIENT LIST's oll and omem count it).
     pub fn reply_buffer(&self) -> (usize, usize) {
-        let size = self.sink.buf.capacity();
-        (size, self.peak.max(self.sink.buf.len()).min(size))
+        (self.size, self.peak.max(self.sink.buf.len()).min(self.size))
     }
 
     /// Bytes encoded and not yet written.
@@ -257,15 +257,21 @@ impl Outbox {
 impl Outbox {
     /// The cron's look at the reply buffer (Redis's clientsCronResizeOutputBuffer): one used
     /// under half since the peak was last reset is cut to that peak (at least [`SINK_MIN`]);
-    /// one filled is doubled (up to [`SINK_MAX`]). Then, every `reset_after` (None: never),
-    /// the peak starts again from what the buffer holds.
-    pub fn resize_reply_buffer(&mut self, reset_after: Option<std::time::Duration>) {
+    /// one filled is doubled (up to [`SINK_MAX`]), once per filling, as Redis's peak never
+    /// passes its buffer. Then, every `reset_after` (None: never), the peak starts again from
+    /// what the buffer holds. Returns the resize: Less (shrunk), Greater (expanded) or Equal.
+    pub fn resize_reply_buffer(&mut self, reset_after: Option<std::time::Duration>) -> std::cmp::Ordering {
         let size = self.size;
-        if size / 2 >= SINK_MIN && self.peak < size / 2 {
+        let resized = if size / 2 >= SINK_MIN && self.peak < size / 2 {
             self.size = SINK_MIN.max(self.peak + 1);
+            std::cmp::Ordering::Less
         } else if size < SINK_MAX && self.peak >= size {
             self.size = SINK_MAX.min(size * 2);
-        }
+            self.peak = size;
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        };
         if self.sink.is_empty() && self.sink.buf.capacity() != self.size {
             self.sink.buf = Vec::with_capacity(self.size);
         }
@@ -273,6 +279,7 @@ impl Outbox {
             self.peak = self.sink.buf.len();
             self.peak_since = std::time::Instant::now();
         }
+        resized
     }
 }
 

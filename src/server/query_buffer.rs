@@ -6,7 +6,7 @@
 //! (`resize_client_buffers`), and the connection, which owns the buffer, checks and trims when it
 //! next waits for input.
 
-use super::outbox::{SINK_MAX, SINK_MIN};
+use super::outbox::SINK_MIN;
 use super::{log, Server};
 use crate::protocol::parser::{partial_progress, pending_argument_end};
 use crate::session::ClientHandle;
@@ -154,8 +154,9 @@ pub fn resize_client_buffers(server: &Server, every_second: bool) {
             let v = h.view.lock();
             (v.qbuf + v.qbuf_free, v.qbuf_free, v.rbs, v.rbp)
         };
-        // A reply buffer above the smallest may shrink; a full one may grow.
-        let reply_buffer = rbs > SINK_MIN || (rbp >= rbs && rbs < SINK_MAX);
+        // A reply buffer above the smallest may shrink, one that held anything may grow, and
+        // its peak is reset (as Redis's clientsCron looks at every client).
+        let reply_buffer = rbs > SINK_MIN || rbp > 0;
         if (free > WASTE && (held > RESIZE_THRESHOLD || h.idle_secs() >= 2)) || reply_buffer {
             h.request_shrink();
         }
