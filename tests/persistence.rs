@@ -826,3 +826,22 @@ fn an_aof_rewrite_killed_through_its_child_fails() {
     let temp = format!("temp-rewriteaof-bg-{child}.aof");
     assert!(!dir.join(&temp).exists() && !dir.join("appendonlydir").join(&temp).exists());
 }
+
+/// Without a file to load, start-up says nothing of loading one (Redis logs "DB loaded from
+/// disk" only after rdbLoad found the file); with one, it does once.
+#[test]
+fn the_loaded_line_is_logged_only_when_a_file_was_loaded() {
+    let dir = test_dir("loaded-line");
+    let dir = dir.to_str().unwrap();
+    let server = Server::start(&["--dir", dir]);
+    let mut con = server.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    assert!(!server.log().contains("DB loaded from disk"), "{}", server.log());
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    drop(server);
+    let again = Server::start(&["--dir", dir]);
+    let mut con = again.conn();
+    let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(v, "v");
+    assert_eq!(again.log().matches("DB loaded from disk").count(), 1, "{}", again.log());
+}

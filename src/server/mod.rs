@@ -607,32 +607,40 @@ pub async fn run(server: Arc<Server>, ready: Option<tokio::sync::oneshot::Sender
     let s = server.clone();
     // A Sentinel has no data set: nothing to load.
     let sentinel = server.sentinel.get().cloned();
+    // Whether an RDB file was loaded (the AOF logs its own line), or the error and whether it
+    // came from the RDB file (else the AOF).
     let loaded = match &sentinel {
         Some(_) => {
             server.listeners.open();
-            Ok(())
+            Ok(false)
         }
-        // The error, and whether it came from the RDB file (else the AOF).
         None => tokio::task::spawn_blocking(move || match aof_load::load_at_startup(&s) {
-            Ok(true) => Ok(()),
+            Ok(true) => Ok(false),
             Ok(false) => saving::load_at_startup(&s).map_err(|e| (e, true)),
             Err(e) => Err((e, false)),
         })
         .await
         .unwrap_or_else(|e| Err((format!("loading panicked: {e}"), true))),
     };
-    if let Err((e, rdb)) = loaded {
-        // What failed (the file, and Ferrous's account of it); after an RDB file, Redis's
-        // last words (an AOF's error is Redis's last line).
-        log::warning(&e);
-        if rdb {
-            log::warning("Fatal error loading the DB, check server logs. Exiting.");
+    let rdb_loaded = match loaded {
+        Ok(rdb_loaded) => rdb_loaded,
+        Err((e, rdb)) => {
+            // What failed (the file, and Ferrous's account of it); after an RDB file, Redis's
+            // last words (an AOF's error is Redis's last line).
+            log::warning(&e);
+            if rdb {
+                log::warning("Fatal error loading the DB, check server logs. Exiting.");
+            }
+            return 1;
         }
-        return 1;
-    }
+    };
     match &sentinel {
         Some(s) => s.start(&server),
-        None => log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64())),
+        // As Redis, only when the file was there.
+        None if rdb_loaded => {
+            log::notice(&format!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()))
+        }
+        None => {}
     }
     if let Some(c) = server.cluster.get() {
         if let Err(e) = c.verify_config_with_data(&server) {

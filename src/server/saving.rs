@@ -493,11 +493,11 @@ fn install_loaded(server: &Server, db: &mut Db, mut loaded: rdb_load::Loaded, me
     }
 }
 
-/// Load `dir/dbfilename` at start-up, if it exists.
-pub fn load_at_startup(server: &Server) -> Result<(), String> {
+/// Load `dir/dbfilename` at start-up, if it exists (true when it did).
+pub fn load_at_startup(server: &Server) -> Result<bool, String> {
     let path = rdb_path(&server.config.load());
     if !path.exists() {
-        return Ok(());
+        return Ok(false);
     }
     if let Ok(m) = fs::metadata(&path) {
         server.stats.loading_total_bytes.store(m.len(), Ordering::Relaxed);
@@ -527,7 +527,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         0 => format!("Done loading RDB, keys loaded: {n}, keys expired: {expired}."),
         _ => format!("Done loading RDB, keys loaded: {n}, keys expired: {expired}, empty keys skipped: {empty}."),
     });
-    Ok(())
+    Ok(true)
 }
 
 /// `rdb-key-save-delay` as a save in progress reads it (see [`rdb::KeyDelay`]): the current
