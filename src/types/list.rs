@@ -271,7 +271,9 @@ impl ListValue {
             return false;
         };
         let Inner { items, shape } = &mut *self.inner;
-        shape.insert(i, after, v.len(), entry_size(v), |j| items.get(j).map_or(0, entry_size));
+        // (The sizes of a node's elements are read in one walk: finding each one by its index
+        // would walk the list's nodes again for every element.)
+        shape.insert(i, after, v.len(), entry_size(v), |from, to| items.range(from, to - from).map(entry_size).sum());
         items.insert(if after { i + 1 } else { i }, v);
         true
     }

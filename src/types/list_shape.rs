@@ -304,10 +304,11 @@ impl Shape {
     }
 
     /// An element of raw length `len` and entry size `es` inserted before (or `after`) the
-    /// element at `pivot`; `size_at(i)` is the entry size of the element at index `i` before
-    /// the insertion (_quicklistInsert: into the pivot's node when it has room, else the
-    /// neighbour's end, else a new node, else the node is split and its neighbours merged).
-    pub fn insert(&mut self, pivot: usize, after: bool, len: usize, es: usize, size_at: impl Fn(usize) -> usize) {
+    /// element at `pivot`; `sizes(from, to)` is the sum of the entry sizes of the elements at
+    /// indexes `from..to` before the insertion (_quicklistInsert: into the pivot's node when it
+    /// has room, else the neighbour's end, else a new node, else the node is split and its
+    /// neighbours merged).
+    pub fn insert(&mut self, pivot: usize, after: bool, len: usize, es: usize, sizes: impl Fn(usize, usize) -> usize) {
         let (fill, nodes) = match self {
             Shape::Listpack { bytes } => {
                 *bytes += es;
@@ -338,7 +339,7 @@ impl Shape {
             // with the element in front; else the new node takes [0, offset) with the
             // element at its end, and the node keeps [offset, end).
             let start: usize = nodes.iter().take(ni).map(|n| n.count).sum();
-            let sum = |from: usize, to: usize| (from..to).map(|i| size_at(start + i)).sum::<usize>();
+            let sum = |from: usize, to: usize| sizes(start + from, start + to);
             let (keep, moved) =
                 if after { ((0, offset + 1), (offset + 1, node.count)) } else { ((offset, node.count), (0, offset)) };
             nodes[ni] = Node { count: keep.1 - keep.0, bytes: LP_OVERHEAD + sum(keep.0, keep.1) };
