@@ -479,6 +479,8 @@ pub fn merge_into(max: &mut [u8], b: &[u8]) -> Result<(), Corrupt> {
             i = i.saturating_add(run);
         } else {
             if run + i > REGISTERS {
+                // (Redis 7.2.4 stops here and accepts the HLL when the zero runs before reached
+                // the last register exactly: CVE-2025-32023, fixed in 7.2.10, refuses it.)
                 return Err(Corrupt);
             }
             for m in &mut max[i..i + run] {
