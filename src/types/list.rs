@@ -173,11 +173,7 @@ impl ListValue {
 
     fn push_raw(&mut self, v: &[u8], front: bool) {
         self.inner.shape.push(front, v.len(), entry_size(v));
-        if front {
-            self.inner.items.push_front(v)
-        } else {
-            self.inner.items.push_back(v)
-        }
+        self.inner.items.push(v, front)
     }
 
     /// After elements were removed: the shrinking conversion, unless the list is empty (its
@@ -190,7 +186,7 @@ impl ListValue {
     }
 
     fn pop_raw(&mut self, front: bool) -> Option<SmallBytes> {
-        let v = if front { self.inner.items.pop_front()? } else { self.inner.items.pop_back()? };
+        let v = self.inner.items.pop(front)?;
         self.inner.shape.pop_end(front, entry_size(&v));
         Some(v)
     }

@@ -341,52 +341,56 @@ impl PackedList {
     }
 
     pub fn push_front(&mut self, s: &[u8]) {
-        let es = entry_len(s.len());
-        match self.nodes.front_mut() {
-            Some(n) if n.takes(es) => n.push_front(s, es),
-            _ => self.add_node(Node::with(s, true), true),
-        }
-        self.len += 1;
+        self.push(s, true)
     }
 
     pub fn push_back(&mut self, s: &[u8]) {
+        self.push(s, false)
+    }
+
+    /// Push at the head (`front`) or the tail: into the end node when it takes the entry, else
+    /// into a new node there.
+    pub fn push(&mut self, s: &[u8], front: bool) {
         let es = entry_len(s.len());
-        match self.nodes.back_mut() {
+        let end = if front { self.nodes.front_mut() } else { self.nodes.back_mut() };
+        match end {
+            Some(n) if n.takes(es) && front => n.push_front(s, es),
             Some(n) if n.takes(es) => n.push_back(s, es),
-            _ => self.add_node(Node::with(s, false), false),
+            _ => {
+                // A list's first node takes a deque of one slot (most lists are small; a grown
+                // deque starts at four).
+                if self.nodes.capacity() == 0 {
+                    self.nodes.reserve_exact(1);
+                }
+                let node = Node::with(s, front);
+                if front {
+                    self.nodes.push_front(node)
+                } else {
+                    self.nodes.push_back(node)
+                }
+            }
         }
         self.len += 1;
     }
 
-    /// A new node at the head (`front`) or the tail. A list's first node takes a deque of one
-    /// slot (most lists are small; a grown deque starts at four).
-    fn add_node(&mut self, node: Node, front: bool) {
-        if self.nodes.capacity() == 0 {
-            self.nodes.reserve_exact(1);
-        }
-        if front {
-            self.nodes.push_front(node)
-        } else {
-            self.nodes.push_back(node)
-        }
-    }
-
     pub fn pop_front(&mut self) -> Option<SmallBytes> {
-        let n = self.nodes.front_mut()?;
-        let v = n.pop_front();
-        if n.count == 0 {
-            self.nodes.pop_front();
-            self.fit_deque();
-        }
-        self.len -= 1;
-        Some(v)
+        self.pop(true)
     }
 
     pub fn pop_back(&mut self) -> Option<SmallBytes> {
-        let n = self.nodes.back_mut()?;
-        let v = n.pop_back();
+        self.pop(false)
+    }
+
+    /// Pop from the head (`front`) or the tail; an emptied node goes.
+    pub fn pop(&mut self, front: bool) -> Option<SmallBytes> {
+        let n = if front { self.nodes.front_mut()? } else { self.nodes.back_mut()? };
+        let v = if front { n.pop_front() } else { n.pop_back() };
         if n.count == 0 {
-            self.nodes.pop_back();
+            if front {
+                self.nodes.pop_front();
+            } else {
+                self.nodes.pop_back();
+            }
             self.fit_deque();
         }
         self.len -= 1;
