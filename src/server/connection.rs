@@ -345,8 +345,13 @@ async fn client_loop(
                 Poll::Pending
             });
             // Subscribers and monitors are not subject to the idle timeout, as in Redis.
+            // The timeout counts from the last interaction (Redis's lastinteraction: a request,
+            // or a reply written), not from this wait: the cron's wake-ups and other pushes
+            // between do not put it off.
             let event = if timed {
-                match crate::util::timer::timeout(Duration::from_secs(settings.timeout), wait).await {
+                let idle = Stamp::now().as_ms().saturating_sub(handle.last_interaction_ms.load(Ordering::Relaxed));
+                let left = Duration::from_secs(settings.timeout).saturating_sub(Duration::from_millis(idle));
+                match crate::util::timer::timeout(left, wait).await {
                     Ok(r) => r?,
                     Err(_) => return Err("idle timeout".into()),
                 }
@@ -357,6 +362,7 @@ async fn client_loop(
                 Event::Readable => {}
                 Event::Writable => {
                     send(server, sock, &mut out).await?;
+                    handle.touch_at(Stamp::now());
                     if !out.has_pending() {
                         out.shrink();
                     }
@@ -389,6 +395,10 @@ async fn client_loop(
                         return Err(super::outbox::obuf_closed(server, &handle, true));
                     }
                     send(server, sock, &mut out).await?;
+                    if !matches!(msg, crate::pubsub::Push::Wake) {
+                        // A message written (an invalidation, say) is an interaction too.
+                        handle.touch_at(Stamp::now());
+                    }
                     account_memory(server, &handle, &buf, &out, client, None, Some(&run_queue))?;
                     continue;
                 }
