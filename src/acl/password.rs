@@ -5,14 +5,7 @@ use sha2::{Digest, Sha256};
 
 /// The hex SHA-256 of a password (Redis's ACLHashPassword).
 pub fn hash(pass: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(pass);
-    let mut out = Vec::with_capacity(64);
-    for b in digest.iter() {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
-    }
-    out
+    crate::util::digest::to_hex(&Sha256::digest(pass)).into_bytes()
 }
 
 /// Whether a `#`/`!` rule's hash is well formed: exactly 64 characters of `0-9a-f`.

@@ -380,7 +380,8 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         ctx.reply.array(keys.len());
         for k in &keys {
             let mut d = [0u8; 20];
-            add_entry_to_digest(ctx.db, k, &mut d);
+            let expires = ctx.db.expire_of(k).is_some();
+            add_entry_to_digest(ctx.db, k, expires, &mut d);
             ctx.reply.simple(&digest::to_hex(&d));
         }
     } else if is(sub, "digest") && args.len() == 2 {
@@ -390,15 +391,15 @@ fn debug(ctx: &mut Ctx) -> CmdResult {
         for db in 0..ctx.server.keyspace.databases() {
             ctx.db.index = db;
             let mut keys = Vec::new();
-            ctx.db.all_keys(|k, _| keys.push(k.to_vec()));
+            ctx.db.all_keys(|k, expire| keys.push((k.to_vec(), expire.is_some())));
             if keys.is_empty() {
                 continue;
             }
             digest::mix_digest(&mut total, &(db as u32).to_be_bytes());
-            for k in keys {
+            for (k, expires) in keys {
                 let mut d = [0u8; 20];
                 digest::mix_digest(&mut d, &k);
-                add_entry_to_digest(ctx.db, &k, &mut d);
+                add_entry_to_digest(ctx.db, &k, expires, &mut d);
                 digest::xor_digest(&mut total, &d);
             }
         }
@@ -465,12 +466,12 @@ fn debug_reload(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// Adds a stored key's value and expiry mark to its digest, as Redis's xorObjectDigest does
-/// (nothing for a missing key; no lazy expiry).
-fn add_entry_to_digest(db: &mut crate::keyspace::Db, key: &[u8], d: &mut [u8; 20]) {
+/// Adds a stored key's value and, when it `expires`, the expiry mark to its digest, as Redis's
+/// xorObjectDigest does (nothing for a missing key; no lazy expiry).
+fn add_entry_to_digest(db: &mut crate::keyspace::Db, key: &[u8], expires: bool, d: &mut [u8; 20]) {
     let Some(e) = db.peek_raw(key) else { return };
     e.value.add_to_digest(d);
-    if db.expire_of(key).is_some() {
+    if expires {
         digest::xor_digest(d, b"!!expire!!");
     }
 }

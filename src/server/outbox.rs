@@ -252,9 +252,7 @@ impl Outbox {
             self.queue = VecDeque::new();
         }
     }
-}
 
-impl Outbox {
     /// The cron's look at the reply buffer (Redis's clientsCronResizeOutputBuffer): one used
     /// under half since the peak was last reset is cut to that peak (at least [`SINK_MIN`]);
     /// one filled is doubled (up to [`SINK_MAX`]), once per filling, as Redis's peak never

@@ -118,12 +118,16 @@ struct Node {
 }
 
 impl Node {
+    /// A node of no entries, its buffer of `size` bytes free from `at` on.
+    fn empty(size: usize, at: usize) -> Node {
+        Node { buf: vec![0; size].into_boxed_slice(), head: at, tail: at, count: 0 }
+    }
+
     /// A node holding `s` alone, its room on the side pushes at `front` (or the back) fill.
     fn with(s: &[u8], front: bool) -> Node {
         let es = entry_len(s.len());
-        let mut n = Node { buf: vec![0; buffer_size(es)].into_boxed_slice(), head: 0, tail: 0, count: 0 };
-        n.head = if front { n.buf.len() } else { 0 };
-        n.tail = n.head;
+        let size = buffer_size(es);
+        let mut n = Node::empty(size, if front { size } else { 0 });
         if front {
             n.push_front(s, es)
         } else {
@@ -278,32 +282,30 @@ impl Node {
         if self.used() <= NODE_MAX || self.count < 2 {
             return Vec::new();
         }
-        // Cut points: an entry starts a new node when the current one would pass the limit.
+        // Cut points (byte offset, entry index): an entry starts a new node when the current
+        // one would pass the limit.
         let mut cuts = Vec::new();
         let (mut pos, mut from) = (self.head, self.head);
-        while pos < self.tail {
+        for k in 0..self.count {
             let next = read_forward(&self.buf, pos).2;
             if next - from > NODE_MAX && pos > from {
-                cuts.push(pos);
+                cuts.push((pos, k));
                 from = pos;
             }
             pos = next;
         }
-        let mut parts: Vec<Node> = Vec::new();
-        for (i, &at) in cuts.iter().enumerate() {
-            let end = cuts.get(i + 1).copied().unwrap_or(self.tail);
-            let mut n =
-                Node { buf: vec![0; buffer_size(end - at)].into_boxed_slice(), head: 0, tail: end - at, count: 0 };
-            n.buf[..end - at].copy_from_slice(&self.buf[at..end]);
-            let mut p = 0;
-            while p < n.tail {
-                p = read_forward(&n.buf, p).2;
-                n.count += 1;
-            }
-            parts.push(n);
-        }
-        self.count -= parts.iter().map(|n| n.count).sum::<usize>();
-        self.tail = cuts[0];
+        let ends = cuts.iter().skip(1).copied().chain([(self.tail, self.count)]);
+        let parts = cuts
+            .iter()
+            .zip(ends)
+            .map(|(&(at, k), (end, next_k))| {
+                let mut n = Node::empty(buffer_size(end - at), 0);
+                n.buf[..end - at].copy_from_slice(&self.buf[at..end]);
+                (n.tail, n.count) = (end - at, next_k - k);
+                n
+            })
+            .collect();
+        (self.tail, self.count) = cuts[0];
         self.relocate(buffer_size(self.used()), 0);
         parts
     }

@@ -17,9 +17,16 @@ pub fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
     *digest = sha1_smol::Sha1::from(&digest[..]).digest().bytes();
 }
 
-/// The digest as DEBUG DIGEST prints it: 40 lowercase hex digits.
-pub fn to_hex(digest: &[u8; 20]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// A digest as Redis prints digests (DEBUG DIGEST, ACL password hashes): lowercase hex, two
+/// digits a byte.
+pub fn to_hex(digest: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
