@@ -345,9 +345,7 @@ fn lrange(ctx: &mut Ctx) -> CmdResult {
         Some(l) => {
             let it = l.range(start, end);
             ctx.reply.array(it.len());
-            for e in it {
-                ctx.reply.bulk(e);
-            }
+            it.for_each(|e| ctx.reply.bulk(e));
         }
     }
     Ok(())

@@ -2,39 +2,60 @@
 //!
 //! # Representation
 //!
-//! A deque of packed nodes ([`PackedList`], `list_packed.rs`): each element is its bytes plus a
-//! two-byte header and trailer (for elements up to 127 bytes), as in Redis's listpacks, in
-//! buffers of up to 2 KB. Pushing and popping at both ends is O(1) amortised (LPUSH/RPOP
-//! queues, the hot path); an index is found by walking node counts, then entries, from the
-//! nearer end, as Redis walks its quicklist. (A ring of 24-byte slots, what Ferrous had before,
-//! made LINDEX O(1) but cost 24 bytes an element and, past 22 bytes, a heap block each: four
-//! times Redis's memory for a list of ids.)
+//! As Redis's encodings: a list Redis would keep as one listpack is a [`ThinList`]
+//! (`list_thin.rs`), one block holding its entries; a longer one (a quicklist in Redis) is a
+//! deque of packed nodes ([`PackedList`], `list_packed.rs`) behind a box, with [`Shape`]'s
+//! record of the quicklist nodes Redis would hold. An element costs its bytes plus two (up to
+//! 127 bytes) in either. Pushing and popping at both ends is O(1) amortised in a quicklist (the
+//! LPUSH/RPOP queues, the hot path), O(listpack) in a listpack, as in Redis; an index is found
+//! by walking node counts, then entries, from the nearer end, as Redis walks its quicklist.
 //!
-//! OBJECT ENCODING reports what Redis 7.2 would hold: "listpack" for small lists, "quicklist"
-//! past `list-max-listpack-size` ([`Shape`] keeps the bookkeeping those conversions, and the
-//! quicklist's node layout written to RDB files, depend on).
+//! OBJECT ENCODING reports the form: "listpack" until `list-max-listpack-size` is passed,
+//! "quicklist" past it, back to "listpack" when a one-node quicklist shrinks to half the
+//! limit, exactly as Redis converts ([`Shape`] decides, and keeps the quicklist's node layout
+//! that RDB files and DEBUG show).
 
-use super::list_packed::PackedList;
-use super::list_shape::{entry_size, Shape};
+use super::list_packed::{self, PackedList};
+use super::list_shape::{entry_size, Shape, LP_OVERHEAD};
+use super::list_thin::{self, ThinList};
 use super::SmallBytes;
 
-#[derive(Clone, Debug, Default)]
-struct Inner {
+/// A list in packed nodes: its elements and the encoding Redis would give them.
+#[derive(Clone, Debug)]
+struct NodeList {
     items: PackedList,
     shape: Shape,
 }
 
-#[derive(Clone, Debug, Default)]
+/// Listpack bytes up to which a listpack-encoded list is a [`ThinList`]: past them the edits
+/// at its head, which move the whole block, would cost more than the nodes' bookkeeping saves
+/// (a list of 600 ids, pushed at the head, ran a third slower in one block). A list in nodes
+/// comes back at half of it.
+const THIN_MAX: usize = 2048;
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// A small listpack-encoded list (most lists are small): one block.
+    Thin(ThinList),
+    /// Any other list; boxed so that a list stays 16 bytes in the keyspace entry.
+    Nodes(Box<NodeList>),
+}
+
+#[derive(Clone, Debug)]
 pub struct ListValue {
-    /// Boxed so that a list costs one pointer in the keyspace entry: `Value` stays as small as
-    /// a string value (an unboxed deque would grow every entry of the keyspace).
-    inner: Box<Inner>,
+    repr: Repr,
+}
+
+impl Default for ListValue {
+    fn default() -> Self {
+        ListValue { repr: Repr::Thin(ThinList::new(LP_OVERHEAD)) }
+    }
 }
 
 impl PartialEq for ListValue {
     /// Same elements in the same order (the encoding is compared separately where it matters).
     fn eq(&self, other: &Self) -> bool {
-        self.inner.items == other.inner.items
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -73,71 +94,120 @@ impl ListValue {
         Self::build(Shape::quicklist_configured(), items)
     }
 
+    fn quicklist(shape: Shape) -> Self {
+        ListValue { repr: Repr::Nodes(Box::new(NodeList { items: PackedList::default(), shape })) }
+    }
+
     fn build<T: AsRef<[u8]>>(shape: Shape, items: impl IntoIterator<Item = T>) -> Self {
-        let mut l = ListValue { inner: Box::new(Inner { items: PackedList::default(), shape }) };
+        let mut l = Self::quicklist(shape);
         for e in items {
-            let e = e.as_ref();
-            l.inner.shape.push(false, e.len(), entry_size(e));
-            l.inner.items.push_back(e);
+            l.push_raw(e.as_ref(), false);
         }
         let len = l.len();
-        l.inner.shape.after_change(len, false);
+        l.reshape(|s| s.after_change(len, false));
         l
     }
 
     /// A list loaded from an RDB quicklist, node by node (each node as in the file), then
     /// converted as Redis's loader does (LIST_CONV_AUTO).
     pub fn from_nodes(nodes: Vec<Vec<Vec<u8>>>) -> Self {
-        let mut l =
-            ListValue { inner: Box::new(Inner { items: PackedList::default(), shape: Shape::quicklist_configured() }) };
-        for node in nodes {
-            if node.is_empty() {
-                continue;
+        let mut l = Self::quicklist(Shape::quicklist_configured());
+        if let Repr::Nodes(q) = &mut l.repr {
+            for node in nodes.iter().filter(|n| !n.is_empty()) {
+                let bytes = LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>();
+                q.shape.append_node(node.len(), bytes);
+                node.iter().for_each(|e| q.items.push_back(e));
             }
-            let bytes = super::list_shape::LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>();
-            l.inner.shape.append_node(node.len(), bytes);
-            node.iter().for_each(|e| l.inner.items.push_back(e));
         }
         let len = l.len();
-        l.inner.shape.after_change(len, false);
+        l.reshape(|s| s.after_change(len, false));
         l
+    }
+
+    /// Apply a change to the encoding's bookkeeping; the elements move between the two forms
+    /// as it changes (listTypeTryConversion's conversions, both ways) and as a listpack passes
+    /// [`THIN_MAX`].
+    fn reshape<R>(&mut self, f: impl FnOnce(&mut Shape) -> R) -> R {
+        match &mut self.repr {
+            Repr::Thin(t) => {
+                let mut shape = Shape::Listpack { bytes: t.lp_bytes() };
+                let r = f(&mut shape);
+                match shape {
+                    Shape::Listpack { bytes } if bytes <= THIN_MAX => t.set_lp_bytes(bytes),
+                    shape => {
+                        let mut items = PackedList::default();
+                        t.iter().for_each(|e| items.push_back(e));
+                        self.repr = Repr::Nodes(Box::new(NodeList { items, shape }));
+                    }
+                }
+                r
+            }
+            Repr::Nodes(q) => {
+                let r = f(&mut q.shape);
+                if let Shape::Listpack { bytes } = q.shape {
+                    if bytes <= THIN_MAX / 2 {
+                        self.repr = Repr::Thin(ThinList::collect(bytes, q.items.iter()));
+                    }
+                }
+                r
+            }
+        }
     }
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        self.inner.shape.encoding()
+        match &self.repr {
+            Repr::Thin(_) => "listpack",
+            Repr::Nodes(q) => q.shape.encoding(),
+        }
     }
 
     /// The element counts of the quicklist nodes Redis would hold (one node for a listpack).
     pub fn node_counts(&self) -> Vec<usize> {
-        match self.inner.shape.nodes() {
-            Some(nodes) => nodes.iter().map(|n| n.count).collect(),
-            None => vec![self.len()],
+        match &self.repr {
+            Repr::Nodes(q) if q.shape.nodes().is_some() => {
+                q.shape.nodes().into_iter().flatten().map(|n| n.count).collect()
+            }
+            _ => vec![self.len()],
         }
     }
 
     /// DEBUG OBJECT's quicklist figures: (nodes, the fill and compression it was created
     /// with, the nodes' listpack bytes together); None for a listpack-encoded list.
     pub fn quicklist_stats(&self) -> Option<(usize, i64, bool, usize)> {
-        match &self.inner.shape {
-            Shape::Listpack { .. } => None,
-            Shape::Quicklist { fill, compressed, nodes } => {
-                Some((nodes.len(), *fill, *compressed, nodes.iter().map(|n| n.bytes).sum()))
-            }
+        match &self.repr {
+            Repr::Nodes(q) => match &q.shape {
+                Shape::Listpack { .. } => None,
+                Shape::Quicklist { fill, compressed, nodes } => {
+                    Some((nodes.len(), *fill, *compressed, nodes.iter().map(|n| n.bytes).sum()))
+                }
+            },
+            Repr::Thin(_) => None,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.inner.items.len()
+        match &self.repr {
+            Repr::Thin(t) => t.len(),
+            Repr::Nodes(q) => q.items.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.items.is_empty()
+        self.len() == 0
     }
 
-    /// Heap bytes held (the nodes and the deque of them), for memory estimates.
+    /// Heap bytes held (the listpack's block, or the quicklist's box, nodes and node
+    /// records), for memory estimates.
     pub fn heap_size(&self) -> usize {
-        self.inner.items.heap_size()
+        match &self.repr {
+            Repr::Thin(t) => t.heap_size(),
+            Repr::Nodes(q) => {
+                let records =
+                    q.shape.nodes().map_or(0, |n| n.capacity() * std::mem::size_of::<super::list_shape::Node>());
+                std::mem::size_of::<NodeList>() + q.items.heap_size() + records
+            }
+        }
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
@@ -150,17 +220,33 @@ impl ListValue {
 
     /// Push at the head (`front`) or the tail.
     pub fn push(&mut self, v: &[u8], front: bool) {
-        let len = self.len();
-        self.inner.shape.before_growing(len, v.len(), 1);
+        self.growing(v.len(), 1);
         self.push_raw(v, front);
+    }
+
+    /// Before adding `count` elements of `bytes` bytes in all: the growing conversion (only
+    /// a listpack converts as it grows).
+    #[inline]
+    fn growing(&mut self, bytes: usize, count: usize) {
+        if let Repr::Nodes(q) = &self.repr {
+            if !matches!(q.shape, Shape::Listpack { .. }) {
+                return;
+            }
+        }
+        self.growing_listpack(bytes, count)
+    }
+
+    #[inline(never)]
+    fn growing_listpack(&mut self, bytes: usize, count: usize) {
+        let len = self.len();
+        self.reshape(|s| s.before_growing(len, bytes, count));
     }
 
     /// Push several elements, one after the other, at the head (`front`) or the tail
     /// (LPUSH/RPUSH: the conversion is decided once, for all of them).
     pub fn push_all<'a>(&mut self, vals: impl IntoIterator<Item = &'a [u8]> + Clone, front: bool) {
         let (bytes, count) = vals.clone().into_iter().fold((0, 0), |(b, c), v| (b + v.len(), c + 1));
-        let len = self.len();
-        self.inner.shape.before_growing(len, bytes, count);
+        self.growing(bytes, count);
         for v in vals {
             self.push_raw(v, front);
         }
@@ -171,9 +257,27 @@ impl ListValue {
         self.push(&v, front)
     }
 
+    #[inline]
     fn push_raw(&mut self, v: &[u8], front: bool) {
-        self.inner.shape.push(front, v.len(), entry_size(v));
-        self.inner.items.push(v, front)
+        match &mut self.repr {
+            // The hot path (LPUSH/RPUSH on a long list): the encoding stays.
+            Repr::Nodes(q) => {
+                q.shape.push(front, v.len(), entry_size(v));
+                q.items.push(v, front)
+            }
+            Repr::Thin(_) => self.push_thin(v, front),
+        }
+    }
+
+    /// `push_raw` into a small list (which may leave it in nodes).
+    #[inline(never)]
+    fn push_thin(&mut self, v: &[u8], front: bool) {
+        let es = entry_size(v);
+        self.reshape(|s| s.push(front, v.len(), es));
+        match &mut self.repr {
+            Repr::Thin(t) => t.push(v, front),
+            Repr::Nodes(q) => q.items.push(v, front),
+        }
     }
 
     /// After elements were removed: the shrinking conversion, unless the list is empty (its
@@ -181,13 +285,21 @@ impl ListValue {
     fn removed(&mut self) {
         let len = self.len();
         if len > 0 {
-            self.inner.shape.after_change(len, true);
+            self.reshape(|s| s.after_change(len, true));
         }
     }
 
     fn pop_raw(&mut self, front: bool) -> Option<SmallBytes> {
-        let v = self.inner.items.pop(front)?;
-        self.inner.shape.pop_end(front, entry_size(&v));
+        let v = match &mut self.repr {
+            Repr::Thin(t) => t.pop(front),
+            Repr::Nodes(q) => q.items.pop(front),
+        }?;
+        let es = entry_size(&v);
+        match &mut self.repr {
+            // (The conversions happen once the removals are done: see `removed`.)
+            Repr::Nodes(q) => q.shape.pop_end(front, es),
+            Repr::Thin(_) => self.reshape(|s| s.pop_end(front, es)),
+        }
         Some(v)
     }
 
@@ -224,53 +336,79 @@ impl ListValue {
         (0..len).contains(&i).then_some(i as usize)
     }
 
+    /// Element `i` (a position, not a Redis index).
+    fn at(&self, i: usize) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Thin(t) => t.get(i),
+            Repr::Nodes(q) => q.items.get(i),
+        }
+    }
+
     /// The element at a Redis index (negative counts from the tail).
     pub fn get(&self, index: i64) -> Option<&[u8]> {
-        self.position(index).and_then(|i| self.inner.items.get(i))
+        self.position(index).and_then(|i| self.at(i))
     }
 
     /// Replace the element at a Redis index; false when out of range (LSET: the growing
     /// conversion is checked first, the shrinking one after).
     pub fn set(&mut self, index: i64, v: &[u8]) -> bool {
-        let len = self.len();
-        self.inner.shape.before_growing(len, v.len(), 1);
-        match self.position(index) {
-            Some(i) => {
-                let old = self.inner.items.get(i).map_or(0, entry_size);
-                self.inner.shape.replace(i, old, entry_size(v));
-                self.inner.items.set(i, v);
-                self.removed();
-                true
-            }
-            None => false,
+        self.growing(v.len(), 1);
+        let Some(i) = self.position(index) else {
+            return false;
+        };
+        let old = self.at(i).map_or(0, entry_size);
+        self.reshape(|s| s.replace(i, old, entry_size(v)));
+        match &mut self.repr {
+            Repr::Thin(t) => t.set(i, v),
+            Repr::Nodes(q) => q.items.set(i, v),
         }
+        self.removed();
+        true
     }
 
     /// Elements from head to tail.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
-        self.inner.items.iter()
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Thin(t) => Iter::Thin(t.iter()),
+            Repr::Nodes(q) => Iter::Nodes(q.items.iter()),
+        }
     }
 
     /// The elements of a Redis inclusive range (see [`normalize_range`]), head to tail.
-    pub fn range(&self, start: i64, end: i64) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator + '_ {
+    pub fn range(&self, start: i64, end: i64) -> Iter<'_> {
         let (first, n) = normalize_range(start, end, self.len()).unwrap_or((0, 0));
-        self.inner.items.range(first, n)
+        match &self.repr {
+            Repr::Thin(t) => Iter::Thin(t.range(first, n)),
+            Repr::Nodes(q) => Iter::Nodes(q.items.range(first, n)),
+        }
     }
 
     /// Insert `v` before (or `after`) the first occurrence of `pivot`, searching from the head.
     /// Returns false when the pivot is not found (the growing conversion happens anyway, as
     /// in Redis, which checks it before searching).
     pub fn insert(&mut self, pivot: &[u8], v: &[u8], after: bool) -> bool {
-        let len = self.len();
-        self.inner.shape.before_growing(len, v.len(), 1);
-        let Some(i) = self.inner.items.iter().position(|e| e == pivot) else {
+        self.growing(v.len(), 1);
+        let Some(i) = self.iter().position(|e| e == pivot) else {
             return false;
         };
-        let Inner { items, shape } = &mut *self.inner;
-        // (The sizes of a node's elements are read in one walk: finding each one by its index
-        // would walk the list's nodes again for every element.)
-        shape.insert(i, after, v.len(), entry_size(v), |from, to| items.range(from, to - from).map(entry_size).sum());
-        items.insert(if after { i + 1 } else { i }, v);
+        let (at, es) = (if after { i + 1 } else { i }, entry_size(v));
+        match &mut self.repr {
+            Repr::Thin(_) => {
+                // A listpack only counts its bytes: the sizes are for splitting quicklist nodes.
+                self.reshape(|s| s.insert(i, after, v.len(), es, |_, _| 0));
+                match &mut self.repr {
+                    Repr::Thin(t) => t.insert(at, v),
+                    Repr::Nodes(q) => q.items.insert(at, v),
+                }
+            }
+            Repr::Nodes(q) => {
+                let NodeList { items, shape } = &mut **q;
+                // (The sizes of a node's elements are read in one walk: finding each one by
+                // its index would walk the list's nodes again for every element.)
+                shape.insert(i, after, v.len(), es, |from, to| items.range(from, to - from).map(entry_size).sum());
+                items.insert(at, v);
+            }
+        }
         true
     }
 
@@ -278,8 +416,7 @@ impl ListValue {
     /// tail when `count` is negative. Returns the number removed.
     pub fn remove(&mut self, count: i64, v: &[u8]) -> usize {
         let limit = if count == 0 { usize::MAX } else { count.unsigned_abs().min(usize::MAX as u64) as usize };
-        let mut matches: Vec<usize> =
-            self.inner.items.iter().enumerate().filter(|(_, e)| *e == v).map(|(i, _)| i).collect();
+        let mut matches: Vec<usize> = self.iter().enumerate().filter(|(_, e)| *e == v).map(|(i, _)| i).collect();
         if count < 0 {
             // Remove the last `limit` matches.
             let keep = matches.len().saturating_sub(limit);
@@ -291,11 +428,11 @@ impl ListValue {
             return 0;
         }
         let es = entry_size(v);
-        let Inner { items, shape } = &mut *self.inner;
-        for &i in matches.iter().rev() {
-            shape.remove_at(i, es);
+        self.reshape(|s| matches.iter().rev().for_each(|&i| s.remove_at(i, es)));
+        match &mut self.repr {
+            Repr::Thin(t) => t.remove_indexes(&matches),
+            Repr::Nodes(q) => q.items.remove_indexes(&matches),
         }
-        items.remove_indexes(&matches);
         self.removed();
         matches.len()
     }
@@ -321,13 +458,58 @@ impl ListValue {
         let e = self.pop_raw(from_front)?;
         self.push_elem(e, to_front);
         self.removed();
-        if to_front {
-            self.inner.items.front()
-        } else {
-            self.inner.items.back()
+        match &self.repr {
+            Repr::Thin(t) if to_front => t.front(),
+            Repr::Thin(t) => t.back(),
+            Repr::Nodes(q) if to_front => q.items.front(),
+            Repr::Nodes(q) => q.items.back(),
         }
     }
 }
+
+/// A list's elements in order, from either end.
+pub enum Iter<'a> {
+    Thin(list_thin::Iter<'a>),
+    Nodes(list_packed::Iter<'a>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Iter::Thin(i) => i.next(),
+            Iter::Nodes(i) => i.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Thin(i) => i.size_hint(),
+            Iter::Nodes(i) => i.size_hint(),
+        }
+    }
+
+    /// One dispatch for the whole walk (`for_each`, `sum`... come here), not one per element.
+    fn fold<B, F: FnMut(B, Self::Item) -> B>(self, init: B, f: F) -> B {
+        match self {
+            Iter::Thin(i) => i.fold(init, f),
+            Iter::Nodes(i) => i.fold(init, f),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Thin(i) => i.next_back(),
+            Iter::Nodes(i) => i.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
 
 impl<T: AsRef<[u8]>> FromIterator<T> for ListValue {
     /// Elements pushed at the tail one by one, as RPUSH of each would.
@@ -445,9 +627,34 @@ mod tests {
     }
 
     #[test]
-    fn one_pointer_in_the_entry() {
-        // The keyspace entry must not grow because of lists (see the field's comment).
-        assert_eq!(std::mem::size_of::<ListValue>(), std::mem::size_of::<usize>());
+    fn sixteen_bytes_in_the_entry() {
+        // The keyspace entry must not grow because of lists (see `Repr`).
+        assert_eq!(std::mem::size_of::<ListValue>(), 16);
+    }
+
+    #[test]
+    fn converts_as_redis_does_and_keeps_the_elements() {
+        // Past 8 KB (the default fill, -2) a listpack becomes a quicklist; a one-node
+        // quicklist under half of it becomes a listpack again.
+        let mut x = ListValue::new();
+        let big = vec![b'x'; 2500];
+        for _ in 0..3 {
+            x.push_back(&big);
+        }
+        x.push_front(b"head");
+        assert_eq!(x.encoding(), "listpack");
+        x.push_back(&[b'y'; 1000]);
+        assert_eq!((x.encoding(), x.len()), ("quicklist", 5));
+        assert_eq!(x.quicklist_stats().map(|s| s.0), Some(2));
+        assert_eq!(&*x.pop_back().unwrap(), &[b'y'; 1000][..]);
+        assert_eq!(&*x.pop_back().unwrap(), &big[..]);
+        assert_eq!(x.encoding(), "quicklist");
+        assert_eq!(&*x.pop_back().unwrap(), &big[..]);
+        assert_eq!((x.encoding(), x.node_counts()), ("listpack", vec![2]));
+        assert_eq!(x.iter().collect::<Vec<_>>(), [&b"head"[..], &big[..]]);
+        // Small again: one block of its entries and header.
+        assert_eq!(&*x.pop_back().unwrap(), &big[..]);
+        assert_eq!((x.encoding(), x.heap_size()), ("listpack", 8 + 6));
     }
 
     mod model {
@@ -483,7 +690,10 @@ mod tests {
         /// the inline capacity.
         fn elem(v: u8) -> Vec<u8> {
             let base = format!("e{}", v % 8).into_bytes();
-            if v >= 200 {
+            if v >= 240 {
+                // Three of these pass the default 8 KB: the list becomes a quicklist.
+                base.repeat(1400)
+            } else if v >= 200 {
                 base.repeat(10)
             } else {
                 base
@@ -569,6 +779,22 @@ mod tests {
                     }
                     prop_assert_eq!(l.len(), m.len());
                     prop_assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), m.clone());
+                    // The encoding's bookkeeping matches the elements in either form, and a
+                    // listpack stays within the default 8 KB (plus the last entry's header).
+                    let lp_bytes = match &l.repr {
+                        Repr::Thin(t) => Some(t.lp_bytes()),
+                        Repr::Nodes(q) => match q.shape { Shape::Listpack { bytes } => Some(bytes), _ => None },
+                    };
+                    if let Some(bytes) = lp_bytes {
+                        prop_assert_eq!(bytes, LP_OVERHEAD + l.iter().map(entry_size).sum::<usize>());
+                        prop_assert!(bytes <= 8192 + 8, "{}", bytes);
+                        prop_assert_eq!(l.encoding(), "listpack");
+                    } else {
+                        prop_assert_eq!(l.node_counts().iter().sum::<usize>(), l.len());
+                    }
+                    if let Repr::Thin(t) = &l.repr {
+                        prop_assert!(t.lp_bytes() <= THIN_MAX);
+                    }
                 }
                 // Every range and index agrees with the naive arithmetic.
                 for a in -12i64..12 {

@@ -27,13 +27,13 @@ fn varint_len(n: usize) -> usize {
 
 /// Bytes an element of `len` bytes takes in a node: header, bytes, backward size.
 #[inline]
-fn entry_len(len: usize) -> usize {
+pub(super) fn entry_len(len: usize) -> usize {
     let h = varint_len(len);
     h + len + varint_len(h + len)
 }
 
 /// Write `s`'s entry into `dst`, which is exactly [`entry_len`] bytes.
-fn write_entry(dst: &mut [u8], s: &[u8]) {
+pub(super) fn write_entry(dst: &mut [u8], s: &[u8]) {
     let mut n = s.len();
     let mut i = 0;
     loop {
@@ -62,7 +62,7 @@ fn write_entry(dst: &mut [u8], s: &[u8]) {
 
 /// The entry starting at `pos`: (first byte of the element, its end, the next entry's start).
 #[inline(always)]
-fn read_forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
+pub(super) fn read_forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
     let b = buf[pos];
     if b < 0x80 {
         // An element under 128 bytes (the usual case): a one-byte header, and a one-byte
@@ -92,7 +92,7 @@ fn read_forward_long(buf: &[u8], pos: usize) -> (usize, usize, usize) {
 
 /// The entry ending at `end`: (first byte of the element, its end, the entry's start).
 #[inline]
-fn read_backward(buf: &[u8], end: usize) -> (usize, usize, usize) {
+pub(super) fn read_backward(buf: &[u8], end: usize) -> (usize, usize, usize) {
     let (mut size, mut shift, mut i) = (0usize, 0, end);
     loop {
         i -= 1;
@@ -543,6 +543,7 @@ impl std::fmt::Debug for PackedList {
 }
 
 /// Elements of a [`PackedList`] in order, from either end.
+#[derive(Clone)]
 pub struct Iter<'a> {
     list: &'a PackedList,
     /// The front: its node, that node's buffer, the next entry's offset and the entries' end.

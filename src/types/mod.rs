@@ -11,6 +11,7 @@ pub mod hll;
 pub mod list;
 pub mod list_packed;
 pub mod list_shape;
+mod list_thin;
 pub mod packed;
 pub mod set;
 pub mod small_bytes;
@@ -148,8 +149,8 @@ impl Value {
         let elem = |len: usize| if len <= SMALL { 24 } else { 24 + len };
         match self {
             Value::Str(s) => 16 + s.heap_size(),
-            // The boxed header (the node deque and the quicklist bookkeeping) and the nodes.
-            Value::List(l) => 96 + l.heap_size(),
+            // The listpack's block, or the quicklist's box and nodes.
+            Value::List(l) => size_of::<ListValue>() + l.heap_size(),
             // A compact encoding is its one buffer behind the value's box (as Redis counts
             // the object header and the listpack's allocation); tables count their entries.
             Value::Hash(h) => match h {

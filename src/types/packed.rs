@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 /// `Packed` (`HashValue`, `SetValue`) keeps its tag.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[repr(u8)]
-enum Spare {
+pub(super) enum Spare {
     #[default]
     Zero = 0,
 }

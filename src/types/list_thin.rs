@@ -1,0 +1,368 @@
+//! A list Redis would keep as one listpack (OBJECT ENCODING "listpack"), in one exactly sized
+//! allocation: an 8-byte header (the byte count Redis's listpack would have, which decides the
+//! conversions, and the element count), then the entries laid out as a packed node lays them
+//! out (`list_packed.rs`: a length, the bytes, the entry's size written backwards).
+//!
+//! Most lists are small, and a deque of nodes behind a boxed header cost three allocations
+//! each (header, deque, node) where Redis takes one: 100k lists of ten ids took twice Redis's
+//! memory. A `ThinList` is 16 bytes, with a spare byte where `ListValue` keeps its tag (as
+//! `Packed` does for hashes and sets), and owns one block. Edits move the bytes after the edit
+//! point, as Redis's listpack edits do; a listpack is bounded by `list-max-listpack-size`
+//! (8 KB by default, 64 KB at most), past which the list becomes a quicklist.
+
+use std::ptr::NonNull;
+
+use super::list_packed::{entry_len, read_backward, read_forward, write_entry};
+use super::packed::Spare;
+use super::SmallBytes;
+
+/// The header: Redis's listpack byte count, then the element count (u32 each, little endian).
+const HEADER: usize = 8;
+
+pub struct ThinList {
+    /// `len` bytes (the header and the entries) from a `Box<[u8]>`, owned by this value.
+    ptr: NonNull<u8>,
+    len: u32,
+    _spare: Spare,
+}
+
+// SAFETY: a `ThinList` owns its bytes exclusively, like the `Box<[u8]>` they came from.
+unsafe impl Send for ThinList {}
+// SAFETY: shared access only reads the bytes.
+unsafe impl Sync for ThinList {}
+
+impl Drop for ThinList {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+impl Clone for ThinList {
+    fn clone(&self) -> Self {
+        ThinList::from_vec(self.as_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Debug for ThinList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
+    }
+}
+
+impl ThinList {
+    /// An empty list whose listpack would take `lp_bytes`.
+    pub fn new(lp_bytes: usize) -> ThinList {
+        ThinList::from_entries(lp_bytes, 0, Vec::with_capacity(HEADER))
+    }
+
+    /// A list of `items` whose listpack takes `lp_bytes` (a quicklist of one node converting).
+    pub fn collect<'a>(lp_bytes: usize, items: impl ExactSizeIterator<Item = &'a [u8]> + Clone) -> ThinList {
+        let count = items.len();
+        let size = items.clone().map(|s| entry_len(s.len())).sum::<usize>();
+        let mut v = vec![0; HEADER + size];
+        let mut pos = HEADER;
+        for s in items {
+            let es = entry_len(s.len());
+            write_entry(&mut v[pos..pos + es], s);
+            pos += es;
+        }
+        ThinList::from_entries(lp_bytes, count, v)
+    }
+
+    /// `v` (its first [`HEADER`] bytes room for the header) with the header written.
+    fn from_entries(lp_bytes: usize, count: usize, mut v: Vec<u8>) -> ThinList {
+        v.resize(v.len().max(HEADER), 0);
+        v[..4].copy_from_slice(&header_field(lp_bytes));
+        v[4..HEADER].copy_from_slice(&header_field(count));
+        ThinList::from_vec(v)
+    }
+
+    fn from_vec(v: Vec<u8>) -> ThinList {
+        // Exact: a block with much slack is copied into a fresh one (an allocator keeps a
+        // block that shrinks by less than half where it is, which would release nothing).
+        let b: Box<[u8]> = if v.capacity() > v.len() + v.len() / 4 + 8 { v.as_slice().into() } else { v.into() };
+        // A listpack is bounded by list-max-listpack-size (64 KB at most) and a list converts
+        // before passing it: far below 4 GiB.
+        let len = u32::try_from(b.len()).expect("a listpack-encoded list exceeds 4 GiB");
+        let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
+        ThinList { ptr, len, _spare: Spare::Zero }
+    }
+
+    /// Take the bytes out, leaving this empty (no header: only `drop` and `from_vec` follow).
+    fn take(&mut self) -> Vec<u8> {
+        let (ptr, len) = (self.ptr, self.len as usize);
+        self.ptr = NonNull::dangling();
+        self.len = 0;
+        // SAFETY: `ptr` and `len` came from `Box::into_raw` of a `Box<[u8]>` (from_vec) and this
+        // value owned it; it now holds the dangling pointer of an empty slice instead, which
+        // `Box::from_raw` accepts too.
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len)) }.into_vec()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `len` initialised bytes owned by this value (see from_vec).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_bytes`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    fn field(&self, at: usize) -> usize {
+        u32::from_le_bytes(self.as_bytes()[at..at + 4].try_into().expect("four bytes")) as usize
+    }
+
+    /// The bytes Redis's listpack of these elements would take.
+    pub fn lp_bytes(&self) -> usize {
+        self.field(0)
+    }
+
+    pub fn set_lp_bytes(&mut self, n: usize) {
+        self.as_bytes_mut()[..4].copy_from_slice(&header_field(n));
+    }
+
+    pub fn len(&self) -> usize {
+        self.field(4)
+    }
+
+    /// The block this list owns.
+    pub fn heap_size(&self) -> usize {
+        self.len as usize
+    }
+
+    fn entries(&self) -> &[u8] {
+        &self.as_bytes()[HEADER..]
+    }
+
+    /// Replace `remove` bytes of entries at offset `at` with `add` bytes, the element count
+    /// changing by `counted`; returns the `add` bytes to write.
+    fn splice(&mut self, at: usize, remove: usize, add: usize, counted: isize) -> &mut [u8] {
+        let count = self.len().checked_add_signed(counted).expect("a count within the list");
+        let mut v = self.take();
+        let (at, end) = (HEADER + at, v.len());
+        if add > remove {
+            v.reserve_exact(add - remove);
+            v.resize(end + add - remove, 0);
+        }
+        v.copy_within(at + remove..end, at + add);
+        v.truncate(end + add - remove);
+        v[4..HEADER].copy_from_slice(&header_field(count));
+        *self = ThinList::from_vec(v);
+        &mut self.as_bytes_mut()[at..at + add]
+    }
+
+    /// Byte offset (into the entries) of element `k` (`k == len`: the end), walked from the
+    /// nearer end.
+    fn offset_of(&self, k: usize) -> usize {
+        let (buf, count) = (self.entries(), self.len());
+        if k <= count / 2 {
+            (0..k).fold(0, |pos, _| read_forward(buf, pos).2)
+        } else {
+            (k..count).fold(buf.len(), |end, _| read_backward(buf, end).2)
+        }
+    }
+
+    /// Insert `s` before element `k` (`k == len`: at the tail).
+    pub fn insert(&mut self, k: usize, s: &[u8]) {
+        let at = self.offset_of(k);
+        let es = entry_len(s.len());
+        write_entry(self.splice(at, 0, es, 1), s);
+    }
+
+    pub fn push(&mut self, s: &[u8], front: bool) {
+        self.insert(if front { 0 } else { self.len() }, s)
+    }
+
+    pub fn pop(&mut self, front: bool) -> Option<SmallBytes> {
+        let buf = self.entries();
+        if buf.is_empty() {
+            return None;
+        }
+        let (s, e, start, next) = if front {
+            let (s, e, next) = read_forward(buf, 0);
+            (s, e, 0, next)
+        } else {
+            let (s, e, start) = read_backward(buf, buf.len());
+            (s, e, start, buf.len())
+        };
+        let v = SmallBytes::new(&buf[s..e]);
+        self.splice(start, next - start, 0, -1);
+        Some(v)
+    }
+
+    pub fn front(&self) -> Option<&[u8]> {
+        let buf = self.entries();
+        (!buf.is_empty()).then(|| {
+            let (s, e, _) = read_forward(buf, 0);
+            &buf[s..e]
+        })
+    }
+
+    pub fn back(&self) -> Option<&[u8]> {
+        let buf = self.entries();
+        (!buf.is_empty()).then(|| {
+            let (s, e, _) = read_backward(buf, buf.len());
+            &buf[s..e]
+        })
+    }
+
+    /// Element `k`, if there is one.
+    pub fn get(&self, k: usize) -> Option<&[u8]> {
+        (k < self.len()).then(|| {
+            let buf = self.entries();
+            let (s, e, _) = read_forward(buf, self.offset_of(k));
+            &buf[s..e]
+        })
+    }
+
+    /// Replace element `k` (< len).
+    pub fn set(&mut self, k: usize, s: &[u8]) {
+        let at = self.offset_of(k);
+        let old = read_forward(self.entries(), at).2 - at;
+        write_entry(self.splice(at, old, entry_len(s.len()), 0), s);
+    }
+
+    /// Remove the elements at `indexes` (ascending, each < len) in one pass.
+    pub fn remove_indexes(&mut self, indexes: &[usize]) {
+        let count = self.len() - indexes.len();
+        let mut v = self.take();
+        let mut doomed = indexes.iter().copied().peekable();
+        let (mut pos, mut to, mut k) = (HEADER, HEADER, 0);
+        while pos < v.len() {
+            let next = HEADER + read_forward(&v[HEADER..], pos - HEADER).2;
+            if doomed.next_if_eq(&k).is_none() {
+                v.copy_within(pos..next, to);
+                to += next - pos;
+            }
+            (pos, k) = (next, k + 1);
+        }
+        v.truncate(to);
+        v[4..HEADER].copy_from_slice(&header_field(count));
+        *self = ThinList::from_vec(v);
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        let buf = self.entries();
+        Iter { buf, pos: 0, back: Some(buf.len()), remaining: self.len() }
+    }
+
+    /// `n` elements from element `first` (first + n <= len).
+    pub fn range(&self, first: usize, n: usize) -> Iter<'_> {
+        let pos = if n == 0 { 0 } else { self.offset_of(first) };
+        let back = (first + n == self.len()).then_some(self.entries().len());
+        Iter { buf: self.entries(), pos, back, remaining: n }
+    }
+}
+
+fn header_field(n: usize) -> [u8; 4] {
+    u32::try_from(n).expect("a listpack-encoded list's figures fit in 32 bits").to_le_bytes()
+}
+
+/// Elements of a [`ThinList`] in order, from either end.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    buf: &'a [u8],
+    /// The next entry from the front.
+    pos: usize,
+    /// The end of the next entry from the back, found (walking on from the front) when first
+    /// needed.
+    back: Option<usize>,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let (s, e, next) = read_forward(self.buf, self.pos);
+        self.pos = next;
+        self.remaining -= 1;
+        Some(&self.buf[s..e])
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let end = match self.back {
+            Some(end) => end,
+            // The back ends `remaining` entries after the front.
+            None => (0..self.remaining).fold(self.pos, |pos, _| read_forward(self.buf, pos).2),
+        };
+        let (s, e, start) = read_backward(self.buf, end);
+        self.back = Some(start);
+        self.remaining -= 1;
+        Some(&self.buf[s..e])
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(l: &ThinList) -> Vec<Vec<u8>> {
+        l.iter().map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn sixteen_bytes_with_room_for_a_tag() {
+        enum Around {
+            _Thin(ThinList),
+            _Boxed(Box<u64>),
+        }
+        assert_eq!(std::mem::size_of::<ThinList>(), 16);
+        assert_eq!(std::mem::size_of::<Around>(), 16);
+    }
+
+    #[test]
+    fn edits_at_either_end_and_in_the_middle() {
+        let mut l = ThinList::new(7);
+        assert_eq!((l.len(), l.pop(true), l.front(), l.back()), (0, None, None, None));
+        l.push(b"b", false);
+        l.push(b"a", true);
+        l.push(&[b'c'; 300], false);
+        l.insert(1, b"x");
+        assert_eq!(items(&l), [b"a".to_vec(), b"x".to_vec(), b"b".to_vec(), vec![b'c'; 300]]);
+        l.set(1, b"yy");
+        assert_eq!(l.get(1), Some(&b"yy"[..]));
+        assert_eq!(l.get(4), None);
+        assert_eq!(l.back(), Some(&[b'c'; 300][..]));
+        assert_eq!(l.pop(false).as_deref(), Some(&[b'c'; 300][..]));
+        l.remove_indexes(&[0, 2]);
+        assert_eq!(items(&l), [b"yy".to_vec()]);
+        assert_eq!((l.len(), l.lp_bytes()), (1, 7));
+        l.set_lp_bytes(12);
+        assert_eq!(l.clone().lp_bytes(), 12);
+        assert_eq!(l.heap_size(), HEADER + 4);
+    }
+
+    #[test]
+    fn ranges_from_either_end() {
+        let words: Vec<Vec<u8>> = (0..20).map(|i| format!("w{i}").repeat(i % 3 * 50 + 1).into_bytes()).collect();
+        let l = ThinList::collect(0, words.iter().map(|w| &w[..]));
+        assert_eq!(l.len(), 20);
+        for (first, n) in [(0, 20), (3, 10), (19, 1), (5, 0), (0, 1), (10, 10)] {
+            let want: Vec<&[u8]> = words[first..first + n].iter().map(|w| &w[..]).collect();
+            assert_eq!(l.range(first, n).collect::<Vec<_>>(), want);
+            let back: Vec<&[u8]> = l.range(first, n).rev().collect();
+            assert_eq!(back, want.iter().rev().copied().collect::<Vec<_>>());
+            let mut it = l.range(first, n);
+            if n >= 2 {
+                assert_eq!((it.next(), it.next_back(), it.len()), (Some(want[0]), Some(want[n - 1]), n - 2));
+            }
+        }
+    }
+}
