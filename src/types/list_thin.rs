@@ -5,42 +5,22 @@
 //!
 //! Most lists are small, and a deque of nodes behind a boxed header cost three allocations
 //! each (header, deque, node) where Redis takes one: 100k lists of ten ids took twice Redis's
-//! memory. A `ThinList` is 16 bytes, with a spare byte where `ListValue` keeps its tag (as
-//! `Packed` does for hashes and sets), and owns one block. Edits move the bytes after the edit
+//! memory. A `ThinList` is one [`ThinBuf`]: 16 bytes, with a spare byte where `ListValue`
+//! keeps its tag. Edits move the bytes after the edit
 //! point, as Redis's listpack edits do; a listpack is bounded by `list-max-listpack-size`
 //! (8 KB by default, 64 KB at most), past which the list becomes a quicklist.
 
-use std::ptr::NonNull;
-
 use super::list_packed::{entry_len, read_backward, read_forward, write_entry};
-use super::packed::Spare;
+use super::thin_buf::ThinBuf;
 use super::SmallBytes;
 
 /// The header: Redis's listpack byte count, then the element count (u32 each, little endian).
 const HEADER: usize = 8;
 
+#[derive(Clone)]
 pub struct ThinList {
-    /// `len` bytes (the header and the entries) from a `Box<[u8]>`, owned by this value.
-    ptr: NonNull<u8>,
-    len: u32,
-    _spare: Spare,
-}
-
-// SAFETY: a `ThinList` owns its bytes exclusively, like the `Box<[u8]>` they came from.
-unsafe impl Send for ThinList {}
-// SAFETY: shared access only reads the bytes.
-unsafe impl Sync for ThinList {}
-
-impl Drop for ThinList {
-    fn drop(&mut self) {
-        drop(self.take());
-    }
-}
-
-impl Clone for ThinList {
-    fn clone(&self) -> Self {
-        ThinList::from_vec(self.as_bytes().to_vec())
-    }
+    /// The header, then the entries.
+    buf: ThinBuf,
 }
 
 impl std::fmt::Debug for ThinList {
@@ -78,39 +58,11 @@ impl ThinList {
     }
 
     fn from_vec(v: Vec<u8>) -> ThinList {
-        // Exact: a block with much slack is copied into a fresh one (an allocator keeps a
-        // block that shrinks by less than half where it is, which would release nothing).
-        let b: Box<[u8]> = if v.capacity() > v.len() + v.len() / 4 + 8 { v.as_slice().into() } else { v.into() };
-        // A listpack is bounded by list-max-listpack-size (64 KB at most) and a list converts
-        // before passing it: far below 4 GiB.
-        let len = u32::try_from(b.len()).expect("a listpack-encoded list exceeds 4 GiB");
-        let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
-        ThinList { ptr, len, _spare: Spare::Zero }
-    }
-
-    /// Take the bytes out, leaving this empty (no header: only `drop` and `from_vec` follow).
-    fn take(&mut self) -> Vec<u8> {
-        let (ptr, len) = (self.ptr, self.len as usize);
-        self.ptr = NonNull::dangling();
-        self.len = 0;
-        // SAFETY: `ptr` and `len` came from `Box::into_raw` of a `Box<[u8]>` (from_vec) and this
-        // value owned it; it now holds the dangling pointer of an empty slice instead, which
-        // `Box::from_raw` accepts too.
-        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len)) }.into_vec()
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len` initialised bytes owned by this value (see from_vec).
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
-    }
-
-    fn as_bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_bytes`, and `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+        ThinList { buf: ThinBuf::new(v, 0) }
     }
 
     fn field(&self, at: usize) -> usize {
-        u32::from_le_bytes(self.as_bytes()[at..at + 4].try_into().expect("four bytes")) as usize
+        u32::from_le_bytes(self.buf.bytes()[at..at + 4].try_into().expect("four bytes")) as usize
     }
 
     /// The bytes Redis's listpack of these elements would take.
@@ -119,7 +71,7 @@ impl ThinList {
     }
 
     pub fn set_lp_bytes(&mut self, n: usize) {
-        self.as_bytes_mut()[..4].copy_from_slice(&header_field(n));
+        self.buf.bytes_mut()[..4].copy_from_slice(&header_field(n));
     }
 
     pub fn len(&self) -> usize {
@@ -128,28 +80,19 @@ impl ThinList {
 
     /// The block this list owns.
     pub fn heap_size(&self) -> usize {
-        self.len as usize
+        self.buf.len()
     }
 
     fn entries(&self) -> &[u8] {
-        &self.as_bytes()[HEADER..]
+        &self.buf.bytes()[HEADER..]
     }
 
     /// Replace `remove` bytes of entries at offset `at` with `add` bytes, the element count
     /// changing by `counted`; returns the `add` bytes to write.
     fn splice(&mut self, at: usize, remove: usize, add: usize, counted: isize) -> &mut [u8] {
         let count = self.len().checked_add_signed(counted).expect("a count within the list");
-        let mut v = self.take();
-        let (at, end) = (HEADER + at, v.len());
-        if add > remove {
-            v.reserve_exact(add - remove);
-            v.resize(end + add - remove, 0);
-        }
-        v.copy_within(at + remove..end, at + add);
-        v.truncate(end + add - remove);
-        v[4..HEADER].copy_from_slice(&header_field(count));
-        *self = ThinList::from_vec(v);
-        &mut self.as_bytes_mut()[at..at + add]
+        self.buf.bytes_mut()[4..HEADER].copy_from_slice(&header_field(count));
+        self.buf.splice(HEADER + at, remove, add)
     }
 
     /// Byte offset (into the entries) of element `k` (`k == len`: the end), walked from the
@@ -226,20 +169,20 @@ impl ThinList {
     /// Remove the elements at `indexes` (ascending, each < len) in one pass.
     pub fn remove_indexes(&mut self, indexes: &[usize]) {
         let count = self.len() - indexes.len();
-        let mut v = self.take();
-        let mut doomed = indexes.iter().copied().peekable();
-        let (mut pos, mut to, mut k) = (HEADER, HEADER, 0);
-        while pos < v.len() {
-            let next = HEADER + read_forward(&v[HEADER..], pos - HEADER).2;
-            if doomed.next_if_eq(&k).is_none() {
-                v.copy_within(pos..next, to);
-                to += next - pos;
+        self.buf.bytes_mut()[4..HEADER].copy_from_slice(&header_field(count));
+        self.buf.edit(0, |v| {
+            let mut doomed = indexes.iter().copied().peekable();
+            let (mut pos, mut to, mut k) = (HEADER, HEADER, 0);
+            while pos < v.len() {
+                let next = HEADER + read_forward(&v[HEADER..], pos - HEADER).2;
+                if doomed.next_if_eq(&k).is_none() {
+                    v.copy_within(pos..next, to);
+                    to += next - pos;
+                }
+                (pos, k) = (next, k + 1);
             }
-            (pos, k) = (next, k + 1);
-        }
-        v.truncate(to);
-        v[4..HEADER].copy_from_slice(&header_field(count));
-        *self = ThinList::from_vec(v);
+            v.truncate(to);
+        });
     }
 
     pub fn iter(&self) -> Iter<'_> {
@@ -315,16 +258,6 @@ mod tests {
 
     fn items(l: &ThinList) -> Vec<Vec<u8>> {
         l.iter().map(<[u8]>::to_vec).collect()
-    }
-
-    #[test]
-    fn sixteen_bytes_with_room_for_a_tag() {
-        enum Around {
-            _Thin(ThinList),
-            _Boxed(Box<u64>),
-        }
-        assert_eq!(std::mem::size_of::<ThinList>(), 16);
-        assert_eq!(std::mem::size_of::<Around>(), 16);
     }
 
     #[test]

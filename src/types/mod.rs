@@ -17,6 +17,7 @@ pub mod set;
 pub mod small_bytes;
 pub mod stream;
 pub mod string;
+mod thin_buf;
 pub mod zset;
 
 pub use dict::Dict;

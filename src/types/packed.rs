@@ -3,53 +3,17 @@
 //! costs 3 bytes instead of a 24-byte slot. Lookups are linear scans, which is what small
 //! encodings are for (they convert to a hash table past the `*-max-listpack-*` limits).
 //!
-//! A `Packed` is 16 bytes: a pointer to exactly `len` bytes (no spare capacity: small
-//! collections are many, and their slack adds up), the length and the entry count, and a spare
-//! byte whose unused values hold the tag of an enum around it. So `HashValue` is 16 bytes too and
-//! sits in a keyspace entry without a box of its own. (Hand-written over a `Box<[u8]>` taken
-//! apart because a boxed slice plus a count is 24 bytes and leaves no room for a tag.)
+//! A `Packed` is one [`ThinBuf`] (16 bytes, exactly sized, the entry count in its spare
+//! field), so `HashValue` and `SetValue` are 16 bytes too and sit in a keyspace entry without a
+//! box of their own.
 
-use std::ptr::NonNull;
+use super::thin_buf::ThinBuf;
 
-/// A byte with a single valid value: its 255 others are niches, where an enum holding a
-/// `Packed` (`HashValue`, `SetValue`) keeps its tag.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub(super) enum Spare {
-    #[default]
-    Zero = 0,
-}
-
+#[derive(Clone, Default)]
 pub struct Packed {
-    /// `len` bytes from a `Box<[u8]>` (dangling when empty), owned by this value.
-    ptr: NonNull<u8>,
-    len: u32,
-    /// Entries; `u16::MAX` means that many or more (then counted by a walk).
-    count: u16,
-    _spare: Spare,
-}
-
-// SAFETY: a `Packed` owns its bytes exclusively, like the `Box<[u8]>` they came from.
-unsafe impl Send for Packed {}
-// SAFETY: shared access only reads the bytes.
-unsafe impl Sync for Packed {}
-
-impl Drop for Packed {
-    fn drop(&mut self) {
-        drop(self.take());
-    }
-}
-
-impl Default for Packed {
-    fn default() -> Self {
-        Packed::from_box(Box::default(), 0)
-    }
-}
-
-impl Clone for Packed {
-    fn clone(&self) -> Self {
-        Packed::from_box(self.as_bytes().into(), self.len())
-    }
+    /// The entries; its `meta` counts them, `u16::MAX` meaning that many or more (then
+    /// counted by a walk).
+    buf: ThinBuf,
 }
 
 impl PartialEq for Packed {
@@ -151,65 +115,40 @@ impl Packed {
         Packed::default()
     }
 
-    fn from_box(b: Box<[u8]>, count: usize) -> Self {
-        // Buffers are bounded far below 4 GiB: the encodings built on this one convert before
-        // it would pass SAFETY_BYTES (see `fits`).
-        let len = u32::try_from(b.len()).expect("a compact encoding's buffer exceeds 4 GiB");
-        let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
-        Packed { ptr, len, count: count.min(u16::MAX as usize) as u16, _spare: Spare::Zero }
-    }
-
-    /// Take the bytes out, leaving this empty.
-    fn take(&mut self) -> Box<[u8]> {
-        let (ptr, len) = (self.ptr, self.len as usize);
-        self.ptr = NonNull::dangling();
-        self.len = 0;
-        self.count = 0;
-        // SAFETY: `ptr` and `len` came from `Box::into_raw` of a `Box<[u8]>` (from_box) and this
-        // value owned it; it now holds the dangling pointer of an empty slice instead, which
-        // `Box::from_raw` accepts too.
-        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len)) }
+    fn from_vec(v: Vec<u8>, count: usize) -> Self {
+        Packed { buf: ThinBuf::new(v, count.min(u16::MAX as usize) as u16) }
     }
 
     /// The encoded bytes.
     fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len` initialised bytes owned by this value (see from_box).
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+        self.buf.bytes()
     }
 
     /// Edit the bytes as a vector with room for `extra` more, then store them exactly again.
     /// `count` is the entry count afterwards (from the one before, which `f` receives).
     fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>, &mut usize) -> R) -> R {
         let mut count = self.len();
-        let mut v = Vec::from(self.take());
-        // Exact even when large: the allocator grows a block in place while its size class
-        // has room (and huge blocks by remapping), so appends stay cheap without a capacity.
-        v.reserve_exact(extra);
-        let r = f(&mut v, &mut count);
-        // A boxed slice is exact: one with little slack is shrunk where it is, one with much
-        // is copied into a fresh block (allocators keep a block that shrinks by less than half
-        // in place, which would release nothing).
-        let b = if v.capacity() > v.len() + v.len() / 4 + 8 { v.as_slice().into() } else { v.into_boxed_slice() };
-        *self = Packed::from_box(b, count);
+        let r = self.buf.edit(extra, |v| f(v, &mut count));
+        self.buf.set_meta(count.min(u16::MAX as usize) as u16);
         r
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        if self.count < u16::MAX {
-            self.count as usize
+        if self.buf.meta() < u16::MAX {
+            self.buf.meta() as usize
         } else {
             self.iter().count()
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
     }
 
     /// Bytes of payload (for memory accounting).
     pub fn bytes(&self) -> usize {
-        self.len as usize
+        self.buf.len()
     }
 
     /// Whether `add` more bytes of entries keep this within [`SAFETY_BYTES`] (Redis's
@@ -286,7 +225,7 @@ impl Packed {
                 kept += 1;
             }
         }
-        *self = Packed::from_box(out.as_slice().into(), kept);
+        *self = Packed::from_vec(out, kept);
     }
 
     /// Treating entries as (field, value) pairs: the value of `field`.
@@ -319,9 +258,7 @@ impl Packed {
                 let mut enc = Vec::with_capacity(encoded_len(value.len()));
                 encode(&mut enc, value);
                 if enc.len() == vend - vstart {
-                    // SAFETY: as in as_bytes; `&mut self` makes this the only access.
-                    let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) };
-                    buf[vstart..vend].copy_from_slice(&enc);
+                    self.buf.bytes_mut()[vstart..vend].copy_from_slice(&enc);
                     return false;
                 }
                 self.edit(enc.len().saturating_sub(vend - vstart), |v, _| {
