@@ -140,7 +140,7 @@ fn geoadd(ctx: &mut Ctx) -> CmdResult {
     };
     let (mut added, mut updated) = (0i64, 0i64);
     if exists || !xx {
-        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(Box::new(ZSetValue::new())));
+        let (e, _) = ctx.db.get_or_insert_with(key, || Value::ZSet(ZSetValue::new()));
         let Value::ZSet(z) = &mut e.value else { unreachable!("type checked above") };
         for (i, &bits) in scores.iter().enumerate() {
             let member = &args[idx + 3 * i + 2][..];
@@ -472,7 +472,7 @@ fn store_points(ctx: &mut Ctx, dst: &[u8], points: Vec<Point>, storedist: bool, 
             z.insert(&p.member, if storedist { p.dist } else { p.score }, lim);
         }
         z.shrink_if_fits(lim);
-        ctx.db.set(dst, Value::ZSet(Box::new(z)), false);
+        ctx.db.set(dst, Value::ZSet(z), false);
         ctx.db.notify(ev::ZSET, if search { "geosearchstore" } else { "georadiusstore" }, dst);
         ctx.db.touch_dirty(n as u64);
     } else if ctx.db.delete(dst) {

@@ -182,7 +182,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], elems: impl IntoIterator<Item = (Vec<
         ctx.reply.int(0);
     } else {
         let n = z.len();
-        ctx.db.set(dst, Value::ZSet(Box::new(z)), false);
+        ctx.db.set(dst, Value::ZSet(z), false);
         ctx.db.touch_dirty(1);
         ctx.db.notify(ev::ZSET, event_name(&ctx.args[0]), dst);
         ctx.reply.int(n as i64);
@@ -277,7 +277,7 @@ fn zadd_generic(ctx: &mut Ctx, mut incr: bool) -> CmdResult {
         let big = elements > lim.max_entries;
         let first_long = args[idx + 1].len() > lim.max_value;
         let (e, _) = ctx.db.get_or_insert_with(key, || {
-            Value::ZSet(Box::new(if first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() }))
+            Value::ZSet(if first_long { ZSetValue::new_skiplist() } else { ZSetValue::new() })
         });
         let z = e.value.kind_mut::<ZSetValue>()?;
         if big {

@@ -82,8 +82,8 @@ fn values() -> Vec<(&'static str, Value)> {
         ("set:intset", Value::Set(Box::new(intset))),
         ("set:listpack", Value::Set(Box::new(listpack_set))),
         ("set:table", Value::Set(Box::new(table_set))),
-        ("zset:listpack", Value::ZSet(Box::new(small_z))),
-        ("zset:skiplist", Value::ZSet(Box::new(big_z))),
+        ("zset:listpack", Value::ZSet(small_z)),
+        ("zset:skiplist", Value::ZSet(big_z)),
     ]
 }
 

@@ -380,7 +380,7 @@ fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, ty: u8, at: usize) -> Res
             return Err(damaged(ty, at, "duplicate sorted set member", plain));
         }
     }
-    Ok(Value::ZSet(Box::new(z)))
+    Ok(Value::ZSet(z))
 }
 
 #[cfg(test)]
@@ -430,7 +430,7 @@ mod tests {
                 z.insert(format!("m{i}").as_bytes(), i as f64 / 3.0, lim.zset);
             });
             z.insert(b"inf", f64::INFINITY, lim.zset);
-            values.push(Value::ZSet(Box::new(z)));
+            values.push(Value::ZSet(z));
         }
         for version in [RDB_VERSION, 11, RDB_VERSION_MAX] {
             for v in &values {

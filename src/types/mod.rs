@@ -73,7 +73,7 @@ kind!(StrValue, Str, Value::Str(StrValue::from_bytes(b"")), |_: &StrValue| false
 kind!(ListValue, List, Value::List(ListValue::default()), |l: &ListValue| l.is_empty());
 kind!(HashValue, Hash, Value::Hash(HashValue::default()), |h: &HashValue| h.is_empty());
 kind!(SetValue, Set, Value::Set(Box::default()), |s: &SetValue| s.is_empty());
-kind!(ZSetValue, ZSet, Value::ZSet(Box::default()), |z: &ZSetValue| z.is_empty());
+kind!(ZSetValue, ZSet, Value::ZSet(ZSetValue::default()), |z: &ZSetValue| z.is_empty());
 // Streams are kept when empty, as in Redis.
 kind!(stream::StreamValue, Stream, Value::Stream(Box::default()), |_: &stream::StreamValue| false);
 
@@ -83,11 +83,11 @@ pub enum Value {
     Str(StrValue),
     List(ListValue),
     // Collections live behind a pointer so that every entry (most of them strings) stays small.
-    // A hash is 16 bytes (its listpack a thin buffer, its other encodings boxed), so it needs
-    // no box of its own: small hashes are many.
+    // Lists, hashes and sorted sets are 16 bytes (a small one a thin buffer, the other
+    // encodings boxed), so they need no box of their own: small collections are many.
     Hash(HashValue),
     Set(Box<SetValue>),
-    ZSet(Box<ZSetValue>),
+    ZSet(ZSetValue),
     Stream(Box<StreamValue>),
 }
 
@@ -171,6 +171,7 @@ impl Value {
                     n
                 }
             },
+            Value::ZSet(z) if z.listpack_bytes().is_some() => size_of::<ZSetValue>() + z.listpack_bytes().unwrap_or(0),
             Value::ZSet(z) => {
                 let mut n = 64;
                 z.for_each(|m, _| n += elem(m.len()) + 40);
@@ -287,7 +288,7 @@ mod size_tests {
             size_of::<super::SetValue>(),
             size_of::<super::ZSetValue>(),
         );
-        assert!(sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16, "{sizes:?}");
+        assert!(sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16 && sizes.5 <= 16, "{sizes:?}");
     }
 }
 

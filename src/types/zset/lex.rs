@@ -106,7 +106,7 @@ impl ZSetValue {
     fn lex_min_rank(&self, r: &LexRange) -> usize {
         match &self.repr {
             Repr::Listpack(v) => v.iter().position(|(m, _)| r.gte_min(m)).unwrap_or(v.len()),
-            Repr::Skiplist { zsl, .. } => zsl.count_while(|_, m| !r.gte_min(m)),
+            Repr::Skiplist(sk) => sk.zsl.count_while(|_, m| !r.gte_min(m)),
         }
     }
 
@@ -127,8 +127,8 @@ impl ZSetValue {
             return None;
         }
         let i = match &self.repr {
-            Repr::Listpack(v) => v.iter().rposition(|(m, _)| r.lte_max(m))?,
-            Repr::Skiplist { zsl, .. } => zsl.count_while(|_, m| r.lte_max(m)).checked_sub(1)?,
+            Repr::Listpack(v) => v.iter().enumerate().filter(|(_, (m, _))| r.lte_max(m)).last()?.0,
+            Repr::Skiplist(sk) => sk.zsl.count_while(|_, m| r.lte_max(m)).checked_sub(1)?,
         };
         self.get(i).filter(|(m, _)| r.gte_min(m)).map(|_| i)
     }
