@@ -300,7 +300,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
             }
         },
         Value::Set(s) => match &**s {
-            SetValue::Intset(v) => write_string(out, &intset::encode(v), opts),
+            SetValue::Intset(v) => write_string(out, &intset::encode(&v.iter().collect::<Vec<_>>()), opts),
             SetValue::Listpack(p) if opts.version >= 11 => {
                 let mut b = listpack::Builder::new();
                 p.iter().for_each(|e| b.push(e));

@@ -8,6 +8,7 @@ pub mod geo;
 pub mod hash;
 pub mod hash_ttl;
 pub mod hll;
+pub mod intset;
 pub mod list;
 pub mod list_packed;
 pub mod list_shape;
@@ -164,7 +165,7 @@ impl Value {
             },
             Value::Set(s) => match &**s {
                 SetValue::Listpack(p) => size_of::<SetValue>() + p.bytes(),
-                SetValue::Intset(v) => size_of::<SetValue>() + v.capacity() * size_of::<i64>(),
+                SetValue::Intset(v) => size_of::<SetValue>() + v.bytes(),
                 SetValue::Table(_) => {
                     let mut n = 48;
                     s.for_each(|m| n += elem(m.len()) + 16);

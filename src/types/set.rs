@@ -14,7 +14,8 @@
 
 use rand::Rng;
 
-use crate::types::packed::{reserve_tight, Packed, SAFETY_BYTES};
+use crate::types::intset::IntSet;
+use crate::types::packed::{Packed, SAFETY_BYTES};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
@@ -52,7 +53,7 @@ impl SetLimits {
 }
 
 pub enum SetValue {
-    Intset(Vec<i64>),
+    Intset(IntSet),
     Listpack(Packed),
     Table(Box<Dict<()>>),
 }
@@ -60,7 +61,7 @@ pub enum SetValue {
 impl Default for SetValue {
     /// An empty intset, like Redis's createIntsetObject (the first non-integer member converts it).
     fn default() -> Self {
-        SetValue::Intset(Vec::new())
+        SetValue::Intset(IntSet::default())
     }
 }
 
@@ -137,7 +138,7 @@ impl SetValue {
     /// else a hash table.
     pub fn create(first: &[u8], size_hint: usize, lim: SetLimits) -> Self {
         if parse_i64(first).is_some() && size_hint <= lim.max_intset_entries {
-            SetValue::Intset(Vec::new())
+            SetValue::Intset(IntSet::default())
         } else if size_hint <= lim.max_listpack_entries {
             SetValue::new_listpack()
         } else {
@@ -181,7 +182,7 @@ impl SetValue {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.contains(n)),
             SetValue::Listpack(p) => p.contains(member),
             SetValue::Table(d) => d.contains_key(member),
         }
@@ -219,14 +220,14 @@ impl SetValue {
         self.for_each(|m| v.extend(parse_i64(m)));
         v.sort_unstable();
         v.dedup();
-        *self = SetValue::Intset(v);
+        *self = SetValue::Intset(IntSet::from_sorted(&v));
     }
 
     /// Whether an intset can become a listpack on receiving a `len`-byte non-integer member
     /// (Redis's estimate: every integer as long as the widest of its min and max).
-    fn intset_fits_listpack(v: &[i64], len: usize, lim: SetLimits) -> bool {
+    fn intset_fits_listpack(v: &IntSet, len: usize, lim: SetLimits) -> bool {
         let (widest, total) = match (v.first(), v.last()) {
-            (Some(&lo), Some(&hi)) => {
+            (Some(lo), Some(hi)) => {
                 let w = digits(lo).max(digits(hi));
                 (w, v.len() * 11)
             }
@@ -242,17 +243,15 @@ impl SetValue {
     pub fn add(&mut self, member: &[u8], lim: SetLimits) -> bool {
         match self {
             SetValue::Intset(v) => match parse_i64(member) {
-                Some(n) => match v.binary_search(&n) {
-                    Ok(_) => false,
-                    Err(pos) => {
-                        reserve_tight(v, 1);
-                        v.insert(pos, n);
-                        if v.len() > lim.intset_max() {
-                            self.convert_to_table();
-                        }
-                        true
+                Some(n) => {
+                    if !v.insert(n) {
+                        return false;
                     }
-                },
+                    if v.len() > lim.intset_max() {
+                        self.convert_to_table();
+                    }
+                    true
+                }
                 None => {
                     if Self::intset_fits_listpack(v, member.len(), lim) {
                         self.convert_to_listpack();
@@ -289,13 +288,7 @@ impl SetValue {
     /// Remove a member; returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => match parse_i64(member).map(|n| v.binary_search(&n)) {
-                Some(Ok(pos)) => {
-                    v.remove(pos);
-                    true
-                }
-                _ => false,
-            },
+            SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
             SetValue::Listpack(p) => p.remove(member),
             SetValue::Table(d) => {
                 let found = d.remove(member).is_some();
@@ -313,7 +306,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) => {
                 let mut buf = Vec::with_capacity(20);
-                for &n in v {
+                for n in v.iter() {
                     buf.clear();
                     format_i64(n, &mut buf);
                     f(&buf);
@@ -339,7 +332,7 @@ impl SetValue {
             return None;
         }
         match self {
-            SetValue::Intset(v) => Some(int_text(v[rand::thread_rng().gen_range(0..len)])),
+            SetValue::Intset(v) => Some(int_text(v.get(rand::thread_rng().gen_range(0..len)))),
             SetValue::Listpack(p) => p.get(rand::thread_rng().gen_range(0..len)).map(<[u8]>::to_vec),
             SetValue::Table(d) => d.fair_random_entry().map(|(k, _)| k.to_vec()),
         }
@@ -400,7 +393,7 @@ impl SetValue {
                     return None;
                 }
                 let i = rand::thread_rng().gen_range(0..v.len());
-                Some(int_text(v.remove(i)))
+                Some(int_text(v.remove_at(i)))
             }
             SetValue::Listpack(_) | SetValue::Table(_) => {
                 let m = self.random_member()?;
@@ -430,7 +423,7 @@ impl SetValue {
             return (0..count).filter_map(|_| self.pop_random()).collect();
         }
         let mut kept = match self {
-            SetValue::Intset(_) => SetValue::Intset(Vec::new()),
+            SetValue::Intset(_) => SetValue::Intset(IntSet::default()),
             _ => SetValue::new_listpack(),
         };
         if let SetValue::Listpack(p) = self {
@@ -457,20 +450,16 @@ impl SetValue {
     where
         I: IntoIterator<Item = Vec<u8>>,
     {
-        let mut s = if len > lim.intset_max() { SetValue::Table(Box::default()) } else { SetValue::Intset(Vec::new()) };
+        let mut s =
+            if len > lim.intset_max() { SetValue::Table(Box::default()) } else { SetValue::Intset(IntSet::default()) };
         let (mut widest, mut total) = (0usize, 0usize);
         for m in members {
             widest = widest.max(m.len());
             total += m.len();
             if let SetValue::Intset(v) = &mut s {
                 match parse_i64(&m) {
-                    Some(n) => match v.binary_search(&n) {
-                        Ok(_) => return Err(DuplicateMember),
-                        Err(pos) => {
-                            v.insert(pos, n);
-                            continue;
-                        }
-                    },
+                    Some(n) if v.insert(n) => continue,
+                    Some(_) => return Err(DuplicateMember),
                     None if v.len() < lim.max_listpack_entries
                         && widest <= lim.max_listpack_value
                         && total <= SAFETY_BYTES =>
@@ -531,7 +520,7 @@ impl SetValue {
     pub fn from_intset(mut ints: Vec<i64>, lim: SetLimits) -> Self {
         ints.sort_unstable();
         ints.dedup();
-        let mut s = SetValue::Intset(ints);
+        let mut s = SetValue::Intset(IntSet::from_sorted(&ints));
         if s.len() > lim.max_intset_entries {
             s.convert_to_table();
         }
