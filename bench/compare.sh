@@ -11,7 +11,8 @@
 # server's CPU time per request) and the Ferrous/Redis (and Ferrous/Valkey)
 # ratios computed from those medians.
 # Then (optionally) it measures memory: RSS growth and used_memory after loading
-# 1,000,000 strings and 100,000 small hashes into a fresh server of each kind.
+# 1,000,000 strings, and 100,000 each of small hashes, lists, sorted sets, sets and
+# intsets, into a fresh server of each kind.
 # Every server it starts is killed on exit.
 #
 # Usage (from anywhere; paths are relative to the repository root):
@@ -65,7 +66,8 @@
 #   BENCH          1 = run the redis-benchmark rows, 0 = skip them (default 1)
 #   MEMORY         1 = run the memory section, 0 = skip it  (default 1)
 #   MEM_KEYS       strings loaded in the memory section     (default 1000000)
-#   MEM_HASHES     hashes loaded in the memory section      (default 100000)
+#   MEM_HASHES     hashes (and lists, zsets, sets, intsets) loaded in the
+#                  memory section                           (default 100000)
 #   MEM_SETTLE     seconds between the end of a load and the measurement
 #                  (Ferrous releases idle input buffers after 2 s) (default 3)
 #   PROFILE_DIR    a directory: in the first round, record each server with
@@ -707,6 +709,29 @@ gen_mem_loads() {
         for (i = 0; i < n; i++)
             printf "*22\r\n$4\r\nHSET\r\n$13\r\nhash:%08d\r\n%s", i, fields
     }' >"$WORK_DIR/hashes.resp"
+    # The other small collections, MEM_HASHES of each, ten members apiece:
+    # lists of 8-byte elements, sorted sets of 5-byte members with scores 0..9,
+    # sets of 5-byte members, and intsets of 0, 7 .. 63.
+    awk -v n="$MEM_HASHES" 'BEGIN {
+        for (j = 0; j < 10; j++) {
+            elems = elems sprintf("$8\r\n%08d\r\n", j)
+            pairs = pairs sprintf("$1\r\n%d\r\n$5\r\nm%04d\r\n", j, j)
+        }
+        for (i = 0; i < n; i++) {
+            printf "*12\r\n$5\r\nRPUSH\r\n$13\r\nlist:%08d\r\n%s", i, elems > "/dev/stdout"
+            printf "*22\r\n$4\r\nZADD\r\n$13\r\nzset:%08d\r\n%s", i, pairs > "/dev/stderr"
+        }
+    }' >"$WORK_DIR/lists.resp" 2>"$WORK_DIR/zsets.resp"
+    awk -v n="$MEM_HASHES" 'BEGIN {
+        for (j = 0; j < 10; j++) {
+            members = members sprintf("$5\r\nm%04d\r\n", j)
+            ints = ints sprintf("$%d\r\n%d\r\n", length(j * 7 ""), j * 7)
+        }
+        for (i = 0; i < n; i++) {
+            printf "*12\r\n$4\r\nSADD\r\n$12\r\nset:%08d\r\n%s", i, members > "/dev/stdout"
+            printf "*12\r\n$4\r\nSADD\r\n$13\r\niset:%08d\r\n%s", i, ints > "/dev/stderr"
+        }
+    }' >"$WORK_DIR/sets.resp" 2>"$WORK_DIR/intsets.resp"
 }
 
 # RSS of a pid in KiB, from /proc/PID/status.
@@ -746,7 +771,7 @@ measure_memory() {
 }
 
 run_memory() {
-    log "generating load files ($MEM_KEYS strings, $MEM_HASHES hashes)"
+    log "generating load files ($MEM_KEYS strings, $MEM_HASHES of each collection)"
     gen_mem_loads
     # The benchmark servers are stopped: each measurement gets a fresh server
     # alone on the machine (allocator memory kept from the benchmark rows, or
@@ -759,14 +784,17 @@ run_memory() {
          "measured $MEM_SETTLE s after the load: RSS growth (VmRSS after - before, from" \
          "/proc/PID/status) and used_memory (INFO memory) after the load, in MiB;" \
          "bytes/key = RSS growth / keys. strings: $MEM_KEYS \`SET key:%012d <16 bytes>\`;" \
-         "hashes: $MEM_HASHES \`HSET hash:%08d field0 val00000 .. field9 val00009\`."
+         "hashes: $MEM_HASHES \`HSET hash:%08d field0 val00000 .. field9 val00009\`;" \
+         "lists, zsets, sets, intsets: $MEM_HASHES of each, ten members apiece" \
+         "(\`RPUSH list:%08d 00000000 .. 00000009\`, \`ZADD zset:%08d 0 m0000 .. 9 m0009\`," \
+         "\`SADD set:%08d m0000 .. m0009\`, \`SADD iset:%08d 0 7 .. 63\`)."
     echo
 
     local nserv=${#SERVERS[@]} others=("${SERVERS[@]:0:${#SERVERS[@]}-1}")
     local ds keys k s o r rss0 rss1 um0 um1 line
     declare -A GROW=() USED=() BPK=() UBPK=()
     local i=0
-    for ds in strings hashes; do
+    for ds in strings hashes lists zsets sets intsets; do
         [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
         for (( k = 0; k < nserv; k++ )); do
             s="${SERVERS[(i + k) % nserv]}"
@@ -791,7 +819,7 @@ run_memory() {
     for o in "${others[@]}"; do hdr+=" bytes/key F/${NAME[$o]:0:1} |"; sep+="---:|"; done
     echo "$hdr"
     echo "$sep"
-    for ds in strings hashes; do
+    for ds in strings hashes lists zsets sets intsets; do
         [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
         line="| $ds | $keys |"
         for s in "${SERVERS[@]}"; do
@@ -806,7 +834,7 @@ run_memory() {
     done
     echo
     line="used_memory growth per key (bytes):"
-    for ds in strings hashes; do
+    for ds in strings hashes lists zsets sets intsets; do
         line+=" $ds"
         for s in "${SERVERS[@]}"; do line+=" ${NAME[$s]} ${UBPK[$s.$ds]},"; done
         line="${line%,};"
