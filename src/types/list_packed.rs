@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 
 use super::SmallBytes;
+use crate::util::leb128;
 
 /// A node's entries stop growing here: the next element at that end starts a new node. (A
 /// power of two, as every node buffer's size, so that the allocator's size classes fit them.)
@@ -19,32 +20,16 @@ const NODE_MAX: usize = 2048;
 /// The smallest node buffer.
 const NODE_MIN: usize = 16;
 
-/// Bytes of the LEB128 encoding of `n` (7 bits a byte).
-#[inline]
-fn varint_len(n: usize) -> usize {
-    ((usize::BITS - (n | 1).leading_zeros()).div_ceil(7)) as usize
-}
-
 /// Bytes an element of `len` bytes takes in a node: header, bytes, backward size.
 #[inline]
 pub(super) fn entry_len(len: usize) -> usize {
-    let h = varint_len(len);
-    h + len + varint_len(h + len)
+    let h = leb128::len(len);
+    h + len + leb128::len(h + len)
 }
 
 /// Write `s`'s entry into `dst`, which is exactly [`entry_len`] bytes.
 pub(super) fn write_entry(dst: &mut [u8], s: &[u8]) {
-    let mut n = s.len();
-    let mut i = 0;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        dst[i] = if n > 0 { low | 0x80 } else { low };
-        i += 1;
-        if n == 0 {
-            break;
-        }
-    }
+    let i = leb128::write(dst, s.len());
     dst[i..i + s.len()].copy_from_slice(s);
     // The entry's size before this trailer, its low 7 bits last: read from the right.
     let mut t = i + s.len();
@@ -76,18 +61,9 @@ pub(super) fn read_forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
 
 #[inline(never)]
 fn read_forward_long(buf: &[u8], pos: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut i) = (0usize, 0, pos);
-    loop {
-        let b = buf[i];
-        len |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
+    let (len, i) = leb128::read(buf, pos);
     let end = i + len;
-    (i, end, end + varint_len(i - pos + len))
+    (i, end, end + leb128::len(i - pos + len))
 }
 
 /// The entry ending at `end`: (first byte of the element, its end, the entry's start).
@@ -618,10 +594,10 @@ mod tests {
             let es = entry_len(len);
             let mut buf = vec![0u8; es + 2];
             write_entry(&mut buf[1..1 + es], &s);
-            assert_eq!(read_forward(&buf, 1), (1 + varint_len(len), 1 + varint_len(len) + len, 1 + es), "{len}");
-            assert_eq!(read_backward(&buf, 1 + es), (1 + varint_len(len), 1 + varint_len(len) + len, 1), "{len}");
+            assert_eq!(read_forward(&buf, 1), (1 + leb128::len(len), 1 + leb128::len(len) + len, 1 + es), "{len}");
+            assert_eq!(read_backward(&buf, 1 + es), (1 + leb128::len(len), 1 + leb128::len(len) + len, 1), "{len}");
         }
-        assert_eq!((varint_len(0), varint_len(127), varint_len(128), varint_len(16_384)), (1, 1, 2, 3));
+        assert_eq!((leb128::len(0), leb128::len(127), leb128::len(128), leb128::len(16_384)), (1, 1, 2, 3));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! box of their own.
 
 use super::thin_buf::ThinBuf;
+use crate::util::leb128;
 
 #[derive(Clone, Default)]
 pub struct Packed {
@@ -24,42 +25,13 @@ impl PartialEq for Packed {
 
 impl Eq for Packed {}
 
-fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = buf[pos];
-        pos += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return (len, pos);
-        }
-        shift += 7;
-    }
-}
-
 /// Bytes `encode` writes for an entry of `len` bytes.
 fn encoded_len(len: usize) -> usize {
-    let mut prefix = 1;
-    let mut n = len >> 7;
-    while n > 0 {
-        prefix += 1;
-        n >>= 7;
-    }
-    prefix + len
+    leb128::len(len) + len
 }
 
 fn encode(out: &mut Vec<u8>, s: &[u8]) {
-    let mut n = s.len();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
-    }
+    leb128::push(out, s.len());
     out.extend_from_slice(s);
 }
 
@@ -92,7 +64,7 @@ impl<'a> Iterator for Iter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        let (len, start) = read_len(self.buf, self.pos);
+        let (len, start) = leb128::read(self.buf, self.pos);
         self.pos = start + len;
         Some(&self.buf[start..start + len])
     }
@@ -176,7 +148,7 @@ impl Packed {
             if pos >= buf.len() {
                 return None;
             }
-            let (len, start) = read_len(buf, pos);
+            let (len, start) = leb128::read(buf, pos);
             let item = (pos, start, start + len);
             pos = start + len;
             Some(item)

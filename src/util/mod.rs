@@ -5,6 +5,7 @@ pub mod dtoa;
 pub mod fault;
 pub mod glob;
 pub mod lean_vec;
+pub mod leb128;
 pub mod net;
 pub mod num;
 pub mod pqsort;

@@ -14,6 +14,7 @@ use smallvec::SmallVec;
 
 use super::skiplist::cmp_elem;
 use crate::types::thin_buf::ThinBuf;
+use crate::util::leb128;
 
 /// The width byte of a score kept as its f64 bytes.
 const FLOAT: u8 = 0xFF;
@@ -76,23 +77,10 @@ fn read_score(buf: &[u8], pos: usize) -> (f64, usize) {
     (i as f64, pos + 1 + w)
 }
 
-fn varint_len(n: usize) -> usize {
-    ((usize::BITS - (n | 1).leading_zeros()).div_ceil(7)) as usize
-}
-
 /// The pair at `pos`: (member start, member end, score, next pair).
 #[inline]
 fn read_pair(buf: &[u8], pos: usize) -> (usize, usize, f64, usize) {
-    let (mut len, mut shift, mut i) = (0usize, 0, pos);
-    loop {
-        let b = buf[i];
-        len |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
+    let (len, i) = leb128::read(buf, pos);
     let end = i + len;
     let (score, next) = read_score(buf, end);
     (i, end, score, next)
@@ -100,21 +88,11 @@ fn read_pair(buf: &[u8], pos: usize) -> (usize, usize, f64, usize) {
 
 /// Bytes a pair takes.
 fn pair_len(member: &[u8], score: f64) -> usize {
-    varint_len(member.len()) + member.len() + score_len(score)
+    leb128::len(member.len()) + member.len() + score_len(score)
 }
 
 fn write_pair(out: &mut [u8], member: &[u8], score: f64) {
-    let mut n = member.len();
-    let mut i = 0;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        out[i] = if n > 0 { low | 0x80 } else { low };
-        i += 1;
-        if n == 0 {
-            break;
-        }
-    }
+    let i = leb128::write(out, member.len());
     out[i..i + member.len()].copy_from_slice(member);
     write_score(&mut out[i + member.len()..], score);
 }
