@@ -654,7 +654,7 @@ mod tests {
         assert_eq!(x.iter().collect::<Vec<_>>(), [&b"head"[..], &big[..]]);
         // Small again: one block of its entries and header.
         assert_eq!(&*x.pop_back().unwrap(), &big[..]);
-        assert_eq!((x.encoding(), x.heap_size()), ("listpack", 8 + 6));
+        assert_eq!((x.encoding(), x.heap_size()), ("listpack", 4 + 6));
     }
 
     mod model {

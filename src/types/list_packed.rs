@@ -84,6 +84,38 @@ pub(super) fn read_backward(buf: &[u8], end: usize) -> (usize, usize, usize) {
     (s, e, start)
 }
 
+/// Byte offset of entry `k` of the `count` entries in `buf[head..tail]` (`k == count`: `tail`),
+/// walked from the nearer end.
+pub(super) fn offset_of(buf: &[u8], head: usize, tail: usize, count: usize, k: usize) -> usize {
+    if k <= count / 2 {
+        (0..k).fold(head, |pos, _| read_forward(buf, pos).2)
+    } else {
+        (k..count).fold(tail, |end, _| read_backward(buf, end).2)
+    }
+}
+
+/// Keep, in order, the entries of `buf[head..tail]` that `keep` says yes to (it is asked once
+/// per entry): they move down from `head`. Returns their end and how many entries went.
+pub(super) fn retain_entries(
+    buf: &mut [u8],
+    head: usize,
+    tail: usize,
+    mut keep: impl FnMut() -> bool,
+) -> (usize, usize) {
+    let (mut pos, mut to, mut gone) = (head, head, 0);
+    while pos < tail {
+        let next = read_forward(buf, pos).2;
+        if keep() {
+            buf.copy_within(pos..next, to);
+            to += next - pos;
+        } else {
+            gone += 1;
+        }
+        pos = next;
+    }
+    (to, gone)
+}
+
 /// Entries in `buf[head..tail]`; the room before `head` and after `tail` is free.
 #[derive(Clone)]
 struct Node {
@@ -191,11 +223,7 @@ impl Node {
 
     /// Byte offset of entry `k` (`k == count`: the end), walked from the nearer end.
     fn offset_of(&self, k: usize) -> usize {
-        if k <= self.count / 2 {
-            (0..k).fold(self.head, |pos, _| read_forward(&self.buf, pos).2)
-        } else {
-            (k..self.count).fold(self.tail, |end, _| read_backward(&self.buf, end).2)
-        }
+        offset_of(&self.buf, self.head, self.tail, self.count, k)
     }
 
     fn get(&self, k: usize) -> &[u8] {
@@ -229,19 +257,9 @@ impl Node {
     }
 
     /// Keep only the entries `keep` says yes to, in order (`keep` is asked once per entry).
-    fn retain(&mut self, mut keep: impl FnMut() -> bool) {
-        let (mut pos, mut to) = (self.head, self.head);
-        while pos < self.tail {
-            let next = read_forward(&self.buf, pos).2;
-            if keep() {
-                self.buf.copy_within(pos..next, to);
-                to += next - pos;
-            } else {
-                self.count -= 1;
-            }
-            pos = next;
-        }
-        self.tail = to;
+    fn retain(&mut self, keep: impl FnMut() -> bool) {
+        let (tail, gone) = retain_entries(&mut self.buf, self.head, self.tail, keep);
+        (self.tail, self.count) = (tail, self.count - gone);
         self.fit();
     }
 

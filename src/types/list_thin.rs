@@ -1,7 +1,8 @@
 //! A list Redis would keep as one listpack (OBJECT ENCODING "listpack"), in one exactly sized
-//! allocation: an 8-byte header (the byte count Redis's listpack would have, which decides the
-//! conversions, and the element count), then the entries laid out as a packed node lays them
-//! out (`list_packed.rs`: a length, the bytes, the entry's size written backwards).
+//! allocation: a 4-byte header (the byte count Redis's listpack would have, which decides the
+//! conversions), then the entries laid out as a packed node lays them out (`list_packed.rs`: a
+//! length, the bytes, the entry's size written backwards). The element count is the
+//! [`ThinBuf`]'s count.
 //!
 //! Most lists are small, and a deque of nodes behind a boxed header cost three allocations
 //! each (header, deque, node) where Redis takes one: 100k lists of ten ids took twice Redis's
@@ -10,12 +11,12 @@
 //! point, as Redis's listpack edits do; a listpack is bounded by `list-max-listpack-size`
 //! (8 KB by default, 64 KB at most), past which the list becomes a quicklist.
 
-use super::list_packed::{entry_len, read_backward, read_forward, write_entry};
+use super::list_packed::{entry_len, offset_of, read_backward, read_forward, retain_entries, write_entry};
 use super::thin_buf::ThinBuf;
 use super::SmallBytes;
 
-/// The header: Redis's listpack byte count, then the element count (u32 each, little endian).
-const HEADER: usize = 8;
+/// The header: Redis's listpack byte count (u32, little endian).
+const HEADER: usize = 4;
 
 #[derive(Clone)]
 pub struct ThinList {
@@ -52,30 +53,28 @@ impl ThinList {
     /// `v` (its first [`HEADER`] bytes room for the header) with the header written.
     fn from_entries(lp_bytes: usize, count: usize, mut v: Vec<u8>) -> ThinList {
         v.resize(v.len().max(HEADER), 0);
-        v[..4].copy_from_slice(&header_field(lp_bytes));
-        v[4..HEADER].copy_from_slice(&header_field(count));
-        ThinList::from_vec(v)
-    }
-
-    fn from_vec(v: Vec<u8>) -> ThinList {
-        ThinList { buf: ThinBuf::new(v, 0) }
-    }
-
-    fn field(&self, at: usize) -> usize {
-        u32::from_le_bytes(self.buf.bytes()[at..at + 4].try_into().expect("four bytes")) as usize
+        v[..HEADER].copy_from_slice(&header_field(lp_bytes));
+        let mut buf = ThinBuf::new(v, 0);
+        buf.set_count(count);
+        ThinList { buf }
     }
 
     /// The bytes Redis's listpack of these elements would take.
     pub fn lp_bytes(&self) -> usize {
-        self.field(0)
+        u32::from_le_bytes(self.buf.bytes()[..HEADER].try_into().expect("four bytes")) as usize
     }
 
     pub fn set_lp_bytes(&mut self, n: usize) {
-        self.buf.bytes_mut()[..4].copy_from_slice(&header_field(n));
+        self.buf.bytes_mut()[..HEADER].copy_from_slice(&header_field(n));
     }
 
     pub fn len(&self) -> usize {
-        self.field(4)
+        let buf = self.entries();
+        self.buf.count(|| {
+            std::iter::successors(Some(0), |&pos| Some(read_forward(buf, pos).2))
+                .take_while(|&pos| pos < buf.len())
+                .count()
+        })
     }
 
     /// The block this list owns.
@@ -91,19 +90,15 @@ impl ThinList {
     /// changing by `counted`; returns the `add` bytes to write.
     fn splice(&mut self, at: usize, remove: usize, add: usize, counted: isize) -> &mut [u8] {
         let count = self.len().checked_add_signed(counted).expect("a count within the list");
-        self.buf.bytes_mut()[4..HEADER].copy_from_slice(&header_field(count));
+        self.buf.set_count(count);
         self.buf.splice(HEADER + at, remove, add)
     }
 
     /// Byte offset (into the entries) of element `k` (`k == len`: the end), walked from the
     /// nearer end.
     fn offset_of(&self, k: usize) -> usize {
-        let (buf, count) = (self.entries(), self.len());
-        if k <= count / 2 {
-            (0..k).fold(0, |pos, _| read_forward(buf, pos).2)
-        } else {
-            (k..count).fold(buf.len(), |end, _| read_backward(buf, end).2)
-        }
+        let buf = self.entries();
+        offset_of(buf, 0, buf.len(), self.len(), k)
     }
 
     /// Insert `s` before element `k` (`k == len`: at the tail).
@@ -169,18 +164,15 @@ impl ThinList {
     /// Remove the elements at `indexes` (ascending, each < len) in one pass.
     pub fn remove_indexes(&mut self, indexes: &[usize]) {
         let count = self.len() - indexes.len();
-        self.buf.bytes_mut()[4..HEADER].copy_from_slice(&header_field(count));
+        self.buf.set_count(count);
         self.buf.edit(0, |v| {
-            let mut doomed = indexes.iter().copied().peekable();
-            let (mut pos, mut to, mut k) = (HEADER, HEADER, 0);
-            while pos < v.len() {
-                let next = HEADER + read_forward(&v[HEADER..], pos - HEADER).2;
-                if doomed.next_if_eq(&k).is_none() {
-                    v.copy_within(pos..next, to);
-                    to += next - pos;
-                }
-                (pos, k) = (next, k + 1);
-            }
+            let (mut doomed, mut k) = (indexes.iter().copied().peekable(), 0);
+            let end = v.len();
+            let (to, _) = retain_entries(v, HEADER, end, || {
+                let gone = doomed.next_if_eq(&k).is_some();
+                k += 1;
+                !gone
+            });
             v.truncate(to);
         });
     }
@@ -198,8 +190,8 @@ impl ThinList {
     }
 }
 
-fn header_field(n: usize) -> [u8; 4] {
-    u32::try_from(n).expect("a listpack-encoded list's figures fit in 32 bits").to_le_bytes()
+fn header_field(n: usize) -> [u8; HEADER] {
+    u32::try_from(n).expect("a listpack-encoded list's size fits in 32 bits").to_le_bytes()
 }
 
 /// Elements of a [`ThinList`] in order, from either end.

@@ -88,7 +88,9 @@ impl Packed {
     }
 
     fn from_vec(v: Vec<u8>, count: usize) -> Self {
-        Packed { buf: ThinBuf::new(v, count.min(u16::MAX as usize) as u16) }
+        let mut buf = ThinBuf::new(v, 0);
+        buf.set_count(count);
+        Packed { buf }
     }
 
     /// The encoded bytes.
@@ -101,17 +103,13 @@ impl Packed {
     fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>, &mut usize) -> R) -> R {
         let mut count = self.len();
         let r = self.buf.edit(extra, |v| f(v, &mut count));
-        self.buf.set_meta(count.min(u16::MAX as usize) as u16);
+        self.buf.set_count(count);
         r
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        if self.buf.meta() < u16::MAX {
-            self.buf.meta() as usize
-        } else {
-            self.iter().count()
-        }
+        self.buf.count(|| self.iter().count())
     }
 
     pub fn is_empty(&self) -> bool {

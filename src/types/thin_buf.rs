@@ -97,8 +97,17 @@ impl ThinBuf {
         self.meta
     }
 
-    pub fn set_meta(&mut self, meta: u16) {
-        self.meta = meta;
+    /// `meta` read as an entry count: exact below `u16::MAX`; at it, `walk` counts them.
+    pub fn count(&self, walk: impl FnOnce() -> usize) -> usize {
+        match self.meta {
+            u16::MAX => walk(),
+            n => n as usize,
+        }
+    }
+
+    /// Keep `n` as the entry count (`u16::MAX` for that many or more: see [`ThinBuf::count`]).
+    pub fn set_count(&mut self, n: usize) {
+        self.meta = n.min(u16::MAX as usize) as u16;
     }
 
     /// Edit the bytes as a vector with room for `extra` more, then keep them exactly again.
@@ -152,8 +161,10 @@ mod tests {
         assert_eq!(b.bytes(), b"___world");
         b.splice(8, 0, 1).copy_from_slice(b"!");
         assert_eq!((b.bytes(), b.meta(), b.clone().bytes().len()), (&b"___world!"[..], 7, 9));
-        b.set_meta(9);
-        assert_eq!(b.meta(), 9);
+        b.set_count(70_000);
+        assert_eq!((b.meta(), b.count(|| 70_000)), (u16::MAX, 70_000));
+        b.set_count(12);
+        assert_eq!(b.count(|| unreachable!("an exact count")), 12);
         assert!(ThinBuf::default().is_empty());
     }
 }

@@ -122,14 +122,13 @@ impl ZListpack {
             write_pair(&mut v[at..], m, s);
             count += 1;
         }
-        ZListpack { buf: ThinBuf::new(v, count.min(u16::MAX as usize) as u16) }
+        let mut buf = ThinBuf::new(v, 0);
+        buf.set_count(count);
+        ZListpack { buf }
     }
 
     pub fn len(&self) -> usize {
-        match self.buf.meta() {
-            u16::MAX => self.iter().count(),
-            n => n as usize,
-        }
+        self.buf.count(|| self.iter().count())
     }
 
     /// The block's bytes.
@@ -170,16 +169,12 @@ impl ZListpack {
         self.find(member).map(|(_, s)| s.score)
     }
 
-    fn set_count(&mut self, count: usize) {
-        self.buf.set_meta(count.min(u16::MAX as usize) as u16);
-    }
-
     /// Remove a member; its score, if it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (_, s) = self.find(member)?;
         let count = self.len() - 1;
         self.buf.splice(s.start, s.next - s.start, 0);
-        self.set_count(count);
+        self.buf.set_count(count);
         Some(s.score)
     }
 
@@ -192,7 +187,7 @@ impl ZListpack {
             .map_or(buf.len(), |s| s.start);
         let count = self.len() + 1;
         write_pair(self.buf.splice(at, 0, pair_len(member, score)), member, score);
-        self.set_count(count);
+        self.buf.set_count(count);
     }
 
     /// The pair at a rank.
