@@ -165,11 +165,10 @@ impl ListValue {
     /// The element counts of the quicklist nodes Redis would hold (one node for a listpack).
     pub fn node_counts(&self) -> Vec<usize> {
         match &self.repr {
-            Repr::Nodes(q) if q.shape.nodes().is_some() => {
-                q.shape.nodes().into_iter().flatten().map(|n| n.count).collect()
-            }
-            _ => vec![self.len()],
+            Repr::Nodes(q) => q.shape.nodes().map(|nodes| nodes.iter().map(|n| n.count).collect()),
+            Repr::Thin(_) => None,
         }
+        .unwrap_or_else(|| vec![self.len()])
     }
 
     /// DEBUG OBJECT's quicklist figures: (nodes, the fill and compression it was created

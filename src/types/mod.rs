@@ -172,12 +172,14 @@ impl Value {
                     n
                 }
             },
-            Value::ZSet(z) if z.listpack_bytes().is_some() => size_of::<ZSetValue>() + z.listpack_bytes().unwrap_or(0),
-            Value::ZSet(z) => {
-                let mut n = 64;
-                z.for_each(|m, _| n += elem(m.len()) + 40);
-                n
-            }
+            Value::ZSet(z) => match z.listpack_bytes() {
+                Some(bytes) => size_of::<ZSetValue>() + bytes,
+                None => {
+                    let mut n = 64;
+                    z.for_each(|m, _| n += elem(m.len()) + 40);
+                    n
+                }
+            },
             Value::Stream(s) => s.memory_usage(),
         }
     }

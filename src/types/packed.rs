@@ -35,23 +35,6 @@ fn encode(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// Bytes up to which [`reserve_tight`] grows a buffer exactly.
-const TIGHT_MAX: usize = 64 << 10;
-
-/// Make room for `extra` more elements in a small collection's buffer: exactly while the buffer
-/// is small (at most [`TIGHT_MAX`] bytes), by doubling past that. Small collections are many,
-/// and a doubled buffer wastes up to half of each. Exact growth is not quadratic here: the
-/// allocator rounds a block up to its size class (mimalloc has four per doubling), so a
-/// reallocation that still fits the block moves nothing and a buffer is copied only when it
-/// outgrows its class. Past `TIGHT_MAX` classes are coarse (whole pages) and doubling is cheaper.
-pub fn reserve_tight<T>(v: &mut Vec<T>, extra: usize) {
-    if (v.len() + extra) * std::mem::size_of::<T>() <= TIGHT_MAX {
-        v.reserve_exact(extra);
-    } else {
-        v.reserve(extra);
-    }
-}
-
 /// Iterator over the entries.
 pub struct Iter<'a> {
     buf: &'a [u8],

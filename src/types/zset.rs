@@ -201,17 +201,18 @@ impl ZSetValue {
             if self.len() > limits.max_entries {
                 return;
             }
-            let (mut fits, mut bytes) = (true, 0usize);
-            self.walk(0, false, |m, _| {
+            // One walk: the pairs, borrowed, and whether they fit.
+            let (mut pairs, mut fits, mut bytes) = (Vec::with_capacity(self.len()), true, 0usize);
+            self.walk(0, false, |m, s| {
                 bytes += m.len() + 8;
                 fits = m.len() <= limits.max_value && bytes <= super::packed::SAFETY_BYTES;
+                pairs.push((m, s));
                 fits
             });
             if fits {
                 // (A listpack stores `-0` as the integer 0: `ZListpack` does too.)
-                let mut pairs = Vec::with_capacity(self.len());
-                self.for_each(|m, s| pairs.push((SmallBytes::new(m), s)));
-                self.repr = Repr::Listpack(ZListpack::from_sorted(pairs.iter().map(|(m, s)| (&m[..], *s))));
+                let lp = ZListpack::from_sorted(pairs);
+                self.repr = Repr::Listpack(lp);
             }
         }
     }
@@ -222,14 +223,8 @@ impl ZSetValue {
         if let Repr::Listpack(v) = &mut self.repr {
             // A listpack stores scores as text, and `-0` comes back as the integer 0.
             let score = if score == 0.0 { 0.0 } else { score };
-            match v.score(member) {
-                Some(old) => {
-                    if old != score {
-                        v.remove(member);
-                        v.insert(member, score);
-                    }
-                    return false;
-                }
+            match v.replace(member, score) {
+                Some(_) => return false,
                 None => {
                     if v.len() < limits.max_entries
                         && member.len() <= limits.max_value

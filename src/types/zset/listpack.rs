@@ -178,16 +178,32 @@ impl ZListpack {
         Some(s.score)
     }
 
+    /// Give a member that is there `score`, moving it to its new place; its old score (None,
+    /// changing nothing, when it is not there).
+    pub fn replace(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let (_, s) = self.find(member)?;
+        if s.score != score {
+            self.buf.splice(s.start, s.next - s.start, 0);
+            self.insert_at_order(member, score);
+        }
+        Some(s.score)
+    }
+
     /// Add a member that is not there, at its place in the order.
     pub fn insert(&mut self, member: &[u8], score: f64) {
+        let count = self.len() + 1;
+        self.insert_at_order(member, score);
+        self.buf.set_count(count);
+    }
+
+    /// Write a pair at its place in the order (the count is the caller's).
+    fn insert_at_order(&mut self, member: &[u8], score: f64) {
         let buf = self.buf.bytes();
         let at = self
             .spans()
             .find(|s| cmp_elem(s.score, &buf[s.member.0..s.member.1], score, member) != Ordering::Less)
             .map_or(buf.len(), |s| s.start);
-        let count = self.len() + 1;
         write_pair(self.buf.splice(at, 0, pair_len(member, score)), member, score);
-        self.buf.set_count(count);
     }
 
     /// The pair at a rank.
@@ -256,6 +272,11 @@ mod tests {
         let order: Vec<(&[u8], f64)> = z.iter().collect();
         assert_eq!(order, [(&b"c"[..], -1.5), (b"", 0.0), (b"a", 2.0), (b"b", 2.0), (b"d", 1e20)]);
         assert_eq!((z.len(), z.rank(b"b"), z.score(b"zz")), (5, Some((3, 2.0)), None));
+        assert_eq!((z.replace(b"zz", 1.0), z.replace(b"d", 1e20)), (None, Some(1e20)));
+        assert_eq!(z.replace(b"c", 3.0), Some(-1.5));
+        assert_eq!(z.iter().map(|(m, _)| m).collect::<Vec<_>>(), [&b""[..], b"a", b"b", b"c", b"d"]);
+        assert_eq!(z.replace(b"c", -1.5), Some(3.0));
+        assert_eq!(z.len(), 5);
         assert_eq!(z.remove(b"a"), Some(2.0));
         assert_eq!(z.remove(b"a"), None);
         assert_eq!((z.len(), z.get(2), z.get(4)), (4, Some((&b"b"[..], 2.0)), None));
