@@ -55,8 +55,7 @@ fn sadd(ctx: &mut Ctx) -> CmdResult {
     let args = ctx.args;
     let lim = limits(ctx);
     let hint = args.len() - 2;
-    let (e, created) =
-        ctx.db.get_or_insert_with(&args[1], || Value::Set(Box::new(SetValue::create(&args[2], hint, lim))));
+    let (e, created) = ctx.db.get_or_insert_with(&args[1], || Value::Set(SetValue::create(&args[2], hint, lim)));
     let Value::Set(s) = &mut e.value else {
         return Err(CmdError::new(errors::WRONGTYPE));
     };
@@ -317,7 +316,7 @@ fn smove(ctx: &mut Ctx) -> CmdResult {
         ctx.db.notify(ev::GENERIC, "del", src);
     }
     ctx.db.touch_dirty(1);
-    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(Box::new(SetValue::create(member, 1, lim))));
+    let (e, _) = ctx.db.get_or_insert_with(dst, || Value::Set(SetValue::create(member, 1, lim)));
     let added = match &mut e.value {
         Value::Set(d) => d.add(member, lim),
         _ => false,
@@ -451,7 +450,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], s: SetValue) {
         _ => "sunionstore",
     };
     if n > 0 {
-        ctx.db.set(dst, Value::Set(Box::new(s)), false);
+        ctx.db.set(dst, Value::Set(s), false);
         ctx.db.touch_dirty(1);
         ctx.db.notify(ev::SET, event, dst);
     } else if ctx.db.delete(dst) {

@@ -79,9 +79,9 @@ fn values() -> Vec<(&'static str, Value)> {
         ("list:big", Value::List(big_list)),
         ("hash:listpack", Value::Hash(small_hash)),
         ("hash:table", Value::Hash(big_hash)),
-        ("set:intset", Value::Set(Box::new(intset))),
-        ("set:listpack", Value::Set(Box::new(listpack_set))),
-        ("set:table", Value::Set(Box::new(table_set))),
+        ("set:intset", Value::Set(intset)),
+        ("set:listpack", Value::Set(listpack_set)),
+        ("set:table", Value::Set(table_set)),
         ("zset:listpack", Value::ZSet(small_z)),
         ("zset:skiplist", Value::ZSet(big_z)),
     ]

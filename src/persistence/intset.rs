@@ -3,8 +3,8 @@
 //! the size, that there is at least one integer and that they are strictly ascending, as
 //! Redis's integrity check does.
 
-/// Decode the integers.
-pub fn decode(buf: &[u8]) -> Result<Vec<i64>, &'static str> {
+/// Decode the width and the integers.
+pub fn decode(buf: &[u8]) -> Result<(usize, Vec<i64>), &'static str> {
     if buf.len() < 8 {
         return Err("intset shorter than its header");
     }
@@ -32,26 +32,16 @@ pub fn decode(buf: &[u8]) -> Result<Vec<i64>, &'static str> {
         }
         out.push(v);
     }
-    Ok(out)
+    Ok((width, out))
 }
 
-/// Encode sorted, distinct integers in the smallest width that holds them all.
-pub fn encode(values: &[i64]) -> Vec<u8> {
-    let width = values.iter().fold(2usize, |w, &v| {
-        if i16::try_from(v).is_ok() {
-            w
-        } else if i32::try_from(v).is_ok() {
-            w.max(4)
-        } else {
-            8
-        }
-    });
-    let mut out = Vec::with_capacity(8 + width * values.len());
+/// The blob of an intset whose integers are `raw`: ascending, little endian, `width` (2, 4 or
+/// 8) bytes each, as Redis keeps them.
+pub fn encode(width: usize, raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + raw.len());
     out.extend_from_slice(&(width as u32).to_le_bytes());
-    out.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    for &v in values {
-        out.extend_from_slice(&v.to_le_bytes()[..width]);
-    }
+    out.extend_from_slice(&((raw.len() / width) as u32).to_le_bytes());
+    out.extend_from_slice(raw);
     out
 }
 
@@ -59,12 +49,17 @@ pub fn encode(values: &[i64]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// `vals` as `width`-byte little-endian integers.
+    fn raw(width: usize, vals: &[i64]) -> Vec<u8> {
+        vals.iter().flat_map(|v| v.to_le_bytes()[..width].to_vec()).collect()
+    }
+
     #[test]
     fn round_trips_each_width() {
-        for vals in [vec![-3i64, 5, 100], vec![1, 70000], vec![-1, i64::MAX]] {
-            assert_eq!(decode(&encode(&vals)).unwrap(), vals);
+        for (w, vals) in [(2, vec![-3i64, 5, 100]), (4, vec![1, 70000]), (8, vec![-1, i64::MAX]), (8, vec![1, 2])] {
+            assert_eq!(decode(&encode(w, &raw(w, &vals))).unwrap(), (w, vals));
         }
-        assert_eq!(encode(&[1, 2]), vec![2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 2, 0]);
+        assert_eq!(encode(2, &raw(2, &[1, 2])), vec![2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 2, 0]);
     }
 
     #[test]
@@ -73,6 +68,6 @@ mod tests {
         assert!(decode(&[3, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(decode(&[2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
         // Empty: refused, as Redis's integrity check refuses it.
-        assert!(decode(&encode(&[])).is_err());
+        assert!(decode(&encode(2, &[])).is_err());
     }
 }

@@ -27,7 +27,8 @@ use crc::{Crc, Digest, CRC_64_REDIS};
 use super::{intset, listpack, lzf};
 use crate::keyspace::capture::{self, SEGMENTS};
 use crate::keyspace::{Db, Keyspace, ShardCapture, ShardDb, NSHARDS};
-use crate::types::{Entry, HashValue, SetValue, StrValue, Value};
+use crate::types::set::Enc;
+use crate::types::{Entry, HashValue, StrValue, Value};
 
 /// The RDB version written by default (`rdb-version`): Redis 7.0's, which every Redis from 7.0
 /// on loads.
@@ -233,10 +234,10 @@ pub fn value_type(v: &Value, version: u16) -> u8 {
             (HashValue::Listpack(_) | HashValue::ListpackEx(_), _) => TYPE_HASH_LISTPACK,
             (HashValue::Table(_) | HashValue::TableEx(_), _) => TYPE_HASH,
         },
-        Value::Set(s) => match **s {
-            SetValue::Intset(_) => TYPE_SET_INTSET,
-            SetValue::Listpack(_) if version >= 11 => TYPE_SET_LISTPACK,
-            SetValue::Listpack(_) | SetValue::Table(_) => TYPE_SET,
+        Value::Set(s) => match s.enc() {
+            Enc::Intset(_) => TYPE_SET_INTSET,
+            Enc::Listpack(_) if version >= 11 => TYPE_SET_LISTPACK,
+            Enc::Listpack(_) | Enc::Table(_) => TYPE_SET,
         },
         Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
@@ -299,14 +300,14 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, opts: SaveOptions) {
                 });
             }
         },
-        Value::Set(s) => match &**s {
-            SetValue::Intset(v) => write_string(out, &intset::encode(&v.iter().collect::<Vec<_>>()), opts),
-            SetValue::Listpack(p) if opts.version >= 11 => {
+        Value::Set(s) => match s.enc() {
+            Enc::Intset(v) => write_string(out, &intset::encode(v.width(), v.raw()), opts),
+            Enc::Listpack(p) if opts.version >= 11 => {
                 let mut b = listpack::Builder::new();
                 p.iter().for_each(|e| b.push(e));
                 write_string(out, &b.finish(), opts);
             }
-            SetValue::Listpack(_) | SetValue::Table(_) => {
+            Enc::Listpack(_) | Enc::Table(_) => {
                 write_len(out, s.len() as u64);
                 s.for_each(|m| write_string(out, m, opts));
             }

@@ -163,7 +163,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
                 members.push(r.string()?);
             }
             match SetValue::from_members(n, members, lim.set) {
-                Ok(s) => Value::Set(Box::new(s)),
+                Ok(s) => Value::Set(s),
                 Err(_) => {
                     return Err(damaged(ty, at, "duplicate set member", Some((1961, "Duplicate set members detected"))))
                 }
@@ -171,11 +171,11 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         }
         TYPE_SET_INTSET => {
             let b = r.string()?;
-            let ints = intset::decode(&b).map_err(|e| damaged(ty, at, e, None))?;
-            Value::Set(Box::new(SetValue::from_intset(ints, lim.set)))
+            let (width, ints) = intset::decode(&b).map_err(|e| damaged(ty, at, e, None))?;
+            Value::Set(SetValue::from_intset(ints, width, lim.set))
         }
         TYPE_SET_LISTPACK => match SetValue::from_listpack(blob(r, listpack::decode)?, lim.set) {
-            Ok(s) => Value::Set(Box::new(s)),
+            Ok(s) => Value::Set(s),
             Err(_) => return fail("duplicate set member"),
         },
         TYPE_ZSET | TYPE_ZSET_2 => {
@@ -422,9 +422,9 @@ mod tests {
             (0..n).for_each(|i| {
                 s.add(format!("{}", i * 1000).as_bytes(), lim.set);
             });
-            values.push(Value::Set(Box::new(s.clone())));
+            values.push(Value::Set(s.clone()));
             s.add(b"not-a-number", lim.set);
-            values.push(Value::Set(Box::new(s)));
+            values.push(Value::Set(s));
             let mut z = ZSetValue::new();
             (0..n).for_each(|i| {
                 z.insert(format!("m{i}").as_bytes(), i as f64 / 3.0, lim.zset);
@@ -444,13 +444,37 @@ mod tests {
     }
 
     #[test]
+    fn intsets_keep_their_width_as_redis_does() {
+        // SADD s 1 2 3 5000000000, SREM s 5000000000: Redis keeps the 8-byte width and writes
+        // it (its DUMP, without the compression, is this blob); loading keeps it too.
+        let lim = Limits::default();
+        let mut s = SetValue::default();
+        for m in ["1", "2", "3", "5000000000"] {
+            s.add(m.as_bytes(), lim.set);
+        }
+        s.remove(b"5000000000");
+        let v = Value::Set(s);
+        let mut out = Vec::new();
+        write_value(&mut out, &v, SaveOptions { compression: false, ..SaveOptions::default() });
+        let mut want = vec![32u8, 8, 0, 0, 0, 3, 0, 0, 0];
+        for n in [1u64, 2, 3] {
+            want.extend_from_slice(&n.to_le_bytes());
+        }
+        assert_eq!(out, want);
+        let back = round_trip_as(&v, &lim, 10);
+        let Value::Set(b) = &back else { panic!() };
+        let crate::types::set::Enc::Intset(i) = b.enc() else { panic!("{}", back.encoding()) };
+        assert_eq!((i.width(), b.members()), (8, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]));
+    }
+
+    #[test]
     fn listpack_sets_are_type_20_from_version_11() {
         let lim = Limits::default();
         let mut s = SetValue::new_listpack();
         for m in ["b", "1", "a"] {
             s.add(m.as_bytes(), lim.set);
         }
-        let v = Value::Set(Box::new(s));
+        let v = Value::Set(s);
         assert_eq!(value_type(&v, 10), TYPE_SET);
         assert_eq!(value_type(&v, 11), TYPE_SET_LISTPACK);
         let back = round_trip_as(&v, &lim, 11);

@@ -1,20 +1,27 @@
 //! A set of integers in one exactly sized block (OBJECT ENCODING "intset"), as Redis's intset
 //! keeps it: sorted, every value as wide as the widest needs (2, 4 or 8 bytes, little endian),
 //! so ten small ids take 20 bytes where a vector of i64 took 80 and its doubling slack. The
-//! width is the [`ThinBuf`]'s spare field; a value that needs more widens them all, as
-//! Redis's intsetUpgradeAndAdd does (sets of integers never narrow again, in Redis neither).
+//! width is the [`ThinBuf`]'s 16-bit field; a value that needs more widens them all, as
+//! Redis's intsetUpgradeAndAdd does (sets of integers never narrow again, in Redis neither, and
+//! DUMP and RDB write the width as it is, so the bytes are Redis's).
 
-use super::thin_buf::ThinBuf;
+use super::thin_buf::{Tag, ThinBuf};
 
+/// An intset's buffer carries this tag, a set listpack's the other (`SetValue` keeps either in
+/// one `ThinBuf`).
+pub const TAG: Tag = Tag::One;
+
+/// (Transparent, so that `SetValue` can lend its `ThinBuf` as an `IntSet`: see `view`.)
 #[derive(Clone)]
+#[repr(transparent)]
 pub struct IntSet {
-    /// The values; `meta` is their width in bytes.
+    /// The values; `meta` is their width in bytes, the tag [`TAG`].
     buf: ThinBuf,
 }
 
 impl Default for IntSet {
     fn default() -> Self {
-        IntSet { buf: ThinBuf::new(Vec::new(), 2) }
+        IntSet { buf: ThinBuf::tagged(Vec::new(), 2, TAG) }
     }
 }
 
@@ -36,16 +43,46 @@ fn write(out: &mut [u8], n: i64) {
 impl IntSet {
     /// The set of `values`, sorted and distinct.
     pub fn from_sorted(values: &[i64]) -> IntSet {
-        let w = values.iter().map(|&n| width_of(n)).max().unwrap_or(2);
+        IntSet::from_sorted_wide(values, 2)
+    }
+
+    /// The set of `values`, sorted and distinct, at least `width` (2, 4 or 8) bytes wide: an
+    /// intset loaded from a file keeps its width, as Redis keeps the blob.
+    pub fn from_sorted_wide(values: &[i64], width: usize) -> IntSet {
+        let w = values.iter().map(|&n| width_of(n)).fold(width, usize::max);
         let mut v = vec![0u8; values.len() * w];
         for (slot, &n) in v.chunks_exact_mut(w).zip(values) {
             write(slot, n);
         }
-        IntSet { buf: ThinBuf::new(v, w as u16) }
+        IntSet { buf: ThinBuf::tagged(v, w as u16, TAG) }
     }
 
-    fn width(&self) -> usize {
+    /// The buffer of a `SetValue` tagged [`TAG`], as an intset.
+    pub fn view(buf: &ThinBuf) -> &IntSet {
+        debug_assert_eq!(buf.tag(), TAG);
+        // SAFETY: IntSet is a transparent wrapper of ThinBuf.
+        unsafe { &*(buf as *const ThinBuf as *const IntSet) }
+    }
+
+    /// As [`IntSet::view`], to change.
+    pub fn view_mut(buf: &mut ThinBuf) -> &mut IntSet {
+        debug_assert_eq!(buf.tag(), TAG);
+        // SAFETY: as in `view`; every IntSet that may be written through it is tagged TAG.
+        unsafe { &mut *(buf as *mut ThinBuf as *mut IntSet) }
+    }
+
+    pub fn into_buf(self) -> ThinBuf {
+        self.buf
+    }
+
+    /// Bytes per value: 2, 4 or 8.
+    pub fn width(&self) -> usize {
         self.buf.meta() as usize
+    }
+
+    /// The values as Redis's intset holds them after its header: little endian, `width` each.
+    pub fn raw(&self) -> &[u8] {
+        self.buf.bytes()
     }
 
     pub fn len(&self) -> usize {
@@ -168,6 +205,9 @@ mod tests {
         assert_eq!((s.remove_at(0), s.len(), s.contains(-3)), (i64::MIN, 4, true));
         assert_eq!(IntSet::from_sorted(&[-32768, 32767]).bytes(), 4);
         assert_eq!(IntSet::from_sorted(&[]).first(), None);
+        let wide = IntSet::from_sorted_wide(&[1, 2], 8);
+        assert_eq!((wide.width(), wide.raw().len(), wide.iter().collect::<Vec<_>>()), (8, 16, vec![1, 2]));
+        assert_eq!(IntSet::view(&wide.clone().into_buf()).width(), 8);
     }
 
     proptest! {

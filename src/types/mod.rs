@@ -73,7 +73,7 @@ macro_rules! kind {
 kind!(StrValue, Str, Value::Str(StrValue::from_bytes(b"")), |_: &StrValue| false);
 kind!(ListValue, List, Value::List(ListValue::default()), |l: &ListValue| l.is_empty());
 kind!(HashValue, Hash, Value::Hash(HashValue::default()), |h: &HashValue| h.is_empty());
-kind!(SetValue, Set, Value::Set(Box::default()), |s: &SetValue| s.is_empty());
+kind!(SetValue, Set, Value::Set(SetValue::default()), |s: &SetValue| s.is_empty());
 kind!(ZSetValue, ZSet, Value::ZSet(ZSetValue::default()), |z: &ZSetValue| z.is_empty());
 // Streams are kept when empty, as in Redis.
 kind!(stream::StreamValue, Stream, Value::Stream(Box::default()), |_: &stream::StreamValue| false);
@@ -84,10 +84,10 @@ pub enum Value {
     Str(StrValue),
     List(ListValue),
     // Collections live behind a pointer so that every entry (most of them strings) stays small.
-    // Lists, hashes and sorted sets are 16 bytes (a small one a thin buffer, the other
+    // Lists, hashes, sets and sorted sets are 16 bytes (a small one a thin buffer, the other
     // encodings boxed), so they need no box of their own: small collections are many.
     Hash(HashValue),
-    Set(Box<SetValue>),
+    Set(SetValue),
     ZSet(ZSetValue),
     Stream(Box<StreamValue>),
 }
@@ -153,7 +153,7 @@ impl Value {
             Value::Str(s) => 16 + s.heap_size(),
             // The listpack's block, or the quicklist's box and nodes.
             Value::List(l) => size_of::<ListValue>() + l.heap_size(),
-            // A compact encoding is its one buffer behind the value's box (as Redis counts
+            // A compact encoding is its value and its one buffer (as Redis counts
             // the object header and the listpack's allocation); tables count their entries.
             Value::Hash(h) => match h {
                 HashValue::Listpack(p) => size_of::<HashValue>() + p.bytes(),
@@ -163,10 +163,10 @@ impl Value {
                     n
                 }
             },
-            Value::Set(s) => match &**s {
-                SetValue::Listpack(p) => size_of::<SetValue>() + p.bytes(),
-                SetValue::Intset(v) => size_of::<SetValue>() + v.bytes(),
-                SetValue::Table(_) => {
+            Value::Set(s) => match s.enc() {
+                set::Enc::Listpack(p) => size_of::<SetValue>() + p.bytes(),
+                set::Enc::Intset(v) => size_of::<SetValue>() + v.bytes(),
+                set::Enc::Table(_) => {
                     let mut n = 48;
                     s.for_each(|m| n += elem(m.len()) + 16);
                     n
@@ -291,7 +291,10 @@ mod size_tests {
             size_of::<super::SetValue>(),
             size_of::<super::ZSetValue>(),
         );
-        assert!(sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16 && sizes.5 <= 16, "{sizes:?}");
+        assert!(
+            sizes.0 <= 24 && sizes.1 <= 24 && sizes.2 <= 32 && sizes.3 <= 16 && sizes.4 <= 16 && sizes.5 <= 16,
+            "{sizes:?}"
+        );
     }
 }
 

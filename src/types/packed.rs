@@ -7,10 +7,12 @@
 //! field), so `HashValue` and `SetValue` are 16 bytes too and sit in a keyspace entry without a
 //! box of their own.
 
-use super::thin_buf::ThinBuf;
+use super::thin_buf::{Tag, ThinBuf};
 use crate::util::leb128;
 
+/// (Transparent, so that `SetValue` can lend its `ThinBuf` as a `Packed`: see `view`.)
 #[derive(Clone, Default)]
+#[repr(transparent)]
 pub struct Packed {
     /// The entries; its `meta` counts them, `u16::MAX` meaning that many or more (then
     /// counted by a walk).
@@ -68,6 +70,24 @@ pub fn takes(bound: usize, add: usize, held: impl FnOnce() -> usize) -> bool {
 impl Packed {
     pub fn new() -> Self {
         Packed::default()
+    }
+
+    /// The buffer of a `SetValue` tagged [`Tag::Zero`] (a listpack; every `Packed` is), as one.
+    pub fn view(buf: &ThinBuf) -> &Packed {
+        debug_assert_eq!(buf.tag(), Tag::Zero);
+        // SAFETY: Packed is a transparent wrapper of ThinBuf.
+        unsafe { &*(buf as *const ThinBuf as *const Packed) }
+    }
+
+    /// As [`Packed::view`], to change.
+    pub fn view_mut(buf: &mut ThinBuf) -> &mut Packed {
+        debug_assert_eq!(buf.tag(), Tag::Zero);
+        // SAFETY: as in `view`; every Packed that may be written through it is untagged.
+        unsafe { &mut *(buf as *mut ThinBuf as *mut Packed) }
+    }
+
+    pub fn into_buf(self) -> ThinBuf {
+        self.buf
     }
 
     fn from_vec(v: Vec<u8>, count: usize) -> Self {

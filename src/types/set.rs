@@ -14,8 +14,9 @@
 
 use rand::Rng;
 
-use crate::types::intset::IntSet;
+use crate::types::intset::{self, IntSet};
 use crate::types::packed::{Packed, SAFETY_BYTES};
+use crate::types::thin_buf::ThinBuf;
 use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
@@ -52,30 +53,52 @@ impl SetLimits {
     }
 }
 
-pub enum SetValue {
-    Intset(IntSet),
-    Listpack(Packed),
+/// A set: one of the two compact encodings in one tagged [`ThinBuf`] (intset or listpack), or
+/// a hash table. 16 bytes, so that a keyspace entry holds it without a box of its own: an enum
+/// of two 16-byte encodings and a box would take 24, so the compact two share one buffer and
+/// its [`Tag`](crate::types::thin_buf::Tag) says which it holds. [`SetValue::enc`] lends the encoding as its own type.
+pub struct SetValue(Store);
+
+enum Store {
+    /// Tagged [`intset::TAG`]: an [`IntSet`]; otherwise a listpack, a [`Packed`].
+    Compact(ThinBuf),
     Table(Box<Dict<()>>),
+}
+
+/// A set's encoding, borrowed.
+pub enum Enc<'a> {
+    Intset(&'a IntSet),
+    Listpack(&'a Packed),
+    Table(&'a Dict<()>),
+}
+
+/// A set's encoding, borrowed to change.
+pub enum EncMut<'a> {
+    Intset(&'a mut IntSet),
+    Listpack(&'a mut Packed),
+    Table(&'a mut Dict<()>),
 }
 
 impl Default for SetValue {
     /// An empty intset, like Redis's createIntsetObject (the first non-integer member converts it).
     fn default() -> Self {
-        SetValue::Intset(IntSet::default())
+        SetValue::intset(IntSet::default())
     }
 }
 
 impl Clone for SetValue {
     fn clone(&self) -> Self {
-        match self {
-            SetValue::Intset(v) => SetValue::Intset(v.clone()),
-            SetValue::Listpack(p) => SetValue::Listpack(p.clone()),
-            SetValue::Table(d) => {
+        match self.enc() {
+            Enc::Intset(_) | Enc::Listpack(_) => {
+                let Store::Compact(b) = &self.0 else { unreachable!("a compact encoding") };
+                SetValue(Store::Compact(b.clone()))
+            }
+            Enc::Table(d) => {
                 let mut n = Dict::new();
                 d.for_each(|k, _| {
                     n.insert_new(k.into(), ());
                 });
-                SetValue::Table(Box::new(n))
+                SetValue::table(n)
             }
         }
     }
@@ -128,9 +151,41 @@ fn ordered_sample(len: usize, k: usize) -> Vec<usize> {
 pub struct DuplicateMember;
 
 impl SetValue {
+    pub fn intset(v: IntSet) -> Self {
+        SetValue(Store::Compact(v.into_buf()))
+    }
+
+    pub fn listpack(p: Packed) -> Self {
+        SetValue(Store::Compact(p.into_buf()))
+    }
+
+    pub fn table(d: Dict<()>) -> Self {
+        SetValue(Store::Table(Box::new(d)))
+    }
+
+    /// The encoding, as its own type.
+    pub fn enc(&self) -> Enc<'_> {
+        match &self.0 {
+            Store::Compact(b) if b.tag() == intset::TAG => Enc::Intset(IntSet::view(b)),
+            Store::Compact(b) => Enc::Listpack(Packed::view(b)),
+            Store::Table(d) => Enc::Table(d),
+        }
+    }
+
+    /// The encoding, as its own type, to change.
+    pub fn enc_mut(&mut self) -> EncMut<'_> {
+        match &mut self.0 {
+            Store::Compact(b) => match b.tag() == intset::TAG {
+                true => EncMut::Intset(IntSet::view_mut(b)),
+                false => EncMut::Listpack(Packed::view_mut(b)),
+            },
+            Store::Table(d) => EncMut::Table(d),
+        }
+    }
+
     /// An empty listpack set (Redis's createSetListpackObject).
     pub fn new_listpack() -> Self {
-        SetValue::Listpack(Packed::new())
+        SetValue::listpack(Packed::new())
     }
 
     /// An empty set that can hold `first` and about `size_hint` members (Redis's setTypeCreate):
@@ -138,21 +193,21 @@ impl SetValue {
     /// else a hash table.
     pub fn create(first: &[u8], size_hint: usize, lim: SetLimits) -> Self {
         if parse_i64(first).is_some() && size_hint <= lim.max_intset_entries {
-            SetValue::Intset(IntSet::default())
+            SetValue::intset(IntSet::default())
         } else if size_hint <= lim.max_listpack_entries {
             SetValue::new_listpack()
         } else {
-            SetValue::Table(Box::default())
+            SetValue::table(Dict::new())
         }
     }
 
     /// Redis's setTypeMaybeConvert: a compact set about to receive `size_hint` members whose
     /// encoding cannot hold that many becomes a hash table first.
     pub fn maybe_convert(&mut self, size_hint: usize, lim: SetLimits) {
-        let too_many = match self {
-            SetValue::Listpack(_) => size_hint > lim.max_listpack_entries,
-            SetValue::Intset(_) => size_hint > lim.max_intset_entries,
-            SetValue::Table(_) => false,
+        let too_many = match self.enc() {
+            Enc::Listpack(_) => size_hint > lim.max_listpack_entries,
+            Enc::Intset(_) => size_hint > lim.max_intset_entries,
+            Enc::Table(_) => false,
         };
         if too_many {
             self.convert_to_table();
@@ -161,18 +216,18 @@ impl SetValue {
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            SetValue::Intset(_) => "intset",
-            SetValue::Listpack(_) => "listpack",
-            SetValue::Table(_) => "hashtable",
+        match self.enc() {
+            Enc::Intset(_) => "intset",
+            Enc::Listpack(_) => "listpack",
+            Enc::Table(_) => "hashtable",
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            SetValue::Intset(v) => v.len(),
-            SetValue::Listpack(p) => p.len(),
-            SetValue::Table(d) => d.len(),
+        match self.enc() {
+            Enc::Intset(v) => v.len(),
+            Enc::Listpack(p) => p.len(),
+            Enc::Table(d) => d.len(),
         }
     }
 
@@ -181,46 +236,46 @@ impl SetValue {
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
-        match self {
-            SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.contains(n)),
-            SetValue::Listpack(p) => p.contains(member),
-            SetValue::Table(d) => d.contains_key(member),
+        match self.enc() {
+            Enc::Intset(v) => parse_i64(member).is_some_and(|n| v.contains(n)),
+            Enc::Listpack(p) => p.contains(member),
+            Enc::Table(d) => d.contains_key(member),
         }
     }
 
     /// Convert to a hash table (no-op if already one).
     pub fn convert_to_table(&mut self) {
-        if matches!(self, SetValue::Table(_)) {
+        if matches!(self.enc(), Enc::Table(_)) {
             return;
         }
         let mut d = Dict::new();
         self.for_each(|m| {
             d.insert_new(SmallBytes::new(m), ());
         });
-        *self = SetValue::Table(Box::new(d));
+        *self = SetValue::table(d);
     }
 
     /// Convert to a listpack, keeping the current iteration order (no-op if already one).
     fn convert_to_listpack(&mut self) {
-        if matches!(self, SetValue::Listpack(_)) {
+        if matches!(self.enc(), Enc::Listpack(_)) {
             return;
         }
         let mut p = Packed::new();
         self.for_each(|m| p.push(m));
-        *self = SetValue::Listpack(p);
+        *self = SetValue::listpack(p);
     }
 
     /// Redis's maybeConvertToIntset, for a set whose members are all integers: becomes an
     /// intset unless it has too many members for one.
     pub fn maybe_convert_to_intset(&mut self, lim: SetLimits) {
-        if matches!(self, SetValue::Intset(_)) || self.len() > lim.intset_max() {
+        if matches!(self.enc(), Enc::Intset(_)) || self.len() > lim.intset_max() {
             return;
         }
         let mut v: Vec<i64> = Vec::with_capacity(self.len());
         self.for_each(|m| v.extend(parse_i64(m)));
         v.sort_unstable();
         v.dedup();
-        *self = SetValue::Intset(IntSet::from_sorted(&v));
+        *self = SetValue::intset(IntSet::from_sorted(&v));
     }
 
     /// Whether an intset can become a listpack on receiving a `len`-byte non-integer member
@@ -241,8 +296,8 @@ impl SetValue {
 
     /// Add a member; returns whether it was new (Redis's setTypeAdd).
     pub fn add(&mut self, member: &[u8], lim: SetLimits) -> bool {
-        match self {
-            SetValue::Intset(v) => match parse_i64(member) {
+        match self.enc_mut() {
+            EncMut::Intset(v) => match parse_i64(member) {
                 Some(n) => {
                     if !v.insert(n) {
                         return false;
@@ -261,7 +316,7 @@ impl SetValue {
                     self.add(member, lim)
                 }
             },
-            SetValue::Listpack(p) => {
+            EncMut::Listpack(p) => {
                 if p.contains(member) {
                     return false;
                 }
@@ -274,7 +329,7 @@ impl SetValue {
                 }
                 true
             }
-            SetValue::Table(d) => {
+            EncMut::Table(d) => {
                 if d.contains_key(member) {
                     false
                 } else {
@@ -287,10 +342,10 @@ impl SetValue {
 
     /// Remove a member; returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self {
-            SetValue::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
-            SetValue::Listpack(p) => p.remove(member),
-            SetValue::Table(d) => {
+        match self.enc_mut() {
+            EncMut::Intset(v) => parse_i64(member).is_some_and(|n| v.remove(n)),
+            EncMut::Listpack(p) => p.remove(member),
+            EncMut::Table(d) => {
                 let found = d.remove(member).is_some();
                 if found {
                     d.shrink_if_needed();
@@ -303,8 +358,8 @@ impl SetValue {
     /// Visit every member, in the encoding's order (ascending for an intset, insertion order
     /// for a listpack).
     pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
-        match self {
-            SetValue::Intset(v) => {
+        match self.enc() {
+            Enc::Intset(v) => {
                 let mut buf = Vec::with_capacity(20);
                 for n in v.iter() {
                     buf.clear();
@@ -312,8 +367,8 @@ impl SetValue {
                     f(&buf);
                 }
             }
-            SetValue::Listpack(p) => p.iter().for_each(f),
-            SetValue::Table(d) => d.for_each(|k, _| f(k)),
+            Enc::Listpack(p) => p.iter().for_each(f),
+            Enc::Table(d) => d.for_each(|k, _| f(k)),
         }
     }
 
@@ -331,10 +386,10 @@ impl SetValue {
         if len == 0 {
             return None;
         }
-        match self {
-            SetValue::Intset(v) => Some(int_text(v.get(rand::thread_rng().gen_range(0..len)))),
-            SetValue::Listpack(p) => p.get(rand::thread_rng().gen_range(0..len)).map(<[u8]>::to_vec),
-            SetValue::Table(d) => d.fair_random_entry().map(|(k, _)| k.to_vec()),
+        match self.enc_mut() {
+            EncMut::Intset(v) => Some(int_text(v.get(rand::thread_rng().gen_range(0..len)))),
+            EncMut::Listpack(p) => p.get(rand::thread_rng().gen_range(0..len)).map(<[u8]>::to_vec),
+            EncMut::Table(d) => d.fair_random_entry().map(|(k, _)| k.to_vec()),
         }
     }
 
@@ -344,7 +399,7 @@ impl SetValue {
         if len == 0 {
             return Vec::new();
         }
-        if matches!(self, SetValue::Table(_)) && len > FAIR_MAX && k < len / 4 {
+        if matches!(self.enc(), Enc::Table(_)) && len > FAIR_MAX && k < len / 4 {
             return (0..k).filter_map(|_| self.random_member()).collect();
         }
         let all = self.members();
@@ -357,7 +412,7 @@ impl SetValue {
     pub fn sample_distinct(&mut self, k: usize) -> Vec<Vec<u8>> {
         use rand::seq::SliceRandom;
         let len = self.len();
-        if let SetValue::Listpack(p) = self {
+        if let EncMut::Listpack(p) = self.enc_mut() {
             let picked = ordered_sample(len, k);
             let mut next = picked.iter().peekable();
             let mut out = Vec::with_capacity(picked.len());
@@ -387,15 +442,15 @@ impl SetValue {
 
     /// Remove and return a random member; None when empty.
     pub fn pop_random(&mut self) -> Option<Vec<u8>> {
-        match self {
-            SetValue::Intset(v) => {
+        match self.enc_mut() {
+            EncMut::Intset(v) => {
                 if v.is_empty() {
                     return None;
                 }
                 let i = rand::thread_rng().gen_range(0..v.len());
                 Some(int_text(v.remove_at(i)))
             }
-            SetValue::Listpack(_) | SetValue::Table(_) => {
+            EncMut::Listpack(_) | EncMut::Table(_) => {
                 let m = self.random_member()?;
                 self.remove(&m);
                 Some(m)
@@ -414,7 +469,7 @@ impl SetValue {
         debug_assert!(count < size);
         let remaining = size - count;
         if remaining * 5 > count {
-            if let SetValue::Listpack(p) = self {
+            if let EncMut::Listpack(p) = self.enc_mut() {
                 let picked = ordered_sample(size, count);
                 let out = picked.iter().filter_map(|&i| p.get(i).map(<[u8]>::to_vec)).collect();
                 p.remove_indexes(&picked);
@@ -422,11 +477,11 @@ impl SetValue {
             }
             return (0..count).filter_map(|_| self.pop_random()).collect();
         }
-        let mut kept = match self {
-            SetValue::Intset(_) => SetValue::Intset(IntSet::default()),
+        let mut kept = match self.enc() {
+            Enc::Intset(_) => SetValue::intset(IntSet::default()),
             _ => SetValue::new_listpack(),
         };
-        if let SetValue::Listpack(p) = self {
+        if let EncMut::Listpack(p) = self.enc_mut() {
             let picked = ordered_sample(size, remaining);
             for &i in &picked {
                 if let Some(m) = p.get(i) {
@@ -451,12 +506,12 @@ impl SetValue {
         I: IntoIterator<Item = Vec<u8>>,
     {
         let mut s =
-            if len > lim.intset_max() { SetValue::Table(Box::default()) } else { SetValue::Intset(IntSet::default()) };
+            if len > lim.intset_max() { SetValue::table(Dict::new()) } else { SetValue::intset(IntSet::default()) };
         let (mut widest, mut total) = (0usize, 0usize);
         for m in members {
             widest = widest.max(m.len());
             total += m.len();
-            if let SetValue::Intset(v) = &mut s {
+            if let EncMut::Intset(v) = s.enc_mut() {
                 match parse_i64(&m) {
                     Some(n) if v.insert(n) => continue,
                     Some(_) => return Err(DuplicateMember),
@@ -469,7 +524,7 @@ impl SetValue {
                     None => s.convert_to_table(),
                 }
             }
-            if let SetValue::Listpack(p) = &mut s {
+            if let EncMut::Listpack(p) = s.enc_mut() {
                 if p.len() < lim.max_listpack_entries && m.len() <= lim.max_listpack_value && p.fits(m.len()) {
                     if p.contains(&m) {
                         return Err(DuplicateMember);
@@ -479,7 +534,7 @@ impl SetValue {
                 }
                 s.convert_to_table();
             }
-            if let SetValue::Table(d) = &mut s {
+            if let EncMut::Table(d) = s.enc_mut() {
                 if d.contains_key(&m) {
                     return Err(DuplicateMember);
                 }
@@ -512,15 +567,15 @@ impl SetValue {
         for m in &members {
             p.push(m);
         }
-        Ok(SetValue::Listpack(p))
+        Ok(SetValue::listpack(p))
     }
 
-    /// A set stored as an intset (RDB_TYPE_SET_INTSET): kept as an intset unless it has more
-    /// members than `set-max-intset-entries`.
-    pub fn from_intset(mut ints: Vec<i64>, lim: SetLimits) -> Self {
+    /// A set stored as an intset (RDB_TYPE_SET_INTSET) `width` bytes wide: kept as an intset,
+    /// as wide, unless it has more members than `set-max-intset-entries`.
+    pub fn from_intset(mut ints: Vec<i64>, width: usize, lim: SetLimits) -> Self {
         ints.sort_unstable();
         ints.dedup();
-        let mut s = SetValue::Intset(IntSet::from_sorted(&ints));
+        let mut s = SetValue::intset(IntSet::from_sorted_wide(&ints, width));
         if s.len() > lim.max_intset_entries {
             s.convert_to_table();
         }
@@ -530,12 +585,12 @@ impl SetValue {
     /// One step of SSCAN: visits at least `count` members (an intset or a listpack is returned
     /// whole, with a zero cursor, as Redis does). Returns the next cursor.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8])) -> u64 {
-        match self {
-            SetValue::Intset(_) | SetValue::Listpack(_) => {
+        match self.enc() {
+            Enc::Intset(_) | Enc::Listpack(_) => {
                 self.for_each(f);
                 0
             }
-            SetValue::Table(d) => d.scan_budget(cursor, count, |k, _| f(k)),
+            Enc::Table(d) => d.scan_budget(cursor, count, |k, _| f(k)),
         }
     }
 }
@@ -648,8 +703,8 @@ mod tests {
         assert!(SetValue::from_listpack(m(&["a", "a"]), L).is_err());
         assert_eq!(SetValue::from_listpack(m(&["a", "1"]), L).unwrap().encoding(), "listpack");
         assert_eq!(SetValue::from_listpack(m(&["a", "1", "b", "c"]), L).unwrap().encoding(), "hashtable");
-        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4], L).encoding(), "intset");
-        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4, 5], L).encoding(), "hashtable");
+        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4], 2, L).encoding(), "intset");
+        assert_eq!(SetValue::from_intset(vec![1, 2, 3, 4, 5], 2, L).encoding(), "hashtable");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! (hash and set listpacks, small lists, small sorted sets).
 //!
 //! A pointer, the length (u32), a 16-bit field its owner uses as it likes (an entry count), and
-//! a spare byte whose unused values hold the tag of an enum around it, so that `HashValue`,
+//! a [`Tag`] byte: two values say which of two encodings the bytes are (a set's intset or
+//! listpack), and the other 254 hold the tag of an enum around it, so that `HashValue`,
 //! `SetValue`, `ListValue` and `ZSetValue` are 16 bytes each and sit in a keyspace entry without
 //! a box of their own. (Hand-written over a `Box<[u8]>` taken apart because a boxed slice plus a
 //! count is 24 bytes and leaves no room for a tag.) The buffer has no spare capacity: small
@@ -10,13 +11,15 @@
 
 use std::ptr::NonNull;
 
-/// A byte with a single valid value: its 255 others are niches, where an enum holding a
-/// `ThinBuf` keeps its tag.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+/// Which of two encodings a buffer holds, for an owner that keeps either in one `ThinBuf`
+/// (`SetValue`'s compact sets). A byte with two valid values: its 254 others are niches, where
+/// an enum holding a `ThinBuf` keeps its tag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
-enum Spare {
+pub enum Tag {
     #[default]
     Zero = 0,
+    One = 1,
 }
 
 pub struct ThinBuf {
@@ -24,7 +27,7 @@ pub struct ThinBuf {
     ptr: NonNull<u8>,
     len: u32,
     meta: u16,
-    _spare: Spare,
+    tag: Tag,
 }
 
 // SAFETY: a `ThinBuf` owns its bytes exclusively, like the `Box<[u8]>` they came from.
@@ -46,7 +49,7 @@ impl Default for ThinBuf {
 
 impl Clone for ThinBuf {
     fn clone(&self) -> Self {
-        ThinBuf::new(self.bytes().to_vec(), self.meta)
+        ThinBuf::tagged(self.bytes().to_vec(), self.meta, self.tag)
     }
 }
 
@@ -55,12 +58,17 @@ impl ThinBuf {
     /// allocator keeps a block that shrinks by less than half where it is, which would release
     /// nothing), one with little is shrunk where it is.
     pub fn new(v: Vec<u8>, meta: u16) -> ThinBuf {
+        ThinBuf::tagged(v, meta, Tag::Zero)
+    }
+
+    /// As [`ThinBuf::new`], tagged: the tag stays through edits and clones.
+    pub fn tagged(v: Vec<u8>, meta: u16, tag: Tag) -> ThinBuf {
         let b: Box<[u8]> = if v.capacity() > v.len() + v.len() / 4 + 8 { v.as_slice().into() } else { v.into() };
         // The encodings built on this one convert long before 4 GiB (Redis's listpacks stop
         // at 1 GiB: see `packed::SAFETY_BYTES`).
         let len = u32::try_from(b.len()).expect("a compact encoding's buffer exceeds 4 GiB");
         let ptr = NonNull::new(Box::into_raw(b) as *mut u8).expect("Box pointers are not null");
-        ThinBuf { ptr, len, meta, _spare: Spare::Zero }
+        ThinBuf { ptr, len, meta, tag }
     }
 
     /// Take the bytes out, leaving this empty.
@@ -97,6 +105,10 @@ impl ThinBuf {
         self.meta
     }
 
+    pub fn tag(&self) -> Tag {
+        self.tag
+    }
+
     /// `meta` read as an entry count: exact below `u16::MAX`; at it, `walk` counts them.
     pub fn count(&self, walk: impl FnOnce() -> usize) -> usize {
         match self.meta {
@@ -112,13 +124,13 @@ impl ThinBuf {
 
     /// Edit the bytes as a vector with room for `extra` more, then keep them exactly again.
     pub fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        let meta = self.meta;
+        let (meta, tag) = (self.meta, self.tag);
         let mut v = self.take();
         // Exact even when large: the allocator grows a block in place while its size class
         // has room (and huge blocks by remapping), so appends stay cheap without a capacity.
         v.reserve_exact(extra);
         let r = f(&mut v);
-        *self = ThinBuf::new(v, meta);
+        *self = ThinBuf::tagged(v, meta, tag);
         r
     }
 
@@ -166,5 +178,8 @@ mod tests {
         b.set_count(12);
         assert_eq!(b.count(|| unreachable!("an exact count")), 12);
         assert!(ThinBuf::default().is_empty());
+        let mut t = ThinBuf::tagged(b"ab".to_vec(), 2, Tag::One);
+        t.splice(1, 0, 1).copy_from_slice(b"-");
+        assert_eq!((t.bytes(), t.tag(), t.clone().tag(), b.tag()), (&b"a-b"[..], Tag::One, Tag::One, Tag::Zero));
     }
 }
