@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod id;
 pub mod lp;
 pub mod node;
+pub mod node_map;
 pub mod range;
 pub mod rax;
 
@@ -18,6 +19,7 @@ use bytes::Bytes;
 pub use cgroup::{Consumer, ConsumerGroup, Nack, INVALID_ENTRIES_READ};
 pub use id::StreamId;
 pub use node::EntryRef;
+pub use node_map::NodeMap;
 pub use range::Range;
 
 /// The largest listpack a node may grow to, whatever stream-node-max-bytes says.
@@ -55,7 +57,7 @@ pub enum Trim {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamValue {
-    nodes: BTreeMap<StreamId, Vec<u8>>,
+    nodes: NodeMap,
     length: u64,
     pub last_id: StreamId,
     pub first_id: StreamId,
@@ -89,7 +91,7 @@ impl StreamValue {
 
     /// The number of radix-tree nodes Redis would use for these node keys.
     pub fn rax_nodes(&self) -> usize {
-        rax::node_count(self.nodes.keys().map(|k| k.to_be_bytes()))
+        rax::node_count(self.nodes.iter().map(|(k, _)| k.to_be_bytes()))
     }
 
     /// Entries between `start` and `end` (inclusive), tombstones skipped.
@@ -154,7 +156,7 @@ impl StreamValue {
         } else {
             limits.max_bytes
         };
-        let mut tail = self.nodes.iter_mut().next_back();
+        let mut tail = self.nodes.last_mut();
         if let Some((_, lp)) = &mut tail {
             let full = if lp.len() + total >= max_bytes {
                 true
@@ -196,14 +198,14 @@ impl StreamValue {
     /// Delete the live entry `id` (Redis's streamDeleteItem): true if it was there.
     fn delete_one(&mut self, id: StreamId) -> bool {
         let Some((master, flags_pos, flags)) = self.get(id).map(|e| {
-            let (master, _) = self.nodes.range(..=id).next_back().expect("an entry lives in a node");
+            let (master, _) = self.nodes.floor(id, true).expect("an entry lives in a node");
             (*master, e.flags_pos, e.flags)
         }) else {
             return false;
         };
-        let lp = self.nodes.get_mut(&master).expect("node found above");
+        let lp = self.nodes.get_mut(master).expect("node found above");
         if node::mark_deleted(lp, flags_pos, flags) == 0 {
-            self.nodes.remove(&master);
+            self.nodes.remove(master);
         }
         self.length -= 1;
         true
@@ -240,7 +242,7 @@ impl StreamValue {
     pub fn trim(&mut self, how: Trim, approx: bool, limit: i64) -> i64 {
         let mut deleted: i64 = 0;
         let mut from = StreamId::MIN;
-        while let Some((&master, lp)) = self.nodes.range(from..).next() {
+        while let Some((&master, lp)) = self.nodes.ceil(from, true) {
             if let Trim::MaxLen(maxlen) = how {
                 if self.length <= maxlen {
                     break;
@@ -259,7 +261,7 @@ impl StreamValue {
                 }
             };
             if remove {
-                self.nodes.remove(&master);
+                self.nodes.remove(master);
                 self.length = self.length.saturating_sub(entries as u64);
                 deleted += entries;
                 from = master;
@@ -269,7 +271,7 @@ impl StreamValue {
                 break;
             }
             // Mark entries deleted inside this node.
-            let lp = self.nodes.get_mut(&master).expect("node found above");
+            let lp = self.nodes.get_mut(master).expect("node found above");
             let mut marked = 0i64;
             let mut pos = m.first_entry;
             while let Some(p) = pos {
@@ -381,7 +383,7 @@ impl StreamValue {
 
     /// Insert a loaded node (RDB): false if its key exists.
     pub fn insert_node(&mut self, master: StreamId, lp: Vec<u8>) -> bool {
-        if self.nodes.contains_key(&master) {
+        if self.nodes.contains_key(master) {
             return false;
         }
         self.nodes.insert(master, lp);
@@ -390,7 +392,7 @@ impl StreamValue {
 
     /// Bytes used, roughly (MEMORY USAGE): nodes, tree overhead, groups and their PELs.
     pub fn memory_usage(&self) -> usize {
-        let mut n = 96 + self.nodes.values().map(|lp| lp.capacity() + 48).sum::<usize>();
+        let mut n = 96 + self.nodes.iter().map(|(_, lp)| lp.capacity() + 48).sum::<usize>();
         for (name, g) in &self.groups {
             n += 64 + name.len() + g.pel.len() * 64;
             for (cname, c) in &g.consumers {

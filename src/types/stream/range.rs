@@ -2,11 +2,9 @@
 //! streamIterator does: the first node is found in O(log n) in the ordered map of nodes, then
 //! entries are walked inside each node, skipping tombstones (deleted entries) unless asked.
 
-use std::collections::BTreeMap;
-use std::ops::Bound::{Excluded, Unbounded};
-
 use super::id::StreamId;
 use super::node::{self, EntryRef, Master};
+use super::node_map::NodeMap;
 
 struct Cursor<'a> {
     master_id: StreamId,
@@ -26,7 +24,7 @@ impl<'a> Cursor<'a> {
 
 /// Entries with `start <= id <= end`, in order (or reverse order).
 pub struct Range<'a> {
-    nodes: &'a BTreeMap<StreamId, Vec<u8>>,
+    nodes: &'a NodeMap,
     start: StreamId,
     end: StreamId,
     rev: bool,
@@ -35,12 +33,8 @@ pub struct Range<'a> {
 }
 
 impl<'a> Range<'a> {
-    pub fn new(nodes: &'a BTreeMap<StreamId, Vec<u8>>, start: StreamId, end: StreamId, rev: bool) -> Self {
-        let first = if rev {
-            nodes.range(..=end).next_back()
-        } else {
-            nodes.range(..=start).next_back().or_else(|| nodes.iter().next())
-        };
+    pub fn new(nodes: &'a NodeMap, start: StreamId, end: StreamId, rev: bool) -> Self {
+        let first = if rev { nodes.floor(end, true) } else { nodes.floor(start, true).or_else(|| nodes.iter().next()) };
         let cur = first.map(|(k, v)| Cursor::open(*k, v, rev));
         Range { nodes, start, end, rev, tombstones: false, cur }
     }
@@ -53,11 +47,7 @@ impl<'a> Range<'a> {
 
     fn next_node(&mut self) {
         let Some(c) = &self.cur else { return };
-        let next = if self.rev {
-            self.nodes.range(..c.master_id).next_back()
-        } else {
-            self.nodes.range((Excluded(c.master_id), Unbounded)).next()
-        };
+        let next = if self.rev { self.nodes.floor(c.master_id, false) } else { self.nodes.ceil(c.master_id, false) };
         self.cur = next.map(|(k, v)| Cursor::open(*k, v, self.rev));
     }
 }
