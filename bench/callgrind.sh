@@ -17,6 +17,8 @@
 #           custom rows: zrangebyscore (ZRANGEBYSCORE over a preloaded ZSET_SIZE-member sorted
 #           set, LIMIT 0 10 from a random score) and evalsha (EVALSHA of a SCRIPT LOADed INCR
 #           script on random keys).
+#   PRELOAD_TTL  non-empty: the preloaded keys get a TTL (SET ... EX), for the cost of keys
+#           with one (use KEYSPACE=1000 for GETs that hit them)
 #   ZSET_SIZE members of the zrangebyscore sorted set (default 10000)
 #   KEYSPACE the -r of the redis-benchmark rows and of evalsha (default 1000; compare.sh uses
 #           1000000)
@@ -114,8 +116,13 @@ instructions() {
         redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
         sleep 0.1
     done
-    # The same preloaded keyspace for every run (GET hits, INCR on existing counters).
-    redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -t set -q >/dev/null 2>&1
+    # The same preloaded keyspace for every run (GET hits, INCR on existing counters); with
+    # PRELOAD_TTL, every preloaded key has a TTL.
+    if [ -n "${PRELOAD_TTL:-}" ]; then
+        redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -q set key:__rand_int__ xxx EX 100000 >/dev/null 2>&1
+    else
+        redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -t set -q >/dev/null 2>&1
+    fi
     local row
     case "$test" in
         zrangebyscore)

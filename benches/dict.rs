@@ -13,7 +13,7 @@ const N: usize = 1_000_000;
 const STRIDE: usize = 7919;
 
 fn filled(keys: &[Vec<u8>]) -> Dict<u64> {
-    let mut d = Dict::new();
+    let mut d: Dict<u64> = Dict::new();
     for (i, k) in keys.iter().enumerate() {
         d.insert(k, i as u64);
     }

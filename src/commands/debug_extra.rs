@@ -226,9 +226,9 @@ fn htstats(ctx: &mut Ctx) -> CmdResult {
     let (mut keys, mut expires, mut slots, mut eslots) = (0usize, 0usize, 0usize, 0usize);
     for (_, sd) in ctx.db.locked_shards() {
         keys += sd.main.len();
-        expires += sd.expires.len();
+        expires += sd.ttls.len();
         slots += sd.main.buckets();
-        eslots += sd.expires.buckets();
+        eslots += sd.ttls.buckets();
     }
     ctx.db.index = selected;
     let block = |size: usize, n: usize| {

@@ -270,7 +270,7 @@ fn db_counts(ctx: &mut Ctx) -> Vec<(usize, usize)> {
         let c = (0..server.keyspace.databases())
             .map(|i| {
                 ctx.db.index = i;
-                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()))
+                ctx.db.sampled_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.ttls.len()))
             })
             .collect();
         ctx.db.index = selected;

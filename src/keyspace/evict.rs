@@ -149,7 +149,7 @@ fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Byte
     let now_ms = view.now_ms;
     let ks = view.keyspace();
     let (_, sd) = view.sampled_shards().next()?;
-    let pool = if policy.volatile() { sd.expires.len() } else { sd.main.len() };
+    let pool = if policy.volatile() { sd.ttls.len() } else { sd.main.len() };
     if pool == 0 {
         return None;
     }
@@ -157,8 +157,8 @@ fn pick(view: &mut super::Db<'_>, policy: Policy, samples: usize) -> Option<Byte
     for _ in 0..samples.min(pool.max(1)) {
         // Score: higher is evicted first.
         let (key, score) = if policy.volatile() {
-            let (k, &when) = sd.expires.random_entry()?;
-            let key = Bytes::copy_from_slice(k);
+            let (k, when) = sd.random_ttl()?;
+            let key = Bytes::from(k);
             let score = match policy {
                 Policy::VolatileTtl => u64::MAX - when.max(0) as u64,
                 Policy::VolatileRandom => 0,
@@ -188,8 +188,7 @@ impl super::Db<'_> {
     pub fn evict(&mut self, key: &[u8], thread_net: fn() -> isize) -> usize {
         let before = thread_net();
         let sd = self.shard_db(key);
-        let Some(entry) = sd.main.remove(key) else { return 0 };
-        sd.expires.remove(key);
+        let Some((entry, _)) = sd.remove_key(crate::types::dict::hash_key(key), key) else { return 0 };
         let kind = super::ready::WaitKind::of(&entry.value);
         drop(entry);
         let freed = before.saturating_sub(thread_net()).max(0) as usize;

@@ -165,12 +165,12 @@ fn expire_in(ks: &Keyspace, db: usize, shard: usize, start: Instant, budget: Dur
         let mut sampled = 0;
         {
             let (_, sd) = view.sampled_shards().next().expect("one shard locked");
-            let n = sd.expires.len().min(SAMPLE);
+            let n = sd.ttls.len().min(SAMPLE);
             for _ in 0..n {
-                if let Some((k, &when)) = sd.expires.random_entry() {
+                if let Some((k, when)) = sd.random_ttl() {
                     sampled += 1;
                     if when <= now {
-                        expired_keys.push(k.to_vec());
+                        expired_keys.push(k);
                     } else {
                         stats.ttl(db, when - now);
                     }

@@ -1,7 +1,8 @@
 //! The keyspace: `databases` logical databases, split into [`NSHARDS`] shards by key hash (by
 //! hash slot in cluster mode, see [`shard_of`]).
-//! Each shard has its own lock and holds, for every database, a main dict (key → entry) and an
-//! expires dict (key → absolute unix time in ms), as Redis does.
+//! Each shard has its own lock and holds, for every database, a main dict (key → entry) and a
+//! TTL index (the keys with a TTL → absolute unix time in ms: Redis's expires dict, keyed by
+//! hash, see `ttl_index`).
 //!
 //! Concurrency: a command locks the shards of all its keys, in ascending shard order (so two
 //! commands can never deadlock), does its work, publishes its effects and unlocks. Commands on
@@ -29,6 +30,7 @@ pub mod notify;
 pub mod ready;
 pub mod slot;
 pub mod staging;
+pub mod ttl_index;
 pub mod watch;
 
 use crate::util::lean_vec::LeanVec;
@@ -38,6 +40,7 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::types::dict::hash_key;
 pub use crate::types::Dict;
 use crate::types::{Entry, Kind, Value, WrongType};
 pub use effects::{Effect, EffectStream};
@@ -52,7 +55,9 @@ pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
 #[derive(Default)]
 pub struct ShardDb {
     pub main: Dict<Entry>,
-    pub expires: Dict<i64>,
+    /// The expiry times of the keys with a TTL (only through `ShardDb`'s TTL methods, which
+    /// keep each entry's flag in step).
+    pub ttls: ttl_index::TtlIndex,
     /// Keys whose hash has (or had) fields with a TTL, by their earliest: what the field-expiry
     /// cycle takes (`hfe.rs`). Kept by `set`/`insert_entry`/`delete` and the field-expiry
     /// commands; a key that no longer qualifies is dropped by the cycle.
@@ -82,7 +87,7 @@ impl DbCounts {
 impl ShardDb {
     /// This slice's share of [`DbCounts`].
     pub fn info_counts(&self) -> DbCounts {
-        DbCounts { keys: self.main.len(), expires: self.expires.len(), hashes_with_ttls: self.hexpires.len() }
+        DbCounts { keys: self.main.len(), expires: self.ttls.len(), hashes_with_ttls: self.hexpires.len() }
     }
 
     /// Whether some key of this database holds a hash with field TTLs.
@@ -621,7 +626,7 @@ impl Keyspace {
         for s in self.shards.iter() {
             let s = s.lock();
             keys += s.dbs[db].main.len();
-            expires += s.dbs[db].expires.len();
+            expires += s.dbs[db].ttls.len();
         }
         (keys, expires)
     }
@@ -650,7 +655,7 @@ impl Keyspace {
     /// with none is no longer marked as holding TTLs.
     pub fn dbs_with_ttls(&self, shard: usize) -> SmallVec<[usize; 16]> {
         let s = self.shards[shard].lock();
-        let has_ttls = |d: &ShardDb| !d.expires.is_empty() || !d.hexpires.is_empty();
+        let has_ttls = |d: &ShardDb| !d.ttls.is_empty() || !d.hexpires.is_empty();
         if !s.dbs.iter().any(has_ttls) {
             self.ttl_shards.clear(shard);
             return SmallVec::new();
@@ -674,7 +679,7 @@ impl Keyspace {
             for d in s.dbs.iter_mut() {
                 if rehash {
                     d.main.cron_step(per_table);
-                    d.expires.cron_step(per_table);
+                    d.ttls.cron_step(per_table);
                 }
                 keys += d.main.len();
             }
@@ -1116,18 +1121,17 @@ impl<'a> Db<'a> {
         let mode = self.expire_mode;
         let ks = self.ks;
         let sd = self.shard_db_at(at.shard, key);
-        if sd.expires.is_empty() || mode == ExpireMode::Keep {
+        if sd.ttls.is_empty() || mode == ExpireMode::Keep {
             return false;
         }
         let paused_until = ks.expiry_paused_until.load(Ordering::Relaxed);
-        match sd.expires.get_hashed(at.hash, key) {
-            Some(&when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
+        match sd.ttl_hashed(at.hash, key) {
+            Some(when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
                 // Paused: the key is gone for readers, but nothing is deleted or propagated.
                 true
             }
-            Some(&when) if when <= now => {
-                sd.expires.remove(key);
-                let gone = sd.main.remove(key).and_then(|e| ready::WaitKind::of(&e.value));
+            Some(when) if when <= now => {
+                let gone = sd.remove_key(at.hash, key).and_then(|(e, _)| ready::WaitKind::of(&e.value));
                 if !sd.hexpires.is_empty() {
                     sd.hexpires.remove(key);
                 }
@@ -1266,7 +1270,7 @@ impl<'a> Db<'a> {
     pub fn is_expired(&mut self, key: &[u8]) -> bool {
         let now = self.now_ms;
         let sd = self.shard_db(key);
-        sd.main.contains_key(key) && sd.expires.get(key).is_some_and(|&t| t <= now)
+        sd.ttl(key).is_some_and(|t| t <= now)
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -1304,8 +1308,8 @@ impl<'a> Db<'a> {
                 None
             }
         };
-        if !keep_ttl && !sd.expires.is_empty() {
-            sd.expires.remove(key);
+        if !keep_ttl {
+            sd.clear_ttl(at.hash, key);
         }
         match replaced {
             // An overwrite in place (Redis's dbSetValue): only a key's going away is signalled.
@@ -1344,8 +1348,12 @@ impl<'a> Db<'a> {
         if sd.track_hash_ttls(key, &entry.value) {
             ks.ttl_shards.mark(s);
         }
-        let old = sd.main.insert(key, entry).map(|e| ready::WaitKind::of(&e.value));
-        sd.expires.remove(key);
+        let h = hash_key(key);
+        let old = sd.remove_key(h, key).map(|(e, _)| ready::WaitKind::of(&e.value));
+        let mut entry = entry;
+        // A TTL is the caller's to set again (`set_expire`): the index has no time for it.
+        entry.mark_ttl(false);
+        sd.main.insert_new_hashed(h, key.into(), entry);
         // Replacing is deleting, then adding (RENAME, COPY ... REPLACE, RESTORE ... REPLACE).
         if let Some(old) = old {
             self.note_gone(key, old);
@@ -1362,8 +1370,7 @@ impl<'a> Db<'a> {
     /// its time that is still stored is deleted (and counts as existing), not expired.
     pub fn delete_stored(&mut self, key: &[u8]) -> bool {
         let sd = self.shard_db(key);
-        if let Some(e) = sd.main.remove(key) {
-            sd.expires.remove(key);
+        if let Some((e, _)) = sd.remove_key(hash_key(key), key) {
             if !sd.hexpires.is_empty() {
                 sd.hexpires.remove(key);
             }
@@ -1380,8 +1387,7 @@ impl<'a> Db<'a> {
             return None;
         }
         let sd = self.shard_db(key);
-        let e = sd.main.remove(key)?;
-        let ttl = sd.expires.remove(key);
+        let (e, ttl) = sd.remove_key(hash_key(key), key)?;
         if !sd.hexpires.is_empty() {
             sd.hexpires.remove(key);
         }
@@ -1391,11 +1397,7 @@ impl<'a> Db<'a> {
 
     /// The absolute expiry (unix ms) of an existing key.
     pub fn expire_of(&mut self, key: &[u8]) -> Option<i64> {
-        let sd = self.shard_db(key);
-        if sd.expires.is_empty() {
-            return None;
-        }
-        sd.expires.get(key).copied()
+        self.shard_db(key).ttl(key)
     }
 
     /// Set the absolute expiry (unix ms) of an existing key.
@@ -1405,18 +1407,14 @@ impl<'a> Db<'a> {
         }
         let s = self.shard_of_key(key);
         let sd = self.shard_db_at(s, key);
-        match sd.expires.get_mut(key) {
-            Some(w) => *w = when,
-            None => {
-                sd.expires.insert_new(key.into(), when);
-                self.ks.ttl_shards.mark(s);
-            }
+        if sd.set_ttl(key, when) {
+            self.ks.ttl_shards.mark(s);
         }
     }
 
     /// Remove an expiry. Returns whether there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        self.shard_db(key).expires.remove(key).is_some()
+        self.shard_db(key).clear_ttl(hash_key(key), key).is_some()
     }
 
     /// After a field-expiry command changed `key`'s hash in place: queue it for the field-expiry
@@ -1535,8 +1533,7 @@ impl<'a> Db<'a> {
     /// caller filters them with [`Db::is_expired`]).
     pub fn all_keys(&mut self, mut f: impl FnMut(&[u8], Option<i64>)) {
         for (_, sd) in self.sampled_shards() {
-            let expires = &sd.expires;
-            sd.main.for_each(|k, _| f(k, if expires.is_empty() { None } else { expires.get(k).copied() }));
+            sd.main.for_each(|k, e| f(k, sd.ttl_of(k, e)));
         }
     }
 

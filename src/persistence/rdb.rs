@@ -394,8 +394,7 @@ fn write_shard_db(out: &mut Vec<u8>, sd: &ShardDb, opts: SaveOptions) {
 
 /// One key of a database slice, its entry `e` with the slice's expiry for it.
 fn write_key(out: &mut Vec<u8>, sd: &ShardDb, k: &[u8], e: &Entry, opts: SaveOptions) {
-    let when = if sd.expires.is_empty() { None } else { sd.expires.get(k).copied() };
-    write_entry(out, k, e, when, opts);
+    write_entry(out, k, e, sd.ttl_of(k, e), opts);
 }
 
 /// Segment `segment` of a database slice (all of it for None), less the keys in `seen`; returns
@@ -482,8 +481,7 @@ pub fn write_snapshot(
     let mut result = Ok(());
     for index in 0..databases {
         db.index = index;
-        let (keys, expires) =
-            db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.expires.len()));
+        let (keys, expires) = db.locked_shards().fold((0, 0), |(k, e), (_, sd)| (k + sd.main.len(), e + sd.ttls.len()));
         if keys == 0 {
             continue;
         }

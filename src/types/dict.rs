@@ -14,20 +14,20 @@ use std::sync::LazyLock;
 use crate::types::SmallBytes;
 use crate::util::prefetch::prefetch;
 
-struct Node<V> {
-    key: SmallBytes,
+struct Node<V, K> {
+    key: K,
     val: V,
-    next: Option<Box<Node<V>>>,
+    next: Option<Box<Node<V, K>>>,
 }
 
-type Bucket<V> = Option<Box<Node<V>>>;
+type Bucket<V, K> = Option<Box<Node<V, K>>>;
 
-struct Table<V> {
-    buckets: Vec<Bucket<V>>,
+struct Table<V, K> {
+    buckets: Vec<Bucket<V, K>>,
     used: usize,
 }
 
-impl<V> Table<V> {
+impl<V, K> Table<V, K> {
     fn empty() -> Self {
         Table { buckets: Vec::new(), used: 0 }
     }
@@ -55,22 +55,65 @@ pub fn hash_key(key: &[u8]) -> usize {
     HASHER.hash_one(key) as usize
 }
 
-/// A hash map from byte-string keys to `V` with incremental rehashing.
-pub struct Dict<V> {
-    ht: [Table<V>; 2],
+/// What a [`Dict`] is keyed by: byte strings ([`SmallBytes`], looked up by `&[u8]`), or a
+/// `u64` that is itself a key's [`hash_key`] (the keyspace's TTL index keys keys by hash, so
+/// that a key with a TTL costs no second copy of it: 24-byte nodes, not 48).
+pub trait DictKey {
+    /// What lookups take.
+    type Probe: ?Sized + PartialEq;
+    fn probe(&self) -> &Self::Probe;
+    fn own(p: &Self::Probe) -> Self;
+    fn hash(p: &Self::Probe) -> usize;
+}
+
+impl DictKey for SmallBytes {
+    type Probe = [u8];
+    #[inline]
+    fn probe(&self) -> &[u8] {
+        self
+    }
+    #[inline]
+    fn own(p: &[u8]) -> Self {
+        SmallBytes::new(p)
+    }
+    #[inline]
+    fn hash(p: &[u8]) -> usize {
+        hash_key(p)
+    }
+}
+
+impl DictKey for u64 {
+    type Probe = u64;
+    #[inline]
+    fn probe(&self) -> &u64 {
+        self
+    }
+    #[inline]
+    fn own(p: &u64) -> Self {
+        *p
+    }
+    #[inline]
+    fn hash(p: &u64) -> usize {
+        *p as usize
+    }
+}
+
+/// A hash map from keys (byte strings unless said otherwise) to `V` with incremental rehashing.
+pub struct Dict<V, K = SmallBytes> {
+    ht: [Table<V, K>; 2],
     /// Index of the next bucket of `ht[0]` to migrate, when a rehash is in progress.
     rehash_idx: Option<usize>,
 }
 
-impl<V> Default for Dict<V> {
+impl<V, K> Default for Dict<V, K> {
     fn default() -> Self {
-        Self::new()
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
     }
 }
 
-impl<V> Dict<V> {
+impl<V, K: DictKey> Dict<V, K> {
     pub fn new() -> Self {
-        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
+        Self::default()
     }
 
     pub fn len(&self) -> usize {
@@ -110,7 +153,7 @@ impl<V> Dict<V> {
             let mask = self.ht[1].mask();
             while let Some(mut node) = chain {
                 chain = node.next.take();
-                let h = hash_key(&node.key) & mask;
+                let h = K::hash(node.key.probe()) & mask;
                 node.next = self.ht[1].buckets[h].take();
                 self.ht[1].buckets[h] = Some(node);
                 self.ht[0].used -= 1;
@@ -209,8 +252,9 @@ impl<V> Dict<V> {
     /// per request: no list of them is built).
     pub fn prefetch_lookups<'d, I>(lookups: impl Fn() -> I)
     where
-        I: Iterator<Item = (&'d Dict<V>, usize)>,
+        I: Iterator<Item = (&'d Dict<V, K>, usize)>,
         V: 'd,
+        K: 'd,
     {
         for (d, h) in lookups() {
             d.prefetch(h, false);
@@ -227,22 +271,22 @@ impl<V> Dict<V> {
         for t in &self.ht[..tables] {
             if let Some(bucket) = t.buckets.get(h & t.mask()) {
                 match (chain, bucket) {
-                    (false, _) => prefetch(bucket as *const Bucket<V>),
-                    (true, Some(node)) => prefetch(&**node as *const Node<V>),
+                    (false, _) => prefetch(bucket as *const Bucket<V, K>),
+                    (true, Some(node)) => prefetch(&**node as *const Node<V, K>),
                     (true, None) => {}
                 }
             }
         }
     }
 
-    fn find_in(&self, table: usize, h: usize, key: &[u8]) -> Option<&Node<V>> {
+    fn find_in(&self, table: usize, h: usize, key: &K::Probe) -> Option<&Node<V, K>> {
         let t = &self.ht[table];
         if t.buckets.is_empty() {
             return None;
         }
         let mut cur = t.buckets[h & t.mask()].as_deref();
         while let Some(n) = cur {
-            if &*n.key == key {
+            if n.key.probe() == key {
                 return Some(n);
             }
             cur = n.next.as_deref();
@@ -250,38 +294,58 @@ impl<V> Dict<V> {
         None
     }
 
-    fn find_node(&self, key: &[u8]) -> Option<&Node<V>> {
-        self.find_node_hashed(hash_key(key), key)
+    fn find_node(&self, key: &K::Probe) -> Option<&Node<V, K>> {
+        self.find_node_hashed(K::hash(key), key)
     }
 
-    fn find_node_hashed(&self, h: usize, key: &[u8]) -> Option<&Node<V>> {
+    fn find_node_hashed(&self, h: usize, key: &K::Probe) -> Option<&Node<V, K>> {
         if self.is_empty() {
             return None;
         }
         self.find_in(0, h, key).or_else(|| if self.rehash_idx.is_some() { self.find_in(1, h, key) } else { None })
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&V> {
+    /// An entry whose key hashes to `h` (its whole [`DictKey::hash`], not only the bucket's
+    /// bits) and whose value `pred` accepts: how the keyspace finds the key behind an entry of
+    /// its TTL index, which holds hashes.
+    pub fn find_by_hash(&self, h: usize, mut pred: impl FnMut(&V) -> bool) -> Option<(&K::Probe, &V)> {
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        for t in &self.ht[..tables] {
+            if t.buckets.is_empty() {
+                continue;
+            }
+            let mut cur = t.buckets[h & t.mask()].as_deref();
+            while let Some(n) = cur {
+                if pred(&n.val) && K::hash(n.key.probe()) == h {
+                    return Some((n.key.probe(), &n.val));
+                }
+                cur = n.next.as_deref();
+            }
+        }
+        None
+    }
+
+    pub fn get(&self, key: &K::Probe) -> Option<&V> {
         self.find_node(key).map(|n| &n.val)
     }
 
     /// [`Dict::get`] with `key`'s hash already computed ([`hash_key`]).
-    pub fn get_hashed(&self, h: usize, key: &[u8]) -> Option<&V> {
-        debug_assert_eq!(h, hash_key(key));
+    pub fn get_hashed(&self, h: usize, key: &K::Probe) -> Option<&V> {
+        debug_assert_eq!(h, K::hash(key));
         self.find_node_hashed(h, key).map(|n| &n.val)
     }
 
-    pub fn contains_key(&self, key: &[u8]) -> bool {
+    pub fn contains_key(&self, key: &K::Probe) -> bool {
         self.find_node(key).is_some()
     }
 
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.get_mut_hashed(hash_key(key), key)
+    pub fn get_mut(&mut self, key: &K::Probe) -> Option<&mut V> {
+        self.get_mut_hashed(K::hash(key), key)
     }
 
     /// [`Dict::get_mut`] with `key`'s hash already computed ([`hash_key`]).
-    pub fn get_mut_hashed(&mut self, h: usize, key: &[u8]) -> Option<&mut V> {
-        debug_assert_eq!(h, hash_key(key));
+    pub fn get_mut_hashed(&mut self, h: usize, key: &K::Probe) -> Option<&mut V> {
+        debug_assert_eq!(h, K::hash(key));
         if self.is_empty() {
             return None;
         }
@@ -299,7 +363,7 @@ impl<V> Dict<V> {
         let mask = t.mask();
         let mut cur = t.buckets[h & mask].as_deref_mut();
         while let Some(n) = cur {
-            if &*n.key == key {
+            if n.key.probe() == key {
                 return Some(&mut n.val);
             }
             cur = n.next.as_deref_mut();
@@ -308,23 +372,23 @@ impl<V> Dict<V> {
     }
 
     /// Insert or replace; returns the previous value.
-    pub fn insert(&mut self, key: &[u8], val: V) -> Option<V> {
+    pub fn insert(&mut self, key: &K::Probe, val: V) -> Option<V> {
         if let Some(slot) = self.get_mut(key) {
             return Some(std::mem::replace(slot, val));
         }
-        self.insert_new(key.into(), val);
+        self.insert_new(K::own(key), val);
         None
     }
 
     /// Insert a key known to be absent (the caller checked); returns the stored value.
-    pub fn insert_new(&mut self, key: SmallBytes, val: V) -> &mut V {
-        let h = hash_key(&key);
+    pub fn insert_new(&mut self, key: K, val: V) -> &mut V {
+        let h = K::hash(key.probe());
         self.insert_new_hashed(h, key, val)
     }
 
     /// [`Dict::insert_new`] with the key's hash already computed ([`hash_key`]).
-    pub fn insert_new_hashed(&mut self, h: usize, key: SmallBytes, val: V) -> &mut V {
-        debug_assert_eq!(h, hash_key(&key));
+    pub fn insert_new_hashed(&mut self, h: usize, key: K, val: V) -> &mut V {
+        debug_assert_eq!(h, K::hash(key.probe()));
         self.step();
         self.expand_if_needed();
         let table = if self.rehash_idx.is_some() { 1 } else { 0 };
@@ -338,12 +402,12 @@ impl<V> Dict<V> {
     /// The value of `key`, inserting `make()` first if it is absent. The flag tells whether it
     /// was inserted. One hash and one chain walk when the key is there (INCR's usual case; a
     /// lookup then a second `get_mut` cost ~180 instructions more).
-    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> (&mut V, bool) {
-        self.get_or_insert_with_hashed(hash_key(key), key, make)
+    pub fn get_or_insert_with(&mut self, key: &K::Probe, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        self.get_or_insert_with_hashed(K::hash(key), key, make)
     }
 
     /// [`Dict::get_or_insert_with`] with `key`'s hash already computed ([`hash_key`]).
-    pub fn get_or_insert_with_hashed(&mut self, h: usize, key: &[u8], make: impl FnOnce() -> V) -> (&mut V, bool) {
+    pub fn get_or_insert_with_hashed(&mut self, h: usize, key: &K::Probe, make: impl FnOnce() -> V) -> (&mut V, bool) {
         if let Some(v) = self.get_mut_hashed(h, key) {
             let v: *mut V = v;
             // SAFETY: `v` points into a node of this dict and is returned with the same mutable
@@ -351,16 +415,16 @@ impl<V> Dict<V> {
             // checker cannot see that this branch returns it (NLL "problem case #3").
             return (unsafe { &mut *v }, false);
         }
-        (self.insert_new_hashed(h, key.into(), make()), true)
+        (self.insert_new_hashed(h, K::own(key), make()), true)
     }
 
     /// Remove a key, returning its stored key and value.
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(SmallBytes, V)> {
+    pub fn remove_entry(&mut self, key: &K::Probe) -> Option<(K, V)> {
         if self.is_empty() {
             return None;
         }
         self.step();
-        let h = hash_key(key);
+        let h = K::hash(key);
         for table in 0..2 {
             if table == 1 && self.rehash_idx.is_none() {
                 break;
@@ -374,7 +438,7 @@ impl<V> Dict<V> {
             loop {
                 match link {
                     None => break,
-                    Some(n) if &*n.key == key => {
+                    Some(n) if n.key.probe() == key => {
                         let mut node = link.take().expect("matched node");
                         *link = node.next.take();
                         t.used -= 1;
@@ -387,22 +451,22 @@ impl<V> Dict<V> {
         None
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+    pub fn remove(&mut self, key: &K::Probe) -> Option<V> {
         self.remove_entry(key).map(|(_, v)| v)
     }
 
     /// Drop everything (the memory is released by the caller's choice of thread).
-    pub fn take_all(&mut self) -> Dict<V> {
+    pub fn take_all(&mut self) -> Dict<V, K> {
         std::mem::take(self)
     }
 
     /// Visit every entry.
-    pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
+    pub fn for_each(&self, mut f: impl FnMut(&K::Probe, &V)) {
         for t in &self.ht {
             for b in &t.buckets {
                 let mut cur = b.as_deref();
                 while let Some(n) = cur {
-                    f(&n.key, &n.val);
+                    f(n.key.probe(), &n.val);
                     cur = n.next.as_deref();
                 }
             }
@@ -411,13 +475,13 @@ impl<V> Dict<V> {
 
     /// The segment of `key` when the dict is cut into `n` segments (`n` a power of two): the
     /// low bits of its hash. A key's segment never changes, whatever the table sizes.
-    pub fn segment_of(&self, key: &[u8], n: usize) -> usize {
-        hash_key(key) & (n - 1)
+    pub fn segment_of(&self, key: &K::Probe, n: usize) -> usize {
+        K::hash(key) & (n - 1)
     }
 
     /// Visit the entries of segment `seg` of `n` (see [`Dict::segment_of`]): the buckets it
     /// owns in each table, about `buckets / n` of them.
-    pub fn for_each_in_segment(&self, seg: usize, n: usize, mut f: impl FnMut(&[u8], &V)) {
+    pub fn for_each_in_segment(&self, seg: usize, n: usize, mut f: impl FnMut(&K::Probe, &V)) {
         for t in &self.ht {
             let size = t.buckets.len();
             if size == 0 {
@@ -430,8 +494,8 @@ impl<V> Dict<V> {
             while b < size {
                 let mut cur = t.buckets[b].as_deref();
                 while let Some(node) = cur {
-                    if !filter || self.segment_of(&node.key, n) == seg {
-                        f(&node.key, &node.val);
+                    if !filter || self.segment_of(node.key.probe(), n) == seg {
+                        f(node.key.probe(), &node.val);
                     }
                     cur = node.next.as_deref();
                 }
@@ -441,9 +505,9 @@ impl<V> Dict<V> {
     }
 
     /// Keys of every entry, copied.
-    pub fn keys(&self) -> Vec<SmallBytes> {
+    pub fn keys(&self) -> Vec<K> {
         let mut out = Vec::with_capacity(self.len());
-        self.for_each(|k, _| out.push(k.into()));
+        self.for_each(|k, _| out.push(K::own(k)));
         out
     }
 
@@ -451,7 +515,7 @@ impl<V> Dict<V> {
     /// Redis's dictGetFairRandomKey): up to 15 entries are gathered from consecutive buckets
     /// starting at a random one (jumping elsewhere after more than 15 empty buckets in a row), and one of
     /// them is picked. O(1) whatever the size, unlike walking the table.
-    pub fn fair_random_entry(&mut self) -> Option<(&[u8], &V)> {
+    pub fn fair_random_entry(&mut self) -> Option<(&K::Probe, &V)> {
         const SAMPLE: usize = 15;
         if self.is_empty() {
             return None;
@@ -515,16 +579,16 @@ impl<V> Dict<V> {
     }
 
     /// The entry at position `pos` of the chain in bucket `bucket` of table `table`.
-    fn chain_entry(&self, table: usize, bucket: usize, pos: usize) -> Option<(&[u8], &V)> {
+    fn chain_entry(&self, table: usize, bucket: usize, pos: usize) -> Option<(&K::Probe, &V)> {
         let mut cur = self.ht[table].buckets[bucket].as_deref();
         for _ in 0..pos {
             cur = cur.and_then(|node| node.next.as_deref());
         }
-        cur.map(|node| (&*node.key, &node.val))
+        cur.map(|node| (node.key.probe(), &node.val))
     }
 
     /// A random entry (uniform over buckets, then over the chain, like Redis's dictGetRandomKey).
-    pub fn random_entry(&mut self) -> Option<(&[u8], &V)> {
+    pub fn random_entry(&mut self) -> Option<(&K::Probe, &V)> {
         if self.is_empty() {
             return None;
         }
@@ -563,7 +627,7 @@ impl<V> Dict<V> {
     /// until the iteration ends, at least `count` entries were visited (before any MATCH
     /// filter; one per entry, so HSCAN/ZSCAN return about `count` field/value pairs, as Redis
     /// 7.0 did by doubling COUNT), or `count * 10` steps were taken. Returns the next cursor.
-    pub fn scan_budget(&self, mut cursor: u64, count: usize, mut f: impl FnMut(&[u8], &V)) -> u64 {
+    pub fn scan_budget(&self, mut cursor: u64, count: usize, mut f: impl FnMut(&K::Probe, &V)) -> u64 {
         let mut produced = 0usize;
         let mut iterations = count.saturating_mul(10);
         loop {
@@ -580,14 +644,14 @@ impl<V> Dict<V> {
 
     /// Visit one step of a SCAN starting at `cursor`, calling `f` for each entry in the visited
     /// bucket(s). Returns the next cursor; 0 means the iteration is complete.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K::Probe, &V)) -> u64 {
         if self.is_empty() {
             return 0;
         }
-        let visit = |t: &Table<V>, idx: usize, f: &mut dyn FnMut(&[u8], &V)| {
+        let visit = |t: &Table<V, K>, idx: usize, f: &mut dyn FnMut(&K::Probe, &V)| {
             let mut cur = t.buckets[idx].as_deref();
             while let Some(n) = cur {
-                f(&n.key, &n.val);
+                f(n.key.probe(), &n.val);
                 cur = n.next.as_deref();
             }
         };
@@ -629,7 +693,7 @@ mod tests {
     #[test]
     fn a_keyspace_node_fills_one_64_byte_block() {
         // Key, entry and chain link: mimalloc's 64-byte class (not 80) holds each key.
-        assert_eq!(std::mem::size_of::<Node<crate::types::Entry>>(), 64);
+        assert_eq!(std::mem::size_of::<Node<crate::types::Entry, SmallBytes>>(), 64);
     }
 
     #[test]

@@ -266,11 +266,24 @@ pub struct Entry {
     pub value: Value,
     /// Last access time in seconds since the server started, truncated (like Redis's LRU clock).
     pub lru: u32,
+    /// Whether the key has a TTL, which its database's TTL index holds (kept by the keyspace
+    /// alone: a key without one costs no second lookup, and the index can key keys by hash).
+    /// In the padding after `lru`: the entry stays 32 bytes.
+    ttl: bool,
 }
 
 impl Entry {
     pub fn new(value: Value, lru: u32) -> Self {
-        Entry { value, lru }
+        Entry { value, lru, ttl: false }
+    }
+
+    pub fn has_ttl(&self) -> bool {
+        self.ttl
+    }
+
+    /// For the keyspace, which keeps the flag and its TTL index in step.
+    pub(crate) fn mark_ttl(&mut self, ttl: bool) {
+        self.ttl = ttl;
     }
 }
 
