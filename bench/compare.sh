@@ -11,8 +11,9 @@
 # server's CPU time per request) and the Ferrous/Redis (and Ferrous/Valkey)
 # ratios computed from those medians.
 # Then (optionally) it measures memory: RSS growth and used_memory after loading
-# 1,000,000 strings, and 100,000 each of small hashes, lists, sorted sets, sets and
-# intsets, into a fresh server of each kind.
+# 1,000,000 strings, and 100,000 each of small hashes, lists, sorted sets, sets,
+# intsets and strings with a TTL, and 10,000 one-entry streams, into a fresh server
+# of each kind.
 # Every server it starts is killed on exit.
 #
 # Usage (from anywhere; paths are relative to the repository root):
@@ -66,7 +67,7 @@
 #   BENCH          1 = run the redis-benchmark rows, 0 = skip them (default 1)
 #   MEMORY         1 = run the memory section, 0 = skip it  (default 1)
 #   MEM_KEYS       strings loaded in the memory section     (default 1000000)
-#   MEM_HASHES     hashes (and lists, zsets, sets, intsets) loaded in the
+#   MEM_HASHES     hashes (and lists, zsets, sets, intsets, TTL strings) loaded in the
 #                  memory section                           (default 100000)
 #   MEM_SETTLE     seconds between the end of a load and the measurement
 #                  (Ferrous releases idle input buffers after 2 s) (default 3)
@@ -128,6 +129,9 @@ BENCH="${BENCH:-1}"
 MEMORY="${MEMORY:-1}"
 MEM_KEYS="${MEM_KEYS:-1000000}"
 MEM_HASHES="${MEM_HASHES:-100000}"
+# One-entry streams: each takes a 4 KiB node, as in Redis (a tenth of MEM_HASHES).
+MEM_STREAMS="${MEM_STREAMS:-$(( MEM_HASHES / 10 ))}"
+MEM_DATASETS=(strings hashes lists zsets sets intsets ttlstrings streams)
 MEM_SETTLE="${MEM_SETTLE:-3}"
 SERVER_CPUS="${SERVER_CPUS:-}"
 CLIENT_CPUS="${CLIENT_CPUS:-}"
@@ -732,6 +736,23 @@ gen_mem_loads() {
             printf "*12\r\n$4\r\nSADD\r\n$13\r\niset:%08d\r\n%s", i, ints > "/dev/stderr"
         }
     }' >"$WORK_DIR/sets.resp" 2>"$WORK_DIR/intsets.resp"
+    # Strings with a TTL (what a cache holds), and streams of one entry.
+    awk -v n="$MEM_HASHES" -v m="$MEM_STREAMS" 'BEGIN {
+        v = "vvvvvvvvvvvvvvvv"
+        for (i = 0; i < n; i++)
+            printf "*5\r\n$3\r\nSET\r\n$16\r\nttl:%012d\r\n$16\r\n%s\r\n$2\r\nEX\r\n$6\r\n100000\r\n", i, v > "/dev/stdout"
+        for (i = 0; i < m; i++)
+            printf "*5\r\n$4\r\nXADD\r\n$15\r\nstream:%08d\r\n$1\r\n*\r\n$1\r\nf\r\n$8\r\nv0000000\r\n", i > "/dev/stderr"
+    }' >"$WORK_DIR/ttlstrings.resp" 2>"$WORK_DIR/streams.resp"
+}
+
+# The keys dataset `$1` loads.
+mem_keys() {
+    case "$1" in
+        strings) echo "$MEM_KEYS" ;;
+        streams) echo "$MEM_STREAMS" ;;
+        *) echo "$MEM_HASHES" ;;
+    esac
 }
 
 # RSS of a pid in KiB, from /proc/PID/status.
@@ -787,15 +808,17 @@ run_memory() {
          "hashes: $MEM_HASHES \`HSET hash:%08d field0 val00000 .. field9 val00009\`;" \
          "lists, zsets, sets, intsets: $MEM_HASHES of each, ten members apiece" \
          "(\`RPUSH list:%08d 00000000 .. 00000009\`, \`ZADD zset:%08d 0 m0000 .. 9 m0009\`," \
-         "\`SADD set:%08d m0000 .. m0009\`, \`SADD iset:%08d 0 7 .. 63\`)."
+         "\`SADD set:%08d m0000 .. m0009\`, \`SADD iset:%08d 0 7 .. 63\`);" \
+         "ttlstrings: $MEM_HASHES \`SET ttl:%012d <16 bytes> EX 100000\`;" \
+         "streams: $MEM_STREAMS \`XADD stream:%08d * f v0000000\`."
     echo
 
     local nserv=${#SERVERS[@]} others=("${SERVERS[@]:0:${#SERVERS[@]}-1}")
     local ds keys k s o r rss0 rss1 um0 um1 line
     declare -A GROW=() USED=() BPK=() UBPK=()
     local i=0
-    for ds in strings hashes lists zsets sets intsets; do
-        [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
+    for ds in "${MEM_DATASETS[@]}"; do
+        keys="$(mem_keys "$ds")"
         for (( k = 0; k < nserv; k++ )); do
             s="${SERVERS[(i + k) % nserv]}"
             log "memory: $ds into $s"
@@ -819,8 +842,8 @@ run_memory() {
     for o in "${others[@]}"; do hdr+=" bytes/key F/${NAME[$o]:0:1} |"; sep+="---:|"; done
     echo "$hdr"
     echo "$sep"
-    for ds in strings hashes lists zsets sets intsets; do
-        [[ "$ds" == strings ]] && keys="$MEM_KEYS" || keys="$MEM_HASHES"
+    for ds in "${MEM_DATASETS[@]}"; do
+        keys="$(mem_keys "$ds")"
         line="| $ds | $keys |"
         for s in "${SERVERS[@]}"; do
             line+=" $(awk -v k="${GROW[$s.$ds]}" 'BEGIN { printf "%.1f", k / 1024 }')"
@@ -834,7 +857,7 @@ run_memory() {
     done
     echo
     line="used_memory growth per key (bytes):"
-    for ds in strings hashes lists zsets sets intsets; do
+    for ds in "${MEM_DATASETS[@]}"; do
         line+=" $ds"
         for s in "${SERVERS[@]}"; do line+=" ${NAME[$s]} ${UBPK[$s.$ds]},"; done
         line="${line%,};"
