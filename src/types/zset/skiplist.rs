@@ -232,11 +232,25 @@ impl SkipList {
         self.len += 1;
     }
 
-    /// Insert an element (which must not be present).
-    pub fn insert(&mut self, score: f64, member: &[u8]) {
+    /// Insert an element (which must not be present). Returns its node, which stays its own
+    /// until it is removed (a score update keeps it).
+    pub fn insert(&mut self, score: f64, member: &[u8]) -> u32 {
         let p = self.path_to(score, member);
         let n = self.alloc(score, SmallBytes::new(member), random_level());
         self.link_in(n, p);
+        n
+    }
+
+    /// The member of node `x` (one [`SkipList::insert`] returned).
+    #[inline]
+    pub fn member(&self, x: u32) -> &[u8] {
+        &self.members[x as usize]
+    }
+
+    /// The score of node `x`.
+    #[inline]
+    pub fn score(&self, x: u32) -> f64 {
+        self.hot[x as usize].score
     }
 
     /// The node of an element, unlinked (still allocated), if present.
@@ -268,10 +282,23 @@ impl SkipList {
         let Some(x) = self.unlink_found(old, member) else {
             return false;
         };
+        self.relink(x, new);
+        true
+    }
+
+    /// [`SkipList::update_score`] of the element at node `x`.
+    pub fn rescore(&mut self, x: u32, new: f64) {
+        let p = self.path_to(self.hot[x as usize].score, &self.members[x as usize]);
+        debug_assert_eq!(self.next(p.update[0], 0), x, "node {x} is linked");
+        self.unlink(x, &p.update);
+        self.relink(x, new);
+    }
+
+    /// Link the unlinked node `x` in again with score `new`.
+    fn relink(&mut self, x: u32, new: f64) {
         self.hot[x as usize].score = new;
         let p = self.path_to(new, &self.members[x as usize]);
         self.link_in(x, p);
-        true
     }
 
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
