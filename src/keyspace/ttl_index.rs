@@ -104,11 +104,15 @@ impl ShardDb {
         if self.ttls.is_empty() {
             return None;
         }
-        let e = self.main.get_hashed(h, key)?;
-        if !e.has_ttl() {
-            return None;
+        let h64 = fold(h);
+        if let Some(by_key) = self.ttls.shared_for(h64) {
+            return by_key.get(key).copied();
         }
-        self.ttls.get(fold(h), key)
+        // No key with this hash has a TTL: nothing more to look up (most keys, where some
+        // have TTLs and others not). Else the time is this key's if it has one: the one key
+        // with a TTL and this hash.
+        let when = *self.ttls.by_hash.get(&h64)?;
+        self.main.get_hashed(h, key).is_some_and(Entry::has_ttl).then_some(when)
     }
 
     /// [`ShardDb::ttl_hashed`], hashing `key`.
