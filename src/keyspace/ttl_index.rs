@@ -2,99 +2,40 @@
 //! dict, absolute unix time in ms), kept without a second copy of each key.
 //!
 //! A key's entry says whether it has a TTL ([`Entry::has_ttl`]). The index maps the key's
-//! 64-bit hash (the one the main dict uses) to its time, in a dict of 24-byte nodes (hash, time,
-//! link): a copy of the key took 48. Two keys with TTLs whose hashes are equal (a pair in about
-//! 10^19) cannot share an entry: that hash is then marked shared, and its keys are kept by key
-//! instead, now and later (the marks stay; there are a few at most).
+//! 64-bit hash (the one the main dict uses) to its time, a [`HashIndex`] of 24-byte nodes (hash,
+//! time, link): a copy of the key took 48. Keys with TTLs whose hashes are equal are kept by
+//! key (see `types::hash_index`); the only key with a TTL and a given hash is the one whose
+//! entry is marked.
 //!
-//! A key without a TTL is never looked for here: its entry's flag answers. Sampling (active
+//! A lookup asks the index first: a key whose hash no key with a TTL has costs one probe (a
+//! hash compared, not the key); a hit is confirmed by the entry's flag. Sampling (active
 //! expiry, volatile eviction) draws an entry of the index and finds its key in the main dict's
 //! bucket for the hash ([`Dict::find_by_hash`]).
 //!
-//! Unit tests fold the hashes to three bits ([`FOLD`]), so that shared hashes happen all the
-//! time and every test that sets TTLs goes through their handling.
-
-use std::collections::HashSet;
-
-use rand::Rng;
+//! Unit tests fold the hashes to three bits (`hash_index::fold`), so that shared hashes happen
+//! all the time and every test that sets TTLs goes through their handling.
 
 use super::ShardDb;
 use crate::types::dict::hash_key;
+use crate::types::hash_index::{fold, hash_of, Drawn, HashIndex, FOLDED};
 use crate::types::{Dict, Entry, SmallBytes};
 
-/// The bits of a key's hash the index keys it by: all of them in the server; three in unit
-/// tests (see the module's comment).
-const FOLD: u64 = if cfg!(test) { 0b111 } else { u64::MAX };
+/// The keys with a TTL, by hash, and their times.
+pub type TtlIndex = HashIndex<i64>;
 
-fn fold(h: usize) -> u64 {
-    h as u64 & FOLD
-}
-
-#[derive(Default)]
-pub struct TtlIndex {
-    /// Hash -> time, for keys whose hash no other key with a TTL has had.
-    by_hash: Dict<i64, u64>,
-    /// The keys whose hash is shared. Boxed: almost always absent, and every database of every
-    /// shard has an index (an empty one must stay small).
-    shared: Option<Box<Shared>>,
-}
-
-#[derive(Default)]
-struct Shared {
-    /// Hashes two keys with TTLs have had.
-    hashes: HashSet<u64>,
-    /// Key -> time, for keys whose hash is in `hashes`.
-    by_key: Dict<i64>,
-}
-
-impl TtlIndex {
-    /// Keys with a TTL (INFO keyspace's `expires`).
-    pub fn len(&self) -> usize {
-        self.by_hash.len() + self.shared.as_ref().map_or(0, |s| s.by_key.len())
+/// The stored key marked as having a TTL whose (folded) hash is `h`: the only one, or, when
+/// a key about to get a TTL has that hash too, the other one.
+fn key_of(main: &Dict<Entry>, h: u64) -> Option<SmallBytes> {
+    if !FOLDED {
+        return main.find_by_hash(h as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Buckets of both tables (DEBUG HTSTATS, MEMORY STATS).
-    pub fn buckets(&self) -> usize {
-        self.by_hash.buckets() + self.shared.as_ref().map_or(0, |s| s.by_key.buckets())
-    }
-
-    /// The cron's rehash and shrink work (see [`Dict::cron_step`]).
-    pub fn cron_step(&mut self, budget: std::time::Duration) {
-        self.by_hash.cron_step(budget);
-        if let Some(s) = &mut self.shared {
-            s.by_key.cron_step(budget);
+    let mut found = None;
+    main.for_each(|k, e| {
+        if e.has_ttl() && hash_of(k) == h {
+            found = Some(SmallBytes::new(k));
         }
-    }
-
-    /// The keys kept by key, when `h` is a shared hash.
-    fn shared_for(&self, h: u64) -> Option<&Dict<i64>> {
-        self.shared.as_ref().filter(|s| s.hashes.contains(&h)).map(|s| &s.by_key)
-    }
-
-    fn by_key(&mut self) -> &mut Dict<i64> {
-        &mut self.shared.get_or_insert_with(Box::default).by_key
-    }
-
-    /// The time of a key marked as having a TTL.
-    fn get(&self, h: u64, key: &[u8]) -> Option<i64> {
-        let when = match self.shared_for(h) {
-            Some(by_key) => by_key.get(key).copied(),
-            None => self.by_hash.get(&h).copied(),
-        };
-        debug_assert!(when.is_some(), "a key marked as having a TTL is in the index");
-        when
-    }
-
-    fn remove(&mut self, h: u64, key: &[u8]) -> Option<i64> {
-        match self.shared_for(h).is_some() {
-            true => self.by_key().remove(key),
-            false => self.by_hash.remove(&h),
-        }
-    }
+    });
+    found
 }
 
 impl ShardDb {
@@ -104,15 +45,11 @@ impl ShardDb {
         if self.ttls.is_empty() {
             return None;
         }
-        let h64 = fold(h);
-        if let Some(by_key) = self.ttls.shared_for(h64) {
-            return by_key.get(key).copied();
-        }
         // No key with this hash has a TTL: nothing more to look up (most keys, where some
         // have TTLs and others not). Else the time is this key's if it has one: the one key
         // with a TTL and this hash.
-        let when = *self.ttls.by_hash.get(&h64)?;
-        self.main.get_hashed(h, key).is_some_and(Entry::has_ttl).then_some(when)
+        let (&when, certain) = self.ttls.lookup(fold(h), key)?;
+        (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl)).then_some(when)
     }
 
     /// [`ShardDb::ttl_hashed`], hashing `key`.
@@ -122,43 +59,31 @@ impl ShardDb {
 
     /// The expiry time of the stored entry `e` of `key` (a walk that holds it: saving).
     pub fn ttl_of(&self, key: &[u8], e: &Entry) -> Option<i64> {
-        match e.has_ttl() {
-            true => self.ttls.get(fold(hash_key(key)), key),
-            false => None,
+        if !e.has_ttl() {
+            return None;
         }
+        let when = self.ttls.lookup(hash_of(key), key).map(|(&when, _)| when);
+        debug_assert!(when.is_some(), "a key marked as having a TTL is in the index");
+        when
     }
 
     /// Set the expiry time of the stored `key`. Returns whether it had none (false too when
     /// the key is not stored: nothing is set then).
     pub fn set_ttl(&mut self, key: &[u8], when: i64) -> bool {
         let h = hash_key(key);
-        let h64 = fold(h);
         let Some(e) = self.main.get_hashed(h, key) else { return false };
-        let had = e.has_ttl();
-        let shared = self.ttls.shared_for(h64).is_some();
-        if had || shared {
-            match shared {
-                true => self.ttls.by_key().insert(key, when),
-                false => self.ttls.by_hash.insert(&h64, when),
-            };
-        } else if let Some(&other_when) = self.ttls.by_hash.get(&h64) {
-            // Another key with a TTL has this hash: from now on its keys are kept by key.
-            let other = self.key_of(h64);
-            debug_assert!(other.is_some(), "an indexed hash belongs to a key marked as having a TTL");
-            self.ttls.by_hash.remove(&h64);
-            self.ttls.shared.get_or_insert_with(Box::default).hashes.insert(h64);
-            let by_key = self.ttls.by_key();
-            if let Some(other) = other {
-                by_key.insert_new(other, other_when);
+        if e.has_ttl() {
+            if let Some(w) = self.ttls.get_mut(fold(h), key) {
+                *w = when;
             }
-            by_key.insert_new(key.into(), when);
-        } else {
-            self.ttls.by_hash.insert_new(h64, when);
+            return false;
         }
+        let main = &self.main;
+        self.ttls.insert(fold(h), key, when, |_| key_of(main, fold(h)));
         if let Some(e) = self.main.get_mut_hashed(h, key) {
             e.mark_ttl(true);
         }
-        !had
+        true
     }
 
     /// Remove the expiry of the stored `key` (hash `h`), returning it.
@@ -189,28 +114,10 @@ impl ShardDb {
 
     /// A key with a TTL, drawn at random, and its time (Redis's sampling of `expires`).
     pub fn random_ttl(&mut self) -> Option<(Vec<u8>, i64)> {
-        let (by_hash, by_key) = (self.ttls.by_hash.len(), self.ttls.len() - self.ttls.by_hash.len());
-        if by_key > 0 && rand::thread_rng().gen_range(0..by_hash + by_key) < by_key {
-            let (k, &when) = self.ttls.by_key().random_entry()?;
-            return Some((k.to_vec(), when));
+        match self.ttls.draw()? {
+            Drawn::Key(k, &when) => Some((k.to_vec(), when)),
+            Drawn::Hash(h, &when) => Some((key_of(&self.main, h)?.to_vec(), when)),
         }
-        let (&h, &when) = self.ttls.by_hash.random_entry()?;
-        Some((self.key_of(h)?.to_vec(), when))
-    }
-
-    /// The stored key marked as having a TTL whose (folded) hash is `h`, the only one if `h`
-    /// is not shared.
-    fn key_of(&self, h: u64) -> Option<SmallBytes> {
-        if FOLD == u64::MAX {
-            return self.main.find_by_hash(h as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
-        }
-        let mut found = None;
-        self.main.for_each(|k, e| {
-            if e.has_ttl() && fold(hash_key(k)) == h {
-                found = Some(SmallBytes::new(k));
-            }
-        });
-        found
     }
 }
 
@@ -302,15 +209,14 @@ mod tests {
         let mut sd = ShardDb::default();
         // Two keys whose folded hashes are equal.
         let a = b"a".to_vec();
-        let b = (0..).map(|i| format!("b{i}").into_bytes()).find(|b| fold(hash_key(b)) == fold(hash_key(&a))).unwrap();
+        let b = (0..).map(|i| format!("b{i}").into_bytes()).find(|b| hash_of(b) == hash_of(&a)).unwrap();
         for k in [&a, &b] {
             sd.main.insert(k, Entry::new(Value::Str(StrValue::from_bytes(b"v")), 0));
         }
         assert!(sd.set_ttl(&a, 10));
-        assert_eq!((sd.ttls.by_hash.len(), sd.ttls.len()), (1, 1));
-        assert!(sd.ttls.shared.is_none());
+        assert_eq!((sd.ttls.len(), sd.ttls.kept_by_key()), (1, 0));
         assert!(sd.set_ttl(&b, 20));
-        assert_eq!((sd.ttls.by_hash.len(), sd.ttls.by_key().len()), (0, 2));
+        assert_eq!((sd.ttls.len(), sd.ttls.kept_by_key()), (2, 2));
         assert_eq!((sd.ttl(&a), sd.ttl(&b)), (Some(10), Some(20)));
         assert!(!sd.set_ttl(&a, 11));
         assert_eq!(sd.clear_ttl(hash_key(&b), &b), Some(20));

@@ -6,6 +6,7 @@ pub mod bits;
 pub mod dict;
 pub mod geo;
 pub mod hash;
+pub mod hash_index;
 pub mod hash_ttl;
 pub mod hll;
 pub mod intset;

@@ -6,16 +6,15 @@
 //!   ([`listpack::ZListpack`]), like Redis's listpack: compact, and linear scans are cheap at
 //!   that size.
 //! - **skiplist**: beyond that, an indexable skiplist ([`skiplist::SkipList`]) giving O(log n)
-//!   inserts, removals, ranks and rank lookups, plus a member → node hash map
-//!   ([`member_index::MemberIndex`], for O(1) ZSCORE and ZSCAN's cursor) keyed by the member's
-//!   hash, so that each member is stored once (in its node, with its score).
+//!   inserts, removals, ranks and rank lookups, plus a member → node map (for O(1) ZSCORE and
+//!   ZSCAN's cursor) keyed by the member's hash ([`HashIndex`]), so that each member is stored
+//!   once, in its node with its score, as Redis's dict points into its skiplist nodes.
 //!
 //! The order is Redis's: by score, then by member bytes. A set is converted to skiplist when an
 //! insertion crosses a threshold, and (as in Redis) only store commands build listpacks again.
 
 pub mod lex;
 mod listpack;
-mod member_index;
 pub mod skiplist;
 
 use std::fmt;
@@ -24,8 +23,8 @@ use rand::Rng;
 
 pub use self::lex::{LexBound, LexRange};
 use self::listpack::ZListpack;
-use self::member_index::MemberIndex;
 use self::skiplist::SkipList;
+use crate::types::hash_index::{hash_of, HashIndex};
 
 /// The encoding thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
 #[derive(Clone, Copy, Debug)]
@@ -44,20 +43,31 @@ fn listpack_takes(lp: &ZListpack, add: usize, limits: Limits) -> bool {
 /// The skiplist encoding: the order, and each member's node in it.
 #[derive(Default)]
 struct Skip {
-    index: MemberIndex,
+    /// Member -> node, by the member's hash: a hit is checked against the node's member (an
+    /// absent member may share a hash with one present).
+    index: HashIndex<u32>,
     zsl: SkipList,
 }
 
 impl Skip {
     /// The node of `member`, if present.
     fn node(&self, member: &[u8]) -> Option<u32> {
-        self.index.get(member, &self.zsl)
+        let (&x, certain) = self.index.lookup(hash_of(member), member)?;
+        (certain || self.zsl.member(x) == member).then_some(x)
     }
 
     /// Add an absent member.
     fn add(&mut self, member: &[u8], score: f64) {
         let x = self.zsl.insert(score, member);
-        self.index.insert(member, x, &self.zsl);
+        let zsl = &self.zsl;
+        self.index.insert(hash_of(member), member, x, |&other| Some(zsl.member(other).into()));
+    }
+
+    /// Remove a member; whether it was there.
+    fn remove(&mut self, member: &[u8]) -> bool {
+        let Some(x) = self.node(member) else { return false };
+        self.index.remove(hash_of(member), member);
+        self.zsl.remove(self.zsl.score(x), member)
     }
 
     /// Give the member at node `x` a new score.
@@ -299,13 +309,7 @@ impl ZSetValue {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Listpack(v) => v.remove(member).is_some(),
-            Repr::Skiplist(sk) => match sk.index.remove(member, &sk.zsl) {
-                Some(x) => {
-                    sk.zsl.remove(sk.zsl.score(x), member);
-                    true
-                }
-                None => false,
-            },
+            Repr::Skiplist(sk) => sk.remove(member),
         }
     }
 
@@ -426,7 +430,7 @@ impl ZSetValue {
                 self.for_each(f);
                 0
             }
-            Repr::Skiplist(sk) => sk.index.scan(cursor, count, |x| f(sk.zsl.member(x), sk.zsl.score(x))),
+            Repr::Skiplist(sk) => sk.index.scan(cursor, count, |&x| f(sk.zsl.member(x), sk.zsl.score(x))),
         }
     }
 
@@ -582,7 +586,7 @@ mod tests {
             if a < b {
                 prop_assert_eq!(z.range_by_rank(a, b - 1, false), expect);
             }
-            // Absent members too: with the hashes folded in tests (see `member_index`), most
+            // Absent members too: with the hashes folded in tests (see `hash_index`), most
             // share a hash with a present one.
             for m in 0u8..40 {
                 let key = format!("k{m}").into_bytes();

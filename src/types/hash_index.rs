@@ -1,0 +1,214 @@
+//! A map keyed by a key's 64-bit hash instead of a copy of the key (24-byte nodes: hash, value,
+//! link), for an index whose owner can tell which key an entry belongs to: the keyspace's TTL
+//! index (by the entry's TTL flag) and a sorted set's member index (by the skiplist node's
+//! member). Two keys with the same hash (a pair in about 10^19) cannot share an entry: the
+//! second one's insert marks the hash shared, and the keys of a shared hash are kept by key,
+//! now and later (the marks stay; there are a few at most).
+//!
+//! Unit tests fold the hashes to three bits ([`fold`]), so that shared hashes happen all the
+//! time and every test of the owners goes through their handling.
+
+use std::collections::HashSet;
+
+use rand::Rng;
+
+use super::dict::hash_key;
+use super::{Dict, SmallBytes};
+
+/// The bits of a hash an index keys by: all of them in the server, three in unit tests.
+const FOLD: u64 = if cfg!(test) { 0b111 } else { u64::MAX };
+
+/// Whether hashes are folded (unit tests): a folded hash does not locate a dict bucket.
+pub const FOLDED: bool = FOLD != u64::MAX;
+
+/// The hash an index keys a key by, from its dict hash `h` ([`hash_key`]).
+#[inline]
+pub fn fold(h: usize) -> u64 {
+    h as u64 & FOLD
+}
+
+/// The hash an index keys `key` by.
+pub fn hash_of(key: &[u8]) -> u64 {
+    fold(hash_key(key))
+}
+
+pub struct HashIndex<V> {
+    /// Hash -> value, for keys whose hash no other key has had.
+    by_hash: Dict<V, u64>,
+    /// The keys whose hash is shared. Boxed: almost always absent, and an empty index must
+    /// stay small (every database of every shard has a TTL index).
+    shared: Option<Box<Shared<V>>>,
+}
+
+struct Shared<V> {
+    /// Hashes two keys have had.
+    hashes: HashSet<u64>,
+    /// Key -> value, for keys whose hash is in `hashes`.
+    by_key: Dict<V>,
+}
+
+impl<V> Default for HashIndex<V> {
+    fn default() -> Self {
+        HashIndex { by_hash: Dict::default(), shared: None }
+    }
+}
+
+/// An entry drawn at random: by hash (its owner finds the key) or by key.
+pub enum Drawn<'a, V> {
+    Hash(u64, &'a V),
+    Key(&'a [u8], &'a V),
+}
+
+impl<V> HashIndex<V> {
+    pub fn len(&self) -> usize {
+        self.by_hash.len() + self.shared.as_ref().map_or(0, |s| s.by_key.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries kept by key (their hash is shared).
+    pub fn kept_by_key(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| s.by_key.len())
+    }
+
+    /// Buckets of both tables (DEBUG HTSTATS, MEMORY STATS).
+    pub fn buckets(&self) -> usize {
+        self.by_hash.buckets() + self.shared.as_ref().map_or(0, |s| s.by_key.buckets())
+    }
+
+    /// The cron's rehash and shrink work (see [`Dict::cron_step`]).
+    pub fn cron_step(&mut self, budget: std::time::Duration) {
+        self.by_hash.cron_step(budget);
+        if let Some(s) = &mut self.shared {
+            s.by_key.cron_step(budget);
+        }
+    }
+
+    fn is_shared(&self, h: u64) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.hashes.contains(&h))
+    }
+
+    fn shared_mut(&mut self) -> &mut Shared<V> {
+        self.shared.get_or_insert_with(|| Box::new(Shared { hashes: HashSet::new(), by_key: Dict::new() }))
+    }
+
+    /// The value for `key` (hash `h`), and whether it is certainly `key`'s: when false, it is
+    /// the value of the one key with hash `h`, which the owner must check is `key`.
+    #[inline]
+    pub fn lookup(&self, h: u64, key: &[u8]) -> Option<(&V, bool)> {
+        match &self.shared {
+            Some(s) if s.hashes.contains(&h) => s.by_key.get(key).map(|v| (v, true)),
+            _ => self.by_hash.get(&h).map(|v| (v, false)),
+        }
+    }
+
+    /// The value of `key`, which the owner knows has one.
+    pub fn get_mut(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
+        match self.is_shared(h) {
+            true => self.shared_mut().by_key.get_mut(key),
+            false => self.by_hash.get_mut(&h),
+        }
+    }
+
+    /// Add `key`, which has no entry yet. When another key has its hash, `owner` gets that
+    /// key's value and names it, and both are kept by key from then on.
+    pub fn insert(&mut self, h: u64, key: &[u8], v: V, owner: impl FnOnce(&V) -> Option<SmallBytes>) {
+        if self.is_shared(h) {
+            self.shared_mut().by_key.insert_new(key.into(), v);
+        } else if let Some(other) = self.by_hash.remove(&h) {
+            let other_key = owner(&other);
+            debug_assert!(other_key.is_some(), "an indexed hash has an owner");
+            let s = self.shared_mut();
+            s.hashes.insert(h);
+            if let Some(k) = other_key {
+                s.by_key.insert_new(k, other);
+            }
+            s.by_key.insert_new(key.into(), v);
+        } else {
+            self.by_hash.insert_new(h, v);
+        }
+    }
+
+    /// Remove the entry of `key`, which the owner knows has one.
+    pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<V> {
+        match self.is_shared(h) {
+            true => self.shared_mut().by_key.remove(key),
+            false => self.by_hash.remove(&h),
+        }
+    }
+
+    /// An entry drawn at random (as Redis samples a dict).
+    pub fn draw(&mut self) -> Option<Drawn<'_, V>> {
+        let by_hash = self.by_hash.len();
+        let by_key = self.len() - by_hash;
+        if by_key > 0 && rand::thread_rng().gen_range(0..by_hash + by_key) < by_key {
+            let (k, v) = self.shared_mut().by_key.random_entry()?;
+            return Some(Drawn::Key(k, v));
+        }
+        self.by_hash.random_entry().map(|(&h, v)| Drawn::Hash(h, v))
+    }
+
+    /// One step of a SCAN over the values, with the reverse-binary cursor of the hash-keyed
+    /// table (see [`Dict::scan_budget`]); the values kept by key come with the last step.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&V)) -> u64 {
+        let next = self.by_hash.scan_budget(cursor, count, |_, v| f(v));
+        if next == 0 {
+            if let Some(s) = &self.shared {
+                s.by_key.for_each(|_, v| f(v));
+            }
+        }
+        next
+    }
+}
+
+impl<V: Copy> HashIndex<V> {
+    /// A copy, entry for entry.
+    pub fn copy(&self) -> HashIndex<V> {
+        let mut by_hash = Dict::new();
+        self.by_hash.for_each(|&h, &v| {
+            by_hash.insert_new(h, v);
+        });
+        let shared = self.shared.as_ref().map(|s| {
+            let mut by_key = Dict::new();
+            s.by_key.for_each(|k, &v| {
+                by_key.insert_new(k.into(), v);
+            });
+            Box::new(Shared { hashes: s.hashes.clone(), by_key })
+        });
+        HashIndex { by_hash, shared }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_share_a_hash_are_kept_by_key() {
+        let a = b"a".to_vec();
+        let b = (0..).map(|i| format!("b{i}").into_bytes()).find(|b| hash_of(b) == hash_of(&a)).unwrap();
+        let h = hash_of(&a);
+        let mut ix: HashIndex<u32> = HashIndex::default();
+        ix.insert(h, &a, 1, |_| unreachable!("no other key yet"));
+        // By hash: the value of the one key with that hash, for the owner to check.
+        assert_eq!((ix.lookup(h, &a), ix.lookup(h, &b)), (Some((&1, false)), Some((&1, false))));
+        ix.insert(h, &b, 2, |&v| (v == 1).then(|| a.as_slice().into()));
+        assert_eq!((ix.len(), ix.kept_by_key()), (2, 2));
+        assert_eq!(
+            (ix.lookup(h, &a), ix.lookup(h, &b), ix.lookup(h, b"c")),
+            (Some((&1, true)), Some((&2, true)), None)
+        );
+        *ix.get_mut(h, &b).unwrap() = 3;
+        let copy = ix.copy();
+        let mut seen = Vec::new();
+        assert_eq!(copy.scan(0, 10, |&v| seen.push(v)), 0);
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 3]);
+        assert!(matches!(ix.draw(), Some(Drawn::Key(_, _))));
+        assert_eq!((ix.remove(h, &a), ix.len()), (Some(1), 1));
+        // The hash stays shared: a key with it is kept by key.
+        assert_eq!(ix.lookup(h, &b), Some((&3, true)));
+    }
+}
