@@ -5,19 +5,22 @@
 //! Redis's intsetUpgradeAndAdd does (sets of integers never narrow again, in Redis neither, and
 //! DUMP and RDB write the width as it is, so the bytes are Redis's).
 
-use super::thin_buf::{Tag, ThinBuf};
+use super::thin_buf::{OverThinBuf, Tag, ThinBuf};
 
 /// An intset's buffer carries this tag, a set listpack's the other (`SetValue` keeps either in
 /// one `ThinBuf`).
 pub const TAG: Tag = Tag::One;
 
-/// (Transparent, so that `SetValue` can lend its `ThinBuf` as an `IntSet`: see `view`.)
+/// (Transparent, so that `SetValue` can lend its `ThinBuf` as an `IntSet`: [`OverThinBuf`].)
 #[derive(Clone)]
 #[repr(transparent)]
 pub struct IntSet {
     /// The values; `meta` is their width in bytes, the tag [`TAG`].
     buf: ThinBuf,
 }
+
+// SAFETY: IntSet is a transparent wrapper of ThinBuf.
+unsafe impl OverThinBuf for IntSet {}
 
 impl Default for IntSet {
     fn default() -> Self {
@@ -55,20 +58,6 @@ impl IntSet {
             write(slot, n);
         }
         IntSet { buf: ThinBuf::tagged(v, w as u16, TAG) }
-    }
-
-    /// The buffer of a `SetValue` tagged [`TAG`], as an intset.
-    pub fn view(buf: &ThinBuf) -> &IntSet {
-        debug_assert_eq!(buf.tag(), TAG);
-        // SAFETY: IntSet is a transparent wrapper of ThinBuf.
-        unsafe { &*(buf as *const ThinBuf as *const IntSet) }
-    }
-
-    /// As [`IntSet::view`], to change.
-    pub fn view_mut(buf: &mut ThinBuf) -> &mut IntSet {
-        debug_assert_eq!(buf.tag(), TAG);
-        // SAFETY: as in `view`; every IntSet that may be written through it is tagged TAG.
-        unsafe { &mut *(buf as *mut ThinBuf as *mut IntSet) }
     }
 
     pub fn into_buf(self) -> ThinBuf {

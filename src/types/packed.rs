@@ -7,10 +7,11 @@
 //! field), so `HashValue` and `SetValue` are 16 bytes too and sit in a keyspace entry without a
 //! box of their own.
 
-use super::thin_buf::{Tag, ThinBuf};
+use super::thin_buf::{OverThinBuf, ThinBuf};
 use crate::util::leb128;
 
-/// (Transparent, so that `SetValue` can lend its `ThinBuf` as a `Packed`: see `view`.)
+/// (Transparent, so that `SetValue` can lend its `ThinBuf` as a `Packed`: [`OverThinBuf`]. Its
+/// buffer is untagged, `Tag::Zero`.)
 #[derive(Clone, Default)]
 #[repr(transparent)]
 pub struct Packed {
@@ -18,6 +19,9 @@ pub struct Packed {
     /// counted by a walk).
     buf: ThinBuf,
 }
+
+// SAFETY: Packed is a transparent wrapper of ThinBuf.
+unsafe impl OverThinBuf for Packed {}
 
 impl PartialEq for Packed {
     fn eq(&self, other: &Self) -> bool {
@@ -70,20 +74,6 @@ pub fn takes(bound: usize, add: usize, held: impl FnOnce() -> usize) -> bool {
 impl Packed {
     pub fn new() -> Self {
         Packed::default()
-    }
-
-    /// The buffer of a `SetValue` tagged [`Tag::Zero`] (a listpack; every `Packed` is), as one.
-    pub fn view(buf: &ThinBuf) -> &Packed {
-        debug_assert_eq!(buf.tag(), Tag::Zero);
-        // SAFETY: Packed is a transparent wrapper of ThinBuf.
-        unsafe { &*(buf as *const ThinBuf as *const Packed) }
-    }
-
-    /// As [`Packed::view`], to change.
-    pub fn view_mut(buf: &mut ThinBuf) -> &mut Packed {
-        debug_assert_eq!(buf.tag(), Tag::Zero);
-        // SAFETY: as in `view`; every Packed that may be written through it is untagged.
-        unsafe { &mut *(buf as *mut ThinBuf as *mut Packed) }
     }
 
     pub fn into_buf(self) -> ThinBuf {

@@ -16,7 +16,7 @@ use rand::Rng;
 
 use crate::types::intset::{self, IntSet};
 use crate::types::packed::{Packed, SAFETY_BYTES};
-use crate::types::thin_buf::ThinBuf;
+use crate::types::thin_buf::{OverThinBuf, ThinBuf};
 use crate::types::Dict;
 use crate::types::SmallBytes;
 use crate::util::num::{format_i64, parse_i64};
@@ -56,7 +56,8 @@ impl SetLimits {
 /// A set: one of the two compact encodings in one tagged [`ThinBuf`] (intset or listpack), or
 /// a hash table. 16 bytes, so that a keyspace entry holds it without a box of its own: an enum
 /// of two 16-byte encodings and a box would take 24, so the compact two share one buffer and
-/// its [`Tag`](crate::types::thin_buf::Tag) says which it holds. [`SetValue::enc`] lends the encoding as its own type.
+/// its [`Tag`](crate::types::thin_buf::Tag) says which it holds. [`SetValue::enc`] lends the
+/// encoding as its own type.
 pub struct SetValue(Store);
 
 enum Store {
@@ -88,12 +89,9 @@ impl Default for SetValue {
 
 impl Clone for SetValue {
     fn clone(&self) -> Self {
-        match self.enc() {
-            Enc::Intset(_) | Enc::Listpack(_) => {
-                let Store::Compact(b) = &self.0 else { unreachable!("a compact encoding") };
-                SetValue(Store::Compact(b.clone()))
-            }
-            Enc::Table(d) => {
+        match &self.0 {
+            Store::Compact(b) => SetValue(Store::Compact(b.clone())),
+            Store::Table(d) => {
                 let mut n = Dict::new();
                 d.for_each(|k, _| {
                     n.insert_new(k.into(), ());

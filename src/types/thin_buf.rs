@@ -22,6 +22,24 @@ pub enum Tag {
     One = 1,
 }
 
+/// A type that is a `ThinBuf` and nothing more, so that an owner keeping one of several such
+/// types in one `ThinBuf` (`SetValue`: an `IntSet` or a `Packed`, told apart by the [`Tag`]) can
+/// lend the buffer as the type it holds.
+///
+/// # Safety
+/// Implementors are `#[repr(transparent)]` wrappers of a `ThinBuf`.
+pub unsafe trait OverThinBuf: Sized {
+    fn view(buf: &ThinBuf) -> &Self {
+        // SAFETY: Self is a transparent wrapper of ThinBuf (the trait's contract).
+        unsafe { &*(buf as *const ThinBuf as *const Self) }
+    }
+
+    fn view_mut(buf: &mut ThinBuf) -> &mut Self {
+        // SAFETY: as in `view`.
+        unsafe { &mut *(buf as *mut ThinBuf as *mut Self) }
+    }
+}
+
 pub struct ThinBuf {
     /// `len` bytes from a `Box<[u8]>` (dangling when empty), owned by this value.
     ptr: NonNull<u8>,
