@@ -187,8 +187,8 @@ impl super::Db<'_> {
     /// it takes, and what other threads do meanwhile, is not subtracted).
     pub fn evict(&mut self, key: &[u8], thread_net: fn() -> isize) -> usize {
         let before = thread_net();
-        let sd = self.shard_db(key);
-        let Some((entry, _)) = sd.remove_key(crate::types::dict::hash_key(key), key) else { return 0 };
+        let at = self.place_of_key(key);
+        let Some((entry, _)) = self.shard_db_at(at.shard, key).remove_key(at.hash, key) else { return 0 };
         let kind = super::ready::WaitKind::of(&entry.value);
         drop(entry);
         let freed = before.saturating_sub(thread_net()).max(0) as usize;

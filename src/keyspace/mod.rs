@@ -40,7 +40,6 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::types::dict::hash_key;
 pub use crate::types::Dict;
 use crate::types::{Entry, Kind, Value, WrongType};
 pub use effects::{Effect, EffectStream};
@@ -1343,17 +1342,16 @@ impl<'a> Db<'a> {
 
     fn put_entry(&mut self, key: &[u8], entry: Entry, signal: bool) {
         let kind = ready::WaitKind::of(&entry.value).filter(|_| signal);
-        let (ks, s) = (self.ks, self.shard_of_key(key));
-        let sd = self.shard_db_at(s, key);
+        let (ks, at) = (self.ks, self.place_of_key(key));
+        let sd = self.shard_db_at(at.shard, key);
         if sd.track_hash_ttls(key, &entry.value) {
-            ks.ttl_shards.mark(s);
+            ks.ttl_shards.mark(at.shard);
         }
-        let h = hash_key(key);
-        let old = sd.remove_key(h, key).map(|(e, _)| ready::WaitKind::of(&e.value));
+        // A TTL is the caller's to set again (`set_expire`): the index keeps none for it.
+        sd.clear_ttl(at.hash, key);
         let mut entry = entry;
-        // A TTL is the caller's to set again (`set_expire`): the index has no time for it.
         entry.mark_ttl(false);
-        sd.main.insert_new_hashed(h, key.into(), entry);
+        let old = sd.main.insert(key, entry).map(|e| ready::WaitKind::of(&e.value));
         // Replacing is deleting, then adding (RENAME, COPY ... REPLACE, RESTORE ... REPLACE).
         if let Some(old) = old {
             self.note_gone(key, old);
@@ -1369,8 +1367,9 @@ impl<'a> Db<'a> {
     /// Delete a key as Redis's dbDelete does, without looking at its expiry first: a key past
     /// its time that is still stored is deleted (and counts as existing), not expired.
     pub fn delete_stored(&mut self, key: &[u8]) -> bool {
-        let sd = self.shard_db(key);
-        if let Some((e, _)) = sd.remove_key(hash_key(key), key) {
+        let at = self.place_of_key(key);
+        let sd = self.shard_db_at(at.shard, key);
+        if let Some((e, _)) = sd.remove_key(at.hash, key) {
             if !sd.hexpires.is_empty() {
                 sd.hexpires.remove(key);
             }
@@ -1386,8 +1385,9 @@ impl<'a> Db<'a> {
         if self.expire_if_needed(key) {
             return None;
         }
-        let sd = self.shard_db(key);
-        let (e, ttl) = sd.remove_key(hash_key(key), key)?;
+        let at = self.place_of_key(key);
+        let sd = self.shard_db_at(at.shard, key);
+        let (e, ttl) = sd.remove_key(at.hash, key)?;
         if !sd.hexpires.is_empty() {
             sd.hexpires.remove(key);
         }
@@ -1397,7 +1397,8 @@ impl<'a> Db<'a> {
 
     /// The absolute expiry (unix ms) of an existing key.
     pub fn expire_of(&mut self, key: &[u8]) -> Option<i64> {
-        self.shard_db(key).ttl(key)
+        let at = self.place_of_key(key);
+        self.shard_db_at(at.shard, key).ttl_hashed(at.hash, key)
     }
 
     /// Set the absolute expiry (unix ms) of an existing key.
@@ -1405,16 +1406,16 @@ impl<'a> Db<'a> {
         if self.expire_mode == ExpireMode::LocalWrite {
             self.ks.replica_local_expires.lock().insert((self.index, Bytes::copy_from_slice(key)));
         }
-        let s = self.shard_of_key(key);
-        let sd = self.shard_db_at(s, key);
-        if sd.set_ttl(key, when) {
-            self.ks.ttl_shards.mark(s);
+        let at = self.place_of_key(key);
+        if self.shard_db_at(at.shard, key).set_ttl(at.hash, key, when) {
+            self.ks.ttl_shards.mark(at.shard);
         }
     }
 
     /// Remove an expiry. Returns whether there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        self.shard_db(key).clear_ttl(hash_key(key), key).is_some()
+        let at = self.place_of_key(key);
+        self.shard_db_at(at.shard, key).clear_ttl(at.hash, key).is_some()
     }
 
     /// After a field-expiry command changed `key`'s hash in place: queue it for the field-expiry

@@ -67,10 +67,9 @@ impl ShardDb {
         when
     }
 
-    /// Set the expiry time of the stored `key`. Returns whether it had none (false too when
-    /// the key is not stored: nothing is set then).
-    pub fn set_ttl(&mut self, key: &[u8], when: i64) -> bool {
-        let h = hash_key(key);
+    /// Set the expiry time of the stored `key` (hash `h`). Returns whether it had none (false
+    /// too when the key is not stored: nothing is set then).
+    pub fn set_ttl(&mut self, h: usize, key: &[u8], when: i64) -> bool {
         let Some(e) = self.main.get_hashed(h, key) else { return false };
         if e.has_ttl() {
             if let Some(w) = self.ttls.get_mut(fold(h), key) {
@@ -168,7 +167,7 @@ mod tests {
                     }
                     Op::SetTtl(k, t) => {
                         let had = model.get(&key(k)).map(|ttl| ttl.is_none());
-                        prop_assert_eq!(sd.set_ttl(&key(k), t), had == Some(true));
+                        prop_assert_eq!(sd.set_ttl(hash_key(&key(k)), &key(k), t), had == Some(true));
                         if let Some(ttl) = model.get_mut(&key(k)) {
                             *ttl = Some(t);
                         }
@@ -213,12 +212,12 @@ mod tests {
         for k in [&a, &b] {
             sd.main.insert(k, Entry::new(Value::Str(StrValue::from_bytes(b"v")), 0));
         }
-        assert!(sd.set_ttl(&a, 10));
+        assert!(sd.set_ttl(hash_key(&a), &a, 10));
         assert_eq!((sd.ttls.len(), sd.ttls.kept_by_key()), (1, 0));
-        assert!(sd.set_ttl(&b, 20));
+        assert!(sd.set_ttl(hash_key(&b), &b, 20));
         assert_eq!((sd.ttls.len(), sd.ttls.kept_by_key()), (2, 2));
         assert_eq!((sd.ttl(&a), sd.ttl(&b)), (Some(10), Some(20)));
-        assert!(!sd.set_ttl(&a, 11));
+        assert!(!sd.set_ttl(hash_key(&a), &a, 11));
         assert_eq!(sd.clear_ttl(hash_key(&b), &b), Some(20));
         assert_eq!((sd.ttl(&a), sd.ttl(&b), sd.ttls.len()), (Some(11), None, 1));
         assert_eq!(sd.random_ttl(), Some((a.clone(), 11)));

@@ -50,23 +50,24 @@ struct Skip {
 }
 
 impl Skip {
-    /// The node of `member`, if present.
-    fn node(&self, member: &[u8]) -> Option<u32> {
-        let (&x, certain) = self.index.lookup(hash_of(member), member)?;
+    /// The node of `member` (whose [`hash_of`] is `h`), if present.
+    fn node(&self, h: u64, member: &[u8]) -> Option<u32> {
+        let (&x, certain) = self.index.lookup(h, member)?;
         (certain || self.zsl.member(x) == member).then_some(x)
     }
 
-    /// Add an absent member.
-    fn add(&mut self, member: &[u8], score: f64) {
+    /// Add an absent member (hash `h`).
+    fn add(&mut self, h: u64, member: &[u8], score: f64) {
         let x = self.zsl.insert(score, member);
         let zsl = &self.zsl;
-        self.index.insert(hash_of(member), member, x, |&other| Some(zsl.member(other).into()));
+        self.index.insert(h, member, x, |&other| Some(zsl.member(other).into()));
     }
 
     /// Remove a member; whether it was there.
     fn remove(&mut self, member: &[u8]) -> bool {
-        let Some(x) = self.node(member) else { return false };
-        self.index.remove(hash_of(member), member);
+        let h = hash_of(member);
+        let Some(x) = self.node(h, member) else { return false };
+        self.index.remove(h, member);
         self.zsl.remove(self.zsl.score(x), member)
     }
 
@@ -203,7 +204,7 @@ impl ZSetValue {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
             Repr::Listpack(v) => v.score(member),
-            Repr::Skiplist(sk) => sk.node(member).map(|x| sk.zsl.score(x)),
+            Repr::Skiplist(sk) => sk.node(hash_of(member), member).map(|x| sk.zsl.score(x)),
         }
     }
 
@@ -212,7 +213,7 @@ impl ZSetValue {
         if let Repr::Listpack(v) = &self.repr {
             let mut sk = Box::<Skip>::default();
             for (m, s) in v.iter() {
-                sk.add(m, s);
+                sk.add(hash_of(m), m, s);
             }
             self.repr = Repr::Skiplist(sk);
         }
@@ -262,13 +263,14 @@ impl ZSetValue {
             }
         }
         let Repr::Skiplist(sk) = &mut self.repr else { unreachable!() };
-        match sk.node(member) {
+        let h = hash_of(member);
+        match sk.node(h, member) {
             Some(x) => {
                 sk.rescore(x, score);
                 false
             }
             None => {
-                sk.add(member, score);
+                sk.add(h, member, score);
                 true
             }
         }
@@ -290,7 +292,8 @@ impl ZSetValue {
             return Ok(());
         }
         let Repr::Skiplist(sk) = &mut self.repr else { unreachable!() };
-        match sk.node(member) {
+        let h = hash_of(member);
+        match sk.node(h, member) {
             Some(x) => {
                 if let Some(score) = decide(Some(sk.zsl.score(x)))? {
                     sk.rescore(x, score);
@@ -298,7 +301,7 @@ impl ZSetValue {
             }
             None => {
                 if let Some(score) = decide(None)? {
-                    sk.add(member, score);
+                    sk.add(h, member, score);
                 }
             }
         }
@@ -318,7 +321,7 @@ impl ZSetValue {
         match &self.repr {
             Repr::Listpack(v) => v.rank(member),
             Repr::Skiplist(sk) => {
-                let s = sk.zsl.score(sk.node(member)?);
+                let s = sk.zsl.score(sk.node(hash_of(member), member)?);
                 sk.zsl.rank(s, member).map(|r| (r, s))
             }
         }
