@@ -17,6 +17,8 @@
 #           custom rows: zrangebyscore (ZRANGEBYSCORE over a preloaded ZSET_SIZE-member sorted
 #           set, LIMIT 0 10 from a random score) and evalsha (EVALSHA of a SCRIPT LOADed INCR
 #           script on random keys).
+#   PRELOAD keys preloaded before every run (SET key:<random below PRELOAD>, default 1000):
+#           1000000 gives the big keyspace compare.sh's later rows (MSET...) run over
 #   PRELOAD_TTL  non-empty: the preloaded keys get a TTL (SET ... EX), for the cost of keys
 #           with one (use KEYSPACE=1000 for GETs that hit them)
 #   ZSET_SIZE members of the zrangebyscore sorted set (default 10000)
@@ -62,6 +64,7 @@ N2=${N2:-60000}
 PORT=${PORT:-25555}
 ZSET_SIZE=${ZSET_SIZE:-10000}
 KEYSPACE=${KEYSPACE:-1000}
+PRELOAD=${PRELOAD:-1000}
 ZADD_SIZE=${ZADD_SIZE:-0}
 CLIENTS=${CLIENTS:-1}
 FERROUS_ARGS=${FERROUS_ARGS:-}
@@ -119,9 +122,9 @@ instructions() {
     # The same preloaded keyspace for every run (GET hits, INCR on existing counters); with
     # PRELOAD_TTL, every preloaded key has a TTL.
     if [ -n "${PRELOAD_TTL:-}" ]; then
-        redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -q set key:__rand_int__ xxx EX 100000 >/dev/null 2>&1
+        redis-benchmark -p "$PORT" -c 1 -P 64 -n "$PRELOAD" -r "$PRELOAD" -q set key:__rand_int__ xxx EX 100000 >/dev/null 2>&1
     else
-        redis-benchmark -p "$PORT" -c 1 -n 1000 -r 1000 -t set -q >/dev/null 2>&1
+        redis-benchmark -p "$PORT" -c 1 -P 64 -n "$PRELOAD" -r "$PRELOAD" -t set -q >/dev/null 2>&1
     fi
     local row
     case "$test" in

@@ -472,18 +472,29 @@ impl Keyspace {
     /// [`Dict::prefetch_lookups`]), so that their cache misses overlap. A hint: a shard another thread
     /// holds is skipped rather than waited for.
     pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
-        // The shards stay locked until both rounds are issued (never waiting: no deadlock; a
-        // key whose shard an earlier key of the batch holds is skipped).
-        let mut held: SmallVec<[(MutexGuard<'_, Shard>, usize); 16]> = SmallVec::new();
+        // The shards stay locked until both rounds are issued (never waiting: no deadlock). A
+        // shard is locked once however many of the keys are in it.
+        const UNSEEN: u8 = u8::MAX;
+        const SKIPPED: u8 = u8::MAX - 1;
+        let mut slot_of = [UNSEEN; NSHARDS];
+        let mut held: SmallVec<[MutexGuard<'_, Shard>; 32]> = SmallVec::new();
+        let mut lookups: SmallVec<[(u8, usize); 32]> = SmallVec::new();
         for key in keys {
             let at = locate(key);
-            if let Some(guard) = self.shards[at.shard].try_lock() {
-                if guard.dbs.len() > db {
-                    held.push((guard, at.hash));
-                }
+            if slot_of[at.shard] == UNSEEN {
+                slot_of[at.shard] = match self.shards[at.shard].try_lock() {
+                    Some(guard) if guard.dbs.len() > db && held.len() < SKIPPED as usize => {
+                        held.push(guard);
+                        (held.len() - 1) as u8
+                    }
+                    _ => SKIPPED,
+                };
+            }
+            if slot_of[at.shard] != SKIPPED {
+                lookups.push((slot_of[at.shard], at.hash));
             }
         }
-        Dict::prefetch_lookups(|| held.iter().map(|(guard, h)| (&guard.dbs[db].main, *h)));
+        Dict::prefetch_lookups(|| lookups.iter().map(|&(slot, h)| (&held[slot as usize].dbs[db].main, h)));
     }
 
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a
@@ -1619,6 +1630,8 @@ mod tests {
         let batch: Vec<&[u8]> = keys[..16].iter().map(|k| k.as_bytes()).chain([&b"missing"[..], b""]).collect();
         ks.prefetch(1, &batch);
         ks.prefetch(15, &batch);
+        // Keys sharing a shard (a hash tag, a repeat): the shard is locked once.
+        ks.prefetch(1, &[&b"{t}a"[..], b"{t}b", b"{t}a"]);
         drop(held);
         // Flushed: the next full round of steps sees it.
         ks.lock_for_command(1, None, false).flush(true);

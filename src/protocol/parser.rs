@@ -349,17 +349,30 @@ fn short_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
     None
 }
 
-/// Look at the complete requests at the front of `buf`, up to `max`, without consuming them:
-/// `f` gets each one's argument count and its first [`PEEK_ARGS`] arguments. Stops at the
-/// first one that is incomplete or not a multibulk of short headers (an inline request, a long
-/// length...), which the parser will handle; returns how many `f` saw.
-pub fn peek_requests<'b>(buf: &'b [u8], max: usize, mut f: impl FnMut(usize, &[&'b [u8]])) -> usize {
+/// Look at the complete requests at the front of `buf`, up to `max` of them and `arg_budget`
+/// arguments after their names (the first request is looked at whatever its count), without
+/// consuming them: `f` gets each one's argument count and its first [`PEEK_ARGS`] arguments,
+/// and says whether to go on. Stops at the first one that is incomplete or not a multibulk of
+/// short headers (an inline request, a long length...), which the parser will handle; returns
+/// how many `f` saw.
+pub fn peek_requests<'b>(
+    buf: &'b [u8],
+    max: usize,
+    mut arg_budget: usize,
+    mut f: impl FnMut(usize, &[&'b [u8]]) -> bool,
+) -> usize {
     let mut pos = 0;
     let mut seen = 0;
+    // Filled anew up to each request's count: no clearing between requests.
+    let mut args: [&'b [u8]; PEEK_ARGS] = [&[]; PEEK_ARGS];
     while seen < max {
         let Some((count, cr)) = short_header(buf, pos, b'*') else { break };
+        let after_name = count.saturating_sub(1);
+        if after_name > arg_budget && seen > 0 {
+            break;
+        }
+        arg_budget = arg_budget.saturating_sub(after_name);
         pos = cr + 2;
-        let mut args: [&'b [u8]; PEEK_ARGS] = [&[]; PEEK_ARGS];
         for i in 0..count {
             let Some((len, cr)) = short_header(buf, pos, b'$') else { return seen };
             let start = cr + 2;
@@ -372,14 +385,17 @@ pub fn peek_requests<'b>(buf: &'b [u8], max: usize, mut f: impl FnMut(usize, &[&
         if pos > buf.len() {
             break;
         }
-        f(count, &args[..count.min(PEEK_ARGS)]);
         seen += 1;
+        if !f(count, &args[..count.min(PEEK_ARGS)]) {
+            break;
+        }
     }
     seen
 }
 
-/// How many arguments of a request [`peek_requests`] shows.
-pub const PEEK_ARGS: usize = 8;
+/// How many arguments of a request [`peek_requests`] shows: enough for the keys of an MSET of
+/// ten pairs (redis-benchmark's), MGET or DEL of twenty keys.
+pub const PEEK_ARGS: usize = 24;
 
 /// How far a partial multibulk request at the front of `buf` has been read, as Redis keeps it:
 /// Redis consumes each complete header line and argument from its query buffer (the arguments
@@ -430,19 +446,38 @@ mod tests {
     fn peek_shows_complete_requests_without_consuming_them() {
         let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nc";
         let mut seen = Vec::new();
-        let n =
-            peek_requests(buf, 16, |argc, args| seen.push((argc, args.iter().map(|a| a.to_vec()).collect::<Vec<_>>())));
+        let n = peek_requests(buf, 16, 100, |argc, args| {
+            seen.push((argc, args.iter().map(|a| a.to_vec()).collect::<Vec<_>>()));
+            true
+        });
         assert_eq!(n, 2, "the third request is incomplete");
         assert_eq!(seen[0], (2, vec![b"GET".to_vec(), b"a".to_vec()]));
         assert_eq!(seen[1], (3, vec![b"SET".to_vec(), b"bb".to_vec(), b"v".to_vec()]));
-        assert_eq!(peek_requests(buf, 1, |_, _| {}), 1, "at most max");
-        assert_eq!(peek_requests(b"GET a\r\n", 16, |_, _| {}), 0, "inline requests are left to the parser");
+        assert_eq!(peek_requests(buf, 1, 100, |_, _| true), 1, "at most max");
+        assert_eq!(peek_requests(buf, 16, 1, |_, _| true), 1, "within the budget, but always the first");
+        assert_eq!(peek_requests(buf, 16, 3, |_, _| true), 2);
+        assert_eq!(peek_requests(buf, 16, 100, |_, _| false), 1, "until f says stop");
+        assert_eq!(peek_requests(b"GET a\r\n", 16, 100, |_, _| true), 0, "inline requests are left to the parser");
         // Without the two bytes after the last argument, the request is not complete.
-        assert_eq!(peek_requests(b"*1\r\n$4\r\nPING", 16, |_, _| {}), 0);
-        let many: Vec<u8> = b"*10\r\n".iter().chain(b"$1\r\nx\r\n".repeat(10).iter()).copied().collect();
+        assert_eq!(peek_requests(b"*1\r\n$4\r\nPING", 16, 100, |_, _| true), 0);
+        let many: Vec<u8> = b"*30\r\n".iter().chain(b"$1\r\nx\r\n".repeat(30).iter()).copied().collect();
         let mut argc = 0;
-        assert_eq!(peek_requests(&many, 16, |n, args| argc = n + 100 * args.len()), 1);
-        assert_eq!(argc, 10 + 100 * PEEK_ARGS, "all counted, the first PEEK_ARGS shown");
+        assert_eq!(
+            peek_requests(&many, 16, 100, |n, args| {
+                argc = n + 100 * args.len();
+                true
+            }),
+            1
+        );
+        assert_eq!(argc, 30 + 100 * PEEK_ARGS, "all counted, the first PEEK_ARGS shown");
+        // A short request after a long one shows only its own arguments.
+        let both: Vec<u8> = [&many[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"].concat();
+        let mut last = Vec::new();
+        peek_requests(&both, 16, 100, |_, args| {
+            last = args.to_vec();
+            true
+        });
+        assert_eq!(last, vec![&b"GET"[..], &b"k"[..]]);
     }
 
     fn parse(input: &[u8]) -> (Result<Option<Request>, ParseError>, usize) {
