@@ -8,6 +8,8 @@
 //! higher links are), four to a cache line; the links of levels 1 and up live in their own arena
 //! (`upper`, a quarter of the nodes have any), the members in another (read on equal scores and
 //! by the walks), the back links and heights in others. A level-0 link always spans one element.
+//! An upper link also says where its target's links are, so that a search step loads the next
+//! node's score and its link of the same level at once, not one after the other.
 //!
 //! Order: by score, then by member bytes (Redis's order). The skiplist does not check for
 //! duplicate members: the owner keeps a member → score map beside it.
@@ -27,7 +29,11 @@ pub const MAX_LEVEL: usize = 32;
 struct Link {
     next: u32,
     span: u32,
+    /// `next`'s `up`: where its links are (see [`Descent::ahead`]).
+    next_up: u32,
 }
+
+const NO_LINK: Link = Link { next: NIL, span: 0, next_up: 0 };
 
 /// The part of a node a search step reads.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +82,56 @@ fn random_level() -> usize {
     level
 }
 
+/// A search going down the levels from the head: the node it has reached, and the link it
+/// looks along.
+struct Descent<'s> {
+    list: &'s SkipList,
+    x: u32,
+    /// `x`'s `up`.
+    x_up: u32,
+    /// The link [`Descent::ahead`] last read (levels >= 1).
+    ahead: Link,
+}
+
+impl<'s> Descent<'s> {
+    fn new(list: &'s SkipList) -> Self {
+        Descent { list, x: HEAD, x_up: list.hot[HEAD as usize].up, ahead: NO_LINK }
+    }
+
+    /// The node after `x` on level `lvl`, and the span to it. On a level >= 1 this starts
+    /// loading that node's link of the same level (the link says where it is), which the next
+    /// step reads, while the caller reads the node's score: the two cache misses of a step
+    /// overlap instead of following one another.
+    #[inline]
+    fn ahead(&mut self, lvl: usize) -> Option<(u32, u32)> {
+        let l = self.list;
+        if lvl == 0 {
+            let f = l.hot[self.x as usize].next;
+            return (f != NIL).then_some((f, 1));
+        }
+        self.ahead = l.upper[self.x_up as usize + lvl - 1];
+        if self.ahead.next == NIL {
+            return None;
+        }
+        if let Some(next) = l.upper.get(self.ahead.next_up as usize + lvl - 1) {
+            prefetch(next as *const Link);
+        }
+        Some((self.ahead.next, self.ahead.span))
+    }
+
+    /// Move to the node [`Descent::ahead`] gave for level `lvl`.
+    #[inline]
+    fn step(&mut self, lvl: usize) {
+        if lvl == 0 {
+            self.x = self.list.hot[self.x as usize].next;
+            self.x_up = self.list.hot[self.x as usize].up;
+        } else {
+            self.x = self.ahead.next;
+            self.x_up = self.ahead.next_up;
+        }
+    }
+}
+
 /// The nodes before a position on every level, and their ranks (a search's result).
 struct Path {
     update: [u32; MAX_LEVEL],
@@ -89,7 +145,7 @@ impl SkipList {
             members: vec![SmallBytes::new(b"")],
             prev: vec![NIL],
             height: vec![MAX_LEVEL as u8],
-            upper: vec![Link { next: NIL, span: 0 }; MAX_LEVEL - 1],
+            upper: vec![NO_LINK; MAX_LEVEL - 1],
             upper_free: vec![Vec::new(); MAX_LEVEL - 1],
             free: Vec::new(),
             level: 1,
@@ -116,7 +172,8 @@ impl SkipList {
         }
     }
 
-    #[inline]
+    /// The span of `x`'s link of level `lvl` (the checks; searches read it with the link).
+    #[cfg(test)]
     fn span(&self, x: u32, lvl: usize) -> u32 {
         if lvl == 0 {
             1
@@ -148,19 +205,17 @@ impl SkipList {
     /// The last node before `(score, member)` on every level, with its rank.
     fn path_to(&self, score: f64, member: &[u8]) -> Path {
         let mut p = Path { update: [HEAD; MAX_LEVEL], rank: [0; MAX_LEVEL] };
-        let mut x = HEAD;
+        let mut d = Descent::new(self);
         for i in (0..self.level).rev() {
             p.rank[i] = if i == self.level - 1 { 0 } else { p.rank[i + 1] };
-            loop {
-                let f = self.next(x, i);
-                if f != NIL && self.before(f, score, member) {
-                    p.rank[i] += self.span(x, i);
-                    x = f;
-                } else {
+            while let Some((f, span)) = d.ahead(i) {
+                if !self.before(f, score, member) {
                     break;
                 }
+                p.rank[i] += span;
+                d.step(i);
             }
-            p.update[i] = x;
+            p.update[i] = d.x;
         }
         p
     }
@@ -172,7 +227,7 @@ impl SkipList {
                 Some(at) => at,
                 None => {
                     let at = self.upper.len() as u32;
-                    self.upper.resize(self.upper.len() + lvl - 1, Link { next: NIL, span: 0 });
+                    self.upper.resize(self.upper.len() + lvl - 1, NO_LINK);
                     at
                 }
             }
@@ -216,8 +271,8 @@ impl SkipList {
             let u = p.update[i];
             let ul = self.link(u, i);
             let d = p.rank[0] - p.rank[i];
-            *self.link_mut(n, i) = Link { next: ul.next, span: ul.span - d };
-            *self.link_mut(u, i) = Link { next: n, span: d + 1 };
+            *self.link_mut(n, i) = Link { next: ul.next, span: ul.span - d, next_up: ul.next_up };
+            *self.link_mut(u, i) = Link { next: n, span: d + 1, next_up: self.hot[n as usize].up };
         }
         for i in lvl..self.level {
             self.link_mut(p.update[i], i).span += 1;
@@ -311,6 +366,7 @@ impl SkipList {
                 let l = self.link_mut(u, i);
                 l.span = l.span + xl.span - 1;
                 l.next = xl.next;
+                l.next_up = xl.next_up;
             } else {
                 self.link_mut(u, i).span -= 1;
             }
@@ -341,17 +397,15 @@ impl SkipList {
     /// The number of leading elements for which `pred(score, member)` holds; `pred` must be
     /// true for a prefix of the order and false after it.
     pub fn count_while(&self, mut pred: impl FnMut(f64, &[u8]) -> bool) -> usize {
-        let mut x = HEAD;
+        let mut d = Descent::new(self);
         let mut r = 0usize;
         for i in (0..self.level).rev() {
-            loop {
-                let f = self.next(x, i);
-                if f != NIL && pred(self.hot[f as usize].score, &self.members[f as usize]) {
-                    r += self.span(x, i) as usize;
-                    x = f;
-                } else {
+            while let Some((f, span)) = d.ahead(i) {
+                if !pred(self.hot[f as usize].score, &self.members[f as usize]) {
                     break;
                 }
+                r += span as usize;
+                d.step(i);
             }
         }
         r
@@ -365,18 +419,16 @@ impl SkipList {
         mut skip: impl FnMut(f64, &[u8]) -> bool,
         mut f: impl FnMut(f64, &'a [u8]) -> bool,
     ) {
-        let mut x = HEAD;
+        let mut d = Descent::new(self);
         for i in (0..self.level).rev() {
-            loop {
-                let nx = self.next(x, i);
-                if nx != NIL && skip(self.hot[nx as usize].score, &self.members[nx as usize]) {
-                    x = nx;
-                } else {
+            while let Some((f, _)) = d.ahead(i) {
+                if !skip(self.hot[f as usize].score, &self.members[f as usize]) {
                     break;
                 }
+                d.step(i);
             }
         }
-        let mut x = self.next(x, 0);
+        let mut x = self.next(d.x, 0);
         while x != NIL {
             let n = self.hot[x as usize];
             // The next node is a cache miss: start loading it while `f` works on this one.
@@ -404,20 +456,18 @@ impl SkipList {
             return NIL;
         }
         let target = rank + 1;
-        let mut x = HEAD;
+        let mut d = Descent::new(self);
         let mut traversed = 0usize;
         for i in (0..self.level).rev() {
-            loop {
-                let f = self.next(x, i);
-                if f != NIL && traversed + self.span(x, i) as usize <= target {
-                    traversed += self.span(x, i) as usize;
-                    x = f;
-                } else {
+            while let Some((_, span)) = d.ahead(i) {
+                if traversed + span as usize > target {
                     break;
                 }
+                traversed += span as usize;
+                d.step(i);
             }
             if traversed == target {
-                return x;
+                return d.x;
             }
         }
         NIL
@@ -482,6 +532,9 @@ impl SkipList {
                 }
                 r += self.span(x, i) as usize;
                 assert_eq!(self.rank(self.hot[f as usize].score, &self.members[f as usize]), Some(r - 1));
+                if i > 0 {
+                    assert_eq!(self.link(x, i).next_up, self.hot[f as usize].up, "a link knows where its target's are");
+                }
                 x = f;
             }
         }
