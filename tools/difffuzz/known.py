@@ -58,6 +58,11 @@ KNOWN = [
     ("A map returned through Lua comes out in the Lua table's order, which Valkey's engine changed (Ferrous"
      " gives Redis 7.0's bytes exactly, e.g. LCS IDX or XINFO STREAM under redis.setresp(3))",
      lambda a, f, v, r=None: sorted(f) == sorted(v) and r is not None and known_same(f, r)),
+    ("SORT ... BY <pattern> ALPHA of a sorted set renamed or copied into a list's key: 7.2.4 sort.c reads the"
+     " set's elements from its dict (in its random hash seed's order) and equal weights keep that order, so"
+     " every server answers its own permutation (the generator leaves ALPHA out for other keys)",
+     lambda a, f, v: _upper(a)[0] in ("SORT", "SORT_RO") and "BY" in _upper(a) and "ALPHA" in _upper(a)
+     and "*" in a[_upper(a).index("BY") + 1] and sorted(f.split(b"\r\n")) == sorted(v.split(b"\r\n"))),
     ("Valkey refuses an empty string as a SORT score; 7.2.4 sort.c reads it with strtod, as 0 (Redis 7.0 agrees)",
      lambda a, f, v, r=None: _upper(a)[0] in ("SORT", "SORT_RO") and b"can't be converted into double" in v
      and r is not None and known_same(f, r)),
