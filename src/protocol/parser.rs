@@ -394,7 +394,7 @@ pub fn peek_requests<'b>(
 }
 
 /// How many arguments of a request [`peek_requests`] shows: enough for the keys of an MSET of
-/// ten pairs (redis-benchmark's), MGET or DEL of twenty keys.
+/// ten pairs (redis-benchmark's), or an MGET or DEL of up to 23 keys.
 pub const PEEK_ARGS: usize = 24;
 
 /// How far a partial multibulk request at the front of `buf` has been read, as Redis keeps it:

@@ -12,7 +12,7 @@
 //! node's score and its link of the same level at once, not one after the other.
 //!
 //! Order: by score, then by member bytes (Redis's order). The skiplist does not check for
-//! duplicate members: the owner keeps a member → score map beside it.
+//! duplicate members: the owner keeps a member → node map beside it.
 
 use std::cmp::Ordering;
 
