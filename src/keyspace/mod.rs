@@ -495,6 +495,9 @@ impl Keyspace {
             }
         }
         Dict::prefetch_lookups(|| lookups.iter().map(|&(slot, h)| (&held[slot as usize].dbs[db].main, h)));
+        for &(slot, h) in &lookups {
+            held[slot as usize].dbs[db].ttls.prefetch(crate::types::hash_index::fold(h));
+        }
     }
 
     /// Lock the shards of `set` in ascending order. While a lazy view exists, never wait for a

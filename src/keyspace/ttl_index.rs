@@ -1,16 +1,17 @@
 //! The keys of one shard database that have a TTL, with their expiry times (Redis's `expires`
 //! dict, absolute unix time in ms), kept without a second copy of each key.
 //!
-//! A key's entry says whether it has a TTL ([`Entry::has_ttl`]). The index maps the key's
-//! 64-bit hash (the one the main dict uses) to its time, a [`HashIndex`] of 24-byte nodes (hash,
-//! time, link): a copy of the key took 48. Keys with TTLs whose hashes are equal are kept by
-//! key (see `types::hash_index`); the only key with a TTL and a given hash is the one whose
-//! entry is marked.
+//! A key's entry says whether it has a TTL ([`Entry::has_ttl`]). The index maps the low 31
+//! bits of the key's hash (the one the main dict uses) to its time, a [`HashIndex`] over a
+//! [`ProbeTable`] of 12-byte slots: a copy of the key took 48 bytes, a chained table's node
+//! and bucket 35. Keys with TTLs whose hashes are equal in those bits are kept by key (see
+//! `types::hash_index`); the only key with a TTL and given bits is the one whose entry is
+//! marked.
 //!
 //! A lookup asks the index first: a key whose hash no key with a TTL has costs one probe (a
 //! hash compared, not the key); a hit is confirmed by the entry's flag. Sampling (active
 //! expiry, volatile eviction) draws an entry of the index and finds its key in the main dict's
-//! bucket for the hash ([`Dict::find_by_hash`]).
+//! bucket for the hash bits ([`Dict::find_by_hash`]; a bucket index never needs more than 31).
 //!
 //! Unit tests fold the hashes to three bits (`hash_index::fold`), so that shared hashes happen
 //! all the time and every test that sets TTLs goes through their handling.
@@ -18,20 +19,22 @@
 use super::ShardDb;
 use crate::types::dict::hash_key;
 use crate::types::hash_index::{fold, hash_of, Drawn, HashIndex, FOLDED};
+use crate::types::probe_table::ProbeTable;
 use crate::types::{Dict, Entry, SmallBytes};
 
 /// The keys with a TTL, by hash, and their times.
-pub type TtlIndex = HashIndex<i64>;
+pub type TtlIndex = HashIndex<i64, ProbeTable<i64>>;
 
-/// The stored key marked as having a TTL whose (folded) hash is `h`: the only one, or, when
-/// a key about to get a TTL has that hash too, the other one.
+/// The stored key marked as having a TTL whose (folded) hash equals `h` in the bits the index
+/// keeps: the only one, or, when a key about to get a TTL has those bits too, the other one.
 fn key_of(main: &Dict<Entry>, h: u64) -> Option<SmallBytes> {
+    const BITS: u64 = TtlIndex::HASH_BITS;
     if !FOLDED {
-        return main.find_by_hash(h as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
+        return main.find_by_hash(h as usize, BITS as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
     }
     let mut found = None;
     main.for_each(|k, e| {
-        if e.has_ttl() && hash_of(k) == h {
+        if e.has_ttl() && hash_of(k) & BITS == h & BITS {
             found = Some(SmallBytes::new(k));
         }
     });
@@ -48,7 +51,7 @@ impl ShardDb {
         // No key with this hash has a TTL: nothing more to look up (most keys, where some
         // have TTLs and others not). Else the time is this key's if it has one: the one key
         // with a TTL and this hash.
-        let (&when, certain) = self.ttls.lookup(fold(h), key)?;
+        let (when, certain) = self.ttls.lookup(fold(h), key)?;
         (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl)).then_some(when)
     }
 
@@ -62,7 +65,7 @@ impl ShardDb {
         if !e.has_ttl() {
             return None;
         }
-        let when = self.ttls.lookup(hash_of(key), key).map(|(&when, _)| when);
+        let when = self.ttls.lookup(hash_of(key), key).map(|(when, _)| when);
         debug_assert!(when.is_some(), "a key marked as having a TTL is in the index");
         when
     }
@@ -72,9 +75,7 @@ impl ShardDb {
     pub fn set_ttl(&mut self, h: usize, key: &[u8], when: i64) -> bool {
         let Some(e) = self.main.get_hashed(h, key) else { return false };
         if e.has_ttl() {
-            if let Some(w) = self.ttls.get_mut(fold(h), key) {
-                *w = when;
-            }
+            self.ttls.set(fold(h), key, when);
             return false;
         }
         let main = &self.main;
@@ -114,8 +115,8 @@ impl ShardDb {
     /// A key with a TTL, drawn at random, and its time (Redis's sampling of `expires`).
     pub fn random_ttl(&mut self) -> Option<(Vec<u8>, i64)> {
         match self.ttls.draw()? {
-            Drawn::Key(k, &when) => Some((k.to_vec(), when)),
-            Drawn::Hash(h, &when) => Some((key_of(&self.main, h)?.to_vec(), when)),
+            Drawn::Key(k, when) => Some((k.to_vec(), when)),
+            Drawn::Hash(h, when) => Some((key_of(&self.main, h)?.to_vec(), when)),
         }
     }
 }
@@ -198,9 +199,9 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_index_is_a_dict_and_a_pointer() {
+    fn an_empty_index_is_small() {
         // Every database of every shard has one (16 x 256 by default): start-up memory.
-        assert_eq!(std::mem::size_of::<TtlIndex>(), std::mem::size_of::<Dict<i64>>() + 8);
+        assert_eq!(std::mem::size_of::<TtlIndex>(), 40);
     }
 
     #[test]

@@ -305,10 +305,11 @@ impl<V, K: DictKey> Dict<V, K> {
         self.find_in(0, h, key).or_else(|| if self.rehash_idx.is_some() { self.find_in(1, h, key) } else { None })
     }
 
-    /// An entry whose key hashes to `h` (its whole [`DictKey::hash`], not only the bucket's
-    /// bits) and whose value `pred` accepts: how the keyspace finds the key behind an entry of
-    /// its TTL index, which holds hashes.
-    pub fn find_by_hash(&self, h: usize, mut pred: impl FnMut(&V) -> bool) -> Option<(&K::Probe, &V)> {
+    /// An entry whose key's hash ([`DictKey::hash`]) equals `h` in the `bits` (which must
+    /// cover the buckets' bits) and whose value `pred` accepts: how the keyspace finds the key
+    /// behind an entry of its TTL index, which holds 31 bits of hashes.
+    pub fn find_by_hash(&self, h: usize, bits: usize, mut pred: impl FnMut(&V) -> bool) -> Option<(&K::Probe, &V)> {
+        debug_assert!(self.ht.iter().all(|t| t.mask() & !bits == 0 || t.buckets.is_empty()));
         let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
         for t in &self.ht[..tables] {
             if t.buckets.is_empty() {
@@ -316,7 +317,7 @@ impl<V, K: DictKey> Dict<V, K> {
             }
             let mut cur = t.buckets[h & t.mask()].as_deref();
             while let Some(n) = cur {
-                if pred(&n.val) && K::hash(n.key.probe()) == h {
+                if pred(&n.val) && K::hash(n.key.probe()) & bits == h & bits {
                     return Some((n.key.probe(), &n.val));
                 }
                 cur = n.next.as_deref();

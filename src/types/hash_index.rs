@@ -1,9 +1,10 @@
-//! A map keyed by a key's 64-bit hash instead of a copy of the key (24-byte nodes: hash, value,
-//! link), for an index whose owner can tell which key an entry belongs to: the keyspace's TTL
-//! index (by the entry's TTL flag) and a sorted set's member index (by the skiplist node's
-//! member). Two keys with the same hash (a pair in about 10^19) cannot share an entry: the
-//! second one's insert marks the hash shared, and the keys of a shared hash are kept by key,
-//! now and later (the marks stay; there are a few at most).
+//! A map keyed by a key's hash instead of a copy of the key, for an index whose owner can tell
+//! which key an entry belongs to: the keyspace's TTL index (by the entry's TTL flag; a
+//! [`ProbeTable`] of 12-byte slots keyed by 31 bits of the hash) and a sorted set's member
+//! index (by the skiplist node's member; a [`Dict`] of 24-byte nodes keyed by the whole hash,
+//! whose cursor ZSCAN walks). Two keys with the same hash, as the table keeps it, cannot share
+//! an entry: the second one's insert marks the hash shared, and the keys of a shared hash are
+//! kept by key, now and later (the marks stay; there are a few at most).
 //!
 //! Unit tests fold the hashes to three bits ([`fold`]), so that shared hashes happen all the
 //! time and every test of the owners goes through their handling.
@@ -13,6 +14,7 @@ use std::collections::HashSet;
 use rand::Rng;
 
 use super::dict::hash_key;
+use super::probe_table::{tag_of, ProbeTable, TAG_BITS};
 use super::{Dict, SmallBytes};
 
 /// The bits of a hash an index keys by: all of them in the server, three in unit tests.
@@ -32,34 +34,128 @@ pub fn hash_of(key: &[u8]) -> u64 {
     fold(hash_key(key))
 }
 
-pub struct HashIndex<V> {
-    /// Hash -> value, for keys whose hash no other key has had.
-    by_hash: Dict<V, u64>,
+/// The table a [`HashIndex`] keeps its entries by hash in.
+pub trait ByHash<V: Copy>: Default {
+    /// The bits of a hash the table keeps: two hashes equal in these are one to it.
+    const BITS: u64;
+    /// A hash as the table keys it (equal for hashes equal in [`ByHash::BITS`]).
+    fn key(h: u64) -> u64;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Buckets or slots (DEBUG HTSTATS, MEMORY STATS).
+    fn buckets(&self) -> usize;
+    /// The cron's resizing work.
+    fn cron_step(&mut self, budget: std::time::Duration);
+    fn get(&self, k: u64) -> Option<V>;
+    /// Replace the value of `k`, when it has one.
+    fn set(&mut self, k: u64, v: V) -> bool;
+    fn remove(&mut self, k: u64) -> Option<V>;
+    /// Add `k`, which has no entry.
+    fn insert_new(&mut self, k: u64, v: V);
+    fn draw(&mut self) -> Option<(u64, V)>;
+    /// Hint the CPU to load where a lookup of `k` starts.
+    fn prefetch(&self, _k: u64) {}
+}
+
+impl<V: Copy> ByHash<V> for Dict<V, u64> {
+    const BITS: u64 = u64::MAX;
+    fn key(h: u64) -> u64 {
+        h
+    }
+    fn len(&self) -> usize {
+        Dict::len(self)
+    }
+    fn buckets(&self) -> usize {
+        Dict::buckets(self)
+    }
+    fn cron_step(&mut self, budget: std::time::Duration) {
+        Dict::cron_step(self, budget)
+    }
+    fn get(&self, k: u64) -> Option<V> {
+        Dict::get(self, &k).copied()
+    }
+    fn set(&mut self, k: u64, v: V) -> bool {
+        Dict::get_mut(self, &k).map(|w| *w = v).is_some()
+    }
+    fn remove(&mut self, k: u64) -> Option<V> {
+        Dict::remove(self, &k)
+    }
+    fn insert_new(&mut self, k: u64, v: V) {
+        Dict::insert_new(self, k, v);
+    }
+    fn draw(&mut self) -> Option<(u64, V)> {
+        self.random_entry().map(|(&k, &v)| (k, v))
+    }
+}
+
+impl<V: Copy + Default> ByHash<V> for ProbeTable<V> {
+    const BITS: u64 = TAG_BITS;
+    fn key(h: u64) -> u64 {
+        u64::from(tag_of(h))
+    }
+    fn len(&self) -> usize {
+        ProbeTable::len(self)
+    }
+    fn buckets(&self) -> usize {
+        self.slots()
+    }
+    fn cron_step(&mut self, budget: std::time::Duration) {
+        ProbeTable::cron_step(self, budget)
+    }
+    fn get(&self, k: u64) -> Option<V> {
+        ProbeTable::get(self, k as u32)
+    }
+    fn set(&mut self, k: u64, v: V) -> bool {
+        ProbeTable::set(self, k as u32, v)
+    }
+    fn remove(&mut self, k: u64) -> Option<V> {
+        ProbeTable::remove(self, k as u32)
+    }
+    fn insert_new(&mut self, k: u64, v: V) {
+        ProbeTable::insert_new(self, k as u32, v)
+    }
+    fn draw(&mut self) -> Option<(u64, V)> {
+        self.random_entry().map(|(k, v)| (u64::from(k), v))
+    }
+    fn prefetch(&self, k: u64) {
+        ProbeTable::prefetch(self, k as u32)
+    }
+}
+
+pub struct HashIndex<V: Copy, T: ByHash<V> = Dict<V, u64>> {
+    /// Hash -> value, for keys whose hash (as `T` keys it) no other key has had.
+    by_hash: T,
     /// The keys whose hash is shared. Boxed: almost always absent, and an empty index must
     /// stay small (every database of every shard has a TTL index).
     shared: Option<Box<Shared<V>>>,
 }
 
 struct Shared<V> {
-    /// Hashes two keys have had.
+    /// Hashes (as the table keys them) two keys have had.
     hashes: HashSet<u64>,
     /// Key -> value, for keys whose hash is in `hashes`.
     by_key: Dict<V>,
 }
 
-impl<V> Default for HashIndex<V> {
+impl<V: Copy, T: ByHash<V>> Default for HashIndex<V, T> {
     fn default() -> Self {
-        HashIndex { by_hash: Dict::default(), shared: None }
+        HashIndex { by_hash: T::default(), shared: None }
     }
 }
 
-/// An entry drawn at random: by hash (its owner finds the key) or by key.
+/// An entry drawn at random: by hash (its owner finds the key: the one whose hash equals it in
+/// the bits [`HashIndex::HASH_BITS`] names) or by key.
 pub enum Drawn<'a, V> {
-    Hash(u64, &'a V),
-    Key(&'a [u8], &'a V),
+    Hash(u64, V),
+    Key(&'a [u8], V),
 }
 
-impl<V> HashIndex<V> {
+impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
+    /// The bits of a key's hash that a drawn hash ([`Drawn::Hash`]) gives.
+    pub const HASH_BITS: u64 = T::BITS;
+
     pub fn len(&self) -> usize {
         self.by_hash.len() + self.shared.as_ref().map_or(0, |s| s.by_key.len())
     }
@@ -73,7 +169,7 @@ impl<V> HashIndex<V> {
         self.shared.as_ref().map_or(0, |s| s.by_key.len())
     }
 
-    /// Buckets of both tables (DEBUG HTSTATS, MEMORY STATS).
+    /// Buckets or slots of both tables (DEBUG HTSTATS, MEMORY STATS).
     pub fn buckets(&self) -> usize {
         self.by_hash.buckets() + self.shared.as_ref().map_or(0, |s| s.by_key.buckets())
     }
@@ -86,8 +182,8 @@ impl<V> HashIndex<V> {
         }
     }
 
-    fn is_shared(&self, h: u64) -> bool {
-        self.shared.as_ref().is_some_and(|s| s.hashes.contains(&h))
+    fn is_shared(&self, k: u64) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.hashes.contains(&k))
     }
 
     fn shared_mut(&mut self) -> &mut Shared<V> {
@@ -97,45 +193,58 @@ impl<V> HashIndex<V> {
     /// The value for `key` (hash `h`), and whether it is certainly `key`'s: when false, it is
     /// the value of the one key with hash `h`, which the owner must check is `key`.
     #[inline]
-    pub fn lookup(&self, h: u64, key: &[u8]) -> Option<(&V, bool)> {
+    pub fn lookup(&self, h: u64, key: &[u8]) -> Option<(V, bool)> {
+        let k = T::key(h);
         match &self.shared {
-            Some(s) if s.hashes.contains(&h) => s.by_key.get(key).map(|v| (v, true)),
-            _ => self.by_hash.get(&h).map(|v| (v, false)),
+            Some(s) if s.hashes.contains(&k) => s.by_key.get(key).map(|&v| (v, true)),
+            _ => self.by_hash.get(k).map(|v| (v, false)),
         }
     }
 
-    /// The value of `key`, which the owner knows has one.
-    pub fn get_mut(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
-        match self.is_shared(h) {
-            true => self.shared_mut().by_key.get_mut(key),
-            false => self.by_hash.get_mut(&h),
+    /// Hint the CPU to load where a lookup of hash `h` starts (a pipelined batch's prefetch).
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        if !self.is_empty() {
+            self.by_hash.prefetch(T::key(h));
         }
+    }
+
+    /// Replace the value of `key`, which the owner knows has one.
+    pub fn set(&mut self, h: u64, key: &[u8], v: V) {
+        let k = T::key(h);
+        let done = match self.is_shared(k) {
+            true => self.shared_mut().by_key.get_mut(key).map(|w| *w = v).is_some(),
+            false => self.by_hash.set(k, v),
+        };
+        debug_assert!(done, "the owner knows the key has an entry");
     }
 
     /// Add `key`, which has no entry yet. When another key has its hash, `owner` gets that
     /// key's value and names it, and both are kept by key from then on.
-    pub fn insert(&mut self, h: u64, key: &[u8], v: V, owner: impl FnOnce(&V) -> Option<SmallBytes>) {
-        if self.is_shared(h) {
+    pub fn insert(&mut self, h: u64, key: &[u8], v: V, owner: impl FnOnce(V) -> Option<SmallBytes>) {
+        let k = T::key(h);
+        if self.is_shared(k) {
             self.shared_mut().by_key.insert_new(key.into(), v);
-        } else if let Some(other) = self.by_hash.remove(&h) {
-            let other_key = owner(&other);
+        } else if let Some(other) = self.by_hash.remove(k) {
+            let other_key = owner(other);
             debug_assert!(other_key.is_some(), "an indexed hash has an owner");
             let s = self.shared_mut();
-            s.hashes.insert(h);
-            if let Some(k) = other_key {
-                s.by_key.insert_new(k, other);
+            s.hashes.insert(k);
+            if let Some(o) = other_key {
+                s.by_key.insert_new(o, other);
             }
             s.by_key.insert_new(key.into(), v);
         } else {
-            self.by_hash.insert_new(h, v);
+            self.by_hash.insert_new(k, v);
         }
     }
 
     /// Remove the entry of `key`, which the owner knows has one.
     pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<V> {
-        match self.is_shared(h) {
+        let k = T::key(h);
+        match self.is_shared(k) {
             true => self.shared_mut().by_key.remove(key),
-            false => self.by_hash.remove(&h),
+            false => self.by_hash.remove(k),
         }
     }
 
@@ -144,12 +253,14 @@ impl<V> HashIndex<V> {
         let by_hash = self.by_hash.len();
         let by_key = self.len() - by_hash;
         if by_key > 0 && rand::thread_rng().gen_range(0..by_hash + by_key) < by_key {
-            let (k, v) = self.shared_mut().by_key.random_entry()?;
+            let (k, &v) = self.shared_mut().by_key.random_entry()?;
             return Some(Drawn::Key(k, v));
         }
-        self.by_hash.random_entry().map(|(&h, v)| Drawn::Hash(h, v))
+        self.by_hash.draw().map(|(k, v)| Drawn::Hash(k & T::BITS, v))
     }
+}
 
+impl<V: Copy> HashIndex<V> {
     /// One step of a SCAN over the values, with the reverse-binary cursor of the hash-keyed
     /// table (see [`Dict::scan_budget`]); the values kept by key come with the last step.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&V)) -> u64 {
@@ -161,9 +272,7 @@ impl<V> HashIndex<V> {
         }
         next
     }
-}
 
-impl<V: Copy> HashIndex<V> {
     /// A copy, entry for entry.
     pub fn copy(&self) -> HashIndex<V> {
         let mut by_hash = Dict::new();
@@ -193,14 +302,11 @@ mod tests {
         let mut ix: HashIndex<u32> = HashIndex::default();
         ix.insert(h, &a, 1, |_| unreachable!("no other key yet"));
         // By hash: the value of the one key with that hash, for the owner to check.
-        assert_eq!((ix.lookup(h, &a), ix.lookup(h, &b)), (Some((&1, false)), Some((&1, false))));
-        ix.insert(h, &b, 2, |&v| (v == 1).then(|| a.as_slice().into()));
+        assert_eq!((ix.lookup(h, &a), ix.lookup(h, &b)), (Some((1, false)), Some((1, false))));
+        ix.insert(h, &b, 2, |v| (v == 1).then(|| a.as_slice().into()));
         assert_eq!((ix.len(), ix.kept_by_key()), (2, 2));
-        assert_eq!(
-            (ix.lookup(h, &a), ix.lookup(h, &b), ix.lookup(h, b"c")),
-            (Some((&1, true)), Some((&2, true)), None)
-        );
-        *ix.get_mut(h, &b).unwrap() = 3;
+        assert_eq!((ix.lookup(h, &a), ix.lookup(h, &b), ix.lookup(h, b"c")), (Some((1, true)), Some((2, true)), None));
+        ix.set(h, &b, 3);
         let copy = ix.copy();
         let mut seen = Vec::new();
         assert_eq!(copy.scan(0, 10, |&v| seen.push(v)), 0);
@@ -209,6 +315,6 @@ mod tests {
         assert!(matches!(ix.draw(), Some(Drawn::Key(_, _))));
         assert_eq!((ix.remove(h, &a), ix.len()), (Some(1), 1));
         // The hash stays shared: a key with it is kept by key.
-        assert_eq!(ix.lookup(h, &b), Some((&3, true)));
+        assert_eq!(ix.lookup(h, &b), Some((3, true)));
     }
 }

@@ -15,6 +15,7 @@ pub mod list_packed;
 pub mod list_shape;
 mod list_thin;
 pub mod packed;
+pub mod probe_table;
 pub mod set;
 pub mod small_bytes;
 pub mod stream;

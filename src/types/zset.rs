@@ -52,7 +52,7 @@ struct Skip {
 impl Skip {
     /// The node of `member` (whose [`hash_of`] is `h`), if present.
     fn node(&self, h: u64, member: &[u8]) -> Option<u32> {
-        let (&x, certain) = self.index.lookup(h, member)?;
+        let (x, certain) = self.index.lookup(h, member)?;
         (certain || self.zsl.member(x) == member).then_some(x)
     }
 
@@ -60,7 +60,7 @@ impl Skip {
     fn add(&mut self, h: u64, member: &[u8], score: f64) {
         let x = self.zsl.insert(score, member);
         let zsl = &self.zsl;
-        self.index.insert(h, member, x, |&other| Some(zsl.member(other).into()));
+        self.index.insert(h, member, x, |other| Some(zsl.member(other).into()));
     }
 
     /// Remove a member; whether it was there.
