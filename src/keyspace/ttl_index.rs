@@ -19,16 +19,16 @@
 use super::ShardDb;
 use crate::types::dict::hash_key;
 use crate::types::hash_index::{fold, hash_of, Drawn, HashIndex, FOLDED};
-use crate::types::probe_table::ProbeTable;
+use crate::types::probe_table::TAG_BITS;
 use crate::types::{Dict, Entry, SmallBytes};
 
 /// The keys with a TTL, by hash, and their times.
-pub type TtlIndex = HashIndex<i64, ProbeTable<i64>>;
+pub type TtlIndex = HashIndex<i64>;
 
 /// The stored key marked as having a TTL whose (folded) hash equals `h` in the bits the index
 /// keeps: the only one, or, when a key about to get a TTL has those bits too, the other one.
 fn key_of(main: &Dict<Entry>, h: u64) -> Option<SmallBytes> {
-    const BITS: u64 = TtlIndex::HASH_BITS;
+    const BITS: u64 = TAG_BITS;
     if !FOLDED {
         return main.find_by_hash(h as usize, BITS as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
     }

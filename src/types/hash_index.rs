@@ -1,10 +1,11 @@
 //! A map keyed by a key's hash instead of a copy of the key, for an index whose owner can tell
-//! which key an entry belongs to: the keyspace's TTL index (by the entry's TTL flag; a
-//! [`ProbeTable`] of 12-byte slots keyed by 31 bits of the hash) and a sorted set's member
-//! index (by the skiplist node's member; a [`Dict`] of 24-byte nodes keyed by the whole hash,
-//! whose cursor ZSCAN walks). Two keys with the same hash, as the table keeps it, cannot share
-//! an entry: the second one's insert marks the hash shared, and the keys of a shared hash are
-//! kept by key, now and later (the marks stay; there are a few at most).
+//! which key an entry belongs to: the keyspace's TTL index (by the entry's TTL flag) and a
+//! sorted set's member index (by the skiplist node's member). Entries live in a
+//! [`ProbeTable`], keyed by the hash's low 31 bits (12-byte slots for a TTL, 8 for a node).
+//! Two keys whose hashes agree in those bits cannot share an entry: the second one's insert
+//! marks the tag shared, and the keys of a shared tag are kept by key, now and later (the
+//! marks stay: about n^2 / 2^32 pairs among n keys in one table, 230 in a sorted set of a
+//! million members, none in most TTL tables, which hold a 256th of a database each).
 //!
 //! Unit tests fold the hashes to three bits ([`fold`]), so that shared hashes happen all the
 //! time and every test of the owners goes through their handling.
@@ -34,128 +35,35 @@ pub fn hash_of(key: &[u8]) -> u64 {
     fold(hash_key(key))
 }
 
-/// The table a [`HashIndex`] keeps its entries by hash in.
-pub trait ByHash<V: Copy>: Default {
-    /// The bits of a hash the table keeps: two hashes equal in these are one to it.
-    const BITS: u64;
-    /// A hash as the table keys it (equal for hashes equal in [`ByHash::BITS`]).
-    fn key(h: u64) -> u64;
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Buckets or slots (DEBUG HTSTATS, MEMORY STATS).
-    fn buckets(&self) -> usize;
-    /// The cron's resizing work.
-    fn cron_step(&mut self, budget: std::time::Duration);
-    fn get(&self, k: u64) -> Option<V>;
-    /// Replace the value of `k`, when it has one.
-    fn set(&mut self, k: u64, v: V) -> bool;
-    fn remove(&mut self, k: u64) -> Option<V>;
-    /// Add `k`, which has no entry.
-    fn insert_new(&mut self, k: u64, v: V);
-    fn draw(&mut self) -> Option<(u64, V)>;
-    /// Hint the CPU to load where a lookup of `k` starts.
-    fn prefetch(&self, _k: u64) {}
-}
-
-impl<V: Copy> ByHash<V> for Dict<V, u64> {
-    const BITS: u64 = u64::MAX;
-    fn key(h: u64) -> u64 {
-        h
-    }
-    fn len(&self) -> usize {
-        Dict::len(self)
-    }
-    fn buckets(&self) -> usize {
-        Dict::buckets(self)
-    }
-    fn cron_step(&mut self, budget: std::time::Duration) {
-        Dict::cron_step(self, budget)
-    }
-    fn get(&self, k: u64) -> Option<V> {
-        Dict::get(self, &k).copied()
-    }
-    fn set(&mut self, k: u64, v: V) -> bool {
-        Dict::get_mut(self, &k).map(|w| *w = v).is_some()
-    }
-    fn remove(&mut self, k: u64) -> Option<V> {
-        Dict::remove(self, &k)
-    }
-    fn insert_new(&mut self, k: u64, v: V) {
-        Dict::insert_new(self, k, v);
-    }
-    fn draw(&mut self) -> Option<(u64, V)> {
-        self.random_entry().map(|(&k, &v)| (k, v))
-    }
-}
-
-impl<V: Copy + Default> ByHash<V> for ProbeTable<V> {
-    const BITS: u64 = TAG_BITS;
-    fn key(h: u64) -> u64 {
-        u64::from(tag_of(h))
-    }
-    fn len(&self) -> usize {
-        ProbeTable::len(self)
-    }
-    fn buckets(&self) -> usize {
-        self.slots()
-    }
-    fn cron_step(&mut self, budget: std::time::Duration) {
-        ProbeTable::cron_step(self, budget)
-    }
-    fn get(&self, k: u64) -> Option<V> {
-        ProbeTable::get(self, k as u32)
-    }
-    fn set(&mut self, k: u64, v: V) -> bool {
-        ProbeTable::set(self, k as u32, v)
-    }
-    fn remove(&mut self, k: u64) -> Option<V> {
-        ProbeTable::remove(self, k as u32)
-    }
-    fn insert_new(&mut self, k: u64, v: V) {
-        ProbeTable::insert_new(self, k as u32, v)
-    }
-    fn draw(&mut self) -> Option<(u64, V)> {
-        self.random_entry().map(|(k, v)| (u64::from(k), v))
-    }
-    fn prefetch(&self, k: u64) {
-        ProbeTable::prefetch(self, k as u32)
-    }
-}
-
-pub struct HashIndex<V: Copy, T: ByHash<V> = Dict<V, u64>> {
-    /// Hash -> value, for keys whose hash (as `T` keys it) no other key has had.
-    by_hash: T,
+pub struct HashIndex<V: Copy + Default> {
+    /// Hash -> value, for keys whose hash (the bits a tag keeps) no other key has had.
+    by_hash: ProbeTable<V>,
     /// The keys whose hash is shared. Boxed: almost always absent, and an empty index must
     /// stay small (every database of every shard has a TTL index).
     shared: Option<Box<Shared<V>>>,
 }
 
 struct Shared<V> {
-    /// Hashes (as the table keys them) two keys have had.
-    hashes: HashSet<u64>,
+    /// Tags two keys' hashes have had (already random: ahash, not SipHash).
+    hashes: HashSet<u32, ahash::RandomState>,
     /// Key -> value, for keys whose hash is in `hashes`.
     by_key: Dict<V>,
 }
 
-impl<V: Copy, T: ByHash<V>> Default for HashIndex<V, T> {
+impl<V: Copy + Default> Default for HashIndex<V> {
     fn default() -> Self {
-        HashIndex { by_hash: T::default(), shared: None }
+        HashIndex { by_hash: ProbeTable::default(), shared: None }
     }
 }
 
 /// An entry drawn at random: by hash (its owner finds the key: the one whose hash equals it in
-/// the bits [`HashIndex::HASH_BITS`] names) or by key.
+/// the bits [`TAG_BITS`] names) or by key.
 pub enum Drawn<'a, V> {
     Hash(u64, V),
     Key(&'a [u8], V),
 }
 
-impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
-    /// The bits of a key's hash that a drawn hash ([`Drawn::Hash`]) gives.
-    pub const HASH_BITS: u64 = T::BITS;
-
+impl<V: Copy + Default> HashIndex<V> {
     pub fn len(&self) -> usize {
         self.by_hash.len() + self.shared.as_ref().map_or(0, |s| s.by_key.len())
     }
@@ -169,12 +77,12 @@ impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
         self.shared.as_ref().map_or(0, |s| s.by_key.len())
     }
 
-    /// Buckets or slots of both tables (DEBUG HTSTATS, MEMORY STATS).
+    /// Slots and buckets of both tables (DEBUG HTSTATS, MEMORY STATS).
     pub fn buckets(&self) -> usize {
-        self.by_hash.buckets() + self.shared.as_ref().map_or(0, |s| s.by_key.buckets())
+        self.by_hash.slots() + self.shared.as_ref().map_or(0, |s| s.by_key.buckets())
     }
 
-    /// The cron's rehash and shrink work (see [`Dict::cron_step`]).
+    /// The cron's resizing work (see [`ProbeTable::cron_step`]).
     pub fn cron_step(&mut self, budget: std::time::Duration) {
         self.by_hash.cron_step(budget);
         if let Some(s) = &mut self.shared {
@@ -182,22 +90,28 @@ impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
         }
     }
 
-    fn is_shared(&self, k: u64) -> bool {
-        self.shared.as_ref().is_some_and(|s| s.hashes.contains(&k))
+    fn is_shared(&self, t: u32) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.hashes.contains(&t))
     }
 
     fn shared_mut(&mut self) -> &mut Shared<V> {
-        self.shared.get_or_insert_with(|| Box::new(Shared { hashes: HashSet::new(), by_key: Dict::new() }))
+        self.shared.get_or_insert_with(|| Box::new(Shared { hashes: HashSet::default(), by_key: Dict::new() }))
     }
+
+    // A shared tag is never in `by_hash`: the table is asked first, the shared keys only when
+    // it has no entry for the tag.
 
     /// The value for `key` (hash `h`), and whether it is certainly `key`'s: when false, it is
     /// the value of the one key with hash `h`, which the owner must check is `key`.
     #[inline]
     pub fn lookup(&self, h: u64, key: &[u8]) -> Option<(V, bool)> {
-        let k = T::key(h);
+        let t = tag_of(h);
+        if let Some(v) = self.by_hash.get(t) {
+            return Some((v, false));
+        }
         match &self.shared {
-            Some(s) if s.hashes.contains(&k) => s.by_key.get(key).map(|&v| (v, true)),
-            _ => self.by_hash.get(k).map(|v| (v, false)),
+            Some(s) if s.hashes.contains(&t) => s.by_key.get(key).map(|&v| (v, true)),
+            _ => None,
         }
     }
 
@@ -205,47 +119,40 @@ impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
     #[inline]
     pub fn prefetch(&self, h: u64) {
         if !self.is_empty() {
-            self.by_hash.prefetch(T::key(h));
+            self.by_hash.prefetch(tag_of(h));
         }
     }
 
     /// Replace the value of `key`, which the owner knows has one.
     pub fn set(&mut self, h: u64, key: &[u8], v: V) {
-        let k = T::key(h);
-        let done = match self.is_shared(k) {
-            true => self.shared_mut().by_key.get_mut(key).map(|w| *w = v).is_some(),
-            false => self.by_hash.set(k, v),
-        };
+        let done = self.by_hash.set(tag_of(h), v) || self.shared_mut().by_key.get_mut(key).map(|w| *w = v).is_some();
         debug_assert!(done, "the owner knows the key has an entry");
     }
 
     /// Add `key`, which has no entry yet. When another key has its hash, `owner` gets that
     /// key's value and names it, and both are kept by key from then on.
     pub fn insert(&mut self, h: u64, key: &[u8], v: V, owner: impl FnOnce(V) -> Option<SmallBytes>) {
-        let k = T::key(h);
-        if self.is_shared(k) {
-            self.shared_mut().by_key.insert_new(key.into(), v);
-        } else if let Some(other) = self.by_hash.remove(k) {
+        let t = tag_of(h);
+        if let Some(other) = self.by_hash.remove(t) {
             let other_key = owner(other);
             debug_assert!(other_key.is_some(), "an indexed hash has an owner");
             let s = self.shared_mut();
-            s.hashes.insert(k);
+            s.hashes.insert(t);
             if let Some(o) = other_key {
                 s.by_key.insert_new(o, other);
             }
             s.by_key.insert_new(key.into(), v);
+        } else if self.is_shared(t) {
+            self.shared_mut().by_key.insert_new(key.into(), v);
         } else {
-            self.by_hash.insert_new(k, v);
+            self.by_hash.insert_new(t, v);
         }
     }
 
     /// Remove the entry of `key`, which the owner knows has one.
     pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<V> {
-        let k = T::key(h);
-        match self.is_shared(k) {
-            true => self.shared_mut().by_key.remove(key),
-            false => self.by_hash.remove(k),
-        }
+        let t = tag_of(h);
+        self.by_hash.remove(t).or_else(|| self.shared.as_mut()?.by_key.remove(key))
     }
 
     /// An entry drawn at random (as Redis samples a dict).
@@ -256,18 +163,16 @@ impl<V: Copy, T: ByHash<V>> HashIndex<V, T> {
             let (k, &v) = self.shared_mut().by_key.random_entry()?;
             return Some(Drawn::Key(k, v));
         }
-        self.by_hash.draw().map(|(k, v)| Drawn::Hash(k & T::BITS, v))
+        self.by_hash.random_entry().map(|(k, v)| Drawn::Hash(u64::from(k) & TAG_BITS, v))
     }
-}
 
-impl<V: Copy> HashIndex<V> {
-    /// One step of a SCAN over the values, with the reverse-binary cursor of the hash-keyed
-    /// table (see [`Dict::scan_budget`]); the values kept by key come with the last step.
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&V)) -> u64 {
-        let next = self.by_hash.scan_budget(cursor, count, |_, v| f(v));
+    /// One step of a SCAN over the values, with the tag-ordered cursor of the table (see
+    /// [`ProbeTable::scan`]); the values kept by key come with the last step.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(V)) -> u64 {
+        let next = self.by_hash.scan(cursor, count, |_, v| f(v));
         if next == 0 {
             if let Some(s) = &self.shared {
-                s.by_key.for_each(|_, v| f(v));
+                s.by_key.for_each(|_, &v| f(v));
             }
         }
         next
@@ -275,10 +180,6 @@ impl<V: Copy> HashIndex<V> {
 
     /// A copy, entry for entry.
     pub fn copy(&self) -> HashIndex<V> {
-        let mut by_hash = Dict::new();
-        self.by_hash.for_each(|&h, &v| {
-            by_hash.insert_new(h, v);
-        });
         let shared = self.shared.as_ref().map(|s| {
             let mut by_key = Dict::new();
             s.by_key.for_each(|k, &v| {
@@ -286,7 +187,7 @@ impl<V: Copy> HashIndex<V> {
             });
             Box::new(Shared { hashes: s.hashes.clone(), by_key })
         });
-        HashIndex { by_hash, shared }
+        HashIndex { by_hash: self.by_hash.clone(), shared }
     }
 }
 
@@ -309,7 +210,7 @@ mod tests {
         ix.set(h, &b, 3);
         let copy = ix.copy();
         let mut seen = Vec::new();
-        assert_eq!(copy.scan(0, 10, |&v| seen.push(v)), 0);
+        assert_eq!(copy.scan(0, 10, |v| seen.push(v)), 0);
         seen.sort_unstable();
         assert_eq!(seen, [1, 3]);
         assert!(matches!(ix.draw(), Some(Drawn::Key(_, _))));

@@ -27,6 +27,9 @@ const USED: u32 = 1 << 31;
 /// The bits of a hash that a tag keeps ([`tag_of`]).
 pub const TAG_BITS: u64 = (USED - 1) as u64;
 
+/// Past the last tag value: where a SCAN ends.
+const END: u64 = 1 << 31;
+
 /// The tag of a hash.
 #[inline]
 pub fn tag_of(h: u64) -> u32 {
@@ -52,6 +55,7 @@ struct Slot<V: Copy> {
     val: V,
 }
 
+#[derive(Clone)]
 struct Slots<V: Copy> {
     slots: Box<[Slot<V>]>,
     used: usize,
@@ -153,6 +157,57 @@ impl<V: Copy + Default> Slots<V> {
         val
     }
 
+    /// The first slot whose entries' homes are at least `bits` (31 tag bits): the smallest
+    /// such tag's home.
+    fn home_of_bits(&self, bits: u64) -> usize {
+        ((bits * self.slots.len() as u64) >> 31) as usize
+    }
+
+    /// Visit the entries whose tag bits are in `from..to`, in the order of the slots from
+    /// `from`'s home on. With `count` entries visited, stop at the next free slot: every entry
+    /// whose home is before it was visited, so every tag below the first one whose home is
+    /// that slot was. Returns the tag bits up to which every entry was visited: that one, or
+    /// `to`.
+    fn walk(&self, from: u64, to: u64, count: usize, f: &mut impl FnMut(u32, V)) -> u64 {
+        let n = self.slots.len();
+        if self.used == 0 {
+            return to;
+        }
+        let last_home = if to >= END { n } else { self.home_of_bits(to - 1) };
+        let mut seen = 0;
+        for i in self.home_of_bits(from)..n {
+            let Slot { tag, val } = self.slots[i];
+            if tag == 0 {
+                if i > last_home {
+                    return to;
+                }
+                if seen >= count {
+                    // The smallest tag bits whose home is slot i (none has it: it is free).
+                    return ((i as u64) << 31).div_ceil(n as u64);
+                }
+            } else if self.home(tag) <= i {
+                // (An entry whose home is after its slot wrapped around from the end: it
+                // comes after the last slot.)
+                let bits = u64::from(tag & !USED);
+                if (from..to).contains(&bits) {
+                    f(tag, val);
+                    seen += 1;
+                }
+            }
+        }
+        // The walk reached the last slot: a run that goes on at slot 0 ends there.
+        for i in 0..n {
+            let Slot { tag, val } = self.slots[i];
+            if tag == 0 || self.home(tag) <= i {
+                break;
+            }
+            if (from..to).contains(&u64::from(tag & !USED)) {
+                f(tag, val);
+            }
+        }
+        to
+    }
+
     /// The first used slot from `from` on, at most `len` slots on (wrapping).
     fn first_used(&self, from: usize, len: usize) -> Option<usize> {
         let n = self.slots.len();
@@ -161,6 +216,7 @@ impl<V: Copy + Default> Slots<V> {
 }
 
 /// An old table whose entries are moving to the new one.
+#[derive(Clone)]
 struct Resize<V: Copy> {
     from: Slots<V>,
     /// A slot that was free when the resize began: the walk starts there, so that no run is
@@ -171,6 +227,7 @@ struct Resize<V: Copy> {
 }
 
 /// A map from hash tags to `V`; see the module comment.
+#[derive(Clone)]
 pub struct ProbeTable<V: Copy> {
     table: Slots<V>,
     /// Boxed: a table not resizing stays 32 bytes (every database of every shard has one).
@@ -289,6 +346,27 @@ impl<V: Copy + Default> ProbeTable<V> {
         let start = std::time::Instant::now();
         while self.resize.is_some() && start.elapsed() < budget {
             self.step(1000);
+        }
+    }
+
+    /// One step of a SCAN: the entries whose tag bits are at least `cursor`, in slot order,
+    /// `count` or a few more (to the end of a run) unless fewer are left. Returns the next
+    /// cursor, 0 when done. The cursor is a tag value, not a slot: it means the same whatever
+    /// the table's length, so an entry there from the first step to the last is visited
+    /// (once, as no entry moves back past a cursor) however the table is resized between
+    /// steps. Mid-resize, both tables are walked for the same tags.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(u32, V)) -> u64 {
+        if cursor >= END {
+            return 0;
+        }
+        let next = self.table.walk(cursor, END, count.max(1), &mut f);
+        if let Some(r) = &self.resize {
+            r.from.walk(cursor, next, usize::MAX, &mut f);
+        }
+        if next >= END {
+            0
+        } else {
+            next
         }
     }
 
@@ -418,9 +496,62 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// A SCAN visits every entry present from its first step to its last, whatever is
+        /// inserted and removed between steps (resizes included), and each at most once when
+        /// nothing changes.
+        #[test]
+        fn a_scan_visits_every_entry_that_stays(
+            stay in proptest::collection::hash_set(0..2000u32, 0..300),
+            churn in proptest::collection::vec((0..2000u32, any::<bool>()), 0..600),
+            count in 1..40usize,
+        ) {
+            let mut t: ProbeTable<i64> = ProbeTable::default();
+            for &k in &stay {
+                t.insert_new(tag(k), i64::from(k));
+            }
+            // An unchanged table first: each entry once.
+            let (mut seen, mut cursor) = (Vec::new(), 0);
+            loop {
+                cursor = t.scan(cursor, count, |k, _| seen.push(k));
+                if cursor == 0 {
+                    break;
+                }
+            }
+            seen.sort_unstable();
+            let mut want: Vec<u32> = stay.iter().map(|&k| tag(k)).collect();
+            want.sort_unstable();
+            prop_assert_eq!(&seen, &want);
+            // Then with inserts and removals of other entries between steps.
+            let (mut seen, mut cursor, mut churn) = (std::collections::HashSet::new(), 0, churn.into_iter());
+            loop {
+                cursor = t.scan(cursor, count, |k, v| {
+                    seen.insert((k, v));
+                });
+                if cursor == 0 {
+                    break;
+                }
+                for (k, add) in churn.by_ref().take(20) {
+                    if stay.contains(&k) {
+                        continue;
+                    }
+                    match (add, t.get(tag(k)).is_some()) {
+                        (true, false) => t.insert_new(tag(k), i64::from(k)),
+                        (false, true) => prop_assert_eq!(t.remove(tag(k)), Some(i64::from(k))),
+                        _ => {}
+                    }
+                }
+            }
+            for &k in &stay {
+                prop_assert!(seen.contains(&(tag(k), i64::from(k))));
+            }
+        }
+    }
+
     #[test]
-    fn a_slot_is_twelve_bytes_and_an_idle_table_thirty_two() {
+    fn a_slot_is_twelve_bytes_or_eight_and_an_idle_table_thirty_two() {
         assert_eq!(std::mem::size_of::<Slot<i64>>(), 12);
+        assert_eq!(std::mem::size_of::<Slot<u32>>(), 8);
         assert_eq!(std::mem::size_of::<ProbeTable<i64>>(), 32);
     }
 

@@ -433,7 +433,7 @@ impl ZSetValue {
                 self.for_each(f);
                 0
             }
-            Repr::Skiplist(sk) => sk.index.scan(cursor, count, |&x| f(sk.zsl.member(x), sk.zsl.score(x))),
+            Repr::Skiplist(sk) => sk.index.scan(cursor, count, |x| f(sk.zsl.member(x), sk.zsl.score(x))),
         }
     }
 
