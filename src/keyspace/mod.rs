@@ -1138,7 +1138,7 @@ impl<'a> Db<'a> {
             return false;
         }
         let paused_until = ks.expiry_paused_until.load(Ordering::Relaxed);
-        match sd.ttl_hashed(at.hash, key) {
+        match sd.due_ttl(at.hash, key, now) {
             Some(when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
                 // Paused: the key is gone for readers, but nothing is deleted or propagated.
                 true
@@ -1283,7 +1283,7 @@ impl<'a> Db<'a> {
     pub fn is_expired(&mut self, key: &[u8]) -> bool {
         let now = self.now_ms;
         let sd = self.shard_db(key);
-        sd.ttl(key).is_some_and(|t| t <= now)
+        sd.due_ttl(crate::types::dict::hash_key(key), key, now).is_some()
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {

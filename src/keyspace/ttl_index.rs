@@ -55,6 +55,19 @@ impl ShardDb {
         (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl)).then_some(when)
     }
 
+    /// The expiry time of `key` (hash `h`) when it has one that is at most `now`: whether the
+    /// key is due to expire. A time after `now` found for the key's hash answers without
+    /// confirming that it is this key's (either way the key is not due), so a key with a TTL
+    /// that is not due costs one probe of the index and no lookup of the main dict.
+    #[inline]
+    pub fn due_ttl(&self, h: usize, key: &[u8], now: i64) -> Option<i64> {
+        if self.ttls.is_empty() {
+            return None;
+        }
+        let (when, certain) = self.ttls.lookup(fold(h), key)?;
+        (when <= now && (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl))).then_some(when)
+    }
+
     /// [`ShardDb::ttl_hashed`], hashing `key`.
     pub fn ttl(&self, key: &[u8]) -> Option<i64> {
         self.ttl_hashed(hash_key(key), key)
@@ -193,7 +206,14 @@ mod tests {
             }
             for (k, t) in &model {
                 prop_assert_eq!(sd.ttl(k), *t);
+                for now in [i64::MIN, 0, t.unwrap_or(0), i64::MAX] {
+                    prop_assert_eq!(sd.due_ttl(hash_key(k), k, now), t.filter(|&w| w <= now));
+                }
                 prop_assert_eq!(sd.main.get(k).map(|e| sd.ttl_of(k, e)), Some(*t));
+            }
+            // A key not stored has no TTL, even one whose folded hash a key with a TTL has.
+            for k in (0..=255u8).map(key).filter(|k| !model.contains_key(k)) {
+                prop_assert_eq!(sd.due_ttl(hash_key(&k), &k, i64::MAX), None);
             }
         }
     }
