@@ -11,7 +11,8 @@
 //!
 //! A tag's home is its place in the table scaled to the table's length (multiply and shift),
 //! so the length need not be a power of two: the table grows by half (from 85% to 57% full),
-//! not double (to 42%), and stays about 70% full on average (17 bytes an entry, not 21).
+//! not double (to 42%), and stays about 70% full on average (an entry of 12-byte slots takes
+//! 17 bytes, not 20).
 //!
 //! Resizing never moves the whole table at once (no latency spike, as with [`super::Dict`]): a
 //! new table is allocated and the old one's entries move over a run of entries at a time on
