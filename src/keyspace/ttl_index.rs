@@ -28,13 +28,12 @@ pub type TtlIndex = HashIndex<i64>;
 /// The stored key marked as having a TTL whose (folded) hash equals `h` in the bits the index
 /// keeps: the only one, or, when a key about to get a TTL has those bits too, the other one.
 fn key_of(main: &Dict<Entry>, h: u64) -> Option<SmallBytes> {
-    const BITS: u64 = TAG_BITS;
     if !FOLDED {
-        return main.find_by_hash(h as usize, BITS as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
+        return main.find_by_hash(h as usize, TAG_BITS as usize, Entry::has_ttl).map(|(k, _)| SmallBytes::new(k));
     }
     let mut found = None;
     main.for_each(|k, e| {
-        if e.has_ttl() && hash_of(k) & BITS == h & BITS {
+        if e.has_ttl() && hash_of(k) & TAG_BITS == h & TAG_BITS {
             found = Some(SmallBytes::new(k));
         }
     });
@@ -45,14 +44,8 @@ impl ShardDb {
     /// The expiry time of `key` (whose hash is `h`), when it is stored and has one.
     #[inline]
     pub fn ttl_hashed(&self, h: usize, key: &[u8]) -> Option<i64> {
-        if self.ttls.is_empty() {
-            return None;
-        }
-        // No key with this hash has a TTL: nothing more to look up (most keys, where some
-        // have TTLs and others not). Else the time is this key's if it has one: the one key
-        // with a TTL and this hash.
-        let (when, certain) = self.ttls.lookup(fold(h), key)?;
-        (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl)).then_some(when)
+        // Every time is at most i64::MAX: the time, confirmed as this key's.
+        self.due_ttl(h, key, i64::MAX)
     }
 
     /// The expiry time of `key` (hash `h`) when it has one that is at most `now`: whether the
@@ -64,6 +57,9 @@ impl ShardDb {
         if self.ttls.is_empty() {
             return None;
         }
+        // No key with this hash has a TTL: nothing more to look up (most keys, where some
+        // have TTLs and others not). Else the time is this key's if it has one: the one key
+        // with a TTL and this hash.
         let (when, certain) = self.ttls.lookup(fold(h), key)?;
         (when <= now && (certain || self.main.get_hashed(h, key).is_some_and(Entry::has_ttl))).then_some(when)
     }
