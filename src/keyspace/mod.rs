@@ -1001,16 +1001,19 @@ impl<'a> Db<'a> {
     }
 
     /// Size the selected database's tables, in the shards this view holds, for `keys` keys in
-    /// all (an RDB file's RESIZEDB hint, before a bulk load into an empty keyspace), so that
-    /// inserting them never grows a table: each growth moves every entry, a cache miss each.
-    /// Tables that hold keys already are left alone; the hint is capped (it comes from a file).
-    pub fn reserve(&mut self, keys: u64) {
+    /// all, `expires` of them with a TTL (an RDB file's RESIZEDB hint, before a bulk load into
+    /// an empty keyspace), so that inserting them never grows a table: each growth moves every
+    /// entry, a cache miss each. Tables that hold keys already are left alone; the hints are
+    /// capped (they come from a file).
+    pub fn reserve(&mut self, keys: u64, expires: u64) {
         const MAX_HINT: u64 = 1 << 26;
-        let per_shard = (keys.min(MAX_HINT) as usize).div_ceil(NSHARDS);
+        let per_shard = |n: u64| (n.min(MAX_HINT) as usize).div_ceil(NSHARDS);
+        let (keys, expires) = (per_shard(keys), per_shard(expires.min(keys)));
         let index = self.index;
         for (_, g) in self.guards.iter_mut() {
             if let Some(d) = g.dbs.get_mut(index) {
-                d.main.reserve(per_shard);
+                d.main.reserve(keys);
+                d.ttls.reserve(expires);
             }
         }
     }

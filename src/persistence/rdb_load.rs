@@ -56,7 +56,7 @@ pub struct LoadedKey {
 /// a database's keys follow (a bulk inserter sizes its tables for them up front).
 pub enum Parsed {
     Key(LoadedKey),
-    SizeHint { db: usize, keys: u64 },
+    SizeHint { db: usize, keys: u64, expires: u64 },
 }
 
 /// `key-load-delay` (a debugging knob of Redis's test suite): microseconds to wait after each
@@ -205,7 +205,7 @@ enum Record {
     Function(Vec<u8>),
     Key(Vec<u8>, Option<Value>),
     /// RESIZEDB: how many keys the database holds (its expires count is not used).
-    Resize(u64),
+    Resize(u64, u64),
     Eof,
     /// SLOT_INFO, module aux data: hints and data Ferrous skips.
     Skipped,
@@ -246,8 +246,7 @@ fn read_record(r: &mut Reader, version: u16, key_meta: bool, opts: &LoadOptions)
         }
         OPCODE_RESIZEDB => {
             let keys = r.length()?;
-            r.length()?;
-            Record::Resize(keys)
+            Record::Resize(keys, r.length()?)
         }
         OPCODE_SLOT_INFO if version >= 12 => {
             r.length()?;
@@ -346,7 +345,7 @@ pub fn parse_stream<R: std::io::Read>(
             Record::SelectDb(n) => db = n,
             Record::Aux(k, v) => out.aux.push((k, v)),
             Record::Function(code) => out.functions.push(code),
-            Record::Resize(keys) => emit(Parsed::SizeHint { db, keys })?,
+            Record::Resize(keys, expires) => emit(Parsed::SizeHint { db, keys, expires })?,
             Record::Skipped => {}
             Record::Eof => break,
             Record::Key(key, value) => {

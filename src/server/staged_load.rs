@@ -28,10 +28,12 @@ const PREFETCH: usize = 16;
 /// What the parser hands the inserter.
 enum Batch {
     Keys(Vec<LoadedKey>),
-    /// The file's RESIZEDB hint: size database `db`'s tables for `keys` keys.
+    /// The file's RESIZEDB hint: size database `db`'s tables for `keys` keys, `expires` of
+    /// them with a TTL.
     Reserve {
         db: usize,
         keys: u64,
+        expires: u64,
     },
 }
 
@@ -103,7 +105,7 @@ pub fn stage_rdb<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &Load
                 let loaded = rdb_load::parse_stream(w, opts, |p| {
                     match p {
                         Parsed::Key(k) => batch.push(k),
-                        Parsed::SizeHint { db, keys } => send(Batch::Reserve { db, keys })?,
+                        Parsed::SizeHint { db, keys, expires } => send(Batch::Reserve { db, keys, expires })?,
                     }
                     if batch.len() == BATCH {
                         send(Batch::Keys(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))?;
@@ -126,9 +128,9 @@ pub fn stage_rdb<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &Load
             for batch in rx {
                 let batch = match batch {
                     Batch::Keys(keys) => keys,
-                    Batch::Reserve { db: index, keys } => {
+                    Batch::Reserve { db: index, keys, expires } => {
                         db.index = index;
-                        db.reserve(keys);
+                        db.reserve(keys, expires);
                         continue;
                     }
                 };

@@ -64,6 +64,11 @@ pub enum Drawn<'a, V> {
 }
 
 impl<V: Copy + Default> HashIndex<V> {
+    /// Size an empty index for `n` entries (see [`ProbeTable::reserve`]).
+    pub fn reserve(&mut self, n: usize) {
+        self.by_hash.reserve(n);
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.len() + self.shared.as_ref().map_or(0, |s| s.by_key.len())
     }

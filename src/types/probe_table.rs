@@ -379,6 +379,15 @@ impl<V: Copy + Default> ProbeTable<V> {
         }
     }
 
+    /// Size an empty table for `n` entries (a bulk load's hint), so that inserting them never
+    /// grows it: the table is then at most 80% full. A table with entries is left alone.
+    pub fn reserve(&mut self, n: usize) {
+        let to = n + n / 4 + 1;
+        if self.is_empty() && self.resize.is_none() && to > self.table.slots.len() {
+            self.table = Slots::with_len(to.max(MIN_SLOTS));
+        }
+    }
+
     /// Under 10% full (Redis's rule): move to a table about 60% full.
     fn shrink_if_sparse(&mut self) {
         let cap = self.table.slots.len();
@@ -578,5 +587,21 @@ mod tests {
         t.cron_step(std::time::Duration::from_secs(1));
         assert!(!t.is_resizing());
         assert_eq!(t.slots(), 256);
+    }
+
+    #[test]
+    fn a_reserved_table_takes_its_entries_without_growing() {
+        let key = |k: u32| tag_of(u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut t: ProbeTable<i64> = ProbeTable::default();
+        t.reserve(1000);
+        assert_eq!(t.slots(), 1251);
+        for k in 0..1000u32 {
+            t.insert_new(key(k), i64::from(k));
+        }
+        assert_eq!((t.len(), t.slots(), t.is_resizing()), (1000, 1251, false));
+        assert!((0..1000u32).all(|k| t.get(key(k)) == Some(i64::from(k))));
+        // A table with entries keeps its size.
+        t.reserve(100_000);
+        assert_eq!(t.slots(), 1251);
     }
 }
