@@ -1141,12 +1141,13 @@ impl<'a> Db<'a> {
             return false;
         }
         let paused_until = ks.expiry_paused_until.load(Ordering::Relaxed);
+        // (`due_ttl` answers only a time that is at most now.)
         match sd.due_ttl(at.hash, key, now) {
-            Some(when) if when <= now && (now < paused_until || mode == ExpireMode::Hide) => {
+            Some(_) if now < paused_until || mode == ExpireMode::Hide => {
                 // Paused: the key is gone for readers, but nothing is deleted or propagated.
                 true
             }
-            Some(when) if when <= now => {
+            Some(_) => {
                 let gone = sd.remove_key(at.hash, key).and_then(|(e, _)| ready::WaitKind::of(&e.value));
                 if !sd.hexpires.is_empty() {
                     sd.hexpires.remove(key);
@@ -1613,6 +1614,23 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn a_size_hint_sizes_the_main_and_ttl_tables_of_an_empty_database() {
+        let ks = Keyspace::new(2);
+        let mut db = ks.lock_all(1);
+        // 100 keys a shard, 40 of them with a TTL; the TTL count is capped by the key count.
+        db.reserve(100 * NSHARDS as u64, 40 * NSHARDS as u64);
+        for (_, sd) in db.locked_shards() {
+            assert_eq!((sd.main.buckets(), sd.ttls.buckets()), (128, 51));
+        }
+        drop(db);
+        let mut db = ks.lock_all(0);
+        db.reserve(10 * NSHARDS as u64, u64::MAX);
+        for (_, sd) in db.locked_shards() {
+            assert_eq!(sd.ttls.buckets(), 13);
+        }
     }
 
     #[test]

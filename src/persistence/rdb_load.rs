@@ -204,7 +204,7 @@ enum Record {
     Aux(Vec<u8>, Vec<u8>),
     Function(Vec<u8>),
     Key(Vec<u8>, Option<Value>),
-    /// RESIZEDB: how many keys the database holds (its expires count is not used).
+    /// RESIZEDB: how many keys the database holds, and how many of them have a TTL.
     Resize(u64, u64),
     Eof,
     /// SLOT_INFO, module aux data: hints and data Ferrous skips.
