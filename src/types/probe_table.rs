@@ -603,5 +603,11 @@ mod tests {
         // A table with entries keeps its size.
         t.reserve(100_000);
         assert_eq!(t.slots(), 1251);
+        // One whose entries never came (keys that expired before the load took them) shrinks
+        // at its next cron step.
+        let mut empty: ProbeTable<i64> = ProbeTable::default();
+        empty.reserve(100_000);
+        empty.cron_step(std::time::Duration::from_millis(1));
+        assert_eq!(empty.slots(), MIN_SLOTS);
     }
 }
