@@ -25,6 +25,30 @@ const QUEUE: usize = 8;
 /// Keys whose lookups the inserter prefetches together.
 const PREFETCH: usize = 16;
 
+/// What a whole load's RESIZEDB hints may size tables for, at most: keys, and keys with a TTL.
+/// The hints come from the file, so a corrupt or hostile one must not make a few bytes cost
+/// gigabytes (at most 512 MB of main buckets and 240 MB of TTL slots, over every database); a
+/// bigger dataset's tables grow past them as they would without a hint.
+struct HintRoom {
+    keys: u64,
+    ttls: u64,
+}
+
+impl HintRoom {
+    const fn new() -> Self {
+        HintRoom { keys: 1 << 26, ttls: 1 << 24 }
+    }
+
+    /// The part of a hint of `keys` keys, `expires` of them with a TTL, still within room.
+    fn take(&mut self, keys: u64, expires: u64) -> (u64, u64) {
+        let keys = keys.min(self.keys);
+        let expires = expires.min(keys).min(self.ttls);
+        self.keys -= keys;
+        self.ttls -= expires;
+        (keys, expires)
+    }
+}
+
 /// What the parser hands the inserter.
 enum Batch {
     Keys(Vec<LoadedKey>),
@@ -125,11 +149,13 @@ pub fn stage_rdb<R: Read + Send>(server: &Server, w: &mut Window<R>, opts: &Load
         let inserted = (|| {
             let mut db = keyspace.lock_all(0);
             let mut n = 0u64;
+            let mut room = HintRoom::new();
             for batch in rx {
                 let batch = match batch {
                     Batch::Keys(keys) => keys,
                     Batch::Reserve { db: index, keys, expires } => {
                         db.index = index;
+                        let (keys, expires) = room.take(keys, expires);
                         db.reserve(keys, expires);
                         continue;
                     }
@@ -249,5 +275,16 @@ mod tests {
         drop(db);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(h.run(&["DBSIZE"]), format!(":{}\r\n", 5 * BATCH));
+    }
+
+    #[test]
+    fn a_loads_size_hints_share_one_bounded_room() {
+        let mut room = HintRoom::new();
+        assert_eq!(room.take(1000, 400), (1000, 400));
+        // A TTL count above the key count is taken as the key count.
+        assert_eq!(room.take(10, 50), (10, 10));
+        // A hostile hint in each of several databases: only what is left of the room.
+        assert_eq!(room.take(u64::MAX, u64::MAX), ((1 << 26) - 1010, (1 << 24) - 410));
+        assert_eq!(room.take(u64::MAX, u64::MAX), (0, 0));
     }
 }
