@@ -104,6 +104,7 @@ impl Node {
         let port = self.port;
         wait_until(Duration::from_secs(20), || {
             self.child.try_wait().ok().flatten().is_none()
+                && common::listens_on(self.child.id(), port)
                 && TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
                     let mut r = Raw::new(s);
                     r.send(b"PING\r\n");

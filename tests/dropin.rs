@@ -288,7 +288,7 @@ fn a_valkey_set_in_listpack_encoding_loads() {
     };
     let up = wait_until(Duration::from_secs(10), || {
         status = child.try_wait().unwrap();
-        status.is_some() || loaded(&client)
+        status.is_some() || (common::listens_on(child.id(), port.parse().unwrap()) && loaded(&client))
     });
     assert!(up, "neither started nor refused");
     if status.is_some() {
@@ -473,9 +473,10 @@ fn clients_are_answered_loading_while_the_data_loads() {
             let _ = self.0.wait();
         }
     }
-    let _child = Kill(child);
+    let child = Kill(child);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || client.get_connection().is_ok()));
+    let ours = |c: &Kill| common::listens_on(c.0.id(), port.parse().unwrap());
+    assert!(wait_until(Duration::from_secs(10), || ours(&child) && client.get_connection().is_ok()));
     let mut con = client.get_connection().unwrap();
     let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
     assert!(info.contains("loading:1"), "{info}");

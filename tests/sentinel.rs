@@ -322,7 +322,8 @@ fn a_rewrite_writes_no_save_line_as_redis() {
         .spawn()
         .expect("spawn redis-server --sentinel");
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let up = wait_until(Duration::from_secs(10), || client.get_connection().is_ok());
+    let up =
+        wait_until(Duration::from_secs(10), || common::listens_on(child.id(), port) && client.get_connection().is_ok());
     if up {
         rewrite(&mut client.get_connection().unwrap());
     }

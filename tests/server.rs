@@ -140,7 +140,9 @@ fn upstart_supervision_stops_the_process_until_continued() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "it listened before stopping");
     send_signal(child.id(), "CONT");
     let served = wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| Raw::new(s).cmd(&["PING"]) == b"+PONG\r\n")
+        common::listens_on(child.id(), port)
+            && std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok_and(|s| Raw::new(s).cmd(&["PING"]) == b"+PONG\r\n")
     });
     let text = fs::read_to_string(&log).unwrap_or_default();
     let info = std::net::TcpStream::connect(("127.0.0.1", port))
@@ -1322,4 +1324,19 @@ fn monitor_shows_a_blocked_command_once() {
     assert!(seen[0].contains("\"BLPOP\" \"mylist\" \"0\""), "{seen:?}");
     assert!(seen[1].contains("\"LPUSH\" \"mylist\" \"1\""), "{seen:?}");
     assert!(seen[2].contains("\"LPUSH\" \"mylist\" \"2\""), "{seen:?}");
+}
+
+/// The start-up helpers' test of whose server answers on a port: a test's own listener and a
+/// started server are told apart by process.
+#[test]
+fn listens_on_tells_which_process_owns_a_port() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Server::start(&[]);
+    assert!(common::listens_on(std::process::id(), port));
+    assert!(common::listens_on(server.pid(), server.port));
+    assert!(!common::listens_on(server.pid(), port));
+    assert!(!common::listens_on(std::process::id(), server.port));
+    drop(listener);
+    assert!(!common::listens_on(std::process::id(), port));
 }

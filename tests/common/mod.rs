@@ -7,6 +7,9 @@
 #![allow(dead_code)]
 
 pub mod interop;
+pub mod ports;
+
+pub use ports::listens_on;
 
 use std::cell::Cell;
 use std::fs::{self, File};
@@ -157,7 +160,7 @@ impl Server {
             // Ready once it answers and has loaded its data (it serves PING while loading, and
             // NOAUTH comes before LOADING): "Ready to accept connections" follows loading; a
             // server whose notices go elsewhere (logfile, loglevel warning) counts when it answers.
-            if self.answers_ping() {
+            if self.answers_ping() && listens_on(self.child.id(), self.port) {
                 let log = fs::read_to_string(&self.log).unwrap_or_default();
                 if log.contains("Ready to accept connections") || !log.contains("Server initialized") {
                     return Ok(());
@@ -438,25 +441,32 @@ pub fn start_real_redis(test: &str) -> Option<RealRedis> {
         eprintln!("SKIPPED: {test} needs redis-server (apt-get install redis-server)");
         return None;
     };
-    let port = free_port();
-    let child = Command::new(path)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .args(["--dbfilename", &format!("ferrous-test-nonexistent-{port}.rdb")])
-        .current_dir(work_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let redis = RealRedis { child, port };
-    let up = wait_until(Duration::from_secs(10), || {
-        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .and_then(|c| c.get_connection())
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            .is_ok()
-    });
-    assert!(up, "redis-server did not start");
-    Some(redis)
+    for _attempt in 0..5 {
+        let port = free_port();
+        let child = Command::new(&path)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dbfilename", &format!("ferrous-test-nonexistent-{port}.rdb")])
+            .current_dir(work_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let mut redis = RealRedis { child, port };
+        // Up once this process answers on the port; one that exited lost the port to another.
+        let up = wait_until(Duration::from_secs(10), || {
+            redis.child.try_wait().ok().flatten().is_some()
+                || (listens_on(redis.child.id(), port)
+                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                        .and_then(|c| c.get_connection())
+                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                        .is_ok())
+        });
+        if up && redis.child.try_wait().ok().flatten().is_none() {
+            return Some(redis);
+        }
+    }
+    panic!("redis-server did not start");
 }
 
 /// The server's clock (TIME) in Unix milliseconds.
