@@ -48,7 +48,7 @@ fn block_then_leave(server: &Server, con: &mut redis::Connection, request: &[u8]
 /// Wait (at most [`GONE_WITHIN`] after the close, with slack for a loaded test machine) for
 /// the blocked client to disappear; returns how long it took.
 fn wait_gone(con: &mut redis::Connection, clients_before: usize, closed_at: Instant) -> Duration {
-    let gone = wait_until(Duration::from_secs(2), || blocked_clients(con) == 0 && client_count(con) == clients_before);
+    let gone = wait_until(Duration::from_secs(5), || blocked_clients(con) == 0 && client_count(con) == clients_before);
     assert!(gone, "the disconnected client is still blocked / listed");
     closed_at.elapsed()
 }
@@ -83,7 +83,8 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
             let _: i64 = query(&mut con, &["DEL", key]);
         }
     }
-    assert!(slowest <= GONE_WITHIN * 5, "a departed blocked client lingered {slowest:?}");
+    // Slack for a loaded machine; still under the 1 s of a cron-driven check.
+    assert!(slowest <= GONE_WITHIN * 8, "a departed blocked client lingered {slowest:?}");
     eprintln!("slowest removal of a departed blocked client: {slowest:?}");
 }
 
@@ -160,7 +161,7 @@ fn the_next_waiter_is_served_when_the_first_has_left() {
     assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 2));
     first.stream.shutdown(Shutdown::Both).expect("close");
     drop(first);
-    assert!(wait_until(Duration::from_secs(2), || blocked_clients(&mut con) == 1));
+    assert!(wait_until(Duration::from_secs(5), || blocked_clients(&mut con) == 1));
     let _: i64 = query(&mut con, &["RPUSH", "q", "v"]);
     assert_eq!(String::from_utf8_lossy(&second.read_reply()), "*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
     let len: i64 = query(&mut con, &["LLEN", "q"]);

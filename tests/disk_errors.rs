@@ -158,7 +158,7 @@ fn a_full_disk_refuses_writes_with_misconf_and_loses_no_acknowledged_write() {
         // Make room: the server notices by itself and accepts writes again.
         fs.free("filler");
         assert!(
-            wait_until(Duration::from_secs(10), || ping(&mut con).is_ok()),
+            wait_until(common::BACKGROUND_WORK, || ping(&mut con).is_ok()),
             "writes still refused after the disk got room: {}",
             server.log()
         );
@@ -181,7 +181,7 @@ fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
     fs.fill("filler", None);
     let _: String = query(&mut con, &["BGSAVE"]);
     assert!(
-        wait_until(Duration::from_secs(10), || info_field(&mut con, "persistence", "rdb_last_bgsave_status") == "err"),
+        wait_until(common::BACKGROUND_WORK, || info_field(&mut con, "persistence", "rdb_last_bgsave_status") == "err"),
         "the background save did not fail"
     );
     assert_eq!(error(&mut con, &["SET", "k", "v"]), RDB_FAILED);
@@ -201,7 +201,7 @@ fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
     fs.free("filler");
     let _: String = query(&mut con, &["BGSAVE"]);
     assert!(
-        wait_until(Duration::from_secs(10), || ping(&mut con).is_ok()),
+        wait_until(common::BACKGROUND_WORK, || ping(&mut con).is_ok()),
         "writes still refused after a successful save"
     );
     let _: () = query(&mut con, &["SET", "k", "v2"]);
@@ -227,7 +227,7 @@ fn injected_aof_write_errors_refuse_writes_and_lose_nothing() {
         let buffered: u64 = info_field(&mut con, "persistence", "aof_buffer_length").parse().unwrap();
         assert!(buffered > 0 || acked == 0, "the failed write is kept in the AOF buffer");
         let _: () = query(&mut con, &["DEBUG", "FAULT-INJECT", "aof-write", "OFF"]);
-        assert!(wait_until(Duration::from_secs(10), || ping(&mut con).is_ok()), "not recovered: {}", server.log());
+        assert!(wait_until(common::BACKGROUND_WORK, || ping(&mut con).is_ok()), "not recovered: {}", server.log());
         assert_eq!(info_field(&mut con, "persistence", "aof_buffer_length"), "0");
         acked
     };
@@ -244,7 +244,7 @@ fn injected_aof_fsync_errors_refuse_writes_until_an_fsync_succeeds() {
     let _: () = query(&mut con, &["SET", "a", "1"]);
     // everysec: the fsync after this write fails within about a second.
     let refused =
-        wait_until(Duration::from_secs(10), || redis::cmd("SET").arg("b").arg("1").query::<()>(&mut con).is_err());
+        wait_until(common::BACKGROUND_WORK, || redis::cmd("SET").arg("b").arg("1").query::<()>(&mut con).is_err());
     assert!(refused, "writes accepted although the fsync fails");
     assert_eq!(error(&mut con, &["SET", "b", "1"]), "MISCONF Errors writing to the AOF file: Input/output error");
     assert!(server.log().contains("Fail to fsync the AOF file: Input/output error"));
@@ -254,7 +254,7 @@ fn injected_aof_fsync_errors_refuse_writes_until_an_fsync_succeeds() {
         "MISCONF Errors writing to the AOF file: Input/output error"
     );
     let _: () = query(&mut con, &["DEBUG", "FAULT-INJECT", "aof-fsync", "OFF"]);
-    assert!(wait_until(Duration::from_secs(10), || ping(&mut con).is_ok()), "not recovered: {}", server.log());
+    assert!(wait_until(common::BACKGROUND_WORK, || ping(&mut con).is_ok()), "not recovered: {}", server.log());
     let _: () = query(&mut con, &["SET", "b", "2"]);
 }
 
@@ -291,7 +291,7 @@ fn injected_rdb_errors_fail_bgsave_and_refuse_writes() {
     let _: () = query(&mut con, &["SET", "k", "v"]);
     let _: () = query(&mut con, &["DEBUG", "FAULT-INJECT", "rdb-save", "ENOSPC"]);
     let _: String = query(&mut con, &["BGSAVE"]);
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(wait_until(common::BACKGROUND_WORK, || {
         info_field(&mut con, "persistence", "rdb_last_bgsave_status") == "err"
     }));
     assert_eq!(error(&mut con, &["SET", "k", "v"]), RDB_FAILED);
@@ -301,6 +301,6 @@ fn injected_rdb_errors_fail_bgsave_and_refuse_writes() {
     let _: () = query(&mut con, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]);
     assert_eq!(error(&mut con, &["SET", "k", "v"]), RDB_FAILED);
     let _: String = query(&mut con, &["BGSAVE"]);
-    assert!(wait_until(Duration::from_secs(10), || ping(&mut con).is_ok()));
+    assert!(wait_until(common::BACKGROUND_WORK, || ping(&mut con).is_ok()));
     assert!(Path::new(&dir).join("dump.rdb").exists());
 }

@@ -101,22 +101,26 @@ fn a_client_that_does_not_read_is_cut_at_its_normal_limit_without_stalling_other
         pinger.join().unwrap().0
     };
     let bound = Duration::from_millis(10).max(baseline * 3);
-    let mut best = Duration::MAX;
+    let mut attempts = Vec::new();
     for attempt in 0..3 {
-        let worst = slow_readers_attempt(&server, &mut con, attempt);
-        println!("attempt {attempt}: worst PING {worst:?} (quiet machine: {baseline:?})");
-        best = best.min(worst);
-        if best < bound {
+        let (worst, took) = slow_readers_attempt(&server, &mut con);
+        println!("attempt {attempt}: worst PING {worst:?}, cut after {took:?} (quiet machine: {baseline:?})");
+        attempts.push((worst, took));
+        if worst < bound && took < Duration::from_secs(1) {
             break;
         }
     }
-    assert!(best < bound, "a PING took {best:?} while slow readers were served (quiet machine: {baseline:?})");
+    assert!(
+        attempts.iter().any(|&(worst, took)| worst < bound && took < Duration::from_secs(1)),
+        "no attempt kept PINGs under {bound:?} and cut the slow readers within a second: {attempts:?}"
+    );
     assert!(server.log().contains("name=slow0 ") && server.log().contains("for overcoming of output buffer limits."));
 }
 
 /// Five clients pipeline 10,000 GETs of 100 KB (1 GB of replies each) and never read, while
-/// another pings every millisecond: they must be cut within a second. Returns the worst PING.
-fn slow_readers_attempt(server: &Server, con: &mut redis::Connection, attempt: u64) -> Duration {
+/// another pings every millisecond: they must be cut (within a second, the caller checks).
+/// Returns the worst PING and how long the cut took.
+fn slow_readers_attempt(server: &Server, con: &mut redis::Connection) -> (Duration, Duration) {
     let before = disconnections(con);
     let (stop, pinger) = pinger(server);
     thread::sleep(Duration::from_millis(50));
@@ -138,14 +142,13 @@ fn slow_readers_attempt(server: &Server, con: &mut redis::Connection, attempt: u
     stop.store(true, Ordering::Relaxed);
     let (worst, pings) = pinger.join().unwrap();
     assert!(gone, "slow readers still connected: {}", query::<String>(con, &["CLIENT", "LIST"]));
-    assert!(took < Duration::from_secs(1), "slow readers cut after {took:?} (attempt {attempt})");
     assert!(pings > 10, "only {pings} pings");
     for r in readers {
         let mut s = r.join().unwrap();
         assert!(closed_by_server(&mut s));
     }
     assert_eq!(disconnections(con), before + 5);
-    worst
+    (worst, took)
 }
 
 #[test]
@@ -203,9 +206,11 @@ fn the_soft_limit_cuts_only_after_its_seconds_even_without_traffic() {
     // Publish until what waits for it (CLIENT LIST's omem) is over the soft limit.
     let mut over_at = None;
     for _ in 0..100_000 {
+        // From before the PUBLISH that went over: the server's clock starts then or later.
+        let sent_at = Instant::now();
         let _: i64 = query(&mut con, &["PUBLISH", "c", &payload]);
         if omem_of(&mut con, "soft").is_some_and(|m| m > 100_000) {
-            over_at = Some(Instant::now());
+            over_at = Some(sent_at);
             break;
         }
     }
@@ -506,9 +511,13 @@ fn the_reply_buffer_grows_to_16k_and_shrinks_back_when_little_is_used() {
     assert_eq!(field_of(&mut con, "tc", "rbs"), 1024);
     let _: () = query(&mut con, &["SET", "bigval", &"x".repeat(32768)]);
     let _: () = query(&mut con, &["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "NEVER"]);
+    // The cron would double a busy buffer between the GET and CLIENT LIST (as Redis's suite, it
+    // is paused for this step).
+    let _: () = query(&mut con, &["DEBUG", "REPLYBUFFER", "RESIZING", "0"]);
     let _: String = query(&mut tc, &["GET", "bigval"]);
     // Written, and the buffer cut back, before CLIENT LIST looks.
     assert_eq!(field_of(&mut con, "tc", "rbs"), 1024);
+    let _: () = query(&mut con, &["DEBUG", "REPLYBUFFER", "RESIZING", "1"]);
     let idle = field_of(&mut con, "tc", "tot-mem");
     assert!(wait_until(Duration::from_secs(5), || {
         let _: String = query(&mut tc, &["GET", "bigval"]);

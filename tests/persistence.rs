@@ -332,7 +332,7 @@ fn save_bgsave_lastsave_and_restart() {
     let before: i64 = redis::cmd("LASTSAVE").query(&mut fc).expect("LASTSAVE");
     let started: String = redis::cmd("BGSAVE").query(&mut fc).expect("BGSAVE");
     assert_eq!(started, "Background saving started");
-    assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+    assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
     assert_eq!(info_field(&mut fc, "rdb_last_bgsave_status"), "ok");
     assert_eq!(info_field(&mut fc, "rdb_changes_since_last_save"), "0");
     let after: i64 = redis::cmd("LASTSAVE").query(&mut fc).expect("LASTSAVE");
@@ -372,7 +372,7 @@ fn a_save_point_triggers_a_background_save() {
     let mut fc = ferrous.conn();
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut fc).expect("SET");
     assert!(
-        wait_until(Duration::from_secs(10), || dir.join("dump.rdb").exists()
+        wait_until(common::BACKGROUND_WORK, || dir.join("dump.rdb").exists()
             && info_field(&mut fc, "rdb_changes_since_last_save") == "0"),
         "no save after the save point"
     );
@@ -596,7 +596,7 @@ fn function_libraries_travel_in_rdb_files_both_ways() {
         load_libraries(&mut fc);
         let expected = function_list(&mut fc);
         let _: String = redis::cmd(how).query(&mut fc).map(|_: redis::Value| "ok".to_string()).expect(how);
-        assert!(wait_until(Duration::from_secs(10), || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
+        assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut fc, "rdb_bgsave_in_progress") == "0"));
         drop(fc);
         drop(ferrous);
         let rdb = dir.join("dump.rdb");
@@ -796,7 +796,7 @@ fn a_background_save_runs_beside_a_child_process_that_stops_it_when_killed() {
     let temp = dir.join(format!("temp-{child}.rdb"));
     assert!(wait_until(Duration::from_secs(5), || temp.exists()), "no {}", temp.display());
     kill_9(child);
-    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "rdb_bgsave_in_progress") == "0"));
+    assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut con, "rdb_bgsave_in_progress") == "0"));
     assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "err");
     let refused = redis::cmd("SET").arg("k").arg("w").query::<()>(&mut con).unwrap_err();
     assert_eq!(refused.code(), Some("MISCONF"), "{refused}");
@@ -805,7 +805,7 @@ fn a_background_save_runs_beside_a_child_process_that_stops_it_when_killed() {
     // A save that ends closes its child.
     let _: () = query(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
     let _: String = query(&mut con, &["BGSAVE"]);
-    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "rdb_last_bgsave_status") == "ok"));
+    assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut con, "rdb_last_bgsave_status") == "ok"));
     assert!(wait_until(Duration::from_secs(10), || children_of(server.pid()).is_empty()));
 }
 
@@ -814,13 +814,13 @@ fn an_aof_rewrite_killed_through_its_child_fails() {
     let dir = test_dir("rewrite-child");
     let server = Server::start(&["--dir", dir.to_str().unwrap(), "--appendonly", "yes"]);
     let mut con = server.conn();
-    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
+    assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
     let _: () = query(&mut con, &["SET", "k", "v"]);
     let _: () = query(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000000"]);
     let _: String = query(&mut con, &["BGREWRITEAOF"]);
     let child = save_child(&server, "redis-aof-rewrite");
     kill_9(child);
-    assert!(wait_until(Duration::from_secs(10), || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
+    assert!(wait_until(common::BACKGROUND_WORK, || info_field(&mut con, "aof_rewrite_in_progress") == "0"));
     assert_eq!(info_field(&mut con, "aof_last_bgrewrite_status"), "err");
     assert!(server.log().contains("Background AOF rewrite terminated by signal 9"), "{}", server.log());
     let temp = format!("temp-rewriteaof-bg-{child}.aof");

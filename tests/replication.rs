@@ -29,7 +29,7 @@ fn replicate_from(master_port: u16) {
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")),
         "the link never came up: {}",
         info(&mut r)
     );
@@ -117,7 +117,7 @@ fn replicate_streams(master_port: u16) {
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_port).query(&mut r).unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")),
         "the link never came up: {}",
         info(&mut r)
     );
@@ -198,7 +198,7 @@ fn script_set_repl_targets_reach_one_side_only() {
     let (mut m, mut r) = (master.conn(), replica.conn());
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")),
+        wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")),
         "the link never came up: {}",
         info(&mut r)
     );
@@ -258,7 +258,7 @@ fn the_replica_link_comes_from_bind_source_addr() {
     let mut r = replica.conn();
     let _: () = redis::cmd("CONFIG").arg("SET").arg("bind-source-addr").arg("127.0.0.2").query(&mut r).unwrap();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
+    assert!(wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")));
     let mut m = master.conn();
     assert!(wait_until(Duration::from_secs(5), || info(&mut m).contains("slave0:ip=127.0.0.2,")), "{}", info(&mut m));
 }
@@ -283,9 +283,9 @@ fn a_lowered_repl_timeout_applies_to_the_waiting_handshake() {
     assert!(wait_until(Duration::from_secs(10), || info(&mut m).contains("state=wait_bgsave")));
     let _: () = redis::cmd("CONFIG").arg("SET").arg("repl-timeout").arg("2").query(&mut r).unwrap();
     let mut sleeper = master.raw();
-    sleeper.send_cmd(&["DEBUG", "SLEEP", "6"]);
+    sleeper.send_cmd(&["DEBUG", "SLEEP", "9"]);
     assert!(
-        wait_until(Duration::from_secs(5), || replica.log().contains("Timeout connecting to the MASTER")),
+        wait_until(Duration::from_secs(8), || replica.log().contains("Timeout connecting to the MASTER")),
         "{}",
         replica.log()
     );
@@ -391,7 +391,7 @@ fn instantaneous_repl_kbps_follow_the_stream() {
     let replica = Server::start(&["--dbfilename", "repl-kbps-replica.rdb"]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
+    assert!(wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")));
     let mut m = master.conn();
     let rate = |c: &mut redis::Connection, field: &str| common::info_field(c, "stats", field).parse::<f64>().unwrap();
     let value = "x".repeat(64 * 1024);
@@ -413,7 +413,7 @@ fn a_big_value_in_the_stream_is_applied_whole_and_held_about_once() {
     let replica = Server::start(&["--dbfilename", "replica-big-value.rdb"]);
     let mut r = replica.conn();
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut r).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || info(&mut r).contains("master_link_status:up")));
+    assert!(wait_until(common::BACKGROUND_WORK, || info(&mut r).contains("master_link_status:up")));
     let before = replica.status_kb("VmRSS:") >> 10;
     let master_before = master.status_kb("VmRSS:") >> 10;
     let value: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();

@@ -159,18 +159,25 @@ fn writer(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 /// Kill the replica's link `times` times while a writer runs on the master; every reconnection
 /// must be a partial resynchronisation. Returns the master's partial-sync count gained.
 fn drops_while_writing(master: u16, replica: u16, times: usize) -> i64 {
-    let partial_before = stat(master, "sync_partial_ok");
+    let (partial_before, full_before) = (stat(master, "sync_partial_ok"), stat(master, "sync_full"));
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(master, stop.clone());
     for i in 0..times {
         std::thread::sleep(Duration::from_millis(250));
         // Alternate the side that drops the link.
-        if i % 2 == 0 {
-            let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master").query(&mut con(replica)).unwrap();
+        let killed: i64 = if i % 2 == 0 {
+            redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master").query(&mut con(replica)).unwrap()
         } else {
-            let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut con(master)).unwrap();
-        }
-        assert!(wait_until(LONG, || link_up(replica)), "the link did not come back");
+            redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut con(master)).unwrap()
+        };
+        assert_eq!(killed, 1, "drop {i}: no link to kill");
+        // Back once the master has served this drop's reconnection (a link that still looks up
+        // may not have noticed the kill yet).
+        let resumed = wait_until(LONG, || {
+            stat(master, "sync_partial_ok") + stat(master, "sync_full") > partial_before + full_before + i as i64
+                && link_up(replica)
+        });
+        assert!(resumed, "drop {i}: the link did not come back");
     }
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);

@@ -65,7 +65,8 @@ fn scripts_touching_undeclared_keys_do_not_deadlock_with_multi_key_commands() {
     let deadline = Instant::now() + Duration::from_millis(800);
     let writer = std::thread::spawn(move || {
         let mut n = 0;
-        while Instant::now() < deadline {
+        // At least once, however late this thread starts.
+        while n == 0 || Instant::now() < deadline {
             let mut args = vec!["MSET".to_string()];
             for k in &mset_keys {
                 args.push(k.clone());
@@ -80,7 +81,7 @@ fn scripts_touching_undeclared_keys_do_not_deadlock_with_multi_key_commands() {
     // Touches the 64 keys from the last to the first: shards out of order.
     let script = "local n = 0 for i = 63, 0, -1 do redis.call('INCR', 'k:' .. i) n = n + 1 end return n";
     let mut runs = 0;
-    while Instant::now() < deadline {
+    while runs == 0 || Instant::now() < deadline {
         assert_eq!(as_text(&script_client.cmd(&["EVAL", script, "1", "k:0"])), ":64\r\n");
         runs += 1;
     }
@@ -205,7 +206,9 @@ fn clients_wait_for_a_short_script_instead_of_failing() {
     // A short while, counted (a script's TIME is frozen, as in Redis 7.2).
     let script = "for i = 1, 200000 do redis.call('ping') end return redis.call('incr', 'n')";
     runner.send_cmd(&["EVAL", script, "0"]);
-    std::thread::sleep(Duration::from_millis(50));
+    // No condition to await (every client waits for the script): it has begun well within
+    // this (it runs ~0.7 s in a debug build); had it ended, GET would read 1 all the same.
+    std::thread::sleep(Duration::from_millis(200));
     let mut other = s.raw();
     // Under the (default 5 s) threshold the command waits for the script and sees its write.
     assert_eq!(as_text(&other.cmd(&["GET", "n"])), "$1\r\n1\r\n");

@@ -1098,7 +1098,7 @@ fn blocking_across_shards_and_rename() {
     let _: () = redis::cmd("RENAME").arg("elsewhere").arg(a).query(&mut con).expect("RENAME");
     assert_eq!(waiter.read_reply(), format!("*2\r\n${}\r\n{a}\r\n$1\r\ny\r\n", a.len()).into_bytes());
     // A key of the wrong type keeps the client waiting; the timeout then answers null.
-    waiter.send_cmd(&["BLPOP", a, "0.3"]);
+    waiter.send_cmd(&["BLPOP", a, "2"]);
     wait_blocked(&server, 1);
     let _: () = redis::cmd("SET").arg(a).arg("string").query(&mut con).expect("SET");
     assert_eq!(waiter.read_reply(), b"*-1\r\n");
@@ -1251,14 +1251,14 @@ fn debug_sleep_stalls_other_clients() {
     let mut sleeper = server.raw();
     let mut other = server.raw();
     let start = Instant::now();
-    sleeper.send_cmd(&["DEBUG", "SLEEP", "0.6"]);
+    sleeper.send_cmd(&["DEBUG", "SLEEP", "2"]);
     // No condition to await: the sleep has begun well within this.
-    thread::sleep(Duration::from_millis(150));
+    thread::sleep(Duration::from_millis(500));
     other.send_cmd(&["GET", "k"]);
     assert_eq!(other.read_reply(), b"$-1\r\n");
     let other_done = start.elapsed();
     assert_eq!(sleeper.read_reply(), b"+OK\r\n");
-    assert!(other_done >= Duration::from_millis(550), "answered after {other_done:?}, during the sleep");
+    assert!(other_done >= Duration::from_millis(1900), "answered after {other_done:?}, during the sleep");
 }
 
 /// Redis 7.2's INFO debug section (only when asked for by name) and the event-loop rates,

@@ -553,7 +553,7 @@ fn replication_with_v1_certificates() {
 fn replicate_from(r: &mut redis::Connection, master_tls: u16, replica: &Server, master: &Server) {
     let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master_tls).query(r).unwrap();
     assert!(
-        common::wait_until(Duration::from_secs(10), || replication_info(r).contains("master_link_status:up")),
+        common::wait_until(common::BACKGROUND_WORK, || replication_info(r).contains("master_link_status:up")),
         "the link never came up: {}\n{}\n{}",
         replication_info(r),
         replica.log(),

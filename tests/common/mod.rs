@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long [`Raw::read_reply`] waits for one complete reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test waits for background work: a replica's sync (the master waits
+/// `repl-diskless-sync-delay`, 5 s by default, before it starts one), an AOF rewrite, a save,
+/// recovery from a disk error. CI's two cores are often both busy with other tests.
+pub const BACKGROUND_WORK: Duration = Duration::from_secs(30);
 /// Interval of every poll loop.
 pub const POLL: Duration = Duration::from_millis(10);
 
