@@ -91,16 +91,19 @@ fn a_client_that_does_not_read_is_cut_at_its_normal_limit_without_stalling_other
     let mut con = server.conn();
     let _: () = query(&mut con, &["SET", "big", &"v".repeat(100_000)]);
     // The worst PING round trip of a quiet second on this machine: shared test machines add
-    // their own noise, so the bound is 10 ms, or 3 times that noise if it is worse; and the
+    // their own noise, so the bound is 50 ms, or 5 times that noise if it is worse; and the
     // best of three attempts counts (a stall of the server shows in all of them, the
-    // machine's noise does not).
+    // machine's noise does not). Serving the five readers up to their limits (50 MB of
+    // replies) takes a debug build 15-60 ms of its one worker on a busy machine (a release
+    // build 2-17 ms, as Redis 7.0 here); a server that served their 5 GB before cutting them
+    // would stall others for far longer.
     let baseline = {
         let (stop, pinger) = pinger(&server);
         thread::sleep(Duration::from_millis(1000));
         stop.store(true, Ordering::Relaxed);
         pinger.join().unwrap().0
     };
-    let bound = Duration::from_millis(10).max(baseline * 3);
+    let bound = Duration::from_millis(50).max(baseline * 5);
     let mut attempts = Vec::new();
     for attempt in 0..3 {
         let (worst, took) = slow_readers_attempt(&server, &mut con);
