@@ -427,6 +427,20 @@ class TrackScenario(Scenario):
 INFO_TRACKING = (b"tracking_clients:", b"tracking_total_keys:", b"tracking_total_items:", b"tracking_total_prefixes:")
 
 
+def is_push(tree):
+    """Whether a frame is an out-of-band message rather than a command's reply: a RESP3 push, or
+    on a RESP2 connection subscribed to __redis__:invalidate, a published message."""
+    t, items = tree
+    if t == b">":
+        return True
+    return t == b"*" and isinstance(items, list) and len(items) == 3 and items[0][1] == b"message"
+
+
+# Commands whose replies are pushes (RESP3), as many as channels, known only to the server for an
+# UNSUBSCRIBE without arguments: after these the PING follows at once, as before.
+SUBSCRIBING = {"SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "RESET"}
+
+
 def invalidation_count(tree):
     """An invalidation frame with its keys replaced by their number (None: not an invalidation)."""
     t, items = tree
@@ -486,10 +500,21 @@ class TrackRunner(Runner):
             shown = invalidation_count(tree) if evicts else None
             self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
 
-    def settle_own(self, name, c, n, evicts, args):
-        """Reads what ci's own command `args` caused, up to a first PING's reply (not recorded):
-        BCAST invalidations go out when the event loop is about to sleep, after every pipelined
-        command read with them (the PING too, now and then); the synchronizing PING comes after."""
+    def settle_own(self, name, c, n, evicts, args, sent):
+        """Reads what ci's own `sent` commands (the last one `args`) caused: their replies, then
+        up to a PING's reply (not recorded). BCAST invalidations go out when the event loop is
+        about to sleep, after every pipelined command read with them: a PING sent with the
+        commands was now and then read with them, and their invalidations then came after its
+        reply, recorded in the next sync instead (a transcript differing by timing alone). So the
+        PING goes only once the commands' replies are in, and their invalidations are ahead of
+        its reply."""
+        replies = 0
+        while replies < sent:
+            raw, tree = c.read()
+            if not is_push(tree):
+                replies += 1
+            shown = invalidation_count(tree) if evicts else None
+            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
         self.read_to_marker(name, c, "%s-own-%d" % (SYNC, n), evicts, args)
 
     def run_tracking(self, sc):
@@ -527,10 +552,12 @@ class TrackRunner(Runner):
                     self.out.append(b"%s (closed) %s\n" % (name.encode(), " ".join(op[2]).encode()))
                 else:
                     # A list of commands (MULTI ... EXEC) is pipelined: a PING in between would be queued.
-                    for args in (op[2] if isinstance(op[2][0], list) else [op[2]]):
+                    batch = op[2] if isinstance(op[2][0], list) else [op[2]]
+                    for args in batch:
                         c.send(self.subst(args))
                         self.out.append(b"%s %s\n" % (name.encode(), " ".join(args).encode()))
-                    self.settle_own(name, c, n, evicts, args)
+                    sent = 0 if any(a[0].upper() in SUBSCRIBING for a in batch) else len(batch)
+                    self.settle_own(name, c, n, evicts, args, sent)
             self.sync_tracking(n, evicts)
         # Client ids differ between servers: they are shown by name.
         for name, cid in self.ids.items():
