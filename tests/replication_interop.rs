@@ -75,15 +75,8 @@ impl Proc {
             .expect("spawn ferrous-server");
         let mut f = Proc { port, dir: dir.to_path_buf(), child };
         // Up once this process answers on its port (a neighbour's server may hold the port).
-        let up = wait_until(LONG, || {
-            f.child.try_wait().ok().flatten().is_some()
-                || (common::listens_on(f.child.id(), port)
-                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                        .and_then(|c| c.get_connection())
-                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                        .is_ok())
-        });
-        assert!(up && f.child.try_wait().ok().flatten().is_none(), "{} did not start on port {port}", bin.display());
+        let up = common::wait_serving(&mut f.child, port, LONG);
+        assert!(up, "{} did not start on port {port}", bin.display());
         f
     }
 

@@ -93,18 +93,9 @@ impl Redis {
                 .spawn()
                 .expect("spawn redis-server");
             let mut r = Redis { port, child };
-            let up = wait_until(Duration::from_secs(10), || {
-                r.child.try_wait().ok().flatten().is_none()
-                    && super::listens_on(r.child.id(), port)
-                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                        .and_then(|c| c.get_connection())
-                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                        .is_ok()
-            });
-            if up {
+            if super::wait_serving(&mut r.child, port, Duration::from_secs(10)) {
                 return r;
             }
-            let _ = r.child.kill();
         }
         panic!("redis-server did not start");
     }

@@ -410,17 +410,8 @@ pub fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
 }
 
 /// A real redis-server (the oracle), killed when dropped.
-pub struct RealRedis {
-    child: std::process::Child,
-    pub port: u16,
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A real redis-server process, killed when dropped.
+pub type RealRedis = interop::Redis;
 
 /// `redis-server` from `$REDIS_SERVER` or the PATH.
 pub fn find_redis_server() -> Option<PathBuf> {
@@ -445,32 +436,25 @@ pub fn start_real_redis(test: &str) -> Option<RealRedis> {
         eprintln!("SKIPPED: {test} needs redis-server (apt-get install redis-server)");
         return None;
     };
-    for _attempt in 0..5 {
-        let port = free_port();
-        let child = Command::new(&path)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dbfilename", &format!("ferrous-test-nonexistent-{port}.rdb")])
-            .current_dir(work_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let mut redis = RealRedis { child, port };
-        // Up once this process answers on the port; one that exited lost the port to another.
-        let up = wait_until(Duration::from_secs(10), || {
-            redis.child.try_wait().ok().flatten().is_some()
-                || (listens_on(redis.child.id(), port)
-                    && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                        .and_then(|c| c.get_connection())
-                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                        .is_ok())
-        });
-        if up && redis.child.try_wait().ok().flatten().is_none() {
-            return Some(redis);
-        }
-    }
-    panic!("redis-server did not start");
+    // Never loading a stray dump: a file name of its own that nothing writes (saves are off).
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dump = format!("ferrous-test-nonexistent-{}-{}.rdb", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    Some(interop::Redis::start(&path, &work_dir(), &["--dbfilename", &dump]))
+}
+
+/// Waits up to `timeout` for `child` to answer PING on `port` as the process listening there;
+/// false when it never did, or exited first (having lost the port to another server, which
+/// answers PING there too).
+pub fn wait_serving(child: &mut Child, port: u16, timeout: Duration) -> bool {
+    let up = wait_until(timeout, || {
+        child.try_wait().ok().flatten().is_some()
+            || (listens_on(child.id(), port)
+                && redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                    .is_ok())
+    });
+    up && child.try_wait().ok().flatten().is_none()
 }
 
 /// The server's clock (TIME) in Unix milliseconds.
