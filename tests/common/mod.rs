@@ -410,7 +410,6 @@ pub fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
 }
 
 /// A real redis-server (the oracle), killed when dropped.
-/// A real redis-server process, killed when dropped.
 pub type RealRedis = interop::Redis;
 
 /// `redis-server` from `$REDIS_SERVER` or the PATH.

@@ -3,8 +3,9 @@
 //!
 //! An answer to PING on the port is not proof. The tests of a crate run side by side, each
 //! picking a port that was free a moment ago: when two pick the same one, the server that binds
-//! first answers both tests while the other exits on EADDRINUSE (CI once saw a test talk to a
-//! neighbour's Redis as if it were its own Ferrous, until that neighbour finished and killed it).
+//! first answers both tests while the other exits on EADDRINUSE. (CI once saw a test's own
+//! server reset its connection just as the test beside it finished and killed its servers,
+//! a thing this explains and nothing else found did.)
 
 use std::collections::HashSet;
 use std::fs;
