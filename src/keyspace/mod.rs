@@ -50,6 +50,9 @@ pub use effects::{Effect, EffectStream};
 pub const NSHARDS: usize = 256;
 pub const SHARD_BITS: u32 = NSHARDS.trailing_zeros();
 
+/// The most keys one [`Db::reserve`] sizes a database's tables for: size hints come from files.
+pub const MAX_SIZE_HINT: u64 = 1 << 26;
+
 /// One database's slice of a shard.
 #[derive(Default)]
 pub struct ShardDb {
@@ -1006,8 +1009,7 @@ impl<'a> Db<'a> {
     /// entry, a cache miss each. Tables that hold keys already are left alone; the hints are
     /// capped (they come from a file).
     pub fn reserve(&mut self, keys: u64, expires: u64) {
-        const MAX_HINT: u64 = 1 << 26;
-        let per_shard = |n: u64| (n.min(MAX_HINT) as usize).div_ceil(NSHARDS);
+        let per_shard = |n: u64| (n.min(MAX_SIZE_HINT) as usize).div_ceil(NSHARDS);
         let (keys, expires) = (per_shard(keys), per_shard(expires.min(keys)));
         let index = self.index;
         for (_, g) in self.guards.iter_mut() {

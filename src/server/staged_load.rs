@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use smallvec::SmallVec;
 
 use super::{log, Server};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, MAX_SIZE_HINT};
 use crate::persistence::rdb_load::{self, install_key, LoadOptions, Loaded, LoadedKey, Parsed};
 use crate::persistence::rdb_window::Window;
 use crate::persistence::reader::{RdbError, Report};
@@ -28,7 +28,9 @@ const PREFETCH: usize = 16;
 /// What a whole load's RESIZEDB hints may size tables for, at most: keys, and keys with a TTL.
 /// The hints come from the file, so a corrupt or hostile one must not make a few bytes cost
 /// gigabytes (at most 512 MB of main buckets and 240 MB of TTL slots, over every database); a
-/// bigger dataset's tables grow past them as they would without a hint.
+/// bigger dataset's tables grow past them as they would without a hint. The keys' room is what
+/// one database's [`Db::reserve`](crate::keyspace::Db::reserve) takes at most, so that bound,
+/// kept for any other caller, never binds here.
 struct HintRoom {
     keys: u64,
     ttls: u64,
@@ -36,7 +38,7 @@ struct HintRoom {
 
 impl HintRoom {
     const fn new() -> Self {
-        HintRoom { keys: 1 << 26, ttls: 1 << 24 }
+        HintRoom { keys: MAX_SIZE_HINT, ttls: 1 << 24 }
     }
 
     /// The part of a hint of `keys` keys, `expires` of them with a TTL, still within room.
