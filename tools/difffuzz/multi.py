@@ -497,8 +497,12 @@ class TrackRunner(Runner):
             raw, tree = c.read()
             if marker.encode() in raw:
                 return raw
-            shown = invalidation_count(tree) if evicts else None
-            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
+            self.record_frame(name, raw, tree, evicts, args)
+
+    def record_frame(self, name, raw, tree, evicts, args):
+        """Records a frame ci read: a reply, or a push (by its number of keys when `evicts`)."""
+        shown = invalidation_count(tree) if evicts else None
+        self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
 
     def settle_own(self, name, c, n, evicts, args, sent):
         """Reads what ci's own `sent` commands (the last one `args`) caused: their replies, then
@@ -513,8 +517,7 @@ class TrackRunner(Runner):
             raw, tree = c.read()
             if not is_push(tree):
                 replies += 1
-            shown = invalidation_count(tree) if evicts else None
-            self.out.append(b"%s <- %s\n" % (name.encode(), shown or show_reply(raw, tree, args)))
+            self.record_frame(name, raw, tree, evicts, args)
         self.read_to_marker(name, c, "%s-own-%d" % (SYNC, n), evicts, args)
 
     def run_tracking(self, sc):
