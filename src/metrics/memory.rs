@@ -15,7 +15,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 mod apart;
 pub use apart::{Apart, Ledger};
@@ -128,9 +128,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { self.0.dealloc(ptr, layout) };
         add(-(layout.size() as isize));
-        if layout.size() >= BIG_FREE {
-            note_big_free();
-        }
     }
 
     #[inline]
@@ -138,60 +135,26 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         let p = unsafe { self.0.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             add(new_size as isize - layout.size() as isize);
-            // A big block that moved or shrank left freed memory behind.
-            if layout.size() >= BIG_FREE {
-                note_big_free();
-            }
         }
         p
     }
 }
 
-/// A freed block this big (a big reply or request, a big value) is given back to the system by
-/// the cron ticks that follow ([`give_back_freed`]).
-const BIG_FREE: usize = 4 << 20;
-/// How long after a big free the cron keeps asking: past mimalloc's purge delay for its arenas
-/// (10 ms times `arena_purge_mult`, 10) with room to spare.
-const GIVE_BACK_FOR_MS: i64 = 1000;
-/// When the last big free happened (Unix ms; 0: none waiting).
-static LAST_BIG_FREE: AtomicI64 = AtomicI64::new(0);
-
-/// (A clock read, on a path that just freed megabytes.)
-#[cold]
-#[inline(never)]
-fn note_big_free() {
-    LAST_BIG_FREE.store(crate::keyspace::now_ms(), Ordering::Relaxed);
-}
-
-/// The most `used()` was at a cron tick since memory was last given back.
-static HIGH_SINCE_GIVE_BACK: AtomicUsize = AtomicUsize::new(0);
-
-/// Called by the cron (hz times a second): for a second after a big free, ask mimalloc to
-/// return the pages that are due. mimalloc gives freed arena memory back only after a delay
-/// (100 ms), and only when a later allocation or free in its arenas looks: an idle server kept
-/// the resident memory of its last big reply (1 GB after an MGET of two 512 MB values) where
-/// Redis's jemalloc returned it. A normal collection, not a forced one: it purges what is due,
-/// and the cron thread's own heap, which it walks, is small.
+/// Called by the cron (hz times a second): ask mimalloc to return the freed pages that are
+/// due. mimalloc v3 gives a page freed to its arenas back to the system only after a delay
+/// (`purge_delay`, 1 s) and only when some thread's later allocation or collection looks, so
+/// without this an idle server kept what it freed last:
+/// - the resident memory of its last big reply (1 GB after an MGET of two 512 MB values, where
+///   Redis's jemalloc returned it);
+/// - the values of a FLUSHALL (213 MB resident after one of 200 MB of 33 KB values, where
+///   Redis's went back to 65 MB);
+/// - the old arrays of the tables that grew (every shard's dictionary and TTL index): after a
+///   load of 1M keys with a TTL, RSS stayed 10-30 MB over what MEMORY PURGE left.
 ///
-/// Memory freed in many small blocks counts as a big free once `used()` has fallen by as much
-/// since its high point: a FLUSHALL, many deletions or expiries, the replication buffer
-/// trimming the blocks of a big write (an idle server kept 213 MB resident after a FLUSHALL of
-/// 200 MB of 33 KB values, where Redis's went back to 65 MB).
+/// A normal collection, not a forced one: it purges only what is due, and returns at once when
+/// nothing is; the cron thread's own heap, which it walks, is small. (It used to run only for
+/// a second after a big free, which ended before the last pages freed were due.)
 pub fn give_back_freed() {
-    let used = used();
-    let high = HIGH_SINCE_GIVE_BACK.fetch_max(used, Ordering::Relaxed).max(used);
-    if high >= used + BIG_FREE {
-        note_big_free();
-        HIGH_SINCE_GIVE_BACK.store(used, Ordering::Relaxed);
-    }
-    let freed_at = LAST_BIG_FREE.load(Ordering::Relaxed);
-    if freed_at == 0 {
-        return;
-    }
-    if crate::keyspace::now_ms().saturating_sub(freed_at) > GIVE_BACK_FOR_MS {
-        // (A big free meanwhile stores a new time, which this leaves alone.)
-        let _ = LAST_BIG_FREE.compare_exchange(freed_at, 0, Ordering::Relaxed, Ordering::Relaxed);
-    }
     // SAFETY: mi_collect takes no pointers and only walks the allocator's own structures.
     unsafe { libmimalloc_sys::mi_collect(false) };
 }
