@@ -315,7 +315,7 @@ fn a_list_of_small_elements_takes_about_their_bytes() {
 
 /// An idle connection holds its task, its shared handle, a 1 KB reply buffer and the runtime's
 /// registration of its socket: 5.2 KB of used memory here (5.0 KB in a release build). Its
-/// task alone took 3.2 KB while the rare waits (a blocked command, a script...) sized it, and
+/// task alone took 3.2 KB while the rare waits (a blocked command, the Lua debugger...) sized it, and
 /// its argument vector stayed allocated: 6.2 KB (6.0 KB). Redis 7.2.4 holds 2.4 KB, Valkey 9.1
 /// 1.8 KB.
 #[test]

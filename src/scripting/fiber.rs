@@ -91,7 +91,9 @@ pub async fn run<R>(console: &mut impl Console, f: impl FnOnce() -> R) -> R {
     loop {
         match fiber.0.resume(answer.take()) {
             CoroutineResult::Yield(Suspend::StepAside) => tokio::task::yield_now().await,
-            CoroutineResult::Yield(Suspend::Console(io)) => answer = Some(console.serve(io).await),
+            // (Boxed: the debugger's reads and writes would size every script call's future,
+            // which a connection's task holds; see `server::connection::serve`.)
+            CoroutineResult::Yield(Suspend::Console(io)) => answer = Some(Box::pin(console.serve(io)).await),
             CoroutineResult::Return(r) => return r,
         }
     }

@@ -35,8 +35,9 @@ use crate::util::striped;
 /// mode serves only those while the default user has no password).
 ///
 /// The connection's task holds this future for its whole life, idle or not, and a future is
-/// as big as its biggest wait: the rare ones (a blocked command, a script, a replica's stream,
-/// CLIENT PAUSE, WAIT) are boxed when they start, so that they do not size every connection.
+/// as big as its biggest wait: the rare ones (a blocked command, a replica's stream, CLIENT
+/// PAUSE, WAIT, the Lua debugger's console) are boxed when they start, so that they do not size
+/// every connection.
 pub async fn serve(server: Arc<Server>, mut sock: Stream, addr: String, laddr: String, local: bool) {
     server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let settings = server.config.snapshot();
@@ -487,7 +488,7 @@ async fn client_loop(
                             flush_all(server, sock, &mut out, &handle).await?;
                             out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                         }
-                        Box::pin(run_script(server, sock, client, &args, &mut out.sink)).await
+                        run_script(server, sock, client, &args, &mut out.sink).await
                     } else {
                         pipeline::execute(server, client, &args, &mut out.sink)
                     };
@@ -555,7 +556,7 @@ async fn client_loop(
                                 drain_queued(&mut out, push_rx, client);
                                 out.set_limit(settings.obuf_limits.of(class_of(server, client)));
                                 action = if on_script_stack(client, &args) {
-                                    Box::pin(run_script(server, sock, client, &args, &mut out.sink)).await
+                                    run_script(server, sock, client, &args, &mut out.sink).await
                                 } else {
                                     pipeline::execute(server, client, &args, &mut out.sink)
                                 };
@@ -1330,8 +1331,9 @@ mod tests {
     #[test]
     fn a_connections_task_is_not_sized_by_its_rare_waits() {
         // Every connection's task holds `serve`'s future, idle or not. With the waits of a
-        // blocked command, a script, a replica's stream, CLIENT PAUSE and WAIT kept inline it
-        // took 2,968 bytes in a release build (2,984 in a test build); boxed, 2,240 (2,256).
+        // blocked command, a replica's stream, CLIENT PAUSE, WAIT and the Lua debugger kept
+        // inline it took 2,968 bytes in a release build (2,984 in a test build); boxed, 2,240
+        // (2,256).
         let size = future_size(serve);
         assert!(size <= 2_400, "serve's future takes {size} bytes");
     }
