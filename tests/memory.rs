@@ -315,9 +315,9 @@ fn a_list_of_small_elements_takes_about_their_bytes() {
 
 /// An idle connection holds its task, its shared handle, a 1 KB reply buffer and the runtime's
 /// registration of its socket: 5.2 KB of used memory here (5.0 KB in a release build). Its
-/// task alone took 3.2 KB while the rare waits (a blocked command, the Lua debugger...) sized it, and
-/// its argument vector stayed allocated: 6.2 KB (6.0 KB). Redis 7.2.4 holds 2.4 KB, Valkey 9.1
-/// 1.8 KB.
+/// task alone took 3.2 KB while the rare waits (a blocked command, the Lua debugger...) sized
+/// it, and its argument vector stayed allocated: 6.2 KB (6.0 KB). Redis 7.2.4 holds 2.4 KB,
+/// Valkey 9.1 1.8 KB.
 #[test]
 fn an_idle_connection_holds_a_few_kilobytes() {
     let server = Server::start(&[]);
