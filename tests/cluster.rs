@@ -647,6 +647,59 @@ fn mem_cluster_links_counts_the_bus_links() {
     assert!(wait_until(Duration::from_secs(20), || links(&master) > 2 * 8192 && links(&other) > 2 * 8192));
 }
 
+/// PUBLISHes inside a transaction (or a script) stay on the bus links until the EXEC is over, as Redis writes
+/// a link's send buffer only after the event loop's iteration: INFO in the same EXEC counts
+/// them in mem_cluster_links (the suite's unit/cluster/links "Link memory increases with
+/// publishes"). Several rounds: the links' writers run on another thread, so a release during
+/// the EXEC shows only now and then.
+#[test]
+fn publishes_in_exec_stay_queued_on_the_bus_until_it_ends() {
+    let (master, other) = master_and_stranger(Kind::Ferrous);
+    meet(&other, &master);
+    let links = |n: &Node| n.info_field("memory", "mem_cluster_links").parse::<u64>().expect("a number");
+    assert!(wait_until(Duration::from_secs(20), || links(&master) > 2 * 8192 && links(&other) > 2 * 8192));
+    let message = "m".repeat(10_000);
+    let mut c = master.raw();
+    // Each round starts once the last one's messages are written (a ping may be on its way).
+    let idle = links(&master);
+    let drained = || assert!(wait_until(Duration::from_secs(10), || links(&master) < idle + 8192));
+    for round in 0..20 {
+        drained();
+        let mut args: Vec<Vec<&str>> = vec![vec!["MULTI"], vec!["INFO", "memory"]];
+        args.extend((0..10).map(|_| vec!["PUBLISH", "ch", message.as_str()]));
+        args.extend([vec!["INFO", "memory"], vec!["EXEC"]]);
+        for a in &args {
+            c.send_cmd(a);
+        }
+        for _ in 0..args.len() - 1 {
+            c.try_read_reply(Duration::from_secs(10)).expect("a reply");
+        }
+        let exec = text(&c.try_read_reply(Duration::from_secs(10)).expect("EXEC's reply"));
+        let mem: Vec<u64> = exec
+            .lines()
+            .filter_map(|l| l.strip_prefix("mem_cluster_links:"))
+            .map(|v| v.trim().parse().expect("a number"))
+            .collect();
+        assert_eq!(mem.len(), 2, "{exec}");
+        assert!(mem[1] >= mem[0] + 100_000, "round {round}: mem_cluster_links {} then {}", mem[0], mem[1]);
+    }
+    // A script's too.
+    let script = "local a = redis.call('info', 'memory') \
+                  for i = 1, 10 do redis.call('publish', 'ch', ARGV[1]) end \
+                  return {a, redis.call('info', 'memory')}";
+    for round in 0..20 {
+        drained();
+        let out = text(&c.cmd(&["EVAL", script, "0", &message]));
+        let mem: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("mem_cluster_links:"))
+            .map(|v| v.trim().parse().expect("a number"))
+            .collect();
+        assert_eq!(mem.len(), 2, "{out}");
+        assert!(mem[1] >= mem[0] + 100_000, "script {round}: mem_cluster_links {} then {}", mem[0], mem[1]);
+    }
+}
+
 /// A master that learns another node claims one of its slots with a newer epoch deletes the
 /// slot's keys (#11084) without telling its clients: Redis 7.2 notifies modules only, 7.0 no one.
 #[test]

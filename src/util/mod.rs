@@ -1,4 +1,5 @@
 //! Small helpers shared by the protocol, the keyspace, the commands and the server.
+pub mod after_unit;
 pub mod bytetext;
 pub mod digest;
 pub mod dtoa;
