@@ -25,6 +25,8 @@ pub const READ_BUFFER: usize = 8192;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most room made ahead of a message's announced length.
 const MAX_RESERVE: usize = 1 << 20;
+/// Queued messages are joined into one write up to this size.
+const MAX_WRITE: usize = 64 << 10;
 
 fn ip_of(a: std::io::Result<std::net::SocketAddr>) -> String {
     a.map(|a| match a.ip() {
@@ -157,7 +159,14 @@ where
     loop {
         tokio::select! {
             m = rx.recv() => {
-                let Some(bytes) = m else { break };
+                let Some(mut bytes) = m else { break };
+                // What else is queued goes in the same write (Redis writes a link's whole buffer).
+                while bytes.len() < MAX_WRITE {
+                    match rx.try_recv() {
+                        Ok(more) => bytes.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
                 let len = bytes.len();
                 // (A TLS stream may keep the record until flushed; a socket's flush is free.)
                 if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {

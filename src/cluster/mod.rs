@@ -17,6 +17,7 @@ pub mod config;
 pub mod cron;
 pub mod msg;
 pub mod node;
+pub mod outgoing;
 pub mod packet;
 pub mod route;
 pub mod send;
@@ -154,13 +155,19 @@ impl Cluster {
         let (r, pending) = {
             let mut st = self.state.lock();
             if let Some(s) = &server {
-                let preferred = st.cfg.preferred_endpoint;
-                st.cfg = settings(s);
-                // Redirections name the endpoint this setting picks.
-                st.route_dirty |= st.cfg.preferred_endpoint != preferred;
+                // (Compared, not read: reading clones the announced names, each call, PUBLISH's
+                // included.)
+                let (config, port) = (s.config.load(), s.port.load(Ordering::Relaxed));
+                if !st.cfg_source.as_ref().is_some_and(|(c, p)| Arc::ptr_eq(c, &config) && *p == port) {
+                    st.cfg_source = Some((Arc::clone(&config), port));
+                    let preferred = st.cfg.preferred_endpoint;
+                    st.cfg = settings(s);
+                    // Redirections name the endpoint this setting picks.
+                    st.route_dirty |= st.cfg.preferred_endpoint != preferred;
+                    let cfg = st.cfg.clone();
+                    st.update_myself_announced(&cfg);
+                }
                 st.repl = repl_view(s);
-                let cfg = st.cfg.clone();
-                st.update_myself_announced(&cfg);
             }
             let r = f(&mut st);
             st.before_sleep();

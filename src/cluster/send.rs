@@ -51,27 +51,15 @@ impl State {
         }
     }
 
-    /// Queue bytes on a link. Inside an EXEC or a script they are counted on the link at once
-    /// but handed to its writer when the unit ends (`util::after_unit`), as Redis writes a
-    /// link's buffer only after the command.
+    /// Queue bytes on a link: counted at once (CLUSTER LINKS, mem_cluster_links), written
+    /// when its writer gets them (`outgoing`: a worker's at the end of its pass).
     pub fn send_raw(&mut self, link: LinkId, bytes: Vec<u8>, mtype: u16) {
         let Some(l) = self.links.get_mut(&link) else { return };
         let len = bytes.len();
         // Counted before the writer can see (and subtract) it.
         let now = l.queued.fetch_add(len, Ordering::Relaxed) + len;
-        if crate::util::after_unit::holding() {
-            l.queued_peak = l.queued_peak.max(now);
-            let (tx, queued) = (l.tx.clone(), l.queued.clone());
-            crate::util::after_unit::hold(move || {
-                if tx.send(bytes).is_err() {
-                    queued.fetch_sub(len, Ordering::Relaxed);
-                }
-            });
-        } else if l.tx.send(bytes).is_ok() {
-            l.queued_peak = l.queued_peak.max(now);
-        } else {
-            l.queued.fetch_sub(len, Ordering::Relaxed);
-        }
+        l.queued_peak = l.queued_peak.max(now);
+        super::outgoing::hand_over(&l.tx, &l.queued, bytes);
         if (mtype as usize) < types::COUNT {
             self.stats_sent[mtype as usize] += 1;
         }

@@ -207,6 +207,8 @@ pub struct State {
     next_link: LinkId,
     pub pending: Vec<Deferred>,
     pub cfg: Settings,
+    /// The configuration (and port) `cfg` was read from: read again only when they change.
+    pub(super) cfg_source: Option<(Arc<crate::config::Config>, u64)>,
     pub repl: ReplView,
     pub(super) among_minority_time: i64,
     pub(super) first_update_time: i64,
@@ -255,6 +257,7 @@ impl State {
             next_link: 1,
             pending: Vec::new(),
             cfg,
+            cfg_source: None,
             repl: ReplView::default(),
             among_minority_time: 0,
             first_update_time: 0,

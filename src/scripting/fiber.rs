@@ -105,12 +105,9 @@ fn suspend(why: Suspend) -> Option<Option<ConsoleDone>> {
     if y.is_null() {
         return None;
     }
-    // What the script held for its end goes now: the thread's other tasks run meanwhile.
-    let units = crate::util::after_unit::step_aside();
     // SAFETY: the pointer was set by the coroutine body running on this thread, which is the
     // caller's own (suspended only through this call): the yielder is alive.
     let answer = unsafe { (*y).suspend(why) };
-    crate::util::after_unit::step_back(units);
     YIELDER.with(|c| c.set(y));
     Some(answer)
 }

@@ -205,6 +205,7 @@ impl Workers {
                     .name(format!("ferrous-worker-{i}"))
                     .stack_size(64 << 20)
                     .spawn(move || {
+                        super::pass::mark_worker();
                         let handover = async move {
                             while let Some(incoming) = rx.recv().await {
                                 match incoming {

@@ -17,6 +17,7 @@ pub mod log;
 pub mod monitor;
 pub mod observe;
 pub mod outbox;
+pub mod pass;
 pub mod pause;
 pub mod proc_title;
 pub mod process;

@@ -1,5 +1,4 @@
 //! Small helpers shared by the protocol, the keyspace, the commands and the server.
-pub mod after_unit;
 pub mod bytetext;
 pub mod digest;
 pub mod dtoa;

@@ -318,9 +318,6 @@ fn run(server: &Server, client: &mut Client, cmd: &'static Command, args: &[Byte
     } else {
         None
     };
-    // What an EXEC or a script leaves for after it (a cluster bus link's writes) waits until its
-    // end, when everything below has run (see `util::after_unit`).
-    let _unit = (script || cmd.has_flag(flags::TX_EXEC)).then(crate::util::after_unit::open);
     // Only a script reads the clock here (its run is timed from before it waits for locks);
     // any other command's time is read once, by call_locked.
     let start = script.then(Instant::now);
