@@ -11,7 +11,9 @@
 #   FERROUS_BIN   server binary to test            (default target/release/ferrous-server)
 #   BASE_PORT     first client port; Redis uses BASE_PORT..+2, Ferrous BASE_PORT+10..+12,
 #                 their buses +10000                                        (default 28500)
-#   TESTS         redis-benchmark -t names                (default "set,get,incr,lpush")
+#   TESTS         redis-benchmark -t names, or publish: PUBLISH of a 16-byte message sent to
+#                 the first node, which the bus carries to the other two
+#                                                  (default "set,get,incr,lpush,publish")
 #   PIPELINES     pipeline depths, space separated                        (default "1 16")
 #   REQUESTS      requests per run (-n)                                   (default 300000)
 #   CLIENTS       parallel connections (-c)                                   (default 50)
@@ -25,7 +27,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 FERROUS_BIN="${FERROUS_BIN:-target/release/ferrous-server}"
 BASE_PORT="${BASE_PORT:-28500}"
-TESTS="${TESTS:-set,get,incr,lpush}"
+TESTS="${TESTS:-set,get,incr,lpush,publish}"
 PIPELINES="${PIPELINES:-1 16}"
 REQUESTS="${REQUESTS:-300000}"
 CLIENTS="${CLIENTS:-50}"
@@ -87,8 +89,13 @@ start_cluster() {
 
 # bench PORT TEST PIPELINE -> requests per second
 bench() {
-    redis-benchmark --cluster -h $HOST -p "$1" -t "$2" -P "$3" -n "$REQUESTS" -c "$CLIENTS" \
-        -r "$KEYSPACE" -q 2>/dev/null | tr '\r' '\n' | awk -F'[:, ]+' '/requests per second/ {print $2; exit}'
+    local args=(-h $HOST -p "$1" -P "$3" -n "$REQUESTS" -c "$CLIENTS" -r "$KEYSPACE" -q)
+    if [[ "$2" == publish ]]; then
+        args+=(PUBLISH ch 0123456789abcdef)
+    else
+        args+=(--cluster -t "$2")
+    fi
+    redis-benchmark "${args[@]}" 2>/dev/null | tr '\r' '\n' | awk -F'[:, ]+' '/requests per second/ {print $2; exit}'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }

@@ -205,8 +205,8 @@ impl Workers {
                     .name(format!("ferrous-worker-{i}"))
                     .stack_size(64 << 20)
                     .spawn(move || {
-                        super::pass::mark_worker();
                         let handover = async move {
+                            let _worker = super::pass::enter_worker();
                             while let Some(incoming) = rx.recv().await {
                                 match incoming {
                                     Incoming::Tcp(sock, peer) => match TcpStream::from_std(sock) {

@@ -13,15 +13,28 @@ use std::cell::{Cell, RefCell};
 type Later = Box<dyn FnOnce()>;
 
 thread_local! {
-    /// This thread is a worker (its runtime runs local tasks).
+    /// This thread is a worker, inside its runtime (which runs local tasks).
     static WORKER: Cell<bool> = const { Cell::new(false) };
     /// What waits for the end of the pass.
     static LATER: RefCell<Vec<Later>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Mark the calling thread as a worker: [`after_pass`] defers on it from now on.
-pub fn mark_worker() {
+/// While this lives (in a worker's first task), [`after_pass`] defers on its thread. Not
+/// before the runtime runs nor once its tasks are being dropped: no local task could be
+/// spawned then.
+#[must_use = "the thread is a worker while this lives"]
+pub struct Worker(());
+
+/// The calling thread is a worker inside its runtime until the returned guard is dropped.
+pub fn enter_worker() -> Worker {
     WORKER.with(|w| w.set(true));
+    Worker(())
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        WORKER.with(|w| w.set(false));
+    }
 }
 
 /// Run `f` on this worker once the tasks ready now have run. Off a worker thread: Err(f), for
@@ -67,7 +80,7 @@ mod tests {
     #[test]
     fn deferred_work_runs_after_the_tasks_ready_before_it() {
         std::thread::spawn(|| {
-            mark_worker();
+            let worker = enter_worker();
             let seen = Rc::new(RefCell::new(Vec::new()));
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let local = tokio::task::LocalSet::new();
@@ -91,6 +104,8 @@ mod tests {
                 c.borrow_mut().push("next pass");
             });
             assert_eq!(*seen.borrow(), ["a", "b", "later", "later too", "next pass"]);
+            drop(worker);
+            assert!(after_pass(|| {}).is_err(), "deferred after the worker's scope");
         })
         .join()
         .unwrap();
