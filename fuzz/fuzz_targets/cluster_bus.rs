@@ -22,8 +22,7 @@ fuzz_target!(|data: &[u8]| {
         n.port = 7001;
         n.cport = 17001;
     }
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let link = st.add_link(None, tx);
+    let link = st.add_link(None, ferrous::cluster::outgoing::Outgoing::new());
     let mut rest = data;
     while msg::valid_start(rest) {
         let Some(len) = msg::frame_len(rest) else { break };

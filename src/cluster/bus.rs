@@ -1,7 +1,7 @@
 //! The cluster bus connections: the accept loop on the bus port, outbound connections to other
 //! nodes, and one task pair per link (frames in: checked and handed to the state; bytes out:
-//! whatever the state queued on the link's channel). A link ends when either side fails or
-//! when the state drops it (its channel closes).
+//! whatever the state queued on the link's `Outgoing` and no worker wrote itself). A link ends
+//! when either side fails or when the state drops it (which closes its `Outgoing`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::msg::{self, types};
 use super::node::{flag, LinkId};
+use super::outgoing::Outgoing;
 use super::state::State;
 use super::Cluster;
 use crate::metrics::memory::Apart;
@@ -25,8 +26,6 @@ pub const READ_BUFFER: usize = 8192;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most room made ahead of a message's announced length.
 const MAX_RESERVE: usize = 1 << 20;
-/// Queued messages are joined into one write up to this size.
-const MAX_WRITE: usize = 64 << 10;
 
 fn ip_of(a: std::io::Result<std::net::SocketAddr>) -> String {
     a.map(|a| match a.ip() {
@@ -65,24 +64,24 @@ pub async fn accept_loop(cluster: Arc<Cluster>, listener: TcpListener) {
             peer,
             sock.peer_addr().map(|a| a.port()).unwrap_or(0)
         ));
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = Outgoing::new();
         let link = cluster.with(|st| {
-            let id = st.add_link(None, tx);
+            let id = st.add_link(None, out.clone());
             if let Some(l) = st.links.get_mut(&id) {
                 l.local_ip = local;
                 l.peer_ip = peer;
             }
             id
         });
-        tokio::spawn(start_inbound(cluster.clone(), link, sock, rx));
+        tokio::spawn(start_inbound(cluster.clone(), link, sock, out));
     }
 }
 
 /// An accepted link: with `tls-cluster`, its TLS handshake first (a failed one ends the link).
-async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, rx: UnboundedReceiver<Vec<u8>>) {
+async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, out: Arc<Outgoing>) {
     // (The server is not held while the link runs: the cluster only has a weak reference.)
     let acceptor = match tls_cluster(&cluster) {
-        None => return run_link(cluster, link, sock, rx).await,
+        None => return run_tcp_link(cluster, link, sock, out).await,
         Some(s) => s.tls.acceptor(s.config.load().tls_auth_clients),
     };
     let Some(acceptor) = acceptor else {
@@ -91,7 +90,7 @@ async fn start_inbound(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, rx:
     // The handshake and the stream in a ledger's scope: rustls's memory is not `used_memory`.
     let handshake = Apart::new(|| acceptor.accept(sock));
     match crate::util::timer::timeout(HANDSHAKE_TIMEOUT, handshake).await.map(Apart::transpose) {
-        Ok(Ok(tls)) => run_link(cluster, link, tls, rx).await,
+        Ok(Ok(tls)) => run_link(cluster, link, tls, out).await,
         Ok(Err(e)) => {
             log::verbose(&format!("Error accepting cluster node connection: {e}"));
             cluster.with(|st| st.free_link(link));
@@ -106,7 +105,7 @@ fn tls_cluster(cluster: &Cluster) -> Option<Arc<crate::server::Server>> {
 }
 
 /// Connect an outbound link, then run it.
-pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16, rx: UnboundedReceiver<Vec<u8>>) {
+pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16, out: Arc<Outgoing>) {
     let timeout = Duration::from_millis(cluster.read(|st| st.cfg.node_timeout).max(1000) as u64);
     let source = cluster.server.upgrade().map(|s| s.config.load().bind_source_addr.clone()).unwrap_or_default();
     match crate::util::timer::timeout(timeout, crate::util::net::connect_from(&ip, port, &source)).await {
@@ -115,7 +114,12 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
             let (local, peer) = (ip_of(sock.local_addr()), ip_of(sock.peer_addr()));
             // The TLS handshake counts as part of connecting.
             let client = match tls_cluster(&cluster) {
-                None => return connected(cluster, link, (local, peer), sock, rx).await,
+                None => {
+                    if connected(&cluster, link, local, peer) {
+                        run_tcp_link(cluster, link, sock, out).await;
+                    }
+                    return;
+                }
                 Some(s) => s.tls.client(),
             };
             let name = rustls::pki_types::ServerName::try_from(ip.clone()).ok();
@@ -124,7 +128,11 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
             };
             let handshake = Apart::new(|| tokio_rustls::TlsConnector::from(client).connect(name, sock));
             match crate::util::timer::timeout(timeout, handshake).await.map(Apart::transpose) {
-                Ok(Ok(tls)) => connected(cluster, link, (local, peer), tls, rx).await,
+                Ok(Ok(tls)) => {
+                    if connected(&cluster, link, local, peer) {
+                        run_link(cluster, link, tls, out).await;
+                    }
+                }
                 _ => cluster.with(|st| st.link_connect_failed(link)),
             }
         }
@@ -132,47 +140,77 @@ pub async fn connect(cluster: Arc<Cluster>, link: LinkId, ip: String, port: u16,
     }
 }
 
-/// An outbound link is up (on `addrs`: local and peer IP): MEET or PING the node, then run it.
-async fn connected<S>(
-    cluster: Arc<Cluster>,
-    link: LinkId,
-    (local, peer): (String, String),
-    sock: S,
-    rx: UnboundedReceiver<Vec<u8>>,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    if cluster.with(|st| st.link_connected(link, local, peer)) {
-        run_link(cluster, link, sock, rx).await;
+/// An outbound link is up (from IP `local` to IP `peer`): MEET or PING the node. False when
+/// the link is gone meanwhile.
+fn connected(cluster: &Cluster, link: LinkId, local: String, peer: String) -> bool {
+    cluster.with(|st| st.link_connected(link, local, peer))
+}
+
+/// Where a link's writer task writes.
+enum Writer<W> {
+    /// A plain TCP link's socket, which workers write to as well (see `outgoing`).
+    Tcp(Arc<OwnedWriteHalf>),
+    /// A TLS stream's write half.
+    Stream(W),
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Writer::Tcp(socket) => {
+                while !bytes.is_empty() {
+                    socket.writable().await?;
+                    match socket.try_write(bytes) {
+                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            // (A TLS stream may keep the record until flushed.)
+            Writer::Stream(w) => {
+                w.write_all(bytes).await?;
+                w.flush().await
+            }
+        }
     }
 }
 
-/// Move bytes both ways until the link ends, then drop it from the state.
-async fn run_link<S>(cluster: Arc<Cluster>, link: LinkId, sock: S, mut rx: UnboundedReceiver<Vec<u8>>)
+/// Run a plain TCP link: its socket is shared with the workers' direct writes.
+async fn run_tcp_link(cluster: Arc<Cluster>, link: LinkId, sock: TcpStream, out: Arc<Outgoing>) {
+    let (rd, wr) = sock.into_split();
+    let wr = Arc::new(wr);
+    out.attach(wr.clone());
+    run_halves(cluster, link, rd, Writer::<OwnedWriteHalf>::Tcp(wr), out).await;
+}
+
+/// Run a TLS link.
+async fn run_link<S>(cluster: Arc<Cluster>, link: LinkId, sock: S, out: Arc<Outgoing>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let queued = cluster.read(|st| st.links.get(&link).map(|l| l.queued.clone()));
-    let Some(queued) = queued else { return };
-    let (rd, mut wr) = tokio::io::split(sock);
+    let (rd, wr) = tokio::io::split(sock);
+    run_halves(cluster, link, rd, Writer::Stream(wr), out).await;
+}
+
+/// Move bytes both ways until the link ends, then drop it from the state.
+async fn run_halves<R, W>(cluster: Arc<Cluster>, link: LinkId, rd: R, mut wr: Writer<W>, out: Arc<Outgoing>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let mut reader = tokio::spawn(read_loop(cluster.clone(), link, rd));
+    // Everything waiting goes in one write (Redis writes a link's whole buffer).
+    let mut buf = Vec::new();
     loop {
         tokio::select! {
-            m = rx.recv() => {
-                let Some(mut bytes) = m else { break };
-                // What else is queued goes in the same write (Redis writes a link's whole buffer).
-                while bytes.len() < MAX_WRITE {
-                    match rx.try_recv() {
-                        Ok(more) => bytes.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                let len = bytes.len();
-                // (A TLS stream may keep the record until flushed; a socket's flush is free.)
-                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+            open = out.take(&mut buf) => {
+                if !open || wr.write_all(&buf).await.is_err() {
                     break;
                 }
-                queued.fetch_sub(len, Ordering::Relaxed);
+                out.written(&mut buf);
             }
             _ = &mut reader => break,
         }

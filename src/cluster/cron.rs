@@ -2,8 +2,6 @@
 //! reconnecting links, pinging, PFAIL detection, replica elections (automatic and manual
 //! failover), replica migration, and the todo flags (state update, nodes.conf).
 
-use std::sync::atomic::Ordering;
-
 use super::msg::types;
 use super::node::{flag, NodeId};
 use super::send::PongTarget;
@@ -29,7 +27,7 @@ impl State {
             // Send buffers over cluster-link-sendbuf-limit close the link.
             if self.cfg.link_sendbuf_limit > 0 {
                 for l in [n.link, n.inbound_link].into_iter().flatten() {
-                    let used = self.links.get(&l).map_or(0, |l| l.queued.load(Ordering::Relaxed));
+                    let used = self.links.get(&l).map_or(0, |l| l.out.queued());
                     if used as u64 > self.cfg.link_sendbuf_limit {
                         log::warning(&format!(
                             "Freeing cluster link({} node {}, used memory: {used}) due to exceeding send buffer memory limit.",

@@ -222,8 +222,8 @@ impl Cluster {
                 }
                 Deferred::PauseWrites(end) => server.pause.pause(false, end, &server.keyspace),
                 Deferred::Unpause => server.pause.unpause(&server.keyspace),
-                Deferred::Connect { link, ip, port, rx } => {
-                    self.rt.spawn(bus::connect(server.cluster.get().cloned().expect("started"), link, ip, port, rx));
+                Deferred::Connect { link, ip, port, out } => {
+                    self.rt.spawn(bus::connect(server.cluster.get().cloned().expect("started"), link, ip, port, out));
                 }
             }
         }

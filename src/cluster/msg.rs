@@ -4,6 +4,8 @@
 //! received frame exactly as Redis's clusterProcessPacket does (lengths per type, extension
 //! padding) and returns its parts. Nothing here knows the cluster state.
 
+use std::sync::Arc;
+
 use super::SLOTS;
 use crate::util::bytetext::c_str;
 
@@ -69,12 +71,14 @@ pub type Name = [u8; NAMELEN];
 pub const NULL_NAME: Name = [0; NAMELEN];
 
 /// A 16384-bit slot bitmap, bit `j` at byte `j/8`, bit `j%8` (as Redis's bitmapTestBit).
+/// Shared when cloned (each message's header carries its sender's, see `State::build_header`);
+/// a change copies it only while a clone lives.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SlotBitmap(pub Box<[u8; SLOTS / 8]>);
+pub struct SlotBitmap(Arc<[u8; SLOTS / 8]>);
 
 impl Default for SlotBitmap {
     fn default() -> Self {
-        SlotBitmap(Box::new([0; SLOTS / 8]))
+        SlotBitmap(Arc::new([0; SLOTS / 8]))
     }
 }
 
@@ -89,18 +93,30 @@ impl SlotBitmap {
         self.0[slot / 8] & (1 << (slot & 7)) != 0
     }
     pub fn set(&mut self, slot: usize) {
-        self.0[slot / 8] |= 1 << (slot & 7);
+        Arc::make_mut(&mut self.0)[slot / 8] |= 1 << (slot & 7);
     }
     pub fn clear(&mut self, slot: usize) {
-        self.0[slot / 8] &= !(1 << (slot & 7));
+        Arc::make_mut(&mut self.0)[slot / 8] &= !(1 << (slot & 7));
+    }
+    /// These slots but those of `other`.
+    pub fn without(&self, other: &SlotBitmap) -> SlotBitmap {
+        let mut bits = *self.0;
+        for (b, o) in bits.iter_mut().zip(other.0.iter()) {
+            *b &= !o;
+        }
+        SlotBitmap(Arc::new(bits))
+    }
+    /// The bitmap's bytes, as sent.
+    pub fn bytes(&self) -> &[u8; SLOTS / 8] {
+        &self.0
     }
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()
     }
     fn from_slice(b: &[u8]) -> Self {
-        let mut s = SlotBitmap::default();
-        s.0.copy_from_slice(&b[..SLOTS / 8]);
-        s
+        let mut bits = [0; SLOTS / 8];
+        bits.copy_from_slice(&b[..SLOTS / 8]);
+        SlotBitmap(Arc::new(bits))
     }
 }
 
@@ -423,7 +439,7 @@ fn encode_header(out: &mut Vec<u8>, h: &Header) {
     b[24..32].copy_from_slice(&h.config_epoch.to_be_bytes());
     b[32..40].copy_from_slice(&h.offset.to_be_bytes());
     b[40..80].copy_from_slice(&h.sender);
-    b[80..80 + SLOTS / 8].copy_from_slice(&h.myslots.0[..]);
+    b[80..80 + SLOTS / 8].copy_from_slice(h.myslots.bytes());
     b[2128..2168].copy_from_slice(&h.slaveof);
     put_ip(&mut b[2168..2168 + IPLEN], &h.myip);
     b[2214..2216].copy_from_slice(&h.extensions.to_be_bytes());
@@ -475,8 +491,15 @@ fn encode_ext(out: &mut Vec<u8>, e: &Ext) {
 /// Encode a message. The header's `count`, `extensions` and the EXT_DATA flag are set from the
 /// body; `totlen` is written last.
 pub fn encode(msg: &Msg) -> Vec<u8> {
-    let mut h = msg.hdr.clone();
     let mut out = Vec::with_capacity(HDR_LEN + 256);
+    encode_into(&mut out, msg);
+    out
+}
+
+/// [`encode`], appending to `out`.
+pub fn encode_into(out: &mut Vec<u8>, msg: &Msg) {
+    let start = out.len();
+    let mut h = msg.hdr.clone();
     match &msg.body {
         Body::Ping { gossip, exts } => {
             h.count = gossip.len() as u16;
@@ -485,43 +508,42 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
             if !known.is_empty() {
                 h.mflags[0] |= MFLAG_EXT_DATA;
             }
-            encode_header(&mut out, &h);
+            encode_header(out, &h);
             for g in gossip {
-                encode_gossip(&mut out, g);
+                encode_gossip(out, g);
             }
             for e in known {
-                encode_ext(&mut out, e);
+                encode_ext(out, e);
             }
         }
         Body::Fail { about } => {
-            encode_header(&mut out, &h);
+            encode_header(out, &h);
             out.extend_from_slice(about);
         }
         Body::Publish { channel, message } => {
-            encode_header(&mut out, &h);
+            encode_header(out, &h);
             out.extend_from_slice(&(channel.len() as u32).to_be_bytes());
             out.extend_from_slice(&(message.len() as u32).to_be_bytes());
             out.extend_from_slice(channel);
             out.extend_from_slice(message);
         }
         Body::Update { config_epoch, name, slots } => {
-            encode_header(&mut out, &h);
+            encode_header(out, &h);
             out.extend_from_slice(&config_epoch.to_be_bytes());
             out.extend_from_slice(name);
-            out.extend_from_slice(&slots.0[..]);
+            out.extend_from_slice(slots.bytes());
         }
         Body::Module { module_id, mtype, payload } => {
-            encode_header(&mut out, &h);
+            encode_header(out, &h);
             out.extend_from_slice(&module_id.to_ne_bytes());
             out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
             out.push(*mtype);
             out.extend_from_slice(payload);
         }
-        Body::Empty => encode_header(&mut out, &h),
+        Body::Empty => encode_header(out, &h),
     }
-    let len = out.len() as u32;
-    out[4..8].copy_from_slice(&len.to_be_bytes());
-    out
+    let len = (out.len() - start) as u32;
+    out[start + 4..start + 8].copy_from_slice(&len.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -2,12 +2,15 @@
 //! slots, epochs and replication offset), PING/PONG/MEET with their gossip sections and
 //! extensions, FAIL, UPDATE, PUBLISH, the election messages and MFSTART.
 
-use std::sync::atomic::Ordering;
+use smallvec::SmallVec;
 
 use super::msg::{self, types, Body, Ext, Gossip, Header, Msg, NULL_NAME};
 use super::node::{flag, LinkId, NodeId};
 use super::state::State;
 use crate::keyspace::now_ms;
+
+/// The scratch buffer is given back after a message larger than this.
+const SCRATCH_KEPT: usize = 64 << 10;
 
 /// Which nodes [`State::broadcast_pong`] reaches.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,36 +55,44 @@ impl State {
     }
 
     /// Queue bytes on a link: counted at once (CLUSTER LINKS, mem_cluster_links), written
-    /// when its writer gets them (`outgoing`: a worker's at the end of its pass).
-    pub fn send_raw(&mut self, link: LinkId, bytes: Vec<u8>, mtype: u16) {
+    /// by the link's writer, or by a worker at the end of its pass (`outgoing`).
+    pub fn send_raw(&mut self, link: LinkId, bytes: &[u8], mtype: u16) {
         let Some(l) = self.links.get_mut(&link) else { return };
-        let len = bytes.len();
-        // Counted before the writer can see (and subtract) it.
-        let now = l.queued.fetch_add(len, Ordering::Relaxed) + len;
+        let now = l.out.queue(bytes);
         l.queued_peak = l.queued_peak.max(now);
-        super::outgoing::hand_over(&l.tx, &l.queued, bytes);
         if (mtype as usize) < types::COUNT {
             self.stats_sent[mtype as usize] += 1;
         }
     }
 
     pub fn send_msg(&mut self, link: LinkId, m: &Msg) {
-        let bytes = msg::encode(m);
-        self.send_raw(link, bytes, m.hdr.mtype);
+        self.send_to([link], m);
     }
 
     /// Send to every node with a link, but myself and nodes in handshake.
     pub fn broadcast(&mut self, m: &Msg) {
-        let bytes = msg::encode(m);
-        let links: Vec<LinkId> = self
+        let links: SmallVec<[LinkId; 16]> = self
             .nodes
             .values()
             .filter(|n| n.flags & (flag::MYSELF | flag::HANDSHAKE) == 0)
             .filter_map(|n| n.link)
             .collect();
-        for l in links {
-            self.send_raw(l, bytes.clone(), m.hdr.mtype);
+        self.send_to(links, m);
+    }
+
+    /// Send `m` on `links`, encoded once, into the state's scratch buffer: sending a message
+    /// allocates nothing.
+    fn send_to(&mut self, links: impl IntoIterator<Item = LinkId>, m: &Msg) {
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        if bytes.capacity() > SCRATCH_KEPT {
+            bytes = Vec::new();
         }
+        msg::encode_into(&mut bytes, m);
+        for l in links {
+            self.send_raw(l, &bytes, m.hdr.mtype);
+        }
+        self.scratch = bytes;
     }
 
     fn gossip_entry(&self, id: NodeId) -> Gossip {
@@ -210,11 +221,8 @@ impl State {
     pub fn send_update(&mut self, link: Option<LinkId>, node: NodeId) {
         let Some(link) = link else { return };
         let Some(n) = self.nodes.get(&node) else { return };
-        let mut slots = n.slots.clone();
         // Slots the owner stopped claiming are not advertised.
-        for (b, nc) in slots.0.iter_mut().zip(self.owner_not_claiming.0.iter()) {
-            *b &= !nc;
-        }
+        let slots = n.slots.without(&self.owner_not_claiming);
         let body = Body::Update { config_epoch: n.config_epoch, name: n.name, slots };
         let hdr = self.build_header(types::UPDATE);
         self.send_msg(link, &Msg { hdr, body });
@@ -229,19 +237,15 @@ impl State {
             return;
         }
         let hdr = self.build_header(types::PUBLISHSHARD);
-        let m = Msg { hdr, body };
-        let bytes = msg::encode(&m);
         let me = self.myself;
-        let targets: Vec<LinkId> = self
+        let targets: SmallVec<[LinkId; 16]> = self
             .nodes_serving_slots_of(me)
             .into_iter()
             .filter_map(|id| self.nodes.get(&id))
             .filter(|n| n.flags & (flag::MYSELF | flag::HANDSHAKE) == 0)
             .filter_map(|n| n.link)
             .collect();
-        for l in targets {
-            self.send_raw(l, bytes.clone(), types::PUBLISHSHARD);
-        }
+        self.send_to(targets, &Msg { hdr, body });
     }
 
     /// Ask every node for its vote (FAILOVER_AUTH_REQUEST; FORCEACK in a manual failover).

@@ -8,11 +8,11 @@
 //! released, so a command holding shard locks may take the cluster lock without deadlock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use super::msg::{types, Name, SlotBitmap};
 use super::node::{flag, random_name, to_name, LinkId, Node, NodeId};
+use super::outgoing::Outgoing;
 use super::SLOTS;
 use crate::keyspace::now_ms;
 
@@ -67,12 +67,12 @@ pub enum Deferred {
     /// Pause writes until this unix ms (a master during a manual failover).
     PauseWrites(i64),
     Unpause,
-    /// Open a bus connection for this (outbound) link; its task sends what `rx` receives.
+    /// Open a bus connection for this (outbound) link; its task writes what `out` holds.
     Connect {
         link: LinkId,
         ip: String,
         port: u16,
-        rx: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        out: Arc<Outgoing>,
     },
 }
 
@@ -149,22 +149,28 @@ pub struct ReplView {
     pub last_io: i64,
 }
 
-/// One bus connection (Redis's clusterLink): the bytes to send go to its task's channel.
+/// One bus connection (Redis's clusterLink): the bytes to send go to its outgoing side, which
+/// dropping the link closes (its task then ends).
 pub struct Link {
     pub id: LinkId,
     pub node: Option<NodeId>,
     pub inbound: bool,
     /// Unix ms it was created.
     pub ctime: i64,
-    pub tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
-    /// Bytes queued and not yet written (CLUSTER LINKS' send buffer).
-    pub queued: Arc<AtomicUsize>,
+    /// The bytes queued on it and not yet written (CLUSTER LINKS' send buffer).
+    pub out: Arc<Outgoing>,
     /// The most ever queued at once (the "allocated" send buffer).
     pub queued_peak: usize,
     /// Our address on this connection (for discovering our own IP from a MEET).
     pub local_ip: String,
     /// The peer's address.
     pub peer_ip: String,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.out.close();
+    }
 }
 
 pub struct State {
@@ -206,6 +212,8 @@ pub struct State {
     pub links: HashMap<LinkId, Link>,
     next_link: LinkId,
     pub pending: Vec<Deferred>,
+    /// The buffer messages are encoded into before they are queued on links (`send.rs`).
+    pub(super) scratch: Vec<u8>,
     pub cfg: Settings,
     /// The configuration (and port) `cfg` was read from: read again only when they change.
     pub(super) cfg_source: Option<(Arc<crate::config::Config>, u64)>,
@@ -256,6 +264,7 @@ impl State {
             links: HashMap::new(),
             next_link: 1,
             pending: Vec::new(),
+            scratch: Vec::new(),
             cfg,
             cfg_source: None,
             repl: ReplView::default(),
@@ -366,7 +375,7 @@ impl State {
     // ---- links -------------------------------------------------------------------------
 
     /// Register a link (its task is started by the caller).
-    pub fn add_link(&mut self, node: Option<NodeId>, tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) -> LinkId {
+    pub fn add_link(&mut self, node: Option<NodeId>, out: Arc<Outgoing>) -> LinkId {
         let id = self.next_link;
         self.next_link += 1;
         let inbound = node.is_none();
@@ -377,8 +386,7 @@ impl State {
                 node,
                 inbound,
                 ctime: now_ms(),
-                tx,
-                queued: Arc::new(AtomicUsize::new(0)),
+                out,
                 queued_peak: 0,
                 local_ip: String::new(),
                 peer_ip: String::new(),
@@ -392,14 +400,14 @@ impl State {
 
     /// Create our link to a node and ask for its connection (clusterNodeCronHandleReconnect).
     pub fn open_link(&mut self, node: NodeId) -> LinkId {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let link = self.add_link(Some(node), tx);
+        let out = Outgoing::new();
+        let link = self.add_link(Some(node), out.clone());
         let n = &self.nodes[&node];
-        self.pending.push(Deferred::Connect { link, ip: n.ip.clone(), port: n.cport, rx });
+        self.pending.push(Deferred::Connect { link, ip: n.ip.clone(), port: n.cport, out });
         link
     }
 
-    /// Close a link (dropping its sender ends its task) and detach it from its node.
+    /// Close a link (dropping it ends its task) and detach it from its node.
     pub fn free_link(&mut self, id: LinkId) {
         let Some(link) = self.links.remove(&id) else { return };
         if let Some(n) = link.node.and_then(|n| self.nodes.get_mut(&n)) {
@@ -614,7 +622,7 @@ impl State {
     /// each link's bookkeeping and read buffer, and the messages queued on it not yet written.
     pub fn links_memory(&self) -> usize {
         let each = std::mem::size_of::<Link>() + super::bus::READ_BUFFER;
-        self.links.values().map(|l| each + l.queued.load(std::sync::atomic::Ordering::Relaxed)).sum()
+        self.links.values().map(|l| each + l.out.queued()).sum()
     }
 
     /// The port a client connected over TLS or not reaches node `n` on (Redis 7.2's

@@ -830,7 +830,7 @@ fn links(ctx: &mut Ctx) -> CmdResult {
         }
         r.array(out.len());
         for (l, name) in out {
-            let used = l.queued.load(std::sync::atomic::Ordering::Relaxed);
+            let used = l.out.queued();
             r.map(6);
             r.bulk(b"direction");
             r.bulk(if l.inbound { b"from" } else { b"to" });

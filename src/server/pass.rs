@@ -5,8 +5,8 @@
 //! what its commands defer waits for its end; a script that steps aside lets the pass finish
 //! (as Redis's processEventsWhileBlocked does).
 //!
-//! Used for a cluster bus link's writes: a worker's PUBLISHes of one pass reach each link's
-//! writer as one message, which costs one wake-up of the writer and one write.
+//! Used for a cluster bus link's writes: a worker's PUBLISHes of one pass go out in one write
+//! per link, which the worker makes itself (see `cluster::outgoing`).
 
 use std::cell::{Cell, RefCell};
 
