@@ -95,7 +95,7 @@ bench() {
     else
         args+=(--cluster -t "$2")
     fi
-    redis-benchmark "${args[@]}" 2>/dev/null | tr '\r' '\n' | awk -F'[:, ]+' '/requests per second/ {print $2; exit}'
+    redis-benchmark "${args[@]}" 2>/dev/null | tr '\r' '\n' | awk -F'[:, ]+' '/requests per second/ {for (i = 2; i <= NF; i++) if ($i == "requests") {print $(i-1); exit}}'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
