@@ -650,8 +650,8 @@ fn mem_cluster_links_counts_the_bus_links() {
 /// PUBLISHes inside a transaction (or a script) stay on the bus links until it is over, as Redis
 /// writes a link's send buffer only after the event loop's iteration: INFO in the same EXEC
 /// counts them in mem_cluster_links (the suite's unit/cluster/links "Link memory increases with
-/// publishes"). Several rounds: the links' writers run on another thread, so a hand-over
-/// during the EXEC would show only now and then.
+/// publishes"). Several rounds: a write during the EXEC (the links' writers run on another
+/// thread) would show only now and then.
 #[test]
 fn publishes_in_exec_stay_queued_on_the_bus_until_it_ends() {
     let (master, other) = master_and_stranger(Kind::Ferrous);

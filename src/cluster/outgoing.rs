@@ -19,8 +19,9 @@ use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
-/// A buffer larger than this is given back rather than kept for the next bytes.
-const KEEP_CAPACITY: usize = 64 << 10;
+/// A buffer larger than this is given back rather than kept for the next bytes (here, and the
+/// state's scratch buffer messages are encoded into).
+pub(super) const KEEP_CAPACITY: usize = 64 << 10;
 
 /// One link's outgoing side, shared by the cluster state (which queues), the link's writer task
 /// and the workers' direct writes.

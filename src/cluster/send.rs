@@ -9,9 +9,6 @@ use super::node::{flag, LinkId, NodeId};
 use super::state::State;
 use crate::keyspace::now_ms;
 
-/// The scratch buffer is given back after a message larger than this.
-const SCRATCH_KEPT: usize = 64 << 10;
-
 /// Which nodes [`State::broadcast_pong`] reaches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PongTarget {
@@ -85,7 +82,7 @@ impl State {
     fn send_to(&mut self, links: impl IntoIterator<Item = LinkId>, m: &Msg) {
         let mut bytes = std::mem::take(&mut self.scratch);
         bytes.clear();
-        if bytes.capacity() > SCRATCH_KEPT {
+        if bytes.capacity() > super::outgoing::KEEP_CAPACITY {
             bytes = Vec::new();
         }
         msg::encode_into(&mut bytes, m);
