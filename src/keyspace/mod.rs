@@ -1355,12 +1355,14 @@ impl<'a> Db<'a> {
     }
 
     /// [`Db::insert_entry`] for a key loaded from a file (Redis's dbAddRDBLoad): no blocked
-    /// client is told of it.
-    pub fn load_entry(&mut self, key: &[u8], entry: Entry) {
-        self.put_entry(key, entry, false);
+    /// client is told of it. Returns whether the key is new (else it replaced an entry: one
+    /// lookup where a check first took two).
+    pub fn load_entry(&mut self, key: &[u8], entry: Entry) -> bool {
+        !self.put_entry(key, entry, false)
     }
 
-    fn put_entry(&mut self, key: &[u8], entry: Entry, signal: bool) {
+    /// Returns whether an entry was replaced.
+    fn put_entry(&mut self, key: &[u8], entry: Entry, signal: bool) -> bool {
         let kind = ready::WaitKind::of(&entry.value).filter(|_| signal);
         let (ks, at) = (self.ks, self.place_of_key(key));
         let sd = self.shard_db_at(at.shard, key);
@@ -1373,10 +1375,12 @@ impl<'a> Db<'a> {
         entry.mark_ttl(false);
         let old = sd.main.insert(key, entry).map(|e| ready::WaitKind::of(&e.value));
         // Replacing is deleting, then adding (RENAME, COPY ... REPLACE, RESTORE ... REPLACE).
+        let replaced = old.is_some();
         if let Some(old) = old {
             self.note_gone(key, old);
         }
         self.note_added(key, kind);
+        replaced
     }
 
     /// Delete a key. Returns whether it existed.

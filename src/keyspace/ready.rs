@@ -273,8 +273,9 @@ mod tests {
         db.get_or_insert_with(b"n", list);
         db.insert_entry(b"k", Entry::new(list(), 0));
         assert_eq!(db.take_ready().take(), vec![ready(0, b"n", false), ready(0, b"k", true), ready(0, b"k", false)]);
-        // A key loaded from a file signals nothing but the key it replaces.
-        db.load_entry(b"k", Entry::new(list(), 0));
+        // A key loaded from a file signals nothing but the key it replaces (and says it
+        // replaced one).
+        assert!(!db.load_entry(b"k", Entry::new(list(), 0)));
         assert_eq!(db.take_ready().take(), vec![ready(0, b"k", true)]);
     }
 

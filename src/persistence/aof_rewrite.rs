@@ -34,7 +34,7 @@ pub fn commands(loaded: &Loaded) -> Vec<u8> {
             encode_command(&mut out, &[b"SELECT".as_slice(), itoa::Buffer::new().format(k.db).as_bytes()]);
             selected = Some(k.db);
         }
-        let key = k.key.as_slice();
+        let key = &k.key[..];
         match &k.value {
             Value::Str(s) => encode_command(&mut out, &[b"SET".as_slice(), key, &s.to_bytes()]),
             Value::List(l) => batched(&mut out, b"RPUSH", key, l.iter().map(<[u8]>::to_vec).collect(), 1),
@@ -137,7 +137,7 @@ mod tests {
     use super::*;
     use crate::persistence::aof::{parse_commands, Ending};
     use crate::persistence::rdb_load::LoadedKey;
-    use crate::types::{ListValue, StrValue};
+    use crate::types::{ListValue, SmallBytes, StrValue};
 
     #[test]
     fn lists_are_batched_and_expiry_follows() {
@@ -147,10 +147,17 @@ mod tests {
         }
         let loaded = Loaded {
             keys: vec![
-                LoadedKey { db: 2, key: b"l".to_vec(), value: Value::List(l), expire: None, idle: None, freq: None },
+                LoadedKey {
+                    db: 2,
+                    key: SmallBytes::new(b"l"),
+                    value: Value::List(l),
+                    expire: None,
+                    idle: None,
+                    freq: None,
+                },
                 LoadedKey {
                     db: 0,
-                    key: b"s".to_vec(),
+                    key: SmallBytes::new(b"s"),
                     value: Value::Str(StrValue::from_bytes(b"v")),
                     expire: Some(5),
                     idle: None,

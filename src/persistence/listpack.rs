@@ -10,6 +10,42 @@
 
 /// Decode every element; integers come back as their decimal text.
 pub fn decode(buf: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    let mut out = Vec::with_capacity(claimed_count(buf).min(buf.len() / 2));
+    walk(buf, |e| out.push(e.with_bytes(<[u8]>::to_vec)))?;
+    Ok(out)
+}
+
+/// One element of a listpack, as stored: a string (borrowed from the listpack) or an integer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Elem<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+impl Elem<'_> {
+    /// Call `f` with the element's bytes: an integer as its decimal text, written on the stack
+    /// (a load of small collections would otherwise allocate a string per integer).
+    pub fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Elem::Bytes(b) => f(b),
+            Elem::Int(v) => f(itoa::Buffer::new().format(v).as_bytes()),
+        }
+    }
+}
+
+/// The element count the header claims (65535: unknown, so 0 here); 0 for a short buffer.
+fn claimed_count(buf: &[u8]) -> usize {
+    match buf.get(4..6) {
+        Some(&[a, b]) if u16::from_le_bytes([a, b]) != 0xffff => u16::from_le_bytes([a, b]) as usize,
+        _ => 0,
+    }
+}
+
+/// Check all of a listpack (see the module's doc) and hand each element to `f`, in order, as
+/// it goes: a listpack that fails a check may have handed some elements already. Returns the
+/// element count. Nothing is allocated: [`walk`] once without a visitor to check and count,
+/// then again to build, costs less than a vector of the elements.
+pub fn walk<'a>(buf: &'a [u8], mut f: impl FnMut(Elem<'a>)) -> Result<usize, &'static str> {
     if buf.len() < 7 {
         return Err("listpack shorter than its header");
     }
@@ -22,7 +58,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
         return Err("listpack is not terminated");
     }
     let end = total - 1;
-    let mut out = Vec::with_capacity(count.min(end / 2));
+    let mut n = 0;
     let mut p = 6;
     while p < end {
         let (value, entry_len) = entry(&buf[p..end])?;
@@ -33,23 +69,24 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
         if read_backlen(&buf[p + entry_len..p + entry_len + back]) != Some(entry_len) {
             return Err("listpack entry has a wrong back length");
         }
-        out.push(value);
+        f(value);
+        n += 1;
         p += entry_len + back;
     }
-    if count != 0xffff && count != out.len() {
+    if count != 0xffff && count != n {
         return Err("listpack element count does not match its entries");
     }
-    Ok(out)
+    Ok(n)
 }
 
 /// One entry at the start of `b`: its value and its length without the backlen.
-fn entry(b: &[u8]) -> Result<(Vec<u8>, usize), &'static str> {
+fn entry(b: &[u8]) -> Result<(Elem<'_>, usize), &'static str> {
     let get = |i: usize| b.get(i).copied().ok_or("listpack entry runs past the end");
     let e = get(0)?;
-    let int = |v: i64, len: usize| Ok((v.to_string().into_bytes(), len));
+    let int = |v: i64, len: usize| Ok((Elem::Int(v), len));
     let string = |start: usize, len: usize| {
         let s = b.get(start..start + len).ok_or("listpack string runs past the end")?;
-        Ok((s.to_vec(), start + len))
+        Ok((Elem::Bytes(s), start + len))
     };
     match e {
         _ if e & 0x80 == 0 => int((e & 0x7f) as i64, 1),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crc::{Crc, Digest, CRC_64_REDIS};
+use crc::{Crc, Digest, Table, CRC_64_REDIS};
 
 use super::{intset, listpack, lzf};
 use crate::keyspace::capture::{self, SEGMENTS};
@@ -89,7 +89,13 @@ const ENC_INT16: u8 = 0xC1;
 const ENC_INT32: u8 = 0xC2;
 const ENC_LZF: u8 = 0xC3;
 
-pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
+/// Redis's CRC-64 (Jones), of RDB files and DUMP payloads. Sixteen tables (32 KB, built at
+/// compile time), read 16 bytes a step: the one-table form took 6.4 instructions a byte, 7%
+/// of a start-up load's instructions (Redis's crcspeed reads 8 bytes a step).
+pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
+
+/// A CRC-64 computed as the bytes go by.
+pub type Crc64Digest<'a> = Digest<'a, u64, Table<16>>;
 
 /// The access metadata written with each entry (Redis: IDLE only under an LRU maxmemory
 /// policy, FREQ only under an LFU one; DUMP payloads never carry either).
@@ -460,7 +466,7 @@ pub fn write_snapshot(
     opts: SaveOptions,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    let mut digest: Digest<'_, u64> = CRC64.digest();
+    let mut digest: Crc64Digest<'_> = CRC64.digest();
     let mut buf = Vec::with_capacity(1 << 16);
     let mut flush = |buf: &mut Vec<u8>, w: &mut dyn Write| -> io::Result<()> {
         digest.update(buf);
@@ -693,7 +699,7 @@ impl PointInTime {
     }
 
     fn write_all(&self, ks: &Keyspace, w: &mut impl Write) -> io::Result<u64> {
-        let mut digest: Digest<'_, u64> = CRC64.digest();
+        let mut digest: Crc64Digest<'_> = CRC64.digest();
         let mut head = Vec::new();
         header(&mut head, &self.functions, self.head_opts);
         digest.update(&head);
@@ -746,6 +752,25 @@ impl Drop for PointInTime {
 mod tests {
     use super::*;
 
+    #[test]
+    fn crc64_gives_the_check_values_of_redis_crc64_test() {
+        assert_eq!(CRC64.checksum(b"123456789"), 0xe9c6d914c4b8d9ca);
+        // Redis's test sums its C string with the terminating NUL.
+        let lorem = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor \
+            incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud \
+            exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis aute irure \
+            dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla pariatur. \
+            Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia deserunt \
+            mollit anim id est laborum.\0";
+        assert_eq!(CRC64.checksum(lorem), 0xc7794709e69683b3);
+        // Fed in pieces that do not fall on the tables' 16-byte steps: the same sum.
+        let mut d: Crc64Digest<'_> = CRC64.digest();
+        for piece in lorem.chunks(7) {
+            d.update(piece);
+        }
+        assert_eq!(d.finalize(), 0xc7794709e69683b3);
+    }
+
     /// Segment-granular capture: whatever commands change after `begin` (values, expiries,
     /// deletions, new keys, in several databases, a FLUSHDB of one of them), the file is the
     /// keyspace as it was at `begin`, each key once.
@@ -792,7 +817,7 @@ mod tests {
         for k in loaded.keys {
             let Value::Str(s) = &k.value else { panic!("not a string") };
             let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
-            let prev = got.insert((k.db, String::from_utf8(k.key).unwrap()), (v, k.expire));
+            let prev = got.insert((k.db, String::from_utf8(k.key.to_vec()).unwrap()), (v, k.expire));
             assert!(prev.is_none(), "a key twice in the file");
         }
         assert_eq!(got, expected);
@@ -858,7 +883,7 @@ mod tests {
         for k in parse(&file, &opts).unwrap().keys {
             let Value::Str(s) = &k.value else { panic!("not a string") };
             let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
-            assert!(got.insert(String::from_utf8(k.key).unwrap(), v).is_none(), "a key twice in the file");
+            assert!(got.insert(String::from_utf8(k.key.to_vec()).unwrap(), v).is_none(), "a key twice in the file");
         }
         assert_eq!(got, expected);
     }
@@ -1118,7 +1143,7 @@ mod tests {
                 for k in parse(&file, &opts).unwrap().keys {
                     let Value::Str(s) = &k.value else { panic!("not a string") };
                     let v = String::from_utf8(s.to_bytes().to_vec()).unwrap();
-                    let twice = got.insert((k.db, k.key.clone()), (v, k.expire));
+                    let twice = got.insert((k.db, k.key.to_vec()), (v, k.expire));
                     prop_assert!(twice.is_none(), "{:?} twice in the file", k.key);
                 }
                 prop_assert_eq!(written, at_begin.len() as u64);

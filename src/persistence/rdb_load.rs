@@ -28,7 +28,7 @@ use super::rdb_value::{read_value, Limits};
 use super::rdb_window::Window;
 use super::reader::{RdbError, Reader, Result};
 use crate::keyspace::Db;
-use crate::types::{Entry, Value};
+use crate::types::{Entry, SmallBytes, Value};
 
 /// What to load with.
 #[derive(Clone, Copy, Debug)]
@@ -43,7 +43,7 @@ pub struct LoadOptions {
 #[derive(Debug)]
 pub struct LoadedKey {
     pub db: usize,
-    pub key: Vec<u8>,
+    pub key: SmallBytes,
     pub value: Value,
     pub expire: Option<i64>,
     /// Seconds since last access (RDB_OPCODE_IDLE), if the file recorded it.
@@ -203,7 +203,7 @@ enum Record {
     SelectDb(usize),
     Aux(Vec<u8>, Vec<u8>),
     Function(Vec<u8>),
-    Key(Vec<u8>, Option<Value>),
+    Key(SmallBytes, Option<Value>),
     /// RESIZEDB: how many keys the database holds, and how many of them have a TTL.
     Resize(u64, u64),
     Eof,
@@ -213,7 +213,8 @@ enum Record {
 
 /// A key of type `ty`: its name and value.
 fn read_key(r: &mut Reader, ty: u8, opts: &LoadOptions) -> Result<Record> {
-    let key = r.string()?;
+    // (Inline up to 22 bytes: most keys cost no allocation.)
+    let key = SmallBytes::new(&r.string_cow()?);
     let value = read_value(r, ty, &opts.limits).map_err(|mut e| {
         e.msg = format!("{} (key '{}')", e.msg, String::from_utf8_lossy(&key));
         e
@@ -358,12 +359,12 @@ pub fn parse_stream<R: std::io::Read>(
                     None => {
                         out.empty_skipped += 1;
                         if out.empty_keys.len() < EMPTY_KEYS_NAMED {
-                            out.empty_keys.push(key);
+                            out.empty_keys.push(key.to_vec());
                         }
                     }
                     Some(_) if when.is_some_and(|w| w <= opts.now_ms) => {
                         out.expired_skipped += 1;
-                        out.expired_keys.push((db, key));
+                        out.expired_keys.push((db, key.to_vec()));
                     }
                     Some(value) => emit(Parsed::Key(LoadedKey { db, key, value, expire: when, idle, freq }))?,
                 }
@@ -434,11 +435,13 @@ pub fn install_key(db: &mut Db, k: LoadedKey, merge: bool) -> std::result::Resul
     db.index = k.db;
     if merge {
         db.delete(&k.key);
-    } else if db.contains_raw(&k.key) {
-        return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
     }
     let meta = db.entry_meta(k.idle, k.freq);
-    db.load_entry(&k.key, Entry::new(k.value, meta));
+    // A key stored twice replaces the first, and the load fails (its caller drops what it
+    // loaded: see `install`).
+    if !db.load_entry(&k.key, Entry::new(k.value, meta)) && !merge {
+        return Err(format!("duplicate key '{}' in DB {}", String::from_utf8_lossy(&k.key), k.db));
+    }
     if let Some(when) = k.expire {
         db.set_expire(&k.key, when);
     }
@@ -584,7 +587,7 @@ mod tests {
             (loaded.version, loaded.producer_line().unwrap()),
             (13, "Loading RDB produced by version 8.6.0".into())
         );
-        let keys: Vec<_> = loaded.keys.iter().map(|k| (k.key.clone(), k.expire)).collect();
+        let keys: Vec<_> = loaded.keys.iter().map(|k| (k.key.to_vec(), k.expire)).collect();
         assert_eq!(keys, [(b"s".to_vec(), Some(4_000_000_000_000)), (b"t".to_vec(), None), (b"xs".to_vec(), None)]);
         let Value::Stream(s) = &loaded.keys[2].value else { panic!("a stream") };
         assert_eq!(s.len(), 1);

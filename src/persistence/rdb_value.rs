@@ -12,7 +12,7 @@
 //! value whole, as Redis's deep sanitisation does, whatever `sanitize-dump-payload` says.
 
 use super::rdb::*;
-use super::reader::{RdbError, Reader, Report, Result};
+use super::reader::{RdbError, Reader, Report, Result, Stored};
 use super::{intset, listpack, ziplist, zipmap};
 use crate::config::Config;
 use crate::types::hash::HashLimits;
@@ -117,11 +117,14 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
     let fail = |msg: &str| Err(damaged(ty, at, msg, None));
     let blob = |r: &mut Reader, decode: Decoder| {
         let at = r.pos();
-        let b = r.string()?;
+        let b = r.string_cow()?;
         decode(&b).map_err(|e| damaged(ty, at, e, None))
     };
     let value = match ty {
-        TYPE_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
+        TYPE_STRING => Value::Str(match r.stored_string()? {
+            Stored::Bytes(b) => StrValue::from_bytes(&b),
+            Stored::Int(v) => StrValue::Int(v),
+        }),
         TYPE_LIST => {
             let n = r.count(1)?;
             let mut items = Vec::with_capacity(n.min(1024));
@@ -188,8 +191,33 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             }
             zset_from(pairs, lim, ty, at)?
         }
-        TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
-            let items = blob(r, if ty == TYPE_ZSET_ZIPLIST { ziplist::decode } else { listpack::decode })?;
+        TYPE_ZSET_LISTPACK => {
+            let lp_at = r.pos();
+            let lp = r.string_cow()?;
+            // Checked whole and its scores read first (a bad score is refused before any member
+            // is looked at, as when the elements were decoded first), then walked again to
+            // build: no element is copied on the way.
+            let (mut scores, mut bad, mut member_next) = (Vec::new(), false, true);
+            listpack::walk(&lp, |e| {
+                if !member_next {
+                    match e.with_bytes(crate::util::num::parse_f64) {
+                        Some(score) => scores.push(score),
+                        None => bad = true,
+                    }
+                }
+                member_next = !member_next;
+            })
+            .map_err(|e| damaged(ty, lp_at, e, None))?;
+            if !member_next {
+                return fail("sorted set blob with an odd number of elements");
+            }
+            if bad {
+                return fail("sorted set blob with an invalid score");
+            }
+            zset_from_listpack(&lp, &scores, lim, ty, at)?
+        }
+        TYPE_ZSET_ZIPLIST => {
+            let items = blob(r, ziplist::decode)?;
             if items.len() % 2 != 0 {
                 return fail("sorted set blob with an odd number of elements");
             }
@@ -232,14 +260,19 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         }
         TYPE_HASH_LISTPACK => {
             let lp_at = r.pos();
-            let lp = r.string()?;
-            let items = listpack::decode(&lp).map_err(|e| damaged(ty, lp_at, e, None))?;
-            let converts = items.len() / 2 > lim.hash.max_entries;
-            hash_from(hash_pairs(items).ok_or_else(|| odd_hash(ty, at))?, lim).map_err(|_| {
+            let lp = r.string_cow()?;
+            // Checked whole and counted first, then walked again to build (see the sorted
+            // sets' listpack above).
+            let n = listpack::walk(&lp, |_| {}).map_err(|e| damaged(ty, lp_at, e, None))?;
+            if n % 2 != 0 {
+                return Err(odd_hash(ty, at));
+            }
+            let converts = n / 2 > lim.hash.max_entries;
+            hash_from_listpack(&lp, n / 2, lim).map_err(|_| {
                 let e = RdbError::new(at, "duplicate hash field");
                 match converts && !lim.deep_sanitize {
                     // Without deep sanitisation Redis finds the duplicate only when it converts.
-                    true => RdbError { report: Some(Report::DupListpack(lp.clone())), ..e },
+                    true => RdbError { report: Some(Report::DupListpack(lp.to_vec())), ..e },
                     false => damaged(ty, at, e.msg, None),
                 }
             })?
@@ -344,6 +377,25 @@ fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> std::result::Resul
     Ok(Value::Hash(h))
 }
 
+/// A hash of the `pairs` (field, value) pairs of listpack `lp`, which the caller has checked
+/// (`Err`: a field found twice).
+fn hash_from_listpack(lp: &[u8], pairs: usize, lim: &Limits) -> std::result::Result<Value, ()> {
+    let mut h = HashValue::default();
+    if pairs > lim.hash.max_entries {
+        h.convert_to_table();
+    }
+    let (mut field, mut dup) = (None, false);
+    // (The caller's walk found it whole: this one goes through every element.)
+    let _ = listpack::walk(lp, |e| match field.take() {
+        None => field = Some(e),
+        Some(f) => dup = dup || !f.with_bytes(|f| e.with_bytes(|v| h.set(f, v, lim.hash))),
+    });
+    if dup {
+        return Err(());
+    }
+    Ok(Value::Hash(h))
+}
+
 /// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
 /// else a hash table; TTLs of 0 mean none, and must not exceed Redis's EB_EXPIRE_TIME_MAX.
 fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: usize) -> Result<Value> {
@@ -370,17 +422,48 @@ fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: 
 /// A sorted set of these pairs, for a value of type `ty` (which decides Redis's report of a
 /// NaN score or a duplicate member).
 fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, ty: u8, at: usize) -> Result<Value> {
-    let mut z = if pairs.len() > lim.zset.max_entries { ZSetValue::new_skiplist() } else { ZSetValue::new() };
+    let mut z = zset_for(pairs.len(), lim);
     for (m, s) in pairs {
-        if s.is_nan() {
-            return Err(damaged(ty, at, "sorted set score is NaN", Some((2014, "Zset with NAN score detected"))));
-        }
-        if !z.insert(&m, s, lim.zset) {
-            let plain = Some((2026, "Duplicate zset fields detected"));
-            return Err(damaged(ty, at, "duplicate sorted set member", plain));
-        }
+        zset_add(&mut z, &m, s, lim, ty, at)?;
     }
     Ok(Value::ZSet(z))
+}
+
+/// [`zset_from`] for the members of listpack `lp`, which the caller has checked, and their
+/// `scores`, read from it.
+fn zset_from_listpack(lp: &[u8], scores: &[f64], lim: &Limits, ty: u8, at: usize) -> Result<Value> {
+    let mut z = zset_for(scores.len(), lim);
+    let (mut i, mut failed) = (0, Ok(()));
+    // (The caller's walk found it whole: this one goes through every element.)
+    let _ = listpack::walk(lp, |e| {
+        if let (0, Some(&score), Ok(())) = (i % 2, scores.get(i / 2), &failed) {
+            failed = e.with_bytes(|m| zset_add(&mut z, m, score, lim, ty, at));
+        }
+        i += 1;
+    });
+    failed.map(|()| Value::ZSet(z))
+}
+
+/// An empty sorted set in the encoding `members` members take.
+fn zset_for(members: usize, lim: &Limits) -> ZSetValue {
+    if members > lim.zset.max_entries {
+        ZSetValue::new_skiplist()
+    } else {
+        ZSetValue::new()
+    }
+}
+
+/// Add a loaded member: a NaN score or a member seen before is refused, as Redis reports them
+/// for a value of type `ty`.
+fn zset_add(z: &mut ZSetValue, m: &[u8], s: f64, lim: &Limits, ty: u8, at: usize) -> Result<()> {
+    if s.is_nan() {
+        return Err(damaged(ty, at, "sorted set score is NaN", Some((2014, "Zset with NAN score detected"))));
+    }
+    if !z.insert(m, s, lim.zset) {
+        let plain = Some((2026, "Duplicate zset fields detected"));
+        return Err(damaged(ty, at, "duplicate sorted set member", plain));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -538,6 +621,39 @@ mod tests {
         let why = "The RDB file contains module data I can't load: no matching module type 'AAAAAAAAA'";
         assert_eq!(report_of(TYPE_MODULE_2, &[0], &lim), corrupt(2803, why));
         assert_eq!(report_of(42, &[], &lim), corrupt(2845, "Unknown RDB encoding type 42"));
+    }
+
+    #[test]
+    fn listpack_hashes_and_sorted_sets_are_built_from_a_walk_and_refused_as_when_decoded() {
+        let lim = Limits::default();
+        // A listpack as an RDB string (its length, under 64, in one byte).
+        let blob = |items: &[&[u8]]| {
+            let mut b = listpack::Builder::new();
+            items.iter().for_each(|i| b.push(i));
+            let lp = b.finish();
+            let mut out = vec![lp.len() as u8];
+            out.extend_from_slice(&lp);
+            out
+        };
+        let read = |ty, items: &[&[u8]]| read_value(&mut Reader::new(&blob(items)), ty, &lim);
+        let refused = |ty, items: &[&[u8]]| read(ty, items).unwrap_err().msg;
+        // Integers (stored as such in the listpack) come back as their text.
+        let Some(Value::Hash(h)) = read(TYPE_HASH_LISTPACK, &[b"a", b"12", b"-7", b"x"]).unwrap() else { panic!() };
+        assert_eq!(h.get(b"a"), Some(&b"12"[..]));
+        assert_eq!(h.get(b"-7"), Some(&b"x"[..]));
+        let Some(Value::ZSet(z)) = read(TYPE_ZSET_LISTPACK, &[b"m", b"5", b"n", b"1.5"]).unwrap() else { panic!() };
+        assert_eq!((z.score(b"m"), z.score(b"n"), z.len()), (Some(5.0), Some(1.5), 2));
+        assert!(refused(TYPE_HASH_LISTPACK, &[b"a", b"1", b"a", b"2"]).contains("duplicate hash field"));
+        assert!(refused(TYPE_HASH_LISTPACK, &[b"a", b"1", b"b"]).contains("odd number"));
+        assert!(refused(TYPE_ZSET_LISTPACK, &[b"m", b"1", b"m", b"2"]).contains("duplicate sorted set member"));
+        assert!(refused(TYPE_ZSET_LISTPACK, &[b"m", b"1", b"n"]).contains("odd number"));
+        // A bad score anywhere is found before a duplicate member ahead of it.
+        assert!(refused(TYPE_ZSET_LISTPACK, &[b"m", b"1", b"m", b"x"]).contains("invalid score"));
+        // A damaged listpack is refused before anything else is looked at.
+        let mut bad = blob(&[b"m", b"1", b"m", b"2"]);
+        bad[5] = 3;
+        let e = read_value(&mut Reader::new(&bad), TYPE_ZSET_LISTPACK, &lim).unwrap_err().msg;
+        assert!(e.contains("count does not match"), "{e}");
     }
 
     #[test]

@@ -7,9 +7,7 @@
 
 use std::io::{self, Read};
 
-use crc::Digest;
-
-use super::rdb::CRC64;
+use super::rdb::{Crc64Digest, CRC64};
 use super::reader::{RdbError, Reader, Result};
 
 /// Bytes read from the stream at a time.
@@ -28,7 +26,7 @@ pub struct Window<R> {
     /// The input has no more bytes.
     eof: bool,
     /// CRC-64 of the stream's bytes before `buf[crc_done]`.
-    crc: Digest<'static, u64>,
+    crc: Crc64Digest<'static>,
     crc_done: usize,
 }
 

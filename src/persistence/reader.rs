@@ -6,6 +6,7 @@
 //! counts offsets from the window's start in the stream, and remembers when a read failed only
 //! because the window ended ([`Reader::ran_short`]), so the caller can widen it and retry.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::lzf;
@@ -89,6 +90,12 @@ pub const ENC_INT8: u64 = 0;
 pub const ENC_INT16: u64 = 1;
 pub const ENC_INT32: u64 = 2;
 pub const ENC_LZF: u64 = 3;
+
+/// A string of an RDB file as stored (see [`Reader::stored_string`]).
+pub enum Stored<'a> {
+    Bytes(Cow<'a, [u8]>),
+    Int(i64),
+}
 
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -204,6 +211,22 @@ impl<'a> Reader<'a> {
 
     /// A string in any of its encodings (integer encodings come back as decimal text).
     pub fn string(&mut self) -> Result<Vec<u8>> {
+        self.string_cow().map(Cow::into_owned)
+    }
+
+    /// [`Reader::string`], borrowed from the input when it is stored as it is (not an integer
+    /// nor LZF): what is copied into a value anyway (a key, a listpack that is decoded) need
+    /// not be copied first.
+    pub fn string_cow(&mut self) -> Result<Cow<'a, [u8]>> {
+        Ok(match self.stored_string()? {
+            Stored::Bytes(b) => b,
+            Stored::Int(v) => Cow::Owned(v.to_string().into_bytes()),
+        })
+    }
+
+    /// A string as it is stored: its bytes (borrowed unless LZF-compressed), or the integer of
+    /// an integer encoding (a string value keeps it as its integer encoding, never as text).
+    pub fn stored_string(&mut self) -> Result<Stored<'a>> {
         let (n, encoded) = self.len_or_enc()?;
         if !encoded {
             if n > self.remaining() as u64 {
@@ -212,7 +235,7 @@ impl<'a> Reader<'a> {
                     self.remaining()
                 ));
             }
-            return Ok(self.bytes(n as usize)?.to_vec());
+            return Ok(Stored::Bytes(Cow::Borrowed(self.bytes(n as usize)?)));
         }
         let v: i64 = match n {
             ENC_INT8 => self.u8()? as i8 as i64,
@@ -232,13 +255,13 @@ impl<'a> Reader<'a> {
                 if ulen > usize::MAX as u64 {
                     return self.err("LZF length too large");
                 }
-                return lzf::decompress(data, ulen as usize).map_err(|e| {
+                return lzf::decompress(data, ulen as usize).map(|b| Stored::Bytes(Cow::Owned(b))).map_err(|e| {
                     RdbError::new(at, format!("invalid LZF string: {e}")).reported(421, "Invalid LZF compressed string")
                 });
             }
             other => return self.corrupt(536, format!("Unknown RDB string encoding type {other}")),
         };
-        Ok(v.to_string().into_bytes())
+        Ok(Stored::Int(v))
     }
 
     /// A score of the old ZSET type: a length byte then ASCII (253 nan, 254 +inf, 255 -inf).

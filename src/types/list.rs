@@ -111,6 +111,25 @@ impl ListValue {
     /// A list loaded from an RDB quicklist, node by node (each node as in the file), then
     /// converted as Redis's loader does (LIST_CONV_AUTO).
     pub fn from_nodes(nodes: Vec<Vec<Vec<u8>>>) -> Self {
+        // One node that the list keeps as one listpack (most loaded lists): its block is built
+        // from the elements at once, not from a quicklist built first (the same decision as
+        // `reshape` takes at the end of `from_node_list`).
+        if let [node] = &nodes[..] {
+            let mut shape = Shape::quicklist_configured();
+            shape.append_node(node.len(), LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>());
+            shape.after_change(node.len(), false);
+            match shape {
+                Shape::Listpack { bytes } if bytes <= THIN_MAX / 2 && !node.is_empty() => {
+                    return ListValue { repr: Repr::Thin(ThinList::collect(bytes, node.iter().map(Vec::as_slice))) };
+                }
+                _ => {}
+            }
+        }
+        Self::from_node_list(nodes)
+    }
+
+    /// [`ListValue::from_nodes`] built as a quicklist first, whatever its size.
+    fn from_node_list(nodes: Vec<Vec<Vec<u8>>>) -> Self {
         let mut l = Self::quicklist(Shape::quicklist_configured());
         if let Repr::Nodes(q) = &mut l.repr {
             for node in nodes.iter().filter(|n| !n.is_empty()) {
@@ -531,6 +550,35 @@ mod tests {
 
     fn items(l: &ListValue) -> Vec<String> {
         l.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect()
+    }
+
+    #[test]
+    fn a_loaded_node_kept_as_one_listpack_is_built_as_the_quicklist_path_builds_it() {
+        let node = |n: usize, width: usize| (0..n).map(|i| format!("{i:0width$}").into_bytes()).collect::<Vec<_>>();
+        let cases = [
+            vec![node(0, 1)],
+            vec![node(5, 3)],
+            vec![node(128, 8)],
+            // Near THIN_MAX / 2, on both sides (a listpack past it stays in nodes).
+            vec![node(30, 30)],
+            vec![node(40, 30)],
+            // Past list-max-listpack-size's 8 KB: a quicklist of the one node.
+            vec![node(200, 60)],
+            vec![node(1, 5000)],
+            vec![node(3, 2), node(2, 2)],
+            vec![node(0, 1), node(4, 2)],
+        ];
+        for nodes in cases {
+            let quick = ListValue::from_nodes(nodes.clone());
+            let whole = ListValue::from_node_list(nodes.clone());
+            // The same elements, encoding, nodes and listpack size: the same value, byte for byte.
+            assert_eq!(
+                format!("{quick:?}"),
+                format!("{whole:?}"),
+                "nodes of {:?}",
+                nodes.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
