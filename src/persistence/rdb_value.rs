@@ -163,7 +163,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             let n = r.count(1)?;
             let mut members = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                members.push(r.string()?);
+                members.push(r.string_cow()?);
             }
             match SetValue::from_members(n, members, lim.set) {
                 Ok(s) => Value::Set(s),

@@ -501,16 +501,18 @@ impl SetValue {
     /// hold, else an intset that becomes a listpack or a hash table at the first non-integer.
     pub fn from_members<I>(len: usize, members: I, lim: SetLimits) -> Result<Self, DuplicateMember>
     where
-        I: IntoIterator<Item = Vec<u8>>,
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
     {
         let mut s =
             if len > lim.intset_max() { SetValue::table(Dict::new()) } else { SetValue::intset(IntSet::default()) };
         let (mut widest, mut total) = (0usize, 0usize);
         for m in members {
+            let m = m.as_ref();
             widest = widest.max(m.len());
             total += m.len();
             if let EncMut::Intset(v) = s.enc_mut() {
-                match parse_i64(&m) {
+                match parse_i64(m) {
                     Some(n) if v.insert(n) => continue,
                     Some(_) => return Err(DuplicateMember),
                     None if v.len() < lim.max_listpack_entries
@@ -524,19 +526,19 @@ impl SetValue {
             }
             if let EncMut::Listpack(p) = s.enc_mut() {
                 if p.len() < lim.max_listpack_entries && m.len() <= lim.max_listpack_value && p.fits(m.len()) {
-                    if p.contains(&m) {
+                    if p.contains(m) {
                         return Err(DuplicateMember);
                     }
-                    p.push(&m);
+                    p.push(m);
                     continue;
                 }
                 s.convert_to_table();
             }
             if let EncMut::Table(d) = s.enc_mut() {
-                if d.contains_key(&m) {
+                if d.contains_key(m) {
                     return Err(DuplicateMember);
                 }
-                d.insert_new(SmallBytes::new(&m), ());
+                d.insert_new(SmallBytes::new(m), ());
             }
         }
         Ok(s)
