@@ -47,6 +47,13 @@ KNOWN = [
     ("Valkey 8 validates GETEX's expire time before looking the key up; 7.2.4 t_string.c answers nil for a"
      " missing key first",
      lambda a, f, v: _upper(a)[0] == "GETEX" and f.startswith((b"$-1\r\n", b"_\r\n")) and v.startswith(b"-ERR")),
+    ("The same GETEX, run by a script that returns the error it caught as text",
+     lambda a, f, v: "GETEX" in _upper(a) and f.startswith((b"$-1\r\n", b"_\r\n"))
+     and b"E:ERR invalid expire time in 'getex'" in v),
+    ("Valkey 8 does not touch a watched list that LTRIM leaves whole; 7.2.4 t_list.c ltrimCommand signals the key"
+     " (signalModifiedKey) whatever it trimmed, so the EXEC fails",
+     lambda a, f, v: _upper(a)[0] == "LTRIM" and _exec_reply(f).startswith((b"*-1", b"_"))
+     and _exec_reply(v).startswith(b"*")),
     ("BITCOUNT key start (no end) is Valkey 8's; 7.2.4 bitops.c answers a syntax error",
      lambda a, f, v: _upper(a)[0] == "BITCOUNT" and len(a) == 3 and b"syntax error" in f),
     ("Valkey stores an integer set from a script as embstr; 7.2.4's SET encodes it as int (tryObjectEncoding)",
