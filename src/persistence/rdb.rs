@@ -90,8 +90,9 @@ const ENC_INT32: u8 = 0xC2;
 const ENC_LZF: u8 = 0xC3;
 
 /// Redis's CRC-64 (Jones), of RDB files and DUMP payloads. Sixteen tables (32 KB, built at
-/// compile time), read 16 bytes a step: the one-table form took 6.4 instructions a byte, 7%
-/// of a start-up load's instructions (Redis's crcspeed reads 8 bytes a step).
+/// compile time), read 16 bytes a step, whose loads do not wait on each other: 2 GB a second
+/// here, where the one-table form's chain of dependent loads gave 0.36 and held back SAVE and
+/// every load (Redis's crcspeed reads 8 bytes a step).
 pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
 
 /// A CRC-64 computed as the bytes go by.
