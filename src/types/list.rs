@@ -33,6 +33,20 @@ struct NodeList {
 /// comes back at half of it.
 const THIN_MAX: usize = 2048;
 
+/// The listpack bytes of a list in nodes whose shape has become one listpack small enough to
+/// go back into one block (at half of [`THIN_MAX`]); None while it stays in nodes.
+fn thin_from_nodes(shape: &Shape) -> Option<usize> {
+    match *shape {
+        Shape::Listpack { bytes } if bytes <= THIN_MAX / 2 => Some(bytes),
+        _ => None,
+    }
+}
+
+/// The bytes of Redis's listpack of a quicklist node's elements.
+fn node_bytes(node: &[Vec<u8>]) -> usize {
+    LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>()
+}
+
 #[derive(Clone, Debug)]
 enum Repr {
     /// A small listpack-encoded list (most lists are small): one block.
@@ -112,17 +126,14 @@ impl ListValue {
     /// converted as Redis's loader does (LIST_CONV_AUTO).
     pub fn from_nodes(nodes: Vec<Vec<Vec<u8>>>) -> Self {
         // One node that the list keeps as one listpack (most loaded lists): its block is built
-        // from the elements at once, not from a quicklist built first (the same decision as
-        // `reshape` takes at the end of `from_node_list`).
+        // from the elements at once, not from a quicklist built first (`thin_from_nodes` is the
+        // decision `reshape` takes at the end of `from_node_list`).
         if let [node] = &nodes[..] {
             let mut shape = Shape::quicklist_configured();
-            shape.append_node(node.len(), LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>());
+            shape.append_node(node.len(), node_bytes(node));
             shape.after_change(node.len(), false);
-            match shape {
-                Shape::Listpack { bytes } if bytes <= THIN_MAX / 2 && !node.is_empty() => {
-                    return ListValue { repr: Repr::Thin(ThinList::collect(bytes, node.iter().map(Vec::as_slice))) };
-                }
-                _ => {}
+            if let (Some(bytes), false) = (thin_from_nodes(&shape), node.is_empty()) {
+                return ListValue { repr: Repr::Thin(ThinList::collect(bytes, node.iter().map(Vec::as_slice))) };
             }
         }
         Self::from_node_list(nodes)
@@ -133,8 +144,7 @@ impl ListValue {
         let mut l = Self::quicklist(Shape::quicklist_configured());
         if let Repr::Nodes(q) = &mut l.repr {
             for node in nodes.iter().filter(|n| !n.is_empty()) {
-                let bytes = LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>();
-                q.shape.append_node(node.len(), bytes);
+                q.shape.append_node(node.len(), node_bytes(node));
                 node.iter().for_each(|e| q.items.push_back(e));
             }
         }
@@ -163,10 +173,8 @@ impl ListValue {
             }
             Repr::Nodes(q) => {
                 let r = f(&mut q.shape);
-                if let Shape::Listpack { bytes } = q.shape {
-                    if bytes <= THIN_MAX / 2 {
-                        self.repr = Repr::Thin(ThinList::collect(bytes, q.items.iter()));
-                    }
+                if let Some(bytes) = thin_from_nodes(&q.shape) {
+                    self.repr = Repr::Thin(ThinList::collect(bytes, q.items.iter()));
                 }
                 r
             }
