@@ -31,6 +31,11 @@ impl Elem<'_> {
             Elem::Int(v) => f(itoa::Buffer::new().format(v).as_bytes()),
         }
     }
+
+    /// The length of the element's bytes (an integer's: of its decimal text).
+    pub fn text_len(self) -> usize {
+        self.with_bytes(<[u8]>::len)
+    }
 }
 
 /// The element count the header claims (65535: unknown, so 0 here); 0 for a short buffer.

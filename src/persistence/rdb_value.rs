@@ -16,8 +16,10 @@ use super::reader::{RdbError, Reader, Report, Result, Stored};
 use super::{intset, listpack, ziplist, zipmap};
 use crate::config::Config;
 use crate::types::hash::HashLimits;
-use crate::types::set::SetLimits;
-use crate::types::zset::Limits as ZLimits;
+use crate::types::list::NodeSize;
+use crate::types::packed::{self, SAFETY_BYTES};
+use crate::types::set::{DuplicateMember, SetLimits};
+use crate::types::zset::{listpack_pair_bytes, Limits as ZLimits, ListpackBuilder};
 use crate::types::{HashValue, ListValue, SetValue, StrValue, Value, ZSetValue};
 
 /// A blob decoder (listpack, ziplist): the elements, or why the blob is malformed.
@@ -134,31 +136,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             Value::List(ListValue::loaded(items))
         }
         TYPE_LIST_ZIPLIST => Value::List(ListValue::from_nodes(vec![blob(r, ziplist::decode)?])),
-        TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let n = r.count(1)?;
-            let mut nodes = Vec::with_capacity(n.min(1024));
-            for _ in 0..n {
-                let container = if ty == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
-                if container != QUICKLIST_NODE_PLAIN && container != QUICKLIST_NODE_PACKED {
-                    let msg = format!("unknown quicklist node container {container}");
-                    return Err(RdbError::new(r.pos(), msg).reported(2180, "Quicklist integrity check failed."));
-                }
-                let node_at = r.pos();
-                let data = r.string()?;
-                if data.is_empty() {
-                    // Redis refuses a node of no bytes (whatever its container), reporting nothing.
-                    return Err(RdbError::new(node_at, "quicklist node of 0 bytes"));
-                }
-                if container == QUICKLIST_NODE_PLAIN {
-                    nodes.push(vec![data]);
-                    continue;
-                }
-                let decode = if ty == TYPE_LIST_QUICKLIST { ziplist::decode } else { listpack::decode };
-                // Empty nodes are skipped silently, as Redis does.
-                nodes.push(decode(&data).map_err(|e| damaged(ty, node_at, e, None))?);
-            }
-            Value::List(ListValue::from_nodes(nodes))
-        }
+        TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => Value::List(read_quicklist(r, ty)?),
         TYPE_SET => {
             let n = r.count(1)?;
             let mut members = Vec::with_capacity(n.min(1024));
@@ -177,10 +155,18 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             let (width, ints) = intset::decode(&b).map_err(|e| damaged(ty, at, e, None))?;
             Value::Set(SetValue::from_intset(ints, width, lim.set))
         }
-        TYPE_SET_LISTPACK => match SetValue::from_listpack(blob(r, listpack::decode)?, lim.set) {
-            Ok(s) => Value::Set(s),
-            Err(_) => return fail("duplicate set member"),
-        },
+        TYPE_SET_LISTPACK => {
+            let lp_at = r.pos();
+            let lp = r.string_cow()?;
+            // Checked whole, counted and sized first, then walked again to build.
+            let mut size = Sizes::default();
+            let n = listpack::walk(&lp, |e| size.add(packed::entry_bytes, e.text_len()))
+                .map_err(|e| damaged(ty, lp_at, e, None))?;
+            match set_from_listpack(&lp, n, size, lim.set) {
+                Ok(s) => Value::Set(s),
+                Err(_) => return fail("duplicate set member"),
+            }
+        }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count(2)?;
             let mut pairs = Vec::with_capacity(n.min(1024));
@@ -194,14 +180,21 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         TYPE_ZSET_LISTPACK => {
             let lp_at = r.pos();
             let lp = r.string_cow()?;
-            // Checked whole and its scores read first (a bad score is refused before any member
-            // is looked at, as when the elements were decoded first), then walked again to
-            // build: no element is copied on the way.
+            // Checked whole, sized (see `Sizes`) and its scores read first (a bad score is
+            // refused before any member is looked at, as when the elements were decoded first),
+            // then walked again to build: no element is copied on the way.
             let (mut scores, mut bad, mut member_next) = (Vec::new(), false, true);
+            let (mut size, mut member_len) = (Sizes::default(), 0);
             listpack::walk(&lp, |e| {
-                if !member_next {
+                if member_next {
+                    member_len = e.text_len();
+                    size.widest = size.widest.max(member_len);
+                } else {
                     match e.with_bytes(crate::util::num::parse_f64) {
-                        Some(score) => scores.push(score),
+                        Some(score) => {
+                            scores.push(score);
+                            size.bytes = size.bytes.saturating_add(listpack_pair_bytes(member_len, score));
+                        }
                         None => bad = true,
                     }
                 }
@@ -214,7 +207,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             if bad {
                 return fail("sorted set blob with an invalid score");
             }
-            zset_from_listpack(&lp, &scores, lim, ty, at)?
+            zset_from_listpack(&lp, &scores, size, lim, ty, at)?
         }
         TYPE_ZSET_ZIPLIST => {
             let items = blob(r, ziplist::decode)?;
@@ -261,14 +254,16 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         TYPE_HASH_LISTPACK => {
             let lp_at = r.pos();
             let lp = r.string_cow()?;
-            // Checked whole and counted first, then walked again to build (see the sorted
-            // sets' listpack above).
-            let n = listpack::walk(&lp, |_| {}).map_err(|e| damaged(ty, lp_at, e, None))?;
+            // Checked whole, counted and sized first, then walked again to build (see the
+            // sorted sets' listpack above).
+            let mut size = Sizes::default();
+            let n = listpack::walk(&lp, |e| size.add(packed::entry_bytes, e.text_len()))
+                .map_err(|e| damaged(ty, lp_at, e, None))?;
             if n % 2 != 0 {
                 return Err(odd_hash(ty, at));
             }
             let converts = n / 2 > lim.hash.max_entries;
-            hash_from_listpack(&lp, n / 2, lim).map_err(|_| {
+            hash_from_listpack(&lp, n / 2, size, lim).map_err(|_| {
                 let e = RdbError::new(at, "duplicate hash field");
                 match converts && !lim.deep_sanitize {
                     // Without deep sanitisation Redis finds the duplicate only when it converts.
@@ -346,6 +341,48 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
     Ok((!empty).then_some(value))
 }
 
+/// A list stored as a quicklist's nodes: ziplists (RDB 7-10), listpacks or plain nodes (RDB 11+).
+fn read_quicklist(r: &mut Reader, ty: u8) -> Result<ListValue> {
+    let n = r.count(1)?;
+    let mut nodes = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let container = if ty == TYPE_LIST_QUICKLIST_2 { r.length()? } else { QUICKLIST_NODE_PACKED };
+        if container != QUICKLIST_NODE_PLAIN && container != QUICKLIST_NODE_PACKED {
+            let msg = format!("unknown quicklist node container {container}");
+            return Err(RdbError::new(r.pos(), msg).reported(2180, "Quicklist integrity check failed."));
+        }
+        let node_at = r.pos();
+        let data = r.string_cow()?;
+        if data.is_empty() {
+            // Redis refuses a node of no bytes (whatever its container), reporting nothing.
+            return Err(RdbError::new(node_at, "quicklist node of 0 bytes"));
+        }
+        if container == QUICKLIST_NODE_PLAIN {
+            nodes.push(vec![data.into_owned()]);
+            continue;
+        }
+        if ty == TYPE_LIST_QUICKLIST {
+            nodes.push(ziplist::decode(&data).map_err(|e| damaged(ty, node_at, e, None))?);
+            continue;
+        }
+        if n == 1 {
+            // A list of one node (most lists): checked whole and sized first; if it stays one
+            // listpack, built from a second walk, its elements not copied on the way.
+            let mut size = NodeSize::default();
+            listpack::walk(&data, |e| e.with_bytes(|s| size.add(s))).map_err(|e| damaged(ty, node_at, e, None))?;
+            let walked = ListValue::from_walked_node(&size, |push| {
+                let _ = listpack::walk(&data, |e| e.with_bytes(&mut *push));
+            });
+            if let Some(list) = walked {
+                return Ok(list);
+            }
+        }
+        // Empty nodes are skipped silently, as Redis does.
+        nodes.push(listpack::decode(&data).map_err(|e| damaged(ty, node_at, e, None))?);
+    }
+    Ok(ListValue::from_nodes(nodes))
+}
+
 /// A hash blob's elements as (field, value) pairs (`None`: an odd number of elements).
 fn hash_pairs(items: Vec<Vec<u8>>) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     if !items.len().is_multiple_of(2) {
@@ -379,7 +416,24 @@ fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> std::result::Resul
 
 /// A hash of the `pairs` (field, value) pairs of listpack `lp`, which the caller has checked
 /// (`Err`: a field found twice).
-fn hash_from_listpack(lp: &[u8], pairs: usize, lim: &Limits) -> std::result::Result<Value, ()> {
+fn hash_from_listpack(lp: &[u8], pairs: usize, size: Sizes, lim: &Limits) -> std::result::Result<Value, ()> {
+    if pairs <= lim.hash.max_entries && size.widest <= lim.hash.max_value && size.bytes <= SAFETY_BYTES {
+        // It stays a listpack (none of `HashValue::set`'s conversions applies): built at once.
+        let mut b = packed::Builder::with_bytes(size.bytes);
+        let (mut field, mut dup) = (None, false);
+        // (The caller's walk found it whole: this one goes through every element.)
+        let _ = listpack::walk(lp, |e| match field.take() {
+            None => field = Some(e),
+            Some(f) => f.with_bytes(|f| match b.contains(f, 2) {
+                true => dup = true,
+                false => {
+                    b.push(f);
+                    e.with_bytes(|v| b.push(v));
+                }
+            }),
+        });
+        return if dup { Err(()) } else { Ok(Value::Hash(HashValue::Listpack(b.finish()))) };
+    }
     let mut h = HashValue::default();
     if pairs > lim.hash.max_entries {
         h.convert_to_table();
@@ -395,6 +449,40 @@ fn hash_from_listpack(lp: &[u8], pairs: usize, lim: &Limits) -> std::result::Res
     }
     Ok(Value::Hash(h))
 }
+
+/// A set of a listpack's `n` members (checked whole by the caller's walk, which found `size`).
+fn set_from_listpack(
+    lp: &[u8],
+    n: usize,
+    size: Sizes,
+    lim: SetLimits,
+) -> std::result::Result<SetValue, DuplicateMember> {
+    // Within `SetValue::from_listpack`'s own bound for a listpack, and few enough members for a
+    // scan of those before to find a duplicate.
+    let bound = size.widest.saturating_add(9).saturating_mul(n);
+    if n > lim.max_listpack_entries || n > SCANNED_MEMBERS || bound > SAFETY_BYTES {
+        // (It cannot fail: the caller's walk found the listpack whole.)
+        let members = listpack::decode(lp).map_err(|_| DuplicateMember)?;
+        return SetValue::from_listpack(members, lim);
+    }
+    let mut b = packed::Builder::with_bytes(size.bytes);
+    let mut dup = false;
+    // (The caller's walk found it whole: this one goes through every element.)
+    let _ = listpack::walk(lp, |e| {
+        e.with_bytes(|m| match b.contains(m, 1) {
+            true => dup = true,
+            false => b.push(m),
+        })
+    });
+    if dup {
+        return Err(DuplicateMember);
+    }
+    Ok(SetValue::listpack(b.finish()))
+}
+
+/// The most members a loaded set listpack may have for its duplicates to be found by a scan of
+/// the members before each (more go through `SetValue::from_listpack`'s hash set).
+const SCANNED_MEMBERS: usize = 128;
 
 /// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
 /// else a hash table; TTLs of 0 mean none, and must not exceed Redis's EB_EXPIRE_TIME_MAX.
@@ -431,7 +519,24 @@ fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, ty: u8, at: usize) -> Res
 
 /// [`zset_from`] for the members of listpack `lp`, which the caller has checked, and their
 /// `scores`, read from it.
-fn zset_from_listpack(lp: &[u8], scores: &[f64], lim: &Limits, ty: u8, at: usize) -> Result<Value> {
+fn zset_from_listpack(lp: &[u8], scores: &[f64], size: Sizes, lim: &Limits, ty: u8, at: usize) -> Result<Value> {
+    if scores.len() <= lim.zset.max_entries && size.widest <= lim.zset.max_value && size.bytes <= SAFETY_BYTES {
+        // It stays a listpack (none of `ZSetValue::insert`'s conversions applies): built at
+        // once, refusing as `zset_add` does.
+        let mut b = ListpackBuilder::with_bytes(size.bytes);
+        let (mut i, mut failed) = (0, Ok(()));
+        let _ = listpack::walk(lp, |e| {
+            if let (0, Some(&score), Ok(())) = (i % 2, scores.get(i / 2), &failed) {
+                failed = e.with_bytes(|m| match score.is_nan() {
+                    true => Err(nan_score(ty, at)),
+                    false if b.push(m, score) => Ok(()),
+                    false => Err(duplicate_member(ty, at)),
+                });
+            }
+            i += 1;
+        });
+        return failed.map(|()| Value::ZSet(ZSetValue::from_listpack(b)));
+    }
     let mut z = zset_for(scores.len(), lim);
     let (mut i, mut failed) = (0, Ok(()));
     // (The caller's walk found it whole: this one goes through every element.)
@@ -457,13 +562,37 @@ fn zset_for(members: usize, lim: &Limits) -> ZSetValue {
 /// for a value of type `ty`.
 fn zset_add(z: &mut ZSetValue, m: &[u8], s: f64, lim: &Limits, ty: u8, at: usize) -> Result<()> {
     if s.is_nan() {
-        return Err(damaged(ty, at, "sorted set score is NaN", Some((2014, "Zset with NAN score detected"))));
+        return Err(nan_score(ty, at));
     }
     if !z.insert(m, s, lim.zset) {
-        let plain = Some((2026, "Duplicate zset fields detected"));
-        return Err(damaged(ty, at, "duplicate sorted set member", plain));
+        return Err(duplicate_member(ty, at));
     }
     Ok(())
+}
+
+fn nan_score(ty: u8, at: usize) -> RdbError {
+    damaged(ty, at, "sorted set score is NaN", Some((2014, "Zset with NAN score detected")))
+}
+
+fn duplicate_member(ty: u8, at: usize) -> RdbError {
+    damaged(ty, at, "duplicate sorted set member", Some((2026, "Duplicate zset fields detected")))
+}
+
+/// What a first walk of a listpack finds about the block a second walk builds: the bytes it
+/// takes in the type's own encoding, and its longest element (a value of one over the
+/// `*-max-listpack-value` limit converts, and is built element by element instead).
+#[derive(Clone, Copy, Default)]
+struct Sizes {
+    bytes: usize,
+    widest: usize,
+}
+
+impl Sizes {
+    /// Count an element of `len` bytes, which takes `bytes(len)` in the encoding.
+    fn add(&mut self, bytes: fn(usize) -> usize, len: usize) {
+        self.bytes = self.bytes.saturating_add(bytes(len));
+        self.widest = self.widest.max(len);
+    }
 }
 
 #[cfg(test)]
@@ -654,6 +783,73 @@ mod tests {
         bad[5] = 3;
         let e = read_value(&mut Reader::new(&bad), TYPE_ZSET_LISTPACK, &lim).unwrap_err().msg;
         assert!(e.contains("count does not match"), "{e}");
+    }
+
+    #[test]
+    fn a_listpack_loaded_in_one_block_is_the_value_built_element_by_element() {
+        let lim = Limits::default();
+        let read = |ty, items: &[Vec<u8>]| {
+            let mut b = listpack::Builder::new();
+            items.iter().for_each(|i| b.push(i));
+            let mut out = Vec::new();
+            write_string(&mut out, &b.finish(), SaveOptions::default());
+            read_value(&mut Reader::new(&out), ty, &lim)
+        };
+        let s = |v: &str| v.as_bytes().to_vec();
+        let n = |i: usize| format!("{i}").into_bytes();
+        let long = vec![b'x'; lim.hash.max_value + 1];
+        let items = |k: usize, f: &dyn Fn(usize) -> Vec<Vec<u8>>| (0..k).flat_map(f).collect::<Vec<_>>();
+        // Each case: the hash, sorted set and set a walk of these elements built, against the
+        // same elements given to the type one by one (`*_from`'s and `from_members`' paths).
+        let cases: Vec<Vec<Vec<u8>>> = vec![
+            vec![s("b"), s("2"), s("a"), s("1"), s("c"), s("1")],
+            vec![s("m"), s("-0"), s("-5"), s("1.5"), s("n"), s("0")],
+            items(lim.hash.max_entries, &|i| vec![[s("f"), n(i)].concat(), n(i * 7)]),
+            items(lim.hash.max_entries + 1, &|i| vec![n(i), n(i)]),
+            vec![s("a"), long.clone(), s("b"), s("1")],
+            vec![long.clone(), s("3")],
+        ];
+        for items in &cases {
+            let pairs: Vec<(Vec<u8>, Vec<u8>)> = items.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+            let Some(Value::Hash(h)) = read(TYPE_HASH_LISTPACK, items).unwrap() else { panic!() };
+            let Value::Hash(want) = hash_from(pairs.clone(), &lim).unwrap() else { panic!() };
+            assert_eq!((h.encoding(), format!("{h:?}")), (want.encoding(), format!("{want:?}")));
+            if let (HashValue::Listpack(a), HashValue::Listpack(b)) = (&h, &want) {
+                assert!(a == b);
+            }
+            let scored = items.chunks(2).all(|p| crate::util::num::parse_f64(&p[1]).is_some());
+            if scored {
+                let Some(Value::ZSet(z)) = read(TYPE_ZSET_LISTPACK, items).unwrap() else { panic!() };
+                let scores = pairs.iter().map(|(m, v)| (m.clone(), crate::util::num::parse_f64(v).unwrap()));
+                let Value::ZSet(want) = zset_from(scores.collect(), &lim, TYPE_ZSET, 0).unwrap() else { panic!() };
+                assert_eq!((z.encoding(), format!("{z:?}")), (want.encoding(), format!("{want:?}")));
+            }
+            // A list of one node.
+            let mut node = vec![1, QUICKLIST_NODE_PACKED as u8];
+            let mut b = listpack::Builder::new();
+            items.iter().for_each(|i| b.push(i));
+            write_string(&mut node, &b.finish(), SaveOptions::default());
+            let Some(Value::List(l)) = read_value(&mut Reader::new(&node), TYPE_LIST_QUICKLIST_2, &lim).unwrap() else {
+                panic!()
+            };
+            let want = ListValue::from_nodes(vec![items.clone()]);
+            assert_eq!((l.encoding(), format!("{l:?}")), (want.encoding(), format!("{want:?}")));
+            let members: Vec<Vec<u8>> = pairs.iter().map(|(m, _)| m.clone()).collect();
+            let Some(Value::Set(set)) = read(TYPE_SET_LISTPACK, &members).unwrap() else { panic!() };
+            let want = SetValue::from_listpack(members.clone(), lim.set).unwrap();
+            assert_eq!((set.encoding(), format!("{set:?}")), (want.encoding(), format!("{want:?}")));
+        }
+        // Duplicates are refused, as before.
+        let dup_set = read(TYPE_SET_LISTPACK, &[s("a"), s("7"), s("a")]).unwrap_err().msg;
+        assert!(dup_set.contains("duplicate set member"), "{dup_set}");
+        let dup_ints = read(TYPE_SET_LISTPACK, &[s("7"), s("b"), s("7")]).unwrap_err().msg;
+        assert!(dup_ints.contains("duplicate set member"), "{dup_ints}");
+        let dup_z = read(TYPE_ZSET_LISTPACK, &[s("b"), s("2"), s("a"), s("1"), s("b"), s("0")]).unwrap_err().msg;
+        assert!(dup_z.contains("duplicate sorted set member"), "{dup_z}");
+        let nan = read(TYPE_ZSET_LISTPACK, &[s("b"), s("nan"), s("b"), s("1")]).unwrap_err().msg;
+        assert!(nan.contains("invalid score"), "{nan}");
+        let dup_h = read(TYPE_HASH_LISTPACK, &[s("1"), s("a"), s("2"), s("b"), s("1"), s("c")]).unwrap_err().msg;
+        assert!(dup_h.contains("duplicate hash field"), "{dup_h}");
     }
 
     #[test]

@@ -47,6 +47,39 @@ fn node_bytes(node: &[Vec<u8>]) -> usize {
     LP_OVERHEAD + node.iter().map(|e| entry_size(e)).sum::<usize>()
 }
 
+/// Whether a list loaded as one node of `count` elements, `node_bytes` in Redis's listpack, is
+/// kept as one listpack: its listpack's bytes if so (`thin_from_nodes` is the decision
+/// `reshape` takes at the end of `from_node_list`).
+fn one_node_thin(count: usize, node_bytes: usize) -> Option<usize> {
+    let mut shape = Shape::quicklist_configured();
+    shape.append_node(count, node_bytes);
+    shape.after_change(count, false);
+    thin_from_nodes(&shape).filter(|_| count > 0)
+}
+
+/// What [`ListValue::from_walked_node`] needs to know of a node's elements, counted one by one.
+pub struct NodeSize {
+    count: usize,
+    /// Redis's listpack of them ([`node_bytes`]).
+    lp_bytes: usize,
+    /// Their entries in a `ThinList`.
+    entries: usize,
+}
+
+impl Default for NodeSize {
+    fn default() -> Self {
+        NodeSize { count: 0, lp_bytes: LP_OVERHEAD, entries: 0 }
+    }
+}
+
+impl NodeSize {
+    pub fn add(&mut self, s: &[u8]) {
+        self.count += 1;
+        self.lp_bytes += entry_size(s);
+        self.entries += super::list_packed::entry_len(s.len());
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Repr {
     /// A small listpack-encoded list (most lists are small): one block.
@@ -129,14 +162,20 @@ impl ListValue {
         // from the elements at once, not from a quicklist built first (`thin_from_nodes` is the
         // decision `reshape` takes at the end of `from_node_list`).
         if let [node] = &nodes[..] {
-            let mut shape = Shape::quicklist_configured();
-            shape.append_node(node.len(), node_bytes(node));
-            shape.after_change(node.len(), false);
-            if let (Some(bytes), false) = (thin_from_nodes(&shape), node.is_empty()) {
+            if let Some(bytes) = one_node_thin(node.len(), node_bytes(node)) {
                 return ListValue { repr: Repr::Thin(ThinList::collect(bytes, node.iter().map(Vec::as_slice))) };
             }
         }
         Self::from_node_list(nodes)
+    }
+
+    /// [`ListValue::from_nodes`]' shortcut for a one-node list whose node the caller walks
+    /// itself (an RDB loader, without decoding it into vectors): the list of the elements
+    /// `fill` pushes, the ones `size` counted; None when the list would not be kept as one
+    /// listpack (build it with `from_nodes`).
+    pub fn from_walked_node(size: &NodeSize, fill: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Option<Self> {
+        let bytes = one_node_thin(size.count, size.lp_bytes)?;
+        Some(ListValue { repr: Repr::Thin(ThinList::build(bytes, size.count, size.entries, fill)) })
     }
 
     /// [`ListValue::from_nodes`] built as a quicklist first, whatever its size.
@@ -576,16 +615,27 @@ mod tests {
             vec![node(3, 2), node(2, 2)],
             vec![node(0, 1), node(4, 2)],
         ];
+        // The elements, the encoding and nodes (Debug), and a listpack's size in its header.
+        let described = |l: &ListValue| match &l.repr {
+            Repr::Thin(t) => format!("{l:?} of {} bytes", t.lp_bytes()),
+            Repr::Nodes(_) => format!("{l:?}"),
+        };
         for nodes in cases {
             let quick = ListValue::from_nodes(nodes.clone());
             let whole = ListValue::from_node_list(nodes.clone());
+            let counts = nodes.iter().map(Vec::len).collect::<Vec<_>>();
             // The same elements, encoding, nodes and listpack size: the same value, byte for byte.
-            assert_eq!(
-                format!("{quick:?}"),
-                format!("{whole:?}"),
-                "nodes of {:?}",
-                nodes.iter().map(Vec::len).collect::<Vec<_>>()
-            );
+            assert_eq!(described(&quick), described(&whole), "nodes of {counts:?}");
+            // A loader that walks a lone node itself builds it so too, or leaves it to from_nodes.
+            if let [node] = &nodes[..] {
+                let mut size = NodeSize::default();
+                node.iter().for_each(|e| size.add(e));
+                let walked = ListValue::from_walked_node(&size, |push| node.iter().for_each(|e| push(e)));
+                match walked {
+                    Some(w) => assert_eq!(described(&w), described(&whole), "a node of {counts:?}"),
+                    None => assert!(node.is_empty() || matches!(whole.repr, Repr::Nodes(_)), "a node of {counts:?}"),
+                }
+            }
         }
     }
 

@@ -38,15 +38,21 @@ impl ThinList {
 
     /// A list of `items` whose listpack takes `lp_bytes` (a quicklist of one node converting).
     pub fn collect<'a>(lp_bytes: usize, items: impl ExactSizeIterator<Item = &'a [u8]> + Clone) -> ThinList {
-        let count = items.len();
         let size = items.clone().map(|s| entry_len(s.len())).sum::<usize>();
-        let mut v = vec![0; HEADER + size];
-        let mut pos = HEADER;
-        for s in items {
-            let es = entry_len(s.len());
-            write_entry(&mut v[pos..pos + es], s);
-            pos += es;
-        }
+        ThinList::build(lp_bytes, items.len(), size, |push| items.for_each(push))
+    }
+
+    /// A list of the `count` elements `fill` pushes, whose entries take `size` bytes (the sum of
+    /// their [`entry_len`]) and whose listpack takes `lp_bytes`: one allocation of that size.
+    pub fn build(lp_bytes: usize, count: usize, size: usize, fill: impl FnOnce(&mut dyn FnMut(&[u8]))) -> ThinList {
+        let mut v = Vec::with_capacity(HEADER + size);
+        v.resize(HEADER, 0);
+        fill(&mut |s| {
+            let (at, es) = (v.len(), entry_len(s.len()));
+            v.resize(at + es, 0);
+            write_entry(&mut v[at..], s);
+        });
+        debug_assert_eq!(v.len(), HEADER + size, "a list is built as sized");
         ThinList::from_entries(lp_bytes, count, v)
     }
 

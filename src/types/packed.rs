@@ -41,6 +41,41 @@ fn encode(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Bytes an entry of `len` bytes takes in a [`Packed`] (what a [`Builder`] is sized by).
+pub fn entry_bytes(len: usize) -> usize {
+    encoded_len(len)
+}
+
+/// Builds a [`Packed`] in one allocation of the size its caller counted (an RDB loader, which
+/// walked its listpack first), instead of growing the block entry by entry.
+pub struct Builder {
+    v: Vec<u8>,
+    count: usize,
+}
+
+impl Builder {
+    /// For entries taking `bytes` in all (the sum of their [`entry_bytes`]).
+    pub fn with_bytes(bytes: usize) -> Self {
+        Builder { v: Vec::with_capacity(bytes), count: 0 }
+    }
+
+    pub fn push(&mut self, s: &[u8]) {
+        encode(&mut self.v, s);
+        self.count += 1;
+    }
+
+    /// Whether an entry pushed so far equals `s` (every `step`-th entry, from the first: 2 looks
+    /// at a hash's fields only).
+    pub fn contains(&self, s: &[u8], step: usize) -> bool {
+        (Iter { buf: &self.v, pos: 0 }).step_by(step).any(|e| e == s)
+    }
+
+    pub fn finish(self) -> Packed {
+        debug_assert_eq!(self.v.len(), self.v.capacity(), "a builder is sized by its caller");
+        Packed::from_vec(self.v, self.count)
+    }
+}
+
 /// Iterator over the entries.
 pub struct Iter<'a> {
     buf: &'a [u8],

@@ -23,6 +23,7 @@ use rand::Rng;
 
 pub use self::lex::{LexBound, LexRange};
 use self::listpack::ZListpack;
+pub use self::listpack::{pair_bytes as listpack_pair_bytes, Builder as ListpackBuilder};
 use self::skiplist::SkipList;
 use crate::types::hash_index::{hash_of, HashIndex};
 
@@ -166,6 +167,11 @@ impl ScoreRange {
 impl ZSetValue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A set in the listpack encoding, of the pairs a [`ListpackBuilder`] was given.
+    pub fn from_listpack(built: ListpackBuilder) -> Self {
+        ZSetValue { repr: Repr::Listpack(built.finish()) }
     }
 
     /// An empty set already in the skiplist encoding.

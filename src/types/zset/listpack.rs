@@ -97,6 +97,64 @@ fn write_pair(out: &mut [u8], member: &[u8], score: f64) {
     write_score(&mut out[i + member.len()..], score);
 }
 
+/// Bytes a pair of a `member_len`-byte member and `score` takes (what a [`Builder`] is sized by).
+pub fn pair_bytes(member_len: usize, score: f64) -> usize {
+    leb128::len(member_len) + member_len + score_len(score)
+}
+
+/// Builds a [`ZListpack`] in one allocation of the size its caller counted (an RDB loader, which
+/// walked its listpack first), from pairs that usually come in order already: each is appended,
+/// and the pairs are put in order at the end only if one came out of it.
+pub struct Builder {
+    v: Vec<u8>,
+    count: usize,
+    /// Where the last pair pushed starts.
+    last: Option<usize>,
+    in_order: bool,
+}
+
+impl Builder {
+    /// For pairs taking `bytes` in all (the sum of their [`pair_bytes`]).
+    pub fn with_bytes(bytes: usize) -> Self {
+        Builder { v: Vec::with_capacity(bytes), count: 0, last: None, in_order: true }
+    }
+
+    /// Add a pair; false (nothing added) when `member` is there already.
+    pub fn push(&mut self, member: &[u8], score: f64) -> bool {
+        let mut pos = 0;
+        while pos < self.v.len() {
+            let (ms, me, _, next) = read_pair(&self.v, pos);
+            if &self.v[ms..me] == member {
+                return false;
+            }
+            pos = next;
+        }
+        if let Some(at) = self.last {
+            let (ms, me, s, _) = read_pair(&self.v, at);
+            self.in_order &= cmp_elem(s, &self.v[ms..me], score, member) == Ordering::Less;
+        }
+        let at = self.v.len();
+        self.v.resize(at + pair_len(member, score), 0);
+        write_pair(&mut self.v[at..], member, score);
+        self.last = Some(at);
+        self.count += 1;
+        true
+    }
+
+    pub fn finish(self) -> ZListpack {
+        debug_assert_eq!(self.v.len(), self.v.capacity(), "a builder is sized by its caller");
+        let mut buf = ThinBuf::new(self.v, 0);
+        buf.set_count(self.count);
+        let z = ZListpack { buf };
+        if self.in_order {
+            return z;
+        }
+        let mut pairs: Vec<(&[u8], f64)> = z.iter().collect();
+        pairs.sort_by(|a, b| cmp_elem(a.1, a.0, b.1, b.0));
+        ZListpack::from_sorted(pairs)
+    }
+}
+
 /// The pairs, in order. `meta` counts them (`u16::MAX`: that many or more, counted by a walk).
 #[derive(Clone, Default)]
 pub struct ZListpack {
