@@ -143,7 +143,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             for _ in 0..n {
                 members.push(r.string_cow()?);
             }
-            match SetValue::from_members(n, members, lim.set) {
+            match SetValue::from_members(&members, lim.set) {
                 Ok(s) => Value::Set(s),
                 Err(_) => {
                     return Err(damaged(ty, at, "duplicate set member", Some((1961, "Duplicate set members detected"))))
@@ -460,7 +460,7 @@ fn set_from_listpack(
     // Within `SetValue::from_listpack`'s own bound for a listpack, and few enough members for a
     // scan of those before to find a duplicate.
     let bound = size.widest.saturating_add(9).saturating_mul(n);
-    if n > lim.max_listpack_entries || n > SCANNED_MEMBERS || bound > SAFETY_BYTES {
+    if n > lim.max_listpack_entries || n > packed::SCANNED_MAX || bound > SAFETY_BYTES {
         // (It cannot fail: the caller's walk found the listpack whole.)
         let members = listpack::decode(lp).map_err(|_| DuplicateMember)?;
         return SetValue::from_listpack(members, lim);
@@ -479,10 +479,6 @@ fn set_from_listpack(
     }
     Ok(SetValue::listpack(b.finish()))
 }
-
-/// The most members a loaded set listpack may have for its duplicates to be found by a scan of
-/// the members before each (more go through `SetValue::from_listpack`'s hash set).
-const SCANNED_MEMBERS: usize = 128;
 
 /// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,
 /// else a hash table; TTLs of 0 mean none, and must not exceed Redis's EB_EXPIRE_TIME_MAX.

@@ -46,6 +46,11 @@ pub fn entry_bytes(len: usize) -> usize {
     encoded_len(len)
 }
 
+/// The most entries a caller should push into a [`Builder`] while it finds duplicates with
+/// [`Builder::contains`] (a scan of the entries before each, so quadratic; more go through a hash
+/// table).
+pub const SCANNED_MAX: usize = 128;
+
 /// Builds a [`Packed`] in one allocation of the size its caller counted (an RDB loader, which
 /// walked its listpack first), instead of growing the block entry by entry.
 pub struct Builder {

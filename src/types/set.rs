@@ -15,7 +15,7 @@
 use rand::Rng;
 
 use crate::types::intset::{self, IntSet};
-use crate::types::packed::{Packed, SAFETY_BYTES};
+use crate::types::packed::{self, Packed, SAFETY_BYTES};
 use crate::types::thin_buf::{OverThinBuf, ThinBuf};
 use crate::types::Dict;
 use crate::types::SmallBytes;
@@ -499,13 +499,57 @@ impl SetValue {
     /// Rebuild a set stored as a plain list of members (RDB_TYPE_SET), the way Redis 7.2's
     /// loader does: a hash table straight away when there are more members than an intset may
     /// hold, else an intset that becomes a listpack or a hash table at the first non-integer.
-    pub fn from_members<I>(len: usize, members: I, lim: SetLimits) -> Result<Self, DuplicateMember>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
-    {
-        let mut s =
-            if len > lim.intset_max() { SetValue::table(Dict::new()) } else { SetValue::intset(IntSet::default()) };
+    pub fn from_members<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Result<Self, DuplicateMember> {
+        Self::compact_from_members(members, lim).unwrap_or_else(|| Self::from_members_one_by_one(members, lim))
+    }
+
+    /// [`SetValue::from_members`] for a set that ends as an intset or a listpack (most loaded
+    /// sets), in one allocation: the intset of all the members, or the listpack that the
+    /// one-by-one rebuild makes (the integers before the first other member, in order, then
+    /// the members from there). None when the set would convert to a table (it is then rebuilt
+    /// one by one), or has too many members for a scan of those before each to find duplicates.
+    fn compact_from_members<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Option<Result<Self, DuplicateMember>> {
+        let n = members.len();
+        if n > lim.intset_max() || n > packed::SCANNED_MAX {
+            return None;
+        }
+        let text = members.iter().position(|m| parse_i64(m.as_ref()).is_none()).unwrap_or(n);
+        let mut ints: smallvec::SmallVec<[i64; 16]> =
+            members[..text].iter().filter_map(|m| parse_i64(m.as_ref())).collect();
+        ints.sort_unstable();
+        if ints.windows(2).any(|w| w[0] == w[1]) {
+            return Some(Err(DuplicateMember));
+        }
+        if text == n {
+            return Some(Ok(SetValue::intset(IntSet::from_sorted(&ints))));
+        }
+        // A listpack only if no member converts it on the way (the bound as `from_listpack`'s).
+        let widest = members.iter().map(|m| m.as_ref().len()).max().unwrap_or(0);
+        if n > lim.max_listpack_entries
+            || widest > lim.max_listpack_value
+            || widest.saturating_add(9).saturating_mul(n) > SAFETY_BYTES
+        {
+            return None;
+        }
+        // (An integer's text is the member's own: `parse_i64` takes only Redis's canonical form.)
+        let mut b = packed::Builder::with_bytes(members.iter().map(|m| packed::entry_bytes(m.as_ref().len())).sum());
+        ints.iter().for_each(|i| b.push(itoa::Buffer::new().format(*i).as_bytes()));
+        for m in &members[text..] {
+            if b.contains(m.as_ref(), 1) {
+                return Some(Err(DuplicateMember));
+            }
+            b.push(m.as_ref());
+        }
+        Some(Ok(SetValue::listpack(b.finish())))
+    }
+
+    /// [`SetValue::from_members`], member by member, as Redis 7.2's loader adds them.
+    fn from_members_one_by_one<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Result<Self, DuplicateMember> {
+        let mut s = if members.len() > lim.intset_max() {
+            SetValue::table(Dict::new())
+        } else {
+            SetValue::intset(IntSet::default())
+        };
         let (mut widest, mut total) = (0usize, 0usize);
         for m in members {
             let m = m.as_ref();
@@ -690,16 +734,56 @@ mod tests {
     }
 
     #[test]
+    fn a_loaded_set_built_at_once_is_the_set_built_member_by_member() {
+        use rand::{Rng, SeedableRng};
+        // Members from a small pool (integers, their non-canonical forms, text, long text), so
+        // that duplicates, conversions at each limit and every encoding come up.
+        let pool: Vec<Vec<u8>> =
+            ["0", "1", "-1", "7", "300", "70000", "9999999999", "01", "+1", "a", "bb", "-", "longer-member"]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut compact, mut table) = (0, 0);
+        for _ in 0..20_000 {
+            let lim = SetLimits {
+                max_intset_entries: rng.gen_range(1..8),
+                max_listpack_entries: rng.gen_range(1..8),
+                max_listpack_value: rng.gen_range(1..14),
+            };
+            let n = rng.gen_range(0..9);
+            let members: Vec<&[u8]> = (0..n).map(|_| &pool[rng.gen_range(0..pool.len())][..]).collect();
+            let described = |r: &Result<SetValue, DuplicateMember>| match r {
+                Ok(s) => match s.enc() {
+                    Enc::Intset(v) => format!("intset {s:?} {} wide", v.width()),
+                    _ => format!("{} {s:?}", s.encoding()),
+                },
+                Err(_) => "duplicate".to_string(),
+            };
+            let one_by_one = SetValue::from_members_one_by_one(&members, lim);
+            if let Some(at_once) = SetValue::compact_from_members(&members, lim) {
+                assert_eq!(described(&at_once), described(&one_by_one), "{members:?} under {lim:?}");
+                compact += 1;
+            } else {
+                assert!(matches!(&one_by_one, Ok(s) if s.encoding() == "hashtable") || one_by_one.is_err());
+                table += 1;
+            }
+            assert_eq!(described(&SetValue::from_members(&members, lim)), described(&one_by_one));
+        }
+        assert!(compact > 5_000 && table > 5_000, "{compact} built at once, {table} one by one");
+    }
+
+    #[test]
     fn loading_follows_redis_7_2() {
         let m = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
-        let s = SetValue::from_members(3, m(&["1", "a", "2"]), L).unwrap();
+        let s = SetValue::from_members(&m(&["1", "a", "2"]), L).unwrap();
         assert_eq!((s.encoding(), s.members()), ("listpack", m(&["1", "a", "2"])));
-        let s = SetValue::from_members(2, m(&["2", "1"]), L).unwrap();
+        let s = SetValue::from_members(&m(&["2", "1"]), L).unwrap();
         assert_eq!((s.encoding(), s.members()), ("intset", m(&["1", "2"])));
-        assert_eq!(SetValue::from_members(5, m(&["1", "2", "3", "4", "5"]), L).unwrap().encoding(), "hashtable");
-        assert_eq!(SetValue::from_members(4, m(&["a", "b", "c", "d"]), L).unwrap().encoding(), "hashtable");
-        assert!(SetValue::from_members(2, m(&["a", "a"]), L).is_err());
-        assert!(SetValue::from_members(2, m(&["1", "1"]), L).is_err());
+        assert_eq!(SetValue::from_members(&m(&["1", "2", "3", "4", "5"]), L).unwrap().encoding(), "hashtable");
+        assert_eq!(SetValue::from_members(&m(&["a", "b", "c", "d"]), L).unwrap().encoding(), "hashtable");
+        assert!(SetValue::from_members(&m(&["a", "a"]), L).is_err());
+        assert!(SetValue::from_members(&m(&["1", "1"]), L).is_err());
         assert!(SetValue::from_listpack(m(&["a", "a"]), L).is_err());
         assert_eq!(SetValue::from_listpack(m(&["a", "1"]), L).unwrap().encoding(), "listpack");
         assert_eq!(SetValue::from_listpack(m(&["a", "1", "b", "c"]), L).unwrap().encoding(), "hashtable");
