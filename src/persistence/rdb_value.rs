@@ -156,12 +156,8 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             Value::Set(SetValue::from_intset(ints, width, lim.set))
         }
         TYPE_SET_LISTPACK => {
-            let lp_at = r.pos();
-            let lp = r.string_cow()?;
             // Checked whole, counted and sized first, then walked again to build.
-            let mut size = Sizes::default();
-            let n = listpack::walk(&lp, |e| size.add(packed::entry_bytes, e.text_len()))
-                .map_err(|e| damaged(ty, lp_at, e, None))?;
+            let (lp, n, size) = packed_listpack(r, ty)?;
             match set_from_listpack(&lp, n, size, lim.set) {
                 Ok(s) => Value::Set(s),
                 Err(_) => return fail("duplicate set member"),
@@ -252,13 +248,9 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
                 .map_err(|_| damaged(ty, at, "duplicate hash field", None))?
         }
         TYPE_HASH_LISTPACK => {
-            let lp_at = r.pos();
-            let lp = r.string_cow()?;
             // Checked whole, counted and sized first, then walked again to build (see the
             // sorted sets' listpack above).
-            let mut size = Sizes::default();
-            let n = listpack::walk(&lp, |e| size.add(packed::entry_bytes, e.text_len()))
-                .map_err(|e| damaged(ty, lp_at, e, None))?;
+            let (lp, n, size) = packed_listpack(r, ty)?;
             if n % 2 != 0 {
                 return Err(odd_hash(ty, at));
             }
@@ -339,6 +331,16 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
         Value::Stream(_) => false,
     };
     Ok((!empty).then_some(value))
+}
+
+/// A listpack blob of a value of type `ty`, walked once: checked whole, its elements counted,
+/// and sized as the entries of a [`packed::Packed`] (see [`Sizes`]).
+fn packed_listpack<'a>(r: &mut Reader<'a>, ty: u8) -> Result<(std::borrow::Cow<'a, [u8]>, usize, Sizes)> {
+    let at = r.pos();
+    let lp = r.string_cow()?;
+    let mut size = Sizes::default();
+    let n = listpack::walk(&lp, |e| size.add_entry(e.text_len())).map_err(|e| damaged(ty, at, e, None))?;
+    Ok((lp, n, size))
 }
 
 /// A list stored as a quicklist's nodes: ziplists (RDB 7-10), listpacks or plain nodes (RDB 11+).
@@ -584,9 +586,9 @@ struct Sizes {
 }
 
 impl Sizes {
-    /// Count an element of `len` bytes, which takes `bytes(len)` in the encoding.
-    fn add(&mut self, bytes: fn(usize) -> usize, len: usize) {
-        self.bytes = self.bytes.saturating_add(bytes(len));
+    /// Count an element of `len` bytes, an entry of a [`packed::Packed`].
+    fn add_entry(&mut self, len: usize) {
+        self.bytes = self.bytes.saturating_add(packed::entry_bytes(len));
         self.widest = self.widest.max(len);
     }
 }
