@@ -505,22 +505,22 @@ impl SetValue {
 
     /// [`SetValue::from_members`] for a set that ends as an intset or a listpack (most loaded
     /// sets), in one allocation: the intset of all the members, or the listpack that the
-    /// one-by-one rebuild makes (the integers before the first other member, in order, then
-    /// the members from there). None when the set would convert to a table (it is then rebuilt
+    /// one-by-one rebuild makes (the integers before the first other member, sorted, as the
+    /// intset they were in leaves them, then the members from there in their order). None when the set would convert to a table (it is then rebuilt
     /// one by one), or has too many members for a scan of those before each to find duplicates.
     fn compact_from_members<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Option<Result<Self, DuplicateMember>> {
         let n = members.len();
         if n > lim.intset_max() || n > packed::SCANNED_MAX {
             return None;
         }
-        let text = members.iter().position(|m| parse_i64(m.as_ref()).is_none()).unwrap_or(n);
+        let first_text = members.iter().position(|m| parse_i64(m.as_ref()).is_none()).unwrap_or(n);
         let mut ints: smallvec::SmallVec<[i64; 16]> =
-            members[..text].iter().filter_map(|m| parse_i64(m.as_ref())).collect();
+            members[..first_text].iter().filter_map(|m| parse_i64(m.as_ref())).collect();
         ints.sort_unstable();
         if ints.windows(2).any(|w| w[0] == w[1]) {
             return Some(Err(DuplicateMember));
         }
-        if text == n {
+        if first_text == n {
             return Some(Ok(SetValue::intset(IntSet::from_sorted(&ints))));
         }
         // A listpack only if no member converts it on the way (the bound as `from_listpack`'s).
@@ -534,7 +534,7 @@ impl SetValue {
         // (An integer's text is the member's own: `parse_i64` takes only Redis's canonical form.)
         let mut b = packed::Builder::with_bytes(members.iter().map(|m| packed::entry_bytes(m.as_ref().len())).sum());
         ints.iter().for_each(|i| b.push(itoa::Buffer::new().format(*i).as_bytes()));
-        for m in &members[text..] {
+        for m in &members[first_text..] {
             if b.contains(m.as_ref(), 1) {
                 return Some(Err(DuplicateMember));
             }

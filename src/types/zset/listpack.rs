@@ -88,7 +88,7 @@ fn read_pair(buf: &[u8], pos: usize) -> (usize, usize, f64, usize) {
 
 /// Bytes a pair takes.
 fn pair_len(member: &[u8], score: f64) -> usize {
-    leb128::len(member.len()) + member.len() + score_len(score)
+    pair_bytes(member.len(), score)
 }
 
 fn write_pair(out: &mut [u8], member: &[u8], score: f64) {
