@@ -422,17 +422,15 @@ fn hash_from_listpack(lp: &[u8], pairs: usize, size: Sizes, lim: &Limits) -> std
     if pairs <= lim.hash.max_entries && size.widest <= lim.hash.max_value && size.bytes <= SAFETY_BYTES {
         // It stays a listpack (none of `HashValue::set`'s conversions applies): built at once.
         let mut b = packed::Builder::with_bytes(size.bytes);
-        let (mut field, mut dup) = (None, false);
-        // (The caller's walk found it whole: this one goes through every element.)
-        let _ = listpack::walk(lp, |e| match field.take() {
-            None => field = Some(e),
-            Some(f) => f.with_bytes(|f| match b.contains(f, 2) {
+        let mut dup = false;
+        each_pair(lp, |f, v| {
+            f.with_bytes(|f| match b.contains(f, 2) {
                 true => dup = true,
                 false => {
                     b.push(f);
-                    e.with_bytes(|v| b.push(v));
+                    v.with_bytes(|v| b.push(v));
                 }
-            }),
+            })
         });
         return if dup { Err(()) } else { Ok(Value::Hash(HashValue::Listpack(b.finish()))) };
     }
@@ -440,16 +438,23 @@ fn hash_from_listpack(lp: &[u8], pairs: usize, size: Sizes, lim: &Limits) -> std
     if pairs > lim.hash.max_entries {
         h.convert_to_table();
     }
-    let (mut field, mut dup) = (None, false);
-    // (The caller's walk found it whole: this one goes through every element.)
-    let _ = listpack::walk(lp, |e| match field.take() {
-        None => field = Some(e),
-        Some(f) => dup = dup || !f.with_bytes(|f| e.with_bytes(|v| h.set(f, v, lim.hash))),
-    });
+    let mut dup = false;
+    each_pair(lp, |f, v| dup = dup || !f.with_bytes(|f| v.with_bytes(|v| h.set(f, v, lim.hash))));
     if dup {
         return Err(());
     }
     Ok(Value::Hash(h))
+}
+
+/// Hand `f` each pair of elements of listpack `lp` (a hash's field and value, a sorted set's
+/// member and score), which the caller has checked whole; an odd last element is left out.
+fn each_pair<'a>(lp: &'a [u8], mut f: impl FnMut(listpack::Elem<'a>, listpack::Elem<'a>)) {
+    let mut first = None;
+    // (The caller's walk found it whole: this one goes through every element.)
+    let _ = listpack::walk(lp, |e| match first.take() {
+        None => first = Some(e),
+        Some(a) => f(a, e),
+    });
 }
 
 /// A set of a listpack's `n` members (checked whole by the caller's walk, which found `size`).
@@ -522,29 +527,28 @@ fn zset_from_listpack(lp: &[u8], scores: &[f64], size: Sizes, lim: &Limits, ty: 
         // It stays a listpack (none of `ZSetValue::insert`'s conversions applies): built at
         // once, refusing as `zset_add` does.
         let mut b = ListpackBuilder::with_bytes(size.bytes);
-        let (mut i, mut failed) = (0, Ok(()));
-        let _ = listpack::walk(lp, |e| {
-            if let (0, Some(&score), Ok(())) = (i % 2, scores.get(i / 2), &failed) {
-                failed = e.with_bytes(|m| match score.is_nan() {
-                    true => Err(nan_score(ty, at)),
-                    false if b.push(m, score) => Ok(()),
-                    false => Err(duplicate_member(ty, at)),
-                });
-            }
-            i += 1;
-        });
-        return failed.map(|()| Value::ZSet(ZSetValue::from_listpack(b)));
+        each_member(lp, scores, |m, score| match score.is_nan() {
+            true => Err(nan_score(ty, at)),
+            false if b.push(m, score) => Ok(()),
+            false => Err(duplicate_member(ty, at)),
+        })?;
+        return Ok(Value::ZSet(ZSetValue::from_listpack(b)));
     }
     let mut z = zset_for(scores.len(), lim);
-    let (mut i, mut failed) = (0, Ok(()));
-    // (The caller's walk found it whole: this one goes through every element.)
-    let _ = listpack::walk(lp, |e| {
-        if let (0, Some(&score), Ok(())) = (i % 2, scores.get(i / 2), &failed) {
-            failed = e.with_bytes(|m| zset_add(&mut z, m, score, lim, ty, at));
+    each_member(lp, scores, |m, score| zset_add(&mut z, m, score, lim, ty, at))?;
+    Ok(Value::ZSet(z))
+}
+
+/// Hand `add` each member of a sorted set's listpack `lp` (checked whole by the caller) with its
+/// score, read from it before, until `add` fails.
+fn each_member(lp: &[u8], scores: &[f64], mut add: impl FnMut(&[u8], f64) -> Result<()>) -> Result<()> {
+    let (mut scores, mut failed) = (scores.iter(), Ok(()));
+    each_pair(lp, |m, _| {
+        if let (Some(&score), Ok(())) = (scores.next(), &failed) {
+            failed = m.with_bytes(|m| add(m, score));
         }
-        i += 1;
     });
-    failed.map(|()| Value::ZSet(z))
+    failed
 }
 
 /// An empty sorted set in the encoding `members` members take.
