@@ -125,9 +125,15 @@ impl AofState {
     /// two more when no write is in flight.
     pub async fn wait_synced(&self, published: impl FnOnce() -> u64) {
         if let Some(target) = self.unsynced(published) {
-            let mut rx = self.synced.subscribe();
-            let _ = rx.wait_for(|&v| v >= target).await;
+            // Boxed: it waits only while a write is in flight, and inline its watch future
+            // (~230 bytes) would be part of every connection's task, idle or not.
+            Box::pin(self.synced_to(target)).await;
         }
+    }
+
+    async fn synced_to(&self, target: u64) {
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|&v| v >= target).await;
     }
 
     /// The sequence number [`AofState::wait_synced`] would wait for, or None when it would not
