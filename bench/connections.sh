@@ -32,6 +32,11 @@ measure() {
     "$1" --port "$2" --save "" --appendonly no --maxclients $((CONNS + 100)) > /dev/null 2>&1 &
     PID=$!
     for _ in $(seq 100); do redis-cli -p "$2" ping > /dev/null 2>&1 && break; sleep 0.1; done
+    # (Alive too: a port taken by another server answers the PING.)
+    if ! kill -0 "$PID" 2> /dev/null || ! redis-cli -p "$2" ping > /dev/null 2>&1; then
+        echo "$1 did not start on port $2" >&2
+        exit 1
+    fi
     python3 - "$2" "$PID" "$CONNS" "$IDLE" << 'EOF'
 import socket, sys, time
 port, pid, n, idle = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
@@ -73,7 +78,9 @@ for round in $(seq "$ROUNDS"); do
     n=${#names[@]}
     for k in $(seq 0 $((n - 1))); do
         i=$(((k + round) % n))
-        read -r r u < <(measure "${bins[$i]}" $((PORT_BASE + i)))
+        # (A command substitution waits for the server to be stopped, as `read < <(...)` did not.)
+        out=$(measure "${bins[$i]}" $((PORT_BASE + i)))
+        read -r r u <<< "$out"
         rss[${names[$i]}]+="$r "
         used[${names[$i]}]+="$u "
     done
