@@ -404,16 +404,22 @@ fn odd_hash(ty: u8, at: usize) -> RdbError {
 
 /// A hash of these pairs (`Err`: the first field found twice).
 fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> std::result::Result<Value, Vec<u8>> {
-    let mut h = HashValue::default();
-    if pairs.len() > lim.hash.max_entries {
-        h.convert_to_table();
-    }
+    let mut h = hash_for(pairs.len(), lim);
     for (f, v) in pairs {
         if !h.set(&f, &v, lim.hash) {
             return Err(f);
         }
     }
     Ok(Value::Hash(h))
+}
+
+/// An empty hash for `fields` fields: a table sized for them when there are more than
+/// `hash-max-listpack-entries` (Redis reads those into a table, expanded to the length read).
+fn hash_for(fields: usize, lim: &Limits) -> HashValue {
+    match fields > lim.hash.max_entries {
+        true => HashValue::table_for(fields),
+        false => HashValue::default(),
+    }
 }
 
 /// A hash of the `pairs` (field, value) pairs of listpack `lp`, which the caller has checked
@@ -434,10 +440,7 @@ fn hash_from_listpack(lp: &[u8], pairs: usize, size: Sizes, lim: &Limits) -> std
         });
         return if dup { Err(()) } else { Ok(Value::Hash(HashValue::Listpack(b.finish()))) };
     }
-    let mut h = HashValue::default();
-    if pairs > lim.hash.max_entries {
-        h.convert_to_table();
-    }
+    let mut h = hash_for(pairs, lim);
     let mut dup = false;
     each_pair(lp, |f, v| dup = dup || !f.with_bytes(|f| v.with_bytes(|v| h.set(f, v, lim.hash))));
     if dup {
@@ -554,7 +557,7 @@ fn each_member(lp: &[u8], scores: &[f64], mut add: impl FnMut(&[u8], f64) -> Res
 /// An empty sorted set in the encoding `members` members take.
 fn zset_for(members: usize, lim: &Limits) -> ZSetValue {
     if members > lim.zset.max_entries {
-        ZSetValue::new_skiplist()
+        ZSetValue::skiplist_for(members)
     } else {
         ZSetValue::new()
     }
@@ -867,5 +870,20 @@ mod tests {
         assert!(read_value(&mut Reader::new(&[0]), 42, &Limits::default()).is_err());
         // An empty set is valid and skipped.
         assert!(read_value(&mut Reader::new(&[0]), TYPE_SET, &Limits::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_big_loaded_hash_or_set_is_sized_once() {
+        // Sized for all its elements before the first goes in (as Redis's rdbLoad expands the
+        // dict): grown by doubling instead, 520 fields leave the table of 1,024 buckets still
+        // being rehashed into (it started at the 513th).
+        let lim = Limits::default();
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..520).map(|i| (format!("f{i}").into_bytes(), b"v".to_vec())).collect();
+        let Value::Hash(HashValue::Table(d)) = hash_from(pairs, &lim).unwrap() else { panic!("not a table") };
+        assert_eq!((d.len(), d.buckets(), d.is_rehashing()), (520, 1024, false));
+        let members: Vec<Vec<u8>> = (0..520).map(|i| format!("m{i}").into_bytes()).collect();
+        let set = SetValue::from_members(&members, lim.set).unwrap();
+        let crate::types::set::Enc::Table(d) = set.enc() else { panic!("not a table") };
+        assert_eq!((d.len(), d.buckets(), d.is_rehashing()), (520, 1024, false));
     }
 }

@@ -128,6 +128,14 @@ impl HashValue {
         self.get(field).is_some()
     }
 
+    /// An empty hash in the table encoding, sized for `fields` fields (a loaded hash: Redis's
+    /// rdbLoad expands its dict to the length read too).
+    pub fn table_for(fields: usize) -> Self {
+        let mut d = Dict::new();
+        d.reserve(fields);
+        HashValue::Table(Box::new(d))
+    }
+
     /// Convert to a hash table (no-op if already one); field TTLs are kept.
     pub fn convert_to_table(&mut self) {
         match self {

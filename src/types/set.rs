@@ -546,7 +546,10 @@ impl SetValue {
     /// [`SetValue::from_members`], member by member, as Redis 7.2's loader adds them.
     fn from_members_one_by_one<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Result<Self, DuplicateMember> {
         let mut s = if members.len() > lim.intset_max() {
-            SetValue::table(Dict::new())
+            // Sized for all of them, as Redis's rdbLoad expands the set's dict.
+            let mut d = Dict::new();
+            d.reserve(members.len());
+            SetValue::table(d)
         } else {
             SetValue::intset(IntSet::default())
         };
@@ -579,10 +582,9 @@ impl SetValue {
                 s.convert_to_table();
             }
             if let EncMut::Table(d) = s.enc_mut() {
-                if d.contains_key(m) {
+                if !d.get_or_insert_with(m, || ()).1 {
                     return Err(DuplicateMember);
                 }
-                d.insert_new(SmallBytes::new(m), ());
             }
         }
         Ok(s)

@@ -179,6 +179,15 @@ impl ZSetValue {
         ZSetValue { repr: Repr::Skiplist(Box::default()) }
     }
 
+    /// [`ZSetValue::new_skiplist`] sized for `members` members (a loaded set: Redis's rdbLoad
+    /// expands its dict to the length read too).
+    pub fn skiplist_for(members: usize) -> Self {
+        let mut skip = Box::<Skip>::default();
+        skip.index.reserve(members);
+        skip.zsl.reserve(members);
+        ZSetValue { repr: Repr::Skiplist(skip) }
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self.repr {

@@ -154,6 +154,15 @@ impl SkipList {
         }
     }
 
+    /// Room for `n` more nodes (one allocation per column instead of doubling as they come:
+    /// a loaded set's size is known).
+    pub fn reserve(&mut self, n: usize) {
+        self.hot.reserve_exact(n);
+        self.members.reserve_exact(n);
+        self.prev.reserve_exact(n);
+        self.height.reserve_exact(n);
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
