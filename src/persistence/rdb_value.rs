@@ -167,7 +167,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             let n = r.count(2)?;
             let mut pairs = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                let m = r.string()?;
+                let m = r.string_cow()?;
                 let s = if ty == TYPE_ZSET { r.text_double()? } else { r.binary_double()? };
                 pairs.push((m, s));
             }
@@ -224,7 +224,7 @@ pub fn read_value(r: &mut Reader, ty: u8, lim: &Limits) -> Result<Option<Value>>
             let n = r.count(2)?;
             let mut pairs = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
-                pairs.push((r.string()?, r.string()?));
+                pairs.push((r.string_cow()?, r.string_cow()?));
             }
             // Redis reads a hash of more than hash-max-listpack-entries fields into a table.
             let dup = if n > lim.hash.max_entries {
@@ -403,10 +403,10 @@ fn odd_hash(ty: u8, at: usize) -> RdbError {
 }
 
 /// A hash of these pairs (`Err`: the first field found twice).
-fn hash_from(pairs: Vec<(Vec<u8>, Vec<u8>)>, lim: &Limits) -> std::result::Result<Value, Vec<u8>> {
+fn hash_from<F: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: Vec<(F, V)>, lim: &Limits) -> std::result::Result<Value, F> {
     let mut h = hash_for(pairs.len(), lim);
     for (f, v) in pairs {
-        if !h.set(&f, &v, lim.hash) {
+        if !h.set(f.as_ref(), v.as_ref(), lim.hash) {
             return Err(f);
         }
     }
@@ -515,10 +515,10 @@ fn hash_with_ttls_from(entries: Vec<(Vec<u8>, Vec<u8>, i64)>, lim: &Limits, at: 
 
 /// A sorted set of these pairs, for a value of type `ty` (which decides Redis's report of a
 /// NaN score or a duplicate member).
-fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits, ty: u8, at: usize) -> Result<Value> {
+fn zset_from<M: AsRef<[u8]>>(pairs: Vec<(M, f64)>, lim: &Limits, ty: u8, at: usize) -> Result<Value> {
     let mut z = zset_for(pairs.len(), lim);
     for (m, s) in pairs {
-        zset_add(&mut z, &m, s, lim, ty, at)?;
+        zset_add(&mut z, m.as_ref(), s, lim, ty, at)?;
     }
     Ok(Value::ZSet(z))
 }
