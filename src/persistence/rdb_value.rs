@@ -427,18 +427,7 @@ fn hash_for(fields: usize, lim: &Limits) -> HashValue {
 fn hash_from_listpack(lp: &[u8], pairs: usize, size: Sizes, lim: &Limits) -> std::result::Result<Value, ()> {
     if pairs <= lim.hash.max_entries && size.widest <= lim.hash.max_value && size.bytes <= SAFETY_BYTES {
         // It stays a listpack (none of `HashValue::set`'s conversions applies): built at once.
-        let mut b = packed::Builder::with_bytes(size.bytes);
-        let mut dup = false;
-        each_pair(lp, |f, v| {
-            f.with_bytes(|f| match b.contains(f, 2) {
-                true => dup = true,
-                false => {
-                    b.push(f);
-                    v.with_bytes(|v| b.push(v));
-                }
-            })
-        });
-        return if dup { Err(()) } else { Ok(Value::Hash(HashValue::Listpack(b.finish()))) };
+        return packed_unique(lp, size.bytes, 2).map(|p| Value::Hash(HashValue::Listpack(p))).ok_or(());
     }
     let mut h = hash_for(pairs, lim);
     let mut dup = false;
@@ -469,25 +458,31 @@ fn set_from_listpack(
 ) -> std::result::Result<SetValue, DuplicateMember> {
     // Within `SetValue::from_listpack`'s own bound for a listpack, and few enough members for a
     // scan of those before to find a duplicate.
-    let bound = size.widest.saturating_add(9).saturating_mul(n);
-    if n > lim.max_listpack_entries || n > packed::SCANNED_MAX || bound > SAFETY_BYTES {
+    if n > lim.max_listpack_entries || n > packed::SCANNED_MAX || !SetValue::listpack_fits(n, size.widest) {
         // (It cannot fail: the caller's walk found the listpack whole.)
         let members = listpack::decode(lp).map_err(|_| DuplicateMember)?;
         return SetValue::from_listpack(members, lim);
     }
-    let mut b = packed::Builder::with_bytes(size.bytes);
-    let mut dup = false;
+    packed_unique(lp, size.bytes, 1).map(SetValue::listpack).ok_or(DuplicateMember)
+}
+
+/// The elements of listpack `lp` (checked whole by the caller, whose walk counted their `bytes`)
+/// in one block, every `stride`-th from the first (a hash's fields, a set's members) found
+/// once: None when one of those comes twice.
+fn packed_unique(lp: &[u8], bytes: usize, stride: usize) -> Option<packed::Packed> {
+    let mut b = packed::Builder::with_bytes(bytes);
+    let (mut i, mut dup) = (0, false);
     // (The caller's walk found it whole: this one goes through every element.)
     let _ = listpack::walk(lp, |e| {
-        e.with_bytes(|m| match b.contains(m, 1) {
-            true => dup = true,
-            false => b.push(m),
-        })
+        if !dup {
+            e.with_bytes(|x| match i % stride == 0 && b.contains(x, stride) {
+                true => dup = true,
+                false => b.push(x),
+            });
+        }
+        i += 1;
     });
-    if dup {
-        return Err(DuplicateMember);
-    }
-    Ok(SetValue::listpack(b.finish()))
+    (!dup).then(|| b.finish())
 }
 
 /// A hash with field TTLs (RDB types 22-25): a listpackex when it fits the listpack limits,

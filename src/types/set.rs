@@ -506,8 +506,9 @@ impl SetValue {
     /// [`SetValue::from_members`] for a set that ends as an intset or a listpack (most loaded
     /// sets), in one allocation: the intset of all the members, or the listpack that the
     /// one-by-one rebuild makes (the integers before the first other member, sorted, as the
-    /// intset they were in leaves them, then the members from there in their order). None when the set would convert to a table (it is then rebuilt
-    /// one by one), or has too many members for a scan of those before each to find duplicates.
+    /// intset they were in leaves them, then the members from there in their order). None when
+    /// the set would convert to a table (it is then rebuilt one by one), or has too many members
+    /// for a scan of those before each to find duplicates.
     fn compact_from_members<M: AsRef<[u8]>>(members: &[M], lim: SetLimits) -> Option<Result<Self, DuplicateMember>> {
         let n = members.len();
         if n > lim.intset_max() || n > packed::SCANNED_MAX {
@@ -525,10 +526,7 @@ impl SetValue {
         }
         // A listpack only if no member converts it on the way (the bound as `from_listpack`'s).
         let widest = members.iter().map(|m| m.as_ref().len()).max().unwrap_or(0);
-        if n > lim.max_listpack_entries
-            || widest > lim.max_listpack_value
-            || widest.saturating_add(9).saturating_mul(n) > SAFETY_BYTES
-        {
+        if n > lim.max_listpack_entries || widest > lim.max_listpack_value || !Self::listpack_fits(n, widest) {
             return None;
         }
         // (An integer's text is the member's own: `parse_i64` takes only Redis's canonical form.)
@@ -541,6 +539,12 @@ impl SetValue {
             b.push(m.as_ref());
         }
         Some(Ok(SetValue::listpack(b.finish())))
+    }
+
+    /// Whether `n` members, none longer than `widest` bytes, are surely within the bound
+    /// [`SetValue::from_listpack`] keeps a listpack under (a length prefix takes at most 9 bytes).
+    pub fn listpack_fits(n: usize, widest: usize) -> bool {
+        widest.saturating_add(9).saturating_mul(n) <= SAFETY_BYTES
     }
 
     /// [`SetValue::from_members`], member by member, as Redis 7.2's loader adds them.
